@@ -1,0 +1,110 @@
+# SPDX-License-Identifier: GPL-2.0-only
+# natproxy: XDP media relay (bpf/), control plane and tools (ctl/), tests and
+# benchmarks. Artifacts go to build/. V=1 shows the commands.
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+BUILD ?= build
+CC ?= gcc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+PKG_CONFIG ?= pkg-config
+
+ifeq ($(V),1)
+Q :=
+msg := @true
+else
+Q := @
+msg := @printf '  %-8s %s\n'
+endif
+
+# Debian packages for building, testing and the demo (make deps).
+DEB_PACKAGES := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
+	libosip2-dev libyaml-dev pkg-config gcc make iproute2 ethtool \
+	tcpdump python3 nftables kamailio sip-tester valgrind
+
+PKGS := libbpf yaml-0.1
+LIB_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+LIB_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -losipparser2
+
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Iinclude -Ictl -I$(BUILD) \
+	-Itests $(LIB_CFLAGS) -MMD -MP
+BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Wextra -Werror \
+	-Iinclude -Ibpf -MMD -MP
+
+BPF_OBJS := $(BUILD)/relay.bpf.o $(BUILD)/floors.bpf.o
+SKELS := $(BUILD)/relay.skel.h $(BUILD)/floors.skel.h
+
+CTL_LIB := ctl/log.c ctl/addr.c ctl/pins.c ctl/flowtab.c ctl/loader.c \
+	ctl/json.c
+CTL_LIB_OBJS := $(CTL_LIB:ctl/%.c=$(BUILD)/ctl/%.o)
+
+TOOLS := $(BUILD)/natproxyctl
+TESTS := $(BUILD)/tests/xdp_packet_test $(BUILD)/tests/addr_test
+BENCHES := $(BUILD)/bench/xdp_cost
+
+.PHONY: all clean install deps test demo bench
+.SECONDARY:
+all: $(TOOLS) $(TESTS) $(BENCHES)
+
+$(BUILD)/%.bpf.o: bpf/%.bpf.c | $(BUILD)
+	$(msg) BPF $@
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/floors.bpf.o: bench/floors.bpf.c | $(BUILD)
+	$(msg) BPF $@
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
+	$(msg) SKEL $@
+	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/ctl/%.o: ctl/%.c $(SKELS) | $(BUILD)
+	$(msg) CC $@
+	$(Q)mkdir -p $(@D) && $(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/tests/%.o: tests/%.c $(SKELS) | $(BUILD)
+	$(msg) CC $@
+	$(Q)mkdir -p $(@D) && $(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/bench/%.o: bench/%.c $(SKELS) | $(BUILD)
+	$(msg) CC $@
+	$(Q)mkdir -p $(@D) && $(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/natproxyctl: $(BUILD)/ctl/natproxyctl.o $(CTL_LIB_OBJS)
+	$(msg) LINK $@
+	$(Q)$(CC) $(CFLAGS) $^ $(LIB_LIBS) -o $@
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(CTL_LIB_OBJS)
+	$(msg) LINK $@
+	$(Q)$(CC) $(CFLAGS) $^ $(LIB_LIBS) -o $@
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(CTL_LIB_OBJS)
+	$(msg) LINK $@
+	$(Q)$(CC) $(CFLAGS) $^ $(LIB_LIBS) -o $@
+
+$(BUILD):
+	$(Q)mkdir -p $@
+
+install: $(TOOLS)
+	install -d $(DESTDIR)$(PREFIX)/sbin
+	install -m 0755 $(TOOLS) $(DESTDIR)$(PREFIX)/sbin/
+
+deps:
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_PACKAGES)
+
+test: all
+	tests/run.sh
+
+demo: all
+	tests/demo.sh
+
+bench: all
+	bench/run.sh
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The maps of the XDP relay, as the contract in include/natproxy.h names and
+ * types them. ctl/ pins them (by name) in the pin directory and writes flows;
+ * the program reads flows and writes counters, policers and latch events.
+ */
+#ifndef NATPROXY_BPF_MAPS_H
+#define NATPROXY_BPF_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "natproxy.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, NP_MAX_FLOWS);
+	__type(key, struct np_flow_key);
+	__type(value, struct np_flow);
+} np_flows_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, NP_MAX_FLOWS);
+	__type(key, struct np_flow_key);
+	__type(value, struct np_counters);
+} np_counters_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, NP_MAX_FLOWS);
+	__type(key, struct np_flow_key);
+	__type(value, struct np_police);
+} np_police_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, NP_V_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} np_verdicts_v1 SEC(".maps");
+
+/* Interfaces the relay may redirect to: the ones it is attached to. */
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
+	__uint(max_entries, NP_MAX_IFACES);
+	__type(key, __u32);
+	__type(value, __u32);
+} np_egress_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} np_events_v1 SEC(".maps");
+
+#endif

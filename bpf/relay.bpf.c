@@ -1,0 +1,512 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * natproxy's media fast path. A UDP packet sent to a relay address:port that
+ * the control plane installed in the flows map is checked against its
+ * expected source (latching it on the first packet), policed, rewritten to
+ * its new source and destination with DSCP and VLAN applied and checksums
+ * updated incrementally, and forwarded at the driver: XDP_TX back out of the
+ * same interface or a redirect to another. Everything else (signaling,
+ * unknown ports, fragments, anything malformed) passes to the kernel
+ * untouched. Every exit is counted with its reason in the verdicts map.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/udp.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "natproxy.h"
+#include "csum.h"
+#include "maps.h"
+#include "parse.h"
+
+#ifndef AF_INET
+#define AF_INET 2
+#endif
+#ifndef AF_INET6
+#define AF_INET6 10
+#endif
+
+#define NSEC_PER_SEC 1000000000ull
+#define IP_FRAG_MASK 0x3fff /* MF flag and fragment offset */
+#define IPV6_NEXTHDR_FRAGMENT 44
+
+/* What the parser found; pointers stay valid until the packet is resized. */
+struct packet {
+	struct ethhdr *eth;
+	struct vlan_hdr *vlan;
+	struct iphdr *ip4;
+	struct ipv6hdr *ip6;
+	struct udphdr *udp;
+	__u32 ip_len; /* IP header and payload, as the header says */
+	/* Scalars, not the NULL-ness of the pointers above, select the
+	 * branches: the verifier does not track packet pointers as nullable. */
+	bool tagged;
+	bool v6;
+};
+
+static __always_inline void count_verdict(__u32 v)
+{
+	__u32 key = v;
+	__u64 *n = bpf_map_lookup_elem(&np_verdicts_v1, &key);
+
+	if (n)
+		*n += 1;
+}
+
+/* Parse up to the UDP header and build the flow key; a verdict on failure. */
+static __always_inline int parse(struct xdp_md *ctx, struct packet *p,
+				 struct np_flow_key *key)
+{
+	struct cursor c = { .pos = (void *)(long)ctx->data,
+			    .end = (void *)(long)ctx->data_end };
+	__be16 proto;
+
+	p->eth = cursor_take(&c, sizeof(*p->eth));
+	if (!p->eth)
+		return NP_V_PASS_MALFORMED;
+	proto = p->eth->h_proto;
+	if (eth_proto_is_vlan(proto)) {
+		p->vlan = cursor_take(&c, sizeof(*p->vlan));
+		if (!p->vlan)
+			return NP_V_PASS_MALFORMED;
+		proto = p->vlan->encap_proto;
+		p->tagged = true;
+	}
+
+	if (proto == bpf_htons(ETH_P_IP)) {
+		p->ip4 = cursor_take(&c, sizeof(*p->ip4));
+		if (!p->ip4 || p->ip4->version != 4 || p->ip4->ihl < 5)
+			return NP_V_PASS_MALFORMED;
+		if (p->ip4->ihl != 5)
+			return NP_V_PASS_IP_OPTIONS;
+		if (p->ip4->frag_off & bpf_htons(IP_FRAG_MASK))
+			return NP_V_PASS_FRAGMENT;
+		if (p->ip4->protocol != IPPROTO_UDP)
+			return NP_V_PASS_NOT_UDP;
+		p->ip_len = bpf_ntohs(p->ip4->tot_len);
+		key->family = NP_AF_INET;
+		key->addr.v4 = p->ip4->daddr;
+	} else if (proto == bpf_htons(ETH_P_IPV6)) {
+		p->v6 = true;
+		p->ip6 = cursor_take(&c, sizeof(*p->ip6));
+		if (!p->ip6 || p->ip6->version != 6)
+			return NP_V_PASS_MALFORMED;
+		if (p->ip6->nexthdr == IPV6_NEXTHDR_FRAGMENT)
+			return NP_V_PASS_FRAGMENT;
+		/* Extension headers other than fragments: not media, let the
+		 * kernel have them. */
+		if (p->ip6->nexthdr != IPPROTO_UDP)
+			return NP_V_PASS_NOT_UDP;
+		p->ip_len = sizeof(*p->ip6) + bpf_ntohs(p->ip6->payload_len);
+		key->family = NP_AF_INET6;
+		__builtin_memcpy(&key->addr, &p->ip6->daddr, sizeof(key->addr));
+	} else {
+		return NP_V_PASS_NOT_IP;
+	}
+
+	p->udp = cursor_take(&c, sizeof(*p->udp));
+	if (!p->udp)
+		return NP_V_PASS_MALFORMED;
+	/* A datagram shorter than its headers say is not ours to forward. */
+	if (bpf_ntohs(p->udp->len) < sizeof(*p->udp) ||
+	    (void *)p->udp + bpf_ntohs(p->udp->len) > c.end)
+		return NP_V_PASS_MALFORMED;
+	if (p->v6 && !p->udp->check)
+		return NP_V_PASS_MALFORMED; /* RFC 8200 §8.1: mandatory */
+	key->port = p->udp->dest;
+	return -1;
+}
+
+static __always_inline bool addr_eq(const union np_addr *a,
+				    const union np_addr *b)
+{
+	return a->v6[0] == b->v6[0] && a->v6[1] == b->v6[1] &&
+	       a->v6[2] == b->v6[2] && a->v6[3] == b->v6[3];
+}
+
+static __always_inline void packet_source(const struct packet *p,
+					  union np_addr *src)
+{
+	if (!p->v6) {
+		src->v6[1] = src->v6[2] = src->v6[3] = 0;
+		src->v4 = p->ip4->saddr;
+	} else {
+		__builtin_memcpy(src, &p->ip6->saddr, sizeof(*src));
+	}
+}
+
+/*
+ * First-packet refresh (claim 12): the source of the first accepted packet
+ * becomes the reverse flow's destination and, from then on, the expected
+ * source of this one. Writes happen once per flow, so plain stores suffice;
+ * the pending flag is cleared last so no CPU checks against a half-written
+ * source.
+ */
+static __always_inline void latch(const struct np_flow_key *key,
+				  struct np_flow *flow,
+				  const union np_addr *src, __be16 sport)
+{
+	struct np_latch_event ev = {};
+	struct np_flow *rev;
+
+	flow->expect_saddr = *src;
+	flow->expect_sport = sport;
+	if (flow->flags & NP_F_HAS_REVERSE) {
+		rev = bpf_map_lookup_elem(&np_flows_v1, &flow->reverse);
+		if (rev) {
+			rev->new_daddr = *src;
+			rev->new_dport = sport;
+		}
+	}
+	__sync_fetch_and_and(&flow->flags, ~NP_F_LATCH_PENDING);
+
+	ev.key = *key;
+	ev.source = *src;
+	ev.sport = sport;
+	ev.time_ns = bpf_ktime_get_ns();
+	bpf_ringbuf_output(&np_events_v1, &ev, sizeof(ev), 0);
+}
+
+/* Source check and latch; a drop reason, or -1 to go on. */
+static __always_inline int check_source(const struct np_flow_key *key,
+					struct np_flow *flow,
+					const struct packet *p)
+{
+	union np_addr src;
+	__be16 sport = p->udp->source;
+
+	packet_source(p, &src);
+	if (flow->flags & NP_F_LATCH_PENDING) {
+		if ((flow->flags & NP_F_LATCH_RESTRICTED) &&
+		    !addr_eq(&src, &flow->expect_saddr))
+			return NP_DROP_LATCH;
+		latch(key, flow, &src, sport);
+		return -1;
+	}
+	if (!(flow->flags & NP_F_STRICT_SOURCE))
+		return -1;
+	if (!addr_eq(&src, &flow->expect_saddr) ||
+	    (flow->expect_sport && flow->expect_sport != sport))
+		return NP_DROP_SOURCE;
+	return -1;
+}
+
+/* Token bucket (bytes); only rate-limited flows take the lock. */
+static __always_inline bool police(const struct np_flow_key *key,
+				   const struct np_flow *flow, __u32 len)
+{
+	struct np_police *b;
+	__u64 now, elapsed, tokens;
+	bool pass;
+
+	if (!flow->rate_bytes)
+		return true;
+	now = bpf_ktime_get_ns();
+	b = bpf_map_lookup_elem(&np_police_v1, key);
+	if (!b) {
+		struct np_police fresh = { .tokens = flow->burst_bytes,
+					   .last_ns = now };
+
+		bpf_map_update_elem(&np_police_v1, key, &fresh, BPF_NOEXIST);
+		b = bpf_map_lookup_elem(&np_police_v1, key);
+		if (!b)
+			return true; /* policer table full: fail open */
+	}
+	bpf_spin_lock(&b->lock);
+	elapsed = now - b->last_ns;
+	if (elapsed > NSEC_PER_SEC) /* bounds the product below */
+		elapsed = NSEC_PER_SEC;
+	tokens = b->tokens + elapsed * flow->rate_bytes / NSEC_PER_SEC;
+	if (tokens > flow->burst_bytes)
+		tokens = flow->burst_bytes;
+	b->last_ns = now;
+	pass = tokens >= len;
+	b->tokens = pass ? tokens - len : tokens;
+	bpf_spin_unlock(&b->lock);
+	return pass;
+}
+
+/* Rewrite addresses, ports and DSCP; both checksums follow incrementally. */
+static __always_inline void rewrite(struct packet *p,
+				    const struct np_flow *flow)
+{
+	__u32 *ports = (__u32 *)&p->udp->source;
+	__u64 addrs = 0, port_delta, hdr = 0;
+	__u32 old_ports = *ports;
+	int i;
+
+	p->udp->source = flow->new_sport;
+	p->udp->dest = flow->new_dport;
+	port_delta = csum_delta32(0, old_ports, *ports);
+
+	if (!p->v6) {
+		__u16 *tos_word = (__u16 *)p->ip4, old_tos_word = *tos_word;
+
+		addrs = csum_delta32(addrs, p->ip4->saddr, flow->new_saddr.v4);
+		addrs = csum_delta32(addrs, p->ip4->daddr, flow->new_daddr.v4);
+		p->ip4->saddr = flow->new_saddr.v4;
+		p->ip4->daddr = flow->new_daddr.v4;
+		if (flow->flags & NP_F_SET_DSCP) {
+			p->ip4->tos = (flow->dscp << 2) | (p->ip4->tos & 3);
+			hdr = csum_delta16(hdr, old_tos_word, *tos_word);
+		}
+		p->ip4->check = csum_apply(p->ip4->check, addrs + hdr);
+		/* RFC 768: zero means "no checksum"; keep it that way. */
+		if (!p->udp->check)
+			return;
+	} else {
+		for (i = 0; i < 4; i++) {
+			addrs = csum_delta32(addrs,
+					     p->ip6->saddr.in6_u.u6_addr32[i],
+					     flow->new_saddr.v6[i]);
+			addrs = csum_delta32(addrs,
+					     p->ip6->daddr.in6_u.u6_addr32[i],
+					     flow->new_daddr.v6[i]);
+		}
+		__builtin_memcpy(&p->ip6->saddr, &flow->new_saddr, 16);
+		__builtin_memcpy(&p->ip6->daddr, &flow->new_daddr, 16);
+		if (flow->flags & NP_F_SET_DSCP) {
+			__u8 *b = (__u8 *)p->ip6;
+
+			/* Traffic class straddles bytes 0 and 1 (RFC 8200 §3);
+			 * it is not covered by any checksum. */
+			b[0] = 0x60 | (flow->dscp >> 2);
+			b[1] = ((flow->dscp & 3) << 6) | (b[1] & 0x3f);
+		}
+	}
+	p->udp->check = csum_apply(p->udp->check, addrs + port_delta);
+	if (!p->udp->check)
+		p->udp->check = 0xffff; /* a computed zero is sent as ones */
+}
+
+static __always_inline __u8 hop_limit(const struct packet *p)
+{
+	return p->v6 ? p->ip6->hop_limit : p->ip4->ttl;
+}
+
+static __always_inline void decrement_hop_limit(struct packet *p)
+{
+	if (!p->v6) {
+		__u16 *word = (__u16 *)&p->ip4->ttl, old = *word;
+
+		p->ip4->ttl--;
+		p->ip4->check = csum_apply(p->ip4->check,
+					   csum_delta16(0, old, *word));
+	} else {
+		p->ip6->hop_limit--;
+	}
+}
+
+/* RTCP on a muxed port is told apart by its packet type (RFC 5761 §4). */
+static __always_inline bool is_muxed_rtcp(struct xdp_md *ctx,
+					  const struct packet *p)
+{
+	__u8 *rtp = (__u8 *)(p->udp + 1);
+
+	if ((void *)(rtp + 2) > (void *)(long)ctx->data_end)
+		return false;
+	return rtp[1] >= 192 && rtp[1] <= 223;
+}
+
+static __always_inline int fib_lookup(struct xdp_md *ctx,
+				      const struct packet *p,
+				      struct bpf_fib_lookup *fib)
+{
+	fib->l4_protocol = IPPROTO_UDP;
+	fib->sport = p->udp->source;
+	fib->dport = p->udp->dest;
+	fib->tot_len = p->ip_len;
+	fib->ifindex = ctx->ingress_ifindex;
+	if (!p->v6) {
+		fib->family = AF_INET;
+		fib->tos = p->ip4->tos;
+		fib->ipv4_src = p->ip4->saddr;
+		fib->ipv4_dst = p->ip4->daddr;
+	} else {
+		fib->family = AF_INET6;
+		__builtin_memcpy(fib->ipv6_src, &p->ip6->saddr, 16);
+		__builtin_memcpy(fib->ipv6_dst, &p->ip6->daddr, 16);
+	}
+	return bpf_fib_lookup(ctx, fib, sizeof(*fib), 0);
+}
+
+/*
+ * Write the Ethernet header for the next hop, pushing, replacing or
+ * stripping the 802.1Q tag as the flow says. The packet may move: every
+ * pointer into it is stale afterwards.
+ */
+static __always_inline int emit_l2(struct xdp_md *ctx, const struct packet *p,
+				   const struct np_flow *flow,
+				   const struct bpf_fib_lookup *fib)
+{
+	__be16 l3_proto = p->tagged ? p->vlan->encap_proto : p->eth->h_proto;
+	__be16 tpid = p->tagged ? p->eth->h_proto : bpf_htons(ETH_P_8021Q);
+	__be16 tci = p->tagged ? p->vlan->tci : 0;
+	bool tagged = flow->vlan_action == NP_VLAN_SET ||
+		      (flow->vlan_action == NP_VLAN_KEEP && p->tagged);
+	int grow = (tagged ? (int)sizeof(struct vlan_hdr) : 0) -
+		   (p->tagged ? (int)sizeof(struct vlan_hdr) : 0);
+	struct cursor c;
+	struct ethhdr *eth;
+	struct vlan_hdr *vlan;
+
+	if (grow && bpf_xdp_adjust_head(ctx, -grow))
+		return -1;
+	c.pos = (void *)(long)ctx->data;
+	c.end = (void *)(long)ctx->data_end;
+	eth = cursor_take(&c, sizeof(*eth));
+	if (!eth)
+		return -1;
+	__builtin_memcpy(eth->h_dest, fib->dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, fib->smac, ETH_ALEN);
+	if (!tagged) {
+		eth->h_proto = l3_proto;
+		return 0;
+	}
+	vlan = cursor_take(&c, sizeof(*vlan));
+	if (!vlan)
+		return -1;
+	if (flow->vlan_action == NP_VLAN_SET)
+		tci = (tci & bpf_htons(0xf000)) | bpf_htons(flow->vlan_id & 0xfff);
+	eth->h_proto = tpid;
+	vlan->tci = tci;
+	vlan->encap_proto = l3_proto;
+	return 0;
+}
+
+static __always_inline struct np_counters *
+flow_counters(const struct np_flow_key *key)
+{
+	struct np_counters *ctr = bpf_map_lookup_elem(&np_counters_v1, key);
+	struct np_counters zero = {};
+
+	if (ctr)
+		return ctr;
+	/* ctl/ creates counters with the flow; this covers a lost race. */
+	bpf_map_update_elem(&np_counters_v1, key, &zero, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&np_counters_v1, key);
+}
+
+static __always_inline void count_relayed(struct np_counters *ctr, __u32 len,
+					  bool rtcp, bool to_kernel)
+{
+	__u64 now = bpf_ktime_get_coarse_ns();
+
+	if (!ctr)
+		return;
+	ctr->packets++;
+	ctr->bytes += len;
+	ctr->rtcp_packets += rtcp;
+	ctr->to_kernel += to_kernel;
+	if (!ctr->first_seen_ns)
+		ctr->first_seen_ns = now;
+	ctr->last_seen_ns = now;
+}
+
+static __always_inline enum np_verdict drop_verdict(int reason)
+{
+	switch (reason) {
+	case NP_DROP_SOURCE:
+		return NP_V_DROP_SOURCE;
+	case NP_DROP_LATCH:
+		return NP_V_DROP_LATCH;
+	case NP_DROP_RATE:
+		return NP_V_DROP_RATE;
+	default:
+		return NP_V_DROP_NO_DEST;
+	}
+}
+
+static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
+{
+	struct bpf_fib_lookup fib = {};
+	struct np_flow_key key = {};
+	struct packet p = {};
+	struct np_counters *ctr;
+	struct np_flow *flow;
+	__u32 out, len;
+	int reason, rc;
+	bool rtcp;
+
+	rc = parse(ctx, &p, &key);
+	if (rc >= 0) {
+		*verdict = rc;
+		return XDP_PASS;
+	}
+	flow = bpf_map_lookup_elem(&np_flows_v1, &key);
+	if (!flow) {
+		*verdict = NP_V_PASS_NO_FLOW;
+		return XDP_PASS;
+	}
+	ctr = flow_counters(&key);
+	len = p.ip_len;
+
+	reason = check_source(&key, flow, &p);
+	if (reason < 0 && !flow->new_dport)
+		reason = NP_DROP_NO_DEST;
+	if (reason < 0 && !police(&key, flow, len))
+		reason = NP_DROP_RATE;
+	if (reason >= 0 && reason < NP_DROP_MAX) {
+		if (ctr)
+			ctr->drops[reason]++;
+		*verdict = drop_verdict(reason);
+		return XDP_DROP;
+	}
+	/* Expiring: the kernel answers with ICMP, not us. */
+	if (hop_limit(&p) <= 1) {
+		*verdict = NP_V_PASS_TTL;
+		return XDP_PASS;
+	}
+
+	rtcp = (flow->flags & NP_F_RTCP_MUX) && is_muxed_rtcp(ctx, &p);
+	rewrite(&p, flow);
+
+	/*
+	 * Without a resolved next hop (or an egress we may redirect to) the
+	 * rewritten packet goes up the stack, which forwards it and resolves
+	 * the neighbour; the next packet takes the fast path.
+	 */
+	rc = fib_lookup(ctx, &p, &fib);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
+		count_relayed(ctr, len, rtcp, true);
+		*verdict = rc == BPF_FIB_LKUP_RET_NO_NEIGH ? NP_V_PASS_NO_NEIGH :
+							     NP_V_PASS_NO_ROUTE;
+		return XDP_PASS;
+	}
+	out = flow->egress_ifindex ? flow->egress_ifindex : fib.ifindex;
+	if (out != ctx->ingress_ifindex &&
+	    !bpf_map_lookup_elem(&np_egress_v1, &out)) {
+		count_relayed(ctr, len, rtcp, true);
+		*verdict = NP_V_PASS_EGRESS;
+		return XDP_PASS;
+	}
+
+	decrement_hop_limit(&p);
+	if (emit_l2(ctx, &p, flow, &fib)) {
+		*verdict = NP_V_DROP_VLAN;
+		return XDP_DROP;
+	}
+	count_relayed(ctr, len, rtcp, false);
+	if (out == ctx->ingress_ifindex) {
+		*verdict = NP_V_TX;
+		return XDP_TX;
+	}
+	*verdict = NP_V_REDIRECT;
+	return bpf_redirect_map(&np_egress_v1, out, 0);
+}
+
+SEC("xdp")
+int np_relay(struct xdp_md *ctx)
+{
+	__u32 verdict = NP_V_PASS_MALFORMED;
+	int action = relay(ctx, &verdict);
+
+	count_verdict(verdict);
+	return action;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Parsing and printing of relay endpoints. Pure functions on strings; the
+ * only place that knows the "[v6]:port" bracket rule.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "addr.h"
+
+int np_addr_parse(const char *text, __u8 *family, union np_addr *addr)
+{
+	memset(addr, 0, sizeof(*addr));
+	if (inet_pton(AF_INET, text, &addr->v4) == 1) {
+		*family = NP_AF_INET;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, text, addr->bytes) == 1) {
+		*family = NP_AF_INET6;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int port_parse(const char *text, __be16 *port)
+{
+	char *end;
+	unsigned long v;
+
+	if (!*text || *text == '-' || *text == '+')
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(text, &end, 10);
+	if (errno || *end || v == 0 || v > 65535)
+		return -EINVAL;
+	*port = htons((__u16)v);
+	return 0;
+}
+
+int np_endpoint_parse(const char *text, bool port_optional,
+		      struct np_endpoint *ep)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *port = NULL, *colon;
+	size_t n;
+
+	memset(ep, 0, sizeof(*ep));
+	if (text[0] == '[') {
+		const char *close = strchr(text, ']');
+
+		if (!close)
+			return -EINVAL;
+		n = close - text - 1;
+		if (close[1] == ':')
+			port = close + 2;
+		else if (close[1])
+			return -EINVAL;
+		text++;
+	} else {
+		colon = strrchr(text, ':');
+		/* A second colon means a bare IPv6 address: no port. */
+		if (colon && colon == strchr(text, ':')) {
+			n = colon - text;
+			port = colon + 1;
+		} else {
+			n = strlen(text);
+		}
+	}
+	if (n >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, text, n);
+	host[n] = '\0';
+	if (np_addr_parse(host, &ep->family, &ep->addr))
+		return -EINVAL;
+	if (!port)
+		return port_optional ? 0 : -EINVAL;
+	return port_parse(port, &ep->port);
+}
+
+const char *np_addr_str(__u8 family, const union np_addr *addr, char *buf,
+			size_t len)
+{
+	if (!inet_ntop(family == NP_AF_INET6 ? AF_INET6 : AF_INET, addr, buf,
+		       len))
+		snprintf(buf, len, "?");
+	return buf;
+}
+
+const char *np_endpoint_str(const struct np_endpoint *ep, char *buf,
+			    size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	np_addr_str(ep->family, &ep->addr, a, sizeof(a));
+	snprintf(buf, len, ep->family == NP_AF_INET6 ? "[%s]:%u" : "%s:%u", a,
+		 ntohs(ep->port));
+	return buf;
+}

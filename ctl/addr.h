@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Text forms of the contract's addresses: "203.0.113.1:30000",
+ * "[2001:db8::1]:30000", or an address alone where no port is wanted.
+ */
+#ifndef NATPROXY_ADDR_H
+#define NATPROXY_ADDR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "natproxy.h"
+
+struct np_endpoint {
+	__u8 family; /* NP_AF_INET or NP_AF_INET6 */
+	union np_addr addr;
+	__be16 port; /* network order */
+};
+
+/* Longest text form: "[" v6 "]:" port, NUL. */
+#define NP_ENDPOINT_STRLEN 56
+
+/* "ADDR:PORT" (port required) or, with port_optional, also "ADDR". */
+int np_endpoint_parse(const char *text, bool port_optional,
+		      struct np_endpoint *ep);
+/* An address alone, as in a flow key without its port. */
+int np_addr_parse(const char *text, __u8 *family, union np_addr *addr);
+const char *np_endpoint_str(const struct np_endpoint *ep, char *buf,
+			    size_t len);
+const char *np_addr_str(__u8 family, const union np_addr *addr, char *buf,
+			size_t len);
+
+#endif

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Attaching the XDP relay to interfaces and detaching it: the program and
+ * maps are loaded once, pinned, and shared by every interface attached with
+ * the same pin directory.
+ */
+#ifndef NATPROXY_LOADER_H
+#define NATPROXY_LOADER_H
+
+#include <linux/types.h>
+
+enum np_xdp_mode { NP_XDP_NATIVE, NP_XDP_GENERIC };
+
+int np_attach(const char *pin_dir, const char *ifname, enum np_xdp_mode mode);
+/* Detaches; the last interface to go takes every pin with it. */
+int np_detach(const char *pin_dir, const char *ifname);
+
+struct np_attachment {
+	char ifname[16];
+	__u32 ifindex;
+	const char *mode; /* "native" or "generic" */
+};
+
+/*
+ * The pinned program's id (0 if none) and the interfaces of this network
+ * namespace that run it; at most max entries, *n set to how many.
+ */
+int np_status(const char *pin_dir, __u32 *prog_id,
+	      struct np_attachment *out, int max, int *n);
+
+#endif

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * One printf-checked logger with levels for natproxyctl and natproxyd;
+ * libbpf's own messages are routed through it so they share its format.
+ */
+#ifndef NATPROXY_LOG_H
+#define NATPROXY_LOG_H
+
+#include <stdarg.h>
+
+enum np_log_level { NP_LOG_ERROR, NP_LOG_WARN, NP_LOG_INFO, NP_LOG_DEBUG };
+
+void np_log_set_level(enum np_log_level level);
+__attribute__((format(printf, 2, 3))) void np_log(enum np_log_level level,
+						  const char *fmt, ...);
+/* The text of the last error logged, "" if none (for --json output). */
+const char *np_log_last_error(void);
+/* Installs np_log as libbpf's printer (warnings and up, debug at DEBUG). */
+void np_log_route_libbpf(void);
+
+#define np_err(...) np_log(NP_LOG_ERROR, __VA_ARGS__)
+#define np_warn(...) np_log(NP_LOG_WARN, __VA_ARGS__)
+#define np_info(...) np_log(NP_LOG_INFO, __VA_ARGS__)
+#define np_debug(...) np_log(NP_LOG_DEBUG, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,582 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * natproxyctl, the operator's tool: attach and detach the XDP relay, show
+ * its status, list flows with their counters, and add or delete static flow
+ * entries. Subcommands come from one table; every one takes --pin-dir,
+ * --json and --help. Exit codes: 0 success, 1 failure, 2 usage.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <net/if.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "flowtab.h"
+#include "json.h"
+#include "loader.h"
+#include "log.h"
+#include "natproxy.h"
+#include "pins.h"
+
+#define EXIT_USAGE 2
+
+struct ctl {
+	const char *pin_dir;
+	bool json;
+};
+
+struct command {
+	const char *name;
+	const char *usage;
+	bool needs_root;
+	int (*run)(struct ctl *ctl, int argc, char **argv);
+};
+
+static const char *const verdict_names[] = {
+#define NP_NAME_ENTRY(name, text) [name] = text,
+	NP_VERDICTS(NP_NAME_ENTRY)
+};
+static const char *const drop_names[] = { NP_DROP_REASONS(NP_NAME_ENTRY) };
+
+static const struct command *command_find(const char *name);
+
+static int usage_error(const struct command *cmd, const char *what)
+{
+	fprintf(stderr, "natproxyctl %s: %s\nusage: natproxyctl %s\n",
+		cmd->name, what, cmd->usage);
+	return EXIT_USAGE;
+}
+
+/* Reports a failure in the chosen format; the log already has the text. */
+static int fail(const struct ctl *ctl, int err)
+{
+	if (ctl->json) {
+		const char *msg = np_log_last_error();
+
+		printf("{\"error\": ");
+		json_str(stdout, *msg ? msg : strerror(-err));
+		printf("}\n");
+	}
+	return 1;
+}
+
+static int ok_json(const struct ctl *ctl, const char *what, const char *name)
+{
+	if (ctl->json) {
+		printf("{\"ok\": true, ");
+		json_str(stdout, what);
+		printf(": ");
+		json_str(stdout, name);
+		printf("}\n");
+	}
+	return 0;
+}
+
+static const char *mode_arg;
+
+static int cmd_attach(struct ctl *ctl, int argc, char **argv)
+{
+	enum np_xdp_mode mode = NP_XDP_NATIVE;
+	int err;
+
+	if (argc != 1)
+		return usage_error(command_find("attach"), "one interface");
+	if (mode_arg && !strcmp(mode_arg, "generic"))
+		mode = NP_XDP_GENERIC;
+	else if (mode_arg && strcmp(mode_arg, "native"))
+		return usage_error(command_find("attach"),
+				   "--mode is native or generic");
+	err = np_attach(ctl->pin_dir, argv[0], mode);
+	return err ? fail(ctl, err) : ok_json(ctl, "attached", argv[0]);
+}
+
+static int cmd_detach(struct ctl *ctl, int argc, char **argv)
+{
+	int err;
+
+	if (argc != 1)
+		return usage_error(command_find("detach"), "one interface");
+	err = np_detach(ctl->pin_dir, argv[0]);
+	return err ? fail(ctl, err) : ok_json(ctl, "detached", argv[0]);
+}
+
+static int count_flow(const struct np_flow_key *key, const struct np_flow *flow,
+		      const struct np_counters *c, void *arg)
+{
+	(void)key, (void)flow, (void)c;
+	++*(long *)arg;
+	return 0;
+}
+
+static int cmd_status(struct ctl *ctl, int argc, char **argv)
+{
+	struct np_attachment att[NP_MAX_IFACES];
+	__u64 verdicts[NP_V_MAX] = {};
+	struct np_maps maps;
+	long flows = 0;
+	__u32 prog_id;
+	int n, i, err;
+
+	(void)argv;
+	if (argc)
+		return usage_error(command_find("status"), "no arguments");
+	err = np_status(ctl->pin_dir, &prog_id, att, NP_MAX_IFACES, &n);
+	if (err)
+		return fail(ctl, err);
+	if (prog_id && !np_maps_open(ctl->pin_dir, &maps)) {
+		np_verdicts_read(&maps, verdicts);
+		np_flow_foreach(&maps, count_flow, &flows);
+		np_maps_close(&maps);
+	}
+	if (ctl->json) {
+		printf("{\"pin_dir\": ");
+		json_str(stdout, ctl->pin_dir);
+		printf(", \"loaded\": %s, \"program_id\": %u, \"flows\": %ld, "
+		       "\"interfaces\": [",
+		       prog_id ? "true" : "false", prog_id, flows);
+		for (i = 0; i < n; i++) {
+			printf("%s{\"name\": ", i ? ", " : "");
+			json_str(stdout, att[i].ifname);
+			printf(", \"ifindex\": %u, \"mode\": \"%s\"}",
+			       att[i].ifindex, att[i].mode);
+		}
+		printf("], \"verdicts\": {");
+		for (i = 0; i < NP_V_MAX; i++)
+			printf("%s\"%s\": %llu", i ? ", " : "",
+			       verdict_names[i], (unsigned long long)verdicts[i]);
+		printf("}}\n");
+		return 0;
+	}
+	if (!prog_id) {
+		printf("not loaded (no program pinned in '%s')\n",
+		       ctl->pin_dir);
+		return 0;
+	}
+	printf("program id %u, pins in '%s', %ld flows\n", prog_id,
+	       ctl->pin_dir, flows);
+	printf("%-16s %-8s %s\n", "INTERFACE", "IFINDEX", "MODE");
+	for (i = 0; i < n; i++)
+		printf("%-16s %-8u %s\n", att[i].ifname, att[i].ifindex,
+		       att[i].mode);
+	printf("%-26s %s\n", "VERDICT", "PACKETS");
+	for (i = 0; i < NP_V_MAX; i++)
+		printf("%-26s %llu\n", verdict_names[i],
+		       (unsigned long long)verdicts[i]);
+	return 0;
+}
+
+static void flags_str(__u32 flags, char *buf, size_t len)
+{
+	static const char *const names[] = { "latch-pending", "strict",
+					     "restricted", "rtcp-mux",
+					     "dscp", "reverse" };
+	size_t i, used = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (flags & (1u << i))
+			used += snprintf(buf + used, len - used, "%s%s",
+					 used ? "," : "", names[i]);
+	if (!used)
+		snprintf(buf, len, "-");
+}
+
+static void key_endpoint(const struct np_flow_key *key, struct np_endpoint *ep)
+{
+	ep->family = key->family;
+	ep->addr = key->addr;
+	ep->port = key->port;
+}
+
+static void flow_endpoint(__u8 family, const union np_addr *a, __be16 port,
+			  struct np_endpoint *ep)
+{
+	ep->family = family;
+	ep->addr = *a;
+	ep->port = port;
+}
+
+static double age_seconds(__u64 ns)
+{
+	struct timespec now;
+
+	if (!ns)
+		return -1;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+	return ((__u64)now.tv_sec * 1000000000ull + now.tv_nsec - ns) / 1e9;
+}
+
+static int print_flow(const struct np_flow_key *key, const struct np_flow *f,
+		      const struct np_counters *c, void *arg)
+{
+	char local[NP_ENDPOINT_STRLEN], src[NP_ENDPOINT_STRLEN],
+		dst[NP_ENDPOINT_STRLEN], expect[NP_ENDPOINT_STRLEN], flags[96];
+	const struct ctl *ctl = arg;
+	struct np_endpoint ep;
+	__u64 drops = 0;
+	int i;
+
+	key_endpoint(key, &ep);
+	np_endpoint_str(&ep, local, sizeof(local));
+	flow_endpoint(key->family, &f->new_saddr, f->new_sport, &ep);
+	np_endpoint_str(&ep, src, sizeof(src));
+	flow_endpoint(key->family, &f->new_daddr, f->new_dport, &ep);
+	np_endpoint_str(&ep, dst, sizeof(dst));
+	flow_endpoint(key->family, &f->expect_saddr, f->expect_sport, &ep);
+	np_endpoint_str(&ep, expect, sizeof(expect));
+	flags_str(f->flags, flags, sizeof(flags));
+	for (i = 0; i < NP_DROP_MAX; i++)
+		drops += c->drops[i];
+
+	if (!ctl->json) {
+		printf("%-22s %-22s %-22s %-28s %10llu %12llu %8llu\n", local,
+		       src, dst, flags, (unsigned long long)c->packets,
+		       (unsigned long long)c->bytes,
+		       (unsigned long long)drops);
+		return 0;
+	}
+	printf("{\"local\": \"%s\", \"src\": \"%s\", \"dst\": \"%s\", "
+	       "\"expect\": \"%s\", \"flags\": \"%s\", \"egress_ifindex\": %u, "
+	       "\"dscp\": %u, \"vlan_action\": %u, \"vlan_id\": %u, "
+	       "\"rate_bytes\": %llu, \"burst_bytes\": %llu, ",
+	       local, src, dst, expect, flags, f->egress_ifindex, f->dscp,
+	       f->vlan_action, f->vlan_id, (unsigned long long)f->rate_bytes,
+	       (unsigned long long)f->burst_bytes);
+	printf("\"packets\": %llu, \"bytes\": %llu, \"rtcp_packets\": %llu, "
+	       "\"to_kernel\": %llu, \"drops\": {",
+	       (unsigned long long)c->packets, (unsigned long long)c->bytes,
+	       (unsigned long long)c->rtcp_packets,
+	       (unsigned long long)c->to_kernel);
+	for (i = 0; i < NP_DROP_MAX; i++)
+		printf("%s\"%s\": %llu", i ? ", " : "", drop_names[i],
+		       (unsigned long long)c->drops[i]);
+	printf("}, \"first_seen_ago\": %.3f, \"last_seen_ago\": %.3f}\n",
+	       age_seconds(c->first_seen_ns), age_seconds(c->last_seen_ns));
+	return 0;
+}
+
+/* --json prints one object per line (JSON lines), easy to grep and parse. */
+static int cmd_flows(struct ctl *ctl, int argc, char **argv)
+{
+	struct np_maps maps;
+	int err;
+
+	(void)argv;
+	if (argc)
+		return usage_error(command_find("flows"), "no arguments");
+	err = np_maps_open(ctl->pin_dir, &maps);
+	if (err)
+		return fail(ctl, err);
+	if (!ctl->json)
+		printf("%-22s %-22s %-22s %-28s %10s %12s %8s\n", "LOCAL",
+		       "SRC", "DST", "FLAGS", "PACKETS", "BYTES", "DROPS");
+	err = np_flow_foreach(&maps, print_flow, ctl);
+	np_maps_close(&maps);
+	return err ? fail(ctl, err) : 0;
+}
+
+/* Options of "flow add", gathered by getopt in main. */
+static struct flow_args {
+	const char *src, *dst, *expect, *reverse, *egress, *vlan;
+	long dscp;
+	unsigned long long rate, burst;
+	bool strict, latch, restricted, rtcp_mux;
+} fa = { .dscp = -1 };
+
+static int parse_local(const struct command *cmd, const char *text,
+		       struct np_flow_key *key)
+{
+	struct np_endpoint ep;
+
+	if (np_endpoint_parse(text, false, &ep))
+		return usage_error(cmd, "LOCAL is ADDR:PORT");
+	memset(key, 0, sizeof(*key));
+	key->family = ep.family;
+	key->addr = ep.addr;
+	key->port = ep.port;
+	return 0;
+}
+
+static int build_flow(const struct command *cmd, const struct np_flow_key *key,
+		      struct np_flow *f)
+{
+	struct np_endpoint ep;
+
+	memset(f, 0, sizeof(*f));
+	if (!fa.src || np_endpoint_parse(fa.src, false, &ep) ||
+	    ep.family != key->family)
+		return usage_error(cmd, "--src ADDR:PORT of LOCAL's family");
+	f->new_saddr = ep.addr;
+	f->new_sport = ep.port;
+	/* Without --dst the flow waits for its reverse to latch. */
+	if (fa.dst) {
+		if (np_endpoint_parse(fa.dst, false, &ep) ||
+		    ep.family != key->family)
+			return usage_error(cmd, "--dst ADDR:PORT of LOCAL's family");
+		f->new_daddr = ep.addr;
+		f->new_dport = ep.port;
+	}
+	if (fa.expect) {
+		if (np_endpoint_parse(fa.expect, true, &ep) ||
+		    ep.family != key->family)
+			return usage_error(cmd, "--expect ADDR[:PORT]");
+		f->expect_saddr = ep.addr;
+		f->expect_sport = ep.port;
+	}
+	if (fa.reverse) {
+		if (np_endpoint_parse(fa.reverse, false, &ep) ||
+		    ep.family != key->family)
+			return usage_error(cmd, "--reverse ADDR:PORT");
+		f->reverse.family = ep.family;
+		f->reverse.addr = ep.addr;
+		f->reverse.port = ep.port;
+		f->flags |= NP_F_HAS_REVERSE;
+	}
+	if (fa.egress) {
+		f->egress_ifindex = if_nametoindex(fa.egress);
+		if (!f->egress_ifindex)
+			return usage_error(cmd, "--egress names no interface");
+	}
+	if (fa.dscp >= 0) {
+		if (fa.dscp > 63)
+			return usage_error(cmd, "--dscp is 0..63");
+		f->dscp = (__u8)fa.dscp;
+		f->flags |= NP_F_SET_DSCP;
+	}
+	if (fa.vlan && !strcmp(fa.vlan, "strip")) {
+		f->vlan_action = NP_VLAN_STRIP;
+	} else if (fa.vlan) {
+		char *end;
+		long id = strtol(fa.vlan, &end, 10);
+
+		if (*end || id < 1 || id > 4094)
+			return usage_error(cmd, "--vlan is 1..4094 or strip");
+		f->vlan_action = NP_VLAN_SET;
+		f->vlan_id = (__u16)id;
+	}
+	if (fa.restricted && !fa.expect)
+		return usage_error(cmd, "--restricted needs --expect ADDR");
+	f->flags |= (fa.latch || fa.restricted ? NP_F_LATCH_PENDING : 0) |
+		    (fa.restricted ? NP_F_LATCH_RESTRICTED : 0) |
+		    (fa.strict ? NP_F_STRICT_SOURCE : 0) |
+		    (fa.rtcp_mux ? NP_F_RTCP_MUX : 0);
+	if (fa.strict && !fa.expect && !f->flags)
+		return usage_error(cmd, "--strict needs --expect or --latch");
+	f->rate_bytes = fa.rate;
+	/* Default depth: 100 ms at the rate, at least one full-size packet. */
+	f->burst_bytes = fa.burst ? fa.burst : fa.rate / 10;
+	if (fa.rate && f->burst_bytes < 1514)
+		f->burst_bytes = 1514;
+	return 0;
+}
+
+static int cmd_flow(struct ctl *ctl, int argc, char **argv)
+{
+	const struct command *cmd = command_find("flow");
+	struct np_counters last;
+	struct np_flow_key key;
+	struct np_maps maps;
+	struct np_flow flow;
+	int err;
+
+	if (argc != 2 || (strcmp(argv[0], "add") && strcmp(argv[0], "del")))
+		return usage_error(cmd, "flow add|del LOCAL");
+	err = parse_local(cmd, argv[1], &key);
+	if (err)
+		return err;
+	if (!strcmp(argv[0], "add")) {
+		err = build_flow(cmd, &key, &flow);
+		if (err)
+			return err;
+	}
+	err = np_maps_open(ctl->pin_dir, &maps);
+	if (err)
+		return fail(ctl, err);
+	if (!strcmp(argv[0], "add")) {
+		err = np_flow_install(&maps, &key, &flow);
+		if (err)
+			np_err("cannot install flow '%s': %s", argv[1],
+			       strerror(-err));
+	} else {
+		err = np_flow_remove(&maps, &key, &last);
+		if (err)
+			np_err("cannot delete flow '%s': %s", argv[1],
+			       err == -ENOENT ? "no such flow" :
+						strerror(-err));
+	}
+	np_maps_close(&maps);
+	if (err)
+		return fail(ctl, err);
+	if (!strcmp(argv[0], "del") && ctl->json)
+		printf("{\"deleted\": \"%s\", \"packets\": %llu, \"bytes\": "
+		       "%llu}\n",
+		       argv[1], (unsigned long long)last.packets,
+		       (unsigned long long)last.bytes);
+	else if (!strcmp(argv[0], "add"))
+		ok_json(ctl, "added", argv[1]);
+	return 0;
+}
+
+static const struct command commands[] = {
+	{ "attach", "attach IFACE [--mode native|generic] [--pin-dir DIR] [--json]",
+	  true, cmd_attach },
+	{ "detach", "detach IFACE [--pin-dir DIR] [--json]", true, cmd_detach },
+	{ "status", "status [--pin-dir DIR] [--json]", true, cmd_status },
+	{ "flows", "flows [--pin-dir DIR] [--json]", true, cmd_flows },
+	{ "flow",
+	  "flow add LOCAL --src ADDR:PORT [--dst ADDR:PORT] [--expect "
+	  "ADDR[:PORT]] [--latch] [--restricted] [--strict] [--reverse "
+	  "ADDR:PORT] [--rtcp-mux] [--dscp N] [--vlan ID|strip] [--egress "
+	  "IFACE] [--rate BYTES/S] [--burst BYTES] [--pin-dir DIR] [--json]\n"
+	  "       natproxyctl flow del LOCAL [--pin-dir DIR] [--json]",
+	  true, cmd_flow },
+};
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const struct command *command_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < N_COMMANDS; i++)
+		if (!strcmp(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
+static void usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage:\n");
+	for (i = 0; i < N_COMMANDS; i++)
+		fprintf(f, "  natproxyctl %s\n", commands[i].usage);
+	fprintf(f, "The pin directory defaults to %s.\n", NP_DEFAULT_PIN_DIR);
+}
+
+static int parse_u64(const char *s, unsigned long long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	return errno || *end || *s == '-' || !*s ? -EINVAL : 0;
+}
+
+enum { OPT_SRC = 256, OPT_DST, OPT_EXPECT, OPT_REVERSE, OPT_EGRESS, OPT_VLAN,
+       OPT_DSCP, OPT_RATE, OPT_BURST, OPT_STRICT, OPT_LATCH, OPT_RESTRICTED,
+       OPT_RTCP_MUX, OPT_MODE, OPT_PIN_DIR, OPT_JSON };
+
+static const struct option options[] = {
+	{ "help", no_argument, NULL, 'h' },
+	{ "pin-dir", required_argument, NULL, OPT_PIN_DIR },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "mode", required_argument, NULL, OPT_MODE },
+	{ "src", required_argument, NULL, OPT_SRC },
+	{ "dst", required_argument, NULL, OPT_DST },
+	{ "expect", required_argument, NULL, OPT_EXPECT },
+	{ "reverse", required_argument, NULL, OPT_REVERSE },
+	{ "egress", required_argument, NULL, OPT_EGRESS },
+	{ "vlan", required_argument, NULL, OPT_VLAN },
+	{ "dscp", required_argument, NULL, OPT_DSCP },
+	{ "rate", required_argument, NULL, OPT_RATE },
+	{ "burst", required_argument, NULL, OPT_BURST },
+	{ "strict", no_argument, NULL, OPT_STRICT },
+	{ "latch", no_argument, NULL, OPT_LATCH },
+	{ "restricted", no_argument, NULL, OPT_RESTRICTED },
+	{ "rtcp-mux", no_argument, NULL, OPT_RTCP_MUX },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* Applies one option; 0, or an exit code. */
+static int apply_option(struct ctl *ctl, const struct command *cmd, int opt)
+{
+	unsigned long long v;
+
+	switch (opt) {
+	case OPT_PIN_DIR: ctl->pin_dir = optarg; break;
+	case OPT_JSON: ctl->json = true; break;
+	case OPT_MODE: mode_arg = optarg; break;
+	case OPT_SRC: fa.src = optarg; break;
+	case OPT_DST: fa.dst = optarg; break;
+	case OPT_EXPECT: fa.expect = optarg; break;
+	case OPT_REVERSE: fa.reverse = optarg; break;
+	case OPT_EGRESS: fa.egress = optarg; break;
+	case OPT_VLAN: fa.vlan = optarg; break;
+	case OPT_STRICT: fa.strict = true; break;
+	case OPT_LATCH: fa.latch = true; break;
+	case OPT_RESTRICTED: fa.restricted = true; break;
+	case OPT_RTCP_MUX: fa.rtcp_mux = true; break;
+	case OPT_DSCP:
+		if (parse_u64(optarg, &v) || v > 63)
+			return usage_error(cmd, "--dscp is 0..63");
+		fa.dscp = (long)v;
+		break;
+	case OPT_RATE:
+		if (parse_u64(optarg, &fa.rate))
+			return usage_error(cmd, "--rate is bytes/s");
+		break;
+	case OPT_BURST:
+		if (parse_u64(optarg, &fa.burst))
+			return usage_error(cmd, "--burst is bytes");
+		break;
+	default:
+		return usage_error(cmd, "unknown option");
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct ctl ctl = { .pin_dir = NP_DEFAULT_PIN_DIR };
+	static const struct command top = { "", "COMMAND ...", false, NULL };
+	const struct command *cmd;
+	int opt, err;
+
+	/* Options may come before the command too ("+": stop at it). */
+	while ((opt = getopt_long(argc, argv, "+h", options, NULL)) != -1) {
+		if (opt == 'h') {
+			usage(stdout);
+			return 0;
+		}
+		err = apply_option(&ctl, &top, opt);
+		if (err)
+			return err;
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	cmd = command_find(argv[optind]);
+	if (!cmd) {
+		fprintf(stderr, "natproxyctl: unknown command '%s'\n",
+			argv[optind]);
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	argc -= optind;
+	argv += optind;
+	optind = 0; /* 0, not 1: GNU getopt re-reads its ordering mode */
+	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+		if (opt == 'h') {
+			printf("usage: natproxyctl %s\n", cmd->usage);
+			return 0;
+		}
+		err = apply_option(&ctl, cmd, opt);
+		if (err)
+			return err;
+	}
+	if (cmd->needs_root && geteuid() != 0) {
+		np_err("natproxyctl %s needs root (CAP_BPF and CAP_NET_ADMIN)",
+		       cmd->name);
+		return fail(&ctl, -EPERM);
+	}
+	np_log_route_libbpf();
+	return cmd->run(&ctl, argc - optind, argv + optind);
+}

@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Pin directory handling: the bpffs check with its advice, paths, opening the
+ * pinned maps by their contract names, and removing every pin.
+ */
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+#include <linux/magic.h>
+#include <bpf/bpf.h>
+
+#include "log.h"
+#include "natproxy.h"
+#include "pins.h"
+
+const char *const np_map_names[NP_MAP_COUNT] = {
+	[NP_FLOWS] = NP_MAP_FLOWS,	 [NP_COUNTERS] = NP_MAP_COUNTERS,
+	[NP_POLICERS] = NP_MAP_POLICERS, [NP_VERDICTS] = NP_MAP_VERDICTS,
+	[NP_EGRESS] = NP_MAP_EGRESS,	 [NP_EVENTS] = NP_MAP_EVENTS,
+};
+
+int np_pin_path(char *buf, size_t len, const char *dir, const char *name)
+{
+	int n = snprintf(buf, len, "%s/%s", dir, name);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+static int on_bpffs(const char *path)
+{
+	struct statfs st;
+
+	if (statfs(path, &st))
+		return -errno;
+	return st.f_type == BPF_FS_MAGIC ? 1 : 0;
+}
+
+int np_pin_dir_check(const char *dir)
+{
+	char parent[PATH_MAX];
+	int r;
+
+	r = on_bpffs(dir);
+	if (r == -ENOENT) {
+		snprintf(parent, sizeof(parent), "%s", dir);
+		r = on_bpffs(dirname(parent));
+		if (r == 1 && mkdir(dir, 0700) && errno != EEXIST) {
+			r = -errno;
+			np_err("cannot create pin directory '%s': %s", dir,
+			       strerror(-r));
+			return r;
+		}
+	}
+	if (r == 1)
+		return 0;
+	if (r < 0 && r != -ENOENT) {
+		np_err("cannot check pin directory '%s': %s", dir,
+		       strerror(-r));
+		return r;
+	}
+	np_err("pin directory '%s' is not on a bpffs: pins there would vanish "
+	       "with this process; mount one first (mount -t bpf bpf DIR, in "
+	       "the initial mount namespace when using 'ip netns exec') and "
+	       "pass --pin-dir DIR/natproxy",
+	       dir);
+	return -EMEDIUMTYPE;
+}
+
+int np_maps_open(const char *dir, struct np_maps *maps)
+{
+	int *fds = maps->fd, i, err = 0;
+	char path[PATH_MAX];
+
+	for (i = 0; i < NP_MAP_COUNT; i++)
+		fds[i] = -1;
+	for (i = 0; i < NP_MAP_COUNT; i++) {
+		err = np_pin_path(path, sizeof(path), dir, np_map_names[i]);
+		if (err)
+			goto fail;
+		fds[i] = bpf_obj_get(path);
+		if (fds[i] < 0) {
+			err = -errno;
+			goto fail;
+		}
+	}
+	return 0;
+fail:
+	if (err == -ENOENT)
+		np_err("no natproxy maps under '%s': attach first "
+		       "(natproxyctl attach IFACE --pin-dir %s)",
+		       dir, dir);
+	else
+		np_err("cannot open pinned map '%s': %s", path, strerror(-err));
+	np_maps_close(maps);
+	return err;
+}
+
+void np_maps_close(struct np_maps *maps)
+{
+	int *fds = maps->fd, i;
+
+	for (i = 0; i < NP_MAP_COUNT; i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+		fds[i] = -1;
+	}
+}
+
+void np_pins_remove(const char *dir)
+{
+	char path[PATH_MAX];
+	int i;
+
+	if (!np_pin_path(path, sizeof(path), dir, NP_PROG_PIN))
+		unlink(path);
+	for (i = 0; i < NP_MAP_COUNT; i++)
+		if (!np_pin_path(path, sizeof(path), dir, np_map_names[i]))
+			unlink(path);
+	rmdir(dir);
+}

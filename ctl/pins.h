@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The pin directory: where the relay program and its maps live on a bpffs,
+ * so that natproxyctl, natproxyd and bpftool share them and media keeps
+ * flowing while no process holds them open.
+ */
+#ifndef NATPROXY_PINS_H
+#define NATPROXY_PINS_H
+
+#include <stddef.h>
+
+#define NP_DEFAULT_PIN_DIR "/sys/fs/bpf/natproxy"
+
+enum np_map_id {
+	NP_FLOWS,
+	NP_COUNTERS,
+	NP_POLICERS,
+	NP_VERDICTS,
+	NP_EGRESS,
+	NP_EVENTS,
+	NP_MAP_COUNT
+};
+
+/* Descriptors of the pinned maps, by enum np_map_id; -1 where not open. */
+struct np_maps {
+	int fd[NP_MAP_COUNT];
+};
+
+/* The pinned names, by enum np_map_id. */
+extern const char *const np_map_names[NP_MAP_COUNT];
+
+/*
+ * Checks that dir is, or can be created, on a bpffs. Pins anywhere else
+ * vanish with the mount namespace of the process that made them (as under
+ * `ip netns exec`); this says so and how to fix it. 0 or -errno.
+ */
+int np_pin_dir_check(const char *dir);
+int np_pin_path(char *buf, size_t len, const char *dir, const char *name);
+/* Opens every pinned map; -ENOENT with a hint when nothing is attached. */
+int np_maps_open(const char *dir, struct np_maps *maps);
+void np_maps_close(struct np_maps *maps);
+/* Removes the program and map pins, then the directory if empty. */
+void np_pins_remove(const char *dir);
+
+#endif

@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The contract between natproxy's XDP fast path (bpf/) and its control plane
+ * (ctl/): map names, keys, values, flags and counter layouts. Both sides
+ * include this file and nothing else to agree on. Every type has a fixed
+ * size checked below; when a layout changes, the version in the pinned map
+ * names changes with it, so an old daemon never misreads a new map.
+ */
+#ifndef NATPROXY_H
+#define NATPROXY_H
+
+#include <linux/bpf.h>
+#include <linux/types.h>
+
+#define NP_ABI_VERSION 1
+
+/* Pinned names (BPF object names are limited to 15 characters). */
+#define NP_MAP_FLOWS "np_flows_v1"
+#define NP_MAP_COUNTERS "np_counters_v1"
+#define NP_MAP_POLICERS "np_police_v1"
+#define NP_MAP_VERDICTS "np_verdicts_v1"
+#define NP_MAP_EGRESS "np_egress_v1"
+#define NP_MAP_EVENTS "np_events_v1"
+#define NP_PROG_PIN "np_relay_v1"
+
+#define NP_MAX_FLOWS (1u << 20)
+#define NP_MAX_IFACES 64
+
+#define NP_AF_INET 4
+#define NP_AF_INET6 6
+
+/* An IPv4 address sits in v4 with the remaining 12 bytes zero. */
+union np_addr {
+	__be32 v4;
+	__be32 v6[4];
+	__u8 bytes[16];
+};
+
+/* A relay address: where the packet was sent to on this proxy. */
+struct np_flow_key {
+	__u8 family; /* NP_AF_INET or NP_AF_INET6 */
+	__u8 pad;
+	__be16 port; /* local UDP port, network order */
+	union np_addr addr; /* local address */
+};
+
+/* Flow flags. */
+#define NP_F_LATCH_PENDING (1u << 0) /* next accepted source fixes the reverse */
+#define NP_F_STRICT_SOURCE (1u << 1) /* drop packets not from expect_* */
+#define NP_F_LATCH_RESTRICTED (1u << 2) /* only expect_addr (any port) may latch */
+#define NP_F_RTCP_MUX (1u << 3) /* RTCP shares this port (RFC 5761) */
+#define NP_F_SET_DSCP (1u << 4) /* rewrite DSCP to .dscp */
+#define NP_F_HAS_REVERSE (1u << 5) /* .reverse names the opposite flow */
+#define NP_F_ALL ((1u << 6) - 1)
+
+enum np_vlan_action {
+	NP_VLAN_KEEP = 0, /* leave any tag as it arrived */
+	NP_VLAN_SET = 1, /* push a tag with .vlan_id, or replace the existing one */
+	NP_VLAN_STRIP = 2, /* remove the tag if present */
+};
+
+/*
+ * What to do with a packet that hits a key. Source and destination are
+ * rewritten to new_*; the family never changes (no v4/v6 translation).
+ */
+struct np_flow {
+	union np_addr new_saddr;
+	union np_addr new_daddr;
+	union np_addr expect_saddr; /* strict/restricted source, latched source */
+	__be16 new_sport;
+	__be16 new_dport; /* 0: destination not known yet, drop */
+	__be16 expect_sport; /* 0: any port */
+	__u16 vlan_id; /* host order, for NP_VLAN_SET */
+	__u32 egress_ifindex; /* 0: wherever the FIB says */
+	__u32 flags; /* NP_F_* */
+	__u8 dscp; /* 0..63, with NP_F_SET_DSCP */
+	__u8 vlan_action; /* enum np_vlan_action */
+	__u8 pad[2];
+	struct np_flow_key reverse; /* with NP_F_HAS_REVERSE */
+	__u64 rate_bytes; /* token bucket rate, bytes/s; 0: unlimited */
+	__u64 burst_bytes; /* bucket depth */
+};
+
+/* Why a flow's packet was dropped; indexes np_counters.drops. */
+#define NP_DROP_REASONS(X)                                                     \
+	X(NP_DROP_SOURCE, "source")   /* strict source mismatch */             \
+	X(NP_DROP_LATCH, "latch")     /* restricted latch refused */          \
+	X(NP_DROP_RATE, "rate")       /* over the token bucket */             \
+	X(NP_DROP_NO_DEST, "no-dest") /* destination not known yet */
+
+#define NP_ENUM_ENTRY(name, text) name,
+enum np_drop_reason { NP_DROP_REASONS(NP_ENUM_ENTRY) NP_DROP_MAX };
+
+/*
+ * Per-flow counters, one copy per CPU (BPF_MAP_TYPE_PERCPU_HASH), summed by
+ * ctl/. Times are CLOCK_MONOTONIC nanoseconds (coarse).
+ */
+struct np_counters {
+	__u64 packets; /* forwarded by the fast path */
+	__u64 bytes; /* forwarded, IP header and payload as received */
+	__u64 rtcp_packets; /* of those, RTCP on an rtcp-mux flow */
+	__u64 to_kernel; /* rewritten but handed to the kernel (no neighbour) */
+	__u64 drops[NP_DROP_MAX];
+	__u64 first_seen_ns;
+	__u64 last_seen_ns;
+};
+
+/* Token bucket state for a rate-limited flow, shared by all CPUs. */
+struct np_police {
+	struct bpf_spin_lock lock;
+	__u32 pad;
+	__u64 tokens; /* bytes */
+	__u64 last_ns;
+};
+
+/*
+ * Every exit of the program, with its reason; indexes the per-CPU array
+ * NP_MAP_VERDICTS. Names are printed by ctl/ from the same list.
+ */
+#define NP_VERDICTS(X)                                                         \
+	X(NP_V_PASS_NOT_IP, "pass-not-ip")                                     \
+	X(NP_V_PASS_MALFORMED, "pass-malformed")                               \
+	X(NP_V_PASS_FRAGMENT, "pass-fragment")                                 \
+	X(NP_V_PASS_IP_OPTIONS, "pass-ip-options")                             \
+	X(NP_V_PASS_NOT_UDP, "pass-not-udp")                                   \
+	X(NP_V_PASS_NO_FLOW, "pass-no-flow")                                   \
+	X(NP_V_PASS_TTL, "pass-ttl-expired")                                   \
+	X(NP_V_PASS_NO_NEIGH, "pass-no-neighbour")                             \
+	X(NP_V_PASS_NO_ROUTE, "pass-no-route")                                 \
+	X(NP_V_PASS_EGRESS, "pass-egress-not-attached")                        \
+	X(NP_V_TX, "tx")                                                       \
+	X(NP_V_REDIRECT, "redirect")                                           \
+	X(NP_V_DROP_SOURCE, "drop-source")                                     \
+	X(NP_V_DROP_LATCH, "drop-latch")                                       \
+	X(NP_V_DROP_RATE, "drop-rate")                                         \
+	X(NP_V_DROP_NO_DEST, "drop-no-dest")                                   \
+	X(NP_V_DROP_VLAN, "drop-vlan-failed")
+
+enum np_verdict { NP_VERDICTS(NP_ENUM_ENTRY) NP_V_MAX };
+
+/* Ring buffer record: a flow latched onto a source (first-packet refresh). */
+struct np_latch_event {
+	struct np_flow_key key; /* the flow that saw the packet */
+	union np_addr source;
+	__be16 sport;
+	__u16 pad;
+	__u64 time_ns;
+};
+
+_Static_assert(sizeof(union np_addr) == 16, "np_addr layout");
+_Static_assert(sizeof(struct np_flow_key) == 20, "np_flow_key layout");
+_Static_assert(sizeof(struct np_flow) == 104, "np_flow layout");
+_Static_assert(sizeof(struct np_counters) == 8 * (6 + NP_DROP_MAX),
+	       "np_counters layout");
+_Static_assert(sizeof(struct np_police) == 24, "np_police layout");
+_Static_assert(sizeof(struct np_latch_event) == 48, "np_latch_event layout");
+
+#endif
