@@ -18,7 +18,7 @@ int np_addr_parse(const char *text, __u8 *family, union np_addr *addr)
 		*family = NP_AF_INET;
 		return 0;
 	}
-	if (inet_pton(AF_INET6, text, addr->bytes) == 1) {
+	if (inet_pton(AF_INET6, text, addr->raw) == 1) {
 		*family = NP_AF_INET6;
 		return 0;
 	}

@@ -84,15 +84,19 @@ static int egress_is_empty(int egress_fd)
 	return bpf_map_get_next_key(egress_fd, NULL, &key) && errno == ENOENT;
 }
 
-/* Lets the kernel forward what the relay hands it (no neighbour yet) and
+/*
+ * Lets the kernel forward what the relay hands it (no neighbour yet) and
  * lets bpf_fib_lookup run: both need forwarding on the ingress device, and
- * the rewritten source is one of our own addresses. */
+ * the rewritten source is one of our own addresses. IPv6 forwarding also
+ * needs the namespace-wide switch (ip6_forward checks "all").
+ */
 static void enable_forwarding(const char *ifname)
 {
 	static const char *const knobs[] = {
 		"/proc/sys/net/ipv4/conf/%s/forwarding",
 		"/proc/sys/net/ipv4/conf/%s/accept_local",
 		"/proc/sys/net/ipv6/conf/%s/forwarding",
+		"/proc/sys/net/ipv6/conf/all/forwarding",
 	};
 	char path[PATH_MAX];
 	FILE *f;

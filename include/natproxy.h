@@ -33,7 +33,7 @@
 union np_addr {
 	__be32 v4;
 	__be32 v6[4];
-	__u8 bytes[16];
+	__u8 raw[16];
 };
 
 /* A relay address: where the packet was sent to on this proxy. */

@@ -18,9 +18,30 @@ in_proxy() { ip netns exec "$NS_PROXY" "$@"; }
 in_core() { ip netns exec "$NS_CORE" "$@"; }
 
 # Starts a background process we own and remembers its PID for cleanup.
+# Give it a command, not a shell function: a function would run in a
+# subshell whose PID is not the process to stop.
 np_spawn() {
 	"$@" &
+	NP_LAST_PID=$!
 	NP_PIDS+=($!)
+}
+
+# Stops the processes np_spawn started, by PID, and reaps them.
+np_topology_kill_spawned() {
+	local pid
+	for pid in "${NP_PIDS[@]}"; do
+		kill "$pid" 2>/dev/null
+	done
+	np_topology_wait_spawned
+}
+
+# Waits for the processes np_spawn started (each bounded in time).
+np_topology_wait_spawned() {
+	local pid
+	for pid in "${NP_PIDS[@]}"; do
+		wait "$pid" 2>/dev/null
+	done
+	NP_PIDS=()
 }
 
 np_topology_up() {
@@ -57,14 +78,8 @@ np_topology_up() {
 }
 
 np_topology_down() {
-	local pid ns
-	for pid in "${NP_PIDS[@]}"; do
-		kill "$pid" 2>/dev/null
-	done
-	for pid in "${NP_PIDS[@]}"; do
-		wait "$pid" 2>/dev/null
-	done
-	NP_PIDS=()
+	local ns
+	np_topology_kill_spawned
 	for ns in "$NS_TERM" "$NS_PROXY" "$NS_CORE"; do
 		ip netns del "$ns" 2>/dev/null
 	done

@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * natproxyd configuration: the realms (one per network side, each with its
+ * address, interface and port ranges), the NAT address pairs that join an
+ * access realm to a core realm and name the softswitch behind it, keepalive
+ * and charging settings. The parser reads YAML with libyaml, validates
+ * everything it can without touching the system, and on error reports one
+ * line "FILE:LINE:COLUMN: what is wrong" and leaves the caller's config as
+ * it was, so a reload with a broken file keeps the running one.
+ */
+#ifndef NATPROXY_CTL_CONFIG_H
+#define NATPROXY_CTL_CONFIG_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define NP_REALM_NAME_MAX 32
+#define NP_IFNAME_MAX 16 /* IFNAMSIZ, with the NUL */
+#define NP_PATH_MAX 256
+
+#define NP_DEFAULT_MEDIA_TIMEOUT 60 /* seconds */
+#define NP_DEFAULT_KEEPALIVE_INTERVAL 20 /* seconds */
+
+union np_inaddr {
+	struct in_addr v4;
+	struct in6_addr v6;
+};
+
+struct np_sockaddr {
+	int family; /* AF_INET or AF_INET6 */
+	union np_inaddr addr;
+	uint16_t port; /* host order; 0 when the address has no port */
+};
+
+/* Inclusive; {0, 0} when the key was not given. */
+struct np_port_range {
+	uint16_t lo, hi;
+};
+
+/* How the media relay learns the terminal's NAT mapping (F10). */
+enum np_latch_mode {
+	NP_LATCH_FIRST_PACKET, /* first packet fixes the return address */
+	NP_LATCH_RESTRICTED, /* same, but only from the signaled IP */
+	NP_LATCH_OFF, /* send to the SDP address as written */
+};
+
+struct np_prefix {
+	int family; /* AF_INET or AF_INET6 */
+	union np_inaddr addr; /* host bits are zero */
+	uint8_t len;
+};
+
+struct np_realm {
+	char name[NP_REALM_NAME_MAX];
+	char interface[NP_IFNAME_MAX];
+	struct np_sockaddr address; /* port 0 */
+	uint16_t sip_port; /* access socket; 0 if not given */
+	struct np_port_range sip_ports; /* per-terminal core addresses */
+	struct np_port_range media_ports; /* RTP even, RTCP odd */
+	enum np_latch_mode latch;
+	uint32_t media_timeout; /* seconds */
+	int dscp; /* media, 0..63, -1 unset */
+	int sip_dscp; /* signaling, 0..63, -1 unset */
+	int vlan; /* 802.1Q id 1..4094, 0 none */
+	struct np_prefix *allow, *deny;
+	size_t n_allow, n_deny;
+	uint32_t max_calls; /* 0 = unlimited */
+	uint32_t max_stream_kbps; /* 0 = unlimited */
+	bool deny_drop; /* denied requests: drop silently, else 403 */
+};
+
+/* A NAT address pair: terminals in realm `first` reach the softswitch
+ * through realm `second`. */
+struct np_pair {
+	size_t first, second; /* indexes into np_config.realms */
+	struct np_sockaddr softswitch;
+};
+
+enum np_keepalive_method {
+	NP_KEEPALIVE_OPTIONS, /* SIP OPTIONS request */
+	NP_KEEPALIVE_CRLF, /* RFC 5626 double CRLF ping */
+};
+
+struct np_config {
+	struct np_realm *realms;
+	size_t n_realms;
+	struct np_pair *pairs;
+	size_t n_pairs;
+	enum np_keepalive_method keepalive_method;
+	uint32_t keepalive_interval; /* seconds, 1..3600 */
+	char charging_file[NP_PATH_MAX]; /* "" = no charging records */
+};
+
+/*
+ * Read and validate the YAML file at @path into @cfg. Returns 0, or a
+ * negative errno with a one-line message in @err (-EINVAL for a bad file,
+ * the open/read error otherwise). @cfg is only written on success; free
+ * it with np_config_free().
+ */
+int np_config_load(const char *path, struct np_config *cfg, char *err,
+		   size_t errlen);
+
+/* Same, from @len bytes at @text; @name is used in messages only. */
+int np_config_parse(const char *name, const char *text, size_t len,
+		    struct np_config *cfg, char *err, size_t errlen);
+
+/* Release what np_config_load/parse allocated; safe on a zeroed config. */
+void np_config_free(struct np_config *cfg);
+
+/* The realm called @name, or NULL. */
+const struct np_realm *np_config_realm(const struct np_config *cfg,
+				       const char *name);
+
+/* Whether @a lies inside @p; an IPv4-mapped IPv6 address matches IPv4
+ * prefixes, since dual-stack sockets report IPv4 peers that way. */
+bool np_prefix_match(const struct np_prefix *p, const struct np_sockaddr *a);
+
+#endif

@@ -1,0 +1,690 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * SDP parsing and relay rewriting for natproxyd. Parsing has three layers.
+ * A byte scan bounds the input: length, NULs, line ends, the type=value
+ * shape, the m= count. It also checks the o=, c=, m= and a=rtcp lines that
+ * the rewrite edits, so a body that parses can always be rewritten.
+ * libosip2's sdp_message_parse() then checks the RFC 4566 grammar (required
+ * v/o/s/t lines, line order, known type letters) and splits the fields.
+ * Finally we check the values libosip2 keeps as plain strings (ports,
+ * addresses, bandwidths). The rewrite is a line pass over the original
+ * bytes, not sdp_message_to_str(). That function would rebuild the whole
+ * body from libosip2's model, normalising or dropping what the model does
+ * not hold, but a relay must change only addresses and ports. libosip2's SDP
+ * parser does not use the SIP header tables that parser_init() builds, so
+ * no global initialisation is needed.
+ */
+#include "sdp.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <osipparser2/sdp_message.h>
+
+#define SDP_COPY_PAD 8
+
+/* One line of the body, without its CRLF or LF; type 0 for an empty line. */
+struct sdp_line {
+	char type;
+	const char *val;
+	size_t n;
+};
+
+/* What the session level contributes to every media description. */
+struct sdp_session {
+	bool has_c;
+	struct np_sdp_addr c;
+	enum np_sdp_dir dir;
+	uint32_t bw;
+};
+
+/* Output cursor: keeps counting past the end so overflow is seen once, at the end. */
+struct obuf {
+	char *p;
+	size_t size;
+	size_t len;
+};
+
+static int fail(const char **why, const char *reason, int err)
+{
+	if (why)
+		*why = reason;
+	return err;
+}
+
+static bool eq(const char *s, size_t n, const char *lit)
+{
+	return n == strlen(lit) && !memcmp(s, lit, n);
+}
+
+/* Decimal digits only, no sign or space; at most 10 digits so no overflow. */
+static bool parse_uint(const char *s, size_t n, uint64_t max, uint64_t *v)
+{
+	uint64_t x = 0;
+	size_t i;
+
+	if (!n || n > 10)
+		return false;
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		x = x * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (x > max)
+		return false;
+	*v = x;
+	return true;
+}
+
+static bool parse_port(const char *s, size_t n, bool allow_zero, uint16_t *port)
+{
+	uint64_t v;
+
+	if (!parse_uint(s, n, 65535, &v) || (!v && !allow_zero))
+		return false;
+	*port = (uint16_t)v;
+	return true;
+}
+
+/*
+ * Next token of [*p, end) up to a single SP; advances past that SP.
+ * RFC 4566 section 5 separates fields by exactly one SP, so an empty token
+ * means a malformed line.
+ */
+static bool next_tok(const char **p, const char *end, const char **tok, size_t *n)
+{
+	const char *s = *p, *sp;
+
+	if (s >= end)
+		return false;
+	sp = memchr(s, ' ', (size_t)(end - s));
+	*tok = s;
+	*n = (size_t)((sp ? sp : end) - s);
+	*p = sp ? sp + 1 : end;
+	return *n > 0 && !(sp && sp + 1 == end);
+}
+
+/*
+ * Unicast IPv4 or IPv6 address of the given RFC 4566 addrtype. FQDNs and
+ * multicast (with its /ttl suffix) are refused: a relay needs one unicast
+ * peer per stream.
+ */
+static bool parse_addr(const char *atype, size_t an, const char *s, size_t n,
+		       struct np_sdp_addr *a)
+{
+	char buf[INET6_ADDRSTRLEN];
+
+	memset(a, 0, sizeof(*a));
+	if (eq(atype, an, "IP4"))
+		a->family = AF_INET;
+	else if (eq(atype, an, "IP6"))
+		a->family = AF_INET6;
+	else
+		return false;
+	if (!n || n >= sizeof(buf))
+		return false;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	if (inet_pton(a->family, buf, &a->addr) != 1)
+		return false;
+	if (a->family == AF_INET)
+		return !IN_MULTICAST(ntohl(a->addr.v4.s_addr));
+	return !IN6_IS_ADDR_MULTICAST(&a->addr.v6);
+}
+
+/* "IN IP4 192.0.2.1": RFC 4566 section 5.7 connection data, also the tail of a=rtcp. */
+static bool parse_conn(const char *s, size_t n, struct np_sdp_addr *a)
+{
+	const char *p = s, *end = s + n, *net, *at, *addr;
+	size_t nn, atn, addrn;
+
+	if (!next_tok(&p, end, &net, &nn) || !next_tok(&p, end, &at, &atn) ||
+	    !next_tok(&p, end, &addr, &addrn) || p != end)
+		return false;
+	return eq(net, nn, "IN") && parse_addr(at, atn, addr, addrn, a);
+}
+
+/* RFC 3605: a=rtcp:<port> [<nettype> <addrtype> <address>], value after "rtcp:". */
+static bool parse_rtcp(const char *s, size_t n, uint16_t *port, bool *has_addr,
+		       struct np_sdp_addr *a)
+{
+	const char *sp = memchr(s, ' ', n);
+	size_t pn = sp ? (size_t)(sp - s) : n;
+
+	if (!parse_port(s, pn, false, port))
+		return false;
+	*has_addr = sp != NULL;
+	if (!sp)
+		return true;
+	return parse_conn(sp + 1, n - pn - 1, a);
+}
+
+static bool is_unspec(const struct np_sdp_addr *a)
+{
+	if (a->family == AF_INET)
+		return a->addr.v4.s_addr == htonl(INADDR_ANY);
+	if (a->family == AF_INET6)
+		return IN6_IS_ADDR_UNSPECIFIED(&a->addr.v6);
+	return false;
+}
+
+static bool is_rtcp_attr(const struct sdp_line *l)
+{
+	return l->type == 'a' && l->n >= 5 && !memcmp(l->val, "rtcp:", 5);
+}
+
+/*
+ * "<media> <port>[/<count>] <proto> <fmt> ...": RFC 4566 section 5.14 needs
+ * at least one fmt (libosip2 5.3 also reads past the end of its buffer on an
+ * m= line that stops after the proto). Locates the port token.
+ */
+static bool media_port_tok(const struct sdp_line *l, const char **port, size_t *n)
+{
+	const char *end = l->val + l->n, *p = l->val, *t;
+	size_t tn;
+	int i;
+
+	for (i = 0; p < end; i++) {
+		if (!next_tok(&p, end, &t, &tn))
+			return false;
+		if (i == 1) {
+			*port = t;
+			for (*n = 0; *n < tn && t[*n] != '/'; (*n)++)
+				;
+		}
+	}
+	return i >= 4;
+}
+
+/*
+ * Next line of body from *pos: 1 with a line, 0 at the end, or negative
+ * errno. Every line must end in LF (optionally preceded by CR); a last line
+ * without one means the body was cut, e.g. by a wrong Content-Length.
+ */
+static int next_line(const char *body, size_t len, size_t *pos, struct sdp_line *l,
+		     const char **why)
+{
+	size_t i = *pos, start = *pos, end;
+
+	if (i >= len)
+		return 0;
+	for (; i < len && body[i] != '\n'; i++) {
+		if (i - start >= NP_SDP_MAX_LINE)
+			return fail(why, "line too long", -E2BIG);
+		if (body[i] == '\0')
+			return fail(why, "embedded NUL", -EINVAL);
+		if (body[i] == '\r' && (i + 1 >= len || body[i + 1] != '\n'))
+			return fail(why, i + 1 >= len ? "truncated line" : "bare CR", -EINVAL);
+	}
+	if (i >= len)
+		return fail(why, "truncated line", -EINVAL);
+	end = (i > start && body[i - 1] == '\r') ? i - 1 : i;
+	*pos = i + 1;
+	l->type = 0;
+	l->val = body + end;
+	l->n = 0;
+	if (end == start)
+		return 1;
+	if (end - start < 2 || body[start] < 'a' || body[start] > 'z' || body[start + 1] != '=')
+		return fail(why, "malformed line", -EINVAL);
+	l->type = body[start];
+	l->val = body + start + 2;
+	l->n = end - start - 2;
+	return 1;
+}
+
+/* o=<username> <sess-id> <sess-version> <nettype> <addrtype> <address>: six tokens. */
+static bool origin_ok(const struct sdp_line *l, size_t *keep)
+{
+	const char *p = l->val, *end = l->val + l->n, *t;
+	size_t tn;
+	int i;
+
+	for (i = 0; i < 6; i++) {
+		if (!next_tok(&p, end, &t, &tn))
+			return false;
+		if (i == 2)
+			*keep = (size_t)(p - l->val);
+	}
+	return p == end;
+}
+
+/*
+ * Byte-level checks over the whole body, including the shape of every line
+ * the rewrite will edit.
+ */
+static int prescan(const char *body, size_t len, size_t *n_media, const char **why)
+{
+	struct np_sdp_addr a;
+	struct sdp_line l;
+	size_t pos = 0, nm = 0, keep, pn;
+	const char *port;
+	uint16_t p16;
+	bool has_addr, first = true, blank = false;
+	int r;
+
+	if (!len)
+		return fail(why, "empty body", -EINVAL);
+	if (len > NP_SDP_MAX_BODY)
+		return fail(why, "body too large", -E2BIG);
+	while ((r = next_line(body, len, &pos, &l, why)) > 0) {
+		if (first && !(l.type == 'v' && eq(l.val, l.n, "0")))
+			return fail(why, "first line is not v=0", -EINVAL);
+		first = false;
+		/*
+		 * Not in the RFC 4566 grammar, but tolerated at the very end.
+		 * libosip2 stops at an empty line, so text after one would be
+		 * rewritten without having been checked.
+		 */
+		if (blank && l.type)
+			return fail(why, "empty line inside body", -EINVAL);
+		blank = !l.type;
+		switch (l.type) {
+		case 'o':
+			if (!origin_ok(&l, &keep))
+				return fail(why, "bad o= line", -EINVAL);
+			break;
+		case 'c':
+			if (!parse_conn(l.val, l.n, &a))
+				return fail(why, "bad c= address", -EINVAL);
+			break;
+		case 'm':
+			if (++nm > NP_SDP_MAX_MEDIA)
+				return fail(why, "too many m= lines", -E2BIG);
+			if (!media_port_tok(&l, &port, &pn))
+				return fail(why, "bad m= line", -EINVAL);
+			if (!parse_port(port, pn, true, &p16))
+				return fail(why, "bad m= port", -EINVAL);
+			break;
+		case 'a':
+			/* a=rtcp is media-level only (RFC 3605 section 2.1). */
+			if (nm && is_rtcp_attr(&l) &&
+			    !parse_rtcp(l.val + 5, l.n - 5, &p16, &has_addr, &a))
+				return fail(why, "bad a=rtcp", -EINVAL);
+			break;
+		}
+	}
+	if (r < 0)
+		return r;
+	*n_media = nm;
+	return 0;
+}
+
+static int conn_from_osip(const sdp_connection_t *c, struct np_sdp_addr *a, const char **why)
+{
+	if (c->c_addr_multicast_ttl || c->c_addr_multicast_int)
+		return fail(why, "multicast c= not supported", -EINVAL);
+	if (!c->c_nettype || strcmp(c->c_nettype, "IN") || !c->c_addrtype || !c->c_addr ||
+	    !parse_addr(c->c_addrtype, strlen(c->c_addrtype), c->c_addr, strlen(c->c_addr), a))
+		return fail(why, "bad c= address", -EINVAL);
+	return 0;
+}
+
+/* RFC 3264 section 5.1: the last direction attribute of a level wins over dflt. */
+static enum np_sdp_dir dir_from_osip(const osip_list_t *attrs, enum np_sdp_dir dflt)
+{
+	const sdp_attribute_t *at;
+	int i;
+
+	for (i = 0; (at = osip_list_get(attrs, i)); i++) {
+		if (!at->a_att_field)
+			continue;
+		if (!strcmp(at->a_att_field, "sendrecv"))
+			dflt = NP_SDP_SENDRECV;
+		else if (!strcmp(at->a_att_field, "sendonly"))
+			dflt = NP_SDP_SENDONLY;
+		else if (!strcmp(at->a_att_field, "recvonly"))
+			dflt = NP_SDP_RECVONLY;
+		else if (!strcmp(at->a_att_field, "inactive"))
+			dflt = NP_SDP_INACTIVE;
+	}
+	return dflt;
+}
+
+/*
+ * b=AS is kbit/s (RFC 4566 section 5.8), b=TIAS bit/s (RFC 3890); the
+ * smallest value of one level applies. *bps stays 0 if the level has none.
+ */
+static int bw_from_osip(const osip_list_t *bws, uint32_t *bps, const char **why)
+{
+	const sdp_bandwidth_t *b;
+	uint64_t v, best = UINT64_MAX;
+	int i;
+
+	for (i = 0; (b = osip_list_get(bws, i)); i++) {
+		bool as = b->b_bwtype && !strcasecmp(b->b_bwtype, "AS");
+		bool tias = b->b_bwtype && !strcasecmp(b->b_bwtype, "TIAS");
+
+		if (!as && !tias)
+			continue;
+		if (!b->b_bandwidth ||
+		    !parse_uint(b->b_bandwidth, strlen(b->b_bandwidth),
+				as ? UINT32_MAX / 1000 : UINT32_MAX, &v))
+			return fail(why, "bad b= value", -EINVAL);
+		if (as)
+			v *= 1000;
+		if (v < best)
+			best = v;
+	}
+	*bps = best == UINT64_MAX ? 0 : (uint32_t)best;
+	return 0;
+}
+
+static int media_from_osip(const sdp_media_t *md, const struct sdp_session *ses,
+			   struct np_sdp_media *m, const char **why)
+{
+	const sdp_connection_t *c;
+	const sdp_attribute_t *at;
+	bool has_rtcp = false, has_addr = false;
+	int i, err;
+
+	if (!md->m_media || strlen(md->m_media) >= sizeof(m->type))
+		return fail(why, "bad m= media type", -EINVAL);
+	strcpy(m->type, md->m_media);
+	if (!md->m_port || !parse_port(md->m_port, strlen(md->m_port), true, &m->port))
+		return fail(why, "bad m= port", -EINVAL);
+	/* RFC 4566 "<port>/<number of ports>": one relay pair cannot stand for several. */
+	if (md->m_number_of_port)
+		return fail(why, "m= port count not supported", -EINVAL);
+
+	if (osip_list_size(&md->c_connections) > 1)
+		return fail(why, "several c= in one media", -EINVAL);
+	c = osip_list_get(&md->c_connections, 0);
+	if (c) {
+		err = conn_from_osip(c, &m->addr, why);
+		if (err)
+			return err;
+	} else if (ses->has_c) {
+		m->addr = ses->c;
+	} else if (m->port) {
+		/* RFC 4566 section 5.7: c= at session level or in every media. */
+		return fail(why, "no c= for media", -EINVAL);
+	}
+
+	for (i = 0; (at = osip_list_get(&md->a_attributes, i)); i++) {
+		if (!at->a_att_field)
+			continue;
+		if (!strcmp(at->a_att_field, "rtcp-mux")) {
+			m->rtcp_mux = true;
+		} else if (!strcmp(at->a_att_field, "rtcp")) {
+			if (!at->a_att_value ||
+			    !parse_rtcp(at->a_att_value, strlen(at->a_att_value),
+					&m->rtcp_port, &has_addr, &m->rtcp_addr))
+				return fail(why, "bad a=rtcp", -EINVAL);
+			has_rtcp = true;
+		}
+	}
+	if (!has_addr)
+		m->rtcp_addr = m->addr;
+	if (!m->port)
+		m->rtcp_port = 0;	/* rejected: nothing flows (RFC 3264 section 6) */
+	else if (!has_rtcp)
+		m->rtcp_port = m->rtcp_mux ? m->port : (uint16_t)(m->port + 1);
+
+	m->dir = dir_from_osip(&md->a_attributes, ses->dir);
+	m->hold = is_unspec(&m->addr) || m->dir == NP_SDP_SENDONLY || m->dir == NP_SDP_INACTIVE;
+
+	err = bw_from_osip(&md->b_bandwidths, &m->bandwidth_bps, why);
+	if (err)
+		return err;
+	if (!m->bandwidth_bps)
+		m->bandwidth_bps = ses->bw;
+	return 0;
+}
+
+int np_sdp_parse(const char *body, size_t len, struct np_sdp *out, const char **why)
+{
+	sdp_message_t *sdp = NULL;
+	const sdp_media_t *md;
+	struct sdp_session ses = { 0 };
+	char *copy = NULL;
+	size_t n_media = 0, i;
+	int err;
+
+	if (!body || !out)
+		return fail(why, "no body", -EINVAL);
+	memset(out, 0, sizeof(*out));
+
+	err = prescan(body, len, &n_media, why);
+	if (err)
+		goto out;
+
+	/*
+	 * libosip2 wants a C string; the prescan has ruled out embedded NULs.
+	 * Spare NULs after the end contain any look-ahead like the m= one above.
+	 */
+	copy = calloc(1, len + SDP_COPY_PAD);
+	if (!copy) {
+		err = fail(why, "out of memory", -ENOMEM);
+		goto out;
+	}
+	memcpy(copy, body, len);
+
+	if (sdp_message_init(&sdp)) {
+		err = fail(why, "out of memory", -ENOMEM);
+		goto out_copy;
+	}
+	if (sdp_message_parse(sdp, copy)) {
+		err = fail(why, "sdp syntax error", -EINVAL);
+		goto out_sdp;
+	}
+	if ((size_t)osip_list_size(&sdp->m_medias) != n_media) {
+		err = fail(why, "m= lines not understood", -EINVAL);
+		goto out_sdp;
+	}
+
+	if (sdp->c_connection) {
+		err = conn_from_osip(sdp->c_connection, &ses.c, why);
+		if (err)
+			goto out_sdp;
+		ses.has_c = true;
+	}
+	ses.dir = dir_from_osip(&sdp->a_attributes, NP_SDP_SENDRECV);
+	err = bw_from_osip(&sdp->b_bandwidths, &ses.bw, why);
+	if (err)
+		goto out_sdp;
+
+	for (i = 0; i < n_media; i++) {
+		md = osip_list_get(&sdp->m_medias, (int)i);
+		err = md ? media_from_osip(md, &ses, &out->media[i], why) :
+			   fail(why, "m= lines not understood", -EINVAL);
+		if (err)
+			goto out_sdp;
+	}
+	out->n_media = n_media;
+
+out_sdp:
+	sdp_message_free(sdp);
+out_copy:
+	free(copy);
+out:
+	if (err)
+		memset(out, 0, sizeof(*out));
+	return err;
+}
+
+static void put(struct obuf *o, const void *s, size_t n)
+{
+	if (o->len <= o->size && n <= o->size - o->len)
+		memcpy(o->p + o->len, s, n);
+	o->len += n;
+}
+
+static void put_str(struct obuf *o, const char *s)
+{
+	put(o, s, strlen(s));
+}
+
+static void put_port(struct obuf *o, uint16_t port)
+{
+	char buf[8];
+
+	snprintf(buf, sizeof(buf), "%u", (unsigned int)port);
+	put_str(o, buf);
+}
+
+static void put_line(struct obuf *o, const struct sdp_line *l)
+{
+	char t[2] = { l->type, '=' };
+
+	if (!l->type)
+		return;
+	put(o, t, 2);
+	put(o, l->val, l->n);
+}
+
+/*
+ * Relay "IN IP4 <addr>" text, once per rewrite. The relay must be a real
+ * address: 0.0.0.0 or :: would read as hold (RFC 3264 section 8.4).
+ */
+static int relay_conn(const struct np_sdp_relay *relay, const struct np_sdp *sdp,
+		      char *buf, size_t size, const char **why)
+{
+	char addr[INET6_ADDRSTRLEN];
+	size_t i;
+
+	if ((relay->addr.family != AF_INET && relay->addr.family != AF_INET6) ||
+	    is_unspec(&relay->addr) ||
+	    !inet_ntop(relay->addr.family, &relay->addr.addr, addr, sizeof(addr)))
+		return fail(why, "bad relay address", -EINVAL);
+	for (i = 0; i < sdp->n_media; i++)
+		if (sdp->media[i].port &&
+		    (!relay->rtp_port[i] || relay->rtp_port[i] == UINT16_MAX))
+			return fail(why, "bad relay port", -EINVAL);
+	snprintf(buf, size, "IN %s %s", relay->addr.family == AF_INET ? "IP4" : "IP6", addr);
+	return 0;
+}
+
+/* m= with the relay RTP port; a rejected stream keeps port 0 (RFC 3264 section 6). */
+static int emit_media(struct obuf *o, const struct sdp_line *l, const struct np_sdp_media *m,
+		      uint16_t rtp, const char **why)
+{
+	const char *port;
+	size_t pn;
+	uint16_t p16;
+
+	if (!media_port_tok(l, &port, &pn) || !parse_port(port, pn, true, &p16) ||
+	    p16 != m->port)
+		return fail(why, "m= line changed under us", -EINVAL);
+	if (!m->port) {
+		put_line(o, l);
+		return 0;
+	}
+	put(o, "m=", 2);
+	put(o, l->val, (size_t)(port - l->val));
+	put_port(o, rtp);
+	put(o, port + pn, l->n - (size_t)(port - l->val) - pn);
+	return 0;
+}
+
+/*
+ * a=rtcp (RFC 3605) gets the relay RTCP port: the relay RTP port when the
+ * original already named the RTP port (mux, RFC 5761 / RFC 8858), else
+ * RTP + 1. Its address, if any, becomes the relay's unless it is a hold
+ * address.
+ */
+static void emit_rtcp(struct obuf *o, const struct sdp_line *l, const struct np_sdp_media *m,
+		      uint16_t rtp, const char *conn)
+{
+	struct np_sdp_addr a;
+	const char *sp;
+	uint16_t p16;
+	bool has_addr;
+
+	if (!m->port || !parse_rtcp(l->val + 5, l->n - 5, &p16, &has_addr, &a)) {
+		put_line(o, l);
+		return;
+	}
+	put(o, "a=rtcp:", 7);
+	put_port(o, m->rtcp_port == m->port ? rtp : (uint16_t)(rtp + 1));
+	if (!has_addr)
+		return;
+	put(o, " ", 1);
+	if (is_unspec(&a)) {
+		sp = memchr(l->val, ' ', l->n);
+		put(o, sp + 1, l->n - (size_t)(sp + 1 - l->val));
+	} else {
+		put_str(o, conn);
+	}
+}
+
+int np_sdp_rewrite(const char *body, size_t len, const struct np_sdp_relay *relay,
+		   char *out, size_t out_size, size_t *out_len, const char **why)
+{
+	struct obuf o = { .p = out, .size = out_size, .len = 0 };
+	char conn[sizeof("IN IP6 ") + INET6_ADDRSTRLEN];
+	struct np_sdp sdp;
+	struct np_sdp_addr a;
+	struct sdp_line l;
+	size_t pos = 0, keep, mi = 0;
+	int r, err;
+
+	if (!relay || !out || !out_len)
+		return fail(why, "no output buffer", -EINVAL);
+	if (out_size)
+		out[0] = '\0';
+
+	err = np_sdp_parse(body, len, &sdp, why);
+	if (err)
+		goto out;
+	err = relay_conn(relay, &sdp, conn, sizeof(conn), why);
+	if (err)
+		goto out;
+
+	/* mi counts m= lines seen: 0 is the session level, i + 1 is media i. */
+	while ((r = next_line(body, len, &pos, &l, why)) > 0) {
+		switch (l.type) {
+		case 'o':
+			/* RFC 4566 section 5.2: keep username, sess-id and sess-version. */
+			origin_ok(&l, &keep);
+			put(&o, "o=", 2);
+			put(&o, l.val, keep);
+			put_str(&o, conn);
+			break;
+		case 'c':
+			/* RFC 2543 hold (c=0.0.0.0) must survive the relay. */
+			if (parse_conn(l.val, l.n, &a) && is_unspec(&a)) {
+				put_line(&o, &l);
+			} else {
+				put(&o, "c=", 2);
+				put_str(&o, conn);
+			}
+			break;
+		case 'm':
+			err = emit_media(&o, &l, &sdp.media[mi], relay->rtp_port[mi], why);
+			if (err)
+				goto out;
+			mi++;
+			break;
+		case 'a':
+			if (mi && is_rtcp_attr(&l)) {
+				emit_rtcp(&o, &l, &sdp.media[mi - 1], relay->rtp_port[mi - 1], conn);
+				break;
+			}
+			/* fall through */
+		default:
+			put_line(&o, &l);
+			break;
+		}
+		/* RFC 4566 section 5: CRLF out, whatever came in. */
+		put(&o, "\r\n", 2);
+	}
+	if (r < 0) {
+		err = r;
+		goto out;
+	}
+	if (o.len >= out_size) {
+		err = fail(why, "output buffer too small", -ENOSPC);
+		goto out;
+	}
+	out[o.len] = '\0';
+	*out_len = o.len;
+out:
+	if (err && out_size)
+		out[0] = '\0';
+	return err;
+}

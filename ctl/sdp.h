@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * SDP (RFC 4566) handling for natproxyd: np_sdp_parse() reports the media
+ * streams of an offer or answer (address, RTP/RTCP ports, rtcp-mux, hold,
+ * direction, bandwidth) so the daemon can allocate relay pairs and install
+ * map entries; np_sdp_rewrite() points the body at those relay pairs and
+ * keeps every other byte. Both are pure: no global state, the caller owns
+ * every buffer, and they are safe to call from several threads.
+ */
+#ifndef NATPROXY_CTL_SDP_H
+#define NATPROXY_CTL_SDP_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define NP_SDP_MAX_MEDIA 16
+/* Larger bodies or lines are refused with -E2BIG: a SIP datagram is at most 64 KiB. */
+#define NP_SDP_MAX_BODY 65535
+#define NP_SDP_MAX_LINE 4096
+
+/* RFC 3264 section 5.1 / 6.1 direction attributes. */
+enum np_sdp_dir { NP_SDP_SENDRECV, NP_SDP_SENDONLY, NP_SDP_RECVONLY, NP_SDP_INACTIVE };
+
+struct np_sdp_addr {
+	int family; /* AF_INET, AF_INET6; AF_UNSPEC only for a rejected stream without c= */
+	union {
+		struct in_addr v4;
+		struct in6_addr v6;
+	} addr;
+};
+
+struct np_sdp_media {
+	char type[16];		/* audio, video, ... */
+	uint16_t port;		/* 0 = rejected (RFC 3264 section 6) */
+	/*
+	 * From a=rtcp (RFC 3605) if present, else port when rtcp_mux, else
+	 * port + 1. With rtcp_mux and an a=rtcp naming another port, that port
+	 * is where RTCP goes if the answer declines mux (RFC 5761 section 5.1.3).
+	 */
+	uint16_t rtcp_port;
+	struct np_sdp_addr addr;	/* effective connection address (media c= or session c=) */
+	struct np_sdp_addr rtcp_addr;	/* a=rtcp address if given, else addr */
+	bool rtcp_mux;		/* a=rtcp-mux (RFC 5761) */
+	bool hold;		/* addr is 0.0.0.0 or :: (RFC 2543 hold), or dir sendonly/inactive */
+	enum np_sdp_dir dir;	/* media-level attribute, else session-level, else sendrecv */
+	uint32_t bandwidth_bps;	/* b=TIAS or b=AS * 1000, the smaller if both; 0 = none */
+};
+
+struct np_sdp {
+	size_t n_media;
+	struct np_sdp_media media[NP_SDP_MAX_MEDIA];
+};
+
+/*
+ * Parse len bytes of body (need not be NUL-terminated; CRLF or LF line
+ * ends). Returns 0, or -EINVAL (malformed) / -E2BIG (over a limit) /
+ * -ENOMEM with *why (if why is not NULL) set to a short static reason.
+ */
+int np_sdp_parse(const char *body, size_t len, struct np_sdp *out, const char **why);
+
+struct np_sdp_relay {
+	struct np_sdp_addr addr;
+	/* Indexed like np_sdp.media; ignored for rejected streams. RTCP is rtp + 1 unless mux. */
+	uint16_t rtp_port[NP_SDP_MAX_MEDIA];
+};
+
+/*
+ * Rewrite body to point at relay: session and media c=, o= address, each
+ * accepted m= port, a=rtcp port (and its address if it had one). Lines end
+ * in CRLF; everything else is kept byte for byte. Writes a NUL-terminated
+ * body into out (which must not overlap body) and its length, without the
+ * NUL, into *out_len for Content-Length. Returns 0, the errors of
+ * np_sdp_parse(), -EINVAL for a bad relay, or -ENOSPC if out is too small.
+ */
+int np_sdp_rewrite(const char *body, size_t len, const struct np_sdp_relay *relay,
+		   char *out, size_t out_size, size_t *out_len, const char **why);
+
+#endif

@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Unit tests of ctl/addr.c: the text forms of relay endpoints accepted by
+ * natproxyctl, and their printing back, on a table of good and bad input.
+ */
+#include <arpa/inet.h>
+#include <string.h>
+
+#include "addr.h"
+#include "tap.h"
+
+static const struct {
+	const char *text;
+	bool port_optional;
+	int err;
+	__u8 family;
+	unsigned port;
+	const char *printed;
+} cases[] = {
+	{ "203.0.113.1:30000", false, 0, NP_AF_INET, 30000, "203.0.113.1:30000" },
+	{ "[2001:db8::1]:5060", false, 0, NP_AF_INET6, 5060, "[2001:db8::1]:5060" },
+	{ "198.51.100.10", true, 0, NP_AF_INET, 0, "198.51.100.10:0" },
+	{ "2001:db8::10", true, 0, NP_AF_INET6, 0, "[2001:db8::10]:0" },
+	{ "[2001:db8::10]", true, 0, NP_AF_INET6, 0, "[2001:db8::10]:0" },
+	{ "198.51.100.10", false, -22, 0, 0, NULL },
+	{ "198.51.100.10:0", false, -22, 0, 0, NULL },
+	{ "198.51.100.10:65536", false, -22, 0, 0, NULL },
+	{ "198.51.100.10:-1", false, -22, 0, 0, NULL },
+	{ "198.51.100.10:12ab", false, -22, 0, 0, NULL },
+	{ "198.51.100.10:", false, -22, 0, 0, NULL },
+	{ "198.51.100:5060", false, -22, 0, 0, NULL },
+	{ "[2001:db8::1:5060", false, -22, 0, 0, NULL },
+	{ "[2001:db8::1]x5060", false, -22, 0, 0, NULL },
+	{ "[203.0.113.1]:5060", false, 0, NP_AF_INET, 5060, "203.0.113.1:5060" },
+	{ "", true, -22, 0, 0, NULL },
+	{ "host.example:5060", false, -22, 0, 0, NULL },
+	{ "[1111:2222:3333:4444:5555:6666:7777:8888:9999]:1", false, -22, 0, 0,
+	  NULL },
+};
+
+int main(void)
+{
+	char buf[NP_ENDPOINT_STRLEN];
+	struct tap t = { 0 };
+	struct np_endpoint ep;
+	size_t i;
+	int err;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		err = np_endpoint_parse(cases[i].text, cases[i].port_optional,
+					&ep);
+		if (!tap_check(&t, err == cases[i].err, "parse '%s' -> %d",
+			       cases[i].text, cases[i].err) ||
+		    err)
+			continue;
+		tap_check(&t,
+			  ep.family == cases[i].family &&
+				  ntohs(ep.port) == cases[i].port &&
+				  !strcmp(np_endpoint_str(&ep, buf, sizeof(buf)),
+					  cases[i].printed),
+			  "'%s' reads back as '%s'", cases[i].text,
+			  cases[i].printed);
+	}
+	/* An IPv4 address keeps the key's unused bytes zero: keys compare. */
+	np_endpoint_parse("203.0.113.1:1", false, &ep);
+	tap_check(&t, !ep.addr.v6[1] && !ep.addr.v6[2] && !ep.addr.v6[3],
+		  "IPv4 leaves the rest of the address zero");
+	return tap_done(&t);
+}

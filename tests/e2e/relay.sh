@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# End-to-end test of the XDP relay on real veths: natproxyctl attaches it in a
+# proxy namespace, static flows relay UDP between a terminal namespace and a
+# far-end namespace, and what arrives is captured on the wire and checked
+# field by field (addresses, ports, DSCP, TTL, both checksums), while a
+# socket bound to the relay port proves that user space saw none of it.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib/tap.sh
+. tests/lib/netns.sh
+require_root "relay end to end"
+
+CTL=(build/natproxyctl --pin-dir "$NP_PIN_DIR")
+UDP=tests/lib/udp.py
+trap np_topology_down EXIT
+np_topology_up
+in_term ip addr add 203.0.113.66/24 dev t0 # the attacker's address
+
+ctl() { in_proxy "${CTL[@]}" "$@"; }
+# flow_field LOCAL FIELD: one field of a flow from `flows --json`.
+flow_field() {
+	ctl flows --json | python3 -c '
+import json, sys
+for line in sys.stdin:
+    f = json.loads(line)
+    if f["local"] == sys.argv[1]:
+        v = f
+        for k in sys.argv[2].split("."):
+            v = v[k]
+        print(v)' "$1" "$2"
+}
+# capture NS DEV FILE: starts tcpdump; returns once it listens.
+CAPTURE_PIDS=()
+capture() {
+	local log=$NP_RUN_DIR/$(basename "$3").log
+	np_spawn ip netns exec "$1" tcpdump -n -U -i "$2" -w "$3" udp 2>"$log"
+	CAPTURE_PIDS+=("$NP_LAST_PID")
+	for _ in $(seq 50); do
+		grep -q listening "$log" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+stop_captures() {
+	sleep 0.3
+	kill "${CAPTURE_PIDS[@]}" 2>/dev/null
+	wait "${CAPTURE_PIDS[@]}" 2>/dev/null
+	CAPTURE_PIDS=()
+}
+# count_matching FILE PATTERN: packets in a capture whose line matches.
+count_matching() {
+	tests/lib/pcap_udp.py "$1" | grep -c -- "$2"
+}
+
+# --- the loader -------------------------------------------------------------
+check "attach to acc0" ctl attach acc0
+check "attach to core0 reuses the pinned maps" ctl attach core0
+prog_id=$(ctl status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["program_id"])')
+check "both interfaces run program $prog_id" \
+	test "$(ctl status --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["interfaces"]))')" = 2
+out=$(ctl attach acc0 2>&1); rc=$?
+check "attaching twice fails" test "$rc" -ne 0
+check_eq "attaching twice says why, on one line" 1 "$(echo "$out" | grep -c 'already has an XDP program')"
+out=$(ctl attach nosuch0 2>&1); rc=$?
+check "a missing interface fails with a clear error" \
+	test "$rc" -ne 0 -a "$out" = "natproxy: error: no interface 'nosuch0'"
+mkdir -p "$NP_RUN_DIR/plain"
+out=$(in_proxy build/natproxyctl --pin-dir "$NP_RUN_DIR/plain/natproxy" attach lo 2>&1); rc=$?
+check "a pin directory off bpffs is refused with advice" \
+	test "$rc" -ne 0 -a -n "$(echo "$out" | grep 'not on a bpffs.*mount -t bpf')"
+check "and nothing is left attached to lo" \
+	test -z "$(in_proxy ip -d link show lo | grep -o 'prog/xdp')"
+out=$(in_proxy setpriv --reuid=65534 --regid=65534 --clear-groups \
+	build/natproxyctl --pin-dir "$NP_PIN_DIR" attach lo 2>&1); rc=$?
+check "without privileges: a one-line error" \
+	test "$rc" -ne 0 -a "$(echo "$out" | wc -l)" = 1
+check "bpftool dumps the flow map with named fields" \
+	bash -c "bpftool map dump pinned '$NP_PIN_DIR/np_flows_v1' >/dev/null"
+
+# --- static flows: RTP and RTCP of one stream, each direction ----------------
+# Terminal side: the first packet latches the reverse flow's destination.
+ctl flow add 203.0.113.1:30000 --src 198.51.100.1:40000 --dst 198.51.100.10:6000 \
+	--latch --strict --reverse 198.51.100.1:40000 --dscp 46
+ctl flow add 198.51.100.1:40000 --src 203.0.113.1:30000 --dscp 46
+ctl flow add 203.0.113.1:30001 --src 198.51.100.1:40001 --dst 198.51.100.10:6001 \
+	--latch --strict --reverse 198.51.100.1:40001
+ctl flow add 198.51.100.1:40001 --src 203.0.113.1:30001
+ctl flow add '[2001:db8:1::1]:30002' --src '[2001:db8:2::1]:40002' \
+	--dst '[2001:db8:2::10]:6002' --dscp 34
+check_eq "five flows installed" 5 "$(ctl flows --json | wc -l)"
+check "bpftool shows new_saddr/new_dport fields" \
+	bash -c "bpftool map dump pinned '$NP_PIN_DIR/np_flows_v1' | grep -q new_dport"
+
+# Resolve the next hops first, so that every packet takes the fast path.
+in_proxy ping -c1 -W1 198.51.100.10 >/dev/null
+in_proxy ping -c1 -W1 203.0.113.20 >/dev/null
+in_proxy ping -6 -c1 -W1 2001:db8:2::10 >/dev/null
+
+capture "$NS_CORE" c0 "$NP_RUN_DIR/core.pcap"
+capture "$NS_TERM" t0 "$NP_RUN_DIR/term.pcap"
+sinkout=$NP_RUN_DIR/sink.out
+np_spawn ip netns exec "$NS_PROXY" $UDP sink 203.0.113.1:30000 4 >"$sinkout"
+sink_pid=$NP_LAST_PID
+sleep 0.3
+in_term $UDP send 203.0.113.20:4000 203.0.113.1:30000 50
+in_term $UDP send 203.0.113.20:4001 203.0.113.1:30001 10 80 rtcp
+in_core $UDP send 198.51.100.10:6000 198.51.100.1:40000 40
+in_core $UDP send 198.51.100.10:6001 198.51.100.1:40001 5 80 rtcp
+in_term $UDP send 203.0.113.66:4000 203.0.113.1:30000 7 # not the latched source
+in_term $UDP send '[2001:db8:1::20]:4002' '[2001:db8:1::1]:30002' 10
+wait "$sink_pid"
+stop_captures
+
+core=$NP_RUN_DIR/core.pcap term=$NP_RUN_DIR/term.pcap
+diag "core side capture (src sport dst dport dscp ttl vlan ip-csum udp-csum len):"
+tests/lib/pcap_udp.py "$core" | cut -d' ' -f1-10 | sort | uniq -c | sed 's/^/#   /'
+check_eq "50 RTP packets arrive rewritten: 198.51.100.1:40000 -> 198.51.100.10:6000, DSCP 46, TTL 63, checksums valid" \
+	50 "$(count_matching "$core" '^198.51.100.1 40000 198.51.100.10 6000 46 63 - ok ok 172 ')"
+check_eq "10 RTCP packets arrive on the RTCP relay: 40001 -> 6001, checksums valid" \
+	10 "$(count_matching "$core" '^198.51.100.1 40001 198.51.100.10 6001 0 63 - ok ok 80 ')"
+check_eq "10 IPv6 packets arrive: [2001:db8:2::1]:40002 -> [2001:db8:2::10]:6002, DSCP 34, hop limit 63, UDP checksum valid" \
+	10 "$(count_matching "$core" '^2001:db8:2::1 40002 2001:db8:2::10 6002 34 63 - n/a ok 172 ')"
+check_eq "nothing from the spoofing source reaches the far end" \
+	0 "$(tests/lib/pcap_udp.py "$core" | grep -c '^203.0.113.66')"
+check_eq "payload is untouched (same digests sent and relayed)" \
+	"$(tests/lib/pcap_udp.py "$term" | awk '$1=="203.0.113.20" && $2==4000 {print $11}' | sort | md5sum)" \
+	"$(tests/lib/pcap_udp.py "$core" | awk '$2==40000 {print $11}' | sort | md5sum)"
+check_eq "40 RTP packets come back to the latched terminal: 203.0.113.1:30000 -> 203.0.113.20:4000, DSCP 46" \
+	40 "$(count_matching "$term" '^203.0.113.1 30000 203.0.113.20 4000 46 63 - ok ok 172 ')"
+check_eq "5 RTCP packets come back to the latched RTCP port 4001" \
+	5 "$(count_matching "$term" '^203.0.113.1 30001 203.0.113.20 4001 0 63 - ok ok 80 ')"
+check_eq "the socket bound to the relay port received nothing" 0 "$(cat "$sinkout")"
+
+check_eq "flow counters: 50 packets" 50 "$(flow_field 203.0.113.1:30000 packets)"
+check_eq "flow counters: 50 x 200 bytes" 10000 "$(flow_field 203.0.113.1:30000 bytes)"
+check_eq "flow counters: 7 drops for the wrong source" 7 "$(flow_field 203.0.113.1:30000 drops.source)"
+check_eq "reverse flow latched onto the terminal's real source" \
+	203.0.113.20:4000 "$(flow_field 198.51.100.1:40000 dst)"
+check_eq "reverse flow counters: 40 packets" 40 "$(flow_field 198.51.100.1:40000 packets)"
+for f in 203.0.113.1:30000 198.51.100.1:40000 203.0.113.1:30001 198.51.100.1:40001 '[2001:db8:1::1]:30002'; do
+	check_eq "$f: no packet needed the kernel (neighbours resolved)" 0 "$(flow_field "$f" to_kernel)"
+done
+check_eq "IPv6 flow counters: 10 packets" 10 "$(flow_field '[2001:db8:1::1]:30002' packets)"
+
+# --- an unresolved neighbour: the kernel delivers, the next packet is fast ----
+in_proxy ip neigh flush dev core0
+capture "$NS_CORE" c0 "$NP_RUN_DIR/neigh.pcap"
+in_term $UDP send 203.0.113.20:4000 203.0.113.1:30000 1
+sleep 0.5
+in_term $UDP send 203.0.113.20:4000 203.0.113.1:30000 3
+stop_captures
+check_eq "with no neighbour entry the packet still arrives, rewritten, and the next ones too" \
+	4 "$(count_matching "$NP_RUN_DIR/neigh.pcap" '^198.51.100.1 40000 198.51.100.10 6000 46 ')"
+check_eq "exactly one packet went through the kernel" 1 "$(flow_field 203.0.113.1:30000 to_kernel)"
+
+# --- deleting a flow hands its port back to the kernel ------------------------
+check "flow del" ctl flow del 203.0.113.1:30000
+np_spawn ip netns exec "$NS_PROXY" $UDP sink 203.0.113.1:30000 2 >"$sinkout.2"
+sleep 0.3
+in_term $UDP send 203.0.113.20:4000 203.0.113.1:30000 5
+np_topology_wait_spawned
+check_eq "after flow del the relay port's socket gets the packets" 5 "$(cat "$sinkout.2")"
+out=$(ctl flow del 203.0.113.1:30000 2>&1); rc=$?
+check "deleting it again: an error" test "$rc" -ne 0 -a -n "$(echo "$out" | grep 'no such flow')"
+
+# --- detach leaves nothing behind ---------------------------------------------
+check "detach acc0" ctl detach acc0
+check "pins remain while core0 is attached" test -e "$NP_PIN_DIR/np_flows_v1"
+check "detach core0" ctl detach core0
+check "no XDP program left on acc0 or core0" \
+	test -z "$(in_proxy ip -d link show | grep -o 'prog/xdp')"
+check "no pin left behind" test ! -e "$NP_PIN_DIR"
+check "program $prog_id is gone from the kernel" \
+	bash -c "! bpftool prog show id $prog_id >/dev/null 2>&1"
+tap_done

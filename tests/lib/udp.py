@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-only
+"""UDP traffic for natproxy's tests, bounded in count and time.
+
+  udp.py send BIND_ADDR:PORT DEST_ADDR:PORT COUNT [SIZE] [KIND]
+      sends COUNT datagrams of SIZE payload bytes (default 172, an RTP
+      packet of 20 ms G.711), KIND rtp (default) or rtcp (PT 200), 2 ms apart.
+  udp.py sink BIND_ADDR:PORT SECONDS
+      counts datagrams received for SECONDS, prints the count.
+"""
+import socket
+import struct
+import sys
+import time
+
+
+def endpoint(text):
+    host, port = text.rsplit(":", 1)
+    host = host.strip("[]")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return family, (host, int(port))
+
+
+def payload(seq, size, kind):
+    if kind == "rtcp":  # sender report header, RFC 3550 6.4.1
+        head = struct.pack("!BBHI", 0x80, 200, size // 4 - 1, 0x1234)
+    else:  # RTP, PCMU, RFC 3550 5.1
+        head = struct.pack("!BBHII", 0x80, 0, seq, seq * 160, 0x1234)
+    return head + bytes((seq + i) & 0xFF for i in range(size - len(head)))
+
+
+def send(bind, dest, count, size=172, kind="rtp"):
+    family, local = endpoint(bind)
+    _, remote = endpoint(dest)
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    s.bind(local)
+    for seq in range(int(count)):
+        s.sendto(payload(seq, int(size), kind), remote)
+        time.sleep(0.002)
+
+
+def sink(bind, seconds):
+    family, local = endpoint(bind)
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    s.bind(local)
+    s.settimeout(0.1)
+    n, end = 0, time.monotonic() + float(seconds)
+    while time.monotonic() < end:
+        try:
+            s.recv(65536)
+            n += 1
+        except socket.timeout:
+            pass
+    print(n)
+
+
+if __name__ == "__main__":
+    {"send": send, "sink": sink}[sys.argv[1]](*sys.argv[2:])

@@ -1,0 +1,910 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Unit tests for ctl/sdp.c: recorded-style SDP offers and answers are parsed
+ * and checked field by field, rewritten toward a relay and compared with the
+ * full expected text, and the rewrite is parsed back. Malformed bodies must
+ * each fail with the right errno, and a seeded mutation loop checks that
+ * nothing crashes or reads out of bounds (run under valgrind), and that every
+ * body that parses can be rewritten into a body that parses again.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sdp.h"
+#include "tap.h"
+
+#define MAXM 3
+
+struct media_exp {
+	const char *type;
+	uint16_t port, rtcp_port;
+	const char *addr, *rtcp_addr;	/* NULL: AF_UNSPEC */
+	bool mux, hold;
+	enum np_sdp_dir dir;
+	uint32_t bw;
+};
+
+struct ok_case {
+	const char *name;
+	const char *in;
+	size_t n_media;
+	struct media_exp m[MAXM];
+	const char *relay;
+	uint16_t rtp[MAXM];
+	const char *out;
+};
+
+#define SIPP_OFFER_LINES(EOL)                                                  \
+	"v=0" EOL                                                              \
+	"o=user1 53655765 2353687637 IN IP4 192.168.1.10" EOL                  \
+	"s=-" EOL                                                              \
+	"c=IN IP4 192.168.1.10" EOL                                            \
+	"t=0 0" EOL                                                            \
+	"m=audio 6000 RTP/AVP 0" EOL                                           \
+	"a=rtpmap:0 PCMU/8000" EOL
+
+#define SIPP_OUT_V4                                                            \
+	"v=0\r\n"                                                              \
+	"o=user1 53655765 2353687637 IN IP4 198.51.100.1\r\n"                  \
+	"s=-\r\n"                                                              \
+	"c=IN IP4 198.51.100.1\r\n"                                            \
+	"t=0 0\r\n"                                                            \
+	"m=audio 40000 RTP/AVP 0\r\n"                                          \
+	"a=rtpmap:0 PCMU/8000\r\n"
+
+#define SIPP_AUDIO { "audio", 6000, 6001, "192.168.1.10", "192.168.1.10", false, false, NP_SDP_SENDRECV, 0 }
+
+static const struct ok_case ok_cases[] = {
+	{
+		.name = "sipp single audio offer",
+		.in = SIPP_OFFER_LINES("\r\n"),
+		.n_media = 1,
+		.m = { SIPP_AUDIO },
+		.relay = "198.51.100.1",
+		.rtp = { 40000 },
+		.out = SIPP_OUT_V4,
+	},
+	{
+		.name = "bare LF input gives CRLF output",
+		.in = SIPP_OFFER_LINES("\n"),
+		.n_media = 1,
+		.m = { SIPP_AUDIO },
+		.relay = "198.51.100.1",
+		.rtp = { 40000 },
+		.out = SIPP_OUT_V4,
+	},
+	{
+		.name = "audio and video, media-level c= and b=AS",
+		.in = "v=0\r\n"
+		      "o=alice 2890844526 2890844527 IN IP4 192.168.1.20\r\n"
+		      "s=call\r\n"
+		      "c=IN IP4 192.168.1.20\r\n"
+		      "t=0 0\r\n"
+		      "m=audio 49170 RTP/AVP 0 8 101\r\n"
+		      "a=rtpmap:0 PCMU/8000\r\n"
+		      "a=rtpmap:8 PCMA/8000\r\n"
+		      "a=rtpmap:101 telephone-event/8000\r\n"
+		      "a=fmtp:101 0-16\r\n"
+		      "a=ptime:20\r\n"
+		      "m=video 51372 RTP/AVP 96\r\n"
+		      "c=IN IP4 192.168.1.21\r\n"
+		      "b=AS:512\r\n"
+		      "a=rtpmap:96 H264/90000\r\n"
+		      "a=fmtp:96 profile-level-id=42e01f;packetization-mode=1\r\n",
+		.n_media = 2,
+		.m = {
+			{ "audio", 49170, 49171, "192.168.1.20", "192.168.1.20", false, false, NP_SDP_SENDRECV, 0 },
+			{ "video", 51372, 51373, "192.168.1.21", "192.168.1.21", false, false, NP_SDP_SENDRECV, 512000 },
+		},
+		.relay = "203.0.113.1",
+		.rtp = { 30000, 30002 },
+		.out = "v=0\r\n"
+		       "o=alice 2890844526 2890844527 IN IP4 203.0.113.1\r\n"
+		       "s=call\r\n"
+		       "c=IN IP4 203.0.113.1\r\n"
+		       "t=0 0\r\n"
+		       "m=audio 30000 RTP/AVP 0 8 101\r\n"
+		       "a=rtpmap:0 PCMU/8000\r\n"
+		       "a=rtpmap:8 PCMA/8000\r\n"
+		       "a=rtpmap:101 telephone-event/8000\r\n"
+		       "a=fmtp:101 0-16\r\n"
+		       "a=ptime:20\r\n"
+		       "m=video 30002 RTP/AVP 96\r\n"
+		       "c=IN IP4 203.0.113.1\r\n"
+		       "b=AS:512\r\n"
+		       "a=rtpmap:96 H264/90000\r\n"
+		       "a=fmtp:96 profile-level-id=42e01f;packetization-mode=1\r\n",
+	},
+	{
+		.name = "rtcp-mux with a=rtcp on the RTP port",
+		.in = "v=0\r\n"
+		      "o=- 4611731400430051336 2 IN IP4 192.168.1.30\r\n"
+		      "s=-\r\n"
+		      "t=0 0\r\n"
+		      "m=audio 50000 RTP/AVPF 111\r\n"
+		      "c=IN IP4 192.168.1.30\r\n"
+		      "a=rtcp:50000 IN IP4 192.168.1.30\r\n"
+		      "a=rtcp-mux\r\n"
+		      "a=rtpmap:111 opus/48000/2\r\n",
+		.n_media = 1,
+		.m = { { "audio", 50000, 50000, "192.168.1.30", "192.168.1.30", true, false, NP_SDP_SENDRECV, 0 } },
+		.relay = "198.51.100.1",
+		.rtp = { 40002 },
+		.out = "v=0\r\n"
+		       "o=- 4611731400430051336 2 IN IP4 198.51.100.1\r\n"
+		       "s=-\r\n"
+		       "t=0 0\r\n"
+		       "m=audio 40002 RTP/AVPF 111\r\n"
+		       "c=IN IP4 198.51.100.1\r\n"
+		       "a=rtcp:40002 IN IP4 198.51.100.1\r\n"
+		       "a=rtcp-mux\r\n"
+		       "a=rtpmap:111 opus/48000/2\r\n",
+	},
+	{
+		.name = "rtcp-mux without a=rtcp",
+		.in = "v=0\r\n"
+		      "o=- 7 7 IN IP4 192.168.1.31\r\n"
+		      "s=-\r\n"
+		      "c=IN IP4 192.168.1.31\r\n"
+		      "t=0 0\r\n"
+		      "m=audio 50010 RTP/AVP 8\r\n"
+		      "a=rtcp-mux\r\n",
+		.n_media = 1,
+		.m = { { "audio", 50010, 50010, "192.168.1.31", "192.168.1.31", true, false, NP_SDP_SENDRECV, 0 } },
+		.relay = "198.51.100.1",
+		.rtp = { 40004 },
+		.out = "v=0\r\n"
+		       "o=- 7 7 IN IP4 198.51.100.1\r\n"
+		       "s=-\r\n"
+		       "c=IN IP4 198.51.100.1\r\n"
+		       "t=0 0\r\n"
+		       "m=audio 40004 RTP/AVP 8\r\n"
+		       "a=rtcp-mux\r\n",
+	},
+	{
+		.name = "rtcp-mux offer with a fallback a=rtcp port (RFC 5761 5.1.3)",
+		.in = "v=0\r\n"
+		      "o=- 8 8 IN IP4 192.168.1.32\r\n"
+		      "s=-\r\n"
+		      "c=IN IP4 192.168.1.32\r\n"
+		      "t=0 0\r\n"
+		      "m=audio 50020 RTP/AVP 8\r\n"
+		      "a=rtcp:50031\r\n"
+		      "a=rtcp-mux\r\n",
+		.n_media = 1,
+		.m = { { "audio", 50020, 50031, "192.168.1.32", "192.168.1.32", true, false, NP_SDP_SENDRECV, 0 } },
+		.relay = "198.51.100.1",
+		.rtp = { 40006 },
+		.out = "v=0\r\n"
+		       "o=- 8 8 IN IP4 198.51.100.1\r\n"
+		       "s=-\r\n"
+		       "c=IN IP4 198.51.100.1\r\n"
+		       "t=0 0\r\n"
+		       "m=audio 40006 RTP/AVP 8\r\n"
+		       "a=rtcp:40007\r\n"
+		       "a=rtcp-mux\r\n",
+	},
+	{
+		.name = "a=rtcp without address",
+		.in = "v=0\r\n"
+		      "o=bob 100 101 IN IP4 192.168.2.40\r\n"
+		      "s=Talk\r\n"
+		      "c=IN IP4 192.168.2.40\r\n"
+		      "t=0 0\r\n"
+		      "m=audio 7078 RTP/AVP 96 0\r\n"
+		      "a=rtcp:7081\r\n"
+		      "a=rtpmap:96 opus/48000/2\r\n",
+		.n_media = 1,
+		.m = { { "audio", 7078, 7081, "192.168.2.40", "192.168.2.40", false, false, NP_SDP_SENDRECV, 0 } },
+		.relay = "198.51.100.1",
+		.rtp = { 40010 },
+		.out = "v=0\r\n"
+		       "o=bob 100 101 IN IP4 198.51.100.1\r\n"
+		       "s=Talk\r\n"
+		       "c=IN IP4 198.51.100.1\r\n"
+		       "t=0 0\r\n"
+		       "m=audio 40010 RTP/AVP 96 0\r\n"
+		       "a=rtcp:40011\r\n"
+		       "a=rtpmap:96 opus/48000/2\r\n",
+	},
+	{
+		.name = "a=rtcp with its own address (RFC 3605)",
+		.in = "v=0\r\n"
+		      "o=bob 100 101 IN IP4 192.168.2.40\r\n"
+		      "s=Talk\r\n"
+		      "c=IN IP4 192.168.2.40\r\n"
+		      "t=0 0\r\n"
+		      "m=audio 53000 RTP/AVP 0\r\n"
+		      "a=rtcp:53020 IN IP4 192.168.2.41\r\n",
+		.n_media = 1,
+		.m = { { "audio", 53000, 53020, "192.168.2.40", "192.168.2.41", false, false, NP_SDP_SENDRECV, 0 } },
+		.relay = "198.51.100.1",
+		.rtp = { 40012 },
+		.out = "v=0\r\n"
+		       "o=bob 100 101 IN IP4 198.51.100.1\r\n"
+		       "s=Talk\r\n"
+		       "c=IN IP4 198.51.100.1\r\n"
+		       "t=0 0\r\n"
+		       "m=audio 40012 RTP/AVP 0\r\n"
+		       "a=rtcp:40013 IN IP4 198.51.100.1\r\n",
+	},
+	{
+		.name = "rejected video stream (port 0) without c=",
+		.in = "v=0\r\n"
+		      "o=carol 5 6 IN IP4 192.168.3.50\r\n"
+		      "s=-\r\n"
+		      "t=0 0\r\n"
+		      "m=audio 6000 RTP/AVP 0\r\n"
+		      "c=IN IP4 192.168.3.50\r\n"
+		      "m=video 0 RTP/AVP 96\r\n"
+		      "a=rtpmap:96 H264/90000\r\n",
+		.n_media = 2,
+		.m = {
+			{ "audio", 6000, 6001, "192.168.3.50", "192.168.3.50", false, false, NP_SDP_SENDRECV, 0 },
+			{ "video", 0, 0, NULL, NULL, false, false, NP_SDP_SENDRECV, 0 },
+		},
+		.relay = "203.0.113.1",
+		.rtp = { 30010, 0 },
+		.out = "v=0\r\n"
+		       "o=carol 5 6 IN IP4 203.0.113.1\r\n"
+		       "s=-\r\n"
+		       "t=0 0\r\n"
+		       "m=audio 30010 RTP/AVP 0\r\n"
+		       "c=IN IP4 203.0.113.1\r\n"
+		       "m=video 0 RTP/AVP 96\r\n"
+		       "a=rtpmap:96 H264/90000\r\n",
+	},
+	{
+		.name = "hold with c=0.0.0.0 (RFC 2543)",
+		.in = "v=0\r\n"
+		      "o=user1 53655765 2353687638 IN IP4 192.168.1.10\r\n"
+		      "s=-\r\n"
+		      "c=IN IP4 0.0.0.0\r\n"
+		      "t=0 0\r\n"
+		      "m=audio 6000 RTP/AVP 0\r\n"
+		      "a=rtpmap:0 PCMU/8000\r\n",
+		.n_media = 1,
+		.m = { { "audio", 6000, 6001, "0.0.0.0", "0.0.0.0", false, true, NP_SDP_SENDRECV, 0 } },
+		.relay = "198.51.100.1",
+		.rtp = { 40000 },
+		.out = "v=0\r\n"
+		       "o=user1 53655765 2353687638 IN IP4 198.51.100.1\r\n"
+		       "s=-\r\n"
+		       "c=IN IP4 0.0.0.0\r\n"
+		       "t=0 0\r\n"
+		       "m=audio 40000 RTP/AVP 0\r\n"
+		       "a=rtpmap:0 PCMU/8000\r\n",
+	},
+	{
+		.name = "hold with session a=sendonly, media a=sendrecv overrides",
+		.in = "v=0\r\n"
+		      "o=alice 2890844526 2890844528 IN IP4 192.168.1.20\r\n"
+		      "s=call\r\n"
+		      "c=IN IP4 192.168.1.20\r\n"
+		      "t=0 0\r\n"
+		      "a=sendonly\r\n"
+		      "m=audio 49170 RTP/AVP 0\r\n"
+		      "m=video 51372 RTP/AVP 96\r\n"
+		      "a=sendrecv\r\n"
+		      "m=audio 49180 RTP/AVP 0\r\n"
+		      "a=inactive\r\n",
+		.n_media = 3,
+		.m = {
+			{ "audio", 49170, 49171, "192.168.1.20", "192.168.1.20", false, true, NP_SDP_SENDONLY, 0 },
+			{ "video", 51372, 51373, "192.168.1.20", "192.168.1.20", false, false, NP_SDP_SENDRECV, 0 },
+			{ "audio", 49180, 49181, "192.168.1.20", "192.168.1.20", false, true, NP_SDP_INACTIVE, 0 },
+		},
+		.relay = "203.0.113.1",
+		.rtp = { 30000, 30002, 30004 },
+		.out = "v=0\r\n"
+		       "o=alice 2890844526 2890844528 IN IP4 203.0.113.1\r\n"
+		       "s=call\r\n"
+		       "c=IN IP4 203.0.113.1\r\n"
+		       "t=0 0\r\n"
+		       "a=sendonly\r\n"
+		       "m=audio 30000 RTP/AVP 0\r\n"
+		       "m=video 30002 RTP/AVP 96\r\n"
+		       "a=sendrecv\r\n"
+		       "m=audio 30004 RTP/AVP 0\r\n"
+		       "a=inactive\r\n",
+	},
+	{
+		.name = "IPv6 with a=rtcp address and a=recvonly",
+		.in = "v=0\r\n"
+		      "o=- 20518 0 IN IP6 2001:db8::10\r\n"
+		      "s=-\r\n"
+		      "c=IN IP6 2001:db8::10\r\n"
+		      "t=0 0\r\n"
+		      "m=audio 6000 RTP/AVP 0\r\n"
+		      "a=rtcp:6001 IN IP6 2001:db8::11\r\n"
+		      "a=recvonly\r\n",
+		.n_media = 1,
+		.m = { { "audio", 6000, 6001, "2001:db8::10", "2001:db8::11", false, false, NP_SDP_RECVONLY, 0 } },
+		.relay = "2001:db8:1::1",
+		.rtp = { 40000 },
+		.out = "v=0\r\n"
+		       "o=- 20518 0 IN IP6 2001:db8:1::1\r\n"
+		       "s=-\r\n"
+		       "c=IN IP6 2001:db8:1::1\r\n"
+		       "t=0 0\r\n"
+		       "m=audio 40000 RTP/AVP 0\r\n"
+		       "a=rtcp:40001 IN IP6 2001:db8:1::1\r\n"
+		       "a=recvonly\r\n",
+	},
+	{
+		.name = "IPv6 hold with c=IN IP6 ::",
+		.in = "v=0\r\n"
+		      "o=- 20518 1 IN IP6 2001:db8::10\r\n"
+		      "s=-\r\n"
+		      "c=IN IP6 ::\r\n"
+		      "t=0 0\r\n"
+		      "m=audio 6000 RTP/AVP 0\r\n",
+		.n_media = 1,
+		.m = { { "audio", 6000, 6001, "::", "::", false, true, NP_SDP_SENDRECV, 0 } },
+		.relay = "2001:db8:1::1",
+		.rtp = { 40000 },
+		.out = "v=0\r\n"
+		       "o=- 20518 1 IN IP6 2001:db8:1::1\r\n"
+		       "s=-\r\n"
+		       "c=IN IP6 ::\r\n"
+		       "t=0 0\r\n"
+		       "m=audio 40000 RTP/AVP 0\r\n",
+	},
+	{
+		.name = "IPv4 original to IPv6 relay",
+		.in = SIPP_OFFER_LINES("\r\n"),
+		.n_media = 1,
+		.m = { SIPP_AUDIO },
+		.relay = "2001:db8:ffff::1",
+		.rtp = { 40000 },
+		.out = "v=0\r\n"
+		       "o=user1 53655765 2353687637 IN IP6 2001:db8:ffff::1\r\n"
+		       "s=-\r\n"
+		       "c=IN IP6 2001:db8:ffff::1\r\n"
+		       "t=0 0\r\n"
+		       "m=audio 40000 RTP/AVP 0\r\n"
+		       "a=rtpmap:0 PCMU/8000\r\n",
+	},
+	{
+		.name = "IPv6 original to IPv4 relay, a=rtcp address too",
+		.in = "v=0\n"
+		      "o=- 20518 0 IN IP6 2001:db8::10\n"
+		      "s=-\n"
+		      "t=0 0\n"
+		      "m=audio 6000 RTP/AVP 0\n"
+		      "c=IN IP6 2001:db8::10\n"
+		      "a=rtcp:6003 IN IP6 2001:db8::10\n",
+		.n_media = 1,
+		.m = { { "audio", 6000, 6003, "2001:db8::10", "2001:db8::10", false, false, NP_SDP_SENDRECV, 0 } },
+		.relay = "203.0.113.1",
+		.rtp = { 30020 },
+		.out = "v=0\r\n"
+		       "o=- 20518 0 IN IP4 203.0.113.1\r\n"
+		       "s=-\r\n"
+		       "t=0 0\r\n"
+		       "m=audio 30020 RTP/AVP 0\r\n"
+		       "c=IN IP4 203.0.113.1\r\n"
+		       "a=rtcp:30021 IN IP4 203.0.113.1\r\n",
+	},
+	{
+		.name = "b=AS and b=TIAS, session and media level",
+		.in = "v=0\r\n"
+		      "o=dave 1 1 IN IP4 192.168.4.60\r\n"
+		      "s=-\r\n"
+		      "c=IN IP4 192.168.4.60\r\n"
+		      "b=AS:128\r\n"
+		      "t=0 0\r\n"
+		      "m=audio 6000 RTP/AVP 0\r\n"
+		      "m=audio 6002 RTP/AVP 0\r\n"
+		      "b=AS:64\r\n"
+		      "b=TIAS:48000\r\n"
+		      "m=video 6004 RTP/AVP 96\r\n"
+		      "b=TIAS:800000\r\n"
+		      "a=rtpmap:96 H264/90000\r\n",
+		.n_media = 3,
+		.m = {
+			{ "audio", 6000, 6001, "192.168.4.60", "192.168.4.60", false, false, NP_SDP_SENDRECV, 128000 },
+			{ "audio", 6002, 6003, "192.168.4.60", "192.168.4.60", false, false, NP_SDP_SENDRECV, 48000 },
+			{ "video", 6004, 6005, "192.168.4.60", "192.168.4.60", false, false, NP_SDP_SENDRECV, 800000 },
+		},
+		.relay = "198.51.100.1",
+		.rtp = { 40000, 40002, 40004 },
+		.out = "v=0\r\n"
+		       "o=dave 1 1 IN IP4 198.51.100.1\r\n"
+		       "s=-\r\n"
+		       "c=IN IP4 198.51.100.1\r\n"
+		       "b=AS:128\r\n"
+		       "t=0 0\r\n"
+		       "m=audio 40000 RTP/AVP 0\r\n"
+		       "m=audio 40002 RTP/AVP 0\r\n"
+		       "b=AS:64\r\n"
+		       "b=TIAS:48000\r\n"
+		       "m=video 40004 RTP/AVP 96\r\n"
+		       "b=TIAS:800000\r\n"
+		       "a=rtpmap:96 H264/90000\r\n",
+	},
+};
+
+struct bad_case {
+	const char *name;
+	const char *in;
+	size_t len;	/* 0: strlen(in) */
+	int err;
+};
+
+#define HDR "v=0\r\no=- 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP4 192.168.1.10\r\nt=0 0\r\n"
+#define HDR_NOC "v=0\r\no=- 1 1 IN IP4 192.168.1.10\r\ns=-\r\nt=0 0\r\n"
+#define M "m=audio 6000 RTP/AVP 0\r\n"
+
+static const struct bad_case bad_cases[] = {
+	{ "empty body", "", 0, -EINVAL },
+	{ "no v=", "o=- 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP4 192.168.1.10\r\nt=0 0\r\n" M, 0, -EINVAL },
+	{ "v=1", "v=1\r\no=- 1 1 IN IP4 192.168.1.10\r\ns=-\r\nt=0 0\r\n" M, 0, -EINVAL },
+	{ "no o=", "v=0\r\ns=-\r\nc=IN IP4 192.168.1.10\r\nt=0 0\r\n" M, 0, -EINVAL },
+	{ "o= with five fields", "v=0\r\no=- 1 1 IN IP4\r\ns=-\r\nc=IN IP4 192.168.1.10\r\nt=0 0\r\n" M, 0, -EINVAL },
+	{ "o= with seven fields", "v=0\r\no=a b 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP4 192.168.1.10\r\nt=0 0\r\n" M, 0, -EINVAL },
+	{ "no t=", "v=0\r\no=- 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP4 192.168.1.10\r\n" M, 0, -EINVAL },
+	{ "unknown type letter", HDR "x=1\r\n" M, 0, -EINVAL },
+	{ "line without =", HDR "hello\r\n" M, 0, -EINVAL },
+	{ "m= without port", HDR "m=audio\r\n", 0, -EINVAL },
+	{ "m= port missing, proto in its place", HDR "m=audio RTP/AVP 0\r\n", 0, -EINVAL },
+	{ "m= port 65536", HDR "m=audio 65536 RTP/AVP 0\r\n", 0, -EINVAL },
+	{ "m= port 99999", HDR "m=audio 99999 RTP/AVP 0\r\n", 0, -EINVAL },
+	{ "m= port huge", HDR "m=audio 400000000000 RTP/AVP 0\r\n", 0, -EINVAL },
+	{ "m= port non-numeric", HDR "m=audio 4x00 RTP/AVP 0\r\n", 0, -EINVAL },
+	{ "m= port negative", HDR "m=audio -5 RTP/AVP 0\r\n", 0, -EINVAL },
+	{ "m= port with sign", HDR "m=audio +6000 RTP/AVP 0\r\n", 0, -EINVAL },
+	{ "m= port count", HDR "m=audio 6000/2 RTP/AVP 0\r\n", 0, -EINVAL },
+	{ "m= double space", HDR "m=audio  6000 RTP/AVP 0\r\n", 0, -EINVAL },
+	{ "m= tab", HDR "m=audio\t6000 RTP/AVP 0\r\n", 0, -EINVAL },
+	{ "m= media type too long", HDR "m=audiovideotextapp 6000 RTP/AVP 0\r\n", 0, -EINVAL },
+	{ "c= bad octet", "v=0\r\no=- 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP4 192.168.1.300\r\nt=0 0\r\n" M, 0, -EINVAL },
+	{ "c= short IPv4", "v=0\r\no=- 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP4 192.168.1\r\nt=0 0\r\n" M, 0, -EINVAL },
+	{ "c= IP4 with IPv6 address", "v=0\r\no=- 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP4 2001:db8::1\r\nt=0 0\r\n" M, 0, -EINVAL },
+	{ "c= IP6 with IPv4 address", "v=0\r\no=- 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP6 192.168.1.10\r\nt=0 0\r\n" M, 0, -EINVAL },
+	{ "c= unknown addrtype", "v=0\r\no=- 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP5 192.168.1.10\r\nt=0 0\r\n" M, 0, -EINVAL },
+	{ "c= missing address", "v=0\r\no=- 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP4\r\nt=0 0\r\n" M, 0, -EINVAL },
+	{ "c= trailing garbage", "v=0\r\no=- 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP4 192.168.1.10 x\r\nt=0 0\r\n" M, 0, -EINVAL },
+	{ "c= multicast", "v=0\r\no=- 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP4 233.252.0.1/127\r\nt=0 0\r\n" M, 0, -EINVAL },
+	{ "two c= in one media", HDR_NOC M "c=IN IP4 192.168.1.10\r\nc=IN IP4 192.168.1.11\r\n", 0, -EINVAL },
+	{ "no c= for an accepted stream", HDR_NOC M, 0, -EINVAL },
+	{ "no c= for the second stream", HDR_NOC M "c=IN IP4 192.168.1.10\r\nm=video 6002 RTP/AVP 96\r\n", 0, -EINVAL },
+	{ "a=rtcp non-numeric", HDR M "a=rtcp:abc\r\n", 0, -EINVAL },
+	{ "a=rtcp port 70000", HDR M "a=rtcp:70000\r\n", 0, -EINVAL },
+	{ "a=rtcp port 0", HDR M "a=rtcp:0\r\n", 0, -EINVAL },
+	{ "a=rtcp bad address", HDR M "a=rtcp:6001 IN IP4 192.168.1.999\r\n", 0, -EINVAL },
+	{ "a=rtcp without value", HDR M "a=rtcp\r\n", 0, -EINVAL },
+	{ "b=AS non-numeric", HDR M "b=AS:fast\r\n", 0, -EINVAL },
+	{ "b=AS overflowing 32 bits", HDR M "b=AS:4294968\r\n", 0, -EINVAL },
+	{ "truncated last line", HDR "m=audio 6000 RTP/AVP 0", 0, -EINVAL },
+	{ "truncated inside m=", HDR "m=au", 0, -EINVAL },
+	{ "truncated after CR", HDR M "a=sendonly\r", 0, -EINVAL },
+	{ "bare CR line ends", "v=0\ro=- 1 1 IN IP4 192.168.1.10\rs=-\rc=IN IP4 192.168.1.10\rt=0 0\rm=audio 6000 RTP/AVP 0\r", 0, -EINVAL },
+	{ "embedded NUL in a line", HDR "m=audio 6000\0 RTP/AVP 0\r\n", sizeof(HDR "m=audio 6000\0 RTP/AVP 0\r\n") - 1, -EINVAL },
+	{ "embedded NUL after the last line", HDR M "\0", sizeof(HDR M "\0") - 1, -EINVAL },
+};
+
+static struct np_sdp_addr mkaddr(const char *s)
+{
+	struct np_sdp_addr a;
+
+	memset(&a, 0, sizeof(a));
+	if (!s)
+		return a;
+	a.family = strchr(s, ':') ? AF_INET6 : AF_INET;
+	if (inet_pton(a.family, s, &a.addr) != 1)
+		abort();
+	return a;
+}
+
+static bool addr_eq(const struct np_sdp_addr *a, const struct np_sdp_addr *b)
+{
+	if (a->family != b->family)
+		return false;
+	if (a->family == AF_INET)
+		return a->addr.v4.s_addr == b->addr.v4.s_addr;
+	if (a->family == AF_INET6)
+		return !memcmp(&a->addr.v6, &b->addr.v6, sizeof(b->addr.v6));
+	return true;
+}
+
+static struct np_sdp_relay mkrelay(const char *addr, const uint16_t *rtp, size_t n)
+{
+	struct np_sdp_relay r;
+
+	memset(&r, 0, sizeof(r));
+	r.addr = mkaddr(addr);
+	memcpy(r.rtp_port, rtp, n * sizeof(*rtp));
+	return r;
+}
+
+static void check_media(struct tap *t, const char *name, size_t i,
+			const struct np_sdp_media *m, const struct media_exp *e)
+{
+	struct np_sdp_addr a = mkaddr(e->addr), ra = mkaddr(e->rtcp_addr);
+
+	tap_check(t, !strcmp(m->type, e->type), "%s: m%zu type %s", name, i, e->type);
+	tap_check(t, m->port == e->port, "%s: m%zu port %u (got %u)", name, i, e->port, m->port);
+	tap_check(t, m->rtcp_port == e->rtcp_port, "%s: m%zu rtcp port %u (got %u)", name, i,
+		  e->rtcp_port, m->rtcp_port);
+	tap_check(t, addr_eq(&m->addr, &a), "%s: m%zu addr %s", name, i, e->addr ? e->addr : "unspec");
+	tap_check(t, addr_eq(&m->rtcp_addr, &ra), "%s: m%zu rtcp addr %s", name, i,
+		  e->rtcp_addr ? e->rtcp_addr : "unspec");
+	tap_check(t, m->rtcp_mux == e->mux, "%s: m%zu rtcp_mux %d", name, i, e->mux);
+	tap_check(t, m->hold == e->hold, "%s: m%zu hold %d", name, i, e->hold);
+	tap_check(t, m->dir == e->dir, "%s: m%zu dir %d (got %d)", name, i, e->dir, m->dir);
+	tap_check(t, m->bandwidth_bps == e->bw, "%s: m%zu bandwidth %u (got %u)", name, i, e->bw,
+		  m->bandwidth_bps);
+}
+
+/* The rewritten body must parse again and describe the relay side of each stream. */
+static void check_reparse(struct tap *t, const struct ok_case *c, const char *out, size_t len,
+			  const struct np_sdp *orig, const struct np_sdp_relay *relay)
+{
+	const char *why = NULL;
+	struct np_sdp re;
+	bool same = true;
+	size_t i;
+	int rc;
+
+	rc = np_sdp_parse(out, len, &re, &why);
+	tap_check(t, rc == 0 && re.n_media == orig->n_media, "%s: rewritten body parses (%s)",
+		  c->name, rc ? why : "ok");
+	if (rc)
+		return;
+	for (i = 0; i < re.n_media; i++) {
+		const struct np_sdp_media *o = &orig->media[i], *r = &re.media[i];
+		struct np_sdp_addr zero = mkaddr(o->addr.family == AF_INET ? "0.0.0.0" : "::");
+		bool held = o->addr.family && addr_eq(&o->addr, &zero);
+		uint16_t rtp = o->port ? relay->rtp_port[i] : 0;
+		uint16_t rtcp = !o->port ? 0 : o->rtcp_port == o->port ? rtp : rtp + 1;
+
+		same &= r->port == rtp && r->rtcp_port == rtcp && r->rtcp_mux == o->rtcp_mux &&
+			r->hold == o->hold && r->dir == o->dir &&
+			r->bandwidth_bps == o->bandwidth_bps && !strcmp(r->type, o->type);
+		if (o->port && !held)
+			same &= addr_eq(&r->addr, &relay->addr);
+	}
+	tap_check(t, same, "%s: reparsed streams point at the relay", c->name);
+}
+
+static void run_ok_case(struct tap *t, const struct ok_case *c)
+{
+	struct np_sdp_relay relay = mkrelay(c->relay, c->rtp, MAXM);
+	const char *why = NULL;
+	struct np_sdp sdp;
+	char out[4096];
+	size_t i, out_len = 0, want = strlen(c->out);
+	int rc;
+
+	rc = np_sdp_parse(c->in, strlen(c->in), &sdp, &why);
+	if (!tap_check(t, rc == 0, "%s: parses (%s)", c->name, rc ? why : "ok"))
+		return;
+	tap_check(t, sdp.n_media == c->n_media, "%s: %zu media (got %zu)", c->name, c->n_media,
+		  sdp.n_media);
+	for (i = 0; i < c->n_media && i < sdp.n_media; i++)
+		check_media(t, c->name, i, &sdp.media[i], &c->m[i]);
+
+	rc = np_sdp_rewrite(c->in, strlen(c->in), &relay, out, sizeof(out), &out_len, &why);
+	tap_check(t, rc == 0, "%s: rewrites (%s)", c->name, rc ? why : "ok");
+	if (!tap_check(t, rc == 0 && out_len == want && !strcmp(out, c->out),
+		       "%s: rewritten text matches", c->name)) {
+		tap_diag("got %zu bytes:\n%s", out_len, out);
+		return;
+	}
+	check_reparse(t, c, out, out_len, &sdp, &relay);
+
+	/* Exactly len + 1 bytes fit; one fewer is -ENOSPC, never a short body. */
+	{
+		char *exact = malloc(want + 1);
+
+		if (!exact)
+			abort();
+		rc = np_sdp_rewrite(c->in, strlen(c->in), &relay, exact, want + 1, &out_len, &why);
+		tap_check(t, rc == 0 && out_len == want && !strcmp(exact, c->out),
+			  "%s: rewrite fits in exactly len + 1 bytes", c->name);
+		rc = np_sdp_rewrite(c->in, strlen(c->in), &relay, exact, want, &out_len, &why);
+		tap_check(t, rc == -ENOSPC && exact[0] == '\0', "%s: one byte short is -ENOSPC",
+			  c->name);
+		free(exact);
+	}
+}
+
+static void run_bad_case(struct tap *t, const struct bad_case *c)
+{
+	static const uint16_t rtp[NP_SDP_MAX_MEDIA] = { 40000, 40002, 40004 };
+	struct np_sdp_relay relay = mkrelay("198.51.100.1", rtp, NP_SDP_MAX_MEDIA);
+	size_t len = c->len ? c->len : strlen(c->in), out_len = 0;
+	const char *why = NULL;
+	struct np_sdp sdp;
+	char out[4096];
+	int rc;
+
+	rc = np_sdp_parse(c->in, len, &sdp, &why);
+	tap_check(t, rc == c->err && why && sdp.n_media == 0, "%s: parse fails with %d (got %d: %s)",
+		  c->name, c->err, rc, why ? why : "no reason");
+	why = NULL;
+	rc = np_sdp_rewrite(c->in, len, &relay, out, sizeof(out), &out_len, &why);
+	tap_check(t, rc == c->err && why && out[0] == '\0', "%s: rewrite fails with %d (got %d)",
+		  c->name, c->err, rc);
+}
+
+/* Limits that need built bodies: too many m= lines, a huge line, a huge body. */
+static void run_limits(struct tap *t)
+{
+	size_t big = NP_SDP_MAX_BODY + 100, len, i;
+	char *buf = malloc(big + 1);
+	const char *why = NULL;
+	struct np_sdp sdp;
+	int rc;
+
+	if (!buf)
+		abort();
+
+	len = (size_t)snprintf(buf, big, "%s", HDR);
+	for (i = 0; i < NP_SDP_MAX_MEDIA; i++)
+		len += (size_t)snprintf(buf + len, big - len, "m=audio %zu RTP/AVP 0\r\n", 6000 + 2 * i);
+	rc = np_sdp_parse(buf, len, &sdp, &why);
+	tap_check(t, rc == 0 && sdp.n_media == NP_SDP_MAX_MEDIA, "16 m= lines parse (%s)",
+		  rc ? why : "ok");
+	len += (size_t)snprintf(buf + len, big - len, "m=audio 7000 RTP/AVP 0\r\n");
+	rc = np_sdp_parse(buf, len, &sdp, &why);
+	tap_check(t, rc == -E2BIG, "17 m= lines is -E2BIG (got %d)", rc);
+
+	len = (size_t)snprintf(buf, big, "%s%sa=x:", HDR, M);
+	memset(buf + len, 'y', NP_SDP_MAX_LINE + 10);
+	len += NP_SDP_MAX_LINE + 10;
+	memcpy(buf + len, "\r\n", 2);
+	len += 2;
+	rc = np_sdp_parse(buf, len, &sdp, &why);
+	tap_check(t, rc == -E2BIG, "line over %d bytes is -E2BIG (got %d)", NP_SDP_MAX_LINE, rc);
+
+	/* Lines under the limit, body over it. */
+	len = (size_t)snprintf(buf, big, "%s%s", HDR, M);
+	while (len + 100 < big)
+		len += (size_t)snprintf(buf + len, big - len, "a=x-pad:%080d\r\n", 0);
+	rc = np_sdp_parse(buf, len, &sdp, &why);
+	tap_check(t, rc == -E2BIG, "body over %d bytes is -E2BIG (got %d)", NP_SDP_MAX_BODY, rc);
+
+	/* Unterminated huge line must not be scanned past the limit or the buffer. */
+	memset(buf, 'v', big);
+	rc = np_sdp_parse(buf, NP_SDP_MAX_BODY, &sdp, &why);
+	tap_check(t, rc == -E2BIG, "unterminated huge line is -E2BIG (got %d)", rc);
+
+	rc = np_sdp_parse(NULL, 10, &sdp, &why);
+	tap_check(t, rc == -EINVAL, "NULL body is -EINVAL");
+	free(buf);
+}
+
+static void run_bad_relay(struct tap *t)
+{
+	static const char *in = SIPP_OFFER_LINES("\r\n");
+	uint16_t rtp[1] = { 40000 };
+	struct np_sdp_relay r;
+	const char *why = NULL;
+	char out[1024];
+	size_t out_len;
+	int rc;
+
+	r = mkrelay("198.51.100.1", (uint16_t[]){ 0 }, 1);
+	rc = np_sdp_rewrite(in, strlen(in), &r, out, sizeof(out), &out_len, &why);
+	tap_check(t, rc == -EINVAL, "relay port 0 for an accepted stream is -EINVAL");
+	r = mkrelay("198.51.100.1", (uint16_t[]){ 65535 }, 1);
+	rc = np_sdp_rewrite(in, strlen(in), &r, out, sizeof(out), &out_len, &why);
+	tap_check(t, rc == -EINVAL, "relay port 65535 (no room for RTCP) is -EINVAL");
+	r = mkrelay("0.0.0.0", rtp, 1);
+	rc = np_sdp_rewrite(in, strlen(in), &r, out, sizeof(out), &out_len, &why);
+	tap_check(t, rc == -EINVAL, "unspecified relay address is -EINVAL");
+	r = mkrelay(NULL, rtp, 1);
+	rc = np_sdp_rewrite(in, strlen(in), &r, out, sizeof(out), &out_len, &why);
+	tap_check(t, rc == -EINVAL, "relay without family is -EINVAL");
+	r = mkrelay("198.51.100.1", rtp, 1);
+	rc = np_sdp_rewrite(in, strlen(in), &r, out, 0, &out_len, &why);
+	tap_check(t, rc == -ENOSPC, "zero-size output is -ENOSPC");
+	rc = np_sdp_rewrite(in, strlen(in), &r, NULL, 10, &out_len, &why);
+	tap_check(t, rc == -EINVAL, "NULL output is -EINVAL");
+	rc = np_sdp_rewrite(in, strlen(in), &r, out, sizeof(out), &out_len, NULL);
+	tap_check(t, rc == 0, "why may be NULL");
+}
+
+static uint32_t rnd(uint32_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 17;
+	*s ^= *s << 5;
+	return *s;
+}
+
+/*
+ * Line-level mutation: delete, duplicate or swap lines, or insert one from a
+ * pool of lines that matter to the rewrite, so line order and section
+ * membership get exercised, not only bytes.
+ */
+static size_t mutate_lines(char *buf, size_t len, size_t size, uint32_t *seed)
+{
+	static const char *const pool[] = {
+		"c=IN IP4 192.168.9.9", "c=IN IP4 0.0.0.0", "c=IN IP6 2001:db8::9",
+		"a=rtcp:5000", "a=rtcp:5001 IN IP6 2001:db8::5", "a=rtcp-mux",
+		"m=video 0 RTP/AVP 96", "m=audio 5000 RTP/AVP 0", "b=AS:10",
+		"b=TIAS:1000", "a=sendonly", "a=inactive", "", "o=- 1 1 IN IP4 192.168.9.9",
+		"v=0", "t=0 0", "s=-", "i=x", "k=clear:x", "a=rtcp:0",
+	};
+	const char *line[64];
+	size_t ln[64], n = 0, i, a, b, out = 0;
+	char tmp[2048];
+	const char *p = buf, *end = buf + len, *nl;
+
+	while (p < end && n < 63) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		line[n] = p;
+		ln[n] = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
+		p += ln[n++];
+	}
+	if (!n || p < end)
+		return len;
+	a = rnd(seed) % n;
+	b = rnd(seed) % n;
+	switch (rnd(seed) % 4) {
+	case 0:
+		memmove(&line[a], &line[a + 1], (n - a - 1) * sizeof(line[0]));
+		memmove(&ln[a], &ln[a + 1], (n - a - 1) * sizeof(ln[0]));
+		n--;
+		break;
+	case 1:
+		memmove(&line[a + 1], &line[a], (n - a) * sizeof(line[0]));
+		memmove(&ln[a + 1], &ln[a], (n - a) * sizeof(ln[0]));
+		n++;
+		break;
+	case 2: {
+		const char *tl = line[a];
+		size_t tn = ln[a];
+
+		line[a] = line[b];
+		ln[a] = ln[b];
+		line[b] = tl;
+		ln[b] = tn;
+		break;
+	}
+	default: {
+		const char *ins = pool[rnd(seed) % (sizeof(pool) / sizeof(pool[0]))];
+		char *dst = tmp + sizeof(tmp) / 2;	/* scratch, copied before use */
+
+		snprintf(dst, sizeof(tmp) / 2, "%s%s", ins, rnd(seed) % 4 ? "\r\n" : "\n");
+		memmove(&line[a + 1], &line[a], (n - a) * sizeof(line[0]));
+		memmove(&ln[a + 1], &ln[a], (n - a) * sizeof(ln[0]));
+		line[a] = dst;
+		ln[a] = strlen(dst);
+		n++;
+		break;
+	}
+	}
+	for (i = 0; i < n && out + ln[i] <= sizeof(tmp) / 2; i++) {
+		memcpy(tmp + out, line[i], ln[i]);
+		out += ln[i];
+	}
+	if (out > size)
+		return len;
+	memcpy(buf, tmp, out);
+	return out;
+}
+
+/*
+ * Seeded mutations of the good bodies. Each one is copied into an exact-size
+ * heap buffer so valgrind flags any read past len. Whatever parses must
+ * rewrite, and the rewrite must parse.
+ */
+static void run_mutations(struct tap *t, int rounds)
+{
+	static const char alphabet[] = "0123456789 .:/=\r\n\tamcovbIPN-";
+	uint16_t rtp[NP_SDP_MAX_MEDIA];
+	struct np_sdp_relay relay;
+	int crashes = 0, unparsable_rewrite = 0, rewrite_fail = 0, accepted = 0;
+	uint32_t seed = 0x5eed1234;
+	size_t ci, i;
+	int n;
+
+	for (i = 0; i < NP_SDP_MAX_MEDIA; i++)
+		rtp[i] = (uint16_t)(40000 + 2 * i);
+	relay = mkrelay("198.51.100.1", rtp, NP_SDP_MAX_MEDIA);
+
+	for (ci = 0; ci < sizeof(ok_cases) / sizeof(ok_cases[0]); ci++) {
+		const char *src = ok_cases[ci].in;
+		size_t slen = strlen(src);
+
+		for (n = 0; n < rounds; n++) {
+			char tmp[2048], out[4096], out2[4096];
+			size_t len = slen, pos, out_len = 0;
+			const char *why = NULL;
+			struct np_sdp sdp;
+			char *buf;
+			int k, rc;
+
+			memcpy(tmp, src, slen);
+			for (k = 0; k < 1 + (int)(rnd(&seed) % 3); k++) {
+				pos = len ? rnd(&seed) % len : 0;
+				switch (rnd(&seed) % 5) {
+				case 0: /* replace with a likely-interesting byte */
+					if (len)
+						tmp[pos] = alphabet[rnd(&seed) % (sizeof(alphabet) - 1)];
+					break;
+				case 1: /* replace with any byte */
+					if (len)
+						tmp[pos] = (char)rnd(&seed);
+					break;
+				case 2: /* delete */
+					if (len) {
+						memmove(tmp + pos, tmp + pos + 1, len - pos - 1);
+						len--;
+					}
+					break;
+				case 3: /* insert */
+					if (len + 1 < sizeof(tmp)) {
+						memmove(tmp + pos + 1, tmp + pos, len - pos);
+						tmp[pos] = alphabet[rnd(&seed) % (sizeof(alphabet) - 1)];
+						len++;
+					}
+					break;
+				default: /* truncate */
+					len = pos;
+					break;
+				}
+			}
+			if (rnd(&seed) % 2)
+				len = mutate_lines(tmp, len, sizeof(tmp), &seed);
+			buf = malloc(len ? len : 1);
+			if (!buf)
+				abort();
+			memcpy(buf, tmp, len);
+
+			rc = np_sdp_parse(buf, len, &sdp, &why);
+			if (rc > 0 || (rc < 0 && !why))
+				crashes++;
+			if (rc == 0) {
+				accepted++;
+				why = NULL;
+				rc = np_sdp_rewrite(buf, len, &relay, out, sizeof(out), &out_len, &why);
+				if (rc) {
+					rewrite_fail++;
+					tap_diag("parsed but no rewrite (%s): %.*s", why, (int)len, buf);
+				} else if (out_len != strlen(out) ||
+					   np_sdp_parse(out, out_len, &sdp, &why)) {
+					unparsable_rewrite++;
+					tap_diag("rewrite does not parse (%s)", why);
+				} else {
+					/* Rewriting toward the relay again is stable. */
+					size_t l2;
+
+					if (np_sdp_rewrite(out, out_len, &relay, out2, sizeof(out2), &l2, &why) ||
+					    l2 != out_len || memcmp(out, out2, l2))
+						unparsable_rewrite++;
+				}
+			} else {
+				np_sdp_rewrite(buf, len, &relay, out, sizeof(out), &out_len, &why);
+			}
+			free(buf);
+		}
+	}
+	tap_diag("mutations: %d accepted of %zu", accepted,
+		 (size_t)rounds * (sizeof(ok_cases) / sizeof(ok_cases[0])));
+	tap_check(t, crashes == 0, "mutations: every result is 0 or -errno with a reason");
+	tap_check(t, rewrite_fail == 0, "mutations: whatever parses also rewrites");
+	tap_check(t, unparsable_rewrite == 0, "mutations: rewrites parse and are idempotent");
+}
+
+int main(int argc, char **argv)
+{
+	struct tap t = { 0 };
+	int rounds = argc > 1 ? atoi(argv[1]) : 400;
+	size_t i;
+
+	for (i = 0; i < sizeof(ok_cases) / sizeof(ok_cases[0]); i++)
+		run_ok_case(&t, &ok_cases[i]);
+	for (i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++)
+		run_bad_case(&t, &bad_cases[i]);
+	run_limits(&t);
+	run_bad_relay(&t);
+	run_mutations(&t, rounds);
+	return tap_done(&t);
+}
