@@ -36,13 +36,16 @@ BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Wextra -Werror \
 BPF_OBJS := $(BUILD)/relay.bpf.o $(BUILD)/floors.bpf.o
 SKELS := $(BUILD)/relay.skel.h $(BUILD)/floors.skel.h
 
-CTL_LIB := ctl/log.c ctl/addr.c ctl/pins.c ctl/flowtab.c ctl/loader.c \
-	ctl/json.c
+# Every ctl/ file but the programs' mains is library, shared by the tools,
+# the tests and the benchmarks.
+CTL_MAINS := ctl/natproxyctl.c
+CTL_LIB := $(filter-out $(CTL_MAINS),$(wildcard ctl/*.c))
 CTL_LIB_OBJS := $(CTL_LIB:ctl/%.c=$(BUILD)/ctl/%.o)
 
 TOOLS := $(BUILD)/natproxyctl
-TESTS := $(BUILD)/tests/xdp_packet_test $(BUILD)/tests/addr_test
-BENCHES := $(BUILD)/bench/xdp_cost
+TESTS := $(patsubst %.c,$(BUILD)/%,$(wildcard tests/*.c tests/unit/*.c))
+BENCHES := $(patsubst %.c,$(BUILD)/%,$(wildcard bench/*.c))
+BENCHES := $(filter-out %.bpf,$(BENCHES))
 
 .PHONY: all clean install deps test demo bench
 .SECONDARY:

@@ -8,10 +8,11 @@ cd "$(dirname "$0")/.."
 
 SUITES=(
 	build/tests/addr_test
+	build/tests/unit/config_test
 	tests/xdp_packet_test.sh
 	tests/e2e/relay.sh
 )
-for extra in build/tests/config_test build/tests/sdp_test; do
+for extra in build/tests/unit/sdp_test; do
 	[ -x "$extra" ] && SUITES+=("$extra")
 done
 
