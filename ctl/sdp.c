@@ -213,7 +213,8 @@ static int next_line(const char *body, size_t len, size_t *pos, struct sdp_line 
 	if (i >= len)
 		return 0;
 	for (; i < len && body[i] != '\n'; i++) {
-		if (i - start >= NP_SDP_MAX_LINE)
+		/* Room for the CR: the limit is on the text of the line. */
+		if (i - start > NP_SDP_MAX_LINE)
 			return fail(why, "line too long", -E2BIG);
 		if (body[i] == '\0')
 			return fail(why, "embedded NUL", -EINVAL);
@@ -223,6 +224,8 @@ static int next_line(const char *body, size_t len, size_t *pos, struct sdp_line 
 	if (i >= len)
 		return fail(why, "truncated line", -EINVAL);
 	end = (i > start && body[i - 1] == '\r') ? i - 1 : i;
+	if (end - start > NP_SDP_MAX_LINE)
+		return fail(why, "line too long", -E2BIG);
 	*pos = i + 1;
 	l->type = 0;
 	l->val = body + end;
@@ -640,7 +643,10 @@ int np_sdp_rewrite(const char *body, size_t len, const struct np_sdp_relay *rela
 		switch (l.type) {
 		case 'o':
 			/* RFC 4566 section 5.2: keep username, sess-id and sess-version. */
-			origin_ok(&l, &keep);
+			if (!origin_ok(&l, &keep)) {
+				err = fail(why, "bad o= line", -EINVAL);
+				goto out;
+			}
 			put(&o, "o=", 2);
 			put(&o, l.val, keep);
 			put_str(&o, conn);
@@ -655,6 +661,11 @@ int np_sdp_rewrite(const char *body, size_t len, const struct np_sdp_relay *rela
 			}
 			break;
 		case 'm':
+			/* The prescan counted these same lines into sdp.n_media. */
+			if (mi >= sdp.n_media) {
+				err = fail(why, "m= line changed under us", -EINVAL);
+				goto out;
+			}
 			err = emit_media(&o, &l, &sdp.media[mi], relay->rtp_port[mi], why);
 			if (err)
 				goto out;
@@ -662,7 +673,8 @@ int np_sdp_rewrite(const char *body, size_t len, const struct np_sdp_relay *rela
 			break;
 		case 'a':
 			if (mi && is_rtcp_attr(&l)) {
-				emit_rtcp(&o, &l, &sdp.media[mi - 1], relay->rtp_port[mi - 1], conn);
+				emit_rtcp(&o, &l, &sdp.media[mi - 1], relay->rtp_port[mi - 1],
+					  conn);
 				break;
 			}
 			/* fall through */

@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #define NP_SDP_MAX_MEDIA 16
-/* Larger bodies or lines are refused with -E2BIG: a SIP datagram is at most 64 KiB. */
+/* Larger bodies, or lines (without CRLF), get -E2BIG: a SIP datagram is at most 64 KiB. */
 #define NP_SDP_MAX_BODY 65535
 #define NP_SDP_MAX_LINE 4096
 
@@ -36,14 +36,15 @@ struct np_sdp_media {
 	uint16_t port;		/* 0 = rejected (RFC 3264 section 6) */
 	/*
 	 * From a=rtcp (RFC 3605) if present, else port when rtcp_mux, else
-	 * port + 1. With rtcp_mux and an a=rtcp naming another port, that port
-	 * is where RTCP goes if the answer declines mux (RFC 5761 section 5.1.3).
+	 * port + 1; 0 for a rejected stream. With rtcp_mux and an a=rtcp
+	 * naming another port, that port is where RTCP goes if the answer
+	 * declines mux (RFC 5761 section 5.1.3).
 	 */
 	uint16_t rtcp_port;
 	struct np_sdp_addr addr;	/* effective connection address (media c= or session c=) */
 	struct np_sdp_addr rtcp_addr;	/* a=rtcp address if given, else addr */
 	bool rtcp_mux;		/* a=rtcp-mux (RFC 5761) */
-	bool hold;		/* addr is 0.0.0.0 or :: (RFC 2543 hold), or dir sendonly/inactive */
+	bool hold;		/* addr 0.0.0.0 or :: (RFC 2543 hold), or sendonly/inactive */
 	enum np_sdp_dir dir;	/* media-level attribute, else session-level, else sendrecv */
 	uint32_t bandwidth_bps;	/* b=TIAS or b=AS * 1000, the smaller if both; 0 = none */
 };

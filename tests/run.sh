@@ -9,12 +9,10 @@ cd "$(dirname "$0")/.."
 SUITES=(
 	build/tests/addr_test
 	build/tests/unit/config_test
+	build/tests/unit/sdp_test
 	tests/xdp_packet_test.sh
 	tests/e2e/relay.sh
 )
-for extra in build/tests/unit/sdp_test; do
-	[ -x "$extra" ] && SUITES+=("$extra")
-done
 
 passed=0 failed=0 skipped=0
 for suite in "${SUITES[@]}"; do

@@ -16,7 +16,13 @@
 #include "tap.h"
 
 #define MAXM 3
+/* Short direction names keep the expectation rows readable. */
+#define SR NP_SDP_SENDRECV
+#define SO NP_SDP_SENDONLY
+#define RO NP_SDP_RECVONLY
+#define IA NP_SDP_INACTIVE
 
+/* Rows read: type, port, rtcp_port, addr, rtcp_addr, rtcp_mux, hold, dir, bandwidth_bps. */
 struct media_exp {
 	const char *type;
 	uint16_t port, rtcp_port;
@@ -54,7 +60,7 @@ struct ok_case {
 	"m=audio 40000 RTP/AVP 0\r\n"                                          \
 	"a=rtpmap:0 PCMU/8000\r\n"
 
-#define SIPP_AUDIO { "audio", 6000, 6001, "192.168.1.10", "192.168.1.10", false, false, NP_SDP_SENDRECV, 0 }
+#define SIPP_AUDIO { "audio", 6000, 6001, "192.168.1.10", "192.168.1.10", 0, 0, SR, 0 }
 
 static const struct ok_case ok_cases[] = {
 	{
@@ -95,8 +101,8 @@ static const struct ok_case ok_cases[] = {
 		      "a=fmtp:96 profile-level-id=42e01f;packetization-mode=1\r\n",
 		.n_media = 2,
 		.m = {
-			{ "audio", 49170, 49171, "192.168.1.20", "192.168.1.20", false, false, NP_SDP_SENDRECV, 0 },
-			{ "video", 51372, 51373, "192.168.1.21", "192.168.1.21", false, false, NP_SDP_SENDRECV, 512000 },
+			{ "audio", 49170, 49171, "192.168.1.20", "192.168.1.20", 0, 0, SR, 0 },
+			{ "video", 51372, 51373, "192.168.1.21", "192.168.1.21", 0, 0, SR, 512000 },
 		},
 		.relay = "203.0.113.1",
 		.rtp = { 30000, 30002 },
@@ -129,7 +135,9 @@ static const struct ok_case ok_cases[] = {
 		      "a=rtcp-mux\r\n"
 		      "a=rtpmap:111 opus/48000/2\r\n",
 		.n_media = 1,
-		.m = { { "audio", 50000, 50000, "192.168.1.30", "192.168.1.30", true, false, NP_SDP_SENDRECV, 0 } },
+		.m = {
+			{ "audio", 50000, 50000, "192.168.1.30", "192.168.1.30", 1, 0, SR, 0 },
+		},
 		.relay = "198.51.100.1",
 		.rtp = { 40002 },
 		.out = "v=0\r\n"
@@ -152,7 +160,9 @@ static const struct ok_case ok_cases[] = {
 		      "m=audio 50010 RTP/AVP 8\r\n"
 		      "a=rtcp-mux\r\n",
 		.n_media = 1,
-		.m = { { "audio", 50010, 50010, "192.168.1.31", "192.168.1.31", true, false, NP_SDP_SENDRECV, 0 } },
+		.m = {
+			{ "audio", 50010, 50010, "192.168.1.31", "192.168.1.31", 1, 0, SR, 0 },
+		},
 		.relay = "198.51.100.1",
 		.rtp = { 40004 },
 		.out = "v=0\r\n"
@@ -174,7 +184,9 @@ static const struct ok_case ok_cases[] = {
 		      "a=rtcp:50031\r\n"
 		      "a=rtcp-mux\r\n",
 		.n_media = 1,
-		.m = { { "audio", 50020, 50031, "192.168.1.32", "192.168.1.32", true, false, NP_SDP_SENDRECV, 0 } },
+		.m = {
+			{ "audio", 50020, 50031, "192.168.1.32", "192.168.1.32", 1, 0, SR, 0 },
+		},
 		.relay = "198.51.100.1",
 		.rtp = { 40006 },
 		.out = "v=0\r\n"
@@ -197,7 +209,9 @@ static const struct ok_case ok_cases[] = {
 		      "a=rtcp:7081\r\n"
 		      "a=rtpmap:96 opus/48000/2\r\n",
 		.n_media = 1,
-		.m = { { "audio", 7078, 7081, "192.168.2.40", "192.168.2.40", false, false, NP_SDP_SENDRECV, 0 } },
+		.m = {
+			{ "audio", 7078, 7081, "192.168.2.40", "192.168.2.40", 0, 0, SR, 0 },
+		},
 		.relay = "198.51.100.1",
 		.rtp = { 40010 },
 		.out = "v=0\r\n"
@@ -219,7 +233,9 @@ static const struct ok_case ok_cases[] = {
 		      "m=audio 53000 RTP/AVP 0\r\n"
 		      "a=rtcp:53020 IN IP4 192.168.2.41\r\n",
 		.n_media = 1,
-		.m = { { "audio", 53000, 53020, "192.168.2.40", "192.168.2.41", false, false, NP_SDP_SENDRECV, 0 } },
+		.m = {
+			{ "audio", 53000, 53020, "192.168.2.40", "192.168.2.41", 0, 0, SR, 0 },
+		},
 		.relay = "198.51.100.1",
 		.rtp = { 40012 },
 		.out = "v=0\r\n"
@@ -242,8 +258,8 @@ static const struct ok_case ok_cases[] = {
 		      "a=rtpmap:96 H264/90000\r\n",
 		.n_media = 2,
 		.m = {
-			{ "audio", 6000, 6001, "192.168.3.50", "192.168.3.50", false, false, NP_SDP_SENDRECV, 0 },
-			{ "video", 0, 0, NULL, NULL, false, false, NP_SDP_SENDRECV, 0 },
+			{ "audio", 6000, 6001, "192.168.3.50", "192.168.3.50", 0, 0, SR, 0 },
+			{ "video", 0, 0, NULL, NULL, 0, 0, SR, 0 },
 		},
 		.relay = "203.0.113.1",
 		.rtp = { 30010, 0 },
@@ -266,7 +282,9 @@ static const struct ok_case ok_cases[] = {
 		      "m=audio 6000 RTP/AVP 0\r\n"
 		      "a=rtpmap:0 PCMU/8000\r\n",
 		.n_media = 1,
-		.m = { { "audio", 6000, 6001, "0.0.0.0", "0.0.0.0", false, true, NP_SDP_SENDRECV, 0 } },
+		.m = {
+			{ "audio", 6000, 6001, "0.0.0.0", "0.0.0.0", 0, 1, SR, 0 },
+		},
 		.relay = "198.51.100.1",
 		.rtp = { 40000 },
 		.out = "v=0\r\n"
@@ -292,9 +310,9 @@ static const struct ok_case ok_cases[] = {
 		      "a=inactive\r\n",
 		.n_media = 3,
 		.m = {
-			{ "audio", 49170, 49171, "192.168.1.20", "192.168.1.20", false, true, NP_SDP_SENDONLY, 0 },
-			{ "video", 51372, 51373, "192.168.1.20", "192.168.1.20", false, false, NP_SDP_SENDRECV, 0 },
-			{ "audio", 49180, 49181, "192.168.1.20", "192.168.1.20", false, true, NP_SDP_INACTIVE, 0 },
+			{ "audio", 49170, 49171, "192.168.1.20", "192.168.1.20", 0, 1, SO, 0 },
+			{ "video", 51372, 51373, "192.168.1.20", "192.168.1.20", 0, 0, SR, 0 },
+			{ "audio", 49180, 49181, "192.168.1.20", "192.168.1.20", 0, 1, IA, 0 },
 		},
 		.relay = "203.0.113.1",
 		.rtp = { 30000, 30002, 30004 },
@@ -321,7 +339,9 @@ static const struct ok_case ok_cases[] = {
 		      "a=rtcp:6001 IN IP6 2001:db8::11\r\n"
 		      "a=recvonly\r\n",
 		.n_media = 1,
-		.m = { { "audio", 6000, 6001, "2001:db8::10", "2001:db8::11", false, false, NP_SDP_RECVONLY, 0 } },
+		.m = {
+			{ "audio", 6000, 6001, "2001:db8::10", "2001:db8::11", 0, 0, RO, 0 },
+		},
 		.relay = "2001:db8:1::1",
 		.rtp = { 40000 },
 		.out = "v=0\r\n"
@@ -342,7 +362,9 @@ static const struct ok_case ok_cases[] = {
 		      "t=0 0\r\n"
 		      "m=audio 6000 RTP/AVP 0\r\n",
 		.n_media = 1,
-		.m = { { "audio", 6000, 6001, "::", "::", false, true, NP_SDP_SENDRECV, 0 } },
+		.m = {
+			{ "audio", 6000, 6001, "::", "::", 0, 1, SR, 0 },
+		},
 		.relay = "2001:db8:1::1",
 		.rtp = { 40000 },
 		.out = "v=0\r\n"
@@ -377,7 +399,9 @@ static const struct ok_case ok_cases[] = {
 		      "c=IN IP6 2001:db8::10\n"
 		      "a=rtcp:6003 IN IP6 2001:db8::10\n",
 		.n_media = 1,
-		.m = { { "audio", 6000, 6003, "2001:db8::10", "2001:db8::10", false, false, NP_SDP_SENDRECV, 0 } },
+		.m = {
+			{ "audio", 6000, 6003, "2001:db8::10", "2001:db8::10", 0, 0, SR, 0 },
+		},
 		.relay = "203.0.113.1",
 		.rtp = { 30020 },
 		.out = "v=0\r\n"
@@ -405,9 +429,9 @@ static const struct ok_case ok_cases[] = {
 		      "a=rtpmap:96 H264/90000\r\n",
 		.n_media = 3,
 		.m = {
-			{ "audio", 6000, 6001, "192.168.4.60", "192.168.4.60", false, false, NP_SDP_SENDRECV, 128000 },
-			{ "audio", 6002, 6003, "192.168.4.60", "192.168.4.60", false, false, NP_SDP_SENDRECV, 48000 },
-			{ "video", 6004, 6005, "192.168.4.60", "192.168.4.60", false, false, NP_SDP_SENDRECV, 800000 },
+			{ "audio", 6000, 6001, "192.168.4.60", "192.168.4.60", 0, 0, SR, 128000 },
+			{ "audio", 6002, 6003, "192.168.4.60", "192.168.4.60", 0, 0, SR, 48000 },
+			{ "video", 6004, 6005, "192.168.4.60", "192.168.4.60", 0, 0, SR, 800000 },
 		},
 		.relay = "198.51.100.1",
 		.rtp = { 40000, 40002, 40004 },
@@ -434,22 +458,32 @@ struct bad_case {
 	int err;
 };
 
-#define HDR "v=0\r\no=- 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP4 192.168.1.10\r\nt=0 0\r\n"
-#define HDR_NOC "v=0\r\no=- 1 1 IN IP4 192.168.1.10\r\ns=-\r\nt=0 0\r\n"
+#define L_V "v=0\r\n"
+#define L_O "o=- 1 1 IN IP4 192.168.1.10\r\n"
+#define L_S "s=-\r\n"
+#define L_C "c=IN IP4 192.168.1.10\r\n"
+#define L_T "t=0 0\r\n"
+#define HDR L_V L_O L_S L_C L_T
+#define HDR_NOC L_V L_O L_S L_T
 #define M "m=audio 6000 RTP/AVP 0\r\n"
+#define NUL_IN_LINE HDR "m=audio 6000\0 RTP/AVP 0\r\n"
+#define NUL_AT_END HDR M "\0"
 
 static const struct bad_case bad_cases[] = {
 	{ "empty body", "", 0, -EINVAL },
-	{ "no v=", "o=- 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP4 192.168.1.10\r\nt=0 0\r\n" M, 0, -EINVAL },
-	{ "v=1", "v=1\r\no=- 1 1 IN IP4 192.168.1.10\r\ns=-\r\nt=0 0\r\n" M, 0, -EINVAL },
-	{ "no o=", "v=0\r\ns=-\r\nc=IN IP4 192.168.1.10\r\nt=0 0\r\n" M, 0, -EINVAL },
-	{ "o= with five fields", "v=0\r\no=- 1 1 IN IP4\r\ns=-\r\nc=IN IP4 192.168.1.10\r\nt=0 0\r\n" M, 0, -EINVAL },
-	{ "o= with seven fields", "v=0\r\no=a b 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP4 192.168.1.10\r\nt=0 0\r\n" M, 0, -EINVAL },
-	{ "no t=", "v=0\r\no=- 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP4 192.168.1.10\r\n" M, 0, -EINVAL },
+	{ "no v=", L_O L_S L_C L_T M, 0, -EINVAL },
+	{ "v=1", "v=1\r\n" L_O L_S L_C L_T M, 0, -EINVAL },
+	{ "no o=", L_V L_S L_C L_T M, 0, -EINVAL },
+	{ "o= with five fields", L_V "o=- 1 1 IN IP4\r\n" L_S L_C L_T M, 0, -EINVAL },
+	{ "o= with seven fields", L_V "o=a b 1 1 IN IP4 192.168.9.9\r\n" L_S L_C L_T M, 0,
+	  -EINVAL },
+	{ "no t=", L_V L_O L_S L_C M, 0, -EINVAL },
 	{ "unknown type letter", HDR "x=1\r\n" M, 0, -EINVAL },
 	{ "line without =", HDR "hello\r\n" M, 0, -EINVAL },
+	{ "empty line inside body", HDR "\r\n" M, 0, -EINVAL },
 	{ "m= without port", HDR "m=audio\r\n", 0, -EINVAL },
 	{ "m= port missing, proto in its place", HDR "m=audio RTP/AVP 0\r\n", 0, -EINVAL },
+	{ "m= without fmt", HDR "m=audio 6000 RTP/AVP\r\n", 0, -EINVAL },
 	{ "m= port 65536", HDR "m=audio 65536 RTP/AVP 0\r\n", 0, -EINVAL },
 	{ "m= port 99999", HDR "m=audio 99999 RTP/AVP 0\r\n", 0, -EINVAL },
 	{ "m= port huge", HDR "m=audio 400000000000 RTP/AVP 0\r\n", 0, -EINVAL },
@@ -460,17 +494,17 @@ static const struct bad_case bad_cases[] = {
 	{ "m= double space", HDR "m=audio  6000 RTP/AVP 0\r\n", 0, -EINVAL },
 	{ "m= tab", HDR "m=audio\t6000 RTP/AVP 0\r\n", 0, -EINVAL },
 	{ "m= media type too long", HDR "m=audiovideotextapp 6000 RTP/AVP 0\r\n", 0, -EINVAL },
-	{ "c= bad octet", "v=0\r\no=- 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP4 192.168.1.300\r\nt=0 0\r\n" M, 0, -EINVAL },
-	{ "c= short IPv4", "v=0\r\no=- 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP4 192.168.1\r\nt=0 0\r\n" M, 0, -EINVAL },
-	{ "c= IP4 with IPv6 address", "v=0\r\no=- 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP4 2001:db8::1\r\nt=0 0\r\n" M, 0, -EINVAL },
-	{ "c= IP6 with IPv4 address", "v=0\r\no=- 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP6 192.168.1.10\r\nt=0 0\r\n" M, 0, -EINVAL },
-	{ "c= unknown addrtype", "v=0\r\no=- 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP5 192.168.1.10\r\nt=0 0\r\n" M, 0, -EINVAL },
-	{ "c= missing address", "v=0\r\no=- 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP4\r\nt=0 0\r\n" M, 0, -EINVAL },
-	{ "c= trailing garbage", "v=0\r\no=- 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP4 192.168.1.10 x\r\nt=0 0\r\n" M, 0, -EINVAL },
-	{ "c= multicast", "v=0\r\no=- 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP4 233.252.0.1/127\r\nt=0 0\r\n" M, 0, -EINVAL },
-	{ "two c= in one media", HDR_NOC M "c=IN IP4 192.168.1.10\r\nc=IN IP4 192.168.1.11\r\n", 0, -EINVAL },
+	{ "c= bad octet", L_V L_O L_S "c=IN IP4 192.168.1.300\r\n" L_T M, 0, -EINVAL },
+	{ "c= short IPv4", L_V L_O L_S "c=IN IP4 192.168.1\r\n" L_T M, 0, -EINVAL },
+	{ "c= IP4 with IPv6 address", L_V L_O L_S "c=IN IP4 2001:db8::1\r\n" L_T M, 0, -EINVAL },
+	{ "c= IP6 with IPv4 address", L_V L_O L_S "c=IN IP6 192.168.1.10\r\n" L_T M, 0, -EINVAL },
+	{ "c= unknown addrtype", L_V L_O L_S "c=IN IP5 192.168.1.10\r\n" L_T M, 0, -EINVAL },
+	{ "c= missing address", L_V L_O L_S "c=IN IP4\r\n" L_T M, 0, -EINVAL },
+	{ "c= trailing garbage", L_V L_O L_S "c=IN IP4 192.168.1.10 x\r\n" L_T M, 0, -EINVAL },
+	{ "c= multicast", L_V L_O L_S "c=IN IP4 233.252.0.1/127\r\n" L_T M, 0, -EINVAL },
+	{ "two c= in one media", HDR_NOC M L_C "c=IN IP4 192.168.1.11\r\n", 0, -EINVAL },
 	{ "no c= for an accepted stream", HDR_NOC M, 0, -EINVAL },
-	{ "no c= for the second stream", HDR_NOC M "c=IN IP4 192.168.1.10\r\nm=video 6002 RTP/AVP 96\r\n", 0, -EINVAL },
+	{ "no c= for the second stream", HDR_NOC M L_C "m=video 6002 RTP/AVP 96\r\n", 0, -EINVAL },
 	{ "a=rtcp non-numeric", HDR M "a=rtcp:abc\r\n", 0, -EINVAL },
 	{ "a=rtcp port 70000", HDR M "a=rtcp:70000\r\n", 0, -EINVAL },
 	{ "a=rtcp port 0", HDR M "a=rtcp:0\r\n", 0, -EINVAL },
@@ -481,9 +515,11 @@ static const struct bad_case bad_cases[] = {
 	{ "truncated last line", HDR "m=audio 6000 RTP/AVP 0", 0, -EINVAL },
 	{ "truncated inside m=", HDR "m=au", 0, -EINVAL },
 	{ "truncated after CR", HDR M "a=sendonly\r", 0, -EINVAL },
-	{ "bare CR line ends", "v=0\ro=- 1 1 IN IP4 192.168.1.10\rs=-\rc=IN IP4 192.168.1.10\rt=0 0\rm=audio 6000 RTP/AVP 0\r", 0, -EINVAL },
-	{ "embedded NUL in a line", HDR "m=audio 6000\0 RTP/AVP 0\r\n", sizeof(HDR "m=audio 6000\0 RTP/AVP 0\r\n") - 1, -EINVAL },
-	{ "embedded NUL after the last line", HDR M "\0", sizeof(HDR M "\0") - 1, -EINVAL },
+	{ "bare CR line ends",
+	  "v=0\ro=- 1 1 IN IP4 192.168.1.10\rs=-\rc=IN IP4 192.168.1.10\rt=0 0\r"
+	  "m=audio 6000 RTP/AVP 0\r", 0, -EINVAL },
+	{ "embedded NUL in a line", NUL_IN_LINE, sizeof(NUL_IN_LINE) - 1, -EINVAL },
+	{ "embedded NUL after the last line", NUL_AT_END, sizeof(NUL_AT_END) - 1, -EINVAL },
 };
 
 static struct np_sdp_addr mkaddr(const char *s)
@@ -529,7 +565,8 @@ static void check_media(struct tap *t, const char *name, size_t i,
 	tap_check(t, m->port == e->port, "%s: m%zu port %u (got %u)", name, i, e->port, m->port);
 	tap_check(t, m->rtcp_port == e->rtcp_port, "%s: m%zu rtcp port %u (got %u)", name, i,
 		  e->rtcp_port, m->rtcp_port);
-	tap_check(t, addr_eq(&m->addr, &a), "%s: m%zu addr %s", name, i, e->addr ? e->addr : "unspec");
+	tap_check(t, addr_eq(&m->addr, &a), "%s: m%zu addr %s", name, i,
+		  e->addr ? e->addr : "unspec");
 	tap_check(t, addr_eq(&m->rtcp_addr, &ra), "%s: m%zu rtcp addr %s", name, i,
 		  e->rtcp_addr ? e->rtcp_addr : "unspec");
 	tap_check(t, m->rtcp_mux == e->mux, "%s: m%zu rtcp_mux %d", name, i, e->mux);
@@ -539,35 +576,51 @@ static void check_media(struct tap *t, const char *name, size_t i,
 		  m->bandwidth_bps);
 }
 
-/* The rewritten body must parse again and describe the relay side of each stream. */
-static void check_reparse(struct tap *t, const struct ok_case *c, const char *out, size_t len,
-			  const struct np_sdp *orig, const struct np_sdp_relay *relay)
+static bool is_unspec(const struct np_sdp_addr *a)
 {
-	const char *why = NULL;
-	struct np_sdp re;
-	bool same = true;
-	size_t i;
-	int rc;
+	static const struct in6_addr any6 = IN6ADDR_ANY_INIT;
 
-	rc = np_sdp_parse(out, len, &re, &why);
-	tap_check(t, rc == 0 && re.n_media == orig->n_media, "%s: rewritten body parses (%s)",
-		  c->name, rc ? why : "ok");
-	if (rc)
-		return;
+	if (a->family == AF_INET)
+		return a->addr.v4.s_addr == htonl(INADDR_ANY);
+	return a->family == AF_INET6 && !memcmp(&a->addr.v6, &any6, sizeof(any6));
+}
+
+/*
+ * The rewritten body must parse again and describe the relay side of every
+ * stream: relay ports (0 stays 0), relay address unless the original had none
+ * or a hold address, and the same mux, hold, direction and bandwidth.
+ */
+static bool reparse_ok(const char *out, size_t len, const struct np_sdp *orig,
+		       const struct np_sdp_relay *relay, const char **why)
+{
+	struct np_sdp re;
+	size_t i;
+
+	if (np_sdp_parse(out, len, &re, why))
+		return false;
+	*why = "stream mismatch";
+	if (re.n_media != orig->n_media)
+		return false;
 	for (i = 0; i < re.n_media; i++) {
 		const struct np_sdp_media *o = &orig->media[i], *r = &re.media[i];
-		struct np_sdp_addr zero = mkaddr(o->addr.family == AF_INET ? "0.0.0.0" : "::");
-		bool held = o->addr.family && addr_eq(&o->addr, &zero);
 		uint16_t rtp = o->port ? relay->rtp_port[i] : 0;
-		uint16_t rtcp = !o->port ? 0 : o->rtcp_port == o->port ? rtp : rtp + 1;
+		uint16_t rtcp = !o->port ? 0 : o->rtcp_port == o->port ? rtp : (uint16_t)(rtp + 1);
+		const struct np_sdp_addr *want;
 
-		same &= r->port == rtp && r->rtcp_port == rtcp && r->rtcp_mux == o->rtcp_mux &&
-			r->hold == o->hold && r->dir == o->dir &&
-			r->bandwidth_bps == o->bandwidth_bps && !strcmp(r->type, o->type);
-		if (o->port && !held)
-			same &= addr_eq(&r->addr, &relay->addr);
+		if (r->port != rtp || r->rtcp_port != rtcp || r->rtcp_mux != o->rtcp_mux ||
+		    r->hold != o->hold || r->dir != o->dir ||
+		    r->bandwidth_bps != o->bandwidth_bps || strcmp(r->type, o->type))
+			return false;
+		want = !o->addr.family || is_unspec(&o->addr) ? &o->addr : &relay->addr;
+		if (!addr_eq(&r->addr, want))
+			return false;
+		/* A rejected stream's a=rtcp is left alone: nothing is allocated for it. */
+		want = is_unspec(&o->rtcp_addr) ? &o->rtcp_addr : &relay->addr;
+		if (o->port && !addr_eq(&r->rtcp_addr, want))
+			return false;
 	}
-	tap_check(t, same, "%s: reparsed streams point at the relay", c->name);
+	*why = "ok";
+	return true;
 }
 
 static void run_ok_case(struct tap *t, const struct ok_case *c)
@@ -594,7 +647,8 @@ static void run_ok_case(struct tap *t, const struct ok_case *c)
 		tap_diag("got %zu bytes:\n%s", out_len, out);
 		return;
 	}
-	check_reparse(t, c, out, out_len, &sdp, &relay);
+	tap_check(t, reparse_ok(out, out_len, &sdp, &relay, &why),
+		  "%s: rewritten body parses and points at the relay (%s)", c->name, why);
 
 	/* Exactly len + 1 bytes fit; one fewer is -ENOSPC, never a short body. */
 	{
@@ -623,8 +677,9 @@ static void run_bad_case(struct tap *t, const struct bad_case *c)
 	int rc;
 
 	rc = np_sdp_parse(c->in, len, &sdp, &why);
-	tap_check(t, rc == c->err && why && sdp.n_media == 0, "%s: parse fails with %d (got %d: %s)",
-		  c->name, c->err, rc, why ? why : "no reason");
+	tap_check(t, rc == c->err && why && sdp.n_media == 0,
+		  "%s: parse fails with %d (got %d: %s)", c->name, c->err, rc,
+		  why ? why : "no reason");
 	why = NULL;
 	rc = np_sdp_rewrite(c->in, len, &relay, out, sizeof(out), &out_len, &why);
 	tap_check(t, rc == c->err && why && out[0] == '\0', "%s: rewrite fails with %d (got %d)",
@@ -645,7 +700,8 @@ static void run_limits(struct tap *t)
 
 	len = (size_t)snprintf(buf, big, "%s", HDR);
 	for (i = 0; i < NP_SDP_MAX_MEDIA; i++)
-		len += (size_t)snprintf(buf + len, big - len, "m=audio %zu RTP/AVP 0\r\n", 6000 + 2 * i);
+		len += (size_t)snprintf(buf + len, big - len, "m=audio %zu RTP/AVP 0\r\n",
+					6000 + 2 * i);
 	rc = np_sdp_parse(buf, len, &sdp, &why);
 	tap_check(t, rc == 0 && sdp.n_media == NP_SDP_MAX_MEDIA, "16 m= lines parse (%s)",
 		  rc ? why : "ok");
@@ -660,6 +716,21 @@ static void run_limits(struct tap *t)
 	len += 2;
 	rc = np_sdp_parse(buf, len, &sdp, &why);
 	tap_check(t, rc == -E2BIG, "line over %d bytes is -E2BIG (got %d)", NP_SDP_MAX_LINE, rc);
+
+	/* A line of exactly the limit passes, with LF or CRLF; one byte more does not. */
+	for (i = 0; i < 4; i++) {
+		size_t text = NP_SDP_MAX_LINE + (i / 2);
+		const char *eol = i % 2 ? "\r\n" : "\n";
+
+		len = (size_t)snprintf(buf, big, "%s%s", HDR, M);
+		memcpy(buf + len, "a=", 2);
+		memset(buf + len + 2, 'y', text - 2);
+		len += text;
+		len += (size_t)snprintf(buf + len, big - len, "%s", eol);
+		rc = np_sdp_parse(buf, len, &sdp, &why);
+		tap_check(t, rc == (i / 2 ? -E2BIG : 0), "line of %zu bytes + %s: %d", text,
+			  i % 2 ? "CRLF" : "LF", rc);
+	}
 
 	/* Lines under the limit, body over it. */
 	len = (size_t)snprintf(buf, big, "%s%s", HDR, M);
@@ -790,113 +861,127 @@ static size_t mutate_lines(char *buf, size_t len, size_t size, uint32_t *seed)
 	return out;
 }
 
+static const char alphabet[] = "0123456789 .:/=\r\n\tamcovbIPN-";
+
+/* Byte-level mutation: 1 to 3 replacements, deletions, insertions or a truncation. */
+static size_t mutate_bytes(char *buf, size_t len, size_t size, uint32_t *seed)
+{
+	size_t pos;
+	int k, n = 1 + (int)(rnd(seed) % 3);
+
+	for (k = 0; k < n; k++) {
+		pos = len ? rnd(seed) % len : 0;
+		switch (rnd(seed) % 5) {
+		case 0:	/* a byte that matters to SDP */
+			if (len)
+				buf[pos] = alphabet[rnd(seed) % (sizeof(alphabet) - 1)];
+			break;
+		case 1:	/* any byte */
+			if (len)
+				buf[pos] = (char)rnd(seed);
+			break;
+		case 2:
+			if (len) {
+				memmove(buf + pos, buf + pos + 1, len - pos - 1);
+				len--;
+			}
+			break;
+		case 3:
+			if (len + 1 < size) {
+				memmove(buf + pos + 1, buf + pos, len - pos);
+				buf[pos] = alphabet[rnd(seed) % (sizeof(alphabet) - 1)];
+				len++;
+			}
+			break;
+		default:
+			len = pos;
+			break;
+		}
+	}
+	return len;
+}
+
+struct fuzz_stats {
+	int accepted, bad_result, rewrite_fail, bad_rewrite;
+};
+
 /*
- * Seeded mutations of the good bodies. Each one is copied into an exact-size
- * heap buffer so valgrind flags any read past len. Whatever parses must
- * rewrite, and the rewrite must parse.
+ * One mutated body, in an exact-size heap buffer so valgrind flags any read
+ * past len. Whatever parses must rewrite, the rewrite must parse back to the
+ * relay side, and rewriting that again must change nothing.
  */
+static void fuzz_one(const char *src, size_t len, const struct np_sdp_relay *relay,
+		     struct fuzz_stats *st)
+{
+	static char out[4096], out2[4096];
+	size_t out_len = 0, len2 = 0;
+	const char *why = NULL;
+	struct np_sdp sdp;
+	char *buf = malloc(len ? len : 1);
+	int rc;
+
+	if (!buf)
+		abort();
+	memcpy(buf, src, len);
+	rc = np_sdp_parse(buf, len, &sdp, &why);
+	if (rc > 0 || (rc < 0 && !why))
+		st->bad_result++;
+	if (rc) {
+		np_sdp_rewrite(buf, len, relay, out, sizeof(out), &out_len, &why);
+		goto out;
+	}
+	st->accepted++;
+	rc = np_sdp_rewrite(buf, len, relay, out, sizeof(out), &out_len, &why);
+	if (rc) {
+		st->rewrite_fail++;
+		tap_diag("parsed but no rewrite (%s): %.*s", why, (int)len, buf);
+		goto out;
+	}
+	if (out_len != strlen(out) || !reparse_ok(out, out_len, &sdp, relay, &why) ||
+	    np_sdp_rewrite(out, out_len, relay, out2, sizeof(out2), &len2, &why) ||
+	    len2 != out_len || memcmp(out, out2, len2)) {
+		st->bad_rewrite++;
+		tap_diag("bad rewrite (%s): %.*s", why, (int)len, buf);
+	}
+out:
+	free(buf);
+}
+
 static void run_mutations(struct tap *t, int rounds)
 {
-	static const char alphabet[] = "0123456789 .:/=\r\n\tamcovbIPN-";
+	const size_t n_cases = sizeof(ok_cases) / sizeof(ok_cases[0]);
+	struct fuzz_stats st = { 0 };
 	uint16_t rtp[NP_SDP_MAX_MEDIA];
 	struct np_sdp_relay relay;
-	int crashes = 0, unparsable_rewrite = 0, rewrite_fail = 0, accepted = 0;
 	uint32_t seed = 0x5eed1234;
-	size_t ci, i;
+	char tmp[2048];
+	size_t ci, i, len;
 	int n;
 
 	for (i = 0; i < NP_SDP_MAX_MEDIA; i++)
 		rtp[i] = (uint16_t)(40000 + 2 * i);
 	relay = mkrelay("198.51.100.1", rtp, NP_SDP_MAX_MEDIA);
 
-	for (ci = 0; ci < sizeof(ok_cases) / sizeof(ok_cases[0]); ci++) {
-		const char *src = ok_cases[ci].in;
-		size_t slen = strlen(src);
-
+	for (ci = 0; ci < n_cases; ci++) {
 		for (n = 0; n < rounds; n++) {
-			char tmp[2048], out[4096], out2[4096];
-			size_t len = slen, pos, out_len = 0;
-			const char *why = NULL;
-			struct np_sdp sdp;
-			char *buf;
-			int k, rc;
-
-			memcpy(tmp, src, slen);
-			for (k = 0; k < 1 + (int)(rnd(&seed) % 3); k++) {
-				pos = len ? rnd(&seed) % len : 0;
-				switch (rnd(&seed) % 5) {
-				case 0: /* replace with a likely-interesting byte */
-					if (len)
-						tmp[pos] = alphabet[rnd(&seed) % (sizeof(alphabet) - 1)];
-					break;
-				case 1: /* replace with any byte */
-					if (len)
-						tmp[pos] = (char)rnd(&seed);
-					break;
-				case 2: /* delete */
-					if (len) {
-						memmove(tmp + pos, tmp + pos + 1, len - pos - 1);
-						len--;
-					}
-					break;
-				case 3: /* insert */
-					if (len + 1 < sizeof(tmp)) {
-						memmove(tmp + pos + 1, tmp + pos, len - pos);
-						tmp[pos] = alphabet[rnd(&seed) % (sizeof(alphabet) - 1)];
-						len++;
-					}
-					break;
-				default: /* truncate */
-					len = pos;
-					break;
-				}
-			}
+			len = strlen(ok_cases[ci].in);
+			memcpy(tmp, ok_cases[ci].in, len);
+			len = mutate_bytes(tmp, len, sizeof(tmp), &seed);
 			if (rnd(&seed) % 2)
 				len = mutate_lines(tmp, len, sizeof(tmp), &seed);
-			buf = malloc(len ? len : 1);
-			if (!buf)
-				abort();
-			memcpy(buf, tmp, len);
-
-			rc = np_sdp_parse(buf, len, &sdp, &why);
-			if (rc > 0 || (rc < 0 && !why))
-				crashes++;
-			if (rc == 0) {
-				accepted++;
-				why = NULL;
-				rc = np_sdp_rewrite(buf, len, &relay, out, sizeof(out), &out_len, &why);
-				if (rc) {
-					rewrite_fail++;
-					tap_diag("parsed but no rewrite (%s): %.*s", why, (int)len, buf);
-				} else if (out_len != strlen(out) ||
-					   np_sdp_parse(out, out_len, &sdp, &why)) {
-					unparsable_rewrite++;
-					tap_diag("rewrite does not parse (%s)", why);
-				} else {
-					/* Rewriting toward the relay again is stable. */
-					size_t l2;
-
-					if (np_sdp_rewrite(out, out_len, &relay, out2, sizeof(out2), &l2, &why) ||
-					    l2 != out_len || memcmp(out, out2, l2))
-						unparsable_rewrite++;
-				}
-			} else {
-				np_sdp_rewrite(buf, len, &relay, out, sizeof(out), &out_len, &why);
-			}
-			free(buf);
+			fuzz_one(tmp, len, &relay, &st);
 		}
 	}
-	tap_diag("mutations: %d accepted of %zu", accepted,
-		 (size_t)rounds * (sizeof(ok_cases) / sizeof(ok_cases[0])));
-	tap_check(t, crashes == 0, "mutations: every result is 0 or -errno with a reason");
-	tap_check(t, rewrite_fail == 0, "mutations: whatever parses also rewrites");
-	tap_check(t, unparsable_rewrite == 0, "mutations: rewrites parse and are idempotent");
+	tap_diag("mutations: %d accepted of %zu", st.accepted, (size_t)rounds * n_cases);
+	tap_check(t, st.bad_result == 0, "mutations: every result is 0 or -errno with a reason");
+	tap_check(t, st.rewrite_fail == 0, "mutations: whatever parses also rewrites");
+	tap_check(t, st.bad_rewrite == 0, "mutations: rewrites parse back, point at the relay");
 }
 
 int main(int argc, char **argv)
 {
 	struct tap t = { 0 };
-	int rounds = argc > 1 ? atoi(argv[1]) : 400;
+	int rounds = argc > 1 ? atoi(argv[1]) : 1000;
 	size_t i;
 
 	for (i = 0; i < sizeof(ok_cases) / sizeof(ok_cases[0]); i++)
