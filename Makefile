@@ -38,11 +38,11 @@ SKELS := $(BUILD)/relay.skel.h $(BUILD)/floors.skel.h
 
 # Every ctl/ file but the programs' mains is library, shared by the tools,
 # the tests and the benchmarks.
-CTL_MAINS := ctl/natproxyctl.c
+CTL_MAINS := ctl/natproxyctl.c ctl/natproxyd.c
 CTL_LIB := $(filter-out $(CTL_MAINS),$(wildcard ctl/*.c))
 CTL_LIB_OBJS := $(CTL_LIB:ctl/%.c=$(BUILD)/ctl/%.o)
 
-TOOLS := $(BUILD)/natproxyctl
+TOOLS := $(BUILD)/natproxyctl $(BUILD)/natproxyd
 TESTS := $(patsubst %.c,$(BUILD)/%,$(wildcard tests/*.c tests/unit/*.c))
 BENCHES := $(patsubst %.c,$(BUILD)/%,$(wildcard bench/*.c))
 BENCHES := $(filter-out %.bpf,$(BENCHES))
@@ -75,7 +75,7 @@ $(BUILD)/bench/%.o: bench/%.c $(SKELS) | $(BUILD)
 	$(msg) CC $@
 	$(Q)mkdir -p $(@D) && $(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/natproxyctl: $(BUILD)/ctl/natproxyctl.o $(CTL_LIB_OBJS)
+$(BUILD)/natproxy%: $(BUILD)/ctl/natproxy%.o $(CTL_LIB_OBJS)
 	$(msg) LINK $@
 	$(Q)$(CC) $(CFLAGS) $^ $(LIB_LIBS) -o $@
 

@@ -421,13 +421,35 @@ static __always_inline enum np_verdict drop_verdict(int reason)
 	}
 }
 
+/* Source check, latch, destination known, rate; a drop reason or -1. */
+static __always_inline int admit(const struct np_flow_key *key,
+				 struct np_flow *flow, const struct packet *p)
+{
+	int reason = check_source(key, flow, p);
+
+	if (reason < 0 && !flow->new_dport)
+		reason = NP_DROP_NO_DEST;
+	if (reason < 0 && !police(key, flow, p->ip_len))
+		reason = NP_DROP_RATE;
+	return reason;
+}
+
+static __always_inline int drop(struct np_counters *ctr, int reason,
+				__u32 *verdict)
+{
+	if (ctr && reason >= 0 && reason < NP_DROP_MAX)
+		ctr->drops[reason]++;
+	*verdict = drop_verdict(reason);
+	return XDP_DROP;
+}
+
 static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 {
 	struct bpf_fib_lookup fib = {};
 	struct np_flow_key key = {};
 	struct packet p = {};
 	struct np_counters *ctr;
-	struct np_flow *flow;
+	struct np_flow *flow, *next;
 	__u32 out, len;
 	int reason, rc;
 	bool rtcp;
@@ -444,26 +466,36 @@ static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 	}
 	ctr = flow_counters(&key);
 	len = p.ip_len;
-
-	reason = check_source(&key, flow, &p);
-	if (reason < 0 && !flow->new_dport)
-		reason = NP_DROP_NO_DEST;
-	if (reason < 0 && !police(&key, flow, len))
-		reason = NP_DROP_RATE;
-	if (reason >= 0 && reason < NP_DROP_MAX) {
-		if (ctr)
-			ctr->drops[reason]++;
-		*verdict = drop_verdict(reason);
-		return XDP_DROP;
-	}
+	reason = admit(&key, flow, &p);
+	if (reason >= 0)
+		return drop(ctr, reason, verdict);
 	/* Expiring: the kernel answers with ICMP, not us. */
 	if (hop_limit(&p) <= 1) {
 		*verdict = NP_V_PASS_TTL;
 		return XDP_PASS;
 	}
-
 	rtcp = (flow->flags & NP_F_RTCP_MUX) && is_muxed_rtcp(ctx, &p);
 	rewrite(&p, flow);
+
+	/*
+	 * Hairpin: when the new destination is itself one of our relays (two
+	 * terminals behind this proxy calling each other through the
+	 * softswitch), relay the packet again at once, as if it had arrived
+	 * there. One extra hop at most.
+	 */
+	key.addr = flow->new_daddr;
+	key.port = flow->new_dport;
+	next = bpf_map_lookup_elem(&np_flows_v1, &key);
+	if (next) {
+		count_relayed(ctr, len, rtcp, false);
+		flow = next;
+		ctr = flow_counters(&key);
+		reason = admit(&key, flow, &p);
+		if (reason >= 0)
+			return drop(ctr, reason, verdict);
+		rtcp = (flow->flags & NP_F_RTCP_MUX) && is_muxed_rtcp(ctx, &p);
+		rewrite(&p, flow);
+	}
 
 	/*
 	 * Without a resolved next hop (or an egress we may redirect to) the

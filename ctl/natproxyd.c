@@ -1,0 +1,455 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * natproxyd, the SIP NAT-traversal daemon: reads the YAML configuration,
+ * makes sure the XDP relay runs on every realm's interface, opens the access
+ * signaling sockets, and runs the proxy logic (proxy.c) over an epoll loop
+ * with a one-second tick. This file is the I/O edge: sockets, the pinned
+ * maps, signals; every decision is in proxy.c.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "flowtab.h"
+#include "loader.h"
+#include "log.h"
+#include "pins.h"
+#include "proxy.h"
+#include "sipmsg.h"
+
+#define PORTS 65536
+
+struct daemon {
+	struct np_config cfg;
+	struct np_maps maps;
+	struct np_proxy px;
+	int epfd, timerfd, sigfd;
+	int **socks; /* [realm][port] -> fd, -1 when closed */
+};
+
+static time_t monotonic_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+static socklen_t to_sockaddr(const struct np_sockaddr *a,
+			     struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (a->family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_addr = a->addr.v6;
+		s6->sin6_port = htons(a->port);
+		return sizeof(*s6);
+	}
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+
+	s4->sin_family = AF_INET;
+	s4->sin_addr = a->addr.v4;
+	s4->sin_port = htons(a->port);
+	return sizeof(*s4);
+}
+
+static void from_sockaddr(const struct sockaddr_storage *ss,
+			  struct np_sockaddr *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->family = ss->ss_family;
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)ss;
+
+		a->addr.v6 = s6->sin6_addr;
+		a->port = ntohs(s6->sin6_port);
+	} else {
+		const struct sockaddr_in *s4 = (const void *)ss;
+
+		a->addr.v4 = s4->sin_addr;
+		a->port = ntohs(s4->sin_port);
+	}
+}
+
+static int sock_open(void *ctx, size_t realm, uint16_t port)
+{
+	struct daemon *d = ctx;
+	const struct np_realm *r = &d->cfg.realms[realm];
+	struct np_sockaddr local = r->address;
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, one = 1, err;
+
+	if (!d->socks[realm]) {
+		d->socks[realm] = malloc(PORTS * sizeof(int));
+		if (!d->socks[realm])
+			return -ENOMEM;
+		memset(d->socks[realm], 0xff, PORTS * sizeof(int));
+	}
+	fd = socket(r->address.family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (r->sip_dscp >= 0) {
+		int tos = r->sip_dscp << 2;
+
+		if (r->address.family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_TCLASS, &tos,
+				   sizeof(tos));
+		else
+			setsockopt(fd, IPPROTO_IP, IP_TOS, &tos, sizeof(tos));
+	}
+	local.port = port;
+	len = to_sockaddr(&local, &ss);
+	ev.data.u64 = ((uint64_t)realm << 16) | port;
+	if (bind(fd, (struct sockaddr *)&ss, len) ||
+	    epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev)) {
+		err = -errno;
+		np_err("cannot open SIP socket on realm '%s' port %u: %s",
+		       r->name, port, strerror(-err));
+		close(fd);
+		return err;
+	}
+	d->socks[realm][port] = fd;
+	return 0;
+}
+
+static void sock_close(void *ctx, size_t realm, uint16_t port)
+{
+	struct daemon *d = ctx;
+
+	if (!d->socks[realm] || d->socks[realm][port] < 0)
+		return;
+	close(d->socks[realm][port]); /* also leaves the epoll set */
+	d->socks[realm][port] = -1;
+}
+
+static int sock_send(void *ctx, size_t realm, uint16_t from_port,
+		     const struct np_sockaddr *to, const char *buf, size_t len)
+{
+	struct daemon *d = ctx;
+	struct sockaddr_storage ss;
+	socklen_t sl = to_sockaddr(to, &ss);
+	int fd = d->socks[realm] ? d->socks[realm][from_port] : -1;
+
+	if (fd < 0)
+		return -EBADF;
+	if (sendto(fd, buf, len, 0, (struct sockaddr *)&ss, sl) < 0) {
+		np_warn("cannot send %zu bytes from realm '%s' port %u: %s",
+			len, d->cfg.realms[realm].name, from_port,
+			strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static int flow_put(void *ctx, const struct np_flow_key *key,
+		    const struct np_flow *flow)
+{
+	struct daemon *d = ctx;
+
+	return np_flow_install(&d->maps, key, flow);
+}
+
+static int flow_get(void *ctx, const struct np_flow_key *key,
+		    struct np_flow *flow)
+{
+	struct daemon *d = ctx;
+
+	return np_flow_get(&d->maps, key, flow);
+}
+
+static int flow_del(void *ctx, const struct np_flow_key *key,
+		    struct np_counters *last)
+{
+	struct daemon *d = ctx;
+
+	return np_flow_remove(&d->maps, key, last);
+}
+
+static const struct np_proxy_io daemon_io = {
+	.sip_open = sock_open,
+	.sip_close = sock_close,
+	.send = sock_send,
+	.flow_put = flow_put,
+	.flow_get = flow_get,
+	.flow_del = flow_del,
+};
+
+/* Attaches the relay to every realm interface that does not run it yet. */
+static int ensure_attached(const struct daemon *d, const char *pin_dir,
+			   enum np_xdp_mode mode)
+{
+	struct np_attachment att[NP_MAX_IFACES];
+	__u32 prog_id;
+	size_t i;
+	int n, j, err;
+
+	for (i = 0; i < d->cfg.n_realms; i++) {
+		const char *ifname = d->cfg.realms[i].interface;
+
+		err = np_status(pin_dir, &prog_id, att, NP_MAX_IFACES, &n);
+		if (err)
+			return err;
+		for (j = 0; j < n && strcmp(att[j].ifname, ifname); j++)
+			;
+		if (j < n)
+			continue;
+		err = np_attach(pin_dir, ifname, mode);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* Flows of our media ranges left by an earlier run belong to nothing. */
+struct stale_ctx {
+	const struct daemon *d;
+	struct np_flow_key *keys;
+	size_t n, cap;
+};
+
+static int collect_stale(const struct np_flow_key *key,
+			 const struct np_flow *flow,
+			 const struct np_counters *c, void *arg)
+{
+	struct stale_ctx *s = arg;
+	uint16_t port = ntohs(key->port);
+	size_t i;
+
+	(void)flow, (void)c;
+	for (i = 0; i < s->d->cfg.n_realms; i++) {
+		const struct np_realm *r = &s->d->cfg.realms[i];
+
+		if (port < r->media_ports.lo || port > r->media_ports.hi)
+			continue;
+		if (s->n == s->cap) {
+			size_t cap = s->cap ? 2 * s->cap : 64;
+			void *k = realloc(s->keys, cap * sizeof(*s->keys));
+
+			if (!k)
+				return -ENOMEM;
+			s->keys = k;
+			s->cap = cap;
+		}
+		s->keys[s->n++] = *key;
+		break;
+	}
+	return 0;
+}
+
+static void remove_stale_flows(struct daemon *d)
+{
+	struct stale_ctx s = { .d = d };
+	size_t i;
+
+	np_flow_foreach(&d->maps, collect_stale, &s);
+	for (i = 0; i < s.n; i++)
+		np_flow_remove(&d->maps, &s.keys[i], NULL);
+	if (s.n)
+		np_info("removed %zu flows left by an earlier run", s.n);
+	free(s.keys);
+}
+
+static void drain_socket(struct daemon *d, size_t realm, uint16_t port)
+{
+	static char buf[65536];
+	struct sockaddr_storage ss;
+	struct np_sockaddr src;
+	socklen_t sl;
+	ssize_t n;
+	int fd;
+
+	for (;;) {
+		fd = d->socks[realm] ? d->socks[realm][port] : -1;
+		if (fd < 0)
+			return;
+		sl = sizeof(ss);
+		n = recvfrom(fd, buf, sizeof(buf) - 1, 0,
+			     (struct sockaddr *)&ss, &sl);
+		if (n < 0)
+			return;
+		buf[n] = '\0';
+		from_sockaddr(&ss, &src);
+		np_proxy_input(&d->px, realm, port, &src, buf, (size_t)n,
+			       monotonic_now());
+	}
+}
+
+static int run(struct daemon *d)
+{
+	struct epoll_event evs[64];
+	int n, i;
+
+	for (;;) {
+		n = epoll_wait(d->epfd, evs, 64, -1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		for (i = 0; i < n; i++) {
+			uint64_t tag = evs[i].data.u64, ticks;
+
+			if (tag == UINT64_MAX) {
+				if (read(d->timerfd, &ticks, sizeof(ticks)) > 0)
+					np_proxy_tick(&d->px, monotonic_now());
+			} else if (tag == UINT64_MAX - 1) {
+				np_info("signal received: shutting down");
+				return 0;
+			} else {
+				drain_socket(d, tag >> 16, tag & 0xffff);
+			}
+		}
+	}
+}
+
+static int setup_loop(struct daemon *d)
+{
+	struct itimerspec tick = { { 1, 0 }, { 1, 0 } };
+	struct epoll_event ev = { .events = EPOLLIN };
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	d->epfd = epoll_create1(EPOLL_CLOEXEC);
+	d->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	d->sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	if (d->epfd < 0 || d->timerfd < 0 || d->sigfd < 0 ||
+	    timerfd_settime(d->timerfd, 0, &tick, NULL))
+		return -errno;
+	ev.data.u64 = UINT64_MAX;
+	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->timerfd, &ev))
+		return -errno;
+	ev.data.u64 = UINT64_MAX - 1;
+	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->sigfd, &ev))
+		return -errno;
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: natproxyd -c FILE [--pin-dir DIR] [--mode "
+		   "native|generic] [--check] [--verbose]\n"
+		   "  -c, --config FILE  realms and NAT address pairs (YAML)\n"
+		   "  --pin-dir DIR      BPF pin directory (default %s)\n"
+		   "  --mode MODE        XDP attach mode for realm interfaces\n"
+		   "  --check            validate the configuration and exit\n",
+		NP_DEFAULT_PIN_DIR);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "pin-dir", required_argument, NULL, 'p' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "check", no_argument, NULL, 'k' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct daemon d = { .maps = { .fd = { -1, -1, -1, -1, -1, -1 } },
+			    .epfd = -1, .timerfd = -1, .sigfd = -1 };
+	const char *config = NULL, *pin_dir = NP_DEFAULT_PIN_DIR;
+	enum np_xdp_mode mode = NP_XDP_NATIVE;
+	bool check_only = false;
+	char err_text[512];
+	size_t i;
+	int opt, err, status = 1;
+
+	while ((opt = getopt_long(argc, argv, "c:hv", options, NULL)) != -1) {
+		switch (opt) {
+		case 'c': config = optarg; break;
+		case 'p': pin_dir = optarg; break;
+		case 'k': check_only = true; break;
+		case 'v': np_log_set_level(NP_LOG_DEBUG); break;
+		case 'm':
+			if (strcmp(optarg, "native") && strcmp(optarg, "generic")) {
+				usage(stderr);
+				return 2;
+			}
+			mode = strcmp(optarg, "generic") ? NP_XDP_NATIVE :
+							   NP_XDP_GENERIC;
+			break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!config || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	/* A bad file is reported before anything is touched. */
+	if (np_config_load(config, &d.cfg, err_text, sizeof(err_text))) {
+		fprintf(stderr, "%s\n", err_text);
+		return 1;
+	}
+	if (check_only) {
+		printf("%s: ok (%zu realms, %zu pairs)\n", config,
+		       d.cfg.n_realms, d.cfg.n_pairs);
+		np_config_free(&d.cfg);
+		return 0;
+	}
+	np_log_route_libbpf();
+	np_sipmsg_init();
+	d.socks = calloc(d.cfg.n_realms, sizeof(*d.socks));
+	if (!d.socks)
+		goto out;
+	err = setup_loop(&d);
+	if (!err)
+		err = ensure_attached(&d, pin_dir, mode);
+	if (!err)
+		err = np_maps_open(pin_dir, &d.maps);
+	if (err)
+		goto out;
+	remove_stale_flows(&d);
+	for (i = 0; i < d.cfg.n_pairs; i++) {
+		size_t first = d.cfg.pairs[i].first;
+
+		err = sock_open(&d, first, d.cfg.realms[first].sip_port);
+		if (err)
+			goto out;
+	}
+	err = np_proxy_init(&d.px, &d.cfg, &daemon_io, &d);
+	if (err)
+		goto out;
+	np_info("natproxyd running: %zu realms, %zu pairs, pins in '%s'",
+		d.cfg.n_realms, d.cfg.n_pairs, pin_dir);
+	err = run(&d);
+	np_proxy_fini(&d.px);
+	status = err ? 1 : 0;
+out:
+	for (i = 0; d.socks && i < d.cfg.n_realms; i++) {
+		for (int p = 0; d.socks[i] && p < PORTS; p++)
+			if (d.socks[i][p] >= 0)
+				close(d.socks[i][p]);
+		free(d.socks[i]);
+	}
+	free(d.socks);
+	np_maps_close(&d.maps);
+	if (d.epfd >= 0)
+		close(d.epfd);
+	if (d.timerfd >= 0)
+		close(d.timerfd);
+	if (d.sigfd >= 0)
+		close(d.sigfd);
+	np_config_free(&d.cfg);
+	return status;
+}

@@ -1,0 +1,1007 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * natproxyd's decisions. Toward the softswitch (claim 1 A-B): a terminal's
+ * top Via and Contact are replaced by the core address allocated for it,
+ * SDP by core relay ports, and the message leaves from that address. Toward
+ * the terminal (claim 1 C-D, claim 5): what arrives on that address gets its
+ * Via and Request-URI restored, SDP pointed at access relay ports, and goes
+ * to the recorded NAT mapping from the access socket. Media flows follow
+ * every offer and answer; the terminal side latches in XDP (claim 12).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "proxy.h"
+#include "sipmsg.h"
+
+#define OUR_BRANCH "z9hG4bK-np"
+#define KEEPALIVE_BRANCH "z9hG4bK-npka"
+#define KEEPALIVE_MISSES 3 /* unanswered OPTIONS before a binding is dropped */
+#define TXN_LIFETIME 64 /* s: 64*T1 covers non-INVITE; INVITE is refreshed */
+#define INVITE_TXN_LIFETIME 300
+#define EARLY_LEG_LIFETIME 300 /* s an unanswered call may ring */
+#define IDLE_TERM_LIFETIME 64 /* s an unregistered, idle terminal is kept */
+#define MAX_SIP 65535
+#define SDP_MAX 65536
+
+struct ctx {
+	struct np_proxy *px;
+	struct np_term *term;
+	const struct np_pair *pair;
+	const struct np_realm *access, *core;
+	osip_message_t *msg;
+	time_t now;
+};
+
+static const struct np_realm *realm_of(const struct np_proxy *px, size_t i)
+{
+	return &px->cfg->realms[i];
+}
+
+static void ctx_for(struct ctx *c, struct np_proxy *px, struct np_term *term,
+		    size_t pair)
+{
+	c->px = px;
+	c->term = term;
+	c->pair = &px->cfg->pairs[pair];
+	c->access = realm_of(px, c->pair->first);
+	c->core = realm_of(px, c->pair->second);
+}
+
+static struct np_sockaddr core_sip_addr(const struct ctx *c)
+{
+	struct np_sockaddr a = c->core->address;
+
+	a.port = c->term->core_port;
+	return a;
+}
+
+static const char *addr_str(const struct np_sockaddr *a, char *buf,
+			    size_t len)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+
+	snprintf(buf, len, "%s:%u", np_sipaddr_host(a, host, sizeof(host)),
+		 a->port);
+	return buf;
+}
+
+/* --- sending -------------------------------------------------------------- */
+
+static int send_msg(struct np_proxy *px, size_t realm, uint16_t from_port,
+		    const struct np_sockaddr *to, osip_message_t *msg)
+{
+	size_t len;
+	char *buf;
+	int err;
+
+	err = np_sipmsg_serialize(msg, &buf, &len);
+	if (err)
+		return err;
+	err = px->io->send(px->io_ctx, realm, from_port, to, buf, len);
+	osip_free(buf);
+	if (!err)
+		px->stats.forwarded++;
+	return err;
+}
+
+/* A response of our own to a request we will not forward (RFC 3261 8.2.6). */
+static void answer(struct np_proxy *px, size_t realm, uint16_t from_port,
+		   const struct np_sockaddr *to, osip_message_t *req, int code,
+		   const char *reason)
+{
+	osip_message_t *resp = NULL;
+	osip_generic_param_t *tag = NULL;
+	struct np_sockaddr dest = *to;
+
+	if (!strcmp(req->sip_method, "ACK") || osip_message_clone(req, &resp))
+		return;
+	osip_free(resp->sip_method);
+	resp->sip_method = NULL;
+	osip_uri_free(resp->req_uri);
+	resp->req_uri = NULL;
+	osip_message_set_status_code(resp, code);
+	osip_message_set_reason_phrase(resp, osip_strdup(reason));
+	osip_free(resp->sip_version);
+	resp->sip_version = osip_strdup("SIP/2.0");
+	if (resp->to && osip_to_get_tag(resp->to, &tag))
+		osip_to_set_tag(resp->to, osip_strdup("np-reject"));
+	np_sipmsg_set_body(resp, "", 0);
+	if (resp->content_type) {
+		osip_content_type_free(resp->content_type);
+		resp->content_type = NULL;
+	}
+	send_msg(px, realm, from_port, &dest, resp);
+	osip_message_free(resp);
+	if (code == 400)
+		px->stats.answered_400++;
+	else if (code == 503)
+		px->stats.answered_503++;
+}
+
+/* --- media ---------------------------------------------------------------- */
+
+static void key_of(struct np_flow_key *key, const struct np_realm *realm,
+		   uint16_t port)
+{
+	memset(key, 0, sizeof(*key));
+	key->port = htons(port);
+	if (realm->address.family == AF_INET6) {
+		key->family = NP_AF_INET6;
+		memcpy(&key->addr, &realm->address.addr.v6, 16);
+	} else {
+		key->family = NP_AF_INET;
+		key->addr.v4 = realm->address.addr.v4.s_addr;
+	}
+}
+
+static bool sdp_addr_usable(const struct np_sdp_addr *a, int family)
+{
+	static const struct in6_addr any6;
+
+	if (a->family != family)
+		return false;
+	return family == AF_INET ? a->addr.v4.s_addr != 0 :
+				   memcmp(&a->addr.v6, &any6, 16) != 0;
+}
+
+static void np_addr_from_sdp(union np_addr *out, const struct np_sdp_addr *a)
+{
+	memset(out, 0, sizeof(*out));
+	if (a->family == AF_INET6)
+		memcpy(out, &a->addr.v6, 16);
+	else
+		out->v4 = a->addr.v4.s_addr;
+}
+
+/* The terminal's SDP address is reachable only when no NAT hides it. */
+static bool term_sdp_reachable(const struct ctx *c, const struct np_media_end *e)
+{
+	struct np_sockaddr sdp = { .family = e->addr.family };
+
+	if (c->access->latch == NP_LATCH_OFF)
+		return true;
+	memcpy(&sdp.addr, &e->addr.addr, sizeof(sdp.addr));
+	sdp.port = c->term->nat.port;
+	return np_sockaddr_eq(&sdp, &c->term->nat);
+}
+
+/*
+ * Installs the two flows of one stream part (RTP, or RTCP at offset 1):
+ * from the terminal (latching, strict per realm) toward the far end, and
+ * from the far end toward the terminal. reopen re-arms the latch (a new
+ * offer or answer from the terminal); otherwise a latched destination and
+ * latch state already in the map are kept.
+ */
+static int stream_part_sync(struct ctx *c, const struct np_stream *s,
+			    int part, bool reopen)
+{
+	int family = c->access->address.family;
+	struct np_flow_key acc_key, core_key;
+	struct np_flow acc = {}, core = {}, old;
+	const struct np_media_end *far = &s->far, *term = &s->term;
+	uint16_t far_port = part ? far->rtcp : far->rtp;
+	uint16_t term_port = part ? term->rtcp : term->rtp;
+	int err;
+
+	key_of(&acc_key, c->access, s->access_port + part);
+	key_of(&core_key, c->core, s->core_port + part);
+
+	/* Terminal -> far end. */
+	acc.new_saddr = core_key.addr;
+	acc.new_sport = core_key.port;
+	if (far->known && sdp_addr_usable(&far->addr, c->core->address.family)) {
+		np_addr_from_sdp(&acc.new_daddr, &far->addr);
+		acc.new_dport = htons(far_port);
+	}
+	acc.reverse = core_key;
+	acc.flags = NP_F_HAS_REVERSE | (s->mux ? NP_F_RTCP_MUX : 0);
+	switch (c->access->latch) {
+	case NP_LATCH_RESTRICTED:
+		/* Only the address the signaling came from may latch. */
+		acc.flags |= NP_F_LATCH_RESTRICTED;
+		if (family == AF_INET6)
+			memcpy(&acc.expect_saddr, &c->term->nat.addr.v6, 16);
+		else
+			acc.expect_saddr.v4 = c->term->nat.addr.v4.s_addr;
+		/* fall through */
+	case NP_LATCH_FIRST_PACKET:
+		acc.flags |= NP_F_LATCH_PENDING | NP_F_STRICT_SOURCE;
+		break;
+	case NP_LATCH_OFF:
+		break;
+	}
+	if (c->core->dscp >= 0) {
+		acc.flags |= NP_F_SET_DSCP;
+		acc.dscp = (uint8_t)c->core->dscp;
+	}
+	if (!reopen && !c->px->io->flow_get(c->px->io_ctx, &acc_key, &old)) {
+		acc.flags = (acc.flags & ~NP_F_LATCH_PENDING) |
+			    (old.flags & NP_F_LATCH_PENDING);
+		acc.expect_saddr = old.expect_saddr;
+		acc.expect_sport = old.expect_sport;
+	}
+
+	/* Far end -> terminal. */
+	core.new_saddr = acc_key.addr;
+	core.new_sport = acc_key.port;
+	if (term->known && sdp_addr_usable(&term->addr, family) &&
+	    term_sdp_reachable(c, term)) {
+		np_addr_from_sdp(&core.new_daddr, &term->addr);
+		core.new_dport = htons(term_port);
+	}
+	core.flags = s->mux ? NP_F_RTCP_MUX : 0;
+	if (c->access->dscp >= 0) {
+		core.flags |= NP_F_SET_DSCP;
+		core.dscp = (uint8_t)c->access->dscp;
+	}
+	if (!reopen && !c->px->io->flow_get(c->px->io_ctx, &core_key, &old) &&
+	    old.new_dport) {
+		core.new_daddr = old.new_daddr;
+		core.new_dport = old.new_dport;
+	}
+
+	/* The reverse first: a latch always finds it. */
+	err = c->px->io->flow_put(c->px->io_ctx, &core_key, &core);
+	if (!err)
+		err = c->px->io->flow_put(c->px->io_ctx, &acc_key, &acc);
+	return err;
+}
+
+static void stream_flows_remove(struct ctx *c, struct np_stream *s,
+				const char *call_id)
+{
+	struct np_counters up = {}, down = {}, last;
+	struct np_flow_key key;
+	int part;
+
+	for (part = 0; part < 2; part++) {
+		key_of(&key, c->access, s->access_port + part);
+		if (!c->px->io->flow_del(c->px->io_ctx, &key, &last)) {
+			up.packets += last.packets;
+			up.bytes += last.bytes;
+		}
+		key_of(&key, c->core, s->core_port + part);
+		if (!c->px->io->flow_del(c->px->io_ctx, &key, &last)) {
+			down.packets += last.packets;
+			down.bytes += last.bytes;
+		}
+	}
+	np_info("call '%s': stream %u/%u ended: %llu packets %llu bytes from "
+		"the terminal, %llu packets %llu bytes to it",
+		call_id, s->access_port, s->core_port,
+		(unsigned long long)up.packets, (unsigned long long)up.bytes,
+		(unsigned long long)down.packets,
+		(unsigned long long)down.bytes);
+}
+
+static void stream_release(struct ctx *c, struct np_stream *s,
+			   const char *call_id)
+{
+	if (!s->active)
+		return;
+	stream_flows_remove(c, s, call_id);
+	np_portpool_put_pair(&c->px->media_ports[c->pair->first],
+			     s->access_port);
+	np_portpool_put_pair(&c->px->media_ports[c->pair->second],
+			     s->core_port);
+	memset(s, 0, sizeof(*s));
+}
+
+static int stream_allocate(struct ctx *c, struct np_stream *s)
+{
+	struct np_portpool *acc = &c->px->media_ports[c->pair->first];
+	struct np_portpool *core = &c->px->media_ports[c->pair->second];
+
+	if (np_portpool_get_pair(acc, &s->access_port))
+		return -EBUSY;
+	if (np_portpool_get_pair(core, &s->core_port)) {
+		np_portpool_put_pair(acc, s->access_port);
+		return -EBUSY;
+	}
+	s->active = true;
+	return 0;
+}
+
+/*
+ * Records one side's SDP, allocates relays for new streams, points the SDP at
+ * the relays of the side it goes to and installs the flows. -EBUSY when the
+ * port pools are exhausted (nothing allocated is kept), -EINVAL for bad SDP.
+ */
+static int leg_media(struct ctx *c, struct np_leg *leg, bool from_terminal)
+{
+	bool fresh[NP_SDP_MAX_MEDIA] = {};
+	const struct np_realm *to = from_terminal ? c->core : c->access;
+	struct np_sdp_relay relay = {};
+	struct np_sdp sdp;
+	const char *body, *why = NULL;
+	char *out = NULL;
+	size_t len, out_len, i;
+	int err;
+
+	body = np_sipmsg_sdp(c->msg, &len);
+	if (!body)
+		return 0;
+	err = np_sdp_parse(body, len, &sdp, &why);
+	if (err) {
+		np_warn("call '%s': bad SDP: %s", leg->call_id, why);
+		return -EINVAL;
+	}
+	for (i = 0; i < sdp.n_media; i++) {
+		struct np_stream *s = &leg->streams[i];
+		const struct np_sdp_media *m = &sdp.media[i];
+		struct np_media_end *end = from_terminal ? &s->term : &s->far;
+
+		if (!m->port) {
+			stream_release(c, s, leg->call_id);
+			continue;
+		}
+		if (!s->active) {
+			err = stream_allocate(c, s);
+			if (err)
+				goto undo;
+			fresh[i] = true;
+		}
+		end->known = true;
+		end->addr = m->addr;
+		end->rtp = m->port;
+		end->rtcp = m->rtcp_port;
+		end->mux = m->rtcp_mux;
+		/* Mux once the answer agrees, or while only the offer is known. */
+		s->mux = s->term.known && s->far.known ?
+				 s->term.mux && s->far.mux :
+				 end->mux;
+		relay.rtp_port[i] = from_terminal ? s->core_port :
+						    s->access_port;
+	}
+	if (sdp.n_media > leg->n_streams)
+		leg->n_streams = sdp.n_media;
+
+	relay.addr.family = to->address.family;
+	memcpy(&relay.addr.addr, &to->address.addr, sizeof(relay.addr.addr));
+	out = malloc(SDP_MAX);
+	if (!out) {
+		err = -ENOMEM;
+		goto undo;
+	}
+	err = np_sdp_rewrite(body, len, &relay, out, SDP_MAX, &out_len, &why);
+	if (!err)
+		err = np_sipmsg_set_body(c->msg, out, out_len);
+	free(out);
+	if (err)
+		goto undo;
+	for (i = 0; i < sdp.n_media; i++) {
+		struct np_stream *s = &leg->streams[i];
+
+		if (!s->active)
+			continue;
+		err = stream_part_sync(c, s, 0, from_terminal);
+		if (!err && !s->mux)
+			err = stream_part_sync(c, s, 1, from_terminal);
+		if (err)
+			np_err("call '%s': cannot install flows: %s",
+			       leg->call_id, strerror(-err));
+	}
+	return 0;
+undo:
+	for (i = 0; i < sdp.n_media; i++)
+		if (fresh[i])
+			stream_release(c, &leg->streams[i], leg->call_id);
+	return err;
+}
+
+/* --- dialogs -------------------------------------------------------------- */
+
+static struct np_leg *leg_find(struct np_term *term, const char *call_id)
+{
+	struct np_leg *leg;
+
+	for (leg = term->legs; leg; leg = leg->next)
+		if (!strcmp(leg->call_id, call_id))
+			return leg;
+	return NULL;
+}
+
+static struct np_leg *leg_get(struct ctx *c, const char *call_id)
+{
+	struct np_leg *leg = leg_find(c->term, call_id);
+
+	if (leg)
+		return leg;
+	leg = calloc(1, sizeof(*leg));
+	if (!leg)
+		return NULL;
+	snprintf(leg->call_id, sizeof(leg->call_id), "%s", call_id);
+	leg->started = c->now;
+	leg->expires = c->now + EARLY_LEG_LIFETIME;
+	leg->next = c->term->legs;
+	c->term->legs = leg;
+	c->px->stats.calls_started++;
+	return leg;
+}
+
+static void leg_end(struct ctx *c, struct np_leg *leg, const char *reason)
+{
+	struct np_leg **p;
+	size_t i;
+
+	for (p = &c->term->legs; *p && *p != leg; p = &(*p)->next)
+		;
+	if (!*p)
+		return;
+	*p = leg->next;
+	for (i = 0; i < leg->n_streams; i++)
+		stream_release(c, &leg->streams[i], leg->call_id);
+	np_info("call '%s' ended (%s) after %lds", leg->call_id, reason,
+		(long)(c->now - leg->started));
+	c->px->stats.calls_ended++;
+	free(leg);
+	if (!c->term->legs)
+		c->term->idle_since = c->now;
+}
+
+/* --- transactions --------------------------------------------------------- */
+
+static struct np_txn *txn_find(struct np_proxy *px, const char *branch,
+			       bool from_core)
+{
+	struct np_txn *t;
+
+	for (t = px->txns; t; t = t->next)
+		if (t->from_core == from_core &&
+		    !strcmp(from_core ? t->our_branch : t->branch, branch))
+			return t;
+	return NULL;
+}
+
+static struct np_txn *txn_add(struct ctx *c, const char *branch,
+			      bool from_core)
+{
+	struct np_txn *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->term = c->term;
+	t->from_core = from_core;
+	snprintf(t->branch, sizeof(t->branch), "%s", branch);
+	t->expires = c->now + (MSG_IS_INVITE(c->msg) ? INVITE_TXN_LIFETIME :
+						       TXN_LIFETIME);
+	t->next = c->px->txns;
+	c->px->txns = t;
+	return t;
+}
+
+static void txns_drop(struct np_proxy *px, const struct np_term *term,
+		      time_t now)
+{
+	struct np_txn **p = &px->txns, *t;
+
+	while ((t = *p)) {
+		if (t->term == term || (now && t->expires <= now)) {
+			*p = t->next;
+			free(t);
+		} else {
+			p = &t->next;
+		}
+	}
+}
+
+/* --- terminals ------------------------------------------------------------ */
+
+static struct np_term *term_by_nat(struct np_proxy *px, size_t pair,
+				   const struct np_sockaddr *nat)
+{
+	struct np_term *t;
+
+	for (t = px->terms; t; t = t->next)
+		if (t->pair == pair && np_sockaddr_eq(&t->nat, nat))
+			return t;
+	return NULL;
+}
+
+static struct np_term *term_by_core_port(struct np_proxy *px, size_t realm,
+					 uint16_t port)
+{
+	struct np_term *t;
+
+	for (t = px->terms; t; t = t->next)
+		if (px->cfg->pairs[t->pair].second == realm &&
+		    t->core_port == port)
+			return t;
+	return NULL;
+}
+
+static int term_new(struct np_proxy *px, size_t pair,
+		    const struct np_sockaddr *nat, time_t now,
+		    struct np_term **out)
+{
+	size_t core = px->cfg->pairs[pair].second;
+	struct np_term *t;
+	char buf[64];
+	int err;
+
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	err = np_portpool_get(&px->sip_ports[core], &t->core_port);
+	if (err)
+		goto fail;
+	err = px->io->sip_open(px->io_ctx, core, t->core_port);
+	if (err) {
+		np_portpool_put(&px->sip_ports[core], t->core_port);
+		goto fail;
+	}
+	t->pair = pair;
+	t->nat = *nat;
+	t->last_heard = t->idle_since = now;
+	t->next = px->terms;
+	px->terms = t;
+	np_info("terminal at %s: core signaling address port %u",
+		addr_str(nat, buf, sizeof(buf)), t->core_port);
+	*out = t;
+	return 0;
+fail:
+	free(t);
+	return err;
+}
+
+static void term_free(struct np_proxy *px, struct np_term *term,
+		      const char *reason, time_t now)
+{
+	struct np_term **p;
+	struct ctx c;
+	char buf[64];
+
+	for (p = &px->terms; *p && *p != term; p = &(*p)->next)
+		;
+	if (!*p)
+		return;
+	*p = term->next;
+	ctx_for(&c, px, term, term->pair);
+	c.now = now;
+	while (term->legs)
+		leg_end(&c, term->legs, reason);
+	txns_drop(px, term, 0);
+	px->io->sip_close(px->io_ctx, c.pair->second, term->core_port);
+	np_portpool_put(&px->sip_ports[c.pair->second], term->core_port);
+	np_info("terminal at %s released (%s)",
+		addr_str(&term->nat, buf, sizeof(buf)), reason);
+	free(term);
+}
+
+/* --- from the terminal ---------------------------------------------------- */
+
+static void terminal_request(struct ctx *c, struct np_sockaddr *src)
+{
+	struct np_sockaddr core_addr = core_sip_addr(c);
+	char via[512], host[INET6_ADDRSTRLEN + 2], call_id[256];
+	const char *branch = np_sipmsg_branch(c->msg);
+	osip_message_t *m = c->msg;
+	struct np_leg *leg = NULL;
+	struct np_txn *txn;
+	int err;
+
+	np_sipmsg_call_id(m, call_id, sizeof(call_id));
+	if (strcmp(m->sip_method, "ACK")) {
+		txn = txn_find(c->px, branch, false);
+		if (!txn)
+			txn = txn_add(c, branch, false);
+		if (!txn || np_sipmsg_top_via(m, txn->via, sizeof(txn->via)))
+			goto bad;
+	}
+	/* Our Via, with the terminal's branch: the response finds its way. */
+	snprintf(via, sizeof(via), "SIP/2.0/UDP %s:%u;branch=%s;rport",
+		 np_sipaddr_host(&core_addr, host, sizeof(host)),
+		 core_addr.port, *branch ? branch : "z9hG4bK-np-none");
+	if (np_sipmsg_replace_top_via(m, via))
+		goto bad;
+	if (MSG_IS_REGISTER(m) || MSG_IS_INVITE(m) || MSG_IS_SUBSCRIBE(m)) {
+		char contact[256];
+
+		if (!np_sipmsg_contact_uri(m, contact, sizeof(contact)) &&
+		    contact[0])
+			memcpy(c->term->contact, contact, sizeof(contact));
+	}
+	np_sipmsg_set_contact_hostport(m, &core_addr);
+
+	if (np_sipmsg_sdp(m, &(size_t){ 0 }) || MSG_IS_INVITE(m)) {
+		leg = leg_get(c, call_id);
+		if (!leg)
+			goto busy;
+		err = leg_media(c, leg, true);
+		if (err == -EBUSY)
+			goto busy;
+		if (err)
+			goto bad;
+	}
+	if (MSG_IS_BYE(m) || MSG_IS_CANCEL(m)) {
+		leg = leg_find(c->term, call_id);
+		if (leg)
+			leg_end(c, leg, MSG_IS_BYE(m) ? "bye" : "cancel");
+	}
+	send_msg(c->px, c->pair->second, c->term->core_port,
+		 &c->pair->softswitch, m);
+	return;
+bad:
+	np_warn("request '%s' from terminal refused: malformed", m->sip_method);
+	answer(c->px, c->pair->first, c->access->sip_port, src, m, 400,
+	       "Bad Request");
+	return;
+busy:
+	np_warn("request '%s' from terminal refused: no relay ports left",
+		m->sip_method);
+	if (leg && !leg->n_streams)
+		leg_end(c, leg, "no ports");
+	answer(c->px, c->pair->first, c->access->sip_port, src, m, 503,
+	       "Service Unavailable");
+}
+
+static void terminal_response(struct ctx *c)
+{
+	const char *branch = np_sipmsg_branch(c->msg);
+	struct np_sockaddr core_addr = core_sip_addr(c), dest;
+	osip_message_t *m = c->msg;
+	char call_id[256];
+	struct np_leg *leg;
+	struct np_txn *txn;
+
+	if (!strncmp(branch, KEEPALIVE_BRANCH, strlen(KEEPALIVE_BRANCH))) {
+		c->term->ka_waiting = false;
+		c->term->ka_missed = 0;
+		return;
+	}
+	txn = txn_find(c->px, branch, true);
+	if (!txn || txn->term != c->term) {
+		c->px->stats.unmatched++;
+		return;
+	}
+	np_sipmsg_pop_via(m);
+	if (np_sipmsg_via_dest(m, &dest))
+		dest = c->pair->softswitch;
+	np_sipmsg_set_contact_hostport(m, &core_addr);
+	np_sipmsg_call_id(m, call_id, sizeof(call_id));
+	leg = leg_find(c->term, call_id);
+	if (leg && MSG_IS_RESPONSE_FOR(m, "INVITE")) {
+		if (leg_media(c, leg, true))
+			np_warn("call '%s': answer from terminal not relayed",
+				call_id);
+		if (MSG_IS_STATUS_2XX(m)) {
+			leg->answered = true;
+			leg->expires = 0;
+		} else if (m->status_code >= 300) {
+			leg_end(c, leg, "rejected");
+		}
+	}
+	send_msg(c->px, c->pair->second, c->term->core_port, &dest, m);
+}
+
+/* --- from the core -------------------------------------------------------- */
+
+static void core_request(struct ctx *c)
+{
+	const char *upstream = np_sipmsg_branch(c->msg);
+	struct np_sockaddr core_addr = core_sip_addr(c);
+	char via[512], host[INET6_ADDRSTRLEN + 2], call_id[256];
+	osip_message_t *m = c->msg;
+	struct np_leg *leg;
+	struct np_txn *t;
+	int err;
+
+	if (!c->term->contact[0]) {
+		c->px->stats.unmatched++;
+		return;
+	}
+	if (np_sipmsg_request_uri_is(m, &core_addr))
+		np_sipmsg_set_request_uri(m, c->term->contact);
+	/* CANCEL and a non-2xx ACK reuse their INVITE's branch (RFC 3261 9.1,
+	 * 17.1.1.3): find the branch we gave it. */
+	for (t = c->px->txns; t; t = t->next)
+		if (t->from_core && t->term == c->term &&
+		    !strcmp(t->branch, upstream))
+			break;
+	if (!t) {
+		t = txn_add(c, upstream, true);
+		if (!t)
+			return;
+		snprintf(t->our_branch, sizeof(t->our_branch), "%s%llx",
+			 OUR_BRANCH, (unsigned long long)++c->px->next_id);
+	}
+	snprintf(via, sizeof(via), "SIP/2.0/UDP %s:%u;branch=%s;rport",
+		 np_sipaddr_host(&c->access->address, host, sizeof(host)),
+		 c->access->sip_port, t->our_branch);
+	if (np_sipmsg_push_via(m, via))
+		return;
+	np_sipmsg_call_id(m, call_id, sizeof(call_id));
+	if (np_sipmsg_sdp(m, &(size_t){ 0 }) || MSG_IS_INVITE(m)) {
+		leg = leg_get(c, call_id);
+		err = leg ? leg_media(c, leg, false) : -ENOMEM;
+		if (err) {
+			np_warn("call '%s': offer from core refused: %s",
+				call_id, strerror(-err));
+			if (leg && !leg->n_streams)
+				leg_end(c, leg, "refused");
+			np_sipmsg_pop_via(m);
+			answer(c->px, c->pair->second, c->term->core_port,
+			       &c->pair->softswitch, m,
+			       err == -EINVAL ? 400 : 503,
+			       err == -EINVAL ? "Bad Request" :
+						"Service Unavailable");
+			return;
+		}
+	}
+	if (MSG_IS_BYE(m) || MSG_IS_CANCEL(m)) {
+		leg = leg_find(c->term, call_id);
+		if (leg)
+			leg_end(c, leg, MSG_IS_BYE(m) ? "bye" : "cancel");
+	}
+	send_msg(c->px, c->pair->first, c->access->sip_port, &c->term->nat, m);
+}
+
+static void core_response(struct ctx *c)
+{
+	const char *branch = np_sipmsg_branch(c->msg);
+	osip_message_t *m = c->msg;
+	char call_id[256];
+	struct np_leg *leg;
+	struct np_txn *txn;
+	long expires;
+
+	txn = txn_find(c->px, branch, false);
+	if (!txn || txn->term != c->term ||
+	    np_sipmsg_replace_top_via(m, txn->via)) {
+		c->px->stats.unmatched++;
+		return;
+	}
+	np_sipmsg_call_id(m, call_id, sizeof(call_id));
+	if (MSG_IS_RESPONSE_FOR(m, "REGISTER") && MSG_IS_STATUS_2XX(m)) {
+		expires = np_sipmsg_expires(m, 0);
+		c->term->registered_until = expires > 0 ? c->now + expires : 0;
+		if (expires > 0 && !c->term->ka_due)
+			c->term->ka_due =
+				c->now + c->px->cfg->keepalive_interval;
+		if (expires <= 0)
+			c->term->idle_since = c->now;
+		np_info("terminal registered through core port %u for %lds",
+			c->term->core_port, expires);
+	}
+	leg = leg_find(c->term, call_id);
+	if (leg && MSG_IS_RESPONSE_FOR(m, "INVITE")) {
+		if (leg_media(c, leg, false))
+			np_warn("call '%s': answer from core not relayed",
+				call_id);
+		if (MSG_IS_STATUS_2XX(m)) {
+			leg->answered = true;
+			leg->expires = 0;
+		} else if (m->status_code >= 300) {
+			leg_end(c, leg, "rejected");
+		}
+	}
+	send_msg(c->px, c->pair->first, c->access->sip_port, &c->term->nat, m);
+}
+
+/* --- entry points --------------------------------------------------------- */
+
+static bool is_blank(const char *buf, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (buf[i] != '\r' && buf[i] != '\n' && buf[i] != ' ')
+			return false;
+	return true;
+}
+
+/* The pair whose access socket is realm:port, or -1. */
+static int access_pair(const struct np_proxy *px, size_t realm, uint16_t port)
+{
+	size_t i;
+
+	for (i = 0; i < px->cfg->n_pairs; i++)
+		if (px->cfg->pairs[i].first == realm &&
+		    px->cfg->realms[realm].sip_port == port)
+			return (int)i;
+	return -1;
+}
+
+void np_proxy_input(struct np_proxy *px, size_t realm, uint16_t local_port,
+		    const struct np_sockaddr *src, const char *buf, size_t len,
+		    time_t now)
+{
+	struct np_sockaddr from = *src;
+	struct np_term *term = NULL;
+	osip_message_t *msg;
+	char where[64];
+	int pair;
+	struct ctx c;
+
+	px->stats.received++;
+	pair = access_pair(px, realm, local_port);
+	if (pair < 0) {
+		term = term_by_core_port(px, realm, local_port);
+		if (!term) {
+			px->stats.unmatched++;
+			return;
+		}
+	} else {
+		term = term_by_nat(px, (size_t)pair, src);
+	}
+	if (term)
+		term->last_heard = now;
+	/* CRLF keepalives from terminals (RFC 5626 4.4.1) need no answer. */
+	if (is_blank(buf, len))
+		return;
+	if (len > MAX_SIP || np_sipmsg_parse(buf, len, &msg)) {
+		px->stats.malformed++;
+		np_warn("malformed SIP (%zu bytes) from %s: dropped", len,
+			addr_str(src, where, sizeof(where)));
+		return;
+	}
+	if (!term) {
+		int err;
+
+		if (!MSG_IS_REQUEST(msg)) {
+			px->stats.unmatched++;
+			goto out;
+		}
+		err = term_new(px, (size_t)pair, src, now, &term);
+		if (err) {
+			np_warn("no core signaling address for %s: %s",
+				addr_str(src, where, sizeof(where)),
+				strerror(-err));
+			answer(px, realm, local_port, &from, msg, 503,
+			       "Service Unavailable");
+			goto out;
+		}
+	}
+	ctx_for(&c, px, term, term->pair);
+	c.msg = msg;
+	c.now = now;
+	if (pair >= 0) {
+		if (MSG_IS_REQUEST(msg))
+			terminal_request(&c, &from);
+		else
+			terminal_response(&c);
+	} else {
+		if (MSG_IS_REQUEST(msg))
+			core_request(&c);
+		else
+			core_response(&c);
+	}
+out:
+	osip_message_free(msg);
+}
+
+static void send_keepalive(struct np_proxy *px, struct np_term *t)
+{
+	const struct np_pair *pair = &px->cfg->pairs[t->pair];
+	const struct np_realm *acc = realm_of(px, pair->first);
+	char host[INET6_ADDRSTRLEN + 2], buf[1024];
+	unsigned long long id = ++px->next_id;
+	int n;
+
+	px->stats.keepalives_sent++;
+	if (px->cfg->keepalive_method == NP_KEEPALIVE_CRLF) {
+		px->io->send(px->io_ctx, pair->first, acc->sip_port, &t->nat,
+			     "\r\n\r\n", 4);
+		return;
+	}
+	np_sipaddr_host(&acc->address, host, sizeof(host));
+	n = snprintf(buf, sizeof(buf),
+		     "OPTIONS %s SIP/2.0\r\n"
+		     "Via: SIP/2.0/UDP %s:%u;branch=%s%llx;rport\r\n"
+		     "Max-Forwards: 70\r\n"
+		     "From: <sip:natproxy@%s>;tag=np%llx\r\n"
+		     "To: <%s>\r\n"
+		     "Call-ID: npka%llx@%s\r\n"
+		     "CSeq: 1 OPTIONS\r\n"
+		     "Content-Length: 0\r\n\r\n",
+		     t->contact, host, acc->sip_port, KEEPALIVE_BRANCH, id,
+		     host, id, t->contact, id, host);
+	if (n > 0 && (size_t)n < sizeof(buf))
+		px->io->send(px->io_ctx, pair->first, acc->sip_port, &t->nat,
+			     buf, (size_t)n);
+	t->ka_waiting = true;
+}
+
+void np_proxy_tick(struct np_proxy *px, time_t now)
+{
+	struct np_term *t, *next;
+	struct np_leg *leg, *lnext;
+	char where[64];
+	struct ctx c;
+
+	txns_drop(px, NULL, now);
+	for (t = px->terms; t; t = next) {
+		next = t->next;
+		ctx_for(&c, px, t, t->pair);
+		c.now = now;
+		for (leg = t->legs; leg; leg = lnext) {
+			lnext = leg->next;
+			if (leg->expires && leg->expires <= now)
+				leg_end(&c, leg, "never answered");
+		}
+		if (t->registered_until && t->registered_until <= now) {
+			np_info("registration of %s expired",
+				addr_str(&t->nat, where, sizeof(where)));
+			t->registered_until = 0;
+			t->idle_since = now;
+		}
+		if (!t->registered_until) {
+			if (!t->legs && now - t->idle_since >= IDLE_TERM_LIFETIME)
+				term_free(px, t, "idle", now);
+			continue;
+		}
+		if (now < t->ka_due)
+			continue;
+		t->ka_due = now + px->cfg->keepalive_interval;
+		if (t->ka_waiting && ++t->ka_missed >= KEEPALIVE_MISSES) {
+			np_warn("terminal at %s stopped answering keepalives: "
+				"binding dropped",
+				addr_str(&t->nat, where, sizeof(where)));
+			px->stats.bindings_lost++;
+			term_free(px, t, "keepalive lost", now);
+			continue;
+		}
+		send_keepalive(px, t);
+	}
+}
+
+int np_proxy_init(struct np_proxy *px, const struct np_config *cfg,
+		  const struct np_proxy_io *io, void *io_ctx)
+{
+	size_t i;
+	int err = 0;
+
+	memset(px, 0, sizeof(*px));
+	px->cfg = cfg;
+	px->io = io;
+	px->io_ctx = io_ctx;
+	px->sip_ports = calloc(cfg->n_realms, sizeof(*px->sip_ports));
+	px->media_ports = calloc(cfg->n_realms, sizeof(*px->media_ports));
+	if (!px->sip_ports || !px->media_ports) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	for (i = 0; i < cfg->n_realms && !err; i++) {
+		const struct np_realm *r = &cfg->realms[i];
+
+		err = np_portpool_init(&px->media_ports[i], r->media_ports.lo,
+				       r->media_ports.hi);
+		if (!err && r->sip_ports.lo)
+			err = np_portpool_init(&px->sip_ports[i],
+					       r->sip_ports.lo,
+					       r->sip_ports.hi);
+	}
+	if (!err)
+		return 0;
+fail:
+	np_proxy_fini(px);
+	return err;
+}
+
+void np_proxy_fini(struct np_proxy *px)
+{
+	size_t i;
+
+	struct np_txn *t;
+
+	while (px->terms)
+		term_free(px, px->terms, "shutdown", 0);
+	while ((t = px->txns)) {
+		px->txns = t->next;
+		free(t);
+	}
+	for (i = 0; px->cfg && i < px->cfg->n_realms; i++) {
+		if (px->sip_ports)
+			np_portpool_fini(&px->sip_ports[i]);
+		if (px->media_ports)
+			np_portpool_fini(&px->media_ports[i]);
+	}
+	free(px->sip_ports);
+	free(px->media_ports);
+	px->sip_ports = px->media_ports = NULL;
+}

@@ -1,0 +1,325 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The SIP rewrites natproxyd needs, as small functions over libosip2's
+ * message structure. Each edit marks the message for re-serialisation.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sipmsg.h"
+
+void np_sipmsg_init(void)
+{
+	parser_init();
+}
+
+int np_sipmsg_parse(const char *buf, size_t len, osip_message_t **msg)
+{
+	osip_message_t *m;
+
+	*msg = NULL;
+	if (osip_message_init(&m))
+		return -ENOMEM;
+	if (osip_message_parse(m, buf, len) ||
+	    osip_list_size(&m->vias) < 1 || !m->call_id || !m->cseq ||
+	    !m->cseq->method || !m->from || !m->to ||
+	    (MSG_IS_REQUEST(m) && (!m->req_uri || !m->sip_method)) ||
+	    (MSG_IS_RESPONSE(m) && (m->status_code < 100 ||
+				    m->status_code > 699))) {
+		osip_message_free(m);
+		return -EINVAL;
+	}
+	*msg = m;
+	return 0;
+}
+
+int np_sipmsg_serialize(osip_message_t *msg, char **out, size_t *len)
+{
+	osip_message_force_update(msg);
+	return osip_message_to_str(msg, out, len) ? -EINVAL : 0;
+}
+
+bool np_sipmsg_is_request(const osip_message_t *msg)
+{
+	return MSG_IS_REQUEST(msg);
+}
+
+const char *np_sipmsg_branch(const osip_message_t *msg)
+{
+	osip_generic_param_t *branch = NULL;
+	osip_via_t *via = NULL;
+
+	if (osip_message_get_via(msg, 0, &via) || !via)
+		return "";
+	osip_via_param_get_byname(via, "branch", &branch);
+	return branch && branch->gvalue ? branch->gvalue : "";
+}
+
+int np_sipmsg_top_via(const osip_message_t *msg, char *out, size_t len)
+{
+	osip_via_t *via = NULL;
+	char *text = NULL;
+	int err = 0;
+
+	if (osip_message_get_via(msg, 0, &via) || !via ||
+	    osip_via_to_str(via, &text))
+		return -EINVAL;
+	if (strlen(text) >= len)
+		err = -ENOSPC;
+	else
+		strcpy(out, text);
+	osip_free(text);
+	return err;
+}
+
+static int parse_via(const char *text, osip_via_t **via)
+{
+	if (osip_via_init(via))
+		return -ENOMEM;
+	if (osip_via_parse(*via, text)) {
+		osip_via_free(*via);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int np_sipmsg_push_via(osip_message_t *msg, const char *text)
+{
+	osip_via_t *via;
+	int err = parse_via(text, &via);
+
+	if (err)
+		return err;
+	osip_list_add(&msg->vias, via, 0);
+	return 0;
+}
+
+int np_sipmsg_pop_via(osip_message_t *msg)
+{
+	osip_via_t *via = osip_list_get(&msg->vias, 0);
+
+	if (!via)
+		return -ENOENT;
+	osip_list_remove(&msg->vias, 0);
+	osip_via_free(via);
+	return 0;
+}
+
+int np_sipmsg_replace_top_via(osip_message_t *msg, const char *text)
+{
+	osip_via_t *via;
+	int err = parse_via(text, &via);
+
+	if (err)
+		return err;
+	np_sipmsg_pop_via(msg);
+	osip_list_add(&msg->vias, via, 0);
+	return 0;
+}
+
+int np_sipaddr_parse(const char *host, const char *port, uint16_t dflt,
+		     struct np_sockaddr *a)
+{
+	char buf[INET6_ADDRSTRLEN + 2];
+	size_t n;
+	long p = dflt;
+	char *end;
+
+	if (!host)
+		return -EINVAL;
+	n = strlen(host);
+	if (n >= sizeof(buf))
+		return -EINVAL;
+	/* libosip2 keeps IPv6 hosts with or without brackets. */
+	if (host[0] == '[' && n > 2 && host[n - 1] == ']') {
+		memcpy(buf, host + 1, n - 2);
+		buf[n - 2] = '\0';
+	} else {
+		memcpy(buf, host, n + 1);
+	}
+	memset(a, 0, sizeof(*a));
+	if (inet_pton(AF_INET, buf, &a->addr.v4) == 1)
+		a->family = AF_INET;
+	else if (inet_pton(AF_INET6, buf, &a->addr.v6) == 1)
+		a->family = AF_INET6;
+	else
+		return -EINVAL;
+	if (port && *port) {
+		p = strtol(port, &end, 10);
+		if (*end || p < 1 || p > 65535)
+			return -EINVAL;
+	}
+	a->port = (uint16_t)p;
+	return 0;
+}
+
+const char *np_sipaddr_host(const struct np_sockaddr *a, char *out,
+			    size_t len)
+{
+	char text[INET6_ADDRSTRLEN];
+
+	inet_ntop(a->family, &a->addr, text, sizeof(text));
+	snprintf(out, len, a->family == AF_INET6 ? "[%s]" : "%s", text);
+	return out;
+}
+
+bool np_sockaddr_eq(const struct np_sockaddr *a, const struct np_sockaddr *b)
+{
+	size_t n = a->family == AF_INET6 ? sizeof(a->addr.v6) :
+					   sizeof(a->addr.v4);
+
+	return a->family == b->family && a->port == b->port &&
+	       !memcmp(&a->addr, &b->addr, n);
+}
+
+int np_sipmsg_via_dest(const osip_message_t *msg, struct np_sockaddr *dest)
+{
+	osip_generic_param_t *received = NULL, *rport = NULL;
+	osip_via_t *via = NULL;
+	const char *host, *port;
+
+	if (osip_message_get_via(msg, 0, &via) || !via)
+		return -EINVAL;
+	osip_via_param_get_byname(via, "received", &received);
+	osip_via_param_get_byname(via, "rport", &rport);
+	host = received && received->gvalue ? received->gvalue : via->host;
+	port = rport && rport->gvalue ? rport->gvalue : via->port;
+	return np_sipaddr_parse(host, port, 5060, dest);
+}
+
+int np_sipmsg_contact_uri(const osip_message_t *msg, char *out, size_t len)
+{
+	osip_contact_t *contact = NULL;
+	char *text = NULL;
+	int err = 0;
+
+	out[0] = '\0';
+	if (osip_message_get_contact(msg, 0, &contact) || !contact ||
+	    !contact->url)
+		return 0;
+	if (osip_uri_to_str(contact->url, &text))
+		return -EINVAL;
+	if (strlen(text) >= len)
+		err = -ENOSPC;
+	else
+		strcpy(out, text);
+	osip_free(text);
+	return err;
+}
+
+static void set_hostport(osip_uri_t *uri, const struct np_sockaddr *addr)
+{
+	char host[INET6_ADDRSTRLEN + 2], port[8];
+
+	np_sipaddr_host(addr, host, sizeof(host));
+	snprintf(port, sizeof(port), "%u", addr->port);
+	osip_free(uri->host);
+	osip_free(uri->port);
+	uri->host = osip_strdup(host);
+	uri->port = osip_strdup(port);
+}
+
+int np_sipmsg_set_contact_hostport(osip_message_t *msg,
+				   const struct np_sockaddr *addr)
+{
+	osip_contact_t *contact = NULL;
+	int i;
+
+	/* Every Contact: a REGISTER may carry several bindings. */
+	for (i = 0; !osip_message_get_contact(msg, i, &contact) && contact;
+	     i++) {
+		if (contact->url)
+			set_hostport(contact->url, addr);
+		contact = NULL;
+	}
+	return 0;
+}
+
+int np_sipmsg_set_request_uri(osip_message_t *msg, const char *text)
+{
+	osip_uri_t *uri;
+
+	if (osip_uri_init(&uri))
+		return -ENOMEM;
+	if (osip_uri_parse(uri, text)) {
+		osip_uri_free(uri);
+		return -EINVAL;
+	}
+	osip_uri_free(msg->req_uri);
+	msg->req_uri = uri;
+	return 0;
+}
+
+bool np_sipmsg_request_uri_is(const osip_message_t *msg,
+			      const struct np_sockaddr *addr)
+{
+	struct np_sockaddr uri;
+
+	return msg->req_uri &&
+	       !np_sipaddr_parse(msg->req_uri->host, msg->req_uri->port, 5060,
+				 &uri) &&
+	       np_sockaddr_eq(&uri, addr);
+}
+
+const char *np_sipmsg_sdp(const osip_message_t *msg, size_t *len)
+{
+	osip_content_type_t *ct = msg->content_type;
+	osip_body_t *body = NULL;
+
+	if (!ct || !ct->type || !ct->subtype ||
+	    osip_strcasecmp(ct->type, "application") ||
+	    osip_strcasecmp(ct->subtype, "sdp"))
+		return NULL;
+	if (osip_message_get_body(msg, 0, &body) || !body || !body->body)
+		return NULL;
+	*len = body->length;
+	return body->body;
+}
+
+int np_sipmsg_set_body(osip_message_t *msg, const char *text, size_t len)
+{
+	osip_body_t *body;
+	char clen[16];
+
+	while ((body = osip_list_get(&msg->bodies, 0))) {
+		osip_list_remove(&msg->bodies, 0);
+		osip_body_free(body);
+	}
+	if (len && osip_message_set_body(msg, text, len))
+		return -EINVAL;
+	osip_content_length_free(msg->content_length);
+	msg->content_length = NULL;
+	snprintf(clen, sizeof(clen), "%zu", len);
+	return osip_message_set_content_length(msg, clen) ? -EINVAL : 0;
+}
+
+long np_sipmsg_expires(const osip_message_t *msg, long dflt)
+{
+	osip_generic_param_t *param = NULL;
+	osip_contact_t *contact = NULL;
+	osip_header_t *expires = NULL;
+
+	if (!osip_message_get_contact(msg, 0, &contact) && contact) {
+		osip_contact_param_get_byname(contact, "expires", &param);
+		if (param && param->gvalue)
+			return strtol(param->gvalue, NULL, 10);
+	}
+	if (osip_message_header_get_byname(msg, "expires", 0, &expires) >= 0 &&
+	    expires && expires->hvalue)
+		return strtol(expires->hvalue, NULL, 10);
+	return dflt;
+}
+
+const char *np_sipmsg_call_id(const osip_message_t *msg, char *out,
+			      size_t len)
+{
+	const osip_call_id_t *id = msg->call_id;
+
+	snprintf(out, len, "%s%s%s", id->number ? id->number : "",
+		 id->host ? "@" : "", id->host ? id->host : "");
+	return out;
+}

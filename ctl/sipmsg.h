@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * SIP message helpers over libosip2 for the proxy's rewrites: the top Via's
+ * branch and sent-by, pushing and popping a Via, the Contact and
+ * Request-URI host:port, the SDP body, and serialising back. Pure: no I/O.
+ * libosip2's parser_init() must have run once (np_sipmsg_init()).
+ */
+#ifndef NATPROXY_SIPMSG_H
+#define NATPROXY_SIPMSG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <osipparser2/osip_parser.h>
+
+#include "config.h"
+
+void np_sipmsg_init(void);
+
+/* 0, or -EINVAL when libosip2 refuses it or a mandatory header is missing. */
+int np_sipmsg_parse(const char *buf, size_t len, osip_message_t **msg);
+/* Serialises into a malloc'ed buffer; the caller frees it with osip_free. */
+int np_sipmsg_serialize(osip_message_t *msg, char **out, size_t *len);
+
+bool np_sipmsg_is_request(const osip_message_t *msg);
+/* The top Via's branch, "" if none. */
+const char *np_sipmsg_branch(const osip_message_t *msg);
+/* The top Via as text, to put back later unchanged. */
+int np_sipmsg_top_via(const osip_message_t *msg, char *out, size_t len);
+int np_sipmsg_replace_top_via(osip_message_t *msg, const char *via);
+int np_sipmsg_push_via(osip_message_t *msg, const char *via);
+int np_sipmsg_pop_via(osip_message_t *msg);
+/* Where a response to this request goes (RFC 3261 18.2.2, RFC 3581): the
+ * top Via's received/rport if present, else its sent-by. */
+int np_sipmsg_via_dest(const osip_message_t *msg, struct np_sockaddr *dest);
+
+/* Sets the host and port of the first Contact's URI; "" keeps none. */
+int np_sipmsg_contact_uri(const osip_message_t *msg, char *out, size_t len);
+int np_sipmsg_set_contact_hostport(osip_message_t *msg,
+				   const struct np_sockaddr *addr);
+/* Replaces the Request-URI with uri. */
+int np_sipmsg_set_request_uri(osip_message_t *msg, const char *uri);
+/* True when the Request-URI's host:port is addr. */
+bool np_sipmsg_request_uri_is(const osip_message_t *msg,
+			      const struct np_sockaddr *addr);
+
+/* The SDP body, or NULL when the message carries none. */
+const char *np_sipmsg_sdp(const osip_message_t *msg, size_t *len);
+int np_sipmsg_set_body(osip_message_t *msg, const char *body, size_t len);
+
+/* Registration lifetime: Contact expires param, else Expires, else dflt. */
+long np_sipmsg_expires(const osip_message_t *msg, long dflt);
+const char *np_sipmsg_call_id(const osip_message_t *msg, char *out,
+			      size_t len);
+
+/* Text form of an address for SIP: "203.0.113.1" or "[2001:db8::1]". */
+const char *np_sipaddr_host(const struct np_sockaddr *a, char *out,
+			    size_t len);
+int np_sipaddr_parse(const char *host, const char *port, uint16_t dflt,
+		     struct np_sockaddr *a);
+bool np_sockaddr_eq(const struct np_sockaddr *a, const struct np_sockaddr *b);
+
+#endif
