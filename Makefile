@@ -33,7 +33,7 @@ CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Iinclude -Ictl -I$(BUILD) \
 BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Wextra -Werror \
 	-Iinclude -Ibpf -MMD -MP
 
-BPF_OBJS := $(BUILD)/relay.bpf.o $(BUILD)/floors.bpf.o
+BPF_OBJS := $(BUILD)/relay.bpf.o $(BUILD)/floors.bpf.o $(BUILD)/xdp_pass.bpf.o
 SKELS := $(BUILD)/relay.skel.h $(BUILD)/floors.skel.h
 
 # Every ctl/ file but the programs' mains is library, shared by the tools,
@@ -43,19 +43,23 @@ CTL_LIB := $(filter-out $(CTL_MAINS),$(wildcard ctl/*.c))
 CTL_LIB_OBJS := $(CTL_LIB:ctl/%.c=$(BUILD)/ctl/%.o)
 
 TOOLS := $(BUILD)/natproxyctl $(BUILD)/natproxyd
-TESTS := $(patsubst %.c,$(BUILD)/%,$(wildcard tests/*.c tests/unit/*.c))
+TESTS := $(filter-out %.bpf,$(patsubst %.c,$(BUILD)/%,$(wildcard tests/*.c tests/unit/*.c)))
 BENCHES := $(patsubst %.c,$(BUILD)/%,$(wildcard bench/*.c))
 BENCHES := $(filter-out %.bpf,$(BENCHES))
 
 .PHONY: all clean install deps test demo bench
 .SECONDARY:
-all: $(TOOLS) $(TESTS) $(BENCHES)
+all: $(TOOLS) $(TESTS) $(BENCHES) $(BPF_OBJS)
 
 $(BUILD)/%.bpf.o: bpf/%.bpf.c | $(BUILD)
 	$(msg) BPF $@
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 $(BUILD)/floors.bpf.o: bench/floors.bpf.c | $(BUILD)
+	$(msg) BPF $@
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/xdp_pass.bpf.o: tests/xdp_pass.bpf.c | $(BUILD)
 	$(msg) BPF $@
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 

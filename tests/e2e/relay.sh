@@ -34,7 +34,7 @@ for line in sys.stdin:
 CAPTURE_PIDS=()
 capture() {
 	local log=$NP_RUN_DIR/$(basename "$3").log
-	np_spawn ip netns exec "$1" tcpdump -n -U -i "$2" -w "$3" udp 2>"$log"
+	np_spawn ip netns exec "$1" tcpdump -n -U --immediate-mode -i "$2" -w "$3" udp 2>"$log"
 	CAPTURE_PIDS+=("$NP_LAST_PID")
 	for _ in $(seq 50); do
 		grep -q listening "$log" 2>/dev/null && return 0
@@ -142,6 +142,20 @@ for f in 203.0.113.1:30000 198.51.100.1:40000 203.0.113.1:30001 198.51.100.1:400
 	check_eq "$f: no packet needed the kernel (neighbours resolved)" 0 "$(flow_field "$f" to_kernel)"
 done
 check_eq "IPv6 flow counters: 10 packets" 10 "$(flow_field '[2001:db8:1::1]:30002' packets)"
+
+# --- hairpin: a relay whose destination is another of our relays -------------
+# Two terminals behind the proxy calling each other: A's stream goes out to
+# the core relay of B's leg, which the XDP program relays again at once.
+ctl flow add 203.0.113.1:30010 --src 198.51.100.1:40010 --dst 198.51.100.1:40012
+ctl flow add 198.51.100.1:40012 --src 203.0.113.1:30012 --dst 203.0.113.20:4010
+capture "$NS_TERM" t0 "$NP_RUN_DIR/hairpin.pcap"
+in_term $UDP send 203.0.113.20:4000 203.0.113.1:30010 20
+stop_captures
+tests/lib/pcap_udp.py "$NP_RUN_DIR/hairpin.pcap" | cut -d' ' -f1-10 | sort | uniq -c | sed 's/^/#   /'
+check_eq "hairpin: 20 packets come back through the second relay, TTL decremented once" \
+	20 "$(count_matching "$NP_RUN_DIR/hairpin.pcap" '^203.0.113.1 30012 203.0.113.20 4010 0 63 - ok ok 172 ')"
+check_eq "hairpin: both flows count them" "20 20" \
+	"$(flow_field 203.0.113.1:30010 packets) $(flow_field 198.51.100.1:40012 packets)"
 
 # --- an unresolved neighbour: the kernel delivers, the next packet is fast ----
 in_proxy ip neigh flush dev core0
