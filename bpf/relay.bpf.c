@@ -63,6 +63,7 @@ static __always_inline int parse(struct xdp_md *ctx, struct packet *p,
 {
 	struct cursor c = { .pos = (void *)(long)ctx->data,
 			    .end = (void *)(long)ctx->data_end };
+	__u32 ip_hdr_len, udp_len;
 	__be16 proto;
 
 	p->eth = cursor_take(&c, sizeof(*p->eth));
@@ -111,9 +112,16 @@ static __always_inline int parse(struct xdp_md *ctx, struct packet *p,
 	p->udp = cursor_take(&c, sizeof(*p->udp));
 	if (!p->udp)
 		return NP_V_PASS_MALFORMED;
-	/* A datagram shorter than its headers say is not ours to forward. */
-	if (bpf_ntohs(p->udp->len) < sizeof(*p->udp) ||
-	    (void *)p->udp + bpf_ntohs(p->udp->len) > c.end)
+	/*
+	 * Lengths must agree with the frame: the IP length within it (padding
+	 * after is fine), the UDP datagram within the IP payload. Anything
+	 * else the kernel drops as truncated, and it must not be counted.
+	 */
+	ip_hdr_len = p->v6 ? sizeof(*p->ip6) : sizeof(*p->ip4);
+	udp_len = bpf_ntohs(p->udp->len);
+	if (p->ip_len < ip_hdr_len + sizeof(*p->udp) ||
+	    (void *)p->udp - ip_hdr_len + p->ip_len > c.end ||
+	    udp_len < sizeof(*p->udp) || udp_len > p->ip_len - ip_hdr_len)
 		return NP_V_PASS_MALFORMED;
 	if (p->v6 && !p->udp->check)
 		return NP_V_PASS_MALFORMED; /* RFC 8200 §8.1: mandatory */
@@ -199,8 +207,8 @@ static __always_inline int check_source(const struct np_flow_key *key,
 static __always_inline bool police(const struct np_flow_key *key,
 				   const struct np_flow *flow, __u32 len)
 {
+	__u64 now, elapsed, tokens, fill_ns, add;
 	struct np_police *b;
-	__u64 now, elapsed, tokens;
 	bool pass;
 
 	if (!flow->rate_bytes)
@@ -217,13 +225,21 @@ static __always_inline bool police(const struct np_flow_key *key,
 			return true; /* policer table full: fail open */
 	}
 	bpf_spin_lock(&b->lock);
+	tokens = b->tokens < flow->burst_bytes ? b->tokens : flow->burst_bytes;
 	elapsed = now - b->last_ns;
-	if (elapsed > NSEC_PER_SEC) /* bounds the product below */
-		elapsed = NSEC_PER_SEC;
-	tokens = b->tokens + elapsed * flow->rate_bytes / NSEC_PER_SEC;
-	if (tokens > flow->burst_bytes)
+	/* Time to fill the bucket; the product stays far from overflow. */
+	fill_ns = (flow->burst_bytes - tokens) * NSEC_PER_SEC /
+		  flow->rate_bytes;
+	if (elapsed >= fill_ns) {
 		tokens = flow->burst_bytes;
-	b->last_ns = now;
+		b->last_ns = now;
+	} else {
+		/* Advance only by the time turned into whole bytes, so
+		 * closely spaced packets do not lose the remainder. */
+		add = elapsed * flow->rate_bytes / NSEC_PER_SEC;
+		tokens += add;
+		b->last_ns += add * NSEC_PER_SEC / flow->rate_bytes;
+	}
 	pass = tokens >= len;
 	b->tokens = pass ? tokens - len : tokens;
 	bpf_spin_unlock(&b->lock);
@@ -307,7 +323,8 @@ static __always_inline bool is_muxed_rtcp(struct xdp_md *ctx,
 {
 	__u8 *rtp = (__u8 *)(p->udp + 1);
 
-	if ((void *)(rtp + 2) > (void *)(long)ctx->data_end)
+	if (bpf_ntohs(p->udp->len) < sizeof(*p->udp) + 2 ||
+	    (void *)(rtp + 2) > (void *)(long)ctx->data_end)
 		return false;
 	return rtp[1] >= 192 && rtp[1] <= 223;
 }
@@ -464,16 +481,16 @@ static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 		*verdict = NP_V_PASS_NO_FLOW;
 		return XDP_PASS;
 	}
+	/* Expiring: the kernel answers with ICMP, not us; nothing latches. */
+	if (hop_limit(&p) <= 1) {
+		*verdict = NP_V_PASS_TTL;
+		return XDP_PASS;
+	}
 	ctr = flow_counters(&key);
 	len = p.ip_len;
 	reason = admit(&key, flow, &p);
 	if (reason >= 0)
 		return drop(ctr, reason, verdict);
-	/* Expiring: the kernel answers with ICMP, not us. */
-	if (hop_limit(&p) <= 1) {
-		*verdict = NP_V_PASS_TTL;
-		return XDP_PASS;
-	}
 	rtcp = (flow->flags & NP_F_RTCP_MUX) && is_muxed_rtcp(ctx, &p);
 	rewrite(&p, flow);
 

@@ -96,8 +96,8 @@ enum np_drop_reason { NP_DROP_REASONS(NP_ENUM_ENTRY) NP_DROP_MAX };
  * ctl/. Times are CLOCK_MONOTONIC nanoseconds (coarse).
  */
 struct np_counters {
-	__u64 packets; /* forwarded by the fast path */
-	__u64 bytes; /* forwarded, IP header and payload as received */
+	__u64 packets; /* relayed: sent on by XDP or handed to the kernel */
+	__u64 bytes; /* relayed, IP header and payload as received */
 	__u64 rtcp_packets; /* of those, RTCP on an rtcp-mux flow */
 	__u64 to_kernel; /* rewritten but handed to the kernel (no neighbour) */
 	__u64 drops[NP_DROP_MAX];

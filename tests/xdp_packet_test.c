@@ -1,0 +1,1657 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Table-driven packet test of the XDP relay (bpf/relay.bpf.c). Each case
+ * builds a frame from C structs (Ethernet, an optional 802.1Q/802.1ad tag,
+ * IPv4 or IPv6, UDP and a payload, with any field corrupted or the frame cut
+ * short on request), runs the program once on it with bpf_prog_test_run_opts
+ * as if it had arrived on a veth of the namespace tests/xdp_packet_test.sh
+ * builds, so that bpf_fib_lookup finds real routes and neighbours, and then
+ * checks the XDP action, the verdict counters, the flow's counters and every
+ * header field of the frame that comes out. Both checksums of a rewritten
+ * packet are recomputed from scratch (RFC 1071) over the output and compared
+ * with what the program wrote. The program is loaded once from its skeleton;
+ * cases stay independent by using flows of their own.
+ */
+#include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/udp.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "flowtab.h"
+#include "natproxy.h"
+#include "pins.h"
+#include "relay.skel.h"
+#include "tap.h"
+
+/* --- The namespace of tests/xdp_packet_test.sh ------------------------- */
+
+enum dev_id { DEV_A, DEV_B, DEV_COUNT };
+static const char *const dev_name[DEV_COUNT] = { "a0", "b0" };
+
+#define PROXY_A4 "203.0.113.1" /* on a0 */
+#define TERM4 "203.0.113.20" /* neighbour on a0 */
+#define TERM4_OTHER "203.0.113.21"
+#define PROXY_B4 "198.51.100.1" /* on b0 */
+#define FAR4 "198.51.100.10" /* neighbour on b0 */
+#define NONEIGH4 "198.51.100.99" /* on b0's link, no neighbour */
+#define NOROUTE4 "192.0.2.1" /* no route at all */
+#define PROXY_A6 "2001:db8:1::1"
+#define TERM6 "2001:db8:1::20"
+#define PROXY_B6 "2001:db8:2::1"
+#define FAR6 "2001:db8:2::10"
+#define NONEIGH6 "2001:db8:2::99"
+#define NOROUTE6 "2001:db8:99::1"
+
+/* The permanent neighbours the script adds, with their fixed MACs. */
+static const struct neigh {
+	const char *addr;
+	__u8 mac[ETH_ALEN];
+	enum dev_id dev;
+} neighs[] = {
+	{ TERM4, { 0x02, 0x00, 0x00, 0x00, 0x00, 0x20 }, DEV_A },
+	{ FAR4, { 0x02, 0x00, 0x00, 0x00, 0x00, 0x10 }, DEV_B },
+	{ TERM6, { 0x02, 0x00, 0x00, 0x00, 0x01, 0x20 }, DEV_A },
+	{ FAR6, { 0x02, 0x00, 0x00, 0x00, 0x01, 0x10 }, DEV_B },
+};
+
+/* The sender's MAC on input frames; the program never looks at it. */
+static const __u8 peer_mac[ETH_ALEN] = { 0x02, 0x00, 0x00, 0x00, 0xaa, 0x01 };
+static const __u8 zero_mac[ETH_ALEN];
+
+/* --- Flows ------------------------------------------------------------- */
+
+enum flow_id {
+	F4_AB, /* a0 -> b0, the plain relay */
+	F4_AA, /* a0 -> a0, hairpin: XDP_TX */
+	F4_EGB, /* a0 -> b0 with egress_ifindex b0 */
+	F4_DSCP,
+	F4_VSET,
+	F4_VSTRIP,
+	F4_NONEIGH,
+	F4_NOROUTE,
+	F4_NODEST,
+	F4_RATE,
+	F4_RATE2,
+	F4_STRICT,
+	F4_STRICT_ANY,
+	F4_LATCH,
+	F4_LATCH_REV,
+	F4_LSTRICT,
+	F4_LRESTR,
+	F4_MUX,
+	F4_RTCP,
+	F4_HP1, /* relays to F4_HP2's key: relayed again at once */
+	F4_HP2,
+	F6_AB,
+	F6_AA,
+	F6_DSCP,
+	F6_VSET,
+	F6_NONEIGH,
+	F6_NOROUTE,
+	F6_LATCH,
+	F6_LATCH_REV,
+	FLOW_COUNT
+};
+
+enum egress { EG_FIB, EG_A, EG_B };
+
+/* A flow as the control plane would install it; strings for addresses. */
+struct flow_spec {
+	const char *local; /* the key: relay address and port */
+	__u16 port;
+	const char *new_saddr, *new_daddr; /* NULL: all zero */
+	__u16 new_sport, new_dport;
+	const char *expect_saddr;
+	__u16 expect_sport;
+	__u32 flags;
+	__u8 dscp;
+	__u8 vlan_action;
+	__u16 vlan_id;
+	enum egress egress;
+	enum flow_id reverse; /* with NP_F_HAS_REVERSE */
+	__u64 rate, burst;
+};
+
+/* Media from the terminal on a0 relayed to the far end on b0. */
+#define A_TO_B4(p)                                                             \
+	.local = PROXY_A4, .port = (p), .new_saddr = PROXY_B4,                 \
+	.new_sport = (p) + 1000, .new_daddr = FAR4, .new_dport = 5004
+#define A_TO_B6(p)                                                             \
+	.local = PROXY_A6, .port = (p), .new_saddr = PROXY_B6,                 \
+	.new_sport = (p) + 1000, .new_daddr = FAR6, .new_dport = 5004
+
+static const struct flow_spec flows[FLOW_COUNT] = {
+	[F4_AB] = { A_TO_B4(40000) },
+	[F4_AA] = { .local = PROXY_A4, .port = 40002, .new_saddr = PROXY_A4,
+		    .new_sport = 40003, .new_daddr = TERM4, .new_dport = 6000 },
+	[F4_EGB] = { A_TO_B4(40004), .egress = EG_B },
+	[F4_DSCP] = { A_TO_B4(40006), .flags = NP_F_SET_DSCP, .dscp = 46 },
+	[F4_VSET] = { A_TO_B4(40008), .vlan_action = NP_VLAN_SET,
+		      .vlan_id = 200 },
+	[F4_VSTRIP] = { A_TO_B4(40010), .vlan_action = NP_VLAN_STRIP },
+	[F4_NONEIGH] = { .local = PROXY_A4, .port = 40012,
+			 .new_saddr = PROXY_B4, .new_sport = 41012,
+			 .new_daddr = NONEIGH4, .new_dport = 5004 },
+	[F4_NOROUTE] = { .local = PROXY_A4, .port = 40014,
+			 .new_saddr = PROXY_B4, .new_sport = 41014,
+			 .new_daddr = NOROUTE4, .new_dport = 5004 },
+	[F4_NODEST] = { .local = PROXY_A4, .port = 40016,
+			.new_saddr = PROXY_B4, .new_sport = 41016 },
+	[F4_RATE] = { A_TO_B4(40018), .rate = 1000, .burst = 300 },
+	[F4_RATE2] = { A_TO_B4(40020), .rate = 1000, .burst = 300 },
+	[F4_STRICT] = { A_TO_B4(40022), .flags = NP_F_STRICT_SOURCE,
+			.expect_saddr = TERM4, .expect_sport = 7078 },
+	[F4_STRICT_ANY] = { A_TO_B4(40024), .flags = NP_F_STRICT_SOURCE,
+			    .expect_saddr = TERM4 },
+	[F4_LATCH] = { .local = PROXY_A4, .port = 40026, .new_saddr = PROXY_B4,
+		       .new_sport = 40028, .new_daddr = FAR4,
+		       .new_dport = 5004,
+		       .flags = NP_F_LATCH_PENDING | NP_F_HAS_REVERSE,
+		       .reverse = F4_LATCH_REV },
+	[F4_LATCH_REV] = { .local = PROXY_B4, .port = 40028,
+			   .new_saddr = PROXY_A4, .new_sport = 40026 },
+	[F4_LSTRICT] = { A_TO_B4(40030),
+			 .flags = NP_F_LATCH_PENDING | NP_F_STRICT_SOURCE },
+	[F4_LRESTR] = { A_TO_B4(40032),
+			.flags = NP_F_LATCH_PENDING | NP_F_LATCH_RESTRICTED,
+			.expect_saddr = TERM4 },
+	[F4_MUX] = { A_TO_B4(40034), .flags = NP_F_RTCP_MUX },
+	[F4_RTCP] = { .local = PROXY_A4, .port = 40037, .new_saddr = PROXY_B4,
+		      .new_sport = 41037, .new_daddr = FAR4,
+		      .new_dport = 5005 },
+	[F4_HP1] = { .local = PROXY_A4, .port = 40040, .new_saddr = PROXY_B4,
+		     .new_sport = 41040, .new_daddr = PROXY_B4,
+		     .new_dport = 40042 },
+	[F4_HP2] = { .local = PROXY_B4, .port = 40042, .new_saddr = PROXY_A4,
+		     .new_sport = 40043, .new_daddr = TERM4,
+		     .new_dport = 6002 },
+	[F6_AB] = { A_TO_B6(40100) },
+	[F6_AA] = { .local = PROXY_A6, .port = 40102, .new_saddr = PROXY_A6,
+		    .new_sport = 40103, .new_daddr = TERM6, .new_dport = 6000 },
+	[F6_DSCP] = { A_TO_B6(40104), .flags = NP_F_SET_DSCP, .dscp = 46 },
+	[F6_VSET] = { A_TO_B6(40106), .vlan_action = NP_VLAN_SET,
+		      .vlan_id = 300 },
+	[F6_NONEIGH] = { .local = PROXY_A6, .port = 40108,
+			 .new_saddr = PROXY_B6, .new_sport = 41108,
+			 .new_daddr = NONEIGH6, .new_dport = 5004 },
+	[F6_NOROUTE] = { .local = PROXY_A6, .port = 40110,
+			 .new_saddr = PROXY_B6, .new_sport = 41110,
+			 .new_daddr = NOROUTE6, .new_dport = 5004 },
+	[F6_LATCH] = { .local = PROXY_A6, .port = 40112, .new_saddr = PROXY_B6,
+		       .new_sport = 40114, .new_daddr = FAR6,
+		       .new_dport = 5004,
+		       .flags = NP_F_LATCH_PENDING | NP_F_HAS_REVERSE,
+		       .reverse = F6_LATCH_REV },
+	[F6_LATCH_REV] = { .local = PROXY_B6, .port = 40114,
+			   .new_saddr = PROXY_A6, .new_sport = 40112 },
+};
+
+/* --- Packets ----------------------------------------------------------- */
+
+#define FRAME_MAX 512
+#define PAYLOAD_DEFAULT 100
+#define V4_BYTES (20 + 8 + PAYLOAD_DEFAULT) /* counted: IP header on */
+#define V6_BYTES (40 + 8 + PAYLOAD_DEFAULT)
+#define TTL_ZERO (-1)
+#define FRAG_DF 0x4000
+#define FRAG_MF 0x2000
+#define TPID_8021Q 0x8100
+#define TPID_8021AD 0x88a8
+
+enum v6_ext { EXT_NONE, EXT_FRAG, EXT_HOP };
+
+/*
+ * What to build. Zero fields take the defaults resolve_in() gives them:
+ * the flow's family and relay address:port as destination, the terminal
+ * (on a0) or the far end (on b0) as source, TTL 64, 100 bytes of payload
+ * starting like RTP (0x80, pt), a correct length in every header and
+ * correct checksums.
+ */
+struct pkt_spec {
+	int family; /* 4 or 6 */
+	const __u8 *dmac, *smac;
+	__u16 tpid; /* 0: untagged */
+	__u16 tci;
+	__u16 ethertype; /* of the IP header; 0: as the family says */
+	const char *saddr, *daddr;
+	__u16 sport, dport;
+	int ttl; /* or hop limit; TTL_ZERO for 0 */
+	__u8 tos; /* IPv4 TOS or IPv6 traffic class */
+	__u32 flow_label;
+	__u16 id, frag; /* IPv4 identification, flags and offset */
+	__u8 proto; /* 0: UDP */
+	enum v6_ext ext;
+	int payload; /* bytes after the UDP header */
+	__u8 pt; /* second payload byte: RTP M|PT or RTCP packet type */
+	bool tail_set; /* last two payload bytes, big endian */
+	__u16 tail;
+	bool udp_csum_zero;
+	/* Corruptions. */
+	__u8 version; /* 0: the right one */
+	__u8 ihl; /* 0: 5; options are added above 5 */
+	bool no_udp; /* stop after the IP header */
+	int ip_len; /* 0: right; else tot_len or payload_len as given */
+	int udp_len; /* 0: right; else as given */
+	int pad_to; /* zero-pad the frame to this length */
+	int truncate; /* cut the frame to this length */
+};
+
+struct vlan_tag {
+	__be16 tci;
+	__be16 proto;
+};
+
+struct frame {
+	__u8 b[FRAME_MAX];
+	int len;
+	int l3, l4, pay; /* offsets of IP, UDP and payload */
+};
+
+static void put16(__u8 *p, __u16 v)
+{
+	p[0] = v >> 8;
+	p[1] = v & 0xff;
+}
+
+static __u16 get16(const __u8 *p)
+{
+	return p[0] << 8 | p[1];
+}
+
+/*
+ * RFC 1071, written out independently of bpf/csum.h: the one's complement
+ * of the one's complement sum of big-endian 16-bit words, an odd byte
+ * padded with zero.
+ */
+static __u32 sum16(__u32 sum, const __u8 *p, int n)
+{
+	for (; n > 1; p += 2, n -= 2)
+		sum += get16(p);
+	if (n == 1)
+		sum += p[0] << 8;
+	return sum;
+}
+
+static __u16 fold_not(__u32 sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return ~sum & 0xffff;
+}
+
+/* IPv4 header checksum, the check field (bytes 10-11) taken as zero. */
+static __u16 ipv4_csum(const __u8 *ip, int hlen)
+{
+	return fold_not(sum16(sum16(0, ip, 10), ip + 12, hlen - 12));
+}
+
+/* UDP checksum with its pseudo-header, before the 0 -> 0xffff rule. */
+static __u16 udp_sum_raw(const __u8 *l3, int family, const __u8 *udp,
+			 int len)
+{
+	__u8 ph[40] = {};
+	int phlen;
+
+	if (family == 4) {
+		memcpy(ph, l3 + 12, 8); /* source, destination */
+		ph[9] = IPPROTO_UDP;
+		put16(ph + 10, len);
+		phlen = 12;
+	} else {
+		memcpy(ph, l3 + 8, 32);
+		put16(ph + 34, len); /* 32-bit upper-layer length */
+		ph[39] = IPPROTO_UDP;
+		phlen = 40;
+	}
+	return fold_not(sum16(sum16(sum16(0, ph, phlen), udp, 6), udp + 8,
+			      len - 8));
+}
+
+/* RFC 768: a computed zero is transmitted as all ones. */
+static __u16 udp_csum(const __u8 *l3, int family, const __u8 *udp, int len)
+{
+	__u16 c = udp_sum_raw(l3, family, udp, len);
+
+	return c ? c : 0xffff;
+}
+
+static void parse_addr(const char *s, union np_addr *a)
+{
+	memset(a, 0, sizeof(*a));
+	if (!s)
+		return;
+	if (strchr(s, ':'))
+		inet_pton(AF_INET6, s, a->v6);
+	else
+		inet_pton(AF_INET, s, &a->v4);
+}
+
+static void build(const struct pkt_spec *s, struct frame *f)
+{
+	struct ethhdr *eth = (struct ethhdr *)f->b;
+	__u16 l3proto = s->family == 6 ? ETH_P_IPV6 : ETH_P_IP;
+	int off = sizeof(*eth), hlen, ulen, i;
+	struct udphdr *udp;
+	__u8 *pay;
+
+	memset(f, 0, sizeof(*f));
+	memcpy(eth->h_dest, s->dmac, ETH_ALEN);
+	memcpy(eth->h_source, s->smac, ETH_ALEN);
+	if (s->ethertype)
+		l3proto = s->ethertype;
+	if (s->tpid) {
+		struct vlan_tag *tag = (struct vlan_tag *)(f->b + off);
+
+		eth->h_proto = htons(s->tpid);
+		tag->tci = htons(s->tci);
+		tag->proto = htons(l3proto);
+		off += sizeof(*tag);
+	} else {
+		eth->h_proto = htons(l3proto);
+	}
+
+	f->l3 = off;
+	ulen = s->no_udp ? 0 : (int)sizeof(*udp) + s->payload;
+	if (s->family == 4) {
+		struct iphdr *ip = (struct iphdr *)(f->b + off);
+		int ihl = s->ihl ? s->ihl : 5;
+
+		hlen = (ihl > 5 ? ihl : 5) * 4;
+		ip->version = s->version ? s->version : 4;
+		ip->ihl = ihl;
+		ip->tos = s->tos;
+		ip->tot_len = htons(s->ip_len ? s->ip_len : hlen + ulen);
+		ip->id = htons(s->id);
+		ip->frag_off = htons(s->frag);
+		ip->ttl = s->ttl;
+		ip->protocol = s->proto;
+		inet_pton(AF_INET, s->saddr, &ip->saddr);
+		inet_pton(AF_INET, s->daddr, &ip->daddr);
+		for (i = 20; i < hlen; i++) /* options: NOPs, end of list */
+			f->b[off + i] = i == hlen - 1 ? 0 : 1;
+		put16(f->b + off + 10, ipv4_csum(f->b + off, hlen));
+	} else {
+		struct ipv6hdr *ip6 = (struct ipv6hdr *)(f->b + off);
+		__u8 *w = f->b + off, *x = w + sizeof(*ip6);
+		int ext = s->ext == EXT_NONE ? 0 : 8;
+
+		hlen = sizeof(*ip6) + ext;
+		w[0] = (s->version ? s->version : 6) << 4 | s->tos >> 4;
+		w[1] = (s->tos & 0xf) << 4 | ((s->flow_label >> 16) & 0xf);
+		w[2] = (s->flow_label >> 8) & 0xff;
+		w[3] = s->flow_label & 0xff;
+		ip6->payload_len = htons(s->ip_len ? s->ip_len : ext + ulen);
+		ip6->nexthdr = s->ext == EXT_FRAG ? 44 :
+			       s->ext == EXT_HOP  ? 0 :
+						    s->proto;
+		ip6->hop_limit = s->ttl;
+		inet_pton(AF_INET6, s->saddr, &ip6->saddr);
+		inet_pton(AF_INET6, s->daddr, &ip6->daddr);
+		if (s->ext == EXT_FRAG) {
+			x[0] = s->proto;
+			x[3] = 1; /* offset 0, more fragments */
+			memcpy(x + 4, "\xde\xad\xbe\xef", 4);
+		} else if (s->ext == EXT_HOP) {
+			x[0] = s->proto;
+			x[2] = 1; /* PadN over the remaining 4 bytes */
+			x[3] = 4;
+		}
+	}
+
+	f->l4 = off + hlen;
+	f->pay = f->l4 + sizeof(*udp);
+	f->len = f->l4 + ulen;
+	if (!s->no_udp) {
+		udp = (struct udphdr *)(f->b + f->l4);
+		udp->source = htons(s->sport);
+		udp->dest = htons(s->dport);
+		udp->len = htons(s->udp_len ? s->udp_len : ulen);
+		pay = f->b + f->pay;
+		for (i = 0; i < s->payload; i++)
+			pay[i] = i == 0 ? 0x80 : i == 1 ? s->pt : (i * 37 + 11);
+		if (s->tail_set)
+			put16(pay + s->payload - 2, s->tail);
+		if (!s->udp_csum_zero)
+			put16(f->b + f->l4 + 6,
+			      udp_csum(f->b + f->l3, s->family, f->b + f->l4,
+				       ulen));
+	}
+	if (s->pad_to > f->len)
+		f->len = s->pad_to;
+	if (s->truncate)
+		f->len = s->truncate;
+}
+
+/* --- Cases ------------------------------------------------------------- */
+
+enum out_kind {
+	OUT_NONE, /* dropped: nothing comes out */
+	OUT_SAME, /* passed to the kernel byte for byte as it came */
+	OUT_FWD, /* rewritten, TTL - 1, next hop's MACs, tag per the flow */
+	OUT_KERNEL, /* rewritten for the kernel: MACs, tag and TTL as came */
+};
+
+struct tcase;
+typedef void (*hook_fn)(const struct tcase *tc, const struct pkt_spec *in);
+
+/*
+ * One packet. The expected output of a rewritten packet is the input with
+ * the new addresses and ports of the flow (of the second flow, via, when the
+ * first one relays to another relay address) or exp_daddr/exp_dport, for a
+ * destination the program learnt; and for OUT_FWD the TTL one lower,
+ * the destination's neighbour MAC (neighs[]) and its device's own MAC as
+ * source; TOS and VLAN tag are as received unless the case says otherwise.
+ */
+struct tcase {
+	const char *name;
+	enum flow_id flow; /* addressed to; whose counters are checked */
+	bool hairpin; /* flow relays to via, whose counters take ctr too */
+	enum flow_id via;
+	enum dev_id ingress;
+	hook_fn pre, post; /* extra map setup, extra checks */
+	struct pkt_spec in;
+	/* Expected. */
+	int action;
+	enum np_verdict verdict;
+	enum out_kind out;
+	const char *exp_daddr;
+	__u16 exp_dport;
+	bool exp_tos_set;
+	__u8 exp_tos;
+	bool exp_vlan_set;
+	__u16 exp_tpid, exp_tci;
+	bool csum_zero_out; /* pick the payload so the new checksum is 0 */
+	struct np_counters ctr; /* delta of the flow's counters */
+};
+
+#define FWD_REDIRECT .action = XDP_REDIRECT, .verdict = NP_V_REDIRECT, .out = OUT_FWD
+#define FWD_TX .action = XDP_TX, .verdict = NP_V_TX, .out = OUT_FWD
+#define PASSED(v) .action = XDP_PASS, .verdict = (v), .out = OUT_SAME
+#define TO_KERNEL(v) .action = XDP_PASS, .verdict = (v), .out = OUT_KERNEL
+#define DROPPED(v) .action = XDP_DROP, .verdict = (v), .out = OUT_NONE
+#define EXPECT_TOS(v) .exp_tos_set = true, .exp_tos = (v)
+#define EXPECT_TAG(tpid, tci)                                                  \
+	.exp_vlan_set = true, .exp_tpid = (tpid), .exp_tci = (tci)
+#define EXPECT_UNTAGGED .exp_vlan_set = true, .exp_tpid = 0
+
+static void pre_egress_b_absent(const struct tcase *tc,
+				const struct pkt_spec *in);
+static void post_egress_b_back(const struct tcase *tc,
+			       const struct pkt_spec *in);
+static void pre_flow_removed(const struct tcase *tc, const struct pkt_spec *in);
+static void post_latched(const struct tcase *tc, const struct pkt_spec *in);
+static void post_not_latched(const struct tcase *tc,
+			     const struct pkt_spec *in);
+
+static const struct tcase cases[] = {
+	/* IPv4 relay. */
+	{ .name = "IPv4 a0->b0 first packet: rewritten, redirected to b0",
+	  .flow = F4_AB, .in = { .id = 0x1c46, .frag = FRAG_DF },
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "IPv4 a0->b0 second packet: counters add up",
+	  .flow = F4_AB, .in = { .id = 0x1c47, .frag = FRAG_DF },
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "IPv4 hairpin back out of a0: XDP_TX",
+	  .flow = F4_AA, .in = { .id = 7 },
+	  FWD_TX, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "IPv4 flow with egress_ifindex b0: redirected",
+	  .flow = F4_EGB,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "IPv4 TTL 2 leaves with TTL 1",
+	  .flow = F4_AB, .in = { .ttl = 2 },
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "IPv4 TTL 1: passed untouched (the kernel sends the ICMP)",
+	  .flow = F4_AB, .in = { .ttl = 1 },
+	  PASSED(NP_V_PASS_TTL) },
+	{ .name = "IPv4 TTL 0: passed untouched",
+	  .flow = F4_AB, .in = { .ttl = TTL_ZERO },
+	  PASSED(NP_V_PASS_TTL) },
+	{ .name = "IPv4 UDP checksum 0 (none) stays 0",
+	  .flow = F4_AB, .in = { .udp_csum_zero = true },
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "IPv4 new UDP checksum computing to 0 goes out as 0xffff",
+	  .flow = F4_AB, .csum_zero_out = true,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "IPv4 in a padded 60-byte frame: padding kept, 32 bytes counted",
+	  .flow = F4_AB, .in = { .payload = 4, .pad_to = 60 },
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = 32 } },
+	{ .name = "IPv4 DSCP 46 set, ECN CE kept (TOS 0x03 -> 0xbb)",
+	  .flow = F4_DSCP, .in = { .tos = 0x03 }, EXPECT_TOS(0xbb),
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "IPv4 DSCP 46 over DSCP 10, ECT(0) kept (TOS 0x2a -> 0xba)",
+	  .flow = F4_DSCP, .in = { .tos = 0x2a }, EXPECT_TOS(0xba),
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "IPv4 flow without DSCP: TOS 0x2b untouched",
+	  .flow = F4_AB, .in = { .tos = 0x2b },
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+
+	/* 802.1Q / 802.1ad. */
+	{ .name = "802.1Q VID 100 PCP 5 in, flow keeps the tag",
+	  .flow = F4_AB, .in = { .tpid = TPID_8021Q, .tci = 0xa064 },
+	  EXPECT_TAG(TPID_8021Q, 0xa064),
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "802.1ad VID 100 in, flow keeps the tag",
+	  .flow = F4_AB, .in = { .tpid = TPID_8021AD, .tci = 0x0064 },
+	  EXPECT_TAG(TPID_8021AD, 0x0064),
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "untagged in, flow pushes VID 200",
+	  .flow = F4_VSET, EXPECT_TAG(TPID_8021Q, 200),
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "802.1Q VID 100 PCP 5 in, flow replaces the VID with 200",
+	  .flow = F4_VSET, .in = { .tpid = TPID_8021Q, .tci = 0xa064 },
+	  EXPECT_TAG(TPID_8021Q, 0xa0c8),
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "802.1ad VID 100 in, flow replaces the VID, TPID kept",
+	  .flow = F4_VSET, .in = { .tpid = TPID_8021AD, .tci = 0x0064 },
+	  EXPECT_TAG(TPID_8021AD, 0x00c8),
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "802.1Q in, flow strips the tag",
+	  .flow = F4_VSTRIP, .in = { .tpid = TPID_8021Q, .tci = 0xa064 },
+	  EXPECT_UNTAGGED,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "untagged in, strip flow: stays untagged",
+	  .flow = F4_VSTRIP, EXPECT_UNTAGGED,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "802.1Q in, no neighbour: rewritten, tag and MACs as received",
+	  .flow = F4_NONEIGH, .in = { .tpid = TPID_8021Q, .tci = 0xa064 },
+	  TO_KERNEL(NP_V_PASS_NO_NEIGH),
+	  .ctr = { .packets = 1, .bytes = V4_BYTES, .to_kernel = 1 } },
+
+	/* Handed to the kernel after the rewrite. */
+	{ .name = "IPv4 no neighbour for 198.51.100.99: rewritten, TTL and MACs untouched",
+	  .flow = F4_NONEIGH,
+	  TO_KERNEL(NP_V_PASS_NO_NEIGH),
+	  .ctr = { .packets = 1, .bytes = V4_BYTES, .to_kernel = 1 } },
+	{ .name = "IPv4 no route to 192.0.2.1: rewritten, passed",
+	  .flow = F4_NOROUTE,
+	  TO_KERNEL(NP_V_PASS_NO_ROUTE),
+	  .ctr = { .packets = 1, .bytes = V4_BYTES, .to_kernel = 1 } },
+	{ .name = "b0 not in np_egress_v1: rewritten, passed",
+	  .flow = F4_AB, .pre = pre_egress_b_absent,
+	  .post = post_egress_b_back,
+	  TO_KERNEL(NP_V_PASS_EGRESS),
+	  .ctr = { .packets = 1, .bytes = V4_BYTES, .to_kernel = 1 } },
+
+	/* Drops. */
+	{ .name = "destination not known yet (new_dport 0): dropped",
+	  .flow = F4_NODEST,
+	  DROPPED(NP_V_DROP_NO_DEST), .ctr = { .drops[NP_DROP_NO_DEST] = 1 } },
+	{ .name = "flow gone after np_flow_remove: pass-no-flow",
+	  .flow = F4_NODEST, .pre = pre_flow_removed,
+	  PASSED(NP_V_PASS_NO_FLOW) },
+	{ .name = "rate 1000 B/s burst 300: first 200-byte packet passes",
+	  .flow = F4_RATE, .in = { .payload = 172 },
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = 200 } },
+	{ .name = "rate 1000 B/s burst 300: second 200-byte packet dropped",
+	  .flow = F4_RATE, .in = { .payload = 172 },
+	  DROPPED(NP_V_DROP_RATE), .ctr = { .drops[NP_DROP_RATE] = 1 } },
+	{ .name = "rate 1000 B/s burst 300: a 100-byte packet fits what is left",
+	  .flow = F4_RATE, .in = { .payload = 72 },
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = 100 } },
+	{ .name = "strict source: 203.0.113.20:7078 as expected, relayed",
+	  .flow = F4_STRICT,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "strict source: same address, port 7079: dropped",
+	  .flow = F4_STRICT, .in = { .sport = 7079 },
+	  DROPPED(NP_V_DROP_SOURCE), .ctr = { .drops[NP_DROP_SOURCE] = 1 } },
+	{ .name = "strict source: 203.0.113.21: dropped",
+	  .flow = F4_STRICT, .in = { .saddr = TERM4_OTHER },
+	  DROPPED(NP_V_DROP_SOURCE), .ctr = { .drops[NP_DROP_SOURCE] = 1 } },
+	{ .name = "strict source, any port: port 9999 relayed",
+	  .flow = F4_STRICT_ANY, .in = { .sport = 9999 },
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "strict source, any port: 203.0.113.21 dropped",
+	  .flow = F4_STRICT_ANY, .in = { .saddr = TERM4_OTHER },
+	  DROPPED(NP_V_DROP_SOURCE), .ctr = { .drops[NP_DROP_SOURCE] = 1 } },
+
+	/* Latching. */
+	{ .name = "latch: reverse flow has no destination yet: dropped",
+	  .flow = F4_LATCH_REV, .ingress = DEV_B,
+	  DROPPED(NP_V_DROP_NO_DEST), .ctr = { .drops[NP_DROP_NO_DEST] = 1 } },
+	{ .name = "latch: first packet latches 203.0.113.20:7078, relayed",
+	  .flow = F4_LATCH, .post = post_latched,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "latch: reverse flow now relays to 203.0.113.20:7078",
+	  .flow = F4_LATCH_REV, .ingress = DEV_B, .exp_daddr = TERM4,
+	  .exp_dport = 7078,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "latch, not strict: 203.0.113.21:7080 relayed, no re-latch",
+	  .flow = F4_LATCH, .in = { .saddr = TERM4_OTHER, .sport = 7080 },
+	  .post = post_not_latched,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "latch + strict: first packet latches 203.0.113.20:7078",
+	  .flow = F4_LSTRICT, .post = post_latched,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "latch + strict: latched address, port 7080: dropped",
+	  .flow = F4_LSTRICT, .in = { .sport = 7080 },
+	  .post = post_not_latched,
+	  DROPPED(NP_V_DROP_SOURCE), .ctr = { .drops[NP_DROP_SOURCE] = 1 } },
+	{ .name = "latch + strict: 203.0.113.21:7078: dropped",
+	  .flow = F4_LSTRICT, .in = { .saddr = TERM4_OTHER },
+	  .post = post_not_latched,
+	  DROPPED(NP_V_DROP_SOURCE), .ctr = { .drops[NP_DROP_SOURCE] = 1 } },
+	{ .name = "restricted latch: 203.0.113.21 refused",
+	  .flow = F4_LRESTR, .in = { .saddr = TERM4_OTHER },
+	  .post = post_not_latched,
+	  DROPPED(NP_V_DROP_LATCH), .ctr = { .drops[NP_DROP_LATCH] = 1 } },
+	{ .name = "restricted latch: 203.0.113.20 from any port (9000) latches",
+	  .flow = F4_LRESTR, .in = { .sport = 9000 }, .post = post_latched,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "IPv6 latch: first packet latches [2001:db8:1::20]:7078",
+	  .flow = F6_LATCH, .post = post_latched,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V6_BYTES } },
+	{ .name = "IPv6 latch: reverse flow relays to [2001:db8:1::20]:7078",
+	  .flow = F6_LATCH_REV, .ingress = DEV_B, .exp_daddr = TERM6,
+	  .exp_dport = 7078,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V6_BYTES } },
+
+	/* Hairpin: a destination that is itself a relay address. */
+	{ .name = "hairpin: relayed again through 198.51.100.1:40042, out of a0",
+	  .flow = F4_HP1, .hairpin = true, .via = F4_HP2,
+	  FWD_TX, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+
+	/* RTCP. */
+	{ .name = "RTCP SR on its own flow: relayed, not counted as muxed",
+	  .flow = F4_RTCP, .in = { .pt = 200 },
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "rtcp-mux: RTP PT 0 is not RTCP",
+	  .flow = F4_MUX, .in = { .pt = 0 },
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "rtcp-mux: second byte 191 is not RTCP",
+	  .flow = F4_MUX, .in = { .pt = 191 },
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "rtcp-mux: second byte 192 is RTCP",
+	  .flow = F4_MUX, .in = { .pt = 192 },
+	  FWD_REDIRECT,
+	  .ctr = { .packets = 1, .bytes = V4_BYTES, .rtcp_packets = 1 } },
+	{ .name = "rtcp-mux: SR (200) is RTCP",
+	  .flow = F4_MUX, .in = { .pt = 200 },
+	  FWD_REDIRECT,
+	  .ctr = { .packets = 1, .bytes = V4_BYTES, .rtcp_packets = 1 } },
+	{ .name = "rtcp-mux: second byte 223 is RTCP",
+	  .flow = F4_MUX, .in = { .pt = 223 },
+	  FWD_REDIRECT,
+	  .ctr = { .packets = 1, .bytes = V4_BYTES, .rtcp_packets = 1 } },
+	{ .name = "rtcp-mux: second byte 224 is not RTCP",
+	  .flow = F4_MUX, .in = { .pt = 224 },
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+
+	/* Not ours, or malformed: passed untouched, nothing counted. */
+	{ .name = "unknown port 40999: pass-no-flow",
+	  .flow = F4_AB, .in = { .dport = 40999 },
+	  PASSED(NP_V_PASS_NO_FLOW) },
+	{ .name = "TCP to a relay port: pass-not-udp",
+	  .flow = F4_AB, .in = { .proto = IPPROTO_TCP },
+	  PASSED(NP_V_PASS_NOT_UDP) },
+	{ .name = "ICMP to a relay address: pass-not-udp",
+	  .flow = F4_AB, .in = { .proto = IPPROTO_ICMP },
+	  PASSED(NP_V_PASS_NOT_UDP) },
+	{ .name = "IPv4 first fragment (MF set): pass-fragment",
+	  .flow = F4_AB, .in = { .frag = FRAG_MF },
+	  PASSED(NP_V_PASS_FRAGMENT) },
+	{ .name = "IPv4 last fragment (offset 1480): pass-fragment",
+	  .flow = F4_AB, .in = { .frag = 185 },
+	  PASSED(NP_V_PASS_FRAGMENT) },
+	{ .name = "IPv4 with options (ihl 6): pass-ip-options",
+	  .flow = F4_AB, .in = { .ihl = 6 },
+	  PASSED(NP_V_PASS_IP_OPTIONS) },
+	{ .name = "ARP ethertype: pass-not-ip",
+	  .flow = F4_AB, .in = { .ethertype = ETH_P_ARP },
+	  PASSED(NP_V_PASS_NOT_IP) },
+	{ .name = "Ethernet header only (IPv4 ethertype): pass-malformed",
+	  .flow = F4_AB, .in = { .truncate = 14 },
+	  PASSED(NP_V_PASS_MALFORMED) },
+	{ .name = "802.1Q ethertype, tag cut off: pass-malformed",
+	  .flow = F4_AB, .in = { .tpid = TPID_8021Q, .truncate = 16 },
+	  PASSED(NP_V_PASS_MALFORMED) },
+	{ .name = "half an IPv4 header: pass-malformed",
+	  .flow = F4_AB, .in = { .truncate = 14 + 10 },
+	  PASSED(NP_V_PASS_MALFORMED) },
+	{ .name = "802.1Q, half an IPv4 header: pass-malformed",
+	  .flow = F4_AB, .in = { .tpid = TPID_8021Q, .truncate = 18 + 10 },
+	  PASSED(NP_V_PASS_MALFORMED) },
+	{ .name = "IPv4 header without UDP: pass-malformed",
+	  .flow = F4_AB, .in = { .no_udp = true },
+	  PASSED(NP_V_PASS_MALFORMED) },
+	{ .name = "IPv4, half a UDP header: pass-malformed",
+	  .flow = F4_AB, .in = { .truncate = 14 + 20 + 4 },
+	  PASSED(NP_V_PASS_MALFORMED) },
+	{ .name = "UDP length 118 beyond the 108-byte datagram: pass-malformed",
+	  .flow = F4_AB, .in = { .udp_len = 118 },
+	  PASSED(NP_V_PASS_MALFORMED) },
+	{ .name = "UDP length 7 (shorter than its header): pass-malformed",
+	  .flow = F4_AB, .in = { .udp_len = 7 },
+	  PASSED(NP_V_PASS_MALFORMED) },
+	{ .name = "IPv4 ethertype, version 6 header: pass-malformed",
+	  .flow = F6_AB, .in = { .ethertype = ETH_P_IP },
+	  PASSED(NP_V_PASS_MALFORMED) },
+	{ .name = "IPv4 ihl 4: pass-malformed",
+	  .flow = F4_AB, .in = { .ihl = 4 },
+	  PASSED(NP_V_PASS_MALFORMED) },
+	{ .name = "IPv4 total length 200 beyond the 142-byte frame: pass-malformed",
+	  .flow = F4_AB, .in = { .ip_len = 200 },
+	  PASSED(NP_V_PASS_MALFORMED) },
+	{ .name = "IPv4 total length 60 shorter than its 108-byte UDP datagram: pass-malformed",
+	  .flow = F4_AB, .in = { .ip_len = 60 },
+	  PASSED(NP_V_PASS_MALFORMED) },
+
+	/* IPv6. */
+	{ .name = "IPv6 a0->b0: rewritten, redirected to b0",
+	  .flow = F6_AB, .in = { .flow_label = 0x12345 },
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V6_BYTES } },
+	{ .name = "IPv6 hairpin back out of a0: XDP_TX",
+	  .flow = F6_AA, .in = { .flow_label = 0x54321 },
+	  FWD_TX, .ctr = { .packets = 1, .bytes = V6_BYTES } },
+	{ .name = "IPv6 DSCP 46 set, ECT(1) and flow label kept (TC 0x01 -> 0xb9)",
+	  .flow = F6_DSCP, .in = { .tos = 0x01, .flow_label = 0xabcde },
+	  EXPECT_TOS(0xb9),
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V6_BYTES } },
+	{ .name = "IPv6 flow without DSCP: traffic class 0xa9 untouched",
+	  .flow = F6_AB, .in = { .tos = 0xa9, .flow_label = 0xfffff },
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V6_BYTES } },
+	{ .name = "IPv6 hop limit 2 leaves with 1",
+	  .flow = F6_AB, .in = { .ttl = 2 },
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V6_BYTES } },
+	{ .name = "IPv6 hop limit 1: passed untouched",
+	  .flow = F6_AB, .in = { .ttl = 1 },
+	  PASSED(NP_V_PASS_TTL) },
+	{ .name = "IPv6 UDP checksum 0 (forbidden, RFC 8200): pass-malformed",
+	  .flow = F6_AB, .in = { .udp_csum_zero = true },
+	  PASSED(NP_V_PASS_MALFORMED) },
+	{ .name = "IPv6 new UDP checksum computing to 0 goes out as 0xffff",
+	  .flow = F6_AB, .csum_zero_out = true,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V6_BYTES } },
+	{ .name = "IPv6 fragment header: pass-fragment",
+	  .flow = F6_AB, .in = { .ext = EXT_FRAG },
+	  PASSED(NP_V_PASS_FRAGMENT) },
+	{ .name = "IPv6 hop-by-hop header: pass-not-udp",
+	  .flow = F6_AB, .in = { .ext = EXT_HOP },
+	  PASSED(NP_V_PASS_NOT_UDP) },
+	{ .name = "IPv6 TCP: pass-not-udp",
+	  .flow = F6_AB, .in = { .proto = IPPROTO_TCP },
+	  PASSED(NP_V_PASS_NOT_UDP) },
+	{ .name = "IPv6 unknown port 40199: pass-no-flow",
+	  .flow = F6_AB, .in = { .dport = 40199 },
+	  PASSED(NP_V_PASS_NO_FLOW) },
+	{ .name = "IPv6 no neighbour for 2001:db8:2::99: rewritten, passed",
+	  .flow = F6_NONEIGH,
+	  TO_KERNEL(NP_V_PASS_NO_NEIGH),
+	  .ctr = { .packets = 1, .bytes = V6_BYTES, .to_kernel = 1 } },
+	{ .name = "IPv6 no route to 2001:db8:99::1: rewritten, passed",
+	  .flow = F6_NOROUTE,
+	  TO_KERNEL(NP_V_PASS_NO_ROUTE),
+	  .ctr = { .packets = 1, .bytes = V6_BYTES, .to_kernel = 1 } },
+	{ .name = "IPv6 802.1Q VID 100 PCP 1 in, flow keeps the tag",
+	  .flow = F6_AB, .in = { .tpid = TPID_8021Q, .tci = 0x2064 },
+	  EXPECT_TAG(TPID_8021Q, 0x2064),
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V6_BYTES } },
+	{ .name = "IPv6 untagged in, flow pushes VID 300",
+	  .flow = F6_VSET, EXPECT_TAG(TPID_8021Q, 300),
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V6_BYTES } },
+	{ .name = "IPv6 802.1Q VID 100 PCP 3 in, flow replaces the VID with 300",
+	  .flow = F6_VSET, .in = { .tpid = TPID_8021Q, .tci = 0x6064 },
+	  EXPECT_TAG(TPID_8021Q, 0x612c),
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V6_BYTES } },
+	{ .name = "half an IPv6 header: pass-malformed",
+	  .flow = F6_AB, .in = { .truncate = 14 + 20 },
+	  PASSED(NP_V_PASS_MALFORMED) },
+	{ .name = "IPv6 header without UDP: pass-malformed",
+	  .flow = F6_AB, .in = { .no_udp = true },
+	  PASSED(NP_V_PASS_MALFORMED) },
+	{ .name = "IPv6, half a UDP header: pass-malformed",
+	  .flow = F6_AB, .in = { .truncate = 14 + 40 + 4 },
+	  PASSED(NP_V_PASS_MALFORMED) },
+	{ .name = "IPv6 UDP length 118 beyond the 108-byte datagram: pass-malformed",
+	  .flow = F6_AB, .in = { .udp_len = 118 },
+	  PASSED(NP_V_PASS_MALFORMED) },
+	{ .name = "IPv6 ethertype, version 4 header: pass-malformed",
+	  .flow = F4_AB, .in = { .ethertype = ETH_P_IPV6 },
+	  PASSED(NP_V_PASS_MALFORMED) },
+	{ .name = "IPv6 payload length 300 beyond the 162-byte frame: pass-malformed",
+	  .flow = F6_AB, .in = { .ip_len = 300 },
+	  PASSED(NP_V_PASS_MALFORMED) },
+};
+
+#define NCASES (sizeof(cases) / sizeof(cases[0]))
+
+/* --- Harness ----------------------------------------------------------- */
+
+static struct tap t;
+static struct relay_bpf *skel;
+static struct np_maps maps;
+static int prog_fd;
+static struct ring_buffer *events_rb;
+static __u32 ifindex[DEV_COUNT];
+static __u8 dev_mac[DEV_COUNT][ETH_ALEN];
+
+/* What the program sent to np_events_v1 during the last case. */
+static struct np_latch_event events[8];
+static int n_events;
+
+/* The flow and its reverse just before the last case's packet. */
+static struct np_flow flow_before, rev_before;
+
+#define NP_TEXT(name, text) text,
+static const char *const verdict_names[NP_V_MAX] = { NP_VERDICTS(NP_TEXT) };
+static const char *const drop_names[NP_DROP_MAX] = { NP_DROP_REASONS(NP_TEXT) };
+
+static const char *action_name(unsigned int a)
+{
+	static const char *const names[] = { "XDP_ABORTED", "XDP_DROP",
+					     "XDP_PASS", "XDP_TX",
+					     "XDP_REDIRECT" };
+
+	return a < sizeof(names) / sizeof(names[0]) ? names[a] : "XDP_?";
+}
+
+static bool is_v6(const char *addr)
+{
+	return strchr(addr, ':') != NULL;
+}
+
+static void flow_key(enum flow_id id, struct np_flow_key *k)
+{
+	const struct flow_spec *fs = &flows[id];
+
+	memset(k, 0, sizeof(*k));
+	k->family = is_v6(fs->local) ? NP_AF_INET6 : NP_AF_INET;
+	k->port = htons(fs->port);
+	parse_addr(fs->local, &k->addr);
+}
+
+static void flow_value(enum flow_id id, struct np_flow *f)
+{
+	const struct flow_spec *fs = &flows[id];
+
+	memset(f, 0, sizeof(*f));
+	parse_addr(fs->new_saddr, &f->new_saddr);
+	parse_addr(fs->new_daddr, &f->new_daddr);
+	parse_addr(fs->expect_saddr, &f->expect_saddr);
+	f->new_sport = htons(fs->new_sport);
+	f->new_dport = htons(fs->new_dport);
+	f->expect_sport = htons(fs->expect_sport);
+	f->vlan_id = fs->vlan_id;
+	f->egress_ifindex = fs->egress == EG_A ? ifindex[DEV_A] :
+			    fs->egress == EG_B ? ifindex[DEV_B] :
+						 0;
+	f->flags = fs->flags;
+	f->dscp = fs->dscp;
+	f->vlan_action = fs->vlan_action;
+	if (fs->flags & NP_F_HAS_REVERSE)
+		flow_key(fs->reverse, &f->reverse);
+	f->rate_bytes = fs->rate;
+	f->burst_bytes = fs->burst;
+}
+
+static const struct neigh *neigh_of(const char *addr)
+{
+	union np_addr a, b;
+	size_t i;
+
+	parse_addr(addr, &a);
+	for (i = 0; i < sizeof(neighs) / sizeof(neighs[0]); i++) {
+		parse_addr(neighs[i].addr, &b);
+		if (!memcmp(&a, &b, sizeof(a)))
+			return &neighs[i];
+	}
+	return NULL;
+}
+
+static void fmt_bytes(const __u8 *p, size_t n, char *buf, size_t len)
+{
+	size_t i, o = 0;
+
+	static const __u8 zero12[12];
+
+	/* A union np_addr holding IPv4: the first 4 bytes, then zeros. */
+	if (n == 16 && !memcmp(p + 4, zero12, 12))
+		n = 4;
+	if (n == 4 && inet_ntop(AF_INET, p, buf, len))
+		return;
+	if (n == 16 && inet_ntop(AF_INET6, p, buf, len))
+		return;
+	buf[0] = '\0';
+	for (i = 0; i < n && o + 4 < len; i++)
+		o += snprintf(buf + o, len - o, "%s%02x", i ? ":" : "", p[i]);
+}
+
+/* Field comparisons: a diagnostic for each mismatch, true if equal. */
+static bool same_num(const char *what, unsigned long long got,
+		     unsigned long long want)
+{
+	if (got == want)
+		return true;
+	tap_diag("  %s: got %llu (0x%llx), want %llu (0x%llx)", what, got, got,
+		 want, want);
+	return false;
+}
+
+static bool same_bytes(const char *what, const void *got, const void *want,
+		       size_t n)
+{
+	char g[64], w[64];
+
+	if (!memcmp(got, want, n))
+		return true;
+	fmt_bytes(got, n, g, sizeof(g));
+	fmt_bytes(want, n, w, sizeof(w));
+	tap_diag("  %s: got %s, want %s", what, g, w);
+	return false;
+}
+
+static void resolve_in(const struct tcase *tc, struct pkt_spec *s)
+{
+	const struct flow_spec *fs = &flows[tc->flow];
+	bool v6, from_a = tc->ingress == DEV_A;
+
+	*s = tc->in;
+	if (!s->family)
+		s->family = is_v6(fs->local) ? 6 : 4;
+	v6 = s->family == 6;
+	if (!s->dmac)
+		s->dmac = dev_mac[tc->ingress];
+	if (!s->smac)
+		s->smac = peer_mac;
+	if (!s->saddr)
+		s->saddr = from_a ? (v6 ? TERM6 : TERM4) : (v6 ? FAR6 : FAR4);
+	if (!s->sport)
+		s->sport = from_a ? 7078 : 5004;
+	if (!s->daddr)
+		s->daddr = fs->local;
+	if (!s->dport)
+		s->dport = fs->port;
+	s->ttl = s->ttl == TTL_ZERO ? 0 : s->ttl ? s->ttl : 64;
+	if (!s->proto)
+		s->proto = IPPROTO_UDP;
+	if (!s->payload)
+		s->payload = PAYLOAD_DEFAULT;
+}
+
+/* The packet the case expects out of the program (see struct tcase). */
+static void expected_out(const struct tcase *tc, const struct pkt_spec *in,
+			 struct pkt_spec *e)
+{
+	const struct flow_spec *fs = &flows[tc->hairpin ? tc->via : tc->flow];
+	const struct neigh *n;
+
+	*e = *in;
+	e->saddr = fs->new_saddr;
+	e->sport = fs->new_sport;
+	e->daddr = tc->exp_daddr ? tc->exp_daddr : fs->new_daddr;
+	e->dport = tc->exp_dport ? tc->exp_dport : fs->new_dport;
+	if (tc->exp_tos_set)
+		e->tos = tc->exp_tos;
+	if (tc->out != OUT_FWD)
+		return;
+	e->ttl = in->ttl - 1;
+	n = neigh_of(e->daddr);
+	e->dmac = n ? n->mac : zero_mac;
+	e->smac = n ? dev_mac[n->dev] : zero_mac;
+	if (tc->exp_vlan_set) {
+		e->tpid = tc->exp_tpid;
+		e->tci = tc->exp_tci;
+	}
+}
+
+/*
+ * Sets the last two payload bytes so that the rewritten datagram's
+ * checksum computes to zero, which must then be sent as 0xffff.
+ */
+static void craft_zero_csum(struct pkt_spec *in, struct pkt_spec *exp)
+{
+	struct frame f;
+
+	in->tail_set = exp->tail_set = true;
+	exp->tail = 0;
+	build(exp, &f);
+	in->tail = exp->tail = udp_sum_raw(f.b + f.l3, exp->family,
+					   f.b + f.l4, 8 + exp->payload);
+}
+
+static int on_event(void *ctx, void *data, size_t size)
+{
+	(void)ctx;
+	if (size >= sizeof(events[0]) &&
+	    n_events < (int)(sizeof(events) / sizeof(events[0])))
+		memcpy(&events[n_events++], data, sizeof(events[0]));
+	return 0;
+}
+
+static void drain_events(void)
+{
+	n_events = 0;
+	if (events_rb)
+		ring_buffer__consume(events_rb);
+}
+
+static bool check_verdicts(const __u64 *before, const __u64 *after,
+			   enum np_verdict v)
+{
+	bool ok = true;
+	int i;
+
+	for (i = 0; i < NP_V_MAX; i++)
+		ok &= same_num(verdict_names[i], after[i] - before[i], i == (int)v);
+	return ok;
+}
+
+static void describe_ctr(const struct np_counters *d, char *buf, size_t len)
+{
+	size_t o = 0;
+	int i;
+
+#define ADD(...) o += snprintf(buf + o, o < len ? len - o : 0, __VA_ARGS__)
+	buf[0] = '\0';
+	if (d->packets)
+		ADD("packets +%llu bytes +%llu", (unsigned long long)d->packets,
+		    (unsigned long long)d->bytes);
+	if (d->rtcp_packets)
+		ADD("%srtcp_packets +%llu", o ? ", " : "",
+		    (unsigned long long)d->rtcp_packets);
+	if (d->to_kernel)
+		ADD("%sto_kernel +%llu", o ? ", " : "",
+		    (unsigned long long)d->to_kernel);
+	for (i = 0; i < NP_DROP_MAX; i++)
+		if (d->drops[i])
+			ADD("%sdrops[%s] +%llu", o ? ", " : "", drop_names[i],
+			    (unsigned long long)d->drops[i]);
+	if (!o)
+		ADD("unchanged");
+	if (d->packets)
+		ADD(", first/last seen set");
+#undef ADD
+}
+
+static bool check_counters(const struct np_counters *b,
+			   const struct np_counters *a,
+			   const struct np_counters *d)
+{
+	char name[32];
+	bool ok = true;
+	int i;
+
+	ok &= same_num("packets", a->packets - b->packets, d->packets);
+	ok &= same_num("bytes", a->bytes - b->bytes, d->bytes);
+	ok &= same_num("rtcp_packets", a->rtcp_packets - b->rtcp_packets,
+		       d->rtcp_packets);
+	ok &= same_num("to_kernel", a->to_kernel - b->to_kernel, d->to_kernel);
+	for (i = 0; i < NP_DROP_MAX; i++) {
+		snprintf(name, sizeof(name), "drops[%s]", drop_names[i]);
+		ok &= same_num(name, a->drops[i] - b->drops[i], d->drops[i]);
+	}
+	if (!d->packets) {
+		ok &= same_num("first_seen_ns", a->first_seen_ns,
+			       b->first_seen_ns);
+		ok &= same_num("last_seen_ns", a->last_seen_ns,
+			       b->last_seen_ns);
+		return ok;
+	}
+	if (!a->first_seen_ns || a->last_seen_ns < a->first_seen_ns ||
+	    a->last_seen_ns < b->last_seen_ns ||
+	    (b->first_seen_ns && a->first_seen_ns != b->first_seen_ns)) {
+		tap_diag("  seen: first %llu -> %llu, last %llu -> %llu",
+			 (unsigned long long)b->first_seen_ns,
+			 (unsigned long long)a->first_seen_ns,
+			 (unsigned long long)b->last_seen_ns,
+			 (unsigned long long)a->last_seen_ns);
+		ok = false;
+	}
+	return ok;
+}
+
+/* Every header field of got against exp, checksums aside. */
+static bool check_headers(const struct frame *got, const struct frame *exp,
+			  const struct pkt_spec *es)
+{
+	const __u8 *g = got->b, *e = exp->b;
+	int l3 = exp->l3, l4 = exp->l4;
+	bool ok = true;
+
+	ok &= same_num("frame length", got->len, exp->len);
+	if (got->len < exp->pay) {
+		tap_diag("  frame too short for its headers");
+		return false;
+	}
+	ok &= same_bytes("Ethernet destination", g, e, ETH_ALEN);
+	ok &= same_bytes("Ethernet source", g + 6, e + 6, ETH_ALEN);
+	ok &= same_num("ethertype/TPID", get16(g + 12), get16(e + 12));
+	if (es->tpid) {
+		ok &= same_num("tag TCI", get16(g + 14), get16(e + 14));
+		ok &= same_num("tag inner ethertype", get16(g + 16),
+			       get16(e + 16));
+	}
+	if (es->family == 4) {
+		ok &= same_num("IPv4 version", g[l3] >> 4, e[l3] >> 4);
+		ok &= same_num("IPv4 ihl", g[l3] & 0xf, e[l3] & 0xf);
+		ok &= same_num("IPv4 TOS", g[l3 + 1], e[l3 + 1]);
+		ok &= same_num("IPv4 total length", get16(g + l3 + 2),
+			       get16(e + l3 + 2));
+		ok &= same_num("IPv4 ID", get16(g + l3 + 4), get16(e + l3 + 4));
+		ok &= same_num("IPv4 flags+offset", get16(g + l3 + 6),
+			       get16(e + l3 + 6));
+		ok &= same_num("IPv4 TTL", g[l3 + 8], e[l3 + 8]);
+		ok &= same_num("IPv4 protocol", g[l3 + 9], e[l3 + 9]);
+		ok &= same_bytes("IPv4 source", g + l3 + 12, e + l3 + 12, 4);
+		ok &= same_bytes("IPv4 destination", g + l3 + 16, e + l3 + 16,
+				 4);
+	} else {
+		ok &= same_num("IPv6 version", g[l3] >> 4, e[l3] >> 4);
+		ok &= same_num("IPv6 traffic class",
+			       (g[l3] & 0xf) << 4 | g[l3 + 1] >> 4,
+			       (e[l3] & 0xf) << 4 | e[l3 + 1] >> 4);
+		ok &= same_num("IPv6 flow label",
+			       (g[l3 + 1] & 0xf) << 16 | get16(g + l3 + 2),
+			       (e[l3 + 1] & 0xf) << 16 | get16(e + l3 + 2));
+		ok &= same_num("IPv6 payload length", get16(g + l3 + 4),
+			       get16(e + l3 + 4));
+		ok &= same_num("IPv6 next header", g[l3 + 6], e[l3 + 6]);
+		ok &= same_num("IPv6 hop limit", g[l3 + 7], e[l3 + 7]);
+		ok &= same_bytes("IPv6 source", g + l3 + 8, e + l3 + 8, 16);
+		ok &= same_bytes("IPv6 destination", g + l3 + 24, e + l3 + 24,
+				 16);
+	}
+	ok &= same_num("UDP source port", get16(g + l4), get16(e + l4));
+	ok &= same_num("UDP destination port", get16(g + l4 + 2),
+		       get16(e + l4 + 2));
+	ok &= same_num("UDP length", get16(g + l4 + 4), get16(e + l4 + 4));
+	return ok;
+}
+
+static void check_rewritten(const struct tcase *tc, const struct frame *got,
+			    const struct frame *exp,
+			    const struct pkt_spec *es)
+{
+	const __u8 *g = got->b;
+	int l3 = exp->l3, l4 = exp->l4, ulen;
+	__u16 field, calc;
+	bool fits;
+
+	tap_check(&t, check_headers(got, exp, es),
+		  "%s: every Ethernet/VLAN/IP/UDP field as expected", tc->name);
+	tap_check(&t,
+		  got->len == exp->len &&
+			  !memcmp(g + exp->pay, exp->b + exp->pay,
+				  exp->len - exp->pay),
+		  "%s: payload (and padding) unchanged", tc->name);
+	if (got->len < exp->pay) {
+		tap_check(&t, false, "%s: frame holds the UDP header",
+			  tc->name);
+		return;
+	}
+	if (es->family == 4) {
+		field = get16(g + l3 + 10);
+		calc = ipv4_csum(g + l3, 20);
+		tap_check(&t, field == calc,
+			  "%s: IPv4 header checksum 0x%04x, RFC 1071 over the output gives 0x%04x",
+			  tc->name, field, calc);
+	}
+	field = get16(g + l4 + 6);
+	if (es->udp_csum_zero) {
+		tap_check(&t, field == 0, "%s: UDP checksum 0x%04x stays 0",
+			  tc->name, field);
+		return;
+	}
+	ulen = get16(g + l4 + 4);
+	fits = ulen >= 8 && l4 + ulen <= got->len;
+	calc = fits ? udp_csum(g + l3, es->family, g + l4, ulen) : 0;
+	tap_check(&t, fits && field == calc,
+		  "%s: UDP checksum 0x%04x, RFC 1071 over the output gives 0x%04x",
+		  tc->name, field, calc);
+}
+
+static void snapshot_flows(const struct tcase *tc)
+{
+	const struct flow_spec *fs = &flows[tc->flow];
+	struct np_flow_key key;
+
+	memset(&flow_before, 0, sizeof(flow_before));
+	memset(&rev_before, 0, sizeof(rev_before));
+	flow_key(tc->flow, &key);
+	np_flow_get(&maps, &key, &flow_before);
+	if (fs->flags & NP_F_HAS_REVERSE) {
+		flow_key(fs->reverse, &key);
+		np_flow_get(&maps, &key, &rev_before);
+	}
+}
+
+static void run_case(const struct tcase *tc)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, opts);
+	struct np_counters cb, ca, hb = {}, ha = {};
+	__u64 vb[NP_V_MAX], va[NP_V_MAX];
+	struct pkt_spec in, exp;
+	struct frame fin, fexp, fout;
+	struct np_flow_key key, hkey;
+	struct xdp_md md = {};
+	char what[160];
+	int err;
+
+	resolve_in(tc, &in);
+	if (tc->out == OUT_FWD || tc->out == OUT_KERNEL)
+		expected_out(tc, &in, &exp);
+	if (tc->csum_zero_out)
+		craft_zero_csum(&in, &exp);
+	build(&in, &fin);
+	if (tc->out == OUT_FWD || tc->out == OUT_KERNEL)
+		build(&exp, &fexp);
+
+	if (tc->pre)
+		tc->pre(tc, &in);
+	flow_key(tc->flow, &key);
+	snapshot_flows(tc);
+	flow_key(tc->via, &hkey);
+	np_counters_read(&maps, &key, &cb);
+	if (tc->hairpin)
+		np_counters_read(&maps, &hkey, &hb);
+	np_verdicts_read(&maps, vb);
+	drain_events();
+
+	md.data_end = fin.len;
+	md.ingress_ifindex = ifindex[tc->ingress];
+	memset(&fout, 0, sizeof(fout));
+	opts.data_in = fin.b;
+	opts.data_size_in = fin.len;
+	opts.data_out = fout.b;
+	opts.data_size_out = sizeof(fout.b);
+	opts.ctx_in = &md;
+	opts.ctx_size_in = sizeof(md);
+	opts.repeat = 1;
+	err = bpf_prog_test_run_opts(prog_fd, &opts);
+	fout.len = opts.data_size_out;
+
+	drain_events();
+	np_counters_read(&maps, &key, &ca);
+	if (tc->hairpin)
+		np_counters_read(&maps, &hkey, &ha);
+	np_verdicts_read(&maps, va);
+
+	if (err)
+		tap_diag("  bpf_prog_test_run_opts: %s", strerror(errno));
+	else if (opts.retval != (__u32)tc->action)
+		tap_diag("  got %s", action_name(opts.retval));
+	tap_check(&t, !err && opts.retval == (__u32)tc->action, "%s: %s",
+		  tc->name, action_name(tc->action));
+	if (err)
+		return;
+	tap_check(&t, check_verdicts(vb, va, tc->verdict),
+		  "%s: verdict %s +1, no other", tc->name,
+		  verdict_names[tc->verdict]);
+	describe_ctr(&tc->ctr, what, sizeof(what));
+	tap_check(&t, check_counters(&cb, &ca, &tc->ctr), "%s: counters %s",
+		  tc->name, what);
+	if (tc->hairpin)
+		tap_check(&t, check_counters(&hb, &ha, &tc->ctr),
+			  "%s: second flow's counters %s", tc->name, what);
+
+	switch (tc->out) {
+	case OUT_NONE:
+		break;
+	case OUT_SAME:
+		tap_check(&t,
+			  same_num("frame length", fout.len, fin.len) &&
+				  !memcmp(fout.b, fin.b, fin.len),
+			  "%s: frame passed byte for byte", tc->name);
+		break;
+	case OUT_FWD:
+	case OUT_KERNEL:
+		check_rewritten(tc, &fout, &fexp, &exp);
+		break;
+	}
+	if (tc->post)
+		tc->post(tc, &in);
+}
+
+/* --- Hooks: map setup and the latch's side effects --------------------- */
+
+static void pre_egress_b_absent(const struct tcase *tc,
+				const struct pkt_spec *in)
+{
+	(void)tc;
+	(void)in;
+	if (bpf_map_delete_elem(maps.fd[NP_EGRESS], &ifindex[DEV_B]))
+		tap_diag("  removing b0 from np_egress_v1: %s", strerror(errno));
+}
+
+static void post_egress_b_back(const struct tcase *tc,
+			       const struct pkt_spec *in)
+{
+	(void)tc;
+	(void)in;
+	if (bpf_map_update_elem(maps.fd[NP_EGRESS], &ifindex[DEV_B],
+				&ifindex[DEV_B], BPF_ANY))
+		tap_diag("  adding b0 back to np_egress_v1: %s",
+			 strerror(errno));
+}
+
+static void pre_flow_removed(const struct tcase *tc, const struct pkt_spec *in)
+{
+	struct np_flow_key key;
+
+	(void)in;
+	flow_key(tc->flow, &key);
+	if (np_flow_remove(&maps, &key, NULL))
+		tap_diag("  np_flow_remove failed");
+}
+
+/* The flow now expects the packet's source; its reverse goes there. */
+static void post_latched(const struct tcase *tc, const struct pkt_spec *in)
+{
+	const struct flow_spec *fs = &flows[tc->flow];
+	bool has_rev = fs->flags & NP_F_HAS_REVERSE;
+	struct np_flow_key key, rkey;
+	struct np_flow f = {}, rev = {};
+	const struct np_latch_event *ev = &events[0];
+	union np_addr src;
+	bool ok = true;
+
+	flow_key(tc->flow, &key);
+	parse_addr(in->saddr, &src);
+	if (np_flow_get(&maps, &key, &f))
+		tap_diag("  flow is gone");
+	ok &= same_num("LATCH_PENDING", f.flags & NP_F_LATCH_PENDING, 0);
+	ok &= same_num("other flags", f.flags & ~NP_F_LATCH_PENDING,
+		       fs->flags & ~NP_F_LATCH_PENDING);
+	ok &= same_bytes("expect_saddr", &f.expect_saddr, &src, sizeof(src));
+	ok &= same_num("expect_sport", ntohs(f.expect_sport), in->sport);
+	if (has_rev) {
+		flow_key(fs->reverse, &rkey);
+		np_flow_get(&maps, &rkey, &rev);
+		ok &= same_bytes("reverse new_daddr", &rev.new_daddr, &src,
+				 sizeof(src));
+		ok &= same_num("reverse new_dport", ntohs(rev.new_dport),
+			       in->sport);
+		rev_before.new_daddr = rev.new_daddr;
+		rev_before.new_dport = rev.new_dport;
+		ok &= same_bytes("reverse otherwise unchanged", &rev,
+				 &rev_before, sizeof(rev));
+	}
+	tap_check(&t, ok, "%s: flow latched onto %s:%u%s", tc->name,
+		  in->saddr, in->sport,
+		  has_rev ? ", reverse flow's destination set" : "");
+
+	ok = same_num("latch events", n_events, 1);
+	if (n_events >= 1) {
+		ok &= same_bytes("event key", &ev->key, &key, sizeof(key));
+		ok &= same_bytes("event source", &ev->source, &src,
+				 sizeof(src));
+		ok &= same_num("event sport", ntohs(ev->sport), in->sport);
+		if (!ev->time_ns) {
+			tap_diag("  event time_ns: 0");
+			ok = false;
+		}
+	}
+	tap_check(&t, ok, "%s: one latch event with key, source and port",
+		  tc->name);
+}
+
+static void post_not_latched(const struct tcase *tc,
+			     const struct pkt_spec *in)
+{
+	const struct flow_spec *fs = &flows[tc->flow];
+	struct np_flow_key key;
+	struct np_flow f = {}, rev = {};
+	bool ok = true;
+
+	(void)in;
+	flow_key(tc->flow, &key);
+	np_flow_get(&maps, &key, &f);
+	ok &= same_bytes("flow", &f, &flow_before, sizeof(f));
+	if (fs->flags & NP_F_HAS_REVERSE) {
+		flow_key(fs->reverse, &key);
+		np_flow_get(&maps, &key, &rev);
+		ok &= same_bytes("reverse flow", &rev, &rev_before,
+				 sizeof(rev));
+	}
+	ok &= same_num("latch events", n_events, 0);
+	tap_check(&t, ok, "%s: flow%s unchanged, no latch event", tc->name,
+		  fs->flags & NP_F_HAS_REVERSE ? " and its reverse" : "");
+}
+
+/* --- The token bucket over time ---------------------------------------- */
+
+static __u64 now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+#define REFILL_NAME                                                            \
+	"rate 1000 B/s burst 300, a 100-byte packet every ~100 us for 450 ms"
+
+/*
+ * A steady stream faster than the rate: the burst passes, then one packet
+ * per 100 ms of refill. Each packet comes far less than the 1 ms a byte of
+ * refill takes, so a bucket that drops the fraction on every update never
+ * refills.
+ */
+static void test_refill(void)
+{
+	const struct tcase tc = { .name = REFILL_NAME, .flow = F4_RATE2,
+				  .in = { .payload = 72 } };
+	const struct timespec gap = { .tv_nsec = 100000 };
+	LIBBPF_OPTS(bpf_test_run_opts, opts);
+	unsigned int first[4] = {}, passed = 0, dropped = 0, other = 0, n = 0;
+	struct np_counters cb, ca;
+	struct np_flow_key key;
+	struct xdp_md md = {};
+	struct pkt_spec in;
+	struct frame fin, fout;
+	__u64 start, elapsed;
+	long want;
+
+	resolve_in(&tc, &in);
+	build(&in, &fin);
+	flow_key(tc.flow, &key);
+	np_counters_read(&maps, &key, &cb);
+	md.data_end = fin.len;
+	md.ingress_ifindex = ifindex[DEV_A];
+	opts.data_in = fin.b;
+	opts.data_size_in = fin.len;
+	opts.ctx_in = &md;
+	opts.ctx_size_in = sizeof(md);
+	opts.repeat = 1;
+
+	start = now_ns();
+	do {
+		opts.data_out = fout.b;
+		opts.data_size_out = sizeof(fout.b);
+		if (bpf_prog_test_run_opts(prog_fd, &opts))
+			other++;
+		else if (opts.retval == XDP_REDIRECT)
+			passed++;
+		else if (opts.retval == XDP_DROP)
+			dropped++;
+		else
+			other++;
+		if (n < 4)
+			first[n] = opts.retval;
+		n++;
+		nanosleep(&gap, NULL);
+		elapsed = now_ns() - start;
+	} while (elapsed < 450000000ull);
+	np_counters_read(&maps, &key, &ca);
+
+	tap_check(&t,
+		  first[0] == XDP_REDIRECT && first[1] == XDP_REDIRECT &&
+			  first[2] == XDP_REDIRECT && first[3] == XDP_DROP,
+		  "%s: the 300-byte burst passes 3 packets, the 4th drops",
+		  tc.name);
+	/* 1000 B/s refills one 100-byte packet per 100 ms. */
+	want = 3 + (long)(elapsed / 100000000ull);
+	tap_diag("%u packets in %llu ms: %u passed, %u dropped, %u other", n,
+		 (unsigned long long)(elapsed / 1000000), passed, dropped,
+		 other);
+	tap_check(&t, !other && (long)passed >= want - 1 &&
+			      (long)passed <= want + 1,
+		  "%s: %u passed, %ld +- 1 expected from burst and refill",
+		  tc.name, passed, want);
+	tap_check(&t,
+		  ca.packets - cb.packets == passed &&
+			  ca.bytes - cb.bytes == passed * 100ull &&
+			  ca.drops[NP_DROP_RATE] - cb.drops[NP_DROP_RATE] ==
+				  dropped,
+		  "%s: counters agree (packets %llu, drops[rate] %llu)",
+		  tc.name, (unsigned long long)(ca.packets - cb.packets),
+		  (unsigned long long)(ca.drops[NP_DROP_RATE] -
+				       cb.drops[NP_DROP_RATE]));
+}
+
+/* --- Setup ------------------------------------------------------------- */
+
+/*
+ * The checksum code against known answers, so that an error in it cannot
+ * hide behind the same error in the packets it builds: the IPv4 header
+ * with checksum 0xb861 that textbooks use, and a 9-byte datagram (an odd
+ * length) from 192.0.2.1 and 2001:db8::1, port 1234, to 198.51.100.2 and
+ * 2001:db8::2, port 5678, whose checksums tcpdump -vvv accepts.
+ */
+static bool csum_known_answers(void)
+{
+	static const __u8 hdr[20] = { 0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40,
+				      0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8,
+				      0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7 };
+	__u8 ip4[20] = {}, ip6[40] = {}, udp[17] = {};
+
+	inet_pton(AF_INET, "192.0.2.1", ip4 + 12);
+	inet_pton(AF_INET, "198.51.100.2", ip4 + 16);
+	inet_pton(AF_INET6, "2001:db8::1", ip6 + 8);
+	inet_pton(AF_INET6, "2001:db8::2", ip6 + 24);
+	put16(udp, 1234);
+	put16(udp + 2, 5678);
+	put16(udp + 4, sizeof(udp));
+	memcpy(udp + 8, "natproxy!", 9);
+	return ipv4_csum(hdr, sizeof(hdr)) == 0xb861 &&
+	       udp_csum(ip4, 4, udp, sizeof(udp)) == 0x09da &&
+	       udp_csum(ip6, 6, udp, sizeof(udp)) == 0x9a9c;
+}
+
+static int dev_hwaddr(const char *name, __u8 *mac)
+{
+	struct ifreq ifr = {};
+	int fd, err = 0;
+
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	if (fd < 0)
+		return -errno;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	if (ioctl(fd, SIOCGIFHWADDR, &ifr))
+		err = -errno;
+	else
+		memcpy(mac, ifr.ifr_hwaddr.sa_data, ETH_ALEN);
+	close(fd);
+	return err;
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt,
+			va_list ap)
+{
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	printf("# libbpf: ");
+	return vprintf(fmt, ap);
+}
+
+/* NULL when ready, else why every case must be skipped. */
+static const char *setup(char *why, size_t len)
+{
+	int i, err;
+
+	if (geteuid() != 0)
+		return "needs root";
+	for (i = 0; i < DEV_COUNT; i++) {
+		ifindex[i] = if_nametoindex(dev_name[i]);
+		if (!ifindex[i] || dev_hwaddr(dev_name[i], dev_mac[i])) {
+			snprintf(why, len,
+				 "no %s here: run tests/xdp_packet_test.sh",
+				 dev_name[i]);
+			return why;
+		}
+	}
+	libbpf_set_print(libbpf_print);
+	skel = relay_bpf__open_and_load();
+	if (!skel) {
+		snprintf(why, len, "cannot load the relay program: %s",
+			 strerror(errno));
+		return why;
+	}
+	prog_fd = bpf_program__fd(skel->progs.np_relay);
+	maps.fd[NP_FLOWS] = bpf_map__fd(skel->maps.np_flows_v1);
+	maps.fd[NP_COUNTERS] = bpf_map__fd(skel->maps.np_counters_v1);
+	maps.fd[NP_POLICERS] = bpf_map__fd(skel->maps.np_police_v1);
+	maps.fd[NP_VERDICTS] = bpf_map__fd(skel->maps.np_verdicts_v1);
+	maps.fd[NP_EGRESS] = bpf_map__fd(skel->maps.np_egress_v1);
+	maps.fd[NP_EVENTS] = bpf_map__fd(skel->maps.np_events_v1);
+	events_rb = ring_buffer__new(maps.fd[NP_EVENTS], on_event, NULL, NULL);
+
+	err = 0;
+	for (i = 0; i < DEV_COUNT; i++)
+		if (bpf_map_update_elem(maps.fd[NP_EGRESS], &ifindex[i],
+					&ifindex[i], BPF_ANY))
+			err = -errno;
+	tap_check(&t, !err, "setup: a0 (%u) and b0 (%u) in np_egress_v1%s%s",
+		  ifindex[DEV_A], ifindex[DEV_B], err ? ": " : "",
+		  err ? strerror(-err) : "");
+
+	err = 0;
+	for (i = 0; i < FLOW_COUNT; i++) {
+		struct np_flow_key key;
+		struct np_flow flow;
+		int e;
+
+		flow_key(i, &key);
+		flow_value(i, &flow);
+		e = np_flow_install(&maps, &key, &flow);
+		if (e) {
+			tap_diag("  flow %d: %s", i, strerror(-e));
+			err = e;
+		}
+	}
+	tap_check(&t, !err, "setup: %d flows installed with np_flow_install",
+		  FLOW_COUNT);
+	tap_check(&t, events_rb != NULL, "setup: ring buffer on np_events_v1");
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	const char *skip;
+	char why[128];
+	size_t i;
+
+	tap_check(&t, csum_known_answers(),
+		  "RFC 1071 code gives the known IPv4 and UDP checksums");
+	if (argc == 3 && !strcmp(argv[1], "--skip"))
+		skip = argv[2];
+	else
+		skip = setup(why, sizeof(why));
+	if (skip) {
+		for (i = 0; i < NCASES; i++)
+			tap_skip(&t, skip, "%s", cases[i].name);
+		tap_skip(&t, skip, "%s", REFILL_NAME);
+		return tap_done(&t);
+	}
+	tap_diag("a0 ifindex %u, b0 ifindex %u", ifindex[DEV_A], ifindex[DEV_B]);
+	for (i = 0; i < NCASES; i++)
+		run_case(&cases[i]);
+	test_refill();
+
+	ring_buffer__free(events_rb);
+	relay_bpf__destroy(skel);
+	return tap_done(&t);
+}
