@@ -382,9 +382,14 @@ static int leg_media(struct ctx *c, struct np_leg *leg, bool from_terminal)
 		err = stream_part_sync(c, s, 0, from_terminal);
 		if (!err && !s->mux)
 			err = stream_part_sync(c, s, 1, from_terminal);
-		if (err)
+		if (err) {
+			/* SDP pointing at relays without flows would connect a
+			 * call without audio: refuse it instead. */
 			np_err("call '%s': cannot install flows: %s",
 			       leg->call_id, strerror(-err));
+			err = -EBUSY;
+			goto undo;
+		}
 	}
 	return 0;
 undo:
@@ -575,6 +580,19 @@ static void term_free(struct np_proxy *px, struct np_term *term,
 
 /* --- from the terminal ---------------------------------------------------- */
 
+/* Refuses a terminal's request with our own final response; its ACK is
+ * then ours too (RFC 3261 17.2.1) and must not reach the core. */
+static void refuse(struct ctx *c, struct np_sockaddr *src, struct np_txn *txn,
+		   int code, const char *reason)
+{
+	np_warn("request '%s' from terminal refused: %d %s",
+		c->msg->sip_method, code, reason);
+	if (txn)
+		txn->answered_here = true;
+	answer(c->px, c->pair->first, c->access->sip_port, src, c->msg, code,
+	       reason);
+}
+
 static void terminal_request(struct ctx *c, struct np_sockaddr *src)
 {
 	struct np_sockaddr core_addr = core_sip_addr(c);
@@ -582,23 +600,43 @@ static void terminal_request(struct ctx *c, struct np_sockaddr *src)
 	const char *branch = np_sipmsg_branch(c->msg);
 	osip_message_t *m = c->msg;
 	struct np_leg *leg = NULL;
-	struct np_txn *txn;
+	struct np_txn *txn = NULL;
 	int err;
 
 	np_sipmsg_call_id(m, call_id, sizeof(call_id));
-	if (strcmp(m->sip_method, "ACK")) {
-		txn = txn_find(c->px, branch, false);
+	txn = txn_find(c->px, branch, false);
+	if (MSG_IS_ACK(m) && txn && txn->answered_here)
+		return;
+	if (!MSG_IS_ACK(m)) {
 		if (!txn)
 			txn = txn_add(c, branch, false);
-		if (!txn || np_sipmsg_top_via(m, txn->via, sizeof(txn->via)))
-			goto bad;
+		if (!txn || np_sipmsg_top_via(m, txn->via, sizeof(txn->via))) {
+			refuse(c, src, txn, 400, "Bad Request");
+			return;
+		}
+	}
+	/* Media first: a refusal then answers the message as it came. */
+	if (np_sipmsg_sdp(m, &(size_t){ 0 }) || MSG_IS_INVITE(m)) {
+		leg = leg_get(c, call_id);
+		err = leg ? leg_media(c, leg, true) : -EBUSY;
+		if (err) {
+			if (leg && !leg->n_streams)
+				leg_end(c, leg, "refused");
+			if (err == -EINVAL)
+				refuse(c, src, txn, 400, "Bad Request");
+			else
+				refuse(c, src, txn, 503, "Service Unavailable");
+			return;
+		}
 	}
 	/* Our Via, with the terminal's branch: the response finds its way. */
 	snprintf(via, sizeof(via), "SIP/2.0/UDP %s:%u;branch=%s;rport",
 		 np_sipaddr_host(&core_addr, host, sizeof(host)),
 		 core_addr.port, *branch ? branch : "z9hG4bK-np-none");
-	if (np_sipmsg_replace_top_via(m, via))
-		goto bad;
+	if (np_sipmsg_replace_top_via(m, via)) {
+		refuse(c, src, txn, 400, "Bad Request");
+		return;
+	}
 	if (MSG_IS_REGISTER(m) || MSG_IS_INVITE(m) || MSG_IS_SUBSCRIBE(m)) {
 		char contact[256];
 
@@ -607,17 +645,6 @@ static void terminal_request(struct ctx *c, struct np_sockaddr *src)
 			memcpy(c->term->contact, contact, sizeof(contact));
 	}
 	np_sipmsg_set_contact_hostport(m, &core_addr);
-
-	if (np_sipmsg_sdp(m, &(size_t){ 0 }) || MSG_IS_INVITE(m)) {
-		leg = leg_get(c, call_id);
-		if (!leg)
-			goto busy;
-		err = leg_media(c, leg, true);
-		if (err == -EBUSY)
-			goto busy;
-		if (err)
-			goto bad;
-	}
 	if (MSG_IS_BYE(m) || MSG_IS_CANCEL(m)) {
 		leg = leg_find(c->term, call_id);
 		if (leg)
@@ -625,19 +652,6 @@ static void terminal_request(struct ctx *c, struct np_sockaddr *src)
 	}
 	send_msg(c->px, c->pair->second, c->term->core_port,
 		 &c->pair->softswitch, m);
-	return;
-bad:
-	np_warn("request '%s' from terminal refused: malformed", m->sip_method);
-	answer(c->px, c->pair->first, c->access->sip_port, src, m, 400,
-	       "Bad Request");
-	return;
-busy:
-	np_warn("request '%s' from terminal refused: no relay ports left",
-		m->sip_method);
-	if (leg && !leg->n_streams)
-		leg_end(c, leg, "no ports");
-	answer(c->px, c->pair->first, c->access->sip_port, src, m, 503,
-	       "Service Unavailable");
 }
 
 static void terminal_response(struct ctx *c)
@@ -743,6 +757,7 @@ static void core_request(struct ctx *c)
 
 static void core_response(struct ctx *c)
 {
+	struct np_sockaddr core_addr = core_sip_addr(c);
 	const char *branch = np_sipmsg_branch(c->msg);
 	osip_message_t *m = c->msg;
 	char call_id[256];
@@ -767,6 +782,8 @@ static void core_response(struct ctx *c)
 			c->term->idle_since = c->now;
 		np_info("terminal registered through core port %u for %lds",
 			c->term->core_port, expires);
+		/* The terminal looks for its own binding (RFC 3261 10.2.4). */
+		np_sipmsg_restore_contact(m, &core_addr, c->term->contact);
 	}
 	leg = leg_find(c->term, call_id);
 	if (leg && MSG_IS_RESPONSE_FOR(m, "INVITE")) {

@@ -102,6 +102,7 @@ struct np_txn {
 	char branch[128]; /* the top Via's branch on arrival */
 	char our_branch[64]; /* from_core: the branch of the Via we pushed */
 	char via[512]; /* !from_core: the terminal's top Via, as sent */
+	bool answered_here; /* we refused it: its ACK stops here */
 	time_t expires;
 };
 

@@ -17,6 +17,68 @@ void np_sipmsg_init(void)
 	parser_init();
 }
 
+/*
+ * libosip2 re-serialises credentials and challenges in its own parameter
+ * order and drops parameters it does not know. They must pass intact, so
+ * their parsed forms are replaced by the raw lines as generic headers.
+ */
+static const char *const verbatim_headers[] = {
+	"Authorization", "Proxy-Authorization", "WWW-Authenticate",
+	"Proxy-Authenticate",
+};
+
+static void free_auth_lists(osip_message_t *m)
+{
+	osip_list_special_free(&m->authorizations,
+			       (void (*)(void *))osip_authorization_free);
+	osip_list_special_free(&m->proxy_authorizations,
+			       (void (*)(void *))osip_authorization_free);
+	osip_list_special_free(&m->www_authenticates,
+			       (void (*)(void *))osip_www_authenticate_free);
+	osip_list_special_free(&m->proxy_authenticates,
+			       (void (*)(void *))osip_www_authenticate_free);
+}
+
+static int keep_verbatim(osip_message_t *m, const char *buf, size_t len)
+{
+	const char *line = buf, *end = buf + len, *eol, *colon;
+	char name[32], *value;
+	size_t i, n;
+	int err = 0;
+
+	free_auth_lists(m);
+	while (line < end && !err) {
+		eol = memchr(line, '\n', end - line);
+		if (!eol)
+			eol = end;
+		if (eol == line || (eol == line + 1 && line[0] == '\r'))
+			break; /* end of headers */
+		colon = memchr(line, ':', eol - line);
+		n = colon ? (size_t)(colon - line) : 0;
+		while (n && (line[n - 1] == ' ' || line[n - 1] == '\t'))
+			n--;
+		for (i = 0; colon && n < sizeof(name) &&
+			    i < sizeof(verbatim_headers) /
+					sizeof(verbatim_headers[0]);
+		     i++) {
+			if (strlen(verbatim_headers[i]) != n ||
+			    osip_strncasecmp(line, verbatim_headers[i], n))
+				continue;
+			value = osip_malloc(eol - colon);
+			if (!value)
+				return -ENOMEM;
+			osip_strncpy(value, colon + 1, eol - colon - 1);
+			osip_clrspace(value);
+			if (osip_message_set_header(m, verbatim_headers[i],
+						    value))
+				err = -EINVAL;
+			osip_free(value);
+		}
+		line = eol + 1;
+	}
+	return err;
+}
+
 int np_sipmsg_parse(const char *buf, size_t len, osip_message_t **msg)
 {
 	osip_message_t *m;
@@ -30,6 +92,10 @@ int np_sipmsg_parse(const char *buf, size_t len, osip_message_t **msg)
 	    (MSG_IS_REQUEST(m) && (!m->req_uri || !m->sip_method)) ||
 	    (MSG_IS_RESPONSE(m) && (m->status_code < 100 ||
 				    m->status_code > 699))) {
+		osip_message_free(m);
+		return -EINVAL;
+	}
+	if (keep_verbatim(m, buf, len)) {
 		osip_message_free(m);
 		return -EINVAL;
 	}
@@ -213,9 +279,10 @@ int np_sipmsg_contact_uri(const osip_message_t *msg, char *out, size_t len)
 
 static void set_hostport(osip_uri_t *uri, const struct np_sockaddr *addr)
 {
-	char host[INET6_ADDRSTRLEN + 2], port[8];
+	char host[INET6_ADDRSTRLEN], port[8];
 
-	np_sipaddr_host(addr, host, sizeof(host));
+	/* Bare: libosip2 brackets an IPv6 host itself when it prints. */
+	inet_ntop(addr->family, &addr->addr, host, sizeof(host));
 	snprintf(port, sizeof(port), "%u", addr->port);
 	osip_free(uri->host);
 	osip_free(uri->port);
@@ -234,6 +301,36 @@ int np_sipmsg_set_contact_hostport(osip_message_t *msg,
 	     i++) {
 		if (contact->url)
 			set_hostport(contact->url, addr);
+		contact = NULL;
+	}
+	return 0;
+}
+
+int np_sipmsg_restore_contact(osip_message_t *msg,
+			      const struct np_sockaddr *ours, const char *uri)
+{
+	osip_contact_t *contact = NULL;
+	struct np_sockaddr at;
+	osip_uri_t *orig;
+	int i;
+
+	if (!uri[0])
+		return 0;
+	for (i = 0; !osip_message_get_contact(msg, i, &contact) && contact;
+	     i++) {
+		if (contact->url &&
+		    !np_sipaddr_parse(contact->url->host, contact->url->port,
+				      5060, &at) &&
+		    np_sockaddr_eq(&at, ours)) {
+			if (osip_uri_init(&orig))
+				return -ENOMEM;
+			if (osip_uri_parse(orig, uri)) {
+				osip_uri_free(orig);
+				return -EINVAL;
+			}
+			osip_uri_free(contact->url);
+			contact->url = orig;
+		}
 		contact = NULL;
 	}
 	return 0;

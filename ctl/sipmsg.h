@@ -37,6 +37,9 @@ int np_sipmsg_via_dest(const osip_message_t *msg, struct np_sockaddr *dest);
 int np_sipmsg_contact_uri(const osip_message_t *msg, char *out, size_t len);
 int np_sipmsg_set_contact_hostport(osip_message_t *msg,
 				   const struct np_sockaddr *addr);
+/* Puts uri back into every Contact whose host:port is ours. */
+int np_sipmsg_restore_contact(osip_message_t *msg,
+			      const struct np_sockaddr *ours, const char *uri);
 /* Replaces the Request-URI with uri. */
 int np_sipmsg_set_request_uri(osip_message_t *msg, const char *uri);
 /* True when the Request-URI's host:port is addr. */

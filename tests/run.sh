@@ -10,8 +10,10 @@ SUITES=(
 	build/tests/addr_test
 	build/tests/unit/config_test
 	build/tests/unit/sdp_test
+	build/tests/unit/proxy_test
 	tests/xdp_packet_test.sh
 	tests/e2e/relay.sh
+	tests/e2e/sip.sh
 )
 
 passed=0 failed=0 skipped=0

@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# End-to-end test of natproxyd with real parts: terminals (sipp) in private
+# LANs behind nftables masquerade NATs, natproxyd with the XDP relay between
+# the access network and the core, a real Kamailio as registrar and proxy
+# that knows nothing about NAT, and a far-end UA. Asserts what Kamailio
+# stored, that calls in both directions and between two terminals complete,
+# what RTP arrived (captured at the receivers, checksums recomputed), what
+# the flow counters counted, that no media reached user space, that BYE
+# leaves no flow behind, and that keepalives reach and time out terminals.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib/tap.sh
+require_root "natproxyd end to end with Kamailio and sipp"
+. tests/sip/topology.sh
+
+trap sip_topology_down EXIT
+trap 'exit 1' INT TERM HUP PIPE
+sip_topology_up || { echo "not ok - topology"; exit 1; }
+kamailio_start || { echo "not ok - kamailio"; exit 1; }
+
+CFG=$NP_RUN_DIR/natproxy.yaml
+LOG=$NP_RUN_DIR/natproxyd.log
+cat >"$CFG" <<EOF
+realms:
+  - name: access
+    interface: acc0
+    address: 203.0.113.1
+    sip_port: 5060
+    media_ports: 30000-30999
+  - name: core
+    interface: core0
+    address: 198.51.100.1
+    sip_ports: 20000-20999
+    media_ports: 40000-40999
+pairs:
+  - first: access
+    second: core
+    softswitch: 198.51.100.2:5060
+keepalive:
+  method: options
+  interval: 3
+EOF
+
+ctl() { in_ns proxy build/natproxyctl --pin-dir "$NP_PIN_DIR" "$@"; }
+# rtp_count FILE SRC DST DPORT: valid packets SRC -> DST:DPORT in a capture.
+rtp_count() {
+	tests/lib/pcap_udp.py "$1" |
+		awk -v s="$2" -v d="$3" -v p="$4" \
+			'$1 == s && $3 == d && $4 == p && $8 != "bad" && $9 == "ok" {n++} END {print n + 0}'
+}
+# stream_log WHAT: the packets counted for a stream, from natproxyd's
+# record of it when the call ended ("from the terminal" or "to it").
+stream_packets() {
+	grep "stream .* ended" "$LOG" | tail -n "$1" | head -1 |
+		sed -n "s/.* \([0-9]*\) packets [0-9]* bytes $2.*/\1/p"
+}
+
+in_ns proxy build/natproxyd -c "$NP_RUN_DIR/bad.yaml" >/dev/null 2>&1
+printf 'realms:\n  - name: x\n    colour: blue\n' >"$NP_RUN_DIR/bad.yaml"
+out=$(in_ns proxy build/natproxyd -c "$NP_RUN_DIR/bad.yaml" --pin-dir "$NP_PIN_DIR" 2>&1); rc=$?
+check "a broken config: FILE:LINE:COLUMN error, non-zero exit" \
+	test "$rc" -ne 0 -a -n "$(echo "$out" | grep -E "^$NP_RUN_DIR/bad.yaml:[0-9]+:[0-9]+: ")"
+check "and nothing attached" test -z "$(in_ns proxy ip -d link show | grep -o 'prog/xdp')"
+
+sip_spawn proxy build/natproxyd -c "$CFG" --pin-dir "$NP_PIN_DIR" >"$LOG" 2>&1
+NPD_PID=$SIP_LAST_PID
+for _ in $(seq 50); do grep -q 'natproxyd running' "$LOG" && break; sleep 0.1; done
+check "natproxyd starts and attaches XDP to acc0 and core0" \
+	test "$(ctl status --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["interfaces"]))')" = 2
+
+# --- registration through NAT ------------------------------------------------
+check "A registers through its NAT" \
+	sipp_run lan1 reg-a register -i 192.168.1.10 -p 5060 -key user a -key expires 60 203.0.113.1:5060
+contact=$(kamailio_contacts a)
+check "Kamailio stores A at natproxy's core address, not the private one" \
+	bash -c "echo '$contact' | grep -Eq '^sip:a@198\.51\.100\.1:20[0-9]{3}'"
+check "the 200 OK reached A with A's own Via restored" \
+	grep -q '192.168.1.10:5060' "$NP_RUN_DIR/reg-a.log"
+
+# --- A calls the far end -------------------------------------------------------
+capture lan1 eth0 a1.pcap udp port 6000
+capture core eth0 far1.pcap udp port 7000
+sipp_spawn core uas-far uas -i 198.51.100.10 -p 5060 -mi 198.51.100.10 -mp 7000
+FAR=$SIP_LAST_PID
+check "call A -> far end completes (INVITE, 200, ACK, RTP, BYE)" \
+	sipp_run lan1 call-a uac -i 192.168.1.10 -p 5060 -mi 192.168.1.10 -mp 6000 -s far -key user a 203.0.113.1:5060
+check "the far end's side of the call completes" sip_wait "$FAR" 20
+stop_captures
+to_far=$(rtp_count "$NP_RUN_DIR/far1.pcap" 198.51.100.1 198.51.100.10 7000)
+to_a=$(rtp_count "$NP_RUN_DIR/a1.pcap" 203.0.113.1 192.168.1.10 6000)
+diag "RTP relayed: $to_far to the far end, $to_a to A (200 sent each way)"
+check_eq "all 200 RTP packets from A reach the far end from natproxy's core relay, checksums valid" 200 "$to_far"
+check "RTP from the far end reaches A through its NAT (the first few may precede A's latch)" \
+	test "$to_a" -ge 190
+check_eq "the flow counters counted what the far end received" "$to_far" "$(stream_packets 1 'from the terminal')"
+check_eq "the flow counters counted what A received" "$to_a" "$(stream_packets 1 'to it')"
+check_eq "BYE removed every flow" 0 "$(ctl flows --json | wc -l)"
+
+# --- the far end calls A --------------------------------------------------------
+capture lan1 eth0 a2.pcap udp port 6000
+capture core eth0 far2.pcap udp port 7000
+check "A re-registers" \
+	sipp_run lan1 reg-a2 register -i 192.168.1.10 -p 5060 -key user a -key expires 60 203.0.113.1:5060
+sipp_spawn lan1 uas-a uas -i 192.168.1.10 -p 5060 -mi 192.168.1.10 -mp 6000
+UASA=$SIP_LAST_PID
+check "call far end -> A through Kamailio completes" \
+	sipp_run core call-far uac -i 198.51.100.20 -p 5060 -mi 198.51.100.10 -mp 7000 -s a -key user far 198.51.100.2:5060
+check "A's side of the call completes" sip_wait "$UASA" 20
+stop_captures
+to_far=$(rtp_count "$NP_RUN_DIR/far2.pcap" 198.51.100.1 198.51.100.10 7000)
+to_a=$(rtp_count "$NP_RUN_DIR/a2.pcap" 203.0.113.1 192.168.1.10 6000)
+diag "RTP relayed: $to_far to the far end, $to_a to A"
+check "RTP from A reaches the far end" test "$to_far" -ge 190
+check "RTP from the far end reaches A" test "$to_a" -ge 190
+check_eq "BYE removed every flow" 0 "$(ctl flows --json | wc -l)"
+
+# --- terminal to terminal through Kamailio --------------------------------------
+capture lan1 eth0 a3.pcap udp port 6000
+capture lan2 eth0 b3.pcap udp port 6002
+check "B registers through the other NAT" \
+	sipp_run lan2 reg-b register -i 192.168.2.10 -p 5060 -key user b -key expires 60 203.0.113.1:5060
+check "A re-registers" \
+	sipp_run lan1 reg-a3 register -i 192.168.1.10 -p 5060 -key user a -key expires 60 203.0.113.1:5060
+check "A and B have distinct core addresses at Kamailio" \
+	test "$(kamailio_contacts a)" != "$(kamailio_contacts b)"
+sipp_spawn lan2 uas-b uas -i 192.168.2.10 -p 5060 -mi 192.168.2.10 -mp 6002
+UASB=$SIP_LAST_PID
+check "call A -> B (both behind NATs, the same Call-ID passing twice) completes" \
+	sipp_run lan1 call-ab uac -i 192.168.1.10 -p 5060 -mi 192.168.1.10 -mp 6000 -s b -key user a 203.0.113.1:5060
+check "B's side completes" sip_wait "$UASB" 20
+stop_captures
+to_b=$(rtp_count "$NP_RUN_DIR/b3.pcap" 203.0.113.1 192.168.2.10 6002)
+to_a=$(rtp_count "$NP_RUN_DIR/a3.pcap" 203.0.113.1 192.168.1.10 6000)
+diag "RTP relayed: $to_b to B, $to_a to A"
+check "RTP from A reaches B" test "$to_b" -ge 190
+check "RTP from B reaches A" test "$to_a" -ge 190
+check_eq "BYE removed every flow of both legs" 0 "$(ctl flows --json | wc -l)"
+
+# --- media never reached user space -------------------------------------------
+verdicts=$(ctl status --json)
+relayed=$(echo "$verdicts" | python3 -c 'import json,sys; v=json.load(sys.stdin)["verdicts"]; print(v["redirect"] + v["tx"])')
+to_kernel=$(echo "$verdicts" | python3 -c 'import json,sys; v=json.load(sys.stdin)["verdicts"]; print(v["pass-no-neighbour"] + v["pass-no-route"] + v["pass-egress-not-attached"])')
+diag "XDP relayed $relayed packets, $to_kernel handed to the kernel"
+check "XDP relayed the media (over 1100 packets)" test "$relayed" -ge 1100
+check "at most the first packet per direction waited for a neighbour" test "$to_kernel" -le 6
+check_eq "nothing crossed the proxy's kernel between access and core" 0 "$(sip_leaks)"
+check "natproxyd received only signaling (its counters)" \
+	bash -c "! grep -q 'malformed SIP' '$LOG'"
+
+# --- keepalives, and a terminal that goes silent --------------------------------
+capture lan2 eth0 ka.pcap udp port 5060
+check "B registers once more, then goes silent" \
+	sipp_run lan2 reg-b2 register -i 192.168.2.10 -p 5060 -key user b -key expires 60 203.0.113.1:5060
+for _ in $(seq 200); do grep -q 'stopped answering keepalives' "$LOG" && break; sleep 0.1; done
+stop_captures
+check "OPTIONS keepalives reached B through its NAT" \
+	test "$(tcpdump -r "$NP_RUN_DIR/ka.pcap" -A 2>/dev/null | grep -c '^OPTIONS sip:b@192.168.2.10')" -ge 1
+check "B's binding is dropped when it stops answering" grep -q 'stopped answering keepalives' "$LOG"
+
+# --- malformed input never hurts --------------------------------------------------
+in_ns lan0 python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for junk in (b"INVITE", b"\x00\xff" * 300, b"INVITE sip:x SIP/2.0\r\nVia: garbage\r\n\r\n",
+             b"SIP/2.0 200 OK\r\n\r\n"):
+    s.sendto(junk, ("203.0.113.1", 5060))'
+sleep 0.3
+check "natproxyd survives malformed SIP" kill -0 "$NPD_PID"
+check "and logs it" grep -q 'malformed SIP' "$LOG"
+
+sip_stop "$NPD_PID"
+check "natproxyd stops cleanly on SIGTERM" grep -q 'shutting down' "$LOG"
+check_eq "no flow is left in the maps" 0 "$(ctl flows --json | wc -l)"
+tap_done

@@ -1,0 +1,405 @@
+# SPDX-License-Identifier: GPL-2.0-only
+# The SIP end-to-end topology for natproxy's tests, sourced by bash scripts:
+# terminals in private LANs behind masquerading NAT routers on an access
+# network, natproxy's namespace between that access network and the core,
+# and Kamailio (the softswitch) plus far-end UAs in the core. Picture and
+# usage: tests/sip/README.md.
+#
+#   . tests/sip/topology.sh
+#   trap sip_topology_down EXIT
+#   sip_topology_up
+#
+# Everything carries the run's prefix ($NP_RUN) and lives under
+# $NP_RUN_DIR; sip_topology_down stops what this harness started (by PID),
+# deletes the namespaces, unmounts the bpffs and removes the run directory,
+# also after a failure. Set SIP_KEEP_LOGS=DIR to copy the run directory's
+# logs, traces and captures there first.
+
+NP_RUN=${NP_RUN:-nps$$}
+NP_RUN_DIR=/run/natproxy-test/$NP_RUN
+NP_PIN_DIR=$NP_RUN_DIR/bpf/natproxy
+export NP_RUN NP_RUN_DIR NP_PIN_DIR
+
+SIP_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SIP_SCENARIOS=$SIP_DIR/scenarios
+SIP_DOMAIN=${SIP_DOMAIN:-example.test}
+# Short names; the namespaces are "$NP_RUN-<name>" (see sip_ns).
+SIP_NAMESPACES=(lan0 lan1 lan2 nat1 nat2 acc proxy core)
+SIP_PIDS=()
+SIP_CAPTURE_PIDS=()
+SIP_LAST_PID=
+KAM_PID=
+KAM_CTL=$NP_RUN_DIR/kamailio_ctl
+KAM_LOG=$NP_RUN_DIR/kamailio.log
+
+# Addresses, for tests to use by name.
+SIP_A_IP=192.168.1.10 SIP_A_GW=192.168.1.1 SIP_NAT1_IP=203.0.113.11
+SIP_B_IP=192.168.2.10 SIP_B_GW=192.168.2.1 SIP_NAT2_IP=203.0.113.12
+SIP_C_IP=203.0.113.30
+SIP_PROXY_ACC_IP=203.0.113.1 SIP_PROXY_CORE_IP=198.51.100.1
+SIP_KAM_IP=198.51.100.2 SIP_FAR_IP=198.51.100.10 SIP_CORE_UA_IP=198.51.100.20
+
+sip_ns() { echo "$NP_RUN-$1"; }
+
+# in_ns NAME CMD...: runs a command in one of the topology's namespaces.
+in_ns() {
+	local ns=$1
+	shift
+	ip netns exec "$NP_RUN-$ns" "$@"
+}
+
+# sip_spawn NAME CMD...: starts CMD in the background in namespace NAME
+# ("-" for the namespace of the caller) and remembers its PID, in
+# SIP_LAST_PID and for cleanup. Give it a command, not a shell function: a
+# function would run in a subshell whose PID is not the process to stop.
+# `ip netns exec` execs the command, so the PID is the command's.
+sip_spawn() {
+	local ns=$1
+	shift
+	if [ "$ns" = - ]; then
+		"$@" &
+	else
+		ip netns exec "$NP_RUN-$ns" "$@" &
+	fi
+	SIP_LAST_PID=$!
+	SIP_PIDS+=("$SIP_LAST_PID")
+}
+
+# _sip_running PID: whether a child of this shell still runs (a zombie does
+# not; nor does a process that got the PID after bash reaped ours).
+_sip_running() {
+	local stat
+	stat=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
+	set -- $stat
+	[ "${2:-}" = "$BASHPID" ] && [ "$1" != Z ] && [ "$1" != X ]
+}
+
+# sip_wait PID [SECONDS]: waits (bounded, default 60 s) for a process
+# sip_spawn started and returns its exit status; 124 if it still runs.
+sip_wait() {
+	local pid=$1 tenths=$((${2:-60} * 10)) i
+	for ((i = 0; i < tenths; i++)); do
+		_sip_running "$pid" || break
+		sleep 0.1
+	done
+	_sip_running "$pid" && return 124
+	wait "$pid"
+}
+
+# sip_stop PID [SIGNAL]: stops one process sip_spawn started: SIGNAL
+# (default TERM), then KILL after 5 s; reaps it.
+sip_stop() {
+	local pid=$1 i
+	_sip_running "$pid" && kill -"${2:-TERM}" "$pid" 2>/dev/null
+	for ((i = 0; i < 50; i++)); do
+		_sip_running "$pid" || break
+		sleep 0.1
+	done
+	_sip_running "$pid" && kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	return 0
+}
+
+# capture NS DEV FILE [FILTER...]: tcpdump on DEV in namespace NS into FILE
+# (relative names go to the run directory); returns once it listens, its
+# PID in SIP_LAST_PID.
+capture() {
+	local ns=$1 dev=$2 file=$3 i
+	shift 3
+	case $file in */*) ;; *) file=$NP_RUN_DIR/$file ;; esac
+	sip_spawn "$ns" tcpdump -n -U -s 0 -Z root -i "$dev" -w "$file" "$@" \
+		>/dev/null 2>"$file.log"
+	SIP_CAPTURE_PIDS+=("$SIP_LAST_PID")
+	for ((i = 0; i < 50; i++)); do
+		grep -q "listening on" "$file.log" 2>/dev/null && return 0
+		_sip_running "$SIP_LAST_PID" || break
+		sleep 0.1
+	done
+	echo "capture: tcpdump on $ns/$dev did not start: $(cat "$file.log")" >&2
+	return 1
+}
+
+# stop_capture PID: stops one capture (its PID: SIP_LAST_PID after capture),
+# after a moment for the last packets.
+stop_capture() {
+	local pid=$1 p keep=()
+	sleep 0.3
+	sip_stop "$pid" INT
+	for p in "${SIP_CAPTURE_PIDS[@]}"; do
+		[ "$p" = "$pid" ] || keep+=("$p")
+	done
+	SIP_CAPTURE_PIDS=("${keep[@]}")
+}
+
+# stop_captures: stops every capture, after a moment for the last packets.
+stop_captures() {
+	local pid
+	[ ${#SIP_CAPTURE_PIDS[@]} -eq 0 ] && return 0
+	sleep 0.3
+	for pid in "${SIP_CAPTURE_PIDS[@]}"; do
+		sip_stop "$pid" INT
+	done
+	SIP_CAPTURE_PIDS=()
+}
+
+# sip_veth NS1 DEV1 NS2 DEV2: a veth pair, each end straight in its
+# namespace (nothing appears in the caller's), both up, with the transmit
+# checksum offload off: a veth would otherwise pass on CHECKSUM_PARTIAL
+# packets whose UDP checksum is only the pseudo-header seed, and captures
+# would not show what a wire would carry.
+sip_veth() {
+	ip link add "$2" netns "$NP_RUN-$1" type veth peer name "$4" netns "$NP_RUN-$3" || return 1
+	in_ns "$1" ip link set "$2" up
+	in_ns "$3" ip link set "$4" up
+	in_ns "$1" ethtool -K "$2" tx off >/dev/null 2>&1
+	in_ns "$3" ethtool -K "$4" tx off >/dev/null 2>&1
+	return 0
+}
+
+# sip_nat NAME LAN_NET LAN_GW WAN_ADDR: a NAT router: masquerades LAN_NET
+# out of "wan" with random source ports, routes nowhere but its two links.
+sip_nat() {
+	local ns=$1
+	in_ns "$ns" ip addr add "$3/24" dev lan
+	in_ns "$ns" ip addr add "$4/24" dev wan
+	in_ns "$ns" sysctl -q -w net.ipv4.ip_forward=1
+	in_ns "$ns" nft -f - <<-EOF
+		table ip nat {
+			chain postrouting {
+				type nat hook postrouting priority srcnat; policy accept;
+				ip saddr $2 oifname "wan" counter masquerade random
+			}
+		}
+	EOF
+}
+
+sip_topology_up() {
+	local ns
+	if [ -e "$NP_RUN_DIR" ]; then
+		echo "sip_topology_up: $NP_RUN_DIR exists: another run named $NP_RUN?" >&2
+		return 1
+	fi
+	mkdir -p "$NP_RUN_DIR/bpf" || return 1
+	# Pins must live on a bpffs of the initial mount namespace: one made
+	# inside `ip netns exec` vanishes when that command exits.
+	mount -t bpf bpf "$NP_RUN_DIR/bpf" || return 1
+	for ns in "${SIP_NAMESPACES[@]}"; do
+		ip netns add "$NP_RUN-$ns" || return 1
+		in_ns "$ns" ip link set lo up
+		# IPv4 only: no router solicitations or MLD in the captures.
+		in_ns "$ns" sysctl -q -w net.ipv6.conf.all.disable_ipv6=1 \
+			net.ipv6.conf.default.disable_ipv6=1 2>/dev/null
+	done
+
+	# The access network: a bridge joining the NATs, terminal C, the proxy.
+	in_ns acc ip link add br0 type bridge
+	in_ns acc ip link set br0 up
+	sip_veth lan1 eth0 nat1 lan || return 1
+	sip_veth lan2 eth0 nat2 lan || return 1
+	sip_veth nat1 wan acc p-nat1 || return 1
+	sip_veth nat2 wan acc p-nat2 || return 1
+	sip_veth lan0 eth0 acc p-lan0 || return 1
+	sip_veth proxy acc0 acc p-proxy || return 1
+	sip_veth proxy core0 core eth0 || return 1
+	for dev in p-nat1 p-nat2 p-lan0 p-proxy; do
+		in_ns acc ip link set "$dev" master br0
+	done
+
+	# Terminals A and B behind the NATs, C with none.
+	in_ns lan1 ip addr add "$SIP_A_IP/24" dev eth0
+	in_ns lan1 ip route add default via "$SIP_A_GW"
+	in_ns lan2 ip addr add "$SIP_B_IP/24" dev eth0
+	in_ns lan2 ip route add default via "$SIP_B_GW"
+	in_ns lan0 ip addr add "$SIP_C_IP/24" dev eth0
+	sip_nat nat1 192.168.1.0/24 "$SIP_A_GW" "$SIP_NAT1_IP" || return 1
+	sip_nat nat2 192.168.2.0/24 "$SIP_B_GW" "$SIP_NAT2_IP" || return 1
+
+	# The proxy: one leg on each side, no route between them but natproxy.
+	# Forwarding is on because bpf_fib_lookup() answers "forwarding
+	# disabled" without it; the guard below drops (and counts) anything
+	# the kernel would forward with an address of the other side.
+	in_ns proxy ip addr add "$SIP_PROXY_ACC_IP/24" dev acc0
+	in_ns proxy ip addr add "$SIP_PROXY_CORE_IP/24" dev core0
+	in_ns proxy sysctl -q -w net.ipv4.ip_forward=1
+	in_ns proxy nft -f - <<-EOF || return 1
+		table ip sip_guard {
+			counter leak_to_core {}
+			counter leak_to_access {}
+			chain forward {
+				type filter hook forward priority filter; policy accept;
+				oifname "core0" ip saddr { 192.168.0.0/16, 203.0.113.0/24 } counter name leak_to_core drop
+				oifname "acc0" ip saddr 198.51.100.0/24 counter name leak_to_access drop
+			}
+		}
+	EOF
+
+	# The core: Kamailio, the far-end UA and one more UA for self tests.
+	in_ns core ip addr add "$SIP_KAM_IP/24" dev eth0
+	in_ns core ip addr add "$SIP_FAR_IP/24" dev eth0
+	in_ns core ip addr add "$SIP_CORE_UA_IP/24" dev eth0
+
+	# XDP_REDIRECT into a veth drops the frame unless the peer runs NAPI:
+	# GRO on the peers of the proxy's acc0 and core0 gives them that.
+	in_ns acc ethtool -K p-proxy gro on >/dev/null || return 1
+	in_ns core ethtool -K eth0 gro on >/dev/null || return 1
+	# And a veth only wakes its peer for XDP_TX frames (the relay sending
+	# back out of the interface it came in on, as between two terminals)
+	# when the peer runs XDP itself: a pass-through program there.
+	in_ns acc ip link set dev p-proxy xdpdrv obj "$SIP_DIR/../../build/xdp_pass.bpf.o" sec xdp || return 1
+	in_ns core ip link set dev eth0 xdpdrv obj "$SIP_DIR/../../build/xdp_pass.bpf.o" sec xdp || return 1
+	return 0
+}
+
+# sip_leaks: packets the proxy's kernel would have forwarded between access
+# and core (dropped by the guard); "0" when natproxy alone bridged them.
+sip_leaks() {
+	in_ns proxy nft list table ip sip_guard 2>/dev/null |
+		awk '/packets/ {for (i = 1; i < NF; i++) if ($i == "packets") n += $(i + 1)} END {print n + 0}'
+}
+
+# kamailio_start [CFG]: Kamailio in the core namespace, in the foreground of
+# a process we own, logging to $KAM_LOG, its control socket at $KAM_CTL;
+# returns once it answers there (bounded, 10 s).
+kamailio_start() {
+	local cfg=${1:-$SIP_DIR/kamailio.cfg} i
+	if kam core.uptime >/dev/null 2>&1; then
+		echo "kamailio_start: a Kamailio already answers on $KAM_CTL" >&2
+		return 1
+	fi
+	rm -f "$NP_RUN_DIR/kamailio.pid"
+	sip_spawn core kamailio -f "$cfg" -DD -E -n 1 -m 32 -M 8 \
+		-P "$NP_RUN_DIR/kamailio.pid" -Y "$NP_RUN_DIR" -w "$NP_RUN_DIR" \
+		-A "CTL_SOCK=\"unix:$KAM_CTL\"" >"$KAM_LOG" 2>&1
+	KAM_PID=$SIP_LAST_PID
+	for ((i = 0; i < 100; i++)); do
+		_sip_running "$KAM_PID" || break
+		[ "$(cat "$NP_RUN_DIR/kamailio.pid" 2>/dev/null)" = "$KAM_PID" ] &&
+			kam core.uptime >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	echo "kamailio_start: Kamailio did not come up; its log:" >&2
+	tail -20 "$KAM_LOG" >&2
+	return 1
+}
+
+kamailio_stop() {
+	[ -n "$KAM_PID" ] && sip_stop "$KAM_PID"
+	KAM_PID=
+}
+
+# kam RPC [ARGS...]: kamcmd against this run's Kamailio.
+kam() { kamcmd -s "unix:$KAM_CTL" "$@"; }
+
+# kamailio_contacts AOR: the contact URIs registered for AOR (e.g.
+# b, b@example.test or sip:b@example.test), one a line, nothing if none.
+kamailio_contacts() {
+	kam ul.lookup location "${1#sip:}" 2>/dev/null |
+		sed -n 's/^[[:space:]]*Address: //p'
+}
+
+# sipp_cmd NAME SCENARIO ARGS...: the command line (in SIPP_CMD) of a
+# bounded sipp run: one call (-m 1; uas.xml stops itself after its call),
+# SIP_SIPP_TIMEOUT seconds at most (default 30), every trace in the run
+# directory under NAME (NAME.out: sipp's screen, NAME.err: unexpected
+# messages and failures, NAME.stat: statistics, NAME.msg: SIP messages,
+# NAME.log: the scenario's <log>s). SCENARIO: a name in scenarios/ or a
+# path. ARGS carry the rest: -i, -p, -mi, -mp, -s, -key user X, the remote
+# host.
+sipp_cmd() {
+	local name=$1 sf=$2 calls arg prev='' domain=(-key domain "$SIP_DOMAIN")
+	local t=${SIP_SIPP_TIMEOUT:-30}
+	shift 2
+	# sipp keeps the first -key of a name: give ours only if ARGS have none.
+	for arg in "$@"; do
+		[ "$prev" = -key ] && [ "$arg" = domain ] && domain=()
+		prev=$arg
+	done
+	case $sf in */*) ;; *) sf=$SIP_SCENARIOS/$sf.xml ;; esac
+	# uas.xml ends itself after its call (keepalives before it are calls
+	# too, so a call count would stop it early); the others make one call.
+	# The client scenarios answer keepalives with ooc_keepalive.xml.
+	case $sf in
+	*/uas.xml) calls=() ;;
+	*) calls=(-m 1 -oocsf "$SIP_SCENARIOS/ooc_keepalive.xml") ;;
+	esac
+	SIPP_CMD=(timeout -k 5 "$((t + 15))" env -C "$NP_RUN_DIR" sipp -sf "$sf" "${calls[@]}"
+		-nostdin -timeout "${t}s" -timeout_error -recv_timeout 20s
+		"${domain[@]}"
+		-trace_err -error_file "$NP_RUN_DIR/$name.err"
+		-trace_stat -stf "$NP_RUN_DIR/$name.stat"
+		-trace_msg -message_file "$NP_RUN_DIR/$name.msg"
+		-trace_logs -log_file "$NP_RUN_DIR/$name.log"
+		"$@")
+}
+
+# sipp_run NS NAME SCENARIO ARGS...: runs sipp in namespace NS, returns its
+# exit status (0: the call passed).
+sipp_run() {
+	local ns=$1
+	shift
+	sipp_cmd "$@"
+	in_ns "$ns" "${SIPP_CMD[@]}" >"$NP_RUN_DIR/$1.out" 2>&1
+}
+
+# sipp_spawn NS NAME SCENARIO ARGS...: the same in the background (a
+# server, e.g. uas); SIP_LAST_PID is its PID, for sip_wait. Waits until
+# sipp has bound its SIP port (bounded, 5 s).
+sipp_spawn() {
+	local ns=$1 i child
+	shift
+	sipp_cmd "$@"
+	sip_spawn "$ns" "${SIPP_CMD[@]}" >"$NP_RUN_DIR/$1.out" 2>&1
+	for ((i = 0; i < 50; i++)); do
+		# timeout's child is sipp (env execs it): look for its socket.
+		child=$(pgrep -P "$SIP_LAST_PID" | head -1)
+		[ -n "$child" ] && in_ns "$ns" ss -Hunap 2>/dev/null |
+			grep -q "\"sipp\",pid=$child," && return 0
+		_sip_running "$SIP_LAST_PID" || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+# sip_topology_down: removes everything; callers trap it on EXIT.
+sip_topology_down() {
+	local ns pid i left alive
+	stop_captures
+	for ((i = ${#SIP_PIDS[@]} - 1; i >= 0; i--)); do
+		sip_stop "${SIP_PIDS[i]}"
+	done
+	SIP_PIDS=()
+	KAM_PID=
+	# Anything still inside our namespaces was started there by this run
+	# (e.g. by a test through in_ns, or a child that outlived its parent):
+	# stop it by PID, or the namespace would live on.
+	left=()
+	for ns in "${SIP_NAMESPACES[@]}"; do
+		left+=($(ip netns pids "$NP_RUN-$ns" 2>/dev/null))
+	done
+	if [ ${#left[@]} -gt 0 ]; then
+		kill -TERM "${left[@]}" 2>/dev/null
+		for ((i = 0; i < 30; i++)); do
+			alive=0
+			for pid in "${left[@]}"; do
+				kill -0 "$pid" 2>/dev/null && alive=1
+			done
+			[ "$alive" = 0 ] && break
+			sleep 0.1
+		done
+		kill -KILL "${left[@]}" 2>/dev/null
+	fi
+	for ns in "${SIP_NAMESPACES[@]}"; do
+		ip netns del "$NP_RUN-$ns" 2>/dev/null
+	done
+	if [ -n "${SIP_KEEP_LOGS:-}" ] && [ -d "$NP_RUN_DIR" ]; then
+		mkdir -p "$SIP_KEEP_LOGS" &&
+			find "$NP_RUN_DIR" -path "$NP_RUN_DIR/bpf" -prune -o -type f -print0 |
+			xargs -0 -r cp -t "$SIP_KEEP_LOGS" 2>/dev/null
+	fi
+	if mountpoint -q "$NP_RUN_DIR/bpf" 2>/dev/null; then
+		umount "$NP_RUN_DIR/bpf" 2>/dev/null || umount -l "$NP_RUN_DIR/bpf"
+	fi
+	case $NP_RUN_DIR in /run/natproxy-test/?*) rm -rf "$NP_RUN_DIR" ;; esac
+	rmdir /run/natproxy-test 2>/dev/null
+	return 0
+}

@@ -1,0 +1,2123 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Unit tests for ctl/proxy.c, natproxyd's SIP NAT-traversal logic, driven
+ * through a fake struct np_proxy_io. Messages go in as a UA behind a NAT
+ * writes them (private addresses in Via, Contact and SDP, arriving from its
+ * NAT mapping) and as a Kamailio softswitch answers them (a UAS copies the
+ * Via lines, From, To, Call-ID and CSeq of the request it received, RFC 3261
+ * 8.2.6.2). The fake records every datagram sent (realm, source port,
+ * destination, bytes), every core socket opened and closed, and keeps the
+ * XDP flow entries in a small table, so each case asserts on the exact bytes
+ * sent (parsed back with libosip2 or searched as text) and on the map
+ * contents: registration and authentication, outgoing and incoming calls,
+ * CANCEL, failure responses, several m-lines, rtcp-mux, hold, IPv6, two
+ * terminals on one Call-ID, malformed input, port exhaustion, keepalives.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config.h"
+#include "log.h"
+#include "natproxy.h"
+#include "portpool.h"
+#include "proxy.h"
+#include "sipmsg.h"
+#include "tap.h"
+
+#define ACC 0 /* realm indexes in every config below */
+#define CORE 1
+#define T0 1000 /* the clock at the start of each case */
+
+#define MAX_SENT 64
+#define MAX_SOCKS 32
+#define MAX_FLOWS 512
+#define MSG_MAX 8192
+
+/* --- configurations ------------------------------------------------------- */
+
+#define CFG_V4(acc_media, core_sip)                                            \
+	"realms:\n"                                                            \
+	"  - name: access\n"                                                   \
+	"    interface: acc0\n"                                                \
+	"    address: 203.0.113.1\n"                                           \
+	"    sip_port: 5060\n"                                                 \
+	"    media_ports: " acc_media "\n"                                     \
+	"  - name: core\n"                                                     \
+	"    interface: core0\n"                                               \
+	"    address: 198.51.100.1\n"                                          \
+	"    sip_ports: " core_sip "\n"                                        \
+	"    media_ports: 40000-40099\n"                                       \
+	"pairs:\n"                                                             \
+	"  - first: access\n"                                                  \
+	"    second: core\n"                                                   \
+	"    softswitch: 198.51.100.2:5060\n"                                  \
+	"keepalive:\n"                                                         \
+	"  method: options\n"                                                  \
+	"  interval: 20\n"
+
+#define CFG_MAIN CFG_V4("30000-30099", "20000-20009")
+
+#define CFG_V6                                                                 \
+	"realms:\n"                                                            \
+	"  - name: access\n"                                                   \
+	"    interface: acc0\n"                                                \
+	"    address: 2001:db8:1::1\n"                                         \
+	"    sip_port: 5060\n"                                                 \
+	"    media_ports: 30000-30099\n"                                       \
+	"  - name: core\n"                                                     \
+	"    interface: core0\n"                                               \
+	"    address: 2001:db8:2::1\n"                                         \
+	"    sip_ports: 20000-20009\n"                                         \
+	"    media_ports: 40000-40099\n"                                       \
+	"pairs:\n"                                                             \
+	"  - first: access\n"                                                  \
+	"    second: core\n"                                                   \
+	"    softswitch: \"[2001:db8:2::2]:5060\"\n"                           \
+	"keepalive:\n"                                                         \
+	"  method: options\n"                                                  \
+	"  interval: 20\n"
+
+/* --- messages ------------------------------------------------------------- */
+
+/*
+ * A request from a terminal, as sipp's terminal scenarios write it:
+ * 1 method, 2 Request-URI, 3 user, 4 its own host as written in SIP,
+ * 5 branch, 6 Call-ID, 7 CSeq number, 8 To, 9 further header lines,
+ * 10 Content-Length, 11 body.
+ */
+#define TERM_REQUEST                                                           \
+	"%1$s %2$s SIP/2.0\r\n"                                                \
+	"Via: SIP/2.0/UDP %4$s:5060;branch=%5$s;rport\r\n"                     \
+	"Max-Forwards: 70\r\n"                                                 \
+	"From: <sip:%3$s@example.test>;tag=%3$s-tag\r\n"                       \
+	"To: %8$s\r\n"                                                         \
+	"Call-ID: %6$s\r\n"                                                    \
+	"CSeq: %7$d %1$s\r\n"                                                  \
+	"Contact: <sip:%3$s@%4$s:5060>\r\n"                                    \
+	"User-Agent: sipp-terminal\r\n"                                        \
+	"%9$s"                                                                 \
+	"Content-Length: %10$zu\r\n"                                           \
+	"\r\n"                                                                 \
+	"%11$s"
+
+/*
+ * A request Kamailio relays to a terminal's core address: 1 method,
+ * 2 Request-URI, 3 the Via lines (Kamailio's on top, then those it
+ * received), 4 From, 5 To, 6 Call-ID, 7 CSeq number, 8 further header
+ * lines, 9 Content-Length, 10 body.
+ */
+#define CORE_REQUEST                                                           \
+	"%1$s %2$s SIP/2.0\r\n"                                                \
+	"%3$s"                                                                 \
+	"Max-Forwards: 69\r\n"                                                 \
+	"From: %4$s\r\n"                                                       \
+	"To: %5$s\r\n"                                                         \
+	"Call-ID: %6$s\r\n"                                                    \
+	"CSeq: %7$d %1$s\r\n"                                                  \
+	"%8$s"                                                                 \
+	"Content-Length: %9$zu\r\n"                                            \
+	"\r\n"                                                                 \
+	"%10$s"
+
+#define CT_SDP "Content-Type: application/sdp\r\n"
+#define KS_SERVER "Server: kamailio-softswitch\r\n"
+#define FAR_FROM "<sip:far@example.test>;tag=far-tag"
+#define FAR_CONTACT "Contact: <sip:far@198.51.100.10:5060>\r\n"
+#define KS_VIA(branch)                                                         \
+	"Via: SIP/2.0/UDP 198.51.100.2:5060;branch=" branch "\r\n"
+#define FAR_VIA(branch)                                                        \
+	"Via: SIP/2.0/UDP 198.51.100.10:5060;branch=" branch ";rport\r\n"
+
+/* sipp's Authorization (auth.cpp), and Kamailio's challenge. */
+#define AUTHZ                                                                  \
+	"Digest username=\"alice\",realm=\"example.test\",cnonce=\"6b8b4567\","  \
+	"nc=00000001,qop=auth,uri=\"sip:example.test\","                       \
+	"nonce=\"Zk3m2WZNAAB4oXh1c2VyQGV4YW1wbGUudGVzdA\","                     \
+	"response=\"91f1a6b0d3c2f5e4a7b8c9d0e1f2a3b4\",algorithm=MD5"
+#define CHALLENGE                                                              \
+	"Digest realm=\"example.test\", "                                      \
+	"nonce=\"Zk3m2WZNAAB4oXh1c2VyQGV4YW1wbGUudGVzdA\", qop=\"auth\""
+
+/* The offer of the brief: PCMU, PCMA and telephone-event. */
+#define SDP_OFFER(ip, port)                                                    \
+	"v=0\r\n"                                                              \
+	"o=alice 53655765 2353687637 IN IP4 " ip "\r\n"                        \
+	"s=-\r\n"                                                              \
+	"c=IN IP4 " ip "\r\n"                                                  \
+	"t=0 0\r\n"                                                            \
+	"m=audio " port " RTP/AVP 0 8 101\r\n"                                 \
+	"a=rtpmap:0 PCMU/8000\r\n"                                             \
+	"a=rtpmap:8 PCMA/8000\r\n"                                             \
+	"a=rtpmap:101 telephone-event/8000\r\n"                                \
+	"a=fmtp:101 0-15\r\n"                                                  \
+	"a=ptime:20\r\n"                                                       \
+	"a=sendrecv\r\n"
+
+/* The far end's SDP (an answer, or an offer of an incoming call). */
+#define SDP_FAR(ip, port)                                                      \
+	"v=0\r\n"                                                              \
+	"o=far 2890844527 2890844528 IN IP4 " ip "\r\n"                        \
+	"s=-\r\n"                                                              \
+	"c=IN IP4 " ip "\r\n"                                                  \
+	"t=0 0\r\n"                                                            \
+	"m=audio " port " RTP/AVP 0 101\r\n"                                   \
+	"a=rtpmap:0 PCMU/8000\r\n"                                             \
+	"a=rtpmap:101 telephone-event/8000\r\n"                                \
+	"a=fmtp:101 0-15\r\n"                                                  \
+	"a=sendrecv\r\n"
+
+/* A terminal's answer to an incoming call. */
+#define SDP_TERM_ANSWER(ip, port)                                              \
+	"v=0\r\n"                                                              \
+	"o=alice 1234 1234 IN IP4 " ip "\r\n"                                  \
+	"s=-\r\n"                                                              \
+	"c=IN IP4 " ip "\r\n"                                                  \
+	"t=0 0\r\n"                                                            \
+	"m=audio " port " RTP/AVP 0\r\n"                                       \
+	"a=rtpmap:0 PCMU/8000\r\n"
+
+#define SDP_AV(ip, aport, vport)                                               \
+	"v=0\r\n"                                                              \
+	"o=alice 1 1 IN IP4 " ip "\r\n"                                        \
+	"s=-\r\n"                                                              \
+	"c=IN IP4 " ip "\r\n"                                                  \
+	"t=0 0\r\n"                                                            \
+	"m=audio " aport " RTP/AVP 0\r\n"                                      \
+	"a=rtpmap:0 PCMU/8000\r\n"                                             \
+	"m=video " vport " RTP/AVP 96\r\n"                                     \
+	"a=rtpmap:96 H264/90000\r\n"
+
+#define SDP_MUX(ip, port)                                                      \
+	"v=0\r\n"                                                              \
+	"o=alice 1 1 IN IP4 " ip "\r\n"                                        \
+	"s=-\r\n"                                                              \
+	"c=IN IP4 " ip "\r\n"                                                  \
+	"t=0 0\r\n"                                                            \
+	"m=audio " port " RTP/AVP 0\r\n"                                       \
+	"a=rtpmap:0 PCMU/8000\r\n"                                             \
+	"a=rtcp-mux\r\n"
+
+/* RFC 2543 hold, as older phones still send it. */
+#define SDP_HOLD(ip, port)                                                     \
+	"v=0\r\n"                                                              \
+	"o=alice 53655765 2353687638 IN IP4 " ip "\r\n"                        \
+	"s=-\r\n"                                                              \
+	"c=IN IP4 0.0.0.0\r\n"                                                 \
+	"t=0 0\r\n"                                                            \
+	"m=audio " port " RTP/AVP 0\r\n"                                       \
+	"a=rtpmap:0 PCMU/8000\r\n"                                             \
+	"a=sendonly\r\n"
+
+#define SDP6(who, ip, port)                                                    \
+	"v=0\r\n"                                                              \
+	"o=" who " 1 1 IN IP6 " ip "\r\n"                                      \
+	"s=-\r\n"                                                              \
+	"c=IN IP6 " ip "\r\n"                                                  \
+	"t=0 0\r\n"                                                            \
+	"m=audio " port " RTP/AVP 0\r\n"                                       \
+	"a=rtpmap:0 PCMU/8000\r\n"
+
+/* The terminal's own top Via, as it wrote it. */
+#define ALICE_VIA(branch) "SIP/2.0/UDP 192.168.1.10:5060;branch=" branch ";rport"
+
+/* --- the fake io ---------------------------------------------------------- */
+
+struct sent {
+	size_t realm;
+	uint16_t from_port;
+	struct np_sockaddr to;
+	char *buf; /* NUL-terminated copy */
+	size_t len;
+};
+
+struct sock_ev {
+	size_t realm;
+	uint16_t port;
+};
+
+struct flow_slot {
+	bool used;
+	struct np_flow_key key;
+	struct np_flow flow;
+};
+
+struct fake {
+	struct sent sent[MAX_SENT];
+	size_t n_sent;
+	bool overflow;
+	struct sock_ev opened[MAX_SOCKS], closed[MAX_SOCKS];
+	size_t n_opened, n_closed;
+	struct flow_slot flows[MAX_FLOWS];
+	size_t n_put, n_del;
+};
+
+static int fake_sip_open(void *ctx, size_t realm, uint16_t port)
+{
+	struct fake *f = ctx;
+
+	if (f->n_opened < MAX_SOCKS)
+		f->opened[f->n_opened++] = (struct sock_ev){ realm, port };
+	return 0;
+}
+
+static void fake_sip_close(void *ctx, size_t realm, uint16_t port)
+{
+	struct fake *f = ctx;
+
+	if (f->n_closed < MAX_SOCKS)
+		f->closed[f->n_closed++] = (struct sock_ev){ realm, port };
+}
+
+static int fake_send(void *ctx, size_t realm, uint16_t from_port,
+		     const struct np_sockaddr *to, const char *buf, size_t len)
+{
+	struct fake *f = ctx;
+	struct sent *s;
+
+	if (f->n_sent == MAX_SENT) {
+		f->overflow = true;
+		return 0;
+	}
+	s = &f->sent[f->n_sent];
+	s->buf = malloc(len + 1);
+	if (!s->buf)
+		return -ENOMEM;
+	memcpy(s->buf, buf, len);
+	s->buf[len] = '\0';
+	s->len = len;
+	s->realm = realm;
+	s->from_port = from_port;
+	s->to = *to;
+	f->n_sent++;
+	return 0;
+}
+
+static struct flow_slot *slot_of(struct fake *f, const struct np_flow_key *k)
+{
+	size_t i;
+
+	for (i = 0; i < MAX_FLOWS; i++)
+		if (f->flows[i].used && !memcmp(&f->flows[i].key, k, sizeof(*k)))
+			return &f->flows[i];
+	return NULL;
+}
+
+static int fake_flow_put(void *ctx, const struct np_flow_key *key,
+			 const struct np_flow *flow)
+{
+	struct fake *f = ctx;
+	struct flow_slot *s = slot_of(f, key);
+	size_t i;
+
+	for (i = 0; !s && i < MAX_FLOWS; i++)
+		if (!f->flows[i].used)
+			s = &f->flows[i];
+	if (!s)
+		return -ENOSPC;
+	s->used = true;
+	s->key = *key;
+	s->flow = *flow;
+	f->n_put++;
+	return 0;
+}
+
+static int fake_flow_get(void *ctx, const struct np_flow_key *key,
+			 struct np_flow *flow)
+{
+	struct flow_slot *s = slot_of(ctx, key);
+
+	if (!s)
+		return -ENOENT;
+	*flow = s->flow;
+	return 0;
+}
+
+static int fake_flow_del(void *ctx, const struct np_flow_key *key,
+			 struct np_counters *last)
+{
+	struct fake *f = ctx;
+	struct flow_slot *s = slot_of(f, key);
+
+	if (last) {
+		memset(last, 0, sizeof(*last));
+		last->packets = 50;
+		last->bytes = 50 * 200;
+	}
+	if (!s)
+		return -ENOENT;
+	s->used = false;
+	f->n_del++;
+	return 0;
+}
+
+static const struct np_proxy_io fake_ops = {
+	.sip_open = fake_sip_open,
+	.sip_close = fake_sip_close,
+	.send = fake_send,
+	.flow_put = fake_flow_put,
+	.flow_get = fake_flow_get,
+	.flow_del = fake_flow_del,
+};
+
+static void sent_clear(struct fake *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->n_sent; i++)
+		free(f->sent[i].buf);
+	f->n_sent = 0;
+}
+
+static size_t flow_count(const struct fake *f)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < MAX_FLOWS; i++)
+		n += f->flows[i].used;
+	return n;
+}
+
+/* --- addresses ------------------------------------------------------------ */
+
+static struct np_sockaddr sa(const char *ip, uint16_t port)
+{
+	struct np_sockaddr a;
+
+	memset(&a, 0, sizeof(a));
+	a.family = strchr(ip, ':') ? AF_INET6 : AF_INET;
+	inet_pton(a.family, ip, &a.addr);
+	a.port = port;
+	return a;
+}
+
+static bool sa_is(const struct np_sockaddr *a, const char *ip, uint16_t port)
+{
+	struct np_sockaddr b = sa(ip, port);
+
+	return np_sockaddr_eq(a, &b);
+}
+
+static union np_addr naddr(const char *ip)
+{
+	union np_addr a;
+
+	memset(&a, 0, sizeof(a));
+	inet_pton(strchr(ip, ':') ? AF_INET6 : AF_INET, ip, &a);
+	return a;
+}
+
+static bool naddr_is(const union np_addr *a, const char *ip)
+{
+	union np_addr b = naddr(ip);
+
+	return !memcmp(a, &b, sizeof(b));
+}
+
+static struct np_flow_key fkey(const char *ip, uint16_t port)
+{
+	struct np_flow_key k;
+
+	memset(&k, 0, sizeof(k));
+	k.family = strchr(ip, ':') ? NP_AF_INET6 : NP_AF_INET;
+	k.port = htons(port);
+	k.addr = naddr(ip);
+	return k;
+}
+
+static bool key_is(const struct np_flow_key *k, const char *ip, uint16_t port)
+{
+	struct np_flow_key want = fkey(ip, port);
+
+	return !memcmp(k, &want, sizeof(want));
+}
+
+/* --- one proxy under test ------------------------------------------------- */
+
+struct env {
+	struct np_config cfg;
+	struct fake io;
+	struct np_proxy px;
+	bool up;
+	time_t now;
+};
+
+/* A terminal: its user, its host as it writes it in SIP, its NAT mapping. */
+struct ua {
+	const char *user;
+	const char *host;
+	struct np_sockaddr nat;
+};
+
+static struct ua alice, bob, carol;
+
+static void ua_init(void)
+{
+	alice = (struct ua){ "alice", "192.168.1.10",
+			     sa("203.0.113.11", 40001) };
+	/* Another LAN behind another NAT, with the same private address. */
+	bob = (struct ua){ "bob", "192.168.1.10", sa("203.0.113.12", 40002) };
+	/* IPv6, no NAT: the IP-header source is the address it writes. */
+	carol = (struct ua){ "carol", "[2001:db8:1::10]",
+			     sa("2001:db8:1::10", 5060) };
+}
+
+static bool env_init(struct tap *t, struct env *e, const char *yaml,
+		     const char *name)
+{
+	char err[256];
+	int ret;
+
+	memset(e, 0, sizeof(*e));
+	e->now = T0;
+	ret = np_config_parse(name, yaml, strlen(yaml), &e->cfg, err,
+			      sizeof(err));
+	if (ret)
+		tap_diag("%s", err);
+	else
+		ret = np_proxy_init(&e->px, &e->cfg, &fake_ops, &e->io);
+	e->up = !ret;
+	tap_check(t, e->up, "%s: config parsed and proxy initialised", name);
+	return e->up;
+}
+
+static void env_fini(struct tap *t, struct env *e, const char *name)
+{
+	if (e->up)
+		np_proxy_fini(&e->px);
+	tap_check(t, flow_count(&e->io) == 0,
+		  "%s: no flow left in the map after np_proxy_fini", name);
+	tap_check(t, !e->io.overflow, "%s: the fake's send log never overflowed",
+		  name);
+	sent_clear(&e->io);
+	np_config_free(&e->cfg);
+}
+
+static void feed(struct env *e, size_t realm, uint16_t port,
+		 const struct np_sockaddr *src, const char *buf, size_t len)
+{
+	np_proxy_input(&e->px, realm, port, src, buf, len, e->now);
+}
+
+static void from_term(struct env *e, const struct ua *u, const char *msg)
+{
+	feed(e, ACC, 5060, &u->nat, msg, strlen(msg));
+}
+
+static void from_core(struct env *e, uint16_t port, const char *msg)
+{
+	struct np_sockaddr ss = sa("198.51.100.2", 5060);
+
+	if (e->cfg.n_pairs && e->cfg.pairs[0].softswitch.family == AF_INET6)
+		ss = sa("2001:db8:2::2", 5060);
+	feed(e, CORE, port, &ss, msg, strlen(msg));
+}
+
+static const char *term_req(char *out, const struct ua *u, const char *method,
+			    const char *ruri, const char *branch,
+			    const char *call_id, int cseq, const char *to,
+			    const char *extra, const char *body)
+{
+	snprintf(out, MSG_MAX, TERM_REQUEST, method, ruri, u->user, u->host,
+		 branch, call_id, cseq, to, extra, strlen(body), body);
+	return out;
+}
+
+static const char *core_req(char *out, const char *method, const char *ruri,
+			    const char *vias, const char *from,
+			    const char *to, const char *call_id, int cseq,
+			    const char *extra, const char *body)
+{
+	snprintf(out, MSG_MAX, CORE_REQUEST, method, ruri, vias, from, to,
+		 call_id, cseq, extra, strlen(body), body);
+	return out;
+}
+
+/* --- reading what was sent ------------------------------------------------ */
+
+static const struct sent no_sent = { .buf = "" };
+
+static const struct sent *sent_at(const struct env *e, size_t i)
+{
+	return i < e->io.n_sent ? &e->io.sent[i] : &no_sent;
+}
+
+/* Checks that exactly one datagram went out and returns it. */
+static const struct sent *one_sent(struct tap *t, const struct env *e,
+				   const char *what)
+{
+	tap_check(t, e->io.n_sent == 1, "%s: exactly one datagram sent (%zu)",
+		  what, e->io.n_sent);
+	return sent_at(e, 0);
+}
+
+static bool sent_route(const struct sent *s, size_t realm, uint16_t port,
+		       const char *ip, uint16_t to_port)
+{
+	return s->buf[0] && s->realm == realm && s->from_port == port &&
+	       sa_is(&s->to, ip, to_port);
+}
+
+/* The nth value of header name (case-insensitive) in a message's header. */
+static int hdr_value(const char *msg, const char *name, int nth, char *out,
+		     size_t size)
+{
+	const char *line = strstr(msg, "\r\n"), *end, *colon, *v;
+	size_t nlen = strlen(name), n;
+
+	while (line && line[2] != '\r' && line[2]) {
+		line += 2;
+		end = strstr(line, "\r\n");
+		if (!end)
+			break;
+		colon = memchr(line, ':', (size_t)(end - line));
+		if (colon) {
+			n = (size_t)(colon - line);
+			while (n && line[n - 1] == ' ')
+				n--;
+			if (n == nlen && !strncasecmp(line, name, n) &&
+			    !nth--) {
+				for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
+					;
+				n = (size_t)(end - v);
+				if (n >= size)
+					n = size - 1;
+				memcpy(out, v, n);
+				out[n] = '\0';
+				return 0;
+			}
+		}
+		line = end;
+	}
+	out[0] = '\0';
+	return -1;
+}
+
+static bool hdr_is(const struct sent *s, const char *name, int nth,
+		   const char *want)
+{
+	char v[1024];
+
+	return !hdr_value(s->buf, name, nth, v, sizeof(v)) && !strcmp(v, want);
+}
+
+/* The same header has the same value in the message that went in. */
+static bool hdr_kept(const char *in, const struct sent *s, const char *name)
+{
+	char a[1024], b[1024];
+
+	return !hdr_value(in, name, 0, a, sizeof(a)) &&
+	       !hdr_value(s->buf, name, 0, b, sizeof(b)) && !strcmp(a, b);
+}
+
+static const char *body_of(const struct sent *s)
+{
+	const char *b = strstr(s->buf, "\r\n\r\n");
+
+	return b ? b + 4 : "";
+}
+
+static bool body_is(const struct sent *s, const char *want)
+{
+	return !strcmp(body_of(s), want);
+}
+
+/* Content-Length matches the body actually sent. */
+static bool clen_ok(const struct sent *s)
+{
+	char v[32];
+
+	return s->buf[0] && !hdr_value(s->buf, "Content-Length", 0, v, sizeof(v)) &&
+	       strtoul(v, NULL, 10) == strlen(body_of(s));
+}
+
+static bool first_line_is(const struct sent *s, const char *want)
+{
+	size_t n = strlen(want);
+
+	return !strncmp(s->buf, want, n) && !strncmp(s->buf + n, "\r\n", 2);
+}
+
+struct via_info {
+	int count;
+	char host[64], port[8], branch[128];
+};
+
+/* The ith Via as libosip2 reads the sent bytes. */
+static bool via_of(const struct sent *s, int i, struct via_info *vi)
+{
+	osip_generic_param_t *br = NULL;
+	osip_message_t *m;
+	osip_via_t *via;
+	bool ok = false;
+
+	memset(vi, 0, sizeof(*vi));
+	if (!s->buf[0] || np_sipmsg_parse(s->buf, s->len, &m))
+		return false;
+	vi->count = osip_list_size(&m->vias);
+	via = osip_list_get(&m->vias, i);
+	if (via) {
+		snprintf(vi->host, sizeof(vi->host), "%s",
+			 via->host ? via->host : "");
+		snprintf(vi->port, sizeof(vi->port), "%s",
+			 via->port ? via->port : "");
+		osip_via_param_get_byname(via, "branch", &br);
+		snprintf(vi->branch, sizeof(vi->branch), "%s",
+			 br && br->gvalue ? br->gvalue : "");
+		ok = true;
+	}
+	osip_message_free(m);
+	return ok;
+}
+
+static bool via_is(const struct sent *s, int i, const char *host,
+		   const char *port, const char *branch)
+{
+	struct via_info vi;
+
+	return via_of(s, i, &vi) && !strcmp(vi.host, host) &&
+	       !strcmp(vi.port, port) && !strcmp(vi.branch, branch);
+}
+
+static int via_count(const struct sent *s)
+{
+	struct via_info vi;
+
+	via_of(s, 0, &vi);
+	return vi.count;
+}
+
+/*
+ * A response to a request we saw sent, as its UAS builds it (RFC 3261
+ * 8.2.6.2): the Via lines, From, Call-ID and CSeq copied as received, To
+ * copied with to_tag added if it has no tag yet, then extra and the body.
+ */
+static const char *reply(char *out, const char *req, const char *status,
+			 const char *to_tag, const char *extra,
+			 const char *body)
+{
+	char vias[4096] = "", v[1024], from[512], to[512], cid[512], cseq[128];
+	size_t n = 0;
+	int i;
+
+	for (i = 0; !hdr_value(req, "Via", i, v, sizeof(v)); i++)
+		n += (size_t)snprintf(vias + n, sizeof(vias) - n,
+				      "Via: %s\r\n", v);
+	hdr_value(req, "From", 0, from, sizeof(from));
+	hdr_value(req, "To", 0, to, sizeof(to));
+	hdr_value(req, "Call-ID", 0, cid, sizeof(cid));
+	hdr_value(req, "CSeq", 0, cseq, sizeof(cseq));
+	if (to_tag && !strstr(to, ";tag="))
+		snprintf(to + strlen(to), sizeof(to) - strlen(to), ";tag=%s",
+			 to_tag);
+	snprintf(out, MSG_MAX,
+		 "SIP/2.0 %s\r\n%sFrom: %s\r\nTo: %s\r\nCall-ID: %s\r\n"
+		 "CSeq: %s\r\n%sContent-Length: %zu\r\n\r\n%s",
+		 status, vias, from, to, cid, cseq, extra, strlen(body), body);
+	return out;
+}
+
+static char *dup_sent(const struct sent *s)
+{
+	return strdup(s->buf);
+}
+
+/* --- flows ---------------------------------------------------------------- */
+
+static const struct np_flow *flow_at(const struct env *e, const char *ip,
+				     uint16_t port)
+{
+	struct np_flow_key k = fkey(ip, port);
+	size_t i;
+
+	for (i = 0; i < MAX_FLOWS; i++)
+		if (e->io.flows[i].used &&
+		    !memcmp(&e->io.flows[i].key, &k, sizeof(k)))
+			return &e->io.flows[i].flow;
+	return NULL;
+}
+
+/* The flow at ip:port rewrites to src sip:sport and dst dip:dport. */
+static bool flow_is(const struct env *e, const char *ip, uint16_t port,
+		    const char *sip, uint16_t sport, const char *dip,
+		    uint16_t dport)
+{
+	const struct np_flow *f = flow_at(e, ip, port);
+
+	if (!f)
+		return false;
+	if (!naddr_is(&f->new_saddr, sip) || ntohs(f->new_sport) != sport)
+		return false;
+	if (!dip)
+		return f->new_dport == 0;
+	return naddr_is(&f->new_daddr, dip) && ntohs(f->new_dport) == dport;
+}
+
+static uint32_t flow_flags(const struct env *e, const char *ip, uint16_t port)
+{
+	const struct np_flow *f = flow_at(e, ip, port);
+
+	return f ? f->flags : 0xffffffffu;
+}
+
+/* What XDP does on the terminal's first packet to an access relay: the
+ * source is latched as the destination of the reverse flow. */
+static void xdp_latch(struct env *e, const char *acc_ip, uint16_t acc_port,
+		      const char *src_ip, uint16_t src_port)
+{
+	struct np_flow_key k = fkey(acc_ip, acc_port);
+	struct flow_slot *acc = slot_of(&e->io, &k), *rev;
+
+	if (!acc)
+		return;
+	acc->flow.flags &= ~NP_F_LATCH_PENDING;
+	acc->flow.expect_saddr = naddr(src_ip);
+	acc->flow.expect_sport = htons(src_port);
+	rev = slot_of(&e->io, &acc->flow.reverse);
+	if (rev) {
+		rev->flow.new_daddr = naddr(src_ip);
+		rev->flow.new_dport = htons(src_port);
+	}
+}
+
+#define TERM_FLAGS (NP_F_LATCH_PENDING | NP_F_STRICT_SOURCE | NP_F_HAS_REVERSE)
+
+/* Registers u with the given lifetime; returns the core port it got. */
+static uint16_t do_register(struct env *e, const struct ua *u, int cseq,
+			    int expires)
+{
+	char m[MSG_MAX], r[MSG_MAX], branch[64], cid[64], to[128];
+	char contact[512], extra[600];
+	const struct sent *s;
+	uint16_t port;
+
+	snprintf(branch, sizeof(branch), "z9hG4bK-reg-%s-%d", u->user, cseq);
+	snprintf(cid, sizeof(cid), "reg-%s-0001", u->user);
+	snprintf(to, sizeof(to), "<sip:%s@example.test>", u->user);
+	snprintf(extra, sizeof(extra), "Expires: %d\r\n", expires);
+	sent_clear(&e->io);
+	term_req(m, u, "REGISTER", "sip:example.test", branch, cid, cseq, to,
+		 extra, "");
+	from_term(e, u, m);
+	s = sent_at(e, 0);
+	port = s->realm == CORE ? s->from_port : 0;
+	hdr_value(s->buf, "Contact", 0, contact, sizeof(contact));
+	snprintf(extra, sizeof(extra), "Contact: %s;expires=%d\r\n" KS_SERVER,
+		 contact, expires);
+	reply(r, s->buf, "200 OK", "ks-reg", extra, "");
+	sent_clear(&e->io);
+	from_core(e, port, r);
+	sent_clear(&e->io);
+	return port;
+}
+
+/* --- 1, 2: REGISTER, challenge, 200 OK ------------------------------------ */
+
+static void test_register(struct tap *t)
+{
+	char m[MSG_MAX], r[MSG_MAX], contact[512], extra[700];
+	const struct sent *s;
+	struct env e;
+	char *req;
+
+	if (!env_init(t, &e, CFG_MAIN, "register"))
+		goto out;
+	term_req(m, &alice, "REGISTER", "sip:example.test", "z9hG4bK-reg1",
+		 "reg-alice-0001", 1, "<sip:alice@example.test>",
+		 "Expires: 60\r\n", "");
+	from_term(&e, &alice, m);
+	tap_check(t, e.io.n_opened == 1 && e.io.opened[0].realm == CORE &&
+			     e.io.opened[0].port == 20000,
+		  "register: a core socket opened on realm 1 port 20000");
+	s = one_sent(t, &e, "register");
+	tap_check(t, sent_route(s, CORE, 20000, "198.51.100.2", 5060),
+		  "register: sent from realm 1 port 20000 to 198.51.100.2:5060");
+	tap_check(t, first_line_is(s, "REGISTER sip:example.test SIP/2.0"),
+		  "register: Request-URI kept");
+	tap_check(t, via_is(s, 0, "198.51.100.1", "20000", "z9hG4bK-reg1"),
+		  "register: top Via sent-by 198.51.100.1:20000, the terminal's branch kept");
+	tap_check(t, via_count(s) == 1,
+		  "register: the private Via is not passed on (%d Vias)",
+		  via_count(s));
+	tap_check(t, hdr_is(s, "Contact", 0, "<sip:alice@198.51.100.1:20000>"),
+		  "register: Contact is sip:alice@198.51.100.1:20000");
+	tap_check(t, hdr_kept(m, s, "From") && hdr_kept(m, s, "To") &&
+			     hdr_kept(m, s, "Call-ID") &&
+			     hdr_kept(m, s, "CSeq") && hdr_kept(m, s, "Expires"),
+		  "register: From, To, Call-ID, CSeq, Expires intact");
+	tap_check(t, !strstr(s->buf, "192.168.1.10"),
+		  "register: no private address leaves toward the core");
+	tap_check(t, clen_ok(s), "register: Content-Length 0 kept");
+
+	/* 2: Kamailio challenges; the 401 goes back intact. */
+	req = dup_sent(s);
+	reply(r, req, "401 Unauthorized", "ks-401",
+	      "WWW-Authenticate: " CHALLENGE "\r\n" KS_SERVER, "");
+	free(req);
+	sent_clear(&e.io);
+	from_core(&e, 20000, r);
+	s = one_sent(t, &e, "401");
+	tap_check(t, sent_route(s, ACC, 5060, "203.0.113.11", 40001),
+		  "401: sent from realm 0 port 5060 to the NAT mapping 203.0.113.11:40001");
+	tap_check(t, first_line_is(s, "SIP/2.0 401 Unauthorized"),
+		  "401: status line intact");
+	tap_check(t, hdr_is(s, "Via", 0, ALICE_VIA("z9hG4bK-reg1")) &&
+			     via_count(s) == 1,
+		  "401: the terminal's own Via restored exactly");
+	tap_check(t, hdr_is(s, "WWW-Authenticate", 0, CHALLENGE),
+		  "401: WWW-Authenticate byte-identical");
+	tap_check(t, hdr_kept(r, s, "To") && hdr_kept(r, s, "Call-ID") &&
+			     hdr_kept(r, s, "CSeq") && hdr_kept(r, s, "From"),
+		  "401: From, To (with tag), Call-ID, CSeq intact");
+
+	/* 1: the REGISTER with credentials, and its 200 OK. */
+	term_req(m, &alice, "REGISTER", "sip:example.test", "z9hG4bK-reg2",
+		 "reg-alice-0001", 2, "<sip:alice@example.test>",
+		 "Expires: 60\r\nAuthorization: " AUTHZ "\r\n", "");
+	sent_clear(&e.io);
+	from_term(&e, &alice, m);
+	s = one_sent(t, &e, "register with credentials");
+	tap_check(t, e.io.n_opened == 1,
+		  "register with credentials: the terminal keeps its core socket");
+	tap_check(t, sent_route(s, CORE, 20000, "198.51.100.2", 5060) &&
+			     via_is(s, 0, "198.51.100.1", "20000",
+				    "z9hG4bK-reg2"),
+		  "register with credentials: from 198.51.100.1:20000, branch kept");
+	tap_check(t, hdr_is(s, "Authorization", 0, AUTHZ),
+		  "register with credentials: Authorization byte-identical");
+	if (!hdr_is(s, "Authorization", 0, AUTHZ)) {
+		hdr_value(s->buf, "Authorization", 0, r, sizeof(r));
+		tap_diag("sent:   Authorization: %s", r);
+		tap_diag("wanted: Authorization: %s", AUTHZ);
+	}
+	tap_check(t, hdr_is(s, "Contact", 0, "<sip:alice@198.51.100.1:20000>"),
+		  "register with credentials: Contact rewritten");
+
+	req = dup_sent(s);
+	hdr_value(req, "Contact", 0, contact, sizeof(contact));
+	snprintf(extra, sizeof(extra), "Contact: %s;expires=60\r\n" KS_SERVER,
+		 contact);
+	reply(r, req, "200 OK", "ks-200", extra, "");
+	free(req);
+	sent_clear(&e.io);
+	from_core(&e, 20000, r);
+	s = one_sent(t, &e, "register 200");
+	tap_check(t, sent_route(s, ACC, 5060, "203.0.113.11", 40001),
+		  "register 200: sent from realm 0 port 5060 to 203.0.113.11:40001");
+	tap_check(t, hdr_is(s, "Via", 0, ALICE_VIA("z9hG4bK-reg2")) &&
+			     via_count(s) == 1,
+		  "register 200: the terminal's original top Via restored exactly");
+	tap_check(t, hdr_kept(r, s, "From") && hdr_kept(r, s, "To") &&
+			     hdr_kept(r, s, "Call-ID") && hdr_kept(r, s, "CSeq"),
+		  "register 200: From, To, Call-ID, CSeq intact");
+	/* Claim 1 C / DESIGN F2: the recorded Contact is restored. */
+	tap_check(t, hdr_is(s, "Contact", 0,
+			    "<sip:alice@192.168.1.10:5060>;expires=60"),
+		  "register 200: Contact mapped back to the terminal's own (claim 1 C, F2)");
+	if (!hdr_is(s, "Contact", 0, "<sip:alice@192.168.1.10:5060>;expires=60")) {
+		hdr_value(s->buf, "Contact", 0, r, sizeof(r));
+		tap_diag("terminal was handed Contact: %s", r);
+	}
+	tap_check(t, e.px.stats.forwarded == 4 && e.px.stats.unmatched == 0 &&
+			     e.px.stats.malformed == 0,
+		  "register: stats forwarded 4, unmatched 0, malformed 0");
+out:
+	env_fini(t, &e, "register");
+	tap_check(t, e.io.n_closed == 1 && e.io.closed[0].realm == CORE &&
+			     e.io.closed[0].port == 20000,
+		  "register: fini closes the core socket");
+}
+
+/* --- 3: outgoing call ----------------------------------------------------- */
+
+static void test_outgoing_call(struct tap *t)
+{
+	char m[MSG_MAX], r[MSG_MAX], *inv = NULL, *req;
+	const char *cid = "call1@192.168.1.10";
+	const char *to_tagged = "<sip:bob@example.test>;tag=far-tag";
+	const struct np_flow *f;
+	const struct sent *s;
+	struct env e;
+
+	if (!env_init(t, &e, CFG_MAIN, "outgoing"))
+		goto out;
+	do_register(&e, &alice, 1, 3600);
+	term_req(m, &alice, "INVITE", "sip:bob@example.test", "z9hG4bK-inv1",
+		 cid, 1, "<sip:bob@example.test>", CT_SDP,
+		 SDP_OFFER("192.168.1.10", "6000"));
+	from_term(&e, &alice, m);
+	s = one_sent(t, &e, "outgoing INVITE");
+	inv = dup_sent(s);
+	tap_check(t, sent_route(s, CORE, 20000, "198.51.100.2", 5060),
+		  "outgoing INVITE: sent from realm 1 port 20000 to the softswitch");
+	tap_check(t, first_line_is(s, "INVITE sip:bob@example.test SIP/2.0"),
+		  "outgoing INVITE: Request-URI kept");
+	tap_check(t, via_is(s, 0, "198.51.100.1", "20000", "z9hG4bK-inv1") &&
+			     via_count(s) == 1,
+		  "outgoing INVITE: one Via, 198.51.100.1:20000, branch kept");
+	tap_check(t, hdr_is(s, "Contact", 0, "<sip:alice@198.51.100.1:20000>"),
+		  "outgoing INVITE: Contact rewritten");
+	tap_check(t, body_is(s, SDP_OFFER("198.51.100.1", "40000")),
+		  "outgoing INVITE: SDP c=, o= and m=audio 40000 toward the core, rest intact");
+	tap_check(t, clen_ok(s), "outgoing INVITE: Content-Length matches the new body");
+	tap_check(t, hdr_is(s, "Content-Type", 0, "application/sdp"),
+		  "outgoing INVITE: Content-Type kept");
+	tap_check(t, flow_count(&e.io) == 4,
+		  "outgoing INVITE: four flows (RTP and RTCP, both ways): %zu",
+		  flow_count(&e.io));
+	tap_check(t, flow_is(&e, "198.51.100.1", 40000, "203.0.113.1", 30000,
+			     NULL, 0),
+		  "flow 198.51.100.1:40000 (far->terminal): src 203.0.113.1:30000, no dst yet");
+	tap_check(t, !(flow_flags(&e, "198.51.100.1", 40000) &
+		       (NP_F_LATCH_PENDING | NP_F_STRICT_SOURCE)),
+		  "flow 198.51.100.1:40000: no latch, no strict source");
+	tap_check(t, flow_is(&e, "203.0.113.1", 30000, "198.51.100.1", 40000,
+			     NULL, 0),
+		  "flow 203.0.113.1:30000 (terminal->far): src 198.51.100.1:40000, no dst yet");
+	tap_check(t, flow_flags(&e, "203.0.113.1", 30000) == TERM_FLAGS,
+		  "flow 203.0.113.1:30000: LATCH_PENDING|STRICT_SOURCE|HAS_REVERSE (0x%x)",
+		  flow_flags(&e, "203.0.113.1", 30000));
+	f = flow_at(&e, "203.0.113.1", 30000);
+	tap_check(t, f && key_is(&f->reverse, "198.51.100.1", 40000),
+		  "flow 203.0.113.1:30000: reverse key 198.51.100.1:40000");
+	tap_check(t, flow_is(&e, "198.51.100.1", 40001, "203.0.113.1", 30001,
+			     NULL, 0) &&
+			     flow_is(&e, "203.0.113.1", 30001, "198.51.100.1",
+				     40001, NULL, 0),
+		  "RTCP flows 40001 -> src 30001 and 30001 -> src 40001");
+	f = flow_at(&e, "203.0.113.1", 30001);
+	tap_check(t, f && f->flags == TERM_FLAGS &&
+			     key_is(&f->reverse, "198.51.100.1", 40001),
+		  "flow 203.0.113.1:30001: latching, reverse 198.51.100.1:40001");
+	tap_check(t, e.px.stats.calls_started == 1, "outgoing: one call started");
+
+	/* Timer A retransmits the INVITE: same relays, nothing new. */
+	sent_clear(&e.io);
+	from_term(&e, &alice, m);
+	s = one_sent(t, &e, "INVITE retransmission");
+	tap_check(t, body_is(s, SDP_OFFER("198.51.100.1", "40000")) &&
+			     via_is(s, 0, "198.51.100.1", "20000",
+				    "z9hG4bK-inv1") &&
+			     flow_count(&e.io) == 4 &&
+			     e.px.media_ports[ACC].in_use == 2 &&
+			     e.px.media_ports[CORE].in_use == 2 &&
+			     e.px.stats.calls_started == 1,
+		  "INVITE retransmission: relayed again on the same relays");
+
+	/* 180 Ringing through Kamailio. */
+	reply(r, inv, "180 Ringing", "far-tag", FAR_CONTACT, "");
+	sent_clear(&e.io);
+	from_core(&e, 20000, r);
+	s = one_sent(t, &e, "outgoing 180");
+	tap_check(t, sent_route(s, ACC, 5060, "203.0.113.11", 40001) &&
+			     first_line_is(s, "SIP/2.0 180 Ringing"),
+		  "outgoing 180: to the NAT mapping from realm 0 port 5060");
+	tap_check(t, hdr_is(s, "Via", 0, ALICE_VIA("z9hG4bK-inv1")) &&
+			     via_count(s) == 1,
+		  "outgoing 180: the terminal's Via restored exactly");
+
+	/* The terminal's first RTCP packet latches before the answer. */
+	xdp_latch(&e, "203.0.113.1", 30001, "203.0.113.11", 50001);
+
+	reply(r, inv, "200 OK", "far-tag", FAR_CONTACT CT_SDP,
+	      SDP_FAR("198.51.100.10", "7000"));
+	sent_clear(&e.io);
+	from_core(&e, 20000, r);
+	s = one_sent(t, &e, "outgoing 200");
+	tap_check(t, sent_route(s, ACC, 5060, "203.0.113.11", 40001) &&
+			     hdr_is(s, "Via", 0, ALICE_VIA("z9hG4bK-inv1")),
+		  "outgoing 200: to the terminal with its Via restored");
+	tap_check(t, body_is(s, SDP_FAR("203.0.113.1", "30000")),
+		  "outgoing 200: SDP toward the terminal says 203.0.113.1 and 30000");
+	tap_check(t, clen_ok(s), "outgoing 200: Content-Length matches");
+	tap_check(t, flow_is(&e, "203.0.113.1", 30000, "198.51.100.1", 40000,
+			     "198.51.100.10", 7000),
+		  "flow 203.0.113.1:30000 now sends to 198.51.100.10:7000");
+	tap_check(t, flow_flags(&e, "203.0.113.1", 30000) == TERM_FLAGS,
+		  "flow 203.0.113.1:30000: latch still pending");
+	tap_check(t, flow_is(&e, "203.0.113.1", 30001, "198.51.100.1", 40001,
+			     "198.51.100.10", 7001),
+		  "flow 203.0.113.1:30001 (RTCP) sends to 198.51.100.10:7001");
+	f = flow_at(&e, "203.0.113.1", 30001);
+	tap_check(t, f && !(f->flags & NP_F_LATCH_PENDING) &&
+			     naddr_is(&f->expect_saddr, "203.0.113.11") &&
+			     ntohs(f->expect_sport) == 50001,
+		  "the answer keeps a latch XDP already made (RTCP)");
+	tap_check(t, flow_is(&e, "198.51.100.1", 40001, "203.0.113.1", 30001,
+			     "203.0.113.11", 50001),
+		  "the answer keeps the latched return address (RTCP)");
+	tap_check(t, flow_is(&e, "198.51.100.1", 40000, "203.0.113.1", 30000,
+			     NULL, 0),
+		  "flow 198.51.100.1:40000 still waits for the latch");
+
+	/* ACK and BYE from the terminal. */
+	term_req(m, &alice, "ACK", "sip:far@198.51.100.10:5060",
+		 "z9hG4bK-ack1", cid, 1, to_tagged, "", "");
+	sent_clear(&e.io);
+	from_term(&e, &alice, m);
+	s = one_sent(t, &e, "outgoing ACK");
+	tap_check(t, sent_route(s, CORE, 20000, "198.51.100.2", 5060) &&
+			     first_line_is(s, "ACK sip:far@198.51.100.10:5060 SIP/2.0") &&
+			     via_is(s, 0, "198.51.100.1", "20000",
+				    "z9hG4bK-ack1"),
+		  "outgoing ACK: to the softswitch from 20000, branch kept");
+	tap_check(t, flow_count(&e.io) == 4, "outgoing ACK: flows untouched");
+
+	term_req(m, &alice, "BYE", "sip:far@198.51.100.10:5060",
+		 "z9hG4bK-bye1", cid, 2, to_tagged, "", "");
+	sent_clear(&e.io);
+	e.io.n_del = 0;
+	from_term(&e, &alice, m);
+	s = one_sent(t, &e, "outgoing BYE");
+	tap_check(t, sent_route(s, CORE, 20000, "198.51.100.2", 5060) &&
+			     via_is(s, 0, "198.51.100.1", "20000",
+				    "z9hG4bK-bye1"),
+		  "outgoing BYE: to the softswitch from 20000");
+	tap_check(t, flow_count(&e.io) == 0 && e.io.n_del == 4,
+		  "outgoing BYE: all four flows deleted (flow_del found %zu)",
+		  e.io.n_del);
+	tap_check(t, e.px.media_ports[ACC].in_use == 0 &&
+			     e.px.media_ports[CORE].in_use == 0,
+		  "outgoing BYE: relay ports returned (in use %u/%u)",
+		  e.px.media_ports[ACC].in_use, e.px.media_ports[CORE].in_use);
+	tap_check(t, e.px.stats.calls_ended == 1, "outgoing BYE: call ended");
+	req = dup_sent(s);
+	reply(r, req, "200 OK", NULL, KS_SERVER, "");
+	free(req);
+	sent_clear(&e.io);
+	from_core(&e, 20000, r);
+	s = one_sent(t, &e, "outgoing BYE 200");
+	tap_check(t, sent_route(s, ACC, 5060, "203.0.113.11", 40001) &&
+			     hdr_is(s, "Via", 0, ALICE_VIA("z9hG4bK-bye1")),
+		  "outgoing BYE 200: back to the terminal, Via restored");
+
+	/* A new call gets ports again. */
+	term_req(m, &alice, "INVITE", "sip:bob@example.test", "z9hG4bK-inv1b",
+		 "call1b@192.168.1.10", 1, "<sip:bob@example.test>", CT_SDP,
+		 SDP_OFFER("192.168.1.10", "6000"));
+	sent_clear(&e.io);
+	from_term(&e, &alice, m);
+	s = one_sent(t, &e, "second call");
+	tap_check(t, sent_route(s, CORE, 20000, "198.51.100.2", 5060) &&
+			     strstr(body_of(s), "m=audio 400") &&
+			     flow_count(&e.io) == 4 &&
+			     e.px.media_ports[ACC].in_use == 2 &&
+			     e.px.media_ports[CORE].in_use == 2,
+		  "second call: relay ports allocated again, four flows");
+out:
+	free(inv);
+	env_fini(t, &e, "outgoing");
+}
+
+/* --- 4: incoming call, CANCEL --------------------------------------------- */
+
+static void test_incoming_call(struct tap *t)
+{
+	char m[MSG_MAX], r[MSG_MAX], our[128] = "", *inv = NULL;
+	const char *cid = "call2@198.51.100.10";
+	const char *to_tagged = "<sip:alice@example.test>;tag=alice-tag";
+	struct via_info vi;
+	const struct sent *s;
+	struct env e;
+	char *req;
+
+	if (!env_init(t, &e, CFG_MAIN, "incoming"))
+		goto out;
+	do_register(&e, &alice, 1, 3600);
+	core_req(m, "INVITE", "sip:alice@198.51.100.1:20000",
+		 KS_VIA("z9hG4bK-ks-inv2") FAR_VIA("z9hG4bK-far-inv2"), FAR_FROM,
+		 "<sip:alice@example.test>", cid, 1, FAR_CONTACT CT_SDP,
+		 SDP_FAR("198.51.100.10", "7002"));
+	from_core(&e, 20000, m);
+	s = one_sent(t, &e, "incoming INVITE");
+	inv = dup_sent(s);
+	tap_check(t, sent_route(s, ACC, 5060, "203.0.113.11", 40001),
+		  "incoming INVITE: to 203.0.113.11:40001 from realm 0 port 5060");
+	tap_check(t, first_line_is(s, "INVITE sip:alice@192.168.1.10:5060 SIP/2.0"),
+		  "incoming INVITE: Request-URI restored to the terminal's Contact");
+	via_of(s, 0, &vi);
+	snprintf(our, sizeof(our), "%s", vi.branch);
+	tap_check(t, !strcmp(vi.host, "203.0.113.1") &&
+			     !strcmp(vi.port, "5060") &&
+			     !strncmp(vi.branch, "z9hG4bK-np", 10),
+		  "incoming INVITE: our Via on top, 203.0.113.1:5060, branch %s",
+		  vi.branch);
+	tap_check(t, vi.count == 3 &&
+			     via_is(s, 1, "198.51.100.2", "5060",
+				    "z9hG4bK-ks-inv2"),
+		  "incoming INVITE: Kamailio's and the far end's Vias below ours");
+	tap_check(t, body_is(s, SDP_FAR("203.0.113.1", "30000")),
+		  "incoming INVITE: SDP points at 203.0.113.1:30000");
+	tap_check(t, clen_ok(s), "incoming INVITE: Content-Length matches");
+	tap_check(t, flow_count(&e.io) == 4 &&
+			     flow_is(&e, "203.0.113.1", 30000, "198.51.100.1",
+				     40000, "198.51.100.10", 7002) &&
+			     flow_is(&e, "198.51.100.1", 40000, "203.0.113.1",
+				     30000, NULL, 0),
+		  "incoming INVITE: flows toward the far end, terminal side latching");
+	sent_clear(&e.io);
+	from_core(&e, 20000, m);
+	s = one_sent(t, &e, "incoming INVITE retransmission");
+	tap_check(t, via_is(s, 0, "203.0.113.1", "5060", our) &&
+			     body_is(s, SDP_FAR("203.0.113.1", "30000")) &&
+			     flow_count(&e.io) == 4 &&
+			     e.px.media_ports[ACC].in_use == 2,
+		  "incoming INVITE retransmission: the same branch of ours, same relays");
+
+	/* The terminal rings, then answers. */
+	reply(r, inv, "180 Ringing", "alice-tag",
+	      "Contact: <sip:alice@192.168.1.10:5060>\r\n", "");
+	sent_clear(&e.io);
+	from_term(&e, &alice, r);
+	s = one_sent(t, &e, "incoming 180");
+	tap_check(t, sent_route(s, CORE, 20000, "198.51.100.2", 5060),
+		  "incoming 180: from realm 1 port 20000 to 198.51.100.2:5060");
+	tap_check(t, via_count(s) == 2 &&
+			     via_is(s, 0, "198.51.100.2", "5060",
+				    "z9hG4bK-ks-inv2"),
+		  "incoming 180: our Via popped");
+	tap_check(t, hdr_is(s, "Contact", 0, "<sip:alice@198.51.100.1:20000>"),
+		  "incoming 180: Contact rewritten to 198.51.100.1:20000");
+
+	reply(r, inv, "200 OK", "alice-tag",
+	      "Contact: <sip:alice@192.168.1.10:5060>\r\n" CT_SDP,
+	      SDP_TERM_ANSWER("192.168.1.10", "6002"));
+	sent_clear(&e.io);
+	from_term(&e, &alice, r);
+	s = one_sent(t, &e, "incoming 200");
+	tap_check(t, sent_route(s, CORE, 20000, "198.51.100.2", 5060) &&
+			     via_count(s) == 2 &&
+			     via_is(s, 0, "198.51.100.2", "5060",
+				    "z9hG4bK-ks-inv2"),
+		  "incoming 200: our Via popped, sent to the next Via");
+	tap_check(t, body_is(s, SDP_TERM_ANSWER("198.51.100.1", "40000")),
+		  "incoming 200: SDP rewritten to 198.51.100.1:40000");
+	tap_check(t, clen_ok(s), "incoming 200: Content-Length matches");
+	tap_check(t, hdr_is(s, "Contact", 0, "<sip:alice@198.51.100.1:20000>"),
+		  "incoming 200: Contact rewritten to 198.51.100.1:20000");
+	tap_check(t, flow_is(&e, "198.51.100.1", 40000, "203.0.113.1", 30000,
+			     NULL, 0) &&
+			     flow_flags(&e, "203.0.113.1", 30000) == TERM_FLAGS,
+		  "incoming 200: terminal behind NAT, its side still latching");
+
+	/* Kamailio relays the far end's ACK, then its BYE. */
+	core_req(m, "ACK", "sip:alice@198.51.100.1:20000",
+		 KS_VIA("z9hG4bK-ks-ack2") FAR_VIA("z9hG4bK-far-ack2"),
+		 FAR_FROM, to_tagged, cid, 1, "", "");
+	sent_clear(&e.io);
+	from_core(&e, 20000, m);
+	s = one_sent(t, &e, "incoming ACK");
+	tap_check(t, sent_route(s, ACC, 5060, "203.0.113.11", 40001) &&
+			     first_line_is(s, "ACK sip:alice@192.168.1.10:5060 SIP/2.0") &&
+			     via_count(s) == 3,
+		  "incoming ACK: to the terminal, Request-URI restored, our Via on top");
+
+	core_req(m, "BYE", "sip:alice@198.51.100.1:20000",
+		 KS_VIA("z9hG4bK-ks-bye2") FAR_VIA("z9hG4bK-far-bye2"),
+		 FAR_FROM, to_tagged, cid, 2, "", "");
+	sent_clear(&e.io);
+	from_core(&e, 20000, m);
+	s = one_sent(t, &e, "incoming BYE");
+	tap_check(t, sent_route(s, ACC, 5060, "203.0.113.11", 40001) &&
+			     first_line_is(s, "BYE sip:alice@192.168.1.10:5060 SIP/2.0"),
+		  "incoming BYE: to the terminal, Request-URI restored");
+	tap_check(t, flow_count(&e.io) == 0 &&
+			     e.px.media_ports[ACC].in_use == 0 &&
+			     e.px.media_ports[CORE].in_use == 0,
+		  "incoming BYE: flows removed, ports returned");
+	req = dup_sent(s);
+	reply(r, req, "200 OK", NULL, "", "");
+	free(req);
+	sent_clear(&e.io);
+	from_term(&e, &alice, r);
+	s = one_sent(t, &e, "incoming BYE 200");
+	tap_check(t, sent_route(s, CORE, 20000, "198.51.100.2", 5060) &&
+			     via_is(s, 0, "198.51.100.2", "5060",
+				    "z9hG4bK-ks-bye2") && via_count(s) == 2,
+		  "incoming BYE 200: to Kamailio, our Via popped");
+
+	/* A ringing call cancelled by Kamailio. */
+	free(inv);
+	cid = "call3@198.51.100.10";
+	core_req(m, "INVITE", "sip:alice@198.51.100.1:20000",
+		 KS_VIA("z9hG4bK-ks-inv3") FAR_VIA("z9hG4bK-far-inv3"), FAR_FROM,
+		 "<sip:alice@example.test>", cid, 1, FAR_CONTACT CT_SDP,
+		 SDP_FAR("198.51.100.10", "7004"));
+	sent_clear(&e.io);
+	from_core(&e, 20000, m);
+	s = one_sent(t, &e, "cancelled INVITE");
+	inv = dup_sent(s);
+	via_of(s, 0, &vi);
+	snprintf(our, sizeof(our), "%s", vi.branch);
+	tap_check(t, flow_count(&e.io) == 4, "cancelled INVITE: four flows");
+	reply(r, inv, "180 Ringing", "alice-tag",
+	      "Contact: <sip:alice@192.168.1.10:5060>\r\n", "");
+	sent_clear(&e.io);
+	from_term(&e, &alice, r);
+	tap_check(t, e.io.n_sent == 1, "cancelled INVITE: 180 relayed");
+
+	/* tm builds the CANCEL with its INVITE's branch and Request-URI. */
+	core_req(m, "CANCEL", "sip:alice@198.51.100.1:20000",
+		 KS_VIA("z9hG4bK-ks-inv3"), FAR_FROM,
+		 "<sip:alice@example.test>", cid, 1, "", "");
+	sent_clear(&e.io);
+	from_core(&e, 20000, m);
+	s = one_sent(t, &e, "CANCEL");
+	tap_check(t, sent_route(s, ACC, 5060, "203.0.113.11", 40001) &&
+			     first_line_is(s, "CANCEL sip:alice@192.168.1.10:5060 SIP/2.0"),
+		  "CANCEL: to the terminal with the INVITE's Request-URI");
+	tap_check(t, via_is(s, 0, "203.0.113.1", "5060", our) &&
+			     via_count(s) == 2,
+		  "CANCEL: the same Via branch of ours as its INVITE (RFC 3261 9.1)");
+	tap_check(t, flow_count(&e.io) == 0 &&
+			     e.px.media_ports[ACC].in_use == 0 &&
+			     e.px.media_ports[CORE].in_use == 0,
+		  "CANCEL: flows removed, ports returned");
+
+	req = dup_sent(s);
+	reply(r, req, "200 OK", "alice-tag", "", "");
+	free(req);
+	sent_clear(&e.io);
+	from_term(&e, &alice, r);
+	s = one_sent(t, &e, "CANCEL 200");
+	tap_check(t, sent_route(s, CORE, 20000, "198.51.100.2", 5060) &&
+			     via_count(s) == 1 &&
+			     via_is(s, 0, "198.51.100.2", "5060",
+				    "z9hG4bK-ks-inv3"),
+		  "CANCEL 200: to Kamailio");
+	reply(r, inv, "487 Request Terminated", "alice-tag", "", "");
+	sent_clear(&e.io);
+	from_term(&e, &alice, r);
+	s = one_sent(t, &e, "487");
+	tap_check(t, sent_route(s, CORE, 20000, "198.51.100.2", 5060) &&
+			     first_line_is(s, "SIP/2.0 487 Request Terminated") &&
+			     via_count(s) == 2,
+		  "487: to Kamailio, our Via popped");
+	/* tm's ACK for the 487: hop by hop, the INVITE's branch. */
+	core_req(m, "ACK", "sip:alice@198.51.100.1:20000",
+		 KS_VIA("z9hG4bK-ks-inv3"), FAR_FROM, to_tagged, cid, 1, "",
+		 "");
+	sent_clear(&e.io);
+	from_core(&e, 20000, m);
+	s = one_sent(t, &e, "ACK for 487");
+	tap_check(t, sent_route(s, ACC, 5060, "203.0.113.11", 40001) &&
+			     via_is(s, 0, "203.0.113.1", "5060", our),
+		  "ACK for 487: to the terminal with the INVITE's branch of ours");
+	tap_check(t, e.px.stats.unmatched == 0, "incoming: nothing unmatched");
+out:
+	free(inv);
+	env_fini(t, &e, "incoming");
+}
+
+/* --- 5: a failure response ends the call ---------------------------------- */
+
+static void test_rejected_call(struct tap *t)
+{
+	char m[MSG_MAX], r[MSG_MAX], *inv = NULL;
+	const struct sent *s;
+	struct env e;
+
+	if (!env_init(t, &e, CFG_MAIN, "rejected"))
+		goto out;
+	do_register(&e, &alice, 1, 3600);
+	term_req(m, &alice, "INVITE", "sip:bob@example.test", "z9hG4bK-inv5",
+		 "call5@192.168.1.10", 1, "<sip:bob@example.test>", CT_SDP,
+		 SDP_OFFER("192.168.1.10", "6000"));
+	from_term(&e, &alice, m);
+	s = one_sent(t, &e, "rejected INVITE");
+	inv = dup_sent(s);
+	tap_check(t, flow_count(&e.io) == 4, "rejected INVITE: four flows");
+	reply(r, inv, "486 Busy Here", "far-tag", KS_SERVER, "");
+	sent_clear(&e.io);
+	from_core(&e, 20000, r);
+	s = one_sent(t, &e, "486");
+	tap_check(t, sent_route(s, ACC, 5060, "203.0.113.11", 40001) &&
+			     first_line_is(s, "SIP/2.0 486 Busy Here") &&
+			     hdr_is(s, "Via", 0, ALICE_VIA("z9hG4bK-inv5")),
+		  "486: to the terminal, Via restored");
+	tap_check(t, flow_count(&e.io) == 0, "486: flows removed");
+	tap_check(t, e.px.media_ports[ACC].in_use == 0 &&
+			     e.px.media_ports[CORE].in_use == 0,
+		  "486: relay ports freed");
+	tap_check(t, e.px.stats.calls_ended == 1, "486: call counted as ended");
+	/* The ACK for a non-2xx final response reuses the INVITE's branch. */
+	term_req(m, &alice, "ACK", "sip:bob@example.test", "z9hG4bK-inv5",
+		 "call5@192.168.1.10", 1, "<sip:bob@example.test>;tag=far-tag",
+		 "", "");
+	sent_clear(&e.io);
+	from_term(&e, &alice, m);
+	s = one_sent(t, &e, "ACK for 486");
+	tap_check(t, sent_route(s, CORE, 20000, "198.51.100.2", 5060) &&
+			     via_is(s, 0, "198.51.100.1", "20000",
+				    "z9hG4bK-inv5"),
+		  "ACK for 486: to the softswitch, the INVITE's branch");
+out:
+	free(inv);
+	env_fini(t, &e, "rejected");
+}
+
+/* --- 6: several m-lines, rejected streams, rtcp-mux, hold, IPv6 ---------- */
+
+static void test_two_mlines(struct tap *t)
+{
+	char m[MSG_MAX], r[MSG_MAX], *inv = NULL;
+	const struct sent *s;
+	struct env e;
+
+	if (!env_init(t, &e, CFG_MAIN, "audio+video"))
+		goto out;
+	do_register(&e, &alice, 1, 3600);
+	term_req(m, &alice, "INVITE", "sip:bob@example.test", "z9hG4bK-inv6",
+		 "call6@192.168.1.10", 1, "<sip:bob@example.test>", CT_SDP,
+		 SDP_AV("192.168.1.10", "6000", "6002"));
+	from_term(&e, &alice, m);
+	s = one_sent(t, &e, "audio+video offer");
+	inv = dup_sent(s);
+	tap_check(t, body_is(s, SDP_AV("198.51.100.1", "40000", "40002")),
+		  "audio+video offer: m=audio 40000, m=video 40002 toward the core");
+	tap_check(t, clen_ok(s), "audio+video offer: Content-Length matches");
+	tap_check(t, flow_count(&e.io) == 8 &&
+			     flow_is(&e, "203.0.113.1", 30002, "198.51.100.1",
+				     40002, NULL, 0) &&
+			     flow_is(&e, "198.51.100.1", 40003, "203.0.113.1",
+				     30003, NULL, 0),
+		  "audio+video offer: eight flows, video on 30002/40002");
+	/* The far end declines the video. */
+	reply(r, inv, "200 OK", "far-tag", FAR_CONTACT CT_SDP,
+	      SDP_AV("198.51.100.10", "7000", "0"));
+	sent_clear(&e.io);
+	from_core(&e, 20000, r);
+	s = one_sent(t, &e, "video declined");
+	tap_check(t, body_is(s, SDP_AV("203.0.113.1", "30000", "0")),
+		  "video declined: m=video 0 stays 0 toward the terminal");
+	tap_check(t, clen_ok(s), "video declined: Content-Length matches");
+	tap_check(t, flow_count(&e.io) == 4 &&
+			     !flow_at(&e, "203.0.113.1", 30002) &&
+			     !flow_at(&e, "198.51.100.1", 40002) &&
+			     !flow_at(&e, "203.0.113.1", 30003) &&
+			     !flow_at(&e, "198.51.100.1", 40003),
+		  "video declined: its flows removed, audio's kept");
+	tap_check(t, e.px.media_ports[ACC].in_use == 2 &&
+			     e.px.media_ports[CORE].in_use == 2,
+		  "video declined: its ports returned");
+	tap_check(t, flow_is(&e, "203.0.113.1", 30000, "198.51.100.1", 40000,
+			     "198.51.100.10", 7000),
+		  "video declined: audio flows to 198.51.100.10:7000");
+
+	/* An offer with a stream already refused. */
+	term_req(m, &alice, "INVITE", "sip:bob@example.test", "z9hG4bK-inv6b",
+		 "call6b@192.168.1.10", 1, "<sip:bob@example.test>", CT_SDP,
+		 SDP_AV("192.168.1.10", "6004", "0"));
+	sent_clear(&e.io);
+	from_term(&e, &alice, m);
+	s = one_sent(t, &e, "offer with m=video 0");
+	tap_check(t, strstr(body_of(s), "m=video 0 RTP/AVP 96\r\n") &&
+			     strstr(body_of(s), "c=IN IP4 198.51.100.1\r\n"),
+		  "offer with m=video 0: port 0 stays 0 toward the core");
+	tap_check(t, flow_count(&e.io) == 8 &&
+			     e.px.media_ports[ACC].in_use == 4 &&
+			     e.px.media_ports[CORE].in_use == 4,
+		  "offer with m=video 0: flows and ports for the audio only");
+out:
+	free(inv);
+	env_fini(t, &e, "audio+video");
+}
+
+static void test_rtcp_mux_and_hold(struct tap *t)
+{
+	char m[MSG_MAX], r[MSG_MAX], *inv = NULL;
+	const char *cid = "call6m@192.168.1.10";
+	const struct sent *s;
+	struct env e;
+
+	if (!env_init(t, &e, CFG_MAIN, "rtcp-mux"))
+		goto out;
+	do_register(&e, &alice, 1, 3600);
+	term_req(m, &alice, "INVITE", "sip:bob@example.test", "z9hG4bK-inv6m",
+		 cid, 1, "<sip:bob@example.test>", CT_SDP,
+		 SDP_MUX("192.168.1.10", "6000"));
+	from_term(&e, &alice, m);
+	s = one_sent(t, &e, "rtcp-mux offer");
+	inv = dup_sent(s);
+	tap_check(t, body_is(s, SDP_MUX("198.51.100.1", "40000")),
+		  "rtcp-mux offer: SDP rewritten, a=rtcp-mux kept");
+	tap_check(t, flow_count(&e.io) == 2 &&
+			     !flow_at(&e, "203.0.113.1", 30001) &&
+			     !flow_at(&e, "198.51.100.1", 40001),
+		  "rtcp-mux offer: one flow per direction, no RTCP flows (%zu)",
+		  flow_count(&e.io));
+	tap_check(t, (flow_flags(&e, "203.0.113.1", 30000) & NP_F_RTCP_MUX) &&
+			     (flow_flags(&e, "198.51.100.1", 40000) &
+			      NP_F_RTCP_MUX),
+		  "rtcp-mux offer: NP_F_RTCP_MUX on both flows");
+	reply(r, inv, "200 OK", "far-tag", FAR_CONTACT CT_SDP,
+	      SDP_MUX("198.51.100.10", "7000"));
+	sent_clear(&e.io);
+	from_core(&e, 20000, r);
+	s = one_sent(t, &e, "rtcp-mux answer");
+	tap_check(t, body_is(s, SDP_MUX("203.0.113.1", "30000")),
+		  "rtcp-mux answer: SDP toward the terminal");
+	tap_check(t, flow_count(&e.io) == 2 &&
+			     flow_flags(&e, "203.0.113.1", 30000) ==
+				     (TERM_FLAGS | NP_F_RTCP_MUX) &&
+			     flow_is(&e, "203.0.113.1", 30000, "198.51.100.1",
+				     40000, "198.51.100.10", 7000),
+		  "rtcp-mux answer: one flow pair, muxed, to 198.51.100.10:7000");
+
+	/* RFC 2543 hold from the terminal in a re-INVITE. */
+	term_req(m, &alice, "ACK", "sip:far@198.51.100.10:5060",
+		 "z9hG4bK-ack6m", cid, 1, "<sip:bob@example.test>;tag=far-tag",
+		 "", "");
+	from_term(&e, &alice, m);
+	term_req(m, &alice, "INVITE", "sip:far@198.51.100.10:5060",
+		 "z9hG4bK-hold6", cid, 2, "<sip:bob@example.test>;tag=far-tag",
+		 CT_SDP, SDP_HOLD("192.168.1.10", "6000"));
+	sent_clear(&e.io);
+	from_term(&e, &alice, m);
+	s = one_sent(t, &e, "hold");
+	tap_check(t, body_is(s, SDP_HOLD("198.51.100.1", "40000")),
+		  "hold: c=0.0.0.0 stays 0.0.0.0, o= and m= rewritten, same relay");
+	tap_check(t, clen_ok(s), "hold: Content-Length matches");
+	tap_check(t, e.px.media_ports[ACC].in_use == 2 &&
+			     e.px.media_ports[CORE].in_use == 2,
+		  "hold: no new relay ports");
+	/* The re-offer dropped a=rtcp-mux: RTCP is back on RTP + 1. */
+	tap_check(t, flow_count(&e.io) == 4 &&
+			     flow_is(&e, "203.0.113.1", 30001, "198.51.100.1",
+				     40001, "198.51.100.10", 7000) &&
+			     !(flow_flags(&e, "203.0.113.1", 30000) &
+			       NP_F_RTCP_MUX),
+		  "hold without a=rtcp-mux: RTCP flows on 30001/40001, mux off");
+out:
+	free(inv);
+	env_fini(t, &e, "rtcp-mux");
+}
+
+static void test_ipv6(struct tap *t)
+{
+	char m[MSG_MAX], r[MSG_MAX], contact[512], *req;
+	const struct np_flow *f;
+	const struct sent *s;
+	struct env e;
+
+	if (!env_init(t, &e, CFG_V6, "ipv6"))
+		goto out;
+	term_req(m, &carol, "REGISTER", "sip:example.test", "z9hG4bK-reg6",
+		 "reg-carol-0001", 1, "<sip:carol@example.test>",
+		 "Expires: 3600\r\n", "");
+	from_term(&e, &carol, m);
+	s = one_sent(t, &e, "ipv6 register");
+	tap_check(t, sent_route(s, CORE, 20000, "2001:db8:2::2", 5060),
+		  "ipv6 register: from realm 1 port 20000 to [2001:db8:2::2]:5060");
+	tap_check(t, hdr_is(s, "Via", 0,
+			    "SIP/2.0/UDP [2001:db8:2::1]:20000;branch=z9hG4bK-reg6;rport"),
+		  "ipv6 register: top Via [2001:db8:2::1]:20000");
+	tap_check(t, hdr_is(s, "Contact", 0, "<sip:carol@[2001:db8:2::1]:20000>"),
+		  "ipv6 register: Contact <sip:carol@[2001:db8:2::1]:20000>");
+	if (!hdr_is(s, "Contact", 0, "<sip:carol@[2001:db8:2::1]:20000>")) {
+		hdr_value(s->buf, "Contact", 0, contact, sizeof(contact));
+		tap_diag("sent Contact: %s", contact);
+	}
+	/* What a registrar stores for a well-formed binding. */
+	req = dup_sent(s);
+	reply(r, req, "200 OK", "ks-reg",
+	      "Contact: <sip:carol@[2001:db8:2::1]:20000>;expires=3600\r\n", "");
+	free(req);
+	sent_clear(&e.io);
+	from_core(&e, 20000, r);
+	s = one_sent(t, &e, "ipv6 register 200");
+	tap_check(t, sent_route(s, ACC, 5060, "2001:db8:1::10", 5060) &&
+			     hdr_is(s, "Via", 0,
+				    "SIP/2.0/UDP [2001:db8:1::10]:5060;branch=z9hG4bK-reg6;rport"),
+		  "ipv6 register 200: to [2001:db8:1::10]:5060, Via restored");
+
+	term_req(m, &carol, "INVITE", "sip:far@example.test", "z9hG4bK-inv6v",
+		 "call6v@2001:db8:1::10", 1, "<sip:far@example.test>", CT_SDP,
+		 SDP6("carol", "2001:db8:1::10", "6000"));
+	sent_clear(&e.io);
+	from_term(&e, &carol, m);
+	s = one_sent(t, &e, "ipv6 INVITE");
+	req = dup_sent(s);
+	tap_check(t, body_is(s, SDP6("carol", "2001:db8:2::1", "40000")),
+		  "ipv6 INVITE: SDP c=IN IP6 2001:db8:2::1, m=audio 40000");
+	tap_check(t, flow_count(&e.io) == 4, "ipv6 INVITE: four flows");
+	f = flow_at(&e, "2001:db8:1::1", 30000);
+	tap_check(t, f && f->flags == TERM_FLAGS &&
+			     key_is(&f->reverse, "2001:db8:2::1", 40000) &&
+			     flow_is(&e, "2001:db8:1::1", 30000,
+				     "2001:db8:2::1", 40000, NULL, 0),
+		  "ipv6 INVITE: access flow keyed by [2001:db8:1::1]:30000, v6 reverse key");
+	/* No NAT: the SDP address is where the terminal's media comes from. */
+	tap_check(t, flow_is(&e, "2001:db8:2::1", 40000, "2001:db8:1::1", 30000,
+			     "2001:db8:1::10", 6000),
+		  "ipv6 INVITE: no NAT, far->terminal goes to [2001:db8:1::10]:6000");
+	reply(r, req, "200 OK", "far-tag",
+	      "Contact: <sip:far@[2001:db8:2::10]:5060>\r\n" CT_SDP,
+	      SDP6("far", "2001:db8:2::10", "7000"));
+	free(req);
+	sent_clear(&e.io);
+	from_core(&e, 20000, r);
+	s = one_sent(t, &e, "ipv6 200");
+	tap_check(t, body_is(s, SDP6("far", "2001:db8:1::1", "30000")),
+		  "ipv6 200: SDP c=IN IP6 2001:db8:1::1, m=audio 30000");
+	tap_check(t, flow_is(&e, "2001:db8:1::1", 30000, "2001:db8:2::1", 40000,
+			     "2001:db8:2::10", 7000) &&
+			     flow_is(&e, "2001:db8:1::1", 30001,
+				     "2001:db8:2::1", 40001, "2001:db8:2::10",
+				     7001),
+		  "ipv6 200: terminal->far flows to [2001:db8:2::10]:7000/7001");
+
+	/* An incoming call to carol's core address. */
+	core_req(m, "INVITE", "sip:carol@[2001:db8:2::1]:20000",
+		 "Via: SIP/2.0/UDP [2001:db8:2::2]:5060;branch=z9hG4bK-ks-inv6i\r\n",
+		 FAR_FROM, "<sip:carol@example.test>", "call6i@2001:db8:2::10", 1,
+		 CT_SDP, SDP6("far", "2001:db8:2::10", "7002"));
+	sent_clear(&e.io);
+	from_core(&e, 20000, m);
+	s = one_sent(t, &e, "ipv6 incoming INVITE");
+	tap_check(t, sent_route(s, ACC, 5060, "2001:db8:1::10", 5060) &&
+			     first_line_is(s, "INVITE sip:carol@[2001:db8:1::10]:5060 SIP/2.0"),
+		  "ipv6 incoming INVITE: Request-URI restored to carol's Contact");
+	hdr_value(s->buf, "Via", 0, contact, sizeof(contact));
+	tap_check(t, !strncmp(contact,
+			      "SIP/2.0/UDP [2001:db8:1::1]:5060;branch=z9hG4bK-np",
+			      50) && via_count(s) == 2,
+		  "ipv6 incoming INVITE: our Via [2001:db8:1::1]:5060 on top");
+	tap_check(t, body_is(s, SDP6("far", "2001:db8:1::1", "30002")),
+		  "ipv6 incoming INVITE: SDP points at [2001:db8:1::1]:30002");
+out:
+	env_fini(t, &e, "ipv6");
+}
+
+/* --- 7: two terminals, one Call-ID ---------------------------------------- */
+
+static void test_two_terminals(struct tap *t)
+{
+	char m[MSG_MAX], r[MSG_MAX], v[1024], vias[1200], contact[512];
+	char extra[1200], *inv_a = NULL, *inv_b = NULL, *ok_b = NULL;
+	const char *cid = "shared@192.168.1.10";
+	const struct sent *s;
+	uint16_t pa, pb;
+	struct env e;
+
+	if (!env_init(t, &e, CFG_MAIN, "two terminals"))
+		goto out;
+	pa = do_register(&e, &alice, 1, 3600);
+	pb = do_register(&e, &bob, 1, 3600);
+	tap_check(t, pa == 20000 && pb == 20001 && e.io.n_opened == 2,
+		  "two terminals: distinct core ports %u and %u", pa, pb);
+
+	/* alice calls bob: the first leg. */
+	term_req(m, &alice, "INVITE", "sip:bob@example.test", "z9hG4bK-inv7",
+		 cid, 1, "<sip:bob@example.test>", CT_SDP,
+		 SDP_OFFER("192.168.1.10", "6000"));
+	from_term(&e, &alice, m);
+	s = one_sent(t, &e, "leg A INVITE");
+	inv_a = dup_sent(s);
+	tap_check(t, body_is(s, SDP_OFFER("198.51.100.1", "40000")),
+		  "leg A INVITE: relays 30000/40000");
+
+	/* Kamailio relays it to bob's core address, same Call-ID. */
+	hdr_value(inv_a, "Via", 0, v, sizeof(v));
+	snprintf(vias, sizeof(vias), KS_VIA("z9hG4bK-ks-inv7") "Via: %s\r\n",
+		 v);
+	hdr_value(inv_a, "Contact", 0, contact, sizeof(contact));
+	snprintf(extra, sizeof(extra), "Contact: %s\r\n" CT_SDP, contact);
+	core_req(m, "INVITE", "sip:bob@198.51.100.1:20001", vias,
+		 "<sip:alice@example.test>;tag=alice-tag",
+		 "<sip:bob@example.test>", cid, 1, extra, body_of(s));
+	sent_clear(&e.io);
+	from_core(&e, pb, m);
+	s = one_sent(t, &e, "leg B INVITE");
+	inv_b = dup_sent(s);
+	tap_check(t, sent_route(s, ACC, 5060, "203.0.113.12", 40002),
+		  "leg B INVITE: to bob's NAT mapping");
+	tap_check(t, body_is(s, SDP_OFFER("203.0.113.1", "30002")),
+		  "leg B INVITE: its own relays, 203.0.113.1:30002");
+	tap_check(t, flow_count(&e.io) == 8 &&
+			     flow_is(&e, "203.0.113.1", 30002, "198.51.100.1",
+				     40002, "198.51.100.1", 40000),
+		  "leg B: eight flows, bob's access relay sends to leg A's core relay");
+
+	/* bob answers; Kamailio relays the 200 to alice's leg. */
+	reply(r, inv_b, "200 OK", "bob-tag",
+	      "Contact: <sip:bob@192.168.1.10:5060>\r\n" CT_SDP,
+	      SDP_TERM_ANSWER("192.168.1.10", "6000"));
+	sent_clear(&e.io);
+	from_term(&e, &bob, r);
+	s = one_sent(t, &e, "leg B 200");
+	ok_b = dup_sent(s);
+	tap_check(t, sent_route(s, CORE, 20001, "198.51.100.2", 5060) &&
+			     body_is(s, SDP_TERM_ANSWER("198.51.100.1", "40002")),
+		  "leg B 200: from 20001, SDP at 198.51.100.1:40002");
+	hdr_value(ok_b, "Contact", 0, contact, sizeof(contact));
+	snprintf(extra, sizeof(extra), "Contact: %s\r\n" CT_SDP, contact);
+	reply(r, inv_a, "200 OK", "bob-tag", extra, body_of(s));
+	sent_clear(&e.io);
+	from_core(&e, pa, r);
+	s = one_sent(t, &e, "leg A 200");
+	tap_check(t, sent_route(s, ACC, 5060, "203.0.113.11", 40001) &&
+			     body_is(s, SDP_TERM_ANSWER("203.0.113.1", "30000")),
+		  "leg A 200: to alice, SDP at 203.0.113.1:30000");
+	tap_check(t, flow_is(&e, "203.0.113.1", 30000, "198.51.100.1", 40000,
+			     "198.51.100.1", 40002) &&
+			     flow_is(&e, "203.0.113.1", 30002, "198.51.100.1",
+				     40002, "198.51.100.1", 40000),
+		  "both legs: each access relay sends to the other leg's core relay");
+
+	/* alice hangs up: only her leg goes. */
+	term_req(m, &alice, "BYE", "sip:bob@198.51.100.1:20001",
+		 "z9hG4bK-bye7", cid, 2, "<sip:bob@example.test>;tag=bob-tag",
+		 "", "");
+	sent_clear(&e.io);
+	from_term(&e, &alice, m);
+	s = one_sent(t, &e, "leg A BYE");
+	tap_check(t, flow_count(&e.io) == 4 &&
+			     !flow_at(&e, "203.0.113.1", 30000) &&
+			     !flow_at(&e, "198.51.100.1", 40000) &&
+			     flow_at(&e, "203.0.113.1", 30002) &&
+			     flow_at(&e, "203.0.113.1", 30003) &&
+			     flow_at(&e, "198.51.100.1", 40002) &&
+			     flow_at(&e, "198.51.100.1", 40003),
+		  "leg A BYE: leg A's flows gone, leg B's four still there (DESIGN trap)");
+	hdr_value(s->buf, "Via", 0, v, sizeof(v));
+	snprintf(vias, sizeof(vias), KS_VIA("z9hG4bK-ks-bye7") "Via: %s\r\n",
+		 v);
+	core_req(m, "BYE", "sip:bob@198.51.100.1:20001", vias,
+		 "<sip:alice@example.test>;tag=alice-tag",
+		 "<sip:bob@example.test>;tag=bob-tag", cid, 2, "", "");
+	sent_clear(&e.io);
+	from_core(&e, pb, m);
+	s = one_sent(t, &e, "leg B BYE");
+	tap_check(t, sent_route(s, ACC, 5060, "203.0.113.12", 40002) &&
+			     flow_count(&e.io) == 0,
+		  "leg B BYE: to bob, leg B's flows gone too");
+	tap_check(t, e.px.stats.calls_started == 2 &&
+			     e.px.stats.calls_ended == 2,
+		  "two terminals: two legs started and ended");
+out:
+	free(inv_a);
+	free(inv_b);
+	free(ok_b);
+	env_fini(t, &e, "two terminals");
+}
+
+/* --- 8: malformed input ---------------------------------------------------- */
+
+static uint32_t rnd_state = 12345;
+
+static uint32_t rnd(void)
+{
+	rnd_state = rnd_state * 1103515245u + 12345u;
+	return rnd_state >> 8;
+}
+
+/* Feeds 400 mutations of seed (bytes overwritten, sometimes truncated)
+ * from the terminal or from the softswitch. */
+static void fuzz(struct env *e, const char *seed, bool core)
+{
+	struct np_sockaddr ss = sa("198.51.100.2", 5060);
+	size_t len = strlen(seed), n;
+	char buf[MSG_MAX];
+	int i, k;
+
+	for (i = 0; i < 400; i++) {
+		memcpy(buf, seed, len);
+		n = len;
+		for (k = (int)(rnd() % 6); k >= 0; k--)
+			buf[rnd() % len] = (char)(rnd() & 0xff);
+		if (!(rnd() % 4))
+			n = rnd() % len;
+		if (core)
+			feed(e, CORE, 20000, &ss, buf, n);
+		else
+			feed(e, ACC, 5060, &alice.nat, buf, n);
+		sent_clear(&e->io);
+	}
+}
+
+static void test_malformed(struct tap *t)
+{
+	static const char tls[] = "\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03"
+				  "\x00\xff\x00garbage";
+	static const char stray_core[] =
+		"SIP/2.0 200 OK\r\n"
+		"Via: SIP/2.0/UDP 198.51.100.1:20000;branch=z9hG4bK-nosuch;rport\r\n"
+		"From: <sip:alice@example.test>;tag=alice-tag\r\n"
+		"To: <sip:bob@example.test>;tag=far-tag\r\n"
+		"Call-ID: nosuch@192.168.1.10\r\n"
+		"CSeq: 1 INVITE\r\n"
+		"Content-Length: 0\r\n"
+		"\r\n";
+	static const char stray_term[] =
+		"SIP/2.0 200 OK\r\n"
+		"Via: SIP/2.0/UDP 203.0.113.1:5060;branch=z9hG4bK-np9999;rport\r\n"
+		"Via: SIP/2.0/UDP 198.51.100.2:5060;branch=z9hG4bK-ks-nosuch\r\n"
+		"From: <sip:far@example.test>;tag=far-tag\r\n"
+		"To: <sip:alice@example.test>;tag=alice-tag\r\n"
+		"Call-ID: nosuch@198.51.100.10\r\n"
+		"CSeq: 1 INVITE\r\n"
+		"Content-Length: 0\r\n"
+		"\r\n";
+	struct np_sockaddr stranger = sa("203.0.113.99", 5060);
+	char m[MSG_MAX], inv[MSG_MAX], r[MSG_MAX], *req;
+	const struct sent *s;
+	struct env e;
+	size_t len;
+
+	if (!env_init(t, &e, CFG_MAIN, "malformed"))
+		goto out;
+	feed(&e, ACC, 5060, &stranger, tls, sizeof(tls) - 1);
+	feed(&e, ACC, 5060, &stranger, "hello world\r\n\r\n", 15);
+	tap_check(t, e.io.n_sent == 0 && e.io.n_opened == 0 &&
+			     e.px.stats.malformed == 2,
+		  "garbage: dropped, no terminal created, malformed 2");
+
+	term_req(inv, &alice, "INVITE", "sip:bob@example.test", "z9hG4bK-inv8",
+		 "call8@192.168.1.10", 1, "<sip:bob@example.test>", CT_SDP,
+		 SDP_OFFER("192.168.1.10", "6000"));
+	len = strlen(inv);
+	feed(&e, ACC, 5060, &alice.nat, inv, len / 3);
+	feed(&e, ACC, 5060, &alice.nat, inv, len - 20);
+	tap_check(t, e.io.n_sent == 0 && flow_count(&e.io) == 0 &&
+			     e.px.stats.malformed == 4,
+		  "truncated INVITE (in the headers, in the body): dropped, malformed 4");
+
+	term_req(m, &alice, "OPTIONS", "sip:bob@example.test", "z9hG4bK-opt8",
+		 "call8v@192.168.1.10", 1, "<sip:bob@example.test>", "", "");
+	memcpy(strstr(m, "Via:"), "XXX:", 4);
+	from_term(&e, &alice, m);
+	tap_check(t, e.io.n_sent == 0 && e.px.stats.malformed == 5,
+		  "request without Via: dropped, malformed 5");
+
+	feed(&e, ACC, 5060, &alice.nat, "\r\n\r\n", 4);
+	feed(&e, ACC, 5060, &alice.nat, "\r\n", 2);
+	tap_check(t, e.io.n_sent == 0 && e.px.stats.malformed == 5,
+		  "CRLF keepalives: no output, not malformed");
+
+	/* Malformed SDP: refused with 400 to the terminal. */
+	term_req(m, &alice, "INVITE", "sip:bob@example.test", "z9hG4bK-inv8s",
+		 "call8s@192.168.1.10", 1, "<sip:bob@example.test>", CT_SDP,
+		 "v=0\r\no=broken\r\nc=IN IP4\r\nm=audio six RTP/AVP 0\r\n");
+	from_term(&e, &alice, m);
+	s = one_sent(t, &e, "bad SDP");
+	tap_check(t, sent_route(s, ACC, 5060, "203.0.113.11", 40001) &&
+			     first_line_is(s, "SIP/2.0 400 Bad Request"),
+		  "bad SDP: 400 Bad Request to the terminal's NAT mapping");
+	tap_check(t, hdr_is(s, "Via", 0, ALICE_VIA("z9hG4bK-inv8s")) &&
+			     via_count(s) == 1,
+		  "bad SDP: the 400 carries the terminal's own Via (RFC 3261 8.2.6.2, 18.1.2)");
+	if (!hdr_is(s, "Via", 0, ALICE_VIA("z9hG4bK-inv8s"))) {
+		hdr_value(s->buf, "Via", 0, r, sizeof(r));
+		tap_diag("400 Via: %s", r);
+	}
+	tap_check(t, hdr_kept(m, s, "Call-ID") && hdr_kept(m, s, "CSeq") &&
+			     clen_ok(s) && !strcmp(body_of(s), ""),
+		  "bad SDP: Call-ID, CSeq kept, empty body");
+	tap_check(t, flow_count(&e.io) == 0 &&
+			     e.px.media_ports[ACC].in_use == 0 &&
+			     e.px.media_ports[CORE].in_use == 0 &&
+			     e.px.stats.answered_400 == 1,
+		  "bad SDP: no flows, no port leaked, answered_400 1");
+	tap_check(t, e.px.terms && !e.px.terms->legs,
+		  "bad SDP: no call leg left behind");
+
+	/* Responses nobody asked for, and a port nobody owns. */
+	sent_clear(&e.io);
+	from_core(&e, 20000, stray_core);
+	tap_check(t, e.io.n_sent == 0 && e.px.stats.unmatched == 1,
+		  "response with an unknown branch from the core: dropped, unmatched 1");
+	from_term(&e, &alice, stray_term);
+	tap_check(t, e.io.n_sent == 0 && e.px.stats.unmatched == 2,
+		  "response with an unknown branch from the terminal: dropped, unmatched 2");
+	from_core(&e, 20007, inv);
+	tap_check(t, e.io.n_sent == 0 && e.px.stats.unmatched == 3,
+		  "datagram to a core port no terminal owns: dropped, unmatched 3");
+	tap_check(t, e.px.stats.malformed == 5, "malformed counted 5 in all");
+
+	/* Mutations of real messages, both ways, each kind: never a crash. */
+	np_log_set_level(NP_LOG_ERROR);
+	do_register(&e, &alice, 2, 3600);
+	fuzz(&e, inv, false);
+	from_term(&e, &alice, inv);
+	req = dup_sent(sent_at(&e, 0));
+	reply(m, req, "200 OK", "far-tag", FAR_CONTACT CT_SDP,
+	      SDP_FAR("198.51.100.10", "7000"));
+	free(req);
+	fuzz(&e, m, true);
+	core_req(m, "INVITE", "sip:alice@198.51.100.1:20000",
+		 KS_VIA("z9hG4bK-ks-inv8i") FAR_VIA("z9hG4bK-far-inv8i"),
+		 FAR_FROM, "<sip:alice@example.test>", "call8i@198.51.100.10", 1,
+		 FAR_CONTACT CT_SDP, SDP_FAR("198.51.100.10", "7002"));
+	fuzz(&e, m, true);
+	sent_clear(&e.io);
+	from_core(&e, 20000, m);
+	req = dup_sent(sent_at(&e, 0));
+	reply(r, req, "200 OK", "alice-tag",
+	      "Contact: <sip:alice@192.168.1.10:5060>\r\n" CT_SDP,
+	      SDP_TERM_ANSWER("192.168.1.10", "6002"));
+	free(req);
+	fuzz(&e, r, false);
+	np_log_set_level(NP_LOG_WARN);
+	tap_check(t, e.px.stats.received > 1600,
+		  "1600 mutated messages survived (malformed %llu, unmatched %llu)",
+		  (unsigned long long)e.px.stats.malformed,
+		  (unsigned long long)e.px.stats.unmatched);
+out:
+	env_fini(t, &e, "malformed");
+}
+
+/* --- 9: port exhaustion --------------------------------------------------- */
+
+static void test_exhaustion(struct tap *t)
+{
+	char m[MSG_MAX], r[MSG_MAX];
+	const struct sent *s;
+	struct env e;
+
+	if (!env_init(t, &e, CFG_V4("30000-30001", "20000-20009"), "one pair"))
+		goto media_out;
+	do_register(&e, &alice, 1, 3600);
+	term_req(m, &alice, "INVITE", "sip:bob@example.test", "z9hG4bK-inv9a",
+		 "call9a@192.168.1.10", 1, "<sip:bob@example.test>", CT_SDP,
+		 SDP_OFFER("192.168.1.10", "6000"));
+	from_term(&e, &alice, m);
+	tap_check(t, e.io.n_sent == 1 && flow_count(&e.io) == 4,
+		  "one pair: the first call gets the only access pair");
+	term_req(m, &alice, "INVITE", "sip:bob@example.test", "z9hG4bK-inv9b",
+		 "call9b@192.168.1.10", 1, "<sip:bob@example.test>", CT_SDP,
+		 SDP_OFFER("192.168.1.10", "6002"));
+	sent_clear(&e.io);
+	from_term(&e, &alice, m);
+	s = one_sent(t, &e, "one pair, second call");
+	tap_check(t, sent_route(s, ACC, 5060, "203.0.113.11", 40001) &&
+			     first_line_is(s, "SIP/2.0 503 Service Unavailable"),
+		  "one pair: the second call gets 503 from the proxy, nothing to the core");
+	tap_check(t, hdr_is(s, "Via", 0, ALICE_VIA("z9hG4bK-inv9b")) &&
+			     via_count(s) == 1,
+		  "one pair: the 503 carries the terminal's own Via");
+	if (!hdr_is(s, "Via", 0, ALICE_VIA("z9hG4bK-inv9b"))) {
+		hdr_value(s->buf, "Via", 0, r, sizeof(r));
+		tap_diag("503 Via: %s", r);
+	}
+	tap_check(t, flow_count(&e.io) == 4 &&
+			     e.px.media_ports[ACC].in_use == 2 &&
+			     e.px.media_ports[CORE].in_use == 2 &&
+			     e.px.stats.answered_503 == 1,
+		  "one pair: no flow or port leaked by the refused call");
+	/* The ACK for the proxy's own 503 ends there (RFC 3261 17.2.1). */
+	term_req(m, &alice, "ACK", "sip:bob@example.test", "z9hG4bK-inv9b",
+		 "call9b@192.168.1.10", 1, "<sip:bob@example.test>;tag=np-reject",
+		 "", "");
+	sent_clear(&e.io);
+	from_term(&e, &alice, m);
+	tap_check(t, e.io.n_sent == 0,
+		  "one pair: the ACK for the proxy's own 503 is absorbed, not sent to the core");
+	if (e.io.n_sent)
+		tap_diag("sent from realm %zu port %u: %.*s", sent_at(&e, 0)->realm,
+			 sent_at(&e, 0)->from_port,
+			 (int)strcspn(sent_at(&e, 0)->buf, "\r"),
+			 sent_at(&e, 0)->buf);
+	term_req(m, &alice, "BYE", "sip:far@198.51.100.10:5060",
+		 "z9hG4bK-bye9a", "call9a@192.168.1.10", 2,
+		 "<sip:bob@example.test>;tag=far-tag", "", "");
+	sent_clear(&e.io);
+	from_term(&e, &alice, m);
+	tap_check(t, flow_count(&e.io) == 0 &&
+			     e.px.media_ports[ACC].in_use == 0,
+		  "one pair: the first call's BYE frees the pair");
+	term_req(m, &alice, "INVITE", "sip:bob@example.test", "z9hG4bK-inv9c",
+		 "call9c@192.168.1.10", 1, "<sip:bob@example.test>", CT_SDP,
+		 SDP_OFFER("192.168.1.10", "6004"));
+	sent_clear(&e.io);
+	from_term(&e, &alice, m);
+	s = one_sent(t, &e, "one pair, third call");
+	tap_check(t, sent_route(s, CORE, 20000, "198.51.100.2", 5060) &&
+			     strstr(body_of(s), "m=audio 400") &&
+			     flow_count(&e.io) == 4,
+		  "one pair: the next call works again");
+media_out:
+	env_fini(t, &e, "one pair");
+
+	if (!env_init(t, &e, CFG_V4("30000-30099", "20000-20000"),
+		      "one sip port"))
+		goto sip_out;
+	do_register(&e, &alice, 1, 60);
+	term_req(m, &bob, "REGISTER", "sip:example.test", "z9hG4bK-reg9",
+		 "reg-bob-0001", 1, "<sip:bob@example.test>",
+		 "Expires: 60\r\n", "");
+	from_term(&e, &bob, m);
+	s = one_sent(t, &e, "one sip port, second terminal");
+	tap_check(t, sent_route(s, ACC, 5060, "203.0.113.12", 40002) &&
+			     first_line_is(s, "SIP/2.0 503 Service Unavailable") &&
+			     hdr_is(s, "Via", 0,
+				    "SIP/2.0/UDP 192.168.1.10:5060;branch=z9hG4bK-reg9;rport"),
+		  "one sip port: a second terminal gets 503 with its own Via");
+	tap_check(t, e.io.n_opened == 1 && e.px.stats.answered_503 == 1,
+		  "one sip port: no socket opened for it");
+	/* alice unregisters and goes idle: her port serves bob. */
+	do_register(&e, &alice, 2, 0);
+	e.now += 64;
+	np_proxy_tick(&e.px, e.now);
+	sent_clear(&e.io);
+	from_term(&e, &bob, m);
+	s = one_sent(t, &e, "one sip port, after release");
+	tap_check(t, e.io.n_closed == 1 && e.io.n_opened == 2 &&
+			     sent_route(s, CORE, 20000, "198.51.100.2", 5060),
+		  "one sip port: after alice is released, bob gets port 20000");
+sip_out:
+	env_fini(t, &e, "one sip port");
+}
+
+/* --- 10: keepalives ------------------------------------------------------- */
+
+/* Ticks once a second up to end; counts OPTIONS sent; notes the first
+ * second at which a core socket was closed. */
+static int tick_until(struct env *e, time_t end, time_t *closed_at,
+		      char *last_options)
+{
+	int n = 0;
+	size_t i;
+
+	while (e->now < end) {
+		e->now++;
+		sent_clear(&e->io);
+		np_proxy_tick(&e->px, e->now);
+		for (i = 0; i < e->io.n_sent; i++)
+			if (!strncmp(e->io.sent[i].buf, "OPTIONS ", 8)) {
+				n++;
+				if (last_options)
+					snprintf(last_options, MSG_MAX, "%s",
+						 e->io.sent[i].buf);
+			}
+		if (closed_at && !*closed_at && e->io.n_closed)
+			*closed_at = e->now;
+	}
+	return n;
+}
+
+static void test_keepalive(struct tap *t)
+{
+	char m[MSG_MAX], r[MSG_MAX], opt[MSG_MAX] = "";
+	time_t closed = 0;
+	const struct sent *s;
+	osip_message_t *parsed = NULL;
+	struct via_info vi;
+	struct env e;
+	int n;
+
+	if (!env_init(t, &e, CFG_MAIN, "keepalive"))
+		goto out;
+	do_register(&e, &alice, 1, 60);
+	n = tick_until(&e, T0 + 19, NULL, NULL);
+	tap_check(t, n == 0, "keepalive: nothing before the interval");
+	e.now++;
+	np_proxy_tick(&e.px, e.now);
+	s = one_sent(t, &e, "keepalive at +20");
+	snprintf(opt, sizeof(opt), "%s", s->buf);
+	tap_check(t, sent_route(s, ACC, 5060, "203.0.113.11", 40001) &&
+			     first_line_is(s, "OPTIONS sip:alice@192.168.1.10:5060 SIP/2.0"),
+		  "keepalive: OPTIONS to the terminal's contact via its NAT mapping from 5060");
+	via_of(s, 0, &vi);
+	tap_check(t, !strcmp(vi.host, "203.0.113.1") && !strcmp(vi.port, "5060") &&
+			     !strncmp(vi.branch, "z9hG4bK-np", 10),
+		  "keepalive: Via 203.0.113.1:5060 with a branch of ours");
+	tap_check(t, !np_sipmsg_parse(s->buf, s->len, &parsed) && clen_ok(s),
+		  "keepalive: a well-formed SIP request");
+	if (parsed)
+		osip_message_free(parsed);
+	tap_check(t, e.px.stats.keepalives_sent == 1, "keepalive: counted");
+	reply(r, opt, "200 OK", "alice-ka", "", "");
+	sent_clear(&e.io);
+	from_term(&e, &alice, r);
+	tap_check(t, e.io.n_sent == 0 && e.px.stats.unmatched == 0,
+		  "keepalive: the terminal's 200 OK is consumed, not forwarded");
+
+	/* A refresh, then silence: three missed answers drop the binding. */
+	tick_until(&e, T0 + 30, NULL, NULL);
+	do_register(&e, &alice, 2, 3600);
+	n = tick_until(&e, T0 + 99, &closed, NULL);
+	tap_check(t, n == 3 && !closed,
+		  "keepalive: three unanswered OPTIONS at +40, +60, +80 (%d)", n);
+	n = tick_until(&e, T0 + 120, &closed, NULL);
+	tap_check(t, closed == T0 + 100 && n == 0,
+		  "keepalive: binding dropped after 3 missed intervals (at +%ld)",
+		  closed ? (long)(closed - T0) : -1L);
+	tap_check(t, e.io.n_closed == 1 && e.io.closed[0].realm == CORE &&
+			     e.io.closed[0].port == 20000 &&
+			     e.px.stats.bindings_lost == 1,
+		  "keepalive: sip_close(1, 20000), bindings_lost 1");
+	tap_check(t, !e.px.terms, "keepalive: the terminal is forgotten");
+out:
+	env_fini(t, &e, "keepalive");
+
+	if (!env_init(t, &e, CFG_MAIN, "unregister"))
+		goto out2;
+	do_register(&e, &alice, 1, 60);
+	tick_until(&e, T0 + 20, NULL, opt);
+	reply(r, opt, "200 OK", "alice-ka", "", "");
+	from_term(&e, &alice, r);
+	tick_until(&e, T0 + 30, NULL, NULL);
+	term_req(m, &alice, "REGISTER", "sip:example.test", "z9hG4bK-unreg",
+		 "reg-alice-0001", 2, "<sip:alice@example.test>",
+		 "Expires: 0\r\n", "");
+	sent_clear(&e.io);
+	from_term(&e, &alice, m);
+	s = one_sent(t, &e, "un-REGISTER");
+	snprintf(opt, sizeof(opt), "%s", s->buf);
+	reply(r, opt, "200 OK", "ks-reg",
+	      "Contact: <sip:alice@198.51.100.1:20000>;expires=0\r\n", "");
+	sent_clear(&e.io);
+	from_core(&e, 20000, r);
+	s = one_sent(t, &e, "un-REGISTER 200");
+	tap_check(t, sent_route(s, ACC, 5060, "203.0.113.11", 40001),
+		  "un-REGISTER 200: relayed to the terminal");
+	closed = 0;
+	n = tick_until(&e, T0 + 93, &closed, NULL);
+	tap_check(t, n == 0, "un-REGISTER: no more keepalives (%d)", n);
+	tap_check(t, !closed, "un-REGISTER: kept while idle less than 64 s");
+	tick_until(&e, T0 + 30 + 64, &closed, NULL);
+	tap_check(t, closed == T0 + 30 + 64 && e.io.closed[0].port == 20000 &&
+			     e.px.stats.bindings_lost == 0,
+		  "un-REGISTER: released (sip_close) once idle 64 s");
+out2:
+	env_fini(t, &e, "unregister");
+}
+
+static void osip_quiet(const char *file, int line, osip_trace_level_t level,
+		       const char *fmt, va_list ap)
+{
+	(void)file;
+	(void)line;
+	(void)level;
+	(void)fmt;
+	(void)ap;
+}
+
+int main(void)
+{
+	struct tap t = { 0 };
+
+	np_sipmsg_init();
+	/* libosip2 traces parse errors on stdout, in the middle of TAP. */
+	osip_trace_initialize_func(OSIP_FATAL, osip_quiet);
+	np_log_set_level(NP_LOG_WARN);
+	ua_init();
+	test_register(&t);
+	test_outgoing_call(&t);
+	test_incoming_call(&t);
+	test_rejected_call(&t);
+	test_two_mlines(&t);
+	test_rtcp_mux_and_hold(&t);
+	test_ipv6(&t);
+	test_two_terminals(&t);
+	test_malformed(&t);
+	test_exhaustion(&t);
+	test_keepalive(&t);
+	return tap_done(&t);
+}
