@@ -1,40 +1,59 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
-# The README's first command: builds a demo topology in network namespaces
-# (terminal, natproxy, far end), attaches the XDP relay to natproxy's two
-# interfaces, installs one RTP stream both ways as static flows, sends RTP
-# through it in both directions, and prints the flow counters and the raw
-# map as bpftool shows it. Everything is removed at the end.
-set -eu
+# The README's first command: a demo topology in network namespaces (a
+# terminal behind a NAT, natproxy, Kamailio as the softswitch, a far-end
+# UA), natproxyd started on configs/natproxy.yaml, the terminal registering
+# and calling the far end with 4 s of RTP each way, and the flow counters
+# printed mid-call (natproxyctl flows, bpftool map dump). Everything is
+# removed at the end.
+set -u
 cd "$(dirname "$0")/.."
-. tests/lib/netns.sh
-
 if [ "$(id -u)" -ne 0 ]; then
 	echo "demo: needs root (network namespaces and XDP)" >&2
 	exit 1
 fi
-trap np_topology_down EXIT
-np_topology_up
-ctl() { in_proxy build/natproxyctl --pin-dir "$NP_PIN_DIR" "$@"; }
+. tests/sip/topology.sh
+trap sip_topology_down EXIT
+trap 'exit 1' INT TERM HUP PIPE
 
-echo "== attach the relay to natproxy's access (acc0) and core (core0) sides"
-ctl attach acc0
-ctl attach core0
+step() { printf '\n== %s\n' "$*"; }
+ctl() { in_ns proxy build/natproxyctl --pin-dir "$NP_PIN_DIR" "$@"; }
+fail() { echo "demo: $*" >&2; exit 1; }
 
-echo "== one stream: terminal 203.0.113.20 <-> relay 203.0.113.1:30000 | 198.51.100.1:40000 <-> far end 198.51.100.10:6000"
-ctl flow add 203.0.113.1:30000 --src 198.51.100.1:40000 \
-	--dst 198.51.100.10:6000 --latch --strict --reverse 198.51.100.1:40000 --dscp 46
-ctl flow add 198.51.100.1:40000 --src 203.0.113.1:30000 --dscp 46
+step "topology: terminal A 192.168.1.10 behind NAT 203.0.113.11 | natproxy 203.0.113.1 / 198.51.100.1 | Kamailio 198.51.100.2, far end 198.51.100.10"
+sip_topology_up || fail "cannot build the topology"
+kamailio_start || fail "cannot start Kamailio"
+CFG=$NP_RUN_DIR/natproxy.yaml
+sed "s|/var/lib/natproxy/charging.log|$NP_RUN_DIR/charging.log|" configs/natproxy.yaml >"$CFG"
 
-echo "== 250 RTP packets (5 s of G.711) each way"
-in_term tests/lib/udp.py send 203.0.113.20:4000 203.0.113.1:30000 250
-in_core tests/lib/udp.py send 198.51.100.10:6000 198.51.100.1:40000 250
+step "natproxyd -c configs/natproxy.yaml (attaches the XDP relay to acc0 and core0)"
+sip_spawn proxy build/natproxyd -c "$CFG" --pin-dir "$NP_PIN_DIR" >"$NP_RUN_DIR/natproxyd.log" 2>&1
+for _ in $(seq 50); do grep -q 'natproxyd running' "$NP_RUN_DIR/natproxyd.log" && break; sleep 0.1; done
+ctl status | head -4
 
-echo "== natproxyctl flows"
+step "A registers through its NAT; Kamailio stores natproxy's core address for it"
+sipp_run lan1 reg-a register -i 192.168.1.10 -p 5060 -key user a -key expires 60 203.0.113.1:5060 ||
+	fail "registration failed"
+echo "Kamailio location for a: $(kamailio_contacts a)"
+
+step "A calls the far end: 4 s of RTP each way, relayed by XDP"
+sipp_spawn core uas-far uas -i 198.51.100.10 -p 5060 -mi 198.51.100.10 -mp 7000 || fail "far end"
+sipp_cmd call-a uac -i 192.168.1.10 -p 5060 -mi 192.168.1.10 -mp 6000 -s far -key user a 203.0.113.1:5060
+sip_spawn lan1 "${SIPP_CMD[@]}" >"$NP_RUN_DIR/call-a.out" 2>&1
+CALL=$SIP_LAST_PID
+sleep 3
+
+step "natproxyctl flows (mid-call)"
 ctl flows
-echo "== bpftool map dump pinned $NP_PIN_DIR/np_counters_v1 (per CPU)"
-bpftool map dump pinned "$NP_PIN_DIR/np_counters_v1" | grep -E '"(port|packets|bytes)"' | head -12
-echo "== natproxyctl status"
-ctl status
-ctl detach acc0
-ctl detach core0
+# The key of relay 203.0.113.1:30000: family 4, pad, port (network
+# order), the address and 12 zero bytes (include/natproxy.h).
+KEY="04 00 75 30 cb 00 71 01 $(printf '00 %.0s' $(seq 12))"
+step "bpftool map lookup pinned $NP_PIN_DIR/np_counters_v1 key hex $KEY (per CPU)"
+bpftool map lookup pinned "$NP_PIN_DIR/np_counters_v1" key hex $KEY |
+	grep -E '"cpu"|"packets"|"bytes"'
+
+sip_wait "$CALL" 30 || fail "the call failed (see $NP_RUN_DIR/call-a.err)"
+step "call ended: natproxyd's account of it"
+grep -E "stream .* ended|call .* ended" "$NP_RUN_DIR/natproxyd.log" | sed 's/^natproxy: info: //'
+step "XDP verdicts"
+ctl status | sed -n '/VERDICT/,$p' | awk '$2 != 0'
