@@ -39,7 +39,6 @@ struct command {
 };
 
 static const char *const verdict_names[] = {
-#define NP_NAME_ENTRY(name, text) [name] = text,
 	NP_VERDICTS(NP_NAME_ENTRY)
 };
 static const char *const drop_names[] = { NP_DROP_REASONS(NP_NAME_ENTRY) };

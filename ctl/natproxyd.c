@@ -8,6 +8,8 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,6 +21,8 @@
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <bpf/libbpf.h>
 
 #include "config.h"
 #include "flowtab.h"
@@ -35,8 +39,14 @@ struct daemon {
 	struct np_maps maps;
 	struct np_proxy px;
 	int epfd, timerfd, sigfd;
+	int charging_fd; /* -1: no charging records */
+	struct ring_buffer *events; /* latch events from XDP */
 	int **socks; /* [realm][port] -> fd, -1 when closed */
 };
+
+#define TAG_TIMER UINT64_MAX
+#define TAG_SIGNAL (UINT64_MAX - 1)
+#define TAG_EVENTS (UINT64_MAX - 2)
 
 static time_t monotonic_now(void)
 {
@@ -182,6 +192,40 @@ static int flow_del(void *ctx, const struct np_flow_key *key,
 	return np_flow_remove(&d->maps, key, last);
 }
 
+static int counters_get(void *ctx, const struct np_flow_key *key,
+			struct np_counters *now)
+{
+	struct daemon *d = ctx;
+
+	return np_counters_read(&d->maps, key, now);
+}
+
+/* One write of the whole line to an O_APPEND file: a record is complete in
+ * the file or absent, even if we are killed (claim 9). */
+static void charge(void *ctx, const char *line, size_t len)
+{
+	struct daemon *d = ctx;
+	ssize_t n;
+
+	if (d->charging_fd < 0)
+		return;
+	n = write(d->charging_fd, line, len);
+	if (n != (ssize_t)len)
+		np_err("charging record not written: %s",
+		       n < 0 ? strerror(errno) : "short write");
+	else if (fdatasync(d->charging_fd))
+		np_warn("charging file not synced: %s", strerror(errno));
+}
+
+static double wall(void *ctx)
+{
+	struct timespec ts;
+
+	(void)ctx;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 static const struct np_proxy_io daemon_io = {
 	.sip_open = sock_open,
 	.sip_close = sock_close,
@@ -189,7 +233,25 @@ static const struct np_proxy_io daemon_io = {
 	.flow_put = flow_put,
 	.flow_get = flow_get,
 	.flow_del = flow_del,
+	.counters_get = counters_get,
+	.charge = charge,
+	.wall = wall,
 };
+
+static int on_latch(void *ctx, void *data, size_t len)
+{
+	const struct np_latch_event *ev = data;
+	struct daemon *d = ctx;
+	struct np_sockaddr src = {};
+
+	if (len < sizeof(*ev))
+		return 0;
+	src.family = ev->key.family == NP_AF_INET6 ? AF_INET6 : AF_INET;
+	memcpy(&src.addr, &ev->source, src.family == AF_INET6 ? 16 : 4);
+	src.port = ntohs(ev->sport);
+	np_proxy_latched(&d->px, &ev->key, &src);
+	return 0;
+}
 
 /* Attaches the relay to every realm interface that does not run it yet. */
 static int ensure_attached(const struct daemon *d, const char *pin_dir,
@@ -305,10 +367,12 @@ static int run(struct daemon *d)
 		for (i = 0; i < n; i++) {
 			uint64_t tag = evs[i].data.u64, ticks;
 
-			if (tag == UINT64_MAX) {
+			if (tag == TAG_TIMER) {
 				if (read(d->timerfd, &ticks, sizeof(ticks)) > 0)
 					np_proxy_tick(&d->px, monotonic_now());
-			} else if (tag == UINT64_MAX - 1) {
+			} else if (tag == TAG_EVENTS) {
+				ring_buffer__consume(d->events);
+			} else if (tag == TAG_SIGNAL) {
 				np_info("signal received: shutting down");
 				return 0;
 			} else {
@@ -334,10 +398,10 @@ static int setup_loop(struct daemon *d)
 	if (d->epfd < 0 || d->timerfd < 0 || d->sigfd < 0 ||
 	    timerfd_settime(d->timerfd, 0, &tick, NULL))
 		return -errno;
-	ev.data.u64 = UINT64_MAX;
+	ev.data.u64 = TAG_TIMER;
 	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->timerfd, &ev))
 		return -errno;
-	ev.data.u64 = UINT64_MAX - 1;
+	ev.data.u64 = TAG_SIGNAL;
 	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->sigfd, &ev))
 		return -errno;
 	return 0;
@@ -366,7 +430,8 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct daemon d = { .maps = { .fd = { -1, -1, -1, -1, -1, -1 } },
-			    .epfd = -1, .timerfd = -1, .sigfd = -1 };
+			    .epfd = -1, .timerfd = -1, .sigfd = -1,
+			    .charging_fd = -1 };
 	const char *config = NULL, *pin_dir = NP_DEFAULT_PIN_DIR;
 	enum np_xdp_mode mode = NP_XDP_NATIVE;
 	bool check_only = false;
@@ -420,6 +485,27 @@ int main(int argc, char **argv)
 	if (err)
 		goto out;
 	remove_stale_flows(&d);
+	d.events = ring_buffer__new(d.maps.fd[NP_EVENTS], on_latch, &d, NULL);
+	if (d.events) {
+		struct epoll_event ev = { .events = EPOLLIN,
+					  .data.u64 = TAG_EVENTS };
+
+		epoll_ctl(d.epfd, EPOLL_CTL_ADD, ring_buffer__epoll_fd(d.events),
+			  &ev);
+	} else {
+		np_warn("no latch events: %s", strerror(errno));
+	}
+	if (d.cfg.charging_file[0]) {
+		d.charging_fd = open(d.cfg.charging_file,
+				     O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+				     0640);
+		if (d.charging_fd < 0) {
+			err = -errno;
+			np_err("cannot open charging file '%s': %s",
+			       d.cfg.charging_file, strerror(-err));
+			goto out;
+		}
+	}
 	for (i = 0; i < d.cfg.n_pairs; i++) {
 		size_t first = d.cfg.pairs[i].first;
 
@@ -430,6 +516,8 @@ int main(int argc, char **argv)
 	err = np_proxy_init(&d.px, &d.cfg, &daemon_io, &d);
 	if (err)
 		goto out;
+	for (i = 0; i < d.cfg.n_realms; i++)
+		d.px.ifindex[i] = if_nametoindex(d.cfg.realms[i].interface);
 	np_info("natproxyd running: %zu realms, %zu pairs, pins in '%s'",
 		d.cfg.n_realms, d.cfg.n_pairs, pin_dir);
 	err = run(&d);
@@ -443,6 +531,9 @@ out:
 		free(d.socks[i]);
 	}
 	free(d.socks);
+	ring_buffer__free(d.events);
+	if (d.charging_fd >= 0)
+		close(d.charging_fd);
 	np_maps_close(&d.maps);
 	if (d.epfd >= 0)
 		close(d.epfd);

@@ -10,6 +10,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 
 #define OUR_BRANCH "z9hG4bK-np"
 #define KEEPALIVE_BRANCH "z9hG4bK-npka"
+#define BYE_BRANCH "z9hG4bK-npbye" /* our own BYEs (media timeout) */
 #define KEEPALIVE_MISSES 3 /* unanswered OPTIONS before a binding is dropped */
 #define TXN_LIFETIME 64 /* s: 64*T1 covers non-INVITE; INVITE is refreshed */
 #define INVITE_TXN_LIFETIME 300
@@ -171,6 +173,49 @@ static bool term_sdp_reachable(const struct ctx *c, const struct np_media_end *e
 }
 
 /*
+ * Bandwidth (claim 10): the realm's cap per stream, or what the SDP of
+ * either side declares where smaller, in IP bytes per second.
+ */
+static void police_stream(const struct ctx *c, const struct np_stream *s,
+			  struct np_flow *f)
+{
+	uint64_t bps = 0, cap;
+	const uint32_t caps[] = { c->access->max_stream_kbps,
+				  c->core->max_stream_kbps };
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		cap = (uint64_t)caps[i] * 1000;
+		if (cap && (!bps || cap < bps))
+			bps = cap;
+	}
+	if (s->term.bps && (!bps || s->term.bps < bps))
+		bps = s->term.bps;
+	if (s->far.bps && (!bps || s->far.bps < bps))
+		bps = s->far.bps;
+	f->rate_bytes = bps / 8;
+	/* 100 ms of the rate, and at least one full-size packet. */
+	f->burst_bytes = f->rate_bytes / 10 > 1514 ? f->rate_bytes / 10 : 1514;
+	if (!bps)
+		f->burst_bytes = 0;
+}
+
+/* VPN label (claim 10): media leaving by a realm carries its VLAN tag,
+ * out of its interface itself; else any tag it arrived with is removed. */
+static void leave_by(const struct ctx *c, size_t realm, struct np_flow *f)
+{
+	const struct np_realm *r = realm_of(c->px, realm);
+
+	if (r->vlan) {
+		f->vlan_action = NP_VLAN_SET;
+		f->vlan_id = (uint16_t)r->vlan;
+		f->egress_ifindex = c->px->ifindex ? c->px->ifindex[realm] : 0;
+	} else {
+		f->vlan_action = NP_VLAN_STRIP;
+	}
+}
+
+/*
  * Installs the two flows of one stream part (RTP, or RTCP at offset 1):
  * from the terminal (latching, strict per realm) toward the far end, and
  * from the far end toward the terminal. reopen re-arms the latch (a new
@@ -245,6 +290,11 @@ static int stream_part_sync(struct ctx *c, const struct np_stream *s,
 		core.new_dport = old.new_dport;
 	}
 
+	police_stream(c, s, &acc);
+	police_stream(c, s, &core);
+	leave_by(c, c->pair->second, &acc);
+	leave_by(c, c->pair->first, &core);
+
 	/* The reverse first: a latch always finds it. */
 	err = c->px->io->flow_put(c->px->io_ctx, &core_key, &core);
 	if (!err)
@@ -252,39 +302,78 @@ static int stream_part_sync(struct ctx *c, const struct np_stream *s,
 	return err;
 }
 
-static void stream_flows_remove(struct ctx *c, struct np_stream *s,
-				const char *call_id)
+static void volume_add(struct np_volume *v, const struct np_counters *c)
 {
-	struct np_counters up = {}, down = {}, last;
+	int i;
+
+	v->packets += c->packets;
+	v->bytes += c->bytes;
+	for (i = 0; i < NP_DROP_MAX; i++)
+		v->drops[i] += c->drops[i];
+	if (c->last_seen_ns > v->last_seen_ns)
+		v->last_seen_ns = c->last_seen_ns;
+}
+
+/*
+ * A stream's volumes in both directions: read from the maps (live) or
+ * taken with the flows' removal (final: read once, after the flows can no
+ * longer match, so the last packets before BYE are in).
+ */
+static void stream_volumes(struct ctx *c, const struct np_stream *s,
+			   bool remove, struct np_volume *up,
+			   struct np_volume *down)
+{
+	struct np_counters last;
 	struct np_flow_key key;
 	int part;
 
+	memset(up, 0, sizeof(*up));
+	memset(down, 0, sizeof(*down));
 	for (part = 0; part < 2; part++) {
 		key_of(&key, c->access, s->access_port + part);
-		if (!c->px->io->flow_del(c->px->io_ctx, &key, &last)) {
-			up.packets += last.packets;
-			up.bytes += last.bytes;
-		}
+		if (!(remove ? c->px->io->flow_del(c->px->io_ctx, &key, &last) :
+			       c->px->io->counters_get(c->px->io_ctx, &key,
+						       &last)))
+			volume_add(up, &last);
 		key_of(&key, c->core, s->core_port + part);
-		if (!c->px->io->flow_del(c->px->io_ctx, &key, &last)) {
-			down.packets += last.packets;
-			down.bytes += last.bytes;
-		}
+		if (!(remove ? c->px->io->flow_del(c->px->io_ctx, &key, &last) :
+			       c->px->io->counters_get(c->px->io_ctx, &key,
+						       &last)))
+			volume_add(down, &last);
 	}
+}
+
+static void stream_flows_remove(struct ctx *c, struct np_stream *s,
+				const char *call_id, struct np_volume *up,
+				struct np_volume *down)
+{
+	stream_volumes(c, s, true, up, down);
 	np_info("call '%s': stream %u/%u ended: %llu packets %llu bytes from "
 		"the terminal, %llu packets %llu bytes to it",
 		call_id, s->access_port, s->core_port,
-		(unsigned long long)up.packets, (unsigned long long)up.bytes,
-		(unsigned long long)down.packets,
-		(unsigned long long)down.bytes);
+		(unsigned long long)up->packets, (unsigned long long)up->bytes,
+		(unsigned long long)down->packets,
+		(unsigned long long)down->bytes);
 }
 
-static void stream_release(struct ctx *c, struct np_stream *s,
-			   const char *call_id)
+/* Frees a stream's flows and ports; its volumes join the leg's record. */
+static void stream_release(struct ctx *c, struct np_leg *leg, size_t i)
 {
+	struct np_stream *s = &leg->streams[i];
+	struct np_volume up, down;
+	int d;
+
 	if (!s->active)
 		return;
-	stream_flows_remove(c, s, call_id);
+	stream_flows_remove(c, s, leg->call_id, &up, &down);
+	leg->gone_up[i].packets += up.packets;
+	leg->gone_up[i].bytes += up.bytes;
+	leg->gone_down[i].packets += down.packets;
+	leg->gone_down[i].bytes += down.bytes;
+	for (d = 0; d < NP_DROP_MAX; d++) {
+		leg->gone_up[i].drops[d] += up.drops[d];
+		leg->gone_down[i].drops[d] += down.drops[d];
+	}
 	np_portpool_put_pair(&c->px->media_ports[c->pair->first],
 			     s->access_port);
 	np_portpool_put_pair(&c->px->media_ports[c->pair->second],
@@ -337,7 +426,7 @@ static int leg_media(struct ctx *c, struct np_leg *leg, bool from_terminal)
 		struct np_media_end *end = from_terminal ? &s->term : &s->far;
 
 		if (!m->port) {
-			stream_release(c, s, leg->call_id);
+			stream_release(c, leg, i);
 			continue;
 		}
 		if (!s->active) {
@@ -345,12 +434,15 @@ static int leg_media(struct ctx *c, struct np_leg *leg, bool from_terminal)
 			if (err)
 				goto undo;
 			fresh[i] = true;
+			leg->access_ports[i] = s->access_port;
+			leg->core_ports[i] = s->core_port;
 		}
 		end->known = true;
 		end->addr = m->addr;
 		end->rtp = m->port;
 		end->rtcp = m->rtcp_port;
 		end->mux = m->rtcp_mux;
+		end->bps = m->bandwidth_bps;
 		/* Mux once the answer agrees, or while only the offer is known. */
 		s->mux = s->term.known && s->far.known ?
 				 s->term.mux && s->far.mux :
@@ -395,7 +487,7 @@ static int leg_media(struct ctx *c, struct np_leg *leg, bool from_terminal)
 undo:
 	for (i = 0; i < sdp.n_media; i++)
 		if (fresh[i])
-			stream_release(c, &leg->streams[i], leg->call_id);
+			stream_release(c, leg, i);
 	return err;
 }
 
@@ -411,22 +503,167 @@ static struct np_leg *leg_find(struct np_term *term, const char *call_id)
 	return NULL;
 }
 
+/* A realm at its concurrent call limit refuses new calls (503). */
+static bool realm_full(const struct ctx *c, size_t realm)
+{
+	const struct np_realm *r = realm_of(c->px, realm);
+
+	return r->max_calls && c->px->calls[realm] >= r->max_calls;
+}
+
+/* The leg of call_id, created for a new call unless a realm is full. */
 static struct np_leg *leg_get(struct ctx *c, const char *call_id)
 {
 	struct np_leg *leg = leg_find(c->term, call_id);
 
 	if (leg)
 		return leg;
+	if (realm_full(c, c->pair->first) || realm_full(c, c->pair->second)) {
+		np_warn("call '%s' refused: concurrent call limit reached",
+			call_id);
+		return NULL;
+	}
 	leg = calloc(1, sizeof(*leg));
 	if (!leg)
 		return NULL;
 	snprintf(leg->call_id, sizeof(leg->call_id), "%s", call_id);
 	leg->started = c->now;
+	leg->wall_start = c->px->io->wall(c->px->io_ctx);
 	leg->expires = c->now + EARLY_LEG_LIFETIME;
 	leg->next = c->term->legs;
 	c->term->legs = leg;
+	c->px->calls[c->pair->first]++;
+	c->px->calls[c->pair->second]++;
 	c->px->stats.calls_started++;
 	return leg;
+}
+
+/* --- charging (claim 9) ----------------------------------------------------- */
+
+struct buf {
+	char *p;
+	size_t len, size;
+};
+
+__attribute__((format(printf, 2, 3))) static void put(struct buf *b,
+						      const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->len >= b->size)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(b->p + b->len, b->size - b->len, fmt, ap);
+	va_end(ap);
+	b->len = n < 0 ? b->size : b->len + (size_t)n;
+}
+
+static void put_str(struct buf *b, const char *s)
+{
+	put(b, "\"");
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			put(b, "\\%c", ch);
+		else if (ch < 0x20)
+			put(b, "\\u%04x", ch);
+		else
+			put(b, "%c", ch);
+	}
+	put(b, "\"");
+}
+
+static void put_time(struct buf *b, double t)
+{
+	time_t sec = (time_t)t;
+	struct tm tm;
+	char text[32];
+
+	if (!t) {
+		put(b, "null");
+		return;
+	}
+	gmtime_r(&sec, &tm);
+	strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &tm);
+	put(b, "\"%s.%03dZ\"", text, (int)((t - (double)sec) * 1000));
+}
+
+static void put_volume(struct buf *b, const struct np_volume *v)
+{
+	static const char *const names[] = { NP_DROP_REASONS(NP_NAME_ENTRY) };
+	int i;
+
+	put(b, "{\"packets\": %llu, \"bytes\": %llu, \"drops\": {",
+	    (unsigned long long)v->packets, (unsigned long long)v->bytes);
+	for (i = 0; i < NP_DROP_MAX; i++)
+		put(b, "%s\"%s\": %llu", i ? ", " : "", names[i],
+		    (unsigned long long)v->drops[i]);
+	put(b, "}}");
+}
+
+/*
+ * One JSON line per call: who, where, when, why it ended, and per stream
+ * and direction what XDP counted. Written by a single append, so a record
+ * is in the file whole or not at all.
+ */
+static void charge(struct ctx *c, struct np_leg *leg, const char *reason,
+		   const struct np_volume *up, const struct np_volume *down)
+{
+	char where[64], text[64];
+	struct buf b;
+	double end = c->px->io->wall(c->px->io_ctx);
+	size_t i;
+
+	b.size = 16384;
+	b.len = 0;
+	b.p = malloc(b.size);
+	if (!b.p) {
+		np_err("call '%s': no memory for its charging record",
+		       leg->call_id);
+		return;
+	}
+	put(&b, "{\"call_id\": ");
+	put_str(&b, leg->call_id);
+	put(&b, ", \"from\": ");
+	put_str(&b, leg->from);
+	put(&b, ", \"to\": ");
+	put_str(&b, leg->to);
+	put(&b, ", \"direction\": \"%s\", \"pair\": ",
+	    leg->outgoing ? "outgoing" : "incoming");
+	put(&b, "\"%s->%s\"", c->access->name, c->core->name);
+	put(&b, ", \"terminal\": ");
+	put_str(&b, addr_str(&c->term->nat, where, sizeof(where)));
+	put(&b, ", \"start\": ");
+	put_time(&b, leg->wall_start);
+	put(&b, ", \"answer\": ");
+	put_time(&b, leg->wall_answer);
+	put(&b, ", \"end\": ");
+	put_time(&b, end);
+	put(&b, ", \"duration\": %.3f, \"end_reason\": ",
+	    leg->wall_answer ? end - leg->wall_answer : 0.0);
+	put_str(&b, reason);
+	put(&b, ", \"streams\": [");
+	for (i = 0; i < leg->n_streams; i++) {
+		put(&b, "%s{\"index\": %zu, \"access_relay\": \"%s:%u\", "
+		    "\"core_relay\": \"%s:%u\", \"from_terminal\": ",
+		    i ? ", " : "", i,
+		    np_sipaddr_host(&c->access->address, where, sizeof(where)),
+		    leg->access_ports[i],
+		    np_sipaddr_host(&c->core->address, text, sizeof(text)),
+		    leg->core_ports[i]);
+		put_volume(&b, &up[i]);
+		put(&b, ", \"to_terminal\": ");
+		put_volume(&b, &down[i]);
+		put(&b, "}");
+	}
+	put(&b, "]}\n");
+	if (b.len < b.size)
+		c->px->io->charge(c->px->io_ctx, b.p, b.len);
+	else
+		np_err("call '%s': charging record too long", leg->call_id);
+	free(b.p);
 }
 
 static void leg_end(struct ctx *c, struct np_leg *leg, const char *reason)
@@ -440,13 +677,51 @@ static void leg_end(struct ctx *c, struct np_leg *leg, const char *reason)
 		return;
 	*p = leg->next;
 	for (i = 0; i < leg->n_streams; i++)
-		stream_release(c, &leg->streams[i], leg->call_id);
+		stream_release(c, leg, i);
+	charge(c, leg, reason, leg->gone_up, leg->gone_down);
 	np_info("call '%s' ended (%s) after %lds", leg->call_id, reason,
 		(long)(c->now - leg->started));
+	c->px->calls[c->pair->first]--;
+	c->px->calls[c->pair->second]--;
 	c->px->stats.calls_ended++;
 	free(leg);
 	if (!c->term->legs)
 		c->term->idle_since = c->now;
+}
+
+/* Records what ending the dialog ourselves will need (RFC 3261 12.1). */
+static void leg_learn_request(struct ctx *c, struct np_leg *leg,
+			      bool from_terminal)
+{
+	osip_message_t *m = c->msg;
+	uint32_t cseq = np_sipmsg_cseq(m);
+	uint32_t *mine = from_terminal ? &leg->term_cseq : &leg->core_cseq;
+
+	if (!MSG_IS_ACK(m) && !MSG_IS_CANCEL(m) && cseq > *mine)
+		*mine = cseq;
+	if (!MSG_IS_INVITE(m) || leg->from[0])
+		return;
+	leg->outgoing = from_terminal;
+	np_sipmsg_from(m, leg->from, sizeof(leg->from));
+	np_sipmsg_to(m, leg->to, sizeof(leg->to));
+	if (!from_terminal)
+		np_sipmsg_contact_uri(m, leg->far_target,
+				      sizeof(leg->far_target));
+}
+
+static void leg_learn_answer(struct ctx *c, struct np_leg *leg,
+			     bool from_terminal)
+{
+	if (leg->answered)
+		return;
+	leg->answered = true;
+	leg->expires = 0;
+	leg->answered_at = c->now;
+	leg->wall_answer = c->px->io->wall(c->px->io_ctx);
+	np_sipmsg_to(c->msg, leg->to, sizeof(leg->to));
+	if (!from_terminal)
+		np_sipmsg_contact_uri(c->msg, leg->far_target,
+				      sizeof(leg->far_target));
 }
 
 /* --- transactions --------------------------------------------------------- */
@@ -618,6 +893,8 @@ static void terminal_request(struct ctx *c, struct np_sockaddr *src)
 	/* Media first: a refusal then answers the message as it came. */
 	if (np_sipmsg_sdp(m, &(size_t){ 0 }) || MSG_IS_INVITE(m)) {
 		leg = leg_get(c, call_id);
+		if (leg)
+			leg_learn_request(c, leg, true);
 		err = leg ? leg_media(c, leg, true) : -EBUSY;
 		if (err) {
 			if (leg && !leg->n_streams)
@@ -645,11 +922,11 @@ static void terminal_request(struct ctx *c, struct np_sockaddr *src)
 			memcpy(c->term->contact, contact, sizeof(contact));
 	}
 	np_sipmsg_set_contact_hostport(m, &core_addr);
-	if (MSG_IS_BYE(m) || MSG_IS_CANCEL(m)) {
-		leg = leg_find(c->term, call_id);
-		if (leg)
-			leg_end(c, leg, MSG_IS_BYE(m) ? "bye" : "cancel");
-	}
+	leg = leg_find(c->term, call_id);
+	if (leg)
+		leg_learn_request(c, leg, true);
+	if (leg && (MSG_IS_BYE(m) || MSG_IS_CANCEL(m)))
+		leg_end(c, leg, MSG_IS_BYE(m) ? "bye" : "cancel");
 	send_msg(c->px, c->pair->second, c->term->core_port,
 		 &c->pair->softswitch, m);
 }
@@ -668,6 +945,8 @@ static void terminal_response(struct ctx *c)
 		c->term->ka_missed = 0;
 		return;
 	}
+	if (!strncmp(branch, BYE_BRANCH, strlen(BYE_BRANCH)))
+		return; /* the answer to a BYE of ours */
 	txn = txn_find(c->px, branch, true);
 	if (!txn || txn->term != c->term) {
 		c->px->stats.unmatched++;
@@ -684,8 +963,7 @@ static void terminal_response(struct ctx *c)
 			np_warn("call '%s': answer from terminal not relayed",
 				call_id);
 		if (MSG_IS_STATUS_2XX(m)) {
-			leg->answered = true;
-			leg->expires = 0;
+			leg_learn_answer(c, leg, true);
 		} else if (m->status_code >= 300) {
 			leg_end(c, leg, "rejected");
 		}
@@ -732,7 +1010,9 @@ static void core_request(struct ctx *c)
 	np_sipmsg_call_id(m, call_id, sizeof(call_id));
 	if (np_sipmsg_sdp(m, &(size_t){ 0 }) || MSG_IS_INVITE(m)) {
 		leg = leg_get(c, call_id);
-		err = leg ? leg_media(c, leg, false) : -ENOMEM;
+		if (leg)
+			leg_learn_request(c, leg, false);
+		err = leg ? leg_media(c, leg, false) : -EBUSY;
 		if (err) {
 			np_warn("call '%s': offer from core refused: %s",
 				call_id, strerror(-err));
@@ -747,11 +1027,11 @@ static void core_request(struct ctx *c)
 			return;
 		}
 	}
-	if (MSG_IS_BYE(m) || MSG_IS_CANCEL(m)) {
-		leg = leg_find(c->term, call_id);
-		if (leg)
-			leg_end(c, leg, MSG_IS_BYE(m) ? "bye" : "cancel");
-	}
+	leg = leg_find(c->term, call_id);
+	if (leg)
+		leg_learn_request(c, leg, false);
+	if (leg && (MSG_IS_BYE(m) || MSG_IS_CANCEL(m)))
+		leg_end(c, leg, MSG_IS_BYE(m) ? "bye" : "cancel");
 	send_msg(c->px, c->pair->first, c->access->sip_port, &c->term->nat, m);
 }
 
@@ -765,6 +1045,8 @@ static void core_response(struct ctx *c)
 	struct np_txn *txn;
 	long expires;
 
+	if (!strncmp(branch, BYE_BRANCH, strlen(BYE_BRANCH)))
+		return; /* the answer to a BYE of ours */
 	txn = txn_find(c->px, branch, false);
 	if (!txn || txn->term != c->term ||
 	    np_sipmsg_replace_top_via(m, txn->via)) {
@@ -791,8 +1073,7 @@ static void core_response(struct ctx *c)
 			np_warn("call '%s': answer from core not relayed",
 				call_id);
 		if (MSG_IS_STATUS_2XX(m)) {
-			leg->answered = true;
-			leg->expires = 0;
+			leg_learn_answer(c, leg, false);
 		} else if (m->status_code >= 300) {
 			leg_end(c, leg, "rejected");
 		}
@@ -810,6 +1091,21 @@ static bool is_blank(const char *buf, size_t len)
 		if (buf[i] != '\r' && buf[i] != '\n' && buf[i] != ' ')
 			return false;
 	return true;
+}
+
+/* Access control (claim 10): deny wins; a non-empty allow list admits
+ * only its prefixes. */
+static bool admitted(const struct np_realm *r, const struct np_sockaddr *src)
+{
+	size_t i;
+
+	for (i = 0; i < r->n_deny; i++)
+		if (np_prefix_match(&r->deny[i], src))
+			return false;
+	for (i = 0; i < r->n_allow; i++)
+		if (np_prefix_match(&r->allow[i], src))
+			return true;
+	return r->n_allow == 0;
 }
 
 /* The pair whose access socket is realm:port, or -1. */
@@ -831,6 +1127,7 @@ void np_proxy_input(struct np_proxy *px, size_t realm, uint16_t local_port,
 	struct np_sockaddr from = *src;
 	struct np_term *term = NULL;
 	osip_message_t *msg;
+	bool denied = false;
 	char where[64];
 	int pair;
 	struct ctx c;
@@ -846,8 +1143,12 @@ void np_proxy_input(struct np_proxy *px, size_t realm, uint16_t local_port,
 	} else {
 		term = term_by_nat(px, (size_t)pair, src);
 	}
-	if (term)
+	if (pair >= 0 && !admitted(&px->cfg->realms[realm], src)) {
+		denied = true;
+		term = NULL;
+	} else if (term) {
 		term->last_heard = now;
+	}
 	/* CRLF keepalives from terminals (RFC 5626 4.4.1) need no answer. */
 	if (is_blank(buf, len))
 		return;
@@ -856,6 +1157,17 @@ void np_proxy_input(struct np_proxy *px, size_t realm, uint16_t local_port,
 		np_warn("malformed SIP (%zu bytes) from %s: dropped", len,
 			addr_str(src, where, sizeof(where)));
 		return;
+	}
+	if (denied) {
+		px->stats.denied++;
+		np_warn("%s from %s denied by realm '%s'",
+			MSG_IS_REQUEST(msg) ? msg->sip_method : "response",
+			addr_str(src, where, sizeof(where)),
+			px->cfg->realms[realm].name);
+		if (MSG_IS_REQUEST(msg) && !px->cfg->realms[realm].deny_drop)
+			answer(px, realm, local_port, &from, msg, 403,
+			       "Forbidden");
+		goto out;
 	}
 	if (!term) {
 		int err;
@@ -924,6 +1236,125 @@ static void send_keepalive(struct np_proxy *px, struct np_term *t)
 	t->ka_waiting = true;
 }
 
+/*
+ * A BYE of our own for a dialog we end (media timeout), toward the terminal
+ * or toward the core, as the other side of the dialog would send it.
+ */
+static void send_bye(struct ctx *c, struct np_leg *leg, bool to_terminal)
+{
+	const struct np_realm *r = to_terminal ? c->access : c->core;
+	uint16_t port = to_terminal ? c->access->sip_port : c->term->core_port;
+	const char *from, *to, *target;
+	char host[INET6_ADDRSTRLEN + 2], buf[2048];
+	unsigned long long id = ++c->px->next_id;
+	uint32_t cseq;
+	int n;
+
+	/* The terminal's side of the dialog: From/To as it sent them when it
+	 * called, swapped when it was called. */
+	if (leg->outgoing == to_terminal) {
+		from = leg->to;
+		to = leg->from;
+	} else {
+		from = leg->from;
+		to = leg->to;
+	}
+	target = to_terminal ? c->term->contact : leg->far_target;
+	cseq = (to_terminal ? leg->core_cseq : leg->term_cseq) + 1;
+	if (!target[0] || !from[0] || !to[0])
+		return;
+	np_sipaddr_host(&r->address, host, sizeof(host));
+	n = snprintf(buf, sizeof(buf),
+		     "BYE %s SIP/2.0\r\n"
+		     "Via: SIP/2.0/UDP %s:%u;branch=%s%llx;rport\r\n"
+		     "Max-Forwards: 70\r\n"
+		     "From: %s\r\n"
+		     "To: %s\r\n"
+		     "Call-ID: %s\r\n"
+		     "CSeq: %u BYE\r\n"
+		     "Reason: SIP;cause=408;text=\"media timeout\"\r\n"
+		     "Content-Length: 0\r\n\r\n",
+		     target, host, port, BYE_BRANCH, id, from, to,
+		     leg->call_id, cseq);
+	if (n <= 0 || (size_t)n >= sizeof(buf))
+		return;
+	if (to_terminal)
+		c->px->io->send(c->px->io_ctx, c->pair->first, port,
+				&c->term->nat, buf, (size_t)n);
+	else
+		c->px->io->send(c->px->io_ctx, c->pair->second, port,
+				&c->pair->softswitch, buf, (size_t)n);
+}
+
+/* Seconds since a leg's media last moved (answer time if it never did). */
+static time_t media_idle(struct ctx *c, struct np_leg *leg, time_t now)
+{
+	struct np_volume up, down;
+	uint64_t last = 0;
+	size_t i;
+
+	for (i = 0; i < leg->n_streams; i++) {
+		if (!leg->streams[i].active)
+			continue;
+		stream_volumes(c, &leg->streams[i], false, &up, &down);
+		if (up.last_seen_ns > last)
+			last = up.last_seen_ns;
+		if (down.last_seen_ns > last)
+			last = down.last_seen_ns;
+	}
+	/* XDP's clock is CLOCK_MONOTONIC, like now. */
+	if (last && (time_t)(last / 1000000000ull) > leg->answered_at)
+		return now - (time_t)(last / 1000000000ull);
+	return now - leg->answered_at;
+}
+
+static void check_media(struct ctx *c, time_t now)
+{
+	uint32_t limit = c->access->media_timeout < c->core->media_timeout ?
+				 c->access->media_timeout :
+				 c->core->media_timeout;
+	struct np_leg *leg, *next;
+
+	for (leg = c->term->legs; leg; leg = next) {
+		next = leg->next;
+		if (!leg->answered || !limit || media_idle(c, leg, now) <= limit)
+			continue;
+		np_warn("call '%s': no media for %us: ending it", leg->call_id,
+			limit);
+		send_bye(c, leg, true);
+		send_bye(c, leg, false);
+		c->px->stats.media_timeouts++;
+		leg_end(c, leg, "media-timeout");
+	}
+}
+
+void np_proxy_latched(struct np_proxy *px, const struct np_flow_key *key,
+		      const struct np_sockaddr *source)
+{
+	uint16_t port = ntohs(key->port);
+	struct np_term *t;
+	struct np_leg *leg;
+	char where[64];
+	size_t i;
+
+	for (t = px->terms; t; t = t->next)
+		for (leg = t->legs; leg; leg = leg->next)
+			for (i = 0; i < leg->n_streams; i++) {
+				const struct np_stream *s = &leg->streams[i];
+
+				if (!s->active || (port != s->access_port &&
+						   port != s->access_port + 1))
+					continue;
+				np_info("call '%s': stream %zu %s latched onto %s",
+					leg->call_id, i,
+					port == s->access_port ? "RTP" : "RTCP",
+					addr_str(source, where, sizeof(where)));
+				return;
+			}
+	np_info("relay port %u latched onto %s (no call)", port,
+		addr_str(source, where, sizeof(where)));
+}
+
 void np_proxy_tick(struct np_proxy *px, time_t now)
 {
 	struct np_term *t, *next;
@@ -941,6 +1372,7 @@ void np_proxy_tick(struct np_proxy *px, time_t now)
 			if (leg->expires && leg->expires <= now)
 				leg_end(&c, leg, "never answered");
 		}
+		check_media(&c, now);
 		if (t->registered_until && t->registered_until <= now) {
 			np_info("registration of %s expired",
 				addr_str(&t->nat, where, sizeof(where)));
@@ -979,7 +1411,9 @@ int np_proxy_init(struct np_proxy *px, const struct np_config *cfg,
 	px->io_ctx = io_ctx;
 	px->sip_ports = calloc(cfg->n_realms, sizeof(*px->sip_ports));
 	px->media_ports = calloc(cfg->n_realms, sizeof(*px->media_ports));
-	if (!px->sip_ports || !px->media_ports) {
+	px->calls = calloc(cfg->n_realms, sizeof(*px->calls));
+	px->ifindex = calloc(cfg->n_realms, sizeof(*px->ifindex));
+	if (!px->sip_ports || !px->media_ports || !px->calls || !px->ifindex) {
 		err = -ENOMEM;
 		goto fail;
 	}
@@ -1020,5 +1454,8 @@ void np_proxy_fini(struct np_proxy *px)
 	}
 	free(px->sip_ports);
 	free(px->media_ports);
+	free(px->calls);
+	free(px->ifindex);
 	px->sip_ports = px->media_ports = NULL;
+	px->calls = px->ifindex = NULL;
 }

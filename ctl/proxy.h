@@ -33,6 +33,12 @@ struct np_proxy_io {
 			struct np_flow *flow);
 	int (*flow_del)(void *ctx, const struct np_flow_key *key,
 			struct np_counters *last);
+	int (*counters_get)(void *ctx, const struct np_flow_key *key,
+			    struct np_counters *now);
+	/* Appends one complete charging record (a JSON line). */
+	void (*charge)(void *ctx, const char *line, size_t len);
+	/* Wall-clock time, UNIX seconds, for records people read. */
+	double (*wall)(void *ctx);
 };
 
 #define NP_PROXY_STATS(X)                                                      \
@@ -45,7 +51,9 @@ struct np_proxy_io {
 	X(keepalives_sent)                                                     \
 	X(bindings_lost)                                                       \
 	X(calls_started)                                                       \
-	X(calls_ended)
+	X(calls_ended)                                                         \
+	X(denied)                                                              \
+	X(media_timeouts)
 
 struct np_proxy_stats {
 #define NP_STAT_FIELD(name) uint64_t name;
@@ -58,6 +66,7 @@ struct np_media_end {
 	struct np_sdp_addr addr;
 	uint16_t rtp, rtcp;
 	bool mux;
+	uint32_t bps; /* b=AS / b=TIAS, 0 = none */
 };
 
 /* A media stream of a leg: a relay pair on each realm. */
@@ -68,14 +77,33 @@ struct np_stream {
 	struct np_media_end term, far;
 };
 
-/* One call leg: a dialog (by Call-ID) as one terminal sees it. */
+/* Per-direction volumes of a stream, RTP and RTCP together. */
+struct np_volume {
+	uint64_t packets, bytes, drops[NP_DROP_MAX];
+	uint64_t last_seen_ns;
+};
+
+/*
+ * One call leg: a dialog (by Call-ID) as one terminal sees it, with what it
+ * takes to end it ourselves (RFC 3261 12: tags, targets, CSeqs) and to bill
+ * it.
+ */
 struct np_leg {
 	struct np_leg *next;
 	char call_id[256];
 	size_t n_streams;
 	struct np_stream streams[NP_SDP_MAX_MEDIA];
+	/* Volumes of streams already released (re-offers with port 0). */
+	struct np_volume gone_up[NP_SDP_MAX_MEDIA], gone_down[NP_SDP_MAX_MEDIA];
+	/* The relay ports each stream had last, for the record. */
+	uint16_t access_ports[NP_SDP_MAX_MEDIA], core_ports[NP_SDP_MAX_MEDIA];
+	bool outgoing; /* the terminal sent the INVITE */
 	bool answered;
-	time_t started, expires;
+	char from[256], to[256]; /* From and To of the INVITE; To gets its tag */
+	char far_target[256]; /* the far end's Contact URI */
+	uint32_t term_cseq, core_cseq; /* highest CSeq from each side */
+	time_t started, expires, answered_at;
+	double wall_start, wall_answer;
 };
 
 /* A terminal, known by its NAT mapping (the IP-header source). */
@@ -108,6 +136,10 @@ struct np_txn {
 
 struct np_proxy {
 	const struct np_config *cfg;
+	/* Per realm: its interface's ifindex, where VLAN-tagged media must
+	 * leave (0 when unknown: the FIB decides). */
+	uint32_t *ifindex;
+	uint32_t *calls; /* per realm: live legs */
 	const struct np_proxy_io *io;
 	void *io_ctx;
 	struct np_portpool *sip_ports; /* per realm (core realms) */
@@ -126,7 +158,10 @@ void np_proxy_fini(struct np_proxy *px);
 void np_proxy_input(struct np_proxy *px, size_t realm, uint16_t local_port,
 		    const struct np_sockaddr *src, const char *buf, size_t len,
 		    time_t now);
-/* Keepalives, expiries; call about once a second. */
+/* Keepalives, expiries, media timeouts; call about once a second. */
 void np_proxy_tick(struct np_proxy *px, time_t now);
+/* The relay at key latched onto source (an XDP event): logged per call. */
+void np_proxy_latched(struct np_proxy *px, const struct np_flow_key *key,
+		      const struct np_sockaddr *source);
 
 #endif

@@ -420,3 +420,44 @@ const char *np_sipmsg_call_id(const osip_message_t *msg, char *out,
 		 id->host ? "@" : "", id->host ? id->host : "");
 	return out;
 }
+
+static int copy_out(char *text, char *out, size_t len)
+{
+	int err = 0;
+
+	if (!text)
+		return -EINVAL;
+	if (strlen(text) >= len)
+		err = -ENOSPC;
+	else
+		strcpy(out, text);
+	osip_free(text);
+	return err;
+}
+
+int np_sipmsg_from(const osip_message_t *msg, char *out, size_t len)
+{
+	char *text = NULL;
+
+	out[0] = '\0';
+	if (!msg->from || osip_from_to_str(msg->from, &text))
+		return -EINVAL;
+	return copy_out(text, out, len);
+}
+
+int np_sipmsg_to(const osip_message_t *msg, char *out, size_t len)
+{
+	char *text = NULL;
+
+	out[0] = '\0';
+	if (!msg->to || osip_to_to_str(msg->to, &text))
+		return -EINVAL;
+	return copy_out(text, out, len);
+}
+
+uint32_t np_sipmsg_cseq(const osip_message_t *msg)
+{
+	return msg->cseq && msg->cseq->number ?
+		       (uint32_t)strtoul(msg->cseq->number, NULL, 10) :
+		       0;
+}

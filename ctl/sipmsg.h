@@ -55,6 +55,11 @@ long np_sipmsg_expires(const osip_message_t *msg, long dflt);
 const char *np_sipmsg_call_id(const osip_message_t *msg, char *out,
 			      size_t len);
 
+/* The From / To header values (with tags), the CSeq number. */
+int np_sipmsg_from(const osip_message_t *msg, char *out, size_t len);
+int np_sipmsg_to(const osip_message_t *msg, char *out, size_t len);
+uint32_t np_sipmsg_cseq(const osip_message_t *msg);
+
 /* Text form of an address for SIP: "203.0.113.1" or "[2001:db8::1]". */
 const char *np_sipaddr_host(const struct np_sockaddr *a, char *out,
 			    size_t len);

@@ -89,6 +89,7 @@ struct np_flow {
 	X(NP_DROP_NO_DEST, "no-dest") /* destination not known yet */
 
 #define NP_ENUM_ENTRY(name, text) name,
+#define NP_NAME_ENTRY(name, text) [name] = text,
 enum np_drop_reason { NP_DROP_REASONS(NP_ENUM_ENTRY) NP_DROP_MAX };
 
 /*

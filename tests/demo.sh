@@ -4,7 +4,8 @@
 # terminal behind a NAT, natproxy, Kamailio as the softswitch, a far-end
 # UA), natproxyd started on configs/natproxy.yaml, the terminal registering
 # and calling the far end with 4 s of RTP each way, and the flow counters
-# printed mid-call (natproxyctl flows, bpftool map dump). Everything is
+# printed mid-call (natproxyctl flows, bpftool), the call's charging
+# record at the end. Everything is
 # removed at the end.
 set -u
 cd "$(dirname "$0")/.."
@@ -55,5 +56,7 @@ bpftool map lookup pinned "$NP_PIN_DIR/np_counters_v1" key hex $KEY |
 sip_wait "$CALL" 30 || fail "the call failed (see $NP_RUN_DIR/call-a.err)"
 step "call ended: natproxyd's account of it"
 grep -E "stream .* ended|call .* ended" "$NP_RUN_DIR/natproxyd.log" | sed 's/^natproxy: info: //'
+step "charging record ($NP_RUN_DIR/charging.log)"
+python3 -m json.tool "$NP_RUN_DIR/charging.log" 2>/dev/null || cat "$NP_RUN_DIR/charging.log"
 step "XDP verdicts"
 ctl status | sed -n '/VERDICT/,$p' | awk '$2 != 0'

@@ -255,6 +255,8 @@ struct fake {
 	size_t n_opened, n_closed;
 	struct flow_slot flows[MAX_FLOWS];
 	size_t n_put, n_del;
+	char last_record[16384]; /* the last charging record */
+	size_t n_records;
 };
 
 static int fake_sip_open(void *ctx, size_t realm, uint16_t port)
@@ -356,6 +358,31 @@ static int fake_flow_del(void *ctx, const struct np_flow_key *key,
 	return 0;
 }
 
+/* Live counters: what the fake's flows would have counted so far. */
+static int fake_counters_get(void *ctx, const struct np_flow_key *key,
+			     struct np_counters *now)
+{
+	struct fake *f = ctx;
+
+	memset(now, 0, sizeof(*now));
+	return slot_of(f, key) ? 0 : -ENOENT;
+}
+
+static void fake_charge(void *ctx, const char *line, size_t len)
+{
+	struct fake *f = ctx;
+
+	snprintf(f->last_record, sizeof(f->last_record), "%.*s", (int)len,
+		 line);
+	f->n_records++;
+}
+
+static double fake_wall(void *ctx)
+{
+	(void)ctx;
+	return 1795593600.25; /* 2026-11-25T00:00:00.250Z */
+}
+
 static const struct np_proxy_io fake_ops = {
 	.sip_open = fake_sip_open,
 	.sip_close = fake_sip_close,
@@ -363,6 +390,9 @@ static const struct np_proxy_io fake_ops = {
 	.flow_put = fake_flow_put,
 	.flow_get = fake_flow_get,
 	.flow_del = fake_flow_del,
+	.counters_get = fake_counters_get,
+	.charge = fake_charge,
+	.wall = fake_wall,
 };
 
 static void sent_clear(struct fake *f)
