@@ -10,11 +10,11 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "log.h"
 #include "proxy.h"
 #include "sipmsg.h"
@@ -540,67 +540,32 @@ static struct np_leg *leg_get(struct ctx *c, const char *call_id)
 
 /* --- charging (claim 9) ----------------------------------------------------- */
 
-struct buf {
-	char *p;
-	size_t len, size;
-};
-
-__attribute__((format(printf, 2, 3))) static void put(struct buf *b,
-						      const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (b->len >= b->size)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(b->p + b->len, b->size - b->len, fmt, ap);
-	va_end(ap);
-	b->len = n < 0 ? b->size : b->len + (size_t)n;
-}
-
-static void put_str(struct buf *b, const char *s)
-{
-	put(b, "\"");
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			put(b, "\\%c", ch);
-		else if (ch < 0x20)
-			put(b, "\\u%04x", ch);
-		else
-			put(b, "%c", ch);
-	}
-	put(b, "\"");
-}
-
-static void put_time(struct buf *b, double t)
+static void put_time(FILE *f, double t)
 {
 	time_t sec = (time_t)t;
 	struct tm tm;
 	char text[32];
 
 	if (!t) {
-		put(b, "null");
+		fputs("null", f);
 		return;
 	}
 	gmtime_r(&sec, &tm);
 	strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &tm);
-	put(b, "\"%s.%03dZ\"", text, (int)((t - (double)sec) * 1000));
+	fprintf(f, "\"%s.%03dZ\"", text, (int)((t - (double)sec) * 1000));
 }
 
-static void put_volume(struct buf *b, const struct np_volume *v)
+static void put_volume(FILE *f, const struct np_volume *v)
 {
 	static const char *const names[] = { NP_DROP_REASONS(NP_NAME_ENTRY) };
 	int i;
 
-	put(b, "{\"packets\": %llu, \"bytes\": %llu, \"drops\": {",
-	    (unsigned long long)v->packets, (unsigned long long)v->bytes);
+	fprintf(f, "{\"packets\": %llu, \"bytes\": %llu, \"drops\": {",
+		(unsigned long long)v->packets, (unsigned long long)v->bytes);
 	for (i = 0; i < NP_DROP_MAX; i++)
-		put(b, "%s\"%s\": %llu", i ? ", " : "", names[i],
-		    (unsigned long long)v->drops[i]);
-	put(b, "}}");
+		fprintf(f, "%s\"%s\": %llu", i ? ", " : "", names[i],
+			(unsigned long long)v->drops[i]);
+	fputs("}}", f);
 }
 
 /*
@@ -611,59 +576,60 @@ static void put_volume(struct buf *b, const struct np_volume *v)
 static void charge(struct ctx *c, struct np_leg *leg, const char *reason,
 		   const struct np_volume *up, const struct np_volume *down)
 {
-	char where[64], text[64];
-	struct buf b;
 	double end = c->px->io->wall(c->px->io_ctx);
-	size_t i;
+	char where[64], text[64];
+	size_t i, len = 0;
+	char *line = NULL;
+	FILE *f;
 
-	b.size = 16384;
-	b.len = 0;
-	b.p = malloc(b.size);
-	if (!b.p) {
+	f = open_memstream(&line, &len);
+	if (!f) {
 		np_err("call '%s': no memory for its charging record",
 		       leg->call_id);
 		return;
 	}
-	put(&b, "{\"call_id\": ");
-	put_str(&b, leg->call_id);
-	put(&b, ", \"from\": ");
-	put_str(&b, leg->from);
-	put(&b, ", \"to\": ");
-	put_str(&b, leg->to);
-	put(&b, ", \"direction\": \"%s\", \"pair\": ",
-	    leg->outgoing ? "outgoing" : "incoming");
-	put(&b, "\"%s->%s\"", c->access->name, c->core->name);
-	put(&b, ", \"terminal\": ");
-	put_str(&b, addr_str(&c->term->nat, where, sizeof(where)));
-	put(&b, ", \"start\": ");
-	put_time(&b, leg->wall_start);
-	put(&b, ", \"answer\": ");
-	put_time(&b, leg->wall_answer);
-	put(&b, ", \"end\": ");
-	put_time(&b, end);
-	put(&b, ", \"duration\": %.3f, \"end_reason\": ",
-	    leg->wall_answer ? end - leg->wall_answer : 0.0);
-	put_str(&b, reason);
-	put(&b, ", \"streams\": [");
+	fputs("{\"call_id\": ", f);
+	json_str(f, leg->call_id);
+	fputs(", \"from\": ", f);
+	json_str(f, leg->from);
+	fputs(", \"to\": ", f);
+	json_str(f, leg->to);
+	fprintf(f, ", \"direction\": \"%s\", \"pair\": ",
+		leg->outgoing ? "outgoing" : "incoming");
+	fprintf(f, "\"%s->%s\", \"terminal\": ", c->access->name,
+		c->core->name);
+	json_str(f, addr_str(&c->term->nat, where, sizeof(where)));
+	fputs(", \"start\": ", f);
+	put_time(f, leg->wall_start);
+	fputs(", \"answer\": ", f);
+	put_time(f, leg->wall_answer);
+	fputs(", \"end\": ", f);
+	put_time(f, end);
+	fprintf(f, ", \"duration\": %.3f, \"end_reason\": ",
+		leg->wall_answer ? end - leg->wall_answer : 0.0);
+	json_str(f, reason);
+	fputs(", \"streams\": [", f);
 	for (i = 0; i < leg->n_streams; i++) {
-		put(&b, "%s{\"index\": %zu, \"access_relay\": \"%s:%u\", "
-		    "\"core_relay\": \"%s:%u\", \"from_terminal\": ",
-		    i ? ", " : "", i,
-		    np_sipaddr_host(&c->access->address, where, sizeof(where)),
-		    leg->access_ports[i],
-		    np_sipaddr_host(&c->core->address, text, sizeof(text)),
-		    leg->core_ports[i]);
-		put_volume(&b, &up[i]);
-		put(&b, ", \"to_terminal\": ");
-		put_volume(&b, &down[i]);
-		put(&b, "}");
+		fprintf(f,
+			"%s{\"index\": %zu, \"access_relay\": \"%s:%u\", "
+			"\"core_relay\": \"%s:%u\", \"from_terminal\": ",
+			i ? ", " : "", i,
+			np_sipaddr_host(&c->access->address, where,
+					sizeof(where)),
+			leg->access_ports[i],
+			np_sipaddr_host(&c->core->address, text, sizeof(text)),
+			leg->core_ports[i]);
+		put_volume(f, &up[i]);
+		fputs(", \"to_terminal\": ", f);
+		put_volume(f, &down[i]);
+		fputs("}", f);
 	}
-	put(&b, "]}\n");
-	if (b.len < b.size)
-		c->px->io->charge(c->px->io_ctx, b.p, b.len);
+	fputs("]}\n", f);
+	if (fclose(f) || !line)
+		np_err("call '%s': charging record not built", leg->call_id);
 	else
-		np_err("call '%s': charging record too long", leg->call_id);
-	free(b.p);
+		c->px->io->charge(c->px->io_ctx, line, len);
+	free(line);
 }
 
 static void leg_end(struct ctx *c, struct np_leg *leg, const char *reason)

@@ -435,24 +435,25 @@ static int copy_out(char *text, char *out, size_t len)
 	return err;
 }
 
-int np_sipmsg_from(const osip_message_t *msg, char *out, size_t len)
+/* From and To share one type in libosip2 (osip_to_t is osip_from_t). */
+static int name_addr(const osip_from_t *h, char *out, size_t len)
 {
 	char *text = NULL;
 
 	out[0] = '\0';
-	if (!msg->from || osip_from_to_str(msg->from, &text))
+	if (!h || osip_from_to_str(h, &text))
 		return -EINVAL;
 	return copy_out(text, out, len);
 }
 
+int np_sipmsg_from(const osip_message_t *msg, char *out, size_t len)
+{
+	return name_addr(msg->from, out, len);
+}
+
 int np_sipmsg_to(const osip_message_t *msg, char *out, size_t len)
 {
-	char *text = NULL;
-
-	out[0] = '\0';
-	if (!msg->to || osip_to_to_str(msg->to, &text))
-		return -EINVAL;
-	return copy_out(text, out, len);
+	return name_addr(msg->to, out, len);
 }
 
 uint32_t np_sipmsg_cseq(const osip_message_t *msg)
