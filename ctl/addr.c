@@ -99,3 +99,12 @@ const char *np_endpoint_str(const struct np_endpoint *ep, char *buf,
 		 ntohs(ep->port));
 	return buf;
 }
+
+void np_flow_key_make(struct np_flow_key *key, int family, const void *addr,
+		      __u16 port)
+{
+	memset(key, 0, sizeof(*key));
+	key->family = family == AF_INET6 ? NP_AF_INET6 : NP_AF_INET;
+	memcpy(&key->addr, addr, family == AF_INET6 ? 16 : 4);
+	key->port = htons(port);
+}

@@ -24,6 +24,10 @@ int np_endpoint_parse(const char *text, bool port_optional,
 		      struct np_endpoint *ep);
 /* An address alone, as in a flow key without its port. */
 int np_addr_parse(const char *text, __u8 *family, union np_addr *addr);
+/* The flow key of a relay: family AF_INET/AF_INET6, addr an in_addr or
+ * in6_addr, port in host order. */
+void np_flow_key_make(struct np_flow_key *key, int family, const void *addr,
+		      __u16 port);
 const char *np_endpoint_str(const struct np_endpoint *ep, char *buf,
 			    size_t len);
 const char *np_addr_str(__u8 family, const union np_addr *addr, char *buf,

@@ -23,11 +23,13 @@
 #include "log.h"
 #include "natproxy.h"
 #include "pins.h"
+#include "state.h"
 
 #define EXIT_USAGE 2
 
 struct ctl {
 	const char *pin_dir;
+	const char *state; /* natproxyd's state file */
 	bool json;
 };
 
@@ -422,12 +424,149 @@ static int cmd_flow(struct ctl *ctl, int argc, char **argv)
 	return 0;
 }
 
+/* "calls": live calls from natproxyd's state file, volumes from the maps. */
+struct calls_ctx {
+	const struct ctl *ctl;
+	struct np_maps maps;
+	struct np_sockaddr access, core, nat;
+	long n;
+};
+
+/* RTP and RTCP of one relay side, summed. */
+static void relay_volume(const struct calls_ctx *cc,
+			 const struct np_sockaddr *side, uint16_t port,
+			 struct np_counters *sum)
+{
+	struct np_flow_key key;
+	struct np_counters c;
+	int part, i;
+
+	for (part = 0; part < 2; part++) {
+		np_flow_key_make(&key, side->family, &side->addr, port + part);
+		if (np_counters_read(&cc->maps, &key, &c))
+			continue;
+		sum->packets += c.packets;
+		sum->bytes += c.bytes;
+		for (i = 0; i < NP_DROP_MAX; i++)
+			sum->drops[i] += c.drops[i];
+	}
+}
+
+static int calls_term(void *arg, const struct np_term *t,
+		      const struct np_sockaddr *access,
+		      const struct np_sockaddr *core)
+{
+	struct calls_ctx *cc = arg;
+
+	cc->access = *access;
+	cc->core = *core;
+	cc->nat = t->nat;
+	return 0;
+}
+
+static int calls_leg(void *arg, const struct np_leg *leg)
+{
+	struct calls_ctx *cc = arg;
+	char nat[INET6_ADDRSTRLEN];
+	struct timespec now;
+	size_t i;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	inet_ntop(cc->nat.family, &cc->nat.addr, nat, sizeof(nat));
+	if (cc->ctl->json) {
+		printf("{\"call_id\": ");
+		json_str(stdout, leg->call_id);
+		printf(", \"terminal\": \"%s:%u\", \"direction\": \"%s\", "
+		       "\"answered\": %s, \"age\": %lld, \"from\": ",
+		       nat, cc->nat.port, leg->outgoing ? "outgoing" : "incoming",
+		       leg->answered ? "true" : "false",
+		       (long long)(now.tv_sec - leg->started));
+		json_str(stdout, leg->from);
+		printf(", \"to\": ");
+		json_str(stdout, leg->to);
+		printf(", \"streams\": [");
+	} else {
+		char term[INET6_ADDRSTRLEN + 8];
+
+		snprintf(term, sizeof(term), "%s:%u", nat, cc->nat.port);
+		printf("%-40s %-22s %-8s %6llds\n", leg->call_id, term,
+		       leg->outgoing ? "out" : "in",
+		       (long long)(now.tv_sec - leg->started));
+	}
+	for (i = 0; i < leg->n_streams; i++) {
+		const struct np_stream *s = &leg->streams[i];
+		struct np_counters up = {}, down = {};
+
+		if (s->active) {
+			relay_volume(cc, &cc->access, s->access_port, &up);
+			relay_volume(cc, &cc->core, s->core_port, &down);
+		}
+		up.packets += leg->gone_up[i].packets;
+		up.bytes += leg->gone_up[i].bytes;
+		down.packets += leg->gone_down[i].packets;
+		down.bytes += leg->gone_down[i].bytes;
+		if (cc->ctl->json)
+			printf("%s{\"index\": %zu, \"access_port\": %u, "
+			       "\"core_port\": %u, \"from_terminal\": "
+			       "{\"packets\": %llu, \"bytes\": %llu}, "
+			       "\"to_terminal\": {\"packets\": %llu, "
+			       "\"bytes\": %llu}}",
+			       i ? ", " : "", i, s->access_port, s->core_port,
+			       (unsigned long long)up.packets,
+			       (unsigned long long)up.bytes,
+			       (unsigned long long)down.packets,
+			       (unsigned long long)down.bytes);
+		else
+			printf("    stream %zu relays %u/%u: from terminal %llu "
+			       "packets %llu bytes, to it %llu packets %llu "
+			       "bytes\n",
+			       i, s->access_port, s->core_port,
+			       (unsigned long long)up.packets,
+			       (unsigned long long)up.bytes,
+			       (unsigned long long)down.packets,
+			       (unsigned long long)down.bytes);
+	}
+	if (cc->ctl->json)
+		printf("]}\n");
+	cc->n++;
+	return 0;
+}
+
+static int cmd_calls(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct np_state_visit visit = { calls_term, calls_leg };
+	struct calls_ctx cc = { .ctl = ctl };
+	int err;
+
+	(void)argv;
+	if (argc)
+		return usage_error(command_find("calls"), "no arguments");
+	err = np_maps_open(ctl->pin_dir, &cc.maps);
+	if (err)
+		return fail(ctl, err);
+	if (!ctl->json)
+		printf("%-40s %-22s %-8s %7s\n", "CALL-ID", "TERMINAL", "DIR",
+		       "AGE");
+	err = np_state_read(ctl->state, &visit, &cc);
+	np_maps_close(&cc.maps);
+	if (err == -ENOENT)
+		return 0; /* no state yet: no calls */
+	if (err) {
+		np_err("cannot read state file '%s': %s", ctl->state,
+		       strerror(-err));
+		return fail(ctl, err);
+	}
+	return 0;
+}
+
 static const struct command commands[] = {
 	{ "attach", "attach IFACE [--mode native|generic] [--pin-dir DIR] [--json]",
 	  true, cmd_attach },
 	{ "detach", "detach IFACE [--pin-dir DIR] [--json]", true, cmd_detach },
 	{ "status", "status [--pin-dir DIR] [--json]", true, cmd_status },
 	{ "flows", "flows [--pin-dir DIR] [--json]", true, cmd_flows },
+	{ "calls", "calls [--state FILE] [--pin-dir DIR] [--json]", true,
+	  cmd_calls },
 	{ "flow",
 	  "flow add LOCAL --src ADDR:PORT [--dst ADDR:PORT] [--expect "
 	  "ADDR[:PORT]] [--latch] [--restricted] [--strict] [--reverse "
@@ -470,12 +609,13 @@ static int parse_u64(const char *s, unsigned long long *out)
 
 enum { OPT_SRC = 256, OPT_DST, OPT_EXPECT, OPT_REVERSE, OPT_EGRESS, OPT_VLAN,
        OPT_DSCP, OPT_RATE, OPT_BURST, OPT_STRICT, OPT_LATCH, OPT_RESTRICTED,
-       OPT_RTCP_MUX, OPT_MODE, OPT_PIN_DIR, OPT_JSON };
+       OPT_RTCP_MUX, OPT_MODE, OPT_PIN_DIR, OPT_JSON, OPT_STATE };
 
 static const struct option options[] = {
 	{ "help", no_argument, NULL, 'h' },
 	{ "pin-dir", required_argument, NULL, OPT_PIN_DIR },
 	{ "json", no_argument, NULL, OPT_JSON },
+	{ "state", required_argument, NULL, OPT_STATE },
 	{ "mode", required_argument, NULL, OPT_MODE },
 	{ "src", required_argument, NULL, OPT_SRC },
 	{ "dst", required_argument, NULL, OPT_DST },
@@ -501,6 +641,7 @@ static int apply_option(struct ctl *ctl, const struct command *cmd, int opt)
 	switch (opt) {
 	case OPT_PIN_DIR: ctl->pin_dir = optarg; break;
 	case OPT_JSON: ctl->json = true; break;
+	case OPT_STATE: ctl->state = optarg; break;
 	case OPT_MODE: mode_arg = optarg; break;
 	case OPT_SRC: fa.src = optarg; break;
 	case OPT_DST: fa.dst = optarg; break;
@@ -533,7 +674,8 @@ static int apply_option(struct ctl *ctl, const struct command *cmd, int opt)
 
 int main(int argc, char **argv)
 {
-	struct ctl ctl = { .pin_dir = NP_DEFAULT_PIN_DIR };
+	struct ctl ctl = { .pin_dir = NP_DEFAULT_PIN_DIR,
+			   .state = NP_DEFAULT_STATE };
 	static const struct command top = { "", "COMMAND ...", false, NULL };
 	const struct command *cmd;
 	int opt, err;

@@ -18,6 +18,7 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,6 +32,7 @@
 #include "pins.h"
 #include "proxy.h"
 #include "sipmsg.h"
+#include "state.h"
 
 #define PORTS 65536
 
@@ -41,6 +43,7 @@ struct daemon {
 	int epfd, timerfd, sigfd;
 	int charging_fd; /* -1: no charging records */
 	struct ring_buffer *events; /* latch events from XDP */
+	const char *state_path;
 	int **socks; /* [realm][port] -> fd, -1 when closed */
 };
 
@@ -298,7 +301,8 @@ static int collect_stale(const struct np_flow_key *key,
 	for (i = 0; i < s->d->cfg.n_realms; i++) {
 		const struct np_realm *r = &s->d->cfg.realms[i];
 
-		if (port < r->media_ports.lo || port > r->media_ports.hi)
+		if (port < r->media_ports.lo || port > r->media_ports.hi ||
+		    np_proxy_media_port_used(&s->d->px, i, port))
 			continue;
 		if (s->n == s->cap) {
 			size_t cap = s->cap ? 2 * s->cap : 64;
@@ -326,6 +330,76 @@ static void remove_stale_flows(struct daemon *d)
 	if (s.n)
 		np_info("removed %zu flows left by an earlier run", s.n);
 	free(s.keys);
+}
+
+/* Adopts what the state file says we had; what fails stays out (its
+ * flows are then removed as stale). */
+struct adopt_ctx {
+	struct daemon *d;
+	struct np_term *term;
+	size_t terms, legs;
+};
+
+static int adopt_term(void *arg, const struct np_term *t,
+		      const struct np_sockaddr *access,
+		      const struct np_sockaddr *core)
+{
+	struct adopt_ctx *a = arg;
+	int err;
+
+	(void)access, (void)core;
+	err = np_proxy_adopt_term(&a->d->px, t, monotonic_now(), &a->term);
+	if (err) {
+		np_warn("state: terminal with core port %u not adopted: %s",
+			t->core_port, strerror(-err));
+		a->term = NULL;
+		return 0;
+	}
+	a->terms++;
+	return 0;
+}
+
+static int adopt_leg(void *arg, const struct np_leg *leg)
+{
+	struct adopt_ctx *a = arg;
+	int err;
+
+	if (!a->term)
+		return 0;
+	err = np_proxy_adopt_leg(&a->d->px, a->term, leg);
+	if (err)
+		np_warn("state: call '%s' not adopted: %s", leg->call_id,
+			strerror(-err));
+	else
+		a->legs++;
+	return 0;
+}
+
+static void adopt_state(struct daemon *d)
+{
+	static const struct np_state_visit visit = { adopt_term, adopt_leg };
+	struct adopt_ctx a = { .d = d };
+	int err = np_state_read(d->state_path, &visit, &a);
+
+	if (err && err != -ENOENT)
+		np_warn("state file '%s' not used: %s", d->state_path,
+			strerror(-err));
+	if (a.terms)
+		np_info("adopted %zu terminals and %zu live calls from '%s'",
+			a.terms, a.legs, d->state_path);
+}
+
+static void save_state(struct daemon *d)
+{
+	int err;
+
+	if (!d->px.dirty)
+		return;
+	err = np_state_save(&d->px, d->state_path);
+	if (err)
+		np_warn("cannot save state to '%s': %s", d->state_path,
+			strerror(-err));
+	d->px.dirty = false;
 }
 
 static void drain_socket(struct daemon *d, size_t realm, uint16_t port)
@@ -379,6 +453,7 @@ static int run(struct daemon *d)
 				drain_socket(d, tag >> 16, tag & 0xffff);
 			}
 		}
+		save_state(d);
 	}
 }
 
@@ -409,10 +484,13 @@ static int setup_loop(struct daemon *d)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: natproxyd -c FILE [--pin-dir DIR] [--mode "
-		   "native|generic] [--check] [--verbose]\n"
+	fprintf(f, "usage: natproxyd -c FILE [--pin-dir DIR] [--state FILE] "
+		   "[--mode native|generic] [--check] [--verbose]\n"
 		   "  -c, --config FILE  realms and NAT address pairs (YAML)\n"
 		   "  --pin-dir DIR      BPF pin directory (default %s)\n"
+		   "  --state FILE       live calls and registrations, kept "
+		   "across restarts\n"
+		   "                     (default " NP_DEFAULT_STATE ")\n"
 		   "  --mode MODE        XDP attach mode for realm interfaces\n"
 		   "  --check            validate the configuration and exit\n",
 		NP_DEFAULT_PIN_DIR);
@@ -424,6 +502,7 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "pin-dir", required_argument, NULL, 'p' },
 		{ "mode", required_argument, NULL, 'm' },
+		{ "state", required_argument, NULL, 's' },
 		{ "check", no_argument, NULL, 'k' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -443,6 +522,7 @@ int main(int argc, char **argv)
 		switch (opt) {
 		case 'c': config = optarg; break;
 		case 'p': pin_dir = optarg; break;
+		case 's': d.state_path = optarg; break;
 		case 'k': check_only = true; break;
 		case 'v': np_log_set_level(NP_LOG_DEBUG); break;
 		case 'm':
@@ -474,6 +554,10 @@ int main(int argc, char **argv)
 	}
 	np_log_route_libbpf();
 	np_sipmsg_init();
+	if (!d.state_path) {
+		d.state_path = NP_DEFAULT_STATE;
+		mkdir("/run/natproxy", 0700);
+	}
 	d.socks = calloc(d.cfg.n_realms, sizeof(*d.socks));
 	if (!d.socks)
 		goto out;
@@ -484,7 +568,6 @@ int main(int argc, char **argv)
 		err = np_maps_open(pin_dir, &d.maps);
 	if (err)
 		goto out;
-	remove_stale_flows(&d);
 	d.events = ring_buffer__new(d.maps.fd[NP_EVENTS], on_latch, &d, NULL);
 	if (d.events) {
 		struct epoll_event ev = { .events = EPOLLIN,
@@ -518,10 +601,15 @@ int main(int argc, char **argv)
 		goto out;
 	for (i = 0; i < d.cfg.n_realms; i++)
 		d.px.ifindex[i] = if_nametoindex(d.cfg.realms[i].interface);
+	adopt_state(&d);
+	remove_stale_flows(&d);
 	np_info("natproxyd running: %zu realms, %zu pairs, pins in '%s'",
 		d.cfg.n_realms, d.cfg.n_pairs, pin_dir);
 	err = run(&d);
-	np_proxy_fini(&d.px);
+	/* Calls outlive us: their flows stay, the state file has them. */
+	d.px.dirty = true;
+	save_state(&d);
+	np_proxy_forget(&d.px);
 	status = err ? 1 : 0;
 out:
 	for (i = 0; d.socks && i < d.cfg.n_realms; i++) {

@@ -66,6 +66,22 @@ int np_portpool_get_pair(struct np_portpool *pool, uint16_t *even)
 	return take(pool, 2, even);
 }
 
+int np_portpool_take(struct np_portpool *pool, uint16_t port, int width)
+{
+	int i;
+
+	if (!np_portpool_owns(pool, port) ||
+	    !np_portpool_owns(pool, port + width - 1))
+		return -ERANGE;
+	for (i = 0; i < width; i++)
+		if (pool->used[port - pool->lo + i])
+			return -EBUSY;
+	for (i = 0; i < width; i++)
+		pool->used[port - pool->lo + i] = 1;
+	pool->in_use += width;
+	return 0;
+}
+
 void np_portpool_put(struct np_portpool *pool, uint16_t port)
 {
 	if (np_portpool_owns(pool, port) && pool->used[port - pool->lo]) {

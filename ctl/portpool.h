@@ -24,6 +24,8 @@ void np_portpool_fini(struct np_portpool *pool);
 int np_portpool_get(struct np_portpool *pool, uint16_t *port);
 /* An even port and the odd one after it; -EBUSY when no pair is free. */
 int np_portpool_get_pair(struct np_portpool *pool, uint16_t *even);
+/* Takes `width` given ports (1, or 2 for a pair) back after a restart. */
+int np_portpool_take(struct np_portpool *pool, uint16_t port, int width);
 void np_portpool_put(struct np_portpool *pool, uint16_t port);
 void np_portpool_put_pair(struct np_portpool *pool, uint16_t even);
 bool np_portpool_owns(const struct np_portpool *pool, uint16_t port);

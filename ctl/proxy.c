@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr.h"
 #include "json.h"
 #include "log.h"
 #include "proxy.h"
@@ -130,15 +131,8 @@ static void answer(struct np_proxy *px, size_t realm, uint16_t from_port,
 static void key_of(struct np_flow_key *key, const struct np_realm *realm,
 		   uint16_t port)
 {
-	memset(key, 0, sizeof(*key));
-	key->port = htons(port);
-	if (realm->address.family == AF_INET6) {
-		key->family = NP_AF_INET6;
-		memcpy(&key->addr, &realm->address.addr.v6, 16);
-	} else {
-		key->family = NP_AF_INET;
-		key->addr.v4 = realm->address.addr.v4.s_addr;
-	}
+	np_flow_key_make(key, realm->address.family, &realm->address.addr,
+			 port);
 }
 
 static bool sdp_addr_usable(const struct np_sdp_addr *a, int family)
@@ -452,6 +446,7 @@ static int leg_media(struct ctx *c, struct np_leg *leg, bool from_terminal)
 	}
 	if (sdp.n_media > leg->n_streams)
 		leg->n_streams = sdp.n_media;
+	c->px->dirty = true;
 
 	relay.addr.family = to->address.family;
 	memcpy(&relay.addr.addr, &to->address.addr, sizeof(relay.addr.addr));
@@ -535,6 +530,7 @@ static struct np_leg *leg_get(struct ctx *c, const char *call_id)
 	c->px->calls[c->pair->first]++;
 	c->px->calls[c->pair->second]++;
 	c->px->stats.calls_started++;
+	c->px->dirty = true;
 	return leg;
 }
 
@@ -650,6 +646,7 @@ static void leg_end(struct ctx *c, struct np_leg *leg, const char *reason)
 	c->px->calls[c->pair->first]--;
 	c->px->calls[c->pair->second]--;
 	c->px->stats.calls_ended++;
+	c->px->dirty = true;
 	free(leg);
 	if (!c->term->legs)
 		c->term->idle_since = c->now;
@@ -683,6 +680,7 @@ static void leg_learn_answer(struct ctx *c, struct np_leg *leg,
 	leg->answered = true;
 	leg->expires = 0;
 	leg->answered_at = c->now;
+	c->px->dirty = true;
 	leg->wall_answer = c->px->io->wall(c->px->io_ctx);
 	np_sipmsg_to(c->msg, leg->to, sizeof(leg->to));
 	if (!from_terminal)
@@ -786,6 +784,7 @@ static int term_new(struct np_proxy *px, size_t pair,
 	t->last_heard = t->idle_since = now;
 	t->next = px->terms;
 	px->terms = t;
+	px->dirty = true;
 	np_info("terminal at %s: core signaling address port %u",
 		addr_str(nat, buf, sizeof(buf)), t->core_port);
 	*out = t;
@@ -807,6 +806,7 @@ static void term_free(struct np_proxy *px, struct np_term *term,
 	if (!*p)
 		return;
 	*p = term->next;
+	px->dirty = true;
 	ctx_for(&c, px, term, term->pair);
 	c.now = now;
 	while (term->legs)
@@ -884,8 +884,10 @@ static void terminal_request(struct ctx *c, struct np_sockaddr *src)
 		char contact[256];
 
 		if (!np_sipmsg_contact_uri(m, contact, sizeof(contact)) &&
-		    contact[0])
+		    contact[0] && strcmp(contact, c->term->contact)) {
 			memcpy(c->term->contact, contact, sizeof(contact));
+			c->px->dirty = true;
+		}
 	}
 	np_sipmsg_set_contact_hostport(m, &core_addr);
 	leg = leg_find(c->term, call_id);
@@ -1023,6 +1025,7 @@ static void core_response(struct ctx *c)
 	if (MSG_IS_RESPONSE_FOR(m, "REGISTER") && MSG_IS_STATUS_2XX(m)) {
 		expires = np_sipmsg_expires(m, 0);
 		c->term->registered_until = expires > 0 ? c->now + expires : 0;
+		c->px->dirty = true;
 		if (expires > 0 && !c->term->ka_due)
 			c->term->ka_due =
 				c->now + c->px->cfg->keepalive_interval;
@@ -1365,6 +1368,100 @@ void np_proxy_tick(struct np_proxy *px, time_t now)
 	}
 }
 
+int np_proxy_adopt_term(struct np_proxy *px, const struct np_term *saved,
+			time_t now, struct np_term **out)
+{
+	struct np_portpool *pool;
+	struct np_term *t;
+	int err;
+
+	if (saved->pair >= px->cfg->n_pairs)
+		return -EINVAL;
+	pool = &px->sip_ports[px->cfg->pairs[saved->pair].second];
+	err = np_portpool_take(pool, saved->core_port, 1);
+	if (err)
+		return err;
+	t = calloc(1, sizeof(*t));
+	if (!t) {
+		np_portpool_put(pool, saved->core_port);
+		return -ENOMEM;
+	}
+	err = px->io->sip_open(px->io_ctx, px->cfg->pairs[saved->pair].second,
+			       saved->core_port);
+	if (err) {
+		np_portpool_put(pool, saved->core_port);
+		free(t);
+		return err;
+	}
+	t->pair = saved->pair;
+	t->nat = saved->nat;
+	t->core_port = saved->core_port;
+	memcpy(t->contact, saved->contact, sizeof(t->contact));
+	t->registered_until = saved->registered_until;
+	t->last_heard = t->idle_since = now;
+	if (t->registered_until)
+		t->ka_due = now + px->cfg->keepalive_interval;
+	t->next = px->terms;
+	px->terms = t;
+	*out = t;
+	return 0;
+}
+
+int np_proxy_adopt_leg(struct np_proxy *px, struct np_term *term,
+		       const struct np_leg *saved)
+{
+	const struct np_pair *pair = &px->cfg->pairs[term->pair];
+	struct np_leg *leg;
+	size_t i, j;
+	int err = 0;
+
+	leg = malloc(sizeof(*leg));
+	if (!leg)
+		return -ENOMEM;
+	*leg = *saved;
+	for (i = 0; i < leg->n_streams && !err; i++) {
+		const struct np_stream *s = &leg->streams[i];
+
+		if (!s->active)
+			continue;
+		err = np_portpool_take(&px->media_ports[pair->first],
+				       s->access_port, 2);
+		if (!err) {
+			err = np_portpool_take(&px->media_ports[pair->second],
+					       s->core_port, 2);
+			if (err)
+				np_portpool_put_pair(
+					&px->media_ports[pair->first],
+					s->access_port);
+		}
+	}
+	if (err) {
+		for (j = 0; j + 1 < i; j++) {
+			if (!leg->streams[j].active)
+				continue;
+			np_portpool_put_pair(&px->media_ports[pair->first],
+					     leg->streams[j].access_port);
+			np_portpool_put_pair(&px->media_ports[pair->second],
+					     leg->streams[j].core_port);
+		}
+		free(leg);
+		return err;
+	}
+	leg->next = term->legs;
+	term->legs = leg;
+	px->calls[pair->first]++;
+	px->calls[pair->second]++;
+	return 0;
+}
+
+bool np_proxy_media_port_used(const struct np_proxy *px, size_t realm,
+			      uint16_t port)
+{
+	const struct np_portpool *pool = &px->media_ports[realm];
+
+	return np_portpool_owns(pool, port) && pool->used[port - pool->lo];
+}
+
 int np_proxy_init(struct np_proxy *px, const struct np_config *cfg,
 		  const struct np_proxy_io *io, void *io_ctx)
 {
@@ -1400,14 +1497,11 @@ fail:
 	return err;
 }
 
-void np_proxy_fini(struct np_proxy *px)
+static void free_all(struct np_proxy *px)
 {
+	struct np_txn *t;
 	size_t i;
 
-	struct np_txn *t;
-
-	while (px->terms)
-		term_free(px, px->terms, "shutdown", 0);
 	while ((t = px->txns)) {
 		px->txns = t->next;
 		free(t);
@@ -1424,4 +1518,27 @@ void np_proxy_fini(struct np_proxy *px)
 	free(px->ifindex);
 	px->sip_ports = px->media_ports = NULL;
 	px->calls = px->ifindex = NULL;
+}
+
+void np_proxy_fini(struct np_proxy *px)
+{
+	while (px->terms)
+		term_free(px, px->terms, "shutdown", 0);
+	free_all(px);
+}
+
+void np_proxy_forget(struct np_proxy *px)
+{
+	struct np_term *t;
+	struct np_leg *leg;
+
+	while ((t = px->terms)) {
+		px->terms = t->next;
+		while ((leg = t->legs)) {
+			t->legs = leg->next;
+			free(leg);
+		}
+		free(t);
+	}
+	free_all(px);
 }

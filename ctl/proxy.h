@@ -147,6 +147,7 @@ struct np_proxy {
 	struct np_term *terms;
 	struct np_txn *txns;
 	uint64_t next_id;
+	bool dirty; /* state changed since the last np_state_save() */
 	struct np_proxy_stats stats;
 };
 
@@ -154,12 +155,26 @@ int np_proxy_init(struct np_proxy *px, const struct np_config *cfg,
 		  const struct np_proxy_io *io, void *io_ctx);
 /* Ends every call (flows removed, ports freed) and frees everything. */
 void np_proxy_fini(struct np_proxy *px);
+/* Frees everything but leaves calls and their flows alone, for a restart
+ * that adopts them from the state file. */
+void np_proxy_forget(struct np_proxy *px);
 /* A datagram arrived at realm's address:local_port from src. */
 void np_proxy_input(struct np_proxy *px, size_t realm, uint16_t local_port,
 		    const struct np_sockaddr *src, const char *buf, size_t len,
 		    time_t now);
 /* Keepalives, expiries, media timeouts; call about once a second. */
 void np_proxy_tick(struct np_proxy *px, time_t now);
+/*
+ * After a restart: takes back a terminal and its legs as the state file
+ * had them (ports, sockets; the flows are still in the maps).
+ */
+int np_proxy_adopt_term(struct np_proxy *px, const struct np_term *saved,
+			time_t now, struct np_term **out);
+int np_proxy_adopt_leg(struct np_proxy *px, struct np_term *term,
+		       const struct np_leg *saved);
+/* Whether a media port of realm belongs to a live stream. */
+bool np_proxy_media_port_used(const struct np_proxy *px, size_t realm,
+			      uint16_t port);
 /* The relay at key latched onto source (an XDP event): logged per call. */
 void np_proxy_latched(struct np_proxy *px, const struct np_flow_key *key,
 		      const struct np_sockaddr *source);

@@ -28,7 +28,7 @@ CFG=$NP_RUN_DIR/natproxy.yaml
 sed "s|/var/lib/natproxy/charging.log|$NP_RUN_DIR/charging.log|" configs/natproxy.yaml >"$CFG"
 
 step "natproxyd -c configs/natproxy.yaml (attaches the XDP relay to acc0 and core0)"
-sip_spawn proxy build/natproxyd -c "$CFG" --pin-dir "$NP_PIN_DIR" >"$NP_RUN_DIR/natproxyd.log" 2>&1
+sip_spawn proxy build/natproxyd -c "$CFG" --pin-dir "$NP_PIN_DIR" --state "$NP_RUN_DIR/state" >"$NP_RUN_DIR/natproxyd.log" 2>&1
 for _ in $(seq 50); do grep -q 'natproxyd running' "$NP_RUN_DIR/natproxyd.log" && break; sleep 0.1; done
 ctl status | head -4
 
