@@ -609,6 +609,7 @@ enum {
 	R_MAX_CALLS,
 	R_MAX_STREAM_KBPS,
 	R_DENY_ACTION,
+	R_MAX_REGISTRATIONS,
 	R_COUNT
 };
 
@@ -629,6 +630,7 @@ static const char *const realm_keys[R_COUNT] = {
 	[R_MAX_CALLS] = "max_calls",
 	[R_MAX_STREAM_KBPS] = "max_stream_kbps",
 	[R_DENY_ACTION] = "deny_action",
+	[R_MAX_REGISTRATIONS] = "max_registrations",
 };
 
 static const char *const latch_names[] = {
@@ -782,6 +784,10 @@ static int parse_realm_policy(struct parser *p, yaml_node_t *const *kn,
 	if (!ret)
 		ret = get_uint(p, kn[R_MAX_STREAM_KBPS], vn[R_MAX_STREAM_KBPS],
 			       0, UINT32_MAX, &r->max_stream_kbps);
+	if (!ret)
+		ret = get_uint(p, kn[R_MAX_REGISTRATIONS],
+			       vn[R_MAX_REGISTRATIONS], 0, UINT32_MAX,
+			       &r->max_registrations);
 	if (!ret)
 		ret = get_enum(p, kn[R_DENY_ACTION], vn[R_DENY_ACTION],
 			       deny_action_names, 2, "403 or drop", &deny_drop);

@@ -67,6 +67,9 @@ struct np_realm {
 	struct np_prefix *allow, *deny;
 	size_t n_allow, n_deny;
 	uint32_t max_calls; /* 0 = unlimited */
+	/* Terminals registered at once from one source address, 0 =
+	 * unlimited: a registration flood from one host stops here. */
+	uint32_t max_registrations;
 	uint32_t max_stream_kbps; /* 0 = unlimited */
 	bool deny_drop; /* denied requests: drop silently, else 403 */
 };

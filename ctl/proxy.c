@@ -821,6 +821,24 @@ static void term_free(struct np_proxy *px, struct np_term *term,
 
 /* --- from the terminal ---------------------------------------------------- */
 
+/* Terminals registered from addr's IP (any port), this one aside. */
+static uint32_t registered_from(const struct np_proxy *px,
+				const struct np_term *self)
+{
+	const struct np_term *t;
+	uint32_t n = 0;
+
+	for (t = px->terms; t; t = t->next) {
+		struct np_sockaddr a = t->nat;
+
+		a.port = self->nat.port;
+		if (t != self && t->registered_until &&
+		    np_sockaddr_eq(&a, &self->nat))
+			n++;
+	}
+	return n;
+}
+
 /* Refuses a terminal's request with our own final response; its ACK is
  * then ours too (RFC 3261 17.2.1) and must not reach the core. */
 static void refuse(struct ctx *c, struct np_sockaddr *src, struct np_txn *txn,
@@ -855,6 +873,13 @@ static void terminal_request(struct ctx *c, struct np_sockaddr *src)
 			refuse(c, src, txn, 400, "Bad Request");
 			return;
 		}
+	}
+	if (MSG_IS_REGISTER(m) && c->access->max_registrations &&
+	    !c->term->registered_until && np_sipmsg_expires(m, 3600) > 0 &&
+	    registered_from(c->px, c->term) >= c->access->max_registrations) {
+		c->px->stats.denied++;
+		refuse(c, src, txn, 403, "Too Many Registrations");
+		return;
 	}
 	/* Media first: a refusal then answers the message as it came. */
 	if (np_sipmsg_sdp(m, &(size_t){ 0 }) || MSG_IS_INVITE(m)) {
