@@ -690,13 +690,15 @@ static void leg_learn_answer(struct ctx *c, struct np_leg *leg,
 
 /* --- transactions --------------------------------------------------------- */
 
+/* A terminal's transaction is its own: branches are unique per UA only. */
 static struct np_txn *txn_find(struct np_proxy *px, const char *branch,
-			       bool from_core)
+			       bool from_core, const struct np_term *term)
 {
 	struct np_txn *t;
 
 	for (t = px->txns; t; t = t->next)
 		if (t->from_core == from_core &&
+		    (from_core || t->term == term) &&
 		    !strcmp(from_core ? t->our_branch : t->branch, branch))
 			return t;
 	return NULL;
@@ -823,6 +825,7 @@ static void term_free(struct np_proxy *px, struct np_term *term,
 
 /* Terminals registered from addr's IP (any port), this one aside. */
 static uint32_t registered_from(const struct np_proxy *px,
+				const struct np_sockaddr *src,
 				const struct np_term *self)
 {
 	const struct np_term *t;
@@ -831,12 +834,24 @@ static uint32_t registered_from(const struct np_proxy *px,
 	for (t = px->terms; t; t = t->next) {
 		struct np_sockaddr a = t->nat;
 
-		a.port = self->nat.port;
+		a.port = src->port;
 		if (t != self && t->registered_until &&
-		    np_sockaddr_eq(&a, &self->nat))
+		    np_sockaddr_eq(&a, src))
 			n++;
 	}
 	return n;
+}
+
+/* A new registration from src would pass the realm's per-address limit. */
+static bool registration_allowed(const struct np_proxy *px,
+				 const struct np_realm *r,
+				 const struct np_sockaddr *src,
+				 const struct np_term *self, osip_message_t *m)
+{
+	return !MSG_IS_REGISTER(m) || !r->max_registrations ||
+	       (self && self->registered_until) ||
+	       np_sipmsg_expires(m, 3600) <= 0 ||
+	       registered_from(px, src, self) < r->max_registrations;
 }
 
 /* Refuses a terminal's request with our own final response; its ACK is
@@ -863,7 +878,7 @@ static void terminal_request(struct ctx *c, struct np_sockaddr *src)
 	int err;
 
 	np_sipmsg_call_id(m, call_id, sizeof(call_id));
-	txn = txn_find(c->px, branch, false);
+	txn = txn_find(c->px, branch, false, c->term);
 	if (MSG_IS_ACK(m) && txn && txn->answered_here)
 		return;
 	if (!MSG_IS_ACK(m)) {
@@ -874,9 +889,7 @@ static void terminal_request(struct ctx *c, struct np_sockaddr *src)
 			return;
 		}
 	}
-	if (MSG_IS_REGISTER(m) && c->access->max_registrations &&
-	    !c->term->registered_until && np_sipmsg_expires(m, 3600) > 0 &&
-	    registered_from(c->px, c->term) >= c->access->max_registrations) {
+	if (!registration_allowed(c->px, c->access, src, c->term, m)) {
 		c->px->stats.denied++;
 		refuse(c, src, txn, 403, "Too Many Registrations");
 		return;
@@ -940,7 +953,7 @@ static void terminal_response(struct ctx *c)
 	}
 	if (!strncmp(branch, BYE_BRANCH, strlen(BYE_BRANCH)))
 		return; /* the answer to a BYE of ours */
-	txn = txn_find(c->px, branch, true);
+	txn = txn_find(c->px, branch, true, NULL);
 	if (!txn || txn->term != c->term) {
 		c->px->stats.unmatched++;
 		return;
@@ -969,7 +982,7 @@ static void terminal_response(struct ctx *c)
 static void core_request(struct ctx *c)
 {
 	const char *upstream = np_sipmsg_branch(c->msg);
-	struct np_sockaddr core_addr = core_sip_addr(c);
+	struct np_sockaddr core_addr = core_sip_addr(c), dest;
 	char via[512], host[INET6_ADDRSTRLEN + 2], call_id[256];
 	osip_message_t *m = c->msg;
 	struct np_leg *leg;
@@ -988,6 +1001,9 @@ static void core_request(struct ctx *c)
 		if (t->from_core && t->term == c->term &&
 		    !strcmp(t->branch, upstream))
 			break;
+	/* The ACK of a final response we gave ourselves stops here. */
+	if (t && t->answered_here && MSG_IS_ACK(m))
+		return;
 	if (!t) {
 		t = txn_add(c, upstream, true);
 		if (!t)
@@ -1012,8 +1028,10 @@ static void core_request(struct ctx *c)
 			if (leg && !leg->n_streams)
 				leg_end(c, leg, "refused");
 			np_sipmsg_pop_via(m);
-			answer(c->px, c->pair->second, c->term->core_port,
-			       &c->pair->softswitch, m,
+			t->answered_here = true;
+			if (np_sipmsg_via_dest(m, &dest))
+				dest = c->pair->softswitch;
+			answer(c->px, c->pair->second, c->term->core_port, &dest, m,
 			       err == -EINVAL ? 400 : 503,
 			       err == -EINVAL ? "Bad Request" :
 						"Service Unavailable");
@@ -1040,8 +1058,8 @@ static void core_response(struct ctx *c)
 
 	if (!strncmp(branch, BYE_BRANCH, strlen(BYE_BRANCH)))
 		return; /* the answer to a BYE of ours */
-	txn = txn_find(c->px, branch, false);
-	if (!txn || txn->term != c->term ||
+	txn = txn_find(c->px, branch, false, c->term);
+	if (!txn ||
 	    np_sipmsg_replace_top_via(m, txn->via)) {
 		c->px->stats.unmatched++;
 		return;
@@ -1168,6 +1186,17 @@ void np_proxy_input(struct np_proxy *px, size_t realm, uint16_t local_port,
 
 		if (!MSG_IS_REQUEST(msg)) {
 			px->stats.unmatched++;
+			goto out;
+		}
+		/* Refused before it costs a core port and a socket. */
+		if (!registration_allowed(px, &px->cfg->realms[realm], src,
+					  NULL, msg)) {
+			px->stats.denied++;
+			np_warn("REGISTER from %s refused: too many "
+				"registrations from that address",
+				addr_str(src, where, sizeof(where)));
+			answer(px, realm, local_port, &from, msg, 403,
+			       "Too Many Registrations");
 			goto out;
 		}
 		err = term_new(px, (size_t)pair, src, now, &term);

@@ -6,6 +6,9 @@
  * standing for empty. A version line opens the file.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
+#include <limits.h>
+#include <stdint.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,6 +138,50 @@ int np_state_save(const struct np_proxy *px, const char *path)
 	return err;
 }
 
+/* A decimal field within [0, max]; -EINVAL for anything else. */
+static int num(const char *text, unsigned long long max,
+	       unsigned long long *out)
+{
+	char *end;
+
+	if (!isdigit((unsigned char)text[0]))
+		return -EINVAL;
+	errno = 0;
+	*out = strtoull(text, &end, 10);
+	return errno || *end || *out > max ? -EINVAL : 0;
+}
+
+/* Reads fields in order into unsigned integers, checked against max. */
+struct field_reader {
+	char **f;
+	int err;
+};
+
+static unsigned long long next_num(struct field_reader *r,
+				   unsigned long long max)
+{
+	unsigned long long v = 0;
+
+	if (!r->err)
+		r->err = num(*r->f, max, &v);
+	r->f++;
+	return v;
+}
+
+static double next_real(struct field_reader *r)
+{
+	char *end;
+	double v = 0;
+
+	if (!r->err) {
+		v = strtod(*r->f, &end);
+		if (*end || v < 0)
+			r->err = -EINVAL;
+	}
+	r->f++;
+	return v;
+}
+
 /* Splits line into at most max space-separated fields, in place. */
 static int split(char *line, char **field, int max)
 {
@@ -147,10 +194,16 @@ static int split(char *line, char **field, int max)
 	return tok ? -1 : n;
 }
 
+static int hex(char c)
+{
+	return isdigit((unsigned char)c) ? c - '0' :
+	       isxdigit((unsigned char)c) ? tolower((unsigned char)c) - 'a' + 10 :
+					    -1;
+}
+
 static int get_text(const char *in, char *out, size_t len)
 {
 	size_t n = 0;
-	unsigned int c;
 
 	if (!strcmp(in, "-")) {
 		out[0] = '\0';
@@ -160,9 +213,9 @@ static int get_text(const char *in, char *out, size_t len)
 		if (n + 1 >= len)
 			return -EINVAL;
 		if (*in == '%') {
-			if (sscanf(in + 1, "%2x", &c) != 1)
+			if (hex(in[1]) < 0 || hex(in[2]) < 0)
 				return -EINVAL;
-			out[n++] = (char)c;
+			out[n++] = (char)(hex(in[1]) << 4 | hex(in[2]));
 			in += 2;
 		} else {
 			out[n++] = *in;
@@ -172,46 +225,48 @@ static int get_text(const char *in, char *out, size_t len)
 	return 0;
 }
 
-static int get_addr(const char *addr, const char *port, struct np_sockaddr *a)
+static int get_ip(const char *text, int *family, void *addr)
 {
-	memset(a, 0, sizeof(*a));
-	a->port = (uint16_t)strtoul(port, NULL, 10);
-	if (inet_pton(AF_INET, addr, &a->addr.v4) == 1)
-		a->family = AF_INET;
-	else if (inet_pton(AF_INET6, addr, &a->addr.v6) == 1)
-		a->family = AF_INET6;
+	if (inet_pton(AF_INET, text, addr) == 1)
+		*family = AF_INET;
+	else if (inet_pton(AF_INET6, text, addr) == 1)
+		*family = AF_INET6;
 	else
 		return -EINVAL;
 	return 0;
 }
 
-static int get_end(char **f, struct np_media_end *e)
+static int get_addr(struct field_reader *r, struct np_sockaddr *a)
 {
-	memset(e, 0, sizeof(*e));
-	e->known = atoi(f[0]);
-	if (e->known) {
-		if (inet_pton(AF_INET, f[1], &e->addr.addr.v4) == 1)
-			e->addr.family = AF_INET;
-		else if (inet_pton(AF_INET6, f[1], &e->addr.addr.v6) == 1)
-			e->addr.family = AF_INET6;
-		else
-			return -EINVAL;
-	}
-	e->rtp = (uint16_t)atoi(f[2]);
-	e->rtcp = (uint16_t)atoi(f[3]);
-	e->mux = atoi(f[4]);
-	e->bps = (uint32_t)strtoul(f[5], NULL, 10);
-	return 0;
+	memset(a, 0, sizeof(*a));
+	if (!r->err)
+		r->err = get_ip(*r->f, &a->family, &a->addr);
+	r->f++;
+	a->port = (uint16_t)next_num(r, 65535);
+	return r->err;
 }
 
-static void get_volume(char **f, struct np_volume *v)
+static void get_end(struct field_reader *r, struct np_media_end *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->known = next_num(r, 1);
+	if (e->known && !r->err)
+		r->err = get_ip(*r->f, &e->addr.family, &e->addr.addr);
+	r->f++;
+	e->rtp = (uint16_t)next_num(r, 65535);
+	e->rtcp = (uint16_t)next_num(r, 65535);
+	e->mux = next_num(r, 1);
+	e->bps = (uint32_t)next_num(r, UINT32_MAX);
+}
+
+static void get_volume(struct field_reader *r, struct np_volume *v)
 {
 	int i;
 
-	v->packets = strtoull(f[0], NULL, 10);
-	v->bytes = strtoull(f[1], NULL, 10);
+	v->packets = next_num(r, ULLONG_MAX);
+	v->bytes = next_num(r, ULLONG_MAX);
 	for (i = 0; i < NP_DROP_MAX; i++)
-		v->drops[i] = strtoull(f[2 + i], NULL, 10);
+		v->drops[i] = next_num(r, ULLONG_MAX);
 }
 
 #define VOLUME_FIELDS (2 + NP_DROP_MAX)
@@ -219,67 +274,78 @@ static void get_volume(char **f, struct np_volume *v)
 
 static int parse_stream(char **f, int n, struct np_leg *leg)
 {
-	unsigned long i = strtoul(f[1], NULL, 10);
+	struct field_reader r = { f + 1, 0 };
+	unsigned long long i = next_num(&r, NP_SDP_MAX_MEDIA - 1);
 	struct np_stream *s;
 
-	if (n != STREAM_FIELDS || i >= leg->n_streams)
+	if (n != STREAM_FIELDS || r.err || i >= leg->n_streams)
 		return -EINVAL;
 	s = &leg->streams[i];
-	s->active = atoi(f[2]);
-	s->access_port = (uint16_t)atoi(f[3]);
-	s->core_port = (uint16_t)atoi(f[4]);
-	s->mux = atoi(f[5]);
-	leg->access_ports[i] = (uint16_t)atoi(f[6]);
-	leg->core_ports[i] = (uint16_t)atoi(f[7]);
-	if (get_end(f + 8, &s->term) || get_end(f + 14, &s->far))
-		return -EINVAL;
-	get_volume(f + 20, &leg->gone_up[i]);
-	get_volume(f + 20 + VOLUME_FIELDS, &leg->gone_down[i]);
-	return 0;
+	s->active = next_num(&r, 1);
+	s->access_port = (uint16_t)next_num(&r, 65534);
+	s->core_port = (uint16_t)next_num(&r, 65534);
+	s->mux = next_num(&r, 1);
+	leg->access_ports[i] = (uint16_t)next_num(&r, 65534);
+	leg->core_ports[i] = (uint16_t)next_num(&r, 65534);
+	get_end(&r, &s->term);
+	get_end(&r, &s->far);
+	get_volume(&r, &leg->gone_up[i]);
+	get_volume(&r, &leg->gone_down[i]);
+	return r.err;
 }
 
 static int parse_leg(char **f, int n, struct np_leg *leg)
 {
+	struct field_reader r = { f + 5, 0 };
+
 	memset(leg, 0, sizeof(*leg));
 	if (n != 15 || get_text(f[1], leg->call_id, sizeof(leg->call_id)) ||
 	    get_text(f[2], leg->from, sizeof(leg->from)) ||
 	    get_text(f[3], leg->to, sizeof(leg->to)) ||
 	    get_text(f[4], leg->far_target, sizeof(leg->far_target)))
 		return -EINVAL;
-	leg->outgoing = atoi(f[5]);
-	leg->answered = atoi(f[6]);
-	leg->term_cseq = (uint32_t)strtoul(f[7], NULL, 10);
-	leg->core_cseq = (uint32_t)strtoul(f[8], NULL, 10);
-	leg->started = strtoll(f[9], NULL, 10);
-	leg->expires = strtoll(f[10], NULL, 10);
-	leg->answered_at = strtoll(f[11], NULL, 10);
-	leg->wall_start = strtod(f[12], NULL);
-	leg->wall_answer = strtod(f[13], NULL);
-	leg->n_streams = strtoul(f[14], NULL, 10);
-	return leg->n_streams > NP_SDP_MAX_MEDIA ? -EINVAL : 0;
+	leg->outgoing = next_num(&r, 1);
+	leg->answered = next_num(&r, 1);
+	leg->term_cseq = (uint32_t)next_num(&r, UINT32_MAX);
+	leg->core_cseq = (uint32_t)next_num(&r, UINT32_MAX);
+	leg->started = (time_t)next_num(&r, LLONG_MAX);
+	leg->expires = (time_t)next_num(&r, LLONG_MAX);
+	leg->answered_at = (time_t)next_num(&r, LLONG_MAX);
+	leg->wall_start = next_real(&r);
+	leg->wall_answer = next_real(&r);
+	leg->n_streams = next_num(&r, NP_SDP_MAX_MEDIA);
+	return r.err;
 }
 
 static int parse_term(char **f, int n, struct np_term *t,
 		      struct np_sockaddr *acc, struct np_sockaddr *core)
 {
+	struct field_reader r = { f + 1, 0 };
+
 	memset(t, 0, sizeof(*t));
-	if (n != 10 || get_addr(f[2], f[3], &t->nat) ||
-	    get_addr(f[4], f[5], acc) || get_addr(f[6], f[7], core) ||
-	    get_text(f[9], t->contact, sizeof(t->contact)))
+	if (n != 10)
 		return -EINVAL;
-	t->pair = strtoul(f[1], NULL, 10);
+	t->pair = next_num(&r, SIZE_MAX);
+	get_addr(&r, &t->nat);
+	get_addr(&r, acc);
+	get_addr(&r, core);
+	t->registered_until = (time_t)next_num(&r, LLONG_MAX);
+	if (r.err || get_text(f[9], t->contact, sizeof(t->contact)))
+		return -EINVAL;
 	t->core_port = core->port;
-	t->registered_until = strtoll(f[8], NULL, 10);
 	return 0;
 }
 
-/* The leg being read is handed on when its streams are complete. */
+/* The leg being read is handed on when all its streams were read. */
 static int flush_leg(const struct np_state_visit *v, void *arg,
-		     struct np_leg *leg, bool *pending)
+		     struct np_leg *leg, bool *pending, size_t *streams)
 {
-	int err = *pending ? v->leg(arg, leg) : 0;
+	int err = 0;
 
+	if (*pending)
+		err = *streams != leg->n_streams ? -EINVAL : v->leg(arg, leg);
 	*pending = false;
+	*streams = 0;
 	return err;
 }
 
@@ -287,10 +353,10 @@ int np_state_read(const char *path, const struct np_state_visit *v, void *arg)
 {
 	char *line = NULL, *f[STREAM_FIELDS + 1];
 	struct np_sockaddr acc, core;
-	struct np_leg *leg = NULL;
 	bool have_term = false, pending = false;
+	struct np_leg *leg = NULL;
 	struct np_term term;
-	size_t cap = 0;
+	size_t cap = 0, streams = 0;
 	int n, lineno = 0, err = 0;
 	FILE *fp;
 
@@ -303,9 +369,9 @@ int np_state_read(const char *path, const struct np_state_visit *v, void *arg)
 		goto out;
 	}
 	while (!err && getline(&line, &cap, fp) > 0) {
-		lineno++;
-		if (lineno == 1) {
-			if (strncmp(line, STATE_VERSION, strlen(STATE_VERSION)))
+		if (++lineno == 1) {
+			line[strcspn(line, "\n")] = '\0';
+			if (strcmp(line, STATE_VERSION))
 				err = -EINVAL;
 			continue;
 		}
@@ -313,25 +379,28 @@ int np_state_read(const char *path, const struct np_state_visit *v, void *arg)
 		if (n < 1) {
 			err = -EINVAL;
 		} else if (!strcmp(f[0], "term")) {
-			err = flush_leg(v, arg, leg, &pending);
+			err = flush_leg(v, arg, leg, &pending, &streams);
 			if (!err)
 				err = parse_term(f, n, &term, &acc, &core);
 			if (!err)
 				err = v->term(arg, &term, &acc, &core);
 			have_term = !err;
 		} else if (!strcmp(f[0], "leg") && have_term) {
-			err = flush_leg(v, arg, leg, &pending);
+			err = flush_leg(v, arg, leg, &pending, &streams);
 			if (!err)
 				err = parse_leg(f, n, leg);
 			pending = !err;
 		} else if (!strcmp(f[0], "stream") && pending) {
 			err = parse_stream(f, n, leg);
+			streams++;
 		} else {
 			err = -EINVAL;
 		}
 	}
+	if (!err && !lineno)
+		err = -EINVAL; /* not even a version line */
 	if (!err)
-		err = flush_leg(v, arg, leg, &pending);
+		err = flush_leg(v, arg, leg, &pending, &streams);
 	if (err == -EINVAL)
 		np_err("state file '%s' is damaged at line %d", path, lineno);
 out:

@@ -11,6 +11,7 @@ SUITES=(
 	build/tests/unit/config_test
 	build/tests/unit/sdp_test
 	build/tests/unit/proxy_test
+	build/tests/unit/state_test
 	tests/xdp_packet_test.sh
 	tests/e2e/relay.sh
 	tests/e2e/sip.sh

@@ -257,6 +257,7 @@ struct fake {
 	size_t n_put, n_del;
 	char last_record[16384]; /* the last charging record */
 	size_t n_records;
+	uint64_t last_seen_ns; /* what counters_get reports as last activity */
 };
 
 static int fake_sip_open(void *ctx, size_t realm, uint16_t port)
@@ -365,6 +366,7 @@ static int fake_counters_get(void *ctx, const struct np_flow_key *key,
 	struct fake *f = ctx;
 
 	memset(now, 0, sizeof(*now));
+	now->last_seen_ns = f->last_seen_ns;
 	return slot_of(f, key) ? 0 : -ENOENT;
 }
 
@@ -380,7 +382,7 @@ static void fake_charge(void *ctx, const char *line, size_t len)
 static double fake_wall(void *ctx)
 {
 	(void)ctx;
-	return 1795593600.25; /* 2026-11-25T00:00:00.250Z */
+	return 1795593600.25; /* 2026-11-25T08:00:00.250Z */
 }
 
 static const struct np_proxy_io fake_ops = {
@@ -2119,6 +2121,1210 @@ out2:
 	env_fini(t, &e, "unregister");
 }
 
+/* --- 11: policy: access control, limits, bandwidth, DSCP, VLAN, latch ---- */
+
+/* CFG_MAIN with extra lines (4-space indented realm keys) per realm. */
+#define CFG_POL(acc, core)                                                     \
+	"realms:\n"                                                            \
+	"  - name: access\n"                                                   \
+	"    interface: acc0\n"                                                \
+	"    address: 203.0.113.1\n"                                           \
+	"    sip_port: 5060\n"                                                 \
+	"    media_ports: 30000-30099\n" acc                                   \
+	"  - name: core\n"                                                     \
+	"    interface: core0\n"                                               \
+	"    address: 198.51.100.1\n"                                          \
+	"    sip_ports: 20000-20009\n"                                         \
+	"    media_ports: 40000-40099\n" core                                  \
+	"pairs:\n"                                                             \
+	"  - first: access\n"                                                  \
+	"    second: core\n"                                                   \
+	"    softswitch: 198.51.100.2:5060\n"                                  \
+	"keepalive:\n"                                                         \
+	"  method: options\n"                                                  \
+	"  interval: 20\n"
+
+/* One audio stream with a media-level b=AS (kbit/s). */
+#define SDP_BW(who, ip, port, kbps)                                            \
+	"v=0\r\n"                                                              \
+	"o=" who " 1 1 IN IP4 " ip "\r\n"                                      \
+	"s=-\r\n"                                                              \
+	"c=IN IP4 " ip "\r\n"                                                  \
+	"t=0 0\r\n"                                                            \
+	"m=audio " port " RTP/AVP 0\r\n"                                       \
+	"b=AS:" kbps "\r\n"                                                    \
+	"a=rtpmap:0 PCMU/8000\r\n"
+
+#define ALICE_FROM "<sip:alice@example.test>;tag=alice-tag"
+#define BOB_TO "<sip:bob@example.test>"
+#define BOB_TO_TAGGED "<sip:bob@example.test>;tag=far-tag"
+
+/* The terminal whose NAT mapping is nat, or NULL. */
+static struct np_term *term_of(struct env *e, const struct np_sockaddr *nat)
+{
+	struct np_term *t;
+
+	for (t = e->px.terms; t; t = t->next)
+		if (np_sockaddr_eq(&t->nat, nat))
+			return t;
+	return NULL;
+}
+
+/* u calls bob with sdp: returns a copy of the INVITE sent to the core (an
+ * empty string if none went there); the caller frees it. */
+static char *invite_out(struct env *e, const struct ua *u, const char *cid,
+			const char *branch, const char *sdp)
+{
+	char m[MSG_MAX];
+	const struct sent *s;
+
+	term_req(m, u, "INVITE", "sip:bob@example.test", branch, cid, 1, BOB_TO,
+		 CT_SDP, sdp);
+	sent_clear(&e->io);
+	from_term(e, u, m);
+	s = sent_at(e, 0);
+	return strdup(s->realm == CORE ? s->buf : "");
+}
+
+/* The far end answers inv (200 with sdp) and u ACKs it. */
+static void answer_out(struct env *e, const struct ua *u, const char *inv,
+		       uint16_t core_port, const char *sdp)
+{
+	char r[MSG_MAX], m[MSG_MAX], cid[256];
+
+	hdr_value(inv, "Call-ID", 0, cid, sizeof(cid));
+	reply(r, inv, "200 OK", "far-tag", FAR_CONTACT CT_SDP, sdp);
+	sent_clear(&e->io);
+	from_core(e, core_port, r);
+	term_req(m, u, "ACK", "sip:far@198.51.100.10:5060", "z9hG4bK-ack-auto",
+		 cid, 1, BOB_TO_TAGGED, "", "");
+	from_term(e, u, m);
+	sent_clear(&e->io);
+}
+
+static bool flow_rate(const struct env *e, const char *ip, uint16_t port,
+		      uint64_t rate)
+{
+	const struct np_flow *f = flow_at(e, ip, port);
+
+	if (!f)
+		return false;
+	if (!rate)
+		return f->rate_bytes == 0 && f->burst_bytes == 0;
+	return f->rate_bytes == rate && f->burst_bytes >= 1514 &&
+	       f->burst_bytes >= rate / 10;
+}
+
+static void test_access_control(struct tap *t)
+{
+	struct ua mallory = { "mallory", "192.168.7.7",
+			      sa("203.0.113.200", 40009) };
+	char m[MSG_MAX];
+	const struct sent *s;
+	struct env e;
+
+	if (!env_init(t, &e, CFG_POL("    deny: [203.0.113.11/32]\n", ""),
+		      "deny"))
+		goto out1;
+	term_req(m, &alice, "REGISTER", "sip:example.test", "z9hG4bK-deny1",
+		 "reg-alice-0001", 1, "<sip:alice@example.test>",
+		 "Expires: 60\r\n", "");
+	from_term(&e, &alice, m);
+	s = one_sent(t, &e, "deny");
+	tap_check(t, sent_route(s, ACC, 5060, "203.0.113.11", 40001) &&
+			     first_line_is(s, "SIP/2.0 403 Forbidden"),
+		  "deny: 403 Forbidden to the terminal's NAT mapping from realm 0 port 5060");
+	tap_check(t, hdr_is(s, "Via", 0, ALICE_VIA("z9hG4bK-deny1")) &&
+			     via_count(s) == 1,
+		  "deny: the 403 carries the terminal's own Via");
+	tap_check(t, hdr_kept(m, s, "Call-ID") && hdr_kept(m, s, "CSeq") &&
+			     hdr_kept(m, s, "From") && clen_ok(s),
+		  "deny: From, Call-ID, CSeq kept, Content-Length 0");
+	tap_check(t, e.io.n_opened == 0 && !e.px.terms &&
+			     e.px.sip_ports[CORE].in_use == 0,
+		  "deny: no core socket opened, no terminal, no core port taken");
+	tap_check(t, e.px.stats.denied == 1, "deny: stats.denied 1 (%llu)",
+		  (unsigned long long)e.px.stats.denied);
+	term_req(m, &alice, "INVITE", "sip:bob@example.test", "z9hG4bK-deny2",
+		 "deny2@192.168.1.10", 1, BOB_TO, CT_SDP,
+		 SDP_OFFER("192.168.1.10", "6000"));
+	sent_clear(&e.io);
+	from_term(&e, &alice, m);
+	s = one_sent(t, &e, "deny INVITE");
+	tap_check(t, sent_route(s, ACC, 5060, "203.0.113.11", 40001) &&
+			     first_line_is(s, "SIP/2.0 403 Forbidden") &&
+			     flow_count(&e.io) == 0 &&
+			     e.px.media_ports[ACC].in_use == 0 &&
+			     e.px.stats.calls_started == 0 &&
+			     e.px.stats.denied == 2,
+		  "deny: an INVITE gets 403 too, no flows, no ports, no call");
+	do_register(&e, &bob, 1, 60);
+	tap_check(t, term_of(&e, &bob.nat) &&
+			     term_of(&e, &bob.nat)->registered_until,
+		  "deny: another source (203.0.113.12) registers normally");
+out1:
+	env_fini(t, &e, "deny");
+
+	if (!env_init(t, &e,
+		      CFG_POL("    deny: [203.0.113.11/32]\n"
+			      "    deny_action: drop\n",
+			      ""),
+		      "deny drop"))
+		goto out2;
+	term_req(m, &alice, "REGISTER", "sip:example.test", "z9hG4bK-deny3",
+		 "reg-alice-0001", 1, "<sip:alice@example.test>",
+		 "Expires: 60\r\n", "");
+	from_term(&e, &alice, m);
+	tap_check(t, e.io.n_sent == 0 && e.io.n_opened == 0 && !e.px.terms &&
+			     e.px.stats.denied == 1,
+		  "deny drop: nothing sent at all, no socket, denied 1 (sent %zu)",
+		  e.io.n_sent);
+out2:
+	env_fini(t, &e, "deny drop");
+
+	if (!env_init(t, &e, CFG_POL("    allow: [203.0.113.0/25]\n", ""),
+		      "allow"))
+		goto out3;
+	term_req(m, &mallory, "REGISTER", "sip:example.test", "z9hG4bK-allow1",
+		 "reg-mallory-0001", 1, "<sip:mallory@example.test>",
+		 "Expires: 60\r\n", "");
+	from_term(&e, &mallory, m);
+	s = one_sent(t, &e, "allow, outside");
+	tap_check(t, sent_route(s, ACC, 5060, "203.0.113.200", 40009) &&
+			     first_line_is(s, "SIP/2.0 403 Forbidden") &&
+			     hdr_is(s, "Via", 0,
+				    "SIP/2.0/UDP 192.168.7.7:5060;branch=z9hG4bK-allow1;rport"),
+		  "allow: 203.0.113.200 (outside 203.0.113.0/25) refused with 403, its own Via");
+	tap_check(t, e.io.n_opened == 0 && !e.px.terms &&
+			     e.px.stats.denied == 1,
+		  "allow: no terminal for it, denied 1");
+	term_req(m, &alice, "REGISTER", "sip:example.test", "z9hG4bK-allow2",
+		 "reg-alice-0001", 1, "<sip:alice@example.test>",
+		 "Expires: 60\r\n", "");
+	sent_clear(&e.io);
+	from_term(&e, &alice, m);
+	s = one_sent(t, &e, "allow, inside");
+	tap_check(t, sent_route(s, CORE, 20000, "198.51.100.2", 5060) &&
+			     first_line_is(s, "REGISTER sip:example.test SIP/2.0") &&
+			     e.px.stats.denied == 1,
+		  "allow: 203.0.113.11 admitted, REGISTER relayed to the softswitch");
+out3:
+	env_fini(t, &e, "allow");
+}
+
+static void test_max_registrations(struct tap *t)
+{
+	/* A second phone behind alice's NAT: same public IP, other port. */
+	struct ua alice2 = { "alice2", "192.168.1.11",
+			     sa("203.0.113.11", 40005) };
+	char m[MSG_MAX];
+	const struct sent *s;
+	struct np_term *a;
+	uint16_t port;
+	struct env e;
+
+	if (!env_init(t, &e, CFG_POL("    max_registrations: 1\n", ""),
+		      "max_registrations"))
+		goto out;
+	do_register(&e, &alice, 1, 3600);
+	term_req(m, &alice2, "REGISTER", "sip:example.test", "z9hG4bK-mr1",
+		 "reg-alice2-0001", 1, "<sip:alice2@example.test>",
+		 "Expires: 3600\r\n", "");
+	sent_clear(&e.io);
+	from_term(&e, &alice2, m);
+	s = one_sent(t, &e, "max_registrations, second terminal");
+	tap_check(t, sent_route(s, ACC, 5060, "203.0.113.11", 40005) &&
+			     !strncmp(s->buf, "SIP/2.0 403 ", 12),
+		  "max_registrations: a second terminal from 203.0.113.11 gets 403, nothing to the core");
+	tap_check(t, hdr_is(s, "Via", 0,
+			    "SIP/2.0/UDP 192.168.1.11:5060;branch=z9hG4bK-mr1;rport") &&
+			     via_count(s) == 1,
+		  "max_registrations: the 403 carries its own Via");
+	tap_check(t, e.px.stats.denied == 1,
+		  "max_registrations: stats.denied 1 (%llu)",
+		  (unsigned long long)e.px.stats.denied);
+	a = term_of(&e, &alice.nat);
+	tap_check(t, a && a->registered_until == T0 + 3600,
+		  "max_registrations: the first terminal stays registered");
+	tap_check(t, !term_of(&e, &alice2.nat) ||
+			     !term_of(&e, &alice2.nat)->registered_until,
+		  "max_registrations: the refused terminal is not registered");
+	tap_diag("max_registrations: core sockets opened so far %zu, core ports in use %u",
+		 e.io.n_opened, e.px.sip_ports[CORE].in_use);
+	/* The retransmission is refused the same way. */
+	sent_clear(&e.io);
+	from_term(&e, &alice2, m);
+	s = one_sent(t, &e, "max_registrations, retransmission");
+	tap_check(t, !strncmp(s->buf, "SIP/2.0 403 ", 12) &&
+			     s->realm == ACC,
+		  "max_registrations: its retransmission gets 403 again");
+
+	port = do_register(&e, &bob, 1, 3600);
+	tap_check(t, port && term_of(&e, &bob.nat) &&
+			     term_of(&e, &bob.nat)->registered_until == T0 + 3600,
+		  "max_registrations: another IP (203.0.113.12) registers (core port %u)",
+		  port);
+	term_req(m, &alice, "REGISTER", "sip:example.test", "z9hG4bK-mr2",
+		 "reg-alice-0001", 2, "<sip:alice@example.test>",
+		 "Expires: 3600\r\n", "");
+	sent_clear(&e.io);
+	from_term(&e, &alice, m);
+	s = one_sent(t, &e, "max_registrations, refresh");
+	tap_check(t, sent_route(s, CORE, 20000, "198.51.100.2", 5060) &&
+			     first_line_is(s, "REGISTER sip:example.test SIP/2.0"),
+		  "max_registrations: the first terminal's refresh is relayed");
+	e.now += 10;
+	tap_check(t, do_register(&e, &alice, 3, 3600) == 20000 &&
+			     term_of(&e, &alice.nat)->registered_until ==
+				     T0 + 10 + 3600,
+		  "max_registrations: refresh accepted, binding extended");
+out:
+	env_fini(t, &e, "max_registrations");
+
+	/* A flood from one host: refused REGISTERs from new source ports must
+	 * not use up the core signaling ports (10 here) others need. */
+	if (!env_init(t, &e, CFG_POL("    max_registrations: 1\n", ""),
+		      "registration flood"))
+		goto out2;
+	do_register(&e, &alice, 1, 3600);
+	{
+		int i, n403 = 0;
+
+		for (i = 0; i < 12; i++) {
+			struct ua f = { "flood", "192.168.1.99",
+					sa("203.0.113.11", (uint16_t)(41000 + i)) };
+			char branch[64];
+
+			snprintf(branch, sizeof(branch), "z9hG4bK-flood%d", i);
+			term_req(m, &f, "REGISTER", "sip:example.test", branch,
+				 "reg-flood", 1, "<sip:flood@example.test>",
+				 "Expires: 3600\r\n", "");
+			sent_clear(&e.io);
+			from_term(&e, &f, m);
+			n403 += e.io.n_sent == 1 &&
+				!strncmp(sent_at(&e, 0)->buf, "SIP/2.0 403 ", 12);
+		}
+		tap_check(t, n403 == 12,
+			  "registration flood: all 12 REGISTERs from 203.0.113.11 refused with 403 (%d)",
+			  n403);
+	}
+	tap_diag("registration flood: core ports in use %u of 10, sockets opened %zu",
+		 e.px.sip_ports[CORE].in_use, e.io.n_opened);
+	port = do_register(&e, &bob, 1, 3600);
+	tap_check(t, port != 0,
+		  "registration flood: bob (another host) still gets a core port and registers");
+out2:
+	env_fini(t, &e, "registration flood");
+}
+
+/* Two terminals whose stacks happen to pick the same branch (sipp builds
+ * it from its pid and call number): their transactions are still two
+ * (RFC 3261 17.2.3 matches on sent-by too; here the source tells them
+ * apart). */
+static void test_branch_collision(struct tap *t)
+{
+	struct ua u1 = { "alice", "192.168.1.10", sa("203.0.113.11", 40001) };
+	struct ua u2 = { "dave", "10.0.0.7", sa("203.0.113.12", 40002) };
+	char m[MSG_MAX], r[MSG_MAX], *req1 = NULL, *req2 = NULL;
+	const struct sent *s;
+	struct np_term *t1, *t2;
+	struct env e;
+
+	if (!env_init(t, &e, CFG_MAIN, "same branch"))
+		goto out;
+	term_req(m, &u1, "REGISTER", "sip:example.test", "z9hG4bK-same",
+		 "reg-u1", 1, "<sip:alice@example.test>", "Expires: 3600\r\n",
+		 "");
+	from_term(&e, &u1, m);
+	req1 = dup_sent(sent_at(&e, 0));
+	term_req(m, &u2, "REGISTER", "sip:example.test", "z9hG4bK-same",
+		 "reg-u2", 1, "<sip:dave@example.test>", "Expires: 3600\r\n",
+		 "");
+	sent_clear(&e.io);
+	from_term(&e, &u2, m);
+	req2 = dup_sent(sent_at(&e, 0));
+	tap_check(t, sent_route(sent_at(&e, 0), CORE, 20001, "198.51.100.2",
+				5060),
+		  "same branch: the second terminal's REGISTER leaves from 20001");
+	reply(r, req2, "200 OK", "ks-2",
+	      "Contact: <sip:dave@198.51.100.1:20001>;expires=3600\r\n", "");
+	sent_clear(&e.io);
+	from_core(&e, 20001, r);
+	s = one_sent(t, &e, "same branch, 200 for the second");
+	tap_check(t, sent_route(s, ACC, 5060, "203.0.113.12", 40002) &&
+			     hdr_is(s, "Via", 0,
+				    "SIP/2.0/UDP 10.0.0.7:5060;branch=z9hG4bK-same;rport"),
+		  "same branch: the second terminal gets its 200 with its own Via");
+	reply(r, req1, "200 OK", "ks-1",
+	      "Contact: <sip:alice@198.51.100.1:20000>;expires=3600\r\n", "");
+	sent_clear(&e.io);
+	from_core(&e, 20000, r);
+	s = one_sent(t, &e, "same branch, 200 for the first");
+	tap_check(t, sent_route(s, ACC, 5060, "203.0.113.11", 40001) &&
+			     hdr_is(s, "Via", 0, ALICE_VIA("z9hG4bK-same")),
+		  "same branch: the first terminal gets its 200 with its own Via, not the other's");
+	if (!hdr_is(s, "Via", 0, ALICE_VIA("z9hG4bK-same"))) {
+		hdr_value(s->buf, "Via", 0, r, sizeof(r));
+		tap_diag("Via sent to the first terminal: %s", r);
+	}
+	t1 = term_of(&e, &u1.nat);
+	t2 = term_of(&e, &u2.nat);
+	tap_check(t, t1 && t2 && t1->registered_until && t2->registered_until,
+		  "same branch: both terminals registered");
+out:
+	free(req1);
+	free(req2);
+	env_fini(t, &e, "same branch");
+}
+
+static void test_max_calls(struct tap *t)
+{
+	char m[MSG_MAX], r[MSG_MAX], *inv = NULL, *inv2 = NULL;
+	const char *cid_x = "callx@198.51.100.10";
+	const struct sent *s;
+	uint16_t pb;
+	struct env e;
+
+	if (!env_init(t, &e, CFG_POL("    max_calls: 1\n", ""), "max_calls"))
+		goto out1;
+	do_register(&e, &alice, 1, 3600);
+	do_register(&e, &bob, 1, 3600);
+	inv = invite_out(&e, &alice, "mc1@192.168.1.10", "z9hG4bK-mc1",
+			 SDP_OFFER("192.168.1.10", "6000"));
+	tap_check(t, inv[0] && flow_count(&e.io) == 4 &&
+			     e.px.calls[ACC] == 1 && e.px.calls[CORE] == 1,
+		  "max_calls: the first call goes through (calls %u/%u)",
+		  e.px.calls[ACC], e.px.calls[CORE]);
+	term_req(m, &bob, "INVITE", "sip:carol@example.test", "z9hG4bK-mc2",
+		 "mc2@192.168.1.10", 1, "<sip:carol@example.test>", CT_SDP,
+		 SDP_OFFER("192.168.1.10", "6000"));
+	sent_clear(&e.io);
+	from_term(&e, &bob, m);
+	s = one_sent(t, &e, "max_calls, second call");
+	tap_check(t, sent_route(s, ACC, 5060, "203.0.113.12", 40002) &&
+			     first_line_is(s, "SIP/2.0 503 Service Unavailable"),
+		  "max_calls: a second concurrent call gets 503, nothing to the core");
+	tap_check(t, hdr_is(s, "Via", 0, ALICE_VIA("z9hG4bK-mc2")) &&
+			     via_count(s) == 1 && hdr_kept(m, s, "Call-ID"),
+		  "max_calls: the 503 carries the terminal's own Via");
+	tap_check(t, flow_count(&e.io) == 4 &&
+			     e.px.media_ports[ACC].in_use == 2 &&
+			     e.px.media_ports[CORE].in_use == 2 &&
+			     e.px.calls[ACC] == 1 && e.px.calls[CORE] == 1 &&
+			     !term_of(&e, &bob.nat)->legs &&
+			     e.px.stats.calls_started == 1,
+		  "max_calls: no flow, port, leg or call count leaked by the refused call");
+	term_req(m, &bob, "ACK", "sip:carol@example.test", "z9hG4bK-mc2",
+		 "mc2@192.168.1.10", 1, "<sip:carol@example.test>;tag=np-reject",
+		 "", "");
+	sent_clear(&e.io);
+	from_term(&e, &bob, m);
+	tap_check(t, e.io.n_sent == 0,
+		  "max_calls: the ACK for the proxy's own 503 is absorbed");
+	answer_out(&e, &alice, inv, 20000, SDP_FAR("198.51.100.10", "7000"));
+	term_req(m, &alice, "BYE", "sip:far@198.51.100.10:5060",
+		 "z9hG4bK-mc1bye", "mc1@192.168.1.10", 2, BOB_TO_TAGGED, "", "");
+	from_term(&e, &alice, m);
+	tap_check(t, flow_count(&e.io) == 0 && e.px.calls[ACC] == 0 &&
+			     e.px.calls[CORE] == 0,
+		  "max_calls: the first call's BYE frees its slot");
+	inv2 = invite_out(&e, &bob, "mc3@192.168.1.10", "z9hG4bK-mc3",
+			  SDP_OFFER("192.168.1.10", "6000"));
+	tap_check(t, inv2[0] && flow_count(&e.io) == 4 &&
+			     e.px.calls[ACC] == 1,
+		  "max_calls: after the BYE a new call goes through");
+out1:
+	free(inv);
+	free(inv2);
+	inv = inv2 = NULL;
+	env_fini(t, &e, "max_calls");
+
+	if (!env_init(t, &e, CFG_POL("", "    max_calls: 1\n"),
+		      "max_calls core"))
+		goto out2;
+	do_register(&e, &alice, 1, 3600);
+	pb = do_register(&e, &bob, 1, 3600);
+	inv = invite_out(&e, &alice, "mc4@192.168.1.10", "z9hG4bK-mc4",
+			 SDP_OFFER("192.168.1.10", "6000"));
+	tap_check(t, inv[0] && e.px.calls[CORE] == 1,
+		  "max_calls core: the first call goes through");
+	core_req(m, "INVITE", "sip:bob@198.51.100.1:20001",
+		 KS_VIA("z9hG4bK-ks-invx") FAR_VIA("z9hG4bK-far-invx"),
+		 FAR_FROM, "<sip:bob@example.test>", cid_x, 1,
+		 FAR_CONTACT CT_SDP, SDP_FAR("198.51.100.10", "7002"));
+	sent_clear(&e.io);
+	from_core(&e, pb, m);
+	s = one_sent(t, &e, "max_calls core, incoming INVITE");
+	tap_check(t, sent_route(s, CORE, pb, "198.51.100.2", 5060) &&
+			     first_line_is(s, "SIP/2.0 503 Service Unavailable"),
+		  "max_calls core: 503 back to the softswitch from bob's core port, nothing to bob");
+	tap_check(t, via_count(s) == 2 &&
+			     via_is(s, 0, "198.51.100.2", "5060",
+				    "z9hG4bK-ks-invx") &&
+			     hdr_kept(m, s, "Call-ID") && hdr_kept(m, s, "CSeq"),
+		  "max_calls core: the 503 has Kamailio's Vias, not ours");
+	tap_check(t, flow_count(&e.io) == 4 &&
+			     e.px.media_ports[ACC].in_use == 2 &&
+			     e.px.calls[CORE] == 1 &&
+			     !term_of(&e, &bob.nat)->legs &&
+			     e.px.stats.answered_503 == 1,
+		  "max_calls core: nothing leaked by the refused call");
+	/* tm's ACK for the 503: hop by hop, the INVITE's branch. It belongs to
+	 * the proxy that sent the 503 (RFC 3261 17.2.1). */
+	core_req(m, "ACK", "sip:bob@198.51.100.1:20001",
+		 KS_VIA("z9hG4bK-ks-invx"), FAR_FROM,
+		 "<sip:bob@example.test>;tag=np-reject", cid_x, 1, "", "");
+	sent_clear(&e.io);
+	from_core(&e, pb, m);
+	tap_check(t, e.io.n_sent == 0,
+		  "max_calls core: the ACK for the proxy's own 503 is absorbed, not sent to the terminal");
+	if (e.io.n_sent)
+		tap_diag("sent from realm %zu port %u to port %u: %.*s",
+			 sent_at(&e, 0)->realm, sent_at(&e, 0)->from_port,
+			 sent_at(&e, 0)->to.port,
+			 (int)strcspn(sent_at(&e, 0)->buf, "\r"),
+			 sent_at(&e, 0)->buf);
+	(void)r;
+out2:
+	free(inv);
+	env_fini(t, &e, "max_calls core");
+}
+
+static void test_bandwidth(struct tap *t)
+{
+	char *inv = NULL, *inv2 = NULL;
+	struct env e;
+
+	if (!env_init(t, &e, CFG_POL("    max_stream_kbps: 64\n", ""),
+		      "bandwidth"))
+		goto out1;
+	do_register(&e, &alice, 1, 3600);
+	inv = invite_out(&e, &alice, "bw1@192.168.1.10", "z9hG4bK-bw1",
+			 SDP_OFFER("192.168.1.10", "6000"));
+	tap_check(t, flow_rate(&e, "203.0.113.1", 30000, 8000) &&
+			     flow_rate(&e, "198.51.100.1", 40000, 8000),
+		  "bandwidth: 64 kbit/s cap: both RTP flows 8000 bytes/s, burst >= 1514 (%llu/%llu)",
+		  flow_at(&e, "203.0.113.1", 30000) ?
+			  (unsigned long long)flow_at(&e, "203.0.113.1", 30000)->rate_bytes : 0ull,
+		  flow_at(&e, "203.0.113.1", 30000) ?
+			  (unsigned long long)flow_at(&e, "203.0.113.1", 30000)->burst_bytes : 0ull);
+	tap_check(t, flow_rate(&e, "203.0.113.1", 30001, 8000) &&
+			     flow_rate(&e, "198.51.100.1", 40001, 8000),
+		  "bandwidth: the RTCP flows too");
+	inv2 = invite_out(&e, &alice, "bw2@192.168.1.10", "z9hG4bK-bw2",
+			  SDP_BW("alice", "192.168.1.10", "6002", "32"));
+	tap_check(t, flow_rate(&e, "203.0.113.1", 30002, 4000) &&
+			     flow_rate(&e, "198.51.100.1", 40002, 4000),
+		  "bandwidth: b=AS:32 in the offer, under the cap: 4000 bytes/s both ways");
+	/* The answer declares even less: the smallest wins. */
+	answer_out(&e, &alice, inv2, 20000,
+		   SDP_BW("far", "198.51.100.10", "7002", "24"));
+	tap_check(t, flow_rate(&e, "203.0.113.1", 30002, 3000) &&
+			     flow_rate(&e, "198.51.100.1", 40002, 3000),
+		  "bandwidth: b=AS:24 in the answer: 3000 bytes/s both ways");
+	tap_check(t, flow_rate(&e, "203.0.113.1", 30000, 8000),
+		  "bandwidth: the other call's flows unchanged");
+out1:
+	free(inv);
+	free(inv2);
+	inv = inv2 = NULL;
+	env_fini(t, &e, "bandwidth");
+
+	if (!env_init(t, &e, CFG_POL("    max_stream_kbps: 16\n", ""),
+		      "bandwidth cap"))
+		goto out2;
+	do_register(&e, &alice, 1, 3600);
+	inv = invite_out(&e, &alice, "bw3@192.168.1.10", "z9hG4bK-bw3",
+			 SDP_BW("alice", "192.168.1.10", "6000", "32"));
+	tap_check(t, flow_rate(&e, "203.0.113.1", 30000, 2000) &&
+			     flow_rate(&e, "198.51.100.1", 40000, 2000),
+		  "bandwidth cap: 16 kbit/s cap below b=AS:32: 2000 bytes/s");
+out2:
+	free(inv);
+	inv = NULL;
+	env_fini(t, &e, "bandwidth cap");
+
+	if (!env_init(t, &e, CFG_MAIN, "no bandwidth limit"))
+		goto out3;
+	do_register(&e, &alice, 1, 3600);
+	inv = invite_out(&e, &alice, "bw4@192.168.1.10", "z9hG4bK-bw4",
+			 SDP_OFFER("192.168.1.10", "6000"));
+	tap_check(t, flow_rate(&e, "203.0.113.1", 30000, 0) &&
+			     flow_rate(&e, "198.51.100.1", 40000, 0) &&
+			     flow_rate(&e, "203.0.113.1", 30001, 0),
+		  "no bandwidth limit: rate_bytes 0, burst 0");
+out3:
+	free(inv);
+	env_fini(t, &e, "no bandwidth limit");
+}
+
+static bool dscp_vlan_ok(const struct env *e, const char *ip, uint16_t port,
+			 int dscp, uint8_t vlan_action, uint16_t vlan_id,
+			 uint32_t ifindex)
+{
+	const struct np_flow *f = flow_at(e, ip, port);
+
+	if (!f)
+		return false;
+	if (dscp < 0 ? (f->flags & NP_F_SET_DSCP) :
+		       (!(f->flags & NP_F_SET_DSCP) || f->dscp != dscp))
+		return false;
+	return f->vlan_action == vlan_action &&
+	       (vlan_action != NP_VLAN_SET || f->vlan_id == vlan_id) &&
+	       f->egress_ifindex == ifindex;
+}
+
+static void test_dscp_vlan(struct tap *t)
+{
+	char *inv = NULL;
+	struct env e;
+
+	if (!env_init(t, &e, CFG_POL("    dscp: 34\n",
+				     "    dscp: 46\n    vlan: 100\n"),
+		      "dscp/vlan"))
+		goto out;
+	e.px.ifindex[ACC] = 3;
+	e.px.ifindex[CORE] = 7;
+	do_register(&e, &alice, 1, 3600);
+	inv = invite_out(&e, &alice, "dv1@192.168.1.10", "z9hG4bK-dv1",
+			 SDP_OFFER("192.168.1.10", "6000"));
+	tap_check(t, dscp_vlan_ok(&e, "203.0.113.1", 30000, 46, NP_VLAN_SET,
+				  100, 7),
+		  "dscp/vlan: terminal->far: SET_DSCP 46, VLAN SET 100, egress ifindex 7 (the core's)");
+	tap_check(t, dscp_vlan_ok(&e, "198.51.100.1", 40000, 34,
+				  NP_VLAN_STRIP, 0, 0),
+		  "dscp/vlan: far->terminal: SET_DSCP 34 (the access realm's), VLAN STRIP");
+	tap_check(t, dscp_vlan_ok(&e, "203.0.113.1", 30001, 46, NP_VLAN_SET,
+				  100, 7) &&
+			     dscp_vlan_ok(&e, "198.51.100.1", 40001, 34,
+					  NP_VLAN_STRIP, 0, 0),
+		  "dscp/vlan: the RTCP flows likewise");
+	tap_check(t, (flow_flags(&e, "203.0.113.1", 30000) & ~NP_F_SET_DSCP) ==
+			     TERM_FLAGS,
+		  "dscp/vlan: latch flags untouched (0x%x)",
+		  flow_flags(&e, "203.0.113.1", 30000));
+	answer_out(&e, &alice, inv, 20000, SDP_FAR("198.51.100.10", "7000"));
+	tap_check(t, dscp_vlan_ok(&e, "203.0.113.1", 30000, 46, NP_VLAN_SET,
+				  100, 7) &&
+			     dscp_vlan_ok(&e, "198.51.100.1", 40000, 34,
+					  NP_VLAN_STRIP, 0, 0),
+		  "dscp/vlan: the answer keeps both");
+out:
+	free(inv);
+	env_fini(t, &e, "dscp/vlan");
+
+	if (!env_init(t, &e, CFG_MAIN, "no dscp/vlan"))
+		goto out2;
+	do_register(&e, &alice, 1, 3600);
+	inv = invite_out(&e, &alice, "dv2@192.168.1.10", "z9hG4bK-dv2",
+			 SDP_OFFER("192.168.1.10", "6000"));
+	tap_check(t, dscp_vlan_ok(&e, "203.0.113.1", 30000, -1,
+				  NP_VLAN_STRIP, 0, 0) &&
+			     dscp_vlan_ok(&e, "198.51.100.1", 40000, -1,
+					  NP_VLAN_STRIP, 0, 0),
+		  "no dscp/vlan: no SET_DSCP, VLAN STRIP both ways");
+out2:
+	free(inv);
+	env_fini(t, &e, "no dscp/vlan");
+}
+
+static void test_latch_modes(struct tap *t)
+{
+	struct ua dave = { "dave", "203.0.113.20", sa("203.0.113.20", 5060) };
+	const struct np_flow *f;
+	char *inv = NULL;
+	struct env e;
+
+	if (!env_init(t, &e, CFG_POL("    latch: restricted\n", ""),
+		      "latch restricted"))
+		goto out1;
+	do_register(&e, &alice, 1, 3600);
+	inv = invite_out(&e, &alice, "lr1@192.168.1.10", "z9hG4bK-lr1",
+			 SDP_OFFER("192.168.1.10", "6000"));
+	f = flow_at(&e, "203.0.113.1", 30000);
+	tap_check(t, f && f->flags == (TERM_FLAGS | NP_F_LATCH_RESTRICTED),
+		  "latch restricted: LATCH_PENDING|LATCH_RESTRICTED|STRICT_SOURCE|HAS_REVERSE (0x%x)",
+		  f ? f->flags : 0);
+	tap_check(t, f && naddr_is(&f->expect_saddr, "203.0.113.11") &&
+			     f->expect_sport == 0,
+		  "latch restricted: expect_saddr is the NAT IP 203.0.113.11, any port");
+	f = flow_at(&e, "203.0.113.1", 30001);
+	tap_check(t, f && f->flags == (TERM_FLAGS | NP_F_LATCH_RESTRICTED) &&
+			     naddr_is(&f->expect_saddr, "203.0.113.11"),
+		  "latch restricted: the RTCP flow likewise");
+	tap_check(t, flow_is(&e, "198.51.100.1", 40000, "203.0.113.1", 30000,
+			     NULL, 0),
+		  "latch restricted: far->terminal waits for the latch");
+	answer_out(&e, &alice, inv, 20000, SDP_FAR("198.51.100.10", "7000"));
+	f = flow_at(&e, "203.0.113.1", 30000);
+	tap_check(t, f && f->flags == (TERM_FLAGS | NP_F_LATCH_RESTRICTED) &&
+			     naddr_is(&f->expect_saddr, "203.0.113.11") &&
+			     flow_is(&e, "203.0.113.1", 30000, "198.51.100.1",
+				     40000, "198.51.100.10", 7000),
+		  "latch restricted: the answer keeps the restriction");
+out1:
+	free(inv);
+	inv = NULL;
+	env_fini(t, &e, "latch restricted");
+
+	if (!env_init(t, &e, CFG_POL("    latch: off\n", ""), "latch off"))
+		goto out2;
+	do_register(&e, &alice, 1, 3600);
+	inv = invite_out(&e, &alice, "lo1@192.168.1.10", "z9hG4bK-lo1",
+			 SDP_OFFER("192.168.1.10", "6000"));
+	tap_check(t, flow_flags(&e, "203.0.113.1", 30000) == NP_F_HAS_REVERSE &&
+			     flow_flags(&e, "203.0.113.1", 30001) ==
+				     NP_F_HAS_REVERSE,
+		  "latch off: no latch or strict-source flags (0x%x)",
+		  flow_flags(&e, "203.0.113.1", 30000));
+	tap_check(t, flow_is(&e, "198.51.100.1", 40000, "203.0.113.1", 30000,
+			     "192.168.1.10", 6000) &&
+			     flow_is(&e, "198.51.100.1", 40001, "203.0.113.1",
+				     30001, "192.168.1.10", 6001),
+		  "latch off: far->terminal goes to the SDP address 192.168.1.10:6000/6001 at once");
+	answer_out(&e, &alice, inv, 20000, SDP_FAR("198.51.100.10", "7000"));
+	tap_check(t, flow_is(&e, "198.51.100.1", 40000, "203.0.113.1", 30000,
+			     "192.168.1.10", 6000) &&
+			     flow_is(&e, "203.0.113.1", 30000, "198.51.100.1",
+				     40000, "198.51.100.10", 7000) &&
+			     flow_flags(&e, "203.0.113.1", 30000) ==
+				     NP_F_HAS_REVERSE,
+		  "latch off: after the answer both directions set, still no latch");
+out2:
+	free(inv);
+	inv = NULL;
+	env_fini(t, &e, "latch off");
+
+	if (!env_init(t, &e, CFG_MAIN, "latch, no NAT"))
+		goto out3;
+	do_register(&e, &dave, 1, 3600);
+	inv = invite_out(&e, &dave, "ln1@203.0.113.20", "z9hG4bK-ln1",
+			 SDP_OFFER("203.0.113.20", "6000"));
+	tap_check(t, flow_is(&e, "198.51.100.1", 40000, "203.0.113.1", 30000,
+			     "203.0.113.20", 6000) &&
+			     flow_is(&e, "198.51.100.1", 40001, "203.0.113.1",
+				     30001, "203.0.113.20", 6001),
+		  "latch, no NAT: SDP c= is the source IP: far->terminal goes to 203.0.113.20:6000/6001 at once");
+	tap_check(t, flow_flags(&e, "203.0.113.1", 30000) == TERM_FLAGS,
+		  "latch, no NAT: terminal->far still latches (first-packet)");
+out3:
+	free(inv);
+	env_fini(t, &e, "latch, no NAT");
+}
+
+/* --- 12: charging records --------------------------------------------------- */
+
+/* A tiny JSON syntax checker (RFC 8259), enough for the records. */
+static const char *js_ws(const char *p)
+{
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	return p;
+}
+
+static const char *js_value(const char *p, int depth);
+
+static const char *js_string(const char *p)
+{
+	int i;
+
+	if (*p++ != '"')
+		return NULL;
+	while (*p != '"') {
+		if ((unsigned char)*p < 0x20)
+			return NULL;
+		if (*p == '\\') {
+			p++;
+			if (*p == 'u') {
+				for (i = 1; i <= 4; i++)
+					if (!strchr("0123456789abcdefABCDEF",
+						    p[i]) || !p[i])
+						return NULL;
+				p += 4;
+			} else if (!*p || !strchr("\"\\/bfnrt", *p)) {
+				return NULL;
+			}
+		}
+		p++;
+	}
+	return p + 1;
+}
+
+static const char *js_number(const char *p)
+{
+	const char *s;
+
+	if (*p == '-')
+		p++;
+	if (*p == '0')
+		p++;
+	else if (*p >= '1' && *p <= '9')
+		while (*p >= '0' && *p <= '9')
+			p++;
+	else
+		return NULL;
+	if (*p == '.') {
+		s = ++p;
+		while (*p >= '0' && *p <= '9')
+			p++;
+		if (p == s)
+			return NULL;
+	}
+	if (*p == 'e' || *p == 'E') {
+		p++;
+		if (*p == '+' || *p == '-')
+			p++;
+		s = p;
+		while (*p >= '0' && *p <= '9')
+			p++;
+		if (p == s)
+			return NULL;
+	}
+	return p;
+}
+
+static const char *js_value(const char *p, int depth)
+{
+	bool obj;
+
+	p = js_ws(p);
+	if (depth > 32)
+		return NULL;
+	if (*p == '"')
+		return js_string(p);
+	if (!strncmp(p, "true", 4))
+		return p + 4;
+	if (!strncmp(p, "false", 5))
+		return p + 5;
+	if (!strncmp(p, "null", 4))
+		return p + 4;
+	if (*p != '{' && *p != '[')
+		return js_number(p);
+	obj = *p == '{';
+	p = js_ws(p + 1);
+	if (*p == (obj ? '}' : ']'))
+		return p + 1;
+	for (;;) {
+		if (obj) {
+			p = js_string(js_ws(p));
+			if (!p)
+				return NULL;
+			p = js_ws(p);
+			if (*p++ != ':')
+				return NULL;
+		}
+		p = js_value(p, depth + 1);
+		if (!p)
+			return NULL;
+		p = js_ws(p);
+		if (*p == ',') {
+			p++;
+			continue;
+		}
+		if (*p != (obj ? '}' : ']'))
+			return NULL;
+		return p + 1;
+	}
+}
+
+/* One JSON value and a newline, nothing else. */
+static bool json_line_ok(const char *s)
+{
+	const char *end = js_value(s, 0);
+
+	return end && !strcmp(end, "\n") && !strchr(s, '\n')[1];
+}
+
+static bool rec_has(const struct env *e, const char *text)
+{
+	return strstr(e->io.last_record, text) != NULL;
+}
+
+#define WALL_ISO "\"2026-11-25T08:00:00.250Z\""
+
+static void test_charging(struct tap *t)
+{
+	char m[MSG_MAX], r[MSG_MAX], *inv = NULL;
+	const char *cid;
+	const struct sent *s;
+	struct env e;
+	size_t n;
+
+	tap_check(t, json_line_ok("{\"a\": [1, -2.5e3, \"x\\\"y\\u00e9\", null, true]}\n") &&
+			     !json_line_ok("{\"a\": }\n") &&
+			     !json_line_ok("{\"a\": \"b\"}") &&
+			     !json_line_ok("{\"a\": \"b\"}\n{}\n") &&
+			     !json_line_ok("{\"a\": 01}\n") &&
+			     !json_line_ok("{\"a\": \"\t\"}\n"),
+		  "charging: the test's JSON checker accepts JSON and refuses non-JSON");
+	if (!env_init(t, &e, CFG_MAIN, "charging"))
+		goto out;
+	do_register(&e, &alice, 1, 3600);
+	cid = "charge1@192.168.1.10";
+	inv = invite_out(&e, &alice, cid, "z9hG4bK-ch1",
+			 SDP_OFFER("192.168.1.10", "6000"));
+	answer_out(&e, &alice, inv, 20000, SDP_FAR("198.51.100.10", "7000"));
+	tap_check(t, e.io.n_records == 0,
+		  "charging: no record before the call ends (%zu)",
+		  e.io.n_records);
+	term_req(m, &alice, "BYE", "sip:far@198.51.100.10:5060",
+		 "z9hG4bK-ch1bye", cid, 2, BOB_TO_TAGGED, "", "");
+	from_term(&e, &alice, m);
+	s = one_sent(t, &e, "charging BYE");
+	snprintf(r, sizeof(r), "%s", s->buf);
+	reply(m, r, "200 OK", NULL, "", "");
+	from_core(&e, 20000, m);
+	tap_check(t, e.io.n_records == 1,
+		  "charging: exactly one record after the BYE and its 200 (%zu)",
+		  e.io.n_records);
+	tap_check(t, json_line_ok(e.io.last_record),
+		  "charging: the record is one line of valid JSON");
+	if (!json_line_ok(e.io.last_record))
+		tap_diag("record: %s", e.io.last_record);
+	tap_check(t, rec_has(&e, "\"call_id\": \"charge1@192.168.1.10\""),
+		  "charging: call_id");
+	tap_check(t, rec_has(&e, "\"from\": \"" ALICE_FROM "\""),
+		  "charging: from, with the terminal's tag");
+	tap_check(t, rec_has(&e, "\"to\": \"" BOB_TO_TAGGED "\""),
+		  "charging: to, with the far end's tag");
+	tap_check(t, rec_has(&e, "\"direction\": \"outgoing\"") &&
+			     rec_has(&e, "\"pair\": \"access->core\"") &&
+			     rec_has(&e, "\"terminal\": \"203.0.113.11:40001\""),
+		  "charging: direction outgoing, pair access->core, terminal 203.0.113.11:40001");
+	tap_check(t, rec_has(&e, "\"start\": " WALL_ISO) &&
+			     rec_has(&e, "\"answer\": " WALL_ISO) &&
+			     rec_has(&e, "\"end\": " WALL_ISO),
+		  "charging: start, answer, end in ISO 8601 UTC from the wall clock");
+	tap_check(t, rec_has(&e, "\"duration\": 0.000") &&
+			     rec_has(&e, "\"end_reason\": \"bye\""),
+		  "charging: duration 0.000, end_reason bye");
+	tap_check(t, rec_has(&e, "\"streams\": [{\"index\": 0, "
+				 "\"access_relay\": \"203.0.113.1:30000\", "
+				 "\"core_relay\": \"198.51.100.1:40000\", "
+				 "\"from_terminal\": {\"packets\": 100, "
+				 "\"bytes\": 20000, \"drops\": {"),
+		  "charging: streams[0]: relays 203.0.113.1:30000 / 198.51.100.1:40000, from_terminal 100 packets 20000 bytes");
+	tap_check(t, rec_has(&e, "\"to_terminal\": {\"packets\": 100, "
+				 "\"bytes\": 20000, \"drops\": {\"source\": 0"),
+		  "charging: streams[0]: to_terminal 100 packets 20000 bytes");
+	tap_check(t, !rec_has(&e, "\"index\": 1"), "charging: one stream");
+	if (!rec_has(&e, "\"to_terminal\": {\"packets\": 100"))
+		tap_diag("record: %s", e.io.last_record);
+	free(inv);
+	inv = NULL;
+
+	/* A rejected call. */
+	n = e.io.n_records;
+	cid = "charge2@192.168.1.10";
+	inv = invite_out(&e, &alice, cid, "z9hG4bK-ch2",
+			 SDP_OFFER("192.168.1.10", "6000"));
+	reply(r, inv, "486 Busy Here", "far-tag", KS_SERVER, "");
+	from_core(&e, 20000, r);
+	term_req(m, &alice, "ACK", "sip:bob@example.test", "z9hG4bK-ch2", cid, 1,
+		 BOB_TO_TAGGED, "", "");
+	from_term(&e, &alice, m);
+	tap_check(t, e.io.n_records == n + 1 &&
+			     json_line_ok(e.io.last_record) &&
+			     rec_has(&e, "\"call_id\": \"charge2@192.168.1.10\"") &&
+			     rec_has(&e, "\"end_reason\": \"rejected\"") &&
+			     rec_has(&e, "\"answer\": null"),
+		  "charging: a 486 gives one record, end_reason rejected, answer null");
+	free(inv);
+	inv = NULL;
+
+	/* A call the terminal cancels. */
+	n = e.io.n_records;
+	cid = "charge3@192.168.1.10";
+	inv = invite_out(&e, &alice, cid, "z9hG4bK-ch3",
+			 SDP_OFFER("192.168.1.10", "6000"));
+	reply(r, inv, "180 Ringing", "far-tag", FAR_CONTACT, "");
+	from_core(&e, 20000, r);
+	term_req(m, &alice, "CANCEL", "sip:bob@example.test", "z9hG4bK-ch3",
+		 cid, 1, BOB_TO, "", "");
+	sent_clear(&e.io);
+	from_term(&e, &alice, m);
+	tap_check(t, e.io.n_records == n + 1 &&
+			     json_line_ok(e.io.last_record) &&
+			     rec_has(&e, "\"call_id\": \"charge3@192.168.1.10\"") &&
+			     rec_has(&e, "\"end_reason\": \"cancel\""),
+		  "charging: a CANCEL gives end_reason cancel");
+	reply(r, inv, "487 Request Terminated", "far-tag", "", "");
+	from_core(&e, 20000, r);
+	tap_check(t, e.io.n_records == n + 1 && flow_count(&e.io) == 0,
+		  "charging: the 487 after the CANCEL writes no second record");
+	free(inv);
+	inv = NULL;
+
+	/* An incoming call, hung up by the far end. */
+	n = e.io.n_records;
+	cid = "charge4@198.51.100.10";
+	core_req(m, "INVITE", "sip:alice@198.51.100.1:20000",
+		 KS_VIA("z9hG4bK-ks-ch4") FAR_VIA("z9hG4bK-far-ch4"), FAR_FROM,
+		 "<sip:alice@example.test>", cid, 1, FAR_CONTACT CT_SDP,
+		 SDP_FAR("198.51.100.10", "7002"));
+	sent_clear(&e.io);
+	from_core(&e, 20000, m);
+	inv = dup_sent(sent_at(&e, 0));
+	reply(r, inv, "200 OK", "alice-tag",
+	      "Contact: <sip:alice@192.168.1.10:5060>\r\n" CT_SDP,
+	      SDP_TERM_ANSWER("192.168.1.10", "6002"));
+	from_term(&e, &alice, r);
+	core_req(m, "BYE", "sip:alice@198.51.100.1:20000",
+		 KS_VIA("z9hG4bK-ks-ch4b") FAR_VIA("z9hG4bK-far-ch4b"), FAR_FROM,
+		 "<sip:alice@example.test>;tag=alice-tag", cid, 2, "", "");
+	from_core(&e, 20000, m);
+	tap_check(t, e.io.n_records == n + 1 &&
+			     json_line_ok(e.io.last_record) &&
+			     rec_has(&e, "\"direction\": \"incoming\"") &&
+			     rec_has(&e, "\"from\": \"" FAR_FROM "\"") &&
+			     rec_has(&e, "\"to\": \"<sip:alice@example.test>;tag=alice-tag\"") &&
+			     rec_has(&e, "\"end_reason\": \"bye\"") &&
+			     rec_has(&e, "\"answer\": " WALL_ISO),
+		  "charging: an incoming call: direction incoming, from the far end, to with the terminal's tag");
+	if (!rec_has(&e, "\"direction\": \"incoming\""))
+		tap_diag("record: %s", e.io.last_record);
+out:
+	free(inv);
+	env_fini(t, &e, "charging");
+}
+
+/* --- 13: media timeout ------------------------------------------------------ */
+
+static void test_media_timeout(struct tap *t)
+{
+	char m[MSG_MAX], r[MSG_MAX], v[512], *inv = NULL, *bye_t = NULL;
+	char *bye_c = NULL;
+	const char *cid = "mt1@192.168.1.10";
+	const struct sent *a, *b;
+	osip_message_t *parsed;
+	size_t i;
+	struct env e;
+
+	if (!env_init(t, &e, CFG_POL("    media_timeout: 5\n", ""),
+		      "media timeout"))
+		goto out;
+	do_register(&e, &alice, 1, 3600);
+	inv = invite_out(&e, &alice, cid, "z9hG4bK-mt1",
+			 SDP_OFFER("192.168.1.10", "6000"));
+	answer_out(&e, &alice, inv, 20000, SDP_FAR("198.51.100.10", "7000"));
+	/* The far end sends something in the dialog: its CSeq 5. */
+	core_req(m, "INFO", "sip:alice@198.51.100.1:20000",
+		 KS_VIA("z9hG4bK-ks-mt1i") FAR_VIA("z9hG4bK-far-mt1i"),
+		 BOB_TO_TAGGED, ALICE_FROM, cid, 5, "", "");
+	sent_clear(&e.io);
+	from_core(&e, 20000, m);
+	tap_check(t, e.io.n_sent == 1 && e.io.sent[0].realm == ACC,
+		  "media timeout: an in-dialog INFO from the far end relayed");
+	e.now = T0 + 4;
+	sent_clear(&e.io);
+	np_proxy_tick(&e.px, e.now);
+	tap_check(t, e.io.n_sent == 0 && flow_count(&e.io) == 4 &&
+			     e.io.n_records == 0 &&
+			     e.px.stats.media_timeouts == 0,
+		  "media timeout: 4 s without media: nothing happens");
+	e.now = T0 + 5;
+	np_proxy_tick(&e.px, e.now);
+	tap_check(t, e.io.n_sent == 0 && flow_count(&e.io) == 4,
+		  "media timeout: 5 s (the limit): nothing yet");
+	e.now = T0 + 6;
+	np_proxy_tick(&e.px, e.now);
+	tap_check(t, e.io.n_sent == 2,
+		  "media timeout: 6 s without media: two BYEs sent (%zu)",
+		  e.io.n_sent);
+	a = b = &no_sent;
+	for (i = 0; i < e.io.n_sent; i++) {
+		if (e.io.sent[i].realm == ACC)
+			a = &e.io.sent[i];
+		else
+			b = &e.io.sent[i];
+	}
+	bye_t = dup_sent(a);
+	bye_c = dup_sent(b);
+	/* Toward the terminal, as the far end would send it. */
+	tap_check(t, sent_route(a, ACC, 5060, "203.0.113.11", 40001) &&
+			     first_line_is(a, "BYE sip:alice@192.168.1.10:5060 SIP/2.0"),
+		  "media timeout: BYE to the terminal's NAT mapping from 5060, Request-URI its Contact");
+	tap_check(t, hdr_is(a, "From", 0, BOB_TO_TAGGED) &&
+			     hdr_is(a, "To", 0, ALICE_FROM),
+		  "media timeout: BYE to the terminal: From the far end's To (tag), To the terminal's From (tag)");
+	tap_check(t, hdr_is(a, "Call-ID", 0, cid), "media timeout: BYE to the terminal: Call-ID");
+	hdr_value(a->buf, "CSeq", 0, v, sizeof(v));
+	tap_check(t, strtoul(v, NULL, 10) > 5 && strstr(v, " BYE"),
+		  "media timeout: BYE to the terminal: CSeq above the far end's 5 (%s)", v);
+	tap_check(t, via_count(a) == 1 &&
+			     !strncmp(strstr(a->buf, "Via: ") ? strstr(a->buf, "Via: ") : "",
+				      "Via: SIP/2.0/UDP 203.0.113.1:5060;branch=z9hG4bK", 48),
+		  "media timeout: BYE to the terminal: one Via, ours (203.0.113.1:5060)");
+	parsed = NULL;
+	tap_check(t, !np_sipmsg_parse(a->buf, a->len, &parsed) && clen_ok(a),
+		  "media timeout: BYE to the terminal is well-formed SIP");
+	if (parsed)
+		osip_message_free(parsed);
+	/* Toward the softswitch, as the terminal would send it. */
+	tap_check(t, sent_route(b, CORE, 20000, "198.51.100.2", 5060) &&
+			     first_line_is(b, "BYE sip:far@198.51.100.10:5060 SIP/2.0"),
+		  "media timeout: BYE to the softswitch from core port 20000, Request-URI the far end's Contact");
+	tap_check(t, hdr_is(b, "From", 0, ALICE_FROM) &&
+			     hdr_is(b, "To", 0, BOB_TO_TAGGED) &&
+			     hdr_is(b, "Call-ID", 0, cid) &&
+			     hdr_is(b, "CSeq", 0, "2 BYE"),
+		  "media timeout: BYE to the softswitch: From the terminal's, To with the far tag, CSeq 2");
+	tap_check(t, via_count(b) == 1 &&
+			     strstr(b->buf, "Via: SIP/2.0/UDP 198.51.100.1:20000;branch=z9hG4bK"),
+		  "media timeout: BYE to the softswitch: our Via 198.51.100.1:20000");
+	tap_check(t, !strstr(b->buf, "192.168.1.10:"),
+		  "media timeout: no private host:port toward the core");
+	if (strstr(b->buf, "192.168.1.10:"))
+		tap_diag("BYE to the softswitch:\n%s", b->buf);
+	parsed = NULL;
+	tap_check(t, !np_sipmsg_parse(b->buf, b->len, &parsed) && clen_ok(b),
+		  "media timeout: BYE to the softswitch is well-formed SIP");
+	if (parsed)
+		osip_message_free(parsed);
+	tap_check(t, flow_count(&e.io) == 0 &&
+			     e.px.media_ports[ACC].in_use == 0 &&
+			     e.px.media_ports[CORE].in_use == 0 &&
+			     e.px.calls[ACC] == 0 && e.px.calls[CORE] == 0,
+		  "media timeout: flows deleted, ports and call slots freed");
+	tap_check(t, e.io.n_records == 1 &&
+			     rec_has(&e, "\"end_reason\": \"media-timeout\"") &&
+			     json_line_ok(e.io.last_record),
+		  "media timeout: record with end_reason media-timeout");
+	tap_check(t, e.px.stats.media_timeouts == 1 &&
+			     e.px.stats.calls_ended == 1,
+		  "media timeout: media_timeouts 1, calls_ended 1");
+	/* Both sides answer our BYEs: consumed here. */
+	reply(r, bye_t, "200 OK", NULL, "", "");
+	sent_clear(&e.io);
+	from_term(&e, &alice, r);
+	reply(r, bye_c, "200 OK", NULL, KS_SERVER, "");
+	from_core(&e, 20000, r);
+	tap_check(t, e.io.n_sent == 0 && e.px.stats.unmatched == 0,
+		  "media timeout: the 200 OKs to our BYEs are consumed, not forwarded");
+	e.now = T0 + 20;
+	sent_clear(&e.io);
+	np_proxy_tick(&e.px, e.now);
+	for (i = 0; i < e.io.n_sent; i++)
+		if (!strncmp(e.io.sent[i].buf, "BYE ", 4))
+			break;
+	tap_check(t, i == e.io.n_sent && e.io.n_records == 1,
+		  "media timeout: no further BYE or record later");
+
+	/* An incoming call: From and To the other way round. */
+	free(inv);
+	core_req(m, "INVITE", "sip:alice@198.51.100.1:20000",
+		 KS_VIA("z9hG4bK-ks-mt4") FAR_VIA("z9hG4bK-far-mt4"), FAR_FROM,
+		 "<sip:alice@example.test>", "mt4@198.51.100.10", 3,
+		 FAR_CONTACT CT_SDP, SDP_FAR("198.51.100.10", "7002"));
+	sent_clear(&e.io);
+	from_core(&e, 20000, m);
+	inv = dup_sent(sent_at(&e, 0));
+	reply(r, inv, "200 OK", "alice-tag",
+	      "Contact: <sip:alice@192.168.1.10:5060>\r\n" CT_SDP,
+	      SDP_TERM_ANSWER("192.168.1.10", "6002"));
+	from_term(&e, &alice, r);
+	e.now = T0 + 20 + 6;
+	sent_clear(&e.io);
+	np_proxy_tick(&e.px, e.now);
+	a = b = &no_sent;
+	for (i = 0; i < e.io.n_sent; i++) {
+		if (e.io.sent[i].realm == ACC)
+			a = &e.io.sent[i];
+		else
+			b = &e.io.sent[i];
+	}
+	tap_check(t, e.io.n_sent == 2 &&
+			     first_line_is(a, "BYE sip:alice@192.168.1.10:5060 SIP/2.0") &&
+			     hdr_is(a, "From", 0, FAR_FROM) &&
+			     hdr_is(a, "To", 0, ALICE_FROM) &&
+			     hdr_is(a, "CSeq", 0, "4 BYE"),
+		  "media timeout, incoming: BYE to the terminal From the far end, To the terminal (tag), CSeq 4");
+	tap_check(t, sent_route(b, CORE, 20000, "198.51.100.2", 5060) &&
+			     first_line_is(b, "BYE sip:far@198.51.100.10:5060 SIP/2.0") &&
+			     hdr_is(b, "From", 0, ALICE_FROM) &&
+			     hdr_is(b, "To", 0, FAR_FROM) &&
+			     hdr_is(b, "CSeq", 0, "1 BYE"),
+		  "media timeout, incoming: BYE to the softswitch From the terminal (tag), To the far end, CSeq 1");
+	if (e.io.n_sent == 2 && !hdr_is(b, "CSeq", 0, "1 BYE"))
+		tap_diag("BYE to the softswitch:\n%s", b->buf);
+	tap_check(t, flow_count(&e.io) == 0 && e.io.n_records == 2 &&
+			     rec_has(&e, "\"direction\": \"incoming\"") &&
+			     rec_has(&e, "\"end_reason\": \"media-timeout\""),
+		  "media timeout, incoming: flows gone, record media-timeout");
+out:
+	free(inv);
+	free(bye_t);
+	free(bye_c);
+	inv = NULL;
+	env_fini(t, &e, "media timeout");
+
+	/* Media that moves keeps the call. */
+	if (!env_init(t, &e, CFG_POL("    media_timeout: 5\n", ""),
+		      "media timeout, media flowing"))
+		goto out2;
+	do_register(&e, &alice, 1, 3600);
+	inv = invite_out(&e, &alice, "mt2@192.168.1.10", "z9hG4bK-mt2",
+			 SDP_OFFER("192.168.1.10", "6000"));
+	answer_out(&e, &alice, inv, 20000, SDP_FAR("198.51.100.10", "7000"));
+	e.io.last_seen_ns = (uint64_t)(T0 + 3) * 1000000000ull;
+	e.now = T0 + 8;
+	np_proxy_tick(&e.px, e.now);
+	tap_check(t, e.io.n_sent == 0 && flow_count(&e.io) == 4,
+		  "media flowing: last packet at +3, tick at +8: call kept");
+	e.now = T0 + 9;
+	np_proxy_tick(&e.px, e.now);
+	tap_check(t, e.io.n_sent == 2 && flow_count(&e.io) == 0 &&
+			     e.px.stats.media_timeouts == 1,
+		  "media flowing: silent since +3, tick at +9: call ended");
+	/* An unanswered call is not subject to the media timeout. */
+	sent_clear(&e.io);
+	free(inv);
+	inv = invite_out(&e, &alice, "mt3@192.168.1.10", "z9hG4bK-mt3",
+			 SDP_OFFER("192.168.1.10", "6000"));
+	e.now = T0 + 60;
+	sent_clear(&e.io);
+	np_proxy_tick(&e.px, e.now);
+	tap_check(t, flow_count(&e.io) == 4 && e.px.stats.media_timeouts == 1,
+		  "media timeout: a ringing call is left alone");
+out2:
+	free(inv);
+	env_fini(t, &e, "media timeout, media flowing");
+}
+
+/* --- 14: latch events ------------------------------------------------------- */
+
+static void test_latched(struct tap *t)
+{
+	struct np_flow_key k;
+	struct np_sockaddr src = sa("203.0.113.11", 50000);
+	char *inv = NULL;
+	struct env e;
+
+	if (!env_init(t, &e, CFG_MAIN, "latched"))
+		goto out;
+	np_log_set_level(NP_LOG_ERROR);
+	k = fkey("203.0.113.1", 30000);
+	np_proxy_latched(&e.px, &k, &src);
+	do_register(&e, &alice, 1, 3600);
+	inv = invite_out(&e, &alice, "la1@192.168.1.10", "z9hG4bK-la1",
+			 SDP_OFFER("192.168.1.10", "6000"));
+	np_log_set_level(NP_LOG_DEBUG);
+	np_proxy_latched(&e.px, &k, &src);
+	k = fkey("203.0.113.1", 30001);
+	np_proxy_latched(&e.px, &k, &src);
+	k = fkey("203.0.113.1", 31000);
+	np_proxy_latched(&e.px, &k, &src);
+	k = fkey("2001:db8::1", 0);
+	src = sa("2001:db8::5", 1);
+	np_proxy_latched(&e.px, &k, &src);
+	np_log_set_level(NP_LOG_WARN);
+	tap_check(t, flow_count(&e.io) == 4 && e.io.n_sent == 1,
+		  "latched: known and unknown keys logged, nothing changed");
+out:
+	free(inv);
+	env_fini(t, &e, "latched");
+}
+
 static void osip_quiet(const char *file, int line, osip_trace_level_t level,
 		       const char *fmt, va_list ap)
 {
@@ -2149,5 +3355,15 @@ int main(void)
 	test_malformed(&t);
 	test_exhaustion(&t);
 	test_keepalive(&t);
+	test_access_control(&t);
+	test_max_registrations(&t);
+	test_branch_collision(&t);
+	test_max_calls(&t);
+	test_bandwidth(&t);
+	test_dscp_vlan(&t);
+	test_latch_modes(&t);
+	test_charging(&t);
+	test_media_timeout(&t);
+	test_latched(&t);
 	return tap_done(&t);
 }

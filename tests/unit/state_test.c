@@ -1,0 +1,1344 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Unit tests for ctl/state.c, natproxyd's state file. A proxy driven through
+ * a fake struct np_proxy_io (the same idea as proxy_test.c, trimmed) gets a
+ * registered terminal with an answered two-stream call whose video was
+ * dropped later, a second terminal with a ringing incoming call, and a third
+ * adopted with odd text fields. The file np_state_save() writes is read
+ * back with np_state_read() and every field compared; then a second proxy
+ * with a fresh fake (holding the first one's flows, as pinned maps would)
+ * adopts it all, and the adopted call is driven to its end. Damaged files
+ * must give -EINVAL and never crash; a missing one -ENOENT.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "natproxy.h"
+#include "portpool.h"
+#include "proxy.h"
+#include "sipmsg.h"
+#include "state.h"
+#include "tap.h"
+
+#define ACC 0
+#define CORE 1
+#define T0 1000
+#define MAX_SENT 32
+#define MAX_SOCKS 16
+#define MAX_FLOWS 128
+#define MAX_DELS 64
+#define MSG_MAX 8192
+
+#define CFG                                                                    \
+	"realms:\n"                                                            \
+	"  - name: access\n"                                                   \
+	"    interface: acc0\n"                                                \
+	"    address: 203.0.113.1\n"                                           \
+	"    sip_port: 5060\n"                                                 \
+	"    media_ports: 30000-30099\n"                                       \
+	"  - name: core\n"                                                     \
+	"    interface: core0\n"                                               \
+	"    address: 198.51.100.1\n"                                          \
+	"    sip_ports: 20000-20009\n"                                         \
+	"    media_ports: 40000-40099\n"                                       \
+	"pairs:\n"                                                             \
+	"  - first: access\n"                                                  \
+	"    second: core\n"                                                   \
+	"    softswitch: 198.51.100.2:5060\n"
+
+/* --- the fake io ---------------------------------------------------------- */
+
+struct sent {
+	size_t realm;
+	uint16_t from_port;
+	struct np_sockaddr to;
+	char *buf;
+};
+
+struct sock_ev {
+	size_t realm;
+	uint16_t port;
+};
+
+struct flow_slot {
+	bool used;
+	struct np_flow_key key;
+	struct np_flow flow;
+};
+
+struct fake {
+	struct sent sent[MAX_SENT];
+	size_t n_sent;
+	struct sock_ev opened[MAX_SOCKS], closed[MAX_SOCKS];
+	size_t n_opened, n_closed;
+	struct flow_slot flows[MAX_FLOWS];
+	struct np_flow_key dels[MAX_DELS]; /* every flow_del, found or not */
+	size_t n_dels;
+	char last_record[16384];
+	size_t n_records;
+};
+
+static int fake_sip_open(void *ctx, size_t realm, uint16_t port)
+{
+	struct fake *f = ctx;
+
+	if (f->n_opened < MAX_SOCKS)
+		f->opened[f->n_opened++] = (struct sock_ev){ realm, port };
+	return 0;
+}
+
+static void fake_sip_close(void *ctx, size_t realm, uint16_t port)
+{
+	struct fake *f = ctx;
+
+	if (f->n_closed < MAX_SOCKS)
+		f->closed[f->n_closed++] = (struct sock_ev){ realm, port };
+}
+
+static int fake_send(void *ctx, size_t realm, uint16_t from_port,
+		     const struct np_sockaddr *to, const char *buf, size_t len)
+{
+	struct fake *f = ctx;
+	struct sent *s;
+
+	if (f->n_sent == MAX_SENT)
+		return 0;
+	s = &f->sent[f->n_sent];
+	s->buf = malloc(len + 1);
+	if (!s->buf)
+		return -ENOMEM;
+	memcpy(s->buf, buf, len);
+	s->buf[len] = '\0';
+	s->realm = realm;
+	s->from_port = from_port;
+	s->to = *to;
+	f->n_sent++;
+	return 0;
+}
+
+static struct flow_slot *slot_of(struct fake *f, const struct np_flow_key *k)
+{
+	size_t i;
+
+	for (i = 0; i < MAX_FLOWS; i++)
+		if (f->flows[i].used && !memcmp(&f->flows[i].key, k, sizeof(*k)))
+			return &f->flows[i];
+	return NULL;
+}
+
+static int fake_flow_put(void *ctx, const struct np_flow_key *key,
+			 const struct np_flow *flow)
+{
+	struct fake *f = ctx;
+	struct flow_slot *s = slot_of(f, key);
+	size_t i;
+
+	for (i = 0; !s && i < MAX_FLOWS; i++)
+		if (!f->flows[i].used)
+			s = &f->flows[i];
+	if (!s)
+		return -ENOSPC;
+	s->used = true;
+	s->key = *key;
+	s->flow = *flow;
+	return 0;
+}
+
+static int fake_flow_get(void *ctx, const struct np_flow_key *key,
+			 struct np_flow *flow)
+{
+	struct flow_slot *s = slot_of(ctx, key);
+
+	if (!s)
+		return -ENOENT;
+	*flow = s->flow;
+	return 0;
+}
+
+/* Each flow counted 50 packets, 10000 bytes, and a few drops per reason. */
+static int fake_flow_del(void *ctx, const struct np_flow_key *key,
+			 struct np_counters *last)
+{
+	struct fake *f = ctx;
+	struct flow_slot *s = slot_of(f, key);
+	int i;
+
+	if (f->n_dels < MAX_DELS)
+		f->dels[f->n_dels++] = *key;
+	if (!s)
+		return -ENOENT;
+	memset(last, 0, sizeof(*last));
+	last->packets = 50;
+	last->bytes = 10000;
+	for (i = 0; i < NP_DROP_MAX; i++)
+		last->drops[i] = (uint64_t)i + 1;
+	s->used = false;
+	return 0;
+}
+
+static int fake_counters_get(void *ctx, const struct np_flow_key *key,
+			     struct np_counters *now)
+{
+	memset(now, 0, sizeof(*now));
+	return slot_of(ctx, key) ? 0 : -ENOENT;
+}
+
+static void fake_charge(void *ctx, const char *line, size_t len)
+{
+	struct fake *f = ctx;
+
+	snprintf(f->last_record, sizeof(f->last_record), "%.*s", (int)len,
+		 line);
+	f->n_records++;
+}
+
+static double fake_wall(void *ctx)
+{
+	(void)ctx;
+	return 1795593600.25;
+}
+
+static const struct np_proxy_io fake_ops = {
+	.sip_open = fake_sip_open,
+	.sip_close = fake_sip_close,
+	.send = fake_send,
+	.flow_put = fake_flow_put,
+	.flow_get = fake_flow_get,
+	.flow_del = fake_flow_del,
+	.counters_get = fake_counters_get,
+	.charge = fake_charge,
+	.wall = fake_wall,
+};
+
+static void sent_clear(struct fake *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->n_sent; i++)
+		free(f->sent[i].buf);
+	f->n_sent = 0;
+}
+
+static size_t flow_count(const struct fake *f)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < MAX_FLOWS; i++)
+		n += f->flows[i].used;
+	return n;
+}
+
+/* --- addresses ------------------------------------------------------------ */
+
+static struct np_sockaddr sa(const char *ip, uint16_t port)
+{
+	struct np_sockaddr a;
+
+	memset(&a, 0, sizeof(a));
+	a.family = strchr(ip, ':') ? AF_INET6 : AF_INET;
+	inet_pton(a.family, ip, &a.addr);
+	a.port = port;
+	return a;
+}
+
+static struct np_flow_key fkey(const char *ip, uint16_t port)
+{
+	struct np_flow_key k;
+
+	memset(&k, 0, sizeof(k));
+	k.family = NP_AF_INET;
+	k.port = htons(port);
+	inet_pton(AF_INET, ip, &k.addr);
+	return k;
+}
+
+static bool deleted(const struct fake *f, const char *ip, uint16_t port)
+{
+	struct np_flow_key k = fkey(ip, port);
+	size_t i;
+
+	for (i = 0; i < f->n_dels; i++)
+		if (!memcmp(&f->dels[i], &k, sizeof(k)))
+			return true;
+	return false;
+}
+
+/* --- messages ------------------------------------------------------------- */
+
+struct ua {
+	const char *user, *host;
+	struct np_sockaddr nat;
+};
+
+static struct ua alice, bob;
+
+/* From a terminal: method, Request-URI, branch, Call-ID, CSeq, To, extra
+ * header lines, body. */
+static const char *term_req(char *out, const struct ua *u, const char *method,
+			    const char *ruri, const char *branch,
+			    const char *cid, int cseq, const char *to,
+			    const char *extra, const char *body)
+{
+	snprintf(out, MSG_MAX,
+		 "%s %s SIP/2.0\r\n"
+		 "Via: SIP/2.0/UDP %s:5060;branch=%s;rport\r\n"
+		 "Max-Forwards: 70\r\n"
+		 "From: <sip:%s@example.test>;tag=%s-tag\r\n"
+		 "To: %s\r\n"
+		 "Call-ID: %s\r\n"
+		 "CSeq: %d %s\r\n"
+		 "Contact: <sip:%s@%s:5060>\r\n"
+		 "%s"
+		 "Content-Length: %zu\r\n\r\n%s",
+		 method, ruri, u->host, branch, u->user, u->user, to, cid, cseq,
+		 method, u->user, u->host, extra, strlen(body), body);
+	return out;
+}
+
+/* From the softswitch to a terminal's core address. */
+static const char *core_req(char *out, const char *method, const char *ruri,
+			    const char *branch, const char *from,
+			    const char *to, const char *cid, int cseq,
+			    const char *extra, const char *body)
+{
+	snprintf(out, MSG_MAX,
+		 "%s %s SIP/2.0\r\n"
+		 "Via: SIP/2.0/UDP 198.51.100.2:5060;branch=%s\r\n"
+		 "Max-Forwards: 69\r\n"
+		 "From: %s\r\n"
+		 "To: %s\r\n"
+		 "Call-ID: %s\r\n"
+		 "CSeq: %d %s\r\n"
+		 "%s"
+		 "Content-Length: %zu\r\n\r\n%s",
+		 method, ruri, branch, from, to, cid, cseq, method, extra,
+		 strlen(body), body);
+	return out;
+}
+
+static int hdr_value(const char *msg, const char *name, int nth, char *out,
+		     size_t size)
+{
+	const char *line = strstr(msg, "\r\n"), *end, *colon, *v;
+	size_t nlen = strlen(name), n;
+
+	while (line && line[2] != '\r' && line[2]) {
+		line += 2;
+		end = strstr(line, "\r\n");
+		if (!end)
+			break;
+		colon = memchr(line, ':', (size_t)(end - line));
+		if (colon) {
+			n = (size_t)(colon - line);
+			if (n == nlen && !strncasecmp(line, name, n) &&
+			    !nth--) {
+				for (v = colon + 1; *v == ' '; v++)
+					;
+				n = (size_t)(end - v);
+				if (n >= size)
+					n = size - 1;
+				memcpy(out, v, n);
+				out[n] = '\0';
+				return 0;
+			}
+		}
+		line = end;
+	}
+	out[0] = '\0';
+	return -1;
+}
+
+/* A UAS's response to req (RFC 3261 8.2.6.2). */
+static const char *reply(char *out, const char *req, const char *status,
+			 const char *to_tag, const char *extra,
+			 const char *body)
+{
+	char vias[4096] = "", v[1024], from[512], to[512], cid[512], cseq[128];
+	size_t n = 0;
+	int i;
+
+	for (i = 0; !hdr_value(req, "Via", i, v, sizeof(v)); i++)
+		n += (size_t)snprintf(vias + n, sizeof(vias) - n,
+				      "Via: %s\r\n", v);
+	hdr_value(req, "From", 0, from, sizeof(from));
+	hdr_value(req, "To", 0, to, sizeof(to));
+	hdr_value(req, "Call-ID", 0, cid, sizeof(cid));
+	hdr_value(req, "CSeq", 0, cseq, sizeof(cseq));
+	if (to_tag && !strstr(to, ";tag="))
+		snprintf(to + strlen(to), sizeof(to) - strlen(to), ";tag=%s",
+			 to_tag);
+	snprintf(out, MSG_MAX,
+		 "SIP/2.0 %s\r\n%sFrom: %s\r\nTo: %s\r\nCall-ID: %s\r\n"
+		 "CSeq: %s\r\n%sContent-Length: %zu\r\n\r\n%s",
+		 status, vias, from, to, cid, cseq, extra, strlen(body), body);
+	return out;
+}
+
+#define CT_SDP "Content-Type: application/sdp\r\n"
+#define FAR_CONTACT "Contact: <sip:far@198.51.100.10:5060>\r\n"
+#define FAR_FROM "<sip:far@example.test>;tag=far-tag"
+
+#define SDP_AV(who, ip, aport, vport)                                          \
+	"v=0\r\n"                                                              \
+	"o=" who " 1 1 IN IP4 " ip "\r\n"                                      \
+	"s=-\r\n"                                                              \
+	"c=IN IP4 " ip "\r\n"                                                  \
+	"t=0 0\r\n"                                                            \
+	"m=audio " aport " RTP/AVP 0\r\n"                                      \
+	"b=AS:64\r\n"                                                          \
+	"a=rtpmap:0 PCMU/8000\r\n"                                             \
+	"m=video " vport " RTP/AVP 96\r\n"                                     \
+	"a=rtpmap:96 H264/90000\r\n"                                           \
+	"a=rtcp-mux\r\n"
+
+#define SDP_A(who, ip, port)                                                   \
+	"v=0\r\n"                                                              \
+	"o=" who " 1 1 IN IP4 " ip "\r\n"                                      \
+	"s=-\r\n"                                                              \
+	"c=IN IP4 " ip "\r\n"                                                  \
+	"t=0 0\r\n"                                                            \
+	"m=audio " port " RTP/AVP 0\r\n"                                       \
+	"a=rtpmap:0 PCMU/8000\r\n"
+
+/* --- one proxy ------------------------------------------------------------ */
+
+struct env {
+	struct np_config cfg;
+	struct fake io;
+	struct np_proxy px;
+	bool up;
+	time_t now;
+};
+
+static bool env_init(struct tap *t, struct env *e, const char *name)
+{
+	char err[256];
+	int ret;
+
+	memset(e, 0, sizeof(*e));
+	e->now = T0;
+	ret = np_config_parse(name, CFG, strlen(CFG), &e->cfg, err, sizeof(err));
+	if (ret)
+		tap_diag("%s", err);
+	else
+		ret = np_proxy_init(&e->px, &e->cfg, &fake_ops, &e->io);
+	e->up = !ret;
+	tap_check(t, e->up, "%s: config parsed and proxy initialised", name);
+	return e->up;
+}
+
+static void env_free(struct env *e)
+{
+	sent_clear(&e->io);
+	np_config_free(&e->cfg);
+}
+
+static void from_term(struct env *e, const struct ua *u, const char *msg)
+{
+	sent_clear(&e->io);
+	np_proxy_input(&e->px, ACC, 5060, &u->nat, msg, strlen(msg), e->now);
+}
+
+static void from_core(struct env *e, uint16_t port, const char *msg)
+{
+	struct np_sockaddr ss = sa("198.51.100.2", 5060);
+
+	sent_clear(&e->io);
+	np_proxy_input(&e->px, CORE, port, &ss, msg, strlen(msg), e->now);
+}
+
+/* The first datagram sent, copied ("" if none); the caller frees it. */
+static char *first_sent(const struct env *e)
+{
+	return strdup(e->io.n_sent ? e->io.sent[0].buf : "");
+}
+
+static uint16_t do_register(struct env *e, const struct ua *u, int expires)
+{
+	char m[MSG_MAX], r[MSG_MAX], extra[256], to[128], branch[64];
+	uint16_t port;
+	char *req;
+
+	snprintf(extra, sizeof(extra), "Expires: %d\r\n", expires);
+	snprintf(to, sizeof(to), "<sip:%s@example.test>", u->user);
+	snprintf(branch, sizeof(branch), "z9hG4bK-reg-%s", u->user);
+	term_req(m, u, "REGISTER", "sip:example.test", branch, "reg-1", 1, to,
+		 extra, "");
+	from_term(e, u, m);
+	if (!e->io.n_sent || e->io.sent[0].realm != CORE)
+		return 0;
+	port = e->io.sent[0].from_port;
+	req = first_sent(e);
+	snprintf(extra, sizeof(extra),
+		 "Contact: <sip:%s@198.51.100.1:%u>;expires=%d\r\n", u->user,
+		 port, expires);
+	reply(r, req, "200 OK", "ks", extra, "");
+	free(req);
+	from_core(e, port, r);
+	return port;
+}
+
+/* --- comparing ------------------------------------------------------------- */
+
+static bool end_eq(const struct np_media_end *a, const struct np_media_end *b)
+{
+	if (a->known != b->known || a->rtp != b->rtp || a->rtcp != b->rtcp ||
+	    a->mux != b->mux || a->bps != b->bps)
+		return false;
+	if (!a->known)
+		return true;
+	if (a->addr.family != b->addr.family)
+		return false;
+	return a->addr.family == AF_INET6 ?
+		       !memcmp(&a->addr.addr.v6, &b->addr.addr.v6, 16) :
+		       a->addr.addr.v4.s_addr == b->addr.addr.v4.s_addr;
+}
+
+static bool vol_eq(const struct np_volume *a, const struct np_volume *b)
+{
+	int i;
+
+	if (a->packets != b->packets || a->bytes != b->bytes)
+		return false;
+	for (i = 0; i < NP_DROP_MAX; i++)
+		if (a->drops[i] != b->drops[i])
+			return false;
+	return true;
+}
+
+/* Field by field; *why names the first difference. */
+static bool leg_eq(const struct np_leg *a, const struct np_leg *b,
+		   const char **why)
+{
+	size_t i;
+
+#define DIFF(cond, what)                                                       \
+	do {                                                                   \
+		if (cond) {                                                    \
+			*why = what;                                           \
+			return false;                                          \
+		}                                                              \
+	} while (0)
+	DIFF(strcmp(a->call_id, b->call_id), "call_id");
+	DIFF(strcmp(a->from, b->from), "from");
+	DIFF(strcmp(a->to, b->to), "to");
+	DIFF(strcmp(a->far_target, b->far_target), "far_target");
+	DIFF(a->outgoing != b->outgoing, "outgoing");
+	DIFF(a->answered != b->answered, "answered");
+	DIFF(a->term_cseq != b->term_cseq, "term_cseq");
+	DIFF(a->core_cseq != b->core_cseq, "core_cseq");
+	DIFF(a->started != b->started, "started");
+	DIFF(a->expires != b->expires, "expires");
+	DIFF(a->answered_at != b->answered_at, "answered_at");
+	DIFF(a->wall_start != b->wall_start, "wall_start");
+	DIFF(a->wall_answer != b->wall_answer, "wall_answer");
+	DIFF(a->n_streams != b->n_streams, "n_streams");
+	for (i = 0; i < a->n_streams; i++) {
+		const struct np_stream *x = &a->streams[i], *y = &b->streams[i];
+
+		DIFF(x->active != y->active, "stream active");
+		DIFF(x->access_port != y->access_port, "stream access_port");
+		DIFF(x->core_port != y->core_port, "stream core_port");
+		DIFF(x->mux != y->mux, "stream mux");
+		DIFF(!end_eq(&x->term, &y->term), "stream term end");
+		DIFF(!end_eq(&x->far, &y->far), "stream far end");
+		DIFF(a->access_ports[i] != b->access_ports[i], "access_ports[]");
+		DIFF(a->core_ports[i] != b->core_ports[i], "core_ports[]");
+		DIFF(!vol_eq(&a->gone_up[i], &b->gone_up[i]), "gone_up");
+		DIFF(!vol_eq(&a->gone_down[i], &b->gone_down[i]), "gone_down");
+	}
+#undef DIFF
+	*why = "";
+	return true;
+}
+
+/* --- visitors ------------------------------------------------------------- */
+
+#define MAX_REC 8
+
+struct rec_term {
+	struct np_term term;
+	struct np_sockaddr acc, core;
+	struct np_leg *legs[MAX_REC];
+	size_t n_legs;
+};
+
+struct record {
+	struct rec_term terms[MAX_REC];
+	size_t n_terms, n_legs;
+	bool orphan_leg; /* a leg with no terminal before it */
+};
+
+static int rec_term(void *arg, const struct np_term *t,
+		    const struct np_sockaddr *acc,
+		    const struct np_sockaddr *core)
+{
+	struct record *r = arg;
+
+	if (r->n_terms == MAX_REC)
+		return -ENOSPC;
+	r->terms[r->n_terms].term = *t;
+	r->terms[r->n_terms].acc = *acc;
+	r->terms[r->n_terms].core = *core;
+	r->n_terms++;
+	return 0;
+}
+
+static int rec_leg(void *arg, const struct np_leg *leg)
+{
+	struct record *r = arg;
+	struct rec_term *rt;
+
+	if (!r->n_terms) {
+		r->orphan_leg = true;
+		return 0;
+	}
+	rt = &r->terms[r->n_terms - 1];
+	if (rt->n_legs == MAX_REC)
+		return -ENOSPC;
+	rt->legs[rt->n_legs] = malloc(sizeof(*leg));
+	if (!rt->legs[rt->n_legs])
+		return -ENOMEM;
+	*rt->legs[rt->n_legs++] = *leg;
+	r->n_legs++;
+	return 0;
+}
+
+static void record_free(struct record *r)
+{
+	size_t i, j;
+
+	for (i = 0; i < r->n_terms; i++)
+		for (j = 0; j < r->terms[i].n_legs; j++)
+			free(r->terms[i].legs[j]);
+	memset(r, 0, sizeof(*r));
+}
+
+static const struct np_state_visit rec_visit = { rec_term, rec_leg };
+
+static const struct rec_term *rec_find(const struct record *r,
+				       const struct np_sockaddr *nat)
+{
+	size_t i;
+
+	for (i = 0; i < r->n_terms; i++)
+		if (np_sockaddr_eq(&r->terms[i].term.nat, nat))
+			return &r->terms[i];
+	return NULL;
+}
+
+static const struct np_leg *rec_leg_find(const struct rec_term *rt,
+					 const char *call_id)
+{
+	size_t i;
+
+	for (i = 0; rt && i < rt->n_legs; i++)
+		if (!strcmp(rt->legs[i]->call_id, call_id))
+			return rt->legs[i];
+	return NULL;
+}
+
+struct adopt {
+	struct np_proxy *px;
+	struct np_term *term;
+	time_t now;
+	int terms, legs, errors;
+};
+
+static int adopt_term(void *arg, const struct np_term *t,
+		      const struct np_sockaddr *acc,
+		      const struct np_sockaddr *core)
+{
+	struct adopt *a = arg;
+
+	(void)acc, (void)core;
+	if (np_proxy_adopt_term(a->px, t, a->now, &a->term)) {
+		a->term = NULL;
+		a->errors++;
+	} else {
+		a->terms++;
+	}
+	return 0;
+}
+
+static int adopt_leg(void *arg, const struct np_leg *leg)
+{
+	struct adopt *a = arg;
+
+	if (!a->term || np_proxy_adopt_leg(a->px, a->term, leg))
+		a->errors++;
+	else
+		a->legs++;
+	return 0;
+}
+
+static const struct np_state_visit adopt_visit = { adopt_term, adopt_leg };
+
+/* --- the round trip -------------------------------------------------------- */
+
+/* Text no SIP message would give, for the escaping. */
+#define ODD_CONTACT "-"
+#define ODD_CALL_ID "-"
+#define ODD_FROM "\"Zo\xc3\xab M\xc3\xbcller\" <sip:z%40@x>;tag=a\tb 100%"
+#define ODD_FAR "sip:100%25 x@y -"
+
+static struct np_term *px_term(struct np_proxy *px,
+			       const struct np_sockaddr *nat)
+{
+	struct np_term *t;
+
+	for (t = px->terms; t; t = t->next)
+		if (np_sockaddr_eq(&t->nat, nat))
+			return t;
+	return NULL;
+}
+
+static struct np_leg *px_leg(struct np_term *t, const char *call_id)
+{
+	struct np_leg *l;
+
+	for (l = t ? t->legs : NULL; l; l = l->next)
+		if (!strcmp(l->call_id, call_id))
+			return l;
+	return NULL;
+}
+
+static void test_round_trip(struct tap *t, const char *path)
+{
+	static struct env e1, e2;
+	struct np_sockaddr odd_nat = sa("203.0.113.50", 1234);
+	const char *cid = "st1@192.168.1.10", *cid_b = "st2@198.51.100.10";
+	char m[MSG_MAX], r[MSG_MAX], *inv = NULL, *req;
+	struct np_term odd = {}, *ta, *tb, *todd;
+	struct np_leg *odd_leg = NULL, *la, *lb, *lo;
+	const struct rec_term *ra, *rb, *ro;
+	struct record rec = {};
+	struct adopt ad = {};
+	const char *why = "";
+	uint16_t pa, pb;
+	size_t i;
+	int err;
+
+	if (!env_init(t, &e1, "round trip"))
+		goto out;
+	pa = do_register(&e1, &alice, 3600);
+	pb = do_register(&e1, &bob, 600);
+
+	/* alice: audio + video, both accepted, answered. */
+	term_req(m, &alice, "INVITE", "sip:far@example.test", "z9hG4bK-st1",
+		 cid, 1, "<sip:far@example.test>", CT_SDP,
+		 SDP_AV("alice", "192.168.1.10", "6000", "6002"));
+	from_term(&e1, &alice, m);
+	inv = first_sent(&e1);
+	reply(r, inv, "200 OK", "far-tag", FAR_CONTACT CT_SDP,
+	      SDP_AV("far", "198.51.100.10", "7000", "7002"));
+	e1.now = T0 + 2;
+	from_core(&e1, pa, r);
+	term_req(m, &alice, "ACK", "sip:far@198.51.100.10:5060",
+		 "z9hG4bK-st1a", cid, 1, "<sip:far@example.test>;tag=far-tag",
+		 "", "");
+	from_term(&e1, &alice, m);
+	/* The far end's in-dialog request, CSeq 7. */
+	core_req(m, "INFO", "sip:alice@198.51.100.1:20000", "z9hG4bK-ks-info",
+		 FAR_FROM, "<sip:alice@example.test>;tag=alice-tag", cid, 7,
+		 "", "");
+	from_core(&e1, pa, m);
+	req = first_sent(&e1);
+	reply(r, req, "200 OK", NULL, "", "");
+	free(req);
+	from_term(&e1, &alice, r);
+	/* alice drops the video: its volumes go to the leg's record. */
+	free(inv);
+	term_req(m, &alice, "INVITE", "sip:far@198.51.100.10:5060",
+		 "z9hG4bK-st1r", cid, 2, "<sip:far@example.test>;tag=far-tag",
+		 CT_SDP, SDP_AV("alice", "192.168.1.10", "6000", "0"));
+	e1.now = T0 + 5;
+	from_term(&e1, &alice, m);
+	inv = first_sent(&e1);
+	reply(r, inv, "200 OK", "far-tag", FAR_CONTACT CT_SDP,
+	      SDP_AV("far", "198.51.100.10", "7000", "0"));
+	from_core(&e1, pa, r);
+	free(inv);
+	inv = NULL;
+
+	/* bob: an incoming call, ringing. */
+	core_req(m, "INVITE", "sip:bob@198.51.100.1:20001", "z9hG4bK-ks-st2",
+		 FAR_FROM, "<sip:bob@example.test>", cid_b, 4,
+		 FAR_CONTACT CT_SDP, SDP_A("far", "198.51.100.10", "7010"));
+	from_core(&e1, pb, m);
+	inv = first_sent(&e1);
+	reply(r, inv, "180 Ringing", "bob-tag", "", "");
+	from_term(&e1, &bob, r);
+
+	/* A terminal with odd text, adopted as a restart would. */
+	odd.pair = 0;
+	odd.nat = odd_nat;
+	odd.core_port = 20005;
+	snprintf(odd.contact, sizeof(odd.contact), "%s", ODD_CONTACT);
+	err = np_proxy_adopt_term(&e1.px, &odd, e1.now, &todd);
+	odd_leg = calloc(1, sizeof(*odd_leg));
+	if (!err && odd_leg) {
+		snprintf(odd_leg->call_id, sizeof(odd_leg->call_id), "%s",
+			 ODD_CALL_ID);
+		snprintf(odd_leg->from, sizeof(odd_leg->from), "%s", ODD_FROM);
+		odd_leg->to[0] = '\0';
+		snprintf(odd_leg->far_target, sizeof(odd_leg->far_target), "%s",
+			 ODD_FAR);
+		odd_leg->outgoing = true;
+		odd_leg->answered = true;
+		odd_leg->term_cseq = 4000000000u;
+		odd_leg->core_cseq = 1;
+		odd_leg->started = 1;
+		odd_leg->answered_at = 2;
+		odd_leg->wall_start = 1700000000.125;
+		odd_leg->wall_answer = 1700000001.5;
+		err = np_proxy_adopt_leg(&e1.px, todd, odd_leg);
+	}
+	tap_check(t, !err, "round trip: a terminal and a leg with odd text adopted (%d)",
+		  err);
+
+	ta = px_term(&e1.px, &alice.nat);
+	tb = px_term(&e1.px, &bob.nat);
+	la = px_leg(ta, cid);
+	lb = px_leg(tb, cid_b);
+	lo = px_leg(px_term(&e1.px, &odd_nat), ODD_CALL_ID);
+	tap_check(t, ta && tb && la && lb && lo && la->n_streams == 2 &&
+			     la->streams[0].active && !la->streams[1].active &&
+			     la->gone_up[1].packets == 50 &&
+			     la->answered && !lb->answered && !lb->outgoing &&
+			     la->core_cseq == 7 && la->term_cseq == 2,
+		  "round trip: the scene is set (2 streams, video gone with volumes, cseqs 2/7, a ringing leg)");
+	if (!(ta && tb && la && lb && lo))
+		goto out;
+
+	err = np_state_save(&e1.px, path);
+	tap_check(t, !err, "np_state_save: 0 (%d)", err);
+	{
+		char tmp[4200];
+
+		snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+		tap_check(t, access(tmp, F_OK) != 0,
+			  "np_state_save: no .tmp file left behind");
+	}
+	err = np_state_read(path, &rec_visit, &rec);
+	tap_check(t, !err, "np_state_read: 0 (%d)", err);
+	tap_check(t, rec.n_terms == 3 && rec.n_legs == 3 && !rec.orphan_leg,
+		  "np_state_read: 3 terminals, 3 legs (%zu, %zu)", rec.n_terms,
+		  rec.n_legs);
+
+	ra = rec_find(&rec, &alice.nat);
+	rb = rec_find(&rec, &bob.nat);
+	ro = rec_find(&rec, &odd_nat);
+	tap_check(t, ra && ra->term.pair == 0 && ra->term.core_port == pa &&
+			     !strcmp(ra->term.contact, ta->contact) &&
+			     ra->term.registered_until == ta->registered_until &&
+			     ra->term.registered_until == T0 + 3600,
+		  "term alice: pair, NAT, core port %u, contact '%s', registered_until",
+		  ra ? ra->term.core_port : 0, ra ? ra->term.contact : "");
+	{
+		struct np_sockaddr acc = sa("203.0.113.1", 5060),
+				   core = sa("198.51.100.1", pa);
+
+		tap_check(t, ra && np_sockaddr_eq(&ra->acc, &acc) &&
+				     np_sockaddr_eq(&ra->core, &core),
+			  "term alice: access 203.0.113.1:5060, core 198.51.100.1:%u",
+			  pa);
+	}
+	tap_check(t, rb && rb->term.core_port == pb &&
+			     rb->term.registered_until == T0 + 600 &&
+			     !strcmp(rb->term.contact, tb->contact),
+		  "term bob: core port %u, registered_until, contact", pb);
+	tap_check(t, ro && ro->term.core_port == 20005 &&
+			     ro->term.registered_until == 0 &&
+			     !strcmp(ro->term.contact, ODD_CONTACT),
+		  "term odd: contact '-' alone survives, registered_until 0");
+
+	tap_check(t, leg_eq(la, rec_leg_find(ra, cid) ?
+				    rec_leg_find(ra, cid) :
+				    &(struct np_leg){ 0 },
+			    &why),
+		  "leg alice: every field equal (first difference: %s)", why);
+	tap_check(t, leg_eq(lb, rec_leg_find(rb, cid_b) ?
+				    rec_leg_find(rb, cid_b) :
+				    &(struct np_leg){ 0 },
+			    &why),
+		  "leg bob: every field equal (first difference: %s)", why);
+	tap_check(t, leg_eq(lo, rec_leg_find(ro, ODD_CALL_ID) ?
+				    rec_leg_find(ro, ODD_CALL_ID) :
+				    &(struct np_leg){ 0 },
+			    &why),
+		  "leg odd: spaces, '%%', tab, UTF-8, '-' alone, empty text survive (first difference: %s)",
+		  why);
+	{
+		const struct np_leg *x = rec_leg_find(ra, cid);
+
+		tap_check(t, x && x->streams[0].term.bps == 64000 &&
+				     x->streams[0].far.bps == 64000 &&
+				     x->streams[0].far.known &&
+				     x->streams[0].far.rtp == 7000 &&
+				     x->streams[0].term.rtp == 6000 &&
+				     x->gone_up[1].packets == 50 &&
+				     x->gone_up[1].drops[NP_DROP_MAX - 1] ==
+					     NP_DROP_MAX &&
+				     x->gone_down[1].bytes == 10000 &&
+				     x->answered_at == T0 + 2 &&
+				     x->started == T0,
+			  "leg alice: bps, ports, gone volumes with drops, times as expected");
+		tap_check(t, x && !strcmp(x->far_target,
+					  "sip:far@198.51.100.10:5060") &&
+				     !strcmp(x->to,
+					     "<sip:far@example.test>;tag=far-tag"),
+			  "leg alice: far_target and tagged To");
+	}
+	{
+		const struct np_leg *x = rec_leg_find(rb, cid_b);
+
+		tap_check(t, x && x->expires == T0 + 5 + 300 &&
+				     x->core_cseq == 4 && !x->answered &&
+				     x->wall_answer == 0,
+			  "leg bob: ringing: expires, core CSeq 4, not answered");
+	}
+
+	/* The daemon stops: flows stay in the maps. */
+	np_proxy_forget(&e1.px);
+	e1.up = false;
+	tap_check(t, flow_count(&e1.io) == 8,
+		  "forget: flows left in the maps (%zu)", flow_count(&e1.io));
+
+	/* A new daemon, same pinned maps, adopts the state file. */
+	if (!env_init(t, &e2, "adopted"))
+		goto out;
+	memcpy(e2.io.flows, e1.io.flows, sizeof(e2.io.flows));
+	e2.now = T0 + 100;
+	ad.px = &e2.px;
+	ad.now = e2.now;
+	err = np_state_read(path, &adopt_visit, &ad);
+	tap_check(t, !err && ad.terms == 3 && ad.legs == 3 && !ad.errors,
+		  "adopt: 3 terminals, 3 legs, no error (%d, %d, %d, %d)", err,
+		  ad.terms, ad.legs, ad.errors);
+	{
+		bool a = false, b = false, o = false;
+
+		for (i = 0; i < e2.io.n_opened; i++) {
+			a |= e2.io.opened[i].realm == CORE &&
+			     e2.io.opened[i].port == pa;
+			b |= e2.io.opened[i].realm == CORE &&
+			     e2.io.opened[i].port == pb;
+			o |= e2.io.opened[i].realm == CORE &&
+			     e2.io.opened[i].port == 20005;
+		}
+		tap_check(t, e2.io.n_opened == 3 && a && b && o,
+			  "adopt: core sockets opened at the same ports %u, %u, 20005",
+			  pa, pb);
+	}
+	tap_check(t, e2.px.calls[ACC] == 3 && e2.px.calls[CORE] == 3,
+		  "adopt: call counts 3/3 (%u/%u)", e2.px.calls[ACC],
+		  e2.px.calls[CORE]);
+	tap_check(t, np_proxy_media_port_used(&e2.px, ACC, 30000) &&
+			     np_proxy_media_port_used(&e2.px, ACC, 30001) &&
+			     np_proxy_media_port_used(&e2.px, CORE, 40000) &&
+			     !np_proxy_media_port_used(&e2.px, ACC, 30002),
+		  "adopt: the live stream's ports are taken, the gone stream's are not");
+	tap_check(t, e2.px.sip_ports[CORE].in_use == 3,
+		  "adopt: three core signaling ports taken");
+
+	/* A new call does not get the adopted ports. */
+	term_req(m, &alice, "INVITE", "sip:far@example.test", "z9hG4bK-st3",
+		 "st3@192.168.1.10", 1, "<sip:far@example.test>", CT_SDP,
+		 SDP_A("alice", "192.168.1.10", "6004"));
+	from_term(&e2, &alice, m);
+	tap_check(t, e2.io.n_sent == 1 && e2.io.sent[0].realm == CORE &&
+			     e2.io.sent[0].from_port == pa &&
+			     !strstr(e2.io.sent[0].buf, "m=audio 40000 ") &&
+			     strstr(e2.io.sent[0].buf, "m=audio 400"),
+		  "adopt: a new call from the adopted terminal leaves from port %u with other relay ports",
+		  pa);
+	tap_check(t, flow_count(&e2.io) == 12 &&
+			     e2.px.media_ports[ACC].in_use == 6,
+		  "adopt: the new call's flows beside the adopted ones (%zu)",
+		  flow_count(&e2.io));
+
+	/* The adopted call ends with a BYE. */
+	e2.io.n_dels = 0;
+	e2.io.n_records = 0;
+	term_req(m, &alice, "BYE", "sip:far@198.51.100.10:5060",
+		 "z9hG4bK-st1b", cid, 3, "<sip:far@example.test>;tag=far-tag",
+		 "", "");
+	from_term(&e2, &alice, m);
+	tap_check(t, e2.io.n_sent == 1 && e2.io.sent[0].realm == CORE &&
+			     e2.io.sent[0].from_port == pa,
+		  "adopted call BYE: relayed to the softswitch from port %u", pa);
+	tap_check(t, e2.io.n_dels == 4 && deleted(&e2.io, "203.0.113.1", 30000) &&
+			     deleted(&e2.io, "203.0.113.1", 30001) &&
+			     deleted(&e2.io, "198.51.100.1", 40000) &&
+			     deleted(&e2.io, "198.51.100.1", 40001),
+		  "adopted call BYE: flow_del for its 4 keys (%zu calls)",
+		  e2.io.n_dels);
+	tap_check(t, flow_count(&e2.io) == 8 &&
+			     !np_proxy_media_port_used(&e2.px, ACC, 30000),
+		  "adopted call BYE: its flows and ports gone, the others' kept");
+	tap_check(t, e2.io.n_records == 1 &&
+			     strstr(e2.io.last_record,
+				    "\"call_id\": \"st1@192.168.1.10\"") &&
+			     strstr(e2.io.last_record, "\"end_reason\": \"bye\""),
+		  "adopted call BYE: one charging record, end_reason bye");
+	tap_check(t, strstr(e2.io.last_record,
+			    "{\"index\": 0, \"access_relay\": \"203.0.113.1:30000\", "
+			    "\"core_relay\": \"198.51.100.1:40000\", "
+			    "\"from_terminal\": {\"packets\": 100, \"bytes\": 20000") &&
+			     strstr(e2.io.last_record,
+				    "{\"index\": 1, \"access_relay\": \"203.0.113.1:30002\", "
+				    "\"core_relay\": \"198.51.100.1:40002\", "
+				    "\"from_terminal\": {\"packets\": 50, \"bytes\": 10000, "
+				    "\"drops\": {\"source\": 1, \"latch\": 2, \"rate\": 3, \"no-dest\": 4}}") &&
+			     strstr(e2.io.last_record,
+				    "\"start\": \"2026-11-25T08:00:00.250Z\""),
+		  "adopted call BYE: the record has both streams, the gone one's volumes from before the restart");
+	if (!strstr(e2.io.last_record, "\"index\": 1"))
+		tap_diag("record: %s", e2.io.last_record);
+	np_proxy_fini(&e2.px);
+	e2.up = false;
+	tap_check(t, flow_count(&e2.io) == 0,
+		  "adopted: np_proxy_fini removes every flow");
+out:
+	if (e1.up)
+		np_proxy_fini(&e1.px);
+	if (e2.up)
+		np_proxy_fini(&e2.px);
+	record_free(&rec);
+	free(odd_leg);
+	free(inv);
+	env_free(&e1);
+	env_free(&e2);
+}
+
+/* --- damaged files --------------------------------------------------------- */
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	size_t cap = 0;
+	ssize_t n;
+
+	if (!f)
+		return NULL;
+	n = getdelim(&buf, &cap, '\0', f);
+	fclose(f);
+	if (n < 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+static int write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		return -1;
+	fputs(text, f);
+	return fclose(f);
+}
+
+/* The line of text starting with prefix, copied without its newline. */
+static bool line_of(const char *text, const char *prefix, char *out,
+		    size_t size)
+{
+	const char *p = text;
+	size_t n;
+
+	while (p && *p) {
+		if (!strncmp(p, prefix, strlen(prefix))) {
+			n = strcspn(p, "\n");
+			if (n >= size)
+				return false;
+			memcpy(out, p, n);
+			out[n] = '\0';
+			return true;
+		}
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return false;
+}
+
+/* line with its field idx (0-based) replaced by value, or cut to idx
+ * fields when value is NULL. */
+static void field_set(const char *line, int idx, const char *value, char *out,
+		      size_t size)
+{
+	const char *p = line;
+	size_t n = 0;
+	int i;
+
+	for (i = 0; i < idx && p; i++) {
+		p = strchr(p, ' ');
+		if (p)
+			p++;
+	}
+	if (!p) {
+		snprintf(out, size, "%s", line);
+		return;
+	}
+	n = (size_t)(p - line);
+	if (!value) {
+		snprintf(out, size, "%.*s", (int)(n ? n - 1 : 0), line);
+		return;
+	}
+	snprintf(out, size, "%.*s%s%s", (int)n, line, value,
+		 strchr(p, ' ') ? strchr(p, ' ') : "");
+}
+
+static int read_text(const char *path, const char *text, int *visits)
+{
+	struct record rec = {};
+	int err;
+
+	if (write_file(path, text))
+		return -EIO;
+	err = np_state_read(path, &rec_visit, &rec);
+	if (visits)
+		*visits = (int)(rec.n_terms + rec.n_legs);
+	record_free(&rec);
+	return err;
+}
+
+static void test_damaged(struct tap *t, const char *good_path,
+			 const char *path)
+{
+	char *good = slurp(good_path);
+	char ver[64], term[1024], leg[2048], stream[2048], x[2048];
+	char text[8192];
+	int err, visits;
+
+	if (!good || !line_of(good, "natproxy-state", ver, sizeof(ver)) ||
+	    !line_of(good, "term ", term, sizeof(term)) ||
+	    !line_of(good, "leg st1@", leg, sizeof(leg)) ||
+	    !line_of(strstr(good, "leg st1@"), "stream 0 ", stream,
+		     sizeof(stream))) {
+		tap_check(t, false, "damaged: the good file has its lines");
+		free(good);
+		return;
+	}
+	/* alice's term line is not necessarily the first: use hers. */
+	{
+		const char *p = strstr(good, "leg st1@");
+		const char *q = p;
+
+		while (q > good && strncmp(q, "term ", 5))
+			q--;
+		line_of(q, "term ", term, sizeof(term));
+	}
+	tap_diag("good file:\n%s", good);
+	/* The control keeps one stream: its leg line must say so. */
+	field_set(leg, 14, "1", x, sizeof(x));
+	snprintf(leg, sizeof(leg), "%s", x);
+
+	snprintf(text, sizeof(text), "%s\n%s\n%s\n%s\n", ver, term, leg, stream);
+	err = read_text(path, text, &visits);
+	tap_check(t, err == 0 && visits == 2,
+		  "damaged: the control (version, term, leg, one stream) reads fine (%d, %d visits)",
+		  err, visits);
+
+	err = read_text(path, good, NULL);
+	tap_check(t, err == 0, "damaged: the good file as is reads fine (%d)",
+		  err);
+	field_set(leg, 14, "2", x, sizeof(x));
+	snprintf(text, sizeof(text), "%s\n%s\n%s\n%s\n", ver, term, x, stream);
+	tap_check(t, read_text(path, text, NULL) == -EINVAL,
+		  "damaged: a leg with fewer stream lines than it says: -EINVAL");
+
+	snprintf(text, sizeof(text), "natproxy-state 2\n%s\n%s\n%s\n", term,
+		 leg, stream);
+	tap_check(t, read_text(path, text, NULL) == -EINVAL,
+		  "damaged: version line 'natproxy-state 2': -EINVAL");
+	snprintf(text, sizeof(text), "natproxy-state 10\n%s\n%s\n%s\n", term,
+		 leg, stream);
+	err = read_text(path, text, &visits);
+	tap_check(t, err == -EINVAL,
+		  "damaged: version line 'natproxy-state 10' is not version 1: -EINVAL (%d, %d visits)",
+		  err, visits);
+	snprintf(text, sizeof(text), "%s\n%s\n%s\n", term, leg, stream);
+	tap_check(t, read_text(path, text, NULL) == -EINVAL,
+		  "damaged: no version line: -EINVAL");
+
+	field_set(leg, 6, NULL, x, sizeof(x));
+	snprintf(text, sizeof(text), "%s\n%s\n%s\n%s\n", ver, term, x, stream);
+	tap_check(t, read_text(path, text, NULL) == -EINVAL,
+		  "damaged: leg line cut after 6 fields: -EINVAL");
+	field_set(leg, 14, NULL, x, sizeof(x));
+	snprintf(text, sizeof(text), "%s\n%s\n%s\n", ver, term, x);
+	tap_check(t, read_text(path, text, NULL) == -EINVAL,
+		  "damaged: leg line missing its last field, at the end of the file: -EINVAL");
+	field_set(stream, 20, NULL, x, sizeof(x));
+	snprintf(text, sizeof(text), "%s\n%s\n%s\n%s\n", ver, term, leg, x);
+	tap_check(t, read_text(path, text, NULL) == -EINVAL,
+		  "damaged: stream line cut: -EINVAL");
+	field_set(term, 5, NULL, x, sizeof(x));
+	snprintf(text, sizeof(text), "%s\n%s\n", ver, x);
+	tap_check(t, read_text(path, text, NULL) == -EINVAL,
+		  "damaged: term line cut: -EINVAL");
+
+	field_set(stream, 1, "2", x, sizeof(x));
+	snprintf(text, sizeof(text), "%s\n%s\n%s\n%s\n", ver, term, leg, x);
+	tap_check(t, read_text(path, text, NULL) == -EINVAL,
+		  "damaged: stream index 2 of a 2-stream leg: -EINVAL");
+	field_set(stream, 1, "99999999999999999999", x, sizeof(x));
+	snprintf(text, sizeof(text), "%s\n%s\n%s\n%s\n", ver, term, leg, x);
+	tap_check(t, read_text(path, text, NULL) == -EINVAL,
+		  "damaged: stream index 99999999999999999999: -EINVAL");
+	field_set(leg, 14, "17", x, sizeof(x));
+	snprintf(text, sizeof(text), "%s\n%s\n%s\n%s\n", ver, term, x, stream);
+	tap_check(t, read_text(path, text, NULL) == -EINVAL,
+		  "damaged: leg with 17 streams (max 16): -EINVAL");
+
+	/* Non-numeric fields. */
+	field_set(leg, 7, "two", x, sizeof(x));
+	snprintf(text, sizeof(text), "%s\n%s\n%s\n%s\n", ver, term, x, stream);
+	err = read_text(path, text, NULL);
+	tap_check(t, err == -EINVAL,
+		  "damaged: leg term_cseq 'two': -EINVAL (%d)", err);
+	field_set(stream, 3, "30000x", x, sizeof(x));
+	snprintf(text, sizeof(text), "%s\n%s\n%s\n%s\n", ver, term, leg, x);
+	err = read_text(path, text, NULL);
+	tap_check(t, err == -EINVAL,
+		  "damaged: stream access port '30000x': -EINVAL (%d)", err);
+	field_set(stream, 1, "zero", x, sizeof(x));
+	snprintf(text, sizeof(text), "%s\n%s\n%s\n%s\n", ver, term, leg, x);
+	err = read_text(path, text, NULL);
+	tap_check(t, err == -EINVAL,
+		  "damaged: stream index 'zero': -EINVAL (%d)", err);
+	field_set(term, 8, "never", x, sizeof(x));
+	snprintf(text, sizeof(text), "%s\n%s\n", ver, x);
+	err = read_text(path, text, NULL);
+	tap_check(t, err == -EINVAL,
+		  "damaged: term registered_until 'never': -EINVAL (%d)", err);
+	field_set(term, 7, "port", x, sizeof(x));
+	snprintf(text, sizeof(text), "%s\n%s\n", ver, x);
+	err = read_text(path, text, NULL);
+	tap_check(t, err == -EINVAL,
+		  "damaged: term core port 'port': -EINVAL (%d)", err);
+	field_set(term, 3, "99999", x, sizeof(x));
+	snprintf(text, sizeof(text), "%s\n%s\n", ver, x);
+	err = read_text(path, text, NULL);
+	tap_check(t, err == -EINVAL,
+		  "damaged: term NAT port 99999 (over 65535): -EINVAL (%d)", err);
+	field_set(term, 2, "203.0.113.999", x, sizeof(x));
+	snprintf(text, sizeof(text), "%s\n%s\n", ver, x);
+	tap_check(t, read_text(path, text, NULL) == -EINVAL,
+		  "damaged: term NAT address 203.0.113.999: -EINVAL");
+	field_set(stream, 9, "not-an-ip", x, sizeof(x));
+	snprintf(text, sizeof(text), "%s\n%s\n%s\n%s\n", ver, term, leg, x);
+	tap_check(t, read_text(path, text, NULL) == -EINVAL,
+		  "damaged: stream end address 'not-an-ip': -EINVAL");
+
+	/* Lines out of order. */
+	snprintf(text, sizeof(text), "%s\n%s\n%s\n", ver, term, stream);
+	tap_check(t, read_text(path, text, NULL) == -EINVAL,
+		  "damaged: a stream line after a term, before any leg: -EINVAL");
+	snprintf(text, sizeof(text), "%s\n%s\n%s\n%s\n", ver, stream, term, leg);
+	tap_check(t, read_text(path, text, NULL) == -EINVAL,
+		  "damaged: a stream line first: -EINVAL");
+	snprintf(text, sizeof(text), "%s\n%s\n%s\n", ver, leg, stream);
+	tap_check(t, read_text(path, text, NULL) == -EINVAL,
+		  "damaged: a leg line before any term: -EINVAL");
+	snprintf(text, sizeof(text), "%s\n%s\nbogus 1 2 3\n", ver, term);
+	tap_check(t, read_text(path, text, NULL) == -EINVAL,
+		  "damaged: an unknown line kind: -EINVAL");
+
+	/* Escapes. */
+	field_set(term, 9, "sip:a%4", x, sizeof(x));
+	snprintf(text, sizeof(text), "%s\n%s", ver, x);
+	err = read_text(path, text, NULL);
+	tap_check(t, err == -EINVAL,
+		  "damaged: an escape cut short at the end of the file ('%%4'): -EINVAL (%d)",
+		  err);
+	field_set(leg, 1, "abc%4", x, sizeof(x));
+	snprintf(text, sizeof(text), "%s\n%s\n%s\n%s\n", ver, term, x, stream);
+	err = read_text(path, text, NULL);
+	tap_check(t, err == -EINVAL,
+		  "damaged: an escape cut short by the next field ('abc%%4'): -EINVAL (%d)",
+		  err);
+	field_set(leg, 1, "abc%zz", x, sizeof(x));
+	snprintf(text, sizeof(text), "%s\n%s\n%s\n%s\n", ver, term, x, stream);
+	tap_check(t, read_text(path, text, NULL) == -EINVAL,
+		  "damaged: a bad escape ('%%zz'): -EINVAL");
+	memset(x, 'a', 300);
+	x[300] = '\0';
+	{
+		char y[2048];
+
+		field_set(leg, 1, x, y, sizeof(y));
+		snprintf(text, sizeof(text), "%s\n%s\n%s\n%s\n", ver, term, y,
+			 stream);
+	}
+	tap_check(t, read_text(path, text, NULL) == -EINVAL,
+		  "damaged: a Call-ID of 300 characters (max 255): -EINVAL");
+
+	/* Odd shapes. */
+	snprintf(text, sizeof(text), "%s\n%s\n\n", ver, term);
+	tap_check(t, read_text(path, text, NULL) == -EINVAL,
+		  "damaged: an empty line: -EINVAL");
+	tap_check(t, read_text(path, "\x01\x02garbage\xff\n\n\n", NULL) ==
+			     -EINVAL,
+		  "damaged: binary garbage: -EINVAL");
+	err = read_text(path, "", NULL);
+	tap_diag("an empty file reads as %d", err);
+	unlink(path);
+	tap_check(t, np_state_read(path, &rec_visit, &(struct record){ 0 }) ==
+			     -ENOENT,
+		  "missing file: -ENOENT");
+	free(good);
+}
+
+static void osip_quiet(const char *file, int line, osip_trace_level_t level,
+		       const char *fmt, va_list ap)
+{
+	(void)file, (void)line, (void)level, (void)fmt, (void)ap;
+}
+
+int main(void)
+{
+	char path[] = "/tmp/np-state-test-XXXXXX";
+	char path2[] = "/tmp/np-state-damaged-XXXXXX";
+	struct tap t = { 0 };
+	char tmp[64];
+	int fd;
+
+	np_sipmsg_init();
+	osip_trace_initialize_func(OSIP_FATAL, osip_quiet);
+	np_log_set_level(NP_LOG_WARN);
+	alice = (struct ua){ "alice", "192.168.1.10", sa("203.0.113.11", 40001) };
+	bob = (struct ua){ "bob", "192.168.1.20", sa("203.0.113.12", 40002) };
+
+	fd = mkstemp(path);
+	if (fd < 0 || close(fd)) {
+		tap_check(&t, false, "mkstemp %s", path);
+		return tap_done(&t);
+	}
+	fd = mkstemp(path2);
+	if (fd < 0 || close(fd)) {
+		tap_check(&t, false, "mkstemp %s", path2);
+		unlink(path);
+		return tap_done(&t);
+	}
+	test_round_trip(&t, path);
+	test_damaged(&t, path, path2);
+	unlink(path);
+	unlink(path2);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	unlink(tmp);
+	return tap_done(&t);
+}
