@@ -30,8 +30,10 @@ LIB_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -losipparser2
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Iinclude -Ictl -I$(BUILD) \
 	-Itests $(LIB_CFLAGS) -MMD -MP
+# clang -target bpf does not search the multiarch directory that holds
+# <asm/types.h> on Debian.
 BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Wextra -Werror \
-	-Iinclude -Ibpf -MMD -MP
+	-Iinclude -Ibpf -I/usr/include/$(shell $(CC) -dumpmachine) -MMD -MP
 
 BPF_OBJS := $(BUILD)/relay.bpf.o $(BUILD)/floors.bpf.o $(BUILD)/xdp_pass.bpf.o
 SKELS := $(BUILD)/relay.skel.h $(BUILD)/floors.skel.h

@@ -1,0 +1,1129 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The relay's cost per packet, for `make bench` (never CI): the XDP program
+ * is run by bpf_prog_test_run_opts with a repeat count on one 200-byte
+ * IPv4/UDP RTP packet that hits a realistic flow (strict source, DSCP,
+ * reverse key), with 1k, 100k and 1M entries in the flow map, beside two
+ * floors run the same way: parse + XDP_TX, and parse + one hash lookup +
+ * XDP_TX. The full path is measured twice: with an ingress interface whose
+ * FIB lookup resolves a neighbour (XDP_TX, what a relayed packet costs) and
+ * from the loopback ingress of a plain test run, where the neighbour is
+ * missing and the rewritten packet passes to the kernel. Each row is the
+ * best of several runs pinned to one CPU; every repeat is checked to have
+ * taken the path its row names. Prints a table with ratios, the memory per
+ * flow, and writes the table as JSON. bench/run.sh provides the network
+ * namespace, the interface and its neighbours.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <net/if.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/if_ether.h>
+#include <linux/if_link.h>
+#include <linux/ip.h>
+#include <linux/udp.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "flowtab.h"
+#include "json.h"
+#include "log.h"
+#include "natproxy.h"
+#include "pins.h"
+#include "floors.skel.h"
+#include "relay.skel.h"
+
+#define IP_LEN 200 /* G.711, 20 ms: 160 payload + RTP 12 + UDP 8 + IPv4 20 */
+#define FRAME_LEN (ETH_HLEN + IP_LEN)
+#define PKT_TTL 255
+#define PKT_DSCP 46 /* EF */
+#define TARGET_NS 35.0
+#define MAX_RUNS 20
+#define NSIZES 3
+#define FILL_CHUNK 65536
+#define RELAY_ADDR "203.0.113.1"
+#define NEIGH_MAC_A "\x02\x00\x00\x00\x00\x20" /* run.sh: 203.0.113.20 */
+
+static const __u32 sizes[NSIZES] = { 1000, 100000, NP_MAX_FLOWS };
+
+#define NP_NAME_ENTRY(name, text) [name] = text,
+static const char *const verdict_names[NP_V_MAX] = {
+	NP_VERDICTS(NP_NAME_ENTRY)
+};
+
+struct endpoint {
+	const char *addr;
+	__u16 port;
+};
+
+/*
+ * Two flows that turn a packet into each other, so a test run that reuses
+ * its buffer across repeats hits a flow on every repeat. Packet 1 goes
+ * a -> b; flow 1 (key b) expects a and rewrites to relay -> a2; flow 2 (key
+ * a2) expects relay and rewrites back to a -> b. Both destinations are FIB
+ * lookups: with neighbours for them the path ends in XDP_TX.
+ *
+ * The relay looks the new destination up as a flow key right after the
+ * rewrite (the hairpin between two of its own relays) and would apply flow
+ * 2 at once. Real flows miss there; so that these do too, their new_daddr
+ * carries HAIRPIN_MISS in bytes the IPv4 rewrite never reads, while the
+ * next repeat's parsed key has those bytes zero and hits. measure() checks
+ * that each repeat counted exactly one flow.
+ */
+#define HAIRPIN_MISS 0x0b0e0c00
+struct cycle {
+	struct endpoint a, b, relay, a2;
+	struct np_flow_key key[2];
+	struct np_flow flow[2];
+	__u8 pkt[FRAME_LEN];
+};
+
+enum row_kind { ROW_FLOOR_TX, ROW_FLOOR_LOOKUP, ROW_RELAY_TX, ROW_RELAY_PASS };
+
+struct row {
+	const char *name;
+	enum row_kind kind;
+	__u32 entries; /* 0: no map involved */
+	int prog_fd;
+	__u32 ifindex; /* 0: test_run's default, loopback */
+	const struct cycle *cycle;
+	const __u8 *pkt;
+	__u32 expect_retval;
+	int expect_verdict; /* -1 for the floors, which count nothing */
+	int also_verdict; /* another acceptable one, or -1 */
+	__u32 per_call; /* repeats per test_run call */
+	int runs;
+	double ns[MAX_RUNS];
+	double best;
+	int verdict; /* the verdict every repeat took, or -1 */
+	bool ok; /* every repeat took the expected path */
+};
+
+struct map_mem {
+	const char *name;
+	int fd;
+	__u32 key_size, value_size, max_entries;
+	unsigned long long memlock;
+};
+
+struct bench {
+	__u32 repeat;
+	int runs;
+	int cpu;
+	const char *ifname;
+	__u32 ifindex;
+	const char *hold_name;
+	__u32 hold_ifindex; /* the relay is attached here, idle, when set */
+	__u32 hold_flags; /* XDP_FLAGS_* it was attached with, 0 if not */
+	__u32 max_per_call; /* 0, or a cap on repeats per call, relay rows */
+	const char *out_dir;
+	bool reused; /* test_run reuses its buffer across repeats */
+	bool keep_going; /* a failed rewrite check only warns (variants) */
+	struct relay_bpf *relay;
+	struct floors_bpf *floors;
+	struct np_maps maps;
+	int floor_map_fd;
+	int ncpu;
+	struct cycle tx, pass;
+	__u32 filled_relay, filled_floor; /* filler entries so far */
+	struct row rows[1 + 3 * NSIZES];
+	int nrows;
+	struct map_mem mem[4];
+};
+
+static __be32 ip4(const char *s)
+{
+	struct in_addr a;
+
+	if (inet_pton(AF_INET, s, &a) != 1) {
+		fprintf(stderr, "xdp_cost: bad address %s\n", s);
+		exit(1);
+	}
+	return a.s_addr;
+}
+
+static void key4(struct np_flow_key *k, const struct endpoint *e)
+{
+	memset(k, 0, sizeof(*k));
+	k->family = NP_AF_INET;
+	k->port = htons(e->port);
+	k->addr.v4 = ip4(e->addr);
+}
+
+static __u16 csum_fold(__u32 sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)sum;
+}
+
+static __u32 csum_add(__u32 sum, const void *data, size_t len)
+{
+	const __u8 *p = data;
+	size_t i;
+
+	for (i = 0; i + 1 < len; i += 2)
+		sum += (__u32)(p[i] << 8 | p[i + 1]);
+	if (len & 1)
+		sum += (__u32)p[len - 1] << 8;
+	return sum;
+}
+
+/* The UDP checksum over the pseudo-header; 0xffff when it verifies. */
+static __u16 udp4_sum(const struct iphdr *ip, const struct udphdr *udp)
+{
+	__u32 sum = 0;
+
+	sum = csum_add(sum, &ip->saddr, 4);
+	sum = csum_add(sum, &ip->daddr, 4);
+	sum += IPPROTO_UDP + ntohs(udp->len);
+	sum = csum_add(sum, udp, ntohs(udp->len));
+	return csum_fold(sum);
+}
+
+static void build_packet(__u8 *buf, const struct endpoint *src,
+			 const struct endpoint *dst)
+{
+	struct ethhdr *eth = (struct ethhdr *)buf;
+	struct iphdr *ip = (struct iphdr *)(eth + 1);
+	struct udphdr *udp = (struct udphdr *)(ip + 1);
+	__u8 *rtp = (__u8 *)(udp + 1);
+	size_t i, rtp_len = IP_LEN - sizeof(*ip) - sizeof(*udp);
+
+	memset(buf, 0, FRAME_LEN);
+	memcpy(eth->h_dest, "\x02\x00\x00\x00\x00\x01", ETH_ALEN);
+	memcpy(eth->h_source, NEIGH_MAC_A, ETH_ALEN);
+	eth->h_proto = htons(ETH_P_IP);
+	ip->version = 4;
+	ip->ihl = 5;
+	ip->tot_len = htons(IP_LEN);
+	ip->id = htons(0x1234);
+	ip->frag_off = htons(0x4000); /* DF */
+	ip->ttl = PKT_TTL;
+	ip->protocol = IPPROTO_UDP;
+	ip->saddr = ip4(src->addr);
+	ip->daddr = ip4(dst->addr);
+	ip->check = htons(~csum_fold(csum_add(0, ip, sizeof(*ip))) & 0xffff);
+	udp->source = htons(src->port);
+	udp->dest = htons(dst->port);
+	udp->len = htons(IP_LEN - sizeof(*ip));
+	rtp[0] = 0x80; /* V=2 */
+	rtp[1] = 0; /* PT 0, PCMU */
+	rtp[3] = 1; /* sequence */
+	rtp[7] = 160; /* timestamp */
+	memcpy(rtp + 8, "\x12\x34\x56\x78", 4); /* SSRC */
+	for (i = 12; i < rtp_len; i++)
+		rtp[i] = 0xd5; /* G.711 A-law silence */
+	udp->check = htons(~udp4_sum(ip, udp) & 0xffff);
+	if (!udp->check)
+		udp->check = 0xffff;
+}
+
+static void build_cycle(struct cycle *c)
+{
+	struct np_flow *f;
+	int i;
+
+	key4(&c->key[0], &c->b);
+	key4(&c->key[1], &c->a2);
+	for (i = 0; i < 2; i++) {
+		f = &c->flow[i];
+		memset(f, 0, sizeof(*f));
+		f->flags = NP_F_STRICT_SOURCE | NP_F_SET_DSCP |
+			   NP_F_HAS_REVERSE;
+		f->dscp = PKT_DSCP;
+		f->vlan_action = NP_VLAN_KEEP;
+		f->reverse = c->key[!i];
+	}
+	f = &c->flow[0];
+	f->expect_saddr.v4 = ip4(c->a.addr);
+	f->expect_sport = htons(c->a.port);
+	f->new_saddr.v4 = ip4(c->relay.addr);
+	f->new_sport = htons(c->relay.port);
+	f->new_daddr.v4 = ip4(c->a2.addr);
+	f->new_daddr.v6[3] = htonl(HAIRPIN_MISS);
+	f->new_dport = htons(c->a2.port);
+	f = &c->flow[1];
+	f->expect_saddr.v4 = ip4(c->relay.addr);
+	f->expect_sport = htons(c->relay.port);
+	f->new_saddr.v4 = ip4(c->a.addr);
+	f->new_sport = htons(c->a.port);
+	f->new_daddr.v4 = ip4(c->b.addr);
+	f->new_daddr.v6[3] = htonl(HAIRPIN_MISS);
+	f->new_dport = htons(c->b.port);
+	build_packet(c->pkt, &c->a, &c->b);
+}
+
+/* Filler i: one of 50,000 ports on one of 21 relay addresses. */
+static void filler_key(__u32 i, struct np_flow_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->family = NP_AF_INET;
+	k->port = htons(10000 + i % 50000);
+	k->addr.v4 = htonl(0xc0a80101 + i / 50000); /* 192.168.1.1 on */
+}
+
+static void filler_flow(struct np_flow *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->flags = NP_F_STRICT_SOURCE | NP_F_SET_DSCP;
+	f->dscp = PKT_DSCP;
+	f->expect_saddr.v4 = ip4("198.51.100.10");
+	f->expect_sport = htons(5004);
+	f->new_saddr.v4 = ip4("198.51.100.1");
+	f->new_sport = htons(30000);
+	f->new_daddr.v4 = ip4("198.51.100.20");
+	f->new_dport = htons(5006);
+}
+
+/* Adds fillers [from, to) to a hash map keyed by struct np_flow_key. */
+static int fill_map(int fd, __u32 from, __u32 to, const void *value,
+		    size_t value_size)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts); /* elem_flags: BPF_F_LOCK only */
+	struct np_flow_key *keys;
+	__u32 i, j, n, count;
+	char *values;
+	int err = 0;
+
+	keys = calloc(FILL_CHUNK, sizeof(*keys));
+	values = malloc((size_t)FILL_CHUNK * value_size);
+	if (!keys || !values) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (j = 0; j < FILL_CHUNK; j++)
+		memcpy(values + (size_t)j * value_size, value, value_size);
+	for (i = from; i < to; i += n) {
+		n = to - i < FILL_CHUNK ? to - i : FILL_CHUNK;
+		for (j = 0; j < n; j++)
+			filler_key(i + j, &keys[j]);
+		count = n;
+		if (bpf_map_update_batch(fd, keys, values, &count, &opts)) {
+			err = -errno;
+			fprintf(stderr,
+				"xdp_cost: batch update at %u (+%u of %u): %s\n",
+				i, count, n, strerror(errno));
+			goto out;
+		}
+	}
+out:
+	free(keys);
+	free(values);
+	return err;
+}
+
+/* Fills the relay's flows and counters and the floor's map to n entries. */
+static int fill_to(struct bench *b, __u32 n)
+{
+	struct np_flow flow;
+	void *zero;
+	size_t csize = (size_t)b->ncpu * ((sizeof(struct np_counters) + 7) & ~7);
+	__u32 relay_to = n - 4, floor_to = n - 1; /* hot entries count too */
+	int err;
+
+	filler_flow(&flow);
+	zero = calloc(1, csize);
+	if (!zero)
+		return -ENOMEM;
+	err = fill_map(b->maps.fd[NP_FLOWS], b->filled_relay, relay_to, &flow,
+		       sizeof(flow));
+	if (!err)
+		err = fill_map(b->maps.fd[NP_COUNTERS], b->filled_relay,
+			       relay_to, zero, csize);
+	if (!err)
+		err = fill_map(b->floor_map_fd, b->filled_floor, floor_to,
+			       &flow, sizeof(flow));
+	free(zero);
+	if (err)
+		return err;
+	b->filled_relay = relay_to;
+	b->filled_floor = floor_to;
+	return 0;
+}
+
+static int test_run(int prog_fd, const void *pkt, __u32 ifindex,
+		    __u32 repeat, void *out, __u32 *retval, __u32 *duration)
+{
+	struct xdp_md md = { .data_end = FRAME_LEN, .ingress_ifindex = ifindex };
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt,
+		    .data_size_in = FRAME_LEN, .repeat = repeat);
+
+	if (ifindex) {
+		opts.ctx_in = &md;
+		opts.ctx_size_in = sizeof(md);
+	}
+	if (out) {
+		opts.data_out = out;
+		opts.data_size_out = FRAME_LEN;
+	}
+	if (bpf_prog_test_run_opts(prog_fd, &opts)) {
+		fprintf(stderr, "xdp_cost: test run: %s\n", strerror(errno));
+		return -errno;
+	}
+	*retval = opts.retval;
+	if (duration)
+		*duration = opts.duration;
+	return 0;
+}
+
+static int counters_sum(const struct bench *b, const struct cycle *c,
+			struct np_counters *sum)
+{
+	struct np_counters one;
+	int i, err;
+
+	memset(sum, 0, sizeof(*sum));
+	for (i = 0; i < 2; i++) {
+		err = np_counters_read(&b->maps, &c->key[i], &one);
+		if (err)
+			return err;
+		sum->packets += one.packets;
+		sum->to_kernel += one.to_kernel;
+	}
+	return 0;
+}
+
+/* Best of r->runs runs of b->repeat packets each, with every repeat checked. */
+static int measure(struct bench *b, struct row *r)
+{
+	__u64 before[NP_V_MAX], after[NP_V_MAX], total, delta;
+	struct np_counters cbefore = {}, cafter = {};
+	__u32 retval, duration, rep, left;
+	bool relay = r->expect_verdict >= 0;
+	double sum;
+	int run, v, err;
+
+	/* Warm-up, not timed, not counted. */
+	err = test_run(r->prog_fd, r->pkt, r->ifindex,
+		       r->per_call < 1000 ? r->per_call : 1000, NULL, &retval,
+		       NULL);
+	if (err)
+		return err;
+	if (relay && (np_verdicts_read(&b->maps, before) ||
+		      counters_sum(b, r->cycle, &cbefore)))
+		return -EIO;
+	r->ok = true;
+	r->best = 0;
+	for (run = 0; run < r->runs; run++) {
+		sum = 0;
+		for (left = b->repeat; left; left -= rep) {
+			rep = left < r->per_call ? left : r->per_call;
+			err = test_run(r->prog_fd, r->pkt, r->ifindex, rep,
+				       NULL, &retval, &duration);
+			if (err)
+				return err;
+			if (retval != r->expect_retval)
+				r->ok = false;
+			sum += (double)duration * rep;
+		}
+		r->ns[run] = sum / b->repeat;
+		if (!run || r->ns[run] < r->best)
+			r->best = r->ns[run];
+	}
+	r->verdict = -1;
+	if (!relay)
+		return 0;
+	if (np_verdicts_read(&b->maps, after) ||
+	    counters_sum(b, r->cycle, &cafter))
+		return -EIO;
+	total = (__u64)b->repeat * r->runs;
+	for (v = 0; v < NP_V_MAX; v++) {
+		delta = after[v] - before[v];
+		if (delta == total)
+			r->verdict = v;
+		else if (delta)
+			fprintf(stderr, "xdp_cost: %s, %u entries: %llu of %llu "
+				"repeats took %s\n", r->name, r->entries,
+				(unsigned long long)delta,
+				(unsigned long long)total, verdict_names[v]);
+	}
+	if (r->verdict != r->expect_verdict &&
+	    (r->verdict < 0 || r->verdict != r->also_verdict))
+		r->ok = false;
+	if (r->verdict == NP_V_PASS_NO_ROUTE)
+		r->name = "relay, no route (loopback) -> PASS";
+	/* Every repeat relayed the packet through one of the two flows. */
+	if (cafter.packets - cbefore.packets != total ||
+	    cafter.to_kernel - cbefore.to_kernel !=
+		    (r->kind == ROW_RELAY_PASS ? total : 0)) {
+		fprintf(stderr, "xdp_cost: %s: flow counters moved by %llu "
+			"(to kernel %llu), expected %llu\n", r->name,
+			(unsigned long long)(cafter.packets - cbefore.packets),
+			(unsigned long long)(cafter.to_kernel -
+					     cbefore.to_kernel),
+			(unsigned long long)total);
+		r->ok = false;
+	}
+	return 0;
+}
+
+static bool ip4_ok(const struct iphdr *ip, const struct udphdr *udp)
+{
+	return csum_fold(csum_add(0, ip, sizeof(*ip))) == 0xffff &&
+	       udp4_sum(ip, udp) == 0xffff;
+}
+
+static bool is_dst(const __u8 *frame, const struct endpoint *e)
+{
+	const struct iphdr *ip = (const void *)(frame + ETH_HLEN);
+	const struct udphdr *udp = (const void *)(ip + 1);
+
+	return ip->daddr == ip4(e->addr) && udp->dest == htons(e->port);
+}
+
+/*
+ * Does a test run with repeat > 1 run every repeat on a fresh copy of the
+ * packet, or on the buffer the previous repeat rewrote? The answer sets how
+ * many repeats a forwarding run may take before the TTL it decrements
+ * expires. Checks the rewrite on the way: addresses, DSCP, checksums, TTL
+ * and, on the forwarding path, the Ethernet header.
+ */
+static int probe(struct bench *b)
+{
+	const int fd = bpf_program__fd(b->relay->progs.np_relay);
+	const struct iphdr *ip;
+	__u8 once[FRAME_LEN], twice[FRAME_LEN];
+	__u32 retval;
+	int err;
+
+	err = test_run(fd, b->pass.pkt, 0, 1, once, &retval, NULL);
+	if (!err)
+		err = test_run(fd, b->pass.pkt, 0, 2, twice, &retval, NULL);
+	if (err)
+		return err;
+	ip = (const void *)(once + ETH_HLEN);
+	if (is_dst(once, &b->pass.b) && ip->tos >> 2 == PKT_DSCP) {
+		fprintf(stderr, "xdp_cost: one pass applied both flows: the "
+			"relay's hairpin lookup no longer misses on "
+			"HAIRPIN_MISS\n");
+		return -EINVAL;
+	}
+	if (!is_dst(once, &b->pass.a2) || ip->tos >> 2 != PKT_DSCP ||
+	    ip->ttl != PKT_TTL || !ip4_ok(ip, (const void *)(ip + 1))) {
+		fprintf(stderr, "xdp_cost: the relay did not rewrite the "
+			"packet as its flow says (retval %u)\n", retval);
+		return -EINVAL;
+	}
+	if (is_dst(twice, &b->pass.b))
+		b->reused = true;
+	else if (is_dst(twice, &b->pass.a2))
+		b->reused = false;
+	else
+		return -EINVAL;
+	printf("test_run with repeat: %s\n",
+	       b->reused ? "one buffer for all repeats (each sees the last "
+			   "one's rewrite: two flows rewrite into each other)" :
+			   "fresh copy per repeat");
+	if (!b->ifindex)
+		return 0;
+	err = test_run(fd, b->tx.pkt, b->ifindex, 1, once, &retval, NULL);
+	if (err)
+		return err;
+	ip = (const void *)(once + ETH_HLEN);
+	if (retval != XDP_TX || !is_dst(once, &b->tx.a2) ||
+	    ip->ttl != PKT_TTL - 1 || ip->tos >> 2 != PKT_DSCP ||
+	    !ip4_ok(ip, (const void *)(ip + 1)) ||
+	    memcmp(once, NEIGH_MAC_A, ETH_ALEN)) {
+		fprintf(stderr, "xdp_cost: forwarding path on %s: retval %u, "
+			"TTL %u; is this run inside bench/run.sh's "
+			"namespace?\n", b->ifname, retval, ip->ttl);
+		return -EINVAL;
+	}
+	printf("rewrite checked: addresses, ports, DSCP %u, TTL, IPv4 and "
+	       "UDP checksums%s\n", PKT_DSCP,
+	       b->ifindex ? ", next-hop MAC" : "");
+	return 0;
+}
+
+static unsigned long long fd_memlock(int fd)
+{
+	unsigned long long v = 0;
+	char path[64], line[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "memlock: %llu", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+static void read_mem(struct bench *b)
+{
+	struct bpf_map *maps[4] = { b->relay->maps.np_flows_v1,
+				    b->relay->maps.np_counters_v1,
+				    b->relay->maps.np_police_v1,
+				    b->floors->maps.floor_flows };
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		struct map_mem *m = &b->mem[i];
+
+		m->name = bpf_map__name(maps[i]);
+		m->fd = bpf_map__fd(maps[i]);
+		m->key_size = bpf_map__key_size(maps[i]);
+		m->value_size = bpf_map__value_size(maps[i]);
+		m->max_entries = bpf_map__max_entries(maps[i]);
+		m->memlock = fd_memlock(m->fd);
+	}
+}
+
+static struct row *add_row(struct bench *b, const char *name,
+			   enum row_kind kind, __u32 entries)
+{
+	struct row *r = &b->rows[b->nrows++];
+
+	memset(r, 0, sizeof(*r));
+	r->name = name;
+	r->kind = kind;
+	r->entries = entries;
+	r->runs = b->runs;
+	r->per_call = b->repeat;
+	if (kind >= ROW_RELAY_TX && b->max_per_call &&
+	    b->max_per_call < b->repeat)
+		r->per_call = b->max_per_call;
+	r->expect_retval = XDP_TX;
+	r->expect_verdict = -1;
+	r->also_verdict = -1;
+	switch (kind) {
+	case ROW_FLOOR_TX:
+		r->prog_fd = bpf_program__fd(b->floors->progs.floor_tx);
+		r->pkt = b->tx.pkt;
+		break;
+	case ROW_FLOOR_LOOKUP:
+		r->prog_fd = bpf_program__fd(b->floors->progs.floor_lookup);
+		r->pkt = b->tx.pkt;
+		break;
+	case ROW_RELAY_TX:
+		r->prog_fd = bpf_program__fd(b->relay->progs.np_relay);
+		r->cycle = &b->tx;
+		r->pkt = b->tx.pkt;
+		r->ifindex = b->ifindex;
+		r->expect_verdict = NP_V_TX;
+		/* Each forwarded repeat takes one off the TTL: stop above 1. */
+		if (b->reused && r->per_call > PKT_TTL - 1)
+			r->per_call = PKT_TTL - 1;
+		break;
+	case ROW_RELAY_PASS:
+		r->prog_fd = bpf_program__fd(b->relay->progs.np_relay);
+		r->cycle = &b->pass;
+		r->pkt = b->pass.pkt;
+		r->expect_retval = XDP_PASS;
+		r->expect_verdict = NP_V_PASS_NO_NEIGH;
+		/* Outside run.sh's namespace the loopback may not forward. */
+		if (!b->ifindex)
+			r->also_verdict = NP_V_PASS_NO_ROUTE;
+		break;
+	}
+	return r;
+}
+
+static const struct row *find_row(const struct bench *b, enum row_kind kind,
+				  __u32 entries)
+{
+	int i;
+
+	for (i = 0; i < b->nrows; i++)
+		if (b->rows[i].kind == kind && b->rows[i].entries == entries)
+			return &b->rows[i];
+	return NULL;
+}
+
+static const char *entries_str(__u32 n, char *buf, size_t len)
+{
+	if (!n)
+		snprintf(buf, len, "-");
+	else if (n >= 1024 * 1024 && !(n % (1024 * 1024)))
+		snprintf(buf, len, "%uMi", n / (1024 * 1024));
+	else if (n >= 1000 && !(n % 1000))
+		snprintf(buf, len, "%uk", n / 1000);
+	else
+		snprintf(buf, len, "%u", n);
+	return buf;
+}
+
+static const struct row *target_row(const struct bench *b)
+{
+	const struct row *r = find_row(b, ROW_RELAY_TX, NP_MAX_FLOWS);
+
+	return r ? r : find_row(b, ROW_RELAY_PASS, NP_MAX_FLOWS);
+}
+
+static void print_table(const struct bench *b)
+{
+	const struct row *ftx = find_row(b, ROW_FLOOR_TX, 0), *flk, *t;
+	char ent[16], ratio_lk[16], over[16];
+	int i, j;
+
+	printf("\n%-38s %7s %8s %9s %10s %9s  %s\n", "path", "entries",
+	       "ns/pkt", "x floor", "x lookup", "+ns over", "verdict");
+	printf("%-38s %7s %8s %9s %10s %9s\n", "", "", "", "tx", "floor",
+	       "lookup");
+	for (i = 0; i < b->nrows; i++) {
+		const struct row *r = &b->rows[i];
+
+		flk = find_row(b, ROW_FLOOR_LOOKUP, r->entries);
+		snprintf(ratio_lk, sizeof(ratio_lk), "-");
+		snprintf(over, sizeof(over), "-");
+		if (flk && r->kind != ROW_FLOOR_TX && flk->best > 0) {
+			snprintf(ratio_lk, sizeof(ratio_lk), "%.2f",
+				 r->best / flk->best);
+			snprintf(over, sizeof(over), "%+.1f",
+				 r->best - flk->best);
+		}
+		printf("%-38s %7s %8.1f %9.2f %10s %9s  %s%s\n", r->name,
+		       entries_str(r->entries, ent, sizeof(ent)), r->best,
+		       ftx && ftx->best > 0 ? r->best / ftx->best : 0,
+		       ratio_lk, over,
+		       r->verdict >= 0 ? verdict_names[r->verdict] :
+		       r->kind <= ROW_FLOOR_LOOKUP ? "(XDP_TX)" : "?",
+		       r->ok ? "" : "  << NOT EVERY REPEAT TOOK THIS PATH");
+	}
+	printf("\nruns (ns/pkt):\n");
+	for (i = 0; i < b->nrows; i++) {
+		const struct row *r = &b->rows[i];
+
+		printf("  %-38s %5s  repeat/call %7u:", r->name,
+		       entries_str(r->entries, ent, sizeof(ent)), r->per_call);
+		for (j = 0; j < r->runs; j++)
+			printf(" %.1f", r->ns[j]);
+		printf("\n");
+	}
+	t = target_row(b);
+	if (t)
+		printf("\ntarget: full path < %.0f ns/packet at 1M entries: "
+		       "%s (%.1f ns, %s%s)\n", TARGET_NS,
+		       t->best < TARGET_NS ? "met" : "not met", t->best,
+		       t->name, t->kind == ROW_RELAY_TX ? "" :
+		       "; bench/run.sh measures the forwarding path");
+}
+
+static void print_mem(const struct bench *b)
+{
+	unsigned long long per_flow = 0;
+	char ent[16];
+	int i, j;
+
+	printf("\nmemory (preallocated hash maps: fixed at creation, from "
+	       "fdinfo memlock):\n");
+	printf("  %-16s %5s %6s %11s %12s %11s", "map", "key", "value",
+	       "max entries", "memlock MiB", "B/entry@max");
+	for (j = 0; j < NSIZES; j++)
+		printf("  %6s@%-4s", "B/flow",
+		       entries_str(sizes[j], ent, sizeof(ent)));
+	printf("\n");
+	for (i = 0; i < 4; i++) {
+		const struct map_mem *m = &b->mem[i];
+
+		printf("  %-16s %5u %6u %11u %12.1f %11.1f", m->name,
+		       m->key_size, m->value_size, m->max_entries,
+		       m->memlock / 1048576.0,
+		       (double)m->memlock / m->max_entries);
+		for (j = 0; j < NSIZES; j++)
+			printf("  %11.0f", (double)m->memlock / sizes[j]);
+		printf("\n");
+		if (i < 3)
+			per_flow += m->memlock;
+	}
+	printf("  relay total (flows + counters + policers): %.1f MiB, "
+	       "%.0f B per flow when full (%d possible CPUs)\n",
+	       per_flow / 1048576.0, (double)per_flow / NP_MAX_FLOWS, b->ncpu);
+}
+
+static int write_json(const struct bench *b, const char *kernel,
+		      const char *cpu_model)
+{
+	const struct row *t = target_row(b), *ftx, *flk;
+	char path[512], stamp[32], iso[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	FILE *f;
+	int i, j;
+
+	localtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%d-%H%M%S", &tm);
+	strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%S%z", &tm);
+	if (mkdir(b->out_dir, 0755) && errno != EEXIST) {
+		fprintf(stderr, "xdp_cost: mkdir %s: %s\n", b->out_dir,
+			strerror(errno));
+		return -errno;
+	}
+	snprintf(path, sizeof(path), "%s/xdp_cost-%s.json", b->out_dir, stamp);
+	f = fopen(path, "w");
+	if (!f) {
+		fprintf(stderr, "xdp_cost: %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	ftx = find_row(b, ROW_FLOOR_TX, 0);
+	fprintf(f, "{\n  \"benchmark\": \"xdp_cost\",\n  \"date\": ");
+	json_str(f, iso);
+	fprintf(f, ",\n  \"kernel\": ");
+	json_str(f, kernel);
+	fprintf(f, ",\n  \"cpu_model\": ");
+	json_str(f, cpu_model);
+	fprintf(f, ",\n  \"online_cpus\": %ld,\n  \"pinned_cpu\": %d,\n",
+		sysconf(_SC_NPROCESSORS_ONLN), b->cpu);
+	fprintf(f, "  \"ingress\": ");
+	json_str(f, b->ifname ? b->ifname : "");
+	fprintf(f, ",\n  \"packet\": { \"ip_bytes\": %d, \"frame_bytes\": %d,"
+		" \"ttl\": %d, \"dscp\": %d },\n", IP_LEN, FRAME_LEN, PKT_TTL,
+		PKT_DSCP);
+	fprintf(f, "  \"repeat\": %u,\n  \"runs\": %d,\n"
+		"  \"test_run_reuses_buffer\": %s,\n  \"rows\": [\n", b->repeat,
+		b->runs, b->reused ? "true" : "false");
+	for (i = 0; i < b->nrows; i++) {
+		const struct row *r = &b->rows[i];
+
+		flk = find_row(b, ROW_FLOOR_LOOKUP, r->entries);
+		fprintf(f, "    { \"path\": ");
+		json_str(f, r->name);
+		fprintf(f, ", \"entries\": %u, \"ns_per_packet\": %.2f, "
+			"\"ratio_floor_tx\": %.3f", r->entries, r->best,
+			ftx && ftx->best > 0 ? r->best / ftx->best : 0);
+		if (flk && r->kind != ROW_FLOOR_TX && flk->best > 0)
+			fprintf(f, ", \"ratio_floor_lookup\": %.3f",
+				r->best / flk->best);
+		fprintf(f, ", \"verdict\": ");
+		json_str(f, r->verdict >= 0 ? verdict_names[r->verdict] :
+			 r->kind <= ROW_FLOOR_LOOKUP ? "xdp_tx" : "");
+		fprintf(f, ", \"all_repeats_on_path\": %s, "
+			"\"repeat_per_call\": %u, \"runs_ns\": [",
+			r->ok ? "true" : "false", r->per_call);
+		for (j = 0; j < r->runs; j++)
+			fprintf(f, "%s%.2f", j ? ", " : "", r->ns[j]);
+		fprintf(f, "] }%s\n", i + 1 < b->nrows ? "," : "");
+	}
+	fprintf(f, "  ],\n  \"memory\": [\n");
+	for (i = 0; i < 4; i++) {
+		const struct map_mem *m = &b->mem[i];
+
+		fprintf(f, "    { \"map\": ");
+		json_str(f, m->name);
+		fprintf(f, ", \"key_size\": %u, \"value_size\": %u, "
+			"\"max_entries\": %u, \"memlock_bytes\": %llu, "
+			"\"bytes_per_entry_full\": %.1f }%s\n", m->key_size,
+			m->value_size, m->max_entries, m->memlock,
+			(double)m->memlock / m->max_entries,
+			i < 3 ? "," : "");
+	}
+	fprintf(f, "  ],\n  \"target\": { \"ns\": %.0f", TARGET_NS);
+	if (t)
+		fprintf(f, ", \"path\": \"%s\", \"measured_ns\": %.2f, "
+			"\"met\": %s", t->name, t->best,
+			t->best < TARGET_NS ? "true" : "false");
+	fprintf(f, " }\n}\n");
+	if (fclose(f)) {
+		fprintf(stderr, "xdp_cost: %s: %s\n", path, strerror(errno));
+		return -EIO;
+	}
+	printf("\nwrote %s\n", path);
+	return 0;
+}
+
+static void cpu_model(char *buf, size_t len)
+{
+	char line[256], *p;
+	FILE *f = fopen("/proc/cpuinfo", "r");
+
+	snprintf(buf, len, "unknown");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "model name", 10))
+			continue;
+		p = strchr(line, ':');
+		if (p) {
+			snprintf(buf, len, "%s", p + 2);
+			buf[strcspn(buf, "\n")] = 0;
+		}
+		break;
+	}
+	fclose(f);
+}
+
+static int read_sysctl(const char *path)
+{
+	int v = -1;
+	FILE *f = fopen(path, "r");
+
+	if (f) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: xdp_cost [-r REPEAT] [-n RUNS] [-c CPU] [-o DIR] "
+		"[-b MAX] [-H IFNAME] [-k]\n"
+		"                [IFNAME]\n"
+		"  IFNAME  ingress with a route and permanent neighbours for "
+		"203.0.113.20\n"
+		"          and .30 (bench/run.sh makes one): adds the fib hit "
+		"-> XDP_TX rows\n"
+		"  -H      idle interface to attach the relay to, which keeps "
+		"it in the XDP\n"
+		"          dispatcher across the many short forwarding runs\n"
+		"  -b      at most MAX repeats per test run in the relay rows "
+		"(with -H)\n"
+		"  -k      measure even when the rewrite check fails (for "
+		"variants of the\n"
+		"          relay with parts taken out)\n"
+		"  -r      packets per run (default 1000000)\n"
+		"  -n      runs per row, the best is reported (default 5)\n"
+		"  -c      CPU to pin to (default: the last online one)\n"
+		"  -o      directory for the JSON results (default "
+		"bench/results)\n");
+}
+
+/*
+ * A test run with repeat > 1 puts its program into the XDP dispatcher (a
+ * direct call instead of a retpoline) and takes it out after, each change
+ * a synchronize_rcu of milliseconds. A program that is attached somewhere
+ * stays in the dispatcher, so the many short runs of the forwarding rows
+ * only cost their syscalls. The interface must see no traffic.
+ */
+static int hold(struct bench *b)
+{
+	const int fd = bpf_program__fd(b->relay->progs.np_relay);
+	const __u32 modes[2] = { XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE };
+	int i, err = 0;
+
+	for (i = 0; i < 2; i++) {
+		err = bpf_xdp_attach(b->hold_ifindex, fd,
+				     modes[i] | XDP_FLAGS_UPDATE_IF_NOEXIST,
+				     NULL);
+		if (!err) {
+			b->hold_flags = modes[i];
+			printf("relay attached (idle) to %s in %s mode: it "
+			       "stays in the XDP dispatcher between runs\n",
+			       b->hold_name, i ? "generic" : "native");
+			return 0;
+		}
+	}
+	fprintf(stderr, "xdp_cost: attach to %s: %s\n", b->hold_name,
+		strerror(-err));
+	return err;
+}
+
+static int setup(struct bench *b)
+{
+	const struct cycle *cy[2] = { &b->tx, &b->pass };
+	struct np_flow floor_value;
+	int i, k;
+
+	b->relay = relay_bpf__open_and_load();
+	b->floors = floors_bpf__open_and_load();
+	if (!b->relay || !b->floors) {
+		fprintf(stderr, "xdp_cost: loading the programs failed "
+			"(root? make build/bench/xdp_cost?)\n");
+		return -1;
+	}
+	b->maps.fd[NP_FLOWS] = bpf_map__fd(b->relay->maps.np_flows_v1);
+	b->maps.fd[NP_COUNTERS] = bpf_map__fd(b->relay->maps.np_counters_v1);
+	b->maps.fd[NP_POLICERS] = bpf_map__fd(b->relay->maps.np_police_v1);
+	b->maps.fd[NP_VERDICTS] = bpf_map__fd(b->relay->maps.np_verdicts_v1);
+	b->maps.fd[NP_EGRESS] = bpf_map__fd(b->relay->maps.np_egress_v1);
+	b->maps.fd[NP_EVENTS] = bpf_map__fd(b->relay->maps.np_events_v1);
+	b->floor_map_fd = bpf_map__fd(b->floors->maps.floor_flows);
+	if (b->hold_ifindex && hold(b))
+		return -1;
+
+	for (i = 0; i < 2; i++)
+		for (k = 0; k < 2; k++)
+			if (np_flow_install(&b->maps, &cy[i]->key[k],
+					    &cy[i]->flow[k])) {
+				fprintf(stderr, "xdp_cost: flow install "
+					"failed\n");
+				return -1;
+			}
+	filler_flow(&floor_value);
+	if (bpf_map_update_elem(b->floor_map_fd, &b->tx.key[0], &floor_value,
+				BPF_NOEXIST)) {
+		fprintf(stderr, "xdp_cost: floor flow: %s\n", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct bench bench = {
+		.repeat = 1000000,
+		.runs = 5,
+		.cpu = -1,
+		.out_dir = "bench/results",
+		/* Forwarded: 203.0.113.20 and .30 have neighbours. */
+		.tx = { .a = { "203.0.113.20", 20000 },
+			.b = { "203.0.113.30", 30000 },
+			.relay = { RELAY_ADDR, 40000 },
+			.a2 = { "203.0.113.20", 20002 } },
+		/* Same subnet, no neighbours: pass-no-neighbour. */
+		.pass = { .a = { "203.0.113.40", 20000 },
+			  .b = { "203.0.113.50", 30000 },
+			  .relay = { RELAY_ADDR, 40002 },
+			  .a2 = { "203.0.113.40", 20002 } },
+	};
+	struct bench *b = &bench;
+	char kernel[192], model[128];
+	struct timespec t0, t1;
+	struct utsname uts;
+	cpu_set_t set;
+	int opt, i, err = 1;
+	struct row *r;
+
+	while ((opt = getopt(argc, argv, "r:n:c:o:b:H:kh")) != -1) {
+		switch (opt) {
+		case 'k':
+			b->keep_going = true;
+			break;
+		case 'b':
+			b->max_per_call = strtoul(optarg, NULL, 0);
+			break;
+		case 'H':
+			b->hold_name = optarg;
+			b->hold_ifindex = if_nametoindex(optarg);
+			if (!b->hold_ifindex) {
+				fprintf(stderr, "xdp_cost: %s: %s\n", optarg,
+					strerror(errno));
+				return 1;
+			}
+			break;
+		case 'r':
+			b->repeat = strtoul(optarg, NULL, 0);
+			break;
+		case 'n':
+			b->runs = atoi(optarg);
+			break;
+		case 'c':
+			b->cpu = atoi(optarg);
+			break;
+		case 'o':
+			b->out_dir = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (argc - optind > 1 || !b->repeat || b->runs < 1 ||
+	    b->runs > MAX_RUNS) {
+		usage(stderr);
+		return 2;
+	}
+	if (optind < argc) {
+		b->ifname = argv[optind];
+		b->ifindex = if_nametoindex(b->ifname);
+		if (!b->ifindex) {
+			fprintf(stderr, "xdp_cost: %s: %s\n", b->ifname,
+				strerror(errno));
+			return 1;
+		}
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (b->cpu < 0)
+		b->cpu = sysconf(_SC_NPROCESSORS_ONLN) - 1;
+	CPU_ZERO(&set);
+	CPU_SET(b->cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set)) {
+		fprintf(stderr, "xdp_cost: pin to CPU %d: %s\n", b->cpu,
+			strerror(errno));
+		return 1;
+	}
+	b->ncpu = libbpf_num_possible_cpus();
+	np_log_route_libbpf();
+	uname(&uts);
+	snprintf(kernel, sizeof(kernel), "%s %s", uts.release, uts.machine);
+	cpu_model(model, sizeof(model));
+	build_cycle(&b->tx);
+	build_cycle(&b->pass);
+
+	printf("xdp_cost: kernel %s, %s, pinned to CPU %d of %ld\n", kernel,
+	       model, b->cpu, sysconf(_SC_NPROCESSORS_ONLN));
+	printf("packet: Ethernet + IPv4/UDP/RTP, %d bytes IP (%d frame), "
+	       "TTL %d; flow: strict source, DSCP %d, reverse key\n", IP_LEN,
+	       FRAME_LEN, PKT_TTL, PKT_DSCP);
+	printf("%u packets per run, best of %d runs; ingress %s\n", b->repeat,
+	       b->runs, b->ifname ? b->ifname : "loopback only (no IFNAME)");
+	if (read_sysctl("/proc/sys/kernel/bpf_stats_enabled") > 0)
+		printf("warning: kernel.bpf_stats_enabled=1 adds to every "
+		       "run\n");
+	if (read_sysctl("/proc/sys/net/core/bpf_jit_enable") == 0)
+		printf("warning: the BPF JIT is off\n");
+
+	if (setup(b))
+		goto out;
+	if (probe(b)) {
+		if (!b->keep_going)
+			goto out;
+		b->reused = true;
+		printf("warning: rewrite check failed; assuming one buffer for "
+		       "all repeats\n");
+	}
+	if (b->ifindex && b->reused && !b->hold_ifindex)
+		printf("warning: the forwarding rows take %u test runs each "
+		       "and, without -H, two\nsynchronize_rcu per run: slow\n",
+		       b->runs * (b->repeat / (PKT_TTL - 1) + 1));
+
+	r = add_row(b, "floor: parse + XDP_TX", ROW_FLOOR_TX, 0);
+	if (measure(b, r))
+		goto out;
+	for (i = 0; i < NSIZES; i++) {
+		if (fill_to(b, sizes[i]))
+			goto out;
+		r = add_row(b, "floor: parse + lookup + XDP_TX",
+			    ROW_FLOOR_LOOKUP, sizes[i]);
+		if (measure(b, r))
+			goto out;
+		if (b->ifindex) {
+			r = add_row(b, "relay, fib hit -> XDP_TX", ROW_RELAY_TX,
+				    sizes[i]);
+			if (measure(b, r))
+				goto out;
+		}
+		r = add_row(b, "relay, no neighbour -> PASS", ROW_RELAY_PASS,
+			    sizes[i]);
+		if (measure(b, r))
+			goto out;
+	}
+	read_mem(b);
+	print_table(b);
+	print_mem(b);
+	if (write_json(b, kernel, model))
+		goto out;
+	for (i = 0; i < b->nrows; i++)
+		if (!b->rows[i].ok)
+			goto out;
+	err = 0;
+out:
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	printf("elapsed %.1f s\n", (t1.tv_sec - t0.tv_sec) +
+				   (t1.tv_nsec - t0.tv_nsec) / 1e9);
+	if (b->hold_flags)
+		bpf_xdp_detach(b->hold_ifindex, b->hold_flags, NULL);
+	floors_bpf__destroy(b->floors);
+	relay_bpf__destroy(b->relay);
+	return err;
+}
