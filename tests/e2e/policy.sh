@@ -1,0 +1,699 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# End-to-end test of natproxyd's media policy and charging (claims 9, 10,
+# 12) on the SIP topology of tests/sip/ (terminals behind NATs, natproxyd
+# with the XDP relay, Kamailio, a far-end UA), one natproxyd configuration
+# per section:
+#   access  allow/deny prefixes: 403 and no registration (Kamailio never
+#           sees the terminal), deny_action drop: no answer at all
+#   latch   restricted latching against an attacker on the access network
+#           (RTP Bleed / Inject): nothing injected reaches either party,
+#           drops counted as latch before the terminal latched, source after
+#   rate    max_stream_kbps and SDP b=AS enforced in XDP, measured at the
+#           receivers; max_calls answered 503
+#   charge  the charging record (one JSON line per call) against what the
+#           receivers captured, byte for byte
+#   timeout media_timeout: a call without media is ended with BYE both ways
+#   restart kill -9 natproxyd mid-call: no RTP lost, the restarted daemon
+#           (same --state and pins) ends the call and bills it once
+#   qos     DSCP per realm on media and signaling, 802.1Q tag 100 pushed on
+#           media leaving by the core realm (the proxy-core link made VLAN
+#           100 with tc, the kernel may lack 8021q) and popped on media
+#           leaving by the access realm
+# About a minute. POLICY_ONLY="latch rate" runs only those sections; each
+# section's natproxyd log, config, state and charging file are NAME.* in
+# the run directory (SIP_KEEP_LOGS=DIR keeps them).
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib/tap.sh
+require_root "natproxyd media policy and charging end to end"
+. tests/sip/topology.sh
+
+trap sip_topology_down EXIT
+trap 'exit 1' INT TERM HUP PIPE
+sip_topology_up || { echo "not ok - topology"; exit 1; }
+kamailio_start || { echo "not ok - kamailio"; exit 1; }
+
+UDP=tests/lib/udp.py
+HELP=$NP_RUN_DIR/policy_helper.py
+ATTACK_SIZE=77 # the attacker's payload: no RTP of the tests has this size
+
+# Parsing, in one place: natproxyctl's JSON lines, charging records,
+# captures with timestamps (pcap_udp.py prints none).
+cat >"$HELP" <<'EOF'
+import json, struct, sys
+
+def lines(stream):
+    out = []
+    for l in stream:
+        l = l.strip()
+        if l.startswith("{"):
+            try:
+                out.append(json.loads(l))
+            except ValueError:
+                pass
+    return out
+
+def port(ep):
+    return int(ep.rsplit(":", 1)[1])
+
+def pcap(path):
+    """(time, src, sport, dst, dport, ip_len, vlan, dscp) of IPv4 UDP packets."""
+    out = []
+    with open(path, "rb") as f:
+        magic = f.read(24)[:4]
+        endian = "<" if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+        nano = magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
+        while True:
+            hdr = f.read(16)
+            if len(hdr) < 16:
+                break
+            sec, frac, caplen, _ = struct.unpack(endian + "IIII", hdr)
+            frame = f.read(caplen)
+            t = sec + frac / (1e9 if nano else 1e6)
+            proto, off, vlan = struct.unpack("!H", frame[12:14])[0], 14, "-"
+            if proto == 0x8100:
+                vlan = str(struct.unpack("!H", frame[14:16])[0] & 0xFFF)
+                proto, off = struct.unpack("!H", frame[16:18])[0], 18
+            if proto != 0x0800 or frame[off + 9] != 17:
+                continue
+            ihl = (frame[off] & 0xF) * 4
+            ip_len = struct.unpack("!H", frame[off + 2:off + 4])[0]
+            src = ".".join(str(b) for b in frame[off + 12:off + 16])
+            dst = ".".join(str(b) for b in frame[off + 16:off + 20])
+            sport, dport = struct.unpack("!HH", frame[off + ihl:off + ihl + 4])
+            out.append((t, src, sport, dst, dport, ip_len, vlan, frame[off + 1] >> 2))
+    return out
+
+def find_call(obj, call_id):
+    """The object (anywhere in obj) whose call_id is call_id."""
+    if isinstance(obj, dict):
+        if obj.get("call_id") == call_id:
+            return obj
+        obj = list(obj.values())
+    if isinstance(obj, list):
+        for v in obj:
+            hit = find_call(v, call_id)
+            if hit is not None:
+                return hit
+    return None
+
+def numbers(obj, key):
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k == key and isinstance(v, (int, float)):
+                yield v
+            else:
+                yield from numbers(v, key)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from numbers(v, key)
+
+cmd, args = sys.argv[1], sys.argv[2:]
+if cmd == "acc-rtp":
+    # flows --json on stdin: the access RTP relay (lowest even port of ADDR)
+    fl = [f for f in lines(sys.stdin)
+          if f.get("local", "").startswith(args[0] + ":") and port(f["local"]) % 2 == 0]
+    print(min(fl, key=lambda f: port(f["local"]))["local"] if fl else "")
+elif cmd == "field":
+    # flows --json on stdin: LOCAL PATH (dots), "none" if no such flow
+    for f in lines(sys.stdin):
+        if f.get("local") == args[0]:
+            v = f
+            for k in args[1].split("."):
+                v = v[k]
+            print(v)
+            break
+    else:
+        print("none")
+elif cmd == "count-flows":
+    print(len(lines(sys.stdin)))
+elif cmd in ("charge", "charge-call"):
+    # charge FILE EXPR [ARG]: EXPR over recs (every record), r (the last
+    # one) and arg; charge-call FILE CALL_ID EXPR: over that call's records
+    try:
+        with open(args[0]) as f:
+            recs = [json.loads(l) for l in f if l.strip()]
+        if cmd == "charge-call":
+            recs = [x for x in recs if x.get("call_id") == args[1]]
+            args = [args[0], args[2]]
+        arg = args[2] if len(args) > 2 else None
+        r = recs[-1] if recs else None
+        print(eval(args[1]))
+    except Exception as e:
+        print("ERR(%s: %s)" % (type(e).__name__, e))
+elif cmd == "charge-valid":
+    # FILE: every line one JSON object
+    try:
+        with open(args[0]) as f:
+            ls = [l for l in f]
+        ok = ls and all(isinstance(json.loads(l), dict) and l.endswith("\n") for l in ls)
+    except Exception:
+        ok = False
+    sys.exit(0 if ok else 1)
+elif cmd == "pcap":
+    # FILE SRC DST [DPORT|-] [SKIP]: "packets bytes rate" of SRC -> DST;
+    # bytes sum IP lengths; rate (bytes/s) over the packets after the
+    # first SKIP seconds: the bucket's initial burst left out
+    pk = [p for p in pcap(args[0]) if p[1] == args[1] and p[3] == args[2]
+          and (len(args) < 4 or args[3] == "-" or p[4] == int(args[3]))]
+    skip = float(args[4]) if len(args) > 4 else 1.0
+    rate = 0
+    if pk:
+        win = [p for p in pk if p[0] >= pk[0][0] + skip]
+        if len(win) > 1 and win[-1][0] > win[0][0]:
+            rate = sum(p[5] for p in win[1:]) / (win[-1][0] - win[0][0])
+    print(len(pk), sum(p[5] for p in pk), int(rate))
+elif cmd == "pcap-lines":
+    # FILE: "src sport dst dport ip_len vlan dscp" per IPv4 UDP packet
+    for p in pcap(args[0]):
+        print(*p[1:])
+elif cmd == "calls":
+    # CALL_ID, natproxyctl calls --json on stdin: "listed N" (N: the
+    # largest packet count it shows for the call) or "absent"
+    text = sys.stdin.read()
+    try:
+        objs = [json.loads(text)]
+    except ValueError:
+        objs = lines(text.splitlines())
+    hit = find_call(objs, args[0])
+    print("absent" if hit is None else "listed %d" % max(numbers(hit, "packets"), default=-1))
+EOF
+
+ctl() { in_ns proxy build/natproxyctl --pin-dir "$NP_PIN_DIR" "$@"; }
+helper() { python3 "$HELP" "$@"; }
+acc_rtp() { ctl flows --json | helper acc-rtp "$SIP_PROXY_ACC_IP"; }
+flow_field() { ctl flows --json | helper field "$1" "$2"; }
+n_flows() { ctl flows --json | helper count-flows; }
+verdict() {
+	ctl status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["verdicts"][sys.argv[1]])' "$1"
+}
+# charge SECTION EXPR [ARG]: EXPR over that section's charging records
+# (recs; r: the last; arg: ARG); charge_call SECTION CALL_ID EXPR: over
+# that call's records.
+charge() { helper charge "$NP_RUN_DIR/$1.charging" "$2" ${3+"$3"}; }
+charge_call() { helper charge-call "$NP_RUN_DIR/$1.charging" "$2" "$3"; }
+# media_sum FILE SRC DST: "packets bytes" (IP lengths) of the valid UDP
+# packets SRC -> DST from a relay port (30000 and up: not signaling).
+media_sum() {
+	tests/lib/pcap_udp.py "$1" |
+		awk -v s="$2" -v d="$3" '$1 == s && $2 >= 30000 && $3 == d && $8 != "bad" && $9 == "ok" {n++; b += $10 + 28}
+			END {print n + 0, b + 0}'
+}
+# payloads FILE SIZE: UDP packets of that payload size in a capture.
+payloads() { tests/lib/pcap_udp.py "$1" | awk -v n="$2" '$10 == n' | wc -l; }
+# call_id NAME: the Call-ID of the call a sipp run NAME made.
+call_id() { sed -n 's/^Call-I[Dd]: *\([^[:space:]]*\).*/\1/p' "$NP_RUN_DIR/$1.msg" | head -1; }
+kam_requests() { grep -c "request $1 " "$KAM_LOG"; }
+within() { # VALUE TARGET PERCENT
+	awk -v v="$1" -v t="$2" -v p="$3" 'BEGIN {d = v - t; if (d < 0) d = -d; exit !(d <= t * p / 100)}'
+}
+
+# cfg NAME ACCESS_KEYS CORE_KEYS: a configuration for one section, its
+# charging file $NP_RUN_DIR/NAME.charging. Keys are YAML lines indented 4.
+cfg() {
+	cat >"$NP_RUN_DIR/$1.yaml" <<-EOF
+		realms:
+		  - name: access
+		    interface: acc0
+		    address: $SIP_PROXY_ACC_IP
+		    sip_port: 5060
+		    media_ports: 30000-30999
+		$2
+		  - name: core
+		    interface: core0
+		    address: $SIP_PROXY_CORE_IP
+		    sip_ports: 20000-20999
+		    media_ports: 40000-40999
+		$3
+		pairs:
+		  - first: access
+		    second: core
+		    softswitch: $SIP_KAM_IP:5060
+		keepalive:
+		  method: options
+		  interval: 60
+		charging:
+		  file: $NP_RUN_DIR/$1.charging
+	EOF
+}
+NPD_PID=
+LOG=
+# npd_start NAME [ARGS...]: natproxyd on NAME.yaml, log NAME.log
+# (appended to), state NAME.state (never the shared default); waits
+# (bounded) until it runs.
+npd_start() {
+	local name=$1 i before
+	shift
+	LOG=$NP_RUN_DIR/$name.log
+	before=$(grep -c 'natproxyd running' "$LOG" 2>/dev/null)
+	sip_spawn proxy build/natproxyd -c "$NP_RUN_DIR/$name.yaml" --pin-dir "$NP_PIN_DIR" \
+		--state "$NP_RUN_DIR/$name.state" "$@" >>"$LOG" 2>&1
+	NPD_PID=$SIP_LAST_PID
+	for ((i = 0; i < 50; i++)); do
+		[ "$(grep -c 'natproxyd running' "$LOG")" -gt "${before:-0}" ] && return 0
+		_sip_running "$NPD_PID" || break
+		sleep 0.1
+	done
+	diag "natproxyd ($name) did not start: $(tail -3 "$LOG")"
+	return 1
+}
+npd_stop() { [ -n "$NPD_PID" ] && sip_stop "$NPD_PID"; NPD_PID=; }
+# wait_for SECONDS CMD...: until CMD succeeds (bounded).
+wait_for() {
+	local tenths=$(($1 * 10)) i
+	shift
+	for ((i = 0; i < tenths; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+has_acc_flow() { [ -n "$(acc_rtp)" ]; }
+latched() { ! flow_field "$1" flags | grep -q 'latch-pending\|^none$'; }
+has_flag() { flow_field "$1" flags | tr , '\n' | grep -qx "$2"; }
+expects() { flow_field "$1" expect | grep -q "^$2:[1-9]"; }
+no_flows() { [ "$(n_flows)" = 0 ]; }
+# sipp_server NS NAME SCENARIO ARGS...: sipp_spawn for a server scenario
+# other than uas.xml: sipp_cmd gives those the client options (-m 1,
+# -oocsf), which sipp refuses in server mode; they are taken out here.
+sipp_server() {
+	local ns=$1 i child cmd=() skip=0 a
+	shift
+	sipp_cmd "$@"
+	for a in "${SIPP_CMD[@]}"; do
+		if [ "$skip" -gt 0 ]; then
+			skip=$((skip - 1))
+		elif [ "$a" = -m ] || [ "$a" = -oocsf ]; then
+			skip=1
+		else
+			cmd+=("$a")
+		fi
+	done
+	sip_spawn "$ns" "${cmd[@]}" >"$NP_RUN_DIR/$1.out" 2>&1
+	for ((i = 0; i < 50; i++)); do
+		child=$(pgrep -P "$SIP_LAST_PID" | head -1)
+		[ -n "$child" ] && in_ns "$ns" ss -Hunap 2>/dev/null |
+			grep -q "\"sipp\",pid=$child," && return 0
+		_sip_running "$SIP_LAST_PID" || return 1
+		sleep 0.1
+	done
+	return 1
+}
+far_uas() {
+	case ${2:-uas} in
+	uas) sipp_spawn core "$1" uas -i "$SIP_FAR_IP" -p 5060 -mi "$SIP_FAR_IP" -mp 7000 ;;
+	*) sipp_server core "$1" "$2" -i "$SIP_FAR_IP" -p 5060 -mi "$SIP_FAR_IP" -mp 7000 ;;
+	esac
+}
+A_UA=(-i "$SIP_A_IP" -p 5060 -mi "$SIP_A_IP" -mp 6000 -s far -key user a "$SIP_PROXY_ACC_IP:5060")
+
+# --- access: allow/deny prefixes ------------------------------------------------
+# A (NAT 203.0.113.11) is allowed; B (NAT 203.0.113.12) is denied; C
+# (203.0.113.30, no NAT) is outside the allow list.
+section_access() {
+	local regs invites pid_b pid_c rc_b rc_c from_proxy
+	cfg access "    allow:
+      - 203.0.113.0/28
+    deny:
+      - 203.0.113.12/32" ""
+	check "access: natproxyd starts with allow and deny lists" npd_start access
+	check "access: A (allowed) registers" \
+		sipp_run lan1 reg-a register -i "$SIP_A_IP" -p 5060 -key user a -key expires 60 "$SIP_PROXY_ACC_IP:5060"
+	regs=$(kam_requests REGISTER)
+	invites=$(kam_requests INVITE)
+	check "access: B (deny 203.0.113.12/32) is answered 403 to REGISTER" \
+		sipp_run lan2 reg-b-403 register_403 -i "$SIP_B_IP" -p 5060 -key user b -key expires 60 "$SIP_PROXY_ACC_IP:5060"
+	check "access: C (outside allow 203.0.113.0/28) is answered 403 to REGISTER" \
+		sipp_run lan0 reg-c-403 register_403 -i "$SIP_C_IP" -p 5060 -key user c -key expires 60 "$SIP_PROXY_ACC_IP:5060"
+	check "access: B's INVITE is answered 403" \
+		sipp_run lan2 inv-b-403 invite_refused -i "$SIP_B_IP" -p 5060 -mi "$SIP_B_IP" -mp 6002 -s far -key user b "$SIP_PROXY_ACC_IP:5060"
+	check "access: ... and 403 is what B got" grep -q 'invite_refused b: 403' "$NP_RUN_DIR/inv-b-403.log"
+	check "access: Kamailio saw no REGISTER or INVITE of B or C" \
+		test "$(kam_requests REGISTER) $(kam_requests INVITE)" = "$regs $invites"
+	check "access: Kamailio has A's contact, none of B or C" \
+		test -n "$(kamailio_contacts a)" -a -z "$(kamailio_contacts b)$(kamailio_contacts c)"
+	npd_stop
+
+	cfg access-drop "    allow:
+      - 203.0.113.0/28
+    deny:
+      - 203.0.113.12/32
+    deny_action: drop" ""
+	check "access: natproxyd restarts with deny_action: drop" npd_start access-drop
+	capture lan2 eth0 deny-b.pcap
+	capture lan0 eth0 deny-c.pcap
+	regs=$(kam_requests REGISTER)
+	SIP_SIPP_TIMEOUT=3 sipp_spawn lan2 reg-b-drop register -i "$SIP_B_IP" -p 5060 -key user b -key expires 60 "$SIP_PROXY_ACC_IP:5060"
+	pid_b=$SIP_LAST_PID
+	SIP_SIPP_TIMEOUT=3 sipp_spawn lan0 reg-c-drop register -i "$SIP_C_IP" -p 5060 -key user c -key expires 60 "$SIP_PROXY_ACC_IP:5060"
+	pid_c=$SIP_LAST_PID
+	sip_wait "$pid_b" 25; rc_b=$?
+	sip_wait "$pid_c" 25; rc_c=$?
+	stop_captures
+	check "access: drop: B's and C's REGISTERs get no answer (sipp times out)" test "$rc_b" -ne 0 -a "$rc_c" -ne 0
+	from_proxy=$( (tcpdump -nr "$NP_RUN_DIR/deny-b.pcap" src host "$SIP_PROXY_ACC_IP" 2>/dev/null
+		tcpdump -nr "$NP_RUN_DIR/deny-c.pcap" src host "$SIP_PROXY_ACC_IP" 2>/dev/null) | wc -l)
+	check_eq "access: drop: not one packet from natproxy reached B or C (no 403, no ICMP)" 0 "$from_proxy"
+	check "access: drop: though both sent (and retransmitted) their REGISTER" \
+		test "$(tcpdump -nr "$NP_RUN_DIR/deny-b.pcap" dst host "$SIP_PROXY_ACC_IP" 2>/dev/null | wc -l)" -ge 2 -a \
+		"$(tcpdump -nr "$NP_RUN_DIR/deny-c.pcap" dst host "$SIP_PROXY_ACC_IP" 2>/dev/null | wc -l)" -ge 2
+	check_eq "access: drop: Kamailio saw no REGISTER" "$regs" "$(kam_requests REGISTER)"
+	check "access: drop: A still registers" \
+		sipp_run lan1 reg-a2 register -i "$SIP_A_IP" -p 5060 -key user a -key expires 60 "$SIP_PROXY_ACC_IP:5060"
+	npd_stop
+}
+
+# --- latch: restricted latching against an attacker ------------------------------
+# C (203.0.113.30, on the access network) sends 77-byte datagrams to A's
+# access relay before A's media starts (uac_late_media: 2 s after the ACK)
+# and after A latched.
+section_latch() {
+	local relay n
+	cfg latch "    latch: restricted" ""
+	check "latch: natproxyd starts with latch: restricted" npd_start latch
+	capture lan1 eth0 latch-a.pcap udp
+	capture core eth0 latch-far.pcap udp
+	capture lan0 eth0 latch-c.pcap udp
+	far_uas latch-far
+	FAR=$SIP_LAST_PID
+	sipp_spawn lan1 latch-a uac_late_media "${A_UA[@]}"
+	UAC=$SIP_LAST_PID
+	wait_for 5 has_acc_flow
+	relay=$(acc_rtp)
+	diag "latch: A's access relay ${relay:-(none)}, flags $(flow_field "$relay" flags)"
+	check "latch: the access relay is restricted and waits to latch" \
+		eval 'has_flag "$relay" restricted && has_flag "$relay" latch-pending'
+	in_ns lan0 $UDP send "$SIP_C_IP:5004" "$relay" 20 $ATTACK_SIZE
+	sleep 0.2
+	check_eq "latch: 20 attacker packets before A's media: drops.latch" 20 "$(flow_field "$relay" drops.latch)"
+	check "latch: ... and the relay did not latch onto the attacker" has_flag "$relay" latch-pending
+	wait_for 6 latched "$relay"
+	check "latch: A's first RTP packet latched the relay onto A's NAT" expects "$relay" "$SIP_NAT1_IP"
+	in_ns lan0 $UDP send "$SIP_C_IP:5004" "$relay" 20 $ATTACK_SIZE
+	sleep 0.2
+	check_eq "latch: 20 attacker packets after the latch: drops.source" 20 "$(flow_field "$relay" drops.source)"
+	check "latch: the call completes" sip_wait "$UAC" 20
+	check "latch: the far end's side completes" sip_wait "$FAR" 20
+	stop_captures
+	check_eq "latch: no attacker payload reached A" 0 "$(payloads "$NP_RUN_DIR/latch-a.pcap" $ATTACK_SIZE)"
+	check_eq "latch: no attacker payload reached the far end" 0 "$(payloads "$NP_RUN_DIR/latch-far.pcap" $ATTACK_SIZE)"
+	check_eq "latch: the attacker received no media (no RTP Bleed)" "0 0" \
+		"$(media_sum "$NP_RUN_DIR/latch-c.pcap" "$SIP_PROXY_ACC_IP" "$SIP_C_IP")"
+	read -r n _ <<<"$(media_sum "$NP_RUN_DIR/latch-far.pcap" "$SIP_PROXY_CORE_IP" "$SIP_FAR_IP")"
+	check_eq "latch: all 200 of A's RTP packets reach the far end" 200 "$n"
+	check "latch: natproxyd logged the latch onto A's NAT media source" \
+		grep -q "latched.*$SIP_NAT1_IP:[0-9]" "$LOG"
+	check "latch: ... and none onto the attacker" bash -c "! grep 'latched' '$LOG' | grep -q '$SIP_C_IP'"
+	grep 'latched' "$LOG" | head -2 | sed 's/^/# log: /'
+	check_eq "latch: the charging record counts the drops (latch, source)" "20 20" \
+		"$(charge latch '"%s %s" % (r["streams"][0]["from_terminal"]["drops"]["latch"], r["streams"][0]["from_terminal"]["drops"]["source"])')"
+	npd_stop
+}
+
+# --- rate: max_stream_kbps, b=AS, max_calls ---------------------------------------
+# max_stream_kbps 64 (8000 IP bytes/s) and max_calls 1 on access. The RTP of
+# the scenarios is 200 IP bytes 50 times a second: 10000 bytes/s each way.
+section_rate() {
+	local relay invites n_far b_far r_far n_a b_a r_a
+	cfg rate "    max_stream_kbps: 64
+    max_calls: 1" ""
+	check "rate: natproxyd starts with max_stream_kbps 64, max_calls 1" npd_start rate
+	capture lan1 eth0 rate-a.pcap udp
+	capture core eth0 rate-far.pcap udp
+	far_uas rate-far
+	FAR=$SIP_LAST_PID
+	sipp_spawn lan1 rate-a uac "${A_UA[@]}"
+	UAC=$SIP_LAST_PID
+	wait_for 5 has_acc_flow
+	relay=$(acc_rtp)
+	wait_for 5 latched "$relay"
+	check_eq "rate: the access relay's bucket: 8000 bytes/s" 8000 "$(flow_field "$relay" rate_bytes)"
+	invites=$(kam_requests INVITE)
+	check "rate: a second call while A's is up (max_calls 1) is refused" \
+		sipp_run lan2 rate-b invite_refused -i "$SIP_B_IP" -p 5060 -mi "$SIP_B_IP" -mp 6002 -s far -key user b "$SIP_PROXY_ACC_IP:5060"
+	check "rate: ... with 503" grep -q 'invite_refused b: 503' "$NP_RUN_DIR/rate-b.log"
+	check_eq "rate: ... and it never reached Kamailio" "$invites" "$(kam_requests INVITE)"
+	check "rate: the call completes" sip_wait "$UAC" 20
+	check "rate: the far end's side completes" sip_wait "$FAR" 20
+	stop_captures
+	read -r n_far b_far r_far <<<"$(helper pcap "$NP_RUN_DIR/rate-far.pcap" "$SIP_PROXY_CORE_IP" "$SIP_FAR_IP" 7000)"
+	read -r n_a b_a r_a <<<"$(helper pcap "$NP_RUN_DIR/rate-a.pcap" "$SIP_PROXY_ACC_IP" "$SIP_A_IP" 6000)"
+	diag "rate: far end received $n_far packets, $b_far bytes, $r_far bytes/s; A $n_a, $b_a, $r_a bytes/s"
+	check "rate: A -> far end arrives at 8000 bytes/s (within 10%)" within "$r_far" 8000 10
+	check "rate: far end -> A arrives at 8000 bytes/s (within 10%)" within "$r_a" 8000 10
+	check "rate: drops.rate counted both ways" \
+		test "$(charge rate 'r["streams"][0]["from_terminal"]["drops"]["rate"] > 0 < r["streams"][0]["to_terminal"]["drops"]["rate"]')" = True
+	check_eq "rate: from A, relayed + rate-dropped = the 200 sent" 200 \
+		"$(charge rate 'r["streams"][0]["from_terminal"]["packets"] + r["streams"][0]["from_terminal"]["drops"]["rate"]')"
+	check_eq "rate: the far end received what the record says was relayed" "$n_far" \
+		"$(charge rate 'r["streams"][0]["from_terminal"]["packets"]')"
+
+	# b=AS:40 in A's offer: min(64, 40) kbit/s = 5000 bytes/s. The call also
+	# shows the first one no longer counts against max_calls.
+	capture lan1 eth0 bas-a.pcap udp
+	capture core eth0 bas-far.pcap udp
+	far_uas bas-far
+	FAR=$SIP_LAST_PID
+	check "rate: then a call offering b=AS:40 is accepted and completes" \
+		sipp_run lan1 bas-a uac_bas "${A_UA[@]}" -key bas 40
+	check "rate: the far end's side completes" sip_wait "$FAR" 20
+	stop_captures
+	read -r n_far b_far r_far <<<"$(helper pcap "$NP_RUN_DIR/bas-far.pcap" "$SIP_PROXY_CORE_IP" "$SIP_FAR_IP" 7000)"
+	read -r n_a b_a r_a <<<"$(helper pcap "$NP_RUN_DIR/bas-a.pcap" "$SIP_PROXY_ACC_IP" "$SIP_A_IP" 6000)"
+	diag "rate: b=AS:40: far end received $n_far packets, $r_far bytes/s; A $n_a, $r_a bytes/s"
+	check "rate: b=AS:40: A -> far end arrives at 5000 bytes/s (within 10%)" within "$r_far" 5000 10
+	check "rate: b=AS:40: far end -> A arrives at 5000 bytes/s (within 10%)" within "$r_a" 5000 10
+	npd_stop
+}
+
+# --- charge: the charging record against the receivers' captures ----------------
+# First-packet latching (the default), and an attacker after the latch.
+section_charge() {
+	local relay cid n_far b_far n_a b_a
+	cfg charge "" ""
+	check "charge: natproxyd starts with a charging file" npd_start charge
+	capture lan1 eth0 charge-a.pcap udp
+	capture core eth0 charge-far.pcap udp
+	far_uas charge-far
+	FAR=$SIP_LAST_PID
+	sipp_spawn lan1 charge-a uac "${A_UA[@]}"
+	UAC=$SIP_LAST_PID
+	wait_for 5 has_acc_flow
+	relay=$(acc_rtp)
+	wait_for 5 latched "$relay"
+	in_ns lan0 $UDP send "$SIP_C_IP:5004" "$relay" 20 $ATTACK_SIZE
+	check "charge: the call completes" sip_wait "$UAC" 20
+	check "charge: the far end's side completes" sip_wait "$FAR" 20
+	stop_captures
+	cid=$(call_id charge-a)
+	read -r n_far b_far <<<"$(media_sum "$NP_RUN_DIR/charge-far.pcap" "$SIP_PROXY_CORE_IP" "$SIP_FAR_IP")"
+	read -r n_a b_a <<<"$(media_sum "$NP_RUN_DIR/charge-a.pcap" "$SIP_PROXY_ACC_IP" "$SIP_A_IP")"
+	diag "charge: captured $n_far packets $b_far bytes at the far end, $n_a packets $b_a bytes at A"
+	diag "charge: record: $(head -c 1000 "$NP_RUN_DIR/charge.charging" 2>/dev/null)"
+	check "charge: the charging file holds valid JSON lines" helper charge-valid "$NP_RUN_DIR/charge.charging"
+	check_eq "charge: one record for the one call" 1 "$(charge charge 'len(recs)')"
+	check_eq "charge: its call_id is the call's" "$cid" "$(charge charge 'r["call_id"]')"
+	check_eq "charge: end_reason bye" bye "$(charge charge 'r["end_reason"]')"
+	check_eq "charge: from, to, pair, terminal (A's NAT mapping)" True \
+		"$(charge charge '"a@" in r["from"] and "far@" in r["to"] and bool(r["pair"]) and r["terminal"].startswith("203.0.113.11:")')"
+	check_eq "charge: start <= answer < end, ISO 8601 UTC; duration about 4.5 s" True \
+		"$(charge charge '(lambda re, ts: all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", t) for t in ts) and ts[0] <= ts[1] < ts[2] and 3.5 <= float(r["duration"]) <= 7)(__import__("re"), [r["start"], r["answer"], r["end"]])')"
+	check_eq "charge: one stream, index 0, its access and core relays" True \
+		"$(charge charge 'len(r["streams"]) == 1 and r["streams"][0]["index"] == 0 and r["streams"][0]["access_relay"] == arg and r["streams"][0]["core_relay"].startswith("198.51.100.1:4")' "$relay")"
+	check_eq "charge: the far end received all 200" 200 "$n_far"
+	check_eq "charge: from_terminal bytes = IP bytes the far end received" "$b_far" "$(charge charge 'r["streams"][0]["from_terminal"]["bytes"]')"
+	check_eq "charge: from_terminal packets = packets the far end received" "$n_far" "$(charge charge 'r["streams"][0]["from_terminal"]["packets"]')"
+	check_eq "charge: to_terminal bytes = IP bytes A received" "$b_a" "$(charge charge 'r["streams"][0]["to_terminal"]["bytes"]')"
+	check_eq "charge: to_terminal packets = packets A received" "$n_a" "$(charge charge 'r["streams"][0]["to_terminal"]["packets"]')"
+	check_eq "charge: first-packet latch: 20 attacker packets after it are drops.source" 20 \
+		"$(charge charge 'r["streams"][0]["from_terminal"]["drops"]["source"]')"
+	check_eq "charge: ... and reached nobody" 0 \
+		"$(($(payloads "$NP_RUN_DIR/charge-a.pcap" $ATTACK_SIZE) + $(payloads "$NP_RUN_DIR/charge-far.pcap" $ATTACK_SIZE)))"
+	check_eq "charge: drops name all four reasons both ways" True \
+		"$(charge charge 'all(sorted(r["streams"][0][d]["drops"]) == ["latch", "no-dest", "rate", "source"] for d in ("from_terminal", "to_terminal"))')"
+	npd_stop
+}
+
+# --- timeout: media_timeout 3 s on both realms ------------------------------------
+section_timeout() {
+	local took
+	cfg timeout "    media_timeout: 3" "    media_timeout: 3"
+	check "timeout: natproxyd starts with media_timeout 3" npd_start timeout
+	far_uas timeout-far
+	FAR=$SIP_LAST_PID
+	check "timeout: a 4.5 s call with media throughout is not cut" \
+		sipp_run lan1 timeout-a uac "${A_UA[@]}"
+	sip_wait "$FAR" 20
+	check_eq "timeout: ... its record says bye" bye "$(charge timeout 'r["end_reason"]')"
+	capture lan1 eth0 silent-a.pcap udp port 5060
+	capture core eth0 silent-far.pcap udp port 5060
+	far_uas silent-far uas_silent
+	FAR=$SIP_LAST_PID
+	SECONDS=0
+	check "timeout: a call without media: A gets a BYE from the network" \
+		sipp_run lan1 silent-a uac_silent "${A_UA[@]}"
+	took=$SECONDS
+	check "timeout: ... and so does the far end" sip_wait "$FAR" 20
+	stop_captures
+	diag "timeout: the silent call took ${took}s; record: $(tail -1 "$NP_RUN_DIR/timeout.charging" 2>/dev/null | head -c 500)"
+	check_eq "timeout: ended not before 3 s without media, nor 3 s after (answer to end)" True \
+		"$(charge timeout '3.0 <= float(r["duration"]) <= 6.0 and r["answer"] is not None')"
+	check "timeout: ... and A's sipp saw it within 9 s" test "$took" -le 9
+	check "timeout: the BYE reached A from natproxy's access address" \
+		bash -c "tcpdump -nr '$NP_RUN_DIR/silent-a.pcap' -A 'src host $SIP_PROXY_ACC_IP' 2>/dev/null | grep -q 'BYE sip:'"
+	check "timeout: natproxy sent the far end's BYE to Kamailio from its core address" \
+		bash -c "tcpdump -nr '$NP_RUN_DIR/silent-far.pcap' -A 'src host $SIP_PROXY_CORE_IP' 2>/dev/null | grep -q 'BYE sip:'"
+	check "timeout: ... and the far end got it" grep -q 'uas_silent: got BYE' "$NP_RUN_DIR/silent-far.log"
+	check_eq "timeout: the record says media-timeout" media-timeout "$(charge timeout 'r["end_reason"]')"
+	check_eq "timeout: two records, two calls" 2 "$(charge timeout 'len(recs)')"
+	check "timeout: no flow is left" no_flows
+	npd_stop
+}
+
+# --- restart: kill -9 mid-call ------------------------------------------------------
+# kill -9 natproxyd while RTP flows, start it again on the same --state and
+# pins: XDP relays on from the pinned maps meanwhile.
+section_restart() {
+	local relay cid calls n_far n_a
+	cfg restart "" ""
+	STATE=$NP_RUN_DIR/restart.state
+	check "restart: natproxyd starts with --state" npd_start restart
+	capture lan1 eth0 restart-a.pcap udp
+	capture core eth0 restart-far.pcap udp
+	far_uas restart-far
+	FAR=$SIP_LAST_PID
+	sipp_spawn lan1 restart-a uac "${A_UA[@]}"
+	UAC=$SIP_LAST_PID
+	wait_for 5 has_acc_flow
+	relay=$(acc_rtp)
+	wait_for 5 latched "$relay" # A's RTP flows from here: t = 0
+	sleep 1
+	cid=$(call_id restart-a)
+	calls=$(ctl calls --json --state "$STATE" 2>&1)
+	diag "restart: calls: $(echo "$calls" | head -c 400)"
+	check "restart: natproxyctl calls lists the live call with its running volume" \
+		eval 'echo "$calls" | helper calls "$cid" | grep -q "^listed [1-9]"'
+	sleep 0.5
+	sip_stop "$NPD_PID" KILL 2>/dev/null # t = 1.5 s
+	NPD_PID=
+	sleep 1
+	check "restart: natproxyd starts again (t = 2.5 s) on the same state and pins" npd_start restart
+	calls=$(ctl calls --json --state "$STATE" 2>&1)
+	check "restart: the restarted natproxyd lists the call it adopted" \
+		eval 'echo "$calls" | helper calls "$cid" | grep -q "^listed [1-9]"'
+	check "restart: the call's BYE is handled, the call completes" sip_wait "$UAC" 20
+	check "restart: the far end's side completes" sip_wait "$FAR" 20
+	stop_captures
+	read -r n_far _ <<<"$(media_sum "$NP_RUN_DIR/restart-far.pcap" "$SIP_PROXY_CORE_IP" "$SIP_FAR_IP")"
+	read -r n_a _ <<<"$(media_sum "$NP_RUN_DIR/restart-a.pcap" "$SIP_PROXY_ACC_IP" "$SIP_A_IP")"
+	diag "restart: RTP relayed: $n_far to the far end, $n_a to A"
+	check_eq "restart: every one of A's 200 RTP packets reached the far end" 200 "$n_far"
+	check "restart: the far end's RTP reached A (all after A's latch)" test "$n_a" -ge 190
+	check_eq "restart: exactly one charging record for the call" 1 "$(charge_call restart "$cid" 'len(recs)')"
+	check_eq "restart: ... with all 200 packets from the terminal, end_reason bye" "200 bye" \
+		"$(charge_call restart "$cid" '"%s %s" % (r["streams"][0]["from_terminal"]["packets"], r["end_reason"])')"
+	check_eq "restart: ... and to_terminal packets = what A received" "$n_a" \
+		"$(charge_call restart "$cid" 'r["streams"][0]["to_terminal"]["packets"]')"
+	check "restart: no flow is left" no_flows
+	npd_stop
+}
+
+# --- qos: DSCP per realm, VLAN 100 on the core realm ----------------------------
+# The proxy-core link becomes VLAN 100. This kernel may lack 8021q, so the
+# VLAN is made with tc: on core/eth0 and proxy/core0 a clsact egress program
+# pushes tag 100 on every frame the kernel sends, and an ingress program
+# pops it, dropping untagged frames (or other VLANs). XDP runs before tc
+# ingress and frames XDP sends skip tc egress: natproxy's relay must push
+# the tag itself on media leaving by core0, and pop the tag of media it
+# takes from core0 to the access side. Transmit VLAN offload is off, so
+# tags travel inline, where XDP sees them.
+vlan_link() { # NS DEV
+	in_ns "$1" ethtool -K "$2" txvlan off rxvlan off >/dev/null 2>&1
+	in_ns "$1" tc qdisc add dev "$2" clsact &&
+		in_ns "$1" tc filter add dev "$2" ingress bpf da obj "$NP_RUN_DIR/vlan100.bpf.o" program vlan_in &&
+		in_ns "$1" tc filter add dev "$2" egress bpf da obj "$NP_RUN_DIR/vlan100.bpf.o" program vlan_out
+}
+# vlan_drops: frames core/eth0's VLAN ingress dropped (untagged, other VLAN).
+vlan_drops() { in_ns core tc -s qdisc show dev eth0 | sed -n '/clsact/,$ s/.*(dropped \([0-9]*\),.*/\1/p' | head -1; }
+section_qos() {
+	local vlan_drops0 redirect0 egress0 redirected via_kernel far_lines acc_lines media_far sig_core media_acc sig_acc n_a
+	cat >"$NP_RUN_DIR/vlan100.bpf.c" <<-'EOF'
+		#include <linux/bpf.h>
+		#include <linux/if_ether.h>
+		#include <linux/pkt_cls.h>
+		#include <bpf/bpf_endian.h>
+		#include <bpf/bpf_helpers.h>
+		SEC("tc") int vlan_in(struct __sk_buff *skb)
+		{
+			if (!skb->vlan_present || (skb->vlan_tci & 0xfff) != 100)
+				return TC_ACT_SHOT;
+			return bpf_skb_vlan_pop(skb) ? TC_ACT_SHOT : TC_ACT_OK;
+		}
+		SEC("tc") int vlan_out(struct __sk_buff *skb)
+		{
+			return bpf_skb_vlan_push(skb, bpf_htons(ETH_P_8021Q), 100) ?
+				       TC_ACT_SHOT : TC_ACT_OK;
+		}
+		char LICENSE[] SEC("license") = "GPL";
+	EOF
+	clang -O2 -g -target bpf -c "$NP_RUN_DIR/vlan100.bpf.c" -o "$NP_RUN_DIR/vlan100.bpf.o" &&
+		vlan_link core eth0 && vlan_link proxy core0
+	check "qos: the proxy-core link carries VLAN 100 (tc push/pop), Kamailio answers over it" \
+		eval 'vlan_ok=$(in_ns proxy ping -c 1 -W 2 "$SIP_KAM_IP" >/dev/null && echo yes); [ "$vlan_ok" = yes ]'
+	cfg qos "    dscp: 34
+    sip_dscp: 26" "    dscp: 46
+    sip_dscp: 24
+    vlan: 100"
+	check "qos: natproxyd starts: dscp 34/46, sip_dscp 26/24 (access/core), vlan 100 on core" npd_start qos
+	capture core eth0 qos-far.pcap
+	capture acc p-proxy qos-acc.pcap
+	capture lan1 eth0 qos-a.pcap udp
+	far_uas qos-far
+	FAR=$SIP_LAST_PID
+	redirect0=$(verdict redirect)
+	vlan_drops0=$(vlan_drops)
+	egress0=$(($(verdict pass-egress-not-attached) + $(verdict pass-no-route)))
+	check "qos: A's call to the far end over VLAN 100 completes" sipp_run lan1 qos-a uac "${A_UA[@]}"
+	check "qos: the far end's side completes" sip_wait "$FAR" 20
+	stop_captures
+	redirected=$(($(verdict redirect) - redirect0))
+	via_kernel=$(($(verdict pass-egress-not-attached) + $(verdict pass-no-route) - egress0))
+	far_lines=$(helper pcap-lines "$NP_RUN_DIR/qos-far.pcap")
+	acc_lines=$(helper pcap-lines "$NP_RUN_DIR/qos-acc.pcap")
+	# columns: src sport dst dport ip_len vlan dscp
+	media_far=$(echo "$far_lines" | awk -v s="$SIP_PROXY_CORE_IP" -v d="$SIP_FAR_IP" '$1 == s && $3 == d && $4 == 7000')
+	sig_core=$(echo "$far_lines" | awk -v s="$SIP_PROXY_CORE_IP" -v d="$SIP_KAM_IP" '$1 == s && $2 >= 20000 && $2 <= 20999 && $3 == d && $4 == 5060')
+	media_acc=$(echo "$acc_lines" | awk -v s="$SIP_PROXY_ACC_IP" -v d="$SIP_NAT1_IP" '$1 == s && $2 >= 30000 && $2 <= 30999 && $3 == d')
+	sig_acc=$(echo "$acc_lines" | awk -v s="$SIP_PROXY_ACC_IP" -v d="$SIP_NAT1_IP" '$1 == s && $2 == 5060 && $3 == d')
+	diag "qos: XDP redirected $redirected packets; $via_kernel went up to the kernel for want of an egress"
+	diag "qos: media at the far end (count vlan dscp): $(echo "$media_far" | awk 'NF {print $6, $7}' | sort | uniq -c | tr -s ' \n' ' ;')"
+	diag "qos: media leaving by access (count vlan dscp): $(echo "$media_acc" | awk 'NF {print $6, $7}' | sort | uniq -c | tr -s ' \n' ' ;')"
+	diag "qos: signaling to Kamailio (count vlan dscp): $(echo "$sig_core" | awk 'NF {print $6, $7}' | sort | uniq -c | tr -s ' \n' ' ;')"
+	check_eq "qos: all 200 RTP packets reach the far end tagged VLAN 100, with DSCP 46" 200 \
+		"$(echo "$media_far" | awk '$6 == 100 && $7 == 46' | grep -c .)"
+	check_eq "qos: the core's VLAN 100 ingress dropped no frame (none untagged, none of another VLAN)" \
+		"$vlan_drops0" "$(vlan_drops)"
+	check "qos: the far end's RTP leaves by access untagged (tag popped), DSCP 34" \
+		test "$(echo "$media_acc" | awk '$6 == "-" && $7 == 34' | grep -c .)" -ge 190 -a \
+		"$(echo "$media_acc" | awk '$6 != "-" || $7 != 34' | grep -c .)" = 0
+	read -r n_a _ <<<"$(media_sum "$NP_RUN_DIR/qos-a.pcap" "$SIP_PROXY_ACC_IP" "$SIP_A_IP")"
+	check "qos: ... and reaches A" test "$n_a" -ge 190
+	check "qos: XDP relayed the media itself, out of core0 (not the kernel)" \
+		test "$redirected" -ge 380 -a "$via_kernel" -le 2
+	check "qos: signaling from natproxy's core addresses carries DSCP 24" \
+		test "$(echo "$sig_core" | grep -c .)" -ge 3 -a "$(echo "$sig_core" | awk '$7 != 24' | grep -c .)" = 0
+	check "qos: ... tcpdump -v shows tos 0x60 on it" \
+		bash -c "tcpdump -vnr '$NP_RUN_DIR/qos-far.pcap' 'vlan and src host $SIP_PROXY_CORE_IP and dst port 5060' 2>/dev/null | grep -q 'tos 0x60'"
+	check "qos: signaling from natproxy's access socket carries DSCP 26" \
+		test "$(echo "$sig_acc" | grep -c .)" -ge 3 -a "$(echo "$sig_acc" | awk '$7 != 26' | grep -c .)" = 0
+	npd_stop
+}
+
+# POLICY_ONLY="latch rate" runs those sections alone (qos changes the core
+# link: it runs last).
+for s in access latch rate charge timeout restart qos; do
+	case " ${POLICY_ONLY:-$s} " in *" $s "*) "section_$s" ;; esac
+done
+check_eq "no flow is left in the maps" 0 "$(n_flows)"
+tap_done
