@@ -15,6 +15,7 @@ SUITES=(
 	tests/xdp_packet_test.sh
 	tests/e2e/relay.sh
 	tests/e2e/sip.sh
+	tests/e2e/policy.sh
 )
 
 passed=0 failed=0 skipped=0
