@@ -45,11 +45,11 @@ CTL_LIB := $(filter-out $(CTL_MAINS),$(wildcard ctl/*.c))
 CTL_LIB_OBJS := $(CTL_LIB:ctl/%.c=$(BUILD)/ctl/%.o)
 
 TOOLS := $(BUILD)/natproxyctl $(BUILD)/natproxyd
-TESTS := $(filter-out %.bpf,$(patsubst %.c,$(BUILD)/%,$(wildcard tests/*.c tests/unit/*.c)))
+TESTS := $(filter-out %.bpf,$(patsubst %.c,$(BUILD)/%,$(wildcard tests/*.c tests/unit/*.c tests/fuzz/*.c)))
 BENCHES := $(patsubst %.c,$(BUILD)/%,$(wildcard bench/*.c))
 BENCHES := $(filter-out %.bpf,$(BENCHES))
 
-.PHONY: all clean install deps test demo bench
+.PHONY: all clean install deps test demo bench fuzz
 .SECONDARY:
 all: $(TOOLS) $(TESTS) $(BENCHES) $(BPF_OBJS)
 
@@ -112,6 +112,19 @@ demo: all
 
 bench: all
 	bench/run.sh
+
+# libFuzzer on the protocol logic (clang, ASan, UBSan), never in CI:
+# make fuzz FUZZ_SECONDS=600
+FUZZ_SECONDS ?= 300
+FUZZ_CFLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -DNP_LIBFUZZER \
+	-std=gnu11 -Iinclude -Ictl $(LIB_CFLAGS)
+fuzz: $(SKELS)
+	$(msg) FUZZ $(BUILD)/fuzz/proxy_fuzz
+	$(Q)mkdir -p $(BUILD)/fuzz/corpus
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) tests/fuzz/proxy_fuzz.c $(CTL_LIB) \
+		-I$(BUILD) $(LIB_LIBS) -o $(BUILD)/fuzz/proxy_fuzz
+	$(BUILD)/fuzz/proxy_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
+		$(BUILD)/fuzz/corpus tests/fuzz/corpus
 
 clean:
 	rm -rf $(BUILD)

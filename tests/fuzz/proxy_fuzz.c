@@ -1,0 +1,308 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Fuzz target for natproxyd's protocol logic (ctl/proxy.c with the SIP and
+ * SDP code under it): one input is a sequence of datagrams separated by NUL
+ * bytes, each led by a control byte choosing the side it arrives on, the
+ * NAT mapping it comes from and how far the clock moves first. After the
+ * sequence the proxy is torn down, and every flow it installed and every
+ * socket it opened must be gone: hostile signaling may fail calls, never
+ * leak their resources.
+ *
+ * Built with libFuzzer (`make fuzz`), or with a main() that replays files
+ * (`build/tests/fuzz/proxy_fuzz [FILE...]`; with no argument, every file of
+ * tests/fuzz/corpus/, as `make test` runs it). A crash, or a leak found by
+ * the checks below (abort), fails the replay.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "proxy.h"
+#include "sipmsg.h"
+
+#define FUZZ_MAX_FLOWS 256
+
+static const char fuzz_config[] =
+	"realms:\n"
+	"  - name: access\n"
+	"    interface: lo\n"
+	"    address: 203.0.113.1\n"
+	"    sip_port: 5060\n"
+	"    media_ports: 30000-30009\n"
+	"    max_calls: 3\n"
+	"    max_stream_kbps: 80\n"
+	"    latch: restricted\n"
+	"  - name: core\n"
+	"    interface: lo\n"
+	"    address: 198.51.100.1\n"
+	"    sip_ports: 20000-20003\n"
+	"    media_ports: 40000-40009\n"
+	"    vlan: 100\n"
+	"pairs:\n"
+	"  - first: access\n"
+	"    second: core\n"
+	"    softswitch: 198.51.100.2:5060\n"
+	"keepalive:\n"
+	"  method: options\n"
+	"  interval: 5\n";
+
+struct fuzz_io {
+	struct np_flow_key keys[FUZZ_MAX_FLOWS];
+	struct np_flow flows[FUZZ_MAX_FLOWS];
+	int used[FUZZ_MAX_FLOWS];
+	int sockets; /* opened minus closed */
+	uint16_t core_port; /* the last core socket opened */
+};
+
+static int find(struct fuzz_io *f, const struct np_flow_key *k)
+{
+	int i;
+
+	for (i = 0; i < FUZZ_MAX_FLOWS; i++)
+		if (f->used[i] && !memcmp(&f->keys[i], k, sizeof(*k)))
+			return i;
+	return -1;
+}
+
+static int io_open(void *ctx, size_t realm, uint16_t port)
+{
+	struct fuzz_io *f = ctx;
+
+	(void)realm;
+	f->sockets++;
+	f->core_port = port;
+	return 0;
+}
+
+static void io_close(void *ctx, size_t realm, uint16_t port)
+{
+	(void)realm;
+	(void)port;
+	((struct fuzz_io *)ctx)->sockets--;
+}
+
+static int io_send(void *ctx, size_t realm, uint16_t from_port,
+		   const struct np_sockaddr *to, const char *buf, size_t len)
+{
+	(void)ctx, (void)realm, (void)from_port, (void)to, (void)buf, (void)len;
+	return 0;
+}
+
+static int io_flow_put(void *ctx, const struct np_flow_key *key,
+		       const struct np_flow *flow)
+{
+	struct fuzz_io *f = ctx;
+	int i = find(f, key);
+
+	for (int j = 0; i < 0 && j < FUZZ_MAX_FLOWS; j++)
+		if (!f->used[j])
+			i = j;
+	if (i < 0)
+		return -ENOSPC;
+	f->used[i] = 1;
+	f->keys[i] = *key;
+	f->flows[i] = *flow;
+	return 0;
+}
+
+static int io_flow_get(void *ctx, const struct np_flow_key *key,
+		       struct np_flow *flow)
+{
+	struct fuzz_io *f = ctx;
+	int i = find(f, key);
+
+	if (i < 0)
+		return -ENOENT;
+	*flow = f->flows[i];
+	return 0;
+}
+
+static int io_flow_del(void *ctx, const struct np_flow_key *key,
+		       struct np_counters *last)
+{
+	struct fuzz_io *f = ctx;
+	int i = find(f, key);
+
+	if (last)
+		memset(last, 0, sizeof(*last));
+	if (i < 0)
+		return -ENOENT;
+	f->used[i] = 0;
+	return 0;
+}
+
+static int io_counters(void *ctx, const struct np_flow_key *key,
+		       struct np_counters *now)
+{
+	memset(now, 0, sizeof(*now));
+	return find(ctx, key) < 0 ? -ENOENT : 0;
+}
+
+static void io_charge(void *ctx, const char *line, size_t len)
+{
+	(void)ctx;
+	/* A record is one JSON line. */
+	if (!len || line[len - 1] != '\n' || memchr(line, '\n', len) != line + len - 1)
+		abort();
+}
+
+static double io_wall(void *ctx)
+{
+	(void)ctx;
+	return 1796040000.0;
+}
+
+static const struct np_proxy_io fuzz_ops = {
+	.sip_open = io_open,
+	.sip_close = io_close,
+	.send = io_send,
+	.flow_put = io_flow_put,
+	.flow_get = io_flow_get,
+	.flow_del = io_flow_del,
+	.counters_get = io_counters,
+	.charge = io_charge,
+	.wall = io_wall,
+};
+
+static struct np_sockaddr v4(uint32_t host_order, uint16_t port)
+{
+	struct np_sockaddr a;
+
+	memset(&a, 0, sizeof(a));
+	a.family = AF_INET;
+	a.addr.v4.s_addr = htonl(host_order);
+	a.port = port;
+	return a;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct np_config cfg;
+	static int cfg_ok;
+	struct fuzz_io *io;
+	struct np_proxy px;
+	time_t now = 1000;
+	char err[256];
+	size_t pos = 0;
+
+	if (!cfg_ok) {
+		np_sipmsg_init();
+		if (np_config_parse("fuzz.yaml", fuzz_config,
+				    sizeof(fuzz_config) - 1, &cfg, err,
+				    sizeof(err))) {
+			fprintf(stderr, "%s\n", err);
+			abort();
+		}
+		cfg_ok = 1;
+	}
+	io = calloc(1, sizeof(*io));
+	if (!io || np_proxy_init(&px, &cfg, &fuzz_ops, io))
+		abort();
+	while (pos < size) {
+		const uint8_t *end = memchr(data + pos, 0, size - pos);
+		size_t len = (end ? (size_t)(end - data) : size) - pos;
+		uint8_t ctl = len ? data[pos] : 0;
+
+		if (len > 1) {
+			now += ctl >> 3;
+			np_proxy_tick(&px, now);
+			if (ctl & 1) {
+				struct np_sockaddr ss = v4(0xc6336402, 5060);
+
+				np_proxy_input(&px, 1, io->core_port, &ss,
+					       (const char *)data + pos + 1,
+					       len - 1, now);
+			} else {
+				/* Four NATs on the access network. */
+				struct np_sockaddr nat =
+					v4(0xcb00710b + ((ctl >> 1) & 3),
+					   40000 + ((ctl >> 1) & 3));
+
+				np_proxy_input(&px, 0, 5060, &nat,
+					       (const char *)data + pos + 1,
+					       len - 1, now);
+			}
+		}
+		pos += len + 1;
+	}
+	if (getenv("NP_FUZZ_STATS"))
+		fprintf(stderr, "calls started %llu ended %llu, forwarded %llu, "
+			"malformed %llu, unmatched %llu\n",
+			(unsigned long long)px.stats.calls_started,
+			(unsigned long long)px.stats.calls_ended,
+			(unsigned long long)px.stats.forwarded,
+			(unsigned long long)px.stats.malformed,
+			(unsigned long long)px.stats.unmatched);
+	/* Two hours on, every registration has expired, every call has
+	 * ended (media timeout at the latest) and every transaction is gone:
+	 * nothing may still hold a port or a flow. */
+	np_proxy_tick(&px, now + 7200);
+	np_proxy_tick(&px, now + 10800); /* idle terminals let go */
+	for (size_t r = 0; r < cfg.n_realms; r++)
+		if (px.media_ports[r].in_use ||
+		    (px.sip_ports[r].used && px.sip_ports[r].in_use))
+			abort(); /* a port outlived its call or terminal */
+	if (px.terms)
+		abort();
+	np_proxy_fini(&px);
+	for (int i = 0; i < FUZZ_MAX_FLOWS; i++)
+		if (io->used[i])
+			abort(); /* a flow outlived the proxy */
+	if (io->sockets)
+		abort(); /* a core socket was never closed */
+	free(io);
+	return 0;
+}
+
+#ifndef NP_LIBFUZZER
+static int replay(const char *path, int n)
+{
+	static uint8_t buf[1 << 16];
+	FILE *f = fopen(path, "rb");
+	size_t len;
+
+	if (!f) {
+		printf("not ok %d - cannot open '%s'\n", n, path);
+		return -errno;
+	}
+	len = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	LLVMFuzzerTestOneInput(buf, len);
+	printf("ok %d - %s: replayed, no flow or socket left behind\n", n, path);
+	return 0;
+}
+
+/* Replays the files named, or with none every file of CORPUS_DIR. */
+#define CORPUS_DIR "tests/fuzz/corpus"
+int main(int argc, char **argv)
+{
+	struct dirent **names;
+	char path[512];
+	int i, n = 0, err = 0;
+
+	for (i = 1; i < argc; i++)
+		err |= replay(argv[i], ++n);
+	if (argc == 1) {
+		int count = scandir(CORPUS_DIR, &names, NULL, alphasort);
+
+		if (count < 0) {
+			printf("not ok 1 - cannot read '%s'\n", CORPUS_DIR);
+			return 1;
+		}
+		for (i = 0; i < count; i++) {
+			if (names[i]->d_name[0] != '.') {
+				snprintf(path, sizeof(path), "%s/%s", CORPUS_DIR,
+					 names[i]->d_name);
+				err |= replay(path, ++n);
+			}
+			free(names[i]);
+		}
+		free(names);
+	}
+	printf("1..%d\n", n);
+	return err ? 1 : 0;
+}
+#endif
