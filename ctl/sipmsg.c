@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -394,21 +395,51 @@ int np_sipmsg_set_body(osip_message_t *msg, const char *text, size_t len)
 	return osip_message_set_content_length(msg, clen) ? -EINVAL : 0;
 }
 
+/*
+ * delta-seconds (RFC 3261 25.1): digits only, and a value past 2^32-1 means
+ * 2^32-1 (20.19); anything else is malformed (-1).
+ */
+static long delta_seconds(const char *text)
+{
+	unsigned long long v = 0;
+	const char *p = text;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p < '0' || *p > '9')
+		return -1;
+	for (; *p >= '0' && *p <= '9'; p++)
+		if (v <= UINT32_MAX)
+			v = v * 10 + (unsigned long long)(*p - '0');
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p)
+		return -1;
+	return v > UINT32_MAX ? (long)UINT32_MAX : (long)v;
+}
+
+/* A malformed value counts as the default (RFC 3261 10.3 and 20.19). */
 long np_sipmsg_expires(const osip_message_t *msg, long dflt)
 {
 	osip_generic_param_t *param = NULL;
 	osip_contact_t *contact = NULL;
 	osip_header_t *expires = NULL;
+	const char *text = NULL;
+	long v;
 
 	if (!osip_message_get_contact(msg, 0, &contact) && contact) {
 		osip_contact_param_get_byname(contact, "expires", &param);
 		if (param && param->gvalue)
-			return strtol(param->gvalue, NULL, 10);
+			text = param->gvalue;
 	}
-	if (osip_message_header_get_byname(msg, "expires", 0, &expires) >= 0 &&
+	if (!text &&
+	    osip_message_header_get_byname(msg, "expires", 0, &expires) >= 0 &&
 	    expires && expires->hvalue)
-		return strtol(expires->hvalue, NULL, 10);
-	return dflt;
+		text = expires->hvalue;
+	if (!text)
+		return dflt;
+	v = delta_seconds(text);
+	return v < 0 ? dflt : v;
 }
 
 const char *np_sipmsg_call_id(const osip_message_t *msg, char *out,

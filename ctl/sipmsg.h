@@ -50,7 +50,8 @@ bool np_sipmsg_request_uri_is(const osip_message_t *msg,
 const char *np_sipmsg_sdp(const osip_message_t *msg, size_t *len);
 int np_sipmsg_set_body(osip_message_t *msg, const char *body, size_t len);
 
-/* Registration lifetime: Contact expires param, else Expires, else dflt. */
+/* Registration lifetime in seconds: the Contact's expires parameter, else
+ * the Expires header, capped at 2^32-1; dflt when absent or malformed. */
 long np_sipmsg_expires(const osip_message_t *msg, long dflt);
 const char *np_sipmsg_call_id(const osip_message_t *msg, char *out,
 			      size_t len);

@@ -12,6 +12,7 @@ SUITES=(
 	build/tests/unit/sdp_test
 	build/tests/unit/proxy_test
 	build/tests/unit/state_test
+	build/tests/unit/sipmsg_test
 	build/tests/fuzz/proxy_fuzz
 	tests/xdp_packet_test.sh
 	tests/e2e/relay.sh
