@@ -113,18 +113,26 @@ demo: all
 bench: all
 	bench/run.sh
 
-# libFuzzer on the protocol logic (clang, ASan, UBSan), never in CI:
-# make fuzz FUZZ_SECONDS=600
+# libFuzzer (clang, ASan, UBSan) on what natproxyd reads from outside:
+# SIP and SDP through the proxy logic, and its configuration. Never in CI;
+# each target runs FUZZ_SECONDS, new inputs kept in build/fuzz/.
 FUZZ_SECONDS ?= 300
 FUZZ_CFLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -DNP_LIBFUZZER \
-	-std=gnu11 -Iinclude -Ictl $(LIB_CFLAGS)
-fuzz: $(SKELS)
-	$(msg) FUZZ $(BUILD)/fuzz/proxy_fuzz
-	$(Q)mkdir -p $(BUILD)/fuzz/corpus
-	$(Q)$(CLANG) $(FUZZ_CFLAGS) tests/fuzz/proxy_fuzz.c $(CTL_LIB) \
-		-I$(BUILD) $(LIB_LIBS) -o $(BUILD)/fuzz/proxy_fuzz
-	$(BUILD)/fuzz/proxy_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
-		$(BUILD)/fuzz/corpus tests/fuzz/corpus
+	-std=gnu11 -Iinclude -Ictl -I$(BUILD) $(LIB_CFLAGS)
+FUZZERS := proxy_fuzz config_fuzz
+FUZZ_SEEDS_proxy_fuzz := tests/fuzz/corpus/proxy
+FUZZ_SEEDS_config_fuzz := configs tests/unit/configs
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(CTL_LIB) $(SKELS)
+	$(msg) FUZZ $@
+	$(Q)mkdir -p $(@D) && $(CLANG) $(FUZZ_CFLAGS) $< $(CTL_LIB) \
+		$(LIB_LIBS) -o $@
+
+fuzz: $(FUZZERS:%=$(BUILD)/fuzz/%)
+	$(foreach t,$(FUZZERS),mkdir -p $(BUILD)/fuzz/$(t).corpus && \
+		$(BUILD)/fuzz/$(t) -max_total_time=$(FUZZ_SECONDS) \
+		-max_len=8192 -artifact_prefix=$(BUILD)/fuzz/$(t)- \
+		$(BUILD)/fuzz/$(t).corpus $(FUZZ_SEEDS_$(t)) &&) true
 
 clean:
 	rm -rf $(BUILD)

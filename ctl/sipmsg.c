@@ -6,16 +6,37 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "sipmsg.h"
+
+/* libosip2's own complaints about a message: detail for --verbose, as
+ * natproxyd already logs one line per malformed message it drops. */
+static void osip_to_log(const char *file, int line, osip_trace_level_t level,
+			const char *fmt, va_list ap)
+{
+	char text[256];
+	size_t len;
+
+	(void)file;
+	(void)line;
+	(void)level;
+	vsnprintf(text, sizeof(text), fmt, ap);
+	len = strlen(text);
+	while (len && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+		text[--len] = '\0';
+	np_debug("libosip2: %s", text);
+}
 
 void np_sipmsg_init(void)
 {
 	parser_init();
+	osip_trace_initialize_func(OSIP_WARNING, osip_to_log);
 }
 
 /*

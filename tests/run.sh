@@ -14,6 +14,7 @@ SUITES=(
 	build/tests/unit/state_test
 	build/tests/unit/sipmsg_test
 	build/tests/fuzz/proxy_fuzz
+	build/tests/fuzz/config_fuzz
 	tests/xdp_packet_test.sh
 	tests/e2e/relay.sh
 	tests/e2e/sip.sh

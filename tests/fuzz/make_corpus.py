@@ -110,4 +110,4 @@ def main(out):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "tests/fuzz/corpus")
+    main(sys.argv[1] if len(sys.argv) > 1 else "tests/fuzz/corpus/proxy")

@@ -10,10 +10,9 @@
  *
  * Built with libFuzzer (`make fuzz`), or with a main() that replays files
  * (`build/tests/fuzz/proxy_fuzz [FILE...]`; with no argument, every file of
- * tests/fuzz/corpus/, as `make test` runs it). A crash, or a leak found by
+ * tests/fuzz/corpus/proxy/, as `make test` runs it). A crash, or a leak found by
  * the checks below (abort), fails the replay.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -262,51 +261,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifndef NP_LIBFUZZER
-static int replay(const char *path, int n)
-{
-	static uint8_t buf[1 << 16];
-	FILE *f = fopen(path, "rb");
-	size_t len;
+#include "replay.h"
 
-	if (!f) {
-		printf("not ok %d - cannot open '%s'\n", n, path);
-		return -errno;
-	}
-	len = fread(buf, 1, sizeof(buf), f);
-	fclose(f);
-	LLVMFuzzerTestOneInput(buf, len);
-	printf("ok %d - %s: replayed, no flow or socket left behind\n", n, path);
-	return 0;
-}
-
-/* Replays the files named, or with none every file of CORPUS_DIR. */
-#define CORPUS_DIR "tests/fuzz/corpus"
 int main(int argc, char **argv)
 {
-	struct dirent **names;
-	char path[512];
-	int i, n = 0, err = 0;
+	static const char *const seeds[] = { "tests/fuzz/corpus/proxy", NULL };
 
-	for (i = 1; i < argc; i++)
-		err |= replay(argv[i], ++n);
-	if (argc == 1) {
-		int count = scandir(CORPUS_DIR, &names, NULL, alphasort);
-
-		if (count < 0) {
-			printf("not ok 1 - cannot read '%s'\n", CORPUS_DIR);
-			return 1;
-		}
-		for (i = 0; i < count; i++) {
-			if (names[i]->d_name[0] != '.') {
-				snprintf(path, sizeof(path), "%s/%s", CORPUS_DIR,
-					 names[i]->d_name);
-				err |= replay(path, ++n);
-			}
-			free(names[i]);
-		}
-		free(names);
-	}
-	printf("1..%d\n", n);
-	return err ? 1 : 0;
+	return fuzz_replay_main(argc, argv, seeds);
 }
 #endif
