@@ -18,6 +18,7 @@ SUITES=(
 	tests/xdp_packet_test.sh
 	tests/e2e/relay.sh
 	tests/e2e/sip.sh
+	tests/e2e/realms.sh
 	tests/e2e/policy.sh
 )
 

@@ -14,10 +14,7 @@ cd "$(dirname "$0")/../.."
 require_root "natproxyd end to end with Kamailio and sipp"
 . tests/sip/topology.sh
 
-trap sip_topology_down EXIT
-trap 'exit 1' INT TERM HUP PIPE
-sip_topology_up || { echo "not ok - topology"; exit 1; }
-kamailio_start || { echo "not ok - kamailio"; exit 1; }
+sip_test_begin
 
 CFG=$NP_RUN_DIR/natproxy.yaml
 LOG=$NP_RUN_DIR/natproxyd.log

@@ -102,12 +102,14 @@ sip_stop() {
 
 # capture NS DEV FILE [FILTER...]: tcpdump on DEV in namespace NS into FILE
 # (relative names go to the run directory); returns once it listens, its
-# PID in SIP_LAST_PID.
+# PID in SIP_LAST_PID. Immediate mode: packets are written as they come,
+# not when a capture block fills or times out (1 s), so a capture stopped
+# soon after a short exchange still holds it.
 capture() {
 	local ns=$1 dev=$2 file=$3 i
 	shift 3
 	case $file in */*) ;; *) file=$NP_RUN_DIR/$file ;; esac
-	sip_spawn "$ns" tcpdump -n -U -s 0 -Z root -i "$dev" -w "$file" "$@" \
+	sip_spawn "$ns" tcpdump -n -U --immediate-mode -s 0 -Z root -i "$dev" -w "$file" "$@" \
 		>/dev/null 2>"$file.log"
 	SIP_CAPTURE_PIDS+=("$SIP_LAST_PID")
 	for ((i = 0; i < 50; i++)); do
@@ -248,6 +250,16 @@ sip_topology_up() {
 	in_ns acc ip link set dev p-proxy xdpdrv obj "$SIP_DIR/../../build/xdp_pass.bpf.o" sec xdp || return 1
 	in_ns core ip link set dev eth0 xdpdrv obj "$SIP_DIR/../../build/xdp_pass.bpf.o" sec xdp || return 1
 	return 0
+}
+
+# sip_test_begin: what every end-to-end script starts with: the topology
+# and Kamailio up, torn down on any exit; a failure to start is one failed
+# check and the end of the script.
+sip_test_begin() {
+	trap sip_topology_down EXIT
+	trap 'exit 1' INT TERM HUP PIPE
+	sip_topology_up || { echo "not ok - topology"; exit 1; }
+	kamailio_start || { echo "not ok - kamailio"; exit 1; }
 }
 
 # sip_leaks: packets the proxy's kernel would have forwarded between access
