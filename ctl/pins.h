@@ -18,6 +18,7 @@ enum np_map_id {
 	NP_VERDICTS,
 	NP_EGRESS,
 	NP_EVENTS,
+	NP_SLOTS,
 	NP_MAP_COUNT
 };
 

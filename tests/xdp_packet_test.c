@@ -175,7 +175,7 @@ static const struct flow_spec flows[FLOW_COUNT] = {
 		      .new_dport = 5005 },
 	[F4_HP1] = { .local = PROXY_A4, .port = 40040, .new_saddr = PROXY_B4,
 		     .new_sport = 41040, .new_daddr = PROXY_B4,
-		     .new_dport = 40042 },
+		     .new_dport = 40042, .flags = NP_F_HAIRPIN },
 	[F4_HP2] = { .local = PROXY_B4, .port = 40042, .new_saddr = PROXY_A4,
 		     .new_sport = 40043, .new_daddr = TERM4,
 		     .new_dport = 6002 },
@@ -1591,12 +1591,13 @@ static const char *setup(char *why, size_t len)
 		return why;
 	}
 	prog_fd = bpf_program__fd(skel->progs.np_relay);
-	maps.fd[NP_FLOWS] = bpf_map__fd(skel->maps.np_flows_v1);
-	maps.fd[NP_COUNTERS] = bpf_map__fd(skel->maps.np_counters_v1);
+	maps.fd[NP_FLOWS] = bpf_map__fd(skel->maps.np_flows_v2);
+	maps.fd[NP_COUNTERS] = bpf_map__fd(skel->maps.np_counters_v2);
 	maps.fd[NP_POLICERS] = bpf_map__fd(skel->maps.np_police_v1);
 	maps.fd[NP_VERDICTS] = bpf_map__fd(skel->maps.np_verdicts_v1);
 	maps.fd[NP_EGRESS] = bpf_map__fd(skel->maps.np_egress_v1);
 	maps.fd[NP_EVENTS] = bpf_map__fd(skel->maps.np_events_v1);
+	maps.fd[NP_SLOTS] = bpf_map__fd(skel->maps.np_slots_v1);
 	events_rb = ring_buffer__new(maps.fd[NP_EVENTS], on_event, NULL, NULL);
 
 	err = 0;
