@@ -153,25 +153,16 @@ static __always_inline bool addr_eq(const union np_addr *a,
 	       a->v6[2] == b->v6[2] && a->v6[3] == b->v6[3];
 }
 
-static __always_inline void packet_source(const struct packet *p,
-					  union np_addr *src)
+/* The packet's source or destination as a union np_addr (IPv4: rest zero). */
+static __always_inline void packet_addr(const struct packet *p, bool dest,
+					union np_addr *a)
 {
 	if (!p->v6) {
-		src->v6[1] = src->v6[2] = src->v6[3] = 0;
-		src->v4 = p->ip4->saddr;
+		a->v6[1] = a->v6[2] = a->v6[3] = 0;
+		a->v4 = dest ? p->ip4->daddr : p->ip4->saddr;
 	} else {
-		__builtin_memcpy(src, &p->ip6->saddr, sizeof(*src));
-	}
-}
-
-static __always_inline void packet_dest(const struct packet *p,
-					union np_addr *dst)
-{
-	if (!p->v6) {
-		dst->v6[1] = dst->v6[2] = dst->v6[3] = 0;
-		dst->v4 = p->ip4->daddr;
-	} else {
-		__builtin_memcpy(dst, &p->ip6->daddr, sizeof(*dst));
+		__builtin_memcpy(a, dest ? &p->ip6->daddr : &p->ip6->saddr,
+				 sizeof(*a));
 	}
 }
 
@@ -215,7 +206,7 @@ static __always_inline int check_source(const struct np_flow_key *key,
 	union np_addr src;
 	__be16 sport = p->udp->source;
 
-	packet_source(p, &src);
+	packet_addr(p, false, &src);
 	if (flow->flags & NP_F_LATCH_PENDING) {
 		if ((flow->flags & NP_F_LATCH_RESTRICTED) &&
 		    !addr_eq(&src, &flow->expect_saddr))
@@ -418,7 +409,7 @@ static __always_inline int nexthop_resolve(struct xdp_md *ctx,
 		nh->resolved_ns = 0;
 		return rc;
 	}
-	packet_dest(p, &nh->daddr);
+	packet_addr(p, true, &nh->daddr);
 	nh->ifindex_in = ctx->ingress_ifindex;
 	nh->ifindex = fib.ifindex;
 	__builtin_memcpy(nh->dmac, fib.dmac, ETH_ALEN);
