@@ -260,12 +260,11 @@ static void build_cycle(struct cycle *c)
 }
 
 /* Filler i: one of 50,000 ports on one of 21 relay addresses. */
-static void filler_key(__u32 i, struct np_flow_key *k)
+static void filler_key(__u32 i, struct np_flow_key4 *k)
 {
 	memset(k, 0, sizeof(*k));
-	k->family = NP_AF_INET;
 	k->port = htons(10000 + i % 50000);
-	k->addr.v4 = htonl(0xc0a80101 + i / 50000); /* 192.168.1.1 on */
+	k->addr = htonl(0xc0a80101 + i / 50000); /* 192.168.1.1 on */
 }
 
 static void filler_flow(struct np_flow *f)
@@ -281,12 +280,12 @@ static void filler_flow(struct np_flow *f)
 	f->new_dport = htons(5006);
 }
 
-/* Adds fillers [from, to) to a hash map keyed by struct np_flow_key. */
+/* Adds fillers [from, to) to a hash map keyed by struct np_flow_key4. */
 static int fill_map(int fd, __u32 from, __u32 to, const void *value,
 		    size_t value_size)
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, opts); /* elem_flags: BPF_F_LOCK only */
-	struct np_flow_key *keys;
+	struct np_flow_key4 *keys;
 	__u32 i, j, n, count;
 	char *values;
 	int err = 0;
@@ -330,7 +329,7 @@ static int fill_to(struct bench *b, __u32 n)
 	int err;
 
 	filler_flow(&flow);
-	err = fill_map(b->maps.fd[NP_FLOWS], b->filled_relay, relay_to, &flow,
+	err = fill_map(b->maps.fd[NP_FLOWS4], b->filled_relay, relay_to, &flow,
 		       sizeof(flow));
 	if (!err)
 		err = fill_map(b->floor_map_fd, b->filled_floor, floor_to,
@@ -555,7 +554,7 @@ static unsigned long long fd_memlock(int fd)
 
 static void read_mem(struct bench *b)
 {
-	struct bpf_map *maps[4] = { b->relay->maps.np_flows_v2,
+	struct bpf_map *maps[4] = { b->relay->maps.np_flows4_v2,
 				    b->relay->maps.np_counters_v2,
 				    b->relay->maps.np_police_v1,
 				    b->floors->maps.floor_flows };
@@ -917,6 +916,7 @@ static int hold(struct bench *b)
 static int setup(struct bench *b)
 {
 	const struct cycle *cy[2] = { &b->tx, &b->pass };
+	struct np_flow_key4 floor_key = {};
 	struct np_flow floor_value;
 	int i, k;
 
@@ -927,7 +927,8 @@ static int setup(struct bench *b)
 			"(root? make build/bench/xdp_cost?)\n");
 		return -1;
 	}
-	b->maps.fd[NP_FLOWS] = bpf_map__fd(b->relay->maps.np_flows_v2);
+	b->maps.fd[NP_FLOWS4] = bpf_map__fd(b->relay->maps.np_flows4_v2);
+	b->maps.fd[NP_FLOWS6] = bpf_map__fd(b->relay->maps.np_flows6_v2);
 	b->maps.fd[NP_COUNTERS] = bpf_map__fd(b->relay->maps.np_counters_v2);
 	b->maps.fd[NP_POLICERS] = bpf_map__fd(b->relay->maps.np_police_v1);
 	b->maps.fd[NP_VERDICTS] = bpf_map__fd(b->relay->maps.np_verdicts_v1);
@@ -947,7 +948,9 @@ static int setup(struct bench *b)
 				return -1;
 			}
 	filler_flow(&floor_value);
-	if (bpf_map_update_elem(b->floor_map_fd, &b->tx.key[0], &floor_value,
+	floor_key.addr = b->tx.key[0].addr.v4;
+	floor_key.port = b->tx.key[0].port;
+	if (bpf_map_update_elem(b->floor_map_fd, &floor_key, &floor_value,
 				BPF_NOEXIST)) {
 		fprintf(stderr, "xdp_cost: floor flow: %s\n", strerror(errno));
 		return -1;

@@ -60,9 +60,9 @@ static __always_inline void count_verdict(__u32 v)
 }
 
 /*
- * The key's first word (family, pad, port) in one store: the hash reads the
- * key by 32-bit words, and a word assembled from narrower stores just made
- * stalls that load until they retire (no store-to-load forwarding).
+ * Keys are built a 32-bit word at a time: the hash reads them by words, and
+ * a word assembled from narrower stores just made stalls that load until
+ * the stores retire (no store-to-load forwarding).
  */
 static __always_inline void key_head(struct np_flow_key *key, __u8 family,
 				     __be16 port)
@@ -76,9 +76,21 @@ static __always_inline void key_head(struct np_flow_key *key, __u8 family,
 	__builtin_memcpy(key, &head, sizeof(head));
 }
 
-/* Parse up to the UDP header and build the flow key; a verdict on failure. */
-static __always_inline int parse(struct xdp_md *ctx, struct packet *p,
-				 struct np_flow_key *key)
+static __always_inline void key4_make(struct np_flow_key4 *key, __be32 addr,
+				      __be16 port)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	__u32 tail = port;
+#else
+	__u32 tail = (__u32)port << 16;
+#endif
+
+	key->addr = addr;
+	__builtin_memcpy(&key->port, &tail, sizeof(tail));
+}
+
+/* Parse up to the UDP header; a verdict on failure, else -1. */
+static __always_inline int parse(struct xdp_md *ctx, struct packet *p)
 {
 	struct cursor c = { .pos = (void *)(long)ctx->data,
 			    .end = (void *)(long)ctx->data_end };
@@ -108,7 +120,6 @@ static __always_inline int parse(struct xdp_md *ctx, struct packet *p,
 		if (p->ip4->protocol != IPPROTO_UDP)
 			return NP_V_PASS_NOT_UDP;
 		p->ip_len = bpf_ntohs(p->ip4->tot_len);
-		key->addr.v4 = p->ip4->daddr;
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
 		p->v6 = true;
 		p->ip6 = cursor_take(&c, sizeof(*p->ip6));
@@ -121,7 +132,6 @@ static __always_inline int parse(struct xdp_md *ctx, struct packet *p,
 		if (p->ip6->nexthdr != IPPROTO_UDP)
 			return NP_V_PASS_NOT_UDP;
 		p->ip_len = sizeof(*p->ip6) + bpf_ntohs(p->ip6->payload_len);
-		__builtin_memcpy(&key->addr, &p->ip6->daddr, sizeof(key->addr));
 	} else {
 		return NP_V_PASS_NOT_IP;
 	}
@@ -142,7 +152,6 @@ static __always_inline int parse(struct xdp_md *ctx, struct packet *p,
 		return NP_V_PASS_MALFORMED;
 	if (p->v6 && !p->udp->check)
 		return NP_V_PASS_MALFORMED; /* RFC 8200 §8.1: mandatory */
-	key_head(key, p->v6 ? NP_AF_INET6 : NP_AF_INET, p->udp->dest);
 	return -1;
 }
 
@@ -166,6 +175,55 @@ static __always_inline void packet_addr(const struct packet *p, bool dest,
 	}
 }
 
+/* The relay the packet is addressed to, as ctl/ names it. */
+static __always_inline void packet_key(const struct packet *p,
+				       struct np_flow_key *key)
+{
+	key_head(key, p->v6 ? NP_AF_INET6 : NP_AF_INET, p->udp->dest);
+	packet_addr(p, true, &key->addr);
+}
+
+/*
+ * A lookup in the IPv4 flow map, kept apart from the IPv6 one: were the
+ * compiler to merge the two calls into one taking either map, the verifier
+ * could no longer inline it, and every packet would pay an indirect call.
+ */
+static __always_inline struct np_flow *
+flow4_lookup(const struct np_flow_key4 *key)
+{
+	struct np_flow *flow = bpf_map_lookup_elem(&np_flows4_v2, key);
+
+	asm volatile("" : "+r"(flow));
+	return flow;
+}
+
+/*
+ * The flow of the relay the packet is addressed to, from its family's map.
+ * After a rewrite, that is the flow of the packet's new destination.
+ */
+static __always_inline struct np_flow *packet_flow(const struct packet *p)
+{
+	struct np_flow_key4 key4;
+	struct np_flow_key key;
+
+	if (!p->v6) {
+		key4_make(&key4, p->ip4->daddr, p->udp->dest);
+		return flow4_lookup(&key4);
+	}
+	packet_key(p, &key);
+	return bpf_map_lookup_elem(&np_flows6_v2, &key);
+}
+
+static __always_inline struct np_flow *flow_of(const struct np_flow_key *key)
+{
+	struct np_flow_key4 key4;
+
+	if (key->family != NP_AF_INET)
+		return bpf_map_lookup_elem(&np_flows6_v2, key);
+	key4_make(&key4, key->addr.v4, key->port);
+	return flow4_lookup(&key4);
+}
+
 /*
  * First-packet refresh (claim 12): the source of the first accepted packet
  * becomes the reverse flow's destination and, from then on, the expected
@@ -173,8 +231,7 @@ static __always_inline void packet_addr(const struct packet *p, bool dest,
  * the pending flag is cleared last so no CPU checks against a half-written
  * source.
  */
-static __always_inline void latch(const struct np_flow_key *key,
-				  struct np_flow *flow,
+static __always_inline void latch(const struct packet *p, struct np_flow *flow,
 				  const union np_addr *src, __be16 sport)
 {
 	struct np_latch_event ev = {};
@@ -183,7 +240,7 @@ static __always_inline void latch(const struct np_flow_key *key,
 	flow->expect_saddr = *src;
 	flow->expect_sport = sport;
 	if (flow->flags & NP_F_HAS_REVERSE) {
-		rev = bpf_map_lookup_elem(&np_flows_v2, &flow->reverse);
+		rev = flow_of(&flow->reverse);
 		if (rev) {
 			rev->new_daddr = *src;
 			rev->new_dport = sport;
@@ -191,7 +248,7 @@ static __always_inline void latch(const struct np_flow_key *key,
 	}
 	__sync_fetch_and_and(&flow->flags, ~NP_F_LATCH_PENDING);
 
-	ev.key = *key;
+	packet_key(p, &ev.key);
 	ev.source = *src;
 	ev.sport = sport;
 	ev.time_ns = bpf_ktime_get_ns();
@@ -199,8 +256,7 @@ static __always_inline void latch(const struct np_flow_key *key,
 }
 
 /* Source check and latch; a drop reason, or -1 to go on. */
-static __always_inline int check_source(const struct np_flow_key *key,
-					struct np_flow *flow,
+static __always_inline int check_source(struct np_flow *flow,
 					const struct packet *p)
 {
 	union np_addr src;
@@ -211,7 +267,7 @@ static __always_inline int check_source(const struct np_flow_key *key,
 		if ((flow->flags & NP_F_LATCH_RESTRICTED) &&
 		    !addr_eq(&src, &flow->expect_saddr))
 			return NP_DROP_LATCH;
-		latch(key, flow, &src, sport);
+		latch(p, flow, &src, sport);
 		return -1;
 	}
 	if (!(flow->flags & NP_F_STRICT_SOURCE))
@@ -223,23 +279,25 @@ static __always_inline int check_source(const struct np_flow_key *key,
 }
 
 /* Token bucket (bytes); only rate-limited flows take the lock. */
-static __always_inline bool police(const struct np_flow_key *key,
+static __always_inline bool police(const struct packet *p,
 				   const struct np_flow *flow, __u32 len)
 {
 	__u64 now, elapsed, tokens, fill_ns, add;
+	struct np_flow_key key;
 	struct np_police *b;
 	bool pass;
 
 	if (!flow->rate_bytes)
 		return true;
+	packet_key(p, &key);
 	now = bpf_ktime_get_ns();
-	b = bpf_map_lookup_elem(&np_police_v1, key);
+	b = bpf_map_lookup_elem(&np_police_v1, &key);
 	if (!b) {
 		struct np_police fresh = { .tokens = flow->burst_bytes,
 					   .last_ns = now };
 
-		bpf_map_update_elem(&np_police_v1, key, &fresh, BPF_NOEXIST);
-		b = bpf_map_lookup_elem(&np_police_v1, key);
+		bpf_map_update_elem(&np_police_v1, &key, &fresh, BPF_NOEXIST);
+		b = bpf_map_lookup_elem(&np_police_v1, &key);
 		if (!b)
 			return true; /* policer table full: fail open */
 	}
@@ -497,14 +555,13 @@ static __always_inline enum np_verdict drop_verdict(int reason)
 }
 
 /* Source check, latch, destination known, rate; a drop reason or -1. */
-static __always_inline int admit(const struct np_flow_key *key,
-				 struct np_flow *flow, const struct packet *p)
+static __always_inline int admit(struct np_flow *flow, const struct packet *p)
 {
-	int reason = check_source(key, flow, p);
+	int reason = check_source(flow, p);
 
 	if (reason < 0 && !flow->new_dport)
 		reason = NP_DROP_NO_DEST;
-	if (reason < 0 && !police(key, flow, p->ip_len))
+	if (reason < 0 && !police(p, flow, p->ip_len))
 		reason = NP_DROP_RATE;
 	return reason;
 }
@@ -520,7 +577,6 @@ static __always_inline int drop(struct np_counters *ctr, int reason,
 
 static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 {
-	struct np_flow_key key = {};
 	struct packet p = {};
 	struct np_flow_cpu *st, *next_st;
 	struct np_flow *flow, *next;
@@ -530,12 +586,12 @@ static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 	__u64 now;
 	bool rtcp;
 
-	rc = parse(ctx, &p, &key);
+	rc = parse(ctx, &p);
 	if (rc >= 0) {
 		*verdict = rc;
 		return XDP_PASS;
 	}
-	flow = bpf_map_lookup_elem(&np_flows_v2, &key);
+	flow = packet_flow(&p);
 	/* A slot out of range is a control plane bug: not ours to relay. */
 	st = flow ? flow_cpu(flow) : NULL;
 	if (!st) {
@@ -548,7 +604,7 @@ static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 		return XDP_PASS;
 	}
 	len = p.ip_len;
-	reason = admit(&key, flow, &p);
+	reason = admit(flow, &p);
 	if (reason >= 0)
 		return drop(&st->ctr, reason, verdict);
 	now = bpf_ktime_get_coarse_ns();
@@ -563,16 +619,13 @@ static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 	 * look.
 	 */
 	if (flow->flags & NP_F_HAIRPIN) {
-		key_head(&key, p.v6 ? NP_AF_INET6 : NP_AF_INET,
-			 flow->new_dport);
-		key.addr = flow->new_daddr;
-		next = bpf_map_lookup_elem(&np_flows_v2, &key);
+		next = packet_flow(&p);
 		next_st = next ? flow_cpu(next) : NULL;
 		if (next && next_st) {
 			count_relayed(&st->ctr, len, rtcp, false, now);
 			flow = next;
 			st = next_st;
-			reason = admit(&key, flow, &p);
+			reason = admit(flow, &p);
 			if (reason >= 0)
 				return drop(&st->ctr, reason, verdict);
 			rtcp = (flow->flags & NP_F_RTCP_MUX) &&

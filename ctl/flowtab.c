@@ -16,6 +16,29 @@
 #include "flowtab.h"
 
 /*
+ * The map holding a flow of key's family, and the key as that map has it:
+ * IPv4 flows are keyed by 8 bytes (struct np_flow_key4), IPv6 by the whole
+ * struct np_flow_key. Returns the map's descriptor and fills buf.
+ */
+union flow_map_key {
+	struct np_flow_key4 v4;
+	struct np_flow_key v6;
+};
+
+static int flow_map(const struct np_maps *maps, const struct np_flow_key *key,
+		    union flow_map_key *buf)
+{
+	if (key->family == NP_AF_INET6) {
+		buf->v6 = *key;
+		return maps->fd[NP_FLOWS6];
+	}
+	memset(&buf->v4, 0, sizeof(buf->v4));
+	buf->v4.addr = key->addr.v4;
+	buf->v4.port = key->port;
+	return maps->fd[NP_FLOWS4];
+}
+
+/*
  * Slots. Every flow owns one index into the per-CPU array NP_MAP_COUNTERS,
  * where the relay keeps its counters and next hop. Ownership lives in the
  * pinned map NP_MAP_SLOTS (slot -> flow key), claimed with BPF_NOEXIST so
@@ -121,8 +144,9 @@ int np_flow_install(const struct np_maps *maps, const struct np_flow_key *key,
 		    const struct np_flow *flow)
 {
 	struct np_flow f = *flow, old;
+	union flow_map_key mkey;
 	bool claimed = false;
-	int err;
+	int fd, err;
 
 	/* A replaced flow keeps its slot, so its counters go on. */
 	if (!np_flow_get(maps, key, &old) && slot_owned(maps, old.slot, key)) {
@@ -140,7 +164,8 @@ int np_flow_install(const struct np_maps *maps, const struct np_flow_key *key,
 	}
 	/* A replaced flow restarts its token bucket from a full burst. */
 	bpf_map_delete_elem(maps->fd[NP_POLICERS], key);
-	if (bpf_map_update_elem(maps->fd[NP_FLOWS], key, &f, BPF_ANY)) {
+	fd = flow_map(maps, key, &mkey);
+	if (bpf_map_update_elem(fd, &mkey, &f, BPF_ANY)) {
 		err = -errno;
 		goto release;
 	}
@@ -154,7 +179,10 @@ release:
 int np_flow_get(const struct np_maps *maps, const struct np_flow_key *key,
 		struct np_flow *flow)
 {
-	return bpf_map_lookup_elem(maps->fd[NP_FLOWS], key, flow) ? -errno : 0;
+	union flow_map_key mkey;
+	int fd = flow_map(maps, key, &mkey);
+
+	return bpf_map_lookup_elem(fd, &mkey, flow) ? -errno : 0;
 }
 
 int np_counters_read(const struct np_maps *maps,
@@ -175,13 +203,15 @@ int np_flow_remove(const struct np_maps *maps, const struct np_flow_key *key,
 		   struct np_counters *last)
 {
 	struct np_counters ignored;
+	union flow_map_key mkey;
 	struct np_flow flow;
-	int err;
+	int fd, err;
 
 	err = np_flow_get(maps, key, &flow);
 	if (err)
 		return err;
-	if (bpf_map_delete_elem(maps->fd[NP_FLOWS], key))
+	fd = flow_map(maps, key, &mkey);
+	if (bpf_map_delete_elem(fd, &mkey))
 		return -errno;
 	slot_read(maps, flow.slot, last ? last : &ignored);
 	if (slot_owned(maps, flow.slot, key))
@@ -256,25 +286,44 @@ int np_verdicts_read(const struct np_maps *maps, __u64 *out)
 	return err;
 }
 
-int np_flow_foreach(const struct np_maps *maps, np_flow_visit_fn visit,
-		    void *arg)
+/* Visits every flow of one family's map; keys given as ctl/ has them. */
+static int foreach_in(const struct np_maps *maps, int family,
+		      np_flow_visit_fn visit, void *arg)
 {
-	struct np_flow_key key, next;
+	union flow_map_key mkey, next;
 	struct np_counters counters;
+	struct np_flow_key key;
 	struct np_flow flow;
 	void *prev = NULL;
-	int err;
+	int fd, err;
 
-	while (!bpf_map_get_next_key(maps->fd[NP_FLOWS], prev, &next)) {
-		key = next;
-		prev = &key;
+	memset(&key, 0, sizeof(key));
+	key.family = family;
+	fd = flow_map(maps, &key, &mkey);
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		mkey = next;
+		prev = &mkey;
 		/* Gone since get_next_key: a concurrent delete, skip it. */
-		if (np_flow_get(maps, &key, &flow))
+		if (bpf_map_lookup_elem(fd, &mkey, &flow))
 			continue;
+		if (family == NP_AF_INET6) {
+			key = mkey.v6;
+		} else {
+			key.addr.v4 = mkey.v4.addr;
+			key.port = mkey.v4.port;
+		}
 		slot_read(maps, flow.slot, &counters);
 		err = visit(&key, &flow, &counters, arg);
 		if (err)
 			return err;
 	}
 	return errno == ENOENT ? 0 : -errno;
+}
+
+int np_flow_foreach(const struct np_maps *maps, np_flow_visit_fn visit,
+		    void *arg)
+{
+	int err = foreach_in(maps, NP_AF_INET, visit, arg);
+
+	return err ? err : foreach_in(maps, NP_AF_INET6, visit, arg);
 }

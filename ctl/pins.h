@@ -12,7 +12,8 @@
 #define NP_DEFAULT_PIN_DIR "/sys/fs/bpf/natproxy"
 
 enum np_map_id {
-	NP_FLOWS,
+	NP_FLOWS4,
+	NP_FLOWS6,
 	NP_COUNTERS,
 	NP_POLICERS,
 	NP_VERDICTS,

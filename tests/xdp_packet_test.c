@@ -1650,6 +1650,7 @@ static void post_nh_empty(const struct tcase *tc, const struct pkt_spec *in)
 
 static void pre_bad_slot(const struct tcase *tc, const struct pkt_spec *in)
 {
+	struct np_flow_key4 key4 = {};
 	struct np_flow_key key;
 	struct np_flow f;
 
@@ -1657,8 +1658,11 @@ static void pre_bad_slot(const struct tcase *tc, const struct pkt_spec *in)
 	flow_key(tc->flow, &key);
 	if (np_flow_get(&maps, &key, &f))
 		return;
+	/* np_flow_install would give it a slot of its own. */
 	f.slot = NP_MAX_FLOWS;
-	if (bpf_map_update_elem(maps.fd[NP_FLOWS], &key, &f, BPF_EXIST))
+	key4.addr = key.addr.v4;
+	key4.port = key.port;
+	if (bpf_map_update_elem(maps.fd[NP_FLOWS4], &key4, &f, BPF_EXIST))
 		tap_diag("  setting slot %u: %s", f.slot, strerror(errno));
 }
 
@@ -2130,7 +2134,8 @@ static const char *setup(char *why, size_t len)
 		return why;
 	}
 	prog_fd = bpf_program__fd(skel->progs.np_relay);
-	maps.fd[NP_FLOWS] = bpf_map__fd(skel->maps.np_flows_v2);
+	maps.fd[NP_FLOWS4] = bpf_map__fd(skel->maps.np_flows4_v2);
+	maps.fd[NP_FLOWS6] = bpf_map__fd(skel->maps.np_flows6_v2);
 	maps.fd[NP_COUNTERS] = bpf_map__fd(skel->maps.np_counters_v2);
 	maps.fd[NP_POLICERS] = bpf_map__fd(skel->maps.np_police_v1);
 	maps.fd[NP_VERDICTS] = bpf_map__fd(skel->maps.np_verdicts_v1);
