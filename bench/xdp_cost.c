@@ -935,6 +935,7 @@ static int setup(struct bench *b)
 	b->maps.fd[NP_EGRESS] = bpf_map__fd(b->relay->maps.np_egress_v1);
 	b->maps.fd[NP_EVENTS] = bpf_map__fd(b->relay->maps.np_events_v1);
 	b->maps.fd[NP_SLOTS] = bpf_map__fd(b->relay->maps.np_slots_v1);
+	b->maps.fd[NP_CLOCK] = bpf_map__fd(b->relay->maps.np_clock_v1);
 	b->floor_map_fd = bpf_map__fd(b->floors->maps.floor_flows);
 	if (b->hold_ifindex && hold(b))
 		return -1;

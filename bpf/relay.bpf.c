@@ -520,6 +520,23 @@ static __always_inline int emit_l2(struct xdp_md *ctx, const struct packet *p,
 	return 0;
 }
 
+/* The coarse clock, as struct np_clock keeps it. */
+static __always_inline __u64 coarse_now(void)
+{
+	__u64 jiffies = bpf_jiffies64();
+	struct np_clock *c;
+	__u32 zero = 0;
+
+	c = bpf_map_lookup_elem(&np_clock_v1, &zero);
+	if (!c)
+		return bpf_ktime_get_coarse_ns();
+	if (c->jiffies != jiffies) {
+		c->coarse_ns = bpf_ktime_get_coarse_ns();
+		c->jiffies = jiffies;
+	}
+	return c->coarse_ns;
+}
+
 /* This CPU's counters and next hop for the flow; NULL for a bad slot. */
 static __always_inline struct np_flow_cpu *flow_cpu(const struct np_flow *flow)
 {
@@ -607,7 +624,7 @@ static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 	reason = admit(flow, &p);
 	if (reason >= 0)
 		return drop(&st->ctr, reason, verdict);
-	now = bpf_ktime_get_coarse_ns();
+	now = coarse_now();
 	rtcp = (flow->flags & NP_F_RTCP_MUX) && is_muxed_rtcp(ctx, &p);
 	rewrite(&p, flow);
 

@@ -20,6 +20,7 @@ enum np_map_id {
 	NP_EGRESS,
 	NP_EVENTS,
 	NP_SLOTS,
+	NP_CLOCK,
 	NP_MAP_COUNT
 };
 

@@ -23,6 +23,7 @@
 #define NP_MAP_EGRESS "np_egress_v1"
 #define NP_MAP_EVENTS "np_events_v1"
 #define NP_MAP_SLOTS "np_slots_v1"
+#define NP_MAP_CLOCK "np_clock_v1" /* the relay's own, see struct np_clock */
 #define NP_PROG_PIN "np_relay_v2"
 
 #define NP_MAX_FLOWS (1u << 20)
@@ -164,6 +165,17 @@ struct np_flow_cpu {
 	struct np_nexthop nh;
 };
 
+/*
+ * The relay's per-CPU copy of the coarse clock (bpf_ktime_get_coarse_ns),
+ * read again only when jiffies moved: both advance once per tick, and
+ * bpf_jiffies64 is inlined, while the clock is a helper call whose return
+ * is costly under return-thunk mitigations. It may lag by one tick.
+ */
+struct np_clock {
+	__u64 jiffies;
+	__u64 coarse_ns;
+};
+
 /* Token bucket state for a rate-limited flow, shared by all CPUs. */
 struct np_police {
 	struct bpf_spin_lock lock;
@@ -220,6 +232,7 @@ _Static_assert(sizeof(struct np_counters) == 8 * (6 + NP_DROP_MAX),
 _Static_assert(sizeof(struct np_nexthop) == 48, "np_nexthop layout");
 _Static_assert(sizeof(struct np_flow_cpu) == 128, "np_flow_cpu layout");
 _Static_assert(sizeof(struct np_police) == 24, "np_police layout");
+_Static_assert(sizeof(struct np_clock) == 16, "np_clock layout");
 _Static_assert(sizeof(struct np_latch_event) == 48, "np_latch_event layout");
 
 #endif
