@@ -6,10 +6,10 @@
  * its new source and destination with DSCP and VLAN applied and checksums
  * updated incrementally, and forwarded at the driver: XDP_TX back out of the
  * same interface or a redirect to another, to the next hop the flow's
- * per-CPU cache holds (refreshed from the FIB when older than a second).
- * Everything else (signaling,
- * unknown ports, fragments, anything malformed) passes to the kernel
- * untouched. Every exit is counted with its reason in the verdicts map.
+ * per-CPU cache holds (asked of the FIB again when older than a second).
+ * Everything else (signaling, unknown ports, fragments, anything malformed)
+ * passes to the kernel untouched. Every exit is counted with its reason in
+ * the verdicts map.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -638,7 +638,7 @@ static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 	if (flow->flags & NP_F_HAIRPIN) {
 		next = packet_flow(&p);
 		next_st = next ? flow_cpu(next) : NULL;
-		if (next && next_st) {
+		if (next_st) {
 			count_relayed(&st->ctr, len, rtcp, false, now);
 			flow = next;
 			st = next_st;
