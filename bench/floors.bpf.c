@@ -2,7 +2,8 @@
 /*
  * Floors for the relay's cost benchmark: the same Ethernet/IPv4/UDP parse
  * with nothing after it but XDP_TX, and with one hash lookup of the relay's
- * key type before it. The relay's own cost is read against these.
+ * IPv4 key type (struct np_flow_key4) before it. The relay's own cost is
+ * read against these.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -16,7 +17,7 @@
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, NP_MAX_FLOWS);
-	__type(key, struct np_flow_key);
+	__type(key, struct np_flow_key4);
 	__type(value, struct np_flow);
 } floor_flows SEC(".maps");
 
@@ -46,14 +47,14 @@ int floor_tx(struct xdp_md *ctx)
 SEC("xdp")
 int floor_lookup(struct xdp_md *ctx)
 {
-	struct np_flow_key key = { .family = NP_AF_INET };
+	struct np_flow_key4 key = {};
 	struct udphdr *udp;
 	struct iphdr *ip;
 
 	udp = parse_udp4(ctx, &ip);
 	if (!udp)
 		return XDP_PASS;
-	key.addr.v4 = ip->daddr;
+	key.addr = ip->daddr;
 	key.port = udp->dest;
 	return bpf_map_lookup_elem(&floor_flows, &key) ? XDP_TX : XDP_PASS;
 }

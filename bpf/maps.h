@@ -2,7 +2,8 @@
 /*
  * The maps of the XDP relay, as the contract in include/natproxy.h names and
  * types them. ctl/ pins them (by name) in the pin directory and writes flows;
- * the program reads flows and writes counters, policers and latch events.
+ * the program reads flows and writes counters, next hops, policers and latch
+ * events.
  */
 #ifndef NATPROXY_BPF_MAPS_H
 #define NATPROXY_BPF_MAPS_H
@@ -14,16 +15,40 @@
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, NP_MAX_FLOWS);
+	__type(key, struct np_flow_key4);
+	__type(value, struct np_flow);
+} np_flows4_v2 SEC(".maps");
+
+/* Allocated per flow: memory for IPv6 only where there are IPv6 flows. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, NP_MAX_FLOWS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct np_flow_key);
 	__type(value, struct np_flow);
-} np_flows_v1 SEC(".maps");
+} np_flows6_v2 SEC(".maps");
 
+/* By slot: an array lookup the verifier inlines, no second hash lookup. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, NP_MAX_FLOWS);
-	__type(key, struct np_flow_key);
-	__type(value, struct np_counters);
-} np_counters_v1 SEC(".maps");
+	__type(key, __u32);
+	__type(value, struct np_flow_cpu);
+} np_counters_v2 SEC(".maps");
+
+/*
+ * Slot ownership, for ctl/ only: slot -> the flow key holding it. Claimed
+ * with BPF_NOEXIST, so two processes installing flows at once never share a
+ * slot, and pinned, so ownership survives a daemon restart. Entries are
+ * allocated on claim: only live flows take memory.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, NP_MAX_FLOWS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct np_flow_key);
+} np_slots_v1 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -46,6 +71,13 @@ struct {
 	__type(key, __u32);
 	__type(value, __u32);
 } np_egress_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct np_clock);
+} np_clock_v1 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

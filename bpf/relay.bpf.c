@@ -5,9 +5,11 @@
  * expected source (latching it on the first packet), policed, rewritten to
  * its new source and destination with DSCP and VLAN applied and checksums
  * updated incrementally, and forwarded at the driver: XDP_TX back out of the
- * same interface or a redirect to another. Everything else (signaling,
- * unknown ports, fragments, anything malformed) passes to the kernel
- * untouched. Every exit is counted with its reason in the verdicts map.
+ * same interface or a redirect to another, to the next hop the flow's
+ * per-CPU cache holds (asked of the FIB again when older than a second).
+ * Everything else (signaling, unknown ports, fragments, anything malformed)
+ * passes to the kernel untouched. Every exit is counted with its reason in
+ * the verdicts map.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -57,9 +59,38 @@ static __always_inline void count_verdict(__u32 v)
 		*n += 1;
 }
 
-/* Parse up to the UDP header and build the flow key; a verdict on failure. */
-static __always_inline int parse(struct xdp_md *ctx, struct packet *p,
-				 struct np_flow_key *key)
+/*
+ * Keys are built a 32-bit word at a time: the hash reads them by words, and
+ * a word assembled from narrower stores just made stalls that load until
+ * the stores retire (no store-to-load forwarding).
+ */
+static __always_inline void key_head(struct np_flow_key *key, __u8 family,
+				     __be16 port)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	__u32 head = family | (__u32)port << 16;
+#else
+	__u32 head = (__u32)family << 24 | port;
+#endif
+
+	__builtin_memcpy(key, &head, sizeof(head));
+}
+
+static __always_inline void key4_make(struct np_flow_key4 *key, __be32 addr,
+				      __be16 port)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	__u32 tail = port;
+#else
+	__u32 tail = (__u32)port << 16;
+#endif
+
+	key->addr = addr;
+	__builtin_memcpy(&key->port, &tail, sizeof(tail));
+}
+
+/* Parse up to the UDP header; a verdict on failure, else -1. */
+static __always_inline int parse(struct xdp_md *ctx, struct packet *p)
 {
 	struct cursor c = { .pos = (void *)(long)ctx->data,
 			    .end = (void *)(long)ctx->data_end };
@@ -89,8 +120,6 @@ static __always_inline int parse(struct xdp_md *ctx, struct packet *p,
 		if (p->ip4->protocol != IPPROTO_UDP)
 			return NP_V_PASS_NOT_UDP;
 		p->ip_len = bpf_ntohs(p->ip4->tot_len);
-		key->family = NP_AF_INET;
-		key->addr.v4 = p->ip4->daddr;
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
 		p->v6 = true;
 		p->ip6 = cursor_take(&c, sizeof(*p->ip6));
@@ -103,8 +132,6 @@ static __always_inline int parse(struct xdp_md *ctx, struct packet *p,
 		if (p->ip6->nexthdr != IPPROTO_UDP)
 			return NP_V_PASS_NOT_UDP;
 		p->ip_len = sizeof(*p->ip6) + bpf_ntohs(p->ip6->payload_len);
-		key->family = NP_AF_INET6;
-		__builtin_memcpy(&key->addr, &p->ip6->daddr, sizeof(key->addr));
 	} else {
 		return NP_V_PASS_NOT_IP;
 	}
@@ -125,7 +152,6 @@ static __always_inline int parse(struct xdp_md *ctx, struct packet *p,
 		return NP_V_PASS_MALFORMED;
 	if (p->v6 && !p->udp->check)
 		return NP_V_PASS_MALFORMED; /* RFC 8200 §8.1: mandatory */
-	key->port = p->udp->dest;
 	return -1;
 }
 
@@ -136,15 +162,66 @@ static __always_inline bool addr_eq(const union np_addr *a,
 	       a->v6[2] == b->v6[2] && a->v6[3] == b->v6[3];
 }
 
-static __always_inline void packet_source(const struct packet *p,
-					  union np_addr *src)
+/* The packet's source or destination as a union np_addr (IPv4: rest zero). */
+static __always_inline void packet_addr(const struct packet *p, bool dest,
+					union np_addr *a)
 {
 	if (!p->v6) {
-		src->v6[1] = src->v6[2] = src->v6[3] = 0;
-		src->v4 = p->ip4->saddr;
+		a->v6[1] = a->v6[2] = a->v6[3] = 0;
+		a->v4 = dest ? p->ip4->daddr : p->ip4->saddr;
 	} else {
-		__builtin_memcpy(src, &p->ip6->saddr, sizeof(*src));
+		__builtin_memcpy(a, dest ? &p->ip6->daddr : &p->ip6->saddr,
+				 sizeof(*a));
 	}
+}
+
+/* The relay the packet is addressed to, as ctl/ names it. */
+static __always_inline void packet_key(const struct packet *p,
+				       struct np_flow_key *key)
+{
+	key_head(key, p->v6 ? NP_AF_INET6 : NP_AF_INET, p->udp->dest);
+	packet_addr(p, true, &key->addr);
+}
+
+/*
+ * A lookup in the IPv4 flow map, kept apart from the IPv6 one: were the
+ * compiler to merge the two calls into one taking either map, the verifier
+ * could no longer inline it, and every packet would pay an indirect call.
+ */
+static __always_inline struct np_flow *
+flow4_lookup(const struct np_flow_key4 *key)
+{
+	struct np_flow *flow = bpf_map_lookup_elem(&np_flows4_v2, key);
+
+	asm volatile("" : "+r"(flow));
+	return flow;
+}
+
+/*
+ * The flow of the relay the packet is addressed to, from its family's map.
+ * After a rewrite, that is the flow of the packet's new destination.
+ */
+static __always_inline struct np_flow *packet_flow(const struct packet *p)
+{
+	struct np_flow_key4 key4;
+	struct np_flow_key key;
+
+	if (!p->v6) {
+		key4_make(&key4, p->ip4->daddr, p->udp->dest);
+		return flow4_lookup(&key4);
+	}
+	packet_key(p, &key);
+	return bpf_map_lookup_elem(&np_flows6_v2, &key);
+}
+
+static __always_inline struct np_flow *flow_of(const struct np_flow_key *key)
+{
+	struct np_flow_key4 key4;
+
+	if (key->family != NP_AF_INET)
+		return bpf_map_lookup_elem(&np_flows6_v2, key);
+	key4_make(&key4, key->addr.v4, key->port);
+	return flow4_lookup(&key4);
 }
 
 /*
@@ -154,8 +231,7 @@ static __always_inline void packet_source(const struct packet *p,
  * the pending flag is cleared last so no CPU checks against a half-written
  * source.
  */
-static __always_inline void latch(const struct np_flow_key *key,
-				  struct np_flow *flow,
+static __always_inline void latch(const struct packet *p, struct np_flow *flow,
 				  const union np_addr *src, __be16 sport)
 {
 	struct np_latch_event ev = {};
@@ -164,7 +240,7 @@ static __always_inline void latch(const struct np_flow_key *key,
 	flow->expect_saddr = *src;
 	flow->expect_sport = sport;
 	if (flow->flags & NP_F_HAS_REVERSE) {
-		rev = bpf_map_lookup_elem(&np_flows_v1, &flow->reverse);
+		rev = flow_of(&flow->reverse);
 		if (rev) {
 			rev->new_daddr = *src;
 			rev->new_dport = sport;
@@ -172,7 +248,7 @@ static __always_inline void latch(const struct np_flow_key *key,
 	}
 	__sync_fetch_and_and(&flow->flags, ~NP_F_LATCH_PENDING);
 
-	ev.key = *key;
+	packet_key(p, &ev.key);
 	ev.source = *src;
 	ev.sport = sport;
 	ev.time_ns = bpf_ktime_get_ns();
@@ -180,19 +256,18 @@ static __always_inline void latch(const struct np_flow_key *key,
 }
 
 /* Source check and latch; a drop reason, or -1 to go on. */
-static __always_inline int check_source(const struct np_flow_key *key,
-					struct np_flow *flow,
+static __always_inline int check_source(struct np_flow *flow,
 					const struct packet *p)
 {
 	union np_addr src;
 	__be16 sport = p->udp->source;
 
-	packet_source(p, &src);
+	packet_addr(p, false, &src);
 	if (flow->flags & NP_F_LATCH_PENDING) {
 		if ((flow->flags & NP_F_LATCH_RESTRICTED) &&
 		    !addr_eq(&src, &flow->expect_saddr))
 			return NP_DROP_LATCH;
-		latch(key, flow, &src, sport);
+		latch(p, flow, &src, sport);
 		return -1;
 	}
 	if (!(flow->flags & NP_F_STRICT_SOURCE))
@@ -204,23 +279,25 @@ static __always_inline int check_source(const struct np_flow_key *key,
 }
 
 /* Token bucket (bytes); only rate-limited flows take the lock. */
-static __always_inline bool police(const struct np_flow_key *key,
+static __always_inline bool police(const struct packet *p,
 				   const struct np_flow *flow, __u32 len)
 {
 	__u64 now, elapsed, tokens, fill_ns, add;
+	struct np_flow_key key;
 	struct np_police *b;
 	bool pass;
 
 	if (!flow->rate_bytes)
 		return true;
+	packet_key(p, &key);
 	now = bpf_ktime_get_ns();
-	b = bpf_map_lookup_elem(&np_police_v1, key);
+	b = bpf_map_lookup_elem(&np_police_v1, &key);
 	if (!b) {
 		struct np_police fresh = { .tokens = flow->burst_bytes,
 					   .last_ns = now };
 
-		bpf_map_update_elem(&np_police_v1, key, &fresh, BPF_NOEXIST);
-		b = bpf_map_lookup_elem(&np_police_v1, key);
+		bpf_map_update_elem(&np_police_v1, &key, &fresh, BPF_NOEXIST);
+		b = bpf_map_lookup_elem(&np_police_v1, &key);
 		if (!b)
 			return true; /* policer table full: fail open */
 	}
@@ -246,29 +323,39 @@ static __always_inline bool police(const struct np_flow_key *key,
 	return pass;
 }
 
-/* Rewrite addresses, ports and DSCP; both checksums follow incrementally. */
+/*
+ * Rewrite addresses, ports and DSCP; both checksums follow incrementally.
+ * Each changed word is built in a register, stored once and its checksum
+ * delta taken from the registers: reloading a word right after narrower
+ * stores into it would stall on store forwarding.
+ */
 static __always_inline void rewrite(struct packet *p,
 				    const struct np_flow *flow)
 {
 	__u32 *ports = (__u32 *)&p->udp->source;
 	__u64 addrs = 0, port_delta, hdr = 0;
-	__u32 old_ports = *ports;
+	__u32 old_ports = *ports, new_ports;
 	int i;
 
-	p->udp->source = flow->new_sport;
-	p->udp->dest = flow->new_dport;
-	port_delta = csum_delta32(0, old_ports, *ports);
+	/* new_sport and new_dport are adjacent (natproxy.h asserts it). */
+	__builtin_memcpy(&new_ports, &flow->new_sport, sizeof(new_ports));
+	*ports = new_ports;
+	port_delta = csum_delta32(0, old_ports, new_ports);
 
 	if (!p->v6) {
-		__u16 *tos_word = (__u16 *)p->ip4, old_tos_word = *tos_word;
-
 		addrs = csum_delta32(addrs, p->ip4->saddr, flow->new_saddr.v4);
 		addrs = csum_delta32(addrs, p->ip4->daddr, flow->new_daddr.v4);
 		p->ip4->saddr = flow->new_saddr.v4;
 		p->ip4->daddr = flow->new_daddr.v4;
 		if (flow->flags & NP_F_SET_DSCP) {
-			p->ip4->tos = (flow->dscp << 2) | (p->ip4->tos & 3);
-			hdr = csum_delta16(hdr, old_tos_word, *tos_word);
+			/* Version/IHL and TOS: DSCP is the TOS's top six
+			 * bits, ECN (the low two) stays. */
+			__u16 *word = (__u16 *)p->ip4, old = *word, new;
+
+			new = (old & ~bpf_htons(0x00fc)) |
+			      bpf_htons((__u16)(flow->dscp << 2));
+			*word = new;
+			hdr = csum_delta16(hdr, old, new);
 		}
 		p->ip4->check = csum_apply(p->ip4->check, addrs + hdr);
 		/* RFC 768: zero means "no checksum"; keep it that way. */
@@ -304,14 +391,17 @@ static __always_inline __u8 hop_limit(const struct packet *p)
 	return p->v6 ? p->ip6->hop_limit : p->ip4->ttl;
 }
 
+/* Called with a hop limit above 1: the TTL never borrows from protocol. */
 static __always_inline void decrement_hop_limit(struct packet *p)
 {
 	if (!p->v6) {
+		/* TTL and protocol, built and stored as one word. */
 		__u16 *word = (__u16 *)&p->ip4->ttl, old = *word;
+		__u16 new = old - bpf_htons(0x0100);
 
-		p->ip4->ttl--;
+		*word = new;
 		p->ip4->check = csum_apply(p->ip4->check,
-					   csum_delta16(0, old, *word));
+					   csum_delta16(0, old, new));
 	} else {
 		p->ip6->hop_limit--;
 	}
@@ -351,6 +441,41 @@ static __always_inline int fib_lookup(struct xdp_md *ctx,
 	return bpf_fib_lookup(ctx, fib, sizeof(*fib), 0);
 }
 
+/* The cached next hop still answers for this packet (see np_nexthop). */
+static __always_inline bool nexthop_fresh(const struct np_nexthop *nh,
+					  const struct np_flow *flow,
+					  __u32 ingress, __u64 now)
+{
+	return nh->resolved_ns && now - nh->resolved_ns < NP_NEXTHOP_TTL_NS &&
+	       nh->ifindex_in == ingress && addr_eq(&nh->daddr, &flow->new_daddr);
+}
+
+/*
+ * Ask the FIB for the rewritten packet's next hop and keep the answer in
+ * this CPU's cache; a BPF_FIB_LKUP_RET_* code. A failure empties the cache,
+ * so that the next packet asks again rather than use a next hop the FIB no
+ * longer gives.
+ */
+static __always_inline int nexthop_resolve(struct xdp_md *ctx,
+					   const struct packet *p,
+					   struct np_nexthop *nh, __u64 now)
+{
+	struct bpf_fib_lookup fib = {};
+	int rc = fib_lookup(ctx, p, &fib);
+
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
+		nh->resolved_ns = 0;
+		return rc;
+	}
+	packet_addr(p, true, &nh->daddr);
+	nh->ifindex_in = ctx->ingress_ifindex;
+	nh->ifindex = fib.ifindex;
+	__builtin_memcpy(nh->dmac, fib.dmac, ETH_ALEN);
+	__builtin_memcpy(nh->smac, fib.smac, ETH_ALEN);
+	nh->resolved_ns = now;
+	return rc;
+}
+
 /*
  * Write the Ethernet header for the next hop, pushing, replacing or
  * stripping the 802.1Q tag as the flow says. The packet may move: every
@@ -358,7 +483,7 @@ static __always_inline int fib_lookup(struct xdp_md *ctx,
  */
 static __always_inline int emit_l2(struct xdp_md *ctx, const struct packet *p,
 				   const struct np_flow *flow,
-				   const struct bpf_fib_lookup *fib)
+				   const struct np_nexthop *nh)
 {
 	__be16 l3_proto = p->tagged ? p->vlan->encap_proto : p->eth->h_proto;
 	__be16 tpid = p->tagged ? p->eth->h_proto : bpf_htons(ETH_P_8021Q);
@@ -378,8 +503,8 @@ static __always_inline int emit_l2(struct xdp_md *ctx, const struct packet *p,
 	eth = cursor_take(&c, sizeof(*eth));
 	if (!eth)
 		return -1;
-	__builtin_memcpy(eth->h_dest, fib->dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, fib->smac, ETH_ALEN);
+	__builtin_memcpy(eth->h_dest, nh->dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, nh->smac, ETH_ALEN);
 	if (!tagged) {
 		eth->h_proto = l3_proto;
 		return 0;
@@ -395,26 +520,34 @@ static __always_inline int emit_l2(struct xdp_md *ctx, const struct packet *p,
 	return 0;
 }
 
-static __always_inline struct np_counters *
-flow_counters(const struct np_flow_key *key)
+/* The coarse clock, as struct np_clock keeps it. */
+static __always_inline __u64 coarse_now(void)
 {
-	struct np_counters *ctr = bpf_map_lookup_elem(&np_counters_v1, key);
-	struct np_counters zero = {};
+	__u64 jiffies = bpf_jiffies64();
+	struct np_clock *c;
+	__u32 zero = 0;
 
-	if (ctr)
-		return ctr;
-	/* ctl/ creates counters with the flow; this covers a lost race. */
-	bpf_map_update_elem(&np_counters_v1, key, &zero, BPF_NOEXIST);
-	return bpf_map_lookup_elem(&np_counters_v1, key);
+	c = bpf_map_lookup_elem(&np_clock_v1, &zero);
+	if (!c)
+		return bpf_ktime_get_coarse_ns();
+	if (c->jiffies != jiffies) {
+		c->coarse_ns = bpf_ktime_get_coarse_ns();
+		c->jiffies = jiffies;
+	}
+	return c->coarse_ns;
+}
+
+/* This CPU's counters and next hop for the flow; NULL for a bad slot. */
+static __always_inline struct np_flow_cpu *flow_cpu(const struct np_flow *flow)
+{
+	__u32 slot = flow->slot;
+
+	return bpf_map_lookup_elem(&np_counters_v2, &slot);
 }
 
 static __always_inline void count_relayed(struct np_counters *ctr, __u32 len,
-					  bool rtcp, bool to_kernel)
+					  bool rtcp, bool to_kernel, __u64 now)
 {
-	__u64 now = bpf_ktime_get_coarse_ns();
-
-	if (!ctr)
-		return;
 	ctr->packets++;
 	ctr->bytes += len;
 	ctr->rtcp_packets += rtcp;
@@ -439,14 +572,13 @@ static __always_inline enum np_verdict drop_verdict(int reason)
 }
 
 /* Source check, latch, destination known, rate; a drop reason or -1. */
-static __always_inline int admit(const struct np_flow_key *key,
-				 struct np_flow *flow, const struct packet *p)
+static __always_inline int admit(struct np_flow *flow, const struct packet *p)
 {
-	int reason = check_source(key, flow, p);
+	int reason = check_source(flow, p);
 
 	if (reason < 0 && !flow->new_dport)
 		reason = NP_DROP_NO_DEST;
-	if (reason < 0 && !police(key, flow, p->ip_len))
+	if (reason < 0 && !police(p, flow, p->ip_len))
 		reason = NP_DROP_RATE;
 	return reason;
 }
@@ -454,7 +586,7 @@ static __always_inline int admit(const struct np_flow_key *key,
 static __always_inline int drop(struct np_counters *ctr, int reason,
 				__u32 *verdict)
 {
-	if (ctr && reason >= 0 && reason < NP_DROP_MAX)
+	if (reason >= 0 && reason < NP_DROP_MAX)
 		ctr->drops[reason]++;
 	*verdict = drop_verdict(reason);
 	return XDP_DROP;
@@ -462,22 +594,24 @@ static __always_inline int drop(struct np_counters *ctr, int reason,
 
 static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 {
-	struct bpf_fib_lookup fib = {};
-	struct np_flow_key key = {};
 	struct packet p = {};
-	struct np_counters *ctr;
+	struct np_flow_cpu *st, *next_st;
 	struct np_flow *flow, *next;
+	struct np_nexthop *nh;
 	__u32 out, len;
 	int reason, rc;
+	__u64 now;
 	bool rtcp;
 
-	rc = parse(ctx, &p, &key);
+	rc = parse(ctx, &p);
 	if (rc >= 0) {
 		*verdict = rc;
 		return XDP_PASS;
 	}
-	flow = bpf_map_lookup_elem(&np_flows_v1, &key);
-	if (!flow) {
+	flow = packet_flow(&p);
+	/* A slot out of range is a control plane bug: not ours to relay. */
+	st = flow ? flow_cpu(flow) : NULL;
+	if (!st) {
 		*verdict = NP_V_PASS_NO_FLOW;
 		return XDP_PASS;
 	}
@@ -486,11 +620,11 @@ static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 		*verdict = NP_V_PASS_TTL;
 		return XDP_PASS;
 	}
-	ctr = flow_counters(&key);
 	len = p.ip_len;
-	reason = admit(&key, flow, &p);
+	reason = admit(flow, &p);
 	if (reason >= 0)
-		return drop(ctr, reason, verdict);
+		return drop(&st->ctr, reason, verdict);
+	now = coarse_now();
 	rtcp = (flow->flags & NP_F_RTCP_MUX) && is_muxed_rtcp(ctx, &p);
 	rewrite(&p, flow);
 
@@ -498,20 +632,23 @@ static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 	 * Hairpin: when the new destination is itself one of our relays (two
 	 * terminals behind this proxy calling each other through the
 	 * softswitch), relay the packet again at once, as if it had arrived
-	 * there. One extra hop at most.
+	 * there. One extra hop at most; only flows the control plane marked
+	 * look.
 	 */
-	key.addr = flow->new_daddr;
-	key.port = flow->new_dport;
-	next = bpf_map_lookup_elem(&np_flows_v1, &key);
-	if (next) {
-		count_relayed(ctr, len, rtcp, false);
-		flow = next;
-		ctr = flow_counters(&key);
-		reason = admit(&key, flow, &p);
-		if (reason >= 0)
-			return drop(ctr, reason, verdict);
-		rtcp = (flow->flags & NP_F_RTCP_MUX) && is_muxed_rtcp(ctx, &p);
-		rewrite(&p, flow);
+	if (flow->flags & NP_F_HAIRPIN) {
+		next = packet_flow(&p);
+		next_st = next ? flow_cpu(next) : NULL;
+		if (next_st) {
+			count_relayed(&st->ctr, len, rtcp, false, now);
+			flow = next;
+			st = next_st;
+			reason = admit(flow, &p);
+			if (reason >= 0)
+				return drop(&st->ctr, reason, verdict);
+			rtcp = (flow->flags & NP_F_RTCP_MUX) &&
+			       is_muxed_rtcp(ctx, &p);
+			rewrite(&p, flow);
+		}
 	}
 
 	/*
@@ -519,27 +656,31 @@ static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 	 * rewritten packet goes up the stack, which forwards it and resolves
 	 * the neighbour; the next packet takes the fast path.
 	 */
-	rc = fib_lookup(ctx, &p, &fib);
-	if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
-		count_relayed(ctr, len, rtcp, true);
-		*verdict = rc == BPF_FIB_LKUP_RET_NO_NEIGH ? NP_V_PASS_NO_NEIGH :
-							     NP_V_PASS_NO_ROUTE;
-		return XDP_PASS;
+	nh = &st->nh;
+	if (!nexthop_fresh(nh, flow, ctx->ingress_ifindex, now)) {
+		rc = nexthop_resolve(ctx, &p, nh, now);
+		if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
+			count_relayed(&st->ctr, len, rtcp, true, now);
+			*verdict = rc == BPF_FIB_LKUP_RET_NO_NEIGH ?
+					   NP_V_PASS_NO_NEIGH :
+					   NP_V_PASS_NO_ROUTE;
+			return XDP_PASS;
+		}
 	}
-	out = flow->egress_ifindex ? flow->egress_ifindex : fib.ifindex;
+	out = flow->egress_ifindex ? flow->egress_ifindex : nh->ifindex;
 	if (out != ctx->ingress_ifindex &&
 	    !bpf_map_lookup_elem(&np_egress_v1, &out)) {
-		count_relayed(ctr, len, rtcp, true);
+		count_relayed(&st->ctr, len, rtcp, true, now);
 		*verdict = NP_V_PASS_EGRESS;
 		return XDP_PASS;
 	}
 
 	decrement_hop_limit(&p);
-	if (emit_l2(ctx, &p, flow, &fib)) {
+	if (emit_l2(ctx, &p, flow, nh)) {
 		*verdict = NP_V_DROP_VLAN;
 		return XDP_DROP;
 	}
-	count_relayed(ctr, len, rtcp, false);
+	count_relayed(&st->ctr, len, rtcp, false, now);
 	if (out == ctx->ingress_ifindex) {
 		*verdict = NP_V_TX;
 		return XDP_TX;

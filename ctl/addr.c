@@ -5,6 +5,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <ifaddrs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,4 +108,27 @@ void np_flow_key_make(struct np_flow_key *key, int family, const void *addr,
 	key->family = family == AF_INET6 ? NP_AF_INET6 : NP_AF_INET;
 	memcpy(&key->addr, addr, family == AF_INET6 ? 16 : 4);
 	key->port = htons(port);
+}
+
+bool np_addr_is_local(__u8 family, const union np_addr *addr)
+{
+	struct ifaddrs *all, *ifa;
+	bool found = false;
+
+	if (getifaddrs(&all))
+		return false;
+	for (ifa = all; ifa && !found; ifa = ifa->ifa_next) {
+		const struct sockaddr *sa = ifa->ifa_addr;
+
+		if (!sa)
+			continue;
+		if (family == NP_AF_INET && sa->sa_family == AF_INET)
+			found = ((const struct sockaddr_in *)sa)->sin_addr.s_addr ==
+				addr->v4;
+		else if (family == NP_AF_INET6 && sa->sa_family == AF_INET6)
+			found = !memcmp(&((const struct sockaddr_in6 *)sa)->sin6_addr,
+					addr, 16);
+	}
+	freeifaddrs(all);
+	return found;
 }

@@ -28,6 +28,8 @@ int np_addr_parse(const char *text, __u8 *family, union np_addr *addr);
  * in6_addr, port in host order. */
 void np_flow_key_make(struct np_flow_key *key, int family, const void *addr,
 		      __u16 port);
+/* Whether addr is assigned to an interface of this host (namespace). */
+bool np_addr_is_local(__u8 family, const union np_addr *addr);
 const char *np_endpoint_str(const struct np_endpoint *ep, char *buf,
 			    size_t len);
 const char *np_addr_str(__u8 family, const union np_addr *addr, char *buf,

@@ -9,7 +9,11 @@
 #include "natproxy.h"
 #include "pins.h"
 
-/* Installs (or replaces) a flow; its counters start at zero when new. */
+/*
+ * Installs (or replaces) a flow. A new flow claims a free slot, its
+ * counters starting at zero; a replaced one keeps its slot and counters.
+ * -ENOSPC when every slot is taken.
+ */
 int np_flow_install(const struct np_maps *maps, const struct np_flow_key *key,
 		    const struct np_flow *flow);
 /*
@@ -25,6 +29,14 @@ int np_counters_read(const struct np_maps *maps,
 		     const struct np_flow_key *key, struct np_counters *sum);
 /* Sums the per-CPU verdict counters into out[NP_V_MAX]. */
 int np_verdicts_read(const struct np_maps *maps, __u64 *out);
+
+/*
+ * Releases slots claimed for flows that do not exist (or hold another
+ * slot): what a process that died between claim and install leaves.
+ * Only while no one else installs flows (natproxyd at start). The number
+ * released, or -errno.
+ */
+int np_slots_reconcile(const struct np_maps *maps);
 
 typedef int (*np_flow_visit_fn)(const struct np_flow_key *key,
 				const struct np_flow *flow,

@@ -322,6 +322,10 @@ static int build_flow(const struct command *cmd, const struct np_flow_key *key,
 			return usage_error(cmd, "--dst ADDR:PORT of LOCAL's family");
 		f->new_daddr = ep.addr;
 		f->new_dport = ep.port;
+		/* Another relay of ours: the fast path relays it again at
+		 * once, and looks there only for flows marked so. */
+		if (np_addr_is_local(ep.family, &ep.addr))
+			f->flags |= NP_F_HAIRPIN;
 	}
 	if (fa.expect) {
 		if (np_endpoint_parse(fa.expect, true, &ep) ||

@@ -323,6 +323,7 @@ static void remove_stale_flows(struct daemon *d)
 {
 	struct stale_ctx s = { .d = d };
 	size_t i;
+	int n;
 
 	np_flow_foreach(&d->maps, collect_stale, &s);
 	for (i = 0; i < s.n; i++)
@@ -330,6 +331,12 @@ static void remove_stale_flows(struct daemon *d)
 	if (s.n)
 		np_info("removed %zu flows left by an earlier run", s.n);
 	free(s.keys);
+	/* No one else installs yet: a slot without its flow is a leak. */
+	n = np_slots_reconcile(&d->maps);
+	if (n > 0)
+		np_info("released %d slots of flows never installed", n);
+	else if (n < 0)
+		np_warn("cannot check flow slots: %s", strerror(-n));
 }
 
 /* Adopts what the state file says we had; what fails stays out (its

@@ -19,9 +19,11 @@
 #include "pins.h"
 
 const char *const np_map_names[NP_MAP_COUNT] = {
-	[NP_FLOWS] = NP_MAP_FLOWS,	 [NP_COUNTERS] = NP_MAP_COUNTERS,
+	[NP_FLOWS4] = NP_MAP_FLOWS4,	 [NP_FLOWS6] = NP_MAP_FLOWS6,
+	[NP_COUNTERS] = NP_MAP_COUNTERS,
 	[NP_POLICERS] = NP_MAP_POLICERS, [NP_VERDICTS] = NP_MAP_VERDICTS,
 	[NP_EGRESS] = NP_MAP_EGRESS,	 [NP_EVENTS] = NP_MAP_EVENTS,
+	[NP_SLOTS] = NP_MAP_SLOTS,	 [NP_CLOCK] = NP_MAP_CLOCK,
 };
 
 int np_pin_path(char *buf, size_t len, const char *dir, const char *name)

@@ -12,12 +12,15 @@
 #define NP_DEFAULT_PIN_DIR "/sys/fs/bpf/natproxy"
 
 enum np_map_id {
-	NP_FLOWS,
+	NP_FLOWS4,
+	NP_FLOWS6,
 	NP_COUNTERS,
 	NP_POLICERS,
 	NP_VERDICTS,
 	NP_EGRESS,
 	NP_EVENTS,
+	NP_SLOTS,
+	NP_CLOCK,
 	NP_MAP_COUNT
 };
 

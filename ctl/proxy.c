@@ -210,6 +210,30 @@ static void leave_by(const struct ctx *c, size_t realm, struct np_flow *f)
 }
 
 /*
+ * A destination on one of our own relay addresses (two terminals behind
+ * this proxy calling each other through the softswitch): the fast path
+ * relays the packet again at once, and looks for that only in flows
+ * marked so.
+ */
+static void mark_hairpin(const struct ctx *c, int family, struct np_flow *f)
+{
+	struct np_flow_key ours;
+	size_t i;
+
+	for (i = 0; i < c->px->cfg->n_realms; i++) {
+		const struct np_realm *r = realm_of(c->px, i);
+
+		if (r->address.family != family)
+			continue;
+		np_flow_key_make(&ours, family, &r->address.addr, 0);
+		if (!memcmp(&ours.addr, &f->new_daddr, sizeof(ours.addr))) {
+			f->flags |= NP_F_HAIRPIN;
+			return;
+		}
+	}
+}
+
+/*
  * Installs the two flows of one stream part (RTP, or RTCP at offset 1):
  * from the terminal (latching, strict per realm) toward the far end, and
  * from the far end toward the terminal. reopen re-arms the latch (a new
@@ -284,6 +308,8 @@ static int stream_part_sync(struct ctx *c, const struct np_stream *s,
 		core.new_dport = old.new_dport;
 	}
 
+	mark_hairpin(c, c->core->address.family, &acc);
+	mark_hairpin(c, family, &core);
 	police_stream(c, s, &acc);
 	police_stream(c, s, &core);
 	leave_by(c, c->pair->second, &acc);

@@ -12,16 +12,19 @@
 #include <linux/bpf.h>
 #include <linux/types.h>
 
-#define NP_ABI_VERSION 1
+#define NP_ABI_VERSION 2
 
 /* Pinned names (BPF object names are limited to 15 characters). */
-#define NP_MAP_FLOWS "np_flows_v1"
-#define NP_MAP_COUNTERS "np_counters_v1"
+#define NP_MAP_FLOWS4 "np_flows4_v2" /* IPv4 flows, struct np_flow_key4 */
+#define NP_MAP_FLOWS6 "np_flows6_v2" /* IPv6 flows, struct np_flow_key */
+#define NP_MAP_COUNTERS "np_counters_v2"
 #define NP_MAP_POLICERS "np_police_v1"
 #define NP_MAP_VERDICTS "np_verdicts_v1"
 #define NP_MAP_EGRESS "np_egress_v1"
 #define NP_MAP_EVENTS "np_events_v1"
-#define NP_PROG_PIN "np_relay_v1"
+#define NP_MAP_SLOTS "np_slots_v1"
+#define NP_MAP_CLOCK "np_clock_v1" /* the relay's own, see struct np_clock */
+#define NP_PROG_PIN "np_relay_v2"
 
 #define NP_MAX_FLOWS (1u << 20)
 #define NP_MAX_IFACES 64
@@ -36,12 +39,26 @@ union np_addr {
 	__u8 raw[16];
 };
 
-/* A relay address: where the packet was sent to on this proxy. */
+/*
+ * A relay address: where the packet was sent to on this proxy. IPv6 flows
+ * are keyed by it in NP_MAP_FLOWS6; the interfaces of ctl/ take it for both
+ * families.
+ */
 struct np_flow_key {
 	__u8 family; /* NP_AF_INET or NP_AF_INET6 */
 	__u8 pad;
 	__be16 port; /* local UDP port, network order */
 	union np_addr addr; /* local address */
+};
+
+/*
+ * The key of an IPv4 flow in NP_MAP_FLOWS4: the same relay address in 8
+ * bytes, which hash and compare faster than 20 on every packet.
+ */
+struct np_flow_key4 {
+	__be32 addr;
+	__be16 port;
+	__u16 pad;
 };
 
 /* Flow flags. */
@@ -51,7 +68,12 @@ struct np_flow_key {
 #define NP_F_RTCP_MUX (1u << 3) /* RTCP shares this port (RFC 5761) */
 #define NP_F_SET_DSCP (1u << 4) /* rewrite DSCP to .dscp */
 #define NP_F_HAS_REVERSE (1u << 5) /* .reverse names the opposite flow */
-#define NP_F_ALL ((1u << 6) - 1)
+/* The new destination is one of this proxy's relay addresses (two
+ * terminals behind it calling each other): the relay looks it up as a flow
+ * key and relays the packet again at once. Without the flag it does not
+ * look, sparing every other packet a hash lookup that would miss. */
+#define NP_F_HAIRPIN (1u << 6)
+#define NP_F_ALL ((1u << 7) - 1)
 
 enum np_vlan_action {
 	NP_VLAN_KEEP = 0, /* leave any tag as it arrived */
@@ -77,6 +99,11 @@ struct np_flow {
 	__u8 vlan_action; /* enum np_vlan_action */
 	__u8 pad[2];
 	struct np_flow_key reverse; /* with NP_F_HAS_REVERSE */
+	/* Index of the flow's entry in NP_MAP_COUNTERS, owned through
+	 * NP_MAP_SLOTS; given by ctl/flowtab.c on install, callers' value
+	 * ignored. */
+	__u32 slot;
+	__u32 pad2;
 	__u64 rate_bytes; /* token bucket rate, bytes/s; 0: unlimited */
 	__u64 burst_bytes; /* bucket depth */
 };
@@ -93,8 +120,8 @@ struct np_flow {
 enum np_drop_reason { NP_DROP_REASONS(NP_ENUM_ENTRY) NP_DROP_MAX };
 
 /*
- * Per-flow counters, one copy per CPU (BPF_MAP_TYPE_PERCPU_HASH), summed by
- * ctl/. Times are CLOCK_MONOTONIC nanoseconds (coarse).
+ * Per-flow counters, one copy per CPU, summed by ctl/. Times are
+ * CLOCK_MONOTONIC nanoseconds (coarse).
  */
 struct np_counters {
 	__u64 packets; /* relayed: sent on by XDP or handed to the kernel */
@@ -104,6 +131,49 @@ struct np_counters {
 	__u64 drops[NP_DROP_MAX];
 	__u64 first_seen_ns;
 	__u64 last_seen_ns;
+};
+
+/*
+ * The next hop last resolved by bpf_fib_lookup for a flow, kept per CPU so
+ * that no CPU ever reads another's half-written entry. Valid for packets to
+ * daddr arriving on ifindex_in for NP_NEXTHOP_TTL_NS after resolved_ns:
+ * after that, or for another destination (a latch moved it) or ingress, the
+ * relay asks the FIB again, so a neighbour's new MAC, a route change or a
+ * vanished neighbour (then: passed to the kernel, which resolves it) take
+ * effect within that bound. The FIB's other inputs (source address, TOS)
+ * are fixed per flow.
+ */
+struct np_nexthop {
+	union np_addr daddr;
+	__u32 ifindex_in;
+	__u32 ifindex; /* egress the FIB chose */
+	__u8 dmac[6];
+	__u8 smac[6];
+	__u32 pad;
+	__u64 resolved_ns; /* coarse clock; 0: never */
+};
+
+#define NP_NEXTHOP_TTL_NS 1000000000ull
+
+/*
+ * What one CPU keeps for one flow: its counters and its next hop. The
+ * per-CPU array NP_MAP_COUNTERS holds one per slot (struct np_flow.slot),
+ * so the relay finds them without a second hash lookup.
+ */
+struct np_flow_cpu {
+	struct np_counters ctr;
+	struct np_nexthop nh;
+};
+
+/*
+ * The relay's per-CPU copy of the coarse clock (bpf_ktime_get_coarse_ns),
+ * read again only when jiffies moved: both advance once per tick, and
+ * bpf_jiffies64 is inlined, while the clock is a helper call whose return
+ * is costly under return-thunk mitigations. It may lag by one tick.
+ */
+struct np_clock {
+	__u64 jiffies;
+	__u64 coarse_ns;
 };
 
 /* Token bucket state for a rate-limited flow, shared by all CPUs. */
@@ -150,10 +220,19 @@ struct np_latch_event {
 
 _Static_assert(sizeof(union np_addr) == 16, "np_addr layout");
 _Static_assert(sizeof(struct np_flow_key) == 20, "np_flow_key layout");
-_Static_assert(sizeof(struct np_flow) == 104, "np_flow layout");
+_Static_assert(sizeof(struct np_flow_key4) == 8, "np_flow_key4 layout");
+_Static_assert(sizeof(struct np_flow) == 112, "np_flow layout");
+/* The relay reads both ports as one word. */
+_Static_assert(__builtin_offsetof(struct np_flow, new_dport) ==
+		       __builtin_offsetof(struct np_flow, new_sport) + 2 &&
+	       __builtin_offsetof(struct np_flow, new_sport) % 4 == 0,
+	       "np_flow ports");
 _Static_assert(sizeof(struct np_counters) == 8 * (6 + NP_DROP_MAX),
 	       "np_counters layout");
+_Static_assert(sizeof(struct np_nexthop) == 48, "np_nexthop layout");
+_Static_assert(sizeof(struct np_flow_cpu) == 128, "np_flow_cpu layout");
 _Static_assert(sizeof(struct np_police) == 24, "np_police layout");
+_Static_assert(sizeof(struct np_clock) == 16, "np_clock layout");
 _Static_assert(sizeof(struct np_latch_event) == 48, "np_latch_event layout");
 
 #endif

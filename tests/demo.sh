@@ -46,11 +46,16 @@ sleep 3
 
 step "natproxyctl flows (mid-call)"
 ctl flows
-# The key of relay 203.0.113.1:30000: family 4, pad, port (network
-# order), the address and 12 zero bytes (include/natproxy.h).
-KEY="04 00 75 30 cb 00 71 01 $(printf '00 %.0s' $(seq 12))"
-step "bpftool map lookup pinned $NP_PIN_DIR/np_counters_v1 key hex $KEY (per CPU)"
-bpftool map lookup pinned "$NP_PIN_DIR/np_counters_v1" key hex $KEY |
+# The key of relay 203.0.113.1:30000 in the IPv4 flow map: the address,
+# the port (network order) and two zero bytes (include/natproxy.h).
+KEY="cb 00 71 01 75 30 00 00"
+# Its counters sit in a per-CPU array at the flow's slot.
+SLOT=$(bpftool -j map lookup pinned "$NP_PIN_DIR/np_flows4_v2" key hex $KEY |
+	python3 -c 'import json, sys; print(json.load(sys.stdin)["formatted"]["value"]["slot"])')
+SLOT_KEY=$(printf '%02x %02x %02x %02x' $((SLOT & 255)) $((SLOT >> 8 & 255)) \
+	$((SLOT >> 16 & 255)) $((SLOT >> 24)))
+step "bpftool map lookup pinned $NP_PIN_DIR/np_counters_v2 key hex $SLOT_KEY (slot $SLOT, per CPU)"
+bpftool map lookup pinned "$NP_PIN_DIR/np_counters_v2" key hex $SLOT_KEY |
 	grep -E '"cpu"|"packets"|"bytes"'
 
 sip_wait "$CALL" 30 || fail "the call failed (see $NP_RUN_DIR/call-a.err)"

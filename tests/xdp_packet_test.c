@@ -10,10 +10,15 @@
  * header field of the frame that comes out. Both checksums of a rewritten
  * packet are recomputed from scratch (RFC 1071) over the output and compared
  * with what the program wrote. The program is loaded once from its skeleton;
- * cases stay independent by using flows of their own.
+ * cases stay independent by using flows of their own. Beyond the table: the
+ * per-CPU next-hop cache (planted entries, a neighbour whose MAC changes or
+ * goes away), the flows' slots and the token bucket over time. The process
+ * is pinned to one CPU, so the cache entry a packet uses is known.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <net/if.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <stdbool.h>
@@ -49,6 +54,9 @@ static const char *const dev_name[DEV_COUNT] = { "a0", "b0" };
 #define FAR4 "198.51.100.10" /* neighbour on b0 */
 #define NONEIGH4 "198.51.100.99" /* on b0's link, no neighbour */
 #define NOROUTE4 "192.0.2.1" /* no route at all */
+#define GONE4 "198.51.100.11" /* a neighbour the test adds, then deletes */
+#define GONE4_MAC "02:00:00:00:00:12"
+#define FAR4_MAC_NEW "02:00:00:00:00:11" /* FAR4's MAC, changed mid-test */
 #define PROXY_A6 "2001:db8:1::1"
 #define TERM6 "2001:db8:1::20"
 #define PROXY_B6 "2001:db8:2::1"
@@ -96,6 +104,12 @@ enum flow_id {
 	F4_RTCP,
 	F4_HP1, /* relays to F4_HP2's key: relayed again at once */
 	F4_HP2,
+	F4_HP0, /* relays to F4_HP2's key but is not marked: no second lookup */
+	F4_NH, /* next-hop cache cases */
+	F4_NH_NONEIGH,
+	F4_NH_GONE, /* to GONE4 */
+	F4_SLOT, /* removed and installed again */
+	F4_BADSLOT, /* slot out of range */
 	F6_AB,
 	F6_AA,
 	F6_DSCP,
@@ -175,10 +189,22 @@ static const struct flow_spec flows[FLOW_COUNT] = {
 		      .new_dport = 5005 },
 	[F4_HP1] = { .local = PROXY_A4, .port = 40040, .new_saddr = PROXY_B4,
 		     .new_sport = 41040, .new_daddr = PROXY_B4,
-		     .new_dport = 40042 },
+		     .new_dport = 40042, .flags = NP_F_HAIRPIN },
 	[F4_HP2] = { .local = PROXY_B4, .port = 40042, .new_saddr = PROXY_A4,
 		     .new_sport = 40043, .new_daddr = TERM4,
 		     .new_dport = 6002 },
+	[F4_HP0] = { .local = PROXY_A4, .port = 40044, .new_saddr = PROXY_B4,
+		     .new_sport = 41044, .new_daddr = PROXY_B4,
+		     .new_dport = 40042 },
+	[F4_NH] = { A_TO_B4(40050) },
+	[F4_NH_NONEIGH] = { .local = PROXY_A4, .port = 40052,
+			    .new_saddr = PROXY_B4, .new_sport = 41052,
+			    .new_daddr = NONEIGH4, .new_dport = 5004 },
+	[F4_NH_GONE] = { .local = PROXY_A4, .port = 40054,
+			 .new_saddr = PROXY_B4, .new_sport = 41054,
+			 .new_daddr = GONE4, .new_dport = 5004 },
+	[F4_SLOT] = { A_TO_B4(40056) },
+	[F4_BADSLOT] = { A_TO_B4(40058) },
 	[F6_AB] = { A_TO_B6(40100) },
 	[F6_AA] = { .local = PROXY_A6, .port = 40102, .new_saddr = PROXY_A6,
 		    .new_sport = 40103, .new_daddr = TERM6, .new_dport = 6000 },
@@ -460,6 +486,7 @@ struct tcase {
 	const char *name;
 	enum flow_id flow; /* addressed to; whose counters are checked */
 	bool hairpin; /* flow relays to via, whose counters take ctr too */
+	bool via_untouched; /* via's counters must not move */
 	enum flow_id via;
 	enum dev_id ingress;
 	hook_fn pre, post; /* extra map setup, extra checks */
@@ -475,6 +502,7 @@ struct tcase {
 	bool exp_vlan_set;
 	__u16 exp_tpid, exp_tci;
 	bool csum_zero_out; /* pick the payload so the new checksum is 0 */
+	const __u8 *exp_dmac; /* OUT_FWD: not the neighbour's (a planted one) */
 	struct np_counters ctr; /* delta of the flow's counters */
 };
 
@@ -496,6 +524,18 @@ static void pre_flow_removed(const struct tcase *tc, const struct pkt_spec *in);
 static void post_latched(const struct tcase *tc, const struct pkt_spec *in);
 static void post_not_latched(const struct tcase *tc,
 			     const struct pkt_spec *in);
+static void pre_nh_fresh(const struct tcase *tc, const struct pkt_spec *in);
+static void pre_nh_stale(const struct tcase *tc, const struct pkt_spec *in);
+static void pre_nh_other_dest(const struct tcase *tc,
+			      const struct pkt_spec *in);
+static void pre_nh_other_ingress(const struct tcase *tc,
+				 const struct pkt_spec *in);
+static void post_nh_filled(const struct tcase *tc, const struct pkt_spec *in);
+static void post_nh_empty(const struct tcase *tc, const struct pkt_spec *in);
+static void pre_bad_slot(const struct tcase *tc, const struct pkt_spec *in);
+
+/* What pre_nh_* plant: a MAC no neighbour has. */
+static const __u8 planted_mac[ETH_ALEN] = { 0x02, 0x00, 0x00, 0x00, 0xee, 0x01 };
 
 static const struct tcase cases[] = {
 	/* IPv4 relay. */
@@ -662,7 +702,40 @@ static const struct tcase cases[] = {
 	/* Hairpin: a destination that is itself a relay address. */
 	{ .name = "hairpin: relayed again through 198.51.100.1:40042, out of a0",
 	  .flow = F4_HP1, .hairpin = true, .via = F4_HP2,
+	  .post = post_nh_filled,
 	  FWD_TX, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "hairpin not marked (no NP_F_HAIRPIN): not looked up, the kernel gets it for 198.51.100.1:40042",
+	  .flow = F4_HP0, .via = F4_HP2, .via_untouched = true,
+	  .exp_daddr = PROXY_B4, .exp_dport = 40042,
+	  TO_KERNEL(NP_V_PASS_NO_ROUTE),
+	  .ctr = { .packets = 1, .bytes = V4_BYTES, .to_kernel = 1 } },
+
+	/* The next hop, cached per CPU in the flow's slot. */
+	{ .name = "next hop: first packet asks the FIB and fills the cache",
+	  .flow = F4_NH, .post = post_nh_filled,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "next hop: second packet from the cache",
+	  .flow = F4_NH, .post = post_nh_filled,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "next hop: a fresh entry is used as it is (planted MAC out)",
+	  .flow = F4_NH, .pre = pre_nh_fresh, .exp_dmac = planted_mac,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "next hop: an entry older than NP_NEXTHOP_TTL_NS is resolved again",
+	  .flow = F4_NH, .pre = pre_nh_stale, .post = post_nh_filled,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "next hop: an entry for another destination (a latch moved it) is resolved again",
+	  .flow = F4_NH, .pre = pre_nh_other_dest, .post = post_nh_filled,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "next hop: an entry from another ingress is resolved again",
+	  .flow = F4_NH, .pre = pre_nh_other_ingress, .post = post_nh_filled,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "next hop: a stale entry whose neighbour is gone: rewritten, passed, cache emptied",
+	  .flow = F4_NH_NONEIGH, .pre = pre_nh_stale, .post = post_nh_empty,
+	  TO_KERNEL(NP_V_PASS_NO_NEIGH),
+	  .ctr = { .packets = 1, .bytes = V4_BYTES, .to_kernel = 1 } },
+	{ .name = "slot beyond the counters array: not relayed, pass-no-flow",
+	  .flow = F4_BADSLOT, .pre = pre_bad_slot,
+	  PASSED(NP_V_PASS_NO_FLOW) },
 
 	/* RTCP. */
 	{ .name = "RTCP SR on its own flow: relayed, not counted as muxed",
@@ -845,6 +918,21 @@ static int n_events;
 /* The flow and its reverse just before the last case's packet. */
 static struct np_flow flow_before, rev_before;
 
+/* Possible CPUs (per-CPU map values), the one this test is pinned to, and
+ * the coarse clock just before the last case's packet. */
+static int ncpu, test_cpu;
+static __u64 run_ns;
+#define CLOCK_LAG_NS 20000000ull /* a tick at HZ 100, and then some */
+
+/* The relay's clock: bpf_ktime_get_coarse_ns. */
+static __u64 coarse_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
 #define NP_TEXT(name, text) text,
 static const char *const verdict_names[NP_V_MAX] = { NP_VERDICTS(NP_TEXT) };
 static const char *const drop_names[NP_DROP_MAX] = { NP_DROP_REASONS(NP_TEXT) };
@@ -999,7 +1087,7 @@ static void expected_out(const struct tcase *tc, const struct pkt_spec *in,
 		return;
 	e->ttl = in->ttl - 1;
 	n = neigh_of(e->daddr);
-	e->dmac = n ? n->mac : zero_mac;
+	e->dmac = tc->exp_dmac ? tc->exp_dmac : n ? n->mac : zero_mac;
 	e->smac = n ? dev_mac[n->dev] : zero_mac;
 	if (tc->exp_vlan_set) {
 		e->tpid = tc->exp_tpid;
@@ -1255,7 +1343,7 @@ static void run_case(const struct tcase *tc)
 	snapshot_flows(tc);
 	flow_key(tc->via, &hkey);
 	np_counters_read(&maps, &key, &cb);
-	if (tc->hairpin)
+	if (tc->hairpin || tc->via_untouched)
 		np_counters_read(&maps, &hkey, &hb);
 	np_verdicts_read(&maps, vb);
 	drain_events();
@@ -1270,12 +1358,13 @@ static void run_case(const struct tcase *tc)
 	opts.ctx_in = &md;
 	opts.ctx_size_in = sizeof(md);
 	opts.repeat = 1;
+	run_ns = coarse_now();
 	err = bpf_prog_test_run_opts(prog_fd, &opts);
 	fout.len = opts.data_size_out;
 
 	drain_events();
 	np_counters_read(&maps, &key, &ca);
-	if (tc->hairpin)
+	if (tc->hairpin || tc->via_untouched)
 		np_counters_read(&maps, &hkey, &ha);
 	np_verdicts_read(&maps, va);
 
@@ -1296,6 +1385,12 @@ static void run_case(const struct tcase *tc)
 	if (tc->hairpin)
 		tap_check(&t, check_counters(&hb, &ha, &tc->ctr),
 			  "%s: second flow's counters %s", tc->name, what);
+	if (tc->via_untouched) {
+		static const struct np_counters none;
+
+		tap_check(&t, check_counters(&hb, &ha, &none),
+			  "%s: the relay it names counted nothing", tc->name);
+	}
 
 	switch (tc->out) {
 	case OUT_NONE:
@@ -1421,6 +1516,158 @@ static void post_not_latched(const struct tcase *tc,
 		  fs->flags & NP_F_HAS_REVERSE ? " and its reverse" : "");
 }
 
+
+/* --- Hooks: the next-hop cache and slots ------------------------------- */
+
+/* Every CPU's entry (ncpu of them) at a flow's slot; 0 or -errno. */
+static int slot_entries(enum flow_id id, __u32 *slot,
+			struct np_flow_cpu *per_cpu)
+{
+	struct np_flow_key key;
+	struct np_flow f;
+	int err;
+
+	flow_key(id, &key);
+	err = np_flow_get(&maps, &key, &f);
+	if (err)
+		return err;
+	*slot = f.slot;
+	return bpf_map_lookup_elem(maps.fd[NP_COUNTERS], slot, per_cpu) ?
+		       -errno :
+		       0;
+}
+
+/* Plants a next hop (planted_mac via b0) on every CPU, counters kept. */
+static void plant_nexthop(enum flow_id id, const char *daddr,
+			  enum dev_id ingress, __u64 age_ns)
+{
+	struct np_flow_cpu *pc = calloc(ncpu, sizeof(*pc));
+	__u32 slot;
+	int i;
+
+	if (!pc || slot_entries(id, &slot, pc)) {
+		tap_diag("  cannot read the flow's slot");
+		goto out;
+	}
+	for (i = 0; i < ncpu; i++) {
+		struct np_nexthop *nh = &pc[i].nh;
+
+		parse_addr(daddr, &nh->daddr);
+		nh->ifindex_in = ifindex[ingress];
+		nh->ifindex = ifindex[DEV_B];
+		memcpy(nh->dmac, planted_mac, ETH_ALEN);
+		memcpy(nh->smac, dev_mac[DEV_B], ETH_ALEN);
+		nh->resolved_ns = coarse_now() - age_ns;
+	}
+	if (bpf_map_update_elem(maps.fd[NP_COUNTERS], &slot, pc, BPF_ANY))
+		tap_diag("  planting a next hop: %s", strerror(errno));
+out:
+	free(pc);
+}
+
+static void pre_nh_fresh(const struct tcase *tc, const struct pkt_spec *in)
+{
+	(void)in;
+	plant_nexthop(tc->flow, flows[tc->flow].new_daddr, tc->ingress, 0);
+}
+
+static void pre_nh_stale(const struct tcase *tc, const struct pkt_spec *in)
+{
+	(void)in;
+	plant_nexthop(tc->flow, flows[tc->flow].new_daddr, tc->ingress,
+		      NP_NEXTHOP_TTL_NS + 10000000);
+}
+
+static void pre_nh_other_dest(const struct tcase *tc,
+			      const struct pkt_spec *in)
+{
+	(void)in;
+	plant_nexthop(tc->flow, TERM4, tc->ingress, 0);
+}
+
+static void pre_nh_other_ingress(const struct tcase *tc,
+				 const struct pkt_spec *in)
+{
+	(void)in;
+	plant_nexthop(tc->flow, flows[tc->flow].new_daddr,
+		      tc->ingress == DEV_A ? DEV_B : DEV_A, 0);
+}
+
+/* This CPU's entry holds what the FIB says for the packet just sent. */
+static void post_nh_filled(const struct tcase *tc, const struct pkt_spec *in)
+{
+	enum flow_id id = tc->hairpin ? tc->via : tc->flow;
+	const struct flow_spec *fs = &flows[id];
+	struct np_flow_cpu *pc = calloc(ncpu, sizeof(*pc));
+	const char *daddr = tc->exp_daddr ? tc->exp_daddr : fs->new_daddr;
+	const struct neigh *n = neigh_of(daddr);
+	const struct np_nexthop *nh;
+	union np_addr want;
+	__u64 now = coarse_now();
+	bool ok = true;
+	__u32 slot;
+
+	(void)in;
+	if (!pc || !n || slot_entries(id, &slot, pc)) {
+		tap_check(&t, false, "%s: next hop cached", tc->name);
+		free(pc);
+		return;
+	}
+	nh = &pc[test_cpu].nh;
+	parse_addr(daddr, &want);
+	ok &= same_bytes("cached daddr", &nh->daddr, &want, sizeof(want));
+	ok &= same_num("cached ingress", nh->ifindex_in, ifindex[tc->ingress]);
+	ok &= same_num("cached egress", nh->ifindex, ifindex[n->dev]);
+	ok &= same_bytes("cached dmac", nh->dmac, n->mac, ETH_ALEN);
+	ok &= same_bytes("cached smac", nh->smac, dev_mac[n->dev], ETH_ALEN);
+	/* The relay's clock may lag a tick (struct np_clock). */
+	if (nh->resolved_ns + CLOCK_LAG_NS < run_ns || nh->resolved_ns > now) {
+		tap_diag("  resolved_ns %llu not in [%llu, %llu]",
+			 (unsigned long long)nh->resolved_ns,
+			 (unsigned long long)run_ns, (unsigned long long)now);
+		ok = false;
+	}
+	if (tc->hairpin && !slot_entries(tc->flow, &slot, pc))
+		ok &= same_num("first flow's next hop (never used)",
+			       pc[test_cpu].nh.resolved_ns, 0);
+	tap_check(&t, ok,
+		  "%s: CPU %d's cache of slot %u holds %s's next hop, resolved now",
+		  tc->name, test_cpu, slot, daddr);
+	free(pc);
+}
+
+static void post_nh_empty(const struct tcase *tc, const struct pkt_spec *in)
+{
+	struct np_flow_cpu *pc = calloc(ncpu, sizeof(*pc));
+	__u32 slot = 0;
+	bool ok;
+
+	(void)in;
+	ok = pc && !slot_entries(tc->flow, &slot, pc) &&
+	     same_num("resolved_ns", pc[test_cpu].nh.resolved_ns, 0);
+	tap_check(&t, ok, "%s: CPU %d's cache of slot %u emptied", tc->name,
+		  test_cpu, slot);
+	free(pc);
+}
+
+static void pre_bad_slot(const struct tcase *tc, const struct pkt_spec *in)
+{
+	struct np_flow_key4 key4 = {};
+	struct np_flow_key key;
+	struct np_flow f;
+
+	(void)in;
+	flow_key(tc->flow, &key);
+	if (np_flow_get(&maps, &key, &f))
+		return;
+	/* np_flow_install would give it a slot of its own. */
+	f.slot = NP_MAX_FLOWS;
+	key4.addr = key.addr.v4;
+	key4.port = key.port;
+	if (bpf_map_update_elem(maps.fd[NP_FLOWS4], &key4, &f, BPF_EXIST))
+		tap_diag("  setting slot %u: %s", f.slot, strerror(errno));
+}
+
 /* --- The token bucket over time ---------------------------------------- */
 
 static __u64 now_ns(void)
@@ -1512,6 +1759,294 @@ static void test_refill(void)
 				       cb.drops[NP_DROP_RATE]));
 }
 
+
+/* --- Slots and neighbours over time ------------------------------------ */
+
+#define SLOTS_NAME "slots"
+#define NEIGH_MAC_NAME "next hop: 198.51.100.10 changes its MAC"
+#define NEIGH_GONE_NAME "next hop: neighbour 198.51.100.11 deleted"
+/* The cache's bound, and what the coarse clock and the 20 ms between
+ * packets may add to it. */
+#define NEIGH_BOUND_NS (NP_NEXTHOP_TTL_NS + 200000000ull)
+
+/* One default packet to a flow, as a case without overrides sends it. */
+static int send_one(enum flow_id id, struct frame *out, __u32 *retval)
+{
+	const struct tcase tc = { .flow = id };
+	LIBBPF_OPTS(bpf_test_run_opts, opts);
+	struct xdp_md md = {};
+	struct pkt_spec in;
+	struct frame fin;
+	int err;
+
+	resolve_in(&tc, &in);
+	build(&in, &fin);
+	md.data_end = fin.len;
+	md.ingress_ifindex = ifindex[DEV_A];
+	memset(out, 0, sizeof(*out));
+	opts.data_in = fin.b;
+	opts.data_size_in = fin.len;
+	opts.data_out = out->b;
+	opts.data_size_out = sizeof(out->b);
+	opts.ctx_in = &md;
+	opts.ctx_size_in = sizeof(md);
+	opts.repeat = 1;
+	err = bpf_prog_test_run_opts(prog_fd, &opts);
+	out->len = opts.data_size_out;
+	*retval = opts.retval;
+	return err ? -errno : 0;
+}
+
+static bool claimed_by(__u32 slot, const struct np_flow_key *key)
+{
+	struct np_flow_key owner;
+
+	return !bpf_map_lookup_elem(maps.fd[NP_SLOTS], &slot, &owner) &&
+	       !memcmp(&owner, key, sizeof(owner));
+}
+
+/* Each flow's own slot, claimed under its key; false if any is not. */
+static bool slots_consistent(void)
+{
+	__u32 slots[FLOW_COUNT];
+	struct np_flow_key key;
+	struct np_flow f;
+	bool ok = true;
+	int i, j;
+
+	for (i = 0; i < FLOW_COUNT; i++) {
+		flow_key(i, &key);
+		if (np_flow_get(&maps, &key, &f)) {
+			tap_diag("  flow %d missing", i);
+			return false;
+		}
+		slots[i] = f.slot;
+		if (f.slot >= NP_MAX_FLOWS || !claimed_by(f.slot, &key)) {
+			tap_diag("  flow %d: slot %u not claimed under its key",
+				 i, f.slot);
+			ok = false;
+		}
+		for (j = 0; j < i; j++)
+			if (slots[j] == slots[i]) {
+				tap_diag("  flows %d and %d share slot %u", j, i,
+					 slots[i]);
+				ok = false;
+			}
+	}
+	return ok;
+}
+
+/* A free slot at or above from. */
+static __u32 free_slot(__u32 from)
+{
+	struct np_flow_key owner;
+
+	while (!bpf_map_lookup_elem(maps.fd[NP_SLOTS], &from, &owner))
+		from = (from + 1) % NP_MAX_FLOWS;
+	return from;
+}
+
+/*
+ * Slots (ctl/flowtab.c): one per flow, claimed under its key; a replaced
+ * flow keeps its slot and counters; a removed one gives them back; a new
+ * one starts from zero even on a slot an earlier flow left dirty; claims
+ * without their flow are released by np_slots_reconcile. Runs before the
+ * cases, whose flows it leaves as installed.
+ */
+static void test_slots(void)
+{
+	struct np_flow_key key, ab_key, ghost = { .family = NP_AF_INET };
+	struct np_counters c, last;
+	struct np_flow_cpu *pc = calloc(ncpu, sizeof(*pc));
+	struct np_flow f, g;
+	struct frame out;
+	__u32 retval, old_slot, next, stray[2];
+	bool ok;
+	int i, n;
+
+	tap_check(&t, slots_consistent(),
+		  "%s: each of the %d flows has its own slot, claimed in np_slots_v1 under its key",
+		  SLOTS_NAME, FLOW_COUNT);
+	if (!pc)
+		return;
+
+	/* Replaced: same slot, counters go on. */
+	flow_key(F4_SLOT, &key);
+	send_one(F4_SLOT, &out, &retval);
+	np_flow_get(&maps, &key, &f);
+	old_slot = f.slot;
+	flow_value(F4_SLOT, &g);
+	g.slot = 12345; /* ignored */
+	ok = !np_flow_install(&maps, &key, &g) && !np_flow_get(&maps, &key, &f);
+	np_counters_read(&maps, &key, &c);
+	tap_check(&t, ok && f.slot == old_slot && c.packets == 1,
+		  "%s: a replaced flow keeps slot %u (got %u) and its counters (%llu packets)",
+		  SLOTS_NAME, old_slot, f.slot, (unsigned long long)c.packets);
+
+	/* Removed: final counters, claim released. */
+	ok = !np_flow_remove(&maps, &key, &last);
+	tap_check(&t, ok && last.packets == 1 && !claimed_by(old_slot, &key),
+		  "%s: np_flow_remove returns the final counters (%llu packets) and releases slot %u",
+		  SLOTS_NAME, (unsigned long long)last.packets, old_slot);
+
+	/*
+	 * Installed again: the allocator probes on from its last claim (the
+	 * last flow setup installed), so dirty that slot first: a claimed
+	 * slot must start from zero, with no next hop.
+	 */
+	flow_key(FLOW_COUNT - 1, &ab_key);
+	np_flow_get(&maps, &ab_key, &g);
+	next = free_slot(g.slot + 1);
+	for (i = 0; i < ncpu; i++) {
+		memset(&pc[i], 0xab, sizeof(pc[i]));
+		pc[i].nh.resolved_ns = coarse_now();
+	}
+	bpf_map_update_elem(maps.fd[NP_COUNTERS], &next, pc, BPF_ANY);
+	flow_value(F4_SLOT, &g);
+	ok = !np_flow_install(&maps, &key, &g) && !np_flow_get(&maps, &key, &f);
+	if (ok && f.slot != next)
+		tap_diag("  got slot %u, not the dirtied %u", f.slot, next);
+	ok = ok && !bpf_map_lookup_elem(maps.fd[NP_COUNTERS], &f.slot, pc);
+	for (i = 0; ok && i < ncpu; i++) {
+		static const struct np_flow_cpu zero;
+
+		ok &= !memcmp(&pc[i], &zero, sizeof(zero));
+	}
+	tap_check(&t, ok && claimed_by(f.slot, &key),
+		  "%s: installed again, it claims slot %u with every CPU's counters and next hop zero",
+		  SLOTS_NAME, f.slot);
+
+	/* Claims without their flow: a ghost key, and a key whose flow
+	 * holds another slot. */
+	flow_key(F4_AB, &ab_key);
+	ghost.port = htons(1);
+	parse_addr(PROXY_A4, &ghost.addr);
+	stray[0] = free_slot(0);
+	bpf_map_update_elem(maps.fd[NP_SLOTS], &stray[0], &ghost, BPF_NOEXIST);
+	stray[1] = free_slot(stray[0] + 1);
+	bpf_map_update_elem(maps.fd[NP_SLOTS], &stray[1], &ab_key, BPF_NOEXIST);
+	n = np_slots_reconcile(&maps);
+	tap_check(&t,
+		  n == 2 && !claimed_by(stray[0], &ghost) &&
+			  !claimed_by(stray[1], &ab_key) && slots_consistent(),
+		  "%s: np_slots_reconcile releases the 2 stray claims (%d), every flow keeps its own",
+		  SLOTS_NAME, n);
+	free(pc);
+}
+
+static void set_neigh(const char *addr, const char *mac)
+{
+	char cmd[160];
+
+	if (mac)
+		snprintf(cmd, sizeof(cmd),
+			 "ip neigh replace %s lladdr %s dev b0 nud permanent",
+			 addr, mac);
+	else
+		snprintf(cmd, sizeof(cmd), "ip neigh del %s dev b0", addr);
+	if (system(cmd))
+		tap_diag("  '%s' failed", cmd);
+}
+
+static bool is_mac(const struct frame *f, const char *text)
+{
+	__u8 mac[ETH_ALEN];
+
+	sscanf(text, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac[0], &mac[1],
+	       &mac[2], &mac[3], &mac[4], &mac[5]);
+	return f->len >= ETH_HLEN && !memcmp(f->b, mac, ETH_ALEN);
+}
+
+/*
+ * Neighbours changing under the cache, with real time: packets every 20 ms
+ * until the change shows, each of which must arrive (forwarded with the
+ * old or the new answer, or handed to the kernel), the change within the
+ * cache's bound.
+ */
+static void test_neighbours(void)
+{
+	const struct timespec gap = { .tv_nsec = 20000000 };
+	struct np_counters cb, ca;
+	struct np_flow_key key;
+	struct np_flow_cpu *pc = calloc(ncpu, sizeof(*pc));
+	unsigned int n = 0, lost = 0, passed = 0;
+	__u64 start, took = 0;
+	struct frame out;
+	__u32 retval, slot;
+	bool seen = false;
+
+	/* A MAC change: old MAC until the entry expires, then the new. */
+	set_neigh(FAR4, FAR4_MAC_NEW);
+	start = coarse_now();
+	do {
+		if (send_one(F4_NH, &out, &retval) || retval != XDP_REDIRECT ||
+		    !(is_mac(&out, "02:00:00:00:00:10") ||
+		      is_mac(&out, FAR4_MAC_NEW)))
+			lost++;
+		seen = is_mac(&out, FAR4_MAC_NEW);
+		took = coarse_now() - start;
+		n++;
+		if (!seen)
+			nanosleep(&gap, NULL);
+	} while (!seen && took < 2 * NEIGH_BOUND_NS);
+	set_neigh(FAR4, "02:00:00:00:00:10");
+	tap_diag("new MAC after %llu ms, %u packets",
+		 (unsigned long long)(took / 1000000), n);
+	tap_check(&t, seen && took <= NEIGH_BOUND_NS && !lost,
+		  "%s: every packet forwarded, with the new MAC within %llu ms (%llu ms, %u of %u odd)",
+		  NEIGH_MAC_NAME,
+		  (unsigned long long)(NEIGH_BOUND_NS / 1000000),
+		  (unsigned long long)(took / 1000000), lost, n);
+
+	/* A neighbour gone: cached MAC until the entry expires, then the
+	 * kernel gets the packets, rewritten, and none is lost. */
+	flow_key(F4_NH_GONE, &key);
+	set_neigh(GONE4, GONE4_MAC);
+	np_counters_read(&maps, &key, &cb);
+	n = lost = 0;
+	if (send_one(F4_NH_GONE, &out, &retval) || retval != XDP_REDIRECT ||
+	    !is_mac(&out, GONE4_MAC))
+		lost++;
+	n++;
+	set_neigh(GONE4, NULL);
+	start = coarse_now();
+	do {
+		nanosleep(&gap, NULL);
+		if (send_one(F4_NH_GONE, &out, &retval))
+			lost++;
+		else if (retval == XDP_PASS)
+			passed++;
+		else if (retval != XDP_REDIRECT || !is_mac(&out, GONE4_MAC))
+			lost++;
+		took = coarse_now() - start;
+		n++;
+	} while (!passed && took < 2 * NEIGH_BOUND_NS);
+	np_counters_read(&maps, &key, &ca);
+	tap_diag("handed to the kernel after %llu ms, %u packets",
+		 (unsigned long long)(took / 1000000), n);
+	tap_check(&t, passed == 1 && took <= NEIGH_BOUND_NS && !lost,
+		  "%s: forwarded from the cache, then handed to the kernel within %llu ms (%llu ms, %u of %u odd)",
+		  NEIGH_GONE_NAME,
+		  (unsigned long long)(NEIGH_BOUND_NS / 1000000),
+		  (unsigned long long)(took / 1000000), lost, n);
+	{
+		union np_addr gone;
+		const __u8 *ip = out.b + ETH_HLEN;
+
+		parse_addr(GONE4, &gone);
+		tap_check(&t,
+			  ca.packets - cb.packets == n &&
+				  ca.to_kernel - cb.to_kernel == 1 &&
+				  out.len > ETH_HLEN + 20 &&
+				  !memcmp(ip + 16, &gone.v4, 4) && pc &&
+				  !slot_entries(F4_NH_GONE, &slot, pc) &&
+				  !pc[test_cpu].nh.resolved_ns,
+			  "%s: all %u counted, 1 to the kernel rewritten for %s, cache emptied",
+			  NEIGH_GONE_NAME, n, GONE4);
+	}
+	free(pc);
+}
+
 /* --- Setup ------------------------------------------------------------- */
 
 /*
@@ -1572,8 +2107,18 @@ static const char *setup(char *why, size_t len)
 {
 	int i, err;
 
+	cpu_set_t one;
+
 	if (geteuid() != 0)
 		return "needs root";
+	/* One CPU: the next-hop cache a packet uses is that CPU's. */
+	test_cpu = sched_getcpu();
+	ncpu = libbpf_num_possible_cpus();
+	CPU_ZERO(&one);
+	CPU_SET(test_cpu, &one);
+	if (test_cpu < 0 || ncpu <= test_cpu ||
+	    sched_setaffinity(0, sizeof(one), &one))
+		return "cannot pin the test to one CPU";
 	for (i = 0; i < DEV_COUNT; i++) {
 		ifindex[i] = if_nametoindex(dev_name[i]);
 		if (!ifindex[i] || dev_hwaddr(dev_name[i], dev_mac[i])) {
@@ -1591,12 +2136,15 @@ static const char *setup(char *why, size_t len)
 		return why;
 	}
 	prog_fd = bpf_program__fd(skel->progs.np_relay);
-	maps.fd[NP_FLOWS] = bpf_map__fd(skel->maps.np_flows_v1);
-	maps.fd[NP_COUNTERS] = bpf_map__fd(skel->maps.np_counters_v1);
+	maps.fd[NP_FLOWS4] = bpf_map__fd(skel->maps.np_flows4_v2);
+	maps.fd[NP_FLOWS6] = bpf_map__fd(skel->maps.np_flows6_v2);
+	maps.fd[NP_COUNTERS] = bpf_map__fd(skel->maps.np_counters_v2);
 	maps.fd[NP_POLICERS] = bpf_map__fd(skel->maps.np_police_v1);
 	maps.fd[NP_VERDICTS] = bpf_map__fd(skel->maps.np_verdicts_v1);
 	maps.fd[NP_EGRESS] = bpf_map__fd(skel->maps.np_egress_v1);
 	maps.fd[NP_EVENTS] = bpf_map__fd(skel->maps.np_events_v1);
+	maps.fd[NP_SLOTS] = bpf_map__fd(skel->maps.np_slots_v1);
+	maps.fd[NP_CLOCK] = bpf_map__fd(skel->maps.np_clock_v1);
 	events_rb = ring_buffer__new(maps.fd[NP_EVENTS], on_event, NULL, NULL);
 
 	err = 0;
@@ -1644,12 +2192,17 @@ int main(int argc, char **argv)
 		for (i = 0; i < NCASES; i++)
 			tap_skip(&t, skip, "%s", cases[i].name);
 		tap_skip(&t, skip, "%s", REFILL_NAME);
+		tap_skip(&t, skip, "%s", SLOTS_NAME);
+		tap_skip(&t, skip, "%s", NEIGH_MAC_NAME);
+		tap_skip(&t, skip, "%s", NEIGH_GONE_NAME);
 		return tap_done(&t);
 	}
 	tap_diag("a0 ifindex %u, b0 ifindex %u", ifindex[DEV_A], ifindex[DEV_B]);
+	test_slots();
 	for (i = 0; i < NCASES; i++)
 		run_case(&cases[i]);
 	test_refill();
+	test_neighbours();
 
 	ring_buffer__free(events_rb);
 	relay_bpf__destroy(skel);

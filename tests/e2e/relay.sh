@@ -76,7 +76,7 @@ out=$(in_proxy setpriv --reuid=65534 --regid=65534 --clear-groups \
 check "without privileges: a one-line error" \
 	test "$rc" -ne 0 -a "$(echo "$out" | wc -l)" = 1
 check "bpftool dumps the flow map with named fields" \
-	bash -c "bpftool map dump pinned '$NP_PIN_DIR/np_flows_v1' >/dev/null"
+	bash -c "bpftool map dump pinned '$NP_PIN_DIR/np_flows4_v2' >/dev/null"
 
 # --- static flows: RTP and RTCP of one stream, each direction ----------------
 # Terminal side: the first packet latches the reverse flow's destination.
@@ -90,7 +90,7 @@ ctl flow add '[2001:db8:1::1]:30002' --src '[2001:db8:2::1]:40002' \
 	--dst '[2001:db8:2::10]:6002' --dscp 34
 check_eq "five flows installed" 5 "$(ctl flows --json | wc -l)"
 check "bpftool shows new_saddr/new_dport fields" \
-	bash -c "bpftool map dump pinned '$NP_PIN_DIR/np_flows_v1' | grep -q new_dport"
+	bash -c "bpftool map dump pinned '$NP_PIN_DIR/np_flows4_v2' | grep -q new_dport"
 
 # Resolve the next hops first, so that every packet takes the fast path.
 in_proxy ping -c1 -W1 198.51.100.10 >/dev/null
@@ -180,7 +180,7 @@ check "deleting it again: an error" test "$rc" -ne 0 -a -n "$(echo "$out" | grep
 
 # --- detach leaves nothing behind ---------------------------------------------
 check "detach acc0" ctl detach acc0
-check "pins remain while core0 is attached" test -e "$NP_PIN_DIR/np_flows_v1"
+check "pins remain while core0 is attached" test -e "$NP_PIN_DIR/np_flows4_v2"
 check "detach core0" ctl detach core0
 check "no XDP program left on acc0 or core0" \
 	test -z "$(in_proxy ip -d link show | grep -o 'prog/xdp')"

@@ -1701,6 +1701,14 @@ static void test_two_terminals(struct tap *t)
 			     flow_is(&e, "203.0.113.1", 30002, "198.51.100.1",
 				     40002, "198.51.100.1", 40000),
 		  "both legs: each access relay sends to the other leg's core relay");
+	tap_check(t, (flow_flags(&e, "203.0.113.1", 30000) & NP_F_HAIRPIN) &&
+			     (flow_flags(&e, "203.0.113.1", 30002) &
+			      NP_F_HAIRPIN) &&
+			     !(flow_flags(&e, "198.51.100.1", 40000) &
+			       NP_F_HAIRPIN) &&
+			     !(flow_flags(&e, "198.51.100.1", 40002) &
+			       NP_F_HAIRPIN),
+		  "both legs: the access flows, which send to our own core relays, carry NP_F_HAIRPIN; the core flows do not");
 
 	/* alice hangs up: only her leg goes. */
 	term_req(m, &alice, "BYE", "sip:bob@198.51.100.1:20001",
