@@ -86,12 +86,15 @@ synthetic_streams() {
 		printf "203.0.113.11 %d 203.0.113.1 %d\n", 20000 + i % 40000, 10000 + i % 50000 }' >"$2"
 }
 
-# New-stream rounds and their rate per stream count: every stream gets its
-# first packets at a rate all relays forward without loss at that count.
+# New-stream rounds and their rate, per relay kind (xdp, user) and stream
+# count: every stream gets its first packets at a rate the relay forwards
+# without loss, in a few seconds at most.
 new_opts() {
-	case $1 in
-	10) echo "--new-rounds 100 --new-pps 10000" ;;
-	*) echo "--new-rounds 2 --new-pps 20000" ;;
+	case $1-$2 in
+	xdp-10) echo "--new-rounds 100 --new-pps 10000" ;;
+	xdp-*) echo "--new-rounds 2 --new-pps 200000" ;;
+	user-10) echo "--new-rounds 20 --new-pps 2000" ;;
+	*) echo "--new-rounds 1 --new-pps 5000" ;;
 	esac
 }
 
@@ -109,7 +112,7 @@ timeout -k 5 300 "$MB" run --gen-netns "$NS_ACC" --gen-dev p-proxy \
 for n in $SCALES; do
 	synthetic_streams "$n" "$WORK/s-$n"
 	mb_run "ceiling-$n" "$WORK/s-$n" --ceiling-out core0 \
-		--ceiling-saddr "$SIP_PROXY_CORE_IP" $(new_opts "$n") ||
+		--ceiling-saddr "$SIP_PROXY_CORE_IP" $(new_opts xdp "$n") ||
 		die "ceiling at $n streams"
 done
 
@@ -176,7 +179,7 @@ echo "{\"calls_wanted\": $CALLS, \"calls_up\": $real}" >"$OUT/media-natproxy-cal
 for n in $SCALES; do
 	np_streams "$n" "$WORK/np-$n" >"$OUT/media-natproxy-$n-mem.json" ||
 		die "natproxy flows for $n streams"
-	mb_run "natproxy-$n" "$WORK/np-$n" --pin-dir "$NP_PIN_DIR" $(new_opts "$n") ||
+	mb_run "natproxy-$n" "$WORK/np-$n" --pin-dir "$NP_PIN_DIR" $(new_opts xdp "$n") ||
 		die "natproxy at $n streams"
 done
 in_ns proxy "$CTL" --pin-dir "$NP_PIN_DIR" status --json >"$OUT/media-natproxy-status.json" 2>&1
@@ -246,7 +249,7 @@ EOF
 	cp "$WORK/rt-all" "$WORK/rt-$n"
 	measured=$made
 	mb_run "rtpengine-$n" "$WORK/rt-$n" --start-pps 25000 --relay-pid "$RTPE_PID" \
-		$(new_opts "$n") || die "rtpengine at $n streams"
+		$(new_opts user "$n") || die "rtpengine at $n streams"
 done
 
 # --- one JSON --------------------------------------------------------------------

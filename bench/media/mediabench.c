@@ -995,7 +995,8 @@ static int cmd_run(int argc, char **argv)
 			   .relay_pid = -1 };
 	struct trial tr[40], newt, lat, *best = NULL;
 	struct stream *st = NULL;
-	int c, err = 1, ntr = 0, i;
+	int c, err = 1, ntr = 0, i, behind = 0;
+	bool retried = false;
 	double lo = 0, hi = 0, r;
 	cpu_set_t set;
 	FILE *f;
@@ -1163,19 +1164,32 @@ static int cmd_run(int argc, char **argv)
 	if (run_trial(&b, new_pps, (__u64)r, 64, false, &newt))
 		goto out;
 
-	/* Zero-loss search: double while it passes, then bisect. */
+	/*
+	 * Zero-loss search: double while it passes, then bisect. The
+	 * machine is shared: a trial that fails is run once more at the
+	 * same rate, and the doubling goes on past a trial where the
+	 * generator fell behind (its CPU taken by others) until two in a
+	 * row did. The result is the highest rate offered in a trial
+	 * that passed.
+	 */
 	r = start_pps;
-	while (ntr < 12) {
+	while (ntr < 16) {
 		struct trial *t = &tr[ntr++];
 
 		if (run_trial(&b, r, (__u64)(r * trial_s), 64, false, t))
 			goto out;
+		if (t->loss >= LOSS_LIMIT && !retried) {
+			retried = true;
+			continue;
+		}
+		retried = false;
 		if (t->loss < LOSS_LIMIT) {
 			if (!best || t->offered_pps > best->offered_pps)
 				best = t;
 			lo = r;
-			if (t->fell_behind || r >= max_pps)
-				break; /* the generator's CPU is the limit */
+			behind = t->fell_behind ? behind + 1 : 0;
+			if (behind >= 2 || r >= max_pps)
+				break;
 			r *= 2;
 			if (r > max_pps)
 				r = max_pps;
