@@ -20,7 +20,9 @@
 # Environment: MB_SCALES (default "10 10000 500000"), MB_CALLS (real SIP
 # calls, default 10), MB_RTPE_MAX (most rtpengine sessions, default 10000,
 # lowered to what the open-file limit allows),
-# MB_TRIAL_S (seconds per trial, default 1). Everything is removed on exit.
+# MB_TRIAL_S (seconds per trial, default 1), MB_RELAYS (default "ceiling
+# natproxy rtpengine"), MB_KEEP_LOGS (where the logs go, default
+# OUTDIR/media-logs). Everything else is removed on exit.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +36,7 @@ SCALES=${MB_SCALES:-"10 10000 500000"}
 CALLS=${MB_CALLS:-10}
 RTPE_MAX=${MB_RTPE_MAX:-10000}
 TRIAL_S=${MB_TRIAL_S:-1}
+RELAYS=${MB_RELAYS:-"ceiling natproxy rtpengine"}
 HOLD_MS=900000 # the calls outlive the benchmark; BYE never comes
 
 for f in "$MB" "$CTL" "$NPD" build/xdp_pass.bpf.o; do
@@ -51,7 +54,9 @@ RTPE_PID=
 
 cleanup() {
 	[ -n "$RTPE_PID" ] && sip_stop "$RTPE_PID"
-	SIP_KEEP_LOGS=${MB_KEEP_LOGS:-} sip_topology_down
+	# Keep logs and traces, not the stream lists (up to 20 MB each).
+	rm -f "$WORK"/s-* "$WORK"/np-* "$WORK"/rt-*
+	SIP_KEEP_LOGS=${MB_KEEP_LOGS:-$OUT/media-logs} sip_topology_down
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -108,8 +113,10 @@ timeout -k 5 300 "$MB" run --gen-netns "$NS_ACC" --gen-dev p-proxy \
 	--new-rounds 10 --out "$OUT/media-generator.json" ||
 	die "generator alone"
 
+relay() { case " $RELAYS " in *" $1 "*) return 0 ;; esac; return 1; }
+
 # --- the ceiling: a minimal XDP redirect on acc0 -----------------------------------
-for n in $SCALES; do
+relay ceiling && for n in $SCALES; do
 	synthetic_streams "$n" "$WORK/s-$n"
 	mb_run "ceiling-$n" "$WORK/s-$n" --ceiling-out core0 \
 		--ceiling-saddr "$SIP_PROXY_CORE_IP" $(new_opts xdp "$n") ||
@@ -117,6 +124,7 @@ for n in $SCALES; do
 done
 
 # --- natproxy: natproxyd, real SIP calls, then bulk flows -------------------------
+natproxy_phase() {
 cat >"$WORK/natproxy.yaml" <<EOF
 realms:
   - name: access
@@ -183,14 +191,18 @@ for n in $SCALES; do
 		die "natproxy at $n streams"
 done
 in_ns proxy "$CTL" --pin-dir "$NP_PIN_DIR" status --json >"$OUT/media-natproxy-status.json" 2>&1
-
-# --- rtpengine: user space, no kernel forwarding ------------------------------------
-log "natproxyd stops; rtpengine takes the proxy's addresses"
+log "natproxyd stops"
 sip_stop "$NPD_PID"
 in_ns proxy "$CTL" --pin-dir "$NP_PIN_DIR" detach acc0 >/dev/null 2>&1
 in_ns proxy "$CTL" --pin-dir "$NP_PIN_DIR" detach core0 >/dev/null 2>&1
 in_ns proxy ip link set dev acc0 xdpdrv off 2>/dev/null
 in_ns proxy ip link set dev core0 xdpdrv off 2>/dev/null
+}
+relay natproxy && natproxy_phase
+
+# --- rtpengine: user space, no kernel forwarding ------------------------------------
+rtpengine_phase() {
+log "rtpengine takes the proxy's addresses"
 # The generator's frames need acc0's NAPI: a pass-through XDP program (the
 # kernel stack then takes every packet, as for any socket).
 in_ns proxy ip link set dev acc0 xdpdrv obj build/xdp_pass.bpf.o sec xdp ||
@@ -251,6 +263,9 @@ EOF
 	mb_run "rtpengine-$n" "$WORK/rt-$n" --start-pps 25000 --relay-pid "$RTPE_PID" \
 		$(new_opts user "$n") || die "rtpengine at $n streams"
 done
+
+}
+relay rtpengine && rtpengine_phase
 
 # --- one JSON --------------------------------------------------------------------
 python3 - "$OUT" "$SCALES" <<'EOF'

@@ -110,7 +110,7 @@ if part media; then
 fi
 if part signaling && [ -e bench/signaling.sh ]; then
 	echo "=== signaling: natproxyd and Kamailio" >&2
-	run_bounded 300 bash bench/signaling.sh "$RUN" ||
+	run_bounded 480 bash bench/signaling.sh "$RUN" ||
 		{ echo "bench/run.sh: signaling failed" >&2; rc=1; }
 fi
 

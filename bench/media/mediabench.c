@@ -660,6 +660,8 @@ struct bench {
 struct trial {
 	double target_pps, offered_pps, send_s, cpu_s, cpu_machine_s, loss;
 	__u64 sent, rx, stale, misaddr, user_pkts;
+	__u64 silent; /* streams sent on that the sink never saw */
+	long first_silent;
 	bool fell_behind;
 	double p50_ns, p99_ns, mean_ns, max_ns;
 	__u64 verdicts[NP_V_MAX];
@@ -871,6 +873,13 @@ static int run_trial(struct bench *b, double target, __u64 count, __u32 batch,
 	t->user_pkts = u0 >= 0 && u1 >= u0 ? (__u64)(u1 - u0) : 0;
 	if (t->offered_pps < 0.8 * target)
 		t->fell_behind = true;
+	t->first_silent = -1;
+	for (size_t k = 0; k < b->nstreams && k < sent; k++) {
+		if (b->per_stream[k])
+			continue;
+		if (!t->silent++)
+			t->first_silent = k;
+	}
 	if (t->have_verdicts && !verdicts_read(b, t->verdicts))
 		for (i = 0; i < NP_V_MAX; i++)
 			t->verdicts[i] -= v0[i];
@@ -885,10 +894,14 @@ static int run_trial(struct bench *b, double target, __u64 count, __u32 batch,
 	}
 	fprintf(stderr,
 		"  trial %3u: target %9.0f pps, offered %9.0f, sent %9llu, "
-		"rx %9llu, loss %.5f%%, cpu %.2f s (machine %.2f)%s\n",
+		"rx %9llu, loss %.5f%%, cpu %.2f s (machine %.2f)%s",
 		b->trial, target, t->offered_pps, (unsigned long long)sent,
 		(unsigned long long)t->rx, t->loss * 100, t->cpu_s,
 		t->cpu_machine_s, t->fell_behind ? " (generator fell behind)" : "");
+	if (t->silent)
+		fprintf(stderr, ", %llu streams silent (first: %ld)",
+			(unsigned long long)t->silent, t->first_silent);
+	fprintf(stderr, "\n");
 	return 0;
 }
 
@@ -898,12 +911,14 @@ static void trial_json(FILE *f, const struct trial *t)
 		"{\"target_pps\": %.0f, \"offered_pps\": %.0f, \"sent\": %llu, "
 		"\"received\": %llu, \"loss\": %.6f, \"send_s\": %.3f, "
 		"\"cpu_s\": %.3f, \"cpu_machine_s\": %.3f, \"fell_behind\": %s, \"stale\": %llu, "
-		"\"misaddressed\": %llu, \"udp_in_datagrams\": %llu",
+		"\"misaddressed\": %llu, \"udp_in_datagrams\": %llu, "
+		"\"silent_streams\": %llu",
 		t->target_pps, t->offered_pps, (unsigned long long)t->sent,
 		(unsigned long long)t->rx, t->loss, t->send_s, t->cpu_s,
 		t->cpu_machine_s, t->fell_behind ? "true" : "false",
 		(unsigned long long)t->stale, (unsigned long long)t->misaddr,
-		(unsigned long long)t->user_pkts);
+		(unsigned long long)t->user_pkts,
+		(unsigned long long)t->silent);
 	if (t->have_verdicts)
 		fprintf(f,
 			", \"natproxy_xdp\": {\"relayed\": %llu, "
@@ -1166,19 +1181,19 @@ static int cmd_run(int argc, char **argv)
 
 	/*
 	 * Zero-loss search: double while it passes, then bisect. The
-	 * machine is shared: a trial that fails is run once more at the
-	 * same rate, and the doubling goes on past a trial where the
-	 * generator fell behind (its CPU taken by others) until two in a
-	 * row did. The result is the highest rate offered in a trial
+	 * machine is shared: a trial that fails, or where the generator
+	 * fell behind (its CPU taken by others, or saturated), is run once
+	 * more at the same rate, and the doubling goes on past a rate
+	 * where the generator fell behind until two rates in a row did. The result is the highest rate offered in a trial
 	 * that passed.
 	 */
 	r = start_pps;
-	while (ntr < 16) {
+	while (ntr < 24) {
 		struct trial *t = &tr[ntr++];
 
 		if (run_trial(&b, r, (__u64)(r * trial_s), 64, false, t))
 			goto out;
-		if (t->loss >= LOSS_LIMIT && !retried) {
+		if ((t->loss >= LOSS_LIMIT || t->fell_behind) && !retried) {
 			retried = true;
 			continue;
 		}
