@@ -818,8 +818,11 @@ static int run_trial(struct bench *b, double target, __u64 count, __u32 batch,
 	u0 = relay_udp_in(b);
 	m0 = cpu_busy_s();
 	c0 = work_cpu_s(b->relay_pid);
-	/* Bounded: never more than 3x the intended time plus 2 s. */
-	limit = (__u64)(count / target * 3e9) + 2000000000ull;
+	/*
+	 * Bounded: sending stops at 1.5x the intended time plus 0.5 s; a
+	 * generator that fell behind has offered what it sent by then.
+	 */
+	limit = (__u64)(count / target * 1.5e9) + 500000000ull;
 	t0 = now_ns();
 	while (sent < count) {
 		now = now_ns();
@@ -874,7 +877,8 @@ static int run_trial(struct bench *b, double target, __u64 count, __u32 batch,
 	if (t->offered_pps < 0.8 * target)
 		t->fell_behind = true;
 	t->first_silent = -1;
-	for (size_t k = 0; k < b->nstreams && k < sent; k++) {
+	/* Only when every stream was sent on (gseq runs on across trials). */
+	for (size_t k = 0; sent >= b->nstreams && k < b->nstreams; k++) {
 		if (b->per_stream[k])
 			continue;
 		if (!t->silent++)
@@ -1181,10 +1185,11 @@ static int cmd_run(int argc, char **argv)
 
 	/*
 	 * Zero-loss search: double while it passes, then bisect. The
-	 * machine is shared: a trial that fails, or where the generator
-	 * fell behind (its CPU taken by others, or saturated), is run once
-	 * more at the same rate, and the doubling goes on past a rate
-	 * where the generator fell behind until two rates in a row did. The result is the highest rate offered in a trial
+	 * machine is shared: a trial that fails is run once more at the
+	 * same rate, and the doubling goes on past a rate where the
+	 * generator fell behind (its CPU taken by others, or saturated)
+	 * until two rates in a row did. Bisection runs between the best
+	 * rate offered in a pass and the rate offered in the fail. The result is the highest rate offered in a trial
 	 * that passed.
 	 */
 	r = start_pps;
@@ -1193,7 +1198,7 @@ static int cmd_run(int argc, char **argv)
 
 		if (run_trial(&b, r, (__u64)(r * trial_s), 64, false, t))
 			goto out;
-		if ((t->loss >= LOSS_LIMIT || t->fell_behind) && !retried) {
+		if (t->loss >= LOSS_LIMIT && !retried) {
 			retried = true;
 			continue;
 		}
@@ -1209,10 +1214,15 @@ static int cmd_run(int argc, char **argv)
 			if (r > max_pps)
 				r = max_pps;
 		} else {
-			hi = r;
+			/* What failed is what was offered, not the target. */
+			hi = t->fell_behind ? t->offered_pps : r;
 			break;
 		}
 	}
+	if (best && hi > 0 && hi < best->offered_pps * 1.05)
+		hi = 0; /* nothing left between pass and fail */
+	if (best)
+		lo = best->offered_pps;
 	for (i = 0; hi > 0 && i < 4 && ntr < 40; i++) {
 		struct trial *t = &tr[ntr++];
 
@@ -1224,7 +1234,7 @@ static int cmd_run(int argc, char **argv)
 				best = t;
 			lo = r;
 		} else {
-			hi = r;
+			hi = t->fell_behind ? t->offered_pps : r;
 		}
 	}
 
