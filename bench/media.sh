@@ -21,7 +21,8 @@
 # calls, default 10), MB_RTPE_MAX (most rtpengine sessions, default 10000,
 # lowered to what the open-file limit allows),
 # MB_TRIAL_S (seconds per trial, default 1), MB_RELAYS (default "ceiling
-# natproxy rtpengine"), MB_KEEP_LOGS (where the logs go, default
+# natproxy rtpengine"), MB_CPU (the generator's CPU, default 0), MB_NICE
+# (the generator's and rtpengine's nice, default -10), MB_KEEP_LOGS (where the logs go, default
 # OUTDIR/media-logs). Everything else is removed on exit.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -41,6 +42,8 @@ RELAYS=${MB_RELAYS:-"ceiling natproxy rtpengine"}
 # the kernel's UDP receive and the sink) and rtpengine run at a higher
 # priority than other work, alike.
 NICE=${MB_NICE:--10}
+# The generator's CPU: the first, as xdp_cost pins itself to the last.
+GEN_CPU=${MB_CPU:-0}
 HOLD_MS=900000 # the calls outlive the benchmark; BYE never comes
 
 for f in "$MB" "$CTL" "$NPD" build/xdp_pass.bpf.o; do
@@ -84,7 +87,7 @@ mb_run() {
 	timeout -k 5 300 nice -n "$NICE" "$MB" run --gen-netns "$NS_ACC" --gen-dev p-proxy \
 		--relay-netns "$NS_PROXY" --relay-dev acc0 \
 		--sink-netns "$NS_CORE" --sink-dev eth0 --sink-addr "$SIP_FAR_IP" \
-		--streams "$streams" --label "$label" --trial-s "$TRIAL_S" \
+		--streams "$streams" --label "$label" --trial-s "$TRIAL_S" --cpu "$GEN_CPU" \
 		--out "$OUT/media-$label.json" "$@"
 }
 
@@ -113,7 +116,7 @@ log "generator alone (sink on the proxy's acc0)"
 timeout -k 5 300 nice -n "$NICE" "$MB" run --gen-netns "$NS_ACC" --gen-dev p-proxy \
 	--relay-netns "$NS_PROXY" --relay-dev acc0 \
 	--sink-netns "$NS_PROXY" --sink-dev acc0 --sink-addr 203.0.113.1 \
-	--streams "$WORK/s-10" --label generator --trial-s "$TRIAL_S" \
+	--streams "$WORK/s-10" --label generator --trial-s "$TRIAL_S" --cpu "$GEN_CPU" \
 	--new-rounds 10 --out "$OUT/media-generator.json" ||
 	die "generator alone"
 
