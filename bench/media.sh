@@ -78,6 +78,11 @@ kamailio_start || die "kamailio"
 NS_ACC=$(sip_ns acc)
 NS_PROXY=$(sip_ns proxy)
 NS_CORE=$(sip_ns core)
+# An interface that never receives, for the generator to stay attached to
+# (see mediabench.c: otherwise every BPF_PROG_RUN call waits for RCU).
+in_ns acc ip link add mbidle0 type veth peer name mbidle1 || die "idle veth"
+in_ns acc ip link set mbidle0 up
+in_ns acc ip link set mbidle1 up
 
 # The same generator, sink and search for every relay; options follow.
 mb_run() {
@@ -87,7 +92,7 @@ mb_run() {
 	timeout -k 5 300 nice -n "$NICE" "$MB" run --gen-netns "$NS_ACC" --gen-dev p-proxy \
 		--relay-netns "$NS_PROXY" --relay-dev acc0 \
 		--sink-netns "$NS_CORE" --sink-dev eth0 --sink-addr "$SIP_FAR_IP" \
-		--streams "$streams" --label "$label" --trial-s "$TRIAL_S" --cpu "$GEN_CPU" \
+		--streams "$streams" --label "$label" --trial-s "$TRIAL_S" --cpu "$GEN_CPU" --idle-dev mbidle0 --idle-peer mbidle1 \
 		--out "$OUT/media-$label.json" "$@"
 }
 
@@ -116,7 +121,7 @@ log "generator alone (sink on the proxy's acc0)"
 timeout -k 5 300 nice -n "$NICE" "$MB" run --gen-netns "$NS_ACC" --gen-dev p-proxy \
 	--relay-netns "$NS_PROXY" --relay-dev acc0 \
 	--sink-netns "$NS_PROXY" --sink-dev acc0 --sink-addr 203.0.113.1 \
-	--streams "$WORK/s-10" --label generator --trial-s "$TRIAL_S" --cpu "$GEN_CPU" \
+	--streams "$WORK/s-10" --label generator --trial-s "$TRIAL_S" --cpu "$GEN_CPU" --idle-dev mbidle0 --idle-peer mbidle1 \
 	--new-rounds 10 --out "$OUT/media-generator.json" ||
 	die "generator alone"
 
@@ -227,23 +232,31 @@ silent-timeout = 3600
 num-threads = 2
 log-level = 5
 EOF
-sip_spawn proxy nice -n "$NICE" rtpengine --config-file="$WORK/rtpengine.conf" \
-	--config-section=rtpengine --foreground --log-stderr \
-	--pidfile="$WORK/rtpengine.pid" >"$WORK/rtpengine.log" 2>&1
-RTPE_PID=$SIP_LAST_PID
-for _ in $(seq 50); do
-	in_ns proxy ss -Hunl 2>/dev/null | grep -q '127.0.0.1:2223' && break
-	sleep 0.1
-done
-in_ns proxy ss -Hunl 2>/dev/null | grep -q '127.0.0.1:2223' ||
-	{ tail -5 "$WORK/rtpengine.log" >&2; die "rtpengine did not start"; }
+# A fresh rtpengine for every stream count: sessions an overload of an
+# earlier run left behind (rtpengine 10.5 stops serving a stream whose
+# socket overflowed 5 times) must not count against the next.
+rtpe_start() {
+	sip_spawn proxy nice -n "$NICE" rtpengine --config-file="$WORK/rtpengine.conf" \
+		--config-section=rtpengine --foreground --log-stderr \
+		--pidfile="$WORK/rtpengine.pid" >"$WORK/rtpengine-$1.log" 2>&1
+	RTPE_PID=$SIP_LAST_PID
+	for _ in $(seq 50); do
+		in_ns proxy ss -Hunl 2>/dev/null | grep -q '127.0.0.1:2223' && return 0
+		sleep 0.1
+	done
+	tail -5 "$WORK/rtpengine-$1.log" >&2
+	return 1
+}
+rtpe_stop() {
+	sip_stop "$RTPE_PID"
+	RTPE_PID=
+}
 rss() { awk '/^VmRSS/ {print $2 * 1024}' "/proc/$RTPE_PID/status"; }
-rss0=$(rss)
 # Four sockets per session (RTP and RTCP on each side): the open-file limit
 # bounds the sessions one rtpengine process can hold here.
 cap=$((($(ulimit -Hn) - 256) / 4))
 [ "$RTPE_MAX" -lt "$cap" ] && cap=$RTPE_MAX
-made=0 measured=0
+measured=0
 for n in $SCALES; do
 	target=$n
 	[ "$target" -gt "$cap" ] && target=$cap
@@ -251,13 +264,13 @@ for n in $SCALES; do
 		log "rtpengine at $n streams: not run (at most $cap sessions here, measured already)"
 		continue
 	fi
-	want=$((target - made))
+	rtpe_start "$n" || die "rtpengine did not start"
+	rss0=$(rss)
 	in_ns proxy "$MB" rtpengine-streams --src "$SIP_NAT1_IP" \
-		--far "$SIP_FAR_IP:7000" --streams "$want" --time-limit 120 \
-		--call-prefix "s$n" --out "$WORK/rt-new-$n" \
+		--far "$SIP_FAR_IP:7000" --streams "$target" --time-limit 120 \
+		--call-prefix "s$n" --out "$WORK/rt-$n" \
 		>"$OUT/media-rtpengine-$n-setup.json" || die "rtpengine sessions for $n"
-	cat "$WORK/rt-new-$n" >>"$WORK/rt-all"
-	made=$(wc -l <"$WORK/rt-all")
+	made=$(wc -l <"$WORK/rt-$n")
 	rssn=$(rss)
 	python3 - "$OUT/media-rtpengine-$n-setup.json" "$made" "$rss0" "$rssn" "$cap" <<'EOF'
 import json, sys
@@ -266,12 +279,11 @@ d = json.load(open(path))
 d.update(sessions_total=made, rss_before=rss0, rss_after=rssn, session_cap=cap)
 json.dump(d, open(path, "w"))
 EOF
-	cp "$WORK/rt-all" "$WORK/rt-$n"
 	measured=$made
 	mb_run "rtpengine-$n" "$WORK/rt-$n" --start-pps 25000 --relay-pid "$RTPE_PID" \
 		$(new_opts user "$n") || die "rtpengine at $n streams"
+	rtpe_stop
 done
-
 }
 relay rtpengine && rtpengine_phase
 

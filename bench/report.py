@@ -44,6 +44,8 @@ def fmt(v, unit):
         return f"{v / 1e6:.3f}"
     if unit == "us":
         return f"{v / 1e3:.1f}" if v >= 10000 else f"{v / 1e3:.2f}"
+    if unit == "CPU s":
+        return f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}"
     if unit == "x":
         return f"{v:.2f}x" if v < 10 else f"{v:.0f}x"
     if unit in ("B", "/s", "pkts"):
@@ -84,12 +86,22 @@ def main():
             elif not rte:
                 peer_note = "rtpengine: not run (open-file limit)"
             r_missing = "not run" if not rte else None
+            silent = max([t.get("silent_streams", 0) for t in
+                          rte.get("trials", []) + [rte.get("latency_trial") or {}]] or [0])
+            if silent:
+                peer_note = (peer_note + "; " if peer_note else "") + (
+                    f"rtpengine stopped serving up to {silent} streams after an "
+                    "overload (its log: UDP receive queue exceeded 5 times)")
             row(f"media zero-loss rate, {nlabel} streams", "Mpps",
                 npx.get("zero_loss_pps"), rte.get("zero_loss_pps", r_missing),
                 cei.get("zero_loss_pps"), "rtpengine", peer_note)
-            row(f"CPU per Mpkt forwarded, {nlabel} streams", "CPU s",
-                npx.get("cpu_s_per_mpkt"), rte.get("cpu_s_per_mpkt", r_missing),
-                cei.get("cpu_s_per_mpkt"), "rtpengine", peer_note)
+            row(f"CPU per Mpkt, relay path only, {nlabel} streams", "CPU s",
+                npx.get("cpu_relay_s_per_mpkt"), rte.get("cpu_relay_s_per_mpkt", r_missing),
+                cei.get("cpu_relay_s_per_mpkt"), "rtpengine",
+                "minus generating and sinking the same packets in the same calls")
+            row(f"CPU per Mpkt, with generator and sink, {nlabel} streams", "CPU s",
+                npx.get("cpu_total_s_per_mpkt"), rte.get("cpu_total_s_per_mpkt", r_missing),
+                cei.get("cpu_total_s_per_mpkt"), "rtpengine", "")
             row(f"latency p50 at {npx.get('latency_pps', 0):.0f} pps, {nlabel} streams",
                 "us", npx.get("latency_p50_ns"), rte.get("latency_p50_ns", r_missing),
                 cei.get("latency_p50_ns"), "rtpengine", peer_note)
@@ -184,6 +196,12 @@ def main():
         out.append("  ".join(c.ljust(w[i]) if i < 2 else c.rjust(w[i])
                              for i, c in enumerate(l)))
     print("\n".join(out))
+    notes = []
+    for r in rows:
+        if r["note"] and r["unit"] == "Mpps":
+            notes.append(f"  {r['metric']}: {r['note']}")
+    if notes:
+        print("notes:\n" + "\n".join(notes))
     print("\nratios: np/peer and np/ceiling are natproxy's advantage: rate over rate,"
           " or the other's cost over natproxy's for CPU, latency and memory"
           " (xdp_cost rows: relay over floor, lower is better)")
@@ -195,8 +213,8 @@ def main():
         if gen.get("zero_loss_pps"):
             print(f"generator alone (live frames into the proxy's veth, sink there): "
                   f"{gen['zero_loss_pps'] / 1e6:.3f} Mpps offered without loss, "
-                  f"{gen.get('cpu_s_per_mpkt', 0):.3f} CPU s per Mpkt (included in "
-                  f"every CPU row)")
+                  f"{gen.get('cpu_baseline_s_per_mpkt', 0):.3f} CPU s per Mpkt at "
+                  f"{gen.get('cpu_pps', 0) / 1e6:.2f} Mpps")
         calls = media.get("calls") or {}
         if calls:
             print(f"natproxy's flows for the first {calls.get('calls_up')} streams come from "

@@ -57,7 +57,8 @@
 #include "mb_sink.skel.h"
 
 #define LOSS_LIMIT 0.001 /* < 0.1% */
-#define TICK_NS 1000000ull
+#define TICK_NS 1000000ull /* pacing step, at least */
+#define MIN_CALL 256 /* frames per BPF_PROG_RUN call, at least (see run_trial) */
 
 struct stream {
 	__be32 saddr, daddr;
@@ -139,30 +140,46 @@ static double cpu_busy_s(void)
 	return (double)busy / sysconf(_SC_CLK_TCK);
 }
 
-/* utime + stime of a process (all its threads), seconds; self if pid 0. */
+/*
+ * CPU time of a process, all its threads, seconds; self if pid 0. From
+ * schedstat (the scheduler's run time in ns), not utime/stime: those are
+ * sampled at the tick, and a generator that sleeps to the next millisecond
+ * wakes in step with the tick and would be charged for every one.
+ */
 static double proc_cpu_s(int pid)
 {
-	unsigned long long ut = 0, st = 0;
-	char path[64], buf[1024], *p;
+	unsigned long long ns, sum = 0;
+	char path[300];
+	struct dirent *d;
+	DIR *dir;
 	FILE *f;
 
 	if (pid < 0)
 		return 0;
 	if (pid)
-		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		snprintf(path, sizeof(path), "/proc/%d/task", pid);
 	else
-		snprintf(path, sizeof(path), "/proc/self/stat");
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	if (!fgets(buf, sizeof(buf), f))
-		buf[0] = '\0';
-	fclose(f);
-	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
-			 "%llu %llu", &ut, &st) != 2)
-		return 0;
-	return (double)(ut + st) / sysconf(_SC_CLK_TCK);
+		snprintf(path, sizeof(path), "/proc/self/task");
+	dir = opendir(path);
+	while (dir && (d = readdir(dir))) {
+		if (d->d_name[0] == '.')
+			continue;
+		if (pid)
+			snprintf(path, sizeof(path), "/proc/%d/task/%s/schedstat",
+				 pid, d->d_name);
+		else
+			snprintf(path, sizeof(path),
+				 "/proc/self/task/%s/schedstat", d->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fscanf(f, "%llu", &ns) == 1)
+			sum += ns;
+		fclose(f);
+	}
+	if (dir)
+		closedir(dir);
+	return sum / 1e9;
 }
 
 /*
@@ -645,10 +662,17 @@ static int cmd_rtpengine_streams(int argc, char **argv)
 struct bench {
 	int gen_ns, sink_ns, relay_ns;
 	unsigned int gen_ifindex;
+	/*
+	 * The baseline: the generator's frames out of the idle veth into a
+	 * second sink on its peer, no relay: what generating and sinking cost
+	 * alone, at the same rate and in the same calls as a relay's trial.
+	 */
+	unsigned int base_ifindex, base_sink_ifindex;
+	bool baseline;
 	struct mb_gen_bpf *gen;
 	struct mb_sink_bpf *sink;
 	struct mb_ceiling_bpf *ceil;
-	unsigned int sink_ifindex, ceil_ifindex;
+	unsigned int sink_ifindex, ceil_ifindex, idle_ifindex;
 	__u64 *per_stream; /* mmapped sink array */
 	size_t nstreams;
 	int ncpus;
@@ -788,7 +812,9 @@ static int run_trial(struct bench *b, double target, __u64 count, __u32 batch,
 {
 	__u8 frame[MB_FRAME_LEN] = { 0 };
 	struct xdp_md ctx_in = { .data_end = MB_FRAME_LEN,
-				 .ingress_ifindex = b->gen_ifindex };
+				 .ingress_ifindex = b->baseline ?
+							    b->base_ifindex :
+							    b->gen_ifindex };
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame,
 		    .data_size_in = sizeof(frame), .ctx_in = &ctx_in,
 		    .ctx_size_in = sizeof(ctx_in),
@@ -802,6 +828,18 @@ static int run_trial(struct bench *b, double target, __u64 count, __u32 batch,
 	int err, stable = 0, i;
 	struct timespec ts;
 
+	/*
+	 * Each call sets up and tears down a page pool whose pages are new,
+	 * so a call of few frames costs several times more per frame than a
+	 * long one: calls carry MIN_CALL frames at least (batch 1, for the
+	 * latency trial, excepted), a burst every MIN_CALL / target seconds
+	 * at low rates, every millisecond above.
+	 */
+	__u64 min_call = batch > 1 ? MIN_CALL : 1;
+	__u64 tick = TICK_NS;
+
+	if (min_call / target * 1e9 > tick)
+		tick = (__u64)(min_call / target * 1e9);
 	memset(t, 0, sizeof(*t));
 	t->target_pps = target;
 	b->trial++;
@@ -833,10 +871,11 @@ static int run_trial(struct bench *b, double target, __u64 count, __u32 batch,
 		due = (__u64)((now - t0) / 1e9 * target) + 1;
 		if (due > count)
 			due = count;
-		if (due > sent) {
+		if (due > sent && (due - sent >= min_call || due == count)) {
 			__u64 k = due - sent;
 
-			opts.repeat = k > 1u << 30 ? 1u << 30 : k;
+			/* At most 16Ki frames a call: the time bound holds. */
+			opts.repeat = k > 16384 ? 16384 : k;
 			err = bpf_prog_test_run_opts(prog, &opts);
 			if (err && errno != EINTR) {
 				np_err("generator BPF_PROG_RUN: %s",
@@ -848,7 +887,7 @@ static int run_trial(struct bench *b, double target, __u64 count, __u32 batch,
 			continue;
 		}
 		ts.tv_sec = 0;
-		ts.tv_nsec = TICK_NS - (now - t0) % TICK_NS;
+		ts.tv_nsec = tick - (now - t0) % tick;
 		nanosleep(&ts, NULL);
 	}
 	t->send_s = (now_ns() - t0) / 1e9;
@@ -1004,7 +1043,7 @@ static int cmd_run(int argc, char **argv)
 	const char *gen_ns = NULL, *gen_dev = NULL, *sink_ns = NULL;
 	const char *sink_dev = NULL, *relay_ns = NULL, *relay_dev = NULL;
 	const char *streams = NULL, *label = "relay", *out = NULL;
-	const char *ceil_out = NULL;
+	const char *ceil_out = NULL, *idle_dev = NULL, *idle_peer = NULL;
 	struct in_addr sink_addr = { 0 }, ceil_saddr = { 0 };
 	double max_pps = 8e6, trial_s = 1.0, lat_pps = 10000, start_pps = 50000;
 	double new_pps = 20000;
@@ -1012,7 +1051,8 @@ static int cmd_run(int argc, char **argv)
 	__u8 relay_mac[6], gen_mac[6], sink_mac[6], m6[6];
 	struct bench b = { .gen_ns = -1, .sink_ns = -1, .relay_ns = -1,
 			   .relay_pid = -1 };
-	struct trial tr[40], newt, lat, *best = NULL;
+	struct trial tr[40], newt, lat, cpu_r, cpu_b, *best = NULL;
+	bool have_cpu = false;
 	struct stream *st = NULL;
 	int c, err = 1, ntr = 0, i, behind = 0;
 	bool retried = false;
@@ -1040,6 +1080,8 @@ static int cmd_run(int argc, char **argv)
 		{ "new-pps", required_argument, NULL, 'N' },
 		{ "cpu", required_argument, NULL, 'c' },
 		{ "relay-pid", required_argument, NULL, 'P' },
+		{ "idle-dev", required_argument, NULL, 'I' },
+		{ "idle-peer", required_argument, NULL, 'J' },
 		{ "ceiling-out", required_argument, NULL, 'C' },
 		{ "ceiling-saddr", required_argument, NULL, 'A' },
 		{ 0 } };
@@ -1064,6 +1106,8 @@ static int cmd_run(int argc, char **argv)
 		case 'N': new_pps = atof(optarg); break;
 		case 'c': cpu = strtoul(optarg, NULL, 0); break;
 		case 'P': b.relay_pid = atoi(optarg); break;
+		case 'I': idle_dev = optarg; break;
+		case 'J': idle_peer = optarg; break;
 		case 'C': ceil_out = optarg; break;
 		case 'A': inet_pton(AF_INET, optarg, &ceil_saddr); break;
 		default: return 2;
@@ -1157,6 +1201,34 @@ static int cmd_run(int argc, char **argv)
 
 	if (netns_enter(b.gen_ns) || if_info(gen_dev, &b.gen_ifindex, gen_mac))
 		goto out;
+	/*
+	 * A test run of a program that is attached nowhere puts it into the
+	 * XDP dispatcher and takes it out again, a synchronize_rcu() each
+	 * time: every BPF_PROG_RUN call would sleep for two grace periods.
+	 * Attached (natively) to an interface that never receives, it stays.
+	 */
+	if (idle_dev) {
+		if (if_info(idle_dev, &b.idle_ifindex, m6) ||
+		    bpf_xdp_attach(b.idle_ifindex,
+				   bpf_program__fd(b.gen->progs.mb_gen),
+				   XDP_FLAGS_DRV_MODE, NULL)) {
+			np_err("cannot attach the generator to '%s'", idle_dev);
+			b.idle_ifindex = 0;
+			goto out;
+		}
+	}
+	if (idle_dev && idle_peer) {
+		b.base_ifindex = b.idle_ifindex;
+		if (if_info(idle_peer, &b.base_sink_ifindex, m6) ||
+		    bpf_xdp_attach(b.base_sink_ifindex,
+				   bpf_program__fd(b.sink->progs.mb_sink),
+				   XDP_FLAGS_DRV_MODE, NULL)) {
+			np_err("cannot attach the baseline sink to '%s'",
+			       idle_peer);
+			b.base_sink_ifindex = 0;
+			goto out;
+		}
+	}
 	memcpy(b.gen->bss->dst_mac, relay_mac, 6);
 	memcpy(b.gen->bss->src_mac, gen_mac, 6);
 	for (size_t k = 0; k < b.nstreams; k++) {
@@ -1180,7 +1252,7 @@ static int cmd_run(int argc, char **argv)
 	 * relay's namespace is UDP InDatagrams there.
 	 */
 	r = b.nstreams * (double)new_rounds;
-	if (run_trial(&b, new_pps, (__u64)r, 64, false, &newt))
+	if (run_trial(&b, new_pps, (__u64)r, 1, false, &newt))
 		goto out;
 
 	/*
@@ -1242,6 +1314,28 @@ static int cmd_run(int argc, char **argv)
 	if (run_trial(&b, lat_pps, (__u64)(lat_pps * trial_s), 1, true, &lat))
 		goto out;
 
+	/*
+	 * CPU: the same rate (90% of the zero-loss rate, so that the
+	 * generator keeps its pace and makes the same calls) through the
+	 * relay, then into the baseline sink. The difference is what the
+	 * relay path costs beyond generating and sinking; it cancels the
+	 * generator's cost per BPF_PROG_RUN call, which is large for short
+	 * calls (test_run sets up and tears down a page pool each time).
+	 */
+	if (best && b.base_ifindex) {
+		double rc = best->offered_pps * 0.9;
+
+		if (run_trial(&b, rc, (__u64)(rc * trial_s), 64, false, &cpu_r))
+			goto out;
+		b.baseline = true;
+		err = run_trial(&b, rc, (__u64)(rc * trial_s), 64, false, &cpu_b);
+		b.baseline = false;
+		if (err)
+			goto out;
+		err = 1;
+		have_cpu = true;
+	}
+
 	f = fopen(out, "w");
 	if (!f) {
 		np_err("cannot write '%s': %s", out, strerror(errno));
@@ -1277,10 +1371,32 @@ static int cmd_run(int argc, char **argv)
 	}
 	fprintf(f, "], \"latency_trial\": ");
 	trial_json(f, &lat);
+	if (have_cpu) {
+		fprintf(f,
+			", \"cpu_pps\": %.0f, \"cpu_total_s_per_mpkt\": %.4f, "
+			"\"cpu_baseline_s_per_mpkt\": %.4f, "
+			"\"cpu_relay_s_per_mpkt\": %.4f, \"cpu_trial\": ",
+			cpu_r.target_pps,
+			cpu_r.rx ? cpu_r.cpu_s / (cpu_r.rx / 1e6) : -1,
+			cpu_b.rx ? cpu_b.cpu_s / (cpu_b.rx / 1e6) : -1,
+			cpu_r.rx ? (cpu_r.cpu_s - cpu_b.cpu_s) / (cpu_r.rx / 1e6)
+				 : -1);
+		trial_json(f, &cpu_r);
+		fprintf(f, ", \"cpu_baseline_trial\": ");
+		trial_json(f, &cpu_b);
+	}
 	fprintf(f, "}\n");
 	fclose(f);
 	err = 0;
 out:
+	if (b.base_sink_ifindex) {
+		netns_enter(b.gen_ns);
+		bpf_xdp_detach(b.base_sink_ifindex, XDP_FLAGS_DRV_MODE, NULL);
+	}
+	if (b.idle_ifindex) {
+		netns_enter(b.gen_ns);
+		bpf_xdp_detach(b.idle_ifindex, XDP_FLAGS_DRV_MODE, NULL);
+	}
 	if (b.ceil_ifindex) {
 		netns_enter(b.relay_ns);
 		bpf_xdp_detach(b.ceil_ifindex, XDP_FLAGS_DRV_MODE, NULL);
@@ -1310,7 +1426,7 @@ static void usage(FILE *f)
 		"NS --relay-dev DEV --sink-netns NS --sink-dev DEV --sink-addr "
 		"ADDR --streams FILE --out JSON [--label L] [--pin-dir DIR] "
 		"[--max-pps R] [--start-pps R] [--trial-s S] [--latency-pps R] "
-		"[--new-rounds K] [--new-pps R] [--cpu N] [--relay-pid PID] [--ceiling-out DEV --ceiling-saddr "
+		"[--new-rounds K] [--new-pps R] [--cpu N] [--relay-pid PID] [--idle-dev DEV [--idle-peer DEV]] [--ceiling-out DEV --ceiling-saddr "
 		"ADDR]\n");
 }
 
