@@ -53,8 +53,9 @@ TESTS := $(filter-out %.bpf,$(patsubst %.c,$(BUILD)/%,$(wildcard tests/*.c tests
 BENCHES := $(patsubst %.c,$(BUILD)/%,$(wildcard bench/*.c))
 BENCHES := $(filter-out %.bpf,$(BENCHES)) $(BUILD)/bench/media/mediabench
 
-# What `make bench` needs beyond `make deps` (never CI): the peer relay.
-BENCH_DEB_PACKAGES := rtpengine-daemon
+# What `make bench` needs beyond `make deps` (never CI): the peer relay
+# (rtpengine), and the SIP tools bench/signaling.sh and bench/media.sh use.
+BENCH_DEB_PACKAGES := rtpengine-daemon sip-tester kamailio
 
 .PHONY: all clean install deps bench-deps test demo bench
 .SECONDARY:

@@ -1032,10 +1032,12 @@ static void stream_hdr(const struct stream *st, __u32 idx, struct mb_stream *m)
 	m->csum_base = sum;
 }
 
-static int parse_mac(const char *s, __u8 *mac)
+/* Detaches what this run attached to IFINDEX (0: nothing) in namespace NS. */
+static void detach(int ns, unsigned int ifindex)
 {
-	return sscanf(s, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac[0], &mac[1],
-		      &mac[2], &mac[3], &mac[4], &mac[5]) == 6 ? 0 : -EINVAL;
+	if (!ifindex || netns_enter(ns))
+		return;
+	bpf_xdp_detach(ifindex, XDP_FLAGS_DRV_MODE, NULL);
 }
 
 static int cmd_run(int argc, char **argv)
@@ -1047,7 +1049,7 @@ static int cmd_run(int argc, char **argv)
 	struct in_addr sink_addr = { 0 }, ceil_saddr = { 0 };
 	double max_pps = 8e6, trial_s = 1.0, lat_pps = 10000, start_pps = 50000;
 	double new_pps = 20000;
-	unsigned int new_rounds = 20, cpu = 1, mac_ok = 0;
+	unsigned int new_rounds = 20, cpu = 1;
 	__u8 relay_mac[6], gen_mac[6], sink_mac[6], m6[6];
 	struct bench b = { .gen_ns = -1, .sink_ns = -1, .relay_ns = -1,
 			   .relay_pid = -1 };
@@ -1120,8 +1122,6 @@ static int cmd_run(int argc, char **argv)
 		       "needed");
 		return 2;
 	}
-	(void)parse_mac;
-	(void)mac_ok;
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
 	sched_setaffinity(0, sizeof(set), &set);
@@ -1389,22 +1389,10 @@ static int cmd_run(int argc, char **argv)
 	fclose(f);
 	err = 0;
 out:
-	if (b.base_sink_ifindex) {
-		netns_enter(b.gen_ns);
-		bpf_xdp_detach(b.base_sink_ifindex, XDP_FLAGS_DRV_MODE, NULL);
-	}
-	if (b.idle_ifindex) {
-		netns_enter(b.gen_ns);
-		bpf_xdp_detach(b.idle_ifindex, XDP_FLAGS_DRV_MODE, NULL);
-	}
-	if (b.ceil_ifindex) {
-		netns_enter(b.relay_ns);
-		bpf_xdp_detach(b.ceil_ifindex, XDP_FLAGS_DRV_MODE, NULL);
-	}
-	if (b.sink_ifindex) {
-		netns_enter(b.sink_ns);
-		bpf_xdp_detach(b.sink_ifindex, XDP_FLAGS_DRV_MODE, NULL);
-	}
+	detach(b.gen_ns, b.base_sink_ifindex);
+	detach(b.gen_ns, b.idle_ifindex);
+	detach(b.relay_ns, b.ceil_ifindex);
+	detach(b.sink_ns, b.sink_ifindex);
 	if (b.per_stream)
 		munmap(b.per_stream, (size_t)MB_MAX_STREAMS * sizeof(__u64));
 	mb_ceiling_bpf__destroy(b.ceil);
