@@ -59,12 +59,15 @@ def main():
     rows = []
 
     def row(metric, unit, np_v, peer, ceil=None, peer_name="", note=""):
+        # Rates: natproxy over the other; costs: the other over natproxy;
+        # packet counts (0 for natproxy by design): no ratio.
+        cost = unit in ("CPU s", "us", "B")
         rows.append({"metric": metric, "unit": unit, "natproxy": np_v,
                      "peer": peer, "peer_name": peer_name, "ceiling": ceil,
-                     "natproxy_over_peer": ratio(np_v, peer)
-                     if unit not in ("CPU s", "us", "B") else ratio(peer, np_v),
-                     "natproxy_over_ceiling": ratio(np_v, ceil)
-                     if unit not in ("CPU s", "us", "B") else ratio(ceil, np_v),
+                     "natproxy_over_peer": None if unit == "pkts" else
+                     ratio(peer, np_v) if cost else ratio(np_v, peer),
+                     "natproxy_over_ceiling": None if unit == "pkts" else
+                     ratio(ceil, np_v) if cost else ratio(np_v, ceil),
                      "note": note})
 
     media = load(os.path.join(rundir, "media.json"))
@@ -108,9 +111,12 @@ def main():
             row(f"latency p99 at {npx.get('latency_pps', 0):.0f} pps, {nlabel} streams",
                 "us", npx.get("latency_p99_ns"), rte.get("latency_p99_ns", r_missing),
                 cei.get("latency_p99_ns"), "rtpengine", peer_note)
+            def of_first(r):
+                if not r or r.get("to_user_per_stream") is None:
+                    return None
+                return f"{r['to_user_per_stream']:.1f} of {r.get('new_stream_packets')}"
             row(f"packets to user space per new stream, {nlabel} streams",
-                "pkts", npx.get("to_user_per_stream"),
-                rte.get("to_user_per_stream", r_missing), None, "rtpengine",
+                "pkts", of_first(npx), of_first(rte) or r_missing, None, "rtpengine",
                 f"of the first {npx.get('new_stream_packets')} (natproxy), "
                 f"{rte.get('new_stream_packets', '-')} (rtpengine) per stream")
             nt = (npx.get("new_stream_trial") or {}).get("natproxy_xdp") or {}
