@@ -59,7 +59,23 @@ export NP_RUN=npmb$$
 WORK=$NP_RUN_DIR
 RTPE_PID=
 
+BG_PID=
+# bg_run CMD...: CMD in the background, waited for: a signal to this script
+# then runs its trap at once (not after CMD), and cleanup stops CMD by PID.
+bg_run() {
+	local rc=0
+	"$@" &
+	BG_PID=$!
+	wait "$BG_PID" || rc=$?
+	BG_PID=
+	return "$rc"
+}
+
 cleanup() {
+	if [ -n "$BG_PID" ]; then
+		kill "$BG_PID" 2>/dev/null
+		wait "$BG_PID" 2>/dev/null
+	fi
 	[ -n "$RTPE_PID" ] && sip_stop "$RTPE_PID"
 	# Keep logs and traces, not the stream lists (up to 20 MB each).
 	rm -f "$WORK"/s-* "$WORK"/np-* "$WORK"/rt-*
@@ -89,7 +105,7 @@ mb_run() {
 	local label=$1 streams=$2
 	shift 2
 	log "run $label ($(wc -l <"$streams") streams)"
-	timeout -k 5 300 nice -n "$NICE" "$MB" run --gen-netns "$NS_ACC" --gen-dev p-proxy \
+	bg_run timeout -k 5 300 nice -n "$NICE" "$MB" run --gen-netns "$NS_ACC" --gen-dev p-proxy \
 		--relay-netns "$NS_PROXY" --relay-dev acc0 \
 		--sink-netns "$NS_CORE" --sink-dev eth0 --sink-addr "$SIP_FAR_IP" \
 		--streams "$streams" --label "$label" --trial-s "$TRIAL_S" --cpu "$GEN_CPU" --idle-dev mbidle0 --idle-peer mbidle1 \
@@ -118,7 +134,7 @@ new_opts() {
 # --- the generator alone: its own ceiling, the sink on acc0 -----------------------
 synthetic_streams 10 "$WORK/s-10"
 log "generator alone (sink on the proxy's acc0)"
-timeout -k 5 300 nice -n "$NICE" "$MB" run --gen-netns "$NS_ACC" --gen-dev p-proxy \
+bg_run timeout -k 5 300 nice -n "$NICE" "$MB" run --gen-netns "$NS_ACC" --gen-dev p-proxy \
 	--relay-netns "$NS_PROXY" --relay-dev acc0 \
 	--sink-netns "$NS_PROXY" --sink-dev acc0 --sink-addr 203.0.113.1 \
 	--streams "$WORK/s-10" --label generator --trial-s "$TRIAL_S" --cpu "$GEN_CPU" --idle-dev mbidle0 --idle-peer mbidle1 \
@@ -197,7 +213,7 @@ log "$real of $CALLS calls established (natproxyd installed their flows)"
 echo "{\"calls_wanted\": $CALLS, \"calls_up\": $real}" >"$OUT/media-natproxy-calls.json"
 
 for n in $SCALES; do
-	np_streams "$n" "$WORK/np-$n" >"$OUT/media-natproxy-$n-mem.json" ||
+	bg_run np_streams "$n" "$WORK/np-$n" >"$OUT/media-natproxy-$n-mem.json" ||
 		die "natproxy flows for $n streams"
 	mb_run "natproxy-$n" "$WORK/np-$n" --pin-dir "$NP_PIN_DIR" --relay-pid "$NPD_PID" \
 		$(new_opts xdp "$n") ||
@@ -266,7 +282,7 @@ for n in $SCALES; do
 	fi
 	rtpe_start "$n" || die "rtpengine did not start"
 	rss0=$(rss)
-	in_ns proxy "$MB" rtpengine-streams --src "$SIP_NAT1_IP" \
+	bg_run in_ns proxy "$MB" rtpengine-streams --src "$SIP_NAT1_IP" \
 		--far "$SIP_FAR_IP:7000" --streams "$target" --time-limit 120 \
 		--call-prefix "s$n" --out "$WORK/rt-$n" \
 		>"$OUT/media-rtpengine-$n-setup.json" || die "rtpengine sessions for $n"

@@ -64,7 +64,7 @@ part() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 run_bounded() {
 	local t=$1 rc=0
 	shift
-	timeout -k 10 "$t" "$@" &
+	timeout -k 30 "$t" "$@" &
 	PIDS+=($!)
 	wait "${PIDS[-1]}" || rc=$?
 	unset 'PIDS[-1]'
@@ -91,7 +91,7 @@ xdp_cost() {
 		nud permanent
 	ip -n "$NS" neigh add 203.0.113.30 lladdr 02:00:00:00:00:30 dev "$DEV" \
 		nud permanent
-	run_bounded 300 ip netns exec "$NS" "$BIN" -o "$RUN" -H "$PEER" "$@" "$DEV"
+	run_bounded 100 ip netns exec "$NS" "$BIN" -o "$RUN" -H "$PEER" "$@" "$DEV"
 	local rc=$?
 	ip netns del "$NS" 2>/dev/null || true
 	return "$rc"
@@ -105,12 +105,12 @@ if part xdp_cost; then
 fi
 if part media; then
 	echo "=== media: natproxy, rtpengine and the ceiling" >&2
-	run_bounded 720 bench/media.sh "$RUN" ||
+	run_bounded 400 bench/media.sh "$RUN" ||
 		{ echo "bench/run.sh: media failed" >&2; rc=1; }
 fi
 if part signaling && [ -e bench/signaling.sh ]; then
 	echo "=== signaling: natproxyd and Kamailio" >&2
-	run_bounded 480 bash bench/signaling.sh "$RUN" ||
+	run_bounded 360 bash bench/signaling.sh "$RUN" ||
 		{ echo "bench/run.sh: signaling failed" >&2; rc=1; }
 fi
 
