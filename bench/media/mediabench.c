@@ -399,8 +399,15 @@ static int cmd_natproxy_streams(int argc, char **argv)
 	s = calloc(nstreams, sizeof(*s));
 	if (!s)
 		return 1;
+	/*
+	 * Real calls' media comes from the terminal's NAT mapping (--src);
+	 * with latch "restricted" the flow names it too (expect_saddr), with
+	 * "first-packet" it is zero until the first packet latches.
+	 */
 	for (i = 0; i < nstreams && i < f.nreal; i++) {
 		s[i] = f.real[i];
+		if (src.s_addr)
+			s[i].saddr = src.s_addr;
 		s[i].sport = htons(20000 + i);
 	}
 	/* Bulk flows: the real flow's rewrite, no latch, no reverse. */
