@@ -25,7 +25,7 @@ DEB_PACKAGES := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
 
 PKGS := libbpf yaml-0.1
 LIB_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-LIB_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -losipparser2
+LIB_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -losipparser2 -lm
 
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Iinclude -Ictl -I$(BUILD) \
@@ -37,6 +37,10 @@ BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Wextra -Werror \
 
 BPF_OBJS := $(BUILD)/relay.bpf.o $(BUILD)/floors.bpf.o $(BUILD)/xdp_pass.bpf.o
 SKELS := $(BUILD)/relay.skel.h $(BUILD)/floors.skel.h
+# The media benchmark (bench/media/): generator, sink and ceiling programs.
+MEDIA_BPF_OBJS := $(BUILD)/mb_gen.bpf.o $(BUILD)/mb_sink.bpf.o \
+	$(BUILD)/mb_ceiling.bpf.o
+MEDIA_SKELS := $(MEDIA_BPF_OBJS:.bpf.o=.skel.h)
 
 # Every ctl/ file but the programs' mains is library, shared by the tools,
 # the tests and the benchmarks.
@@ -47,9 +51,13 @@ CTL_LIB_OBJS := $(CTL_LIB:ctl/%.c=$(BUILD)/ctl/%.o)
 TOOLS := $(BUILD)/natproxyctl $(BUILD)/natproxyd
 TESTS := $(filter-out %.bpf,$(patsubst %.c,$(BUILD)/%,$(wildcard tests/*.c tests/unit/*.c tests/fuzz/*.c)))
 BENCHES := $(patsubst %.c,$(BUILD)/%,$(wildcard bench/*.c))
-BENCHES := $(filter-out %.bpf,$(BENCHES))
+BENCHES := $(filter-out %.bpf,$(BENCHES)) $(BUILD)/bench/media/mediabench
 
-.PHONY: all clean install deps test demo bench fuzz
+# What `make bench` needs beyond `make deps` (never CI): the peer relay
+# (rtpengine), and the SIP tools bench/signaling.sh and bench/media.sh use.
+BENCH_DEB_PACKAGES := rtpengine-daemon sip-tester kamailio
+
+.PHONY: all clean install deps bench-deps test demo bench fuzz
 .SECONDARY:
 all: $(TOOLS) $(TESTS) $(BENCHES) $(BPF_OBJS)
 
@@ -60,6 +68,12 @@ $(BUILD)/%.bpf.o: bpf/%.bpf.c | $(BUILD)
 $(BUILD)/floors.bpf.o: bench/floors.bpf.c | $(BUILD)
 	$(msg) BPF $@
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/mb_%.bpf.o: bench/media/%.bpf.c bench/media/media.h | $(BUILD)
+	$(msg) BPF $@
+	$(Q)$(CLANG) $(BPF_CFLAGS) -Ibench/media -c $< -o $@
+
+$(BUILD)/bench/media/mediabench.o: $(MEDIA_SKELS)
 
 $(BUILD)/xdp_pass.bpf.o: tests/xdp_pass.bpf.c | $(BUILD)
 	$(msg) BPF $@
@@ -110,7 +124,14 @@ test: all
 demo: all
 	tests/demo.sh
 
-bench: all
+bench-deps:
+	@if ! dpkg -s $(BENCH_DEB_PACKAGES) >/dev/null 2>&1; then \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends $(BENCH_DEB_PACKAGES); \
+	fi
+
+bench: bench-deps all
 	bench/run.sh
 
 # libFuzzer (clang, ASan, UBSan) on what natproxyd reads from outside:

@@ -1,11 +1,23 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
-# Runs natproxy's benchmarks (`make bench`, never CI): build/bench/xdp_cost
-# inside a network namespace of its own, where a veth with 203.0.113.1/24 has
-# permanent neighbours for 203.0.113.20 and .30, so the relay's FIB lookup
-# succeeds and its full forwarding path (XDP_TX) can be timed. Arguments are
-# passed to xdp_cost (-r REPEAT, -n RUNS, -c CPU, -o DIR). Everything made
-# here is removed on exit. Needs root.
+# Runs natproxy's benchmarks (`make bench`, never CI) and prints one table:
+#
+#   1. build/bench/xdp_cost: the relay's ns/packet beside its floors, inside
+#      a network namespace of its own, where a veth with 203.0.113.1/24 has
+#      permanent neighbours for 203.0.113.20 and .30, so the relay's FIB
+#      lookup succeeds and its full forwarding path (XDP_TX) can be timed;
+#   2. bench/media.sh: media relay rates, CPU, latency, packets to user space
+#      and memory for natproxy, rtpengine and the ceiling (a minimal XDP
+#      redirect) on the SIP test topology;
+#   3. bench/signaling.sh OUTDIR, when it exists: calls/s and
+#      registrations/s of natproxyd and Kamailio (OUTDIR/signaling.json).
+#
+# bench/report.py merges them into one table and writes it as JSON to
+# bench/results/bench-<date>-<time>.json; each part's own files stay in
+# bench/results/run-<date>-<time>/. Arguments are passed to xdp_cost (-r
+# REPEAT, -n RUNS, -c CPU). BENCH_PARTS (default "xdp_cost media
+# signaling") selects parts. Everything made here is removed on exit; every
+# part is bounded in time. Needs root.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -16,10 +28,14 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 BIN=${XDP_COST:-build/bench/xdp_cost} # XDP_COST: another build, e.g. a variant
+PARTS=${BENCH_PARTS:-"xdp_cost media signaling"}
+STAMP=$(date +%Y%m%d-%H%M%S)
+RUN=bench/results/run-$STAMP
 NS=npbench$$
 DEV=bench0 # the relay's ingress and egress: 203.0.113.1/24
 PEER=bench1 # its other end: the relay sits on it, idle (xdp_cost -H)
 PIDS=()
+T0=$(date +%s)
 
 if [ ! -x "$BIN" ]; then
 	echo "bench/run.sh: $BIN missing; run 'make $BIN' first" >&2
@@ -39,34 +55,66 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT
-trap 'exit 143' TERM
+trap 'exit 143' TERM HUP PIPE
 
-in_ns() { ip netns exec "$NS" "$@"; }
+part() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 
-ip netns add "$NS"
-# No IPv6, so no neighbour discovery: nothing may reach the idle relay.
-in_ns sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
-	net.ipv6.conf.default.disable_ipv6=1
-ip -n "$NS" link set lo up
-ip -n "$NS" link add "$DEV" type veth peer name "$PEER"
-ip -n "$NS" addr add 203.0.113.1/24 dev "$DEV"
-ip -n "$NS" link set "$DEV" up
-ip -n "$NS" link set "$PEER" up
-# bpf_fib_lookup refuses to route for an ingress without forwarding; the
-# no-neighbour rows come in on loopback, so it forwards too.
-in_ns sysctl -qw net.ipv4.conf.all.forwarding=1 \
-	"net.ipv4.conf.$DEV.forwarding=1" net.ipv4.conf.lo.forwarding=1
-# The flows' next hops. 203.0.113.40 and .50 (the no-neighbour rows) are
-# left without entries on purpose.
-ip -n "$NS" neigh add 203.0.113.20 lladdr 02:00:00:00:00:20 dev "$DEV" \
-	nud permanent
-ip -n "$NS" neigh add 203.0.113.30 lladdr 02:00:00:00:00:30 dev "$DEV" \
-	nud permanent
+# run_bounded SECONDS CMD...: CMD in the background (so the traps can stop
+# it by PID), killed by timeout after SECONDS; returns its status.
+run_bounded() {
+	local t=$1 rc=0
+	shift
+	timeout -k 30 "$t" "$@" &
+	PIDS+=($!)
+	wait "${PIDS[-1]}" || rc=$?
+	unset 'PIDS[-1]'
+	return "$rc"
+}
 
-mkdir -p bench/results
-in_ns "$BIN" -o bench/results -H "$PEER" "$@" "$DEV" &
-PIDS+=($!)
+xdp_cost() {
+	ip netns add "$NS"
+	# No IPv6, so no neighbour discovery: nothing may reach the idle relay.
+	ip netns exec "$NS" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
+		net.ipv6.conf.default.disable_ipv6=1
+	ip -n "$NS" link set lo up
+	ip -n "$NS" link add "$DEV" type veth peer name "$PEER"
+	ip -n "$NS" addr add 203.0.113.1/24 dev "$DEV"
+	ip -n "$NS" link set "$DEV" up
+	ip -n "$NS" link set "$PEER" up
+	# bpf_fib_lookup refuses to route for an ingress without forwarding;
+	# the no-neighbour rows come in on loopback, so it forwards too.
+	ip netns exec "$NS" sysctl -qw net.ipv4.conf.all.forwarding=1 \
+		"net.ipv4.conf.$DEV.forwarding=1" net.ipv4.conf.lo.forwarding=1
+	# The flows' next hops. 203.0.113.40 and .50 (the no-neighbour rows)
+	# are left without entries on purpose.
+	ip -n "$NS" neigh add 203.0.113.20 lladdr 02:00:00:00:00:20 dev "$DEV" \
+		nud permanent
+	ip -n "$NS" neigh add 203.0.113.30 lladdr 02:00:00:00:00:30 dev "$DEV" \
+		nud permanent
+	run_bounded 100 ip netns exec "$NS" "$BIN" -o "$RUN" -H "$PEER" "$@" "$DEV"
+	local rc=$?
+	ip netns del "$NS" 2>/dev/null || true
+	return "$rc"
+}
+
+mkdir -p "$RUN"
 rc=0
-wait "${PIDS[0]}" || rc=$?
-PIDS=()
+if part xdp_cost; then
+	echo "=== xdp_cost: the relay's ns/packet" >&2
+	xdp_cost "$@" || { echo "bench/run.sh: xdp_cost failed" >&2; rc=1; }
+fi
+if part media; then
+	echo "=== media: natproxy, rtpengine and the ceiling" >&2
+	run_bounded 400 bench/media.sh "$RUN" ||
+		{ echo "bench/run.sh: media failed" >&2; rc=1; }
+fi
+if part signaling && [ -e bench/signaling.sh ]; then
+	echo "=== signaling: natproxyd and Kamailio" >&2
+	run_bounded 360 bash bench/signaling.sh "$RUN" ||
+		{ echo "bench/run.sh: signaling failed" >&2; rc=1; }
+fi
+
+echo >&2
+python3 bench/report.py "$RUN" "bench/results/bench-$STAMP.json" \
+	"$(($(date +%s) - T0))" | tee "$RUN/table.txt"
 exit "$rc"

@@ -535,23 +535,6 @@ static int probe(struct bench *b)
 	return 0;
 }
 
-static unsigned long long fd_memlock(int fd)
-{
-	unsigned long long v = 0;
-	char path[64], line[256];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "memlock: %llu", &v) == 1)
-			break;
-	fclose(f);
-	return v;
-}
-
 static void read_mem(struct bench *b)
 {
 	struct bpf_map *maps[4] = { b->relay->maps.np_flows4_v2,
@@ -568,7 +551,7 @@ static void read_mem(struct bench *b)
 		m->key_size = bpf_map__key_size(maps[i]);
 		m->value_size = bpf_map__value_size(maps[i]);
 		m->max_entries = bpf_map__max_entries(maps[i]);
-		m->memlock = fd_memlock(m->fd);
+		m->memlock = np_map_memlock(m->fd);
 	}
 }
 

@@ -42,6 +42,8 @@ int np_pin_path(char *buf, size_t len, const char *dir, const char *name);
 /* Opens every pinned map; -ENOENT with a hint when nothing is attached. */
 int np_maps_open(const char *dir, struct np_maps *maps);
 void np_maps_close(struct np_maps *maps);
+/* A map's memory as the kernel charges it (fdinfo "memlock"); 0 if unknown. */
+unsigned long long np_map_memlock(int fd);
 /* Removes the program and map pins, then the directory if empty. */
 void np_pins_remove(const char *dir);
 

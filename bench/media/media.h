@@ -62,13 +62,4 @@ enum mb_sink_counter {
 #define MB_HIST_LOG 24
 #define MB_HIST_N (MB_HIST_LINEAR + MB_HIST_LOG)
 
-/* Generator pacing: a packet is due every period_ps picoseconds. */
-struct mb_gen_cfg {
-	__u64 start_ns;
-	__u64 period_ps; /* 0: as fast as possible */
-	__u64 count; /* packets to send in this trial */
-	__u32 nstreams;
-	__u32 trial;
-};
-
 #endif

@@ -1,0 +1,328 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# The media benchmark (`make bench` through bench/run.sh, never CI): one
+# topology (tests/sip/topology.sh: terminals behind NATs, natproxy's
+# namespace between the access network and the core, Kamailio and the far
+# end in the core), one generator, one sink, three relays measured in turn
+# with the same offered load:
+#
+#   ceiling    bench/media/ceiling.bpf.c on the proxy's acc0: rewrite and
+#              redirect to core0, nothing else;
+#   natproxy   natproxyd with its XDP relay, flows installed for real SIP
+#              calls (sipp through natproxyd and Kamailio), bulk flows beside
+#              them through the same flow-install API for the larger counts;
+#   rtpengine  rtpengine-daemon in user space (kernel forwarding off, table
+#              -1), sessions made over its ng protocol.
+#
+# The generator (gen.bpf.c, BPF_PROG_RUN live frames) transmits out of
+# acc/p-proxy into the proxy's acc0; the sink (sink.bpf.c) counts at
+# core/eth0. Usage: bench/media.sh OUTDIR; writes OUTDIR/media.json.
+# Environment: MB_SCALES (default "10 10000 500000"), MB_CALLS (real SIP
+# calls, default 10), MB_RTPE_MAX (most rtpengine sessions, default 10000,
+# lowered to what the open-file limit allows),
+# MB_TRIAL_S (seconds per trial, default 1), MB_RELAYS (default "ceiling
+# natproxy rtpengine"), MB_CPU (the generator's CPU, default 0), MB_NICE
+# (the generator's and rtpengine's nice, default -10), MB_KEEP_LOGS (where the logs go, default
+# OUTDIR/media-logs). Everything else is removed on exit.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+OUT=${1:?usage: bench/media.sh OUTDIR}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+MB=$PWD/build/bench/media/mediabench
+CTL=$PWD/build/natproxyctl
+NPD=$PWD/build/natproxyd
+SCALES=${MB_SCALES:-"10 10000 500000"}
+CALLS=${MB_CALLS:-10}
+RTPE_MAX=${MB_RTPE_MAX:-10000}
+TRIAL_S=${MB_TRIAL_S:-1}
+RELAYS=${MB_RELAYS:-"ceiling natproxy rtpengine"}
+# The machine is shared: the generator (whose CPU also runs the XDP relays,
+# the kernel's UDP receive and the sink) and rtpengine run at a higher
+# priority than other work, alike.
+NICE=${MB_NICE:--10}
+# The generator's CPU: the first, as xdp_cost pins itself to the last.
+GEN_CPU=${MB_CPU:-0}
+HOLD_MS=900000 # the calls outlive the benchmark; BYE never comes
+
+for f in "$MB" "$CTL" "$NPD" build/xdp_pass.bpf.o; do
+	[ -e "$f" ] || { echo "bench/media.sh: $f missing: make first" >&2; exit 1; }
+done
+if [ "$(id -u)" -ne 0 ]; then
+	echo "bench/media.sh: must be run as root" >&2
+	exit 1
+fi
+
+export NP_RUN=npmb$$
+. tests/sip/topology.sh
+WORK=$NP_RUN_DIR
+RTPE_PID=
+
+BG_PID=
+# bg_run CMD...: CMD in the background, waited for: a signal to this script
+# then runs its trap at once (not after CMD), and cleanup stops CMD by PID.
+bg_run() {
+	local rc=0
+	"$@" &
+	BG_PID=$!
+	wait "$BG_PID" || rc=$?
+	BG_PID=
+	return "$rc"
+}
+
+cleanup() {
+	if [ -n "$BG_PID" ]; then
+		kill "$BG_PID" 2>/dev/null
+		wait "$BG_PID" 2>/dev/null
+	fi
+	[ -n "$RTPE_PID" ] && sip_stop "$RTPE_PID"
+	# Keep logs and traces, not the stream lists (up to 20 MB each).
+	rm -f "$WORK"/s-* "$WORK"/np-* "$WORK"/rt-*
+	SIP_KEEP_LOGS=${MB_KEEP_LOGS:-$OUT/media-logs} sip_topology_down
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP PIPE
+
+log() { printf '[media %s] %s\n' "$(date +%T)" "$*" >&2; }
+die() { log "FAILED: $*"; exit 1; }
+
+log "topology $NP_RUN"
+sip_topology_up || die "topology"
+kamailio_start || die "kamailio"
+NS_ACC=$(sip_ns acc)
+NS_PROXY=$(sip_ns proxy)
+NS_CORE=$(sip_ns core)
+# An interface that never receives, for the generator to stay attached to
+# (see mediabench.c: otherwise every BPF_PROG_RUN call waits for RCU).
+in_ns acc ip link add mbidle0 type veth peer name mbidle1 || die "idle veth"
+in_ns acc ip link set mbidle0 up
+in_ns acc ip link set mbidle1 up
+
+# The same generator, sink and search for every relay; options follow.
+mb_run() {
+	local label=$1 streams=$2
+	shift 2
+	log "run $label ($(wc -l <"$streams") streams)"
+	bg_run timeout -k 5 300 nice -n "$NICE" "$MB" run --gen-netns "$NS_ACC" --gen-dev p-proxy \
+		--relay-netns "$NS_PROXY" --relay-dev acc0 \
+		--sink-netns "$NS_CORE" --sink-dev eth0 --sink-addr "$SIP_FAR_IP" \
+		--streams "$streams" --label "$label" --trial-s "$TRIAL_S" --cpu "$GEN_CPU" --idle-dev mbidle0 --idle-peer mbidle1 \
+		--out "$OUT/media-$label.json" "$@"
+}
+
+# Streams with no relay state (generator alone, ceiling): to the proxy's
+# access address, one port each.
+synthetic_streams() {
+	awk -v n="$1" 'BEGIN { for (i = 0; i < n; i++)
+		printf "203.0.113.11 %d 203.0.113.1 %d\n", 20000 + i % 40000, 10000 + i % 50000 }' >"$2"
+}
+
+# New-stream rounds and their rate, per relay kind (xdp, user) and stream
+# count: every stream gets its first packets at a rate the relay forwards
+# without loss, in a few seconds at most.
+new_opts() {
+	case $1-$2 in
+	xdp-10) echo "--new-rounds 100 --new-pps 10000" ;;
+	xdp-*) echo "--new-rounds 2 --new-pps 200000" ;;
+	user-10) echo "--new-rounds 20 --new-pps 2000" ;;
+	*) echo "--new-rounds 1 --new-pps 5000" ;;
+	esac
+}
+
+# --- the generator alone: its own ceiling, the sink on acc0 -----------------------
+synthetic_streams 10 "$WORK/s-10"
+log "generator alone (sink on the proxy's acc0)"
+bg_run timeout -k 5 300 nice -n "$NICE" "$MB" run --gen-netns "$NS_ACC" --gen-dev p-proxy \
+	--relay-netns "$NS_PROXY" --relay-dev acc0 \
+	--sink-netns "$NS_PROXY" --sink-dev acc0 --sink-addr 203.0.113.1 \
+	--streams "$WORK/s-10" --label generator --trial-s "$TRIAL_S" --cpu "$GEN_CPU" --idle-dev mbidle0 --idle-peer mbidle1 \
+	--new-rounds 10 --out "$OUT/media-generator.json" ||
+	die "generator alone"
+
+relay() { case " $RELAYS " in *" $1 "*) return 0 ;; esac; return 1; }
+
+# --- the ceiling: a minimal XDP redirect on acc0 -----------------------------------
+relay ceiling && for n in $SCALES; do
+	synthetic_streams "$n" "$WORK/s-$n"
+	mb_run "ceiling-$n" "$WORK/s-$n" --ceiling-out core0 \
+		--ceiling-saddr "$SIP_PROXY_CORE_IP" $(new_opts xdp "$n") ||
+		die "ceiling at $n streams"
+done
+
+# --- natproxy: natproxyd, real SIP calls, then bulk flows -------------------------
+natproxy_phase() {
+cat >"$WORK/natproxy.yaml" <<EOF
+realms:
+  - name: access
+    interface: acc0
+    address: 203.0.113.1
+    sip_port: 5060
+    media_ports: 30000-30999
+    media_timeout: 3600
+  - name: core
+    interface: core0
+    address: 198.51.100.1
+    sip_ports: 20000-20999
+    media_ports: 40000-40999
+    media_timeout: 3600
+pairs:
+  - first: access
+    second: core
+    softswitch: 198.51.100.2:5060
+keepalive:
+  method: options
+  interval: 600
+EOF
+sip_spawn proxy "$NPD" -c "$WORK/natproxy.yaml" --pin-dir "$NP_PIN_DIR" \
+	--state "$WORK/state" >"$WORK/natproxyd.log" 2>&1
+NPD_PID=$SIP_LAST_PID
+for _ in $(seq 50); do grep -q 'natproxyd running' "$WORK/natproxyd.log" && break; sleep 0.1; done
+grep -q 'natproxyd running' "$WORK/natproxyd.log" || die "natproxyd did not start"
+
+log "A registers, then makes $CALLS calls to the far end through natproxyd and Kamailio"
+sipp_run lan1 reg-a register -i "$SIP_A_IP" -p 5060 -key user a -key expires 3600 \
+	"$SIP_PROXY_ACC_IP:5060" || die "registration of A"
+# Held calls: started here, stopped by PID at cleanup.
+sip_spawn core timeout -k 5 1000 env -C "$WORK" sipp -sf "$PWD/bench/media/uas_hold.xml" \
+	-nostdin -m "$CALLS" -d "$HOLD_MS" -i "$SIP_FAR_IP" -p 5060 -mi "$SIP_FAR_IP" -mp 7000 \
+	-trace_err -error_file "$WORK/uas-hold.err" >"$WORK/uas-hold.out" 2>&1
+sleep 0.5
+sip_spawn lan1 timeout -k 5 1000 env -C "$WORK" sipp -sf "$PWD/bench/media/uac_hold.xml" \
+	-nostdin -m "$CALLS" -l "$CALLS" -r 20 -d "$HOLD_MS" -s far -key user a \
+	-key domain "$SIP_DOMAIN" -oocsf "$SIP_SCENARIOS/ooc_keepalive.xml" \
+	-i "$SIP_A_IP" -p 5060 -mi "$SIP_A_IP" -mp 6000 \
+	-trace_err -error_file "$WORK/uac-hold.err" \
+	"$SIP_PROXY_ACC_IP:5060" >"$WORK/uac-hold.out" 2>&1
+
+np_streams() {
+	in_ns proxy "$MB" natproxy-streams --pin-dir "$NP_PIN_DIR" \
+		--access "$SIP_PROXY_ACC_IP" --far "$SIP_FAR_IP" --src "$SIP_NAT1_IP" \
+		--bulk-base 203.0.113.100 --streams "$1" --out "$2"
+}
+real=0
+for _ in $(seq 60); do
+	info=$(np_streams "$CALLS" "$WORK/np-probe" 2>/dev/null) &&
+		real=$(echo "$info" | python3 -c 'import json,sys; print(json.load(sys.stdin)["real_call_streams"])')
+	[ "$real" -ge "$CALLS" ] && break
+	sleep 0.5
+done
+log "$real of $CALLS calls established (natproxyd installed their flows)"
+[ "$real" -ge 1 ] || die "no call through natproxyd"
+echo "{\"calls_wanted\": $CALLS, \"calls_up\": $real}" >"$OUT/media-natproxy-calls.json"
+
+for n in $SCALES; do
+	bg_run np_streams "$n" "$WORK/np-$n" >"$OUT/media-natproxy-$n-mem.json" ||
+		die "natproxy flows for $n streams"
+	mb_run "natproxy-$n" "$WORK/np-$n" --pin-dir "$NP_PIN_DIR" --relay-pid "$NPD_PID" \
+		$(new_opts xdp "$n") ||
+		die "natproxy at $n streams"
+done
+in_ns proxy "$CTL" --pin-dir "$NP_PIN_DIR" status --json >"$OUT/media-natproxy-status.json" 2>&1
+log "natproxyd stops"
+sip_stop "$NPD_PID"
+in_ns proxy "$CTL" --pin-dir "$NP_PIN_DIR" detach acc0 >/dev/null 2>&1
+in_ns proxy "$CTL" --pin-dir "$NP_PIN_DIR" detach core0 >/dev/null 2>&1
+in_ns proxy ip link set dev acc0 xdpdrv off 2>/dev/null
+in_ns proxy ip link set dev core0 xdpdrv off 2>/dev/null
+}
+relay natproxy && natproxy_phase
+
+# --- rtpengine: user space, no kernel forwarding ------------------------------------
+rtpengine_phase() {
+log "rtpengine takes the proxy's addresses"
+# The generator's frames need acc0's NAPI: a pass-through XDP program (the
+# kernel stack then takes every packet, as for any socket).
+in_ns proxy ip link set dev acc0 xdpdrv obj build/xdp_pass.bpf.o sec xdp ||
+	die "xdp_pass on acc0"
+cat >"$WORK/rtpengine.conf" <<EOF
+[rtpengine]
+table = -1
+interface = acc/$SIP_PROXY_ACC_IP;core/$SIP_PROXY_CORE_IP
+listen-ng = 127.0.0.1:2223
+port-min = 10000
+port-max = 60000
+timeout = 3600
+silent-timeout = 3600
+num-threads = 2
+log-level = 5
+EOF
+# A fresh rtpengine for every stream count: sessions an overload of an
+# earlier run left behind (rtpengine 10.5 stops serving a stream whose
+# socket overflowed 5 times) must not count against the next.
+rtpe_start() {
+	sip_spawn proxy nice -n "$NICE" rtpengine --config-file="$WORK/rtpengine.conf" \
+		--config-section=rtpengine --foreground --log-stderr \
+		--pidfile="$WORK/rtpengine.pid" >"$WORK/rtpengine-$1.log" 2>&1
+	RTPE_PID=$SIP_LAST_PID
+	for _ in $(seq 50); do
+		in_ns proxy ss -Hunl 2>/dev/null | grep -q '127.0.0.1:2223' && return 0
+		sleep 0.1
+	done
+	tail -5 "$WORK/rtpengine-$1.log" >&2
+	return 1
+}
+rtpe_stop() {
+	sip_stop "$RTPE_PID"
+	RTPE_PID=
+}
+rss() { awk '/^VmRSS/ {print $2 * 1024}' "/proc/$RTPE_PID/status"; }
+# Four sockets per session (RTP and RTCP on each side): the open-file limit
+# bounds the sessions one rtpengine process can hold here.
+cap=$((($(ulimit -Hn) - 256) / 4))
+[ "$RTPE_MAX" -lt "$cap" ] && cap=$RTPE_MAX
+measured=0
+for n in $SCALES; do
+	target=$n
+	[ "$target" -gt "$cap" ] && target=$cap
+	if [ "$target" -le "$measured" ]; then
+		log "rtpengine at $n streams: not run (at most $cap sessions here, measured already)"
+		continue
+	fi
+	rtpe_start "$n" || die "rtpengine did not start"
+	rss0=$(rss)
+	bg_run in_ns proxy "$MB" rtpengine-streams --src "$SIP_NAT1_IP" \
+		--far "$SIP_FAR_IP:7000" --streams "$target" --time-limit 120 \
+		--call-prefix "s$n" --out "$WORK/rt-$n" \
+		>"$OUT/media-rtpengine-$n-setup.json" || die "rtpengine sessions for $n"
+	made=$(wc -l <"$WORK/rt-$n")
+	rssn=$(rss)
+	python3 - "$OUT/media-rtpengine-$n-setup.json" "$made" "$rss0" "$rssn" "$cap" <<'EOF'
+import json, sys
+path, made, rss0, rssn, cap = sys.argv[1], *map(int, sys.argv[2:])
+d = json.load(open(path))
+d.update(sessions_total=made, rss_before=rss0, rss_after=rssn, session_cap=cap)
+json.dump(d, open(path, "w"))
+EOF
+	measured=$made
+	mb_run "rtpengine-$n" "$WORK/rt-$n" --start-pps 25000 --relay-pid "$RTPE_PID" \
+		$(new_opts user "$n") || die "rtpengine at $n streams"
+	rtpe_stop
+done
+}
+relay rtpengine && rtpengine_phase
+
+# --- one JSON --------------------------------------------------------------------
+python3 - "$OUT" "$SCALES" <<'EOF'
+import glob, json, os, sys
+out, scales = sys.argv[1], sys.argv[2].split()
+def load(name):
+    p = os.path.join(out, name)
+    try:
+        return json.load(open(p))
+    except (OSError, ValueError):
+        return None
+res = {"generator": load("media-generator.json"),
+       "calls": load("media-natproxy-calls.json"), "scales": {}}
+for n in scales:
+    res["scales"][n] = {
+        "ceiling": load(f"media-ceiling-{n}.json"),
+        "natproxy": load(f"media-natproxy-{n}.json"),
+        "natproxy_memory": load(f"media-natproxy-{n}-mem.json"),
+        "rtpengine": load(f"media-rtpengine-{n}.json"),
+        "rtpengine_setup": load(f"media-rtpengine-{n}-setup.json"),
+    }
+json.dump(res, open(os.path.join(out, "media.json"), "w"), indent=1)
+EOF
+log "done: $OUT/media.json"

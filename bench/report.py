@@ -1,0 +1,260 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-only
+"""Merges one `make bench` run into one table and one JSON.
+
+bench/report.py RUNDIR OUTJSON [SECONDS]: reads what bench/run.sh collected
+in RUNDIR (xdp_cost-*.json, media.json from bench/media.sh, signaling.json
+from bench/signaling.sh when it ran), prints the table (rows: media zero-loss
+rate, CPU per Mpkt, latency p50/p99, packets to user space per new stream,
+memory per stream, calls/s, registrations/s, the relay's ns/packet; columns:
+natproxy, the peer, the ceiling where one applies, and the ratios) and writes
+the same rows, with every source, as JSON to OUTJSON.
+"""
+import glob
+import json
+import os
+import sys
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def num(x):
+    return x if isinstance(x, (int, float)) and not isinstance(x, bool) else None
+
+
+def ratio(a, b):
+    a, b = num(a), num(b)
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def fmt(v, unit):
+    if isinstance(v, str):
+        return v
+    if v is None:
+        return "-"
+    if unit == "Mpps":
+        return f"{v / 1e6:.3f}"
+    if unit == "us":
+        return f"{v / 1e3:.1f}" if v >= 10000 else f"{v / 1e3:.2f}"
+    if unit == "CPU s":
+        return f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}"
+    if unit == "x":
+        return f"{v:.2f}x" if v < 10 else f"{v:.0f}x"
+    if unit in ("B", "/s", "pkts"):
+        return f"{v:.1f}" if v < 100 else f"{v:.0f}"
+    return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
+
+
+def main():
+    rundir, outjson = sys.argv[1], sys.argv[2]
+    seconds = float(sys.argv[3]) if len(sys.argv) > 3 else None
+    rows = []
+
+    def row(metric, unit, np_v, peer, ceil=None, peer_name="", note=""):
+        # Rates: natproxy over the other; costs: the other over natproxy;
+        # packet counts (0 for natproxy by design): no ratio.
+        cost = unit in ("CPU s", "us", "B")
+        rows.append({"metric": metric, "unit": unit, "natproxy": np_v,
+                     "peer": peer, "peer_name": peer_name, "ceiling": ceil,
+                     "natproxy_over_peer": None if unit == "pkts" else
+                     ratio(peer, np_v) if cost else ratio(np_v, peer),
+                     "natproxy_over_ceiling": None if unit == "pkts" else
+                     ratio(ceil, np_v) if cost else ratio(np_v, ceil),
+                     "note": note})
+
+    media = load(os.path.join(rundir, "media.json"))
+    sig = load(os.path.join(rundir, "signaling.json"))
+    xc = sorted(glob.glob(os.path.join(rundir, "xdp_cost-*.json")))
+    xc = load(xc[-1]) if xc else None
+
+    # --- media
+    if media:
+        for n, sc in media.get("scales", {}).items():
+            npx = sc.get("natproxy") or {}
+            rte = sc.get("rtpengine") or {}
+            cei = sc.get("ceiling") or {}
+            setup = sc.get("rtpengine_setup") or {}
+            nlabel = f"{int(n):,}"
+            peer_note = ""
+            if rte and rte.get("streams") != int(n):
+                peer_note = f"rtpengine: {rte.get('streams')} sessions"
+            elif not rte:
+                peer_note = "rtpengine: not run (open-file limit)"
+            r_missing = "not run" if not rte else None
+            silent = max([t.get("silent_streams", 0) for t in
+                          rte.get("trials", []) + [rte.get("latency_trial") or {}]] or [0])
+            if silent:
+                peer_note = (peer_note + "; " if peer_note else "") + (
+                    f"rtpengine stopped serving up to {silent} streams after an "
+                    "overload (its log: UDP receive queue exceeded 5 times)")
+            row(f"media zero-loss rate, {nlabel} streams", "Mpps",
+                npx.get("zero_loss_pps"), rte.get("zero_loss_pps", r_missing),
+                cei.get("zero_loss_pps"), "rtpengine", peer_note)
+            row(f"CPU per Mpkt, relay path only, {nlabel} streams", "CPU s",
+                npx.get("cpu_relay_s_per_mpkt"), rte.get("cpu_relay_s_per_mpkt", r_missing),
+                cei.get("cpu_relay_s_per_mpkt"), "rtpengine",
+                "minus generating and sinking the same packets in the same calls")
+            row(f"CPU per Mpkt, with generator and sink, {nlabel} streams", "CPU s",
+                npx.get("cpu_total_s_per_mpkt"), rte.get("cpu_total_s_per_mpkt", r_missing),
+                cei.get("cpu_total_s_per_mpkt"), "rtpengine", "")
+            row(f"latency p50 at {npx.get('latency_pps', 0):.0f} pps, {nlabel} streams",
+                "us", npx.get("latency_p50_ns"), rte.get("latency_p50_ns", r_missing),
+                cei.get("latency_p50_ns"), "rtpengine", peer_note)
+            row(f"latency p99 at {npx.get('latency_pps', 0):.0f} pps, {nlabel} streams",
+                "us", npx.get("latency_p99_ns"), rte.get("latency_p99_ns", r_missing),
+                cei.get("latency_p99_ns"), "rtpengine", peer_note)
+            def of_first(r):
+                if not r or r.get("to_user_per_stream") is None:
+                    return None
+                return f"{r['to_user_per_stream']:.1f} of {r.get('new_stream_packets')}"
+            row(f"packets to user space per new stream, {nlabel} streams",
+                "pkts", of_first(npx), of_first(rte) or r_missing, None, "rtpengine",
+                f"of the first {npx.get('new_stream_packets')} (natproxy), "
+                f"{rte.get('new_stream_packets', '-')} (rtpengine) per stream")
+            nt = (npx.get("new_stream_trial") or {}).get("natproxy_xdp") or {}
+            if nt and npx.get("streams"):
+                row(f"packets to the kernel stack per new stream, {nlabel} streams",
+                    "pkts", nt.get("to_kernel", 0) / npx["streams"], None, None, "",
+                    "natproxy's XDP verdicts: rewritten, passed to the kernel for a "
+                    "missing neighbour (never to user space)")
+            mem = sc.get("natproxy_memory") or {}
+            np_mem = None
+            if mem.get("memlock_total") and npx.get("streams"):
+                np_mem = mem["memlock_total"] / npx["streams"]
+            rt_mem = None
+            if setup.get("sessions_total"):
+                rt_mem = (setup["rss_after"] - setup["rss_before"]) / setup["sessions_total"]
+            row(f"memory per stream, {nlabel} streams", "B", np_mem,
+                rt_mem if rte else r_missing, None, "rtpengine",
+                "natproxy: all pinned maps' memlock (preallocated) / streams; "
+                "rtpengine: RSS growth / sessions")
+        # What one more stream costs at capacity: preallocated map bytes
+        # over their max entries (the flow and counter maps per flow).
+        last = list(media.get("scales", {}).values())[-1:] or [{}]
+        mem = (last[0] or {}).get("natproxy_memory") or {}
+        per_entry = sum(m["memlock"] / m["max_entries"] for m in mem.get("maps", [])
+                        if m.get("max_entries") and
+                        m["name"].startswith(("np_flows", "np_counters", "np_police")))
+        if per_entry:
+            row("memory per stream at capacity (map bytes / max entries)", "B",
+                per_entry, None, None, "",
+                "flows + counters + policers, 1Mi entries each")
+
+    # --- signaling
+    if sig:
+        for key, name in (("calls_per_s", "calls/s"),
+                          ("registrations_per_s", "registrations/s")):
+            v = sig.get(key) or {}
+            row(name, "/s", v.get("natproxy"), v.get("kamailio"), None,
+                "kamailio")
+    else:
+        row("calls/s", "/s", "not run", "not run", None, "kamailio",
+            "bench/signaling.sh absent or failed")
+        row("registrations/s", "/s", "not run", "not run", None, "kamailio",
+            "bench/signaling.sh absent or failed")
+
+    # --- xdp_cost: the relay per packet beside its floor
+    if xc:
+        floors = {r["entries"]: r for r in xc.get("rows", [])
+                  if r["path"].startswith("floor: parse + lookup")}
+        for r in xc.get("rows", []):
+            if not r["path"].startswith("relay, fib hit"):
+                continue
+            fl = floors.get(r["entries"], {})
+            rows.append({"metric": f"relay ns/packet (xdp_cost), {r['entries']:,} flows",
+                         "unit": "ns", "natproxy": r["ns_per_packet"],
+                         "peer": None, "peer_name": "",
+                         "ceiling": fl.get("ns_per_packet"),
+                         "natproxy_over_peer": None,
+                         "natproxy_over_ceiling": ratio(r["ns_per_packet"],
+                                                        fl.get("ns_per_packet")),
+                         "note": "ceiling: parse + lookup + XDP_TX floor; "
+                                 "ratio is relay/floor (lower is better)"})
+    else:
+        rows.append({"metric": "relay ns/packet (xdp_cost)", "unit": "ns",
+                     "natproxy": "failed", "peer": None, "peer_name": "",
+                     "ceiling": None, "natproxy_over_peer": None,
+                     "natproxy_over_ceiling": None, "note": ""})
+
+    # --- print
+    hdr = ("metric", "unit", "natproxy", "peer", "ceiling", "np/peer", "np/ceiling")
+    lines = []
+    for r in rows:
+        lines.append((r["metric"], r["unit"], fmt(r["natproxy"], r["unit"]),
+                      fmt(r["peer"], r["unit"]) + (f" ({r['peer_name']})"
+                                                   if r["peer_name"] and r["peer"] is not None else ""),
+                      fmt(r["ceiling"], r["unit"]) if r["ceiling"] is not None else "",
+                      fmt(r["natproxy_over_peer"], "x"),
+                      fmt(r["natproxy_over_ceiling"], "x")))
+    w = [max(len(h), *(len(l[i]) for l in lines)) for i, h in enumerate(hdr)]
+    out = []
+    out.append("  ".join(h.ljust(w[i]) if i < 2 else h.rjust(w[i])
+                         for i, h in enumerate(hdr)))
+    for l in lines:
+        out.append("  ".join(c.ljust(w[i]) if i < 2 else c.rjust(w[i])
+                             for i, c in enumerate(l)))
+    print("\n".join(out))
+    notes = []
+    for r in rows:
+        if r["note"] and r["unit"] == "Mpps":
+            notes.append(f"  {r['metric']}: {r['note']}")
+    if notes:
+        print("notes:\n" + "\n".join(notes))
+    print("\nratios: np/peer and np/ceiling are natproxy's advantage: rate over rate,"
+          " or the other's cost over natproxy's for CPU, latency and memory"
+          " (xdp_cost rows: relay over floor, lower is better)")
+
+    # targets
+    targets = []
+    if media:
+        gen = media.get("generator") or {}
+        if gen.get("zero_loss_pps"):
+            print(f"generator alone (live frames into the proxy's veth, sink there): "
+                  f"{gen['zero_loss_pps'] / 1e6:.3f} Mpps offered without loss, "
+                  f"{gen.get('cpu_baseline_s_per_mpkt', 0):.3f} CPU s per Mpkt at "
+                  f"{gen.get('cpu_pps', 0) / 1e6:.2f} Mpps")
+        calls = media.get("calls") or {}
+        if calls:
+            print(f"natproxy's flows for the first {calls.get('calls_up')} streams come from "
+                  f"real SIP calls through natproxyd and Kamailio; the rest are bulk flows")
+        for n, sc in media.get("scales", {}).items():
+            npx, rte, cei = (sc.get(k) or {} for k in ("natproxy", "rtpengine", "ceiling"))
+            a, b, c = (x.get("zero_loss_pps") for x in (npx, rte, cei))
+            t1 = ratio(a, b)
+            t2 = ratio(a, c)
+            targets.append({"streams": int(n), "natproxy_over_rtpengine": t1,
+                            "met_10x": t1 is not None and t1 >= 10,
+                            "natproxy_over_ceiling": t2,
+                            "met_80pct": t2 is not None and t2 >= 0.8})
+            v1 = ("n/a" if t1 is None else
+                  f"{'met' if t1 >= 10 else 'not met'} ({fmt(t1, 'x')})")
+            v2 = ("n/a" if t2 is None else
+                  f"{'met' if t2 >= 0.8 else 'not met'} ({t2 * 100:.0f}%)")
+            print(f"targets at {int(n):,} streams: natproxy >= 10x rtpengine: {v1}; "
+                  f">= 80% of the ceiling: {v2}")
+            if npx.get("zero_loss_limited_by_generator"):
+                print(f"  natproxy at {int(n):,} streams: no loss up to where the one CPU "
+                      f"running generator, relay and sink saturated")
+            if cei.get("zero_loss_limited_by_generator"):
+                print(f"  ceiling at {int(n):,} streams: likewise")
+    if seconds is not None:
+        print(f"bench run time: {seconds:.0f} s")
+
+    res = {"benchmark": "natproxy bench", "rows": rows, "targets": targets,
+           "run_seconds": seconds, "sources": {"media": media, "signaling": sig,
+                                               "xdp_cost": xc}}
+    with open(outjson, "w") as f:
+        json.dump(res, f, indent=1)
+    print(f"written: {outjson}")
+
+
+if __name__ == "__main__":
+    main()
