@@ -374,7 +374,10 @@ static int adopt_leg(void *arg, const struct np_leg *leg)
 	if (!a->term)
 		return 0;
 	err = np_proxy_adopt_leg(&a->d->px, a->term, leg);
-	if (err)
+	if (err == -ESTALE)
+		np_info("state: call '%s' ended before the state was saved: "
+			"already billed, not adopted", leg->call_id);
+	else if (err)
 		np_warn("state: call '%s' not adopted: %s", leg->call_id,
 			strerror(-err));
 	else

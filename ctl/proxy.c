@@ -1487,6 +1487,32 @@ int np_proxy_adopt_term(struct np_proxy *px, const struct np_term *saved,
 	return 0;
 }
 
+/*
+ * Flows are removed only when a call ends, right before its charging
+ * record is written. A saved leg with streams none of whose flows remain
+ * ended after the state file was last written: it was billed then, and
+ * adopting it would bill it a second time.
+ */
+static bool saved_leg_live(const struct np_proxy *px, const struct np_pair *pair,
+			   const struct np_leg *leg)
+{
+	const struct np_realm *access = &px->cfg->realms[pair->first];
+	struct np_flow_key key;
+	bool streams = false;
+	struct np_flow flow;
+	size_t i;
+
+	for (i = 0; i < leg->n_streams; i++) {
+		if (!leg->streams[i].active)
+			continue;
+		streams = true;
+		key_of(&key, access, leg->streams[i].access_port);
+		if (!px->io->flow_get(px->io_ctx, &key, &flow))
+			return true;
+	}
+	return !streams;
+}
+
 int np_proxy_adopt_leg(struct np_proxy *px, struct np_term *term,
 		       const struct np_leg *saved)
 {
@@ -1495,6 +1521,8 @@ int np_proxy_adopt_leg(struct np_proxy *px, struct np_term *term,
 	size_t i, j;
 	int err = 0;
 
+	if (!saved_leg_live(px, pair, saved))
+		return -ESTALE;
 	leg = malloc(sizeof(*leg));
 	if (!leg)
 		return -ENOMEM;

@@ -170,6 +170,8 @@ void np_proxy_tick(struct np_proxy *px, time_t now);
  */
 int np_proxy_adopt_term(struct np_proxy *px, const struct np_term *saved,
 			time_t now, struct np_term **out);
+/* -ESTALE: the leg's flows are gone, the call ended (and was billed) after
+ * the state file was written. */
 int np_proxy_adopt_leg(struct np_proxy *px, struct np_term *term,
 		       const struct np_leg *saved);
 /* Whether a media port of realm belongs to a live stream. */

@@ -651,7 +651,7 @@ struct adopt {
 	struct np_proxy *px;
 	struct np_term *term;
 	time_t now;
-	int terms, legs, errors;
+	int terms, legs, errors, stale;
 };
 
 static int adopt_term(void *arg, const struct np_term *t,
@@ -674,7 +674,11 @@ static int adopt_leg(void *arg, const struct np_leg *leg)
 {
 	struct adopt *a = arg;
 
-	if (!a->term || np_proxy_adopt_leg(a->px, a->term, leg))
+	int err = a->term ? np_proxy_adopt_leg(a->px, a->term, leg) : -EINVAL;
+
+	if (err == -ESTALE)
+		a->stale++;
+	else if (err)
 		a->errors++;
 	else
 		a->legs++;
@@ -1021,6 +1025,49 @@ out:
 	env_free(&e2);
 }
 
+/* --- calls that ended after the last save --------------------------------- */
+
+/*
+ * natproxyd killed after a call's end was billed but before the state file
+ * was written again: the file still lists the call, the maps no longer
+ * hold its flows. The restarted daemon must not adopt it (and bill it a
+ * second time at its media timeout); a leg without media yet is adopted.
+ */
+static void test_ended_before_save(struct tap *t, const char *path)
+{
+	struct adopt ad = {};
+	struct env e = {};
+	int err;
+
+	if (!env_init(t, &e, "ended-before-save"))
+		goto out;
+	e.now = T0 + 100;
+	ad.px = &e.px;
+	ad.now = e.now;
+	err = np_state_read(path, &adopt_visit, &ad);
+	tap_check(t, !err && ad.terms == 3 && ad.stale == 2 && ad.legs == 1 &&
+			     !ad.errors,
+		  "ended before save: the 2 calls whose flows are gone not adopted, "
+		  "the leg without media adopted (%d, %d stale, %d legs, %d errors)",
+		  err, ad.stale, ad.legs, ad.errors);
+	tap_check(t, !np_proxy_media_port_used(&e.px, ACC, 30000) &&
+			     !np_proxy_media_port_used(&e.px, CORE, 40000) &&
+			     e.px.calls[ACC] == 1 && e.px.calls[CORE] == 1,
+		  "ended before save: their relay ports free, one live call (%u/%u)",
+		  e.px.calls[ACC], e.px.calls[CORE]);
+	e.now += 7200;
+	np_proxy_tick(&e.px, e.now);
+	tap_check(t, e.io.n_records == 1 &&
+			     strstr(e.io.last_record, "{\"call_id\": \"-\", "),
+		  "ended before save: no second charging record for them, one "
+		  "for the adopted leg when it times out (%zu records)",
+		  e.io.n_records);
+out:
+	if (e.up)
+		np_proxy_fini(&e.px);
+	env_free(&e);
+}
+
 /* --- damaged files --------------------------------------------------------- */
 
 static char *slurp(const char *path)
@@ -1335,6 +1382,7 @@ int main(void)
 		return tap_done(&t);
 	}
 	test_round_trip(&t, path);
+	test_ended_before_save(&t, path);
 	test_damaged(&t, path, path2);
 	unlink(path);
 	unlink(path2);
