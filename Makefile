@@ -49,7 +49,7 @@ TESTS := $(filter-out %.bpf,$(patsubst %.c,$(BUILD)/%,$(wildcard tests/*.c tests
 BENCHES := $(patsubst %.c,$(BUILD)/%,$(wildcard bench/*.c))
 BENCHES := $(filter-out %.bpf,$(BENCHES))
 
-.PHONY: all clean install deps test demo bench
+.PHONY: all clean install deps test demo bench bench-deps
 .SECONDARY:
 all: $(TOOLS) $(TESTS) $(BENCHES) $(BPF_OBJS)
 
@@ -103,6 +103,12 @@ install: $(TOOLS)
 deps:
 	DEBIAN_FRONTEND=noninteractive apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_PACKAGES)
+
+# What the benchmarks need beyond deps (bench/signaling.sh: the reference
+# NAT proxy's rtpengine, Kamailio, sipp).
+bench-deps:
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends rtpengine-daemon sip-tester kamailio
 
 test: all
 	tests/run.sh
