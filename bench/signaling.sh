@@ -38,7 +38,7 @@ LOGS=$OUT/signaling
 rm -rf "$LOGS"
 mkdir -p "$LOGS" || exit 1
 
-for bin in build/natproxyd build/natproxyctl build/xdp_pass.bpf.o; do
+for bin in "${SIG_NATPROXYD:-build/natproxyd}" build/natproxyctl build/xdp_pass.bpf.o; do
 	[ -e "$bin" ] || { echo "bench/signaling.sh: $bin missing: run make first" >&2; exit 1; }
 done
 for cmd in sipp kamailio kamcmd rtpengine; do
@@ -52,6 +52,7 @@ HOLD_MS=${SIG_HOLD_MS:-100} # between ACK and BYE
 RATES_CALLS=${SIG_RATES_CALLS:-"50 100 150 200 250 300 400 500 600 700 800 1000 1200 1500 2000"}
 RATES_REGS=${SIG_RATES_REGS:-"100 200 300 400 500 600 800 1000 1200 1500 2000 2500 3000 4000 5000"}
 KP_CHILDREN=${SIG_KAMAILIO_CHILDREN:-2} # Kamailio NAT proxy's UDP workers
+NATPROXYD=${SIG_NATPROXYD:-build/natproxyd} # another build, to compare
 RTPENGINE_NG_PORT=22222
 
 export NP_RUN=npsig$$
@@ -107,7 +108,7 @@ natproxy_start() {
 		  method: options
 		  interval: 20
 	EOF
-	sip_spawn proxy build/natproxyd -c "$NP_RUN_DIR/natproxy.yaml" \
+	sip_spawn proxy "$NATPROXYD" -c "$NP_RUN_DIR/natproxy.yaml" \
 		--pin-dir "$NP_PIN_DIR" >>"$LOGS/natproxyd.log" 2>&1
 	NPD_PID=$SIP_LAST_PID
 	for ((i = 0; i < 100; i++)); do
