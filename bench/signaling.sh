@@ -108,8 +108,11 @@ natproxy_start() {
 		  method: options
 		  interval: 20
 	EOF
+	# Its state file (rewritten on every change, as deployed) in the run
+	# directory: /run/natproxy/state is anyone's.
 	sip_spawn proxy "$NATPROXYD" -c "$NP_RUN_DIR/natproxy.yaml" \
-		--pin-dir "$NP_PIN_DIR" >>"$LOGS/natproxyd.log" 2>&1
+		--pin-dir "$NP_PIN_DIR" --state "$NP_RUN_DIR/state" \
+		>>"$LOGS/natproxyd.log" 2>&1
 	NPD_PID=$SIP_LAST_PID
 	for ((i = 0; i < 100; i++)); do
 		grep -q 'natproxyd running' "$LOGS/natproxyd.log" && return 0
