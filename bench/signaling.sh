@@ -14,7 +14,7 @@
 # Each ramp runs sipp at rising rates (SIG_RATES_CALLS, SIG_RATES_REGS),
 # SIG_STEP_S seconds of load per step; a step passes when every call of it
 # succeeded (no failed call: no timeout, no unexpected message, no
-# retransmission given up) and sipp kept the pace; the ramp stops at the
+# retransmission given up, all within SIG_STEP_S + 8 s); the ramp stops at the
 # first failing step and reports the last passing rate. The softswitch is
 # restarted before every ramp (fresh usrloc, fresh transactions). Writes
 # OUTDIR/signaling.json and the steps' traces to OUTDIR/signaling/, prints a
@@ -47,10 +47,12 @@ for cmd in sipp kamailio kamcmd rtpengine; do
 done
 
 STEP_S=${SIG_STEP_S:-3}    # seconds of load per step
-RAMP_S=${SIG_RAMP_S:-75}   # no new step once a ramp has run this long
+RAMP_S=${SIG_RAMP_S:-65}   # no new step once a ramp has run this long
 HOLD_MS=${SIG_HOLD_MS:-100} # between ACK and BYE
 RATES_CALLS=${SIG_RATES_CALLS:-"50 100 150 200 250 300 400 500 600 700 800 1000 1200 1500 2000"}
 RATES_REGS=${SIG_RATES_REGS:-"100 200 300 400 500 600 800 1000 1200 1500 2000 2500 3000 4000 5000"}
+# SIG_TARGETS: a subset of "natproxy kamailio", to try one (its figures
+# in signaling.json are then 0 for the other)
 KP_CHILDREN=${SIG_KAMAILIO_CHILDREN:-2} # Kamailio NAT proxy's UDP workers
 NATPROXYD=${SIG_NATPROXYD:-build/natproxyd} # another build, to compare
 RTPENGINE_NG_PORT=22222
@@ -233,14 +235,21 @@ cpu_ticks() {
 }
 HZ=$(getconf CLK_TCK)
 
+# udp_drops NS: datagrams the kernel dropped in namespace NS so far for a
+# full socket receive buffer (Udp RcvbufErrors): who could not keep up.
+udp_drops() {
+	in_ns "$1" awk '$1 == "Udp:" && !h {for (i = 2; i <= NF; i++) if ($i == "RcvbufErrors") c = i; h = 1; next}
+		$1 == "Udp:" && h {print $c + 0; exit}' /proc/net/snmp
+}
+
 # step KIND TARGET RATE: one step of load; STEP_WHY says why it failed.
 # Returns 0 when it passed.
 step() {
-	local kind=$1 tgt=$2 rate=$3 n=$(($3 * STEP_S)) name t0 t1 c0 rc ok failed retr
-	local limit=$((STEP_S + 12)) args
+	local kind=$1 tgt=$2 rate=$3 n=$(($3 * STEP_S)) name t0 t1 c0 d0 dp dc dt rc ok failed retr
+	local limit=$((STEP_S + 8)) args
 	name=$tgt-$kind-$rate
 	args=(-nostdin -r "$rate" -rp 1000 -m "$n" -l "$n"
-		-timeout "${limit}s" -timeout_error -recv_timeout 8s
+		-timeout "${limit}s" -timeout_error -recv_timeout 6s
 		-i "$TERM_IP" -p 5060 -key domain "$SIP_DOMAIN"
 		-oocsf "$SIP_SCENARIOS/ooc_keepalive.xml"
 		-trace_err -error_file "$LOGS/$name.err"
@@ -257,11 +266,14 @@ step() {
 			-key expires 3600)
 	fi
 	c0=$(cpu_ticks proxy)
+	d0="$(udp_drops proxy) $(udp_drops core) $(udp_drops lan1)"
 	t0=$(date +%s.%N)
 	in_ns lan1 timeout -k 5 "$((limit + 10))" env -C "$LOGS" sipp "${args[@]}" "$PROXY" \
 		>"$LOGS/$name.out" 2>&1
 	rc=$?
 	t1=$(date +%s.%N)
+	read -r dp dc dt <<<"$d0"
+	STEP_DROPS="rcvbuf drops proxy $(($(udp_drops proxy) - dp)), core $(($(udp_drops core) - dc)), terminal $(($(udp_drops lan1) - dt))"
 	# the proxy's CPU time per call (ms), over the step
 	STEP_CPU=$(awk -v a="$c0" -v b="$(cpu_ticks proxy)" -v hz="$HZ" -v n="$n" \
 		'BEGIN {printf "%.3f", (b - a) * 1000 / hz / n}')
@@ -275,8 +287,6 @@ step() {
 		STEP_WHY="sipp exit $rc, $ok of $n passed"
 	elif [ "$ok" -ne "$n" ]; then
 		STEP_WHY="$ok of $n passed"
-	elif awk -v s="$STEP_SECS" -v d="$STEP_S" 'BEGIN {exit !(s > d * 1.5 + 2)}'; then
-		STEP_WHY="lagging: ${STEP_SECS} s for ${STEP_S} s of load"
 	fi
 	[ -z "$STEP_WHY" ]
 }
@@ -321,12 +331,12 @@ ramp() {
 			break
 		fi
 		if step "$kind" "$tgt" "$r"; then
-			log "  $tgt $kind $r/s: pass (${STEP_SECS} s, $STEP_RETR retransmissions, proxy CPU ${STEP_CPU} ms per call)"
+			log "  $tgt $kind $r/s: pass (${STEP_SECS} s, $STEP_RETR retransmissions, proxy CPU ${STEP_CPU} ms per call, $STEP_DROPS)"
 			best=$r
 			RAMP_CPU=$STEP_CPU
 		else
-			log "  $tgt $kind $r/s: FAIL: $STEP_WHY (${STEP_SECS} s, $STEP_RETR retransmissions, proxy CPU ${STEP_CPU} ms per call)"
-			RAMP_END="$r/s failed: $STEP_WHY"
+			log "  $tgt $kind $r/s: FAIL: $STEP_WHY (${STEP_SECS} s, $STEP_RETR retransmissions, proxy CPU ${STEP_CPU} ms per call, $STEP_DROPS)"
+			RAMP_END="$r/s failed: $STEP_WHY ($STEP_DROPS)"
 			break
 		fi
 		sleep 1
@@ -355,10 +365,15 @@ run_target() {
 		if [ "$tgt" = natproxy ]; then natproxy_stop; else kamailio_proxy_stop; fi
 	done
 }
-run_target natproxy
-run_target kamailio
+for tgt in ${SIG_TARGETS:-natproxy kamailio}; do
+	run_target "$tgt"
+done
 kamailio_stop
 cat "$KAM_LOG" >>"$LOGS/softswitch.log"
+for k in natproxy-calls natproxy-regs kamailio-calls kamailio-regs; do
+	BEST[$k]=${BEST[$k]:-0} CPU[$k]=${CPU[$k]:-n/a} END[$k]=${END[$k]:-not run}
+	PROBE[$k]=${PROBE[$k]:-not run}
+done
 LEAKS=$(sip_leaks)
 ELAPSED=$(($(date +%s) - START))
 
@@ -367,7 +382,7 @@ RC=$(ratio "${BEST[natproxy-calls]}" "${BEST[kamailio-calls]}")
 RR=$(ratio "${BEST[natproxy-regs]}" "${BEST[kamailio-regs]}")
 
 NOTES="sipp terminal behind NAT 1 -> proxy (203.0.113.1:5060) -> softswitch (tests/sip/kamailio.cfg, 1 UDP worker) -> far-end sipp; \
-steps of ${STEP_S} s of load at rising rates, a step passes with every call successful (no timeout, unexpected message or retransmission given up) and sipp keeping pace; highest passing rate reported. \
+steps of ${STEP_S} s of load at rising rates, a step passes with every call successful (no timeout, unexpected message or retransmission given up; retransmissions as such allowed); highest passing rate reported. \
 Calls: INVITE+SDP, 200+SDP, ACK, ${HOLD_MS} ms, BYE, 200. Registrations: one new user per REGISTER (sipp -inf), Expires 3600. \
 (b) Kamailio ${KP_CHILDREN} UDP workers, nathelper fix_nated_contact + add_path_received, rtpengine module, rtpengine-daemon userspace (table -1). \
 Ramp ends: natproxy calls: ${END[natproxy-calls]}; natproxy registrations: ${END[natproxy-regs]}; kamailio calls: ${END[kamailio-calls]}; kamailio registrations: ${END[kamailio-regs]}. \
