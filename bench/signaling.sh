@@ -55,6 +55,7 @@ RATES_REGS=${SIG_RATES_REGS:-"100 200 300 400 500 600 800 1000 1200 1500 2000 25
 # in signaling.json are then 0 for the other)
 KP_CHILDREN=${SIG_KAMAILIO_CHILDREN:-2} # Kamailio NAT proxy's UDP workers
 NATPROXYD=${SIG_NATPROXYD:-build/natproxyd} # another build, to compare
+read -r -a NATPROXYD_ARGS <<<"${SIG_NATPROXYD_ARGS:-}" # more options, e.g. --state
 RTPENGINE_NG_PORT=22222
 
 export NP_RUN=npsig$$
@@ -65,6 +66,7 @@ PROXY=$SIP_PROXY_ACC_IP:5060
 START=$(date +%s)
 
 cleanup() {
+	[ -f "$KAM_LOG" ] && cat "$KAM_LOG" >>"$LOGS/softswitch.log"
 	sip_topology_down
 }
 trap cleanup EXIT
@@ -111,9 +113,12 @@ natproxy_start() {
 		  interval: 20
 	EOF
 	# Its state file (rewritten on every change, as deployed) in the run
-	# directory: /run/natproxy/state is anyone's.
+	# directory: /run/natproxy/state is anyone's. A fresh one per ramp:
+	# calls a failed step left would be adopted, and every state write
+	# would carry them.
+	rm -f "$NP_RUN_DIR/state"
 	sip_spawn proxy "$NATPROXYD" -c "$NP_RUN_DIR/natproxy.yaml" \
-		--pin-dir "$NP_PIN_DIR" --state "$NP_RUN_DIR/state" \
+		--pin-dir "$NP_PIN_DIR" --state "$NP_RUN_DIR/state" "${NATPROXYD_ARGS[@]}" \
 		>>"$LOGS/natproxyd.log" 2>&1
 	NPD_PID=$SIP_LAST_PID
 	for ((i = 0; i < 100; i++)); do
