@@ -49,8 +49,8 @@ done
 STEP_S=${SIG_STEP_S:-3}    # seconds of load per step
 RAMP_S=${SIG_RAMP_S:-65}   # no new step once a ramp has run this long
 HOLD_MS=${SIG_HOLD_MS:-100} # between ACK and BYE
-RATES_CALLS=${SIG_RATES_CALLS:-"50 100 150 200 250 300 400 500 600 700 800 1000 1200 1500 2000"}
-RATES_REGS=${SIG_RATES_REGS:-"100 200 300 400 500 600 800 1000 1200 1500 2000 2500 3000 4000 5000"}
+RATES_CALLS=${SIG_RATES_CALLS:-"100 200 300 400 500 600 700 800 1000 1200 1500 2000 2500"}
+RATES_REGS=${SIG_RATES_REGS:-"200 500 1000 1500 2000 2500 3000 4000 5000 6000 7000 8000"}
 # SIG_TARGETS: a subset of "natproxy kamailio", to try one (its figures
 # in signaling.json are then 0 for the other)
 KP_CHILDREN=${SIG_KAMAILIO_CHILDREN:-2} # Kamailio NAT proxy's UDP workers
