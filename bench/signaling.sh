@@ -209,6 +209,17 @@ far_stop() {
 
 # --- one step, one ramp ------------------------------------------------------
 
+# sock_drops NS: the UDP sockets of namespace NS that dropped datagrams
+# (full receive buffer) in their lifetime, as "ADDR:PORT=N ...".
+sock_drops() {
+	in_ns "$1" ss -Huamn 2>/dev/null | awk '
+		/^UNCONN/ {a = $4; next}
+		match($0, /,d[0-9]+\)/) {
+			n = substr($0, RSTART + 2, RLENGTH - 3)
+			if (n > 0) printf "%s=%s ", a, n
+		}'
+}
+
 # stat_fields FILE: "successful failed retransmissions" of sipp's last
 # statistics line (-trace_stat), cumulative.
 stat_fields() {
@@ -365,6 +376,7 @@ run_target() {
 		sleep 1
 		log "$tgt: $kind ramp"
 		ramp "$kind" "$tgt"
+		log "$tgt: $kind: sockets that dropped: proxy: $(sock_drops proxy)core: $(sock_drops core)"
 		BEST[$tgt-$kind]=$RAMP_BEST END[$tgt-$kind]=$RAMP_END CPU[$tgt-$kind]=$RAMP_CPU
 		far_stop
 		if [ "$tgt" = natproxy ]; then natproxy_stop; else kamailio_proxy_stop; fi
