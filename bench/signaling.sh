@@ -19,7 +19,9 @@
 # restarted before every ramp (fresh usrloc, fresh transactions). Writes
 # OUTDIR/signaling.json and the steps' traces to OUTDIR/signaling/, prints a
 # table. Removes everything it made on exit (namespaces, pins, processes, by
-# PID). Bounded: each step's sipp by `timeout`, each ramp by SIG_RAMP_S.
+# PID). Bounded: each step's sipp by `timeout` (21 s at most), no new step
+# once a ramp has run SIG_RAMP_S (55 s): about 3.5 minutes in all, under 6
+# in the worst case. Method and figures: bench/README.md.
 set -u
 
 cd "$(dirname "$0")/.."
@@ -47,10 +49,10 @@ for cmd in sipp kamailio kamcmd rtpengine; do
 done
 
 STEP_S=${SIG_STEP_S:-3}    # seconds of load per step
-RAMP_S=${SIG_RAMP_S:-65}   # no new step once a ramp has run this long
+RAMP_S=${SIG_RAMP_S:-55}   # no new step once a ramp has run this long
 HOLD_MS=${SIG_HOLD_MS:-100} # between ACK and BYE
-RATES_CALLS=${SIG_RATES_CALLS:-"100 200 300 400 500 600 700 800 1000 1200 1500 2000 2500"}
-RATES_REGS=${SIG_RATES_REGS:-"200 500 1000 1500 2000 2500 3000 4000 5000 6000 7000 8000"}
+RATES_CALLS=${SIG_RATES_CALLS:-"200 400 500 600 700 800 900 1000 1200 1500 2000"}
+RATES_REGS=${SIG_RATES_REGS:-"500 1000 2000 3000 4000 5000 6000 7000 8000 10000"}
 # SIG_TARGETS: a subset of "natproxy kamailio", to try one (its figures
 # in signaling.json are then 0 for the other)
 KP_CHILDREN=${SIG_KAMAILIO_CHILDREN:-2} # Kamailio NAT proxy's UDP workers
