@@ -118,6 +118,8 @@ deps:
 	DEBIAN_FRONTEND=noninteractive apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_PACKAGES)
 
+# What the benchmarks need beyond deps (bench/signaling.sh: the reference
+# NAT proxy's rtpengine, Kamailio, sipp).
 test: all
 	tests/run.sh
 

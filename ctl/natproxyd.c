@@ -35,6 +35,7 @@
 #include "state.h"
 
 #define PORTS 65536
+#define SIP_RCVBUF (1 << 20) /* bytes: a SIP socket's receive buffer (doubled by the kernel) */
 
 struct daemon {
 	struct np_config cfg;
@@ -105,7 +106,7 @@ static int sock_open(void *ctx, size_t realm, uint16_t port)
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct sockaddr_storage ss;
 	socklen_t len;
-	int fd, one = 1, err;
+	int fd, one = 1, rcvbuf = SIP_RCVBUF, err;
 
 	if (!d->socks[realm]) {
 		d->socks[realm] = malloc(PORTS * sizeof(int));
@@ -118,6 +119,12 @@ static int sock_open(void *ctx, size_t realm, uint16_t port)
 	if (fd < 0)
 		return -errno;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* One thread reads every SIP socket: a burst (or a moment without
+	 * the CPU) must wait in the socket, not be dropped by the kernel.
+	 * The default (net.core.rmem_default, 208 KiB) holds about a hundred
+	 * datagrams; past net.core.rmem_max only root may go (FORCE). */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)))
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	if (r->sip_dscp >= 0) {
 		int tos = r->sip_dscp << 2;
 

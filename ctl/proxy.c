@@ -716,16 +716,48 @@ static void leg_learn_answer(struct ctx *c, struct np_leg *leg,
 
 /* --- transactions --------------------------------------------------------- */
 
+static size_t branch_bucket(const char *branch)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	while (*branch) {
+		h ^= (unsigned char)*branch++;
+		h *= 16777619u;
+	}
+	return h & (NP_TXN_BUCKETS - 1);
+}
+
 /* A terminal's transaction is its own: branches are unique per UA only. */
 static struct np_txn *txn_find(struct np_proxy *px, const char *branch,
 			       bool from_core, const struct np_term *term)
 {
 	struct np_txn *t;
 
-	for (t = px->txns; t; t = t->next)
-		if (t->from_core == from_core &&
-		    (from_core || t->term == term) &&
-		    !strcmp(from_core ? t->our_branch : t->branch, branch))
+	if (from_core) {
+		for (t = px->txn_by_ours[branch_bucket(branch)]; t;
+		     t = t->by_ours)
+			if (!strcmp(t->our_branch, branch))
+				return t;
+		return NULL;
+	}
+	for (t = px->txn_by_branch[branch_bucket(branch)]; t; t = t->by_branch)
+		if (!t->from_core && t->term == term &&
+		    !strcmp(t->branch, branch))
+			return t;
+	return NULL;
+}
+
+/* A transaction from the core that a term's request with this (upstream)
+ * branch opened: a CANCEL or non-2xx ACK reuses its INVITE's branch. */
+static struct np_txn *txn_find_upstream(struct np_proxy *px,
+					const char *branch,
+					const struct np_term *term)
+{
+	struct np_txn *t;
+
+	for (t = px->txn_by_branch[branch_bucket(branch)]; t; t = t->by_branch)
+		if (t->from_core && t->term == term &&
+		    !strcmp(t->branch, branch))
 			return t;
 	return NULL;
 }
@@ -734,6 +766,7 @@ static struct np_txn *txn_add(struct ctx *c, const char *branch,
 			      bool from_core)
 {
 	struct np_txn *t = calloc(1, sizeof(*t));
+	size_t b;
 
 	if (!t)
 		return NULL;
@@ -744,7 +777,39 @@ static struct np_txn *txn_add(struct ctx *c, const char *branch,
 						       TXN_LIFETIME);
 	t->next = c->px->txns;
 	c->px->txns = t;
+	b = branch_bucket(t->branch);
+	t->by_branch = c->px->txn_by_branch[b];
+	c->px->txn_by_branch[b] = t;
+	if (from_core) {
+		/* The branch of the Via we push toward the terminal. */
+		snprintf(t->our_branch, sizeof(t->our_branch), "%s%llx",
+			 OUR_BRANCH, (unsigned long long)++c->px->next_id);
+		b = branch_bucket(t->our_branch);
+		t->by_ours = c->px->txn_by_ours[b];
+		c->px->txn_by_ours[b] = t;
+	}
 	return t;
+}
+
+/* Takes t out of its hash chains (not out of the list). */
+static void txn_unhash(struct np_proxy *px, struct np_txn *t)
+{
+	struct np_txn **p;
+
+	for (p = &px->txn_by_branch[branch_bucket(t->branch)]; *p;
+	     p = &(*p)->by_branch)
+		if (*p == t) {
+			*p = t->by_branch;
+			break;
+		}
+	if (!t->from_core)
+		return;
+	for (p = &px->txn_by_ours[branch_bucket(t->our_branch)]; *p;
+	     p = &(*p)->by_ours)
+		if (*p == t) {
+			*p = t->by_ours;
+			break;
+		}
 }
 
 static void txns_drop(struct np_proxy *px, const struct np_term *term,
@@ -755,6 +820,7 @@ static void txns_drop(struct np_proxy *px, const struct np_term *term,
 	while ((t = *p)) {
 		if (t->term == term || (now && t->expires <= now)) {
 			*p = t->next;
+			txn_unhash(px, t);
 			free(t);
 		} else {
 			p = &t->next;
@@ -1023,10 +1089,7 @@ static void core_request(struct ctx *c)
 		np_sipmsg_set_request_uri(m, c->term->contact);
 	/* CANCEL and a non-2xx ACK reuse their INVITE's branch (RFC 3261 9.1,
 	 * 17.1.1.3): find the branch we gave it. */
-	for (t = c->px->txns; t; t = t->next)
-		if (t->from_core && t->term == c->term &&
-		    !strcmp(t->branch, upstream))
-			break;
+	t = txn_find_upstream(c->px, upstream, c->term);
 	/* The ACK of a final response we gave ourselves stops here. */
 	if (t && t->answered_here && MSG_IS_ACK(m))
 		return;
@@ -1034,8 +1097,6 @@ static void core_request(struct ctx *c)
 		t = txn_add(c, upstream, true);
 		if (!t)
 			return;
-		snprintf(t->our_branch, sizeof(t->our_branch), "%s%llx",
-			 OUR_BRANCH, (unsigned long long)++c->px->next_id);
 	}
 	snprintf(via, sizeof(via), "SIP/2.0/UDP %s:%u;branch=%s;rport",
 		 np_sipaddr_host(&c->access->address, host, sizeof(host)),
@@ -1584,7 +1645,10 @@ int np_proxy_init(struct np_proxy *px, const struct np_config *cfg,
 	px->media_ports = calloc(cfg->n_realms, sizeof(*px->media_ports));
 	px->calls = calloc(cfg->n_realms, sizeof(*px->calls));
 	px->ifindex = calloc(cfg->n_realms, sizeof(*px->ifindex));
-	if (!px->sip_ports || !px->media_ports || !px->calls || !px->ifindex) {
+	px->txn_by_branch = calloc(NP_TXN_BUCKETS, sizeof(*px->txn_by_branch));
+	px->txn_by_ours = calloc(NP_TXN_BUCKETS, sizeof(*px->txn_by_ours));
+	if (!px->sip_ports || !px->media_ports || !px->calls || !px->ifindex ||
+	    !px->txn_by_branch || !px->txn_by_ours) {
 		err = -ENOMEM;
 		goto fail;
 	}
@@ -1614,6 +1678,9 @@ static void free_all(struct np_proxy *px)
 		px->txns = t->next;
 		free(t);
 	}
+	free(px->txn_by_branch);
+	free(px->txn_by_ours);
+	px->txn_by_branch = px->txn_by_ours = NULL;
 	for (i = 0; px->cfg && i < px->cfg->n_realms; i++) {
 		if (px->sip_ports)
 			np_portpool_fini(&px->sip_ports[i]);

@@ -20,6 +20,8 @@
 #include "portpool.h"
 #include "sdp.h"
 
+#define NP_TXN_BUCKETS 4096 /* a power of two */
+
 struct np_proxy_io {
 	/* Opens / closes the UDP socket of a terminal's core address. */
 	int (*sip_open)(void *ctx, size_t realm, uint16_t port);
@@ -125,6 +127,9 @@ struct np_term {
 /* A request in flight, to restore its Via or route its response. */
 struct np_txn {
 	struct np_txn *next;
+	/* Hash chains: every txn by branch, those from the core also by
+	 * our_branch (newest first, as the list). */
+	struct np_txn *by_branch, *by_ours;
 	struct np_term *term;
 	bool from_core; /* we pushed a Via of ours on top */
 	char branch[128]; /* the top Via's branch on arrival */
@@ -146,6 +151,10 @@ struct np_proxy {
 	struct np_portpool *media_ports; /* per realm */
 	struct np_term *terms;
 	struct np_txn *txns;
+	/* NP_TXN_BUCKETS chains each: transactions live 64 s (300 for an
+	 * INVITE), tens of thousands at a few hundred requests a second,
+	 * too many to search a list for every message. */
+	struct np_txn **txn_by_branch, **txn_by_ours;
 	uint64_t next_id;
 	bool dirty; /* state changed since the last np_state_save() */
 	struct np_proxy_stats stats;

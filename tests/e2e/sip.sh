@@ -64,6 +64,10 @@ NPD_PID=$SIP_LAST_PID
 for _ in $(seq 50); do grep -q 'natproxyd running' "$LOG" && break; sleep 0.1; done
 check "natproxyd starts and attaches XDP to acc0 and core0" \
 	test "$(ctl status --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["interfaces"]))')" = 2
+# A burst must wait in the socket, not be dropped: 1 MiB asked, the kernel
+# doubles it (ss shows rb2097152).
+check "the access SIP socket has a 2 MiB receive buffer (SO_RCVBUFFORCE)" \
+	bash -c "ip netns exec $NP_RUN-proxy ss -Huamn 'sport = :5060' | grep -q 'rb2097152,'"
 
 # --- registration through NAT ------------------------------------------------
 check "A registers through its NAT" \

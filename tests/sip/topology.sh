@@ -271,7 +271,8 @@ sip_leaks() {
 
 # kamailio_start [CFG]: Kamailio in the core namespace, in the foreground of
 # a process we own, logging to $KAM_LOG, its control socket at $KAM_CTL;
-# returns once it answers there (bounded, 10 s).
+# returns once it answers there (bounded, 10 s). SIP_KAM_SHM: its shared
+# memory in MB (default 32).
 kamailio_start() {
 	local cfg=${1:-$SIP_DIR/kamailio.cfg} i
 	if kam core.uptime >/dev/null 2>&1; then
@@ -279,7 +280,7 @@ kamailio_start() {
 		return 1
 	fi
 	rm -f "$NP_RUN_DIR/kamailio.pid"
-	sip_spawn core kamailio -f "$cfg" -DD -E -n 1 -m 32 -M 8 \
+	sip_spawn core kamailio -f "$cfg" -DD -E -n 1 -m "${SIP_KAM_SHM:-32}" -M 8 \
 		-P "$NP_RUN_DIR/kamailio.pid" -Y "$NP_RUN_DIR" -w "$NP_RUN_DIR" \
 		-A "CTL_SOCK=\"unix:$KAM_CTL\"" >"$KAM_LOG" 2>&1
 	KAM_PID=$SIP_LAST_PID

@@ -3333,6 +3333,113 @@ out:
 	env_fini(t, &e, "latched");
 }
 
+/*
+ * Many transactions in flight at once (the signaling benchmark keeps tens of
+ * thousands: they live 64 s, 300 for an INVITE), answered newest last: each
+ * response still finds its own, from the terminal's side and from the
+ * core's; and once expired they are gone from the index too.
+ */
+#define MANY_TXNS 3000
+
+static void test_many_transactions(struct tap *t)
+{
+	char m[MSG_MAX], r[MSG_MAX], branch[64], cid[64], want[128];
+	char vias[256];
+	char **reqs = calloc(MANY_TXNS, sizeof(*reqs));
+	size_t i, ok_term = 0, ok_core = 0, ok_retrans = 0;
+	uint64_t unmatched;
+	const struct sent *s;
+	struct env e;
+
+	if (!reqs) {
+		tap_check(t, false, "many transactions: memory");
+		return;
+	}
+	if (!env_init(t, &e, CFG_MAIN, "many transactions"))
+		goto out;
+	np_log_set_level(NP_LOG_ERROR);
+	do_register(&e, &alice, 1, 3600);
+	/* From the terminal: REGISTERs of as many users, no answer yet. */
+	for (i = 0; i < MANY_TXNS; i++) {
+		snprintf(branch, sizeof(branch), "z9hG4bK-many-%zu", i);
+		snprintf(cid, sizeof(cid), "many-%zu", i);
+		term_req(m, &alice, "REGISTER", "sip:example.test", branch,
+			 cid, 1, "<sip:alice@example.test>",
+			 "Expires: 3600\r\n", "");
+		sent_clear(&e.io);
+		from_term(&e, &alice, m);
+		reqs[i] = dup_sent(sent_at(&e, 0));
+	}
+	for (i = MANY_TXNS; i-- > 0;) {
+		reply(r, reqs[i], "200 OK", "ks-many",
+		      "Contact: <sip:alice@198.51.100.1:20000>;expires=3600\r\n",
+		      "");
+		sent_clear(&e.io);
+		from_core(&e, 20000, r);
+		snprintf(branch, sizeof(branch), "z9hG4bK-many-%zu", i);
+		snprintf(want, sizeof(want), "SIP/2.0/UDP 192.168.1.10:5060;branch=%s;rport",
+			 branch);
+		s = sent_at(&e, 0);
+		ok_term += e.io.n_sent == 1 &&
+			   sent_route(s, ACC, 5060, "203.0.113.11", 40001) &&
+			   hdr_is(s, "Via", 0, want);
+		free(reqs[i]);
+		reqs[i] = NULL;
+	}
+	tap_check(t, ok_term == MANY_TXNS,
+		  "many transactions: %d REGISTERs in flight, each 200 finds its own Via (%zu)",
+		  MANY_TXNS, ok_term);
+	/* From the core: as many requests to the terminal, then each one
+	 * again (a retransmission keeps the branch we gave it). */
+	for (i = 0; i < MANY_TXNS; i++) {
+		snprintf(vias, sizeof(vias),
+			 KS_VIA("z9hG4bK-ks-%zu") FAR_VIA("z9hG4bK-far-%zu"), i,
+			 i);
+		snprintf(cid, sizeof(cid), "msg-%zu", i);
+		core_req(m, "MESSAGE", "sip:alice@198.51.100.1:20000", vias,
+			 FAR_FROM, "<sip:alice@example.test>", cid, 1, "", "");
+		sent_clear(&e.io);
+		from_core(&e, 20000, m);
+		reqs[i] = dup_sent(sent_at(&e, 0));
+		sent_clear(&e.io);
+		from_core(&e, 20000, m);
+		ok_retrans += e.io.n_sent == 1 &&
+			      !strcmp(sent_at(&e, 0)->buf, reqs[i]);
+	}
+	tap_check(t, ok_retrans == MANY_TXNS,
+		  "many transactions: a retransmission from the core goes out with the same branch (%zu)",
+		  ok_retrans);
+	for (i = MANY_TXNS; i-- > 0;) {
+		reply(r, reqs[i], "200 OK", "alice-many", "", "");
+		sent_clear(&e.io);
+		from_term(&e, &alice, r);
+		snprintf(branch, sizeof(branch), "z9hG4bK-ks-%zu", i);
+		s = sent_at(&e, 0);
+		ok_core += e.io.n_sent == 1 &&
+			   sent_route(s, CORE, 20000, "198.51.100.2", 5060) &&
+			   via_is(s, 0, "198.51.100.2", "5060", branch) &&
+			   via_count(s) == 2;
+	}
+	tap_check(t, ok_core == MANY_TXNS,
+		  "many transactions: %d requests from the core, each answer goes to the softswitch with its Vias (%zu)",
+		  MANY_TXNS, ok_core);
+	/* Past their lifetime they are gone: a late answer matches nothing. */
+	e.now += 65;
+	np_proxy_tick(&e.px, e.now);
+	unmatched = e.px.stats.unmatched;
+	reply(r, reqs[0], "200 OK", "alice-many", "", "");
+	sent_clear(&e.io);
+	from_term(&e, &alice, r);
+	tap_check(t, e.io.n_sent == 0 && e.px.stats.unmatched == unmatched + 1,
+		  "many transactions: expired, a late answer is not relayed");
+	np_log_set_level(NP_LOG_WARN);
+out:
+	for (i = 0; reqs && i < MANY_TXNS; i++)
+		free(reqs[i]);
+	free(reqs);
+	env_fini(t, &e, "many transactions");
+}
+
 static void osip_quiet(const char *file, int line, osip_trace_level_t level,
 		       const char *fmt, va_list ap)
 {
@@ -3373,5 +3480,6 @@ int main(void)
 	test_charging(&t);
 	test_media_timeout(&t);
 	test_latched(&t);
+	test_many_transactions(&t);
 	return tap_done(&t);
 }

@@ -1,0 +1,428 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# Signaling benchmark (`make bench`, never CI): calls per second (INVITE with
+# SDP, 200 with SDP, ACK, BYE) and registrations per second through
+#   (a) natproxyd, and
+#   (b) Kamailio as the NAT-traversal proxy (nathelper + rtpengine module,
+#       rtpengine-daemon without kernel forwarding),
+# each in the proxy namespace of tests/sip/topology.sh, in front of the same
+# softswitch (tests/sip/kamailio.cfg in the core namespace). sipp plays a
+# terminal behind NAT 1 (lan1) and the far-end UA (core, 198.51.100.10).
+#
+#   bench/signaling.sh OUTDIR
+#
+# Each ramp runs sipp at rising rates (SIG_RATES_CALLS, SIG_RATES_REGS),
+# SIG_STEP_S seconds of load per step; a step passes when every call of it
+# succeeded (no failed call: no timeout, no unexpected message, no
+# retransmission given up, all within SIG_STEP_S + 8 s); the ramp stops at the
+# first failing step and reports the last passing rate. The softswitch is
+# restarted before every ramp (fresh usrloc, fresh transactions). Writes
+# OUTDIR/signaling.json and the steps' traces to OUTDIR/signaling/, prints a
+# table. Removes everything it made on exit (namespaces, pins, processes, by
+# PID). Bounded: each step's sipp by `timeout` (21 s at most), no new step
+# once a ramp has run SIG_RAMP_S (55 s): about 3.5 minutes in all, under 6
+# in the worst case. Method and figures: bench/README.md.
+set -u
+
+cd "$(dirname "$0")/.."
+TOP=$PWD
+if [ $# -ne 1 ]; then
+	echo "usage: bench/signaling.sh OUTDIR" >&2
+	exit 2
+fi
+if [ "$(id -u)" -ne 0 ]; then
+	echo "bench/signaling.sh: must be run as root" >&2
+	exit 1
+fi
+mkdir -p "$1" || exit 1
+OUT=$(cd "$1" && pwd)
+LOGS=$OUT/signaling
+rm -rf "$LOGS"
+mkdir -p "$LOGS" || exit 1
+
+for bin in "${SIG_NATPROXYD:-build/natproxyd}" build/natproxyctl build/xdp_pass.bpf.o; do
+	[ -e "$bin" ] || { echo "bench/signaling.sh: $bin missing: run make first" >&2; exit 1; }
+done
+for cmd in sipp kamailio kamcmd rtpengine; do
+	command -v "$cmd" >/dev/null ||
+		{ echo "bench/signaling.sh: $cmd missing: run make bench-deps" >&2; exit 1; }
+done
+
+STEP_S=${SIG_STEP_S:-3}    # seconds of load per step
+RAMP_S=${SIG_RAMP_S:-55}   # no new step once a ramp has run this long
+HOLD_MS=${SIG_HOLD_MS:-100} # between ACK and BYE
+RATES_CALLS=${SIG_RATES_CALLS:-"200 400 500 600 700 800 900 1000 1200 1500 2000"}
+RATES_REGS=${SIG_RATES_REGS:-"500 1000 2000 3000 4000 5000 6000 7000 8000 10000"}
+# SIG_TARGETS: a subset of "natproxy kamailio", to try one (its figures
+# in signaling.json are then 0 for the other)
+KP_CHILDREN=${SIG_KAMAILIO_CHILDREN:-2} # Kamailio NAT proxy's UDP workers
+NATPROXYD=${SIG_NATPROXYD:-build/natproxyd} # another build, to compare
+read -r -a NATPROXYD_ARGS <<<"${SIG_NATPROXYD_ARGS:-}" # more options, e.g. --state
+RTPENGINE_NG_PORT=22222
+
+export NP_RUN=npsig$$
+. tests/sip/topology.sh
+BENCH=$TOP/bench/signaling
+TERM_IP=$SIP_A_IP
+PROXY=$SIP_PROXY_ACC_IP:5060
+START=$(date +%s)
+
+cleanup() {
+	[ -f "$KAM_LOG" ] && cat "$KAM_LOG" >>"$LOGS/softswitch.log"
+	sip_topology_down
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP PIPE
+
+log() { printf '%s %s\n' "$(date +%T)" "$*" | tee -a "$LOGS/steps.log" >&2; }
+die() { log "bench/signaling.sh: $*"; exit 1; }
+
+# --- the softswitch --------------------------------------------------------
+
+# softswitch_restart: tests/sip/kamailio.cfg afresh (kamailio_start: one
+# UDP worker), with 512 MB of shared memory: a registration ramp leaves tens
+# of thousands of bindings in usrloc. Its previous log is kept in LOGS.
+softswitch_restart() {
+	kamailio_stop
+	[ -f "$KAM_LOG" ] && cat "$KAM_LOG" >>"$LOGS/softswitch.log"
+	SIP_KAM_SHM=512 kamailio_start || die "the softswitch did not start"
+}
+
+# --- (a) natproxyd -----------------------------------------------------------
+
+NPD_PID=
+natproxy_start() {
+	local i
+	cat >"$NP_RUN_DIR/natproxy.yaml" <<-EOF
+		realms:
+		  - name: access
+		    interface: acc0
+		    address: $SIP_PROXY_ACC_IP
+		    sip_port: 5060
+		    media_ports: 30000-39999
+		  - name: core
+		    interface: core0
+		    address: $SIP_PROXY_CORE_IP
+		    sip_ports: 20000-20999
+		    media_ports: 40000-49999
+		pairs:
+		  - first: access
+		    second: core
+		    softswitch: $SIP_KAM_IP:5060
+		keepalive:
+		  method: options
+		  interval: 20
+	EOF
+	# Its state file (rewritten on every change, as deployed) in the run
+	# directory: /run/natproxy/state is anyone's. A fresh one per ramp:
+	# calls a failed step left would be adopted, and every state write
+	# would carry them.
+	rm -f "$NP_RUN_DIR/state"
+	sip_spawn proxy "$NATPROXYD" -c "$NP_RUN_DIR/natproxy.yaml" \
+		--pin-dir "$NP_PIN_DIR" --state "$NP_RUN_DIR/state" "${NATPROXYD_ARGS[@]}" \
+		>>"$LOGS/natproxyd.log" 2>&1
+	NPD_PID=$SIP_LAST_PID
+	for ((i = 0; i < 100; i++)); do
+		grep -q 'natproxyd running' "$LOGS/natproxyd.log" && return 0
+		_sip_running "$NPD_PID" || break
+		sleep 0.1
+	done
+	die "natproxyd did not start (see $LOGS/natproxyd.log)"
+}
+
+natproxy_stop() {
+	[ -n "$NPD_PID" ] && sip_stop "$NPD_PID"
+	NPD_PID=
+	# Leave the proxy namespace as Kamailio will find it: no XDP, no pins.
+	in_ns proxy build/natproxyctl --pin-dir "$NP_PIN_DIR" detach acc0 >/dev/null 2>&1
+	in_ns proxy build/natproxyctl --pin-dir "$NP_PIN_DIR" detach core0 >/dev/null 2>&1
+	in_ns proxy ip link set dev acc0 xdp off 2>/dev/null
+	in_ns proxy ip link set dev core0 xdp off 2>/dev/null
+	rm -rf "$NP_PIN_DIR"
+}
+
+# --- (b) Kamailio + rtpengine ------------------------------------------------
+
+KP_PID= RTPE_PID=
+KP_CTL=$NP_RUN_DIR/kp/kamailio_ctl
+kamailio_proxy_start() {
+	local i
+	mkdir -p "$NP_RUN_DIR/kp" "$NP_RUN_DIR/rtpe"
+	# rtpengine-daemon: in the foreground (we own its PID), userspace
+	# forwarding only (table -1: its kernel module cannot load here), no
+	# config file, sessions freed at once when deleted.
+	sip_spawn proxy rtpengine --config-file=none --foreground --log-stderr \
+		--log-level=4 --table=-1 \
+		--interface="access/$SIP_PROXY_ACC_IP" --interface="core/$SIP_PROXY_CORE_IP" \
+		--listen-ng="127.0.0.1:$RTPENGINE_NG_PORT" \
+		--port-min=30000 --port-max=49999 --delete-delay=0 --num-threads=2 \
+		--pidfile="$NP_RUN_DIR/rtpe/rtpengine.pid" >>"$LOGS/rtpengine.log" 2>&1
+	RTPE_PID=$SIP_LAST_PID
+	for ((i = 0; i < 50; i++)); do
+		in_ns proxy ss -Hunl 2>/dev/null | grep -q "127.0.0.1:$RTPENGINE_NG_PORT " && break
+		_sip_running "$RTPE_PID" || die "rtpengine did not start (see $LOGS/rtpengine.log)"
+		sleep 0.1
+	done
+	sip_spawn proxy kamailio -f "$BENCH/kamailio-natproxy.cfg" -DD -E \
+		-n "$KP_CHILDREN" -m 512 -M 8 \
+		-P "$NP_RUN_DIR/kp/kamailio.pid" -Y "$NP_RUN_DIR/kp" -w "$NP_RUN_DIR/kp" \
+		-A "CTL_SOCK=\"unix:$KP_CTL\"" \
+		-A "RTPENGINE_NG=\"udp:127.0.0.1:$RTPENGINE_NG_PORT\"" \
+		>>"$LOGS/kamailio-natproxy.log" 2>&1
+	KP_PID=$SIP_LAST_PID
+	for ((i = 0; i < 100; i++)); do
+		_sip_running "$KP_PID" || break
+		[ "$(cat "$NP_RUN_DIR/kp/kamailio.pid" 2>/dev/null)" = "$KP_PID" ] &&
+			kamcmd -s "unix:$KP_CTL" core.uptime >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	die "the Kamailio NAT proxy did not start (see $LOGS/kamailio-natproxy.log)"
+}
+
+kamailio_proxy_stop() {
+	[ -n "$KP_PID" ] && sip_stop "$KP_PID"
+	[ -n "$RTPE_PID" ] && sip_stop "$RTPE_PID"
+	KP_PID= RTPE_PID=
+}
+
+# --- the far end -------------------------------------------------------------
+
+FAR_PID=
+far_start() {
+	sip_spawn core timeout -k 5 "$((RAMP_S + 60))" env -C "$LOGS" sipp \
+		-sf "$BENCH/uas.xml" -nostdin -i "$SIP_FAR_IP" -p 5060 \
+		-mi "$SIP_FAR_IP" -mp 7000 -recv_timeout 15s -max_reconnect 0 \
+		-trace_err -error_file "$LOGS/$1-far.err" >"$LOGS/$1-far.out" 2>&1
+	FAR_PID=$SIP_LAST_PID
+	local i
+	for ((i = 0; i < 50; i++)); do
+		in_ns core ss -Hunl 2>/dev/null | grep -q "$SIP_FAR_IP:5060 " && return 0
+		_sip_running "$FAR_PID" || break
+		sleep 0.1
+	done
+	die "the far-end sipp did not start (see $LOGS/$1-far.out)"
+}
+
+far_stop() {
+	[ -n "$FAR_PID" ] && sip_stop "$FAR_PID"
+	FAR_PID=
+}
+
+# --- one step, one ramp ------------------------------------------------------
+
+# sock_drops NS: the UDP sockets of namespace NS that dropped datagrams
+# (full receive buffer) in their lifetime, as "ADDR:PORT=N ...".
+sock_drops() {
+	in_ns "$1" ss -Huamn 2>/dev/null | awk '
+		/^UNCONN/ {a = $4; next}
+		match($0, /,d[0-9]+\)/) {
+			n = substr($0, RSTART + 2, RLENGTH - 3)
+			if (n > 0) printf "%s=%s ", a, n
+		}'
+}
+
+# stat_fields FILE: "successful failed retransmissions" of sipp's last
+# statistics line (-trace_stat), cumulative.
+stat_fields() {
+	python3 - "$1" <<-'EOF'
+		import sys
+		try:
+		    lines = [l.rstrip("\n") for l in open(sys.argv[1]) if l.strip()]
+		    head = lines[0].split(";")
+		    last = lines[-1].split(";")
+		    get = lambda k: int(last[head.index(k)])
+		    print(get("SuccessfulCall(C)"), get("FailedCall(C)"),
+		          get("Retransmissions(C)"))
+		except Exception:
+		    print("0 0 0")
+	EOF
+}
+
+# cpu_ticks NS: CPU time (clock ticks, user + system) used so far by the
+# processes in namespace NS: the proxy's (natproxyd, or Kamailio and
+# rtpengine), or the core's (the softswitch and the far end).
+cpu_ticks() {
+	local pid sum=0 f
+	for pid in $(ip netns pids "$NP_RUN-$1" 2>/dev/null); do
+		f=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null) || continue
+		set -- $f
+		sum=$((sum + ${12} + ${13}))
+	done
+	echo "$sum"
+}
+HZ=$(getconf CLK_TCK)
+
+# udp_drops NS: datagrams the kernel dropped in namespace NS so far for a
+# full socket receive buffer (Udp RcvbufErrors): who could not keep up.
+udp_drops() {
+	in_ns "$1" awk '$1 == "Udp:" && !h {for (i = 2; i <= NF; i++) if ($i == "RcvbufErrors") c = i; h = 1; next}
+		$1 == "Udp:" && h {print $c + 0; exit}' /proc/net/snmp
+}
+
+# step KIND TARGET RATE: one step of load; STEP_WHY says why it failed.
+# Returns 0 when it passed.
+step() {
+	local kind=$1 tgt=$2 rate=$3 n=$(($3 * STEP_S)) name t0 t1 c0 d0 dp dc dt rc ok failed retr
+	local limit=$((STEP_S + 8)) args
+	name=$tgt-$kind-$rate
+	args=(-nostdin -r "$rate" -rp 1000 -m "$n" -l "$n"
+		-timeout "${limit}s" -timeout_error -recv_timeout 6s
+		-i "$TERM_IP" -p 5060 -key domain "$SIP_DOMAIN"
+		-oocsf "$SIP_SCENARIOS/ooc_keepalive.xml"
+		-trace_err -error_file "$LOGS/$name.err"
+		-trace_stat -stf "$LOGS/$name.stat")
+	if [ "$kind" = calls ]; then
+		args+=(-sf "$BENCH/uac.xml" -s far -key user a
+			-mi "$TERM_IP" -mp 6000 -d "$HOLD_MS")
+	else
+		# A user per REGISTER, new in every step and every ramp.
+		awk -v n="$n" -v p="$tgt$rate" 'BEGIN {
+			print "SEQUENTIAL"; for (i = 0; i < n; i++) printf "%su%d;\n", p, i }' \
+			>"$LOGS/$name.csv"
+		args+=(-sf "$BENCH/register.xml" -inf "$LOGS/$name.csv"
+			-key expires 3600)
+	fi
+	c0=$(cpu_ticks proxy)
+	d0="$(udp_drops proxy) $(udp_drops core) $(udp_drops lan1)"
+	t0=$(date +%s.%N)
+	in_ns lan1 timeout -k 5 "$((limit + 10))" env -C "$LOGS" sipp "${args[@]}" "$PROXY" \
+		>"$LOGS/$name.out" 2>&1
+	rc=$?
+	t1=$(date +%s.%N)
+	read -r dp dc dt <<<"$d0"
+	STEP_DROPS="rcvbuf drops proxy $(($(udp_drops proxy) - dp)), core $(($(udp_drops core) - dc)), terminal $(($(udp_drops lan1) - dt))"
+	# the proxy's CPU time per call (ms), over the step
+	STEP_CPU=$(awk -v a="$c0" -v b="$(cpu_ticks proxy)" -v hz="$HZ" -v n="$n" \
+		'BEGIN {printf "%.3f", (b - a) * 1000 / hz / n}')
+	read -r ok failed retr < <(stat_fields "$LOGS/$name.stat")
+	STEP_SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}')
+	STEP_RETR=$retr
+	STEP_WHY=
+	if [ "$failed" -gt 0 ]; then
+		STEP_WHY="$failed of $n failed"
+	elif [ "$rc" -ne 0 ]; then
+		STEP_WHY="sipp exit $rc, $ok of $n passed"
+	elif [ "$ok" -ne "$n" ]; then
+		STEP_WHY="$ok of $n passed"
+	fi
+	[ -z "$STEP_WHY" ]
+}
+
+# probe KIND TARGET: one call or registration before the ramp, to check the
+# proxy does its job: the terminal is handed media on the proxy's access
+# address (natproxyd's relay, or rtpengine's), and the softswitch stores a
+# contact it can reach through the proxy. What it saw goes to PROBE.
+probe() {
+	local kind=$1 tgt=$2 name=$2-$1-probe args
+	args=(-nostdin -m 1 -timeout 10s -timeout_error -recv_timeout 5s
+		-i "$TERM_IP" -p 5060 -key domain "$SIP_DOMAIN"
+		-oocsf "$SIP_SCENARIOS/ooc_keepalive.xml"
+		-trace_msg -message_file "$LOGS/$name.msg")
+	if [ "$kind" = calls ]; then
+		args+=(-sf "$BENCH/uac.xml" -s far -key user a -mi "$TERM_IP" -mp 6000)
+	else
+		printf 'SEQUENTIAL\nprobe%s;\n' "$tgt" >"$LOGS/$name.csv"
+		args+=(-sf "$BENCH/register.xml" -inf "$LOGS/$name.csv" -key expires 3600)
+	fi
+	in_ns lan1 timeout -k 5 20 env -C "$LOGS" sipp "${args[@]}" "$PROXY" \
+		>"$LOGS/$name.out" 2>&1 || die "$tgt: the probe $kind failed (see $LOGS/$name.*)"
+	if [ "$kind" = calls ]; then
+		grep -q "^c=IN IP4 $SIP_PROXY_ACC_IP\b" "$LOGS/$name.msg" ||
+			die "$tgt: the terminal was not handed media on $SIP_PROXY_ACC_IP (see $LOGS/$name.msg)"
+		PROBE[$tgt-$kind]="answer SDP c=$SIP_PROXY_ACC_IP"
+	else
+		PROBE[$tgt-$kind]="softswitch contact $(kamailio_contacts "probe$tgt" | head -1)"
+	fi
+	log "$tgt: probe $kind: ${PROBE[$tgt-$kind]}"
+}
+
+# ramp KIND TARGET: the highest passing rate in RAMP_BEST (0 if none); the step
+# that ended it goes to RAMP_END.
+ramp() {
+	local kind=$1 tgt=$2 rates best=0 r t0=$SECONDS
+	[ "$kind" = calls ] && rates=$RATES_CALLS || rates=$RATES_REGS
+	RAMP_END="all steps passed" RAMP_CPU=n/a
+	for r in $rates; do
+		if ((SECONDS - t0 >= RAMP_S)); then
+			RAMP_END="time budget (${RAMP_S} s) spent before $r/s"
+			break
+		fi
+		if step "$kind" "$tgt" "$r"; then
+			log "  $tgt $kind $r/s: pass (${STEP_SECS} s, $STEP_RETR retransmissions, proxy CPU ${STEP_CPU} ms per call, $STEP_DROPS)"
+			best=$r
+			RAMP_CPU=$STEP_CPU
+		else
+			log "  $tgt $kind $r/s: FAIL: $STEP_WHY (${STEP_SECS} s, $STEP_RETR retransmissions, proxy CPU ${STEP_CPU} ms per call, $STEP_DROPS)"
+			RAMP_END="$r/s failed: $STEP_WHY ($STEP_DROPS)"
+			break
+		fi
+		sleep 1
+	done
+	RAMP_BEST=$best
+}
+
+# --- the run -----------------------------------------------------------------
+
+log "topology up ($NP_RUN)"
+sip_topology_up || die "topology"
+
+declare -A BEST END CPU PROBE
+run_target() {
+	local tgt=$1 kind
+	for kind in calls regs; do
+		softswitch_restart
+		if [ "$tgt" = natproxy ]; then natproxy_start; else kamailio_proxy_start; fi
+		[ "$kind" = calls ] && far_start "$tgt"
+		probe "$kind" "$tgt"
+		sleep 1
+		log "$tgt: $kind ramp"
+		ramp "$kind" "$tgt"
+		log "$tgt: $kind: sockets that dropped: proxy: $(sock_drops proxy)core: $(sock_drops core)"
+		BEST[$tgt-$kind]=$RAMP_BEST END[$tgt-$kind]=$RAMP_END CPU[$tgt-$kind]=$RAMP_CPU
+		far_stop
+		if [ "$tgt" = natproxy ]; then natproxy_stop; else kamailio_proxy_stop; fi
+	done
+}
+for tgt in ${SIG_TARGETS:-natproxy kamailio}; do
+	run_target "$tgt"
+done
+kamailio_stop
+cat "$KAM_LOG" >>"$LOGS/softswitch.log"
+for k in natproxy-calls natproxy-regs kamailio-calls kamailio-regs; do
+	BEST[$k]=${BEST[$k]:-0} CPU[$k]=${CPU[$k]:-n/a} END[$k]=${END[$k]:-not run}
+	PROBE[$k]=${PROBE[$k]:-not run}
+done
+LEAKS=$(sip_leaks)
+ELAPSED=$(($(date +%s) - START))
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+RC=$(ratio "${BEST[natproxy-calls]}" "${BEST[kamailio-calls]}")
+RR=$(ratio "${BEST[natproxy-regs]}" "${BEST[kamailio-regs]}")
+
+NOTES="sipp terminal behind NAT 1 -> proxy (203.0.113.1:5060) -> softswitch (tests/sip/kamailio.cfg, 1 UDP worker) -> far-end sipp; \
+steps of ${STEP_S} s of load at rising rates, a step passes with every call successful (no timeout, unexpected message or retransmission given up; retransmissions as such allowed); highest passing rate reported. \
+Calls: INVITE+SDP, 200+SDP, ACK, ${HOLD_MS} ms, BYE, 200. Registrations: one new user per REGISTER (sipp -inf), Expires 3600. \
+(b) Kamailio ${KP_CHILDREN} UDP workers, nathelper fix_nated_contact + add_path_received, rtpengine module, rtpengine-daemon userspace (table -1). \
+Ramp ends: natproxy calls: ${END[natproxy-calls]}; natproxy registrations: ${END[natproxy-regs]}; kamailio calls: ${END[kamailio-calls]}; kamailio registrations: ${END[kamailio-regs]}. \
+Proxy CPU ms per call/registration at the last passing step: natproxy ${CPU[natproxy-calls]}/${CPU[natproxy-regs]}, kamailio+rtpengine ${CPU[kamailio-calls]}/${CPU[kamailio-regs]}. \
+Probes: natproxy ${PROBE[natproxy-calls]}, ${PROBE[natproxy-regs]}; kamailio ${PROBE[kamailio-calls]}, ${PROBE[kamailio-regs]}. \
+Ratios natproxy/kamailio: calls ${RC} (target >= 1.0), registrations ${RR} (target >= 2.0). Shared 2-vCPU VM, noisy; ${ELAPSED} s; guard leaks ${LEAKS}."
+
+python3 - "$OUT/signaling.json" "${BEST[natproxy-calls]}" "${BEST[kamailio-calls]}" \
+	"${BEST[natproxy-regs]}" "${BEST[kamailio-regs]}" "$NOTES" <<-'EOF'
+	import json, sys
+	out, nc, kc, nr, kr, notes = sys.argv[1:]
+	with open(out, "w") as f:
+	    json.dump({"calls_per_s": {"natproxy": int(nc), "kamailio": int(kc)},
+	               "registrations_per_s": {"natproxy": int(nr), "kamailio": int(kr)},
+	               "notes": notes}, f, indent=2)
+	    f.write("\n")
+EOF
+
+printf '\n%-22s %10s %10s %8s %s\n' "signaling" natproxyd kamailio ratio target
+printf '%-22s %10s %10s %8s %s\n' "calls/s" "${BEST[natproxy-calls]}" "${BEST[kamailio-calls]}" "$RC" ">= 1.0"
+printf '%-22s %10s %10s %8s %s\n' "registrations/s" "${BEST[natproxy-regs]}" "${BEST[kamailio-regs]}" "$RR" ">= 2.0"
+printf '%-22s %10s %10s\n' "proxy CPU ms/call" "${CPU[natproxy-calls]}" "${CPU[kamailio-calls]}"
+printf '%-22s %10s %10s\n' "proxy CPU ms/reg" "${CPU[natproxy-regs]}" "${CPU[kamailio-regs]}"
+printf '(%s s; highest rate with no failed call; steps of %s s; %s)\n' "$ELAPSED" "$STEP_S" "$OUT/signaling.json"
