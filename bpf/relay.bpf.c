@@ -227,10 +227,17 @@ static __always_inline struct np_flow *flow_of(const struct np_flow_key *key)
 /*
  * First-packet refresh (claim 12): the source of the first accepted packet
  * becomes the reverse flow's destination and, from then on, the expected
- * source of this one. Writes happen once per flow, so plain stores suffice;
- * the pending flag is cleared last so no CPU checks against a half-written
- * source.
+ * source of this one. Two CPUs may both find the flow pending: clearing the
+ * flag atomically elects one to write the source, so no mix of two first
+ * packets' addresses and ports is ever stored; a loser is checked against
+ * the winner's source like any later packet.
  */
+static __always_inline bool latch_claim(struct np_flow *flow)
+{
+	return __sync_fetch_and_and(&flow->flags, ~NP_F_LATCH_PENDING) &
+	       NP_F_LATCH_PENDING;
+}
+
 static __always_inline void latch(const struct packet *p, struct np_flow *flow,
 				  const union np_addr *src, __be16 sport)
 {
@@ -246,7 +253,6 @@ static __always_inline void latch(const struct packet *p, struct np_flow *flow,
 			rev->new_dport = sport;
 		}
 	}
-	__sync_fetch_and_and(&flow->flags, ~NP_F_LATCH_PENDING);
 
 	packet_key(p, &ev.key);
 	ev.source = *src;
@@ -267,8 +273,10 @@ static __always_inline int check_source(struct np_flow *flow,
 		if ((flow->flags & NP_F_LATCH_RESTRICTED) &&
 		    !addr_eq(&src, &flow->expect_saddr))
 			return NP_DROP_LATCH;
-		latch(p, flow, &src, sport);
-		return -1;
+		if (latch_claim(flow)) {
+			latch(p, flow, &src, sport);
+			return -1;
+		}
 	}
 	if (!(flow->flags & NP_F_STRICT_SOURCE))
 		return -1;
@@ -303,7 +311,9 @@ static __always_inline bool police(const struct packet *p,
 	}
 	bpf_spin_lock(&b->lock);
 	tokens = b->tokens < flow->burst_bytes ? b->tokens : flow->burst_bytes;
-	elapsed = now - b->last_ns;
+	/* now was read before the lock: another CPU may have moved last_ns
+	 * past it. That is no time elapsed, not 2^64 ns. */
+	elapsed = (__s64)(now - b->last_ns) > 0 ? now - b->last_ns : 0;
 	/* Time to fill the bucket; the product stays far from overflow. */
 	fill_ns = (flow->burst_bytes - tokens) * NSEC_PER_SEC /
 		  flow->rate_bytes;
@@ -441,13 +451,20 @@ static __always_inline int fib_lookup(struct xdp_md *ctx,
 	return bpf_fib_lookup(ctx, fib, sizeof(*fib), 0);
 }
 
-/* The cached next hop still answers for this packet (see np_nexthop). */
+/* The cached next hop still answers for this packet (see np_nexthop):
+ * checked against the destination the packet carries, which a latch on
+ * another CPU cannot change under us as it can the flow's. */
 static __always_inline bool nexthop_fresh(const struct np_nexthop *nh,
-					  const struct np_flow *flow,
+					  const struct packet *p,
 					  __u32 ingress, __u64 now)
 {
-	return nh->resolved_ns && now - nh->resolved_ns < NP_NEXTHOP_TTL_NS &&
-	       nh->ifindex_in == ingress && addr_eq(&nh->daddr, &flow->new_daddr);
+	union np_addr dst;
+
+	if (!nh->resolved_ns || now - nh->resolved_ns >= NP_NEXTHOP_TTL_NS ||
+	    nh->ifindex_in != ingress)
+		return false;
+	packet_addr(p, true, &dst);
+	return addr_eq(&nh->daddr, &dst);
 }
 
 /*
@@ -657,7 +674,7 @@ static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 	 * the neighbour; the next packet takes the fast path.
 	 */
 	nh = &st->nh;
-	if (!nexthop_fresh(nh, flow, ctx->ingress_ifindex, now)) {
+	if (!nexthop_fresh(nh, &p, ctx->ingress_ifindex, now)) {
 		rc = nexthop_resolve(ctx, &p, nh, now);
 		if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
 			count_relayed(&st->ctr, len, rtcp, true, now);
