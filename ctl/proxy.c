@@ -1268,6 +1268,18 @@ void np_proxy_input(struct np_proxy *px, size_t realm, uint16_t local_port,
 			       "Forbidden");
 		goto out;
 	}
+	/* A transaction is known by its branch: one too long to keep could
+	 * never be matched again. */
+	if (strlen(np_sipmsg_branch(msg)) >= NP_BRANCH_MAX) {
+		px->stats.malformed++;
+		np_warn("SIP from %s with a Via branch over %d characters: %s",
+			addr_str(src, where, sizeof(where)), NP_BRANCH_MAX - 1,
+			MSG_IS_REQUEST(msg) ? "refused" : "dropped");
+		if (MSG_IS_REQUEST(msg) && !MSG_IS_ACK(msg))
+			answer(px, realm, local_port, &from, msg, 400,
+			       "Via Branch Too Long");
+		goto out;
+	}
 	if (!term) {
 		int err;
 

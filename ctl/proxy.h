@@ -21,6 +21,8 @@
 #include "sdp.h"
 
 #define NP_TXN_BUCKETS 4096 /* a power of two */
+/* Longest top-Via branch kept, with its NUL; longer is refused (400). */
+#define NP_BRANCH_MAX 128
 
 struct np_proxy_io {
 	/* Opens / closes the UDP socket of a terminal's core address. */
@@ -132,7 +134,7 @@ struct np_txn {
 	struct np_txn *by_branch, *by_ours;
 	struct np_term *term;
 	bool from_core; /* we pushed a Via of ours on top */
-	char branch[128]; /* the top Via's branch on arrival */
+	char branch[NP_BRANCH_MAX]; /* the top Via's branch on arrival */
 	char our_branch[64]; /* from_core: the branch of the Via we pushed */
 	char via[512]; /* !from_core: the terminal's top Via, as sent */
 	bool answered_here; /* we refused it: its ACK stops here */

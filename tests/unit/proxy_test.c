@@ -1840,6 +1840,28 @@ static void test_malformed(struct tap *t)
 	tap_check(t, e.io.n_sent == 0 && e.px.stats.malformed == 5,
 		  "CRLF keepalives: no output, not malformed");
 
+	/* A branch too long to keep could never match its responses. */
+	{
+		char branch[NP_BRANCH_MAX + 8];
+
+		memset(branch, 'b', sizeof(branch) - 1);
+		memcpy(branch, "z9hG4bK", 7);
+		branch[sizeof(branch) - 1] = '\0';
+		term_req(m, &alice, "OPTIONS", "sip:bob@example.test", branch,
+			 "call8b@192.168.1.10", 1, "<sip:bob@example.test>",
+			 "", "");
+		from_term(&e, &alice, m);
+		s = e.io.n_sent == 1 ? &e.io.sent[0] : NULL;
+		tap_check(t, s && s->realm == ACC &&
+				     !strncmp(s->buf, "SIP/2.0 400 ", 12) &&
+				     sa_is(&s->to, "203.0.113.11", 40001) &&
+				     e.px.stats.malformed == 6,
+			  "Via branch of %d characters: 400 to the terminal, "
+			  "nothing forwarded, malformed 6",
+			  (int)strlen(branch));
+		sent_clear(&e.io);
+	}
+
 	/* Malformed SDP: refused with 400 to the terminal. */
 	term_req(m, &alice, "INVITE", "sip:bob@example.test", "z9hG4bK-inv8s",
 		 "call8s@192.168.1.10", 1, "<sip:bob@example.test>", CT_SDP,
@@ -1862,8 +1884,8 @@ static void test_malformed(struct tap *t)
 	tap_check(t, flow_count(&e.io) == 0 &&
 			     e.px.media_ports[ACC].in_use == 0 &&
 			     e.px.media_ports[CORE].in_use == 0 &&
-			     e.px.stats.answered_400 == 1,
-		  "bad SDP: no flows, no port leaked, answered_400 1");
+			     e.px.stats.answered_400 == 2,
+		  "bad SDP: no flows, no port leaked, answered_400 2 (with the long branch's)");
 	tap_check(t, e.px.terms && !e.px.terms->legs,
 		  "bad SDP: no call leg left behind");
 
@@ -1878,7 +1900,7 @@ static void test_malformed(struct tap *t)
 	from_core(&e, 20007, inv);
 	tap_check(t, e.io.n_sent == 0 && e.px.stats.unmatched == 3,
 		  "datagram to a core port no terminal owns: dropped, unmatched 3");
-	tap_check(t, e.px.stats.malformed == 5, "malformed counted 5 in all");
+	tap_check(t, e.px.stats.malformed == 6, "malformed counted 6 in all");
 
 	/* Mutations of real messages, both ways, each kind: never a crash. */
 	np_log_set_level(NP_LOG_ERROR);
