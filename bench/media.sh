@@ -175,6 +175,11 @@ keepalive:
   method: options
   interval: 600
 EOF
+# natproxyd sizes the maps it creates to its media ports (4,096 flows
+# here); the 500,000-stream run needs the most the relay takes, so the maps
+# are made first, full size, and natproxyd uses them.
+in_ns proxy "$CTL" attach acc0 --max-flows 1048576 --pin-dir "$NP_PIN_DIR" \
+	>/dev/null || die "natproxyctl attach acc0 --max-flows 1048576"
 sip_spawn proxy "$NPD" -c "$WORK/natproxy.yaml" --pin-dir "$NP_PIN_DIR" \
 	--state "$WORK/state" >"$WORK/natproxyd.log" 2>&1
 NPD_PID=$SIP_LAST_PID

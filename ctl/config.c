@@ -1291,6 +1291,22 @@ out_close:
 	return ret;
 }
 
+uint32_t np_config_max_flows(const struct np_config *cfg, uint32_t limit)
+{
+	uint64_t ports = 0, want = 1024;
+	size_t i;
+
+	for (i = 0; i < cfg->n_realms; i++) {
+		const struct np_port_range *r = &cfg->realms[i].media_ports;
+
+		if (r->hi)
+			ports += (uint64_t)(r->hi - r->lo) + 1;
+	}
+	while (want < 2 * ports && want < limit)
+		want *= 2;
+	return want < limit ? (uint32_t)want : limit;
+}
+
 void np_config_free(struct np_config *cfg)
 {
 	size_t i;

@@ -109,6 +109,13 @@ int np_config_load(const char *path, struct np_config *cfg, char *err,
 int np_config_parse(const char *name, const char *text, size_t len,
 		    struct np_config *cfg, char *err, size_t errlen);
 
+/*
+ * How many flows the relay's maps should hold for @cfg: one per media relay
+ * port of every realm, twice over for operators' static flows and
+ * re-offers, as a power of two between 1024 and @limit.
+ */
+uint32_t np_config_max_flows(const struct np_config *cfg, uint32_t limit);
+
 /* Release what np_config_load/parse allocated; safe on a zeroed config. */
 void np_config_free(struct np_config *cfg);
 

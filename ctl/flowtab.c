@@ -62,7 +62,7 @@ static bool slot_owned(const struct np_maps *maps, __u32 slot,
 static int slot_claim(const struct np_maps *maps,
 		      const struct np_flow_key *key, __u32 *slot)
 {
-	__u32 i, s;
+	__u32 n = maps->max_flows ? maps->max_flows : NP_MAX_FLOWS, i, s;
 
 	if (!slot_cursor_set) {
 		if (getrandom(&slot_cursor, sizeof(slot_cursor), 0) !=
@@ -70,8 +70,8 @@ static int slot_claim(const struct np_maps *maps,
 			slot_cursor = (__u32)time(NULL) * 2654435761u;
 		slot_cursor_set = true;
 	}
-	for (i = 0; i < NP_MAX_FLOWS; i++) {
-		s = (slot_cursor + i) % NP_MAX_FLOWS;
+	for (i = 0; i < n; i++) {
+		s = (slot_cursor + i) % n;
 		if (!bpf_map_update_elem(maps->fd[NP_SLOTS], &s, key,
 					 BPF_NOEXIST)) {
 			slot_cursor = s + 1;

@@ -35,8 +35,24 @@ static __u32 prog_id_of(int fd)
 	return bpf_obj_get_info_by_fd(fd, &info, &len) ? 0 : info.id;
 }
 
+/* The maps that hold one entry per flow, sized together. */
+static int size_flow_maps(struct relay_bpf *skel, __u32 max_flows)
+{
+	struct bpf_map *const per_flow[] = {
+		skel->maps.np_flows4_v2, skel->maps.np_flows6_v2,
+		skel->maps.np_counters_v2, skel->maps.np_slots_v1,
+		skel->maps.np_police_v1,
+	};
+	size_t i;
+	int err = 0;
+
+	for (i = 0; i < sizeof(per_flow) / sizeof(per_flow[0]) && !err; i++)
+		err = bpf_map__set_max_entries(per_flow[i], max_flows);
+	return err;
+}
+
 /* Loads the relay with its maps pinned; returns a program fd to close. */
-static int load_and_pin(const char *pin_dir)
+static int load_and_pin(const char *pin_dir, __u32 max_flows)
 {
 	struct relay_bpf *skel;
 	struct bpf_map *map;
@@ -48,6 +64,12 @@ static int load_and_pin(const char *pin_dir)
 		err = -errno;
 		np_err("cannot open the relay program: %s", strerror(-err));
 		return err;
+	}
+	err = size_flow_maps(skel, max_flows ? max_flows : NP_MAX_FLOWS);
+	if (err) {
+		np_err("cannot size the flow maps for %u flows: %s", max_flows,
+		       strerror(-err));
+		goto out;
 	}
 	bpf_object__for_each_map(map, skel->obj) {
 		err = np_pin_path(path, sizeof(path), pin_dir,
@@ -113,9 +135,10 @@ static void enable_forwarding(const char *ifname)
 	}
 }
 
-int np_attach(const char *pin_dir, const char *ifname, enum np_xdp_mode mode)
+int np_attach(const char *pin_dir, const char *ifname, enum np_xdp_mode mode,
+	      __u32 max_flows)
 {
-	struct np_maps maps = { .fd = { -1, -1, -1, -1, -1, -1 } };
+	struct np_maps maps = NP_MAPS_NONE;
 	__u32 ifindex = if_nametoindex(ifname), attached = 0;
 	char path[PATH_MAX];
 	bool fresh = false;
@@ -144,7 +167,7 @@ int np_attach(const char *pin_dir, const char *ifname, enum np_xdp_mode mode)
 	prog_fd = bpf_obj_get(path);
 	if (prog_fd < 0) {
 		fresh = true;
-		prog_fd = load_and_pin(pin_dir);
+		prog_fd = load_and_pin(pin_dir, max_flows);
 		if (prog_fd < 0) {
 			err = prog_fd;
 			goto unpin;
@@ -187,7 +210,7 @@ out:
 
 int np_detach(const char *pin_dir, const char *ifname)
 {
-	struct np_maps maps = { .fd = { -1, -1, -1, -1, -1, -1 } };
+	struct np_maps maps = NP_MAPS_NONE;
 	__u32 ifindex = if_nametoindex(ifname), attached = 0, ours = 0;
 	LIBBPF_OPTS(bpf_xdp_attach_opts, opts);
 	LIBBPF_OPTS(bpf_xdp_query_opts, query);

@@ -11,7 +11,13 @@
 
 enum np_xdp_mode { NP_XDP_NATIVE, NP_XDP_GENERIC };
 
-int np_attach(const char *pin_dir, const char *ifname, enum np_xdp_mode mode);
+/*
+ * max_flows: how many flows the maps hold when this call creates them (the
+ * first interface of a pin directory), 0 for NP_MAX_FLOWS; maps already
+ * pinned keep their size.
+ */
+int np_attach(const char *pin_dir, const char *ifname, enum np_xdp_mode mode,
+	      __u32 max_flows);
 /* Detaches; the last interface to go takes every pin with it. */
 int np_detach(const char *pin_dir, const char *ifname);
 

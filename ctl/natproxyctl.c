@@ -80,6 +80,7 @@ static int ok_json(const struct ctl *ctl, const char *what, const char *name)
 }
 
 static const char *mode_arg;
+static __u32 max_flows_arg; /* 0: NP_MAX_FLOWS */
 
 static int cmd_attach(struct ctl *ctl, int argc, char **argv)
 {
@@ -93,7 +94,7 @@ static int cmd_attach(struct ctl *ctl, int argc, char **argv)
 	else if (mode_arg && strcmp(mode_arg, "native"))
 		return usage_error(command_find("attach"),
 				   "--mode is native or generic");
-	err = np_attach(ctl->pin_dir, argv[0], mode);
+	err = np_attach(ctl->pin_dir, argv[0], mode, max_flows_arg);
 	return err ? fail(ctl, err) : ok_json(ctl, "attached", argv[0]);
 }
 
@@ -564,7 +565,9 @@ static int cmd_calls(struct ctl *ctl, int argc, char **argv)
 }
 
 static const struct command commands[] = {
-	{ "attach", "attach IFACE [--mode native|generic] [--pin-dir DIR] [--json]",
+	{ "attach",
+	  "attach IFACE [--mode native|generic] [--max-flows N] [--pin-dir DIR] "
+	  "[--json]",
 	  true, cmd_attach },
 	{ "detach", "detach IFACE [--pin-dir DIR] [--json]", true, cmd_detach },
 	{ "status", "status [--pin-dir DIR] [--json]", true, cmd_status },
@@ -613,7 +616,8 @@ static int parse_u64(const char *s, unsigned long long *out)
 
 enum { OPT_SRC = 256, OPT_DST, OPT_EXPECT, OPT_REVERSE, OPT_EGRESS, OPT_VLAN,
        OPT_DSCP, OPT_RATE, OPT_BURST, OPT_STRICT, OPT_LATCH, OPT_RESTRICTED,
-       OPT_RTCP_MUX, OPT_MODE, OPT_PIN_DIR, OPT_JSON, OPT_STATE };
+       OPT_RTCP_MUX, OPT_MODE, OPT_PIN_DIR, OPT_JSON, OPT_STATE,
+       OPT_MAX_FLOWS };
 
 static const struct option options[] = {
 	{ "help", no_argument, NULL, 'h' },
@@ -621,6 +625,7 @@ static const struct option options[] = {
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "state", required_argument, NULL, OPT_STATE },
 	{ "mode", required_argument, NULL, OPT_MODE },
+	{ "max-flows", required_argument, NULL, OPT_MAX_FLOWS },
 	{ "src", required_argument, NULL, OPT_SRC },
 	{ "dst", required_argument, NULL, OPT_DST },
 	{ "expect", required_argument, NULL, OPT_EXPECT },
@@ -647,6 +652,11 @@ static int apply_option(struct ctl *ctl, const struct command *cmd, int opt)
 	case OPT_JSON: ctl->json = true; break;
 	case OPT_STATE: ctl->state = optarg; break;
 	case OPT_MODE: mode_arg = optarg; break;
+	case OPT_MAX_FLOWS:
+		if (parse_u64(optarg, &v) || !v || v > NP_MAX_FLOWS)
+			return usage_error(cmd, "--max-flows is 1..1048576");
+		max_flows_arg = (__u32)v;
+		break;
 	case OPT_SRC: fa.src = optarg; break;
 	case OPT_DST: fa.dst = optarg; break;
 	case OPT_EXPECT: fa.expect = optarg; break;

@@ -282,7 +282,8 @@ static int ensure_attached(const struct daemon *d, const char *pin_dir,
 			;
 		if (j < n)
 			continue;
-		err = np_attach(pin_dir, ifname, mode);
+		err = np_attach(pin_dir, ifname, mode,
+				np_config_max_flows(&d->cfg, NP_MAX_FLOWS));
 		if (err)
 			return err;
 	}
@@ -525,7 +526,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct daemon d = { .maps = { .fd = { -1, -1, -1, -1, -1, -1 } },
+	struct daemon d = { .maps = NP_MAPS_NONE,
 			    .epfd = -1, .timerfd = -1, .sigfd = -1,
 			    .charging_fd = -1 };
 	const char *config = NULL, *pin_dir = NP_DEFAULT_PIN_DIR;

@@ -90,6 +90,13 @@ int np_maps_open(const char *dir, struct np_maps *maps)
 			goto fail;
 		}
 	}
+	{
+		struct bpf_map_info info = {};
+		__u32 len = sizeof(info);
+
+		if (!bpf_obj_get_info_by_fd(fds[NP_SLOTS], &info, &len))
+			maps->max_flows = info.max_entries;
+	}
 	return 0;
 fail:
 	if (err == -ENOENT)

@@ -27,7 +27,12 @@ enum np_map_id {
 /* Descriptors of the pinned maps, by enum np_map_id; -1 where not open. */
 struct np_maps {
 	int fd[NP_MAP_COUNT];
+	/* Flows (and slots) the maps hold; 0 means NP_MAX_FLOWS. */
+	unsigned int max_flows;
 };
+
+/* A struct np_maps with nothing open, for np_maps_close() to be safe on. */
+#define NP_MAPS_NONE { .fd = { [0 ... NP_MAP_COUNT - 1] = -1 } }
 
 /* The pinned names, by enum np_map_id. */
 extern const char *const np_map_names[NP_MAP_COUNT];

@@ -54,7 +54,12 @@ count_matching() {
 }
 
 # --- the loader -------------------------------------------------------------
+out=$(ctl attach acc0 --max-flows 0 2>&1); rc=$?
+check "attach --max-flows 0: refused, nothing attached" \
+	eval '[ "$rc" -ne 0 ] && [ ! -e "$NP_PIN_DIR/np_flows4_v2" ] && echo "$out" | grep -q "max-flows"'
 check "attach to acc0" ctl attach acc0
+check "natproxyctl's maps hold the most the relay takes (1048576 flows)" \
+	bash -c "bpftool map show pinned '$NP_PIN_DIR/np_flows4_v2' | grep -q 'max_entries 1048576 '"
 check "attach to core0 reuses the pinned maps" ctl attach core0
 prog_id=$(ctl status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["program_id"])')
 check "both interfaces run program $prog_id" \

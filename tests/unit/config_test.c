@@ -460,6 +460,24 @@ static void test_examples(struct tap *t)
 			     &cfg.realms[cfg.pairs[0].second] == c &&
 			     addr_is(&c->address, "198.51.100.1"),
 		  "configs/two-nats.yaml: both pairs share the core realm");
+	/* 1000 + 1000 + 2000 relay ports, twice over: 8192 flows. */
+	tap_check(t, np_config_max_flows(&cfg, 1u << 20) == 8192 &&
+			     np_config_max_flows(&cfg, 4096) == 4096,
+		  "configs/two-nats.yaml: maps for 8192 flows (%u), capped at "
+		  "a smaller limit", np_config_max_flows(&cfg, 1u << 20));
+	cfg.realms[0].media_ports.lo = 30000;
+	cfg.realms[0].media_ports.hi = 30001;
+	cfg.realms[1].media_ports = cfg.realms[0].media_ports;
+	cfg.realms[2].media_ports = cfg.realms[0].media_ports;
+	tap_check(t, np_config_max_flows(&cfg, 1u << 20) == 1024,
+		  "six relay ports in all: maps for 1024 flows, the least");
+	cfg.realms[0].media_ports.lo = 1024;
+	cfg.realms[0].media_ports.hi = 65535;
+	cfg.realms[1].media_ports = cfg.realms[0].media_ports;
+	cfg.realms[2].media_ports = cfg.realms[0].media_ports;
+	tap_check(t, np_config_max_flows(&cfg, 1u << 20) == 524288,
+		  "three realms of 64512 relay ports, twice over: 524288 flows (%u)",
+		  np_config_max_flows(&cfg, 1u << 20));
 out:
 	np_config_free(&cfg);
 }
