@@ -111,8 +111,8 @@ int np_config_parse(const char *name, const char *text, size_t len,
 
 /*
  * How many flows the relay's maps should hold for @cfg: one per media relay
- * port of every realm, twice over for operators' static flows and
- * re-offers, as a power of two between 1024 and @limit.
+ * port of every realm, twice over for the static flows an operator adds,
+ * as a power of two between 1024 and @limit.
  */
 uint32_t np_config_max_flows(const struct np_config *cfg, uint32_t limit);
 

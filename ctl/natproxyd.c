@@ -586,6 +586,14 @@ int main(int argc, char **argv)
 		err = np_maps_open(pin_dir, &d.maps);
 	if (err)
 		goto out;
+	/* Maps made earlier (by natproxyctl, or for another configuration)
+	 * keep their size: say so if they cannot hold every relay port. */
+	if (d.maps.max_flows &&
+	    d.maps.max_flows < np_config_max_flows(&d.cfg, NP_MAX_FLOWS) / 2)
+		np_warn("the pinned maps in '%s' hold %u flows, fewer than the "
+			"configured media ports: calls past that get 503; "
+			"detach every interface to have them made again",
+			pin_dir, d.maps.max_flows);
 	d.events = ring_buffer__new(d.maps.fd[NP_EVENTS], on_latch, &d, NULL);
 	if (d.events) {
 		struct epoll_event ev = { .events = EPOLLIN,
