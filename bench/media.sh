@@ -180,11 +180,8 @@ EOF
 # are made first, full size, and natproxyd uses them.
 in_ns proxy "$CTL" attach acc0 --max-flows 1048576 --pin-dir "$NP_PIN_DIR" \
 	>/dev/null || die "natproxyctl attach acc0 --max-flows 1048576"
-sip_spawn proxy "$NPD" -c "$WORK/natproxy.yaml" --pin-dir "$NP_PIN_DIR" \
-	--state "$WORK/state" >"$WORK/natproxyd.log" 2>&1
-NPD_PID=$SIP_LAST_PID
-for _ in $(seq 50); do grep -q 'natproxyd running' "$WORK/natproxyd.log" && break; sleep 0.1; done
-grep -q 'natproxyd running' "$WORK/natproxyd.log" || die "natproxyd did not start"
+natproxyd_start "$WORK/natproxyd.log" "$NPD" -c "$WORK/natproxy.yaml" \
+	--state "$WORK/state" || die "natproxyd did not start"
 
 log "A registers, then makes $CALLS calls to the far end through natproxyd and Kamailio"
 sipp_run lan1 reg-a register -i "$SIP_A_IP" -p 5060 -key user a -key expires 3600 \

@@ -267,8 +267,8 @@ static int on_latch(void *ctx, void *data, size_t len)
 static int ensure_attached(const struct daemon *d, const char *pin_dir,
 			   enum np_xdp_mode mode)
 {
+	__u32 max_flows = np_config_max_flows(&d->cfg, NP_MAX_FLOWS), prog_id;
 	struct np_attachment att[NP_MAX_IFACES];
-	__u32 prog_id;
 	size_t i;
 	int n, j, err;
 
@@ -282,8 +282,7 @@ static int ensure_attached(const struct daemon *d, const char *pin_dir,
 			;
 		if (j < n)
 			continue;
-		err = np_attach(pin_dir, ifname, mode,
-				np_config_max_flows(&d->cfg, NP_MAX_FLOWS));
+		err = np_attach(pin_dir, ifname, mode, max_flows);
 		if (err)
 			return err;
 	}

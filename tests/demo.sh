@@ -28,8 +28,8 @@ CFG=$NP_RUN_DIR/natproxy.yaml
 sed "s|/var/lib/natproxy/charging.log|$NP_RUN_DIR/charging.log|" configs/natproxy.yaml >"$CFG"
 
 step "natproxyd -c configs/natproxy.yaml (attaches the XDP relay to acc0 and core0)"
-sip_spawn proxy build/natproxyd -c "$CFG" --pin-dir "$NP_PIN_DIR" --state "$NP_RUN_DIR/state" >"$NP_RUN_DIR/natproxyd.log" 2>&1
-for _ in $(seq 50); do grep -q 'natproxyd running' "$NP_RUN_DIR/natproxyd.log" && break; sleep 0.1; done
+natproxyd_start "$NP_RUN_DIR/natproxyd.log" build/natproxyd -c "$CFG" \
+	--state "$NP_RUN_DIR/state" || fail "natproxyd did not start"
 ctl status | head -4
 
 step "A registers through its NAT; Kamailio stores natproxy's core address for it"

@@ -234,24 +234,16 @@ cfg() {
 		  file: $NP_RUN_DIR/$1.charging
 	EOF
 }
-NPD_PID=
 LOG=
 # npd_start NAME [ARGS...]: natproxyd on NAME.yaml, log NAME.log
 # (appended to), state NAME.state (never the shared default); waits
 # (bounded) until it runs.
 npd_start() {
-	local name=$1 i before
+	local name=$1
 	shift
 	LOG=$NP_RUN_DIR/$name.log
-	before=$(grep -c 'natproxyd running' "$LOG" 2>/dev/null)
-	sip_spawn proxy build/natproxyd -c "$NP_RUN_DIR/$name.yaml" --pin-dir "$NP_PIN_DIR" \
-		--state "$NP_RUN_DIR/$name.state" "$@" >>"$LOG" 2>&1
-	NPD_PID=$SIP_LAST_PID
-	for ((i = 0; i < 50; i++)); do
-		[ "$(grep -c 'natproxyd running' "$LOG")" -gt "${before:-0}" ] && return 0
-		_sip_running "$NPD_PID" || break
-		sleep 0.1
-	done
+	natproxyd_start "$LOG" build/natproxyd -c "$NP_RUN_DIR/$name.yaml" \
+		--state "$NP_RUN_DIR/$name.state" "$@" && return 0
 	diag "natproxyd ($name) did not start: $(tail -3 "$LOG")"
 	return 1
 }
@@ -275,7 +267,7 @@ no_flows() { [ "$(n_flows)" = 0 ]; }
 # other than uas.xml: sipp_cmd gives those the client options (-m 1,
 # -oocsf), which sipp refuses in server mode; they are taken out here.
 sipp_server() {
-	local ns=$1 i child cmd=() skip=0 a
+	local ns=$1 cmd=() skip=0 a
 	shift
 	sipp_cmd "$@"
 	for a in "${SIPP_CMD[@]}"; do
@@ -288,14 +280,7 @@ sipp_server() {
 		fi
 	done
 	sip_spawn "$ns" "${cmd[@]}" >"$NP_RUN_DIR/$1.out" 2>&1
-	for ((i = 0; i < 50; i++)); do
-		child=$(pgrep -P "$SIP_LAST_PID" | head -1)
-		[ -n "$child" ] && in_ns "$ns" ss -Hunap 2>/dev/null |
-			grep -q "\"sipp\",pid=$child," && return 0
-		_sip_running "$SIP_LAST_PID" || return 1
-		sleep 0.1
-	done
-	return 1
+	sipp_bound "$ns"
 }
 far_uas() {
 	case ${2:-uas} in

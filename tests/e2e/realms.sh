@@ -68,10 +68,8 @@ in_range() { # PORT LO HI
 }
 
 in_ns proxy ip addr add "$ACC_B_IP/24" dev acc0
-sip_spawn proxy build/natproxyd -c "$CFG" --pin-dir "$NP_PIN_DIR" --state "$NP_RUN_DIR/state" >"$LOG" 2>&1
-NPD_PID=$SIP_LAST_PID
-for _ in $(seq 50); do grep -q 'natproxyd running' "$LOG" && break; sleep 0.1; done
-check "natproxyd starts with two pairs sharing one core realm" grep -q 'natproxyd running' "$LOG"
+check "natproxyd starts with two pairs sharing one core realm" \
+	natproxyd_start "$LOG" build/natproxyd -c "$CFG" --state "$NP_RUN_DIR/state"
 
 # --- registrations through both realms ------------------------------------------
 capture lan2 eth0 reg-b.pcap udp port 5060

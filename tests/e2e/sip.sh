@@ -59,9 +59,7 @@ check "a broken config: FILE:LINE:COLUMN error, non-zero exit" \
 	test "$rc" -ne 0 -a -n "$(echo "$out" | grep -E "^$NP_RUN_DIR/bad.yaml:[0-9]+:[0-9]+: ")"
 check "and nothing attached" test -z "$(in_ns proxy ip -d link show | grep -o 'prog/xdp')"
 
-sip_spawn proxy build/natproxyd -c "$CFG" --pin-dir "$NP_PIN_DIR" --state "$NP_RUN_DIR/state" >"$LOG" 2>&1
-NPD_PID=$SIP_LAST_PID
-for _ in $(seq 50); do grep -q 'natproxyd running' "$LOG" && break; sleep 0.1; done
+natproxyd_start "$LOG" build/natproxyd -c "$CFG" --state "$NP_RUN_DIR/state"
 check "natproxyd starts and attaches XDP to acc0 and core0" \
 	test "$(ctl status --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["interfaces"]))')" = 2
 # 1000 + 1000 relay ports, twice over: maps for 4096 flows, not the 1M the

@@ -354,20 +354,47 @@ sipp_run() {
 	in_ns "$ns" "${SIPP_CMD[@]}" >"$NP_RUN_DIR/$1.out" 2>&1
 }
 
-# sipp_spawn NS NAME SCENARIO ARGS...: the same in the background (a
-# server, e.g. uas); SIP_LAST_PID is its PID, for sip_wait. Waits until
-# sipp has bound its SIP port (bounded, 5 s).
-sipp_spawn() {
+# sipp_bound NS: waits (bounded, 5 s) until the sipp just started in NS
+# with sip_spawn (SIP_LAST_PID) has bound its SIP port; 1 if it exits first.
+sipp_bound() {
 	local ns=$1 i child
-	shift
-	sipp_cmd "$@"
-	sip_spawn "$ns" "${SIPP_CMD[@]}" >"$NP_RUN_DIR/$1.out" 2>&1
 	for ((i = 0; i < 50; i++)); do
 		# timeout's child is sipp (env execs it): look for its socket.
 		child=$(pgrep -P "$SIP_LAST_PID" | head -1)
 		[ -n "$child" ] && in_ns "$ns" ss -Hunap 2>/dev/null |
 			grep -q "\"sipp\",pid=$child," && return 0
 		_sip_running "$SIP_LAST_PID" || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+# sipp_spawn NS NAME SCENARIO ARGS...: the same in the background (a
+# server, e.g. uas); SIP_LAST_PID is its PID, for sip_wait. Waits until
+# sipp has bound its SIP port (sipp_bound).
+sipp_spawn() {
+	local ns=$1
+	shift
+	sipp_cmd "$@"
+	sip_spawn "$ns" "${SIPP_CMD[@]}" >"$NP_RUN_DIR/$1.out" 2>&1
+	sipp_bound "$ns"
+}
+
+# natproxyd_start LOG NATPROXYD ARGS...: the natproxyd binary NATPROXYD
+# in the proxy namespace, on this run's pins, with ARGS (-c, --state...),
+# appending to LOG; PID in NPD_PID. Returns once LOG has one more
+# "natproxyd running" than before (bounded, 5 s), 1 if it does not.
+NPD_PID=
+natproxyd_start() {
+	local log=$1 bin=$2 before i
+	shift 2
+	before=$(grep -c 'natproxyd running' "$log" 2>/dev/null)
+	sip_spawn proxy "$bin" --pin-dir "$NP_PIN_DIR" "$@" >>"$log" 2>&1
+	NPD_PID=$SIP_LAST_PID
+	for ((i = 0; i < 50; i++)); do
+		[ "$(grep -c 'natproxyd running' "$log")" -gt "${before:-0}" ] &&
+			return 0
+		_sip_running "$NPD_PID" || return 1
 		sleep 0.1
 	done
 	return 1
