@@ -414,14 +414,14 @@ static __always_inline void checksum_make_partial(struct packet *p)
 	p->udp->check = csum_fold64(pseudo_sum(p));
 }
 
-/* The ingress runs the relay in generic mode (asked for partial packets
- * only, so that no other packet pays for the lookup). */
-static __always_inline bool ingress_generic(struct xdp_md *ctx)
+/* Whether the ingress has the NP_LINK_* flag; asked only on the paths
+ * that need it, so that no other packet pays for the lookup. */
+static __always_inline bool ingress_has(struct xdp_md *ctx, __u32 flag)
 {
 	__u32 ifindex = ctx->ingress_ifindex;
 	struct np_link *link = bpf_map_lookup_elem(&np_links_v1, &ifindex);
 
-	return link && (link->flags & NP_LINK_GENERIC);
+	return link && (link->flags & flag);
 }
 
 /*
@@ -805,7 +805,7 @@ static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 		*verdict = NP_V_PASS_EGRESS;
 		return to_kernel(&p, st, csum, len, rtcp, now);
 	}
-	if (csum == CSUM_PARTIAL && ingress_generic(ctx))
+	if (csum == CSUM_PARTIAL && ingress_has(ctx, NP_LINK_GENERIC))
 		checksum_make_partial(&p);
 
 	decrement_hop_limit(&p);
@@ -814,7 +814,8 @@ static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 		return XDP_DROP;
 	}
 	count_relayed(&st->ctr, len, rtcp, false, now);
-	if (out == ctx->ingress_ifindex) {
+	if (out == ctx->ingress_ifindex &&
+	    !ingress_has(ctx, NP_LINK_TX_BY_REDIRECT)) {
 		*verdict = NP_V_TX;
 		return XDP_TX;
 	}

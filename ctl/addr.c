@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ifaddrs.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,13 +111,14 @@ void np_flow_key_make(struct np_flow_key *key, int family, const void *addr,
 	key->port = htons(port);
 }
 
-bool np_addr_is_local(__u8 family, const union np_addr *addr)
+__u32 np_addr_ifindex(__u8 family, const union np_addr *addr)
 {
 	struct ifaddrs *all, *ifa;
+	__u32 ifindex = 0;
 	bool found = false;
 
 	if (getifaddrs(&all))
-		return false;
+		return 0;
 	for (ifa = all; ifa && !found; ifa = ifa->ifa_next) {
 		const struct sockaddr *sa = ifa->ifa_addr;
 
@@ -128,7 +130,14 @@ bool np_addr_is_local(__u8 family, const union np_addr *addr)
 		else if (family == NP_AF_INET6 && sa->sa_family == AF_INET6)
 			found = !memcmp(&((const struct sockaddr_in6 *)sa)->sin6_addr,
 					addr, 16);
+		if (found)
+			ifindex = if_nametoindex(ifa->ifa_name);
 	}
 	freeifaddrs(all);
-	return found;
+	return ifindex;
+}
+
+bool np_addr_is_local(__u8 family, const union np_addr *addr)
+{
+	return np_addr_ifindex(family, addr) != 0;
 }

@@ -30,6 +30,8 @@ void np_flow_key_make(struct np_flow_key *key, int family, const void *addr,
 		      __u16 port);
 /* Whether addr is assigned to an interface of this host (namespace). */
 bool np_addr_is_local(__u8 family, const union np_addr *addr);
+/* The interface addr is assigned to, 0 if none. */
+__u32 np_addr_ifindex(__u8 family, const union np_addr *addr);
 const char *np_endpoint_str(const struct np_endpoint *ep, char *buf,
 			    size_t len);
 const char *np_addr_str(__u8 family, const union np_addr *addr, char *buf,

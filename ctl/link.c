@@ -162,6 +162,8 @@ int np_link_probe(__u32 ifindex, enum np_xdp_mode mode,
 		return -errno;
 	driver_of(ifname, out->driver, sizeof(out->driver));
 	veth = !strcmp(out->driver, "veth");
+	if (veth)
+		out->flags |= NP_LINK_TX_BY_REDIRECT;
 	if (software_device(ifname) || !strcmp(out->driver, "virtio_net"))
 		out->flags |= NP_LINK_VERIFY_CSUM;
 	if (mode == NP_XDP_GENERIC) {

@@ -16,9 +16,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
+
 #include "addr.h"
 #include "flowtab.h"
 #include "json.h"
+#include "link.h"
 #include "loader.h"
 #include "log.h"
 #include "natproxy.h"
@@ -106,6 +109,27 @@ static int cmd_detach(struct ctl *ctl, int argc, char **argv)
 		return usage_error(command_find("detach"), "one interface");
 	err = np_detach(ctl->pin_dir, argv[0]);
 	return err ? fail(ctl, err) : ok_json(ctl, "detached", argv[0]);
+}
+
+/* Probes the attached interfaces again (natproxyd does so every second). */
+static int cmd_refresh(struct ctl *ctl, int argc, char **argv)
+{
+	struct np_maps maps;
+	int err;
+
+	(void)argv;
+	if (argc)
+		return usage_error(command_find("refresh"), "no arguments");
+	err = np_maps_open(ctl->pin_dir, &maps);
+	if (err)
+		return fail(ctl, err);
+	err = np_links_refresh(maps.fd[NP_LINKS], maps.fd[NP_EGRESS]);
+	np_maps_close(&maps);
+	if (err < 0)
+		return fail(ctl, err);
+	if (ctl->json)
+		printf("{\"changed\": %d}\n", err);
+	return 0;
 }
 
 static int count_flow(const struct np_flow_key *key, const struct np_flow *flow,
@@ -307,6 +331,20 @@ static int cmd_flows(struct ctl *ctl, int argc, char **argv)
 	return err ? fail(ctl, err) : 0;
 }
 
+/* What a flow needs for the interface its relay address is on: checksums
+ * verified where partial ones can arrive (the link map, see link.h). */
+static __u32 arrival_flags(const struct np_maps *maps,
+			   const struct np_flow_key *key)
+{
+	__u32 ifindex = np_addr_ifindex(key->family, &key->addr);
+	struct np_link link;
+
+	if (!ifindex ||
+	    bpf_map_lookup_elem(maps->fd[NP_LINKS], &ifindex, &link))
+		return 0;
+	return link.flags & NP_LINK_VERIFY_CSUM ? NP_F_CSUM_VERIFY : 0;
+}
+
 /* Options of "flow add", gathered by getopt in main. */
 static struct flow_args {
 	const char *src, *dst, *expect, *reverse, *egress, *vlan;
@@ -429,6 +467,7 @@ static int cmd_flow(struct ctl *ctl, int argc, char **argv)
 	if (err)
 		return fail(ctl, err);
 	if (!strcmp(argv[0], "add")) {
+		flow.flags |= arrival_flags(&maps, &key);
 		err = np_flow_install(&maps, &key, &flow);
 		if (err)
 			np_err("cannot install flow '%s': %s", argv[1],
@@ -595,6 +634,7 @@ static const struct command commands[] = {
 	  true, cmd_attach },
 	{ "detach", "detach IFACE [--pin-dir DIR] [--json]", true, cmd_detach },
 	{ "status", "status [--pin-dir DIR] [--json]", true, cmd_status },
+	{ "refresh", "refresh [--pin-dir DIR] [--json]", true, cmd_refresh },
 	{ "flows", "flows [--pin-dir DIR] [--json]", true, cmd_flows },
 	{ "calls", "calls [--state FILE] [--pin-dir DIR] [--json]", true,
 	  cmd_calls },

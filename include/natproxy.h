@@ -235,6 +235,10 @@ enum np_verdict { NP_VERDICTS(NP_ENUM_ENTRY) NP_V_MAX };
 /* Attached in generic (skb) mode: a packet keeps its skb, and with it the
  * kernel's note that its checksum is partial, whichever way it leaves. */
 #define NP_LINK_GENERIC (1u << 2)
+/* Send back out of this interface by redirect, not XDP_TX: a veth wakes
+ * its peer for XDP_TX frames only when the peer runs XDP itself, while a
+ * redirect delivers to a peer with GRO too. */
+#define NP_LINK_TX_BY_REDIRECT (1u << 3)
 
 /* What the control plane found an attached interface able to do. */
 struct np_link {

@@ -13,6 +13,7 @@ require_root "relay end to end"
 
 CTL=(build/natproxyctl --pin-dir "$NP_PIN_DIR")
 UDP=tests/lib/udp.py
+sinkout=$NP_RUN_DIR/sink.out
 trap np_topology_down EXIT
 np_topology_up
 in_term ip addr add 203.0.113.66/24 dev t0 # the attacker's address
@@ -50,7 +51,7 @@ stop_captures() {
 }
 # count_matching FILE PATTERN: packets in a capture whose line matches.
 count_matching() {
-	tests/lib/pcap_udp.py "$1" | grep -c -- "$2"
+	tests/lib/pcap_udp.py "$1" | grep -Ec -- "$2"
 }
 
 # --- the loader -------------------------------------------------------------
@@ -84,69 +85,151 @@ check "bpftool dumps the flow map with named fields" \
 	bash -c "bpftool map dump pinned '$NP_PIN_DIR/np_flows4_v2' >/dev/null"
 
 # --- static flows: RTP and RTCP of one stream, each direction ----------------
+STREAM_FLOWS=(203.0.113.1:30000 198.51.100.1:40000 203.0.113.1:30001
+	198.51.100.1:40001 '[2001:db8:1::1]:30002')
 # Terminal side: the first packet latches the reverse flow's destination.
-ctl flow add 203.0.113.1:30000 --src 198.51.100.1:40000 --dst 198.51.100.10:6000 \
-	--latch --strict --reverse 198.51.100.1:40000 --dscp 46
-ctl flow add 198.51.100.1:40000 --src 203.0.113.1:30000 --dscp 46
-ctl flow add 203.0.113.1:30001 --src 198.51.100.1:40001 --dst 198.51.100.10:6001 \
-	--latch --strict --reverse 198.51.100.1:40001
-ctl flow add 198.51.100.1:40001 --src 203.0.113.1:30001
-ctl flow add '[2001:db8:1::1]:30002' --src '[2001:db8:2::1]:40002' \
-	--dst '[2001:db8:2::10]:6002' --dscp 34
-check_eq "five flows installed" 5 "$(ctl flows --json | wc -l)"
-check "bpftool shows new_saddr/new_dport fields" \
-	bash -c "bpftool map dump pinned '$NP_PIN_DIR/np_flows4_v2' | grep -q new_dport"
+add_stream_flows() {
+	ctl flow add 203.0.113.1:30000 --src 198.51.100.1:40000 --dst 198.51.100.10:6000 \
+		--latch --strict --reverse 198.51.100.1:40000 --dscp 46
+	ctl flow add 198.51.100.1:40000 --src 203.0.113.1:30000 --dscp 46
+	ctl flow add 203.0.113.1:30001 --src 198.51.100.1:40001 --dst 198.51.100.10:6001 \
+		--latch --strict --reverse 198.51.100.1:40001
+	ctl flow add 198.51.100.1:40001 --src 203.0.113.1:30001
+	ctl flow add '[2001:db8:1::1]:30002' --src '[2001:db8:2::1]:40002' \
+		--dst '[2001:db8:2::10]:6002' --dscp 34
+}
+# sink_start NS ADDR:PORT SECONDS OUT [COUNT]: a counting socket in NS, its
+# PID in NP_LAST_PID; returns once it is bound.
+sink_start() {
+	rm -f "$4.ready"
+	np_spawn ip netns exec "$1" $UDP sink "$2" "$3" "$4.ready" ${5:-} >"$4"
+	for _ in $(seq 100); do
+		[ -e "$4.ready" ] && return 0
+		sleep 0.05
+	done
+	diag "sink $2 in $1 did not bind"
+	return 1
+}
 
-# Resolve the next hops first, so that every packet takes the fast path.
-in_proxy ping -c1 -W1 198.51.100.10 >/dev/null
-in_proxy ping -c1 -W1 203.0.113.20 >/dev/null
-in_proxy ping -6 -c1 -W1 2001:db8:2::10 >/dev/null
+# udp_csum_errors NS: datagrams the namespace's UDP (IPv4 and IPv6) dropped
+# for their checksum.
+udp_csum_errors() {
+	ip netns exec "$1" awk '$1 == "Udp:" && !h {for (i = 2; i <= NF; i++) if ($i == "InCsumErrors") c = i; h = 1; next}
+		$1 == "Udp:" {n += $c} $1 == "Udp6InCsumErrors" {n += $2} END {print n + 0}' \
+		/proc/net/snmp /proc/net/snmp6
+}
 
-capture "$NS_CORE" c0 "$NP_RUN_DIR/core.pcap"
-capture "$NS_TERM" t0 "$NP_RUN_DIR/term.pcap"
-sinkout=$NP_RUN_DIR/sink.out
-np_spawn ip netns exec "$NS_PROXY" $UDP sink 203.0.113.1:30000 4 >"$sinkout"
-sink_pid=$NP_LAST_PID
-sleep 0.3
-in_term $UDP send 203.0.113.20:4000 203.0.113.1:30000 50
-in_term $UDP send 203.0.113.20:4001 203.0.113.1:30001 10 80 rtcp
-in_core $UDP send 198.51.100.10:6000 198.51.100.1:40000 40
-in_core $UDP send 198.51.100.10:6001 198.51.100.1:40001 5 80 rtcp
-in_term $UDP send 203.0.113.66:4000 203.0.113.1:30000 7 # not the latched source
-in_term $UDP send '[2001:db8:1::20]:4002' '[2001:db8:1::1]:30002' 10
-wait "$sink_pid"
-stop_captures
+# stream_checks PATH: one stream each way between the terminal and the far
+# end, every sender a socket with the kernel's default checksum offload (so
+# its packets reach the relay with partial checksums), checked where they
+# arrive: on the wire, by the receiving sockets and by the receivers' UDP
+# error counters. PATH is how natproxy must deliver: "kernel" on the
+# default topology, where XDP cannot send into the outer veths and the
+# kernel forwards the rewritten packets (a checksum may stay partial there,
+# for the next device to finish, and must then be the new addresses' sum);
+# "xdp" with GRO on the outer ends, where XDP sends every packet itself and
+# every checksum must be complete.
+stream_checks() {
+	local path=$1 csum=ok to_kernel=0 rtp_to_kernel=0 f
+	local err_core0 err_term0 core term sink
+	if [ "$path" = kernel ]; then
+		csum='(ok|partial)' rtp_to_kernel=50
+	fi
+	check "[$path] status: media leaves acc0 and core0 by $path" \
+		test "$(ctl status --json | python3 -c 'import json,sys; print(" ".join(i["media_out"] for i in json.load(sys.stdin)["interfaces"]))')" = "$path $path"
+	check "[$path] status: checksums verified on both veths" \
+		test "$(ctl status --json | python3 -c 'import json,sys; print(" ".join(str(i["verify_checksums"]) for i in json.load(sys.stdin)["interfaces"]))')" = "True True"
+	add_stream_flows
+	check_eq "[$path] five flows installed, checksums verified on each" 5 \
+		"$(ctl flows --json | grep -c 'csum-verify')"
+	# Resolve the next hops first, so that every packet takes the fast path.
+	in_proxy ping -c1 -W1 198.51.100.10 >/dev/null
+	in_proxy ping -c1 -W1 203.0.113.20 >/dev/null
+	in_proxy ping -6 -c1 -W1 2001:db8:2::10 >/dev/null
+	err_core0=$(udp_csum_errors "$NS_CORE") err_term0=$(udp_csum_errors "$NS_TERM")
 
-core=$NP_RUN_DIR/core.pcap term=$NP_RUN_DIR/term.pcap
-diag "core side capture (src sport dst dport dscp ttl vlan ip-csum udp-csum len):"
-tests/lib/pcap_udp.py "$core" | cut -d' ' -f1-10 | sort | uniq -c | sed 's/^/#   /'
-check_eq "50 RTP packets arrive rewritten: 198.51.100.1:40000 -> 198.51.100.10:6000, DSCP 46, TTL 63, checksums valid" \
-	50 "$(count_matching "$core" '^198.51.100.1 40000 198.51.100.10 6000 46 63 - ok ok 172 ')"
-check_eq "10 RTCP packets arrive on the RTCP relay: 40001 -> 6001, checksums valid" \
-	10 "$(count_matching "$core" '^198.51.100.1 40001 198.51.100.10 6001 0 63 - ok ok 80 ')"
-check_eq "10 IPv6 packets arrive: [2001:db8:2::1]:40002 -> [2001:db8:2::10]:6002, DSCP 34, hop limit 63, UDP checksum valid" \
-	10 "$(count_matching "$core" '^2001:db8:2::1 40002 2001:db8:2::10 6002 34 63 - n/a ok 172 ')"
-check_eq "nothing from the spoofing source reaches the far end" \
-	0 "$(tests/lib/pcap_udp.py "$core" | grep -c '^203.0.113.66')"
-check_eq "payload is untouched (same digests sent and relayed)" \
-	"$(tests/lib/pcap_udp.py "$term" | awk '$1=="203.0.113.20" && $2==4000 {print $11}' | sort | md5sum)" \
-	"$(tests/lib/pcap_udp.py "$core" | awk '$2==40000 {print $11}' | sort | md5sum)"
-check_eq "40 RTP packets come back to the latched terminal: 203.0.113.1:30000 -> 203.0.113.20:4000, DSCP 46" \
-	40 "$(count_matching "$term" '^203.0.113.1 30000 203.0.113.20 4000 46 63 - ok ok 172 ')"
-check_eq "5 RTCP packets come back to the latched RTCP port 4001" \
-	5 "$(count_matching "$term" '^203.0.113.1 30001 203.0.113.20 4001 0 63 - ok ok 80 ')"
-check_eq "the socket bound to the relay port received nothing" 0 "$(cat "$sinkout")"
+	core=$NP_RUN_DIR/core-$path.pcap term=$NP_RUN_DIR/term-$path.pcap
+	sink=$NP_RUN_DIR/sink-$path
+	capture "$NS_CORE" c0 "$core"
+	capture "$NS_TERM" t0 "$term"
+	local sinks=()
+	# The relay port's own socket must get nothing: it listens the
+	# longest, until the other sinks have all they expect.
+	sink_start "$NS_PROXY" 203.0.113.1:30000 6 "$sink.relay"
+	sinks+=("$NP_LAST_PID")
+	sink_start "$NS_CORE" 198.51.100.10:6000 20 "$sink.far" 50
+	sinks+=("$NP_LAST_PID")
+	sink_start "$NS_CORE" '[2001:db8:2::10]:6002' 20 "$sink.far6" 10
+	sinks+=("$NP_LAST_PID")
+	in_term $UDP send 203.0.113.20:4000 203.0.113.1:30000 50
+	in_term $UDP send 203.0.113.20:4001 203.0.113.1:30001 10 80 rtcp
+	in_term $UDP send 203.0.113.66:4000 203.0.113.1:30000 7 # not the latched source
+	in_term $UDP send '[2001:db8:1::20]:4002' '[2001:db8:1::1]:30002' 10
+	# The terminal's ports are free again: count what comes back there.
+	sink_start "$NS_TERM" 203.0.113.20:4000 20 "$sink.term" 40
+	sinks+=("$NP_LAST_PID")
+	in_core $UDP send 198.51.100.10:6100 198.51.100.1:40000 40
+	in_core $UDP send 198.51.100.10:6101 198.51.100.1:40001 5 80 rtcp
+	wait "${sinks[@]}"
+	stop_captures
 
-check_eq "flow counters: 50 packets" 50 "$(flow_field 203.0.113.1:30000 packets)"
-check_eq "flow counters: 50 x 200 bytes" 10000 "$(flow_field 203.0.113.1:30000 bytes)"
-check_eq "flow counters: 7 drops for the wrong source" 7 "$(flow_field 203.0.113.1:30000 drops.source)"
-check_eq "reverse flow latched onto the terminal's real source" \
-	203.0.113.20:4000 "$(flow_field 198.51.100.1:40000 dst)"
-check_eq "reverse flow counters: 40 packets" 40 "$(flow_field 198.51.100.1:40000 packets)"
-for f in 203.0.113.1:30000 198.51.100.1:40000 203.0.113.1:30001 198.51.100.1:40001 '[2001:db8:1::1]:30002'; do
-	check_eq "$f: no packet needed the kernel (neighbours resolved)" 0 "$(flow_field "$f" to_kernel)"
-done
-check_eq "IPv6 flow counters: 10 packets" 10 "$(flow_field '[2001:db8:1::1]:30002' packets)"
+	diag "[$path] core side capture (src sport dst dport dscp ttl vlan ip-csum udp-csum len):"
+	tests/lib/pcap_udp.py "$core" | cut -d' ' -f1-10 | sort | uniq -c | sed 's/^/#   /'
+	diag "[$path] terminal side capture:"
+	tests/lib/pcap_udp.py "$term" | cut -d' ' -f1-10 | sort | uniq -c | sed 's/^/#   /'
+	check_eq "[$path] the senders' checksums reach the relay partial (offload on)" \
+		50 "$(count_matching "$term" '^203.0.113.20 4000 203.0.113.1 30000 0 64 - ok partial 172 ')"
+	check_eq "[$path] 50 RTP packets arrive rewritten: 198.51.100.1:40000 -> 198.51.100.10:6000, DSCP 46, TTL 63, checksums right" \
+		50 "$(count_matching "$core" "^198.51.100.1 40000 198.51.100.10 6000 46 63 - ok $csum 172 ")"
+	check_eq "[$path] 10 RTCP packets arrive on the RTCP relay: 40001 -> 6001, checksums right" \
+		10 "$(count_matching "$core" "^198.51.100.1 40001 198.51.100.10 6001 0 63 - ok $csum 80 ")"
+	check_eq "[$path] 10 IPv6 packets arrive: [2001:db8:2::1]:40002 -> [2001:db8:2::10]:6002, DSCP 34, hop limit 63, UDP checksum right" \
+		10 "$(count_matching "$core" "^2001:db8:2::1 40002 2001:db8:2::10 6002 34 63 - n/a $csum 172 ")"
+	check_eq "[$path] no packet arrives with a bad checksum, either side" \
+		0 "$(tests/lib/pcap_udp.py "$core" "$term" | grep -c ' bad ')"
+	check_eq "[$path] the far end's sockets received all 50 RTP and 10 IPv6 packets" \
+		"50 10" "$(cat "$sink.far") $(cat "$sink.far6")"
+	check_eq "[$path] the terminal's socket received all 40 RTP packets" 40 "$(cat "$sink.term")"
+	check_eq "[$path] no UDP checksum error at the far end or the terminal" "0 0" \
+		"$(($(udp_csum_errors "$NS_CORE") - err_core0)) $(($(udp_csum_errors "$NS_TERM") - err_term0))"
+	check_eq "[$path] nothing from the spoofing source reaches the far end" \
+		0 "$(tests/lib/pcap_udp.py "$core" | grep -c '^203.0.113.66')"
+	check_eq "[$path] payload is untouched (same digests sent and relayed)" \
+		"$(tests/lib/pcap_udp.py "$term" | awk '$1=="203.0.113.20" && $2==4000 {print $11}' | sort | md5sum)" \
+		"$(tests/lib/pcap_udp.py "$core" | awk '$2==40000 {print $11}' | sort | md5sum)"
+	check_eq "[$path] 40 RTP packets come back to the latched terminal: 203.0.113.1:30000 -> 203.0.113.20:4000, DSCP 46" \
+		40 "$(count_matching "$term" "^203.0.113.1 30000 203.0.113.20 4000 46 63 - ok $csum 172 ")"
+	check_eq "[$path] 5 RTCP packets come back to the latched RTCP port 4001" \
+		5 "$(count_matching "$term" "^203.0.113.1 30001 203.0.113.20 4001 0 63 - ok $csum 80 ")"
+	check_eq "[$path] the socket bound to the relay port received nothing" 0 "$(cat "$sink.relay")"
+
+	check_eq "[$path] flow counters: 50 packets of 200 bytes" "50 10000" \
+		"$(flow_field 203.0.113.1:30000 packets) $(flow_field 203.0.113.1:30000 bytes)"
+	check_eq "[$path] flow counters: 7 drops for the wrong source, none for checksums" "7 0" \
+		"$(flow_field 203.0.113.1:30000 drops.source) $(flow_field 203.0.113.1:30000 drops.checksum)"
+	check_eq "[$path] reverse flow latched onto the terminal's real source" \
+		203.0.113.20:4000 "$(flow_field 198.51.100.1:40000 dst)"
+	check_eq "[$path] reverse flow counters: 40 packets" 40 "$(flow_field 198.51.100.1:40000 packets)"
+	check_eq "[$path] IPv6 flow counters: 10 packets" 10 "$(flow_field '[2001:db8:1::1]:30002' packets)"
+	check_eq "[$path] packets the kernel forwarded (to_kernel) of the 50 RTP" \
+		"$rtp_to_kernel" "$(flow_field 203.0.113.1:30000 to_kernel)"
+	if [ "$path" = xdp ]; then
+		for f in "${STREAM_FLOWS[@]}"; do
+			check_eq "[$path] $f: no packet needed the kernel" 0 "$(flow_field "$f" to_kernel)"
+		done
+	fi
+	for f in "${STREAM_FLOWS[@]}"; do
+		ctl flow del "$f" >/dev/null
+	done
+}
+
+# The default topology first; then, to show XDP's own path, GRO on the
+# outer ends, which natproxyctl refresh notices.
+stream_checks kernel
+check "GRO on the outer ends (a non-default setting, for the XDP path)" np_fast_peers
+check "refresh: natproxyctl records that XDP can now send into both" \
+	test "$(ctl refresh --json)" = '{"changed": 2}'
+stream_checks xdp
 
 # --- hairpin: a relay whose destination is another of our relays -------------
 # Two terminals behind the proxy calling each other: A's stream goes out to
@@ -163,6 +246,8 @@ check_eq "hairpin: both flows count them" "20 20" \
 	"$(flow_field 203.0.113.1:30010 packets) $(flow_field 198.51.100.1:40012 packets)"
 
 # --- an unresolved neighbour: the kernel delivers, the next packet is fast ----
+add_stream_flows
+in_term $UDP send 203.0.113.20:4000 203.0.113.1:30000 1
 in_proxy ip neigh flush dev core0
 capture "$NS_CORE" c0 "$NP_RUN_DIR/neigh.pcap"
 in_term $UDP send 203.0.113.20:4000 203.0.113.1:30000 1
@@ -175,8 +260,7 @@ check_eq "exactly one packet went through the kernel" 1 "$(flow_field 203.0.113.
 
 # --- deleting a flow hands its port back to the kernel ------------------------
 check "flow del" ctl flow del 203.0.113.1:30000
-np_spawn ip netns exec "$NS_PROXY" $UDP sink 203.0.113.1:30000 2 >"$sinkout.2"
-sleep 0.3
+sink_start "$NS_PROXY" 203.0.113.1:30000 20 "$sinkout.2" 5
 in_term $UDP send 203.0.113.20:4000 203.0.113.1:30000 5
 np_topology_wait_spawned
 check_eq "after flow del the relay port's socket gets the packets" 5 "$(cat "$sinkout.2")"

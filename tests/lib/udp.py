@@ -5,8 +5,10 @@
   udp.py send BIND_ADDR:PORT DEST_ADDR:PORT COUNT [SIZE] [KIND]
       sends COUNT datagrams of SIZE payload bytes (default 172, an RTP
       packet of 20 ms G.711), KIND rtp (default) or rtcp (PT 200), 2 ms apart.
-  udp.py sink BIND_ADDR:PORT SECONDS
-      counts datagrams received for SECONDS, prints the count.
+  udp.py sink BIND_ADDR:PORT SECONDS [READY_FILE [COUNT]]
+      counts datagrams received for SECONDS (or until COUNT arrived),
+      prints the count; creates READY_FILE once bound, for a test to wait
+      on.
 """
 import socket
 import struct
@@ -39,13 +41,15 @@ def send(bind, dest, count, size=172, kind="rtp"):
         time.sleep(0.002)
 
 
-def sink(bind, seconds):
+def sink(bind, seconds, ready=None, count=None):
     family, local = endpoint(bind)
     s = socket.socket(family, socket.SOCK_DGRAM)
     s.bind(local)
+    if ready:
+        open(ready, "w").close()
     s.settimeout(0.1)
     n, end = 0, time.monotonic() + float(seconds)
-    while time.monotonic() < end:
+    while time.monotonic() < end and (count is None or n < int(count)):
         try:
             s.recv(65536)
             n += 1
