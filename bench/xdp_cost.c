@@ -85,7 +85,13 @@ struct cycle {
 	__u8 pkt[FRAME_LEN];
 };
 
-enum row_kind { ROW_FLOOR_TX, ROW_FLOOR_LOOKUP, ROW_RELAY_TX, ROW_RELAY_PASS };
+enum row_kind {
+	ROW_FLOOR_TX,
+	ROW_FLOOR_LOOKUP,
+	ROW_RELAY_TX,
+	ROW_RELAY_TX_VERIFY, /* the same, flows with NP_F_CSUM_VERIFY */
+	ROW_RELAY_PASS,
+};
 
 struct row {
 	const char *name;
@@ -133,7 +139,7 @@ struct bench {
 	int ncpu;
 	struct cycle tx, pass;
 	__u32 filled_relay, filled_floor; /* filler entries so far */
-	struct row rows[1 + 3 * NSIZES];
+	struct row rows[1 + 4 * NSIZES];
 	int nrows;
 	struct map_mem mem[4];
 };
@@ -383,6 +389,23 @@ static int counters_sum(const struct bench *b, const struct cycle *c,
 	return 0;
 }
 
+/* Installs the forwarding cycle's flows again with flags added (or not):
+ * each keeps its slot, counters and next hop. */
+static int cycle_flags(struct bench *b, struct cycle *c, __u32 extra)
+{
+	struct np_flow f;
+	int i, err;
+
+	for (i = 0; i < 2; i++) {
+		f = c->flow[i];
+		f.flags |= extra;
+		err = np_flow_install(&b->maps, &c->key[i], &f);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 /* Best of r->runs runs of b->repeat packets each, with every repeat checked. */
 static int measure(struct bench *b, struct row *r)
 {
@@ -582,6 +605,7 @@ static struct row *add_row(struct bench *b, const char *name,
 		r->pkt = b->tx.pkt;
 		break;
 	case ROW_RELAY_TX:
+	case ROW_RELAY_TX_VERIFY:
 		r->prog_fd = bpf_program__fd(b->relay->progs.np_relay);
 		r->cycle = &b->tx;
 		r->pkt = b->tx.pkt;
@@ -1079,6 +1103,14 @@ int main(int argc, char **argv)
 			r = add_row(b, "relay, fib hit -> XDP_TX", ROW_RELAY_TX,
 				    sizes[i]);
 			if (measure(b, r))
+				goto out;
+			/* What a software device's flows pay: the whole
+			 * datagram summed (a partial checksum costs the same
+			 * sum, and one store more). */
+			r = add_row(b, "relay + checksum verify -> XDP_TX",
+				    ROW_RELAY_TX_VERIFY, sizes[i]);
+			if (cycle_flags(b, &b->tx, NP_F_CSUM_VERIFY) ||
+			    measure(b, r) || cycle_flags(b, &b->tx, 0))
 				goto out;
 		}
 		r = add_row(b, "relay, no neighbour -> PASS", ROW_RELAY_PASS,

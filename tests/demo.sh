@@ -30,14 +30,17 @@ sed "s|/var/lib/natproxy/charging.log|$NP_RUN_DIR/charging.log|" configs/natprox
 step "natproxyd -c configs/natproxy.yaml (attaches the XDP relay to acc0 and core0)"
 natproxyd_start "$NP_RUN_DIR/natproxyd.log" build/natproxyd -c "$CFG" \
 	--state "$NP_RUN_DIR/state" || fail "natproxyd did not start"
-ctl status | head -4
+# On these veths, with the kernel's defaults, XDP cannot send into a peer
+# that runs neither XDP nor GRO: natproxy says so, rewrites and counts in
+# XDP, and lets the kernel forward.
+ctl status | sed '/VERDICT/,$d'
 
 step "A registers through its NAT; Kamailio stores natproxy's core address for it"
 sipp_run lan1 reg-a register -i 192.168.1.10 -p 5060 -key user a -key expires 60 203.0.113.1:5060 ||
 	fail "registration failed"
 echo "Kamailio location for a: $(kamailio_contacts a)"
 
-step "A calls the far end: 4 s of RTP each way, relayed by XDP"
+step "A calls the far end: 4 s of RTP each way, rewritten and counted by XDP"
 sipp_spawn core uas-far uas -i 198.51.100.10 -p 5060 -mi 198.51.100.10 -mp 7000 || fail "far end"
 sipp_cmd call-a uac -i 192.168.1.10 -p 5060 -mi 192.168.1.10 -mp 6000 -s far -key user a 203.0.113.1:5060
 sip_spawn lan1 "${SIPP_CMD[@]}" >"$NP_RUN_DIR/call-a.out" 2>&1

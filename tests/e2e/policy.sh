@@ -194,7 +194,7 @@ charge_call() { helper charge-call "$NP_RUN_DIR/$1.charging" "$2" "$3"; }
 # packets SRC -> DST from a relay port (30000 and up: not signaling).
 media_sum() {
 	tests/lib/pcap_udp.py "$1" |
-		awk -v s="$2" -v d="$3" '$1 == s && $2 >= 30000 && $3 == d && $8 != "bad" && $9 == "ok" {n++; b += $10 + 28}
+		awk -v s="$2" -v d="$3" '$1 == s && $2 >= 30000 && $3 == d && $8 != "bad" && ($9 == "ok" || $9 == "partial") {n++; b += $10 + 28}
 			END {print n + 0, b + 0}'
 }
 # payloads FILE SIZE: UDP packets of that payload size in a capture.
@@ -348,7 +348,7 @@ section_access() {
 
 # --- latch: restricted latching against an attacker ------------------------------
 # C (203.0.113.30, on the access network) sends 77-byte datagrams to A's
-# access relay before A's media starts (uac_late_media: 3 s after the ACK)
+# access relay before A's media starts (uac_late_media: 8 s after the ACK)
 # and after A latched.
 section_latch() {
 	local relay n
@@ -624,6 +624,10 @@ section_qos() {
 	clang -O2 -g -target bpf -I"/usr/include/$(gcc -dumpmachine)" \
 		-c "$NP_RUN_DIR/vlan100.bpf.c" -o "$NP_RUN_DIR/vlan100.bpf.o" &&
 		vlan_link core eth0 && vlan_link proxy core0 && vlan_up=yes
+	# The point here is XDP tagging what it sends itself: that needs XDP
+	# to send into core/eth0, which a veth allows only with NAPI on its
+	# peer (a non-default setting; the other sections run on defaults).
+	check "qos: GRO on the peers of acc0 and core0, so that XDP sends media itself" sip_fast_peers
 	check "qos: the proxy-core link carries VLAN 100 (tc push/pop), Kamailio answers over it" \
 		eval '[ "$vlan_up" = yes ] && in_ns proxy ping -c 1 -W 2 "$SIP_KAM_IP" >/dev/null'
 	cfg qos "    dscp: 34

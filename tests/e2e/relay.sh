@@ -9,6 +9,7 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/tap.sh
 . tests/lib/netns.sh
+. tests/lib/udp_errors.sh
 require_root "relay end to end"
 
 CTL=(build/natproxyctl --pin-dir "$NP_PIN_DIR")
@@ -111,13 +112,6 @@ sink_start() {
 	return 1
 }
 
-# udp_csum_errors NS: datagrams the namespace's UDP (IPv4 and IPv6) dropped
-# for their checksum.
-udp_csum_errors() {
-	ip netns exec "$1" awk '$1 == "Udp:" && !h {for (i = 2; i <= NF; i++) if ($i == "InCsumErrors") c = i; h = 1; next}
-		$1 == "Udp:" {n += $c} $1 == "Udp6InCsumErrors" {n += $2} END {print n + 0}' \
-		/proc/net/snmp /proc/net/snmp6
-}
 
 # stream_checks PATH: one stream each way between the terminal and the far
 # end, every sender a socket with the kernel's default checksum offload (so

@@ -21,6 +21,7 @@ NP_PIN_DIR=$NP_RUN_DIR/bpf/natproxy
 export NP_RUN NP_RUN_DIR NP_PIN_DIR
 
 SIP_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$SIP_DIR/../lib/udp_errors.sh"
 SIP_SCENARIOS=$SIP_DIR/scenarios
 SIP_DOMAIN=${SIP_DOMAIN:-example.test}
 # Short names; the namespaces are "$NP_RUN-<name>" (see sip_ns).
@@ -145,16 +146,14 @@ stop_captures() {
 }
 
 # sip_veth NS1 DEV1 NS2 DEV2: a veth pair, each end straight in its
-# namespace (nothing appears in the caller's), both up, with the transmit
-# checksum offload off: a veth would otherwise pass on CHECKSUM_PARTIAL
-# packets whose UDP checksum is only the pseudo-header seed, and captures
-# would not show what a wire would carry.
+# namespace (nothing appears in the caller's), both up, with the kernel's
+# defaults: checksum offload on (senders hand on partial UDP checksums, and
+# a capture on a veth shows them so: tests/lib/pcap_udp.py says "partial"),
+# GRO off, no XDP program.
 sip_veth() {
 	ip link add "$2" netns "$NP_RUN-$1" type veth peer name "$4" netns "$NP_RUN-$3" || return 1
 	in_ns "$1" ip link set "$2" up
 	in_ns "$3" ip link set "$4" up
-	in_ns "$1" ethtool -K "$2" tx off >/dev/null 2>&1
-	in_ns "$3" ethtool -K "$4" tx off >/dev/null 2>&1
 	return 0
 }
 
@@ -239,17 +238,16 @@ sip_topology_up() {
 	in_ns core ip addr add "$SIP_KAM_IP/24" dev eth0
 	in_ns core ip addr add "$SIP_FAR_IP/24" dev eth0
 	in_ns core ip addr add "$SIP_CORE_UA_IP/24" dev eth0
-
-	# XDP_REDIRECT into a veth drops the frame unless the peer runs NAPI:
-	# GRO on the peers of the proxy's acc0 and core0 gives them that.
-	in_ns acc ethtool -K p-proxy gro on >/dev/null || return 1
-	in_ns core ethtool -K eth0 gro on >/dev/null || return 1
-	# And a veth only wakes its peer for XDP_TX frames (the relay sending
-	# back out of the interface it came in on, as between two terminals)
-	# when the peer runs XDP itself: a pass-through program there.
-	in_ns acc ip link set dev p-proxy xdpdrv obj "$SIP_DIR/../../build/xdp_pass.bpf.o" sec xdp || return 1
-	in_ns core ip link set dev eth0 xdpdrv obj "$SIP_DIR/../../build/xdp_pass.bpf.o" sec xdp || return 1
 	return 0
+}
+
+# sip_fast_peers: GRO on the peers of the proxy's acc0 and core0, a
+# non-default setting for the checks that are about XDP's own path: a veth
+# takes what XDP sends into it only when its peer runs NAPI (XDP or GRO).
+# natproxyd notices within a second that it can send there.
+sip_fast_peers() {
+	in_ns acc ethtool -K p-proxy gro on >/dev/null &&
+		in_ns core ethtool -K eth0 gro on >/dev/null
 }
 
 # sip_test_begin: what every end-to-end script starts with: the topology
@@ -260,6 +258,16 @@ sip_test_begin() {
 	trap 'exit 1' INT TERM HUP PIPE
 	sip_topology_up || { echo "not ok - topology"; exit 1; }
 	kamailio_start || { echo "not ok - kamailio"; exit 1; }
+}
+
+# sip_csum_errors: UDP datagrams (IPv4 and IPv6) that the NATs, the
+# terminals and the core dropped for a bad checksum, all together.
+sip_csum_errors() {
+	local ns n=0
+	for ns in lan0 lan1 lan2 nat1 nat2 core; do
+		n=$((n + $(udp_csum_errors "$NP_RUN-$ns")))
+	done
+	echo "$n"
 }
 
 # sip_leaks: packets the proxy's kernel would have forwarded between access
