@@ -82,12 +82,32 @@ struct {
 	__type(value, struct np_link);
 } np_links_v1 SEC(".maps");
 
+/*
+ * Frames the kernel dropped after the relay sent them (a driver or veth
+ * that could not take them), by the interface they were to leave by,
+ * counted from the xdp tracepoints. The relay's own counters were already
+ * told "relayed"; this is where the loss shows.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, NP_MAX_IFACES);
+	__type(key, __u32);
+	__type(value, __u64);
+} np_xmitdrop_v1 SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct np_clock);
 } np_clock_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct np_sent);
+} np_sent_v1 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

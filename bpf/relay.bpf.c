@@ -24,6 +24,7 @@
 #include <linux/udp.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
 
 #include "natproxy.h"
 #include "csum.h"
@@ -702,6 +703,19 @@ static __always_inline int drop(struct np_counters *ctr, int reason,
 	return XDP_DROP;
 }
 
+/* For np_tp_redirect_err, should the kernel refuse this redirect. */
+static __always_inline void remember_sent(__u32 slot, __u32 len, bool rtcp)
+{
+	__u32 zero = 0;
+	struct np_sent *sent = bpf_map_lookup_elem(&np_sent_v1, &zero);
+
+	if (sent) {
+		sent->slot = slot;
+		sent->len = len;
+		sent->rtcp = rtcp;
+	}
+}
+
 /* The rewritten packet goes up the stack, which forwards it. */
 static __always_inline int to_kernel(struct packet *p, struct np_flow_cpu *st,
 				     enum arrival_csum csum, __u32 len,
@@ -819,8 +833,19 @@ static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 		*verdict = NP_V_TX;
 		return XDP_TX;
 	}
+	remember_sent(flow->slot, len, rtcp);
 	*verdict = NP_V_REDIRECT;
 	return bpf_redirect_map(&np_egress_v1, out, 0);
+}
+
+/* A verdict that turned out otherwise (see np_tp_redirect_err). */
+static __always_inline void uncount_verdict(__u32 was, __u32 is)
+{
+	__u64 *n = bpf_map_lookup_elem(&np_verdicts_v2, &was);
+
+	if (n)
+		*n -= 1;
+	count_verdict(is);
 }
 
 SEC("xdp")
@@ -832,5 +857,102 @@ int np_relay(struct xdp_md *ctx)
 	count_verdict(verdict);
 	return action;
 }
+
+/*
+ * Losses after the verdict. A redirect or XDP_TX is only a request: the
+ * frame can still be dropped when the kernel hands it to the driver, and
+ * the tracepoints below are where that shows (per interface; the flow is
+ * no longer known there). Only frames sent from an interface the relay is
+ * attached to are counted; ctl/ reports them and stops sending by XDP
+ * through an interface that drops.
+ */
+/* The one field read of the kernel's struct, found by CO-RE in its BTF. */
+struct net_device {
+	int ifindex;
+} __attribute__((preserve_access_index));
+
+static __always_inline void count_xmit_drops(int from, int to, int drops)
+{
+	__u32 key = from;
+	__u64 *n, first;
+
+	if (drops <= 0 || !bpf_map_lookup_elem(&np_links_v1, &key))
+		return;
+	key = to;
+	n = bpf_map_lookup_elem(&np_xmitdrop_v1, &key);
+	if (!n) {
+		first = 0;
+		bpf_map_update_elem(&np_xmitdrop_v1, &key, &first, BPF_NOEXIST);
+		n = bpf_map_lookup_elem(&np_xmitdrop_v1, &key);
+		if (!n)
+			return;
+	}
+	__sync_fetch_and_add(n, drops);
+}
+
+/* BPF_PROG names every argument of the tracepoint; few are read. */
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wunused-parameter"
+
+/* A flush of redirected frames into to_dev (a devmap). */
+SEC("tp_btf/xdp_devmap_xmit")
+int BPF_PROG(np_tp_devmap_xmit, const struct net_device *from_dev,
+	     const struct net_device *to_dev, int sent, int drops, int err)
+{
+	count_xmit_drops(from_dev->ifindex, to_dev->ifindex, drops);
+	return 0;
+}
+
+/* A redirect the kernel refused at once (the target cannot take XDP
+ * frames): for a devmap, index is the target's key, its ifindex. */
+SEC("tp_btf/xdp_redirect_err")
+int BPF_PROG(np_tp_redirect_err, const struct net_device *dev,
+	     const void *xdp, const void *tgt, int err, int map_type,
+	     __u32 map_id, __u32 index)
+{
+	__u32 ifindex = dev->ifindex, zero = 0;
+	struct np_flow_cpu *st;
+	struct np_sent *sent;
+
+	if (map_type != BPF_MAP_TYPE_DEVMAP_HASH ||
+	    !bpf_map_lookup_elem(&np_links_v1, &ifindex))
+		return 0;
+	count_xmit_drops(ifindex, index, 1);
+	/* The packet the relay just redirected on this CPU: not sent. */
+	sent = bpf_map_lookup_elem(&np_sent_v1, &zero);
+	if (!sent || !sent->len)
+		return 0;
+	st = bpf_map_lookup_elem(&np_counters_v3, &sent->slot);
+	if (st) {
+		st->ctr.packets--;
+		st->ctr.bytes -= sent->len;
+		st->ctr.rtcp_packets -= sent->rtcp;
+		st->ctr.drops[NP_DROP_XMIT]++;
+		uncount_verdict(NP_V_REDIRECT, NP_V_DROP_XMIT);
+	}
+	sent->len = 0;
+	return 0;
+}
+
+/* A flush of XDP_TX frames on a veth. */
+SEC("tp_btf/xdp_bulk_tx")
+int BPF_PROG(np_tp_bulk_tx, const struct net_device *dev, int sent,
+	     int drops, int err)
+{
+	count_xmit_drops(dev->ifindex, dev->ifindex, drops);
+	return 0;
+}
+
+/* A driver that could not send an XDP_TX frame. */
+SEC("tp_btf/xdp_exception")
+int BPF_PROG(np_tp_exception, const struct net_device *dev,
+	     const void *xdp, __u32 act)
+{
+	if (act == XDP_TX)
+		count_xmit_drops(dev->ifindex, dev->ifindex, 1);
+	return 0;
+}
+
+#pragma clang diagnostic pop
 
 char LICENSE[] SEC("license") = "GPL";

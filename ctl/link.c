@@ -216,6 +216,7 @@ int np_link_record(int links_fd, int egress_fd, const char *ifname,
 	bool known = !bpf_map_lookup_elem(links_fd, &ifindex, &old);
 	int err;
 
+	link.xmit_drops_seen = known ? old.xmit_drops_seen : 0;
 	if (bpf_map_update_elem(links_fd, &ifindex, &link, 0))
 		return -errno;
 	if (probe->flags & NP_LINK_XMIT)
@@ -229,7 +230,41 @@ int np_link_record(int links_fd, int egress_fd, const char *ifname,
 	return 0;
 }
 
-int np_links_refresh(int links_fd, int egress_fd)
+/* Frames XDP sent out of the interface and the kernel dropped, so far. */
+static __u32 xmit_drops(int drops_fd, __u32 ifindex)
+{
+	__u64 n = 0;
+
+	if (drops_fd >= 0)
+		bpf_map_lookup_elem(drops_fd, &ifindex, &n);
+	return (__u32)n;
+}
+
+/* Takes the interface off the XDP path if it dropped what XDP sent. */
+static void check_drops(int links_fd, int drops_fd, const char *ifname,
+			__u32 ifindex, struct np_link *link,
+			struct np_link_probe *probe)
+{
+	__u32 drops = xmit_drops(drops_fd, ifindex);
+
+	if (drops != link->xmit_drops_seen) {
+		np_err("'%s': %u frames XDP sent out of it were dropped by "
+		       "the kernel (driver or veth peer); media leaves by the "
+		       "kernel until it is attached again",
+		       ifname, drops - link->xmit_drops_seen);
+		link->flags |= NP_LINK_XMIT_FAILED;
+		link->xmit_drops_seen = drops;
+		bpf_map_update_elem(links_fd, &ifindex, link, 0);
+	}
+	if (link->flags & NP_LINK_XMIT_FAILED) {
+		probe->flags |= NP_LINK_XMIT_FAILED;
+		probe->flags &= ~NP_LINK_XMIT;
+		snprintf(probe->why_no_xmit, sizeof(probe->why_no_xmit),
+			 "frames XDP sent out of it were dropped");
+	}
+}
+
+int np_links_refresh(int links_fd, int egress_fd, int drops_fd)
 {
 	struct np_link_probe probe;
 	char ifname[IF_NAMESIZE];
@@ -248,6 +283,7 @@ int np_links_refresh(int links_fd, int egress_fd)
 					  NP_XDP_NATIVE,
 				  &probe))
 			continue; /* gone from this namespace: detach's job */
+		check_drops(links_fd, drops_fd, ifname, key, &link, &probe);
 		if (probe.flags == link.flags)
 			continue;
 		err = np_link_record(links_fd, egress_fd, ifname, key, &probe);

@@ -42,9 +42,11 @@ int np_link_record(int links_fd, int egress_fd, const char *ifname,
 
 /*
  * Probes every recorded interface again (a veth peer may have gained or
- * lost XDP or GRO since) and records what changed. Returns how many
- * interfaces changed, or -errno.
+ * lost XDP or GRO since) and records what changed; an interface that
+ * dropped frames XDP sent (drops_fd, NP_MAP_XMIT_DROPS) since the last
+ * look is taken off the XDP path for good (NP_LINK_XMIT_FAILED), with an
+ * error logged. Returns how many interfaces changed, or -errno.
  */
-int np_links_refresh(int links_fd, int egress_fd);
+int np_links_refresh(int links_fd, int egress_fd, int drops_fd);
 
 #endif

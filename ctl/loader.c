@@ -52,6 +52,43 @@ static int size_flow_maps(struct relay_bpf *skel, __u32 max_flows)
 	return err;
 }
 
+/*
+ * Attaches the tracepoints that count frames lost after the relay sent
+ * them; each link is pinned, so they stay attached with the relay and go
+ * when np_pins_remove() unlinks them.
+ */
+static int attach_tracers(struct bpf_object *obj, const char *pin_dir)
+{
+	struct bpf_program *prog;
+	struct bpf_link *link;
+	char path[PATH_MAX];
+	int i, err;
+
+	for (i = 0; i < NP_TRACER_COUNT; i++) {
+		prog = bpf_object__find_program_by_name(obj,
+							np_tracer_names[i]);
+		if (!prog)
+			return -ENOENT;
+		link = bpf_program__attach(prog);
+		err = libbpf_get_error(link);
+		if (err) {
+			np_err("cannot attach '%s': %s", np_tracer_names[i],
+			       strerror(-err));
+			return err;
+		}
+		err = np_pin_path(path, sizeof(path), pin_dir,
+				  np_tracer_names[i]);
+		if (!err)
+			err = bpf_link__pin(link, path);
+		bpf_link__destroy(link);
+		if (err) {
+			np_err("cannot pin '%s': %s", path, strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
 /* Loads the relay with its maps pinned; returns a program fd to close. */
 static int load_and_pin(const char *pin_dir, __u32 max_flows)
 {
@@ -93,6 +130,9 @@ static int load_and_pin(const char *pin_dir, __u32 max_flows)
 		       strerror(-err));
 		goto out;
 	}
+	err = attach_tracers(skel->obj, pin_dir);
+	if (err)
+		goto out;
 	fd = dup(bpf_program__fd(skel->progs.np_relay));
 	err = fd < 0 ? -errno : 0;
 out:
@@ -267,6 +307,7 @@ int np_detach(const char *pin_dir, const char *ifname)
 	if (!np_maps_open(pin_dir, &maps)) {
 		bpf_map_delete_elem(maps.fd[NP_EGRESS], &ifindex);
 		bpf_map_delete_elem(maps.fd[NP_LINKS], &ifindex);
+		bpf_map_delete_elem(maps.fd[NP_XMIT_DROPS], &ifindex);
 		if (links_is_empty(maps.fd[NP_LINKS])) {
 			np_pins_remove(pin_dir);
 			np_info("detached from '%s', the last interface: pins "
@@ -283,22 +324,39 @@ out:
 	return err;
 }
 
-/* What the relay was told of the link, and why it cannot send out of it. */
+/* A pinned map of the directory, -1 if there is none. */
+static int pinned_map(const char *pin_dir, const char *name)
+{
+	char path[PATH_MAX];
+
+	return np_pin_path(path, sizeof(path), pin_dir, name) ? -1 :
+								bpf_obj_get(path);
+}
+
+/* What the relay was told of the link, why it cannot send out of it, and
+ * what was lost when it did. */
 static void attachment_link(struct np_attachment *a, int links_fd,
-			    __u8 attach_mode)
+			    int drops_fd, __u8 attach_mode)
 {
 	struct np_link link = {};
 	struct np_link_probe probe;
 
 	a->link_flags = 0;
 	a->why_no_xmit[0] = '\0';
+	a->xmit_drops = 0;
+	if (drops_fd >= 0)
+		bpf_map_lookup_elem(drops_fd, &a->ifindex, &a->xmit_drops);
 	if (links_fd < 0 || bpf_map_lookup_elem(links_fd, &a->ifindex, &link))
 		return;
 	a->recorded = true;
 	a->link_flags = link.flags;
 	if (link.flags & NP_LINK_XMIT)
 		return;
-	if (!np_link_probe(a->ifindex,
+	if (link.flags & NP_LINK_XMIT_FAILED)
+		snprintf(a->why_no_xmit, sizeof(a->why_no_xmit),
+			 "frames XDP sent out of it were dropped (attach it "
+			 "again to retry)");
+	else if (!np_link_probe(a->ifindex,
 			   attach_mode == XDP_ATTACHED_SKB ? NP_XDP_GENERIC :
 							     NP_XDP_NATIVE,
 			   &probe))
@@ -314,7 +372,7 @@ int np_status(const char *pin_dir, __u32 *prog_id, struct np_attachment *out,
 {
 	struct if_nameindex *ifs, *it;
 	char path[PATH_MAX];
-	int prog_fd, links_fd, err;
+	int prog_fd, links_fd, drops_fd, err;
 
 	*n = 0;
 	*prog_id = 0;
@@ -326,14 +384,12 @@ int np_status(const char *pin_dir, __u32 *prog_id, struct np_attachment *out,
 		return 0;
 	*prog_id = prog_id_of(prog_fd);
 	close(prog_fd);
-	err = np_pin_path(path, sizeof(path), pin_dir, NP_MAP_LINKS);
-	links_fd = err ? -1 : bpf_obj_get(path);
+	links_fd = pinned_map(pin_dir, NP_MAP_LINKS);
+	drops_fd = pinned_map(pin_dir, NP_MAP_XMIT_DROPS);
 	ifs = if_nameindex();
 	if (!ifs) {
 		err = -errno;
-		if (links_fd >= 0)
-			close(links_fd);
-		return err;
+		goto out;
 	}
 	for (it = ifs; it->if_index && *n < max; it++) {
 		LIBBPF_OPTS(bpf_xdp_query_opts, query);
@@ -347,11 +403,16 @@ int np_status(const char *pin_dir, __u32 *prog_id, struct np_attachment *out,
 		out[*n].mode = query.attach_mode == XDP_ATTACHED_SKB ?
 				       "generic" :
 				       "native";
-		attachment_link(&out[*n], links_fd, query.attach_mode);
+		attachment_link(&out[*n], links_fd, drops_fd,
+				query.attach_mode);
 		(*n)++;
 	}
 	if_freenameindex(ifs);
+	err = 0;
+out:
 	if (links_fd >= 0)
 		close(links_fd);
-	return 0;
+	if (drops_fd >= 0)
+		close(drops_fd);
+	return err;
 }

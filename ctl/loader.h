@@ -29,6 +29,7 @@ struct np_attachment {
 	bool recorded; /* in the link map (attached by natproxy, not by hand) */
 	__u32 link_flags; /* NP_LINK_*, as recorded */
 	char why_no_xmit[160]; /* without NP_LINK_XMIT */
+	__u64 xmit_drops; /* frames XDP sent out of it that the kernel dropped */
 };
 
 /*

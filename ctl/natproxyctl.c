@@ -123,7 +123,8 @@ static int cmd_refresh(struct ctl *ctl, int argc, char **argv)
 	err = np_maps_open(ctl->pin_dir, &maps);
 	if (err)
 		return fail(ctl, err);
-	err = np_links_refresh(maps.fd[NP_LINKS], maps.fd[NP_EGRESS]);
+	err = np_links_refresh(maps.fd[NP_LINKS], maps.fd[NP_EGRESS],
+			       maps.fd[NP_XMIT_DROPS]);
 	np_maps_close(&maps);
 	if (err < 0)
 		return fail(ctl, err);
@@ -180,11 +181,12 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv)
 			json_str(stdout, att[i].ifname);
 			printf(", \"ifindex\": %u, \"mode\": \"%s\", "
 			       "\"media_out\": \"%s\", \"verify_checksums\": %s, "
-			       "\"why_kernel\": ",
+			       "\"xmit_drops\": %llu, \"why_kernel\": ",
 			       att[i].ifindex, att[i].mode, media_out(&att[i]),
 			       att[i].link_flags & NP_LINK_VERIFY_CSUM ?
 				       "true" :
-				       "false");
+				       "false",
+			       (unsigned long long)att[i].xmit_drops);
 			json_str(stdout, att[i].why_no_xmit);
 			printf("}");
 		}
@@ -202,13 +204,14 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv)
 	}
 	printf("program id %u, pins in '%s', %ld flows\n", prog_id,
 	       ctl->pin_dir, flows);
-	printf("%-16s %-8s %-8s %-10s %s\n", "INTERFACE", "IFINDEX", "MODE",
-	       "MEDIA-OUT", "CHECKSUMS");
+	printf("%-16s %-8s %-8s %-10s %-10s %s\n", "INTERFACE", "IFINDEX",
+	       "MODE", "MEDIA-OUT", "CHECKSUMS", "XMIT-DROPS");
 	for (i = 0; i < n; i++) {
-		printf("%-16s %-8u %-8s %-10s %s\n", att[i].ifname,
+		printf("%-16s %-8u %-8s %-10s %-10s %llu\n", att[i].ifname,
 		       att[i].ifindex, att[i].mode, media_out(&att[i]),
 		       att[i].link_flags & NP_LINK_VERIFY_CSUM ? "verified" :
-								 "updated");
+								 "updated",
+		       (unsigned long long)att[i].xmit_drops);
 		if (att[i].why_no_xmit[0])
 			printf("  %s: XDP cannot send out of it: %s\n",
 			       att[i].ifname, att[i].why_no_xmit);

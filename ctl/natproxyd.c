@@ -302,7 +302,8 @@ static void links_sync(struct daemon *d)
 	size_t i;
 	int err;
 
-	err = np_links_refresh(d->maps.fd[NP_LINKS], d->maps.fd[NP_EGRESS]);
+	err = np_links_refresh(d->maps.fd[NP_LINKS], d->maps.fd[NP_EGRESS],
+			       d->maps.fd[NP_XMIT_DROPS]);
 	if (err < 0)
 		np_warn("cannot probe the relay's interfaces: %s",
 			strerror(-err));

@@ -24,7 +24,8 @@ const char *const np_map_names[NP_MAP_COUNT] = {
 	[NP_POLICERS] = NP_MAP_POLICERS, [NP_VERDICTS] = NP_MAP_VERDICTS,
 	[NP_EGRESS] = NP_MAP_EGRESS,	 [NP_EVENTS] = NP_MAP_EVENTS,
 	[NP_SLOTS] = NP_MAP_SLOTS,	 [NP_CLOCK] = NP_MAP_CLOCK,
-	[NP_LINKS] = NP_MAP_LINKS,
+	[NP_LINKS] = NP_MAP_LINKS,	 [NP_XMIT_DROPS] = NP_MAP_XMIT_DROPS,
+	[NP_SENT] = NP_MAP_SENT,
 };
 
 int np_pin_path(char *buf, size_t len, const char *dir, const char *name)
@@ -121,6 +122,11 @@ void np_maps_close(struct np_maps *maps)
 	}
 }
 
+const char *const np_tracer_names[NP_TRACER_COUNT] = {
+	"np_tp_devmap_xmit", "np_tp_redirect_err", "np_tp_bulk_tx",
+	"np_tp_exception",
+};
+
 void np_pins_remove(const char *dir)
 {
 	char path[PATH_MAX];
@@ -128,6 +134,9 @@ void np_pins_remove(const char *dir)
 
 	if (!np_pin_path(path, sizeof(path), dir, NP_PROG_PIN))
 		unlink(path);
+	for (i = 0; i < NP_TRACER_COUNT; i++)
+		if (!np_pin_path(path, sizeof(path), dir, np_tracer_names[i]))
+			unlink(path);
 	for (i = 0; i < NP_MAP_COUNT; i++)
 		if (!np_pin_path(path, sizeof(path), dir, np_map_names[i]))
 			unlink(path);

@@ -22,6 +22,8 @@ enum np_map_id {
 	NP_SLOTS,
 	NP_CLOCK,
 	NP_LINKS,
+	NP_XMIT_DROPS,
+	NP_SENT,
 	NP_MAP_COUNT
 };
 
@@ -38,6 +40,11 @@ struct np_maps {
 /* The pinned names, by enum np_map_id. */
 extern const char *const np_map_names[NP_MAP_COUNT];
 
+/* The relay's tracepoint programs (see bpf/relay.bpf.c), each attached
+ * by a bpf_link pinned under the program's name. */
+#define NP_TRACER_COUNT 4
+extern const char *const np_tracer_names[NP_TRACER_COUNT];
+
 /*
  * Checks that dir is, or can be created, on a bpffs. Pins anywhere else
  * vanish with the mount namespace of the process that made them (as under
@@ -50,7 +57,8 @@ int np_maps_open(const char *dir, struct np_maps *maps);
 void np_maps_close(struct np_maps *maps);
 /* A map's memory as the kernel charges it (fdinfo "memlock"); 0 if unknown. */
 unsigned long long np_map_memlock(int fd);
-/* Removes the program and map pins, then the directory if empty. */
+/* Removes the program, link and map pins (detaching the tracepoints),
+ * then the directory if empty. */
 void np_pins_remove(const char *dir);
 
 #endif

@@ -27,6 +27,9 @@
 #define NP_MAP_EVENTS "np_events_v1"
 #define NP_MAP_SLOTS "np_slots_v1"
 #define NP_MAP_CLOCK "np_clock_v1" /* the relay's own, see struct np_clock */
+#define NP_MAP_SENT "np_sent_v1" /* the relay's own, see struct np_sent */
+/* Frames the kernel dropped after XDP sent them: ifindex -> __u64. */
+#define NP_MAP_XMIT_DROPS "np_xmitdrop_v1"
 #define NP_PROG_PIN "np_relay_v3"
 
 #define NP_MAX_FLOWS (1u << 20)
@@ -125,7 +128,8 @@ struct np_flow {
 	X(NP_DROP_LATCH, "latch")     /* restricted latch refused */          \
 	X(NP_DROP_RATE, "rate")       /* over the token bucket */             \
 	X(NP_DROP_NO_DEST, "no-dest") /* destination not known yet */        \
-	X(NP_DROP_CHECKSUM, "checksum") /* UDP checksum wrong on arrival */
+	X(NP_DROP_CHECKSUM, "checksum") /* UDP checksum wrong on arrival */  \
+	X(NP_DROP_XMIT, "xmit") /* redirected, refused by the kernel */
 
 #define NP_ENUM_ENTRY(name, text) name,
 #define NP_NAME_ENTRY(name, text) [name] = text,
@@ -188,6 +192,20 @@ struct np_clock {
 	__u64 coarse_ns;
 };
 
+/*
+ * The last packet this CPU's relay redirected. The kernel may refuse a
+ * redirect after the program returned (the target cannot take XDP
+ * frames); it says so on the xdp_redirect_err tracepoint, on the same CPU
+ * before the next packet, and the relay's tracer there takes the packet
+ * back off the flow's counters: what was not sent is never billed.
+ */
+struct np_sent {
+	__u32 slot;
+	__u32 len; /* as counted; 0: nothing to take back */
+	__u32 rtcp;
+	__u32 pad;
+};
+
 /* Token bucket state for a rate-limited flow, shared by all CPUs. */
 struct np_police {
 	struct bpf_spin_lock lock;
@@ -220,7 +238,8 @@ struct np_police {
 	X(NP_V_DROP_NO_DEST, "drop-no-dest")                                   \
 	X(NP_V_DROP_VLAN, "drop-vlan-failed")                                  \
 	X(NP_V_DROP_CHECKSUM, "drop-checksum")                                 \
-	X(NP_V_PASS_UNVERIFIED, "pass-too-long-to-verify")
+	X(NP_V_PASS_UNVERIFIED, "pass-too-long-to-verify")                     \
+	X(NP_V_DROP_XMIT, "drop-xmit")
 
 enum np_verdict { NP_VERDICTS(NP_ENUM_ENTRY) NP_V_MAX };
 
@@ -239,11 +258,15 @@ enum np_verdict { NP_VERDICTS(NP_ENUM_ENTRY) NP_V_MAX };
  * its peer for XDP_TX frames only when the peer runs XDP itself, while a
  * redirect delivers to a peer with GRO too. */
 #define NP_LINK_TX_BY_REDIRECT (1u << 3)
+/* Frames XDP sent out of it were dropped (NP_MAP_XMIT_DROPS): media
+ * leaves by the kernel from then on, until the interface is attached
+ * again. */
+#define NP_LINK_XMIT_FAILED (1u << 4)
 
 /* What the control plane found an attached interface able to do. */
 struct np_link {
 	__u32 flags; /* NP_LINK_* */
-	__u32 pad;
+	__u32 xmit_drops_seen; /* NP_MAP_XMIT_DROPS when last looked at */
 };
 
 /* Ring buffer record: a flow latched onto a source (first-packet refresh). */
@@ -268,7 +291,8 @@ _Static_assert(sizeof(struct np_link) == 8, "np_link layout");
 _Static_assert(sizeof(struct np_counters) == 8 * (6 + NP_DROP_MAX),
 	       "np_counters layout");
 _Static_assert(sizeof(struct np_nexthop) == 48, "np_nexthop layout");
-_Static_assert(sizeof(struct np_flow_cpu) == 136, "np_flow_cpu layout");
+_Static_assert(sizeof(struct np_flow_cpu) == 144, "np_flow_cpu layout");
+_Static_assert(sizeof(struct np_sent) == 16, "np_sent layout");
 _Static_assert(sizeof(struct np_police) == 24, "np_police layout");
 _Static_assert(sizeof(struct np_clock) == 16, "np_clock layout");
 _Static_assert(sizeof(struct np_latch_event) == 48, "np_latch_event layout");

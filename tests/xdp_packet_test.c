@@ -601,6 +601,7 @@ static void post_nh_filled(const struct tcase *tc, const struct pkt_spec *in);
 static void post_nh_empty(const struct tcase *tc, const struct pkt_spec *in);
 static void pre_bad_slot(const struct tcase *tc, const struct pkt_spec *in);
 static void pre_a0_generic(const struct tcase *tc, const struct pkt_spec *in);
+static void pre_a0_veth(const struct tcase *tc, const struct pkt_spec *in);
 static void post_a0_native(const struct tcase *tc, const struct pkt_spec *in);
 
 /* What pre_nh_* plant: a MAC no neighbour has. */
@@ -1047,6 +1048,9 @@ static const struct tcase cases[] = {
 	  .flow = F4_CV_HP, .hairpin = true, .via = F4_HP2,
 	  .in = { .udp_csum_partial = true },
 	  FWD_TX, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "a0 a veth (NP_LINK_TX_BY_REDIRECT): back out of a0 by redirect, not XDP_TX",
+	  .flow = F4_AA, .pre = pre_a0_veth, .post = post_a0_native,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
 	{ .name = "verify IPv6: right checksum: relayed",
 	  .flow = F6_CV, .in = { .payload = 172 },
 	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = 220 } },
@@ -1848,6 +1852,18 @@ static void pre_a0_generic(const struct tcase *tc, const struct pkt_spec *in)
 	(void)in;
 	if (bpf_map_update_elem(maps.fd[NP_LINKS], &ifindex[DEV_A], &link, 0))
 		tap_diag("  recording a0 as generic: %s", strerror(errno));
+}
+
+/* a0 as the loader records a veth. */
+static void pre_a0_veth(const struct tcase *tc, const struct pkt_spec *in)
+{
+	struct np_link link = { .flags = NP_LINK_TX_BY_REDIRECT | NP_LINK_XMIT |
+					 NP_LINK_VERIFY_CSUM };
+
+	(void)tc;
+	(void)in;
+	if (bpf_map_update_elem(maps.fd[NP_LINKS], &ifindex[DEV_A], &link, 0))
+		tap_diag("  recording a0 as a veth: %s", strerror(errno));
 }
 
 static void post_a0_native(const struct tcase *tc, const struct pkt_spec *in)

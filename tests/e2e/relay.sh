@@ -252,6 +252,36 @@ check_eq "with no neighbour entry the packet still arrives, rewritten, and the n
 	4 "$(count_matching "$NP_RUN_DIR/neigh.pcap" '^198.51.100.1 40000 198.51.100.10 6000 46 ')"
 check_eq "exactly one packet went through the kernel" 1 "$(flow_field 203.0.113.1:30000 to_kernel)"
 
+# --- frames lost after XDP sent them are counted, and stop the XDP path -------
+# GRO off on c0 behind natproxy's back: what XDP redirects into core0 is now
+# dropped by the veth. The tracepoints count it against core0; a refresh
+# (natproxyd's every second) takes core0 off the XDP path.
+xmit_drops() {
+	ctl status --json | python3 -c 'import json,sys; print(" ".join(str(i["xmit_drops"]) for i in json.load(sys.stdin)["interfaces"] if i["name"] == sys.argv[1]))' "$1"
+}
+in_core ethtool -K c0 gro off >/dev/null
+packets0=$(flow_field 203.0.113.1:30000 packets)
+capture "$NS_CORE" c0 "$NP_RUN_DIR/lost.pcap"
+in_term $UDP send 203.0.113.20:4000 203.0.113.1:30000 10
+stop_captures
+check_eq "GRO off behind natproxy's back: the 10 redirected frames never reach the far end" \
+	0 "$(count_matching "$NP_RUN_DIR/lost.pcap" '^198.51.100.1 40000 ')"
+check_eq "and natproxyctl status counts them as xmit drops on core0" 10 "$(xmit_drops core0)"
+check_eq "the flow takes them back: not relayed (packets as before), 10 drops.xmit" \
+	"$packets0 10" "$(flow_field 203.0.113.1:30000 packets) $(flow_field 203.0.113.1:30000 drops.xmit)"
+check "refresh takes core0 off the XDP path" \
+	test "$(ctl refresh --json 2>/dev/null)" = '{"changed": 1}'
+check "status says why: the frames XDP sent were dropped" \
+	bash -c "ip netns exec '$NS_PROXY' ${CTL[*]} status | grep -q 'core0: XDP cannot send out of it: frames XDP sent out of it were dropped'"
+check_eq "status: core0's media now leaves by the kernel" kernel \
+	"$(ctl status --json | python3 -c 'import json,sys; print([i["media_out"] for i in json.load(sys.stdin)["interfaces"] if i["name"] == "core0"][0])')"
+capture "$NS_CORE" c0 "$NP_RUN_DIR/after-lost.pcap"
+in_term $UDP send 203.0.113.20:4000 203.0.113.1:30000 5
+stop_captures
+check_eq "the next 5 packets arrive, forwarded by the kernel" \
+	5 "$(count_matching "$NP_RUN_DIR/after-lost.pcap" '^198.51.100.1 40000 198.51.100.10 6000 46 63 - ok (ok|partial) ')"
+check_eq "and no frame more is lost" 10 "$(xmit_drops core0)"
+
 # --- deleting a flow hands its port back to the kernel ------------------------
 check "flow del" ctl flow del 203.0.113.1:30000
 sink_start "$NS_PROXY" 203.0.113.1:30000 20 "$sinkout.2" 5
