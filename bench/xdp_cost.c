@@ -943,9 +943,18 @@ static int setup(struct bench *b)
 	b->maps.fd[NP_EVENTS] = bpf_map__fd(b->relay->maps.np_events_v1);
 	b->maps.fd[NP_SLOTS] = bpf_map__fd(b->relay->maps.np_slots_v1);
 	b->maps.fd[NP_CLOCK] = bpf_map__fd(b->relay->maps.np_clock_v1);
+	b->maps.fd[NP_LINKS] = bpf_map__fd(b->relay->maps.np_links_v1);
 	b->floor_map_fd = bpf_map__fd(b->floors->maps.floor_flows);
 	if (b->hold_ifindex && hold(b))
 		return -1;
+	/* The ingress as natproxy records a NIC that takes XDP frames:
+	 * XDP_TX goes back out of it (no link entry: not a veth, whose
+	 * hairpin would be a redirect). */
+	if (b->ifindex && bpf_map_update_elem(b->maps.fd[NP_EGRESS],
+					      &b->ifindex, &b->ifindex, 0)) {
+		fprintf(stderr, "xdp_cost: egress map: %s\n", strerror(errno));
+		return -1;
+	}
 
 	for (i = 0; i < 2; i++)
 		for (k = 0; k < 2; k++)

@@ -493,8 +493,8 @@ section_charge() {
 		"$(charge charge 'r["streams"][0]["from_terminal"]["drops"]["source"]')"
 	check_eq "charge: ... and reached nobody" 0 \
 		"$(($(payloads "$NP_RUN_DIR/charge-a.pcap" $ATTACK_SIZE) + $(payloads "$NP_RUN_DIR/charge-far.pcap" $ATTACK_SIZE)))"
-	check_eq "charge: drops name all four reasons both ways" True \
-		"$(charge charge 'all(sorted(r["streams"][0][d]["drops"]) == ["latch", "no-dest", "rate", "source"] for d in ("from_terminal", "to_terminal"))')"
+	check_eq "charge: drops name every reason both ways" True \
+		"$(charge charge 'all(sorted(r["streams"][0][d]["drops"]) == ["checksum", "latch", "no-dest", "rate", "source", "xmit"] for d in ("from_terminal", "to_terminal"))')"
 	npd_stop
 }
 
