@@ -33,6 +33,7 @@
 #include "pins.h"
 #include "preflight.h"
 #include "proxy.h"
+#include "reload.h"
 #include "sipmsg.h"
 #include "state.h"
 
@@ -54,6 +55,9 @@ struct daemon {
 	 * detaches them (and only them) again. */
 	char attached[NP_MAX_IFACES][IF_NAMESIZE];
 	size_t n_attached;
+	/* What a reload (SIGHUP) needs again. */
+	const char *config_path, *pin_dir;
+	enum np_xdp_mode mode;
 };
 
 #define TAG_TIMER UINT64_MAX
@@ -106,10 +110,11 @@ static void from_sockaddr(const struct sockaddr_storage *ss,
 	}
 }
 
-static int sock_open(void *ctx, size_t realm, uint16_t port)
+/* Opens realm's socket on port (r: that realm, of the configuration being
+ * started); 0 if it is open already. */
+static int sock_bind(struct daemon *d, const struct np_realm *r, size_t realm,
+		     uint16_t port)
 {
-	struct daemon *d = ctx;
-	const struct np_realm *r = &d->cfg.realms[realm];
 	struct np_sockaddr local = r->address;
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct sockaddr_storage ss;
@@ -122,6 +127,8 @@ static int sock_open(void *ctx, size_t realm, uint16_t port)
 			return -ENOMEM;
 		memset(d->socks[realm], 0xff, PORTS * sizeof(int));
 	}
+	if (d->socks[realm][port] >= 0)
+		return 0;
 	fd = socket(r->address.family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 		    0);
 	if (fd < 0)
@@ -155,6 +162,13 @@ static int sock_open(void *ctx, size_t realm, uint16_t port)
 	}
 	d->socks[realm][port] = fd;
 	return 0;
+}
+
+static int sock_open(void *ctx, size_t realm, uint16_t port)
+{
+	struct daemon *d = ctx;
+
+	return sock_bind(d, &d->cfg.realms[realm], realm, port);
 }
 
 static void sock_close(void *ctx, size_t realm, uint16_t port)
@@ -273,16 +287,16 @@ static int on_latch(void *ctx, void *data, size_t len)
 
 /* Attaches the relay to every realm interface that does not run it yet,
  * and remembers which it attached. */
-static int ensure_attached(struct daemon *d, const char *pin_dir,
-			   enum np_xdp_mode mode)
+static int ensure_attached(struct daemon *d, const struct np_config *cfg,
+			   const char *pin_dir, enum np_xdp_mode mode)
 {
-	__u32 max_flows = np_config_max_flows(&d->cfg, NP_MAX_FLOWS), prog_id;
+	__u32 max_flows = np_config_max_flows(cfg, NP_MAX_FLOWS), prog_id;
 	struct np_attachment att[NP_MAX_IFACES];
 	size_t i;
 	int n, j, err;
 
-	for (i = 0; i < d->cfg.n_realms; i++) {
-		const char *ifname = d->cfg.realms[i].interface;
+	for (i = 0; i < cfg->n_realms; i++) {
+		const char *ifname = cfg->realms[i].interface;
 
 		err = np_status(pin_dir, &prog_id, att, NP_MAX_IFACES, &n);
 		if (err)
@@ -514,6 +528,117 @@ static void drain_socket(struct daemon *d, size_t realm, uint16_t port)
 	}
 }
 
+static void reload_note(void *arg, bool warn, const char *text)
+{
+	(void)arg;
+	if (warn)
+		np_warn("reload: %s", text);
+	else
+		np_info("reload: %s", text);
+}
+
+static void log_problem(void *arg, const char *text);
+static int charging_open(const char *path);
+
+/*
+ * SIGHUP: the file read again and merged into the running configuration
+ * (ctl/reload.c decides what may change); new interfaces attached, new
+ * access sockets opened and the charging file reopened (log rotation)
+ * before anything is switched, so that a failure leaves everything as it
+ * was.
+ */
+static void reload(struct daemon *d)
+{
+	struct np_config next = {}, merged = {}, old;
+	size_t n_attached = d->n_attached, n_opened = 0, i, draining = 0;
+	size_t old_realms = d->cfg.n_realms;
+	struct { size_t realm; uint16_t port; } opened[NP_MAX_IFACES];
+	char why[1024];
+	int fd = -1, err, problems, **socks;
+
+	np_info("SIGHUP: reloading '%s'", d->config_path);
+	if (np_config_load(d->config_path, &next, why, sizeof(why))) {
+		np_err("reload refused, running configuration kept: %s", why);
+		return;
+	}
+	if (np_reload_merge(&d->cfg, &next, &merged, reload_note, NULL, why,
+			    sizeof(why))) {
+		np_err("reload refused, running configuration kept: %s", why);
+		np_config_free(&next);
+		return;
+	}
+	problems = np_preflight(&merged, d->pin_dir, NULL, log_problem, NULL);
+	if (problems) {
+		np_err("reload refused, running configuration kept: %d "
+		       "problem%s",
+		       problems, problems > 1 ? "s" : "");
+		goto undo;
+	}
+	if (merged.charging_file[0]) {
+		fd = charging_open(merged.charging_file);
+		if (fd < 0)
+			goto refused;
+	}
+	socks = realloc(d->socks, merged.n_realms * sizeof(*socks));
+	if (!socks)
+		goto refused;
+	memset(socks + old_realms, 0,
+	       (merged.n_realms - old_realms) * sizeof(*socks));
+	d->socks = socks;
+	if (ensure_attached(d, &merged, d->pin_dir, d->mode))
+		goto refused;
+	if (d->maps.max_flows &&
+	    d->maps.max_flows < np_config_max_flows(&merged, NP_MAX_FLOWS) / 2)
+		np_warn("reload: the pinned maps hold %u flows, fewer than the "
+			"configured media ports: calls past that get 503",
+			d->maps.max_flows);
+	for (i = 0; i < merged.n_pairs; i++) {
+		const struct np_pair *p = &merged.pairs[i];
+		const struct np_realm *r = &merged.realms[p->first];
+		bool was_open = d->socks[p->first] &&
+				d->socks[p->first][r->sip_port] >= 0;
+
+		if (p->draining) {
+			draining++;
+			continue;
+		}
+		if (was_open)
+			continue;
+		if (sock_bind(d, r, p->first, r->sip_port))
+			goto refused;
+		if (n_opened < NP_MAX_IFACES)
+			opened[n_opened++] = (typeof(opened[0])){ p->first,
+								  r->sip_port };
+	}
+	err = np_proxy_reconfigure(&d->px, &merged);
+	if (err)
+		goto refused;
+	/* Committed: merged becomes the configuration. */
+	old = d->cfg;
+	d->cfg = merged;
+	d->px.cfg = &d->cfg;
+	np_config_free(&old);
+	for (i = old_realms; i < d->cfg.n_realms; i++)
+		d->px.ifindex[i] = if_nametoindex(d->cfg.realms[i].interface);
+	if (d->charging_fd >= 0)
+		close(d->charging_fd);
+	d->charging_fd = fd;
+	np_info("reloaded: %zu realms, %zu pairs (%zu draining)%s%s%s",
+		d->cfg.n_realms, d->cfg.n_pairs, draining,
+		fd >= 0 ? ", charging to '" : "",
+		fd >= 0 ? d->cfg.charging_file : "", fd >= 0 ? "'" : "");
+	return;
+refused:
+	np_err("reload refused, running configuration kept");
+undo:
+	while (n_opened--)
+		sock_close(d, opened[n_opened].realm, opened[n_opened].port);
+	detach_ours(d, d->pin_dir, n_attached);
+	if (fd >= 0)
+		close(fd);
+	np_config_free(&merged);
+}
+
 static int run(struct daemon *d)
 {
 	struct epoll_event evs[64];
@@ -534,6 +659,15 @@ static int run(struct daemon *d)
 			} else if (tag == TAG_EVENTS) {
 				ring_buffer__consume(d->events);
 			} else if (tag == TAG_SIGNAL) {
+				struct signalfd_siginfo si;
+
+				if (read(d->sigfd, &si, sizeof(si)) !=
+				    sizeof(si))
+					continue;
+				if (si.ssi_signo == SIGHUP) {
+					reload(d);
+					continue;
+				}
 				np_info("signal received: shutting down");
 				return 0;
 			} else {
@@ -553,6 +687,7 @@ static int setup_loop(struct daemon *d)
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
 	d->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
@@ -659,6 +794,9 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	d.config_path = config;
+	d.pin_dir = pin_dir;
+	d.mode = mode;
 	/* A bad file is reported before anything is touched. */
 	if (np_config_load(config, &d.cfg, err_text, sizeof(err_text))) {
 		fprintf(stderr, "%s\n", err_text);
@@ -707,7 +845,7 @@ int main(int argc, char **argv)
 		goto out;
 	err = setup_loop(&d);
 	if (!err)
-		err = ensure_attached(&d, pin_dir, mode);
+		err = ensure_attached(&d, &d.cfg, pin_dir, mode);
 	if (!err)
 		err = np_maps_open(pin_dir, &d.maps);
 	if (err)

@@ -12,6 +12,7 @@ SUITES=(
 	build/tests/unit/sdp_test
 	build/tests/unit/proxy_test
 	build/tests/unit/state_test
+	build/tests/unit/reload_test
 	build/tests/unit/sipmsg_test
 	build/tests/fuzz/proxy_fuzz
 	build/tests/fuzz/config_fuzz
