@@ -164,6 +164,31 @@ check_eq "undo: acc0 keeps the XDP it had, core0 has none" "acc0" "$(xdp_ifaces)
 sip_stop "$SQUAT"
 ctl detach acc0 >/dev/null
 
+# --- shipped: configs/natproxy.yaml starts as shipped ------------------------------
+# The proxy namespace has its interfaces and addresses (acc0 203.0.113.1,
+# core0 198.51.100.1); the pins go to this run's bpffs. Its charging file's
+# directory, /var/lib/natproxy, is made if missing (and removed again here
+# if this test made it).
+SHIPPED_DIR=/var/lib/natproxy
+SHIPPED_CHARGING=$SHIPPED_DIR/charging.log
+made_dir=0 made_file=0
+[ -e "$SHIPPED_DIR" ] || made_dir=1
+[ -e "$SHIPPED_CHARGING" ] || made_file=1
+out=$(in_ns proxy build/natproxyd -c configs/natproxy.yaml --pin-dir "$NP_PIN_DIR" --state "$NP_RUN_DIR/shipped.state" --check 2>&1); rc=$?
+diag "shipped: $out"
+check_eq "shipped: configs/natproxy.yaml passes --check on a host with its interfaces" 0 "$rc"
+LOG=$NP_RUN_DIR/shipped.log
+check "shipped: natproxyd starts on configs/natproxy.yaml as shipped" \
+	natproxyd_start "$LOG" build/natproxyd -c configs/natproxy.yaml --state "$NP_RUN_DIR/shipped.state"
+check "shipped: ... its charging file is there" test -f "$SHIPPED_CHARGING"
+check "shipped: A registers through it" \
+	sipp_run lan1 shipped-reg-a register -i "$SIP_A_IP" -p 5060 -key user a -key expires 60 "$SIP_PROXY_ACC_IP:5060"
+sip_stop "$NPD_PID"
+ctl detach acc0 >/dev/null
+ctl detach core0 >/dev/null
+[ "$made_file" = 1 ] && [ ! -s "$SHIPPED_CHARGING" ] && rm -f "$SHIPPED_CHARGING"
+[ "$made_dir" = 1 ] && rmdir "$SHIPPED_DIR" 2>/dev/null
+
 # --- state: one state file per instance --------------------------------------------
 # The default follows the pin directory (this run's own, under /run/natproxy).
 DEF_STATE=/run/natproxy/state.$(echo "${NP_PIN_DIR#/}" | tr / _)
@@ -195,5 +220,178 @@ check "state: ... saying whose it is" out_has "state file '$DEF_STATE' belongs t
 check_eq "state: ... attaching nothing" "" "$(xdp_ifaces)"
 check "state: ... and the file is left as it was" grep -q "^term 0 $SIP_NAT1_IP " "$DEF_STATE"
 rm -f "$DEF_STATE"
+
+# --- reload: SIGHUP ------------------------------------------------------------------
+# rcfg ACCESS_KEYS CORE_KEYS WITH_ACCESS2: the reload test's configuration
+# (written over $RCFG), its charging file $CHARGING; WITH_ACCESS2=1 adds
+# realm access2 (203.0.113.2 on acc0) and the pair access2->core.
+RCFG=$NP_RUN_DIR/reload.yaml
+CHARGING=$NP_RUN_DIR/reload.charging
+ACC2_IP=203.0.113.2
+rcfg() {
+	local extra_realm='' extra_pair=''
+	if [ "$3" = 1 ]; then
+		extra_realm="  - name: access2
+    interface: acc0
+    address: $ACC2_IP
+    sip_port: 5060
+    media_ports: 30000-30999"
+		extra_pair="  - first: access2
+    second: core
+    softswitch: $SIP_KAM_IP:5060"
+	fi
+	cat >"$RCFG.tmp" <<-EOF
+		realms:
+		  - name: access
+		    interface: acc0
+		    address: $SIP_PROXY_ACC_IP
+		    sip_port: 5060
+		    media_ports: 30000-30999
+		$1
+		  - name: core
+		    interface: core0
+		    address: $SIP_PROXY_CORE_IP
+		    sip_ports: 20000-20999
+		    media_ports: 40000-40999
+		$2
+		$extra_realm
+		pairs:
+		  - first: access
+		    second: core
+		    softswitch: $SIP_KAM_IP:5060
+		$extra_pair
+		keepalive:
+		  method: options
+		  interval: 60
+		charging:
+		  file: $CHARGING
+	EOF
+	mv "$RCFG.tmp" "$RCFG"
+}
+# hup: SIGHUP natproxyd, wait (bounded) until it logged the outcome of
+# that reload ("reloaded" or "reload refused").
+hup() {
+	local before
+	before=$(grep -c 'reloaded: \|reload refused' "$LOG")
+	kill -HUP "$NPD_PID"
+	wait_for 10 eval '[ "$(grep -c "reloaded: \|reload refused" "$LOG")" -gt "$before" ]'
+}
+# A uac that holds its call after the RTP until an INFO arrives in it
+# (send_info), so that a test acts mid-call without racing the BYE.
+sed -e "s|play_pcap_audio=\"pcmu.pcap\"|play_pcap_audio=\"$SIP_SCENARIOS/pcmu.pcap\"|" \
+	-e 's|<pause milliseconds="4500"/>|<recv request="INFO"/>|' \
+	"$SIP_SCENARIOS/uac.xml" >"$NP_RUN_DIR/uac-hold.xml"
+# send_info NS IP CALL_ID: an INFO of that call to the sipp at IP:5060.
+send_info() {
+	in_ns "$1" python3 -c '
+import socket, sys
+ip, cid = sys.argv[1], sys.argv[2]
+msg = ("INFO sip:hold@%s:5060 SIP/2.0\r\nVia: SIP/2.0/UDP %s:5999;branch=z9hG4bK-hold\r\n"
+       "From: <sip:test@example.test>;tag=t1\r\nTo: <sip:hold@example.test>;tag=t2\r\n"
+       "Call-ID: %s\r\nCSeq: 99 INFO\r\nContent-Length: 0\r\n\r\n" % (ip, ip, cid))
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((ip, 5999))
+s.sendto(msg.encode(), (ip, 5060))' "$2" "$3"
+}
+# far_count FILE: RTP packets natproxy relayed to the far end in a capture.
+far_count() { rtp_from "$1" "$SIP_PROXY_CORE_IP" "$SIP_FAR_IP"; }
+n_flows() { ctl flows --json | grep -c '^{'; }
+
+in_ns proxy ip addr add "$ACC2_IP/24" dev acc0
+rcfg "" "" 0
+LOG=$NP_RUN_DIR/reload.log
+check "reload: natproxyd starts" \
+	natproxyd_start "$LOG" build/natproxyd -c "$RCFG" --state "$NP_RUN_DIR/reload.state"
+
+# A calls the far end and holds the call; the configuration changes under it.
+capture core eth0 r1-far.pcap udp port 7000
+sipp_spawn core r1-uas uas -i "$SIP_FAR_IP" -p 5060 -mi "$SIP_FAR_IP" -mp 7000
+FAR=$SIP_LAST_PID
+sipp_spawn lan1 r1-a "$NP_RUN_DIR/uac-hold.xml" -i "$SIP_A_IP" -p 5060 -mi "$SIP_A_IP" -mp 6000 -s far -key user a "$SIP_PROXY_ACC_IP:5060"
+UAC=$SIP_LAST_PID
+wait_for 10 eval '[ "$(n_flows)" -ge 2 ]'
+flows_before=$(n_flows)
+CID1=$(call_id r1-a)
+# The new policy: at most one call through core, B's NAT denied, a new
+# realm and pair (access2 -> core).
+rcfg "    deny:
+      - $SIP_NAT2_IP/32" "    max_calls: 1" 1
+check "reload: SIGHUP mid-call is taken" hup
+check "reload: ... and logged as reloaded with 3 realms, 2 pairs" log_has "$LOG" "reloaded: 3 realms, 2 pairs (0 draining)"
+check "reload: ... each change noted" \
+	bash -c "grep -q \"reload: realm 'core': max_calls 0 -> 1\" '$LOG' && grep -q 'reload: pair access2->core added' '$LOG'"
+check "reload: natproxyd lives on" kill -0 "$NPD_PID"
+check_eq "reload: the live call keeps its flows" "$flows_before" "$(n_flows)"
+
+sipp_run lan2 r1-reg-b register -i "$SIP_B_IP" -p 5060 -key user b -key expires 60 "$SIP_PROXY_ACC_IP:5060"
+check "reload: the newly denied NAT (B) is refused: 403" grep -q '^SIP/2.0 403' "$NP_RUN_DIR/r1-reg-b.msg"
+check_eq "reload: ... and Kamailio never saw B" "" "$(kamailio_contacts b)"
+check "reload: C registers through the new pair (access2 -> core)" \
+	sipp_run lan0 r1-reg-c register -i "$SIP_C_IP" -p 5060 -key user c -key expires 60 "$ACC2_IP:5060"
+contact_c=$(kamailio_contacts c)
+check "reload: ... Kamailio stores C at natproxy's core address" \
+	bash -c "echo '$contact_c' | grep -Eq '^sip:c@198\.51\.100\.1:20[0-9]{3}'"
+sipp_run lan0 r1-call-c uac -i "$SIP_C_IP" -p 5060 -mi "$SIP_C_IP" -mp 6004 -s far -key user c "$ACC2_IP:5060"
+check "reload: a second call while A's is live gets 503 (max_calls 1 on core)" \
+	grep -q '^SIP/2.0 503' "$NP_RUN_DIR/r1-call-c.msg"
+
+wait_for 10 eval '[ "$(far_count "$NP_RUN_DIR/r1-far.pcap")" -ge 200 ]'
+send_info lan1 "$SIP_A_IP" "$CID1"
+check "reload: A's call, older than the reload, completes (BYE, 200)" sip_wait "$UAC" 20
+check "reload: ... the far end's side too" sip_wait "$FAR" 20
+stop_captures
+check_eq "reload: ... all 200 of A's RTP packets reached the far end" 200 "$(far_count "$NP_RUN_DIR/r1-far.pcap")"
+check_eq "reload: ... one charging record, 200 packets from A, ended by bye" "1 200 bye" \
+	"$(record "$CHARGING" "$CID1" '"%d %s %s" % (len(recs), r["streams"][0]["from_terminal"]["packets"], r["end_reason"])')"
+check_eq "reload: ... and no flow is left" 0 "$(n_flows)"
+
+# A broken file: the running configuration stays.
+cp "$RCFG" "$NP_RUN_DIR/reload.good"
+sed 's/max_calls: 1$/max_calls: lots/' "$NP_RUN_DIR/reload.good" >"$RCFG"
+bad_line=$(grep -n 'max_calls: lots' "$RCFG" | cut -d: -f1)
+check "reload: SIGHUP with a broken file (max_calls: lots)" hup
+check "reload: ... FILE:LINE:COLUMN logged, running configuration kept" \
+	grep -Eq "reload refused, running configuration kept: $RCFG:$bad_line:[0-9]+: " "$LOG"
+grep 'reload refused' "$LOG" | tail -1 | sed 's/^/# log: /'
+check "reload: ... natproxyd lives on" kill -0 "$NPD_PID"
+sipp_run lan2 r2-reg-b register -i "$SIP_B_IP" -p 5060 -key user b -key expires 60 "$SIP_PROXY_ACC_IP:5060"
+check "reload: ... the running policy still applies (B: 403)" grep -q '^SIP/2.0 403' "$NP_RUN_DIR/r2-reg-b.msg"
+
+# Rotation and drain: C calls through access2 and holds; the charging
+# file is moved away, access2 leaves the file, SIGHUP.
+cp "$NP_RUN_DIR/reload.good" "$RCFG"
+capture core eth0 r3-far.pcap udp port 7000
+sipp_spawn core r3-uas uas -i "$SIP_FAR_IP" -p 5060 -mi "$SIP_FAR_IP" -mp 7000
+FAR=$SIP_LAST_PID
+sipp_spawn lan0 r3-c "$NP_RUN_DIR/uac-hold.xml" -i "$SIP_C_IP" -p 5060 -mi "$SIP_C_IP" -mp 6004 -s far -key user c "$ACC2_IP:5060"
+UAC=$SIP_LAST_PID
+wait_for 10 eval '[ "$(n_flows)" -ge 2 ]'
+CID3=$(call_id r3-c)
+mv "$CHARGING" "$CHARGING.1"
+rcfg "    deny:
+      - $SIP_NAT2_IP/32" "    max_calls: 1" 0
+check "reload: SIGHUP after the charging file was moved, access2 removed" hup
+check "reload: ... pair access2->core drains" log_has "$LOG" "reload: pair access2->core removed: draining"
+check "reload: ... reloaded with the realm kept while it drains" log_has "$LOG" "reloaded: 3 realms, 2 pairs (1 draining)"
+check "reload: ... a new charging file at the configured path" test -e "$CHARGING"
+sipp_run lan0 r3-reg-c2 register -i "$SIP_C_IP" -p 5070 -key user c2 -key expires 60 "$ACC2_IP:5060"
+check "reload: the draining pair takes no new terminal: 503" grep -q '^SIP/2.0 503' "$NP_RUN_DIR/r3-reg-c2.msg"
+check_eq "reload: ... and Kamailio never saw it" "" "$(kamailio_contacts c2)"
+wait_for 10 eval '[ "$(far_count "$NP_RUN_DIR/r3-far.pcap")" -ge 200 ]'
+send_info lan0 "$SIP_C_IP" "$CID3"
+check "reload: C's call in the draining pair completes" sip_wait "$UAC" 20
+check "reload: ... the far end's side too" sip_wait "$FAR" 20
+stop_captures
+check_eq "reload: ... all 200 of C's RTP packets reached the far end" 200 "$(far_count "$NP_RUN_DIR/r3-far.pcap")"
+check_eq "reload: ... its record is in the new charging file (200 packets, bye)" "1 200 bye" \
+	"$(record "$CHARGING" "$CID3" '"%d %s %s" % (len(recs), r["streams"][0]["from_terminal"]["packets"], r["end_reason"])')"
+check_eq "reload: ... the moved file holds A's record only" "1 0" \
+	"$(record "$CHARGING.1" "$CID1" 'len(recs)') $(record "$CHARGING.1" "$CID3" 'len(recs)')"
+check_eq "reload: ... and the record of pair access2->core names it" "access2->core" \
+	"$(record "$CHARGING" "$CID3" 'r["pair"]')"
+
+sip_stop "$NPD_PID"
+check "reload: natproxyd stops cleanly on SIGTERM" log_has "$LOG" "shutting down"
+check_eq "reload: no flow is left" 0 "$(n_flows)"
 
 tap_done
