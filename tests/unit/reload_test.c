@@ -147,6 +147,7 @@ static void test_policy(struct tap *t, const struct np_config *run)
 				     "/var/lib/natproxy/b.log"),
 		  "policy keys: keepalive and the charging file from the file");
 	tap_check(t, !n.warnings && strstr(n.text, "max_calls 0 -> 1") &&
+			     strstr(n.text, "latch first-packet -> restricted") &&
 			     strstr(n.text, "deny list changed") &&
 			     strstr(n.text, "keepalive interval 20 -> 5") &&
 			     strstr(n.text, "charging file"),
