@@ -433,9 +433,7 @@ static int adopt_leg(void *arg, const struct np_leg *leg)
 /* Our identity in the state file: the pin directory and the flow maps. */
 static void owner_init(struct daemon *d, const char *pin_dir)
 {
-	if (!realpath(pin_dir, d->owner.pin_dir))
-		snprintf(d->owner.pin_dir, sizeof(d->owner.pin_dir), "%s",
-			 pin_dir);
+	np_state_owner_dir(pin_dir, d->owner.pin_dir, sizeof(d->owner.pin_dir));
 	d->owner.map_ids[0] = np_map_id(d->maps.fd[NP_FLOWS4]);
 	d->owner.map_ids[1] = np_map_id(d->maps.fd[NP_FLOWS6]);
 }

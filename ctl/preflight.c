@@ -192,8 +192,7 @@ static void check_state(const char *state_path, const char *pin_dir,
 			strerror(-err));
 		return;
 	}
-	if (!realpath(pin_dir, ours.pin_dir))
-		snprintf(ours.pin_dir, sizeof(ours.pin_dir), "%s", pin_dir);
+	np_state_owner_dir(pin_dir, ours.pin_dir, sizeof(ours.pin_dir));
 	if (np_state_owner_match(&saved, &ours) == NP_STATE_OTHER)
 		problem(r, "state file '%s' belongs to the natproxyd with pins "
 			   "in '%s', not '%s': pass --state",

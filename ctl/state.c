@@ -462,6 +462,32 @@ int np_state_owner_read(const char *path, struct np_state_owner *owner)
 	return err;
 }
 
+void np_state_owner_dir(const char *pin_dir, char *out, size_t len)
+{
+	char dir[PATH_MAX], real[PATH_MAX], *slash;
+	size_t n;
+
+	snprintf(dir, sizeof(dir), "%s", pin_dir);
+	n = strlen(dir);
+	while (n > 1 && dir[n - 1] == '/')
+		dir[--n] = '\0';
+	if (realpath(dir, real)) {
+		snprintf(out, len, "%s", real);
+		return;
+	}
+	/* Not there yet: its parent resolved, its own name kept. */
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (realpath(dir, real)) {
+			snprintf(out, len, "%s/%s", real, slash + 1);
+			return;
+		}
+		*slash = '/';
+	}
+	snprintf(out, len, "%s", dir);
+}
+
 enum np_state_match np_state_owner_match(const struct np_state_owner *saved,
 					 const struct np_state_owner *ours)
 {

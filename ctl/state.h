@@ -38,6 +38,10 @@ enum np_state_match {
 	NP_STATE_OTHER, /* another instance's (another pin directory) */
 };
 
+/* pin_dir as an owner names it: resolved (symbolic links, "..", trailing
+ * slashes), also when the directory itself does not exist yet. */
+void np_state_owner_dir(const char *pin_dir, char *out, size_t len);
+
 enum np_state_match np_state_owner_match(const struct np_state_owner *saved,
 					 const struct np_state_owner *ours);
 

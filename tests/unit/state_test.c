@@ -1455,6 +1455,22 @@ static void test_owner_line(struct tap *t, const char *path)
 		  "default path: a second instance another (%s)", buf);
 	tap_check(t, np_state_default_path("/x", buf, 10) == -ENAMETOOLONG,
 		  "default path: too long for the buffer: -ENAMETOOLONG");
+
+	/* One pin directory, however it is written. */
+	np_state_owner_dir("/tmp//", buf, sizeof(buf));
+	{
+		char real[PATH_MAX], want[PATH_MAX + 32];
+
+		if (!realpath("/tmp", real))
+			snprintf(real, sizeof(real), "/tmp");
+		tap_check(t, !strcmp(buf, real),
+			  "owner dir: '/tmp//' is '%s' (%s)", real, buf);
+		snprintf(want, sizeof(want), "%s/np-no-such-dir", real);
+		np_state_owner_dir("/tmp/./np-no-such-dir/", buf, sizeof(buf));
+		tap_check(t, !strcmp(buf, want),
+			  "owner dir: a directory not made yet: its parent resolved (%s)",
+			  buf);
+	}
 }
 
 static void osip_quiet(const char *file, int line, osip_trace_level_t level,
