@@ -34,7 +34,7 @@ struct {
 	__uint(max_entries, NP_MAX_FLOWS);
 	__type(key, __u32);
 	__type(value, struct np_flow_cpu);
-} np_counters_v2 SEC(".maps");
+} np_counters_v3 SEC(".maps");
 
 /*
  * Slot ownership, for ctl/ only: slot -> the flow key holding it. Claimed
@@ -62,15 +62,25 @@ struct {
 	__uint(max_entries, NP_V_MAX);
 	__type(key, __u32);
 	__type(value, __u64);
-} np_verdicts_v1 SEC(".maps");
+} np_verdicts_v2 SEC(".maps");
 
-/* Interfaces the relay may redirect to: the ones it is attached to. */
+/* Interfaces the relay may send out of, by XDP_TX or redirect: those of
+ * np_links_v1 with NP_LINK_XMIT. */
 struct {
 	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
 	__uint(max_entries, NP_MAX_IFACES);
 	__type(key, __u32);
 	__type(value, __u32);
 } np_egress_v1 SEC(".maps");
+
+/* The interfaces the relay is attached to and what each can do; the
+ * registry of attachments for ctl/. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, NP_MAX_IFACES);
+	__type(key, __u32);
+	__type(value, struct np_link);
+} np_links_v1 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -7,6 +7,11 @@
  * updated incrementally, and forwarded at the driver: XDP_TX back out of the
  * same interface or a redirect to another, to the next hop the flow's
  * per-CPU cache holds (asked of the FIB again when older than a second).
+ * Where a sender in this kernel may have left the UDP checksum for the
+ * "hardware" to finish (a veth), the checksum is verified over the whole
+ * datagram first: a partial one is completed, a wrong one dropped. Media
+ * leaves by XDP only through interfaces that deliver what XDP sends;
+ * otherwise the kernel forwards the rewritten packet.
  * Everything else (signaling, unknown ports, fragments, anything malformed)
  * passes to the kernel untouched. Every exit is counted with its reason in
  * the verdicts map.
@@ -53,7 +58,7 @@ struct packet {
 static __always_inline void count_verdict(__u32 v)
 {
 	__u32 key = v;
-	__u64 *n = bpf_map_lookup_elem(&np_verdicts_v1, &key);
+	__u64 *n = bpf_map_lookup_elem(&np_verdicts_v2, &key);
 
 	if (n)
 		*n += 1;
@@ -334,6 +339,92 @@ static __always_inline bool police(const struct packet *p,
 }
 
 /*
+ * Checksums on arrival, for flows with NP_F_CSUM_VERIFY. A sender in this
+ * kernel with checksum offload leaves in the UDP checksum field only the
+ * folded sum of the pseudo-header (CHECKSUM_PARTIAL), for the device to
+ * finish over the datagram; a veth hands that on as it is, and once XDP has
+ * sent the packet no device finishes it. The datagram's sum tells the cases
+ * apart: a complete checksum sums to zero with the pseudo-header; a partial
+ * field equals the pseudo-header's sum, and the datagram's own sum, field
+ * included, is then what the checksum completes; anything else arrived
+ * wrong and is dropped, never "repaired" and relayed.
+ */
+enum arrival_csum { CSUM_COMPLETE, CSUM_PARTIAL, CSUM_WRONG, CSUM_TOO_LONG };
+
+/* The pseudo-header's unfolded sum (RFC 768; RFC 8200 §8.1). */
+static __always_inline __u64 pseudo_sum(const struct packet *p)
+{
+	__u64 sum = bpf_htons(IPPROTO_UDP) + (__u64)p->udp->len;
+	int i;
+
+	if (!p->v6)
+		return sum + p->ip4->saddr + p->ip4->daddr;
+	for (i = 0; i < 4; i++)
+		sum += (__u64)p->ip6->saddr.in6_u.u6_addr32[i] +
+		       p->ip6->daddr.in6_u.u6_addr32[i];
+	return sum;
+}
+
+/*
+ * The folded sum of the datagram at off, len bytes long; -1 if the walk
+ * does not cover it. A global function, so that the verifier checks its
+ * loop once rather than on every path through the relay.
+ */
+__noinline int datagram_sum(struct xdp_md *ctx, __u32 off, __u32 len)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	__u64 sum;
+
+	if (off > 128 || !csum_bytes(data + off, end, len, &sum))
+		return -1;
+	return csum_fold64(sum);
+}
+
+/* Classifies the arriving checksum and completes a partial one in place. */
+static __always_inline enum arrival_csum verify_checksum(struct xdp_md *ctx,
+							 struct packet *p)
+{
+	__u16 check = p->udp->check, pseudo, full;
+	int datagram;
+
+	if (!check && !p->v6)
+		return CSUM_COMPLETE; /* IPv4 without a checksum */
+	datagram = datagram_sum(ctx, (void *)p->udp - (void *)(long)ctx->data,
+				bpf_ntohs(p->udp->len));
+	if (datagram < 0)
+		return CSUM_TOO_LONG;
+	pseudo = csum_fold64(pseudo_sum(p));
+	if (csum_fold64((__u64)datagram + pseudo) == 0xffff)
+		return CSUM_COMPLETE;
+	if (!csum_same(check, pseudo))
+		return CSUM_WRONG;
+	full = ~(__u16)datagram;
+	p->udp->check = full ? full : 0xffff;
+	return CSUM_PARTIAL;
+}
+
+/*
+ * Back to partial form for the rewritten addresses, for a packet that keeps
+ * its skb and with it the kernel's note that the device is to finish the
+ * checksum: one handed to the kernel, or one sent on in generic mode.
+ */
+static __always_inline void checksum_make_partial(struct packet *p)
+{
+	p->udp->check = csum_fold64(pseudo_sum(p));
+}
+
+/* The ingress runs the relay in generic mode (asked for partial packets
+ * only, so that no other packet pays for the lookup). */
+static __always_inline bool ingress_generic(struct xdp_md *ctx)
+{
+	__u32 ifindex = ctx->ingress_ifindex;
+	struct np_link *link = bpf_map_lookup_elem(&np_links_v1, &ifindex);
+
+	return link && (link->flags & NP_LINK_GENERIC);
+}
+
+/*
  * Rewrite addresses, ports and DSCP; both checksums follow incrementally.
  * Each changed word is built in a register, stored once and its checksum
  * delta taken from the registers: reloading a word right after narrower
@@ -559,7 +650,7 @@ static __always_inline struct np_flow_cpu *flow_cpu(const struct np_flow *flow)
 {
 	__u32 slot = flow->slot;
 
-	return bpf_map_lookup_elem(&np_counters_v2, &slot);
+	return bpf_map_lookup_elem(&np_counters_v3, &slot);
 }
 
 static __always_inline void count_relayed(struct np_counters *ctr, __u32 len,
@@ -583,6 +674,8 @@ static __always_inline enum np_verdict drop_verdict(int reason)
 		return NP_V_DROP_LATCH;
 	case NP_DROP_RATE:
 		return NP_V_DROP_RATE;
+	case NP_DROP_CHECKSUM:
+		return NP_V_DROP_CHECKSUM;
 	default:
 		return NP_V_DROP_NO_DEST;
 	}
@@ -609,11 +702,23 @@ static __always_inline int drop(struct np_counters *ctr, int reason,
 	return XDP_DROP;
 }
 
+/* The rewritten packet goes up the stack, which forwards it. */
+static __always_inline int to_kernel(struct packet *p, struct np_flow_cpu *st,
+				     enum arrival_csum csum, __u32 len,
+				     bool rtcp, __u64 now)
+{
+	if (csum == CSUM_PARTIAL)
+		checksum_make_partial(p);
+	count_relayed(&st->ctr, len, rtcp, true, now);
+	return XDP_PASS;
+}
+
 static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 {
 	struct packet p = {};
 	struct np_flow_cpu *st, *next_st;
 	struct np_flow *flow, *next;
+	enum arrival_csum csum = CSUM_COMPLETE;
 	struct np_nexthop *nh;
 	__u32 out, len;
 	int reason, rc;
@@ -638,6 +743,16 @@ static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 		return XDP_PASS;
 	}
 	len = p.ip_len;
+	/* Before the latch: a damaged packet must not fix a source. */
+	if (flow->flags & NP_F_CSUM_VERIFY) {
+		csum = verify_checksum(ctx, &p);
+		if (csum == CSUM_WRONG)
+			return drop(&st->ctr, NP_DROP_CHECKSUM, verdict);
+		if (csum == CSUM_TOO_LONG) {
+			*verdict = NP_V_PASS_UNVERIFIED;
+			return XDP_PASS;
+		}
+	}
 	reason = admit(flow, &p);
 	if (reason >= 0)
 		return drop(&st->ctr, reason, verdict);
@@ -669,28 +784,29 @@ static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 	}
 
 	/*
-	 * Without a resolved next hop (or an egress we may redirect to) the
-	 * rewritten packet goes up the stack, which forwards it and resolves
-	 * the neighbour; the next packet takes the fast path.
+	 * Without a resolved next hop, or an egress XDP can deliver through
+	 * (np_egress_v1; XDP_TX too needs it: a veth sends those to its
+	 * peer), the rewritten packet goes up the stack, which forwards it
+	 * and resolves the neighbour; once both are there, packets take the
+	 * fast path.
 	 */
 	nh = &st->nh;
 	if (!nexthop_fresh(nh, &p, ctx->ingress_ifindex, now)) {
 		rc = nexthop_resolve(ctx, &p, nh, now);
 		if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
-			count_relayed(&st->ctr, len, rtcp, true, now);
 			*verdict = rc == BPF_FIB_LKUP_RET_NO_NEIGH ?
 					   NP_V_PASS_NO_NEIGH :
 					   NP_V_PASS_NO_ROUTE;
-			return XDP_PASS;
+			return to_kernel(&p, st, csum, len, rtcp, now);
 		}
 	}
 	out = flow->egress_ifindex ? flow->egress_ifindex : nh->ifindex;
-	if (out != ctx->ingress_ifindex &&
-	    !bpf_map_lookup_elem(&np_egress_v1, &out)) {
-		count_relayed(&st->ctr, len, rtcp, true, now);
+	if (!bpf_map_lookup_elem(&np_egress_v1, &out)) {
 		*verdict = NP_V_PASS_EGRESS;
-		return XDP_PASS;
+		return to_kernel(&p, st, csum, len, rtcp, now);
 	}
+	if (csum == CSUM_PARTIAL && ingress_generic(ctx))
+		checksum_make_partial(&p);
 
 	decrement_hop_limit(&p);
 	if (emit_l2(ctx, &p, flow, nh)) {

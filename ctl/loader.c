@@ -3,8 +3,8 @@
  * The loader: opens the relay skeleton with every map pinned by name in the
  * pin directory (reusing pins that exist), pins the program, and attaches
  * it through netlink, so XDP stays on the interface after this process
- * exits whether or not a pin survives. The egress devmap doubles as the
- * registry of attached interfaces.
+ * exits whether or not a pin survives. The link map is the registry of
+ * attached interfaces, with what each can do (link.c).
  */
 #include <errno.h>
 #include <limits.h>
@@ -16,6 +16,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "link.h"
 #include "loader.h"
 #include "log.h"
 #include "natproxy.h"
@@ -40,7 +41,7 @@ static int size_flow_maps(struct relay_bpf *skel, __u32 max_flows)
 {
 	struct bpf_map *const per_flow[] = {
 		skel->maps.np_flows4_v2, skel->maps.np_flows6_v2,
-		skel->maps.np_counters_v2, skel->maps.np_slots_v1,
+		skel->maps.np_counters_v3, skel->maps.np_slots_v1,
 		skel->maps.np_police_v1,
 	};
 	size_t i;
@@ -99,11 +100,11 @@ out:
 	return err ? err : fd;
 }
 
-static int egress_is_empty(int egress_fd)
+static int links_is_empty(int links_fd)
 {
 	__u32 key;
 
-	return bpf_map_get_next_key(egress_fd, NULL, &key) && errno == ENOENT;
+	return bpf_map_get_next_key(links_fd, NULL, &key) && errno == ENOENT;
 }
 
 /*
@@ -140,6 +141,7 @@ int np_attach(const char *pin_dir, const char *ifname, enum np_xdp_mode mode,
 {
 	struct np_maps maps = NP_MAPS_NONE;
 	__u32 ifindex = if_nametoindex(ifname), attached = 0;
+	struct np_link_probe probe;
 	char path[PATH_MAX];
 	bool fresh = false;
 	int prog_fd = -1, err;
@@ -176,12 +178,6 @@ int np_attach(const char *pin_dir, const char *ifname, enum np_xdp_mode mode,
 	err = np_maps_open(pin_dir, &maps);
 	if (err)
 		goto unpin;
-	if (bpf_map_update_elem(maps.fd[NP_EGRESS], &ifindex, &ifindex, 0)) {
-		err = -errno;
-		np_err("cannot add '%s' to the egress map: %s", ifname,
-		       strerror(-err));
-		goto unpin;
-	}
 	err = bpf_xdp_attach(ifindex, prog_fd,
 			     XDP_FLAGS_UPDATE_IF_NOEXIST | mode_flags(mode),
 			     NULL);
@@ -189,6 +185,18 @@ int np_attach(const char *pin_dir, const char *ifname, enum np_xdp_mode mode,
 		np_err("cannot attach XDP to '%s' in %s mode: %s", ifname,
 		       mode == NP_XDP_GENERIC ? "generic" : "native",
 		       strerror(-err));
+		goto unpin;
+	}
+	/* Probed once attached: a veth's peer sees our program only now. */
+	err = np_link_probe(ifindex, mode, &probe);
+	if (!err)
+		err = np_link_record(maps.fd[NP_LINKS], maps.fd[NP_EGRESS],
+				     ifname, ifindex, &probe);
+	if (err) {
+		np_err("cannot record '%s' in the link map: %s", ifname,
+		       strerror(-err));
+		bpf_xdp_detach(ifindex, mode_flags(mode), NULL);
+		bpf_map_delete_elem(maps.fd[NP_LINKS], &ifindex);
 		bpf_map_delete_elem(maps.fd[NP_EGRESS], &ifindex);
 		goto unpin;
 	}
@@ -198,8 +206,8 @@ int np_attach(const char *pin_dir, const char *ifname, enum np_xdp_mode mode,
 	goto out;
 unpin:
 	/* Nothing half-done: pins made for this attach go with it. */
-	if (fresh && (maps.fd[NP_EGRESS] < 0 ||
-		      egress_is_empty(maps.fd[NP_EGRESS])))
+	if (fresh && (maps.fd[NP_LINKS] < 0 ||
+		      links_is_empty(maps.fd[NP_LINKS])))
 		np_pins_remove(pin_dir);
 out:
 	np_maps_close(&maps);
@@ -258,7 +266,8 @@ int np_detach(const char *pin_dir, const char *ifname)
 	}
 	if (!np_maps_open(pin_dir, &maps)) {
 		bpf_map_delete_elem(maps.fd[NP_EGRESS], &ifindex);
-		if (egress_is_empty(maps.fd[NP_EGRESS])) {
+		bpf_map_delete_elem(maps.fd[NP_LINKS], &ifindex);
+		if (links_is_empty(maps.fd[NP_LINKS])) {
 			np_pins_remove(pin_dir);
 			np_info("detached from '%s', the last interface: pins "
 				"removed",
@@ -274,12 +283,38 @@ out:
 	return err;
 }
 
+/* What the relay was told of the link, and why it cannot send out of it. */
+static void attachment_link(struct np_attachment *a, int links_fd,
+			    __u8 attach_mode)
+{
+	struct np_link link = {};
+	struct np_link_probe probe;
+
+	a->link_flags = 0;
+	a->why_no_xmit[0] = '\0';
+	if (links_fd < 0 || bpf_map_lookup_elem(links_fd, &a->ifindex, &link))
+		return;
+	a->recorded = true;
+	a->link_flags = link.flags;
+	if (link.flags & NP_LINK_XMIT)
+		return;
+	if (!np_link_probe(a->ifindex,
+			   attach_mode == XDP_ATTACHED_SKB ? NP_XDP_GENERIC :
+							     NP_XDP_NATIVE,
+			   &probe))
+		snprintf(a->why_no_xmit, sizeof(a->why_no_xmit), "%s",
+			 probe.flags & NP_LINK_XMIT ?
+				 "it can now: natproxyd records that within "
+				 "a second" :
+				 probe.why_no_xmit);
+}
+
 int np_status(const char *pin_dir, __u32 *prog_id, struct np_attachment *out,
 	      int max, int *n)
 {
 	struct if_nameindex *ifs, *it;
 	char path[PATH_MAX];
-	int prog_fd, err;
+	int prog_fd, links_fd, err;
 
 	*n = 0;
 	*prog_id = 0;
@@ -291,9 +326,15 @@ int np_status(const char *pin_dir, __u32 *prog_id, struct np_attachment *out,
 		return 0;
 	*prog_id = prog_id_of(prog_fd);
 	close(prog_fd);
+	err = np_pin_path(path, sizeof(path), pin_dir, NP_MAP_LINKS);
+	links_fd = err ? -1 : bpf_obj_get(path);
 	ifs = if_nameindex();
-	if (!ifs)
-		return -errno;
+	if (!ifs) {
+		err = -errno;
+		if (links_fd >= 0)
+			close(links_fd);
+		return err;
+	}
 	for (it = ifs; it->if_index && *n < max; it++) {
 		LIBBPF_OPTS(bpf_xdp_query_opts, query);
 
@@ -306,8 +347,11 @@ int np_status(const char *pin_dir, __u32 *prog_id, struct np_attachment *out,
 		out[*n].mode = query.attach_mode == XDP_ATTACHED_SKB ?
 				       "generic" :
 				       "native";
+		attachment_link(&out[*n], links_fd, query.attach_mode);
 		(*n)++;
 	}
 	if_freenameindex(ifs);
+	if (links_fd >= 0)
+		close(links_fd);
 	return 0;
 }

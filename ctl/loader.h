@@ -7,6 +7,7 @@
 #ifndef NATPROXY_LOADER_H
 #define NATPROXY_LOADER_H
 
+#include <stdbool.h>
 #include <linux/types.h>
 
 enum np_xdp_mode { NP_XDP_NATIVE, NP_XDP_GENERIC };
@@ -25,6 +26,9 @@ struct np_attachment {
 	char ifname[16];
 	__u32 ifindex;
 	const char *mode; /* "native" or "generic" */
+	bool recorded; /* in the link map (attached by natproxy, not by hand) */
+	__u32 link_flags; /* NP_LINK_*, as recorded */
+	char why_no_xmit[160]; /* without NP_LINK_XMIT */
 };
 
 /*

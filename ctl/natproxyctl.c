@@ -116,6 +116,15 @@ static int count_flow(const struct np_flow_key *key, const struct np_flow *flow,
 	return 0;
 }
 
+/* How media leaving by the interface goes: by XDP, or forwarded by the
+ * kernel (see NP_LINK_XMIT). */
+static const char *media_out(const struct np_attachment *a)
+{
+	if (!a->recorded)
+		return "unknown";
+	return a->link_flags & NP_LINK_XMIT ? "xdp" : "kernel";
+}
+
 static int cmd_status(struct ctl *ctl, int argc, char **argv)
 {
 	struct np_attachment att[NP_MAX_IFACES];
@@ -145,8 +154,15 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv)
 		for (i = 0; i < n; i++) {
 			printf("%s{\"name\": ", i ? ", " : "");
 			json_str(stdout, att[i].ifname);
-			printf(", \"ifindex\": %u, \"mode\": \"%s\"}",
-			       att[i].ifindex, att[i].mode);
+			printf(", \"ifindex\": %u, \"mode\": \"%s\", "
+			       "\"media_out\": \"%s\", \"verify_checksums\": %s, "
+			       "\"why_kernel\": ",
+			       att[i].ifindex, att[i].mode, media_out(&att[i]),
+			       att[i].link_flags & NP_LINK_VERIFY_CSUM ?
+				       "true" :
+				       "false");
+			json_str(stdout, att[i].why_no_xmit);
+			printf("}");
 		}
 		printf("], \"verdicts\": {");
 		for (i = 0; i < NP_V_MAX; i++)
@@ -162,10 +178,17 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv)
 	}
 	printf("program id %u, pins in '%s', %ld flows\n", prog_id,
 	       ctl->pin_dir, flows);
-	printf("%-16s %-8s %s\n", "INTERFACE", "IFINDEX", "MODE");
-	for (i = 0; i < n; i++)
-		printf("%-16s %-8u %s\n", att[i].ifname, att[i].ifindex,
-		       att[i].mode);
+	printf("%-16s %-8s %-8s %-10s %s\n", "INTERFACE", "IFINDEX", "MODE",
+	       "MEDIA-OUT", "CHECKSUMS");
+	for (i = 0; i < n; i++) {
+		printf("%-16s %-8u %-8s %-10s %s\n", att[i].ifname,
+		       att[i].ifindex, att[i].mode, media_out(&att[i]),
+		       att[i].link_flags & NP_LINK_VERIFY_CSUM ? "verified" :
+								 "updated");
+		if (att[i].why_no_xmit[0])
+			printf("  %s: XDP cannot send out of it: %s\n",
+			       att[i].ifname, att[i].why_no_xmit);
+	}
 	printf("%-26s %s\n", "VERDICT", "PACKETS");
 	for (i = 0; i < NP_V_MAX; i++)
 		printf("%-26s %llu\n", verdict_names[i],
@@ -177,7 +200,8 @@ static void flags_str(__u32 flags, char *buf, size_t len)
 {
 	static const char *const names[] = { "latch-pending", "strict",
 					     "restricted", "rtcp-mux",
-					     "dscp", "reverse" };
+					     "dscp", "reverse", "hairpin",
+					     "csum-verify" };
 	size_t i, used = 0;
 
 	buf[0] = '\0';

@@ -24,10 +24,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "config.h"
 #include "flowtab.h"
+#include "link.h"
 #include "loader.h"
 #include "log.h"
 #include "pins.h"
@@ -327,6 +329,29 @@ static void detach_ours(struct daemon *d, const char *pin_dir, size_t from)
 	}
 }
 
+/*
+ * What each realm's interface can do, asked again every tick: a veth peer
+ * that gains or loses XDP or GRO changes whether XDP can deliver through
+ * it (link.c); checksum verification for new flows follows the link map.
+ */
+static void links_sync(struct daemon *d)
+{
+	struct np_link link;
+	size_t i;
+	int err;
+
+	err = np_links_refresh(d->maps.fd[NP_LINKS], d->maps.fd[NP_EGRESS]);
+	if (err < 0)
+		np_warn("cannot probe the relay's interfaces: %s",
+			strerror(-err));
+	for (i = 0; i < d->cfg.n_realms; i++)
+		d->px.link_flags[i] =
+			bpf_map_lookup_elem(d->maps.fd[NP_LINKS],
+					    &d->px.ifindex[i], &link) ?
+				0 :
+				link.flags;
+}
+
 /* Flows of our media ranges left by an earlier run belong to nothing. */
 struct stale_ctx {
 	const struct daemon *d;
@@ -618,6 +643,7 @@ static void reload(struct daemon *d)
 	np_config_free(&old);
 	for (i = old_realms; i < d->cfg.n_realms; i++)
 		d->px.ifindex[i] = if_nametoindex(d->cfg.realms[i].interface);
+	links_sync(d);
 	if (d->charging_fd >= 0)
 		close(d->charging_fd);
 	d->charging_fd = fd;
@@ -652,8 +678,11 @@ static int run(struct daemon *d)
 			uint64_t tag = evs[i].data.u64, ticks;
 
 			if (tag == TAG_TIMER) {
-				if (read(d->timerfd, &ticks, sizeof(ticks)) > 0)
+				if (read(d->timerfd, &ticks, sizeof(ticks)) >
+				    0) {
+					links_sync(d);
 					np_proxy_tick(&d->px, monotonic_now());
+				}
 			} else if (tag == TAG_EVENTS) {
 				ring_buffer__consume(d->events);
 			} else if (tag == TAG_SIGNAL) {
@@ -882,6 +911,7 @@ int main(int argc, char **argv)
 		goto out;
 	for (i = 0; i < d.cfg.n_realms; i++)
 		d.px.ifindex[i] = if_nametoindex(d.cfg.realms[i].interface);
+	links_sync(&d);
 	if (!stale)
 		adopt_state(&d);
 	remove_stale_flows(&d);

@@ -24,6 +24,7 @@ const char *const np_map_names[NP_MAP_COUNT] = {
 	[NP_POLICERS] = NP_MAP_POLICERS, [NP_VERDICTS] = NP_MAP_VERDICTS,
 	[NP_EGRESS] = NP_MAP_EGRESS,	 [NP_EVENTS] = NP_MAP_EVENTS,
 	[NP_SLOTS] = NP_MAP_SLOTS,	 [NP_CLOCK] = NP_MAP_CLOCK,
+	[NP_LINKS] = NP_MAP_LINKS,
 };
 
 int np_pin_path(char *buf, size_t len, const char *dir, const char *name)

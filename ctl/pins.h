@@ -21,6 +21,7 @@ enum np_map_id {
 	NP_EVENTS,
 	NP_SLOTS,
 	NP_CLOCK,
+	NP_LINKS,
 	NP_MAP_COUNT
 };
 

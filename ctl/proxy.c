@@ -209,6 +209,14 @@ static void leave_by(const struct ctx *c, size_t realm, struct np_flow *f)
 	}
 }
 
+/* What a flow needs for the interface its packets arrive on. */
+static uint32_t arrival_flags(const struct ctx *c, size_t realm)
+{
+	return c->px->link_flags[realm] & NP_LINK_VERIFY_CSUM ?
+		       NP_F_CSUM_VERIFY :
+		       0;
+}
+
 /*
  * A destination on one of our own relay addresses (two terminals behind
  * this proxy calling each other through the softswitch): the fast path
@@ -278,6 +286,7 @@ static int stream_part_sync(struct ctx *c, const struct np_stream *s,
 	case NP_LATCH_OFF:
 		break;
 	}
+	acc.flags |= arrival_flags(c, c->pair->first);
 	if (c->core->dscp >= 0) {
 		acc.flags |= NP_F_SET_DSCP;
 		acc.dscp = (uint8_t)c->core->dscp;
@@ -297,7 +306,7 @@ static int stream_part_sync(struct ctx *c, const struct np_stream *s,
 		np_addr_from_sdp(&core.new_daddr, &term->addr);
 		core.new_dport = htons(term_port);
 	}
-	core.flags = s->mux ? NP_F_RTCP_MUX : 0;
+	core.flags = (s->mux ? NP_F_RTCP_MUX : 0) | arrival_flags(c, c->pair->second);
 	if (c->access->dscp >= 0) {
 		core.flags |= NP_F_SET_DSCP;
 		core.dscp = (uint8_t)c->access->dscp;
@@ -1717,9 +1726,11 @@ int np_proxy_init(struct np_proxy *px, const struct np_config *cfg,
 	px->media_ports = calloc(cfg->n_realms, sizeof(*px->media_ports));
 	px->calls = calloc(cfg->n_realms, sizeof(*px->calls));
 	px->ifindex = calloc(cfg->n_realms, sizeof(*px->ifindex));
+	px->link_flags = calloc(cfg->n_realms, sizeof(*px->link_flags));
 	px->txn_by_branch = calloc(NP_TXN_BUCKETS, sizeof(*px->txn_by_branch));
 	px->txn_by_ours = calloc(NP_TXN_BUCKETS, sizeof(*px->txn_by_ours));
 	if (!px->sip_ports || !px->media_ports || !px->calls || !px->ifindex ||
+	    !px->link_flags ||
 	    !px->txn_by_branch || !px->txn_by_ours) {
 		err = -ENOMEM;
 		goto fail;
@@ -1764,7 +1775,8 @@ int np_proxy_reconfigure(struct np_proxy *px, const struct np_config *next)
 	    grow((void **)&px->media_ports, sizeof(*px->media_ports), old_n,
 		 n) ||
 	    grow((void **)&px->calls, sizeof(*px->calls), old_n, n) ||
-	    grow((void **)&px->ifindex, sizeof(*px->ifindex), old_n, n))
+	    grow((void **)&px->ifindex, sizeof(*px->ifindex), old_n, n) ||
+	    grow((void **)&px->link_flags, sizeof(*px->link_flags), old_n, n))
 		return -ENOMEM; /* larger arrays are harmless */
 	for (i = old_n; i < n && !err; i++) {
 		const struct np_realm *r = &next->realms[i];
@@ -1810,8 +1822,9 @@ static void free_all(struct np_proxy *px)
 	free(px->media_ports);
 	free(px->calls);
 	free(px->ifindex);
+	free(px->link_flags);
 	px->sip_ports = px->media_ports = NULL;
-	px->calls = px->ifindex = NULL;
+	px->calls = px->ifindex = px->link_flags = NULL;
 }
 
 void np_proxy_fini(struct np_proxy *px)

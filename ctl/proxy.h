@@ -146,6 +146,8 @@ struct np_proxy {
 	/* Per realm: its interface's ifindex, where VLAN-tagged media must
 	 * leave (0 when unknown: the FIB decides). */
 	uint32_t *ifindex;
+	/* Per realm: NP_LINK_* of its interface (0 when unknown). */
+	uint32_t *link_flags;
 	uint32_t *calls; /* per realm: live legs */
 	const struct np_proxy_io *io;
 	void *io_ctx;

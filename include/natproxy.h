@@ -12,19 +12,22 @@
 #include <linux/bpf.h>
 #include <linux/types.h>
 
-#define NP_ABI_VERSION 2
+#define NP_ABI_VERSION 3
 
 /* Pinned names (BPF object names are limited to 15 characters). */
 #define NP_MAP_FLOWS4 "np_flows4_v2" /* IPv4 flows, struct np_flow_key4 */
 #define NP_MAP_FLOWS6 "np_flows6_v2" /* IPv6 flows, struct np_flow_key */
-#define NP_MAP_COUNTERS "np_counters_v2"
+#define NP_MAP_COUNTERS "np_counters_v3"
 #define NP_MAP_POLICERS "np_police_v1"
-#define NP_MAP_VERDICTS "np_verdicts_v1"
+#define NP_MAP_VERDICTS "np_verdicts_v2"
+/* Interfaces XDP can send out of (XDP_TX or redirect) and have it delivered. */
 #define NP_MAP_EGRESS "np_egress_v1"
+/* Every interface the relay is attached to, ifindex -> struct np_link. */
+#define NP_MAP_LINKS "np_links_v1"
 #define NP_MAP_EVENTS "np_events_v1"
 #define NP_MAP_SLOTS "np_slots_v1"
 #define NP_MAP_CLOCK "np_clock_v1" /* the relay's own, see struct np_clock */
-#define NP_PROG_PIN "np_relay_v2"
+#define NP_PROG_PIN "np_relay_v3"
 
 #define NP_MAX_FLOWS (1u << 20)
 #define NP_MAX_IFACES 64
@@ -73,7 +76,15 @@ struct np_flow_key4 {
  * key and relays the packet again at once. Without the flag it does not
  * look, sparing every other packet a hash lookup that would miss. */
 #define NP_F_HAIRPIN (1u << 6)
-#define NP_F_ALL ((1u << 7) - 1)
+/* The flow's packets may arrive with a partial UDP checksum: the
+ * pseudo-header sum a local sender leaves for the "hardware" to finish
+ * (CHECKSUM_PARTIAL), which a veth hands on as it is. The relay checks the
+ * checksum over the whole datagram, completes a partial one and drops a
+ * wrong one (NP_DROP_CHECKSUM). Set for flows arriving on an interface with
+ * NP_LINK_VERIFY_CSUM; without it the checksum is updated incrementally,
+ * which is right for every packet a real NIC delivers. */
+#define NP_F_CSUM_VERIFY (1u << 7)
+#define NP_F_ALL ((1u << 8) - 1)
 
 enum np_vlan_action {
 	NP_VLAN_KEEP = 0, /* leave any tag as it arrived */
@@ -113,7 +124,8 @@ struct np_flow {
 	X(NP_DROP_SOURCE, "source")   /* strict source mismatch */             \
 	X(NP_DROP_LATCH, "latch")     /* restricted latch refused */          \
 	X(NP_DROP_RATE, "rate")       /* over the token bucket */             \
-	X(NP_DROP_NO_DEST, "no-dest") /* destination not known yet */
+	X(NP_DROP_NO_DEST, "no-dest") /* destination not known yet */        \
+	X(NP_DROP_CHECKSUM, "checksum") /* UDP checksum wrong on arrival */
 
 #define NP_ENUM_ENTRY(name, text) name,
 #define NP_NAME_ENTRY(name, text) [name] = text,
@@ -198,16 +210,37 @@ struct np_police {
 	X(NP_V_PASS_TTL, "pass-ttl-expired")                                   \
 	X(NP_V_PASS_NO_NEIGH, "pass-no-neighbour")                             \
 	X(NP_V_PASS_NO_ROUTE, "pass-no-route")                                 \
-	X(NP_V_PASS_EGRESS, "pass-egress-not-attached")                        \
+	/* egress not attached, or XDP cannot deliver through it */           \
+	X(NP_V_PASS_EGRESS, "pass-egress-by-kernel")                        \
 	X(NP_V_TX, "tx")                                                       \
 	X(NP_V_REDIRECT, "redirect")                                           \
 	X(NP_V_DROP_SOURCE, "drop-source")                                     \
 	X(NP_V_DROP_LATCH, "drop-latch")                                       \
 	X(NP_V_DROP_RATE, "drop-rate")                                         \
 	X(NP_V_DROP_NO_DEST, "drop-no-dest")                                   \
-	X(NP_V_DROP_VLAN, "drop-vlan-failed")
+	X(NP_V_DROP_VLAN, "drop-vlan-failed")                                  \
+	X(NP_V_DROP_CHECKSUM, "drop-checksum")                                 \
+	X(NP_V_PASS_UNVERIFIED, "pass-too-long-to-verify")
 
 enum np_verdict { NP_VERDICTS(NP_ENUM_ENTRY) NP_V_MAX };
+
+/* Link flags (struct np_link). */
+/* XDP_TX and redirects out of the interface are delivered: the driver
+ * implements ndo_xdp_xmit (for a veth: its peer runs XDP or GRO), or the
+ * relay runs in generic mode. Without it, media leaving by the interface is
+ * handed to the kernel, which forwards it. */
+#define NP_LINK_XMIT (1u << 0)
+/* Packets with a partial UDP checksum can arrive (a software device). */
+#define NP_LINK_VERIFY_CSUM (1u << 1)
+/* Attached in generic (skb) mode: a packet keeps its skb, and with it the
+ * kernel's note that its checksum is partial, whichever way it leaves. */
+#define NP_LINK_GENERIC (1u << 2)
+
+/* What the control plane found an attached interface able to do. */
+struct np_link {
+	__u32 flags; /* NP_LINK_* */
+	__u32 pad;
+};
 
 /* Ring buffer record: a flow latched onto a source (first-packet refresh). */
 struct np_latch_event {
@@ -227,10 +260,11 @@ _Static_assert(__builtin_offsetof(struct np_flow, new_dport) ==
 		       __builtin_offsetof(struct np_flow, new_sport) + 2 &&
 	       __builtin_offsetof(struct np_flow, new_sport) % 4 == 0,
 	       "np_flow ports");
+_Static_assert(sizeof(struct np_link) == 8, "np_link layout");
 _Static_assert(sizeof(struct np_counters) == 8 * (6 + NP_DROP_MAX),
 	       "np_counters layout");
 _Static_assert(sizeof(struct np_nexthop) == 48, "np_nexthop layout");
-_Static_assert(sizeof(struct np_flow_cpu) == 128, "np_flow_cpu layout");
+_Static_assert(sizeof(struct np_flow_cpu) == 136, "np_flow_cpu layout");
 _Static_assert(sizeof(struct np_police) == 24, "np_police layout");
 _Static_assert(sizeof(struct np_clock) == 16, "np_clock layout");
 _Static_assert(sizeof(struct np_latch_event) == 48, "np_latch_event layout");

@@ -54,8 +54,8 @@ SLOT=$(bpftool -j map lookup pinned "$NP_PIN_DIR/np_flows4_v2" key hex $KEY |
 	python3 -c 'import json, sys; print(json.load(sys.stdin)["formatted"]["value"]["slot"])')
 SLOT_KEY=$(printf '%02x %02x %02x %02x' $((SLOT & 255)) $((SLOT >> 8 & 255)) \
 	$((SLOT >> 16 & 255)) $((SLOT >> 24)))
-step "bpftool map lookup pinned $NP_PIN_DIR/np_counters_v2 key hex $SLOT_KEY (slot $SLOT, per CPU)"
-bpftool map lookup pinned "$NP_PIN_DIR/np_counters_v2" key hex $SLOT_KEY |
+step "bpftool map lookup pinned $NP_PIN_DIR/np_counters_v3 key hex $SLOT_KEY (slot $SLOT, per CPU)"
+bpftool map lookup pinned "$NP_PIN_DIR/np_counters_v3" key hex $SLOT_KEY |
 	grep -E '"cpu"|"packets"|"bytes"'
 
 sip_wait "$CALL" 30 || fail "the call failed (see $NP_RUN_DIR/call-a.err)"

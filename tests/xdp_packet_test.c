@@ -118,6 +118,15 @@ enum flow_id {
 	F6_NOROUTE,
 	F6_LATCH,
 	F6_LATCH_REV,
+	/* NP_F_CSUM_VERIFY: checksums verified, partial ones completed. */
+	F4_CV,
+	F4_CV_AA, /* a0 -> a0: XDP_TX */
+	F4_CV_NONEIGH,
+	F4_CV_LATCH,
+	F4_CV_LATCH_REV,
+	F4_CV_HP, /* relays to F4_HP2's key */
+	F6_CV,
+	F6_CV_NONEIGH,
 	FLOW_COUNT
 };
 
@@ -224,11 +233,37 @@ static const struct flow_spec flows[FLOW_COUNT] = {
 		       .reverse = F6_LATCH_REV },
 	[F6_LATCH_REV] = { .local = PROXY_B6, .port = 40114,
 			   .new_saddr = PROXY_A6, .new_sport = 40112 },
+	[F4_CV] = { A_TO_B4(40200), .flags = NP_F_CSUM_VERIFY },
+	[F4_CV_AA] = { .local = PROXY_A4, .port = 40202,
+		       .new_saddr = PROXY_A4, .new_sport = 40203,
+		       .new_daddr = TERM4, .new_dport = 6000,
+		       .flags = NP_F_CSUM_VERIFY },
+	[F4_CV_NONEIGH] = { .local = PROXY_A4, .port = 40204,
+			    .new_saddr = PROXY_B4, .new_sport = 41204,
+			    .new_daddr = NONEIGH4, .new_dport = 5004,
+			    .flags = NP_F_CSUM_VERIFY },
+	[F4_CV_LATCH] = { .local = PROXY_A4, .port = 40206,
+			  .new_saddr = PROXY_B4, .new_sport = 40208,
+			  .new_daddr = FAR4, .new_dport = 5004,
+			  .flags = NP_F_LATCH_PENDING | NP_F_HAS_REVERSE |
+				   NP_F_CSUM_VERIFY,
+			  .reverse = F4_CV_LATCH_REV },
+	[F4_CV_LATCH_REV] = { .local = PROXY_B4, .port = 40208,
+			      .new_saddr = PROXY_A4, .new_sport = 40206 },
+	[F4_CV_HP] = { .local = PROXY_A4, .port = 40210,
+		       .new_saddr = PROXY_B4, .new_sport = 41210,
+		       .new_daddr = PROXY_B4, .new_dport = 40042,
+		       .flags = NP_F_HAIRPIN | NP_F_CSUM_VERIFY },
+	[F6_CV] = { A_TO_B6(40220), .flags = NP_F_CSUM_VERIFY },
+	[F6_CV_NONEIGH] = { .local = PROXY_A6, .port = 40222,
+			    .new_saddr = PROXY_B6, .new_sport = 41222,
+			    .new_daddr = NONEIGH6, .new_dport = 5004,
+			    .flags = NP_F_CSUM_VERIFY },
 };
 
 /* --- Packets ----------------------------------------------------------- */
 
-#define FRAME_MAX 512
+#define FRAME_MAX 2304
 #define PAYLOAD_DEFAULT 100
 #define V4_BYTES (20 + 8 + PAYLOAD_DEFAULT) /* counted: IP header on */
 #define V6_BYTES (40 + 8 + PAYLOAD_DEFAULT)
@@ -266,6 +301,9 @@ struct pkt_spec {
 	bool tail_set; /* last two payload bytes, big endian */
 	__u16 tail;
 	bool udp_csum_zero;
+	/* The UDP checksum field as a sender with checksum offload leaves it
+	 * (the folded pseudo-header sum), or wrong (a damaged packet). */
+	bool udp_csum_partial, udp_csum_wrong;
 	/* Corruptions. */
 	__u8 version; /* 0: the right one */
 	__u8 ihl; /* 0: 5; options are added above 5 */
@@ -325,9 +363,8 @@ static __u16 ipv4_csum(const __u8 *ip, int hlen)
 	return fold_not(sum16(sum16(0, ip, 10), ip + 12, hlen - 12));
 }
 
-/* UDP checksum with its pseudo-header, before the 0 -> 0xffff rule. */
-static __u16 udp_sum_raw(const __u8 *l3, int family, const __u8 *udp,
-			 int len)
+/* The sum of the UDP pseudo-header, unfolded. */
+static __u32 pseudo_sum(const __u8 *l3, int family, int len)
 {
 	__u8 ph[40] = {};
 	int phlen;
@@ -343,8 +380,32 @@ static __u16 udp_sum_raw(const __u8 *l3, int family, const __u8 *udp,
 		ph[39] = IPPROTO_UDP;
 		phlen = 40;
 	}
-	return fold_not(sum16(sum16(sum16(0, ph, phlen), udp, 6), udp + 8,
-			      len - 8));
+	return sum16(0, ph, phlen);
+}
+
+/* UDP checksum with its pseudo-header, before the 0 -> 0xffff rule. */
+static __u16 udp_sum_raw(const __u8 *l3, int family, const __u8 *udp,
+			 int len)
+{
+	return fold_not(sum16(sum16(pseudo_sum(l3, family, len), udp, 6),
+			      udp + 8, len - 8));
+}
+
+/* The folded pseudo-header sum, not inverted: what a sender with checksum
+ * offload (CHECKSUM_PARTIAL) leaves in the field for the device to finish
+ * over the datagram. */
+static __u16 udp_partial(const __u8 *l3, int family, int len)
+{
+	return ~fold_not(pseudo_sum(l3, family, len)) & 0xffff;
+}
+
+/* What the device makes of a partial field: the datagram's sum, field
+ * included, folded and inverted (a zero sent as all ones). */
+static __u16 udp_finish(const __u8 *udp, int len)
+{
+	__u16 c = fold_not(sum16(0, udp, len));
+
+	return c ? c : 0xffff;
 }
 
 /* RFC 768: a computed zero is transmitted as all ones. */
@@ -451,10 +512,13 @@ static void build(const struct pkt_spec *s, struct frame *f)
 			pay[i] = i == 0 ? 0x80 : i == 1 ? s->pt : (i * 37 + 11);
 		if (s->tail_set)
 			put16(pay + s->payload - 2, s->tail);
-		if (!s->udp_csum_zero)
+		if (s->udp_csum_partial)
+			put16(f->b + f->l4 + 6,
+			      udp_partial(f->b + f->l3, s->family, ulen));
+		else if (!s->udp_csum_zero)
 			put16(f->b + f->l4 + 6,
 			      udp_csum(f->b + f->l3, s->family, f->b + f->l4,
-				       ulen));
+				       ulen) ^ (s->udp_csum_wrong ? 0x0400 : 0));
 	}
 	if (s->pad_to > f->len)
 		f->len = s->pad_to;
@@ -502,6 +566,9 @@ struct tcase {
 	bool exp_vlan_set;
 	__u16 exp_tpid, exp_tci;
 	bool csum_zero_out; /* pick the payload so the new checksum is 0 */
+	/* The UDP checksum leaves partial, for the kernel to finish: the
+	 * packet keeps its skb (handed to the kernel, or generic mode). */
+	bool exp_csum_partial;
 	const __u8 *exp_dmac; /* OUT_FWD: not the neighbour's (a planted one) */
 	struct np_counters ctr; /* delta of the flow's counters */
 };
@@ -533,6 +600,8 @@ static void pre_nh_other_ingress(const struct tcase *tc,
 static void post_nh_filled(const struct tcase *tc, const struct pkt_spec *in);
 static void post_nh_empty(const struct tcase *tc, const struct pkt_spec *in);
 static void pre_bad_slot(const struct tcase *tc, const struct pkt_spec *in);
+static void pre_a0_generic(const struct tcase *tc, const struct pkt_spec *in);
+static void post_a0_native(const struct tcase *tc, const struct pkt_spec *in);
 
 /* What pre_nh_* plant: a MAC no neighbour has. */
 static const __u8 planted_mac[ETH_ALEN] = { 0x02, 0x00, 0x00, 0x00, 0xee, 0x01 };
@@ -897,6 +966,108 @@ static const struct tcase cases[] = {
 	{ .name = "IPv6 payload length 300 beyond the 162-byte frame: pass-malformed",
 	  .flow = F6_AB, .in = { .ip_len = 300 },
 	  PASSED(NP_V_PASS_MALFORMED) },
+
+	/*
+	 * Checksums on arrival (NP_F_CSUM_VERIFY): complete ones pass, a
+	 * partial one (CHECKSUM_PARTIAL from a local sender through a veth)
+	 * leaves complete when XDP sends it on and partial when its skb goes
+	 * on, a wrong one is dropped and counted. Payloads cover the sum's
+	 * 64-byte chunks, each tail size and an odd byte.
+	 */
+	{ .name = "verify: right checksum, 172 bytes of G.711 RTP: relayed",
+	  .flow = F4_CV, .in = { .payload = 172 },
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = 200 } },
+	{ .name = "verify: partial checksum, 172 bytes: completed, redirected",
+	  .flow = F4_CV, .in = { .payload = 172, .udp_csum_partial = true },
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = 200 } },
+	{ .name = "verify: partial checksum, odd 101 bytes: completed",
+	  .flow = F4_CV, .in = { .payload = 101, .udp_csum_partial = true },
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = 129 } },
+	{ .name = "verify: partial checksum, 1 byte: completed",
+	  .flow = F4_CV, .in = { .payload = 1, .udp_csum_partial = true },
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = 29 } },
+	{ .name = "verify: partial checksum, 63 bytes (every tail size): completed",
+	  .flow = F4_CV, .in = { .payload = 55, .udp_csum_partial = true },
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = 83 } },
+	{ .name = "verify: partial checksum, 1472 bytes (a full MTU): completed",
+	  .flow = F4_CV, .in = { .payload = 1472, .udp_csum_partial = true },
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = 1500 } },
+	{ .name = "verify: partial checksum computing to 0 goes out as 0xffff",
+	  .flow = F4_CV, .csum_zero_out = true,
+	  .in = { .udp_csum_partial = true },
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "verify: no checksum (IPv4 0) stays 0",
+	  .flow = F4_CV, .in = { .udp_csum_zero = true },
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "verify: wrong checksum: dropped and counted, nothing relayed",
+	  .flow = F4_CV, .in = { .udp_csum_wrong = true },
+	  DROPPED(NP_V_DROP_CHECKSUM),
+	  .ctr = { .drops[NP_DROP_CHECKSUM] = 1 } },
+	{ .name = "verify: wrong checksum, odd 101 bytes: dropped",
+	  .flow = F4_CV, .in = { .payload = 101, .udp_csum_wrong = true },
+	  DROPPED(NP_V_DROP_CHECKSUM),
+	  .ctr = { .drops[NP_DROP_CHECKSUM] = 1 } },
+	{ .name = "verify: 2200 bytes, beyond the sum's walk (2111): passed untouched",
+	  .flow = F4_CV, .in = { .payload = 2200, .udp_csum_partial = true },
+	  PASSED(NP_V_PASS_UNVERIFIED) },
+	{ .name = "verify: partial checksum, back out of a0: XDP_TX, completed",
+	  .flow = F4_CV_AA, .in = { .udp_csum_partial = true },
+	  FWD_TX, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "verify: partial checksum, DSCP and a pushed tag on the way: completed",
+	  .flow = F4_CV, .in = { .udp_csum_partial = true, .tpid = TPID_8021Q,
+				 .tci = 0xa064 },
+	  EXPECT_TAG(TPID_8021Q, 0xa064),
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "verify: partial checksum, no neighbour: to the kernel still partial, for the new addresses",
+	  .flow = F4_CV_NONEIGH, .in = { .udp_csum_partial = true },
+	  .exp_csum_partial = true, TO_KERNEL(NP_V_PASS_NO_NEIGH),
+	  .ctr = { .packets = 1, .bytes = V4_BYTES, .to_kernel = 1 } },
+	{ .name = "verify: right checksum, no neighbour: to the kernel complete",
+	  .flow = F4_CV_NONEIGH,
+	  TO_KERNEL(NP_V_PASS_NO_NEIGH),
+	  .ctr = { .packets = 1, .bytes = V4_BYTES, .to_kernel = 1 } },
+	{ .name = "verify: partial checksum, a0 in generic mode: redirected still partial",
+	  .flow = F4_CV, .in = { .udp_csum_partial = true },
+	  .pre = pre_a0_generic, .post = post_a0_native,
+	  .exp_csum_partial = true,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "verify: right checksum, a0 in generic mode: redirected complete",
+	  .flow = F4_CV, .pre = pre_a0_generic, .post = post_a0_native,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "verify: wrong checksum on a latching flow: dropped, nothing latched",
+	  .flow = F4_CV_LATCH, .in = { .udp_csum_wrong = true },
+	  .post = post_not_latched,
+	  DROPPED(NP_V_DROP_CHECKSUM),
+	  .ctr = { .drops[NP_DROP_CHECKSUM] = 1 } },
+	{ .name = "verify: partial checksum on a latching flow: latches, relayed",
+	  .flow = F4_CV_LATCH, .in = { .udp_csum_partial = true },
+	  .post = post_latched,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "verify: partial checksum through a hairpin: completed, out of a0",
+	  .flow = F4_CV_HP, .hairpin = true, .via = F4_HP2,
+	  .in = { .udp_csum_partial = true },
+	  FWD_TX, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "verify IPv6: right checksum: relayed",
+	  .flow = F6_CV, .in = { .payload = 172 },
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = 220 } },
+	{ .name = "verify IPv6: partial checksum, 172 bytes: completed",
+	  .flow = F6_CV, .in = { .payload = 172, .udp_csum_partial = true },
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = 220 } },
+	{ .name = "verify IPv6: partial checksum, odd 333 bytes: completed",
+	  .flow = F6_CV, .in = { .payload = 333, .udp_csum_partial = true },
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = 381 } },
+	{ .name = "verify IPv6: partial checksum computing to 0 goes out as 0xffff, never 0",
+	  .flow = F6_CV, .csum_zero_out = true,
+	  .in = { .udp_csum_partial = true },
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V6_BYTES } },
+	{ .name = "verify IPv6: wrong checksum: dropped and counted",
+	  .flow = F6_CV, .in = { .udp_csum_wrong = true },
+	  DROPPED(NP_V_DROP_CHECKSUM),
+	  .ctr = { .drops[NP_DROP_CHECKSUM] = 1 } },
+	{ .name = "verify IPv6: partial checksum, no neighbour: to the kernel still partial",
+	  .flow = F6_CV_NONEIGH, .in = { .udp_csum_partial = true },
+	  .exp_csum_partial = true, TO_KERNEL(NP_V_PASS_NO_NEIGH),
+	  .ctr = { .packets = 1, .bytes = V6_BYTES, .to_kernel = 1 } },
 };
 
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
@@ -1288,6 +1459,23 @@ static void check_rewritten(const struct tcase *tc, const struct frame *got,
 			  tc->name, field, calc);
 	}
 	field = get16(g + l4 + 6);
+	if (tc->exp_csum_partial) {
+		ulen = get16(g + l4 + 4);
+		fits = ulen >= 8 && l4 + ulen <= got->len;
+		calc = fits ? udp_partial(g + l3, es->family, ulen) : 0;
+		tap_check(&t, fits && field == calc,
+			  "%s: UDP checksum field 0x%04x is the new pseudo-header's sum 0x%04x",
+			  tc->name, field, calc);
+		if (fits)
+			tap_check(&t,
+				  udp_finish(g + l4, ulen) ==
+					  udp_csum(g + l3, es->family, g + l4,
+						   ulen),
+				  "%s: finished by the device, it is the RFC 1071 checksum of the output 0x%04x",
+				  tc->name,
+				  udp_csum(g + l3, es->family, g + l4, ulen));
+		return;
+	}
 	if (es->udp_csum_zero) {
 		tap_check(&t, field == 0, "%s: UDP checksum 0x%04x stays 0",
 			  tc->name, field);
@@ -1648,6 +1836,25 @@ static void post_nh_empty(const struct tcase *tc, const struct pkt_spec *in)
 	tap_check(&t, ok, "%s: CPU %d's cache of slot %u emptied", tc->name,
 		  test_cpu, slot);
 	free(pc);
+}
+
+/* a0 as the loader records it when attached in generic mode. */
+static void pre_a0_generic(const struct tcase *tc, const struct pkt_spec *in)
+{
+	struct np_link link = { .flags = NP_LINK_GENERIC | NP_LINK_XMIT |
+					 NP_LINK_VERIFY_CSUM };
+
+	(void)tc;
+	(void)in;
+	if (bpf_map_update_elem(maps.fd[NP_LINKS], &ifindex[DEV_A], &link, 0))
+		tap_diag("  recording a0 as generic: %s", strerror(errno));
+}
+
+static void post_a0_native(const struct tcase *tc, const struct pkt_spec *in)
+{
+	(void)tc;
+	(void)in;
+	bpf_map_delete_elem(maps.fd[NP_LINKS], &ifindex[DEV_A]);
 }
 
 static void pre_bad_slot(const struct tcase *tc, const struct pkt_spec *in)
@@ -2163,10 +2370,11 @@ static const char *setup(char *why, size_t len)
 	prog_fd = bpf_program__fd(skel->progs.np_relay);
 	maps.fd[NP_FLOWS4] = bpf_map__fd(skel->maps.np_flows4_v2);
 	maps.fd[NP_FLOWS6] = bpf_map__fd(skel->maps.np_flows6_v2);
-	maps.fd[NP_COUNTERS] = bpf_map__fd(skel->maps.np_counters_v2);
+	maps.fd[NP_COUNTERS] = bpf_map__fd(skel->maps.np_counters_v3);
 	maps.fd[NP_POLICERS] = bpf_map__fd(skel->maps.np_police_v1);
-	maps.fd[NP_VERDICTS] = bpf_map__fd(skel->maps.np_verdicts_v1);
+	maps.fd[NP_VERDICTS] = bpf_map__fd(skel->maps.np_verdicts_v2);
 	maps.fd[NP_EGRESS] = bpf_map__fd(skel->maps.np_egress_v1);
+	maps.fd[NP_LINKS] = bpf_map__fd(skel->maps.np_links_v1);
 	maps.fd[NP_EVENTS] = bpf_map__fd(skel->maps.np_events_v1);
 	maps.fd[NP_SLOTS] = bpf_map__fd(skel->maps.np_slots_v1);
 	maps.fd[NP_CLOCK] = bpf_map__fd(skel->maps.np_clock_v1);

@@ -638,12 +638,12 @@ section_qos() {
 	FAR=$SIP_LAST_PID
 	redirect0=$(verdict redirect)
 	vlan_drops0=$(vlan_drops)
-	egress0=$(($(verdict pass-egress-not-attached) + $(verdict pass-no-route)))
+	egress0=$(($(verdict pass-egress-by-kernel) + $(verdict pass-no-route)))
 	check "qos: A's call to the far end over VLAN 100 completes" sipp_run lan1 qos-a uac "${A_UA[@]}"
 	check "qos: the far end's side completes" sip_wait "$FAR" 20
 	stop_captures
 	redirected=$(($(verdict redirect) - redirect0))
-	via_kernel=$(($(verdict pass-egress-not-attached) + $(verdict pass-no-route) - egress0))
+	via_kernel=$(($(verdict pass-egress-by-kernel) + $(verdict pass-no-route) - egress0))
 	far_lines=$(helper pcap-lines "$NP_RUN_DIR/qos-far.pcap")
 	acc_lines=$(helper pcap-lines "$NP_RUN_DIR/qos-acc.pcap")
 	# columns: src sport dst dport ip_len vlan dscp
