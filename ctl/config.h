@@ -79,6 +79,9 @@ struct np_realm {
 struct np_pair {
 	size_t first, second; /* indexes into np_config.realms */
 	struct np_sockaddr softswitch;
+	/* Gone from the file at a reload: no new terminals, registrations
+	 * or calls; live ones finish (never set by the parser). */
+	bool draining;
 };
 
 enum np_keepalive_method {

@@ -755,8 +755,8 @@ static int apply_option(struct ctl *ctl, const struct command *cmd, int opt)
 
 int main(int argc, char **argv)
 {
-	struct ctl ctl = { .pin_dir = NP_DEFAULT_PIN_DIR,
-			   .state = NP_DEFAULT_STATE };
+	struct ctl ctl = { .pin_dir = NP_DEFAULT_PIN_DIR };
+	char state[PATH_MAX];
 	static const struct command top = { "", "COMMAND ...", false, NULL };
 	const struct command *cmd;
 	int opt, err;
@@ -798,6 +798,12 @@ int main(int argc, char **argv)
 		np_err("natproxyctl %s needs root (CAP_BPF and CAP_NET_ADMIN)",
 		       cmd->name);
 		return fail(&ctl, -EPERM);
+	}
+	/* natproxyd's default state file follows its pin directory. */
+	if (!ctl.state) {
+		ctl.state = NP_DEFAULT_STATE;
+		if (!np_state_default_path(ctl.pin_dir, state, sizeof(state)))
+			ctl.state = state;
 	}
 	np_log_route_libbpf();
 	return cmd->run(&ctl, argc - optind, argv + optind);

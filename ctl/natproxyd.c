@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +33,9 @@
 #include "loader.h"
 #include "log.h"
 #include "pins.h"
+#include "preflight.h"
 #include "proxy.h"
+#include "reload.h"
 #include "sipmsg.h"
 #include "state.h"
 
@@ -47,7 +50,16 @@ struct daemon {
 	int charging_fd; /* -1: no charging records */
 	struct ring_buffer *events; /* latch events from XDP */
 	const char *state_path;
+	char state_buf[PATH_MAX]; /* the default state path */
+	struct np_state_owner owner; /* ours, recorded in the state file */
 	int **socks; /* [realm][port] -> fd, -1 when closed */
+	/* Interfaces this process attached XDP to: a start that fails
+	 * detaches them (and only them) again. */
+	char attached[NP_MAX_IFACES][IF_NAMESIZE];
+	size_t n_attached;
+	/* What a reload (SIGHUP) needs again. */
+	const char *config_path, *pin_dir;
+	enum np_xdp_mode mode;
 };
 
 #define TAG_TIMER UINT64_MAX
@@ -100,10 +112,11 @@ static void from_sockaddr(const struct sockaddr_storage *ss,
 	}
 }
 
-static int sock_open(void *ctx, size_t realm, uint16_t port)
+/* Opens realm's socket on port (r: that realm, of the configuration being
+ * started); 0 if it is open already. */
+static int sock_bind(struct daemon *d, const struct np_realm *r, size_t realm,
+		     uint16_t port)
 {
-	struct daemon *d = ctx;
-	const struct np_realm *r = &d->cfg.realms[realm];
 	struct np_sockaddr local = r->address;
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct sockaddr_storage ss;
@@ -116,6 +129,8 @@ static int sock_open(void *ctx, size_t realm, uint16_t port)
 			return -ENOMEM;
 		memset(d->socks[realm], 0xff, PORTS * sizeof(int));
 	}
+	if (d->socks[realm][port] >= 0)
+		return 0;
 	fd = socket(r->address.family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 		    0);
 	if (fd < 0)
@@ -149,6 +164,13 @@ static int sock_open(void *ctx, size_t realm, uint16_t port)
 	}
 	d->socks[realm][port] = fd;
 	return 0;
+}
+
+static int sock_open(void *ctx, size_t realm, uint16_t port)
+{
+	struct daemon *d = ctx;
+
+	return sock_bind(d, &d->cfg.realms[realm], realm, port);
 }
 
 static void sock_close(void *ctx, size_t realm, uint16_t port)
@@ -265,17 +287,18 @@ static int on_latch(void *ctx, void *data, size_t len)
 	return 0;
 }
 
-/* Attaches the relay to every realm interface that does not run it yet. */
-static int ensure_attached(const struct daemon *d, const char *pin_dir,
-			   enum np_xdp_mode mode)
+/* Attaches the relay to every realm interface that does not run it yet,
+ * and remembers which it attached. */
+static int ensure_attached(struct daemon *d, const struct np_config *cfg,
+			   const char *pin_dir, enum np_xdp_mode mode)
 {
-	__u32 max_flows = np_config_max_flows(&d->cfg, NP_MAX_FLOWS), prog_id;
+	__u32 max_flows = np_config_max_flows(cfg, NP_MAX_FLOWS), prog_id;
 	struct np_attachment att[NP_MAX_IFACES];
 	size_t i;
 	int n, j, err;
 
-	for (i = 0; i < d->cfg.n_realms; i++) {
-		const char *ifname = d->cfg.realms[i].interface;
+	for (i = 0; i < cfg->n_realms; i++) {
+		const char *ifname = cfg->realms[i].interface;
 
 		err = np_status(pin_dir, &prog_id, att, NP_MAX_IFACES, &n);
 		if (err)
@@ -287,8 +310,23 @@ static int ensure_attached(const struct daemon *d, const char *pin_dir,
 		err = np_attach(pin_dir, ifname, mode, max_flows);
 		if (err)
 			return err;
+		if (d->n_attached < NP_MAX_IFACES)
+			snprintf(d->attached[d->n_attached++], IF_NAMESIZE,
+				 "%s", ifname);
 	}
 	return 0;
+}
+
+/* Undoes ensure_attached() from entry `from` on: XDP that was there
+ * before stays. */
+static void detach_ours(struct daemon *d, const char *pin_dir, size_t from)
+{
+	while (d->n_attached > from) {
+		const char *ifname = d->attached[--d->n_attached];
+
+		if (!np_detach(pin_dir, ifname))
+			np_info("XDP detached from '%s' again", ifname);
+	}
 }
 
 /*
@@ -418,6 +456,50 @@ static int adopt_leg(void *arg, const struct np_leg *leg)
 	return 0;
 }
 
+/* Our identity in the state file: the pin directory and the flow maps. */
+static void owner_init(struct daemon *d, const char *pin_dir)
+{
+	np_state_owner_dir(pin_dir, d->owner.pin_dir, sizeof(d->owner.pin_dir));
+	d->owner.map_ids[0] = np_map_id(d->maps.fd[NP_FLOWS4]);
+	d->owner.map_ids[1] = np_map_id(d->maps.fd[NP_FLOWS6]);
+}
+
+/* Whether the state file may be adopted: -EEXIST when it is another
+ * instance's (we must not overwrite it either). */
+static int state_owner_check(struct daemon *d)
+{
+	struct np_state_owner saved;
+	int err = np_state_owner_read(d->state_path, &saved);
+
+	if (err == -ENOENT)
+		return 0;
+	if (err == -ENODATA) {
+		np_info("state file '%s' names no owner (older format): "
+			"adopting it",
+			d->state_path);
+		return 0;
+	}
+	if (err)
+		return 0; /* np_state_read() says what is wrong */
+	switch (np_state_owner_match(&saved, &d->owner)) {
+	case NP_STATE_OTHER:
+		np_err("state file '%s' belongs to the natproxyd with pins in "
+		       "'%s', not to this one ('%s'): not adopted; give each "
+		       "instance its own --state",
+		       d->state_path, saved.pin_dir, d->owner.pin_dir);
+		return -EEXIST;
+	case NP_STATE_OLD_MAPS:
+		np_warn("state file '%s' was written for maps since made again "
+			"(flow map ids %u/%u, now %u/%u): its calls are gone, "
+			"not adopted",
+			d->state_path, saved.map_ids[0], saved.map_ids[1],
+			d->owner.map_ids[0], d->owner.map_ids[1]);
+		return -ESTALE;
+	default:
+		return 0;
+	}
+}
+
 static void adopt_state(struct daemon *d)
 {
 	static const struct np_state_visit visit = { adopt_term, adopt_leg };
@@ -438,7 +520,7 @@ static void save_state(struct daemon *d)
 
 	if (!d->px.dirty)
 		return;
-	err = np_state_save(&d->px, d->state_path);
+	err = np_state_save(&d->px, d->state_path, &d->owner);
 	if (err)
 		np_warn("cannot save state to '%s': %s", d->state_path,
 			strerror(-err));
@@ -470,6 +552,118 @@ static void drain_socket(struct daemon *d, size_t realm, uint16_t port)
 	}
 }
 
+static void reload_note(void *arg, bool warn, const char *text)
+{
+	(void)arg;
+	if (warn)
+		np_warn("reload: %s", text);
+	else
+		np_info("reload: %s", text);
+}
+
+static void log_problem(void *arg, const char *text);
+static int charging_open(const char *path);
+
+/*
+ * SIGHUP: the file read again and merged into the running configuration
+ * (ctl/reload.c decides what may change); new interfaces attached, new
+ * access sockets opened and the charging file reopened (log rotation)
+ * before anything is switched, so that a failure leaves everything as it
+ * was.
+ */
+static void reload(struct daemon *d)
+{
+	struct np_config next = {}, merged = {}, old;
+	size_t n_attached = d->n_attached, n_opened = 0, i, draining = 0;
+	size_t old_realms = d->cfg.n_realms;
+	struct { size_t realm; uint16_t port; } opened[NP_MAX_IFACES];
+	char why[1024];
+	int fd = -1, err, problems, **socks;
+
+	np_info("SIGHUP: reloading '%s'", d->config_path);
+	if (np_config_load(d->config_path, &next, why, sizeof(why))) {
+		np_err("reload refused, running configuration kept: %s", why);
+		return;
+	}
+	if (np_reload_merge(&d->cfg, &next, &merged, reload_note, NULL, why,
+			    sizeof(why))) {
+		np_err("reload refused, running configuration kept: %s", why);
+		np_config_free(&next);
+		return;
+	}
+	problems = np_preflight(&merged, d->pin_dir, NULL, log_problem, NULL);
+	if (problems) {
+		np_err("reload refused, running configuration kept: %d "
+		       "problem%s",
+		       problems, problems > 1 ? "s" : "");
+		goto undo;
+	}
+	if (merged.charging_file[0]) {
+		fd = charging_open(merged.charging_file);
+		if (fd < 0)
+			goto refused;
+	}
+	socks = realloc(d->socks, merged.n_realms * sizeof(*socks));
+	if (!socks)
+		goto refused;
+	memset(socks + old_realms, 0,
+	       (merged.n_realms - old_realms) * sizeof(*socks));
+	d->socks = socks;
+	if (ensure_attached(d, &merged, d->pin_dir, d->mode))
+		goto refused;
+	if (d->maps.max_flows &&
+	    d->maps.max_flows < np_config_max_flows(&merged, NP_MAX_FLOWS) / 2)
+		np_warn("reload: the pinned maps hold %u flows, fewer than the "
+			"configured media ports: calls past that get 503",
+			d->maps.max_flows);
+	for (i = 0; i < merged.n_pairs; i++) {
+		const struct np_pair *p = &merged.pairs[i];
+		const struct np_realm *r = &merged.realms[p->first];
+		bool was_open = d->socks[p->first] &&
+				d->socks[p->first][r->sip_port] >= 0;
+
+		if (p->draining) {
+			draining++;
+			continue;
+		}
+		if (was_open)
+			continue;
+		if (sock_bind(d, r, p->first, r->sip_port))
+			goto refused;
+		if (n_opened < NP_MAX_IFACES)
+			opened[n_opened++] = (typeof(opened[0])){ p->first,
+								  r->sip_port };
+	}
+	err = np_proxy_reconfigure(&d->px, &merged);
+	if (err)
+		goto refused;
+	/* Committed: merged becomes the configuration. */
+	old = d->cfg;
+	d->cfg = merged;
+	d->px.cfg = &d->cfg;
+	np_config_free(&old);
+	for (i = old_realms; i < d->cfg.n_realms; i++)
+		d->px.ifindex[i] = if_nametoindex(d->cfg.realms[i].interface);
+	links_sync(d);
+	if (d->charging_fd >= 0)
+		close(d->charging_fd);
+	d->charging_fd = fd;
+	np_info("reloaded: %zu realms, %zu pairs (%zu draining)%s%s%s",
+		d->cfg.n_realms, d->cfg.n_pairs, draining,
+		fd >= 0 ? ", charging to '" : "",
+		fd >= 0 ? d->cfg.charging_file : "", fd >= 0 ? "'" : "");
+	return;
+refused:
+	np_err("reload refused, running configuration kept");
+undo:
+	while (n_opened--)
+		sock_close(d, opened[n_opened].realm, opened[n_opened].port);
+	detach_ours(d, d->pin_dir, n_attached);
+	if (fd >= 0)
+		close(fd);
+	np_config_free(&merged);
+}
+
 static int run(struct daemon *d)
 {
 	struct epoll_event evs[64];
@@ -493,6 +687,15 @@ static int run(struct daemon *d)
 			} else if (tag == TAG_EVENTS) {
 				ring_buffer__consume(d->events);
 			} else if (tag == TAG_SIGNAL) {
+				struct signalfd_siginfo si;
+
+				if (read(d->sigfd, &si, sizeof(si)) !=
+				    sizeof(si))
+					continue;
+				if (si.ssi_signo == SIGHUP) {
+					reload(d);
+					continue;
+				}
 				np_info("signal received: shutting down");
 				return 0;
 			} else {
@@ -512,6 +715,7 @@ static int setup_loop(struct daemon *d)
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
 	d->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
@@ -528,6 +732,32 @@ static int setup_loop(struct daemon *d)
 	return 0;
 }
 
+static void print_problem(void *arg, const char *text)
+{
+	(void)arg;
+	fprintf(stderr, "%s\n", text);
+}
+
+static void log_problem(void *arg, const char *text)
+{
+	(void)arg;
+	np_err("%s", text);
+}
+
+/* The charging file, for appending; its directory made if only it is
+ * missing. -1 (logged) on failure. */
+static int charging_open(const char *path)
+{
+	int fd, err = np_make_parent(path);
+
+	fd = err ? -1 :
+		   open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0)
+		np_err("cannot open charging file '%s': %s", path,
+		       strerror(err ? -err : errno));
+	return fd;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: natproxyd -c FILE [--pin-dir DIR] [--state FILE] "
@@ -536,9 +766,14 @@ static void usage(FILE *f)
 		   "  --pin-dir DIR      BPF pin directory (default %s)\n"
 		   "  --state FILE       live calls and registrations, kept "
 		   "across restarts\n"
-		   "                     (default " NP_DEFAULT_STATE ")\n"
+		   "                     (default " NP_DEFAULT_STATE
+		   " for the default pin directory,\n"
+		   "                     else " NP_DEFAULT_STATE ".PIN_DIR)\n"
 		   "  --mode MODE        XDP attach mode for realm interfaces\n"
-		   "  --check            validate the configuration and exit\n",
+		   "  --check            check the configuration, interfaces, "
+		   "pin directory and\n"
+		   "                     files without changing anything; "
+		   "exit 1 on any problem\n",
 		NP_DEFAULT_PIN_DIR);
 }
 
@@ -559,10 +794,10 @@ int main(int argc, char **argv)
 			    .charging_fd = -1 };
 	const char *config = NULL, *pin_dir = NP_DEFAULT_PIN_DIR;
 	enum np_xdp_mode mode = NP_XDP_NATIVE;
-	bool check_only = false;
+	bool check_only = false, started = false;
 	char err_text[512];
 	size_t i;
-	int opt, err, status = 1;
+	int opt, err, status = 1, problems, stale;
 
 	while ((opt = getopt_long(argc, argv, "c:hv", options, NULL)) != -1) {
 		switch (opt) {
@@ -587,32 +822,65 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	d.config_path = config;
+	d.pin_dir = pin_dir;
+	d.mode = mode;
 	/* A bad file is reported before anything is touched. */
 	if (np_config_load(config, &d.cfg, err_text, sizeof(err_text))) {
 		fprintf(stderr, "%s\n", err_text);
 		return 1;
 	}
-	if (check_only) {
-		printf("%s: ok (%zu realms, %zu pairs)\n", config,
-		       d.cfg.n_realms, d.cfg.n_pairs);
-		np_config_free(&d.cfg);
-		return 0;
-	}
 	np_log_route_libbpf();
-	np_sipmsg_init();
 	if (!d.state_path) {
-		d.state_path = NP_DEFAULT_STATE;
-		mkdir("/run/natproxy", 0700);
+		if (np_state_default_path(pin_dir, d.state_buf,
+					  sizeof(d.state_buf))) {
+			fprintf(stderr, "pin directory path too long: '%s'\n",
+				pin_dir);
+			goto out;
+		}
+		d.state_path = d.state_buf;
+	}
+	/* Everything that can be known to fail, before anything is done. */
+	problems = np_preflight(&d.cfg, pin_dir, d.state_path,
+				check_only ? print_problem : log_problem, NULL);
+	if (check_only) {
+		if (!problems)
+			printf("%s: ok (%zu realms, %zu pairs)\n", config,
+			       d.cfg.n_realms, d.cfg.n_pairs);
+		np_config_free(&d.cfg);
+		return problems ? 1 : 0;
+	}
+	if (problems) {
+		np_err("not started: %d problem%s (natproxyd --check lists "
+		       "them)",
+		       problems, problems > 1 ? "s" : "");
+		goto out;
+	}
+	np_sipmsg_init();
+	err = np_make_parent(d.state_path);
+	if (err) {
+		np_err("cannot create the directory of state file '%s': %s",
+		       d.state_path, strerror(-err));
+		goto out;
+	}
+	if (d.cfg.charging_file[0]) {
+		d.charging_fd = charging_open(d.cfg.charging_file);
+		if (d.charging_fd < 0)
+			goto out;
 	}
 	d.socks = calloc(d.cfg.n_realms, sizeof(*d.socks));
 	if (!d.socks)
 		goto out;
 	err = setup_loop(&d);
 	if (!err)
-		err = ensure_attached(&d, pin_dir, mode);
+		err = ensure_attached(&d, &d.cfg, pin_dir, mode);
 	if (!err)
 		err = np_maps_open(pin_dir, &d.maps);
 	if (err)
+		goto out;
+	owner_init(&d, pin_dir);
+	stale = state_owner_check(&d);
+	if (stale == -EEXIST)
 		goto out;
 	/* Maps made earlier (by natproxyctl, or for another configuration)
 	 * keep their size: say so if they cannot hold every relay port. */
@@ -632,17 +900,6 @@ int main(int argc, char **argv)
 	} else {
 		np_warn("no latch events: %s", strerror(errno));
 	}
-	if (d.cfg.charging_file[0]) {
-		d.charging_fd = open(d.cfg.charging_file,
-				     O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-				     0640);
-		if (d.charging_fd < 0) {
-			err = -errno;
-			np_err("cannot open charging file '%s': %s",
-			       d.cfg.charging_file, strerror(-err));
-			goto out;
-		}
-	}
 	for (i = 0; i < d.cfg.n_pairs; i++) {
 		size_t first = d.cfg.pairs[i].first;
 
@@ -656,8 +913,10 @@ int main(int argc, char **argv)
 	for (i = 0; i < d.cfg.n_realms; i++)
 		d.px.ifindex[i] = if_nametoindex(d.cfg.realms[i].interface);
 	links_sync(&d);
-	adopt_state(&d);
+	if (!stale)
+		adopt_state(&d);
 	remove_stale_flows(&d);
+	started = true;
 	np_info("natproxyd running: %zu realms, %zu pairs, pins in '%s'",
 		d.cfg.n_realms, d.cfg.n_pairs, pin_dir);
 	err = run(&d);
@@ -667,6 +926,9 @@ int main(int argc, char **argv)
 	np_proxy_forget(&d.px);
 	status = err ? 1 : 0;
 out:
+	/* A start that failed leaves the interfaces as it found them. */
+	if (!started)
+		detach_ours(&d, pin_dir, 0);
 	for (i = 0; d.socks && i < d.cfg.n_realms; i++) {
 		for (int p = 0; d.socks[i] && p < PORTS; p++)
 			if (d.socks[i][p] >= 0)

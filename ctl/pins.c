@@ -75,6 +75,46 @@ int np_pin_dir_check(const char *dir)
 	return -EMEDIUMTYPE;
 }
 
+int np_pin_dir_probe(const char *dir, char *why, size_t len)
+{
+	char parent[PATH_MAX];
+	int r;
+
+	r = on_bpffs(dir);
+	if (r == -ENOENT) {
+		snprintf(parent, sizeof(parent), "%s", dir);
+		r = on_bpffs(dirname(parent));
+		if (r == 1 && access(parent, W_OK)) {
+			r = -errno;
+			snprintf(why, len,
+				 "pin directory '%s' cannot be created: %s",
+				 dir, strerror(-r));
+			return r;
+		}
+	}
+	if (r == 1)
+		return 0;
+	if (r < 0 && r != -ENOENT) {
+		snprintf(why, len, "cannot check pin directory '%s': %s", dir,
+			 strerror(-r));
+		return r;
+	}
+	snprintf(why, len,
+		 "pin directory '%s' is not on a bpffs (mount -t bpf bpf DIR)",
+		 dir);
+	return -EMEDIUMTYPE;
+}
+
+unsigned int np_map_id(int fd)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
+		return 0;
+	return info.id;
+}
+
 int np_maps_open(const char *dir, struct np_maps *maps)
 {
 	int *fds = maps->fd, i, err = 0;

@@ -51,6 +51,13 @@ extern const char *const np_tracer_names[NP_TRACER_COUNT];
  * `ip netns exec`); this says so and how to fix it. 0 or -errno.
  */
 int np_pin_dir_check(const char *dir);
+/*
+ * The same check without side effects (natproxyd --check): 0 when dir is
+ * on a bpffs or could be created on one, else -errno and why in buf.
+ */
+int np_pin_dir_probe(const char *dir, char *why, size_t len);
+/* The kernel's id of the map behind fd; 0 if unknown. */
+unsigned int np_map_id(int fd);
 int np_pin_path(char *buf, size_t len, const char *dir, const char *name);
 /* Opens every pinned map; -ENOENT with a hint when nothing is attached. */
 int np_maps_open(const char *dir, struct np_maps *maps);

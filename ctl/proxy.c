@@ -548,6 +548,12 @@ static struct np_leg *leg_get(struct ctx *c, const char *call_id)
 
 	if (leg)
 		return leg;
+	if (c->pair->draining) {
+		np_warn("call '%s' refused: its pair is draining (removed "
+			"from the configuration)",
+			call_id);
+		return NULL;
+	}
 	if (realm_full(c, c->pair->first) || realm_full(c, c->pair->second)) {
 		np_warn("call '%s' refused: concurrent call limit reached",
 			call_id);
@@ -995,6 +1001,12 @@ static void terminal_request(struct ctx *c, struct np_sockaddr *src)
 		refuse(c, src, txn, 403, "Too Many Registrations");
 		return;
 	}
+	/* A draining pair lets registrations run out, unrenewed. */
+	if (c->pair->draining && MSG_IS_REGISTER(m) &&
+	    np_sipmsg_expires(m, 3600) > 0) {
+		refuse(c, src, txn, 503, "Service Unavailable");
+		return;
+	}
 	/* Media first: a refusal then answers the message as it came. */
 	if (np_sipmsg_sdp(m, &(size_t){ 0 }) || MSG_IS_INVITE(m)) {
 		leg = leg_get(c, call_id);
@@ -1201,6 +1213,15 @@ static bool is_blank(const char *buf, size_t len)
 	return true;
 }
 
+/* Whether msg belongs to a live call leg of term (by Call-ID). */
+static bool in_live_call(struct np_term *term, osip_message_t *msg)
+{
+	char call_id[256];
+
+	np_sipmsg_call_id(msg, call_id, sizeof(call_id));
+	return call_id[0] && leg_find(term, call_id);
+}
+
 /* Access control (claim 10): deny wins; a non-empty allow list admits
  * only its prefixes. */
 static bool admitted(const struct np_realm *r, const struct np_sockaddr *src)
@@ -1251,12 +1272,10 @@ void np_proxy_input(struct np_proxy *px, size_t realm, uint16_t local_port,
 	} else {
 		term = term_by_nat(px, (size_t)pair, src);
 	}
-	if (pair >= 0 && !admitted(&px->cfg->realms[realm], src)) {
+	if (pair >= 0 && !admitted(&px->cfg->realms[realm], src))
 		denied = true;
-		term = NULL;
-	} else if (term) {
+	else if (term)
 		term->last_heard = now;
-	}
 	/* CRLF keepalives from terminals (RFC 5626 4.4.1) need no answer. */
 	if (is_blank(buf, len))
 		return;
@@ -1265,6 +1284,14 @@ void np_proxy_input(struct np_proxy *px, size_t realm, uint16_t local_port,
 		np_warn("malformed SIP (%zu bytes) from %s: dropped", len,
 			addr_str(src, where, sizeof(where)));
 		return;
+	}
+	/* A prefix denied since (a reload) stops new calls, not live ones:
+	 * what belongs to a call of the terminal still passes. */
+	if (denied && term && in_live_call(term, msg)) {
+		denied = false;
+		term->last_heard = now;
+	} else if (denied) {
+		term = NULL;
 	}
 	if (denied) {
 		px->stats.denied++;
@@ -1294,6 +1321,14 @@ void np_proxy_input(struct np_proxy *px, size_t realm, uint16_t local_port,
 
 		if (!MSG_IS_REQUEST(msg)) {
 			px->stats.unmatched++;
+			goto out;
+		}
+		if (px->cfg->pairs[pair].draining) {
+			np_warn("%s from %s refused: pair draining",
+				msg->sip_method,
+				addr_str(src, where, sizeof(where)));
+			answer(px, realm, local_port, &from, msg, 503,
+			       "Service Unavailable");
 			goto out;
 		}
 		/* Refused before it costs a core port and a socket. */
@@ -1486,6 +1521,30 @@ void np_proxy_latched(struct np_proxy *px, const struct np_flow_key *key,
 		addr_str(source, where, sizeof(where)));
 }
 
+size_t np_proxy_pair_terms(const struct np_proxy *px, size_t pair)
+{
+	const struct np_term *t;
+	size_t n = 0;
+
+	for (t = px->terms; t; t = t->next)
+		n += t->pair == pair;
+	return n;
+}
+
+/* A draining pair's access socket closes with its last terminal. */
+static void close_drained(struct np_proxy *px)
+{
+	const struct np_pair *p;
+	size_t i;
+
+	for (i = 0; i < px->cfg->n_pairs; i++) {
+		p = &px->cfg->pairs[i];
+		if (p->draining && !np_proxy_pair_terms(px, i))
+			px->io->sip_close(px->io_ctx, p->first,
+					  px->cfg->realms[p->first].sip_port);
+	}
+}
+
 void np_proxy_tick(struct np_proxy *px, time_t now)
 {
 	struct np_term *t, *next;
@@ -1528,6 +1587,7 @@ void np_proxy_tick(struct np_proxy *px, time_t now)
 		}
 		send_keepalive(px, t);
 	}
+	close_drained(px);
 }
 
 int np_proxy_adopt_term(struct np_proxy *px, const struct np_term *saved,
@@ -1690,6 +1750,54 @@ int np_proxy_init(struct np_proxy *px, const struct np_config *cfg,
 fail:
 	np_proxy_fini(px);
 	return err;
+}
+
+/* Grows a per-realm array to n entries, the new ones zeroed. */
+static int grow(void **arr, size_t size, size_t old_n, size_t n)
+{
+	void *p = realloc(*arr, n * size);
+
+	if (!p)
+		return -ENOMEM;
+	memset((char *)p + old_n * size, 0, (n - old_n) * size);
+	*arr = p;
+	return 0;
+}
+
+int np_proxy_reconfigure(struct np_proxy *px, const struct np_config *next)
+{
+	size_t old_n = px->cfg->n_realms, n = next->n_realms, i;
+	int err = 0;
+
+	if (n < old_n || next->n_pairs < px->cfg->n_pairs)
+		return -EINVAL;
+	if (grow((void **)&px->sip_ports, sizeof(*px->sip_ports), old_n, n) ||
+	    grow((void **)&px->media_ports, sizeof(*px->media_ports), old_n,
+		 n) ||
+	    grow((void **)&px->calls, sizeof(*px->calls), old_n, n) ||
+	    grow((void **)&px->ifindex, sizeof(*px->ifindex), old_n, n) ||
+	    grow((void **)&px->link_flags, sizeof(*px->link_flags), old_n, n))
+		return -ENOMEM; /* larger arrays are harmless */
+	for (i = old_n; i < n && !err; i++) {
+		const struct np_realm *r = &next->realms[i];
+
+		err = np_portpool_init(&px->media_ports[i], r->media_ports.lo,
+				       r->media_ports.hi);
+		if (!err && r->sip_ports.lo)
+			err = np_portpool_init(&px->sip_ports[i],
+					       r->sip_ports.lo,
+					       r->sip_ports.hi);
+	}
+	if (err) {
+		for (i = old_n; i < n; i++) {
+			np_portpool_fini(&px->sip_ports[i]);
+			np_portpool_fini(&px->media_ports[i]);
+		}
+		return err;
+	}
+	px->cfg = next;
+	px->dirty = true;
+	return 0;
 }
 
 static void free_all(struct np_proxy *px)

@@ -187,6 +187,15 @@ int np_proxy_adopt_term(struct np_proxy *px, const struct np_term *saved,
  * the state file was written. */
 int np_proxy_adopt_leg(struct np_proxy *px, struct np_term *term,
 		       const struct np_leg *saved);
+/*
+ * A reload: next replaces the configuration. It keeps every realm and pair
+ * of the running one at its index, with the same addresses and ports
+ * (ctl/reload.c makes it so), and may append realms and pairs and mark
+ * pairs draining. 0, or -ENOMEM with the running configuration kept.
+ */
+int np_proxy_reconfigure(struct np_proxy *px, const struct np_config *next);
+/* Terminals of pair (a draining pair with none is drained). */
+size_t np_proxy_pair_terms(const struct np_proxy *px, size_t pair);
 /* Whether a media port of realm belongs to a live stream. */
 bool np_proxy_media_port_used(const struct np_proxy *px, size_t realm,
 			      uint16_t port);

@@ -3,7 +3,8 @@
  * The state file: one "term" line per terminal, followed by a "leg" line
  * per live call leg of it and a "stream" line per stream of that leg.
  * Fields are separated by spaces; text fields are percent-escaped, "-"
- * standing for empty. A version line opens the file.
+ * standing for empty. A version line opens the file, an "owner" line
+ * (pin directory, flow map ids) follows it.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -16,9 +17,11 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "pins.h"
 #include "state.h"
 
-#define STATE_VERSION "natproxy-state 1"
+#define STATE_VERSION "natproxy-state 2"
+#define STATE_VERSION_1 "natproxy-state 1" /* read: no owner line */
 
 static void put_text(FILE *f, const char *s)
 {
@@ -93,7 +96,8 @@ static void save_leg(FILE *f, const struct np_leg *leg)
 	}
 }
 
-int np_state_save(const struct np_proxy *px, const char *path)
+int np_state_save(const struct np_proxy *px, const char *path,
+		  const struct np_state_owner *owner)
 {
 	char tmp[4096];
 	const struct np_term *t;
@@ -106,7 +110,13 @@ int np_state_save(const struct np_proxy *px, const char *path)
 	f = fopen(tmp, "we");
 	if (!f)
 		return -errno;
-	fprintf(f, "%s\n", STATE_VERSION);
+	if (owner) {
+		fprintf(f, "%s\nowner", STATE_VERSION);
+		put_text(f, owner->pin_dir);
+		fprintf(f, " %u %u\n", owner->map_ids[0], owner->map_ids[1]);
+	} else {
+		fprintf(f, "%s\n", STATE_VERSION_1);
+	}
 	for (t = px->terms; t; t = t->next) {
 		const struct np_pair *pair = &px->cfg->pairs[t->pair];
 		struct np_sockaddr acc = px->cfg->realms[pair->first].address;
@@ -336,6 +346,19 @@ static int parse_term(char **f, int n, struct np_term *t,
 	return 0;
 }
 
+static int parse_owner(char **f, int n, struct np_state_owner *o)
+{
+	struct field_reader r = { f + 2, 0 };
+
+	memset(o, 0, sizeof(*o));
+	if (n != 4 || strcmp(f[0], "owner") ||
+	    get_text(f[1], o->pin_dir, sizeof(o->pin_dir)))
+		return -EINVAL;
+	o->map_ids[0] = (uint32_t)next_num(&r, UINT32_MAX);
+	o->map_ids[1] = (uint32_t)next_num(&r, UINT32_MAX);
+	return r.err;
+}
+
 /* The leg being read is handed on when all its streams were read. */
 static int flush_leg(const struct np_state_visit *v, void *arg,
 		     struct np_leg *leg, bool *pending, size_t *streams)
@@ -353,7 +376,8 @@ int np_state_read(const char *path, const struct np_state_visit *v, void *arg)
 {
 	char *line = NULL, *f[STREAM_FIELDS + 1];
 	struct np_sockaddr acc, core;
-	bool have_term = false, pending = false;
+	bool have_term = false, pending = false, owned = false;
+	struct np_state_owner owner;
 	struct np_leg *leg = NULL;
 	struct np_term term;
 	size_t cap = 0, streams = 0;
@@ -371,13 +395,16 @@ int np_state_read(const char *path, const struct np_state_visit *v, void *arg)
 	while (!err && getline(&line, &cap, fp) > 0) {
 		if (++lineno == 1) {
 			line[strcspn(line, "\n")] = '\0';
-			if (strcmp(line, STATE_VERSION))
+			owned = !strcmp(line, STATE_VERSION);
+			if (!owned && strcmp(line, STATE_VERSION_1))
 				err = -EINVAL;
 			continue;
 		}
 		n = split(line, f, STREAM_FIELDS + 1);
 		if (n < 1) {
 			err = -EINVAL;
+		} else if (lineno == 2 && owned) {
+			err = parse_owner(f, n, &owner);
 		} else if (!strcmp(f[0], "term")) {
 			err = flush_leg(v, arg, leg, &pending, &streams);
 			if (!err)
@@ -397,8 +424,8 @@ int np_state_read(const char *path, const struct np_state_visit *v, void *arg)
 			err = -EINVAL;
 		}
 	}
-	if (!err && !lineno)
-		err = -EINVAL; /* not even a version line */
+	if (!err && (!lineno || (owned && lineno < 2)))
+		err = -EINVAL; /* not even a version (and owner) line */
 	if (!err)
 		err = flush_leg(v, arg, leg, &pending, &streams);
 	if (err == -EINVAL)
@@ -408,4 +435,92 @@ out:
 	free(line);
 	fclose(fp);
 	return err;
+}
+
+int np_state_owner_read(const char *path, struct np_state_owner *owner)
+{
+	char *line = NULL, *f[5];
+	size_t cap = 0;
+	int n, err = -EINVAL;
+	FILE *fp;
+
+	fp = fopen(path, "re");
+	if (!fp)
+		return -errno;
+	if (getline(&line, &cap, fp) > 0) {
+		line[strcspn(line, "\n")] = '\0';
+		if (!strcmp(line, STATE_VERSION_1)) {
+			err = -ENODATA;
+		} else if (!strcmp(line, STATE_VERSION) &&
+			   getline(&line, &cap, fp) > 0) {
+			n = split(line, f, 5);
+			err = n > 0 ? parse_owner(f, n, owner) : -EINVAL;
+		}
+	}
+	free(line);
+	fclose(fp);
+	return err;
+}
+
+void np_state_owner_dir(const char *pin_dir, char *out, size_t len)
+{
+	char dir[PATH_MAX], real[PATH_MAX], *slash;
+	size_t n;
+
+	snprintf(dir, sizeof(dir), "%s", pin_dir);
+	n = strlen(dir);
+	while (n > 1 && dir[n - 1] == '/')
+		dir[--n] = '\0';
+	if (realpath(dir, real)) {
+		snprintf(out, len, "%s", real);
+		return;
+	}
+	/* Not there yet: its parent resolved, its own name kept. */
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (realpath(dir, real)) {
+			snprintf(out, len, "%s/%s", real, slash + 1);
+			return;
+		}
+		*slash = '/';
+	}
+	snprintf(out, len, "%s", dir);
+}
+
+enum np_state_match np_state_owner_match(const struct np_state_owner *saved,
+					 const struct np_state_owner *ours)
+{
+	if (!saved)
+		return NP_STATE_UNOWNED;
+	if (strcmp(saved->pin_dir, ours->pin_dir))
+		return NP_STATE_OTHER;
+	if (saved->map_ids[0] != ours->map_ids[0] ||
+	    saved->map_ids[1] != ours->map_ids[1])
+		return NP_STATE_OLD_MAPS;
+	return NP_STATE_OURS;
+}
+
+int np_state_default_path(const char *pin_dir, char *buf, size_t len)
+{
+	size_t n, i;
+
+	while (pin_dir[0] == '/' && pin_dir[1] == '/')
+		pin_dir++;
+	if (!strcmp(pin_dir, NP_DEFAULT_PIN_DIR) ||
+	    !strcmp(pin_dir, NP_DEFAULT_PIN_DIR "/"))
+		n = (size_t)snprintf(buf, len, "%s", NP_DEFAULT_STATE);
+	else
+		n = (size_t)snprintf(buf, len, "%s.%s", NP_DEFAULT_STATE,
+				     pin_dir + (pin_dir[0] == '/'));
+	if (n >= len)
+		return -ENAMETOOLONG;
+	/* Everything after the directory: one file name. */
+	for (i = strlen(NP_DEFAULT_STATE_DIR) + 1; buf[i]; i++)
+		if (buf[i] == '/')
+			buf[i] = '_';
+	n = strlen(buf);
+	while (n > 0 && buf[n - 1] == '_')
+		buf[--n] = '\0';
+	return 0;
 }

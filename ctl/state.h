@@ -10,11 +10,53 @@
 #ifndef NATPROXY_STATE_H
 #define NATPROXY_STATE_H
 
+#include <limits.h>
+#include <stdint.h>
+
 #include "proxy.h"
 
-#define NP_DEFAULT_STATE "/run/natproxy/state"
+/* The state file of the default pin directory; another pin directory's
+ * default is derived from it (np_state_default_path). */
+#define NP_DEFAULT_STATE_DIR "/run/natproxy"
+#define NP_DEFAULT_STATE NP_DEFAULT_STATE_DIR "/state"
 
-int np_state_save(const struct np_proxy *px, const char *path);
+/*
+ * Whose state a file is: the pin directory of the maps its flows live in
+ * and the ids of the pinned flow maps (IPv4, IPv6) when it was written. A
+ * natproxyd adopts only a file of its own pin directory; maps with other
+ * ids were made again since (detach, reboot): their flows are gone.
+ */
+struct np_state_owner {
+	char pin_dir[PATH_MAX];
+	uint32_t map_ids[2];
+};
+
+enum np_state_match {
+	NP_STATE_OURS, /* same pin directory, same maps */
+	NP_STATE_UNOWNED, /* a file from before owners were recorded */
+	NP_STATE_OLD_MAPS, /* same pin directory, maps made again since */
+	NP_STATE_OTHER, /* another instance's (another pin directory) */
+};
+
+/* pin_dir as an owner names it: resolved (symbolic links, "..", trailing
+ * slashes), also when the directory itself does not exist yet. */
+void np_state_owner_dir(const char *pin_dir, char *out, size_t len);
+
+enum np_state_match np_state_owner_match(const struct np_state_owner *saved,
+					 const struct np_state_owner *ours);
+
+/* The default state file for pin_dir: NP_DEFAULT_STATE for the default
+ * pin directory, else NP_DEFAULT_STATE_DIR/state.<pin dir, '/' as '_'>.
+ * 0 or -ENAMETOOLONG. */
+int np_state_default_path(const char *pin_dir, char *buf, size_t len);
+
+/* Writes px's terminals and calls, owned by owner (NULL: no owner line). */
+int np_state_save(const struct np_proxy *px, const char *path,
+		  const struct np_state_owner *owner);
+
+/* The owner recorded in path: 0, -ENOENT if absent, -ENODATA if the file
+ * records none (an older format), -EINVAL if damaged. */
+int np_state_owner_read(const char *path, struct np_state_owner *owner);
 
 struct np_state_visit {
 	/* A terminal, with the addresses of its pair's access and core

@@ -12,6 +12,7 @@ SUITES=(
 	build/tests/unit/sdp_test
 	build/tests/unit/proxy_test
 	build/tests/unit/state_test
+	build/tests/unit/reload_test
 	build/tests/unit/sipmsg_test
 	build/tests/fuzz/proxy_fuzz
 	build/tests/fuzz/config_fuzz
@@ -20,6 +21,7 @@ SUITES=(
 	tests/e2e/sip.sh
 	tests/e2e/realms.sh
 	tests/e2e/policy.sh
+	tests/e2e/lifecycle.sh
 )
 
 passed=0 failed=0 skipped=0

@@ -27,6 +27,7 @@
 #include "natproxy.h"
 #include "portpool.h"
 #include "proxy.h"
+#include "reload.h"
 #include "sipmsg.h"
 #include "tap.h"
 
@@ -3472,6 +3473,185 @@ static void osip_quiet(const char *file, int line, osip_trace_level_t level,
 	(void)ap;
 }
 
+/* Reloads e's proxy with yaml as natproxyd does: merge, reconfigure, swap. */
+static bool reload_env(struct tap *t, struct env *e, const char *yaml,
+		       const char *what)
+{
+	struct np_config next, merged, old;
+	char err[256];
+	int ret;
+
+	ret = np_config_parse(what, yaml, strlen(yaml), &next, err,
+			      sizeof(err));
+	if (!ret) {
+		ret = np_reload_merge(&e->cfg, &next, &merged, NULL, NULL, err,
+				      sizeof(err));
+		if (ret)
+			np_config_free(&next);
+	}
+	if (!ret) {
+		ret = np_proxy_reconfigure(&e->px, &merged);
+		if (ret) {
+			np_config_free(&merged);
+		} else {
+			old = e->cfg;
+			e->cfg = merged;
+			e->px.cfg = &e->cfg;
+			np_config_free(&old);
+		}
+	}
+	return tap_check(t, !ret, "%s: reloaded (%d %s)", what, ret,
+			 ret ? err : "");
+}
+
+#define CFG_DRAIN                                                              \
+	"realms:\n"                                                            \
+	"  - name: access2\n"                                                  \
+	"    interface: acc0\n"                                                \
+	"    address: 203.0.113.2\n"                                           \
+	"    sip_port: 5060\n"                                                 \
+	"    media_ports: 30000-30099\n"                                       \
+	"  - name: core\n"                                                     \
+	"    interface: core0\n"                                               \
+	"    address: 198.51.100.1\n"                                          \
+	"    sip_ports: 20000-20009\n"                                         \
+	"    media_ports: 40000-40099\n"                                       \
+	"pairs:\n"                                                             \
+	"  - first: access2\n"                                                 \
+	"    second: core\n"                                                   \
+	"    softswitch: 198.51.100.2:5060\n"
+
+/*
+ * A reload under live calls (what SIGHUP does, minus the I/O): a prefix
+ * denied since refuses new calls of a terminal, not its live call; a pair
+ * gone from the file drains: no new terminal, registration or call (503),
+ * live calls end as usual, its access socket closes with its last
+ * terminal; a new pair's realm gets its port pools.
+ */
+static void test_reconfigure(struct tap *t)
+{
+	struct ua dave = { "dave", "192.168.1.30", sa("203.0.113.13", 40003) };
+	char m[MSG_MAX], *inv = NULL, *inv_b = NULL;
+	const struct sent *s;
+	uint16_t pa, pb;
+	struct env e;
+	size_t i;
+	bool closed;
+
+	if (!env_init(t, &e, CFG_POL("", ""), "reconfigure"))
+		goto out;
+	pa = do_register(&e, &alice, 1, 3600);
+	pb = do_register(&e, &bob, 1, 3600);
+	inv = invite_out(&e, &alice, "rc1@192.168.1.10", "z9hG4bK-rc1",
+			 SDP_OFFER("192.168.1.10", "6000"));
+	answer_out(&e, &alice, inv, pa, SDP_FAR("198.51.100.10", "7000"));
+	inv_b = invite_out(&e, &bob, "rc2@192.168.1.10", "z9hG4bK-rc2",
+			   SDP_OFFER("192.168.1.10", "6002"));
+	answer_out(&e, &bob, inv_b, pb, SDP_FAR("198.51.100.10", "7002"));
+	tap_check(t, flow_count(&e.io) == 8 && e.px.calls[ACC] == 2,
+		  "reconfigure: two live calls (8 flows)");
+
+	/* alice's NAT denied, at most 5 calls: new values in force. */
+	if (!reload_env(t, &e,
+			CFG_POL("    deny:\n      - 203.0.113.11/32\n"
+				"    max_calls: 5\n",
+				""),
+			"reconfigure deny"))
+		goto out;
+	tap_check(t, e.px.cfg->realms[ACC].max_calls == 5 &&
+			     e.px.cfg->realms[ACC].n_deny == 1 &&
+			     flow_count(&e.io) == 8,
+		  "reconfigure deny: the policy is the file's, the flows untouched");
+	term_req(m, &alice, "INVITE", "sip:bob@example.test", "z9hG4bK-rc3",
+		 "rc3@192.168.1.10", 1, BOB_TO, CT_SDP,
+		 SDP_OFFER("192.168.1.10", "6004"));
+	sent_clear(&e.io);
+	from_term(&e, &alice, m);
+	s = one_sent(t, &e, "reconfigure deny, new call");
+	tap_check(t, sent_route(s, ACC, 5060, "203.0.113.11", 40001) &&
+			     first_line_is(s, "SIP/2.0 403 Forbidden") &&
+			     flow_count(&e.io) == 8,
+		  "reconfigure deny: a new call from the denied NAT gets 403");
+	term_req(m, &alice, "BYE", "sip:far@198.51.100.10:5060",
+		 "z9hG4bK-rc1bye", "rc1@192.168.1.10", 2, BOB_TO_TAGGED, "",
+		 "");
+	sent_clear(&e.io);
+	from_term(&e, &alice, m);
+	s = one_sent(t, &e, "reconfigure deny, BYE of the live call");
+	tap_check(t, sent_route(s, CORE, pa, "198.51.100.2", 5060) &&
+			     first_line_is(s, "BYE sip:far@198.51.100.10:5060 SIP/2.0") &&
+			     flow_count(&e.io) == 4 && e.io.n_records == 1,
+		  "reconfigure deny: the live call's BYE still passes, the call ends and is billed");
+
+	/* The pair access->core leaves the file: it drains. */
+	if (!reload_env(t, &e, CFG_DRAIN, "reconfigure drain"))
+		goto out;
+	tap_check(t, e.cfg.n_realms == 3 && e.cfg.n_pairs == 2 &&
+			     e.cfg.pairs[0].draining &&
+			     e.px.media_ports[2].hi == 30099 &&
+			     e.px.sip_ports[CORE].hi == 20009,
+		  "reconfigure drain: pair 0 drains; the new realm (index 2) has its pools");
+	term_req(m, &bob, "INVITE", "sip:far@example.test", "z9hG4bK-rc4",
+		 "rc4@192.168.1.10", 1, "<sip:far@example.test>", CT_SDP,
+		 SDP_OFFER("192.168.1.10", "6006"));
+	sent_clear(&e.io);
+	from_term(&e, &bob, m);
+	s = one_sent(t, &e, "reconfigure drain, new call");
+	tap_check(t, first_line_is(s, "SIP/2.0 503 Service Unavailable") &&
+			     flow_count(&e.io) == 4,
+		  "reconfigure drain: a new call in the draining pair gets 503");
+	term_req(m, &bob, "REGISTER", "sip:example.test", "z9hG4bK-rc5",
+		 "reg-bob-0001", 2, "<sip:bob@example.test>",
+		 "Expires: 3600\r\n", "");
+	sent_clear(&e.io);
+	from_term(&e, &bob, m);
+	s = one_sent(t, &e, "reconfigure drain, re-REGISTER");
+	tap_check(t, first_line_is(s, "SIP/2.0 503 Service Unavailable"),
+		  "reconfigure drain: a registration refresh gets 503");
+	term_req(m, &dave, "REGISTER", "sip:example.test", "z9hG4bK-rc6",
+		 "reg-dave-0001", 1, "<sip:dave@example.test>",
+		 "Expires: 3600\r\n", "");
+	sent_clear(&e.io);
+	i = e.io.n_opened;
+	from_term(&e, &dave, m);
+	s = one_sent(t, &e, "reconfigure drain, new terminal");
+	tap_check(t, first_line_is(s, "SIP/2.0 503 Service Unavailable") &&
+			     e.io.n_opened == i && !term_of(&e, &dave.nat),
+		  "reconfigure drain: a new terminal gets 503, no core socket");
+	term_req(m, &bob, "BYE", "sip:far@198.51.100.10:5060",
+		 "z9hG4bK-rc2bye", "rc2@192.168.1.10", 2, BOB_TO_TAGGED, "",
+		 "");
+	sent_clear(&e.io);
+	from_term(&e, &bob, m);
+	s = one_sent(t, &e, "reconfigure drain, BYE");
+	tap_check(t, sent_route(s, CORE, pb, "198.51.100.2", 5060) &&
+			     flow_count(&e.io) == 0 && e.io.n_records == 2,
+		  "reconfigure drain: the live call ends with its BYE and is billed");
+	term_req(m, &bob, "REGISTER", "sip:example.test", "z9hG4bK-rc7",
+		 "reg-bob-0001", 3, "<sip:bob@example.test>",
+		 "Expires: 0\r\n", "");
+	sent_clear(&e.io);
+	from_term(&e, &bob, m);
+	s = one_sent(t, &e, "reconfigure drain, un-REGISTER");
+	tap_check(t, sent_route(s, CORE, pb, "198.51.100.2", 5060),
+		  "reconfigure drain: an un-REGISTER passes");
+	/* Registrations end, idle terminals go, then the access socket. */
+	for (i = 0; i < 4 && e.px.terms; i++) {
+		e.now += 3700;
+		np_proxy_tick(&e.px, e.now);
+	}
+	closed = false;
+	for (i = 0; i < e.io.n_closed; i++)
+		closed |= e.io.closed[i].realm == ACC &&
+			  e.io.closed[i].port == 5060;
+	tap_check(t, !e.px.terms && closed,
+		  "reconfigure drain: with its last terminal gone, the pair's access socket closes");
+out:
+	free(inv);
+	free(inv_b);
+	env_fini(t, &e, "reconfigure");
+}
+
 int main(void)
 {
 	struct tap t = { 0 };
@@ -3503,5 +3683,6 @@ int main(void)
 	test_media_timeout(&t);
 	test_latched(&t);
 	test_many_transactions(&t);
+	test_reconfigure(&t);
 	return tap_done(&t);
 }

@@ -55,6 +55,11 @@
 	"    second: core\n"                                                   \
 	"    softswitch: 198.51.100.2:5060\n"
 
+static const struct np_state_owner test_owner = {
+	.pin_dir = "/sys/fs/bpf/nat proxy",
+	.map_ids = { 17, 18 },
+};
+
 /* --- the fake io ---------------------------------------------------------- */
 
 struct sent {
@@ -824,7 +829,7 @@ static void test_round_trip(struct tap *t, const char *path)
 	if (!(ta && tb && la && lb && lo))
 		goto out;
 
-	err = np_state_save(&e1.px, path);
+	err = np_state_save(&e1.px, path, &test_owner);
 	tap_check(t, !err, "np_state_save: 0 (%d)", err);
 	{
 		char tmp[4200];
@@ -1003,7 +1008,7 @@ static void test_round_trip(struct tap *t, const char *path)
 				    "{\"index\": 1, \"access_relay\": \"203.0.113.1:30002\", "
 				    "\"core_relay\": \"198.51.100.1:40002\", "
 				    "\"from_terminal\": {\"packets\": 50, \"bytes\": 10000, "
-				    "\"drops\": {\"source\": 1, \"latch\": 2, \"rate\": 3, \"no-dest\": 4}}") &&
+				    "\"drops\": {\"source\": 1, \"latch\": 2, \"rate\": 3, \"no-dest\": 4") &&
 			     strstr(e2.io.last_record,
 				    "\"start\": \"2026-11-25T08:00:00.250Z\""),
 		  "adopted call BYE: the record has both streams, the gone one's volumes from before the restart");
@@ -1166,11 +1171,13 @@ static void test_damaged(struct tap *t, const char *good_path,
 			 const char *path)
 {
 	char *good = slurp(good_path);
-	char ver[64], term[1024], leg[2048], stream[2048], x[2048];
-	char text[8192];
+	char ver[512], owner[256], term[1024], leg[2048], stream[2048];
+	char x[2048], text[8192];
 	int err, visits;
 
+	/* "ver": the version line and the owner line after it. */
 	if (!good || !line_of(good, "natproxy-state", ver, sizeof(ver)) ||
+	    !line_of(good, "owner ", owner, sizeof(owner)) ||
 	    !line_of(good, "term ", term, sizeof(term)) ||
 	    !line_of(good, "leg st1@", leg, sizeof(leg)) ||
 	    !line_of(strstr(good, "leg st1@"), "stream 0 ", stream,
@@ -1188,6 +1195,7 @@ static void test_damaged(struct tap *t, const char *good_path,
 			q--;
 		line_of(q, "term ", term, sizeof(term));
 	}
+	snprintf(ver + strlen(ver), sizeof(ver) - strlen(ver), "\n%s", owner);
 	tap_diag("good file:\n%s", good);
 	/* The control keeps one stream: its leg line must say so. */
 	field_set(leg, 14, "1", x, sizeof(x));
@@ -1207,15 +1215,15 @@ static void test_damaged(struct tap *t, const char *good_path,
 	tap_check(t, read_text(path, text, NULL) == -EINVAL,
 		  "damaged: a leg with fewer stream lines than it says: -EINVAL");
 
-	snprintf(text, sizeof(text), "natproxy-state 2\n%s\n%s\n%s\n", term,
-		 leg, stream);
+	snprintf(text, sizeof(text), "natproxy-state 3\n%s\n%s\n%s\n%s\n",
+		 owner, term, leg, stream);
 	tap_check(t, read_text(path, text, NULL) == -EINVAL,
-		  "damaged: version line 'natproxy-state 2': -EINVAL");
-	snprintf(text, sizeof(text), "natproxy-state 10\n%s\n%s\n%s\n", term,
-		 leg, stream);
+		  "damaged: version line 'natproxy-state 3': -EINVAL");
+	snprintf(text, sizeof(text), "natproxy-state 10\n%s\n%s\n%s\n%s\n",
+		 owner, term, leg, stream);
 	err = read_text(path, text, &visits);
 	tap_check(t, err == -EINVAL,
-		  "damaged: version line 'natproxy-state 10' is not version 1: -EINVAL (%d, %d visits)",
+		  "damaged: version line 'natproxy-state 10' is not version 1 or 2: -EINVAL (%d, %d visits)",
 		  err, visits);
 	snprintf(text, sizeof(text), "%s\n%s\n%s\n", term, leg, stream);
 	tap_check(t, read_text(path, text, NULL) == -EINVAL,
@@ -1350,6 +1358,121 @@ static void test_damaged(struct tap *t, const char *good_path,
 	free(good);
 }
 
+/*
+ * The owner line: which instance's maps a state file describes. Another
+ * pin directory's file is never ours; our pin directory with other map ids
+ * means the maps were made again; a file of the older format has none.
+ */
+static void test_owner_line(struct tap *t, const char *path)
+{
+	struct np_state_owner got, other = test_owner, remade = test_owner;
+	struct record rec = { 0 };
+	struct env e;
+	char buf[PATH_MAX], *text, *nl;
+	int err;
+
+	if (!env_init(t, &e, "owner"))
+		return;
+	do_register(&e, &alice, 3600);
+	err = np_state_save(&e.px, path, &test_owner);
+	err = err ? err : np_state_owner_read(path, &got);
+	tap_check(t, !err && !strcmp(got.pin_dir, test_owner.pin_dir) &&
+			     got.map_ids[0] == 17 && got.map_ids[1] == 18,
+		  "owner: read back as written (pin dir with a space, ids 17/18) (%d)",
+		  err);
+	tap_check(t, np_state_owner_match(&got, &test_owner) == NP_STATE_OURS,
+		  "owner: same pin dir, same map ids: ours");
+	snprintf(other.pin_dir, sizeof(other.pin_dir), "/run/other/bpf/natproxy");
+	tap_check(t, np_state_owner_match(&got, &other) == NP_STATE_OTHER,
+		  "owner: another pin directory: another instance's");
+	remade.map_ids[1] = 99;
+	tap_check(t, np_state_owner_match(&got, &remade) == NP_STATE_OLD_MAPS,
+		  "owner: same pin dir, a flow map made again: old maps");
+	tap_check(t, np_state_owner_match(NULL, &test_owner) == NP_STATE_UNOWNED,
+		  "owner: none recorded: unowned");
+	err = np_state_read(path, &rec_visit, &rec);
+	tap_check(t, !err && rec.n_terms == 1,
+		  "owner: the file with an owner line reads whole (%d, %zu terminals)",
+		  err, rec.n_terms);
+	record_free(&rec);
+
+	/* The older format: no owner line, still read. */
+	err = np_state_save(&e.px, path, NULL);
+	tap_check(t, !err && np_state_owner_read(path, &got) == -ENODATA,
+		  "owner: a file saved without an owner (version 1): -ENODATA");
+	memset(&rec, 0, sizeof(rec));
+	err = np_state_read(path, &rec_visit, &rec);
+	tap_check(t, !err && rec.n_terms == 1,
+		  "owner: ... and its terminals are read (%d)", err);
+	record_free(&rec);
+
+	/* A damaged or missing owner line in a version 2 file. */
+	np_state_save(&e.px, path, &test_owner);
+	text = slurp(path);
+	if (text && (nl = strchr(text, '\n'))) {
+		char *second = strchr(nl + 1, '\n');
+
+		snprintf(buf, sizeof(buf), "%.*sowner /x 12\n%s",
+			 (int)(nl + 1 - text), text, second ? second + 1 : "");
+		write_file(path, buf);
+		tap_check(t, np_state_owner_read(path, &got) == -EINVAL &&
+				     np_state_read(path, &rec_visit,
+						   &(struct record){ 0 }) ==
+					     -EINVAL,
+			  "owner: an owner line with a field missing: -EINVAL");
+		snprintf(buf, sizeof(buf), "%.*s%s", (int)(nl + 1 - text),
+			 text, second ? second + 1 : "");
+		write_file(path, buf);
+		tap_check(t, np_state_owner_read(path, &got) == -EINVAL,
+			  "owner: version 2 without its owner line: -EINVAL");
+		snprintf(buf, sizeof(buf), "%.*s", (int)(nl + 1 - text), text);
+		write_file(path, buf);
+		tap_check(t, np_state_read(path, &rec_visit,
+					   &(struct record){ 0 }) == -EINVAL,
+			  "owner: version 2, nothing after the version line: -EINVAL");
+	} else {
+		tap_check(t, false, "owner: the saved file reads back");
+	}
+	free(text);
+	unlink(path);
+	tap_check(t, np_state_owner_read(path, &got) == -ENOENT,
+		  "owner: missing file: -ENOENT");
+	env_free(&e);
+
+	/* Each pin directory has a state file of its own by default. */
+	np_state_default_path("/sys/fs/bpf/natproxy", buf, sizeof(buf));
+	tap_check(t, !strcmp(buf, "/run/natproxy/state"),
+		  "default path: the default pin dir keeps /run/natproxy/state (%s)",
+		  buf);
+	np_state_default_path("/sys/fs/bpf/natproxy/", buf, sizeof(buf));
+	tap_check(t, !strcmp(buf, "/run/natproxy/state"),
+		  "default path: ... with a trailing slash too (%s)", buf);
+	np_state_default_path("/run/np/bpf/natproxy", buf, sizeof(buf));
+	tap_check(t, !strcmp(buf, "/run/natproxy/state.run_np_bpf_natproxy"),
+		  "default path: another pin dir gets its own file (%s)", buf);
+	np_state_default_path("/run/np/bpf/natproxy2/", buf, sizeof(buf));
+	tap_check(t, !strcmp(buf, "/run/natproxy/state.run_np_bpf_natproxy2"),
+		  "default path: a second instance another (%s)", buf);
+	tap_check(t, np_state_default_path("/x", buf, 10) == -ENAMETOOLONG,
+		  "default path: too long for the buffer: -ENAMETOOLONG");
+
+	/* One pin directory, however it is written. */
+	np_state_owner_dir("/tmp//", buf, sizeof(buf));
+	{
+		char real[PATH_MAX], want[PATH_MAX + 32];
+
+		if (!realpath("/tmp", real))
+			snprintf(real, sizeof(real), "/tmp");
+		tap_check(t, !strcmp(buf, real),
+			  "owner dir: '/tmp//' is '%s' (%s)", real, buf);
+		snprintf(want, sizeof(want), "%s/np-no-such-dir", real);
+		np_state_owner_dir("/tmp/./np-no-such-dir/", buf, sizeof(buf));
+		tap_check(t, !strcmp(buf, want),
+			  "owner dir: a directory not made yet: its parent resolved (%s)",
+			  buf);
+	}
+}
+
 static void osip_quiet(const char *file, int line, osip_trace_level_t level,
 		       const char *fmt, va_list ap)
 {
@@ -1384,6 +1507,7 @@ int main(void)
 	test_round_trip(&t, path);
 	test_ended_before_save(&t, path);
 	test_damaged(&t, path, path2);
+	test_owner_line(&t, path);
 	unlink(path);
 	unlink(path2);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
