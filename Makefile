@@ -23,16 +23,19 @@ DEB_PACKAGES := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
 	libosip2-dev libyaml-dev pkg-config gcc make iproute2 ethtool \
 	tcpdump python3 iputils-ping nftables kamailio sip-tester valgrind
 
+# Recursive (=) variables, expanded only in recipes: `make deps test` on a
+# machine without the packages asks pkg-config and the compiler after deps
+# has installed them, not when make starts.
 PKGS := libbpf yaml-0.1
-LIB_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-LIB_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -losipparser2 -lm
+LIB_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS))
+LIB_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS)) -losipparser2 -lm
 
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Iinclude -Ictl -I$(BUILD) \
 	-Itests $(LIB_CFLAGS) -MMD -MP
 # clang -target bpf does not search the multiarch directory that holds
 # <asm/types.h> on Debian.
-BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Wextra -Werror \
+BPF_CFLAGS = -O2 -g -target bpf -mcpu=v3 -Wall -Wextra -Werror \
 	-Iinclude -Ibpf -I/usr/include/$(shell $(CC) -dumpmachine) -MMD -MP
 
 BPF_OBJS := $(BUILD)/relay.bpf.o $(BUILD)/floors.bpf.o $(BUILD)/xdp_pass.bpf.o
@@ -114,9 +117,29 @@ install: $(TOOLS)
 	install -d $(DESTDIR)$(PREFIX)/sbin
 	install -m 0755 $(TOOLS) $(DESTDIR)$(PREFIX)/sbin/
 
+# apt_install PACKAGES: installs what is missing; when every package is
+# installed already (dpkg's status, no network) it does nothing, at once.
+# dpkg-query, not dpkg -s: a package removed but not purged is known to
+# dpkg -s, and not installed.
+define apt_install
+	@if out=$$(dpkg-query -W -f='$${db:Status-Status} $${binary:Package}\n' \
+		$(1) 2>/dev/null) && ! printf '%s\n' "$$out" | grep -qv '^installed '; \
+	then :; else \
+		echo "installing missing packages: $(1)" && \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends $(1); \
+	fi
+endef
+
 deps:
-	DEBIAN_FRONTEND=noninteractive apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_PACKAGES)
+	$(call apt_install,$(DEB_PACKAGES))
+
+# `make deps demo` and `make deps test`: nothing is built before the
+# packages are in (every artifact waits for $(BUILD)), even with -j.
+ifneq ($(filter deps,$(MAKECMDGOALS)),)
+$(BUILD): deps
+endif
 
 # What the benchmarks need beyond deps (bench/signaling.sh: the reference
 # NAT proxy's rtpengine, Kamailio, sipp).
@@ -127,11 +150,7 @@ demo: all
 	tests/demo.sh
 
 bench-deps:
-	@if ! dpkg -s $(BENCH_DEB_PACKAGES) >/dev/null 2>&1; then \
-		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-			--no-install-recommends $(BENCH_DEB_PACKAGES); \
-	fi
+	$(call apt_install,$(BENCH_DEB_PACKAGES))
 
 bench: bench-deps all
 	bench/run.sh
@@ -140,7 +159,7 @@ bench: bench-deps all
 # SIP and SDP through the proxy logic, and its configuration. Never in CI;
 # each target runs FUZZ_SECONDS, new inputs kept in build/fuzz/.
 FUZZ_SECONDS ?= 300
-FUZZ_CFLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -DNP_LIBFUZZER \
+FUZZ_CFLAGS = -O1 -g -fsanitize=fuzzer,address,undefined -DNP_LIBFUZZER \
 	-std=gnu11 -Iinclude -Ictl -I$(BUILD) $(LIB_CFLAGS)
 FUZZERS := proxy_fuzz config_fuzz
 FUZZ_SEEDS_proxy_fuzz := tests/fuzz/corpus/proxy
