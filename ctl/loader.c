@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <string.h>
@@ -147,11 +148,42 @@ static int links_is_empty(int links_fd)
 	return bpf_map_get_next_key(links_fd, NULL, &key) && errno == ENOENT;
 }
 
+/* Writes "1" to the sysctl file PATH; 0 or -errno. */
+static int sysctl_on(const char *path)
+{
+	FILE *f = fopen(path, "w");
+	int err = 0;
+
+	if (!f)
+		return -errno;
+	if (fputs("1\n", f) < 0)
+		err = -errno;
+	if (fclose(f) && !err)
+		err = -errno;
+	return err;
+}
+
+static bool sysctl_is_on(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	int v = 0;
+
+	if (!f)
+		return false;
+	if (fscanf(f, "%d", &v) != 1)
+		v = 0;
+	fclose(f);
+	return v != 0;
+}
+
 /*
  * Lets the kernel forward what the relay hands it (no neighbour yet) and
  * lets bpf_fib_lookup run: both need forwarding on the ingress device, and
- * the rewritten source is one of our own addresses. IPv6 forwarding also
- * needs the namespace-wide switch (ip6_forward checks "all").
+ * the rewritten source is one of our own addresses. Only this interface's
+ * switches: net.ipv6.conf.all.forwarding would turn off router
+ * advertisements on every interface of the host. ip6_forward() checks "all"
+ * unless the interface has force_forwarding (Linux 6.17); on an older
+ * kernel IPv6 relaying through the kernel needs the operator to set "all".
  */
 static void enable_forwarding(const char *ifname)
 {
@@ -159,21 +191,30 @@ static void enable_forwarding(const char *ifname)
 		"/proc/sys/net/ipv4/conf/%s/forwarding",
 		"/proc/sys/net/ipv4/conf/%s/accept_local",
 		"/proc/sys/net/ipv6/conf/%s/forwarding",
-		"/proc/sys/net/ipv6/conf/all/forwarding",
 	};
 	char path[PATH_MAX];
-	FILE *f;
 	size_t i;
+	int err;
 
 	for (i = 0; i < sizeof(knobs) / sizeof(knobs[0]); i++) {
 		snprintf(path, sizeof(path), knobs[i], ifname);
-		f = fopen(path, "w");
-		if (!f || fputs("1\n", f) < 0 || fclose(f)) {
-			np_warn("cannot set '%s': %s", path, strerror(errno));
-			if (f)
-				fclose(f);
-		}
+		err = sysctl_on(path);
+		if (err)
+			np_warn("cannot set '%s': %s", path, strerror(-err));
 	}
+	snprintf(path, sizeof(path),
+		 "/proc/sys/net/ipv6/conf/%s/force_forwarding", ifname);
+	err = sysctl_on(path);
+	if (err == -ENOENT &&
+	    !sysctl_is_on("/proc/sys/net/ipv6/conf/all/forwarding"))
+		np_warn("this kernel has no per-interface IPv6 forwarding "
+			"(net.ipv6.conf.%s.force_forwarding, Linux 6.17): IPv6 "
+			"media the relay hands to the kernel is not forwarded "
+			"unless net.ipv6.conf.all.forwarding=1, which natproxy "
+			"leaves to the operator (it stops router advertisements "
+			"on every interface)", ifname);
+	else if (err && err != -ENOENT)
+		np_warn("cannot set '%s': %s", path, strerror(-err));
 }
 
 int np_attach(const char *pin_dir, const char *ifname, enum np_xdp_mode mode,

@@ -252,6 +252,35 @@ check_eq "with no neighbour entry the packet still arrives, rewritten, and the n
 	4 "$(count_matching "$NP_RUN_DIR/neigh.pcap" '^198.51.100.1 40000 198.51.100.10 6000 46 ')"
 check_eq "exactly one packet went through the kernel" 1 "$(flow_field 203.0.113.1:30000 to_kernel)"
 
+# --- the same in IPv6, with per-interface forwarding only ----------------------
+# natproxyctl enabled forwarding on acc0 alone (force_forwarding, Linux
+# 6.17): net.ipv6.conf.all.forwarding, which would stop router
+# advertisements on every interface, stays off, and the kernel still
+# forwards the packet the relay hands it.
+check_eq "IPv6: net.ipv6.conf.all.forwarding left off" 0 \
+	"$(in_proxy cat /proc/sys/net/ipv6/conf/all/forwarding)"
+if [ -e /proc/sys/net/ipv6/conf/all/force_forwarding ]; then
+	check_eq "IPv6: acc0 and core0 forward on their own (force_forwarding)" "1 1" \
+		"$(in_proxy cat /proc/sys/net/ipv6/conf/acc0/force_forwarding) $(in_proxy cat /proc/sys/net/ipv6/conf/core0/force_forwarding)"
+	in_proxy ip -6 neigh flush dev core0
+	capture "$NS_CORE" c0 "$NP_RUN_DIR/neigh6.pcap"
+	in_term $UDP send '[2001:db8:1::20]:4002' '[2001:db8:1::1]:30002' 1
+	# The kernel resolves the neighbour for the packet it forwards.
+	for _ in $(seq 50); do
+		in_proxy ip -6 neigh show 2001:db8:2::10 dev core0 | grep -q 'REACHABLE\|STALE\|DELAY' && break
+		sleep 0.1
+	done
+	in_term $UDP send '[2001:db8:1::20]:4002' '[2001:db8:1::1]:30002' 3
+	stop_captures
+	check_eq "IPv6: with no neighbour entry the packet still arrives through the kernel, and the next ones too" \
+		4 "$(count_matching "$NP_RUN_DIR/neigh6.pcap" '^2001:db8:2::1 40002 2001:db8:2::10 6002 34 ')"
+	check_eq "IPv6: exactly one packet went through the kernel" 1 "$(flow_field '[2001:db8:1::1]:30002' to_kernel)"
+else
+	skip "IPv6: per-interface forwarding" "no force_forwarding (Linux < 6.17)"
+	skip "IPv6: forwarding through the kernel without the host-wide switch" "no force_forwarding"
+	skip "IPv6: one packet through the kernel" "no force_forwarding"
+fi
+
 # --- frames lost after XDP sent them are counted, and stop the XDP path -------
 # GRO off on c0 behind natproxy's back: what XDP redirects into core0 is now
 # dropped by the veth. The tracepoints count it against core0; a refresh
