@@ -14,8 +14,9 @@
 #   charge  the charging record (one JSON line per call) against what the
 #           receivers captured, byte for byte
 #   timeout media_timeout: a call without media is ended with BYE both ways
-#   restart kill -9 natproxyd mid-call: no RTP lost, the restarted daemon
-#           (same --state and pins) ends the call and bills it once
+#   restart kill -9 natproxyd mid-call (a call that streams until the test
+#           ends it): no RTP lost, the restarted daemon (same --state and
+#           pins) adopts the call, ends it and bills it once
 #   qos     DSCP per realm on media and signaling, 802.1Q tag 100 pushed on
 #           media leaving by the core realm (the proxy-core link made VLAN
 #           100 with tc, the kernel may lack 8021q) and popped on media
@@ -165,6 +166,23 @@ elif cmd == "pcap-lines":
     # FILE: "src sport dst dport ip_len vlan dscp" per IPv4 UDP packet
     for p in pcap(args[0]):
         print(*p[1:])
+elif cmd == "info":
+    # BIND_ADDR DEST_ADDR:PORT CALL_ID: one SIP INFO of that call, sent over
+    # UDP (the test's signal to a uac_hold scenario)
+    import socket
+    host, dport = args[1].rsplit(":", 1)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((args[0], 0))
+    lport = s.getsockname()[1]
+    msg = ("INFO sip:%s SIP/2.0\r\n"
+           "Via: SIP/2.0/UDP %s:%d;branch=z9hG4bK-test-info\r\n"
+           "From: <sip:test@%s>;tag=test\r\n"
+           "To: <sip:a@%s>\r\n"
+           "Call-ID: %s\r\n"
+           "CSeq: 100 INFO\r\n"
+           "Max-Forwards: 70\r\n"
+           "Content-Length: 0\r\n\r\n") % (args[1], args[0], lport, host, host, args[2])
+    s.sendto(msg.encode(), (host, int(dport)))
 elif cmd == "calls":
     # CALL_ID, natproxyctl calls --json on stdin: "listed N" (N: the
     # largest packet count it shows for the call) or "absent"
@@ -536,9 +554,22 @@ section_timeout() {
 
 # --- restart: kill -9 mid-call ------------------------------------------------------
 # kill -9 natproxyd while RTP flows, start it again on the same --state and
-# pins: XDP relays on from the pinned maps meanwhile.
+# pins: XDP relays on from the pinned maps meanwhile. A's call (uac_hold)
+# streams until the test sends it an INFO, after the restarted natproxyd
+# has shown the call: every step waits for what it needs, none for time.
+# relay_packets LOCAL: the packets XDP relayed for that flow (0 if none).
+relay_packets() { local n; n=$(flow_field "$1" packets); echo "${n/none/0}"; }
+# relayed_past LOCAL N: the flow relayed more than N packets.
+relayed_past() { [ "$(relay_packets "$1")" -gt "$2" ]; }
+# adopted_call CALL_ID: natproxyctl calls lists it with packets (its
+# output kept in $CALLS for the diagnostics).
+CALLS=
+adopted_call() {
+	CALLS=$(ctl calls --json --state "$STATE" 2>&1)
+	echo "$CALLS" | helper calls "$1" | grep -q "^listed [1-9]"
+}
 section_restart() {
-	local relay cid calls n_far n_a
+	local relay cid p0 p1 n_far n_a n_sent
 	cfg restart "" ""
 	STATE=$NP_RUN_DIR/restart.state
 	check "restart: natproxyd starts with --state" npd_start restart
@@ -546,35 +577,48 @@ section_restart() {
 	capture core eth0 restart-far.pcap udp
 	far_uas restart-far
 	FAR=$SIP_LAST_PID
-	sipp_spawn lan1 restart-a uac "${A_UA[@]}"
+	sipp_spawn lan1 restart-a uac_hold "${A_UA[@]}"
 	UAC=$SIP_LAST_PID
-	wait_for 5 has_acc_flow
+	wait_for 10 has_acc_flow
 	relay=$(acc_rtp)
-	wait_for 5 latched "$relay" # A's RTP flows from here: t = 0
-	sleep 1
+	wait_for 10 latched "$relay" # A's RTP flows from here
 	cid=$(call_id restart-a)
-	calls=$(ctl calls --json --state "$STATE" 2>&1)
-	diag "restart: calls: $(echo "$calls" | head -c 400)"
+	diag "restart: call ${cid:-(none)}, A's access relay ${relay:-(none)}, flags $(flow_field "$relay" flags)"
+	wait_for 10 adopted_call "$cid"
+	diag "restart: calls: $(echo "$CALLS" | head -c 400)"
 	check "restart: natproxyctl calls lists the live call with its running volume" \
-		eval 'echo "$calls" | helper calls "$cid" | grep -q "^listed [1-9]"'
-	sleep 0.5
-	sip_stop "$NPD_PID" KILL 2>/dev/null # t = 1.5 s
+		eval 'echo "$CALLS" | helper calls "$cid" | grep -q "^listed [1-9]"'
+	sip_stop "$NPD_PID" KILL 2>/dev/null
 	NPD_PID=
-	sleep 1
-	check "restart: natproxyd starts again (t = 2.5 s) on the same state and pins" npd_start restart
-	calls=$(ctl calls --json --state "$STATE" 2>&1)
+	p0=$(relay_packets "$relay")
+	wait_for 10 relayed_past "$relay" $((p0 + 10))
+	p1=$(relay_packets "$relay")
+	check "restart: with natproxyd killed, XDP relays A's RTP on (packets $p0, then $p1)" \
+		test "$p1" -gt $((p0 + 10))
+	check "restart: natproxyd starts again on the same state and pins" npd_start restart
+	check "restart: ... and says it adopted the call" \
+		eval 'grep "adopted" "$LOG" | tail -1 | grep -q "and 1 live call"'
+	grep "adopted" "$LOG" | tail -1 | sed 's/^/# log: /'
+	wait_for 10 adopted_call "$cid"
+	diag "restart: calls after the restart: $(echo "$CALLS" | head -c 400)"
 	check "restart: the restarted natproxyd lists the call it adopted" \
-		eval 'echo "$calls" | helper calls "$cid" | grep -q "^listed [1-9]"'
-	check "restart: the call's BYE is handled, the call completes" sip_wait "$UAC" 20
-	check "restart: the far end's side completes" sip_wait "$FAR" 20
+		eval 'echo "$CALLS" | helper calls "$cid" | grep -q "^listed [1-9]"'
+	# Now A stops its media and hangs up.
+	in_ns lan1 python3 "$HELP" info "$SIP_A_IP" "$SIP_A_IP:5060" "$cid"
+	check "restart: the call's BYE is handled, the call completes" sip_wait "$UAC" 30
+	check "restart: the far end's side completes" sip_wait "$FAR" 30
 	stop_captures
 	read -r n_far _ <<<"$(media_sum "$NP_RUN_DIR/restart-far.pcap" "$SIP_PROXY_CORE_IP" "$SIP_FAR_IP")"
 	read -r n_a _ <<<"$(media_sum "$NP_RUN_DIR/restart-a.pcap" "$SIP_PROXY_ACC_IP" "$SIP_A_IP")"
-	diag "restart: RTP relayed: $n_far to the far end, $n_a to A"
-	check_eq "restart: every one of A's 200 RTP packets reached the far end" 200 "$n_far"
+	n_sent=$(tests/lib/pcap_udp.py "$NP_RUN_DIR/restart-a.pcap" |
+		awk -v s="$SIP_A_IP" '$1 == s && $2 == 6000' | grep -c .)
+	diag "restart: A sent $n_sent RTP packets; relayed: $n_far to the far end, $n_a to A"
+	diag "restart: A's sipp: $(tail -2 "$NP_RUN_DIR/restart-a.log" 2>/dev/null | tr '\n' ' ')"
+	check "restart: A's RTP went on after the kill ($n_sent packets sent, $p1 relayed by then)" test "$n_sent" -gt "$p1"
+	check_eq "restart: every RTP packet A sent reached the far end" "$n_sent" "$n_far"
 	check "restart: the far end's RTP reached A (all after A's latch)" test "$n_a" -ge 190
 	check_eq "restart: exactly one charging record for the call" 1 "$(charge_call restart "$cid" 'len(recs)')"
-	check_eq "restart: ... with all 200 packets from the terminal, end_reason bye" "200 bye" \
+	check_eq "restart: ... with every packet from the terminal, end_reason bye" "$n_far bye" \
 		"$(charge_call restart "$cid" '"%s %s" % (r["streams"][0]["from_terminal"]["packets"], r["end_reason"])')"
 	check_eq "restart: ... and to_terminal packets = what A received" "$n_a" \
 		"$(charge_call restart "$cid" 'r["streams"][0]["to_terminal"]["packets"]')"
