@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
 # Runs every natproxy test suite (each prints TAP), then one summary line:
-# "N passed, N failed, N skipped". Exits non-zero on any failure, and on CI
-# (CI=true) on any skip too: there, every test must really run.
+# "N passed, N failed, N skipped". A suite whose TAP plan (1..N) is missing
+# or does not match its results counts one failure more. Exits non-zero on
+# any failure, and on CI (CI=true) on any skip too: there, every test must
+# really run.
 set -u
 cd "$(dirname "$0")/.."
 
@@ -33,10 +35,26 @@ for suite in "${SUITES[@]}"; do
 	p=$(grep -E '^ok [0-9]+' "$out" | grep -vc '# SKIP')
 	s=$(grep -E '^ok [0-9]+.*# SKIP' -c "$out")
 	f=$(grep -Ec '^not ok [0-9]+' "$out")
+	# The plan ("1..N", first or last line) against the results: a suite
+	# that stops early, or prints no plan, fails however many checks passed.
+	plans=$(grep -Ec '^1\.\.[0-9]+' "$out")
+	plan=$(grep -Eo '^1\.\.[0-9]+' "$out" | head -1 | cut -c4-)
+	if [ "$plans" -eq 0 ]; then
+		echo "not ok - $suite printed no TAP plan (1..N): it stopped after $((p + s + f)) results"
+		f=$((f + 1))
+	elif [ "$plans" -gt 1 ]; then
+		echo "not ok - $suite printed $plans TAP plans (1..N), not one"
+		f=$((f + 1))
+	elif [ "$plan" -ne $((p + s + f)) ]; then
+		echo "not ok - $suite planned $plan tests but reported $((p + s + f))"
+		f=$((f + 1))
+	fi
 	# A suite that dies without a failing check still fails once.
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 		echo "not ok - $suite exited with status $rc"
 		f=1
+	elif [ "$rc" -ne 0 ]; then
+		echo "# $suite exited with status $rc"
 	fi
 	rm -f "$out"
 	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
