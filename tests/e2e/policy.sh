@@ -124,8 +124,6 @@ elif cmd == "field":
             break
     else:
         print("none")
-elif cmd == "count-flows":
-    print(len(lines(sys.stdin)))
 elif cmd in ("charge", "charge-call"):
     # charge FILE EXPR [ARG]: EXPR over recs (every record), r (the last
     # one) and arg; charge-call FILE CALL_ID EXPR: over that call's records
@@ -199,7 +197,7 @@ ctl() { in_ns proxy build/natproxyctl --pin-dir "$NP_PIN_DIR" "$@"; }
 helper() { python3 "$HELP" "$@"; }
 acc_rtp() { ctl flows --json | helper acc-rtp "$SIP_PROXY_ACC_IP"; }
 flow_field() { ctl flows --json | helper field "$1" "$2"; }
-n_flows() { ctl flows --json | helper count-flows; }
+n_flows() { count_lines '^\{' ctl flows --json; }
 verdict() {
 	ctl status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["verdicts"][sys.argv[1]])' "$1"
 }
@@ -210,16 +208,30 @@ charge() { helper charge "$NP_RUN_DIR/$1.charging" "$2" ${3+"$3"}; }
 charge_call() { helper charge-call "$NP_RUN_DIR/$1.charging" "$2" "$3"; }
 # media_sum FILE SRC DST: "packets bytes" (IP lengths) of the valid UDP
 # packets SRC -> DST from a relay port (30000 and up: not signaling).
+# Both say "cannot read FILE" (status 1) when the capture cannot be read:
+# never "0 0" or "0".
 media_sum() {
-	tests/lib/pcap_udp.py "$1" |
+	local lines
+	lines=$(tests/lib/pcap_udp.py "$1") || { echo "cannot read '$1'"; return 1; }
+	echo "$lines" |
 		awk -v s="$2" -v d="$3" '$1 == s && $2 >= 30000 && $3 == d && $8 != "bad" && ($9 == "ok" || $9 == "partial") {n++; b += $10 + 28}
 			END {print n + 0, b + 0}'
 }
 # payloads FILE SIZE: UDP packets of that payload size in a capture.
-payloads() { tests/lib/pcap_udp.py "$1" | awk -v n="$2" '$10 == n' | wc -l; }
+payloads() {
+	local lines
+	lines=$(tests/lib/pcap_udp.py "$1") || { echo "cannot read '$1'"; return 1; }
+	echo "$lines" | awk -v n="$2" '$10 == n' | wc -l
+}
+read_pcap() { tcpdump -nr "$@" 2>/dev/null; } # FILE [FILTER]: its status kept
 # call_id NAME: the Call-ID of the call a sipp run NAME made.
 call_id() { sed -n 's/^Call-I[Dd]: *\([^[:space:]]*\).*/\1/p' "$NP_RUN_DIR/$1.msg" | head -1; }
-kam_requests() { grep -c "request $1 " "$KAM_LOG"; }
+# kam_requests METHOD: requests Kamailio logged. Compared before and after:
+# when the log cannot be read the text says when, so two never compare equal.
+kam_requests() {
+	grep -c "request $1 " "$KAM_LOG"
+	[ $? -le 1 ] || { echo "cannot read '$KAM_LOG' (at $(date +%s.%N))"; return 1; }
+}
 within() { # VALUE TARGET PERCENT
 	awk -v v="$1" -v t="$2" -v p="$3" 'BEGIN {d = v - t; if (d < 0) d = -d; exit !(d <= t * p / 100)}'
 }
@@ -277,7 +289,7 @@ wait_for() {
 	return 1
 }
 has_acc_flow() { [ -n "$(acc_rtp)" ]; }
-latched() { ! flow_field "$1" flags | grep -q 'latch-pending\|^none$'; }
+latched() { local f; f=$(flow_field "$1" flags) && [ -n "$f" ] && ! echo "$f" | grep -q 'latch-pending\|^none$'; }
 has_flag() { flow_field "$1" flags | tr , '\n' | grep -qx "$2"; }
 expects() { flow_field "$1" expect | grep -q "^$2:[1-9]"; }
 no_flows() { [ "$(n_flows)" = 0 ]; }
@@ -352,9 +364,9 @@ section_access() {
 	sip_wait "$pid_c" 25; rc_c=$?
 	stop_captures
 	check "access: drop: B's and C's REGISTERs get no answer (sipp times out)" test "$rc_b" -ne 0 -a "$rc_c" -ne 0
-	from_proxy=$( (tcpdump -nr "$NP_RUN_DIR/deny-b.pcap" src host "$SIP_PROXY_ACC_IP" 2>/dev/null
-		tcpdump -nr "$NP_RUN_DIR/deny-c.pcap" src host "$SIP_PROXY_ACC_IP" 2>/dev/null) | wc -l)
-	check_eq "access: drop: not one packet from natproxy reached B or C (no 403, no ICMP)" 0 "$from_proxy"
+	# IP only: the proxy's ARP requests are no answer.
+	from_proxy="$(count_lines . read_pcap "$NP_RUN_DIR/deny-b.pcap" ip and src host "$SIP_PROXY_ACC_IP") $(count_lines . read_pcap "$NP_RUN_DIR/deny-c.pcap" ip and src host "$SIP_PROXY_ACC_IP")"
+	check_eq "access: drop: not one packet from natproxy reached B or C (no 403, no ICMP)" "0 0" "$from_proxy"
 	check "access: drop: though both sent (and retransmitted) their REGISTER" \
 		test "$(tcpdump -nr "$NP_RUN_DIR/deny-b.pcap" dst host "$SIP_PROXY_ACC_IP" 2>/dev/null | wc -l)" -ge 2 -a \
 		"$(tcpdump -nr "$NP_RUN_DIR/deny-c.pcap" dst host "$SIP_PROXY_ACC_IP" 2>/dev/null | wc -l)" -ge 2
@@ -405,7 +417,7 @@ section_latch() {
 	check_eq "latch: all 200 of A's RTP packets reach the far end" 200 "$n"
 	check "latch: natproxyd logged the latch onto A's NAT media source" \
 		grep -q "latched.*$SIP_NAT1_IP:[0-9]" "$LOG"
-	check "latch: ... and none onto the attacker" bash -c "! grep 'latched' '$LOG' | grep -q '$SIP_C_IP'"
+	check_none "latch: ... and none onto the attacker" "latched.*${SIP_C_IP//./\\.}" cat "$LOG"
 	grep 'latched' "$LOG" | head -2 | sed 's/^/# log: /'
 	check_eq "latch: the charging record counts the drops (latch, source)" "20 20" \
 		"$(charge latch '"%s %s" % (r["streams"][0]["from_terminal"]["drops"]["latch"], r["streams"][0]["from_terminal"]["drops"]["source"])')"
@@ -509,8 +521,8 @@ section_charge() {
 	check_eq "charge: to_terminal packets = packets A received" "$n_a" "$(charge charge 'r["streams"][0]["to_terminal"]["packets"]')"
 	check_eq "charge: first-packet latch: 20 attacker packets after it are drops.source" 20 \
 		"$(charge charge 'r["streams"][0]["from_terminal"]["drops"]["source"]')"
-	check_eq "charge: ... and reached nobody" 0 \
-		"$(($(payloads "$NP_RUN_DIR/charge-a.pcap" $ATTACK_SIZE) + $(payloads "$NP_RUN_DIR/charge-far.pcap" $ATTACK_SIZE)))"
+	check_eq "charge: ... and reached nobody" "0 0" \
+		"$(payloads "$NP_RUN_DIR/charge-a.pcap" $ATTACK_SIZE) $(payloads "$NP_RUN_DIR/charge-far.pcap" $ATTACK_SIZE)"
 	check_eq "charge: drops name every reason both ways" True \
 		"$(charge charge 'all(sorted(r["streams"][0][d]["drops"]) == ["checksum", "latch", "no-dest", "rate", "source", "xmit"] for d in ("from_terminal", "to_terminal"))')"
 	npd_stop

@@ -52,7 +52,7 @@ stop_captures() {
 }
 # count_matching FILE PATTERN: packets in a capture whose line matches.
 count_matching() {
-	tests/lib/pcap_udp.py "$1" | grep -Ec -- "$2"
+	count_lines "$2" tests/lib/pcap_udp.py "$1"
 }
 
 # --- the loader -------------------------------------------------------------
@@ -76,8 +76,7 @@ mkdir -p "$NP_RUN_DIR/plain"
 out=$(in_proxy build/natproxyctl --pin-dir "$NP_RUN_DIR/plain/natproxy" attach lo 2>&1); rc=$?
 check "a pin directory off bpffs is refused with advice" \
 	test "$rc" -ne 0 -a -n "$(echo "$out" | grep 'not on a bpffs.*mount -t bpf')"
-check "and nothing is left attached to lo" \
-	test -z "$(in_proxy ip -d link show lo | grep -o 'prog/xdp')"
+check_none "and nothing is left attached to lo" 'prog/xdp' in_proxy ip -d link show lo
 out=$(in_proxy setpriv --reuid=65534 --regid=65534 --clear-groups \
 	build/natproxyctl --pin-dir "$NP_PIN_DIR" attach lo 2>&1); rc=$?
 check "without privileges: a one-line error" \
@@ -180,14 +179,14 @@ stream_checks() {
 	check_eq "[$path] 10 IPv6 packets arrive: [2001:db8:2::1]:40002 -> [2001:db8:2::10]:6002, DSCP 34, hop limit 63, UDP checksum right" \
 		10 "$(count_matching "$core" "^2001:db8:2::1 40002 2001:db8:2::10 6002 34 63 - n/a $csum 172 ")"
 	check_eq "[$path] no packet arrives with a bad checksum, either side" \
-		0 "$(tests/lib/pcap_udp.py "$core" "$term" | grep -c ' bad ')"
+		0 "$(count_lines ' bad ' tests/lib/pcap_udp.py "$core" "$term")"
 	check_eq "[$path] the far end's sockets received all 50 RTP and 10 IPv6 packets" \
 		"50 10" "$(cat "$sink.far") $(cat "$sink.far6")"
 	check_eq "[$path] the terminal's socket received all 40 RTP packets" 40 "$(cat "$sink.term")"
 	check_eq "[$path] no UDP checksum error at the far end or the terminal" "0 0" \
 		"$(($(udp_csum_errors "$NS_CORE") - err_core0)) $(($(udp_csum_errors "$NS_TERM") - err_term0))"
 	check_eq "[$path] nothing from the spoofing source reaches the far end" \
-		0 "$(tests/lib/pcap_udp.py "$core" | grep -c '^203.0.113.66')"
+		0 "$(count_matching "$core" '^203\.0\.113\.66 ')"
 	check_eq "[$path] payload is untouched (same digests sent and relayed)" \
 		"$(tests/lib/pcap_udp.py "$term" | awk '$1=="203.0.113.20" && $2==4000 {print $11}' | sort | md5sum)" \
 		"$(tests/lib/pcap_udp.py "$core" | awk '$2==40000 {print $11}' | sort | md5sum)"
@@ -340,8 +339,7 @@ prog_id=$(ctl status --json | python3 -c 'import json,sys; print(json.load(sys.s
 check "detach acc0" ctl detach acc0
 check "pins remain while core0 is attached" test -e "$NP_PIN_DIR/np_flows4_v2"
 check "detach core0" ctl detach core0
-check "no XDP program left on acc0 or core0" \
-	test -z "$(in_proxy ip -d link show | grep -o 'prog/xdp')"
+check_none "no XDP program left on acc0 or core0" 'prog/xdp' in_proxy ip -d link show
 check "no pin left behind" test ! -e "$NP_PIN_DIR"
 check "program $prog_id is gone from the kernel" \
 	bash -c "! bpftool prog show id $prog_id >/dev/null 2>&1"

@@ -57,7 +57,7 @@ printf 'realms:\n  - name: x\n    colour: blue\n' >"$NP_RUN_DIR/bad.yaml"
 out=$(in_ns proxy build/natproxyd -c "$NP_RUN_DIR/bad.yaml" --pin-dir "$NP_PIN_DIR" 2>&1); rc=$?
 check "a broken config: FILE:LINE:COLUMN error, non-zero exit" \
 	test "$rc" -ne 0 -a -n "$(echo "$out" | grep -E "^$NP_RUN_DIR/bad.yaml:[0-9]+:[0-9]+: ")"
-check "and nothing attached" test -z "$(in_ns proxy ip -d link show | grep -o 'prog/xdp')"
+check_none "and nothing attached" 'prog/xdp' in_ns proxy ip -d link show
 
 natproxyd_start "$LOG" build/natproxyd -c "$CFG" --state "$NP_RUN_DIR/state"
 check "natproxyd starts and attaches XDP to acc0 and core0" \
@@ -99,7 +99,7 @@ check "RTP from the far end reaches A through its NAT (the first few may precede
 	test "$to_a" -ge 190
 check_eq "the flow counters counted what the far end received" "$to_far" "$(stream_packets 1 'from the terminal')"
 check_eq "the flow counters counted what A received" "$to_a" "$(stream_packets 1 'to it')"
-check_eq "BYE removed every flow" 0 "$(ctl flows --json | wc -l)"
+check_eq "BYE removed every flow" 0 "$(count_lines . ctl flows --json)"
 
 # --- the far end calls A --------------------------------------------------------
 capture lan1 eth0 a2.pcap udp port 6000
@@ -117,7 +117,7 @@ to_a=$(rtp_count "$NP_RUN_DIR/a2.pcap" 203.0.113.1 192.168.1.10 6000)
 diag "RTP relayed: $to_far to the far end, $to_a to A"
 check "RTP from A reaches the far end" test "$to_far" -ge 190
 check "RTP from the far end reaches A" test "$to_a" -ge 190
-check_eq "BYE removed every flow" 0 "$(ctl flows --json | wc -l)"
+check_eq "BYE removed every flow" 0 "$(count_lines . ctl flows --json)"
 
 # --- terminal to terminal through Kamailio --------------------------------------
 capture lan1 eth0 a3.pcap udp port 6000
@@ -154,8 +154,7 @@ check "status: media leaves acc0 and core0 through the kernel, which can deliver
 check "natproxy relayed the media (over 1100 packets rewritten in XDP)" test "$((relayed + to_kernel))" -ge 1100
 check_eq "no UDP checksum error at any NAT, terminal or the core" 0 "$(sip_csum_errors)"
 check_eq "nothing crossed the proxy's kernel between access and core" 0 "$(sip_leaks)"
-check "natproxyd received only signaling (its counters)" \
-	bash -c "! grep -q 'malformed SIP' '$LOG'"
+check_none "natproxyd received only signaling (its counters)" 'malformed SIP' cat "$LOG"
 
 # --- keepalives, and a terminal that goes silent --------------------------------
 capture lan2 eth0 ka.pcap udp port 5060

@@ -272,8 +272,12 @@ sip_csum_errors() {
 
 # sip_leaks: packets the proxy's kernel would have forwarded between access
 # and core (dropped by the guard); "0" when natproxy alone bridged them.
+# When nft cannot list the table it says so instead (status 1): never "0".
 sip_leaks() {
-	in_ns proxy nft list table ip sip_guard 2>/dev/null |
+	local out
+	out=$(in_ns proxy nft list table ip sip_guard) ||
+		{ echo "cannot list table ip sip_guard"; return 1; }
+	echo "$out" |
 		awk '/packets/ {for (i = 1; i < NF; i++) if ($i == "packets") n += $(i + 1)} END {print n + 0}'
 }
 
