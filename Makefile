@@ -60,7 +60,7 @@ BENCHES := $(filter-out %.bpf,$(BENCHES)) $(BUILD)/bench/media/mediabench
 # (rtpengine), and the SIP tools bench/signaling.sh and bench/media.sh use.
 BENCH_DEB_PACKAGES := rtpengine-daemon sip-tester kamailio
 
-.PHONY: all clean install deps bench-deps test demo bench fuzz
+.PHONY: all clean install deps bench-deps test demo bench fuzz FORCE
 .SECONDARY:
 all: $(TOOLS) $(TESTS) $(BENCHES) $(BPF_OBJS)
 
@@ -85,6 +85,19 @@ $(BUILD)/xdp_pass.bpf.o: tests/xdp_pass.bpf.c | $(BUILD)
 $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(msg) SKEL $@
 	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
+
+# The version: `git describe` of this tree (not of a repository the tree
+# happens to sit in, e.g. a packaging one), else the VERSION file. Written
+# only when it changed, so an unchanged tree relinks nothing.
+$(BUILD)/np_version.h: FORCE | $(BUILD)
+	$(Q)if [ "$$(git rev-parse --show-toplevel 2>/dev/null)" = "$(CURDIR)" ]; then \
+		v=$$(git describe --always --dirty); \
+	fi; \
+	[ -n "$$v" ] || v=$$(cat VERSION); \
+	printf '#define NP_VERSION "%s"\n' "$$v" > $@.tmp && \
+	if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
+
+$(BUILD)/ctl/cli.o: $(BUILD)/np_version.h
 
 $(BUILD)/ctl/%.o: ctl/%.c $(SKELS) | $(BUILD)
 	$(msg) CC $@
@@ -165,7 +178,7 @@ FUZZERS := proxy_fuzz config_fuzz
 FUZZ_SEEDS_proxy_fuzz := tests/fuzz/corpus/proxy
 FUZZ_SEEDS_config_fuzz := configs tests/unit/configs
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(CTL_LIB) $(SKELS)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(CTL_LIB) $(SKELS) $(BUILD)/np_version.h
 	$(msg) FUZZ $@
 	$(Q)mkdir -p $(@D) && $(CLANG) $(FUZZ_CFLAGS) $< $(CTL_LIB) \
 		$(LIB_LIBS) -o $@

@@ -1,15 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * The logger: messages go to stderr as "natproxy: level: text". The level is
- * the only state, set once at start-up (tests may set it again).
+ * The logger: one line per message, "IDENT: level: text", on stderr. A
+ * daemon's lines carry a UTC timestamp; when stderr is the systemd journal
+ * they carry a "<N>" priority prefix instead (sd-daemon(3)), and with
+ * --syslog they go to syslog(3). The level, the ident and the sink are the
+ * only state, set once at start-up (tests may set the level again).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <paths.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
 #include <bpf/libbpf.h>
 
 #include "log.h"
 
 static enum np_log_level log_level = NP_LOG_INFO;
+static const char *log_ident = "natproxy";
+static enum np_log_sink log_sink = NP_LOG_PLAIN;
 /* The last error, for callers that report it another way (JSON). */
 static char last_error[512];
 
@@ -20,27 +31,128 @@ static const char *const level_names[] = {
 	[NP_LOG_DEBUG] = "debug",
 };
 
+static const int syslog_priority[] = {
+	[NP_LOG_ERROR] = LOG_ERR,
+	[NP_LOG_WARN] = LOG_WARNING,
+	[NP_LOG_INFO] = LOG_INFO,
+	[NP_LOG_DEBUG] = LOG_DEBUG,
+};
+
 void np_log_set_level(enum np_log_level level)
 {
 	log_level = level;
 }
 
+int np_log_parse_level(const char *name, enum np_log_level *level)
+{
+	static const char *const names[] = {
+		[NP_LOG_ERROR] = "error",
+		[NP_LOG_WARN] = "warn",
+		[NP_LOG_INFO] = "info",
+		[NP_LOG_DEBUG] = "debug",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!strcmp(name, names[i]) ||
+		    !strcmp(name, level_names[i])) {
+			*level = (enum np_log_level)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+void np_log_set_ident(const char *ident)
+{
+	log_ident = ident;
+}
+
+/* systemd sets JOURNAL_STREAM to "DEV:INODE" of the stream it connected to
+ * stderr; a child that inherited it with another stderr must not believe
+ * it. */
+static bool stderr_is_journal(void)
+{
+	const char *env = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (!env || sscanf(env, "%llu:%llu", &dev, &ino) != 2 ||
+	    fstat(STDERR_FILENO, &st))
+		return false;
+	return (unsigned long long)st.st_dev == dev &&
+	       (unsigned long long)st.st_ino == ino;
+}
+
+enum np_log_sink np_log_daemon(const char *ident, bool use_syslog)
+{
+	log_ident = ident;
+	/* syslog(3) drops what it cannot deliver: without a syslog daemon,
+	 * stderr is better than nothing. */
+	if (use_syslog && access(_PATH_LOG, W_OK)) {
+		log_sink = NP_LOG_TIMESTAMPED;
+		np_warn("no syslog socket '%s': logging to stderr", _PATH_LOG);
+	} else if (use_syslog) {
+		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+		log_sink = NP_LOG_SYSLOG;
+	} else if (stderr_is_journal()) {
+		log_sink = NP_LOG_JOURNAL;
+	} else {
+		log_sink = NP_LOG_TIMESTAMPED;
+	}
+	return log_sink;
+}
+
 static void np_vlog(enum np_log_level level, const char *fmt, va_list ap)
 {
-	size_t n = strlen(fmt);
+	char line[1024], stamp[40] = "";
+	struct timespec now;
+	struct tm tm;
 	va_list copy;
+	size_t n;
+	int head;
 
 	if (level == NP_LOG_ERROR) {
 		va_copy(copy, ap);
 		vsnprintf(last_error, sizeof(last_error), fmt, copy);
 		va_end(copy);
+		n = strlen(last_error);
+		if (n && last_error[n - 1] == '\n')
+			last_error[n - 1] = '\0';
 	}
 	if (level > log_level)
 		return;
-	fprintf(stderr, "natproxy: %s: ", level_names[level]);
-	vfprintf(stderr, fmt, ap);
-	if (!n || fmt[n - 1] != '\n')
-		fputc('\n', stderr);
+	if (log_sink == NP_LOG_SYSLOG) {
+		vsyslog(syslog_priority[level], fmt, ap);
+		return;
+	}
+	/* The whole line in one write: lines of two processes sharing a log
+	 * file (or of libbpf and ours) never interleave. */
+	if (log_sink == NP_LOG_JOURNAL) {
+		/* The journal keeps the priority and the unit's name. */
+		head = snprintf(line, sizeof(line), "<%d>",
+				syslog_priority[level]);
+	} else {
+		if (log_sink == NP_LOG_TIMESTAMPED &&
+		    !clock_gettime(CLOCK_REALTIME, &now) &&
+		    gmtime_r(&now.tv_sec, &tm)) {
+			n = strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S",
+				     &tm);
+			snprintf(stamp + n, sizeof(stamp) - n, ".%03ldZ ",
+				 now.tv_nsec / 1000000);
+		}
+		head = snprintf(line, sizeof(line), "%s%s: %s: ", stamp,
+				log_ident, level_names[level]);
+	}
+	if (head < 0 || (size_t)head >= sizeof(line))
+		head = 0;
+	vsnprintf(line + head, sizeof(line) - head, fmt, ap);
+	n = strlen(line);
+	if (n == sizeof(line) - 1)
+		n--; /* truncated: room for the newline */
+	if (!n || line[n - 1] != '\n')
+		line[n++] = '\n';
+	fwrite(line, 1, n, stderr);
 }
 
 const char *np_log_last_error(void)
@@ -57,6 +169,8 @@ void np_log(enum np_log_level level, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* libbpf's warnings are ours; its info and debug lines (every relocation,
+ * every map it creates) only at debug, the most verbose level. */
 static int libbpf_print(enum libbpf_print_level level, const char *fmt,
 			va_list ap)
 {

@@ -7,10 +7,23 @@
 #define NATPROXY_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 
 enum np_log_level { NP_LOG_ERROR, NP_LOG_WARN, NP_LOG_INFO, NP_LOG_DEBUG };
 
+/* Where lines go: stderr as they are (a tool), stderr with a timestamp (a
+ * daemon), stderr with a "<N>" priority prefix (the journal), syslog(3). */
+enum np_log_sink { NP_LOG_PLAIN, NP_LOG_TIMESTAMPED, NP_LOG_JOURNAL,
+		   NP_LOG_SYSLOG };
+
 void np_log_set_level(enum np_log_level level);
+/* "error", "warn" (or "warning"), "info", "debug": 0, else -1. */
+int np_log_parse_level(const char *name, enum np_log_level *level);
+/* The program's name at the head of each line (default "natproxy"). */
+void np_log_set_ident(const char *ident);
+/* A daemon's logging: syslog if asked, "<N>" prefixes when stderr is the
+ * journal (JOURNAL_STREAM names it), else timestamps; the sink chosen. */
+enum np_log_sink np_log_daemon(const char *ident, bool use_syslog);
 __attribute__((format(printf, 2, 3))) void np_log(enum np_log_level level,
 						  const char *fmt, ...);
 /* The text of the last error logged, "" if none (for --json output). */

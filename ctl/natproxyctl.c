@@ -19,6 +19,7 @@
 #include <bpf/bpf.h>
 
 #include "addr.h"
+#include "cli.h"
 #include "flowtab.h"
 #include "json.h"
 #include "link.h"
@@ -52,8 +53,8 @@ static const struct command *command_find(const char *name);
 
 static int usage_error(const struct command *cmd, const char *what)
 {
-	fprintf(stderr, "natproxyctl %s: %s\nusage: natproxyctl %s\n",
-		cmd->name, what, cmd->usage);
+	fprintf(stderr, "natproxyctl%s%s: %s\nusage: natproxyctl %s\n",
+		*cmd->name ? " " : "", cmd->name, what, cmd->usage);
 	return EXIT_USAGE;
 }
 
@@ -684,10 +685,11 @@ static int parse_u64(const char *s, unsigned long long *out)
 enum { OPT_SRC = 256, OPT_DST, OPT_EXPECT, OPT_REVERSE, OPT_EGRESS, OPT_VLAN,
        OPT_DSCP, OPT_RATE, OPT_BURST, OPT_STRICT, OPT_LATCH, OPT_RESTRICTED,
        OPT_RTCP_MUX, OPT_MODE, OPT_PIN_DIR, OPT_JSON, OPT_STATE,
-       OPT_MAX_FLOWS };
+       OPT_MAX_FLOWS, OPT_VERSION };
 
 static const struct option options[] = {
 	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, OPT_VERSION },
 	{ "pin-dir", required_argument, NULL, OPT_PIN_DIR },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "state", required_argument, NULL, OPT_STATE },
@@ -759,13 +761,26 @@ int main(int argc, char **argv)
 	char state[PATH_MAX];
 	static const struct command top = { "", "COMMAND ...", false, NULL };
 	const struct command *cmd;
+	char text[128];
 	int opt, err;
 
-	/* Options may come before the command too ("+": stop at it). */
-	while ((opt = getopt_long(argc, argv, "+h", options, NULL)) != -1) {
+	np_log_set_ident("natproxyctl");
+	/* Options may come before the command too ("+": stop at it; ":":
+	 * getopt's own messages off, ours below). */
+	while ((opt = getopt_long(argc, argv, "+:h", options, NULL)) != -1) {
 		if (opt == 'h') {
 			usage(stdout);
 			return 0;
+		}
+		if (opt == OPT_VERSION) {
+			printf("natproxyctl %s\n", np_version);
+			return 0;
+		}
+		if (opt == '?' || opt == ':') {
+			fprintf(stderr, "natproxyctl: %s\n",
+				np_opt_error(text, sizeof(text), opt, argv));
+			usage(stderr);
+			return EXIT_USAGE;
 		}
 		err = apply_option(&ctl, &top, opt);
 		if (err)
@@ -785,9 +800,16 @@ int main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	optind = 0; /* 0, not 1: GNU getopt re-reads its ordering mode */
-	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
 		if (opt == 'h') {
 			printf("usage: natproxyctl %s\n", cmd->usage);
+			return 0;
+		}
+		if (opt == '?' || opt == ':')
+			return usage_error(cmd, np_opt_error(text, sizeof(text),
+							     opt, argv));
+		if (opt == OPT_VERSION) {
+			printf("natproxyctl %s\n", np_version);
 			return 0;
 		}
 		err = apply_option(&ctl, cmd, opt);

@@ -27,6 +27,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "cli.h"
 #include "config.h"
 #include "flowtab.h"
 #include "link.h"
@@ -761,7 +762,9 @@ static int charging_open(const char *path)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: natproxyd -c FILE [--pin-dir DIR] [--state FILE] "
-		   "[--mode native|generic] [--check] [--verbose]\n"
+		   "[--mode native|generic] [--check]\n"
+		   "                 [--log-level LEVEL] [--syslog] "
+		   "[--version]\n"
 		   "  -c, --config FILE  realms and NAT address pairs (YAML)\n"
 		   "  --pin-dir DIR      BPF pin directory (default %s)\n"
 		   "  --state FILE       live calls and registrations, kept "
@@ -773,7 +776,13 @@ static void usage(FILE *f)
 		   "  --check            check the configuration, interfaces, "
 		   "pin directory and\n"
 		   "                     files without changing anything; "
-		   "exit 1 on any problem\n",
+		   "exit 1 on any problem\n"
+		   "  --log-level LEVEL  error, warn, info (default) or debug "
+		   "(libbpf's too)\n"
+		   "  -v, --verbose      the same as --log-level debug\n"
+		   "  --syslog           log to syslog (else stderr: timestamped,\n"
+		   "                     or with priorities for the journal)\n"
+		   "  --version          print the version and exit\n",
 		NP_DEFAULT_PIN_DIR);
 }
 
@@ -786,6 +795,9 @@ int main(int argc, char **argv)
 		{ "state", required_argument, NULL, 's' },
 		{ "check", no_argument, NULL, 'k' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "log-level", required_argument, NULL, 'L' },
+		{ "syslog", no_argument, NULL, 'S' },
+		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -794,18 +806,30 @@ int main(int argc, char **argv)
 			    .charging_fd = -1 };
 	const char *config = NULL, *pin_dir = NP_DEFAULT_PIN_DIR;
 	enum np_xdp_mode mode = NP_XDP_NATIVE;
-	bool check_only = false, started = false;
+	bool check_only = false, started = false, use_syslog = false;
+	enum np_log_level level;
 	char err_text[512];
 	size_t i;
 	int opt, err, status = 1, problems, stale;
 
-	while ((opt = getopt_long(argc, argv, "c:hv", options, NULL)) != -1) {
+	np_log_set_ident("natproxyd");
+	while ((opt = getopt_long(argc, argv, ":c:hv", options, NULL)) != -1) {
 		switch (opt) {
 		case 'c': config = optarg; break;
 		case 'p': pin_dir = optarg; break;
 		case 's': d.state_path = optarg; break;
 		case 'k': check_only = true; break;
 		case 'v': np_log_set_level(NP_LOG_DEBUG); break;
+		case 'S': use_syslog = true; break;
+		case 'V': printf("natproxyd %s\n", np_version); return 0;
+		case 'L':
+			if (np_log_parse_level(optarg, &level)) {
+				fprintf(stderr, "natproxyd: --log-level is error, "
+						"warn, info or debug\n");
+				return 2;
+			}
+			np_log_set_level(level);
+			break;
 		case 'm':
 			if (strcmp(optarg, "native") && strcmp(optarg, "generic")) {
 				usage(stderr);
@@ -815,7 +839,11 @@ int main(int argc, char **argv)
 							   NP_XDP_GENERIC;
 			break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		default:
+			fprintf(stderr, "natproxyd: %s (natproxyd --help)\n",
+				np_opt_error(err_text, sizeof(err_text), opt,
+					     argv));
+			return 2;
 		}
 	}
 	if (!config || optind != argc) {
@@ -830,6 +858,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err_text);
 		return 1;
 	}
+	np_log_daemon("natproxyd", use_syslog);
 	np_log_route_libbpf();
 	if (!d.state_path) {
 		if (np_state_default_path(pin_dir, d.state_buf,

@@ -63,7 +63,7 @@ bpftool map lookup pinned "$NP_PIN_DIR/np_counters_v3" key hex $SLOT_KEY |
 
 sip_wait "$CALL" 30 || fail "the call failed (see $NP_RUN_DIR/call-a.err)"
 step "call ended: natproxyd's account of it"
-grep -E "stream .* ended|call .* ended" "$NP_RUN_DIR/natproxyd.log" | sed 's/^natproxy: info: //'
+grep -E "stream .* ended|call .* ended" "$NP_RUN_DIR/natproxyd.log" | sed -E 's/^[^ ]+ natproxyd: info: //'
 step "charging record ($NP_RUN_DIR/charging.log)"
 python3 -m json.tool "$NP_RUN_DIR/charging.log" 2>/dev/null || cat "$NP_RUN_DIR/charging.log"
 step "XDP verdicts"

@@ -71,7 +71,7 @@ check "attaching twice fails" test "$rc" -ne 0
 check_eq "attaching twice says why, on one line" 1 "$(echo "$out" | grep -c 'already has an XDP program')"
 out=$(ctl attach nosuch0 2>&1); rc=$?
 check "a missing interface fails with a clear error" \
-	test "$rc" -ne 0 -a "$out" = "natproxy: error: no interface 'nosuch0'"
+	test "$rc" -ne 0 -a "$out" = "natproxyctl: error: no interface 'nosuch0'"
 mkdir -p "$NP_RUN_DIR/plain"
 out=$(in_proxy build/natproxyctl --pin-dir "$NP_RUN_DIR/plain/natproxy" attach lo 2>&1); rc=$?
 check "a pin directory off bpffs is refused with advice" \
