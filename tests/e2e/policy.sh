@@ -442,7 +442,7 @@ section_latch() {
 # max_stream_kbps 64 (8000 IP bytes/s) and max_calls 1 on access. The RTP of
 # the scenarios is 200 IP bytes 50 times a second: 10000 bytes/s each way.
 section_rate() {
-	local relay invites n_far b_far r_far n_a b_a r_a
+	local relay invites n_far b_far r_far n_a b_a r_a n_sent
 	cfg rate "    max_stream_kbps: 64
     max_calls: 1" ""
 	check "rate: natproxyd starts with max_stream_kbps 64, max_calls 1" npd_start rate
@@ -450,19 +450,25 @@ section_rate() {
 	capture core eth0 rate-far.pcap udp
 	far_uas rate-far
 	FAR=$SIP_LAST_PID
-	sipp_spawn lan1 rate-a uac "${A_UA[@]}"
+	# A's call stays up until the second cue, after B's attempt.
+	sipp_spawn lan1 rate-a uac_cued "${A_UA[@]}"
 	UAC=$SIP_LAST_PID
-	wait_for 5 has_acc_flow
+	wait_for 10 acked rate-a
+	cue rate-a # A's media starts
+	wait_for 10 has_acc_flow
 	relay=$(acc_rtp)
-	wait_for 5 latched "$relay"
+	wait_for 10 latched "$relay"
 	check_eq "rate: the access relay's bucket: 8000 bytes/s" 8000 "$(flow_field "$relay" rate_bytes)"
 	invites=$(kam_requests INVITE)
 	check "rate: a second call while A's is up (max_calls 1) is refused" \
 		sipp_run lan2 rate-b invite_refused -i "$SIP_B_IP" -p 5060 -mi "$SIP_B_IP" -mp 6002 -s far -key user b "$SIP_PROXY_ACC_IP:5060"
 	check "rate: ... with 503" grep -q 'invite_refused b: 503' "$NP_RUN_DIR/rate-b.log"
 	check_eq "rate: ... and it never reached Kamailio" "$invites" "$(kam_requests INVITE)"
-	check "rate: the call completes" sip_wait "$UAC" 20
-	check "rate: the far end's side completes" sip_wait "$FAR" 20
+	# 4 s of A's stream through the bucket (40 packets/s) to measure.
+	wait_for 30 field_at_least "$relay" packets 160
+	cue rate-a # A's media stops, A hangs up
+	check "rate: the call completes" sip_wait "$UAC" 30
+	check "rate: the far end's side completes" sip_wait "$FAR" 30
 	stop_captures
 	read -r n_far b_far r_far <<<"$(helper pcap "$NP_RUN_DIR/rate-far.pcap" "$SIP_PROXY_CORE_IP" "$SIP_FAR_IP" 7000)"
 	read -r n_a b_a r_a <<<"$(helper pcap "$NP_RUN_DIR/rate-a.pcap" "$SIP_PROXY_ACC_IP" "$SIP_A_IP" 6000)"
@@ -471,7 +477,8 @@ section_rate() {
 	check "rate: far end -> A arrives at 8000 bytes/s (within 10%)" within "$r_a" 8000 10
 	check "rate: drops.rate counted both ways" \
 		test "$(charge rate 'r["streams"][0]["from_terminal"]["drops"]["rate"] > 0 < r["streams"][0]["to_terminal"]["drops"]["rate"]')" = True
-	check_eq "rate: from A, relayed + rate-dropped = the 200 sent" 200 \
+	n_sent=$(sent_rtp "$NP_RUN_DIR/rate-a.pcap" "$SIP_A_IP")
+	check_eq "rate: from A, relayed + rate-dropped = what A sent" "$n_sent" \
 		"$(charge rate 'r["streams"][0]["from_terminal"]["packets"] + r["streams"][0]["from_terminal"]["drops"]["rate"]')"
 	check_eq "rate: the far end received what the record says was relayed" "$n_far" \
 		"$(charge rate 'r["streams"][0]["from_terminal"]["packets"]')"
