@@ -19,6 +19,7 @@ SUITES=(
 	build/tests/fuzz/proxy_fuzz
 	build/tests/fuzz/config_fuzz
 	tests/xdp_packet_test.sh
+	tests/cli.sh
 	tests/e2e/relay.sh
 	tests/e2e/sip.sh
 	tests/e2e/realms.sh

@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# natproxyd's and natproxyctl's command lines and logs, as an operator
+# meets them: --version from the tree they were built from; unknown options
+# and missing arguments answered in the tools' own one-line error shape
+# (never getopt's); natproxyd's log lines timestamped, "<N>"-prefixed when
+# stderr is the journal (JOURNAL_STREAM), sent to syslog with --syslog
+# (a private /dev/log in a mount namespace), filtered by --log-level; and
+# libbpf's own chatter only at debug (a real attach in network namespaces).
+set -u
+cd "$(dirname "$0")/.."
+. tests/lib/tap.sh
+
+NPD=build/natproxyd
+CTL=build/natproxyctl
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+# --- versions -------------------------------------------------------------------
+if [ "$(git rev-parse --show-toplevel 2>/dev/null)" = "$PWD" ]; then
+	want=$(git describe --always --dirty)
+	# The build may predate the last edit of the tree ("-dirty" or not).
+	want_re="^${want%-dirty}(-dirty)?$"
+else
+	# Not a checkout, or not one this user may ask git about: the build
+	# recorded what it found (VERSION outside a checkout).
+	want=$(sed -n 's/^#define NP_VERSION "\(.*\)"$/\1/p' build/np_version.h)
+	want_re="^$want$"
+fi
+v_npd=$($NPD --version)
+v_ctl=$($CTL --version)
+check "natproxyd --version: 'natproxyd VERSION' (got '$v_npd', tree '$want')" \
+	eval '[[ ${v_npd#natproxyd } =~ $want_re ]] && [[ $v_npd == "natproxyd "* ]]'
+check_eq "natproxyctl --version: the same version" "natproxyctl ${v_npd#natproxyd }" "$v_ctl"
+
+# --- option errors ----------------------------------------------------------------
+# err_of CMD...: "STATUS|STDERR" with stderr's lines joined by '|'.
+err_of() {
+	local err rc
+	err=$("$@" 2>&1 >/dev/null)
+	rc=$?
+	echo "$rc|$(printf '%s' "$err" | tr '\n' '|')"
+}
+check_eq "natproxyd --bogus: status 2, one line in its own words" \
+	"2|natproxyd: unknown option '--bogus' (natproxyd --help)" "$(err_of $NPD --bogus)"
+check_eq "natproxyd -x: the same for a short option" \
+	"2|natproxyd: unknown option '-x' (natproxyd --help)" "$(err_of $NPD -x)"
+check_eq "natproxyd --log-level without a value" \
+	"2|natproxyd: option '--log-level' needs an argument (natproxyd --help)" "$(err_of $NPD --log-level)"
+check_eq "natproxyd --log-level loud" \
+	"2|natproxyd: --log-level is error, warn, info or debug" "$(err_of $NPD --log-level loud -c x)"
+out=$(err_of $CTL --bogus)
+check "natproxyctl --bogus: status 2, 'natproxyctl: unknown option', then usage (got '${out:0:80}')" \
+	eval '[[ $out == "2|natproxyctl: unknown option '"'--bogus'"'|usage:"* ]]'
+check_eq "natproxyctl flows --bogus=1: the command's usage error" \
+	"2|natproxyctl flows: unknown option '--bogus'|usage: natproxyctl flows [--pin-dir DIR] [--json]" \
+	"$(err_of $CTL flows --bogus=1)"
+out=$(err_of $CTL flow add 203.0.113.1:30000 --src)
+check "natproxyctl flow add ... --src: 'needs an argument' (got '${out:0:80}')" \
+	eval '[[ $out == "2|natproxyctl flow: option '"'--src'"' needs an argument|usage:"* ]]'
+check_none "no getopt message anywhere" 'unrecognized|invalid option|requires an argument' \
+	eval '$NPD --bogus 2>&1; $NPD -x 2>&1; $NPD --log-level 2>&1; $CTL --bogus 2>&1; $CTL flows -q 2>&1; true'
+
+# --- log lines --------------------------------------------------------------------
+# A configuration whose interface does not exist: natproxyd loads it, starts
+# logging, and fails at its first step with an error line.
+cat >"$TMP/nosuch.yaml" <<EOF
+realms:
+  - name: access
+    interface: np-nosuch0
+    address: 203.0.113.1
+    sip_port: 5060
+    media_ports: 30000-30999
+  - name: core
+    interface: np-nosuch1
+    address: 198.51.100.1
+    sip_ports: 20000-20999
+    media_ports: 40000-40999
+pairs:
+  - first: access
+    second: core
+    softswitch: 198.51.100.2:5060
+EOF
+NOSUCH=(-c "$TMP/nosuch.yaml" --pin-dir "$TMP/pins/natproxy" --state "$TMP/state")
+$NPD "${NOSUCH[@]}" 2>"$TMP/plain.err"
+rc=$?
+diag "stderr: $(head -3 "$TMP/plain.err")"
+check "natproxyd fails on a missing interface" test "$rc" -ne 0
+check "its error line: 'TIMESTAMP natproxyd: error: no interface ...' (UTC, ms)" \
+	grep -qE "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z natproxyd: error: no interface 'np-nosuch0'$" "$TMP/plain.err"
+check_none "every line is timestamped" '^[^0-9]' cat "$TMP/plain.err"
+# The journal: systemd names the stream it gave as stderr in JOURNAL_STREAM.
+touch "$TMP/journal.err"
+JOURNAL_STREAM=$(stat -c '%d:%i' "$TMP/journal.err") $NPD "${NOSUCH[@]}" 2>>"$TMP/journal.err"
+check_eq "stderr is the journal: a '<3>' priority, no timestamp, no level word" \
+	"<3>no interface 'np-nosuch0'" "$(cat "$TMP/journal.err")"
+JOURNAL_STREAM=1:1 $NPD "${NOSUCH[@]}" 2>"$TMP/other.err"
+check "JOURNAL_STREAM naming another stream: timestamps as usual" \
+	grep -qE "^[0-9-]{10}T[0-9:.]{12}Z natproxyd: error: no interface" "$TMP/other.err"
+
+# --- syslog and levels, in a mount namespace with our own /dev/log ------------------
+if [ "$(id -u)" -ne 0 ] || ! command -v unshare >/dev/null; then
+	for t in "--syslog without /dev/log" "--log-level error" "--syslog" "--syslog priority" \
+		"attach at info" "no libbpf at info" "detach" "attach at debug" "libbpf at debug"; do
+		skip "$t" "needs root (mount and network namespaces)"
+	done
+	tap_done
+	exit
+fi
+# in_devns SCRIPT: SCRIPT (bash) with a fresh, private /dev holding only
+# null; the host's /dev is not touched.
+in_devns() {
+	unshare -m --propagation private bash -c '
+		mount -t tmpfs none /dev && mknod -m 666 /dev/null c 1 3 && eval "$1"' _ "$1"
+}
+out=$(in_devns "$NPD ${NOSUCH[*]} --syslog 2>&1")
+diag "--syslog, no /dev/log: $(echo "$out" | tr '\n' '|')"
+check "--syslog without /dev/log: a warning, and the log goes to stderr" \
+	eval '[[ $out == *"natproxyd: warning: no syslog socket '"'/dev/log'"'"* && $out == *"natproxyd: error: no interface"* ]]'
+out=$(in_devns "$NPD ${NOSUCH[*]} --syslog --log-level error 2>&1")
+check "--log-level error: the warning is left out, the error is not (got '$(echo "$out" | tr '\n' '|')')" \
+	eval '[[ $out != *warning* && $out == *"error: no interface"* ]]'
+# A /dev/log that writes each datagram it receives to a file, bounded.
+cat >"$TMP/devlog.py" <<'EOF'
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind("/dev/log")
+open(sys.argv[1] + ".ready", "w").close()
+s.settimeout(10)
+with open(sys.argv[1], "wb") as out:
+    try:
+        while True:
+            out.write(s.recv(4096) + b"\n")
+            out.flush()
+    except socket.timeout:
+        pass
+EOF
+in_devns "
+	python3 '$TMP/devlog.py' '$TMP/syslog.out' & L=\$!
+	for i in \$(seq 50); do [ -e '$TMP/syslog.out.ready' ] && break; sleep 0.1; done
+	$NPD ${NOSUCH[*]} --syslog 2>'$TMP/syslog.err'
+	for i in \$(seq 50); do grep -q 'no interface' '$TMP/syslog.out' && break; sleep 0.1; done
+	kill \$L; wait \$L"
+diag "syslog received: $(tr '\n' '|' <"$TMP/syslog.out" 2>/dev/null)"
+check "--syslog: the error went to /dev/log, as natproxyd[PID]" \
+	grep -qE "natproxyd\[[0-9]+\]: no interface 'np-nosuch0'" "$TMP/syslog.out"
+check "--syslog: priority daemon.err (<27>), and nothing on stderr" \
+	eval 'grep -q "^<27>" "$TMP/syslog.out" && [ ! -s "$TMP/syslog.err" ]'
+
+# --- libbpf's lines only at debug: a real attach -----------------------------------
+. tests/lib/netns.sh
+trap 'np_topology_down; rm -rf "$TMP"' EXIT
+trap 'exit 1' INT TERM HUP PIPE
+np_topology_up
+sed -e "s|interface: np-nosuch0|interface: acc0|; s|interface: np-nosuch1|interface: core0|" \
+	"$TMP/nosuch.yaml" >"$TMP/real.yaml"
+# npd_run LOG ARGS...: natproxyd in the proxy namespace until it runs
+# (bounded), then stopped; 0 if it ran.
+npd_run() {
+	local log=$1 i ran=1
+	shift
+	np_spawn ip netns exec "$NS_PROXY" $NPD -c "$TMP/real.yaml" --pin-dir "$NP_PIN_DIR" \
+		--state "$NP_RUN_DIR/state" "$@" 2>"$log"
+	for ((i = 0; i < 100; i++)); do
+		grep -q 'natproxyd running' "$log" && { ran=0; break; }
+		kill -0 "$NP_LAST_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	np_topology_kill_spawned
+	return $ran
+}
+detach_all() {
+	in_proxy $CTL --pin-dir "$NP_PIN_DIR" detach acc0 >/dev/null 2>&1 &&
+		in_proxy $CTL --pin-dir "$NP_PIN_DIR" detach core0 >/dev/null 2>&1
+}
+check "natproxyd attaches and runs at the default level" npd_run "$TMP/info.log"
+check_none "... no libbpf line, no debug line" 'libbpf|: debug: ' cat "$TMP/info.log"
+check "natproxyctl detaches both interfaces" detach_all
+check "natproxyd attaches and runs with --log-level debug" npd_run "$TMP/debug.log" --log-level debug
+diag "debug log: $(grep -c . "$TMP/debug.log") lines, e.g. $(grep -m1 libbpf "$TMP/debug.log")"
+check "... libbpf's own lines are there, in our format" \
+	grep -qE '^[0-9-]{10}T[0-9:.]{12}Z natproxyd: debug: libbpf: ' "$TMP/debug.log"
+tap_done
