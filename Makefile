@@ -90,10 +90,10 @@ $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 # happens to sit in, e.g. a packaging one), else the VERSION file. Written
 # only when it changed, so an unchanged tree relinks nothing.
 $(BUILD)/np_version.h: FORCE | $(BUILD)
-	$(Q)if [ "$$(git rev-parse --show-toplevel 2>/dev/null)" = "$(CURDIR)" ]; then \
+	$(Q)v=; if [ "$$(git rev-parse --show-toplevel 2>/dev/null)" = "$(CURDIR)" ]; then \
 		v=$$(git describe --always --dirty); \
 	fi; \
-	[ -n "$$v" ] || v=$$(cat VERSION); \
+	[ -n "$$v" ] || v=$$(cat VERSION) || v=unknown; \
 	printf '#define NP_VERSION "%s"\n' "$$v" > $@.tmp && \
 	if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
 
