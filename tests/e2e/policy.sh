@@ -427,7 +427,7 @@ section_latch() {
 		"$(media_sum "$NP_RUN_DIR/latch-c.pcap" "$SIP_PROXY_ACC_IP" "$SIP_C_IP")"
 	read -r n _ <<<"$(media_sum "$NP_RUN_DIR/latch-far.pcap" "$SIP_PROXY_CORE_IP" "$SIP_FAR_IP")"
 	n_sent=$(sent_rtp "$NP_RUN_DIR/latch-a.pcap" "$SIP_A_IP")
-	check "latch: A sent RTP (at least the 200 packets of one play)" test "$n_sent" -ge 200
+	check "latch: A sent RTP" test "$n_sent" -gt 0
 	check_eq "latch: every RTP packet A sent reached the far end" "$n_sent" "$n"
 	check "latch: natproxyd logged the latch onto A's NAT media source" \
 		grep -q "latched.*$SIP_NAT1_IP:[0-9]" "$LOG"
@@ -540,7 +540,7 @@ section_charge() {
 	check_eq "charge: one stream, index 0, its access and core relays" True \
 		"$(charge charge 'len(r["streams"]) == 1 and r["streams"][0]["index"] == 0 and r["streams"][0]["access_relay"] == arg and r["streams"][0]["core_relay"].startswith("198.51.100.1:4")' "$relay")"
 	n_sent=$(sent_rtp "$NP_RUN_DIR/charge-a.pcap" "$SIP_A_IP")
-	check "charge: A sent RTP (at least the 200 packets of one play)" test "$n_sent" -ge 200
+	check "charge: A sent RTP" test "$n_sent" -gt 0
 	check_eq "charge: the far end received every RTP packet A sent" "$n_sent" "$n_far"
 	check_eq "charge: from_terminal bytes = IP bytes the far end received" "$b_far" "$(charge charge 'r["streams"][0]["from_terminal"]["bytes"]')"
 	check_eq "charge: from_terminal packets = packets the far end received" "$n_far" "$(charge charge 'r["streams"][0]["from_terminal"]["packets"]')"
