@@ -12,23 +12,33 @@
 
 const char np_version[] = NP_VERSION;
 
+/* The option as written, up to any "=value". */
+static void long_name(char *name, size_t len, const char *arg)
+{
+	snprintf(name, len, "%.*s", (int)strcspn(arg, "="), arg);
+}
+
 const char *np_opt_error(char *buf, size_t len, int opt, char **argv)
 {
 	const char *arg = optind > 0 ? argv[optind - 1] : NULL;
 	char name[64];
 
-	/* A long option names itself in argv (up to any "=value"); a short
-	 * one only in optopt. */
-	if (arg && !strncmp(arg, "--", 2))
-		snprintf(name, sizeof(name), "%.*s", (int)strcspn(arg, "="),
-			 arg);
-	else if (optopt > ' ' && optopt < 127)
-		snprintf(name, sizeof(name), "-%c", optopt);
-	else
-		snprintf(name, sizeof(name), "%s", arg ? arg : "?");
-	if (opt == ':')
+	/* A missing argument: getopt stepped past the option that lacks it.
+	 * An unknown long option: optopt is 0, argv names it. A known long
+	 * option given a value it does not take: optopt is its value and
+	 * argv shows "--name=value". Else a short option, in optopt only
+	 * (argv may point at a bundle or at the argument before it). */
+	if (opt == ':' && arg) {
+		long_name(name, sizeof(name), arg);
 		snprintf(buf, len, "option '%s' needs an argument", name);
-	else
+	} else if (!optopt && arg) {
+		long_name(name, sizeof(name), arg);
 		snprintf(buf, len, "unknown option '%s'", name);
+	} else if (arg && !strncmp(arg, "--", 2) && strchr(arg, '=')) {
+		long_name(name, sizeof(name), arg);
+		snprintf(buf, len, "option '%s' takes no argument", name);
+	} else {
+		snprintf(buf, len, "unknown option '-%c'", optopt);
+	}
 	return buf;
 }

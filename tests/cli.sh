@@ -45,6 +45,10 @@ check_eq "natproxyd --bogus: status 2, one line in its own words" \
 	"2|natproxyd: unknown option '--bogus' (natproxyd --help)" "$(err_of $NPD --bogus)"
 check_eq "natproxyd -x: the same for a short option" \
 	"2|natproxyd: unknown option '-x' (natproxyd --help)" "$(err_of $NPD -x)"
+check_eq "natproxyd --check -vx: the unknown letter of a bundle" \
+	"2|natproxyd: unknown option '-x' (natproxyd --help)" "$(err_of $NPD --check -vx)"
+check_eq "natproxyd --check=1: a value for an option that takes none" \
+	"2|natproxyd: option '--check' takes no argument (natproxyd --help)" "$(err_of $NPD --check=1)"
 check_eq "natproxyd --log-level without a value" \
 	"2|natproxyd: option '--log-level' needs an argument (natproxyd --help)" "$(err_of $NPD --log-level)"
 check_eq "natproxyd --log-level loud" \
@@ -58,8 +62,8 @@ check_eq "natproxyctl flows --bogus=1: the command's usage error" \
 out=$(err_of $CTL flow add 203.0.113.1:30000 --src)
 check "natproxyctl flow add ... --src: 'needs an argument' (got '${out:0:80}')" \
 	eval '[[ $out == "2|natproxyctl flow: option '"'--src'"' needs an argument|usage:"* ]]'
-check_none "no getopt message anywhere" 'unrecognized|invalid option|requires an argument' \
-	eval '$NPD --bogus 2>&1; $NPD -x 2>&1; $NPD --log-level 2>&1; $CTL --bogus 2>&1; $CTL flows -q 2>&1; true'
+check_none "no getopt message anywhere" 'unrecognized|invalid option|requires an argument|allow an argument' \
+	eval '$NPD --bogus 2>&1; $NPD -x 2>&1; $NPD --log-level 2>&1; $NPD --check=1 2>&1; $CTL --bogus 2>&1; $CTL flows -q 2>&1; $CTL flows --json=1 2>&1; true'
 
 # --- log lines --------------------------------------------------------------------
 # A configuration whose interface does not exist: natproxyd loads it, starts
