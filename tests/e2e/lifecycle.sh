@@ -26,7 +26,12 @@ sip_test_begin
 
 ctl() { in_ns proxy build/natproxyctl --pin-dir "$NP_PIN_DIR" "$@"; }
 # xdp_ifaces: the proxy's interfaces running an XDP program, one a line.
-xdp_ifaces() { in_ns proxy ip -o link show | awk '/ prog\/xdp id / {sub(":", "", $2); sub("@.*", "", $2); print $2}' | sort; }
+# When ip cannot list the links it says so: never "" (no XDP).
+xdp_ifaces() {
+	local links
+	links=$(in_ns proxy ip -o link show) || { echo "cannot list the proxy's links"; return 1; }
+	echo "$links" | awk '/ prog\/xdp id / {sub(":", "", $2); sub("@.*", "", $2); print $2}' | sort
+}
 # wait_for SECONDS CMD...: until CMD succeeds (bounded).
 wait_for() {
 	local tenths=$(($1 * 10)) i
@@ -66,7 +71,9 @@ record() {
 }
 # rtp_from FILE SRC DST: valid UDP packets SRC -> DST from a relay port.
 rtp_from() {
-	tests/lib/pcap_udp.py "$1" |
+	local lines
+	lines=$(tests/lib/pcap_udp.py "$1") || { echo "cannot read '$1'"; return 1; }
+	echo "$lines" |
 		awk -v s="$2" -v d="$3" '$1 == s && $2 >= 30000 && $3 == d && $8 != "bad" && $9 == "ok" {n++} END {print n + 0}'
 }
 
@@ -295,7 +302,7 @@ s.sendto(msg.encode(), (ip, 5060))' "$2" "$3"
 }
 # far_count FILE: RTP packets natproxy relayed to the far end in a capture.
 far_count() { rtp_from "$1" "$SIP_PROXY_CORE_IP" "$SIP_FAR_IP"; }
-n_flows() { ctl flows --json | grep -c '^{'; }
+n_flows() { count_lines '^\{' ctl flows --json; }
 
 in_ns proxy ip addr add "$ACC2_IP/24" dev acc0
 rcfg "" "" 0
