@@ -323,11 +323,6 @@ sipp_server() {
 	sip_spawn "$ns" "${cmd[@]}" >"$NP_RUN_DIR/$1.out" 2>&1
 	sipp_bound "$ns"
 }
-# cued_call NAME: A's uac_cued call NAME to the far end (its uas NAME-far)
-# started first): both bounded by 90 s (-timeout) and 80 s between messages
-# (-recv_timeout) instead of sipp_cmd's 30 s and 20 s, since the call lasts
-# as long as the test's steps take on a loaded machine (the far end waits
-# for its BYE all that time).
 # completes NAME PID: the sipp run NAME (PID) ends well (bounded, 30 s);
 # else what it said.
 completes() {
@@ -338,11 +333,16 @@ completes() {
 	diag "$1: errors: $(grep -v '^$' "$NP_RUN_DIR/$1.err" 2>/dev/null | tail -3 | tr '\n' ' ' | cut -c1-400)"
 	return 1
 }
+# cued_call NAME: A's uac_cued call NAME to the far end (its uas NAME-far,
+# started first): both bounded by 240 s (-timeout) and 220 s between
+# messages (-recv_timeout) instead of sipp_cmd's 30 s and 20 s, since the
+# call lasts as long as the test's steps take on a loaded machine (the far
+# end waits for its BYE all that time; 90 s were seen to be too few).
 cued_call() {
-	SIP_SIPP_TIMEOUT=90 sipp_spawn core "$1-far" uas -i "$SIP_FAR_IP" -p 5060 \
-		-mi "$SIP_FAR_IP" -mp 7000 -recv_timeout 80s
+	SIP_SIPP_TIMEOUT=240 sipp_spawn core "$1-far" uas -i "$SIP_FAR_IP" -p 5060 \
+		-mi "$SIP_FAR_IP" -mp 7000 -recv_timeout 220s
 	FAR=$SIP_LAST_PID
-	SIP_SIPP_TIMEOUT=90 sipp_spawn lan1 "$1" uac_cued -recv_timeout 80s "${A_UA[@]}"
+	SIP_SIPP_TIMEOUT=240 sipp_spawn lan1 "$1" uac_cued -recv_timeout 220s "${A_UA[@]}"
 	UAC=$SIP_LAST_PID
 }
 far_uas() {
@@ -666,9 +666,10 @@ section_restart() {
 	diag "restart: A's sipp: $(tail -2 "$NP_RUN_DIR/restart-a.log" 2>/dev/null | tr '\n' ' ')"
 	check "restart: A's RTP went on after the kill ($n_sent packets sent, $p1 relayed by then)" test "$n_sent" -gt "$p1"
 	check_eq "restart: every RTP packet A sent reached the far end" "$n_sent" "$n_far"
-	# The far end plays from its ACK, A only from the cue: what came before
-	# A's latch had nowhere to go.
-	far_sent=$(sent_rtp "$NP_RUN_DIR/restart-far.pcap" "$SIP_FAR_IP" 7000)
+	# The far end plays its 200 packets (uas.xml) from its ACK, A only from
+	# the cue: what came before A's latch had nowhere to go. (Not counted in
+	# the capture: tcpdump was seen to miss packets on a loaded machine.)
+	far_sent=200
 	check_eq "restart: ... every packet of it but those before A's latch (no-dest drops)" "$far_sent" \
 		"$(charge_call restart "$cid" 'r["streams"][0]["to_terminal"]["packets"] + r["streams"][0]["to_terminal"]["drops"]["no-dest"]')"
 	check_eq "restart: exactly one charging record for the call" 1 "$(charge_call restart "$cid" 'len(recs)')"
