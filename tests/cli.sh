@@ -88,19 +88,20 @@ EOF
 NOSUCH=(-c "$TMP/nosuch.yaml" --pin-dir "$TMP/pins/natproxy" --state "$TMP/state")
 $NPD "${NOSUCH[@]}" 2>"$TMP/plain.err"
 rc=$?
-diag "stderr: $(head -3 "$TMP/plain.err")"
+diag "stderr: $(head -3 "$TMP/plain.err" | tr '\n' '|')"
 check "natproxyd fails on a missing interface" test "$rc" -ne 0
-check "its error line: 'TIMESTAMP natproxyd: error: no interface ...' (UTC, ms)" \
-	grep -qE "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z natproxyd: error: no interface 'np-nosuch0'$" "$TMP/plain.err"
+check "its error line: 'TIMESTAMP natproxyd: error: realm 'access': no interface ...' (UTC, ms)" \
+	grep -qE "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z natproxyd: error: realm 'access': no interface 'np-nosuch0'$" "$TMP/plain.err"
 check_none "every line is timestamped" '^[^0-9]' cat "$TMP/plain.err"
 # The journal: systemd names the stream it gave as stderr in JOURNAL_STREAM.
 touch "$TMP/journal.err"
 JOURNAL_STREAM=$(stat -c '%d:%i' "$TMP/journal.err") $NPD "${NOSUCH[@]}" 2>>"$TMP/journal.err"
 check_eq "stderr is the journal: a '<3>' priority, no timestamp, no level word" \
-	"<3>no interface 'np-nosuch0'" "$(cat "$TMP/journal.err")"
+	"<3>realm 'access': no interface 'np-nosuch0'" "$(grep 'np-nosuch0' "$TMP/journal.err")"
+check_none "... on every line" '^[^<]|^<[0-9]>[0-9]{4}-|error:' cat "$TMP/journal.err"
 JOURNAL_STREAM=1:1 $NPD "${NOSUCH[@]}" 2>"$TMP/other.err"
 check "JOURNAL_STREAM naming another stream: timestamps as usual" \
-	grep -qE "^[0-9-]{10}T[0-9:.]{12}Z natproxyd: error: no interface" "$TMP/other.err"
+	grep -qE "^[0-9-]{10}T[0-9:.]{12}Z natproxyd: error: realm 'access': no interface" "$TMP/other.err"
 
 # --- syslog and levels, in a mount namespace with our own /dev/log ------------------
 if [ "$(id -u)" -ne 0 ] || ! command -v unshare >/dev/null; then
@@ -120,10 +121,10 @@ in_devns() {
 out=$(in_devns "$NPD ${NOSUCH[*]} --syslog 2>&1")
 diag "--syslog, no /dev/log: $(echo "$out" | tr '\n' '|')"
 check "--syslog without /dev/log: a warning, and the log goes to stderr" \
-	eval '[[ $out == *"natproxyd: warning: no syslog socket '"'/dev/log'"'"* && $out == *"natproxyd: error: no interface"* ]]'
+	eval '[[ $out == *"natproxyd: warning: no syslog socket '"'/dev/log'"'"* && $out == *"natproxyd: error: realm '"'access'"': no interface"* ]]'
 out=$(in_devns "$NPD ${NOSUCH[*]} --syslog --log-level error 2>&1")
 check "--log-level error: the warning is left out, the error is not (got '$(echo "$out" | tr '\n' '|')')" \
-	eval '[[ $out != *warning* && $out == *"error: no interface"* ]]'
+	eval '[[ $out != *warning* && $out == *"error: realm '"'access'"': no interface"* ]]'
 # A /dev/log that writes each datagram it receives to a file, bounded.
 cat >"$TMP/devlog.py" <<'EOF'
 import socket, sys
@@ -147,7 +148,7 @@ in_devns "
 	kill \$L; wait \$L"
 diag "syslog received: $(tr '\n' '|' <"$TMP/syslog.out" 2>/dev/null)"
 check "--syslog: the error went to /dev/log, as natproxyd[PID]" \
-	grep -qE "natproxyd\[[0-9]+\]: no interface 'np-nosuch0'" "$TMP/syslog.out"
+	grep -qE "natproxyd\[[0-9]+\]: realm 'access': no interface 'np-nosuch0'" "$TMP/syslog.out"
 check "--syslog: priority daemon.err (<27>), and nothing on stderr" \
 	eval 'grep -q "^<27>" "$TMP/syslog.out" && [ ! -s "$TMP/syslog.err" ]'
 
