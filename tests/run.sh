@@ -13,6 +13,7 @@ SUITES=(
 	build/tests/unit/proxy_test
 	build/tests/unit/state_test
 	build/tests/unit/sipmsg_test
+	build/tests/unit/metrics_test
 	build/tests/fuzz/proxy_fuzz
 	build/tests/fuzz/config_fuzz
 	tests/xdp_packet_test.sh
