@@ -213,8 +213,8 @@ static void render_sip(FILE *f, const struct np_metrics *m)
 			       m->realms[i].name, "code", np_reject_names[j],
 			       m->realms[i].ctr.rejected[j]);
 	head(f, "natproxy_sip_discarded_total", "counter",
-	     "SIP datagrams dropped unanswered: unparsable, or matching no "
-	     "terminal or transaction.");
+	     "SIP datagrams not forwarded: malformed (unparsable, or unusable "
+	     "and answered 400), or unmatched (no terminal or transaction).");
 	sample(f, "natproxy_sip_discarded_total", "reason", "malformed", NULL,
 	       NULL, m->stats.malformed);
 	sample(f, "natproxy_sip_discarded_total", "reason", "unmatched", NULL,

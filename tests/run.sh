@@ -21,6 +21,7 @@ SUITES=(
 	tests/e2e/sip.sh
 	tests/e2e/realms.sh
 	tests/e2e/policy.sh
+	tests/e2e/metrics.sh
 )
 
 passed=0 failed=0 skipped=0
