@@ -22,6 +22,7 @@ SUITES=(
 	tests/e2e/realms.sh
 	tests/e2e/policy.sh
 	tests/e2e/metrics.sh
+	tests/package.sh
 )
 
 passed=0 failed=0 skipped=0
