@@ -2,11 +2,13 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # End-to-end test of natproxyd's Prometheus endpoint: off by default; with
 # metrics.listen set, GET /metrics (404 elsewhere) scraped from inside the
-# proxy's namespace before, during and after a real call through Kamailio
-# (terminal A behind its NAT calls the far end, 4 s of RTP each way). The
-# figures are checked against `natproxyctl calls` during the call, against
-# the charging record and `natproxyctl status` after it, and the page
-# against `promtool check metrics`.
+# proxy's namespace before, during and after real calls through Kamailio
+# (terminal A behind its NAT calls the far end: once with 4 s of RTP each
+# way and a BYE, once held up by the test's own RTP for as long as it reads,
+# then ended by natproxyd's media timeout). The figures are checked against
+# `natproxyctl calls` during a call, against the charging records and
+# `natproxyctl status` after, and every page against `promtool check
+# metrics`.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/tap.sh
@@ -34,6 +36,7 @@ cfg() {
 		    address: $SIP_PROXY_ACC_IP
 		    sip_port: 5060
 		    media_ports: 30000-30999
+		    media_timeout: 5
 		  - name: core
 		    interface: core0
 		    address: $SIP_PROXY_CORE_IP
@@ -155,28 +158,8 @@ check_eq "one REGISTER received on the access realm, one sent on the core realm"
 
 sipp_spawn core uas-far uas -i 198.51.100.10 -p 5060 -mi 198.51.100.10 -mp 7000
 FAR=$SIP_LAST_PID
-sipp_spawn lan1 call-a uac -i 192.168.1.10 -p 5060 -mi 192.168.1.10 -mp 6000 -s far -key user a 203.0.113.1:5060
-CALL=$SIP_LAST_PID
-# during: once natproxyctl sees media flowing (an event, not a delay)
-media_flows() { [ "$(ctl calls --state "$NP_RUN_DIR/state" --json | python3 "$HELP" calls | cut -d' ' -f2)" -gt 0 ] 2>/dev/null; }
-check "natproxyctl calls shows the call's media flowing" wait_for 150 media_flows
-before=$(ctl calls --state "$NP_RUN_DIR/state" --json | python3 "$HELP" calls)
-scrape during >/dev/null
-after=$(ctl calls --state "$NP_RUN_DIR/state" --json | python3 "$HELP" calls)
-during=$(m during natproxy_media_packets_total realm=access)
-diag "from the terminal: natproxyctl calls '$before' (calls, packets), then metrics $during, then natproxyctl '$after'"
-check_eq "during the call: natproxyctl lists one call, the metrics one active call" "1 1" \
-	"${before%% *} $(m during natproxy_calls_active pair=access/core)"
-check "during the call: media packets from the terminal lie between two natproxyctl readings" \
-	test "${before#* }" -le "$during" -a "$during" -le "${after#* }"
-check_eq "during the call: one stream holds 2 relay ports on each realm" "998 998" \
-	"$(m during natproxy_relay_ports_free realm=access) $(m during natproxy_relay_ports_free realm=core)"
-check "during the call: the relay latched onto the terminal" \
-	test "$(m during natproxy_latch_events_total realm=access)" -ge 1
-check "promtool check metrics accepts the page during the call" \
-	bash -c "promtool check metrics <'$NP_RUN_DIR/during.prom' >'$NP_RUN_DIR/promtool-during.out' 2>&1"
-
-check "the call completes" sip_wait "$CALL" 30
+check "call A -> far end completes (INVITE, 200, ACK, 4 s of RTP each way, BYE)" \
+	sipp_run lan1 call-a uac -i 192.168.1.10 -p 5060 -mi 192.168.1.10 -mp 6000 -s far -key user a 203.0.113.1:5060
 check "the far end's side completes" sip_wait "$FAR" 20
 # The record is written when the call ends, in the same loop turn as the
 # counts: wait for it, then scrape.
@@ -184,7 +167,7 @@ check "one charging record is written" wait_for 50 test -s "$CHARGING"
 scrape end >/dev/null
 status=$(ctl status --json)
 
-check_eq "after the call: no call active, one ended by bye (the charging record's reason)" \
+check_eq "after the call: no call active, one started, one ended by bye (the charging record's reason)" \
 	"0 1 $(python3 "$HELP" reasons "$CHARGING")" \
 	"$(m end natproxy_calls_active pair=access/core) $(m end natproxy_calls_started_total pair=access/core) bye=$(m end natproxy_calls_ended_total pair=access/core reason=bye)"
 check_eq "after the call: media packets on the access realm = the record's packets from the terminal" \
@@ -219,6 +202,73 @@ check "the state file was saved, and timed" \
 check "promtool check metrics accepts the page after the call" \
 	bash -c "promtool check metrics <'$NP_RUN_DIR/end.prom' >'$NP_RUN_DIR/promtool-end.out' 2>&1"
 [ -s "$NP_RUN_DIR/promtool-end.out" ] && diag "promtool: $(head -5 "$NP_RUN_DIR/promtool-end.out")"
+
+# --- a call held up by the test's own media: scraped while it lasts ------------------
+# A's scenario sends no RTP and waits for a BYE; the test sends A's RTP for
+# as long as it reads, then stops, and natproxyd's media timeout (5 s on
+# the access realm) ends the call with BYE both ways. The call lasts as
+# long as the media: the readings below need no timing.
+sipp_spawn core uas-far2 uas -i 198.51.100.10 -p 5060 -mi 198.51.100.10 -mp 7000
+FAR=$SIP_LAST_PID
+SIP_SIPP_TIMEOUT=90 sipp_spawn lan1 call-hold uac_hold -i 192.168.1.10 -p 5060 -mi 192.168.1.10 -mp 6000 -s far -key user a 203.0.113.1:5060
+CALL=$SIP_LAST_PID
+answered() { ctl calls --state "$NP_RUN_DIR/state" --json | grep -q '"answered": true'; }
+check "the held call is answered (natproxyctl calls)" wait_for 200 answered
+relay=$(ctl calls --state "$NP_RUN_DIR/state" --json | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["streams"][0]["access_port"])')
+STOP=$NP_RUN_DIR/stop-media
+# RTP from A (192.168.1.10:6010, through its NAT) to its access relay, one
+# packet every 20 ms until $STOP exists (at most 60 s).
+in_ns lan1 python3 -c '
+import os, socket, struct, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("192.168.1.10", 6010))
+n = 0
+while n < 3000 and not os.path.exists(sys.argv[2]):
+    s.sendto(struct.pack("!BBHII", 0x80, 0, n, n * 160, 0x4242) + bytes(160), ("203.0.113.1", int(sys.argv[1])))
+    n += 1
+    time.sleep(0.02)
+print(n)' "$relay" "$STOP" >"$NP_RUN_DIR/held-sent" &
+SENDER=$!
+media_flows() { [ "$(ctl calls --state "$NP_RUN_DIR/state" --json | python3 "$HELP" calls | cut -d' ' -f2)" -gt 0 ] 2>/dev/null; }
+check "natproxyctl calls shows the held call's media flowing" wait_for 150 media_flows
+before=$(ctl calls --state "$NP_RUN_DIR/state" --json | python3 "$HELP" calls)
+scrape during >/dev/null
+after=$(ctl calls --state "$NP_RUN_DIR/state" --json | python3 "$HELP" calls)
+# Packets of the first call (ended) are in the total; this call's are live.
+ended=$(charge from_terminal packets)
+during=$(m during natproxy_media_packets_total realm=access)
+diag "from the terminal: natproxyctl calls '$before' (calls, packets), then metrics $during ($ended of them of the ended call), then natproxyctl '$after'"
+check_eq "during the call: natproxyctl lists one call, the metrics one active call" "1 1 1" \
+	"${before%% *} $(m during natproxy_calls_active pair=access/core) ${after%% *}"
+check "during the call: media packets (ended call + live one) lie between two natproxyctl readings" \
+	test "$((${before#* } + ended))" -le "$during" -a "$during" -le "$((${after#* } + ended))"
+check_eq "during the call: one stream holds 2 relay ports on each realm" "998 998" \
+	"$(m during natproxy_relay_ports_free realm=access) $(m during natproxy_relay_ports_free realm=core)"
+check_eq "during the call: the relay latched onto the terminal twice (once per call)" 2 \
+	"$(m during natproxy_latch_events_total realm=access)"
+check "promtool check metrics accepts the page during the call" \
+	bash -c "promtool check metrics <'$NP_RUN_DIR/during.prom' >'$NP_RUN_DIR/promtool-during.out' 2>&1"
+touch "$STOP"
+wait "$SENDER"
+diag "the test sent $(cat "$NP_RUN_DIR/held-sent") RTP packets from A"
+two_records() { [ "$(grep -c . "$CHARGING")" -eq 2 ]; }
+check "the media timeout ends the held call: a second charging record" wait_for 300 two_records
+check "A's side of the held call completes (it answered natproxyd's BYE)" sip_wait "$CALL" 30
+check "the far end's side completes" sip_wait "$FAR" 30
+scrape held >/dev/null
+check_eq "after both calls: ended by bye and media-timeout, as the charging records say" \
+	"$(python3 "$HELP" reasons "$CHARGING")" \
+	"bye=$(m held natproxy_calls_ended_total pair=access/core reason=bye) media-timeout=$(m held natproxy_calls_ended_total pair=access/core reason=media-timeout)"
+check_eq "after both calls: media packets and bytes on the access realm = the records' from the terminal" \
+	"$(charge from_terminal packets) $(charge from_terminal bytes)" \
+	"$(m held natproxy_media_packets_total realm=access) $(m held natproxy_media_bytes_total realm=access)"
+check_eq "after both calls: media packets and bytes on the core realm = the records' to the terminal" \
+	"$(charge to_terminal packets) $(charge to_terminal bytes)" \
+	"$(m held natproxy_media_packets_total realm=core) $(m held natproxy_media_bytes_total realm=core)"
+check_eq "after both calls: no call active, relay ports all free" "0 1000" \
+	"$(m held natproxy_calls_active pair=access/core) $(m held natproxy_relay_ports_free realm=access)"
+check_eq "natproxyd's BYEs are counted as requests sent on both realms" "1 1" \
+	"$(m held natproxy_sip_requests_sent_total realm=access method=BYE) $(($(m held natproxy_sip_requests_sent_total realm=core method=BYE) - 1))"
 
 # --- refusals and junk ---------------------------------------------------------------
 in_ns lan0 python3 -c '
