@@ -26,7 +26,7 @@ endif
 DEB_PACKAGES := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
 	libosip2-dev libyaml-dev pkg-config gcc make iproute2 ethtool \
 	tcpdump python3 iputils-ping nftables kamailio sip-tester valgrind \
-	libmicrohttpd-dev prometheus debhelper lintian
+	libmicrohttpd-dev prometheus debhelper lintian man-db
 
 PKGS := libbpf yaml-0.1 libmicrohttpd
 LIB_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)

@@ -137,6 +137,14 @@ cfg "$NP_RUN_DIR/natproxy.yaml" "metrics:
 check "natproxyd starts with metrics.listen $LISTEN" \
 	natproxyd_start "$LOG" build/natproxyd -c "$NP_RUN_DIR/natproxy.yaml" --state "$NP_RUN_DIR/state"
 check "it logs where the metrics are served" grep -q "metrics on http://$LISTEN/metrics" "$LOG"
+# A second natproxyd on the same address fails at once, before it attaches
+# or opens anything (the first keeps serving).
+out=$(in_ns proxy timeout 20 build/natproxyd -c "$NP_RUN_DIR/natproxy.yaml" --pin-dir "$NP_PIN_DIR" \
+	--state "$NP_RUN_DIR/state2" 2>&1); rc=$?
+check "a metrics port in use: natproxyd exits non-zero, saying why" \
+	test "$rc" -ne 0 -a -n "$(echo "$out" | grep "cannot serve metrics on $LISTEN: Address already in use")"
+[ -n "$(echo "$out" | grep 'cannot serve metrics')" ] || diag "second natproxyd: rc $rc, $(echo "$out" | tail -3)"
+check "... before attaching anything" test -z "$(echo "$out" | grep -i 'attached to')"
 check_eq "GET / is 404" 404 "$(scrape root "")"
 check_eq "GET /metricsx is 404" 404 "$(scrape other metricsx)"
 check_eq "GET /metrics is 200" 200 "$(scrape idle)"
