@@ -212,13 +212,14 @@ check "promtool check metrics accepts the page after the call" \
 [ -s "$NP_RUN_DIR/promtool-end.out" ] && diag "promtool: $(head -5 "$NP_RUN_DIR/promtool-end.out")"
 
 # --- a call held up by the test's own media: scraped while it lasts ------------------
-# A's scenario sends no RTP and waits for a BYE; the test sends A's RTP for
+# A's scenario sends no RTP and waits for a BYE, the far end's waits for it
+# without uas.xml's 20 s deadline; the test sends A's RTP for
 # as long as it reads, then stops, and natproxyd's media timeout (5 s on
 # the access realm) ends the call with BYE both ways. The call lasts as
 # long as the media: the readings below need no timing.
-sipp_spawn core uas-far2 uas -i 198.51.100.10 -p 5060 -mi 198.51.100.10 -mp 7000
+SIP_SIPP_TIMEOUT=120 sipp_spawn core uas-far2 uas_hold -i 198.51.100.10 -p 5060 -mi 198.51.100.10 -mp 7000
 FAR=$SIP_LAST_PID
-SIP_SIPP_TIMEOUT=90 sipp_spawn lan1 call-hold uac_hold -i 192.168.1.10 -p 5060 -mi 192.168.1.10 -mp 6000 -s far -key user a 203.0.113.1:5060
+SIP_SIPP_TIMEOUT=120 sipp_spawn lan1 call-hold uac_hold -i 192.168.1.10 -p 5060 -mi 192.168.1.10 -mp 6000 -s far -key user a 203.0.113.1:5060
 CALL=$SIP_LAST_PID
 answered() { ctl calls --state "$NP_RUN_DIR/state" --json | grep -q '"answered": true'; }
 check "the held call is answered (natproxyctl calls)" wait_for 200 answered
