@@ -263,6 +263,19 @@ static void render_media(FILE *f, const struct np_metrics *m)
 			sample(f, "natproxy_media_drops_total", "realm",
 			       m->realms[i].name, "reason", drop_names[j],
 			       m->realms[i].media.drops[j]);
+	head(f, "natproxy_link_media_by_xdp", "gauge",
+	     "1 when media leaves the realm's interface by XDP, 0 when the "
+	     "kernel forwards it (XDP cannot send out of it).");
+	REALM_SERIES(f, m, "natproxy_link_media_by_xdp", xmit_by_xdp);
+	head(f, "natproxy_link_checksums_verified", "gauge",
+	     "1 when UDP checksums are verified (and partial ones completed) "
+	     "on the realm's interface.");
+	REALM_SERIES(f, m, "natproxy_link_checksums_verified",
+		     verify_checksums);
+	head(f, "natproxy_xdp_xmit_drops_total", "counter",
+	     "Frames XDP sent out of the realm's interface that the kernel "
+	     "dropped.");
+	REALM_SERIES(f, m, "natproxy_xdp_xmit_drops_total", xmit_drops);
 	head(f, "natproxy_latch_events_total", "counter",
 	     "Relay ports that latched onto a terminal's source (XDP events).");
 	REALM_SERIES(f, m, "natproxy_latch_events_total", ctr.latches);

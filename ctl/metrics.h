@@ -22,6 +22,11 @@ struct np_metrics_realm {
 	uint64_t ports, ports_free; /* media relay ports */
 	struct np_counters media; /* packets, bytes, drops: live + ended */
 	struct np_realm_counters ctr;
+	/* The realm's interface (link.h): media leaves it by XDP (else the
+	 * kernel forwards it), checksums verified on arrival, and frames
+	 * XDP sent out of it that the kernel dropped. */
+	bool xmit_by_xdp, verify_checksums;
+	uint64_t xmit_drops;
 };
 
 struct np_metrics_pair {

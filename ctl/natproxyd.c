@@ -735,6 +735,17 @@ static char *metrics_page(void *arg, size_t *len)
 	if (np_metrics_collect(&m, &d->px))
 		return NULL;
 	m.have_verdicts = !np_verdicts_read(&d->maps, m.verdicts);
+	for (size_t i = 0; i < m.n_realms; i++) {
+		__u32 ifindex = d->px.ifindex[i];
+		__u64 drops = 0;
+
+		bpf_map_lookup_elem(d->maps.fd[NP_XMIT_DROPS], &ifindex,
+				    &drops);
+		m.realms[i].xmit_by_xdp = d->px.link_flags[i] & NP_LINK_XMIT;
+		m.realms[i].verify_checksums =
+			d->px.link_flags[i] & NP_LINK_VERIFY_CSUM;
+		m.realms[i].xmit_drops = drops;
+	}
 	m.state_saves = d->state_saves;
 	m.state_save_seconds = d->state_save_seconds;
 	page = np_metrics_render(&m, len);

@@ -154,6 +154,11 @@ check_eq "idle: no call" 0 "$(m idle natproxy_calls_active pair=access/core)"
 check_eq "idle: every access relay port is free" "1000 1000" \
 	"$(m idle natproxy_relay_ports realm=access) $(m idle natproxy_relay_ports_free realm=access)"
 check_eq "idle: no media counted" 0 "$(m idle natproxy_media_packets_total realm=access)"
+# The topology's veths keep the kernel's defaults: XDP cannot send into
+# them, checksums are verified (README: "Default Linux networking").
+check_eq "idle: media leaves both realms through the kernel, checksums verified, nothing lost" \
+	"0 0 1 1 0 0" \
+	"$(m idle natproxy_link_media_by_xdp realm=access) $(m idle natproxy_link_media_by_xdp realm=core) $(m idle natproxy_link_checksums_verified realm=access) $(m idle natproxy_link_checksums_verified realm=core) $(m idle natproxy_xdp_xmit_drops_total realm=access) $(m idle natproxy_xdp_xmit_drops_total realm=core)"
 
 # --- A registers, then calls the far end -----------------------------------------
 check "A registers through its NAT" \
