@@ -4,6 +4,10 @@
 
 PREFIX ?= /usr/local
 DESTDIR ?=
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR ?= $(PREFIX)/lib/systemd/system
 BUILD ?= build
 CC ?= gcc
 CLANG ?= clang
@@ -21,12 +25,13 @@ endif
 # Debian packages for building, testing and the demo (make deps).
 DEB_PACKAGES := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
 	libosip2-dev libyaml-dev pkg-config gcc make iproute2 ethtool \
-	tcpdump python3 iputils-ping nftables kamailio sip-tester valgrind
+	tcpdump python3 iputils-ping nftables kamailio sip-tester valgrind \
+	libmicrohttpd-dev prometheus debhelper lintian man-db
 
 # Recursive (=) variables, expanded only in recipes: `make deps test` on a
 # machine without the packages asks pkg-config and the compiler after deps
 # has installed them, not when make starts.
-PKGS := libbpf yaml-0.1
+PKGS := libbpf yaml-0.1 libmicrohttpd
 LIB_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS))
 LIB_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS)) -losipparser2 -lm
 
@@ -60,7 +65,7 @@ BENCHES := $(filter-out %.bpf,$(BENCHES)) $(BUILD)/bench/media/mediabench
 # (rtpengine), and the SIP tools bench/signaling.sh and bench/media.sh use.
 BENCH_DEB_PACKAGES := rtpengine-daemon sip-tester kamailio
 
-.PHONY: all clean install deps bench-deps test demo bench fuzz FORCE
+.PHONY: all clean install deps bench-deps test demo bench fuzz deb FORCE
 .SECONDARY:
 all: $(TOOLS) $(TESTS) $(BENCHES) $(BPF_OBJS)
 
@@ -101,34 +106,58 @@ $(BUILD)/ctl/cli.o: $(BUILD)/np_version.h
 
 $(BUILD)/ctl/%.o: ctl/%.c $(SKELS) | $(BUILD)
 	$(msg) CC $@
-	$(Q)mkdir -p $(@D) && $(CC) $(CFLAGS) -c $< -o $@
+	$(Q)mkdir -p $(@D) && $(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/tests/%.o: tests/%.c $(SKELS) | $(BUILD)
 	$(msg) CC $@
-	$(Q)mkdir -p $(@D) && $(CC) $(CFLAGS) -c $< -o $@
+	$(Q)mkdir -p $(@D) && $(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/bench/%.o: bench/%.c $(SKELS) | $(BUILD)
 	$(msg) CC $@
-	$(Q)mkdir -p $(@D) && $(CC) $(CFLAGS) -c $< -o $@
+	$(Q)mkdir -p $(@D) && $(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/natproxy%: $(BUILD)/ctl/natproxy%.o $(CTL_LIB_OBJS)
 	$(msg) LINK $@
-	$(Q)$(CC) $(CFLAGS) $^ $(LIB_LIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LIB_LIBS) -o $@
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(CTL_LIB_OBJS)
 	$(msg) LINK $@
-	$(Q)$(CC) $(CFLAGS) $^ $(LIB_LIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LIB_LIBS) -o $@
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(CTL_LIB_OBJS)
 	$(msg) LINK $@
-	$(Q)$(CC) $(CFLAGS) $^ $(LIB_LIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LIB_LIBS) -o $@
 
 $(BUILD):
 	$(Q)mkdir -p $@
 
+MANPAGES := docs/man/natproxyd.8 docs/man/natproxyctl.8 docs/man/natproxy.yaml.5
+
+# The tools, the systemd unit, man pages, and the configuration (an
+# existing one is never overwritten).
 install: $(TOOLS)
-	install -d $(DESTDIR)$(PREFIX)/sbin
-	install -m 0755 $(TOOLS) $(DESTDIR)$(PREFIX)/sbin/
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(SYSCONFDIR)/natproxy
+	install -m 0755 $(TOOLS) $(DESTDIR)$(SBINDIR)/
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		dist/natproxyd.service.in >$(DESTDIR)$(UNITDIR)/natproxyd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/natproxyd.service
+	install -m 0644 $(filter %.8,$(MANPAGES)) $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 $(filter %.5,$(MANPAGES)) $(DESTDIR)$(MANDIR)/man5/
+	test -e $(DESTDIR)$(SYSCONFDIR)/natproxy/natproxy.yaml || \
+		install -m 0644 configs/natproxy.yaml \
+			$(DESTDIR)$(SYSCONFDIR)/natproxy/natproxy.yaml
+
+# A Debian package (debhelper), built from a copy of the tracked files in
+# $(BUILD)/deb, where the .deb lands; lintian then checks it.
+DEB_VERSION = $(shell dpkg-parsechangelog -S Version)
+deb:
+	rm -rf $(BUILD)/deb && mkdir -p $(BUILD)/deb/natproxy
+	git ls-files -z --cached --others --exclude-standard | \
+		xargs -0 cp --parents -t $(BUILD)/deb/natproxy
+	cd $(BUILD)/deb/natproxy && dpkg-buildpackage -b -us -uc
+	lintian --fail-on error $(BUILD)/deb/natproxy_$(DEB_VERSION)_*.deb
 
 # apt_install PACKAGES: installs what is missing; when every package is
 # installed already (dpkg's status, no network) it does nothing, at once.

@@ -338,7 +338,8 @@ static bool is_unspecified_or_multicast(const struct np_sockaddr *a)
 	       IN6_IS_ADDR_MULTICAST(&a->addr.v6);
 }
 
-static const char *scan_addr(const char *s, struct np_sockaddr *a)
+static const char *scan_addr(const char *s, struct np_sockaddr *a,
+			     bool any_ok)
 {
 	memset(a, 0, sizeof(*a));
 	if (inet_pton(AF_INET, s, &a->addr.v4) == 1)
@@ -348,14 +349,18 @@ static const char *scan_addr(const char *s, struct np_sockaddr *a)
 	else
 		return "not an IPv4 or IPv6 address";
 	/* Sockets are bound and SDP is written with it: it must be ours. */
-	if (is_unspecified_or_multicast(a))
-		return "not a unicast address";
+	if (is_unspecified_or_multicast(a) &&
+	    !(any_ok && (a->family == AF_INET ? !a->addr.v4.s_addr :
+			 IN6_IS_ADDR_UNSPECIFIED(&a->addr.v6))))
+		return any_ok ? "not a unicast or wildcard address" :
+				"not a unicast address";
 	return NULL;
 }
 
-/* "A.B.C.D:PORT" or "[V6]:PORT". */
+/* "A.B.C.D:PORT" or "[V6]:PORT"; @any_ok: 0.0.0.0 or [::] too (a listening
+ * socket's wildcard). */
 static const char *scan_hostport(const char *s, struct np_sockaddr *a,
-				 char *why)
+				 char *why, bool any_ok)
 {
 	char host[INET6_ADDRSTRLEN];
 	bool bracketed = *s == '[';
@@ -381,7 +386,7 @@ static const char *scan_hostport(const char *s, struct np_sockaddr *a,
 		return "not an IPv4 or IPv6 address";
 	memcpy(host, s, n);
 	host[n] = '\0';
-	e = scan_addr(host, a);
+	e = scan_addr(host, a, any_ok);
 	if (e)
 		return e;
 	if (bracketed && a->family != AF_INET6)
@@ -714,7 +719,7 @@ static int parse_realm_base(struct parser *p, yaml_node_t *const *kn,
 	ret = want_scalar(p, kn[R_ADDRESS], vn[R_ADDRESS], &s);
 	if (ret)
 		return ret;
-	e = scan_addr(s, &r->address);
+	e = scan_addr(s, &r->address, false);
 	if (e)
 		return fail(p, vn[R_ADDRESS]->start_mark,
 			    "bad address '%.60s': %s", s, e);
@@ -1007,7 +1012,7 @@ static int parse_pair(struct parser *p, const yaml_node_t *map, size_t idx)
 	ret = want_scalar(p, kn[P_SOFTSWITCH], vn[P_SOFTSWITCH], &s);
 	if (ret)
 		return ret;
-	e = scan_hostport(s, &pr->softswitch, why);
+	e = scan_hostport(s, &pr->softswitch, why, false);
 	if (e)
 		return fail(p, vn[P_SOFTSWITCH]->start_mark,
 			    "bad softswitch '%.60s': %s", s, e);
@@ -1075,13 +1080,41 @@ static int parse_charging(struct parser *p, const yaml_node_t *k,
 	return ret;
 }
 
-enum { T_REALMS, T_PAIRS, T_KEEPALIVE, T_CHARGING, T_COUNT };
+/* The Prometheus endpoint: off unless the section names where to listen. */
+static int parse_metrics(struct parser *p, const yaml_node_t *k,
+			 const yaml_node_t *v)
+{
+	static const char *const keys[] = { "listen" };
+	yaml_node_t *kn[1], *vn[1];
+	char why[WHY_MAX];
+	const char *s, *e;
+	int ret;
+
+	ret = want_type(p, k, v, YAML_MAPPING_NODE);
+	if (!ret)
+		ret = collect(p, v, keys, 1, kn, vn, "in metrics");
+	if (!ret && !kn[0])
+		ret = fail(p, value_mark(k, v),
+			   "missing required key 'listen' in metrics");
+	if (!ret)
+		ret = want_scalar(p, kn[0], vn[0], &s);
+	if (ret)
+		return ret;
+	e = scan_hostport(s, &p->cfg->metrics_listen, why, true);
+	if (e)
+		return fail(p, vn[0]->start_mark, "bad listen '%.60s': %s", s,
+			    e);
+	return 0;
+}
+
+enum { T_REALMS, T_PAIRS, T_KEEPALIVE, T_CHARGING, T_METRICS, T_COUNT };
 
 static const char *const top_keys[T_COUNT] = {
 	[T_REALMS] = "realms",
 	[T_PAIRS] = "pairs",
 	[T_KEEPALIVE] = "keepalive",
 	[T_CHARGING] = "charging",
+	[T_METRICS] = "metrics",
 };
 
 static int parse_root(struct parser *p, const yaml_node_t *root)
@@ -1149,6 +1182,8 @@ static int parse_root(struct parser *p, const yaml_node_t *root)
 		ret = parse_keepalive(p, kn[T_KEEPALIVE], vn[T_KEEPALIVE]);
 	if (!ret && kn[T_CHARGING])
 		ret = parse_charging(p, kn[T_CHARGING], vn[T_CHARGING]);
+	if (!ret && kn[T_METRICS])
+		ret = parse_metrics(p, kn[T_METRICS], vn[T_METRICS]);
 	return ret;
 }
 

@@ -97,6 +97,8 @@ struct np_config {
 	enum np_keepalive_method keepalive_method;
 	uint32_t keepalive_interval; /* seconds, 1..3600 */
 	char charging_file[NP_PATH_MAX]; /* "" = no charging records */
+	/* Where the Prometheus endpoint listens; family 0: no endpoint. */
+	struct np_sockaddr metrics_listen;
 };
 
 /*

@@ -33,6 +33,8 @@
 #include "link.h"
 #include "loader.h"
 #include "log.h"
+#include "metrics.h"
+#include "metrics_http.h"
 #include "pins.h"
 #include "preflight.h"
 #include "proxy.h"
@@ -61,11 +63,15 @@ struct daemon {
 	/* What a reload (SIGHUP) needs again. */
 	const char *config_path, *pin_dir;
 	enum np_xdp_mode mode;
+	struct np_metrics_http *metrics; /* NULL: no endpoint */
+	uint64_t state_saves;
+	double state_save_seconds;
 };
 
 #define TAG_TIMER UINT64_MAX
 #define TAG_SIGNAL (UINT64_MAX - 1)
 #define TAG_EVENTS (UINT64_MAX - 2)
+#define TAG_METRICS (UINT64_MAX - 3)
 
 static time_t monotonic_now(void)
 {
@@ -517,11 +523,17 @@ static void adopt_state(struct daemon *d)
 
 static void save_state(struct daemon *d)
 {
+	struct timespec t0, t1;
 	int err;
 
 	if (!d->px.dirty)
 		return;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	err = np_state_save(&d->px, d->state_path, &d->owner);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	d->state_saves++;
+	d->state_save_seconds += (t1.tv_sec - t0.tv_sec) +
+				 (t1.tv_nsec - t0.tv_nsec) / 1e9;
 	if (err)
 		np_warn("cannot save state to '%s': %s", d->state_path,
 			strerror(-err));
@@ -671,7 +683,9 @@ static int run(struct daemon *d)
 	int n, i;
 
 	for (;;) {
-		n = epoll_wait(d->epfd, evs, 64, -1);
+		n = epoll_wait(d->epfd, evs, 64,
+			       d->metrics ? np_metrics_http_timeout(d->metrics) :
+					    -1);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -687,6 +701,8 @@ static int run(struct daemon *d)
 				}
 			} else if (tag == TAG_EVENTS) {
 				ring_buffer__consume(d->events);
+			} else if (tag == TAG_METRICS) {
+				continue; /* served below */
 			} else if (tag == TAG_SIGNAL) {
 				struct signalfd_siginfo si;
 
@@ -703,8 +719,54 @@ static int run(struct daemon *d)
 				drain_socket(d, tag >> 16, tag & 0xffff);
 			}
 		}
+		/* Also on its timeouts (idle connections), and after a tick. */
+		if (d->metrics)
+			np_metrics_http_run(d->metrics);
 		save_state(d);
 	}
+}
+
+/* A metrics page, made in the loop: nothing changes the proxy meanwhile. */
+static char *metrics_page(void *arg, size_t *len)
+{
+	struct daemon *d = arg;
+	struct np_metrics m;
+	char *page;
+
+	if (np_metrics_collect(&m, &d->px))
+		return NULL;
+	m.have_verdicts = !np_verdicts_read(&d->maps, m.verdicts);
+	for (size_t i = 0; i < m.n_realms; i++) {
+		__u32 ifindex = d->px.ifindex[i];
+		__u64 drops = 0;
+
+		bpf_map_lookup_elem(d->maps.fd[NP_XMIT_DROPS], &ifindex,
+				    &drops);
+		m.realms[i].xmit_by_xdp = d->px.link_flags[i] & NP_LINK_XMIT;
+		m.realms[i].verify_checksums =
+			d->px.link_flags[i] & NP_LINK_VERIFY_CSUM;
+		m.realms[i].xmit_drops = drops;
+	}
+	m.state_saves = d->state_saves;
+	m.state_save_seconds = d->state_save_seconds;
+	page = np_metrics_render(&m, len);
+	np_metrics_free(&m);
+	return page;
+}
+
+static int start_metrics(struct daemon *d)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TAG_METRICS };
+	int err;
+
+	if (!d->cfg.metrics_listen.family)
+		return 0;
+	err = np_metrics_http_start(&d->metrics, &d->cfg.metrics_listen,
+				    metrics_page, d);
+	if (!err && epoll_ctl(d->epfd, EPOLL_CTL_ADD,
+			      np_metrics_http_fd(d->metrics), &ev))
+		err = -errno;
+	return err;
 }
 
 static int setup_loop(struct daemon *d)
@@ -901,6 +963,9 @@ int main(int argc, char **argv)
 	if (!d.socks)
 		goto out;
 	err = setup_loop(&d);
+	/* Served from run() only; a port in use fails before XDP attaches. */
+	if (!err)
+		err = start_metrics(&d);
 	if (!err)
 		err = ensure_attached(&d, &d.cfg, pin_dir, mode);
 	if (!err)
@@ -965,6 +1030,7 @@ out:
 		free(d.socks[i]);
 	}
 	free(d.socks);
+	np_metrics_http_stop(d.metrics);
 	ring_buffer__free(d.events);
 	if (d.charging_fd >= 0)
 		close(d.charging_fd);

@@ -40,6 +40,16 @@ struct ctx {
 	time_t now;
 };
 
+const char *const np_sip_method_names[NP_SIP_METHOD_MAX] = {
+	NP_SIP_METHODS(NP_NAME_ENTRY)
+};
+const char *const np_end_reason_names[NP_END_MAX] = {
+	NP_END_REASONS(NP_NAME_ENTRY)
+};
+const char *const np_reject_names[NP_REJECT_MAX] = {
+	NP_REJECT_CODES(NP_NAME_ENTRY)
+};
+
 static const struct np_realm *realm_of(const struct np_proxy *px, size_t i)
 {
 	return &px->cfg->realms[i];
@@ -73,6 +83,42 @@ static const char *addr_str(const struct np_sockaddr *a, char *buf,
 	return buf;
 }
 
+/* --- counting (metrics) ------------------------------------------------- */
+
+static enum np_sip_method method_index(const char *method)
+{
+	int i;
+
+	for (i = 0; method && i < NP_SIP_OTHER; i++)
+		if (!strcmp(method, np_sip_method_names[i]))
+			return i;
+	return NP_SIP_OTHER;
+}
+
+/* A message received on (out false) or sent from (out true) realm. */
+static void count_msg(struct np_proxy *px, size_t realm,
+		      const osip_message_t *msg, bool out)
+{
+	struct np_realm_counters *rc = &px->realm_ctr[realm];
+	int code = msg->status_code;
+
+	if (MSG_IS_REQUEST(msg))
+		(out ? rc->requests_out : rc->requests_in)
+			[method_index(msg->sip_method)]++;
+	else if (code >= 100 && code <= 699)
+		(out ? rc->responses_out : rc->responses_in)[code / 100 - 1]++;
+}
+
+static enum np_end_reason end_index(const char *reason)
+{
+	int i;
+
+	for (i = 0; i < NP_END_OTHER; i++)
+		if (!strcmp(reason, np_end_reason_names[i]))
+			return i;
+	return NP_END_OTHER;
+}
+
 /* --- sending -------------------------------------------------------------- */
 
 static int send_msg(struct np_proxy *px, size_t realm, uint16_t from_port,
@@ -87,8 +133,10 @@ static int send_msg(struct np_proxy *px, size_t realm, uint16_t from_port,
 		return err;
 	err = px->io->send(px->io_ctx, realm, from_port, to, buf, len);
 	osip_free(buf);
-	if (!err)
+	if (!err) {
 		px->stats.forwarded++;
+		count_msg(px, realm, msg, true);
+	}
 	return err;
 }
 
@@ -124,6 +172,12 @@ static void answer(struct np_proxy *px, size_t realm, uint16_t from_port,
 		px->stats.answered_400++;
 	else if (code == 503)
 		px->stats.answered_503++;
+	if (code == 400)
+		px->realm_ctr[realm].rejected[NP_REJECT_400]++;
+	else if (code == 403)
+		px->realm_ctr[realm].rejected[NP_REJECT_403]++;
+	else if (code == 503)
+		px->realm_ctr[realm].rejected[NP_REJECT_503]++;
 }
 
 /* --- media ---------------------------------------------------------------- */
@@ -352,9 +406,13 @@ static void stream_volumes(struct ctx *c, const struct np_stream *s,
 			   bool remove, struct np_volume *up,
 			   struct np_volume *down)
 {
+	struct np_realm_counters *acc_ctr =
+		&c->px->realm_ctr[c->pair->first];
+	struct np_realm_counters *core_ctr =
+		&c->px->realm_ctr[c->pair->second];
 	struct np_counters last;
 	struct np_flow_key key;
-	int part;
+	int part, d;
 
 	memset(up, 0, sizeof(*up));
 	memset(down, 0, sizeof(*down));
@@ -369,6 +427,17 @@ static void stream_volumes(struct ctx *c, const struct np_stream *s,
 			       c->px->io->counters_get(c->px->io_ctx, &key,
 						       &last)))
 			volume_add(down, &last);
+	}
+	if (!remove)
+		return;
+	/* Removed flows leave the maps: keep their counts for the totals. */
+	acc_ctr->media_packets += up->packets;
+	acc_ctr->media_bytes += up->bytes;
+	core_ctr->media_packets += down->packets;
+	core_ctr->media_bytes += down->bytes;
+	for (d = 0; d < NP_DROP_MAX; d++) {
+		acc_ctr->media_drops[d] += up->drops[d];
+		core_ctr->media_drops[d] += down->drops[d];
 	}
 }
 
@@ -571,6 +640,7 @@ static struct np_leg *leg_get(struct ctx *c, const char *call_id)
 	c->px->calls[c->pair->first]++;
 	c->px->calls[c->pair->second]++;
 	c->px->stats.calls_started++;
+	c->px->pair_ctr[c->pair - c->px->cfg->pairs].calls_started++;
 	c->px->dirty = true;
 	return leg;
 }
@@ -687,6 +757,8 @@ static void leg_end(struct ctx *c, struct np_leg *leg, const char *reason)
 	c->px->calls[c->pair->first]--;
 	c->px->calls[c->pair->second]--;
 	c->px->stats.calls_ended++;
+	c->px->pair_ctr[c->pair - c->px->cfg->pairs]
+		.calls_ended[end_index(reason)]++;
 	c->px->dirty = true;
 	free(leg);
 	if (!c->term->legs)
@@ -1293,6 +1365,7 @@ void np_proxy_input(struct np_proxy *px, size_t realm, uint16_t local_port,
 	} else if (denied) {
 		term = NULL;
 	}
+	count_msg(px, realm, msg, false);
 	if (denied) {
 		px->stats.denied++;
 		np_warn("%s from %s denied by realm '%s'",
@@ -1396,9 +1469,10 @@ static void send_keepalive(struct np_proxy *px, struct np_term *t)
 		     "Content-Length: 0\r\n\r\n",
 		     t->contact, host, acc->sip_port, KEEPALIVE_BRANCH, id,
 		     host, id, t->contact, id, host);
-	if (n > 0 && (size_t)n < sizeof(buf))
-		px->io->send(px->io_ctx, pair->first, acc->sip_port, &t->nat,
-			     buf, (size_t)n);
+	if (n > 0 && (size_t)n < sizeof(buf) &&
+	    !px->io->send(px->io_ctx, pair->first, acc->sip_port, &t->nat,
+			  buf, (size_t)n))
+		px->realm_ctr[pair->first].requests_out[NP_SIP_OPTIONS]++;
 	t->ka_waiting = true;
 }
 
@@ -1444,12 +1518,13 @@ static void send_bye(struct ctx *c, struct np_leg *leg, bool to_terminal)
 		     leg->call_id, cseq);
 	if (n <= 0 || (size_t)n >= sizeof(buf))
 		return;
-	if (to_terminal)
-		c->px->io->send(c->px->io_ctx, c->pair->first, port,
-				&c->term->nat, buf, (size_t)n);
-	else
-		c->px->io->send(c->px->io_ctx, c->pair->second, port,
-				&c->pair->softswitch, buf, (size_t)n);
+	if (to_terminal ? !c->px->io->send(c->px->io_ctx, c->pair->first, port,
+					   &c->term->nat, buf, (size_t)n) :
+			  !c->px->io->send(c->px->io_ctx, c->pair->second, port,
+					   &c->pair->softswitch, buf,
+					   (size_t)n))
+		c->px->realm_ctr[to_terminal ? c->pair->first : c->pair->second]
+			.requests_out[NP_SIP_BYE]++;
 }
 
 /* Seconds since a leg's media last moved (answer time if it never did). */
@@ -1503,6 +1578,18 @@ void np_proxy_latched(struct np_proxy *px, const struct np_flow_key *key,
 	char where[64];
 	size_t i;
 
+	px->stats.latches++;
+	for (i = 0; i < px->cfg->n_realms; i++) {
+		const struct np_realm *r = realm_of(px, i);
+		struct np_flow_key rk;
+
+		key_of(&rk, r, port);
+		if (np_portpool_owns(&px->media_ports[i], port) &&
+		    !memcmp(&rk, key, sizeof(rk))) {
+			px->realm_ctr[i].latches++;
+			break;
+		}
+	}
 	for (t = px->terms; t; t = t->next)
 		for (leg = t->legs; leg; leg = leg->next)
 			for (i = 0; i < leg->n_streams; i++) {
@@ -1577,6 +1664,8 @@ void np_proxy_tick(struct np_proxy *px, time_t now)
 		if (now < t->ka_due)
 			continue;
 		t->ka_due = now + px->cfg->keepalive_interval;
+		if (t->ka_waiting)
+			px->stats.keepalives_unanswered++;
 		if (t->ka_waiting && ++t->ka_missed >= KEEPALIVE_MISSES) {
 			np_warn("terminal at %s stopped answering keepalives: "
 				"binding dropped",
@@ -1729,9 +1818,11 @@ int np_proxy_init(struct np_proxy *px, const struct np_config *cfg,
 	px->link_flags = calloc(cfg->n_realms, sizeof(*px->link_flags));
 	px->txn_by_branch = calloc(NP_TXN_BUCKETS, sizeof(*px->txn_by_branch));
 	px->txn_by_ours = calloc(NP_TXN_BUCKETS, sizeof(*px->txn_by_ours));
+	px->realm_ctr = calloc(cfg->n_realms, sizeof(*px->realm_ctr));
+	px->pair_ctr = calloc(cfg->n_pairs, sizeof(*px->pair_ctr));
 	if (!px->sip_ports || !px->media_ports || !px->calls || !px->ifindex ||
-	    !px->link_flags ||
-	    !px->txn_by_branch || !px->txn_by_ours) {
+	    !px->link_flags || !px->txn_by_branch || !px->txn_by_ours ||
+	    !px->realm_ctr || !px->pair_ctr) {
 		err = -ENOMEM;
 		goto fail;
 	}
@@ -1752,7 +1843,7 @@ fail:
 	return err;
 }
 
-/* Grows a per-realm array to n entries, the new ones zeroed. */
+/* Grows a per-realm (or per-pair) array to n entries, the new ones zeroed. */
 static int grow(void **arr, size_t size, size_t old_n, size_t n)
 {
 	void *p = realloc(*arr, n * size);
@@ -1776,7 +1867,10 @@ int np_proxy_reconfigure(struct np_proxy *px, const struct np_config *next)
 		 n) ||
 	    grow((void **)&px->calls, sizeof(*px->calls), old_n, n) ||
 	    grow((void **)&px->ifindex, sizeof(*px->ifindex), old_n, n) ||
-	    grow((void **)&px->link_flags, sizeof(*px->link_flags), old_n, n))
+	    grow((void **)&px->link_flags, sizeof(*px->link_flags), old_n, n) ||
+	    grow((void **)&px->realm_ctr, sizeof(*px->realm_ctr), old_n, n) ||
+	    grow((void **)&px->pair_ctr, sizeof(*px->pair_ctr),
+		 px->cfg->n_pairs, next->n_pairs))
 		return -ENOMEM; /* larger arrays are harmless */
 	for (i = old_n; i < n && !err; i++) {
 		const struct np_realm *r = &next->realms[i];
@@ -1823,6 +1917,10 @@ static void free_all(struct np_proxy *px)
 	free(px->calls);
 	free(px->ifindex);
 	free(px->link_flags);
+	free(px->realm_ctr);
+	free(px->pair_ctr);
+	px->realm_ctr = NULL;
+	px->pair_ctr = NULL;
 	px->sip_ports = px->media_ports = NULL;
 	px->calls = px->ifindex = px->link_flags = NULL;
 }
@@ -1848,4 +1946,49 @@ void np_proxy_forget(struct np_proxy *px)
 		free(t);
 	}
 	free_all(px);
+}
+
+void np_proxy_media_totals(const struct np_proxy *px, size_t realm,
+			   struct np_counters *out)
+{
+	const struct np_realm_counters *rc = &px->realm_ctr[realm];
+	const struct np_term *t;
+	const struct np_leg *leg;
+	struct np_counters now;
+	struct np_flow_key key;
+	size_t i;
+	int part, d;
+
+	memset(out, 0, sizeof(*out));
+	out->packets = rc->media_packets;
+	out->bytes = rc->media_bytes;
+	for (d = 0; d < NP_DROP_MAX; d++)
+		out->drops[d] = rc->media_drops[d];
+	for (t = px->terms; t; t = t->next) {
+		const struct np_pair *pair = &px->cfg->pairs[t->pair];
+		bool access = pair->first == realm;
+
+		if (!access && pair->second != realm)
+			continue;
+		for (leg = t->legs; leg; leg = leg->next) {
+			for (i = 0; i < leg->n_streams; i++) {
+				const struct np_stream *s = &leg->streams[i];
+
+				if (!s->active)
+					continue;
+				for (part = 0; part < 2; part++) {
+					key_of(&key, realm_of(px, realm),
+					       (access ? s->access_port :
+							 s->core_port) + part);
+					if (px->io->counters_get(px->io_ctx,
+								 &key, &now))
+						continue;
+					out->packets += now.packets;
+					out->bytes += now.bytes;
+					for (d = 0; d < NP_DROP_MAX; d++)
+						out->drops[d] += now.drops[d];
+				}
+			}
+		}
+	}
 }

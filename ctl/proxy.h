@@ -57,11 +57,74 @@ struct np_proxy_io {
 	X(calls_started)                                                       \
 	X(calls_ended)                                                         \
 	X(denied)                                                              \
-	X(media_timeouts)
+	X(media_timeouts)                                                      \
+	X(keepalives_unanswered)                                               \
+	X(latches)
 
 struct np_proxy_stats {
 #define NP_STAT_FIELD(name) uint64_t name;
 	NP_PROXY_STATS(NP_STAT_FIELD)
+};
+
+/* SIP methods counted by name (metrics); any other is NP_SIP_OTHER. */
+#define NP_SIP_METHODS(X)                                                      \
+	X(NP_SIP_INVITE, "INVITE")                                             \
+	X(NP_SIP_ACK, "ACK")                                                   \
+	X(NP_SIP_BYE, "BYE")                                                   \
+	X(NP_SIP_CANCEL, "CANCEL")                                             \
+	X(NP_SIP_REGISTER, "REGISTER")                                         \
+	X(NP_SIP_OPTIONS, "OPTIONS")                                           \
+	X(NP_SIP_UPDATE, "UPDATE")                                             \
+	X(NP_SIP_PRACK, "PRACK")                                               \
+	X(NP_SIP_INFO, "INFO")                                                 \
+	X(NP_SIP_SUBSCRIBE, "SUBSCRIBE")                                       \
+	X(NP_SIP_NOTIFY, "NOTIFY")                                             \
+	X(NP_SIP_REFER, "REFER")                                               \
+	X(NP_SIP_MESSAGE, "MESSAGE")                                           \
+	X(NP_SIP_PUBLISH, "PUBLISH")                                           \
+	X(NP_SIP_OTHER, "other")
+enum np_sip_method { NP_SIP_METHODS(NP_ENUM_ENTRY) NP_SIP_METHOD_MAX };
+extern const char *const np_sip_method_names[NP_SIP_METHOD_MAX];
+
+/* Why a call ended: the charging record's end_reason, by the same names. */
+#define NP_END_REASONS(X)                                                      \
+	X(NP_END_BYE, "bye")                                                   \
+	X(NP_END_CANCEL, "cancel")                                             \
+	X(NP_END_REJECTED, "rejected")                                         \
+	X(NP_END_REFUSED, "refused")                                           \
+	X(NP_END_NEVER_ANSWERED, "never answered")                             \
+	X(NP_END_MEDIA_TIMEOUT, "media-timeout")                               \
+	X(NP_END_KEEPALIVE_LOST, "keepalive lost")                             \
+	X(NP_END_IDLE, "idle")                                                 \
+	X(NP_END_SHUTDOWN, "shutdown")                                         \
+	X(NP_END_OTHER, "other")
+enum np_end_reason { NP_END_REASONS(NP_ENUM_ENTRY) NP_END_MAX };
+extern const char *const np_end_reason_names[NP_END_MAX];
+
+/* Final responses natproxyd gives itself instead of forwarding. */
+#define NP_REJECT_CODES(X)                                                     \
+	X(NP_REJECT_400, "400")                                                \
+	X(NP_REJECT_403, "403")                                                \
+	X(NP_REJECT_503, "503")
+enum np_reject { NP_REJECT_CODES(NP_ENUM_ENTRY) NP_REJECT_MAX };
+extern const char *const np_reject_names[NP_REJECT_MAX];
+
+/* What a realm's signaling and media did, for the metrics: counted where
+ * messages are received and sent and where flows are removed. */
+struct np_realm_counters {
+	uint64_t requests_in[NP_SIP_METHOD_MAX], requests_out[NP_SIP_METHOD_MAX];
+	uint64_t responses_in[6], responses_out[6]; /* 1xx .. 6xx */
+	uint64_t rejected[NP_REJECT_MAX];
+	uint64_t latches; /* XDP latch events on this realm's relay ports */
+	/* Final counters of the flows removed so far, keyed on this realm's
+	 * relay ports: live flows are read from the maps, ended ones here,
+	 * so the media totals never go back. */
+	uint64_t media_packets, media_bytes, media_drops[NP_DROP_MAX];
+};
+
+struct np_pair_counters {
+	uint64_t calls_started;
+	uint64_t calls_ended[NP_END_MAX];
 };
 
 /* One side's media address of a stream, as its SDP said. */
@@ -162,6 +225,8 @@ struct np_proxy {
 	uint64_t next_id;
 	bool dirty; /* state changed since the last np_state_save() */
 	struct np_proxy_stats stats;
+	struct np_realm_counters *realm_ctr; /* per realm */
+	struct np_pair_counters *pair_ctr; /* per pair */
 };
 
 int np_proxy_init(struct np_proxy *px, const struct np_config *cfg,
@@ -202,5 +267,13 @@ bool np_proxy_media_port_used(const struct np_proxy *px, size_t realm,
 /* The relay at key latched onto source (an XDP event): logged per call. */
 void np_proxy_latched(struct np_proxy *px, const struct np_flow_key *key,
 		      const struct np_sockaddr *source);
+
+/*
+ * Sums the media counters of realm's relay ports: the live flows of every
+ * call, read through io->counters_get, plus the flows already removed.
+ * packets, bytes and drops of @out are set; the rest is zero.
+ */
+void np_proxy_media_totals(const struct np_proxy *px, size_t realm,
+			   struct np_counters *out);
 
 #endif

@@ -16,6 +16,7 @@ SUITES=(
 	build/tests/unit/state_test
 	build/tests/unit/reload_test
 	build/tests/unit/sipmsg_test
+	build/tests/unit/metrics_test
 	build/tests/fuzz/proxy_fuzz
 	build/tests/fuzz/config_fuzz
 	tests/xdp_packet_test.sh
@@ -25,6 +26,8 @@ SUITES=(
 	tests/e2e/realms.sh
 	tests/e2e/policy.sh
 	tests/e2e/lifecycle.sh
+	tests/e2e/metrics.sh
+	tests/package.sh
 )
 
 passed=0 failed=0 skipped=0

@@ -344,7 +344,7 @@ sipp_cmd() {
 	# too, so a call count would stop it early); the others make one call.
 	# The client scenarios answer keepalives with ooc_keepalive.xml.
 	case $sf in
-	*/uas.xml) calls=() ;;
+	*/uas.xml | */uas_hold.xml) calls=() ;;
 	*) calls=(-m 1 -oocsf "$SIP_SCENARIOS/ooc_keepalive.xml") ;;
 	esac
 	SIPP_CMD=(timeout -k 5 "$((t + 15))" env -C "$NP_RUN_DIR" sipp -sf "$sf" "${calls[@]}"

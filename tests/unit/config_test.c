@@ -41,6 +41,16 @@ static const struct broken broken[] = {
 	{ "missing-softswitch.yaml", 14, 5,
 	  "missing required key 'softswitch' in pair 1" },
 	{ "charging-nofile.yaml", 17, 1, "missing required key 'file'" },
+	{ "metrics-nolisten.yaml", 17, 1,
+	  "missing required key 'listen' in metrics" },
+	{ "metrics-noport.yaml", 18, 11,
+	  "bad listen '127.0.0.1': missing port" },
+	{ "metrics-multicast.yaml", 18, 11,
+	  "bad listen '224.0.0.1:9100': not a unicast or wildcard address" },
+	{ "metrics-port-big.yaml", 18, 11,
+	  "bad listen '[::1]:99999': is out of range 1..65535" },
+	{ "metrics-unknown-key.yaml", 19, 3,
+	  "unknown key 'path' in metrics" },
 	{ "type-realms.yaml", 3, 3,
 	  "'realms' must be a sequence, found a mapping" },
 	{ "type-name.yaml", 8, 11, "'name' must be a scalar, found a sequence" },
@@ -302,6 +312,8 @@ static void test_minimal(struct tap *t)
 		  "valid-minimal: keepalive defaults to options every 20s");
 	tap_check(t, cfg.charging_file[0] == '\0',
 		  "valid-minimal: no charging file");
+	tap_check(t, !cfg.metrics_listen.family,
+		  "valid-minimal: no metrics endpoint");
 	tap_check(t, np_config_realm(&cfg, "core") == c &&
 			     np_config_realm(&cfg, "access") == a &&
 			     !np_config_realm(&cfg, "kore"),
@@ -351,6 +363,9 @@ static void test_ipv6(struct tap *t)
 	tap_check(t, cfg.keepalive_method == NP_KEEPALIVE_CRLF &&
 			     cfg.keepalive_interval == 20,
 		  "valid-ipv6: keepalive crlf, interval defaults to 20");
+	tap_check(t, addr_is(&cfg.metrics_listen, "::") &&
+			     cfg.metrics_listen.port == 9100,
+		  "valid-ipv6: metrics listen on the wildcard [::]:9100");
 out:
 	np_config_free(&cfg);
 }
@@ -407,6 +422,9 @@ static void test_options(struct tap *t)
 	tap_check(t, !strcmp(cfg.charging_file,
 			     "/var/lib/natproxy/charging.log"),
 		  "valid-options: charging file");
+	tap_check(t, addr_is(&cfg.metrics_listen, "127.0.0.1") &&
+			     cfg.metrics_listen.port == 9917,
+		  "valid-options: metrics listen 127.0.0.1:9917");
 out:
 	np_config_free(&cfg);
 }

@@ -1119,6 +1119,42 @@ static void test_outgoing_call(struct tap *t)
 		  "outgoing BYE: relay ports returned (in use %u/%u)",
 		  e.px.media_ports[ACC].in_use, e.px.media_ports[CORE].in_use);
 	tap_check(t, e.px.stats.calls_ended == 1, "outgoing BYE: call ended");
+	{
+		const struct np_realm_counters *ra = &e.px.realm_ctr[ACC],
+					       *rc = &e.px.realm_ctr[CORE];
+		struct np_counters tot;
+
+		/* The INVITE came twice (a retransmission), relayed twice. */
+		tap_check(t, ra->requests_in[NP_SIP_INVITE] == 2 &&
+				     ra->requests_in[NP_SIP_ACK] == 1 &&
+				     ra->requests_in[NP_SIP_BYE] == 1 &&
+				     rc->requests_out[NP_SIP_INVITE] == 2 &&
+				     rc->requests_out[NP_SIP_ACK] == 1 &&
+				     rc->requests_out[NP_SIP_BYE] == 1 &&
+				     !ra->requests_out[NP_SIP_INVITE] &&
+				     !rc->requests_in[NP_SIP_INVITE],
+			  "metrics: INVITE, ACK, BYE counted in on access, out on core (%llu %llu %llu, %llu %llu %llu)",
+			  (unsigned long long)ra->requests_in[NP_SIP_INVITE],
+			  (unsigned long long)ra->requests_in[NP_SIP_ACK],
+			  (unsigned long long)ra->requests_in[NP_SIP_BYE],
+			  (unsigned long long)rc->requests_out[NP_SIP_INVITE],
+			  (unsigned long long)rc->requests_out[NP_SIP_ACK],
+			  (unsigned long long)rc->requests_out[NP_SIP_BYE]);
+		tap_check(t, rc->responses_in[1] >= 1 &&
+				     rc->responses_in[1] == ra->responses_out[1],
+			  "metrics: 2xx in on core = 2xx out on access (%llu)",
+			  (unsigned long long)rc->responses_in[1]);
+		tap_check(t, e.px.pair_ctr[0].calls_started == 1 &&
+				     e.px.pair_ctr[0].calls_ended[NP_END_BYE] == 1,
+			  "metrics: the pair's call started and ended by bye");
+		/* The fake's flow_del reports 50 packets per flow. */
+		np_proxy_media_totals(&e.px, ACC, &tot);
+		tap_check(t, tot.packets == 100 && tot.bytes == 20000 &&
+				     ra->media_packets == 100 &&
+				     rc->media_packets == 100,
+			  "metrics: the removed flows' counts stay in the totals (%llu)",
+			  (unsigned long long)tot.packets);
+	}
 	req = dup_sent(s);
 	reply(r, req, "200 OK", NULL, KS_SERVER, "");
 	free(req);
@@ -1973,6 +2009,9 @@ static void test_exhaustion(struct tap *t)
 			     e.px.media_ports[CORE].in_use == 2 &&
 			     e.px.stats.answered_503 == 1,
 		  "one pair: no flow or port leaked by the refused call");
+	tap_check(t, e.px.realm_ctr[ACC].rejected[NP_REJECT_503] == 1 &&
+			     e.px.realm_ctr[ACC].responses_out[4] >= 1,
+		  "one pair: metrics count a 503 rejection, a 5xx sent on access");
 	/* The ACK for the proxy's own 503 ends there (RFC 3261 17.2.1). */
 	term_req(m, &alice, "ACK", "sip:bob@example.test", "z9hG4bK-inv9b",
 		 "call9b@192.168.1.10", 1, "<sip:bob@example.test>;tag=np-reject",
@@ -2115,6 +2154,12 @@ static void test_keepalive(struct tap *t)
 			     e.io.closed[0].port == 20000 &&
 			     e.px.stats.bindings_lost == 1,
 		  "keepalive: sip_close(1, 20000), bindings_lost 1");
+	tap_check(t, e.px.stats.keepalives_unanswered == 3 &&
+			     e.px.realm_ctr[ACC].requests_out[NP_SIP_OPTIONS] ==
+				     e.px.stats.keepalives_sent,
+		  "keepalive: 3 counted unanswered, every OPTIONS counted sent (%llu/%llu)",
+		  (unsigned long long)e.px.stats.keepalives_unanswered,
+		  (unsigned long long)e.px.stats.keepalives_sent);
 	tap_check(t, !e.px.terms, "keepalive: the terminal is forgotten");
 out:
 	env_fini(t, &e, "keepalive");
@@ -3224,6 +3269,10 @@ static void test_media_timeout(struct tap *t)
 	tap_check(t, e.px.stats.media_timeouts == 1 &&
 			     e.px.stats.calls_ended == 1,
 		  "media timeout: media_timeouts 1, calls_ended 1");
+	tap_check(t, e.px.pair_ctr[0].calls_ended[NP_END_MEDIA_TIMEOUT] == 1 &&
+			     e.px.realm_ctr[ACC].requests_out[NP_SIP_BYE] == 1 &&
+			     e.px.realm_ctr[CORE].requests_out[NP_SIP_BYE] == 1,
+		  "media timeout: metrics: ended by media-timeout, our BYE sent on each realm");
 	/* Both sides answer our BYEs: consumed here. */
 	reply(r, bye_t, "200 OK", NULL, "", "");
 	sent_clear(&e.io);

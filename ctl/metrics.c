@@ -1,0 +1,316 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Prometheus metrics of natproxyd: collected from struct np_proxy into a
+ * struct np_metrics, then written in the text exposition format 0.0.4
+ * (# HELP, # TYPE, one sample a line). Names follow Prometheus practice:
+ * the natproxy_ prefix, _total on counters, base units (bytes, seconds),
+ * and labels for realm, pair, method, status class, reason and code.
+ * Every label value is written for every series, zeros included, so that
+ * rate() has a series from the first scrape.
+ */
+#include "metrics.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const verdict_names[NP_V_MAX] = {
+	NP_VERDICTS(NP_NAME_ENTRY)
+};
+static const char *const drop_names[NP_DROP_MAX] = {
+	NP_DROP_REASONS(NP_NAME_ENTRY)
+};
+static const char *const status_classes[6] = { "1xx", "2xx", "3xx",
+					       "4xx", "5xx", "6xx" };
+
+int np_metrics_collect(struct np_metrics *m, const struct np_proxy *px)
+{
+	const struct np_config *cfg = px->cfg;
+	const struct np_term *t;
+	const struct np_leg *leg;
+	size_t i;
+
+	memset(m, 0, sizeof(*m));
+	m->realms = calloc(cfg->n_realms, sizeof(*m->realms));
+	m->pairs = calloc(cfg->n_pairs, sizeof(*m->pairs));
+	if (!m->realms || !m->pairs) {
+		np_metrics_free(m);
+		return -ENOMEM;
+	}
+	m->n_realms = cfg->n_realms;
+	m->n_pairs = cfg->n_pairs;
+	m->stats = px->stats;
+	for (i = 0; i < cfg->n_realms; i++) {
+		struct np_metrics_realm *r = &m->realms[i];
+		const struct np_portpool *pool = &px->media_ports[i];
+
+		snprintf(r->name, sizeof(r->name), "%s", cfg->realms[i].name);
+		r->ports = pool->used ? (uint64_t)(pool->hi - pool->lo) + 1 : 0;
+		r->ports_free = r->ports - pool->in_use;
+		r->ctr = px->realm_ctr[i];
+		np_proxy_media_totals(px, i, &r->media);
+	}
+	for (i = 0; i < cfg->n_pairs; i++) {
+		struct np_metrics_pair *p = &m->pairs[i];
+
+		snprintf(p->name, sizeof(p->name), "%s/%s",
+			 cfg->realms[cfg->pairs[i].first].name,
+			 cfg->realms[cfg->pairs[i].second].name);
+		p->ctr = px->pair_ctr[i];
+	}
+	for (t = px->terms; t; t = t->next) {
+		struct np_metrics_pair *p = &m->pairs[t->pair];
+
+		p->terminals++;
+		if (t->registered_until)
+			p->registrations++;
+		for (leg = t->legs; leg; leg = leg->next)
+			p->calls_active++;
+	}
+	return 0;
+}
+
+void np_metrics_free(struct np_metrics *m)
+{
+	free(m->realms);
+	free(m->pairs);
+	m->realms = NULL;
+	m->pairs = NULL;
+	m->n_realms = m->n_pairs = 0;
+}
+
+static void head(FILE *f, const char *name, const char *type,
+		 const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* A label value, escaped as the exposition format wants. */
+static void label(FILE *f, const char *key, const char *value)
+{
+	fprintf(f, "%s=\"", key);
+	for (; *value; value++) {
+		if (*value == '\\' || *value == '"')
+			fprintf(f, "\\%c", *value);
+		else if (*value == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*value, f);
+	}
+	fputc('"', f);
+}
+
+/* name{k1="v1"[,k2="v2"]} value */
+static void sample(FILE *f, const char *name, const char *k1, const char *v1,
+		   const char *k2, const char *v2, uint64_t value)
+{
+	fputs(name, f);
+	if (k1) {
+		fputc('{', f);
+		label(f, k1, v1);
+		if (k2) {
+			fputc(',', f);
+			label(f, k2, v2);
+		}
+		fputc('}', f);
+	}
+	fprintf(f, " %llu\n", (unsigned long long)value);
+}
+
+#define REALM_SERIES(f, m, metric, field)                                      \
+	do {                                                                   \
+		size_t _i;                                                     \
+		for (_i = 0; _i < (m)->n_realms; _i++)                         \
+			sample(f, metric, "realm", (m)->realms[_i].name, NULL,  \
+			       NULL, (m)->realms[_i].field);                   \
+	} while (0)
+
+#define PAIR_SERIES(f, m, metric, field)                                       \
+	do {                                                                   \
+		size_t _i;                                                     \
+		for (_i = 0; _i < (m)->n_pairs; _i++)                          \
+			sample(f, metric, "pair", (m)->pairs[_i].name, NULL,    \
+			       NULL, (m)->pairs[_i].field);                    \
+	} while (0)
+
+static void render_pairs(FILE *f, const struct np_metrics *m)
+{
+	size_t i, j;
+
+	head(f, "natproxy_terminals", "gauge",
+	     "Terminals known by their NAT mapping (registered or calling).");
+	PAIR_SERIES(f, m, "natproxy_terminals", terminals);
+	head(f, "natproxy_registrations", "gauge",
+	     "Terminals with a live registration.");
+	PAIR_SERIES(f, m, "natproxy_registrations", registrations);
+	head(f, "natproxy_calls_active", "gauge",
+	     "Calls (legs) in progress, ringing or answered.");
+	PAIR_SERIES(f, m, "natproxy_calls_active", calls_active);
+	head(f, "natproxy_calls_started_total", "counter",
+	     "Calls (legs) started.");
+	PAIR_SERIES(f, m, "natproxy_calls_started_total", ctr.calls_started);
+	head(f, "natproxy_calls_ended_total", "counter",
+	     "Calls (legs) ended, by the charging record's end reason.");
+	for (i = 0; i < m->n_pairs; i++)
+		for (j = 0; j < NP_END_MAX; j++)
+			sample(f, "natproxy_calls_ended_total", "pair",
+			       m->pairs[i].name, "reason",
+			       np_end_reason_names[j],
+			       m->pairs[i].ctr.calls_ended[j]);
+}
+
+static void render_sip(FILE *f, const struct np_metrics *m)
+{
+	static const struct {
+		const char *name, *help;
+		size_t off;
+		bool request;
+	} series[] = {
+		{ "natproxy_sip_requests_received_total",
+		  "SIP requests received on the realm, by method.",
+		  offsetof(struct np_realm_counters, requests_in), true },
+		{ "natproxy_sip_requests_sent_total",
+		  "SIP requests sent from the realm (keepalives and our BYEs "
+		  "included), by method.",
+		  offsetof(struct np_realm_counters, requests_out), true },
+		{ "natproxy_sip_responses_received_total",
+		  "SIP responses received on the realm, by status class.",
+		  offsetof(struct np_realm_counters, responses_in), false },
+		{ "natproxy_sip_responses_sent_total",
+		  "SIP responses sent from the realm (ours included), by "
+		  "status class.",
+		  offsetof(struct np_realm_counters, responses_out), false },
+	};
+	size_t s, i, j;
+
+	for (s = 0; s < sizeof(series) / sizeof(series[0]); s++) {
+		head(f, series[s].name, "counter", series[s].help);
+		for (i = 0; i < m->n_realms; i++) {
+			const uint64_t *v =
+				(const void *)((const char *)&m->realms[i].ctr +
+					       series[s].off);
+			size_t n = series[s].request ? NP_SIP_METHOD_MAX : 6;
+
+			for (j = 0; j < n; j++)
+				sample(f, series[s].name, "realm",
+				       m->realms[i].name,
+				       series[s].request ? "method" :
+							   "status_class",
+				       series[s].request ?
+					       np_sip_method_names[j] :
+					       status_classes[j],
+				       v[j]);
+		}
+	}
+	head(f, "natproxy_sip_rejections_total", "counter",
+	     "Requests natproxy answered itself instead of forwarding: 400 "
+	     "(malformed), 403 (denied, limits), 503 (no ports, call limit).");
+	for (i = 0; i < m->n_realms; i++)
+		for (j = 0; j < NP_REJECT_MAX; j++)
+			sample(f, "natproxy_sip_rejections_total", "realm",
+			       m->realms[i].name, "code", np_reject_names[j],
+			       m->realms[i].ctr.rejected[j]);
+	head(f, "natproxy_sip_discarded_total", "counter",
+	     "SIP datagrams not forwarded: malformed (unparsable, or unusable "
+	     "and answered 400), or unmatched (no terminal or transaction).");
+	sample(f, "natproxy_sip_discarded_total", "reason", "malformed", NULL,
+	       NULL, m->stats.malformed);
+	sample(f, "natproxy_sip_discarded_total", "reason", "unmatched", NULL,
+	       NULL, m->stats.unmatched);
+	head(f, "natproxy_sip_denied_total", "counter",
+	     "Messages refused by allow/deny or max_registrations (answered "
+	     "403 or dropped).");
+	sample(f, "natproxy_sip_denied_total", NULL, NULL, NULL, NULL,
+	       m->stats.denied);
+	head(f, "natproxy_keepalives_sent_total", "counter",
+	     "Keepalives (OPTIONS or CRLF) sent to registered terminals.");
+	sample(f, "natproxy_keepalives_sent_total", NULL, NULL, NULL, NULL,
+	       m->stats.keepalives_sent);
+	head(f, "natproxy_keepalives_unanswered_total", "counter",
+	     "Keepalive OPTIONS not answered by the time the next was due.");
+	sample(f, "natproxy_keepalives_unanswered_total", NULL, NULL, NULL,
+	       NULL, m->stats.keepalives_unanswered);
+	head(f, "natproxy_keepalive_bindings_lost_total", "counter",
+	     "Terminals dropped after missing keepalives in a row.");
+	sample(f, "natproxy_keepalive_bindings_lost_total", NULL, NULL, NULL,
+	       NULL, m->stats.bindings_lost);
+}
+
+static void render_media(FILE *f, const struct np_metrics *m)
+{
+	size_t i, j;
+
+	head(f, "natproxy_relay_ports", "gauge",
+	     "Media relay ports of the realm (RTP and RTCP).");
+	REALM_SERIES(f, m, "natproxy_relay_ports", ports);
+	head(f, "natproxy_relay_ports_free", "gauge",
+	     "Media relay ports of the realm not held by a stream.");
+	REALM_SERIES(f, m, "natproxy_relay_ports_free", ports_free);
+	head(f, "natproxy_media_packets_total", "counter",
+	     "Media packets relayed by XDP, by the realm they arrived on.");
+	REALM_SERIES(f, m, "natproxy_media_packets_total", media.packets);
+	head(f, "natproxy_media_bytes_total", "counter",
+	     "Media bytes (IP header and payload) relayed by XDP, by the "
+	     "realm they arrived on.");
+	REALM_SERIES(f, m, "natproxy_media_bytes_total", media.bytes);
+	head(f, "natproxy_media_drops_total", "counter",
+	     "Media packets dropped by XDP, by the realm they arrived on and "
+	     "the reason.");
+	for (i = 0; i < m->n_realms; i++)
+		for (j = 0; j < NP_DROP_MAX; j++)
+			sample(f, "natproxy_media_drops_total", "realm",
+			       m->realms[i].name, "reason", drop_names[j],
+			       m->realms[i].media.drops[j]);
+	head(f, "natproxy_link_media_by_xdp", "gauge",
+	     "1 when media leaves the realm's interface by XDP, 0 when the "
+	     "kernel forwards it (XDP cannot send out of it).");
+	REALM_SERIES(f, m, "natproxy_link_media_by_xdp", xmit_by_xdp);
+	head(f, "natproxy_link_checksums_verified", "gauge",
+	     "1 when UDP checksums are verified (and partial ones completed) "
+	     "on the realm's interface.");
+	REALM_SERIES(f, m, "natproxy_link_checksums_verified",
+		     verify_checksums);
+	head(f, "natproxy_xdp_xmit_drops_total", "counter",
+	     "Frames XDP sent out of the realm's interface that the kernel "
+	     "dropped.");
+	REALM_SERIES(f, m, "natproxy_xdp_xmit_drops_total", xmit_drops);
+	head(f, "natproxy_latch_events_total", "counter",
+	     "Relay ports that latched onto a terminal's source (XDP events).");
+	REALM_SERIES(f, m, "natproxy_latch_events_total", ctr.latches);
+	if (m->have_verdicts) {
+		head(f, "natproxy_xdp_verdicts_total", "counter",
+		     "Packets seen by the XDP relay on every interface it "
+		     "runs on, by how they left it.");
+		for (j = 0; j < NP_V_MAX; j++)
+			sample(f, "natproxy_xdp_verdicts_total", "verdict",
+			       verdict_names[j], NULL, NULL, m->verdicts[j]);
+	}
+}
+
+char *np_metrics_render(const struct np_metrics *m, size_t *len)
+{
+	char *buf = NULL;
+	size_t size = 0;
+	FILE *f;
+
+	f = open_memstream(&buf, &size);
+	if (!f)
+		return NULL;
+	render_pairs(f, m);
+	render_sip(f, m);
+	render_media(f, m);
+	head(f, "natproxy_state_save_duration_seconds", "summary",
+	     "Time spent writing the state file.");
+	fprintf(f, "natproxy_state_save_duration_seconds_sum %.6f\n",
+		m->state_save_seconds);
+	sample(f, "natproxy_state_save_duration_seconds_count", NULL, NULL,
+	       NULL, NULL, m->state_saves);
+	if (fclose(f)) {
+		free(buf);
+		return NULL;
+	}
+	*len = size;
+	return buf;
+}

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * natproxyd's Prometheus metrics: a snapshot of numbers taken from the
+ * proxy (and the relay's verdict counters), and its rendering in the text
+ * exposition format 0.0.4. The snapshot is taken and rendered in the
+ * daemon's own loop, so nothing here reads the proxy from another thread;
+ * rendering is a pure function of the snapshot, tested on its own.
+ */
+#ifndef NATPROXY_METRICS_H
+#define NATPROXY_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proxy.h"
+
+#define NP_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+struct np_metrics_realm {
+	char name[NP_REALM_NAME_MAX];
+	uint64_t ports, ports_free; /* media relay ports */
+	struct np_counters media; /* packets, bytes, drops: live + ended */
+	struct np_realm_counters ctr;
+	/* The realm's interface (link.h): media leaves it by XDP (else the
+	 * kernel forwards it), checksums verified on arrival, and frames
+	 * XDP sent out of it that the kernel dropped. */
+	bool xmit_by_xdp, verify_checksums;
+	uint64_t xmit_drops;
+};
+
+struct np_metrics_pair {
+	char name[2 * NP_REALM_NAME_MAX]; /* "FIRST/SECOND" */
+	uint64_t terminals, registrations, calls_active;
+	struct np_pair_counters ctr;
+};
+
+struct np_metrics {
+	struct np_metrics_realm *realms;
+	size_t n_realms;
+	struct np_metrics_pair *pairs;
+	size_t n_pairs;
+	struct np_proxy_stats stats;
+	bool have_verdicts;
+	__u64 verdicts[NP_V_MAX];
+	uint64_t state_saves;
+	double state_save_seconds; /* summed over every save */
+};
+
+/* Takes the proxy's figures (media through its io). 0 or -ENOMEM. */
+int np_metrics_collect(struct np_metrics *m, const struct np_proxy *px);
+void np_metrics_free(struct np_metrics *m);
+
+/*
+ * Renders @m as Prometheus text: a malloc'd buffer (free() it) of *len
+ * bytes, NUL-terminated, or NULL when out of memory.
+ */
+char *np_metrics_render(const struct np_metrics *m, size_t *len);
+
+#endif
