@@ -382,7 +382,14 @@ __noinline int datagram_sum(struct xdp_md *ctx, __u32 off, __u32 len)
 	return csum_fold64(sum);
 }
 
-/* Classifies the arriving checksum and completes a partial one in place. */
+/*
+ * Classifies the arriving checksum and completes a partial one in place.
+ * A field that equals the pseudo-header's sum is taken as partial even
+ * when the datagram also sums right as it is (one in 65,535 partial
+ * packets does): completing it then rewrites the same value, so what XDP
+ * sends is right either way, and the kernel path, which must put back
+ * the partial form, knows to.
+ */
 static __always_inline enum arrival_csum verify_checksum(struct xdp_md *ctx,
 							 struct packet *p)
 {
@@ -396,13 +403,14 @@ static __always_inline enum arrival_csum verify_checksum(struct xdp_md *ctx,
 	if (datagram < 0)
 		return CSUM_TOO_LONG;
 	pseudo = csum_fold64(pseudo_sum(p));
+	if (csum_same(check, pseudo)) {
+		full = ~(__u16)datagram;
+		p->udp->check = full ? full : 0xffff;
+		return CSUM_PARTIAL;
+	}
 	if (csum_fold64((__u64)datagram + pseudo) == 0xffff)
 		return CSUM_COMPLETE;
-	if (!csum_same(check, pseudo))
-		return CSUM_WRONG;
-	full = ~(__u16)datagram;
-	p->udp->check = full ? full : 0xffff;
-	return CSUM_PARTIAL;
+	return CSUM_WRONG;
 }
 
 /*

@@ -304,6 +304,9 @@ struct pkt_spec {
 	/* The UDP checksum field as a sender with checksum offload leaves it
 	 * (the folded pseudo-header sum), or wrong (a damaged packet). */
 	bool udp_csum_partial, udp_csum_wrong;
+	/* Partial, with the last two payload bytes chosen so that the
+	 * datagram also sums right as it is (tail_set is taken over). */
+	bool udp_csum_ambiguous;
 	/* Corruptions. */
 	__u8 version; /* 0: the right one */
 	__u8 ihl; /* 0: 5; options are added above 5 */
@@ -512,10 +515,18 @@ static void build(const struct pkt_spec *s, struct frame *f)
 			pay[i] = i == 0 ? 0x80 : i == 1 ? s->pt : (i * 37 + 11);
 		if (s->tail_set)
 			put16(pay + s->payload - 2, s->tail);
-		if (s->udp_csum_partial)
+		if (s->udp_csum_ambiguous) {
 			put16(f->b + f->l4 + 6,
 			      udp_partial(f->b + f->l3, s->family, ulen));
-		else if (!s->udp_csum_zero)
+			put16(pay + s->payload - 2, 0);
+			put16(pay + s->payload - 2,
+			      fold_not(sum16(pseudo_sum(f->b + f->l3,
+							s->family, ulen),
+					     f->b + f->l4, ulen)));
+		} else if (s->udp_csum_partial) {
+			put16(f->b + f->l4 + 6,
+			      udp_partial(f->b + f->l3, s->family, ulen));
+		} else if (!s->udp_csum_zero)
 			put16(f->b + f->l4 + 6,
 			      udp_csum(f->b + f->l3, s->family, f->b + f->l4,
 				       ulen) ^ (s->udp_csum_wrong ? 0x0400 : 0));
@@ -1023,6 +1034,13 @@ static const struct tcase cases[] = {
 	  .flow = F4_CV_NONEIGH, .in = { .udp_csum_partial = true },
 	  .exp_csum_partial = true, TO_KERNEL(NP_V_PASS_NO_NEIGH),
 	  .ctr = { .packets = 1, .bytes = V4_BYTES, .to_kernel = 1 } },
+	{ .name = "verify: partial checksum that also sums right as it is, no neighbour: taken as partial, to the kernel partial",
+	  .flow = F4_CV_NONEIGH, .in = { .udp_csum_ambiguous = true },
+	  .exp_csum_partial = true, TO_KERNEL(NP_V_PASS_NO_NEIGH),
+	  .ctr = { .packets = 1, .bytes = V4_BYTES, .to_kernel = 1 } },
+	{ .name = "verify: partial checksum that also sums right as it is, redirected: complete (the same value)",
+	  .flow = F4_CV, .in = { .udp_csum_ambiguous = true },
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
 	{ .name = "verify: right checksum, no neighbour: to the kernel complete",
 	  .flow = F4_CV_NONEIGH,
 	  TO_KERNEL(NP_V_PASS_NO_NEIGH),
@@ -1526,6 +1544,13 @@ static void run_case(const struct tcase *tc)
 	if (tc->csum_zero_out)
 		craft_zero_csum(&in, &exp);
 	build(&in, &fin);
+	if (in.udp_csum_ambiguous) {
+		/* The payload the input was given, not one made anew for the
+		 * expected packet's addresses. */
+		exp.udp_csum_ambiguous = false;
+		exp.tail_set = true;
+		exp.tail = get16(fin.b + fin.pay + in.payload - 2);
+	}
 	if (tc->out == OUT_FWD || tc->out == OUT_KERNEL)
 		build(&exp, &fexp);
 
