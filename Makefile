@@ -21,7 +21,8 @@ endif
 # Debian packages for building, testing and the demo (make deps).
 DEB_PACKAGES := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
 	libosip2-dev libyaml-dev pkg-config gcc make iproute2 ethtool \
-	tcpdump python3 iputils-ping nftables kamailio sip-tester valgrind
+	tcpdump python3 iputils-ping nftables kamailio sip-tester valgrind \
+	baresip-core
 
 PKGS := libbpf yaml-0.1
 LIB_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)

@@ -20,6 +20,7 @@ SUITES=(
 	tests/e2e/sip.sh
 	tests/e2e/realms.sh
 	tests/e2e/policy.sh
+	tests/e2e/baresip.sh
 )
 
 passed=0 failed=0 skipped=0
