@@ -294,6 +294,10 @@ read -r rn_a rb_a _ <<<"$(media_in "$NP_RUN_DIR/a.pcap" "$SIP_A_IP" "$((A_PORT +
 read -r rn_b rb_b _ <<<"$(media_in "$NP_RUN_DIR/b.pcap" "$SIP_B_IP" "$((B_PORT + 1))" "$RELAY_B_IP" "$((RELAY_B_PORT + 1))")"
 diag "RTP at A: $n_a packets, $r_a from $RELAY_A, $ok_a with valid checksums (UDP checksums: $cs_a); RTCP at A: $rn_a, $rb_a from the relay"
 diag "RTP at B: $n_b packets, $r_b from $RELAY_B, $ok_b with valid checksums (UDP checksums: $cs_b); RTCP at B: $rn_b, $rb_b from the relay"
+for t in a b; do
+	tests/lib/pcap_udp.py "$NP_RUN_DIR/$t.pcap" | awk -v s="$SIP_PROXY_ACC_IP" '$1 == s && ($8 == "bad" || $9 == "bad")' |
+		head -5 | while read -r line; do diag "bad checksum at ${t^^}: $line"; done
+done
 check "RTP reached A (150 packets or more)" test "${n_a:-0}" -ge 150
 check "RTP reached B (150 packets or more)" test "${n_b:-0}" -ge 150
 check_eq "every RTP packet at A came from the relay address in A's SDP" "$n_a" "$r_a"
