@@ -28,9 +28,10 @@ SUITES=(
 	tests/e2e/lifecycle.sh
 	tests/e2e/metrics.sh
 	tests/package.sh
+	tests/e2e/baresip.sh
 )
 
-passed=0 failed=0 skipped=0
+passed=0 failed=0 skipped=0 todo=0
 for suite in "${SUITES[@]}"; do
 	echo "== $suite"
 	out=$(mktemp)
@@ -38,23 +39,26 @@ for suite in "${SUITES[@]}"; do
 	rc=${PIPESTATUS[0]}
 	p=$(grep -E '^ok [0-9]+' "$out" | grep -vc '# SKIP')
 	s=$(grep -E '^ok [0-9]+.*# SKIP' -c "$out")
-	f=$(grep -Ec '^not ok [0-9]+' "$out")
+	# A failing "# TODO" check is a known bug, named where it is printed
+	# (TAP); it is counted apart, not as a failure.
+	t=$(grep -Ec '^not ok [0-9]+.*# TODO' "$out")
+	f=$(($(grep -Ec '^not ok [0-9]+' "$out") - t))
 	# The plan ("1..N", first or last line) against the results: a suite
 	# that stops early, or prints no plan, fails however many checks passed.
 	plans=$(grep -Ec '^1\.\.[0-9]+' "$out")
 	plan=$(grep -Eo '^1\.\.[0-9]+' "$out" | head -1 | cut -c4-)
 	if [ "$plans" -eq 0 ]; then
-		echo "not ok - $suite printed no TAP plan (1..N): it stopped after $((p + s + f)) results"
+		echo "not ok - $suite printed no TAP plan (1..N): it stopped after $((p + s + f + t)) results"
 		f=$((f + 1))
 	elif [ "$plans" -gt 1 ]; then
 		echo "not ok - $suite printed $plans TAP plans (1..N), not one"
 		f=$((f + 1))
-	elif [ "$plan" -ne $((p + s + f)) ]; then
-		echo "not ok - $suite planned $plan tests but reported $((p + s + f))"
+	elif [ "$plan" -ne $((p + s + f + t)) ]; then
+		echo "not ok - $suite planned $plan tests but reported $((p + s + f + t))"
 		f=$((f + 1))
 	fi
 	# A suite that dies without a failing check still fails once.
-	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && [ "$t" -eq 0 ]; then
 		echo "not ok - $suite exited with status $rc"
 		f=1
 	elif [ "$rc" -ne 0 ]; then
@@ -62,10 +66,12 @@ for suite in "${SUITES[@]}"; do
 	fi
 	rm -f "$out"
 	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+	todo=$((todo + t))
 done
 
 summary="$passed passed, $failed failed"
 [ "$skipped" -gt 0 ] && summary="$summary, $skipped skipped"
+[ "$todo" -gt 0 ] && summary="$summary, $todo todo (known bugs, each naming its issue)"
 echo "$summary"
 [ "$failed" -eq 0 ] || exit 1
 if [ "${CI:-}" = true ] && [ "$skipped" -gt 0 ]; then
