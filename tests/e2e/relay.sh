@@ -98,6 +98,16 @@ add_stream_flows() {
 	ctl flow add '[2001:db8:1::1]:30002' --src '[2001:db8:2::1]:40002' \
 		--dst '[2001:db8:2::10]:6002' --dscp 34
 }
+# iface_field FIELD [IFACE]: FIELD of each interface in `natproxyctl status
+# --json`, space-separated (of IFACE alone when given).
+iface_field() {
+	ctl status --json | python3 -c '
+import json, sys
+field, only = sys.argv[1], sys.argv[2:]
+print(" ".join(str(i[field]) for i in json.load(sys.stdin)["interfaces"]
+               if not only or i["name"] in only))' "$@"
+}
+
 # sink_start NS ADDR:PORT SECONDS OUT [COUNT]: a counting socket in NS, its
 # PID in NP_LAST_PID; returns once it is bound.
 sink_start() {
@@ -129,9 +139,9 @@ stream_checks() {
 		csum='(ok|partial)' rtp_to_kernel=50
 	fi
 	check "[$path] status: media leaves acc0 and core0 by $path" \
-		test "$(ctl status --json | python3 -c 'import json,sys; print(" ".join(i["media_out"] for i in json.load(sys.stdin)["interfaces"]))')" = "$path $path"
+		test "$(iface_field media_out)" = "$path $path"
 	check "[$path] status: checksums verified on both veths" \
-		test "$(ctl status --json | python3 -c 'import json,sys; print(" ".join(str(i["verify_checksums"]) for i in json.load(sys.stdin)["interfaces"]))')" = "True True"
+		test "$(iface_field verify_checksums)" = "True True"
 	add_stream_flows
 	check_eq "[$path] five flows installed, checksums verified on each" 5 \
 		"$(ctl flows --json | grep -c 'csum-verify')"
@@ -284,9 +294,6 @@ fi
 # GRO off on c0 behind natproxy's back: what XDP redirects into core0 is now
 # dropped by the veth. The tracepoints count it against core0; a refresh
 # (natproxyd's every second) takes core0 off the XDP path.
-xmit_drops() {
-	ctl status --json | python3 -c 'import json,sys; print(" ".join(str(i["xmit_drops"]) for i in json.load(sys.stdin)["interfaces"] if i["name"] == sys.argv[1]))' "$1"
-}
 in_core ethtool -K c0 gro off >/dev/null
 packets0=$(flow_field 203.0.113.1:30000 packets)
 capture "$NS_CORE" c0 "$NP_RUN_DIR/lost.pcap"
@@ -294,7 +301,7 @@ in_term $UDP send 203.0.113.20:4000 203.0.113.1:30000 10
 stop_captures
 check_eq "GRO off behind natproxy's back: the 10 redirected frames never reach the far end" \
 	0 "$(count_matching "$NP_RUN_DIR/lost.pcap" '^198.51.100.1 40000 ')"
-check_eq "and natproxyctl status counts them as xmit drops on core0" 10 "$(xmit_drops core0)"
+check_eq "and natproxyctl status counts them as xmit drops on core0" 10 "$(iface_field xmit_drops core0)"
 check_eq "the flow takes them back: not relayed (packets as before), 10 drops.xmit" \
 	"$packets0 10" "$(flow_field 203.0.113.1:30000 packets) $(flow_field 203.0.113.1:30000 drops.xmit)"
 check "refresh takes core0 off the XDP path" \
@@ -302,13 +309,13 @@ check "refresh takes core0 off the XDP path" \
 check "status says why: the frames XDP sent were dropped" \
 	bash -c "ip netns exec '$NS_PROXY' ${CTL[*]} status | grep -q 'core0: XDP cannot send out of it: frames XDP sent out of it were dropped'"
 check_eq "status: core0's media now leaves by the kernel" kernel \
-	"$(ctl status --json | python3 -c 'import json,sys; print([i["media_out"] for i in json.load(sys.stdin)["interfaces"] if i["name"] == "core0"][0])')"
+	"$(iface_field media_out core0)"
 capture "$NS_CORE" c0 "$NP_RUN_DIR/after-lost.pcap"
 in_term $UDP send 203.0.113.20:4000 203.0.113.1:30000 5
 stop_captures
 check_eq "the next 5 packets arrive, forwarded by the kernel" \
 	5 "$(count_matching "$NP_RUN_DIR/after-lost.pcap" '^198.51.100.1 40000 198.51.100.10 6000 46 63 - ok (ok|partial) ')"
-check_eq "and no frame more is lost" 10 "$(xmit_drops core0)"
+check_eq "and no frame more is lost" 10 "$(iface_field xmit_drops core0)"
 
 # --- deleting a flow hands its port back to the kernel ------------------------
 check "flow del" ctl flow del 203.0.113.1:30000
