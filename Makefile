@@ -54,7 +54,8 @@ MEDIA_SKELS := $(MEDIA_BPF_OBJS:.bpf.o=.skel.h)
 # Every ctl/ file but the programs' mains is library, shared by the tools,
 # the tests and the benchmarks.
 CTL_MAINS := ctl/natproxyctl.c ctl/natproxyd.c
-CTL_LIB := $(filter-out $(CTL_MAINS),$(wildcard ctl/*.c))
+# One folder per layer: ctl/core (the call core), ctl/sip (the SIP driver).
+CTL_LIB := $(filter-out $(CTL_MAINS),$(wildcard ctl/*.c ctl/*/*.c))
 CTL_LIB_OBJS := $(CTL_LIB:ctl/%.c=$(BUILD)/ctl/%.o)
 
 TOOLS := $(BUILD)/natproxyctl $(BUILD)/natproxyd
