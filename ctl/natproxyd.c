@@ -39,7 +39,7 @@
 #include "preflight.h"
 #include "proxy.h"
 #include "reload.h"
-#include "sipmsg.h"
+#include "sip/sipmsg.h"
 #include "state.h"
 
 #define PORTS 65536

@@ -18,7 +18,7 @@
 #include "json.h"
 #include "log.h"
 #include "proxy.h"
-#include "sipmsg.h"
+#include "sip/sipmsg.h"
 
 #define OUR_BRANCH "z9hG4bK-np"
 #define KEEPALIVE_BRANCH "z9hG4bK-npka"

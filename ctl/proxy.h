@@ -17,8 +17,8 @@
 
 #include "config.h"
 #include "natproxy.h"
-#include "portpool.h"
-#include "sdp.h"
+#include "core/portpool.h"
+#include "core/sdp.h"
 
 #define NP_TXN_BUCKETS 4096 /* a power of two */
 /* Longest top-Via branch kept, with its NUL; longer is refused (400). */

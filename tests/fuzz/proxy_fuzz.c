@@ -21,7 +21,7 @@
 #include "config.h"
 #include "log.h"
 #include "proxy.h"
-#include "sipmsg.h"
+#include "sip/sipmsg.h"
 
 #define FUZZ_MAX_FLOWS 256
 

@@ -25,10 +25,10 @@
 #include "config.h"
 #include "log.h"
 #include "natproxy.h"
-#include "portpool.h"
+#include "core/portpool.h"
 #include "proxy.h"
 #include "reload.h"
-#include "sipmsg.h"
+#include "sip/sipmsg.h"
 #include "tap.h"
 
 #define ACC 0 /* realm indexes in every config below */

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sdp.h"
+#include "core/sdp.h"
 #include "tap.h"
 
 #define MAXM 3

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "sipmsg.h"
+#include "sip/sipmsg.h"
 #include "tap.h"
 
 static const struct {

@@ -23,9 +23,9 @@
 #include "config.h"
 #include "log.h"
 #include "natproxy.h"
-#include "portpool.h"
+#include "core/portpool.h"
 #include "proxy.h"
-#include "sipmsg.h"
+#include "sip/sipmsg.h"
 #include "state.h"
 #include "tap.h"
 

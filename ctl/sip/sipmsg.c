@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "log.h"
-#include "sipmsg.h"
+#include "sip/sipmsg.h"
 
 /* libosip2's own complaints about a message: detail for --verbose, as
  * natproxyd already logs one line per malformed message it drops. */

@@ -7,7 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "portpool.h"
+#include "core/portpool.h"
 
 int np_portpool_init(struct np_portpool *pool, uint16_t lo, uint16_t hi)
 {

@@ -14,7 +14,7 @@
  * parser does not use the SIP header tables that parser_init() builds, so
  * no global initialisation is needed.
  */
-#include "sdp.h"
+#include "core/sdp.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
