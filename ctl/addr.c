@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "addr.h"
+#include "config.h"
 
 int np_addr_parse(const char *text, __u8 *family, union np_addr *addr)
 {
@@ -140,4 +141,23 @@ __u32 np_addr_ifindex(__u8 family, const union np_addr *addr)
 bool np_addr_is_local(__u8 family, const union np_addr *addr)
 {
 	return np_addr_ifindex(family, addr) != 0;
+}
+
+const char *np_sipaddr_host(const struct np_sockaddr *a, char *out,
+			    size_t len)
+{
+	char text[INET6_ADDRSTRLEN];
+
+	inet_ntop(a->family, &a->addr, text, sizeof(text));
+	snprintf(out, len, a->family == AF_INET6 ? "[%s]" : "%s", text);
+	return out;
+}
+
+bool np_sockaddr_eq(const struct np_sockaddr *a, const struct np_sockaddr *b)
+{
+	size_t n = a->family == AF_INET6 ? sizeof(a->addr.v6) :
+					   sizeof(a->addr.v4);
+
+	return a->family == b->family && a->port == b->port &&
+	       !memcmp(&a->addr, &b->addr, n);
 }

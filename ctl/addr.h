@@ -37,4 +37,11 @@ const char *np_endpoint_str(const struct np_endpoint *ep, char *buf,
 const char *np_addr_str(__u8 family, const union np_addr *addr, char *buf,
 			size_t len);
 
+struct np_sockaddr;
+/* Text form of an address's host for SIP and records: "203.0.113.1" or
+ * "[2001:db8::1]". */
+const char *np_sipaddr_host(const struct np_sockaddr *a, char *out,
+			    size_t len);
+bool np_sockaddr_eq(const struct np_sockaddr *a, const struct np_sockaddr *b);
+
 #endif

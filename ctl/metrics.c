@@ -27,9 +27,10 @@ static const char *const status_classes[6] = { "1xx", "2xx", "3xx",
 
 int np_metrics_collect(struct np_metrics *m, const struct np_proxy *px)
 {
-	const struct np_config *cfg = px->cfg;
+	const struct np_core *core = &px->core;
+	const struct np_config *cfg = core->cfg;
 	const struct np_term *t;
-	const struct np_leg *leg;
+	const struct np_call *call;
 	size_t i;
 
 	memset(m, 0, sizeof(*m));
@@ -41,16 +42,17 @@ int np_metrics_collect(struct np_metrics *m, const struct np_proxy *px)
 	}
 	m->n_realms = cfg->n_realms;
 	m->n_pairs = cfg->n_pairs;
-	m->stats = px->stats;
+	m->stats = core->stats;
 	for (i = 0; i < cfg->n_realms; i++) {
 		struct np_metrics_realm *r = &m->realms[i];
-		const struct np_portpool *pool = &px->media_ports[i];
+		const struct np_portpool *pool = &core->media_ports[i];
 
 		snprintf(r->name, sizeof(r->name), "%s", cfg->realms[i].name);
 		r->ports = pool->used ? (uint64_t)(pool->hi - pool->lo) + 1 : 0;
 		r->ports_free = r->ports - pool->in_use;
-		r->ctr = px->realm_ctr[i];
-		np_proxy_media_totals(px, i, &r->media);
+		r->sip = px->sip.ctr[i];
+		r->latches = core->realm_media[i].latches;
+		np_core_media_totals(core, i, &r->media);
 	}
 	for (i = 0; i < cfg->n_pairs; i++) {
 		struct np_metrics_pair *p = &m->pairs[i];
@@ -58,15 +60,15 @@ int np_metrics_collect(struct np_metrics *m, const struct np_proxy *px)
 		snprintf(p->name, sizeof(p->name), "%s/%s",
 			 cfg->realms[cfg->pairs[i].first].name,
 			 cfg->realms[cfg->pairs[i].second].name);
-		p->ctr = px->pair_ctr[i];
+		p->ctr = core->pair_ctr[i];
 	}
-	for (t = px->terms; t; t = t->next) {
+	for (t = core->terms; t; t = t->next) {
 		struct np_metrics_pair *p = &m->pairs[t->pair];
 
 		p->terminals++;
 		if (t->registered_until)
 			p->registrations++;
-		for (leg = t->legs; leg; leg = leg->next)
+		for (call = t->calls; call; call = call->next)
 			p->calls_active++;
 	}
 	return 0;
@@ -170,18 +172,18 @@ static void render_sip(FILE *f, const struct np_metrics *m)
 	} series[] = {
 		{ "natproxy_sip_requests_received_total",
 		  "SIP requests received on the realm, by method.",
-		  offsetof(struct np_realm_counters, requests_in), true },
+		  offsetof(struct np_sip_counters, requests_in), true },
 		{ "natproxy_sip_requests_sent_total",
 		  "SIP requests sent from the realm (keepalives and our BYEs "
 		  "included), by method.",
-		  offsetof(struct np_realm_counters, requests_out), true },
+		  offsetof(struct np_sip_counters, requests_out), true },
 		{ "natproxy_sip_responses_received_total",
 		  "SIP responses received on the realm, by status class.",
-		  offsetof(struct np_realm_counters, responses_in), false },
+		  offsetof(struct np_sip_counters, responses_in), false },
 		{ "natproxy_sip_responses_sent_total",
 		  "SIP responses sent from the realm (ours included), by "
 		  "status class.",
-		  offsetof(struct np_realm_counters, responses_out), false },
+		  offsetof(struct np_sip_counters, responses_out), false },
 	};
 	size_t s, i, j;
 
@@ -189,7 +191,7 @@ static void render_sip(FILE *f, const struct np_metrics *m)
 		head(f, series[s].name, "counter", series[s].help);
 		for (i = 0; i < m->n_realms; i++) {
 			const uint64_t *v =
-				(const void *)((const char *)&m->realms[i].ctr +
+				(const void *)((const char *)&m->realms[i].sip +
 					       series[s].off);
 			size_t n = series[s].request ? NP_SIP_METHOD_MAX : 6;
 
@@ -211,7 +213,7 @@ static void render_sip(FILE *f, const struct np_metrics *m)
 		for (j = 0; j < NP_REJECT_MAX; j++)
 			sample(f, "natproxy_sip_rejections_total", "realm",
 			       m->realms[i].name, "code", np_reject_names[j],
-			       m->realms[i].ctr.rejected[j]);
+			       m->realms[i].sip.rejected[j]);
 	head(f, "natproxy_sip_discarded_total", "counter",
 	     "SIP datagrams not forwarded: malformed (unparsable, or unusable "
 	     "and answered 400), or unmatched (no terminal or transaction).");
@@ -278,7 +280,7 @@ static void render_media(FILE *f, const struct np_metrics *m)
 	REALM_SERIES(f, m, "natproxy_xdp_xmit_drops_total", xmit_drops);
 	head(f, "natproxy_latch_events_total", "counter",
 	     "Relay ports that latched onto a terminal's source (XDP events).");
-	REALM_SERIES(f, m, "natproxy_latch_events_total", ctr.latches);
+	REALM_SERIES(f, m, "natproxy_latch_events_total", latches);
 	if (m->have_verdicts) {
 		head(f, "natproxy_xdp_verdicts_total", "counter",
 		     "Packets seen by the XDP relay on every interface it "

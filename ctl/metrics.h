@@ -21,7 +21,8 @@ struct np_metrics_realm {
 	char name[NP_REALM_NAME_MAX];
 	uint64_t ports, ports_free; /* media relay ports */
 	struct np_counters media; /* packets, bytes, drops: live + ended */
-	struct np_realm_counters ctr;
+	struct np_sip_counters sip; /* the realm's SIP messages */
+	uint64_t latches; /* XDP latch events on its relay ports */
 	/* The realm's interface (link.h): media leaves it by XDP (else the
 	 * kernel forwards it), checksums verified on arrival, and frames
 	 * XDP sent out of it that the kernel dropped. */

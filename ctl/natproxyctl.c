@@ -536,7 +536,7 @@ static int calls_term(void *arg, const struct np_term *t,
 	return 0;
 }
 
-static int calls_leg(void *arg, const struct np_leg *leg)
+static int calls_leg(void *arg, const struct np_call *leg)
 {
 	struct calls_ctx *cc = arg;
 	char nat[INET6_ADDRSTRLEN];
@@ -547,7 +547,7 @@ static int calls_leg(void *arg, const struct np_leg *leg)
 	inet_ntop(cc->nat.family, &cc->nat.addr, nat, sizeof(nat));
 	if (cc->ctl->json) {
 		printf("{\"call_id\": ");
-		json_str(stdout, leg->call_id);
+		json_str(stdout, leg->id);
 		printf(", \"terminal\": \"%s:%u\", \"direction\": \"%s\", "
 		       "\"answered\": %s, \"age\": %lld, \"from\": ",
 		       nat, cc->nat.port, leg->outgoing ? "outgoing" : "incoming",
@@ -561,7 +561,7 @@ static int calls_leg(void *arg, const struct np_leg *leg)
 		char term[INET6_ADDRSTRLEN + 8];
 
 		snprintf(term, sizeof(term), "%s:%u", nat, cc->nat.port);
-		printf("%-40s %-22s %-8s %6llds\n", leg->call_id, term,
+		printf("%-40s %-22s %-8s %6llds\n", leg->id, term,
 		       leg->outgoing ? "out" : "in",
 		       (long long)(now.tv_sec - leg->started));
 	}

@@ -267,9 +267,9 @@ static double wall(void *ctx)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static const struct np_proxy_io daemon_io = {
-	.sip_open = sock_open,
-	.sip_close = sock_close,
+static const struct np_core_io daemon_io = {
+	.signal_open = sock_open,
+	.signal_close = sock_close,
 	.send = sock_send,
 	.flow_put = flow_put,
 	.flow_get = flow_get,
@@ -290,7 +290,7 @@ static int on_latch(void *ctx, void *data, size_t len)
 	src.family = ev->key.family == NP_AF_INET6 ? AF_INET6 : AF_INET;
 	memcpy(&src.addr, &ev->source, src.family == AF_INET6 ? 16 : 4);
 	src.port = ntohs(ev->sport);
-	np_proxy_latched(&d->px, &ev->key, &src);
+	np_core_latched(&d->px.core, &ev->key, &src);
 	return 0;
 }
 
@@ -353,9 +353,9 @@ static void links_sync(struct daemon *d)
 		np_warn("cannot probe the relay's interfaces: %s",
 			strerror(-err));
 	for (i = 0; i < d->cfg.n_realms; i++)
-		d->px.link_flags[i] =
+		d->px.core.link_flags[i] =
 			bpf_map_lookup_elem(d->maps.fd[NP_LINKS],
-					    &d->px.ifindex[i], &link) ?
+					    &d->px.core.ifindex[i], &link) ?
 				0 :
 				link.flags;
 }
@@ -380,7 +380,7 @@ static int collect_stale(const struct np_flow_key *key,
 		const struct np_realm *r = &s->d->cfg.realms[i];
 
 		if (port < r->media_ports.lo || port > r->media_ports.hi ||
-		    np_proxy_media_port_used(&s->d->px, i, port))
+		    np_core_media_port_used(&s->d->px.core, i, port))
 			continue;
 		if (s->n == s->cap) {
 			size_t cap = s->cap ? 2 * s->cap : 64;
@@ -444,19 +444,19 @@ static int adopt_term(void *arg, const struct np_term *t,
 	return 0;
 }
 
-static int adopt_leg(void *arg, const struct np_leg *leg)
+static int adopt_leg(void *arg, const struct np_call *leg)
 {
 	struct adopt_ctx *a = arg;
 	int err;
 
 	if (!a->term)
 		return 0;
-	err = np_proxy_adopt_leg(&a->d->px, a->term, leg);
+	err = np_proxy_adopt_call(&a->d->px, a->term, leg);
 	if (err == -ESTALE)
 		np_info("state: call '%s' ended before the state was saved: "
-			"already billed, not adopted", leg->call_id);
+			"already billed, not adopted", leg->id);
 	else if (err)
-		np_warn("state: call '%s' not adopted: %s", leg->call_id,
+		np_warn("state: call '%s' not adopted: %s", leg->id,
 			strerror(-err));
 	else
 		a->legs++;
@@ -526,7 +526,7 @@ static void save_state(struct daemon *d)
 	struct timespec t0, t1;
 	int err;
 
-	if (!d->px.dirty)
+	if (!d->px.core.dirty)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	err = np_state_save(&d->px, d->state_path, &d->owner);
@@ -537,7 +537,7 @@ static void save_state(struct daemon *d)
 	if (err)
 		np_warn("cannot save state to '%s': %s", d->state_path,
 			strerror(-err));
-	d->px.dirty = false;
+	d->px.core.dirty = false;
 }
 
 static void drain_socket(struct daemon *d, size_t realm, uint16_t port)
@@ -653,10 +653,10 @@ static void reload(struct daemon *d)
 	/* Committed: merged becomes the configuration. */
 	old = d->cfg;
 	d->cfg = merged;
-	d->px.cfg = &d->cfg;
+	d->px.core.cfg = &d->cfg;
 	np_config_free(&old);
 	for (i = old_realms; i < d->cfg.n_realms; i++)
-		d->px.ifindex[i] = if_nametoindex(d->cfg.realms[i].interface);
+		d->px.core.ifindex[i] = if_nametoindex(d->cfg.realms[i].interface);
 	links_sync(d);
 	if (d->charging_fd >= 0)
 		close(d->charging_fd);
@@ -737,14 +737,14 @@ static char *metrics_page(void *arg, size_t *len)
 		return NULL;
 	m.have_verdicts = !np_verdicts_read(&d->maps, m.verdicts);
 	for (size_t i = 0; i < m.n_realms; i++) {
-		__u32 ifindex = d->px.ifindex[i];
+		__u32 ifindex = d->px.core.ifindex[i];
 		__u64 drops = 0;
 
 		bpf_map_lookup_elem(d->maps.fd[NP_XMIT_DROPS], &ifindex,
 				    &drops);
-		m.realms[i].xmit_by_xdp = d->px.link_flags[i] & NP_LINK_XMIT;
+		m.realms[i].xmit_by_xdp = d->px.core.link_flags[i] & NP_LINK_XMIT;
 		m.realms[i].verify_checksums =
-			d->px.link_flags[i] & NP_LINK_VERIFY_CSUM;
+			d->px.core.link_flags[i] & NP_LINK_VERIFY_CSUM;
 		m.realms[i].xmit_drops = drops;
 	}
 	m.state_saves = d->state_saves;
@@ -1005,7 +1005,7 @@ int main(int argc, char **argv)
 	if (err)
 		goto out;
 	for (i = 0; i < d.cfg.n_realms; i++)
-		d.px.ifindex[i] = if_nametoindex(d.cfg.realms[i].interface);
+		d.px.core.ifindex[i] = if_nametoindex(d.cfg.realms[i].interface);
 	links_sync(&d);
 	if (!stale)
 		adopt_state(&d);
@@ -1015,7 +1015,7 @@ int main(int argc, char **argv)
 		d.cfg.n_realms, d.cfg.n_pairs, pin_dir);
 	err = run(&d);
 	/* Calls outlive us: their flows stay, the state file has them. */
-	d.px.dirty = true;
+	d.px.core.dirty = true;
 	save_state(&d);
 	np_proxy_forget(&d.px);
 	status = err ? 1 : 0;

@@ -68,20 +68,24 @@ static void put_volume(FILE *f, const struct np_volume *v)
 		fprintf(f, " %llu", (unsigned long long)v->drops[i]);
 }
 
-static void save_leg(FILE *f, const struct np_leg *leg)
+static void save_leg(FILE *f, const struct np_call *leg)
 {
+	static const struct np_sip_dialog none;
+	const struct np_sip_dialog *d = leg->dialog ? leg->dialog : &none;
 	size_t i;
 
 	fputs("leg", f);
-	put_text(f, leg->call_id);
+	put_text(f, leg->id);
 	put_text(f, leg->from);
 	put_text(f, leg->to);
-	put_text(f, leg->far_target);
-	fprintf(f, " %d %d %u %u %lld %lld %lld %.3f %.3f %zu\n",
-		leg->outgoing, leg->answered, leg->term_cseq, leg->core_cseq,
+	put_text(f, d->far_target);
+	fprintf(f, " %d %d %u %u %lld %lld %lld %.3f %.3f %zu",
+		leg->outgoing, leg->answered, d->term_cseq, d->core_cseq,
 		(long long)leg->started, (long long)leg->expires,
 		(long long)leg->answered_at, leg->wall_start, leg->wall_answer,
 		leg->n_streams);
+	put_text(f, d->core_route);
+	fputc('\n', f);
 	for (i = 0; i < leg->n_streams; i++) {
 		const struct np_stream *s = &leg->streams[i];
 
@@ -100,8 +104,9 @@ int np_state_save(const struct np_proxy *px, const char *path,
 		  const struct np_state_owner *owner)
 {
 	char tmp[4096];
+	const struct np_config *cfg = px->core.cfg;
 	const struct np_term *t;
-	const struct np_leg *leg;
+	const struct np_call *leg;
 	FILE *f;
 	int err = 0;
 
@@ -117,21 +122,22 @@ int np_state_save(const struct np_proxy *px, const char *path,
 	} else {
 		fprintf(f, "%s\n", STATE_VERSION_1);
 	}
-	for (t = px->terms; t; t = t->next) {
-		const struct np_pair *pair = &px->cfg->pairs[t->pair];
-		struct np_sockaddr acc = px->cfg->realms[pair->first].address;
-		struct np_sockaddr core = px->cfg->realms[pair->second].address;
+	for (t = px->core.terms; t; t = t->next) {
+		const struct np_pair *pair = &cfg->pairs[t->pair];
+		const struct np_sip_term *st = t->signaling;
+		struct np_sockaddr acc = cfg->realms[pair->first].address;
+		struct np_sockaddr core = cfg->realms[pair->second].address;
 
-		acc.port = px->cfg->realms[pair->first].sip_port;
+		acc.port = cfg->realms[pair->first].sip_port;
 		core.port = t->core_port;
 		fprintf(f, "term %zu", t->pair);
 		put_addr(f, &t->nat);
 		put_addr(f, &acc);
 		put_addr(f, &core);
 		fprintf(f, " %lld", (long long)t->registered_until);
-		put_text(f, t->contact);
+		put_text(f, st ? st->contact : "");
 		fputc('\n', f);
-		for (leg = t->legs; leg; leg = leg->next)
+		for (leg = t->calls; leg; leg = leg->next)
 			save_leg(f, leg);
 	}
 	/* Written out before it replaces the old state. No fsync: the file
@@ -282,7 +288,7 @@ static void get_volume(struct field_reader *r, struct np_volume *v)
 #define VOLUME_FIELDS (2 + NP_DROP_MAX)
 #define STREAM_FIELDS (8 + 6 + 6 + 2 * VOLUME_FIELDS)
 
-static int parse_stream(char **f, int n, struct np_leg *leg)
+static int parse_stream(char **f, int n, struct np_call *leg)
 {
 	struct field_reader r = { f + 1, 0 };
 	unsigned long long i = next_num(&r, NP_SDP_MAX_MEDIA - 1);
@@ -304,20 +310,26 @@ static int parse_stream(char **f, int n, struct np_leg *leg)
 	return r.err;
 }
 
-static int parse_leg(char **f, int n, struct np_leg *leg)
+/* A call and its SIP dialog; a file from before route sets has no route
+ * field (15 fields). */
+static int parse_leg(char **f, int n, struct np_call *leg,
+		     struct np_sip_dialog *d)
 {
 	struct field_reader r = { f + 5, 0 };
 
 	memset(leg, 0, sizeof(*leg));
-	if (n != 15 || get_text(f[1], leg->call_id, sizeof(leg->call_id)) ||
+	memset(d, 0, sizeof(*d));
+	leg->dialog = d;
+	if ((n != 15 && n != 16) || get_text(f[1], leg->id, sizeof(leg->id)) ||
 	    get_text(f[2], leg->from, sizeof(leg->from)) ||
 	    get_text(f[3], leg->to, sizeof(leg->to)) ||
-	    get_text(f[4], leg->far_target, sizeof(leg->far_target)))
+	    get_text(f[4], d->far_target, sizeof(d->far_target)) ||
+	    (n == 16 && get_text(f[15], d->core_route, sizeof(d->core_route))))
 		return -EINVAL;
 	leg->outgoing = next_num(&r, 1);
 	leg->answered = next_num(&r, 1);
-	leg->term_cseq = (uint32_t)next_num(&r, UINT32_MAX);
-	leg->core_cseq = (uint32_t)next_num(&r, UINT32_MAX);
+	d->term_cseq = (uint32_t)next_num(&r, UINT32_MAX);
+	d->core_cseq = (uint32_t)next_num(&r, UINT32_MAX);
 	leg->started = (time_t)next_num(&r, LLONG_MAX);
 	leg->expires = (time_t)next_num(&r, LLONG_MAX);
 	leg->answered_at = (time_t)next_num(&r, LLONG_MAX);
@@ -328,11 +340,14 @@ static int parse_leg(char **f, int n, struct np_leg *leg)
 }
 
 static int parse_term(char **f, int n, struct np_term *t,
-		      struct np_sockaddr *acc, struct np_sockaddr *core)
+		      struct np_sip_term *st, struct np_sockaddr *acc,
+		      struct np_sockaddr *core)
 {
 	struct field_reader r = { f + 1, 0 };
 
 	memset(t, 0, sizeof(*t));
+	memset(st, 0, sizeof(*st));
+	t->signaling = st;
 	if (n != 10)
 		return -EINVAL;
 	t->pair = next_num(&r, SIZE_MAX);
@@ -340,7 +355,7 @@ static int parse_term(char **f, int n, struct np_term *t,
 	get_addr(&r, acc);
 	get_addr(&r, core);
 	t->registered_until = (time_t)next_num(&r, LLONG_MAX);
-	if (r.err || get_text(f[9], t->contact, sizeof(t->contact)))
+	if (r.err || get_text(f[9], st->contact, sizeof(st->contact)))
 		return -EINVAL;
 	t->core_port = core->port;
 	return 0;
@@ -361,7 +376,7 @@ static int parse_owner(char **f, int n, struct np_state_owner *o)
 
 /* The leg being read is handed on when all its streams were read. */
 static int flush_leg(const struct np_state_visit *v, void *arg,
-		     struct np_leg *leg, bool *pending, size_t *streams)
+		     struct np_call *leg, bool *pending, size_t *streams)
 {
 	int err = 0;
 
@@ -378,8 +393,13 @@ int np_state_read(const char *path, const struct np_state_visit *v, void *arg)
 	struct np_sockaddr acc, core;
 	bool have_term = false, pending = false, owned = false;
 	struct np_state_owner owner;
-	struct np_leg *leg = NULL;
-	struct np_term term;
+	/* What one line at a time fills in, handed to the visitor. */
+	struct reading {
+		struct np_call leg;
+		struct np_sip_dialog dialog;
+		struct np_term term;
+		struct np_sip_term sterm;
+	} *rd;
 	size_t cap = 0, streams = 0;
 	int n, lineno = 0, err = 0;
 	FILE *fp;
@@ -387,8 +407,8 @@ int np_state_read(const char *path, const struct np_state_visit *v, void *arg)
 	fp = fopen(path, "re");
 	if (!fp)
 		return -errno;
-	leg = malloc(sizeof(*leg));
-	if (!leg) {
+	rd = malloc(sizeof(*rd));
+	if (!rd) {
 		err = -ENOMEM;
 		goto out;
 	}
@@ -406,19 +426,20 @@ int np_state_read(const char *path, const struct np_state_visit *v, void *arg)
 		} else if (lineno == 2 && owned) {
 			err = parse_owner(f, n, &owner);
 		} else if (!strcmp(f[0], "term")) {
-			err = flush_leg(v, arg, leg, &pending, &streams);
+			err = flush_leg(v, arg, &rd->leg, &pending, &streams);
 			if (!err)
-				err = parse_term(f, n, &term, &acc, &core);
+				err = parse_term(f, n, &rd->term, &rd->sterm,
+						 &acc, &core);
 			if (!err)
-				err = v->term(arg, &term, &acc, &core);
+				err = v->term(arg, &rd->term, &acc, &core);
 			have_term = !err;
 		} else if (!strcmp(f[0], "leg") && have_term) {
-			err = flush_leg(v, arg, leg, &pending, &streams);
+			err = flush_leg(v, arg, &rd->leg, &pending, &streams);
 			if (!err)
-				err = parse_leg(f, n, leg);
+				err = parse_leg(f, n, &rd->leg, &rd->dialog);
 			pending = !err;
 		} else if (!strcmp(f[0], "stream") && pending) {
-			err = parse_stream(f, n, leg);
+			err = parse_stream(f, n, &rd->leg);
 			streams++;
 		} else {
 			err = -EINVAL;
@@ -427,11 +448,11 @@ int np_state_read(const char *path, const struct np_state_visit *v, void *arg)
 	if (!err && (!lineno || (owned && lineno < 2)))
 		err = -EINVAL; /* not even a version (and owner) line */
 	if (!err)
-		err = flush_leg(v, arg, leg, &pending, &streams);
+		err = flush_leg(v, arg, &rd->leg, &pending, &streams);
 	if (err == -EINVAL)
 		np_err("state file '%s' is damaged at line %d", path, lineno);
 out:
-	free(leg);
+	free(rd);
 	free(line);
 	fclose(fp);
 	return err;

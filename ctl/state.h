@@ -64,8 +64,9 @@ struct np_state_visit {
 	int (*term)(void *arg, const struct np_term *t,
 		    const struct np_sockaddr *access,
 		    const struct np_sockaddr *core);
-	/* One of the last terminal's legs. */
-	int (*leg)(void *arg, const struct np_leg *leg);
+	/* One of the last terminal's calls. The terminal's signaling and
+	 * the call's dialog point at the reader's buffers: copy them. */
+	int (*leg)(void *arg, const struct np_call *call);
 };
 
 /* Reads path; -ENOENT if absent, -EINVAL with a log line if damaged. */

@@ -245,25 +245,6 @@ int np_sipaddr_parse(const char *host, const char *port, uint16_t dflt,
 	return 0;
 }
 
-const char *np_sipaddr_host(const struct np_sockaddr *a, char *out,
-			    size_t len)
-{
-	char text[INET6_ADDRSTRLEN];
-
-	inet_ntop(a->family, &a->addr, text, sizeof(text));
-	snprintf(out, len, a->family == AF_INET6 ? "[%s]" : "%s", text);
-	return out;
-}
-
-bool np_sockaddr_eq(const struct np_sockaddr *a, const struct np_sockaddr *b)
-{
-	size_t n = a->family == AF_INET6 ? sizeof(a->addr.v6) :
-					   sizeof(a->addr.v4);
-
-	return a->family == b->family && a->port == b->port &&
-	       !memcmp(&a->addr, &b->addr, n);
-}
-
 int np_sipmsg_via_dest(const osip_message_t *msg, struct np_sockaddr *dest)
 {
 	osip_generic_param_t *received = NULL, *rport = NULL;

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <osipparser2/osip_parser.h>
 
+#include "addr.h"
 #include "config.h"
 
 void np_sipmsg_init(void);
@@ -61,11 +62,7 @@ int np_sipmsg_from(const osip_message_t *msg, char *out, size_t len);
 int np_sipmsg_to(const osip_message_t *msg, char *out, size_t len);
 uint32_t np_sipmsg_cseq(const osip_message_t *msg);
 
-/* Text form of an address for SIP: "203.0.113.1" or "[2001:db8::1]". */
-const char *np_sipaddr_host(const struct np_sockaddr *a, char *out,
-			    size_t len);
 int np_sipaddr_parse(const char *host, const char *port, uint16_t dflt,
 		     struct np_sockaddr *a);
-bool np_sockaddr_eq(const struct np_sockaddr *a, const struct np_sockaddr *b);
 
 #endif

@@ -155,9 +155,9 @@ static double io_wall(void *ctx)
 	return 1796040000.0;
 }
 
-static const struct np_proxy_io fuzz_ops = {
-	.sip_open = io_open,
-	.sip_close = io_close,
+static const struct np_core_io fuzz_ops = {
+	.signal_open = io_open,
+	.signal_close = io_close,
 	.send = io_send,
 	.flow_put = io_flow_put,
 	.flow_get = io_flow_get,
@@ -234,21 +234,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (getenv("NP_FUZZ_STATS"))
 		fprintf(stderr, "calls started %llu ended %llu, forwarded %llu, "
 			"malformed %llu, unmatched %llu\n",
-			(unsigned long long)px.stats.calls_started,
-			(unsigned long long)px.stats.calls_ended,
-			(unsigned long long)px.stats.forwarded,
-			(unsigned long long)px.stats.malformed,
-			(unsigned long long)px.stats.unmatched);
+			(unsigned long long)px.core.stats.calls_started,
+			(unsigned long long)px.core.stats.calls_ended,
+			(unsigned long long)px.core.stats.forwarded,
+			(unsigned long long)px.core.stats.malformed,
+			(unsigned long long)px.core.stats.unmatched);
 	/* Two hours on, every registration has expired, every call has
 	 * ended (media timeout at the latest) and every transaction is gone:
 	 * nothing may still hold a port or a flow. */
 	for (time_t t = now; t <= now + 7200; t += 5)
 		np_proxy_tick(&px, t);
 	for (size_t r = 0; r < cfg.n_realms; r++)
-		if (px.media_ports[r].in_use ||
-		    (px.sip_ports[r].used && px.sip_ports[r].in_use))
+		if (px.core.media_ports[r].in_use ||
+		    (px.core.signal_ports[r].used && px.core.signal_ports[r].in_use))
 			abort(); /* a port outlived its call or terminal */
-	if (px.terms)
+	if (px.core.terms)
 		abort();
 	np_proxy_fini(&px);
 	for (int i = 0; i < FUZZ_MAX_FLOWS; i++)

@@ -116,12 +116,12 @@ static void test_render(struct tap *t)
 	realms[0].media.packets = 200;
 	realms[0].media.bytes = 40000;
 	realms[0].media.drops[NP_DROP_LATCH] = 20;
-	realms[0].ctr.requests_in[NP_SIP_INVITE] = 1;
-	realms[0].ctr.requests_in[NP_SIP_OTHER] = 3;
-	realms[0].ctr.responses_out[1] = 7; /* 2xx */
-	realms[0].ctr.rejected[NP_REJECT_503] = 2;
-	realms[0].ctr.latches = 4;
-	realms[1].ctr.requests_out[NP_SIP_BYE] = 5;
+	realms[0].sip.requests_in[NP_SIP_INVITE] = 1;
+	realms[0].sip.requests_in[NP_SIP_OTHER] = 3;
+	realms[0].sip.responses_out[1] = 7; /* 2xx */
+	realms[0].sip.rejected[NP_REJECT_503] = 2;
+	realms[0].latches = 4;
+	realms[1].sip.requests_out[NP_SIP_BYE] = 5;
 	strcpy(pairs[0].name, "access/core");
 	pairs[0].terminals = 2;
 	pairs[0].registrations = 1;
@@ -208,8 +208,8 @@ static int fixed_counters(void *c, const struct np_flow_key *k,
 	return 0;
 }
 
-static const struct np_proxy_io io = {
-	.sip_open = no_open,
+static const struct np_core_io io = {
+	.signal_open = no_open,
 	.counters_get = fixed_counters,
 };
 
@@ -220,7 +220,7 @@ static void test_collect(struct tap *t)
 	struct np_config cfg = { .realms = realms, .n_realms = 2,
 				 .pairs = &pair, .n_pairs = 1 };
 	struct np_term *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
-	struct np_leg *leg = calloc(1, sizeof(*leg));
+	struct np_call *leg = calloc(1, sizeof(*leg));
 	struct np_metrics m;
 	struct np_proxy px;
 
@@ -237,21 +237,21 @@ static void test_collect(struct tap *t)
 		return;
 	/* Two terminals, one registered with one call of one stream. */
 	a->registered_until = 100;
-	a->legs = leg;
+	a->calls = leg;
 	a->next = b;
-	px.terms = a;
+	px.core.terms = a;
 	leg->n_streams = 1;
 	leg->streams[0] = (struct np_stream){ .active = true,
 					      .access_port = 30000,
 					      .core_port = 40000 };
-	np_portpool_take(&px.media_ports[0], 30000, 2);
-	np_portpool_take(&px.media_ports[1], 40000, 2);
+	np_portpool_take(&px.core.media_ports[0], 30000, 2);
+	np_portpool_take(&px.core.media_ports[1], 40000, 2);
 	/* Flows already removed counted 5 packets on the access realm. */
-	px.realm_ctr[0].media_packets = 5;
-	px.realm_ctr[0].media_bytes = 500;
-	px.realm_ctr[0].media_drops[NP_DROP_SOURCE] = 2;
-	px.pair_ctr[0].calls_ended[NP_END_BYE] = 3;
-	px.stats.bindings_lost = 1;
+	px.core.realm_media[0].packets = 5;
+	px.core.realm_media[0].bytes = 500;
+	px.core.realm_media[0].drops[NP_DROP_SOURCE] = 2;
+	px.core.pair_ctr[0].calls_ended[NP_END_BYE] = 3;
+	px.core.stats.bindings_lost = 1;
 
 	if (!tap_check(t, !np_metrics_collect(&m, &px), "collects"))
 		goto out;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * Unit tests for ctl/proxy.c, natproxyd's SIP NAT-traversal logic, driven
- * through a fake struct np_proxy_io. Messages go in as a UA behind a NAT
+ * through a fake struct np_core_io. Messages go in as a UA behind a NAT
  * writes them (private addresses in Via, Contact and SDP, arriving from its
  * NAT mapping) and as a Kamailio softswitch answers them (a UAS copies the
  * Via lines, From, To, Call-ID and CSeq of the request it received, RFC 3261
@@ -386,9 +386,9 @@ static double fake_wall(void *ctx)
 	return 1795593600.25; /* 2026-11-25T08:00:00.250Z */
 }
 
-static const struct np_proxy_io fake_ops = {
-	.sip_open = fake_sip_open,
-	.sip_close = fake_sip_close,
+static const struct np_core_io fake_ops = {
+	.signal_open = fake_sip_open,
+	.signal_close = fake_sip_close,
 	.send = fake_send,
 	.flow_put = fake_flow_put,
 	.flow_get = fake_flow_get,
@@ -956,8 +956,8 @@ static void test_register(struct tap *t)
 		hdr_value(s->buf, "Contact", 0, r, sizeof(r));
 		tap_diag("terminal was handed Contact: %s", r);
 	}
-	tap_check(t, e.px.stats.forwarded == 4 && e.px.stats.unmatched == 0 &&
-			     e.px.stats.malformed == 0,
+	tap_check(t, e.px.core.stats.forwarded == 4 && e.px.core.stats.unmatched == 0 &&
+			     e.px.core.stats.malformed == 0,
 		  "register: stats forwarded 4, unmatched 0, malformed 0");
 out:
 	env_fini(t, &e, "register");
@@ -1006,9 +1006,14 @@ static void test_outgoing_call(struct tap *t)
 	tap_check(t, flow_is(&e, "198.51.100.1", 40000, "203.0.113.1", 30000,
 			     NULL, 0),
 		  "flow 198.51.100.1:40000 (far->terminal): src 203.0.113.1:30000, no dst yet");
-	tap_check(t, !(flow_flags(&e, "198.51.100.1", 40000) &
-		       (NP_F_LATCH_PENDING | NP_F_STRICT_SOURCE)),
-		  "flow 198.51.100.1:40000: no latch, no strict source");
+	/* The far end latches too: after its first packet no one else on
+	 * the core side may send media toward the terminal. */
+	tap_check(t, (flow_flags(&e, "198.51.100.1", 40000) &
+		      (NP_F_LATCH_PENDING | NP_F_STRICT_SOURCE)) ==
+			     (NP_F_LATCH_PENDING | NP_F_STRICT_SOURCE) &&
+			     !(flow_flags(&e, "198.51.100.1", 40000) &
+			       NP_F_HAS_REVERSE),
+		  "flow 198.51.100.1:40000: latches on the far end's first packet, then strict; moves no other flow");
 	tap_check(t, flow_is(&e, "203.0.113.1", 30000, "198.51.100.1", 40000,
 			     NULL, 0),
 		  "flow 203.0.113.1:30000 (terminal->far): src 198.51.100.1:40000, no dst yet");
@@ -1027,7 +1032,7 @@ static void test_outgoing_call(struct tap *t)
 	tap_check(t, f && f->flags == TERM_FLAGS &&
 			     key_is(&f->reverse, "198.51.100.1", 40001),
 		  "flow 203.0.113.1:30001: latching, reverse 198.51.100.1:40001");
-	tap_check(t, e.px.stats.calls_started == 1, "outgoing: one call started");
+	tap_check(t, e.px.core.stats.calls_started == 1, "outgoing: one call started");
 
 	/* Timer A retransmits the INVITE: same relays, nothing new. */
 	sent_clear(&e.io);
@@ -1037,9 +1042,9 @@ static void test_outgoing_call(struct tap *t)
 			     via_is(s, 0, "198.51.100.1", "20000",
 				    "z9hG4bK-inv1") &&
 			     flow_count(&e.io) == 4 &&
-			     e.px.media_ports[ACC].in_use == 2 &&
-			     e.px.media_ports[CORE].in_use == 2 &&
-			     e.px.stats.calls_started == 1,
+			     e.px.core.media_ports[ACC].in_use == 2 &&
+			     e.px.core.media_ports[CORE].in_use == 2 &&
+			     e.px.core.stats.calls_started == 1,
 		  "INVITE retransmission: relayed again on the same relays");
 
 	/* 180 Ringing through Kamailio. */
@@ -1114,14 +1119,14 @@ static void test_outgoing_call(struct tap *t)
 	tap_check(t, flow_count(&e.io) == 0 && e.io.n_del == 4,
 		  "outgoing BYE: all four flows deleted (flow_del found %zu)",
 		  e.io.n_del);
-	tap_check(t, e.px.media_ports[ACC].in_use == 0 &&
-			     e.px.media_ports[CORE].in_use == 0,
+	tap_check(t, e.px.core.media_ports[ACC].in_use == 0 &&
+			     e.px.core.media_ports[CORE].in_use == 0,
 		  "outgoing BYE: relay ports returned (in use %u/%u)",
-		  e.px.media_ports[ACC].in_use, e.px.media_ports[CORE].in_use);
-	tap_check(t, e.px.stats.calls_ended == 1, "outgoing BYE: call ended");
+		  e.px.core.media_ports[ACC].in_use, e.px.core.media_ports[CORE].in_use);
+	tap_check(t, e.px.core.stats.calls_ended == 1, "outgoing BYE: call ended");
 	{
-		const struct np_realm_counters *ra = &e.px.realm_ctr[ACC],
-					       *rc = &e.px.realm_ctr[CORE];
+		const struct np_sip_counters *ra = &e.px.sip.ctr[ACC],
+					     *rc = &e.px.sip.ctr[CORE];
 		struct np_counters tot;
 
 		/* The INVITE came twice (a retransmission), relayed twice. */
@@ -1144,14 +1149,14 @@ static void test_outgoing_call(struct tap *t)
 				     rc->responses_in[1] == ra->responses_out[1],
 			  "metrics: 2xx in on core = 2xx out on access (%llu)",
 			  (unsigned long long)rc->responses_in[1]);
-		tap_check(t, e.px.pair_ctr[0].calls_started == 1 &&
-				     e.px.pair_ctr[0].calls_ended[NP_END_BYE] == 1,
+		tap_check(t, e.px.core.pair_ctr[0].calls_started == 1 &&
+				     e.px.core.pair_ctr[0].calls_ended[NP_END_BYE] == 1,
 			  "metrics: the pair's call started and ended by bye");
 		/* The fake's flow_del reports 50 packets per flow. */
-		np_proxy_media_totals(&e.px, ACC, &tot);
+		np_core_media_totals(&e.px.core, ACC, &tot);
 		tap_check(t, tot.packets == 100 && tot.bytes == 20000 &&
-				     ra->media_packets == 100 &&
-				     rc->media_packets == 100,
+				     e.px.core.realm_media[ACC].packets == 100 &&
+				     e.px.core.realm_media[CORE].packets == 100,
 			  "metrics: the removed flows' counts stay in the totals (%llu)",
 			  (unsigned long long)tot.packets);
 	}
@@ -1175,8 +1180,8 @@ static void test_outgoing_call(struct tap *t)
 	tap_check(t, sent_route(s, CORE, 20000, "198.51.100.2", 5060) &&
 			     strstr(body_of(s), "m=audio 400") &&
 			     flow_count(&e.io) == 4 &&
-			     e.px.media_ports[ACC].in_use == 2 &&
-			     e.px.media_ports[CORE].in_use == 2,
+			     e.px.core.media_ports[ACC].in_use == 2 &&
+			     e.px.core.media_ports[CORE].in_use == 2,
 		  "second call: relay ports allocated again, four flows");
 out:
 	free(inv);
@@ -1235,7 +1240,7 @@ static void test_incoming_call(struct tap *t)
 	tap_check(t, via_is(s, 0, "203.0.113.1", "5060", our) &&
 			     body_is(s, SDP_FAR("203.0.113.1", "30000")) &&
 			     flow_count(&e.io) == 4 &&
-			     e.px.media_ports[ACC].in_use == 2,
+			     e.px.core.media_ports[ACC].in_use == 2,
 		  "incoming INVITE retransmission: the same branch of ours, same relays");
 
 	/* The terminal rings, then answers. */
@@ -1296,8 +1301,8 @@ static void test_incoming_call(struct tap *t)
 			     first_line_is(s, "BYE sip:alice@192.168.1.10:5060 SIP/2.0"),
 		  "incoming BYE: to the terminal, Request-URI restored");
 	tap_check(t, flow_count(&e.io) == 0 &&
-			     e.px.media_ports[ACC].in_use == 0 &&
-			     e.px.media_ports[CORE].in_use == 0,
+			     e.px.core.media_ports[ACC].in_use == 0 &&
+			     e.px.core.media_ports[CORE].in_use == 0,
 		  "incoming BYE: flows removed, ports returned");
 	req = dup_sent(s);
 	reply(r, req, "200 OK", NULL, "", "");
@@ -1344,8 +1349,8 @@ static void test_incoming_call(struct tap *t)
 			     via_count(s) == 2,
 		  "CANCEL: the same Via branch of ours as its INVITE (RFC 3261 9.1)");
 	tap_check(t, flow_count(&e.io) == 0 &&
-			     e.px.media_ports[ACC].in_use == 0 &&
-			     e.px.media_ports[CORE].in_use == 0,
+			     e.px.core.media_ports[ACC].in_use == 0 &&
+			     e.px.core.media_ports[CORE].in_use == 0,
 		  "CANCEL: flows removed, ports returned");
 
 	req = dup_sent(s);
@@ -1377,7 +1382,7 @@ static void test_incoming_call(struct tap *t)
 	tap_check(t, sent_route(s, ACC, 5060, "203.0.113.11", 40001) &&
 			     via_is(s, 0, "203.0.113.1", "5060", our),
 		  "ACK for 487: to the terminal with the INVITE's branch of ours");
-	tap_check(t, e.px.stats.unmatched == 0, "incoming: nothing unmatched");
+	tap_check(t, e.px.core.stats.unmatched == 0, "incoming: nothing unmatched");
 out:
 	free(inv);
 	env_fini(t, &e, "incoming");
@@ -1410,10 +1415,10 @@ static void test_rejected_call(struct tap *t)
 			     hdr_is(s, "Via", 0, ALICE_VIA("z9hG4bK-inv5")),
 		  "486: to the terminal, Via restored");
 	tap_check(t, flow_count(&e.io) == 0, "486: flows removed");
-	tap_check(t, e.px.media_ports[ACC].in_use == 0 &&
-			     e.px.media_ports[CORE].in_use == 0,
+	tap_check(t, e.px.core.media_ports[ACC].in_use == 0 &&
+			     e.px.core.media_ports[CORE].in_use == 0,
 		  "486: relay ports freed");
-	tap_check(t, e.px.stats.calls_ended == 1, "486: call counted as ended");
+	tap_check(t, e.px.core.stats.calls_ended == 1, "486: call counted as ended");
 	/* The ACK for a non-2xx final response reuses the INVITE's branch. */
 	term_req(m, &alice, "ACK", "sip:bob@example.test", "z9hG4bK-inv5",
 		 "call5@192.168.1.10", 1, "<sip:bob@example.test>;tag=far-tag",
@@ -1471,8 +1476,8 @@ static void test_two_mlines(struct tap *t)
 			     !flow_at(&e, "203.0.113.1", 30003) &&
 			     !flow_at(&e, "198.51.100.1", 40003),
 		  "video declined: its flows removed, audio's kept");
-	tap_check(t, e.px.media_ports[ACC].in_use == 2 &&
-			     e.px.media_ports[CORE].in_use == 2,
+	tap_check(t, e.px.core.media_ports[ACC].in_use == 2 &&
+			     e.px.core.media_ports[CORE].in_use == 2,
 		  "video declined: its ports returned");
 	tap_check(t, flow_is(&e, "203.0.113.1", 30000, "198.51.100.1", 40000,
 			     "198.51.100.10", 7000),
@@ -1489,8 +1494,8 @@ static void test_two_mlines(struct tap *t)
 			     strstr(body_of(s), "c=IN IP4 198.51.100.1\r\n"),
 		  "offer with m=video 0: port 0 stays 0 toward the core");
 	tap_check(t, flow_count(&e.io) == 8 &&
-			     e.px.media_ports[ACC].in_use == 4 &&
-			     e.px.media_ports[CORE].in_use == 4,
+			     e.px.core.media_ports[ACC].in_use == 4 &&
+			     e.px.core.media_ports[CORE].in_use == 4,
 		  "offer with m=video 0: flows and ports for the audio only");
 out:
 	free(inv);
@@ -1499,7 +1504,7 @@ out:
 
 static void test_rtcp_mux_and_hold(struct tap *t)
 {
-	char m[MSG_MAX], r[MSG_MAX], *inv = NULL;
+	char m[MSG_MAX], r[MSG_MAX], *inv = NULL, *req;
 	const char *cid = "call6m@192.168.1.10";
 	const struct sent *s;
 	struct env e;
@@ -1552,13 +1557,26 @@ static void test_rtcp_mux_and_hold(struct tap *t)
 	tap_check(t, body_is(s, SDP_HOLD("198.51.100.1", "40000")),
 		  "hold: c=0.0.0.0 stays 0.0.0.0, o= and m= rewritten, same relay");
 	tap_check(t, clen_ok(s), "hold: Content-Length matches");
-	tap_check(t, e.px.media_ports[ACC].in_use == 2 &&
-			     e.px.media_ports[CORE].in_use == 2,
+	tap_check(t, e.px.core.media_ports[ACC].in_use == 2 &&
+			     e.px.core.media_ports[CORE].in_use == 2,
 		  "hold: no new relay ports");
+	/* Flows follow an offer only once it is answered (RFC 3264): the
+	 * re-offer alone leaves the running media as it was. */
+	tap_check(t, flow_count(&e.io) == 2 &&
+			     (flow_flags(&e, "203.0.113.1", 30000) &
+			      NP_F_RTCP_MUX),
+		  "hold offer: flows unchanged until the answer");
+	req = dup_sent(s);
+	reply(r, req, "200 OK", "far-tag", FAR_CONTACT CT_SDP,
+	      SDP_FAR("198.51.100.10", "7000"));
+	free(req);
+	sent_clear(&e.io);
+	from_core(&e, 20000, r);
+	s = one_sent(t, &e, "hold answer");
 	/* The re-offer dropped a=rtcp-mux: RTCP is back on RTP + 1. */
 	tap_check(t, flow_count(&e.io) == 4 &&
 			     flow_is(&e, "203.0.113.1", 30001, "198.51.100.1",
-				     40001, "198.51.100.10", 7000) &&
+				     40001, "198.51.100.10", 7001) &&
 			     !(flow_flags(&e, "203.0.113.1", 30000) &
 			       NP_F_RTCP_MUX),
 		  "hold without a=rtcp-mux: RTCP flows on 30001/40001, mux off");
@@ -1774,8 +1792,8 @@ static void test_two_terminals(struct tap *t)
 	tap_check(t, sent_route(s, ACC, 5060, "203.0.113.12", 40002) &&
 			     flow_count(&e.io) == 0,
 		  "leg B BYE: to bob, leg B's flows gone too");
-	tap_check(t, e.px.stats.calls_started == 2 &&
-			     e.px.stats.calls_ended == 2,
+	tap_check(t, e.px.core.stats.calls_started == 2 &&
+			     e.px.core.stats.calls_ended == 2,
 		  "two terminals: two legs started and ended");
 out:
 	free(inv_a);
@@ -1852,7 +1870,7 @@ static void test_malformed(struct tap *t)
 	feed(&e, ACC, 5060, &stranger, tls, sizeof(tls) - 1);
 	feed(&e, ACC, 5060, &stranger, "hello world\r\n\r\n", 15);
 	tap_check(t, e.io.n_sent == 0 && e.io.n_opened == 0 &&
-			     e.px.stats.malformed == 2,
+			     e.px.core.stats.malformed == 2,
 		  "garbage: dropped, no terminal created, malformed 2");
 
 	term_req(inv, &alice, "INVITE", "sip:bob@example.test", "z9hG4bK-inv8",
@@ -1862,19 +1880,19 @@ static void test_malformed(struct tap *t)
 	feed(&e, ACC, 5060, &alice.nat, inv, len / 3);
 	feed(&e, ACC, 5060, &alice.nat, inv, len - 20);
 	tap_check(t, e.io.n_sent == 0 && flow_count(&e.io) == 0 &&
-			     e.px.stats.malformed == 4,
+			     e.px.core.stats.malformed == 4,
 		  "truncated INVITE (in the headers, in the body): dropped, malformed 4");
 
 	term_req(m, &alice, "OPTIONS", "sip:bob@example.test", "z9hG4bK-opt8",
 		 "call8v@192.168.1.10", 1, "<sip:bob@example.test>", "", "");
 	memcpy(strstr(m, "Via:"), "XXX:", 4);
 	from_term(&e, &alice, m);
-	tap_check(t, e.io.n_sent == 0 && e.px.stats.malformed == 5,
+	tap_check(t, e.io.n_sent == 0 && e.px.core.stats.malformed == 5,
 		  "request without Via: dropped, malformed 5");
 
 	feed(&e, ACC, 5060, &alice.nat, "\r\n\r\n", 4);
 	feed(&e, ACC, 5060, &alice.nat, "\r\n", 2);
-	tap_check(t, e.io.n_sent == 0 && e.px.stats.malformed == 5,
+	tap_check(t, e.io.n_sent == 0 && e.px.core.stats.malformed == 5,
 		  "CRLF keepalives: no output, not malformed");
 
 	/* A branch too long to keep could never match its responses. */
@@ -1892,22 +1910,23 @@ static void test_malformed(struct tap *t)
 		tap_check(t, s && s->realm == ACC &&
 				     !strncmp(s->buf, "SIP/2.0 400 ", 12) &&
 				     sa_is(&s->to, "203.0.113.11", 40001) &&
-				     e.px.stats.malformed == 6,
+				     e.px.core.stats.malformed == 6,
 			  "Via branch of %d characters: 400 to the terminal, "
 			  "nothing forwarded, malformed 6",
 			  (int)strlen(branch));
 		sent_clear(&e.io);
 	}
 
-	/* Malformed SDP: refused with 400 to the terminal. */
+	/* Malformed SDP: natproxy cannot rewrite it, so it is never
+	 * forwarded: 488 to the terminal (docs/sip.md, failing closed). */
 	term_req(m, &alice, "INVITE", "sip:bob@example.test", "z9hG4bK-inv8s",
 		 "call8s@192.168.1.10", 1, "<sip:bob@example.test>", CT_SDP,
 		 "v=0\r\no=broken\r\nc=IN IP4\r\nm=audio six RTP/AVP 0\r\n");
 	from_term(&e, &alice, m);
 	s = one_sent(t, &e, "bad SDP");
 	tap_check(t, sent_route(s, ACC, 5060, "203.0.113.11", 40001) &&
-			     first_line_is(s, "SIP/2.0 400 Bad Request"),
-		  "bad SDP: 400 Bad Request to the terminal's NAT mapping");
+			     first_line_is(s, "SIP/2.0 488 Not Acceptable Here"),
+		  "bad SDP: 488 Not Acceptable Here to the terminal's NAT mapping");
 	tap_check(t, hdr_is(s, "Via", 0, ALICE_VIA("z9hG4bK-inv8s")) &&
 			     via_count(s) == 1,
 		  "bad SDP: the 400 carries the terminal's own Via (RFC 3261 8.2.6.2, 18.1.2)");
@@ -1919,25 +1938,26 @@ static void test_malformed(struct tap *t)
 			     clen_ok(s) && !strcmp(body_of(s), ""),
 		  "bad SDP: Call-ID, CSeq kept, empty body");
 	tap_check(t, flow_count(&e.io) == 0 &&
-			     e.px.media_ports[ACC].in_use == 0 &&
-			     e.px.media_ports[CORE].in_use == 0 &&
-			     e.px.stats.answered_400 == 2,
-		  "bad SDP: no flows, no port leaked, answered_400 2 (with the long branch's)");
-	tap_check(t, e.px.terms && !e.px.terms->legs,
+			     e.px.core.media_ports[ACC].in_use == 0 &&
+			     e.px.core.media_ports[CORE].in_use == 0 &&
+			     e.px.core.stats.answered_400 == 1 &&
+			     e.px.sip.ctr[ACC].rejected[NP_REJECT_488] == 1,
+		  "bad SDP: no flows, no port leaked, one 488 (and the long branch's 400)");
+	tap_check(t, e.px.core.terms && !e.px.core.terms->calls,
 		  "bad SDP: no call leg left behind");
 
 	/* Responses nobody asked for, and a port nobody owns. */
 	sent_clear(&e.io);
 	from_core(&e, 20000, stray_core);
-	tap_check(t, e.io.n_sent == 0 && e.px.stats.unmatched == 1,
+	tap_check(t, e.io.n_sent == 0 && e.px.core.stats.unmatched == 1,
 		  "response with an unknown branch from the core: dropped, unmatched 1");
 	from_term(&e, &alice, stray_term);
-	tap_check(t, e.io.n_sent == 0 && e.px.stats.unmatched == 2,
+	tap_check(t, e.io.n_sent == 0 && e.px.core.stats.unmatched == 2,
 		  "response with an unknown branch from the terminal: dropped, unmatched 2");
 	from_core(&e, 20007, inv);
-	tap_check(t, e.io.n_sent == 0 && e.px.stats.unmatched == 3,
+	tap_check(t, e.io.n_sent == 0 && e.px.core.stats.unmatched == 3,
 		  "datagram to a core port no terminal owns: dropped, unmatched 3");
-	tap_check(t, e.px.stats.malformed == 6, "malformed counted 6 in all");
+	tap_check(t, e.px.core.stats.malformed == 6, "malformed counted 6 in all");
 
 	/* Mutations of real messages, both ways, each kind: never a crash. */
 	np_log_set_level(NP_LOG_ERROR);
@@ -1963,10 +1983,10 @@ static void test_malformed(struct tap *t)
 	free(req);
 	fuzz(&e, r, false);
 	np_log_set_level(NP_LOG_WARN);
-	tap_check(t, e.px.stats.received > 1600,
+	tap_check(t, e.px.core.stats.received > 1600,
 		  "1600 mutated messages survived (malformed %llu, unmatched %llu)",
-		  (unsigned long long)e.px.stats.malformed,
-		  (unsigned long long)e.px.stats.unmatched);
+		  (unsigned long long)e.px.core.stats.malformed,
+		  (unsigned long long)e.px.core.stats.unmatched);
 out:
 	env_fini(t, &e, "malformed");
 }
@@ -2005,12 +2025,12 @@ static void test_exhaustion(struct tap *t)
 		tap_diag("503 Via: %s", r);
 	}
 	tap_check(t, flow_count(&e.io) == 4 &&
-			     e.px.media_ports[ACC].in_use == 2 &&
-			     e.px.media_ports[CORE].in_use == 2 &&
-			     e.px.stats.answered_503 == 1,
+			     e.px.core.media_ports[ACC].in_use == 2 &&
+			     e.px.core.media_ports[CORE].in_use == 2 &&
+			     e.px.core.stats.answered_503 == 1,
 		  "one pair: no flow or port leaked by the refused call");
-	tap_check(t, e.px.realm_ctr[ACC].rejected[NP_REJECT_503] == 1 &&
-			     e.px.realm_ctr[ACC].responses_out[4] >= 1,
+	tap_check(t, e.px.sip.ctr[ACC].rejected[NP_REJECT_503] == 1 &&
+			     e.px.sip.ctr[ACC].responses_out[4] >= 1,
 		  "one pair: metrics count a 503 rejection, a 5xx sent on access");
 	/* The ACK for the proxy's own 503 ends there (RFC 3261 17.2.1). */
 	term_req(m, &alice, "ACK", "sip:bob@example.test", "z9hG4bK-inv9b",
@@ -2031,7 +2051,7 @@ static void test_exhaustion(struct tap *t)
 	sent_clear(&e.io);
 	from_term(&e, &alice, m);
 	tap_check(t, flow_count(&e.io) == 0 &&
-			     e.px.media_ports[ACC].in_use == 0,
+			     e.px.core.media_ports[ACC].in_use == 0,
 		  "one pair: the first call's BYE frees the pair");
 	term_req(m, &alice, "INVITE", "sip:bob@example.test", "z9hG4bK-inv9c",
 		 "call9c@192.168.1.10", 1, "<sip:bob@example.test>", CT_SDP,
@@ -2060,7 +2080,7 @@ media_out:
 			     hdr_is(s, "Via", 0,
 				    "SIP/2.0/UDP 192.168.1.10:5060;branch=z9hG4bK-reg9;rport"),
 		  "one sip port: a second terminal gets 503 with its own Via");
-	tap_check(t, e.io.n_opened == 1 && e.px.stats.answered_503 == 1,
+	tap_check(t, e.io.n_opened == 1 && e.px.core.stats.answered_503 == 1,
 		  "one sip port: no socket opened for it");
 	/* alice unregisters and goes idle: her port serves bob. */
 	do_register(&e, &alice, 2, 0);
@@ -2133,11 +2153,11 @@ static void test_keepalive(struct tap *t)
 		  "keepalive: a well-formed SIP request");
 	if (parsed)
 		osip_message_free(parsed);
-	tap_check(t, e.px.stats.keepalives_sent == 1, "keepalive: counted");
+	tap_check(t, e.px.core.stats.keepalives_sent == 1, "keepalive: counted");
 	reply(r, opt, "200 OK", "alice-ka", "", "");
 	sent_clear(&e.io);
 	from_term(&e, &alice, r);
-	tap_check(t, e.io.n_sent == 0 && e.px.stats.unmatched == 0,
+	tap_check(t, e.io.n_sent == 0 && e.px.core.stats.unmatched == 0,
 		  "keepalive: the terminal's 200 OK is consumed, not forwarded");
 
 	/* A refresh, then silence: three missed answers drop the binding. */
@@ -2152,15 +2172,15 @@ static void test_keepalive(struct tap *t)
 		  closed ? (long)(closed - T0) : -1L);
 	tap_check(t, e.io.n_closed == 1 && e.io.closed[0].realm == CORE &&
 			     e.io.closed[0].port == 20000 &&
-			     e.px.stats.bindings_lost == 1,
+			     e.px.core.stats.bindings_lost == 1,
 		  "keepalive: sip_close(1, 20000), bindings_lost 1");
-	tap_check(t, e.px.stats.keepalives_unanswered == 3 &&
-			     e.px.realm_ctr[ACC].requests_out[NP_SIP_OPTIONS] ==
-				     e.px.stats.keepalives_sent,
+	tap_check(t, e.px.core.stats.keepalives_unanswered == 3 &&
+			     e.px.sip.ctr[ACC].requests_out[NP_SIP_OPTIONS] ==
+				     e.px.core.stats.keepalives_sent,
 		  "keepalive: 3 counted unanswered, every OPTIONS counted sent (%llu/%llu)",
-		  (unsigned long long)e.px.stats.keepalives_unanswered,
-		  (unsigned long long)e.px.stats.keepalives_sent);
-	tap_check(t, !e.px.terms, "keepalive: the terminal is forgotten");
+		  (unsigned long long)e.px.core.stats.keepalives_unanswered,
+		  (unsigned long long)e.px.core.stats.keepalives_sent);
+	tap_check(t, !e.px.core.terms, "keepalive: the terminal is forgotten");
 out:
 	env_fini(t, &e, "keepalive");
 
@@ -2191,7 +2211,7 @@ out:
 	tap_check(t, !closed, "un-REGISTER: kept while idle less than 64 s");
 	tick_until(&e, T0 + 30 + 64, &closed, NULL);
 	tap_check(t, closed == T0 + 30 + 64 && e.io.closed[0].port == 20000 &&
-			     e.px.stats.bindings_lost == 0,
+			     e.px.core.stats.bindings_lost == 0,
 		  "un-REGISTER: released (sip_close) once idle 64 s");
 out2:
 	env_fini(t, &e, "unregister");
@@ -2240,7 +2260,7 @@ static struct np_term *term_of(struct env *e, const struct np_sockaddr *nat)
 {
 	struct np_term *t;
 
-	for (t = e->px.terms; t; t = t->next)
+	for (t = e->px.core.terms; t; t = t->next)
 		if (np_sockaddr_eq(&t->nat, nat))
 			return t;
 	return NULL;
@@ -2316,11 +2336,11 @@ static void test_access_control(struct tap *t)
 	tap_check(t, hdr_kept(m, s, "Call-ID") && hdr_kept(m, s, "CSeq") &&
 			     hdr_kept(m, s, "From") && clen_ok(s),
 		  "deny: From, Call-ID, CSeq kept, Content-Length 0");
-	tap_check(t, e.io.n_opened == 0 && !e.px.terms &&
-			     e.px.sip_ports[CORE].in_use == 0,
+	tap_check(t, e.io.n_opened == 0 && !e.px.core.terms &&
+			     e.px.core.signal_ports[CORE].in_use == 0,
 		  "deny: no core socket opened, no terminal, no core port taken");
-	tap_check(t, e.px.stats.denied == 1, "deny: stats.denied 1 (%llu)",
-		  (unsigned long long)e.px.stats.denied);
+	tap_check(t, e.px.core.stats.denied == 1, "deny: stats.denied 1 (%llu)",
+		  (unsigned long long)e.px.core.stats.denied);
 	term_req(m, &alice, "INVITE", "sip:bob@example.test", "z9hG4bK-deny2",
 		 "deny2@192.168.1.10", 1, BOB_TO, CT_SDP,
 		 SDP_OFFER("192.168.1.10", "6000"));
@@ -2330,9 +2350,9 @@ static void test_access_control(struct tap *t)
 	tap_check(t, sent_route(s, ACC, 5060, "203.0.113.11", 40001) &&
 			     first_line_is(s, "SIP/2.0 403 Forbidden") &&
 			     flow_count(&e.io) == 0 &&
-			     e.px.media_ports[ACC].in_use == 0 &&
-			     e.px.stats.calls_started == 0 &&
-			     e.px.stats.denied == 2,
+			     e.px.core.media_ports[ACC].in_use == 0 &&
+			     e.px.core.stats.calls_started == 0 &&
+			     e.px.core.stats.denied == 2,
 		  "deny: an INVITE gets 403 too, no flows, no ports, no call");
 	do_register(&e, &bob, 1, 60);
 	tap_check(t, term_of(&e, &bob.nat) &&
@@ -2351,8 +2371,8 @@ out1:
 		 "reg-alice-0001", 1, "<sip:alice@example.test>",
 		 "Expires: 60\r\n", "");
 	from_term(&e, &alice, m);
-	tap_check(t, e.io.n_sent == 0 && e.io.n_opened == 0 && !e.px.terms &&
-			     e.px.stats.denied == 1,
+	tap_check(t, e.io.n_sent == 0 && e.io.n_opened == 0 && !e.px.core.terms &&
+			     e.px.core.stats.denied == 1,
 		  "deny drop: nothing sent at all, no socket, denied 1 (sent %zu)",
 		  e.io.n_sent);
 out2:
@@ -2371,8 +2391,8 @@ out2:
 			     hdr_is(s, "Via", 0,
 				    "SIP/2.0/UDP 192.168.7.7:5060;branch=z9hG4bK-allow1;rport"),
 		  "allow: 203.0.113.200 (outside 203.0.113.0/25) refused with 403, its own Via");
-	tap_check(t, e.io.n_opened == 0 && !e.px.terms &&
-			     e.px.stats.denied == 1,
+	tap_check(t, e.io.n_opened == 0 && !e.px.core.terms &&
+			     e.px.core.stats.denied == 1,
 		  "allow: no terminal for it, denied 1");
 	term_req(m, &alice, "REGISTER", "sip:example.test", "z9hG4bK-allow2",
 		 "reg-alice-0001", 1, "<sip:alice@example.test>",
@@ -2382,7 +2402,7 @@ out2:
 	s = one_sent(t, &e, "allow, inside");
 	tap_check(t, sent_route(s, CORE, 20000, "198.51.100.2", 5060) &&
 			     first_line_is(s, "REGISTER sip:example.test SIP/2.0") &&
-			     e.px.stats.denied == 1,
+			     e.px.core.stats.denied == 1,
 		  "allow: 203.0.113.11 admitted, REGISTER relayed to the softswitch");
 out3:
 	env_fini(t, &e, "allow");
@@ -2416,9 +2436,9 @@ static void test_max_registrations(struct tap *t)
 			    "SIP/2.0/UDP 192.168.1.11:5060;branch=z9hG4bK-mr1;rport") &&
 			     via_count(s) == 1,
 		  "max_registrations: the 403 carries its own Via");
-	tap_check(t, e.px.stats.denied == 1,
+	tap_check(t, e.px.core.stats.denied == 1,
 		  "max_registrations: stats.denied 1 (%llu)",
-		  (unsigned long long)e.px.stats.denied);
+		  (unsigned long long)e.px.core.stats.denied);
 	a = term_of(&e, &alice.nat);
 	tap_check(t, a && a->registered_until == T0 + 3600,
 		  "max_registrations: the first terminal stays registered");
@@ -2426,7 +2446,7 @@ static void test_max_registrations(struct tap *t)
 			     !term_of(&e, &alice2.nat)->registered_until,
 		  "max_registrations: the refused terminal is not registered");
 	tap_diag("max_registrations: core sockets opened so far %zu, core ports in use %u",
-		 e.io.n_opened, e.px.sip_ports[CORE].in_use);
+		 e.io.n_opened, e.px.core.signal_ports[CORE].in_use);
 	/* The retransmission is refused the same way. */
 	sent_clear(&e.io);
 	from_term(&e, &alice2, m);
@@ -2485,7 +2505,7 @@ out:
 			  n403);
 	}
 	tap_diag("registration flood: core ports in use %u of 10, sockets opened %zu",
-		 e.px.sip_ports[CORE].in_use, e.io.n_opened);
+		 e.px.core.signal_ports[CORE].in_use, e.io.n_opened);
 	port = do_register(&e, &bob, 1, 3600);
 	tap_check(t, port != 0,
 		  "registration flood: bob (another host) still gets a core port and registers");
@@ -2568,9 +2588,9 @@ static void test_max_calls(struct tap *t)
 	inv = invite_out(&e, &alice, "mc1@192.168.1.10", "z9hG4bK-mc1",
 			 SDP_OFFER("192.168.1.10", "6000"));
 	tap_check(t, inv[0] && flow_count(&e.io) == 4 &&
-			     e.px.calls[ACC] == 1 && e.px.calls[CORE] == 1,
+			     e.px.core.live_calls[ACC] == 1 && e.px.core.live_calls[CORE] == 1,
 		  "max_calls: the first call goes through (calls %u/%u)",
-		  e.px.calls[ACC], e.px.calls[CORE]);
+		  e.px.core.live_calls[ACC], e.px.core.live_calls[CORE]);
 	term_req(m, &bob, "INVITE", "sip:carol@example.test", "z9hG4bK-mc2",
 		 "mc2@192.168.1.10", 1, "<sip:carol@example.test>", CT_SDP,
 		 SDP_OFFER("192.168.1.10", "6000"));
@@ -2584,11 +2604,11 @@ static void test_max_calls(struct tap *t)
 			     via_count(s) == 1 && hdr_kept(m, s, "Call-ID"),
 		  "max_calls: the 503 carries the terminal's own Via");
 	tap_check(t, flow_count(&e.io) == 4 &&
-			     e.px.media_ports[ACC].in_use == 2 &&
-			     e.px.media_ports[CORE].in_use == 2 &&
-			     e.px.calls[ACC] == 1 && e.px.calls[CORE] == 1 &&
-			     !term_of(&e, &bob.nat)->legs &&
-			     e.px.stats.calls_started == 1,
+			     e.px.core.media_ports[ACC].in_use == 2 &&
+			     e.px.core.media_ports[CORE].in_use == 2 &&
+			     e.px.core.live_calls[ACC] == 1 && e.px.core.live_calls[CORE] == 1 &&
+			     !term_of(&e, &bob.nat)->calls &&
+			     e.px.core.stats.calls_started == 1,
 		  "max_calls: no flow, port, leg or call count leaked by the refused call");
 	term_req(m, &bob, "ACK", "sip:carol@example.test", "z9hG4bK-mc2",
 		 "mc2@192.168.1.10", 1, "<sip:carol@example.test>;tag=np-reject",
@@ -2601,13 +2621,13 @@ static void test_max_calls(struct tap *t)
 	term_req(m, &alice, "BYE", "sip:far@198.51.100.10:5060",
 		 "z9hG4bK-mc1bye", "mc1@192.168.1.10", 2, BOB_TO_TAGGED, "", "");
 	from_term(&e, &alice, m);
-	tap_check(t, flow_count(&e.io) == 0 && e.px.calls[ACC] == 0 &&
-			     e.px.calls[CORE] == 0,
+	tap_check(t, flow_count(&e.io) == 0 && e.px.core.live_calls[ACC] == 0 &&
+			     e.px.core.live_calls[CORE] == 0,
 		  "max_calls: the first call's BYE frees its slot");
 	inv2 = invite_out(&e, &bob, "mc3@192.168.1.10", "z9hG4bK-mc3",
 			  SDP_OFFER("192.168.1.10", "6000"));
 	tap_check(t, inv2[0] && flow_count(&e.io) == 4 &&
-			     e.px.calls[ACC] == 1,
+			     e.px.core.live_calls[ACC] == 1,
 		  "max_calls: after the BYE a new call goes through");
 out1:
 	free(inv);
@@ -2622,7 +2642,7 @@ out1:
 	pb = do_register(&e, &bob, 1, 3600);
 	inv = invite_out(&e, &alice, "mc4@192.168.1.10", "z9hG4bK-mc4",
 			 SDP_OFFER("192.168.1.10", "6000"));
-	tap_check(t, inv[0] && e.px.calls[CORE] == 1,
+	tap_check(t, inv[0] && e.px.core.live_calls[CORE] == 1,
 		  "max_calls core: the first call goes through");
 	core_req(m, "INVITE", "sip:bob@198.51.100.1:20001",
 		 KS_VIA("z9hG4bK-ks-invx") FAR_VIA("z9hG4bK-far-invx"),
@@ -2640,10 +2660,10 @@ out1:
 			     hdr_kept(m, s, "Call-ID") && hdr_kept(m, s, "CSeq"),
 		  "max_calls core: the 503 has Kamailio's Vias, not ours");
 	tap_check(t, flow_count(&e.io) == 4 &&
-			     e.px.media_ports[ACC].in_use == 2 &&
-			     e.px.calls[CORE] == 1 &&
-			     !term_of(&e, &bob.nat)->legs &&
-			     e.px.stats.answered_503 == 1,
+			     e.px.core.media_ports[ACC].in_use == 2 &&
+			     e.px.core.live_calls[CORE] == 1 &&
+			     !term_of(&e, &bob.nat)->calls &&
+			     e.px.core.stats.answered_503 == 1,
 		  "max_calls core: nothing leaked by the refused call");
 	/* tm's ACK for the 503: hop by hop, the INVITE's branch. It belongs to
 	 * the proxy that sent the 503 (RFC 3261 17.2.1). */
@@ -2759,8 +2779,8 @@ static void test_dscp_vlan(struct tap *t)
 				     "    dscp: 46\n    vlan: 100\n"),
 		      "dscp/vlan"))
 		goto out;
-	e.px.ifindex[ACC] = 3;
-	e.px.ifindex[CORE] = 7;
+	e.px.core.ifindex[ACC] = 3;
+	e.px.core.ifindex[CORE] = 7;
 	do_register(&e, &alice, 1, 3600);
 	inv = invite_out(&e, &alice, "dv1@192.168.1.10", "z9hG4bK-dv1",
 			 SDP_OFFER("192.168.1.10", "6000"));
@@ -3196,7 +3216,7 @@ static void test_media_timeout(struct tap *t)
 	np_proxy_tick(&e.px, e.now);
 	tap_check(t, e.io.n_sent == 0 && flow_count(&e.io) == 4 &&
 			     e.io.n_records == 0 &&
-			     e.px.stats.media_timeouts == 0,
+			     e.px.core.stats.media_timeouts == 0,
 		  "media timeout: 4 s without media: nothing happens");
 	e.now = T0 + 5;
 	np_proxy_tick(&e.px, e.now);
@@ -3258,20 +3278,20 @@ static void test_media_timeout(struct tap *t)
 	if (parsed)
 		osip_message_free(parsed);
 	tap_check(t, flow_count(&e.io) == 0 &&
-			     e.px.media_ports[ACC].in_use == 0 &&
-			     e.px.media_ports[CORE].in_use == 0 &&
-			     e.px.calls[ACC] == 0 && e.px.calls[CORE] == 0,
+			     e.px.core.media_ports[ACC].in_use == 0 &&
+			     e.px.core.media_ports[CORE].in_use == 0 &&
+			     e.px.core.live_calls[ACC] == 0 && e.px.core.live_calls[CORE] == 0,
 		  "media timeout: flows deleted, ports and call slots freed");
 	tap_check(t, e.io.n_records == 1 &&
 			     rec_has(&e, "\"end_reason\": \"media-timeout\"") &&
 			     json_line_ok(e.io.last_record),
 		  "media timeout: record with end_reason media-timeout");
-	tap_check(t, e.px.stats.media_timeouts == 1 &&
-			     e.px.stats.calls_ended == 1,
+	tap_check(t, e.px.core.stats.media_timeouts == 1 &&
+			     e.px.core.stats.calls_ended == 1,
 		  "media timeout: media_timeouts 1, calls_ended 1");
-	tap_check(t, e.px.pair_ctr[0].calls_ended[NP_END_MEDIA_TIMEOUT] == 1 &&
-			     e.px.realm_ctr[ACC].requests_out[NP_SIP_BYE] == 1 &&
-			     e.px.realm_ctr[CORE].requests_out[NP_SIP_BYE] == 1,
+	tap_check(t, e.px.core.pair_ctr[0].calls_ended[NP_END_MEDIA_TIMEOUT] == 1 &&
+			     e.px.sip.ctr[ACC].requests_out[NP_SIP_BYE] == 1 &&
+			     e.px.sip.ctr[CORE].requests_out[NP_SIP_BYE] == 1,
 		  "media timeout: metrics: ended by media-timeout, our BYE sent on each realm");
 	/* Both sides answer our BYEs: consumed here. */
 	reply(r, bye_t, "200 OK", NULL, "", "");
@@ -3279,7 +3299,7 @@ static void test_media_timeout(struct tap *t)
 	from_term(&e, &alice, r);
 	reply(r, bye_c, "200 OK", NULL, KS_SERVER, "");
 	from_core(&e, 20000, r);
-	tap_check(t, e.io.n_sent == 0 && e.px.stats.unmatched == 0,
+	tap_check(t, e.io.n_sent == 0 && e.px.core.stats.unmatched == 0,
 		  "media timeout: the 200 OKs to our BYEs are consumed, not forwarded");
 	e.now = T0 + 20;
 	sent_clear(&e.io);
@@ -3354,7 +3374,7 @@ out:
 	e.now = T0 + 9;
 	np_proxy_tick(&e.px, e.now);
 	tap_check(t, e.io.n_sent == 2 && flow_count(&e.io) == 0 &&
-			     e.px.stats.media_timeouts == 1,
+			     e.px.core.stats.media_timeouts == 1,
 		  "media flowing: silent since +3, tick at +9: call ended");
 	/* An unanswered call is not subject to the media timeout. */
 	sent_clear(&e.io);
@@ -3364,7 +3384,7 @@ out:
 	e.now = T0 + 60;
 	sent_clear(&e.io);
 	np_proxy_tick(&e.px, e.now);
-	tap_check(t, flow_count(&e.io) == 4 && e.px.stats.media_timeouts == 1,
+	tap_check(t, flow_count(&e.io) == 4 && e.px.core.stats.media_timeouts == 1,
 		  "media timeout: a ringing call is left alone");
 out2:
 	free(inv);
@@ -3384,19 +3404,19 @@ static void test_latched(struct tap *t)
 		goto out;
 	np_log_set_level(NP_LOG_ERROR);
 	k = fkey("203.0.113.1", 30000);
-	np_proxy_latched(&e.px, &k, &src);
+	np_core_latched(&e.px.core, &k, &src);
 	do_register(&e, &alice, 1, 3600);
 	inv = invite_out(&e, &alice, "la1@192.168.1.10", "z9hG4bK-la1",
 			 SDP_OFFER("192.168.1.10", "6000"));
 	np_log_set_level(NP_LOG_DEBUG);
-	np_proxy_latched(&e.px, &k, &src);
+	np_core_latched(&e.px.core, &k, &src);
 	k = fkey("203.0.113.1", 30001);
-	np_proxy_latched(&e.px, &k, &src);
+	np_core_latched(&e.px.core, &k, &src);
 	k = fkey("203.0.113.1", 31000);
-	np_proxy_latched(&e.px, &k, &src);
+	np_core_latched(&e.px.core, &k, &src);
 	k = fkey("2001:db8::1", 0);
 	src = sa("2001:db8::5", 1);
-	np_proxy_latched(&e.px, &k, &src);
+	np_core_latched(&e.px.core, &k, &src);
 	np_log_set_level(NP_LOG_WARN);
 	tap_check(t, flow_count(&e.io) == 4 && e.io.n_sent == 1,
 		  "latched: known and unknown keys logged, nothing changed");
@@ -3498,11 +3518,11 @@ static void test_many_transactions(struct tap *t)
 	/* Past their lifetime they are gone: a late answer matches nothing. */
 	e.now += 65;
 	np_proxy_tick(&e.px, e.now);
-	unmatched = e.px.stats.unmatched;
+	unmatched = e.px.core.stats.unmatched;
 	reply(r, reqs[0], "200 OK", "alice-many", "", "");
 	sent_clear(&e.io);
 	from_term(&e, &alice, r);
-	tap_check(t, e.io.n_sent == 0 && e.px.stats.unmatched == unmatched + 1,
+	tap_check(t, e.io.n_sent == 0 && e.px.core.stats.unmatched == unmatched + 1,
 		  "many transactions: expired, a late answer is not relayed");
 	np_log_set_level(NP_LOG_WARN);
 out:
@@ -3545,7 +3565,7 @@ static bool reload_env(struct tap *t, struct env *e, const char *yaml,
 		} else {
 			old = e->cfg;
 			e->cfg = merged;
-			e->px.cfg = &e->cfg;
+			e->px.core.cfg = &e->cfg;
 			np_config_free(&old);
 		}
 	}
@@ -3597,7 +3617,7 @@ static void test_reconfigure(struct tap *t)
 	inv_b = invite_out(&e, &bob, "rc2@192.168.1.10", "z9hG4bK-rc2",
 			   SDP_OFFER("192.168.1.10", "6002"));
 	answer_out(&e, &bob, inv_b, pb, SDP_FAR("198.51.100.10", "7002"));
-	tap_check(t, flow_count(&e.io) == 8 && e.px.calls[ACC] == 2,
+	tap_check(t, flow_count(&e.io) == 8 && e.px.core.live_calls[ACC] == 2,
 		  "reconfigure: two live calls (8 flows)");
 
 	/* alice's NAT denied, at most 5 calls: new values in force. */
@@ -3607,8 +3627,8 @@ static void test_reconfigure(struct tap *t)
 				""),
 			"reconfigure deny"))
 		goto out;
-	tap_check(t, e.px.cfg->realms[ACC].max_calls == 5 &&
-			     e.px.cfg->realms[ACC].n_deny == 1 &&
+	tap_check(t, e.px.core.cfg->realms[ACC].max_calls == 5 &&
+			     e.px.core.cfg->realms[ACC].n_deny == 1 &&
 			     flow_count(&e.io) == 8,
 		  "reconfigure deny: the policy is the file's, the flows untouched");
 	term_req(m, &alice, "INVITE", "sip:bob@example.test", "z9hG4bK-rc3",
@@ -3637,8 +3657,8 @@ static void test_reconfigure(struct tap *t)
 		goto out;
 	tap_check(t, e.cfg.n_realms == 3 && e.cfg.n_pairs == 2 &&
 			     e.cfg.pairs[0].draining &&
-			     e.px.media_ports[2].hi == 30099 &&
-			     e.px.sip_ports[CORE].hi == 20009,
+			     e.px.core.media_ports[2].hi == 30099 &&
+			     e.px.core.signal_ports[CORE].hi == 20009,
 		  "reconfigure drain: pair 0 drains; the new realm (index 2) has its pools");
 	term_req(m, &bob, "INVITE", "sip:far@example.test", "z9hG4bK-rc4",
 		 "rc4@192.168.1.10", 1, "<sip:far@example.test>", CT_SDP,
@@ -3685,7 +3705,7 @@ static void test_reconfigure(struct tap *t)
 	tap_check(t, sent_route(s, CORE, pb, "198.51.100.2", 5060),
 		  "reconfigure drain: an un-REGISTER passes");
 	/* Registrations end, idle terminals go, then the access socket. */
-	for (i = 0; i < 4 && e.px.terms; i++) {
+	for (i = 0; i < 4 && e.px.core.terms; i++) {
 		e.now += 3700;
 		np_proxy_tick(&e.px, e.now);
 	}
@@ -3693,7 +3713,7 @@ static void test_reconfigure(struct tap *t)
 	for (i = 0; i < e.io.n_closed; i++)
 		closed |= e.io.closed[i].realm == ACC &&
 			  e.io.closed[i].port == 5060;
-	tap_check(t, !e.px.terms && closed,
+	tap_check(t, !e.px.core.terms && closed,
 		  "reconfigure drain: with its last terminal gone, the pair's access socket closes");
 out:
 	free(inv);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * Unit tests for ctl/state.c, natproxyd's state file. A proxy driven through
- * a fake struct np_proxy_io (the same idea as proxy_test.c, trimmed) gets a
+ * a fake struct np_core_io (the same idea as proxy_test.c, trimmed) gets a
  * registered terminal with an answered two-stream call whose video was
  * dropped later, a second terminal with a ringing incoming call, and a third
  * adopted with odd text fields. The file np_state_save() writes is read
@@ -212,9 +212,9 @@ static double fake_wall(void *ctx)
 	return 1795593600.25;
 }
 
-static const struct np_proxy_io fake_ops = {
-	.sip_open = fake_sip_open,
-	.sip_close = fake_sip_close,
+static const struct np_core_io fake_ops = {
+	.signal_open = fake_sip_open,
+	.signal_close = fake_sip_close,
 	.send = fake_send,
 	.flow_put = fake_flow_put,
 	.flow_get = fake_flow_get,
@@ -521,7 +521,7 @@ static bool vol_eq(const struct np_volume *a, const struct np_volume *b)
 }
 
 /* Field by field; *why names the first difference. */
-static bool leg_eq(const struct np_leg *a, const struct np_leg *b,
+static bool leg_eq(const struct np_call *a, const struct np_call *b,
 		   const char **why)
 {
 	size_t i;
@@ -533,14 +533,19 @@ static bool leg_eq(const struct np_leg *a, const struct np_leg *b,
 			return false;                                          \
 		}                                                              \
 	} while (0)
-	DIFF(strcmp(a->call_id, b->call_id), "call_id");
+	static const struct np_sip_dialog none;
+	const struct np_sip_dialog *da = a->dialog ? a->dialog : &none;
+	const struct np_sip_dialog *db = b->dialog ? b->dialog : &none;
+
+	DIFF(strcmp(a->id, b->id), "call_id");
 	DIFF(strcmp(a->from, b->from), "from");
 	DIFF(strcmp(a->to, b->to), "to");
-	DIFF(strcmp(a->far_target, b->far_target), "far_target");
+	DIFF(strcmp(da->far_target, db->far_target), "far_target");
 	DIFF(a->outgoing != b->outgoing, "outgoing");
 	DIFF(a->answered != b->answered, "answered");
-	DIFF(a->term_cseq != b->term_cseq, "term_cseq");
-	DIFF(a->core_cseq != b->core_cseq, "core_cseq");
+	DIFF(da->term_cseq != db->term_cseq, "term_cseq");
+	DIFF(da->core_cseq != db->core_cseq, "core_cseq");
+	DIFF(strcmp(da->core_route, db->core_route), "core_route");
 	DIFF(a->started != b->started, "started");
 	DIFF(a->expires != b->expires, "expires");
 	DIFF(a->answered_at != b->answered_at, "answered_at");
@@ -566,14 +571,24 @@ static bool leg_eq(const struct np_leg *a, const struct np_leg *b,
 	return true;
 }
 
+#define TERM_CONTACT(t) (((struct np_sip_term *)(t)->signaling)->contact)
+#define DLG(l) ((struct np_sip_dialog *)(l)->dialog)
+
 /* --- visitors ------------------------------------------------------------- */
 
 #define MAX_REC 8
 
+/* A recorded call with its own copy of the dialog. */
+struct rec_call {
+	struct np_call call;
+	struct np_sip_dialog dialog;
+};
+
 struct rec_term {
 	struct np_term term;
+	struct np_sip_term sterm;
 	struct np_sockaddr acc, core;
-	struct np_leg *legs[MAX_REC];
+	struct np_call *legs[MAX_REC];
 	size_t n_legs;
 };
 
@@ -592,16 +607,19 @@ static int rec_term(void *arg, const struct np_term *t,
 	if (r->n_terms == MAX_REC)
 		return -ENOSPC;
 	r->terms[r->n_terms].term = *t;
+	r->terms[r->n_terms].sterm = *(const struct np_sip_term *)t->signaling;
+	r->terms[r->n_terms].term.signaling = &r->terms[r->n_terms].sterm;
 	r->terms[r->n_terms].acc = *acc;
 	r->terms[r->n_terms].core = *core;
 	r->n_terms++;
 	return 0;
 }
 
-static int rec_leg(void *arg, const struct np_leg *leg)
+static int rec_leg(void *arg, const struct np_call *leg)
 {
 	struct record *r = arg;
 	struct rec_term *rt;
+	struct rec_call *rc;
 
 	if (!r->n_terms) {
 		r->orphan_leg = true;
@@ -610,10 +628,13 @@ static int rec_leg(void *arg, const struct np_leg *leg)
 	rt = &r->terms[r->n_terms - 1];
 	if (rt->n_legs == MAX_REC)
 		return -ENOSPC;
-	rt->legs[rt->n_legs] = malloc(sizeof(*leg));
-	if (!rt->legs[rt->n_legs])
+	rc = malloc(sizeof(*rc));
+	if (!rc)
 		return -ENOMEM;
-	*rt->legs[rt->n_legs++] = *leg;
+	rc->call = *leg;
+	rc->dialog = *(const struct np_sip_dialog *)leg->dialog;
+	rc->call.dialog = &rc->dialog;
+	rt->legs[rt->n_legs++] = &rc->call;
 	r->n_legs++;
 	return 0;
 }
@@ -641,13 +662,13 @@ static const struct rec_term *rec_find(const struct record *r,
 	return NULL;
 }
 
-static const struct np_leg *rec_leg_find(const struct rec_term *rt,
+static const struct np_call *rec_leg_find(const struct rec_term *rt,
 					 const char *call_id)
 {
 	size_t i;
 
 	for (i = 0; rt && i < rt->n_legs; i++)
-		if (!strcmp(rt->legs[i]->call_id, call_id))
+		if (!strcmp(rt->legs[i]->id, call_id))
 			return rt->legs[i];
 	return NULL;
 }
@@ -675,11 +696,11 @@ static int adopt_term(void *arg, const struct np_term *t,
 	return 0;
 }
 
-static int adopt_leg(void *arg, const struct np_leg *leg)
+static int adopt_leg(void *arg, const struct np_call *leg)
 {
 	struct adopt *a = arg;
 
-	int err = a->term ? np_proxy_adopt_leg(a->px, a->term, leg) : -EINVAL;
+	int err = a->term ? np_proxy_adopt_call(a->px, a->term, leg) : -EINVAL;
 
 	if (err == -ESTALE)
 		a->stale++;
@@ -705,18 +726,18 @@ static struct np_term *px_term(struct np_proxy *px,
 {
 	struct np_term *t;
 
-	for (t = px->terms; t; t = t->next)
+	for (t = px->core.terms; t; t = t->next)
 		if (np_sockaddr_eq(&t->nat, nat))
 			return t;
 	return NULL;
 }
 
-static struct np_leg *px_leg(struct np_term *t, const char *call_id)
+static struct np_call *px_leg(struct np_term *t, const char *call_id)
 {
-	struct np_leg *l;
+	struct np_call *l;
 
-	for (l = t ? t->legs : NULL; l; l = l->next)
-		if (!strcmp(l->call_id, call_id))
+	for (l = t ? t->calls : NULL; l; l = l->next)
+		if (!strcmp(l->id, call_id))
 			return l;
 	return NULL;
 }
@@ -728,7 +749,9 @@ static void test_round_trip(struct tap *t, const char *path)
 	const char *cid = "st1@192.168.1.10", *cid_b = "st2@198.51.100.10";
 	char m[MSG_MAX], r[MSG_MAX], *inv = NULL, *req;
 	struct np_term odd = {}, *ta, *tb, *todd;
-	struct np_leg *odd_leg = NULL, *la, *lb, *lo;
+	struct np_sip_term odd_st = {};
+	static struct np_sip_dialog odd_dialog;
+	struct np_call *odd_leg = NULL, *la, *lb, *lo;
 	const struct rec_term *ra, *rb, *ro;
 	struct record rec = {};
 	struct adopt ad = {};
@@ -792,25 +815,26 @@ static void test_round_trip(struct tap *t, const char *path)
 	odd.pair = 0;
 	odd.nat = odd_nat;
 	odd.core_port = 20005;
-	snprintf(odd.contact, sizeof(odd.contact), "%s", ODD_CONTACT);
+	odd.signaling = &odd_st;
+	snprintf(odd_st.contact, sizeof(odd_st.contact), "%s", ODD_CONTACT);
 	err = np_proxy_adopt_term(&e1.px, &odd, e1.now, &todd);
 	odd_leg = calloc(1, sizeof(*odd_leg));
 	if (!err && odd_leg) {
-		snprintf(odd_leg->call_id, sizeof(odd_leg->call_id), "%s",
-			 ODD_CALL_ID);
+		odd_leg->dialog = &odd_dialog;
+		snprintf(odd_leg->id, sizeof(odd_leg->id), "%s", ODD_CALL_ID);
 		snprintf(odd_leg->from, sizeof(odd_leg->from), "%s", ODD_FROM);
 		odd_leg->to[0] = '\0';
-		snprintf(odd_leg->far_target, sizeof(odd_leg->far_target), "%s",
-			 ODD_FAR);
+		snprintf(odd_dialog.far_target, sizeof(odd_dialog.far_target),
+			 "%s", ODD_FAR);
 		odd_leg->outgoing = true;
 		odd_leg->answered = true;
-		odd_leg->term_cseq = 4000000000u;
-		odd_leg->core_cseq = 1;
+		odd_dialog.term_cseq = 4000000000u;
+		odd_dialog.core_cseq = 1;
 		odd_leg->started = 1;
 		odd_leg->answered_at = 2;
 		odd_leg->wall_start = 1700000000.125;
 		odd_leg->wall_answer = 1700000001.5;
-		err = np_proxy_adopt_leg(&e1.px, todd, odd_leg);
+		err = np_proxy_adopt_call(&e1.px, todd, odd_leg);
 	}
 	tap_check(t, !err, "round trip: a terminal and a leg with odd text adopted (%d)",
 		  err);
@@ -824,7 +848,7 @@ static void test_round_trip(struct tap *t, const char *path)
 			     la->streams[0].active && !la->streams[1].active &&
 			     la->gone_up[1].packets == 50 &&
 			     la->answered && !lb->answered && !lb->outgoing &&
-			     la->core_cseq == 7 && la->term_cseq == 2,
+			     DLG(la)->core_cseq == 7 && DLG(la)->term_cseq == 2,
 		  "round trip: the scene is set (2 streams, video gone with volumes, cseqs 2/7, a ringing leg)");
 	if (!(ta && tb && la && lb && lo))
 		goto out;
@@ -848,11 +872,11 @@ static void test_round_trip(struct tap *t, const char *path)
 	rb = rec_find(&rec, &bob.nat);
 	ro = rec_find(&rec, &odd_nat);
 	tap_check(t, ra && ra->term.pair == 0 && ra->term.core_port == pa &&
-			     !strcmp(ra->term.contact, ta->contact) &&
+			     !strcmp(TERM_CONTACT(&ra->term), TERM_CONTACT(ta)) &&
 			     ra->term.registered_until == ta->registered_until &&
 			     ra->term.registered_until == T0 + 3600,
 		  "term alice: pair, NAT, core port %u, contact '%s', registered_until",
-		  ra ? ra->term.core_port : 0, ra ? ra->term.contact : "");
+		  ra ? ra->term.core_port : 0, ra ? TERM_CONTACT(&ra->term) : "");
 	{
 		struct np_sockaddr acc = sa("203.0.113.1", 5060),
 				   core = sa("198.51.100.1", pa);
@@ -864,31 +888,31 @@ static void test_round_trip(struct tap *t, const char *path)
 	}
 	tap_check(t, rb && rb->term.core_port == pb &&
 			     rb->term.registered_until == T0 + 600 &&
-			     !strcmp(rb->term.contact, tb->contact),
+			     !strcmp(TERM_CONTACT(&rb->term), TERM_CONTACT(tb)),
 		  "term bob: core port %u, registered_until, contact", pb);
 	tap_check(t, ro && ro->term.core_port == 20005 &&
 			     ro->term.registered_until == 0 &&
-			     !strcmp(ro->term.contact, ODD_CONTACT),
+			     !strcmp(TERM_CONTACT(&ro->term), ODD_CONTACT),
 		  "term odd: contact '-' alone survives, registered_until 0");
 
 	tap_check(t, leg_eq(la, rec_leg_find(ra, cid) ?
 				    rec_leg_find(ra, cid) :
-				    &(struct np_leg){ 0 },
+				    &(struct np_call){ 0 },
 			    &why),
 		  "leg alice: every field equal (first difference: %s)", why);
 	tap_check(t, leg_eq(lb, rec_leg_find(rb, cid_b) ?
 				    rec_leg_find(rb, cid_b) :
-				    &(struct np_leg){ 0 },
+				    &(struct np_call){ 0 },
 			    &why),
 		  "leg bob: every field equal (first difference: %s)", why);
 	tap_check(t, leg_eq(lo, rec_leg_find(ro, ODD_CALL_ID) ?
 				    rec_leg_find(ro, ODD_CALL_ID) :
-				    &(struct np_leg){ 0 },
+				    &(struct np_call){ 0 },
 			    &why),
 		  "leg odd: spaces, '%%', tab, UTF-8, '-' alone, empty text survive (first difference: %s)",
 		  why);
 	{
-		const struct np_leg *x = rec_leg_find(ra, cid);
+		const struct np_call *x = rec_leg_find(ra, cid);
 
 		tap_check(t, x && x->streams[0].term.bps == 64000 &&
 				     x->streams[0].far.bps == 64000 &&
@@ -902,17 +926,17 @@ static void test_round_trip(struct tap *t, const char *path)
 				     x->answered_at == T0 + 2 &&
 				     x->started == T0,
 			  "leg alice: bps, ports, gone volumes with drops, times as expected");
-		tap_check(t, x && !strcmp(x->far_target,
+		tap_check(t, x && !strcmp(DLG(x)->far_target,
 					  "sip:far@198.51.100.10:5060") &&
 				     !strcmp(x->to,
 					     "<sip:far@example.test>;tag=far-tag"),
 			  "leg alice: far_target and tagged To");
 	}
 	{
-		const struct np_leg *x = rec_leg_find(rb, cid_b);
+		const struct np_call *x = rec_leg_find(rb, cid_b);
 
 		tap_check(t, x && x->expires == T0 + 5 + 300 &&
-				     x->core_cseq == 4 && !x->answered &&
+				     DLG(x)->core_cseq == 4 && !x->answered &&
 				     x->wall_answer == 0,
 			  "leg bob: ringing: expires, core CSeq 4, not answered");
 	}
@@ -949,15 +973,15 @@ static void test_round_trip(struct tap *t, const char *path)
 			  "adopt: core sockets opened at the same ports %u, %u, 20005",
 			  pa, pb);
 	}
-	tap_check(t, e2.px.calls[ACC] == 3 && e2.px.calls[CORE] == 3,
-		  "adopt: call counts 3/3 (%u/%u)", e2.px.calls[ACC],
-		  e2.px.calls[CORE]);
-	tap_check(t, np_proxy_media_port_used(&e2.px, ACC, 30000) &&
-			     np_proxy_media_port_used(&e2.px, ACC, 30001) &&
-			     np_proxy_media_port_used(&e2.px, CORE, 40000) &&
-			     !np_proxy_media_port_used(&e2.px, ACC, 30002),
+	tap_check(t, e2.px.core.live_calls[ACC] == 3 && e2.px.core.live_calls[CORE] == 3,
+		  "adopt: call counts 3/3 (%u/%u)", e2.px.core.live_calls[ACC],
+		  e2.px.core.live_calls[CORE]);
+	tap_check(t, np_core_media_port_used(&e2.px.core, ACC, 30000) &&
+			     np_core_media_port_used(&e2.px.core, ACC, 30001) &&
+			     np_core_media_port_used(&e2.px.core, CORE, 40000) &&
+			     !np_core_media_port_used(&e2.px.core, ACC, 30002),
 		  "adopt: the live stream's ports are taken, the gone stream's are not");
-	tap_check(t, e2.px.sip_ports[CORE].in_use == 3,
+	tap_check(t, e2.px.core.signal_ports[CORE].in_use == 3,
 		  "adopt: three core signaling ports taken");
 
 	/* A new call does not get the adopted ports. */
@@ -972,7 +996,7 @@ static void test_round_trip(struct tap *t, const char *path)
 		  "adopt: a new call from the adopted terminal leaves from port %u with other relay ports",
 		  pa);
 	tap_check(t, flow_count(&e2.io) == 12 &&
-			     e2.px.media_ports[ACC].in_use == 6,
+			     e2.px.core.media_ports[ACC].in_use == 6,
 		  "adopt: the new call's flows beside the adopted ones (%zu)",
 		  flow_count(&e2.io));
 
@@ -993,7 +1017,7 @@ static void test_round_trip(struct tap *t, const char *path)
 		  "adopted call BYE: flow_del for its 4 keys (%zu calls)",
 		  e2.io.n_dels);
 	tap_check(t, flow_count(&e2.io) == 8 &&
-			     !np_proxy_media_port_used(&e2.px, ACC, 30000),
+			     !np_core_media_port_used(&e2.px.core, ACC, 30000),
 		  "adopted call BYE: its flows and ports gone, the others' kept");
 	tap_check(t, e2.io.n_records == 1 &&
 			     strstr(e2.io.last_record,
@@ -1055,11 +1079,11 @@ static void test_ended_before_save(struct tap *t, const char *path)
 		  "ended before save: the 2 calls whose flows are gone not adopted, "
 		  "the leg without media adopted (%d, %d stale, %d legs, %d errors)",
 		  err, ad.stale, ad.legs, ad.errors);
-	tap_check(t, !np_proxy_media_port_used(&e.px, ACC, 30000) &&
-			     !np_proxy_media_port_used(&e.px, CORE, 40000) &&
-			     e.px.calls[ACC] == 1 && e.px.calls[CORE] == 1,
+	tap_check(t, !np_core_media_port_used(&e.px.core, ACC, 30000) &&
+			     !np_core_media_port_used(&e.px.core, CORE, 40000) &&
+			     e.px.core.live_calls[ACC] == 1 && e.px.core.live_calls[CORE] == 1,
 		  "ended before save: their relay ports free, one live call (%u/%u)",
-		  e.px.calls[ACC], e.px.calls[CORE]);
+		  e.px.core.live_calls[ACC], e.px.core.live_calls[CORE]);
 	e.now += 7200;
 	np_proxy_tick(&e.px, e.now);
 	tap_check(t, e.io.n_records == 1 &&

@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Calls of a terminal: created within the realms' limits, ended once with
+ * their flows removed and one charging record, adopted after a restart.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "log.h"
+
+const char *const np_end_reason_names[NP_END_MAX] = {
+	NP_END_REASONS(NP_NAME_ENTRY)
+};
+
+struct np_call *np_call_find(struct np_term *t, const char *id)
+{
+	struct np_call *call;
+
+	for (call = t->calls; call; call = call->next)
+		if (!strcmp(call->id, id))
+			return call;
+	return NULL;
+}
+
+/* A realm at its concurrent call limit refuses new calls. */
+static bool realm_full(const struct np_core *core, size_t realm)
+{
+	const struct np_realm *r = &core->cfg->realms[realm];
+
+	return r->max_calls && core->live_calls[realm] >= r->max_calls;
+}
+
+#define EARLY_CALL_LIFETIME 300 /* s an unanswered call may ring */
+
+struct np_call *np_call_new(struct np_core *core, struct np_term *t,
+			    const char *id, bool outgoing, time_t now)
+{
+	const struct np_pair *pair = np_core_pair(core, t);
+	struct np_call *call;
+
+	if (pair->draining) {
+		np_warn("call '%s' refused: its pair is draining (removed "
+			"from the configuration)",
+			id);
+		return NULL;
+	}
+	if (realm_full(core, pair->first) || realm_full(core, pair->second)) {
+		np_warn("call '%s' refused: concurrent call limit reached", id);
+		return NULL;
+	}
+	call = calloc(1, sizeof(*call));
+	if (!call)
+		return NULL;
+	snprintf(call->id, sizeof(call->id), "%s", id);
+	call->outgoing = outgoing;
+	call->started = now;
+	call->wall_start = core->io->wall(core->io_ctx);
+	call->expires = now + EARLY_CALL_LIFETIME;
+	call->expiry_reason = NP_END_NEVER_ANSWERED;
+	call->next = t->calls;
+	t->calls = call;
+	core->live_calls[pair->first]++;
+	core->live_calls[pair->second]++;
+	core->stats.calls_started++;
+	core->pair_ctr[t->pair].calls_started++;
+	core->dirty = true;
+	return call;
+}
+
+void np_call_answered(struct np_core *core, struct np_call *call, time_t now)
+{
+	if (call->answered)
+		return;
+	call->answered = true;
+	call->expires = 0;
+	call->answered_at = now;
+	call->wall_answer = core->io->wall(core->io_ctx);
+	core->dirty = true;
+}
+
+void np_call_end(struct np_core *core, struct np_term *t,
+		 struct np_call *call, enum np_end_reason why, time_t now)
+{
+	const struct np_pair *pair = np_core_pair(core, t);
+	struct np_call **p;
+	size_t i;
+
+	for (p = &t->calls; *p && *p != call; p = &(*p)->next)
+		;
+	if (!*p)
+		return;
+	*p = call->next;
+	for (i = 0; i < call->n_streams; i++)
+		np_stream_release(core, t, call, i);
+	np_charge(core, t, call, np_end_reason_names[why]);
+	np_info("call '%s' ended (%s) after %lds", call->id,
+		np_end_reason_names[why], (long)(now - call->started));
+	core->live_calls[pair->first]--;
+	core->live_calls[pair->second]--;
+	core->stats.calls_ended++;
+	core->pair_ctr[t->pair].calls_ended[why]++;
+	core->dirty = true;
+	if (t->driver && t->driver->call_free)
+		t->driver->call_free(t->driver->ctx, call);
+	free(call);
+	if (!t->calls)
+		t->idle_since = now;
+}
+
+/*
+ * Flows are removed only when a call ends, right before its charging
+ * record is written. A saved call with streams none of whose flows remain
+ * ended after the state file was last written: it was billed then, and
+ * adopting it would bill it a second time.
+ */
+static bool saved_call_live(const struct np_core *core,
+			    const struct np_pair *pair,
+			    const struct np_call *call)
+{
+	const struct np_realm *access = &core->cfg->realms[pair->first];
+	struct np_flow_key key;
+	bool streams = false;
+	struct np_flow flow;
+	size_t i;
+
+	for (i = 0; i < call->n_streams; i++) {
+		if (!call->streams[i].active)
+			continue;
+		streams = true;
+		np_core_key(&key, access, call->streams[i].access_port);
+		if (!core->io->flow_get(core->io_ctx, &key, &flow))
+			return true;
+	}
+	return !streams;
+}
+
+int np_core_adopt_call(struct np_core *core, struct np_term *t,
+		       const struct np_call *saved, void *dialog)
+{
+	const struct np_pair *pair = np_core_pair(core, t);
+	struct np_portpool *acc = &core->media_ports[pair->first];
+	struct np_portpool *corep = &core->media_ports[pair->second];
+	struct np_call *call;
+	size_t i, j;
+	int err = 0;
+
+	if (!saved_call_live(core, pair, saved))
+		return -ESTALE;
+	call = malloc(sizeof(*call));
+	if (!call)
+		return -ENOMEM;
+	*call = *saved;
+	call->dialog = dialog;
+	for (i = 0; i < call->n_streams && !err; i++) {
+		const struct np_stream *s = &call->streams[i];
+
+		if (!s->active)
+			continue;
+		err = np_portpool_take(acc, s->access_port, 2);
+		if (!err) {
+			err = np_portpool_take(corep, s->core_port, 2);
+			if (err)
+				np_portpool_put_pair(acc, s->access_port);
+		}
+	}
+	if (err) {
+		for (j = 0; j + 1 < i; j++) {
+			if (!call->streams[j].active)
+				continue;
+			np_portpool_put_pair(acc, call->streams[j].access_port);
+			np_portpool_put_pair(corep, call->streams[j].core_port);
+		}
+		free(call);
+		return err;
+	}
+	call->next = t->calls;
+	t->calls = call;
+	core->live_calls[pair->first]++;
+	core->live_calls[pair->second]++;
+	return 0;
+}

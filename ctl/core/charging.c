@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Charging records (claim 9): one JSON line per call, written when the call
+ * ends, from what XDP counted per stream and direction. Written by a
+ * single append, so a record is in the file whole or not at all.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "addr.h"
+#include "core/core.h"
+#include "json.h"
+#include "log.h"
+
+static void put_time(FILE *f, double t)
+{
+	time_t sec = (time_t)t;
+	struct tm tm;
+	char text[32];
+
+	if (!t) {
+		fputs("null", f);
+		return;
+	}
+	gmtime_r(&sec, &tm);
+	strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &tm);
+	fprintf(f, "\"%s.%03dZ\"", text, (int)((t - (double)sec) * 1000));
+}
+
+static void put_volume(FILE *f, const struct np_volume *v)
+{
+	static const char *const names[] = { NP_DROP_REASONS(NP_NAME_ENTRY) };
+	int i;
+
+	fprintf(f, "{\"packets\": %llu, \"bytes\": %llu, \"drops\": {",
+		(unsigned long long)v->packets, (unsigned long long)v->bytes);
+	for (i = 0; i < NP_DROP_MAX; i++)
+		fprintf(f, "%s\"%s\": %llu", i ? ", " : "", names[i],
+			(unsigned long long)v->drops[i]);
+	fputs("}}", f);
+}
+
+/* Who, where, when, why it ended, and per stream and direction what XDP
+ * counted (the volumes of streams already released: every stream is by
+ * the time a call ends). */
+void np_charge(struct np_core *core, const struct np_term *t,
+	       const struct np_call *call, const char *reason)
+{
+	const struct np_pair *pair = np_core_pair(core, t);
+	const struct np_realm *access = &core->cfg->realms[pair->first];
+	const struct np_realm *corer = &core->cfg->realms[pair->second];
+	double end = core->io->wall(core->io_ctx);
+	char where[64], text[64];
+	size_t i, len = 0;
+	char *line = NULL;
+	FILE *f;
+
+	f = open_memstream(&line, &len);
+	if (!f) {
+		np_err("call '%s': no memory for its charging record", call->id);
+		return;
+	}
+	fputs("{\"call_id\": ", f);
+	json_str(f, call->id);
+	fputs(", \"from\": ", f);
+	json_str(f, call->from);
+	fputs(", \"to\": ", f);
+	json_str(f, call->to);
+	fprintf(f, ", \"direction\": \"%s\", \"pair\": ",
+		call->outgoing ? "outgoing" : "incoming");
+	fprintf(f, "\"%s->%s\", \"terminal\": ", access->name, corer->name);
+	json_str(f, np_sockaddr_str(&t->nat, where, sizeof(where)));
+	fputs(", \"start\": ", f);
+	put_time(f, call->wall_start);
+	fputs(", \"answer\": ", f);
+	put_time(f, call->wall_answer);
+	fputs(", \"end\": ", f);
+	put_time(f, end);
+	fprintf(f, ", \"duration\": %.3f, \"end_reason\": ",
+		call->wall_answer ? end - call->wall_answer : 0.0);
+	json_str(f, reason);
+	fputs(", \"streams\": [", f);
+	for (i = 0; i < call->n_streams; i++) {
+		fprintf(f,
+			"%s{\"index\": %zu, \"access_relay\": \"%s:%u\", "
+			"\"core_relay\": \"%s:%u\", \"from_terminal\": ",
+			i ? ", " : "", i,
+			np_sipaddr_host(&access->address, where, sizeof(where)),
+			call->access_ports[i],
+			np_sipaddr_host(&corer->address, text, sizeof(text)),
+			call->core_ports[i]);
+		put_volume(f, &call->gone_up[i]);
+		fputs(", \"to_terminal\": ", f);
+		put_volume(f, &call->gone_down[i]);
+		fputs("}", f);
+	}
+	fputs("]}\n", f);
+	if (fclose(f) || !line)
+		np_err("call '%s': charging record not built", call->id);
+	else
+		core->io->charge(core->io_ctx, line, len);
+	free(line);
+}

@@ -1,0 +1,272 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The call core's life: set-up from the configuration, growth at a reload,
+ * the once-a-second tick (calls that never answered or went silent,
+ * registrations that ran out, keepalives, quarantined ports), and the end.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "addr.h"
+#include "core/core.h"
+#include "log.h"
+
+#define KEEPALIVE_MISSES 3 /* unanswered keepalives before a binding goes */
+#define IDLE_TERM_LIFETIME 64 /* s an unregistered, idle terminal is kept */
+
+const char *np_sockaddr_str(const struct np_sockaddr *a, char *buf,
+			    size_t len)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+
+	snprintf(buf, len, "%s:%u", np_sipaddr_host(a, host, sizeof(host)),
+		 a->port);
+	return buf;
+}
+
+/* The core ends a call on its own: the driver tells both sides first. */
+static void abort_call(struct np_core *core, struct np_term *t,
+		       struct np_call *call, enum np_end_reason why, time_t now)
+{
+	if (t->driver && t->driver->call_abort)
+		t->driver->call_abort(t->driver->ctx, t, call, why);
+	np_call_end(core, t, call, why, now);
+}
+
+static void check_calls(struct np_core *core, struct np_term *t, time_t now)
+{
+	const struct np_pair *pair = np_core_pair(core, t);
+	const struct np_realm *acc = &core->cfg->realms[pair->first];
+	const struct np_realm *cor = &core->cfg->realms[pair->second];
+	uint32_t media = acc->media_timeout < cor->media_timeout ?
+				 acc->media_timeout :
+				 cor->media_timeout;
+	uint32_t hold = np_realm_hold_timeout(acc) < np_realm_hold_timeout(cor) ?
+				np_realm_hold_timeout(acc) :
+				np_realm_hold_timeout(cor);
+	struct np_call *call, *next;
+	uint32_t limit;
+	bool held;
+
+	for (call = t->calls; call; call = next) {
+		next = call->next;
+		if (call->expires && call->expires <= now) {
+			np_call_end(core, t, call, call->expiry_reason, now);
+			continue;
+		}
+		if (!call->answered)
+			continue;
+		/* A call on hold may be silent (no RTCP from many phones):
+		 * the hold timeout, not the media timeout, applies. */
+		held = np_media_on_hold(call);
+		limit = held ? hold : media;
+		if (!limit || np_media_idle(core, t, call, now) <= limit)
+			continue;
+		np_warn("call '%s': no media for %us%s: ending it", call->id,
+			limit, held ? " on hold" : "");
+		core->stats.media_timeouts++;
+		abort_call(core, t, call,
+			   held ? NP_END_HOLD_TIMEOUT : NP_END_MEDIA_TIMEOUT,
+			   now);
+	}
+}
+
+/* A draining pair's access socket closes with its last terminal. */
+static void close_drained(struct np_core *core)
+{
+	const struct np_pair *p;
+	size_t i;
+
+	for (i = 0; i < core->cfg->n_pairs; i++) {
+		p = &core->cfg->pairs[i];
+		if (p->draining && !np_core_pair_terms(core, i))
+			core->io->signal_close(core->io_ctx, p->first,
+					       core->cfg->realms[p->first].sip_port);
+	}
+}
+
+void np_core_tick(struct np_core *core, time_t now)
+{
+	struct np_term *t, *next;
+	char where[64];
+
+	for (t = core->terms; t; t = next) {
+		next = t->next;
+		check_calls(core, t, now);
+		if (t->registered_until && t->registered_until <= now) {
+			np_info("registration of %s expired",
+				np_sockaddr_str(&t->nat, where, sizeof(where)));
+			t->registered_until = 0;
+			t->idle_since = now;
+			core->dirty = true;
+		}
+		if (!t->registered_until) {
+			if (!t->calls && now - t->idle_since >= IDLE_TERM_LIFETIME)
+				np_term_free(core, t, NP_END_IDLE, now);
+			continue;
+		}
+		if (now < t->ka_due)
+			continue;
+		t->ka_due = now + core->cfg->keepalive_interval;
+		if (t->ka_waiting)
+			core->stats.keepalives_unanswered++;
+		if (t->ka_waiting && ++t->ka_missed >= KEEPALIVE_MISSES) {
+			np_warn("terminal at %s stopped answering keepalives: "
+				"binding dropped",
+				np_sockaddr_str(&t->nat, where, sizeof(where)));
+			core->stats.bindings_lost++;
+			np_term_free(core, t, NP_END_KEEPALIVE_LOST, now);
+			continue;
+		}
+		core->stats.keepalives_sent++;
+		if (t->driver && t->driver->keepalive)
+			t->ka_waiting = t->driver->keepalive(t->driver->ctx, t);
+	}
+	np_core_quarantine_expire(core, now);
+	close_drained(core);
+}
+
+static int pools_init(struct np_core *core, const struct np_config *cfg,
+		      size_t from)
+{
+	size_t i;
+	int err = 0;
+
+	for (i = from; i < cfg->n_realms && !err; i++) {
+		const struct np_realm *r = &cfg->realms[i];
+
+		err = np_portpool_init(&core->media_ports[i], r->media_ports.lo,
+				       r->media_ports.hi);
+		if (!err && r->sip_ports.lo)
+			err = np_portpool_init(&core->signal_ports[i],
+					       r->sip_ports.lo, r->sip_ports.hi);
+	}
+	return err;
+}
+
+int np_core_init(struct np_core *core, const struct np_config *cfg,
+		 const struct np_core_io *io, void *io_ctx)
+{
+	int err;
+
+	memset(core, 0, sizeof(*core));
+	core->cfg = cfg;
+	core->io = io;
+	core->io_ctx = io_ctx;
+	core->signal_ports = calloc(cfg->n_realms, sizeof(*core->signal_ports));
+	core->media_ports = calloc(cfg->n_realms, sizeof(*core->media_ports));
+	core->live_calls = calloc(cfg->n_realms, sizeof(*core->live_calls));
+	core->ifindex = calloc(cfg->n_realms, sizeof(*core->ifindex));
+	core->link_flags = calloc(cfg->n_realms, sizeof(*core->link_flags));
+	core->realm_media = calloc(cfg->n_realms, sizeof(*core->realm_media));
+	core->pair_ctr = calloc(cfg->n_pairs, sizeof(*core->pair_ctr));
+	if (!core->signal_ports || !core->media_ports || !core->live_calls ||
+	    !core->ifindex || !core->link_flags || !core->realm_media ||
+	    !core->pair_ctr)
+		err = -ENOMEM;
+	else
+		err = pools_init(core, cfg, 0);
+	if (err)
+		np_core_fini(core);
+	return err;
+}
+
+/* Grows a per-realm (or per-pair) array to n entries, the new ones zeroed. */
+static int grow(void **arr, size_t size, size_t old_n, size_t n)
+{
+	void *p = realloc(*arr, n * size);
+
+	if (!p)
+		return -ENOMEM;
+	memset((char *)p + old_n * size, 0, (n - old_n) * size);
+	*arr = p;
+	return 0;
+}
+
+int np_core_reconfigure(struct np_core *core, const struct np_config *next)
+{
+	size_t old_n = core->cfg->n_realms, n = next->n_realms, i;
+	int err;
+
+	if (n < old_n || next->n_pairs < core->cfg->n_pairs)
+		return -EINVAL;
+	if (grow((void **)&core->signal_ports, sizeof(*core->signal_ports),
+		 old_n, n) ||
+	    grow((void **)&core->media_ports, sizeof(*core->media_ports),
+		 old_n, n) ||
+	    grow((void **)&core->live_calls, sizeof(*core->live_calls), old_n,
+		 n) ||
+	    grow((void **)&core->ifindex, sizeof(*core->ifindex), old_n, n) ||
+	    grow((void **)&core->link_flags, sizeof(*core->link_flags), old_n,
+		 n) ||
+	    grow((void **)&core->realm_media, sizeof(*core->realm_media),
+		 old_n, n) ||
+	    grow((void **)&core->pair_ctr, sizeof(*core->pair_ctr),
+		 core->cfg->n_pairs, next->n_pairs))
+		return -ENOMEM; /* larger arrays are harmless */
+	err = pools_init(core, next, old_n);
+	if (err) {
+		for (i = old_n; i < n; i++) {
+			np_portpool_fini(&core->signal_ports[i]);
+			np_portpool_fini(&core->media_ports[i]);
+		}
+		return err;
+	}
+	core->cfg = next;
+	core->dirty = true;
+	return 0;
+}
+
+static void free_all(struct np_core *core)
+{
+	size_t i;
+
+	np_core_quarantine_expire(core, 0);
+	for (i = 0; core->cfg && i < core->cfg->n_realms; i++) {
+		if (core->signal_ports)
+			np_portpool_fini(&core->signal_ports[i]);
+		if (core->media_ports)
+			np_portpool_fini(&core->media_ports[i]);
+	}
+	free(core->signal_ports);
+	free(core->media_ports);
+	free(core->live_calls);
+	free(core->ifindex);
+	free(core->link_flags);
+	free(core->realm_media);
+	free(core->pair_ctr);
+	core->signal_ports = core->media_ports = NULL;
+	core->live_calls = core->ifindex = core->link_flags = NULL;
+	core->realm_media = NULL;
+	core->pair_ctr = NULL;
+}
+
+void np_core_fini(struct np_core *core)
+{
+	while (core->terms)
+		np_term_free(core, core->terms, NP_END_SHUTDOWN, 0);
+	free_all(core);
+}
+
+void np_core_forget(struct np_core *core)
+{
+	struct np_term *t;
+	struct np_call *call;
+
+	while ((t = core->terms)) {
+		core->terms = t->next;
+		while ((call = t->calls)) {
+			t->calls = call->next;
+			if (t->driver && t->driver->call_free)
+				t->driver->call_free(t->driver->ctx, call);
+			free(call);
+		}
+		if (t->driver && t->driver->term_free)
+			t->driver->term_free(t->driver->ctx, t);
+		free(t);
+	}
+	free_all(core);
+}

@@ -1,0 +1,367 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The call core: what natproxy keeps whatever protocol a terminal speaks.
+ * Terminals known by their NAT mapping, each with a signaling port of its
+ * own on the core realm; calls with their media streams, each stream a relay
+ * pair on both realms whose flows sit in the XDP maps; offer/answer per call
+ * (RFC 3264) with rollback; policy (limits, bandwidth, DSCP, VLAN);
+ * charging records; keepalive scheduling and timeouts. It knows no
+ * signaling protocol: a driver (ctl/sip/, later MGCP and H.248) turns
+ * messages into these operations, and the core reaches back into the driver
+ * only through the hooks the driver registered on a terminal.
+ * Sockets and maps are reached only through struct np_core_io.
+ */
+#ifndef NATPROXY_CORE_H
+#define NATPROXY_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "config.h"
+#include "core/portpool.h"
+#include "core/sdp.h"
+#include "natproxy.h"
+
+#define NP_FORKS_MAX 4 /* early dialogs with SDP kept per call */
+#define NP_FORK_TAG_MAX 128
+
+struct np_core_io {
+	/* Opens / closes the UDP socket of a terminal's core address. */
+	int (*signal_open)(void *ctx, size_t realm, uint16_t port);
+	void (*signal_close)(void *ctx, size_t realm, uint16_t port);
+	/* Sends from realm's address:from_port. */
+	int (*send)(void *ctx, size_t realm, uint16_t from_port,
+		    const struct np_sockaddr *to, const char *buf, size_t len);
+	int (*flow_put)(void *ctx, const struct np_flow_key *key,
+			const struct np_flow *flow);
+	int (*flow_get)(void *ctx, const struct np_flow_key *key,
+			struct np_flow *flow);
+	int (*flow_del)(void *ctx, const struct np_flow_key *key,
+			struct np_counters *last);
+	int (*counters_get)(void *ctx, const struct np_flow_key *key,
+			    struct np_counters *now);
+	/* Appends one complete charging record (a JSON line). */
+	void (*charge)(void *ctx, const char *line, size_t len);
+	/* Wall-clock time, UNIX seconds, for records people read. */
+	double (*wall)(void *ctx);
+};
+
+#define NP_PROXY_STATS(X)                                                      \
+	X(received)                                                            \
+	X(forwarded)                                                           \
+	X(malformed)                                                           \
+	X(unmatched)                                                           \
+	X(answered_400)                                                        \
+	X(answered_503)                                                        \
+	X(keepalives_sent)                                                     \
+	X(bindings_lost)                                                       \
+	X(calls_started)                                                       \
+	X(calls_ended)                                                         \
+	X(denied)                                                              \
+	X(media_timeouts)                                                      \
+	X(keepalives_unanswered)                                               \
+	X(latches)                                                             \
+	X(strangers)                                                           \
+	X(offers_rolled_back)
+
+struct np_proxy_stats {
+#define NP_STAT_FIELD(name) uint64_t name;
+	NP_PROXY_STATS(NP_STAT_FIELD)
+};
+
+/* Why a call ended: the charging record's end_reason, by the same names. */
+#define NP_END_REASONS(X)                                                      \
+	X(NP_END_BYE, "bye")                                                   \
+	X(NP_END_CANCEL, "cancel")                                             \
+	X(NP_END_REJECTED, "rejected")                                         \
+	X(NP_END_REFUSED, "refused")                                           \
+	X(NP_END_NEVER_ANSWERED, "never answered")                             \
+	X(NP_END_MEDIA_TIMEOUT, "media-timeout")                               \
+	X(NP_END_HOLD_TIMEOUT, "hold-timeout")                                 \
+	X(NP_END_KEEPALIVE_LOST, "keepalive lost")                             \
+	X(NP_END_TERMINAL_LOST, "terminal-lost")                               \
+	X(NP_END_IDLE, "idle")                                                 \
+	X(NP_END_SHUTDOWN, "shutdown")                                         \
+	X(NP_END_OTHER, "other")
+enum np_end_reason { NP_END_REASONS(NP_ENUM_ENTRY) NP_END_MAX };
+extern const char *const np_end_reason_names[NP_END_MAX];
+
+/* What a realm's media did, for the metrics. */
+struct np_realm_media {
+	uint64_t latches; /* XDP latch events on this realm's relay ports */
+	/* Final counters of the flows removed so far, keyed on this realm's
+	 * relay ports: live flows are read from the maps, ended ones here,
+	 * so the media totals never go back. */
+	uint64_t packets, bytes, drops[NP_DROP_MAX];
+};
+
+struct np_pair_counters {
+	uint64_t calls_started;
+	uint64_t calls_ended[NP_END_MAX];
+};
+
+/* One side's media address of a stream, as its SDP said. */
+struct np_media_end {
+	bool known;
+	struct np_sdp_addr addr, rtcp_addr;
+	uint16_t rtp, rtcp; /* rtp 0: the side removed the stream */
+	bool mux;
+	bool hold; /* sendonly, recvonly, inactive or a 0.0.0.0 address */
+	uint32_t bps; /* b=AS / b=TIAS, 0 = none */
+	uint32_t as_kbps, tias_bps;
+};
+
+/* A media stream of a call: a relay pair on each realm. */
+struct np_stream {
+	bool active;
+	uint16_t access_port, core_port; /* RTP (even); RTCP is +1 */
+	bool mux;
+	struct np_media_end term, far;
+};
+
+/* Per-direction volumes of a stream, RTP and RTCP together. */
+struct np_volume {
+	uint64_t packets, bytes, drops[NP_DROP_MAX];
+	uint64_t last_seen_ns;
+};
+
+/* Where an SDP came from: the terminal, or the far end (the core side). */
+enum np_side { NP_SIDE_NONE, NP_SIDE_TERM, NP_SIDE_FAR };
+
+/* The far end's media as one early dialog (fork) answered it. */
+struct np_fork {
+	char tag[NP_FORK_TAG_MAX];
+	struct np_media_end far[NP_SDP_MAX_MEDIA];
+};
+
+/*
+ * One call of a terminal (SIP: a dialog by Call-ID; MGCP: a connection;
+ * H.248: a context), with its media, what it takes to bill it, and the
+ * driver's own state of it (dialog).
+ */
+struct np_call {
+	struct np_call *next;
+	char id[256];
+	size_t n_streams;
+	struct np_stream streams[NP_SDP_MAX_MEDIA];
+	/* Volumes of streams already released (re-offers with port 0). */
+	struct np_volume gone_up[NP_SDP_MAX_MEDIA], gone_down[NP_SDP_MAX_MEDIA];
+	/* The relay ports each stream had last, for the record. */
+	uint16_t access_ports[NP_SDP_MAX_MEDIA], core_ports[NP_SDP_MAX_MEDIA];
+	/* Offer/answer: an offer from `pending` waits for its answer; agreed
+	 * is what the streams were before it, restored if it fails. */
+	enum np_side pending;
+	bool agreed_any; /* an answer was ever accepted */
+	size_t agreed_n;
+	struct np_stream agreed[NP_SDP_MAX_MEDIA];
+	struct np_fork forks[NP_FORKS_MAX];
+	size_t n_forks;
+	char fork_now[NP_FORK_TAG_MAX]; /* whose answer the flows follow */
+	/* Why it ends when `expires` passes (never answered, or a challenge
+	 * not retried). */
+	enum np_end_reason expiry_reason;
+	bool outgoing; /* the terminal placed the call */
+	bool answered;
+	char from[256], to[256]; /* the parties, as the record names them */
+	time_t started, expires, answered_at;
+	double wall_start, wall_answer;
+	void *dialog; /* the driver's; freed by its call_free hook */
+};
+
+struct np_term;
+
+/* How the core reaches back into the driver a terminal speaks. */
+struct np_driver {
+	const char *name; /* "sip" */
+	/* Sends one keepalive to the terminal; true if an answer is due
+	 * (np_term_alive() when it comes). */
+	bool (*keepalive)(void *ctx, struct np_term *t);
+	/* The core ends a call on its own (media timeout, terminal lost):
+	 * tell both sides. Called before the call is freed. */
+	void (*call_abort)(void *ctx, struct np_term *t, struct np_call *call,
+			   enum np_end_reason why);
+	void (*call_free)(void *ctx, struct np_call *call);
+	void (*term_free)(void *ctx, struct np_term *t);
+	void *ctx;
+};
+
+/* A terminal, known by its NAT mapping (the IP-header source). */
+struct np_term {
+	struct np_term *next;
+	size_t pair;
+	struct np_sockaddr nat; /* where its packets come from */
+	uint16_t core_port; /* its signaling address on the core realm */
+	time_t registered_until; /* 0: not registered */
+	time_t last_heard, idle_since;
+	/* Keepalive: next due, one outstanding, answers missed. */
+	time_t ka_due;
+	bool ka_waiting;
+	int ka_missed;
+	struct np_call *calls;
+	const struct np_driver *driver;
+	void *signaling; /* the driver's state of it (SIP: its bindings) */
+};
+
+/* A released core port, not given out again before `until`. */
+struct np_quarantine {
+	struct np_quarantine *next;
+	size_t realm;
+	uint16_t port;
+	time_t until;
+};
+
+struct np_core {
+	const struct np_config *cfg;
+	/* Per realm: its interface's ifindex, where VLAN-tagged media must
+	 * leave (0 when unknown: the FIB decides). */
+	uint32_t *ifindex;
+	/* Per realm: NP_LINK_* of its interface (0 when unknown). */
+	uint32_t *link_flags;
+	uint32_t *live_calls; /* per realm */
+	const struct np_core_io *io;
+	void *io_ctx;
+	struct np_portpool *signal_ports; /* per realm (core realms) */
+	struct np_portpool *media_ports; /* per realm */
+	struct np_term *terms;
+	struct np_quarantine *quarantine;
+	uint64_t next_id;
+	bool dirty; /* state changed since the last np_state_save() */
+	struct np_proxy_stats stats;
+	struct np_realm_media *realm_media; /* per realm */
+	struct np_pair_counters *pair_ctr; /* per pair */
+};
+
+int np_core_init(struct np_core *core, const struct np_config *cfg,
+		 const struct np_core_io *io, void *io_ctx);
+/* Ends every call (flows removed, ports freed) and frees everything. */
+void np_core_fini(struct np_core *core);
+/* Frees everything but leaves calls and their flows alone, for a restart
+ * that adopts them from the state file. */
+void np_core_forget(struct np_core *core);
+/* See np_proxy_reconfigure(). */
+int np_core_reconfigure(struct np_core *core, const struct np_config *next);
+/* Timeouts, expiries, keepalives: call about once a second. */
+void np_core_tick(struct np_core *core, time_t now);
+
+/* --- terminals (terminal.c) --- */
+struct np_term *np_term_by_nat(struct np_core *core, size_t pair,
+			       const struct np_sockaddr *nat);
+struct np_term *np_term_by_core_port(struct np_core *core, size_t realm,
+				     uint16_t port);
+/* A new terminal of pair at nat, with a core port and its socket. */
+int np_term_new(struct np_core *core, size_t pair,
+		const struct np_sockaddr *nat, const struct np_driver *driver,
+		time_t now, struct np_term **out);
+/* Ends its calls (why), closes its socket, quarantines its port. */
+void np_term_free(struct np_core *core, struct np_term *t,
+		  enum np_end_reason why, time_t now);
+/* Its registration: until (0: none); keepalives start with one. */
+void np_term_registered(struct np_core *core, struct np_term *t,
+			time_t until, time_t now);
+/* A keepalive was answered. */
+void np_term_alive(struct np_term *t);
+/* Whether a new registration from src stays within the realm's
+ * per-address limit (self: the terminal asking, may be NULL). */
+bool np_term_may_register(const struct np_core *core, size_t realm,
+			  const struct np_sockaddr *src,
+			  const struct np_term *self);
+/* Whether realm:port is a quarantined (recently released) core port. */
+bool np_core_port_quarantined(const struct np_core *core, size_t realm,
+			      uint16_t port);
+size_t np_core_pair_terms(const struct np_core *core, size_t pair);
+int np_core_adopt_term(struct np_core *core, const struct np_term *saved,
+		       const struct np_driver *driver, time_t now,
+		       struct np_term **out);
+
+/* --- calls (call.c) --- */
+struct np_call *np_call_find(struct np_term *t, const char *id);
+/* A new call of t, unless a realm is at its limit or the pair drains
+ * (NULL, logged). */
+struct np_call *np_call_new(struct np_core *core, struct np_term *t,
+			    const char *id, bool outgoing, time_t now);
+void np_call_answered(struct np_core *core, struct np_call *call,
+		      time_t now);
+/* Removes its flows, frees its ports, writes its charging record. */
+void np_call_end(struct np_core *core, struct np_term *t,
+		 struct np_call *call, enum np_end_reason why, time_t now);
+int np_core_adopt_call(struct np_core *core, struct np_term *t,
+		       const struct np_call *saved, void *dialog);
+
+/* --- media: offer/answer (media.c) --- */
+/*
+ * An SDP offer from side: new streams get relays, the SDP is pointed at the
+ * relays of the other side and written to out. Flows change only when the
+ * answer comes (np_media_answer), except for a call's first offer, whose
+ * flows go in at once. 0; -EINVAL: SDP not understood or not for this
+ * realm's family (*why says what); -EBUSY: no ports or flows.
+ */
+int np_media_offer(struct np_core *core, struct np_term *t,
+		   struct np_call *call, enum np_side from, const char *sdp,
+		   size_t len, char *out, size_t out_size, size_t *out_len,
+		   const char **why);
+/* The answer to the pending offer, from side (its fork: an early dialog,
+ * or NULL); the flows follow it. Errors as np_media_offer. */
+int np_media_answer(struct np_core *core, struct np_term *t,
+		    struct np_call *call, enum np_side from, const char *fork,
+		    const char *sdp, size_t len, char *out, size_t out_size,
+		    size_t *out_len, const char **why);
+/* The pending offer failed: the streams go back to the last agreed. */
+void np_media_rollback(struct np_core *core, struct np_term *t,
+		       struct np_call *call);
+/* The far end's fork answered without SDP: the flows follow the SDP
+ * that fork sent earlier, if it sent one. */
+void np_media_use_fork(struct np_core *core, struct np_term *t,
+		       struct np_call *call, const char *fork);
+/* Whether every live stream of the call is on hold. */
+bool np_media_on_hold(const struct np_call *call);
+/* Seconds since the call's media last moved (answer time if never). */
+time_t np_media_idle(struct np_core *core, struct np_term *t,
+		     struct np_call *call, time_t now);
+/* Releases stream i (flows, ports); its volumes join the record. */
+void np_stream_release(struct np_core *core, struct np_term *t,
+		       struct np_call *call, size_t i);
+/* A stream's volumes: read from the maps, or taken with the flows. */
+void np_stream_volumes(struct np_core *core, size_t pair,
+		       const struct np_stream *s, bool remove,
+		       struct np_volume *up, struct np_volume *down);
+bool np_core_media_port_used(const struct np_core *core, size_t realm,
+			     uint16_t port);
+void np_core_latched(struct np_core *core, const struct np_flow_key *key,
+		     const struct np_sockaddr *source);
+void np_core_media_totals(const struct np_core *core, size_t realm,
+			  struct np_counters *out);
+void np_core_key(struct np_flow_key *key, const struct np_realm *realm,
+		 uint16_t port);
+
+/* --- charging (charging.c) --- */
+void np_charge(struct np_core *core, const struct np_term *t,
+	       const struct np_call *call, const char *reason);
+
+void np_core_quarantine_expire(struct np_core *core, time_t now);
+
+/* --- shared small helpers --- */
+/* Seconds a released core port is kept from reuse. */
+static inline uint32_t np_realm_quarantine(const struct np_realm *r)
+{
+	(void)r;
+	return 300;
+}
+
+/* Seconds a call on hold may go without media (0: no limit). */
+static inline uint32_t np_realm_hold_timeout(const struct np_realm *r)
+{
+	(void)r;
+	return 3600;
+}
+
+const char *np_sockaddr_str(const struct np_sockaddr *a, char *buf,
+			    size_t len);
+static inline const struct np_pair *np_core_pair(const struct np_core *core,
+						 const struct np_term *t)
+{
+	return &core->cfg->pairs[t->pair];
+}
+
+#endif

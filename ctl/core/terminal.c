@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Terminals: known by their NAT mapping, each with a signaling port of its
+ * own on the core realm (claim 1) and a socket there. A released port is
+ * quarantined before another terminal gets it, so requests the softswitch
+ * still sends to the old subscriber's address reach no one else.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "addr.h"
+#include "core/core.h"
+#include "log.h"
+
+struct np_term *np_term_by_nat(struct np_core *core, size_t pair,
+			       const struct np_sockaddr *nat)
+{
+	struct np_term *t;
+
+	for (t = core->terms; t; t = t->next)
+		if (t->pair == pair && np_sockaddr_eq(&t->nat, nat))
+			return t;
+	return NULL;
+}
+
+struct np_term *np_term_by_core_port(struct np_core *core, size_t realm,
+				     uint16_t port)
+{
+	struct np_term *t;
+
+	for (t = core->terms; t; t = t->next)
+		if (core->cfg->pairs[t->pair].second == realm &&
+		    t->core_port == port)
+			return t;
+	return NULL;
+}
+
+int np_term_new(struct np_core *core, size_t pair,
+		const struct np_sockaddr *nat, const struct np_driver *driver,
+		time_t now, struct np_term **out)
+{
+	size_t corer = core->cfg->pairs[pair].second;
+	struct np_term *t;
+	char buf[64];
+	int err;
+
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	err = np_portpool_get(&core->signal_ports[corer], &t->core_port);
+	if (err)
+		goto fail;
+	err = core->io->signal_open(core->io_ctx, corer, t->core_port);
+	if (err) {
+		np_portpool_put(&core->signal_ports[corer], t->core_port);
+		goto fail;
+	}
+	t->pair = pair;
+	t->nat = *nat;
+	t->driver = driver;
+	t->last_heard = t->idle_since = now;
+	t->next = core->terms;
+	core->terms = t;
+	core->dirty = true;
+	np_info("terminal at %s: core signaling address port %u",
+		np_sockaddr_str(nat, buf, sizeof(buf)), t->core_port);
+	*out = t;
+	return 0;
+fail:
+	free(t);
+	return err;
+}
+
+static void port_release(struct np_core *core, size_t realm, uint16_t port,
+			 time_t now)
+{
+	uint32_t hold = np_realm_quarantine(&core->cfg->realms[realm]);
+	struct np_quarantine *q;
+
+	q = hold && now ? calloc(1, sizeof(*q)) : NULL;
+	if (!q) {
+		core->io->signal_close(core->io_ctx, realm, port);
+		np_portpool_put(&core->signal_ports[realm], port);
+		return;
+	}
+	/* The socket stays open: the driver answers what still comes. */
+	q->realm = realm;
+	q->port = port;
+	q->until = now + hold;
+	q->next = core->quarantine;
+	core->quarantine = q;
+}
+
+/* Gives quarantined ports back whose time is up (all with now 0). */
+void np_core_quarantine_expire(struct np_core *core, time_t now)
+{
+	struct np_quarantine **p = &core->quarantine, *q;
+
+	while ((q = *p)) {
+		if (now && q->until > now) {
+			p = &q->next;
+			continue;
+		}
+		*p = q->next;
+		core->io->signal_close(core->io_ctx, q->realm, q->port);
+		np_portpool_put(&core->signal_ports[q->realm], q->port);
+		free(q);
+	}
+}
+
+bool np_core_port_quarantined(const struct np_core *core, size_t realm,
+			      uint16_t port)
+{
+	const struct np_quarantine *q;
+
+	for (q = core->quarantine; q; q = q->next)
+		if (q->realm == realm && q->port == port)
+			return true;
+	return false;
+}
+
+void np_term_free(struct np_core *core, struct np_term *t,
+		  enum np_end_reason why, time_t now)
+{
+	size_t corer = core->cfg->pairs[t->pair].second;
+	struct np_term **p;
+	char buf[64];
+
+	for (p = &core->terms; *p && *p != t; p = &(*p)->next)
+		;
+	if (!*p)
+		return;
+	*p = t->next;
+	core->dirty = true;
+	while (t->calls) {
+		/* A call that outlives its terminal would be silent: both
+		 * sides are told it ended. */
+		if (why != NP_END_SHUTDOWN && why != NP_END_IDLE && t->driver &&
+		    t->driver->call_abort)
+			t->driver->call_abort(t->driver->ctx, t, t->calls,
+					      NP_END_TERMINAL_LOST);
+		np_call_end(core, t, t->calls,
+			    why == NP_END_SHUTDOWN ? why : NP_END_TERMINAL_LOST,
+			    now);
+	}
+	if (t->driver && t->driver->term_free)
+		t->driver->term_free(t->driver->ctx, t);
+	port_release(core, corer, t->core_port, now);
+	np_info("terminal at %s released (%s)",
+		np_sockaddr_str(&t->nat, buf, sizeof(buf)),
+		np_end_reason_names[why]);
+	free(t);
+}
+
+void np_term_registered(struct np_core *core, struct np_term *t, time_t until,
+			time_t now)
+{
+	t->registered_until = until;
+	core->dirty = true;
+	if (until && !t->ka_due)
+		t->ka_due = now + core->cfg->keepalive_interval;
+	if (!until)
+		t->idle_since = now;
+}
+
+void np_term_alive(struct np_term *t)
+{
+	t->ka_waiting = false;
+	t->ka_missed = 0;
+}
+
+/* Terminals registered from src's IP (any port), self aside. */
+static uint32_t registered_from(const struct np_core *core,
+				const struct np_sockaddr *src,
+				const struct np_term *self)
+{
+	const struct np_term *t;
+	uint32_t n = 0;
+
+	for (t = core->terms; t; t = t->next) {
+		struct np_sockaddr a = t->nat;
+
+		a.port = src->port;
+		if (t != self && t->registered_until && np_sockaddr_eq(&a, src))
+			n++;
+	}
+	return n;
+}
+
+bool np_term_may_register(const struct np_core *core, size_t realm,
+			  const struct np_sockaddr *src,
+			  const struct np_term *self)
+{
+	uint32_t max = core->cfg->realms[realm].max_registrations;
+
+	return !max || (self && self->registered_until) ||
+	       registered_from(core, src, self) < max;
+}
+
+size_t np_core_pair_terms(const struct np_core *core, size_t pair)
+{
+	const struct np_term *t;
+	size_t n = 0;
+
+	for (t = core->terms; t; t = t->next)
+		n += t->pair == pair;
+	return n;
+}
+
+int np_core_adopt_term(struct np_core *core, const struct np_term *saved,
+		       const struct np_driver *driver, time_t now,
+		       struct np_term **out)
+{
+	struct np_portpool *pool;
+	struct np_term *t;
+	size_t corer;
+	int err;
+
+	if (saved->pair >= core->cfg->n_pairs)
+		return -EINVAL;
+	corer = core->cfg->pairs[saved->pair].second;
+	pool = &core->signal_ports[corer];
+	err = np_portpool_take(pool, saved->core_port, 1);
+	if (err)
+		return err;
+	t = calloc(1, sizeof(*t));
+	if (!t) {
+		np_portpool_put(pool, saved->core_port);
+		return -ENOMEM;
+	}
+	err = core->io->signal_open(core->io_ctx, corer, saved->core_port);
+	if (err) {
+		np_portpool_put(pool, saved->core_port);
+		free(t);
+		return err;
+	}
+	t->pair = saved->pair;
+	t->nat = saved->nat;
+	t->core_port = saved->core_port;
+	t->registered_until = saved->registered_until;
+	t->last_heard = t->idle_since = now;
+	t->driver = driver;
+	t->signaling = saved->signaling;
+	if (t->registered_until)
+		t->ka_due = now + core->cfg->keepalive_interval;
+	t->next = core->terms;
+	core->terms = t;
+	*out = t;
+	return 0;
+}

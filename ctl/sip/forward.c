@@ -1,0 +1,440 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Relaying SIP between a terminal and the core. Toward the softswitch
+ * (claim 1 A-B): the terminal's top Via and Contact are replaced by its core
+ * address, SDP by core relay ports, and the message leaves from that
+ * address. Toward the terminal (claim 1 C-D, claim 5): what arrives on that
+ * address gets its Via and Request-URI restored, SDP pointed at access relay
+ * ports, and goes to the recorded NAT mapping from the access socket. Each
+ * SDP is an offer or an answer (RFC 3264) for the call core; a failed offer
+ * rolls back, and only the end of a dialog ends a call.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "addr.h"
+#include "log.h"
+#include "sip/internal.h"
+
+#define SDP_MAX 65536
+
+static enum np_side side_of(bool from_terminal)
+{
+	return from_terminal ? NP_SIDE_TERM : NP_SIDE_FAR;
+}
+
+/* The dialog state of a call, made on first use. */
+static struct np_sip_dialog *dialog_of(struct np_call *call)
+{
+	if (!call->dialog)
+		call->dialog = np_sip_dialog_new();
+	return call->dialog;
+}
+
+/*
+ * The SDP of c->msg from one side, as an offer or the answer to the
+ * pending one, handed to the core and rewritten in the message. A
+ * response's SDP answers when its request made the offer; otherwise SDP
+ * answers an offer the other side has pending and else offers. 0 without
+ * SDP; the core's errors otherwise (nothing changed then).
+ */
+static int take_media(struct sipctx *c, struct np_call *call,
+		      bool from_terminal, const struct np_txn *txn)
+{
+	enum np_side from = side_of(from_terminal);
+	const char *body, *why = "no memory";
+	char fork[NP_FORK_TAG_MAX] = "";
+	osip_generic_param_t *tag = NULL;
+	bool answer;
+	size_t len, out_len;
+	char *out;
+	int err;
+
+	body = np_sipmsg_sdp(c->msg, &len);
+	if (!body)
+		return 0;
+	if (MSG_IS_RESPONSE(c->msg))
+		answer = (txn && txn->offer) ||
+			 (call->pending && call->pending != from);
+	else
+		answer = call->pending && call->pending != from;
+	if (MSG_IS_RESPONSE(c->msg) && c->msg->to &&
+	    !osip_to_get_tag(c->msg->to, &tag) && tag && tag->gvalue)
+		snprintf(fork, sizeof(fork), "%s", tag->gvalue);
+	out = malloc(SDP_MAX);
+	if (!out)
+		return -ENOMEM;
+	err = answer ? np_media_answer(c->core, c->t, call, from, fork, body,
+				       len, out, SDP_MAX, &out_len, &why) :
+		       np_media_offer(c->core, c->t, call, from, body, len, out,
+				      SDP_MAX, &out_len, &why);
+	if (!err)
+		err = np_sipmsg_set_body(c->msg, out, out_len);
+	free(out);
+	if (err)
+		np_warn("call '%s': SDP %s from the %s not relayed: %s",
+			call->id, answer ? "answer" : "offer",
+			from_terminal ? "terminal" : "core", why);
+	return err;
+}
+
+/* Records what ending the dialog ourselves will need (RFC 3261 12.1). */
+static void learn_request(struct sipctx *c, struct np_call *call,
+			  bool from_terminal)
+{
+	osip_message_t *m = c->msg;
+	struct np_sip_dialog *d = dialog_of(call);
+	uint32_t cseq = np_sipmsg_cseq(m);
+	uint32_t *mine;
+
+	if (!d)
+		return;
+	mine = from_terminal ? &d->term_cseq : &d->core_cseq;
+	if (!MSG_IS_ACK(m) && !MSG_IS_CANCEL(m) && cseq > *mine)
+		*mine = cseq;
+	if (!MSG_IS_INVITE(m) || call->from[0])
+		return;
+	np_sipmsg_from(m, call->from, sizeof(call->from));
+	np_sipmsg_to(m, call->to, sizeof(call->to));
+	if (!from_terminal)
+		np_sipmsg_contact_uri(m, d->far_target, sizeof(d->far_target));
+}
+
+static void learn_answer(struct sipctx *c, struct np_call *call,
+			 bool from_terminal)
+{
+	struct np_sip_dialog *d = dialog_of(call);
+
+	if (call->answered)
+		return;
+	np_call_answered(c->core, call, c->now);
+	np_sipmsg_to(c->msg, call->to, sizeof(call->to));
+	if (!from_terminal && d)
+		np_sipmsg_contact_uri(c->msg, d->far_target,
+				      sizeof(d->far_target));
+}
+
+/*
+ * A final response to an INVITE or UPDATE of the call: a 2xx confirms it
+ * (an SDP-less 2xx to a forked call picks its fork's SDP); an error ends
+ * an unanswered call, except a challenge (401/407), which the retry
+ * continues; an error to a re-INVITE or UPDATE only rolls its offer back.
+ */
+static void final_response(struct sipctx *c, struct np_call *call,
+			   bool from_terminal)
+{
+	osip_message_t *m = c->msg;
+	int code = m->status_code;
+	osip_generic_param_t *tag = NULL;
+
+	if (code < 200)
+		return;
+	if (MSG_IS_STATUS_2XX(m)) {
+		if (!np_sipmsg_sdp(m, &(size_t){ 0 }) && !from_terminal &&
+		    m->to && !osip_to_get_tag(m->to, &tag) && tag &&
+		    tag->gvalue)
+			np_media_use_fork(c->core, c->t, call, tag->gvalue);
+		if (MSG_IS_RESPONSE_FOR(m, "INVITE"))
+			learn_answer(c, call, from_terminal);
+		return;
+	}
+	np_media_rollback(c->core, c->t, call);
+	if (!MSG_IS_RESPONSE_FOR(m, "INVITE") || call->answered)
+		return;
+	if (code == 401 || code == 407) {
+		call->expires = c->now + CHALLENGE_WAIT;
+		call->expiry_reason = NP_END_REJECTED;
+		return;
+	}
+	np_call_end(c->core, c->t, call, NP_END_REJECTED, c->now);
+}
+
+/* Whether a request may carry an offer or answer natproxy relays. */
+static bool media_method(const osip_message_t *m)
+{
+	return MSG_IS_INVITE(m) || MSG_IS_ACK(m) || MSG_IS_UPDATE(m) ||
+	       MSG_IS_PRACK(m);
+}
+
+/* Refuses a terminal's request with our own final response; its ACK is
+ * then ours too (RFC 3261 17.2.1) and must not reach the core. */
+static void refuse(struct sipctx *c, struct np_txn *txn, int code,
+		   const char *reason)
+{
+	np_warn("request '%s' from terminal refused: %d %s",
+		c->msg->sip_method, code, reason);
+	if (txn)
+		txn->answered_here = true;
+	sip_answer(c->sip, c->pair->first, c->access->sip_port, &c->src,
+		   c->msg, code, reason);
+}
+
+/* An SDP refused: 488 if natproxy cannot rewrite it, 503 if out of ports. */
+static int refusal_code(int err, const char **reason)
+{
+	*reason = err == -EINVAL ? "Not Acceptable Here" : "Service Unavailable";
+	return err == -EINVAL ? 488 : 503;
+}
+
+/*
+ * The media of a request from either side: finds or makes the call (an
+ * INVITE may make one), takes its SDP. 0, or a refusal code with reason.
+ */
+static int request_media(struct sipctx *c, bool from_terminal,
+			 struct np_txn *txn, const char **reason)
+{
+	osip_message_t *m = c->msg;
+	bool sdp = np_sipmsg_sdp(m, &(size_t){ 0 }) != NULL;
+	char call_id[256];
+	struct np_call *call;
+	int err;
+
+	if (!media_method(m) || (!sdp && !MSG_IS_INVITE(m)))
+		return 0;
+	np_sipmsg_call_id(m, call_id, sizeof(call_id));
+	call = np_call_find(c->t, call_id);
+	if (!call && MSG_IS_INVITE(m))
+		call = np_call_new(c->core, c->t, call_id, from_terminal,
+				   c->now);
+	if (!call) {
+		if (!MSG_IS_INVITE(m))
+			return 0; /* SDP outside any call of ours: as is */
+		*reason = "Service Unavailable";
+		return 503;
+	}
+	learn_request(c, call, from_terminal);
+	if (MSG_IS_INVITE(m) && !call->answered &&
+	    call->expiry_reason != NP_END_NEVER_ANSWERED) {
+		/* The retry of a challenged INVITE rings anew. */
+		call->expires = c->now + 300;
+		call->expiry_reason = NP_END_NEVER_ANSWERED;
+	}
+	err = take_media(c, call, from_terminal, NULL);
+	if (!err) {
+		if (txn && sdp && call->pending == side_of(from_terminal))
+			txn->offer = true;
+		return 0;
+	}
+	if (!call->answered && !call->agreed_any)
+		np_call_end(c->core, c->t, call, NP_END_REFUSED, c->now);
+	return refusal_code(err, reason);
+}
+
+/* In-dialog bookkeeping of a forwarded request: BYE and the CANCEL of an
+ * unanswered call end it. */
+static void request_dialog(struct sipctx *c, bool from_terminal)
+{
+	osip_message_t *m = c->msg;
+	char call_id[256];
+	struct np_call *call;
+
+	np_sipmsg_call_id(m, call_id, sizeof(call_id));
+	call = np_call_find(c->t, call_id);
+	if (!call)
+		return;
+	if (!media_method(m) || !np_sipmsg_sdp(m, &(size_t){ 0 }))
+		learn_request(c, call, from_terminal);
+	if (MSG_IS_BYE(m))
+		np_call_end(c->core, c->t, call, NP_END_BYE, c->now);
+	else if (MSG_IS_CANCEL(m) && !call->answered)
+		np_call_end(c->core, c->t, call, NP_END_CANCEL, c->now);
+}
+
+/* A response's media and dialog: SDP in any response to an offer-bearing
+ * method is the offer's answer (or a late offer); finals settle it. */
+static void response_media(struct sipctx *c, bool from_terminal,
+			   const struct np_txn *txn)
+{
+	osip_message_t *m = c->msg;
+	char call_id[256];
+	struct np_call *call;
+
+	np_sipmsg_call_id(m, call_id, sizeof(call_id));
+	call = np_call_find(c->t, call_id);
+	if (!call || !(MSG_IS_RESPONSE_FOR(m, "INVITE") ||
+		       MSG_IS_RESPONSE_FOR(m, "UPDATE") ||
+		       MSG_IS_RESPONSE_FOR(m, "PRACK")))
+		return;
+	if (m->status_code < 300 && take_media(c, call, from_terminal, txn)) {
+		/* Never forwarded as it was: a provisional response goes on
+		 * without its body, an answer that cannot be relayed fails
+		 * the offer. */
+		np_sipmsg_set_body(m, "", 0);
+		if (m->content_type) {
+			osip_content_type_free(m->content_type);
+			m->content_type = NULL;
+		}
+	}
+	final_response(c, call, from_terminal);
+}
+
+/* --- from the terminal ---------------------------------------------------- */
+
+void sip_terminal_request(struct sipctx *c)
+{
+	struct np_sockaddr core_addr = sip_core_addr(c);
+	char via[512], host[INET6_ADDRSTRLEN + 2];
+	const char *branch = np_sipmsg_branch(c->msg), *reason;
+	osip_message_t *m = c->msg;
+	struct np_txn *txn = NULL;
+	int code;
+
+	txn = np_txn_find(&c->sip->txns, branch, false, c->t);
+	if (MSG_IS_ACK(m) && txn && txn->answered_here)
+		return;
+	if (!MSG_IS_ACK(m)) {
+		if (!txn)
+			txn = np_txn_add(&c->sip->txns, c->t, branch,
+					 m->sip_method, false, c->now);
+		if (!txn || np_sipmsg_top_via(m, txn->via, sizeof(txn->via))) {
+			refuse(c, txn, 400, "Bad Request");
+			return;
+		}
+	}
+	if (MSG_IS_REGISTER(m) && np_sipmsg_expires(m, 3600) > 0 &&
+	    !np_term_may_register(c->core, c->pair->first, &c->src, c->t)) {
+		c->core->stats.denied++;
+		refuse(c, txn, 403, "Too Many Registrations");
+		return;
+	}
+	/* A draining pair lets registrations run out, unrenewed. */
+	if (c->pair->draining && MSG_IS_REGISTER(m) &&
+	    np_sipmsg_expires(m, 3600) > 0) {
+		refuse(c, txn, 503, "Service Unavailable");
+		return;
+	}
+	/* Media first: a refusal then answers the message as it came. */
+	code = request_media(c, true, txn, &reason);
+	if (code) {
+		refuse(c, txn, code, reason);
+		return;
+	}
+	/* Our Via, with the terminal's branch: the response finds its way. */
+	snprintf(via, sizeof(via), "SIP/2.0/UDP %s:%u;branch=%s;rport",
+		 np_sipaddr_host(&core_addr, host, sizeof(host)),
+		 core_addr.port, *branch ? branch : "z9hG4bK-np-none");
+	if (np_sipmsg_replace_top_via(m, via)) {
+		refuse(c, txn, 400, "Bad Request");
+		return;
+	}
+	if (MSG_IS_REGISTER(m) || MSG_IS_INVITE(m) || MSG_IS_SUBSCRIBE(m)) {
+		char contact[256];
+
+		if (!np_sipmsg_contact_uri(m, contact, sizeof(contact)) &&
+		    contact[0] && strcmp(contact, c->st->contact)) {
+			memcpy(c->st->contact, contact, sizeof(contact));
+			c->core->dirty = true;
+		}
+	}
+	np_sipmsg_set_contact_hostport(m, &core_addr);
+	request_dialog(c, true);
+	sip_send(c->sip, c->pair->second, c->t->core_port, &c->pair->softswitch,
+		 m);
+}
+
+void sip_terminal_response(struct sipctx *c)
+{
+	const char *branch = np_sipmsg_branch(c->msg);
+	struct np_sockaddr core_addr = sip_core_addr(c), dest;
+	osip_message_t *m = c->msg;
+	struct np_txn *txn;
+
+	if (!strncmp(branch, KEEPALIVE_BRANCH, strlen(KEEPALIVE_BRANCH))) {
+		np_term_alive(c->t);
+		return;
+	}
+	if (!strncmp(branch, BYE_BRANCH, strlen(BYE_BRANCH)))
+		return; /* the answer to a BYE of ours */
+	txn = np_txn_find(&c->sip->txns, branch, true, NULL);
+	if (!txn || txn->term != c->t) {
+		c->core->stats.unmatched++;
+		return;
+	}
+	np_sipmsg_pop_via(m);
+	if (np_sipmsg_via_dest(m, &dest))
+		dest = c->pair->softswitch;
+	/* A 3xx's Contacts are where to go instead: not the terminal. */
+	if (m->status_code < 300 || m->status_code >= 400)
+		np_sipmsg_set_contact_hostport(m, &core_addr);
+	response_media(c, true, txn);
+	sip_send(c->sip, c->pair->second, c->t->core_port, &dest, m);
+}
+
+/* --- from the core -------------------------------------------------------- */
+
+void sip_core_request(struct sipctx *c)
+{
+	const char *upstream = np_sipmsg_branch(c->msg), *reason;
+	struct np_sockaddr core_addr = sip_core_addr(c), dest;
+	char via[512], host[INET6_ADDRSTRLEN + 2];
+	osip_message_t *m = c->msg;
+	struct np_txn *t;
+	int code;
+
+	if (!c->st->contact[0]) {
+		c->core->stats.unmatched++;
+		return;
+	}
+	if (np_sipmsg_request_uri_is(m, &core_addr))
+		np_sipmsg_set_request_uri(m, c->st->contact);
+	/* CANCEL and a non-2xx ACK reuse their INVITE's branch (RFC 3261 9.1,
+	 * 17.1.1.3): find the branch we gave it. */
+	t = np_txn_find_upstream(&c->sip->txns, upstream, c->t);
+	/* The ACK of a final response we gave ourselves stops here. */
+	if (t && t->answered_here && MSG_IS_ACK(m))
+		return;
+	if (!t) {
+		t = np_txn_add(&c->sip->txns, c->t, upstream, m->sip_method,
+			       true, c->now);
+		if (!t)
+			return;
+	}
+	snprintf(via, sizeof(via), "SIP/2.0/UDP %s:%u;branch=%s;rport",
+		 np_sipaddr_host(&c->access->address, host, sizeof(host)),
+		 c->access->sip_port, t->our_branch);
+	if (np_sipmsg_push_via(m, via))
+		return;
+	code = request_media(c, false, t, &reason);
+	if (code) {
+		np_sipmsg_pop_via(m);
+		t->answered_here = true;
+		if (np_sipmsg_via_dest(m, &dest))
+			dest = c->pair->softswitch;
+		sip_answer(c->sip, c->pair->second, c->t->core_port, &dest, m,
+			   code, reason);
+		return;
+	}
+	request_dialog(c, false);
+	sip_send(c->sip, c->pair->first, c->access->sip_port, &c->t->nat, m);
+}
+
+void sip_core_response(struct sipctx *c)
+{
+	struct np_sockaddr core_addr = sip_core_addr(c);
+	const char *branch = np_sipmsg_branch(c->msg);
+	osip_message_t *m = c->msg;
+	struct np_txn *txn;
+	long expires;
+
+	if (!strncmp(branch, BYE_BRANCH, strlen(BYE_BRANCH)))
+		return; /* the answer to a BYE of ours */
+	txn = np_txn_find(&c->sip->txns, branch, false, c->t);
+	if (!txn || np_sipmsg_replace_top_via(m, txn->via)) {
+		c->core->stats.unmatched++;
+		return;
+	}
+	if (MSG_IS_RESPONSE_FOR(m, "REGISTER") && MSG_IS_STATUS_2XX(m)) {
+		expires = np_sipmsg_expires(m, 0);
+		np_term_registered(c->core, c->t,
+				   expires > 0 ? c->now + expires : 0, c->now);
+		np_info("terminal registered through core port %u for %lds",
+			c->t->core_port, expires);
+		/* The terminal looks for its own binding (RFC 3261 10.2.4). */
+		np_sipmsg_restore_contact(m, &core_addr, c->st->contact);
+	}
+	response_media(c, false, txn);
+	sip_send(c->sip, c->pair->first, c->access->sip_port, &c->t->nat, m);
+}

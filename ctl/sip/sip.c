@@ -1,0 +1,337 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The SIP driver's entry: a datagram on an access socket (from a terminal,
+ * known or new) or on a terminal's core address (from the softswitch) is
+ * admitted or refused, parsed, and handed to the direction it goes in.
+ * Also the driver's life and the hooks the core calls back.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "addr.h"
+#include "log.h"
+#include "sip/internal.h"
+
+#define MAX_SIP 65535
+
+void sipctx_init(struct sipctx *c, struct np_sip *sip, struct np_term *t)
+{
+	memset(c, 0, sizeof(*c));
+	c->sip = sip;
+	c->core = sip->core;
+	c->t = t;
+	c->st = t->signaling;
+	c->pair = np_core_pair(sip->core, t);
+	c->access = &sip->core->cfg->realms[c->pair->first];
+	c->corer = &sip->core->cfg->realms[c->pair->second];
+}
+
+struct np_sockaddr sip_core_addr(const struct sipctx *c)
+{
+	struct np_sockaddr a = c->corer->address;
+
+	a.port = c->t->core_port;
+	return a;
+}
+
+struct np_sip_term *np_sip_term_new(void)
+{
+	return calloc(1, sizeof(struct np_sip_term));
+}
+
+struct np_sip_dialog *np_sip_dialog_new(void)
+{
+	return calloc(1, sizeof(struct np_sip_dialog));
+}
+
+static void call_free(void *ctx, struct np_call *call)
+{
+	(void)ctx;
+	free(call->dialog);
+	call->dialog = NULL;
+}
+
+static void term_free(void *ctx, struct np_term *t)
+{
+	struct np_sip *sip = ctx;
+
+	np_txns_drop(&sip->txns, t, 0);
+	free(t->signaling);
+	t->signaling = NULL;
+}
+
+static int counters_grow(struct np_sip *sip, size_t n)
+{
+	struct np_sip_counters *p;
+
+	if (n <= sip->n_ctr)
+		return 0;
+	p = realloc(sip->ctr, n * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	memset(p + sip->n_ctr, 0, (n - sip->n_ctr) * sizeof(*p));
+	sip->ctr = p;
+	sip->n_ctr = n;
+	return 0;
+}
+
+int np_sip_init(struct np_sip *sip, struct np_core *core)
+{
+	int err;
+
+	memset(sip, 0, sizeof(*sip));
+	sip->core = core;
+	sip->driver = (struct np_driver){
+		.name = "sip",
+		.keepalive = sip_keepalive,
+		.call_abort = sip_call_abort,
+		.call_free = call_free,
+		.term_free = term_free,
+		.ctx = sip,
+	};
+	err = np_txns_init(&sip->txns);
+	if (!err)
+		err = counters_grow(sip, core->cfg->n_realms);
+	if (err)
+		np_sip_fini(sip);
+	return err;
+}
+
+int np_sip_reconfigure(struct np_sip *sip)
+{
+	return counters_grow(sip, sip->core->cfg->n_realms);
+}
+
+void np_sip_fini(struct np_sip *sip)
+{
+	np_txns_fini(&sip->txns);
+	free(sip->ctr);
+	sip->ctr = NULL;
+	sip->n_ctr = 0;
+}
+
+void np_sip_tick(struct np_sip *sip, time_t now)
+{
+	np_txns_drop(&sip->txns, NULL, now);
+}
+
+static bool is_blank(const char *buf, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (buf[i] != '\r' && buf[i] != '\n' && buf[i] != ' ')
+			return false;
+	return true;
+}
+
+/* Whether msg belongs to a live call of t (by Call-ID). */
+static bool in_live_call(struct np_term *t, osip_message_t *msg)
+{
+	char call_id[256];
+
+	np_sipmsg_call_id(msg, call_id, sizeof(call_id));
+	return call_id[0] && np_call_find(t, call_id);
+}
+
+/* Access control (claim 10): deny wins; a non-empty allow list admits
+ * only its prefixes. */
+static bool admitted(const struct np_realm *r, const struct np_sockaddr *src)
+{
+	size_t i;
+
+	for (i = 0; i < r->n_deny; i++)
+		if (np_prefix_match(&r->deny[i], src))
+			return false;
+	for (i = 0; i < r->n_allow; i++)
+		if (np_prefix_match(&r->allow[i], src))
+			return true;
+	return r->n_allow == 0;
+}
+
+/* The pair whose access socket is realm:port, or -1. */
+static int access_pair(const struct np_core *core, size_t realm, uint16_t port)
+{
+	size_t i;
+
+	for (i = 0; i < core->cfg->n_pairs; i++)
+		if (core->cfg->pairs[i].first == realm &&
+		    core->cfg->realms[realm].sip_port == port)
+			return (int)i;
+	return -1;
+}
+
+/* Requests on a terminal's core address come from its softswitch only
+ * (any port: softswitches send from several). */
+static bool from_softswitch(const struct np_core *core, const struct np_term *t,
+			    const struct np_sockaddr *src)
+{
+	struct np_sockaddr ss = np_core_pair(core, t)->softswitch;
+
+	ss.port = src->port;
+	return np_sockaddr_eq(&ss, src);
+}
+
+/* A new terminal at src for a request on pair's access socket, or NULL
+ * with the request answered. */
+static struct np_term *newcomer(struct np_sip *sip, size_t realm,
+				uint16_t port, int pair,
+				const struct np_sockaddr *src,
+				osip_message_t *msg, time_t now)
+{
+	struct np_core *core = sip->core;
+	struct np_term *t = NULL;
+	char where[64];
+	int err;
+
+	if (!MSG_IS_REQUEST(msg)) {
+		core->stats.unmatched++;
+		return NULL;
+	}
+	if (core->cfg->pairs[pair].draining) {
+		np_warn("%s from %s refused: pair draining", msg->sip_method,
+			np_sockaddr_str(src, where, sizeof(where)));
+		sip_answer(sip, realm, port, src, msg, 503,
+			   "Service Unavailable");
+		return NULL;
+	}
+	/* Refused before it costs a core port and a socket. */
+	if (MSG_IS_REGISTER(msg) && np_sipmsg_expires(msg, 3600) > 0 &&
+	    !np_term_may_register(core, realm, src, NULL)) {
+		core->stats.denied++;
+		np_warn("REGISTER from %s refused: too many registrations from "
+			"that address",
+			np_sockaddr_str(src, where, sizeof(where)));
+		sip_answer(sip, realm, port, src, msg, 403,
+			   "Too Many Registrations");
+		return NULL;
+	}
+	err = np_term_new(core, (size_t)pair, src, &sip->driver, now, &t);
+	if (!err) {
+		t->signaling = np_sip_term_new();
+		if (!t->signaling) {
+			np_term_free(core, t, NP_END_OTHER, 0);
+			err = -ENOMEM;
+		}
+	}
+	if (err) {
+		np_warn("no core signaling address for %s: %s",
+			np_sockaddr_str(src, where, sizeof(where)),
+			strerror(-err));
+		sip_answer(sip, realm, port, src, msg, 503,
+			   "Service Unavailable");
+		return NULL;
+	}
+	return t;
+}
+
+void np_sip_input(struct np_sip *sip, size_t realm, uint16_t local_port,
+		  const struct np_sockaddr *src, const char *buf, size_t len,
+		  time_t now)
+{
+	struct np_core *core = sip->core;
+	struct np_term *t = NULL;
+	osip_message_t *msg;
+	bool denied = false;
+	char where[64];
+	struct sipctx c;
+	int pair;
+
+	core->stats.received++;
+	pair = access_pair(core, realm, local_port);
+	if (pair < 0) {
+		t = np_term_by_core_port(core, realm, local_port);
+		if (!t && !np_core_port_quarantined(core, realm, local_port)) {
+			core->stats.unmatched++;
+			return;
+		}
+	} else {
+		t = np_term_by_nat(core, (size_t)pair, src);
+	}
+	if (pair >= 0 && !admitted(&core->cfg->realms[realm], src))
+		denied = true;
+	else if (t)
+		t->last_heard = now;
+	/* CRLF keepalives from terminals (RFC 5626 4.4.1) need no answer. */
+	if (is_blank(buf, len))
+		return;
+	if (len > MAX_SIP || np_sipmsg_parse(buf, len, &msg)) {
+		core->stats.malformed++;
+		np_warn("malformed SIP (%zu bytes) from %s: dropped", len,
+			np_sockaddr_str(src, where, sizeof(where)));
+		return;
+	}
+	/* A prefix denied since (a reload) stops new calls, not live ones:
+	 * what belongs to a call of the terminal still passes. */
+	if (denied && t && in_live_call(t, msg)) {
+		denied = false;
+		t->last_heard = now;
+	} else if (denied) {
+		t = NULL;
+	}
+	sip_count(sip, realm, msg, false);
+	if (denied) {
+		core->stats.denied++;
+		np_warn("%s from %s denied by realm '%s'",
+			MSG_IS_REQUEST(msg) ? msg->sip_method : "response",
+			np_sockaddr_str(src, where, sizeof(where)),
+			core->cfg->realms[realm].name);
+		if (MSG_IS_REQUEST(msg) && !core->cfg->realms[realm].deny_drop)
+			sip_answer(sip, realm, local_port, src, msg, 403,
+				   "Forbidden");
+		goto out;
+	}
+	/* A transaction is known by its branch: one too long to keep could
+	 * never be matched again. */
+	if (strlen(np_sipmsg_branch(msg)) >= NP_BRANCH_MAX) {
+		core->stats.malformed++;
+		np_warn("SIP from %s with a Via branch over %d characters: %s",
+			np_sockaddr_str(src, where, sizeof(where)),
+			NP_BRANCH_MAX - 1,
+			MSG_IS_REQUEST(msg) ? "refused" : "dropped");
+		if (MSG_IS_REQUEST(msg) && !MSG_IS_ACK(msg))
+			sip_answer(sip, realm, local_port, src, msg, 400,
+				   "Via Branch Too Long");
+		goto out;
+	}
+	if (pair < 0 && MSG_IS_REQUEST(msg) && t &&
+	    !from_softswitch(core, t, src)) {
+		core->stats.strangers++;
+		np_warn("%s to core port %u from %s, not the softswitch: "
+			"dropped",
+			msg->sip_method, local_port,
+			np_sockaddr_str(src, where, sizeof(where)));
+		goto out;
+	}
+	if (pair < 0 && !t) {
+		/* A released terminal's address: gone, for now. */
+		if (MSG_IS_REQUEST(msg))
+			sip_answer(sip, realm, local_port, src, msg, 480,
+				   "Temporarily Unavailable");
+		goto out;
+	}
+	if (!t) {
+		t = newcomer(sip, realm, local_port, pair, src, msg, now);
+		if (!t)
+			goto out;
+	}
+	sipctx_init(&c, sip, t);
+	c.msg = msg;
+	c.src = *src;
+	c.now = now;
+	if (pair >= 0) {
+		if (MSG_IS_REQUEST(msg))
+			sip_terminal_request(&c);
+		else
+			sip_terminal_response(&c);
+	} else {
+		if (MSG_IS_REQUEST(msg))
+			sip_core_request(&c);
+		else
+			sip_core_response(&c);
+	}
+out:
+	osip_message_free(msg);
+}

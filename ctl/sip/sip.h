@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The SIP driver of the call core (claims 1-6, 11): a terminal seen through
+ * its NAT gets a signaling address of its own on the core realm; messages
+ * are relayed between the two sides with their Via, Contact, Route and
+ * Record-Route rewritten (docs/sip.md), and their SDP handed to the core's
+ * offer/answer. Parse, decide and rewrite happen here; sockets and maps are
+ * reached only through the core's io, so tests drive it with recorded
+ * messages and a fake io.
+ */
+#ifndef NATPROXY_SIP_H
+#define NATPROXY_SIP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "core/core.h"
+#include "sip/transaction.h"
+
+/* SIP methods counted by name (metrics); any other is NP_SIP_OTHER. */
+#define NP_SIP_METHODS(X)                                                      \
+	X(NP_SIP_INVITE, "INVITE")                                             \
+	X(NP_SIP_ACK, "ACK")                                                   \
+	X(NP_SIP_BYE, "BYE")                                                   \
+	X(NP_SIP_CANCEL, "CANCEL")                                             \
+	X(NP_SIP_REGISTER, "REGISTER")                                         \
+	X(NP_SIP_OPTIONS, "OPTIONS")                                           \
+	X(NP_SIP_UPDATE, "UPDATE")                                             \
+	X(NP_SIP_PRACK, "PRACK")                                               \
+	X(NP_SIP_INFO, "INFO")                                                 \
+	X(NP_SIP_SUBSCRIBE, "SUBSCRIBE")                                       \
+	X(NP_SIP_NOTIFY, "NOTIFY")                                             \
+	X(NP_SIP_REFER, "REFER")                                               \
+	X(NP_SIP_MESSAGE, "MESSAGE")                                           \
+	X(NP_SIP_PUBLISH, "PUBLISH")                                           \
+	X(NP_SIP_OTHER, "other")
+enum np_sip_method { NP_SIP_METHODS(NP_ENUM_ENTRY) NP_SIP_METHOD_MAX };
+extern const char *const np_sip_method_names[NP_SIP_METHOD_MAX];
+
+/* Final responses natproxyd gives itself instead of forwarding. */
+#define NP_REJECT_CODES(X)                                                     \
+	X(NP_REJECT_400, "400")                                                \
+	X(NP_REJECT_403, "403")                                                \
+	X(NP_REJECT_480, "480")                                                \
+	X(NP_REJECT_488, "488")                                                \
+	X(NP_REJECT_503, "503")
+enum np_reject { NP_REJECT_CODES(NP_ENUM_ENTRY) NP_REJECT_MAX };
+extern const char *const np_reject_names[NP_REJECT_MAX];
+
+/* What a realm's signaling did, for the metrics: counted where messages
+ * are received and sent. */
+struct np_sip_counters {
+	uint64_t requests_in[NP_SIP_METHOD_MAX], requests_out[NP_SIP_METHOD_MAX];
+	uint64_t responses_in[6], responses_out[6]; /* 1xx .. 6xx */
+	uint64_t rejected[NP_REJECT_MAX];
+};
+
+#define NP_ROUTESET_MAX 1024
+
+/* What SIP keeps of a terminal (the core's term->signaling). */
+struct np_sip_term {
+	char contact[256]; /* its Contact URI, as it wrote it */
+};
+
+/* What SIP keeps of a dialog (the core's call->dialog): what ending it
+ * ourselves takes (RFC 3261 12) and its route set toward the core. */
+struct np_sip_dialog {
+	char far_target[256]; /* the far end's Contact URI */
+	uint32_t term_cseq, core_cseq; /* highest CSeq from each side */
+	/* Route set toward the core, first hop first, comma-separated. */
+	char core_route[NP_ROUTESET_MAX];
+};
+
+struct np_sip {
+	struct np_core *core;
+	struct np_txns txns;
+	struct np_sip_counters *ctr; /* per realm */
+	size_t n_ctr;
+	struct np_driver driver;
+};
+
+int np_sip_init(struct np_sip *sip, struct np_core *core);
+void np_sip_fini(struct np_sip *sip);
+/* After a reload grew the configuration (core reconfigured first). */
+int np_sip_reconfigure(struct np_sip *sip);
+/* A datagram arrived at realm's address:local_port from src. */
+void np_sip_input(struct np_sip *sip, size_t realm, uint16_t local_port,
+		  const struct np_sockaddr *src, const char *buf, size_t len,
+		  time_t now);
+void np_sip_tick(struct np_sip *sip, time_t now);
+
+/* SIP state of a terminal / dialog read back from the state file. */
+struct np_sip_term *np_sip_term_new(void);
+struct np_sip_dialog *np_sip_dialog_new(void);
+
+#endif

@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The transaction table: requests in flight by branch (theirs) and, for
+ * requests from the core, by the branch of the Via natproxy pushed.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sip/transaction.h"
+
+#define OUR_BRANCH "z9hG4bK-np"
+#define TXN_LIFETIME 64 /* s: 64*T1 covers non-INVITE; INVITE is refreshed */
+#define INVITE_TXN_LIFETIME 300
+
+static size_t branch_bucket(const char *branch)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	while (*branch) {
+		h ^= (unsigned char)*branch++;
+		h *= 16777619u;
+	}
+	return h & (NP_TXN_BUCKETS - 1);
+}
+
+int np_txns_init(struct np_txns *txns)
+{
+	memset(txns, 0, sizeof(*txns));
+	txns->by_branch = calloc(NP_TXN_BUCKETS, sizeof(*txns->by_branch));
+	txns->by_ours = calloc(NP_TXN_BUCKETS, sizeof(*txns->by_ours));
+	if (txns->by_branch && txns->by_ours)
+		return 0;
+	np_txns_fini(txns);
+	return -ENOMEM;
+}
+
+void np_txns_fini(struct np_txns *txns)
+{
+	struct np_txn *t;
+
+	while ((t = txns->list)) {
+		txns->list = t->next;
+		free(t);
+	}
+	free(txns->by_branch);
+	free(txns->by_ours);
+	txns->by_branch = txns->by_ours = NULL;
+}
+
+struct np_txn *np_txn_find(struct np_txns *txns, const char *branch,
+			   bool from_core, const struct np_term *term)
+{
+	struct np_txn *t;
+
+	if (from_core) {
+		for (t = txns->by_ours[branch_bucket(branch)]; t; t = t->by_ours)
+			if (!strcmp(t->our_branch, branch))
+				return t;
+		return NULL;
+	}
+	for (t = txns->by_branch[branch_bucket(branch)]; t; t = t->by_branch)
+		if (!t->from_core && t->term == term &&
+		    !strcmp(t->branch, branch))
+			return t;
+	return NULL;
+}
+
+struct np_txn *np_txn_find_upstream(struct np_txns *txns, const char *branch,
+				    const struct np_term *term)
+{
+	struct np_txn *t;
+
+	for (t = txns->by_branch[branch_bucket(branch)]; t; t = t->by_branch)
+		if (t->from_core && t->term == term &&
+		    !strcmp(t->branch, branch))
+			return t;
+	return NULL;
+}
+
+struct np_txn *np_txn_add(struct np_txns *txns, struct np_term *term,
+			  const char *branch, const char *method, bool from_core,
+			  time_t now)
+{
+	struct np_txn *t = calloc(1, sizeof(*t));
+	size_t b;
+
+	if (!t)
+		return NULL;
+	t->term = term;
+	t->from_core = from_core;
+	snprintf(t->branch, sizeof(t->branch), "%s", branch);
+	snprintf(t->method, sizeof(t->method), "%s", method ? method : "");
+	t->expires = now + (!strcmp(t->method, "INVITE") ? INVITE_TXN_LIFETIME :
+							   TXN_LIFETIME);
+	t->next = txns->list;
+	txns->list = t;
+	b = branch_bucket(t->branch);
+	t->by_branch = txns->by_branch[b];
+	txns->by_branch[b] = t;
+	if (from_core) {
+		/* The branch of the Via we push toward the terminal. */
+		snprintf(t->our_branch, sizeof(t->our_branch), "%s%llx",
+			 OUR_BRANCH, (unsigned long long)++txns->next_id);
+		b = branch_bucket(t->our_branch);
+		t->by_ours = txns->by_ours[b];
+		txns->by_ours[b] = t;
+	}
+	return t;
+}
+
+/* Takes t out of its hash chains (not out of the list). */
+static void txn_unhash(struct np_txns *txns, struct np_txn *t)
+{
+	struct np_txn **p;
+
+	for (p = &txns->by_branch[branch_bucket(t->branch)]; *p;
+	     p = &(*p)->by_branch)
+		if (*p == t) {
+			*p = t->by_branch;
+			break;
+		}
+	if (!t->from_core)
+		return;
+	for (p = &txns->by_ours[branch_bucket(t->our_branch)]; *p;
+	     p = &(*p)->by_ours)
+		if (*p == t) {
+			*p = t->by_ours;
+			break;
+		}
+}
+
+void np_txns_drop(struct np_txns *txns, const struct np_term *term, time_t now)
+{
+	struct np_txn **p = &txns->list, *t;
+
+	while ((t = *p)) {
+		if ((term && t->term == term) || (now && t->expires <= now)) {
+			*p = t->next;
+			txn_unhash(txns, t);
+			free(t);
+		} else {
+			p = &t->next;
+		}
+	}
+}
