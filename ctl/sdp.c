@@ -26,6 +26,8 @@
 #include <osipparser2/sdp_message.h>
 
 #define SDP_COPY_PAD 8
+/* Length of "IN IP4 " or "IN IP6 " in relay_conn()'s text: what follows is the address. */
+#define CONN_ADDR_AT 7
 
 /* One line of the body, without its CRLF or LF; type 0 for an empty line. */
 struct sdp_line {
@@ -40,6 +42,7 @@ struct sdp_session {
 	struct np_sdp_addr c;
 	enum np_sdp_dir dir;
 	uint32_t bw;
+	bool ice;
 };
 
 /* Output cursor: keeps counting past the end so overflow is seen once, at the end. */
@@ -348,6 +351,22 @@ static enum np_sdp_dir dir_from_osip(const osip_list_t *attrs, enum np_sdp_dir d
 	return dflt;
 }
 
+/* a=ice-ufrag / a=ice-pwd (RFC 8839 section 5.4), and at media level a=candidate. */
+static bool ice_from_osip(const osip_list_t *attrs, bool media)
+{
+	const sdp_attribute_t *at;
+	int i;
+
+	for (i = 0; (at = osip_list_get(attrs, i)); i++) {
+		if (!at->a_att_field)
+			continue;
+		if (!strcmp(at->a_att_field, "ice-ufrag") || !strcmp(at->a_att_field, "ice-pwd") ||
+		    (media && !strcmp(at->a_att_field, "candidate")))
+			return true;
+	}
+	return false;
+}
+
 /*
  * b=AS is kbit/s (RFC 4566 section 5.8), b=TIAS bit/s (RFC 3890); the
  * smallest value of one level applies. *bps stays 0 if the level has none.
@@ -430,6 +449,7 @@ static int media_from_osip(const sdp_media_t *md, const struct sdp_session *ses,
 
 	m->dir = dir_from_osip(&md->a_attributes, ses->dir);
 	m->hold = is_unspec(&m->addr) || m->dir == NP_SDP_SENDONLY || m->dir == NP_SDP_INACTIVE;
+	m->ice = ses->ice || ice_from_osip(&md->a_attributes, true);
 
 	err = bw_from_osip(&md->b_bandwidths, &m->bandwidth_bps, why);
 	if (err)
@@ -487,6 +507,7 @@ int np_sdp_parse(const char *body, size_t len, struct np_sdp *out, const char **
 		ses.has_c = true;
 	}
 	ses.dir = dir_from_osip(&sdp->a_attributes, NP_SDP_SENDRECV);
+	ses.ice = ice_from_osip(&sdp->a_attributes, false);
 	err = bw_from_osip(&sdp->b_bandwidths, &ses.bw, why);
 	if (err)
 		goto out_sdp;
@@ -615,6 +636,54 @@ static void emit_rtcp(struct obuf *o, const struct sdp_line *l, const struct np_
 	}
 }
 
+/* ICE lines: the ones RELAY keeps (credentials, options, lite) and the ones both modes drop. */
+enum ice_attr { ICE_NONE, ICE_KEEP, ICE_DROP };
+
+static enum ice_attr ice_attr(const struct sdp_line *l)
+{
+	static const char *const keep[] = { "ice-ufrag", "ice-pwd", "ice-options", "ice-lite" };
+	static const char *const drop[] = { "candidate", "remote-candidates", "ice-mismatch",
+					    "end-of-candidates" };
+	const char *colon;
+	size_t n, i;
+
+	if (l->type != 'a')
+		return ICE_NONE;
+	colon = memchr(l->val, ':', l->n);
+	n = colon ? (size_t)(colon - l->val) : l->n;
+	for (i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
+		if (eq(l->val, n, keep[i]))
+			return ICE_KEEP;
+	for (i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
+		if (eq(l->val, n, drop[i]))
+			return ICE_DROP;
+	return ICE_NONE;
+}
+
+/*
+ * RFC 8839 section 5.1 host candidates at the relay, closing a media
+ * section. One foundation for both: same type, base address and transport
+ * (RFC 8445 section 5.1.1.3). Priority per RFC 8445 section 5.1.2.1 with
+ * type preference 126 (host) and local preference 65535.
+ */
+static void emit_ice(struct obuf *o, const struct np_sdp_media *m, uint16_t rtp,
+		     const char *addr)
+{
+	char buf[160];
+	int comp;
+
+	for (comp = 1; comp <= (m->rtcp_mux ? 1 : 2); comp++) {
+		uint32_t prio = (126u << 24) | (65535u << 8) | (uint32_t)(256 - comp);
+		uint16_t port = comp == 1 ? rtp :
+				m->rtcp_port == m->port ? rtp : (uint16_t)(rtp + 1);
+
+		snprintf(buf, sizeof(buf), "a=candidate:np %d UDP %u %s %u typ host\r\n", comp,
+			 (unsigned int)prio, addr, (unsigned int)port);
+		put_str(o, buf);
+	}
+	put_str(o, "a=end-of-candidates\r\n");
+}
+
 int np_sdp_rewrite(const char *body, size_t len, const struct np_sdp_relay *relay,
 		   char *out, size_t out_size, size_t *out_len, const char **why)
 {
@@ -624,12 +693,16 @@ int np_sdp_rewrite(const char *body, size_t len, const struct np_sdp_relay *rela
 	struct np_sdp_addr a;
 	struct sdp_line l;
 	size_t pos = 0, keep, mi = 0;
+	bool ice_done = true;	/* the candidates of media mi - 1 are written */
+	enum ice_attr ia;
 	int r, err;
 
 	if (!relay || !out || !out_len)
 		return fail(why, "no output buffer", -EINVAL);
 	if (out_size)
 		out[0] = '\0';
+	if (relay->ice != NP_SDP_ICE_REMOVE && relay->ice != NP_SDP_ICE_RELAY)
+		return fail(why, "bad relay ice mode", -EINVAL);
 
 	err = np_sdp_parse(body, len, &sdp, why);
 	if (err)
@@ -640,6 +713,15 @@ int np_sdp_rewrite(const char *body, size_t len, const struct np_sdp_relay *rela
 
 	/* mi counts m= lines seen: 0 is the session level, i + 1 is media i. */
 	while ((r = next_line(body, len, &pos, &l, why)) > 0) {
+		/* A media section ends at the next m=, the tolerated final empty line or the end. */
+		if (!ice_done && (l.type == 'm' || !l.type)) {
+			emit_ice(&o, &sdp.media[mi - 1], relay->rtp_port[mi - 1], conn + CONN_ADDR_AT);
+			ice_done = true;
+		}
+		ia = ice_attr(&l);
+		if (ia == ICE_DROP || (ia == ICE_KEEP && (relay->ice == NP_SDP_ICE_REMOVE ||
+							  (mi && !sdp.media[mi - 1].port))))
+			continue;
 		switch (l.type) {
 		case 'o':
 			/* RFC 4566 section 5.2: keep username, sess-id and sess-version. */
@@ -669,6 +751,8 @@ int np_sdp_rewrite(const char *body, size_t len, const struct np_sdp_relay *rela
 			err = emit_media(&o, &l, &sdp.media[mi], relay->rtp_port[mi], why);
 			if (err)
 				goto out;
+			ice_done = relay->ice != NP_SDP_ICE_RELAY || !sdp.media[mi].port ||
+				   !sdp.media[mi].ice;
 			mi++;
 			break;
 		case 'a':
@@ -689,6 +773,8 @@ int np_sdp_rewrite(const char *body, size_t len, const struct np_sdp_relay *rela
 		err = r;
 		goto out;
 	}
+	if (!ice_done)
+		emit_ice(&o, &sdp.media[mi - 1], relay->rtp_port[mi - 1], conn + CONN_ADDR_AT);
 	if (o.len >= out_size) {
 		err = fail(why, "output buffer too small", -ENOSPC);
 		goto out;

@@ -47,6 +47,11 @@ struct np_sdp_media {
 	bool hold;		/* addr 0.0.0.0 or :: (RFC 2543 hold), or sendonly/inactive */
 	enum np_sdp_dir dir;	/* media-level attribute, else session-level, else sendrecv */
 	uint32_t bandwidth_bps;	/* b=TIAS or b=AS * 1000, the smaller if both; 0 = none */
+	/*
+	 * ICE (RFC 8839): a=candidate or a=ice-ufrag/a=ice-pwd in this media,
+	 * or a=ice-ufrag/a=ice-pwd at session level.
+	 */
+	bool ice;
 };
 
 struct np_sdp {
@@ -61,15 +66,34 @@ struct np_sdp {
  */
 int np_sdp_parse(const char *body, size_t len, struct np_sdp *out, const char **why);
 
+/*
+ * What the rewrite does with ICE (RFC 8839). Candidates name the peer's
+ * private and reflexive addresses, and a peer that checks them would send
+ * media around the relay.
+ * REMOVE: every a=candidate, a=remote-candidates, a=ice-ufrag, a=ice-pwd,
+ * a=ice-options, a=ice-lite, a=ice-mismatch and a=end-of-candidates line is
+ * dropped, at session and media level.
+ * RELAY: ice-ufrag, ice-pwd, ice-options and ice-lite are kept (the
+ * connectivity checks still run end to end, through the relay); the
+ * candidates, remote-candidates, ice-mismatch and end-of-candidates are
+ * dropped, and each accepted media with ICE gets, at the end of its
+ * section, one host candidate per component at the relay (component 1 the
+ * RTP port, component 2 the RTCP port unless a=rtcp-mux) and
+ * a=end-of-candidates. Rejected media (port 0) lose their ICE lines.
+ */
+enum np_sdp_ice { NP_SDP_ICE_REMOVE = 0, NP_SDP_ICE_RELAY = 1 };
+
 struct np_sdp_relay {
 	struct np_sdp_addr addr;
 	/* Indexed like np_sdp.media; ignored for rejected streams. RTCP is rtp + 1 unless mux. */
 	uint16_t rtp_port[NP_SDP_MAX_MEDIA];
+	enum np_sdp_ice ice;	/* NP_SDP_ICE_REMOVE when zeroed */
 };
 
 /*
  * Rewrite body to point at relay: session and media c=, o= address, each
- * accepted m= port, a=rtcp port (and its address if it had one). Lines end
+ * accepted m= port, a=rtcp port (and its address if it had one); ICE lines
+ * as relay->ice says. Lines end
  * in CRLF; everything else is kept byte for byte. Writes a NUL-terminated
  * body into out (which must not overlap body) and its length, without the
  * NUL, into *out_len for Content-Length. Returns 0, the errors of

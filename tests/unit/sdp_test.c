@@ -22,7 +22,10 @@
 #define RO NP_SDP_RECVONLY
 #define IA NP_SDP_INACTIVE
 
-/* Rows read: type, port, rtcp_port, addr, rtcp_addr, rtcp_mux, hold, dir, bandwidth_bps. */
+/*
+ * Rows read: type, port, rtcp_port, addr, rtcp_addr, rtcp_mux, hold, dir,
+ * bandwidth_bps, ice (false when left out).
+ */
 struct media_exp {
 	const char *type;
 	uint16_t port, rtcp_port;
@@ -30,6 +33,7 @@ struct media_exp {
 	bool mux, hold;
 	enum np_sdp_dir dir;
 	uint32_t bw;
+	bool ice;
 };
 
 struct ok_case {
@@ -39,6 +43,7 @@ struct ok_case {
 	struct media_exp m[MAXM];
 	const char *relay;
 	uint16_t rtp[MAXM];
+	enum np_sdp_ice ice;	/* NP_SDP_ICE_REMOVE when left out */
 	const char *out;
 };
 
@@ -451,6 +456,185 @@ static const struct ok_case ok_cases[] = {
 	},
 };
 
+/*
+ * A trickle-capable phone behind a NAT: session-level ice-lite and
+ * ice-options, a host candidate on its private address and a
+ * server-reflexive one on its NAT mapping.
+ */
+#define ICE_MUX_OFFER                                                          \
+	"v=0\r\n"                                                              \
+	"o=- 11 1 IN IP4 192.168.1.40\r\n"                                     \
+	"s=-\r\n"                                                              \
+	"c=IN IP4 192.168.1.40\r\n"                                            \
+	"t=0 0\r\n"                                                            \
+	"a=ice-lite\r\n"                                                       \
+	"a=ice-options:trickle\r\n"                                            \
+	"m=audio 50000 RTP/AVP 0\r\n"                                          \
+	"a=ice-ufrag:F7gI\r\n"                                                 \
+	"a=ice-pwd:x9cml/YzichV2+XlhiMu8g\r\n"                                 \
+	"a=candidate:1 1 UDP 2130706431 192.168.1.40 50000 typ host\r\n"       \
+	"a=candidate:2 1 UDP 1694498815 203.0.113.99 61000 typ srflx raddr "   \
+	"192.168.1.40 rport 50000\r\n"                                         \
+	"a=end-of-candidates\r\n"                                              \
+	"a=rtcp-mux\r\n"                                                       \
+	"a=rtpmap:0 PCMU/8000\r\n"
+
+#define ICE_MUX_AUDIO { "audio", 50000, 50000, "192.168.1.40", "192.168.1.40", 1, 0, SR, 0, 1 }
+
+/* A re-offer: candidates for RTP and RTCP, remote-candidates, a rejected video with ICE. */
+#define ICE_TWO_OFFER                                                          \
+	"v=0\r\n"                                                              \
+	"o=- 12 2 IN IP4 192.168.1.41\r\n"                                     \
+	"s=-\r\n"                                                              \
+	"c=IN IP4 192.168.1.41\r\n"                                            \
+	"t=0 0\r\n"                                                            \
+	"a=ice-ufrag:sess\r\n"                                                 \
+	"a=ice-pwd:sessionpasswordsessionpw\r\n"                               \
+	"m=audio 52000 RTP/AVP 8\r\n"                                          \
+	"a=candidate:1 1 UDP 2130706431 192.168.1.41 52000 typ host\r\n"       \
+	"a=candidate:1 2 UDP 2130706430 192.168.1.41 52001 typ host\r\n"       \
+	"a=remote-candidates:1 198.51.100.7 40000 2 198.51.100.7 40001\r\n"    \
+	"a=ice-mismatch\r\n"                                                   \
+	"a=sendrecv\r\n"                                                       \
+	"m=video 0 RTP/AVP 96\r\n"                                             \
+	"a=ice-ufrag:vid0\r\n"                                                 \
+	"a=ice-pwd:videopasswordvideopasswd\r\n"                               \
+	"a=candidate:1 1 UDP 2130706431 192.168.1.41 52002 typ host\r\n"
+
+#define ICE_TWO_MEDIA                                                          \
+	{ "audio", 52000, 52001, "192.168.1.41", "192.168.1.41", 0, 0, SR, 0, 1 },  \
+	{ "video", 0, 0, "192.168.1.41", "192.168.1.41", 0, 0, SR, 0, 1 }
+
+static const struct ok_case ice_cases[] = {
+	{
+		.name = "ice remove: every ICE line goes, session and media",
+		.in = ICE_MUX_OFFER,
+		.n_media = 1,
+		.m = { ICE_MUX_AUDIO },
+		.relay = "198.51.100.1",
+		.rtp = { 40000 },
+		.out = "v=0\r\n"
+		       "o=- 11 1 IN IP4 198.51.100.1\r\n"
+		       "s=-\r\n"
+		       "c=IN IP4 198.51.100.1\r\n"
+		       "t=0 0\r\n"
+		       "m=audio 40000 RTP/AVP 0\r\n"
+		       "a=rtcp-mux\r\n"
+		       "a=rtpmap:0 PCMU/8000\r\n",
+	},
+	{
+		.name = "ice relay with rtcp-mux: one host candidate at the relay",
+		.in = ICE_MUX_OFFER,
+		.n_media = 1,
+		.m = { ICE_MUX_AUDIO },
+		.relay = "198.51.100.1",
+		.rtp = { 40000 },
+		.ice = NP_SDP_ICE_RELAY,
+		.out = "v=0\r\n"
+		       "o=- 11 1 IN IP4 198.51.100.1\r\n"
+		       "s=-\r\n"
+		       "c=IN IP4 198.51.100.1\r\n"
+		       "t=0 0\r\n"
+		       "a=ice-lite\r\n"
+		       "a=ice-options:trickle\r\n"
+		       "m=audio 40000 RTP/AVP 0\r\n"
+		       "a=ice-ufrag:F7gI\r\n"
+		       "a=ice-pwd:x9cml/YzichV2+XlhiMu8g\r\n"
+		       "a=rtcp-mux\r\n"
+		       "a=rtpmap:0 PCMU/8000\r\n"
+		       "a=candidate:np 1 UDP 2130706431 198.51.100.1 40000 typ host\r\n"
+		       "a=end-of-candidates\r\n",
+	},
+	{
+		.name = "ice remove: session credentials, remote-candidates, rejected video",
+		.in = ICE_TWO_OFFER,
+		.n_media = 2,
+		.m = { ICE_TWO_MEDIA },
+		.relay = "203.0.113.1",
+		.rtp = { 30000, 0 },
+		.out = "v=0\r\n"
+		       "o=- 12 2 IN IP4 203.0.113.1\r\n"
+		       "s=-\r\n"
+		       "c=IN IP4 203.0.113.1\r\n"
+		       "t=0 0\r\n"
+		       "m=audio 30000 RTP/AVP 8\r\n"
+		       "a=sendrecv\r\n"
+		       "m=video 0 RTP/AVP 96\r\n",
+	},
+	{
+		.name = "ice relay without mux: RTP and RTCP candidates, rejected video loses ICE",
+		.in = ICE_TWO_OFFER,
+		.n_media = 2,
+		.m = { ICE_TWO_MEDIA },
+		.relay = "203.0.113.1",
+		.rtp = { 30000, 0 },
+		.ice = NP_SDP_ICE_RELAY,
+		.out = "v=0\r\n"
+		       "o=- 12 2 IN IP4 203.0.113.1\r\n"
+		       "s=-\r\n"
+		       "c=IN IP4 203.0.113.1\r\n"
+		       "t=0 0\r\n"
+		       "a=ice-ufrag:sess\r\n"
+		       "a=ice-pwd:sessionpasswordsessionpw\r\n"
+		       "m=audio 30000 RTP/AVP 8\r\n"
+		       "a=sendrecv\r\n"
+		       "a=candidate:np 1 UDP 2130706431 203.0.113.1 30000 typ host\r\n"
+		       "a=candidate:np 2 UDP 2130706430 203.0.113.1 30001 typ host\r\n"
+		       "a=end-of-candidates\r\n"
+		       "m=video 0 RTP/AVP 96\r\n",
+	},
+	{
+		.name = "ice relay: media without ICE gets no candidates",
+		.in = SIPP_OFFER_LINES("\r\n"),
+		.n_media = 1,
+		.m = { SIPP_AUDIO },
+		.relay = "198.51.100.1",
+		.rtp = { 40000 },
+		.ice = NP_SDP_ICE_RELAY,
+		.out = SIPP_OUT_V4,
+	},
+	{
+		.name = "ice relay, IPv6, trickle offer without candidates yet",
+		.in = "v=0\r\n"
+		      "o=- 13 1 IN IP6 2001:db8::40\r\n"
+		      "s=-\r\n"
+		      "t=0 0\r\n"
+		      "a=ice-options:trickle\r\n"
+		      "m=audio 50004 RTP/AVP 0\r\n"
+		      "c=IN IP6 2001:db8::40\r\n"
+		      "a=ice-ufrag:Tr1c\r\n"
+		      "a=ice-pwd:tricklepasswordtrickle\r\n"
+		      "a=rtcp:50009\r\n"
+		      "m=audio 50010 RTP/AVP 0\r\n"
+		      "c=IN IP6 2001:db8::40\r\n"
+		      "\r\n",
+		.n_media = 2,
+		.m = {
+			{ "audio", 50004, 50009, "2001:db8::40", "2001:db8::40", 0, 0, SR, 0, 1 },
+			{ "audio", 50010, 50011, "2001:db8::40", "2001:db8::40", 0, 0, SR, 0, 0 },
+		},
+		.relay = "2001:db8:1::1",
+		.rtp = { 40000, 40002 },
+		.ice = NP_SDP_ICE_RELAY,
+		.out = "v=0\r\n"
+		       "o=- 13 1 IN IP6 2001:db8:1::1\r\n"
+		       "s=-\r\n"
+		       "t=0 0\r\n"
+		       "a=ice-options:trickle\r\n"
+		       "m=audio 40000 RTP/AVP 0\r\n"
+		       "c=IN IP6 2001:db8:1::1\r\n"
+		       "a=ice-ufrag:Tr1c\r\n"
+		       "a=ice-pwd:tricklepasswordtrickle\r\n"
+		       "a=rtcp:40001\r\n"
+		       "a=candidate:np 1 UDP 2130706431 2001:db8:1::1 40000 typ host\r\n"
+		       "a=candidate:np 2 UDP 2130706430 2001:db8:1::1 40001 typ host\r\n"
+		       "a=end-of-candidates\r\n"
+		       "m=audio 40002 RTP/AVP 0\r\n"
+		       "c=IN IP6 2001:db8:1::1\r\n"
+		       "\r\n",
+	},
+};
+
 struct bad_case {
 	const char *name;
 	const char *in;
@@ -574,6 +758,7 @@ static void check_media(struct tap *t, const char *name, size_t i,
 	tap_check(t, m->dir == e->dir, "%s: m%zu dir %d (got %d)", name, i, e->dir, m->dir);
 	tap_check(t, m->bandwidth_bps == e->bw, "%s: m%zu bandwidth %u (got %u)", name, i, e->bw,
 		  m->bandwidth_bps);
+	tap_check(t, m->ice == e->ice, "%s: m%zu ice %d", name, i, e->ice);
 }
 
 static bool is_unspec(const struct np_sdp_addr *a)
@@ -607,6 +792,9 @@ static bool reparse_ok(const char *out, size_t len, const struct np_sdp *orig,
 		uint16_t rtcp = !o->port ? 0 : o->rtcp_port == o->port ? rtp : (uint16_t)(rtp + 1);
 		const struct np_sdp_addr *want;
 
+		/* Accepted streams keep ICE only in relay mode; rejected ones may keep session ICE. */
+		if (o->port && r->ice != (relay->ice == NP_SDP_ICE_RELAY && o->ice))
+			return false;
 		if (r->port != rtp || r->rtcp_port != rtcp || r->rtcp_mux != o->rtcp_mux ||
 		    r->hold != o->hold || r->dir != o->dir ||
 		    r->bandwidth_bps != o->bandwidth_bps || strcmp(r->type, o->type))
@@ -631,6 +819,8 @@ static void run_ok_case(struct tap *t, const struct ok_case *c)
 	char out[4096];
 	size_t i, out_len = 0, want = strlen(c->out);
 	int rc;
+
+	relay.ice = c->ice;
 
 	rc = np_sdp_parse(c->in, strlen(c->in), &sdp, &why);
 	if (!tap_check(t, rc == 0, "%s: parses (%s)", c->name, rc ? why : "ok"))
@@ -801,6 +991,9 @@ static size_t mutate_lines(char *buf, size_t len, size_t size, uint32_t *seed)
 		"m=video 0 RTP/AVP 96", "m=audio 5000 RTP/AVP 0", "b=AS:10",
 		"b=TIAS:1000", "a=sendonly", "a=inactive", "", "o=- 1 1 IN IP4 192.168.9.9",
 		"v=0", "t=0 0", "s=-", "i=x", "k=clear:x", "a=rtcp:0",
+		"a=candidate:1 1 UDP 2130706431 10.0.0.1 5000 typ host", "a=ice-ufrag:abcd",
+		"a=ice-pwd:x", "a=end-of-candidates", "a=remote-candidates:1 10.0.0.2 5000",
+		"a=ice-lite", "a=candidate",
 	};
 	const char *line[64];
 	size_t ln[64], n = 0, i, a, b, out = 0;
@@ -947,9 +1140,18 @@ out:
 	free(buf);
 }
 
+/* Mutations start from every ok case, ICE ones too, with both ICE modes. */
+static const struct ok_case *seed_case(size_t i)
+{
+	const size_t n_ok = sizeof(ok_cases) / sizeof(ok_cases[0]);
+
+	return i < n_ok ? &ok_cases[i] : &ice_cases[i - n_ok];
+}
+
 static void run_mutations(struct tap *t, int rounds)
 {
-	const size_t n_cases = sizeof(ok_cases) / sizeof(ok_cases[0]);
+	const size_t n_cases = sizeof(ok_cases) / sizeof(ok_cases[0]) +
+			       sizeof(ice_cases) / sizeof(ice_cases[0]);
 	struct fuzz_stats st = { 0 };
 	uint16_t rtp[NP_SDP_MAX_MEDIA];
 	struct np_sdp_relay relay;
@@ -964,8 +1166,9 @@ static void run_mutations(struct tap *t, int rounds)
 
 	for (ci = 0; ci < n_cases; ci++) {
 		for (n = 0; n < rounds; n++) {
-			len = strlen(ok_cases[ci].in);
-			memcpy(tmp, ok_cases[ci].in, len);
+			len = strlen(seed_case(ci)->in);
+			memcpy(tmp, seed_case(ci)->in, len);
+			relay.ice = n % 2 ? NP_SDP_ICE_RELAY : NP_SDP_ICE_REMOVE;
 			len = mutate_bytes(tmp, len, sizeof(tmp), &seed);
 			if (rnd(&seed) % 2)
 				len = mutate_lines(tmp, len, sizeof(tmp), &seed);
@@ -986,6 +1189,8 @@ int main(int argc, char **argv)
 
 	for (i = 0; i < sizeof(ok_cases) / sizeof(ok_cases[0]); i++)
 		run_ok_case(&t, &ok_cases[i]);
+	for (i = 0; i < sizeof(ice_cases) / sizeof(ice_cases[0]); i++)
+		run_ok_case(&t, &ice_cases[i]);
 	for (i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++)
 		run_bad_case(&t, &bad_cases[i]);
 	run_limits(&t);
