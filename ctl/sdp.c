@@ -786,3 +786,286 @@ out:
 		out[0] = '\0';
 	return err;
 }
+
+/* ---- multipart bodies (RFC 2046 section 5.1) ---- */
+
+#define MP_BOUNDARY_MAX 70
+
+static bool is_ws(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static const char *skip_ws(const char *s)
+{
+	while (is_ws(*s))
+		s++;
+	return s;
+}
+
+/* RFC 2046 bchars: a boundary is 1 to 70 of these and does not end in a space. */
+static bool good_boundary(const char *b, size_t n)
+{
+	size_t i;
+
+	if (!n || n > MP_BOUNDARY_MAX || b[n - 1] == ' ')
+		return false;
+	for (i = 0; i < n; i++)
+		if (!((b[i] >= '0' && b[i] <= '9') || (b[i] >= 'a' && b[i] <= 'z') ||
+		      (b[i] >= 'A' && b[i] <= 'Z') || strchr("'()+_,-./:=? ", b[i])))
+			return false;
+	return true;
+}
+
+/*
+ * "multipart/mixed; boundary=xyz" or boundary="x y z" (RFC 2045 section
+ * 5.1 parameter syntax, names case-insensitive). Fills b (room for
+ * MP_BOUNDARY_MAX + 1 bytes).
+ */
+static int mp_boundary(const char *ct, char *b, size_t *bn, const char **why)
+{
+	const char *p = skip_ws(ct), *name, *val;
+	size_t n, nn;
+	bool found = false;
+
+	for (n = 0; p[n] && p[n] != ';' && !is_ws(p[n]); n++)
+		;
+	if (!((n == 15 && !strncasecmp(p, "multipart/mixed", n)) ||
+	      (n == 21 && !strncasecmp(p, "multipart/alternative", n))))
+		return fail(why, "not a multipart/mixed or multipart/alternative body", -ENOTSUP);
+	p = skip_ws(p + n);
+	while (*p) {
+		if (*p != ';')
+			return fail(why, "bad Content-Type parameters", -EINVAL);
+		p = skip_ws(p + 1);
+		name = p;
+		while (*p && *p != '=' && *p != ';' && !is_ws(*p))
+			p++;
+		nn = (size_t)(p - name);
+		p = skip_ws(p);
+		if (*p != '=' || !nn)
+			return fail(why, "bad Content-Type parameters", -EINVAL);
+		p = skip_ws(p + 1);
+		n = 0;
+		if (*p == '"') {
+			/* quoted-string; bchars have no '"' or '\\', so no quoted-pair either */
+			val = ++p;
+			while (*p && *p != '"' && *p != '\\')
+				p++;
+			if (*p != '"')
+				return fail(why, "bad quoted Content-Type parameter", -EINVAL);
+			n = (size_t)(p - val);
+			p++;
+		} else {
+			val = p;
+			while (*p && *p != ';' && !is_ws(*p))
+				p++;
+			n = (size_t)(p - val);
+		}
+		p = skip_ws(p);
+		if (nn != 8 || strncasecmp(name, "boundary", 8))
+			continue;
+		if (found)
+			return fail(why, "two boundary parameters", -EINVAL);
+		if (!good_boundary(val, n))
+			return fail(why, "bad multipart boundary", -EINVAL);
+		memcpy(b, val, n);
+		b[n] = '\0';
+		*bn = n;
+		found = true;
+	}
+	if (!found)
+		return fail(why, "multipart without a boundary parameter", -EINVAL);
+	return 0;
+}
+
+/* "--boundary" at the start of a line of [from, len): its offset, or len. */
+static size_t mp_next_delim(const char *s, size_t len, size_t from, const char *b, size_t bn)
+{
+	size_t q;
+
+	for (q = from; q + 2 + bn <= len; q++)
+		if ((!q || s[q - 1] == '\n') && s[q] == '-' && s[q + 1] == '-' &&
+		    !memcmp(s + q + 2, b, bn))
+			return q;
+	return len;
+}
+
+/* Start of the line break before the delimiter at d: it belongs to the delimiter. */
+static size_t mp_part_end(const char *s, size_t start, size_t d)
+{
+	if (d > start && s[d - 1] == '\n')
+		d--;
+	if (d > start && s[d - 1] == '\r')
+		d--;
+	return d;
+}
+
+/* A header line "Name: value" of a part; value trimmed of leading blanks. */
+static bool mp_header(const char *l, size_t n, const char *name, const char **val, size_t *vn)
+{
+	size_t nn = strlen(name);
+
+	if (n <= nn || strncasecmp(l, name, nn))
+		return false;
+	l += nn;
+	n -= nn;
+	while (n && is_ws(*l)) {
+		l++;
+		n--;
+	}
+	if (!n || *l != ':')
+		return false;
+	l++;
+	n--;
+	while (n && is_ws(*l)) {
+		l++;
+		n--;
+	}
+	*val = l;
+	*vn = n;
+	return true;
+}
+
+static bool mp_token_is(const char *v, size_t n, const char *want)
+{
+	size_t i;
+
+	for (i = 0; i < n && v[i] != ';' && !is_ws(v[i]); i++)
+		;
+	return i == strlen(want) && !strncasecmp(v, want, i);
+}
+
+/*
+ * Headers of the part [s, e): whether it is application/sdp, and where its
+ * body starts (after the empty line; e if there is none).
+ */
+static int mp_part(const char *s, size_t start, size_t e, bool *sdp, size_t *body,
+		   const char **why)
+{
+	size_t p = start, nl, ln;
+	const char *v;
+	size_t vn;
+	bool encoded = false;
+
+	*sdp = false;
+	*body = e;
+	while (p < e) {
+		const char *lf = memchr(s + p, '\n', e - p);
+
+		nl = lf ? (size_t)(lf - s) : e;
+		ln = nl - p;
+		if (ln && s[p + ln - 1] == '\r')
+			ln--;
+		if (!ln) {
+			*body = lf ? nl + 1 : e;
+			break;
+		}
+		if (mp_header(s + p, ln, "Content-Type", &v, &vn))
+			*sdp = mp_token_is(v, vn, "application/sdp");
+		else if (mp_header(s + p, ln, "Content-Transfer-Encoding", &v, &vn))
+			encoded = !mp_token_is(v, vn, "7bit") && !mp_token_is(v, vn, "8bit") &&
+				  !mp_token_is(v, vn, "binary");
+		p = lf ? nl + 1 : e;
+	}
+	if (*sdp && encoded)
+		return fail(why, "SDP part has a Content-Transfer-Encoding", -EINVAL);
+	if (*sdp && *body >= e)
+		return fail(why, "SDP part without a body", -EINVAL);
+	return 0;
+}
+
+static int mp_find(const char *b, size_t bn, const char *body, size_t len, size_t *off,
+		   size_t *sdp_len, const char **why)
+{
+	size_t d, start, next, end, pb;
+	bool sdp, found = false;
+	int err;
+
+	if (!body)
+		return fail(why, "no body", -EINVAL);
+	if (len > NP_SDP_MAX_BODY)
+		return fail(why, "body too large", -E2BIG);
+	d = mp_next_delim(body, len, 0, b, bn);
+	if (d == len)
+		return fail(why, "multipart body without its boundary", -EINVAL);
+	for (;;) {
+		start = d + 2 + bn;
+		if (start + 2 <= len && body[start] == '-' && body[start + 1] == '-')
+			break;	/* close delimiter; the epilogue is ignored */
+		while (start < len && is_ws(body[start]))
+			start++;	/* transport padding */
+		if (start < len && body[start] == '\r')
+			start++;
+		if (start >= len || body[start] != '\n')
+			return fail(why, "bad multipart boundary line", -EINVAL);
+		start++;
+		next = mp_next_delim(body, len, start, b, bn);
+		if (next == len)
+			return fail(why, "multipart body without its closing boundary", -EINVAL);
+		end = mp_part_end(body, start, next);
+		err = mp_part(body, start, end, &sdp, &pb, why);
+		if (err)
+			return err;
+		if (sdp) {
+			if (found)
+				return fail(why, "several application/sdp parts", -EINVAL);
+			found = true;
+			*off = pb;
+			*sdp_len = end - pb;
+		}
+		d = next;
+	}
+	if (!found)
+		return fail(why, "no application/sdp part", -ENOENT);
+	return 0;
+}
+
+int np_sdp_multipart_find(const char *content_type, const char *body, size_t len,
+			  size_t *off, size_t *sdp_len, const char **why)
+{
+	char b[MP_BOUNDARY_MAX + 1];
+	size_t bn = 0;
+	int err;
+
+	if (!content_type || !off || !sdp_len)
+		return fail(why, "no Content-Type", -EINVAL);
+	err = mp_boundary(content_type, b, &bn, why);
+	if (err)
+		return err;
+	return mp_find(b, bn, body, len, off, sdp_len, why);
+}
+
+int np_sdp_multipart_replace(const char *content_type, const char *body, size_t len,
+			     const char *sdp, size_t sdp_len, char *out, size_t out_size,
+			     size_t *out_len, const char **why)
+{
+	struct obuf o = { .p = out, .size = out_size, .len = 0 };
+	char b[MP_BOUNDARY_MAX + 1];
+	size_t bn = 0, off = 0, n = 0;
+	int err;
+
+	if (!out || !out_len || !content_type || (!sdp && sdp_len))
+		return fail(why, "no output buffer", -EINVAL);
+	if (out_size)
+		out[0] = '\0';
+	err = mp_boundary(content_type, b, &bn, why);
+	if (!err)
+		err = mp_find(b, bn, body, len, &off, &n, why);
+	if (err)
+		return err;
+	/* The new part must not end the part early (RFC 2046 section 5.1.1). */
+	if (mp_next_delim(sdp, sdp_len, 0, b, bn) != sdp_len)
+		return fail(why, "new SDP holds the multipart boundary", -EINVAL);
+	put(&o, body, off);
+	put(&o, sdp, sdp_len);
+	put(&o, body + off + n, len - off - n);
+	if (o.len >= out_size) {
+		if (out_size)
+			out[0] = '\0';
+		return fail(why, "output buffer too small", -ENOSPC);
+	}
+	out[o.len] = '\0';
+	*out_len = o.len;
+	return 0;
+}

@@ -102,4 +102,33 @@ struct np_sdp_relay {
 int np_sdp_rewrite(const char *body, size_t len, const struct np_sdp_relay *relay,
 		   char *out, size_t out_size, size_t *out_len, const char **why);
 
+/*
+ * multipart bodies (RFC 2046 section 5.1, RFC 5621): SIP may carry SDP as one
+ * part of a multipart/mixed or multipart/alternative body. content_type is
+ * the Content-Type header value (NUL-terminated), whose boundary parameter
+ * may be quoted or not. Only the top level is searched; the SDP part must
+ * say Content-Type: application/sdp and carry no Content-Transfer-Encoding
+ * other than 7bit, 8bit or binary.
+ *
+ * np_sdp_multipart_find() sets *off and *sdp_len to the SDP part's body
+ * inside body. Returns 0; -ENOTSUP when content_type is not multipart/mixed
+ * or multipart/alternative; -ENOENT when no part is application/sdp;
+ * -EINVAL for a bad boundary, a body without its delimiters, a part
+ * without headers, an encoded SDP part, or several SDP parts (rewriting one
+ * would leak the others); -E2BIG over NP_SDP_MAX_BODY. *why says which.
+ */
+int np_sdp_multipart_find(const char *content_type, const char *body, size_t len,
+			  size_t *off, size_t *sdp_len, const char **why);
+
+/*
+ * Rebuild body with its SDP part's body replaced by sdp (sdp_len bytes),
+ * every other byte kept. Writes a NUL-terminated body into out and its
+ * length into *out_len. Returns 0, the errors of np_sdp_multipart_find(),
+ * -EINVAL if sdp holds a line that starts with the boundary delimiter, or
+ * -ENOSPC if out is too small.
+ */
+int np_sdp_multipart_replace(const char *content_type, const char *body, size_t len,
+			     const char *sdp, size_t sdp_len, char *out, size_t out_size,
+			     size_t *out_len, const char **why);
+
 #endif

@@ -1181,6 +1181,167 @@ static void run_mutations(struct tap *t, int rounds)
 	tap_check(t, st.bad_rewrite == 0, "mutations: rewrites parse back, point at the relay");
 }
 
+/* ---- multipart bodies ---- */
+
+struct mp_case {
+	const char *name;
+	const char *ctype;
+	const char *body;
+	int err;
+	const char *sdp;	/* the part's body np_sdp_multipart_find() must point at */
+};
+
+/* RFC 3204 style: SDP and an ISUP part behind a preamble; the SDP ends in CRLF before the delimiter's. */
+#define MP_ISUP_BODY                                                           \
+	"This is a preamble.\r\n"                                              \
+	"--unique-boundary-1\r\n"                                              \
+	"Content-Type: application/sdp\r\n"                                    \
+	"\r\n"                                                                 \
+	SIPP_OFFER_LINES("\r\n")                                               \
+	"\r\n"                                                                 \
+	"--unique-boundary-1\r\n"                                              \
+	"Content-Type: application/isup;version=itu-t92+;base=itu-t92+\r\n"    \
+	"Content-Disposition: signal;handling=optional\r\n"                    \
+	"Content-Transfer-Encoding: binary\r\n"                                \
+	"\r\n"                                                                 \
+	"\x01\x11\x49\x20\x7f\x03\x02\x05\x07\x04\x10\xff\r\n"                 \
+	"--unique-boundary-1--\r\n"                                            \
+	"epilogue\r\n"
+
+static const struct mp_case mp_cases[] = {
+	{ "SDP first, ISUP second, preamble and epilogue",
+	  "multipart/mixed;boundary=unique-boundary-1", MP_ISUP_BODY, 0,
+	  SIPP_OFFER_LINES("\r\n") },
+	{ "quoted boundary with a space, SDP second, LF lines, SDP ends without its own line end",
+	  "multipart/mixed; boundary=\"a b:c\"",
+	  "--a b:c\n"
+	  "Content-Type: text/plain\n"
+	  "\n"
+	  "hello\n"
+	  "--a b:c\n"
+	  "Content-Type: application/sdp\n"
+	  "\n"
+	  "v=0\n"
+	  "m=audio 6000 RTP/AVP 0\n"
+	  "--a b:c--\n",
+	  0, "v=0\nm=audio 6000 RTP/AVP 0" },
+	{ "case-insensitive type, parameter names, header names; padding after the boundary",
+	  "  Multipart/Alternative ; charset=x ;BOUNDARY = zz",
+	  "--zz  \r\n"
+	  "content-type:Application/SDP ;charset=utf-8\r\n"
+	  "content-transfer-encoding: 8bit\r\n"
+	  "\r\n"
+	  "v=0\r\n"
+	  "--zz--",
+	  0, "v=0" },
+	{ "part without headers is text/plain; empty part", "multipart/mixed; boundary=b",
+	  "--b\r\n\r\nv=0\r\n--b\r\n--b\r\nContent-Type: application/sdp\r\n\r\nv=0\r\n\r\n--b--",
+	  0, "v=0\r\n" },
+	{ "not multipart", "application/sdp", "v=0\r\n", -ENOTSUP, NULL },
+	{ "multipart/related is not handled", "multipart/related; boundary=b",
+	  "--b\r\nContent-Type: application/sdp\r\n\r\nv=0\r\n--b--", -ENOTSUP, NULL },
+	{ "no boundary parameter", "multipart/mixed; charset=x", "--b\r\n", -EINVAL, NULL },
+	{ "empty boundary", "multipart/mixed; boundary=\"\"", "--\r\n", -EINVAL, NULL },
+	{ "boundary of 71 characters", "multipart/mixed; boundary="
+	  "12345678901234567890123456789012345678901234567890123456789012345678901",
+	  "", -EINVAL, NULL },
+	{ "boundary with a bad character", "multipart/mixed; boundary=a@b", "--a@b\r\n", -EINVAL,
+	  NULL },
+	{ "unterminated quoted boundary", "multipart/mixed; boundary=\"abc", "--abc\r\n", -EINVAL,
+	  NULL },
+	{ "two boundary parameters", "multipart/mixed; boundary=a; boundary=b", "--a\r\n", -EINVAL,
+	  NULL },
+	{ "parameter without value", "multipart/mixed; boundary", "--a\r\n", -EINVAL, NULL },
+	{ "no application/sdp part", "multipart/mixed; boundary=b",
+	  "--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b--\r\n", -ENOENT, NULL },
+	{ "two application/sdp parts", "multipart/alternative; boundary=b",
+	  "--b\r\nContent-Type: application/sdp\r\n\r\nv=0\r\n"
+	  "--b\r\nContent-Type: application/sdp\r\n\r\nv=0\r\n--b--", -EINVAL, NULL },
+	{ "base64 SDP part", "multipart/mixed; boundary=b",
+	  "--b\r\nContent-Type: application/sdp\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+	  "dj0wDQo=\r\n--b--", -EINVAL, NULL },
+	{ "SDP part without a body", "multipart/mixed; boundary=b",
+	  "--b\r\nContent-Type: application/sdp\r\n--b--", -EINVAL, NULL },
+	{ "no closing delimiter", "multipart/mixed; boundary=b",
+	  "--b\r\nContent-Type: application/sdp\r\n\r\nv=0\r\n", -EINVAL, NULL },
+	{ "boundary nowhere in the body", "multipart/mixed; boundary=b", "v=0\r\n", -EINVAL, NULL },
+	{ "boundary line with junk after it", "multipart/mixed; boundary=b",
+	  "--bx\r\nContent-Type: application/sdp\r\n\r\nv=0\r\n--b--", -EINVAL, NULL },
+};
+
+static void run_mp_cases(struct tap *t)
+{
+	const char *why;
+	size_t i, off, n;
+	int rc;
+
+	for (i = 0; i < sizeof(mp_cases) / sizeof(mp_cases[0]); i++) {
+		const struct mp_case *c = &mp_cases[i];
+
+		why = NULL;
+		off = n = 0;
+		rc = np_sdp_multipart_find(c->ctype, c->body, strlen(c->body), &off, &n, &why);
+		if (c->err) {
+			tap_check(t, rc == c->err && why, "multipart %s: fails with %d (got %d: %s)",
+				  c->name, c->err, rc, why ? why : "no reason");
+			continue;
+		}
+		if (!tap_check(t, rc == 0 && n == strlen(c->sdp) &&
+				       !memcmp(c->body + off, c->sdp, n),
+			       "multipart %s: finds the SDP part (%s)", c->name, rc ? why : "ok"))
+			tap_diag("got %d, off %zu len %zu: %.*s", rc, off, n, (int)n, c->body + off);
+	}
+}
+
+/* The daemon's path: find the part, rewrite it, put it back; the rest stays byte for byte. */
+static void run_mp_replace(struct tap *t)
+{
+	static const char ct[] = "multipart/mixed;boundary=unique-boundary-1";
+	static const char body[] = MP_ISUP_BODY;
+	static const char want[] =
+		"This is a preamble.\r\n"
+		"--unique-boundary-1\r\n"
+		"Content-Type: application/sdp\r\n"
+		"\r\n"
+		SIPP_OUT_V4
+		"\r\n"
+		"--unique-boundary-1\r\n"
+		"Content-Type: application/isup;version=itu-t92+;base=itu-t92+\r\n"
+		"Content-Disposition: signal;handling=optional\r\n"
+		"Content-Transfer-Encoding: binary\r\n"
+		"\r\n"
+		"\x01\x11\x49\x20\x7f\x03\x02\x05\x07\x04\x10\xff\r\n"
+		"--unique-boundary-1--\r\n"
+		"epilogue\r\n";
+	static const char evil[] = "v=0\r\n--unique-boundary-1--\r\n";
+	struct np_sdp_relay relay = mkrelay("198.51.100.1", (uint16_t[]){ 40000 }, 1);
+	char sdp[1024], out[2048];
+	size_t off = 0, n = 0, sdp_len = 0, out_len = 0, blen = sizeof(body) - 1;
+	const char *why = NULL;
+	int rc;
+
+	rc = np_sdp_multipart_find(ct, body, blen, &off, &n, &why);
+	if (rc == 0)
+		rc = np_sdp_rewrite(body + off, n, &relay, sdp, sizeof(sdp), &sdp_len, &why);
+	if (rc == 0)
+		rc = np_sdp_multipart_replace(ct, body, blen, sdp, sdp_len, out, sizeof(out),
+					      &out_len, &why);
+	if (!tap_check(t, rc == 0 && out_len == sizeof(want) - 1 && !memcmp(out, want, out_len) &&
+			       out[out_len] == '\0',
+		       "multipart: SDP part rewritten, ISUP part and the rest kept (%s)",
+		       rc ? why : "ok"))
+		tap_diag("got %d, %zu bytes:\n%s", rc, out_len, out);
+	rc = np_sdp_multipart_replace(ct, body, blen, sdp, sdp_len, out, sizeof(want) - 1,
+				      &out_len, &why);
+	tap_check(t, rc == -ENOSPC && out[0] == '\0', "multipart: one byte short is -ENOSPC");
+	rc = np_sdp_multipart_replace(ct, body, blen, evil, sizeof(evil) - 1, out, sizeof(out),
+				      &out_len, &why);
+	tap_check(t, rc == -EINVAL, "multipart: a new SDP holding the boundary is -EINVAL");
+	rc = np_sdp_multipart_replace("text/plain", body, blen, sdp, sdp_len, out, sizeof(out),
+				      &out_len, &why);
+	tap_check(t, rc == -ENOTSUP, "multipart: replace in a non-multipart body is -ENOTSUP");
+}
+
 int main(int argc, char **argv)
 {
 	struct tap t = { 0 };
@@ -1195,6 +1356,8 @@ int main(int argc, char **argv)
 		run_bad_case(&t, &bad_cases[i]);
 	run_limits(&t);
 	run_bad_relay(&t);
+	run_mp_cases(&t);
+	run_mp_replace(&t);
 	run_mutations(&t, rounds);
 	return tap_done(&t);
 }
