@@ -112,12 +112,13 @@ static bool next_tok(const char **p, const char *end, const char **tok, size_t *
 }
 
 /*
- * Unicast IPv4 or IPv6 address of the given RFC 4566 addrtype. FQDNs and
- * multicast (with its /ttl suffix) are refused: a relay needs one unicast
- * peer per stream.
+ * Unicast IPv4 or IPv6 address of the given RFC 4566 addrtype: NULL, or why
+ * not (worded for c=; a=rtcp says only "bad a=rtcp"). FQDNs (RFC 4566 allows them) and multicast (with its /ttl suffix)
+ * are refused: the relay needs one unicast peer address per stream, and
+ * natproxy resolves no names.
  */
-static bool parse_addr(const char *atype, size_t an, const char *s, size_t n,
-		       struct np_sdp_addr *a)
+static const char *addr_problem(const char *atype, size_t an, const char *s, size_t n,
+				struct np_sdp_addr *a)
 {
 	char buf[INET6_ADDRSTRLEN];
 
@@ -127,28 +128,41 @@ static bool parse_addr(const char *atype, size_t an, const char *s, size_t n,
 	else if (eq(atype, an, "IP6"))
 		a->family = AF_INET6;
 	else
-		return false;
-	if (!n || n >= sizeof(buf))
-		return false;
-	memcpy(buf, s, n);
-	buf[n] = '\0';
-	if (inet_pton(a->family, buf, &a->addr) != 1)
-		return false;
-	if (a->family == AF_INET)
-		return !IN_MULTICAST(ntohl(a->addr.v4.s_addr));
-	return !IN6_IS_ADDR_MULTICAST(&a->addr.v6);
+		return "c= address type is not IP4 or IP6";
+	if (memchr(s, '/', n))
+		return "multicast c= not supported";
+	if (!n || n >= sizeof(buf) || (memcpy(buf, s, n), buf[n] = '\0',
+				       inet_pton(a->family, buf, &a->addr) != 1))
+		return a->family == AF_INET ?
+			       "c= address is not an IPv4 literal (an FQDN cannot be relayed)" :
+			       "c= address is not an IPv6 literal (an FQDN cannot be relayed)";
+	if (a->family == AF_INET ? IN_MULTICAST(ntohl(a->addr.v4.s_addr)) :
+				   IN6_IS_ADDR_MULTICAST(&a->addr.v6))
+		return "multicast c= not supported";
+	return NULL;
 }
 
-/* "IN IP4 192.0.2.1": RFC 4566 section 5.7 connection data, also the tail of a=rtcp. */
-static bool parse_conn(const char *s, size_t n, struct np_sdp_addr *a)
+/*
+ * "IN IP4 192.0.2.1": RFC 4566 section 5.7 connection data, also the tail
+ * of a=rtcp. NULL, or why it cannot be relayed.
+ */
+static const char *conn_problem(const char *s, size_t n, struct np_sdp_addr *a)
 {
 	const char *p = s, *end = s + n, *net, *at, *addr;
 	size_t nn, atn, addrn;
 
+	memset(a, 0, sizeof(*a));
 	if (!next_tok(&p, end, &net, &nn) || !next_tok(&p, end, &at, &atn) ||
 	    !next_tok(&p, end, &addr, &addrn) || p != end)
-		return false;
-	return eq(net, nn, "IN") && parse_addr(at, atn, addr, addrn, a);
+		return "bad c= line: not <nettype> <addrtype> <address>";
+	if (!eq(net, nn, "IN"))
+		return "c= network type is not IN";
+	return addr_problem(at, atn, addr, addrn, a);
+}
+
+static bool parse_conn(const char *s, size_t n, struct np_sdp_addr *a)
+{
+	return !conn_problem(s, n, a);
 }
 
 /* RFC 3605: a=rtcp:<port> [<nettype> <addrtype> <address>], value after "rtcp:". */
@@ -205,8 +219,11 @@ static bool media_port_tok(const struct sdp_line *l, const char **port, size_t *
 
 /*
  * Next line of body from *pos: 1 with a line, 0 at the end, or negative
- * errno. Every line must end in LF (optionally preceded by CR); a last line
- * without one means the body was cut, e.g. by a wrong Content-Length.
+ * errno. Lines end in LF, optionally preceded by CR. The last line may have
+ * neither: RFC 4566 wants CRLF, but an SDP part of a multipart body often
+ * ends without one (the CRLF before the boundary is the delimiter's, RFC
+ * 2046 section 5.1.1), and some phones send such bodies alone. A CR alone
+ * is never a line end.
  */
 static int next_line(const char *body, size_t len, size_t *pos, struct sdp_line *l,
 		     const char **why)
@@ -222,14 +239,12 @@ static int next_line(const char *body, size_t len, size_t *pos, struct sdp_line 
 		if (body[i] == '\0')
 			return fail(why, "embedded NUL", -EINVAL);
 		if (body[i] == '\r' && (i + 1 >= len || body[i + 1] != '\n'))
-			return fail(why, i + 1 >= len ? "truncated line" : "bare CR", -EINVAL);
+			return fail(why, "bare CR", -EINVAL);
 	}
-	if (i >= len)
-		return fail(why, "truncated line", -EINVAL);
-	end = (i > start && body[i - 1] == '\r') ? i - 1 : i;
+	end = (i < len && i > start && body[i - 1] == '\r') ? i - 1 : i;
 	if (end - start > NP_SDP_MAX_LINE)
 		return fail(why, "line too long", -E2BIG);
-	*pos = i + 1;
+	*pos = i < len ? i + 1 : len;
 	l->type = 0;
 	l->val = body + end;
 	l->n = 0;
@@ -268,7 +283,7 @@ static int prescan(const char *body, size_t len, size_t *n_media, const char **w
 	struct np_sdp_addr a;
 	struct sdp_line l;
 	size_t pos = 0, nm = 0, keep, pn;
-	const char *port;
+	const char *port, *problem;
 	uint16_t p16;
 	bool has_addr, first = true, blank = false;
 	int r;
@@ -295,8 +310,9 @@ static int prescan(const char *body, size_t len, size_t *n_media, const char **w
 				return fail(why, "bad o= line", -EINVAL);
 			break;
 		case 'c':
-			if (!parse_conn(l.val, l.n, &a))
-				return fail(why, "bad c= address", -EINVAL);
+			problem = conn_problem(l.val, l.n, &a);
+			if (problem)
+				return fail(why, problem, -EINVAL);
 			break;
 		case 'm':
 			if (++nm > NP_SDP_MAX_MEDIA)
@@ -322,12 +338,17 @@ static int prescan(const char *body, size_t len, size_t *n_media, const char **w
 
 static int conn_from_osip(const sdp_connection_t *c, struct np_sdp_addr *a, const char **why)
 {
+	const char *problem;
+
 	if (c->c_addr_multicast_ttl || c->c_addr_multicast_int)
 		return fail(why, "multicast c= not supported", -EINVAL);
-	if (!c->c_nettype || strcmp(c->c_nettype, "IN") || !c->c_addrtype || !c->c_addr ||
-	    !parse_addr(c->c_addrtype, strlen(c->c_addrtype), c->c_addr, strlen(c->c_addr), a))
-		return fail(why, "bad c= address", -EINVAL);
-	return 0;
+	if (!c->c_nettype || strcmp(c->c_nettype, "IN"))
+		return fail(why, "c= network type is not IN", -EINVAL);
+	if (!c->c_addrtype || !c->c_addr)
+		return fail(why, "bad c= line: not <nettype> <addrtype> <address>", -EINVAL);
+	problem = addr_problem(c->c_addrtype, strlen(c->c_addrtype), c->c_addr,
+			       strlen(c->c_addr), a);
+	return problem ? fail(why, problem, -EINVAL) : 0;
 }
 
 /* RFC 3264 section 5.1: the last direction attribute of a level wins over dflt. */
@@ -478,7 +499,8 @@ int np_sdp_parse(const char *body, size_t len, struct np_sdp *out, const char **
 
 	/*
 	 * libosip2 wants a C string; the prescan has ruled out embedded NULs.
-	 * Spare NULs after the end contain any look-ahead like the m= one above.
+	 * Spare NULs after the end contain any look-ahead like the m= one
+	 * above. libosip2 wants every line ended, the last one too.
 	 */
 	copy = calloc(1, len + SDP_COPY_PAD);
 	if (!copy) {
@@ -486,6 +508,8 @@ int np_sdp_parse(const char *body, size_t len, struct np_sdp *out, const char **
 		goto out;
 	}
 	memcpy(copy, body, len);
+	if (body[len - 1] != '\n')
+		memcpy(copy + len, "\r\n", 2);
 
 	if (sdp_message_init(&sdp)) {
 		err = fail(why, "out of memory", -ENOMEM);

@@ -635,11 +635,92 @@ static const struct ok_case ice_cases[] = {
 	},
 };
 
+/* Bodies at the edge of what can be rewritten: each must parse and rewrite exactly. */
+static const struct ok_case edge_cases[] = {
+	{
+		.name = "last line without CRLF: parses, rewrite ends it with CRLF",
+		.in = "v=0\r\n"
+		      "o=user1 53655765 2353687637 IN IP4 192.168.1.10\r\n"
+		      "s=-\r\n"
+		      "c=IN IP4 192.168.1.10\r\n"
+		      "t=0 0\r\n"
+		      "m=audio 6000 RTP/AVP 0\r\n"
+		      "a=rtpmap:0 PCMU/8000",
+		.n_media = 1,
+		.m = { SIPP_AUDIO },
+		.relay = "198.51.100.1",
+		.rtp = { 40000 },
+		.out = SIPP_OUT_V4,
+	},
+	{
+		.name = "last line (m=) without LF, LF elsewhere",
+		.in = "v=0\n"
+		      "o=user1 53655765 2353687637 IN IP4 192.168.1.10\n"
+		      "s=-\n"
+		      "c=IN IP4 192.168.1.10\n"
+		      "t=0 0\n"
+		      "m=audio 6000 RTP/AVP 0",
+		.n_media = 1,
+		.m = { SIPP_AUDIO },
+		.relay = "198.51.100.1",
+		.rtp = { 40000 },
+		.out = "v=0\r\n"
+		       "o=user1 53655765 2353687637 IN IP4 198.51.100.1\r\n"
+		       "s=-\r\n"
+		       "c=IN IP4 198.51.100.1\r\n"
+		       "t=0 0\r\n"
+		       "m=audio 40000 RTP/AVP 0\r\n",
+	},
+	{
+		.name = "IPv6 media c=, a=rtcp with and without address, port 0 keeps its a=rtcp",
+		.in = "v=0\r\n"
+		      "o=- 30 1 IN IP6 2001:db8::50\r\n"
+		      "s=-\r\n"
+		      "t=0 0\r\n"
+		      "m=audio 7000 RTP/AVP 0\r\n"
+		      "c=IN IP6 2001:db8::50\r\n"
+		      "a=rtcp:7003 IN IP6 2001:db8::51\r\n"
+		      "m=audio 7010 RTP/AVP 0\r\n"
+		      "c=IN IP6 2001:db8::50\r\n"
+		      "a=rtcp:7013\r\n"
+		      "m=video 0 RTP/AVP 96\r\n"
+		      "c=IN IP6 2001:db8::50\r\n"
+		      "a=rtcp:7021 IN IP6 2001:db8::51",
+		.n_media = 3,
+		.m = {
+			{ "audio", 7000, 7003, "2001:db8::50", "2001:db8::51", 0, 0, SR, 0 },
+			{ "audio", 7010, 7013, "2001:db8::50", "2001:db8::50", 0, 0, SR, 0 },
+			{ "video", 0, 0, "2001:db8::50", "2001:db8::51", 0, 0, SR, 0 },
+		},
+		.relay = "2001:db8:1::1",
+		.rtp = { 40000, 40002, 0 },
+		.out = "v=0\r\n"
+		       "o=- 30 1 IN IP6 2001:db8:1::1\r\n"
+		       "s=-\r\n"
+		       "t=0 0\r\n"
+		       "m=audio 40000 RTP/AVP 0\r\n"
+		       "c=IN IP6 2001:db8:1::1\r\n"
+		       "a=rtcp:40001 IN IP6 2001:db8:1::1\r\n"
+		       "m=audio 40002 RTP/AVP 0\r\n"
+		       "c=IN IP6 2001:db8:1::1\r\n"
+		       "a=rtcp:40003\r\n"
+		       "m=video 0 RTP/AVP 96\r\n"
+		       "c=IN IP6 2001:db8:1::1\r\n"
+		       "a=rtcp:7021 IN IP6 2001:db8::51\r\n",
+	},
+};
+
 struct bad_case {
 	const char *name;
 	const char *in;
 	size_t len;	/* 0: strlen(in) */
 	int err;
+};
+
+/* Bodies that cannot be rewritten, with the reason the daemon will log. */
+struct why_case {
+	struct bad_case c;
+	const char *why;	/* a substring of *why */
 };
 
 #define L_V "v=0\r\n"
@@ -696,7 +777,6 @@ static const struct bad_case bad_cases[] = {
 	{ "a=rtcp without value", HDR M "a=rtcp\r\n", 0, -EINVAL },
 	{ "b=AS non-numeric", HDR M "b=AS:fast\r\n", 0, -EINVAL },
 	{ "b=AS overflowing 32 bits", HDR M "b=AS:4294968\r\n", 0, -EINVAL },
-	{ "truncated last line", HDR "m=audio 6000 RTP/AVP 0", 0, -EINVAL },
 	{ "truncated inside m=", HDR "m=au", 0, -EINVAL },
 	{ "truncated after CR", HDR M "a=sendonly\r", 0, -EINVAL },
 	{ "bare CR line ends",
@@ -704,6 +784,29 @@ static const struct bad_case bad_cases[] = {
 	  "m=audio 6000 RTP/AVP 0\r", 0, -EINVAL },
 	{ "embedded NUL in a line", NUL_IN_LINE, sizeof(NUL_IN_LINE) - 1, -EINVAL },
 	{ "embedded NUL after the last line", NUL_AT_END, sizeof(NUL_AT_END) - 1, -EINVAL },
+};
+
+static const struct why_case why_cases[] = {
+	{ { "c= FQDN (IP4)", L_V L_O L_S "c=IN IP4 pbx.example.com\r\n" L_T M, 0, -EINVAL },
+	  "c= address is not an IPv4 literal (an FQDN cannot be relayed)" },
+	{ { "c= FQDN (IP6)", L_V L_O L_S "c=IN IP6 pbx.example.com\r\n" L_T M, 0, -EINVAL },
+	  "c= address is not an IPv6 literal" },
+	{ { "media c= FQDN", HDR_NOC M "c=IN IP4 media1.example.net\r\n", 0, -EINVAL },
+	  "not an IPv4 literal" },
+	{ { "c= IP4 naming an IPv6 literal", L_V L_O L_S "c=IN IP4 2001:db8::1\r\n" L_T M, 0, -EINVAL },
+	  "not an IPv4 literal" },
+	{ { "c= IP6 naming an IPv4 literal", L_V L_O L_S "c=IN IP6 192.168.1.10\r\n" L_T M, 0, -EINVAL },
+	  "not an IPv6 literal" },
+	{ { "c= unknown address family", L_V L_O L_S "c=IN IPX 192.168.1.10\r\n" L_T M, 0, -EINVAL },
+	  "address type is not IP4 or IP6" },
+	{ { "c= network type not IN", L_V L_O L_S "c=ATM NSAP 47.0091.8100\r\n" L_T M, 0, -EINVAL },
+	  "network type is not IN" },
+	{ { "c= multicast reason", L_V L_O L_S "c=IN IP6 ff0e::101/3\r\n" L_T M, 0, -EINVAL },
+	  "multicast" },
+	{ { "a=rtcp naming an FQDN", HDR M "a=rtcp:6001 IN IP4 rtcp.example.com\r\n", 0, -EINVAL },
+	  "bad a=rtcp" },
+	{ { "last line without CRLF, cut inside a field", HDR "m=audio 6000 RTP/AVP", 0, -EINVAL },
+	  "bad m= line" },
 };
 
 static struct np_sdp_addr mkaddr(const char *s)
@@ -856,7 +959,7 @@ static void run_ok_case(struct tap *t, const struct ok_case *c)
 	}
 }
 
-static void run_bad_case(struct tap *t, const struct bad_case *c)
+static void run_bad_case(struct tap *t, const struct bad_case *c, const char *want_why)
 {
 	static const uint16_t rtp[NP_SDP_MAX_MEDIA] = { 40000, 40002, 40004 };
 	struct np_sdp_relay relay = mkrelay("198.51.100.1", rtp, NP_SDP_MAX_MEDIA);
@@ -867,9 +970,9 @@ static void run_bad_case(struct tap *t, const struct bad_case *c)
 	int rc;
 
 	rc = np_sdp_parse(c->in, len, &sdp, &why);
-	tap_check(t, rc == c->err && why && sdp.n_media == 0,
-		  "%s: parse fails with %d (got %d: %s)", c->name, c->err, rc,
-		  why ? why : "no reason");
+	tap_check(t, rc == c->err && why && sdp.n_media == 0 && (!want_why || strstr(why, want_why)),
+		  "%s: parse fails with %d%s%s (got %d: %s)", c->name, c->err,
+		  want_why ? ", " : "", want_why ? want_why : "", rc, why ? why : "no reason");
 	why = NULL;
 	rc = np_sdp_rewrite(c->in, len, &relay, out, sizeof(out), &out_len, &why);
 	tap_check(t, rc == c->err && why && out[0] == '\0', "%s: rewrite fails with %d (got %d)",
@@ -1144,14 +1247,18 @@ out:
 static const struct ok_case *seed_case(size_t i)
 {
 	const size_t n_ok = sizeof(ok_cases) / sizeof(ok_cases[0]);
+	const size_t n_ice = sizeof(ice_cases) / sizeof(ice_cases[0]);
 
-	return i < n_ok ? &ok_cases[i] : &ice_cases[i - n_ok];
+	if (i < n_ok)
+		return &ok_cases[i];
+	return i < n_ok + n_ice ? &ice_cases[i - n_ok] : &edge_cases[i - n_ok - n_ice];
 }
 
 static void run_mutations(struct tap *t, int rounds)
 {
 	const size_t n_cases = sizeof(ok_cases) / sizeof(ok_cases[0]) +
-			       sizeof(ice_cases) / sizeof(ice_cases[0]);
+			       sizeof(ice_cases) / sizeof(ice_cases[0]) +
+			       sizeof(edge_cases) / sizeof(edge_cases[0]);
 	struct fuzz_stats st = { 0 };
 	uint16_t rtp[NP_SDP_MAX_MEDIA];
 	struct np_sdp_relay relay;
@@ -1352,8 +1459,12 @@ int main(int argc, char **argv)
 		run_ok_case(&t, &ok_cases[i]);
 	for (i = 0; i < sizeof(ice_cases) / sizeof(ice_cases[0]); i++)
 		run_ok_case(&t, &ice_cases[i]);
+	for (i = 0; i < sizeof(edge_cases) / sizeof(edge_cases[0]); i++)
+		run_ok_case(&t, &edge_cases[i]);
 	for (i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++)
-		run_bad_case(&t, &bad_cases[i]);
+		run_bad_case(&t, &bad_cases[i], NULL);
+	for (i = 0; i < sizeof(why_cases) / sizeof(why_cases[0]); i++)
+		run_bad_case(&t, &why_cases[i].c, why_cases[i].why);
 	run_limits(&t);
 	run_bad_relay(&t);
 	run_mp_cases(&t);
