@@ -41,7 +41,7 @@ struct sdp_session {
 	bool has_c;
 	struct np_sdp_addr c;
 	enum np_sdp_dir dir;
-	uint32_t bw;
+	uint32_t bw, as_kbps, tias_bps;
 	bool ice;
 };
 
@@ -390,30 +390,38 @@ static bool ice_from_osip(const osip_list_t *attrs, bool media)
 
 /*
  * b=AS is kbit/s (RFC 4566 section 5.8), b=TIAS bit/s (RFC 3890); the
- * smallest value of one level applies. *bps stays 0 if the level has none.
+ * smallest value of one level applies. *bps is the smaller of the two in
+ * bit/s; each stays 0 if the level has none.
  */
-static int bw_from_osip(const osip_list_t *bws, uint32_t *bps, const char **why)
+static int bw_from_osip(const osip_list_t *bws, uint32_t *bps, uint32_t *as_kbps,
+			uint32_t *tias_bps, const char **why)
 {
 	const sdp_bandwidth_t *b;
-	uint64_t v, best = UINT64_MAX;
+	uint64_t v, best = UINT64_MAX, as = UINT64_MAX, tias = UINT64_MAX;
 	int i;
 
 	for (i = 0; (b = osip_list_get(bws, i)); i++) {
-		bool as = b->b_bwtype && !strcasecmp(b->b_bwtype, "AS");
-		bool tias = b->b_bwtype && !strcasecmp(b->b_bwtype, "TIAS");
+		bool is_as = b->b_bwtype && !strcasecmp(b->b_bwtype, "AS");
+		bool is_tias = b->b_bwtype && !strcasecmp(b->b_bwtype, "TIAS");
 
-		if (!as && !tias)
+		if (!is_as && !is_tias)
 			continue;
 		if (!b->b_bandwidth ||
 		    !parse_uint(b->b_bandwidth, strlen(b->b_bandwidth),
-				as ? UINT32_MAX / 1000 : UINT32_MAX, &v))
+				is_as ? UINT32_MAX / 1000 : UINT32_MAX, &v))
 			return fail(why, "bad b= value", -EINVAL);
-		if (as)
+		if (is_as && v < as)
+			as = v;
+		if (is_tias && v < tias)
+			tias = v;
+		if (is_as)
 			v *= 1000;
 		if (v < best)
 			best = v;
 	}
 	*bps = best == UINT64_MAX ? 0 : (uint32_t)best;
+	*as_kbps = as == UINT64_MAX ? 0 : (uint32_t)as;
+	*tias_bps = tias == UINT64_MAX ? 0 : (uint32_t)tias;
 	return 0;
 }
 
@@ -472,11 +480,14 @@ static int media_from_osip(const sdp_media_t *md, const struct sdp_session *ses,
 	m->hold = is_unspec(&m->addr) || m->dir == NP_SDP_SENDONLY || m->dir == NP_SDP_INACTIVE;
 	m->ice = ses->ice || ice_from_osip(&md->a_attributes, true);
 
-	err = bw_from_osip(&md->b_bandwidths, &m->bandwidth_bps, why);
+	err = bw_from_osip(&md->b_bandwidths, &m->bandwidth_bps, &m->as_kbps, &m->tias_bps, why);
 	if (err)
 		return err;
-	if (!m->bandwidth_bps)
+	if (!m->bandwidth_bps) {
 		m->bandwidth_bps = ses->bw;
+		m->as_kbps = ses->as_kbps;
+		m->tias_bps = ses->tias_bps;
+	}
 	return 0;
 }
 
@@ -532,7 +543,7 @@ int np_sdp_parse(const char *body, size_t len, struct np_sdp *out, const char **
 	}
 	ses.dir = dir_from_osip(&sdp->a_attributes, NP_SDP_SENDRECV);
 	ses.ice = ice_from_osip(&sdp->a_attributes, false);
-	err = bw_from_osip(&sdp->b_bandwidths, &ses.bw, why);
+	err = bw_from_osip(&sdp->b_bandwidths, &ses.bw, &ses.as_kbps, &ses.tias_bps, why);
 	if (err)
 		goto out_sdp;
 
@@ -553,6 +564,16 @@ out:
 	if (err)
 		memset(out, 0, sizeof(*out));
 	return err;
+}
+
+uint64_t np_sdp_police_rate(uint32_t as_kbps, uint32_t tias_bps)
+{
+	uint64_t bits = tias_bps ? tias_bps : (uint64_t)as_kbps * 1000;
+
+	if (!bits)
+		return 0;
+	/* bits / 8 * 5 / 4: at most 671 MB/s from 32-bit inputs, no overflow. */
+	return bits * 5 / 32 + NP_SDP_POLICE_PPS * NP_SDP_POLICE_HDR_BYTES;
 }
 
 static void put(struct obuf *o, const void *s, size_t n)

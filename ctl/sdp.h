@@ -48,6 +48,14 @@ struct np_sdp_media {
 	enum np_sdp_dir dir;	/* media-level attribute, else session-level, else sendrecv */
 	uint32_t bandwidth_bps;	/* b=TIAS or b=AS * 1000, the smaller if both; 0 = none */
 	/*
+	 * The same two kept apart, for np_sdp_police_rate(): b=AS in kbit/s
+	 * (RFC 4566 section 5.8) and b=TIAS in bit/s (RFC 3890), each the
+	 * smallest of its level, 0 if absent. Both come from the media level
+	 * if it has either, else from the session level.
+	 */
+	uint32_t as_kbps;
+	uint32_t tias_bps;
+	/*
 	 * ICE (RFC 8839): a=candidate or a=ice-ufrag/a=ice-pwd in this media,
 	 * or a=ice-ufrag/a=ice-pwd at session level.
 	 */
@@ -65,6 +73,18 @@ struct np_sdp {
  * -ENOMEM with *why (if why is not NULL) set to a short static reason.
  */
 int np_sdp_parse(const char *body, size_t len, struct np_sdp *out, const char **why);
+
+/*
+ * Bytes per second the XDP policer should let through for a stream whose
+ * SDP says b=AS:as_kbps and/or b=TIAS:tias_bps (TIAS preferred: it is the
+ * payload rate, AS an application's own figure). The policer counts whole
+ * IP packets (bpf/relay.bpf.c police()), so the rate is the bit rate / 8
+ * with 25% headroom, plus the IPv6 + UDP + RTP headers (60 bytes) of 100
+ * packets a second (10 ms packetization). 0 (no b= line) means no limit.
+ */
+#define NP_SDP_POLICE_PPS 100
+#define NP_SDP_POLICE_HDR_BYTES 60
+uint64_t np_sdp_police_rate(uint32_t as_kbps, uint32_t tias_bps);
 
 /*
  * What the rewrite does with ICE (RFC 8839). Candidates name the peer's

@@ -1449,6 +1449,76 @@ static void run_mp_replace(struct tap *t)
 	tap_check(t, rc == -ENOTSUP, "multipart: replace in a non-multipart body is -ENOTSUP");
 }
 
+/*
+ * b=AS and b=TIAS apart, and the policer rate they give. Real rates, in IP
+ * bytes per second (the policer counts whole packets):
+ * - G.711 (b=AS:64), 20 ms: 50 packets of 160 payload + 12 RTP + 8 UDP +
+ *   20 IPv4 = 200 bytes, 10,000 B/s; over IPv6 (+20) 11,000 B/s; at 10 ms,
+ *   IPv6: 100 packets of 80 + 60 = 140 bytes, 14,000 B/s.
+ * - G.722 (b=AS:64): the same 64 kbit/s payload at 8,000 samples/s of
+ *   RTP clock, so the same packets: 10,000 to 14,000 B/s.
+ * np_sdp_police_rate(64, 0) = 64000 / 8 * 5 / 4 + 100 * 60 = 10,000 + 6,000
+ * = 16,000 B/s, above all of them.
+ */
+static void run_police(struct tap *t)
+{
+	static const struct {
+		const char *name;
+		uint32_t as_kbps, tias_bps;
+		uint64_t want, real;	/* real: the most the stream sends, 0 if not checked */
+	} cases[] = {
+		{ "G.711 b=AS:64", 64, 0, 16000, 14000 },
+		{ "G.722 b=AS:64", 64, 0, 16000, 14000 },
+		{ "G.711 b=TIAS:64000 (payload bit/s)", 0, 64000, 16000, 14000 },
+		/* Opus 32 kbit/s, 20 ms, IPv6: 50 x (80 + 60) = 7,000 B/s. */
+		{ "opus b=TIAS:32000 preferred over b=AS:64", 64, 32000, 11000, 7000 },
+		{ "no b= line: no limit", 0, 0, 0, 0 },
+		{ "TIAS 2^32 - 1 does not overflow", 0, UINT32_MAX,
+		  (uint64_t)UINT32_MAX * 5 / 32 + 6000, 0 },
+		{ "largest b=AS the parser takes", UINT32_MAX / 1000, 0,
+		  (uint64_t)(UINT32_MAX / 1000) * 1000 * 5 / 32 + 6000, 0 },
+	};
+	static const char *in = "v=0\r\n"
+				"o=- 1 1 IN IP4 192.168.4.60\r\n"
+				"s=-\r\n"
+				"c=IN IP4 192.168.4.60\r\n"
+				"b=AS:128\r\n"
+				"b=TIAS:100000\r\n"
+				"t=0 0\r\n"
+				"m=audio 6000 RTP/AVP 0\r\n"
+				"m=audio 6002 RTP/AVP 0\r\n"
+				"b=AS:64\r\n"
+				"b=AS:80\r\n"
+				"m=audio 6004 RTP/AVP 0\r\n"
+				"b=TIAS:48000\r\n";
+	const char *why = NULL;
+	struct np_sdp sdp;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t got = np_sdp_police_rate(cases[i].as_kbps, cases[i].tias_bps);
+
+		tap_check(t, got == cases[i].want && (!cases[i].real || got > cases[i].real),
+			  "police rate, %s: %llu B/s (got %llu, real rate %llu)", cases[i].name,
+			  (unsigned long long)cases[i].want, (unsigned long long)got,
+			  (unsigned long long)cases[i].real);
+	}
+
+	rc = np_sdp_parse(in, strlen(in), &sdp, &why);
+	if (!tap_check(t, rc == 0 && sdp.n_media == 3, "b= levels: parses (%s)", rc ? why : "ok"))
+		return;
+	tap_check(t, sdp.media[0].as_kbps == 128 && sdp.media[0].tias_bps == 100000 &&
+			     sdp.media[0].bandwidth_bps == 100000,
+		  "b= levels: no media b=, both from the session");
+	tap_check(t, sdp.media[1].as_kbps == 64 && sdp.media[1].tias_bps == 0 &&
+			     sdp.media[1].bandwidth_bps == 64000,
+		  "b= levels: media b=AS, the smaller of two, no session TIAS mixed in");
+	tap_check(t, sdp.media[2].as_kbps == 0 && sdp.media[2].tias_bps == 48000 &&
+			     sdp.media[2].bandwidth_bps == 48000,
+		  "b= levels: media b=TIAS only");
+}
+
 int main(int argc, char **argv)
 {
 	struct tap t = { 0 };
@@ -1469,6 +1539,7 @@ int main(int argc, char **argv)
 	run_bad_relay(&t);
 	run_mp_cases(&t);
 	run_mp_replace(&t);
+	run_police(&t);
 	run_mutations(&t, rounds);
 	return tap_done(&t);
 }
