@@ -111,6 +111,17 @@ static const struct broken broken[] = {
 	{ "prefix-len.yaml", 9, 9, "length 33 is out of range 0..32" },
 	{ "prefix-host-bits.yaml", 8, 9, "host bits set beyond /32" },
 	{ "prefix-addr.yaml", 7, 29, "bad prefix '192.168.1/24' in allow" },
+	{ "bad-ice.yaml", 7, 10, "bad ice 'pass': expected remove or relay" },
+	{ "hold-timeout-big.yaml", 7, 19,
+	  "bad hold_timeout '604801': is out of range 0..604800" },
+	{ "hold-timeout-unit.yaml", 7, 19,
+	  "bad hold_timeout '1h': has trailing characters" },
+	{ "bad-core-strangers.yaml", 13, 21,
+	  "bad core_strangers '403': expected drop or reject" },
+	{ "quarantine-unit.yaml", 13, 26,
+	  "bad sip_port_quarantine '5m': has trailing characters" },
+	{ "quarantine-big.yaml", 13, 26,
+	  "bad sip_port_quarantine '86401': is out of range 0..86400" },
 };
 
 /* Broken input that a file cannot show well (bytes, escapes, buffers). */
@@ -295,6 +306,14 @@ static void test_minimal(struct tap *t)
 			     !a->max_calls && !a->max_stream_kbps &&
 			     !a->deny_drop,
 		  "valid-minimal: no prefixes, no limits, deny answers 403");
+	tap_check(t, a->ice == NP_SDP_ICE_REMOVE && a->hold_timeout == 3600 &&
+			     a->core_strangers == NP_CORE_STRANGERS_DROP &&
+			     a->sip_port_quarantine == 300 &&
+			     c->ice == NP_SDP_ICE_REMOVE && c->hold_timeout == 3600 &&
+			     c->core_strangers == NP_CORE_STRANGERS_DROP &&
+			     c->sip_port_quarantine == 300,
+		  "valid-minimal: ice remove, hold_timeout 3600, core_strangers "
+		  "drop, sip_port_quarantine 300");
 	tap_check(t, !strcmp(c->name, "core") &&
 			     !strcmp(c->interface, "core0") &&
 			     addr_is(&c->address, "198.51.100.1"),
@@ -408,6 +427,19 @@ static void test_options(struct tap *t)
 	tap_check(t, c->latch == NP_LATCH_OFF && !c->deny && !c->n_deny &&
 			     !c->deny_drop,
 		  "valid-options: latch off, empty deny, deny_action 403");
+	tap_check(t, a->ice == NP_SDP_ICE_RELAY && a->hold_timeout == 0 &&
+			     a->sip_port_quarantine == 0 &&
+			     a->core_strangers == NP_CORE_STRANGERS_DROP,
+		  "valid-options: ice relay, hold_timeout 0, quarantine 0");
+	tap_check(t, c->ice == NP_SDP_ICE_REMOVE && c->hold_timeout == 7200 &&
+			     c->core_strangers == NP_CORE_STRANGERS_REJECT &&
+			     c->sip_port_quarantine == 86400,
+		  "valid-options: ice remove, hold_timeout 7200, core_strangers "
+		  "reject, quarantine 86400");
+	tap_check(t, c2->ice == NP_SDP_ICE_REMOVE && c2->hold_timeout == 3600 &&
+			     c2->core_strangers == NP_CORE_STRANGERS_DROP &&
+			     c2->sip_port_quarantine == 300,
+		  "valid-options: defaults where the keys are absent");
 	tap_check(t, c->sip_port == 5070 && range_is(c->sip_ports, 20000, 20999),
 		  "valid-options: core is both first and second");
 	tap_check(t, !strcmp(c2->interface, "core0.100") &&
