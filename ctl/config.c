@@ -972,6 +972,11 @@ static const char *const pair_keys[P_COUNT] = {
 	[P_SOFTSWITCH] = "softswitch",
 };
 
+static const char *family_name(int family)
+{
+	return family == AF_INET ? "IPv4" : "IPv6";
+}
+
 static int get_realm_ref(struct parser *p, const yaml_node_t *k,
 			 const yaml_node_t *v, size_t *out)
 {
@@ -1029,6 +1034,17 @@ static int parse_pair(struct parser *p, const yaml_node_t *map, size_t idx)
 			    "pair %zu joins realm '%s' to itself", idx + 1,
 			    first->name);
 	/*
+	 * The XDP relay rewrites addresses and ports in place and never
+	 * translates between IPv4 and IPv6 (no NAT64): media of a mixed pair
+	 * could not be relayed, nor signaling from one socket to the other.
+	 */
+	if (first->address.family != second->address.family)
+		return fail(p, vn[P_SECOND]->start_mark,
+			    "pair %zu (%s -> %s) mixes address families: realm '%s' is %s but realm '%s' is %s, and natproxy does not translate between IPv4 and IPv6",
+			    idx + 1, first->name, second->name, first->name,
+			    family_name(first->address.family), second->name,
+			    family_name(second->address.family));
+	/*
 	 * Requests from the access socket go to the pair's softswitch; a
 	 * realm first of two pairs would leave that choice open.
 	 */
@@ -1057,10 +1073,10 @@ static int parse_pair(struct parser *p, const yaml_node_t *map, size_t idx)
 	/* The core side sends from the second realm's address. */
 	if (pr->softswitch.family != second->address.family)
 		return fail(p, vn[P_SOFTSWITCH]->start_mark,
-			    "softswitch '%.60s' is %s but realm '%s' has an %s address",
-			    s, pr->softswitch.family == AF_INET ? "IPv4" : "IPv6",
-			    second->name,
-			    second->address.family == AF_INET ? "IPv4" : "IPv6");
+			    "pair %zu (%s -> %s) mixes address families: softswitch '%.60s' is %s but realm '%s' has an %s address",
+			    idx + 1, first->name, second->name, s,
+			    family_name(pr->softswitch.family), second->name,
+			    family_name(second->address.family));
 	return 0;
 }
 

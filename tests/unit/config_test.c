@@ -89,7 +89,11 @@ static const struct broken broken[] = {
 	{ "second-no-sip-ports.yaml", 14, 13,
 	  "realm 'core' (line 8) has no sip_ports" },
 	{ "softswitch-family.yaml", 16, 17,
-	  "is IPv6 but realm 'core' has an IPv4 address" },
+	  "pair 1 (access -> core) mixes address families: softswitch "
+	  "'[2001:db8::2]:5060' is IPv6 but realm 'core' has an IPv4 address" },
+	{ "pair-mixed-family.yaml", 15, 13,
+	  "pair 1 (access4 -> core6) mixes address families: realm 'access4' "
+	  "is IPv4 but realm 'core6' is IPv6" },
 	{ "softswitch-brackets.yaml", 16, 17, "needs brackets" },
 	{ "softswitch-noport.yaml", 16, 17, "missing port" },
 	{ "softswitch-badport.yaml", 16, 17, "trailing characters" },
@@ -166,6 +170,20 @@ static const struct broken_text broken_text[] = {
 	      "pairs:\n"
 	      "  - {first: a, second: c, softswitch: '[198.51.100.2]:5060'}\n"),
 	  "7:39", "brackets are for IPv6 addresses only" },
+	{ "IPv6 terminals paired with an IPv4 core, second pair",
+	  TXT("realms:\n"
+	      "  - {name: a4, interface: a0, address: 203.0.113.1,\n"
+	      "     sip_port: 5060, media_ports: 30000-30999}\n"
+	      "  - {name: c4, interface: c0, address: 198.51.100.1,\n"
+	      "     sip_ports: 20000-20999, media_ports: 40000-40999}\n"
+	      "  - {name: a6, interface: a1, address: '2001:db8:1::1',\n"
+	      "     sip_port: 5060, media_ports: 30000-30999}\n"
+	      "pairs:\n"
+	      "  - {first: a4, second: c4, softswitch: '198.51.100.2:5060'}\n"
+	      "  - {first: a6, second: c4, softswitch: '198.51.100.2:5060'}\n"),
+	  "10:25",
+	  "pair 2 (a6 -> c4) mixes address families: realm 'a6' is IPv6 but "
+	  "realm 'c4' is IPv4" },
 };
 
 static char root[512] = ".";
@@ -346,7 +364,7 @@ static void test_minimal(struct tap *t)
 static void test_ipv6(struct tap *t)
 {
 	char file[1024], err[256] = "";
-	const struct np_realm *a6, *c6, *a4;
+	const struct np_realm *a6, *c6, *a4, *c4;
 	struct np_config cfg = { 0 };
 	int ret;
 
@@ -359,9 +377,10 @@ static void test_ipv6(struct tap *t)
 	a6 = np_config_realm(&cfg, "access6");
 	c6 = np_config_realm(&cfg, "core6");
 	a4 = np_config_realm(&cfg, "access4");
-	tap_check(t, cfg.n_realms == 3 && a6 && c6 && a4 && cfg.n_pairs == 2,
-		  "valid-ipv6: 3 realms, 2 pairs");
-	if (!a6 || !c6 || !a4 || cfg.n_pairs != 2)
+	c4 = np_config_realm(&cfg, "core4");
+	tap_check(t, cfg.n_realms == 4 && a6 && c6 && a4 && c4 && cfg.n_pairs == 2,
+		  "valid-ipv6: 4 realms, 2 pairs");
+	if (!a6 || !c6 || !a4 || !c4 || cfg.n_pairs != 2)
 		goto out;
 	tap_check(t, addr_is(&a6->address, "2001:db8:1::1"),
 		  "valid-ipv6: plain IPv6 realm address");
@@ -376,9 +395,11 @@ static void test_ipv6(struct tap *t)
 			     cfg.pairs[0].softswitch.port == 5060,
 		  "valid-ipv6: softswitch [2001:db8::2]:5060");
 	tap_check(t, &cfg.realms[cfg.pairs[1].first] == a4 &&
-			     &cfg.realms[cfg.pairs[1].second] == c6 &&
+			     &cfg.realms[cfg.pairs[1].second] == c4 &&
+			     addr_is(&cfg.pairs[1].softswitch, "198.51.100.2") &&
 			     cfg.pairs[1].softswitch.port == 5080,
-		  "valid-ipv6: IPv4 access paired with IPv6 core");
+		  "valid-ipv6: IPv4 pair beside the IPv6 one, same family "
+		  "throughout");
 	tap_check(t, cfg.keepalive_method == NP_KEEPALIVE_CRLF &&
 			     cfg.keepalive_interval == 20,
 		  "valid-ipv6: keepalive crlf, interval defaults to 20");
