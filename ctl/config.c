@@ -615,6 +615,10 @@ enum {
 	R_MAX_STREAM_KBPS,
 	R_DENY_ACTION,
 	R_MAX_REGISTRATIONS,
+	R_ICE,
+	R_HOLD_TIMEOUT,
+	R_CORE_STRANGERS,
+	R_SIP_PORT_QUARANTINE,
 	R_COUNT
 };
 
@@ -636,6 +640,10 @@ static const char *const realm_keys[R_COUNT] = {
 	[R_MAX_STREAM_KBPS] = "max_stream_kbps",
 	[R_DENY_ACTION] = "deny_action",
 	[R_MAX_REGISTRATIONS] = "max_registrations",
+	[R_ICE] = "ice",
+	[R_HOLD_TIMEOUT] = "hold_timeout",
+	[R_CORE_STRANGERS] = "core_strangers",
+	[R_SIP_PORT_QUARANTINE] = "sip_port_quarantine",
 };
 
 static const char *const latch_names[] = {
@@ -645,6 +653,16 @@ static const char *const latch_names[] = {
 };
 
 static const char *const deny_action_names[] = { "403", "drop" };
+
+static const char *const ice_names[] = {
+	[NP_SDP_ICE_REMOVE] = "remove",
+	[NP_SDP_ICE_RELAY] = "relay",
+};
+
+static const char *const core_strangers_names[] = {
+	[NP_CORE_STRANGERS_DROP] = "drop",
+	[NP_CORE_STRANGERS_REJECT] = "reject",
+};
 
 /* Names turn up in logs, CLI arguments and map dumps: keep them plain. */
 static bool good_name(const char *s)
@@ -758,9 +776,12 @@ static int parse_realm_policy(struct parser *p, yaml_node_t *const *kn,
 			      yaml_node_t *const *vn, struct np_realm *r)
 {
 	int latch = NP_LATCH_FIRST_PACKET, deny_drop = 0;
+	int ice = NP_SDP_ICE_REMOVE, strangers = NP_CORE_STRANGERS_DROP;
 	int ret;
 
 	r->media_timeout = NP_DEFAULT_MEDIA_TIMEOUT;
+	r->hold_timeout = NP_DEFAULT_HOLD_TIMEOUT;
+	r->sip_port_quarantine = NP_DEFAULT_SIP_PORT_QUARANTINE;
 	r->dscp = -1;
 	r->sip_dscp = -1;
 	ret = get_enum(p, kn[R_LATCH], vn[R_LATCH], latch_names,
@@ -796,8 +817,25 @@ static int parse_realm_policy(struct parser *p, yaml_node_t *const *kn,
 	if (!ret)
 		ret = get_enum(p, kn[R_DENY_ACTION], vn[R_DENY_ACTION],
 			       deny_action_names, 2, "403 or drop", &deny_drop);
+	if (!ret)
+		ret = get_enum(p, kn[R_ICE], vn[R_ICE], ice_names, 2,
+			       "remove or relay", &ice);
+	if (!ret)
+		ret = get_uint(p, kn[R_HOLD_TIMEOUT], vn[R_HOLD_TIMEOUT], 0,
+			       NP_MAX_HOLD_TIMEOUT, &r->hold_timeout);
+	if (!ret)
+		ret = get_enum(p, kn[R_CORE_STRANGERS], vn[R_CORE_STRANGERS],
+			       core_strangers_names, 2, "drop or reject",
+			       &strangers);
+	if (!ret)
+		ret = get_uint(p, kn[R_SIP_PORT_QUARANTINE],
+			       vn[R_SIP_PORT_QUARANTINE], 0,
+			       NP_MAX_SIP_PORT_QUARANTINE,
+			       &r->sip_port_quarantine);
 	r->latch = latch;
 	r->deny_drop = deny_drop;
+	r->ice = ice;
+	r->core_strangers = strangers;
 	return ret;
 }
 
@@ -934,6 +972,11 @@ static const char *const pair_keys[P_COUNT] = {
 	[P_SOFTSWITCH] = "softswitch",
 };
 
+static const char *family_name(int family)
+{
+	return family == AF_INET ? "IPv4" : "IPv6";
+}
+
 static int get_realm_ref(struct parser *p, const yaml_node_t *k,
 			 const yaml_node_t *v, size_t *out)
 {
@@ -991,6 +1034,17 @@ static int parse_pair(struct parser *p, const yaml_node_t *map, size_t idx)
 			    "pair %zu joins realm '%s' to itself", idx + 1,
 			    first->name);
 	/*
+	 * The XDP relay rewrites addresses and ports in place and never
+	 * translates between IPv4 and IPv6 (no NAT64): media of a mixed pair
+	 * could not be relayed, nor signaling from one socket to the other.
+	 */
+	if (first->address.family != second->address.family)
+		return fail(p, vn[P_SECOND]->start_mark,
+			    "pair %zu (%s -> %s) mixes address families: realm '%s' is %s but realm '%s' is %s, and natproxy does not translate between IPv4 and IPv6",
+			    idx + 1, first->name, second->name, first->name,
+			    family_name(first->address.family), second->name,
+			    family_name(second->address.family));
+	/*
 	 * Requests from the access socket go to the pair's softswitch; a
 	 * realm first of two pairs would leave that choice open.
 	 */
@@ -1019,10 +1073,10 @@ static int parse_pair(struct parser *p, const yaml_node_t *map, size_t idx)
 	/* The core side sends from the second realm's address. */
 	if (pr->softswitch.family != second->address.family)
 		return fail(p, vn[P_SOFTSWITCH]->start_mark,
-			    "softswitch '%.60s' is %s but realm '%s' has an %s address",
-			    s, pr->softswitch.family == AF_INET ? "IPv4" : "IPv6",
-			    second->name,
-			    second->address.family == AF_INET ? "IPv4" : "IPv6");
+			    "pair %zu (%s -> %s) mixes address families: softswitch '%.60s' is %s but realm '%s' has an %s address",
+			    idx + 1, first->name, second->name, s,
+			    family_name(pr->softswitch.family), second->name,
+			    family_name(second->address.family));
 	return 0;
 }
 

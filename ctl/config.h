@@ -16,12 +16,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sdp.h" /* enum np_sdp_ice */
+
 #define NP_REALM_NAME_MAX 32
 #define NP_IFNAME_MAX 16 /* IFNAMSIZ, with the NUL */
 #define NP_PATH_MAX 256
 
 #define NP_DEFAULT_MEDIA_TIMEOUT 60 /* seconds */
 #define NP_DEFAULT_KEEPALIVE_INTERVAL 20 /* seconds */
+#define NP_DEFAULT_HOLD_TIMEOUT 3600 /* seconds */
+#define NP_DEFAULT_SIP_PORT_QUARANTINE 300 /* seconds */
+#define NP_MAX_HOLD_TIMEOUT 604800 /* a week */
+#define NP_MAX_SIP_PORT_QUARANTINE 86400
 
 union np_inaddr {
 	struct in_addr v4;
@@ -44,6 +50,13 @@ enum np_latch_mode {
 	NP_LATCH_FIRST_PACKET, /* first packet fixes the return address */
 	NP_LATCH_RESTRICTED, /* same, but only from the signaled IP */
 	NP_LATCH_OFF, /* send to the SDP address as written */
+};
+
+/* SIP requests reaching a terminal's core address from anyone but the
+ * pair's softswitch (docs/sip.md, "The core side"). */
+enum np_core_strangers {
+	NP_CORE_STRANGERS_DROP, /* dropped and counted (default) */
+	NP_CORE_STRANGERS_REJECT, /* answered 403 */
 };
 
 struct np_prefix {
@@ -72,6 +85,19 @@ struct np_realm {
 	uint32_t max_registrations;
 	uint32_t max_stream_kbps; /* 0 = unlimited */
 	bool deny_drop; /* denied requests: drop silently, else 403 */
+	/* ICE in SDP rewritten toward this realm: remove (default) or relay
+	 * (np_sdp_relay.ice). */
+	enum np_sdp_ice ice;
+	/* Seconds a call may stay on hold, replacing media_timeout while it
+	 * is held; 0 = no limit. Default NP_DEFAULT_HOLD_TIMEOUT. */
+	uint32_t hold_timeout;
+	/* For a realm second of a pair: requests on a terminal's core
+	 * address from other than the softswitch. */
+	enum np_core_strangers core_strangers;
+	/* Seconds a released terminal core port (sip_ports) is not given
+	 * to another terminal; 0 = reused at once. Default
+	 * NP_DEFAULT_SIP_PORT_QUARANTINE. */
+	uint32_t sip_port_quarantine;
 };
 
 /* A NAT address pair: terminals in realm `first` reach the softswitch

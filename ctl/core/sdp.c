@@ -26,6 +26,8 @@
 #include <osipparser2/sdp_message.h>
 
 #define SDP_COPY_PAD 8
+/* Length of "IN IP4 " or "IN IP6 " in relay_conn()'s text: what follows is the address. */
+#define CONN_ADDR_AT 7
 
 /* One line of the body, without its CRLF or LF; type 0 for an empty line. */
 struct sdp_line {
@@ -39,7 +41,8 @@ struct sdp_session {
 	bool has_c;
 	struct np_sdp_addr c;
 	enum np_sdp_dir dir;
-	uint32_t bw;
+	uint32_t bw, as_kbps, tias_bps;
+	bool ice;
 };
 
 /* Output cursor: keeps counting past the end so overflow is seen once, at the end. */
@@ -109,12 +112,13 @@ static bool next_tok(const char **p, const char *end, const char **tok, size_t *
 }
 
 /*
- * Unicast IPv4 or IPv6 address of the given RFC 4566 addrtype. FQDNs and
- * multicast (with its /ttl suffix) are refused: a relay needs one unicast
- * peer per stream.
+ * Unicast IPv4 or IPv6 address of the given RFC 4566 addrtype: NULL, or why
+ * not (worded for c=; a=rtcp says only "bad a=rtcp"). FQDNs (RFC 4566 allows them) and multicast (with its /ttl suffix)
+ * are refused: the relay needs one unicast peer address per stream, and
+ * natproxy resolves no names.
  */
-static bool parse_addr(const char *atype, size_t an, const char *s, size_t n,
-		       struct np_sdp_addr *a)
+static const char *addr_problem(const char *atype, size_t an, const char *s, size_t n,
+				struct np_sdp_addr *a)
 {
 	char buf[INET6_ADDRSTRLEN];
 
@@ -124,28 +128,41 @@ static bool parse_addr(const char *atype, size_t an, const char *s, size_t n,
 	else if (eq(atype, an, "IP6"))
 		a->family = AF_INET6;
 	else
-		return false;
-	if (!n || n >= sizeof(buf))
-		return false;
-	memcpy(buf, s, n);
-	buf[n] = '\0';
-	if (inet_pton(a->family, buf, &a->addr) != 1)
-		return false;
-	if (a->family == AF_INET)
-		return !IN_MULTICAST(ntohl(a->addr.v4.s_addr));
-	return !IN6_IS_ADDR_MULTICAST(&a->addr.v6);
+		return "c= address type is not IP4 or IP6";
+	if (memchr(s, '/', n))
+		return "multicast c= not supported";
+	if (!n || n >= sizeof(buf) || (memcpy(buf, s, n), buf[n] = '\0',
+				       inet_pton(a->family, buf, &a->addr) != 1))
+		return a->family == AF_INET ?
+			       "c= address is not an IPv4 literal (an FQDN cannot be relayed)" :
+			       "c= address is not an IPv6 literal (an FQDN cannot be relayed)";
+	if (a->family == AF_INET ? IN_MULTICAST(ntohl(a->addr.v4.s_addr)) :
+				   IN6_IS_ADDR_MULTICAST(&a->addr.v6))
+		return "multicast c= not supported";
+	return NULL;
 }
 
-/* "IN IP4 192.0.2.1": RFC 4566 section 5.7 connection data, also the tail of a=rtcp. */
-static bool parse_conn(const char *s, size_t n, struct np_sdp_addr *a)
+/*
+ * "IN IP4 192.0.2.1": RFC 4566 section 5.7 connection data, also the tail
+ * of a=rtcp. NULL, or why it cannot be relayed.
+ */
+static const char *conn_problem(const char *s, size_t n, struct np_sdp_addr *a)
 {
 	const char *p = s, *end = s + n, *net, *at, *addr;
 	size_t nn, atn, addrn;
 
+	memset(a, 0, sizeof(*a));
 	if (!next_tok(&p, end, &net, &nn) || !next_tok(&p, end, &at, &atn) ||
 	    !next_tok(&p, end, &addr, &addrn) || p != end)
-		return false;
-	return eq(net, nn, "IN") && parse_addr(at, atn, addr, addrn, a);
+		return "bad c= line: not <nettype> <addrtype> <address>";
+	if (!eq(net, nn, "IN"))
+		return "c= network type is not IN";
+	return addr_problem(at, atn, addr, addrn, a);
+}
+
+static bool parse_conn(const char *s, size_t n, struct np_sdp_addr *a)
+{
+	return !conn_problem(s, n, a);
 }
 
 /* RFC 3605: a=rtcp:<port> [<nettype> <addrtype> <address>], value after "rtcp:". */
@@ -202,8 +219,11 @@ static bool media_port_tok(const struct sdp_line *l, const char **port, size_t *
 
 /*
  * Next line of body from *pos: 1 with a line, 0 at the end, or negative
- * errno. Every line must end in LF (optionally preceded by CR); a last line
- * without one means the body was cut, e.g. by a wrong Content-Length.
+ * errno. Lines end in LF, optionally preceded by CR. The last line may have
+ * neither: RFC 4566 wants CRLF, but an SDP part of a multipart body often
+ * ends without one (the CRLF before the boundary is the delimiter's, RFC
+ * 2046 section 5.1.1), and some phones send such bodies alone. A CR alone
+ * is never a line end.
  */
 static int next_line(const char *body, size_t len, size_t *pos, struct sdp_line *l,
 		     const char **why)
@@ -219,14 +239,12 @@ static int next_line(const char *body, size_t len, size_t *pos, struct sdp_line 
 		if (body[i] == '\0')
 			return fail(why, "embedded NUL", -EINVAL);
 		if (body[i] == '\r' && (i + 1 >= len || body[i + 1] != '\n'))
-			return fail(why, i + 1 >= len ? "truncated line" : "bare CR", -EINVAL);
+			return fail(why, "bare CR", -EINVAL);
 	}
-	if (i >= len)
-		return fail(why, "truncated line", -EINVAL);
-	end = (i > start && body[i - 1] == '\r') ? i - 1 : i;
+	end = (i < len && i > start && body[i - 1] == '\r') ? i - 1 : i;
 	if (end - start > NP_SDP_MAX_LINE)
 		return fail(why, "line too long", -E2BIG);
-	*pos = i + 1;
+	*pos = i < len ? i + 1 : len;
 	l->type = 0;
 	l->val = body + end;
 	l->n = 0;
@@ -265,7 +283,7 @@ static int prescan(const char *body, size_t len, size_t *n_media, const char **w
 	struct np_sdp_addr a;
 	struct sdp_line l;
 	size_t pos = 0, nm = 0, keep, pn;
-	const char *port;
+	const char *port, *problem;
 	uint16_t p16;
 	bool has_addr, first = true, blank = false;
 	int r;
@@ -292,8 +310,9 @@ static int prescan(const char *body, size_t len, size_t *n_media, const char **w
 				return fail(why, "bad o= line", -EINVAL);
 			break;
 		case 'c':
-			if (!parse_conn(l.val, l.n, &a))
-				return fail(why, "bad c= address", -EINVAL);
+			problem = conn_problem(l.val, l.n, &a);
+			if (problem)
+				return fail(why, problem, -EINVAL);
 			break;
 		case 'm':
 			if (++nm > NP_SDP_MAX_MEDIA)
@@ -319,12 +338,17 @@ static int prescan(const char *body, size_t len, size_t *n_media, const char **w
 
 static int conn_from_osip(const sdp_connection_t *c, struct np_sdp_addr *a, const char **why)
 {
+	const char *problem;
+
 	if (c->c_addr_multicast_ttl || c->c_addr_multicast_int)
 		return fail(why, "multicast c= not supported", -EINVAL);
-	if (!c->c_nettype || strcmp(c->c_nettype, "IN") || !c->c_addrtype || !c->c_addr ||
-	    !parse_addr(c->c_addrtype, strlen(c->c_addrtype), c->c_addr, strlen(c->c_addr), a))
-		return fail(why, "bad c= address", -EINVAL);
-	return 0;
+	if (!c->c_nettype || strcmp(c->c_nettype, "IN"))
+		return fail(why, "c= network type is not IN", -EINVAL);
+	if (!c->c_addrtype || !c->c_addr)
+		return fail(why, "bad c= line: not <nettype> <addrtype> <address>", -EINVAL);
+	problem = addr_problem(c->c_addrtype, strlen(c->c_addrtype), c->c_addr,
+			       strlen(c->c_addr), a);
+	return problem ? fail(why, problem, -EINVAL) : 0;
 }
 
 /* RFC 3264 section 5.1: the last direction attribute of a level wins over dflt. */
@@ -348,32 +372,56 @@ static enum np_sdp_dir dir_from_osip(const osip_list_t *attrs, enum np_sdp_dir d
 	return dflt;
 }
 
+/* a=ice-ufrag / a=ice-pwd (RFC 8839 section 5.4), and at media level a=candidate. */
+static bool ice_from_osip(const osip_list_t *attrs, bool media)
+{
+	const sdp_attribute_t *at;
+	int i;
+
+	for (i = 0; (at = osip_list_get(attrs, i)); i++) {
+		if (!at->a_att_field)
+			continue;
+		if (!strcmp(at->a_att_field, "ice-ufrag") || !strcmp(at->a_att_field, "ice-pwd") ||
+		    (media && !strcmp(at->a_att_field, "candidate")))
+			return true;
+	}
+	return false;
+}
+
 /*
  * b=AS is kbit/s (RFC 4566 section 5.8), b=TIAS bit/s (RFC 3890); the
- * smallest value of one level applies. *bps stays 0 if the level has none.
+ * smallest value of one level applies. *bps is the smaller of the two in
+ * bit/s; each stays 0 if the level has none.
  */
-static int bw_from_osip(const osip_list_t *bws, uint32_t *bps, const char **why)
+static int bw_from_osip(const osip_list_t *bws, uint32_t *bps, uint32_t *as_kbps,
+			uint32_t *tias_bps, const char **why)
 {
 	const sdp_bandwidth_t *b;
-	uint64_t v, best = UINT64_MAX;
+	uint64_t v, best = UINT64_MAX, as = UINT64_MAX, tias = UINT64_MAX;
 	int i;
 
 	for (i = 0; (b = osip_list_get(bws, i)); i++) {
-		bool as = b->b_bwtype && !strcasecmp(b->b_bwtype, "AS");
-		bool tias = b->b_bwtype && !strcasecmp(b->b_bwtype, "TIAS");
+		bool is_as = b->b_bwtype && !strcasecmp(b->b_bwtype, "AS");
+		bool is_tias = b->b_bwtype && !strcasecmp(b->b_bwtype, "TIAS");
 
-		if (!as && !tias)
+		if (!is_as && !is_tias)
 			continue;
 		if (!b->b_bandwidth ||
 		    !parse_uint(b->b_bandwidth, strlen(b->b_bandwidth),
-				as ? UINT32_MAX / 1000 : UINT32_MAX, &v))
+				is_as ? UINT32_MAX / 1000 : UINT32_MAX, &v))
 			return fail(why, "bad b= value", -EINVAL);
-		if (as)
+		if (is_as && v < as)
+			as = v;
+		if (is_tias && v < tias)
+			tias = v;
+		if (is_as)
 			v *= 1000;
 		if (v < best)
 			best = v;
 	}
 	*bps = best == UINT64_MAX ? 0 : (uint32_t)best;
+	*as_kbps = as == UINT64_MAX ? 0 : (uint32_t)as;
+	*tias_bps = tias == UINT64_MAX ? 0 : (uint32_t)tias;
 	return 0;
 }
 
@@ -430,12 +478,16 @@ static int media_from_osip(const sdp_media_t *md, const struct sdp_session *ses,
 
 	m->dir = dir_from_osip(&md->a_attributes, ses->dir);
 	m->hold = is_unspec(&m->addr) || m->dir == NP_SDP_SENDONLY || m->dir == NP_SDP_INACTIVE;
+	m->ice = ses->ice || ice_from_osip(&md->a_attributes, true);
 
-	err = bw_from_osip(&md->b_bandwidths, &m->bandwidth_bps, why);
+	err = bw_from_osip(&md->b_bandwidths, &m->bandwidth_bps, &m->as_kbps, &m->tias_bps, why);
 	if (err)
 		return err;
-	if (!m->bandwidth_bps)
+	if (!m->bandwidth_bps) {
 		m->bandwidth_bps = ses->bw;
+		m->as_kbps = ses->as_kbps;
+		m->tias_bps = ses->tias_bps;
+	}
 	return 0;
 }
 
@@ -458,7 +510,8 @@ int np_sdp_parse(const char *body, size_t len, struct np_sdp *out, const char **
 
 	/*
 	 * libosip2 wants a C string; the prescan has ruled out embedded NULs.
-	 * Spare NULs after the end contain any look-ahead like the m= one above.
+	 * Spare NULs after the end contain any look-ahead like the m= one
+	 * above. libosip2 wants every line ended, the last one too.
 	 */
 	copy = calloc(1, len + SDP_COPY_PAD);
 	if (!copy) {
@@ -466,6 +519,8 @@ int np_sdp_parse(const char *body, size_t len, struct np_sdp *out, const char **
 		goto out;
 	}
 	memcpy(copy, body, len);
+	if (body[len - 1] != '\n')
+		memcpy(copy + len, "\r\n", 2);
 
 	if (sdp_message_init(&sdp)) {
 		err = fail(why, "out of memory", -ENOMEM);
@@ -487,7 +542,8 @@ int np_sdp_parse(const char *body, size_t len, struct np_sdp *out, const char **
 		ses.has_c = true;
 	}
 	ses.dir = dir_from_osip(&sdp->a_attributes, NP_SDP_SENDRECV);
-	err = bw_from_osip(&sdp->b_bandwidths, &ses.bw, why);
+	ses.ice = ice_from_osip(&sdp->a_attributes, false);
+	err = bw_from_osip(&sdp->b_bandwidths, &ses.bw, &ses.as_kbps, &ses.tias_bps, why);
 	if (err)
 		goto out_sdp;
 
@@ -508,6 +564,16 @@ out:
 	if (err)
 		memset(out, 0, sizeof(*out));
 	return err;
+}
+
+uint64_t np_sdp_police_rate(uint32_t as_kbps, uint32_t tias_bps)
+{
+	uint64_t bits = tias_bps ? tias_bps : (uint64_t)as_kbps * 1000;
+
+	if (!bits)
+		return 0;
+	/* bits / 8 * 5 / 4: at most 671 MB/s from 32-bit inputs, no overflow. */
+	return bits * 5 / 32 + NP_SDP_POLICE_PPS * NP_SDP_POLICE_HDR_BYTES;
 }
 
 static void put(struct obuf *o, const void *s, size_t n)
@@ -615,6 +681,54 @@ static void emit_rtcp(struct obuf *o, const struct sdp_line *l, const struct np_
 	}
 }
 
+/* ICE lines: the ones RELAY keeps (credentials, options, lite) and the ones both modes drop. */
+enum ice_attr { ICE_NONE, ICE_KEEP, ICE_DROP };
+
+static enum ice_attr ice_attr(const struct sdp_line *l)
+{
+	static const char *const keep[] = { "ice-ufrag", "ice-pwd", "ice-options", "ice-lite" };
+	static const char *const drop[] = { "candidate", "remote-candidates", "ice-mismatch",
+					    "end-of-candidates" };
+	const char *colon;
+	size_t n, i;
+
+	if (l->type != 'a')
+		return ICE_NONE;
+	colon = memchr(l->val, ':', l->n);
+	n = colon ? (size_t)(colon - l->val) : l->n;
+	for (i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
+		if (eq(l->val, n, keep[i]))
+			return ICE_KEEP;
+	for (i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
+		if (eq(l->val, n, drop[i]))
+			return ICE_DROP;
+	return ICE_NONE;
+}
+
+/*
+ * RFC 8839 section 5.1 host candidates at the relay, closing a media
+ * section. One foundation for both: same type, base address and transport
+ * (RFC 8445 section 5.1.1.3). Priority per RFC 8445 section 5.1.2.1 with
+ * type preference 126 (host) and local preference 65535.
+ */
+static void emit_ice(struct obuf *o, const struct np_sdp_media *m, uint16_t rtp,
+		     const char *addr)
+{
+	char buf[160];
+	int comp;
+
+	for (comp = 1; comp <= (m->rtcp_mux ? 1 : 2); comp++) {
+		uint32_t prio = (126u << 24) | (65535u << 8) | (uint32_t)(256 - comp);
+		uint16_t port = comp == 1 ? rtp :
+				m->rtcp_port == m->port ? rtp : (uint16_t)(rtp + 1);
+
+		snprintf(buf, sizeof(buf), "a=candidate:np %d UDP %u %s %u typ host\r\n", comp,
+			 (unsigned int)prio, addr, (unsigned int)port);
+		put_str(o, buf);
+	}
+	put_str(o, "a=end-of-candidates\r\n");
+}
+
 int np_sdp_rewrite(const char *body, size_t len, const struct np_sdp_relay *relay,
 		   char *out, size_t out_size, size_t *out_len, const char **why)
 {
@@ -624,12 +738,16 @@ int np_sdp_rewrite(const char *body, size_t len, const struct np_sdp_relay *rela
 	struct np_sdp_addr a;
 	struct sdp_line l;
 	size_t pos = 0, keep, mi = 0;
+	bool ice_done = true;	/* the candidates of media mi - 1 are written */
+	enum ice_attr ia;
 	int r, err;
 
 	if (!relay || !out || !out_len)
 		return fail(why, "no output buffer", -EINVAL);
 	if (out_size)
 		out[0] = '\0';
+	if (relay->ice != NP_SDP_ICE_REMOVE && relay->ice != NP_SDP_ICE_RELAY)
+		return fail(why, "bad relay ice mode", -EINVAL);
 
 	err = np_sdp_parse(body, len, &sdp, why);
 	if (err)
@@ -640,6 +758,15 @@ int np_sdp_rewrite(const char *body, size_t len, const struct np_sdp_relay *rela
 
 	/* mi counts m= lines seen: 0 is the session level, i + 1 is media i. */
 	while ((r = next_line(body, len, &pos, &l, why)) > 0) {
+		/* A media section ends at the next m=, the tolerated final empty line or the end. */
+		if (!ice_done && (l.type == 'm' || !l.type)) {
+			emit_ice(&o, &sdp.media[mi - 1], relay->rtp_port[mi - 1], conn + CONN_ADDR_AT);
+			ice_done = true;
+		}
+		ia = ice_attr(&l);
+		if (ia == ICE_DROP || (ia == ICE_KEEP && (relay->ice == NP_SDP_ICE_REMOVE ||
+							  (mi && !sdp.media[mi - 1].port))))
+			continue;
 		switch (l.type) {
 		case 'o':
 			/* RFC 4566 section 5.2: keep username, sess-id and sess-version. */
@@ -669,6 +796,8 @@ int np_sdp_rewrite(const char *body, size_t len, const struct np_sdp_relay *rela
 			err = emit_media(&o, &l, &sdp.media[mi], relay->rtp_port[mi], why);
 			if (err)
 				goto out;
+			ice_done = relay->ice != NP_SDP_ICE_RELAY || !sdp.media[mi].port ||
+				   !sdp.media[mi].ice;
 			mi++;
 			break;
 		case 'a':
@@ -689,6 +818,8 @@ int np_sdp_rewrite(const char *body, size_t len, const struct np_sdp_relay *rela
 		err = r;
 		goto out;
 	}
+	if (!ice_done)
+		emit_ice(&o, &sdp.media[mi - 1], relay->rtp_port[mi - 1], conn + CONN_ADDR_AT);
 	if (o.len >= out_size) {
 		err = fail(why, "output buffer too small", -ENOSPC);
 		goto out;
@@ -699,4 +830,287 @@ out:
 	if (err && out_size)
 		out[0] = '\0';
 	return err;
+}
+
+/* ---- multipart bodies (RFC 2046 section 5.1) ---- */
+
+#define MP_BOUNDARY_MAX 70
+
+static bool is_ws(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static const char *skip_ws(const char *s)
+{
+	while (is_ws(*s))
+		s++;
+	return s;
+}
+
+/* RFC 2046 bchars: a boundary is 1 to 70 of these and does not end in a space. */
+static bool good_boundary(const char *b, size_t n)
+{
+	size_t i;
+
+	if (!n || n > MP_BOUNDARY_MAX || b[n - 1] == ' ')
+		return false;
+	for (i = 0; i < n; i++)
+		if (!((b[i] >= '0' && b[i] <= '9') || (b[i] >= 'a' && b[i] <= 'z') ||
+		      (b[i] >= 'A' && b[i] <= 'Z') || strchr("'()+_,-./:=? ", b[i])))
+			return false;
+	return true;
+}
+
+/*
+ * "multipart/mixed; boundary=xyz" or boundary="x y z" (RFC 2045 section
+ * 5.1 parameter syntax, names case-insensitive). Fills b (room for
+ * MP_BOUNDARY_MAX + 1 bytes).
+ */
+static int mp_boundary(const char *ct, char *b, size_t *bn, const char **why)
+{
+	const char *p = skip_ws(ct), *name, *val;
+	size_t n, nn;
+	bool found = false;
+
+	for (n = 0; p[n] && p[n] != ';' && !is_ws(p[n]); n++)
+		;
+	if (!((n == 15 && !strncasecmp(p, "multipart/mixed", n)) ||
+	      (n == 21 && !strncasecmp(p, "multipart/alternative", n))))
+		return fail(why, "not a multipart/mixed or multipart/alternative body", -ENOTSUP);
+	p = skip_ws(p + n);
+	while (*p) {
+		if (*p != ';')
+			return fail(why, "bad Content-Type parameters", -EINVAL);
+		p = skip_ws(p + 1);
+		name = p;
+		while (*p && *p != '=' && *p != ';' && !is_ws(*p))
+			p++;
+		nn = (size_t)(p - name);
+		p = skip_ws(p);
+		if (*p != '=' || !nn)
+			return fail(why, "bad Content-Type parameters", -EINVAL);
+		p = skip_ws(p + 1);
+		n = 0;
+		if (*p == '"') {
+			/* quoted-string; bchars have no '"' or '\\', so no quoted-pair either */
+			val = ++p;
+			while (*p && *p != '"' && *p != '\\')
+				p++;
+			if (*p != '"')
+				return fail(why, "bad quoted Content-Type parameter", -EINVAL);
+			n = (size_t)(p - val);
+			p++;
+		} else {
+			val = p;
+			while (*p && *p != ';' && !is_ws(*p))
+				p++;
+			n = (size_t)(p - val);
+		}
+		p = skip_ws(p);
+		if (nn != 8 || strncasecmp(name, "boundary", 8))
+			continue;
+		if (found)
+			return fail(why, "two boundary parameters", -EINVAL);
+		if (!good_boundary(val, n))
+			return fail(why, "bad multipart boundary", -EINVAL);
+		memcpy(b, val, n);
+		b[n] = '\0';
+		*bn = n;
+		found = true;
+	}
+	if (!found)
+		return fail(why, "multipart without a boundary parameter", -EINVAL);
+	return 0;
+}
+
+/* "--boundary" at the start of a line of [from, len): its offset, or len. */
+static size_t mp_next_delim(const char *s, size_t len, size_t from, const char *b, size_t bn)
+{
+	size_t q;
+
+	for (q = from; q + 2 + bn <= len; q++)
+		if ((!q || s[q - 1] == '\n') && s[q] == '-' && s[q + 1] == '-' &&
+		    !memcmp(s + q + 2, b, bn))
+			return q;
+	return len;
+}
+
+/* Start of the line break before the delimiter at d: it belongs to the delimiter. */
+static size_t mp_part_end(const char *s, size_t start, size_t d)
+{
+	if (d > start && s[d - 1] == '\n')
+		d--;
+	if (d > start && s[d - 1] == '\r')
+		d--;
+	return d;
+}
+
+/* A header line "Name: value" of a part; value trimmed of leading blanks. */
+static bool mp_header(const char *l, size_t n, const char *name, const char **val, size_t *vn)
+{
+	size_t nn = strlen(name);
+
+	if (n <= nn || strncasecmp(l, name, nn))
+		return false;
+	l += nn;
+	n -= nn;
+	while (n && is_ws(*l)) {
+		l++;
+		n--;
+	}
+	if (!n || *l != ':')
+		return false;
+	l++;
+	n--;
+	while (n && is_ws(*l)) {
+		l++;
+		n--;
+	}
+	*val = l;
+	*vn = n;
+	return true;
+}
+
+static bool mp_token_is(const char *v, size_t n, const char *want)
+{
+	size_t i;
+
+	for (i = 0; i < n && v[i] != ';' && !is_ws(v[i]); i++)
+		;
+	return i == strlen(want) && !strncasecmp(v, want, i);
+}
+
+/*
+ * Headers of the part [s, e): whether it is application/sdp, and where its
+ * body starts (after the empty line; e if there is none).
+ */
+static int mp_part(const char *s, size_t start, size_t e, bool *sdp, size_t *body,
+		   const char **why)
+{
+	size_t p = start, nl, ln;
+	const char *v;
+	size_t vn;
+	bool encoded = false;
+
+	*sdp = false;
+	*body = e;
+	while (p < e) {
+		const char *lf = memchr(s + p, '\n', e - p);
+
+		nl = lf ? (size_t)(lf - s) : e;
+		ln = nl - p;
+		if (ln && s[p + ln - 1] == '\r')
+			ln--;
+		if (!ln) {
+			*body = lf ? nl + 1 : e;
+			break;
+		}
+		if (mp_header(s + p, ln, "Content-Type", &v, &vn))
+			*sdp = mp_token_is(v, vn, "application/sdp");
+		else if (mp_header(s + p, ln, "Content-Transfer-Encoding", &v, &vn))
+			encoded = !mp_token_is(v, vn, "7bit") && !mp_token_is(v, vn, "8bit") &&
+				  !mp_token_is(v, vn, "binary");
+		p = lf ? nl + 1 : e;
+	}
+	if (*sdp && encoded)
+		return fail(why, "SDP part has a Content-Transfer-Encoding", -EINVAL);
+	if (*sdp && *body >= e)
+		return fail(why, "SDP part without a body", -EINVAL);
+	return 0;
+}
+
+static int mp_find(const char *b, size_t bn, const char *body, size_t len, size_t *off,
+		   size_t *sdp_len, const char **why)
+{
+	size_t d, start, next, end, pb;
+	bool sdp, found = false;
+	int err;
+
+	if (!body)
+		return fail(why, "no body", -EINVAL);
+	if (len > NP_SDP_MAX_BODY)
+		return fail(why, "body too large", -E2BIG);
+	d = mp_next_delim(body, len, 0, b, bn);
+	if (d == len)
+		return fail(why, "multipart body without its boundary", -EINVAL);
+	for (;;) {
+		start = d + 2 + bn;
+		if (start + 2 <= len && body[start] == '-' && body[start + 1] == '-')
+			break;	/* close delimiter; the epilogue is ignored */
+		while (start < len && is_ws(body[start]))
+			start++;	/* transport padding */
+		if (start < len && body[start] == '\r')
+			start++;
+		if (start >= len || body[start] != '\n')
+			return fail(why, "bad multipart boundary line", -EINVAL);
+		start++;
+		next = mp_next_delim(body, len, start, b, bn);
+		if (next == len)
+			return fail(why, "multipart body without its closing boundary", -EINVAL);
+		end = mp_part_end(body, start, next);
+		err = mp_part(body, start, end, &sdp, &pb, why);
+		if (err)
+			return err;
+		if (sdp) {
+			if (found)
+				return fail(why, "several application/sdp parts", -EINVAL);
+			found = true;
+			*off = pb;
+			*sdp_len = end - pb;
+		}
+		d = next;
+	}
+	if (!found)
+		return fail(why, "no application/sdp part", -ENOENT);
+	return 0;
+}
+
+int np_sdp_multipart_find(const char *content_type, const char *body, size_t len,
+			  size_t *off, size_t *sdp_len, const char **why)
+{
+	char b[MP_BOUNDARY_MAX + 1];
+	size_t bn = 0;
+	int err;
+
+	if (!content_type || !off || !sdp_len)
+		return fail(why, "no Content-Type", -EINVAL);
+	err = mp_boundary(content_type, b, &bn, why);
+	if (err)
+		return err;
+	return mp_find(b, bn, body, len, off, sdp_len, why);
+}
+
+int np_sdp_multipart_replace(const char *content_type, const char *body, size_t len,
+			     const char *sdp, size_t sdp_len, char *out, size_t out_size,
+			     size_t *out_len, const char **why)
+{
+	struct obuf o = { .p = out, .size = out_size, .len = 0 };
+	char b[MP_BOUNDARY_MAX + 1];
+	size_t bn = 0, off = 0, n = 0;
+	int err;
+
+	if (!out || !out_len || !content_type || (!sdp && sdp_len))
+		return fail(why, "no output buffer", -EINVAL);
+	if (out_size)
+		out[0] = '\0';
+	err = mp_boundary(content_type, b, &bn, why);
+	if (!err)
+		err = mp_find(b, bn, body, len, &off, &n, why);
+	if (err)
+		return err;
+	/* The new part must not end the part early (RFC 2046 section 5.1.1). */
+	if (mp_next_delim(sdp, sdp_len, 0, b, bn) != sdp_len)
+		return fail(why, "new SDP holds the multipart boundary", -EINVAL);
+	put(&o, body, off);
+	put(&o, sdp, sdp_len);
+	put(&o, body + off + n, len - off - n);
+	if (o.len >= out_size) {
+		if (out_size)
+			out[0] = '\0';
+		return fail(why, "output buffer too small", -ENOSPC);
+	}
+	out[o.len] = '\0';
+	*out_len = o.len;
+	return 0;
 }

@@ -47,6 +47,19 @@ struct np_sdp_media {
 	bool hold;		/* addr 0.0.0.0 or :: (RFC 2543 hold), or sendonly/inactive */
 	enum np_sdp_dir dir;	/* media-level attribute, else session-level, else sendrecv */
 	uint32_t bandwidth_bps;	/* b=TIAS or b=AS * 1000, the smaller if both; 0 = none */
+	/*
+	 * The same two kept apart, for np_sdp_police_rate(): b=AS in kbit/s
+	 * (RFC 4566 section 5.8) and b=TIAS in bit/s (RFC 3890), each the
+	 * smallest of its level, 0 if absent. Both come from the media level
+	 * if it has either, else from the session level.
+	 */
+	uint32_t as_kbps;
+	uint32_t tias_bps;
+	/*
+	 * ICE (RFC 8839): a=candidate or a=ice-ufrag/a=ice-pwd in this media,
+	 * or a=ice-ufrag/a=ice-pwd at session level.
+	 */
+	bool ice;
 };
 
 struct np_sdp {
@@ -61,15 +74,46 @@ struct np_sdp {
  */
 int np_sdp_parse(const char *body, size_t len, struct np_sdp *out, const char **why);
 
+/*
+ * Bytes per second the XDP policer should let through for a stream whose
+ * SDP says b=AS:as_kbps and/or b=TIAS:tias_bps (TIAS preferred: it is the
+ * payload rate, AS an application's own figure). The policer counts whole
+ * IP packets (bpf/relay.bpf.c police()), so the rate is the bit rate / 8
+ * with 25% headroom, plus the IPv6 + UDP + RTP headers (60 bytes) of 100
+ * packets a second (10 ms packetization). 0 (no b= line) means no limit.
+ */
+#define NP_SDP_POLICE_PPS 100
+#define NP_SDP_POLICE_HDR_BYTES 60
+uint64_t np_sdp_police_rate(uint32_t as_kbps, uint32_t tias_bps);
+
+/*
+ * What the rewrite does with ICE (RFC 8839). Candidates name the peer's
+ * private and reflexive addresses, and a peer that checks them would send
+ * media around the relay.
+ * REMOVE: every a=candidate, a=remote-candidates, a=ice-ufrag, a=ice-pwd,
+ * a=ice-options, a=ice-lite, a=ice-mismatch and a=end-of-candidates line is
+ * dropped, at session and media level.
+ * RELAY: ice-ufrag, ice-pwd, ice-options and ice-lite are kept (the
+ * connectivity checks still run end to end, through the relay); the
+ * candidates, remote-candidates, ice-mismatch and end-of-candidates are
+ * dropped, and each accepted media with ICE gets, at the end of its
+ * section, one host candidate per component at the relay (component 1 the
+ * RTP port, component 2 the RTCP port unless a=rtcp-mux) and
+ * a=end-of-candidates. Rejected media (port 0) lose their ICE lines.
+ */
+enum np_sdp_ice { NP_SDP_ICE_REMOVE = 0, NP_SDP_ICE_RELAY = 1 };
+
 struct np_sdp_relay {
 	struct np_sdp_addr addr;
 	/* Indexed like np_sdp.media; ignored for rejected streams. RTCP is rtp + 1 unless mux. */
 	uint16_t rtp_port[NP_SDP_MAX_MEDIA];
+	enum np_sdp_ice ice;	/* NP_SDP_ICE_REMOVE when zeroed */
 };
 
 /*
  * Rewrite body to point at relay: session and media c=, o= address, each
- * accepted m= port, a=rtcp port (and its address if it had one). Lines end
+ * accepted m= port, a=rtcp port (and its address if it had one); ICE lines
+ * as relay->ice says. Lines end
  * in CRLF; everything else is kept byte for byte. Writes a NUL-terminated
  * body into out (which must not overlap body) and its length, without the
  * NUL, into *out_len for Content-Length. Returns 0, the errors of
@@ -77,5 +121,34 @@ struct np_sdp_relay {
  */
 int np_sdp_rewrite(const char *body, size_t len, const struct np_sdp_relay *relay,
 		   char *out, size_t out_size, size_t *out_len, const char **why);
+
+/*
+ * multipart bodies (RFC 2046 section 5.1, RFC 5621): SIP may carry SDP as one
+ * part of a multipart/mixed or multipart/alternative body. content_type is
+ * the Content-Type header value (NUL-terminated), whose boundary parameter
+ * may be quoted or not. Only the top level is searched; the SDP part must
+ * say Content-Type: application/sdp and carry no Content-Transfer-Encoding
+ * other than 7bit, 8bit or binary.
+ *
+ * np_sdp_multipart_find() sets *off and *sdp_len to the SDP part's body
+ * inside body. Returns 0; -ENOTSUP when content_type is not multipart/mixed
+ * or multipart/alternative; -ENOENT when no part is application/sdp;
+ * -EINVAL for a bad boundary, a body without its delimiters, a part
+ * without headers, an encoded SDP part, or several SDP parts (rewriting one
+ * would leak the others); -E2BIG over NP_SDP_MAX_BODY. *why says which.
+ */
+int np_sdp_multipart_find(const char *content_type, const char *body, size_t len,
+			  size_t *off, size_t *sdp_len, const char **why);
+
+/*
+ * Rebuild body with its SDP part's body replaced by sdp (sdp_len bytes),
+ * every other byte kept. Writes a NUL-terminated body into out and its
+ * length into *out_len. Returns 0, the errors of np_sdp_multipart_find(),
+ * -EINVAL if sdp holds a line that starts with the boundary delimiter, or
+ * -ENOSPC if out is too small.
+ */
+int np_sdp_multipart_replace(const char *content_type, const char *body, size_t len,
+			     const char *sdp, size_t sdp_len, char *out, size_t out_size,
+			     size_t *out_len, const char **why);
 
 #endif

@@ -89,7 +89,11 @@ static const struct broken broken[] = {
 	{ "second-no-sip-ports.yaml", 14, 13,
 	  "realm 'core' (line 8) has no sip_ports" },
 	{ "softswitch-family.yaml", 16, 17,
-	  "is IPv6 but realm 'core' has an IPv4 address" },
+	  "pair 1 (access -> core) mixes address families: softswitch "
+	  "'[2001:db8::2]:5060' is IPv6 but realm 'core' has an IPv4 address" },
+	{ "pair-mixed-family.yaml", 15, 13,
+	  "pair 1 (access4 -> core6) mixes address families: realm 'access4' "
+	  "is IPv4 but realm 'core6' is IPv6" },
 	{ "softswitch-brackets.yaml", 16, 17, "needs brackets" },
 	{ "softswitch-noport.yaml", 16, 17, "missing port" },
 	{ "softswitch-badport.yaml", 16, 17, "trailing characters" },
@@ -111,6 +115,17 @@ static const struct broken broken[] = {
 	{ "prefix-len.yaml", 9, 9, "length 33 is out of range 0..32" },
 	{ "prefix-host-bits.yaml", 8, 9, "host bits set beyond /32" },
 	{ "prefix-addr.yaml", 7, 29, "bad prefix '192.168.1/24' in allow" },
+	{ "bad-ice.yaml", 7, 10, "bad ice 'pass': expected remove or relay" },
+	{ "hold-timeout-big.yaml", 7, 19,
+	  "bad hold_timeout '604801': is out of range 0..604800" },
+	{ "hold-timeout-unit.yaml", 7, 19,
+	  "bad hold_timeout '1h': has trailing characters" },
+	{ "bad-core-strangers.yaml", 13, 21,
+	  "bad core_strangers '403': expected drop or reject" },
+	{ "quarantine-unit.yaml", 13, 26,
+	  "bad sip_port_quarantine '5m': has trailing characters" },
+	{ "quarantine-big.yaml", 13, 26,
+	  "bad sip_port_quarantine '86401': is out of range 0..86400" },
 };
 
 /* Broken input that a file cannot show well (bytes, escapes, buffers). */
@@ -155,6 +170,20 @@ static const struct broken_text broken_text[] = {
 	      "pairs:\n"
 	      "  - {first: a, second: c, softswitch: '[198.51.100.2]:5060'}\n"),
 	  "7:39", "brackets are for IPv6 addresses only" },
+	{ "IPv6 terminals paired with an IPv4 core, second pair",
+	  TXT("realms:\n"
+	      "  - {name: a4, interface: a0, address: 203.0.113.1,\n"
+	      "     sip_port: 5060, media_ports: 30000-30999}\n"
+	      "  - {name: c4, interface: c0, address: 198.51.100.1,\n"
+	      "     sip_ports: 20000-20999, media_ports: 40000-40999}\n"
+	      "  - {name: a6, interface: a1, address: '2001:db8:1::1',\n"
+	      "     sip_port: 5060, media_ports: 30000-30999}\n"
+	      "pairs:\n"
+	      "  - {first: a4, second: c4, softswitch: '198.51.100.2:5060'}\n"
+	      "  - {first: a6, second: c4, softswitch: '198.51.100.2:5060'}\n"),
+	  "10:25",
+	  "pair 2 (a6 -> c4) mixes address families: realm 'a6' is IPv6 but "
+	  "realm 'c4' is IPv4" },
 };
 
 static char root[512] = ".";
@@ -295,6 +324,14 @@ static void test_minimal(struct tap *t)
 			     !a->max_calls && !a->max_stream_kbps &&
 			     !a->deny_drop,
 		  "valid-minimal: no prefixes, no limits, deny answers 403");
+	tap_check(t, a->ice == NP_SDP_ICE_REMOVE && a->hold_timeout == 3600 &&
+			     a->core_strangers == NP_CORE_STRANGERS_DROP &&
+			     a->sip_port_quarantine == 300 &&
+			     c->ice == NP_SDP_ICE_REMOVE && c->hold_timeout == 3600 &&
+			     c->core_strangers == NP_CORE_STRANGERS_DROP &&
+			     c->sip_port_quarantine == 300,
+		  "valid-minimal: ice remove, hold_timeout 3600, core_strangers "
+		  "drop, sip_port_quarantine 300");
 	tap_check(t, !strcmp(c->name, "core") &&
 			     !strcmp(c->interface, "core0") &&
 			     addr_is(&c->address, "198.51.100.1"),
@@ -327,7 +364,7 @@ static void test_minimal(struct tap *t)
 static void test_ipv6(struct tap *t)
 {
 	char file[1024], err[256] = "";
-	const struct np_realm *a6, *c6, *a4;
+	const struct np_realm *a6, *c6, *a4, *c4;
 	struct np_config cfg = { 0 };
 	int ret;
 
@@ -340,9 +377,10 @@ static void test_ipv6(struct tap *t)
 	a6 = np_config_realm(&cfg, "access6");
 	c6 = np_config_realm(&cfg, "core6");
 	a4 = np_config_realm(&cfg, "access4");
-	tap_check(t, cfg.n_realms == 3 && a6 && c6 && a4 && cfg.n_pairs == 2,
-		  "valid-ipv6: 3 realms, 2 pairs");
-	if (!a6 || !c6 || !a4 || cfg.n_pairs != 2)
+	c4 = np_config_realm(&cfg, "core4");
+	tap_check(t, cfg.n_realms == 4 && a6 && c6 && a4 && c4 && cfg.n_pairs == 2,
+		  "valid-ipv6: 4 realms, 2 pairs");
+	if (!a6 || !c6 || !a4 || !c4 || cfg.n_pairs != 2)
 		goto out;
 	tap_check(t, addr_is(&a6->address, "2001:db8:1::1"),
 		  "valid-ipv6: plain IPv6 realm address");
@@ -357,9 +395,11 @@ static void test_ipv6(struct tap *t)
 			     cfg.pairs[0].softswitch.port == 5060,
 		  "valid-ipv6: softswitch [2001:db8::2]:5060");
 	tap_check(t, &cfg.realms[cfg.pairs[1].first] == a4 &&
-			     &cfg.realms[cfg.pairs[1].second] == c6 &&
+			     &cfg.realms[cfg.pairs[1].second] == c4 &&
+			     addr_is(&cfg.pairs[1].softswitch, "198.51.100.2") &&
 			     cfg.pairs[1].softswitch.port == 5080,
-		  "valid-ipv6: IPv4 access paired with IPv6 core");
+		  "valid-ipv6: IPv4 pair beside the IPv6 one, same family "
+		  "throughout");
 	tap_check(t, cfg.keepalive_method == NP_KEEPALIVE_CRLF &&
 			     cfg.keepalive_interval == 20,
 		  "valid-ipv6: keepalive crlf, interval defaults to 20");
@@ -408,6 +448,19 @@ static void test_options(struct tap *t)
 	tap_check(t, c->latch == NP_LATCH_OFF && !c->deny && !c->n_deny &&
 			     !c->deny_drop,
 		  "valid-options: latch off, empty deny, deny_action 403");
+	tap_check(t, a->ice == NP_SDP_ICE_RELAY && a->hold_timeout == 0 &&
+			     a->sip_port_quarantine == 0 &&
+			     a->core_strangers == NP_CORE_STRANGERS_DROP,
+		  "valid-options: ice relay, hold_timeout 0, quarantine 0");
+	tap_check(t, c->ice == NP_SDP_ICE_REMOVE && c->hold_timeout == 7200 &&
+			     c->core_strangers == NP_CORE_STRANGERS_REJECT &&
+			     c->sip_port_quarantine == 86400,
+		  "valid-options: ice remove, hold_timeout 7200, core_strangers "
+		  "reject, quarantine 86400");
+	tap_check(t, c2->ice == NP_SDP_ICE_REMOVE && c2->hold_timeout == 3600 &&
+			     c2->core_strangers == NP_CORE_STRANGERS_DROP &&
+			     c2->sip_port_quarantine == 300,
+		  "valid-options: defaults where the keys are absent");
 	tap_check(t, c->sip_port == 5070 && range_is(c->sip_ports, 20000, 20999),
 		  "valid-options: core is both first and second");
 	tap_check(t, !strcmp(c2->interface, "core0.100") &&

@@ -22,7 +22,10 @@
 #define RO NP_SDP_RECVONLY
 #define IA NP_SDP_INACTIVE
 
-/* Rows read: type, port, rtcp_port, addr, rtcp_addr, rtcp_mux, hold, dir, bandwidth_bps. */
+/*
+ * Rows read: type, port, rtcp_port, addr, rtcp_addr, rtcp_mux, hold, dir,
+ * bandwidth_bps, ice (false when left out).
+ */
 struct media_exp {
 	const char *type;
 	uint16_t port, rtcp_port;
@@ -30,6 +33,7 @@ struct media_exp {
 	bool mux, hold;
 	enum np_sdp_dir dir;
 	uint32_t bw;
+	bool ice;
 };
 
 struct ok_case {
@@ -39,6 +43,7 @@ struct ok_case {
 	struct media_exp m[MAXM];
 	const char *relay;
 	uint16_t rtp[MAXM];
+	enum np_sdp_ice ice;	/* NP_SDP_ICE_REMOVE when left out */
 	const char *out;
 };
 
@@ -451,11 +456,271 @@ static const struct ok_case ok_cases[] = {
 	},
 };
 
+/*
+ * A trickle-capable phone behind a NAT: session-level ice-lite and
+ * ice-options, a host candidate on its private address and a
+ * server-reflexive one on its NAT mapping.
+ */
+#define ICE_MUX_OFFER                                                          \
+	"v=0\r\n"                                                              \
+	"o=- 11 1 IN IP4 192.168.1.40\r\n"                                     \
+	"s=-\r\n"                                                              \
+	"c=IN IP4 192.168.1.40\r\n"                                            \
+	"t=0 0\r\n"                                                            \
+	"a=ice-lite\r\n"                                                       \
+	"a=ice-options:trickle\r\n"                                            \
+	"m=audio 50000 RTP/AVP 0\r\n"                                          \
+	"a=ice-ufrag:F7gI\r\n"                                                 \
+	"a=ice-pwd:x9cml/YzichV2+XlhiMu8g\r\n"                                 \
+	"a=candidate:1 1 UDP 2130706431 192.168.1.40 50000 typ host\r\n"       \
+	"a=candidate:2 1 UDP 1694498815 203.0.113.99 61000 typ srflx raddr "   \
+	"192.168.1.40 rport 50000\r\n"                                         \
+	"a=end-of-candidates\r\n"                                              \
+	"a=rtcp-mux\r\n"                                                       \
+	"a=rtpmap:0 PCMU/8000\r\n"
+
+#define ICE_MUX_AUDIO { "audio", 50000, 50000, "192.168.1.40", "192.168.1.40", 1, 0, SR, 0, 1 }
+
+/* A re-offer: candidates for RTP and RTCP, remote-candidates, a rejected video with ICE. */
+#define ICE_TWO_OFFER                                                          \
+	"v=0\r\n"                                                              \
+	"o=- 12 2 IN IP4 192.168.1.41\r\n"                                     \
+	"s=-\r\n"                                                              \
+	"c=IN IP4 192.168.1.41\r\n"                                            \
+	"t=0 0\r\n"                                                            \
+	"a=ice-ufrag:sess\r\n"                                                 \
+	"a=ice-pwd:sessionpasswordsessionpw\r\n"                               \
+	"m=audio 52000 RTP/AVP 8\r\n"                                          \
+	"a=candidate:1 1 UDP 2130706431 192.168.1.41 52000 typ host\r\n"       \
+	"a=candidate:1 2 UDP 2130706430 192.168.1.41 52001 typ host\r\n"       \
+	"a=remote-candidates:1 198.51.100.7 40000 2 198.51.100.7 40001\r\n"    \
+	"a=ice-mismatch\r\n"                                                   \
+	"a=sendrecv\r\n"                                                       \
+	"m=video 0 RTP/AVP 96\r\n"                                             \
+	"a=ice-ufrag:vid0\r\n"                                                 \
+	"a=ice-pwd:videopasswordvideopasswd\r\n"                               \
+	"a=candidate:1 1 UDP 2130706431 192.168.1.41 52002 typ host\r\n"
+
+#define ICE_TWO_MEDIA                                                          \
+	{ "audio", 52000, 52001, "192.168.1.41", "192.168.1.41", 0, 0, SR, 0, 1 },  \
+	{ "video", 0, 0, "192.168.1.41", "192.168.1.41", 0, 0, SR, 0, 1 }
+
+static const struct ok_case ice_cases[] = {
+	{
+		.name = "ice remove: every ICE line goes, session and media",
+		.in = ICE_MUX_OFFER,
+		.n_media = 1,
+		.m = { ICE_MUX_AUDIO },
+		.relay = "198.51.100.1",
+		.rtp = { 40000 },
+		.out = "v=0\r\n"
+		       "o=- 11 1 IN IP4 198.51.100.1\r\n"
+		       "s=-\r\n"
+		       "c=IN IP4 198.51.100.1\r\n"
+		       "t=0 0\r\n"
+		       "m=audio 40000 RTP/AVP 0\r\n"
+		       "a=rtcp-mux\r\n"
+		       "a=rtpmap:0 PCMU/8000\r\n",
+	},
+	{
+		.name = "ice relay with rtcp-mux: one host candidate at the relay",
+		.in = ICE_MUX_OFFER,
+		.n_media = 1,
+		.m = { ICE_MUX_AUDIO },
+		.relay = "198.51.100.1",
+		.rtp = { 40000 },
+		.ice = NP_SDP_ICE_RELAY,
+		.out = "v=0\r\n"
+		       "o=- 11 1 IN IP4 198.51.100.1\r\n"
+		       "s=-\r\n"
+		       "c=IN IP4 198.51.100.1\r\n"
+		       "t=0 0\r\n"
+		       "a=ice-lite\r\n"
+		       "a=ice-options:trickle\r\n"
+		       "m=audio 40000 RTP/AVP 0\r\n"
+		       "a=ice-ufrag:F7gI\r\n"
+		       "a=ice-pwd:x9cml/YzichV2+XlhiMu8g\r\n"
+		       "a=rtcp-mux\r\n"
+		       "a=rtpmap:0 PCMU/8000\r\n"
+		       "a=candidate:np 1 UDP 2130706431 198.51.100.1 40000 typ host\r\n"
+		       "a=end-of-candidates\r\n",
+	},
+	{
+		.name = "ice remove: session credentials, remote-candidates, rejected video",
+		.in = ICE_TWO_OFFER,
+		.n_media = 2,
+		.m = { ICE_TWO_MEDIA },
+		.relay = "203.0.113.1",
+		.rtp = { 30000, 0 },
+		.out = "v=0\r\n"
+		       "o=- 12 2 IN IP4 203.0.113.1\r\n"
+		       "s=-\r\n"
+		       "c=IN IP4 203.0.113.1\r\n"
+		       "t=0 0\r\n"
+		       "m=audio 30000 RTP/AVP 8\r\n"
+		       "a=sendrecv\r\n"
+		       "m=video 0 RTP/AVP 96\r\n",
+	},
+	{
+		.name = "ice relay without mux: RTP and RTCP candidates, rejected video loses ICE",
+		.in = ICE_TWO_OFFER,
+		.n_media = 2,
+		.m = { ICE_TWO_MEDIA },
+		.relay = "203.0.113.1",
+		.rtp = { 30000, 0 },
+		.ice = NP_SDP_ICE_RELAY,
+		.out = "v=0\r\n"
+		       "o=- 12 2 IN IP4 203.0.113.1\r\n"
+		       "s=-\r\n"
+		       "c=IN IP4 203.0.113.1\r\n"
+		       "t=0 0\r\n"
+		       "a=ice-ufrag:sess\r\n"
+		       "a=ice-pwd:sessionpasswordsessionpw\r\n"
+		       "m=audio 30000 RTP/AVP 8\r\n"
+		       "a=sendrecv\r\n"
+		       "a=candidate:np 1 UDP 2130706431 203.0.113.1 30000 typ host\r\n"
+		       "a=candidate:np 2 UDP 2130706430 203.0.113.1 30001 typ host\r\n"
+		       "a=end-of-candidates\r\n"
+		       "m=video 0 RTP/AVP 96\r\n",
+	},
+	{
+		.name = "ice relay: media without ICE gets no candidates",
+		.in = SIPP_OFFER_LINES("\r\n"),
+		.n_media = 1,
+		.m = { SIPP_AUDIO },
+		.relay = "198.51.100.1",
+		.rtp = { 40000 },
+		.ice = NP_SDP_ICE_RELAY,
+		.out = SIPP_OUT_V4,
+	},
+	{
+		.name = "ice relay, IPv6, trickle offer without candidates yet",
+		.in = "v=0\r\n"
+		      "o=- 13 1 IN IP6 2001:db8::40\r\n"
+		      "s=-\r\n"
+		      "t=0 0\r\n"
+		      "a=ice-options:trickle\r\n"
+		      "m=audio 50004 RTP/AVP 0\r\n"
+		      "c=IN IP6 2001:db8::40\r\n"
+		      "a=ice-ufrag:Tr1c\r\n"
+		      "a=ice-pwd:tricklepasswordtrickle\r\n"
+		      "a=rtcp:50009\r\n"
+		      "m=audio 50010 RTP/AVP 0\r\n"
+		      "c=IN IP6 2001:db8::40\r\n"
+		      "\r\n",
+		.n_media = 2,
+		.m = {
+			{ "audio", 50004, 50009, "2001:db8::40", "2001:db8::40", 0, 0, SR, 0, 1 },
+			{ "audio", 50010, 50011, "2001:db8::40", "2001:db8::40", 0, 0, SR, 0, 0 },
+		},
+		.relay = "2001:db8:1::1",
+		.rtp = { 40000, 40002 },
+		.ice = NP_SDP_ICE_RELAY,
+		.out = "v=0\r\n"
+		       "o=- 13 1 IN IP6 2001:db8:1::1\r\n"
+		       "s=-\r\n"
+		       "t=0 0\r\n"
+		       "a=ice-options:trickle\r\n"
+		       "m=audio 40000 RTP/AVP 0\r\n"
+		       "c=IN IP6 2001:db8:1::1\r\n"
+		       "a=ice-ufrag:Tr1c\r\n"
+		       "a=ice-pwd:tricklepasswordtrickle\r\n"
+		       "a=rtcp:40001\r\n"
+		       "a=candidate:np 1 UDP 2130706431 2001:db8:1::1 40000 typ host\r\n"
+		       "a=candidate:np 2 UDP 2130706430 2001:db8:1::1 40001 typ host\r\n"
+		       "a=end-of-candidates\r\n"
+		       "m=audio 40002 RTP/AVP 0\r\n"
+		       "c=IN IP6 2001:db8:1::1\r\n"
+		       "\r\n",
+	},
+};
+
+/* Bodies at the edge of what can be rewritten: each must parse and rewrite exactly. */
+static const struct ok_case edge_cases[] = {
+	{
+		.name = "last line without CRLF: parses, rewrite ends it with CRLF",
+		.in = "v=0\r\n"
+		      "o=user1 53655765 2353687637 IN IP4 192.168.1.10\r\n"
+		      "s=-\r\n"
+		      "c=IN IP4 192.168.1.10\r\n"
+		      "t=0 0\r\n"
+		      "m=audio 6000 RTP/AVP 0\r\n"
+		      "a=rtpmap:0 PCMU/8000",
+		.n_media = 1,
+		.m = { SIPP_AUDIO },
+		.relay = "198.51.100.1",
+		.rtp = { 40000 },
+		.out = SIPP_OUT_V4,
+	},
+	{
+		.name = "last line (m=) without LF, LF elsewhere",
+		.in = "v=0\n"
+		      "o=user1 53655765 2353687637 IN IP4 192.168.1.10\n"
+		      "s=-\n"
+		      "c=IN IP4 192.168.1.10\n"
+		      "t=0 0\n"
+		      "m=audio 6000 RTP/AVP 0",
+		.n_media = 1,
+		.m = { SIPP_AUDIO },
+		.relay = "198.51.100.1",
+		.rtp = { 40000 },
+		.out = "v=0\r\n"
+		       "o=user1 53655765 2353687637 IN IP4 198.51.100.1\r\n"
+		       "s=-\r\n"
+		       "c=IN IP4 198.51.100.1\r\n"
+		       "t=0 0\r\n"
+		       "m=audio 40000 RTP/AVP 0\r\n",
+	},
+	{
+		.name = "IPv6 media c=, a=rtcp with and without address, port 0 keeps its a=rtcp",
+		.in = "v=0\r\n"
+		      "o=- 30 1 IN IP6 2001:db8::50\r\n"
+		      "s=-\r\n"
+		      "t=0 0\r\n"
+		      "m=audio 7000 RTP/AVP 0\r\n"
+		      "c=IN IP6 2001:db8::50\r\n"
+		      "a=rtcp:7003 IN IP6 2001:db8::51\r\n"
+		      "m=audio 7010 RTP/AVP 0\r\n"
+		      "c=IN IP6 2001:db8::50\r\n"
+		      "a=rtcp:7013\r\n"
+		      "m=video 0 RTP/AVP 96\r\n"
+		      "c=IN IP6 2001:db8::50\r\n"
+		      "a=rtcp:7021 IN IP6 2001:db8::51",
+		.n_media = 3,
+		.m = {
+			{ "audio", 7000, 7003, "2001:db8::50", "2001:db8::51", 0, 0, SR, 0 },
+			{ "audio", 7010, 7013, "2001:db8::50", "2001:db8::50", 0, 0, SR, 0 },
+			{ "video", 0, 0, "2001:db8::50", "2001:db8::51", 0, 0, SR, 0 },
+		},
+		.relay = "2001:db8:1::1",
+		.rtp = { 40000, 40002, 0 },
+		.out = "v=0\r\n"
+		       "o=- 30 1 IN IP6 2001:db8:1::1\r\n"
+		       "s=-\r\n"
+		       "t=0 0\r\n"
+		       "m=audio 40000 RTP/AVP 0\r\n"
+		       "c=IN IP6 2001:db8:1::1\r\n"
+		       "a=rtcp:40001 IN IP6 2001:db8:1::1\r\n"
+		       "m=audio 40002 RTP/AVP 0\r\n"
+		       "c=IN IP6 2001:db8:1::1\r\n"
+		       "a=rtcp:40003\r\n"
+		       "m=video 0 RTP/AVP 96\r\n"
+		       "c=IN IP6 2001:db8:1::1\r\n"
+		       "a=rtcp:7021 IN IP6 2001:db8::51\r\n",
+	},
+};
+
 struct bad_case {
 	const char *name;
 	const char *in;
 	size_t len;	/* 0: strlen(in) */
 	int err;
+};
+
+/* Bodies that cannot be rewritten, with the reason the daemon will log. */
+struct why_case {
+	struct bad_case c;
+	const char *why;	/* a substring of *why */
 };
 
 #define L_V "v=0\r\n"
@@ -512,7 +777,6 @@ static const struct bad_case bad_cases[] = {
 	{ "a=rtcp without value", HDR M "a=rtcp\r\n", 0, -EINVAL },
 	{ "b=AS non-numeric", HDR M "b=AS:fast\r\n", 0, -EINVAL },
 	{ "b=AS overflowing 32 bits", HDR M "b=AS:4294968\r\n", 0, -EINVAL },
-	{ "truncated last line", HDR "m=audio 6000 RTP/AVP 0", 0, -EINVAL },
 	{ "truncated inside m=", HDR "m=au", 0, -EINVAL },
 	{ "truncated after CR", HDR M "a=sendonly\r", 0, -EINVAL },
 	{ "bare CR line ends",
@@ -520,6 +784,29 @@ static const struct bad_case bad_cases[] = {
 	  "m=audio 6000 RTP/AVP 0\r", 0, -EINVAL },
 	{ "embedded NUL in a line", NUL_IN_LINE, sizeof(NUL_IN_LINE) - 1, -EINVAL },
 	{ "embedded NUL after the last line", NUL_AT_END, sizeof(NUL_AT_END) - 1, -EINVAL },
+};
+
+static const struct why_case why_cases[] = {
+	{ { "c= FQDN (IP4)", L_V L_O L_S "c=IN IP4 pbx.example.com\r\n" L_T M, 0, -EINVAL },
+	  "c= address is not an IPv4 literal (an FQDN cannot be relayed)" },
+	{ { "c= FQDN (IP6)", L_V L_O L_S "c=IN IP6 pbx.example.com\r\n" L_T M, 0, -EINVAL },
+	  "c= address is not an IPv6 literal" },
+	{ { "media c= FQDN", HDR_NOC M "c=IN IP4 media1.example.net\r\n", 0, -EINVAL },
+	  "not an IPv4 literal" },
+	{ { "c= IP4 naming an IPv6 literal", L_V L_O L_S "c=IN IP4 2001:db8::1\r\n" L_T M, 0, -EINVAL },
+	  "not an IPv4 literal" },
+	{ { "c= IP6 naming an IPv4 literal", L_V L_O L_S "c=IN IP6 192.168.1.10\r\n" L_T M, 0, -EINVAL },
+	  "not an IPv6 literal" },
+	{ { "c= unknown address family", L_V L_O L_S "c=IN IPX 192.168.1.10\r\n" L_T M, 0, -EINVAL },
+	  "address type is not IP4 or IP6" },
+	{ { "c= network type not IN", L_V L_O L_S "c=ATM NSAP 47.0091.8100\r\n" L_T M, 0, -EINVAL },
+	  "network type is not IN" },
+	{ { "c= multicast reason", L_V L_O L_S "c=IN IP6 ff0e::101/3\r\n" L_T M, 0, -EINVAL },
+	  "multicast" },
+	{ { "a=rtcp naming an FQDN", HDR M "a=rtcp:6001 IN IP4 rtcp.example.com\r\n", 0, -EINVAL },
+	  "bad a=rtcp" },
+	{ { "last line without CRLF, cut inside a field", HDR "m=audio 6000 RTP/AVP", 0, -EINVAL },
+	  "bad m= line" },
 };
 
 static struct np_sdp_addr mkaddr(const char *s)
@@ -574,6 +861,7 @@ static void check_media(struct tap *t, const char *name, size_t i,
 	tap_check(t, m->dir == e->dir, "%s: m%zu dir %d (got %d)", name, i, e->dir, m->dir);
 	tap_check(t, m->bandwidth_bps == e->bw, "%s: m%zu bandwidth %u (got %u)", name, i, e->bw,
 		  m->bandwidth_bps);
+	tap_check(t, m->ice == e->ice, "%s: m%zu ice %d", name, i, e->ice);
 }
 
 static bool is_unspec(const struct np_sdp_addr *a)
@@ -607,6 +895,9 @@ static bool reparse_ok(const char *out, size_t len, const struct np_sdp *orig,
 		uint16_t rtcp = !o->port ? 0 : o->rtcp_port == o->port ? rtp : (uint16_t)(rtp + 1);
 		const struct np_sdp_addr *want;
 
+		/* Accepted streams keep ICE only in relay mode; rejected ones may keep session ICE. */
+		if (o->port && r->ice != (relay->ice == NP_SDP_ICE_RELAY && o->ice))
+			return false;
 		if (r->port != rtp || r->rtcp_port != rtcp || r->rtcp_mux != o->rtcp_mux ||
 		    r->hold != o->hold || r->dir != o->dir ||
 		    r->bandwidth_bps != o->bandwidth_bps || strcmp(r->type, o->type))
@@ -631,6 +922,8 @@ static void run_ok_case(struct tap *t, const struct ok_case *c)
 	char out[4096];
 	size_t i, out_len = 0, want = strlen(c->out);
 	int rc;
+
+	relay.ice = c->ice;
 
 	rc = np_sdp_parse(c->in, strlen(c->in), &sdp, &why);
 	if (!tap_check(t, rc == 0, "%s: parses (%s)", c->name, rc ? why : "ok"))
@@ -666,7 +959,7 @@ static void run_ok_case(struct tap *t, const struct ok_case *c)
 	}
 }
 
-static void run_bad_case(struct tap *t, const struct bad_case *c)
+static void run_bad_case(struct tap *t, const struct bad_case *c, const char *want_why)
 {
 	static const uint16_t rtp[NP_SDP_MAX_MEDIA] = { 40000, 40002, 40004 };
 	struct np_sdp_relay relay = mkrelay("198.51.100.1", rtp, NP_SDP_MAX_MEDIA);
@@ -677,9 +970,9 @@ static void run_bad_case(struct tap *t, const struct bad_case *c)
 	int rc;
 
 	rc = np_sdp_parse(c->in, len, &sdp, &why);
-	tap_check(t, rc == c->err && why && sdp.n_media == 0,
-		  "%s: parse fails with %d (got %d: %s)", c->name, c->err, rc,
-		  why ? why : "no reason");
+	tap_check(t, rc == c->err && why && sdp.n_media == 0 && (!want_why || strstr(why, want_why)),
+		  "%s: parse fails with %d%s%s (got %d: %s)", c->name, c->err,
+		  want_why ? ", " : "", want_why ? want_why : "", rc, why ? why : "no reason");
 	why = NULL;
 	rc = np_sdp_rewrite(c->in, len, &relay, out, sizeof(out), &out_len, &why);
 	tap_check(t, rc == c->err && why && out[0] == '\0', "%s: rewrite fails with %d (got %d)",
@@ -801,6 +1094,9 @@ static size_t mutate_lines(char *buf, size_t len, size_t size, uint32_t *seed)
 		"m=video 0 RTP/AVP 96", "m=audio 5000 RTP/AVP 0", "b=AS:10",
 		"b=TIAS:1000", "a=sendonly", "a=inactive", "", "o=- 1 1 IN IP4 192.168.9.9",
 		"v=0", "t=0 0", "s=-", "i=x", "k=clear:x", "a=rtcp:0",
+		"a=candidate:1 1 UDP 2130706431 10.0.0.1 5000 typ host", "a=ice-ufrag:abcd",
+		"a=ice-pwd:x", "a=end-of-candidates", "a=remote-candidates:1 10.0.0.2 5000",
+		"a=ice-lite", "a=candidate",
 	};
 	const char *line[64];
 	size_t ln[64], n = 0, i, a, b, out = 0;
@@ -947,9 +1243,22 @@ out:
 	free(buf);
 }
 
+/* Mutations start from every ok case, ICE ones too, with both ICE modes. */
+static const struct ok_case *seed_case(size_t i)
+{
+	const size_t n_ok = sizeof(ok_cases) / sizeof(ok_cases[0]);
+	const size_t n_ice = sizeof(ice_cases) / sizeof(ice_cases[0]);
+
+	if (i < n_ok)
+		return &ok_cases[i];
+	return i < n_ok + n_ice ? &ice_cases[i - n_ok] : &edge_cases[i - n_ok - n_ice];
+}
+
 static void run_mutations(struct tap *t, int rounds)
 {
-	const size_t n_cases = sizeof(ok_cases) / sizeof(ok_cases[0]);
+	const size_t n_cases = sizeof(ok_cases) / sizeof(ok_cases[0]) +
+			       sizeof(ice_cases) / sizeof(ice_cases[0]) +
+			       sizeof(edge_cases) / sizeof(edge_cases[0]);
 	struct fuzz_stats st = { 0 };
 	uint16_t rtp[NP_SDP_MAX_MEDIA];
 	struct np_sdp_relay relay;
@@ -964,8 +1273,9 @@ static void run_mutations(struct tap *t, int rounds)
 
 	for (ci = 0; ci < n_cases; ci++) {
 		for (n = 0; n < rounds; n++) {
-			len = strlen(ok_cases[ci].in);
-			memcpy(tmp, ok_cases[ci].in, len);
+			len = strlen(seed_case(ci)->in);
+			memcpy(tmp, seed_case(ci)->in, len);
+			relay.ice = n % 2 ? NP_SDP_ICE_RELAY : NP_SDP_ICE_REMOVE;
 			len = mutate_bytes(tmp, len, sizeof(tmp), &seed);
 			if (rnd(&seed) % 2)
 				len = mutate_lines(tmp, len, sizeof(tmp), &seed);
@@ -978,6 +1288,237 @@ static void run_mutations(struct tap *t, int rounds)
 	tap_check(t, st.bad_rewrite == 0, "mutations: rewrites parse back, point at the relay");
 }
 
+/* ---- multipart bodies ---- */
+
+struct mp_case {
+	const char *name;
+	const char *ctype;
+	const char *body;
+	int err;
+	const char *sdp;	/* the part's body np_sdp_multipart_find() must point at */
+};
+
+/* RFC 3204 style: SDP and an ISUP part behind a preamble; the SDP ends in CRLF before the delimiter's. */
+#define MP_ISUP_BODY                                                           \
+	"This is a preamble.\r\n"                                              \
+	"--unique-boundary-1\r\n"                                              \
+	"Content-Type: application/sdp\r\n"                                    \
+	"\r\n"                                                                 \
+	SIPP_OFFER_LINES("\r\n")                                               \
+	"\r\n"                                                                 \
+	"--unique-boundary-1\r\n"                                              \
+	"Content-Type: application/isup;version=itu-t92+;base=itu-t92+\r\n"    \
+	"Content-Disposition: signal;handling=optional\r\n"                    \
+	"Content-Transfer-Encoding: binary\r\n"                                \
+	"\r\n"                                                                 \
+	"\x01\x11\x49\x20\x7f\x03\x02\x05\x07\x04\x10\xff\r\n"                 \
+	"--unique-boundary-1--\r\n"                                            \
+	"epilogue\r\n"
+
+static const struct mp_case mp_cases[] = {
+	{ "SDP first, ISUP second, preamble and epilogue",
+	  "multipart/mixed;boundary=unique-boundary-1", MP_ISUP_BODY, 0,
+	  SIPP_OFFER_LINES("\r\n") },
+	{ "quoted boundary with a space, SDP second, LF lines, SDP ends without its own line end",
+	  "multipart/mixed; boundary=\"a b:c\"",
+	  "--a b:c\n"
+	  "Content-Type: text/plain\n"
+	  "\n"
+	  "hello\n"
+	  "--a b:c\n"
+	  "Content-Type: application/sdp\n"
+	  "\n"
+	  "v=0\n"
+	  "m=audio 6000 RTP/AVP 0\n"
+	  "--a b:c--\n",
+	  0, "v=0\nm=audio 6000 RTP/AVP 0" },
+	{ "case-insensitive type, parameter names, header names; padding after the boundary",
+	  "  Multipart/Alternative ; charset=x ;BOUNDARY = zz",
+	  "--zz  \r\n"
+	  "content-type:Application/SDP ;charset=utf-8\r\n"
+	  "content-transfer-encoding: 8bit\r\n"
+	  "\r\n"
+	  "v=0\r\n"
+	  "--zz--",
+	  0, "v=0" },
+	{ "part without headers is text/plain; empty part", "multipart/mixed; boundary=b",
+	  "--b\r\n\r\nv=0\r\n--b\r\n--b\r\nContent-Type: application/sdp\r\n\r\nv=0\r\n\r\n--b--",
+	  0, "v=0\r\n" },
+	{ "not multipart", "application/sdp", "v=0\r\n", -ENOTSUP, NULL },
+	{ "multipart/related is not handled", "multipart/related; boundary=b",
+	  "--b\r\nContent-Type: application/sdp\r\n\r\nv=0\r\n--b--", -ENOTSUP, NULL },
+	{ "no boundary parameter", "multipart/mixed; charset=x", "--b\r\n", -EINVAL, NULL },
+	{ "empty boundary", "multipart/mixed; boundary=\"\"", "--\r\n", -EINVAL, NULL },
+	{ "boundary of 71 characters", "multipart/mixed; boundary="
+	  "12345678901234567890123456789012345678901234567890123456789012345678901",
+	  "", -EINVAL, NULL },
+	{ "boundary with a bad character", "multipart/mixed; boundary=a@b", "--a@b\r\n", -EINVAL,
+	  NULL },
+	{ "unterminated quoted boundary", "multipart/mixed; boundary=\"abc", "--abc\r\n", -EINVAL,
+	  NULL },
+	{ "two boundary parameters", "multipart/mixed; boundary=a; boundary=b", "--a\r\n", -EINVAL,
+	  NULL },
+	{ "parameter without value", "multipart/mixed; boundary", "--a\r\n", -EINVAL, NULL },
+	{ "no application/sdp part", "multipart/mixed; boundary=b",
+	  "--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b--\r\n", -ENOENT, NULL },
+	{ "two application/sdp parts", "multipart/alternative; boundary=b",
+	  "--b\r\nContent-Type: application/sdp\r\n\r\nv=0\r\n"
+	  "--b\r\nContent-Type: application/sdp\r\n\r\nv=0\r\n--b--", -EINVAL, NULL },
+	{ "base64 SDP part", "multipart/mixed; boundary=b",
+	  "--b\r\nContent-Type: application/sdp\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+	  "dj0wDQo=\r\n--b--", -EINVAL, NULL },
+	{ "SDP part without a body", "multipart/mixed; boundary=b",
+	  "--b\r\nContent-Type: application/sdp\r\n--b--", -EINVAL, NULL },
+	{ "no closing delimiter", "multipart/mixed; boundary=b",
+	  "--b\r\nContent-Type: application/sdp\r\n\r\nv=0\r\n", -EINVAL, NULL },
+	{ "boundary nowhere in the body", "multipart/mixed; boundary=b", "v=0\r\n", -EINVAL, NULL },
+	{ "boundary line with junk after it", "multipart/mixed; boundary=b",
+	  "--bx\r\nContent-Type: application/sdp\r\n\r\nv=0\r\n--b--", -EINVAL, NULL },
+};
+
+static void run_mp_cases(struct tap *t)
+{
+	const char *why;
+	size_t i, off, n;
+	int rc;
+
+	for (i = 0; i < sizeof(mp_cases) / sizeof(mp_cases[0]); i++) {
+		const struct mp_case *c = &mp_cases[i];
+
+		why = NULL;
+		off = n = 0;
+		rc = np_sdp_multipart_find(c->ctype, c->body, strlen(c->body), &off, &n, &why);
+		if (c->err) {
+			tap_check(t, rc == c->err && why, "multipart %s: fails with %d (got %d: %s)",
+				  c->name, c->err, rc, why ? why : "no reason");
+			continue;
+		}
+		if (!tap_check(t, rc == 0 && n == strlen(c->sdp) &&
+				       !memcmp(c->body + off, c->sdp, n),
+			       "multipart %s: finds the SDP part (%s)", c->name, rc ? why : "ok"))
+			tap_diag("got %d, off %zu len %zu: %.*s", rc, off, n, (int)n, c->body + off);
+	}
+}
+
+/* The daemon's path: find the part, rewrite it, put it back; the rest stays byte for byte. */
+static void run_mp_replace(struct tap *t)
+{
+	static const char ct[] = "multipart/mixed;boundary=unique-boundary-1";
+	static const char body[] = MP_ISUP_BODY;
+	static const char want[] =
+		"This is a preamble.\r\n"
+		"--unique-boundary-1\r\n"
+		"Content-Type: application/sdp\r\n"
+		"\r\n"
+		SIPP_OUT_V4
+		"\r\n"
+		"--unique-boundary-1\r\n"
+		"Content-Type: application/isup;version=itu-t92+;base=itu-t92+\r\n"
+		"Content-Disposition: signal;handling=optional\r\n"
+		"Content-Transfer-Encoding: binary\r\n"
+		"\r\n"
+		"\x01\x11\x49\x20\x7f\x03\x02\x05\x07\x04\x10\xff\r\n"
+		"--unique-boundary-1--\r\n"
+		"epilogue\r\n";
+	static const char evil[] = "v=0\r\n--unique-boundary-1--\r\n";
+	struct np_sdp_relay relay = mkrelay("198.51.100.1", (uint16_t[]){ 40000 }, 1);
+	char sdp[1024], out[2048];
+	size_t off = 0, n = 0, sdp_len = 0, out_len = 0, blen = sizeof(body) - 1;
+	const char *why = NULL;
+	int rc;
+
+	rc = np_sdp_multipart_find(ct, body, blen, &off, &n, &why);
+	if (rc == 0)
+		rc = np_sdp_rewrite(body + off, n, &relay, sdp, sizeof(sdp), &sdp_len, &why);
+	if (rc == 0)
+		rc = np_sdp_multipart_replace(ct, body, blen, sdp, sdp_len, out, sizeof(out),
+					      &out_len, &why);
+	if (!tap_check(t, rc == 0 && out_len == sizeof(want) - 1 && !memcmp(out, want, out_len) &&
+			       out[out_len] == '\0',
+		       "multipart: SDP part rewritten, ISUP part and the rest kept (%s)",
+		       rc ? why : "ok"))
+		tap_diag("got %d, %zu bytes:\n%s", rc, out_len, out);
+	rc = np_sdp_multipart_replace(ct, body, blen, sdp, sdp_len, out, sizeof(want) - 1,
+				      &out_len, &why);
+	tap_check(t, rc == -ENOSPC && out[0] == '\0', "multipart: one byte short is -ENOSPC");
+	rc = np_sdp_multipart_replace(ct, body, blen, evil, sizeof(evil) - 1, out, sizeof(out),
+				      &out_len, &why);
+	tap_check(t, rc == -EINVAL, "multipart: a new SDP holding the boundary is -EINVAL");
+	rc = np_sdp_multipart_replace("text/plain", body, blen, sdp, sdp_len, out, sizeof(out),
+				      &out_len, &why);
+	tap_check(t, rc == -ENOTSUP, "multipart: replace in a non-multipart body is -ENOTSUP");
+}
+
+/*
+ * b=AS and b=TIAS apart, and the policer rate they give. Real rates, in IP
+ * bytes per second (the policer counts whole packets):
+ * - G.711 (b=AS:64), 20 ms: 50 packets of 160 payload + 12 RTP + 8 UDP +
+ *   20 IPv4 = 200 bytes, 10,000 B/s; over IPv6 (+20) 11,000 B/s; at 10 ms,
+ *   IPv6: 100 packets of 80 + 60 = 140 bytes, 14,000 B/s.
+ * - G.722 (b=AS:64): the same 64 kbit/s payload at 8,000 samples/s of
+ *   RTP clock, so the same packets: 10,000 to 14,000 B/s.
+ * np_sdp_police_rate(64, 0) = 64000 / 8 * 5 / 4 + 100 * 60 = 10,000 + 6,000
+ * = 16,000 B/s, above all of them.
+ */
+static void run_police(struct tap *t)
+{
+	static const struct {
+		const char *name;
+		uint32_t as_kbps, tias_bps;
+		uint64_t want, real;	/* real: the most the stream sends, 0 if not checked */
+	} cases[] = {
+		{ "G.711 b=AS:64", 64, 0, 16000, 14000 },
+		{ "G.722 b=AS:64", 64, 0, 16000, 14000 },
+		{ "G.711 b=TIAS:64000 (payload bit/s)", 0, 64000, 16000, 14000 },
+		/* Opus 32 kbit/s, 20 ms, IPv6: 50 x (80 + 60) = 7,000 B/s. */
+		{ "opus b=TIAS:32000 preferred over b=AS:64", 64, 32000, 11000, 7000 },
+		{ "no b= line: no limit", 0, 0, 0, 0 },
+		{ "TIAS 2^32 - 1 does not overflow", 0, UINT32_MAX,
+		  (uint64_t)UINT32_MAX * 5 / 32 + 6000, 0 },
+		{ "largest b=AS the parser takes", UINT32_MAX / 1000, 0,
+		  (uint64_t)(UINT32_MAX / 1000) * 1000 * 5 / 32 + 6000, 0 },
+	};
+	static const char *in = "v=0\r\n"
+				"o=- 1 1 IN IP4 192.168.4.60\r\n"
+				"s=-\r\n"
+				"c=IN IP4 192.168.4.60\r\n"
+				"b=AS:128\r\n"
+				"b=TIAS:100000\r\n"
+				"t=0 0\r\n"
+				"m=audio 6000 RTP/AVP 0\r\n"
+				"m=audio 6002 RTP/AVP 0\r\n"
+				"b=AS:64\r\n"
+				"b=AS:80\r\n"
+				"m=audio 6004 RTP/AVP 0\r\n"
+				"b=TIAS:48000\r\n";
+	const char *why = NULL;
+	struct np_sdp sdp;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t got = np_sdp_police_rate(cases[i].as_kbps, cases[i].tias_bps);
+
+		tap_check(t, got == cases[i].want && (!cases[i].real || got > cases[i].real),
+			  "police rate, %s: %llu B/s (got %llu, real rate %llu)", cases[i].name,
+			  (unsigned long long)cases[i].want, (unsigned long long)got,
+			  (unsigned long long)cases[i].real);
+	}
+
+	rc = np_sdp_parse(in, strlen(in), &sdp, &why);
+	if (!tap_check(t, rc == 0 && sdp.n_media == 3, "b= levels: parses (%s)", rc ? why : "ok"))
+		return;
+	tap_check(t, sdp.media[0].as_kbps == 128 && sdp.media[0].tias_bps == 100000 &&
+			     sdp.media[0].bandwidth_bps == 100000,
+		  "b= levels: no media b=, both from the session");
+	tap_check(t, sdp.media[1].as_kbps == 64 && sdp.media[1].tias_bps == 0 &&
+			     sdp.media[1].bandwidth_bps == 64000,
+		  "b= levels: media b=AS, the smaller of two, no session TIAS mixed in");
+	tap_check(t, sdp.media[2].as_kbps == 0 && sdp.media[2].tias_bps == 48000 &&
+			     sdp.media[2].bandwidth_bps == 48000,
+		  "b= levels: media b=TIAS only");
+}
+
 int main(int argc, char **argv)
 {
 	struct tap t = { 0 };
@@ -986,10 +1527,19 @@ int main(int argc, char **argv)
 
 	for (i = 0; i < sizeof(ok_cases) / sizeof(ok_cases[0]); i++)
 		run_ok_case(&t, &ok_cases[i]);
+	for (i = 0; i < sizeof(ice_cases) / sizeof(ice_cases[0]); i++)
+		run_ok_case(&t, &ice_cases[i]);
+	for (i = 0; i < sizeof(edge_cases) / sizeof(edge_cases[0]); i++)
+		run_ok_case(&t, &edge_cases[i]);
 	for (i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++)
-		run_bad_case(&t, &bad_cases[i]);
+		run_bad_case(&t, &bad_cases[i], NULL);
+	for (i = 0; i < sizeof(why_cases) / sizeof(why_cases[0]); i++)
+		run_bad_case(&t, &why_cases[i].c, why_cases[i].why);
 	run_limits(&t);
 	run_bad_relay(&t);
+	run_mp_cases(&t);
+	run_mp_replace(&t);
+	run_police(&t);
 	run_mutations(&t, rounds);
 	return tap_done(&t);
 }
