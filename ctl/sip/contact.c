@@ -6,7 +6,7 @@
  * binding a Request-URI from the core names.
  */
 #include <errno.h>
-#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 

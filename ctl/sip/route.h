@@ -33,8 +33,8 @@ int np_route_pop_ours(osip_message_t *m, np_names_us_fn ours, void *arg);
 
 /*
  * Puts n Route entries (name-addrs or URIs) in front of the existing ones,
- * uris[0] topmost. 0, or -EINVAL when one does not parse (the message is
- * then unchanged), -ENOMEM.
+ * uris[0] topmost. 0, or -EINVAL when one does not parse, -ENOSPC past
+ * NP_ROUTESET_MAX, -ENOMEM; the message is unchanged on error.
  */
 int np_route_prepend(osip_message_t *m, char *const *uris, size_t n);
 /* The same from a route set's text (np_routeset_join's form). */
@@ -50,7 +50,7 @@ int np_rr_get(const osip_message_t *m, char **out, size_t max, size_t *n);
 void np_rr_free(char **list, size_t n);
 
 /* Replaces every Record-Route by these n entries, uris[0] topmost; n 0
- * removes them. -EINVAL when one does not parse (message unchanged). */
+ * removes them. Errors as np_route_prepend's, the message unchanged. */
 int np_rr_set(osip_message_t *m, char *const *uris, size_t n);
 
 /* Position of the first Record-Route entry naming us, top first; the
