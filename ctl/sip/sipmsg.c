@@ -401,7 +401,7 @@ int np_sipmsg_set_body(osip_message_t *msg, const char *text, size_t len)
  * delta-seconds (RFC 3261 25.1): digits only, and a value past 2^32-1 means
  * 2^32-1 (20.19); anything else is malformed (-1).
  */
-static long delta_seconds(const char *text)
+long np_sipmsg_delta_seconds(const char *text)
 {
 	unsigned long long v = 0;
 	const char *p = text;
@@ -440,7 +440,7 @@ long np_sipmsg_expires(const osip_message_t *msg, long dflt)
 		text = expires->hvalue;
 	if (!text)
 		return dflt;
-	v = delta_seconds(text);
+	v = np_sipmsg_delta_seconds(text);
 	return v < 0 ? dflt : v;
 }
 
@@ -494,4 +494,64 @@ uint32_t np_sipmsg_cseq(const osip_message_t *msg)
 	return msg->cseq && msg->cseq->number ?
 		       (uint32_t)strtoul(msg->cseq->number, NULL, 10) :
 		       0;
+}
+
+static const char *tag_of(const osip_from_t *h)
+{
+	osip_generic_param_t *tag = NULL;
+
+	if (!h)
+		return "";
+	osip_from_get_tag((osip_from_t *)h, &tag);
+	return tag && tag->gvalue ? tag->gvalue : "";
+}
+
+const char *np_sipmsg_from_tag(const osip_message_t *msg)
+{
+	return tag_of(msg->from);
+}
+
+const char *np_sipmsg_to_tag(const osip_message_t *msg)
+{
+	return tag_of(msg->to);
+}
+
+int np_sipmsg_txn_key(const osip_message_t *msg, char *out, size_t len)
+{
+	const char *branch = np_sipmsg_branch(msg), *method;
+	osip_via_t *via = NULL;
+	const osip_call_id_t *id = msg->call_id;
+	char *ruri = NULL;
+	int w;
+
+	if (!len)
+		return -ENOSPC;
+	out[0] = '\0';
+	if (!strncmp(branch, "z9hG4bK", 7)) {
+		w = snprintf(out, len, "%s", branch);
+	} else {
+		/* RFC 3261 17.2.3's matching for RFC 2543 requests, the To
+		 * tag left out so that an ACK finds its INVITE. */
+		if (!MSG_IS_REQUEST(msg) || !msg->cseq || !msg->cseq->method ||
+		    !msg->cseq->number || !msg->call_id ||
+		    osip_message_get_via(msg, 0, &via) ||
+		    !via || !via->host || !msg->req_uri ||
+		    osip_uri_to_str(msg->req_uri, &ruri))
+			return -EINVAL;
+		method = msg->cseq->method;
+		if (!osip_strcasecmp(method, "ACK") ||
+		    !osip_strcasecmp(method, "CANCEL"))
+			method = "INVITE";
+		w = snprintf(out, len, "2543 %s %s %s %s%s%s %s %s:%s %s",
+			     method, ruri, np_sipmsg_from_tag(msg),
+			     id->number ? id->number : "", id->host ? "@" : "",
+			     id->host ? id->host : "", msg->cseq->number,
+			     via->host, via->port ? via->port : "", branch);
+		osip_free(ruri);
+	}
+	if (w < 0 || (size_t)w >= len) {
+		out[0] = '\0';
+		return -ENOSPC;
+	}
+	return 0;
 }

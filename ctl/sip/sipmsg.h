@@ -61,6 +61,24 @@ const char *np_sipmsg_call_id(const osip_message_t *msg, char *out,
 int np_sipmsg_from(const osip_message_t *msg, char *out, size_t len);
 int np_sipmsg_to(const osip_message_t *msg, char *out, size_t len);
 uint32_t np_sipmsg_cseq(const osip_message_t *msg);
+/* The From / To tag, "" if none. */
+const char *np_sipmsg_from_tag(const osip_message_t *msg);
+const char *np_sipmsg_to_tag(const osip_message_t *msg);
+
+/*
+ * A request's server transaction key (RFC 3261 17.2.3): its top Via branch
+ * when that starts with the magic cookie z9hG4bK; else (RFC 2543 peers) one
+ * built from the method, Request-URI, From tag, Call-ID, CSeq number, and
+ * top Via sent-by and branch, so that requests without a branch never
+ * share a key and a retry with a new CSeq (after a 401/407) gets a new one.
+ * An ACK or CANCEL gets its INVITE's key. A response has a key only by a
+ * cookie branch. 0, -ENOSPC when len is too small, -EINVAL.
+ */
+int np_sipmsg_txn_key(const osip_message_t *msg, char *out, size_t len);
+
+/* delta-seconds (RFC 3261 25.1) capped at 2^32-1 (20.19); -1 when text is
+ * not one (blanks around it allowed). */
+long np_sipmsg_delta_seconds(const char *text);
 
 int np_sipaddr_parse(const char *host, const char *port, uint16_t dflt,
 		     struct np_sockaddr *a);

@@ -2,8 +2,12 @@
 /*
  * Unit tests of ctl/sipmsg.c's registration lifetime: the Contact's
  * expires parameter before the Expires header, delta-seconds capped at
- * 2^32-1 (RFC 3261 20.19), the default for what is absent or malformed.
+ * 2^32-1 (RFC 3261 20.19), the default for what is absent or malformed;
+ * the From and To tags; transaction keys by RFC 3261 branch and, for RFC
+ * 2543 requests, by their matching fields.
  */
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -30,6 +34,145 @@ static const struct {
 	{ "abc", NULL, 3600 },
 	{ NULL, " 90 ", 90 },
 };
+
+static osip_message_t *msg_of(const char *start, const char *via,
+			       const char *from_tag, const char *to_tag,
+			       const char *callid, const char *cseq)
+{
+	char text[1024];
+	osip_message_t *m = NULL;
+
+	snprintf(text, sizeof(text),
+		 "%s\r\n"
+		 "Via: SIP/2.0/UDP %s\r\n"
+		 "From: <sip:1001@example.test>%s%s\r\n"
+		 "To: <sip:1002@example.test>%s%s\r\n"
+		 "Call-ID: %s\r\n"
+		 "CSeq: %s\r\n"
+		 "Content-Length: 0\r\n\r\n",
+		 start, via, from_tag ? ";tag=" : "", from_tag ? from_tag : "",
+		 to_tag ? ";tag=" : "", to_tag ? to_tag : "", callid, cseq);
+	if (np_sipmsg_parse(text, strlen(text), &m))
+		return NULL;
+	return m;
+}
+
+static const char *const INV = "INVITE sip:1002@192.0.2.20:5062 SIP/2.0";
+static const char *const VIA2543 = "192.0.2.10:5062";
+
+/* Requests and whether their key equals the first's. */
+static const struct {
+	const char *what;
+	const char *start, *via, *from_tag, *to_tag, *callid, *cseq;
+	bool same;
+} txn_cases[] = {
+	{ "RFC 2543 INVITE", NULL, NULL, "f1", NULL, "c1@h", "1 INVITE", true },
+	{ "its retransmission", NULL, NULL, "f1", NULL, "c1@h", "1 INVITE",
+	  true },
+	{ "its ACK (To tag of the response)", "ACK sip:1002@192.0.2.20:5062 SIP/2.0",
+	  NULL, "f1", "t9", "c1@h", "1 ACK", true },
+	{ "its CANCEL", "CANCEL sip:1002@192.0.2.20:5062 SIP/2.0", NULL, "f1",
+	  NULL, "c1@h", "1 CANCEL", true },
+	{ "the authenticated retry (new CSeq)", NULL, NULL, "f1", NULL, "c1@h",
+	  "2 INVITE", false },
+	{ "another Call-ID", NULL, NULL, "f1", NULL, "c2@h", "1 INVITE", false },
+	{ "another From tag", NULL, NULL, "f2", NULL, "c1@h", "1 INVITE",
+	  false },
+	{ "no From tag", NULL, NULL, NULL, NULL, "c1@h", "1 INVITE", false },
+	{ "another Request-URI", "INVITE sip:1003@192.0.2.20:5062 SIP/2.0",
+	  NULL, "f1", NULL, "c1@h", "1 INVITE", false },
+	{ "another sent-by", NULL, "192.0.2.11:5062", "f1", NULL, "c1@h",
+	  "1 INVITE", false },
+	{ "an RFC 2543 branch", NULL, "192.0.2.10:5062;branch=7", "f1", NULL,
+	  "c1@h", "1 INVITE", false },
+	{ "another method, same CSeq number",
+	  "OPTIONS sip:1002@192.0.2.20:5062 SIP/2.0", NULL, "f1", NULL, "c1@h",
+	  "1 OPTIONS", false },
+};
+
+static void test_txn_key(struct tap *t)
+{
+	char first[512], key[512], small[8];
+	osip_message_t *m;
+	size_t i;
+	int err;
+
+	for (i = 0; i < sizeof(txn_cases) / sizeof(txn_cases[0]); i++) {
+		m = msg_of(txn_cases[i].start ? txn_cases[i].start : INV,
+			   txn_cases[i].via ? txn_cases[i].via : VIA2543,
+			   txn_cases[i].from_tag, txn_cases[i].to_tag,
+			   txn_cases[i].callid, txn_cases[i].cseq);
+		if (!tap_check(t, m != NULL, "txn %s: parses",
+			       txn_cases[i].what))
+			continue;
+		err = np_sipmsg_txn_key(m, i ? key : first, sizeof(key));
+		tap_check(t, !err, "txn %s: key '%s'", txn_cases[i].what,
+			  i ? key : first);
+		if (i)
+			tap_check(t, !strcmp(key, first) == txn_cases[i].same,
+				  "txn %s: %s the INVITE's",
+				  txn_cases[i].what,
+				  txn_cases[i].same ? "same as" : "not");
+		osip_message_free(m);
+	}
+
+	/* RFC 3261: the branch, whatever else differs; ACK (non-2xx) and
+	 * CANCEL carry the INVITE's branch. */
+	m = msg_of(INV, "192.0.2.10:5062;branch=z9hG4bK-abc;rport", "f1",
+		   NULL, "c1@h", "1 INVITE");
+	if (tap_check(t, m != NULL, "txn 3261: parses")) {
+		err = np_sipmsg_txn_key(m, key, sizeof(key));
+		tap_check(t, !err && !strcmp(key, "z9hG4bK-abc"),
+			  "txn 3261: key is the branch (got '%s')", key);
+		err = np_sipmsg_txn_key(m, small, sizeof(small));
+		tap_check(t, err == -ENOSPC && !small[0],
+			  "txn: small buffer is -ENOSPC");
+		osip_message_free(m);
+	}
+	m = msg_of("CANCEL sip:1002@192.0.2.20:5062 SIP/2.0",
+		   "192.0.2.10:5062;branch=z9hG4bK-abc", "f1", NULL, "c1@h",
+		   "1 CANCEL");
+	if (tap_check(t, m != NULL, "txn 3261 CANCEL: parses")) {
+		err = np_sipmsg_txn_key(m, key, sizeof(key));
+		tap_check(t, !err && !strcmp(key, "z9hG4bK-abc"),
+			  "txn 3261 CANCEL: the INVITE's key");
+		osip_message_free(m);
+	}
+	m = msg_of("SIP/2.0 200 OK", "192.0.2.10:5062;branch=z9hG4bK-abc",
+		   "f1", "t1", "c1@h", "1 INVITE");
+	if (tap_check(t, m != NULL, "txn response: parses")) {
+		err = np_sipmsg_txn_key(m, key, sizeof(key));
+		tap_check(t, !err && !strcmp(key, "z9hG4bK-abc"),
+			  "txn response with a cookie branch: the branch");
+		osip_message_free(m);
+	}
+	m = msg_of("SIP/2.0 200 OK", VIA2543, "f1", "t1", "c1@h", "1 INVITE");
+	if (tap_check(t, m != NULL, "txn 2543 response: parses")) {
+		tap_check(t, np_sipmsg_txn_key(m, key, sizeof(key)) == -EINVAL,
+			  "txn 2543 response: no key (-EINVAL)");
+		osip_message_free(m);
+	}
+}
+
+static void test_tags(struct tap *t)
+{
+	osip_message_t *m = msg_of(INV, VIA2543, "a-1.x", "b~2", "c@h",
+				   "1 INVITE");
+
+	if (tap_check(t, m != NULL, "tags: parses")) {
+		tap_check(t, !strcmp(np_sipmsg_from_tag(m), "a-1.x"),
+			  "from tag");
+		tap_check(t, !strcmp(np_sipmsg_to_tag(m), "b~2"), "to tag");
+		osip_message_free(m);
+	}
+	m = msg_of(INV, VIA2543, NULL, NULL, "c@h", "1 INVITE");
+	if (tap_check(t, m != NULL, "no tags: parses")) {
+		tap_check(t, !strcmp(np_sipmsg_from_tag(m), "") &&
+				     !strcmp(np_sipmsg_to_tag(m), ""),
+			  "no tags: \"\"");
+		osip_message_free(m);
+	}
+}
 
 int main(void)
 {
@@ -71,5 +214,7 @@ int main(void)
 			  cases[i].want, got);
 		osip_message_free(msg);
 	}
+	test_txn_key(&t);
+	test_tags(&t);
 	return tap_done(&t);
 }
