@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sdp.h" /* enum np_sdp_ice */
+#include "core/sdp.h" /* enum np_sdp_ice */
 
 #define NP_REALM_NAME_MAX 32
 #define NP_IFNAME_MAX 16 /* IFNAMSIZ, with the NUL */

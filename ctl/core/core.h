@@ -345,15 +345,13 @@ void np_core_quarantine_expire(struct np_core *core, time_t now);
 /* Seconds a released core port is kept from reuse. */
 static inline uint32_t np_realm_quarantine(const struct np_realm *r)
 {
-	(void)r;
-	return 300;
+	return r->sip_port_quarantine;
 }
 
 /* Seconds a call on hold may go without media (0: no limit). */
 static inline uint32_t np_realm_hold_timeout(const struct np_realm *r)
 {
-	(void)r;
-	return 3600;
+	return r->hold_timeout;
 }
 
 const char *np_sockaddr_str(const struct np_sockaddr *a, char *buf,

@@ -72,27 +72,11 @@ static bool term_sdp_reachable(const struct at *a, const struct np_media_end *e)
 	return np_sockaddr_eq(&sdp, &a->t->nat);
 }
 
-/*
- * What the policer allows for an SDP bandwidth, in bytes of IP per second:
- * b=TIAS is payload bit/s (RFC 3890), b=AS kbit/s at the application
- * level (RFC 4566). Both leave out headers the policer counts, so room is
- * added for 100 packets/s (10 ms packetization) of IPv6+UDP+RTP headers
- * (60 bytes) and 25% on top: G.711 with b=AS:64 (about 10,000 B/s of IP at
- * 20 ms) gets 16,000 B/s.
- */
+/* What the policer allows for a side's SDP bandwidth (np_sdp_police_rate:
+ * headers and headroom added, so a G.711 call with b=AS:64 passes). */
 static uint64_t sdp_rate_bytes(const struct np_media_end *e)
 {
-	uint64_t bits;
-
-	if (e->tias_bps)
-		bits = e->tias_bps;
-	else if (e->as_kbps)
-		bits = (uint64_t)e->as_kbps * 1000;
-	else
-		bits = e->bps;
-	if (!bits)
-		return 0;
-	return bits / 8 * 5 / 4 + 100 * 60;
+	return np_sdp_police_rate(e->as_kbps, e->tias_bps);
 }
 
 /*
@@ -403,8 +387,8 @@ static void end_from_sdp(struct np_media_end *end, const struct np_sdp_media *m)
 	end->mux = m->rtcp_mux;
 	end->hold = m->hold || m->dir != NP_SDP_SENDRECV;
 	end->bps = m->bandwidth_bps;
-	end->as_kbps = 0;
-	end->tias_bps = 0;
+	end->as_kbps = m->as_kbps;
+	end->tias_bps = m->tias_bps;
 }
 
 /*
@@ -453,6 +437,7 @@ static int take_sdp(const struct at *a, struct np_call *call, enum np_side from,
 	}
 	if (parsed->n_media > call->n_streams)
 		call->n_streams = parsed->n_media;
+	relay->ice = to->ice;
 	relay->addr.family = to->address.family;
 	memcpy(&relay->addr.addr, &to->address.addr, sizeof(relay->addr.addr));
 	return 0;

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "contact.h"
-#include "sipmsg.h"
+#include "sip/contact.h"
+#include "sip/sipmsg.h"
 
 static int copy_field(char *dst, size_t size, const char *src)
 {

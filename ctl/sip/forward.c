@@ -152,6 +152,200 @@ static void final_response(struct sipctx *c, struct np_call *call,
 	np_call_end(c->core, c->t, call, NP_END_REJECTED, c->now);
 }
 
+/* --- routing (RFC 3261 16.4, 16.6, 16.12; RFC 5658) ----------------------- */
+
+/* Whether uri names natproxy: the access address (port ACC_PORT, or none
+ * when that is 5060) or a terminal's core address. */
+static bool names_us(void *arg, const osip_uri_t *uri)
+{
+	struct sipctx *c = arg;
+	struct np_sockaddr a;
+	size_t i;
+
+	if (!uri || !uri->host ||
+	    np_sipaddr_parse(uri->host, uri->port, 5060, &a))
+		return false;
+	for (i = 0; i < c->core->cfg->n_realms; i++) {
+		const struct np_realm *r = &c->core->cfg->realms[i];
+		struct np_sockaddr ours = r->address;
+
+		ours.port = a.port;
+		if (!np_sockaddr_eq(&ours, &a))
+			continue;
+		if (r->sip_port && a.port == r->sip_port)
+			return true;
+		if (np_term_by_core_port(c->core, i, a.port) ||
+		    np_core_port_quarantined(c->core, i, a.port))
+			return true;
+	}
+	return false;
+}
+
+static bool any_route(void *arg, const osip_uri_t *uri)
+{
+	(void)arg;
+	(void)uri;
+	return true;
+}
+
+/* natproxy's Record-Route entry on one side: its access address toward
+ * the terminal, the terminal's core address toward the core. */
+static void our_rr(const struct sipctx *c, bool toward_terminal, char *out,
+		   size_t len)
+{
+	struct np_sockaddr a = toward_terminal ? c->access->address :
+						 sip_core_addr(c);
+	char host[INET6_ADDRSTRLEN + 2];
+
+	if (toward_terminal)
+		a.port = c->access->sip_port;
+	snprintf(out, len, "<sip:%s:%u;lr>",
+		 np_sipaddr_host(&a, host, sizeof(host)), a.port);
+}
+
+static bool has_to_tag(const osip_message_t *m)
+{
+	osip_generic_param_t *tag = NULL;
+
+	return m->to && !osip_to_get_tag(m->to, &tag) && tag && tag->gvalue;
+}
+
+/* The call (INVITE dialog) c->msg belongs to, if any. */
+static struct np_call *call_of(struct sipctx *c)
+{
+	char call_id[256];
+
+	np_sipmsg_call_id(c->msg, call_id, sizeof(call_id));
+	return call_id[0] ? np_call_find(c->t, call_id) : NULL;
+}
+
+/* Whether uri is natproxy's core-side entry for this very terminal (two
+ * terminals of this proxy in one call both have one in the list). */
+static bool names_this_term(void *arg, const osip_uri_t *uri)
+{
+	struct sipctx *c = arg;
+	struct np_sockaddr a, ours = sip_core_addr(c);
+
+	return uri && uri->host &&
+	       !np_sipaddr_parse(uri->host, uri->port, 5060, &a) &&
+	       np_sockaddr_eq(&a, &ours);
+}
+
+/* Record-Route of a message toward one side: toward the terminal only
+ * natproxy's access entry (the core's are hidden); toward the core, for a
+ * dialog the terminal answers, natproxy's entry for this terminal on top
+ * (it is the proxy nearest the callee) above the core's own entries. */
+static void set_rr(struct sipctx *c, bool toward_terminal, const char *core_rr)
+{
+	char *list[NP_ROUTESET_MAX + 1], ours[128];
+	size_t n = 0;
+
+	if (!toward_terminal && core_rr && *core_rr &&
+	    np_routeset_split(core_rr, list + 1, NP_ROUTESET_MAX, &n))
+		n = 0;
+	our_rr(c, toward_terminal, ours, sizeof(ours));
+	list[0] = ours;
+	if (np_rr_set(c->msg, list, n + 1))
+		np_warn("Record-Route not rewritten");
+	np_rr_free(list + 1, n);
+}
+
+/*
+ * A request from the terminal toward the core: the Route entries naming
+ * natproxy go (a pre-loaded outbound proxy, or the route set natproxy gave
+ * it); in a dialog the core's route set goes back in front; a new INVITE
+ * dialog gets natproxy's core-side Record-Route.
+ */
+static void route_to_core(struct sipctx *c)
+{
+	osip_message_t *m = c->msg;
+	struct np_call *call = call_of(c);
+	const struct np_sip_dialog *d = call ? call->dialog : NULL;
+	char *list[NP_ROUTESET_MAX + 1], ours[128];
+	size_t n = 0;
+
+	np_route_pop_ours(m, names_us, c);
+	if (has_to_tag(m) && d && d->core_route[0] &&
+	    np_route_prepend_set(m, d->core_route))
+		np_warn("call '%s': route set not restored", call->id);
+	if (!MSG_IS_INVITE(m) || has_to_tag(m))
+		return;
+	if (np_rr_get(m, list, NP_ROUTESET_MAX, &n))
+		return;
+	memmove(list + 1, list, n * sizeof(*list));
+	our_rr(c, false, ours, sizeof(ours));
+	list[0] = ours;
+	np_rr_set(m, list, n + 1);
+	np_rr_free(list + 1, n);
+}
+
+/*
+ * A request from the core toward the terminal: Route entries are for the
+ * core's hops (natproxy's own included) and go; a new INVITE dialog keeps
+ * the core's Record-Route as its route set toward the core (the callee's
+ * order) and shows the terminal natproxy's access entry alone.
+ */
+static void route_to_terminal(struct sipctx *c)
+{
+	osip_message_t *m = c->msg;
+	struct np_call *call;
+	struct np_sip_dialog *d;
+	char *list[NP_ROUTESET_MAX];
+	size_t n = 0;
+
+	np_route_pop_ours(m, any_route, NULL);
+	if (!MSG_IS_INVITE(m) || has_to_tag(m))
+		return;
+	call = call_of(c);
+	d = call ? dialog_of(call) : NULL;
+	if (d && !np_rr_get(m, list, NP_ROUTESET_MAX, &n)) {
+		if (np_routeset_join(list, n, d->core_route,
+				     sizeof(d->core_route)))
+			d->core_route[0] = '\0';
+		np_rr_free(list, n);
+		c->core->dirty = true;
+	}
+	set_rr(c, true, NULL);
+}
+
+/*
+ * A response in an INVITE dialog: from the core (the terminal called),
+ * the entries above natproxy's own, reversed, are the route set toward
+ * the core; the terminal sees natproxy's access entry alone. From the
+ * terminal (it was called), the core gets its own entries back with
+ * natproxy's below.
+ */
+static void route_response(struct sipctx *c, bool from_terminal)
+{
+	osip_message_t *m = c->msg;
+	struct np_call *call = call_of(c);
+	struct np_sip_dialog *d = call ? dialog_of(call) : NULL;
+	char *list[NP_ROUTESET_MAX], *rev[NP_ROUTESET_MAX];
+	size_t n = 0, mine, i;
+
+	if (!d || !MSG_IS_RESPONSE_FOR(m, "INVITE") || m->status_code < 101 ||
+	    m->status_code >= 300)
+		return;
+	if (from_terminal) {
+		set_rr(c, false, d->core_route);
+		return;
+	}
+	/* The route set is fixed when the dialog is made (RFC 3261 12.1.2):
+	 * a re-INVITE's response does not change it. */
+	if (call->outgoing && !call->answered &&
+	    !np_rr_get(m, list, NP_ROUTESET_MAX, &n)) {
+		mine = np_rr_index_of_ours(m, names_this_term, c);
+		for (i = 0; i < mine && i < n; i++)
+			rev[i] = list[mine - 1 - i];
+		if (np_routeset_join(rev, i, d->core_route,
+				     sizeof(d->core_route)))
+			d->core_route[0] = '\0';
+		np_rr_free(list, n);
+		c->core->dirty = true;
+	}
+	set_rr(c, true, NULL);
+}
+
 /* Whether a request may carry an offer or answer natproxy relays. */
 static bool media_method(const osip_message_t *m)
 {
@@ -330,6 +524,7 @@ void sip_terminal_request(struct sipctx *c)
 		}
 	}
 	np_sipmsg_set_contact_hostport(m, &core_addr);
+	route_to_core(c);
 	request_dialog(c, true);
 	sip_send(c->sip, c->pair->second, c->t->core_port, &c->pair->softswitch,
 		 m);
@@ -359,6 +554,7 @@ void sip_terminal_response(struct sipctx *c)
 	/* A 3xx's Contacts are where to go instead: not the terminal. */
 	if (m->status_code < 300 || m->status_code >= 400)
 		np_sipmsg_set_contact_hostport(m, &core_addr);
+	route_response(c, true);
 	response_media(c, true, txn);
 	sip_send(c->sip, c->pair->second, c->t->core_port, &dest, m);
 }
@@ -407,6 +603,7 @@ void sip_core_request(struct sipctx *c)
 			   code, reason);
 		return;
 	}
+	route_to_terminal(c);
 	request_dialog(c, false);
 	sip_send(c->sip, c->pair->first, c->access->sip_port, &c->t->nat, m);
 }
@@ -435,6 +632,7 @@ void sip_core_response(struct sipctx *c)
 		/* The terminal looks for its own binding (RFC 3261 10.2.4). */
 		np_sipmsg_restore_contact(m, &core_addr, c->st->contact);
 	}
+	route_response(c, false);
 	response_media(c, false, txn);
 	sip_send(c->sip, c->pair->first, c->access->sip_port, &c->t->nat, m);
 }

@@ -161,7 +161,7 @@ static void send_bye(struct np_sip *sip, struct np_term *t,
 	const struct np_sip_dialog *d = call->dialog;
 	const struct np_sip_term *st = t->signaling;
 	const char *from, *to, *target;
-	char host[INET6_ADDRSTRLEN + 2], buf[4096], route[NP_ROUTESET_MAX + 16];
+	char host[INET6_ADDRSTRLEN + 2], buf[4096], route[NP_ROUTESET_LEN + 16];
 	unsigned long long id = ++core->next_id;
 	uint32_t cseq;
 	int n;

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "route.h"
+#include "sip/route.h"
 
 static int parse_route(const char *text, osip_route_t **r)
 {

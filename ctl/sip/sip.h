@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "core/core.h"
+#include "sip/route.h"
 #include "sip/transaction.h"
 
 /* SIP methods counted by name (metrics); any other is NP_SIP_OTHER. */
@@ -57,8 +58,6 @@ struct np_sip_counters {
 	uint64_t rejected[NP_REJECT_MAX];
 };
 
-#define NP_ROUTESET_MAX 1024
-
 /* What SIP keeps of a terminal (the core's term->signaling). */
 struct np_sip_term {
 	char contact[256]; /* its Contact URI, as it wrote it */
@@ -70,7 +69,7 @@ struct np_sip_dialog {
 	char far_target[256]; /* the far end's Contact URI */
 	uint32_t term_cseq, core_cseq; /* highest CSeq from each side */
 	/* Route set toward the core, first hop first, comma-separated. */
-	char core_route[NP_ROUTESET_MAX];
+	char core_route[NP_ROUTESET_LEN];
 };
 
 struct np_sip {

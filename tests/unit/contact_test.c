@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "sip/contact.h"
-#include "sipmsg.h"
+#include "sip/sipmsg.h"
 #include "tap.h"
 
 static osip_message_t *msg(const char *start, const char *headers)

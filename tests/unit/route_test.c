@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "sip/route.h"
-#include "sipmsg.h"
+#include "sip/sipmsg.h"
 #include "tap.h"
 
 /* natproxy in these tests: the access address 198.51.100.2 (port 5060 or
