@@ -58,7 +58,7 @@ if ! natproxyd_start "$LOG" build/natproxyd -c "$CFG" --state "$OA_STATE"; then
 	echo "1..1"
 	exit 1
 fi
-timeout -k 5 100 python3 tests/oa/oa.py tests/oa/cases.py
+OA_NPD_PID=$NPD_PID timeout -k 5 100 python3 tests/oa/oa.py tests/oa/cases.py
 rc=$?
 if [ -n "${OA_KEEP_LOG:-}" ]; then cp "$LOG" "$OA_KEEP_LOG"; fi
 exit $rc
