@@ -23,6 +23,7 @@ SUITES=(
 	tests/cli.sh
 	tests/e2e/relay.sh
 	tests/e2e/sip.sh
+	tests/oa/run.sh
 	tests/e2e/realms.sh
 	tests/e2e/policy.sh
 	tests/e2e/lifecycle.sh
