@@ -141,14 +141,17 @@ static void final_response(struct sipctx *c, struct np_call *call,
 			learn_answer(c, call, from_terminal);
 		return;
 	}
-	np_media_rollback(c->core, c->t, call);
-	if (!MSG_IS_RESPONSE_FOR(m, "INVITE") || call->answered)
-		return;
-	if (code == 401 || code == 407) {
+	/* A challenged first INVITE keeps its relays for the retry, which
+	 * offers the same again (the stream's ports stay the call's). */
+	if (MSG_IS_RESPONSE_FOR(m, "INVITE") && !call->answered &&
+	    (code == 401 || code == 407)) {
 		call->expires = c->now + CHALLENGE_WAIT;
 		call->expiry_reason = NP_END_REJECTED;
 		return;
 	}
+	np_media_rollback(c->core, c->t, call);
+	if (!MSG_IS_RESPONSE_FOR(m, "INVITE") || call->answered)
+		return;
 	np_call_end(c->core, c->t, call, NP_END_REJECTED, c->now);
 }
 
