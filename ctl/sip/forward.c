@@ -155,6 +155,99 @@ static void final_response(struct sipctx *c, struct np_call *call,
 	np_call_end(c->core, c->t, call, NP_END_REJECTED, c->now);
 }
 
+/* --- registrations per Contact ------------------------------------------- */
+
+/* The Contacts of a terminal's REGISTER become (or refresh) bindings. */
+static void bindings_learn(struct sipctx *c)
+{
+	struct np_sip_binding got[NP_SIP_BINDINGS];
+	struct np_sip_term *st = c->st;
+	size_t n = 0, i, j;
+
+	if (np_contacts_get(c->msg, got, NP_SIP_BINDINGS, &n))
+		return;
+	for (i = 0; i < n; i++) {
+		if (got[i].star)
+			continue;
+		for (j = 0; j < st->n_bindings; j++)
+			if (np_binding_same(&st->bindings[j], &got[i]))
+				break;
+		if (j == st->n_bindings) {
+			if (j == NP_SIP_BINDINGS)
+				continue;
+			st->n_bindings++;
+			st->binding_until[j] = 0;
+		}
+		st->bindings[j] = got[i];
+	}
+}
+
+/* The 200 to a REGISTER gives each binding its own lifetime; one it no
+ * longer lists is gone. Returns when the last one runs out (0: none). */
+static time_t bindings_settle(struct sipctx *c)
+{
+	struct np_sockaddr ours = sip_core_addr(c);
+	struct np_sip_term *st = c->st;
+	time_t last = 0;
+	size_t i, k = 0;
+	long e;
+
+	for (i = 0; i < st->n_bindings; i++) {
+		e = np_binding_expires_at(&st->bindings[i], c->msg, &ours);
+		if (e <= 0)
+			continue;
+		st->bindings[k] = st->bindings[i];
+		st->binding_until[k] = c->now + e;
+		if (st->binding_until[k] > last)
+			last = st->binding_until[k];
+		k++;
+	}
+	st->n_bindings = k;
+	return last;
+}
+
+/* The 200's Contacts at the terminal's core address get the terminal's
+ * own URIs back, each its own (RFC 3261 10.2.4: it looks for them). */
+static void bindings_restore(struct sipctx *c)
+{
+	struct np_sockaddr ours = sip_core_addr(c), at;
+	const struct np_sip_binding *b;
+	osip_contact_t *ct = NULL;
+	osip_uri_t *orig;
+	int i;
+
+	if (!c->st->n_bindings) {
+		np_sipmsg_restore_contact(c->msg, &ours, c->st->contact);
+		return;
+	}
+	for (i = 0; (ct = osip_list_get(&c->msg->contacts, i)); i++) {
+		if (!ct->url || np_sipaddr_parse(ct->url->host, ct->url->port,
+						 5060, &at) ||
+		    !np_sockaddr_eq(&at, &ours))
+			continue;
+		b = np_binding_for_ruri(c->st->bindings, c->st->n_bindings,
+					ct->url);
+		if (!b || osip_uri_init(&orig))
+			continue;
+		if (osip_uri_parse(orig, b->uri)) {
+			osip_uri_free(orig);
+			continue;
+		}
+		osip_uri_free(ct->url);
+		ct->url = orig;
+	}
+}
+
+/* The terminal's Contact a request from the core is for. */
+static const char *binding_target(struct sipctx *c)
+{
+	const struct np_sip_binding *b =
+		np_binding_for_ruri(c->st->bindings, c->st->n_bindings,
+				    c->msg->req_uri);
+
+	return b ? b->uri : c->st->contact;
+}
+
 /* --- routing (RFC 3261 16.4, 16.6, 16.12; RFC 5658) ----------------------- */
 
 /* Whether uri names natproxy: the access address (port ACC_PORT, or none
@@ -470,15 +563,42 @@ static void response_media(struct sipctx *c, bool from_terminal,
 
 /* --- from the terminal ---------------------------------------------------- */
 
+/*
+ * The branch a terminal's request is known by: its own when made as RFC
+ * 3261 says (magic cookie), else one of natproxy's derived from the RFC
+ * 2543 matching fields, so two such transactions never share one (an
+ * authenticated retry is not a retransmission) and the ACK or CANCEL of
+ * an INVITE gets the INVITE's.
+ */
+static void term_branch(const osip_message_t *m, char *out, size_t len)
+{
+	const char *b = np_sipmsg_branch(m);
+	uint64_t h = 14695981039346656037ull; /* FNV-1a */
+	char key[1024];
+	const char *p;
+
+	if (!strncmp(b, "z9hG4bK", 7) ||
+	    np_sipmsg_txn_key(m, key, sizeof(key))) {
+		snprintf(out, len, "%s", b);
+		return;
+	}
+	for (p = key; *p; p++) {
+		h ^= (unsigned char)*p;
+		h *= 1099511628211ull;
+	}
+	snprintf(out, len, "z9hG4bK-np2543-%016llx", (unsigned long long)h);
+}
+
 void sip_terminal_request(struct sipctx *c)
 {
 	struct np_sockaddr core_addr = sip_core_addr(c);
-	char via[512], host[INET6_ADDRSTRLEN + 2];
-	const char *branch = np_sipmsg_branch(c->msg), *reason;
+	char via[512], host[INET6_ADDRSTRLEN + 2], branch[NP_BRANCH_MAX + 32];
+	const char *reason;
 	osip_message_t *m = c->msg;
 	struct np_txn *txn = NULL;
 	int code;
 
+	term_branch(m, branch, sizeof(branch));
 	txn = np_txn_find(&c->sip->txns, branch, false, c->t);
 	if (MSG_IS_ACK(m) && txn && txn->answered_here)
 		return;
@@ -512,11 +632,13 @@ void sip_terminal_request(struct sipctx *c)
 	/* Our Via, with the terminal's branch: the response finds its way. */
 	snprintf(via, sizeof(via), "SIP/2.0/UDP %s:%u;branch=%s;rport",
 		 np_sipaddr_host(&core_addr, host, sizeof(host)),
-		 core_addr.port, *branch ? branch : "z9hG4bK-np-none");
+		 core_addr.port, branch);
 	if (np_sipmsg_replace_top_via(m, via)) {
 		refuse(c, txn, 400, "Bad Request");
 		return;
 	}
+	if (MSG_IS_REGISTER(m))
+		bindings_learn(c);
 	if (MSG_IS_REGISTER(m) || MSG_IS_INVITE(m) || MSG_IS_SUBSCRIBE(m)) {
 		char contact[256];
 
@@ -578,7 +700,7 @@ void sip_core_request(struct sipctx *c)
 		return;
 	}
 	if (np_sipmsg_request_uri_is(m, &core_addr))
-		np_sipmsg_set_request_uri(m, c->st->contact);
+		np_sipmsg_set_request_uri(m, binding_target(c));
 	/* CANCEL and a non-2xx ACK reuse their INVITE's branch (RFC 3261 9.1,
 	 * 17.1.1.3): find the branch we gave it. */
 	t = np_txn_find_upstream(&c->sip->txns, upstream, c->t);
@@ -613,11 +735,11 @@ void sip_core_request(struct sipctx *c)
 
 void sip_core_response(struct sipctx *c)
 {
-	struct np_sockaddr core_addr = sip_core_addr(c);
 	const char *branch = np_sipmsg_branch(c->msg);
 	osip_message_t *m = c->msg;
 	struct np_txn *txn;
 	long expires;
+	time_t until;
 
 	if (!strncmp(branch, BYE_BRANCH, strlen(BYE_BRANCH)))
 		return; /* the answer to a BYE of ours */
@@ -627,13 +749,17 @@ void sip_core_response(struct sipctx *c)
 		return;
 	}
 	if (MSG_IS_RESPONSE_FOR(m, "REGISTER") && MSG_IS_STATUS_2XX(m)) {
-		expires = np_sipmsg_expires(m, 0);
-		np_term_registered(c->core, c->t,
-				   expires > 0 ? c->now + expires : 0, c->now);
-		np_info("terminal registered through core port %u for %lds",
-			c->t->core_port, expires);
-		/* The terminal looks for its own binding (RFC 3261 10.2.4). */
-		np_sipmsg_restore_contact(m, &core_addr, c->st->contact);
+		until = c->st->n_bindings ? bindings_settle(c) : 0;
+		if (!c->st->n_bindings) {
+			expires = np_sipmsg_expires(m, 0);
+			until = expires > 0 ? c->now + expires : 0;
+		}
+		np_term_registered(c->core, c->t, until, c->now);
+		np_info("terminal registered through core port %u for %lds "
+			"(%zu bindings)",
+			c->t->core_port, until ? (long)(until - c->now) : 0L,
+			c->st->n_bindings);
+		bindings_restore(c);
 	}
 	route_response(c, false);
 	response_media(c, false, txn);

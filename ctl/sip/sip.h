@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "core/core.h"
+#include "sip/contact.h"
 #include "sip/route.h"
 #include "sip/transaction.h"
 
@@ -58,9 +59,16 @@ struct np_sip_counters {
 	uint64_t rejected[NP_REJECT_MAX];
 };
 
+#define NP_SIP_BINDINGS 8 /* Contacts one terminal registers at once */
+
 /* What SIP keeps of a terminal (the core's term->signaling). */
 struct np_sip_term {
-	char contact[256]; /* its Contact URI, as it wrote it */
+	char contact[256]; /* its Contact URI, as it wrote it last */
+	/* Its registered Contacts (lines, accounts, instances), each with
+	 * its own lifetime (0: not registered). */
+	struct np_sip_binding bindings[NP_SIP_BINDINGS];
+	time_t binding_until[NP_SIP_BINDINGS];
+	size_t n_bindings;
 };
 
 /* What SIP keeps of a dialog (the core's call->dialog): what ending it

@@ -300,7 +300,7 @@ int np_sipmsg_set_contact_hostport(osip_message_t *msg,
 	int i;
 
 	/* Every Contact: a REGISTER may carry several bindings. */
-	for (i = 0; !osip_message_get_contact(msg, i, &contact) && contact;
+	for (i = 0; osip_message_get_contact(msg, i, &contact) >= 0 && contact;
 	     i++) {
 		if (contact->url)
 			set_hostport(contact->url, addr);
@@ -319,7 +319,7 @@ int np_sipmsg_restore_contact(osip_message_t *msg,
 
 	if (!uri[0])
 		return 0;
-	for (i = 0; !osip_message_get_contact(msg, i, &contact) && contact;
+	for (i = 0; osip_message_get_contact(msg, i, &contact) >= 0 && contact;
 	     i++) {
 		if (contact->url &&
 		    !np_sipaddr_parse(contact->url->host, contact->url->port,
