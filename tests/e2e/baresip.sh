@@ -205,7 +205,8 @@ baresip_conf() {
 		ctrl_tcp_listen		127.0.0.1:$CTRL_PORT
 		snd_path		$dir/rec
 	EOF
-	echo "<sip:$1@$SIP_DOMAIN>;outbound=\"sip:$SIP_PROXY_ACC_IP:5060\";regint=60;answermode=auto;audio_codecs=pcmu" \
+	# Kamailio challenges its subscribers: user U's password is U-pw.
+	echo "<sip:$1@$SIP_DOMAIN>;auth_pass=$1-pw;outbound=\"sip:$SIP_PROXY_ACC_IP:5060\";regint=60;answermode=auto;audio_codecs=pcmu" \
 		>"$dir/accounts"
 }
 baresip_conf a "$SIP_A_IP"

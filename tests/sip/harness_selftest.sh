@@ -5,12 +5,12 @@
 # offloads, the bpffs), Kamailio as registrar and proxy with sipp terminals
 # in the core (REGISTER, a call to a registered UA and one to the far end,
 # RTP both ways, keepalives answered, un-REGISTER), the one-way audio that a
-# NAT causes without natproxy, and the cleanup. Prints TAP; < 60 s.
+# NAT causes without natproxy, and the cleanup. Prints TAP; < 100 s.
 set -u
 # Bounded as a whole: timeout signals our process group, the EXIT trap
 # below still cleans up.
 if [ -z "${SIP_SELFTEST_BOUNDED:-}" ]; then
-	SIP_SELFTEST_BOUNDED=1 exec timeout -k 10 58 "$0" "$@"
+	SIP_SELFTEST_BOUNDED=1 exec timeout -k 10 100 "$0" "$@"
 fi
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/tap.sh
@@ -190,6 +190,98 @@ check "a call to an unknown user fails (the scenario reports it)" \
 	not sipp_run core call-nobody uac -i 198.51.100.10 -p 5060 -mi 198.51.100.10 -mp 6000 \
 	-s nobody -key user a 198.51.100.2:5060
 check "with a 404 from Kamailio" grep -q 'SIP/2.0 404' "$NP_RUN_DIR/call-nobody.err"
+
+# --- subscribers: digest authentication, record-routing ----------------------
+# The core network is trusted (nothing above was challenged); natproxy's core
+# address 198.51.100.1 is not: it relays subscribers. A sipp there (the proxy
+# namespace, no natproxyd in this test) is what Kamailio sees of a terminal
+# behind natproxy.
+S_UA=(-i "$SIP_PROXY_CORE_IP" -p 5060 -mi "$SIP_PROXY_CORE_IP" -mp 6000)
+check_none "no request from the core network was challenged" 'challenged' \
+	cat "$NP_RUN_DIR"/reg-b.log "$NP_RUN_DIR"/call-a.log "$NP_RUN_DIR"/call-b.log
+check "subscriber a (from 198.51.100.1) registers: password a-pw" \
+	sipp_run proxy reg-sub register "${S_UA[@]}" -key user a -key expires 60 "$SIP_KAM_IP:5060"
+check "... after a 401 challenge (realm example.test, qop=auth)" \
+	bash -c "grep -q 'register a: 401 challenged' '$NP_RUN_DIR/reg-sub.log' &&
+		grep -q 'WWW-Authenticate: Digest realm=\"example.test\", nonce=\"[^\"]*\", qop=\"auth\"' '$NP_RUN_DIR/reg-sub.msg'"
+check_eq "Kamailio's location table has a's contact" "sip:a@$SIP_PROXY_CORE_IP:5060" \
+	"$(kamailio_contacts a)"
+check "a wrong password is refused (challenged again, the scenario fails)" \
+	not sipp_run proxy reg-bad register "${S_UA[@]}" -key user c -au c -ap wrong \
+	-key expires 60 "$SIP_KAM_IP:5060"
+check "... with a 401 to each try, and no contact for c" \
+	bash -c "grep -q '^CSeq: 2 REGISTER' '$NP_RUN_DIR/reg-bad.msg' &&
+		[ \$(grep -c '^SIP/2.0 401' '$NP_RUN_DIR/reg-bad.msg') -ge 2 ] &&
+		! grep -q '^SIP/2.0 200' '$NP_RUN_DIR/reg-bad.msg' && [ -z '$(kamailio_contacts c)' ]"
+check "another user's credentials do not register c (a's, right password)" \
+	not sipp_run proxy reg-other register "${S_UA[@]}" -key user c -au a -ap a-pw \
+	-key expires 60 "$SIP_KAM_IP:5060"
+
+capture core eth0 rtp-sub.pcap udp and not port 5060
+cap=$SIP_LAST_PID
+sipp_spawn core uas-far2 uas -i "$SIP_FAR_IP" -p 5060 -mi "$SIP_FAR_IP" -mp 6000
+uas=$SIP_LAST_PID
+check "subscriber a calls the far end (uac.xml)" \
+	sipp_run proxy call-sub uac "${S_UA[@]}" -s far -key user a "$SIP_KAM_IP:5060"
+sip_wait "$uas" 10
+check_eq "the far end's uas.xml passes (it got the ACK and the BYE)" 0 $?
+stop_capture "$cap"
+check "a's INVITE was challenged: 407, ACKed, sent again with CSeq 2" \
+	bash -c "grep -q 'uac a: 407 challenged' '$NP_RUN_DIR/call-sub.log' &&
+		grep -q '^Proxy-Authenticate: Digest realm=\"example.test\"' '$NP_RUN_DIR/call-sub.msg' &&
+		grep -q '^CSeq: 1 ACK' '$NP_RUN_DIR/call-sub.msg' &&
+		grep -q '^CSeq: 2 INVITE' '$NP_RUN_DIR/call-sub.msg'"
+check "... and only the retry reached the far end, without a's credentials" \
+	bash -c "[ \$(grep -c '^INVITE ' '$NP_RUN_DIR/uas-far2.msg') = 1 ] &&
+		grep -q '^CSeq: 2 INVITE' '$NP_RUN_DIR/uas-far2.msg' &&
+		! grep -qi '^Proxy-Authorization' '$NP_RUN_DIR/uas-far2.msg'"
+check "the 200 carried Kamailio's Record-Route" \
+	grep -q "uac a: 200 Record-Route: <sip:$SIP_KAM_IP;lr" "$NP_RUN_DIR/call-sub.log"
+check "a sent ACK and BYE to the far end's Contact with Route <sip:$SIP_KAM_IP;lr...>" \
+	python3 - "$NP_RUN_DIR/call-sub.msg" "$SIP_KAM_IP" <<-'EOF'
+		import re, sys
+		text = open(sys.argv[1], errors="replace").read()
+		seen = set()
+		for m in re.finditer(r"^(ACK|BYE) sip:198\.51\.100\.10:5060\S* SIP/2\.0\r?\n(.*?)\r?\n\r?\n", text, re.M | re.S):
+		    if re.search(r"^Route: <sip:%s;lr" % re.escape(sys.argv[2]), m.group(2), re.M):
+		        seen.add(m.group(1))
+		sys.exit(0 if seen == {"ACK", "BYE"} else 1)
+	EOF
+sub_cid=$(sed -n 's/^Call-ID: *//p' "$NP_RUN_DIR/call-sub.msg" | head -1 | tr -d '\r')
+check_eq "Kamailio routed both by their Route (loose_route)" 2 \
+	"$(grep -F " ${sub_cid:-no Call-ID}} " "$KAM_LOG" | grep -cE 'in-dialog (ACK|BYE) routed by its Route to sip:198\.51\.100\.10')"
+call_check rtp-sub "$SIP_PROXY_CORE_IP" "$SIP_FAR_IP"
+
+# A request in a dialog that names no Route of Kamailio's is not its to
+# forward (it would be an open relay): 404.
+no_route_bye() {
+	in_ns core python3 - <<-'EOF'
+		import socket
+		s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+		s.bind(("198.51.100.20", 5072))
+		s.settimeout(2)
+		s.sendto(b"BYE sip:far@198.51.100.10:5060 SIP/2.0\r\n"
+		         b"Via: SIP/2.0/UDP 198.51.100.20:5072;branch=z9hG4bKnoroute1\r\n"
+		         b"From: <sip:b@example.test>;tag=nr1\r\nTo: <sip:far@example.test>;tag=nr2\r\n"
+		         b"Call-ID: noroute-1@198.51.100.20\r\nCSeq: 2 BYE\r\n"
+		         b"Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n", ("198.51.100.2", 5060))
+		print(s.recv(4096).decode().split("\r\n")[0])
+	EOF
+}
+check_eq "a BYE with a To-tag and no Route is answered 404" "SIP/2.0 404 Not Here" \
+	"$(no_route_bye 2>&1)"
+
+check "subscriber a answers as uas.xml at 198.51.100.1" \
+	sipp_spawn proxy uas-sub uas "${S_UA[@]}"
+uas=$SIP_LAST_PID
+check "the far end calls a: trusted, not challenged" \
+	sipp_run core call-far uac -i "$SIP_FAR_IP" -p 5060 -mi "$SIP_FAR_IP" -mp 6000 \
+	-s a -key user far "$SIP_KAM_IP:5060"
+sip_wait "$uas" 10
+check_eq "a's uas.xml passes (the far end's ACK and BYE came by Kamailio's Route)" 0 $?
+check_none "... no challenge on the way" 'challenged' cat "$NP_RUN_DIR/call-far.log"
+check "a echoed the Record-Route in its 200, the far end used it" \
+	grep -q "uac far: 200 Record-Route: <sip:$SIP_KAM_IP;lr" "$NP_RUN_DIR/call-far.log"
 
 # --- without natproxy, a NAT breaks the media one way ------------------------
 # A sipp answering at the proxy's access address stands in for a proxy that

@@ -329,16 +329,22 @@ kamailio_contacts() {
 # messages and failures, NAME.stat: statistics, NAME.msg: SIP messages,
 # NAME.log: the scenario's <log>s). SCENARIO: a name in scenarios/ or a
 # path. ARGS carry the rest: -i, -p, -mi, -mp, -s, -key user X, the remote
-# host.
+# host. Given a -key user NAME (first one), and no -au, sipp answers
+# challenges as NAME with password NAME-pw (the users of kamailio.cfg).
 sipp_cmd() {
-	local name=$1 sf=$2 calls arg prev='' domain=(-key domain "$SIP_DOMAIN")
-	local t=${SIP_SIPP_TIMEOUT:-30}
+	local name=$1 sf=$2 calls arg prev='' prev2='' user='' given_au=0 auth=()
+	local domain=(-key domain "$SIP_DOMAIN") t=${SIP_SIPP_TIMEOUT:-30}
 	shift 2
 	# sipp keeps the first -key of a name: give ours only if ARGS have none.
+	# The credentials a challenge is answered with are the first -key
+	# user's (password USER-pw, Kamailio's convention) unless ARGS give -au.
 	for arg in "$@"; do
 		[ "$prev" = -key ] && [ "$arg" = domain ] && domain=()
-		prev=$arg
+		[ "$prev2" = -key ] && [ "$prev" = user ] && [ -z "$user" ] && user=$arg
+		[ "$arg" = -au ] && given_au=1
+		prev2=$prev prev=$arg
 	done
+	[ -n "$user" ] && [ "$given_au" = 0 ] && auth=(-au "$user" -ap "$user-pw")
 	case $sf in */*) ;; *) sf=$SIP_SCENARIOS/$sf.xml ;; esac
 	# uas.xml ends itself after its call (keepalives before it are calls
 	# too, so a call count would stop it early); the others make one call.
@@ -349,7 +355,7 @@ sipp_cmd() {
 	esac
 	SIPP_CMD=(timeout -k 5 "$((t + 15))" env -C "$NP_RUN_DIR" sipp -sf "$sf" "${calls[@]}"
 		-nostdin -timeout "${t}s" -timeout_error -recv_timeout 20s
-		"${domain[@]}"
+		"${domain[@]}" "${auth[@]}"
 		-trace_err -error_file "$NP_RUN_DIR/$name.err"
 		-trace_stat -stf "$NP_RUN_DIR/$name.stat"
 		-trace_msg -message_file "$NP_RUN_DIR/$name.msg"
