@@ -298,11 +298,17 @@ void np_sip_input(struct np_sip *sip, size_t realm, uint16_t local_port,
 	}
 	if (pair < 0 && MSG_IS_REQUEST(msg) && t &&
 	    !from_softswitch(core, t, src)) {
+		bool reject = core->cfg->realms[realm].core_strangers ==
+			      NP_CORE_STRANGERS_REJECT;
+
 		core->stats.strangers++;
-		np_warn("%s to core port %u from %s, not the softswitch: "
-			"dropped",
+		np_warn("%s to core port %u from %s, not the softswitch: %s",
 			msg->sip_method, local_port,
-			np_sockaddr_str(src, where, sizeof(where)));
+			np_sockaddr_str(src, where, sizeof(where)),
+			reject ? "refused" : "dropped");
+		if (reject)
+			sip_answer(sip, realm, local_port, src, msg, 403,
+				   "Forbidden");
 		goto out;
 	}
 	if (pair < 0 && !t) {
