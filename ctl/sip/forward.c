@@ -72,7 +72,7 @@ static int take_media(struct sipctx *c, struct np_call *call,
 		       np_media_offer(c->core, c->t, call, from, body, len, out,
 				      SDP_MAX, &out_len, &why);
 	if (!err)
-		err = np_sipmsg_set_body(c->msg, out, out_len);
+		err = np_sipmsg_set_sdp(c->msg, out, out_len);
 	free(out);
 	if (err)
 		np_warn("call '%s': SDP %s from the %s not relayed: %s",
@@ -533,10 +533,75 @@ static void request_dialog(struct sipctx *c, bool from_terminal)
 		np_call_end(c->core, c->t, call, NP_END_CANCEL, c->now);
 }
 
+/* A header of msg as text (From, To) into out; "" when absent. */
+static void header_text(const osip_message_t *m, bool to, char *out,
+			size_t len)
+{
+	if ((to ? np_sipmsg_to(m, out, len) : np_sipmsg_from(m, out, len)))
+		out[0] = '\0';
+}
+
+/*
+ * A 2xx whose SDP natproxy cannot relay is never forwarded as it is
+ * (docs/sip.md, failing closed): the side that sent it gets an ACK and,
+ * for a new call, a BYE; the other side gets a 500 instead, whose ACK
+ * stops here. A new call ends (refused); an established one keeps the
+ * media it had agreed.
+ */
+static void refuse_answer(struct sipctx *c, struct np_call *call,
+			  bool from_terminal, struct np_txn *txn)
+{
+	osip_message_t *m = c->msg;
+	struct np_sip_dialog *d = dialog_of(call);
+	char from[256], to[256], target[256], call_id[256];
+	bool invite = MSG_IS_RESPONSE_FOR(m, "INVITE");
+	struct sip_request rq = {
+		.to_terminal = from_terminal,
+		.from = from,
+		.to = to,
+		.target = target,
+		.call_id = call_id,
+	};
+
+	header_text(m, false, from, sizeof(from));
+	header_text(m, true, to, sizeof(to));
+	np_sipmsg_call_id(m, call_id, sizeof(call_id));
+	if (np_sipmsg_contact_uri(m, target, sizeof(target)))
+		target[0] = '\0';
+	/* Toward the terminal its own Contact was rewritten: the original. */
+	if (from_terminal)
+		snprintf(target, sizeof(target), "%s", c->st->contact);
+	rq.route = from_terminal || !d ? NULL : d->core_route;
+	if (invite) {
+		rq.method = "ACK";
+		rq.cseq = np_sipmsg_cseq(m);
+		sip_send_in_dialog(c->sip, c->t, &rq);
+	}
+	if (invite && !call->answered) {
+		rq.method = "BYE";
+		rq.cseq = np_sipmsg_cseq(m) + 1;
+		rq.extra = "Reason: SIP;cause=488;text=\"SDP not relayable\"\r\n";
+		sip_send_in_dialog(c->sip, c->t, &rq);
+	}
+	osip_message_set_status_code(m, 500);
+	osip_free(m->reason_phrase);
+	m->reason_phrase = osip_strdup("Server Internal Error");
+	np_sipmsg_set_body(m, "", 0);
+	if (m->content_type) {
+		osip_content_type_free(m->content_type);
+		m->content_type = NULL;
+	}
+	if (txn)
+		txn->answered_here = true;
+	np_media_rollback(c->core, c->t, call);
+	if (invite && !call->answered)
+		np_call_end(c->core, c->t, call, NP_END_REFUSED, c->now);
+}
+
 /* A response's media and dialog: SDP in any response to an offer-bearing
  * method is the offer's answer (or a late offer); finals settle it. */
 static void response_media(struct sipctx *c, bool from_terminal,
-			   const struct np_txn *txn)
+			   struct np_txn *txn)
 {
 	osip_message_t *m = c->msg;
 	char call_id[256];
@@ -549,9 +614,12 @@ static void response_media(struct sipctx *c, bool from_terminal,
 		       MSG_IS_RESPONSE_FOR(m, "PRACK")))
 		return;
 	if (m->status_code < 300 && take_media(c, call, from_terminal, txn)) {
+		if (m->status_code >= 200) {
+			refuse_answer(c, call, from_terminal, txn);
+			return;
+		}
 		/* Never forwarded as it was: a provisional response goes on
-		 * without its body, an answer that cannot be relayed fails
-		 * the offer. */
+		 * without its body. */
 		np_sipmsg_set_body(m, "", 0);
 		if (m->content_type) {
 			osip_content_type_free(m->content_type);

@@ -44,6 +44,15 @@ void sip_answer(struct np_sip *sip, size_t realm, uint16_t from_port,
 		const struct np_sockaddr *to, osip_message_t *req, int code,
 		const char *reason);
 bool sip_keepalive(void *ctx, struct np_term *t);
+/* A request natproxy makes in a dialog: what it needs. */
+struct sip_request {
+	const char *method, *target, *route, *from, *to, *call_id;
+	const char *extra; /* more header lines, CRLF-ended, or NULL */
+	uint32_t cseq;
+	bool to_terminal;
+};
+void sip_send_in_dialog(struct np_sip *sip, struct np_term *t,
+			const struct sip_request *rq);
 void sip_call_abort(void *ctx, struct np_term *t, struct np_call *call,
 		    enum np_end_reason why);
 

@@ -145,68 +145,90 @@ bool sip_keepalive(void *ctx, struct np_term *t)
 }
 
 /*
- * A BYE of our own for a dialog the core ends, toward the terminal or
- * toward the core, as the other side of the dialog would send it; toward
- * the core with the dialog's route set.
+ * A request of our own in a dialog (ACK, BYE), toward the terminal (from
+ * the access socket, to its NAT mapping) or toward the core (from its core
+ * address, to the softswitch, with the dialog's route set in front).
  */
-static void send_bye(struct np_sip *sip, struct np_term *t,
-		     struct np_call *call, bool to_terminal,
-		     enum np_end_reason why)
+void sip_send_in_dialog(struct np_sip *sip, struct np_term *t,
+			const struct sip_request *rq)
 {
 	struct np_core *core = sip->core;
 	const struct np_pair *pair = np_core_pair(core, t);
-	const struct np_realm *r =
-		&core->cfg->realms[to_terminal ? pair->first : pair->second];
-	uint16_t port = to_terminal ? r->sip_port : t->core_port;
-	const struct np_sip_dialog *d = call->dialog;
-	const struct np_sip_term *st = t->signaling;
-	const char *from, *to, *target;
+	size_t realm = rq->to_terminal ? pair->first : pair->second;
+	const struct np_realm *r = &core->cfg->realms[realm];
+	uint16_t port = rq->to_terminal ? r->sip_port : t->core_port;
 	char host[INET6_ADDRSTRLEN + 2], buf[4096], route[NP_ROUTESET_LEN + 16];
 	unsigned long long id = ++core->next_id;
-	uint32_t cseq;
 	int n;
 
-	if (!d || !st)
-		return;
-	/* The terminal's side of the dialog: From/To as it sent them when it
-	 * called, swapped when it was called. */
-	if (call->outgoing == to_terminal) {
-		from = call->to;
-		to = call->from;
-	} else {
-		from = call->from;
-		to = call->to;
-	}
-	target = to_terminal ? st->contact : d->far_target;
-	cseq = (to_terminal ? d->core_cseq : d->term_cseq) + 1;
-	if (!target[0] || !from[0] || !to[0])
+	if (!rq->target[0] || !rq->from[0] || !rq->to[0])
 		return;
 	route[0] = 0;
-	if (!to_terminal && d->core_route[0])
-		snprintf(route, sizeof(route), "Route: %s\r\n", d->core_route);
+	if (rq->route && rq->route[0])
+		snprintf(route, sizeof(route), "Route: %s\r\n", rq->route);
 	np_sipaddr_host(&r->address, host, sizeof(host));
 	n = snprintf(buf, sizeof(buf),
-		     "BYE %s SIP/2.0\r\n"
+		     "%s %s SIP/2.0\r\n"
 		     "Via: SIP/2.0/UDP %s:%u;branch=%s%llx;rport\r\n"
 		     "Max-Forwards: 70\r\n"
 		     "%s"
 		     "From: %s\r\n"
 		     "To: %s\r\n"
 		     "Call-ID: %s\r\n"
-		     "CSeq: %u BYE\r\n"
-		     "Reason: SIP;cause=%d;text=\"%s\"\r\n"
+		     "CSeq: %u %s\r\n"
+		     "%s"
 		     "Content-Length: 0\r\n\r\n",
-		     target, host, port, BYE_BRANCH, id, route, from, to,
-		     call->id, cseq, why == NP_END_TERMINAL_LOST ? 480 : 408,
-		     why == NP_END_MEDIA_TIMEOUT ? "media timeout" :
-						   np_end_reason_names[why]);
+		     rq->method, rq->target, host, port, BYE_BRANCH, id, route,
+		     rq->from, rq->to, rq->call_id, rq->cseq, rq->method,
+		     rq->extra ? rq->extra : "");
 	if (n <= 0 || (size_t)n >= sizeof(buf))
 		return;
-	if (!core->io->send(core->io_ctx, to_terminal ? pair->first : pair->second,
-			    port, to_terminal ? &t->nat : &pair->softswitch,
-			    buf, (size_t)n))
-		sip->ctr[to_terminal ? pair->first : pair->second]
-			.requests_out[NP_SIP_BYE]++;
+	if (!core->io->send(core->io_ctx, realm, port,
+			    rq->to_terminal ? &t->nat : &pair->softswitch, buf,
+			    (size_t)n))
+		sip->ctr[realm].requests_out[!strcmp(rq->method, "ACK") ?
+						     NP_SIP_ACK :
+						     NP_SIP_BYE]++;
+}
+
+/*
+ * A BYE of our own for a dialog the core ends, toward the terminal or
+ * toward the core, as the other side of the dialog would send it.
+ */
+static void send_bye(struct np_sip *sip, struct np_term *t,
+		     struct np_call *call, bool to_terminal,
+		     enum np_end_reason why)
+{
+	const struct np_sip_dialog *d = call->dialog;
+	const struct np_sip_term *st = t->signaling;
+	char reason[128];
+	struct sip_request rq = {
+		.method = "BYE",
+		.to_terminal = to_terminal,
+		.call_id = call->id,
+		.extra = reason,
+	};
+
+	if (!d || !st)
+		return;
+	/* The terminal's side of the dialog: From/To as it sent them when it
+	 * called, swapped when it was called. */
+	if (call->outgoing == to_terminal) {
+		rq.from = call->to;
+		rq.to = call->from;
+	} else {
+		rq.from = call->from;
+		rq.to = call->to;
+	}
+	rq.target = to_terminal ? st->contact : d->far_target;
+	rq.route = to_terminal ? NULL : d->core_route;
+	rq.cseq = (to_terminal ? d->core_cseq : d->term_cseq) + 1;
+	snprintf(reason, sizeof(reason),
+		 "Reason: SIP;cause=%d;text=\"%s\"\r\n",
+		 why == NP_END_TERMINAL_LOST ? 480 : 408,
+		 why == NP_END_MEDIA_TIMEOUT ? "media timeout" :
+					       np_end_reason_names[why]);
+	sip_send_in_dialog(sip, t, &rq);
 }
 
 /* The core ends a call on its own: an answered one ends with BYE both ways

@@ -365,19 +365,62 @@ bool np_sipmsg_request_uri_is(const osip_message_t *msg,
 	       np_sockaddr_eq(&uri, addr);
 }
 
-const char *np_sipmsg_sdp(const osip_message_t *msg, size_t *len)
+static bool is_sdp(const osip_content_type_t *ct)
+{
+	return ct && ct->type && ct->subtype &&
+	       !osip_strcasecmp(ct->type, "application") &&
+	       !osip_strcasecmp(ct->subtype, "sdp");
+}
+
+/* The body that holds the SDP: the body of an application/sdp message, or
+ * the application/sdp part of a multipart one (libosip2 keeps each part as
+ * a body with its own Content-Type). */
+static osip_body_t *sdp_body(const osip_message_t *msg)
 {
 	osip_content_type_t *ct = msg->content_type;
 	osip_body_t *body = NULL;
+	int i;
 
-	if (!ct || !ct->type || !ct->subtype ||
-	    osip_strcasecmp(ct->type, "application") ||
-	    osip_strcasecmp(ct->subtype, "sdp"))
+	if (is_sdp(ct))
+		return osip_message_get_body(msg, 0, &body) >= 0 ? body : NULL;
+	if (!ct || !ct->type || osip_strcasecmp(ct->type, "multipart"))
 		return NULL;
-	if (osip_message_get_body(msg, 0, &body) || !body || !body->body)
+	for (i = 0; (body = osip_list_get(&msg->bodies, i)); i++)
+		if (is_sdp(body->content_type))
+			return body;
+	return NULL;
+}
+
+const char *np_sipmsg_sdp(const osip_message_t *msg, size_t *len)
+{
+	osip_body_t *body = sdp_body(msg);
+
+	if (!body || !body->body)
 		return NULL;
 	*len = body->length;
 	return body->body;
+}
+
+int np_sipmsg_set_sdp(osip_message_t *msg, const char *text, size_t len)
+{
+	osip_body_t *body = sdp_body(msg);
+	char *copy;
+
+	if (!body || is_sdp(msg->content_type))
+		return np_sipmsg_set_body(msg, text, len);
+	/* A part of a multipart body: the others stay as they are, and
+	 * libosip2 counts the Content-Length anew when it prints. */
+	copy = osip_malloc(len + 1);
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	osip_free(body->body);
+	body->body = copy;
+	body->length = len;
+	osip_content_length_free(msg->content_length);
+	msg->content_length = NULL;
+	return 0;
 }
 
 int np_sipmsg_set_body(osip_message_t *msg, const char *text, size_t len)

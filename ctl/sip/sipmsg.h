@@ -49,6 +49,9 @@ bool np_sipmsg_request_uri_is(const osip_message_t *msg,
 
 /* The SDP body, or NULL when the message carries none. */
 const char *np_sipmsg_sdp(const osip_message_t *msg, size_t *len);
+/* Replaces the SDP np_sipmsg_sdp() found (a multipart body keeps its
+ * other parts). */
+int np_sipmsg_set_sdp(osip_message_t *msg, const char *text, size_t len);
 int np_sipmsg_set_body(osip_message_t *msg, const char *body, size_t len);
 
 /* Registration lifetime in seconds: the Contact's expires parameter, else
