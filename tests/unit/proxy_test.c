@@ -3724,6 +3724,102 @@ out:
 	env_fini(t, &e, "reconfigure");
 }
 
+/*
+ * A terminal natproxy drops (keepalives unanswered) with a call up: the
+ * call ends with BYE to both sides and a record saying terminal-lost.
+ */
+static void test_terminal_lost(struct tap *t)
+{
+	int byes_acc = 0, byes_core = 0;
+	char *inv = NULL;
+	struct env e;
+	time_t end;
+	size_t i;
+
+	if (!env_init(t, &e, CFG_MAIN, "terminal lost"))
+		return;
+	do_register(&e, &alice, 1, 3600);
+	inv = invite_out(&e, &alice, "lost@192.168.1.10", "z9hG4bK-lost",
+			 SDP_OFFER("192.168.1.10", "6000"));
+	answer_out(&e, &alice, inv, 20000, SDP_FAR("198.51.100.10", "7000"));
+	/* Keep the media alive so only the lost binding ends the call. */
+	end = e.now + 1000;
+	while (e.px.core.terms && e.now < end) {
+		e.now++;
+		sent_clear(&e.io);
+		e.io.last_seen_ns = (uint64_t)e.now * 1000000000ull;
+		np_proxy_tick(&e.px, e.now);
+		for (i = 0; i < e.io.n_sent; i++) {
+			if (strncmp(e.io.sent[i].buf, "BYE ", 4))
+				continue;
+			if (e.io.sent[i].realm == ACC)
+				byes_acc++;
+			else
+				byes_core++;
+		}
+	}
+	tap_check(t, !e.px.core.terms && byes_acc == 1 && byes_core == 1,
+		  "terminal lost: its call ends with one BYE each way (%d, %d)",
+		  byes_acc, byes_core);
+	tap_check(t, strstr(e.io.last_record, "\"end_reason\": \"terminal-lost\"") &&
+			     e.px.core.pair_ctr[0].calls_ended[NP_END_TERMINAL_LOST] == 1,
+		  "terminal lost: one record, end_reason terminal-lost");
+	free(inv);
+	env_fini(t, &e, "terminal lost");
+}
+
+/*
+ * A released core port is quarantined (docs/sip.md): it answers 480 to the
+ * softswitch and is not given to another terminal until its time is up.
+ */
+static void test_quarantine(struct tap *t)
+{
+	char m[MSG_MAX], cfg[4096], *q;
+	const struct sent *s;
+	struct env e;
+
+	snprintf(cfg, sizeof(cfg), "%s", CFG_V4("30000-30099", "20000-20000"));
+	q = strstr(cfg, "sip_port_quarantine: 0");
+	if (q)
+		memcpy(q, "sip_port_quarantine: 9", 22);
+	if (!env_init(t, &e, cfg, "quarantine"))
+		return;
+	do_register(&e, &alice, 1, 60);
+	do_register(&e, &alice, 2, 0);
+	e.now += 64;
+	np_proxy_tick(&e.px, e.now);
+	tap_check(t, !np_term_by_core_port(&e.px.core, CORE, 20000) &&
+			     e.io.n_closed == 0,
+		  "quarantine: alice released, her core socket still open");
+	core_req(m, "OPTIONS", "sip:alice@198.51.100.1:20000",
+		 KS_VIA("z9hG4bK-ks-q1"), FAR_FROM, "<sip:alice@example.test>",
+		 "q1@example.test", 1, "", "");
+	sent_clear(&e.io);
+	from_core(&e, 20000, m);
+	s = one_sent(t, &e, "quarantine, request for the old address");
+	tap_check(t, sent_route(s, CORE, 20000, "198.51.100.2", 5060) &&
+			     first_line_is(s, "SIP/2.0 480 Temporarily Unavailable"),
+		  "quarantine: the softswitch's request for her gets 480 from her old address");
+	term_req(m, &bob, "REGISTER", "sip:example.test", "z9hG4bK-regq",
+		 "reg-bob-q", 1, "<sip:bob@example.test>", "Expires: 60\r\n", "");
+	sent_clear(&e.io);
+	from_term(&e, &bob, m);
+	s = one_sent(t, &e, "quarantine, a new terminal");
+	tap_check(t, first_line_is(s, "SIP/2.0 503 Service Unavailable") &&
+			     e.io.n_opened == 1,
+		  "quarantine: the port is not given to bob yet (503)");
+	e.now += 9;
+	np_proxy_tick(&e.px, e.now);
+	tap_check(t, e.io.n_closed == 1,
+		  "quarantine: after 9 s the socket is closed, the port free");
+	sent_clear(&e.io);
+	from_term(&e, &bob, m);
+	s = one_sent(t, &e, "quarantine over");
+	tap_check(t, sent_route(s, CORE, 20000, "198.51.100.2", 5060),
+		  "quarantine: then bob gets port 20000");
+	env_fini(t, &e, "quarantine");
+}
+
 int main(void)
 {
 	struct tap t = { 0 };
@@ -3753,6 +3849,8 @@ int main(void)
 	test_latch_modes(&t);
 	test_charging(&t);
 	test_media_timeout(&t);
+	test_quarantine(&t);
+	test_terminal_lost(&t);
 	test_latched(&t);
 	test_many_transactions(&t);
 	test_reconfigure(&t);
