@@ -619,6 +619,12 @@ enum {
 	R_HOLD_TIMEOUT,
 	R_CORE_STRANGERS,
 	R_SIP_PORT_QUARANTINE,
+	R_ADDRESS_RATE,
+	R_MAPPING_RATE,
+	R_TERMINALS_PER_ADDRESS,
+	R_CALLS_PER_TERMINAL,
+	R_TRANSACTIONS_PER_TERMINAL,
+	R_RESERVE,
 	R_COUNT
 };
 
@@ -644,6 +650,12 @@ static const char *const realm_keys[R_COUNT] = {
 	[R_HOLD_TIMEOUT] = "hold_timeout",
 	[R_CORE_STRANGERS] = "core_strangers",
 	[R_SIP_PORT_QUARANTINE] = "sip_port_quarantine",
+	[R_ADDRESS_RATE] = "max_requests_per_address",
+	[R_MAPPING_RATE] = "max_requests_per_mapping",
+	[R_TERMINALS_PER_ADDRESS] = "max_terminals_per_address",
+	[R_CALLS_PER_TERMINAL] = "max_calls_per_terminal",
+	[R_TRANSACTIONS_PER_TERMINAL] = "max_transactions_per_terminal",
+	[R_RESERVE] = "reserve_percent",
 };
 
 static const char *const latch_names[] = {
@@ -782,6 +794,13 @@ static int parse_realm_policy(struct parser *p, yaml_node_t *const *kn,
 	r->media_timeout = NP_DEFAULT_MEDIA_TIMEOUT;
 	r->hold_timeout = NP_DEFAULT_HOLD_TIMEOUT;
 	r->sip_port_quarantine = NP_DEFAULT_SIP_PORT_QUARANTINE;
+	r->max_address_rate = NP_DEFAULT_ADDRESS_RATE;
+	r->max_mapping_rate = NP_DEFAULT_MAPPING_RATE;
+	r->max_terminals_per_address = NP_DEFAULT_TERMINALS_PER_ADDRESS;
+	r->max_calls_per_terminal = NP_DEFAULT_CALLS_PER_TERMINAL;
+	r->max_transactions_per_terminal =
+		NP_DEFAULT_TRANSACTIONS_PER_TERMINAL;
+	r->reserve_percent = NP_DEFAULT_RESERVE_PERCENT;
 	r->dscp = -1;
 	r->sip_dscp = -1;
 	ret = get_enum(p, kn[R_LATCH], vn[R_LATCH], latch_names,
@@ -832,6 +851,27 @@ static int parse_realm_policy(struct parser *p, yaml_node_t *const *kn,
 			       vn[R_SIP_PORT_QUARANTINE], 0,
 			       NP_MAX_SIP_PORT_QUARANTINE,
 			       &r->sip_port_quarantine);
+	if (!ret)
+		ret = get_uint(p, kn[R_ADDRESS_RATE], vn[R_ADDRESS_RATE], 0,
+			       1000000, &r->max_address_rate);
+	if (!ret)
+		ret = get_uint(p, kn[R_MAPPING_RATE], vn[R_MAPPING_RATE], 0,
+			       1000000, &r->max_mapping_rate);
+	if (!ret)
+		ret = get_uint(p, kn[R_TERMINALS_PER_ADDRESS],
+			       vn[R_TERMINALS_PER_ADDRESS], 0, UINT32_MAX,
+			       &r->max_terminals_per_address);
+	if (!ret)
+		ret = get_uint(p, kn[R_CALLS_PER_TERMINAL],
+			       vn[R_CALLS_PER_TERMINAL], 0, UINT32_MAX,
+			       &r->max_calls_per_terminal);
+	if (!ret)
+		ret = get_uint(p, kn[R_TRANSACTIONS_PER_TERMINAL],
+			       vn[R_TRANSACTIONS_PER_TERMINAL], 0, UINT32_MAX,
+			       &r->max_transactions_per_terminal);
+	if (!ret)
+		ret = get_uint(p, kn[R_RESERVE], vn[R_RESERVE], 0, 50,
+			       &r->reserve_percent);
 	r->latch = latch;
 	r->deny_drop = deny_drop;
 	r->ice = ice;

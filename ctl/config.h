@@ -28,6 +28,15 @@
 #define NP_DEFAULT_SIP_PORT_QUARANTINE 300 /* seconds */
 #define NP_MAX_HOLD_TIMEOUT 604800 /* a week */
 #define NP_MAX_SIP_PORT_QUARANTINE 86400
+/* Per-source limits of an access realm (issue 11), defaults a deployment
+ * behind carrier-grade NAT can keep: one address may carry hundreds of
+ * subscribers, one mapping is one device. */
+#define NP_DEFAULT_ADDRESS_RATE 1000 /* SIP datagrams/s from one address */
+#define NP_DEFAULT_MAPPING_RATE 100 /* SIP datagrams/s from one IP:port */
+#define NP_DEFAULT_TERMINALS_PER_ADDRESS 500
+#define NP_DEFAULT_CALLS_PER_TERMINAL 32 /* an IAD with many lines */
+#define NP_DEFAULT_TRANSACTIONS_PER_TERMINAL 256 /* held 64-300 s */
+#define NP_DEFAULT_RESERVE_PERCENT 10
 
 union np_inaddr {
 	struct in_addr v4;
@@ -98,6 +107,15 @@ struct np_realm {
 	 * to another terminal; 0 = reused at once. Default
 	 * NP_DEFAULT_SIP_PORT_QUARANTINE. */
 	uint32_t sip_port_quarantine;
+	/* Per-source limits (0 = none): datagrams per second from one
+	 * address and from one mapping, terminals one address may hold,
+	 * live calls and open transactions of one terminal; and the share
+	 * of signaling and relay ports only known terminals and calls may
+	 * take (new ones get 503 before the pools run dry). */
+	uint32_t max_address_rate, max_mapping_rate;
+	uint32_t max_terminals_per_address;
+	uint32_t max_calls_per_terminal, max_transactions_per_terminal;
+	uint32_t reserve_percent;
 };
 
 /* A NAT address pair: terminals in realm `first` reach the softswitch

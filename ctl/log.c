@@ -185,3 +185,21 @@ void np_log_route_libbpf(void)
 {
 	libbpf_set_print(libbpf_print);
 }
+
+bool np_log_limit(struct np_log_limit *l, long now)
+{
+	if (now / NP_LOG_WINDOW != l->window) {
+		if (l->suppressed)
+			np_warn("%u more like the next line suppressed in %ds",
+				l->suppressed, NP_LOG_WINDOW);
+		l->window = now / NP_LOG_WINDOW;
+		l->shown = 0;
+		l->suppressed = 0;
+	}
+	if (l->shown < NP_LOG_BURST) {
+		l->shown++;
+		return true;
+	}
+	l->suppressed++;
+	return false;
+}

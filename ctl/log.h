@@ -31,6 +31,20 @@ const char *np_log_last_error(void);
 /* Installs np_log as libbpf's printer (warnings and up, debug at DEBUG). */
 void np_log_route_libbpf(void);
 
+/*
+ * Lines about repeated bad input (a flood of malformed datagrams) are
+ * rate-limited per kind: at most NP_LOG_BURST lines per NP_LOG_WINDOW
+ * seconds; the first line after that says how many were suppressed.
+ */
+#define NP_LOG_BURST 10
+#define NP_LOG_WINDOW 10
+struct np_log_limit {
+	long window;
+	unsigned shown, suppressed;
+};
+/* Whether one more line of this kind may be logged at now (seconds). */
+bool np_log_limit(struct np_log_limit *l, long now);
+
 #define np_err(...) np_log(NP_LOG_ERROR, __VA_ARGS__)
 #define np_warn(...) np_log(NP_LOG_WARN, __VA_ARGS__)
 #define np_info(...) np_log(NP_LOG_INFO, __VA_ARGS__)

@@ -35,6 +35,18 @@ static bool realm_full(const struct np_core *core, size_t realm)
 
 #define EARLY_CALL_LIFETIME 300 /* s an unanswered call may ring */
 
+static bool too_many_calls(const struct np_core *core, const struct np_term *t)
+{
+	uint32_t max = core->cfg->realms[np_core_pair(core, t)->first]
+			       .max_calls_per_terminal;
+	const struct np_call *call;
+	uint32_t n = 0;
+
+	for (call = t->calls; call && max; call = call->next)
+		n++;
+	return max && n >= max;
+}
+
 struct np_call *np_call_new(struct np_core *core, struct np_term *t,
 			    const char *id, bool outgoing, time_t now)
 {
@@ -49,6 +61,20 @@ struct np_call *np_call_new(struct np_core *core, struct np_term *t,
 	}
 	if (realm_full(core, pair->first) || realm_full(core, pair->second)) {
 		np_warn("call '%s' refused: concurrent call limit reached", id);
+		return NULL;
+	}
+	if (too_many_calls(core, t)) {
+		core->stats.over_limits++;
+		np_warn("call '%s' refused: the terminal has %u calls up", id,
+			core->cfg->realms[pair->first].max_calls_per_terminal);
+		return NULL;
+	}
+	/* The last relay ports stay for the calls already up (a re-INVITE
+	 * adding video), so a burst of new calls cannot take them all. */
+	if (np_core_media_reserved(core, t->pair)) {
+		core->stats.over_limits++;
+		np_warn("call '%s' refused: relay ports down to the reserve",
+			id);
 		return NULL;
 	}
 	call = calloc(1, sizeof(*call));

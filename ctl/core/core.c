@@ -169,6 +169,8 @@ int np_core_init(struct np_core *core, const struct np_config *cfg,
 		err = -ENOMEM;
 	else
 		err = pools_init(core, cfg, 0);
+	if (!err)
+		err = np_admission_init(&core->admission);
 	if (err)
 		np_core_fini(core);
 	return err;
@@ -225,6 +227,7 @@ static void free_all(struct np_core *core)
 	size_t i;
 
 	np_core_quarantine_expire(core, 0);
+	np_admission_fini(&core->admission);
 	for (i = 0; core->cfg && i < core->cfg->n_realms; i++) {
 		if (core->signal_ports)
 			np_portpool_fini(&core->signal_ports[i]);

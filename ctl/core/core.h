@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "core/admission.h"
 #include "core/portpool.h"
 #include "core/sdp.h"
 #include "natproxy.h"
@@ -64,7 +65,9 @@ struct np_core_io {
 	X(keepalives_unanswered)                                               \
 	X(latches)                                                             \
 	X(strangers)                                                           \
-	X(offers_rolled_back)
+	X(offers_rolled_back)                                                  \
+	X(rate_limited)                                                        \
+	X(over_limits)
 
 struct np_proxy_stats {
 #define NP_STAT_FIELD(name) uint64_t name;
@@ -226,6 +229,7 @@ struct np_core {
 	struct np_portpool *media_ports; /* per realm */
 	struct np_term *terms;
 	struct np_quarantine *quarantine;
+	struct np_admission admission; /* per-source rates */
 	uint64_t next_id;
 	bool dirty; /* state changed since the last np_state_save() */
 	struct np_proxy_stats stats;
@@ -267,6 +271,14 @@ void np_term_alive(struct np_term *t);
 bool np_term_may_register(const struct np_core *core, size_t realm,
 			  const struct np_sockaddr *src,
 			  const struct np_term *self);
+/* Whether a new terminal may take a core port of pair now: within the
+ * source address's terminal limit, and out of the reserve unless known
+ * (a registered subscriber back at a new mapping). */
+bool np_term_may_join(const struct np_core *core, size_t pair,
+		      const struct np_sockaddr *src, bool known);
+/* Whether pair's relay pools are down to their reserve (kept for the
+ * calls already up). */
+bool np_core_media_reserved(const struct np_core *core, size_t pair);
 /* Whether realm:port is a quarantined (recently released) core port. */
 bool np_core_port_quarantined(const struct np_core *core, size_t realm,
 			      uint16_t port);

@@ -199,6 +199,46 @@ bool np_term_may_register(const struct np_core *core, size_t realm,
 	       registered_from(core, src, self) < max;
 }
 
+/* Whether a pool has fewer than percent% of its ports free. */
+static bool in_reserve(const struct np_portpool *pool, uint32_t percent)
+{
+	uint32_t size = pool->used ? (uint32_t)(pool->hi - pool->lo) + 1 : 0;
+
+	return percent && size &&
+	       (uint64_t)(size - pool->in_use) * 100 < (uint64_t)size * percent;
+}
+
+bool np_term_may_join(const struct np_core *core, size_t pair,
+		      const struct np_sockaddr *src, bool known)
+{
+	const struct np_pair *p = &core->cfg->pairs[pair];
+	const struct np_realm *acc = &core->cfg->realms[p->first];
+	const struct np_term *t;
+	uint32_t n = 0;
+
+	if (!known && in_reserve(&core->signal_ports[p->second],
+				 acc->reserve_percent))
+		return false;
+	if (!acc->max_terminals_per_address)
+		return true;
+	for (t = core->terms; t; t = t->next) {
+		struct np_sockaddr a = t->nat;
+
+		a.port = src->port;
+		n += t->pair == pair && np_sockaddr_eq(&a, src);
+	}
+	return n < acc->max_terminals_per_address;
+}
+
+bool np_core_media_reserved(const struct np_core *core, size_t pair)
+{
+	const struct np_pair *p = &core->cfg->pairs[pair];
+	uint32_t percent = core->cfg->realms[p->first].reserve_percent;
+
+	return in_reserve(&core->media_ports[p->first], percent) ||
+	       in_reserve(&core->media_ports[p->second], percent);
+}
+
 size_t np_core_pair_terms(const struct np_core *core, size_t pair)
 {
 	const struct np_term *t;

@@ -671,9 +671,23 @@ void sip_terminal_request(struct sipctx *c)
 	if (MSG_IS_ACK(m) && txn && txn->answered_here)
 		return;
 	if (!MSG_IS_ACK(m)) {
-		if (!txn)
+		if (!txn && c->access->max_transactions_per_terminal &&
+		    c->st->open_txns >= c->access->max_transactions_per_terminal) {
+			/* Each costs memory for up to 300 s: a terminal that
+			 * opens more is flooding. */
+			c->core->stats.over_limits++;
+			sip_answer(c->sip, c->pair->first, c->access->sip_port,
+				   &c->src, m, 503, "Service Unavailable");
+			return;
+		}
+		if (!txn) {
 			txn = np_txn_add(&c->sip->txns, c->t, branch,
 					 m->sip_method, false, c->now);
+			if (txn) {
+				txn->open_count = &c->st->open_txns;
+				c->st->open_txns++;
+			}
+		}
 		if (!txn || np_sipmsg_top_via(m, txn->via, sizeof(txn->via))) {
 			refuse(c, txn, 400, "Bad Request");
 			return;
@@ -705,8 +719,10 @@ void sip_terminal_request(struct sipctx *c)
 		refuse(c, txn, 400, "Bad Request");
 		return;
 	}
-	if (MSG_IS_REGISTER(m))
+	if (MSG_IS_REGISTER(m)) {
 		bindings_learn(c);
+		np_sipmsg_aor(m, c->st->aor, sizeof(c->st->aor));
+	}
 	if (MSG_IS_REGISTER(m) || MSG_IS_INVITE(m) || MSG_IS_SUBSCRIBE(m)) {
 		char contact[256];
 

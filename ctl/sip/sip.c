@@ -174,6 +174,32 @@ static bool from_softswitch(const struct np_core *core, const struct np_term *t,
 	return np_sockaddr_eq(&ss, src);
 }
 
+static bool has_to_tag(const osip_message_t *m)
+{
+	osip_generic_param_t *tag = NULL;
+
+	return m->to && !osip_to_get_tag(m->to, &tag) && tag && tag->gvalue;
+}
+
+/* Whether msg is a REGISTER of a subscriber registered at another
+ * mapping of pair (its NAT mapping changed): it may use the reserve. */
+static bool known_aor(struct np_sip *sip, int pair, const osip_message_t *msg)
+{
+	const struct np_term *t;
+	char aor[256];
+
+	if (!MSG_IS_REGISTER(msg) || np_sipmsg_aor(msg, aor, sizeof(aor)))
+		return false;
+	for (t = sip->core->terms; t; t = t->next) {
+		const struct np_sip_term *st = t->signaling;
+
+		if ((int)t->pair == pair && t->registered_until && st &&
+		    !strcmp(st->aor, aor))
+			return true;
+	}
+	return false;
+}
+
 /* A new terminal at src for a request on pair's access socket, or NULL
  * with the request answered. */
 static struct np_term *newcomer(struct np_sip *sip, size_t realm,
@@ -188,6 +214,27 @@ static struct np_term *newcomer(struct np_sip *sip, size_t realm,
 
 	if (!MSG_IS_REQUEST(msg)) {
 		core->stats.unmatched++;
+		return NULL;
+	}
+	/* Only what can lead to a registration or a call costs a core port
+	 * and a socket (admission before allocation). */
+	if (!MSG_IS_REGISTER(msg) && !(MSG_IS_INVITE(msg) && !has_to_tag(msg))) {
+		if (MSG_IS_OPTIONS(msg)) /* a ping to its outbound proxy */
+			sip_answer(sip, realm, port, src, msg, 200, "OK");
+		else if (!MSG_IS_ACK(msg))
+			sip_answer(sip, realm, port, src, msg, 403,
+				   "Not Registered");
+		return NULL;
+	}
+	if (!np_term_may_join(core, (size_t)pair, src, known_aor(sip, pair, msg))) {
+		core->stats.over_limits++;
+		if (np_log_limit(&sip->log.refused, now))
+			np_warn("%s from %s refused: terminal limit of its "
+				"address, or core ports down to the reserve",
+				msg->sip_method,
+				np_sockaddr_str(src, where, sizeof(where)));
+		sip_answer(sip, realm, port, src, msg, 503,
+			   "Service Unavailable");
 		return NULL;
 	}
 	if (core->cfg->pairs[pair].draining) {
@@ -241,6 +288,17 @@ void np_sip_input(struct np_sip *sip, size_t realm, uint16_t local_port,
 
 	core->stats.received++;
 	pair = access_pair(core, realm, local_port);
+	/* Per-source rates first: a flood costs a lookup, not a parse. */
+	if (pair >= 0 &&
+	    !np_admit(&core->admission, src,
+		      core->cfg->realms[realm].max_address_rate,
+		      core->cfg->realms[realm].max_mapping_rate, now)) {
+		core->stats.rate_limited++;
+		if (np_log_limit(&sip->log.rate, now))
+			np_warn("SIP from %s over its rate limit: dropped",
+				np_sockaddr_str(src, where, sizeof(where)));
+		return;
+	}
 	if (pair < 0) {
 		t = np_term_by_core_port(core, realm, local_port);
 		if (!t && !np_core_port_quarantined(core, realm, local_port)) {
@@ -259,8 +317,9 @@ void np_sip_input(struct np_sip *sip, size_t realm, uint16_t local_port,
 		return;
 	if (len > MAX_SIP || np_sipmsg_parse(buf, len, &msg)) {
 		core->stats.malformed++;
-		np_warn("malformed SIP (%zu bytes) from %s: dropped", len,
-			np_sockaddr_str(src, where, sizeof(where)));
+		if (np_log_limit(&sip->log.malformed, now))
+			np_warn("malformed SIP (%zu bytes) from %s: dropped",
+				len, np_sockaddr_str(src, where, sizeof(where)));
 		return;
 	}
 	/* A prefix denied since (a reload) stops new calls, not live ones:
@@ -274,10 +333,12 @@ void np_sip_input(struct np_sip *sip, size_t realm, uint16_t local_port,
 	sip_count(sip, realm, msg, false);
 	if (denied) {
 		core->stats.denied++;
-		np_warn("%s from %s denied by realm '%s'",
-			MSG_IS_REQUEST(msg) ? msg->sip_method : "response",
-			np_sockaddr_str(src, where, sizeof(where)),
-			core->cfg->realms[realm].name);
+		if (np_log_limit(&sip->log.denied, now))
+			np_warn("%s from %s denied by realm '%s'",
+				MSG_IS_REQUEST(msg) ? msg->sip_method :
+						      "response",
+				np_sockaddr_str(src, where, sizeof(where)),
+				core->cfg->realms[realm].name);
 		if (MSG_IS_REQUEST(msg) && !core->cfg->realms[realm].deny_drop)
 			sip_answer(sip, realm, local_port, src, msg, 403,
 				   "Forbidden");
@@ -302,10 +363,12 @@ void np_sip_input(struct np_sip *sip, size_t realm, uint16_t local_port,
 			      NP_CORE_STRANGERS_REJECT;
 
 		core->stats.strangers++;
-		np_warn("%s to core port %u from %s, not the softswitch: %s",
-			msg->sip_method, local_port,
-			np_sockaddr_str(src, where, sizeof(where)),
-			reject ? "refused" : "dropped");
+		if (np_log_limit(&sip->log.strangers, now))
+			np_warn("%s to core port %u from %s, not the "
+				"softswitch: %s",
+				msg->sip_method, local_port,
+				np_sockaddr_str(src, where, sizeof(where)),
+				reject ? "refused" : "dropped");
 		if (reject)
 			sip_answer(sip, realm, local_port, src, msg, 403,
 				   "Forbidden");

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "core/core.h"
+#include "log.h"
 #include "sip/contact.h"
 #include "sip/route.h"
 #include "sip/transaction.h"
@@ -69,6 +70,8 @@ struct np_sip_term {
 	struct np_sip_binding bindings[NP_SIP_BINDINGS];
 	time_t binding_until[NP_SIP_BINDINGS];
 	size_t n_bindings;
+	char aor[256]; /* the To of its REGISTER: who it is */
+	uint32_t open_txns; /* transactions of its requests in flight */
 };
 
 /* What SIP keeps of a dialog (the core's call->dialog): what ending it
@@ -80,8 +83,14 @@ struct np_sip_dialog {
 	char core_route[NP_ROUTESET_LEN];
 };
 
+/* Log lines about bad input, each kind rate-limited. */
+struct np_sip_log_limits {
+	struct np_log_limit malformed, denied, strangers, rate, refused;
+};
+
 struct np_sip {
 	struct np_core *core;
+	struct np_sip_log_limits log;
 	struct np_txns txns;
 	struct np_sip_counters *ctr; /* per realm */
 	size_t n_ctr;

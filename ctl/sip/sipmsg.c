@@ -532,6 +532,17 @@ int np_sipmsg_to(const osip_message_t *msg, char *out, size_t len)
 	return name_addr(msg->to, out, len);
 }
 
+int np_sipmsg_aor(const osip_message_t *msg, char *out, size_t len)
+{
+	const osip_uri_t *u = msg->to ? msg->to->url : NULL;
+
+	out[0] = '\0';
+	if (!u || !u->host)
+		return -EINVAL;
+	snprintf(out, len, "%s@%s", u->username ? u->username : "", u->host);
+	return 0;
+}
+
 uint32_t np_sipmsg_cseq(const osip_message_t *msg)
 {
 	return msg->cseq && msg->cseq->number ?

@@ -64,6 +64,8 @@ const char *np_sipmsg_call_id(const osip_message_t *msg, char *out,
 int np_sipmsg_from(const osip_message_t *msg, char *out, size_t len);
 int np_sipmsg_to(const osip_message_t *msg, char *out, size_t len);
 uint32_t np_sipmsg_cseq(const osip_message_t *msg);
+/* The To URI's user@host: the address-of-record a REGISTER binds. */
+int np_sipmsg_aor(const osip_message_t *msg, char *out, size_t len);
 /* The From / To tag, "" if none. */
 const char *np_sipmsg_from_tag(const osip_message_t *msg);
 const char *np_sipmsg_to_tag(const osip_message_t *msg);

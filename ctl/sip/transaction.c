@@ -139,6 +139,8 @@ void np_txns_drop(struct np_txns *txns, const struct np_term *term, time_t now)
 		if ((term && t->term == term) || (now && t->expires <= now)) {
 			*p = t->next;
 			txn_unhash(txns, t);
+			if (t->open_count && *t->open_count)
+				(*t->open_count)--;
 			free(t);
 		} else {
 			p = &t->next;

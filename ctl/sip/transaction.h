@@ -30,6 +30,7 @@ struct np_txn {
 	bool offer; /* the request carried an SDP offer */
 	char method[16];
 	time_t expires;
+	uint32_t *open_count; /* its terminal's count of open transactions */
 };
 
 struct np_txns {

@@ -501,6 +501,17 @@ static void ua_init(void)
 			     sa("2001:db8:1::10", 5060) };
 }
 
+/* cfg with text inserted after the first line `after` (a realm key). */
+static const char *cfg_with(char *buf, const char *cfg, const char *after,
+			    const char *text)
+{
+	const char *at = strstr(cfg, after);
+	size_t head = at ? (size_t)(at - cfg) + strlen(after) : strlen(cfg);
+
+	snprintf(buf, 4096, "%.*s%s%s", (int)head, cfg, text, cfg + head);
+	return buf;
+}
+
 static bool env_init(struct tap *t, struct env *e, const char *yaml,
 		     const char *name)
 {
@@ -3438,6 +3449,7 @@ out:
 
 static void test_many_transactions(struct tap *t)
 {
+	char cfg[4096];
 	char m[MSG_MAX], r[MSG_MAX], branch[64], cid[64], want[128];
 	char vias[256];
 	char **reqs = calloc(MANY_TXNS, sizeof(*reqs));
@@ -3450,7 +3462,14 @@ static void test_many_transactions(struct tap *t)
 		tap_check(t, false, "many transactions: memory");
 		return;
 	}
-	if (!env_init(t, &e, CFG_MAIN, "many transactions"))
+	/* Thousands in flight from one terminal in one second: what the
+	 * per-source limits exist to refuse, switched off here. */
+	if (!env_init(t, &e,
+		      cfg_with(cfg, CFG_MAIN, "    sip_port: 5060\n",
+			       "    max_requests_per_address: 0\n"
+			       "    max_requests_per_mapping: 0\n"
+			       "    max_transactions_per_terminal: 0\n"),
+		      "many transactions"))
 		goto out;
 	np_log_set_level(NP_LOG_ERROR);
 	do_register(&e, &alice, 1, 3600);
@@ -3820,6 +3839,110 @@ static void test_quarantine(struct tap *t)
 	env_fini(t, &e, "quarantine");
 }
 
+/*
+ * Issue 11: admission before allocation and per-source limits. Only a
+ * REGISTER or a new INVITE makes a terminal; a source over its rate is
+ * dropped before parsing; a terminal's calls and open transactions, and
+ * an address's terminals, are capped.
+ */
+static void test_limits(struct tap *t)
+{
+	struct ua mallory = { "mallory", "192.168.9.9",
+			      sa("203.0.113.66", 40066) };
+	struct ua mallory2 = { "m2", "192.168.9.10",
+			       sa("203.0.113.66", 40067) };
+	struct ua mallory3 = { "m3", "192.168.9.11",
+			       sa("203.0.113.66", 40068) };
+	char m[MSG_MAX], cfg[4096], cid[64], br[64];
+	const struct sent *s;
+	struct env e;
+	int i, answered;
+
+	if (!env_init(t, &e,
+		      cfg_with(cfg, CFG_MAIN, "    sip_port: 5060\n",
+			       "    max_requests_per_mapping: 5\n"
+			       "    max_terminals_per_address: 2\n"
+			       "    max_calls_per_terminal: 2\n"
+			       "    max_transactions_per_terminal: 6\n"),
+		      "limits"))
+		return;
+	term_req(m, &mallory, "OPTIONS", "sip:bob@example.test", "z9hG4bK-l1",
+		 "l1@x", 1, "<sip:bob@example.test>", CT_SDP,
+		 SDP_OFFER("192.168.9.9", "6000"));
+	sent_clear(&e.io);
+	from_term(&e, &mallory, m);
+	s = one_sent(t, &e, "limits, OPTIONS from a stranger");
+	tap_check(t, first_line_is(s, "SIP/2.0 200 OK") && !e.px.core.terms &&
+			     e.io.n_opened == 0 &&
+			     e.px.core.media_ports[ACC].in_use == 0,
+		  "limits: an OPTIONS (with SDP) from an unknown source is answered here: no terminal, port or relay");
+	term_req(m, &mallory, "MESSAGE", "sip:bob@example.test", "z9hG4bK-l2",
+		 "l2@x", 1, "<sip:bob@example.test>", "", "");
+	sent_clear(&e.io);
+	from_term(&e, &mallory, m);
+	s = one_sent(t, &e, "limits, MESSAGE from a stranger");
+	tap_check(t, first_line_is(s, "SIP/2.0 403 Not Registered") &&
+			     !e.px.core.terms && e.io.n_opened == 0,
+		  "limits: any other request from an unknown source gets 403, costs nothing");
+	/* 5 datagrams a second from one mapping: the next ones are dropped
+	 * unread; the next second they pass again. */
+	for (i = 0, answered = 0; i < 6; i++) {
+		sent_clear(&e.io);
+		from_term(&e, &mallory, m);
+		answered += e.io.n_sent;
+	}
+	tap_check(t, answered == 3 && e.px.core.stats.rate_limited == 3,
+		  "limits: over 5 a second from one mapping, dropped before parsing (answered %d, rate_limited %llu)",
+		  answered, (unsigned long long)e.px.core.stats.rate_limited);
+	e.now++;
+	sent_clear(&e.io);
+	from_term(&e, &mallory, m);
+	tap_check(t, e.io.n_sent == 1, "limits: the next second it passes again");
+	/* Terminals per address: two phones behind one address, not three. */
+	do_register(&e, &mallory, 1, 3600);
+	do_register(&e, &mallory2, 1, 3600);
+	term_req(m, &mallory3, "REGISTER", "sip:example.test", "z9hG4bK-l3",
+		 "l3@x", 1, "<sip:m3@example.test>", "Expires: 3600\r\n", "");
+	sent_clear(&e.io);
+	from_term(&e, &mallory3, m);
+	s = one_sent(t, &e, "limits, a third terminal of one address");
+	tap_check(t, first_line_is(s, "SIP/2.0 503 Service Unavailable") &&
+			     e.io.n_opened == 2,
+		  "limits: a third terminal behind one address gets 503, no core port");
+	/* Calls per terminal: two, then 503 without a relay port. */
+	for (i = 0, answered = 0; i < 3; i++) {
+		snprintf(cid, sizeof(cid), "lc%d@x", i);
+		snprintf(br, sizeof(br), "z9hG4bK-lc%d", i);
+		e.now++;
+		term_req(m, &mallory, "INVITE", "sip:bob@example.test", br,
+			 cid, 1, "<sip:bob@example.test>", CT_SDP,
+			 SDP_OFFER("192.168.9.9", "6000"));
+		sent_clear(&e.io);
+		from_term(&e, &mallory, m);
+		answered += first_line_is(sent_at(&e, 0),
+					  "SIP/2.0 503 Service Unavailable");
+	}
+	tap_check(t, answered == 1 && e.px.core.media_ports[ACC].in_use == 4,
+		  "limits: a terminal's third call gets 503, two calls' relays only (%u)",
+		  e.px.core.media_ports[ACC].in_use);
+	/* Transactions a terminal holds (kept for retransmissions until they
+	 * expire): its REGISTER and three INVITEs, two OPTIONS more, then
+	 * 503. */
+	for (i = 0, answered = 0; i < 3; i++) {
+		snprintf(br, sizeof(br), "z9hG4bK-lt%d", i);
+		e.now++;
+		term_req(m, &mallory, "OPTIONS", "sip:bob@example.test", br,
+			 "lt@x", i + 1, "<sip:bob@example.test>", "", "");
+		sent_clear(&e.io);
+		from_term(&e, &mallory, m);
+		answered += first_line_is(sent_at(&e, 0),
+					  "SIP/2.0 503 Service Unavailable");
+	}
+	tap_check(t, answered == 1,
+		  "limits: past 6 transactions held a terminal's request gets 503");
+	env_fini(t, &e, "limits");
+}
+
 int main(void)
 {
 	struct tap t = { 0 };
@@ -3851,6 +3974,7 @@ int main(void)
 	test_media_timeout(&t);
 	test_quarantine(&t);
 	test_terminal_lost(&t);
+	test_limits(&t);
 	test_latched(&t);
 	test_many_transactions(&t);
 	test_reconfigure(&t);
