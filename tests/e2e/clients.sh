@@ -15,9 +15,11 @@
 # payloads decoded and the other side's tone looked for
 # (tests/lib/rtp_tone.py). Also: the BYE reaches the other phone, through
 # natproxy (the phones can reach no core address); one charging record per
-# leg of each call (per terminal), ended by bye; every SIP request a phone
-# sends goes to natproxy's access address. Checks that fail because of
-# natproxy's in-dialog routing today are TODO naming issue 10.
+# leg of each call (per terminal), ended by bye; every SIP message a phone
+# sends goes to natproxy's access address; each phone's own recording
+# holds the other's tone. Checks that fail because of natproxy's in-dialog
+# routing today are TODO naming issue 10. linphonec's headless setup:
+# tests/sip/README.md, "Real clients".
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/tap.sh
@@ -386,10 +388,13 @@ call() {
 	t_resume=$(now)
 	# Whether natproxy keeps a call on hold past its media timeout is seen
 	# only once the hold reaches the held phone (above): until then the
-	# held phone sends on and the call is not silent.
-	todo_begin "$TODO10 (the call on hold is not silent yet; docs/sip.md: no media timeout on hold)"
+	# held phone sends on. Once it does, a call baresip holds is silent
+	# both ways (it stops sending, and linphonec, held, too); linphonec
+	# holding sends its music (its tone) and baresip, held, stops.
+	todo_begin "$TODO10 (until the hold reaches the held phone, this passes for want of a silent call; docs/sip.md: no media timeout on hold)"
 	check "call $CALL_N: natproxy keeps the call on hold past its media timeout ($HOLD_SECS s > $MEDIA_TIMEOUT s)" \
-		bash -c "! grep -q \"call '$CID': no media\" '$LOG' && ! grep -qs '\"$CID\"' '$CHARGING'"
+		bash -c "! grep -q \"call '$CID': no media\" '$LOG' &&
+			[ \"\$(grep -s '\"$CID\"' '$CHARGING' | grep -c media-timeout)\" = 0 ]"
 	todo_end
 	check "call $CALL_N: both phones are still in the call after the hold" in_call
 
@@ -416,6 +421,10 @@ call() {
 		phone "$CALLEE" hangup
 		wait_for 50 phone_ended "$CALLEE" "$CALL_N"
 	fi
+	todo_end
+	# A 401/407 to the INVITE does not end the call (docs/sip.md): natproxy
+	# on main writes a record "rejected" for it, another for the call.
+	todo_begin "$TODO10; and a challenged INVITE gets a charging record of its own"
 	check "call $CALL_N: natproxy ends the call: one charging record per leg (2), both ended by bye" \
 		wait_for 20 charged_bye
 	todo_end
