@@ -30,6 +30,7 @@ SUITES=(
 	tests/e2e/metrics.sh
 	tests/package.sh
 	tests/e2e/baresip.sh
+	tests/e2e/clients.sh
 )
 
 passed=0 failed=0 skipped=0 todo=0

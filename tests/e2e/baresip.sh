@@ -175,7 +175,8 @@ check "the tones are written (A $TONE_A Hz, B $TONE_B Hz, 8 kHz, 30 s)" \
 		tests/lib/tone.py write '$NP_RUN_DIR/tone-b.wav' $TONE_B 30"
 
 # baresip_conf NAME IP: a configuration directory for one phone: SIP on IP:5060,
-# natproxy as its outbound proxy, PCMU only, answers by itself, its tone as
+# natproxy as its outbound proxy, digest password NAME-pw (realm
+# example.test: used when Kamailio challenges), PCMU only, answers by itself, its tone as
 # the audio source, no player (none is needed: sndfile, an audio filter,
 # writes what the decoder gives it to $dir/rec/dump-*-dec.wav, and what it
 # sends to dump-*-enc.wav), ctrl_tcp on 127.0.0.1 (its namespace's own).

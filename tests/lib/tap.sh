@@ -62,13 +62,11 @@ check_none() {
 	rc=$?
 	hits=$(printf '%s\n' "$out" | grep -E -- "$re" | head -3 | tr '\n' ' ')
 	if [ "$rc" -ne 0 ]; then
-		TAP_FAILED=$((TAP_FAILED + 1))
-		echo "not ok $TAP_N - $what ('$*' failed, status $rc)"
+		tap_result fail "$what ('$*' failed, status $rc)"
 	elif [ -n "$hits" ]; then
-		TAP_FAILED=$((TAP_FAILED + 1))
-		echo "not ok $TAP_N - $what (found: $hits)"
+		tap_result fail "$what (found: $hits)"
 	else
-		echo "ok $TAP_N - $what"
+		tap_result ok "$what"
 	fi
 }
 
