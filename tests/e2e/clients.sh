@@ -17,8 +17,7 @@
 # natproxy (the phones can reach no core address); one charging record per
 # leg of each call (per terminal), ended by bye; every SIP message a phone
 # sends goes to natproxy's access address; each phone's own recording
-# holds the other's tone. Checks that fail because of natproxy's in-dialog
-# routing today are TODO naming issue 10. linphonec's headless setup:
+# holds the other's tone. linphonec's headless setup:
 # tests/sip/README.md, "Real clients".
 set -u
 cd "$(dirname "$0")/../.."
@@ -52,7 +51,6 @@ CTRL_PORT=4444
 # wrapper that may stand first in PATH (a pyenv shim takes 0.6 s to start).
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
-TODO10="issue 10: natproxy does not route in-dialog requests (ACK, re-INVITE, BYE) between the phones"
 cat >"$CFG" <<EOF
 realms:
   - name: access
@@ -369,21 +367,16 @@ call() {
 	CID=$(sip_of "$CALLER" | awk -v t="$T" -v me="$(phone_ip "$CALLER")" \
 		'$1 >= t && $2 == me && $6 == "INVITE" {print $8; exit}')
 	check "call $CALL_N: the call (its Call-ID) reaches $y, from natproxy" from_proxy "$CALLEE" INVITE
-	todo_begin "$TODO10"
 	check "call $CALL_N: $x's ACK reaches $y, from natproxy" wait_for 10 from_proxy "$CALLEE" ACK
-	todo_end
-
 	# On hold, longer than natproxy's media timeout.
 	sleep_until "$(plus "$t_up" "$TALK_SECS")"
 	t_hold=$(now)
 	T=$t_hold
 	check "call $CALL_N: $x puts the call on hold" phone "$CALLER" hold
-	todo_begin "$TODO10"
 	check "call $CALL_N: the hold (re-INVITE, a=sendonly or inactive) reaches $y, from natproxy" \
 		wait_for 20 from_proxy "$CALLEE" INVITE 'sendonly|inactive|hold'
 	check "call $CALL_N: $x's hold is answered (200, a=recvonly or inactive), through natproxy" \
 		wait_for 20 from_proxy "$CALLER" 200 'recvonly|inactive|hold'
-	todo_end
 	sleep_until "$(plus "$t_hold" "$HOLD_SECS")"
 	t_resume=$(now)
 	# Whether natproxy keeps a call on hold past its media timeout is seen
@@ -391,21 +384,15 @@ call() {
 	# held phone sends on. Once it does, a call baresip holds is silent
 	# both ways (it stops sending, and linphonec, held, too); linphonec
 	# holding sends its music (its tone) and baresip, held, stops.
-	todo_begin "$TODO10 (until the hold reaches the held phone, this passes for want of a silent call; docs/sip.md: no media timeout on hold)"
 	check "call $CALL_N: natproxy keeps the call on hold past its media timeout ($HOLD_SECS s > $MEDIA_TIMEOUT s)" \
 		bash -c "! grep -q \"call '$CID': no media\" '$LOG' &&
 			[ \"\$(grep -s '\"$CID\"' '$CHARGING' | grep -c media-timeout)\" = 0 ]"
-	todo_end
 	check "call $CALL_N: both phones are still in the call after the hold" in_call
 
 	T=$t_resume
-	todo_begin "$TODO10 (a phone resumes once its hold was answered)"
 	check "call $CALL_N: $x resumes the call" phone "$CALLER" resume
-	todo_end
-	todo_begin "$TODO10"
 	check "call $CALL_N: the resume (re-INVITE, a=sendrecv) reaches $y, from natproxy" \
 		wait_for 20 from_proxy "$CALLEE" INVITE sendrecv
-	todo_end
 	sleep_until "$(plus "$t_resume" "$TALK_SECS")"
 	t_end=$(now)
 
@@ -413,7 +400,6 @@ call() {
 	T=$t_end
 	check "call $CALL_N: $x hangs up" phone "$CALLER" hangup
 	check "call $CALL_N: $x's call ends" wait_for 50 phone_ended "$CALLER" "$CALL_N"
-	todo_begin "$TODO10"
 	check "call $CALL_N: the BYE reaches $y, from natproxy" wait_for 20 from_proxy "$CALLEE" BYE
 	check "call $CALL_N: $y's call ends" wait_for 10 phone_ended "$CALLEE" "$CALL_N"
 	if ! phone_ended "$CALLEE" "$CALL_N"; then
@@ -421,13 +407,10 @@ call() {
 		phone "$CALLEE" hangup
 		wait_for 50 phone_ended "$CALLEE" "$CALL_N"
 	fi
-	todo_end
 	# A 401/407 to the INVITE does not end the call (docs/sip.md): natproxy
 	# on main writes a record "rejected" for it, another for the call.
-	todo_begin "$TODO10; and a challenged INVITE gets a charging record of its own"
 	check "call $CALL_N: natproxy ends the call: one charging record per leg (2), both ended by bye" \
 		wait_for 20 charged_bye
-	todo_end
 	diag "call $CALL_N: charging: $(charge '[(r["terminal"], r["end_reason"]) for r in recs]')"
 	for p in "$CALLER" "$CALLEE"; do
 		diag "call $CALL_N: SIP at $(phone_name "$p"): $(sip_of "$p" | awk -v c="$CID" '$8 == c {print $2 ">" $4 ":" $5, $6, $7, $9}' | uniq -c | tr -s ' ' | tr '\n' ';')"
@@ -449,16 +432,12 @@ call() {
 	m=$(rtp_at "$CALLER" "$(plus "$t_hold" 1.5)" "$t_resume")
 	diag "call $CALL_N, on hold, RTP to $x: $m"
 	diag "call $CALL_N, on hold, RTP to $y: $(rtp_at "$CALLEE" "$(plus "$t_hold" 1.5)" "$t_resume")"
-	todo_begin "$TODO10"
 	check "call $CALL_N: on hold, no audio reaches $x from $y (the held direction)" silent "$m"
-	todo_end
-	todo_begin "$TODO10 (the call is not resumed)"
 	for p in "$CALLER" "$CALLEE"; do
 		m=$(rtp_at "$p" "$(plus "$t_resume" 1)" "$t_end")
 		diag "call $CALL_N, after the resume, RTP to $(phone_name "$p"): $m"
 		check "call $CALL_N: after the resume, $(phone_name "$p") gets the other's tone" heard "$m" 1.2
 	done
-	todo_end
 }
 
 call a b
@@ -471,7 +450,6 @@ bs quit >/dev/null
 sip_wait "$BS_PID" 5 >/dev/null || sip_stop "$BS_PID"
 sip_wait "$LP_PID" 5 >/dev/null || sip_stop "$LP_PID"
 stop_captures
-todo_begin "$TODO10"
 for p in a b; do
 	# Each message P sent elsewhere: "DST:PORT WHAT CSEQ CALL-ID".
 	check_none "$(phone_name "$p") sent every SIP message to natproxy's access address, the only one it can reach" \
@@ -479,7 +457,6 @@ for p in a b; do
 			awk -v me='$(phone_ip "$p")' -v acc='$SIP_PROXY_ACC_IP' \
 				'\$2 == me && (\$4 != acc || \$5 != 5060) {print \$4 \":\" \$5, \$6, \$7, \$8}'"
 done
-todo_end
 check_eq "no flow is left in the maps" 0 "$(ctl flows --json | grep -c '^{')"
 for f in "$BS_DIR"/rec/dump-*-dec.wav; do
 	m=$("$PY" tests/lib/tone.py measure --block 0.2 "$f" "$TONE_B" "$TONE_A" $PROBES 2>&1)
