@@ -100,6 +100,13 @@ natproxy_start() {
 		    address: $SIP_PROXY_ACC_IP
 		    sip_port: 5060
 		    media_ports: 30000-39999
+		    # One sipp plays thousands of terminals on one mapping:
+		    # the per-source limits would stop it (they are for
+		    # floods, measured apart).
+		    max_requests_per_address: 0
+		    max_requests_per_mapping: 0
+		    max_calls_per_terminal: 0
+		    max_transactions_per_terminal: 0
 		  - name: core
 		    interface: core0
 		    address: $SIP_PROXY_CORE_IP

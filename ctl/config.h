@@ -31,8 +31,8 @@
 /* Per-source limits of an access realm (issue 11), defaults a deployment
  * behind carrier-grade NAT can keep: one address may carry hundreds of
  * subscribers, one mapping is one device. */
-#define NP_DEFAULT_ADDRESS_RATE 1000 /* SIP datagrams/s from one address */
-#define NP_DEFAULT_MAPPING_RATE 100 /* SIP datagrams/s from one IP:port */
+#define NP_DEFAULT_ADDRESS_RATE 2000 /* SIP datagrams/s from one address */
+#define NP_DEFAULT_MAPPING_RATE 500 /* SIP datagrams/s from one IP:port (a PBX) */
 #define NP_DEFAULT_TERMINALS_PER_ADDRESS 500
 #define NP_DEFAULT_CALLS_PER_TERMINAL 32 /* an IAD with many lines */
 #define NP_DEFAULT_TRANSACTIONS_PER_TERMINAL 256 /* held 64-300 s */
