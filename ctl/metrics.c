@@ -226,6 +226,21 @@ static void render_sip(FILE *f, const struct np_metrics *m)
 	     "403 or dropped).");
 	sample(f, "natproxy_sip_denied_total", NULL, NULL, NULL, NULL,
 	       m->stats.denied);
+	head(f, "natproxy_sip_limited_total", "counter",
+	     "SIP datagrams refused by a per-source limit: rate (dropped "
+	     "before parsing), or a terminal, call or transaction cap (503); "
+	     "and requests from strangers to a core address.");
+	sample(f, "natproxy_sip_limited_total", "limit", "rate", NULL, NULL,
+	       m->stats.rate_limited);
+	sample(f, "natproxy_sip_limited_total", "limit", "cap", NULL, NULL,
+	       m->stats.over_limits);
+	sample(f, "natproxy_sip_limited_total", "limit", "stranger", NULL,
+	       NULL, m->stats.strangers);
+	head(f, "natproxy_offers_rolled_back_total", "counter",
+	     "SDP offers that failed (refused re-INVITE, 491, CANCEL): the "
+	     "call went back to the media agreed before.");
+	sample(f, "natproxy_offers_rolled_back_total", NULL, NULL, NULL, NULL,
+	       m->stats.offers_rolled_back);
 	head(f, "natproxy_keepalives_sent_total", "counter",
 	     "Keepalives (OPTIONS or CRLF) sent to registered terminals.");
 	sample(f, "natproxy_keepalives_sent_total", NULL, NULL, NULL, NULL,

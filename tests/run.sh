@@ -16,6 +16,8 @@ SUITES=(
 	build/tests/unit/state_test
 	build/tests/unit/reload_test
 	build/tests/unit/sipmsg_test
+	build/tests/unit/route_test
+	build/tests/unit/contact_test
 	build/tests/unit/metrics_test
 	build/tests/fuzz/proxy_fuzz
 	build/tests/fuzz/config_fuzz
@@ -28,6 +30,7 @@ SUITES=(
 	tests/e2e/policy.sh
 	tests/e2e/lifecycle.sh
 	tests/e2e/metrics.sh
+	tests/e2e/hostile.sh
 	tests/package.sh
 	tests/e2e/baresip.sh
 	tests/e2e/clients.sh

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# natproxyd on a hostile access network (issue 11): an attacker at
+# 203.0.113.30 (no NAT) sends SIP-shaped floods while terminal A (behind
+# NAT 1) registers and calls the far end through natproxy and Kamailio.
+# Asserts that requests which cannot lead to a call or registration cost no
+# relay port, that one source's flood of new INVITEs is capped (calls,
+# transactions, rate) without natproxyd growing, that a flood of junk is
+# dropped before parsing with its log lines rate-limited, and that A's
+# calls complete throughout.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib/tap.sh
+require_root "natproxyd under floods from the access network"
+. tests/sip/topology.sh
+
+sip_test_begin
+
+CFG=$NP_RUN_DIR/natproxy.yaml
+LOG=$NP_RUN_DIR/natproxyd.log
+LISTEN=198.51.100.1:9100
+cat >"$CFG" <<EOF2
+realms:
+  - name: access
+    interface: acc0
+    address: 203.0.113.1
+    sip_port: 5060
+    media_ports: 30000-30199
+  - name: core
+    interface: core0
+    address: 198.51.100.1
+    sip_ports: 20000-20099
+    media_ports: 40000-40199
+pairs:
+  - first: access
+    second: core
+    softswitch: 198.51.100.2:5060
+keepalive:
+  method: options
+  interval: 20
+metrics:
+  listen: $LISTEN
+EOF2
+
+ctl() { in_ns proxy build/natproxyctl --pin-dir "$NP_PIN_DIR" "$@"; }
+# metric NAME LABELS: a sample's value from natproxyd's metrics page.
+metric() {
+	in_ns proxy /usr/bin/python3 - "$LISTEN" "$1" "${2:-}" <<'PY'
+import sys, urllib.request
+listen, name, labels = sys.argv[1:4]
+body = urllib.request.urlopen("http://%s/metrics" % listen, timeout=5).read().decode()
+for line in body.splitlines():
+    if line.startswith(name + ("{" + labels + "}" if labels else " ")):
+        print(int(float(line.split()[-1])))
+        break
+else:
+    print(0)
+PY
+}
+flows() { ctl flows --json | wc -l; }
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$NPD_PID/status"; }
+# call_a NAME: A calls a far end started for this one call; both complete.
+call_a() {
+	local far
+	sipp_spawn core "$1-far" uas -i "$SIP_FAR_IP" -p 5060 -mi "$SIP_FAR_IP" -mp 7000
+	far=$SIP_LAST_PID
+	sipp_run lan1 "$1" uac -i "$SIP_A_IP" -p 5060 -mi "$SIP_A_IP" -mp 6000 -s far -key user a "$SIP_PROXY_ACC_IP:5060" &&
+		sip_wait "$far" 20
+}
+
+natproxyd_start "$LOG" build/natproxyd -c "$CFG" --state "$NP_RUN_DIR/state"
+check "natproxyd starts" test -n "${NPD_PID:-}"
+check "A registers through its NAT" \
+	sipp_run lan1 reg-a register -i "$SIP_A_IP" -p 5060 -key user a -key expires 300 "$SIP_PROXY_ACC_IP:5060"
+
+# --- 1: requests that cannot lead to a call cost nothing ------------------------
+# Today's main gave 50 OPTIONS with SDP (16 streams) all 100 relay pairs.
+in_ns lan0 /usr/bin/python3 tests/lib/flood.py sdp-options 203.0.113.1 5060 40 200 16 >/dev/null
+in_ns lan0 /usr/bin/python3 tests/lib/flood.py sdp-options 203.0.113.1 5060 10 200 1 >/dev/null
+check_eq "1: 50 OPTIONS with SDP from a stranger: no flow, no terminal for it" \
+	"0 1" "$(flows) $(metric natproxy_terminals 'pair="access/core"')"
+check "1: A's call completes after them" call_a call-1
+
+# --- 3: one source's INVITE flood is capped, natproxyd does not grow ------------
+rss0=$(rss_kb)
+out=$(in_ns lan0 /usr/bin/python3 tests/lib/flood.py invite 203.0.113.1 5060 6000 3000)
+diag "3: INVITE flood: sent, rate: $out"
+calls=$(metric natproxy_calls_active 'pair="access/core"')
+check "3: the flooding terminal holds at most max_calls_per_terminal (32) calls ($calls)" \
+	test "$calls" -le 32
+check "3: the rate limit dropped most of the flood unread" \
+	test "$(metric natproxy_sip_limited_total 'limit="rate"')" -gt 1000
+rss1=$(rss_kb)
+diag "3: natproxyd RSS $rss0 kB before, $rss1 kB after"
+check "3: natproxyd grew by less than 16 MB ($rss0 -> $rss1 kB)" \
+	test $((rss1 - rss0)) -lt 16384
+check "3: A's call completes after the flood" call_a call-3
+
+# --- 4: junk at high rate: dropped before parsing, few log lines ----------------
+lines0=$(grep -c 'malformed SIP' "$LOG")
+in_ns lan0 /usr/bin/python3 tests/lib/flood.py junk 203.0.113.1 5060 60000 20000 >"$NP_RUN_DIR/junk.out" &
+JUNK=$!
+check "4: A's call completes during a junk flood" call_a call-4
+wait "$JUNK"
+diag "4: junk flood: sent, rate: $(cat "$NP_RUN_DIR/junk.out")"
+lines=$(($(grep -c 'malformed SIP' "$LOG") - lines0))
+check "4: at most 10 malformed-SIP lines per 10 s, not one per datagram ($lines)" \
+	test "$lines" -le 30
+check "4: natproxyd is still running" _sip_running "$NPD_PID"
+check "4: the flood stayed on the rate limit" \
+	test "$(metric natproxy_sip_limited_total 'limit="rate"')" -gt 10000
+[ -n "${HOSTILE_KEEP:-}" ] && cp -r "$NP_RUN_DIR" /tmp/hostile-run
+tap_done

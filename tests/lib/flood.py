@@ -1,0 +1,71 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-only
+"""Sends a bounded flood of SIP-shaped datagrams from one socket, as an
+attacker on the access network would (tests/e2e/hostile.sh).
+
+  flood.py MODE DST_IP DST_PORT COUNT RATE [STREAMS]
+
+MODE: sdp-options (OPTIONS, each with an SDP of STREAMS audio streams),
+invite (unique INVITEs with one stream), junk (200 random bytes). COUNT
+datagrams at about RATE a second; never runs longer than COUNT/RATE + 5 s.
+Prints how many were sent and the rate reached."""
+import os
+import socket
+import sys
+import time
+
+
+def sdp(ip, streams):
+    lines = ["v=0", "o=x 1 1 IN IP4 %s" % ip, "s=-", "c=IN IP4 %s" % ip,
+             "t=0 0"]
+    for i in range(streams):
+        lines += ["m=audio %d RTP/AVP 0" % (6000 + 2 * i)]
+    return "\r\n".join(lines) + "\r\n"
+
+
+def sip(method, ip, port, n, body):
+    return ("%s sip:far@example.test SIP/2.0\r\n"
+            "Via: SIP/2.0/UDP %s:%d;branch=z9hG4bK-fl%d;rport\r\n"
+            "Max-Forwards: 70\r\n"
+            "From: <sip:x@example.test>;tag=fl%d\r\n"
+            "To: <sip:far@example.test>\r\n"
+            "Call-ID: flood%d@%s\r\n"
+            "CSeq: 1 %s\r\n"
+            "Contact: <sip:x@%s:%d>\r\n"
+            "Content-Type: application/sdp\r\n"
+            "Content-Length: %d\r\n\r\n%s"
+            % (method, ip, port, n, n, n, ip, method, ip, port, len(body),
+               body)).encode()
+
+
+def main():
+    mode, dst, dport, count, rate = sys.argv[1:6]
+    streams = int(sys.argv[6]) if len(sys.argv) > 6 else 1
+    dport, count, rate = int(dport), int(count), int(rate)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.connect((dst, dport))
+    ip, port = s.getsockname()
+    body = sdp(ip, streams)
+    start = time.monotonic()
+    deadline = start + count / rate + 5
+    sent = 0
+    while sent < count and time.monotonic() < deadline:
+        if mode == "junk":
+            data = os.urandom(200)
+        else:
+            data = sip("OPTIONS" if mode == "sdp-options" else "INVITE",
+                       ip, port, sent, body)
+        try:
+            s.send(data)
+        except OSError:
+            pass
+        sent += 1
+        # Pace: ahead of the schedule, wait for it.
+        ahead = start + sent / rate - time.monotonic()
+        if ahead > 0.002:
+            time.sleep(ahead)
+    took = time.monotonic() - start
+    print("%d %.0f" % (sent, sent / took if took else 0))
+
+
+main()
