@@ -17,6 +17,7 @@ SUITES=(
 	build/tests/unit/reload_test
 	build/tests/unit/sipmsg_test
 	build/tests/unit/metrics_test
+	build/tests/unit/charging_file_test
 	build/tests/fuzz/proxy_fuzz
 	build/tests/fuzz/config_fuzz
 	tests/xdp_packet_test.sh
