@@ -29,6 +29,7 @@ SUITES=(
 	tests/e2e/policy.sh
 	tests/e2e/lifecycle.sh
 	tests/e2e/metrics.sh
+	tests/e2e/charging.sh
 	tests/package.sh
 	tests/e2e/baresip.sh
 )
