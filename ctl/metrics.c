@@ -324,6 +324,21 @@ char *np_metrics_render(const struct np_metrics *m, size_t *len)
 		m->state_save_seconds);
 	sample(f, "natproxy_state_save_duration_seconds_count", NULL, NULL,
 	       NULL, NULL, m->state_saves);
+	head(f, "natproxy_charging_records_written_total", "counter",
+	     "Charging records appended whole to the charging file.");
+	sample(f, "natproxy_charging_records_written_total", NULL, NULL, NULL,
+	       NULL, m->charging_written);
+	head(f, "natproxy_charging_records_pending", "gauge",
+	     "Charging records held in memory, in order, because the charging "
+	     "file cannot be written (full disk, I/O error); retried every "
+	     "second.");
+	sample(f, "natproxy_charging_records_pending", NULL, NULL, NULL, NULL,
+	       m->charging_pending);
+	head(f, "natproxy_charging_write_failures_total", "counter",
+	     "Attempts to append a charging record that failed and were cut "
+	     "off again (the record is held and retried).");
+	sample(f, "natproxy_charging_write_failures_total", NULL, NULL, NULL,
+	       NULL, m->charging_failures);
 	if (fclose(f)) {
 		free(buf);
 		return NULL;

@@ -46,6 +46,8 @@ struct np_metrics {
 	__u64 verdicts[NP_V_MAX];
 	uint64_t state_saves;
 	double state_save_seconds; /* summed over every save */
+	/* The charging file's writer (charging_file.h). */
+	uint64_t charging_written, charging_pending, charging_failures;
 };
 
 /* Takes the proxy's figures (media through its io). 0 or -ENOMEM. */

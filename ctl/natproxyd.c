@@ -28,6 +28,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "charging_file.h"
 #include "cli.h"
 #include "config.h"
 #include "flowtab.h"
@@ -51,7 +52,7 @@ struct daemon {
 	struct np_maps maps;
 	struct np_proxy px;
 	int epfd, timerfd, sigfd;
-	int charging_fd; /* -1: no charging records */
+	struct np_charging_file charging; /* fd -1: no charging records */
 	struct ring_buffer *events; /* latch events from XDP */
 	const char *state_path;
 	char state_buf[PATH_MAX]; /* the default state path */
@@ -242,21 +243,13 @@ static int counters_get(void *ctx, const struct np_flow_key *key,
 	return np_counters_read(&d->maps, key, now);
 }
 
-/* One write of the whole line to an O_APPEND file: a record is complete in
- * the file or absent, even if we are killed (claim 9). */
+/* A record is in the file whole or not at all, and held in order while
+ * it cannot be written (charging_file.c, claim 9). */
 static void charge(void *ctx, const char *line, size_t len)
 {
 	struct daemon *d = ctx;
-	ssize_t n;
 
-	if (d->charging_fd < 0)
-		return;
-	n = write(d->charging_fd, line, len);
-	if (n != (ssize_t)len)
-		np_err("charging record not written: %s",
-		       n < 0 ? strerror(errno) : "short write");
-	else if (fdatasync(d->charging_fd))
-		np_warn("charging file not synced: %s", strerror(errno));
+	np_charging_append(&d->charging, line, len);
 }
 
 static double wall(void *ctx)
@@ -683,9 +676,7 @@ static void reload(struct daemon *d)
 	for (i = old_realms; i < d->cfg.n_realms; i++)
 		d->px.core.ifindex[i] = if_nametoindex(d->cfg.realms[i].interface);
 	links_sync(d);
-	if (d->charging_fd >= 0)
-		close(d->charging_fd);
-	d->charging_fd = fd;
+	np_charging_switch(&d->charging, d->cfg.charging_file, fd);
 	np_info("reloaded: %zu realms, %zu pairs (%zu draining)%s%s%s",
 		d->cfg.n_realms, d->cfg.n_pairs, draining,
 		fd >= 0 ? ", charging to '" : "",
@@ -723,6 +714,7 @@ static int run(struct daemon *d)
 				    0) {
 					links_sync(d);
 					np_proxy_tick(&d->px, monotonic_now());
+					np_charging_tick(&d->charging);
 				}
 			} else if (tag == TAG_EVENTS) {
 				ring_buffer__consume(d->events);
@@ -774,6 +766,9 @@ static char *metrics_page(void *arg, size_t *len)
 	}
 	m.state_saves = d->state_saves;
 	m.state_save_seconds = d->state_save_seconds;
+	m.charging_written = d->charging.written;
+	m.charging_pending = d->charging.pending;
+	m.charging_failures = d->charging.failures;
 	page = np_metrics_render(&m, len);
 	np_metrics_free(&m);
 	return page;
@@ -832,14 +827,14 @@ static void log_problem(void *arg, const char *text)
 	np_err("%s", text);
 }
 
-/* The charging file, for appending; its directory made if only it is
- * missing. -1 (logged) on failure. */
+/* The charging file, for appending (and reading back its tail); its
+ * directory made if only it is missing. -1 (logged) on failure. */
 static int charging_open(const char *path)
 {
 	int fd, err = np_make_parent(path);
 
 	fd = err ? -1 :
-		   open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+		   open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	if (fd < 0)
 		np_err("cannot open charging file '%s': %s", path,
 		       strerror(err ? -err : errno));
@@ -890,7 +885,7 @@ int main(int argc, char **argv)
 	};
 	struct daemon d = { .maps = NP_MAPS_NONE,
 			    .epfd = -1, .timerfd = -1, .sigfd = -1,
-			    .charging_fd = -1 };
+			    .charging.fd = -1 };
 	const char *config = NULL, *pin_dir = NP_DEFAULT_PIN_DIR;
 	enum np_xdp_mode mode = NP_XDP_NATIVE;
 	bool check_only = false, started = false, use_syslog = false;
@@ -980,9 +975,17 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (d.cfg.charging_file[0]) {
-		d.charging_fd = charging_open(d.cfg.charging_file);
-		if (d.charging_fd < 0)
+		char spool[PATH_MAX];
+		int fd = charging_open(d.cfg.charging_file);
+
+		if (fd < 0)
 			goto out;
+		/* Records a previous run could not write wait next to the
+		 * state file, and go first. */
+		snprintf(spool, sizeof(spool), "%s.charging-spool",
+			 d.state_path);
+		np_charging_start(&d.charging, d.cfg.charging_file, fd, spool,
+				  NULL, NULL);
 	}
 	d.socks = calloc(d.cfg.n_realms, sizeof(*d.socks));
 	if (!d.socks)
@@ -1057,8 +1060,7 @@ out:
 	free(d.socks);
 	np_metrics_http_stop(d.metrics);
 	ring_buffer__free(d.events);
-	if (d.charging_fd >= 0)
-		close(d.charging_fd);
+	np_charging_stop(&d.charging, 3);
 	np_maps_close(&d.maps);
 	if (d.epfd >= 0)
 		close(d.epfd);

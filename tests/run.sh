@@ -19,6 +19,7 @@ SUITES=(
 	build/tests/unit/route_test
 	build/tests/unit/contact_test
 	build/tests/unit/metrics_test
+	build/tests/unit/charging_file_test
 	build/tests/fuzz/proxy_fuzz
 	build/tests/fuzz/config_fuzz
 	tests/xdp_packet_test.sh
@@ -31,6 +32,7 @@ SUITES=(
 	tests/e2e/lifecycle.sh
 	tests/e2e/metrics.sh
 	tests/e2e/hostile.sh
+	tests/e2e/charging.sh
 	tests/package.sh
 	tests/e2e/baresip.sh
 	tests/e2e/clients.sh

@@ -136,6 +136,9 @@ static void test_render(struct tap *t)
 	m.verdicts[NP_V_TX] = 123;
 	m.state_saves = 4;
 	m.state_save_seconds = 0.0125;
+	m.charging_written = 27;
+	m.charging_pending = 3;
+	m.charging_failures = 5;
 
 	page = np_metrics_render(&m, &len);
 	if (!tap_check(t, page && len == strlen(page), "renders a page"))
@@ -171,6 +174,9 @@ static void test_render(struct tap *t)
 		"# TYPE natproxy_state_save_duration_seconds summary",
 		"natproxy_state_save_duration_seconds_sum 0.012500",
 		"natproxy_state_save_duration_seconds_count 4",
+		"natproxy_charging_records_written_total 27",
+		"natproxy_charging_records_pending 3",
+		"natproxy_charging_write_failures_total 5",
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 		if (!tap_check(t, has_line(page, want[i]), "line: %s", want[i]))
