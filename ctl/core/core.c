@@ -16,6 +16,10 @@
 
 #define KEEPALIVE_MISSES 3 /* unanswered keepalives before a binding goes */
 #define IDLE_TERM_LIFETIME 64 /* s an unregistered, idle terminal is kept */
+/* A terminal that never registered nor called holds a core port only as
+ * long as a REGISTER's challenge and retry take: a flood of REGISTERs from
+ * spoofed sources, never answered, gives its ports back soon. */
+#define NEWCOMER_LIFETIME 16
 
 const char *np_sockaddr_str(const struct np_sockaddr *a, char *buf,
 			    size_t len)
@@ -104,7 +108,10 @@ void np_core_tick(struct np_core *core, time_t now)
 			core->dirty = true;
 		}
 		if (!t->registered_until) {
-			if (!t->calls && now - t->idle_since >= IDLE_TERM_LIFETIME)
+			time_t keep = t->ever_registered ? IDLE_TERM_LIFETIME :
+							   NEWCOMER_LIFETIME;
+
+			if (!t->calls && now - t->idle_since >= keep)
 				np_term_free(core, t, NP_END_IDLE, now);
 			continue;
 		}

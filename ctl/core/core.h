@@ -197,6 +197,7 @@ struct np_term {
 	struct np_sockaddr nat; /* where its packets come from */
 	uint16_t core_port; /* its signaling address on the core realm */
 	time_t registered_until; /* 0: not registered */
+	bool ever_registered;
 	time_t last_heard, idle_since;
 	/* Keepalive: next due, one outstanding, answers missed. */
 	time_t ka_due;

@@ -158,6 +158,7 @@ void np_term_registered(struct np_core *core, struct np_term *t, time_t until,
 			time_t now)
 {
 	t->registered_until = until;
+	t->ever_registered |= until != 0;
 	core->dirty = true;
 	if (until && !t->ka_due)
 		t->ka_due = now + core->cfg->keepalive_interval;
