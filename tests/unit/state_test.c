@@ -649,7 +649,8 @@ static void record_free(struct record *r)
 	memset(r, 0, sizeof(*r));
 }
 
-static const struct np_state_visit rec_visit = { rec_term, rec_leg };
+static const struct np_state_visit rec_visit = { .term = rec_term,
+						.leg = rec_leg };
 
 static const struct rec_term *rec_find(const struct record *r,
 				       const struct np_sockaddr *nat)
@@ -711,7 +712,8 @@ static int adopt_leg(void *arg, const struct np_call *leg)
 	return 0;
 }
 
-static const struct np_state_visit adopt_visit = { adopt_term, adopt_leg };
+static const struct np_state_visit adopt_visit = { .term = adopt_term,
+						  .leg = adopt_leg };
 
 /* --- the round trip -------------------------------------------------------- */
 
@@ -1191,10 +1193,38 @@ static int read_text(const char *path, const char *text, int *visits)
 	return err;
 }
 
+/* A version 3 file as version 2 wrote it: no checksums, no leg counts on
+ * term lines, no end line (the parser's cases below are version 2's). */
+static char *v2_of(char *text)
+{
+	char *out, *line, *save = NULL, *o;
+
+	if (!text)
+		return NULL;
+	out = calloc(1, strlen(text) + 1);
+	o = out;
+	for (line = strtok_r(text, "\n", &save); out && line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *hash = strstr(line, " #");
+
+		if (hash)
+			*hash = '\0';
+		if (!strncmp(line, "end ", 4))
+			continue;
+		if (!strcmp(line, "natproxy-state 3"))
+			line = "natproxy-state 2";
+		if (!strncmp(line, "term ", 5))
+			*strrchr(line, ' ') = '\0';
+		o += sprintf(o, "%s\n", line);
+	}
+	free(text);
+	return out;
+}
+
 static void test_damaged(struct tap *t, const char *good_path,
 			 const char *path)
 {
-	char *good = slurp(good_path);
+	char *good = v2_of(slurp(good_path));
 	char ver[512], owner[256], term[1024], leg[2048], stream[2048];
 	char x[2048], text[8192];
 	int err, visits;
