@@ -78,7 +78,7 @@ struct np_state_visit {
 /* What a read found. A record is a terminal (or orphan) with its calls:
  * handed on whole or not at all. */
 struct np_state_report {
-	int version; /* of the file: 1, 2 or 3; 0: not a state file */
+	int version; /* of the file: 1, 2 or 3; 0: version line damaged */
 	bool verified; /* version 3: every line's checksum was checked */
 	/* Read to its end, every record good, none missing (version 3: the
 	 * end line's count); the owner line good. */
@@ -90,8 +90,8 @@ struct np_state_report {
 /*
  * Reads path, handing every good record to visit; damaged ones are skipped
  * whole and counted in rep. 0 (see rep->complete); -ENOENT if absent;
- * -EINVAL if not a state file at all (nothing handed on); a visitor's
- * error.
+ * -EINVAL if empty; a visitor's error. A file whose version line is not
+ * one of ours is read as version 3 (its lines' checksums decide).
  */
 int np_state_read_report(const char *path, const struct np_state_visit *visit,
 			 void *arg, struct np_state_report *rep);

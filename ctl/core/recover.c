@@ -61,6 +61,7 @@ struct found {
 	size_t pair;
 	uint16_t access_port, core_port; /* RTP (even) */
 	bool mux;
+	bool failed; /* no call could be made of it */
 };
 
 /* The stream a flow belongs to, from the flow alone. */
@@ -235,14 +236,19 @@ int np_core_recover(struct np_core *core, const struct np_flow_key *keys,
 			if (seen[j].pair == s.pair &&
 			    seen[j].access_port == s.access_port)
 				break;
-		if (j < n_seen)
+		if (j < n_seen) {
+			rep->kept += seen[j].failed;
 			continue;
-		seen[n_seen++] = s;
+		}
 		err = recover_stream(core, &s, now);
+		s.failed = err != 0;
+		seen[n_seen++] = s;
 		if (err) {
 			np_warn("flows of relay ports %u/%u kept without a "
 				"call: %s",
-				s.access_port, s.core_port, strerror(-err));
+				s.access_port, s.core_port,
+				err == -ESTALE ? "no access flow" :
+						 strerror(-err));
 			rep->kept++;
 			continue;
 		}
