@@ -606,7 +606,8 @@ static int calls_leg(void *arg, const struct np_call *leg)
 
 static int cmd_calls(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct np_state_visit visit = { calls_term, calls_leg };
+	static const struct np_state_visit visit = { .term = calls_term,
+						     .leg = calls_leg };
 	struct calls_ctx cc = { .ctl = ctl };
 	int err;
 

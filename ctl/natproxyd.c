@@ -354,7 +354,7 @@ static void links_sync(struct daemon *d)
 				link.flags;
 }
 
-/* Flows of our media ranges left by an earlier run belong to nothing. */
+/* Flows of our media ranges that no adopted call claims. */
 struct stale_ctx {
 	const struct daemon *d;
 	struct np_flow_key *keys;
@@ -391,11 +391,23 @@ static int collect_stale(const struct np_flow_key *key,
 	return 0;
 }
 
+static void reconcile_slots(struct daemon *d)
+{
+	/* No one else installs yet: a slot without its flow is a leak. */
+	int n = np_slots_reconcile(&d->maps);
+
+	if (n > 0)
+		np_info("released %d slots of flows never installed", n);
+	else if (n < 0)
+		np_warn("cannot check flow slots: %s", strerror(-n));
+}
+
+/* Only with the state read complete and verified: what it does not name
+ * belongs to nothing. */
 static void remove_stale_flows(struct daemon *d)
 {
 	struct stale_ctx s = { .d = d };
 	size_t i;
-	int n;
 
 	np_flow_foreach(&d->maps, collect_stale, &s);
 	for (i = 0; i < s.n; i++)
@@ -403,21 +415,53 @@ static void remove_stale_flows(struct daemon *d)
 	if (s.n)
 		np_info("removed %zu flows left by an earlier run", s.n);
 	free(s.keys);
-	/* No one else installs yet: a slot without its flow is a leak. */
-	n = np_slots_reconcile(&d->maps);
-	if (n > 0)
-		np_info("released %d slots of flows never installed", n);
-	else if (n < 0)
-		np_warn("cannot check flow slots: %s", strerror(-n));
+	reconcile_slots(d);
 }
 
-/* Adopts what the state file says we had; what fails stays out (its
- * flows are then removed as stale). */
+/* What the state file gave, for the one line said about it. */
 struct adopt_ctx {
 	struct daemon *d;
 	struct np_term *term;
-	size_t terms, legs;
+	bool in_orphan; /* the legs are an orphan record's */
+	size_t orphan_pair;
+	struct np_sockaddr orphan_media;
+	size_t terms, legs, orphans;
+	int err; /* of the read */
+	struct np_state_report rep;
+	char damaged[PATH_MAX + 64]; /* where a damaged file was put */
 };
+
+/*
+ * The state could not account for every flow (missing, damaged, of an
+ * older format, or for maps made again): no flow is removed. Those no
+ * adopted call claims become orphan calls (ctl/core/recover.c) that the
+ * media timeout ends and bills. Said in one line.
+ */
+static void recover_flows(struct daemon *d, const struct adopt_ctx *a,
+			  const char *why)
+{
+	struct stale_ctx s = { .d = d };
+	struct np_recovery rec = {};
+	int err;
+
+	err = np_flow_foreach(&d->maps, collect_stale, &s);
+	if (!err)
+		err = np_core_recover(&d->px.core, s.keys, s.n,
+				      monotonic_now(), &rec);
+	if (err)
+		np_warn("cannot go through the flows: %s; every flow is kept",
+			strerror(-err));
+	if (a->damaged[0] || s.n)
+		np_warn("state file '%s' %s (%u records adopted, %u skipped)%s%s%s: "
+			"no flow removed; %zu flows no adopted call claims kept "
+			"as %zu recovered calls (ended and billed at their media "
+			"timeout), %zu kept without a call",
+			d->state_path, why, a->rep.good, a->rep.bad,
+			a->damaged[0] ? "; kept as '" : "", a->damaged,
+			a->damaged[0] ? "'" : "", s.n, rec.calls, rec.kept);
+	free(s.keys);
+	reconcile_slots(d);
+}
 
 static int adopt_term(void *arg, const struct np_term *t,
 		      const struct np_sockaddr *access,
@@ -427,6 +471,7 @@ static int adopt_term(void *arg, const struct np_term *t,
 	int err;
 
 	(void)access, (void)core;
+	a->in_orphan = false;
 	err = np_proxy_adopt_term(&a->d->px, t, monotonic_now(), &a->term);
 	if (err) {
 		np_warn("state: terminal with core port %u not adopted: %s",
@@ -438,11 +483,34 @@ static int adopt_term(void *arg, const struct np_term *t,
 	return 0;
 }
 
+static int adopt_orphan(void *arg, size_t pair,
+			const struct np_sockaddr *media)
+{
+	struct adopt_ctx *a = arg;
+
+	a->term = NULL;
+	a->in_orphan = true;
+	a->orphan_pair = pair;
+	a->orphan_media = *media;
+	return 0;
+}
+
 static int adopt_leg(void *arg, const struct np_call *leg)
 {
 	struct adopt_ctx *a = arg;
 	int err;
 
+	if (a->in_orphan) {
+		err = np_core_adopt_orphan(&a->d->px.core, a->orphan_pair,
+					   &a->orphan_media, leg,
+					   monotonic_now());
+		if (!err)
+			a->orphans++;
+		else if (err != -ESTALE)
+			np_warn("state: recovered call '%s' not adopted: %s",
+				leg->id, strerror(-err));
+		return 0;
+	}
 	if (!a->term)
 		return 0;
 	err = np_proxy_adopt_call(&a->d->px, a->term, leg);
@@ -501,18 +569,40 @@ static int state_owner_check(struct daemon *d)
 	}
 }
 
-static void adopt_state(struct daemon *d)
+/* A damaged state file is put aside, for whoever looks into it: the
+ * next save would write over it. */
+static void keep_damaged(struct daemon *d, struct adopt_ctx *a)
 {
-	static const struct np_state_visit visit = { adopt_term, adopt_leg };
-	struct adopt_ctx a = { .d = d };
-	int err = np_state_read(d->state_path, &visit, &a);
+	snprintf(a->damaged, sizeof(a->damaged), "%s.damaged.%lld",
+		 d->state_path, (long long)time(NULL));
+	if (rename(d->state_path, a->damaged)) {
+		np_warn("cannot move the damaged state file '%s' aside: %s",
+			d->state_path, strerror(errno));
+		a->damaged[0] = '\0';
+	}
+}
 
-	if (err && err != -ENOENT)
-		np_warn("state file '%s' not used: %s", d->state_path,
-			strerror(-err));
-	if (a.terms)
-		np_info("adopted %zu terminals and %zu live calls from '%s'",
-			a.terms, a.legs, d->state_path);
+/* Adopts the good records of the state file; true only if it was read
+ * complete and verified, so that what it does not name is stale. */
+static bool adopt_state(struct daemon *d, struct adopt_ctx *a)
+{
+	static const struct np_state_visit visit = {
+		.term = adopt_term, .leg = adopt_leg, .orphan = adopt_orphan
+	};
+
+	a->d = d;
+	a->err = np_state_read_report(d->state_path, &visit, a, &a->rep);
+	if (a->terms || a->orphans)
+		np_info("adopted %zu terminals and %zu live calls "
+			"(%zu recovered) from '%s'",
+			a->terms, a->legs + a->orphans, a->orphans,
+			d->state_path);
+	if (a->err == -EINVAL || (!a->err && !a->rep.complete))
+		keep_damaged(d, a);
+	else if (a->err && a->err != -ENOENT)
+		np_warn("state file '%s' not read: %s", d->state_path,
+			strerror(-a->err));
+	return !a->err && a->rep.complete && a->rep.verified;
 }
 
 static void save_state(struct daemon *d)
@@ -893,6 +983,7 @@ int main(int argc, char **argv)
 	char err_text[512];
 	size_t i;
 	int opt, err, status = 1, problems, stale;
+	struct adopt_ctx adopt = {};
 
 	np_log_set_ident("natproxyd");
 	while ((opt = getopt_long(argc, argv, ":c:hv", options, NULL)) != -1) {
@@ -1035,9 +1126,15 @@ int main(int argc, char **argv)
 	for (i = 0; i < d.cfg.n_realms; i++)
 		d.px.core.ifindex[i] = if_nametoindex(d.cfg.realms[i].interface);
 	links_sync(&d);
-	if (!stale)
-		adopt_state(&d);
-	remove_stale_flows(&d);
+	if (!stale && adopt_state(&d, &adopt))
+		remove_stale_flows(&d);
+	else
+		recover_flows(&d, &adopt,
+			      stale                   ? "was for maps made since" :
+			      adopt.damaged[0]        ? "is damaged" :
+			      adopt.err == -ENOENT    ? "is missing" :
+			      adopt.rep.version < 3   ? "has no checksums (older format)" :
+							"could not be read");
 	started = true;
 	np_info("natproxyd running: %zu realms, %zu pairs, pins in '%s'",
 		d.cfg.n_realms, d.cfg.n_pairs, pin_dir);

@@ -183,10 +183,10 @@ static void check_state(const char *state_path, const char *pin_dir,
 	err = np_state_owner_read(state_path, &saved);
 	if (err == -ENOENT || err == -ENODATA)
 		return;
-	if (err == -EINVAL) {
-		problem(r, "state file '%s' is damaged", state_path);
+	/* Damaged: not a reason to stay down. natproxyd keeps it aside, its
+	 * flows too, and rebuilds what it can (ctl/core/recover.c). */
+	if (err == -EINVAL)
 		return;
-	}
 	if (err) {
 		problem(r, "cannot read state file '%s': %s", state_path,
 			strerror(-err));

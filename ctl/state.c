@@ -1,10 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * The state file: one "term" line per terminal, followed by a "leg" line
- * per live call leg of it and a "stream" line per stream of that leg.
- * Fields are separated by spaces; text fields are percent-escaped, "-"
- * standing for empty. A version line opens the file, an "owner" line
- * (pin directory, flow map ids) follows it.
+ * per live call leg of it and a "stream" line per stream of that leg; a
+ * terminal with its calls is one record. Fields are separated by spaces;
+ * text fields are percent-escaped, "-" standing for empty. A version line
+ * opens the file, an "owner" line (pin directory, flow map ids) follows it.
+ *
+ * Version 3 makes damage visible per record: every line ends with
+ * " #" and the CRC-32 of the text before it (8 hex digits), a term line
+ * says how many legs follow it, calls rebuilt from the maps are "orphan"
+ * records (pair, the terminal's media address, legs), and an "end" line
+ * with the number of records closes the file. A record with any line
+ * damaged, cut short, or out of place is skipped whole (never handed on in
+ * part); a missing end line, or a count that differs, says records are
+ * missing. Versions 1 and 2 (no checksums) are still read.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -20,8 +29,32 @@
 #include "pins.h"
 #include "state.h"
 
-#define STATE_VERSION "natproxy-state 2"
-#define STATE_VERSION_1 "natproxy-state 1" /* read: no owner line */
+#define STATE_VERSION "natproxy-state 3"
+#define STATE_VERSION_2 "natproxy-state 2" /* read: no checksums */
+#define STATE_VERSION_1 "natproxy-state 1" /* read: no owner line either */
+#define CRC_TEXT 10 /* " #" and 8 hex digits */
+
+/* CRC-32 (IEEE 802.3, reflected, as zlib's crc32()). */
+static uint32_t crc32_of(const char *p, size_t n)
+{
+	static uint32_t table[256];
+	uint32_t c = 0xffffffffu;
+	size_t i;
+	int k;
+
+	if (!table[1]) {
+		for (i = 0; i < 256; i++) {
+			c = (uint32_t)i;
+			for (k = 0; k < 8; k++)
+				c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+			table[i] = c;
+		}
+		c = 0xffffffffu;
+	}
+	for (i = 0; i < n; i++)
+		c = table[(c ^ (unsigned char)p[i]) & 0xff] ^ (c >> 8);
+	return c ^ 0xffffffffu;
+}
 
 static void put_text(FILE *f, const char *s)
 {
@@ -100,29 +133,40 @@ static void save_leg(FILE *f, const struct np_call *leg)
 	}
 }
 
-int np_state_save(const struct np_proxy *px, const char *path,
-		  const struct np_state_owner *owner)
+/* Each line of text (n bytes, whole lines) to f with its checksum. */
+static void put_checked(FILE *f, const char *text, size_t n)
 {
-	char tmp[4096];
+	const char *p = text, *end = text + n, *nl;
+
+	for (; p < end; p = nl + 1) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (!nl)
+			nl = end;
+		fwrite(p, 1, (size_t)(nl - p), f);
+		fprintf(f, " #%08x\n", crc32_of(p, (size_t)(nl - p)));
+	}
+}
+
+static size_t n_legs(const struct np_term *t)
+{
+	const struct np_call *leg;
+	size_t n = 0;
+
+	for (leg = t->calls; leg; leg = leg->next)
+		n++;
+	return n;
+}
+
+/* The records: terminals with their calls, then orphan calls (version 3
+ * only, where v3). */
+static size_t save_records(FILE *f, const struct np_proxy *px, bool v3)
+{
 	const struct np_config *cfg = px->core.cfg;
 	const struct np_term *t;
 	const struct np_call *leg;
-	FILE *f;
-	int err = 0;
+	size_t n = 0;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	f = fopen(tmp, "we");
-	if (!f)
-		return -errno;
-	if (owner) {
-		fprintf(f, "%s\nowner", STATE_VERSION);
-		put_text(f, owner->pin_dir);
-		fprintf(f, " %u %u\n", owner->map_ids[0], owner->map_ids[1]);
-	} else {
-		fprintf(f, "%s\n", STATE_VERSION_1);
-	}
-	for (t = px->core.terms; t; t = t->next) {
+	for (t = px->core.terms; t; t = t->next, n++) {
 		const struct np_pair *pair = &cfg->pairs[t->pair];
 		const struct np_sip_term *st = t->signaling;
 		struct np_sockaddr acc = cfg->realms[pair->first].address;
@@ -136,10 +180,64 @@ int np_state_save(const struct np_proxy *px, const char *path,
 		put_addr(f, &core);
 		fprintf(f, " %lld", (long long)t->registered_until);
 		put_text(f, st ? st->contact : "");
+		if (v3)
+			fprintf(f, " %zu", n_legs(t));
 		fputc('\n', f);
 		for (leg = t->calls; leg; leg = leg->next)
 			save_leg(f, leg);
 	}
+	for (t = v3 ? px->core.orphans : NULL; t; t = t->next, n++) {
+		fprintf(f, "orphan %zu", t->pair);
+		if (t->nat.family)
+			put_addr(f, &t->nat);
+		else
+			fputs(" - 0", f);
+		fprintf(f, " %zu\n", n_legs(t));
+		for (leg = t->calls; leg; leg = leg->next)
+			save_leg(f, leg);
+	}
+	return n;
+}
+
+int np_state_save(const struct np_proxy *px, const char *path,
+		  const struct np_state_owner *owner)
+{
+	char tmp[4096], *text = NULL;
+	size_t len = 0, n;
+	FILE *f, *mem;
+	int err = 0;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	/* Made in memory, then written with a checksum per line. */
+	mem = open_memstream(&text, &len);
+	if (!mem)
+		return -errno;
+	if (owner) {
+		fprintf(mem, "%s\nowner", STATE_VERSION);
+		put_text(mem, owner->pin_dir);
+		fprintf(mem, " %u %u\n", owner->map_ids[0], owner->map_ids[1]);
+	} else {
+		fprintf(mem, "%s\n", STATE_VERSION_1);
+	}
+	n = save_records(mem, px, owner != NULL);
+	if (owner)
+		fprintf(mem, "end %zu\n", n);
+	if (fclose(mem) || !text) {
+		free(text);
+		return -ENOMEM;
+	}
+	f = fopen(tmp, "we");
+	if (!f) {
+		err = -errno;
+		free(text);
+		return err;
+	}
+	if (owner)
+		put_checked(f, text, len);
+	else
+		fwrite(text, 1, len, f);
+	free(text);
 	/* Written out before it replaces the old state. No fsync: the file
 	 * must survive the daemon, not the machine, whose reboot ends the
 	 * flows too. */
@@ -374,87 +472,320 @@ static int parse_owner(char **f, int n, struct np_state_owner *o)
 	return r.err;
 }
 
+/* The text of a version 3 line before its checksum, cut there; NULL if
+ * the checksum is missing or wrong. */
+static char *checked(char *line)
+{
+	size_t n = strlen(line);
+	unsigned long crc;
+	char *end;
+
+	if (n < CRC_TEXT || strncmp(line + n - CRC_TEXT, " #", 2))
+		return NULL;
+	errno = 0;
+	crc = strtoul(line + n - CRC_TEXT + 2, &end, 16);
+	if (errno || *end || !isxdigit((unsigned char)line[n - 8]) ||
+	    crc != crc32_of(line, n - CRC_TEXT))
+		return NULL;
+	line[n - CRC_TEXT] = '\0';
+	return line;
+}
+
+/*
+ * One record at a time: its lines are checked (and parsed, visiting
+ * nothing) as they come and kept; only when the whole record is there
+ * and good are they parsed again and handed to the visitor.
+ */
+struct reader {
+	const struct np_state_visit *v;
+	void *arg;
+	int version;
+	bool visit; /* the second pass: hand on what is parsed */
+	enum { REC_NONE, REC_IN, REC_SKIP } state;
+	bool orphan; /* the record is an orphan's */
+	size_t legs_said, legs, streams;
+	bool pending; /* a leg whose streams are being read */
+	int first_line; /* the record's, in the file */
+	char **lines; /* the record's lines, checksums cut */
+	size_t n_lines, cap_lines;
+	/* What one line at a time fills in. */
+	struct np_call leg;
+	struct np_sip_dialog dialog;
+	struct np_term term;
+	struct np_sip_term sterm;
+	struct np_sockaddr acc, core;
+};
+
 /* The leg being read is handed on when all its streams were read. */
-static int flush_leg(const struct np_state_visit *v, void *arg,
-		     struct np_call *leg, bool *pending, size_t *streams)
+static int flush_leg(struct reader *r)
 {
 	int err = 0;
 
-	if (*pending)
-		err = *streams != leg->n_streams ? -EINVAL : v->leg(arg, leg);
-	*pending = false;
-	*streams = 0;
+	if (r->pending) {
+		if (r->streams != r->leg.n_streams)
+			err = -EINVAL;
+		else if (r->visit && (!r->orphan || r->v->orphan))
+			err = r->v->leg(r->arg, &r->leg);
+	}
+	r->pending = false;
+	r->streams = 0;
+	return err;
+}
+
+static int parse_orphan(struct reader *r, char **f, int n)
+{
+	struct field_reader fr = { f + 1, 0 };
+	size_t pair;
+
+	if (n != 5)
+		return -EINVAL;
+	pair = next_num(&fr, SIZE_MAX);
+	memset(&r->acc, 0, sizeof(r->acc));
+	if (strcmp(f[2], "-") || strcmp(f[3], "0"))
+		get_addr(&fr, &r->acc);
+	else
+		fr.f += 2;
+	r->legs_said = next_num(&fr, SIZE_MAX);
+	if (fr.err)
+		return fr.err;
+	return r->visit && r->v->orphan ? r->v->orphan(r->arg, pair, &r->acc) :
+					  0;
+}
+
+/* One line of a record, fields f: the first line starts it. */
+static int record_line(struct reader *r, char **f, int n, bool first)
+{
+	int err;
+
+	if (first) {
+		r->orphan = !strcmp(f[0], "orphan");
+		r->legs = r->streams = r->legs_said = 0;
+		r->pending = false;
+		if (r->orphan)
+			return r->version >= 3 ? parse_orphan(r, f, n) : -EINVAL;
+		if (r->version >= 3) {
+			struct field_reader fr = { f + n - 1, 0 };
+
+			r->legs_said = next_num(&fr, SIZE_MAX);
+			if (fr.err)
+				return fr.err;
+			n--;
+		}
+		err = parse_term(f, n, &r->term, &r->sterm, &r->acc, &r->core);
+		if (!err && r->visit)
+			err = r->v->term(r->arg, &r->term, &r->acc, &r->core);
+		return err;
+	}
+	if (!strcmp(f[0], "leg")) {
+		err = flush_leg(r);
+		if (!err && r->version >= 3 && ++r->legs > r->legs_said)
+			err = -EINVAL;
+		if (!err)
+			err = parse_leg(f, n, &r->leg, &r->dialog);
+		r->pending = !err;
+		return err;
+	}
+	if (!strcmp(f[0], "stream") && r->pending) {
+		r->streams++;
+		return parse_stream(f, n, &r->leg);
+	}
+	return -EINVAL;
+}
+
+static void record_drop(struct reader *r)
+{
+	while (r->n_lines)
+		free(r->lines[--r->n_lines]);
+}
+
+static int record_keep(struct reader *r, const char *text)
+{
+	char **l;
+
+	if (r->n_lines == r->cap_lines) {
+		l = realloc(r->lines, (r->cap_lines * 2 + 8) * sizeof(*l));
+		if (!l)
+			return -ENOMEM;
+		r->lines = l;
+		r->cap_lines = r->cap_lines * 2 + 8;
+	}
+	r->lines[r->n_lines] = strdup(text);
+	return r->lines[r->n_lines] ? (r->n_lines++, 0) : -ENOMEM;
+}
+
+/* The record read so far is over: handed on if whole and good. Only a
+ * visitor's error is returned. */
+static int record_end(struct reader *r, struct np_state_report *rep)
+{
+	char *f[STREAM_FIELDS + 1];
+	size_t i;
+	int n, err = 0;
+
+	if (r->state != REC_IN)
+		return 0;
+	r->state = REC_NONE;
+	if (flush_leg(r) || (r->version >= 3 && r->legs != r->legs_said)) {
+		rep->bad++; /* cut short */
+		if (!rep->first_bad_line)
+			rep->first_bad_line = r->first_line;
+		record_drop(r);
+		return 0;
+	}
+	r->visit = true;
+	for (i = 0; i < r->n_lines && !err; i++) {
+		n = split(r->lines[i], f, STREAM_FIELDS + 1);
+		err = record_line(r, f, n, i == 0);
+	}
+	if (!err)
+		err = flush_leg(r);
+	r->visit = false;
+	record_drop(r);
+	if (!err)
+		rep->good++;
+	/* What was checked once parses again: only the visitor fails. */
+	return err == -EINVAL ? 0 : err;
+}
+
+/* A line that cannot be used: the record it belongs to is skipped. */
+static void damage(struct reader *r, struct np_state_report *rep, int lineno)
+{
+	if (!rep->first_bad_line)
+		rep->first_bad_line = lineno;
+	if (r->state != REC_SKIP)
+		rep->bad++;
+	r->state = REC_SKIP;
+	record_drop(r);
+}
+
+static int version_of(char *line)
+{
+	if (!strcmp(line, STATE_VERSION_1))
+		return 1;
+	if (!strcmp(line, STATE_VERSION_2))
+		return 2;
+	if (checked(line) && !strcmp(line, STATE_VERSION))
+		return 3;
+	return 0;
+}
+
+int np_state_read_report(const char *path, const struct np_state_visit *v,
+			 void *arg, struct np_state_report *rep)
+{
+	char *line = NULL, *text, *copy = NULL, *f[STREAM_FIELDS + 1];
+	struct np_state_owner owner;
+	unsigned long long said = 0;
+	bool owner_ok = false, end = false;
+	size_t cap = 0;
+	struct reader *r;
+	int n, lineno = 0, err = 0;
+	ssize_t len;
+	FILE *fp;
+
+	memset(rep, 0, sizeof(*rep));
+	fp = fopen(path, "re");
+	if (!fp)
+		return -errno;
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		fclose(fp);
+		return -ENOMEM;
+	}
+	r->v = v;
+	r->arg = arg;
+	while (!err && (len = getline(&line, &cap, fp)) > 0) {
+		lineno++;
+		if (line[len - 1] == '\n')
+			line[--len] = '\0';
+		if (lineno == 1) {
+			r->version = rep->version = version_of(line);
+			/* A damaged version line: the lines whose checksums
+			 * hold are still good (random bytes have none). */
+			if (!r->version) {
+				r->version = 3;
+				rep->first_bad_line = 1;
+			}
+			owner_ok = r->version == 1;
+			continue;
+		}
+		/* A NUL inside, or a checksum that does not match. */
+		text = strlen(line) != (size_t)len ? NULL :
+		       r->version >= 3	       ? checked(line) :
+						 line;
+		if (!text && lineno == 2 && r->version >= 2) {
+			rep->first_bad_line = lineno; /* the owner line */
+			continue;
+		}
+		if (!text) {
+			damage(r, rep, lineno);
+			continue;
+		}
+		free(copy);
+		copy = strdup(text);
+		n = copy ? split(text, f, STREAM_FIELDS + 1) : -1;
+		if (!copy) {
+			err = -ENOMEM;
+		} else if (n < 1 || end) {
+			damage(r, rep, lineno);
+		} else if (lineno == 2 && r->version >= 2) {
+			owner_ok = !parse_owner(f, n, &owner);
+			if (!owner_ok && !rep->first_bad_line)
+				rep->first_bad_line = lineno;
+		} else if (!strcmp(f[0], "term") || !strcmp(f[0], "orphan")) {
+			err = record_end(r, rep);
+			if (!err && record_line(r, f, n, true)) {
+				damage(r, rep, lineno);
+			} else if (!err) {
+				r->state = REC_IN;
+				r->first_line = lineno;
+				err = record_keep(r, copy);
+			}
+		} else if (!strcmp(f[0], "end") && r->version >= 3) {
+			struct field_reader fr = { f + 1, 0 };
+
+			err = record_end(r, rep);
+			said = next_num(&fr, SIZE_MAX);
+			if (n != 2 || fr.err)
+				damage(r, rep, lineno);
+			else
+				end = true;
+			r->state = REC_NONE;
+		} else if (r->state == REC_SKIP) {
+			continue; /* the rest of a damaged record */
+		} else if (r->state != REC_IN || record_line(r, f, n, false)) {
+			damage(r, rep, lineno);
+		} else {
+			err = record_keep(r, copy);
+		}
+	}
+	if (!err)
+		err = record_end(r, rep);
+	if (end && said > rep->good + rep->bad)
+		rep->bad = (unsigned int)(said - rep->good); /* lost whole */
+	rep->verified = r->version >= 3;
+	rep->complete = !err && r->version && owner_ok && !rep->bad &&
+			!rep->first_bad_line &&
+			(r->version < 3 || (end && said == rep->good));
+	if (!err && !lineno)
+		err = -EINVAL; /* empty */
+	record_drop(r);
+	free(r->lines);
+	free(r);
+	free(copy);
+	free(line);
+	fclose(fp);
 	return err;
 }
 
 int np_state_read(const char *path, const struct np_state_visit *v, void *arg)
 {
-	char *line = NULL, *f[STREAM_FIELDS + 1];
-	struct np_sockaddr acc, core;
-	bool have_term = false, pending = false, owned = false;
-	struct np_state_owner owner;
-	/* What one line at a time fills in, handed to the visitor. */
-	struct reading {
-		struct np_call leg;
-		struct np_sip_dialog dialog;
-		struct np_term term;
-		struct np_sip_term sterm;
-	} *rd;
-	size_t cap = 0, streams = 0;
-	int n, lineno = 0, err = 0;
-	FILE *fp;
+	struct np_state_report rep;
+	int err = np_state_read_report(path, v, arg, &rep);
 
-	fp = fopen(path, "re");
-	if (!fp)
-		return -errno;
-	rd = malloc(sizeof(*rd));
-	if (!rd) {
-		err = -ENOMEM;
-		goto out;
+	if (err == -EINVAL || (!err && !rep.complete)) {
+		np_err("state file '%s' is damaged at line %d", path,
+		       rep.first_bad_line);
+		err = -EINVAL;
 	}
-	while (!err && getline(&line, &cap, fp) > 0) {
-		if (++lineno == 1) {
-			line[strcspn(line, "\n")] = '\0';
-			owned = !strcmp(line, STATE_VERSION);
-			if (!owned && strcmp(line, STATE_VERSION_1))
-				err = -EINVAL;
-			continue;
-		}
-		n = split(line, f, STREAM_FIELDS + 1);
-		if (n < 1) {
-			err = -EINVAL;
-		} else if (lineno == 2 && owned) {
-			err = parse_owner(f, n, &owner);
-		} else if (!strcmp(f[0], "term")) {
-			err = flush_leg(v, arg, &rd->leg, &pending, &streams);
-			if (!err)
-				err = parse_term(f, n, &rd->term, &rd->sterm,
-						 &acc, &core);
-			if (!err)
-				err = v->term(arg, &rd->term, &acc, &core);
-			have_term = !err;
-		} else if (!strcmp(f[0], "leg") && have_term) {
-			err = flush_leg(v, arg, &rd->leg, &pending, &streams);
-			if (!err)
-				err = parse_leg(f, n, &rd->leg, &rd->dialog);
-			pending = !err;
-		} else if (!strcmp(f[0], "stream") && pending) {
-			err = parse_stream(f, n, &rd->leg);
-			streams++;
-		} else {
-			err = -EINVAL;
-		}
-	}
-	if (!err && (!lineno || (owned && lineno < 2)))
-		err = -EINVAL; /* not even a version (and owner) line */
-	if (!err)
-		err = flush_leg(v, arg, &rd->leg, &pending, &streams);
-	if (err == -EINVAL)
-		np_err("state file '%s' is damaged at line %d", path, lineno);
-out:
-	free(rd);
-	free(line);
-	fclose(fp);
 	return err;
 }
 
@@ -462,20 +793,26 @@ int np_state_owner_read(const char *path, struct np_state_owner *owner)
 {
 	char *line = NULL, *f[5];
 	size_t cap = 0;
-	int n, err = -EINVAL;
+	ssize_t len;
+	int n, version, err = -EINVAL;
 	FILE *fp;
 
 	fp = fopen(path, "re");
 	if (!fp)
 		return -errno;
-	if (getline(&line, &cap, fp) > 0) {
-		line[strcspn(line, "\n")] = '\0';
-		if (!strcmp(line, STATE_VERSION_1)) {
+	if ((len = getline(&line, &cap, fp)) > 0) {
+		if (line[len - 1] == '\n')
+			line[len - 1] = '\0';
+		version = version_of(line);
+		if (version == 1) {
 			err = -ENODATA;
-		} else if (!strcmp(line, STATE_VERSION) &&
-			   getline(&line, &cap, fp) > 0) {
-			n = split(line, f, 5);
-			err = n > 0 ? parse_owner(f, n, owner) : -EINVAL;
+		} else if (version >= 2 && (len = getline(&line, &cap, fp)) > 0) {
+			if (line[len - 1] == '\n')
+				line[len - 1] = '\0';
+			if (version < 3 || checked(line)) {
+				n = split(line, f, 5);
+				err = n > 0 ? parse_owner(f, n, owner) : -EINVAL;
+			}
 		}
 	}
 	free(line);

@@ -11,6 +11,7 @@
 #define NATPROXY_STATE_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "proxy.h"
@@ -55,7 +56,7 @@ int np_state_save(const struct np_proxy *px, const char *path,
 		  const struct np_state_owner *owner);
 
 /* The owner recorded in path: 0, -ENOENT if absent, -ENODATA if the file
- * records none (an older format), -EINVAL if damaged. */
+ * records none (version 1), -EINVAL if damaged (version 3: its checksum). */
 int np_state_owner_read(const char *path, struct np_state_owner *owner);
 
 struct np_state_visit {
@@ -64,12 +65,37 @@ struct np_state_visit {
 	int (*term)(void *arg, const struct np_term *t,
 		    const struct np_sockaddr *access,
 		    const struct np_sockaddr *core);
-	/* One of the last terminal's calls. The terminal's signaling and
-	 * the call's dialog point at the reader's buffers: copy them. */
+	/* One of the last terminal's (or orphan's) calls. The terminal's
+	 * signaling and the call's dialog point at the reader's buffers:
+	 * copy them. */
 	int (*leg)(void *arg, const struct np_call *call);
+	/* A call rebuilt from the maps (recover.c) and saved: its pair and
+	 * the terminal's media address (family 0: unknown); its calls follow.
+	 * NULL: such records are read, their calls not handed on. */
+	int (*orphan)(void *arg, size_t pair, const struct np_sockaddr *media);
 };
 
-/* Reads path; -ENOENT if absent, -EINVAL with a log line if damaged. */
+/* What a read found. A record is a terminal (or orphan) with its calls:
+ * handed on whole or not at all. */
+struct np_state_report {
+	int version; /* of the file: 1, 2 or 3; 0: version line damaged */
+	bool verified; /* version 3: every line's checksum was checked */
+	/* Read to its end, every record good, none missing (version 3: the
+	 * end line's count); the owner line good. */
+	bool complete;
+	unsigned int good, bad; /* records handed on, records skipped */
+	int first_bad_line; /* 0: none */
+};
+
+/*
+ * Reads path, handing every good record to visit; damaged ones are skipped
+ * whole and counted in rep. 0 (see rep->complete); -ENOENT if absent;
+ * -EINVAL if empty; a visitor's error. A file whose version line is not
+ * one of ours is read as version 3 (its lines' checksums decide).
+ */
+int np_state_read_report(const char *path, const struct np_state_visit *visit,
+			 void *arg, struct np_state_report *rep);
+/* The same, -EINVAL (logged) unless the file was read complete. */
 int np_state_read(const char *path, const struct np_state_visit *visit,
 		  void *arg);
 

@@ -64,13 +64,26 @@ void np_charge(struct np_core *core, const struct np_term *t,
 	fputs("{\"call_id\": ", f);
 	json_str(f, call->id);
 	fputs(", \"from\": ", f);
-	json_str(f, call->from);
-	fputs(", \"to\": ", f);
-	json_str(f, call->to);
+	if (call->recovered)
+		fputs("null, \"to\": null", f);
+	else
+		json_str(f, call->from);
+	if (!call->recovered) {
+		fputs(", \"to\": ", f);
+		json_str(f, call->to);
+	}
+	/* A call rebuilt from the maps (recover.c) knows neither its
+	 * direction nor its parties; its terminal is the media address the
+	 * flows had, if any. */
 	fprintf(f, ", \"direction\": \"%s\", \"pair\": ",
-		call->outgoing ? "outgoing" : "incoming");
+		call->recovered ? "unknown" :
+		call->outgoing	? "outgoing" :
+				  "incoming");
 	fprintf(f, "\"%s->%s\", \"terminal\": ", access->name, corer->name);
-	json_str(f, np_sockaddr_str(&t->nat, where, sizeof(where)));
+	if (t->nat.family)
+		json_str(f, np_sockaddr_str(&t->nat, where, sizeof(where)));
+	else
+		fputs("null", f);
 	fputs(", \"start\": ", f);
 	put_time(f, call->wall_start);
 	fputs(", \"answer\": ", f);

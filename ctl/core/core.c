@@ -132,6 +132,7 @@ void np_core_tick(struct np_core *core, time_t now)
 		if (t->driver && t->driver->keepalive)
 			t->ka_waiting = t->driver->keepalive(t->driver->ctx, t);
 	}
+	np_core_orphans_tick(core, now);
 	np_core_quarantine_expire(core, now);
 	close_drained(core);
 }
@@ -258,6 +259,7 @@ void np_core_fini(struct np_core *core)
 {
 	while (core->terms)
 		np_term_free(core, core->terms, NP_END_SHUTDOWN, 0);
+	np_core_orphans_end(core, NP_END_SHUTDOWN, 0);
 	free_all(core);
 }
 
@@ -278,5 +280,6 @@ void np_core_forget(struct np_core *core)
 			t->driver->term_free(t->driver->ctx, t);
 		free(t);
 	}
+	np_core_orphans_forget(core);
 	free_all(core);
 }

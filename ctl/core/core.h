@@ -87,7 +87,8 @@ struct np_proxy_stats {
 	X(NP_END_TERMINAL_LOST, "terminal-lost")                               \
 	X(NP_END_IDLE, "idle")                                                 \
 	X(NP_END_SHUTDOWN, "shutdown")                                         \
-	X(NP_END_OTHER, "other")
+	X(NP_END_OTHER, "other")                                               \
+	X(NP_END_RECOVERED, "recovered") /* rebuilt from the maps, media stopped */
 enum np_end_reason { NP_END_REASONS(NP_ENUM_ENTRY) NP_END_MAX };
 extern const char *const np_end_reason_names[NP_END_MAX];
 
@@ -170,6 +171,8 @@ struct np_call {
 	char from[256], to[256]; /* the parties, as the record names them */
 	time_t started, expires, answered_at;
 	double wall_start, wall_answer;
+	/* Rebuilt from the maps (recover.c): no dialog, parties unknown. */
+	bool recovered;
 	void *dialog; /* the driver's; freed by its call_free hook */
 };
 
@@ -229,6 +232,11 @@ struct np_core {
 	struct np_portpool *signal_ports; /* per realm (core realms) */
 	struct np_portpool *media_ports; /* per realm */
 	struct np_term *terms;
+	/* Calls rebuilt from the maps after the state was lost (recover.c),
+	 * each on a terminal of its own that no driver knows: no signaling,
+	 * no core port; its nat is the terminal's media address (family 0:
+	 * unknown). Not in terms: signaling never finds them. */
+	struct np_term *orphans;
 	struct np_quarantine *quarantine;
 	struct np_admission admission; /* per-source rates */
 	uint64_t next_id;
@@ -301,6 +309,36 @@ void np_call_end(struct np_core *core, struct np_term *t,
 		 struct np_call *call, enum np_end_reason why, time_t now);
 int np_core_adopt_call(struct np_core *core, struct np_term *t,
 		       const struct np_call *saved, void *dialog);
+
+/* --- calls rebuilt from the maps (recover.c) --- */
+struct np_recovery {
+	size_t flows; /* flows handed in (no adopted call had them) */
+	size_t calls; /* orphan calls made of them, one per stream */
+	size_t kept; /* flows left alone: no stream found for them */
+};
+/*
+ * After a restart whose state could not be read in full: the flows (keys)
+ * no adopted call claims are grouped into streams by their relay port
+ * pairs (an access flow names its core relay in its reverse key, a core
+ * flow its access relay in its rewritten source) and each stream becomes
+ * an orphan call of its pair, answered, with its start taken from the
+ * first packet XDP counted. The media timeout ends and bills it (end
+ * reason "recovered"). No flow is removed here.
+ */
+int np_core_recover(struct np_core *core, const struct np_flow_key *keys,
+		    size_t n, time_t now, struct np_recovery *rep);
+/* An orphan call from the state file, on a terminal of its own at media
+ * (the terminal's media address, family 0: unknown). -ESTALE as
+ * np_core_adopt_call. */
+int np_core_adopt_orphan(struct np_core *core, size_t pair,
+			 const struct np_sockaddr *media,
+			 const struct np_call *saved, time_t now);
+/* Ends orphan calls whose media stopped; all of them (why) with all. */
+void np_core_orphans_tick(struct np_core *core, time_t now);
+void np_core_orphans_end(struct np_core *core, enum np_end_reason why,
+			 time_t now);
+/* Frees them, flows left alone (np_core_forget). */
+void np_core_orphans_forget(struct np_core *core);
 
 /* --- media: offer/answer (media.c) --- */
 /*

@@ -649,7 +649,8 @@ static void record_free(struct record *r)
 	memset(r, 0, sizeof(*r));
 }
 
-static const struct np_state_visit rec_visit = { rec_term, rec_leg };
+static const struct np_state_visit rec_visit = { .term = rec_term,
+						.leg = rec_leg };
 
 static const struct rec_term *rec_find(const struct record *r,
 				       const struct np_sockaddr *nat)
@@ -711,7 +712,8 @@ static int adopt_leg(void *arg, const struct np_call *leg)
 	return 0;
 }
 
-static const struct np_state_visit adopt_visit = { adopt_term, adopt_leg };
+static const struct np_state_visit adopt_visit = { .term = adopt_term,
+						  .leg = adopt_leg };
 
 /* --- the round trip -------------------------------------------------------- */
 
@@ -1191,10 +1193,38 @@ static int read_text(const char *path, const char *text, int *visits)
 	return err;
 }
 
+/* A version 3 file as version 2 wrote it: no checksums, no leg counts on
+ * term lines, no end line (the parser's cases below are version 2's). */
+static char *v2_of(char *text)
+{
+	char *out, *line, *save = NULL, *o;
+
+	if (!text)
+		return NULL;
+	out = calloc(1, strlen(text) + 1);
+	o = out;
+	for (line = strtok_r(text, "\n", &save); out && line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *hash = strstr(line, " #");
+
+		if (hash)
+			*hash = '\0';
+		if (!strncmp(line, "end ", 4))
+			continue;
+		if (!strcmp(line, "natproxy-state 3"))
+			line = "natproxy-state 2";
+		if (!strncmp(line, "term ", 5))
+			*strrchr(line, ' ') = '\0';
+		o += sprintf(o, "%s\n", line);
+	}
+	free(text);
+	return out;
+}
+
 static void test_damaged(struct tap *t, const char *good_path,
 			 const char *path)
 {
-	char *good = slurp(good_path);
+	char *good = v2_of(slurp(good_path));
 	char ver[512], owner[256], term[1024], leg[2048], stream[2048];
 	char x[2048], text[8192];
 	int err, visits;
@@ -1497,6 +1527,351 @@ static void test_owner_line(struct tap *t, const char *path)
 	}
 }
 
+/* --- checksums: damage found per record ------------------------------------ */
+
+/* What a read handed on: terminals by NAT with their leg counts. */
+struct seen {
+	struct np_sockaddr nat[MAX_REC];
+	int legs[MAX_REC];
+	int n, orphans, orphan_legs;
+	bool in_orphan;
+};
+
+static int seen_term(void *arg, const struct np_term *t,
+		     const struct np_sockaddr *acc,
+		     const struct np_sockaddr *core)
+{
+	struct seen *s = arg;
+
+	(void)acc, (void)core;
+	if (s->n == MAX_REC)
+		return -ENOSPC;
+	s->in_orphan = false;
+	s->nat[s->n] = t->nat;
+	s->legs[s->n++] = 0;
+	return 0;
+}
+
+static int seen_leg(void *arg, const struct np_call *leg)
+{
+	struct seen *s = arg;
+
+	(void)leg;
+	if (s->in_orphan)
+		s->orphan_legs++;
+	else if (s->n)
+		s->legs[s->n - 1]++;
+	return 0;
+}
+
+static int seen_orphan(void *arg, size_t pair, const struct np_sockaddr *m)
+{
+	struct seen *s = arg;
+
+	(void)pair, (void)m;
+	s->in_orphan = true;
+	s->orphans++;
+	return 0;
+}
+
+static const struct np_state_visit seen_visit = {
+	.term = seen_term, .leg = seen_leg, .orphan = seen_orphan
+};
+
+/* Every terminal handed on came with all the legs it has in want. */
+static bool whole_records(const struct seen *got, const struct seen *want)
+{
+	int i, j;
+
+	for (i = 0; i < got->n; i++) {
+		for (j = 0; j < want->n; j++)
+			if (np_sockaddr_eq(&got->nat[i], &want->nat[j]))
+				break;
+		if (j == want->n || got->legs[i] != want->legs[j])
+			return false;
+	}
+	return true;
+}
+
+static int read_seen(const char *path, const char *text, size_t len,
+		     struct seen *s, struct np_state_report *rep)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f || fwrite(text, 1, len, f) != len || fclose(f))
+		return -EIO;
+	memset(s, 0, sizeof(*s));
+	return np_state_read_report(path, &seen_visit, s, rep);
+}
+
+static void test_checksums(struct tap *t, const char *good_path,
+			   const char *path)
+{
+	char *good = slurp(good_path), *text, *v2;
+	struct np_state_report rep;
+	struct seen want, got;
+	size_t len, i, cut_bad = 0, cut_part = 0, flip_bad = 0,
+		       flip_part = 0, flip_lost = 0, half_good = 0;
+	int err;
+
+	if (!good) {
+		tap_check(t, false, "checksums: the good file reads back");
+		return;
+	}
+	len = strlen(good);
+	text = malloc(len + 1);
+	err = read_seen(path, good, len, &want, &rep);
+	tap_check(t, !err && rep.version == 3 && rep.verified && rep.complete &&
+			     rep.good == 3 && !rep.bad && want.n == 3,
+		  "checksums: the file as saved: version 3, verified, complete, "
+		  "3 good records (%d, v%d, %u good, %u bad)",
+		  err, rep.version, rep.good, rep.bad);
+	tap_check(t, !strncmp(good, "natproxy-state 3 #", 18) &&
+			     strstr(good, "\nend 3 #"),
+		  "checksums: a checksum on the version line, an end line with "
+		  "the record count");
+
+	/* Cut anywhere (but its last newline): never read as complete,
+	 * never a record in part. */
+	for (i = 0; text && i + 1 < len; i++) {
+		memcpy(text, good, i);
+		err = read_seen(path, text, i, &got, &rep);
+		if (!err && rep.complete)
+			cut_bad++;
+		if (!whole_records(&got, &want))
+			cut_part++;
+		if (i == len / 2)
+			half_good = rep.good;
+	}
+	tap_check(t, !cut_bad,
+		  "checksums: cut at each of %zu offsets: never complete (%zu were)",
+		  len, cut_bad);
+	tap_check(t, !cut_part,
+		  "checksums: ... and no terminal handed on without all its "
+		  "calls (%zu cuts did)",
+		  cut_part);
+	memcpy(text, good, len / 2);
+	err = read_seen(path, text, len / 2, &got, &rep);
+	tap_diag("cut in half: %u good, %u bad, first bad line %d", rep.good,
+		 rep.bad, rep.first_bad_line);
+	tap_check(t, !err && !rep.complete && rep.good == half_good &&
+			     (int)rep.good == got.n && rep.good + rep.bad >= 1,
+		  "checksums: cut in half: the records before the cut read, the "
+		  "rest counted as bad or missing (%u good, %u bad)",
+		  rep.good, rep.bad);
+
+	/* One byte changed anywhere: found, and only its record lost. */
+	for (i = 0; text && i < len; i++) {
+		memcpy(text, good, len + 1);
+		text[i] ^= 0x04;
+		err = read_seen(path, text, len, &got, &rep);
+		if (!err && rep.complete)
+			flip_bad++;
+		if (!whole_records(&got, &want))
+			flip_part++;
+		/* A changed newline joins two lines: two records at most. */
+		if (got.n < 1)
+			flip_lost++;
+	}
+	tap_check(t, !flip_bad,
+		  "checksums: one bit flipped at each of %zu bytes: always found "
+		  "(%zu missed)",
+		  len, flip_bad);
+	tap_check(t, !flip_part,
+		  "checksums: ... never a terminal without all its calls (%zu)",
+		  flip_part);
+	tap_check(t, !flip_lost,
+		  "checksums: ... and the other records still read, even with "
+		  "the version line hit (%zu flips lost all)",
+		  flip_lost);
+	memcpy(text, good, len + 1);
+	text[strstr(good, "\nleg ") - good + 8] ^= 0x01; /* in a leg's id */
+	err = read_seen(path, text, len, &got, &rep);
+	tap_check(t, !err && !rep.complete && rep.good == 2 && rep.bad == 1 &&
+			     got.n == 2 && rep.first_bad_line > 2,
+		  "checksums: a flip in a call's line: that terminal skipped "
+		  "whole, 2 good, 1 bad, the line named (%u, %u, line %d)",
+		  rep.good, rep.bad, rep.first_bad_line);
+
+	/* Random bytes, with and without line breaks. */
+	srand(11);
+	for (i = 0; text && i < len; i++)
+		text[i] = (char)(rand() & 0xff);
+	err = read_seen(path, text, len, &got, &rep);
+	tap_check(t, (err == 0 || err == -EINVAL) && !rep.complete &&
+			     !rep.good && !got.n,
+		  "checksums: random bytes: nothing handed on, not complete (%d)",
+		  err);
+	for (i = 0; text && i < len; i++)
+		text[i] = i % 61 == 60 ? '\n' : (char)(' ' + rand() % 95);
+	err = read_seen(path, text, len, &got, &rep);
+	tap_check(t, !err && !rep.complete && !rep.good && rep.bad && !got.n,
+		  "checksums: random printable lines: nothing handed on, "
+		  "counted bad (%u)",
+		  rep.bad);
+	tap_check(t, np_state_read(path, &seen_visit, &got) == -EINVAL,
+		  "checksums: ... np_state_read says -EINVAL");
+	err = read_seen(path, "", 0, &got, &rep);
+	tap_check(t, err == -EINVAL && !rep.complete,
+		  "checksums: an empty file: -EINVAL");
+
+	/* Records missing whole: the end line's count says so. */
+	{
+		const char *second = strstr(good, "\nterm ");
+		const char *third = second ? strstr(second + 1, "\nterm ") : NULL;
+		char *gap = malloc(len + 1);
+
+		if (gap && third) {
+			size_t head = (size_t)(second - good) + 1;
+
+			memcpy(gap, good, head);
+			strcpy(gap + head, third + 1);
+			err = read_seen(path, gap, strlen(gap), &got, &rep);
+			tap_check(t, !err && !rep.complete && rep.good == 2 &&
+					     rep.bad == 1 && got.n == 2,
+				  "checksums: a whole record taken out: the other 2 "
+				  "read, 1 counted missing, not complete (%u, %u)",
+				  rep.good, rep.bad);
+		} else {
+			tap_check(t, false, "checksums: the good file has 3 terms");
+		}
+		free(gap);
+	}
+
+	/* The older formats: read, not verified. */
+	v2 = v2_of(strdup(good));
+	err = v2 ? read_seen(path, v2, strlen(v2), &got, &rep) : -ENOMEM;
+	tap_check(t, !err && rep.version == 2 && !rep.verified &&
+			     rep.complete && rep.good == 3 &&
+			     whole_records(&got, &want) && got.n == 3,
+		  "checksums: the same file in version 2 (no checksums): read "
+		  "whole, not verified (%d, v%d)",
+		  err, rep.version);
+	free(v2);
+	free(text);
+	free(good);
+}
+
+/*
+ * Calls rebuilt from the maps: flows no state names (a stream's four, and
+ * one core flow whose access side is gone) become an orphan call, saved
+ * and adopted again as one, ended at the media timeout with one record.
+ */
+static void put_stream_flows(struct fake *f, uint16_t ap, uint16_t cp,
+			     bool access_side)
+{
+	struct np_flow_key ak, ck;
+	struct np_flow af = {}, cf = {};
+	int part;
+
+	for (part = 0; part < 2; part++) {
+		np_flow_key_make(&ak, AF_INET, &(union np_addr){ .v4 = inet_addr("203.0.113.1") },
+				 ap + part);
+		np_flow_key_make(&ck, AF_INET, &(union np_addr){ .v4 = inet_addr("198.51.100.1") },
+				 cp + part);
+		af.flags = NP_F_HAS_REVERSE;
+		af.reverse = ck;
+		af.new_saddr = ck.addr;
+		af.new_sport = ck.port;
+		cf.new_saddr = ak.addr;
+		cf.new_sport = ak.port;
+		cf.new_daddr.v4 = inet_addr("203.0.113.11");
+		cf.new_dport = htons(41000 + part);
+		if (access_side)
+			fake_flow_put(f, &ak, &af);
+		fake_flow_put(f, &ck, &cf);
+	}
+}
+
+static void test_recover(struct tap *t, const char *path)
+{
+	static struct env e, e2;
+	struct np_flow_key keys[MAX_FLOWS];
+	struct np_recovery rec;
+	struct seen got;
+	struct np_state_report rep;
+	size_t n = 0, i;
+	int err;
+
+	if (!env_init(t, &e, "recover"))
+		return;
+	put_stream_flows(&e.io, 30010, 40020, true);
+	put_stream_flows(&e.io, 30050, 40050, false); /* core side only */
+	for (i = 0; i < MAX_FLOWS; i++)
+		if (e.io.flows[i].used)
+			keys[n++] = e.io.flows[i].key;
+	err = np_core_recover(&e.px.core, keys, n, e.now, &rec);
+	tap_check(t, !err && rec.flows == 6 && rec.calls == 1 && rec.kept == 2,
+		  "recover: 6 flows: one orphan call, the core-only pair kept "
+		  "without a call (%d: %zu flows, %zu calls, %zu kept)",
+		  err, rec.flows, rec.calls, rec.kept);
+	tap_check(t, np_core_media_port_used(&e.px.core, ACC, 30010) &&
+			     np_core_media_port_used(&e.px.core, CORE, 40020) &&
+			     e.io.n_dels == 0,
+		  "recover: its relay ports taken from the pools, no flow removed");
+	tap_check(t, e.px.core.orphans && e.px.core.orphans->calls &&
+			     e.px.core.orphans->calls->recovered &&
+			     e.px.core.orphans->nat.port == 41000,
+		  "recover: the orphan's terminal is where its media went");
+	err = np_state_save(&e.px, path, &test_owner);
+	{
+		char *text = slurp(path);
+
+		err = text ? read_seen(path, text, strlen(text), &got, &rep) : -EIO;
+		tap_check(t, !err && rep.complete && got.orphans == 1 &&
+				     got.orphan_legs == 1 && text &&
+				     strstr(text, "\norphan 0 203.0.113.11 41000 1 #"),
+			  "recover: saved as an orphan record, read back (%d)", err);
+		free(text);
+	}
+	np_proxy_forget(&e.px);
+	/* A restart: the next natproxyd adopts it from the file. */
+	if (!env_init(t, &e2, "recover-again"))
+		goto out;
+	memcpy(e2.io.flows, e.io.flows, sizeof(e.io.flows));
+	{
+		struct np_sockaddr media = sa("203.0.113.11", 41000);
+		struct np_call call = {};
+
+		call.n_streams = 1;
+		call.streams[0] = (struct np_stream){ .active = true,
+						      .access_port = 30010,
+						      .core_port = 40020 };
+		call.answered = true;
+		call.answered_at = e2.now;
+		snprintf(call.id, sizeof(call.id), "recovered-x");
+		err = np_core_adopt_orphan(&e2.px.core, 0, &media, &call, e2.now);
+		tap_check(t, !err && e2.px.core.live_calls[ACC] == 1,
+			  "recover: adopted again after a restart (%d)", err);
+	}
+	e2.now += 30;
+	np_proxy_tick(&e2.px, e2.now);
+	tap_check(t, e2.io.n_records == 0,
+		  "recover: within the media timeout (60 s) it lives on");
+	e2.now += 31;
+	np_proxy_tick(&e2.px, e2.now);
+	tap_diag("record: %s", e2.io.last_record);
+	tap_check(t, e2.io.n_records == 1 &&
+			     strstr(e2.io.last_record, "\"from\": null, \"to\": null") &&
+			     strstr(e2.io.last_record, "\"direction\": \"unknown\"") &&
+			     strstr(e2.io.last_record, "\"end_reason\": \"recovered\"") &&
+			     strstr(e2.io.last_record, "\"terminal\": \"203.0.113.11:41000\""),
+		  "recover: past the media timeout: one record, parties unknown, "
+		  "end_reason recovered");
+	tap_check(t, e2.io.n_dels == 4 && !e2.px.core.orphans &&
+			     !e2.px.core.live_calls[ACC] &&
+			     !np_core_media_port_used(&e2.px.core, ACC, 30010),
+		  "recover: ... its 4 flows removed then, its ports free (%zu dels)",
+		  e2.io.n_dels);
+	e2.now += 600;
+	np_proxy_tick(&e2.px, e2.now);
+	tap_check(t, e2.io.n_records == 1, "recover: billed once");
+	np_proxy_fini(&e2.px);
+	env_free(&e2);
+out:
+	env_free(&e);
+}
+
 static void osip_quiet(const char *file, int line, osip_trace_level_t level,
 		       const char *fmt, va_list ap)
 {
@@ -1530,7 +1905,9 @@ int main(void)
 	}
 	test_round_trip(&t, path);
 	test_ended_before_save(&t, path);
+	test_checksums(&t, path, path2);
 	test_damaged(&t, path, path2);
+	test_recover(&t, path);
 	test_owner_line(&t, path);
 	unlink(path);
 	unlink(path2);
