@@ -33,6 +33,7 @@ SUITES=(
 	tests/e2e/metrics.sh
 	tests/e2e/hostile.sh
 	tests/e2e/charging.sh
+	tests/e2e/statedmg.sh
 	tests/package.sh
 	tests/e2e/baresip.sh
 	tests/e2e/clients.sh
