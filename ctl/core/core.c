@@ -103,7 +103,7 @@ void np_core_tick(struct np_core *core, time_t now)
 		if (t->registered_until && t->registered_until <= now) {
 			np_info("registration of %s expired",
 				np_sockaddr_str(&t->nat, where, sizeof(where)));
-			t->registered_until = 0;
+			np_term_unregistered(core, t);
 			t->idle_since = now;
 			core->dirty = true;
 		}
@@ -179,6 +179,8 @@ int np_core_init(struct np_core *core, const struct np_config *cfg,
 		err = pools_init(core, cfg, 0);
 	if (!err)
 		err = np_admission_init(&core->admission);
+	if (!err)
+		err = np_terms_init(core);
 	if (err)
 		np_core_fini(core);
 	return err;
@@ -236,6 +238,7 @@ static void free_all(struct np_core *core)
 
 	np_core_quarantine_expire(core, 0);
 	np_admission_fini(&core->admission);
+	np_terms_fini(core);
 	for (i = 0; core->cfg && i < core->cfg->n_realms; i++) {
 		if (core->signal_ports)
 			np_portpool_fini(&core->signal_ports[i]);

@@ -195,7 +195,9 @@ struct np_driver {
 
 /* A terminal, known by its NAT mapping (the IP-header source). */
 struct np_term {
-	struct np_term *next;
+	struct np_term *next, **pprev; /* core->terms */
+	/* Hash chains: by NAT mapping, by core port. */
+	struct np_term *nat_next, *port_next;
 	size_t pair;
 	struct np_sockaddr nat; /* where its packets come from */
 	uint16_t core_port; /* its signaling address on the core realm */
@@ -219,6 +221,16 @@ struct np_quarantine {
 	time_t until;
 };
 
+#define NP_TERM_BUCKETS 65536 /* a power of two */
+
+/* How many terminals, and registered ones, one source address holds (the
+ * per-address limits count these instead of walking every terminal). */
+struct np_addr_count {
+	struct np_addr_count *next;
+	struct np_sockaddr addr; /* port 0 */
+	uint32_t terms, registered;
+};
+
 struct np_core {
 	const struct np_config *cfg;
 	/* Per realm: its interface's ifindex, where VLAN-tagged media must
@@ -232,6 +244,10 @@ struct np_core {
 	struct np_portpool *signal_ports; /* per realm (core realms) */
 	struct np_portpool *media_ports; /* per realm */
 	struct np_term *terms;
+	/* NP_TERM_BUCKETS chains each: every message finds its terminal by
+	 * NAT mapping or core port, among up to hundreds of thousands. */
+	struct np_term **by_nat, **by_port;
+	struct np_addr_count **by_addr;
 	/* Calls rebuilt from the maps after the state was lost (recover.c),
 	 * each on a terminal of its own that no driver knows: no signaling,
 	 * no core port; its nat is the terminal's media address (family 0:
@@ -270,9 +286,14 @@ int np_term_new(struct np_core *core, size_t pair,
 /* Ends its calls (why), closes its socket, quarantines its port. */
 void np_term_free(struct np_core *core, struct np_term *t,
 		  enum np_end_reason why, time_t now);
+/* The terminal index's life (terminal.c). */
+int np_terms_init(struct np_core *core);
+void np_terms_fini(struct np_core *core);
 /* Its registration: until (0: none); keepalives start with one. */
 void np_term_registered(struct np_core *core, struct np_term *t,
 			time_t until, time_t now);
+/* Its registration ran out. */
+void np_term_unregistered(struct np_core *core, struct np_term *t);
 /* A keepalive was answered. */
 void np_term_alive(struct np_term *t);
 /* Whether a new registration from src stays within the realm's

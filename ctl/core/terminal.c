@@ -14,12 +14,166 @@
 #include "core/core.h"
 #include "log.h"
 
+/* --- the index: by NAT mapping, by core port, counts per address --- */
+
+static uint32_t addr_hash(const struct np_sockaddr *a, uint32_t h)
+{
+	const unsigned char *p = (const unsigned char *)&a->addr;
+	size_t n = a->family == AF_INET6 ? 16 : 4, i;
+
+	h ^= a->port;
+	for (i = 0; i < n; i++) { /* FNV-1a */
+		h ^= p[i];
+		h *= 16777619u;
+	}
+	return h & (NP_TERM_BUCKETS - 1);
+}
+
+static uint32_t nat_bucket(size_t pair, const struct np_sockaddr *nat)
+{
+	return addr_hash(nat, 2166136261u ^ (uint32_t)pair);
+}
+
+static uint32_t port_bucket(size_t realm, uint16_t port)
+{
+	return ((uint32_t)realm * 65537u + port) & (NP_TERM_BUCKETS - 1);
+}
+
+int np_terms_init(struct np_core *core)
+{
+	core->by_nat = calloc(NP_TERM_BUCKETS, sizeof(*core->by_nat));
+	core->by_port = calloc(NP_TERM_BUCKETS, sizeof(*core->by_port));
+	core->by_addr = calloc(NP_TERM_BUCKETS, sizeof(*core->by_addr));
+	return core->by_nat && core->by_port && core->by_addr ? 0 : -ENOMEM;
+}
+
+void np_terms_fini(struct np_core *core)
+{
+	struct np_addr_count *c;
+	size_t i;
+
+	for (i = 0; core->by_addr && i < NP_TERM_BUCKETS; i++)
+		while ((c = core->by_addr[i])) {
+			core->by_addr[i] = c->next;
+			free(c);
+		}
+	free(core->by_nat);
+	free(core->by_port);
+	free(core->by_addr);
+	core->by_nat = core->by_port = NULL;
+	core->by_addr = NULL;
+}
+
+/* The count of src's address; made (zero) with make, else NULL if none. */
+static struct np_addr_count *addr_count(const struct np_core *core,
+					const struct np_sockaddr *src, bool make)
+{
+	struct np_sockaddr a = *src;
+	struct np_addr_count **p, *c;
+
+	a.port = 0;
+	p = &core->by_addr[addr_hash(&a, 2166136261u)];
+	for (c = *p; c; c = c->next)
+		if (np_sockaddr_eq(&c->addr, &a))
+			return c;
+	if (!make || !(c = calloc(1, sizeof(*c))))
+		return NULL;
+	c->addr = a;
+	c->next = *p;
+	*p = c;
+	return c;
+}
+
+static void addr_count_drop(struct np_core *core, struct np_addr_count *c)
+{
+	struct np_addr_count **p;
+
+	if (c->terms || c->registered)
+		return;
+	p = &core->by_addr[addr_hash(&c->addr, 2166136261u)];
+	for (; *p; p = &(*p)->next)
+		if (*p == c) {
+			*p = c->next;
+			free(c);
+			return;
+		}
+}
+
+static void term_link(struct np_core *core, struct np_term *t)
+{
+	size_t corer = core->cfg->pairs[t->pair].second;
+	struct np_term **head = &core->by_nat[nat_bucket(t->pair, &t->nat)];
+	struct np_addr_count *c;
+
+	t->next = core->terms;
+	if (t->next)
+		t->next->pprev = &t->next;
+	core->terms = t;
+	t->pprev = &core->terms;
+	t->nat_next = *head;
+	*head = t;
+	head = &core->by_port[port_bucket(corer, t->core_port)];
+	t->port_next = *head;
+	*head = t;
+	c = addr_count(core, &t->nat, true);
+	if (c) {
+		c->terms++;
+		c->registered += t->registered_until != 0;
+	}
+}
+
+static void term_unlink(struct np_core *core, struct np_term *t)
+{
+	size_t corer = core->cfg->pairs[t->pair].second;
+	struct np_term **p;
+	struct np_addr_count *c;
+
+	*t->pprev = t->next;
+	if (t->next)
+		t->next->pprev = t->pprev;
+	for (p = &core->by_nat[nat_bucket(t->pair, &t->nat)]; *p;
+	     p = &(*p)->nat_next)
+		if (*p == t) {
+			*p = t->nat_next;
+			break;
+		}
+	for (p = &core->by_port[port_bucket(corer, t->core_port)]; *p;
+	     p = &(*p)->port_next)
+		if (*p == t) {
+			*p = t->port_next;
+			break;
+		}
+	c = addr_count(core, &t->nat, false);
+	if (c) {
+		c->terms--;
+		c->registered -= t->registered_until != 0;
+		addr_count_drop(core, c);
+	}
+}
+
+/* Every change of registered_until goes through here: the per-address
+ * count of registered terminals follows it. */
+static void set_registered(struct np_core *core, struct np_term *t,
+			   time_t until)
+{
+	struct np_addr_count *c = addr_count(core, &t->nat, false);
+
+	if (c && !t->registered_until != !until)
+		c->registered += until ? 1 : -1;
+	t->registered_until = until;
+}
+
+void np_term_unregistered(struct np_core *core, struct np_term *t)
+{
+	set_registered(core, t, 0);
+}
+
 struct np_term *np_term_by_nat(struct np_core *core, size_t pair,
 			       const struct np_sockaddr *nat)
 {
 	struct np_term *t;
 
-	for (t = core->terms; t; t = t->next)
+	for (t = core->by_nat[nat_bucket(pair, nat)]; t; t = t->nat_next)
 		if (t->pair == pair && np_sockaddr_eq(&t->nat, nat))
 			return t;
 	return NULL;
@@ -30,7 +184,7 @@ struct np_term *np_term_by_core_port(struct np_core *core, size_t realm,
 {
 	struct np_term *t;
 
-	for (t = core->terms; t; t = t->next)
+	for (t = core->by_port[port_bucket(realm, port)]; t; t = t->port_next)
 		if (core->cfg->pairs[t->pair].second == realm &&
 		    t->core_port == port)
 			return t;
@@ -61,8 +215,7 @@ int np_term_new(struct np_core *core, size_t pair,
 	t->nat = *nat;
 	t->driver = driver;
 	t->last_heard = t->idle_since = now;
-	t->next = core->terms;
-	core->terms = t;
+	term_link(core, t);
 	core->dirty = true;
 	np_info("terminal at %s: core signaling address port %u",
 		np_sockaddr_str(nat, buf, sizeof(buf)), t->core_port);
@@ -125,14 +278,9 @@ void np_term_free(struct np_core *core, struct np_term *t,
 		  enum np_end_reason why, time_t now)
 {
 	size_t corer = core->cfg->pairs[t->pair].second;
-	struct np_term **p;
 	char buf[64];
 
-	for (p = &core->terms; *p && *p != t; p = &(*p)->next)
-		;
-	if (!*p)
-		return;
-	*p = t->next;
+	term_unlink(core, t);
 	core->dirty = true;
 	while (t->calls) {
 		/* A call that outlives its terminal would be silent: both
@@ -157,7 +305,7 @@ void np_term_free(struct np_core *core, struct np_term *t,
 void np_term_registered(struct np_core *core, struct np_term *t, time_t until,
 			time_t now)
 {
-	t->registered_until = until;
+	set_registered(core, t, until);
 	t->ever_registered |= until != 0;
 	core->dirty = true;
 	if (until && !t->ka_due)
@@ -177,15 +325,14 @@ static uint32_t registered_from(const struct np_core *core,
 				const struct np_sockaddr *src,
 				const struct np_term *self)
 {
-	const struct np_term *t;
-	uint32_t n = 0;
+	const struct np_addr_count *c = addr_count(core, src, false);
+	uint32_t n = c ? c->registered : 0;
+	struct np_sockaddr a;
 
-	for (t = core->terms; t; t = t->next) {
-		struct np_sockaddr a = t->nat;
-
+	if (self && self->registered_until) {
+		a = self->nat;
 		a.port = src->port;
-		if (t != self && t->registered_until && np_sockaddr_eq(&a, src))
-			n++;
+		n -= np_sockaddr_eq(&a, src) && n;
 	}
 	return n;
 }
@@ -214,21 +361,16 @@ bool np_term_may_join(const struct np_core *core, size_t pair,
 {
 	const struct np_pair *p = &core->cfg->pairs[pair];
 	const struct np_realm *acc = &core->cfg->realms[p->first];
-	const struct np_term *t;
-	uint32_t n = 0;
 
 	if (!known && in_reserve(&core->signal_ports[p->second],
 				 acc->reserve_percent))
 		return false;
+	const struct np_addr_count *c;
+
 	if (!acc->max_terminals_per_address)
 		return true;
-	for (t = core->terms; t; t = t->next) {
-		struct np_sockaddr a = t->nat;
-
-		a.port = src->port;
-		n += t->pair == pair && np_sockaddr_eq(&a, src);
-	}
-	return n < acc->max_terminals_per_address;
+	c = addr_count(core, src, false);
+	return !c || c->terms < acc->max_terminals_per_address;
 }
 
 bool np_core_media_reserved(const struct np_core *core, size_t pair)
@@ -281,13 +423,13 @@ int np_core_adopt_term(struct np_core *core, const struct np_term *saved,
 	t->nat = saved->nat;
 	t->core_port = saved->core_port;
 	t->registered_until = saved->registered_until;
+	t->ever_registered = saved->registered_until != 0;
 	t->last_heard = t->idle_since = now;
 	t->driver = driver;
 	t->signaling = saved->signaling;
 	if (t->registered_until)
 		t->ka_due = now + core->cfg->keepalive_interval;
-	t->next = core->terms;
-	core->terms = t;
+	term_link(core, t);
 	*out = t;
 	return 0;
 }
