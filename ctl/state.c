@@ -157,6 +157,26 @@ static size_t n_legs(const struct np_term *t)
 	return n;
 }
 
+/* A terminal's SIP registrations: its address-of-record, then its
+ * bindings as one text field, fields split by US (0x1f), bindings by RS
+ * (0x1e): uri, user, line, instance, until. */
+static void put_bindings(FILE *f, const struct np_sip_term *st)
+{
+	char text[NP_SIP_BINDINGS * 640] = "", one[640];
+	size_t i;
+
+	put_text(f, st ? st->aor : "");
+	for (i = 0; st && i < st->n_bindings; i++) {
+		const struct np_sip_binding *b = &st->bindings[i];
+
+		snprintf(one, sizeof(one), "%s%s\x1f%s\x1f%s\x1f%s\x1f%lld",
+			 i ? "\x1e" : "", b->uri, b->user, b->line, b->instance,
+			 (long long)st->binding_until[i]);
+		strncat(text, one, sizeof(text) - strlen(text) - 1);
+	}
+	put_text(f, text);
+}
+
 /* The records: terminals with their calls, then orphan calls (version 3
  * only, where v3). */
 static size_t save_records(FILE *f, const struct np_proxy *px, bool v3)
@@ -180,8 +200,10 @@ static size_t save_records(FILE *f, const struct np_proxy *px, bool v3)
 		put_addr(f, &core);
 		fprintf(f, " %lld", (long long)t->registered_until);
 		put_text(f, st ? st->contact : "");
-		if (v3)
+		if (v3) {
+			put_bindings(f, st);
 			fprintf(f, " %zu", n_legs(t));
+		}
 		fputc('\n', f);
 		for (leg = t->calls; leg; leg = leg->next)
 			save_leg(f, leg);
@@ -437,6 +459,39 @@ static int parse_leg(char **f, int n, struct np_call *leg,
 	return r.err;
 }
 
+static int get_bindings(const char *aor, const char *field,
+			struct np_sip_term *st)
+{
+	char text[NP_SIP_BINDINGS * 640], *rec, *save = NULL;
+
+	if (get_text(aor, st->aor, sizeof(st->aor)) ||
+	    get_text(field, text, sizeof(text)))
+		return -EINVAL;
+	for (rec = strtok_r(text, "\x1e", &save); rec;
+	     rec = strtok_r(NULL, "\x1e", &save)) {
+		struct np_sip_binding *b = &st->bindings[st->n_bindings];
+		char *part[5], *p = rec;
+		int k;
+
+		if (st->n_bindings == NP_SIP_BINDINGS)
+			return -EINVAL;
+		/* Empty fields are kept: strsep, not strtok. */
+		for (k = 0; k < 5; k++)
+			part[k] = strsep(&p, "\x1f");
+		if (!part[4] || p)
+			return -EINVAL;
+		memset(b, 0, sizeof(*b));
+		b->expires = -1;
+		snprintf(b->uri, sizeof(b->uri), "%s", part[0]);
+		snprintf(b->user, sizeof(b->user), "%s", part[1]);
+		snprintf(b->line, sizeof(b->line), "%s", part[2]);
+		snprintf(b->instance, sizeof(b->instance), "%s", part[3]);
+		st->binding_until[st->n_bindings++] =
+			(time_t)strtoll(part[4], NULL, 10);
+	}
+	return 0;
+}
+
 static int parse_term(char **f, int n, struct np_term *t,
 		      struct np_sip_term *st, struct np_sockaddr *acc,
 		      struct np_sockaddr *core)
@@ -446,7 +501,10 @@ static int parse_term(char **f, int n, struct np_term *t,
 	memset(t, 0, sizeof(*t));
 	memset(st, 0, sizeof(*st));
 	t->signaling = st;
-	if (n != 10)
+	/* 12: with the SIP registrations (aor, bindings); 10: without. */
+	if (n != 10 && n != 12)
+		return -EINVAL;
+	if (n == 12 && get_bindings(f[10], f[11], st))
 		return -EINVAL;
 	t->pair = next_num(&r, SIZE_MAX);
 	get_addr(&r, &t->nat);

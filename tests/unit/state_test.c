@@ -880,6 +880,22 @@ static void test_round_trip(struct tap *t, const char *path)
 		  "term alice: pair, NAT, core port %u, contact '%s', registered_until",
 		  ra ? ra->term.core_port : 0, ra ? TERM_CONTACT(&ra->term) : "");
 	{
+		const struct np_sip_term *sa_ = ra ? ra->term.signaling : NULL,
+					 *st_ = ta->signaling;
+
+		tap_check(t, sa_ && st_->n_bindings == 1 &&
+				     sa_->n_bindings == st_->n_bindings &&
+				     !strcmp(sa_->bindings[0].uri,
+					     st_->bindings[0].uri) &&
+				     !strcmp(sa_->bindings[0].user,
+					     st_->bindings[0].user) &&
+				     sa_->binding_until[0] ==
+					     st_->binding_until[0] &&
+				     !strcmp(sa_->aor, st_->aor) && sa_->aor[0],
+			  "term alice: her registration bindings and AOR survive the file (%zu, '%s')",
+			  sa_ ? sa_->n_bindings : 0, sa_ ? sa_->aor : "");
+	}
+	{
 		struct np_sockaddr acc = sa("203.0.113.1", 5060),
 				   core = sa("198.51.100.1", pa);
 
