@@ -295,7 +295,10 @@ void np_term_free(struct np_core *core, struct np_term *t,
 	}
 	if (t->driver && t->driver->term_free)
 		t->driver->term_free(t->driver->ctx, t);
-	port_release(core, corer, t->core_port, now);
+	/* Only an address the softswitch had as a binding needs the
+	 * quarantine: a newcomer that never registered (a flood of spoofed
+	 * REGISTERs) gives its port back at once. */
+	port_release(core, corer, t->core_port, t->ever_registered ? now : 0);
 	np_info("terminal at %s released (%s)",
 		np_sockaddr_str(&t->nat, buf, sizeof(buf)),
 		np_end_reason_names[why]);

@@ -4,7 +4,8 @@
 # 203.0.113.30 (no NAT) sends SIP-shaped floods while terminal A (behind
 # NAT 1) registers and calls the far end through natproxy and Kamailio.
 # Asserts that requests which cannot lead to a call or registration cost no
-# relay port, that one source's flood of new INVITEs is capped (calls,
+# relay port, that REGISTERs from spoofed sources leave the last core ports
+# to known subscribers and give theirs back soon, that one source's flood of new INVITEs is capped (calls,
 # transactions, rate) without natproxyd growing, that a flood of junk is
 # dropped before parsing with its log lines rate-limited, and that A's
 # calls complete throughout.
@@ -80,6 +81,22 @@ in_ns lan0 /usr/bin/python3 tests/lib/flood.py sdp-options 203.0.113.1 5060 10 2
 check_eq "1: 50 OPTIONS with SDP from a stranger: no flow, no terminal for it" \
 	"0 1" "$(flows) $(metric natproxy_terminals 'pair="access/core"')"
 check "1: A's call completes after them" call_a call-1
+
+# --- 2: REGISTERs from spoofed sources cannot lock subscribers out --------------
+# Today's main gave 10,000 spoofed sources every core port for 60 s.
+out=$(in_ns lan0 /usr/bin/python3 tests/lib/flood.py spoof-register 203.0.113.1 5060 2000 1000 2000)
+diag "2: spoofed REGISTERs: sent, rate: $out"
+terms=$(metric natproxy_terminals 'pair="access/core"')
+check "2: newcomers stop at the reserve: at most 91 of the 100 core ports held ($terms)" \
+	test "$terms" -le 91
+check "2: A, its NAT mapping changed, registers again (a known subscriber may use the reserve)" \
+	sipp_run lan1 reg-a2 register -i "$SIP_A_IP" -p 5062 -key user a -key expires 300 "$SIP_PROXY_ACC_IP:5060"
+sleep 18 # a newcomer that never registered holds its port 16 s
+terms=$(metric natproxy_terminals 'pair="access/core"')
+check "2: 18 s later the spoofed sources' terminals are gone ($terms left)" \
+	test "$terms" -le 2
+check "2: then B, a new subscriber, registers" \
+	sipp_run lan2 reg-b register -i "$SIP_B_IP" -p 5060 -key user b -key expires 300 "$SIP_PROXY_ACC_IP:5060"
 
 # --- 3: one source's INVITE flood is capped, natproxyd does not grow ------------
 rss0=$(rss_kb)

@@ -6,11 +6,14 @@ attacker on the access network would (tests/e2e/hostile.sh).
   flood.py MODE DST_IP DST_PORT COUNT RATE [STREAMS]
 
 MODE: sdp-options (OPTIONS, each with an SDP of STREAMS audio streams),
-invite (unique INVITEs with one stream), junk (200 random bytes). COUNT
+invite (unique INVITEs with one stream), junk (200 random bytes),
+spoof-register (REGISTERs from STREAMS spoofed sources in 203.0.113.100-
+199, each with a port of its own: a raw socket writes the IP header). COUNT
 datagrams at about RATE a second; never runs longer than COUNT/RATE + 5 s.
 Prints how many were sent and the rate reached."""
 import os
 import socket
+import struct
 import sys
 import time
 
@@ -38,10 +41,48 @@ def sip(method, ip, port, n, body):
                body)).encode()
 
 
+def csum(data):
+    if len(data) % 2:
+        data += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    s = (s >> 16) + (s & 0xffff)
+    s += s >> 16
+    return ~s & 0xffff
+
+
+def spoofed(src, sport, dst, dport, payload):
+    """An IPv4/UDP datagram from src:sport, both checksums right."""
+    udp_len = 8 + len(payload)
+    pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack(
+        "!BBH", 0, 17, udp_len)
+    udp = struct.pack("!HHHH", sport, dport, udp_len, 0) + payload
+    udp = udp[:6] + struct.pack("!H", csum(pseudo + udp) or 0xffff) + udp[8:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + udp_len, 0, 0, 64, 17, 0,
+                     socket.inet_aton(src), socket.inet_aton(dst))
+    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+    return ip + udp
+
+
+def register(ip, port, n):
+    return ("REGISTER sip:example.test SIP/2.0\r\n"
+            "Via: SIP/2.0/UDP %s:%d;branch=z9hG4bK-sp%d;rport\r\n"
+            "Max-Forwards: 70\r\n"
+            "From: <sip:spoof%d@example.test>;tag=sp%d\r\n"
+            "To: <sip:spoof%d@example.test>\r\n"
+            "Call-ID: spoof%d@%s\r\n"
+            "CSeq: 1 REGISTER\r\n"
+            "Contact: <sip:spoof%d@%s:%d>\r\n"
+            "Expires: 3600\r\n"
+            "Content-Length: 0\r\n\r\n"
+            % (ip, port, n, n, n, n, n, ip, n, ip, port)).encode()
+
+
 def main():
     mode, dst, dport, count, rate = sys.argv[1:6]
     streams = int(sys.argv[6]) if len(sys.argv) > 6 else 1
     dport, count, rate = int(dport), int(count), int(rate)
+    if mode == "spoof-register":
+        return spoof(dst, dport, count, rate, streams)
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.connect((dst, dport))
     ip, port = s.getsockname()
@@ -61,6 +102,25 @@ def main():
             pass
         sent += 1
         # Pace: ahead of the schedule, wait for it.
+        ahead = start + sent / rate - time.monotonic()
+        if ahead > 0.002:
+            time.sleep(ahead)
+    took = time.monotonic() - start
+    print("%d %.0f" % (sent, sent / took if took else 0))
+
+
+def spoof(dst, dport, count, rate, sources):
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    start = time.monotonic()
+    deadline = start + count / rate + 5
+    sent = 0
+    while sent < count and time.monotonic() < deadline:
+        k = sent % sources
+        src = "203.0.113.%d" % (100 + k % 100)
+        sport = 20000 + k // 100
+        s.sendto(spoofed(src, sport, dst, dport, register(src, sport, sent)),
+                 (dst, 0))
+        sent += 1
         ahead = start + sent / rate - time.monotonic()
         if ahead > 0.002:
             time.sleep(ahead)
