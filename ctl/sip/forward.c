@@ -299,13 +299,6 @@ static void our_rr(const struct sipctx *c, bool toward_terminal, char *out,
 		 np_sipaddr_host(&a, host, sizeof(host)), a.port);
 }
 
-static bool has_to_tag(const osip_message_t *m)
-{
-	osip_generic_param_t *tag = NULL;
-
-	return m->to && !osip_to_get_tag(m->to, &tag) && tag && tag->gvalue;
-}
-
 /* The call (INVITE dialog) c->msg belongs to, if any. */
 static struct np_call *call_of(struct sipctx *c)
 {
@@ -361,10 +354,10 @@ static void route_to_core(struct sipctx *c)
 	size_t n = 0;
 
 	np_route_pop_ours(m, names_us, c);
-	if (has_to_tag(m) && d && d->core_route[0] &&
+	if (np_sipmsg_to_tag(m)[0] && d && d->core_route[0] &&
 	    np_route_prepend_set(m, d->core_route))
 		np_warn("call '%s': route set not restored", call->id);
-	if (!MSG_IS_INVITE(m) || has_to_tag(m))
+	if (!MSG_IS_INVITE(m) || np_sipmsg_to_tag(m)[0])
 		return;
 	if (np_rr_get(m, list, NP_ROUTESET_MAX, &n))
 		return;
@@ -390,7 +383,7 @@ static void route_to_terminal(struct sipctx *c)
 	size_t n = 0;
 
 	np_route_pop_ours(m, any_route, NULL);
-	if (!MSG_IS_INVITE(m) || has_to_tag(m))
+	if (!MSG_IS_INVITE(m) || np_sipmsg_to_tag(m)[0])
 		return;
 	call = call_of(c);
 	d = call ? dialog_of(call) : NULL;

@@ -174,13 +174,6 @@ static bool from_softswitch(const struct np_core *core, const struct np_term *t,
 	return np_sockaddr_eq(&ss, src);
 }
 
-static bool has_to_tag(const osip_message_t *m)
-{
-	osip_generic_param_t *tag = NULL;
-
-	return m->to && !osip_to_get_tag(m->to, &tag) && tag && tag->gvalue;
-}
-
 /* Whether msg is a REGISTER of a subscriber registered at another
  * mapping of pair (its NAT mapping changed): it may use the reserve. */
 static bool known_aor(struct np_sip *sip, int pair, const osip_message_t *msg)
@@ -218,7 +211,8 @@ static struct np_term *newcomer(struct np_sip *sip, size_t realm,
 	}
 	/* Only what can lead to a registration or a call costs a core port
 	 * and a socket (admission before allocation). */
-	if (!MSG_IS_REGISTER(msg) && !(MSG_IS_INVITE(msg) && !has_to_tag(msg))) {
+	if (!MSG_IS_REGISTER(msg) &&
+	    !(MSG_IS_INVITE(msg) && !np_sipmsg_to_tag(msg)[0])) {
 		if (MSG_IS_OPTIONS(msg)) /* a ping to its outbound proxy */
 			sip_answer(sip, realm, port, src, msg, 200, "OK");
 		else if (!MSG_IS_ACK(msg))
@@ -226,7 +220,8 @@ static struct np_term *newcomer(struct np_sip *sip, size_t realm,
 				   "Not Registered");
 		return NULL;
 	}
-	if (!np_term_may_join(core, (size_t)pair, src, known_aor(sip, pair, msg))) {
+	if (!np_term_may_join(core, (size_t)pair, src,
+			      known_aor(sip, pair, msg))) {
 		core->stats.over_limits++;
 		if (np_log_limit(&sip->log.refused, now))
 			np_warn("%s from %s refused: terminal limit of its "
