@@ -86,7 +86,7 @@ die() { log "bench/signaling.sh: $*"; exit 1; }
 softswitch_restart() {
 	kamailio_stop
 	[ -f "$KAM_LOG" ] && cat "$KAM_LOG" >>"$LOGS/softswitch.log"
-	SIP_KAM_SHM=512 SIP_KAM_TRUST_ALL=1 kamailio_start ||
+	SIP_KAM_SHM=512 SIP_KAM_TRUST_ALL=1 SIP_KAM_CHILDREN=4 kamailio_start ||
 		die "the softswitch did not start"
 }
 

@@ -296,7 +296,7 @@ kamailio_start() {
 		return 1
 	fi
 	rm -f "$NP_RUN_DIR/kamailio.pid"
-	sip_spawn core kamailio -f "$cfg" -DD -E -n 1 -m "${SIP_KAM_SHM:-32}" -M 8 \
+	sip_spawn core kamailio -f "$cfg" -DD -E -n "${SIP_KAM_CHILDREN:-1}" -m "${SIP_KAM_SHM:-32}" -M 8 \
 		-P "$NP_RUN_DIR/kamailio.pid" -Y "$NP_RUN_DIR" -w "$NP_RUN_DIR" \
 		-A "CTL_SOCK=\"unix:$KAM_CTL\"" "${extra[@]}" >"$KAM_LOG" 2>&1
 	KAM_PID=$SIP_LAST_PID
