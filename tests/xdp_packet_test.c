@@ -2409,8 +2409,8 @@ static const char *setup(char *why, size_t len)
 		return why;
 	}
 	prog_fd = bpf_program__fd(skel->progs.np_relay);
-	maps.fd[NP_FLOWS4] = bpf_map__fd(skel->maps.np_flows4_v2);
-	maps.fd[NP_FLOWS6] = bpf_map__fd(skel->maps.np_flows6_v2);
+	maps.fd[NP_FLOWS4] = bpf_map__fd(skel->maps.np_flows4_v3);
+	maps.fd[NP_FLOWS6] = bpf_map__fd(skel->maps.np_flows6_v3);
 	maps.fd[NP_COUNTERS] = bpf_map__fd(skel->maps.np_counters_v3);
 	maps.fd[NP_POLICERS] = bpf_map__fd(skel->maps.np_police_v1);
 	maps.fd[NP_VERDICTS] = bpf_map__fd(skel->maps.np_verdicts_v2);
