@@ -325,7 +325,6 @@ static __always_inline int check_source(struct np_flow *flow,
 	union np_addr src;
 	__be16 sport = p->udp->source;
 	__u32 flags = flow->flags;
-
 	enum np_latch_kind kind;
 
 	packet_addr(p, false, &src);

@@ -180,6 +180,27 @@ static void put_dest(struct np_flow *f, const struct np_media_end *e, int part)
 }
 
 /*
+ * An RTCP flow installed after its RTP latched (the answer refused
+ * rtcp-mux): it may latch only from where the RTP did, as XDP would have
+ * made it at the RTP's latch (NP_F_RTCP_FOLLOWS).
+ */
+static void rtp_follow(const struct at *a, const struct np_stream *s,
+		       struct np_flow *rtcp)
+{
+	struct np_flow_key key;
+	struct np_flow rtp;
+
+	np_core_key(&key, a->access, s->access_port);
+	if (a->core->io->flow_get(a->core->io_ctx, &key, &rtp) ||
+	    (rtp.flags & NP_F_LATCH_PENDING) ||
+	    !(rtp.flags & NP_F_STRICT_SOURCE))
+		return;
+	rtcp->flags |= NP_F_LATCH_RESTRICTED;
+	rtcp->expect_saddr = rtp.expect_saddr;
+	rtcp->expect_sport = 0;
+}
+
+/*
  * Installs the two flows of one stream part (RTP, or RTCP at offset 1):
  * from the terminal (latching, strict per realm) toward the far end, and
  * from the far end toward the terminal (latching on its first packet, then
@@ -241,6 +262,8 @@ static int stream_part_sync(const struct at *a, const struct np_stream *s,
 			    (old.flags & LATCH_STATE);
 		acc.expect_saddr = old.expect_saddr;
 		acc.expect_sport = old.expect_sport;
+	} else if (part == 1 && (acc.flags & NP_F_LATCH_PENDING)) {
+		rtp_follow(a, s, &acc);
 	}
 
 	/* Far end -> terminal: the far end latches on its first packet too

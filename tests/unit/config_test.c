@@ -429,7 +429,8 @@ static void test_options(struct tap *t)
 	if (!tap_check(t, a && c && c2 && cfg.n_pairs == 2,
 		       "valid-options: realms and pairs present"))
 		goto out;
-	tap_check(t, a->latch == NP_LATCH_FIRST_PACKET && a->media_timeout == 120,
+	tap_check(t,
+		  a->latch == NP_LATCH_FIRST_PACKET && a->media_timeout == 120,
 		  "valid-options: latch restricted (first-packet's other name), media_timeout 120");
 	tap_check(t, a->dscp == 46 && a->sip_dscp == 24 && a->vlan == 100,
 		  "valid-options: dscp 46, sip_dscp 24, vlan 100");

@@ -2940,6 +2940,38 @@ out4:
 	inv = NULL;
 	env_fini(t, &e, "latch any");
 
+	/* rtcp-mux offered, the RTP latched, the answer refuses mux: the RTCP
+	 * flows come only now, and follow the RTP's latch at once. */
+	if (!env_init(t, &e, CFG_POL("    latch: any\n", ""),
+		      "latch any, mux refused"))
+		goto out5;
+	do_register(&e, &alice, 1, 3600);
+	inv = invite_out(&e, &alice, "la2@192.168.1.10", "z9hG4bK-la2",
+			 SDP_MUX("192.168.1.10", "6000"));
+	tap_check(t, flow_count(&e.io) == 2 &&
+			     flow_flags(&e, "203.0.113.1", 30000) ==
+				     (LATCH_ANY | NP_F_RTCP_MUX),
+		  "latch any, mux refused: the muxed RTP flow has no RTCP_FOLLOWS (0x%x)",
+		  flow_flags(&e, "203.0.113.1", 30000));
+	xdp_latch(&e, "203.0.113.1", 30000, "203.0.113.11", 50000);
+	answer_out(&e, &alice, inv, 20000, SDP_FAR("198.51.100.10", "7000"));
+	f = flow_at(&e, "203.0.113.1", 30000);
+	tap_check(t, flow_count(&e.io) == 4 && f &&
+			     f->flags == ((LATCH_ANY | NP_F_RTCP_FOLLOWS) &
+					  ~NP_F_LATCH_PENDING),
+		  "latch any, mux refused: RTP latched, now with RTCP_FOLLOWS (0x%x)",
+		  f ? f->flags : 0);
+	f = flow_at(&e, "203.0.113.1", 30001);
+	tap_check(t, f && f->flags == (LATCH_ANY | NP_F_LATCH_RESTRICTED) &&
+			     naddr_is(&f->expect_saddr, "203.0.113.11") &&
+			     !f->expect_sport,
+		  "latch any, mux refused: the new RTCP flow may latch only from the RTP's 203.0.113.11 (0x%x)",
+		  f ? f->flags : 0);
+out5:
+	free(inv);
+	inv = NULL;
+	env_fini(t, &e, "latch any, mux refused");
+
 	if (!env_init(t, &e, CFG_POL("    latch: off\n", ""), "latch off"))
 		goto out2;
 	do_register(&e, &alice, 1, 3600);
