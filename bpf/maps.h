@@ -17,7 +17,7 @@ struct {
 	__uint(max_entries, NP_MAX_FLOWS);
 	__type(key, struct np_flow_key4);
 	__type(value, struct np_flow);
-} np_flows4_v2 SEC(".maps");
+} np_flows4_v3 SEC(".maps");
 
 /* Allocated per flow: memory for IPv6 only where there are IPv6 flows. */
 struct {
@@ -26,7 +26,7 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct np_flow_key);
 	__type(value, struct np_flow);
-} np_flows6_v2 SEC(".maps");
+} np_flows6_v3 SEC(".maps");
 
 /* By slot: an array lookup the verifier inlines, no second hash lookup. */
 struct {

@@ -197,7 +197,7 @@ static __always_inline void packet_key(const struct packet *p,
 static __always_inline struct np_flow *
 flow4_lookup(const struct np_flow_key4 *key)
 {
-	struct np_flow *flow = bpf_map_lookup_elem(&np_flows4_v2, key);
+	struct np_flow *flow = bpf_map_lookup_elem(&np_flows4_v3, key);
 
 	asm volatile("" : "+r"(flow));
 	return flow;
@@ -217,7 +217,7 @@ static __always_inline struct np_flow *packet_flow(const struct packet *p)
 		return flow4_lookup(&key4);
 	}
 	packet_key(p, &key);
-	return bpf_map_lookup_elem(&np_flows6_v2, &key);
+	return bpf_map_lookup_elem(&np_flows6_v3, &key);
 }
 
 static __always_inline struct np_flow *flow_of(const struct np_flow_key *key)
@@ -225,7 +225,7 @@ static __always_inline struct np_flow *flow_of(const struct np_flow_key *key)
 	struct np_flow_key4 key4;
 
 	if (key->family != NP_AF_INET)
-		return bpf_map_lookup_elem(&np_flows6_v2, key);
+		return bpf_map_lookup_elem(&np_flows6_v3, key);
 	key4_make(&key4, key->addr.v4, key->port);
 	return flow4_lookup(&key4);
 }
@@ -236,16 +236,58 @@ static __always_inline struct np_flow *flow_of(const struct np_flow_key *key)
  * source of this one. Two CPUs may both find the flow pending: clearing the
  * flag atomically elects one to write the source, so no mix of two first
  * packets' addresses and ports is ever stored; a loser is checked against
- * the winner's source like any later packet.
+ * the winner's source like any later packet. A takeover is elected the
+ * same way, by clearing NP_F_LATCH_TAKEOVER: it happens once.
  */
-static __always_inline bool latch_claim(struct np_flow *flow)
+static __always_inline bool latch_claim(struct np_flow *flow, __u32 flag)
 {
-	return __sync_fetch_and_and(&flow->flags, ~NP_F_LATCH_PENDING) &
-	       NP_F_LATCH_PENDING;
+	return __sync_fetch_and_and(&flow->flags, ~flag) & flag;
+}
+
+/*
+ * RTCP latches with its RTP (NP_F_RTCP_FOLLOWS): the RTCP flow at port + 1
+ * may latch only from the address the RTP just latched onto, any port (a
+ * NAT gives RTCP a mapping of its own, seldom RTP's port + 1). One that
+ * latched onto another address (the first packet from anywhere, with
+ * `latch: any`) is re-armed so, and the far end's RTCP, which followed
+ * that latch, waits for the terminal's. Another CPU latching the RTCP flow
+ * at the same instant may write its own source over ours: that is the one
+ * the RTCP flow would have latched onto without us.
+ */
+static __always_inline void rtcp_follow(struct np_flow_key *key,
+					const union np_addr *src)
+{
+	struct np_flow *rtcp, *rev;
+
+	key->port = bpf_htons(bpf_ntohs(key->port) + 1);
+	rtcp = flow_of(key);
+	if (!rtcp || (rtcp->flags & NP_F_RTCP_MUX))
+		return;
+	if (rtcp->flags & NP_F_LATCH_PENDING) {
+		if ((rtcp->flags & NP_F_LATCH_RESTRICTED) &&
+		    addr_eq(&rtcp->expect_saddr, src))
+			return;
+		rtcp->expect_saddr = *src;
+		rtcp->expect_sport = 0;
+		__sync_fetch_and_or(&rtcp->flags, NP_F_LATCH_RESTRICTED);
+		return;
+	}
+	if (addr_eq(&rtcp->expect_saddr, src))
+		return;
+	rtcp->expect_saddr = *src;
+	rtcp->expect_sport = 0;
+	if (rtcp->flags & NP_F_HAS_REVERSE) {
+		rev = flow_of(&rtcp->reverse);
+		if (rev)
+			rev->new_dport = 0;
+	}
+	__sync_fetch_and_or(&rtcp->flags,
+			    NP_F_LATCH_PENDING | NP_F_LATCH_RESTRICTED);
 }
 
 static __always_inline void latch(const struct packet *p, struct np_flow *flow,
-				  const union np_addr *src, __be16 sport)
+				  const union np_addr *src, __be16 sport,
+				  enum np_latch_kind kind)
 {
 	struct np_latch_event ev = {};
 	struct np_flow *rev;
@@ -263,32 +305,53 @@ static __always_inline void latch(const struct packet *p, struct np_flow *flow,
 	packet_key(p, &ev.key);
 	ev.source = *src;
 	ev.sport = sport;
+	ev.kind = kind;
 	ev.time_ns = bpf_ktime_get_ns();
 	bpf_ringbuf_output(&np_events_v1, &ev, sizeof(ev), 0);
+	if (flow->flags & NP_F_RTCP_FOLLOWS)
+		rtcp_follow(&ev.key, src);
 }
 
-/* Source check and latch; a drop reason, or -1 to go on. */
+/*
+ * Source check and latch; a drop reason, or -1 to go on. A latched flow
+ * moves only by a takeover: a packet from .home_saddr while the latch is
+ * elsewhere, once (NP_F_LATCH_TAKEOVER). A packet from any other source
+ * never moves it, so an attacker who latched first keeps the stream only
+ * until the terminal's first packet, and one who comes later never gets it.
+ */
 static __always_inline int check_source(struct np_flow *flow,
 					const struct packet *p)
 {
 	union np_addr src;
 	__be16 sport = p->udp->source;
+	__u32 flags = flow->flags;
+	enum np_latch_kind kind;
 
 	packet_addr(p, false, &src);
-	if (flow->flags & NP_F_LATCH_PENDING) {
-		if ((flow->flags & NP_F_LATCH_RESTRICTED) &&
+	if (flags & NP_F_LATCH_PENDING) {
+		if ((flags & NP_F_LATCH_RESTRICTED) &&
 		    !addr_eq(&src, &flow->expect_saddr))
 			return NP_DROP_LATCH;
-		if (latch_claim(flow)) {
-			latch(p, flow, &src, sport);
-			return -1;
+		if (latch_claim(flow, NP_F_LATCH_PENDING)) {
+			kind = NP_LATCH_FIRST;
+			goto latch;
 		}
 	}
-	if (!(flow->flags & NP_F_STRICT_SOURCE))
+	if (!(flags & (NP_F_STRICT_SOURCE | NP_F_LATCH_TAKEOVER)))
 		return -1;
-	if (!addr_eq(&src, &flow->expect_saddr) ||
-	    (flow->expect_sport && flow->expect_sport != sport))
-		return NP_DROP_SOURCE;
+	if (addr_eq(&src, &flow->expect_saddr) &&
+	    (!flow->expect_sport || flow->expect_sport == sport))
+		return -1;
+	if ((flags & NP_F_LATCH_TAKEOVER) &&
+	    addr_eq(&src, &flow->home_saddr) &&
+	    !addr_eq(&flow->expect_saddr, &flow->home_saddr) &&
+	    latch_claim(flow, NP_F_LATCH_TAKEOVER)) {
+		kind = NP_LATCH_TAKEOVER;
+		goto latch;
+	}
+	return flags & NP_F_STRICT_SOURCE ? NP_DROP_SOURCE : -1;
+latch:
+	latch(p, flow, &src, sport, kind);
 	return -1;
 }
 

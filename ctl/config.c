@@ -658,11 +658,20 @@ static const char *const realm_keys[R_COUNT] = {
 	[R_RESERVE] = "reserve_percent",
 };
 
+/* "restricted", the name first-packet latching had when first-packet
+ * latched onto any source, stays valid: both mean NP_LATCH_FIRST_PACKET. */
+#define LATCH_RESTRICTED 3
 static const char *const latch_names[] = {
 	[NP_LATCH_FIRST_PACKET] = "first-packet",
-	[NP_LATCH_RESTRICTED] = "restricted",
+	[NP_LATCH_ANY] = "any",
 	[NP_LATCH_OFF] = "off",
+	[LATCH_RESTRICTED] = "restricted",
 };
+
+const char *np_latch_mode_name(enum np_latch_mode mode)
+{
+	return (unsigned int)mode < LATCH_RESTRICTED ? latch_names[mode] : "?";
+}
 
 static const char *const deny_action_names[] = { "403", "drop" };
 
@@ -805,7 +814,9 @@ static int parse_realm_policy(struct parser *p, yaml_node_t *const *kn,
 	r->sip_dscp = -1;
 	ret = get_enum(p, kn[R_LATCH], vn[R_LATCH], latch_names,
 		       sizeof(latch_names) / sizeof(latch_names[0]),
-		       "first-packet, restricted or off", &latch);
+		       "first-packet, restricted, any or off", &latch);
+	if (latch == LATCH_RESTRICTED)
+		latch = NP_LATCH_FIRST_PACKET;
 	if (!ret)
 		ret = get_uint(p, kn[R_MEDIA_TIMEOUT], vn[R_MEDIA_TIMEOUT], 1,
 			       86400, &r->media_timeout);

@@ -54,12 +54,29 @@ struct np_port_range {
 	uint16_t lo, hi;
 };
 
-/* How the media relay learns the terminal's NAT mapping (F10). */
+/*
+ * How the media relay learns the terminal's NAT mapping (F10), per access
+ * realm. Core-side flows latch onto the first packet from anywhere in
+ * either latching mode (the far end's media address has no signaling of
+ * its own to compare with), and not at all with NP_LATCH_OFF.
+ */
 enum np_latch_mode {
-	NP_LATCH_FIRST_PACKET, /* first packet fixes the return address */
-	NP_LATCH_RESTRICTED, /* same, but only from the signaled IP */
+	/* "first-packet" (default; "restricted" is another name for it):
+	 * the first packet from the IP address the terminal's signaling
+	 * comes from (its NAT mapping's address), any port, fixes the
+	 * return address; packets from other addresses are dropped. */
+	NP_LATCH_FIRST_PACKET,
+	/* "any" (unsafe: whoever sends first gets the stream until the
+	 * terminal's own first packet): the first packet from anywhere
+	 * latches; a packet from the signaling address takes over once
+	 * from a latch onto another address. For terminals whose media
+	 * leaves by another address than their signaling. */
+	NP_LATCH_ANY,
 	NP_LATCH_OFF, /* send to the SDP address as written */
 };
+
+/* The mode's name in the configuration. */
+const char *np_latch_mode_name(enum np_latch_mode mode);
 
 /* SIP requests reaching a terminal's core address from anyone but the
  * pair's softswitch (docs/sip.md, "The core side"). */

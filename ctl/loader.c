@@ -41,7 +41,7 @@ static __u32 prog_id_of(int fd)
 static int size_flow_maps(struct relay_bpf *skel, __u32 max_flows)
 {
 	struct bpf_map *const per_flow[] = {
-		skel->maps.np_flows4_v2, skel->maps.np_flows6_v2,
+		skel->maps.np_flows4_v3, skel->maps.np_flows6_v3,
 		skel->maps.np_counters_v3, skel->maps.np_slots_v1,
 		skel->maps.np_police_v1,
 	};

@@ -229,7 +229,8 @@ static void flags_str(__u32 flags, char *buf, size_t len)
 	static const char *const names[] = { "latch-pending", "strict",
 					     "restricted", "rtcp-mux",
 					     "dscp", "reverse", "hairpin",
-					     "csum-verify" };
+					     "csum-verify", "takeover",
+					     "rtcp-follows" };
 	size_t i, used = 0;
 
 	buf[0] = '\0';
@@ -270,7 +271,8 @@ static int print_flow(const struct np_flow_key *key, const struct np_flow *f,
 		      const struct np_counters *c, void *arg)
 {
 	char local[NP_ENDPOINT_STRLEN], src[NP_ENDPOINT_STRLEN],
-		dst[NP_ENDPOINT_STRLEN], expect[NP_ENDPOINT_STRLEN], flags[96];
+		dst[NP_ENDPOINT_STRLEN], expect[NP_ENDPOINT_STRLEN],
+		home[NP_ENDPOINT_STRLEN], flags[128];
 	const struct ctl *ctl = arg;
 	struct np_endpoint ep;
 	__u64 drops = 0;
@@ -284,6 +286,8 @@ static int print_flow(const struct np_flow_key *key, const struct np_flow *f,
 	np_endpoint_str(&ep, dst, sizeof(dst));
 	flow_endpoint(key->family, &f->expect_saddr, f->expect_sport, &ep);
 	np_endpoint_str(&ep, expect, sizeof(expect));
+	flow_endpoint(key->family, &f->home_saddr, 0, &ep);
+	np_endpoint_str(&ep, home, sizeof(home));
 	flags_str(f->flags, flags, sizeof(flags));
 	for (i = 0; i < NP_DROP_MAX; i++)
 		drops += c->drops[i];
@@ -296,10 +300,11 @@ static int print_flow(const struct np_flow_key *key, const struct np_flow *f,
 		return 0;
 	}
 	printf("{\"local\": \"%s\", \"src\": \"%s\", \"dst\": \"%s\", "
-	       "\"expect\": \"%s\", \"flags\": \"%s\", \"egress_ifindex\": %u, "
+	       "\"expect\": \"%s\", \"home\": \"%s\", \"flags\": \"%s\", "
+	       "\"egress_ifindex\": %u, "
 	       "\"dscp\": %u, \"vlan_action\": %u, \"vlan_id\": %u, "
 	       "\"rate_bytes\": %llu, \"burst_bytes\": %llu, ",
-	       local, src, dst, expect, flags, f->egress_ifindex, f->dscp,
+	       local, src, dst, expect, home, flags, f->egress_ifindex, f->dscp,
 	       f->vlan_action, f->vlan_id, (unsigned long long)f->rate_bytes,
 	       (unsigned long long)f->burst_bytes);
 	printf("\"packets\": %llu, \"bytes\": %llu, \"rtcp_packets\": %llu, "

@@ -284,7 +284,8 @@ static int on_latch(void *ctx, void *data, size_t len)
 	src.family = ev->key.family == NP_AF_INET6 ? AF_INET6 : AF_INET;
 	memcpy(&src.addr, &ev->source, src.family == AF_INET6 ? 16 : 4);
 	src.port = ntohs(ev->sport);
-	np_core_latched(&d->px.core, &ev->key, &src);
+	np_core_latched(&d->px.core, &ev->key, &src,
+			ev->kind == NP_LATCH_TAKEOVER);
 	return 0;
 }
 

@@ -98,13 +98,6 @@ static bool range_eq(struct np_port_range a, struct np_port_range b)
 	return a.lo == b.lo && a.hi == b.hi;
 }
 
-static const char *latch_name(enum np_latch_mode l)
-{
-	return l == NP_LATCH_RESTRICTED ? "restricted" :
-	       l == NP_LATCH_OFF	? "off" :
-					  "first-packet";
-}
-
 #define NOTE_UINT(m, r, o, field)                                              \
 	do {                                                                   \
 		if ((long long)(o)->field != (long long)(r)->field)            \
@@ -157,7 +150,8 @@ static void realm_keep_fixed(struct merge *m, struct np_realm *r,
 
 	if (r->latch != o->latch)
 		note(m, false, "realm '%s': latch %s -> %s", r->name,
-		     latch_name(o->latch), latch_name(r->latch));
+		     np_latch_mode_name(o->latch),
+		     np_latch_mode_name(r->latch));
 	NOTE_UINT(m, r, o, media_timeout);
 	NOTE_UINT(m, r, o, dscp);
 	NOTE_UINT(m, r, o, sip_dscp);

@@ -12,11 +12,11 @@
 #include <linux/bpf.h>
 #include <linux/types.h>
 
-#define NP_ABI_VERSION 3
+#define NP_ABI_VERSION 4
 
 /* Pinned names (BPF object names are limited to 15 characters). */
-#define NP_MAP_FLOWS4 "np_flows4_v2" /* IPv4 flows, struct np_flow_key4 */
-#define NP_MAP_FLOWS6 "np_flows6_v2" /* IPv6 flows, struct np_flow_key */
+#define NP_MAP_FLOWS4 "np_flows4_v3" /* IPv4 flows, struct np_flow_key4 */
+#define NP_MAP_FLOWS6 "np_flows6_v3" /* IPv6 flows, struct np_flow_key */
 #define NP_MAP_COUNTERS "np_counters_v3"
 #define NP_MAP_POLICERS "np_police_v1"
 #define NP_MAP_VERDICTS "np_verdicts_v2"
@@ -30,7 +30,7 @@
 #define NP_MAP_SENT "np_sent_v1" /* the relay's own, see struct np_sent */
 /* Frames the kernel dropped after XDP sent them: ifindex -> __u64. */
 #define NP_MAP_XMIT_DROPS "np_xmitdrop_v1"
-#define NP_PROG_PIN "np_relay_v3"
+#define NP_PROG_PIN "np_relay_v4"
 
 #define NP_MAX_FLOWS (1u << 20)
 #define NP_MAX_IFACES 64
@@ -87,7 +87,22 @@ struct np_flow_key4 {
  * NP_LINK_VERIFY_CSUM; without it the checksum is updated incrementally,
  * which is right for every packet a real NIC delivers. */
 #define NP_F_CSUM_VERIFY (1u << 7)
-#define NP_F_ALL ((1u << 8) - 1)
+/* Takeover, as RFC 7362 advises against media hijacking (the terminal's
+ * own media, arriving late, wins over an early latch): while the flow is
+ * latched onto a source whose address is not .home_saddr (the terminal's
+ * signaling address), the first packet from .home_saddr, any port,
+ * latches it again; the flag is cleared when that happens, so it happens
+ * once, and no other address can ever move a latched flow. For
+ * `latch: any`, where the first packet from anywhere latches. */
+#define NP_F_LATCH_TAKEOVER (1u << 8)
+/* RTCP latches with its RTP: the flow is RTP, and its RTCP arrives at
+ * port + 1 of the same relay address (no rtcp-mux). Whenever this flow
+ * latches onto a source, that flow may latch only from the source's
+ * address (NP_F_LATCH_RESTRICTED, any port); one latched onto another
+ * address is re-armed so, and its reverse loses its destination until
+ * the terminal's RTCP latches it again. */
+#define NP_F_RTCP_FOLLOWS (1u << 9)
+#define NP_F_ALL ((1u << 10) - 1)
 
 enum np_vlan_action {
 	NP_VLAN_KEEP = 0, /* leave any tag as it arrived */
@@ -103,6 +118,10 @@ struct np_flow {
 	union np_addr new_saddr;
 	union np_addr new_daddr;
 	union np_addr expect_saddr; /* strict/restricted source, latched source */
+	/* The terminal's signaling address (its NAT mapping's), for
+	 * NP_F_LATCH_TAKEOVER; ctl/ sets it on every latching flow from a
+	 * terminal. */
+	union np_addr home_saddr;
 	__be16 new_sport;
 	__be16 new_dport; /* 0: destination not known yet, drop */
 	__be16 expect_sport; /* 0: any port */
@@ -269,19 +288,26 @@ struct np_link {
 	__u32 xmit_drops_seen; /* NP_MAP_XMIT_DROPS when last looked at */
 };
 
+/* What a latch event reports (struct np_latch_event.kind). */
+enum np_latch_kind {
+	NP_LATCH_FIRST = 0, /* the first accepted packet latched the flow */
+	NP_LATCH_TAKEOVER = 1, /* NP_F_LATCH_TAKEOVER: home took it back */
+};
+
 /* Ring buffer record: a flow latched onto a source (first-packet refresh). */
 struct np_latch_event {
 	struct np_flow_key key; /* the flow that saw the packet */
 	union np_addr source;
 	__be16 sport;
-	__u16 pad;
+	__u8 kind; /* enum np_latch_kind; was padding, 0, before ABI 4 */
+	__u8 pad;
 	__u64 time_ns;
 };
 
 _Static_assert(sizeof(union np_addr) == 16, "np_addr layout");
 _Static_assert(sizeof(struct np_flow_key) == 20, "np_flow_key layout");
 _Static_assert(sizeof(struct np_flow_key4) == 8, "np_flow_key4 layout");
-_Static_assert(sizeof(struct np_flow) == 112, "np_flow layout");
+_Static_assert(sizeof(struct np_flow) == 128, "np_flow layout");
 /* The relay reads both ports as one word. */
 _Static_assert(__builtin_offsetof(struct np_flow, new_dport) ==
 		       __builtin_offsetof(struct np_flow, new_sport) + 2 &&

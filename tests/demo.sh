@@ -53,7 +53,7 @@ ctl flows
 # the port (network order) and two zero bytes (include/natproxy.h).
 KEY="cb 00 71 01 75 30 00 00"
 # Its counters sit in a per-CPU array at the flow's slot.
-SLOT=$(bpftool -j map lookup pinned "$NP_PIN_DIR/np_flows4_v2" key hex $KEY |
+SLOT=$(bpftool -j map lookup pinned "$NP_PIN_DIR/np_flows4_v3" key hex $KEY |
 	python3 -c 'import json, sys; print(json.load(sys.stdin)["formatted"]["value"]["slot"])')
 SLOT_KEY=$(printf '%02x %02x %02x %02x' $((SLOT & 255)) $((SLOT >> 8 & 255)) \
 	$((SLOT >> 16 & 255)) $((SLOT >> 24)))

@@ -49,7 +49,8 @@ static const char *const dev_name[DEV_COUNT] = { "a0", "b0" };
 
 #define PROXY_A4 "203.0.113.1" /* on a0 */
 #define TERM4 "203.0.113.20" /* neighbour on a0 */
-#define TERM4_OTHER "203.0.113.21"
+#define TERM4_OTHER "203.0.113.21" /* an attacker on the access network */
+#define TERM4_THIRD "203.0.113.22" /* another one */
 #define PROXY_B4 "198.51.100.1" /* on b0 */
 #define FAR4 "198.51.100.10" /* neighbour on b0 */
 #define NONEIGH4 "198.51.100.99" /* on b0's link, no neighbour */
@@ -59,6 +60,7 @@ static const char *const dev_name[DEV_COUNT] = { "a0", "b0" };
 #define FAR4_MAC_NEW "02:00:00:00:00:11" /* FAR4's MAC, changed mid-test */
 #define PROXY_A6 "2001:db8:1::1"
 #define TERM6 "2001:db8:1::20"
+#define TERM6_OTHER "2001:db8:1::21"
 #define PROXY_B6 "2001:db8:2::1"
 #define FAR6 "2001:db8:2::10"
 #define NONEIGH6 "2001:db8:2::99"
@@ -127,6 +129,24 @@ enum flow_id {
 	F4_CV_HP, /* relays to F4_HP2's key */
 	F6_CV,
 	F6_CV_NONEIGH,
+	/* Latching as ctl/ installs a terminal's stream: RTP, its reverse,
+	 * RTCP at port + 1 and its reverse. FP: `latch: first-packet`, only
+	 * the signaling address TERM4 latches; ANY: `latch: any`, anyone
+	 * latches first and TERM4 takes over once. */
+	F4_FP,
+	F4_FP_REV,
+	F4_FP_RTCP,
+	F4_FP_RTCP_REV,
+	F4_ANY,
+	F4_ANY_REV,
+	F4_ANY_RTCP,
+	F4_ANY_RTCP_REV,
+	F4_ANY2, /* the attacker latches the RTCP port first */
+	F4_ANY2_REV,
+	F4_ANY2_RTCP,
+	F4_ANY2_RTCP_REV,
+	F6_ANY,
+	F6_ANY_REV,
 	FLOW_COUNT
 };
 
@@ -140,6 +160,7 @@ struct flow_spec {
 	__u16 new_sport, new_dport;
 	const char *expect_saddr;
 	__u16 expect_sport;
+	const char *home_saddr;
 	__u32 flags;
 	__u8 dscp;
 	__u8 vlan_action;
@@ -156,6 +177,26 @@ struct flow_spec {
 #define A_TO_B6(p)                                                             \
 	.local = PROXY_A6, .port = (p), .new_saddr = PROXY_B6,                 \
 	.new_sport = (p) + 1000, .new_daddr = FAR6, .new_dport = 5004
+
+/* A terminal's latching RTP or RTCP flow on a0 toward the far end on b0,
+ * as ctl/core/media.c installs it, and the far end's flow back. */
+#define FP_FLAGS                                                               \
+	(NP_F_LATCH_PENDING | NP_F_STRICT_SOURCE | NP_F_LATCH_RESTRICTED |     \
+	 NP_F_HAS_REVERSE)
+#define ANY_FLAGS                                                              \
+	(NP_F_LATCH_PENDING | NP_F_STRICT_SOURCE | NP_F_LATCH_TAKEOVER |       \
+	 NP_F_HAS_REVERSE)
+#define TERM_RTP(p, f, rev)                                                    \
+	.local = PROXY_A4, .port = (p), .new_saddr = PROXY_B4,                 \
+	.new_sport = (p) + 2, .new_daddr = FAR4, .new_dport = 5004,            \
+	.home_saddr = TERM4, .flags = (f), .reverse = (rev)
+#define TERM_RTCP(p, f, rev)                                                   \
+	.local = PROXY_A4, .port = (p), .new_saddr = PROXY_B4,                 \
+	.new_sport = (p) + 2, .new_daddr = FAR4, .new_dport = 5005,            \
+	.home_saddr = TERM4, .flags = (f), .reverse = (rev)
+#define FAR_RTP(p, back)                                                       \
+	.local = PROXY_B4, .port = (p), .new_saddr = PROXY_A4,                 \
+	.new_sport = (back)
 
 static const struct flow_spec flows[FLOW_COUNT] = {
 	[F4_AB] = { A_TO_B4(40000) },
@@ -259,6 +300,28 @@ static const struct flow_spec flows[FLOW_COUNT] = {
 			    .new_saddr = PROXY_B6, .new_sport = 41222,
 			    .new_daddr = NONEIGH6, .new_dport = 5004,
 			    .flags = NP_F_CSUM_VERIFY },
+	[F4_FP] = { TERM_RTP(40300, FP_FLAGS | NP_F_RTCP_FOLLOWS, F4_FP_REV),
+		    .expect_saddr = TERM4 },
+	[F4_FP_REV] = { FAR_RTP(40302, 40300) },
+	[F4_FP_RTCP] = { TERM_RTCP(40301, FP_FLAGS, F4_FP_RTCP_REV),
+			 .expect_saddr = TERM4 },
+	[F4_FP_RTCP_REV] = { FAR_RTP(40303, 40301) },
+	[F4_ANY] = { TERM_RTP(40310, ANY_FLAGS | NP_F_RTCP_FOLLOWS,
+			      F4_ANY_REV) },
+	[F4_ANY_REV] = { FAR_RTP(40312, 40310) },
+	[F4_ANY_RTCP] = { TERM_RTCP(40311, ANY_FLAGS, F4_ANY_RTCP_REV) },
+	[F4_ANY_RTCP_REV] = { FAR_RTP(40313, 40311) },
+	[F4_ANY2] = { TERM_RTP(40320, ANY_FLAGS | NP_F_RTCP_FOLLOWS,
+			       F4_ANY2_REV) },
+	[F4_ANY2_REV] = { FAR_RTP(40322, 40320) },
+	[F4_ANY2_RTCP] = { TERM_RTCP(40321, ANY_FLAGS, F4_ANY2_RTCP_REV) },
+	[F4_ANY2_RTCP_REV] = { FAR_RTP(40323, 40321) },
+	[F6_ANY] = { .local = PROXY_A6, .port = 40330, .new_saddr = PROXY_B6,
+		     .new_sport = 40332, .new_daddr = FAR6, .new_dport = 5004,
+		     .home_saddr = TERM6, .flags = ANY_FLAGS,
+		     .reverse = F6_ANY_REV },
+	[F6_ANY_REV] = { .local = PROXY_B6, .port = 40332,
+			 .new_saddr = PROXY_A6, .new_sport = 40330 },
 };
 
 /* --- Packets ----------------------------------------------------------- */
@@ -602,6 +665,9 @@ static void pre_flow_removed(const struct tcase *tc, const struct pkt_spec *in);
 static void post_latched(const struct tcase *tc, const struct pkt_spec *in);
 static void post_not_latched(const struct tcase *tc,
 			     const struct pkt_spec *in);
+static void post_takeover(const struct tcase *tc, const struct pkt_spec *in);
+static void post_latched_restricted(const struct tcase *tc,
+				    const struct pkt_spec *in);
 static void pre_nh_fresh(const struct tcase *tc, const struct pkt_spec *in);
 static void pre_nh_stale(const struct tcase *tc, const struct pkt_spec *in);
 static void pre_nh_other_dest(const struct tcase *tc,
@@ -772,6 +838,121 @@ static const struct tcase cases[] = {
 	{ .name = "restricted latch: 203.0.113.20 from any port (9000) latches",
 	  .flow = F4_LRESTR, .in = { .sport = 9000 }, .post = post_latched,
 	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	/* Latching without hijack: an attacker (203.0.113.21) on the access
+	 * network sprays the relay ports before the terminal's first packet. */
+	{ .name = "first-packet: attacker 203.0.113.21:7078 before the terminal: dropped (latch), nothing latched",
+	  .flow = F4_FP, .in = { .saddr = TERM4_OTHER },
+	  .post = post_not_latched,
+	  DROPPED(NP_V_DROP_LATCH), .ctr = { .drops[NP_DROP_LATCH] = 1 } },
+	{ .name = "first-packet: attacker at the RTCP port: dropped (latch)",
+	  .flow = F4_FP_RTCP, .in = { .saddr = TERM4_OTHER, .sport = 7079 },
+	  .post = post_not_latched,
+	  DROPPED(NP_V_DROP_LATCH), .ctr = { .drops[NP_DROP_LATCH] = 1 } },
+	{ .name = "first-packet: the far end's audio before the latch goes nowhere (no-dest)",
+	  .flow = F4_FP_REV, .ingress = DEV_B,
+	  DROPPED(NP_V_DROP_NO_DEST), .ctr = { .drops[NP_DROP_NO_DEST] = 1 } },
+	{ .name = "first-packet: the terminal 203.0.113.20:7078 latches, relayed; its RTCP stays restricted to 203.0.113.20",
+	  .flow = F4_FP, .post = post_latched,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "first-packet: the far end's audio reaches 203.0.113.20:7078",
+	  .flow = F4_FP_REV, .ingress = DEV_B, .exp_daddr = TERM4,
+	  .exp_dport = 7078,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "first-packet: attacker after the latch: dropped (source)",
+	  .flow = F4_FP, .in = { .saddr = TERM4_OTHER },
+	  .post = post_not_latched,
+	  DROPPED(NP_V_DROP_SOURCE), .ctr = { .drops[NP_DROP_SOURCE] = 1 } },
+	{ .name = "first-packet: the terminal's address from port 7090 after the latch: dropped (source)",
+	  .flow = F4_FP, .in = { .sport = 7090 }, .post = post_not_latched,
+	  DROPPED(NP_V_DROP_SOURCE), .ctr = { .drops[NP_DROP_SOURCE] = 1 } },
+	{ .name = "first-packet: attacker at the RTCP port after the RTP latched: dropped (latch)",
+	  .flow = F4_FP_RTCP, .in = { .saddr = TERM4_OTHER, .sport = 7079 },
+	  .post = post_not_latched,
+	  DROPPED(NP_V_DROP_LATCH), .ctr = { .drops[NP_DROP_LATCH] = 1 } },
+	{ .name = "first-packet: the terminal's RTCP 203.0.113.20:7079 latches, relayed",
+	  .flow = F4_FP_RTCP, .in = { .sport = 7079 }, .post = post_latched,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "first-packet: the far end's RTCP reaches 203.0.113.20:7079",
+	  .flow = F4_FP_RTCP_REV, .ingress = DEV_B, .exp_daddr = TERM4,
+	  .exp_dport = 7079,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+
+	{ .name = "any: attacker 203.0.113.21:7078 first latches (the unsafe window); RTCP restricted to it",
+	  .flow = F4_ANY, .in = { .saddr = TERM4_OTHER }, .post = post_latched,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "any: the far end's audio goes to the attacker until the terminal speaks",
+	  .flow = F4_ANY_REV, .ingress = DEV_B, .exp_daddr = TERM4_OTHER,
+	  .exp_dport = 7078, TO_KERNEL(NP_V_PASS_NO_NEIGH),
+	  .ctr = { .packets = 1, .bytes = V4_BYTES, .to_kernel = 1 } },
+	{ .name = "any: the terminal 203.0.113.20:7078 takes over, relayed; RTCP now restricted to 203.0.113.20",
+	  .flow = F4_ANY, .post = post_takeover,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "any: the far end's audio reaches 203.0.113.20:7078",
+	  .flow = F4_ANY_REV, .ingress = DEV_B, .exp_daddr = TERM4,
+	  .exp_dport = 7078,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "any: the attacker again: dropped (source), no takeover",
+	  .flow = F4_ANY, .in = { .saddr = TERM4_OTHER },
+	  .post = post_not_latched,
+	  DROPPED(NP_V_DROP_SOURCE), .ctr = { .drops[NP_DROP_SOURCE] = 1 } },
+	{ .name = "any: another address 203.0.113.22: dropped (source), no takeover",
+	  .flow = F4_ANY, .in = { .saddr = TERM4_THIRD },
+	  .post = post_not_latched,
+	  DROPPED(NP_V_DROP_SOURCE), .ctr = { .drops[NP_DROP_SOURCE] = 1 } },
+	{ .name = "any: the terminal's address from port 7090: dropped (source), the takeover is spent",
+	  .flow = F4_ANY, .in = { .sport = 7090 }, .post = post_not_latched,
+	  DROPPED(NP_V_DROP_SOURCE), .ctr = { .drops[NP_DROP_SOURCE] = 1 } },
+	{ .name = "any: attacker at the RTCP port: dropped (latch)",
+	  .flow = F4_ANY_RTCP, .in = { .saddr = TERM4_OTHER, .sport = 7079 },
+	  .post = post_not_latched,
+	  DROPPED(NP_V_DROP_LATCH), .ctr = { .drops[NP_DROP_LATCH] = 1 } },
+	{ .name = "any: the terminal's RTCP 203.0.113.20:7079 latches, relayed",
+	  .flow = F4_ANY_RTCP, .in = { .sport = 7079 },
+	  .post = post_latched_restricted,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+
+	{ .name = "any, RTCP first: attacker 203.0.113.21:7079 latches the RTCP port",
+	  .flow = F4_ANY2_RTCP, .in = { .saddr = TERM4_OTHER, .sport = 7079 },
+	  .post = post_latched,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "any, RTCP first: the far end's RTCP goes to the attacker",
+	  .flow = F4_ANY2_RTCP_REV, .ingress = DEV_B,
+	  .exp_daddr = TERM4_OTHER, .exp_dport = 7079,
+	  TO_KERNEL(NP_V_PASS_NO_NEIGH),
+	  .ctr = { .packets = 1, .bytes = V4_BYTES, .to_kernel = 1 } },
+	{ .name = "any, RTCP first: the terminal's RTP latches; RTCP re-armed for 203.0.113.20, its reverse loses the attacker",
+	  .flow = F4_ANY2, .post = post_latched,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "any, RTCP first: the far end's RTCP goes nowhere (no-dest) until the terminal's",
+	  .flow = F4_ANY2_RTCP_REV, .ingress = DEV_B,
+	  DROPPED(NP_V_DROP_NO_DEST), .ctr = { .drops[NP_DROP_NO_DEST] = 1 } },
+	{ .name = "any, RTCP first: the attacker's RTCP: dropped (latch)",
+	  .flow = F4_ANY2_RTCP, .in = { .saddr = TERM4_OTHER, .sport = 7079 },
+	  .post = post_not_latched,
+	  DROPPED(NP_V_DROP_LATCH), .ctr = { .drops[NP_DROP_LATCH] = 1 } },
+	{ .name = "any, RTCP first: the terminal's RTCP 203.0.113.20:7079 latches",
+	  .flow = F4_ANY2_RTCP, .in = { .sport = 7079 },
+	  .post = post_latched_restricted,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "any, RTCP first: the far end's RTCP reaches 203.0.113.20:7079",
+	  .flow = F4_ANY2_RTCP_REV, .ingress = DEV_B, .exp_daddr = TERM4,
+	  .exp_dport = 7079,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+
+	{ .name = "IPv6 any: attacker [2001:db8:1::21]:7078 latches first",
+	  .flow = F6_ANY, .in = { .saddr = TERM6_OTHER }, .post = post_latched,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V6_BYTES } },
+	{ .name = "IPv6 any: the terminal [2001:db8:1::20]:7078 takes over",
+	  .flow = F6_ANY, .post = post_takeover,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V6_BYTES } },
+	{ .name = "IPv6 any: the far end's audio reaches [2001:db8:1::20]:7078",
+	  .flow = F6_ANY_REV, .ingress = DEV_B, .exp_daddr = TERM6,
+	  .exp_dport = 7078,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V6_BYTES } },
+	{ .name = "IPv6 any: the attacker again: dropped (source)",
+	  .flow = F6_ANY, .in = { .saddr = TERM6_OTHER },
+	  .post = post_not_latched,
+	  DROPPED(NP_V_DROP_SOURCE), .ctr = { .drops[NP_DROP_SOURCE] = 1 } },
 	{ .name = "IPv6 latch: first packet latches [2001:db8:1::20]:7078",
 	  .flow = F6_LATCH, .post = post_latched,
 	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V6_BYTES } },
@@ -1110,6 +1291,8 @@ static int n_events;
 
 /* The flow and its reverse just before the last case's packet. */
 static struct np_flow flow_before, rev_before;
+/* With NP_F_RTCP_FOLLOWS: the RTCP flow (port + 1) and its reverse. */
+static struct np_flow rtcp_before, rtcp_rev_before;
 
 /* Possible CPUs (per-CPU map values), the one this test is pinned to, and
  * the coarse clock just before the last case's packet. */
@@ -1162,6 +1345,7 @@ static void flow_value(enum flow_id id, struct np_flow *f)
 	parse_addr(fs->new_saddr, &f->new_saddr);
 	parse_addr(fs->new_daddr, &f->new_daddr);
 	parse_addr(fs->expect_saddr, &f->expect_saddr);
+	parse_addr(fs->home_saddr, &f->home_saddr);
 	f->new_sport = htons(fs->new_sport);
 	f->new_dport = htons(fs->new_dport);
 	f->expect_sport = htons(fs->expect_sport);
@@ -1511,10 +1695,23 @@ static void check_rewritten(const struct tcase *tc, const struct frame *got,
 		  tc->name, field, calc);
 }
 
+/* The flow at the same relay address, port + 1: an RTP flow's RTCP. */
+static int rtcp_of(enum flow_id id)
+{
+	int i;
+
+	for (i = 0; i < FLOW_COUNT; i++)
+		if (flows[i].port == flows[id].port + 1 &&
+		    !strcmp(flows[i].local, flows[id].local))
+			return i;
+	return -1;
+}
+
 static void snapshot_flows(const struct tcase *tc)
 {
 	const struct flow_spec *fs = &flows[tc->flow];
 	struct np_flow_key key;
+	int r;
 
 	memset(&flow_before, 0, sizeof(flow_before));
 	memset(&rev_before, 0, sizeof(rev_before));
@@ -1523,6 +1720,15 @@ static void snapshot_flows(const struct tcase *tc)
 	if (fs->flags & NP_F_HAS_REVERSE) {
 		flow_key(fs->reverse, &key);
 		np_flow_get(&maps, &key, &rev_before);
+	}
+	memset(&rtcp_before, 0, sizeof(rtcp_before));
+	memset(&rtcp_rev_before, 0, sizeof(rtcp_rev_before));
+	r = fs->flags & NP_F_RTCP_FOLLOWS ? rtcp_of(tc->flow) : -1;
+	if (r >= 0) {
+		flow_key(r, &key);
+		np_flow_get(&maps, &key, &rtcp_before);
+		flow_key(flows[r].reverse, &key);
+		np_flow_get(&maps, &key, &rtcp_rev_before);
 	}
 }
 
@@ -1659,8 +1865,58 @@ static void pre_flow_removed(const struct tcase *tc, const struct pkt_spec *in)
 		tap_diag("  np_flow_remove failed");
 }
 
-/* The flow now expects the packet's source; its reverse goes there. */
-static void post_latched(const struct tcase *tc, const struct pkt_spec *in)
+/*
+ * An NP_F_RTCP_FOLLOWS flow just latched onto src: its RTCP flow may now
+ * latch only from src's address, any port. Pending, it is restricted so;
+ * latched onto another address, it is re-armed so and its reverse loses
+ * its port; latched onto that address already, it is left alone.
+ */
+static bool check_rtcp_followed(enum flow_id id, const union np_addr *src)
+{
+	int r = rtcp_of(id);
+	struct np_flow_key key;
+	struct np_flow f = {}, rev = {}, want, want_rev;
+	bool ok = true, latched_here;
+
+	if (r < 0) {
+		tap_diag("  no RTCP flow for the case's flow");
+		return false;
+	}
+	want = rtcp_before;
+	want_rev = rtcp_rev_before;
+	latched_here = !(want.flags & NP_F_LATCH_PENDING) &&
+		       !memcmp(&want.expect_saddr, src, sizeof(*src));
+	if (!latched_here) {
+		if (!(want.flags & NP_F_LATCH_PENDING))
+			want_rev.new_dport = 0;
+		want.flags |= NP_F_LATCH_PENDING | NP_F_LATCH_RESTRICTED;
+		want.expect_saddr = *src;
+		want.expect_sport = 0;
+	}
+	flow_key(r, &key);
+	np_flow_get(&maps, &key, &f);
+	ok &= same_num("RTCP flags", f.flags, want.flags);
+	ok &= same_bytes("RTCP expect_saddr", &f.expect_saddr,
+			 &want.expect_saddr, sizeof(*src));
+	ok &= same_num("RTCP expect_sport", ntohs(f.expect_sport),
+		       ntohs(want.expect_sport));
+	ok &= same_bytes("RTCP flow otherwise", &f, &want, sizeof(f));
+	flow_key(flows[r].reverse, &key);
+	np_flow_get(&maps, &key, &rev);
+	ok &= same_num("RTCP reverse new_dport", ntohs(rev.new_dport),
+		       ntohs(want_rev.new_dport));
+	ok &= same_bytes("RTCP reverse otherwise", &rev, &want_rev,
+			 sizeof(rev));
+	return ok;
+}
+
+/*
+ * The flow now expects the packet's source; its reverse goes there. Of
+ * the spec's flags, clear are gone and set were added (by another flow's
+ * latch); the event says kind.
+ */
+static void check_latched(const struct tcase *tc, const struct pkt_spec *in,
+			  __u32 clear, __u32 set, enum np_latch_kind kind)
 {
 	const struct flow_spec *fs = &flows[tc->flow];
 	bool has_rev = fs->flags & NP_F_HAS_REVERSE;
@@ -1676,7 +1932,7 @@ static void post_latched(const struct tcase *tc, const struct pkt_spec *in)
 		tap_diag("  flow is gone");
 	ok &= same_num("LATCH_PENDING", f.flags & NP_F_LATCH_PENDING, 0);
 	ok &= same_num("other flags", f.flags & ~NP_F_LATCH_PENDING,
-		       fs->flags & ~NP_F_LATCH_PENDING);
+		       ((fs->flags | set) & ~clear) & ~NP_F_LATCH_PENDING);
 	ok &= same_bytes("expect_saddr", &f.expect_saddr, &src, sizeof(src));
 	ok &= same_num("expect_sport", ntohs(f.expect_sport), in->sport);
 	if (has_rev) {
@@ -1694,6 +1950,10 @@ static void post_latched(const struct tcase *tc, const struct pkt_spec *in)
 	tap_check(&t, ok, "%s: flow latched onto %s:%u%s", tc->name,
 		  in->saddr, in->sport,
 		  has_rev ? ", reverse flow's destination set" : "");
+	if (fs->flags & NP_F_RTCP_FOLLOWS)
+		tap_check(&t, check_rtcp_followed(tc->flow, &src),
+			  "%s: the RTCP flow may latch only from %s, any port",
+			  tc->name, in->saddr);
 
 	ok = same_num("latch events", n_events, 1);
 	if (n_events >= 1) {
@@ -1701,13 +1961,32 @@ static void post_latched(const struct tcase *tc, const struct pkt_spec *in)
 		ok &= same_bytes("event source", &ev->source, &src,
 				 sizeof(src));
 		ok &= same_num("event sport", ntohs(ev->sport), in->sport);
+		ok &= same_num("event kind", ev->kind, kind);
 		if (!ev->time_ns) {
 			tap_diag("  event time_ns: 0");
 			ok = false;
 		}
 	}
-	tap_check(&t, ok, "%s: one latch event with key, source and port",
-		  tc->name);
+	tap_check(&t, ok, "%s: one %s event with key, source and port",
+		  tc->name, kind == NP_LATCH_TAKEOVER ? "takeover" : "latch");
+}
+
+static void post_latched(const struct tcase *tc, const struct pkt_spec *in)
+{
+	check_latched(tc, in, 0, 0, NP_LATCH_FIRST);
+}
+
+/* Latched again by the signaling address: the takeover is spent. */
+static void post_takeover(const struct tcase *tc, const struct pkt_spec *in)
+{
+	check_latched(tc, in, NP_F_LATCH_TAKEOVER, 0, NP_LATCH_TAKEOVER);
+}
+
+/* An RTCP flow its RTP's latch had restricted. */
+static void post_latched_restricted(const struct tcase *tc,
+				    const struct pkt_spec *in)
+{
+	check_latched(tc, in, 0, NP_F_LATCH_RESTRICTED, NP_LATCH_FIRST);
 }
 
 static void post_not_latched(const struct tcase *tc,
@@ -1717,6 +1996,7 @@ static void post_not_latched(const struct tcase *tc,
 	struct np_flow_key key;
 	struct np_flow f = {}, rev = {};
 	bool ok = true;
+	int r;
 
 	(void)in;
 	flow_key(tc->flow, &key);
@@ -1728,8 +2008,19 @@ static void post_not_latched(const struct tcase *tc,
 		ok &= same_bytes("reverse flow", &rev, &rev_before,
 				 sizeof(rev));
 	}
+	r = fs->flags & NP_F_RTCP_FOLLOWS ? rtcp_of(tc->flow) : -1;
+	if (r >= 0) {
+		flow_key(r, &key);
+		np_flow_get(&maps, &key, &f);
+		ok &= same_bytes("RTCP flow", &f, &rtcp_before, sizeof(f));
+		flow_key(flows[r].reverse, &key);
+		np_flow_get(&maps, &key, &rev);
+		ok &= same_bytes("RTCP reverse flow", &rev, &rtcp_rev_before,
+				 sizeof(rev));
+	}
 	ok &= same_num("latch events", n_events, 0);
 	tap_check(&t, ok, "%s: flow%s unchanged, no latch event", tc->name,
+		  r >= 0 ? ", its reverse and its RTCP's" :
 		  fs->flags & NP_F_HAS_REVERSE ? " and its reverse" : "");
 }
 
@@ -2409,8 +2700,8 @@ static const char *setup(char *why, size_t len)
 		return why;
 	}
 	prog_fd = bpf_program__fd(skel->progs.np_relay);
-	maps.fd[NP_FLOWS4] = bpf_map__fd(skel->maps.np_flows4_v2);
-	maps.fd[NP_FLOWS6] = bpf_map__fd(skel->maps.np_flows6_v2);
+	maps.fd[NP_FLOWS4] = bpf_map__fd(skel->maps.np_flows4_v3);
+	maps.fd[NP_FLOWS6] = bpf_map__fd(skel->maps.np_flows6_v3);
 	maps.fd[NP_COUNTERS] = bpf_map__fd(skel->maps.np_counters_v3);
 	maps.fd[NP_POLICERS] = bpf_map__fd(skel->maps.np_police_v1);
 	maps.fd[NP_VERDICTS] = bpf_map__fd(skel->maps.np_verdicts_v2);

@@ -400,8 +400,10 @@ void np_stream_volumes(struct np_core *core, size_t pair,
 		       struct np_volume *up, struct np_volume *down);
 bool np_core_media_port_used(const struct np_core *core, size_t realm,
 			     uint16_t port);
+/* XDP latched a flow onto source; takeover: the terminal's signaling
+ * address took it back from a latch onto another (NP_F_LATCH_TAKEOVER). */
 void np_core_latched(struct np_core *core, const struct np_flow_key *key,
-		     const struct np_sockaddr *source);
+		     const struct np_sockaddr *source, bool takeover);
 void np_core_media_totals(const struct np_core *core, size_t realm,
 			  struct np_counters *out);
 void np_core_key(struct np_flow_key *key, const struct np_realm *realm,

@@ -72,6 +72,20 @@ static bool term_sdp_reachable(const struct at *a, const struct np_media_end *e)
 	return np_sockaddr_eq(&sdp, &a->t->nat);
 }
 
+/* The address the terminal's signaling comes from (its NAT mapping's). */
+static void term_addr(const struct at *a, int family, union np_addr *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (family == AF_INET6)
+		memcpy(out, &a->t->nat.addr.v6, 16);
+	else
+		out->v4 = a->t->nat.addr.v4.s_addr;
+}
+
+/* A terminal-side flow's latch state, which XDP changes. */
+#define LATCH_STATE                                                            \
+	(NP_F_LATCH_PENDING | NP_F_LATCH_TAKEOVER | NP_F_LATCH_RESTRICTED)
+
 /* What the policer allows for a side's SDP bandwidth (np_sdp_police_rate:
  * headers and headroom added, so a G.711 call with b=AS:64 passes). */
 static uint64_t sdp_rate_bytes(const struct np_media_end *e)
@@ -166,6 +180,27 @@ static void put_dest(struct np_flow *f, const struct np_media_end *e, int part)
 }
 
 /*
+ * An RTCP flow installed after its RTP latched (the answer refused
+ * rtcp-mux): it may latch only from where the RTP did, as XDP would have
+ * made it at the RTP's latch (NP_F_RTCP_FOLLOWS).
+ */
+static void rtp_follow(const struct at *a, const struct np_stream *s,
+		       struct np_flow *rtcp)
+{
+	struct np_flow_key key;
+	struct np_flow rtp;
+
+	np_core_key(&key, a->access, s->access_port);
+	if (a->core->io->flow_get(a->core->io_ctx, &key, &rtp) ||
+	    (rtp.flags & NP_F_LATCH_PENDING) ||
+	    !(rtp.flags & NP_F_STRICT_SOURCE))
+		return;
+	rtcp->flags |= NP_F_LATCH_RESTRICTED;
+	rtcp->expect_saddr = rtp.expect_saddr;
+	rtcp->expect_sport = 0;
+}
+
+/*
  * Installs the two flows of one stream part (RTP, or RTCP at offset 1):
  * from the terminal (latching, strict per realm) toward the far end, and
  * from the far end toward the terminal (latching on its first packet, then
@@ -193,17 +228,23 @@ static int stream_part_sync(const struct at *a, const struct np_stream *s,
 		put_dest(&acc, far, part);
 	acc.reverse = core_key;
 	acc.flags = NP_F_HAS_REVERSE | (s->mux ? NP_F_RTCP_MUX : 0);
+	if (a->access->latch != NP_LATCH_OFF) {
+		acc.flags |= NP_F_LATCH_PENDING | NP_F_STRICT_SOURCE;
+		term_addr(a, family, &acc.home_saddr);
+		/* RTCP latches with its RTP: only from its address. */
+		if (part == 0 && !s->mux)
+			acc.flags |= NP_F_RTCP_FOLLOWS;
+	}
 	switch (a->access->latch) {
-	case NP_LATCH_RESTRICTED:
+	case NP_LATCH_FIRST_PACKET:
 		/* Only the address the signaling came from may latch. */
 		acc.flags |= NP_F_LATCH_RESTRICTED;
-		if (family == AF_INET6)
-			memcpy(&acc.expect_saddr, &a->t->nat.addr.v6, 16);
-		else
-			acc.expect_saddr.v4 = a->t->nat.addr.v4.s_addr;
-		/* fall through */
-	case NP_LATCH_FIRST_PACKET:
-		acc.flags |= NP_F_LATCH_PENDING | NP_F_STRICT_SOURCE;
+		acc.expect_saddr = acc.home_saddr;
+		break;
+	case NP_LATCH_ANY:
+		/* Anyone may latch first; the signaling address takes the
+		 * stream back once (RFC 7362's advice). */
+		acc.flags |= NP_F_LATCH_TAKEOVER;
 		break;
 	case NP_LATCH_OFF:
 		break;
@@ -213,12 +254,16 @@ static int stream_part_sync(const struct at *a, const struct np_stream *s,
 		acc.flags |= NP_F_SET_DSCP;
 		acc.dscp = (uint8_t)a->corer->dscp;
 	}
+	/* What XDP learned stays: the latch, a takeover spent, an RTCP flow
+	 * its RTP's latch restricted. */
 	if (!reopen_term &&
 	    !a->core->io->flow_get(a->core->io_ctx, &acc_key, &old)) {
-		acc.flags = (acc.flags & ~NP_F_LATCH_PENDING) |
-			    (old.flags & NP_F_LATCH_PENDING);
+		acc.flags = (acc.flags & ~LATCH_STATE) |
+			    (old.flags & LATCH_STATE);
 		acc.expect_saddr = old.expect_saddr;
 		acc.expect_sport = old.expect_sport;
+	} else if (part == 1 && (acc.flags & NP_F_LATCH_PENDING)) {
+		rtp_follow(a, s, &acc);
 	}
 
 	/* Far end -> terminal: the far end latches on its first packet too
@@ -693,8 +738,11 @@ bool np_core_media_port_used(const struct np_core *core, size_t realm,
 }
 
 void np_core_latched(struct np_core *core, const struct np_flow_key *key,
-		     const struct np_sockaddr *source)
+		     const struct np_sockaddr *source, bool takeover)
 {
+	const char *how = takeover ? " (its signaling address took it over "
+				     "from an earlier latch)" :
+				     "";
 	uint16_t port = ntohs(key->port);
 	struct np_term *t;
 	struct np_call *call;
@@ -723,17 +771,19 @@ void np_core_latched(struct np_core *core, const struct np_flow_key *key,
 
 				if (!s->active || (!acc && !far))
 					continue;
-				np_info("call '%s': stream %zu %s from the %s "
-					"latched onto %s",
-					call->id, i,
-					port % 2 == 0 ? "RTP" : "RTCP",
-					acc ? "terminal" : "far end",
-					np_sockaddr_str(source, where,
-							sizeof(where)));
+				np_log(takeover ? NP_LOG_WARN : NP_LOG_INFO,
+				       "call '%s': stream %zu %s from the %s "
+				       "latched onto %s%s",
+				       call->id, i,
+				       port % 2 == 0 ? "RTP" : "RTCP",
+				       acc ? "terminal" : "far end",
+				       np_sockaddr_str(source, where,
+						       sizeof(where)),
+				       how);
 				return;
 			}
-	np_info("relay port %u latched onto %s (no call)", port,
-		np_sockaddr_str(source, where, sizeof(where)));
+	np_info("relay port %u latched onto %s (no call)%s", port,
+		np_sockaddr_str(source, where, sizeof(where)), how);
 }
 
 void np_core_media_totals(const struct np_core *core, size_t realm,

@@ -6,9 +6,17 @@
 # per section:
 #   access  allow/deny prefixes: 403 and no registration (Kamailio never
 #           sees the terminal), deny_action drop: no answer at all
-#   latch   restricted latching against an attacker on the access network
-#           (RTP Bleed / Inject): nothing injected reaches either party,
-#           drops counted as latch before the terminal latched, source after
+#   latch   latching against an attacker on the access network (RTP
+#           Bleed / Inject), configured by the old name `restricted`:
+#           nothing injected reaches either party, drops counted as latch
+#           before the terminal latched, source after
+#   hijack  the default (first-packet) against an attacker who sprays both
+#           relay ports before the terminal's first packet: neither port
+#           latches onto it, the far end's audio reaches the terminal and
+#           none the attacker, every attacker packet counted as a drop
+#   takeover latch: any: the attacker latches first (the unsafe window,
+#           shown), the terminal's first packet takes the stream over and
+#           its RTCP relay with it, the attacker gets nothing after
 #   rate    max_stream_kbps and SDP b=AS enforced in XDP, measured at the
 #           receivers; max_calls answered 503
 #   charge  the charging record (one JSON line per call) against what the
@@ -338,9 +346,16 @@ completes() {
 # messages (-recv_timeout) instead of sipp_cmd's 30 s and 20 s, since the
 # call lasts as long as the test's steps take on a loaded machine (the far
 # end waits for its BYE all that time; 90 s were seen to be too few).
+# A second argument silent: the far end plays no RTP (uas_silent, which
+# waits 15 s at most for the BYE); the test sends the far end's audio.
 cued_call() {
-	SIP_SIPP_TIMEOUT=240 sipp_spawn core "$1-far" uas -i "$SIP_FAR_IP" -p 5060 \
-		-mi "$SIP_FAR_IP" -mp 7000 -recv_timeout 220s
+	if [ "${2:-}" = silent ]; then
+		SIP_SIPP_TIMEOUT=240 sipp_server core "$1-far" uas_silent \
+			-i "$SIP_FAR_IP" -p 5060 -mi "$SIP_FAR_IP" -mp 7000
+	else
+		SIP_SIPP_TIMEOUT=240 sipp_spawn core "$1-far" uas -i "$SIP_FAR_IP" -p 5060 \
+			-mi "$SIP_FAR_IP" -mp 7000 -recv_timeout 220s
+	fi
 	FAR=$SIP_LAST_PID
 	SIP_SIPP_TIMEOUT=240 sipp_spawn lan1 "$1" uac_cued -recv_timeout 220s "${A_UA[@]}"
 	UAC=$SIP_LAST_PID
@@ -409,7 +424,7 @@ section_access() {
 	npd_stop
 }
 
-# --- latch: restricted latching against an attacker ------------------------------
+# --- latch: restricted (first-packet's old name) against an attacker -------------
 # C (203.0.113.30, on the access network) sends 77-byte datagrams to A's
 # access relay before A's media starts (uac_cued: A's media waits for the
 # test's cue) and after A latched.
@@ -454,6 +469,125 @@ section_latch() {
 	grep 'latched' "$LOG" | head -2 | sed 's/^/# log: /'
 	check_eq "latch: the charging record counts the drops (latch, source)" "20 20" \
 		"$(charge latch '"%s %s" % (r["streams"][0]["from_terminal"]["drops"]["latch"], r["streams"][0]["from_terminal"]["drops"]["source"])')"
+	npd_stop
+}
+
+# --- hijack: first-packet (the default) against an attacker who comes first -------
+# C (203.0.113.30, on the access network) sprays A's RTP and RTCP relays
+# before A's media starts, and again after A latched. The far end's audio
+# (FAR_AUDIO packets, sent by the test from the far end's address once A
+# latched) must reach A and nothing the attacker.
+FAR_AUDIO=100
+rtcp_of() { echo "${1%:*}:$((${1##*:} + 1))"; }
+expects_any_port() { flow_field "$1" expect | grep -qx "$2:0"; }
+section_hijack() {
+	local relay rtcp core n_a n_c
+	cfg hijack "" ""
+	check "hijack: natproxyd starts with the default latch (first-packet)" npd_start hijack
+	capture lan1 eth0 hijack-a.pcap udp
+	capture core eth0 hijack-far.pcap udp
+	capture lan0 eth0 hijack-c.pcap udp
+	cued_call hijack-a silent
+	wait_for 10 acked hijack-a
+	relay=$(acc_rtp)
+	rtcp=$(rtcp_of "$relay")
+	core=$(flow_field "$relay" src)
+	diag "hijack: A's relays $relay and $rtcp, flags $(flow_field "$relay" flags) / $(flow_field "$rtcp" flags)"
+	check "hijack: A's RTP relay waits to latch, from A's NAT address only, and its RTCP follows it" \
+		eval 'has_flag "$relay" latch-pending && has_flag "$relay" restricted && has_flag "$relay" rtcp-follows && expects_any_port "$relay" "$SIP_NAT1_IP"'
+	check "hijack: A's RTCP relay waits to latch, from A's NAT address only" \
+		eval 'has_flag "$rtcp" latch-pending && has_flag "$rtcp" restricted && expects_any_port "$rtcp" "$SIP_NAT1_IP"'
+	in_ns lan0 $UDP send "$SIP_C_IP:5004" "$relay" 30 $ATTACK_SIZE
+	in_ns lan0 $UDP send "$SIP_C_IP:5005" "$rtcp" 30 $ATTACK_SIZE rtcp
+	wait_for 10 field_at_least "$relay" drops.latch 30
+	wait_for 10 field_at_least "$rtcp" drops.latch 30
+	check_eq "hijack: 30 attacker packets at the RTP relay before A's media: drops.latch" 30 "$(flow_field "$relay" drops.latch)"
+	check_eq "hijack: 30 at the RTCP relay: drops.latch" 30 "$(flow_field "$rtcp" drops.latch)"
+	check "hijack: neither relay latched onto the attacker" \
+		eval 'has_flag "$relay" latch-pending && has_flag "$rtcp" latch-pending'
+	cue hijack-a # A's media starts
+	wait_for 10 latched "$relay"
+	check "hijack: A's first RTP packet latched the relay onto A's NAT" expects "$relay" "$SIP_NAT1_IP"
+	check "hijack: the RTCP relay still waits for A's NAT address only" \
+		eval 'has_flag "$rtcp" latch-pending && expects_any_port "$rtcp" "$SIP_NAT1_IP"'
+	in_ns lan0 $UDP send "$SIP_C_IP:5004" "$relay" 20 $ATTACK_SIZE
+	in_ns lan0 $UDP send "$SIP_C_IP:5005" "$rtcp" 20 $ATTACK_SIZE rtcp
+	wait_for 10 field_at_least "$relay" drops.source 20
+	wait_for 10 field_at_least "$rtcp" drops.latch 50
+	check_eq "hijack: 20 attacker packets at the RTP relay after the latch: drops.source" 20 "$(flow_field "$relay" drops.source)"
+	check_eq "hijack: 20 more at the RTCP relay: drops.latch 50 in all" 50 "$(flow_field "$rtcp" drops.latch)"
+	check "hijack: the RTP relay is still latched onto A's NAT" expects "$relay" "$SIP_NAT1_IP"
+	# The far end's audio, now that A latched.
+	in_ns core $UDP send "$SIP_FAR_IP:7010" "$core" $FAR_AUDIO
+	wait_for 10 field_at_least "$core" packets $FAR_AUDIO
+	cue hijack-a # A's media stops, A hangs up
+	check "hijack: the call completes" completes hijack-a "$UAC"
+	check "hijack: the far end's side completes" completes hijack-a-far "$FAR"
+	stop_captures
+	read -r n_a _ <<<"$(media_sum "$NP_RUN_DIR/hijack-a.pcap" "$SIP_PROXY_ACC_IP" "$SIP_A_IP")"
+	read -r n_c _ <<<"$(media_sum "$NP_RUN_DIR/hijack-c.pcap" "$SIP_PROXY_ACC_IP" "$SIP_C_IP")"
+	check_eq "hijack: the far end's audio reached A, every packet of it" $FAR_AUDIO "$n_a"
+	check_eq "hijack: the attacker received nothing from the relays" 0 "$n_c"
+	check_eq "hijack: no attacker payload reached A or the far end" "0 0" \
+		"$(payloads "$NP_RUN_DIR/hijack-a.pcap" $ATTACK_SIZE) $(payloads "$NP_RUN_DIR/hijack-far.pcap" $ATTACK_SIZE)"
+	check_none "hijack: natproxyd logged no latch onto the attacker" "latched.*${SIP_C_IP//./\\.}" cat "$LOG"
+	check_eq "hijack: the charging record counts every attacker packet (latch 80, source 20) and A's audio" "80 20 $FAR_AUDIO" \
+		"$(charge hijack '"%s %s %s" % (r["streams"][0]["from_terminal"]["drops"]["latch"], r["streams"][0]["from_terminal"]["drops"]["source"], r["streams"][0]["to_terminal"]["packets"])')"
+	npd_stop
+}
+
+# --- takeover: latch: any, the terminal takes the stream back ----------------------
+# C sprays A's RTP relay before A's media starts: with `latch: any` it
+# latches (the unsafe window that makes `any` unsafe), and the far end's
+# audio in that window goes to C. A's first packet, from the address of
+# its signaling, takes the stream over, once; the RTCP relay follows;
+# nothing C sends afterwards moves anything, and C gets nothing more.
+section_takeover() {
+	local relay rtcp core n_a n_c
+	cfg takeover "    latch: any" ""
+	check "takeover: natproxyd starts with latch: any" npd_start takeover
+	capture lan1 eth0 takeover-a.pcap udp
+	capture lan0 eth0 takeover-c.pcap udp
+	cued_call takeover-a silent
+	wait_for 10 acked takeover-a
+	relay=$(acc_rtp)
+	rtcp=$(rtcp_of "$relay")
+	core=$(flow_field "$relay" src)
+	check "takeover: A's RTP relay latches onto anyone, A's NAT address may take it over" \
+		eval 'has_flag "$relay" latch-pending && has_flag "$relay" takeover && has_flag "$relay" rtcp-follows && ! has_flag "$relay" restricted'
+	in_ns lan0 $UDP send "$SIP_C_IP:5004" "$relay" 20 $ATTACK_SIZE
+	wait_for 10 latched "$relay"
+	check "takeover: the attacker's first packet latched the RTP relay (the unsafe window)" expects "$relay" "$SIP_C_IP"
+	check "takeover: ... and the RTCP relay may latch only from the attacker's address" \
+		eval 'has_flag "$rtcp" latch-pending && has_flag "$rtcp" restricted && expects_any_port "$rtcp" "$SIP_C_IP"'
+	in_ns core $UDP send "$SIP_FAR_IP:7010" "$core" 20
+	wait_for 10 field_at_least "$core" packets 20
+	cue takeover-a # A's media starts
+	wait_for 10 expects "$relay" "$SIP_NAT1_IP"
+	check "takeover: A's first RTP packet took the relay over onto A's NAT" expects "$relay" "$SIP_NAT1_IP"
+	check "takeover: ... once: the takeover is spent" eval '! has_flag "$relay" takeover'
+	check "takeover: the RTCP relay now waits for A's NAT address only" \
+		eval 'has_flag "$rtcp" latch-pending && expects_any_port "$rtcp" "$SIP_NAT1_IP"'
+	in_ns lan0 $UDP send "$SIP_C_IP:5004" "$relay" 20 $ATTACK_SIZE
+	in_ns lan0 $UDP send "$SIP_C_IP:5005" "$rtcp" 20 $ATTACK_SIZE rtcp
+	wait_for 10 field_at_least "$relay" drops.source 20
+	wait_for 10 field_at_least "$rtcp" drops.latch 20
+	check_eq "takeover: 20 attacker packets after it: drops.source" 20 "$(flow_field "$relay" drops.source)"
+	check_eq "takeover: 20 at the RTCP relay: drops.latch" 20 "$(flow_field "$rtcp" drops.latch)"
+	check "takeover: the attacker did not take the relay back" expects "$relay" "$SIP_NAT1_IP"
+	in_ns core $UDP send "$SIP_FAR_IP:7010" "$core" $FAR_AUDIO
+	wait_for 10 field_at_least "$core" packets $((FAR_AUDIO + 20))
+	cue takeover-a # A's media stops, A hangs up
+	check "takeover: the call completes" completes takeover-a "$UAC"
+	check "takeover: the far end's side completes" completes takeover-a-far "$FAR"
+	stop_captures
+	read -r n_a _ <<<"$(media_sum "$NP_RUN_DIR/takeover-a.pcap" "$SIP_PROXY_ACC_IP" "$SIP_A_IP")"
+	read -r n_c _ <<<"$(media_sum "$NP_RUN_DIR/takeover-c.pcap" "$SIP_PROXY_ACC_IP" "$SIP_C_IP")"
+	check_eq "takeover: the attacker got the far end's audio of the window only (20 packets)" 20 "$n_c"
+	check_eq "takeover: A got all the far end's audio after the takeover" $FAR_AUDIO "$n_a"
+	check "takeover: natproxyd logged the takeover onto A's NAT" \
+		grep -q "latched onto ${SIP_NAT1_IP//./\\.}:[0-9]* (its signaling address took it over" "$LOG"
+	grep 'latched' "$LOG" | head -3 | sed 's/^/# log: /'
 	npd_stop
 }
 
@@ -782,7 +916,7 @@ section_qos() {
 
 # POLICY_ONLY="latch rate" runs those sections alone (qos changes the core
 # link: it runs last).
-for s in access latch rate charge timeout restart qos; do
+for s in access latch hijack takeover rate charge timeout restart qos; do
 	case " ${POLICY_ONLY:-$s} " in *" $s "*) "section_$s" ;; esac
 done
 check_eq "no flow is left in the maps" 0 "$(n_flows)"

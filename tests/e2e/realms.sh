@@ -8,8 +8,9 @@
 # NAT) use realm "access-b" at 203.0.113.2. Asserts that every terminal
 # gets its own core address, that signaling and media toward a terminal
 # leave from its own realm's address and port range, that realm b's media
-# latches only from the signaling address (restricted), that calls between
-# the realms carry RTP both ways, and that nothing is left behind.
+# latches only from the signaling address (restricted, first-packet's other
+# name) while realm a's (latch: any) latches onto anyone, that calls
+# between the realms carry RTP both ways, and that nothing is left behind.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/tap.sh
@@ -28,6 +29,7 @@ realms:
     address: $SIP_PROXY_ACC_IP
     sip_port: 5060
     media_ports: 30000-30999
+    latch: any
   - name: access-b
     interface: acc0
     address: $ACC_B_IP
@@ -102,8 +104,8 @@ check "mid-call: realm b's relays are in its own range (31000-31999)" \
 	bash -c "[ -n '$b_flows' ] && ! echo '$b_flows' | grep -qv '\"local\": \"$ACC_B_IP:31[0-9][0-9][0-9]\"'"
 check "mid-call: realm b's relays latch only from B's NAT (restricted, expecting $SIP_NAT2_IP)" \
 	bash -c "echo '$b_flows' | grep '\"flags\": \"[^\"]*restricted' | grep -q '\"expect\": \"$SIP_NAT2_IP:'"
-check "mid-call: realm a's relays are in 30000-30999 and not restricted" \
-	bash -c "[ -n '$a_flows' ] && ! echo '$a_flows' | grep -qv '\"local\": \"$SIP_PROXY_ACC_IP:30[0-9][0-9][0-9]\"' && ! echo '$a_flows' | grep -q restricted"
+check "mid-call: realm a's relays are in 30000-30999, its RTP relay latches onto anyone (latch: any: takeover, not restricted)" \
+	bash -c "[ -n '$a_flows' ] && ! echo '$a_flows' | grep -qv '\"local\": \"$SIP_PROXY_ACC_IP:30[0-9][0-9][0-9]\"' && echo '$a_flows' | grep '\"local\": \"$SIP_PROXY_ACC_IP:30[0-9][0-9][02468]\"' | grep '\"flags\": \"[^\"]*takeover' | grep -qv restricted"
 check "call A -> B across the two pairs completes" sip_wait "$CALL" 30
 check "B's side completes" sip_wait "$UASB" 20
 stop_captures

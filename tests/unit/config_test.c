@@ -100,7 +100,7 @@ static const struct broken broken[] = {
 	{ "empty-realms.yaml", 2, 9, "no realms defined" },
 	{ "empty-pairs.yaml", 13, 1, "no pairs defined" },
 	{ "bad-latch.yaml", 7, 12,
-	  "bad latch 'always': expected first-packet, restricted or off" },
+	  "bad latch 'always': expected first-packet, restricted, any or off" },
 	{ "bad-deny-action.yaml", 7, 18, "expected 403 or drop" },
 	{ "bad-keepalive-method.yaml", 18, 11,
 	  "bad method 'ping': expected options or crlf" },
@@ -429,8 +429,9 @@ static void test_options(struct tap *t)
 	if (!tap_check(t, a && c && c2 && cfg.n_pairs == 2,
 		       "valid-options: realms and pairs present"))
 		goto out;
-	tap_check(t, a->latch == NP_LATCH_RESTRICTED && a->media_timeout == 120,
-		  "valid-options: latch restricted, media_timeout 120");
+	tap_check(t,
+		  a->latch == NP_LATCH_FIRST_PACKET && a->media_timeout == 120,
+		  "valid-options: latch restricted (first-packet's other name), media_timeout 120");
 	tap_check(t, a->dscp == 46 && a->sip_dscp == 24 && a->vlan == 100,
 		  "valid-options: dscp 46, sip_dscp 24, vlan 100");
 	tap_check(t, a->n_allow == 3 &&

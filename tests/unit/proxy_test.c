@@ -830,7 +830,29 @@ static void xdp_latch(struct env *e, const char *acc_ip, uint16_t acc_port,
 	}
 }
 
-#define TERM_FLAGS (NP_F_LATCH_PENDING | NP_F_STRICT_SOURCE | NP_F_HAS_REVERSE)
+/* A terminal-side flow as `latch: first-packet` (the default) installs
+ * it: only the terminal's signaling address may latch. Its RTP flow also
+ * makes the RTCP flow (port + 1, without rtcp-mux) follow its latch. */
+#define TERM_FLAGS                                                             \
+	(NP_F_LATCH_PENDING | NP_F_STRICT_SOURCE | NP_F_HAS_REVERSE |          \
+	 NP_F_LATCH_RESTRICTED)
+#define TERM_RTP (TERM_FLAGS | NP_F_RTCP_FOLLOWS)
+/* The same with `latch: any`: anyone latches first, the signaling
+ * address takes over once. */
+#define LATCH_ANY                                                              \
+	(NP_F_LATCH_PENDING | NP_F_STRICT_SOURCE | NP_F_HAS_REVERSE |          \
+	 NP_F_LATCH_TAKEOVER)
+
+/* Flags XDP changes on a flow: clear, then set. */
+static void xdp_flags(struct env *e, const char *ip, uint16_t port,
+		      uint32_t clear, uint32_t set)
+{
+	struct np_flow_key k = fkey(ip, port);
+	struct flow_slot *f = slot_of(&e->io, &k);
+
+	if (f)
+		f->flow.flags = (f->flow.flags & ~clear) | set;
+}
 
 /* Registers u with the given lifetime; returns the core port it got. */
 static uint16_t do_register(struct env *e, const struct ua *u, int cseq,
@@ -1029,9 +1051,14 @@ static void test_outgoing_call(struct tap *t)
 	tap_check(t, flow_is(&e, "203.0.113.1", 30000, "198.51.100.1", 40000,
 			     NULL, 0),
 		  "flow 203.0.113.1:30000 (terminal->far): src 198.51.100.1:40000, no dst yet");
-	tap_check(t, flow_flags(&e, "203.0.113.1", 30000) == TERM_FLAGS,
-		  "flow 203.0.113.1:30000: LATCH_PENDING|STRICT_SOURCE|HAS_REVERSE (0x%x)",
+	tap_check(t, flow_flags(&e, "203.0.113.1", 30000) == TERM_RTP,
+		  "flow 203.0.113.1:30000: LATCH_PENDING|LATCH_RESTRICTED|STRICT_SOURCE|HAS_REVERSE|RTCP_FOLLOWS (0x%x)",
 		  flow_flags(&e, "203.0.113.1", 30000));
+	f = flow_at(&e, "203.0.113.1", 30000);
+	tap_check(t, f && naddr_is(&f->expect_saddr, "203.0.113.11") &&
+			     !f->expect_sport &&
+			     naddr_is(&f->home_saddr, "203.0.113.11"),
+		  "flow 203.0.113.1:30000: only the NAT IP 203.0.113.11 (any port) may latch; home_saddr says so too");
 	f = flow_at(&e, "203.0.113.1", 30000);
 	tap_check(t, f && key_is(&f->reverse, "198.51.100.1", 40000),
 		  "flow 203.0.113.1:30000: reverse key 198.51.100.1:40000");
@@ -1042,8 +1069,9 @@ static void test_outgoing_call(struct tap *t)
 		  "RTCP flows 40001 -> src 30001 and 30001 -> src 40001");
 	f = flow_at(&e, "203.0.113.1", 30001);
 	tap_check(t, f && f->flags == TERM_FLAGS &&
+			     naddr_is(&f->expect_saddr, "203.0.113.11") &&
 			     key_is(&f->reverse, "198.51.100.1", 40001),
-		  "flow 203.0.113.1:30001: latching, reverse 198.51.100.1:40001");
+		  "flow 203.0.113.1:30001: latching from 203.0.113.11 only, no RTCP_FOLLOWS, reverse 198.51.100.1:40001");
 	tap_check(t, e.px.core.stats.calls_started == 1, "outgoing: one call started");
 
 	/* Timer A retransmits the INVITE: same relays, nothing new. */
@@ -1088,7 +1116,7 @@ static void test_outgoing_call(struct tap *t)
 	tap_check(t, flow_is(&e, "203.0.113.1", 30000, "198.51.100.1", 40000,
 			     "198.51.100.10", 7000),
 		  "flow 203.0.113.1:30000 now sends to 198.51.100.10:7000");
-	tap_check(t, flow_flags(&e, "203.0.113.1", 30000) == TERM_FLAGS,
+	tap_check(t, flow_flags(&e, "203.0.113.1", 30000) == TERM_RTP,
 		  "flow 203.0.113.1:30000: latch still pending");
 	tap_check(t, flow_is(&e, "203.0.113.1", 30001, "198.51.100.1", 40001,
 			     "198.51.100.10", 7001),
@@ -1288,7 +1316,7 @@ static void test_incoming_call(struct tap *t)
 		  "incoming 200: Contact rewritten to 198.51.100.1:20000");
 	tap_check(t, flow_is(&e, "198.51.100.1", 40000, "203.0.113.1", 30000,
 			     NULL, 0) &&
-			     flow_flags(&e, "203.0.113.1", 30000) == TERM_FLAGS,
+			     flow_flags(&e, "203.0.113.1", 30000) == TERM_RTP,
 		  "incoming 200: terminal behind NAT, its side still latching");
 
 	/* Kamailio relays the far end's ACK, then its BYE. */
@@ -1646,7 +1674,7 @@ static void test_ipv6(struct tap *t)
 		  "ipv6 INVITE: SDP c=IN IP6 2001:db8:2::1, m=audio 40000");
 	tap_check(t, flow_count(&e.io) == 4, "ipv6 INVITE: four flows");
 	f = flow_at(&e, "2001:db8:1::1", 30000);
-	tap_check(t, f && f->flags == TERM_FLAGS &&
+	tap_check(t, f && f->flags == TERM_RTP &&
 			     key_is(&f->reverse, "2001:db8:2::1", 40000) &&
 			     flow_is(&e, "2001:db8:1::1", 30000,
 				     "2001:db8:2::1", 40000, NULL, 0),
@@ -2810,7 +2838,7 @@ static void test_dscp_vlan(struct tap *t)
 					  NP_VLAN_STRIP, 0, 0),
 		  "dscp/vlan: the RTCP flows likewise");
 	tap_check(t, (flow_flags(&e, "203.0.113.1", 30000) & ~NP_F_SET_DSCP) ==
-			     TERM_FLAGS,
+			     TERM_RTP,
 		  "dscp/vlan: latch flags untouched (0x%x)",
 		  flow_flags(&e, "203.0.113.1", 30000));
 	answer_out(&e, &alice, inv, 20000, SDP_FAR("198.51.100.10", "7000"));
@@ -2845,6 +2873,8 @@ static void test_latch_modes(struct tap *t)
 	char *inv = NULL;
 	struct env e;
 
+	/* "restricted" is what first-packet latching was called when
+	 * first-packet latched onto anyone: old files keep working. */
 	if (!env_init(t, &e, CFG_POL("    latch: restricted\n", ""),
 		      "latch restricted"))
 		goto out1;
@@ -2852,14 +2882,14 @@ static void test_latch_modes(struct tap *t)
 	inv = invite_out(&e, &alice, "lr1@192.168.1.10", "z9hG4bK-lr1",
 			 SDP_OFFER("192.168.1.10", "6000"));
 	f = flow_at(&e, "203.0.113.1", 30000);
-	tap_check(t, f && f->flags == (TERM_FLAGS | NP_F_LATCH_RESTRICTED),
-		  "latch restricted: LATCH_PENDING|LATCH_RESTRICTED|STRICT_SOURCE|HAS_REVERSE (0x%x)",
+	tap_check(t, f && f->flags == TERM_RTP,
+		  "latch restricted: as first-packet: LATCH_PENDING|LATCH_RESTRICTED|STRICT_SOURCE|HAS_REVERSE|RTCP_FOLLOWS (0x%x)",
 		  f ? f->flags : 0);
 	tap_check(t, f && naddr_is(&f->expect_saddr, "203.0.113.11") &&
 			     f->expect_sport == 0,
 		  "latch restricted: expect_saddr is the NAT IP 203.0.113.11, any port");
 	f = flow_at(&e, "203.0.113.1", 30001);
-	tap_check(t, f && f->flags == (TERM_FLAGS | NP_F_LATCH_RESTRICTED) &&
+	tap_check(t, f && f->flags == TERM_FLAGS &&
 			     naddr_is(&f->expect_saddr, "203.0.113.11"),
 		  "latch restricted: the RTCP flow likewise");
 	tap_check(t, flow_is(&e, "198.51.100.1", 40000, "203.0.113.1", 30000,
@@ -2867,7 +2897,7 @@ static void test_latch_modes(struct tap *t)
 		  "latch restricted: far->terminal waits for the latch");
 	answer_out(&e, &alice, inv, 20000, SDP_FAR("198.51.100.10", "7000"));
 	f = flow_at(&e, "203.0.113.1", 30000);
-	tap_check(t, f && f->flags == (TERM_FLAGS | NP_F_LATCH_RESTRICTED) &&
+	tap_check(t, f && f->flags == TERM_RTP &&
 			     naddr_is(&f->expect_saddr, "203.0.113.11") &&
 			     flow_is(&e, "203.0.113.1", 30000, "198.51.100.1",
 				     40000, "198.51.100.10", 7000),
@@ -2876,6 +2906,82 @@ out1:
 	free(inv);
 	inv = NULL;
 	env_fini(t, &e, "latch restricted");
+
+	if (!env_init(t, &e, CFG_POL("    latch: any\n", ""), "latch any"))
+		goto out4;
+	do_register(&e, &alice, 1, 3600);
+	inv = invite_out(&e, &alice, "la1@192.168.1.10", "z9hG4bK-la1",
+			 SDP_OFFER("192.168.1.10", "6000"));
+	f = flow_at(&e, "203.0.113.1", 30000);
+	tap_check(t, f && f->flags == (LATCH_ANY | NP_F_RTCP_FOLLOWS) &&
+			     naddr_is(&f->home_saddr, "203.0.113.11") &&
+			     naddr_is(&f->expect_saddr, "0.0.0.0"),
+		  "latch any: RTP: LATCH_PENDING|STRICT_SOURCE|HAS_REVERSE|LATCH_TAKEOVER|RTCP_FOLLOWS, anyone latches, home 203.0.113.11 (0x%x)",
+		  f ? f->flags : 0);
+	f = flow_at(&e, "203.0.113.1", 30001);
+	tap_check(t, f && f->flags == LATCH_ANY &&
+			     naddr_is(&f->home_saddr, "203.0.113.11"),
+		  "latch any: RTCP: the same without RTCP_FOLLOWS (0x%x)",
+		  f ? f->flags : 0);
+	/* What XDP does when an attacker latches the RTP first and the
+	 * terminal takes it over: latched, takeover spent; the RTCP flow
+	 * still pending, restricted to the terminal's address. */
+	xdp_latch(&e, "203.0.113.1", 30000, "203.0.113.11", 50000);
+	xdp_flags(&e, "203.0.113.1", 30000, NP_F_LATCH_TAKEOVER, 0);
+	xdp_latch(&e, "203.0.113.1", 30001, "203.0.113.11", 0);
+	xdp_flags(&e, "203.0.113.1", 30001, 0,
+		  NP_F_LATCH_PENDING | NP_F_LATCH_RESTRICTED);
+	answer_out(&e, &alice, inv, 20000, SDP_FAR("198.51.100.10", "7000"));
+	f = flow_at(&e, "203.0.113.1", 30000);
+	tap_check(t, f && f->flags == (LATCH_ANY | NP_F_RTCP_FOLLOWS) -
+					      NP_F_LATCH_PENDING -
+					      NP_F_LATCH_TAKEOVER &&
+			     naddr_is(&f->expect_saddr, "203.0.113.11") &&
+			     ntohs(f->expect_sport) == 50000,
+		  "latch any: the answer keeps the latch and the spent takeover (0x%x)",
+		  f ? f->flags : 0);
+	f = flow_at(&e, "203.0.113.1", 30001);
+	tap_check(t, f && f->flags == (LATCH_ANY | NP_F_LATCH_RESTRICTED) &&
+			     naddr_is(&f->expect_saddr, "203.0.113.11") &&
+			     !f->expect_sport,
+		  "latch any: ... and the RTCP flow's restriction to the RTP's address (0x%x)",
+		  f ? f->flags : 0);
+out4:
+	free(inv);
+	inv = NULL;
+	env_fini(t, &e, "latch any");
+
+	/* rtcp-mux offered, the RTP latched, the answer refuses mux: the RTCP
+	 * flows come only now, and follow the RTP's latch at once. */
+	if (!env_init(t, &e, CFG_POL("    latch: any\n", ""),
+		      "latch any, mux refused"))
+		goto out5;
+	do_register(&e, &alice, 1, 3600);
+	inv = invite_out(&e, &alice, "la2@192.168.1.10", "z9hG4bK-la2",
+			 SDP_MUX("192.168.1.10", "6000"));
+	tap_check(t, flow_count(&e.io) == 2 &&
+			     flow_flags(&e, "203.0.113.1", 30000) ==
+				     (LATCH_ANY | NP_F_RTCP_MUX),
+		  "latch any, mux refused: the muxed RTP flow has no RTCP_FOLLOWS (0x%x)",
+		  flow_flags(&e, "203.0.113.1", 30000));
+	xdp_latch(&e, "203.0.113.1", 30000, "203.0.113.11", 50000);
+	answer_out(&e, &alice, inv, 20000, SDP_FAR("198.51.100.10", "7000"));
+	f = flow_at(&e, "203.0.113.1", 30000);
+	tap_check(t, flow_count(&e.io) == 4 && f &&
+			     f->flags == ((LATCH_ANY | NP_F_RTCP_FOLLOWS) &
+					  ~NP_F_LATCH_PENDING),
+		  "latch any, mux refused: RTP latched, now with RTCP_FOLLOWS (0x%x)",
+		  f ? f->flags : 0);
+	f = flow_at(&e, "203.0.113.1", 30001);
+	tap_check(t, f && f->flags == (LATCH_ANY | NP_F_LATCH_RESTRICTED) &&
+			     naddr_is(&f->expect_saddr, "203.0.113.11") &&
+			     !f->expect_sport,
+		  "latch any, mux refused: the new RTCP flow may latch only from the RTP's 203.0.113.11 (0x%x)",
+		  f ? f->flags : 0);
+out5:
+	free(inv);
+	inv = NULL;
+	env_fini(t, &e, "latch any, mux refused");
 
 	if (!env_init(t, &e, CFG_POL("    latch: off\n", ""), "latch off"))
 		goto out2;
@@ -2915,8 +3021,12 @@ out2:
 			     flow_is(&e, "198.51.100.1", 40001, "203.0.113.1",
 				     30001, "203.0.113.20", 6001),
 		  "latch, no NAT: SDP c= is the source IP: far->terminal goes to 203.0.113.20:6000/6001 at once");
-	tap_check(t, flow_flags(&e, "203.0.113.1", 30000) == TERM_FLAGS,
+	tap_check(t, flow_flags(&e, "203.0.113.1", 30000) == TERM_RTP,
 		  "latch, no NAT: terminal->far still latches (first-packet)");
+	f = flow_at(&e, "203.0.113.1", 30000);
+	tap_check(t, f && naddr_is(&f->expect_saddr, "203.0.113.20") &&
+			     naddr_is(&f->home_saddr, "203.0.113.20"),
+		  "latch, no NAT: ... from the terminal's own address only");
 out3:
 	free(inv);
 	env_fini(t, &e, "latch, no NAT");
@@ -3418,19 +3528,19 @@ static void test_latched(struct tap *t)
 		goto out;
 	np_log_set_level(NP_LOG_ERROR);
 	k = fkey("203.0.113.1", 30000);
-	np_core_latched(&e.px.core, &k, &src);
+	np_core_latched(&e.px.core, &k, &src, false);
 	do_register(&e, &alice, 1, 3600);
 	inv = invite_out(&e, &alice, "la1@192.168.1.10", "z9hG4bK-la1",
 			 SDP_OFFER("192.168.1.10", "6000"));
 	np_log_set_level(NP_LOG_DEBUG);
-	np_core_latched(&e.px.core, &k, &src);
+	np_core_latched(&e.px.core, &k, &src, false);
 	k = fkey("203.0.113.1", 30001);
-	np_core_latched(&e.px.core, &k, &src);
+	np_core_latched(&e.px.core, &k, &src, false);
 	k = fkey("203.0.113.1", 31000);
-	np_core_latched(&e.px.core, &k, &src);
+	np_core_latched(&e.px.core, &k, &src, false);
 	k = fkey("2001:db8::1", 0);
 	src = sa("2001:db8::5", 1);
-	np_core_latched(&e.px.core, &k, &src);
+	np_core_latched(&e.px.core, &k, &src, false);
 	np_log_set_level(NP_LOG_WARN);
 	tap_check(t, flow_count(&e.io) == 4 && e.io.n_sent == 1,
 		  "latched: known and unknown keys logged, nothing changed");

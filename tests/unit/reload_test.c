@@ -122,7 +122,7 @@ static void test_policy(struct tap *t, const struct np_config *run)
 		"    deny:\n      - 203.0.113.11/32\n"
 		"    dscp: 10\n    vlan: 7\n    media_timeout: 30\n"
 		"    max_stream_kbps: 100\n    max_registrations: 2\n"
-		"    latch: restricted\n" CORE "pairs:\n" PAIR
+		"    latch: any\n" CORE "pairs:\n" PAIR
 		"keepalive:\n  interval: 5\n  method: crlf\n"
 		"charging:\n  file: /var/lib/natproxy/b.log\n";
 	struct np_config out;
@@ -139,7 +139,7 @@ static void test_policy(struct tap *t, const struct np_config *run)
 			     a->vlan == 7 && a->media_timeout == 30 &&
 			     a->max_stream_kbps == 100 &&
 			     a->max_registrations == 2 &&
-			     a->latch == NP_LATCH_RESTRICTED,
+			     a->latch == NP_LATCH_ANY,
 		  "policy keys: the file's values (max_calls, deny, dscp, vlan, media_timeout, caps, latch)");
 	tap_check(t, out.keepalive_interval == 5 &&
 			     out.keepalive_method == NP_KEEPALIVE_CRLF &&
@@ -147,7 +147,7 @@ static void test_policy(struct tap *t, const struct np_config *run)
 				     "/var/lib/natproxy/b.log"),
 		  "policy keys: keepalive and the charging file from the file");
 	tap_check(t, !n.warnings && strstr(n.text, "max_calls 0 -> 1") &&
-			     strstr(n.text, "latch first-packet -> restricted") &&
+			     strstr(n.text, "latch first-packet -> any") &&
 			     strstr(n.text, "deny list changed") &&
 			     strstr(n.text, "keepalive interval 20 -> 5") &&
 			     strstr(n.text, "charging file"),
