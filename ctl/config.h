@@ -35,7 +35,7 @@
 #define NP_DEFAULT_MAPPING_RATE 500 /* SIP datagrams/s from one IP:port (a PBX) */
 #define NP_DEFAULT_TERMINALS_PER_ADDRESS 500
 #define NP_DEFAULT_CALLS_PER_TERMINAL 32 /* an IAD with many lines */
-#define NP_DEFAULT_TRANSACTIONS_PER_TERMINAL 256 /* held 64-300 s */
+#define NP_DEFAULT_TRANSACTIONS_PER_TERMINAL 128 /* waiting for a final response */
 #define NP_DEFAULT_RESERVE_PERCENT 10
 
 union np_inaddr {

@@ -303,9 +303,11 @@ bool np_term_may_register(const struct np_core *core, size_t realm,
 			  const struct np_term *self);
 /* Whether a new terminal may take a core port of pair now: within the
  * source address's terminal limit, and out of the reserve unless known
- * (a registered subscriber back at a new mapping). */
+ * (a registered subscriber back at a new mapping). One that only calls
+ * (no registration) may take no more than half the pool: a flood of
+ * INVITEs from spoofed sources leaves the rest to subscribers. */
 bool np_term_may_join(const struct np_core *core, size_t pair,
-		      const struct np_sockaddr *src, bool known);
+		      const struct np_sockaddr *src, bool known, bool caller);
 /* Whether pair's relay pools are down to their reserve (kept for the
  * calls already up). */
 bool np_core_media_reserved(const struct np_core *core, size_t pair);

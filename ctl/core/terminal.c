@@ -360,13 +360,15 @@ static bool in_reserve(const struct np_portpool *pool, uint32_t percent)
 }
 
 bool np_term_may_join(const struct np_core *core, size_t pair,
-		      const struct np_sockaddr *src, bool known)
+		      const struct np_sockaddr *src, bool known, bool caller)
 {
 	const struct np_pair *p = &core->cfg->pairs[pair];
 	const struct np_realm *acc = &core->cfg->realms[p->first];
+	uint32_t reserve = acc->reserve_percent;
 
-	if (!known && in_reserve(&core->signal_ports[p->second],
-				 acc->reserve_percent))
+	if (caller && reserve < 50)
+		reserve = 50;
+	if (!known && in_reserve(&core->signal_ports[p->second], reserve))
 		return false;
 	const struct np_addr_count *c;
 

@@ -449,8 +449,10 @@ static void refuse(struct sipctx *c, struct np_txn *txn, int code,
 {
 	np_warn("request '%s' from terminal refused: %d %s",
 		c->msg->sip_method, code, reason);
-	if (txn)
+	if (txn) {
 		txn->answered_here = true;
+		np_txn_final(txn);
+	}
 	sip_answer(c->sip, c->pair->first, c->access->sip_port, &c->src,
 		   c->msg, code, reason);
 }
@@ -825,6 +827,8 @@ void sip_core_response(struct sipctx *c)
 		c->core->stats.unmatched++;
 		return;
 	}
+	if (m->status_code >= 200)
+		np_txn_final(txn);
 	if (MSG_IS_RESPONSE_FOR(m, "REGISTER") && MSG_IS_STATUS_2XX(m)) {
 		until = c->st->n_bindings ? bindings_settle(c) : 0;
 		if (!c->st->n_bindings) {

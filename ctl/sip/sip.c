@@ -221,7 +221,7 @@ static struct np_term *newcomer(struct np_sip *sip, size_t realm,
 		return NULL;
 	}
 	if (!np_term_may_join(core, (size_t)pair, src,
-			      known_aor(sip, pair, msg))) {
+			      known_aor(sip, pair, msg), MSG_IS_INVITE(msg))) {
 		core->stats.over_limits++;
 		if (np_log_limit(&sip->log.refused, now))
 			np_warn("%s from %s refused: terminal limit of its "

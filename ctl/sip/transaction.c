@@ -131,6 +131,13 @@ static void txn_unhash(struct np_txns *txns, struct np_txn *t)
 		}
 }
 
+void np_txn_final(struct np_txn *t)
+{
+	if (t->open_count && *t->open_count)
+		(*t->open_count)--;
+	t->open_count = NULL;
+}
+
 void np_txns_drop(struct np_txns *txns, const struct np_term *term, time_t now)
 {
 	struct np_txn **p = &txns->list, *t;
@@ -139,8 +146,7 @@ void np_txns_drop(struct np_txns *txns, const struct np_term *term, time_t now)
 		if ((term && t->term == term) || (now && t->expires <= now)) {
 			*p = t->next;
 			txn_unhash(txns, t);
-			if (t->open_count && *t->open_count)
-				(*t->open_count)--;
+			np_txn_final(t);
 			free(t);
 		} else {
 			p = &t->next;

@@ -30,7 +30,10 @@ struct np_txn {
 	bool offer; /* the request carried an SDP offer */
 	char method[16];
 	time_t expires;
-	uint32_t *open_count; /* its terminal's count of open transactions */
+	/* Its terminal's count of transactions still waiting for a final
+	 * response (the per-terminal limit counts those, not the ones kept
+	 * only to match retransmissions). */
+	uint32_t *open_count;
 };
 
 struct np_txns {
@@ -55,6 +58,8 @@ struct np_txn *np_txn_find_upstream(struct np_txns *txns, const char *branch,
 struct np_txn *np_txn_add(struct np_txns *txns, struct np_term *term,
 			  const char *branch, const char *method, bool from_core,
 			  time_t now);
+/* A final response passed: t no longer counts as open. */
+void np_txn_final(struct np_txn *t);
 /* Drops term's transactions (term NULL: none) and, with now, expired ones. */
 void np_txns_drop(struct np_txns *txns, const struct np_term *term, time_t now);
 
