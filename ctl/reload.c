@@ -136,6 +136,10 @@ static void realm_keep_fixed(struct merge *m, struct np_realm *r,
 		note(m, true,
 		     "realm '%s': sip_port %u -> %u needs a restart: kept %u",
 		     o->name, o->sip_port, r->sip_port, o->sip_port);
+	if (r->mgcp_port != o->mgcp_port)
+		note(m, true,
+		     "realm '%s': mgcp_port %u -> %u needs a restart: kept %u",
+		     o->name, o->mgcp_port, r->mgcp_port, o->mgcp_port);
 	if (!range_eq(r->sip_ports, o->sip_ports))
 		note(m, true,
 		     "realm '%s': sip_ports %u-%u -> %u-%u needs a restart: "
@@ -152,6 +156,7 @@ static void realm_keep_fixed(struct merge *m, struct np_realm *r,
 	memcpy(r->interface, o->interface, sizeof(r->interface));
 	r->address = o->address;
 	r->sip_port = o->sip_port;
+	r->mgcp_port = o->mgcp_port;
 	r->sip_ports = o->sip_ports;
 	r->media_ports = o->media_ports;
 
@@ -186,6 +191,8 @@ static size_t portsets(const struct np_realm *r, struct np_port_range *ps)
 
 	if (r->sip_port)
 		ps[n++] = (struct np_port_range){ r->sip_port, r->sip_port };
+	if (r->mgcp_port)
+		ps[n++] = (struct np_port_range){ r->mgcp_port, r->mgcp_port };
 	if (r->sip_ports.lo)
 		ps[n++] = r->sip_ports;
 	ps[n++] = r->media_ports;
@@ -196,7 +203,7 @@ static size_t portsets(const struct np_realm *r, struct np_port_range *ps)
 static int check_overlaps(const struct np_config *cfg, size_t from, char *err,
 			  size_t errlen)
 {
-	struct np_port_range a[3], b[3];
+	struct np_port_range a[4], b[4];
 	size_t i, j, x, y, na, nb;
 	char text[64];
 
@@ -328,6 +335,14 @@ int np_reload_merge(const struct np_config *running, struct np_config *next,
 			     "kept %s",
 			     name, addr_text(&o->softswitch, a, sizeof(a)),
 			     addr_text(&next->pairs[j].softswitch, b,
+				       sizeof(b)),
+			     a);
+		if (!addr_eq(&next->pairs[j].call_agent, &o->call_agent))
+			note(&m, true,
+			     "pair %s: call_agent %s -> %s needs a restart: "
+			     "kept %s",
+			     name, addr_text(&o->call_agent, a, sizeof(a)),
+			     addr_text(&next->pairs[j].call_agent, b,
 				       sizeof(b)),
 			     a);
 	}
