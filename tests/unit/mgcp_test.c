@@ -21,6 +21,7 @@
 #include "config.h"
 #include "mgcp/mgcpmsg.h"
 #include "proxy.h"
+#include "sip/sipmsg.h"
 #include "log.h"
 #include "tap.h"
 
@@ -860,11 +861,84 @@ static void test_config(struct tap *t)
 	np_config_free(&cfg);
 }
 
+/* SIP and MGCP on one pair (configs/mgcp.yaml): each socket to its driver,
+ * SIP as before. */
+static void test_both(struct tap *t)
+{
+	static struct env e;
+	struct np_sockaddr phone = sa("203.0.113.70", 5060);
+	const char *reg =
+		"REGISTER sip:example.test SIP/2.0\r\n"
+		"Via: SIP/2.0/UDP 192.168.5.10:5060;branch=z9hG4bK-r1;rport\r\n"
+		"Max-Forwards: 70\r\n"
+		"From: <sip:a@example.test>;tag=a1\r\n"
+		"To: <sip:a@example.test>\r\n"
+		"Call-ID: reg-a@192.168.5.10\r\n"
+		"CSeq: 1 REGISTER\r\n"
+		"Contact: <sip:a@192.168.5.10:5060>\r\n"
+		"Expires: 300\r\n"
+		"Content-Length: 0\r\n\r\n";
+	const char *cfg_path = "configs/mgcp.yaml";
+	struct np_config cfg;
+	char err[256];
+	int r;
+
+	memset(&cfg, 0, sizeof(cfg));
+	r = np_config_load(cfg_path, &cfg, err, sizeof(err));
+	tap_check(t, !r && cfg.pairs[0].softswitch.port == 5060 &&
+			     cfg.pairs[0].call_agent.port == 2727 &&
+			     cfg.realms[0].mgcp_port == 2727 &&
+			     cfg.realms[0].sip_port == 5060,
+		  "configs/mgcp.yaml: one pair with a softswitch and a call "
+		  "agent (%s)", r ? err : "ok");
+	np_config_free(&cfg);
+
+	if (!env_init(t, &e,
+		      "realms:\n"
+		      "  - name: access\n"
+		      "    interface: acc0\n"
+		      "    address: 203.0.113.1\n"
+		      "    sip_port: 5060\n"
+		      "    mgcp_port: 2727\n"
+		      "    media_ports: 30000-30099\n"
+		      "  - name: core\n"
+		      "    interface: core0\n"
+		      "    address: 198.51.100.1\n"
+		      "    sip_ports: 20000-20009\n"
+		      "    media_ports: 40000-40099\n"
+		      "pairs:\n"
+		      "  - first: access\n"
+		      "    second: core\n"
+		      "    softswitch: 198.51.100.3:5060\n"
+		      "    call_agent: 198.51.100.2:2727\n"))
+		return;
+	np_proxy_input(&e.px, ACC, 5060, &phone, reg, strlen(reg), e.now);
+	tap_check(t, e.f.n_sent == 1 && e.f.sent[0].realm == CORE &&
+			     e.f.sent[0].from_port == 20000 &&
+			     e.f.sent[0].to.port == 5060 &&
+			     !strncmp(e.f.sent[0].buf, "REGISTER ", 9),
+		  "both: a REGISTER on 5060 goes to the softswitch (SIP driver)");
+	e.f.n_sent = 0;
+	feed(&e, GW1, 0, "RSIP 1000 aaln/1@[192.168.1.10] MGCP 1.0\r\n");
+	tap_check(t, e.f.n_sent == 1 && e.f.sent[0].from_port == 20001 &&
+			     e.f.sent[0].to.port == 2727 &&
+			     !strcmp(e.f.sent[0].buf,
+				     "RSIP 5001 aaln/1@[198.51.100.1]:20001 MGCP 1.0\r\n"),
+		  "both: an RSIP on 2727 goes to the call agent (MGCP driver)");
+	e.f.n_sent = 0;
+	feed(&e, CA, 20001, "AUEP 9 aaln/1@[198.51.100.1]:20001 MGCP 1.0\r\n");
+	tap_check(t, e.f.n_sent == 1 && e.f.sent[0].to.port == 2427,
+		  "both: the call agent's AUEP on the gateway's core port "
+		  "reaches the gateway");
+	env_fini(&e);
+}
+
 int main(void)
 {
 	struct tap t = { 0 };
 
 	np_log_set_level(NP_LOG_ERROR);
+	np_sipmsg_init();
 	test_roundtrips(&t);
 	test_split(&t);
 	test_bad(&t);
@@ -873,6 +947,7 @@ int main(void)
 	test_lost(&t);
 	test_bad_input(&t);
 	test_config(&t);
+	test_both(&t);
 	printf("1..%d\n", t.n);
 	return t.failed ? 1 : 0;
 }
