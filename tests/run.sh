@@ -22,6 +22,7 @@ SUITES=(
 	build/tests/unit/charging_file_test
 	build/tests/unit/mgcp_test
 	build/tests/fuzz/proxy_fuzz
+	build/tests/fuzz/mgcp_fuzz
 	build/tests/fuzz/config_fuzz
 	tests/xdp_packet_test.sh
 	tests/cli.sh
