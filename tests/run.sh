@@ -37,6 +37,7 @@ SUITES=(
 	tests/e2e/charging.sh
 	tests/e2e/statedmg.sh
 	tests/e2e/mgcp.sh
+	tests/e2e/mgcp_osmo.sh
 	tests/package.sh
 	tests/e2e/baresip.sh
 	tests/e2e/clients.sh

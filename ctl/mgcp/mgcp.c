@@ -761,8 +761,11 @@ static void crcx_done(struct mctx *c, struct np_mgcp_txn *x,
 		return;
 	}
 	/* A wildcarded CRCX: the response names the endpoint (Z:). */
-	if (z[0])
+	if (z[0]) {
 		scopy(k->endpoint, sizeof(k->endpoint), z);
+		scopy(call->from, sizeof(call->from), z);
+		ep_to_ca(c, call->from, sizeof(call->from));
+	}
 	scopy(k->conn_id, sizeof(k->conn_id), param_value(m, "I"));
 	conn_name(call->id, sizeof(call->id), k, x->out_txid);
 	c->core->dirty = true;
