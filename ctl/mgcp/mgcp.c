@@ -1032,9 +1032,9 @@ static void one_message(struct np_mgcp *mg, size_t realm, uint16_t port,
 		return;
 	}
 	count(mg, realm, m, false);
-	if (pair < 0 && t && !m->response) {
-		/* Commands on a gateway's core address: from its call agent
-		 * only (any port). */
+	if (pair < 0 && t) {
+		/* Commands and responses on a gateway's core address: from
+		 * its call agent only (any port). */
 		struct np_sockaddr ca = np_core_pair(core, t)->call_agent;
 
 		ca.port = src->port;
@@ -1043,7 +1043,7 @@ static void one_message(struct np_mgcp *mg, size_t realm, uint16_t port,
 			if (np_log_limit(&mg->log.strangers, now))
 				np_warn("MGCP %s to core port %u from %s, not "
 					"the call agent: dropped",
-					m->verb, port,
+					m->response ? "response" : m->verb, port,
 					np_sockaddr_str(src, where,
 							sizeof(where)));
 			return;

@@ -708,6 +708,11 @@ static void test_collide(struct tap *t)
 	tap_check(t, e.f.n_sent == 0 && e.px.core.stats.strangers == 1,
 		  "collide: a command from a stranger on a core address: "
 		  "dropped, counted");
+	cmd = "200 5003 OK\r\n";
+	np_proxy_input(&e.px, CORE, 20000, &stranger, cmd, strlen(cmd), e.now);
+	tap_check(t, e.f.n_sent == 0 && e.px.core.stats.strangers == 2,
+		  "collide: a response from a stranger on a core address: "
+		  "dropped, counted");
 	env_fini(&e);
 }
 
