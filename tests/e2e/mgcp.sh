@@ -58,7 +58,8 @@ cat >"$NP_RUN_DIR/natproxy.yaml" <<-EOF
 EOF
 
 check "natproxyd starts with an MGCP-only pair" \
-	natproxyd_start "$LOG" build/natproxyd -c "$NP_RUN_DIR/natproxy.yaml"
+	natproxyd_start "$LOG" build/natproxyd -c "$NP_RUN_DIR/natproxy.yaml" \
+		--state "$NP_RUN_DIR/state"
 check "natproxyd listens for gateways on $SIP_PROXY_ACC_IP:2727 (no SIP socket)" \
 	sh -c "ip netns exec $NP_RUN-proxy ss -Hlun | grep -q '$SIP_PROXY_ACC_IP:2727' &&
 		! ip netns exec $NP_RUN-proxy ss -Hlun | grep -q ':5060'"

@@ -72,7 +72,8 @@ cat >"$NP_RUN_DIR/osmo-mgw.cfg" <<-EOF2
 EOF2
 
 check "natproxyd starts with an MGCP-only pair" \
-	natproxyd_start "$LOG" build/natproxyd -c "$NP_RUN_DIR/natproxy.yaml"
+	natproxyd_start "$LOG" build/natproxyd -c "$NP_RUN_DIR/natproxy.yaml" \
+		--state "$NP_RUN_DIR/state"
 sip_spawn lan2 osmo-mgw -c "$NP_RUN_DIR/osmo-mgw.cfg" -s >"$MGWLOG" 2>&1
 MGW_PID=$SIP_LAST_PID
 up=no
