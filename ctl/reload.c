@@ -38,7 +38,11 @@ static const char *addr_text(const struct np_sockaddr *a, char *buf,
 {
 	char host[INET6_ADDRSTRLEN];
 
-	inet_ntop(a->family, &a->addr, host, sizeof(host));
+	/* A pair's softswitch or call agent may be absent (family 0). */
+	if (!inet_ntop(a->family, &a->addr, host, sizeof(host))) {
+		snprintf(buf, len, "none");
+		return buf;
+	}
 	if (a->port)
 		snprintf(buf, len, a->family == AF_INET6 ? "[%s]:%u" : "%s:%u",
 			 host, a->port);

@@ -21,6 +21,7 @@
 #include "config.h"
 #include "mgcp/mgcpmsg.h"
 #include "proxy.h"
+#include "reload.h"
 #include "sip/sipmsg.h"
 #include "log.h"
 #include "tap.h"
@@ -938,6 +939,72 @@ static void test_both(struct tap *t)
 	env_fini(&e);
 }
 
+static char notes[1024];
+
+static void on_note(void *arg, bool warn, const char *text)
+{
+	(void)arg, (void)warn;
+	snprintf(notes + strlen(notes), sizeof(notes) - strlen(notes), "%s\n",
+		 text);
+}
+
+/* A reload that adds MGCP to a running SIP pair: both need a restart,
+ * said in notes, the running values kept. */
+static void test_reload(struct tap *t)
+{
+	static const char sip_only[] =
+		"realms:\n"
+		"  - name: access\n"
+		"    interface: acc0\n"
+		"    address: 203.0.113.1\n"
+		"    sip_port: 5060\n"
+		"    media_ports: 30000-30099\n"
+		"  - name: core\n"
+		"    interface: core0\n"
+		"    address: 198.51.100.1\n"
+		"    sip_ports: 20000-20009\n"
+		"    media_ports: 40000-40099\n"
+		"pairs:\n"
+		"  - first: access\n"
+		"    second: core\n"
+		"    softswitch: 198.51.100.2:5060\n";
+	struct np_config running, next, out;
+	char yaml[2048], err[256];
+	int r;
+
+	memset(&running, 0, sizeof(running));
+	memset(&next, 0, sizeof(next));
+	memset(&out, 0, sizeof(out));
+	snprintf(yaml, sizeof(yaml), "%s", sip_only);
+	r = np_config_parse("a", yaml, strlen(yaml), &running, err, sizeof(err));
+	/* The same with mgcp_port in the access realm and a call_agent. */
+	snprintf(yaml, sizeof(yaml), "%s", sip_only);
+	*strstr(yaml, "    media_ports: 30000") = 0;
+	snprintf(yaml + strlen(yaml), sizeof(yaml) - strlen(yaml),
+		 "    mgcp_port: 2727\n%s",
+		 strstr(sip_only, "    media_ports: 30000"));
+	snprintf(yaml + strlen(yaml), sizeof(yaml) - strlen(yaml),
+		 "    call_agent: 198.51.100.3:2727\n");
+	if (!r)
+		r = np_config_parse("b", yaml, strlen(yaml), &next, err,
+				    sizeof(err));
+	notes[0] = 0;
+	if (!r)
+		r = np_reload_merge(&running, &next, &out, on_note, NULL, err,
+				    sizeof(err));
+	tap_check(t, !r && strstr(notes, "mgcp_port 0 -> 2727 needs a restart") &&
+			     strstr(notes, "call_agent none -> 198.51.100.3:2727 "
+					   "needs a restart: kept none") &&
+			     !out.pairs[0].call_agent.family &&
+			     !out.realms[0].mgcp_port,
+		  "reload: MGCP added to a running pair needs a restart, said "
+		  "so, nothing half done (%s)", r ? err : "merged");
+	if (r || !strstr(notes, "call_agent"))
+		diag_text("notes", notes);
+	np_config_free(&running);
+	np_config_free(&out);
+}
+
 int main(void)
 {
 	struct tap t = { 0 };
@@ -953,6 +1020,7 @@ int main(void)
 	test_bad_input(&t);
 	test_config(&t);
 	test_both(&t);
+	test_reload(&t);
 	printf("1..%d\n", t.n);
 	return t.failed ? 1 : 0;
 }
