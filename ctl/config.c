@@ -25,7 +25,7 @@
 
 /* Where each checked value sat, for messages raised after the walk. */
 struct realm_marks {
-	yaml_mark_t map, name, sip_port, sip_ports, media_ports;
+	yaml_mark_t map, name, sip_port, sip_ports, media_ports, mgcp_port;
 };
 
 struct parser {
@@ -625,6 +625,7 @@ enum {
 	R_CALLS_PER_TERMINAL,
 	R_TRANSACTIONS_PER_TERMINAL,
 	R_RESERVE,
+	R_MGCP_PORT,
 	R_COUNT
 };
 
@@ -656,6 +657,7 @@ static const char *const realm_keys[R_COUNT] = {
 	[R_CALLS_PER_TERMINAL] = "max_calls_per_terminal",
 	[R_TRANSACTIONS_PER_TERMINAL] = "max_transactions_per_terminal",
 	[R_RESERVE] = "reserve_percent",
+	[R_MGCP_PORT] = "mgcp_port",
 };
 
 /* "restricted", the name first-packet latching had when first-packet
@@ -765,6 +767,9 @@ static int parse_realm_base(struct parser *p, yaml_node_t *const *kn,
 
 	ret = get_port(p, kn[R_SIP_PORT], vn[R_SIP_PORT], &r->sip_port);
 	if (!ret)
+		ret = get_port(p, kn[R_MGCP_PORT], vn[R_MGCP_PORT],
+			       &r->mgcp_port);
+	if (!ret)
 		ret = get_range(p, kn[R_SIP_PORTS], vn[R_SIP_PORTS],
 				&r->sip_ports);
 	if (!ret)
@@ -776,6 +781,8 @@ static int parse_realm_base(struct parser *p, yaml_node_t *const *kn,
 		m->sip_port = vn[R_SIP_PORT]->start_mark;
 	if (kn[R_SIP_PORTS])
 		m->sip_ports = vn[R_SIP_PORTS]->start_mark;
+	if (kn[R_MGCP_PORT])
+		m->mgcp_port = vn[R_MGCP_PORT]->start_mark;
 	m->media_ports = vn[R_MEDIA_PORTS]->start_mark;
 
 	/* One stream takes an RTP port and the RTCP port above it (RFC 3550
@@ -937,6 +944,9 @@ static size_t realm_portsets(const struct np_realm *r,
 	if (r->sip_port)
 		ps[n++] = (struct portset){ "sip_port", r->sip_port,
 					    r->sip_port, m->sip_port };
+	if (r->mgcp_port)
+		ps[n++] = (struct portset){ "mgcp_port", r->mgcp_port,
+					    r->mgcp_port, m->mgcp_port };
 	if (r->sip_ports.lo)
 		ps[n++] = (struct portset){ "sip_ports", r->sip_ports.lo,
 					    r->sip_ports.hi, m->sip_ports };
@@ -969,7 +979,7 @@ static bool same_addr(const struct np_sockaddr *a, const struct np_sockaddr *b)
  */
 static int check_overlaps(struct parser *p)
 {
-	struct portset a[3], b[3];
+	struct portset a[4], b[4];
 	char sa[48], sb[48], addr[INET6_ADDRSTRLEN];
 	const struct np_realm *rj, *ri;
 	size_t i, j, na, nb, x, y;
@@ -1015,12 +1025,13 @@ static int check_overlaps(struct parser *p)
 
 /* ---- pairs ---- */
 
-enum { P_FIRST, P_SECOND, P_SOFTSWITCH, P_COUNT };
+enum { P_FIRST, P_SECOND, P_SOFTSWITCH, P_CALL_AGENT, P_COUNT };
 
 static const char *const pair_keys[P_COUNT] = {
 	[P_FIRST] = "first",
 	[P_SECOND] = "second",
 	[P_SOFTSWITCH] = "softswitch",
+	[P_CALL_AGENT] = "call_agent",
 };
 
 static const char *family_name(int family)
@@ -1048,6 +1059,38 @@ static int get_realm_ref(struct parser *p, const yaml_node_t *k,
 		    s);
 }
 
+/* MGCP (RFC 3435) on a pair: the call agent in the second realm, gateways
+ * reaching the first realm's mgcp_port. */
+static int parse_call_agent(struct parser *p, yaml_node_t *const *kn,
+			    yaml_node_t *const *vn, size_t idx)
+{
+	struct np_pair *pr = &p->cfg->pairs[idx];
+	const struct np_realm *first = &p->cfg->realms[pr->first];
+	const struct np_realm *second = &p->cfg->realms[pr->second];
+	char why[WHY_MAX];
+	const char *s, *e;
+	int ret;
+
+	if (!first->mgcp_port)
+		return fail(p, vn[P_FIRST]->start_mark,
+			    "realm '%s' (line %zu) has no mgcp_port, which the first realm of a pair with a call_agent needs",
+			    first->name, p->rm[pr->first].map.line + 1);
+	ret = want_scalar(p, kn[P_CALL_AGENT], vn[P_CALL_AGENT], &s);
+	if (ret)
+		return ret;
+	e = scan_hostport(s, &pr->call_agent, why, false);
+	if (e)
+		return fail(p, vn[P_CALL_AGENT]->start_mark,
+			    "bad call_agent '%.60s': %s", s, e);
+	if (pr->call_agent.family != second->address.family)
+		return fail(p, vn[P_CALL_AGENT]->start_mark,
+			    "pair %zu (%s -> %s) mixes address families: call_agent '%.60s' is %s but realm '%s' has an %s address",
+			    idx + 1, first->name, second->name, s,
+			    family_name(pr->call_agent.family), second->name,
+			    family_name(second->address.family));
+	return 0;
+}
+
 static int parse_pair(struct parser *p, const yaml_node_t *map, size_t idx)
 {
 	struct np_pair *pr = &p->cfg->pairs[idx];
@@ -1065,8 +1108,14 @@ static int parse_pair(struct parser *p, const yaml_node_t *map, size_t idx)
 	ret = collect(p, map, pair_keys, P_COUNT, kn, vn, where);
 	if (ret)
 		return ret;
-	for (i = 0; i < P_COUNT; i++) {
+	/* A pair carries SIP (softswitch), MGCP (call_agent) or both. */
+	for (i = 0; i < P_SOFTSWITCH; i++) {
 		ret = require(p, map, kn, i, pair_keys, where);
+		if (ret)
+			return ret;
+	}
+	if (!kn[P_CALL_AGENT]) {
+		ret = require(p, map, kn, P_SOFTSWITCH, pair_keys, where);
 		if (ret)
 			return ret;
 	}
@@ -1105,7 +1154,7 @@ static int parse_pair(struct parser *p, const yaml_node_t *map, size_t idx)
 				    "realm '%s' is already first of pair %zu (line %zu)",
 				    first->name, i + 1,
 				    p->first_marks[i].line + 1);
-	if (!first->sip_port)
+	if (kn[P_SOFTSWITCH] && !first->sip_port)
 		return fail(p, vn[P_FIRST]->start_mark,
 			    "realm '%s' (line %zu) has no sip_port, which the first realm of a pair needs",
 			    first->name, p->rm[pr->first].map.line + 1);
@@ -1114,6 +1163,13 @@ static int parse_pair(struct parser *p, const yaml_node_t *map, size_t idx)
 			    "realm '%s' (line %zu) has no sip_ports, which the second realm of a pair needs",
 			    second->name, p->rm[pr->second].map.line + 1);
 
+	if (kn[P_CALL_AGENT]) {
+		ret = parse_call_agent(p, kn, vn, idx);
+		if (ret)
+			return ret;
+	}
+	if (!kn[P_SOFTSWITCH])
+		return 0;
 	ret = want_scalar(p, kn[P_SOFTSWITCH], vn[P_SOFTSWITCH], &s);
 	if (ret)
 		return ret;

@@ -96,6 +96,9 @@ struct np_realm {
 	char interface[NP_IFNAME_MAX];
 	struct np_sockaddr address; /* port 0 */
 	uint16_t sip_port; /* access socket; 0 if not given */
+	/* MGCP access socket, where gateways send (RFC 3435: a call agent
+	 * listens on 2727); 0 if not given. */
+	uint16_t mgcp_port;
 	struct np_port_range sip_ports; /* per-terminal core addresses */
 	struct np_port_range media_ports; /* RTP even, RTCP odd */
 	enum np_latch_mode latch;
@@ -139,7 +142,9 @@ struct np_realm {
  * through realm `second`. */
 struct np_pair {
 	size_t first, second; /* indexes into np_config.realms */
-	struct np_sockaddr softswitch;
+	struct np_sockaddr softswitch; /* family 0: the pair carries no SIP */
+	/* MGCP call agent (RFC 3435), family 0: the pair carries no MGCP. */
+	struct np_sockaddr call_agent;
 	/* Gone from the file at a reload: no new terminals, registrations
 	 * or calls; live ones finish (never set by the parser). */
 	bool draining;

@@ -175,6 +175,15 @@ static int sock_bind(struct daemon *d, const struct np_realm *r, size_t realm,
 	return 0;
 }
 
+/* A pair's sockets on its first realm: SIP (if it has a softswitch) and
+ * MGCP (if it has a call agent); 0 for none. */
+static void access_ports(const struct np_pair *p, const struct np_realm *r,
+			 uint16_t ports[2])
+{
+	ports[0] = p->softswitch.family ? r->sip_port : 0;
+	ports[1] = p->call_agent.family ? r->mgcp_port : 0;
+}
+
 static int sock_open(void *ctx, size_t realm, uint16_t port)
 {
 	struct daemon *d = ctx;
@@ -741,20 +750,25 @@ static void reload(struct daemon *d)
 	for (i = 0; i < merged.n_pairs; i++) {
 		const struct np_pair *p = &merged.pairs[i];
 		const struct np_realm *r = &merged.realms[p->first];
-		bool was_open = d->socks[p->first] &&
-				d->socks[p->first][r->sip_port] >= 0;
+		uint16_t ports[2];
+		size_t k;
 
 		if (p->draining) {
 			draining++;
 			continue;
 		}
-		if (was_open)
-			continue;
-		if (sock_bind(d, r, p->first, r->sip_port))
-			goto refused;
-		if (n_opened < NP_MAX_IFACES)
-			opened[n_opened++] = (typeof(opened[0])){ p->first,
-								  r->sip_port };
+		access_ports(p, r, ports);
+		for (k = 0; k < 2; k++) {
+			if (!ports[k] || (d->socks[p->first] &&
+					  d->socks[p->first][ports[k]] >= 0))
+				continue;
+			if (sock_bind(d, r, p->first, ports[k]))
+				goto refused;
+			if (n_opened < NP_MAX_IFACES)
+				opened[n_opened++] = (typeof(opened[0])){
+					p->first, ports[k]
+				};
+		}
 	}
 	err = np_proxy_reconfigure(&d->px, &merged);
 	if (err)
@@ -1115,9 +1129,13 @@ int main(int argc, char **argv)
 		np_warn("no latch events: %s", strerror(errno));
 	}
 	for (i = 0; i < d.cfg.n_pairs; i++) {
-		size_t first = d.cfg.pairs[i].first;
+		size_t first = d.cfg.pairs[i].first, k;
+		uint16_t ports[2];
 
-		err = sock_open(&d, first, d.cfg.realms[first].sip_port);
+		access_ports(&d.cfg.pairs[i], &d.cfg.realms[first], ports);
+		for (k = 0, err = 0; k < 2 && !err; k++)
+			if (ports[k])
+				err = sock_open(&d, first, ports[k]);
 		if (err)
 			goto out;
 	}

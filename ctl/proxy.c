@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* The call core and its SIP driver, put together (proxy.h). */
+/* The call core and its SIP and MGCP drivers, put together (proxy.h). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +14,16 @@ int np_proxy_init(struct np_proxy *px, const struct np_config *cfg,
 	if (err)
 		return err;
 	err = np_sip_init(&px->sip, &px->core);
-	if (err)
+	if (err) {
 		np_core_fini(&px->core);
+		return err;
+	}
+	err = np_mgcp_init(&px->mgcp, &px->core);
+	if (err) {
+		np_core_fini(&px->core);
+		np_sip_fini(&px->sip);
+		np_mgcp_fini(&px->mgcp);
+	}
 	return err;
 }
 
@@ -23,24 +31,30 @@ void np_proxy_fini(struct np_proxy *px)
 {
 	np_core_fini(&px->core);
 	np_sip_fini(&px->sip);
+	np_mgcp_fini(&px->mgcp);
 }
 
 void np_proxy_forget(struct np_proxy *px)
 {
 	np_core_forget(&px->core);
 	np_sip_fini(&px->sip);
+	np_mgcp_fini(&px->mgcp);
 }
 
 void np_proxy_input(struct np_proxy *px, size_t realm, uint16_t local_port,
 		    const struct np_sockaddr *src, const char *buf, size_t len,
 		    time_t now)
 {
-	np_sip_input(&px->sip, realm, local_port, src, buf, len, now);
+	if (np_mgcp_owns(&px->mgcp, realm, local_port, buf, len))
+		np_mgcp_input(&px->mgcp, realm, local_port, src, buf, len, now);
+	else
+		np_sip_input(&px->sip, realm, local_port, src, buf, len, now);
 }
 
 void np_proxy_tick(struct np_proxy *px, time_t now)
 {
 	np_sip_tick(&px->sip, now);
+	np_mgcp_tick(&px->mgcp, now);
 	np_core_tick(&px->core, now);
 }
 
@@ -82,5 +96,7 @@ int np_proxy_reconfigure(struct np_proxy *px, const struct np_config *next)
 {
 	int err = np_core_reconfigure(&px->core, next);
 
-	return err ? err : np_sip_reconfigure(&px->sip);
+	if (!err)
+		err = np_sip_reconfigure(&px->sip);
+	return err ? err : np_mgcp_reconfigure(&px->mgcp);
 }

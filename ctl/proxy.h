@@ -1,19 +1,21 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * natproxy's control plane as natproxyd runs it: the call core (ctl/core/)
- * and the protocol drivers that drive it (ctl/sip/ today), put together.
- * Datagrams go to the driver whose socket they arrived on; the tick, the
+ * and the protocol drivers that drive it (ctl/sip/, ctl/mgcp/), put
+ * together. Datagrams go to the driver whose socket they arrived on; the tick, the
  * state file, the metrics and a reload reach core and drivers from here.
  */
 #ifndef NATPROXY_PROXY_H
 #define NATPROXY_PROXY_H
 
 #include "core/core.h"
+#include "mgcp/mgcp.h"
 #include "sip/sip.h"
 
 struct np_proxy {
 	struct np_core core;
 	struct np_sip sip;
+	struct np_mgcp mgcp;
 };
 
 int np_proxy_init(struct np_proxy *px, const struct np_config *cfg,

@@ -38,7 +38,11 @@ static const char *addr_text(const struct np_sockaddr *a, char *buf,
 {
 	char host[INET6_ADDRSTRLEN];
 
-	inet_ntop(a->family, &a->addr, host, sizeof(host));
+	/* A pair's softswitch or call agent may be absent (family 0). */
+	if (!inet_ntop(a->family, &a->addr, host, sizeof(host))) {
+		snprintf(buf, len, "none");
+		return buf;
+	}
 	if (a->port)
 		snprintf(buf, len, a->family == AF_INET6 ? "[%s]:%u" : "%s:%u",
 			 host, a->port);
@@ -129,6 +133,10 @@ static void realm_keep_fixed(struct merge *m, struct np_realm *r,
 		note(m, true,
 		     "realm '%s': sip_port %u -> %u needs a restart: kept %u",
 		     o->name, o->sip_port, r->sip_port, o->sip_port);
+	if (r->mgcp_port != o->mgcp_port)
+		note(m, true,
+		     "realm '%s': mgcp_port %u -> %u needs a restart: kept %u",
+		     o->name, o->mgcp_port, r->mgcp_port, o->mgcp_port);
 	if (!range_eq(r->sip_ports, o->sip_ports))
 		note(m, true,
 		     "realm '%s': sip_ports %u-%u -> %u-%u needs a restart: "
@@ -145,6 +153,7 @@ static void realm_keep_fixed(struct merge *m, struct np_realm *r,
 	memcpy(r->interface, o->interface, sizeof(r->interface));
 	r->address = o->address;
 	r->sip_port = o->sip_port;
+	r->mgcp_port = o->mgcp_port;
 	r->sip_ports = o->sip_ports;
 	r->media_ports = o->media_ports;
 
@@ -180,6 +189,8 @@ static size_t portsets(const struct np_realm *r, struct np_port_range *ps)
 
 	if (r->sip_port)
 		ps[n++] = (struct np_port_range){ r->sip_port, r->sip_port };
+	if (r->mgcp_port)
+		ps[n++] = (struct np_port_range){ r->mgcp_port, r->mgcp_port };
 	if (r->sip_ports.lo)
 		ps[n++] = r->sip_ports;
 	ps[n++] = r->media_ports;
@@ -190,7 +201,7 @@ static size_t portsets(const struct np_realm *r, struct np_port_range *ps)
 static int check_overlaps(const struct np_config *cfg, size_t from, char *err,
 			  size_t errlen)
 {
-	struct np_port_range a[3], b[3];
+	struct np_port_range a[4], b[4];
 	size_t i, j, x, y, na, nb;
 	char text[64];
 
@@ -322,6 +333,14 @@ int np_reload_merge(const struct np_config *running, struct np_config *next,
 			     "kept %s",
 			     name, addr_text(&o->softswitch, a, sizeof(a)),
 			     addr_text(&next->pairs[j].softswitch, b,
+				       sizeof(b)),
+			     a);
+		if (!addr_eq(&next->pairs[j].call_agent, &o->call_agent))
+			note(&m, true,
+			     "pair %s: call_agent %s -> %s needs a restart: "
+			     "kept %s",
+			     name, addr_text(&o->call_agent, a, sizeof(a)),
+			     addr_text(&next->pairs[j].call_agent, b,
 				       sizeof(b)),
 			     a);
 	}

@@ -186,11 +186,18 @@ static size_t save_records(FILE *f, const struct np_proxy *px, bool v3)
 	const struct np_call *leg;
 	size_t n = 0;
 
-	for (t = px->core.terms; t; t = t->next, n++) {
+	for (t = px->core.terms; t; t = t->next) {
 		const struct np_pair *pair = &cfg->pairs[t->pair];
 		const struct np_sip_term *st = t->signaling;
 		struct np_sockaddr acc = cfg->realms[pair->first].address;
 		struct np_sockaddr core = cfg->realms[pair->second].address;
+
+		/* SIP terminals only: an MGCP gateway is not kept across a
+		 * restart (it is learnt again from its next command; the
+		 * flows of its connections are recovered as orphans). */
+		if (t->driver != &px->sip.driver)
+			continue;
+		n++;
 
 		acc.port = cfg->realms[pair->first].sip_port;
 		core.port = t->core_port;

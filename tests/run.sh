@@ -20,7 +20,9 @@ SUITES=(
 	build/tests/unit/contact_test
 	build/tests/unit/metrics_test
 	build/tests/unit/charging_file_test
+	build/tests/unit/mgcp_test
 	build/tests/fuzz/proxy_fuzz
+	build/tests/fuzz/mgcp_fuzz
 	build/tests/fuzz/config_fuzz
 	tests/xdp_packet_test.sh
 	tests/cli.sh
@@ -34,6 +36,8 @@ SUITES=(
 	tests/e2e/hostile.sh
 	tests/e2e/charging.sh
 	tests/e2e/statedmg.sh
+	tests/e2e/mgcp.sh
+	tests/e2e/mgcp_osmo.sh
 	tests/package.sh
 	tests/e2e/baresip.sh
 	tests/e2e/clients.sh

@@ -187,6 +187,7 @@ static bool known_aor(struct np_sip *sip, int pair, const osip_message_t *msg)
 		const struct np_sip_term *st = t->signaling;
 
 		if ((int)t->pair == pair && t->registered_until && st &&
+		    t->driver == &sip->driver &&
 		    !strcmp(st->aor, aor))
 			return true;
 	}
@@ -302,6 +303,11 @@ void np_sip_input(struct np_sip *sip, size_t realm, uint16_t local_port,
 		}
 	} else {
 		t = np_term_by_nat(core, (size_t)pair, src);
+	}
+	/* A mapping another driver (MGCP) knows is not a SIP terminal. */
+	if (t && t->driver != &sip->driver) {
+		core->stats.unmatched++;
+		return;
 	}
 	if (pair >= 0 && !admitted(&core->cfg->realms[realm], src))
 		denied = true;
