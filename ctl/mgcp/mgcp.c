@@ -972,7 +972,7 @@ static struct np_term *newcomer(struct np_mgcp *mg, size_t realm,
 		core->stats.unmatched++;
 		return NULL;
 	}
-	if (!np_term_may_join(core, (size_t)pair, src, false) ||
+	if (!np_term_may_join(core, (size_t)pair, src, false, false) ||
 	    core->cfg->pairs[pair].draining) {
 		core->stats.over_limits++;
 		if (np_log_limit(&mg->log.refused, now))
