@@ -74,6 +74,10 @@ SPOOFED=${FLOOD_SPOOFED:-10000}   # spoofed sources (100 on the access /24)
 GEN_CPU=${FLOOD_GEN_CPU:-0}
 KP_CHILDREN=${FLOOD_KAMAILIO_CHILDREN:-2}
 PIKE_DENSITY=${FLOOD_PIKE_DENSITY:-1000} # per 2 s: 500 requests/s an address
+# natproxyd's max_transactions_per_terminal (0: none); its default, 256,
+# refuses the legitimate PBX-like mapping after 128 calls (bench/README.md)
+NP_MAX_TXN=${FLOOD_NP_MAX_TRANSACTIONS:-0}
+PERF=${FLOOD_PERF:-} # 1: perf record natproxyd in every attacked step
 RTPENGINE_NG_PORT=22222
 METRICS=198.51.100.1:9100
 SPOOF_NET=198.18.0.0/16 # RFC 2544's benchmarking range, routed to lan0
@@ -116,6 +120,10 @@ natproxy_start() {
 		    address: $SIP_PROXY_ACC_IP
 		    sip_port: 5060
 		    media_ports: 30000-39999
+		    # The legitimate load is one sipp per kind, each a single
+		    # NAT mapping (a PBX): the default cap of 256 counts
+		    # completed transactions, kept 64-300 s (see the README).
+		    max_transactions_per_terminal: $NP_MAX_TXN
 		  - name: core
 		    interface: core0
 		    address: $SIP_PROXY_CORE_IP
@@ -274,7 +282,31 @@ veth_drops() {
 # backlog_drops: the kernel's per-CPU input backlog drops, machine-wide
 # (softnet_stat's second column, hex).
 backlog_drops() {
-	awk '{s += strtonum("0x" $2)} END {print s + 0}' /proc/net/softnet_stat
+	local line f s=0
+	while read -r -a f; do
+		s=$((s + 16#${f[1]}))
+	done </proc/net/softnet_stat
+	echo "$s"
+}
+
+# machine_ticks: "busy softirq idle" clock ticks of all CPUs so far (steal
+# counts as busy: the VM's host took it).
+machine_ticks() {
+	awk '$1 == "cpu" {t = 0; for (i = 2; i <= 9; i++) t += $i
+		print t - $5 - $6, $8, $5 + $6; exit}' /proc/stat
+}
+
+# proc_wait PID...: nanoseconds their threads have waited on a run queue,
+# runnable but not running (schedstat's second field): CPU they did not get.
+proc_wait() {
+	local pid f sum=0 a b c
+	for pid in "$@"; do
+		for f in /proc/"$pid"/task/*/schedstat; do
+			read -r a b c <"$f" 2>/dev/null || continue
+			sum=$((sum + b))
+		done
+	done
+	echo "$sum"
 }
 
 # sock_drops: drops of the proxy's access socket 203.0.113.1:5060 (ss's
@@ -372,7 +404,8 @@ legit_spawn() {
 # object to LOGS/steps.jsonl.
 step() {
 	local tgt=$1 src=$2 rate=$3 name calls_pid regs_pid gen_pid=
-	local c0 c1 t0 t1 r0 v0 b0 p0 in0 mem pids
+	local c0 c1 w0 w1 t0 t1 r0 v0 b0 p0 in0 mem pids perf_pid= m0 m1 s0 s1
+	local mb0 ms0 mi0 mb1 ms1 mi1
 	local calls_ok calls_fail calls_retr regs_ok regs_fail regs_retr
 	name=$tgt-$src-$rate
 	softswitch_restart
@@ -384,7 +417,8 @@ step() {
 	sleep 1
 	proxy_counters "$LOGS/$name.before.json"
 	read -r -a pids < <(proxy_pids | tr '\n' ' ')
-	c0=$(proc_ticks "${pids[@]}")
+	c0=$(proc_ticks "${pids[@]}") w0=$(proc_wait "${pids[@]}")
+	m0=$(machine_ticks) s0=$(proc_ticks $(ip netns pids "$NP_RUN-core"))
 	r0=$(snmp proxy RcvbufErrors) in0=$(snmp proxy InDatagrams)
 	v0=$(veth_drops) b0=$(backlog_drops) p0=$(rpf_drops)
 	t0=$(date +%s.%N)
@@ -400,13 +434,23 @@ step() {
 			-p 5060 -r "$rate" -t "$STEP_S" -b "$ATTACKER_IP" -c "$GEN_CPU" \
 			"${spoof[@]}" >"$LOGS/$name.gen.json" 2>"$LOGS/$name.gen.err"
 		gen_pid=$SIP_LAST_PID
+		if [ -n "$PERF" ] && [ -n "$NPD_PID" ]; then
+			sip_spawn - timeout -k 5 "$((STEP_S + 10))" perf record -q -F 499 -g \
+				-p "$NPD_PID" -o "$LOGS/$name.perf.data" -- sleep "$((STEP_S - 1))" \
+				>/dev/null 2>&1
+			perf_pid=$SIP_LAST_PID
+		fi
 		sip_wait "$gen_pid" "$((STEP_S + 20))"
+		[ -n "$perf_pid" ] && sip_wait "$perf_pid" 20
 	else
 		sleep "$STEP_S"
 	fi
 	t1=$(date +%s.%N)
-	c1=$(proc_ticks "${pids[@]}")
+	c1=$(proc_ticks "${pids[@]}") w1=$(proc_wait "${pids[@]}")
+	m1=$(machine_ticks) s1=$(proc_ticks $(ip netns pids "$NP_RUN-core"))
 	mem=$(proxy_mem_kb)
+	read -r mb0 ms0 mi0 <<<"$m0"
+	read -r mb1 ms1 mi1 <<<"$m1"
 	sip_wait "$calls_pid" 40
 	sip_wait "$regs_pid" 40
 	proxy_counters "$LOGS/$name.after.json"
@@ -431,7 +475,14 @@ step() {
 		                         "failed": $regs_fail,
 		                         "retransmissions": $regs_retr},
 		       "proxy_cpu_pct": round(($c1 - $c0) * 100.0 / $HZ / secs, 1),
+		       "proxy_runqueue_wait_pct": round(($w1 - $w0) / 1e7 / secs, 1),
 		       "proxy_mem_kb": $mem,
+		       # softswitch and far end; the whole machine (all CPUs,
+		       # 100% = one CPU busy): busy and softirq time
+		       "core_cpu_pct": round(($s1 - $s0) * 100.0 / $HZ / secs, 1),
+		       "machine_busy_pct": round(($mb1 - $mb0) * 100.0 / $HZ / secs, 1),
+		       "machine_softirq_pct": round(($ms1 - $ms0) * 100.0 / $HZ / secs, 1),
+		       "machine_idle_pct": round(($mi1 - $mi0) * 100.0 / $HZ / secs, 1),
 		       "dropped_before_user_space": {
 		           "udp_rcvbuf": $(($(snmp proxy RcvbufErrors) - r0)),
 		           "access_socket": $(sock_drops),
@@ -456,6 +507,9 @@ step() {
 	EOF
 	far_stop
 	if [ "$tgt" = natproxy ]; then natproxy_stop; else kamailio_proxy_stop; fi
+	[ -n "$perf_pid" ] && timeout 60 perf report -i "$LOGS/$name.perf.data" --stdio \
+		--no-children --sort sym 2>/dev/null | grep -v '^$' | head -60 >"$LOGS/$name.perf.txt"
+	return 0
 }
 
 # --- the run -------------------------------------------------------------------
@@ -496,9 +550,9 @@ LEAKS=$(sip_leaks)
 ELAPSED=$(($(date +%s) - START))
 
 python3 - "$LOGS/steps.jsonl" "$OUT/flood.json" "$ELAPSED" "$LEAKS" "$RPF_WAS" \
-	"${NOT_RUN[*]:-}" "$CALLS" "$REGS" "$STEP_S" "$PIKE_DENSITY" "$(nproc)" <<-'EOF'
+	"${NOT_RUN[*]:-}" "$CALLS" "$REGS" "$STEP_S" "$PIKE_DENSITY" "$(nproc)" "$NP_MAX_TXN" <<-'EOF'
 	import json, sys
-	steps_f, out, elapsed, leaks, rpf_was, not_run, calls, regs, step_s, pike, ncpu = sys.argv[1:]
+	steps_f, out, elapsed, leaks, rpf_was, not_run, calls, regs, step_s, pike, ncpu, txn = sys.argv[1:]
 	steps = [json.loads(l) for l in open(steps_f) if l.strip()]
 	by = {(s["target"], s["sources"], s["asked_per_s"]): s for s in steps}
 	targets = {}
@@ -512,10 +566,10 @@ python3 - "$LOGS/steps.jsonl" "$OUT/flood.json" "$ELAPSED" "$LEAKS" "$RPF_WAS" \
 	         "%s s per step; attack: junk, OPTIONS+SDP, INVITE to a new number, in turn, "
 	         "from 203.0.113.30 (one source) or 10,000 spoofed (100 in 203.0.113.128/25, "
 	         "the rest in 198.18.0.0/16), generator pinned to CPU 0; natproxyd: default "
-	         "per-source limits; kamailio: 2 UDP workers, nathelper, rtpengine (userspace), "
+	         "per-source limits but max_transactions_per_terminal %s; kamailio: 2 UDP workers, nathelper, rtpengine (userspace), "
 	         "pike (2 s, %s requests per unit) + ipban 300 s; rp_filter in the proxy "
 	         "namespace was %s, set to 1; %s CPUs; %s s; guard leaks %s"
-	         % (calls, regs, step_s, pike, rpf_was, ncpu, elapsed, leaks))
+	         % (calls, regs, step_s, txn, pike, rpf_was, ncpu, elapsed, leaks))
 	if not_run:
 	    notes += "; not run (time budget): " + not_run
 	with open(out, "w") as f:
@@ -531,6 +585,8 @@ python3 - "$LOGS/steps.jsonl" "$OUT/flood.json" "$ELAPSED" "$LEAKS" "$RPF_WAS" \
 	        return "%.1f%%" % s["legit_success_pct"]
 	    if key == "cpu":
 	        return "%.0f%%" % s["proxy_cpu_pct"]
+	    if key == "wait":
+	        return "%.0f%%" % s.get("proxy_runqueue_wait_pct", 0)
 	    if key == "mem":
 	        return "%.0f" % (s["proxy_mem_kb"] / 1024.0)
 	    if key == "sockdrop":
@@ -544,27 +600,34 @@ python3 - "$LOGS/steps.jsonl" "$OUT/flood.json" "$ELAPSED" "$LEAKS" "$RPF_WAS" \
 	            n = sum(v for k, v in c.items() if "flood_blocked" in k)
 	        return "%d" % n
 	    return "?"
-	cols = ("reached", "legit", "cpu", "mem", "sockdrop", "inproxy")
+	cols = ("reached", "legit", "cpu", "wait", "mem", "sockdrop", "inproxy")
 	print()
-	print("%-22s | %-49s | %s" % ("flood", "natproxyd", "kamailio + pike"))
-	hdr = "%7s %6s %6s %5s %9s %9s" % ("gen/s", "legit", "CPU", "MB", "sockdrop", "limited")
-	hdr2 = "%7s %6s %6s %5s %9s %9s" % ("gen/s", "legit", "CPU", "MB", "sockdrop", "pike")
-	print("%-22s | %s | %s" % ("sources, asked/s", hdr, hdr2))
+	fmt = "%6s %6s %5s %5s %4s %8s %8s"
+	print("%-20s | %-49s | %s" % ("flood", "natproxyd", "kamailio + pike"))
+	hdr = fmt % ("gen/s", "legit", "CPU", "wait", "MB", "sockdrop", "limited")
+	hdr2 = fmt % ("gen/s", "legit", "CPU", "wait", "MB", "sockdrop", "pike")
+	print("%-20s | %s | %s" % ("attack", hdr, hdr2))
 	for s in sorted({(x["sources"], x["asked_per_s"]) for x in steps},
 	                key=lambda k: (k[1], k[0] != "one")):
 	    a, b = by.get(("natproxy",) + s), by.get(("kamailio",) + s)
-	    label = "%s, %s" % ({"none": "no attack", "one": "one source",
-	                         "spoofed": "10k spoofed"}[s[0]], s[1])
-	    print("%-22s | %s | %s" % (label,
-	          "%7s %6s %6s %5s %9s %9s" % tuple(cell(a, k) for k in cols),
-	          "%7s %6s %6s %5s %9s %9s" % tuple(cell(b, k) for k in cols)))
+	    label = "none" if not s[1] else "%dk/s, %s" % (
+	        s[1] // 1000, {"one": "1 source", "spoofed": "10k spoofed"}[s[0]])
+	    print("%-20s | %s | %s" % (label,
+	          fmt % tuple(cell(a, k) for k in cols),
+	          fmt % tuple(cell(b, k) for k in cols)))
 	for k, v in targets.items():
 	    if v:
 	        print("target legit >= 99%% at 50k/s, %s: %s (%.2f%%)" % (
 	            k.replace("_50k", ""), "met" if v["met"] else "NOT met", v["legit_success_pct"]))
-	print("(legit: calls + registrations completed; CPU: the proxy's processes, % of one core; "
-	      "MB: natproxyd peak RSS, kamailio+rtpengine PSS; sockdrop: proxy namespace UDP "
+	print("(gen/s: the rate the generator reached; legit: calls + registrations completed; "
+	      "CPU: the proxy's processes, % of one core; wait: their time runnable on a run queue "
+	      "without a CPU, % of one core; MB: natproxyd peak RSS, kamailio+rtpengine PSS; sockdrop: proxy namespace UDP "
 	      "RcvbufErrors + veth drops; limited: natproxy_sip_limited_total; pike: requests "
 	      "pike and the ban dropped)")
+	idle = [x.get("machine_idle_pct", 0) for x in steps]
+	if idle:
+	    print("machine idle during the steps: %.0f-%.0f%% of %s CPUs (100%% = one CPU); "
+	          "the softswitch, sipp and anything else running here share them" % (
+	          min(idle), max(idle), ncpu))
 	print("(%s s, %s CPUs; %s)" % (elapsed, ncpu, out))
 EOF
