@@ -400,6 +400,16 @@ legit_spawn() {
 		"$PROXY" >"$LOGS/$name.out" 2>&1
 }
 
+# legit_register NAME PORT USER: one REGISTER of USER from lan1's PORT (the
+# port a legitimate sipp then uses: NAT 1 keeps the mapping), bounded.
+legit_register() {
+	printf 'SEQUENTIAL\n%s;\n' "$3" >"$LOGS/$1-reg$2.csv"
+	in_ns lan1 timeout -k 5 20 env -C "$LOGS" sipp -sf "$BENCH/register.xml" \
+		-inf "$LOGS/$1-reg$2.csv" -m 1 -nostdin -i "$SIP_A_IP" -p "$2" -mp 6200 \
+		-key domain "$SIP_DOMAIN" -key expires 3600 -timeout 10s -timeout_error \
+		-recv_timeout 5s "$PROXY" >"$LOGS/$1-reg$2.out" 2>&1
+}
+
 # step TARGET SOURCES RATE: one step (RATE 0: no attack); appends one JSON
 # object to LOGS/steps.jsonl.
 step() {
@@ -414,6 +424,12 @@ step() {
 		PROXY_PIDS=
 	fi
 	far_start "$name"
+	# The legitimate terminals are subscribers: each mapping registers
+	# before the attack (natproxyd lets known terminals, not strangers,
+	# take the ports it keeps in reserve).
+	local registered=true
+	legit_register "$name" 5060 a || registered=false
+	legit_register "$name" 5062 "$name-pbx" || registered=false
 	sleep 1
 	proxy_counters "$LOGS/$name.before.json"
 	read -r -a pids < <(proxy_pids | tr '\n' ' ')
@@ -469,6 +485,7 @@ step() {
 		secs = $t1 - $t0
 		rec = {"target": "$tgt", "sources": "$src", "asked_per_s": $rate,
 		       "generator": gen, "attack_seconds": round(secs, 2),
+		       "registered_before": "$registered" == "true",
 		       "calls": {"asked": $((CALLS * STEP_S)), "ok": $calls_ok,
 		                 "failed": $calls_fail, "retransmissions": $calls_retr},
 		       "registrations": {"asked": $((REGS * STEP_S)), "ok": $regs_ok,
