@@ -22,12 +22,14 @@
 # FLOOD_SPOOFED spoofed sources (raw socket, IP_HDRINCL: 100 in
 # 203.0.113.128/25, the rest in 198.18.0.0/16, which the proxy namespace
 # routes to lan0). Plus one step without attack. Every step starts a fresh
-# softswitch, proxy and far end.
+# softswitch, proxy and far end, and both legitimate mappings register once
+# before the attack (they are subscribers, not strangers).
 #
 # Per step: the legitimate success rate (calls and registrations that
 # completed), the rate the generator reached, the proxy's CPU (utime+stime
-# of its processes from /proc, over the attack) and memory (natproxyd: peak
-# RSS; Kamailio: its processes' PSS summed, plus rtpengine's RSS), where
+# of its processes from /proc, over the attack) and the time they waited
+# for a CPU (schedstat), memory (natproxyd: peak RSS; Kamailio: the PSS of
+# every process in the proxy namespace, rtpengine's included), where
 # datagrams were dropped: before user space (the proxy namespace's UDP
 # RcvbufErrors, the veth's drops, the kernel's backlog) and in the proxy
 # (natproxyd: natproxy_sip_limited_total and the malformed count from its
