@@ -61,7 +61,8 @@ CTL_LIB_OBJS := $(CTL_LIB:ctl/%.c=$(BUILD)/ctl/%.o)
 TOOLS := $(BUILD)/natproxyctl $(BUILD)/natproxyd
 TESTS := $(filter-out %.bpf,$(patsubst %.c,$(BUILD)/%,$(wildcard tests/*.c tests/unit/*.c tests/fuzz/*.c)))
 BENCHES := $(patsubst %.c,$(BUILD)/%,$(wildcard bench/*.c))
-BENCHES := $(filter-out %.bpf,$(BENCHES)) $(BUILD)/bench/media/mediabench
+BENCHES := $(filter-out %.bpf,$(BENCHES)) $(BUILD)/bench/media/mediabench \
+	$(BUILD)/bench/flood/floodgen
 
 # What `make bench` needs beyond `make deps` (never CI): the peer relay
 # (rtpengine), and the SIP tools bench/signaling.sh and bench/media.sh use.

@@ -4,11 +4,12 @@
 
 bench/report.py RUNDIR OUTJSON [SECONDS]: reads what bench/run.sh collected
 in RUNDIR (xdp_cost-*.json, media.json from bench/media.sh, signaling.json
-from bench/signaling.sh when it ran), prints the table (rows: media zero-loss
-rate, CPU per Mpkt, latency p50/p99, packets to user space per new stream,
-memory per stream, calls/s, registrations/s, the relay's ns/packet; columns:
-natproxy, the peer, the ceiling where one applies, and the ratios) and writes
-the same rows, with every source, as JSON to OUTJSON.
+from bench/signaling.sh and flood.json from bench/flood.sh when they ran),
+prints the table (rows: media zero-loss rate, CPU per Mpkt, latency p50/p99,
+packets to user space per new stream, memory per stream, calls/s,
+registrations/s, legitimate success under a flood, the relay's ns/packet;
+columns: natproxy, the peer, the ceiling where one applies, and the ratios)
+and writes the same rows, with every source, as JSON to OUTJSON.
 """
 import glob
 import json
@@ -48,6 +49,8 @@ def fmt(v, unit):
         return f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}"
     if unit == "x":
         return f"{v:.2f}x" if v < 10 else f"{v:.0f}x"
+    if unit == "%":
+        return f"{v:.1f}%"
     if unit in ("B", "/s", "pkts"):
         return f"{v:.1f}" if v < 100 else f"{v:.0f}"
     return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
@@ -72,6 +75,7 @@ def main():
 
     media = load(os.path.join(rundir, "media.json"))
     sig = load(os.path.join(rundir, "signaling.json"))
+    flood = load(os.path.join(rundir, "flood.json"))
     xc = sorted(glob.glob(os.path.join(rundir, "xdp_cost-*.json")))
     xc = load(xc[-1]) if xc else None
 
@@ -161,6 +165,23 @@ def main():
         row("registrations/s", "/s", "not run", "not run", None, "kamailio",
             "bench/signaling.sh absent or failed")
 
+    # --- flood: legitimate calls and registrations under attack
+    if flood:
+        by = {(x["target"], x["sources"], x["asked_per_s"]): x
+              for x in flood.get("steps", [])}
+        for (src, rate) in sorted({(x["sources"], x["asked_per_s"])
+                                   for x in flood.get("steps", [])
+                                   if x["asked_per_s"]},
+                                  key=lambda k: (k[1], k[0])):
+            a, b = by.get(("natproxy", src, rate)), by.get(("kamailio", src, rate))
+            label = "one source" if src == "one" else "10,000 spoofed sources"
+            reached = [f"{t}: {x['generator'].get('reached_per_s', 0) / 1e3:.0f}k/s"
+                       for t, x in (("natproxy", a), ("kamailio", b)) if x]
+            row(f"legit success, flood {rate // 1000}k/s from {label}", "%",
+                a["legit_success_pct"] if a else "not run",
+                b["legit_success_pct"] if b else "not run", None,
+                "kamailio+pike", "generator reached " + ", ".join(reached))
+
     # --- xdp_cost: the relay per packet beside its floor
     if xc:
         floors = {r["entries"]: r for r in xc.get("rows", [])
@@ -204,7 +225,7 @@ def main():
     print("\n".join(out))
     notes = []
     for r in rows:
-        if r["note"] and r["unit"] == "Mpps":
+        if r["note"] and r["unit"] in ("Mpps", "%"):
             notes.append(f"  {r['metric']}: {r['note']}")
     if notes:
         print("notes:\n" + "\n".join(notes))
@@ -250,7 +271,7 @@ def main():
 
     res = {"benchmark": "natproxy bench", "rows": rows, "targets": targets,
            "run_seconds": seconds, "sources": {"media": media, "signaling": sig,
-                                               "xdp_cost": xc}}
+                                               "flood": flood, "xdp_cost": xc}}
     with open(outjson, "w") as f:
         json.dump(res, f, indent=1)
     print(f"written: {outjson}")

@@ -10,13 +10,16 @@
 #      and memory for natproxy, rtpengine and the ceiling (a minimal XDP
 #      redirect) on the SIP test topology;
 #   3. bench/signaling.sh OUTDIR, when it exists: calls/s and
-#      registrations/s of natproxyd and Kamailio (OUTDIR/signaling.json).
+#      registrations/s of natproxyd and Kamailio (OUTDIR/signaling.json);
+#   4. bench/flood.sh OUTDIR: legitimate calls and registrations while an
+#      attacker floods the access address, natproxyd and Kamailio with pike
+#      (OUTDIR/flood.json).
 #
 # bench/report.py merges them into one table and writes it as JSON to
 # bench/results/bench-<date>-<time>.json; each part's own files stay in
 # bench/results/run-<date>-<time>/. Arguments are passed to xdp_cost (-r
 # REPEAT, -n RUNS, -c CPU). BENCH_PARTS (default "xdp_cost media
-# signaling") selects parts. Everything made here is removed on exit; every
+# signaling flood") selects parts. Everything made here is removed on exit; every
 # part is bounded in time. Needs root.
 set -euo pipefail
 
@@ -28,7 +31,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 BIN=${XDP_COST:-build/bench/xdp_cost} # XDP_COST: another build, e.g. a variant
-PARTS=${BENCH_PARTS:-"xdp_cost media signaling"}
+PARTS=${BENCH_PARTS:-"xdp_cost media signaling flood"}
 STAMP=$(date +%Y%m%d-%H%M%S)
 RUN=bench/results/run-$STAMP
 NS=npbench$$
@@ -112,6 +115,11 @@ if part signaling && [ -e bench/signaling.sh ]; then
 	echo "=== signaling: natproxyd and Kamailio" >&2
 	run_bounded 360 bash bench/signaling.sh "$RUN" ||
 		{ echo "bench/run.sh: signaling failed" >&2; rc=1; }
+fi
+if part flood; then
+	echo "=== flood: legitimate traffic under attack, natproxyd and Kamailio" >&2
+	run_bounded 600 bash bench/flood.sh "$RUN" ||
+		{ echo "bench/run.sh: flood failed" >&2; rc=1; }
 fi
 
 echo >&2
