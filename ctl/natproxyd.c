@@ -57,6 +57,7 @@ struct daemon {
 	const char *state_path;
 	char state_buf[PATH_MAX]; /* the default state path */
 	struct np_state_owner owner; /* ours, recorded in the state file */
+	struct np_journal journal; /* beside it: what each save changed */
 	int **socks; /* [realm][port] -> fd, -1 when closed */
 	/* Interfaces this process attached XDP to: a start that fails
 	 * detaches them (and only them) again. */
@@ -583,13 +584,22 @@ static int state_owner_check(struct daemon *d)
  * next save would write over it. */
 static void keep_damaged(struct daemon *d, struct adopt_ctx *a)
 {
+	char from[PATH_MAX + 16], to[PATH_MAX + 96];
+
 	snprintf(a->damaged, sizeof(a->damaged), "%s.damaged.%lld",
 		 d->state_path, (long long)time(NULL));
 	if (rename(d->state_path, a->damaged)) {
 		np_warn("cannot move the damaged state file '%s' aside: %s",
 			d->state_path, strerror(errno));
 		a->damaged[0] = '\0';
+		return;
 	}
+	/* Its journal with it, under the same name and ".journal". */
+	if (!np_journal_path(d->state_path, from, sizeof(from)) &&
+	    !np_journal_path(a->damaged, to, sizeof(to)) && rename(from, to) &&
+	    errno != ENOENT)
+		np_warn("cannot move the journal '%s' aside: %s", from,
+			strerror(errno));
 }
 
 /* Adopts the good records of the state file; true only if it was read
@@ -623,7 +633,8 @@ static void save_state(struct daemon *d)
 	if (!d->px.core.dirty)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	err = np_state_save(&d->px, d->state_path, &d->owner);
+	err = np_state_save_changes(&d->px, d->state_path, &d->owner,
+				    &d->journal);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	d->state_saves++;
 	d->state_save_seconds += (t1.tv_sec - t0.tv_sec) +
@@ -631,7 +642,7 @@ static void save_state(struct daemon *d)
 	if (err)
 		np_warn("cannot save state to '%s': %s", d->state_path,
 			strerror(-err));
-	d->px.core.dirty = false;
+	np_core_dirty_clear(&d->px.core);
 }
 
 /*
@@ -990,6 +1001,7 @@ int main(int argc, char **argv)
 	};
 	struct daemon d = { .maps = NP_MAPS_NONE,
 			    .epfd = -1, .timerfd = -1, .sigfd = -1,
+			    .journal = { .fd = -1 },
 			    .charging.fd = -1 };
 	const char *config = NULL, *pin_dir = NP_DEFAULT_PIN_DIR;
 	enum np_xdp_mode mode = NP_XDP_NATIVE;
@@ -1158,9 +1170,11 @@ int main(int argc, char **argv)
 	np_info("natproxyd running: %zu realms, %zu pairs, pins in '%s'",
 		d.cfg.n_realms, d.cfg.n_pairs, pin_dir);
 	err = run(&d);
-	/* Calls outlive us: their flows stay, the state file has them. */
-	d.px.core.dirty = true;
+	/* Calls outlive us: their flows stay, the state file has them (all
+	 * of it again: the journal left empty). */
+	np_core_changed_all(&d.px.core);
 	save_state(&d);
+	np_journal_close(&d.journal);
 	np_proxy_forget(&d.px);
 	status = err ? 1 : 0;
 out:

@@ -14,15 +14,28 @@
  * damaged, cut short, or out of place is skipped whole (never handed on in
  * part); a missing end line, or a count that differs, says records are
  * missing. Versions 1 and 2 (no checksums) are still read.
+ *
+ * The journal beside it (path ".journal") holds what changed since: a
+ * header "natproxy-journal 1 GEN" naming the snapshot's generation (the
+ * owner line's fifth field), then per save the changed terminals' records
+ * (as above), a "gone PAIR CORE_PORT" tombstone per terminal removed and
+ * a "commit N" line; every line checksummed. Read after the snapshot: the
+ * last record of a key replaces the snapshot's, a tombstone deletes it; a
+ * damaged record is skipped whole; lines after the last commit (a save
+ * cut short) are dropped whole; a journal of another generation (left by
+ * a compaction cut short) is ignored: the snapshot holds it all.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <limits.h>
 #include <stdint.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -32,6 +45,7 @@
 #define STATE_VERSION "natproxy-state 3"
 #define STATE_VERSION_2 "natproxy-state 2" /* read: no checksums */
 #define STATE_VERSION_1 "natproxy-state 1" /* read: no owner line either */
+#define JOURNAL_VERSION "natproxy-journal 1"
 #define CRC_TEXT 10 /* " #" and 8 hex digits */
 
 /* CRC-32 (IEEE 802.3, reflected, as zlib's crc32()). */
@@ -177,43 +191,55 @@ static void put_bindings(FILE *f, const struct np_sip_term *st)
 	put_text(f, text);
 }
 
+/* Whether t is kept in the file: SIP terminals only. An MGCP gateway is
+ * not kept across a restart (it is learnt again from its next command;
+ * the flows of its connections are recovered as orphans). */
+static bool saved_term(const struct np_proxy *px, const struct np_term *t)
+{
+	return t->driver == &px->sip.driver;
+}
+
+/* One terminal's record: its term line and its calls. */
+static void save_term(FILE *f, const struct np_proxy *px,
+		      const struct np_term *t, bool v3)
+{
+	const struct np_config *cfg = px->core.cfg;
+	const struct np_pair *pair = &cfg->pairs[t->pair];
+	const struct np_sip_term *st = t->signaling;
+	struct np_sockaddr acc = cfg->realms[pair->first].address;
+	struct np_sockaddr core = cfg->realms[pair->second].address;
+	const struct np_call *leg;
+
+	acc.port = cfg->realms[pair->first].sip_port;
+	core.port = t->core_port;
+	fprintf(f, "term %zu", t->pair);
+	put_addr(f, &t->nat);
+	put_addr(f, &acc);
+	put_addr(f, &core);
+	fprintf(f, " %lld", (long long)t->registered_until);
+	put_text(f, st ? st->contact : "");
+	if (v3) {
+		put_bindings(f, st);
+		fprintf(f, " %zu", n_legs(t));
+	}
+	fputc('\n', f);
+	for (leg = t->calls; leg; leg = leg->next)
+		save_leg(f, leg);
+}
+
 /* The records: terminals with their calls, then orphan calls (version 3
  * only, where v3). */
 static size_t save_records(FILE *f, const struct np_proxy *px, bool v3)
 {
-	const struct np_config *cfg = px->core.cfg;
 	const struct np_term *t;
 	const struct np_call *leg;
 	size_t n = 0;
 
 	for (t = px->core.terms; t; t = t->next) {
-		const struct np_pair *pair = &cfg->pairs[t->pair];
-		const struct np_sip_term *st = t->signaling;
-		struct np_sockaddr acc = cfg->realms[pair->first].address;
-		struct np_sockaddr core = cfg->realms[pair->second].address;
-
-		/* SIP terminals only: an MGCP gateway is not kept across a
-		 * restart (it is learnt again from its next command; the
-		 * flows of its connections are recovered as orphans). */
-		if (t->driver != &px->sip.driver)
+		if (!saved_term(px, t))
 			continue;
 		n++;
-
-		acc.port = cfg->realms[pair->first].sip_port;
-		core.port = t->core_port;
-		fprintf(f, "term %zu", t->pair);
-		put_addr(f, &t->nat);
-		put_addr(f, &acc);
-		put_addr(f, &core);
-		fprintf(f, " %lld", (long long)t->registered_until);
-		put_text(f, st ? st->contact : "");
-		if (v3) {
-			put_bindings(f, st);
-			fprintf(f, " %zu", n_legs(t));
-		}
-		fputc('\n', f);
-		for (leg = t->calls; leg; leg = leg->next)
-			save_leg(f, leg);
+		save_term(f, px, t, v3);
 	}
 	for (t = v3 ? px->core.orphans : NULL; t; t = t->next, n++) {
 		fprintf(f, "orphan %zu", t->pair);
@@ -245,7 +271,10 @@ int np_state_save(const struct np_proxy *px, const char *path,
 	if (owner) {
 		fprintf(mem, "%s\nowner", STATE_VERSION);
 		put_text(mem, owner->pin_dir);
-		fprintf(mem, " %u %u\n", owner->map_ids[0], owner->map_ids[1]);
+		fprintf(mem, " %u %u", owner->map_ids[0], owner->map_ids[1]);
+		if (owner->gen)
+			fprintf(mem, " %llu", (unsigned long long)owner->gen);
+		fputc('\n', mem);
 	} else {
 		fprintf(mem, "%s\n", STATE_VERSION_1);
 	}
@@ -279,6 +308,151 @@ int np_state_save(const struct np_proxy *px, const char *path,
 	if (err)
 		unlink(tmp);
 	return err;
+}
+
+void np_journal_init(struct np_journal *j)
+{
+	memset(j, 0, sizeof(*j));
+	j->fd = -1;
+}
+
+void np_journal_close(struct np_journal *j)
+{
+	if (j->fd >= 0)
+		close(j->fd);
+	j->fd = -1;
+}
+
+/* text (n bytes, whole lines) with a checksum per line, written to fd in
+ * one write: a save is in the journal whole, or cut short at its end. */
+static int write_checked(int fd, const char *text, size_t n, size_t *out)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	ssize_t w;
+	FILE *mem = open_memstream(&buf, &len);
+	int err = 0;
+
+	if (!mem)
+		return -errno;
+	put_checked(mem, text, n);
+	if (fclose(mem) || !buf) {
+		free(buf);
+		return -ENOMEM;
+	}
+	w = write(fd, buf, len);
+	if (w < 0)
+		err = -errno;
+	else if ((size_t)w != len)
+		err = -EIO;
+	free(buf);
+	*out = len;
+	return err;
+}
+
+/* The whole state again, of a new generation, and an empty journal of it.
+ * A journal left by a save cut short between the two names the old
+ * generation: the reader ignores it (the snapshot holds it all). */
+static int compact(const struct np_proxy *px, const char *path,
+		   const struct np_state_owner *owner, struct np_journal *j)
+{
+	struct np_state_owner o = *owner;
+	char jpath[4096], head[64];
+	struct timespec now;
+	struct stat st;
+	size_t n;
+	int err, fd;
+
+	np_journal_close(j);
+	clock_gettime(CLOCK_REALTIME, &now);
+	o.gen = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+	if (o.gen <= j->gen)
+		o.gen = j->gen + 1;
+	err = np_state_save(px, path, &o);
+	if (err)
+		return err;
+	j->gen = o.gen;
+	j->compactions++;
+	j->records = 0;
+	j->snap_bytes = stat(path, &st) ? 0 : (uint64_t)st.st_size;
+	err = np_journal_path(path, jpath, sizeof(jpath));
+	if (err)
+		return err;
+	fd = open(jpath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
+		  0666);
+	if (fd < 0)
+		return -errno;
+	n = (size_t)snprintf(head, sizeof(head), "%s %llu\n", JOURNAL_VERSION,
+			     (unsigned long long)o.gen);
+	err = write_checked(fd, head, n, &n);
+	if (err) {
+		close(fd);
+		return err;
+	}
+	j->fd = fd;
+	j->bytes = n;
+	return 0;
+}
+
+static bool compaction_due(const struct np_proxy *px,
+			   const struct np_journal *j)
+{
+	size_t max = j->max_records ? j->max_records : NP_JOURNAL_MAX_RECORDS;
+
+	return j->fd < 0 || px->core.dirty_all || j->bytes > j->snap_bytes ||
+	       j->records >= max;
+}
+
+int np_state_save_changes(const struct np_proxy *px, const char *path,
+			  const struct np_state_owner *owner,
+			  struct np_journal *j)
+{
+	const struct np_core *core = &px->core;
+	const struct np_term *t;
+	char *text = NULL;
+	size_t len = 0, n = 0, i, wrote;
+	FILE *mem;
+	int err;
+
+	if (!owner)
+		return np_state_save(px, path, NULL);
+	if (compaction_due(px, j))
+		return compact(px, path, owner, j);
+	mem = open_memstream(&text, &len);
+	if (!mem)
+		return -errno;
+	/* Tombstones first: a key given to a new terminal in the same batch
+	 * is that terminal's again by its record below. */
+	for (i = 0; i < core->n_tombs; i++, n++)
+		fprintf(mem, "gone %zu %u\n", core->tombs[i].pair,
+			core->tombs[i].core_port);
+	for (t = core->dirty_terms; t; t = t->dirty_next) {
+		if (!saved_term(px, t))
+			continue;
+		save_term(mem, px, t, true);
+		n++;
+	}
+	fprintf(mem, "commit %zu\n", n);
+	if (fclose(mem) || !text) {
+		free(text);
+		return -ENOMEM;
+	}
+	if (!n) {
+		free(text);
+		return 0; /* nothing the file keeps changed (MGCP only) */
+	}
+	err = write_checked(j->fd, text, len, &wrote);
+	free(text);
+	if (err) {
+		/* Whatever reached it ends without its commit line: dropped
+		 * by the reader. The next save compacts. */
+		np_journal_close(j);
+		return err;
+	}
+	j->bytes += wrote;
+	j->records += n;
+	j->appends++;
+	return 0;
 }
 
 /* A decimal field within [0, max]; -EINVAL for anything else. */
@@ -529,11 +703,14 @@ static int parse_owner(char **f, int n, struct np_state_owner *o)
 	struct field_reader r = { f + 2, 0 };
 
 	memset(o, 0, sizeof(*o));
-	if (n != 4 || strcmp(f[0], "owner") ||
+	/* 5: with the generation its journal names. */
+	if ((n != 4 && n != 5) || strcmp(f[0], "owner") ||
 	    get_text(f[1], o->pin_dir, sizeof(o->pin_dir)))
 		return -EINVAL;
 	o->map_ids[0] = (uint32_t)next_num(&r, UINT32_MAX);
 	o->map_ids[1] = (uint32_t)next_num(&r, UINT32_MAX);
+	if (n == 5)
+		o->gen = next_num(&r, UINT64_MAX);
 	return r.err;
 }
 
@@ -579,7 +756,82 @@ struct reader {
 	struct np_term term;
 	struct np_sip_term sterm;
 	struct np_sockaddr acc, core;
+	/* Reading the journal: good records are kept here, not handed on. */
+	struct journal *collect;
+	/* Reading the snapshot: terminals the journal names are skipped. */
+	const struct journal *replaced;
+	unsigned int n_replaced;
 };
+
+/* One record of the journal: a terminal's, or its tombstone (gone). */
+struct jrec {
+	struct np_term_key key;
+	bool gone, final; /* final: the last for its key, not a tombstone */
+	int first_line;
+	char **lines;
+	size_t n_lines;
+};
+
+/* The journal's records up to its last commit line; keys: every key any
+ * of them names, sorted (the snapshot's records of these are replaced). */
+struct journal {
+	struct jrec *recs;
+	size_t n, cap;
+	struct np_term_key *keys;
+	size_t n_keys;
+};
+
+static int key_cmp(const void *a, const void *b)
+{
+	const struct np_term_key *x = a, *y = b;
+
+	if (x->pair != y->pair)
+		return x->pair < y->pair ? -1 : 1;
+	return (int)x->core_port - (int)y->core_port;
+}
+
+static bool journal_names(const struct journal *j, size_t pair, uint16_t port)
+{
+	struct np_term_key k = { pair, port };
+
+	return j && j->n_keys &&
+	       bsearch(&k, j->keys, j->n_keys, sizeof(k), key_cmp);
+}
+
+static struct jrec *journal_add(struct journal *j)
+{
+	struct jrec *rec;
+
+	if (j->n == j->cap) {
+		rec = realloc(j->recs, (j->cap * 2 + 16) * sizeof(*rec));
+		if (!rec)
+			return NULL;
+		j->recs = rec;
+		j->cap = j->cap * 2 + 16;
+	}
+	rec = &j->recs[j->n++];
+	memset(rec, 0, sizeof(*rec));
+	return rec;
+}
+
+static void jrec_free(struct jrec *rec)
+{
+	while (rec->n_lines)
+		free(rec->lines[--rec->n_lines]);
+	free(rec->lines);
+	rec->lines = NULL;
+}
+
+static void journal_free(struct journal *j)
+{
+	size_t i;
+
+	for (i = 0; i < j->n; i++)
+		jrec_free(&j->recs[i]);
+	free(j->recs);
+	free(j->keys);
+	memset(j, 0, sizeof(*j));
+}
 
 /* The leg being read is handed on when all its streams were read. */
 static int flush_leg(struct reader *r)
@@ -696,6 +948,34 @@ static int record_end(struct reader *r, struct np_state_report *rep)
 		record_drop(r);
 		return 0;
 	}
+	if (r->collect && r->orphan) {
+		rep->bad++; /* orphans are never journaled */
+		if (!rep->first_bad_line)
+			rep->first_bad_line = r->first_line;
+		record_drop(r);
+		return 0;
+	}
+	if (r->collect) {
+		struct jrec *rec = journal_add(r->collect);
+
+		if (!rec)
+			return -ENOMEM;
+		rec->key = (struct np_term_key){ r->term.pair,
+						 r->term.core_port };
+		rec->first_line = r->first_line;
+		rec->lines = r->lines;
+		rec->n_lines = r->n_lines;
+		r->lines = NULL;
+		r->n_lines = r->cap_lines = 0;
+		rep->good++;
+		return 0;
+	}
+	if (!r->orphan &&
+	    journal_names(r->replaced, r->term.pair, r->term.core_port)) {
+		r->n_replaced++; /* a later record, or a tombstone */
+		record_drop(r);
+		return 0;
+	}
 	r->visit = true;
 	for (i = 0; i < r->n_lines && !err; i++) {
 		n = split(r->lines[i], f, STREAM_FIELDS + 1);
@@ -733,16 +1013,250 @@ static int version_of(char *line)
 	return 0;
 }
 
+/* The journal beside path: path ".journal". */
+int np_journal_path(const char *path, char *buf, size_t len)
+{
+	return snprintf(buf, len, "%s.journal", path) >= (int)len ?
+		       -ENAMETOOLONG :
+		       0;
+}
+
+struct key_idx {
+	struct np_term_key key;
+	size_t idx;
+};
+
+static int key_idx_cmp(const void *a, const void *b)
+{
+	const struct key_idx *x = a, *y = b;
+	int c = key_cmp(&x->key, &y->key);
+
+	return c ? c : x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* Which of the journal's records count: the last for each key (a
+ * tombstone counts as none); keys sorted, each once. */
+static int journal_finish(struct journal *j)
+{
+	struct key_idx *order;
+	size_t i;
+
+	if (!j->n)
+		return 0;
+	order = calloc(j->n, sizeof(*order));
+	j->keys = calloc(j->n, sizeof(*j->keys));
+	if (!order || !j->keys) {
+		free(order);
+		return -ENOMEM;
+	}
+	for (i = 0; i < j->n; i++) {
+		order[i].key = j->recs[i].key;
+		order[i].idx = i;
+	}
+	qsort(order, j->n, sizeof(*order), key_idx_cmp);
+	for (i = 0; i < j->n; i++) {
+		bool last = i + 1 == j->n ||
+			    key_cmp(&order[i].key, &order[i + 1].key);
+
+		if (last) {
+			j->recs[order[i].idx].final =
+				!j->recs[order[i].idx].gone;
+			j->keys[j->n_keys++] = order[i].key;
+		}
+	}
+	free(order);
+	return 0;
+}
+
+/*
+ * Reads the journal of the snapshot of generation gen into j: its records
+ * up to its last commit line (a save's batch), each checked as the
+ * snapshot's are; a damaged one is skipped whole and counted in rep; what
+ * follows the last commit line (a save cut short) is dropped, its lines
+ * counted in *torn. -ENOENT: none; -ESTALE: another generation's (from
+ * before the snapshot, which holds it all); -EINVAL: its header damaged.
+ */
+static int journal_read(const char *path, uint64_t gen, struct journal *j,
+			struct np_state_report *rep, unsigned int *torn)
+{
+	char jpath[4096], *line = NULL, *text, *copy = NULL;
+	char *f[STREAM_FIELDS + 1];
+	unsigned int tail = 0, bad_then = 0;
+	int n, lineno = 0, first_bad_then = 0, err;
+	size_t cap = 0, committed = 0;
+	struct reader *r;
+	ssize_t len;
+	FILE *fp;
+
+	*torn = 0;
+	err = np_journal_path(path, jpath, sizeof(jpath));
+	if (err)
+		return err;
+	fp = fopen(jpath, "re");
+	if (!fp)
+		return -errno;
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		fclose(fp);
+		return -ENOMEM;
+	}
+	r->version = 3;
+	r->collect = j;
+	while (!err && (len = getline(&line, &cap, fp)) > 0) {
+		bool whole = line[len - 1] == '\n';
+
+		lineno++;
+		tail++;
+		if (whole)
+			line[--len] = '\0';
+		text = strlen(line) != (size_t)len || !whole ? NULL :
+							       checked(line);
+		if (lineno == 1) {
+			unsigned long long g;
+			char *end;
+
+			if (!whole) {
+				err = -ENODATA; /* made, its header cut short */
+				break;
+			}
+			if (!text || strncmp(text, JOURNAL_VERSION " ",
+					     strlen(JOURNAL_VERSION) + 1)) {
+				err = -EINVAL;
+				break;
+			}
+			errno = 0;
+			g = strtoull(text + strlen(JOURNAL_VERSION) + 1, &end,
+				     10);
+			if (errno || *end)
+				err = -EINVAL;
+			else if (g != gen)
+				err = -ESTALE;
+			tail = 0;
+			continue;
+		}
+		if (!text) {
+			damage(r, rep, lineno);
+			continue;
+		}
+		free(copy);
+		copy = strdup(text);
+		n = copy ? split(text, f, STREAM_FIELDS + 1) : -1;
+		if (!copy) {
+			err = -ENOMEM;
+		} else if (n < 1) {
+			damage(r, rep, lineno);
+		} else if (!strcmp(f[0], "term") || !strcmp(f[0], "orphan")) {
+			err = record_end(r, rep);
+			if (!err && record_line(r, f, n, true)) {
+				damage(r, rep, lineno);
+			} else if (!err) {
+				r->state = REC_IN;
+				r->first_line = lineno;
+				err = record_keep(r, copy);
+			}
+		} else if (!strcmp(f[0], "gone")) {
+			struct field_reader fr = { f + 1, 0 };
+			struct np_term_key k;
+			struct jrec *rec;
+
+			err = record_end(r, rep);
+			r->state = REC_NONE;
+			k.pair = next_num(&fr, SIZE_MAX);
+			k.core_port = (uint16_t)next_num(&fr, 65535);
+			if (err) {
+				break;
+			} else if (n != 3 || fr.err) {
+				damage(r, rep, lineno);
+				r->state = REC_NONE;
+			} else if (!(rec = journal_add(j))) {
+				err = -ENOMEM;
+			} else {
+				rec->key = k;
+				rec->gone = true;
+				rec->first_line = lineno;
+				rep->good++;
+			}
+		} else if (!strcmp(f[0], "commit")) {
+			err = record_end(r, rep);
+			r->state = REC_NONE;
+			if (n != 2) {
+				damage(r, rep, lineno);
+				r->state = REC_NONE;
+				continue;
+			}
+			committed = j->n;
+			bad_then = rep->bad;
+			first_bad_then = rep->first_bad_line;
+			tail = 0;
+		} else if (r->state == REC_SKIP) {
+			continue;
+		} else if (r->state != REC_IN || record_line(r, f, n, false)) {
+			damage(r, rep, lineno);
+		} else {
+			err = record_keep(r, copy);
+		}
+	}
+	/* After the last commit: a save cut short, never half-adopted. */
+	while (j->n > committed)
+		jrec_free(&j->recs[--j->n]);
+	rep->good = (unsigned int)committed;
+	rep->bad = bad_then;
+	rep->first_bad_line = first_bad_then;
+	*torn = tail;
+	if (!err)
+		err = journal_finish(j);
+	record_drop(r);
+	free(r->lines);
+	free(r);
+	free(copy);
+	free(line);
+	fclose(fp);
+	return err;
+}
+
+/* A journal record that counts, checked again and handed on. */
+static int replay(struct reader *r, struct np_state_report *rep,
+		  struct jrec *rec)
+{
+	char *f[STREAM_FIELDS + 1], *copy;
+	size_t i;
+	int n, err = 0;
+
+	for (i = 0; i < rec->n_lines && !err; i++) {
+		copy = strdup(rec->lines[i]);
+		if (!copy)
+			return -ENOMEM;
+		n = split(copy, f, STREAM_FIELDS + 1);
+		err = n < 1 ? -EINVAL : record_line(r, f, n, i == 0);
+		free(copy);
+	}
+	if (err) {
+		rep->bad++; /* cannot be: it was checked when read */
+		return 0;
+	}
+	record_drop(r);
+	free(r->lines);
+	r->lines = rec->lines;
+	r->n_lines = r->cap_lines = rec->n_lines;
+	rec->lines = NULL;
+	rec->n_lines = 0;
+	r->state = REC_IN;
+	r->first_line = rec->first_line;
+	return record_end(r, rep);
+}
+
 int np_state_read_report(const char *path, const struct np_state_visit *v,
 			 void *arg, struct np_state_report *rep)
 {
 	char *line = NULL, *text, *copy = NULL, *f[STREAM_FIELDS + 1];
 	struct np_state_owner owner;
+	struct np_state_report jrep = { 0 };
+	struct journal j = { 0 };
 	unsigned long long said = 0;
 	bool owner_ok = false, end = false;
-	size_t cap = 0;
+	size_t cap = 0, i;
 	struct reader *r;
-	int n, lineno = 0, err = 0;
+	int n, lineno = 0, err = 0, jerr = -ENOENT;
 	ssize_t len;
 	FILE *fp;
 
@@ -757,6 +1271,23 @@ int np_state_read_report(const char *path, const struct np_state_visit *v,
 	}
 	r->v = v;
 	r->arg = arg;
+	/* The journal first: the snapshot's records it names are replaced
+	 * (or deleted) by its own, handed on after the snapshot's. */
+	if (!np_state_owner_read(path, &owner) && owner.gen) {
+		jerr = journal_read(path, owner.gen, &j, &jrep,
+				    &rep->journal_torn);
+		if (jerr == -ENOMEM) {
+			err = jerr;
+		} else if (jerr == -ENODATA) {
+			jerr = -ENOENT;
+		} else if (jerr == -EINVAL) {
+			jrep.bad++; /* its header: nothing of it is known */
+			jrep.first_bad_line = 1;
+		}
+		rep->journal_stale = jerr == -ESTALE;
+		if (!jerr)
+			r->replaced = &j;
+	}
 	while (!err && (len = getline(&line, &cap, fp)) > 0) {
 		lineno++;
 		if (line[len - 1] == '\n')
@@ -824,14 +1355,29 @@ int np_state_read_report(const char *path, const struct np_state_visit *v,
 	}
 	if (!err)
 		err = record_end(r, rep);
-	if (end && said > rep->good + rep->bad)
-		rep->bad = (unsigned int)(said - rep->good); /* lost whole */
+	/* Replaced records were good: the end line counts them. */
+	if (end && said > rep->good + r->n_replaced + rep->bad)
+		rep->bad = (unsigned int)(said - rep->good - r->n_replaced);
 	rep->verified = r->version >= 3;
 	rep->complete = !err && r->version && owner_ok && !rep->bad &&
 			!rep->first_bad_line &&
-			(r->version < 3 || (end && said == rep->good));
+			(r->version < 3 ||
+			 (end && said == rep->good + r->n_replaced)) &&
+			!jrep.bad;
+	r->replaced = NULL;
+	for (i = 0; !err && i < j.n; i++) {
+		if (!j.recs[i].final)
+			continue;
+		err = replay(r, &jrep, &j.recs[i]);
+		rep->journal_replayed++;
+	}
+	rep->journal_records = j.n;
+	rep->journal_bad = jrep.bad;
+	rep->journal_first_bad_line = jrep.first_bad_line;
+	rep->bad += jrep.bad;
 	if (!err && !lineno)
 		err = -EINVAL; /* empty */
+	journal_free(&j);
 	record_drop(r);
 	free(r->lines);
 	free(r);

@@ -30,6 +30,9 @@
 struct np_state_owner {
 	char pin_dir[PATH_MAX];
 	uint32_t map_ids[2];
+	/* The snapshot's generation, named by its journal's header (0: none,
+	 * the file has no journal). Not part of the owner match. */
+	uint64_t gen;
 };
 
 enum np_state_match {
@@ -54,6 +57,39 @@ int np_state_default_path(const char *pin_dir, char *buf, size_t len);
 /* Writes px's terminals and calls, owned by owner (NULL: no owner line). */
 int np_state_save(const struct np_proxy *px, const char *path,
 		  const struct np_state_owner *owner);
+
+/*
+ * The journal beside the state file (np_journal_path(): path ".journal"):
+ * each save appends only the records of terminals that changed (whole, as
+ * the state file writes them, a checksum per line), a "gone" tombstone
+ * per terminal removed, and a "commit" line; its header names the
+ * generation of the snapshot it follows (the owner line's last field).
+ * When it outgrows the snapshot (or max_records), or something no one
+ * terminal holds changed (core->dirty_all), or it is not open (the first
+ * save), the save compacts: the whole state again, of a new generation,
+ * and an empty journal of it.
+ */
+#define NP_JOURNAL_MAX_RECORDS 100000
+
+struct np_journal {
+	int fd; /* -1: the next save compacts */
+	uint64_t gen; /* of the snapshot it follows */
+	size_t records; /* appended since the last compaction */
+	uint64_t bytes, snap_bytes;
+	size_t max_records; /* 0: NP_JOURNAL_MAX_RECORDS */
+	unsigned long compactions, appends;
+};
+
+void np_journal_init(struct np_journal *j);
+void np_journal_close(struct np_journal *j);
+int np_journal_path(const char *path, char *buf, size_t len);
+
+/* Saves what changed since the last save (px->core's dirty terminals and
+ * tombstones; the caller clears them, np_core_dirty_clear(), after):
+ * appended to the journal, or compacted. Without owner: np_state_save(). */
+int np_state_save_changes(const struct np_proxy *px, const char *path,
+			  const struct np_state_owner *owner,
+			  struct np_journal *j);
 
 /* The owner recorded in path: 0, -ENOENT if absent, -ENODATA if the file
  * records none (version 1), -EINVAL if damaged (version 3: its checksum). */
@@ -85,10 +121,22 @@ struct np_state_report {
 	bool complete;
 	unsigned int good, bad; /* records handed on, records skipped */
 	int first_bad_line; /* 0: none */
+	/* The journal (np_journal_path()): its records read (to its last
+	 * commit line), those handed on (the last of each terminal that is
+	 * not a tombstone), those skipped (also in bad), the first of their
+	 * lines; lines of a save cut short after the last commit, dropped;
+	 * stale: a journal of an earlier snapshot, ignored (the snapshot
+	 * holds what it says). */
+	unsigned int journal_records, journal_replayed, journal_bad;
+	int journal_first_bad_line;
+	unsigned int journal_torn;
+	bool journal_stale;
 };
 
 /*
- * Reads path, handing every good record to visit; damaged ones are skipped
+ * Reads path, then its journal if it names path's generation (its last
+ * record of a terminal replaces the snapshot's, a tombstone deletes it),
+ * handing every good record to visit; damaged ones are skipped
  * whole and counted in rep. 0 (see rep->complete); -ENOENT if absent;
  * -EINVAL if empty; a visitor's error. A file whose version line is not
  * one of ours is read as version 3 (its lines' checksums decide).

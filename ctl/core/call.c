@@ -92,11 +92,12 @@ struct np_call *np_call_new(struct np_core *core, struct np_term *t,
 	core->live_calls[pair->second]++;
 	core->stats.calls_started++;
 	core->pair_ctr[t->pair].calls_started++;
-	core->dirty = true;
+	np_term_changed(core, t);
 	return call;
 }
 
-void np_call_answered(struct np_core *core, struct np_call *call, time_t now)
+void np_call_answered(struct np_core *core, struct np_term *t,
+		      struct np_call *call, time_t now)
 {
 	if (call->answered)
 		return;
@@ -104,7 +105,7 @@ void np_call_answered(struct np_core *core, struct np_call *call, time_t now)
 	call->expires = 0;
 	call->answered_at = now;
 	call->wall_answer = core->io->wall(core->io_ctx);
-	core->dirty = true;
+	np_term_changed(core, t);
 }
 
 void np_call_end(struct np_core *core, struct np_term *t,
@@ -128,7 +129,7 @@ void np_call_end(struct np_core *core, struct np_term *t,
 	core->live_calls[pair->second]--;
 	core->stats.calls_ended++;
 	core->pair_ctr[t->pair].calls_ended[why]++;
-	core->dirty = true;
+	np_term_changed(core, t);
 	if (t->driver && t->driver->call_free)
 		t->driver->call_free(t->driver->ctx, call);
 	free(call);

@@ -105,7 +105,7 @@ void np_core_tick(struct np_core *core, time_t now)
 				np_sockaddr_str(&t->nat, where, sizeof(where)));
 			np_term_unregistered(core, t);
 			t->idle_since = now;
-			core->dirty = true;
+			np_term_changed(core, t);
 		}
 		if (!t->registered_until) {
 			time_t keep = t->ever_registered ? IDLE_TERM_LIFETIME :
@@ -228,7 +228,7 @@ int np_core_reconfigure(struct np_core *core, const struct np_config *next)
 		return err;
 	}
 	core->cfg = next;
-	core->dirty = true;
+	np_core_changed_all(core);
 	return 0;
 }
 

@@ -211,6 +211,16 @@ struct np_term {
 	struct np_call *calls;
 	const struct np_driver *driver;
 	void *signaling; /* the driver's state of it (SIP: its bindings) */
+	/* It or its calls changed since the last save: on core->dirty_terms
+	 * (the state journal writes only these). */
+	bool dirty;
+	struct np_term *dirty_next, **dirty_pprev;
+};
+
+/* What names a terminal in the state file: its pair and core port. */
+struct np_term_key {
+	size_t pair;
+	uint16_t core_port;
 };
 
 /* A released core port, not given out again before `until`. */
@@ -256,7 +266,14 @@ struct np_core {
 	struct np_quarantine *quarantine;
 	struct np_admission admission; /* per-source rates */
 	uint64_t next_id;
-	bool dirty; /* state changed since the last np_state_save() */
+	/* State changed since the last save: the batch's trigger. What
+	 * changed: dirty_terms (changed or new), tombs (removed: their keys),
+	 * or dirty_all (something no one terminal holds: orphans, the
+	 * configuration; the whole state is saved again). */
+	bool dirty, dirty_all;
+	struct np_term *dirty_terms;
+	struct np_term_key *tombs;
+	size_t n_tombs, cap_tombs;
 	struct np_proxy_stats stats;
 	struct np_realm_media *realm_media; /* per realm */
 	struct np_pair_counters *pair_ctr; /* per pair */
@@ -275,6 +292,13 @@ int np_core_reconfigure(struct np_core *core, const struct np_config *next);
 void np_core_tick(struct np_core *core, time_t now);
 
 /* --- terminals (terminal.c) --- */
+/* t or one of its calls changed: saved with the batch (an orphan's or a
+ * NULL t: the whole state is). */
+void np_term_changed(struct np_core *core, struct np_term *t);
+/* Something no one terminal holds changed: the whole state is saved. */
+void np_core_changed_all(struct np_core *core);
+/* The batch was saved: nothing dirty any more. */
+void np_core_dirty_clear(struct np_core *core);
 struct np_term *np_term_by_nat(struct np_core *core, size_t pair,
 			       const struct np_sockaddr *nat);
 struct np_term *np_term_by_core_port(struct np_core *core, size_t realm,
@@ -325,8 +349,8 @@ struct np_call *np_call_find(struct np_term *t, const char *id);
  * (NULL, logged). */
 struct np_call *np_call_new(struct np_core *core, struct np_term *t,
 			    const char *id, bool outgoing, time_t now);
-void np_call_answered(struct np_core *core, struct np_call *call,
-		      time_t now);
+void np_call_answered(struct np_core *core, struct np_term *t,
+		      struct np_call *call, time_t now);
 /* Removes its flows, frees its ports, writes its charging record. */
 void np_call_end(struct np_core *core, struct np_term *t,
 		 struct np_call *call, enum np_end_reason why, time_t now);

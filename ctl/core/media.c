@@ -404,7 +404,7 @@ void np_stream_release(struct np_core *core, struct np_term *t,
 	np_portpool_put_pair(&core->media_ports[pair->first], s->access_port);
 	np_portpool_put_pair(&core->media_ports[pair->second], s->core_port);
 	memset(s, 0, sizeof(*s));
-	core->dirty = true;
+	np_term_changed(core, t);
 }
 
 static int stream_allocate(const struct at *a, struct np_stream *s)
@@ -580,7 +580,7 @@ int np_media_offer(struct np_core *core, struct np_term *t,
 		return err;
 	}
 	call->pending = from;
-	core->dirty = true;
+	np_term_changed(core, t);
 	return 0;
 }
 
@@ -638,7 +638,7 @@ int np_media_answer(struct np_core *core, struct np_term *t,
 	}
 	call->pending = NP_SIDE_NONE;
 	call->agreed_any = true;
-	core->dirty = true;
+	np_term_changed(core, t);
 	return 0;
 }
 
@@ -661,7 +661,7 @@ void np_media_rollback(struct np_core *core, struct np_term *t,
 	}
 	call->pending = NP_SIDE_NONE;
 	core->stats.offers_rolled_back++;
-	core->dirty = true;
+	np_term_changed(core, t);
 	np_info("call '%s': offer failed, media as agreed before", call->id);
 }
 
@@ -686,7 +686,7 @@ void np_media_use_fork(struct np_core *core, struct np_term *t,
 	if (sync_all(&a, call, false, true))
 		np_warn("call '%s': flows of the answering fork not installed",
 			call->id);
-	core->dirty = true;
+	np_term_changed(core, t);
 }
 
 bool np_media_on_hold(const struct np_call *call)

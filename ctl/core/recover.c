@@ -176,7 +176,7 @@ int np_core_adopt_orphan(struct np_core *core, size_t pair,
 	}
 	t->next = core->orphans;
 	core->orphans = t;
-	core->dirty = true;
+	np_core_changed_all(core);
 	return 0;
 }
 
@@ -284,7 +284,7 @@ static void orphan_free(struct np_core *core, struct np_term *t)
 	if (*p)
 		*p = t->next;
 	free(t);
-	core->dirty = true;
+	np_core_changed_all(core);
 }
 
 void np_core_orphans_tick(struct np_core *core, time_t now)

@@ -39,6 +39,73 @@ static uint32_t port_bucket(size_t realm, uint16_t port)
 	return ((uint32_t)realm * 65537u + port) & (NP_TERM_BUCKETS - 1);
 }
 
+void np_term_changed(struct np_core *core, struct np_term *t)
+{
+	core->dirty = true;
+	/* Orphans have no driver and no key in the file. */
+	if (!t || !t->driver) {
+		core->dirty_all = true;
+		return;
+	}
+	if (t->dirty)
+		return;
+	t->dirty = true;
+	t->dirty_next = core->dirty_terms;
+	if (t->dirty_next)
+		t->dirty_next->dirty_pprev = &t->dirty_next;
+	t->dirty_pprev = &core->dirty_terms;
+	core->dirty_terms = t;
+}
+
+void np_core_changed_all(struct np_core *core)
+{
+	core->dirty = core->dirty_all = true;
+}
+
+static void dirty_unlink(struct np_term *t)
+{
+	if (!t->dirty)
+		return;
+	*t->dirty_pprev = t->dirty_next;
+	if (t->dirty_next)
+		t->dirty_next->dirty_pprev = t->dirty_pprev;
+	t->dirty = false;
+	t->dirty_next = NULL;
+	t->dirty_pprev = NULL;
+}
+
+void np_core_dirty_clear(struct np_core *core)
+{
+	while (core->dirty_terms)
+		dirty_unlink(core->dirty_terms);
+	core->n_tombs = 0;
+	core->dirty = core->dirty_all = false;
+}
+
+/* t goes: its key is kept for the journal's tombstone (or, short of
+ * memory, the whole state is saved again). */
+static void term_gone(struct np_core *core, struct np_term *t)
+{
+	struct np_term_key *k;
+
+	dirty_unlink(t);
+	core->dirty = true;
+	if (!t->driver)
+		return;
+	if (core->n_tombs == core->cap_tombs) {
+		k = realloc(core->tombs,
+			    (core->cap_tombs * 2 + 16) * sizeof(*k));
+		if (!k) {
+			core->dirty_all = true;
+			return;
+		}
+		core->tombs = k;
+		core->cap_tombs = core->cap_tombs * 2 + 16;
+	}
+	core->tombs[core->n_tombs++] =
+		(struct np_term_key){ t->pair, t->core_port };
+}
+
 int np_terms_init(struct np_core *core)
 {
 	core->by_nat = calloc(NP_TERM_BUCKETS, sizeof(*core->by_nat));
@@ -62,6 +129,10 @@ void np_terms_fini(struct np_core *core)
 	free(core->by_addr);
 	core->by_nat = core->by_port = NULL;
 	core->by_addr = NULL;
+	free(core->tombs);
+	core->tombs = NULL;
+	core->n_tombs = core->cap_tombs = 0;
+	core->dirty_terms = NULL;
 }
 
 /* The count of src's address; made (zero) with make, else NULL if none. */
@@ -216,7 +287,7 @@ int np_term_new(struct np_core *core, size_t pair,
 	t->driver = driver;
 	t->last_heard = t->idle_since = now;
 	term_link(core, t);
-	core->dirty = true;
+	np_term_changed(core, t);
 	np_info("terminal at %s: core signaling address port %u",
 		np_sockaddr_str(nat, buf, sizeof(buf)), t->core_port);
 	*out = t;
@@ -281,7 +352,6 @@ void np_term_free(struct np_core *core, struct np_term *t,
 	char buf[64];
 
 	term_unlink(core, t);
-	core->dirty = true;
 	while (t->calls) {
 		/* A call that outlives its terminal would be silent: both
 		 * sides are told it ended. */
@@ -302,6 +372,7 @@ void np_term_free(struct np_core *core, struct np_term *t,
 	np_info("terminal at %s released (%s)",
 		np_sockaddr_str(&t->nat, buf, sizeof(buf)),
 		np_end_reason_names[why]);
+	term_gone(core, t); /* after its calls, which mark it dirty */
 	free(t);
 }
 
@@ -310,7 +381,7 @@ void np_term_registered(struct np_core *core, struct np_term *t, time_t until,
 {
 	set_registered(core, t, until);
 	t->ever_registered |= until != 0;
-	core->dirty = true;
+	np_term_changed(core, t);
 	if (until && !t->ka_due)
 		t->ka_due = now + core->cfg->keepalive_interval;
 	if (!until)

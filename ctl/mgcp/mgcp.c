@@ -546,7 +546,7 @@ static int media(struct mctx *c, struct np_call *call, struct np_mgcp_msg *m,
 		np_warn("connection '%s': SDP %s: %s", call->id,
 			offer ? "offer" : "answer", why ? why : strerror(-err));
 	else if (!offer)
-		np_call_answered(c->core, call, c->now);
+		np_call_answered(c->core, c->t, call, c->now);
 	free(out);
 	return err;
 }
@@ -768,7 +768,7 @@ static void crcx_done(struct mctx *c, struct np_mgcp_txn *x,
 	}
 	scopy(k->conn_id, sizeof(k->conn_id), param_value(m, "I"));
 	conn_name(call->id, sizeof(call->id), k, x->out_txid);
-	c->core->dirty = true;
+	np_term_changed(c->core, c->t);
 	if (!m->body_len || placeholder(m))
 		return;
 	keep_lcd(call, m);
@@ -814,7 +814,7 @@ static void mdcx_done(struct mctx *c, struct np_mgcp_txn *x,
 		    !np_media_answer(c->core, c->t, call, NP_SIDE_TERM, NULL,
 				     k->lcd, k->lcd_len, out, NP_MGCP_BODY_MAX,
 				     &len, &why))
-			np_call_answered(c->core, call, c->now);
+			np_call_answered(c->core, c->t, call, c->now);
 		free(out);
 	}
 }

@@ -110,7 +110,7 @@ static void learn_answer(struct sipctx *c, struct np_call *call,
 
 	if (call->answered)
 		return;
-	np_call_answered(c->core, call, c->now);
+	np_call_answered(c->core, c->t, call, c->now);
 	np_sipmsg_to(c->msg, call->to, sizeof(call->to));
 	if (!from_terminal && d)
 		np_sipmsg_contact_uri(c->msg, d->far_target,
@@ -392,7 +392,7 @@ static void route_to_terminal(struct sipctx *c)
 				     sizeof(d->core_route)))
 			d->core_route[0] = '\0';
 		np_rr_free(list, n);
-		c->core->dirty = true;
+		np_term_changed(c->core, c->t);
 	}
 	set_rr(c, true, NULL);
 }
@@ -430,7 +430,7 @@ static void route_response(struct sipctx *c, bool from_terminal)
 				     sizeof(d->core_route)))
 			d->core_route[0] = '\0';
 		np_rr_free(list, n);
-		c->core->dirty = true;
+		np_term_changed(c->core, c->t);
 	}
 	set_rr(c, true, NULL);
 }
@@ -724,7 +724,7 @@ void sip_terminal_request(struct sipctx *c)
 		if (!np_sipmsg_contact_uri(m, contact, sizeof(contact)) &&
 		    contact[0] && strcmp(contact, c->st->contact)) {
 			memcpy(c->st->contact, contact, sizeof(contact));
-			c->core->dirty = true;
+			np_term_changed(c->core, c->t);
 		}
 	}
 	np_sipmsg_set_contact_hostport(m, &core_addr);

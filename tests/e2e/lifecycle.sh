@@ -210,7 +210,7 @@ check "state: A registers" \
 sip_stop "$NPD_PID"
 check "state: the default state file is $DEF_STATE" test -s "$DEF_STATE"
 check "state: it names its owner, this pin directory" \
-	grep -qE "^owner $(realpath "$NP_PIN_DIR") [1-9][0-9]* [1-9][0-9]* #[0-9a-f]{8}\$" "$DEF_STATE"
+	grep -qE "^owner $(realpath "$NP_PIN_DIR") [1-9][0-9]* [1-9][0-9]*( [1-9][0-9]*)? #[0-9a-f]{8}\$" "$DEF_STATE"
 check "state: ... and A's registration" grep -q "^term 0 $SIP_NAT1_IP " "$DEF_STATE"
 natproxyd_start "$LOG" build/natproxyd -c "$STATE_CFG"
 check "state: natproxyd started again adopts its own terminal" log_has "$LOG" "adopted 1 terminals"

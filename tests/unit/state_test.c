@@ -1888,6 +1888,259 @@ out:
 	env_free(&e);
 }
 
+/* --- the journal ------------------------------------------------------------ */
+
+static uint32_t test_crc(const char *p, size_t n)
+{
+	uint32_t c = 0xffffffffu;
+	size_t i;
+	int k;
+
+	for (i = 0; i < n; i++) {
+		c ^= (unsigned char)p[i];
+		for (k = 0; k < 8; k++)
+			c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+	}
+	return c ^ 0xffffffffu;
+}
+
+static int append_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "a");
+
+	if (!f)
+		return -1;
+	fputs(text, f);
+	return fclose(f);
+}
+
+/* One line with its checksum, appended. */
+static int append_checked(const char *path, const char *line)
+{
+	char buf[512];
+
+	snprintf(buf, sizeof(buf), "%s #%08x\n", line,
+		 test_crc(line, strlen(line)));
+	return append_text(path, buf);
+}
+
+static int save_batch(struct env *e, const char *path, struct np_journal *j)
+{
+	int err = np_state_save_changes(&e->px, path, &test_owner, j);
+
+	np_core_dirty_clear(&e->px.core);
+	return err;
+}
+
+static int read_rec(const char *path, struct record *rec,
+		    struct np_state_report *rep)
+{
+	record_free(rec);
+	return np_state_read_report(path, &rec_visit, rec, rep);
+}
+
+static time_t until_of(const struct record *rec, const struct ua *u)
+{
+	const struct rec_term *rt = rec_find(rec, &u->nat);
+
+	return rt ? rt->term.registered_until : -1;
+}
+
+static void test_journal(struct tap *t, const char *path)
+{
+	char jpath[4096], saved[4200], line[64], *text, *p;
+	struct np_state_report rep;
+	struct record rec = { 0 };
+	struct np_journal j;
+	struct np_term *ta, *tb;
+	struct env e;
+	struct ua carol = { "carol", "192.168.1.30", sa("203.0.113.13", 40003) };
+	int err;
+
+	np_journal_path(path, jpath, sizeof(jpath));
+	snprintf(saved, sizeof(saved), "%s.saved", jpath);
+	np_journal_init(&j);
+	if (!env_init(t, &e, "journal"))
+		return;
+	do_register(&e, &alice, 600);
+	do_register(&e, &bob, 600);
+	ta = px_term(&e.px, &alice.nat);
+	tb = px_term(&e.px, &bob.nat);
+	tap_check(t, ta && tb && e.px.core.dirty_terms && !e.px.core.dirty_all,
+		  "journal: registering marks the terminals dirty, not all");
+	if (!ta || !tb)
+		goto out;
+
+	err = save_batch(&e, path, &j);
+	text = slurp(jpath);
+	tap_check(t, !err && j.compactions == 1 && j.appends == 0 && text &&
+			     !strncmp(text, "natproxy-journal 1 ", 19) &&
+			     !strchr(strchr(text, '\n') + 1, '\n'),
+		  "journal: the first save compacts: snapshot, journal of its "
+		  "header only (%d)", err);
+	free(text);
+	tap_check(t, !e.px.core.dirty && !e.px.core.dirty_terms &&
+			     !ta->dirty && !tb->dirty,
+		  "journal: np_core_dirty_clear() leaves nothing dirty");
+
+	/* Update: alice's record again, in the journal only. */
+	ta->registered_until = T0 + 999;
+	np_term_changed(&e.px.core, ta);
+	err = save_batch(&e, path, &j);
+	text = slurp(jpath);
+	tap_check(t, !err && j.appends == 1 && j.compactions == 1 && text &&
+			     strstr(text, "\nterm ") &&
+			     strstr(text, "\ncommit 1 #") &&
+			     !strstr(text, "198.51.100.1 0 ") &&
+			     strstr(text, "203.0.113.11 40001"),
+		  "journal: a change appends that terminal's record and a "
+		  "commit line, nothing else (%d)", err);
+	free(text);
+	err = read_rec(path, &rec, &rep);
+	tap_check(t, !err && rep.complete && rep.journal_replayed == 1 &&
+			     rec.n_terms == 2 && until_of(&rec, &alice) == T0 + 999 &&
+			     until_of(&rec, &bob) > 0,
+		  "journal: replay: the later record of a terminal replaces "
+		  "the snapshot's (%d, %u terms)", err, (unsigned)rec.n_terms);
+
+	/* Delete: bob's tombstone; carol new in the same batch. */
+	np_term_free(&e.px.core, tb, NP_END_IDLE, e.now);
+	do_register(&e, &carol, 600);
+	tap_check(t, e.px.core.n_tombs == 1, "journal: a removed terminal "
+		  "leaves its key (%zu)", e.px.core.n_tombs);
+	err = save_batch(&e, path, &j);
+	err = err ? err : read_rec(path, &rec, &rep);
+	tap_check(t, !err && rep.complete && j.appends == 2 &&
+			     rec.n_terms == 2 && until_of(&rec, &bob) == -1 &&
+			     until_of(&rec, &alice) == T0 + 999 &&
+			     until_of(&rec, &carol) > 0,
+		  "journal: replay: a tombstone deletes, a new terminal is "
+		  "added (%d)", err);
+
+	/* A torn tail: a whole tombstone and half a line, no commit. */
+	text = slurp(jpath);
+	write_file(saved, text ? text : "");
+	snprintf(line, sizeof(line), "gone 0 %u", ta->core_port);
+	append_checked(jpath, line);
+	append_text(jpath, "term 0 203.0.113.11 40001 203.0.");
+	err = read_rec(path, &rec, &rep);
+	tap_check(t, !err && rep.complete && rep.journal_torn == 2 &&
+			     until_of(&rec, &alice) == T0 + 999 &&
+			     rec.n_terms == 2,
+		  "journal: a torn tail (after the last commit) is dropped "
+		  "whole, never half-adopted (%d, torn %u)", err,
+		  rep.journal_torn);
+
+	/* The next save truncates the torn tail away: a compaction. */
+	ta->registered_until = T0 + 1111;
+	np_term_changed(&e.px.core, ta);
+	np_journal_close(&j); /* as after a failed write */
+	err = save_batch(&e, path, &j);
+	err = err ? err : read_rec(path, &rec, &rep);
+	tap_check(t, !err && rep.complete && j.compactions == 2 &&
+			     !rep.journal_torn && !rep.journal_records &&
+			     until_of(&rec, &alice) == T0 + 1111,
+		  "journal: a closed journal compacts at the next save (%d)",
+		  err);
+
+	/* A CRC failure in a committed record: that record skipped. */
+	if (text) {
+		write_file(jpath, text); /* the old journal: stale now */
+		err = read_rec(path, &rec, &rep);
+		tap_check(t, !err && rep.complete && rep.journal_stale &&
+				     !rep.journal_replayed &&
+				     until_of(&rec, &alice) == T0 + 1111,
+			  "journal: one of an earlier snapshot is ignored "
+			  "(%d)", err);
+	}
+	free(text);
+	np_journal_close(&j); /* it was written over: start again */
+	np_term_changed(&e.px.core, ta);
+	save_batch(&e, path, &j);
+	ta->registered_until = T0 + 2222;
+	np_term_changed(&e.px.core, ta);
+	err = save_batch(&e, path, &j);
+	text = slurp(jpath);
+	p = text ? strstr(text, "\nterm ") : NULL;
+	if (p)
+		p[10] ^= 1; /* a digit of alice's term line */
+	if (text)
+		write_file(jpath, text);
+	free(text);
+	err = err ? err : read_rec(path, &rec, &rep);
+	tap_check(t, !err && !rep.complete && rep.journal_bad == 1 &&
+			     rep.journal_first_bad_line == 2 && rep.bad == 1 &&
+			     until_of(&rec, &alice) == T0 + 1111 &&
+			     until_of(&rec, &carol) > 0,
+		  "journal: a record failing its CRC is skipped whole: the "
+		  "snapshot's stands, the read is not complete (%d)", err);
+	err = np_state_read(path, &rec_visit, &rec);
+	tap_check(t, err == -EINVAL, "journal: np_state_read: -EINVAL (%d)",
+		  err);
+
+	/* Compaction by count: past max_records records. */
+	np_journal_close(&j);
+	np_term_changed(&e.px.core, ta);
+	save_batch(&e, path, &j); /* compacts the damaged journal away */
+	j.max_records = 2;
+	np_term_changed(&e.px.core, ta);
+	save_batch(&e, path, &j);
+	np_term_changed(&e.px.core, ta);
+	np_term_changed(&e.px.core, px_term(&e.px, &carol.nat));
+	save_batch(&e, path, &j);
+	tap_check(t, j.records == 3, "journal: 3 records appended (%zu)",
+		  j.records);
+	{
+		unsigned long before = j.compactions;
+
+		np_term_changed(&e.px.core, ta);
+		err = save_batch(&e, path, &j);
+		tap_check(t, !err && j.compactions == before + 1 &&
+				     j.records == 0,
+			  "journal: past max_records the save compacts (%lu "
+			  "compactions)", j.compactions);
+	}
+	err = read_rec(path, &rec, &rep);
+	text = slurp(jpath);
+	tap_check(t, !err && rep.complete && !rep.journal_records && text &&
+			     !strchr(strchr(text, '\n') + 1, '\n') &&
+			     until_of(&rec, &alice) == T0 + 2222 &&
+			     until_of(&rec, &carol) > 0 && rec.n_terms == 2,
+		  "journal: compaction: the snapshot has it all, the journal "
+		  "is empty (%d)", err);
+	free(text);
+
+	/* Compaction by size: a journal larger than the snapshot. */
+	j.max_records = 0;
+	{
+		unsigned long before = j.compactions;
+		int k;
+
+		for (k = 0; k < 8 && j.compactions == before; k++) {
+			np_term_changed(&e.px.core, ta);
+			save_batch(&e, path, &j);
+		}
+		tap_check(t, j.compactions == before + 1 && k > 1,
+			  "journal: once it outgrows the snapshot, the save "
+			  "compacts (after %d saves)", k);
+	}
+	np_core_changed_all(&e.px.core);
+	{
+		unsigned long before = j.compactions;
+
+		save_batch(&e, path, &j);
+		tap_check(t, j.compactions == before + 1,
+			  "journal: dirty_all compacts");
+	}
+	np_journal_close(&j);
+	record_free(&rec);
+	np_proxy_fini(&e.px);
+out:
+	env_free(&e);
+	unlink(jpath);
+	unlink(saved);
+}
+
 static void osip_quiet(const char *file, int line, osip_trace_level_t level,
 		       const char *fmt, va_list ap)
 {
@@ -1925,6 +2178,7 @@ int main(void)
 	test_damaged(&t, path, path2);
 	test_recover(&t, path);
 	test_owner_line(&t, path);
+	test_journal(&t, path);
 	unlink(path);
 	unlink(path2);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
