@@ -221,8 +221,12 @@ static struct np_term *newcomer(struct np_sip *sip, size_t realm,
 				   "Not Registered");
 		return NULL;
 	}
-	if (!np_term_may_join(core, (size_t)pair, src,
-			      known_aor(sip, pair, msg), MSG_IS_INVITE(msg))) {
+	/* Whether it is a known subscriber (a walk over the terminals) only
+	 * matters once the pool is down to its reserve. */
+	if (!np_term_may_join(core, (size_t)pair, src, false,
+			      MSG_IS_INVITE(msg)) &&
+	    !(known_aor(sip, pair, msg) &&
+	      np_term_may_join(core, (size_t)pair, src, true, false))) {
 		core->stats.over_limits++;
 		if (np_log_limit(&sip->log.refused, now))
 			np_warn("%s from %s refused: terminal limit of its "
