@@ -39,6 +39,7 @@ SUITES=(
 	tests/e2e/statedmg.sh
 	tests/e2e/mgcp.sh
 	tests/e2e/mgcp_osmo.sh
+	tests/e2e/h248.sh
 	tests/package.sh
 	tests/e2e/baresip.sh
 	tests/e2e/clients.sh
