@@ -24,6 +24,7 @@ SUITES=(
 	build/tests/unit/h248_test
 	build/tests/fuzz/proxy_fuzz
 	build/tests/fuzz/mgcp_fuzz
+	build/tests/fuzz/h248_fuzz
 	build/tests/fuzz/config_fuzz
 	tests/xdp_packet_test.sh
 	tests/cli.sh
