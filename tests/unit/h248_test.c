@@ -645,6 +645,64 @@ static void test_call(struct tap *t)
 	env_fini(&e);
 }
 
+/* The compact form, an Add without Remote (the gateway's SDP is the
+ * offer, a Modify's Remote the answer), piggy-backed items. */
+static const struct step compact_steps[] = {
+	{ "compact ServiceChange, AD as a port", MG1, 0,
+	  "!/2 [192.168.1.10]:2944 T=5{C=-{SC=ROOT{SV{MT=RS,AD=2944}}}}",
+	  { "mgc:20000|!/2 [198.51.100.1]:20000 T=5001{C=-{SC=ROOT{SV{MT=RS,"
+	    "AD=[198.51.100.1]:20000}}}}" } },
+	{ "the MGC's compact reply", MGC, 20000,
+	  "!/2 [198.51.100.2]:2944 P=5001{C=-{SC=ROOT{SV{AD=2944}}}}",
+	  { "mg1|!/2 [203.0.113.1]:2944 P=5{C=-{SC=ROOT{SV{AD=[203.0.113.1]:"
+	    "2944}}}}" } },
+	{ "compact Add without Remote", MGC, 20000,
+	  "!/2 [198.51.100.2]:2944 T=7{C=${A=${M{ST=1{L{\r\n" CHOOSE_SDP
+	  "}}}}}}",
+	  { "mg1|!/2 [203.0.113.1]:2944 T=5002{C=${A=${M{ST=1{L{\r\n"
+	    CHOOSE_SDP "}}}}}}" } },
+	{ "the reply's L: the gateway's offer, at the core relay", MG1, 0,
+	  "!/2 [192.168.1.10]:2944 P=5002{C=9{A=rtp/3{M{ST=1{L{\r\n" MG_SDP
+	  "}}}}}}",
+	  { "mgc:20000|!/2 [198.51.100.1]:20000 P=7{C=9{A=rtp/3{M{ST=1{L{"
+	    "\r\n" MG_SDP_OUT "}}}}}}" } },
+	{ "Modify with R: the answer, at the access relay", MGC, 20000,
+	  "!/2 [198.51.100.2]:2944 T=8{C=9{MF=rtp/3{M{ST=1{R{\r\n" MGC_SDP
+	  "}}}}}}",
+	  { "mg1|!/2 [203.0.113.1]:2944 T=5003{C=9{MF=rtp/3{M{ST=1{R{\r\n"
+	    MGC_SDP_OUT "}}}}}}" } },
+	{ "a Reply, a Notify and an ack in one message: each on its own",
+	  MG1, 0,
+	  "!/2 [192.168.1.10]:2944\nP=5003{C=9{MF=rtp/3}}\n"
+	  "T=6{C=9{N=rtp/3{OE=2{al/on}}}}\nK{5}\n",
+	  { "mgc:20000|!/2 [198.51.100.1]:20000\nP=8{C=9{MF=rtp/3}}\n",
+	    "mgc:20000|!/2 [198.51.100.1]:20000\nT=5004{C=9{N=rtp/3{OE=2{al/on}}}}\n",
+	    "mgc:20000|!/2 [198.51.100.1]:20000\nK{5001}\n" } },
+	{ "a wildcard Subtract in the context", MGC, 20000,
+	  "!/2 [198.51.100.2]:2944 T=9{C=9{S=*}}",
+	  { "mg1|!/2 [203.0.113.1]:2944 T=5005{C=9{S=*}}" } },
+	{ "its reply", MG1, 0, "!/2 [192.168.1.10]:2944 P=5005{C=9{S=rtp/3}}",
+	  { "mgc:20000|!/2 [198.51.100.1]:20000 P=9{C=9{S=rtp/3}}" } },
+};
+
+static void test_compact(struct tap *t)
+{
+	static struct env e;
+
+	if (!env_init(t, &e, CFG))
+		return;
+	run_steps(t, &e, "compact", compact_steps, 4);
+	tap_check(t, n_flows(&e.f) == 4,
+		  "compact: the gateway's offer puts 4 flows in (%zu)",
+		  n_flows(&e.f));
+	run_steps(t, &e, "compact", compact_steps + 4, 4);
+	tap_check(t, n_flows(&e.f) == 0 && e.f.n_records == 1 &&
+			     strstr(e.f.record, "\"call_id\": \"h248:9/rtp/3\"") &&
+			     strstr(e.f.record, "\"end_reason\": \"bye\""),
+		  "compact: Subtract * ends the context's call, one record");
+	env_fini(&e);
+}
+
 /* Two gateways behind two NATs, same LAN address, same transaction ids. */
 static const struct step collide_steps[] = {
 	{ "gateway 1's ServiceChange 9998", MG1, 0, SC_IN("9998"),
@@ -740,8 +798,9 @@ static void test_lost(struct tap *t)
 			     e.f.sent[0].from_port == 20000,
 		  "the MGC hears a ServiceChange Forced on the termination, "
 		  "no Subtract to the silent gateway");
-	if (e.f.n_sent)
-		diag_text("last sent", e.f.sent[e.f.n_sent - 1].buf);
+	if (e.f.n_sent != 1)
+		for (i = 0; i < e.f.n_sent; i++)
+			diag_text("sent", e.f.sent[i].buf);
 	tap_check(t, !np_term_by_core_port(&e.px.core, CORE, 20000),
 		  "the gateway's core address is released");
 	env_fini(&e);
@@ -855,6 +914,7 @@ int main(void)
 	np_sipmsg_init();
 	test_scan(&t);
 	test_call(&t);
+	test_compact(&t);
 	test_collide(&t);
 	test_lost(&t);
 	test_bad(&t);
