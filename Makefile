@@ -206,9 +206,10 @@ bench: bench-deps all
 FUZZ_SECONDS ?= 300
 FUZZ_CFLAGS = -O1 -g -fsanitize=fuzzer,address,undefined -DNP_LIBFUZZER \
 	-std=gnu11 -Iinclude -Ictl -I$(BUILD) $(LIB_CFLAGS)
-FUZZERS := proxy_fuzz mgcp_fuzz config_fuzz
+FUZZERS := proxy_fuzz mgcp_fuzz h248_fuzz config_fuzz
 FUZZ_SEEDS_proxy_fuzz := tests/fuzz/corpus/proxy
 FUZZ_SEEDS_mgcp_fuzz := tests/fuzz/corpus/mgcp
+FUZZ_SEEDS_h248_fuzz := tests/fuzz/corpus/h248
 FUZZ_SEEDS_config_fuzz := configs tests/unit/configs
 
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(CTL_LIB) $(SKELS) $(BUILD)/np_version.h

@@ -25,7 +25,8 @@
 
 /* Where each checked value sat, for messages raised after the walk. */
 struct realm_marks {
-	yaml_mark_t map, name, sip_port, sip_ports, media_ports, mgcp_port;
+	yaml_mark_t map, name, sip_port, sip_ports, media_ports, mgcp_port,
+		h248_port;
 };
 
 struct parser {
@@ -626,6 +627,7 @@ enum {
 	R_TRANSACTIONS_PER_TERMINAL,
 	R_RESERVE,
 	R_MGCP_PORT,
+	R_H248_PORT,
 	R_COUNT
 };
 
@@ -658,6 +660,7 @@ static const char *const realm_keys[R_COUNT] = {
 	[R_TRANSACTIONS_PER_TERMINAL] = "max_transactions_per_terminal",
 	[R_RESERVE] = "reserve_percent",
 	[R_MGCP_PORT] = "mgcp_port",
+	[R_H248_PORT] = "h248_port",
 };
 
 /* "restricted", the name first-packet latching had when first-packet
@@ -770,6 +773,9 @@ static int parse_realm_base(struct parser *p, yaml_node_t *const *kn,
 		ret = get_port(p, kn[R_MGCP_PORT], vn[R_MGCP_PORT],
 			       &r->mgcp_port);
 	if (!ret)
+		ret = get_port(p, kn[R_H248_PORT], vn[R_H248_PORT],
+			       &r->h248_port);
+	if (!ret)
 		ret = get_range(p, kn[R_SIP_PORTS], vn[R_SIP_PORTS],
 				&r->sip_ports);
 	if (!ret)
@@ -783,6 +789,8 @@ static int parse_realm_base(struct parser *p, yaml_node_t *const *kn,
 		m->sip_ports = vn[R_SIP_PORTS]->start_mark;
 	if (kn[R_MGCP_PORT])
 		m->mgcp_port = vn[R_MGCP_PORT]->start_mark;
+	if (kn[R_H248_PORT])
+		m->h248_port = vn[R_H248_PORT]->start_mark;
 	m->media_ports = vn[R_MEDIA_PORTS]->start_mark;
 
 	/* One stream takes an RTP port and the RTCP port above it (RFC 3550
@@ -947,6 +955,9 @@ static size_t realm_portsets(const struct np_realm *r,
 	if (r->mgcp_port)
 		ps[n++] = (struct portset){ "mgcp_port", r->mgcp_port,
 					    r->mgcp_port, m->mgcp_port };
+	if (r->h248_port)
+		ps[n++] = (struct portset){ "h248_port", r->h248_port,
+					    r->h248_port, m->h248_port };
 	if (r->sip_ports.lo)
 		ps[n++] = (struct portset){ "sip_ports", r->sip_ports.lo,
 					    r->sip_ports.hi, m->sip_ports };
@@ -979,7 +990,7 @@ static bool same_addr(const struct np_sockaddr *a, const struct np_sockaddr *b)
  */
 static int check_overlaps(struct parser *p)
 {
-	struct portset a[4], b[4];
+	struct portset a[5], b[5];
 	char sa[48], sb[48], addr[INET6_ADDRSTRLEN];
 	const struct np_realm *rj, *ri;
 	size_t i, j, na, nb, x, y;
@@ -1025,13 +1036,14 @@ static int check_overlaps(struct parser *p)
 
 /* ---- pairs ---- */
 
-enum { P_FIRST, P_SECOND, P_SOFTSWITCH, P_CALL_AGENT, P_COUNT };
+enum { P_FIRST, P_SECOND, P_SOFTSWITCH, P_CALL_AGENT, P_MGC, P_COUNT };
 
 static const char *const pair_keys[P_COUNT] = {
 	[P_FIRST] = "first",
 	[P_SECOND] = "second",
 	[P_SOFTSWITCH] = "softswitch",
 	[P_CALL_AGENT] = "call_agent",
+	[P_MGC] = "mgc",
 };
 
 static const char *family_name(int family)
@@ -1091,6 +1103,52 @@ static int parse_call_agent(struct parser *p, yaml_node_t *const *kn,
 	return 0;
 }
 
+static bool in_range(uint16_t port, uint16_t lo, uint16_t hi)
+{
+	return lo && port >= lo && port <= hi;
+}
+
+/* H.248 (RFC 3525) on a pair: the media gateway controller in the second
+ * realm, gateways reaching the first realm's h248_port (2944 when not
+ * given, RFC 3525 D.1: the text encoding's port). */
+static int parse_mgc(struct parser *p, yaml_node_t *const *kn,
+		     yaml_node_t *const *vn, size_t idx)
+{
+	struct np_pair *pr = &p->cfg->pairs[idx];
+	struct np_realm *first = &p->cfg->realms[pr->first];
+	const struct np_realm *second = &p->cfg->realms[pr->second];
+	char why[WHY_MAX];
+	const char *s, *e;
+	int ret;
+
+	if (!first->h248_port) {
+		uint16_t d = NP_DEFAULT_H248_PORT;
+
+		if (d == first->sip_port || d == first->mgcp_port ||
+		    in_range(d, first->sip_ports.lo, first->sip_ports.hi) ||
+		    in_range(d, first->media_ports.lo, first->media_ports.hi))
+			return fail(p, vn[P_MGC]->start_mark,
+				    "realm '%s' (line %zu) has no h248_port and its default %u is taken there: give one",
+				    first->name, p->rm[pr->first].map.line + 1,
+				    d);
+		first->h248_port = d;
+	}
+	ret = want_scalar(p, kn[P_MGC], vn[P_MGC], &s);
+	if (ret)
+		return ret;
+	e = scan_hostport(s, &pr->mgc, why, false);
+	if (e)
+		return fail(p, vn[P_MGC]->start_mark, "bad mgc '%.60s': %s", s,
+			    e);
+	if (pr->mgc.family != second->address.family)
+		return fail(p, vn[P_MGC]->start_mark,
+			    "pair %zu (%s -> %s) mixes address families: mgc '%.60s' is %s but realm '%s' has an %s address",
+			    idx + 1, first->name, second->name, s,
+			    family_name(pr->mgc.family), second->name,
+			    family_name(second->address.family));
+	return 0;
+}
+
 static int parse_pair(struct parser *p, const yaml_node_t *map, size_t idx)
 {
 	struct np_pair *pr = &p->cfg->pairs[idx];
@@ -1108,13 +1166,14 @@ static int parse_pair(struct parser *p, const yaml_node_t *map, size_t idx)
 	ret = collect(p, map, pair_keys, P_COUNT, kn, vn, where);
 	if (ret)
 		return ret;
-	/* A pair carries SIP (softswitch), MGCP (call_agent) or both. */
+	/* A pair carries SIP (softswitch), MGCP (call_agent), H.248 (mgc),
+	 * or several. */
 	for (i = 0; i < P_SOFTSWITCH; i++) {
 		ret = require(p, map, kn, i, pair_keys, where);
 		if (ret)
 			return ret;
 	}
-	if (!kn[P_CALL_AGENT]) {
+	if (!kn[P_CALL_AGENT] && !kn[P_MGC]) {
 		ret = require(p, map, kn, P_SOFTSWITCH, pair_keys, where);
 		if (ret)
 			return ret;
@@ -1165,6 +1224,11 @@ static int parse_pair(struct parser *p, const yaml_node_t *map, size_t idx)
 
 	if (kn[P_CALL_AGENT]) {
 		ret = parse_call_agent(p, kn, vn, idx);
+		if (ret)
+			return ret;
+	}
+	if (kn[P_MGC]) {
+		ret = parse_mgc(p, kn, vn, idx);
 		if (ret)
 			return ret;
 	}

@@ -25,6 +25,7 @@
 #define NP_DEFAULT_MEDIA_TIMEOUT 60 /* seconds */
 #define NP_DEFAULT_KEEPALIVE_INTERVAL 20 /* seconds */
 #define NP_DEFAULT_HOLD_TIMEOUT 3600 /* seconds */
+#define NP_DEFAULT_H248_PORT 2944 /* RFC 3525 D.1, text encoding */
 #define NP_DEFAULT_SIP_PORT_QUARANTINE 300 /* seconds */
 #define NP_MAX_HOLD_TIMEOUT 604800 /* a week */
 #define NP_MAX_SIP_PORT_QUARANTINE 86400
@@ -99,6 +100,9 @@ struct np_realm {
 	/* MGCP access socket, where gateways send (RFC 3435: a call agent
 	 * listens on 2727); 0 if not given. */
 	uint16_t mgcp_port;
+	/* H.248 text access socket, where media gateways send (RFC 3525
+	 * D.1: 2944, the default when a pair names an mgc); 0 if none. */
+	uint16_t h248_port;
 	struct np_port_range sip_ports; /* per-terminal core addresses */
 	struct np_port_range media_ports; /* RTP even, RTCP odd */
 	enum np_latch_mode latch;
@@ -145,6 +149,8 @@ struct np_pair {
 	struct np_sockaddr softswitch; /* family 0: the pair carries no SIP */
 	/* MGCP call agent (RFC 3435), family 0: the pair carries no MGCP. */
 	struct np_sockaddr call_agent;
+	/* H.248 media gateway controller (RFC 3525), family 0: none. */
+	struct np_sockaddr mgc;
 	/* Gone from the file at a reload: no new terminals, registrations
 	 * or calls; live ones finish (never set by the parser). */
 	bool draining;

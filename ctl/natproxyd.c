@@ -176,13 +176,16 @@ static int sock_bind(struct daemon *d, const struct np_realm *r, size_t realm,
 	return 0;
 }
 
-/* A pair's sockets on its first realm: SIP (if it has a softswitch) and
- * MGCP (if it has a call agent); 0 for none. */
+#define ACCESS_PORTS 3
+
+/* A pair's sockets on its first realm: SIP (if it has a softswitch),
+ * MGCP (if it has a call agent) and H.248 (if it has an MGC); 0 for none. */
 static void access_ports(const struct np_pair *p, const struct np_realm *r,
-			 uint16_t ports[2])
+			 uint16_t ports[ACCESS_PORTS])
 {
 	ports[0] = p->softswitch.family ? r->sip_port : 0;
 	ports[1] = p->call_agent.family ? r->mgcp_port : 0;
+	ports[2] = p->mgc.family ? r->h248_port : 0;
 }
 
 static int sock_open(void *ctx, size_t realm, uint16_t port)
@@ -761,7 +764,7 @@ static void reload(struct daemon *d)
 	for (i = 0; i < merged.n_pairs; i++) {
 		const struct np_pair *p = &merged.pairs[i];
 		const struct np_realm *r = &merged.realms[p->first];
-		uint16_t ports[2];
+		uint16_t ports[ACCESS_PORTS];
 		size_t k;
 
 		if (p->draining) {
@@ -769,7 +772,7 @@ static void reload(struct daemon *d)
 			continue;
 		}
 		access_ports(p, r, ports);
-		for (k = 0; k < 2; k++) {
+		for (k = 0; k < ACCESS_PORTS; k++) {
 			if (!ports[k] || (d->socks[p->first] &&
 					  d->socks[p->first][ports[k]] >= 0))
 				continue;
@@ -1142,10 +1145,10 @@ int main(int argc, char **argv)
 	}
 	for (i = 0; i < d.cfg.n_pairs; i++) {
 		size_t first = d.cfg.pairs[i].first, k;
-		uint16_t ports[2];
+		uint16_t ports[ACCESS_PORTS];
 
 		access_ports(&d.cfg.pairs[i], &d.cfg.realms[first], ports);
-		for (k = 0, err = 0; k < 2 && !err; k++)
+		for (k = 0, err = 0; k < ACCESS_PORTS && !err; k++)
 			if (ports[k])
 				err = sock_open(&d, first, ports[k]);
 		if (err)

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* The call core and its SIP and MGCP drivers, put together (proxy.h). */
+/* The call core and its SIP, MGCP and H.248 drivers, put together (proxy.h). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,10 +19,13 @@ int np_proxy_init(struct np_proxy *px, const struct np_config *cfg,
 		return err;
 	}
 	err = np_mgcp_init(&px->mgcp, &px->core);
+	if (!err)
+		err = np_h248_init(&px->h248, &px->core);
 	if (err) {
 		np_core_fini(&px->core);
 		np_sip_fini(&px->sip);
 		np_mgcp_fini(&px->mgcp);
+		np_h248_fini(&px->h248);
 	}
 	return err;
 }
@@ -32,6 +35,7 @@ void np_proxy_fini(struct np_proxy *px)
 	np_core_fini(&px->core);
 	np_sip_fini(&px->sip);
 	np_mgcp_fini(&px->mgcp);
+	np_h248_fini(&px->h248);
 }
 
 void np_proxy_forget(struct np_proxy *px)
@@ -39,6 +43,7 @@ void np_proxy_forget(struct np_proxy *px)
 	np_core_forget(&px->core);
 	np_sip_fini(&px->sip);
 	np_mgcp_fini(&px->mgcp);
+	np_h248_fini(&px->h248);
 }
 
 void np_proxy_input(struct np_proxy *px, size_t realm, uint16_t local_port,
@@ -47,6 +52,8 @@ void np_proxy_input(struct np_proxy *px, size_t realm, uint16_t local_port,
 {
 	if (np_mgcp_owns(&px->mgcp, realm, local_port, buf, len))
 		np_mgcp_input(&px->mgcp, realm, local_port, src, buf, len, now);
+	else if (np_h248_owns(&px->h248, realm, local_port, buf, len))
+		np_h248_input(&px->h248, realm, local_port, src, buf, len, now);
 	else
 		np_sip_input(&px->sip, realm, local_port, src, buf, len, now);
 }
@@ -55,6 +62,7 @@ void np_proxy_tick(struct np_proxy *px, time_t now)
 {
 	np_sip_tick(&px->sip, now);
 	np_mgcp_tick(&px->mgcp, now);
+	np_h248_tick(&px->h248, now);
 	np_core_tick(&px->core, now);
 }
 
@@ -98,5 +106,7 @@ int np_proxy_reconfigure(struct np_proxy *px, const struct np_config *next)
 
 	if (!err)
 		err = np_sip_reconfigure(&px->sip);
-	return err ? err : np_mgcp_reconfigure(&px->mgcp);
+	if (!err)
+		err = np_mgcp_reconfigure(&px->mgcp);
+	return err ? err : np_h248_reconfigure(&px->h248);
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * natproxy's control plane as natproxyd runs it: the call core (ctl/core/)
- * and the protocol drivers that drive it (ctl/sip/, ctl/mgcp/), put
+ * and the protocol drivers that drive it (ctl/sip/, ctl/mgcp/, ctl/h248/), put
  * together. Datagrams go to the driver whose socket they arrived on; the tick, the
  * state file, the metrics and a reload reach core and drivers from here.
  */
@@ -9,6 +9,7 @@
 #define NATPROXY_PROXY_H
 
 #include "core/core.h"
+#include "h248/h248.h"
 #include "mgcp/mgcp.h"
 #include "sip/sip.h"
 
@@ -16,6 +17,7 @@ struct np_proxy {
 	struct np_core core;
 	struct np_sip sip;
 	struct np_mgcp mgcp;
+	struct np_h248 h248;
 };
 
 int np_proxy_init(struct np_proxy *px, const struct np_config *cfg,

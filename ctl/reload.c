@@ -137,6 +137,10 @@ static void realm_keep_fixed(struct merge *m, struct np_realm *r,
 		note(m, true,
 		     "realm '%s': mgcp_port %u -> %u needs a restart: kept %u",
 		     o->name, o->mgcp_port, r->mgcp_port, o->mgcp_port);
+	if (r->h248_port != o->h248_port)
+		note(m, true,
+		     "realm '%s': h248_port %u -> %u needs a restart: kept %u",
+		     o->name, o->h248_port, r->h248_port, o->h248_port);
 	if (!range_eq(r->sip_ports, o->sip_ports))
 		note(m, true,
 		     "realm '%s': sip_ports %u-%u -> %u-%u needs a restart: "
@@ -154,6 +158,7 @@ static void realm_keep_fixed(struct merge *m, struct np_realm *r,
 	r->address = o->address;
 	r->sip_port = o->sip_port;
 	r->mgcp_port = o->mgcp_port;
+	r->h248_port = o->h248_port;
 	r->sip_ports = o->sip_ports;
 	r->media_ports = o->media_ports;
 
@@ -191,6 +196,8 @@ static size_t portsets(const struct np_realm *r, struct np_port_range *ps)
 		ps[n++] = (struct np_port_range){ r->sip_port, r->sip_port };
 	if (r->mgcp_port)
 		ps[n++] = (struct np_port_range){ r->mgcp_port, r->mgcp_port };
+	if (r->h248_port)
+		ps[n++] = (struct np_port_range){ r->h248_port, r->h248_port };
 	if (r->sip_ports.lo)
 		ps[n++] = r->sip_ports;
 	ps[n++] = r->media_ports;
@@ -201,7 +208,7 @@ static size_t portsets(const struct np_realm *r, struct np_port_range *ps)
 static int check_overlaps(const struct np_config *cfg, size_t from, char *err,
 			  size_t errlen)
 {
-	struct np_port_range a[4], b[4];
+	struct np_port_range a[5], b[5];
 	size_t i, j, x, y, na, nb;
 	char text[64];
 
@@ -343,6 +350,11 @@ int np_reload_merge(const struct np_config *running, struct np_config *next,
 			     addr_text(&next->pairs[j].call_agent, b,
 				       sizeof(b)),
 			     a);
+		if (!addr_eq(&next->pairs[j].mgc, &o->mgc))
+			note(&m, true,
+			     "pair %s: mgc %s -> %s needs a restart: kept %s",
+			     name, addr_text(&o->mgc, a, sizeof(a)),
+			     addr_text(&next->pairs[j].mgc, b, sizeof(b)), a);
 	}
 	for (j = 0; j < next->n_pairs; j++) {
 		const struct np_pair *n = &next->pairs[j];

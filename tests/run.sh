@@ -21,8 +21,10 @@ SUITES=(
 	build/tests/unit/metrics_test
 	build/tests/unit/charging_file_test
 	build/tests/unit/mgcp_test
+	build/tests/unit/h248_test
 	build/tests/fuzz/proxy_fuzz
 	build/tests/fuzz/mgcp_fuzz
+	build/tests/fuzz/h248_fuzz
 	build/tests/fuzz/config_fuzz
 	tests/xdp_packet_test.sh
 	tests/cli.sh
@@ -38,6 +40,7 @@ SUITES=(
 	tests/e2e/statedmg.sh
 	tests/e2e/mgcp.sh
 	tests/e2e/mgcp_osmo.sh
+	tests/e2e/h248.sh
 	tests/package.sh
 	tests/e2e/baresip.sh
 	tests/e2e/clients.sh

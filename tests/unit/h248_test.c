@@ -1,0 +1,924 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Unit tests of the H.248 driver (ctl/h248/): the text scanner on RFC 3525
+ * examples in the pretty and the compact form (items found, bad input
+ * refused), then the driver on message tables, each step a message in
+ * (from a gateway behind its NAT, or from the MGC to a gateway's core
+ * address) and the exact messages out with where they went, through a fake
+ * struct np_core_io that keeps the flows and the charging records. The
+ * scenarios: a gateway learnt from its ServiceChange; an Add with Remote
+ * SDP and its reply's Local SDP pointed at the relays, Pending, a
+ * retransmitted Add, TransactionResponseAck, Subtract and its record;
+ * colliding transaction ids of two gateways; AuditValue keepalives and a
+ * gateway that stops answering; bad input; the configuration keys.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "h248/h248msg.h"
+#include "proxy.h"
+#include "reload.h"
+#include "sip/sipmsg.h"
+#include "log.h"
+#include "tap.h"
+
+/* Steps leave out what they do not need. */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
+#define ACC 0
+#define CORE 1
+#define T0 1000
+#define MAX_SENT 32
+#define MAX_FLOWS 64
+
+/* --- configuration --------------------------------------------------------- */
+
+#define CFG                                                                    \
+	"realms:\n"                                                            \
+	"  - name: access\n"                                                   \
+	"    interface: acc0\n"                                                \
+	"    address: 203.0.113.1\n"                                           \
+	"    h248_port: 2944\n"                                                \
+	"    media_ports: 30000-30099\n"                                       \
+	"  - name: core\n"                                                     \
+	"    interface: core0\n"                                               \
+	"    address: 198.51.100.1\n"                                          \
+	"    sip_ports: 20000-20009\n"                                         \
+	"    sip_port_quarantine: 0\n"                                         \
+	"    media_ports: 40000-40099\n"                                       \
+	"pairs:\n"                                                             \
+	"  - first: access\n"                                                  \
+	"    second: core\n"                                                   \
+	"    mgc: 198.51.100.2:2944\n"                                  \
+	"keepalive:\n"                                                         \
+	"  method: options\n"                                                  \
+	"  interval: 20\n"
+
+/* Media may stop for 10 minutes: a gateway is lost before its calls. */
+#define CFG_SLOW_MEDIA                                                         \
+	"realms:\n"                                                            \
+	"  - name: access\n"                                                   \
+	"    interface: acc0\n"                                                \
+	"    address: 203.0.113.1\n"                                           \
+	"    h248_port: 2944\n"                                                \
+	"    media_ports: 30000-30099\n"                                       \
+	"    media_timeout: 600\n"                                             \
+	"  - name: core\n"                                                     \
+	"    interface: core0\n"                                               \
+	"    address: 198.51.100.1\n"                                          \
+	"    sip_ports: 20000-20009\n"                                         \
+	"    sip_port_quarantine: 0\n"                                         \
+	"    media_ports: 40000-40099\n"                                       \
+	"    media_timeout: 600\n"                                             \
+	"pairs:\n"                                                             \
+	"  - first: access\n"                                                  \
+	"    second: core\n"                                                   \
+	"    mgc: 198.51.100.2:2944\n"                                         \
+	"keepalive:\n"                                                         \
+	"  method: options\n"                                                  \
+	"  interval: 20\n"
+
+/* --- the fake io ----------------------------------------------------------- */
+
+struct sent {
+	size_t realm;
+	uint16_t from_port;
+	struct np_sockaddr to;
+	char buf[16384];
+};
+
+struct fake {
+	struct sent sent[MAX_SENT];
+	size_t n_sent;
+	struct {
+		bool used;
+		struct np_flow_key key;
+		struct np_flow flow;
+	} flows[MAX_FLOWS];
+	char record[8192];
+	size_t n_records;
+};
+
+static int fake_open(void *ctx, size_t realm, uint16_t port)
+{
+	(void)ctx, (void)realm, (void)port;
+	return 0;
+}
+
+static void fake_close(void *ctx, size_t realm, uint16_t port)
+{
+	(void)ctx, (void)realm, (void)port;
+}
+
+static int fake_send(void *ctx, size_t realm, uint16_t from_port,
+		     const struct np_sockaddr *to, const char *buf, size_t len)
+{
+	struct fake *f = ctx;
+	struct sent *s;
+
+	if (f->n_sent == MAX_SENT)
+		return 0;
+	s = &f->sent[f->n_sent++];
+	s->realm = realm;
+	s->from_port = from_port;
+	s->to = *to;
+	snprintf(s->buf, sizeof(s->buf), "%.*s", (int)len, buf);
+	return 0;
+}
+
+static int slot(struct fake *f, const struct np_flow_key *k)
+{
+	int i;
+
+	for (i = 0; i < MAX_FLOWS; i++)
+		if (f->flows[i].used && !memcmp(&f->flows[i].key, k, sizeof(*k)))
+			return i;
+	return -1;
+}
+
+static int fake_put(void *ctx, const struct np_flow_key *key,
+		    const struct np_flow *flow)
+{
+	struct fake *f = ctx;
+	int i = slot(f, key);
+
+	for (int j = 0; i < 0 && j < MAX_FLOWS; j++)
+		if (!f->flows[j].used)
+			i = j;
+	if (i < 0)
+		return -ENOSPC;
+	f->flows[i].used = true;
+	f->flows[i].key = *key;
+	f->flows[i].flow = *flow;
+	return 0;
+}
+
+static int fake_get(void *ctx, const struct np_flow_key *key,
+		    struct np_flow *flow)
+{
+	struct fake *f = ctx;
+	int i = slot(f, key);
+
+	if (i < 0)
+		return -ENOENT;
+	*flow = f->flows[i].flow;
+	return 0;
+}
+
+static int fake_del(void *ctx, const struct np_flow_key *key,
+		    struct np_counters *last)
+{
+	struct fake *f = ctx;
+	int i = slot(f, key);
+
+	if (last) {
+		memset(last, 0, sizeof(*last));
+		last->packets = 100;
+		last->bytes = 100 * 172;
+	}
+	if (i < 0)
+		return -ENOENT;
+	f->flows[i].used = false;
+	return 0;
+}
+
+static int fake_counters(void *ctx, const struct np_flow_key *key,
+			 struct np_counters *now)
+{
+	memset(now, 0, sizeof(*now));
+	return slot(ctx, key) < 0 ? -ENOENT : 0;
+}
+
+static void fake_charge(void *ctx, const char *line, size_t len)
+{
+	struct fake *f = ctx;
+
+	snprintf(f->record, sizeof(f->record), "%.*s", (int)len, line);
+	f->n_records++;
+}
+
+static double fake_wall(void *ctx)
+{
+	(void)ctx;
+	return 1795500005.0; /* our transaction ids start at 5001 */
+}
+
+static const struct np_core_io fake_io = {
+	.signal_open = fake_open,
+	.signal_close = fake_close,
+	.send = fake_send,
+	.flow_put = fake_put,
+	.flow_get = fake_get,
+	.flow_del = fake_del,
+	.counters_get = fake_counters,
+	.charge = fake_charge,
+	.wall = fake_wall,
+};
+
+static size_t n_flows(const struct fake *f)
+{
+	size_t n = 0;
+
+	for (int i = 0; i < MAX_FLOWS; i++)
+		n += f->flows[i].used;
+	return n;
+}
+
+/* --- environment -------------------------------------------------------------- */
+
+struct env {
+	struct np_config cfg;
+	struct np_proxy px;
+	struct fake f;
+	time_t now;
+};
+
+static struct np_sockaddr sa(const char *ip, uint16_t port)
+{
+	struct np_sockaddr a = { .family = AF_INET, .port = port };
+
+	inet_pton(AF_INET, ip, &a.addr.v4);
+	return a;
+}
+
+static bool env_init(struct tap *t, struct env *e, const char *yaml)
+{
+	char err[256];
+
+	memset(e, 0, sizeof(*e));
+	e->now = T0;
+	if (np_config_parse("test", yaml, strlen(yaml), &e->cfg, err,
+			    sizeof(err))) {
+		tap_check(t, false, "config: %s", err);
+		return false;
+	}
+	return tap_check(t, !np_proxy_init(&e->px, &e->cfg, &fake_io, &e->f),
+			 "proxy with an H.248 pair");
+}
+
+static void env_fini(struct env *e)
+{
+	np_proxy_fini(&e->px);
+	np_config_free(&e->cfg);
+}
+
+/* Who sends and receives in the tables: two gateways behind two NATs (both
+ * at 192.168.1.10 in their LANs), and the MGC. */
+enum who { MG1, MG2, MGC };
+static const char *const who_ip[] = { "203.0.113.50", "203.0.113.60",
+				      "198.51.100.2" };
+static const uint16_t who_port[] = { 2944, 2944, 2944 };
+
+struct step {
+	const char *what;
+	enum who from;
+	uint16_t to_port; /* for MGC: the gateway's core port */
+	const char *in;
+	/* Expected datagrams: "mg1", "mg2" (from the access socket) or
+	 * "mgc:PORT" (from that core port), then '|', then the exact text;
+	 * NULL ends. */
+	const char *out[4];
+	time_t tick; /* then tick the clock to this (0: no tick) */
+};
+
+static void feed(struct env *e, enum who from, uint16_t to_port,
+		 const char *msg)
+{
+	struct np_sockaddr src = sa(who_ip[from], who_port[from]);
+
+	if (from == MGC)
+		np_proxy_input(&e->px, CORE, to_port, &src, msg, strlen(msg),
+			       e->now);
+	else
+		np_proxy_input(&e->px, ACC, 2944, &src, msg, strlen(msg),
+			       e->now);
+}
+
+static bool sent_is(const struct sent *s, const char *want, char *why,
+		    size_t wl)
+{
+	const char *bar = strchr(want, '|');
+	char dest[32], ip[INET_ADDRSTRLEN];
+	struct np_sockaddr to;
+	size_t realm;
+	uint16_t from;
+
+	snprintf(dest, sizeof(dest), "%.*s", (int)(bar - want), want);
+	if (!strcmp(dest, "mg1") || !strcmp(dest, "mg2")) {
+		to = sa(who_ip[dest[2] - '1'], 2944);
+		realm = ACC;
+		from = 2944;
+	} else {
+		to = sa(who_ip[MGC], 2944);
+		realm = CORE;
+		from = (uint16_t)atoi(dest + 4);
+	}
+	inet_ntop(AF_INET, &s->to.addr.v4, ip, sizeof(ip));
+	if (s->realm != realm || s->from_port != from ||
+	    s->to.addr.v4.s_addr != to.addr.v4.s_addr || s->to.port != to.port) {
+		snprintf(why, wl, "went from realm %zu port %u to %s:%u",
+			 s->realm, s->from_port, ip, s->to.port);
+		return false;
+	}
+	if (strcmp(s->buf, bar + 1)) {
+		snprintf(why, wl, "text differs");
+		return false;
+	}
+	return true;
+}
+
+static void diag_text(const char *label, const char *text)
+{
+	const char *p = text, *nl;
+
+	printf("#   %s:\n", label);
+	for (; *p; p = nl + 1) {
+		nl = strchr(p, '\n');
+		if (!nl) {
+			printf("#     %s\n", p);
+			break;
+		}
+		printf("#     %.*s\n", (int)(nl - p), p);
+	}
+}
+
+static void run_steps(struct tap *t, struct env *e, const char *name,
+		      const struct step *steps, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct step *s = &steps[i];
+		size_t k, want = 0;
+		char why[128] = "";
+		bool ok = true;
+
+		e->f.n_sent = 0;
+		if (s->in)
+			feed(e, s->from, s->to_port, s->in);
+		if (s->tick) {
+			e->now = s->tick;
+			np_proxy_tick(&e->px, e->now);
+		}
+		while (want < 4 && s->out[want])
+			want++;
+		if (e->f.n_sent != want) {
+			ok = false;
+			snprintf(why, sizeof(why), "%zu datagrams, not %zu",
+				 e->f.n_sent, want);
+		}
+		for (k = 0; ok && k < want; k++)
+			ok = sent_is(&e->f.sent[k], s->out[k], why, sizeof(why));
+		tap_check(t, ok, "%s: %s%s%s", name, s->what, ok ? "" : ": ",
+			  why);
+		if (!ok)
+			for (k = 0; k < e->f.n_sent; k++)
+				diag_text("sent", e->f.sent[k].buf);
+	}
+}
+
+/* --- the scanner --------------------------------------------------------------- */
+
+struct scan_case {
+	const char *what, *in;
+	int ok; /* 1 parses, 0 refused */
+	const char *mid;
+	size_t n_nodes;
+};
+
+static const struct scan_case scan_cases[] = {
+	{ "ServiceChange, pretty (RFC 3525 A.1)",
+	  "MEGACO/1 [124.124.124.222]:55555\n"
+	  "Transaction = 9998 {\n"
+	  "   Context = - {\n"
+	  "      ServiceChange = ROOT {Services {\n"
+	  "          Method=Restart,\n"
+	  "          ServiceChangeAddress=55555, Profile=ResGW/1}\n"
+	  "      }\n"
+	  "   }\n"
+	  "}\n",
+	  1, "[124.124.124.222]:55555", 7 },
+	{ "the same, compact",
+	  "!/1 [124.124.124.222]:55555 T=9998{C=-{SC=ROOT{SV{MT=RS,AD=55555,PF=ResGW/1}}}}",
+	  1, "[124.124.124.222]:55555", 7 },
+	{ "a Reply with Local SDP taken whole (RFC 3525 A.2)",
+	  "MEGACO/1 [124.124.124.222]:55555\n"
+	  "Reply = 10003 {\n"
+	  "   Context = 2000 {\n"
+	  "     Add = A4444,\n"
+	  "     Add=A4445{Media { Stream = 1 {\n"
+	  "        Local {\n"
+	  "v=0\n"
+	  "o=- 2890844526 2890842807 IN IP4 124.124.124.222\n"
+	  "s=-\n"
+	  "t= 0 0\n"
+	  "c=IN IP4 124.124.124.222\n"
+	  "m=audio 2222 RTP/AVP 4\n"
+	  "a=ptime:30\n"
+	  "a=recvonly\n"
+	  "} ; RTP profile for G.723.1 is 4\n"
+	  "}}}\n"
+	  "   }\n"
+	  "}\n",
+	  1, "[124.124.124.222]:55555", 7 },
+	{ "a domain name mId, TransactionResponseAck and Pending",
+	  "MEGACO/2 <mg1.example.net>:2944\nK{1-3, 7}\nPN=8{}\n", 1,
+	  "<mg1.example.net>:2944", 4 },
+	{ "quoted strings with braces inside",
+	  "MEGACO/3 [10.0.0.1]:2944 P=4{ER=400{\"a } b {\"}}", 1,
+	  "[10.0.0.1]:2944", 3 },
+	{ "no header", "Transaction = 1 {}\n", 0, NULL, 0 },
+	{ "version 4", "MEGACO/4 [10.0.0.1]:2944 T=1{}", 0, NULL, 0 },
+	{ "no transaction", "MEGACO/1 [10.0.0.1]:2944\n", 0, NULL, 0 },
+	{ "a brace missing", "MEGACO/1 [10.0.0.1]:2944 T=1{C=-{", 0, NULL, 0 },
+	{ "a brace too many", "MEGACO/1 [10.0.0.1]:2944 T=1{}}", 0, NULL, 0 },
+	{ "Local not closed", "MEGACO/1 [10.0.0.1]:2944 T=1{C=1{A=a{M{L{v=0",
+	  0, NULL, 0 },
+	{ "an unterminated string", "MEGACO/1 [10.0.0.1]:2944 T=1{ER=1{\"x}}",
+	  0, NULL, 0 },
+};
+
+static void test_scan(struct tap *t)
+{
+	static struct np_h248_msg m;
+	const char *why;
+	size_t i;
+
+	for (i = 0; i < sizeof(scan_cases) / sizeof(scan_cases[0]); i++) {
+		const struct scan_case *c = &scan_cases[i];
+		int err = np_h248_parse(c->in, strlen(c->in), &m, &why);
+
+		if (!c->ok) {
+			tap_check(t, err == -EINVAL, "scan: %s: refused",
+				  c->what);
+			continue;
+		}
+		tap_check(t,
+			  !err && m.mid_len == strlen(c->mid) &&
+				  !memcmp(c->in + m.mid_off, c->mid,
+					  m.mid_len) &&
+				  m.n == c->n_nodes,
+			  "scan: %s (%s, %zu items)", c->what,
+			  err ? why : "read", err ? 0 : m.n);
+	}
+	/* Local's SDP is one raw item, and an edit replaces just it. */
+	{
+		const char *in = scan_cases[2].in;
+		static struct np_h248_edits ed;
+		char out[2048];
+		size_t k;
+		int n, local = -1;
+
+		np_h248_parse(in, strlen(in), &m, &why);
+		for (k = 0; k < m.n; k++)
+			if (np_h248_named(&m, (int)k, "Local", "L"))
+				local = (int)k;
+		tap_check(t, local >= 0 && m.nodes[local].raw,
+			  "scan: Local is taken as octets");
+		memset(&ed, 0, sizeof(ed));
+		np_h248_edit(&ed, m.mid_off, m.mid_len, "[1.2.3.4]:5", 11);
+		n = np_h248_write(&m, &ed, m.hdr_end, m.len, out, sizeof(out));
+		tap_check(t,
+			  n == (int)strlen(in) - 12 &&
+				  !strncmp(out, "MEGACO/1 [1.2.3.4]:5\nReply", 26) &&
+				  !strcmp(out + 21, in + 33),
+			  "scan: an edit of the mId keeps every other byte");
+	}
+}
+
+/* --- the driver ------------------------------------------------------------------ */
+
+#define MG_SDP                                                                 \
+	"v=0\r\n"                                                              \
+	"o=- 25678 753849 IN IP4 192.168.1.10\r\n"                             \
+	"s=-\r\n"                                                              \
+	"c=IN IP4 192.168.1.10\r\n"                                            \
+	"t=0 0\r\n"                                                            \
+	"m=audio 4000 RTP/AVP 0\r\n"
+#define MG_SDP_OUT                                                             \
+	"v=0\r\n"                                                              \
+	"o=- 25678 753849 IN IP4 198.51.100.1\r\n"                             \
+	"s=-\r\n"                                                              \
+	"c=IN IP4 198.51.100.1\r\n"                                            \
+	"t=0 0\r\n"                                                            \
+	"m=audio 40000 RTP/AVP 0\r\n"
+#define MGC_SDP                                                                \
+	"v=0\r\n"                                                              \
+	"o=- 4723891 7428910 IN IP4 198.51.100.20\r\n"                         \
+	"s=-\r\n"                                                              \
+	"c=IN IP4 198.51.100.20\r\n"                                           \
+	"t=0 0\r\n"                                                            \
+	"m=audio 5000 RTP/AVP 0\r\n"
+#define MGC_SDP_OUT                                                            \
+	"v=0\r\n"                                                              \
+	"o=- 4723891 7428910 IN IP4 203.0.113.1\r\n"                           \
+	"s=-\r\n"                                                              \
+	"c=IN IP4 203.0.113.1\r\n"                                             \
+	"t=0 0\r\n"                                                            \
+	"m=audio 30000 RTP/AVP 0\r\n"
+#define CHOOSE_SDP                                                             \
+	"v=0\r\n"                                                              \
+	"c=IN IP4 $\r\n"                                                       \
+	"m=audio $ RTP/AVP 0\r\n"
+
+#define SC_IN(id)                                                              \
+	"MEGACO/1 [192.168.1.10]:2944\r\n"                                     \
+	"Transaction = " id " {\r\n"                                           \
+	"\tContext = - {\r\n"                                                  \
+	"\t\tServiceChange = ROOT {Services {Method = Restart, "               \
+	"ServiceChangeAddress = [192.168.1.10]:2944, Profile = ResGW/1}}\r\n"  \
+	"\t}\r\n"                                                              \
+	"}\r\n"
+#define SC_OUT(port, id)                                                       \
+	"MEGACO/1 [198.51.100.1]:" port "\r\n"                                 \
+	"Transaction = " id " {\r\n"                                           \
+	"\tContext = - {\r\n"                                                  \
+	"\t\tServiceChange = ROOT {Services {Method = Restart, "               \
+	"ServiceChangeAddress = [198.51.100.1]:" port ", Profile = "           \
+	"ResGW/1}}\r\n"                                                        \
+	"\t}\r\n"                                                              \
+	"}\r\n"
+
+#define ADD_IN(id, remote)                                                     \
+	"MEGACO/1 [198.51.100.2]:2944\r\n"                                     \
+	"Transaction = " id " {\r\n"                                           \
+	"\tContext = $ {\r\n"                                                  \
+	"\t\tAdd = $ {Media {Stream = 1 {LocalControl {Mode = SendReceive},\r\n" \
+	"\t\t\tLocal {\r\n" CHOOSE_SDP "\t\t\t},\r\n"                          \
+	"\t\t\tRemote {\r\n" remote "\t\t\t}}}}\r\n"                           \
+	"\t}\r\n"                                                              \
+	"}\r\n"
+#define ADD_OUT(id, remote)                                                    \
+	"MEGACO/1 [203.0.113.1]:2944\r\n"                                      \
+	"Transaction = " id " {\r\n"                                           \
+	"\tContext = $ {\r\n"                                                  \
+	"\t\tAdd = $ {Media {Stream = 1 {LocalControl {Mode = SendReceive},\r\n" \
+	"\t\t\tLocal {\r\n" CHOOSE_SDP "\t\t\t},\r\n"                          \
+	"\t\t\tRemote {\r\n" remote "\t\t\t}}}}\r\n"                           \
+	"\t}\r\n"                                                              \
+	"}\r\n"
+#define ADD_REPLY(mid, id, local)                                              \
+	"MEGACO/1 " mid "\r\n"                                                 \
+	"Reply = " id " {\r\n"                                                 \
+	"\tContext = 7 {\r\n"                                                  \
+	"\t\tAdd = rtp/1 {Media {Stream = 1 {Local {\r\n" local "\t\t\t}}}}\r\n" \
+	"\t}\r\n"                                                              \
+	"}\r\n"
+
+static const struct step call_steps[] = {
+	{ "ServiceChange from a new gateway: core address 20000, our id 5001",
+	  MG1, 0, SC_IN("9998"),
+	  { "mgc:20000|" SC_OUT("20000", "5001") } },
+	{ "the MGC's Reply back with the gateway's id, our mId", MGC, 20000,
+	  "MEGACO/1 [198.51.100.2]:2944\r\nReply = 5001 {\r\n"
+	  "\tContext = - {ServiceChange = ROOT {Services {"
+	  "ServiceChangeAddress = 2944}}}\r\n}\r\n",
+	  { "mg1|MEGACO/1 [203.0.113.1]:2944\r\nReply = 9998 {\r\n"
+	    "\tContext = - {ServiceChange = ROOT {Services {"
+	    "ServiceChangeAddress = [203.0.113.1]:2944}}}\r\n}\r\n" } },
+	{ "Add with Remote SDP: pointed at the access relay, CHOOSE kept",
+	  MGC, 20000, ADD_IN("400", MGC_SDP),
+	  { "mg1|" ADD_OUT("5002", MGC_SDP_OUT) } },
+	{ "Pending from the gateway goes on; the transaction stays", MG1, 0,
+	  "MEGACO/1 [192.168.1.10]:2944\r\nPending = 5002 {}\r\n",
+	  { "mgc:20000|MEGACO/1 [198.51.100.1]:20000\r\nPending = 400 {}\r\n" } },
+	{ "the Add again before the reply: sent again, same id", MGC, 20000,
+	  ADD_IN("400", MGC_SDP),
+	  { "mg1|" ADD_OUT("5002", MGC_SDP_OUT) } },
+	{ "the Reply's Local SDP at the core relay, context and termination",
+	  MG1, 0, ADD_REPLY("[192.168.1.10]:2944", "5002", MG_SDP),
+	  { "mgc:20000|" ADD_REPLY("[198.51.100.1]:20000", "400",
+				   MG_SDP_OUT) } },
+	{ "the Add again after the reply: the same reply again", MGC, 20000,
+	  ADD_IN("400", MGC_SDP),
+	  { "mgc:20000|" ADD_REPLY("[198.51.100.1]:20000", "400",
+				   MG_SDP_OUT) } },
+	{ "the MGC's TransactionResponseAck, in our id", MGC, 20000,
+	  "MEGACO/1 [198.51.100.2]:2944\r\nTransactionResponseAck {400}\r\n",
+	  { "mg1|MEGACO/1 [203.0.113.1]:2944\r\nTransactionResponseAck {5002}\r\n" } },
+	{ "a Notify from the gateway, compact form", MG1, 0,
+	  "!/1 [192.168.1.10]:2944 T=77{C=7{N=rtp/1{OE=1{al/of}}}}",
+	  { "mgc:20000|!/1 [198.51.100.1]:20000 T=5003{C=7{N=rtp/1{OE=1{al/of}}}}" } },
+	{ "Subtract of the termination", MGC, 20000,
+	  "MEGACO/1 [198.51.100.2]:2944\r\nTransaction = 401 {Context = 7 "
+	  "{Subtract = rtp/1 {Audit{Statistics}}}}\r\n",
+	  { "mg1|MEGACO/1 [203.0.113.1]:2944\r\nTransaction = 5004 {Context = 7 "
+	    "{Subtract = rtp/1 {Audit{Statistics}}}}\r\n" } },
+	{ "its Reply with statistics: relayed", MG1, 0,
+	  "MEGACO/1 [192.168.1.10]:2944\r\nReply = 5004 {Context = 7 "
+	  "{Subtract = rtp/1 {Statistics {rtp/ps=1200, rtp/pr=1190}}}}\r\n",
+	  { "mgc:20000|MEGACO/1 [198.51.100.1]:20000\r\nReply = 401 {Context = 7 "
+	    "{Subtract = rtp/1 {Statistics {rtp/ps=1200, rtp/pr=1190}}}}\r\n" } },
+};
+
+static void test_call(struct tap *t)
+{
+	static struct env e;
+	const char *r;
+
+	if (!env_init(t, &e, CFG))
+		return;
+	run_steps(t, &e, "call", call_steps, 3);
+	tap_check(t, n_flows(&e.f) == 4,
+		  "the MGC's Remote SDP, the first offer: 4 flows in (%zu)",
+		  n_flows(&e.f));
+	run_steps(t, &e, "call", call_steps + 3, 7);
+	tap_check(t, n_flows(&e.f) == 4 && e.f.n_records == 0,
+		  "the gateway's answer: 4 flows, no record yet");
+	run_steps(t, &e, "call", call_steps + 10, 1);
+	r = e.f.record;
+	tap_check(t, n_flows(&e.f) == 0 && e.f.n_records == 1,
+		  "Subtract answered: flows gone, one charging record");
+	tap_check(t,
+		  strstr(r, "\"call_id\": \"h248:7/rtp/1\"") &&
+			  strstr(r, "\"from\": \"rtp/1@[198.51.100.1]:20000\"") &&
+			  strstr(r, "\"to\": \"198.51.100.2:2944\"") &&
+			  strstr(r, "\"end_reason\": \"bye\"") &&
+			  strstr(r, "\"terminal\": \"203.0.113.50:2944\"") &&
+			  strstr(r, "\"packets\": 200"),
+		  "the record names the context and termination, the "
+		  "gateway as the MGC knows it, its mapping and the volumes");
+	if (!strstr(r, "h248:7/rtp/1"))
+		printf("# record: %s\n", r);
+	env_fini(&e);
+}
+
+/* The compact form, an Add without Remote (the gateway's SDP is the
+ * offer, a Modify's Remote the answer), piggy-backed items. */
+static const struct step compact_steps[] = {
+	{ "compact ServiceChange, AD as a port", MG1, 0,
+	  "!/2 [192.168.1.10]:2944 T=5{C=-{SC=ROOT{SV{MT=RS,AD=2944}}}}",
+	  { "mgc:20000|!/2 [198.51.100.1]:20000 T=5001{C=-{SC=ROOT{SV{MT=RS,"
+	    "AD=[198.51.100.1]:20000}}}}" } },
+	{ "the MGC's compact reply", MGC, 20000,
+	  "!/2 [198.51.100.2]:2944 P=5001{C=-{SC=ROOT{SV{AD=2944}}}}",
+	  { "mg1|!/2 [203.0.113.1]:2944 P=5{C=-{SC=ROOT{SV{AD=[203.0.113.1]:"
+	    "2944}}}}" } },
+	{ "compact Add without Remote", MGC, 20000,
+	  "!/2 [198.51.100.2]:2944 T=7{C=${A=${M{ST=1{L{\r\n" CHOOSE_SDP
+	  "}}}}}}",
+	  { "mg1|!/2 [203.0.113.1]:2944 T=5002{C=${A=${M{ST=1{L{\r\n"
+	    CHOOSE_SDP "}}}}}}" } },
+	{ "the reply's L: the gateway's offer, at the core relay", MG1, 0,
+	  "!/2 [192.168.1.10]:2944 P=5002{C=9{A=rtp/3{M{ST=1{L{\r\n" MG_SDP
+	  "}}}}}}",
+	  { "mgc:20000|!/2 [198.51.100.1]:20000 P=7{C=9{A=rtp/3{M{ST=1{L{"
+	    "\r\n" MG_SDP_OUT "}}}}}}" } },
+	{ "Modify with R: the answer, at the access relay", MGC, 20000,
+	  "!/2 [198.51.100.2]:2944 T=8{C=9{MF=rtp/3{M{ST=1{R{\r\n" MGC_SDP
+	  "}}}}}}",
+	  { "mg1|!/2 [203.0.113.1]:2944 T=5003{C=9{MF=rtp/3{M{ST=1{R{\r\n"
+	    MGC_SDP_OUT "}}}}}}" } },
+	{ "a Reply, a Notify and an ack in one message: each on its own",
+	  MG1, 0,
+	  "!/2 [192.168.1.10]:2944\nP=5003{C=9{MF=rtp/3}}\n"
+	  "T=6{C=9{N=rtp/3{OE=2{al/on}}}}\nK{5}\n",
+	  { "mgc:20000|!/2 [198.51.100.1]:20000\nP=8{C=9{MF=rtp/3}}\n",
+	    "mgc:20000|!/2 [198.51.100.1]:20000\nT=5004{C=9{N=rtp/3{OE=2{al/on}}}}\n",
+	    "mgc:20000|!/2 [198.51.100.1]:20000\nK{5001}\n" } },
+	{ "a wildcard Subtract in the context", MGC, 20000,
+	  "!/2 [198.51.100.2]:2944 T=9{C=9{S=*}}",
+	  { "mg1|!/2 [203.0.113.1]:2944 T=5005{C=9{S=*}}" } },
+	{ "its reply", MG1, 0, "!/2 [192.168.1.10]:2944 P=5005{C=9{S=rtp/3}}",
+	  { "mgc:20000|!/2 [198.51.100.1]:20000 P=9{C=9{S=rtp/3}}" } },
+};
+
+static void test_compact(struct tap *t)
+{
+	static struct env e;
+
+	if (!env_init(t, &e, CFG))
+		return;
+	run_steps(t, &e, "compact", compact_steps, 4);
+	tap_check(t, n_flows(&e.f) == 4,
+		  "compact: the gateway's offer puts 4 flows in (%zu)",
+		  n_flows(&e.f));
+	run_steps(t, &e, "compact", compact_steps + 4, 4);
+	tap_check(t, n_flows(&e.f) == 0 && e.f.n_records == 1 &&
+			     strstr(e.f.record, "\"call_id\": \"h248:9/rtp/3\"") &&
+			     strstr(e.f.record, "\"end_reason\": \"bye\""),
+		  "compact: Subtract * ends the context's call, one record");
+	env_fini(&e);
+}
+
+/* Two gateways behind two NATs, same LAN address, same transaction ids. */
+static const struct step collide_steps[] = {
+	{ "gateway 1's ServiceChange 9998", MG1, 0, SC_IN("9998"),
+	  { "mgc:20000|" SC_OUT("20000", "5001") } },
+	{ "gateway 2's ServiceChange 9998: another id, another mId", MG2, 0,
+	  SC_IN("9998"), { "mgc:20001|" SC_OUT("20001", "5002") } },
+	{ "the reply to 5002 reaches gateway 2 as 9998", MGC, 20001,
+	  "MEGACO/1 [198.51.100.2]:2944\r\nReply = 5002 {Context = - "
+	  "{ServiceChange = ROOT}}\r\n",
+	  { "mg2|MEGACO/1 [203.0.113.1]:2944\r\nReply = 9998 {Context = - "
+	    "{ServiceChange = ROOT}}\r\n" } },
+	{ "a reply on gateway 2's address for gateway 1's id: dropped", MGC,
+	  20001,
+	  "MEGACO/1 [198.51.100.2]:2944\r\nReply = 5001 {Context = - "
+	  "{ServiceChange = ROOT}}\r\n",
+	  { NULL } },
+	{ "the MGC's id 77 to both: each its own", MGC, 20000,
+	  "MEGACO/1 [198.51.100.2]:2944\r\nTransaction = 77 {Context = - "
+	  "{AuditValue = ROOT {Audit{}}}}\r\n",
+	  { "mg1|MEGACO/1 [203.0.113.1]:2944\r\nTransaction = 5003 {Context = - "
+	    "{AuditValue = ROOT {Audit{}}}}\r\n" } },
+	{ "the same id 77 to gateway 2 is no retransmission", MGC, 20001,
+	  "MEGACO/1 [198.51.100.2]:2944\r\nTransaction = 77 {Context = - "
+	  "{AuditValue = ROOT {Audit{}}}}\r\n",
+	  { "mg2|MEGACO/1 [203.0.113.1]:2944\r\nTransaction = 5004 {Context = - "
+	    "{AuditValue = ROOT {Audit{}}}}\r\n" } },
+	{ "gateway 2's reply to the MGC from its core address", MG2, 0,
+	  "MEGACO/1 [192.168.1.10]:2944\r\nReply = 5004 {Context = - "
+	  "{AuditValue = ROOT}}\r\n",
+	  { "mgc:20001|MEGACO/1 [198.51.100.1]:20001\r\nReply = 77 {Context = - "
+	    "{AuditValue = ROOT}}\r\n" } },
+};
+
+static void test_collide(struct tap *t)
+{
+	static struct env e;
+
+	if (!env_init(t, &e, CFG))
+		return;
+	run_steps(t, &e, "collide", collide_steps,
+		  sizeof(collide_steps) / sizeof(collide_steps[0]));
+	env_fini(&e);
+}
+
+#define AUDIT(id)                                                              \
+	"mg1|MEGACO/1 [203.0.113.1]:2944\r\nTransaction = " id " {\r\n"       \
+	"\tContext = - {\r\n\t\tAuditValue = ROOT {Audit{}}\r\n\t}\r\n}\r\n"
+
+/* Keepalives, and a gateway that stops answering them with a call up. */
+static const struct step lost_steps[] = {
+	{ "ServiceChange", MG1, 0, SC_IN("1"),
+	  { "mgc:20000|" SC_OUT("20000", "5001") } },
+	{ "an Add with its SDP", MGC, 20000, ADD_IN("500", MGC_SDP),
+	  { "mg1|" ADD_OUT("5002", MGC_SDP_OUT) } },
+	{ "the reply", MG1, 0, ADD_REPLY("[192.168.1.10]:2944", "5002", MG_SDP),
+	  { "mgc:20000|" ADD_REPLY("[198.51.100.1]:20000", "500",
+				   MG_SDP_OUT) } },
+	{ "keepalive interval: AuditValue on ROOT", MG1, 0, NULL,
+	  { AUDIT("5003") }, T0 + 21 },
+	{ "the gateway replies", MG1, 0,
+	  "MEGACO/1 [192.168.1.10]:2944\r\nReply = 5003 {Context = - "
+	  "{AuditValue = ROOT}}\r\n",
+	  { NULL } },
+	{ "the next AuditValue", MG1, 0, NULL, { AUDIT("5004") }, T0 + 42 },
+	{ "unanswered: another", MG1, 0, NULL, { AUDIT("5005") }, T0 + 63 },
+	{ "unanswered: another", MG1, 0, NULL, { AUDIT("5006") }, T0 + 84 },
+};
+
+static void test_lost(struct tap *t)
+{
+	static struct env e;
+	size_t i;
+
+	if (!env_init(t, &e, CFG_SLOW_MEDIA))
+		return;
+	run_steps(t, &e, "lost", lost_steps,
+		  sizeof(lost_steps) / sizeof(lost_steps[0]));
+	for (i = 0; i < 4 && e.f.n_records == 0; i++) {
+		e.f.n_sent = 0;
+		e.now += 21;
+		np_proxy_tick(&e.px, e.now);
+	}
+	tap_check(t, e.f.n_records == 1 && n_flows(&e.f) == 0,
+		  "the silent gateway is released, its call billed (%zu)",
+		  e.f.n_records);
+	tap_check(t, strstr(e.f.record, "\"call_id\": \"h248:7/rtp/1\"") != NULL,
+		  "the record names the termination");
+	tap_check(t, e.f.n_sent == 1 &&
+			     strstr(e.f.sent[0].buf,
+				    "ServiceChange = rtp/1 {Services {Method = "
+				    "Forced, Reason = \"905 ") &&
+			     e.f.sent[0].realm == CORE &&
+			     e.f.sent[0].from_port == 20000,
+		  "the MGC hears a ServiceChange Forced on the termination, "
+		  "no Subtract to the silent gateway");
+	if (e.f.n_sent != 1)
+		for (i = 0; i < e.f.n_sent; i++)
+			diag_text("sent", e.f.sent[i].buf);
+	tap_check(t, !np_term_by_core_port(&e.px.core, CORE, 20000),
+		  "the gateway's core address is released");
+	env_fini(&e);
+}
+
+static const struct step bad_steps[] = {
+	{ "a Notify from an unknown mapping: not a registration, dropped",
+	  MG1, 0, "MEGACO/1 [192.168.1.10]:2944\r\nTransaction = 3 {}\r\n",
+	  { NULL } },
+	{ "garbage on the access socket: Error 400", MG1, 0,
+	  "MEGACO/1 [192.168.1.10]:2944\r\nTransaction = 3 {{{\r\n",
+	  { "mg1|MEGACO/1 [203.0.113.1]:2944\r\nError = 400 {\"Syntax "
+	    "error in message\"}\r\n" } },
+	{ "not H.248 at all: Error 400", MG1, 0, "GET / HTTP/1.0\r\n\r\n",
+	  { "mg1|MEGACO/1 [203.0.113.1]:2944\r\nError = 400 {\"Syntax "
+	    "error in message\"}\r\n" } },
+	{ "ServiceChange", MG1, 0, SC_IN("1"),
+	  { "mgc:20000|" SC_OUT("20000", "5001") } },
+	{ "a reply nobody asked for: dropped", MG1, 0,
+	  "MEGACO/1 [192.168.1.10]:2944\r\nReply = 42 {}\r\n", { NULL } },
+	{ "an Add whose Remote SDP names a host: Error 449 to the MGC",
+	  MGC, 20000,
+	  ADD_IN("600", "v=0\r\nc=IN IP4 mgc.example.net\r\nm=audio 5000 RTP/AVP 0\r\n"),
+	  { "mgc:20000|MEGACO/1 [198.51.100.1]:20000\r\nReply = 600 {\r\n"
+	    "\tError = 449 {\"Unsupported SDP\"}\r\n}\r\n" } },
+	{ "a transaction id that is no number: dropped", MGC, 20000,
+	  "MEGACO/1 [198.51.100.2]:2944\r\nTransaction = x1 {}\r\n",
+	  { NULL } },
+};
+
+static void test_bad(struct tap *t)
+{
+	static struct env e;
+	struct np_sockaddr stranger = sa("198.51.100.99", 2944);
+	const char *msg = "MEGACO/1 [198.51.100.99]:2944\r\nTransaction = 1 "
+			  "{Context = - {AuditValue = ROOT}}\r\n";
+	uint64_t before;
+
+	if (!env_init(t, &e, CFG))
+		return;
+	run_steps(t, &e, "bad", bad_steps,
+		  sizeof(bad_steps) / sizeof(bad_steps[0]));
+	tap_check(t, n_flows(&e.f) == 0 && e.f.n_records == 1,
+		  "bad: the refused Add leaves no flow, its call billed");
+	e.f.n_sent = 0;
+	before = e.px.core.stats.strangers;
+	np_proxy_input(&e.px, CORE, 20000, &stranger, msg, strlen(msg), e.now);
+	tap_check(t, e.f.n_sent == 0 && e.px.core.stats.strangers == before + 1,
+		  "bad: a transaction on a core address from a stranger: "
+		  "dropped and counted");
+	env_fini(&e);
+}
+
+static void test_config(struct tap *t)
+{
+	static const char *const bad[][2] = {
+		{ "realms:\n"
+		  "  - name: a\n    interface: a0\n    address: 203.0.113.1\n"
+		  "    media_ports: 30000-30099\n"
+		  "  - name: c\n    interface: c0\n    address: 198.51.100.1\n"
+		  "    sip_ports: 20000-20009\n    media_ports: 40000-40099\n"
+		  "pairs:\n  - first: a\n    second: c\n    mgc: nohost\n",
+		  "test:14:10: bad mgc" },
+		{ "realms:\n"
+		  "  - name: a\n    interface: a0\n    address: 203.0.113.1\n"
+		  "    media_ports: 2900-2999\n"
+		  "  - name: c\n    interface: c0\n    address: 198.51.100.1\n"
+		  "    sip_ports: 20000-20009\n    media_ports: 40000-40099\n"
+		  "pairs:\n  - first: a\n    second: c\n    mgc: 198.51.100.2:2944\n",
+		  "default 2944 is taken" },
+	};
+	struct np_config cfg;
+	char err[256];
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		int r = np_config_parse("test", bad[i][0], strlen(bad[i][0]),
+					&cfg, err, sizeof(err));
+
+		tap_check(t, r && strstr(err, bad[i][1]),
+			  "config: refused with '%s' (%s)", bad[i][1], err);
+		if (!r)
+			np_config_free(&cfg);
+	}
+	{
+		const char *y =
+			"realms:\n"
+			"  - name: a\n    interface: a0\n    address: 203.0.113.1\n"
+			"    media_ports: 30000-30099\n"
+			"  - name: c\n    interface: c0\n    address: 198.51.100.1\n"
+			"    sip_ports: 20000-20009\n    media_ports: 40000-40099\n"
+			"pairs:\n  - first: a\n    second: c\n    mgc: 198.51.100.2:2944\n";
+		int r = np_config_parse("test", y, strlen(y), &cfg, err,
+					sizeof(err));
+
+		tap_check(t, !r && cfg.realms[0].h248_port == 2944 &&
+				     cfg.pairs[0].mgc.port == 2944 &&
+				     !cfg.pairs[0].softswitch.family,
+			  "config: an H.248-only pair, h248_port 2944 by default (%s)",
+			  r ? err : "ok");
+		if (!r)
+			np_config_free(&cfg);
+	}
+}
+
+int main(void)
+{
+	struct tap t = { 0 };
+
+	np_log_set_level(NP_LOG_ERROR);
+	np_sipmsg_init();
+	test_scan(&t);
+	test_call(&t);
+	test_compact(&t);
+	test_collide(&t);
+	test_lost(&t);
+	test_bad(&t);
+	test_config(&t);
+	printf("1..%d\n", t.n);
+	return t.failed ? 1 : 0;
+}
