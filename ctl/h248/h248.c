@@ -411,7 +411,7 @@ static int media(struct hctx *c, struct np_call *call, int i, enum np_side from,
 		np_warn("termination '%s': SDP %s: %s", call->id,
 			offer ? "offer" : "answer", why ? why : strerror(-err));
 	else if (!offer)
-		np_call_answered(c->core, call, c->now);
+		np_call_answered(c->core, c->t, call, c->now);
 	free(out);
 	return err;
 }
@@ -643,7 +643,7 @@ static void modify_done(struct hctx *c, struct np_h248_op *op, int cmd)
 		if (out &&
 		    !np_media_answer(c->core, c->t, call, NP_SIDE_TERM, NULL,
 				     k->lcd, k->lcd_len, out, 4096, &len, &why))
-			np_call_answered(c->core, call, c->now);
+			np_call_answered(c->core, c->t, call, c->now);
 		free(out);
 	}
 }
