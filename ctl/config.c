@@ -1613,3 +1613,16 @@ bool np_prefix_match(const struct np_prefix *p, const struct np_sockaddr *a)
 		return false;
 	return !rest || !((pb[full] ^ ab[full]) & (0xff << (8 - rest)) & 0xff);
 }
+
+bool np_realm_admits(const struct np_realm *r, const struct np_sockaddr *src)
+{
+	size_t i;
+
+	for (i = 0; i < r->n_deny; i++)
+		if (np_prefix_match(&r->deny[i], src))
+			return false;
+	for (i = 0; i < r->n_allow; i++)
+		if (np_prefix_match(&r->allow[i], src))
+			return true;
+	return r->n_allow == 0;
+}

@@ -204,4 +204,8 @@ const struct np_realm *np_config_realm(const struct np_config *cfg,
  * prefixes, since dual-stack sockets report IPv4 peers that way. */
 bool np_prefix_match(const struct np_prefix *p, const struct np_sockaddr *a);
 
+/* Access control (claim 10) of a realm for a source: deny wins; a
+ * non-empty allow list admits only its prefixes. */
+bool np_realm_admits(const struct np_realm *r, const struct np_sockaddr *src);
+
 #endif

@@ -130,8 +130,7 @@ void np_call_end(struct np_core *core, struct np_term *t,
 	core->stats.calls_ended++;
 	core->pair_ctr[t->pair].calls_ended[why]++;
 	np_term_changed(core, t);
-	if (t->driver && t->driver->call_free)
-		t->driver->call_free(t->driver->ctx, call);
+	free(call->dialog);
 	free(call);
 	if (!t->calls)
 		t->idle_since = now;

@@ -187,9 +187,13 @@ int np_core_init(struct np_core *core, const struct np_config *cfg,
 }
 
 /* Grows a per-realm (or per-pair) array to n entries, the new ones zeroed. */
-static int grow(void **arr, size_t size, size_t old_n, size_t n)
+int np_array_grow(void **arr, size_t size, size_t old_n, size_t n)
 {
-	void *p = realloc(*arr, n * size);
+	void *p;
+
+	if (n <= old_n)
+		return 0;
+	p = realloc(*arr, n * size);
 
 	if (!p)
 		return -ENOMEM;
@@ -205,18 +209,18 @@ int np_core_reconfigure(struct np_core *core, const struct np_config *next)
 
 	if (n < old_n || next->n_pairs < core->cfg->n_pairs)
 		return -EINVAL;
-	if (grow((void **)&core->signal_ports, sizeof(*core->signal_ports),
+	if (np_array_grow((void **)&core->signal_ports, sizeof(*core->signal_ports),
 		 old_n, n) ||
-	    grow((void **)&core->media_ports, sizeof(*core->media_ports),
+	    np_array_grow((void **)&core->media_ports, sizeof(*core->media_ports),
 		 old_n, n) ||
-	    grow((void **)&core->live_calls, sizeof(*core->live_calls), old_n,
+	    np_array_grow((void **)&core->live_calls, sizeof(*core->live_calls), old_n,
 		 n) ||
-	    grow((void **)&core->ifindex, sizeof(*core->ifindex), old_n, n) ||
-	    grow((void **)&core->link_flags, sizeof(*core->link_flags), old_n,
+	    np_array_grow((void **)&core->ifindex, sizeof(*core->ifindex), old_n, n) ||
+	    np_array_grow((void **)&core->link_flags, sizeof(*core->link_flags), old_n,
 		 n) ||
-	    grow((void **)&core->realm_media, sizeof(*core->realm_media),
+	    np_array_grow((void **)&core->realm_media, sizeof(*core->realm_media),
 		 old_n, n) ||
-	    grow((void **)&core->pair_ctr, sizeof(*core->pair_ctr),
+	    np_array_grow((void **)&core->pair_ctr, sizeof(*core->pair_ctr),
 		 core->cfg->n_pairs, next->n_pairs))
 		return -ENOMEM; /* larger arrays are harmless */
 	err = pools_init(core, next, old_n);
@@ -275,8 +279,7 @@ void np_core_forget(struct np_core *core)
 		core->terms = t->next;
 		while ((call = t->calls)) {
 			t->calls = call->next;
-			if (t->driver && t->driver->call_free)
-				t->driver->call_free(t->driver->ctx, call);
+			free(call->dialog);
 			free(call);
 		}
 		if (t->driver && t->driver->term_free)

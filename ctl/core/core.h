@@ -173,7 +173,7 @@ struct np_call {
 	double wall_start, wall_answer;
 	/* Rebuilt from the maps (recover.c): no dialog, parties unknown. */
 	bool recovered;
-	void *dialog; /* the driver's; freed by its call_free hook */
+	void *dialog; /* the driver's: one malloc'd block, freed with the call */
 };
 
 struct np_term;
@@ -188,7 +188,6 @@ struct np_driver {
 	 * tell both sides. Called before the call is freed. */
 	void (*call_abort)(void *ctx, struct np_term *t, struct np_call *call,
 			   enum np_end_reason why);
-	void (*call_free)(void *ctx, struct np_call *call);
 	void (*term_free)(void *ctx, struct np_term *t);
 	void *ctx;
 };
@@ -442,6 +441,9 @@ void np_charge(struct np_core *core, const struct np_term *t,
 void np_core_quarantine_expire(struct np_core *core, time_t now);
 
 /* --- shared small helpers --- */
+/* Grows a per-realm (or per-pair) array from old_n to n entries, the new
+ * ones zeroed; 0 or -ENOMEM (the array as it was). */
+int np_array_grow(void **arr, size_t size, size_t old_n, size_t n);
 /* Seconds a released core port is kept from reuse. */
 static inline uint32_t np_realm_quarantine(const struct np_realm *r)
 {

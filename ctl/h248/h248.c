@@ -921,19 +921,6 @@ bool np_h248_owns(const struct np_h248 *h, size_t realm, uint16_t local_port,
 	       np_h248_looks_like(buf, len);
 }
 
-static bool admitted(const struct np_realm *r, const struct np_sockaddr *src)
-{
-	size_t i;
-
-	for (i = 0; i < r->n_deny; i++)
-		if (np_prefix_match(&r->deny[i], src))
-			return false;
-	for (i = 0; i < r->n_allow; i++)
-		if (np_prefix_match(&r->allow[i], src))
-			return true;
-	return r->n_allow == 0;
-}
-
 /* A new gateway at src, learnt from its ServiceChange; NULL if refused. */
 static struct np_term *newcomer(struct np_h248 *h, size_t realm, uint16_t port,
 				int pair, const struct np_sockaddr *src,
@@ -1010,7 +997,7 @@ void np_h248_input(struct np_h248 *h, size_t realm, uint16_t local_port,
 				np_sockaddr_str(src, where, sizeof(where)));
 		return;
 	}
-	if (pair >= 0 && !admitted(&core->cfg->realms[realm], src)) {
+	if (pair >= 0 && !np_realm_admits(&core->cfg->realms[realm], src)) {
 		core->stats.denied++;
 		return;
 	}
@@ -1185,13 +1172,6 @@ static void h248_call_abort(void *ctx, struct np_term *t, struct np_call *call,
 	send_own(h, t, false, body);
 }
 
-static void h248_call_free(void *ctx, struct np_call *call)
-{
-	(void)ctx;
-	free(call->dialog);
-	call->dialog = NULL;
-}
-
 static void h248_term_free(void *ctx, struct np_term *t)
 {
 	struct np_h248 *h = ctx;
@@ -1203,17 +1183,12 @@ static void h248_term_free(void *ctx, struct np_term *t)
 
 static int counters_grow(struct np_h248 *h, size_t n)
 {
-	struct np_h248_counters *p;
+	int err = np_array_grow((void **)&h->ctr, sizeof(*h->ctr), h->n_ctr,
+				n);
 
-	if (n <= h->n_ctr)
-		return 0;
-	p = realloc(h->ctr, n * sizeof(*p));
-	if (!p)
-		return -ENOMEM;
-	memset(p + h->n_ctr, 0, (n - h->n_ctr) * sizeof(*p));
-	h->ctr = p;
-	h->n_ctr = n;
-	return 0;
+	if (!err && n > h->n_ctr)
+		h->n_ctr = n;
+	return err;
 }
 
 int np_h248_init(struct np_h248 *h, struct np_core *core)
@@ -1224,7 +1199,6 @@ int np_h248_init(struct np_h248 *h, struct np_core *core)
 		.name = "h248",
 		.keepalive = h248_keepalive,
 		.call_abort = h248_call_abort,
-		.call_free = h248_call_free,
 		.term_free = h248_term_free,
 		.ctx = h,
 	};

@@ -943,19 +943,6 @@ bool np_mgcp_owns(const struct np_mgcp *mg, size_t realm, uint16_t local_port,
 	       np_mgcp_looks_like(buf, len);
 }
 
-static bool admitted(const struct np_realm *r, const struct np_sockaddr *src)
-{
-	size_t i;
-
-	for (i = 0; i < r->n_deny; i++)
-		if (np_prefix_match(&r->deny[i], src))
-			return false;
-	for (i = 0; i < r->n_allow; i++)
-		if (np_prefix_match(&r->allow[i], src))
-			return true;
-	return r->n_allow == 0;
-}
-
 /* A new gateway at src for a command on pair's access socket, or NULL
  * with the command answered. */
 static struct np_term *newcomer(struct np_mgcp *mg, size_t realm,
@@ -1104,7 +1091,7 @@ void np_mgcp_input(struct np_mgcp *mg, size_t realm, uint16_t local_port,
 				np_sockaddr_str(src, where, sizeof(where)));
 		return;
 	}
-	if (pair >= 0 && !admitted(&core->cfg->realms[realm], src)) {
+	if (pair >= 0 && !np_realm_admits(&core->cfg->realms[realm], src)) {
 		core->stats.denied++;
 		return;
 	}
@@ -1246,13 +1233,6 @@ static void mgcp_call_abort(void *ctx, struct np_term *t, struct np_call *call,
 		 ep, k->call_id, k->conn_id, np_end_reason_names[why]);
 }
 
-static void mgcp_call_free(void *ctx, struct np_call *call)
-{
-	(void)ctx;
-	free(call->dialog);
-	call->dialog = NULL;
-}
-
 static void mgcp_term_free(void *ctx, struct np_term *t)
 {
 	struct np_mgcp *mg = ctx;
@@ -1264,17 +1244,12 @@ static void mgcp_term_free(void *ctx, struct np_term *t)
 
 static int counters_grow(struct np_mgcp *mg, size_t n)
 {
-	struct np_mgcp_counters *p;
+	int err = np_array_grow((void **)&mg->ctr, sizeof(*mg->ctr), mg->n_ctr,
+				n);
 
-	if (n <= mg->n_ctr)
-		return 0;
-	p = realloc(mg->ctr, n * sizeof(*p));
-	if (!p)
-		return -ENOMEM;
-	memset(p + mg->n_ctr, 0, (n - mg->n_ctr) * sizeof(*p));
-	mg->ctr = p;
-	mg->n_ctr = n;
-	return 0;
+	if (!err && n > mg->n_ctr)
+		mg->n_ctr = n;
+	return err;
 }
 
 int np_mgcp_init(struct np_mgcp *mg, struct np_core *core)
@@ -1285,7 +1260,6 @@ int np_mgcp_init(struct np_mgcp *mg, struct np_core *core)
 		.name = "mgcp",
 		.keepalive = mgcp_keepalive,
 		.call_abort = mgcp_call_abort,
-		.call_free = mgcp_call_free,
 		.term_free = mgcp_term_free,
 		.ctx = mg,
 	};

@@ -46,13 +46,6 @@ struct np_sip_dialog *np_sip_dialog_new(void)
 	return calloc(1, sizeof(struct np_sip_dialog));
 }
 
-static void call_free(void *ctx, struct np_call *call)
-{
-	(void)ctx;
-	free(call->dialog);
-	call->dialog = NULL;
-}
-
 static void term_free(void *ctx, struct np_term *t)
 {
 	struct np_sip *sip = ctx;
@@ -64,17 +57,12 @@ static void term_free(void *ctx, struct np_term *t)
 
 static int counters_grow(struct np_sip *sip, size_t n)
 {
-	struct np_sip_counters *p;
+	int err = np_array_grow((void **)&sip->ctr, sizeof(*sip->ctr), sip->n_ctr,
+				n);
 
-	if (n <= sip->n_ctr)
-		return 0;
-	p = realloc(sip->ctr, n * sizeof(*p));
-	if (!p)
-		return -ENOMEM;
-	memset(p + sip->n_ctr, 0, (n - sip->n_ctr) * sizeof(*p));
-	sip->ctr = p;
-	sip->n_ctr = n;
-	return 0;
+	if (!err && n > sip->n_ctr)
+		sip->n_ctr = n;
+	return err;
 }
 
 int np_sip_init(struct np_sip *sip, struct np_core *core)
@@ -87,7 +75,6 @@ int np_sip_init(struct np_sip *sip, struct np_core *core)
 		.name = "sip",
 		.keepalive = sip_keepalive,
 		.call_abort = sip_call_abort,
-		.call_free = call_free,
 		.term_free = term_free,
 		.ctx = sip,
 	};
@@ -134,21 +121,6 @@ static bool in_live_call(struct np_term *t, osip_message_t *msg)
 
 	np_sipmsg_call_id(msg, call_id, sizeof(call_id));
 	return call_id[0] && np_call_find(t, call_id);
-}
-
-/* Access control (claim 10): deny wins; a non-empty allow list admits
- * only its prefixes. */
-static bool admitted(const struct np_realm *r, const struct np_sockaddr *src)
-{
-	size_t i;
-
-	for (i = 0; i < r->n_deny; i++)
-		if (np_prefix_match(&r->deny[i], src))
-			return false;
-	for (i = 0; i < r->n_allow; i++)
-		if (np_prefix_match(&r->allow[i], src))
-			return true;
-	return r->n_allow == 0;
 }
 
 /* The pair whose access socket is realm:port, or -1. */
@@ -313,7 +285,7 @@ void np_sip_input(struct np_sip *sip, size_t realm, uint16_t local_port,
 		core->stats.unmatched++;
 		return;
 	}
-	if (pair >= 0 && !admitted(&core->cfg->realms[realm], src))
+	if (pair >= 0 && !np_realm_admits(&core->cfg->realms[realm], src))
 		denied = true;
 	else if (t)
 		t->last_heard = now;
