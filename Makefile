@@ -212,7 +212,7 @@ FUZZ_SEEDS_mgcp_fuzz := tests/fuzz/corpus/mgcp
 FUZZ_SEEDS_h248_fuzz := tests/fuzz/corpus/h248
 FUZZ_SEEDS_config_fuzz := configs tests/unit/configs
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(CTL_LIB) $(SKELS) $(BUILD)/np_version.h
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/drive.h $(CTL_LIB) $(SKELS) $(BUILD)/np_version.h
 	$(msg) FUZZ $@
 	$(Q)mkdir -p $(@D) && $(CLANG) $(FUZZ_CFLAGS) $< $(CTL_LIB) \
 		$(LIB_LIBS) -o $@
