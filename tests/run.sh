@@ -7,6 +7,7 @@
 # really run.
 set -u
 cd "$(dirname "$0")/.."
+PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH # as tests/lib/tap.sh says why
 
 SUITES=(
 	build/tests/addr_test
@@ -46,9 +47,10 @@ SUITES=(
 	tests/e2e/clients.sh
 )
 
-passed=0 failed=0 skipped=0 todo=0
+passed=0 failed=0 skipped=0 todo=0 times=()
 for suite in "${SUITES[@]}"; do
 	echo "== $suite"
+	started=$SECONDS
 	out=$(mktemp)
 	timeout 300 "$suite" 2>&1 | tee "$out"
 	rc=${PIPESTATUS[0]}
@@ -80,10 +82,14 @@ for suite in "${SUITES[@]}"; do
 		echo "# $suite exited with status $rc"
 	fi
 	rm -f "$out"
+	# Where the minutes go: one line per suite, sorted at the end.
+	times+=("$((SECONDS - started)) s $suite")
 	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
 	todo=$((todo + t))
 done
 
+echo "# slowest suites:"
+printf '%s\n' "${times[@]}" | sort -rn | head -8 | sed 's/^/#   /'
 summary="$passed passed, $failed failed"
 [ "$skipped" -gt 0 ] && summary="$summary, $skipped skipped"
 [ "$todo" -gt 0 ] && summary="$summary, $todo todo (known bugs, each naming its issue)"
