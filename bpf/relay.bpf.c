@@ -30,6 +30,7 @@
 #include "csum.h"
 #include "maps.h"
 #include "parse.h"
+#include "guard.h"
 
 #ifndef AF_INET
 #define AF_INET 2
@@ -59,7 +60,7 @@ struct packet {
 static __always_inline void count_verdict(__u32 v)
 {
 	__u32 key = v;
-	__u64 *n = bpf_map_lookup_elem(&np_verdicts_v2, &key);
+	__u64 *n = bpf_map_lookup_elem(&np_verdicts_v3, &key);
 
 	if (n)
 		*n += 1;
@@ -820,7 +821,9 @@ static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 	st = flow ? flow_cpu(flow) : NULL;
 	if (!st) {
 		*verdict = NP_V_PASS_NO_FLOW;
-		return XDP_PASS;
+		/* Not media: signaling, which the guard may hold back. */
+		return p.v6 ? guard6(p.ip6, p.udp, verdict) :
+			      guard4(p.ip4, p.udp, verdict);
 	}
 	/* Expiring: the kernel answers with ICMP, not us; nothing latches. */
 	if (hop_limit(&p) <= 1) {
@@ -912,7 +915,7 @@ static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 /* A verdict that turned out otherwise (see np_tp_redirect_err). */
 static __always_inline void uncount_verdict(__u32 was, __u32 is)
 {
-	__u64 *n = bpf_map_lookup_elem(&np_verdicts_v2, &was);
+	__u64 *n = bpf_map_lookup_elem(&np_verdicts_v3, &was);
 
 	if (n)
 		*n -= 1;
