@@ -284,13 +284,20 @@ static void source_block(void *ctx, const struct np_sockaddr *src,
 	int err = np_guard_block(&d->maps, src, prefix_len, seconds,
 				 np_guard_now_ns());
 
+	bool whole = prefix_len == (src->family == AF_INET6 ? 128 : 32);
+	char what[80];
+
 	np_sockaddr_str(src, buf, sizeof(buf));
-	if (err)
-		np_warn("cannot block %s/%u in XDP: %s", buf, prefix_len,
-			strerror(-err));
+	/* A mapping (address:port), an address, or a prefix (/len). */
+	if (whole)
+		snprintf(what, sizeof(what), "%s", buf);
 	else
-		np_info("%s/%u over its limits: dropped in XDP for %us", buf,
-			prefix_len, seconds);
+		snprintf(what, sizeof(what), "%s/%u", buf, prefix_len);
+	if (err)
+		np_warn("cannot block %s in XDP: %s", what, strerror(-err));
+	else
+		np_info("%s over its limits: dropped in XDP for %us", what,
+			seconds);
 }
 
 static void source_known(void *ctx, const struct np_sockaddr *nat, bool known)
