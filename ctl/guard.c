@@ -156,14 +156,24 @@ int np_guard_known(const struct np_maps *maps, const struct np_sockaddr *nat,
 	return bpf_map_delete_elem(maps->fd[NP_KNOWN], &key) ? -errno : 0;
 }
 
+/* In batches: deleting one by one from the first key again would walk
+ * the emptied buckets over and over (quadratic in a big map). */
 void np_guard_forget_known(const struct np_maps *maps)
 {
-	struct np_source_key key;
-	int fd = maps->fd[NP_KNOWN];
+	static struct np_source_key keys[BATCH];
+	static struct np_known vals[BATCH];
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	int fd = maps->fd[NP_KNOWN], err;
+	bool first = true;
+	__u32 batch, count;
 
-	while (!bpf_map_get_next_key(fd, NULL, &key))
-		if (bpf_map_delete_elem(fd, &key))
-			break;
+	do {
+		count = BATCH;
+		err = bpf_map_lookup_and_delete_batch(fd, first ? NULL : &batch,
+						      &batch, keys, vals,
+						      &count, &opts);
+		first = false;
+	} while (!err);
 }
 
 void np_guard_expire(const struct np_maps *maps, uint64_t now_ns,

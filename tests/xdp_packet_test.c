@@ -2986,6 +2986,27 @@ static void test_guard(void)
 			  GUARD_NAME);
 	}
 	guard_unblock(TERM4_OTHER, 7012, 32);
+	/* A start forgets every known source, however many (batches). */
+	{
+		struct np_source_key key;
+		struct np_sockaddr a;
+		int err = 0;
+
+		for (i = 0; i < 3000 && !err; i++) {
+			a = (struct np_sockaddr){ .family = AF_INET,
+						  .port = 1000 + i };
+			a.addr.v4.s_addr = htonl(0xcb007100 + i % 200);
+			err = np_guard_known(&maps, &a, true);
+		}
+		np_guard_forget_known(&maps);
+		tap_check(&t,
+			  !err && bpf_map_get_next_key(maps.fd[NP_KNOWN], NULL,
+						       &key) &&
+				  errno == ENOENT,
+			  "%s: np_guard_forget_known empties 3000 known "
+			  "sources",
+			  GUARD_NAME);
+	}
 	/* A reload without the sockets: the guard lets go of them. */
 	guard_realms[0].sip_port = 0;
 	guard_realms[1].sip_port = 0;
