@@ -13,7 +13,9 @@
  * leaves by XDP only through interfaces that deliver what XDP sends;
  * otherwise the kernel forwards the rewritten packet.
  * Everything else (signaling, unknown ports, fragments, anything malformed)
- * passes to the kernel untouched. Every exit is counted with its reason in
+ * passes to the kernel untouched, but for datagrams to natproxyd's access
+ * signaling sockets from blocked or, over a rate, unknown sources, which
+ * the signaling guard (guard.h) drops. Every exit is counted with its reason in
  * the verdicts map.
  */
 #include <linux/bpf.h>
