@@ -43,6 +43,7 @@ int np_metrics_collect(struct np_metrics *m, const struct np_proxy *px)
 	m->n_realms = cfg->n_realms;
 	m->n_pairs = cfg->n_pairs;
 	m->stats = core->stats;
+	m->guard_known = core->known;
 	for (i = 0; i < cfg->n_realms; i++) {
 		struct np_metrics_realm *r = &m->realms[i];
 		const struct np_portpool *pool = &core->media_ports[i];
@@ -296,7 +297,31 @@ static void render_media(FILE *f, const struct np_metrics *m)
 	head(f, "natproxy_latch_events_total", "counter",
 	     "Relay ports that latched onto a terminal's source (XDP events).");
 	REALM_SERIES(f, m, "natproxy_latch_events_total", latches);
+	head(f, "natproxy_signaling_guard_blocks_total", "counter",
+	     "Sources (mappings, addresses or prefixes) natproxyd blocked in "
+	     "XDP for going over a per-source limit.");
+	sample(f, "natproxy_signaling_guard_blocks_total", NULL, NULL, NULL,
+	       NULL, m->stats.sources_blocked);
+	head(f, "natproxy_signaling_guard_blocked_sources", "gauge",
+	     "Blocks running in XDP (as of the last sweep, once a second).");
+	sample(f, "natproxy_signaling_guard_blocked_sources", NULL, NULL, NULL,
+	       NULL, m->guard_blocked);
+	head(f, "natproxy_signaling_guard_known_sources", "gauge",
+	     "Terminal mappings XDP lets through without the unknown "
+	     "sources' rate.");
+	sample(f, "natproxy_signaling_guard_known_sources", NULL, NULL, NULL,
+	       NULL, m->guard_known);
 	if (m->have_verdicts) {
+		head(f, "natproxy_signaling_dropped_total", "counter",
+		     "Signaling datagrams dropped for their source: in XDP "
+		     "(blocked, or unknown over the rate) or by natproxyd "
+		     "(over a per-source rate).");
+		sample(f, "natproxy_signaling_dropped_total", "where", "xdp",
+		       NULL, NULL,
+		       m->verdicts[NP_V_DROP_BLOCKED] +
+			       m->verdicts[NP_V_DROP_UNKNOWN_RATE]);
+		sample(f, "natproxy_signaling_dropped_total", "where",
+		       "natproxyd", NULL, NULL, m->stats.rate_limited);
 		head(f, "natproxy_xdp_verdicts_total", "counter",
 		     "Packets seen by the XDP relay on every interface it "
 		     "runs on, by how they left it.");

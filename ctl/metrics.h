@@ -48,6 +48,9 @@ struct np_metrics {
 	double state_save_seconds; /* summed over every save */
 	/* The charging file's writer (charging_file.h). */
 	uint64_t charging_written, charging_pending, charging_failures;
+	/* The signaling guard (bpf/guard.h): blocks running in XDP (as of
+	 * the last sweep) and mappings it knows. */
+	uint64_t guard_blocked, guard_known;
 };
 
 /* Takes the proxy's figures (media through its io). 0 or -ENOMEM. */

@@ -32,6 +32,7 @@
 #include "cli.h"
 #include "config.h"
 #include "flowtab.h"
+#include "guard.h"
 #include "link.h"
 #include "loader.h"
 #include "log.h"
@@ -69,6 +70,7 @@ struct daemon {
 	struct np_metrics_http *metrics; /* NULL: no endpoint */
 	uint64_t state_saves;
 	double state_save_seconds;
+	struct np_guard_census guard; /* as of the last tick */
 };
 
 #define TAG_TIMER UINT64_MAX
@@ -274,6 +276,40 @@ static double wall(void *ctx)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static void source_block(void *ctx, const struct np_sockaddr *src,
+			 uint8_t prefix_len, uint32_t seconds)
+{
+	struct daemon *d = ctx;
+	char buf[64];
+	int err = np_guard_block(&d->maps, src, prefix_len, seconds,
+				 np_guard_now_ns());
+
+	bool whole = prefix_len == (src->family == AF_INET6 ? 128 : 32);
+	char what[80];
+
+	np_sockaddr_str(src, buf, sizeof(buf));
+	/* A mapping (address:port), an address, or a prefix (/len). */
+	if (whole)
+		snprintf(what, sizeof(what), "%s", buf);
+	else
+		snprintf(what, sizeof(what), "%s/%u", buf, prefix_len);
+	if (err)
+		np_warn("cannot block %s in XDP: %s", what, strerror(-err));
+	else
+		np_info("%s over its limits: dropped in XDP for %us", what,
+			seconds);
+}
+
+static void source_known(void *ctx, const struct np_sockaddr *nat, bool known)
+{
+	struct daemon *d = ctx;
+	int err = np_guard_known(&d->maps, nat, known);
+
+	if (err && !(err == -ENOENT && !known))
+		np_warn("cannot %s a known source in XDP: %s",
+			known ? "add" : "remove", strerror(-err));
+}
+
 static const struct np_core_io daemon_io = {
 	.signal_open = sock_open,
 	.signal_close = sock_close,
@@ -284,6 +320,8 @@ static const struct np_core_io daemon_io = {
 	.counters_get = counters_get,
 	.charge = charge,
 	.wall = wall,
+	.source_block = source_block,
+	.source_known = source_known,
 };
 
 static int on_latch(void *ctx, void *data, size_t len)
@@ -792,6 +830,7 @@ static void reload(struct daemon *d)
 	d->cfg = merged;
 	d->px.core.cfg = &d->cfg;
 	np_config_free(&old);
+	np_guard_configure(&d->maps, &d->cfg);
 	for (i = old_realms; i < d->cfg.n_realms; i++)
 		d->px.core.ifindex[i] = if_nametoindex(d->cfg.realms[i].interface);
 	links_sync(d);
@@ -832,6 +871,10 @@ static int run(struct daemon *d)
 				if (read(d->timerfd, &ticks, sizeof(ticks)) >
 				    0) {
 					links_sync(d);
+					np_guard_expire(&d->maps,
+							np_guard_now_ns(),
+							NP_MAX_BLOCKED,
+							&d->guard);
 					np_proxy_tick(&d->px, monotonic_now());
 					np_charging_tick(&d->charging);
 				}
@@ -888,6 +931,7 @@ static char *metrics_page(void *arg, size_t *len)
 	m.charging_written = d->charging.written;
 	m.charging_pending = d->charging.pending;
 	m.charging_failures = d->charging.failures;
+	m.guard_blocked = d->guard.blocked;
 	page = np_metrics_render(&m, len);
 	np_metrics_free(&m);
 	return page;
@@ -1154,7 +1198,12 @@ int main(int argc, char **argv)
 		if (err)
 			goto out;
 	}
-	err = np_proxy_init(&d.px, &d.cfg, &daemon_io, &d);
+	/* Known sources are this run's terminals: the adopted ones come
+	 * back below; the guard starts with the sockets just opened. */
+	np_guard_forget_known(&d.maps);
+	err = np_guard_configure(&d.maps, &d.cfg);
+	if (!err)
+		err = np_proxy_init(&d.px, &d.cfg, &daemon_io, &d);
 	if (err)
 		goto out;
 	for (i = 0; i < d.cfg.n_realms; i++)

@@ -105,6 +105,7 @@ void np_call_answered(struct np_core *core, struct np_term *t,
 	call->expires = 0;
 	call->answered_at = now;
 	call->wall_answer = core->io->wall(core->io_ctx);
+	np_term_known_sync(core, t);
 	np_term_changed(core, t);
 }
 
@@ -132,6 +133,7 @@ void np_call_end(struct np_core *core, struct np_term *t,
 	np_term_changed(core, t);
 	free(call->dialog);
 	free(call);
+	np_term_known_sync(core, t);
 	if (!t->calls)
 		t->idle_since = now;
 }
@@ -206,5 +208,6 @@ int np_core_adopt_call(struct np_core *core, struct np_term *t,
 	t->calls = call;
 	core->live_calls[pair->first]++;
 	core->live_calls[pair->second]++;
+	np_term_known_sync(core, t);
 	return 0;
 }

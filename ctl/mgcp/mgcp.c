@@ -1081,11 +1081,7 @@ void np_mgcp_input(struct np_mgcp *mg, size_t realm, uint16_t local_port,
 	mg->now = now;
 	core->stats.received++;
 	pair = access_pair(core, realm, local_port);
-	if (pair >= 0 &&
-	    !np_admit(&core->admission, src,
-		      core->cfg->realms[realm].max_address_rate,
-		      core->cfg->realms[realm].max_mapping_rate, now)) {
-		core->stats.rate_limited++;
+	if (pair >= 0 && !np_core_admit(core, realm, src, now)) {
 		if (np_log_limit(&mg->log.rate, now))
 			np_warn("MGCP from %s over its rate limit: dropped",
 				np_sockaddr_str(src, where, sizeof(where)));
