@@ -46,7 +46,7 @@
 #include "state.h"
 
 #define PORTS 65536
-#define SIP_RCVBUF (1 << 20) /* bytes: a SIP socket's receive buffer (doubled by the kernel) */
+#define SIP_SOCKBUF (1 << 20) /* bytes: a SIP socket's receive and send buffers (doubled by the kernel) */
 
 struct daemon {
 	struct np_config cfg;
@@ -71,6 +71,9 @@ struct daemon {
 	uint64_t state_saves;
 	double state_save_seconds;
 	struct np_guard_census guard; /* as of the last tick */
+	/* Answers to spoofed sources fail to send in floods: one line per
+	 * datagram would be a flood of its own. */
+	struct np_log_limit send_failures;
 };
 
 #define TAG_TIMER UINT64_MAX
@@ -133,7 +136,7 @@ static int sock_bind(struct daemon *d, const struct np_realm *r, size_t realm,
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct sockaddr_storage ss;
 	socklen_t len;
-	int fd, one = 1, rcvbuf = SIP_RCVBUF, err;
+	int fd, one = 1, bufsize = SIP_SOCKBUF, err;
 
 	if (!d->socks[realm]) {
 		d->socks[realm] = malloc(PORTS * sizeof(int));
@@ -152,8 +155,14 @@ static int sock_bind(struct daemon *d, const struct np_realm *r, size_t realm,
 	 * the CPU) must wait in the socket, not be dropped by the kernel.
 	 * The default (net.core.rmem_default, 208 KiB) holds about a hundred
 	 * datagrams; past net.core.rmem_max only root may go (FORCE). */
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)))
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bufsize, sizeof(bufsize)))
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bufsize, sizeof(bufsize));
+	/* Answers to on-link sources that never answer ARP (spoofed ones)
+	 * wait in the neighbour queue, charged to this socket, for seconds:
+	 * with the default buffer a flood of them leaves no room to answer
+	 * a real terminal (EAGAIN). */
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bufsize, sizeof(bufsize)))
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bufsize, sizeof(bufsize));
 	if (r->sip_dscp >= 0) {
 		int tos = r->sip_dscp << 2;
 
@@ -218,10 +227,13 @@ static int sock_send(void *ctx, size_t realm, uint16_t from_port,
 	if (fd < 0)
 		return -EBADF;
 	if (sendto(fd, buf, len, 0, (struct sockaddr *)&ss, sl) < 0) {
-		np_warn("cannot send %zu bytes from realm '%s' port %u: %s",
-			len, d->cfg.realms[realm].name, from_port,
-			strerror(errno));
-		return -errno;
+		int err = errno;
+
+		if (np_log_limit(&d->send_failures, monotonic_now()))
+			np_warn("cannot send %zu bytes from realm '%s' port %u: %s",
+				len, d->cfg.realms[realm].name, from_port,
+				strerror(err));
+		return -err;
 	}
 	return 0;
 }
@@ -691,7 +703,7 @@ static void save_state(struct daemon *d)
  * DRAIN_BATCH datagrams per wake-up, then the loop moves on, so a flooded
  * access socket cannot starve the terminals' core sockets or the tick
  * (epoll is level-triggered: what is left is read at the next turn). With
- * SIP_RCVBUF, that is 256 datagrams per socket per turn.
+ * SIP_SOCKBUF, that is 256 datagrams per socket per turn.
  */
 #define DRAIN_BATCH 32
 #define DRAIN_BATCHES 8
