@@ -19,9 +19,11 @@
 
 #include "addr.h"
 #include "h248/h248.h"
+#include "h248/h248sdp.h"
 #include "log.h"
 
 #define OUT_MAX (2 * 65536)
+#define SDP_MAX 4096 /* an SDP of Local or Remote, rewritten */
 
 /* One datagram on its way, with the gateway it concerns. */
 struct hctx {
@@ -371,10 +373,19 @@ static void sdp_range(const struct hctx *c, int i, size_t *off, size_t *len)
 	const struct np_h248_node *n = &c->m->nodes[i];
 	size_t a = n->body_off, b = n->body_off + n->body_len;
 
+	size_t end = b;
+
 	while (a < b && strchr(" \t\r\n", c->m->buf[a]))
 		a++;
-	while (b > a && strchr(" \t", c->m->buf[b - 1]))
+	/* The last line keeps its end; blank lines and the indentation of
+	 * the closing brace after it stay out (erlang-megaco's pretty
+	 * encoder writes "m=...\r\n\n\t\t\t\t}"). */
+	while (b > a && strchr(" \t\r\n", c->m->buf[b - 1]))
 		b--;
+	if (b < end && c->m->buf[b] == '\r')
+		b++;
+	if (b < end && c->m->buf[b] == '\n')
+		b++;
 	*off = a;
 	*len = b - a;
 }
@@ -385,12 +396,41 @@ static bool placeholder(const char *sdp, size_t len)
 	return memchr(sdp, '$', len) || memmem(sdp, len, "CHOOSE", 6);
 }
 
+/* H.248 SDP (sdp, len) from one side through the core's offer (offer) or
+ * answer: filled in to what RFC 4566 requires first, the lines filled in
+ * taken out of what the core wrote into out (h248sdp.h). */
+static int offer_answer(struct hctx *c, struct np_call *call,
+			enum np_side from, bool offer, const char *sdp,
+			size_t len, char *out, size_t *olen, const char **why)
+{
+	struct np_h248_sdp_fill added;
+	char *full = malloc(SDP_MAX);
+	size_t flen;
+	int err;
+
+	if (!full)
+		return -ENOMEM;
+	err = np_h248_sdp_fill(sdp, len, full, SDP_MAX, &flen, &added);
+	if (err)
+		*why = "SDP too long";
+	else if (offer)
+		err = np_media_offer(c->core, c->t, call, from, full, flen, out,
+				     SDP_MAX, olen, why);
+	else
+		err = np_media_answer(c->core, c->t, call, from, NULL, full,
+				      flen, out, SDP_MAX, olen, why);
+	if (!err)
+		*olen = np_h248_sdp_unfill(out, *olen, &added);
+	free(full);
+	return err;
+}
+
 /* The SDP of node i through offer/answer; the rewritten SDP replaces it.
  * 0, or -errno (the node left as it was). */
 static int media(struct hctx *c, struct np_call *call, int i, enum np_side from,
 		 bool offer)
 {
-	char *out = malloc(4096);
+	char *out = malloc(SDP_MAX);
 	const char *why = "";
 	size_t off, len, olen = 0;
 	int err;
@@ -398,13 +438,8 @@ static int media(struct hctx *c, struct np_call *call, int i, enum np_side from,
 	if (!out)
 		return -ENOMEM;
 	sdp_range(c, i, &off, &len);
-	if (offer)
-		err = np_media_offer(c->core, c->t, call, from, c->m->buf + off,
-				     len, out, 4096, &olen, &why);
-	else
-		err = np_media_answer(c->core, c->t, call, from, NULL,
-				      c->m->buf + off, len, out, 4096, &olen,
-				      &why);
+	err = offer_answer(c, call, from, offer, c->m->buf + off, len, out,
+			   &olen, &why);
 	if (!err)
 		err = np_h248_edit(c->ed, off, len, out, olen);
 	if (err)
@@ -639,10 +674,9 @@ static void modify_done(struct hctx *c, struct np_h248_op *op, int cmd)
 	}
 	/* No Local in the reply: its last one answers the MGC's offer. */
 	if (call->pending == NP_SIDE_FAR && k->lcd_len) {
-		out = malloc(4096);
-		if (out &&
-		    !np_media_answer(c->core, c->t, call, NP_SIDE_TERM, NULL,
-				     k->lcd, k->lcd_len, out, 4096, &len, &why))
+		out = malloc(SDP_MAX);
+		if (out && !offer_answer(c, call, NP_SIDE_TERM, false, k->lcd,
+					 k->lcd_len, out, &len, &why))
 			np_call_answered(c->core, c->t, call, c->now);
 		free(out);
 	}
@@ -723,6 +757,47 @@ static void retransmit(struct hctx *c, struct np_h248_txn *x)
 		send_to(c, !c->from_mg, x->cmd, x->cmd_len);
 }
 
+/* FNV-1a of a transaction's text: a retransmission is the same text. */
+static uint64_t text_hash(const char *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	while (n--) {
+		h ^= (unsigned char)*p++;
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+/* Whether transaction node tr holds a ServiceChange on ROOT: a gateway
+ * (re)starting, whose transaction ids start again (H.248.1 11.4). */
+static bool root_service_change(const struct hctx *c, int tr)
+{
+	int i = find_in(c, tr, "ServiceChange", "SC");
+	char term[8];
+
+	if (i < 0)
+		return false;
+	np_h248_text(c->m, i, false, term, sizeof(term));
+	return !strcasecmp(term, "ROOT");
+}
+
+/* The replied transactions between the gateway and the MGC, forgotten
+ * when the gateway restarts: its new ones with the old ids are not
+ * retransmissions, nor are the MGC's (erlang-megaco numbers a new
+ * connection to the gateway from 1 again). */
+static void forget_replied(struct hctx *c)
+{
+	struct np_h248_txn *x, *next;
+
+	for (x = c->h->txns; x; x = next) {
+		next = x->next;
+		if ((x->dir == NP_H248_FROM_MG || x->dir == NP_H248_FROM_MGC) &&
+		    x->t == c->t && x->done)
+			txn_free(c->h, x);
+	}
+}
+
 /* A Transaction (node tr, [from, to)) from either side. */
 static void transaction(struct hctx *c, int tr, size_t from, size_t to)
 {
@@ -734,6 +809,8 @@ static void transaction(struct hctx *c, int tr, size_t from, size_t to)
 	char id[16], mid[80];
 	bool ok;
 	uint32_t in = node_id(c, tr, &ok);
+	uint64_t hash;
+	bool restart;
 	int code;
 
 	if (!ok) {
@@ -742,11 +819,23 @@ static void transaction(struct hctx *c, int tr, size_t from, size_t to)
 		return;
 	}
 	c->h->ctr[c->realm].transactions_in++;
+	hash = text_hash(c->m->buf + from, to - from);
+	restart = c->from_mg && root_service_change(c, tr);
 	x = txn_by_in(c->h, dir, c->t, in);
+	/* A replied id again with other text, or a gateway's ServiceChange
+	 * on ROOT again (a rebooted gateway numbers from 1 again, and its
+	 * first message may be the very text of its last boot's): a new
+	 * transaction. A registration relayed twice costs the MGC nothing. */
+	if (x && x->done && (x->in_hash != hash || restart))
+		x = NULL;
 	if (x) {
 		retransmit(c, x);
 		return;
 	}
+	if (restart)
+		forget_replied(c);
+	else if ((x = txn_by_in(c->h, dir, c->t, in)))
+		txn_free(c->h, x);
 	/* Our answers carry our mId toward the sender. */
 	if (c->from_mg)
 		acc_mid(c, mid, sizeof(mid));
@@ -764,6 +853,7 @@ static void transaction(struct hctx *c, int tr, size_t from, size_t to)
 			     "Insufficient resources");
 		return;
 	}
+	x->in_hash = hash;
 	if (!c->from_mg) {
 		code = mgc_commands(c, x, tr);
 		if (code) {

@@ -66,6 +66,7 @@ struct np_h248_txn {
 	enum np_h248_dir dir;
 	struct np_term *t;
 	uint32_t in_id, out_id;
+	uint64_t in_hash; /* of the transaction's text as it came */
 	struct np_sockaddr src; /* the transaction's sender */
 	size_t src_realm;
 	uint16_t src_port;
