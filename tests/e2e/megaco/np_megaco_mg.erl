@@ -19,17 +19,11 @@
 %% the Subtract, with "ps N pr M ctx C term T".
 -module(np_megaco_mg).
 
--behaviour(megaco_user).
-
 -include_lib("megaco/include/megaco.hrl").
 -include_lib("megaco/include/megaco_message_v1.hrl").
 
 -export([main/1]).
--export([handle_connect/2, handle_disconnect/3, handle_syntax_error/3,
-         handle_message_error/3, handle_trans_request/3,
-         handle_trans_long_request/3, handle_trans_reply/4,
-         handle_trans_ack/4, handle_unexpected_trans/3,
-         handle_trans_request_abort/4]).
+-export([requests/2]).
 
 -define(PACKETS, 50).
 -define(WAIT_MS, 30000).
@@ -58,7 +52,9 @@ round(St, Enc, Sup, MgcIp) ->
     Who = St#st.name,
     np_megaco_lib:await_file(file(St, "listening"), ?WAIT_MS),
     Mid = np_megaco_lib:ip_mid(St#st.ip, ?megaco_ip_port_text),
-    ok = megaco:start_user(Mid, [{user_mod, ?MODULE}, {encoding_mod, Enc},
+    ok = megaco:start_user(Mid, [{user_mod, np_megaco_user},
+                                 {user_args, [fun requests/2]},
+                                 {encoding_mod, Enc},
                                  {encoding_config, []},
                                  {send_mod, megaco_udp} |
                                  np_megaco_lib:timers()]),
@@ -214,28 +210,13 @@ remote([_ | Ds], St) ->
 remote([], St) ->
     St.
 
-%% --- megaco_user callbacks -----------------------------------------------
 
-handle_trans_request(_CH, _V, ARs) ->
+%% The controller's transactions, answered by serve/1 (in np_megaco_user's
+%% process, the stack's).
+requests(_CH, ARs) ->
     np_megaco_gw ! {request, self(), ARs},
     receive
-        {replies, Replies} -> {discard_ack, Replies}
+        {replies, Replies} -> Replies
     after 5000 ->
-            {discard_ack, #'ErrorDescriptor'{errorCode = ?megaco_internal_gateway_error}}
+            #'ErrorDescriptor'{errorCode = ?megaco_internal_gateway_error}
     end.
-
-handle_connect(_CH, _V) -> ok.
-handle_disconnect(CH, _V, R) -> megaco:cancel(CH, R), ok.
-handle_syntax_error(_RH, _V, ED) ->
-    np_megaco_lib:log("mg", "syntax error ~p", [ED]),
-    reply.
-handle_message_error(_CH, _V, ED) ->
-    np_megaco_lib:log("mg", "message error ~p", [ED]),
-    no_reply.
-handle_trans_long_request(_CH, _V, _D) -> ignore.
-handle_trans_reply(_CH, _V, _R, _D) -> ok.
-handle_trans_ack(_CH, _V, _S, _D) -> ok.
-handle_unexpected_trans(_CH, _V, T) ->
-    np_megaco_lib:log("mg", "unexpected transaction ~p", [T]),
-    ok.
-handle_trans_request_abort(_CH, _V, _T, _P) -> ok.

@@ -18,17 +18,11 @@
 %% gateway "gw MID ctx C term T ps N pr M".
 -module(np_megaco_mgc).
 
--behaviour(megaco_user).
-
 -include_lib("megaco/include/megaco.hrl").
 -include_lib("megaco/include/megaco_message_v1.hrl").
 
 -export([main/1]).
--export([handle_connect/2, handle_disconnect/3, handle_syntax_error/3,
-         handle_message_error/3, handle_trans_request/3,
-         handle_trans_long_request/3, handle_trans_reply/4,
-         handle_trans_ack/4, handle_unexpected_trans/3,
-         handle_trans_request_abort/4]).
+-export([requests/2]).
 
 -define(WAIT_MS, 30000).
 
@@ -38,7 +32,9 @@ main([Dir, OwnIp]) ->
     ok = megaco:start(),
     register(np_megaco_ctl, self()),
     Mid = np_megaco_lib:ip_mid(np_megaco_lib:ip(OwnIp), ?megaco_ip_port_text),
-    ok = megaco:start_user(Mid, [{user_mod, ?MODULE} | np_megaco_lib:timers()]),
+    ok = megaco:start_user(Mid, [{user_mod, np_megaco_user},
+                                 {user_args, [fun requests/2]} |
+                                 np_megaco_lib:timers()]),
     {ok, Sup} = megaco_udp:start_transport(),
     RH = megaco:user_info(Mid, receive_handle),
     lists:foreach(fun({R, Enc}) -> round(Dir, R, Enc, RH, Sup) end,
@@ -148,13 +144,11 @@ subtract(#gw{ctx = Ctx, tid = Tid} = G) ->
             np_megaco_lib:fail("~s: Subtract: ~p", [G#gw.mid, Other])
     end.
 
-%% --- megaco_user callbacks -----------------------------------------------
 
 %% A gateway's ServiceChange on ROOT registers it (no MgcIdToTry in the
 %% reply: that would send it elsewhere); one on a termination (the
 %% proxy's Forced when it loses a gateway) is acknowledged.
-handle_trans_request(CH, _V, [#'ActionRequest'{contextId = Ctx,
-                                               commandRequests = [CR]}]) ->
+requests(CH, [#'ActionRequest'{contextId = Ctx, commandRequests = [CR]}]) ->
     case CR#'CommandRequest'.command of
         {serviceChangeReq, #'ServiceChangeRequest'{terminationID = Tid}} ->
             [?megaco_root_termination_id] =:= Tid andalso
@@ -164,26 +158,10 @@ handle_trans_request(CH, _V, [#'ActionRequest'{contextId = Ctx,
                      terminationID = Tid,
                      serviceChangeResult = {serviceChangeResParms,
                                             #'ServiceChangeResParm'{}}},
-            {discard_ack, [#'ActionReply'{contextId = Ctx,
-                                          commandReply = [{serviceChangeReply, Rep}]}]};
+            [#'ActionReply'{contextId = Ctx,
+                            commandReply = [{serviceChangeReply, Rep}]}];
         _ ->
-            {discard_ack, #'ErrorDescriptor'{errorCode = ?megaco_not_implemented}}
+            #'ErrorDescriptor'{errorCode = ?megaco_not_implemented}
     end;
-handle_trans_request(_CH, _V, _ARs) ->
-    {discard_ack, #'ErrorDescriptor'{errorCode = ?megaco_not_implemented}}.
-
-handle_connect(_CH, _V) -> ok.
-handle_disconnect(CH, _V, R) -> megaco:cancel(CH, R), ok.
-handle_syntax_error(_RH, _V, ED) ->
-    np_megaco_lib:log("mgc", "syntax error ~p", [ED]),
-    reply.
-handle_message_error(_CH, _V, ED) ->
-    np_megaco_lib:log("mgc", "message error ~p", [ED]),
-    no_reply.
-handle_trans_long_request(_CH, _V, _D) -> ignore.
-handle_trans_reply(_CH, _V, _R, _D) -> ok.
-handle_trans_ack(_CH, _V, _S, _D) -> ok.
-handle_unexpected_trans(_CH, _V, T) ->
-    np_megaco_lib:log("mgc", "unexpected transaction ~p", [T]),
-    ok.
-handle_trans_request_abort(_CH, _V, _T, _P) -> ok.
+requests(_CH, _ARs) ->
+    #'ErrorDescriptor'{errorCode = ?megaco_not_implemented}.
