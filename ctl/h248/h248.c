@@ -466,7 +466,12 @@ static void call_name(struct np_call *call)
 {
 	const struct np_h248_term *k = call->dialog;
 
-	snprintf(call->id, sizeof(call->id), "h248:%s/%s", k->ctx, k->term);
+	if (k->stream > 1)
+		snprintf(call->id, sizeof(call->id), "h248:%s/%s#%u", k->ctx,
+			 k->term, k->stream);
+	else
+		snprintf(call->id, sizeof(call->id), "h248:%s/%s", k->ctx,
+			 k->term);
 }
 
 /* The calls of a context and termination (`*` and an empty context: any). */
@@ -489,6 +494,22 @@ static struct np_call *term_next(struct np_term *t, const char *ctx,
 	return NULL;
 }
 
+/* The call of one stream of a termination, or NULL. */
+static struct np_call *stream_call(struct np_term *t, const char *ctx,
+				   const char *term, unsigned stream)
+{
+	struct np_call *call;
+
+	for (call = t->calls; call; call = call->next) {
+		const struct np_h248_term *k = call->dialog;
+
+		if (k && k->stream == stream && !strcmp(ctx, k->ctx) &&
+		    !strcasecmp(term, k->term))
+			return call;
+	}
+	return NULL;
+}
+
 static void terms_end(struct hctx *c, const char *ctx, const char *term,
 		      enum np_end_reason why)
 {
@@ -498,13 +519,60 @@ static void terms_end(struct hctx *c, const char *ctx, const char *term,
 		np_call_end(c->core, c->t, call, why, c->now);
 }
 
-/* An Add or Move of the MGC's: a new call, its Remote SDP an offer from
- * the far side. 0, or the error code for the MGC. */
+/*
+ * The streams of a command's Media descriptor: each `Stream = N {...}`
+ * node and its id, or the Media node itself as stream 1 when it holds
+ * Local/Remote without a Stream (a single stream, H.248.1 7.1.4). Their
+ * number (at most max); 0 without Media.
+ */
+static size_t streams_of(const struct hctx *c, int cmd, int *nodes,
+			 unsigned *ids, size_t max)
+{
+	int media = find_in(c, cmd, "Media", "M"), i = -1;
+	size_t n = 0;
+	bool ok;
+
+	if (media < 0)
+		return 0;
+	while ((i = np_h248_child(c->m, media, i)) >= 0 && n < max) {
+		if (!named(c, i, "Stream", "ST"))
+			continue;
+		ids[n] = node_id(c, i, &ok);
+		if (ok && ids[n]) {
+			nodes[n] = i;
+			n++;
+		}
+	}
+	if (!n && max) {
+		nodes[0] = media;
+		ids[0] = 1;
+		n = 1;
+	}
+	return n;
+}
+
+/* The node of stream `stream` in a reply's command cmd: its Stream node,
+ * or the command itself for stream 1 when the reply names no stream. */
+static int reply_stream(const struct hctx *c, int cmd, unsigned stream)
+{
+	int nodes[NP_H248_OPS_MAX];
+	unsigned ids[NP_H248_OPS_MAX];
+	size_t n = streams_of(c, cmd, nodes, ids, NP_H248_OPS_MAX), i;
+
+	for (i = 0; i < n; i++)
+		if (ids[i] == stream)
+			return nodes[i];
+	return stream == 1 ? cmd : -1;
+}
+
+/* An Add or Move of the MGC's (or a Modify that adds a stream): a new
+ * call for the stream at node st, its Remote SDP an offer from the far
+ * side. 0, or the error code for the MGC. */
 static int mgc_add(struct hctx *c, struct np_h248_txn *x, struct np_h248_op *op,
-		   int cmd)
+		   int st)
 {
 	struct np_h248_term *k = calloc(1, sizeof(*k));
-	int remote = find_in(c, cmd, "Remote", "R");
+	int remote = find_in(c, st, "Remote", "R");
 	struct np_call *call;
 	char name[256], to[80];
 	int err;
@@ -513,7 +581,9 @@ static int mgc_add(struct hctx *c, struct np_h248_txn *x, struct np_h248_op *op,
 		return 510;
 	scopy(k->ctx, sizeof(k->ctx), op->ctx);
 	scopy(k->term, sizeof(k->term), op->term);
-	snprintf(name, sizeof(name), "h248:?%u/%d", x->out_id, op->cmd);
+	k->stream = op->stream;
+	snprintf(name, sizeof(name), "h248:?%u/%d#%u", x->out_id, op->cmd,
+		 op->stream);
 	call = np_call_new(c->core, c->t, name, false, c->now);
 	if (!call) {
 		free(k);
@@ -537,14 +607,24 @@ static int mgc_add(struct hctx *c, struct np_h248_txn *x, struct np_h248_op *op,
 	return 0;
 }
 
-static int mgc_modify(struct hctx *c, struct np_h248_op *op, int cmd)
+/* A Modify of the stream at node st: an offer or the answer; a stream
+ * the termination did not have yet (its other streams known) is added. */
+static int mgc_modify(struct hctx *c, struct np_h248_txn *x,
+		      struct np_h248_op *op, int st)
 {
-	struct np_call *call = term_next(c->t, op->ctx, op->term);
-	int remote = find_in(c, cmd, "Remote", "R");
+	struct np_call *call;
+	int remote = find_in(c, st, "Remote", "R");
 	bool offer;
 	int err;
 
-	if (!call || !strcmp(op->term, "*"))
+	if (!strcmp(op->term, "*") || !strcmp(op->ctx, "*"))
+		return 0;
+	call = stream_call(c->t, op->ctx, op->term, op->stream);
+	if (!call && term_next(c->t, op->ctx, op->term)) {
+		op->kind = NP_H248_OP_ADD;
+		return mgc_add(c, x, op, st);
+	}
+	if (!call)
 		return 0;
 	scopy(op->call_key, sizeof(op->call_key), call->id);
 	if (!has_sdp(c, remote))
@@ -567,31 +647,50 @@ static int mgc_commands(struct hctx *c, struct np_h248_txn *x, int tr)
 			continue;
 		for (cmd = -1; (cmd = np_h248_child(c->m, ctx, cmd)) >= 0;) {
 			char kind = cmd_kind(c, cmd);
-			struct np_h248_op *op;
+			int nodes[NP_H248_OPS_MAX];
+			unsigned ids[NP_H248_OPS_MAX];
+			size_t n = 1, s;
 
 			if (!kind)
 				continue;
 			k++;
-			if (kind == 'C' || x->n_ops >= NP_H248_OPS_MAX)
+			if (kind == 'C')
 				continue;
-			op = &x->ops[x->n_ops++];
-			memset(op, 0, sizeof(*op));
-			op->cmd = k;
-			np_h248_text(c->m, ctx, false, op->ctx,
-				     sizeof(op->ctx));
-			np_h248_text(c->m, cmd, false, op->term,
-				     sizeof(op->term));
-			if (kind == 'A' || kind == 'V') {
-				op->kind = NP_H248_OP_ADD;
-				code = mgc_add(c, x, op, cmd);
-			} else if (kind == 'M') {
-				op->kind = NP_H248_OP_MODIFY;
-				code = mgc_modify(c, op, cmd);
-			} else {
-				op->kind = NP_H248_OP_SUB;
+			if (kind != 'S') {
+				n = streams_of(c, cmd, nodes, ids,
+					       NP_H248_OPS_MAX);
+				/* An Add without Media still makes the
+				 * termination's call (stream 1). */
+				if (!n && kind != 'M') {
+					nodes[0] = cmd;
+					ids[0] = 1;
+					n = 1;
+				}
 			}
-			if (code)
-				return code;
+			for (s = 0; s < n && x->n_ops < NP_H248_OPS_MAX; s++) {
+				struct np_h248_op *op = &x->ops[x->n_ops++];
+
+				memset(op, 0, sizeof(*op));
+				op->cmd = k;
+				np_h248_text(c->m, ctx, false, op->ctx,
+					     sizeof(op->ctx));
+				np_h248_text(c->m, cmd, false, op->term,
+					     sizeof(op->term));
+				if (kind == 'S') {
+					op->kind = NP_H248_OP_SUB;
+					continue;
+				}
+				op->stream = ids[s];
+				if (kind == 'A' || kind == 'V') {
+					op->kind = NP_H248_OP_ADD;
+					code = mgc_add(c, x, op, nodes[s]);
+				} else {
+					op->kind = NP_H248_OP_MODIFY;
+					code = mgc_modify(c, x, op, nodes[s]);
+				}
+				if (code)
+					return code;
+			}
 		}
 	}
 	return 0;
@@ -630,7 +729,8 @@ static void add_done(struct hctx *c, struct np_h248_op *op, int ctx, int cmd)
 	core_mid(c, call->from + strlen(call->from),
 		 sizeof(call->from) - strlen(call->from));
 	c->core->dirty = true;
-	local = find_in(c, cmd, "Local", "L");
+	local = reply_stream(c, cmd, op->stream);
+	local = local < 0 ? -1 : find_in(c, local, "Local", "L");
 	if (!has_sdp(c, local))
 		return;
 	keep_lcd(c, call, local);
@@ -660,7 +760,8 @@ static void modify_done(struct hctx *c, struct np_h248_op *op, int cmd)
 			np_media_rollback(c->core, c->t, call);
 		return;
 	}
-	local = find_in(c, cmd, "Local", "L");
+	local = reply_stream(c, cmd, op->stream);
+	local = local < 0 ? -1 : find_in(c, local, "Local", "L");
 	if (has_sdp(c, local)) {
 		keep_lcd(c, call, local);
 		if (media(c, call, local, NP_SIDE_TERM,

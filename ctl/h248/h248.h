@@ -27,7 +27,7 @@
 #define NP_H248_REPLY_HIST 30 /* s a reply is kept (H.248.1 D.1.4) */
 #define NP_H248_TXN_LIFETIME 60 /* s an unanswered transaction is kept */
 #define NP_H248_MG_LIFETIME 3600 /* s a silent gateway stays known */
-#define NP_H248_OPS_MAX 8 /* media commands of one transaction */
+#define NP_H248_OPS_MAX 8 /* media streams of one transaction's commands */
 
 /* What H.248 keeps of a gateway (the core's term->signaling). */
 struct np_h248_gw {
@@ -39,6 +39,7 @@ struct np_h248_gw {
 struct np_h248_term {
 	char ctx[64]; /* ContextID, "" until the gateway chose it */
 	char term[128]; /* TerminationID, as the gateway names it */
+	unsigned stream; /* StreamID: one call per stream of a termination */
 	size_t lcd_len; /* the gateway's last Local SDP */
 	char lcd[2048];
 };
@@ -56,6 +57,7 @@ enum np_h248_op_kind { NP_H248_OP_ADD, NP_H248_OP_MODIFY, NP_H248_OP_SUB };
 struct np_h248_op {
 	enum np_h248_op_kind kind;
 	int cmd; /* its place among the transaction's commands */
+	unsigned stream; /* its StreamID (1 for a Media without Stream) */
 	char ctx[64], term[128];
 	char call_key[256];
 	bool offered; /* its Remote SDP went in as an offer */

@@ -846,6 +846,89 @@ static void test_sdp_fill(struct tap *t)
 	}
 }
 
+/* Two streams in one termination (H.248.1 7.1.4): a call each. */
+#define SDP_AT(addr, port)                                                     \
+	"v=0\r\nc=IN IP4 " addr "\r\nm=audio " port " RTP/AVP 0\r\n"
+#define TWO_STREAMS(first, second)                                             \
+	"Media {Stream = 1 {Local {\r\n" CHOOSE_SDP "}, Remote {\r\n" first    \
+	"}}, Stream = 2 {Local {\r\n" CHOOSE_SDP "}, Remote {\r\n" second      \
+	"}}}"
+#define TWO_LOCALS(first, second)                                              \
+	"Media {Stream = 1 {Local {\r\n" first "}}, Stream = 2 {Local {\r\n"   \
+	second "}}}"
+
+static const struct step streams_steps[] = {
+	{ "ServiceChange", MG1, 0, SC_IN("1"),
+	  { "mgc:20000|" SC_OUT("20000", "5001") } },
+	{ "Add with two streams: each Remote at an access relay of its own",
+	  MGC, 20000,
+	  "MEGACO/1 [198.51.100.2]:2944\r\nTransaction = 10 {Context = $ {"
+	  "Add = $ {" TWO_STREAMS(SDP_AT("198.51.100.20", "5000"),
+				  SDP_AT("198.51.100.20", "5010")) "}}}\r\n",
+	  { "mg1|MEGACO/1 [203.0.113.1]:2944\r\nTransaction = 5002 {Context = $ {"
+	    "Add = $ {" TWO_STREAMS(SDP_AT("203.0.113.1", "30000"),
+				    SDP_AT("203.0.113.1", "30002")) "}}}\r\n" } },
+	{ "the reply's two Locals: each at the core relay of its stream", MG1,
+	  0,
+	  "MEGACO/1 [192.168.1.10]:2944\r\nReply = 5002 {Context = 7 {"
+	  "Add = rtp/1 {" TWO_LOCALS(SDP_AT("192.168.1.10", "4000"),
+				     SDP_AT("192.168.1.10", "4010")) "}}}\r\n",
+	  { "mgc:20000|MEGACO/1 [198.51.100.1]:20000\r\nReply = 10 {Context = 7 {"
+	    "Add = rtp/1 {" TWO_LOCALS(SDP_AT("198.51.100.1", "40000"),
+				       SDP_AT("198.51.100.1", "40002")) "}}}\r\n" } },
+	{ "Modify of stream 2 alone: its Remote at its own access relay", MGC,
+	  20000,
+	  "MEGACO/1 [198.51.100.2]:2944\r\nTransaction = 11 {Context = 7 {"
+	  "Modify = rtp/1 {Media {Stream = 2 {Remote {\r\n"
+	  SDP_AT("198.51.100.21", "6010") "}}}}}}\r\n",
+	  { "mg1|MEGACO/1 [203.0.113.1]:2944\r\nTransaction = 5003 {Context = 7 {"
+	    "Modify = rtp/1 {Media {Stream = 2 {Remote {\r\n"
+	    SDP_AT("203.0.113.1", "30002") "}}}}}}\r\n" } },
+	{ "its reply", MG1, 0,
+	  "MEGACO/1 [192.168.1.10]:2944\r\nReply = 5003 {Context = 7 "
+	  "{Modify = rtp/1}}\r\n",
+	  { "mgc:20000|MEGACO/1 [198.51.100.1]:20000\r\nReply = 11 {Context = 7 "
+	    "{Modify = rtp/1}}\r\n" } },
+	{ "Subtract of the termination", MGC, 20000,
+	  "MEGACO/1 [198.51.100.2]:2944\r\nTransaction = 12 {Context = 7 "
+	  "{Subtract = rtp/1}}\r\n",
+	  { "mg1|MEGACO/1 [203.0.113.1]:2944\r\nTransaction = 5004 {Context = 7 "
+	    "{Subtract = rtp/1}}\r\n" } },
+	{ "its reply", MG1, 0,
+	  "MEGACO/1 [192.168.1.10]:2944\r\nReply = 5004 {Context = 7 "
+	  "{Subtract = rtp/1}}\r\n",
+	  { "mgc:20000|MEGACO/1 [198.51.100.1]:20000\r\nReply = 12 {Context = 7 "
+	    "{Subtract = rtp/1}}\r\n" } },
+};
+
+static void test_streams(struct tap *t)
+{
+	static struct env e;
+	struct np_term *term;
+	struct np_call *call;
+	char ids[256] = "";
+
+	if (!env_init(t, &e, CFG))
+		return;
+	run_steps(t, &e, "streams", streams_steps, 3);
+	tap_check(t, n_flows(&e.f) == 8,
+		  "streams: two streams, 8 flows (%zu)", n_flows(&e.f));
+	term = e.px.core.terms;
+	for (call = term ? term->calls : NULL; call; call = call->next)
+		if (strlen(ids) + strlen(call->id) + 2 < sizeof(ids)) {
+			strcat(ids, call->id);
+			strcat(ids, " ");
+		}
+	tap_check(t, strstr(ids, "h248:7/rtp/1 ") && strstr(ids, "h248:7/rtp/1#2 "),
+		  "streams: a call per stream, h248:7/rtp/1 and h248:7/rtp/1#2 "
+		  "(%s)", ids);
+	run_steps(t, &e, "streams", streams_steps + 3, 4);
+	tap_check(t, n_flows(&e.f) == 0 && e.f.n_records == 2,
+		  "streams: Subtract ends both, two charging records (%zu)",
+		  e.f.n_records);
+	env_fini(&e);
+}
+
 /* Two gateways behind two NATs, same LAN address, same transaction ids. */
 static const struct step collide_steps[] = {
 	{ "gateway 1's ServiceChange 9998", MG1, 0, SC_IN("9998"),
@@ -1060,6 +1143,7 @@ int main(void)
 	test_compact(&t);
 	test_collide(&t);
 	test_erlang(&t);
+	test_streams(&t);
 	test_sdp_fill(&t);
 	test_lost(&t);
 	test_bad(&t);
