@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "core/core.h"
+#include "gwtxn/gwtxn.h"
 #include "h248/h248msg.h"
 #include "log.h"
 
@@ -63,23 +64,32 @@ struct np_h248_op {
 	bool offered; /* its Remote SDP went in as an offer */
 };
 
+/* A transaction across the proxy (the shared table's, with the media
+ * commands its reply finishes). */
 struct np_h248_txn {
-	struct np_h248_txn *next;
-	enum np_h248_dir dir;
-	struct np_term *t;
-	uint32_t in_id, out_id;
-	uint64_t in_hash; /* of the transaction's text as it came */
-	struct np_sockaddr src; /* the transaction's sender */
-	size_t src_realm;
-	uint16_t src_port;
+	struct np_gwtxn base; /* dir: enum np_h248_dir */
 	size_t n_ops;
 	struct np_h248_op ops[NP_H248_OPS_MAX];
-	time_t created, done;
-	size_t cmd_len, resp_len;
-	char *cmd, *resp; /* as sent on */
 };
 
+/* The commands of H.248.1 7.2, counted per realm as they pass. */
+#define NP_H248_COMMANDS(X)                                                    \
+	X(NP_H248_ADD, "Add")                                                  \
+	X(NP_H248_MODIFY, "Modify")                                            \
+	X(NP_H248_SUBTRACT, "Subtract")                                        \
+	X(NP_H248_MOVE, "Move")                                                \
+	X(NP_H248_AUDIT_VALUE, "AuditValue")                                   \
+	X(NP_H248_AUDIT_CAPABILITIES, "AuditCapabilities")                     \
+	X(NP_H248_NOTIFY, "Notify")                                            \
+	X(NP_H248_SERVICE_CHANGE, "ServiceChange")
+enum np_h248_command { NP_H248_COMMANDS(NP_ENUM_ENTRY) NP_H248_COMMAND_MAX };
+extern const char *const np_h248_command_names[NP_H248_COMMAND_MAX];
+
 struct np_h248_counters {
+	/* Commands in transactions received on the realm / sent from it
+	 * (natproxy's own keepalives, Subtracts, ServiceChanges included). */
+	uint64_t commands_in[NP_H248_COMMAND_MAX];
+	uint64_t commands_out[NP_H248_COMMAND_MAX];
 	uint64_t transactions_in, transactions_out, replies_in, replies_out;
 	uint64_t pendings, acks, retransmissions, malformed, answered;
 };
@@ -90,8 +100,7 @@ struct np_h248_log_limits {
 
 struct np_h248 {
 	struct np_core *core;
-	struct np_h248_txn *txns;
-	uint32_t next_id;
+	struct np_gwtxn_table txns;
 	time_t now;
 	struct np_h248_counters *ctr; /* per realm */
 	size_t n_ctr;

@@ -783,6 +783,22 @@ static void test_erlang(struct tap *t)
 		  n_flows(&e.f));
 	run_steps(t, &e, "erlang-megaco", erlang_steps + 3,
 		  sizeof(erlang_steps) / sizeof(erlang_steps[0]) - 3);
+	{
+		const struct np_h248_counters *a = &e.px.h248.ctr[ACC],
+					      *k = &e.px.h248.ctr[CORE];
+
+		tap_check(t,
+			  a->commands_in[NP_H248_SERVICE_CHANGE] == 4 &&
+				  k->commands_out[NP_H248_SERVICE_CHANGE] == 3 &&
+				  k->commands_in[NP_H248_ADD] == 1 &&
+				  a->commands_out[NP_H248_ADD] == 1 &&
+				  k->commands_in[NP_H248_AUDIT_VALUE] == 1 &&
+				  a->commands_out[NP_H248_AUDIT_VALUE] == 1 &&
+				  a->retransmissions == 1,
+			  "erlang-megaco: commands counted per realm and "
+			  "command: 4 ServiceChanges in (one retransmitted), 3 "
+			  "on; an Add and an AuditValue each way");
+	}
 	env_fini(&e);
 }
 
