@@ -219,8 +219,24 @@ check_eq "the capture at mg1 holds what its records billed" "$(billed "$SIP_NAT1
 check_eq "the capture at mg2 holds what its records billed" "$(billed "$SIP_NAT2_IP")" "$cap2"
 check_eq "no UDP checksum error at any NAT, gateway or the core" 0 "$(sip_csum_errors)"
 check_eq "nothing crossed the proxy's kernel between the two sides" 0 "$(sip_leaks)"
-check "no private address reached the MGC" \
-	sh -c "! tshark -r '$NP_RUN_DIR/core.pcap' -x 2>/dev/null | grep -q '192\.168\.'"
+# leaks FILE NET REGEX: 0 when no packet of a (non-empty) capture has an
+# address of NET in its IP header nor text matching REGEX in its payload.
+leaks() {
+	local n
+	[ -s "$1" ] || { echo "no capture"; return; }
+	n=$(tshark -r "$1" -Y "ip.addr == $2" 2>/dev/null | wc -l)
+	n=$((n + $(tshark -r "$1" -T fields -e udp.payload 2>/dev/null |
+		/usr/bin/python3 -c 'import sys
+for l in sys.stdin:
+    sys.stdout.buffer.write(bytes.fromhex(l.strip()) + b"\n")' | grep -acE "$3")))
+	echo "$n"
+}
+check_eq "no private address reached the core, in headers or payloads" 0 \
+	"$(leaks "$NP_RUN_DIR/core.pcap" 192.168.0.0/16 '192\.168\.')"
+for mg in mg1 mg2; do
+	check_eq "no core address reached $mg, in headers or payloads" 0 \
+		"$(leaks "$NP_RUN_DIR/$mg.pcap" 198.51.100.0/24 '198\.51\.100\.')"
+done
 
 # tshark_megaco FILE: "N M": H.248 messages in a capture, and frames
 # tshark finds malformed or in error.
@@ -236,6 +252,9 @@ for cap in mg1 mg2 core; do
 	set -- $(tshark_megaco "$NP_RUN_DIR/$cap.pcap")
 	check "every H.248 message captured at $cap ($1) decodes in tshark, none malformed ($2)" \
 		test "$1" -ge 10 -a "$2" -eq 0
+	set -- "$(tshark -r "$NP_RUN_DIR/$cap.pcap" -Y 'udp.payload[0:7] == "MEGACO/"' 2>/dev/null | wc -l)" \
+		"$(tshark -r "$NP_RUN_DIR/$cap.pcap" -Y 'udp.payload[0:2] == "!/"' 2>/dev/null | wc -l)"
+	check "... in both forms: $1 pretty (MEGACO/1), $2 compact (!/1)" test "$1" -ge 5 -a "$2" -ge 5
 done
 sip_stop "$NPD_PID"
 check "natproxyd logged no error" sh -c "! grep -qi 'error' '$LOG'"

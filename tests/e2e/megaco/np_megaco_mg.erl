@@ -13,10 +13,11 @@
 %%   erl -noshell -pa DIR -run np_megaco_mg main RUNDIR NAME OWN_IP MGC_IP
 %%       RTP_PORT CONTEXT_BASE
 %%
-%% Files in RUNDIR (NAME.* written here, the others by the script):
-%% listening.R (the MGC's) starts round R; NAME.registered.R once the ServiceChange is
-%% replied; go.R starts the RTP; NAME.sent.R once sent; NAME.done.R after
-%% the Subtract, with "ps N pr M ctx C term T".
+%% Files in RUNDIR (NAME.* written here, listening.R by the MGC, go.R by
+%% the script): listening.R starts round R; NAME.registered.R once the
+%% ServiceChange is replied; go.R starts the RTP; NAME.sent.R once sent;
+%% NAME.done.R after the Subtract, with "ps N pr M ctx C term T".
+%% The stack's callbacks (np_megaco_user) hand requests to requests/2.
 -module(np_megaco_mg).
 
 -include_lib("megaco/include/megaco.hrl").

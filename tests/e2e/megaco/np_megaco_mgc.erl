@@ -11,11 +11,12 @@
 %%
 %%   erl -noshell -pa DIR -run np_megaco_mgc main RUNDIR OWN_IP
 %%
-%% Files in RUNDIR: round.R starts round R; listening.R (here) once the
-%% port is open; media.R (written here) once the
-%% stream is set up: per gateway "gw MID ctx C term T local IP:PORT";
-%% end.R (the script's) asks for the Subtracts; result.R (here): per
-%% gateway "gw MID ctx C term T ps N pr M".
+%% Files in RUNDIR: round.R (the script's) starts round R; listening.R
+%% (here) once the port is open; media.R (here) once the stream is set up:
+%% per gateway "gw MID ctx C term T local IP:PORT"; end.R (the script's)
+%% asks for the Subtracts; result.R (here): per gateway "gw MID ctx C term
+%% T ps N pr M". The stack's callbacks (np_megaco_user) hand requests to
+%% requests/2.
 -module(np_megaco_mgc).
 
 -include_lib("megaco/include/megaco.hrl").
