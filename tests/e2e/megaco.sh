@@ -59,6 +59,8 @@ cat >"$NP_RUN_DIR/natproxy.yaml" <<-EOF
 	  interval: 3
 	charging:
 	  file: $CHARGING
+	metrics:
+	  listen: 127.0.0.1:9917
 EOF
 
 check "the Erlang MG and MGC compile" erlc -o "$EBIN" tests/e2e/megaco/*.erl
@@ -219,43 +221,66 @@ check_eq "the capture at mg1 holds what its records billed" "$(billed "$SIP_NAT1
 check_eq "the capture at mg2 holds what its records billed" "$(billed "$SIP_NAT2_IP")" "$cap2"
 check_eq "no UDP checksum error at any NAT, gateway or the core" 0 "$(sip_csum_errors)"
 check_eq "nothing crossed the proxy's kernel between the two sides" 0 "$(sip_leaks)"
-# leaks FILE NET REGEX: 0 when no packet of a (non-empty) capture has an
-# address of NET in its IP header nor text matching REGEX in its payload.
-leaks() {
-	local n
-	[ -s "$1" ] || { echo "no capture"; return; }
-	n=$(tshark -r "$1" -Y "ip.addr == $2" 2>/dev/null | wc -l)
-	n=$((n + $(tshark -r "$1" -T fields -e udp.payload 2>/dev/null |
-		/usr/bin/python3 -c 'import sys
-for l in sys.stdin:
-    sys.stdout.buffer.write(bytes.fromhex(l.strip()) + b"\n")' | grep -acE "$3")))
-	echo "$n"
-}
-check_eq "no private address reached the core, in headers or payloads" 0 \
-	"$(leaks "$NP_RUN_DIR/core.pcap" 192.168.0.0/16 '192\.168\.')"
-for mg in mg1 mg2; do
-	check_eq "no core address reached $mg, in headers or payloads" 0 \
-		"$(leaks "$NP_RUN_DIR/$mg.pcap" 198.51.100.0/24 '198\.51\.100\.')"
-done
-
-# tshark_megaco FILE: "N M": H.248 messages in a capture, and frames
-# tshark finds malformed or in error.
-tshark_megaco() {
+# capture_stats FILE NET REGEX: one tshark pass over a capture (H.248 on
+# 2944 and the gateways' core ports), printed as "megaco bad pretty
+# compact leaks": the H.248 messages, frames tshark finds malformed or in
+# error, messages in the pretty (MEGACO/) and the compact (!/) form, and
+# packets with an address of NET (a CIDR) in their IP header or text
+# matching REGEX in their payload. "none" for an empty capture.
+capture_stats() {
 	local dec=(-d udp.port==2944,megaco) mid
 	for mid in $(printf '%s\n' "${MIDS[@]}" | sort -u); do
 		dec+=(-d "udp.port==${mid##*:},megaco")
 	done
-	echo "$(tshark -r "$1" "${dec[@]}" -Y megaco 2>/dev/null | wc -l)" \
-		"$(tshark -r "$1" "${dec[@]}" -Y '_ws.malformed || _ws.expert.severity >= error' 2>/dev/null | wc -l)"
+	[ -s "$1" ] || { echo none; return; }
+	tshark -r "$1" "${dec[@]}" -T fields -E separator=/t -e frame.protocols \
+		-e ip.src -e ip.dst -e _ws.expert.severity -e udp.payload 2>/dev/null |
+		/usr/bin/python3 -c 'import ipaddress, re, sys
+net, text = ipaddress.ip_network(sys.argv[1]), re.compile(sys.argv[2].encode())
+n = dict(megaco=0, bad=0, pretty=0, compact=0, leaks=0)
+for line in sys.stdin:
+    f = (line.rstrip("\n").split("\t") + [""] * 5)[:5]
+    payload = bytes.fromhex(f[4]) if f[4] else b""
+    if "megaco" in f[0].split(":"):
+        n["megaco"] += 1
+        n["pretty"] += payload.startswith(b"MEGACO/")
+        n["compact"] += payload.startswith(b"!/")
+    # Expert severity "error" is 0x00800000 and up (epan/proto.h).
+    if "_ws.malformed" in f[0] or any(int(v) >= 0x800000 for v in f[3].split(",") if v):
+        n["bad"] += 1
+    if any(a and ipaddress.ip_address(a) in net for a in f[1:3]) or text.search(payload):
+        n["leaks"] += 1
+print(" ".join(str(n[k]) for k in ("megaco", "bad", "pretty", "compact", "leaks")))' "$2" "$3"
 }
-for cap in mg1 mg2 core; do
-	set -- $(tshark_megaco "$NP_RUN_DIR/$cap.pcap")
+for cap in core mg1 mg2; do
+	if [ $cap = core ]; then
+		set -- $(capture_stats "$NP_RUN_DIR/$cap.pcap" 192.168.0.0/16 '192\.168\.')
+		what="no private address reached the core"
+	else
+		set -- $(capture_stats "$NP_RUN_DIR/$cap.pcap" 198.51.100.0/24 '198\.51\.100\.')
+		what="no core address reached $cap"
+	fi
+	[ $# = 5 ] || set -- 0 0 0 0 "no capture"
 	check "every H.248 message captured at $cap ($1) decodes in tshark, none malformed ($2)" \
 		test "$1" -ge 10 -a "$2" -eq 0
-	set -- "$(tshark -r "$NP_RUN_DIR/$cap.pcap" -Y 'udp.payload[0:7] == "MEGACO/"' 2>/dev/null | wc -l)" \
-		"$(tshark -r "$NP_RUN_DIR/$cap.pcap" -Y 'udp.payload[0:2] == "!/"' 2>/dev/null | wc -l)"
-	check "... in both forms: $1 pretty (MEGACO/1), $2 compact (!/1)" test "$1" -ge 5 -a "$2" -ge 5
+	check "... in both forms: $3 pretty (MEGACO/1), $4 compact (!/1)" test "$3" -ge 5 -a "$4" -ge 5
+	check_eq "$what, in headers or payloads" 0 "$5"
 done
+# metric NAME LABELS: a sample's value on natproxyd's metrics page.
+metric() {
+	in_ns proxy /usr/bin/python3 - "$1{$2}" <<-'EOF'
+		import sys, urllib.request
+		page = urllib.request.urlopen("http://127.0.0.1:9917/metrics", timeout=5).read().decode()
+		print(next((l.split()[-1] for l in page.splitlines() if l.startswith(sys.argv[1] + " ")), "absent"))
+	EOF
+}
+sent() { metric natproxy_h248_commands_sent_total "realm=\"access\",command=\"$1\""; }
+check_eq "metrics: the MGC's commands sent on to the gateways, per command (Add, Modify, Subtract)" \
+	"4 2 4" "$(sent Add) $(sent Modify) $(sent Subtract)"
+sc=$(metric natproxy_h248_commands_received_total 'realm="access",command="ServiceChange"')
+av=$(sent AuditValue)
+check "metrics: the gateways' ServiceChanges received ($sc), natproxy's AuditValue keepalives sent ($av)" \
+	test "$sc" -ge 4 -a "$av" -ge 2
 sip_stop "$NPD_PID"
 check "natproxyd logged no error" sh -c "! grep -qi 'error' '$LOG'"
 tap_done
