@@ -146,7 +146,12 @@ struct np_fork {
  * driver's own state of it (dialog).
  */
 struct np_call {
-	struct np_call *next;
+	struct np_call *next, **pprev; /* its terminal's calls */
+	/* core->calls_by_id: found by (terminal, id) without walking the
+	 * terminal's calls (a PBX behind one mapping has hundreds). */
+	struct np_call *id_next;
+	const struct np_term *id_term;
+	uint32_t id_hash;
 	char id[256];
 	size_t n_streams;
 	struct np_stream streams[NP_SDP_MAX_MEDIA];
@@ -173,6 +178,10 @@ struct np_call {
 	double wall_start, wall_answer;
 	/* Rebuilt from the maps (recover.c): no dialog, parties unknown. */
 	bool recovered;
+	/* Its media cannot have been silent for media_limit seconds before
+	 * media_check_at: the tick reads its counters only then (core.c). */
+	time_t media_check_at;
+	uint32_t media_limit;
 	void *dialog; /* the driver's: one malloc'd block, freed with the call */
 };
 
@@ -203,11 +212,13 @@ struct np_term {
 	time_t registered_until; /* 0: not registered */
 	bool ever_registered;
 	time_t last_heard, idle_since;
-	/* Keepalive: next due, one outstanding, answers missed. */
+	/* Keepalive: next due (np_term_ka_next), one outstanding, answers
+	 * missed. */
 	time_t ka_due;
 	bool ka_waiting;
 	int ka_missed;
 	struct np_call *calls;
+	uint32_t n_calls;
 	const struct np_driver *driver;
 	void *signaling; /* the driver's state of it (SIP: its bindings) */
 	/* It or its calls changed since the last save: on core->dirty_terms
@@ -231,6 +242,7 @@ struct np_quarantine {
 };
 
 #define NP_TERM_BUCKETS 65536 /* a power of two */
+#define NP_CALL_BUCKETS 65536 /* a power of two */
 
 /* How many terminals, and registered ones, one source address holds (the
  * per-address limits count these instead of walking every terminal). */
@@ -257,6 +269,8 @@ struct np_core {
 	 * NAT mapping or core port, among up to hundreds of thousands. */
 	struct np_term **by_nat, **by_port;
 	struct np_addr_count **by_addr;
+	/* NP_CALL_BUCKETS chains of calls by terminal and id (call.c). */
+	struct np_call **calls_by_id;
 	/* Calls rebuilt from the maps after the state was lost (recover.c),
 	 * each on a terminal of its own that no driver knows: no signaling,
 	 * no core port; its nat is the terminal's media address (family 0:
@@ -319,6 +333,11 @@ void np_term_registered(struct np_core *core, struct np_term *t,
 void np_term_unregistered(struct np_core *core, struct np_term *t);
 /* A keepalive was answered. */
 void np_term_alive(struct np_term *t);
+/* When t's next keepalive is due after now: at its own phase of the
+ * interval, so that keepalives are spread evenly over it however the
+ * registrations came (all at once after a restart or an outage). */
+time_t np_term_ka_next(const struct np_core *core, const struct np_term *t,
+		       time_t now);
 /* Whether a new registration from src stays within the realm's
  * per-address limit (self: the terminal asking, may be NULL). */
 bool np_term_may_register(const struct np_core *core, size_t realm,
@@ -343,7 +362,10 @@ int np_core_adopt_term(struct np_core *core, const struct np_term *saved,
 		       struct np_term **out);
 
 /* --- calls (call.c) --- */
-struct np_call *np_call_find(struct np_term *t, const char *id);
+int np_calls_init(struct np_core *core);
+void np_calls_fini(struct np_core *core);
+struct np_call *np_call_find(const struct np_core *core,
+			     const struct np_term *t, const char *id);
 /* A new call of t, unless a realm is at its limit or the pair drains
  * (NULL, logged). */
 struct np_call *np_call_new(struct np_core *core, struct np_term *t,
@@ -416,6 +438,15 @@ bool np_media_on_hold(const struct np_call *call);
 /* Seconds since the call's media last moved (answer time if never). */
 time_t np_media_idle(struct np_core *core, struct np_term *t,
 		     struct np_call *call, time_t now);
+/*
+ * Whether the call's media has been silent for more than limit seconds.
+ * Its counters are read (several map reads per stream) only once the
+ * last reading allows it: a call whose media moved at t cannot time out
+ * before t + limit, so each call is read about once per limit, not every
+ * tick.
+ */
+bool np_media_silent(struct np_core *core, struct np_term *t,
+		     struct np_call *call, uint32_t limit, time_t now);
 /* Releases stream i (flows, ports); its volumes join the record. */
 void np_stream_release(struct np_core *core, struct np_term *t,
 		       struct np_call *call, size_t i);

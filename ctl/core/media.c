@@ -404,6 +404,8 @@ void np_stream_release(struct np_core *core, struct np_term *t,
 	np_portpool_put_pair(&core->media_ports[pair->first], s->access_port);
 	np_portpool_put_pair(&core->media_ports[pair->second], s->core_port);
 	memset(s, 0, sizeof(*s));
+	/* The streams left may have been silent longer: read them again. */
+	call->media_check_at = 0;
 	np_term_changed(core, t);
 }
 
@@ -727,6 +729,23 @@ time_t np_media_idle(struct np_core *core, struct np_term *t,
 	if (last && (time_t)(last / 1000000000ull) > call->answered_at)
 		return now - (time_t)(last / 1000000000ull);
 	return now - call->answered_at;
+}
+
+bool np_media_silent(struct np_core *core, struct np_term *t,
+		     struct np_call *call, uint32_t limit, time_t now)
+{
+	time_t idle;
+
+	if (call->media_limit == limit && now < call->media_check_at)
+		return false;
+	idle = np_media_idle(core, t, call, now);
+	if (idle > (time_t)limit)
+		return true;
+	/* Silent for idle seconds now: more than limit at the earliest
+	 * limit - idle + 1 seconds later. */
+	call->media_limit = limit;
+	call->media_check_at = now + ((time_t)limit - idle) + 1;
+	return false;
 }
 
 bool np_core_media_port_used(const struct np_core *core, size_t realm,

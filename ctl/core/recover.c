@@ -298,7 +298,7 @@ void np_core_orphans_tick(struct np_core *core, time_t now)
 		limit = orphan_limit(core, t->pair);
 		for (call = t->calls; call; call = cnext) {
 			cnext = call->next;
-			if (np_media_idle(core, t, call, now) <= limit)
+			if (!np_media_silent(core, t, call, limit, now))
 				continue;
 			np_info("recovered call '%s': no media for %us: "
 				"ending it",

@@ -383,7 +383,7 @@ void np_term_registered(struct np_core *core, struct np_term *t, time_t until,
 	t->ever_registered |= until != 0;
 	np_term_changed(core, t);
 	if (until && !t->ka_due)
-		t->ka_due = now + core->cfg->keepalive_interval;
+		t->ka_due = np_term_ka_next(core, t, now);
 	if (!until)
 		t->idle_since = now;
 }
@@ -392,6 +392,23 @@ void np_term_alive(struct np_term *t)
 {
 	t->ka_waiting = false;
 	t->ka_missed = 0;
+}
+
+time_t np_term_ka_next(const struct np_core *core, const struct np_term *t,
+		       time_t now)
+{
+	uint32_t interval = core->cfg->keepalive_interval;
+	/* A terminal's phase: its core port (and pair), scattered: ports are
+	 * handed out in order, so any window of the interval gets as many. */
+	uint32_t phase = ((uint32_t)t->core_port * 2654435761u +
+			  (uint32_t)t->pair * 40503u) >> 8;
+	time_t due;
+
+	if (!interval)
+		return now + 1;
+	phase %= interval;
+	due = now - now % interval + phase;
+	return due > now ? due : due + interval;
 }
 
 /* Terminals registered from src's IP (any port), self aside. */
@@ -504,7 +521,7 @@ int np_core_adopt_term(struct np_core *core, const struct np_term *saved,
 	t->driver = driver;
 	t->signaling = saved->signaling;
 	if (t->registered_until)
-		t->ka_due = now + core->cfg->keepalive_interval;
+		t->ka_due = np_term_ka_next(core, t, now);
 	term_link(core, t);
 	*out = t;
 	return 0;

@@ -305,7 +305,7 @@ static struct np_call *call_of(struct sipctx *c)
 	char call_id[256];
 
 	np_sipmsg_call_id(c->msg, call_id, sizeof(call_id));
-	return call_id[0] ? np_call_find(c->t, call_id) : NULL;
+	return call_id[0] ? np_call_find(c->core, c->t, call_id) : NULL;
 }
 
 /* Whether uri is natproxy's core-side entry for this very terminal (two
@@ -480,7 +480,7 @@ static int request_media(struct sipctx *c, bool from_terminal,
 	if (!media_method(m) || (!sdp && !MSG_IS_INVITE(m)))
 		return 0;
 	np_sipmsg_call_id(m, call_id, sizeof(call_id));
-	call = np_call_find(c->t, call_id);
+	call = np_call_find(c->core, c->t, call_id);
 	if (!call && MSG_IS_INVITE(m))
 		call = np_call_new(c->core, c->t, call_id, from_terminal,
 				   c->now);
@@ -517,7 +517,7 @@ static void request_dialog(struct sipctx *c, bool from_terminal)
 	struct np_call *call;
 
 	np_sipmsg_call_id(m, call_id, sizeof(call_id));
-	call = np_call_find(c->t, call_id);
+	call = np_call_find(c->core, c->t, call_id);
 	if (!call)
 		return;
 	if (!media_method(m) || !np_sipmsg_sdp(m, &(size_t){ 0 }))
@@ -603,7 +603,7 @@ static void response_media(struct sipctx *c, bool from_terminal,
 	struct np_call *call;
 
 	np_sipmsg_call_id(m, call_id, sizeof(call_id));
-	call = np_call_find(c->t, call_id);
+	call = np_call_find(c->core, c->t, call_id);
 	if (!call || !(MSG_IS_RESPONSE_FOR(m, "INVITE") ||
 		       MSG_IS_RESPONSE_FOR(m, "UPDATE") ||
 		       MSG_IS_RESPONSE_FOR(m, "PRACK")))

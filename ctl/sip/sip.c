@@ -115,12 +115,13 @@ static bool is_blank(const char *buf, size_t len)
 }
 
 /* Whether msg belongs to a live call of t (by Call-ID). */
-static bool in_live_call(struct np_term *t, osip_message_t *msg)
+static bool in_live_call(const struct np_core *core, struct np_term *t,
+			 osip_message_t *msg)
 {
 	char call_id[256];
 
 	np_sipmsg_call_id(msg, call_id, sizeof(call_id));
-	return call_id[0] && np_call_find(t, call_id);
+	return call_id[0] && np_call_find(core, t, call_id);
 }
 
 /* The pair whose access socket is realm:port, or -1. */
@@ -301,7 +302,7 @@ void np_sip_input(struct np_sip *sip, size_t realm, uint16_t local_port,
 	}
 	/* A prefix denied since (a reload) stops new calls, not live ones:
 	 * what belongs to a call of the terminal still passes. */
-	if (denied && t && in_live_call(t, msg)) {
+	if (denied && t && in_live_call(core, t, msg)) {
 		denied = false;
 		t->last_heard = now;
 	} else if (denied) {
