@@ -676,8 +676,8 @@ void sip_terminal_request(struct sipctx *c)
 			return;
 		}
 		if (!txn) {
-			txn = np_txn_add(&c->sip->txns, c->t, branch,
-					 m->sip_method, false, c->now);
+			txn = np_txn_add(&c->sip->txns, c->t, &c->st->txns,
+					 branch, m->sip_method, false, c->now);
 			if (txn) {
 				txn->open_count = &c->st->open_txns;
 				c->st->open_txns++;
@@ -787,8 +787,8 @@ void sip_core_request(struct sipctx *c)
 	if (t && t->answered_here && MSG_IS_ACK(m))
 		return;
 	if (!t) {
-		t = np_txn_add(&c->sip->txns, c->t, upstream, m->sip_method,
-			       true, c->now);
+		t = np_txn_add(&c->sip->txns, c->t, &c->st->txns, upstream,
+			       m->sip_method, true, c->now);
 		if (!t)
 			return;
 	}

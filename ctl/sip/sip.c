@@ -49,8 +49,10 @@ struct np_sip_dialog *np_sip_dialog_new(void)
 static void term_free(void *ctx, struct np_term *t)
 {
 	struct np_sip *sip = ctx;
+	struct np_sip_term *st = t->signaling;
 
-	np_txns_drop(&sip->txns, t, 0);
+	if (st)
+		np_txns_drop_term(&sip->txns, &st->txns);
 	free(t->signaling);
 	t->signaling = NULL;
 }
@@ -101,7 +103,7 @@ void np_sip_fini(struct np_sip *sip)
 
 void np_sip_tick(struct np_sip *sip, time_t now)
 {
-	np_txns_drop(&sip->txns, NULL, now);
+	np_txns_expire(&sip->txns, now);
 }
 
 static bool is_blank(const char *buf, size_t len)
