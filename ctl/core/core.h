@@ -287,6 +287,10 @@ struct np_core {
 	struct np_term *dirty_terms;
 	struct np_term_key *tombs;
 	size_t n_tombs, cap_tombs;
+	/* Orphan calls ended: pair and access relay port (as core_port),
+	 * the journal's orphan tombstones. */
+	struct np_term_key *orphan_tombs;
+	size_t n_orphan_tombs, cap_orphan_tombs;
 	struct np_proxy_stats stats;
 	struct np_realm_media *realm_media; /* per realm */
 	struct np_pair_counters *pair_ctr; /* per pair */
@@ -305,8 +309,9 @@ int np_core_reconfigure(struct np_core *core, const struct np_config *next);
 void np_core_tick(struct np_core *core, time_t now);
 
 /* --- terminals (terminal.c) --- */
-/* t or one of its calls changed: saved with the batch (an orphan's or a
- * NULL t: the whole state is). */
+/* t or one of its calls changed: saved with the batch (a NULL t: the whole
+ * state is; an orphan's: nothing, its creation saves the whole state and
+ * its end a tombstone). */
 void np_term_changed(struct np_core *core, struct np_term *t);
 /* Something no one terminal holds changed: the whole state is saved. */
 void np_core_changed_all(struct np_core *core);

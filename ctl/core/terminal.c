@@ -42,11 +42,14 @@ static uint32_t port_bucket(size_t realm, uint16_t port)
 void np_term_changed(struct np_core *core, struct np_term *t)
 {
 	core->dirty = true;
-	/* Orphans have no driver and no key in the file. */
-	if (!t || !t->driver) {
+	if (!t) {
 		core->dirty_all = true;
 		return;
 	}
+	/* Orphans have no driver and no key in the file: their creation
+	 * saves everything, their end a tombstone (recover.c). */
+	if (!t->driver)
+		return;
 	if (t->dirty)
 		return;
 	t->dirty = true;
@@ -79,6 +82,7 @@ void np_core_dirty_clear(struct np_core *core)
 	while (core->dirty_terms)
 		dirty_unlink(core->dirty_terms);
 	core->n_tombs = 0;
+	core->n_orphan_tombs = 0;
 	core->dirty = core->dirty_all = false;
 }
 
@@ -132,6 +136,9 @@ void np_terms_fini(struct np_core *core)
 	free(core->tombs);
 	core->tombs = NULL;
 	core->n_tombs = core->cap_tombs = 0;
+	free(core->orphan_tombs);
+	core->orphan_tombs = NULL;
+	core->n_orphan_tombs = core->cap_orphan_tombs = 0;
 	core->dirty_terms = NULL;
 }
 
