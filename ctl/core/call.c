@@ -261,6 +261,9 @@ int np_core_adopt_call(struct np_core *core, struct np_term *t,
 		return err;
 	}
 	call_link(core, t, call);
+	for (i = 0; i < call->n_streams; i++)
+		if (call->streams[i].active)
+			np_media_hold_ports(core, t, call, &call->streams[i]);
 	core->live_calls[pair->first]++;
 	core->live_calls[pair->second]++;
 	return 0;

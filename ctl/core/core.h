@@ -452,6 +452,10 @@ time_t np_media_idle(struct np_core *core, struct np_term *t,
  */
 bool np_media_silent(struct np_core *core, struct np_term *t,
 		     struct np_call *call, uint32_t limit, time_t now);
+/* Records call as the holder of s's relay ports (np_core_latched finds
+ * it by a port). */
+void np_media_hold_ports(struct np_core *core, const struct np_term *t,
+			 struct np_call *call, const struct np_stream *s);
 /* Releases stream i (flows, ports); its volumes join the record. */
 void np_stream_release(struct np_core *core, struct np_term *t,
 		       struct np_call *call, size_t i);

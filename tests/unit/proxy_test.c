@@ -3607,6 +3607,29 @@ static void test_latched(struct tap *t)
 	np_log_set_level(NP_LOG_WARN);
 	tap_check(t, flow_count(&e.io) == 4 && e.io.n_sent == 1,
 		  "latched: known and unknown keys logged, nothing changed");
+	{
+		/* A latch finds its call by the relay port, not by a walk
+		 * over every call. */
+		const struct np_term *tm = e.px.core.terms;
+		const struct np_call *call = tm ? tm->calls : NULL;
+
+		tap_check(t, call &&
+				     np_portpool_holder(&e.px.core.media_ports[ACC],
+							30000) == call &&
+				     np_portpool_holder(&e.px.core.media_ports[ACC],
+							30001) == call &&
+				     np_portpool_holder(&e.px.core.media_ports[CORE],
+							call->streams[0].core_port + 1) == call &&
+				     !np_portpool_holder(&e.px.core.media_ports[ACC],
+							 30002),
+			  "latched: the call holds its four relay ports, no other");
+		if (call)
+			np_call_end(&e.px.core, e.px.core.terms,
+				    e.px.core.terms->calls, NP_END_OTHER, e.now);
+		tap_check(t, !np_portpool_holder(&e.px.core.media_ports[ACC],
+						 30000),
+			  "latched: its ports held by no one once it ended");
+	}
 out:
 	free(inv);
 	env_fini(t, &e, "latched");
