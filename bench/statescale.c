@@ -89,6 +89,7 @@ struct fake {
 	struct np_flow *flows;
 	unsigned char *state; /* 0 free, 1 used, 2 deleted */
 	size_t n_flows, counter_reads;
+	size_t puts, gets, dels, sends; /* map and socket operations */
 	uint64_t last_seen_ns;
 };
 
@@ -143,6 +144,7 @@ static int io_send(void *ctx, size_t realm, uint16_t from_port,
 	struct fake *f = ctx;
 
 	(void)to;
+	f->sends++;
 	if (!strncmp(buf, "OPTIONS ", 8)) {
 		f->options_sent++;
 		return 0;
@@ -163,6 +165,7 @@ static int io_flow_put(void *ctx, const struct np_flow_key *key,
 	struct fake *f = ctx;
 	long s = slot_find(f, key, true);
 
+	f->puts++;
 	if (s < 0)
 		return -ENOSPC;
 	if (f->state[s] != 1)
@@ -179,6 +182,7 @@ static int io_flow_get(void *ctx, const struct np_flow_key *key,
 	struct fake *f = ctx;
 	long s = slot_find(f, key, false);
 
+	f->gets++;
 	if (s < 0)
 		return -ENOENT;
 	*flow = f->flows[s];
@@ -191,6 +195,7 @@ static int io_flow_del(void *ctx, const struct np_flow_key *key,
 	struct fake *f = ctx;
 	long s = slot_find(f, key, false);
 
+	f->dels++;
 	if (s < 0)
 		return -ENOENT;
 	f->state[s] = 2;
@@ -376,7 +381,7 @@ static void do_register(struct np_proxy *px, size_t i, unsigned cseq)
 		fail("terminal %zu: no 200 to its REGISTER", i);
 }
 
-static void do_call(struct np_proxy *px, size_t i)
+static void do_call(struct np_proxy *px, size_t i, size_t tag)
 {
 	char m[2048], sdp[512];
 	uint16_t port;
@@ -396,7 +401,7 @@ static void do_call(struct np_proxy *px, size_t i)
 		 "Contact: <sip:u%zu@192.168.1.10:5060>\r\n"
 		 "Content-Type: application/sdp\r\n"
 		 "Content-Length: %zu\r\n\r\n%s",
-		 i, i, i, i, i, strlen(sdp), sdp);
+		 tag, i, tag, tag, i, strlen(sdp), sdp);
 	from_term(px, i, m);
 	port = forwarded(i);
 	if (!port)
@@ -421,10 +426,35 @@ static void do_call(struct np_proxy *px, size_t i)
 		 "Call-ID: call-%zu@192.168.1.10\r\n"
 		 "CSeq: 1 ACK\r\n"
 		 "Content-Length: 0\r\n\r\n",
-		 i, i, i, i);
+		 tag, i, tag, tag);
 	from_term(px, i, m);
 	if (!forwarded(i))
 		fail("ACK of terminal %zu not forwarded", i);
+}
+
+/* The terminal hangs up call `tag` (BYE, the softswitch's 200). */
+static void do_bye(struct np_proxy *px, size_t i, size_t tag)
+{
+	char m[1024];
+	uint16_t port;
+
+	snprintf(m, sizeof(m),
+		 "BYE sip:far@198.51.100.10:5060 SIP/2.0\r\n"
+		 "Via: SIP/2.0/UDP 192.168.1.10:5060;branch=z9hG4bK-b%zu;rport\r\n"
+		 "Max-Forwards: 70\r\n"
+		 "From: <sip:u%zu@example.test>;tag=c%zu\r\n"
+		 "To: <sip:far@example.test>;tag=ss\r\n"
+		 "Call-ID: call-%zu@192.168.1.10\r\n"
+		 "CSeq: 2 BYE\r\n"
+		 "Content-Length: 0\r\n\r\n",
+		 tag, i, tag, tag);
+	from_term(px, i, m);
+	port = forwarded(i);
+	if (!port)
+		fail("BYE of terminal %zu not forwarded", i);
+	softswitch_reply(px, i, port, "200 OK", NULL, "", "");
+	if (!terminal_got("SIP/2.0 200"))
+		fail("terminal %zu: no 200 to its BYE", i);
 }
 
 /* --- restart: the state read into a new proxy ----------------------------- */
@@ -535,7 +565,7 @@ int main(int argc, char **argv)
 
 		if (i == 0 || i == n_calls - sample)
 			t = now_s();
-		do_call(&px, term);
+		do_call(&px, term, term);
 		if (i == sample - 1)
 			call_first = phase_us(t, sample);
 		if (i == n_calls - 1)
@@ -550,6 +580,56 @@ int main(int argc, char **argv)
 	       call_first, sample, call_last, sample, call_last / call_first);
 	printf("memory/call      %.0f B of heap, plus 4 flows in the maps\n",
 	       (double)(heap_bytes() - h2) / (double)n_calls);
+
+	/* Whole calls (INVITE, 200, ACK, BYE, 200) of one more terminal, as
+	 * the signaling benchmark makes them, each state save included. */
+	{
+		size_t term = n_terms / 2 - 1, tag;
+		double save = 0, t1;
+		struct np_journal cj;
+		char cpath[] = "/tmp/np-statescale-calls-XXXXXX", cjpath[80];
+
+		fd = mkstemp(cpath);
+		if (fd < 0)
+			fail("mkstemp: %s", strerror(errno));
+		close(fd);
+		np_journal_path(cpath, cjpath, sizeof(cjpath));
+		np_journal_init(&cj);
+		np_core_changed_all(&px.core);
+		np_state_save_changes(&px, cpath, &owner, &cj);
+		np_core_dirty_clear(&px.core);
+		io_state.puts = io_state.gets = io_state.dels = 0;
+		io_state.sends = io_state.counter_reads = 0;
+		t = now_s();
+		for (tag = 0; tag < sample; tag++) {
+			do_call(&px, term, n_terms + tag);
+			t1 = now_s();
+			np_state_save_changes(&px, cpath, &owner, &cj);
+			np_core_dirty_clear(&px.core);
+			save += now_s() - t1;
+			do_bye(&px, term, n_terms + tag);
+			t1 = now_s();
+			np_state_save_changes(&px, cpath, &owner, &cj);
+			np_core_dirty_clear(&px.core);
+			save += now_s() - t1;
+		}
+		printf("whole call       %.1f us each (INVITE, 200, ACK, BYE, "
+		       "200: %.1f us handling, %.1f us saving, 2 saves), %lu "
+		       "compactions\n",
+		       phase_us(t, sample), phase_us(t, sample) - save / sample * 1e6,
+		       save / sample * 1e6, cj.compactions);
+		printf("                 per call: %.1f datagrams sent, flow "
+		       "writes %.1f, reads %.1f, removals %.1f, counter reads "
+		       "%.1f\n",
+		       (double)io_state.sends / sample,
+		       (double)io_state.puts / sample,
+		       (double)io_state.gets / sample,
+		       (double)io_state.dels / sample,
+		       (double)io_state.counter_reads / sample);
+		np_journal_close(&cj);
+		unlink(cpath);
+		unlink(cjpath);
+	}
 
 	/* One keepalive interval of ticks, media moving all along. */
 	io_state.counter_reads = 0;
@@ -586,6 +666,26 @@ int main(int argc, char **argv)
 	if (sum != n_terms || hi > 2 * (n_terms / KEEPALIVE_S))
 		fail("keepalives not spread: %zu sent, %zu in one second", sum,
 		     hi);
+
+	/* Latch events (one comes with every new stream): each finds its
+	 * call by the relay port. */
+	{
+		const struct np_realm *acc = &px.core.cfg->realms[0];
+		struct np_sockaddr src = nat_of(0);
+		struct np_flow_key key;
+		size_t n = 0;
+
+		np_log_set_level(NP_LOG_WARN); /* the log line not timed */
+		t = now_s();
+		for (i = 0; i < sample; i++) {
+			np_core_key(&key, acc, (uint16_t)(10000 + 2 * (i % 5000)));
+			np_core_latched(&px.core, &key, &src, false);
+			n++;
+		}
+		printf("latch event      %.2f us each (%zu events)\n",
+		       phase_us(t, n), n);
+		np_log_set_level(NP_LOG_ERROR);
+	}
 
 	/* The state: a snapshot, then one event per save (a refresh). */
 	fd = mkstemp(path);
