@@ -72,20 +72,37 @@ static uint32_t crc32_of(const char *p, size_t n)
 	return c ^ 0xffffffffu;
 }
 
+/* Whether c is written as %XX (the last character of a text: '-'). */
+static bool escaped(const char *s)
+{
+	unsigned char c = (unsigned char)*s;
+
+	return c <= ' ' || c >= 0x7f || c == '%' || (c == '-' && s[1] == 0);
+}
+
 static void put_text(FILE *f, const char *s)
 {
-	fputc(' ', f);
+	static const char hex[] = "0123456789ABCDEF";
+	size_t run;
+
+	putc_unlocked(' ', f);
 	if (!*s) {
-		fputc('-', f);
+		putc_unlocked('-', f);
 		return;
 	}
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c <= ' ' || c >= 0x7f || c == '%' || (c == '-' && s[1] == 0))
-			fprintf(f, "%%%02X", c);
-		else
-			fputc(c, f);
+	while (*s) {
+		/* Plain characters in one write (a save writes every leg of
+		 * a terminal: per-character calls were most of its cost). */
+		for (run = 0; s[run] && !escaped(s + run); run++)
+			;
+		fwrite_unlocked(s, 1, run, f);
+		s += run;
+		if (*s) {
+			putc_unlocked('%', f);
+			putc_unlocked(hex[(unsigned char)*s >> 4], f);
+			putc_unlocked(hex[(unsigned char)*s & 15], f);
+			s++;
+		}
 	}
 }
 
