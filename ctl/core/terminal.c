@@ -311,6 +311,12 @@ static void port_release(struct np_core *core, size_t realm, uint16_t port,
 	struct np_quarantine *q;
 
 	q = hold && now ? calloc(1, sizeof(*q)) : NULL;
+	/* The pool records the quarantine as the port's holder: found in
+	 * O(1) (np_core_port_quarantined), released with the port. */
+	if (q && np_portpool_hold(&core->signal_ports[realm], port, q)) {
+		free(q);
+		q = NULL;
+	}
 	if (!q) {
 		core->io->signal_close(core->io_ctx, realm, port);
 		np_portpool_put(&core->signal_ports[realm], port);
@@ -344,12 +350,8 @@ void np_core_quarantine_expire(struct np_core *core, time_t now)
 bool np_core_port_quarantined(const struct np_core *core, size_t realm,
 			      uint16_t port)
 {
-	const struct np_quarantine *q;
-
-	for (q = core->quarantine; q; q = q->next)
-		if (q->realm == realm && q->port == port)
-			return true;
-	return false;
+	return realm < core->cfg->n_realms && core->signal_ports[realm].used &&
+	       np_portpool_holder(&core->signal_ports[realm], port) != NULL;
 }
 
 void np_term_free(struct np_core *core, struct np_term *t,
