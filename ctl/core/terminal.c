@@ -392,7 +392,7 @@ void np_term_registered(struct np_core *core, struct np_term *t, time_t until,
 	t->ever_registered |= until != 0;
 	np_term_changed(core, t);
 	if (until && !t->ka_due)
-		t->ka_due = np_term_ka_next(core, t, now);
+		t->ka_due = np_term_ka_first(core, t, now);
 	if (!until)
 		t->idle_since = now;
 }
@@ -418,6 +418,14 @@ time_t np_term_ka_next(const struct np_core *core, const struct np_term *t,
 	phase %= interval;
 	due = now - now % interval + phase;
 	return due > now ? due : due + interval;
+}
+
+time_t np_term_ka_first(const struct np_core *core, const struct np_term *t,
+			time_t now)
+{
+	uint32_t interval = core->cfg->keepalive_interval;
+
+	return np_term_ka_next(core, t, now + (interval ? interval - 1 : 0));
 }
 
 /* Terminals registered from src's IP (any port), self aside. */
@@ -530,7 +538,7 @@ int np_core_adopt_term(struct np_core *core, const struct np_term *saved,
 	t->driver = driver;
 	t->signaling = saved->signaling;
 	if (t->registered_until)
-		t->ka_due = np_term_ka_next(core, t, now);
+		t->ka_due = np_term_ka_first(core, t, now);
 	term_link(core, t);
 	*out = t;
 	return 0;

@@ -2193,10 +2193,10 @@ static void test_keepalive(struct tap *t)
 	/* Each terminal has its own second of the interval (its phase), so
 	 * that keepalives are spread over it. */
 	due = e.px.core.terms ? e.px.core.terms->ka_due : 0;
-	tap_check(t, due > T0 && due <= T0 + 20 &&
+	tap_check(t, due >= T0 + 20 && due < T0 + 40 &&
 			     due == np_term_ka_next(&e.px.core, e.px.core.terms,
-						    T0),
-		  "keepalive: due within the interval, at its phase (+%ld)",
+						    T0 + 19),
+		  "keepalive: due an interval after registering at the earliest, at its phase (+%ld)",
 		  (long)(due - T0));
 	{
 		/* 1,000 terminals on consecutive core ports (as they are handed
