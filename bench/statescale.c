@@ -636,8 +636,19 @@ int main(int argc, char **argv)
 		unlink(cjpath);
 	}
 
-	/* One keepalive interval of ticks, media moving all along. */
+	/* Two keepalive intervals of ticks, media moving all along: the
+	 * first (each terminal's first keepalive comes an interval after it
+	 * registered at the earliest) only warms up; the second is measured. */
 	io_state.counter_reads = 0;
+	for (i = 0; i < KEEPALIVE_S; i++) {
+		size_t reads = io_state.counter_reads;
+
+		now_mono++;
+		io_state.last_seen_ns = (uint64_t)now_mono * 1000000000ull;
+		np_proxy_tick(&px, now_mono);
+		if (i == 0)
+			reads_first = io_state.counter_reads - reads;
+	}
 	for (i = 0; i < KEEPALIVE_S; i++) {
 		size_t sent = io_state.options_sent, reads = io_state.counter_reads;
 
@@ -651,23 +662,18 @@ int main(int argc, char **argv)
 		lo = sent < lo ? sent : lo;
 		hi = sent > hi ? sent : hi;
 		sum += sent;
-		if (i == 0)
-			reads_first = reads;
-		else {
-			reads_sum += reads;
-			reads_max = reads > reads_max ? reads : reads_max;
-		}
+		reads_sum += reads;
+		reads_max = reads > reads_max ? reads : reads_max;
 		tick_sum += t;
 		tick_max = t > tick_max ? t : tick_max;
 	}
 	printf("keepalives       %zu in %d s: %zu to %zu a second (%.0f even)\n",
 	       sum, KEEPALIVE_S, lo, hi, (double)n_terms / KEEPALIVE_S);
 	printf("tick             %.2f ms mean, %.2f ms max; counter reads: "
-	       "%zu at the first, then %.1f a tick (max %zu; media timeout "
-	       "%d s)\n",
+	       "%zu at the first tick after the fill, then %.1f a tick (max "
+	       "%zu; media timeout %d s)\n",
 	       tick_sum / KEEPALIVE_S * 1e3, tick_max * 1e3, reads_first,
-	       (double)reads_sum / (KEEPALIVE_S - 1), reads_max,
-	       MEDIA_TIMEOUT_S);
+	       (double)reads_sum / KEEPALIVE_S, reads_max, MEDIA_TIMEOUT_S);
 	if (sum != n_terms || hi > 2 * (n_terms / KEEPALIVE_S))
 		fail("keepalives not spread: %zu sent, %zu in one second", sum,
 		     hi);
