@@ -391,6 +391,11 @@ void np_term_registered(struct np_core *core, struct np_term *t, time_t until,
 	set_registered(core, t, until);
 	t->ever_registered |= until != 0;
 	np_term_changed(core, t);
+	/* A registration came through its NAT binding: as good an answer as
+	 * a keepalive's (else keepalives missed before it would drop the
+	 * binding it just renewed). */
+	if (until)
+		np_term_alive(t);
 	if (until && !t->ka_due)
 		t->ka_due = np_term_ka_first(core, t, now);
 	if (!until)

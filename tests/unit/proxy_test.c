@@ -2269,6 +2269,27 @@ static void test_keepalive(struct tap *t)
 out:
 	env_fini(t, &e, "keepalive");
 
+	/* A REGISTER refresh answers for the binding: keepalives missed
+	 * before it do not count against it. */
+	if (!env_init(t, &e, CFG_MAIN, "keepalive refresh"))
+		goto out_refresh;
+	do_register(&e, &alice, 1, 3600);
+	due = e.px.core.terms ? e.px.core.terms->ka_due : 0;
+	n = tick_until(&e, due + 25, &closed, NULL);
+	do_register(&e, &alice, 2, 3600);
+	tap_check(t, n == 2 && e.px.core.terms &&
+			     !e.px.core.terms->ka_missed &&
+			     !e.px.core.terms->ka_waiting,
+		  "keepalive refresh: two unanswered, then a REGISTER: none missed (%d sent)",
+		  n);
+	closed = 0;
+	n = tick_until(&e, due + 99, &closed, NULL);
+	tap_check(t, n == 3 && !closed,
+		  "keepalive refresh: the binding outlives three more unanswered (%d)",
+		  n);
+out_refresh:
+	env_fini(t, &e, "keepalive refresh");
+
 	if (!env_init(t, &e, CFG_MAIN, "unregister"))
 		goto out2;
 	do_register(&e, &alice, 1, 60);
