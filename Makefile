@@ -27,7 +27,8 @@ DEB_PACKAGES := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
 	libosip2-dev libyaml-dev pkg-config gcc make iproute2 ethtool \
 	tcpdump python3 iputils-ping nftables kamailio sip-tester valgrind \
 	libmicrohttpd-dev prometheus debhelper lintian man-db \
-	baresip-core linphone-cli osmo-mgw tshark
+	baresip-core linphone-cli osmo-mgw tshark \
+	erlang-base erlang-megaco erlang-dev erlang-examples
 
 # Recursive (=) variables, expanded only in recipes: `make deps test` on a
 # machine without the packages asks pkg-config and the compiler after deps

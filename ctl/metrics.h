@@ -22,6 +22,8 @@ struct np_metrics_realm {
 	uint64_t ports, ports_free; /* media relay ports */
 	struct np_counters media; /* packets, bytes, drops: live + ended */
 	struct np_sip_counters sip; /* the realm's SIP messages */
+	struct np_mgcp_counters mgcp; /* its MGCP messages */
+	struct np_h248_counters h248; /* its H.248 messages */
 	uint64_t latches; /* XDP latch events on its relay ports */
 	/* The realm's interface (link.h): media leaves it by XDP (else the
 	 * kernel forwards it), checksums verified on arrival, and frames

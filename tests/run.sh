@@ -23,6 +23,7 @@ SUITES=(
 	build/tests/unit/charging_file_test
 	build/tests/unit/mgcp_test
 	build/tests/unit/h248_test
+	build/tests/unit/gwtxn_test
 	build/tests/fuzz/proxy_fuzz
 	build/tests/fuzz/mgcp_fuzz
 	build/tests/fuzz/h248_fuzz
@@ -42,6 +43,7 @@ SUITES=(
 	tests/e2e/mgcp.sh
 	tests/e2e/mgcp_osmo.sh
 	tests/e2e/h248.sh
+	tests/e2e/megaco.sh
 	tests/package.sh
 	tests/e2e/baresip.sh
 	tests/e2e/clients.sh
