@@ -2867,6 +2867,17 @@ static void guard_bucket(__u64 rate, __u64 burst, __u64 tokens)
 	bpf_map_update_elem(maps.fd[NP_BUCKETS], &zero, &b, BPF_F_LOCK);
 }
 
+/* Entries of a hash map. */
+static int count_entries(int fd)
+{
+	struct np_source_key key;
+	int n = 0;
+
+	while (!bpf_map_get_next_key(fd, n ? &key : NULL, &key))
+		n++;
+	return n;
+}
+
 static void test_guard(void)
 {
 	struct np_guard_census census;
@@ -2985,6 +2996,52 @@ static void test_guard(void)
 		tap_check(&t, same_num("blocks running", census.blocked, 1),
 			  "%s: np_guard_expire counts 1 running block",
 			  GUARD_NAME);
+	}
+	/* Ended blocks beyond one batch all go in one sweep; running ones
+	 * stay, counted, and natproxyctl unblock ends those. */
+	{
+		struct np_source_key keys[3];
+		struct np_sockaddr a;
+		int err = 0, left = 0, unblocked = 0;
+
+		for (i = 0; i < 3000 && !err; i++) {
+			long long ago = i % 1000 ? 1 : -60; /* every 1000th runs */
+
+			a = (struct np_sockaddr){ .family = AF_INET,
+						  .port = 1000 + i };
+			a.addr.v4.s_addr = htonl(0xcb007100 + i % 200);
+			if (!(i % 1000))
+				np_guard_key(&a, 32, &keys[i / 1000]);
+			err = np_guard_block(&maps, &a, 32, 0,
+					     now_ns() - ago * 1000000000ll);
+		}
+		np_guard_expire(&maps, now_ns(), NP_MAX_BLOCKED, &census);
+		left = count_entries(maps.fd[NP_BLOCKED]);
+		tap_check(&t, !err && left == 4 && census.blocked == 4,
+			  "%s: np_guard_expire removes 2997 ended blocks in "
+			  "one sweep, keeps and counts the 4 running (%d "
+			  "left, %llu counted)",
+			  GUARD_NAME, left,
+			  (unsigned long long)census.blocked);
+		for (i = 0; i < 3; i++)
+			unblocked += !np_guard_unblock(&maps, &keys[i], now_ns());
+		tap_check(&t,
+			  unblocked == 3 &&
+				  count_entries(maps.fd[NP_BLOCKED]) == 1 &&
+				  np_guard_unblock(&maps, &keys[0], now_ns()) ==
+					  -ENOENT,
+			  "%s: np_guard_unblock ends 3 running blocks, a "
+			  "second time -ENOENT",
+			  GUARD_NAME);
+		guard_block(TERM4_THIRD, 7013, 32, -1);
+		sockaddr_of(TERM4_THIRD, 7013, &a);
+		np_guard_key(&a, 32, &keys[0]);
+		tap_check(&t,
+			  np_guard_unblock(&maps, &keys[0], now_ns()) ==
+				  -ENOENT,
+			  "%s: np_guard_unblock of an ended block: -ENOENT",
+			  GUARD_NAME);
+		bpf_map_delete_elem(maps.fd[NP_BLOCKED], &keys[0]);
 	}
 	guard_unblock(TERM4_OTHER, 7012, 32);
 	/* A start forgets every known source, however many (batches). */
