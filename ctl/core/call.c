@@ -269,5 +269,6 @@ int np_core_adopt_call(struct np_core *core, struct np_term *t,
 	core->live_calls[pair->first]++;
 	core->live_calls[pair->second]++;
 	np_term_known_sync(core, t);
+	np_term_wake(core, t);
 	return 0;
 }

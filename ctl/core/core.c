@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +41,12 @@ static void abort_call(struct np_core *core, struct np_term *t,
 	np_call_end(core, t, call, why, now);
 }
 
-static void check_calls(struct np_core *core, struct np_term *t, time_t now)
+/* The silence an answered call of t may keep before it is ended (0: no
+ * limit). A call on hold may be silent (no RTCP from many phones): the
+ * hold timeout, not the media timeout, applies. */
+static uint32_t silence_limit(const struct np_core *core,
+			      const struct np_term *t,
+			      const struct np_call *call, bool *held)
 {
 	const struct np_pair *pair = np_core_pair(core, t);
 	const struct np_realm *acc = &core->cfg->realms[pair->first];
@@ -51,6 +57,13 @@ static void check_calls(struct np_core *core, struct np_term *t, time_t now)
 	uint32_t hold = np_realm_hold_timeout(acc) < np_realm_hold_timeout(cor) ?
 				np_realm_hold_timeout(acc) :
 				np_realm_hold_timeout(cor);
+
+	*held = np_media_on_hold(call);
+	return *held ? hold : media;
+}
+
+static void check_calls(struct np_core *core, struct np_term *t, time_t now)
+{
 	struct np_call *call, *next;
 	uint32_t limit;
 	bool held;
@@ -63,10 +76,7 @@ static void check_calls(struct np_core *core, struct np_term *t, time_t now)
 		}
 		if (!call->answered)
 			continue;
-		/* A call on hold may be silent (no RTCP from many phones):
-		 * the hold timeout, not the media timeout, applies. */
-		held = np_media_on_hold(call);
-		limit = held ? hold : media;
+		limit = silence_limit(core, t, call, &held);
 		if (!limit || !np_media_silent(core, t, call, limit, now))
 			continue;
 		np_warn("call '%s': no media for %us%s: ending it", call->id,
@@ -115,45 +125,112 @@ bool np_core_admit(struct np_core *core, size_t realm,
 	return false;
 }
 
-void np_core_tick(struct np_core *core, time_t now)
+static time_t earlier(time_t a, time_t b)
 {
-	struct np_term *t, *next;
+	return b && (!a || b < a) ? b : a;
+}
+
+/*
+ * When the tick next has something to do for t, visited at now: the
+ * earliest of what visit_term() checks by time (0: nothing until t
+ * changes). A call whose media was never read, or under another limit,
+ * is read at the next tick, as np_media_silent() would.
+ */
+static time_t term_next_visit(const struct np_core *core,
+			      const struct np_term *t, time_t now)
+{
+	const struct np_call *call;
+	time_t due = 0;
+	uint32_t limit;
+	bool held;
+
+	for (call = t->calls; call; call = call->next) {
+		due = earlier(due, call->expires);
+		if (!call->answered)
+			continue;
+		limit = silence_limit(core, t, call, &held);
+		if (limit)
+			due = earlier(due, call->media_limit == limit ?
+						   call->media_check_at :
+						   now + 1);
+	}
+	if (t->registered_until) {
+		due = earlier(due, t->registered_until);
+		due = earlier(due, t->ka_due);
+	} else if (!t->calls) {
+		due = earlier(due, t->idle_since + (t->ever_registered ?
+							    IDLE_TERM_LIFETIME :
+							    NEWCOMER_LIFETIME));
+	}
+	return due && due <= now ? now + 1 : due;
+}
+
+/* What the tick does for one terminal: false if it was freed. */
+static bool visit_term(struct np_core *core, struct np_term *t, time_t now)
+{
 	char where[64];
 
-	for (t = core->terms; t; t = next) {
-		next = t->next;
-		check_calls(core, t, now);
-		if (t->registered_until && t->registered_until <= now) {
-			np_info("registration of %s expired",
-				np_sockaddr_str(&t->nat, where, sizeof(where)));
-			np_term_unregistered(core, t);
-			t->idle_since = now;
-			np_term_changed(core, t);
-		}
-		if (!t->registered_until) {
-			time_t keep = t->ever_registered ? IDLE_TERM_LIFETIME :
-							   NEWCOMER_LIFETIME;
+	check_calls(core, t, now);
+	if (t->registered_until && t->registered_until <= now) {
+		np_info("registration of %s expired",
+			np_sockaddr_str(&t->nat, where, sizeof(where)));
+		np_term_unregistered(core, t);
+		t->idle_since = now;
+		np_term_changed(core, t);
+	}
+	if (!t->registered_until) {
+		time_t keep = t->ever_registered ? IDLE_TERM_LIFETIME :
+						   NEWCOMER_LIFETIME;
 
-			if (!t->calls && now - t->idle_since >= keep)
-				np_term_free(core, t, NP_END_IDLE, now);
-			continue;
+		if (!t->calls && now - t->idle_since >= keep) {
+			np_term_free(core, t, NP_END_IDLE, now);
+			return false;
 		}
-		if (now < t->ka_due)
+		return true;
+	}
+	if (now < t->ka_due)
+		return true;
+	t->ka_due = np_term_ka_next(core, t, now);
+	if (t->ka_waiting)
+		core->stats.keepalives_unanswered++;
+	if (t->ka_waiting && ++t->ka_missed >= KEEPALIVE_MISSES) {
+		np_warn("terminal at %s stopped answering keepalives: "
+			"binding dropped",
+			np_sockaddr_str(&t->nat, where, sizeof(where)));
+		core->stats.bindings_lost++;
+		np_term_free(core, t, NP_END_KEEPALIVE_LOST, now);
+		return false;
+	}
+	core->stats.keepalives_sent++;
+	if (t->driver && t->driver->keepalive)
+		t->ka_waiting = t->driver->keepalive(t->driver->ctx, t);
+	return true;
+}
+
+/*
+ * Only the terminals due now are visited (core->term_timers), each then
+ * set to when it is next due: the tick costs O(terminals due), not
+ * O(terminals). A terminal that changes in between is brought to the
+ * next tick (np_term_wake), so none is visited later than the walk over
+ * all of them would have acted on it.
+ */
+void np_core_tick(struct np_core *core, time_t now)
+{
+	struct np_timer *tm;
+	struct np_term *t;
+	time_t due;
+
+	core->tick_now = now;
+	while ((tm = np_timer_take(&core->term_timers, now))) {
+		t = (struct np_term *)((char *)tm -
+				       offsetof(struct np_term, visit));
+		if (!visit_term(core, t, now))
 			continue;
-		t->ka_due = np_term_ka_next(core, t, now);
-		if (t->ka_waiting)
-			core->stats.keepalives_unanswered++;
-		if (t->ka_waiting && ++t->ka_missed >= KEEPALIVE_MISSES) {
-			np_warn("terminal at %s stopped answering keepalives: "
-				"binding dropped",
-				np_sockaddr_str(&t->nat, where, sizeof(where)));
-			core->stats.bindings_lost++;
-			np_term_free(core, t, NP_END_KEEPALIVE_LOST, now);
-			continue;
-		}
-		core->stats.keepalives_sent++;
-		if (t->driver && t->driver->keepalive)
-			t->ka_waiting = t->driver->keepalive(t->driver->ctx, t);
+		due = term_next_visit(core, t, now);
+		if (due)
+			np_timer_set(&core->term_timers, &t->visit, due);
+		else
+			np_timer_cancel(&core->term_timers, &t->visit);
 	}
 	np_core_orphans_tick(core, now);
 	np_core_quarantine_expire(core, now);
@@ -230,6 +307,7 @@ int np_array_grow(void **arr, size_t size, size_t old_n, size_t n)
 int np_core_reconfigure(struct np_core *core, const struct np_config *next)
 {
 	size_t old_n = core->cfg->n_realms, n = next->n_realms, i;
+	struct np_term *t;
 	int err;
 
 	if (n < old_n || next->n_pairs < core->cfg->n_pairs)
@@ -258,6 +336,10 @@ int np_core_reconfigure(struct np_core *core, const struct np_config *next)
 	}
 	core->cfg = next;
 	np_core_changed_all(core);
+	/* Timeouts and intervals may have changed: every terminal is seen
+	 * again at the next tick (once per reload). */
+	for (t = core->terms; t; t = t->next)
+		np_term_wake(core, t);
 	return 0;
 }
 

@@ -23,6 +23,7 @@
 #include "core/admission.h"
 #include "core/portpool.h"
 #include "core/sdp.h"
+#include "core/timer.h"
 #include "natproxy.h"
 
 #define NP_FORKS_MAX 4 /* early dialogs with SDP kept per call */
@@ -231,6 +232,10 @@ struct np_term {
 	time_t ka_due;
 	bool ka_waiting;
 	int ka_missed;
+	/* When the tick next has something to do for it (core->term_timers:
+	 * a keepalive, its registration's end, its idle lifetime, a call's
+	 * expiry or media check); any change brings it to the next tick. */
+	struct np_timer visit;
 	struct np_call *calls;
 	uint32_t n_calls;
 	const struct np_driver *driver;
@@ -249,10 +254,9 @@ struct np_term_key {
 
 /* A released core port, not given out again before `until`. */
 struct np_quarantine {
-	struct np_quarantine *next;
+	struct np_timer timer; /* core->quarantine, due at its end */
 	size_t realm;
 	uint16_t port;
-	time_t until;
 };
 
 #define NP_TERM_BUCKETS 65536 /* a power of two */
@@ -290,7 +294,11 @@ struct np_core {
 	 * no core port; its nat is the terminal's media address (family 0:
 	 * unknown). Not in terms: signaling never finds them. */
 	struct np_term *orphans;
-	struct np_quarantine *quarantine;
+	/* Terminals by when the tick next has to visit them (np_term.visit),
+	 * room kept for every terminal; quarantined ports by their end. */
+	struct np_timers term_timers, quarantine;
+	size_t n_terms; /* in terms */
+	time_t tick_now; /* the last tick's time: changes are seen at the next */
 	struct np_admission admission; /* per-source rates */
 	uint64_t known; /* terminals whose mapping XDP knows (np_term.known) */
 	uint64_t next_id;
@@ -333,6 +341,9 @@ bool np_core_admit(struct np_core *core, size_t realm,
  * state is; an orphan's: nothing, its creation saves the whole state and
  * its end a tombstone). */
 void np_term_changed(struct np_core *core, struct np_term *t);
+/* The tick visits t at its next run (its state changed outside a tick's
+ * sight: a call added or adopted, an expiry moved). */
+void np_term_wake(struct np_core *core, struct np_term *t);
 /* Something no one terminal holds changed: the whole state is saved. */
 void np_core_changed_all(struct np_core *core);
 /* The batch was saved: nothing dirty any more. */

@@ -6,6 +6,8 @@
  * still sends to the old subscriber's address reach no one else.
  */
 #include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +52,7 @@ void np_term_changed(struct np_core *core, struct np_term *t)
 	 * saves everything, their end a tombstone (recover.c). */
 	if (!t->driver)
 		return;
+	np_term_wake(core, t);
 	if (t->dirty)
 		return;
 	t->dirty = true;
@@ -58,6 +61,18 @@ void np_term_changed(struct np_core *core, struct np_term *t)
 		t->dirty_next->dirty_pprev = &t->dirty_next;
 	t->dirty_pprev = &core->dirty_terms;
 	core->dirty_terms = t;
+}
+
+void np_term_wake(struct np_core *core, struct np_term *t)
+{
+	time_t next = core->tick_now + 1;
+
+	if (!t->driver)
+		return; /* an orphan's: np_core_orphans_tick sees to it */
+	/* Never later than it was: one due at this very tick stays in it.
+	 * Room for every terminal is kept, so this cannot fail. */
+	if (!np_timer_set_p(&t->visit) || next < t->visit.due)
+		np_timer_set(&core->term_timers, &t->visit, next);
 }
 
 void np_core_changed_all(struct np_core *core)
@@ -128,6 +143,8 @@ void np_terms_fini(struct np_core *core)
 			core->by_addr[i] = c->next;
 			free(c);
 		}
+	np_timers_fini(&core->term_timers);
+	core->n_terms = 0;
 	free(core->by_nat);
 	free(core->by_port);
 	free(core->by_addr);
@@ -188,6 +205,7 @@ static void term_link(struct np_core *core, struct np_term *t)
 		t->next->pprev = &t->next;
 	core->terms = t;
 	t->pprev = &core->terms;
+	core->n_terms++;
 	t->nat_next = *head;
 	*head = t;
 	head = &core->by_port[port_bucket(corer, t->core_port)];
@@ -209,6 +227,7 @@ static void term_unlink(struct np_core *core, struct np_term *t)
 	*t->pprev = t->next;
 	if (t->next)
 		t->next->pprev = t->pprev;
+	core->n_terms--;
 	for (p = &core->by_nat[nat_bucket(t->pair, &t->nat)]; *p;
 	     p = &(*p)->nat_next)
 		if (*p == t) {
@@ -304,7 +323,10 @@ int np_term_new(struct np_core *core, size_t pair,
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
-	err = np_portpool_get(&core->signal_ports[corer], &t->core_port);
+	/* Its timer's room first: a terminal the tick could lose is refused. */
+	err = np_timers_reserve(&core->term_timers, core->n_terms + 1);
+	if (!err)
+		err = np_portpool_get(&core->signal_ports[corer], &t->core_port);
 	if (err)
 		goto fail;
 	err = core->io->signal_open(core->io_ctx, corer, t->core_port);
@@ -336,7 +358,9 @@ static void port_release(struct np_core *core, size_t realm, uint16_t port,
 	q = hold && now ? calloc(1, sizeof(*q)) : NULL;
 	/* The pool records the quarantine as the port's holder: found in
 	 * O(1) (np_core_port_quarantined), released with the port. */
-	if (q && np_portpool_hold(&core->signal_ports[realm], port, q)) {
+	if (q && (np_timers_reserve(&core->quarantine,
+				    core->quarantine.n + 1) ||
+		  np_portpool_hold(&core->signal_ports[realm], port, q))) {
 		free(q);
 		q = NULL;
 	}
@@ -348,26 +372,27 @@ static void port_release(struct np_core *core, size_t realm, uint16_t port,
 	/* The socket stays open: the driver answers what still comes. */
 	q->realm = realm;
 	q->port = port;
-	q->until = now + hold;
-	q->next = core->quarantine;
-	core->quarantine = q;
+	np_timer_set(&core->quarantine, &q->timer, now + hold); /* room kept */
 }
 
-/* Gives quarantined ports back whose time is up (all with now 0). */
+/* Gives quarantined ports back whose time is up (all with now 0): only
+ * those, taken from the heap in order of their end. */
 void np_core_quarantine_expire(struct np_core *core, time_t now)
 {
-	struct np_quarantine **p = &core->quarantine, *q;
+	struct np_timer *tm;
+	struct np_quarantine *q;
 
-	while ((q = *p)) {
-		if (now && q->until > now) {
-			p = &q->next;
-			continue;
-		}
-		*p = q->next;
+	while ((tm = np_timer_take(&core->quarantine,
+				   now ? now : (time_t)INT64_MAX))) {
+		q = (struct np_quarantine *)((char *)tm -
+					     offsetof(struct np_quarantine,
+						      timer));
 		core->io->signal_close(core->io_ctx, q->realm, q->port);
 		np_portpool_put(&core->signal_ports[q->realm], q->port);
 		free(q);
 	}
+	if (!now)
+		np_timers_fini(&core->quarantine);
 }
 
 bool np_core_port_quarantined(const struct np_core *core, size_t realm,
@@ -406,6 +431,7 @@ void np_term_free(struct np_core *core, struct np_term *t,
 		np_sockaddr_str(&t->nat, buf, sizeof(buf)),
 		np_end_reason_names[why]);
 	term_gone(core, t); /* after its calls, which mark it dirty */
+	np_timer_cancel(&core->term_timers, &t->visit);
 	free(t);
 }
 
@@ -549,8 +575,9 @@ int np_core_adopt_term(struct np_core *core, const struct np_term *saved,
 	if (err)
 		return err;
 	t = calloc(1, sizeof(*t));
-	if (!t) {
+	if (!t || np_timers_reserve(&core->term_timers, core->n_terms + 1)) {
 		np_portpool_put(pool, saved->core_port);
+		free(t);
 		return -ENOMEM;
 	}
 	err = core->io->signal_open(core->io_ctx, corer, saved->core_port);
@@ -571,6 +598,7 @@ int np_core_adopt_term(struct np_core *core, const struct np_term *saved,
 		t->ka_due = np_term_ka_first(core, t, now);
 	term_link(core, t);
 	np_term_known_sync(core, t);
+	np_term_wake(core, t);
 	*out = t;
 	return 0;
 }
