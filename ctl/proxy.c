@@ -69,20 +69,19 @@ void np_proxy_tick(struct np_proxy *px, time_t now)
 int np_proxy_adopt_term(struct np_proxy *px, const struct np_term *saved,
 			time_t now, struct np_term **out)
 {
-	struct np_sip_term *st = np_sip_term_new();
+	/* Transactions are not kept across a restart. */
+	struct np_sip_term *st = saved->signaling ?
+					 np_sip_term_dup(saved->signaling) :
+					 np_sip_term_new();
 	struct np_term copy = *saved;
 	int err;
 
 	if (!st)
 		return -ENOMEM;
-	if (saved->signaling)
-		memcpy(st, saved->signaling, sizeof(*st));
-	st->txns = NULL; /* transactions are not kept across a restart */
-	st->open_txns = 0;
 	copy.signaling = st;
 	err = np_core_adopt_term(&px->core, &copy, &px->sip.driver, now, out);
 	if (err)
-		free(st);
+		np_sip_term_free(st);
 	return err;
 }
 

@@ -672,12 +672,13 @@ static int get_bindings(const char *aor, const char *field,
 		return -EINVAL;
 	for (rec = strtok_r(text, "\x1e", &save); rec;
 	     rec = strtok_r(NULL, "\x1e", &save)) {
-		struct np_sip_binding *b = &st->bindings[st->n_bindings];
+		struct np_sip_binding *b;
 		char *part[5], *p = rec;
 		int k;
 
-		if (st->n_bindings == NP_SIP_BINDINGS)
+		if (np_sip_bindings_room(st, st->n_bindings + 1))
 			return -EINVAL;
+		b = &st->bindings[st->n_bindings];
 		/* Empty fields are kept: strsep, not strtok. */
 		for (k = 0; k < 5; k++)
 			part[k] = strsep(&p, "\x1f");
@@ -702,7 +703,7 @@ static int parse_term(char **f, int n, struct np_term *t,
 	struct field_reader r = { f + 1, 0 };
 
 	memset(t, 0, sizeof(*t));
-	memset(st, 0, sizeof(*st));
+	np_sip_term_reset(st);
 	t->signaling = st;
 	/* 12: with the SIP registrations (aor, bindings); 10: without. */
 	if (n != 10 && n != 12)
@@ -1280,6 +1281,7 @@ static int journal_read(const char *path, uint64_t gen, struct journal *j,
 		err = journal_finish(j);
 	record_drop(r);
 	free(r->lines);
+	np_sip_term_reset(&r->sterm);
 	free(r);
 	free(copy);
 	free(line);
@@ -1453,6 +1455,7 @@ int np_state_read_report(const char *path, const struct np_state_visit *v,
 	journal_free(&j);
 	record_drop(r);
 	free(r->lines);
+	np_sip_term_reset(&r->sterm);
 	free(r);
 	free(copy);
 	free(line);

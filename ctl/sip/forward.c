@@ -157,6 +157,35 @@ static void final_response(struct sipctx *c, struct np_call *call,
 
 /* --- registrations per Contact ------------------------------------------- */
 
+/* The index of st's binding that is b, n_bindings if none. */
+static size_t binding_find(const struct np_sip_term *st,
+			   const struct np_sip_binding *b)
+{
+	size_t j;
+
+	for (j = 0; j < st->n_bindings; j++)
+		if (np_binding_same(&st->bindings[j], b))
+			break;
+	return j;
+}
+
+/* Room for the bindings a REGISTER's Contacts add, taken before anything
+ * of the REGISTER is: without the memory it is refused, not half learnt. */
+static int bindings_room(struct sipctx *c)
+{
+	struct np_sip_binding got[NP_SIP_BINDINGS];
+	size_t n = 0, i, want = c->st->n_bindings;
+
+	if (np_contacts_get(c->msg, got, NP_SIP_BINDINGS, &n))
+		return 0; /* learnt from none (bindings_learn) */
+	for (i = 0; i < n; i++)
+		want += !got[i].star &&
+			binding_find(c->st, &got[i]) == c->st->n_bindings;
+	return np_sip_bindings_room(c->st, want < NP_SIP_BINDINGS ?
+						   want :
+						   NP_SIP_BINDINGS);
+}
+
 /* The Contacts of a terminal's REGISTER become (or refresh) bindings. */
 static void bindings_learn(struct sipctx *c)
 {
@@ -169,11 +198,9 @@ static void bindings_learn(struct sipctx *c)
 	for (i = 0; i < n; i++) {
 		if (got[i].star)
 			continue;
-		for (j = 0; j < st->n_bindings; j++)
-			if (np_binding_same(&st->bindings[j], &got[i]))
-				break;
+		j = binding_find(st, &got[i]);
 		if (j == st->n_bindings) {
-			if (j == NP_SIP_BINDINGS)
+			if (j == st->room)
 				continue;
 			st->n_bindings++;
 			st->binding_until[j] = 0;
@@ -697,6 +724,10 @@ void sip_terminal_request(struct sipctx *c)
 	/* A draining pair lets registrations run out, unrenewed. */
 	if (c->pair->draining && MSG_IS_REGISTER(m) &&
 	    np_sipmsg_expires(m, 3600) > 0) {
+		refuse(c, txn, 503, "Service Unavailable");
+		return;
+	}
+	if (MSG_IS_REGISTER(m) && bindings_room(c)) {
 		refuse(c, txn, 503, "Service Unavailable");
 		return;
 	}

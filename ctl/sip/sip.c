@@ -41,6 +41,71 @@ struct np_sip_term *np_sip_term_new(void)
 	return calloc(1, sizeof(struct np_sip_term));
 }
 
+int np_sip_bindings_room(struct np_sip_term *st, size_t n)
+{
+	struct np_sip_binding *b;
+	time_t *until;
+
+	if (n > NP_SIP_BINDINGS)
+		return -ENOSPC;
+	if (n <= st->room)
+		return 0;
+	/* One block: the bindings, then their lifetimes. */
+	b = malloc(n * (sizeof(*b) + sizeof(*until)));
+	if (!b)
+		return -ENOMEM;
+	until = (time_t *)(b + n);
+	if (st->n_bindings) {
+		memcpy(b, st->bindings, st->n_bindings * sizeof(*b));
+		memcpy(until, st->binding_until,
+		       st->n_bindings * sizeof(*until));
+	}
+	free(st->bindings);
+	st->bindings = b;
+	st->binding_until = until;
+	st->room = n;
+	return 0;
+}
+
+void np_sip_term_reset(struct np_sip_term *st)
+{
+	free(st->bindings);
+	memset(st, 0, sizeof(*st));
+}
+
+struct np_sip_term *np_sip_term_dup(const struct np_sip_term *src)
+{
+	struct np_sip_term *st = np_sip_term_new();
+
+	if (!st)
+		return NULL;
+	*st = *src;
+	st->bindings = NULL;
+	st->binding_until = NULL;
+	st->n_bindings = st->room = 0;
+	st->txns = NULL;
+	st->open_txns = 0;
+	if (np_sip_bindings_room(st, src->n_bindings)) {
+		free(st);
+		return NULL;
+	}
+	st->n_bindings = src->n_bindings;
+	if (st->n_bindings) {
+		memcpy(st->bindings, src->bindings,
+		       st->n_bindings * sizeof(*st->bindings));
+		memcpy(st->binding_until, src->binding_until,
+		       st->n_bindings * sizeof(*st->binding_until));
+	}
+	return st;
+}
+
+void np_sip_term_free(struct np_sip_term *st)
+{
+	if (st)
+		free(st->bindings);
+	free(st);
+}
+
 struct np_sip_dialog *np_sip_dialog_new(void)
 {
 	return calloc(1, sizeof(struct np_sip_dialog));
@@ -53,7 +118,7 @@ static void term_free(void *ctx, struct np_term *t)
 
 	if (st)
 		np_txns_drop_term(&sip->txns, &st->txns);
-	free(t->signaling);
+	np_sip_term_free(st);
 	t->signaling = NULL;
 }
 

@@ -66,10 +66,13 @@ struct np_sip_counters {
 struct np_sip_term {
 	char contact[256]; /* its Contact URI, as it wrote it last */
 	/* Its registered Contacts (lines, accounts, instances), each with
-	 * its own lifetime (0: not registered). */
-	struct np_sip_binding bindings[NP_SIP_BINDINGS];
-	time_t binding_until[NP_SIP_BINDINGS];
-	size_t n_bindings;
+	 * its own lifetime (0: not registered): n_bindings of them, in one
+	 * block with room for `room` (np_sip_bindings_room), sized as they
+	 * come: most terminals register one, and a block for the most
+	 * (NP_SIP_BINDINGS) would be most of a terminal's memory. */
+	struct np_sip_binding *bindings;
+	time_t *binding_until;
+	size_t n_bindings, room;
 	char aor[256]; /* the To of its REGISTER: who it is */
 	uint32_t open_txns; /* transactions of its requests in flight */
 	struct np_txn *txns; /* all of its transactions (transaction.c) */
@@ -110,6 +113,15 @@ void np_sip_tick(struct np_sip *sip, time_t now);
 
 /* SIP state of a terminal / dialog read back from the state file. */
 struct np_sip_term *np_sip_term_new(void);
+/* Room for n bindings (at most NP_SIP_BINDINGS), those held kept: 0 or
+ * -ENOMEM (nothing changed). */
+int np_sip_bindings_room(struct np_sip_term *st, size_t n);
+/* Empties st (its bindings' block freed), to be filled again. */
+void np_sip_term_reset(struct np_sip_term *st);
+/* A terminal's SIP state copied, bindings and all, without its
+ * transactions (not kept across a restart); NULL without the memory. */
+struct np_sip_term *np_sip_term_dup(const struct np_sip_term *src);
+void np_sip_term_free(struct np_sip_term *st);
 struct np_sip_dialog *np_sip_dialog_new(void);
 
 #endif

@@ -587,6 +587,9 @@ struct rec_call {
 struct rec_term {
 	struct np_term term;
 	struct np_sip_term sterm;
+	/* Its bindings: the reader's are gone with its next terminal. */
+	struct np_sip_binding bindings[NP_SIP_BINDINGS];
+	time_t binding_until[NP_SIP_BINDINGS];
 	struct np_sockaddr acc, core;
 	struct np_call *legs[MAX_REC];
 	size_t n_legs;
@@ -603,12 +606,21 @@ static int rec_term(void *arg, const struct np_term *t,
 		    const struct np_sockaddr *core)
 {
 	struct record *r = arg;
+	struct rec_term *rt = &r->terms[r->n_terms];
+	const struct np_sip_term *st = t->signaling;
 
 	if (r->n_terms == MAX_REC)
 		return -ENOSPC;
-	r->terms[r->n_terms].term = *t;
-	r->terms[r->n_terms].sterm = *(const struct np_sip_term *)t->signaling;
-	r->terms[r->n_terms].term.signaling = &r->terms[r->n_terms].sterm;
+
+	rt->term = *t;
+	rt->sterm = *st;
+	memcpy(rt->bindings, st->bindings,
+	       st->n_bindings * sizeof(*st->bindings));
+	memcpy(rt->binding_until, st->binding_until,
+	       st->n_bindings * sizeof(*st->binding_until));
+	rt->sterm.bindings = rt->bindings;
+	rt->sterm.binding_until = rt->binding_until;
+	rt->term.signaling = &rt->sterm;
 	r->terms[r->n_terms].acc = *acc;
 	r->terms[r->n_terms].core = *core;
 	r->n_terms++;
