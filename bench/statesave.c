@@ -75,7 +75,7 @@ static int fill(struct np_proxy *px, size_t calls, struct np_term ***terms)
 	for (i = 0; i < calls; i++) {
 		struct np_call *c = calloc(1, sizeof(*c));
 
-		if (!c)
+		if (!c || np_call_room(c, 1))
 			return -ENOMEM;
 		saved.pair = 0;
 		saved.nat.family = AF_INET;

@@ -640,6 +640,7 @@ static int parse_leg(char **f, int n, struct np_call *leg,
 {
 	struct field_reader r = { f + 5, 0 };
 
+	np_call_streams_free(leg);
 	memset(leg, 0, sizeof(*leg));
 	memset(d, 0, sizeof(*d));
 	leg->dialog = d;
@@ -659,6 +660,8 @@ static int parse_leg(char **f, int n, struct np_call *leg,
 	leg->wall_start = next_real(&r);
 	leg->wall_answer = next_real(&r);
 	leg->n_streams = next_num(&r, NP_SDP_MAX_MEDIA);
+	if (!r.err && np_call_room(leg, leg->n_streams))
+		return -ENOMEM;
 	return r.err;
 }
 
@@ -824,7 +827,7 @@ static bool journal_ended(const struct journal *j, size_t pair,
 	size_t i;
 
 	for (i = 0; j && i < j->n_orphans_gone; i++)
-		if (j->orphans_gone[i].pair == pair &&
+		if (j->orphans_gone[i].pair == pair && leg->n_streams &&
 		    j->orphans_gone[i].core_port ==
 			    leg->streams[0].access_port)
 			return true;
@@ -1282,6 +1285,7 @@ static int journal_read(const char *path, uint64_t gen, struct journal *j,
 	record_drop(r);
 	free(r->lines);
 	np_sip_term_reset(&r->sterm);
+	np_call_streams_free(&r->leg);
 	free(r);
 	free(copy);
 	free(line);
@@ -1456,6 +1460,7 @@ int np_state_read_report(const char *path, const struct np_state_visit *v,
 	record_drop(r);
 	free(r->lines);
 	np_sip_term_reset(&r->sterm);
+	np_call_streams_free(&r->leg);
 	free(r);
 	free(copy);
 	free(line);

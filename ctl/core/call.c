@@ -92,6 +92,81 @@ static void call_unlink(struct np_core *core, struct np_term *t,
 		}
 }
 
+/* --- what a call keeps per stream: one block, sized as SDPs come --- */
+
+/* Bytes of a block for n streams: the volumes first (8-byte fields), the
+ * streams and their agreed copies, the relay ports last. */
+static size_t block_size(size_t n)
+{
+	return n * (2 * sizeof(struct np_volume) + 2 * sizeof(struct np_stream) +
+		    2 * sizeof(uint16_t));
+}
+
+/* Points call's arrays into block, laid out for n streams. */
+static void block_place(struct np_call *call, char *block, size_t n)
+{
+	call->gone_up = (struct np_volume *)block;
+	call->gone_down = call->gone_up + n;
+	call->streams = (struct np_stream *)(call->gone_down + n);
+	call->agreed = call->streams + n;
+	call->access_ports = (uint16_t *)(call->agreed + n);
+	call->core_ports = call->access_ports + n;
+	call->room = n;
+}
+
+int np_call_room(struct np_call *call, size_t n)
+{
+	struct np_call old = *call;
+	char *block;
+
+	if (n > NP_SDP_MAX_MEDIA)
+		return -EINVAL;
+	if (n <= call->room)
+		return 0;
+	block = calloc(1, block_size(n));
+	if (!block)
+		return -ENOMEM;
+	block_place(call, block, n);
+	if (old.room) {
+		memcpy(call->gone_up, old.gone_up, old.room * sizeof(*old.gone_up));
+		memcpy(call->gone_down, old.gone_down,
+		       old.room * sizeof(*old.gone_down));
+		memcpy(call->streams, old.streams, old.room * sizeof(*old.streams));
+		memcpy(call->agreed, old.agreed, old.room * sizeof(*old.agreed));
+		memcpy(call->access_ports, old.access_ports,
+		       old.room * sizeof(*old.access_ports));
+		memcpy(call->core_ports, old.core_ports,
+		       old.room * sizeof(*old.core_ports));
+	}
+	free(old.gone_up); /* the block */
+	return 0;
+}
+
+void np_call_streams_free(struct np_call *call)
+{
+	size_t i;
+
+	free(call->gone_up); /* the block */
+	call->gone_up = call->gone_down = NULL;
+	call->streams = call->agreed = NULL;
+	call->access_ports = call->core_ports = NULL;
+	call->room = 0;
+	for (i = 0; i < call->n_forks; i++)
+		free(call->forks[i]);
+	memset(call->forks, 0, sizeof(call->forks));
+	call->n_forks = 0;
+}
+
+int np_call_copy_streams(struct np_call *dst, const struct np_call *src)
+{
+	np_call_streams_free(dst);
+	if (np_call_room(dst, src->room))
+		return -ENOMEM;
+	if (src->room)
+		memcpy(dst->gone_up, src->gone_up, block_size(src->room));
+	return 0;
+}
+
 /* A realm at its concurrent call limit refuses new calls. */
 static bool realm_full(const struct np_core *core, size_t realm)
 {
@@ -190,6 +265,7 @@ void np_call_end(struct np_core *core, struct np_term *t,
 	core->pair_ctr[t->pair].calls_ended[why]++;
 	np_term_changed(core, t);
 	free(call->dialog);
+	np_call_streams_free(call);
 	free(call);
 	np_term_known_sync(core, t);
 	if (!t->calls)
@@ -239,6 +315,14 @@ int np_core_adopt_call(struct np_core *core, struct np_term *t,
 	if (!call)
 		return -ENOMEM;
 	*call = *saved;
+	/* Its own copy of what the reader holds per stream; no forks. */
+	call->room = call->n_forks = 0;
+	memset(call->forks, 0, sizeof(call->forks));
+	call->gone_up = NULL;
+	if (np_call_copy_streams(call, saved)) {
+		free(call);
+		return -ENOMEM;
+	}
 	call->dialog = dialog;
 	for (i = 0; i < call->n_streams && !err; i++) {
 		const struct np_stream *s = &call->streams[i];
@@ -259,6 +343,7 @@ int np_core_adopt_call(struct np_core *core, struct np_term *t,
 			np_portpool_put_pair(acc, call->streams[j].access_port);
 			np_portpool_put_pair(corep, call->streams[j].core_port);
 		}
+		np_call_streams_free(call);
 		free(call);
 		return err;
 	}

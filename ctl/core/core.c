@@ -388,6 +388,7 @@ void np_core_forget(struct np_core *core)
 		while ((call = t->calls)) {
 			t->calls = call->next;
 			free(call->dialog);
+			np_call_streams_free(call);
 			free(call);
 		}
 		if (t->driver && t->driver->term_free)

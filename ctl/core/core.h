@@ -146,10 +146,12 @@ struct np_volume {
 /* Where an SDP came from: the terminal, or the far end (the core side). */
 enum np_side { NP_SIDE_NONE, NP_SIDE_TERM, NP_SIDE_FAR };
 
-/* The far end's media as one early dialog (fork) answered it. */
+/* The far end's media as one early dialog (fork) answered it: one per
+ * stream the call had then. */
 struct np_fork {
 	char tag[NP_FORK_TAG_MAX];
-	struct np_media_end far[NP_SDP_MAX_MEDIA];
+	size_t n_far;
+	struct np_media_end far[];
 };
 
 /*
@@ -166,18 +168,23 @@ struct np_call {
 	uint32_t id_hash;
 	char id[256];
 	size_t n_streams;
-	struct np_stream streams[NP_SDP_MAX_MEDIA];
+	/* What is kept per stream (index: the SDP's m= line) is one block
+	 * with room for `room` streams (np_call_room), grown as the SDPs
+	 * name more: most calls have one or two, and room for the most
+	 * (NP_SDP_MAX_MEDIA) would be most of a call's memory. */
+	size_t room;
+	struct np_stream *streams;
 	/* Volumes of streams already released (re-offers with port 0). */
-	struct np_volume gone_up[NP_SDP_MAX_MEDIA], gone_down[NP_SDP_MAX_MEDIA];
+	struct np_volume *gone_up, *gone_down;
 	/* The relay ports each stream had last, for the record. */
-	uint16_t access_ports[NP_SDP_MAX_MEDIA], core_ports[NP_SDP_MAX_MEDIA];
+	uint16_t *access_ports, *core_ports;
 	/* Offer/answer: an offer from `pending` waits for its answer; agreed
 	 * is what the streams were before it, restored if it fails. */
 	enum np_side pending;
 	bool agreed_any; /* an answer was ever accepted */
 	size_t agreed_n;
-	struct np_stream agreed[NP_SDP_MAX_MEDIA];
-	struct np_fork forks[NP_FORKS_MAX];
+	struct np_stream *agreed; /* room of them, in the same block */
+	struct np_fork *forks[NP_FORKS_MAX]; /* n_forks, each malloc'd */
 	size_t n_forks;
 	char fork_now[NP_FORK_TAG_MAX]; /* whose answer the flows follow */
 	/* Why it ends when `expires` passes (never answered, or a challenge
@@ -421,6 +428,15 @@ void np_call_end(struct np_core *core, struct np_term *t,
 		 struct np_call *call, enum np_end_reason why, time_t now);
 int np_core_adopt_call(struct np_core *core, struct np_term *t,
 		       const struct np_call *saved, void *dialog);
+/* Room in call's per-stream arrays for n streams (at most
+ * NP_SDP_MAX_MEDIA), the new ones zeroed: 0, or -ENOMEM with nothing
+ * changed. */
+int np_call_room(struct np_call *call, size_t n);
+/* dst gets a copy of src's streams and what is kept per stream (not its
+ * forks); dst's own are freed first. 0 or -ENOMEM (dst then has none). */
+int np_call_copy_streams(struct np_call *dst, const struct np_call *src);
+/* Frees what call holds per stream and per fork (not its dialog). */
+void np_call_streams_free(struct np_call *call);
 
 /* --- calls rebuilt from the maps (recover.c) --- */
 struct np_recovery {

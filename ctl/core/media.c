@@ -471,6 +471,12 @@ static int take_sdp(const struct at *a, struct np_call *call, enum np_side from,
 	err = np_sdp_parse(sdp, len, parsed, why);
 	if (err)
 		return -EINVAL;
+	/* Without the memory for its streams the SDP is refused as for want
+	 * of ports (503), the call as it was. */
+	if (np_call_room(call, parsed->n_media)) {
+		*why = "out of memory";
+		return -EBUSY;
+	}
 	for (i = 0; i < parsed->n_media; i++) {
 		const struct np_sdp_media *m = &parsed->media[i];
 
@@ -511,7 +517,7 @@ static void free_fresh(const struct at *a, struct np_call *call,
 {
 	size_t i;
 
-	for (i = 0; i < NP_SDP_MAX_MEDIA; i++)
+	for (i = 0; i < call->room; i++)
 		if (fresh[i])
 			np_stream_release(a->core, a->t, call, i);
 }
@@ -579,7 +585,8 @@ int np_media_offer(struct np_core *core, struct np_term *t,
 	if (call->pending && call->pending != from)
 		np_media_rollback(core, t, call);
 	if (!call->pending) {
-		memcpy(call->agreed, call->streams, sizeof(call->agreed));
+		memcpy(call->agreed, call->streams,
+		       call->room * sizeof(*call->agreed));
 		call->agreed_n = call->n_streams;
 	}
 	err = take_sdp(&a, call, from, sdp, len, &parsed, &relay, fresh, why);
@@ -592,9 +599,9 @@ int np_media_offer(struct np_core *core, struct np_term *t,
 			       from == NP_SIDE_FAR);
 	if (err) {
 		free_fresh(&a, call, fresh);
-		if (!call->pending)
+		if (!call->pending) /* room grown since: zeroed in both */
 			memcpy(call->streams, call->agreed,
-			       sizeof(call->streams));
+			       call->room * sizeof(*call->streams));
 		return err;
 	}
 	call->pending = from;
@@ -602,18 +609,33 @@ int np_media_offer(struct np_core *core, struct np_term *t,
 	return 0;
 }
 
+/* The fork by tag, made or grown for the call's streams; NULL when the
+ * call has NP_FORKS_MAX others or without the memory (its SDP is then not
+ * kept: an answer from it without SDP leaves the flows as they are). */
 static struct np_fork *fork_slot(struct np_call *call, const char *tag)
 {
+	struct np_fork *f = NULL;
 	size_t i;
 
 	for (i = 0; i < call->n_forks; i++)
-		if (!strcmp(call->forks[i].tag, tag))
-			return &call->forks[i];
-	if (call->n_forks == NP_FORKS_MAX)
+		if (!strcmp(call->forks[i]->tag, tag))
+			break;
+	if (i == NP_FORKS_MAX)
 		return NULL;
-	i = call->n_forks++;
-	snprintf(call->forks[i].tag, sizeof(call->forks[i].tag), "%s", tag);
-	return &call->forks[i];
+	if (i < call->n_forks)
+		f = call->forks[i];
+	if (f && f->n_far >= call->n_streams)
+		return f;
+	f = realloc(f, sizeof(*f) + call->n_streams * sizeof(f->far[0]));
+	if (!f)
+		return NULL;
+	if (i == call->n_forks) {
+		snprintf(f->tag, sizeof(f->tag), "%s", tag);
+		call->n_forks++;
+	}
+	f->n_far = call->n_streams;
+	call->forks[i] = f;
+	return f;
 }
 
 int np_media_answer(struct np_core *core, struct np_term *t,
@@ -649,9 +671,8 @@ int np_media_answer(struct np_core *core, struct np_term *t,
 	}
 	if (from == NP_SIDE_FAR && fork && *fork) {
 		f = fork_slot(call, fork);
-		if (f)
-			for (i = 0; i < NP_SDP_MAX_MEDIA; i++)
-				f->far[i] = call->streams[i].far;
+		for (i = 0; f && i < f->n_far; i++)
+			f->far[i] = call->streams[i].far;
 		snprintf(call->fork_now, sizeof(call->fork_now), "%s", fork);
 	}
 	call->pending = NP_SIDE_NONE;
@@ -667,7 +688,7 @@ void np_media_rollback(struct np_core *core, struct np_term *t,
 
 	if (!call->pending)
 		return;
-	for (i = 0; i < NP_SDP_MAX_MEDIA; i++) {
+	for (i = 0; i < call->room; i++) {
 		struct np_stream *s = &call->streams[i];
 
 		/* Streams the failed offer added go; the rest are as agreed
@@ -691,13 +712,13 @@ void np_media_use_fork(struct np_core *core, struct np_term *t,
 	size_t i;
 
 	for (i = 0; fork && i < call->n_forks; i++)
-		if (!strcmp(call->forks[i].tag, fork))
-			f = &call->forks[i];
+		if (!strcmp(call->forks[i]->tag, fork))
+			f = call->forks[i];
 	if (!f || !strcmp(call->fork_now, fork))
 		return;
 	at_init(&a, core, t);
 	for (i = 0; i < call->n_streams; i++)
-		if (call->streams[i].active && f->far[i].known)
+		if (call->streams[i].active && i < f->n_far && f->far[i].known)
 			call->streams[i].far = f->far[i];
 	snprintf(call->fork_now, sizeof(call->fork_now), "%s", fork);
 	np_info("call '%s': media follows the answering fork", call->id);

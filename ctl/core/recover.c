@@ -191,8 +191,11 @@ static int recover_stream(struct np_core *core, const struct found *s,
 	struct np_sockaddr media;
 	struct np_call call;
 	time_t first;
+	int err;
 
 	memset(&call, 0, sizeof(call));
+	if (np_call_room(&call, 1))
+		return -ENOMEM;
 	snprintf(call.id, sizeof(call.id), "recovered-%s-%u-%s-%u",
 		 access->name, s->access_port, corer->name, s->core_port);
 	call.n_streams = 1;
@@ -210,7 +213,9 @@ static int recover_stream(struct np_core *core, const struct found *s,
 						 wall;
 	call.wall_answer = call.wall_start;
 	term_media(core, corer, s->core_port, &media);
-	return np_core_adopt_orphan(core, s->pair, &media, &call, now);
+	err = np_core_adopt_orphan(core, s->pair, &media, &call, now);
+	np_call_streams_free(&call);
+	return err;
 }
 
 int np_core_recover(struct np_core *core, const struct np_flow_key *keys,
@@ -293,7 +298,9 @@ static void orphan_call_end(struct np_core *core, struct np_term *t,
 			    struct np_call *call, enum np_end_reason why,
 			    time_t now)
 {
-	struct np_term_key key = { t->pair, call->streams[0].access_port };
+	struct np_term_key key = { t->pair, call->n_streams ?
+						    call->streams[0].access_port :
+						    0 };
 	struct np_term_key *k;
 
 	if (core->n_orphan_tombs == core->cap_orphan_tombs) {
@@ -356,6 +363,7 @@ void np_core_orphans_forget(struct np_core *core)
 		core->orphans = t->next;
 		while ((call = t->calls)) {
 			t->calls = call->next;
+			np_call_streams_free(call);
 			free(call);
 		}
 		free(t);

@@ -263,6 +263,7 @@ static void test_collect(struct tap *t)
 	a->next = b;
 	px.core.terms = a;
 	leg->n_streams = 1;
+	np_call_room(leg, 1);
 	leg->streams[0] = (struct np_stream){ .active = true,
 					      .access_port = 30000,
 					      .core_port = 40000 };

@@ -4200,6 +4200,175 @@ static void test_limits(struct tap *t)
 	env_fini(t, &e, "limits");
 }
 
+/*
+ * The tick visits only the terminals due (a heap by next due time): at
+ * every second, what it did for each terminal must be what a walk over
+ * all of them would have done, decided here from each terminal's state
+ * before the tick (the walk's own conditions), and no terminal may wait
+ * in the heap past its next event.
+ */
+enum tick_act { ACT_NONE, ACT_KA, ACT_LOST, ACT_EXPIRED, ACT_FREED };
+
+#define TICK_TERMS 48
+#define IDLE_LIFETIME 64 /* ctl/core/core.c: IDLE_TERM_LIFETIME */
+#define NEWCOMER_LIFETIME_S 16 /* ctl/core/core.c: NEWCOMER_LIFETIME */
+
+static time_t term_keep(const struct np_term *x)
+{
+	return x->ever_registered ? IDLE_LIFETIME : NEWCOMER_LIFETIME_S;
+}
+
+/* What the walk over every terminal would do for x at now. */
+static enum tick_act walk_would(const struct np_term *x, time_t now)
+{
+	if (x->registered_until && x->registered_until <= now)
+		return ACT_EXPIRED;
+	if (!x->registered_until)
+		return !x->calls && now - x->idle_since >= term_keep(x) ?
+			       ACT_FREED :
+			       ACT_NONE;
+	if (now < x->ka_due)
+		return ACT_NONE;
+	return x->ka_waiting && x->ka_missed + 1 >= 3 ? ACT_LOST : ACT_KA;
+}
+
+/* x's next event by time (none of these terminals has a call). */
+static time_t next_event(const struct np_term *x)
+{
+	if (x->registered_until)
+		return x->registered_until < x->ka_due ? x->registered_until :
+							 x->ka_due;
+	return x->idle_since + term_keep(x);
+}
+
+static void test_tick_visits(struct tap *t)
+{
+	static char names[TICK_TERMS][16], hosts[TICK_TERMS][24];
+	struct ua u[TICK_TERMS];
+	struct {
+		time_t reg, ka_due;
+		enum tick_act act;
+	} before[TICK_TERMS];
+	unsigned acts[ACT_FREED + 1] = { 0 }, wrong = 0, late = 0, stale = 0;
+	char m[MSG_MAX], r[MSG_MAX], opt[MSG_MAX];
+	struct env e;
+	size_t i, k, n_opt;
+	int j;
+
+	if (!env_init(t, &e, CFG_V4("30000-30099", "20000-20199"),
+		      "tick visits"))
+		goto out;
+	for (i = 0; i < TICK_TERMS; i++) {
+		snprintf(names[i], sizeof(names[i]), "tv%zu", i);
+		snprintf(hosts[i], sizeof(hosts[i]), "203.0.113.%zu", 100 + i);
+		u[i] = (struct ua){ names[i], "192.168.1.10",
+				    sa(hosts[i], (uint16_t)(40000 + i)) };
+		/* 0: registered 50 s, then idle; 1: never answers keepalives;
+		 * 2: a REGISTER never answered (a newcomer); 3: answers. */
+		switch (i % 4) {
+		case 0:
+			do_register(&e, &u[i], 1, 50);
+			break;
+		case 2:
+			term_req(m, &u[i], "REGISTER", "sip:example.test",
+				 "z9hG4bK-tv-new", "tv-new", 1,
+				 "<sip:new@example.test>", "Expires: 60\r\n", "");
+			from_term(&e, &u[i], m);
+			break;
+		default:
+			do_register(&e, &u[i], 1, 3600);
+		}
+	}
+	sent_clear(&e.io);
+	while (e.now < T0 + 200) {
+		e.now++;
+		/* A change between ticks: half of those answering unregister
+		 * (their idle lifetime starts then). */
+		if (e.now == T0 + 30)
+			for (i = 3; i < TICK_TERMS; i += 8)
+				do_register(&e, &u[i], 2, 0);
+		for (i = 0; i < TICK_TERMS; i++) {
+			const struct np_term *x =
+				np_term_by_nat(&e.px.core, 0, &u[i].nat);
+
+			before[i].act = x ? walk_would(x, e.now) : ACT_NONE;
+			before[i].reg = x ? x->registered_until : -1;
+			before[i].ka_due = x ? x->ka_due : -1;
+		}
+		sent_clear(&e.io);
+		np_proxy_tick(&e.px, e.now);
+		n_opt = 0;
+		for (k = 0; k < e.io.n_sent; k++)
+			n_opt += !strncmp(e.io.sent[k].buf, "OPTIONS ", 8);
+		for (i = 0; i < TICK_TERMS; i++) {
+			const struct np_term *x =
+				np_term_by_nat(&e.px.core, 0, &u[i].nat);
+			bool pinged = false;
+
+			for (k = 0; k < e.io.n_sent; k++)
+				pinged |= !strncmp(e.io.sent[k].buf, "OPTIONS ", 8) &&
+					  np_sockaddr_eq(&e.io.sent[k].to,
+							 &u[i].nat);
+			acts[before[i].act]++;
+			switch (before[i].act) {
+			case ACT_KA:
+				wrong += !x || !pinged || x->ka_due <= e.now;
+				n_opt--;
+				break;
+			case ACT_LOST:
+			case ACT_FREED:
+				wrong += x != NULL;
+				break;
+			case ACT_EXPIRED:
+				wrong += !x || x->registered_until || pinged;
+				break;
+			case ACT_NONE:
+				wrong += before[i].reg >= 0 &&
+					 (!x || pinged ||
+					  x->registered_until != before[i].reg ||
+					  x->ka_due != before[i].ka_due);
+				break;
+			}
+			if (x && (!np_timer_set_p(&x->visit) ||
+				  x->visit.due > next_event(x)))
+				late++;
+		}
+		wrong += n_opt != 0; /* an OPTIONS to no one expected */
+		stale += e.px.core.term_timers.n &&
+			 e.px.core.term_timers.heap[0]->due <= e.now;
+		/* Those of kind 3 answer their keepalives. */
+		for (k = 0; k < e.io.n_sent; k++) {
+			if (strncmp(e.io.sent[k].buf, "OPTIONS ", 8))
+				continue;
+			for (j = 3; j < TICK_TERMS; j += 4)
+				if (np_sockaddr_eq(&e.io.sent[k].to, &u[j].nat))
+					break;
+			if (j >= TICK_TERMS)
+				continue;
+			snprintf(opt, sizeof(opt), "%s", e.io.sent[k].buf);
+			reply(r, opt, "200 OK", "tv-ka", "", "");
+			from_term(&e, &u[j], r);
+		}
+	}
+	tap_check(t, acts[ACT_KA] > 100 && acts[ACT_LOST] == 12 &&
+			     acts[ACT_EXPIRED] == 12 && acts[ACT_FREED] == 30,
+		  "tick visits: the case has keepalives (%u), bindings lost (%u), registrations run out (%u), idle terminals freed (%u)",
+		  acts[ACT_KA], acts[ACT_LOST], acts[ACT_EXPIRED],
+		  acts[ACT_FREED]);
+	tap_check(t, wrong == 0,
+		  "tick visits: every second, each terminal got what the walk over all would have given it (%u differ)",
+		  wrong);
+	tap_check(t, late == 0 && stale == 0,
+		  "tick visits: no terminal waits in the heap past its next event (%u), none due is left after a tick (%u)",
+		  late, stale);
+	tap_check(t, !e.px.core.terms ||
+			     e.px.core.term_timers.n <= e.px.core.n_terms,
+		  "tick visits: at most one timer per terminal (%zu for %zu)",
+		  e.px.core.term_timers.n, e.px.core.n_terms);
+out:
+	env_fini(t, &e, "tick visits");
+}
+
 int main(void)
 {
 	struct tap t = { 0 };
@@ -4220,6 +4389,7 @@ int main(void)
 	test_malformed(&t);
 	test_exhaustion(&t);
 	test_keepalive(&t);
+	test_tick_visits(&t);
 	test_access_control(&t);
 	test_max_registrations(&t);
 	test_branch_collision(&t);

@@ -644,6 +644,13 @@ static int rec_leg(void *arg, const struct np_call *leg)
 	if (!rc)
 		return -ENOMEM;
 	rc->call = *leg;
+	/* Its own streams: the reader's go with its next leg. */
+	rc->call.gone_up = NULL;
+	rc->call.room = rc->call.n_forks = 0;
+	if (np_call_copy_streams(&rc->call, leg)) {
+		free(rc);
+		return -ENOMEM;
+	}
 	rc->dialog = *(const struct np_sip_dialog *)leg->dialog;
 	rc->call.dialog = &rc->dialog;
 	rt->legs[rt->n_legs++] = &rc->call;
@@ -656,8 +663,10 @@ static void record_free(struct record *r)
 	size_t i, j;
 
 	for (i = 0; i < r->n_terms; i++)
-		for (j = 0; j < r->terms[i].n_legs; j++)
+		for (j = 0; j < r->terms[i].n_legs; j++) {
+			np_call_streams_free(r->terms[i].legs[j]);
 			free(r->terms[i].legs[j]);
+		}
 	memset(r, 0, sizeof(*r));
 }
 
@@ -1867,6 +1876,7 @@ static void test_recover(struct tap *t, const char *path)
 		struct np_call call = {};
 
 		call.n_streams = 1;
+		np_call_room(&call, 1);
 		call.streams[0] = (struct np_stream){ .active = true,
 						      .access_port = 30010,
 						      .core_port = 40020 };
@@ -1876,6 +1886,7 @@ static void test_recover(struct tap *t, const char *path)
 		err = np_core_adopt_orphan(&e2.px.core, 0, &media, &call, e2.now);
 		tap_check(t, !err && e2.px.core.live_calls[ACC] == 1,
 			  "recover: adopted again after a restart (%d)", err);
+		np_call_streams_free(&call);
 	}
 	err = np_state_save_changes(&e2.px, path, &test_owner, &j);
 	np_core_dirty_clear(&e2.px.core);
