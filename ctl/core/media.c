@@ -585,8 +585,9 @@ int np_media_offer(struct np_core *core, struct np_term *t,
 	if (call->pending && call->pending != from)
 		np_media_rollback(core, t, call);
 	if (!call->pending) {
-		memcpy(call->agreed, call->streams,
-		       call->room * sizeof(*call->agreed));
+		if (call->room) /* none before a first SDP */
+			memcpy(call->agreed, call->streams,
+			       call->room * sizeof(*call->agreed));
 		call->agreed_n = call->n_streams;
 	}
 	err = take_sdp(&a, call, from, sdp, len, &parsed, &relay, fresh, why);
@@ -599,7 +600,7 @@ int np_media_offer(struct np_core *core, struct np_term *t,
 			       from == NP_SIDE_FAR);
 	if (err) {
 		free_fresh(&a, call, fresh);
-		if (!call->pending) /* room grown since: zeroed in both */
+		if (!call->pending && call->room) /* grown since: zeroed in both */
 			memcpy(call->streams, call->agreed,
 			       call->room * sizeof(*call->streams));
 		return err;

@@ -614,10 +614,12 @@ static int rec_term(void *arg, const struct np_term *t,
 
 	rt->term = *t;
 	rt->sterm = *st;
-	memcpy(rt->bindings, st->bindings,
-	       st->n_bindings * sizeof(*st->bindings));
-	memcpy(rt->binding_until, st->binding_until,
-	       st->n_bindings * sizeof(*st->binding_until));
+	if (st->n_bindings) {
+		memcpy(rt->bindings, st->bindings,
+		       st->n_bindings * sizeof(*st->bindings));
+		memcpy(rt->binding_until, st->binding_until,
+		       st->n_bindings * sizeof(*st->binding_until));
+	}
 	rt->sterm.bindings = rt->bindings;
 	rt->sterm.binding_until = rt->binding_until;
 	rt->term.signaling = &rt->sterm;
