@@ -560,8 +560,8 @@ static int probe(struct bench *b)
 
 static void read_mem(struct bench *b)
 {
-	struct bpf_map *maps[4] = { b->relay->maps.np_flows4_v3,
-				    b->relay->maps.np_counters_v3,
+	struct bpf_map *maps[4] = { b->relay->maps.np_flows4_v4,
+				    b->relay->maps.np_counters_v4,
 				    b->relay->maps.np_police_v1,
 				    b->floors->maps.floor_flows };
 	int i;
@@ -934,9 +934,9 @@ static int setup(struct bench *b)
 			"(root? make build/bench/xdp_cost?)\n");
 		return -1;
 	}
-	b->maps.fd[NP_FLOWS4] = bpf_map__fd(b->relay->maps.np_flows4_v3);
-	b->maps.fd[NP_FLOWS6] = bpf_map__fd(b->relay->maps.np_flows6_v3);
-	b->maps.fd[NP_COUNTERS] = bpf_map__fd(b->relay->maps.np_counters_v3);
+	b->maps.fd[NP_FLOWS4] = bpf_map__fd(b->relay->maps.np_flows4_v4);
+	b->maps.fd[NP_FLOWS6] = bpf_map__fd(b->relay->maps.np_flows6_v4);
+	b->maps.fd[NP_COUNTERS] = bpf_map__fd(b->relay->maps.np_counters_v4);
 	b->maps.fd[NP_POLICERS] = bpf_map__fd(b->relay->maps.np_police_v1);
 	b->maps.fd[NP_VERDICTS] = bpf_map__fd(b->relay->maps.np_verdicts_v2);
 	b->maps.fd[NP_EGRESS] = bpf_map__fd(b->relay->maps.np_egress_v1);
