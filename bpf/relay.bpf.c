@@ -1065,12 +1065,20 @@ static __always_inline void count_xmit_drops(int from, int to, int drops)
 #pragma clang diagnostic push
 #pragma clang diagnostic ignored "-Wunused-parameter"
 
-/* A flush of redirected frames into to_dev (a devmap). */
+/*
+ * A flush of redirected frames into to_dev (a devmap). Only a flush the
+ * driver refused (err: a veth whose peer can take no XDP frames) says the
+ * interface cannot deliver; frames dropped with no error found its queue
+ * full (a veth's ring under a burst), a loss under load as a NIC's full
+ * TX ring is, and taking XDP off the interface for them would only move
+ * the load to the slower kernel path for good.
+ */
 SEC("tp_btf/xdp_devmap_xmit")
 int BPF_PROG(np_tp_devmap_xmit, const struct net_device *from_dev,
 	     const struct net_device *to_dev, int sent, int drops, int err)
 {
-	count_xmit_drops(from_dev->ifindex, to_dev->ifindex, drops);
+	if (err)
+		count_xmit_drops(from_dev->ifindex, to_dev->ifindex, drops);
 	return 0;
 }
 
@@ -1107,12 +1115,13 @@ int BPF_PROG(np_tp_redirect_err, const struct net_device *dev,
 	return 0;
 }
 
-/* A flush of XDP_TX frames on a veth. */
+/* A flush of XDP_TX frames on a veth; refused ones only, as above. */
 SEC("tp_btf/xdp_bulk_tx")
 int BPF_PROG(np_tp_bulk_tx, const struct net_device *dev, int sent,
 	     int drops, int err)
 {
-	count_xmit_drops(dev->ifindex, dev->ifindex, drops);
+	if (err)
+		count_xmit_drops(dev->ifindex, dev->ifindex, drops);
 	return 0;
 }
 
