@@ -23,7 +23,10 @@
 # MB_TRIAL_S (seconds per trial, default 1), MB_RELAYS (default "ceiling
 # natproxy rtpengine"), MB_CPU (the generator's CPU, default 0), MB_NICE
 # (the generator's and rtpengine's nice, default -10), MB_KEEP_LOGS (where the logs go, default
-# OUTDIR/media-logs). Everything else is removed on exit.
+# OUTDIR/media-logs), MB_REAL_SCALES (stream counts of the realistic-load
+# rows, default "1000 10000"), MB_REAL_PPS (packets/s per stream there,
+# default 50: 20 ms G.711), MB_REAL_S (seconds of that load, default 5).
+# Everything else is removed on exit.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,6 +41,9 @@ CALLS=${MB_CALLS:-10}
 RTPE_MAX=${MB_RTPE_MAX:-10000}
 TRIAL_S=${MB_TRIAL_S:-1}
 RELAYS=${MB_RELAYS:-"ceiling natproxy rtpengine"}
+REAL_SCALES=${MB_REAL_SCALES:-"1000 10000"}
+REAL_PPS=${MB_REAL_PPS:-50}
+REAL_S=${MB_REAL_S:-5}
 # The machine is shared: the generator (whose CPU also runs the XDP relays,
 # the kernel's UDP receive and the sink) and rtpengine run at a higher
 # priority than other work, alike.
@@ -221,6 +227,15 @@ for n in $SCALES; do
 		$(new_opts xdp "$n") ||
 		die "natproxy at $n streams"
 done
+# Realistic load: every stream at a call's rate, loss and CPU per stream.
+for n in $REAL_SCALES; do
+	bg_run np_streams "$n" "$WORK/np-r$n" >/dev/null ||
+		die "natproxy flows for $n streams"
+	mb_run "natproxy-real-$n" "$WORK/np-r$n" --pin-dir "$NP_PIN_DIR" \
+		--relay-pid "$NPD_PID" $(new_opts xdp "$n") \
+		--fixed-pps $((n * REAL_PPS)) --fixed-s "$REAL_S" ||
+		die "natproxy at $n streams of $REAL_PPS packets/s"
+done
 in_ns proxy "$CTL" --pin-dir "$NP_PIN_DIR" status --json >"$OUT/media-natproxy-status.json" 2>&1
 log "natproxyd stops"
 sip_stop "$NPD_PID"
@@ -278,8 +293,36 @@ ulimit -Hn "$(cat /proc/sys/fs/nr_open)" 2>/dev/null
 ulimit -Sn "$(ulimit -Hn)"
 cap=$((($(ulimit -Hn) - 256) / 4))
 [ "$RTPE_MAX" -lt "$cap" ] && cap=$RTPE_MAX
+# rtpe_sessions N LABEL: N sessions on the running rtpengine, their streams
+# in $WORK/rt-LABEL, the setup's JSON with its memory; sets measured.
+rtpe_sessions() {
+	local n=$1 label=$2 made rss0 rssn
+	rss0=$(rss)
+	bg_run in_ns proxy "$MB" rtpengine-streams --src "$SIP_NAT1_IP" \
+		--far "$SIP_FAR_IP:7000" --streams "$n" --time-limit 120 \
+		--call-prefix "s$label" --out "$WORK/rt-$label" \
+		>"$OUT/media-rtpengine-$label-setup.json" || return 1
+	made=$(wc -l <"$WORK/rt-$label")
+	rssn=$(rss)
+	python3 - "$OUT/media-rtpengine-$label-setup.json" "$made" "$rss0" "$rssn" "$cap" <<'EOF'
+import json, sys
+path, made, rss0, rssn, cap = sys.argv[1], *map(int, sys.argv[2:])
+d = json.load(open(path))
+d.update(sessions_total=made, rss_before=rss0, rss_after=rssn, session_cap=cap)
+json.dump(d, open(path, "w"))
+EOF
+	log "rtpengine holds $made sessions (asked $n)"
+	measured=$made
+}
 measured=0
 for n in $SCALES; do
+	# A few streams at hundreds of thousands of packets/s each are no real
+	# streams: that row is natproxy against the ceiling only, and
+	# rtpengine is measured at realistic rates below.
+	if [ "$n" -lt 1000 ]; then
+		log "rtpengine at $n streams: not run (natproxy against the ceiling only)"
+		continue
+	fi
 	target=$n
 	[ "$target" -gt "$cap" ] && target=$cap
 	if [ "$target" -le "$measured" ]; then
@@ -287,32 +330,29 @@ for n in $SCALES; do
 		continue
 	fi
 	rtpe_start "$n" || die "rtpengine did not start"
-	rss0=$(rss)
-	bg_run in_ns proxy "$MB" rtpengine-streams --src "$SIP_NAT1_IP" \
-		--far "$SIP_FAR_IP:7000" --streams "$target" --time-limit 120 \
-		--call-prefix "s$n" --out "$WORK/rt-$n" \
-		>"$OUT/media-rtpengine-$n-setup.json" || die "rtpengine sessions for $n"
-	made=$(wc -l <"$WORK/rt-$n")
-	rssn=$(rss)
-	python3 - "$OUT/media-rtpengine-$n-setup.json" "$made" "$rss0" "$rssn" "$cap" <<'EOF'
-import json, sys
-path, made, rss0, rssn, cap = sys.argv[1], *map(int, sys.argv[2:])
-d = json.load(open(path))
-d.update(sessions_total=made, rss_before=rss0, rss_after=rssn, session_cap=cap)
-json.dump(d, open(path, "w"))
-EOF
-	measured=$made
+	rtpe_sessions "$target" "$n" || die "rtpengine sessions for $n"
 	mb_run "rtpengine-$n" "$WORK/rt-$n" --start-pps 25000 --relay-pid "$RTPE_PID" \
 		$(new_opts user "$n") || die "rtpengine at $n streams"
+	rtpe_stop
+done
+# Realistic load, as for natproxy: a fresh rtpengine for each count.
+for n in $REAL_SCALES; do
+	target=$n
+	[ "$target" -gt "$cap" ] && target=$cap
+	rtpe_start "real-$n" || die "rtpengine did not start"
+	rtpe_sessions "$target" "real-$n" || die "rtpengine sessions for $n"
+	mb_run "rtpengine-real-$n" "$WORK/rt-real-$n" --relay-pid "$RTPE_PID" \
+		$(new_opts user "$n") --fixed-pps $((measured * REAL_PPS)) \
+		--fixed-s "$REAL_S" || die "rtpengine at $n streams of $REAL_PPS packets/s"
 	rtpe_stop
 done
 }
 relay rtpengine && rtpengine_phase
 
 # --- one JSON --------------------------------------------------------------------
-python3 - "$OUT" "$SCALES" <<'EOF'
+python3 - "$OUT" "$SCALES" "$REAL_SCALES" <<'EOF'
 import glob, json, os, sys
-out, scales = sys.argv[1], sys.argv[2].split()
+out, scales, real = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
 def load(name):
     p = os.path.join(out, name)
     try:
@@ -329,6 +369,10 @@ for n in scales:
         "rtpengine": load(f"media-rtpengine-{n}.json"),
         "rtpengine_setup": load(f"media-rtpengine-{n}-setup.json"),
     }
+res["realistic"] = {n: {"natproxy": load(f"media-natproxy-real-{n}.json"),
+                        "rtpengine": load(f"media-rtpengine-real-{n}.json"),
+                        "rtpengine_setup": load(f"media-rtpengine-real-{n}-setup.json")}
+                    for n in real}
 json.dump(res, open(os.path.join(out, "media.json"), "w"), indent=1)
 EOF
 log "done: $OUT/media.json"

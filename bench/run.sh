@@ -108,7 +108,7 @@ if part xdp_cost; then
 fi
 if part media; then
 	echo "=== media: natproxy, rtpengine and the ceiling" >&2
-	run_bounded 400 bench/media.sh "$RUN" ||
+	run_bounded 600 bench/media.sh "$RUN" ||
 		{ echo "bench/run.sh: media failed" >&2; rc=1; }
 fi
 if part signaling && [ -e bench/signaling.sh ]; then

@@ -273,16 +273,17 @@ static void filler_key(__u32 i, struct np_flow_key4 *k)
 	k->addr = htonl(0xc0a80101 + i / 50000); /* 192.168.1.1 on */
 }
 
-static void filler_flow(struct np_flow *f)
+/* A filler as the map holds it (struct np_flow_entry), slot 0. */
+static void filler_flow(struct np_flow_entry *f)
 {
 	memset(f, 0, sizeof(*f));
 	f->flags = NP_F_STRICT_SOURCE | NP_F_SET_DSCP;
 	f->dscp = PKT_DSCP;
-	f->expect_saddr.v4 = ip4("198.51.100.10");
+	f->expect_saddr4 = ip4("198.51.100.10");
 	f->expect_sport = htons(5004);
-	f->new_saddr.v4 = ip4("198.51.100.1");
+	f->new_saddr4 = ip4("198.51.100.1");
 	f->new_sport = htons(30000);
-	f->new_daddr.v4 = ip4("198.51.100.20");
+	f->new_daddr4 = ip4("198.51.100.20");
 	f->new_dport = htons(5006);
 }
 
@@ -330,7 +331,7 @@ out:
  */
 static int fill_to(struct bench *b, __u32 n)
 {
-	struct np_flow flow;
+	struct np_flow_entry flow;
 	__u32 relay_to = n - 4, floor_to = n - 1; /* hot entries count too */
 	int err;
 
@@ -924,7 +925,7 @@ static int setup(struct bench *b)
 {
 	const struct cycle *cy[2] = { &b->tx, &b->pass };
 	struct np_flow_key4 floor_key = {};
-	struct np_flow floor_value;
+	struct np_flow_entry floor_value;
 	int i, k;
 
 	b->relay = relay_bpf__open_and_load();

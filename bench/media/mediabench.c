@@ -1047,6 +1047,60 @@ static void detach(int ns, unsigned int ifindex)
 	bpf_xdp_detach(ifindex, XDP_FLAGS_DRV_MODE, NULL);
 }
 
+/*
+ * A realistic load instead of the search (--fixed-pps): every stream at the
+ * rate a call sends (the streams' total given), for fixed_s seconds through
+ * the relay and then into the baseline sink, as the CPU trials below. What
+ * counts there is the loss at that load and the CPU it costs per stream,
+ * not a highest rate. Writes OUT's JSON; 0 or 1.
+ */
+static int fixed_load(struct bench *b, double pps, double secs,
+		      const char *label, const char *out,
+		      const struct trial *newt)
+{
+	struct trial load, base;
+	double relay_s;
+	FILE *f;
+
+	if (run_trial(b, pps, (__u64)(pps * secs), 64, false, &load))
+		return 1;
+	if (b->base_ifindex) {
+		b->baseline = true;
+		if (run_trial(b, pps, (__u64)(pps * secs), 64, false, &base)) {
+			b->baseline = false;
+			return 1;
+		}
+		b->baseline = false;
+	} else {
+		memset(&base, 0, sizeof(base));
+	}
+	relay_s = load.cpu_s - base.cpu_s;
+	f = fopen(out, "w");
+	if (!f) {
+		np_err("cannot write '%s': %s", out, strerror(errno));
+		return 1;
+	}
+	fprintf(f,
+		"{\"label\": \"%s\", \"streams\": %zu, \"fixed_pps\": %.0f, "
+		"\"per_stream_pps\": %.1f, \"loss\": %.6f, "
+		"\"silent_streams\": %llu, "
+		"\"cpu_relay_s_per_s\": %.5f, \"cpu_total_s_per_s\": %.5f, "
+		"\"cpu_relay_us_per_stream_s\": %.3f, "
+		"\"cpu_relay_s_per_mpkt\": %.4f, \"new_stream_trial\": ",
+		label, b->nstreams, pps, pps / b->nstreams, load.loss,
+		(unsigned long long)load.silent, relay_s / load.send_s, load.cpu_s / load.send_s,
+		relay_s / load.send_s / b->nstreams * 1e6,
+		load.rx ? relay_s / (load.rx / 1e6) : -1);
+	trial_json(f, newt);
+	fprintf(f, ", \"trial\": ");
+	trial_json(f, &load);
+	fprintf(f, ", \"baseline_trial\": ");
+	trial_json(f, &base);
+	fprintf(f, "}\n");
+	fclose(f);
+	return 0;
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	const char *gen_ns = NULL, *gen_dev = NULL, *sink_ns = NULL;
@@ -1055,7 +1109,7 @@ static int cmd_run(int argc, char **argv)
 	const char *ceil_out = NULL, *idle_dev = NULL, *idle_peer = NULL;
 	struct in_addr sink_addr = { 0 }, ceil_saddr = { 0 };
 	double max_pps = 8e6, trial_s = 1.0, lat_pps = 10000, start_pps = 50000;
-	double new_pps = 20000;
+	double new_pps = 20000, fixed_pps = 0, fixed_s = 5;
 	unsigned int new_rounds = 20, cpu = 1;
 	__u8 relay_mac[6], gen_mac[6], sink_mac[6], m6[6];
 	struct bench b = { .gen_ns = -1, .sink_ns = -1, .relay_ns = -1,
@@ -1093,6 +1147,8 @@ static int cmd_run(int argc, char **argv)
 		{ "idle-peer", required_argument, NULL, 'J' },
 		{ "ceiling-out", required_argument, NULL, 'C' },
 		{ "ceiling-saddr", required_argument, NULL, 'A' },
+		{ "fixed-pps", required_argument, NULL, 'F' },
+		{ "fixed-s", required_argument, NULL, 'T' },
 		{ 0 } };
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -1119,6 +1175,8 @@ static int cmd_run(int argc, char **argv)
 		case 'J': idle_peer = optarg; break;
 		case 'C': ceil_out = optarg; break;
 		case 'A': inet_pton(AF_INET, optarg, &ceil_saddr); break;
+		case 'F': fixed_pps = atof(optarg); break;
+		case 'T': fixed_s = atof(optarg); break;
 		default: return 2;
 		}
 	}
@@ -1261,6 +1319,10 @@ static int cmd_run(int argc, char **argv)
 	r = b.nstreams * (double)new_rounds;
 	if (run_trial(&b, new_pps, (__u64)r, 1, false, &newt))
 		goto out;
+	if (fixed_pps > 0) {
+		err = fixed_load(&b, fixed_pps, fixed_s, label, out, &newt);
+		goto out;
+	}
 
 	/*
 	 * Zero-loss search: double while it passes, then bisect. The
@@ -1435,7 +1497,7 @@ static void usage(FILE *f)
 		"NS --relay-dev DEV --sink-netns NS --sink-dev DEV --sink-addr "
 		"ADDR --streams FILE --out JSON [--label L] [--pin-dir DIR] "
 		"[--max-pps R] [--start-pps R] [--trial-s S] [--latency-pps R] "
-		"[--new-rounds K] [--new-pps R] [--cpu N] [--relay-pid PID] [--idle-dev DEV [--idle-peer DEV]] [--ceiling-out DEV --ceiling-saddr "
+		"[--new-rounds K] [--new-pps R] [--fixed-pps R [--fixed-s S]] [--cpu N] [--relay-pid PID] [--idle-dev DEV [--idle-peer DEV]] [--ceiling-out DEV --ceiling-saddr "
 		"ADDR]\n");
 }
 
