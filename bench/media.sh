@@ -63,7 +63,7 @@ fi
 export NP_RUN=npmb$$
 . tests/sip/topology.sh
 WORK=$NP_RUN_DIR
-RTPE_PID=
+RTPE_PIDS=()
 
 BG_PID=
 # bg_run CMD...: CMD in the background, waited for: a signal to this script
@@ -82,7 +82,10 @@ cleanup() {
 		kill "$BG_PID" 2>/dev/null
 		wait "$BG_PID" 2>/dev/null
 	fi
-	[ -n "$RTPE_PID" ] && sip_stop "$RTPE_PID"
+	local pid
+	for pid in "${RTPE_PIDS[@]}"; do
+		sip_stop "$pid"
+	done
 	# Keep logs and traces, not the stream lists (up to 20 MB each).
 	rm -f "$WORK"/s-* "$WORK"/np-* "$WORK"/rt-*
 	SIP_KEEP_LOGS=${MB_KEEP_LOGS:-$OUT/media-logs} sip_topology_down
@@ -253,65 +256,102 @@ log "rtpengine takes the proxy's addresses"
 # kernel stack then takes every packet, as for any socket).
 in_ns proxy ip link set dev acc0 xdpdrv obj build/xdp_pass.bpf.o sec xdp ||
 	die "xdp_pass on acc0"
-cat >"$WORK/rtpengine.conf" <<EOF
+# Four sockets per session (RTP and RTCP on each side): the open-file limit
+# bounds the sessions one rtpengine process can hold. It gets as many as
+# the kernel allows (fs.nr_open); where the hard limit cannot be raised
+# (a process without CAP_SYS_RESOURCE, as in the sandbox these notes come
+# from: 20,000, so 4,936 sessions), the sessions are spread over as many
+# rtpengine instances as it takes, each with its own share of the ports
+# and its own ng port, and their CPU summed: every stream asked is served.
+ulimit -Hn "$(cat /proc/sys/fs/nr_open)" 2>/dev/null ||
+	log "cannot raise the open-file hard limit ($(ulimit -Hn)): rtpengine runs as several instances where one cannot hold the sessions"
+ulimit -Sn "$(ulimit -Hn)"
+per_instance=$((($(ulimit -Hn) - 256) / 4))
+# rtpe_start LABEL N: a fresh rtpengine, as many instances as N sessions
+# need (a fresh one for every stream count: sessions an overload of an
+# earlier run left behind, rtpengine 10.5 stops serving a stream whose
+# socket overflowed 5 times, must not count against the next).
+rtpe_start() {
+	local label=$1 k=$(( ($2 + per_instance - 1) / per_instance )) i lo span
+	span=$((50000 / k))
+	RTPE_PIDS=()
+	for ((i = 0; i < k; i++)); do
+		lo=$((10000 + i * span))
+		cat >"$WORK/rtpengine-$i.conf" <<EOF
 [rtpengine]
 table = -1
 interface = acc/$SIP_PROXY_ACC_IP;core/$SIP_PROXY_CORE_IP
-listen-ng = 127.0.0.1:2223
-port-min = 10000
-port-max = 60000
+listen-ng = 127.0.0.1:$((2223 + i))
+port-min = $lo
+port-max = $((lo + span - 1))
 timeout = 3600
 silent-timeout = 3600
 num-threads = 2
 log-level = 5
 EOF
-# A fresh rtpengine for every stream count: sessions an overload of an
-# earlier run left behind (rtpengine 10.5 stops serving a stream whose
-# socket overflowed 5 times) must not count against the next.
-rtpe_start() {
-	sip_spawn proxy nice -n "$NICE" rtpengine --config-file="$WORK/rtpengine.conf" \
-		--config-section=rtpengine --foreground --log-stderr \
-		--pidfile="$WORK/rtpengine.pid" >"$WORK/rtpengine-$1.log" 2>&1
-	RTPE_PID=$SIP_LAST_PID
-	for _ in $(seq 50); do
-		in_ns proxy ss -Hunl 2>/dev/null | grep -q '127.0.0.1:2223' && return 0
-		sleep 0.1
+		sip_spawn proxy nice -n "$NICE" rtpengine --config-file="$WORK/rtpengine-$i.conf" \
+			--config-section=rtpengine --foreground --log-stderr \
+			--pidfile="$WORK/rtpengine-$i.pid" >"$WORK/rtpengine-$label-$i.log" 2>&1
+		RTPE_PIDS+=("$SIP_LAST_PID")
 	done
-	tail -5 "$WORK/rtpengine-$1.log" >&2
-	return 1
+	for ((i = 0; i < k; i++)); do
+		for _ in $(seq 50); do
+			in_ns proxy ss -Hunl 2>/dev/null | grep -q "127.0.0.1:$((2223 + i))" && break
+			sleep 0.1
+		done
+		in_ns proxy ss -Hunl 2>/dev/null | grep -q "127.0.0.1:$((2223 + i))" || {
+			tail -5 "$WORK/rtpengine-$label-$i.log" >&2
+			return 1
+		}
+	done
+	[ "$k" -gt 1 ] && log "rtpengine: $k instances for $2 sessions (at most $per_instance each)"
+	return 0
 }
 rtpe_stop() {
-	sip_stop "$RTPE_PID"
-	RTPE_PID=
+	local pid
+	for pid in "${RTPE_PIDS[@]}"; do
+		sip_stop "$pid"
+	done
+	RTPE_PIDS=()
 }
-rss() { awk '/^VmRSS/ {print $2 * 1024}' "/proc/$RTPE_PID/status"; }
-# Four sockets per session (RTP and RTCP on each side): the open-file limit
-# bounds the sessions one rtpengine process can hold, so it gets as many as
-# the kernel allows (fs.nr_open) for a fair comparison at 10,000 streams
-# (the default 1024/524288 stopped it at 4,936 sessions).
-ulimit -Hn "$(cat /proc/sys/fs/nr_open)" 2>/dev/null
-ulimit -Sn "$(ulimit -Hn)"
-cap=$((($(ulimit -Hn) - 256) / 4))
-[ "$RTPE_MAX" -lt "$cap" ] && cap=$RTPE_MAX
-# rtpe_sessions N LABEL: N sessions on the running rtpengine, their streams
-# in $WORK/rt-LABEL, the setup's JSON with its memory; sets measured.
+rss() {
+	local pid sum=0
+	for pid in "${RTPE_PIDS[@]}"; do
+		sum=$((sum + $(awk '/^VmRSS/ {print $2 * 1024}' "/proc/$pid/status")))
+	done
+	echo "$sum"
+}
+pid_args() { printf -- '--relay-pid %s ' "${RTPE_PIDS[@]}"; }
+cap=$RTPE_MAX
+# rtpe_sessions N LABEL: N sessions on the running instances (shared out),
+# their streams in $WORK/rt-LABEL, the setup's JSON with its memory; sets
+# measured.
 rtpe_sessions() {
-	local n=$1 label=$2 made rss0 rssn
+	local n=$1 label=$2 k=${#RTPE_PIDS[@]} i share made rss0 rssn
 	rss0=$(rss)
-	bg_run in_ns proxy "$MB" rtpengine-streams --src "$SIP_NAT1_IP" \
-		--far "$SIP_FAR_IP:7000" --streams "$n" --time-limit 120 \
-		--call-prefix "s$label" --out "$WORK/rt-$label" \
-		>"$OUT/media-rtpengine-$label-setup.json" || return 1
+	: >"$WORK/rt-$label"
+	for ((i = 0; i < k; i++)); do
+		share=$((n / k + (i < n % k ? 1 : 0)))
+		bg_run in_ns proxy "$MB" rtpengine-streams --ng "127.0.0.1:$((2223 + i))" \
+			--src "$SIP_NAT1_IP" --far "$SIP_FAR_IP:7000" --streams "$share" \
+			--time-limit 120 --call-prefix "s$label-$i" --out "$WORK/rt-$label-$i" \
+			>"$OUT/media-rtpengine-$label-setup-$i.json" || return 1
+		cat "$WORK/rt-$label-$i" >>"$WORK/rt-$label"
+	done
 	made=$(wc -l <"$WORK/rt-$label")
 	rssn=$(rss)
-	python3 - "$OUT/media-rtpengine-$label-setup.json" "$made" "$rss0" "$rssn" "$cap" <<'EOF'
-import json, sys
-path, made, rss0, rssn, cap = sys.argv[1], *map(int, sys.argv[2:])
-d = json.load(open(path))
-d.update(sessions_total=made, rss_before=rss0, rss_after=rssn, session_cap=cap)
+	python3 - "$OUT/media-rtpengine-$label-setup.json" "$made" "$rss0" "$rssn" "$per_instance" "$k" <<'EOF'
+import glob, json, sys
+path, made, rss0, rssn, cap, k = sys.argv[1], *map(int, sys.argv[2:])
+parts = [json.load(open(path[:-5] + f"-{i}.json")) for i in range(k)]
+d = {"sessions": sum(p.get("sessions", 0) for p in parts),
+     "wanted": sum(p.get("wanted", 0) for p in parts),
+     "setup_s": sum(p.get("setup_s", 0) for p in parts), "instances": k,
+     "sessions_total": made, "rss_before": rss0, "rss_after": rssn,
+     "sessions_per_instance_max": cap}
 json.dump(d, open(path, "w"))
 EOF
-	log "rtpengine holds $made sessions (asked $n)"
+	log "rtpengine holds $made sessions (asked $n) in $k instance(s)"
 	measured=$made
 }
 measured=0
@@ -329,9 +369,9 @@ for n in $SCALES; do
 		log "rtpengine at $n streams: not run (at most $cap sessions here, measured already)"
 		continue
 	fi
-	rtpe_start "$n" || die "rtpengine did not start"
+	rtpe_start "$n" "$target" || die "rtpengine did not start"
 	rtpe_sessions "$target" "$n" || die "rtpengine sessions for $n"
-	mb_run "rtpengine-$n" "$WORK/rt-$n" --start-pps 25000 --relay-pid "$RTPE_PID" \
+	mb_run "rtpengine-$n" "$WORK/rt-$n" --start-pps 25000 $(pid_args) \
 		$(new_opts user "$n") || die "rtpengine at $n streams"
 	rtpe_stop
 done
@@ -339,9 +379,9 @@ done
 for n in $REAL_SCALES; do
 	target=$n
 	[ "$target" -gt "$cap" ] && target=$cap
-	rtpe_start "real-$n" || die "rtpengine did not start"
+	rtpe_start "real-$n" "$target" || die "rtpengine did not start"
 	rtpe_sessions "$target" "real-$n" || die "rtpengine sessions for $n"
-	mb_run "rtpengine-real-$n" "$WORK/rt-real-$n" --relay-pid "$RTPE_PID" \
+	mb_run "rtpengine-real-$n" "$WORK/rt-real-$n" $(pid_args) \
 		$(new_opts user "$n") --fixed-pps $((measured * REAL_PPS)) \
 		--fixed-s "$REAL_S" || die "rtpengine at $n streams of $REAL_PPS packets/s"
 	rtpe_stop

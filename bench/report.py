@@ -95,6 +95,9 @@ def main():
             peer_note = ""
             if rte and rte.get("streams") != int(n):
                 peer_note = f"rtpengine: {rte.get('streams')} sessions"
+            elif (setup.get("instances") or 1) > 1:
+                peer_note = (f"rtpengine: {setup['sessions_total']} sessions in "
+                             f"{setup['instances']} instances (open-file limit), CPU summed")
             elif not rte and int(n) < 1000:
                 peer_note = ("natproxy against the ceiling only: a few streams at "
                              "hundreds of thousands of packets/s each are no real "
@@ -158,8 +161,12 @@ def main():
             nlabel = f"{int(n):,} streams x {pps:.0f} pps"
             r_missing = "not run" if not rte else None
             note = ""
+            rsetup = sc.get("rtpengine_setup") or {}
             if rte and rte.get("streams") != int(n):
                 note = f"rtpengine: {rte.get('streams')} sessions"
+            elif (rsetup.get("instances") or 1) > 1:
+                note = (f"rtpengine: {rsetup['sessions_total']} sessions in "
+                        f"{rsetup['instances']} instances (open-file limit), CPU summed")
             pct = lambda r: None if r.get("loss") is None else r["loss"] * 100
             row(f"realistic load, {nlabel}: loss", "loss %", pct(npx),
                 pct(rte) if rte else r_missing, None, "rtpengine", note)
@@ -256,7 +263,7 @@ def main():
     print("\n".join(out))
     notes = []
     for r in rows:
-        if r["note"] and r["unit"] in ("Mpps", "%"):
+        if r["note"] and r["unit"] in ("Mpps", "%", "loss %"):
             notes.append(f"  {r['metric']}: {r['note']}")
     if notes:
         print("notes:\n" + "\n".join(notes))

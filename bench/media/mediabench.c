@@ -188,13 +188,19 @@ static double proc_cpu_s(int pid)
  * XDP relays and the sink included), the user-space relay if any, and the
  * ksoftirqd threads (softirq work deferred there).
  */
-static double work_cpu_s(int relay_pid)
+#define MAX_RELAY_PIDS 8
+
+static double work_cpu_s(const int *relay_pids)
 {
-	double sum = proc_cpu_s(0) + proc_cpu_s(relay_pid);
+	double sum = proc_cpu_s(0);
 	char path[300], comm[64];
 	struct dirent *d;
 	DIR *dir = opendir("/proc");
 	FILE *f;
+	int i;
+
+	for (i = 0; i < MAX_RELAY_PIDS && relay_pids[i] > 0; i++)
+		sum += proc_cpu_s(relay_pids[i]);
 
 	while (dir && (d = readdir(dir))) {
 		if (d->d_name[0] < '1' || d->d_name[0] > '9')
@@ -685,7 +691,9 @@ struct bench {
 	int ncpus;
 	__u32 trial;
 	const char *pin_dir;
-	int relay_pid; /* a user-space relay whose CPU time counts; -1 none */
+	/* User-space relay processes whose CPU time counts (rtpengine, one
+	 * or more instances), 0-terminated. */
+	int relay_pids[MAX_RELAY_PIDS];
 };
 
 struct trial {
@@ -862,7 +870,7 @@ static int run_trial(struct bench *b, double target, __u64 count, __u32 batch,
 	t->have_verdicts = !verdicts_read(b, v0);
 	u0 = relay_udp_in(b);
 	m0 = cpu_busy_s();
-	c0 = work_cpu_s(b->relay_pid);
+	c0 = work_cpu_s(b->relay_pids);
 	/*
 	 * Bounded: sending stops at 1.5x the intended time plus 0.5 s; a
 	 * generator that fell behind has offered what it sent by then.
@@ -909,7 +917,7 @@ static int run_trial(struct bench *b, double target, __u64 count, __u32 batch,
 		stable = rx == last_rx ? stable + 1 : 0;
 		last_rx = rx;
 	}
-	t->cpu_s = work_cpu_s(b->relay_pid) - c0;
+	t->cpu_s = work_cpu_s(b->relay_pids) - c0;
 	t->cpu_machine_s = cpu_busy_s() - m0;
 	u1 = relay_udp_in(b);
 	t->sent = sent;
@@ -1062,6 +1070,9 @@ static int fixed_load(struct bench *b, double pps, double secs,
 	double relay_s;
 	FILE *f;
 
+	/* natproxyd probes its interfaces every second, and the sink was
+	 * just attached: until it has seen it, media leaves by the kernel. */
+	usleep(1500000);
 	if (run_trial(b, pps, (__u64)(pps * secs), 64, false, &load))
 		return 1;
 	if (b->base_ifindex) {
@@ -1112,8 +1123,8 @@ static int cmd_run(int argc, char **argv)
 	double new_pps = 20000, fixed_pps = 0, fixed_s = 5;
 	unsigned int new_rounds = 20, cpu = 1;
 	__u8 relay_mac[6], gen_mac[6], sink_mac[6], m6[6];
-	struct bench b = { .gen_ns = -1, .sink_ns = -1, .relay_ns = -1,
-			   .relay_pid = -1 };
+	struct bench b = { .gen_ns = -1, .sink_ns = -1, .relay_ns = -1 };
+	int npids = 0;
 	struct trial tr[40], newt, lat, cpu_r, cpu_b, *best = NULL;
 	bool have_cpu = false;
 	struct stream *st = NULL;
@@ -1170,7 +1181,10 @@ static int cmd_run(int argc, char **argv)
 		case 'n': new_rounds = strtoul(optarg, NULL, 0); break;
 		case 'N': new_pps = atof(optarg); break;
 		case 'c': cpu = strtoul(optarg, NULL, 0); break;
-		case 'P': b.relay_pid = atoi(optarg); break;
+		case 'P':
+			if (npids < MAX_RELAY_PIDS - 1)
+				b.relay_pids[npids++] = atoi(optarg);
+			break;
 		case 'I': idle_dev = optarg; break;
 		case 'J': idle_peer = optarg; break;
 		case 'C': ceil_out = optarg; break;
@@ -1497,7 +1511,7 @@ static void usage(FILE *f)
 		"NS --relay-dev DEV --sink-netns NS --sink-dev DEV --sink-addr "
 		"ADDR --streams FILE --out JSON [--label L] [--pin-dir DIR] "
 		"[--max-pps R] [--start-pps R] [--trial-s S] [--latency-pps R] "
-		"[--new-rounds K] [--new-pps R] [--fixed-pps R [--fixed-s S]] [--cpu N] [--relay-pid PID] [--idle-dev DEV [--idle-peer DEV]] [--ceiling-out DEV --ceiling-saddr "
+		"[--new-rounds K] [--new-pps R] [--fixed-pps R [--fixed-s S]] [--cpu N] [--relay-pid PID]... [--idle-dev DEV [--idle-peer DEV]] [--ceiling-out DEV --ceiling-saddr "
 		"ADDR]\n");
 }
 
