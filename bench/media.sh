@@ -25,7 +25,9 @@
 # (the generator's and rtpengine's nice, default -10), MB_KEEP_LOGS (where the logs go, default
 # OUTDIR/media-logs), MB_REAL_SCALES (stream counts of the realistic-load
 # rows, default "1000 10000"), MB_REAL_PPS (packets/s per stream there,
-# default 50: 20 ms G.711), MB_REAL_S (seconds of that load, default 5).
+# default 50: 20 ms G.711), MB_REAL_S (seconds of that load, default 5),
+# MB_ORDER (install, the default, or shuffled: the order natproxy's streams
+# are sent in).
 # Everything else is removed on exit.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -226,6 +228,11 @@ echo "{\"calls_wanted\": $CALLS, \"calls_up\": $real}" >"$OUT/media-natproxy-cal
 for n in $SCALES; do
 	bg_run np_streams "$n" "$WORK/np-$n" >"$OUT/media-natproxy-$n-mem.json" ||
 		die "natproxy flows for $n streams"
+	# MB_ORDER=shuffled: the streams in random order, not the order their
+	# flows were installed in, which puts consecutive packets' flows next
+	# to each other in memory, where the prefetcher finds them.
+	[ "${MB_ORDER:-install}" = shuffled ] &&
+		shuf --random-source=<(yes) -o "$WORK/np-$n" "$WORK/np-$n"
 	mb_run "natproxy-$n" "$WORK/np-$n" --pin-dir "$NP_PIN_DIR" --relay-pid "$NPD_PID" \
 		$(new_opts xdp "$n") ||
 		die "natproxy at $n streams"
