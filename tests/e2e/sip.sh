@@ -158,13 +158,17 @@ check_none "natproxyd received only signaling (its counters)" 'malformed SIP' ca
 
 # --- keepalives, and a terminal that goes silent --------------------------------
 capture lan2 eth0 ka.pcap udp port 5060
+# B did not answer keepalives since its first REGISTER: its binding may
+# have been dropped already. Only what the log says from here counts.
+log_from=$(($(wc -l <"$LOG") + 1))
+b_dropped() { tail -n +"$log_from" "$LOG" | grep -q 'at 203.0.113.12:[0-9]* stopped answering keepalives'; }
 check "B registers once more, then goes silent" \
 	sipp_run lan2 reg-b2 register -i 192.168.2.10 -p 5060 -key user b -key expires 60 203.0.113.1:5060
-for _ in $(seq 200); do grep -q 'at 203.0.113.12:[0-9]* stopped answering keepalives' "$LOG" && break; sleep 0.1; done
+for _ in $(seq 200); do b_dropped && break; sleep 0.1; done
 stop_captures
 check "OPTIONS keepalives reached B through its NAT" \
 	test "$(tcpdump -r "$NP_RUN_DIR/ka.pcap" -A 2>/dev/null | grep -c 'OPTIONS sip:b@192.168.2.10')" -ge 1
-check "B's binding is dropped when it stops answering" grep -q 'at 203.0.113.12:[0-9]* stopped answering keepalives' "$LOG"
+check "B's binding is dropped when it stops answering" b_dropped
 
 # --- malformed input never hurts --------------------------------------------------
 in_ns lan0 python3 -c '
