@@ -686,6 +686,18 @@ static int parse_stream(char **f, int n, struct np_call *leg)
 	return r.err;
 }
 
+/* A call's times and how many streams it has, as a leg (or gwcall) line
+ * ends them. */
+static void get_leg_times(struct field_reader *r, struct np_call *leg)
+{
+	leg->started = (time_t)next_num(r, LLONG_MAX);
+	leg->expires = (time_t)next_num(r, LLONG_MAX);
+	leg->answered_at = (time_t)next_num(r, LLONG_MAX);
+	leg->wall_start = next_real(r);
+	leg->wall_answer = next_real(r);
+	leg->n_streams = next_num(r, NP_SDP_MAX_MEDIA);
+}
+
 /* A call and its SIP dialog; a file from before route sets has no route
  * field (15 fields). */
 static int parse_leg(char **f, int n, struct np_call *leg,
@@ -706,12 +718,7 @@ static int parse_leg(char **f, int n, struct np_call *leg,
 	leg->answered = next_num(&r, 1);
 	d->term_cseq = (uint32_t)next_num(&r, UINT32_MAX);
 	d->core_cseq = (uint32_t)next_num(&r, UINT32_MAX);
-	leg->started = (time_t)next_num(&r, LLONG_MAX);
-	leg->expires = (time_t)next_num(&r, LLONG_MAX);
-	leg->answered_at = (time_t)next_num(&r, LLONG_MAX);
-	leg->wall_start = next_real(&r);
-	leg->wall_answer = next_real(&r);
-	leg->n_streams = next_num(&r, NP_SDP_MAX_MEDIA);
+	get_leg_times(&r, leg);
 	return r.err;
 }
 
@@ -729,12 +736,7 @@ static int parse_gwcall(char **f, int n, struct np_call *leg, char *data)
 		return -EINVAL;
 	leg->outgoing = next_num(&r, 1);
 	leg->answered = next_num(&r, 1);
-	leg->started = (time_t)next_num(&r, LLONG_MAX);
-	leg->expires = (time_t)next_num(&r, LLONG_MAX);
-	leg->answered_at = (time_t)next_num(&r, LLONG_MAX);
-	leg->wall_start = next_real(&r);
-	leg->wall_answer = next_real(&r);
-	leg->n_streams = next_num(&r, NP_SDP_MAX_MEDIA);
+	get_leg_times(&r, leg);
 	return r.err;
 }
 
