@@ -16,6 +16,12 @@
 # every 2 s. A second call is left up and the gateway goes silent: after
 # three unanswered AUEPs natproxyd releases it, ends and bills the
 # connection (terminal-lost) and tells the call agent with DLCX (E: 902).
+# natproxyd is killed (kill -9) while the first call's RTP flows and
+# started again on the same state file and pins: XDP relays on meanwhile;
+# the restarted natproxyd adopts the gateway (its core address, endpoint,
+# connection), the call agent's MDCX and DLCX to that core address reach
+# the gateway, the call is billed once with every packet, and the AUEPs
+# that find the silent gateway for the second call are the new run's.
 # Every MGCP message captured at both ends decodes in tshark (when
 # installed) with no malformed field.
 set -u
@@ -76,9 +82,18 @@ sip_spawn lan1 python3 "$PEER" gw --ip "$SIP_A_IP" --ca "$SIP_PROXY_ACC_IP:2727"
 	--log "$GWLOG" --mute-file "$MUTE" --secs 40 --ncs
 GW_PID=$SIP_LAST_PID
 sleep 1.5
+CUE=$NP_RUN_DIR/restart.cue
 sip_spawn core python3 "$PEER" ca --ip "$SIP_KAM_IP" --media-ip "$SIP_CORE_UA_IP" \
-	--log "$CALOG" --calls 2 --lost --mute-file "$MUTE"
+	--log "$CALOG" --calls 2 --lost --mute-file "$MUTE" --restart-file "$CUE"
 CA_PID=$SIP_LAST_PID
+
+# --- restart: kill -9 while call 1's RTP flows ------------------------------------
+check "call 1's RTP flows: the call agent cues the restart" file_appears "$CUE"
+check "natproxyd killed, started again on the same state and pins" \
+	natproxyd_kill_restart "$CUE" "$LOG" build/natproxyd \
+		-c "$NP_RUN_DIR/natproxy.yaml" --state "$NP_RUN_DIR/state"
+check "... and adopts the gateway and its connection" \
+	eval 'grep "adopted" "$LOG" | tail -1 | grep -q "adopted 1 terminals and 1 live calls"'
 check "the call agent's script completes (two calls, the second lost)" sip_wait "$CA_PID" 60
 sip_stop "$GW_PID"
 stop_capture "$GW_CAP"
@@ -160,6 +175,13 @@ check_eq "call 1: the far end received 50 RTP packets (script count)" 50 "$(summ
 check_eq "call 1: captured at the far end: 50" 50 "$at_core"
 check "both calls: the gateway received 100 RTP packets ($at_gw captured)" test "$at_gw" -eq 100
 check_eq "call 1: the DLCX was answered 250" 250 "$(summary "$CALOG" calls.0.dlcx)"
+k=$(summary "$CALOG" calls.0.rtp_at_kill) u=$(summary "$CALOG" calls.0.rtp_at_restart)
+check "call 1: RTP reached the call agent while natproxyd was down (${k:-?} packets by the kill, ${u:-?} by the restart)" \
+	test "${u:-0}" -gt "${k:-0}"
+check_eq "call 1: the MDCX after the restart, to the same core address, was answered 200" \
+	200 "$(summary "$CALOG" calls.0.mdcx_after_restart)"
+check_eq "... it reached the gateway (its second MDCX of call 1)" 2 \
+	"$(msgs "$GWLOG" in MDCX | grep -c 'C: A3C47F2145678000')"
 check_eq "nothing crossed the proxy's kernel between the two sides" 0 "$(sip_leaks)"
 
 # --- charging ---------------------------------------------------------------------
@@ -183,6 +205,10 @@ check_eq "call 1's record names the endpoint as the call agent knows it" "$ep" "
 check_eq "call 1's record: the gateway's NAT mapping" "$SIP_NAT1_IP" "$(rec $c1 terminal | cut -d: -f1)"
 check_eq "call 1's record: 50 packets from the gateway" 50 "$(rec $c1 streams.0.from_terminal.packets)"
 check_eq "call 1's record: 50 packets to the gateway (the capture's count)" 50 "$(rec $c1 streams.0.to_terminal.packets)"
+check_eq "call 1: exactly one charging record through the restart" 1 \
+	"$(grep -c "\"call_id\": \"mgcp:$c1" "$CHARGING")"
+check_eq "call 1's record: from the gateway, what the far end's capture holds" \
+	"$at_core" "$(rec $c1 streams.0.from_terminal.packets)"
 
 # --- keepalive and the lost gateway ------------------------------------------------
 aueps=$(summary "$GWLOG" auep)

@@ -422,6 +422,32 @@ natproxyd_start() {
 	return 1
 }
 
+# file_appears FILE: it exists within 15 s.
+file_appears() {
+	local i
+	for ((i = 0; i < 150; i++)); do
+		[ -e "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# natproxyd_kill_restart CUE LOG NATPROXYD ARGS...: a peer's restart cue
+# (tests/lib/restart_cue.py): natproxyd (NPD_PID) killed with SIGKILL,
+# CUE.down, 0.3 s in which XDP relays on alone, natproxyd started again
+# as natproxyd_start does (its status returned), CUE.up.
+natproxyd_kill_restart() {
+	local cue=$1 err
+	shift
+	sip_stop "$NPD_PID" KILL
+	touch "$cue.down"
+	sleep 0.3
+	natproxyd_start "$@"
+	err=$?
+	touch "$cue.up"
+	return $err
+}
+
 # sip_topology_down: removes everything; callers trap it on EXIT.
 sip_topology_down() {
 	local ns pid i left alive
