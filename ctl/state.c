@@ -15,6 +15,19 @@
  * part); a missing end line, or a count that differs, says records are
  * missing. Versions 1 and 2 (no checksums) are still read.
  *
+ * Gateways (MGCP, H.248: a terminal whose driver has state_put) are "gw"
+ * records of version 3: "gw DRIVER PAIR NAT_IP NAT_PORT ACC_IP 0 CORE_IP
+ * CORE_PORT UNTIL DATA N_CALLS", then per call "gwcall ID FROM TO
+ * OUTGOING ANSWERED STARTED EXPIRES ANSWERED_AT WALL_START WALL_ANSWER
+ * N_STREAMS DATA" and its stream lines; DATA is the driver's own text
+ * (state_put, read back by its state_get), escaped as any text field.
+ * This file stays protocol-neutral for them. They come first (in the
+ * snapshot and in each journal batch), so a natproxyd from before them,
+ * to which "gw" is an unknown kind, skips each as one damaged record
+ * (the file is then read as damaged: its other records adopted, the
+ * flows no adopted call claims recovered) and loses no terminal after
+ * it: the version stays 3.
+ *
  * The journal beside it (path ".journal") holds what changed since: a
  * header "natproxy-journal 1 GEN" naming the snapshot's generation (the
  * owner line's fifth field), then per save the changed terminals' records
