@@ -680,6 +680,7 @@ static void keep_lcd(const struct hctx *c, struct np_call *call, int local)
 	if (len < sizeof(k->lcd)) {
 		memcpy(k->lcd, c->m->buf + off, len);
 		k->lcd_len = len;
+		np_term_changed(c->core, c->t); /* kept in the state file */
 	}
 }
 
@@ -703,7 +704,7 @@ static void add_done(struct hctx *c, struct np_h248_op *op, int ctx, int cmd)
 	snprintf(call->from, sizeof(call->from), "%s@", k->term);
 	core_mid(c, call->from + strlen(call->from),
 		 sizeof(call->from) - strlen(call->from));
-	c->core->dirty = true;
+	np_term_changed(c->core, c->t); /* its name: the journal's record */
 	local = reply_stream(c, cmd, op->stream);
 	local = local < 0 ? -1 : find_in(c, local, "Local", "L");
 	if (!has_sdp(c, local))
@@ -1219,6 +1220,9 @@ void np_h248_input(struct np_h248 *h, size_t realm, uint16_t local_port,
 	if (c.from_mg) {
 		np_term_alive(t);
 		np_term_registered(core, t, now + NP_H248_MG_LIFETIME, now);
+		if (strlen(c.gw->mid) != m->mid_len ||
+		    strncmp(c.gw->mid, m->buf + m->mid_off, m->mid_len))
+			np_term_changed(core, t); /* kept in the state file */
 		snprintf(c.gw->mid, sizeof(c.gw->mid), "%.*s", (int)m->mid_len,
 			 m->buf + m->mid_off);
 	}

@@ -275,12 +275,16 @@ static void learn(struct mctx *c, const char *ep)
 	if (np_mgcp_endpoint_split(ep, local, sizeof(local), domain,
 				   sizeof(domain)))
 		return;
-	if (!c->gw->domain[0] && strlen(domain) < sizeof(c->gw->domain))
+	if (!c->gw->domain[0] && strlen(domain) < sizeof(c->gw->domain)) {
 		scopy(c->gw->domain, sizeof(c->gw->domain), domain);
+		np_term_changed(c->core, c->t); /* kept in the state file */
+	}
 	if (!strcasecmp(domain, c->gw->domain) &&
 	    (!c->gw->endpoint[0] ||
-	     (strpbrk(c->gw->endpoint, "*$") && !strpbrk(local, "*$"))))
+	     (strpbrk(c->gw->endpoint, "*$") && !strpbrk(local, "*$")))) {
 		scopy(c->gw->endpoint, sizeof(c->gw->endpoint), ep);
+		np_term_changed(c->core, c->t);
+	}
 }
 
 /*
@@ -730,6 +734,7 @@ static void mdcx_done(struct mctx *c, struct np_mgcp_txn *x,
 	}
 	if (m->body_len && !placeholder(m)) {
 		keep_lcd(call, m);
+		np_term_changed(c->core, c->t); /* kept in the state file */
 		if (media(c, call, m, NP_SIDE_TERM,
 			  call->pending != NP_SIDE_FAR))
 			m->body_len = 0;
