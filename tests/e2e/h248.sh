@@ -21,8 +21,9 @@
 # pins: XDP relays on meanwhile; the restarted natproxyd adopts the gateway
 # (core address, mId, the termination in its context), the MGC's Subtract
 # to that core address reaches the gateway, the call is billed once with
-# every packet, and the audits that find the silent gateway for the second
-# call are the new run's. Every H.248 message captured at both ends
+# every packet. During the second call natproxyd is stopped cleanly and
+# started again: the audits that find the silent gateway are the third
+# run's. Every H.248 message captured at both ends
 # decodes in tshark (when installed) with no malformed field.
 set -u
 cd "$(dirname "$0")/../.."
@@ -84,13 +85,20 @@ sip_spawn core python3 "$PEER" mgc --ip "$SIP_KAM_IP" --media-ip "$SIP_CORE_UA_I
 	--log "$MGCLOG" --calls 2 --lost --mute-file "$MUTE" --restart-file "$CUE"
 MGC_PID=$SIP_LAST_PID
 
-# --- restart: kill -9 while call 1's RTP flows ------------------------------------
-check "call 1's RTP flows: the MGC cues the restart" file_appears "$CUE"
-check "natproxyd killed, started again on the same state and pins" \
-	natproxyd_kill_restart "$CUE" "$LOG" build/natproxyd \
-		-c "$NP_RUN_DIR/natproxy.yaml" --state "$NP_RUN_DIR/state"
-check "... and adopts the gateway and its termination's call" \
-	eval 'grep "adopted" "$LOG" | tail -1 | grep -q "adopted 1 terminals and 1 live calls"'
+# --- restarts: kill -9 while call 1's RTP flows, a clean stop during call 2's --
+# restarted CUE_NAME SIGNAL WHAT: the peer cued it, natproxyd stopped with
+# SIGNAL and started again on the same state and pins, and it adopted the
+# gateway with its live call.
+restarted() {
+	check "$3: the MGC cues the restart while RTP flows" file_appears "$1"
+	check "$3: natproxyd stopped ($2), started again on the same state and pins" \
+		natproxyd_restart_cued "$2" "$1" "$LOG" build/natproxyd \
+			-c "$NP_RUN_DIR/natproxy.yaml" --state "$NP_RUN_DIR/state"
+	check "$3: ... and adopts the gateway and its termination's call" \
+		eval 'grep "adopted" "$LOG" | tail -1 | grep -q "adopted 1 terminals and 1 live calls"'
+}
+restarted "$CUE.0" KILL "call 1"
+restarted "$CUE.1" TERM "call 2"
 check "the MGC's script completes (two calls, the second lost)" sip_wait "$MGC_PID" 60
 sip_stop "$MG_PID"
 stop_capture "$MG_CAP"
@@ -221,5 +229,6 @@ else
 	skip "H.248 captures decode in tshark" "tshark not installed"
 fi
 sip_stop "$NPD_PID"
+grep -i 'error' "$LOG" | head -3 | sed 's/^/# log: /'
 check "natproxyd logged no error" sh -c "! grep -qi 'error' '$LOG'"
 tap_done

@@ -20,8 +20,9 @@
 # started again on the same state file and pins: XDP relays on meanwhile;
 # the restarted natproxyd adopts the gateway (its core address, endpoint,
 # connection), the call agent's MDCX and DLCX to that core address reach
-# the gateway, the call is billed once with every packet, and the AUEPs
-# that find the silent gateway for the second call are the new run's.
+# the gateway, the call is billed once with every packet. During the
+# second call it is stopped cleanly and started again: the AUEPs that
+# find the silent gateway are the third run's.
 # Every MGCP message captured at both ends decodes in tshark (when
 # installed) with no malformed field.
 set -u
@@ -87,13 +88,20 @@ sip_spawn core python3 "$PEER" ca --ip "$SIP_KAM_IP" --media-ip "$SIP_CORE_UA_IP
 	--log "$CALOG" --calls 2 --lost --mute-file "$MUTE" --restart-file "$CUE"
 CA_PID=$SIP_LAST_PID
 
-# --- restart: kill -9 while call 1's RTP flows ------------------------------------
-check "call 1's RTP flows: the call agent cues the restart" file_appears "$CUE"
-check "natproxyd killed, started again on the same state and pins" \
-	natproxyd_kill_restart "$CUE" "$LOG" build/natproxyd \
-		-c "$NP_RUN_DIR/natproxy.yaml" --state "$NP_RUN_DIR/state"
-check "... and adopts the gateway and its connection" \
-	eval 'grep "adopted" "$LOG" | tail -1 | grep -q "adopted 1 terminals and 1 live calls"'
+# --- restarts: kill -9 while call 1's RTP flows, a clean stop during call 2's --
+# restarted CUE_NAME SIGNAL WHAT: the peer cued it, natproxyd stopped with
+# SIGNAL and started again on the same state and pins, and it adopted the
+# gateway with its live call.
+restarted() {
+	check "$3: the call agent cues the restart while RTP flows" file_appears "$1"
+	check "$3: natproxyd stopped ($2), started again on the same state and pins" \
+		natproxyd_restart_cued "$2" "$1" "$LOG" build/natproxyd \
+			-c "$NP_RUN_DIR/natproxy.yaml" --state "$NP_RUN_DIR/state"
+	check "$3: ... and adopts the gateway and its connection" \
+		eval 'grep "adopted" "$LOG" | tail -1 | grep -q "adopted 1 terminals and 1 live calls"'
+}
+restarted "$CUE.0" KILL "call 1"
+restarted "$CUE.1" TERM "call 2"
 check "the call agent's script completes (two calls, the second lost)" sip_wait "$CA_PID" 60
 sip_stop "$GW_PID"
 stop_capture "$GW_CAP"
@@ -182,6 +190,8 @@ check_eq "call 1: the MDCX after the restart, to the same core address, was answ
 	200 "$(summary "$CALOG" calls.0.mdcx_after_restart)"
 check_eq "... it reached the gateway (its second MDCX of call 1)" 2 \
 	"$(msgs "$GWLOG" in MDCX | grep -c 'C: A3C47F2145678000')"
+check_eq "call 2: the MDCX after the clean restart was answered 200" \
+	200 "$(summary "$CALOG" calls.1.mdcx_after_restart)"
 check_eq "nothing crossed the proxy's kernel between the two sides" 0 "$(sip_leaks)"
 
 # --- charging ---------------------------------------------------------------------
@@ -246,5 +256,6 @@ else
 	skip "MGCP captures decode in tshark" "tshark not installed"
 fi
 sip_stop "$NPD_PID"
+grep -i 'error' "$LOG" | head -3 | sed 's/^/# log: /'
 check "natproxyd logged no error" sh -c "! grep -qi 'error' '$LOG'"
 tap_done

@@ -21,8 +21,8 @@ test, stdlib only.
       counts what arrives; TransactionResponseAck; Subtract (compact
       form). With --lost the last call is left up and the MGC waits for
       natproxy's ServiceChange Forced on the termination instead.
-      --restart-file F: while the first call's media flows, natproxyd is
-      restarted (restart_cue.py); its Subtract follows the restart.
+      --restart-file F: while each call's media flows, natproxyd is
+      restarted (restart_cue.py); what follows comes after the restart.
 """
 import argparse
 import json
@@ -247,7 +247,7 @@ class Controller:
             time.sleep(0.3)
             sender = threading.Thread(target=send_rtp, args=(media, dest, 0xCA11), daemon=True)
             sender.start()
-            cue = a.restart_file if k == 0 else None
+            cue = "%s.%d" % (a.restart_file, k) if a.restart_file else None
             got_rtp, marks = restart_cue.receive(media, RTP_PACKETS * 0.02 + 2, cue)
             sender.join()
             call = {"ctx": ctx, "term": term, "local": "%s:%d" % dest,

@@ -22,9 +22,9 @@
       sends 50 RTP packets to the gateway's LocalConnectionDescriptor
       and counts what arrives; DLCX. With --lost the last call is left
       up and the CA waits for natproxy's DLCX (E: 902) instead.
-      --restart-file F: while the first call's media flows, natproxyd is
+      --restart-file F: while each call's media flows, natproxyd is
       restarted (restart_cue.py); after it the CA sends MDCX (sendrecv, no
-      SDP) before its DLCX.
+      SDP) to the gateway before going on.
 """
 import argparse
 import json
@@ -248,7 +248,7 @@ class CallAgent:
             time.sleep(0.3)
             sender = threading.Thread(target=send_rtp, args=(media, dest, 0xCA11), daemon=True)
             sender.start()
-            cue = a.restart_file if k == 0 else None
+            cue = "%s.%d" % (a.restart_file, k) if a.restart_file else None
             got_rtp, marks = restart_cue.receive(media, RTP_PACKETS * 0.02 + 2, cue)
             sender.join()
             call = {"call_id": call_id, "conn": conn, "lcd": "%s:%d" % dest,

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """RTP counted across a natproxyd restart, for the gateway peers
-(mgcp_peer.py, h248_peer.py --restart-file): the peer creates the cue
-file while its call's media flows; the test then kills natproxyd
-(kill -9), creates CUE.down, starts natproxyd again and creates CUE.up.
+(mgcp_peer.py, h248_peer.py --restart-file F): the peer creates the cue
+file F.K while call K's media flows; the test then stops natproxyd
+(kill -9, or a clean stop), creates F.K.down, starts natproxyd again and
+creates F.K.up.
 """
 import os
 import select

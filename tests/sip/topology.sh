@@ -432,14 +432,15 @@ file_appears() {
 	return 1
 }
 
-# natproxyd_kill_restart CUE LOG NATPROXYD ARGS...: a peer's restart cue
-# (tests/lib/restart_cue.py): natproxyd (NPD_PID) killed with SIGKILL,
-# CUE.down, 0.3 s in which XDP relays on alone, natproxyd started again
-# as natproxyd_start does (its status returned), CUE.up.
-natproxyd_kill_restart() {
-	local cue=$1 err
-	shift
-	sip_stop "$NPD_PID" KILL
+# natproxyd_restart_cued SIGNAL CUE LOG NATPROXYD ARGS...: a peer's
+# restart cue (tests/lib/restart_cue.py): natproxyd (NPD_PID) stopped with
+# SIGNAL (KILL: killed; TERM: a clean stop), CUE.down, 0.3 s in which XDP
+# relays on alone, natproxyd started again as natproxyd_start does (its
+# status returned), CUE.up.
+natproxyd_restart_cued() {
+	local sig=$1 cue=$2 err
+	shift 2
+	sip_stop "$NPD_PID" "$sig"
 	touch "$cue.down"
 	sleep 0.3
 	natproxyd_start "$@"
