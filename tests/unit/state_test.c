@@ -2610,6 +2610,30 @@ static void test_gateways_damaged(struct tap *t, const char *path)
 		p[8] ^= 1;
 	}
 
+	/* A kind this reader does not know (as "gw" is to one from before
+	 * gateway records), checksum right, first after the owner line: one
+	 * damaged record, nothing after it lost. */
+	p = strstr(text, "\ngw h248 ");
+	if (p) {
+		static const char line[] = "gwx sccp 0 203.0.113.70 2000";
+		char *mod = malloc(strlen(text) + 512);
+
+		if (mod) {
+			sprintf(mod, "%.*s\n%s #%08x%s", (int)(p - text), text,
+				line, test_crc(line, strlen(line)), p);
+			write_file(path, mod);
+		}
+		free(mod);
+		memset(&s, 0, sizeof(s));
+		err = np_state_read_report(path, &gw_visit, &s, &rep);
+		tap_check(t, !err && !rep.complete && rep.bad == 1 &&
+				     rep.good == 2 && s.gws == 2 && s.calls == 2,
+			  "unknown kind first: skipped as one damaged record, "
+			  "both gateways after it handed on (bad %u, good %u)",
+			  rep.bad, rep.good);
+		write_file(path, text);
+	}
+
 	/* Another driver's name, checksum right: read, not adopted; the
 	 * flows stay for the new proxy. */
 	np_proxy_forget(&e.px);
