@@ -103,6 +103,88 @@ const char *np_endpoint_str(const struct np_endpoint *ep, char *buf,
 	return buf;
 }
 
+static __u8 full_len(__u8 family)
+{
+	return family == NP_AF_INET6 ? 128 : 32;
+}
+
+/* The guard blocks /24s and /64s only (bpf/guard.h); the address's own
+ * length names the address. Host bits are cleared, so that an address of
+ * the prefix names it too. */
+static int prefix_parse(const char *text, const char *slash,
+			struct np_source_key *key)
+{
+	char host[INET6_ADDRSTRLEN], *end;
+	size_t n = slash - text;
+	unsigned long len;
+
+	if (n >= sizeof(host) || !slash[1] || slash[1] == '-' ||
+	    slash[1] == '+')
+		return -EINVAL;
+	memcpy(host, text, n);
+	host[n] = '\0';
+	if (np_addr_parse(host, &key->family, &key->addr))
+		return -EINVAL;
+	errno = 0;
+	len = strtoul(slash + 1, &end, 10);
+	if (errno || *end)
+		return -EINVAL;
+	if (len == full_len(key->family)) {
+		key->prefix_len = (__u8)len;
+		return 0;
+	}
+	if (len != (key->family == NP_AF_INET6 ? NP_GUARD_PREFIX6 :
+						  NP_GUARD_PREFIX4))
+		return -EINVAL;
+	key->prefix_len = (__u8)len;
+	if (key->family == NP_AF_INET6)
+		memset(&key->addr.raw[8], 0, 8);
+	else
+		key->addr.v4 &= htonl(0xffffffffu << (32 - NP_GUARD_PREFIX4));
+	return 0;
+}
+
+int np_source_parse(const char *text, struct np_source_key *key)
+{
+	const char *slash = strchr(text, '/');
+	struct np_endpoint ep;
+
+	memset(key, 0, sizeof(*key));
+	if (slash)
+		return prefix_parse(text, slash, key);
+	if (np_endpoint_parse(text, true, &ep))
+		return -EINVAL;
+	key->family = ep.family;
+	key->prefix_len = full_len(ep.family);
+	key->port = ep.port;
+	key->addr = ep.addr;
+	return 0;
+}
+
+const char *np_source_kind(const struct np_source_key *key)
+{
+	if (key->prefix_len != full_len(key->family))
+		return "prefix";
+	return key->port ? "mapping" : "address";
+}
+
+const char *np_source_str(const struct np_source_key *key, char *buf,
+			  size_t len)
+{
+	struct np_endpoint ep = { .family = key->family, .addr = key->addr,
+				  .port = key->port };
+	char a[INET6_ADDRSTRLEN];
+
+	if (key->port && key->prefix_len == full_len(key->family))
+		return np_endpoint_str(&ep, buf, len);
+	np_addr_str(key->family, &key->addr, a, sizeof(a));
+	if (key->prefix_len == full_len(key->family))
+		snprintf(buf, len, "%s", a);
+	else
+		snprintf(buf, len, "%s/%u", a, key->prefix_len);
+	return buf;
+}
+
 void np_flow_key_make(struct np_flow_key *key, int family, const void *addr,
 		      __u16 port)
 {

@@ -37,6 +37,18 @@ const char *np_endpoint_str(const struct np_endpoint *ep, char *buf,
 const char *np_addr_str(__u8 family, const union np_addr *addr, char *buf,
 			size_t len);
 
+/*
+ * A source of the signaling guard's block list (struct np_source_key):
+ * "ADDR:PORT" or "[V6]:PORT" a mapping, "ADDR" an address, "ADDR/24" (IPv4)
+ * or "ADDR/64" (IPv6) a prefix, its host bits cleared. 0 or -EINVAL.
+ */
+int np_source_parse(const char *text, struct np_source_key *key);
+/* The same text form of key (prefixes with their host bits zero). */
+const char *np_source_str(const struct np_source_key *key, char *buf,
+			  size_t len);
+/* "mapping", "address" or "prefix". */
+const char *np_source_kind(const struct np_source_key *key);
+
 struct np_sockaddr;
 /* Text form of an address's host for SIP and records: "203.0.113.1" or
  * "[2001:db8::1]". */

@@ -176,33 +176,100 @@ void np_guard_forget_known(const struct np_maps *maps)
 	} while (!err);
 }
 
-void np_guard_expire(const struct np_maps *maps, uint64_t now_ns,
-		     size_t limit, struct np_guard_census *census)
+int np_guard_blocks_foreach(const struct np_maps *maps, size_t limit,
+			    np_block_visit visit, void *arg)
 {
-	static struct np_source_key keys[BATCH], gone[BATCH];
+	static struct np_source_key keys[BATCH];
 	static struct np_block vals[BATCH];
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	int fd = maps->fd[NP_BLOCKED], err;
-	__u32 batch, count, n_gone, i;
+	int fd = maps->fd[NP_BLOCKED], err, ret = 0;
+	__u32 batch, count, i;
 	bool first = true;
 	size_t seen = 0;
 
-	census->blocked = 0;
 	do {
 		count = BATCH;
 		err = bpf_map_lookup_batch(fd, first ? NULL : &batch, &batch,
 					   keys, vals, &count, &opts);
 		if (err && errno != ENOENT)
-			return;
+			return -errno;
 		first = false;
-		for (i = 0, n_gone = 0; i < count; i++) {
-			if (vals[i].until_ns > now_ns)
-				census->blocked++;
-			else
-				gone[n_gone++] = keys[i];
-		}
-		if (n_gone)
-			bpf_map_delete_batch(fd, gone, &n_gone, &opts);
+		for (i = 0; i < count && !ret; i++)
+			ret = visit(&keys[i], &vals[i], arg);
 		seen += count;
-	} while (!err && seen < limit);
+	} while (!err && !ret && seen < limit);
+	return ret;
+}
+
+/* Deletes keys; one deleted meanwhile by someone else (natproxyctl
+ * unblock) is skipped: the kernel's batch delete stops at it. */
+static void delete_keys(int fd, const struct np_source_key *keys, __u32 n)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	__u32 done;
+	int err;
+
+	while (n) {
+		done = n;
+		err = bpf_map_delete_batch(fd, keys, &done, &opts);
+		if (err && errno != ENOENT)
+			return;
+		done += err ? 1 : 0;
+		if (done > n)
+			return;
+		keys += done;
+		n -= done;
+	}
+}
+
+struct expiry {
+	const struct np_maps *maps;
+	uint64_t now_ns;
+	struct np_guard_census *census;
+	struct np_source_key gone[BATCH];
+	__u32 n_gone;
+};
+
+static int expire_one(const struct np_source_key *key,
+		      const struct np_block *block, void *arg)
+{
+	struct expiry *x = arg;
+
+	if (block->until_ns > x->now_ns) {
+		x->census->blocked++;
+		return 0;
+	}
+	x->gone[x->n_gone++] = *key;
+	if (x->n_gone == BATCH) {
+		delete_keys(x->maps->fd[NP_BLOCKED], x->gone, x->n_gone);
+		x->n_gone = 0;
+	}
+	return 0;
+}
+
+void np_guard_expire(const struct np_maps *maps, uint64_t now_ns,
+		     size_t limit, struct np_guard_census *census)
+{
+	static struct expiry x;
+
+	x.maps = maps;
+	x.now_ns = now_ns;
+	x.census = census;
+	x.n_gone = 0;
+	census->blocked = 0;
+	np_guard_blocks_foreach(maps, limit, expire_one, &x);
+	delete_keys(maps->fd[NP_BLOCKED], x.gone, x.n_gone);
+}
+
+int np_guard_unblock(const struct np_maps *maps,
+		     const struct np_source_key *key, uint64_t now_ns)
+{
+	int fd = maps->fd[NP_BLOCKED];
+	struct np_block b;
+
+	if (bpf_map_lookup_elem(fd, key, &b))
+		return -errno;
+	if (b.until_ns <= now_ns)
+		return -ENOENT;
+	return bpf_map_delete_elem(fd, key) ? -errno : 0;
 }

@@ -44,6 +44,25 @@ void np_guard_forget_known(const struct np_maps *maps);
  * Walks at most limit entries. */
 void np_guard_expire(const struct np_maps *maps, uint64_t now_ns,
 		     size_t limit, struct np_guard_census *census);
+/* A block visited by np_guard_blocks_foreach; nonzero stops the walk. */
+typedef int (*np_block_visit)(const struct np_source_key *key,
+			      const struct np_block *block, void *arg);
+/*
+ * Calls visit for the entries of the block list, ended ones too, at most
+ * limit of them. In batches, which stay consistent while natproxyd (or
+ * natproxyctl) deletes entries meanwhile. 0, visit's value, or -errno.
+ */
+int np_guard_blocks_foreach(const struct np_maps *maps, size_t limit,
+			    np_block_visit visit, void *arg);
+/*
+ * Ends the block of key at once (natproxyctl unblock). -ENOENT if key is
+ * not blocked: no entry, or one that has ended (XDP passes it already;
+ * natproxyd deletes it at its next tick). Safe beside natproxyd: it only
+ * deletes ended blocks, and a delete of what the other one deleted first
+ * is ENOENT to both.
+ */
+int np_guard_unblock(const struct np_maps *maps,
+		     const struct np_source_key *key, uint64_t now_ns);
 /* CLOCK_MONOTONIC in nanoseconds, the clock blocks end by. */
 uint64_t np_guard_now_ns(void);
 /* The source key XDP looks up (exposed for the tests). */

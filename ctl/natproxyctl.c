@@ -2,7 +2,8 @@
 /*
  * natproxyctl, the operator's tool: attach and detach the XDP relay, show
  * its status, list flows with their counters, and add or delete static flow
- * entries. Subcommands come from one table; every one takes --pin-dir,
+ * entries, list the sources the signaling guard blocks and end a block
+ * early. Subcommands come from one table; every one takes --pin-dir,
  * --json and --help. Exit codes: 0 success, 1 failure, 2 usage.
  */
 #include <arpa/inet.h>
@@ -21,6 +22,7 @@
 #include "addr.h"
 #include "cli.h"
 #include "flowtab.h"
+#include "guard.h"
 #include "json.h"
 #include "link.h"
 #include "loader.h"
@@ -657,6 +659,95 @@ static int cmd_calls(struct ctl *ctl, int argc, char **argv)
 	return 0;
 }
 
+/* "blocks": the sources the signaling guard drops, with the time left. */
+struct blocks_ctx {
+	const struct ctl *ctl;
+	uint64_t now_ns;
+};
+
+static int print_block(const struct np_source_key *key,
+		       const struct np_block *block, void *arg)
+{
+	const struct blocks_ctx *bc = arg;
+	char source[NP_ENDPOINT_STRLEN];
+	unsigned long long left;
+
+	if (block->until_ns <= bc->now_ns)
+		return 0; /* ended: XDP passes it, natproxyd deletes it */
+	/* Whole seconds, rounded up: "0" would read as not blocked. */
+	left = (block->until_ns - bc->now_ns + 999999999ull) / 1000000000ull;
+	np_source_str(key, source, sizeof(source));
+	if (bc->ctl->json)
+		printf("{\"kind\": \"%s\", \"source\": \"%s\", "
+		       "\"seconds_left\": %llu}\n",
+		       np_source_kind(key), source, left);
+	else
+		printf("%-8s %-46s %7llus\n", np_source_kind(key), source, left);
+	return 0;
+}
+
+/* --json prints one object per line, as "flows" does. */
+static int cmd_blocks(struct ctl *ctl, int argc, char **argv)
+{
+	struct blocks_ctx bc = { .ctl = ctl };
+	struct np_maps maps;
+	int err;
+
+	(void)argv;
+	if (argc)
+		return usage_error(command_find("blocks"), "no arguments");
+	err = np_maps_open(ctl->pin_dir, &maps);
+	if (err)
+		return fail(ctl, err);
+	if (!ctl->json)
+		printf("%-8s %-46s %8s\n", "KIND", "SOURCE", "LEFT");
+	bc.now_ns = np_guard_now_ns();
+	err = np_guard_blocks_foreach(&maps, NP_MAX_BLOCKED, print_block, &bc);
+	np_maps_close(&maps);
+	if (err) {
+		np_err("cannot read the block list: %s", strerror(-err));
+		return fail(ctl, err);
+	}
+	return 0;
+}
+
+/* "unblock": ends one block now (a customer blocked by mistake). */
+static int cmd_unblock(struct ctl *ctl, int argc, char **argv)
+{
+	char source[NP_ENDPOINT_STRLEN];
+	struct np_source_key key;
+	struct np_maps maps;
+	int err;
+
+	if (argc != 1)
+		return usage_error(command_find("unblock"), "one SOURCE");
+	if (np_source_parse(argv[0], &key))
+		return usage_error(command_find("unblock"),
+				   "SOURCE is ADDR, ADDR:PORT, or a prefix "
+				   "ADDR/24 (IPv4) or ADDR/64 (IPv6)");
+	np_source_str(&key, source, sizeof(source));
+	err = np_maps_open(ctl->pin_dir, &maps);
+	if (err)
+		return fail(ctl, err);
+	err = np_guard_unblock(&maps, &key, np_guard_now_ns());
+	np_maps_close(&maps);
+	if (err == -ENOENT)
+		np_err("%s '%s' is not blocked (natproxyctl blocks lists "
+		       "what is)",
+		       np_source_kind(&key), source);
+	else if (err)
+		np_err("cannot unblock '%s': %s", source, strerror(-err));
+	if (err)
+		return fail(ctl, err);
+	/* Said back, host bits cleared: what was ended, not what was typed. */
+	if (ctl->json)
+		printf("{\"unblocked\": \"%s\", \"kind\": \"%s\"}\n", source,
+		       np_source_kind(&key));
+	else
+		printf("unblocked %s %s\n", np_source_kind(&key), source);
+	return 0;
+}
+
 static const struct command commands[] = {
 	{ "attach",
 	  "attach IFACE [--mode native|generic] [--max-flows N] [--pin-dir DIR] "
@@ -666,6 +757,9 @@ static const struct command commands[] = {
 	{ "status", "status [--pin-dir DIR] [--json]", true, cmd_status },
 	{ "refresh", "refresh [--pin-dir DIR] [--json]", true, cmd_refresh },
 	{ "flows", "flows [--pin-dir DIR] [--json]", true, cmd_flows },
+	{ "blocks", "blocks [--pin-dir DIR] [--json]", true, cmd_blocks },
+	{ "unblock", "unblock SOURCE [--pin-dir DIR] [--json]", true,
+	  cmd_unblock },
 	{ "calls", "calls [--state FILE] [--pin-dir DIR] [--json]", true,
 	  cmd_calls },
 	{ "flow",

@@ -74,7 +74,22 @@ struct daemon {
 	/* Answers to spoofed sources fail to send in floods: one line per
 	 * datagram would be a flood of its own. */
 	struct np_log_limit send_failures;
+	/* CLOCK_MONOTONIC ms of the first change not saved yet (0: none). */
+	uint64_t unsaved_since_ms;
 };
+
+/*
+ * Changes are saved at most SAVE_DELAY_MS after the first of them, all
+ * together, rather than after every turn of the loop: under load a turn
+ * holds a message or two, and a terminal's record (a PBX's, with hundreds
+ * of calls) was written again for each. A kill -9 loses at most the
+ * changes of the last SAVE_DELAY_MS, as it lost those of the turn before:
+ * the flows of a call started meanwhile are recovered as an orphan call
+ * (billed at its media timeout), a call ended meanwhile is not adopted
+ * (its flows are gone: it was billed), and a registration is refreshed by
+ * the terminal.
+ */
+#define SAVE_DELAY_MS 10
 
 #define TAG_TIMER UINT64_MAX
 #define TAG_SIGNAL (UINT64_MAX - 1)
@@ -87,6 +102,14 @@ static time_t monotonic_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec;
+}
+
+static uint64_t monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static socklen_t to_sockaddr(const struct np_sockaddr *a,
@@ -734,6 +757,25 @@ static void save_state(struct daemon *d)
 		np_warn("cannot save state to '%s': %s", d->state_path,
 			strerror(-err));
 	np_core_dirty_clear(&d->px.core);
+	d->unsaved_since_ms = 0;
+}
+
+/* Saves the changes once the first is SAVE_DELAY_MS old; the ms until
+ * then (for epoll_wait), or -1 with nothing left to save. */
+static int save_state_due(struct daemon *d)
+{
+	uint64_t now;
+
+	if (!d->px.core.dirty)
+		return -1;
+	now = monotonic_ms();
+	if (!d->unsaved_since_ms)
+		d->unsaved_since_ms = now;
+	if (now - d->unsaved_since_ms >= SAVE_DELAY_MS) {
+		save_state(d);
+		return -1;
+	}
+	return (int)(SAVE_DELAY_MS - (now - d->unsaved_since_ms));
 }
 
 /*
@@ -904,12 +946,13 @@ undo:
 static int run(struct daemon *d)
 {
 	struct epoll_event evs[64];
-	int n, i;
+	int n, i, save_in = -1, timeout;
 
 	for (;;) {
-		n = epoll_wait(d->epfd, evs, 64,
-			       d->metrics ? np_metrics_http_timeout(d->metrics) :
-					    -1);
+		timeout = d->metrics ? np_metrics_http_timeout(d->metrics) : -1;
+		if (save_in >= 0 && (timeout < 0 || save_in < timeout))
+			timeout = save_in;
+		n = epoll_wait(d->epfd, evs, 64, timeout);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -951,7 +994,7 @@ static int run(struct daemon *d)
 		/* Also on its timeouts (idle connections), and after a tick. */
 		if (d->metrics)
 			np_metrics_http_run(d->metrics);
-		save_state(d);
+		save_in = save_state_due(d);
 	}
 }
 

@@ -77,6 +77,8 @@ int np_proxy_adopt_term(struct np_proxy *px, const struct np_term *saved,
 		return -ENOMEM;
 	if (saved->signaling)
 		memcpy(st, saved->signaling, sizeof(*st));
+	st->txns = NULL; /* transactions are not kept across a restart */
+	st->open_txns = 0;
 	copy.signaling = st;
 	err = np_core_adopt_term(&px->core, &copy, &px->sip.driver, now, out);
 	if (err)

@@ -22,7 +22,8 @@
  * N_STREAMS DATA" and its stream lines; DATA is the driver's own text
  * (state_put, read back by its state_get), escaped as any text field.
  * This file stays protocol-neutral for them. They come first (in the
- * snapshot and in each journal batch), so a natproxyd from before them,
+ * snapshot; in a journal batch, after its tombstones), so a natproxyd
+ * from before them,
  * to which "gw" is an unknown kind, skips each as one damaged record
  * (the file is then read as damaged: its other records adopted, the
  * flows no adopted call claims recovered) and loses no terminal after
@@ -31,8 +32,10 @@
  * The journal beside it (path ".journal") holds what changed since: a
  * header "natproxy-journal 1 GEN" naming the snapshot's generation (the
  * owner line's fifth field), then per save the changed terminals' records
- * (as above), a "gone PAIR CORE_PORT" tombstone per terminal removed and
- * a "commit N" line; every line checksummed. Read after the snapshot: the
+ * (as above), a "gone PAIR CORE_PORT" tombstone per terminal removed, an
+ * "orphan-gone PAIR ACCESS_PORT" tombstone per orphan call ended (named by
+ * its stream's access relay port; orphans themselves are written only in
+ * snapshots) and a "commit N" line; every line checksummed. Read after the snapshot: the
  * last record of a key replaces the snapshot's, a tombstone deletes it; a
  * damaged record is skipped whole; lines after the last commit (a save
  * cut short) are dropped whole; a journal of another generation (left by
@@ -83,20 +86,37 @@ static uint32_t crc32_of(const char *p, size_t n)
 	return c ^ 0xffffffffu;
 }
 
+/* Whether c is written as %XX (the last character of a text: '-'). */
+static bool escaped(const char *s)
+{
+	unsigned char c = (unsigned char)*s;
+
+	return c <= ' ' || c >= 0x7f || c == '%' || (c == '-' && s[1] == 0);
+}
+
 static void put_text(FILE *f, const char *s)
 {
-	fputc(' ', f);
+	static const char hex[] = "0123456789ABCDEF";
+	size_t run;
+
+	putc_unlocked(' ', f);
 	if (!*s) {
-		fputc('-', f);
+		putc_unlocked('-', f);
 		return;
 	}
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c <= ' ' || c >= 0x7f || c == '%' || (c == '-' && s[1] == 0))
-			fprintf(f, "%%%02X", c);
-		else
-			fputc(c, f);
+	while (*s) {
+		/* Plain characters in one write (a save writes every leg of
+		 * a terminal: per-character calls were most of its cost). */
+		for (run = 0; s[run] && !escaped(s + run); run++)
+			;
+		fwrite_unlocked(s, 1, run, f);
+		s += run;
+		if (*s) {
+			putc_unlocked('%', f);
+			putc_unlocked(hex[(unsigned char)*s >> 4], f);
+			putc_unlocked(hex[(unsigned char)*s & 15], f);
+			s++;
+		}
 	}
 }
 
@@ -507,6 +527,9 @@ int np_state_save_changes(const struct np_proxy *px, const char *path,
 	for (i = 0; i < core->n_tombs; i++, n++)
 		fprintf(mem, "gone %zu %u\n", core->tombs[i].pair,
 			core->tombs[i].core_port);
+	for (i = 0; i < core->n_orphan_tombs; i++, n++)
+		fprintf(mem, "orphan-gone %zu %u\n", core->orphan_tombs[i].pair,
+			core->orphan_tombs[i].core_port);
 	/* Gateways before terminals, as in the snapshot. */
 	for (t = core->dirty_terms; t; t = t->dirty_next) {
 		if (saved_gw(t) && !saved_term(px, t)) {
@@ -858,6 +881,7 @@ struct reader {
 	bool visit; /* the second pass: hand on what is parsed */
 	enum { REC_NONE, REC_IN, REC_SKIP } state;
 	bool orphan; /* the record is an orphan's */
+	size_t orphan_pair;
 	size_t legs_said, legs, streams;
 	bool pending; /* a leg whose streams are being read */
 	int first_line; /* the record's, in the file */
@@ -896,6 +920,9 @@ struct journal {
 	size_t n, cap;
 	struct np_term_key *keys;
 	size_t n_keys;
+	/* Orphan calls ended: pair and access relay port (as core_port). */
+	struct np_term_key *orphans_gone;
+	size_t n_orphans_gone, cap_orphans_gone;
 };
 
 static int key_cmp(const void *a, const void *b)
@@ -905,6 +932,20 @@ static int key_cmp(const void *a, const void *b)
 	if (x->pair != y->pair)
 		return x->pair < y->pair ? -1 : 1;
 	return (int)x->core_port - (int)y->core_port;
+}
+
+/* Whether the journal says the orphan call leg (of pair) ended. */
+static bool journal_ended(const struct journal *j, size_t pair,
+			  const struct np_call *leg)
+{
+	size_t i;
+
+	for (i = 0; j && i < j->n_orphans_gone; i++)
+		if (j->orphans_gone[i].pair == pair &&
+		    j->orphans_gone[i].core_port ==
+			    leg->streams[0].access_port)
+			return true;
+	return false;
 }
 
 static bool journal_names(const struct journal *j, size_t pair, uint16_t port)
@@ -947,6 +988,7 @@ static void journal_free(struct journal *j)
 		jrec_free(&j->recs[i]);
 	free(j->recs);
 	free(j->keys);
+	free(j->orphans_gone);
 	memset(j, 0, sizeof(*j));
 }
 
@@ -960,6 +1002,9 @@ static int flush_leg(struct reader *r)
 			err = -EINVAL;
 		else if (r->visit && r->gw && r->v->gw_call)
 			err = r->v->gw_call(r->arg, &r->leg, r->call_data);
+		else if (r->visit && r->orphan &&
+			 journal_ended(r->replaced, r->orphan_pair, &r->leg))
+			; /* ended (and billed) after the snapshot */
 		else if (r->visit && !r->gw && (!r->orphan || r->v->orphan))
 			err = r->v->leg(r->arg, &r->leg);
 	}
@@ -976,6 +1021,7 @@ static int parse_orphan(struct reader *r, char **f, int n)
 	if (n != 5)
 		return -EINVAL;
 	pair = next_num(&fr, SIZE_MAX);
+	r->orphan_pair = pair;
 	memset(&r->acc, 0, sizeof(r->acc));
 	if (strcmp(f[2], "-") || strcmp(f[3], "0"))
 		get_addr(&fr, &r->acc);
@@ -1241,7 +1287,7 @@ static int journal_read(const char *path, uint64_t gen, struct journal *j,
 	char *f[STREAM_FIELDS + 1];
 	unsigned int tail = 0, bad_then = 0;
 	int n, lineno = 0, first_bad_then = 0, err;
-	size_t cap = 0, committed = 0;
+	size_t cap = 0, committed = 0, orphans_committed = 0;
 	struct reader *r;
 	ssize_t len;
 	FILE *fp;
@@ -1334,6 +1380,32 @@ static int journal_read(const char *path, uint64_t gen, struct journal *j,
 				rec->first_line = lineno;
 				rep->good++;
 			}
+		} else if (!strcmp(f[0], "orphan-gone")) {
+			struct field_reader fr = { f + 1, 0 };
+			struct np_term_key k, *g;
+
+			err = record_end(r, rep);
+			r->state = REC_NONE;
+			k.pair = next_num(&fr, SIZE_MAX);
+			k.core_port = (uint16_t)next_num(&fr, 65535);
+			if (err)
+				break;
+			if (n != 3 || fr.err) {
+				damage(r, rep, lineno);
+				continue;
+			}
+			if (j->n_orphans_gone == j->cap_orphans_gone) {
+				g = realloc(j->orphans_gone,
+					    (j->cap_orphans_gone * 2 + 16) *
+						    sizeof(*g));
+				if (!g) {
+					err = -ENOMEM;
+					break;
+				}
+				j->orphans_gone = g;
+				j->cap_orphans_gone = j->cap_orphans_gone * 2 + 16;
+			}
+			j->orphans_gone[j->n_orphans_gone++] = k;
 		} else if (!strcmp(f[0], "commit")) {
 			err = record_end(r, rep);
 			r->state = REC_NONE;
@@ -1343,6 +1415,7 @@ static int journal_read(const char *path, uint64_t gen, struct journal *j,
 				continue;
 			}
 			committed = j->n;
+			orphans_committed = j->n_orphans_gone;
 			bad_then = rep->bad;
 			first_bad_then = rep->first_bad_line;
 			tail = 0;
@@ -1357,6 +1430,7 @@ static int journal_read(const char *path, uint64_t gen, struct journal *j,
 	/* After the last commit: a save cut short, never half-adopted. */
 	while (j->n > committed)
 		jrec_free(&j->recs[--j->n]);
+	j->n_orphans_gone = orphans_committed;
 	rep->good = (unsigned int)committed;
 	rep->bad = bad_then;
 	rep->first_bad_line = first_bad_then;

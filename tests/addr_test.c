@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * Unit tests of ctl/addr.c: the text forms of relay endpoints accepted by
- * natproxyctl, and their printing back, on a table of good and bad input.
+ * natproxyctl, and their printing back, on a table of good and bad input;
+ * the same for the sources natproxyctl unblock takes.
  */
 #include <arpa/inet.h>
 #include <string.h>
@@ -38,6 +39,63 @@ static const struct {
 	  NULL },
 };
 
+/* Sources of the guard's block list: kind, key fields, text read back. */
+static const struct {
+	const char *text;
+	int err;
+	__u8 family, prefix_len;
+	unsigned port;
+	const char *kind, *printed;
+} sources[] = {
+	{ "203.0.113.7:5060", 0, NP_AF_INET, 32, 5060, "mapping",
+	  "203.0.113.7:5060" },
+	{ "203.0.113.7", 0, NP_AF_INET, 32, 0, "address", "203.0.113.7" },
+	{ "203.0.113.0/24", 0, NP_AF_INET, 24, 0, "prefix", "203.0.113.0/24" },
+	{ "203.0.113.57/24", 0, NP_AF_INET, 24, 0, "prefix",
+	  "203.0.113.0/24" },
+	{ "203.0.113.7/32", 0, NP_AF_INET, 32, 0, "address", "203.0.113.7" },
+	{ "[2001:db8::1]:5060", 0, NP_AF_INET6, 128, 5060, "mapping",
+	  "[2001:db8::1]:5060" },
+	{ "2001:db8::1", 0, NP_AF_INET6, 128, 0, "address", "2001:db8::1" },
+	{ "2001:db8:0:7:1:2:3:4/64", 0, NP_AF_INET6, 64, 0, "prefix",
+	  "2001:db8:0:7::/64" },
+	{ "203.0.113.0/16", -22, 0, 0, 0, NULL, NULL },
+	{ "203.0.113.0/64", -22, 0, 0, 0, NULL, NULL },
+	{ "2001:db8::/24", -22, 0, 0, 0, NULL, NULL },
+	{ "203.0.113.0/", -22, 0, 0, 0, NULL, NULL },
+	{ "203.0.113.0/+24", -22, 0, 0, 0, NULL, NULL },
+	{ "203.0.113.0/24:5060", -22, 0, 0, 0, NULL, NULL },
+	{ "203.0.113.7:0", -22, 0, 0, 0, NULL, NULL },
+	{ "customer.example", -22, 0, 0, 0, NULL, NULL },
+	{ "", -22, 0, 0, 0, NULL, NULL },
+};
+
+static void test_sources(struct tap *t)
+{
+	char buf[NP_ENDPOINT_STRLEN];
+	struct np_source_key key;
+	size_t i;
+	int err;
+
+	for (i = 0; i < sizeof(sources) / sizeof(sources[0]); i++) {
+		err = np_source_parse(sources[i].text, &key);
+		if (!tap_check(t, err == sources[i].err, "source '%s' -> %d",
+			       sources[i].text, sources[i].err) ||
+		    err)
+			continue;
+		tap_check(t,
+			  key.family == sources[i].family &&
+				  key.prefix_len == sources[i].prefix_len &&
+				  ntohs(key.port) == sources[i].port &&
+				  !strcmp(np_source_kind(&key),
+					  sources[i].kind) &&
+				  !strcmp(np_source_str(&key, buf, sizeof(buf)),
+					  sources[i].printed),
+			  "source '%s' is the %s '%s'", sources[i].text,
+			  sources[i].kind, sources[i].printed);
+	}
+}
+
 int main(void)
 {
 	char buf[NP_ENDPOINT_STRLEN];
@@ -65,5 +123,6 @@ int main(void)
 	np_endpoint_parse("203.0.113.1:1", false, &ep);
 	tap_check(&t, !ep.addr.v6[1] && !ep.addr.v6[2] && !ep.addr.v6[3],
 		  "IPv4 leaves the rest of the address zero");
+	test_sources(&t);
 	return tap_done(&t);
 }

@@ -5,8 +5,10 @@
 # and missing arguments answered in the tools' own one-line error shape
 # (never getopt's); natproxyd's log lines timestamped, "<N>"-prefixed when
 # stderr is the journal (JOURNAL_STREAM), sent to syslog with --syslog
-# (a private /dev/log in a mount namespace), filtered by --log-level; and
-# libbpf's own chatter only at debug (a real attach in network namespaces).
+# (a private /dev/log in a mount namespace), filtered by --log-level;
+# libbpf's own chatter only at debug (a real attach in network namespaces);
+# and natproxyctl blocks and unblock on the attached relay's block list:
+# argument errors, absent entries, each kind of source listed and removed.
 set -u
 cd "$(dirname "$0")/.."
 . tests/lib/tap.sh
@@ -106,7 +108,8 @@ check "JOURNAL_STREAM naming another stream: timestamps as usual" \
 # --- syslog and levels, in a mount namespace with our own /dev/log ------------------
 if [ "$(id -u)" -ne 0 ] || ! command -v unshare >/dev/null; then
 	for t in "--syslog without /dev/log" "--log-level error" "--syslog" "--syslog priority" \
-		"attach at info" "no libbpf at info" "detach" "attach at debug" "libbpf at debug"; do
+		"attach at info" "no libbpf at info" "detach" "attach at debug" "libbpf at debug" \
+		"blocks and unblock"; do
 		skip "$t" "needs root (mount and network namespaces)"
 	done
 	tap_done
@@ -185,4 +188,75 @@ check "natproxyd attaches and runs with --log-level debug" npd_run "$TMP/debug.l
 diag "debug log: $(grep -c . "$TMP/debug.log") lines, e.g. $(grep -m1 libbpf "$TMP/debug.log")"
 check "... libbpf's own lines are there, in our format" \
 	grep -qE '^[0-9-]{10}T[0-9:.]{12}Z natproxyd: debug: libbpf: ' "$TMP/debug.log"
+
+# --- natproxyctl blocks and unblock, on the pins natproxyd left --------------------
+# The block list as natproxyd writes it (ctl/guard.c), here with bpftool:
+# block_put SOURCE SECONDS (negative: ended), SOURCE in unblock's syntax.
+block_put() {
+	local args
+	args=$(/usr/bin/python3 - "$1" "$2" <<'PY'
+import socket, struct, sys, time
+text, seconds = sys.argv[1], int(sys.argv[2])
+port, plen = 0, None
+if "/" in text:
+    text, plen = text.split("/")
+elif text.startswith("["):
+    text, port = text[1:].split("]:")
+elif text.count(":") == 1:
+    text, port = text.split(":")
+v6 = ":" in text
+addr = socket.inet_pton(socket.AF_INET6 if v6 else socket.AF_INET, text)
+plen = int(plen) if plen else (128 if v6 else 32)
+key = struct.pack("!BBH", 6 if v6 else 4, plen, int(port)) + addr.ljust(16, b"\0")
+until = time.clock_gettime_ns(time.CLOCK_MONOTONIC) + seconds * 10**9
+print("key hex", " ".join("%02x" % b for b in key),
+      "value hex", " ".join("%02x" % b for b in struct.pack("<Q", until)))
+PY
+	)
+	bpftool map update pinned "$NP_PIN_DIR/np_blocked_v1" $args
+}
+bctl() { in_proxy $CTL --pin-dir "$NP_PIN_DIR" "$@"; }
+check_eq "unblock without SOURCE: status 2" \
+	"2|natproxyctl unblock: one SOURCE|usage: natproxyctl unblock SOURCE [--pin-dir DIR] [--json]" \
+	"$(err_of bctl unblock)"
+for bad in 203.0.113.0/16 2001:db8::/48 203.0.113.7:0 customer.example 203.0.113.0/24:5060; do
+	check_eq "unblock $bad: status 2, what SOURCE may be" \
+		"2|natproxyctl unblock: SOURCE is ADDR, ADDR:PORT, or a prefix ADDR/24 (IPv4) or ADDR/64 (IPv6)|usage: natproxyctl unblock SOURCE [--pin-dir DIR] [--json]" \
+		"$(err_of bctl unblock "$bad")"
+done
+check_eq "blocks with an argument: status 2" \
+	"2|natproxyctl blocks: no arguments|usage: natproxyctl blocks [--pin-dir DIR] [--json]" \
+	"$(err_of bctl blocks 203.0.113.7)"
+check_eq "blocks, none: the header alone" "KIND     SOURCE                                             LEFT" "$(bctl blocks)"
+check_eq "unblock of a source not blocked: status 1, said so" \
+	"1|natproxyctl: error: address '203.0.113.9' is not blocked (natproxyctl blocks lists what is)" \
+	"$(err_of bctl unblock 203.0.113.9)"
+check_eq "... with --json: the error as JSON on stdout" \
+	"{\"error\": \"address '203.0.113.9' is not blocked (natproxyctl blocks lists what is)\"}" \
+	"$(bctl unblock 203.0.113.9 --json 2>/dev/null)"
+check "four blocks running, one ended, put in np_blocked_v1" eval '
+	block_put 203.0.113.7:5060 60 && block_put 203.0.113.8 60 &&
+	block_put 203.0.113.0/24 120 && block_put 2001:db8:0:7::/64 60 &&
+	block_put 203.0.113.20 -1'
+got=$(bctl blocks --json | /usr/bin/python3 -c '
+import json, sys
+for line in sys.stdin:
+    b = json.loads(line)
+    want = 120 if b["kind"] == "prefix" and "." in b["source"] else 60
+    ok = want - 5 < b["seconds_left"] <= want
+    print(b["kind"], b["source"], "ok" if ok else b["seconds_left"])' | sort | tr '\n' '|')
+check_eq "blocks --json: the running blocks, by kind, with their seconds left" \
+	"address 203.0.113.8 ok|mapping 203.0.113.7:5060 ok|prefix 2001:db8:0:7::/64 ok|prefix 203.0.113.0/24 ok|" "$got"
+check_eq "blocks: a header and a row for each" 5 "$(bctl blocks | wc -l)"
+check_eq "unblock of an address of the /24: the prefix goes, said back" \
+	"unblocked prefix 203.0.113.0/24" "$(bctl unblock 203.0.113.57/24)"
+check "... gone from np_blocked_v1" eval '! bctl blocks | grep -q "203.0.113.0/24"'
+check_eq "... a second time: status 1, not blocked" "1" "$(err_of bctl unblock 203.0.113.0/24 | cut -d'|' -f1)"
+check_eq "unblock of the ended block: status 1, not blocked (XDP passes it already)" \
+	"1|natproxyctl: error: address '203.0.113.20' is not blocked (natproxyctl blocks lists what is)" \
+	"$(err_of bctl unblock 203.0.113.20)"
+check_eq "unblock --json of a mapping, an address, an IPv6 prefix" \
+	'{"unblocked": "203.0.113.7:5060", "kind": "mapping"}|{"unblocked": "203.0.113.8", "kind": "address"}|{"unblocked": "2001:db8:0:7::/64", "kind": "prefix"}|' \
+	"$(for s in 203.0.113.7:5060 203.0.113.8 2001:db8:0:7::1/64; do bctl unblock "$s" --json; done | tr '\n' '|')"
+check_eq "blocks --json: none left" "" "$(bctl blocks --json)"
 tap_done

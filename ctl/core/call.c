@@ -15,14 +15,81 @@ const char *const np_end_reason_names[NP_END_MAX] = {
 	NP_END_REASONS(NP_NAME_ENTRY)
 };
 
-struct np_call *np_call_find(struct np_term *t, const char *id)
+/* --- the index: by terminal and id --- */
+
+static uint32_t id_hash(const struct np_term *t, const char *id)
 {
+	uintptr_t p = (uintptr_t)t;
+	uint32_t h = 2166136261u ^ (uint32_t)(p >> 4) ^ (uint32_t)(p >> 36);
+
+	while (*id) { /* FNV-1a */
+		h ^= (unsigned char)*id++;
+		h *= 16777619u;
+	}
+	return h;
+}
+
+int np_calls_init(struct np_core *core)
+{
+	core->calls_by_id = calloc(NP_CALL_BUCKETS, sizeof(*core->calls_by_id));
+	return core->calls_by_id ? 0 : -ENOMEM;
+}
+
+void np_calls_fini(struct np_core *core)
+{
+	free(core->calls_by_id);
+	core->calls_by_id = NULL;
+}
+
+struct np_call *np_call_find(const struct np_core *core,
+			     const struct np_term *t, const char *id)
+{
+	uint32_t h = id_hash(t, id);
 	struct np_call *call;
 
-	for (call = t->calls; call; call = call->next)
-		if (!strcmp(call->id, id))
+	for (call = core->calls_by_id[h & (NP_CALL_BUCKETS - 1)]; call;
+	     call = call->id_next)
+		if (call->id_hash == h && call->id_term == t &&
+		    !strcmp(call->id, id))
 			return call;
 	return NULL;
+}
+
+/* call joins t's calls (first) and the index. */
+static void call_link(struct np_core *core, struct np_term *t,
+		      struct np_call *call)
+{
+	struct np_call **head;
+
+	call->next = t->calls;
+	if (call->next)
+		call->next->pprev = &call->next;
+	t->calls = call;
+	call->pprev = &t->calls;
+	t->n_calls++;
+	call->id_term = t;
+	call->id_hash = id_hash(t, call->id);
+	head = &core->calls_by_id[call->id_hash & (NP_CALL_BUCKETS - 1)];
+	call->id_next = *head;
+	*head = call;
+}
+
+static void call_unlink(struct np_core *core, struct np_term *t,
+			struct np_call *call)
+{
+	struct np_call **p;
+
+	*call->pprev = call->next;
+	if (call->next)
+		call->next->pprev = call->pprev;
+	call->pprev = NULL;
+	t->n_calls--;
+	for (p = &core->calls_by_id[call->id_hash & (NP_CALL_BUCKETS - 1)]; *p;
+	     p = &(*p)->id_next)
+		if (*p == call) {
+			*p = call->id_next;
+			break;
+		}
 }
 
 /* A realm at its concurrent call limit refuses new calls. */
@@ -39,12 +106,7 @@ static bool too_many_calls(const struct np_core *core, const struct np_term *t)
 {
 	uint32_t max = core->cfg->realms[np_core_pair(core, t)->first]
 			       .max_calls_per_terminal;
-	const struct np_call *call;
-	uint32_t n = 0;
-
-	for (call = t->calls; call && max; call = call->next)
-		n++;
-	return max && n >= max;
+	return max && t->n_calls >= max;
 }
 
 struct np_call *np_call_new(struct np_core *core, struct np_term *t,
@@ -86,8 +148,7 @@ struct np_call *np_call_new(struct np_core *core, struct np_term *t,
 	call->wall_start = core->io->wall(core->io_ctx);
 	call->expires = now + EARLY_CALL_LIFETIME;
 	call->expiry_reason = NP_END_NEVER_ANSWERED;
-	call->next = t->calls;
-	t->calls = call;
+	call_link(core, t, call);
 	core->live_calls[pair->first]++;
 	core->live_calls[pair->second]++;
 	core->stats.calls_started++;
@@ -113,14 +174,11 @@ void np_call_end(struct np_core *core, struct np_term *t,
 		 struct np_call *call, enum np_end_reason why, time_t now)
 {
 	const struct np_pair *pair = np_core_pair(core, t);
-	struct np_call **p;
 	size_t i;
 
-	for (p = &t->calls; *p && *p != call; p = &(*p)->next)
-		;
-	if (!*p)
-		return;
-	*p = call->next;
+	if (!call->pprev)
+		return; /* not (or no longer) a call of t */
+	call_unlink(core, t, call);
 	for (i = 0; i < call->n_streams; i++)
 		np_stream_release(core, t, call, i);
 	np_charge(core, t, call, np_end_reason_names[why]);
@@ -204,8 +262,10 @@ int np_core_adopt_call(struct np_core *core, struct np_term *t,
 		free(call);
 		return err;
 	}
-	call->next = t->calls;
-	t->calls = call;
+	call_link(core, t, call);
+	for (i = 0; i < call->n_streams; i++)
+		if (call->streams[i].active)
+			np_media_hold_ports(core, t, call, &call->streams[i]);
 	core->live_calls[pair->first]++;
 	core->live_calls[pair->second]++;
 	np_term_known_sync(core, t);

@@ -67,7 +67,7 @@ static void check_calls(struct np_core *core, struct np_term *t, time_t now)
 		 * the hold timeout, not the media timeout, applies. */
 		held = np_media_on_hold(call);
 		limit = held ? hold : media;
-		if (!limit || np_media_idle(core, t, call, now) <= limit)
+		if (!limit || !np_media_silent(core, t, call, limit, now))
 			continue;
 		np_warn("call '%s': no media for %us%s: ending it", call->id,
 			limit, held ? " on hold" : "");
@@ -140,7 +140,7 @@ void np_core_tick(struct np_core *core, time_t now)
 		}
 		if (now < t->ka_due)
 			continue;
-		t->ka_due = now + core->cfg->keepalive_interval;
+		t->ka_due = np_term_ka_next(core, t, now);
 		if (t->ka_waiting)
 			core->stats.keepalives_unanswered++;
 		if (t->ka_waiting && ++t->ka_missed >= KEEPALIVE_MISSES) {
@@ -204,6 +204,8 @@ int np_core_init(struct np_core *core, const struct np_config *cfg,
 		err = np_admission_init(&core->admission);
 	if (!err)
 		err = np_terms_init(core);
+	if (!err)
+		err = np_calls_init(core);
 	if (err)
 		np_core_fini(core);
 	return err;
@@ -266,6 +268,7 @@ static void free_all(struct np_core *core)
 	np_core_quarantine_expire(core, 0);
 	np_admission_fini(&core->admission);
 	np_terms_fini(core);
+	np_calls_fini(core);
 	for (i = 0; core->cfg && i < core->cfg->n_realms; i++) {
 		if (core->signal_ports)
 			np_portpool_fini(&core->signal_ports[i]);

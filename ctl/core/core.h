@@ -157,7 +157,12 @@ struct np_fork {
  * driver's own state of it (dialog).
  */
 struct np_call {
-	struct np_call *next;
+	struct np_call *next, **pprev; /* its terminal's calls */
+	/* core->calls_by_id: found by (terminal, id) without walking the
+	 * terminal's calls (a PBX behind one mapping has hundreds). */
+	struct np_call *id_next;
+	const struct np_term *id_term;
+	uint32_t id_hash;
 	char id[256];
 	size_t n_streams;
 	struct np_stream streams[NP_SDP_MAX_MEDIA];
@@ -184,6 +189,10 @@ struct np_call {
 	double wall_start, wall_answer;
 	/* Rebuilt from the maps (recover.c): no dialog, parties unknown. */
 	bool recovered;
+	/* Its media cannot have been silent for media_limit seconds before
+	 * media_check_at: the tick reads its counters only then (core.c). */
+	time_t media_check_at;
+	uint32_t media_limit;
 	void *dialog; /* the driver's: one malloc'd block, freed with the call */
 };
 
@@ -227,11 +236,13 @@ struct np_term {
 	 * answered call (np_term_known_sync). */
 	bool known;
 	time_t last_heard, idle_since;
-	/* Keepalive: next due, one outstanding, answers missed. */
+	/* Keepalive: next due (np_term_ka_next), one outstanding, answers
+	 * missed. */
 	time_t ka_due;
 	bool ka_waiting;
 	int ka_missed;
 	struct np_call *calls;
+	uint32_t n_calls;
 	const struct np_driver *driver;
 	void *signaling; /* the driver's state of it (SIP: its bindings) */
 	/* It or its calls changed since the last save: on core->dirty_terms
@@ -255,6 +266,7 @@ struct np_quarantine {
 };
 
 #define NP_TERM_BUCKETS 65536 /* a power of two */
+#define NP_CALL_BUCKETS 65536 /* a power of two */
 
 /* How many terminals, and registered ones, one source address holds (the
  * per-address limits count these instead of walking every terminal). */
@@ -281,6 +293,8 @@ struct np_core {
 	 * NAT mapping or core port, among up to hundreds of thousands. */
 	struct np_term **by_nat, **by_port;
 	struct np_addr_count **by_addr;
+	/* NP_CALL_BUCKETS chains of calls by terminal and id (call.c). */
+	struct np_call **calls_by_id;
 	/* Calls rebuilt from the maps after the state was lost (recover.c),
 	 * each on a terminal of its own that no driver knows: no signaling,
 	 * no core port; its nat is the terminal's media address (family 0:
@@ -298,6 +312,10 @@ struct np_core {
 	struct np_term *dirty_terms;
 	struct np_term_key *tombs;
 	size_t n_tombs, cap_tombs;
+	/* Orphan calls ended: pair and access relay port (as core_port),
+	 * the journal's orphan tombstones. */
+	struct np_term_key *orphan_tombs;
+	size_t n_orphan_tombs, cap_orphan_tombs;
 	struct np_proxy_stats stats;
 	struct np_realm_media *realm_media; /* per realm */
 	struct np_pair_counters *pair_ctr; /* per pair */
@@ -321,8 +339,9 @@ bool np_core_admit(struct np_core *core, size_t realm,
 		   const struct np_sockaddr *src, time_t now);
 
 /* --- terminals (terminal.c) --- */
-/* t or one of its calls changed: saved with the batch (an orphan's or a
- * NULL t: the whole state is). */
+/* t or one of its calls changed: saved with the batch (a NULL t: the whole
+ * state is; an orphan's: nothing, its creation saves the whole state and
+ * its end a tombstone). */
 void np_term_changed(struct np_core *core, struct np_term *t);
 /* Something no one terminal holds changed: the whole state is saved. */
 void np_core_changed_all(struct np_core *core);
@@ -352,6 +371,16 @@ void np_term_alive(struct np_term *t);
 /* Tells XDP whether t is known (registered, or with an answered call):
  * call after either changes. */
 void np_term_known_sync(struct np_core *core, struct np_term *t);
+/* When t's next keepalive is due after now: at its own phase of the
+ * interval, so that keepalives are spread evenly over it however the
+ * registrations came (all at once after a restart or an outage). */
+time_t np_term_ka_next(const struct np_core *core, const struct np_term *t,
+		       time_t now);
+/* Its first after registering (or being adopted) at now: at its phase, a
+ * whole interval at least after now (a terminal is not pinged before it
+ * could have answered the interval's worth of traffic itself). */
+time_t np_term_ka_first(const struct np_core *core, const struct np_term *t,
+			time_t now);
 /* Whether a new registration from src stays within the realm's
  * per-address limit (self: the terminal asking, may be NULL). */
 bool np_term_may_register(const struct np_core *core, size_t realm,
@@ -376,7 +405,10 @@ int np_core_adopt_term(struct np_core *core, const struct np_term *saved,
 		       struct np_term **out);
 
 /* --- calls (call.c) --- */
-struct np_call *np_call_find(struct np_term *t, const char *id);
+int np_calls_init(struct np_core *core);
+void np_calls_fini(struct np_core *core);
+struct np_call *np_call_find(const struct np_core *core,
+			     const struct np_term *t, const char *id);
 /* A new call of t, unless a realm is at its limit or the pair drains
  * (NULL, logged). */
 struct np_call *np_call_new(struct np_core *core, struct np_term *t,
@@ -449,6 +481,19 @@ bool np_media_on_hold(const struct np_call *call);
 /* Seconds since the call's media last moved (answer time if never). */
 time_t np_media_idle(struct np_core *core, struct np_term *t,
 		     struct np_call *call, time_t now);
+/*
+ * Whether the call's media has been silent for more than limit seconds.
+ * Its counters are read (several map reads per stream) only once the
+ * last reading allows it: a call whose media moved at t cannot time out
+ * before t + limit, so each call is read about once per limit, not every
+ * tick.
+ */
+bool np_media_silent(struct np_core *core, struct np_term *t,
+		     struct np_call *call, uint32_t limit, time_t now);
+/* Records call as the holder of s's relay ports (np_core_latched finds
+ * it by a port). */
+void np_media_hold_ports(struct np_core *core, const struct np_term *t,
+			 struct np_call *call, const struct np_stream *s);
 /* Releases stream i (flows, ports); its volumes join the record. */
 void np_stream_release(struct np_core *core, struct np_term *t,
 		       struct np_call *call, size_t i);

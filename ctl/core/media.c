@@ -404,10 +404,13 @@ void np_stream_release(struct np_core *core, struct np_term *t,
 	np_portpool_put_pair(&core->media_ports[pair->first], s->access_port);
 	np_portpool_put_pair(&core->media_ports[pair->second], s->core_port);
 	memset(s, 0, sizeof(*s));
+	/* The streams left may have been silent longer: read them again. */
+	call->media_check_at = 0;
 	np_term_changed(core, t);
 }
 
-static int stream_allocate(const struct at *a, struct np_stream *s)
+static int stream_allocate(const struct at *a, struct np_call *call,
+			   struct np_stream *s)
 {
 	struct np_portpool *acc = &a->core->media_ports[a->pair->first];
 	struct np_portpool *corep = &a->core->media_ports[a->pair->second];
@@ -418,8 +421,23 @@ static int stream_allocate(const struct at *a, struct np_stream *s)
 		np_portpool_put_pair(acc, s->access_port);
 		return -EBUSY;
 	}
+	np_media_hold_ports(a->core, a->t, call, s);
 	s->active = true;
 	return 0;
+}
+
+void np_media_hold_ports(struct np_core *core, const struct np_term *t,
+			 struct np_call *call, const struct np_stream *s)
+{
+	const struct np_pair *pair = np_core_pair(core, t);
+	struct np_portpool *acc = &core->media_ports[pair->first];
+	struct np_portpool *corep = &core->media_ports[pair->second];
+
+	/* Without the memory a latch is logged without its call. */
+	np_portpool_hold(acc, s->access_port, call);
+	np_portpool_hold(acc, s->access_port + 1, call);
+	np_portpool_hold(corep, s->core_port, call);
+	np_portpool_hold(corep, s->core_port + 1, call);
 }
 
 static void end_from_sdp(struct np_media_end *end, const struct np_sdp_media *m)
@@ -467,7 +485,7 @@ static int take_sdp(const struct at *a, struct np_call *call, enum np_side from,
 		const struct np_sdp_media *m = &parsed->media[i];
 
 		if (m->port && !s->active) {
-			err = stream_allocate(a, s);
+			err = stream_allocate(a, call, s);
 			if (err) {
 				*why = "no relay ports left";
 				return err;
@@ -729,6 +747,23 @@ time_t np_media_idle(struct np_core *core, struct np_term *t,
 	return now - call->answered_at;
 }
 
+bool np_media_silent(struct np_core *core, struct np_term *t,
+		     struct np_call *call, uint32_t limit, time_t now)
+{
+	time_t idle;
+
+	if (call->media_limit == limit && now < call->media_check_at)
+		return false;
+	idle = np_media_idle(core, t, call, now);
+	if (idle > (time_t)limit)
+		return true;
+	/* Silent for idle seconds now: more than limit at the earliest
+	 * limit - idle + 1 seconds later. */
+	call->media_limit = limit;
+	call->media_check_at = now + ((time_t)limit - idle) + 1;
+	return false;
+}
+
 bool np_core_media_port_used(const struct np_core *core, size_t realm,
 			     uint16_t port)
 {
@@ -744,8 +779,7 @@ void np_core_latched(struct np_core *core, const struct np_flow_key *key,
 				     "from an earlier latch)" :
 				     "";
 	uint16_t port = ntohs(key->port);
-	struct np_term *t;
-	struct np_call *call;
+	const struct np_call *call = NULL;
 	char where[64];
 	size_t i;
 
@@ -757,31 +791,26 @@ void np_core_latched(struct np_core *core, const struct np_flow_key *key,
 		if (np_portpool_owns(&core->media_ports[i], port) &&
 		    !memcmp(&rk, key, sizeof(rk))) {
 			core->realm_media[i].latches++;
+			/* The call holding the port, without a walk over
+			 * every call (a latch comes with every new stream). */
+			call = np_portpool_holder(&core->media_ports[i], port);
 			break;
 		}
 	}
-	for (t = core->terms; t; t = t->next)
-		for (call = t->calls; call; call = call->next)
-			for (i = 0; i < call->n_streams; i++) {
-				const struct np_stream *s = &call->streams[i];
-				bool acc = port == s->access_port ||
-					   port == s->access_port + 1;
-				bool far = port == s->core_port ||
-					   port == s->core_port + 1;
+	for (i = 0; call && i < call->n_streams; i++) {
+		const struct np_stream *s = &call->streams[i];
+		bool acc = port == s->access_port || port == s->access_port + 1;
+		bool far = port == s->core_port || port == s->core_port + 1;
 
-				if (!s->active || (!acc && !far))
-					continue;
-				np_log(takeover ? NP_LOG_WARN : NP_LOG_INFO,
-				       "call '%s': stream %zu %s from the %s "
-				       "latched onto %s%s",
-				       call->id, i,
-				       port % 2 == 0 ? "RTP" : "RTCP",
-				       acc ? "terminal" : "far end",
-				       np_sockaddr_str(source, where,
-						       sizeof(where)),
-				       how);
-				return;
-			}
+		if (!s->active || (!acc && !far))
+			continue;
+		np_log(takeover ? NP_LOG_WARN : NP_LOG_INFO,
+		       "call '%s': stream %zu %s from the %s latched onto %s%s",
+		       call->id, i, port % 2 == 0 ? "RTP" : "RTCP",
+		       acc ? "terminal" : "far end",
+		       np_sockaddr_str(source, where, sizeof(where)), how);
+		return;
+	}
 	np_info("relay port %u latched onto %s (no call)%s", port,
 		np_sockaddr_str(source, where, sizeof(where)), how);
 }

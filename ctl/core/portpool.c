@@ -25,7 +25,31 @@ int np_portpool_init(struct np_portpool *pool, uint16_t lo, uint16_t hi)
 void np_portpool_fini(struct np_portpool *pool)
 {
 	free(pool->used);
+	free(pool->holder);
 	pool->used = NULL;
+	pool->holder = NULL;
+}
+
+int np_portpool_hold(struct np_portpool *pool, uint16_t port, void *holder)
+{
+	if (!np_portpool_owns(pool, port))
+		return -ERANGE;
+	if (!pool->holder) {
+		pool->holder = calloc((size_t)(pool->hi - pool->lo) + 1,
+				      sizeof(*pool->holder));
+		if (!pool->holder)
+			return -ENOMEM;
+	}
+	pool->holder[port - pool->lo] = holder;
+	return 0;
+}
+
+void *np_portpool_holder(const struct np_portpool *pool, uint16_t port)
+{
+	if (!pool->holder || !np_portpool_owns(pool, port) ||
+	    !pool->used[port - pool->lo])
+		return NULL;
+	return pool->holder[port - pool->lo];
 }
 
 bool np_portpool_owns(const struct np_portpool *pool, uint16_t port)
@@ -86,6 +110,8 @@ void np_portpool_put(struct np_portpool *pool, uint16_t port)
 {
 	if (np_portpool_owns(pool, port) && pool->used[port - pool->lo]) {
 		pool->used[port - pool->lo] = 0;
+		if (pool->holder)
+			pool->holder[port - pool->lo] = NULL;
 		pool->in_use--;
 	}
 }

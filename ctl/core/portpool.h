@@ -16,6 +16,9 @@ struct np_portpool {
 	uint32_t next; /* where the next search starts */
 	uint32_t in_use;
 	uint8_t *used; /* one byte per port of [lo, hi] */
+	/* Who holds each port (np_portpool_hold), NULL once put back; made
+	 * at the first hold. */
+	void **holder;
 };
 
 int np_portpool_init(struct np_portpool *pool, uint16_t lo, uint16_t hi);
@@ -29,5 +32,10 @@ int np_portpool_take(struct np_portpool *pool, uint16_t port, int width);
 void np_portpool_put(struct np_portpool *pool, uint16_t port);
 void np_portpool_put_pair(struct np_portpool *pool, uint16_t even);
 bool np_portpool_owns(const struct np_portpool *pool, uint16_t port);
+/* Records who holds a port taken (until it is put back): found again in
+ * O(1) by np_portpool_holder (a latch names a relay port, not a call).
+ * -ENOMEM, the holder then unknown. */
+int np_portpool_hold(struct np_portpool *pool, uint16_t port, void *holder);
+void *np_portpool_holder(const struct np_portpool *pool, uint16_t port);
 
 #endif

@@ -284,7 +284,31 @@ static void orphan_free(struct np_core *core, struct np_term *t)
 	if (*p)
 		*p = t->next;
 	free(t);
-	np_core_changed_all(core);
+}
+
+/* An orphan call ends: the journal's tombstone names it by its pair and
+ * its (one) stream's access relay port, so that saving it costs one line,
+ * not the whole state again (short of memory, the whole state it is). */
+static void orphan_call_end(struct np_core *core, struct np_term *t,
+			    struct np_call *call, enum np_end_reason why,
+			    time_t now)
+{
+	struct np_term_key key = { t->pair, call->streams[0].access_port };
+	struct np_term_key *k;
+
+	if (core->n_orphan_tombs == core->cap_orphan_tombs) {
+		k = realloc(core->orphan_tombs,
+			    (core->cap_orphan_tombs * 2 + 16) * sizeof(*k));
+		if (k) {
+			core->orphan_tombs = k;
+			core->cap_orphan_tombs = core->cap_orphan_tombs * 2 + 16;
+		}
+	}
+	if (core->n_orphan_tombs < core->cap_orphan_tombs)
+		core->orphan_tombs[core->n_orphan_tombs++] = key;
+	else
+		np_core_changed_all(core);
+	np_call_end(core, t, call, why, now);
 }
 
 void np_core_orphans_tick(struct np_core *core, time_t now)
@@ -298,13 +322,13 @@ void np_core_orphans_tick(struct np_core *core, time_t now)
 		limit = orphan_limit(core, t->pair);
 		for (call = t->calls; call; call = cnext) {
 			cnext = call->next;
-			if (np_media_idle(core, t, call, now) <= limit)
+			if (!np_media_silent(core, t, call, limit, now))
 				continue;
 			np_info("recovered call '%s': no media for %us: "
 				"ending it",
 				call->id, limit);
 			core->stats.media_timeouts++;
-			np_call_end(core, t, call, NP_END_RECOVERED, now);
+			orphan_call_end(core, t, call, NP_END_RECOVERED, now);
 		}
 		if (!t->calls)
 			orphan_free(core, t);
@@ -318,7 +342,7 @@ void np_core_orphans_end(struct np_core *core, enum np_end_reason why,
 
 	while ((t = core->orphans)) {
 		while (t->calls)
-			np_call_end(core, t, t->calls, why, now);
+			orphan_call_end(core, t, t->calls, why, now);
 		orphan_free(core, t);
 	}
 }

@@ -42,11 +42,14 @@ static uint32_t port_bucket(size_t realm, uint16_t port)
 void np_term_changed(struct np_core *core, struct np_term *t)
 {
 	core->dirty = true;
-	/* Orphans have no driver and no key in the file. */
-	if (!t || !t->driver) {
+	if (!t) {
 		core->dirty_all = true;
 		return;
 	}
+	/* Orphans have no driver and no key in the file: their creation
+	 * saves everything, their end a tombstone (recover.c). */
+	if (!t->driver)
+		return;
 	if (t->dirty)
 		return;
 	t->dirty = true;
@@ -79,6 +82,7 @@ void np_core_dirty_clear(struct np_core *core)
 	while (core->dirty_terms)
 		dirty_unlink(core->dirty_terms);
 	core->n_tombs = 0;
+	core->n_orphan_tombs = 0;
 	core->dirty = core->dirty_all = false;
 }
 
@@ -132,6 +136,9 @@ void np_terms_fini(struct np_core *core)
 	free(core->tombs);
 	core->tombs = NULL;
 	core->n_tombs = core->cap_tombs = 0;
+	free(core->orphan_tombs);
+	core->orphan_tombs = NULL;
+	core->n_orphan_tombs = core->cap_orphan_tombs = 0;
 	core->dirty_terms = NULL;
 }
 
@@ -327,6 +334,12 @@ static void port_release(struct np_core *core, size_t realm, uint16_t port,
 	struct np_quarantine *q;
 
 	q = hold && now ? calloc(1, sizeof(*q)) : NULL;
+	/* The pool records the quarantine as the port's holder: found in
+	 * O(1) (np_core_port_quarantined), released with the port. */
+	if (q && np_portpool_hold(&core->signal_ports[realm], port, q)) {
+		free(q);
+		q = NULL;
+	}
 	if (!q) {
 		core->io->signal_close(core->io_ctx, realm, port);
 		np_portpool_put(&core->signal_ports[realm], port);
@@ -360,12 +373,8 @@ void np_core_quarantine_expire(struct np_core *core, time_t now)
 bool np_core_port_quarantined(const struct np_core *core, size_t realm,
 			      uint16_t port)
 {
-	const struct np_quarantine *q;
-
-	for (q = core->quarantine; q; q = q->next)
-		if (q->realm == realm && q->port == port)
-			return true;
-	return false;
+	return realm < core->cfg->n_realms && core->signal_ports[realm].used &&
+	       np_portpool_holder(&core->signal_ports[realm], port) != NULL;
 }
 
 void np_term_free(struct np_core *core, struct np_term *t,
@@ -407,8 +416,13 @@ void np_term_registered(struct np_core *core, struct np_term *t, time_t until,
 	t->ever_registered |= until != 0;
 	np_term_known_sync(core, t);
 	np_term_changed(core, t);
+	/* A registration came through its NAT binding: as good an answer as
+	 * a keepalive's (else keepalives missed before it would drop the
+	 * binding it just renewed). */
+	if (until)
+		np_term_alive(t);
 	if (until && !t->ka_due)
-		t->ka_due = now + core->cfg->keepalive_interval;
+		t->ka_due = np_term_ka_first(core, t, now);
 	if (!until)
 		t->idle_since = now;
 }
@@ -417,6 +431,31 @@ void np_term_alive(struct np_term *t)
 {
 	t->ka_waiting = false;
 	t->ka_missed = 0;
+}
+
+time_t np_term_ka_next(const struct np_core *core, const struct np_term *t,
+		       time_t now)
+{
+	uint32_t interval = core->cfg->keepalive_interval;
+	/* A terminal's phase: its core port (and pair), scattered: ports are
+	 * handed out in order, so any window of the interval gets as many. */
+	uint32_t phase = ((uint32_t)t->core_port * 2654435761u +
+			  (uint32_t)t->pair * 40503u) >> 8;
+	time_t due;
+
+	if (!interval)
+		return now + 1;
+	phase %= interval;
+	due = now - now % interval + phase;
+	return due > now ? due : due + interval;
+}
+
+time_t np_term_ka_first(const struct np_core *core, const struct np_term *t,
+			time_t now)
+{
+	uint32_t interval = core->cfg->keepalive_interval;
+
+	return np_term_ka_next(core, t, now + (interval ? interval - 1 : 0));
 }
 
 /* Terminals registered from src's IP (any port), self aside. */
@@ -529,7 +568,7 @@ int np_core_adopt_term(struct np_core *core, const struct np_term *saved,
 	t->driver = driver;
 	t->signaling = saved->signaling;
 	if (t->registered_until)
-		t->ka_due = now + core->cfg->keepalive_interval;
+		t->ka_due = np_term_ka_first(core, t, now);
 	term_link(core, t);
 	np_term_known_sync(core, t);
 	*out = t;

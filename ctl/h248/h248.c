@@ -688,7 +688,7 @@ static void keep_lcd(const struct hctx *c, struct np_call *call, int local)
  * answer (or the offer when the Add had no Remote). */
 static void add_done(struct hctx *c, struct np_h248_op *op, int ctx, int cmd)
 {
-	struct np_call *call = np_call_find(c->t, op->call_key);
+	struct np_call *call = np_call_find(c->core, c->t, op->call_key);
 	struct np_h248_term *k = call ? call->dialog : NULL;
 	int local;
 
@@ -722,7 +722,7 @@ static void add_done(struct hctx *c, struct np_h248_op *op, int ctx, int cmd)
 
 static void modify_done(struct hctx *c, struct np_h248_op *op, int cmd)
 {
-	struct np_call *call = np_call_find(c->t, op->call_key);
+	struct np_call *call = np_call_find(c->core, c->t, op->call_key);
 	struct np_h248_term *k = call ? call->dialog : NULL;
 	char *out;
 	const char *why;

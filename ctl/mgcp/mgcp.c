@@ -682,7 +682,7 @@ static void gw_command(struct mctx *c, struct np_mgcp_msg *m)
 static void crcx_done(struct mctx *c, struct np_mgcp_txn *x,
 		      struct np_mgcp_msg *m)
 {
-	struct np_call *call = np_call_find(c->t, x->call_key);
+	struct np_call *call = np_call_find(c->core, c->t, x->call_key);
 	struct np_mgcp_conn *k = call ? call->dialog : NULL;
 	const char *z = param_value(m, "Z");
 
@@ -717,7 +717,7 @@ static void crcx_done(struct mctx *c, struct np_mgcp_txn *x,
 static void mdcx_done(struct mctx *c, struct np_mgcp_txn *x,
 		      struct np_mgcp_msg *m)
 {
-	struct np_call *call = np_call_find(c->t, x->call_key);
+	struct np_call *call = np_call_find(c->core, c->t, x->call_key);
 	char *out;
 	size_t len;
 	const char *why;

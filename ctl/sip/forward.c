@@ -44,13 +44,16 @@ static struct np_sip_dialog *dialog_of(struct np_call *call)
 static int take_media(struct sipctx *c, struct np_call *call,
 		      bool from_terminal, const struct np_txn *txn)
 {
+	/* The rewritten SDP, before it replaces the body. Not malloc'd per
+	 * message: glibc's free() of 64 KiB consolidates the heap and gives
+	 * the top back to the kernel, so each SDP cost 16 page faults. */
+	static char out[SDP_MAX];
 	enum np_side from = side_of(from_terminal);
 	const char *body, *why = "no memory";
 	char fork[NP_FORK_TAG_MAX] = "";
 	osip_generic_param_t *tag = NULL;
 	bool answer;
 	size_t len, out_len;
-	char *out;
 	int err;
 
 	body = np_sipmsg_sdp(c->msg, &len);
@@ -64,16 +67,12 @@ static int take_media(struct sipctx *c, struct np_call *call,
 	if (MSG_IS_RESPONSE(c->msg) && c->msg->to &&
 	    !osip_to_get_tag(c->msg->to, &tag) && tag && tag->gvalue)
 		snprintf(fork, sizeof(fork), "%s", tag->gvalue);
-	out = malloc(SDP_MAX);
-	if (!out)
-		return -ENOMEM;
 	err = answer ? np_media_answer(c->core, c->t, call, from, fork, body,
 				       len, out, SDP_MAX, &out_len, &why) :
 		       np_media_offer(c->core, c->t, call, from, body, len, out,
 				      SDP_MAX, &out_len, &why);
 	if (!err)
 		err = np_sipmsg_set_sdp(c->msg, out, out_len);
-	free(out);
 	if (err)
 		np_warn("call '%s': SDP %s from the %s not relayed: %s",
 			call->id, answer ? "answer" : "offer",
@@ -305,7 +304,7 @@ static struct np_call *call_of(struct sipctx *c)
 	char call_id[256];
 
 	np_sipmsg_call_id(c->msg, call_id, sizeof(call_id));
-	return call_id[0] ? np_call_find(c->t, call_id) : NULL;
+	return call_id[0] ? np_call_find(c->core, c->t, call_id) : NULL;
 }
 
 /* Whether uri is natproxy's core-side entry for this very terminal (two
@@ -480,7 +479,7 @@ static int request_media(struct sipctx *c, bool from_terminal,
 	if (!media_method(m) || (!sdp && !MSG_IS_INVITE(m)))
 		return 0;
 	np_sipmsg_call_id(m, call_id, sizeof(call_id));
-	call = np_call_find(c->t, call_id);
+	call = np_call_find(c->core, c->t, call_id);
 	if (!call && MSG_IS_INVITE(m))
 		call = np_call_new(c->core, c->t, call_id, from_terminal,
 				   c->now);
@@ -517,7 +516,7 @@ static void request_dialog(struct sipctx *c, bool from_terminal)
 	struct np_call *call;
 
 	np_sipmsg_call_id(m, call_id, sizeof(call_id));
-	call = np_call_find(c->t, call_id);
+	call = np_call_find(c->core, c->t, call_id);
 	if (!call)
 		return;
 	if (!media_method(m) || !np_sipmsg_sdp(m, &(size_t){ 0 }))
@@ -603,7 +602,7 @@ static void response_media(struct sipctx *c, bool from_terminal,
 	struct np_call *call;
 
 	np_sipmsg_call_id(m, call_id, sizeof(call_id));
-	call = np_call_find(c->t, call_id);
+	call = np_call_find(c->core, c->t, call_id);
 	if (!call || !(MSG_IS_RESPONSE_FOR(m, "INVITE") ||
 		       MSG_IS_RESPONSE_FOR(m, "UPDATE") ||
 		       MSG_IS_RESPONSE_FOR(m, "PRACK")))
@@ -676,8 +675,8 @@ void sip_terminal_request(struct sipctx *c)
 			return;
 		}
 		if (!txn) {
-			txn = np_txn_add(&c->sip->txns, c->t, branch,
-					 m->sip_method, false, c->now);
+			txn = np_txn_add(&c->sip->txns, c->t, &c->st->txns,
+					 branch, m->sip_method, false, c->now);
 			if (txn) {
 				txn->open_count = &c->st->open_txns;
 				c->st->open_txns++;
@@ -787,8 +786,8 @@ void sip_core_request(struct sipctx *c)
 	if (t && t->answered_here && MSG_IS_ACK(m))
 		return;
 	if (!t) {
-		t = np_txn_add(&c->sip->txns, c->t, upstream, m->sip_method,
-			       true, c->now);
+		t = np_txn_add(&c->sip->txns, c->t, &c->st->txns, upstream,
+			       m->sip_method, true, c->now);
 		if (!t)
 			return;
 	}

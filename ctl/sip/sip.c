@@ -49,8 +49,10 @@ struct np_sip_dialog *np_sip_dialog_new(void)
 static void term_free(void *ctx, struct np_term *t)
 {
 	struct np_sip *sip = ctx;
+	struct np_sip_term *st = t->signaling;
 
-	np_txns_drop(&sip->txns, t, 0);
+	if (st)
+		np_txns_drop_term(&sip->txns, &st->txns);
 	free(t->signaling);
 	t->signaling = NULL;
 }
@@ -101,7 +103,7 @@ void np_sip_fini(struct np_sip *sip)
 
 void np_sip_tick(struct np_sip *sip, time_t now)
 {
-	np_txns_drop(&sip->txns, NULL, now);
+	np_txns_expire(&sip->txns, now);
 }
 
 static bool is_blank(const char *buf, size_t len)
@@ -115,12 +117,13 @@ static bool is_blank(const char *buf, size_t len)
 }
 
 /* Whether msg belongs to a live call of t (by Call-ID). */
-static bool in_live_call(struct np_term *t, osip_message_t *msg)
+static bool in_live_call(const struct np_core *core, struct np_term *t,
+			 osip_message_t *msg)
 {
 	char call_id[256];
 
 	np_sipmsg_call_id(msg, call_id, sizeof(call_id));
-	return call_id[0] && np_call_find(t, call_id);
+	return call_id[0] && np_call_find(core, t, call_id);
 }
 
 /* The pair whose access socket is realm:port, or -1. */
@@ -297,7 +300,7 @@ void np_sip_input(struct np_sip *sip, size_t realm, uint16_t local_port,
 	}
 	/* A prefix denied since (a reload) stops new calls, not live ones:
 	 * what belongs to a call of the terminal still passes. */
-	if (denied && t && in_live_call(t, msg)) {
+	if (denied && t && in_live_call(core, t, msg)) {
 		denied = false;
 		t->last_heard = now;
 	} else if (denied) {

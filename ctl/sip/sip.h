@@ -72,6 +72,7 @@ struct np_sip_term {
 	size_t n_bindings;
 	char aor[256]; /* the To of its REGISTER: who it is */
 	uint32_t open_txns; /* transactions of its requests in flight */
+	struct np_txn *txns; /* all of its transactions (transaction.c) */
 };
 
 /* What SIP keeps of a dialog (the core's call->dialog): what ending it

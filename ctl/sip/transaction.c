@@ -39,10 +39,14 @@ int np_txns_init(struct np_txns *txns)
 void np_txns_fini(struct np_txns *txns)
 {
 	struct np_txn *t;
+	int q;
 
-	while ((t = txns->list)) {
-		txns->list = t->next;
-		free(t);
+	for (q = 0; q < NP_TXN_QUEUES; q++) {
+		while ((t = txns->head[q])) {
+			txns->head[q] = t->q_next;
+			free(t);
+		}
+		txns->tail[q] = NULL;
 	}
 	free(txns->by_branch);
 	free(txns->by_ours);
@@ -80,11 +84,12 @@ struct np_txn *np_txn_find_upstream(struct np_txns *txns, const char *branch,
 }
 
 struct np_txn *np_txn_add(struct np_txns *txns, struct np_term *term,
-			  const char *branch, const char *method, bool from_core,
-			  time_t now)
+			  struct np_txn **term_list, const char *branch,
+			  const char *method, bool from_core, time_t now)
 {
 	struct np_txn *t = calloc(1, sizeof(*t));
 	size_t b;
+	int q;
 
 	if (!t)
 		return NULL;
@@ -92,10 +97,22 @@ struct np_txn *np_txn_add(struct np_txns *txns, struct np_term *term,
 	t->from_core = from_core;
 	snprintf(t->branch, sizeof(t->branch), "%s", branch);
 	snprintf(t->method, sizeof(t->method), "%s", method ? method : "");
-	t->expires = now + (!strcmp(t->method, "INVITE") ? INVITE_TXN_LIFETIME :
-							   TXN_LIFETIME);
-	t->next = txns->list;
-	txns->list = t;
+	q = !strcmp(t->method, "INVITE") ? NP_TXN_Q_INVITE : NP_TXN_Q_OTHER;
+	t->queue = q;
+	t->expires = now + (q == NP_TXN_Q_INVITE ? INVITE_TXN_LIFETIME :
+						   TXN_LIFETIME);
+	/* Last in its queue: now never goes back (CLOCK_MONOTONIC). */
+	t->q_prev = txns->tail[q];
+	if (t->q_prev)
+		t->q_prev->q_next = t;
+	else
+		txns->head[q] = t;
+	txns->tail[q] = t;
+	t->term_next = *term_list;
+	if (t->term_next)
+		t->term_next->term_pprev = &t->term_next;
+	*term_list = t;
+	t->term_pprev = term_list;
 	b = branch_bucket(t->branch);
 	t->by_branch = txns->by_branch[b];
 	txns->by_branch[b] = t;
@@ -110,8 +127,9 @@ struct np_txn *np_txn_add(struct np_txns *txns, struct np_term *term,
 	return t;
 }
 
-/* Takes t out of its hash chains (not out of the list). */
-static void txn_unhash(struct np_txns *txns, struct np_txn *t)
+/* Takes t out of its hash chains, its queue and its terminal's list, and
+ * frees it. */
+static void txn_drop(struct np_txns *txns, struct np_txn *t)
 {
 	struct np_txn **p;
 
@@ -121,14 +139,25 @@ static void txn_unhash(struct np_txns *txns, struct np_txn *t)
 			*p = t->by_branch;
 			break;
 		}
-	if (!t->from_core)
-		return;
-	for (p = &txns->by_ours[branch_bucket(t->our_branch)]; *p;
-	     p = &(*p)->by_ours)
+	for (p = &txns->by_ours[branch_bucket(t->our_branch)];
+	     t->from_core && *p; p = &(*p)->by_ours)
 		if (*p == t) {
 			*p = t->by_ours;
 			break;
 		}
+	if (t->q_prev)
+		t->q_prev->q_next = t->q_next;
+	else
+		txns->head[t->queue] = t->q_next;
+	if (t->q_next)
+		t->q_next->q_prev = t->q_prev;
+	else
+		txns->tail[t->queue] = t->q_prev;
+	*t->term_pprev = t->term_next;
+	if (t->term_next)
+		t->term_next->term_pprev = t->term_pprev;
+	np_txn_final(t);
+	free(t);
 }
 
 void np_txn_final(struct np_txn *t)
@@ -138,18 +167,17 @@ void np_txn_final(struct np_txn *t)
 	t->open_count = NULL;
 }
 
-void np_txns_drop(struct np_txns *txns, const struct np_term *term, time_t now)
+void np_txns_drop_term(struct np_txns *txns, struct np_txn **term_list)
 {
-	struct np_txn **p = &txns->list, *t;
+	while (*term_list)
+		txn_drop(txns, *term_list);
+}
 
-	while ((t = *p)) {
-		if ((term && t->term == term) || (now && t->expires <= now)) {
-			*p = t->next;
-			txn_unhash(txns, t);
-			np_txn_final(t);
-			free(t);
-		} else {
-			p = &t->next;
-		}
-	}
+void np_txns_expire(struct np_txns *txns, time_t now)
+{
+	int q;
+
+	for (q = 0; q < NP_TXN_QUEUES; q++)
+		while (txns->head[q] && txns->head[q]->expires <= now)
+			txn_drop(txns, txns->head[q]);
 }

@@ -12,15 +12,19 @@
 
 #include "core/core.h"
 
-#define NP_TXN_BUCKETS 4096 /* a power of two */
+#define NP_TXN_BUCKETS 65536 /* a power of two */
 /* Longest top-Via branch kept, with its NUL; longer is refused (400). */
 #define NP_BRANCH_MAX 128
 
 struct np_txn {
-	struct np_txn *next;
+	/* Its expiry queue (oldest first): every transaction of a queue
+	 * lives as long, so the queue is in the order they expire. */
+	struct np_txn *q_next, *q_prev;
 	/* Hash chains: every txn by branch, those from the core also by
-	 * our_branch (newest first, as the list). */
+	 * our_branch (newest first). */
 	struct np_txn *by_branch, *by_ours;
+	/* Its terminal's transactions, dropped with it. */
+	struct np_txn *term_next, **term_pprev;
 	struct np_term *term;
 	bool from_core; /* we pushed a Via of ours on top */
 	char branch[NP_BRANCH_MAX]; /* the top Via's branch on arrival */
@@ -30,17 +34,23 @@ struct np_txn {
 	bool offer; /* the request carried an SDP offer */
 	char method[16];
 	time_t expires;
+	int queue; /* NP_TXN_Q_* */
 	/* Its terminal's count of transactions still waiting for a final
 	 * response (the per-terminal limit counts those, not the ones kept
 	 * only to match retransmissions). */
 	uint32_t *open_count;
 };
 
+/* Expiry queues: INVITEs (300 s) and the others (64 s). */
+enum { NP_TXN_Q_OTHER, NP_TXN_Q_INVITE, NP_TXN_QUEUES };
+
 struct np_txns {
-	struct np_txn *list;
+	/* Per queue, oldest first: the tick takes the expired ones off the
+	 * front, never walking the live ones. */
+	struct np_txn *head[NP_TXN_QUEUES], *tail[NP_TXN_QUEUES];
 	/* NP_TXN_BUCKETS chains each: transactions live 64 s (300 for an
-	 * INVITE), tens of thousands at a few hundred requests a second,
-	 * too many to search a list for every message. */
+	 * INVITE), hundreds of thousands at a few thousand requests a
+	 * second, too many to search a list for every message. */
 	struct np_txn **by_branch, **by_ours;
 	uint64_t next_id;
 };
@@ -55,12 +65,16 @@ struct np_txn *np_txn_find(struct np_txns *txns, const char *branch,
  * branch opened: a CANCEL or non-2xx ACK reuses its INVITE's branch. */
 struct np_txn *np_txn_find_upstream(struct np_txns *txns, const char *branch,
 				    const struct np_term *term);
+/* A new transaction of term, also on term_list (its terminal's, which
+ * np_txns_drop_term() takes). */
 struct np_txn *np_txn_add(struct np_txns *txns, struct np_term *term,
-			  const char *branch, const char *method, bool from_core,
-			  time_t now);
+			  struct np_txn **term_list, const char *branch,
+			  const char *method, bool from_core, time_t now);
 /* A final response passed: t no longer counts as open. */
 void np_txn_final(struct np_txn *t);
-/* Drops term's transactions (term NULL: none) and, with now, expired ones. */
-void np_txns_drop(struct np_txns *txns, const struct np_term *term, time_t now);
+/* Drops the transactions of a terminal's list (its terminal goes). */
+void np_txns_drop_term(struct np_txns *txns, struct np_txn **term_list);
+/* Drops the transactions that expired by now. */
+void np_txns_expire(struct np_txns *txns, time_t now);
 
 #endif

@@ -11,7 +11,10 @@
 # source is blocked in XDP, and that A's calls complete throughout. Last, a
 # REGISTER flood from 10,000 spoofed sources with a low
 # unknown_signaling_rate: XDP drops it before the socket, while A, a known
-# subscriber, registers again and calls.
+# subscriber, registers again and calls. Then sources from several addresses
+# of one /24 flood together: the /24 is blocked in XDP (natproxyctl blocks),
+# A in it still registers and calls, and natproxyctl unblock lets a new
+# address of it in again.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/tap.sh
@@ -69,6 +72,18 @@ dropped() {
 verdict() { metric natproxy_xdp_verdicts_total "verdict=\"$1\""; }
 flows() { ctl flows --json | wc -l; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$NPD_PID/status"; }
+# reload: natproxyd reads $CFG again (SIGHUP); 0 if it took it (10 s at most).
+reload() {
+	local before _
+	before=$(grep -c 'reloaded: \|reload refused' "$LOG")
+	kill -HUP "$NPD_PID"
+	for _ in $(seq 100); do
+		[ "$(grep -c 'reloaded: \|reload refused' "$LOG")" -gt "$before" ] && break
+		sleep 0.1
+	done
+	[ "$(grep -c 'reloaded: \|reload refused' "$LOG")" -gt "$before" ] &&
+		grep 'reloaded: \|reload refused' "$LOG" | tail -1 | grep -q 'reloaded: '
+}
 # call_a NAME: A calls a far end started for this one call; both complete.
 call_a() {
 	local far
@@ -143,13 +158,7 @@ check "4: the flood stayed on the rate limit or the block" \
 # Unknown sources may send 100 datagrams/s to the SIP port (a reload);
 # A, registered (its mapping known), is never held back by that.
 sed -i 's/^    sip_port: 5060$/&\n    unknown_signaling_rate: 100\n    unknown_signaling_burst: 100/' "$CFG"
-before=$(grep -c 'reloaded: \|reload refused' "$LOG")
-kill -HUP "$NPD_PID"
-for _ in $(seq 100); do # 10 s at most
-	[ "$(grep -c 'reloaded: \|reload refused' "$LOG")" -gt "$before" ] && break
-	sleep 0.1
-done
-check "5: natproxyd reloads with unknown_signaling_rate 100" grep -q 'reloaded: ' "$LOG"
+check "5: natproxyd reloads with unknown_signaling_rate 100" reload
 check "5: A registers (known to XDP from now on)" \
 	sipp_run lan1 reg-a5 register -i "$SIP_A_IP" -p 5060 -key user a -key expires 300 "$SIP_PROXY_ACC_IP:5060"
 rate0=$(verdict drop-unknown-over-rate)
@@ -178,5 +187,54 @@ check "5: natproxyd read few of them (REGISTERs received: $regs)" \
 	test "$regs" -lt $((sent / 10))
 check "5: A's datagrams went by the known sources' lane" \
 	test "$(verdict pass-signaling-known)" -gt "$known0"
+
+# --- 6: a /24 over max_requests_per_prefix: blocked in XDP, unblocked by hand ---
+# 20 addresses of the access /24 (spoofed by C) flood together, each far
+# below its own limits; together they go over the prefix's. A (behind NAT
+# 1, 203.0.113.11) is in the same /24 and known; 203.0.113.31, a new
+# address of C's, is not.
+sed -i 's/^    unknown_signaling_burst: 100$/&\n    max_requests_per_prefix: 50\n    block_time: 120/' "$CFG"
+check "6: natproxyd reloads with max_requests_per_prefix 50, block_time 120" reload
+in_ns lan0 ip addr add 203.0.113.31/24 dev eth0
+probe() { in_ns lan0 /usr/bin/python3 tests/lib/sip_probe.py 203.0.113.31:5070 "$SIP_PROXY_ACC_IP:5060" "$1"; }
+# prefix_left: seconds left of the /24's block (natproxyctl blocks --json), or nothing.
+prefix_left() {
+	ctl blocks --json | /usr/bin/python3 -c '
+import json, sys
+for line in sys.stdin:
+    b = json.loads(line)
+    if b["kind"] == "prefix" and b["source"] == "203.0.113.0/24":
+        print(b["seconds_left"])'
+}
+blocked0=$(verdict drop-blocked-source)
+out=$(in_ns lan0 /usr/bin/python3 tests/lib/flood.py spoof-register 203.0.113.1 5060 600 300 20)
+diag "6: REGISTERs from 203.0.113.100-119: sent, rate: $out"
+left=$(prefix_left)
+diag "6: natproxyctl blocks: $(ctl blocks --json | tr '\n' ' ')"
+check "6: natproxyctl blocks --json lists the prefix 203.0.113.0/24 ($left s left)" \
+	test -n "$left"
+blocked1=$(verdict drop-blocked-source)
+check "6: XDP dropped the rest of the flood as from a blocked source ($((blocked1 - blocked0)))" \
+	test $((blocked1 - blocked0)) -gt 200
+out=$(probe 3)
+blocked2=$(verdict drop-blocked-source)
+check_eq "6: another address of the /24 gets no answer" "no answer" "$out"
+check "6: ... its REGISTERs were dropped in XDP as from a blocked source" \
+	test "$blocked2" -gt "$blocked1"
+known0=$(verdict pass-signaling-known)
+check "6: A, known, in the blocked /24, registers again" \
+	sipp_run lan1 reg-a6 register -i "$SIP_A_IP" -p 5060 -key user a -key expires 300 "$SIP_PROXY_ACC_IP:5060"
+check "6: ... and calls" call_a call-6
+check "6: A's datagrams went by the known sources' lane" \
+	test "$(verdict pass-signaling-known)" -gt "$known0"
+left=$(prefix_left)
+check "6: the /24 is still blocked, for long yet ($left s left)" test "${left:-0}" -gt 60
+out=$(ctl unblock 203.0.113.0/24)
+check_eq "6: natproxyctl unblock 203.0.113.0/24" "unblocked prefix 203.0.113.0/24" "$out"
+check_eq "6: ... natproxyctl blocks no longer lists it" "" "$(prefix_left)"
+out=$(probe 5)
+diag "6: after the unblock, the probe's answer: $out"
+check "6: the new address's REGISTER is answered ($out)" \
+	eval '[[ $out == "SIP/2.0 "* ]]'
 [ -n "${HOSTILE_KEEP:-}" ] && cp -r "$NP_RUN_DIR" /tmp/hostile-run
 tap_done

@@ -136,4 +136,5 @@ def spoof(dst, dport, count, rate, sources, net):
     print("%d %.0f" % (sent, sent / took if took else 0))
 
 
-main()
+if __name__ == "__main__":
+    main()

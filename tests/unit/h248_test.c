@@ -1002,15 +1002,17 @@ static const struct step lost_steps[] = {
 	{ "the reply", MG1, 0, ADD_REPLY("[192.168.1.10]:2944", "5002", MG_SDP),
 	  { "mgc:20000|" ADD_REPLY("[198.51.100.1]:20000", "500",
 				   MG_SDP_OUT) } },
+	/* The first keepalive comes at the gateway's phase of the interval,
+	 * an interval after it appeared at the earliest: by T0 + 39. */
 	{ "keepalive interval: AuditValue on ROOT", MG1, 0, NULL,
-	  { AUDIT("5003") }, T0 + 21 },
+	  { AUDIT("5003") }, T0 + 39 },
 	{ "the gateway replies", MG1, 0,
 	  "MEGACO/1 [192.168.1.10]:2944\r\nReply = 5003 {Context = - "
 	  "{AuditValue = ROOT}}\r\n",
 	  { NULL } },
-	{ "the next AuditValue", MG1, 0, NULL, { AUDIT("5004") }, T0 + 42 },
-	{ "unanswered: another", MG1, 0, NULL, { AUDIT("5005") }, T0 + 63 },
-	{ "unanswered: another", MG1, 0, NULL, { AUDIT("5006") }, T0 + 84 },
+	{ "the next AuditValue", MG1, 0, NULL, { AUDIT("5004") }, T0 + 60 },
+	{ "unanswered: another", MG1, 0, NULL, { AUDIT("5005") }, T0 + 81 },
+	{ "unanswered: another", MG1, 0, NULL, { AUDIT("5006") }, T0 + 102 },
 };
 
 static void test_lost(struct tap *t)

@@ -734,19 +734,22 @@ static const struct step lost_steps[] = {
 	{ "200 with the gateway's SDP: the answer", GW1, 0,
 	  "200 5002 OK\r\nI: 99\r\n\r\n" GW_SDP,
 	  { "ca:20000|200 400 OK\r\nI: 99\r\n\r\n" GW_SDP_OUT } },
+	/* The first keepalive comes at the gateway's phase of the interval,
+	 * an interval after it appeared at the earliest: by T0 + 39; then
+	 * one an interval. */
 	{ "keepalive due: AUEP on the endpoint it named", GW1, 0, NULL,
 	  { "gw1|AUEP 5003 aaln/1@[192.168.1.10] MGCP 1.0\r\n" },
-	  T0 + 20 },
+	  T0 + 39 },
 	{ "answered: nothing relayed", GW1, 0, "200 5003 OK\r\n", { NULL } },
 	{ "next AUEP", GW1, 0, NULL,
 	  { "gw1|AUEP 5004 aaln/1@[192.168.1.10] MGCP 1.0\r\n" },
-	  T0 + 40 },
+	  T0 + 59 },
 	{ "unanswered: another", GW1, 0, NULL,
 	  { "gw1|AUEP 5005 aaln/1@[192.168.1.10] MGCP 1.0\r\n" },
-	  T0 + 60 },
+	  T0 + 79 },
 	{ "unanswered twice: another", GW1, 0, NULL,
 	  { "gw1|AUEP 5006 aaln/1@[192.168.1.10] MGCP 1.0\r\n" },
-	  T0 + 80 },
+	  T0 + 99 },
 };
 
 static void test_lost(struct tap *t)
@@ -761,7 +764,7 @@ static void test_lost(struct tap *t)
 	e.cfg.realms[0].media_timeout = e.cfg.realms[1].media_timeout = 0;
 	run_steps(t, &e, "lost", lost_steps, 8);
 	e.f.n_sent = 0;
-	e.now = T0 + 100;
+	e.now = T0 + 119;
 	np_proxy_tick(&e.px, e.now);
 	tap_check(t, e.px.core.terms == NULL && e.f.n_records == 1 &&
 			     strstr(e.f.record, "\"end_reason\": \"terminal-lost\"") &&

@@ -267,6 +267,7 @@ struct fake {
 	uint8_t block_len;
 	uint32_t block_seconds;
 	bool known_added;
+	size_t n_counter_reads;
 };
 
 static void fake_source_block(void *ctx, const struct np_sockaddr *src,
@@ -397,6 +398,7 @@ static int fake_counters_get(void *ctx, const struct np_flow_key *key,
 
 	memset(now, 0, sizeof(*now));
 	now->last_seen_ns = f->last_seen_ns;
+	f->n_counter_reads++;
 	return slot_of(f, key) ? 0 : -ENOENT;
 }
 
@@ -436,6 +438,17 @@ static void sent_clear(struct fake *f)
 	for (i = 0; i < f->n_sent; i++)
 		free(f->sent[i].buf);
 	f->n_sent = 0;
+}
+
+/* What was sent, keepalives (OPTIONS, due at the terminal's phase of
+ * the interval) aside. */
+static size_t sent_besides_keepalives(const struct fake *f)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < f->n_sent; i++)
+		n += strncmp(f->sent[i].buf, "OPTIONS ", 8) != 0;
+	return n;
 }
 
 static size_t flow_count(const struct fake *f)
@@ -2201,16 +2214,47 @@ static void test_keepalive(struct tap *t)
 	osip_message_t *parsed = NULL;
 	struct via_info vi;
 	struct env e;
+	time_t due;
 	int n;
 
 	if (!env_init(t, &e, CFG_MAIN, "keepalive"))
 		goto out;
 	do_register(&e, &alice, 1, 60);
-	n = tick_until(&e, T0 + 19, NULL, NULL);
-	tap_check(t, n == 0, "keepalive: nothing before the interval");
+	/* Each terminal has its own second of the interval (its phase), so
+	 * that keepalives are spread over it. */
+	due = e.px.core.terms ? e.px.core.terms->ka_due : 0;
+	tap_check(t, due >= T0 + 20 && due < T0 + 40 &&
+			     due == np_term_ka_next(&e.px.core, e.px.core.terms,
+						    T0 + 19),
+		  "keepalive: due an interval after registering at the earliest, at its phase (+%ld)",
+		  (long)(due - T0));
+	{
+		/* 1,000 terminals on consecutive core ports (as they are handed
+		 * out), registered in the same second: their keepalives fall
+		 * evenly on the 20 seconds of the interval. */
+		struct np_term one = { .pair = 0 };
+		unsigned per_s[20] = { 0 }, lo = ~0u, hi = 0;
+		uint16_t port;
+		int i;
+
+		for (port = 20000; port < 21000; port++) {
+			one.core_port = port;
+			per_s[(np_term_ka_next(&e.px.core, &one, T0) - T0 - 1) %
+			      20]++;
+		}
+		for (i = 0; i < 20; i++) {
+			lo = per_s[i] < lo ? per_s[i] : lo;
+			hi = per_s[i] > hi ? per_s[i] : hi;
+		}
+		tap_check(t, lo >= 40 && hi <= 60,
+			  "keepalive: 1,000 terminals registered at once spread over the interval (%u to %u a second, 50 even)",
+			  lo, hi);
+	}
+	n = tick_until(&e, due - 1, NULL, NULL);
+	tap_check(t, n == 0, "keepalive: nothing before its time");
 	e.now++;
 	np_proxy_tick(&e.px, e.now);
-	s = one_sent(t, &e, "keepalive at +20");
+	s = one_sent(t, &e, "keepalive at its time");
 	snprintf(opt, sizeof(opt), "%s", s->buf);
 	tap_check(t, sent_route(s, ACC, 5060, "203.0.113.11", 40001) &&
 			     first_line_is(s, "OPTIONS sip:alice@192.168.1.10:5060 SIP/2.0"),
@@ -2231,15 +2275,16 @@ static void test_keepalive(struct tap *t)
 		  "keepalive: the terminal's 200 OK is consumed, not forwarded");
 
 	/* A refresh, then silence: three missed answers drop the binding. */
-	tick_until(&e, T0 + 30, NULL, NULL);
+	tick_until(&e, due + 10, NULL, NULL);
 	do_register(&e, &alice, 2, 3600);
-	n = tick_until(&e, T0 + 99, &closed, NULL);
+	n = tick_until(&e, due + 79, &closed, NULL);
 	tap_check(t, n == 3 && !closed,
-		  "keepalive: three unanswered OPTIONS at +40, +60, +80 (%d)", n);
-	n = tick_until(&e, T0 + 120, &closed, NULL);
-	tap_check(t, closed == T0 + 100 && n == 0,
-		  "keepalive: binding dropped after 3 missed intervals (at +%ld)",
-		  closed ? (long)(closed - T0) : -1L);
+		  "keepalive: three unanswered OPTIONS at +20, +40, +60 after the first (%d)",
+		  n);
+	n = tick_until(&e, due + 100, &closed, NULL);
+	tap_check(t, closed == due + 80 && n == 0,
+		  "keepalive: binding dropped after 3 missed intervals (at +%ld after the first)",
+		  closed ? (long)(closed - due) : -1L);
 	tap_check(t, e.io.n_closed == 1 && e.io.closed[0].realm == CORE &&
 			     e.io.closed[0].port == 20000 &&
 			     e.px.core.stats.bindings_lost == 1,
@@ -2253,6 +2298,27 @@ static void test_keepalive(struct tap *t)
 	tap_check(t, !e.px.core.terms, "keepalive: the terminal is forgotten");
 out:
 	env_fini(t, &e, "keepalive");
+
+	/* A REGISTER refresh answers for the binding: keepalives missed
+	 * before it do not count against it. */
+	if (!env_init(t, &e, CFG_MAIN, "keepalive refresh"))
+		goto out_refresh;
+	do_register(&e, &alice, 1, 3600);
+	due = e.px.core.terms ? e.px.core.terms->ka_due : 0;
+	n = tick_until(&e, due + 25, &closed, NULL);
+	do_register(&e, &alice, 2, 3600);
+	tap_check(t, n == 2 && e.px.core.terms &&
+			     !e.px.core.terms->ka_missed &&
+			     !e.px.core.terms->ka_waiting,
+		  "keepalive refresh: two unanswered, then a REGISTER: none missed (%d sent)",
+		  n);
+	closed = 0;
+	n = tick_until(&e, due + 99, &closed, NULL);
+	tap_check(t, n == 3 && !closed,
+		  "keepalive refresh: the binding outlives three more unanswered (%d)",
+		  n);
+out_refresh:
+	env_fini(t, &e, "keepalive refresh");
 
 	if (!env_init(t, &e, CFG_MAIN, "unregister"))
 		goto out2;
@@ -3520,14 +3586,32 @@ out:
 	inv = invite_out(&e, &alice, "mt2@192.168.1.10", "z9hG4bK-mt2",
 			 SDP_OFFER("192.168.1.10", "6000"));
 	answer_out(&e, &alice, inv, 20000, SDP_FAR("198.51.100.10", "7000"));
+	/* Its counters are read when it could have timed out, not every
+	 * tick: at +1 (moved at +1: not before +7), then at +7. */
+	e.io.n_counter_reads = 0;
+	for (e.now = T0 + 1; e.now <= T0 + 6; e.now++) {
+		e.io.last_seen_ns = (uint64_t)(T0 + 1) * 1000000000ull;
+		np_proxy_tick(&e.px, e.now);
+	}
+	tap_check(t, e.io.n_counter_reads == 4,
+		  "media flowing: counters read once in 6 ticks (4 flows), not every tick (%zu reads)",
+		  e.io.n_counter_reads);
 	e.io.last_seen_ns = (uint64_t)(T0 + 3) * 1000000000ull;
+	e.now = T0 + 7;
+	np_proxy_tick(&e.px, e.now);
+	tap_check(t, e.io.n_counter_reads == 8,
+		  "media flowing: read again at +7, when it could have been silent for 5 s (%zu reads)",
+		  e.io.n_counter_reads);
 	e.now = T0 + 8;
 	np_proxy_tick(&e.px, e.now);
-	tap_check(t, e.io.n_sent == 0 && flow_count(&e.io) == 4,
+	tap_check(t, sent_besides_keepalives(&e.io) == 0 &&
+			     flow_count(&e.io) == 4,
 		  "media flowing: last packet at +3, tick at +8: call kept");
 	e.now = T0 + 9;
+	sent_clear(&e.io);
 	np_proxy_tick(&e.px, e.now);
-	tap_check(t, e.io.n_sent == 2 && flow_count(&e.io) == 0 &&
+	tap_check(t, sent_besides_keepalives(&e.io) == 2 &&
+			     flow_count(&e.io) == 0 &&
 			     e.px.core.stats.media_timeouts == 1,
 		  "media flowing: silent since +3, tick at +9: call ended");
 	/* An unanswered call is not subject to the media timeout. */
@@ -3574,6 +3658,29 @@ static void test_latched(struct tap *t)
 	np_log_set_level(NP_LOG_WARN);
 	tap_check(t, flow_count(&e.io) == 4 && e.io.n_sent == 1,
 		  "latched: known and unknown keys logged, nothing changed");
+	{
+		/* A latch finds its call by the relay port, not by a walk
+		 * over every call. */
+		const struct np_term *tm = e.px.core.terms;
+		const struct np_call *call = tm ? tm->calls : NULL;
+
+		tap_check(t, call &&
+				     np_portpool_holder(&e.px.core.media_ports[ACC],
+							30000) == call &&
+				     np_portpool_holder(&e.px.core.media_ports[ACC],
+							30001) == call &&
+				     np_portpool_holder(&e.px.core.media_ports[CORE],
+							call->streams[0].core_port + 1) == call &&
+				     !np_portpool_holder(&e.px.core.media_ports[ACC],
+							 30002),
+			  "latched: the call holds its four relay ports, no other");
+		if (call)
+			np_call_end(&e.px.core, e.px.core.terms,
+				    e.px.core.terms->calls, NP_END_OTHER, e.now);
+		tap_check(t, !np_portpool_holder(&e.px.core.media_ports[ACC],
+						 30000),
+			  "latched: its ports held by no one once it ended");
+	}
 out:
 	free(inv);
 	env_fini(t, &e, "latched");

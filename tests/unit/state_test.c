@@ -1813,9 +1813,14 @@ static void test_recover(struct tap *t, const char *path)
 	struct np_recovery rec;
 	struct seen got;
 	struct np_state_report rep;
+	struct np_journal j;
+	char jpath[4096], *jtext;
+	unsigned long compactions;
 	size_t n = 0, i;
 	int err;
 
+	np_journal_init(&j);
+	np_journal_path(path, jpath, sizeof(jpath));
 	if (!env_init(t, &e, "recover"))
 		return;
 	put_stream_flows(&e.io, 30010, 40020, true);
@@ -1867,6 +1872,11 @@ static void test_recover(struct tap *t, const char *path)
 		tap_check(t, !err && e2.px.core.live_calls[ACC] == 1,
 			  "recover: adopted again after a restart (%d)", err);
 	}
+	err = np_state_save_changes(&e2.px, path, &test_owner, &j);
+	np_core_dirty_clear(&e2.px.core);
+	compactions = j.compactions;
+	tap_check(t, !err && compactions == 1,
+		  "recover: the adopted orphan saved in a snapshot (%d)", err);
 	e2.now += 30;
 	np_proxy_tick(&e2.px, e2.now);
 	tap_check(t, e2.io.n_records == 0,
@@ -1886,6 +1896,25 @@ static void test_recover(struct tap *t, const char *path)
 			     !np_core_media_port_used(&e2.px.core, ACC, 30010),
 		  "recover: ... its 4 flows removed then, its ports free (%zu dels)",
 		  e2.io.n_dels);
+	/* Its end is one journal line, not the whole state again. */
+	tap_check(t, e2.px.core.dirty && !e2.px.core.dirty_all,
+		  "recover: the orphan's end marks no full save");
+	err = np_state_save_changes(&e2.px, path, &test_owner, &j);
+	np_core_dirty_clear(&e2.px.core);
+	jtext = slurp(jpath);
+	tap_check(t, !err && j.compactions == compactions && j.appends == 1 &&
+			     jtext && strstr(jtext, "\norphan-gone 0 30010 #"),
+		  "recover: its end appended to the journal as orphan-gone 0 30010 (%d)",
+		  err);
+	free(jtext);
+	memset(&got, 0, sizeof(got));
+	err = np_state_read_report(path, &seen_visit, &got, &rep);
+	tap_check(t, !err && rep.complete && got.orphans == 1 &&
+			     got.orphan_legs == 0,
+		  "recover: read back, the snapshot's orphan call is not handed on "
+		  "(%d: %d orphans, %d legs)",
+		  err, got.orphans, got.orphan_legs);
+	np_journal_close(&j);
 	e2.now += 600;
 	np_proxy_tick(&e2.px, e2.now);
 	tap_check(t, e2.io.n_records == 1, "recover: billed once");
@@ -2492,8 +2521,9 @@ static void test_gateways(struct tap *t, const char *path)
 		  "gateways: adopted at core ports %u, %u with their relays",
 		  pm, ph);
 
-	/* Keepalives resume: AUEP on the endpoint, AuditValue on ROOT. */
-	e2.now += 25;
+	/* Keepalives resume: AUEP on the endpoint, AuditValue on ROOT (the
+	 * first at most two intervals after the adoption, at its phase). */
+	e2.now += 2 * 20 - 1;
 	sent_clear(&e2.io);
 	np_proxy_tick(&e2.px, e2.now);
 	out = sent_to(&e2, &mgcp_gw);
