@@ -205,8 +205,18 @@ check_eq "call 1's record: from the gateway, what the far end's capture holds" \
 	"$at_core" "$(rec "$c1" streams.0.from_terminal.packets)"
 
 # --- keepalive and the lost gateway ----------------------------------------------------
+# Each run's first audit comes up to two intervals after it adopted the
+# gateway: with two restarts, one answered is what the timeline holds.
 audits=$(summary "$MGLOG" audits)
-check "natproxyd audited the gateway with AuditValue on ROOT ($audits answered)" test "$audits" -ge 2
+muted=$(python3 - "$MGLOG" <<-'EOF'
+	import json, sys
+	print(sum(1 for l in map(json.loads, open(sys.argv[1]))
+	          if l.get("dir") == "in-muted" and "AuditValue" in l["msg"]))
+EOF
+)
+check "natproxyd audited the gateway with AuditValue on ROOT ($audits answered)" test "$audits" -ge 1
+check "the restarted natproxyd audited the silent gateway three times ($muted unanswered audits)" \
+	test "$muted" -ge 3
 check_eq "silent gateway: call 2 ($c2) billed terminal-lost" terminal-lost "$(rec "$c2" end_reason)"
 check_eq "call 2's record: 50 packets to the gateway" 50 "$(rec "$c2" streams.0.to_terminal.packets)"
 check_eq "the MGC got natproxy's ServiceChange Forced on call 2's termination" \

@@ -221,8 +221,18 @@ check_eq "call 1's record: from the gateway, what the far end's capture holds" \
 	"$at_core" "$(rec $c1 streams.0.from_terminal.packets)"
 
 # --- keepalive and the lost gateway ------------------------------------------------
+# Each run's first AUEP comes up to two intervals after it adopted the
+# gateway: with two restarts, one answered is what the timeline holds.
 aueps=$(summary "$GWLOG" auep)
-check "natproxyd audited the gateway with AUEP ($aueps answered)" test "$aueps" -ge 2
+muted=$(python3 - "$GWLOG" <<-'EOF'
+	import json, sys
+	print(sum(1 for l in map(json.loads, open(sys.argv[1]))
+	          if l.get("dir") == "in-muted" and l["msg"].startswith("AUEP")))
+EOF
+)
+check "natproxyd audited the gateway with AUEP ($aueps answered)" test "$aueps" -ge 1
+check "the restarted natproxyd audited the silent gateway three times ($muted unanswered AUEPs)" \
+	test "$muted" -ge 3
 check "the AUEPs name the gateway's own endpoint" \
 	sh -c "python3 - '$GWLOG' <<'EOF' | grep >/dev/null '^AUEP [0-9]* aaln/1@\[$SIP_A_IP\] MGCP 1.0$'
 import json, sys
