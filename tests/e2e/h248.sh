@@ -96,6 +96,9 @@ restarted() {
 			-c "$NP_RUN_DIR/natproxy.yaml" --state "$NP_RUN_DIR/state"
 	check "$3: ... and adopts the gateway and its termination's call" \
 		eval 'grep "adopted" "$LOG" | tail -1 | grep -q "adopted 1 terminals and 1 live calls"'
+	check "$3: natproxyctl calls lists the gateway's call" \
+		eval 'in_ns proxy build/natproxyctl --pin-dir "$NP_PIN_DIR" calls \
+			--state "$NP_RUN_DIR/state" | grep -q "^h248:"'
 }
 restarted "$CUE.0" KILL "call 1"
 restarted "$CUE.1" TERM "call 2"
