@@ -86,22 +86,8 @@ sip_spawn core python3 "$PEER" mgc --ip "$SIP_KAM_IP" --media-ip "$SIP_CORE_UA_I
 MGC_PID=$SIP_LAST_PID
 
 # --- restarts: kill -9 while call 1's RTP flows, a clean stop during call 2's --
-# restarted CUE_NAME SIGNAL WHAT: the peer cued it, natproxyd stopped with
-# SIGNAL and started again on the same state and pins, and it adopted the
-# gateway with its live call.
-restarted() {
-	check "$3: the MGC cues the restart while RTP flows" file_appears "$1"
-	check "$3: natproxyd stopped ($2), started again on the same state and pins" \
-		natproxyd_restart_cued "$2" "$1" "$LOG" build/natproxyd \
-			-c "$NP_RUN_DIR/natproxy.yaml" --state "$NP_RUN_DIR/state"
-	check "$3: ... and adopts the gateway and its termination's call" \
-		eval 'grep "adopted" "$LOG" | tail -1 | grep -q "adopted 1 terminals and 1 live calls"'
-	check "$3: natproxyctl calls lists the gateway's call" \
-		eval 'in_ns proxy build/natproxyctl --pin-dir "$NP_PIN_DIR" calls \
-			--state "$NP_RUN_DIR/state" | grep -q "^h248:"'
-}
-restarted "$CUE.0" KILL "call 1"
-restarted "$CUE.1" TERM "call 2"
+gateway_restarted "$CUE.0" KILL "call 1" h248:
+gateway_restarted "$CUE.1" TERM "call 2" h248:
 check "the MGC's script completes (two calls, the second lost)" sip_wait "$MGC_PID" 60
 sip_stop "$MG_PID"
 stop_capture "$MG_CAP"
