@@ -543,6 +543,24 @@ static int calls_term(void *arg, const struct np_term *t,
 	return 0;
 }
 
+/* A gateway's calls are listed as a terminal's. */
+static int calls_gw(void *arg, const char *driver, const struct np_term *t,
+		    const struct np_sockaddr *access,
+		    const struct np_sockaddr *core, const char *data)
+{
+	(void)driver, (void)data;
+	return calls_term(arg, t, access, core);
+}
+
+static int calls_leg(void *arg, const struct np_call *leg);
+
+static int calls_gw_call(void *arg, const struct np_call *leg,
+			 const char *data)
+{
+	(void)data;
+	return calls_leg(arg, leg);
+}
+
 static int calls_leg(void *arg, const struct np_call *leg)
 {
 	struct calls_ctx *cc = arg;
@@ -614,7 +632,9 @@ static int calls_leg(void *arg, const struct np_call *leg)
 static int cmd_calls(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct np_state_visit visit = { .term = calls_term,
-						     .leg = calls_leg };
+						     .leg = calls_leg,
+						     .gw = calls_gw,
+						     .gw_call = calls_gw_call };
 	struct calls_ctx cc = { .ctl = ctl };
 	int err;
 

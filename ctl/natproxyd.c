@@ -582,6 +582,18 @@ static int adopt_orphan(void *arg, size_t pair,
 	return 0;
 }
 
+/* What became of a terminal's (or gateway's) call, said. */
+static void call_adopted(struct adopt_ctx *a, const char *id, int err)
+{
+	if (err == -ESTALE)
+		np_info("state: call '%s' ended before the state was saved: "
+			"already billed, not adopted", id);
+	else if (err)
+		np_warn("state: call '%s' not adopted: %s", id, strerror(-err));
+	else
+		a->legs++;
+}
+
 static int adopt_leg(void *arg, const struct np_call *leg)
 {
 	struct adopt_ctx *a = arg;
@@ -598,17 +610,42 @@ static int adopt_leg(void *arg, const struct np_call *leg)
 				leg->id, strerror(-err));
 		return 0;
 	}
-	if (!a->term)
+	if (a->term)
+		call_adopted(a, leg->id,
+			     np_proxy_adopt_call(&a->d->px, a->term, leg));
+	return 0;
+}
+
+static int adopt_gw(void *arg, const char *driver, const struct np_term *t,
+		    const struct np_sockaddr *access,
+		    const struct np_sockaddr *core, const char *data)
+{
+	struct adopt_ctx *a = arg;
+	int err;
+
+	(void)access, (void)core;
+	a->in_orphan = false;
+	err = np_proxy_adopt_gw(&a->d->px, driver, t, data, monotonic_now(),
+				&a->term);
+	if (err) {
+		np_warn("state: %s gateway with core port %u not adopted: %s",
+			driver, t->core_port, strerror(-err));
+		a->term = NULL;
 		return 0;
-	err = np_proxy_adopt_call(&a->d->px, a->term, leg);
-	if (err == -ESTALE)
-		np_info("state: call '%s' ended before the state was saved: "
-			"already billed, not adopted", leg->id);
-	else if (err)
-		np_warn("state: call '%s' not adopted: %s", leg->id,
-			strerror(-err));
-	else
-		a->legs++;
+	}
+	a->terms++;
+	return 0;
+}
+
+static int adopt_gw_call(void *arg, const struct np_call *call,
+			 const char *data)
+{
+	struct adopt_ctx *a = arg;
+
+	if (a->term)
+		call_adopted(a, call->id,
+			     np_proxy_adopt_gw_call(&a->d->px, a->term, call,
+						    data));
 	return 0;
 }
 
@@ -683,7 +720,8 @@ static void keep_damaged(struct daemon *d, struct adopt_ctx *a)
 static bool adopt_state(struct daemon *d, struct adopt_ctx *a)
 {
 	static const struct np_state_visit visit = {
-		.term = adopt_term, .leg = adopt_leg, .orphan = adopt_orphan
+		.term = adopt_term, .leg = adopt_leg, .orphan = adopt_orphan,
+		.gw = adopt_gw, .gw_call = adopt_gw_call
 	};
 
 	a->d = d;

@@ -102,6 +102,52 @@ int np_proxy_adopt_call(struct np_proxy *px, struct np_term *term,
 	return err;
 }
 
+/* The gateway driver of that name, or NULL. */
+static const struct np_driver *gw_driver(const struct np_proxy *px,
+					 const char *name)
+{
+	if (!strcmp(name, px->mgcp.driver.name))
+		return &px->mgcp.driver;
+	if (!strcmp(name, px->h248.driver.name))
+		return &px->h248.driver;
+	return NULL;
+}
+
+int np_proxy_adopt_gw(struct np_proxy *px, const char *driver,
+		      const struct np_term *saved, const char *data, time_t now,
+		      struct np_term **out)
+{
+	const struct np_driver *drv = gw_driver(px, driver);
+	struct np_term copy = *saved;
+	void *gw = NULL;
+	int err;
+
+	if (!drv)
+		return -ENOPROTOOPT;
+	err = drv->state_get(drv->ctx, false, data, &gw);
+	if (err)
+		return err;
+	copy.signaling = gw;
+	err = np_core_adopt_term(&px->core, &copy, drv, now, out);
+	if (err)
+		free(gw);
+	return err;
+}
+
+int np_proxy_adopt_gw_call(struct np_proxy *px, struct np_term *gw,
+			   const struct np_call *saved, const char *data)
+{
+	void *dialog = NULL;
+	int err = gw->driver->state_get(gw->driver->ctx, true, data, &dialog);
+
+	if (err)
+		return err;
+	err = np_core_adopt_call(&px->core, gw, saved, dialog);
+	if (err)
+		free(dialog);
+	return err;
+}
+
 int np_proxy_reconfigure(struct np_proxy *px, const struct np_config *next)
 {
 	int err = np_core_reconfigure(&px->core, next);

@@ -15,6 +15,20 @@
  * part); a missing end line, or a count that differs, says records are
  * missing. Versions 1 and 2 (no checksums) are still read.
  *
+ * Gateways (MGCP, H.248: a terminal whose driver has state_put) are "gw"
+ * records of version 3: "gw DRIVER PAIR NAT_IP NAT_PORT ACC_IP 0 CORE_IP
+ * CORE_PORT UNTIL DATA N_CALLS", then per call "gwcall ID FROM TO
+ * OUTGOING ANSWERED STARTED EXPIRES ANSWERED_AT WALL_START WALL_ANSWER
+ * N_STREAMS DATA" and its stream lines; DATA is the driver's own text
+ * (state_put, read back by its state_get), escaped as any text field.
+ * This file stays protocol-neutral for them. They come first (in the
+ * snapshot; in a journal batch, after its tombstones), so a natproxyd
+ * from before them,
+ * to which "gw" is an unknown kind, skips each as one damaged record
+ * (the file is then read as damaged: its other records adopted, the
+ * flows no adopted call claims recovered) and loses no terminal after
+ * it: the version stays 3.
+ *
  * The journal beside it (path ".journal") holds what changed since: a
  * header "natproxy-journal 1 GEN" naming the snapshot's generation (the
  * owner line's fifth field), then per save the changed terminals' records
@@ -134,11 +148,29 @@ static void put_volume(FILE *f, const struct np_volume *v)
 		fprintf(f, " %llu", (unsigned long long)v->drops[i]);
 }
 
+/* A call's stream lines, after its leg (or gwcall) line. */
+static void save_streams(FILE *f, const struct np_call *leg)
+{
+	size_t i;
+
+	for (i = 0; i < leg->n_streams; i++) {
+		const struct np_stream *s = &leg->streams[i];
+
+		fprintf(f, "stream %zu %d %u %u %d %u %u", i, s->active,
+			s->access_port, s->core_port, s->mux,
+			leg->access_ports[i], leg->core_ports[i]);
+		put_end(f, &s->term);
+		put_end(f, &s->far);
+		put_volume(f, &leg->gone_up[i]);
+		put_volume(f, &leg->gone_down[i]);
+		fputc('\n', f);
+	}
+}
+
 static void save_leg(FILE *f, const struct np_call *leg)
 {
 	static const struct np_sip_dialog none;
 	const struct np_sip_dialog *d = leg->dialog ? leg->dialog : &none;
-	size_t i;
 
 	fputs("leg", f);
 	put_text(f, leg->id);
@@ -152,18 +184,7 @@ static void save_leg(FILE *f, const struct np_call *leg)
 		leg->n_streams);
 	put_text(f, d->core_route);
 	fputc('\n', f);
-	for (i = 0; i < leg->n_streams; i++) {
-		const struct np_stream *s = &leg->streams[i];
-
-		fprintf(f, "stream %zu %d %u %u %d %u %u", i, s->active,
-			s->access_port, s->core_port, s->mux,
-			leg->access_ports[i], leg->core_ports[i]);
-		put_end(f, &s->term);
-		put_end(f, &s->far);
-		put_volume(f, &leg->gone_up[i]);
-		put_volume(f, &leg->gone_down[i]);
-		fputc('\n', f);
-	}
+	save_streams(f, leg);
 }
 
 /* Each line of text (n bytes, whole lines) to f with its checksum. */
@@ -210,12 +231,64 @@ static void put_bindings(FILE *f, const struct np_sip_term *st)
 	put_text(f, text);
 }
 
-/* Whether t is kept in the file: SIP terminals only. An MGCP gateway is
- * not kept across a restart (it is learnt again from its next command;
- * the flows of its connections are recovered as orphans). */
+/* Whether t is kept in the file as a SIP terminal ("term"). */
 static bool saved_term(const struct np_proxy *px, const struct np_term *t)
 {
 	return t->driver == &px->sip.driver;
+}
+
+/* Whether t is kept as a gateway ("gw"): its driver saves its own data. */
+static bool saved_gw(const struct np_term *t)
+{
+	return t->driver && t->driver->state_put;
+}
+
+/* A gateway's record: its "gw" line (the driver's name, pair, NAT
+ * mapping, access realm's address (port 0: the driver knows its own
+ * access port), core address, until when it stays known, the driver's data,
+ * how many calls follow) and per call a "gwcall" line (what a leg line
+ * holds but the SIP dialog, and the driver's data) with its streams.
+ * Data the driver cannot write is saved empty: its state_get refuses
+ * it, the call is not adopted. */
+static void save_gw(FILE *f, const struct np_proxy *px,
+		    const struct np_term *t)
+{
+	const struct np_config *cfg = px->core.cfg;
+	const struct np_driver *drv = t->driver;
+	const struct np_pair *pair = &cfg->pairs[t->pair];
+	struct np_sockaddr acc = cfg->realms[pair->first].address;
+	struct np_sockaddr core = cfg->realms[pair->second].address;
+	char data[NP_STATE_DRIVER_DATA];
+	const struct np_call *leg;
+
+	acc.port = 0;
+	core.port = t->core_port;
+	fprintf(f, "gw");
+	put_text(f, drv->name);
+	fprintf(f, " %zu", t->pair);
+	put_addr(f, &t->nat);
+	put_addr(f, &acc);
+	put_addr(f, &core);
+	fprintf(f, " %lld", (long long)t->registered_until);
+	if (drv->state_put(drv->ctx, t, NULL, data, sizeof(data)))
+		data[0] = '\0';
+	put_text(f, data);
+	fprintf(f, " %zu\n", n_legs(t));
+	for (leg = t->calls; leg; leg = leg->next) {
+		fputs("gwcall", f);
+		put_text(f, leg->id);
+		put_text(f, leg->from);
+		put_text(f, leg->to);
+		fprintf(f, " %d %d %lld %lld %lld %.3f %.3f %zu", leg->outgoing,
+			leg->answered, (long long)leg->started,
+			(long long)leg->expires, (long long)leg->answered_at,
+			leg->wall_start, leg->wall_answer, leg->n_streams);
+		if (drv->state_put(drv->ctx, t, leg, data, sizeof(data)))
+			data[0] = '\0';
+		put_text(f, data);
+		fputc('\n', f);
+		save_streams(f, leg);
+	}
 }
 
 /* One terminal's record: its term line and its calls. */
@@ -246,14 +319,23 @@ static void save_term(FILE *f, const struct np_proxy *px,
 		save_leg(f, leg);
 }
 
-/* The records: terminals with their calls, then orphan calls (version 3
- * only, where v3). */
+/* The records: gateways (version 3 only, where v3), terminals with their
+ * calls, then orphan calls (version 3 only). Gateways first: a reader
+ * that does not know them (before gateway records) takes each for a
+ * damaged record and skips it, losing no terminal after it (a line it
+ * does not know inside a record would cost it that record). */
 static size_t save_records(FILE *f, const struct np_proxy *px, bool v3)
 {
 	const struct np_term *t;
 	const struct np_call *leg;
 	size_t n = 0;
 
+	for (t = v3 ? px->core.terms : NULL; t; t = t->next) {
+		if (saved_gw(t) && !saved_term(px, t)) {
+			n++;
+			save_gw(f, px, t);
+		}
+	}
 	for (t = px->core.terms; t; t = t->next) {
 		if (!saved_term(px, t))
 			continue;
@@ -448,6 +530,13 @@ int np_state_save_changes(const struct np_proxy *px, const char *path,
 	for (i = 0; i < core->n_orphan_tombs; i++, n++)
 		fprintf(mem, "orphan-gone %zu %u\n", core->orphan_tombs[i].pair,
 			core->orphan_tombs[i].core_port);
+	/* Gateways before terminals, as in the snapshot. */
+	for (t = core->dirty_terms; t; t = t->dirty_next) {
+		if (saved_gw(t) && !saved_term(px, t)) {
+			save_gw(mem, px, t);
+			n++;
+		}
+	}
 	for (t = core->dirty_terms; t; t = t->dirty_next) {
 		if (!saved_term(px, t))
 			continue;
@@ -461,7 +550,7 @@ int np_state_save_changes(const struct np_proxy *px, const char *path,
 	}
 	if (!n) {
 		free(text);
-		return 0; /* nothing the file keeps changed (MGCP only) */
+		return 0; /* nothing the file keeps changed */
 	}
 	err = write_checked(j->fd, text, len, &wrote);
 	free(text);
@@ -633,6 +722,18 @@ static int parse_stream(char **f, int n, struct np_call *leg)
 	return r.err;
 }
 
+/* A call's times and how many streams it has, as a leg (or gwcall) line
+ * ends them. */
+static void get_leg_times(struct field_reader *r, struct np_call *leg)
+{
+	leg->started = (time_t)next_num(r, LLONG_MAX);
+	leg->expires = (time_t)next_num(r, LLONG_MAX);
+	leg->answered_at = (time_t)next_num(r, LLONG_MAX);
+	leg->wall_start = next_real(r);
+	leg->wall_answer = next_real(r);
+	leg->n_streams = next_num(r, NP_SDP_MAX_MEDIA);
+}
+
 /* A call and its SIP dialog; a file from before route sets has no route
  * field (15 fields). */
 static int parse_leg(char **f, int n, struct np_call *leg,
@@ -653,12 +754,25 @@ static int parse_leg(char **f, int n, struct np_call *leg,
 	leg->answered = next_num(&r, 1);
 	d->term_cseq = (uint32_t)next_num(&r, UINT32_MAX);
 	d->core_cseq = (uint32_t)next_num(&r, UINT32_MAX);
-	leg->started = (time_t)next_num(&r, LLONG_MAX);
-	leg->expires = (time_t)next_num(&r, LLONG_MAX);
-	leg->answered_at = (time_t)next_num(&r, LLONG_MAX);
-	leg->wall_start = next_real(&r);
-	leg->wall_answer = next_real(&r);
-	leg->n_streams = next_num(&r, NP_SDP_MAX_MEDIA);
+	get_leg_times(&r, leg);
+	return r.err;
+}
+
+/* A gateway's call: what a leg line holds but the SIP dialog, and the
+ * driver's data of it (13 fields). */
+static int parse_gwcall(char **f, int n, struct np_call *leg, char *data)
+{
+	struct field_reader r = { f + 4, 0 };
+
+	memset(leg, 0, sizeof(*leg));
+	if (n != 13 || get_text(f[1], leg->id, sizeof(leg->id)) ||
+	    get_text(f[2], leg->from, sizeof(leg->from)) ||
+	    get_text(f[3], leg->to, sizeof(leg->to)) ||
+	    get_text(f[12], data, NP_STATE_DRIVER_DATA))
+		return -EINVAL;
+	leg->outgoing = next_num(&r, 1);
+	leg->answered = next_num(&r, 1);
+	get_leg_times(&r, leg);
 	return r.err;
 }
 
@@ -779,6 +893,10 @@ struct reader {
 	struct np_term term;
 	struct np_sip_term sterm;
 	struct np_sockaddr acc, core;
+	/* A gateway's record: its driver's name and data, its call's data. */
+	bool gw;
+	char driver[32];
+	char gw_data[NP_STATE_DRIVER_DATA], call_data[NP_STATE_DRIVER_DATA];
 	/* Reading the journal: good records are kept here, not handed on. */
 	struct journal *collect;
 	/* Reading the snapshot: terminals the journal names are skipped. */
@@ -882,10 +1000,12 @@ static int flush_leg(struct reader *r)
 	if (r->pending) {
 		if (r->streams != r->leg.n_streams)
 			err = -EINVAL;
+		else if (r->visit && r->gw && r->v->gw_call)
+			err = r->v->gw_call(r->arg, &r->leg, r->call_data);
 		else if (r->visit && r->orphan &&
 			 journal_ended(r->replaced, r->orphan_pair, &r->leg))
 			; /* ended (and billed) after the snapshot */
-		else if (r->visit && (!r->orphan || r->v->orphan))
+		else if (r->visit && !r->gw && (!r->orphan || r->v->orphan))
 			err = r->v->leg(r->arg, &r->leg);
 	}
 	r->pending = false;
@@ -914,6 +1034,40 @@ static int parse_orphan(struct reader *r, char **f, int n)
 					  0;
 }
 
+/* A gateway's first line (12 fields): the driver's name, pair, NAT
+ * mapping, access realm's address, core address, until when it is known,
+ * the driver's data, how many calls follow. */
+static int parse_gw(struct reader *r, char **f, int n)
+{
+	struct field_reader fr = { f + 2, 0 };
+	struct np_term *t = &r->term;
+
+	memset(t, 0, sizeof(*t));
+	if (n != 12 || get_text(f[1], r->driver, sizeof(r->driver)) ||
+	    !r->driver[0] || get_text(f[10], r->gw_data, sizeof(r->gw_data)))
+		return -EINVAL;
+	t->pair = next_num(&fr, SIZE_MAX);
+	get_addr(&fr, &t->nat);
+	get_addr(&fr, &r->acc);
+	get_addr(&fr, &r->core);
+	t->registered_until = (time_t)next_num(&fr, LLONG_MAX);
+	fr.f++; /* the data */
+	r->legs_said = next_num(&fr, SIZE_MAX);
+	if (fr.err)
+		return fr.err;
+	t->core_port = r->core.port;
+	return r->visit && r->v->gw ? r->v->gw(r->arg, r->driver, t, &r->acc,
+					       &r->core, r->gw_data) :
+				      0;
+}
+
+/* Whether a line of kind f0 starts a record. */
+static bool record_start(const char *f0)
+{
+	return !strcmp(f0, "term") || !strcmp(f0, "orphan") ||
+	       !strcmp(f0, "gw");
+}
+
 /* One line of a record, fields f: the first line starts it. */
 static int record_line(struct reader *r, char **f, int n, bool first)
 {
@@ -921,8 +1075,11 @@ static int record_line(struct reader *r, char **f, int n, bool first)
 
 	if (first) {
 		r->orphan = !strcmp(f[0], "orphan");
+		r->gw = !strcmp(f[0], "gw");
 		r->legs = r->streams = r->legs_said = 0;
 		r->pending = false;
+		if (r->gw)
+			return r->version >= 3 ? parse_gw(r, f, n) : -EINVAL;
 		if (r->orphan)
 			return r->version >= 3 ? parse_orphan(r, f, n) : -EINVAL;
 		if (r->version >= 3) {
@@ -938,12 +1095,14 @@ static int record_line(struct reader *r, char **f, int n, bool first)
 			err = r->v->term(r->arg, &r->term, &r->acc, &r->core);
 		return err;
 	}
-	if (!strcmp(f[0], "leg")) {
+	/* A gateway's calls are gwcall lines, a terminal's leg lines. */
+	if (!strcmp(f[0], r->gw ? "gwcall" : "leg")) {
 		err = flush_leg(r);
 		if (!err && r->version >= 3 && ++r->legs > r->legs_said)
 			err = -EINVAL;
 		if (!err)
-			err = parse_leg(f, n, &r->leg, &r->dialog);
+			err = r->gw ? parse_gwcall(f, n, &r->leg, r->call_data) :
+				      parse_leg(f, n, &r->leg, &r->dialog);
 		r->pending = !err;
 		return err;
 	}
@@ -1190,7 +1349,7 @@ static int journal_read(const char *path, uint64_t gen, struct journal *j,
 			err = -ENOMEM;
 		} else if (n < 1) {
 			damage(r, rep, lineno);
-		} else if (!strcmp(f[0], "term") || !strcmp(f[0], "orphan")) {
+		} else if (record_start(f[0])) {
 			err = record_end(r, rep);
 			if (!err && record_line(r, f, n, true)) {
 				damage(r, rep, lineno);
@@ -1399,7 +1558,7 @@ int np_state_read_report(const char *path, const struct np_state_visit *v,
 			owner_ok = !parse_owner(f, n, &owner);
 			if (!owner_ok && !rep->first_bad_line)
 				rep->first_bad_line = lineno;
-		} else if (!strcmp(f[0], "term") || !strcmp(f[0], "orphan")) {
+		} else if (record_start(f[0])) {
 			err = record_end(r, rep);
 			if (!err && record_line(r, f, n, true)) {
 				damage(r, rep, lineno);

@@ -95,6 +95,10 @@ int np_state_save_changes(const struct np_proxy *px, const char *path,
  * records none (version 1), -EINVAL if damaged (version 3: its checksum). */
 int np_state_owner_read(const char *path, struct np_state_owner *owner);
 
+/* The most text a driver's data of a gateway or of one of its calls
+ * (struct np_driver's state_put) takes, unescaped. */
+#define NP_STATE_DRIVER_DATA 4096
+
 struct np_state_visit {
 	/* A terminal, with the addresses of its pair's access and core
 	 * realms (so the file can be read without the configuration). */
@@ -109,6 +113,16 @@ struct np_state_visit {
 	 * the terminal's media address (family 0: unknown); its calls follow.
 	 * NULL: such records are read, their calls not handed on. */
 	int (*orphan)(void *arg, size_t pair, const struct np_sockaddr *media);
+	/* A gateway (MGCP, H.248): a terminal of the driver named `driver`,
+	 * with the addresses of its pair's access realm (port 0) and its core
+	 * address, and the driver's data of it (text its state_get reads);
+	 * its calls follow, each with the driver's data of it (gw_call;
+	 * call->dialog is NULL). Both point at the reader's buffers. NULL:
+	 * such records are read, not handed on. */
+	int (*gw)(void *arg, const char *driver, const struct np_term *t,
+		  const struct np_sockaddr *access,
+		  const struct np_sockaddr *core, const char *data);
+	int (*gw_call)(void *arg, const struct np_call *call, const char *data);
 };
 
 /* What a read found. A record is a terminal (or orphan) with its calls:

@@ -209,6 +209,16 @@ struct np_driver {
 	void (*call_abort)(void *ctx, struct np_term *t, struct np_call *call,
 			   enum np_end_reason why);
 	void (*term_free)(void *ctx, struct np_term *t);
+	/* The state file (ctl/state.c), for drivers whose terminals it keeps
+	 * as gateway records (NULL: not kept; SIP's are its own records).
+	 * state_put writes the driver's data of t (call NULL: t->signaling)
+	 * or of one of its calls (call->dialog) as text to buf (any bytes but
+	 * NUL; the file escapes them): 0, or -ENOSPC. state_get makes that
+	 * data again from such text, one malloc'd block (*out): 0, -EINVAL
+	 * (not text the driver wrote) or -ENOMEM. */
+	int (*state_put)(void *ctx, const struct np_term *t,
+			 const struct np_call *call, char *buf, size_t len);
+	int (*state_get)(void *ctx, bool call, const char *text, void **out);
 	void *ctx;
 };
 
@@ -512,6 +522,10 @@ void np_core_quarantine_expire(struct np_core *core, time_t now);
 /* Grows a per-realm (or per-pair) array from old_n to n entries, the new
  * ones zeroed; 0 or -ENOMEM (the array as it was). */
 int np_array_grow(void **arr, size_t size, size_t old_n, size_t n);
+/* Splits text in place at its first n - 1 seps into n fields, empty ones
+ * kept, the last the rest (a driver's state_get): 0, or -EINVAL for
+ * fewer. */
+int np_fields_split(char *text, char sep, char **field, size_t n);
 /* Seconds a released core port is kept from reuse. */
 static inline uint32_t np_realm_quarantine(const struct np_realm *r)
 {
