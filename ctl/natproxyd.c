@@ -29,6 +29,7 @@
 #include <bpf/libbpf.h>
 
 #include "charging_file.h"
+#include "cluster/cluster.h"
 #include "cli.h"
 #include "config.h"
 #include "flowtab.h"
@@ -69,12 +70,16 @@ struct daemon {
 	struct np_metrics_http *metrics; /* NULL: no endpoint */
 	uint64_t state_saves;
 	double state_save_seconds;
+	/* NULL: a single node (no cluster section). */
+	struct np_cluster *cluster;
+	char health_path[PATH_MAX + 16];
 };
 
 #define TAG_TIMER UINT64_MAX
 #define TAG_SIGNAL (UINT64_MAX - 1)
 #define TAG_EVENTS (UINT64_MAX - 2)
 #define TAG_METRICS (UINT64_MAX - 3)
+#define TAG_CLUSTER (UINT64_MAX - 4)
 
 static time_t monotonic_now(void)
 {
@@ -146,6 +151,14 @@ static int sock_bind(struct daemon *d, const struct np_realm *r, size_t realm,
 	if (fd < 0)
 		return -errno;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* A cluster node's addresses are virtual (keepalived moves them):
+	 * a standby binds them before they are here. */
+	if (d->cfg.cluster.redis.family)
+		setsockopt(fd, r->address.family == AF_INET6 ? IPPROTO_IPV6 :
+							       IPPROTO_IP,
+			   r->address.family == AF_INET6 ? IPV6_FREEBIND :
+							   IP_FREEBIND,
+			   &one, sizeof(one));
 	/* One thread reads every SIP socket: a burst (or a moment without
 	 * the CPU) must wait in the socket, not be dropped by the kernel.
 	 * The default (net.core.rmem_default, 208 KiB) holds about a hundred
@@ -265,6 +278,15 @@ static void charge(void *ctx, const char *line, size_t len)
 	np_charging_append(&d->charging, line, len);
 }
 
+static void charged(void *ctx, const struct np_term *t,
+		    const struct np_call *call, const char *line, size_t len)
+{
+	struct daemon *d = ctx;
+
+	if (d->cluster)
+		np_cluster_charged(d->cluster, t, call, line, len);
+}
+
 static double wall(void *ctx)
 {
 	struct timespec ts;
@@ -283,6 +305,7 @@ static const struct np_core_io daemon_io = {
 	.flow_del = flow_del,
 	.counters_get = counters_get,
 	.charge = charge,
+	.charged = charged,
 	.wall = wall,
 };
 
@@ -684,6 +707,11 @@ static void drain_socket(struct daemon *d, size_t realm, uint16_t port)
 		if (n <= 0)
 			return;
 		for (i = 0; i < n; i++) {
+			/* A node that does not act answers nothing. */
+			if (!np_cluster_acting(d->cluster)) {
+				np_cluster_dropped_input(d->cluster);
+				continue;
+			}
 			bufs[i][msgs[i].msg_len] = '\0';
 			from_sockaddr(&from[i], &src);
 			np_proxy_input(&d->px, realm, port, &src, bufs[i],
@@ -832,13 +860,22 @@ static int run(struct daemon *d)
 				if (read(d->timerfd, &ticks, sizeof(ticks)) >
 				    0) {
 					links_sync(d);
-					np_proxy_tick(&d->px, monotonic_now());
+					/* Keepalives and timeouts are the
+					 * acting node's alone. */
+					if (np_cluster_acting(d->cluster))
+						np_proxy_tick(&d->px,
+							      monotonic_now());
+					if (d->cluster)
+						np_cluster_tick(d->cluster,
+								monotonic_now());
 					np_charging_tick(&d->charging);
 				}
 			} else if (tag == TAG_EVENTS) {
 				ring_buffer__consume(d->events);
 			} else if (tag == TAG_METRICS) {
 				continue; /* served below */
+			} else if (tag == TAG_CLUSTER) {
+				np_cluster_event(d->cluster, monotonic_now());
 			} else if (tag == TAG_SIGNAL) {
 				struct signalfd_siginfo si;
 
@@ -1169,6 +1206,25 @@ int main(int argc, char **argv)
 			      adopt.err == -ENOENT    ? "is missing" :
 			      adopt.rep.version < 3   ? "has no checksums (older format)" :
 							"could not be read");
+	if (d.cfg.cluster.redis.family) {
+		struct epoll_event ev = { .events = EPOLLIN,
+					  .data.u64 = TAG_CLUSTER };
+		int efd;
+
+		err = np_cluster_health_path(d.state_path, d.health_path,
+					     sizeof(d.health_path));
+		if (!err)
+			err = np_cluster_start(&d.cluster, &d.cfg, &d.px,
+					       &d.journal, d.health_path, &efd);
+		if (!err && epoll_ctl(d.epfd, EPOLL_CTL_ADD, efd, &ev))
+			err = -errno;
+		if (err) {
+			np_err("cannot start the cluster link: %s",
+			       strerror(-err));
+			np_proxy_forget(&d.px);
+			goto out;
+		}
+	}
 	started = true;
 	np_info("natproxyd running: %zu realms, %zu pairs, pins in '%s'",
 		d.cfg.n_realms, d.cfg.n_pairs, pin_dir);
@@ -1177,6 +1233,9 @@ int main(int argc, char **argv)
 	 * of it again: the journal left empty). */
 	np_core_changed_all(&d.px.core);
 	save_state(&d);
+	np_cluster_stop(d.cluster);
+	if (d.cluster)
+		unlink(d.health_path);
 	np_journal_close(&d.journal);
 	np_proxy_forget(&d.px);
 	status = err ? 1 : 0;

@@ -44,6 +44,10 @@ int np_proxy_adopt_term(struct np_proxy *px, const struct np_term *saved,
  * state file was written. */
 int np_proxy_adopt_call(struct np_proxy *px, struct np_term *term,
 			const struct np_call *saved);
+/* A standby's copy of the active node's call: adopted, its flows
+ * installed in our maps (docs/ha.md). */
+int np_proxy_mirror_call(struct np_proxy *px, struct np_term *term,
+			 const struct np_call *saved);
 /*
  * A reload: next replaces the configuration. It keeps every realm and pair
  * of the running one at its index, with the same addresses and ports

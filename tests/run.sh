@@ -38,6 +38,7 @@ SUITES=(
 	tests/e2e/hostile.sh
 	tests/e2e/charging.sh
 	tests/e2e/statedmg.sh
+	tests/e2e/ha.sh
 	tests/e2e/mgcp.sh
 	tests/e2e/mgcp_osmo.sh
 	tests/e2e/h248.sh

@@ -82,9 +82,7 @@ static void term_addr(const struct at *a, int family, union np_addr *out)
 		out->v4 = a->t->nat.addr.v4.s_addr;
 }
 
-/* A terminal-side flow's latch state, which XDP changes. */
-#define LATCH_STATE                                                            \
-	(NP_F_LATCH_PENDING | NP_F_LATCH_TAKEOVER | NP_F_LATCH_RESTRICTED)
+#define LATCH_STATE NP_F_LATCH_STATE
 
 /* What the policer allows for a side's SDP bandwidth (np_sdp_police_rate:
  * headers and headroom added, so a G.711 call with b=AS:64 passes). */
@@ -532,6 +530,15 @@ static int sync_all(const struct at *a, struct np_call *call,
 		}
 	}
 	return 0;
+}
+
+int np_media_install(struct np_core *core, struct np_term *t,
+		     struct np_call *call)
+{
+	struct at a;
+
+	at_init(&a, core, t);
+	return sync_all(&a, call, false, false);
 }
 
 static int rewrite(const char *sdp, size_t len, const struct np_sdp_relay *relay,

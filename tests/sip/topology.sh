@@ -422,6 +422,17 @@ natproxyd_start() {
 	return 1
 }
 
+# wait_for SECONDS CMD...: until CMD succeeds, tried every 0.1 s (bounded).
+wait_for() {
+	local tenths=$(($1 * 10)) i
+	shift
+	for ((i = 0; i < tenths; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # sip_topology_down: removes everything; callers trap it on EXIT.
 sip_topology_down() {
 	local ns pid i left alive

@@ -1,0 +1,349 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# High availability end to end (docs/ha.md), on the SIP topology of
+# tests/sip/ with a second natproxy node beside the first: both on the
+# access bridge and on a core bridge, keepalived in each holding the
+# virtual addresses (VRRP, one sync group for the access and core sides),
+# one redis-server in the core, Kamailio, terminal A behind its NAT.
+#   replicate  node a takes the addresses and the lease and acts; node b
+#              follows a's stream: it holds a's calls and their flows,
+#              with a's latched addresses, in its own maps
+#   takeover   HA_CALLS calls with RTP both ways; natproxyd a is killed
+#              (-9): keepalived moves the addresses, b takes the lease and
+#              the calls; the media gap at both ends is measured per call
+#              and reported; every call ends with a BYE through b; exactly
+#              one charging record per call, written by b, saying when it
+#              took over, with counts of both nodes that match what the
+#              far end and the terminal received (within the replication
+#              interval and the time keepalived took to move the addresses)
+#   fence      the lease taken by another node under b: b stops acting at
+#              once (health "fenced", no keepalive to a registered
+#              terminal, no answer, no record) though it has the addresses
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib/tap.sh
+require_root "high availability (two natproxy nodes, keepalived, redis)"
+for tool in redis-server redis-cli keepalived; do
+	if ! command -v "$tool" >/dev/null; then
+		skip "high availability: no $tool (make deps installs it)"
+		tap_done
+		exit 0
+	fi
+done
+. tests/sip/topology.sh
+SIP_NAMESPACES+=(proxyb)
+
+HA_CALLS=${HA_CALLS:-4}
+VIP_ACC=$SIP_PROXY_ACC_IP VIP_CORE=$SIP_PROXY_CORE_IP
+A_ACC=203.0.113.3 A_CORE=198.51.100.3 B_ACC=203.0.113.4 B_CORE=198.51.100.4
+REDIS_IP=198.51.100.50 REDIS_PORT=6379
+HA=$NP_RUN_DIR/ha
+CTL=$HA/ua
+PY=/usr/bin/python3
+
+rcli() { in_ns core redis-cli -h "$REDIS_IP" -p "$REDIS_PORT" "$@"; }
+ctl_of() { local n=$1; shift; in_ns "$(ns_of "$n")" build/natproxyctl --pin-dir "$NP_RUN_DIR/bpf/$n" --state "$HA/$n/state" "$@"; }
+ns_of() { [ "$1" = a ] && echo proxy || echo proxyb; }
+# health N FIELD: a field of node N's health file (its JSON).
+health() { $PY -c 'import json,sys
+try: print(json.load(open(sys.argv[1]))[sys.argv[2]])
+except Exception: print("")' "$HA/$1/state.health" "$2"; }
+role_is() { [ "$(health "$1" role)" = "$2" ]; }
+
+# ha_topology: node b's namespace on both bridges (a core bridge made of
+# the core's link), the nodes' own addresses, the virtual ones left to
+# keepalived, redis' address in the core.
+ha_topology() {
+	local a
+	in_ns proxy ip addr del "$VIP_ACC/24" dev acc0 &&
+		in_ns proxy ip addr del "$VIP_CORE/24" dev core0 &&
+		in_ns proxy ip addr add "$A_ACC/24" dev acc0 &&
+		in_ns proxy ip addr add "$A_CORE/24" dev core0 || return 1
+	sip_veth proxyb acc0 acc p-proxyb && in_ns acc ip link set p-proxyb master br0 || return 1
+	in_ns core ip link add brc type bridge && in_ns core ip link set brc up || return 1
+	in_ns core ip addr flush dev eth0 || return 1
+	for a in "$SIP_KAM_IP" "$SIP_FAR_IP" "$SIP_CORE_UA_IP"; do
+		in_ns core ip addr add "$a/24" dev brc || return 1
+	done
+	in_ns core ip link set eth0 master brc &&
+		sip_veth proxyb core0 core eth1 && in_ns core ip link set eth1 master brc &&
+		in_ns core ip addr add "$REDIS_IP/24" dev brc || return 1
+	in_ns proxyb ip addr add "$B_ACC/24" dev acc0 &&
+		in_ns proxyb ip addr add "$B_CORE/24" dev core0 &&
+		in_ns proxyb sysctl -q -w net.ipv4.ip_forward=1 || return 1
+	in_ns proxyb nft -f - <<-EOF
+		table ip sip_guard {
+			chain forward {
+				type filter hook forward priority filter; policy accept;
+				oifname "core0" ip saddr { 192.168.0.0/16, 203.0.113.0/24 } drop
+				oifname "acc0" ip saddr 198.51.100.0/24 drop
+			}
+		}
+	EOF
+}
+
+# node_cfg N PEER: node N's configuration.
+node_cfg() {
+	mkdir -p "$HA/$1"
+	cat >"$HA/$1.yaml" <<-EOF
+		realms:
+		  - name: access
+		    interface: acc0
+		    address: $VIP_ACC
+		    sip_port: 5060
+		    media_ports: 30000-30999
+		  - name: core
+		    interface: core0
+		    address: $VIP_CORE
+		    sip_ports: 20000-20999
+		    media_ports: 40000-40999
+		pairs:
+		  - first: access
+		    second: core
+		    softswitch: $SIP_KAM_IP:5060
+		keepalive:
+		  method: options
+		  interval: 2
+		charging:
+		  file: $HA/$1/charging.log
+		cluster:
+		  redis: $REDIS_IP:$REDIS_PORT
+		  node: $1
+		  peer: $2
+		  lease_ms: 1500
+	EOF
+}
+
+# npd_start N: natproxyd of node N, its PID in NPD_<N>.
+npd_start() {
+	local log=$HA/$1/natproxyd.log i
+	sip_spawn "$(ns_of "$1")" build/natproxyd -c "$HA/$1.yaml" --pin-dir "$NP_RUN_DIR/bpf/$1" \
+		--state "$HA/$1/state" >>"$log" 2>&1
+	eval "NPD_$1=$SIP_LAST_PID"
+	for ((i = 0; i < 50; i++)); do
+		grep -q 'natproxyd running' "$log" && return 0
+		_sip_running "$SIP_LAST_PID" || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+# ka_start N PRIORITY OWN_ACC OWN_CORE PEER_ACC PEER_CORE: keepalived of
+# node N: the two virtual addresses in one sync group, unicast to the
+# peer, natproxyctl health as the track script (a failure: FAULT, the
+# addresses go).
+ka_start() {
+	local n=$1 dir=$HA/$1
+	cat >"$dir/keepalived.conf" <<-EOF
+		global_defs {
+		  router_id np_$n
+		  script_user root
+		  vrrp_garp_master_delay 0
+		  vrrp_garp_master_repeat 3
+		}
+		vrrp_script np_health {
+		  script "$PWD/build/natproxyctl health --state $dir/state"
+		  interval 1
+		  fall 1
+		  rise 1
+		}
+		vrrp_sync_group np {
+		  group {
+		    access
+		    core
+		  }
+		}
+		vrrp_instance access {
+		  state BACKUP
+		  nopreempt
+		  interface acc0
+		  virtual_router_id 51
+		  priority $2
+		  advert_int 1
+		  unicast_src_ip $3
+		  unicast_peer {
+		    $5
+		  }
+		  virtual_ipaddress {
+		    $VIP_ACC/24 dev acc0
+		  }
+		  track_script {
+		    np_health
+		  }
+		}
+		vrrp_instance core {
+		  state BACKUP
+		  nopreempt
+		  interface core0
+		  virtual_router_id 52
+		  priority $2
+		  advert_int 1
+		  unicast_src_ip $4
+		  unicast_peer {
+		    $6
+		  }
+		  virtual_ipaddress {
+		    $VIP_CORE/24 dev core0
+		  }
+		  track_script {
+		    np_health
+		  }
+		}
+	EOF
+	sip_spawn "$(ns_of "$n")" keepalived -n -l -D -P -f "$dir/keepalived.conf" \
+		-p "$dir/keepalived.pid" -r "$dir/vrrp.pid" >"$dir/keepalived.log" 2>&1
+}
+
+has_vip() { in_ns "$(ns_of "$1")" ip -o addr show dev acc0 | grep -q " $VIP_ACC/"; }
+uac_all() { $PY -c 'import json,sys
+try: s=json.load(open(sys.argv[1]))
+except Exception: sys.exit(1)
+sys.exit(0 if len(s)==int(sys.argv[3]) and all(v==sys.argv[2] for v in s.values()) else 1)' "$CTL/uac.state" "$1" "$HA_CALLS"; }
+# n_flows N: the flows in node N's maps (flows --json: one a line).
+n_flows() { ctl_of "$1" flows --json 2>/dev/null | grep -c '^{"local"'; }
+
+sip_topology_up || { echo "not ok - topology"; exit 1; }
+trap sip_topology_down EXIT
+trap 'exit 1' INT TERM HUP PIPE
+mkdir -p "$CTL"
+ha_topology || { echo "not ok - ha topology"; exit 1; }
+kamailio_start || { echo "not ok - kamailio"; exit 1; }
+sip_spawn core redis-server --bind "$REDIS_IP" --port "$REDIS_PORT" --save '' --appendonly no \
+	--protected-mode no --dir "$HA" >"$HA/redis.log" 2>&1
+wait_for 5 rcli ping >/dev/null
+
+# --- replicate -------------------------------------------------------------
+node_cfg a b
+node_cfg b a
+check "replicate: natproxyd a starts (standby: no addresses yet)" npd_start a
+check "replicate: natproxyd b starts" npd_start b
+check "replicate: both report healthy standbys" \
+	wait_for 5 eval 'role_is a standby && role_is b standby && ctl_of a health >/dev/null && ctl_of b health >/dev/null'
+ka_start a 150 "$A_ACC" "$A_CORE" "$B_ACC" "$B_CORE"
+ka_start b 100 "$B_ACC" "$B_CORE" "$A_ACC" "$A_CORE"
+check "replicate: keepalived gives a the virtual addresses" wait_for 15 has_vip a
+check "replicate: a takes the lease and acts" wait_for 10 role_is a active
+if ! role_is a active; then
+	diag "a: $(tail -5 "$HA/a/natproxyd.log")"
+	tap_done
+	exit 1
+fi
+check_eq "replicate: the lease in redis names a" a "$(rcli get np:natproxy:lease)"
+check "replicate: b follows a" wait_for 5 grep -q "following 'a'" "$HA/b/natproxyd.log"
+check "replicate: b has no virtual address" eval '! has_vip b'
+
+sip_spawn core $PY tests/lib/ha_ua.py uas "$SIP_FAR_IP" "$CTL"
+UAS=$SIP_LAST_PID
+sip_spawn lan1 $PY tests/lib/ha_ua.py uac "$SIP_A_IP" "$VIP_ACC" "$HA_CALLS" a "$CTL"
+UAC=$SIP_LAST_PID
+check "replicate: $HA_CALLS calls through a are up" wait_for 30 uac_all up
+# Per stream: RTP and RTCP on each side.
+want_flows=$((HA_CALLS * 4))
+check_eq "replicate: a relays $want_flows flows" "$want_flows" "$(n_flows a)"
+check "replicate: b holds the same $want_flows flows in its own maps" \
+	wait_for 5 eval '[ "$(n_flows b)" = "$want_flows" ]'
+check "replicate: b's copy of every call (its health)" \
+	test "$(health b copied_calls)" -ge "$HA_CALLS"
+# The latches: a's core flows send to A's NAT mapping, learnt from A's first
+# packet; b's copies send there too, before b ever saw a packet.
+latched_to_nat() { ctl_of "$1" flows --json 2>/dev/null | grep -o "\"$SIP_NAT1_IP:[0-9]*\"" | sort -u | wc -l; }
+check "replicate: a's flows latched onto A's NAT mapping" test "$(latched_to_nat a)" -ge 1
+check "replicate: b's flows hold a's latched NAT mapping" \
+	wait_for 5 eval '[ "$(latched_to_nat b)" -ge 1 ] && [ "$(latched_to_nat b)" = "$(latched_to_nat a)" ]'
+check "replicate: redis holds a's stream, snapshot and live calls" \
+	test "$(rcli xlen np:a:journal)" -ge 1 -a "$(rcli exists np:a:snapshot)" = 1 -a "$(rcli hlen np:a:media)" = "$HA_CALLS"
+
+# --- takeover ----------------------------------------------------------------
+sleep 3
+kill -9 "$NPD_a"
+t0=$(date +%s.%N)
+check "takeover: the addresses move to b" wait_for 10 has_vip b
+t1=$(date +%s.%N)
+check "takeover: b takes the lease and acts" wait_for 10 role_is b active
+t2=$(date +%s.%N)
+diag "takeover: addresses on b after $(echo "$t1 - $t0" | bc)s, b active after $(echo "$t2 - $t0" | bc)s"
+check "takeover: b took over every call" test "$(health b taken_over)" -ge "$HA_CALLS"
+sleep 4
+touch "$CTL/bye"
+check "takeover: the terminal's UA ends" wait_for 30 eval '! _sip_running $UAC'
+touch "$CTL/stop"
+check "takeover: the far end's UA ends" wait_for 10 eval '! _sip_running $UAS'
+RES=$HA/result.txt
+$PY - "$CTL/uac.json" "$CTL/uas.json" "$HA/a/charging.log" "$HA/b/charging.log" >"$RES" <<-'EOF'
+	import json, sys
+	uac = json.load(open(sys.argv[1])); uas = json.load(open(sys.argv[2]))
+	def recs(path):
+	    out = []
+	    try:
+	        for l in open(path):
+	            out.append(json.loads(l))
+	    except OSError:
+	        pass
+	    return out
+	ra, rb = recs(sys.argv[3]), recs(sys.argv[4])
+	for cid, u in sorted(uac.items()):
+	    f = uas.get(cid, {})
+	    mine = [r for r in rb if r["call_id"] == cid]
+	    theirs = [r for r in ra if r["call_id"] == cid]
+	    r = mine[0] if mine else {}
+	    up = sum(s["from_terminal"]["packets"] for s in r.get("streams", []))
+	    down = sum(s["to_terminal"]["packets"] for s in r.get("streams", []))
+	    print("call", cid, "state", u["state"], "bye_ok", int(u["bye_ok"]), "far_bye", int(f.get("bye", False)),
+	          "gap_at_terminal", u["gap"], "gap_at_far", f.get("gap", -1),
+	          "records_b", len(mine), "records_a", len(theirs),
+	          "takeover", int(bool(r.get("takeover"))),
+	          "rec_up", up, "far_received", f.get("received", -1),
+	          "rec_down", down, "term_received", u["received"])
+EOF
+sed 's/^/# /' "$RES"
+field() { awk -v k="$1" '{for (i = 1; i < NF; i++) if ($i == k) print $(i + 1)}' "$RES"; }
+all_eq() { local v; for v in $(field "$1"); do [ "$v" = "$2" ] || return 1; done; [ "$(field "$1" | wc -l)" = "$HA_CALLS" ]; }
+check "takeover: every call ended with a BYE through b, answered 200" all_eq bye_ok 1
+check "takeover: ... which reached the far end" all_eq far_bye 1
+check "takeover: exactly one charging record per call, by b" all_eq records_b 1
+check "takeover: ... and none by a" all_eq records_a 0
+check "takeover: ... each saying it was taken over" all_eq takeover 1
+# Counts: what XDP on a relayed after a's last replication (at most 1 s)
+# and until keepalived moved the addresses is in no record: the records
+# may miss that much (50 packets a second each way), never count more
+# than arrived.
+within() {
+	$PY -c 'import sys
+r, g, slack = (float(x) for x in sys.argv[1:4])
+sys.exit(0 if g - slack <= r <= g + 2 else 1)' "$@"
+}
+counts_match() {
+	local slack rec got i=0
+	slack=$($PY -c "print(int(50 * (1 + $t1 - $t0 + 0.5)))")
+	paste <(field "$1") <(field "$2") | while read -r rec got; do
+		within "$rec" "$got" "$slack" || { echo "# $1 $rec vs $2 $got (slack $slack)"; exit 1; }
+	done
+}
+check "takeover: records' packets from the terminal match what the far end received" counts_match rec_up far_received
+check "takeover: records' packets to the terminal match what the terminal received" counts_match rec_down term_received
+check "takeover: media gap under 5 s at every terminal and far end" \
+	$PY -c 'import sys; sys.exit(0 if all(float(x) < 5 for x in sys.argv[1:]) else 1)' \
+	$(field gap_at_terminal) $(field gap_at_far)
+check_eq "takeover: redis keeps no ended call live (b's media hash)" 0 "$(rcli hlen np:b:media)"
+check_eq "takeover: redis holds one charging record per call" "$HA_CALLS" "$(rcli llen np:charging)"
+
+# --- fence -------------------------------------------------------------------
+check "fence: terminal B registers through b" \
+	sipp_run lan2 reg-b register -i "$SIP_B_IP" -p 5060 -key user b -key expires 120 "$VIP_ACC:5060"
+ka_before=$(health b keepalives_sent)
+check "fence: b sends keepalives to B" wait_for 6 eval '[ "$(health b keepalives_sent)" -gt "$ka_before" ]'
+rcli set np:natproxy:lease intruder px 60000 >/dev/null
+check "fence: b, its lease taken, is fenced" wait_for 5 role_is b fenced
+check "fence: natproxyctl health says unhealthy" eval '! ctl_of b health >/dev/null'
+ka_fenced=$(health b keepalives_sent)
+ended=$(health b calls_ended)
+capture nat2 wan fence.pcap udp and src host "$VIP_ACC"
+sleep 5
+stop_captures
+check_eq "fence: no keepalive from b in 5 s (2 s interval)" "$ka_fenced" "$(health b keepalives_sent)"
+check_eq "fence: ... and no datagram from the access address reached B's NAT" 0 \
+	"$(tcpdump -nr "$NP_RUN_DIR/fence.pcap" 2>/dev/null | wc -l)"
+check_eq "fence: no call ended (no record) while fenced" "$ended" "$(health b calls_ended)"
+check "fence: b says why in its log" grep -q "fenced: 'intruder' holds the lease" "$HA/b/natproxyd.log"
+
+tap_done
