@@ -36,6 +36,18 @@ struct np_metrics_pair {
 	struct np_pair_counters ctr;
 };
 
+/* A cluster node's figures (docs/ha.md); filled by natproxyd. */
+struct np_metrics_cluster {
+	const char *role, *lease; /* names, as the health file has them */
+	const char *const *roles, *const *leases; /* every name of each */
+	size_t n_roles, n_leases;
+	bool redis_up;
+	uint64_t queued, queue_high, sent, dropped, refused, connects;
+	uint64_t promotions, fencings, demotions;
+	uint64_t entries_applied, records_bad, calls_copied, calls_taken_over,
+		calls_not_taken, resyncs, input_dropped;
+};
+
 struct np_metrics {
 	struct np_metrics_realm *realms;
 	size_t n_realms;
@@ -48,6 +60,8 @@ struct np_metrics {
 	double state_save_seconds; /* summed over every save */
 	/* The charging file's writer (charging_file.h). */
 	uint64_t charging_written, charging_pending, charging_failures;
+	bool have_cluster;
+	struct np_metrics_cluster cluster;
 };
 
 /* Takes the proxy's figures (media through its io). 0 or -ENOMEM. */

@@ -899,6 +899,38 @@ static int run(struct daemon *d)
 	}
 }
 
+static void cluster_metrics(const struct np_cluster *cl, struct np_metrics *m)
+{
+	struct np_metrics_cluster *c = &m->cluster;
+	struct np_cluster_stats st;
+
+	np_cluster_stats(cl, &st);
+	m->have_cluster = true;
+	c->roles = np_role_names;
+	c->n_roles = NP_ROLE_MAX;
+	c->role = np_role_names[st.role];
+	c->leases = np_lease_names;
+	c->n_leases = NP_LEASE_MAX;
+	c->lease = np_lease_names[st.lease];
+	c->redis_up = st.redis.connected;
+	c->queued = st.redis.queued;
+	c->queue_high = st.redis.queue_high;
+	c->sent = st.redis.sent;
+	c->refused = st.redis.failed;
+	c->dropped = st.redis.dropped;
+	c->connects = st.redis.reconnects;
+	c->promotions = st.promotions;
+	c->fencings = st.fencings;
+	c->demotions = st.demotions;
+	c->entries_applied = st.applied;
+	c->records_bad = st.apply_bad;
+	c->calls_copied = st.copied_calls;
+	c->calls_taken_over = st.taken_over;
+	c->calls_not_taken = st.not_taken;
+	c->resyncs = st.resyncs;
+	c->input_dropped = st.dropped_input;
+}
+
 /* A metrics page, made in the loop: nothing changes the proxy meanwhile. */
 static char *metrics_page(void *arg, size_t *len)
 {
@@ -925,6 +957,8 @@ static char *metrics_page(void *arg, size_t *len)
 	m.charging_written = d->charging.written;
 	m.charging_pending = d->charging.pending;
 	m.charging_failures = d->charging.failures;
+	if (d->cluster)
+		cluster_metrics(d->cluster, &m);
 	page = np_metrics_render(&m, len);
 	np_metrics_free(&m);
 	return page;

@@ -22,6 +22,7 @@ SUITES=(
 	build/tests/unit/charging_file_test
 	build/tests/unit/mgcp_test
 	build/tests/unit/h248_test
+	build/tests/unit/cluster_test
 	build/tests/fuzz/proxy_fuzz
 	build/tests/fuzz/mgcp_fuzz
 	build/tests/fuzz/h248_fuzz

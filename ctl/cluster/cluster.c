@@ -36,12 +36,6 @@ struct np_cluster {
 	char key[4][128]; /* journal, snapshot, media (ours); media (peer's) */
 };
 
-static const char *const lease_names[] = {
-	[NP_LEASE_UNKNOWN] = "unknown",
-	[NP_LEASE_FREE] = "free",
-	[NP_LEASE_OURS] = "ours",
-	[NP_LEASE_OTHER] = "other",
-};
 
 static double mono_now(void)
 {
@@ -351,7 +345,7 @@ void np_cluster_event(struct np_cluster *cl, time_t now)
 	lease_changed = news.lease != cl->lease || strcmp(news.holder, cl->holder);
 	if (lease_changed)
 		np_info("cluster: lease '%s' %s%s%s", cl->cfg.share,
-			lease_names[news.lease], news.holder[0] ? ": " : "",
+			np_lease_names[news.lease], news.holder[0] ? ": " : "",
 			news.holder);
 	cl->lease = news.lease;
 	cl->st.lease = news.lease;
@@ -449,7 +443,7 @@ static void write_health(struct np_cluster *cl)
 		"\"keepalives_sent\": %llu, \"calls_ended\": %llu}\n",
 		cl->cfg.node, cl->cfg.peer, role_json(cl), (int)getpid(),
 		wall_now(), cl->have_addrs ? "true" : "false",
-		lease_names[cl->lease], cl->holder,
+		np_lease_names[cl->lease], cl->holder,
 		cl->st.redis.connected ? "up" : "down", cl->st.redis.queued,
 		(unsigned long long)cl->st.redis.dropped,
 		(unsigned long long)cl->st.promotions,

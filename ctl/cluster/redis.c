@@ -25,6 +25,13 @@
 #define BATCH 64 /* transactions sent in one round trip */
 #define MEDIA_EVERY_MS 1000 /* the peer's media hash read again */
 
+const char *const np_lease_names[NP_LEASE_MAX] = {
+	[NP_LEASE_UNKNOWN] = "unknown",
+	[NP_LEASE_FREE] = "free",
+	[NP_LEASE_OURS] = "ours",
+	[NP_LEASE_OTHER] = "other",
+};
+
 /* One queued transaction: its commands, each an argv. */
 struct txn {
 	struct txn *next;

@@ -31,7 +31,10 @@ enum np_lease_seen {
 	NP_LEASE_FREE,
 	NP_LEASE_OURS,
 	NP_LEASE_OTHER,
+	NP_LEASE_MAX
 };
+
+extern const char *const np_lease_names[NP_LEASE_MAX];
 
 /* One entry of the peer's journal stream. */
 struct np_redis_entry {
