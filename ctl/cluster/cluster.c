@@ -363,8 +363,9 @@ void np_cluster_event(struct np_cluster *cl, time_t now)
 	np_redis_entries_free(news.entries);
 	if (news.resync && cl->role == NP_ROLE_ACTIVE) {
 		cl->st.resyncs++;
-		np_warn("cluster: records dropped while redis was away: the "
-			"whole state goes again");
+		np_warn("cluster: redis was away (%llu transactions dropped): "
+			"the whole state goes again",
+			(unsigned long long)news.stats.dropped);
 		np_core_changed_all(&cl->px->core);
 	}
 	if (lease_changed)

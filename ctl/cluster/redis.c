@@ -284,8 +284,13 @@ static bool connect_redis(struct np_redis *r)
 	np_info("cluster: connected to redis %s:%u", host, r->cfg.redis.port);
 	pthread_mutex_lock(&r->lock);
 	r->stats.connected = true;
-	r->stats.reconnects++;
+	/* Back after a loss: Redis may have restarted empty (a stream
+	 * without its snapshot): the next save is a whole snapshot. */
+	if (r->stats.reconnects++)
+		r->resync = true;
 	pthread_mutex_unlock(&r->lock);
+	if (r->resync)
+		notify(r);
 	r->lease_at = 0;
 	r->media_at = 0;
 	return true;

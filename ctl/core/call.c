@@ -111,7 +111,7 @@ void np_call_answered(struct np_core *core, struct np_term *t,
 /* call leaves t: unlinked, its flows removed (their last counts in its
  * volumes), its ports freed. false if it was not t's. */
 static bool call_release(struct np_core *core, struct np_term *t,
-			 struct np_call *call)
+			 struct np_call *call, bool say)
 {
 	const struct np_pair *pair = np_core_pair(core, t);
 	struct np_call **p;
@@ -123,7 +123,10 @@ static bool call_release(struct np_core *core, struct np_term *t,
 		return false;
 	*p = call->next;
 	for (i = 0; i < call->n_streams; i++)
-		np_stream_release(core, t, call, i);
+		if (say)
+			np_stream_release(core, t, call, i);
+		else
+			np_stream_forget(core, t, call, i);
 	core->live_calls[pair->first]--;
 	core->live_calls[pair->second]--;
 	np_term_changed(core, t);
@@ -133,7 +136,7 @@ static bool call_release(struct np_core *core, struct np_term *t,
 void np_call_end(struct np_core *core, struct np_term *t,
 		 struct np_call *call, enum np_end_reason why, time_t now)
 {
-	if (!call_release(core, t, call))
+	if (!call_release(core, t, call, true))
 		return;
 	np_charge(core, t, call, np_end_reason_names[why]);
 	np_info("call '%s' ended (%s) after %lds", call->id,
@@ -249,7 +252,7 @@ int np_core_mirror_call(struct np_core *core, struct np_term *t,
 void np_call_forget(struct np_core *core, struct np_term *t,
 		    struct np_call *call)
 {
-	if (!call_release(core, t, call))
+	if (!call_release(core, t, call, false))
 		return;
 	free(call->dialog);
 	free(call);

@@ -452,6 +452,9 @@ time_t np_media_idle(struct np_core *core, struct np_term *t,
 /* Releases stream i (flows, ports); its volumes join the record. */
 void np_stream_release(struct np_core *core, struct np_term *t,
 		       struct np_call *call, size_t i);
+/* The same, said only at debug level (a standby's copy). */
+void np_stream_forget(struct np_core *core, struct np_term *t,
+		      struct np_call *call, size_t i);
 /* A stream's volumes: read from the maps, or taken with the flows. */
 void np_stream_volumes(struct np_core *core, size_t pair,
 		       const struct np_stream *s, bool remove,

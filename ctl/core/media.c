@@ -374,8 +374,10 @@ void np_stream_volumes(struct np_core *core, size_t pair_i,
 	}
 }
 
-void np_stream_release(struct np_core *core, struct np_term *t,
-		       struct np_call *call, size_t i)
+/* say: log what the stream carried (not for a standby's copy, which
+ * carried nothing and is dropped whenever the active node changes it). */
+static void stream_release(struct np_core *core, struct np_term *t,
+			   struct np_call *call, size_t i, bool say)
 {
 	const struct np_pair *pair = np_core_pair(core, t);
 	struct np_stream *s = &call->streams[i];
@@ -385,7 +387,7 @@ void np_stream_release(struct np_core *core, struct np_term *t,
 	if (!s->active)
 		return;
 	np_stream_volumes(core, t->pair, s, true, &up, &down);
-	np_info("call '%s': stream %u/%u ended: %llu packets %llu bytes from "
+	np_log(say ? NP_LOG_INFO : NP_LOG_DEBUG,"call '%s': stream %u/%u ended: %llu packets %llu bytes from "
 		"the terminal, %llu packets %llu bytes to it",
 		call->id, s->access_port, s->core_port,
 		(unsigned long long)up.packets, (unsigned long long)up.bytes,
@@ -403,6 +405,18 @@ void np_stream_release(struct np_core *core, struct np_term *t,
 	np_portpool_put_pair(&core->media_ports[pair->second], s->core_port);
 	memset(s, 0, sizeof(*s));
 	np_term_changed(core, t);
+}
+
+void np_stream_release(struct np_core *core, struct np_term *t,
+		       struct np_call *call, size_t i)
+{
+	stream_release(core, t, call, i, true);
+}
+
+void np_stream_forget(struct np_core *core, struct np_term *t,
+		      struct np_call *call, size_t i)
+{
+	stream_release(core, t, call, i, false);
 }
 
 static int stream_allocate(const struct at *a, struct np_stream *s)

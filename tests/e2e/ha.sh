@@ -42,12 +42,12 @@ CTL=$HA/ua
 PY=/usr/bin/python3
 
 rcli() { in_ns core redis-cli -h "$REDIS_IP" -p "$REDIS_PORT" "$@"; }
-ctl_of() { local n=$1; shift; in_ns "$(ns_of "$n")" build/natproxyctl --pin-dir "$NP_RUN_DIR/bpf/$n" --state "$HA/$n/state" "$@"; }
+ctl_of() { local n=$1; shift; in_ns "$(ns_of "$n")" build/natproxyctl --pin-dir "$NP_RUN_DIR/bpf/$n" --state "$HA/$n/$n.state" "$@"; }
 ns_of() { [ "$1" = a ] && echo proxy || echo proxyb; }
 # health N FIELD: a field of node N's health file (its JSON).
 health() { $PY -c 'import json,sys
 try: print(json.load(open(sys.argv[1]))[sys.argv[2]])
-except Exception: print("")' "$HA/$1/state.health" "$2"; }
+except Exception: print("")' "$HA/$1/$1.state.health" "$2"; }
 role_is() { [ "$(health "$1" role)" = "$2" ]; }
 
 # ha_topology: node b's namespace on both bridges (a core bridge made of
@@ -105,7 +105,7 @@ node_cfg() {
 		  method: options
 		  interval: 2
 		charging:
-		  file: $HA/$1/charging.log
+		  file: $HA/$1/charging-$1.log
 		cluster:
 		  redis: $REDIS_IP:$REDIS_PORT
 		  node: $1
@@ -116,9 +116,9 @@ node_cfg() {
 
 # npd_start N: natproxyd of node N, its PID in NPD_<N>.
 npd_start() {
-	local log=$HA/$1/natproxyd.log i
+	local log=$HA/$1/natproxyd-$1.log i
 	sip_spawn "$(ns_of "$1")" build/natproxyd -c "$HA/$1.yaml" --pin-dir "$NP_RUN_DIR/bpf/$1" \
-		--state "$HA/$1/state" >>"$log" 2>&1
+		--state "$HA/$1/$1.state" >>"$log" 2>&1
 	eval "NPD_$1=$SIP_LAST_PID"
 	for ((i = 0; i < 50; i++)); do
 		grep -q 'natproxyd running' "$log" && return 0
@@ -134,15 +134,16 @@ npd_start() {
 # addresses go).
 ka_start() {
 	local n=$1 dir=$HA/$1
-	cat >"$dir/keepalived.conf" <<-EOF
+	cat >"$dir/keepalived-$n.conf" <<-EOF
 		global_defs {
 		  router_id np_$n
 		  script_user root
 		  vrrp_garp_master_delay 0
 		  vrrp_garp_master_repeat 3
+		  vrrp_version 3
 		}
 		vrrp_script np_health {
-		  script "$PWD/build/natproxyctl health --state $dir/state"
+		  script "$PWD/build/natproxyctl health --state $dir/$n.state"
 		  interval 1
 		  fall 1
 		  rise 1
@@ -159,7 +160,7 @@ ka_start() {
 		  interface acc0
 		  virtual_router_id 51
 		  priority $2
-		  advert_int 1
+		  advert_int 0.5
 		  unicast_src_ip $3
 		  unicast_peer {
 		    $5
@@ -177,7 +178,7 @@ ka_start() {
 		  interface core0
 		  virtual_router_id 52
 		  priority $2
-		  advert_int 1
+		  advert_int 0.5
 		  unicast_src_ip $4
 		  unicast_peer {
 		    $6
@@ -190,8 +191,8 @@ ka_start() {
 		  }
 		}
 	EOF
-	sip_spawn "$(ns_of "$n")" keepalived -n -l -D -P -f "$dir/keepalived.conf" \
-		-p "$dir/keepalived.pid" -r "$dir/vrrp.pid" >"$dir/keepalived.log" 2>&1
+	sip_spawn "$(ns_of "$n")" keepalived -n -l -D -P -f "$dir/keepalived-$n.conf" \
+		-p "$dir/keepalived.pid" -r "$dir/vrrp.pid" >"$dir/keepalived-$n.log" 2>&1
 }
 
 has_vip() { in_ns "$(ns_of "$1")" ip -o addr show dev acc0 | grep -q " $VIP_ACC/"; }
@@ -224,12 +225,12 @@ ka_start b 100 "$B_ACC" "$B_CORE" "$A_ACC" "$A_CORE"
 check "replicate: keepalived gives a the virtual addresses" wait_for 15 has_vip a
 check "replicate: a takes the lease and acts" wait_for 10 role_is a active
 if ! role_is a active; then
-	diag "a: $(tail -5 "$HA/a/natproxyd.log")"
+	diag "a: $(tail -5 "$HA/a/natproxyd-a.log")"
 	tap_done
 	exit 1
 fi
 check_eq "replicate: the lease in redis names a" a "$(rcli get np:natproxy:lease)"
-check "replicate: b follows a" wait_for 5 grep -q "following 'a'" "$HA/b/natproxyd.log"
+check "replicate: b follows a" wait_for 5 grep -q "following 'a'" "$HA/b/natproxyd-b.log"
 check "replicate: b has no virtual address" eval '! has_vip b'
 
 sip_spawn core $PY tests/lib/ha_ua.py uas "$SIP_FAR_IP" "$CTL"
@@ -253,25 +254,67 @@ check "replicate: b's flows hold a's latched NAT mapping" \
 check "replicate: redis holds a's stream, snapshot and live calls" \
 	test "$(rcli xlen np:a:journal)" -ge 1 -a "$(rcli exists np:a:snapshot)" = 1 -a "$(rcli hlen np:a:media)" = "$HA_CALLS"
 
-# --- takeover ----------------------------------------------------------------
-sleep 3
-kill -9 "$NPD_a"
+mono() { $PY -c 'import time; print(round(time.monotonic(), 3))'; }
+npd_alive() { local v="NPD_$1"; _sip_running "${!v}"; }
+
+# --- links: the active node's interfaces go down ------------------------------
+# keepalived on a sees its links down (FAULT) and drops the addresses; b,
+# hearing no more adverts, takes them; natproxyd a, without them, gives the
+# lease up and follows b, and b acts.
+sleep 2
+# The standby's copies relay nothing: no frame for the addresses reaches it.
+flow_packets() { ctl_of "$1" flows --json | $PY -c 'import json,sys
+print(sum(json.loads(l)["packets"] for l in sys.stdin))'; }
+check_eq "replicate: b's copied flows relayed nothing while a was active" 0 "$(flow_packets b)"
+T_LINKS=$(mono)
+in_ns proxy ip link set acc0 down
+in_ns proxy ip link set core0 down
 t0=$(date +%s.%N)
-check "takeover: the addresses move to b" wait_for 10 has_vip b
+check "links: the addresses move to b" wait_for 15 has_vip b
 t1=$(date +%s.%N)
-check "takeover: b takes the lease and acts" wait_for 10 role_is b active
+check "links: b takes the lease and acts" wait_for 10 role_is b active
 t2=$(date +%s.%N)
-diag "takeover: addresses on b after $(echo "$t1 - $t0" | bc)s, b active after $(echo "$t2 - $t0" | bc)s"
-check "takeover: b took over every call" test "$(health b taken_over)" -ge "$HA_CALLS"
-sleep 4
+diag "links: addresses on b after $(echo "$t1 - $t0" | bc)s, b active after $(echo "$t2 - $t0" | bc)s"
+check "links: b took over every call" test "$(health b taken_over)" -ge "$HA_CALLS"
+check "links: a, without its addresses, stands by (it logged why)" \
+	wait_for 5 eval 'role_is a standby && grep -q "standby (was active): the addresses are not here" "$HA/a/natproxyd-a.log"'
+check "links: natproxyd a still runs" npd_alive a
+in_ns proxy ip link set acc0 up
+in_ns proxy ip link set core0 up
+check "links: a, its links back, follows b (keepalived keeps b master)" \
+	wait_for 10 eval 'grep -q "following '"'b'"'" "$HA/a/natproxyd-a.log" && ! has_vip a'
+check "links: a holds b's $want_flows flows again" \
+	wait_for 10 eval '[ "$(n_flows a)" = "$want_flows" ]'
+
+# --- takeover: natproxyd b is killed --------------------------------------------
+sleep 3
+T_KILL=$(mono)
+kill -9 "$NPD_b"
+t0=$(date +%s.%N)
+check "takeover: the addresses move back to a" wait_for 10 has_vip a
+t1=$(date +%s.%N)
+check "takeover: a takes the lease and acts" wait_for 10 role_is a active
+t2=$(date +%s.%N)
+KILL_MOVE=$(echo "$t1 - $t0" | bc)
+diag "takeover: addresses on a after ${KILL_MOVE}s, a active after $(echo "$t2 - $t0" | bc)s"
+check "takeover: a took over every call" test "$(health a taken_over)" -ge "$HA_CALLS"
+sleep 3
+# What XDP on a handed to the kernel (no neighbour yet) and dropped, for the
+# counts below.
+ctl_of a flows --json | $PY -c 'import json,sys
+k = d = 0
+for l in sys.stdin:
+    f = json.loads(l); k += f["to_kernel"]; d += sum(f["drops"].values())
+print("# a flows: to_kernel", k, "drops", d)'
 touch "$CTL/bye"
 check "takeover: the terminal's UA ends" wait_for 30 eval '! _sip_running $UAC'
 touch "$CTL/stop"
 check "takeover: the far end's UA ends" wait_for 10 eval '! _sip_running $UAS'
 RES=$HA/result.txt
-$PY - "$CTL/uac.json" "$CTL/uas.json" "$HA/a/charging.log" "$HA/b/charging.log" >"$RES" <<-'EOF'
+$PY - "$CTL/uac.json" "$CTL/uas.json" "$HA/a/charging-a.log" "$HA/b/charging-b.log" "$T_LINKS" "$T_KILL" >"$RES" <<-'EOF'
 	import json, sys
 	uac = json.load(open(sys.argv[1])); uas = json.load(open(sys.argv[2]))
+	t_links, t_kill = float(sys.argv[5]), float(sys.argv[6])
 	def recs(path):
 	    out = []
 	    try:
@@ -280,70 +323,82 @@ $PY - "$CTL/uac.json" "$CTL/uas.json" "$HA/a/charging.log" "$HA/b/charging.log" 
 	    except OSError:
 	        pass
 	    return out
+	def gap(gaps, t, until):
+	    g = [d for at, d in gaps if t - 0.5 <= at <= until]
+	    return max(g) if g else 0.0
 	ra, rb = recs(sys.argv[3]), recs(sys.argv[4])
 	for cid, u in sorted(uac.items()):
 	    f = uas.get(cid, {})
-	    mine = [r for r in rb if r["call_id"] == cid]
-	    theirs = [r for r in ra if r["call_id"] == cid]
+	    mine = [r for r in ra if r["call_id"] == cid]
+	    theirs = [r for r in rb if r["call_id"] == cid]
 	    r = mine[0] if mine else {}
 	    up = sum(s["from_terminal"]["packets"] for s in r.get("streams", []))
 	    down = sum(s["to_terminal"]["packets"] for s in r.get("streams", []))
 	    print("call", cid, "state", u["state"], "bye_ok", int(u["bye_ok"]), "far_bye", int(f.get("bye", False)),
-	          "gap_at_terminal", u["gap"], "gap_at_far", f.get("gap", -1),
-	          "records_b", len(mine), "records_a", len(theirs),
-	          "takeover", int(bool(r.get("takeover"))),
+	          "links_gap_terminal", gap(u["gaps"], t_links, t_kill), "links_gap_far", gap(f.get("gaps", []), t_links, t_kill),
+	          "kill_gap_terminal", gap(u["gaps"], t_kill, 1e12), "kill_gap_far", gap(f.get("gaps", []), t_kill, 1e12),
+	          "records_a", len(mine), "records_b", len(theirs),
+	          "takeover_from", (r.get("takeover") or {}).get("from", "-"),
 	          "rec_up", up, "far_received", f.get("received", -1),
 	          "rec_down", down, "term_received", u["received"])
 EOF
 sed 's/^/# /' "$RES"
 field() { awk -v k="$1" '{for (i = 1; i < NF; i++) if ($i == k) print $(i + 1)}' "$RES"; }
 all_eq() { local v; for v in $(field "$1"); do [ "$v" = "$2" ] || return 1; done; [ "$(field "$1" | wc -l)" = "$HA_CALLS" ]; }
-check "takeover: every call ended with a BYE through b, answered 200" all_eq bye_ok 1
+check "takeover: every call ended with a BYE through a, answered 200" all_eq bye_ok 1
 check "takeover: ... which reached the far end" all_eq far_bye 1
-check "takeover: exactly one charging record per call, by b" all_eq records_b 1
-check "takeover: ... and none by a" all_eq records_a 0
-check "takeover: ... each saying it was taken over" all_eq takeover 1
-# Counts: what XDP on a relayed after a's last replication (at most 1 s)
-# and until keepalived moved the addresses is in no record: the records
-# may miss that much (50 packets a second each way), never count more
-# than arrived.
+check "takeover: exactly one charging record per call, by a (which ended it)" all_eq records_a 1
+check "takeover: ... and none by b" all_eq records_b 0
+check "takeover: ... each saying it was taken over from b" all_eq takeover_from b
+# Counts: what XDP on the killed node relayed after its last replication
+# (at most 1 s) and until keepalived moved the addresses is in no record:
+# the records may miss that much (50 packets a second each way). They may
+# also count a few packets that never arrived: relayed by a node in the
+# moment its links went down or its addresses left it (seen: up to 8, and
+# 33 on a loaded machine); 0.5 s of packets (25) is allowed for that.
 within() {
 	$PY -c 'import sys
 r, g, slack = (float(x) for x in sys.argv[1:4])
-sys.exit(0 if g - slack <= r <= g + 2 else 1)' "$@"
+sys.exit(0 if g - slack <= r <= g + 25 else 1)' "$@"
 }
 counts_match() {
-	local slack rec got i=0
-	slack=$($PY -c "print(int(50 * (1 + $t1 - $t0 + 0.5)))")
+	local slack rec got
+	slack=$($PY -c "print(int(50 * (1 + $KILL_MOVE + 0.5)))")
 	paste <(field "$1") <(field "$2") | while read -r rec got; do
 		within "$rec" "$got" "$slack" || { echo "# $1 $rec vs $2 $got (slack $slack)"; exit 1; }
 	done
 }
 check "takeover: records' packets from the terminal match what the far end received" counts_match rec_up far_received
 check "takeover: records' packets to the terminal match what the terminal received" counts_match rec_down term_received
-check "takeover: media gap under 5 s at every terminal and far end" \
-	$PY -c 'import sys; sys.exit(0 if all(float(x) < 5 for x in sys.argv[1:]) else 1)' \
-	$(field gap_at_terminal) $(field gap_at_far)
-check_eq "takeover: redis keeps no ended call live (b's media hash)" 0 "$(rcli hlen np:b:media)"
+check "takeover: media gap at the kill under 1 s at every terminal and far end" \
+	$PY -c 'import sys; sys.exit(0 if all(float(x) < 1 for x in sys.argv[1:]) else 1)' \
+	$(field kill_gap_terminal) $(field kill_gap_far)
+check_eq "takeover: redis keeps no ended call live (a's media hash)" 0 "$(rcli hlen np:a:media)"
 check_eq "takeover: redis holds one charging record per call" "$HA_CALLS" "$(rcli llen np:charging)"
 
 # --- fence -------------------------------------------------------------------
-check "fence: terminal B registers through b" \
+check "fence: terminal B registers through a" \
 	sipp_run lan2 reg-b register -i "$SIP_B_IP" -p 5060 -key user b -key expires 120 "$VIP_ACC:5060"
-ka_before=$(health b keepalives_sent)
-check "fence: b sends keepalives to B" wait_for 6 eval '[ "$(health b keepalives_sent)" -gt "$ka_before" ]'
+ka_before=$(health a keepalives_sent)
+check "fence: a sends keepalives to B" wait_for 6 eval '[ "$(health a keepalives_sent)" -gt "$ka_before" ]'
 rcli set np:natproxy:lease intruder px 60000 >/dev/null
-check "fence: b, its lease taken, is fenced" wait_for 5 role_is b fenced
-check "fence: natproxyctl health says unhealthy" eval '! ctl_of b health >/dev/null'
-ka_fenced=$(health b keepalives_sent)
-ended=$(health b calls_ended)
+check "fence: a, its lease taken, is fenced" wait_for 5 role_is a fenced
+check "fence: natproxyctl health says unhealthy" eval '! ctl_of a health >/dev/null'
+# keepalived takes the addresses from the unhealthy node; they are put back
+# by hand: a node that holds them without the lease must still not act.
+check "fence: keepalived takes the addresses from a" wait_for 5 eval '! has_vip a'
+in_ns proxy ip addr add "$VIP_ACC/24" dev acc0
+in_ns proxy ip addr add "$VIP_CORE/24" dev core0
+check "fence: a, the addresses back on it by hand, still does not act" 	wait_for 3 eval 'has_vip a && [ "$(health a addresses)" = True ] && ! role_is a active'
+ka_fenced=$(health a keepalives_sent)
+ended=$(health a calls_ended)
 capture nat2 wan fence.pcap udp and src host "$VIP_ACC"
 sleep 5
 stop_captures
-check_eq "fence: no keepalive from b in 5 s (2 s interval)" "$ka_fenced" "$(health b keepalives_sent)"
+check_eq "fence: no keepalive from a in 5 s (2 s interval)" "$ka_fenced" "$(health a keepalives_sent)"
 check_eq "fence: ... and no datagram from the access address reached B's NAT" 0 \
 	"$(tcpdump -nr "$NP_RUN_DIR/fence.pcap" 2>/dev/null | wc -l)"
-check_eq "fence: no call ended (no record) while fenced" "$ended" "$(health b calls_ended)"
-check "fence: b says why in its log" grep -q "fenced: 'intruder' holds the lease" "$HA/b/natproxyd.log"
+check_eq "fence: no call ended (no record) while fenced" "$ended" "$(health a calls_ended)"
+check "fence: a says why in its log" grep -q "fenced: 'intruder' holds the lease" "$HA/a/natproxyd-a.log"
 
 tap_done

@@ -17,7 +17,8 @@ is timed, so the gap a takeover leaves is measured where the audio lands.
 
 Each JSON holds, per Call-ID, the RTP packets sent and received, the
 largest interval between two received packets (the gap, seconds, from the
-first packet to the last), and whether its BYE got its 200 (uac) or came
+first packet to the last), every pause over 100 ms (gaps: [CLOCK_MONOTONIC
+time of the last packet before it, its length]), and whether its BYE got its 200 (uac) or came
 (uas). Every loop is bounded in time (SAFETY seconds at most).
 """
 import hashlib
@@ -33,6 +34,7 @@ import time
 
 SAFETY = 170.0
 PTIME = 0.020
+GAP = 0.1  # a pause in arrivals longer than this is listed
 PAYLOAD = b"\xff" * 160
 
 
@@ -71,6 +73,7 @@ class Media:
         self.first = self.last = None
         self.gap = 0.0
         self.gap_at = None
+        self.gaps = []  # [monotonic time, seconds] of every pause > GAP
         self.running = False
 
     def send(self):
@@ -96,6 +99,8 @@ class Media:
         if self.last is not None and now - self.last > self.gap:
             self.gap = now - self.last
             self.gap_at = self.last
+        if self.last is not None and now - self.last > GAP:
+            self.gaps.append([round(self.last, 3), round(now - self.last, 3)])
         if self.first is None:
             self.first = now
         self.last = now
@@ -103,7 +108,8 @@ class Media:
     def stats(self):
         return {"sent": self.sent, "received": self.received,
                 "gap": round(self.gap, 3),
-                "gap_at": round(self.gap_at, 3) if self.gap_at else None}
+                "gap_at": round(self.gap_at, 3) if self.gap_at else None,
+                "gaps": self.gaps}
 
 
 def digest(challenge, user, method, uri):
