@@ -209,9 +209,14 @@ trap 'exit 1' INT TERM HUP PIPE
 mkdir -p "$CTL"
 ha_topology || { echo "not ok - ha topology"; exit 1; }
 kamailio_start || { echo "not ok - kamailio"; exit 1; }
-sip_spawn core redis-server --bind "$REDIS_IP" --port "$REDIS_PORT" --save '' --appendonly no \
-	--protected-mode no --dir "$HA" >"$HA/redis.log" 2>&1
-wait_for 5 rcli ping >/dev/null
+# redis_start: an empty redis-server (nothing saved), its PID in REDIS_PID.
+redis_start() {
+	sip_spawn core redis-server --bind "$REDIS_IP" --port "$REDIS_PORT" --save '' --appendonly no \
+		--protected-mode no --dir "$HA" >>"$HA/redis.log" 2>&1
+	REDIS_PID=$SIP_LAST_PID
+	wait_for 5 eval 'rcli ping >/dev/null 2>&1'
+}
+redis_start
 
 # --- replicate -------------------------------------------------------------
 node_cfg a b
@@ -243,8 +248,8 @@ want_flows=$((HA_CALLS * 4))
 check_eq "replicate: a relays $want_flows flows" "$want_flows" "$(n_flows a)"
 check "replicate: b holds the same $want_flows flows in its own maps" \
 	wait_for 5 eval '[ "$(n_flows b)" = "$want_flows" ]'
-check "replicate: b's copy of every call (its health)" \
-	test "$(health b copied_calls)" -ge "$HA_CALLS"
+check "replicate: b's copy of every call (its health, written every second)" \
+	wait_for 3 eval '[ "$(health b copied_calls)" -ge "$HA_CALLS" ]'
 # The latches: a's core flows send to A's NAT mapping, learnt from A's first
 # packet; b's copies send there too, before b ever saw a packet.
 latched_to_nat() { ctl_of "$1" flows --json 2>/dev/null | grep -o "\"$SIP_NAT1_IP:[0-9]*\"" | sort -u | wc -l; }
@@ -261,11 +266,26 @@ npd_alive() { local v="NPD_$1"; _sip_running "${!v}"; }
 # keepalived on a sees its links down (FAULT) and drops the addresses; b,
 # hearing no more adverts, takes them; natproxyd a, without them, gives the
 # lease up and follows b, and b acts.
+# --- redis: restarted empty under the calls -----------------------------------
+T_REDIS=$(mono)
+sip_stop "$REDIS_PID"
+check "redis: away, a keeps acting (its journal is local)" \
+	wait_for 5 eval '[ "$(health a redis)" = down ] && role_is a active'
+sleep 2
+check "redis: away, b stays a standby" role_is b standby
+redis_start
+check "redis: back empty, a writes its whole state again" wait_for 10 eval '[ "$(rcli exists np:a:snapshot)" = 1 ]'
+check "redis: ... and holds the lease again" wait_for 5 eval '[ "$(rcli get np:natproxy:lease)" = a ]'
+check "redis: b follows a again, with every flow" \
+	wait_for 10 eval '[ "$(grep -c "following '"'a'"'" "$HA/b/natproxyd-b.log")" -ge 2 ] && [ "$(n_flows b)" = "$want_flows" ]'
+check "redis: a's live calls are in redis again" wait_for 5 eval '[ "$(rcli hlen np:a:media)" = "$HA_CALLS" ]'
+
 sleep 2
 # The standby's copies relay nothing: no frame for the addresses reaches it.
 flow_packets() { ctl_of "$1" flows --json | $PY -c 'import json,sys
 print(sum(json.loads(l)["packets"] for l in sys.stdin))'; }
 check_eq "replicate: b's copied flows relayed nothing while a was active" 0 "$(flow_packets b)"
+diag "standby b: $(grep VmRSS /proc/$NPD_b/status | tr -s ' \t' ' '), CPU $(awk '{printf "%.2f s", ($14 + $15) / 100}' /proc/$NPD_b/stat) since its start; a: $(grep VmRSS /proc/$NPD_a/status | tr -s ' \t' ' '), CPU $(awk '{printf "%.2f s", ($14 + $15) / 100}' /proc/$NPD_a/stat)"
 T_LINKS=$(mono)
 in_ns proxy ip link set acc0 down
 in_ns proxy ip link set core0 down
@@ -311,10 +331,10 @@ check "takeover: the terminal's UA ends" wait_for 30 eval '! _sip_running $UAC'
 touch "$CTL/stop"
 check "takeover: the far end's UA ends" wait_for 10 eval '! _sip_running $UAS'
 RES=$HA/result.txt
-$PY - "$CTL/uac.json" "$CTL/uas.json" "$HA/a/charging-a.log" "$HA/b/charging-b.log" "$T_LINKS" "$T_KILL" >"$RES" <<-'EOF'
+$PY - "$CTL/uac.json" "$CTL/uas.json" "$HA/a/charging-a.log" "$HA/b/charging-b.log" "$T_LINKS" "$T_KILL" "$T_REDIS" >"$RES" <<-'EOF'
 	import json, sys
 	uac = json.load(open(sys.argv[1])); uas = json.load(open(sys.argv[2]))
-	t_links, t_kill = float(sys.argv[5]), float(sys.argv[6])
+	t_links, t_kill, t_redis = float(sys.argv[5]), float(sys.argv[6]), float(sys.argv[7])
 	def recs(path):
 	    out = []
 	    try:
@@ -335,6 +355,7 @@ $PY - "$CTL/uac.json" "$CTL/uas.json" "$HA/a/charging-a.log" "$HA/b/charging-b.l
 	    up = sum(s["from_terminal"]["packets"] for s in r.get("streams", []))
 	    down = sum(s["to_terminal"]["packets"] for s in r.get("streams", []))
 	    print("call", cid, "state", u["state"], "bye_ok", int(u["bye_ok"]), "far_bye", int(f.get("bye", False)),
+	          "redis_gap_terminal", gap(u["gaps"], t_redis, t_links), "redis_gap_far", gap(f.get("gaps", []), t_redis, t_links),
 	          "links_gap_terminal", gap(u["gaps"], t_links, t_kill), "links_gap_far", gap(f.get("gaps", []), t_links, t_kill),
 	          "kill_gap_terminal", gap(u["gaps"], t_kill, 1e12), "kill_gap_far", gap(f.get("gaps", []), t_kill, 1e12),
 	          "records_a", len(mine), "records_b", len(theirs),
@@ -373,6 +394,9 @@ check "takeover: records' packets to the terminal match what the terminal receiv
 check "takeover: media gap at the kill under 1 s at every terminal and far end" \
 	$PY -c 'import sys; sys.exit(0 if all(float(x) < 1 for x in sys.argv[1:]) else 1)' \
 	$(field kill_gap_terminal) $(field kill_gap_far)
+check "redis: no media gap over 0.3 s while redis was away" \
+	$PY -c 'import sys; sys.exit(0 if all(float(x) < 0.3 for x in sys.argv[1:]) else 1)' \
+	$(field redis_gap_terminal) $(field redis_gap_far)
 check_eq "takeover: redis keeps no ended call live (a's media hash)" 0 "$(rcli hlen np:a:media)"
 check_eq "takeover: redis holds one charging record per call" "$HA_CALLS" "$(rcli llen np:charging)"
 
