@@ -201,7 +201,12 @@ class Call:
             self.sip.sendto(resp.encode(), (self.proxy, 5060))
             return
         code = int(first.split()[1])
-        method = header(msg, "CSeq").split()[-1]
+        cseq = header(msg, "CSeq").split()
+        method = cseq[-1]
+        # A response to a request sent before (a retransmitted INVITE
+        # answered again after its challenge was): already handled.
+        if method == "INVITE" and cseq and cseq[0] != str(self.cseq):
+            return
         if method == "INVITE" and code in (401, 407) and not self.auth:
             self.pending = None
             self.ack(header(msg, "To"), self.cseq, False)
