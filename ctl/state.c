@@ -1030,6 +1030,36 @@ static void damage(struct reader *r, struct np_state_report *rep, int lineno)
 	record_drop(r);
 }
 
+/*
+ * A line of a record (fields f, its text copy): "term" or "orphan" ends
+ * the record being read and starts one; any other continues it. What can
+ * be neither is damage. Only -ENOMEM or a visitor's error is returned.
+ */
+static int record_feed(struct reader *r, struct np_state_report *rep,
+		       char **f, int n, const char *copy, int lineno)
+{
+	int err;
+
+	if (!strcmp(f[0], "term") || !strcmp(f[0], "orphan")) {
+		err = record_end(r, rep);
+		if (!err && record_line(r, f, n, true)) {
+			damage(r, rep, lineno);
+		} else if (!err) {
+			r->state = REC_IN;
+			r->first_line = lineno;
+			err = record_keep(r, copy);
+		}
+		return err;
+	}
+	if (r->state == REC_SKIP)
+		return 0; /* the rest of a damaged record */
+	if (r->state != REC_IN || record_line(r, f, n, false)) {
+		damage(r, rep, lineno);
+		return 0;
+	}
+	return record_keep(r, copy);
+}
+
 static int version_of(char *line)
 {
 	if (!strcmp(line, STATE_VERSION_1))
@@ -1173,15 +1203,6 @@ static int journal_read(const char *path, uint64_t gen, struct journal *j,
 			err = -ENOMEM;
 		} else if (n < 1) {
 			damage(r, rep, lineno);
-		} else if (!strcmp(f[0], "term") || !strcmp(f[0], "orphan")) {
-			err = record_end(r, rep);
-			if (!err && record_line(r, f, n, true)) {
-				damage(r, rep, lineno);
-			} else if (!err) {
-				r->state = REC_IN;
-				r->first_line = lineno;
-				err = record_keep(r, copy);
-			}
 		} else if (!strcmp(f[0], "gone")) {
 			struct field_reader fr = { f + 1, 0 };
 			struct np_term_key k;
@@ -1216,12 +1237,8 @@ static int journal_read(const char *path, uint64_t gen, struct journal *j,
 			bad_then = rep->bad;
 			first_bad_then = rep->first_bad_line;
 			tail = 0;
-		} else if (r->state == REC_SKIP) {
-			continue;
-		} else if (r->state != REC_IN || record_line(r, f, n, false)) {
-			damage(r, rep, lineno);
 		} else {
-			err = record_keep(r, copy);
+			err = record_feed(r, rep, f, n, copy, lineno);
 		}
 	}
 	/* After the last commit: a save cut short, never half-adopted. */
@@ -1569,15 +1586,6 @@ int np_state_apply(const char *text, size_t len,
 			err = -ENOMEM;
 		} else if (n < 1) {
 			damage(r, rep, lineno);
-		} else if (!strcmp(f[0], "term") || !strcmp(f[0], "orphan")) {
-			err = record_end(r, rep);
-			if (!err && record_line(r, f, n, true)) {
-				damage(r, rep, lineno);
-			} else if (!err) {
-				r->state = REC_IN;
-				r->first_line = lineno;
-				err = record_keep(r, copy);
-			}
 		} else if (!strcmp(f[0], "gone")) {
 			err = record_end(r, rep);
 			r->state = REC_NONE;
@@ -1591,12 +1599,8 @@ int np_state_apply(const char *text, size_t len,
 			   !strncmp(f[0], "natproxy-", 9)) {
 			err = record_end(r, rep);
 			r->state = REC_NONE;
-		} else if (r->state == REC_SKIP) {
-			continue;
-		} else if (r->state != REC_IN || record_line(r, f, n, false)) {
-			damage(r, rep, lineno);
 		} else {
-			err = record_keep(r, copy);
+			err = record_feed(r, rep, f, n, copy, lineno);
 		}
 	}
 	if (!err)

@@ -7,18 +7,24 @@
 # one redis-server in the core, Kamailio, terminal A behind its NAT.
 #   replicate  node a takes the addresses and the lease and acts; node b
 #              follows a's stream: it holds a's calls and their flows,
-#              with a's latched addresses, in its own maps
-#   takeover   HA_CALLS calls with RTP both ways; natproxyd a is killed
-#              (-9): keepalived moves the addresses, b takes the lease and
-#              the calls; the media gap at both ends is measured per call
-#              and reported; every call ends with a BYE through b; exactly
-#              one charging record per call, written by b, saying when it
-#              took over, with counts of both nodes that match what the
-#              far end and the terminal received (within the replication
-#              interval and the time keepalived took to move the addresses)
-#   fence      the lease taken by another node under b: b stops acting at
-#              once (health "fenced", no keepalive to a registered
-#              terminal, no answer, no record) though it has the addresses
+#              with a's latched addresses, in its own maps, and they relay
+#              nothing while a acts
+#   redis      redis stopped and restarted empty under HA_CALLS calls
+#              (default 20) with RTP both ways: a keeps acting, b stays a
+#              standby, a writes its whole state again, b follows again
+#   links      a's interfaces taken down: keepalived moves the addresses,
+#              b takes the lease and the calls; a, its links back, follows b
+#   takeover   natproxyd b killed (-9): the addresses move back, a takes the
+#              calls again; every call ends with a BYE through a; exactly
+#              one charging record per call, written by a, saying it was
+#              taken over from b, with counts of every node that match what
+#              the far end and the terminal received (within the
+#              replication interval and the address move); the media gap
+#              at both ends is measured per call and event, and reported
+#   fence      the lease taken by another node under a: a stops acting at
+#              once (health "fenced"), and with the addresses put back on
+#              it by hand sends no keepalive to a registered terminal, no
+#              datagram at all from the access address, and no record
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/tap.sh
