@@ -15,6 +15,9 @@
 
 #define MEDIA_TTL_MS "30000" /* a dead node's live calls are not taken over later */
 #define HSET_FIELDS 500 /* fields per HSET command */
+/* s: a call this young may not be in the peer's media hash yet (written
+ * every second, read every second). */
+#define LIVE_NEW 2
 
 struct np_cluster {
 	struct np_cluster_config cfg;
@@ -205,8 +208,9 @@ static void latch_all(struct np_cluster *cl)
 }
 
 /* The calls we copied become ours: those the peer still had live (its
- * media hash has them) carry its counts into their records; the others
- * it ended and billed, or they never got that far: dropped. */
+ * media hash has them) carry its counts into their records; those too
+ * young to be there yet are taken without counts; the others it ended
+ * and billed: dropped. */
 static void take_over(struct np_cluster *cl, time_t now)
 {
 	struct np_core *core = &cl->px->core;
@@ -223,6 +227,11 @@ static void take_over(struct np_cluster *cl, time_t now)
 			next = call->next;
 			np_live_key(t, call, key, sizeof(key));
 			text = cl->copied ? field_of(cl, key) : "";
+			/* Younger than the peer's last write of its live
+			 * calls: not in it yet, but live (its end would have
+			 * come before, in order). No counts of it there. */
+			if (!text && now - call->started <= LIVE_NEW)
+				text = "live1 0";
 			if (!text) {
 				np_info("cluster: call '%s' not taken over: "
 					"%s has no live record of it",
