@@ -28,6 +28,7 @@ DEB_PACKAGES := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
 	tcpdump python3 iputils-ping nftables kamailio sip-tester valgrind \
 	libmicrohttpd-dev prometheus debhelper lintian man-db \
 	baresip-core linphone-cli osmo-mgw tshark \
+	erlang-base erlang-megaco erlang-dev erlang-examples \
 	libhiredis-dev redis-server keepalived
 
 # Recursive (=) variables, expanded only in recipes: `make deps test` on a

@@ -33,7 +33,9 @@
 # datagrams were dropped: before user space (the proxy namespace's UDP
 # RcvbufErrors, the veth's drops, the kernel's backlog) and in the proxy
 # (natproxyd: natproxy_sip_limited_total and the malformed count from its
-# metrics endpoint; Kamailio: requests pike and the ban dropped).
+# metrics endpoint; Kamailio: requests pike and the ban dropped), and for
+# natproxyd in XDP, by its signaling guard (natproxy_signaling_dropped_total
+# where="xdp": blocked sources, unknown sources over the realm's rate).
 # Writes OUTDIR/flood.json and OUTDIR/flood/ (steps, sipp traces, logs),
 # prints a table. Removes everything it made on exit (namespaces, pins,
 # processes, by PID), also on failure or ^C. Bounded: the generator stops
@@ -331,7 +333,8 @@ proxy_counters() {
 			                              timeout=5).read().decode()
 			want = ("natproxy_sip_limited_total", "natproxy_sip_discarded_total",
 			        "natproxy_sip_rejections_total", "natproxy_sip_denied_total",
-			        "natproxy_terminals", "natproxy_calls_active")
+			        "natproxy_terminals", "natproxy_calls_active",
+			        "natproxy_signaling_", "natproxy_xdp_verdicts_total")
 			out = {}
 			for line in body.splitlines():
 			    if line.startswith(want):
@@ -585,7 +588,8 @@ python3 - "$LOGS/steps.jsonl" "$OUT/flood.json" "$ELAPSED" "$LEAKS" "$RPF_WAS" \
 	         "%s s per step; attack: junk, OPTIONS+SDP, INVITE to a new number, in turn, "
 	         "from 203.0.113.30 (one source) or 10,000 spoofed (100 in 203.0.113.128/25, "
 	         "the rest in 198.18.0.0/16), generator pinned to CPU 0; natproxyd: default "
-	         "per-source limits but max_transactions_per_terminal %s; kamailio: 2 UDP workers, nathelper, rtpengine (userspace), "
+	         "per-source limits and signaling guard (block_time 30 s, unknown_signaling_rate "
+	         "5000/s) but max_transactions_per_terminal %s; kamailio: 2 UDP workers, nathelper, rtpengine (userspace), "
 	         "pike (2 s, %s requests per unit) + ipban 300 s; rp_filter in the proxy "
 	         "namespace was %s, set to 1; %s CPUs; %s s; guard leaks %s"
 	         % (calls, regs, step_s, txn, pike, rpf_was, ncpu, elapsed, leaks))
@@ -611,6 +615,12 @@ python3 - "$LOGS/steps.jsonl" "$OUT/flood.json" "$ELAPSED" "$LEAKS" "$RPF_WAS" \
 	    if key == "sockdrop":
 	        d = s["dropped_before_user_space"]
 	        return "%d" % (d["udp_rcvbuf"] + d["veth"])
+	    if key == "xdp":
+	        if s["target"] != "natproxy":
+	            return "-"
+	        c = s["proxy_counters"]
+	        return "%d" % sum(v for k, v in c.items() if k.startswith(
+	            "natproxy_signaling_dropped_total") and 'where="xdp"' in k)
 	    if key == "inproxy":
 	        c = s["proxy_counters"]
 	        if s["target"] == "natproxy":
@@ -619,12 +629,12 @@ python3 - "$LOGS/steps.jsonl" "$OUT/flood.json" "$ELAPSED" "$LEAKS" "$RPF_WAS" \
 	            n = sum(v for k, v in c.items() if "flood_blocked" in k)
 	        return "%d" % n
 	    return "?"
-	cols = ("reached", "legit", "cpu", "wait", "mem", "sockdrop", "inproxy")
+	cols = ("reached", "legit", "cpu", "wait", "mem", "sockdrop", "xdp", "inproxy")
 	print()
-	fmt = "%6s %6s %5s %5s %4s %8s %8s"
-	print("%-20s | %-49s | %s" % ("flood", "natproxyd", "kamailio + pike"))
-	hdr = fmt % ("gen/s", "legit", "CPU", "wait", "MB", "sockdrop", "limited")
-	hdr2 = fmt % ("gen/s", "legit", "CPU", "wait", "MB", "sockdrop", "pike")
+	fmt = "%6s %6s %5s %5s %4s %8s %8s %8s"
+	print("%-20s | %-58s | %s" % ("flood", "natproxyd", "kamailio + pike"))
+	hdr = fmt % ("gen/s", "legit", "CPU", "wait", "MB", "sockdrop", "xdpdrop", "limited")
+	hdr2 = fmt % ("gen/s", "legit", "CPU", "wait", "MB", "sockdrop", "xdpdrop", "pike")
 	print("%-20s | %s | %s" % ("attack", hdr, hdr2))
 	for s in sorted({(x["sources"], x["asked_per_s"]) for x in steps},
 	                key=lambda k: (k[1], k[0] != "one")):
@@ -641,7 +651,9 @@ python3 - "$LOGS/steps.jsonl" "$OUT/flood.json" "$ELAPSED" "$LEAKS" "$RPF_WAS" \
 	print("(gen/s: the rate the generator reached; legit: calls + registrations completed; "
 	      "CPU: the proxy's processes, % of one core; wait: their time runnable on a run queue "
 	      "without a CPU, % of one core; MB: natproxyd peak RSS, kamailio+rtpengine PSS; sockdrop: proxy namespace UDP "
-	      "RcvbufErrors + veth drops; limited: natproxy_sip_limited_total; pike: requests "
+	      "RcvbufErrors + veth drops; xdpdrop: dropped by natproxy's XDP signaling guard "
+	      "(blocked sources, unknown sources over unknown_signaling_rate); "
+	      "limited: natproxy_sip_limited_total; pike: requests "
 	      "pike and the ban dropped)")
 	idle = [x.get("machine_idle_pct", 0) for x in steps]
 	if idle:

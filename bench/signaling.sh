@@ -107,6 +107,7 @@ natproxy_start() {
 		    max_requests_per_mapping: 0
 		    max_calls_per_terminal: 0
 		    max_transactions_per_terminal: 0
+		    unknown_signaling_rate: 0
 		  - name: core
 		    interface: core0
 		    address: $SIP_PROXY_CORE_IP

@@ -938,7 +938,7 @@ static int setup(struct bench *b)
 	b->maps.fd[NP_FLOWS6] = bpf_map__fd(b->relay->maps.np_flows6_v3);
 	b->maps.fd[NP_COUNTERS] = bpf_map__fd(b->relay->maps.np_counters_v3);
 	b->maps.fd[NP_POLICERS] = bpf_map__fd(b->relay->maps.np_police_v1);
-	b->maps.fd[NP_VERDICTS] = bpf_map__fd(b->relay->maps.np_verdicts_v2);
+	b->maps.fd[NP_VERDICTS] = bpf_map__fd(b->relay->maps.np_verdicts_v3);
 	b->maps.fd[NP_EGRESS] = bpf_map__fd(b->relay->maps.np_egress_v1);
 	b->maps.fd[NP_EVENTS] = bpf_map__fd(b->relay->maps.np_events_v1);
 	b->maps.fd[NP_SLOTS] = bpf_map__fd(b->relay->maps.np_slots_v1);

@@ -62,7 +62,7 @@ struct {
 	__uint(max_entries, NP_V_MAX);
 	__type(key, __u32);
 	__type(value, __u64);
-} np_verdicts_v2 SEC(".maps");
+} np_verdicts_v3 SEC(".maps");
 
 /* Interfaces the relay may send out of, by XDP_TX or redirect: those of
  * np_links_v1 with NP_LINK_XMIT. */
@@ -113,5 +113,37 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);
 } np_events_v1 SEC(".maps");
+
+/* The signaling guard's maps (bpf/guard.h), written by natproxyd. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, NP_MAX_SIG_PORTS);
+	__type(key, struct np_flow_key);
+	__type(value, struct np_sig_port);
+} np_sigports_v1 SEC(".maps");
+
+/* LRU: a flood of blocks cannot fill it; the oldest block goes first. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, NP_MAX_BLOCKED);
+	__type(key, struct np_source_key);
+	__type(value, struct np_block);
+} np_blocked_v1 SEC(".maps");
+
+/* Allocated per entry: memory only for the terminals there are. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, NP_MAX_KNOWN);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct np_source_key);
+	__type(value, struct np_known);
+} np_known_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NP_MAX_BUCKETS);
+	__type(key, __u32);
+	__type(value, struct np_sig_bucket);
+} np_buckets_v1 SEC(".maps");
 
 #endif

@@ -13,7 +13,9 @@
  * leaves by XDP only through interfaces that deliver what XDP sends;
  * otherwise the kernel forwards the rewritten packet.
  * Everything else (signaling, unknown ports, fragments, anything malformed)
- * passes to the kernel untouched. Every exit is counted with its reason in
+ * passes to the kernel untouched, but for datagrams to natproxyd's access
+ * signaling sockets from blocked or, over a rate, unknown sources, which
+ * the signaling guard (guard.h) drops. Every exit is counted with its reason in
  * the verdicts map.
  */
 #include <linux/bpf.h>
@@ -30,6 +32,7 @@
 #include "csum.h"
 #include "maps.h"
 #include "parse.h"
+#include "guard.h"
 
 #ifndef AF_INET
 #define AF_INET 2
@@ -59,7 +62,7 @@ struct packet {
 static __always_inline void count_verdict(__u32 v)
 {
 	__u32 key = v;
-	__u64 *n = bpf_map_lookup_elem(&np_verdicts_v2, &key);
+	__u64 *n = bpf_map_lookup_elem(&np_verdicts_v3, &key);
 
 	if (n)
 		*n += 1;
@@ -820,7 +823,9 @@ static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 	st = flow ? flow_cpu(flow) : NULL;
 	if (!st) {
 		*verdict = NP_V_PASS_NO_FLOW;
-		return XDP_PASS;
+		/* Not media: signaling, which the guard may hold back. */
+		return p.v6 ? guard6(p.ip6, p.udp, verdict) :
+			      guard4(p.ip4, p.udp, verdict);
 	}
 	/* Expiring: the kernel answers with ICMP, not us; nothing latches. */
 	if (hop_limit(&p) <= 1) {
@@ -912,7 +917,7 @@ static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 /* A verdict that turned out otherwise (see np_tp_redirect_err). */
 static __always_inline void uncount_verdict(__u32 was, __u32 is)
 {
-	__u64 *n = bpf_map_lookup_elem(&np_verdicts_v2, &was);
+	__u64 *n = bpf_map_lookup_elem(&np_verdicts_v3, &was);
 
 	if (n)
 		*n -= 1;

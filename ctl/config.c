@@ -629,6 +629,10 @@ enum {
 	R_RESERVE,
 	R_MGCP_PORT,
 	R_H248_PORT,
+	R_PREFIX_RATE,
+	R_BLOCK_TIME,
+	R_UNKNOWN_RATE,
+	R_UNKNOWN_BURST,
 	R_COUNT
 };
 
@@ -662,6 +666,10 @@ static const char *const realm_keys[R_COUNT] = {
 	[R_RESERVE] = "reserve_percent",
 	[R_MGCP_PORT] = "mgcp_port",
 	[R_H248_PORT] = "h248_port",
+	[R_PREFIX_RATE] = "max_requests_per_prefix",
+	[R_BLOCK_TIME] = "block_time",
+	[R_UNKNOWN_RATE] = "unknown_signaling_rate",
+	[R_UNKNOWN_BURST] = "unknown_signaling_burst",
 };
 
 /* "restricted", the name first-packet latching had when first-packet
@@ -906,6 +914,31 @@ static int parse_realm_policy(struct parser *p, yaml_node_t *const *kn,
 	return ret;
 }
 
+/* The signaling guard's keys (issue 11, bpf/guard.h). */
+static int parse_realm_guard(struct parser *p, yaml_node_t *const *kn,
+			     yaml_node_t *const *vn, struct np_realm *r)
+{
+	int ret;
+
+	r->max_prefix_rate = NP_DEFAULT_PREFIX_RATE;
+	r->block_time = NP_DEFAULT_BLOCK_TIME;
+	r->unknown_rate = NP_DEFAULT_UNKNOWN_RATE;
+	ret = get_uint(p, kn[R_PREFIX_RATE], vn[R_PREFIX_RATE], 0,
+		       NP_MAX_UNKNOWN_RATE, &r->max_prefix_rate);
+	if (!ret)
+		ret = get_uint(p, kn[R_BLOCK_TIME], vn[R_BLOCK_TIME], 0,
+			       NP_MAX_BLOCK_TIME, &r->block_time);
+	if (!ret)
+		ret = get_uint(p, kn[R_UNKNOWN_RATE], vn[R_UNKNOWN_RATE], 0,
+			       NP_MAX_UNKNOWN_RATE, &r->unknown_rate);
+	/* One second's worth unless given. */
+	r->unknown_burst = r->unknown_rate ? r->unknown_rate : 1;
+	if (!ret)
+		ret = get_uint(p, kn[R_UNKNOWN_BURST], vn[R_UNKNOWN_BURST], 1,
+			       NP_MAX_UNKNOWN_RATE, &r->unknown_burst);
+	return ret;
+}
+
 static int parse_realm(struct parser *p, const yaml_node_t *map, size_t idx)
 {
 	yaml_node_t *kn[R_COUNT], *vn[R_COUNT];
@@ -934,7 +967,10 @@ static int parse_realm(struct parser *p, const yaml_node_t *map, size_t idx)
 	ret = parse_realm_base(p, kn, vn, idx);
 	if (ret)
 		return ret;
-	return parse_realm_policy(p, kn, vn, &p->cfg->realms[idx]);
+	ret = parse_realm_policy(p, kn, vn, &p->cfg->realms[idx]);
+	if (ret)
+		return ret;
+	return parse_realm_guard(p, kn, vn, &p->cfg->realms[idx]);
 }
 
 /* ---- port overlaps on one address ---- */

@@ -38,6 +38,16 @@
 #define NP_DEFAULT_CALLS_PER_TERMINAL 32 /* an IAD with many lines */
 #define NP_DEFAULT_TRANSACTIONS_PER_TERMINAL 128 /* waiting for a final response */
 #define NP_DEFAULT_RESERVE_PERCENT 10
+/* Off: one /24 of carrier-grade NAT addresses can carry tens of
+ * thousands of subscribers (docs/deploy.md, "Floods"). */
+#define NP_DEFAULT_PREFIX_RATE 0
+/* Seconds a source over its limits is dropped in XDP (bpf/guard.h). */
+#define NP_DEFAULT_BLOCK_TIME 30
+#define NP_MAX_BLOCK_TIME 86400
+/* Datagrams/s XDP lets through to an access realm's signaling sockets
+ * from sources natproxyd does not know; known ones always pass. */
+#define NP_DEFAULT_UNKNOWN_RATE 5000
+#define NP_MAX_UNKNOWN_RATE 1000000
 
 union np_inaddr {
 	struct in_addr v4;
@@ -140,6 +150,14 @@ struct np_realm {
 	uint32_t max_terminals_per_address;
 	uint32_t max_calls_per_terminal, max_transactions_per_terminal;
 	uint32_t reserve_percent;
+	/* The signaling guard in XDP (bpf/guard.h): datagrams per second
+	 * from one /24 or /64 (0 = no limit); seconds a source over a limit
+	 * is blocked in XDP (0 = never); the rate and burst of datagrams
+	 * from unknown sources let through to the access signaling sockets
+	 * (rate 0 = no limit). */
+	uint32_t max_prefix_rate;
+	uint32_t block_time;
+	uint32_t unknown_rate, unknown_burst;
 };
 
 /* A NAT address pair: terminals in realm `first` reach the softswitch

@@ -43,6 +43,7 @@ int np_metrics_collect(struct np_metrics *m, const struct np_proxy *px)
 	m->n_realms = cfg->n_realms;
 	m->n_pairs = cfg->n_pairs;
 	m->stats = core->stats;
+	m->guard_known = core->known;
 	for (i = 0; i < cfg->n_realms; i++) {
 		struct np_metrics_realm *r = &m->realms[i];
 		const struct np_portpool *pool = &core->media_ports[i];
@@ -51,6 +52,10 @@ int np_metrics_collect(struct np_metrics *m, const struct np_proxy *px)
 		r->ports = pool->used ? (uint64_t)(pool->hi - pool->lo) + 1 : 0;
 		r->ports_free = r->ports - pool->in_use;
 		r->sip = px->sip.ctr[i];
+		if (i < px->mgcp.n_ctr)
+			r->mgcp = px->mgcp.ctr[i];
+		if (i < px->h248.n_ctr)
+			r->h248 = px->h248.ctr[i];
 		r->latches = core->realm_media[i].latches;
 		np_core_media_totals(core, i, &r->media);
 	}
@@ -255,6 +260,88 @@ static void render_sip(FILE *f, const struct np_metrics *m)
 	       NULL, m->stats.bindings_lost);
 }
 
+/* One series per realm and name (names[0..n)) of a uint64_t array at
+ * offset off of each realm's snapshot. */
+static void render_per_realm(FILE *f, const struct np_metrics *m,
+			     const char *name, const char *help, size_t off,
+			     const char *label, const char *const *names,
+			     size_t n)
+{
+	size_t i, j;
+
+	head(f, name, "counter", help);
+	for (i = 0; i < m->n_realms; i++) {
+		const uint64_t *v =
+			(const void *)((const char *)&m->realms[i] + off);
+
+		for (j = 0; j < n; j++)
+			sample(f, name, "realm", m->realms[i].name, label,
+			       names[j], v[j]);
+	}
+}
+
+/* MGCP and H.248: commands by verb, responses by class, retransmissions. */
+static void render_gateways(FILE *f, const struct np_metrics *m)
+{
+	static const char *const classes[7] = { "0xx", "1xx", "2xx", "3xx",
+						"4xx", "5xx", "6xx" };
+	static const char *const any[1] = { "all" };
+	const size_t mg = offsetof(struct np_metrics_realm, mgcp);
+	const size_t hg = offsetof(struct np_metrics_realm, h248);
+
+	render_per_realm(f, m, "natproxy_mgcp_commands_received_total",
+			 "MGCP commands received on the realm, by verb.",
+			 mg + offsetof(struct np_mgcp_counters, commands_in),
+			 "verb", np_mgcp_verb_names, NP_MGCP_VERB_MAX);
+	render_per_realm(f, m, "natproxy_mgcp_commands_sent_total",
+			 "MGCP commands sent from the realm (keepalive AUEPs "
+			 "and our DLCXs included), by verb.",
+			 mg + offsetof(struct np_mgcp_counters, commands_out),
+			 "verb", np_mgcp_verb_names, NP_MGCP_VERB_MAX);
+	render_per_realm(f, m, "natproxy_mgcp_responses_received_total",
+			 "MGCP responses received on the realm, by class "
+			 "(0xx: response acknowledgements).",
+			 mg + offsetof(struct np_mgcp_counters, responses_in),
+			 "status_class", classes, 7);
+	render_per_realm(f, m, "natproxy_mgcp_responses_sent_total",
+			 "MGCP responses sent from the realm (ours included), "
+			 "by class.",
+			 mg + offsetof(struct np_mgcp_counters, responses_out),
+			 "status_class", classes, 7);
+	render_per_realm(f, m, "natproxy_mgcp_retransmissions_total",
+			 "MGCP commands and responses received again (answered "
+			 "from memory or sent on again).",
+			 mg + offsetof(struct np_mgcp_counters,
+				       retransmissions),
+			 "kind", any, 1);
+	render_per_realm(f, m, "natproxy_h248_commands_received_total",
+			 "H.248 commands in transactions received on the "
+			 "realm, by command.",
+			 hg + offsetof(struct np_h248_counters, commands_in),
+			 "command", np_h248_command_names,
+			 NP_H248_COMMAND_MAX);
+	render_per_realm(f, m, "natproxy_h248_commands_sent_total",
+			 "H.248 commands in transactions sent from the realm "
+			 "(keepalive AuditValues, our Subtracts and "
+			 "ServiceChanges included), by command.",
+			 hg + offsetof(struct np_h248_counters, commands_out),
+			 "command", np_h248_command_names,
+			 NP_H248_COMMAND_MAX);
+	render_per_realm(f, m, "natproxy_h248_replies_received_total",
+			 "H.248 Replies received on the realm.",
+			 hg + offsetof(struct np_h248_counters, replies_in),
+			 "kind", any, 1);
+	render_per_realm(f, m, "natproxy_h248_replies_sent_total",
+			 "H.248 Replies sent from the realm.",
+			 hg + offsetof(struct np_h248_counters, replies_out),
+			 "kind", any, 1);
+	render_per_realm(f, m, "natproxy_h248_retransmissions_total",
+			 "H.248 transactions and replies received again.",
+			 hg + offsetof(struct np_h248_counters,
+				       retransmissions),
+			 "kind", any, 1);
+}
+
 static void render_media(FILE *f, const struct np_metrics *m)
 {
 	size_t i, j;
@@ -296,7 +383,31 @@ static void render_media(FILE *f, const struct np_metrics *m)
 	head(f, "natproxy_latch_events_total", "counter",
 	     "Relay ports that latched onto a terminal's source (XDP events).");
 	REALM_SERIES(f, m, "natproxy_latch_events_total", latches);
+	head(f, "natproxy_signaling_guard_blocks_total", "counter",
+	     "Sources (mappings, addresses or prefixes) natproxyd blocked in "
+	     "XDP for going over a per-source limit.");
+	sample(f, "natproxy_signaling_guard_blocks_total", NULL, NULL, NULL,
+	       NULL, m->stats.sources_blocked);
+	head(f, "natproxy_signaling_guard_blocked_sources", "gauge",
+	     "Blocks running in XDP (as of the last sweep, once a second).");
+	sample(f, "natproxy_signaling_guard_blocked_sources", NULL, NULL, NULL,
+	       NULL, m->guard_blocked);
+	head(f, "natproxy_signaling_guard_known_sources", "gauge",
+	     "Terminal mappings XDP lets through without the unknown "
+	     "sources' rate.");
+	sample(f, "natproxy_signaling_guard_known_sources", NULL, NULL, NULL,
+	       NULL, m->guard_known);
 	if (m->have_verdicts) {
+		head(f, "natproxy_signaling_dropped_total", "counter",
+		     "Signaling datagrams dropped for their source: in XDP "
+		     "(blocked, or unknown over the rate) or by natproxyd "
+		     "(over a per-source rate).");
+		sample(f, "natproxy_signaling_dropped_total", "where", "xdp",
+		       NULL, NULL,
+		       m->verdicts[NP_V_DROP_BLOCKED] +
+			       m->verdicts[NP_V_DROP_UNKNOWN_RATE]);
+		sample(f, "natproxy_signaling_dropped_total", "where",
+		       "natproxyd", NULL, NULL, m->stats.rate_limited);
 		head(f, "natproxy_xdp_verdicts_total", "counter",
 		     "Packets seen by the XDP relay on every interface it "
 		     "runs on, by how they left it.");
@@ -396,6 +507,7 @@ char *np_metrics_render(const struct np_metrics *m, size_t *len)
 		return NULL;
 	render_pairs(f, m);
 	render_sip(f, m);
+	render_gateways(f, m);
 	render_media(f, m);
 	head(f, "natproxy_state_save_duration_seconds", "summary",
 	     "Time spent writing the state file.");

@@ -22,6 +22,8 @@ struct np_metrics_realm {
 	uint64_t ports, ports_free; /* media relay ports */
 	struct np_counters media; /* packets, bytes, drops: live + ended */
 	struct np_sip_counters sip; /* the realm's SIP messages */
+	struct np_mgcp_counters mgcp; /* its MGCP messages */
+	struct np_h248_counters h248; /* its H.248 messages */
 	uint64_t latches; /* XDP latch events on its relay ports */
 	/* The realm's interface (link.h): media leaves it by XDP (else the
 	 * kernel forwards it), checksums verified on arrival, and frames
@@ -60,6 +62,9 @@ struct np_metrics {
 	double state_save_seconds; /* summed over every save */
 	/* The charging file's writer (charging_file.h). */
 	uint64_t charging_written, charging_pending, charging_failures;
+	/* The signaling guard (bpf/guard.h): blocks running in XDP (as of
+	 * the last sweep) and mappings it knows. */
+	uint64_t guard_blocked, guard_known;
 	bool have_cluster;
 	struct np_metrics_cluster cluster;
 };

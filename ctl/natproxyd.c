@@ -33,6 +33,7 @@
 #include "cli.h"
 #include "config.h"
 #include "flowtab.h"
+#include "guard.h"
 #include "link.h"
 #include "loader.h"
 #include "log.h"
@@ -46,7 +47,7 @@
 #include "state.h"
 
 #define PORTS 65536
-#define SIP_RCVBUF (1 << 20) /* bytes: a SIP socket's receive buffer (doubled by the kernel) */
+#define SIP_SOCKBUF (1 << 20) /* bytes: a SIP socket's receive and send buffers (doubled by the kernel) */
 
 struct daemon {
 	struct np_config cfg;
@@ -70,6 +71,10 @@ struct daemon {
 	struct np_metrics_http *metrics; /* NULL: no endpoint */
 	uint64_t state_saves;
 	double state_save_seconds;
+	struct np_guard_census guard; /* as of the last tick */
+	/* Answers to spoofed sources fail to send in floods: one line per
+	 * datagram would be a flood of its own. */
+	struct np_log_limit send_failures;
 	/* NULL: a single node (no cluster section). */
 	struct np_cluster *cluster;
 	char health_path[PATH_MAX + 16];
@@ -136,7 +141,7 @@ static int sock_bind(struct daemon *d, const struct np_realm *r, size_t realm,
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct sockaddr_storage ss;
 	socklen_t len;
-	int fd, one = 1, rcvbuf = SIP_RCVBUF, err;
+	int fd, one = 1, bufsize = SIP_SOCKBUF, err;
 
 	if (!d->socks[realm]) {
 		d->socks[realm] = malloc(PORTS * sizeof(int));
@@ -163,8 +168,14 @@ static int sock_bind(struct daemon *d, const struct np_realm *r, size_t realm,
 	 * the CPU) must wait in the socket, not be dropped by the kernel.
 	 * The default (net.core.rmem_default, 208 KiB) holds about a hundred
 	 * datagrams; past net.core.rmem_max only root may go (FORCE). */
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)))
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bufsize, sizeof(bufsize)))
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bufsize, sizeof(bufsize));
+	/* Answers to on-link sources that never answer ARP (spoofed ones)
+	 * wait in the neighbour queue, charged to this socket, for seconds:
+	 * with the default buffer a flood of them leaves no room to answer
+	 * a real terminal (EAGAIN). */
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bufsize, sizeof(bufsize)))
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bufsize, sizeof(bufsize));
 	if (r->sip_dscp >= 0) {
 		int tos = r->sip_dscp << 2;
 
@@ -229,10 +240,13 @@ static int sock_send(void *ctx, size_t realm, uint16_t from_port,
 	if (fd < 0)
 		return -EBADF;
 	if (sendto(fd, buf, len, 0, (struct sockaddr *)&ss, sl) < 0) {
-		np_warn("cannot send %zu bytes from realm '%s' port %u: %s",
-			len, d->cfg.realms[realm].name, from_port,
-			strerror(errno));
-		return -errno;
+		int err = errno;
+
+		if (np_log_limit(&d->send_failures, monotonic_now()))
+			np_warn("cannot send %zu bytes from realm '%s' port %u: %s",
+				len, d->cfg.realms[realm].name, from_port,
+				strerror(err));
+		return -err;
 	}
 	return 0;
 }
@@ -296,6 +310,40 @@ static double wall(void *ctx)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static void source_block(void *ctx, const struct np_sockaddr *src,
+			 uint8_t prefix_len, uint32_t seconds)
+{
+	struct daemon *d = ctx;
+	char buf[64];
+	int err = np_guard_block(&d->maps, src, prefix_len, seconds,
+				 np_guard_now_ns());
+
+	bool whole = prefix_len == (src->family == AF_INET6 ? 128 : 32);
+	char what[80];
+
+	np_sockaddr_str(src, buf, sizeof(buf));
+	/* A mapping (address:port), an address, or a prefix (/len). */
+	if (whole)
+		snprintf(what, sizeof(what), "%s", buf);
+	else
+		snprintf(what, sizeof(what), "%s/%u", buf, prefix_len);
+	if (err)
+		np_warn("cannot block %s in XDP: %s", what, strerror(-err));
+	else
+		np_info("%s over its limits: dropped in XDP for %us", what,
+			seconds);
+}
+
+static void source_known(void *ctx, const struct np_sockaddr *nat, bool known)
+{
+	struct daemon *d = ctx;
+	int err = np_guard_known(&d->maps, nat, known);
+
+	if (err && !(err == -ENOENT && !known))
+		np_warn("cannot %s a known source in XDP: %s",
+			known ? "add" : "remove", strerror(-err));
+}
+
 static const struct np_core_io daemon_io = {
 	.signal_open = sock_open,
 	.signal_close = sock_close,
@@ -307,6 +355,8 @@ static const struct np_core_io daemon_io = {
 	.charge = charge,
 	.charged = charged,
 	.wall = wall,
+	.source_block = source_block,
+	.source_known = source_known,
 };
 
 static int on_latch(void *ctx, void *data, size_t len)
@@ -676,7 +726,7 @@ static void save_state(struct daemon *d)
  * DRAIN_BATCH datagrams per wake-up, then the loop moves on, so a flooded
  * access socket cannot starve the terminals' core sockets or the tick
  * (epoll is level-triggered: what is left is read at the next turn). With
- * SIP_RCVBUF, that is 256 datagrams per socket per turn.
+ * SIP_SOCKBUF, that is 256 datagrams per socket per turn.
  */
 #define DRAIN_BATCH 32
 #define DRAIN_BATCHES 8
@@ -820,6 +870,7 @@ static void reload(struct daemon *d)
 	d->cfg = merged;
 	d->px.core.cfg = &d->cfg;
 	np_config_free(&old);
+	np_guard_configure(&d->maps, &d->cfg);
 	for (i = old_realms; i < d->cfg.n_realms; i++)
 		d->px.core.ifindex[i] = if_nametoindex(d->cfg.realms[i].interface);
 	links_sync(d);
@@ -860,6 +911,10 @@ static int run(struct daemon *d)
 				if (read(d->timerfd, &ticks, sizeof(ticks)) >
 				    0) {
 					links_sync(d);
+					np_guard_expire(&d->maps,
+							np_guard_now_ns(),
+							NP_MAX_BLOCKED,
+							&d->guard);
 					/* Keepalives and timeouts are the
 					 * acting node's alone. */
 					if (np_cluster_acting(d->cluster))
@@ -957,6 +1012,7 @@ static char *metrics_page(void *arg, size_t *len)
 	m.charging_written = d->charging.written;
 	m.charging_pending = d->charging.pending;
 	m.charging_failures = d->charging.failures;
+	m.guard_blocked = d->guard.blocked;
 	if (d->cluster)
 		cluster_metrics(d->cluster, &m);
 	page = np_metrics_render(&m, len);
@@ -1225,7 +1281,12 @@ int main(int argc, char **argv)
 		if (err)
 			goto out;
 	}
-	err = np_proxy_init(&d.px, &d.cfg, &daemon_io, &d);
+	/* Known sources are this run's terminals: the adopted ones come
+	 * back below; the guard starts with the sockets just opened. */
+	np_guard_forget_known(&d.maps);
+	err = np_guard_configure(&d.maps, &d.cfg);
+	if (!err)
+		err = np_proxy_init(&d.px, &d.cfg, &daemon_io, &d);
 	if (err)
 		goto out;
 	for (i = 0; i < d.cfg.n_realms; i++)

@@ -26,6 +26,8 @@ const char *const np_map_names[NP_MAP_COUNT] = {
 	[NP_SLOTS] = NP_MAP_SLOTS,	 [NP_CLOCK] = NP_MAP_CLOCK,
 	[NP_LINKS] = NP_MAP_LINKS,	 [NP_XMIT_DROPS] = NP_MAP_XMIT_DROPS,
 	[NP_SENT] = NP_MAP_SENT,
+	[NP_SIG_PORTS] = NP_MAP_SIG_PORTS, [NP_BLOCKED] = NP_MAP_BLOCKED,
+	[NP_KNOWN] = NP_MAP_KNOWN,	 [NP_BUCKETS] = NP_MAP_BUCKETS,
 };
 
 int np_pin_path(char *buf, size_t len, const char *dir, const char *name)

@@ -24,6 +24,10 @@ enum np_map_id {
 	NP_LINKS,
 	NP_XMIT_DROPS,
 	NP_SENT,
+	NP_SIG_PORTS,
+	NP_BLOCKED,
+	NP_KNOWN,
+	NP_BUCKETS,
 	NP_MAP_COUNT
 };
 

@@ -12,14 +12,14 @@
 #include <linux/bpf.h>
 #include <linux/types.h>
 
-#define NP_ABI_VERSION 4
+#define NP_ABI_VERSION 5
 
 /* Pinned names (BPF object names are limited to 15 characters). */
 #define NP_MAP_FLOWS4 "np_flows4_v3" /* IPv4 flows, struct np_flow_key4 */
 #define NP_MAP_FLOWS6 "np_flows6_v3" /* IPv6 flows, struct np_flow_key */
 #define NP_MAP_COUNTERS "np_counters_v3"
 #define NP_MAP_POLICERS "np_police_v1"
-#define NP_MAP_VERDICTS "np_verdicts_v2"
+#define NP_MAP_VERDICTS "np_verdicts_v3"
 /* Interfaces XDP can send out of (XDP_TX or redirect) and have it delivered. */
 #define NP_MAP_EGRESS "np_egress_v1"
 /* Every interface the relay is attached to, ifindex -> struct np_link. */
@@ -30,10 +30,20 @@
 #define NP_MAP_SENT "np_sent_v1" /* the relay's own, see struct np_sent */
 /* Frames the kernel dropped after XDP sent them: ifindex -> __u64. */
 #define NP_MAP_XMIT_DROPS "np_xmitdrop_v1"
-#define NP_PROG_PIN "np_relay_v4"
+/* The signaling guard (bpf/guard.h): natproxyd's signaling sockets,
+ * sources it blocked, sources it knows, the unknown sources' buckets. */
+#define NP_MAP_SIG_PORTS "np_sigports_v1" /* struct np_flow_key -> np_sig_port */
+#define NP_MAP_BLOCKED "np_blocked_v1" /* struct np_source_key -> np_block */
+#define NP_MAP_KNOWN "np_known_v1" /* struct np_source_key -> np_known */
+#define NP_MAP_BUCKETS "np_buckets_v1" /* index -> struct np_sig_bucket */
+#define NP_PROG_PIN "np_relay_v5"
 
 #define NP_MAX_FLOWS (1u << 20)
 #define NP_MAX_IFACES 64
+#define NP_MAX_SIG_PORTS 256 /* signaling sockets the guard watches */
+#define NP_MAX_BLOCKED 65536 /* least recently used ones go first */
+#define NP_MAX_KNOWN (1u << 20)
+#define NP_MAX_BUCKETS 64 /* one per access realm */
 
 #define NP_AF_INET 4
 #define NP_AF_INET6 6
@@ -258,7 +268,13 @@ struct np_police {
 	X(NP_V_DROP_VLAN, "drop-vlan-failed")                                  \
 	X(NP_V_DROP_CHECKSUM, "drop-checksum")                                 \
 	X(NP_V_PASS_UNVERIFIED, "pass-too-long-to-verify")                     \
-	X(NP_V_DROP_XMIT, "drop-xmit")
+	X(NP_V_DROP_XMIT, "drop-xmit")                                         \
+	/* signaling (bpf/guard.h): a known source, an unknown one within */ \
+	/* its bucket, a blocked one, an unknown one over the bucket */      \
+	X(NP_V_PASS_SIG_KNOWN, "pass-signaling-known")                         \
+	X(NP_V_PASS_SIG_UNKNOWN, "pass-signaling-unknown")                     \
+	X(NP_V_DROP_BLOCKED, "drop-blocked-source")                            \
+	X(NP_V_DROP_UNKNOWN_RATE, "drop-unknown-over-rate")
 
 enum np_verdict { NP_VERDICTS(NP_ENUM_ENTRY) NP_V_MAX };
 
@@ -304,6 +320,63 @@ struct np_latch_event {
 	__u64 time_ns;
 };
 
+/*
+ * The signaling guard. Datagrams to one of natproxyd's signaling sockets
+ * (NP_MAP_SIG_PORTS, keyed by its local address and port) that no flow
+ * claims are checked against their source before the kernel sees them:
+ * a source natproxyd blocked is dropped while its entry lasts; a known
+ * one (a terminal's NAT mapping, or a whole address) passes; any other
+ * passes only while the socket's bucket in NP_MAP_BUCKETS has tokens.
+ */
+struct np_sig_port {
+	__u32 bucket; /* index into NP_MAP_BUCKETS */
+	__u32 pad;
+};
+
+/*
+ * A source as the guard looks it up. A mapping: prefix_len the whole
+ * address (32 or 128) and its port; an address: the same with port 0; a
+ * prefix: prefix_len 24 (IPv4) or 64 (IPv6), port 0, host bits zero.
+ */
+struct np_source_key {
+	__u8 family; /* NP_AF_INET or NP_AF_INET6 */
+	__u8 prefix_len;
+	__be16 port;
+	union np_addr addr;
+};
+
+#define NP_GUARD_PREFIX4 24
+#define NP_GUARD_PREFIX6 64
+
+/* A blocked source: dropped until until_ns (coarse CLOCK_MONOTONIC);
+ * after that it passes again, and natproxyd deletes the entry. */
+struct np_block {
+	__u64 until_ns;
+};
+
+/* A known source: never held back by the bucket. */
+struct np_known {
+	__u32 flags; /* none yet */
+	__u32 pad;
+};
+
+/*
+ * Token bucket of unknown sources, shared by all CPUs. natproxyd writes
+ * rate and burst (and a full bucket); the relay keeps tokens in
+ * datagram-nanoseconds (one datagram costs NSEC_PER_SEC), so that a refill
+ * is a multiplication. rate 0: unknown sources are not limited.
+ */
+struct np_sig_bucket {
+	struct bpf_spin_lock lock;
+	__u32 pad;
+	__u64 rate; /* datagrams per second */
+	__u64 burst; /* datagrams */
+	__u64 tokens; /* datagram-nanoseconds */
+	__u64 last_ns;
+};
+
+#define NP_GUARD_MAX_RATE 10000000 /* keeps tokens far from overflowing */
+
 _Static_assert(sizeof(union np_addr) == 16, "np_addr layout");
 _Static_assert(sizeof(struct np_flow_key) == 20, "np_flow_key layout");
 _Static_assert(sizeof(struct np_flow_key4) == 8, "np_flow_key4 layout");
@@ -322,5 +395,10 @@ _Static_assert(sizeof(struct np_sent) == 16, "np_sent layout");
 _Static_assert(sizeof(struct np_police) == 24, "np_police layout");
 _Static_assert(sizeof(struct np_clock) == 16, "np_clock layout");
 _Static_assert(sizeof(struct np_latch_event) == 48, "np_latch_event layout");
+_Static_assert(sizeof(struct np_sig_port) == 8, "np_sig_port layout");
+_Static_assert(sizeof(struct np_source_key) == 20, "np_source_key layout");
+_Static_assert(sizeof(struct np_block) == 8, "np_block layout");
+_Static_assert(sizeof(struct np_known) == 8, "np_known layout");
+_Static_assert(sizeof(struct np_sig_bucket) == 40, "np_sig_bucket layout");
 
 #endif

@@ -7,6 +7,7 @@
 # really run.
 set -u
 cd "$(dirname "$0")/.."
+PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH # as tests/lib/tap.sh says why
 
 SUITES=(
 	build/tests/addr_test
@@ -22,6 +23,7 @@ SUITES=(
 	build/tests/unit/charging_file_test
 	build/tests/unit/mgcp_test
 	build/tests/unit/h248_test
+	build/tests/unit/gwtxn_test
 	build/tests/unit/cluster_test
 	build/tests/fuzz/proxy_fuzz
 	build/tests/fuzz/mgcp_fuzz
@@ -43,14 +45,16 @@ SUITES=(
 	tests/e2e/mgcp.sh
 	tests/e2e/mgcp_osmo.sh
 	tests/e2e/h248.sh
+	tests/e2e/megaco.sh
 	tests/package.sh
 	tests/e2e/baresip.sh
 	tests/e2e/clients.sh
 )
 
-passed=0 failed=0 skipped=0 todo=0
+passed=0 failed=0 skipped=0 todo=0 times=()
 for suite in "${SUITES[@]}"; do
 	echo "== $suite"
+	started=$SECONDS
 	out=$(mktemp)
 	timeout 300 "$suite" 2>&1 | tee "$out"
 	rc=${PIPESTATUS[0]}
@@ -82,10 +86,14 @@ for suite in "${SUITES[@]}"; do
 		echo "# $suite exited with status $rc"
 	fi
 	rm -f "$out"
+	# Where the minutes go: one line per suite, sorted at the end.
+	times+=("$((SECONDS - started)) s $suite")
 	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
 	todo=$((todo + t))
 done
 
+echo "# slowest suites:"
+printf '%s\n' "${times[@]}" | sort -rn | head -8 | sed 's/^/#   /'
 summary="$passed passed, $failed failed"
 [ "$skipped" -gt 0 ] && summary="$summary, $skipped skipped"
 [ "$todo" -gt 0 ] && summary="$summary, $todo todo (known bugs, each naming its issue)"

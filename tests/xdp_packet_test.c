@@ -37,6 +37,7 @@
 #include <bpf/libbpf.h>
 
 #include "flowtab.h"
+#include "guard.h"
 #include "natproxy.h"
 #include "pins.h"
 #include "relay.skel.h"
@@ -1732,6 +1733,29 @@ static void snapshot_flows(const struct tcase *tc)
 	}
 }
 
+/* Runs the program once on fin as if it arrived on dev: fout gets what
+ * comes out, opts the action (retval). 0 or -1 with errno. */
+static int run_once(const struct frame *fin, struct frame *fout,
+		    enum dev_id dev, struct bpf_test_run_opts *opts)
+{
+	struct xdp_md md = {};
+	int err;
+
+	md.data_end = fin->len;
+	md.ingress_ifindex = ifindex[dev];
+	memset(fout, 0, sizeof(*fout));
+	opts->data_in = fin->b;
+	opts->data_size_in = fin->len;
+	opts->data_out = fout->b;
+	opts->data_size_out = sizeof(fout->b);
+	opts->ctx_in = &md;
+	opts->ctx_size_in = sizeof(md);
+	opts->repeat = 1;
+	err = bpf_prog_test_run_opts(prog_fd, opts);
+	fout->len = opts->data_size_out;
+	return err;
+}
+
 static void run_case(const struct tcase *tc)
 {
 	LIBBPF_OPTS(bpf_test_run_opts, opts);
@@ -1740,7 +1764,6 @@ static void run_case(const struct tcase *tc)
 	struct pkt_spec in, exp;
 	struct frame fin, fexp, fout;
 	struct np_flow_key key, hkey;
-	struct xdp_md md = {};
 	char what[160];
 	int err;
 
@@ -1771,19 +1794,8 @@ static void run_case(const struct tcase *tc)
 	np_verdicts_read(&maps, vb);
 	drain_events();
 
-	md.data_end = fin.len;
-	md.ingress_ifindex = ifindex[tc->ingress];
-	memset(&fout, 0, sizeof(fout));
-	opts.data_in = fin.b;
-	opts.data_size_in = fin.len;
-	opts.data_out = fout.b;
-	opts.data_size_out = sizeof(fout.b);
-	opts.ctx_in = &md;
-	opts.ctx_size_in = sizeof(md);
-	opts.repeat = 1;
 	run_ns = coarse_now();
-	err = bpf_prog_test_run_opts(prog_fd, &opts);
-	fout.len = opts.data_size_out;
+	err = run_once(&fin, &fout, tc->ingress, &opts);
 
 	drain_events();
 	np_counters_read(&maps, &key, &ca);
@@ -2704,12 +2716,16 @@ static const char *setup(char *why, size_t len)
 	maps.fd[NP_FLOWS6] = bpf_map__fd(skel->maps.np_flows6_v3);
 	maps.fd[NP_COUNTERS] = bpf_map__fd(skel->maps.np_counters_v3);
 	maps.fd[NP_POLICERS] = bpf_map__fd(skel->maps.np_police_v1);
-	maps.fd[NP_VERDICTS] = bpf_map__fd(skel->maps.np_verdicts_v2);
+	maps.fd[NP_VERDICTS] = bpf_map__fd(skel->maps.np_verdicts_v3);
 	maps.fd[NP_EGRESS] = bpf_map__fd(skel->maps.np_egress_v1);
 	maps.fd[NP_LINKS] = bpf_map__fd(skel->maps.np_links_v1);
 	maps.fd[NP_EVENTS] = bpf_map__fd(skel->maps.np_events_v1);
 	maps.fd[NP_SLOTS] = bpf_map__fd(skel->maps.np_slots_v1);
 	maps.fd[NP_CLOCK] = bpf_map__fd(skel->maps.np_clock_v1);
+	maps.fd[NP_SIG_PORTS] = bpf_map__fd(skel->maps.np_sigports_v1);
+	maps.fd[NP_BLOCKED] = bpf_map__fd(skel->maps.np_blocked_v1);
+	maps.fd[NP_KNOWN] = bpf_map__fd(skel->maps.np_known_v1);
+	maps.fd[NP_BUCKETS] = bpf_map__fd(skel->maps.np_buckets_v1);
 	events_rb = ring_buffer__new(maps.fd[NP_EVENTS], on_event, NULL, NULL);
 
 	err = 0;
@@ -2741,6 +2757,266 @@ static const char *setup(char *why, size_t len)
 	return NULL;
 }
 
+/* --- The signaling guard (bpf/guard.h) ---------------------------------- */
+
+/*
+ * Datagrams to natproxyd's signaling sockets, as natproxyd's own code
+ * (ctl/guard.c) sets the maps up: 203.0.113.1:5060 and [2001:db8:1::1]:5060
+ * guarded, each with its realm's bucket. Every case checks the action,
+ * that exactly its verdict counted one, and that a passed frame is
+ * untouched.
+ */
+#define GUARD_NAME "signaling guard"
+#define SIG_PORT 5060
+#define NOT_SIG_PORT 5999 /* no flow, no signaling socket */
+
+static struct np_realm guard_realms[2];
+static struct np_pair guard_pairs[2];
+static const struct np_config guard_cfg = {
+	.realms = guard_realms, .n_realms = 2,
+	.pairs = guard_pairs, .n_pairs = 2,
+};
+
+static void sockaddr_of(const char *addr, uint16_t port, struct np_sockaddr *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->family = is_v6(addr) ? AF_INET6 : AF_INET;
+	inet_pton(a->family, addr, &a->addr);
+	a->port = port;
+}
+
+/* One datagram from saddr:sport to daddr:dport, as it arrives on a0. */
+static void guard_case(const char *name, const char *saddr, __u16 sport,
+		       const char *daddr, __u16 dport, int action,
+		       enum np_verdict verdict)
+{
+	struct pkt_spec in = { .family = is_v6(saddr) ? 6 : 4,
+			       .dmac = dev_mac[DEV_A], .smac = peer_mac,
+			       .saddr = saddr, .daddr = daddr,
+			       .sport = sport, .dport = dport, .ttl = 64,
+			       .proto = IPPROTO_UDP, .payload = 60 };
+	LIBBPF_OPTS(bpf_test_run_opts, opts);
+	__u64 vb[NP_V_MAX], va[NP_V_MAX];
+	struct frame fin, fout;
+	int err;
+
+	build(&in, &fin);
+	np_verdicts_read(&maps, vb);
+	err = run_once(&fin, &fout, DEV_A, &opts);
+	np_verdicts_read(&maps, va);
+	if (err)
+		tap_diag("  bpf_prog_test_run_opts: %s", strerror(errno));
+	else if (opts.retval != (__u32)action)
+		tap_diag("  got %s", action_name(opts.retval));
+	tap_check(&t, !err && opts.retval == (__u32)action, "%s: %s: %s",
+		  GUARD_NAME, name, action_name(action));
+	tap_check(&t, check_verdicts(vb, va, verdict),
+		  "%s: %s: verdict %s +1, no other", GUARD_NAME, name,
+		  verdict_names[verdict]);
+	if (action == XDP_PASS)
+		tap_check(&t,
+			  !err && same_num("frame length", fout.len, fin.len) &&
+				  !memcmp(fout.b, fin.b, fin.len),
+			  "%s: %s: frame passed byte for byte", GUARD_NAME,
+			  name);
+}
+
+static void guard_block(const char *addr, uint16_t port, uint8_t len,
+			long seconds)
+{
+	struct np_sockaddr a;
+
+	sockaddr_of(addr, port, &a);
+	tap_check(&t,
+		  !np_guard_block(&maps, &a, len, 0, now_ns() + seconds *
+							   1000000000ll),
+		  "%s: block %s port %u /%u for %lds", GUARD_NAME, addr, port,
+		  len, seconds);
+}
+
+static void guard_unblock(const char *addr, uint16_t port, uint8_t len)
+{
+	struct np_source_key key;
+	struct np_sockaddr a;
+
+	sockaddr_of(addr, port, &a);
+	np_guard_key(&a, len, &key);
+	bpf_map_delete_elem(maps.fd[NP_BLOCKED], &key);
+}
+
+static void guard_know(const char *addr, uint16_t port, bool known)
+{
+	struct np_sockaddr a;
+
+	sockaddr_of(addr, port, &a);
+	tap_check(&t, !np_guard_known(&maps, &a, known), "%s: %s %s port %u",
+		  GUARD_NAME, known ? "know" : "forget", addr, port);
+}
+
+/* The IPv4 realm's bucket: rate per second, tokens left, refilled from
+ * now on. */
+static void guard_bucket(__u64 rate, __u64 burst, __u64 tokens)
+{
+	struct np_sig_bucket b = { .rate = rate, .burst = burst,
+				   .tokens = tokens * 1000000000ull,
+				   .last_ns = now_ns() + 3600000000000ull };
+	__u32 zero = 0;
+
+	/* last_ns an hour ahead: no refill while the cases run, however
+	 * slowly a loaded machine runs them (a second was seen to pass). */
+	bpf_map_update_elem(maps.fd[NP_BUCKETS], &zero, &b, BPF_F_LOCK);
+}
+
+static void test_guard(void)
+{
+	struct np_guard_census census;
+	struct np_flow_key relay;
+	char relay_addr[64];
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		struct np_realm *r = &guard_realms[i];
+
+		sockaddr_of(i ? PROXY_A6 : PROXY_A4, 0, &r->address);
+		r->sip_port = SIG_PORT;
+		r->unknown_rate = 1000;
+		r->unknown_burst = 2;
+		guard_pairs[i].first = i;
+		guard_pairs[i].softswitch.family = AF_INET;
+	}
+	tap_check(&t, !np_guard_configure(&maps, &guard_cfg),
+		  "%s: np_guard_configure sets up both realms", GUARD_NAME);
+
+	/* Not a signaling socket: nothing changes. */
+	guard_block(TERM4_OTHER, 0, 32, 60);
+	guard_case("no socket: passed even from a blocked address",
+		   TERM4_OTHER, 7000, PROXY_A4, NOT_SIG_PORT, XDP_PASS,
+		   NP_V_PASS_NO_FLOW);
+	/* Media: a relay port's flow is found first, the guard never looks. */
+	flow_key(F4_AB, &relay);
+	inet_ntop(AF_INET, &relay.addr.v4, relay_addr, sizeof(relay_addr));
+	guard_block(TERM4, 0, 32, 60);
+	guard_case("relay port: media from a blocked address relayed", TERM4,
+		   7078, relay_addr, ntohs(relay.port), XDP_REDIRECT,
+		   NP_V_REDIRECT);
+	guard_unblock(TERM4, 0, 32);
+
+	/* Blocked, by mapping, address and prefix; expired. */
+	guard_case("blocked address: dropped", TERM4_OTHER, 7000, PROXY_A4,
+		   SIG_PORT, XDP_DROP, NP_V_DROP_BLOCKED);
+	guard_unblock(TERM4_OTHER, 0, 32);
+	guard_block(TERM4_OTHER, 7001, 32, 60);
+	guard_case("blocked mapping: dropped", TERM4_OTHER, 7001, PROXY_A4,
+		   SIG_PORT, XDP_DROP, NP_V_DROP_BLOCKED);
+	guard_case("blocked mapping: another port of it passes", TERM4_OTHER,
+		   7002, PROXY_A4, SIG_PORT, XDP_PASS, NP_V_PASS_SIG_UNKNOWN);
+	guard_unblock(TERM4_OTHER, 7001, 32);
+	guard_block(TERM4_OTHER, 7003, 32, -1);
+	guard_case("expired block: passes", TERM4_OTHER, 7003, PROXY_A4,
+		   SIG_PORT, XDP_PASS, NP_V_PASS_SIG_UNKNOWN);
+	guard_block("203.0.113.0", 0, 24, 60);
+	guard_case("blocked /24: another address of it dropped", TERM4_THIRD,
+		   7004, PROXY_A4, SIG_PORT, XDP_DROP, NP_V_DROP_BLOCKED);
+	guard_know(TERM4, 5060, true);
+	guard_case("blocked /24: a known mapping in it passes", TERM4, 5060,
+		   PROXY_A4, SIG_PORT, XDP_PASS, NP_V_PASS_SIG_KNOWN);
+	guard_case("blocked /24: an unknown port of the known address "
+		   "dropped",
+		   TERM4, 5061, PROXY_A4, SIG_PORT, XDP_DROP,
+		   NP_V_DROP_BLOCKED);
+	guard_block(TERM4, 5060, 32, 60);
+	guard_case("blocked mapping wins over known", TERM4, 5060, PROXY_A4,
+		   SIG_PORT, XDP_DROP, NP_V_DROP_BLOCKED);
+	guard_unblock(TERM4, 5060, 32);
+	guard_unblock("203.0.113.0", 0, 24);
+	guard_block("2001:db8:1::", 0, 64, 60);
+	guard_case("blocked /64: dropped", TERM6_OTHER, 7005, PROXY_A6,
+		   SIG_PORT, XDP_DROP, NP_V_DROP_BLOCKED);
+	guard_unblock("2001:db8:1::", 0, 64);
+	guard_case("IPv6 unknown within its bucket: passes", TERM6_OTHER, 7005,
+		   PROXY_A6, SIG_PORT, XDP_PASS, NP_V_PASS_SIG_UNKNOWN);
+
+	/* The bucket of unknown sources. */
+	guard_bucket(1, 2, 2);
+	guard_case("bucket 2 of 2: unknown passes", TERM4_THIRD, 7006,
+		   PROXY_A4, SIG_PORT, XDP_PASS, NP_V_PASS_SIG_UNKNOWN);
+	guard_case("bucket 1 of 2: another unknown passes", TERM4_OTHER, 7007,
+		   PROXY_A4, SIG_PORT, XDP_PASS, NP_V_PASS_SIG_UNKNOWN);
+	guard_case("bucket empty: unknown dropped", TERM4_THIRD, 7008,
+		   PROXY_A4, SIG_PORT, XDP_DROP, NP_V_DROP_UNKNOWN_RATE);
+	guard_case("bucket empty: known mapping passes", TERM4, 5060,
+		   PROXY_A4, SIG_PORT, XDP_PASS, NP_V_PASS_SIG_KNOWN);
+	guard_know(TERM4_OTHER, 0, true);
+	guard_case("bucket empty: any port of a known address passes",
+		   TERM4_OTHER, 7009, PROXY_A4, SIG_PORT, XDP_PASS,
+		   NP_V_PASS_SIG_KNOWN);
+	guard_know(TERM4_OTHER, 0, false);
+	guard_case("bucket empty: forgotten address dropped", TERM4_OTHER,
+		   7009, PROXY_A4, SIG_PORT, XDP_DROP, NP_V_DROP_UNKNOWN_RATE);
+	guard_case("bucket empty: the other realm's bucket still passes",
+		   TERM6_OTHER, 7010, PROXY_A6, SIG_PORT, XDP_PASS,
+		   NP_V_PASS_SIG_UNKNOWN);
+	guard_bucket(0, 1, 0);
+	guard_case("rate 0: unknown never limited", TERM4_THIRD, 7011,
+		   PROXY_A4, SIG_PORT, XDP_PASS, NP_V_PASS_SIG_UNKNOWN);
+	guard_know(TERM4, 5060, false);
+
+	/* natproxyd's sweep: the expired block goes, a running one stays. */
+	guard_block(TERM4_OTHER, 7012, 32, 60);
+	np_guard_expire(&maps, now_ns(), NP_MAX_BLOCKED, &census);
+	{
+		struct np_source_key key;
+		struct np_block b;
+		struct np_sockaddr a;
+
+		sockaddr_of(TERM4_OTHER, 7003, &a);
+		np_guard_key(&a, 32, &key);
+		tap_check(&t,
+			  bpf_map_lookup_elem(maps.fd[NP_BLOCKED], &key, &b) &&
+				  errno == ENOENT,
+			  "%s: np_guard_expire removed the expired block",
+			  GUARD_NAME);
+		sockaddr_of(TERM4_OTHER, 7012, &a);
+		np_guard_key(&a, 32, &key);
+		tap_check(&t,
+			  !bpf_map_lookup_elem(maps.fd[NP_BLOCKED], &key, &b),
+			  "%s: np_guard_expire kept the running block",
+			  GUARD_NAME);
+		tap_check(&t, same_num("blocks running", census.blocked, 1),
+			  "%s: np_guard_expire counts 1 running block",
+			  GUARD_NAME);
+	}
+	guard_unblock(TERM4_OTHER, 7012, 32);
+	/* A start forgets every known source, however many (batches). */
+	{
+		struct np_source_key key;
+		struct np_sockaddr a;
+		int err = 0;
+
+		for (i = 0; i < 3000 && !err; i++) {
+			a = (struct np_sockaddr){ .family = AF_INET,
+						  .port = 1000 + i };
+			a.addr.v4.s_addr = htonl(0xcb007100 + i % 200);
+			err = np_guard_known(&maps, &a, true);
+		}
+		np_guard_forget_known(&maps);
+		tap_check(&t,
+			  !err && bpf_map_get_next_key(maps.fd[NP_KNOWN], NULL,
+						       &key) &&
+				  errno == ENOENT,
+			  "%s: np_guard_forget_known empties 3000 known "
+			  "sources",
+			  GUARD_NAME);
+	}
+	/* A reload without the sockets: the guard lets go of them. */
+	guard_realms[0].sip_port = 0;
+	guard_realms[1].sip_port = 0;
+	np_guard_configure(&maps, &guard_cfg);
+	guard_case("socket gone from the configuration: not guarded",
+		   TERM4_OTHER, 7012, PROXY_A4, SIG_PORT, XDP_PASS,
+		   NP_V_PASS_NO_FLOW);
+}
+
 int main(int argc, char **argv)
 {
 	const char *skip;
@@ -2760,6 +3036,7 @@ int main(int argc, char **argv)
 		tap_skip(&t, skip, "%s", SLOTS_NAME);
 		tap_skip(&t, skip, "%s", NEIGH_MAC_NAME);
 		tap_skip(&t, skip, "%s", NEIGH_GONE_NAME);
+		tap_skip(&t, skip, "%s", GUARD_NAME);
 		return tap_done(&t);
 	}
 	tap_diag("a0 ifindex %u, b0 ifindex %u", ifindex[DEV_A], ifindex[DEV_B]);
@@ -2769,6 +3046,7 @@ int main(int argc, char **argv)
 	test_refill();
 	test_policer_clock_behind();
 	test_neighbours();
+	test_guard();
 
 	ring_buffer__free(events_rb);
 	relay_bpf__destroy(skel);

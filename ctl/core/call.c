@@ -105,6 +105,7 @@ void np_call_answered(struct np_core *core, struct np_term *t,
 	call->expires = 0;
 	call->answered_at = now;
 	call->wall_answer = core->io->wall(core->io_ctx);
+	np_term_known_sync(core, t);
 	np_term_changed(core, t);
 }
 
@@ -145,6 +146,7 @@ void np_call_end(struct np_core *core, struct np_term *t,
 	core->pair_ctr[t->pair].calls_ended[why]++;
 	free(call->dialog);
 	free(call);
+	np_term_known_sync(core, t);
 	if (!t->calls)
 		t->idle_since = now;
 }
@@ -219,6 +221,7 @@ static int adopt(struct np_core *core, struct np_term *t,
 	t->calls = call;
 	core->live_calls[pair->first]++;
 	core->live_calls[pair->second]++;
+	np_term_known_sync(core, t);
 	*out = call;
 	return 0;
 }
@@ -256,4 +259,5 @@ void np_call_forget(struct np_core *core, struct np_term *t,
 		return;
 	free(call->dialog);
 	free(call);
+	np_term_known_sync(core, t);
 }

@@ -92,6 +92,29 @@ static void close_drained(struct np_core *core)
 	}
 }
 
+bool np_core_admit(struct np_core *core, size_t realm,
+		   const struct np_sockaddr *src, time_t now)
+{
+	const struct np_realm *r = &core->cfg->realms[realm];
+	const struct np_admit_limits lim = { r->max_mapping_rate,
+					     r->max_address_rate,
+					     r->max_prefix_rate };
+	enum np_over over;
+	struct np_sockaddr key;
+	uint8_t len;
+
+	if (np_admit(&core->admission, src, &lim, now, &over))
+		return true;
+	core->stats.rate_limited++;
+	if (over != NP_OVER_NONE && r->block_time &&
+	    core->io->source_block) {
+		np_source_narrow(src, over, &key, &len);
+		core->io->source_block(core->io_ctx, &key, len, r->block_time);
+		core->stats.sources_blocked++;
+	}
+	return false;
+}
+
 void np_core_tick(struct np_core *core, time_t now)
 {
 	struct np_term *t, *next;

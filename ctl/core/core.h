@@ -59,6 +59,16 @@ struct np_core_io {
 			size_t len);
 	/* Wall-clock time, UNIX seconds, for records people read. */
 	double (*wall)(void *ctx);
+	/* The signaling guard in XDP (bpf/guard.h); either may be NULL. A
+	 * source over its limits is dropped there for `seconds`: src is a
+	 * mapping, or with port 0 an address, or with prefix_len shorter
+	 * than the address its prefix. */
+	void (*source_block)(void *ctx, const struct np_sockaddr *src,
+			     uint8_t prefix_len, uint32_t seconds);
+	/* A terminal's NAT mapping skips (known) or no longer skips the
+	 * unknown sources' bucket. */
+	void (*source_known)(void *ctx, const struct np_sockaddr *nat,
+			     bool known);
 };
 
 #define NP_PROXY_STATS(X)                                                      \
@@ -79,7 +89,8 @@ struct np_core_io {
 	X(strangers)                                                           \
 	X(offers_rolled_back)                                                  \
 	X(rate_limited)                                                        \
-	X(over_limits)
+	X(over_limits)                                                         \
+	X(sources_blocked)
 
 struct np_proxy_stats {
 #define NP_STAT_FIELD(name) uint64_t name;
@@ -219,6 +230,9 @@ struct np_term {
 	uint16_t core_port; /* its signaling address on the core realm */
 	time_t registered_until; /* 0: not registered */
 	bool ever_registered;
+	/* Its mapping is in XDP's known sources: registered, or with an
+	 * answered call (np_term_known_sync). */
+	bool known;
 	time_t last_heard, idle_since;
 	/* Keepalive: next due, one outstanding, answers missed. */
 	time_t ka_due;
@@ -281,6 +295,7 @@ struct np_core {
 	struct np_term *orphans;
 	struct np_quarantine *quarantine;
 	struct np_admission admission; /* per-source rates */
+	uint64_t known; /* terminals whose mapping XDP knows (np_term.known) */
 	uint64_t next_id;
 	/* State changed since the last save: the batch's trigger. What
 	 * changed: dirty_terms (changed or new), tombs (removed: their keys),
@@ -306,6 +321,11 @@ void np_core_forget(struct np_core *core);
 int np_core_reconfigure(struct np_core *core, const struct np_config *next);
 /* Timeouts, expiries, keepalives: call about once a second. */
 void np_core_tick(struct np_core *core, time_t now);
+/* Per-source rates of a datagram from src on an access realm: false when
+ * it is over a limit (counted; the source blocked in XDP for the realm's
+ * block_time when it first goes over). */
+bool np_core_admit(struct np_core *core, size_t realm,
+		   const struct np_sockaddr *src, time_t now);
 
 /* --- terminals (terminal.c) --- */
 /* t or one of its calls changed: saved with the batch (an orphan's or a
@@ -336,6 +356,9 @@ void np_term_registered(struct np_core *core, struct np_term *t,
 void np_term_unregistered(struct np_core *core, struct np_term *t);
 /* A keepalive was answered. */
 void np_term_alive(struct np_term *t);
+/* Tells XDP whether t is known (registered, or with an answered call):
+ * call after either changes. */
+void np_term_known_sync(struct np_core *core, struct np_term *t);
 /* Whether a new registration from src stays within the realm's
  * per-address limit (self: the terminal asking, may be NULL). */
 bool np_term_may_register(const struct np_core *core, size_t realm,

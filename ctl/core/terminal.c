@@ -237,6 +237,29 @@ static void set_registered(struct np_core *core, struct np_term *t,
 void np_term_unregistered(struct np_core *core, struct np_term *t)
 {
 	set_registered(core, t, 0);
+	np_term_known_sync(core, t);
+}
+
+/* Told to XDP only on a change, and never for a terminal the guard does
+ * not see (an orphan's, rebuilt from the maps, has no signaling). */
+static void term_known(struct np_core *core, struct np_term *t, bool known)
+{
+	if (t->known == known)
+		return;
+	t->known = known;
+	core->known += known ? 1 : -1;
+	if (core->io->source_known && t->driver && t->nat.family)
+		core->io->source_known(core->io_ctx, &t->nat, known);
+}
+
+void np_term_known_sync(struct np_core *core, struct np_term *t)
+{
+	const struct np_call *c;
+	bool known = t->registered_until != 0;
+
+	for (c = t->calls; c && !known; c = c->next)
+		known = c->answered;
+	term_known(core, t, known);
 }
 
 struct np_term *np_term_by_nat(struct np_core *core, size_t pair,
@@ -369,6 +392,7 @@ void np_term_free(struct np_core *core, struct np_term *t,
 	 * quarantine: a newcomer that never registered (a flood of spoofed
 	 * REGISTERs) gives its port back at once. */
 	port_release(core, corer, t->core_port, t->ever_registered ? now : 0);
+	term_known(core, t, false);
 	np_info("terminal at %s released (%s)",
 		np_sockaddr_str(&t->nat, buf, sizeof(buf)),
 		np_end_reason_names[why]);
@@ -388,6 +412,7 @@ void np_term_forget(struct np_core *core, struct np_term *t)
 	/* The active node still has it, or gave it up with its own
 	 * quarantine: ours is no one's to guard. */
 	port_release(core, corer, t->core_port, 0);
+	term_known(core, t, false);
 	term_gone(core, t);
 	free(t);
 }
@@ -397,6 +422,7 @@ void np_term_registered(struct np_core *core, struct np_term *t, time_t until,
 {
 	set_registered(core, t, until);
 	t->ever_registered |= until != 0;
+	np_term_known_sync(core, t);
 	np_term_changed(core, t);
 	if (until && !t->ka_due)
 		t->ka_due = now + core->cfg->keepalive_interval;
@@ -522,6 +548,7 @@ int np_core_adopt_term(struct np_core *core, const struct np_term *saved,
 	if (t->registered_until)
 		t->ka_due = now + core->cfg->keepalive_interval;
 	term_link(core, t);
+	np_term_known_sync(core, t);
 	*out = t;
 	return 0;
 }

@@ -19,9 +19,11 @@
 
 #include "addr.h"
 #include "h248/h248.h"
+#include "h248/h248sdp.h"
 #include "log.h"
 
 #define OUT_MAX (2 * 65536)
+#define SDP_MAX 4096 /* an SDP of Local or Remote, rewritten */
 
 /* One datagram on its way, with the gateway it concerns. */
 struct hctx {
@@ -150,12 +152,7 @@ static void answer_error(struct np_h248 *h, size_t realm, uint16_t port,
 static struct np_h248_txn *txn_by_in(struct np_h248 *h, enum np_h248_dir dir,
 				     const struct np_term *t, uint32_t id)
 {
-	struct np_h248_txn *x;
-
-	for (x = h->txns; x; x = x->next)
-		if (x->dir == dir && x->t == t && x->in_id == id)
-			return x;
-	return NULL;
+	return (struct np_h248_txn *)np_gwtxn_by_in(&h->txns, dir, t, id);
 }
 
 /* The transaction whose command went out to the gateway t (to_mg) or to
@@ -163,95 +160,41 @@ static struct np_h248_txn *txn_by_in(struct np_h248 *h, enum np_h248_dir dir,
 static struct np_h248_txn *txn_by_out(struct np_h248 *h, bool to_mg,
 				      const struct np_term *t, uint32_t id)
 {
-	struct np_h248_txn *x;
-
-	for (x = h->txns; x; x = x->next) {
-		bool mg = x->dir == NP_H248_FROM_MGC ||
-			  x->dir == NP_H248_OWN_MG;
-
-		if (mg == to_mg && x->t == t && x->out_id == id)
-			return x;
-	}
-	return NULL;
+	return (struct np_h248_txn *)np_gwtxn_by_out(&h->txns, to_mg, t, id);
 }
 
-static bool out_used(struct np_h248 *h, uint32_t id)
-{
-	struct np_h248_txn *x;
-
-	for (x = h->txns; x; x = x->next)
-		if (x->out_id == id)
-			return true;
-	return false;
-}
-
-/* An id of ours, unique among the open transactions: gateways behind the
+/* Ours get an id unique among the open transactions: gateways behind the
  * proxy number theirs alike (H.248.1 8.2.1: ids are unique per sender). */
-static uint32_t new_id(struct np_h248 *h)
-{
-	do {
-		if (++h->next_id == 0 || h->next_id > 0x7fffffffu)
-			h->next_id = 1;
-	} while (out_used(h, h->next_id));
-	return h->next_id;
-}
-
 static struct np_h248_txn *txn_new(struct hctx *c, enum np_h248_dir dir,
 				   uint32_t in_id)
 {
-	struct np_h248_txn *x = calloc(1, sizeof(*x));
+	struct np_h248_txn *x = (struct np_h248_txn *)np_gwtxn_new(
+		&c->h->txns, sizeof(*x), dir,
+		dir == NP_H248_FROM_MGC || dir == NP_H248_OWN_MG, c->t, in_id,
+		c->gw ? &c->gw->open_txns : NULL, c->now);
 
 	if (!x)
 		return NULL;
-	x->dir = dir;
-	x->t = c->t;
-	x->in_id = in_id;
-	x->out_id = new_id(c->h);
-	x->src = c->src;
-	x->src_realm = c->realm;
-	x->src_port = c->port;
-	x->created = c->now;
-	x->next = c->h->txns;
-	c->h->txns = x;
-	if (c->gw)
-		c->gw->open_txns++;
+	x->base.src = c->src;
+	x->base.src_realm = c->realm;
+	x->base.src_port = c->port;
 	return x;
+}
+
+/* A walk over every transaction (the next one kept before a free). */
+static struct np_h248_txn *txn_first(struct np_h248 *h)
+{
+	return (struct np_h248_txn *)np_gwtxn_next(&h->txns, NULL);
+}
+
+static struct np_h248_txn *txn_after(struct np_h248 *h, struct np_h248_txn *x)
+{
+	return (struct np_h248_txn *)np_gwtxn_next(&h->txns, &x->base);
 }
 
 static void txn_free(struct np_h248 *h, struct np_h248_txn *x)
 {
-	struct np_h248_txn **p;
-
-	for (p = &h->txns; *p && *p != x; p = &(*p)->next)
-		;
-	if (!*p)
-		return;
-	*p = x->next;
-	if (x->t && x->t->signaling) {
-		struct np_h248_gw *gw = x->t->signaling;
-
-		if (gw->open_txns)
-			gw->open_txns--;
-	}
-	free(x->cmd);
-	free(x->resp);
-	free(x);
-}
-
-static void txns_drop(struct np_h248 *h, const struct np_term *t, time_t now)
-{
-	struct np_h248_txn *x, *next;
-
-	for (x = h->txns; x; x = next) {
-		next = x->next;
-		if (t && x->t != t)
-			continue;
-		if (!t && now &&
-		    !(x->done && now - x->done >= NP_H248_REPLY_HIST) &&
-		    !(!x->done && now - x->created >= NP_H248_TXN_LIFETIME))
-			continue;
-		txn_free(h, x);
-	}
+	np_gwtxn_free(&h->txns, &x->base);
 }
 
 /* --- the message's tree --------------------------------------------------- */
@@ -261,14 +204,24 @@ static bool named(const struct hctx *c, int i, const char *l, const char *s)
 	return np_h248_named(c->m, i, l, s);
 }
 
-/* A command's kind, its O- and W- prefixes (RFC 3525 B.2) aside: 'A'dd,
- * 'M'odify, 'V' move, 'S'ubtract, 'C' other command, 0 not a command. */
-static char cmd_kind(const struct hctx *c, int i)
+const char *const np_h248_command_names[NP_H248_COMMAND_MAX] = {
+	NP_H248_COMMANDS(NP_NAME_ENTRY)
+};
+
+/* The short tokens of the commands (RFC 3525 B.2), in the enum's order. */
+static const char *const command_tokens[NP_H248_COMMAND_MAX] = {
+	"A", "MF", "S", "MV", "AV", "AC", "N", "SC",
+};
+
+/* Which command node i is, its O- and W- prefixes (RFC 3525 B.2) aside;
+ * -1 if it is none. */
+static int command_of(const struct hctx *c, int i)
 {
 	const struct np_h248_node *n = &c->m->nodes[i];
 	const char *p = c->m->buf + n->name_off;
 	size_t len = n->name_len;
 	char name[32];
+	int k;
 
 	while (len > 2 &&
 	       (p[0] == 'O' || p[0] == 'o' || p[0] == 'W' || p[0] == 'w') &&
@@ -277,23 +230,46 @@ static char cmd_kind(const struct hctx *c, int i)
 		len -= 2;
 	}
 	if (len >= sizeof(name))
-		return 0;
+		return -1;
 	memcpy(name, p, len);
 	name[len] = 0;
-#define IS(l, s) (!strcasecmp(name, l) || !strcasecmp(name, s))
-	if (IS("Add", "A"))
+	for (k = 0; k < NP_H248_COMMAND_MAX; k++)
+		if (!strcasecmp(name, np_h248_command_names[k]) ||
+		    !strcasecmp(name, command_tokens[k]))
+			return k;
+	return -1;
+}
+
+/* A command's kind: 'A'dd, 'M'odify, 'V' move, 'S'ubtract, 'C' another
+ * command, 0 not a command. */
+static char cmd_kind(const struct hctx *c, int i)
+{
+	switch (command_of(c, i)) {
+	case NP_H248_ADD:
 		return 'A';
-	if (IS("Modify", "MF"))
+	case NP_H248_MODIFY:
 		return 'M';
-	if (IS("Move", "MV"))
+	case NP_H248_MOVE:
 		return 'V';
-	if (IS("Subtract", "S"))
+	case NP_H248_SUBTRACT:
 		return 'S';
-	if (IS("AuditValue", "AV") || IS("AuditCapabilities", "AC") ||
-	    IS("Notify", "N") || IS("ServiceChange", "SC"))
+	case -1:
+		return 0;
+	default:
 		return 'C';
-#undef IS
-	return 0;
+	}
+}
+
+/* Counts the commands of transaction node tr into v (a realm's
+ * commands_in or commands_out). */
+static void count_commands(const struct hctx *c, int tr, uint64_t *v)
+{
+	int ctx = -1, cmd, k;
+
+	while ((ctx = np_h248_child(c->m, tr, ctx)) >= 0)
+		for (cmd = -1; (cmd = np_h248_child(c->m, ctx, cmd)) >= 0;)
+			if ((k = command_of(c, cmd)) >= 0)
+				v[k]++;
 }
 
 static bool descends(const struct hctx *c, int i, int anc)
@@ -371,10 +347,19 @@ static void sdp_range(const struct hctx *c, int i, size_t *off, size_t *len)
 	const struct np_h248_node *n = &c->m->nodes[i];
 	size_t a = n->body_off, b = n->body_off + n->body_len;
 
+	size_t end = b;
+
 	while (a < b && strchr(" \t\r\n", c->m->buf[a]))
 		a++;
-	while (b > a && strchr(" \t", c->m->buf[b - 1]))
+	/* The last line keeps its end; blank lines and the indentation of
+	 * the closing brace after it stay out (erlang-megaco's pretty
+	 * encoder writes "m=...\r\n\n\t\t\t\t}"). */
+	while (b > a && strchr(" \t\r\n", c->m->buf[b - 1]))
 		b--;
+	if (b < end && c->m->buf[b] == '\r')
+		b++;
+	if (b < end && c->m->buf[b] == '\n')
+		b++;
 	*off = a;
 	*len = b - a;
 }
@@ -385,12 +370,41 @@ static bool placeholder(const char *sdp, size_t len)
 	return memchr(sdp, '$', len) || memmem(sdp, len, "CHOOSE", 6);
 }
 
+/* H.248 SDP (sdp, len) from one side through the core's offer (offer) or
+ * answer: filled in to what RFC 4566 requires first, the lines filled in
+ * taken out of what the core wrote into out (h248sdp.h). */
+static int offer_answer(struct hctx *c, struct np_call *call,
+			enum np_side from, bool offer, const char *sdp,
+			size_t len, char *out, size_t *olen, const char **why)
+{
+	struct np_h248_sdp_fill added;
+	char *full = malloc(SDP_MAX);
+	size_t flen;
+	int err;
+
+	if (!full)
+		return -ENOMEM;
+	err = np_h248_sdp_fill(sdp, len, full, SDP_MAX, &flen, &added);
+	if (err)
+		*why = "SDP too long";
+	else if (offer)
+		err = np_media_offer(c->core, c->t, call, from, full, flen, out,
+				     SDP_MAX, olen, why);
+	else
+		err = np_media_answer(c->core, c->t, call, from, NULL, full,
+				      flen, out, SDP_MAX, olen, why);
+	if (!err)
+		*olen = np_h248_sdp_unfill(out, *olen, &added);
+	free(full);
+	return err;
+}
+
 /* The SDP of node i through offer/answer; the rewritten SDP replaces it.
  * 0, or -errno (the node left as it was). */
 static int media(struct hctx *c, struct np_call *call, int i, enum np_side from,
 		 bool offer)
 {
-	char *out = malloc(4096);
+	char *out = malloc(SDP_MAX);
 	const char *why = "";
 	size_t off, len, olen = 0;
 	int err;
@@ -398,13 +412,8 @@ static int media(struct hctx *c, struct np_call *call, int i, enum np_side from,
 	if (!out)
 		return -ENOMEM;
 	sdp_range(c, i, &off, &len);
-	if (offer)
-		err = np_media_offer(c->core, c->t, call, from, c->m->buf + off,
-				     len, out, 4096, &olen, &why);
-	else
-		err = np_media_answer(c->core, c->t, call, from, NULL,
-				      c->m->buf + off, len, out, 4096, &olen,
-				      &why);
+	err = offer_answer(c, call, from, offer, c->m->buf + off, len, out,
+			   &olen, &why);
 	if (!err)
 		err = np_h248_edit(c->ed, off, len, out, olen);
 	if (err)
@@ -431,7 +440,12 @@ static void call_name(struct np_call *call)
 {
 	const struct np_h248_term *k = call->dialog;
 
-	snprintf(call->id, sizeof(call->id), "h248:%s/%s", k->ctx, k->term);
+	if (k->stream > 1)
+		snprintf(call->id, sizeof(call->id), "h248:%s/%s#%u", k->ctx,
+			 k->term, k->stream);
+	else
+		snprintf(call->id, sizeof(call->id), "h248:%s/%s", k->ctx,
+			 k->term);
 }
 
 /* The calls of a context and termination (`*` and an empty context: any). */
@@ -454,6 +468,22 @@ static struct np_call *term_next(struct np_term *t, const char *ctx,
 	return NULL;
 }
 
+/* The call of one stream of a termination, or NULL. */
+static struct np_call *stream_call(struct np_term *t, const char *ctx,
+				   const char *term, unsigned stream)
+{
+	struct np_call *call;
+
+	for (call = t->calls; call; call = call->next) {
+		const struct np_h248_term *k = call->dialog;
+
+		if (k && k->stream == stream && !strcmp(ctx, k->ctx) &&
+		    !strcasecmp(term, k->term))
+			return call;
+	}
+	return NULL;
+}
+
 static void terms_end(struct hctx *c, const char *ctx, const char *term,
 		      enum np_end_reason why)
 {
@@ -463,13 +493,60 @@ static void terms_end(struct hctx *c, const char *ctx, const char *term,
 		np_call_end(c->core, c->t, call, why, c->now);
 }
 
-/* An Add or Move of the MGC's: a new call, its Remote SDP an offer from
- * the far side. 0, or the error code for the MGC. */
+/*
+ * The streams of a command's Media descriptor: each `Stream = N {...}`
+ * node and its id, or the Media node itself as stream 1 when it holds
+ * Local/Remote without a Stream (a single stream, H.248.1 7.1.4). Their
+ * number (at most max); 0 without Media.
+ */
+static size_t streams_of(const struct hctx *c, int cmd, int *nodes,
+			 unsigned *ids, size_t max)
+{
+	int media = find_in(c, cmd, "Media", "M"), i = -1;
+	size_t n = 0;
+	bool ok;
+
+	if (media < 0)
+		return 0;
+	while ((i = np_h248_child(c->m, media, i)) >= 0 && n < max) {
+		if (!named(c, i, "Stream", "ST"))
+			continue;
+		ids[n] = node_id(c, i, &ok);
+		if (ok && ids[n]) {
+			nodes[n] = i;
+			n++;
+		}
+	}
+	if (!n && max) {
+		nodes[0] = media;
+		ids[0] = 1;
+		n = 1;
+	}
+	return n;
+}
+
+/* The node of stream `stream` in a reply's command cmd: its Stream node,
+ * or the command itself for stream 1 when the reply names no stream. */
+static int reply_stream(const struct hctx *c, int cmd, unsigned stream)
+{
+	int nodes[NP_H248_OPS_MAX];
+	unsigned ids[NP_H248_OPS_MAX];
+	size_t n = streams_of(c, cmd, nodes, ids, NP_H248_OPS_MAX), i;
+
+	for (i = 0; i < n; i++)
+		if (ids[i] == stream)
+			return nodes[i];
+	return stream == 1 ? cmd : -1;
+}
+
+/* An Add or Move of the MGC's (or a Modify that adds a stream): a new
+ * call for the stream at node st, its Remote SDP an offer from the far
+ * side. 0, or the error code for the MGC. */
 static int mgc_add(struct hctx *c, struct np_h248_txn *x, struct np_h248_op *op,
-		   int cmd)
+		   int st)
 {
 	struct np_h248_term *k = calloc(1, sizeof(*k));
-	int remote = find_in(c, cmd, "Remote", "R");
+	int remote = find_in(c, st, "Remote", "R");
 	struct np_call *call;
 	char name[256], to[80];
 	int err;
@@ -478,7 +555,9 @@ static int mgc_add(struct hctx *c, struct np_h248_txn *x, struct np_h248_op *op,
 		return 510;
 	scopy(k->ctx, sizeof(k->ctx), op->ctx);
 	scopy(k->term, sizeof(k->term), op->term);
-	snprintf(name, sizeof(name), "h248:?%u/%d", x->out_id, op->cmd);
+	k->stream = op->stream;
+	snprintf(name, sizeof(name), "h248:?%u/%d#%u", x->base.out_id, op->cmd,
+		 op->stream);
 	call = np_call_new(c->core, c->t, name, false, c->now);
 	if (!call) {
 		free(k);
@@ -502,14 +581,24 @@ static int mgc_add(struct hctx *c, struct np_h248_txn *x, struct np_h248_op *op,
 	return 0;
 }
 
-static int mgc_modify(struct hctx *c, struct np_h248_op *op, int cmd)
+/* A Modify of the stream at node st: an offer or the answer; a stream
+ * the termination did not have yet (its other streams known) is added. */
+static int mgc_modify(struct hctx *c, struct np_h248_txn *x,
+		      struct np_h248_op *op, int st)
 {
-	struct np_call *call = term_next(c->t, op->ctx, op->term);
-	int remote = find_in(c, cmd, "Remote", "R");
+	struct np_call *call;
+	int remote = find_in(c, st, "Remote", "R");
 	bool offer;
 	int err;
 
-	if (!call || !strcmp(op->term, "*"))
+	if (!strcmp(op->term, "*") || !strcmp(op->ctx, "*"))
+		return 0;
+	call = stream_call(c->t, op->ctx, op->term, op->stream);
+	if (!call && term_next(c->t, op->ctx, op->term)) {
+		op->kind = NP_H248_OP_ADD;
+		return mgc_add(c, x, op, st);
+	}
+	if (!call)
 		return 0;
 	scopy(op->call_key, sizeof(op->call_key), call->id);
 	if (!has_sdp(c, remote))
@@ -532,31 +621,50 @@ static int mgc_commands(struct hctx *c, struct np_h248_txn *x, int tr)
 			continue;
 		for (cmd = -1; (cmd = np_h248_child(c->m, ctx, cmd)) >= 0;) {
 			char kind = cmd_kind(c, cmd);
-			struct np_h248_op *op;
+			int nodes[NP_H248_OPS_MAX];
+			unsigned ids[NP_H248_OPS_MAX];
+			size_t n = 1, s;
 
 			if (!kind)
 				continue;
 			k++;
-			if (kind == 'C' || x->n_ops >= NP_H248_OPS_MAX)
+			if (kind == 'C')
 				continue;
-			op = &x->ops[x->n_ops++];
-			memset(op, 0, sizeof(*op));
-			op->cmd = k;
-			np_h248_text(c->m, ctx, false, op->ctx,
-				     sizeof(op->ctx));
-			np_h248_text(c->m, cmd, false, op->term,
-				     sizeof(op->term));
-			if (kind == 'A' || kind == 'V') {
-				op->kind = NP_H248_OP_ADD;
-				code = mgc_add(c, x, op, cmd);
-			} else if (kind == 'M') {
-				op->kind = NP_H248_OP_MODIFY;
-				code = mgc_modify(c, op, cmd);
-			} else {
-				op->kind = NP_H248_OP_SUB;
+			if (kind != 'S') {
+				n = streams_of(c, cmd, nodes, ids,
+					       NP_H248_OPS_MAX);
+				/* An Add without Media still makes the
+				 * termination's call (stream 1). */
+				if (!n && kind != 'M') {
+					nodes[0] = cmd;
+					ids[0] = 1;
+					n = 1;
+				}
 			}
-			if (code)
-				return code;
+			for (s = 0; s < n && x->n_ops < NP_H248_OPS_MAX; s++) {
+				struct np_h248_op *op = &x->ops[x->n_ops++];
+
+				memset(op, 0, sizeof(*op));
+				op->cmd = k;
+				np_h248_text(c->m, ctx, false, op->ctx,
+					     sizeof(op->ctx));
+				np_h248_text(c->m, cmd, false, op->term,
+					     sizeof(op->term));
+				if (kind == 'S') {
+					op->kind = NP_H248_OP_SUB;
+					continue;
+				}
+				op->stream = ids[s];
+				if (kind == 'A' || kind == 'V') {
+					op->kind = NP_H248_OP_ADD;
+					code = mgc_add(c, x, op, nodes[s]);
+				} else {
+					op->kind = NP_H248_OP_MODIFY;
+					code = mgc_modify(c, x, op, nodes[s]);
+				}
+				if (code)
+					return code;
+			}
 		}
 	}
 	return 0;
@@ -595,7 +703,8 @@ static void add_done(struct hctx *c, struct np_h248_op *op, int ctx, int cmd)
 	core_mid(c, call->from + strlen(call->from),
 		 sizeof(call->from) - strlen(call->from));
 	c->core->dirty = true;
-	local = find_in(c, cmd, "Local", "L");
+	local = reply_stream(c, cmd, op->stream);
+	local = local < 0 ? -1 : find_in(c, local, "Local", "L");
 	if (!has_sdp(c, local))
 		return;
 	keep_lcd(c, call, local);
@@ -625,7 +734,8 @@ static void modify_done(struct hctx *c, struct np_h248_op *op, int cmd)
 			np_media_rollback(c->core, c->t, call);
 		return;
 	}
-	local = find_in(c, cmd, "Local", "L");
+	local = reply_stream(c, cmd, op->stream);
+	local = local < 0 ? -1 : find_in(c, local, "Local", "L");
 	if (has_sdp(c, local)) {
 		keep_lcd(c, call, local);
 		if (media(c, call, local, NP_SIDE_TERM,
@@ -639,10 +749,9 @@ static void modify_done(struct hctx *c, struct np_h248_op *op, int cmd)
 	}
 	/* No Local in the reply: its last one answers the MGC's offer. */
 	if (call->pending == NP_SIDE_FAR && k->lcd_len) {
-		out = malloc(4096);
-		if (out &&
-		    !np_media_answer(c->core, c->t, call, NP_SIDE_TERM, NULL,
-				     k->lcd, k->lcd_len, out, 4096, &len, &why))
+		out = malloc(SDP_MAX);
+		if (out && !offer_answer(c, call, NP_SIDE_TERM, false, k->lcd,
+					 k->lcd_len, out, &len, &why))
 			np_call_answered(c->core, c->t, call, c->now);
 		free(out);
 	}
@@ -716,11 +825,40 @@ static int dump(struct hctx *c, size_t from, size_t to, char **out, size_t *len)
 static void retransmit(struct hctx *c, struct np_h248_txn *x)
 {
 	c->h->ctr[c->realm].retransmissions++;
-	if (x->resp)
-		send_text(c->h, x->src_realm, x->src_port, &x->src, x->resp,
-			  x->resp_len);
-	else if (x->cmd)
-		send_to(c, !c->from_mg, x->cmd, x->cmd_len);
+	if (x->base.resp)
+		send_text(c->h, x->base.src_realm, x->base.src_port, &x->base.src, x->base.resp,
+			  x->base.resp_len);
+	else if (x->base.cmd)
+		send_to(c, !c->from_mg, x->base.cmd, x->base.cmd_len);
+}
+
+/* Whether transaction node tr holds a ServiceChange on ROOT: a gateway
+ * (re)starting, whose transaction ids start again (H.248.1 11.4). */
+static bool root_service_change(const struct hctx *c, int tr)
+{
+	int i = find_in(c, tr, "ServiceChange", "SC");
+	char term[8];
+
+	if (i < 0)
+		return false;
+	np_h248_text(c->m, i, false, term, sizeof(term));
+	return !strcasecmp(term, "ROOT");
+}
+
+/* The replied transactions between the gateway and the MGC, forgotten
+ * when the gateway restarts: its new ones with the old ids are not
+ * retransmissions, nor are the MGC's (erlang-megaco numbers a new
+ * connection to the gateway from 1 again). */
+static void forget_replied(struct hctx *c)
+{
+	struct np_h248_txn *x, *next;
+
+	for (x = txn_first(c->h); x; x = next) {
+		next = txn_after(c->h, x);
+		if ((x->base.dir == NP_H248_FROM_MG || x->base.dir == NP_H248_FROM_MGC) &&
+		    x->base.t == c->t && x->base.done)
+			txn_free(c->h, x);
+	}
 }
 
 /* A Transaction (node tr, [from, to)) from either side. */
@@ -734,6 +872,8 @@ static void transaction(struct hctx *c, int tr, size_t from, size_t to)
 	char id[16], mid[80];
 	bool ok;
 	uint32_t in = node_id(c, tr, &ok);
+	uint64_t hash;
+	bool restart;
 	int code;
 
 	if (!ok) {
@@ -742,11 +882,24 @@ static void transaction(struct hctx *c, int tr, size_t from, size_t to)
 		return;
 	}
 	c->h->ctr[c->realm].transactions_in++;
+	count_commands(c, tr, c->h->ctr[c->realm].commands_in);
+	hash = np_gwtxn_hash(c->m->buf + from, to - from);
+	restart = c->from_mg && root_service_change(c, tr);
 	x = txn_by_in(c->h, dir, c->t, in);
+	/* A replied id again with other text, or a gateway's ServiceChange
+	 * on ROOT again (a rebooted gateway numbers from 1 again, and its
+	 * first message may be the very text of its last boot's): a new
+	 * transaction. A registration relayed twice costs the MGC nothing. */
+	if (x && x->base.done && (x->base.in_hash != hash || restart))
+		x = NULL;
 	if (x) {
 		retransmit(c, x);
 		return;
 	}
+	if (restart)
+		forget_replied(c);
+	else if ((x = txn_by_in(c->h, dir, c->t, in)))
+		txn_free(c->h, x);
 	/* Our answers carry our mId toward the sender. */
 	if (c->from_mg)
 		acc_mid(c, mid, sizeof(mid));
@@ -764,6 +917,7 @@ static void transaction(struct hctx *c, int tr, size_t from, size_t to)
 			     "Insufficient resources");
 		return;
 	}
+	x->base.in_hash = hash;
 	if (!c->from_mg) {
 		code = mgc_commands(c, x, tr);
 		if (code) {
@@ -775,14 +929,18 @@ static void transaction(struct hctx *c, int tr, size_t from, size_t to)
 			return;
 		}
 	}
-	snprintf(id, sizeof(id), "%u", x->out_id);
+	snprintf(id, sizeof(id), "%u", x->base.out_id);
 	edit_str(c, n->val_off, n->val_len, id);
-	if (dump(c, from, to, &x->cmd, &x->cmd_len)) {
+	if (dump(c, from, to, &x->base.cmd, &x->base.cmd_len)) {
 		txn_free(c->h, x);
 		return;
 	}
-	if (!send_to(c, !c->from_mg, x->cmd, x->cmd_len))
-		c->h->ctr[c->from_mg ? c->cor : c->acc].transactions_out++;
+	if (!send_to(c, !c->from_mg, x->base.cmd, x->base.cmd_len)) {
+		size_t r = c->from_mg ? c->cor : c->acc;
+
+		c->h->ctr[r].transactions_out++;
+		count_commands(c, tr, c->h->ctr[r].commands_out);
+	}
 }
 
 /* A Reply or Pending (node rp) to a transaction the other side sent. */
@@ -806,36 +964,33 @@ static void reply(struct hctx *c, int rp, size_t from, size_t to, bool pending)
 		c->core->stats.unmatched++;
 		return;
 	}
-	if (x->dir == NP_H248_OWN_MG || x->dir == NP_H248_OWN_MGC) {
+	if (x->base.dir == NP_H248_OWN_MG || x->base.dir == NP_H248_OWN_MGC) {
 		/* Ours (a keepalive's reply): it ends here. */
 		if (!pending)
 			txn_free(c->h, x);
 		return;
 	}
-	if (x->resp && !pending) {
+	if (x->base.resp && !pending) {
 		/* The reply again: the sender missed nothing new. */
 		c->h->ctr[c->realm].retransmissions++;
-		send_text(c->h, x->src_realm, x->src_port, &x->src, x->resp,
-			  x->resp_len);
+		send_text(c->h, x->base.src_realm, x->base.src_port, &x->base.src, x->base.resp,
+			  x->base.resp_len);
 		return;
 	}
 	if (c->from_mg && !pending)
 		mg_reply_media(c, x, rp);
-	snprintf(id, sizeof(id), "%u", x->in_id);
+	snprintf(id, sizeof(id), "%u", x->base.in_id);
 	edit_str(c, n->val_off, n->val_len, id);
 	if (dump(c, from, to, &buf, &len))
 		return;
-	if (!send_text(c->h, x->src_realm, x->src_port, &x->src, buf, len))
-		c->h->ctr[x->src_realm].replies_out++;
+	if (!send_text(c->h, x->base.src_realm, x->base.src_port, &x->base.src, buf, len))
+		c->h->ctr[x->base.src_realm].replies_out++;
 	if (pending) {
 		/* Pending (H.248.1 8.2.3): the transaction stays open. */
 		free(buf);
 		return;
 	}
-	x->done = c->now;
-	free(x->resp);
-	x->resp = buf;
-	x->resp_len = len;
+	np_gwtxn_replied(&x->base, buf, len, c->now);
 }
 
 /* TransactionResponseAck (node k): the sender's own transactions whose
@@ -858,15 +1013,15 @@ static void response_ack(struct hctx *c, int k, size_t from, size_t to)
 		np_h248_text(c->m, i, true, v, sizeof(v));
 		lo = strtoul(v, &end, 10);
 		hi = *end == '-' ? strtoul(end + 1, NULL, 10) : lo;
-		for (x = c->h->txns; x; x = next) {
-			next = x->next;
-			if (x->dir != dir || x->t != c->t || !x->done ||
-			    x->in_id < lo || x->in_id > hi)
+		for (x = txn_first(c->h); x; x = next) {
+			next = txn_after(c->h, x);
+			if (x->base.dir != (int)dir || x->base.t != c->t || !x->base.done ||
+			    x->base.in_id < lo || x->base.in_id > hi)
 				continue;
 			if (w < sizeof(ids) - 16)
 				w += (size_t)snprintf(ids + w, sizeof(ids) - w,
 						      "%s%u", w ? ", " : "",
-						      x->out_id);
+						      x->base.out_id);
 			txn_free(c->h, x);
 		}
 	}
@@ -987,11 +1142,7 @@ void np_h248_input(struct np_h248 *h, size_t realm, uint16_t local_port,
 	h->now = now;
 	core->stats.received++;
 	pair = access_pair(core, realm, local_port);
-	if (pair >= 0 &&
-	    !np_admit(&core->admission, src,
-		      core->cfg->realms[realm].max_address_rate,
-		      core->cfg->realms[realm].max_mapping_rate, now)) {
-		core->stats.rate_limited++;
+	if (pair >= 0 && !np_core_admit(core, realm, src, now)) {
 		if (np_log_limit(&h->log.rate, now))
 			np_warn("H.248 from %s over its rate limit: dropped",
 				np_sockaddr_str(src, where, sizeof(where)));
@@ -1097,7 +1248,8 @@ out:
 void np_h248_tick(struct np_h248 *h, time_t now)
 {
 	h->now = now;
-	txns_drop(h, NULL, now);
+	np_gwtxn_expire(&h->txns, now, NP_H248_REPLY_HIST,
+			NP_H248_TXN_LIFETIME);
 }
 
 /* --- hooks ---------------------------------------------------------------- */
@@ -1105,7 +1257,7 @@ void np_h248_tick(struct np_h248 *h, time_t now)
 /* Sends one transaction of ours (body: what follows "Transaction = ID ")
  * to the gateway (to_mg) or the MGC. */
 static bool send_own(struct np_h248 *h, struct np_term *t, bool to_mg,
-		     const char *body)
+		     enum np_h248_command what, const char *body)
 {
 	struct np_h248_txn *x;
 	struct hctx c;
@@ -1120,12 +1272,14 @@ static bool send_own(struct np_h248 *h, struct np_term *t, bool to_mg,
 	n = snprintf(buf, sizeof(buf), "MEGACO/1 %s\r\nTransaction = %u %s",
 		     to_mg ? acc_mid(&c, mid, sizeof(mid)) :
 			     core_mid(&c, mid, sizeof(mid)),
-		     x->out_id, body);
+		     x->base.out_id, body);
 	if (n <= 0 || (size_t)n >= sizeof(buf) ||
 	    send_to(&c, to_mg, buf, (size_t)n)) {
 		txn_free(h, x);
 		return false;
 	}
+	h->ctr[to_mg ? c.acc : c.cor].transactions_out++;
+	h->ctr[to_mg ? c.acc : c.cor].commands_out[what]++;
 	return true;
 }
 
@@ -1135,12 +1289,9 @@ static bool h248_keepalive(void *ctx, struct np_term *t)
 {
 	struct np_h248 *h = ctx;
 
-	if (!send_own(h, t, true,
-		      "{\r\n\tContext = - {\r\n\t\tAuditValue = ROOT "
-		      "{Audit{}}\r\n\t}\r\n}\r\n"))
-		return false;
-	h->ctr[np_core_pair(h->core, t)->first].transactions_out++;
-	return true;
+	return send_own(h, t, true, NP_H248_AUDIT_VALUE,
+			"{\r\n\tContext = - {\r\n\t\tAuditValue = ROOT "
+			"{Audit{}}\r\n\t}\r\n}\r\n");
 }
 
 /*
@@ -1163,20 +1314,20 @@ static void h248_call_abort(void *ctx, struct np_term *t, struct np_call *call,
 			 "{\r\n\tContext = %s {\r\n\t\tSubtract = %s\r\n\t}"
 			 "\r\n}\r\n",
 			 k->ctx, k->term);
-		send_own(h, t, true, body);
+		send_own(h, t, true, NP_H248_SUBTRACT, body);
 	}
 	snprintf(body, sizeof(body),
 		 "{\r\n\tContext = %s {\r\n\t\tServiceChange = %s {Services "
 		 "{Method = Forced, Reason = \"905 %s\"}}\r\n\t}\r\n}\r\n",
 		 k->ctx, k->term, np_end_reason_names[why]);
-	send_own(h, t, false, body);
+	send_own(h, t, false, NP_H248_SERVICE_CHANGE, body);
 }
 
 static void h248_term_free(void *ctx, struct np_term *t)
 {
 	struct np_h248 *h = ctx;
 
-	txns_drop(h, t, 0);
+	np_gwtxn_drop(&h->txns, t);
 	free(t->signaling);
 	t->signaling = NULL;
 }
@@ -1193,6 +1344,9 @@ static int counters_grow(struct np_h248 *h, size_t n)
 
 int np_h248_init(struct np_h248 *h, struct np_core *core)
 {
+	uint32_t first = 0;
+	int err;
+
 	memset(h, 0, sizeof(*h));
 	h->core = core;
 	h->driver = (struct np_driver){
@@ -1203,12 +1357,13 @@ int np_h248_init(struct np_h248 *h, struct np_core *core)
 		.ctx = h,
 	};
 	/* A restarted proxy's ids should not look like retransmissions of
-   * the last run's. */
+	 * the last run's. */
 	if (core->io->wall)
-		h->next_id = (uint32_t)((uint64_t)core->io->wall(core->io_ctx) %
-					100000) *
-			     1000;
-	return counters_grow(h, core->cfg->n_realms);
+		first = (uint32_t)((uint64_t)core->io->wall(core->io_ctx) %
+				   100000) *
+			1000;
+	err = np_gwtxn_init(&h->txns, first, 0x7fffffffu);
+	return err ? err : counters_grow(h, core->cfg->n_realms);
 }
 
 int np_h248_reconfigure(struct np_h248 *h)
@@ -1218,7 +1373,7 @@ int np_h248_reconfigure(struct np_h248 *h)
 
 void np_h248_fini(struct np_h248 *h)
 {
-	txns_drop(h, NULL, 0);
+	np_gwtxn_fini(&h->txns);
 	free(h->ctr);
 	h->ctr = NULL;
 	h->n_ctr = 0;

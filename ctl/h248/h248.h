@@ -21,13 +21,14 @@
 #include <time.h>
 
 #include "core/core.h"
+#include "gwtxn/gwtxn.h"
 #include "h248/h248msg.h"
 #include "log.h"
 
 #define NP_H248_REPLY_HIST 30 /* s a reply is kept (H.248.1 D.1.4) */
 #define NP_H248_TXN_LIFETIME 60 /* s an unanswered transaction is kept */
 #define NP_H248_MG_LIFETIME 3600 /* s a silent gateway stays known */
-#define NP_H248_OPS_MAX 8 /* media commands of one transaction */
+#define NP_H248_OPS_MAX 8 /* media streams of one transaction's commands */
 
 /* What H.248 keeps of a gateway (the core's term->signaling). */
 struct np_h248_gw {
@@ -39,6 +40,7 @@ struct np_h248_gw {
 struct np_h248_term {
 	char ctx[64]; /* ContextID, "" until the gateway chose it */
 	char term[128]; /* TerminationID, as the gateway names it */
+	unsigned stream; /* StreamID: one call per stream of a termination */
 	size_t lcd_len; /* the gateway's last Local SDP */
 	char lcd[2048];
 };
@@ -56,27 +58,38 @@ enum np_h248_op_kind { NP_H248_OP_ADD, NP_H248_OP_MODIFY, NP_H248_OP_SUB };
 struct np_h248_op {
 	enum np_h248_op_kind kind;
 	int cmd; /* its place among the transaction's commands */
+	unsigned stream; /* its StreamID (1 for a Media without Stream) */
 	char ctx[64], term[128];
 	char call_key[256];
 	bool offered; /* its Remote SDP went in as an offer */
 };
 
+/* A transaction across the proxy (the shared table's, with the media
+ * commands its reply finishes). */
 struct np_h248_txn {
-	struct np_h248_txn *next;
-	enum np_h248_dir dir;
-	struct np_term *t;
-	uint32_t in_id, out_id;
-	struct np_sockaddr src; /* the transaction's sender */
-	size_t src_realm;
-	uint16_t src_port;
+	struct np_gwtxn base; /* dir: enum np_h248_dir */
 	size_t n_ops;
 	struct np_h248_op ops[NP_H248_OPS_MAX];
-	time_t created, done;
-	size_t cmd_len, resp_len;
-	char *cmd, *resp; /* as sent on */
 };
 
+/* The commands of H.248.1 7.2, counted per realm as they pass. */
+#define NP_H248_COMMANDS(X)                                                    \
+	X(NP_H248_ADD, "Add")                                                  \
+	X(NP_H248_MODIFY, "Modify")                                            \
+	X(NP_H248_SUBTRACT, "Subtract")                                        \
+	X(NP_H248_MOVE, "Move")                                                \
+	X(NP_H248_AUDIT_VALUE, "AuditValue")                                   \
+	X(NP_H248_AUDIT_CAPABILITIES, "AuditCapabilities")                     \
+	X(NP_H248_NOTIFY, "Notify")                                            \
+	X(NP_H248_SERVICE_CHANGE, "ServiceChange")
+enum np_h248_command { NP_H248_COMMANDS(NP_ENUM_ENTRY) NP_H248_COMMAND_MAX };
+extern const char *const np_h248_command_names[NP_H248_COMMAND_MAX];
+
 struct np_h248_counters {
+	/* Commands in transactions received on the realm / sent from it
+	 * (natproxy's own keepalives, Subtracts, ServiceChanges included). */
+	uint64_t commands_in[NP_H248_COMMAND_MAX];
+	uint64_t commands_out[NP_H248_COMMAND_MAX];
 	uint64_t transactions_in, transactions_out, replies_in, replies_out;
 	uint64_t pendings, acks, retransmissions, malformed, answered;
 };
@@ -87,8 +100,7 @@ struct np_h248_log_limits {
 
 struct np_h248 {
 	struct np_core *core;
-	struct np_h248_txn *txns;
-	uint32_t next_id;
+	struct np_gwtxn_table txns;
 	time_t now;
 	struct np_h248_counters *ctr; /* per realm */
 	size_t n_ctr;

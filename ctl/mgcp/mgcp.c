@@ -168,12 +168,7 @@ static void answer(struct np_mgcp *mg, size_t realm, uint16_t port,
 static struct np_mgcp_txn *txn_by_in(struct np_mgcp *mg, enum np_mgcp_dir dir,
 				     const struct np_term *t, uint32_t id)
 {
-	struct np_mgcp_txn *x;
-
-	for (x = mg->txns; x; x = x->next)
-		if (x->dir == dir && x->t == t && x->in_txid == id)
-			return x;
-	return NULL;
+	return (struct np_mgcp_txn *)np_gwtxn_by_in(&mg->txns, dir, t, id);
 }
 
 /* The transaction whose command went out to t (or, t NULL, to the call
@@ -181,98 +176,32 @@ static struct np_mgcp_txn *txn_by_in(struct np_mgcp *mg, enum np_mgcp_dir dir,
 static struct np_mgcp_txn *txn_by_out(struct np_mgcp *mg, bool to_gw,
 				      const struct np_term *t, uint32_t id)
 {
-	struct np_mgcp_txn *x;
-
-	for (x = mg->txns; x; x = x->next) {
-		bool gw = x->dir == NP_MGCP_FROM_CA || x->dir == NP_MGCP_OWN_GW;
-
-		if (gw == to_gw && x->t == t && x->out_txid == id)
-			return x;
-	}
-	return NULL;
+	return (struct np_mgcp_txn *)np_gwtxn_by_out(&mg->txns, to_gw, t, id);
 }
 
-static bool out_used(struct np_mgcp *mg, uint32_t id)
-{
-	struct np_mgcp_txn *x;
-
-	for (x = mg->txns; x; x = x->next)
-		if (x->out_txid == id)
-			return true;
-	return false;
-}
-
-/* A transaction id of ours, unique among the open ones: gateways behind
+/* Ours get a transaction id unique among the open ones: gateways behind
  * the proxy number their commands alike, the call agent must not see two
  * of them as one (nor a gateway two call agents' commands). */
-static uint32_t new_txid(struct np_mgcp *mg)
-{
-	do {
-		if (++mg->next_txid > NP_MGCP_TXID_MAX)
-			mg->next_txid = 1;
-	} while (out_used(mg, mg->next_txid));
-	return mg->next_txid;
-}
-
 static struct np_mgcp_txn *txn_new(struct mctx *c, enum np_mgcp_dir dir,
 				   uint32_t in_txid, const char *verb)
 {
-	struct np_mgcp_txn *x = calloc(1, sizeof(*x));
+	struct np_mgcp_txn *x = (struct np_mgcp_txn *)np_gwtxn_new(
+		&c->mg->txns, sizeof(*x), dir,
+		dir == NP_MGCP_FROM_CA || dir == NP_MGCP_OWN_GW, c->t, in_txid,
+		c->gw ? &c->gw->open_txns : NULL, c->now);
 
 	if (!x)
 		return NULL;
-	x->dir = dir;
-	x->t = c->t;
-	x->in_txid = in_txid;
-	x->out_txid = new_txid(c->mg);
-	x->src = c->src;
-	x->src_realm = c->realm;
-	x->src_port = c->port;
+	x->base.src = c->src;
+	x->base.src_realm = c->realm;
+	x->base.src_port = c->port;
 	scopy(x->verb, sizeof(x->verb), verb);
-	x->created = c->now;
-	x->next = c->mg->txns;
-	c->mg->txns = x;
-	if (c->gw)
-		c->gw->open_txns++;
 	return x;
 }
 
 static void txn_free(struct np_mgcp *mg, struct np_mgcp_txn *x)
 {
-	struct np_mgcp_txn **p;
-
-	for (p = &mg->txns; *p && *p != x; p = &(*p)->next)
-		;
-	if (!*p)
-		return;
-	*p = x->next;
-	if (x->t && x->t->signaling) {
-		struct np_mgcp_gw *gw = x->t->signaling;
-
-		if (gw->open_txns)
-			gw->open_txns--;
-	}
-	free(x->cmd);
-	free(x->resp);
-	free(x);
-}
-
-/* Drops t's transactions (all of them with t NULL and now 0), or those
- * past their time. */
-static void txns_drop(struct np_mgcp *mg, const struct np_term *t, time_t now)
-{
-	struct np_mgcp_txn *x, *next;
-
-	for (x = mg->txns; x; x = next) {
-		next = x->next;
-		if (t && x->t != t)
-			continue;
-		if (!t && now &&
-		    !(x->done && now - x->done >= NP_MGCP_T_HIST) &&
-		    !(!x->done && now - x->created >= NP_MGCP_TXN_LIFETIME))
-			continue;
-		txn_free(mg, x);
-	}
+	np_gwtxn_free(&mg->txns, &x->base);
 }
 
 /* --- names ----------------------------------------------------------------- */
@@ -372,13 +301,15 @@ static void map_acks(struct mctx *c, struct np_mgcp_msg *m,
 	if (!k || !k->value[0])
 		return;
 	out[0] = 0;
-	for (x = c->mg->txns; x; x = next) {
+	for (x = (struct np_mgcp_txn *)np_gwtxn_next(&c->mg->txns, NULL); x;
+	     x = next) {
 		unsigned long lo, hi;
 		bool hit = false;
 		char *end;
 
-		next = x->next;
-		if (x->dir != dir || x->t != c->t || !x->done)
+		next = (struct np_mgcp_txn *)np_gwtxn_next(&c->mg->txns,
+							   &x->base);
+		if (x->base.dir != (int)dir || x->base.t != c->t || !x->base.done)
 			continue;
 		for (p = k->value; *p && !hit;) {
 			lo = strtoul(p, &end, 10);
@@ -390,7 +321,7 @@ static void map_acks(struct mctx *c, struct np_mgcp_msg *m,
 				hi = strtoul(p + 1, &end, 10);
 				p = end;
 			}
-			hit = x->in_txid >= lo && x->in_txid <= hi;
+			hit = x->base.in_id >= lo && x->base.in_id <= hi;
 			while (*p == ',' || *p == ' ' || *p == '\t')
 				p++;
 		}
@@ -398,7 +329,7 @@ static void map_acks(struct mctx *c, struct np_mgcp_msg *m,
 			continue;
 		if (n < sizeof(out) - 16)
 			n += (size_t)snprintf(out + n, sizeof(out) - n, "%s%u",
-					      n ? ", " : "", x->out_txid);
+					      n ? ", " : "", x->base.out_id);
 		txn_free(c->mg, x);
 	}
 	if (n)
@@ -566,21 +497,21 @@ static void keep_lcd(struct np_call *call, const struct np_mgcp_msg *m)
 static void retransmit(struct mctx *c, struct np_mgcp_txn *x)
 {
 	const struct np_pair *pair = c->pair;
-	bool to_gw = x->dir == NP_MGCP_FROM_CA;
+	bool to_gw = x->base.dir == NP_MGCP_FROM_CA;
 
 	c->mg->ctr[c->realm].retransmissions++;
-	if (x->resp) {
+	if (x->base.resp) {
 		/* Answered: the same answer (RFC 3435 3.5.1). */
-		send_text(c->mg, x->src_realm, x->src_port, &x->src, x->resp,
-			  x->resp_len);
+		send_text(c->mg, x->base.src_realm, x->base.src_port, &x->base.src, x->base.resp,
+			  x->base.resp_len);
 		return;
 	}
-	if (x->cmd)
+	if (x->base.cmd)
 		send_text(c->mg, to_gw ? c->acc : c->cor,
 			  to_gw ? c->core->cfg->realms[c->acc].mgcp_port :
 				  c->t->core_port,
-			  to_gw ? &c->t->nat : &pair->call_agent, x->cmd,
-			  x->cmd_len);
+			  to_gw ? &c->t->nat : &pair->call_agent, x->base.cmd,
+			  x->base.cmd_len);
 }
 
 /* Sends m on as x's command and keeps it for retransmissions. */
@@ -589,15 +520,15 @@ static void send_command(struct mctx *c, struct np_mgcp_txn *x,
 {
 	size_t realm = to_gw ? c->acc : c->cor;
 
-	if (dump(m, &x->cmd, &x->cmd_len)) {
+	if (dump(m, &x->base.cmd, &x->base.cmd_len)) {
 		txn_free(c->mg, x);
 		return;
 	}
 	if (!send_text(c->mg, realm,
 		       to_gw ? c->core->cfg->realms[c->acc].mgcp_port :
 			       c->t->core_port,
-		       to_gw ? &c->t->nat : &c->pair->call_agent, x->cmd,
-		       x->cmd_len))
+		       to_gw ? &c->t->nat : &c->pair->call_agent, x->base.cmd,
+		       x->base.cmd_len))
 		count(c->mg, realm, m, true);
 }
 
@@ -614,7 +545,7 @@ static int ca_crcx(struct mctx *c, struct np_mgcp_txn *x,
 		return 403;
 	scopy(k->endpoint, sizeof(k->endpoint), m->endpoint);
 	scopy(k->call_id, sizeof(k->call_id), param_value(m, "C"));
-	conn_name(name, sizeof(name), k, x->out_txid);
+	conn_name(name, sizeof(name), k, x->base.out_id);
 	call = np_call_new(c->core, c->t, name, false, c->now);
 	if (!call) {
 		free(k);
@@ -697,13 +628,13 @@ static void ca_command(struct mctx *c, struct np_mgcp_msg *m)
 		m->body_len = 0; /* no other command carries SDP we relay */
 	}
 	if (code) {
-		answer(c->mg, c->realm, c->port, &c->src, x->in_txid, code,
+		answer(c->mg, c->realm, c->port, &c->src, x->base.in_id, code,
 		       code == 403 ? "Insufficient Resources" :
 				     "Unsupported RemoteConnectionDescriptor");
 		txn_free(c->mg, x);
 		return;
 	}
-	m->txid = x->out_txid;
+	m->txid = x->base.out_id;
 	send_command(c, x, m, true);
 }
 
@@ -737,7 +668,7 @@ static void gw_command(struct mctx *c, struct np_mgcp_msg *m)
 	rewrite_names(c, m, true);
 	map_acks(c, m, NP_MGCP_FROM_GW);
 	m->body_len = 0; /* gateways' commands carry no SDP to relay */
-	m->txid = x->out_txid;
+	m->txid = x->base.out_id;
 	send_command(c, x, m, false);
 }
 
@@ -767,7 +698,7 @@ static void crcx_done(struct mctx *c, struct np_mgcp_txn *x,
 		ep_to_ca(c, call->from, sizeof(call->from));
 	}
 	scopy(k->conn_id, sizeof(k->conn_id), param_value(m, "I"));
-	conn_name(call->id, sizeof(call->id), k, x->out_txid);
+	conn_name(call->id, sizeof(call->id), k, x->base.out_id);
 	np_term_changed(c->core, c->t);
 	if (!m->body_len || placeholder(m))
 		return;
@@ -833,7 +764,7 @@ static void response(struct mctx *c, struct np_mgcp_msg *m, bool from_gw)
 			c->core->stats.unmatched++;
 			return;
 		}
-		m->txid = x->out_txid;
+		m->txid = x->base.out_id;
 		m->body_len = 0;
 		{
 			char *buf;
@@ -858,17 +789,17 @@ static void response(struct mctx *c, struct np_mgcp_msg *m, bool from_gw)
 		c->core->stats.unmatched++;
 		return;
 	}
-	if (x->dir == NP_MGCP_OWN_GW || x->dir == NP_MGCP_OWN_CA) {
+	if (x->base.dir == NP_MGCP_OWN_GW || x->base.dir == NP_MGCP_OWN_CA) {
 		/* Ours (a keepalive's answer, a DLCX we sent): it ends here. */
 		if (code >= 200)
 			txn_free(c->mg, x);
 		return;
 	}
-	if (x->resp && code >= 200) {
+	if (x->base.resp && code >= 200) {
 		/* A final response again: the sender missed nothing new. */
 		c->mg->ctr[c->realm].retransmissions++;
-		send_text(c->mg, x->src_realm, x->src_port, &x->src, x->resp,
-			  x->resp_len);
+		send_text(c->mg, x->base.src_realm, x->base.src_port, &x->base.src, x->base.resp,
+			  x->base.resp_len);
 		return;
 	}
 	if (from_gw && code >= 200) {
@@ -887,17 +818,17 @@ static void response(struct mctx *c, struct np_mgcp_msg *m, bool from_gw)
 	if (!from_gw)
 		m->body_len = 0;
 	rewrite_names(c, m, from_gw);
-	m->txid = x->in_txid;
+	m->txid = x->base.in_id;
 	x->code = code;
 	if (code >= 200) {
-		x->done = c->now;
-		free(x->resp);
-		x->resp = NULL;
-		if (dump(m, &x->resp, &x->resp_len))
+		x->base.done = c->now;
+		free(x->base.resp);
+		x->base.resp = NULL;
+		if (dump(m, &x->base.resp, &x->base.resp_len))
 			return;
-		if (!send_text(c->mg, x->src_realm, x->src_port, &x->src,
-			       x->resp, x->resp_len))
-			count(c->mg, x->src_realm, m, true);
+		if (!send_text(c->mg, x->base.src_realm, x->base.src_port, &x->base.src,
+			       x->base.resp, x->base.resp_len))
+			count(c->mg, x->base.src_realm, m, true);
 		return;
 	}
 	/* Provisional (1xx): on, the transaction stays open. */
@@ -906,9 +837,9 @@ static void response(struct mctx *c, struct np_mgcp_msg *m, bool from_gw)
 		size_t len;
 
 		if (!dump(m, &buf, &len)) {
-			if (!send_text(c->mg, x->src_realm, x->src_port,
-				       &x->src, buf, len))
-				count(c->mg, x->src_realm, m, true);
+			if (!send_text(c->mg, x->base.src_realm, x->base.src_port,
+				       &x->base.src, buf, len))
+				count(c->mg, x->base.src_realm, m, true);
 			free(buf);
 		}
 	}
@@ -1081,11 +1012,7 @@ void np_mgcp_input(struct np_mgcp *mg, size_t realm, uint16_t local_port,
 	mg->now = now;
 	core->stats.received++;
 	pair = access_pair(core, realm, local_port);
-	if (pair >= 0 &&
-	    !np_admit(&core->admission, src,
-		      core->cfg->realms[realm].max_address_rate,
-		      core->cfg->realms[realm].max_mapping_rate, now)) {
-		core->stats.rate_limited++;
+	if (pair >= 0 && !np_core_admit(core, realm, src, now)) {
 		if (np_log_limit(&mg->log.rate, now))
 			np_warn("MGCP from %s over its rate limit: dropped",
 				np_sockaddr_str(src, where, sizeof(where)));
@@ -1130,7 +1057,7 @@ void np_mgcp_input(struct np_mgcp *mg, size_t realm, uint16_t local_port,
 void np_mgcp_tick(struct np_mgcp *mg, time_t now)
 {
 	mg->now = now;
-	txns_drop(mg, NULL, now);
+	np_gwtxn_expire(&mg->txns, now, NP_MGCP_T_HIST, NP_MGCP_TXN_LIFETIME);
 }
 
 /* --- hooks ------------------------------------------------------------------ */
@@ -1173,7 +1100,7 @@ static bool send_own(struct np_mgcp *mg, struct np_term *t, bool to_gw,
 			return false;
 		}
 		n = snprintf(out, sizeof(out), "%.*s%u%s", (int)(p - buf), buf,
-			     x->out_txid, p + 4);
+			     x->base.out_id, p + 4);
 		if (n <= 0 || (size_t)n >= sizeof(out)) {
 			txn_free(mg, x);
 			return false;
@@ -1237,7 +1164,7 @@ static void mgcp_term_free(void *ctx, struct np_term *t)
 {
 	struct np_mgcp *mg = ctx;
 
-	txns_drop(mg, t, 0);
+	np_gwtxn_drop(&mg->txns, t);
 	free(t->signaling);
 	t->signaling = NULL;
 }
@@ -1254,6 +1181,9 @@ static int counters_grow(struct np_mgcp *mg, size_t n)
 
 int np_mgcp_init(struct np_mgcp *mg, struct np_core *core)
 {
+	uint32_t first = 0;
+	int err;
+
 	memset(mg, 0, sizeof(*mg));
 	mg->core = core;
 	mg->driver = (struct np_driver){
@@ -1266,11 +1196,11 @@ int np_mgcp_init(struct np_mgcp *mg, struct np_core *core)
 	/* Ids of a restarted proxy should not look like retransmissions of
 	 * the last run's to a call agent that remembers them (30 s). */
 	if (core->io->wall)
-		mg->next_txid = (uint32_t)((uint64_t)core->io->wall(
-						   core->io_ctx) %
-					   100000) *
-				1000;
-	return counters_grow(mg, core->cfg->n_realms);
+		first = (uint32_t)((uint64_t)core->io->wall(core->io_ctx) %
+				   100000) *
+			1000;
+	err = np_gwtxn_init(&mg->txns, first, NP_MGCP_TXID_MAX);
+	return err ? err : counters_grow(mg, core->cfg->n_realms);
 }
 
 int np_mgcp_reconfigure(struct np_mgcp *mg)
@@ -1280,7 +1210,7 @@ int np_mgcp_reconfigure(struct np_mgcp *mg)
 
 void np_mgcp_fini(struct np_mgcp *mg)
 {
-	txns_drop(mg, NULL, 0);
+	np_gwtxn_fini(&mg->txns);
 	free(mg->ctr);
 	mg->ctr = NULL;
 	mg->n_ctr = 0;

@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "core/core.h"
+#include "gwtxn/gwtxn.h"
 #include "log.h"
 #include "mgcp/mgcpmsg.h"
 
@@ -65,17 +66,11 @@ enum np_mgcp_media {
 	NP_MGCP_MEDIA_DELETE, /* DLCX: the connections it names end */
 };
 
-/* A transaction across the proxy (RFC 3435 3.5): the command's id as its
- * sender numbered it and as we numbered it toward the receiver, where the
- * response goes back, and what went out (retransmissions get it again). */
+/* A transaction across the proxy (RFC 3435 3.5): the shared table's
+ * (ids both ways, where the response goes back, what went out), with what
+ * the response finishes. */
 struct np_mgcp_txn {
-	struct np_mgcp_txn *next;
-	enum np_mgcp_dir dir;
-	struct np_term *t;
-	uint32_t in_txid, out_txid;
-	struct np_sockaddr src; /* the command's sender */
-	size_t src_realm;
-	uint16_t src_port; /* our port it reached */
+	struct np_gwtxn base; /* dir: enum np_mgcp_dir */
 	char verb[8];
 	enum np_mgcp_media media;
 	bool offered; /* the command's SDP went in as an offer */
@@ -83,9 +78,6 @@ struct np_mgcp_txn {
 	/* DLCX: the connections it names ("" = any). */
 	char endpoint[NP_MGCP_NAME_MAX], call_id[64], conn_id[64];
 	int code; /* the last response's, 0 none */
-	time_t created, done;
-	size_t cmd_len, resp_len;
-	char *cmd, *resp; /* as sent on */
 };
 
 #define NP_MGCP_VERBS(X)                                                       \
@@ -114,8 +106,7 @@ struct np_mgcp_log_limits {
 
 struct np_mgcp {
 	struct np_core *core;
-	struct np_mgcp_txn *txns;
-	uint32_t next_txid;
+	struct np_gwtxn_table txns;
 	time_t now; /* the clock at the last input or tick */
 	struct np_mgcp_counters *ctr; /* per realm */
 	size_t n_ctr;

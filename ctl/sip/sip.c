@@ -261,11 +261,7 @@ void np_sip_input(struct np_sip *sip, size_t realm, uint16_t local_port,
 	core->stats.received++;
 	pair = access_pair(core, realm, local_port);
 	/* Per-source rates first: a flood costs a lookup, not a parse. */
-	if (pair >= 0 &&
-	    !np_admit(&core->admission, src,
-		      core->cfg->realms[realm].max_address_rate,
-		      core->cfg->realms[realm].max_mapping_rate, now)) {
-		core->stats.rate_limited++;
+	if (pair >= 0 && !np_core_admit(core, realm, src, now)) {
 		if (np_log_limit(&sip->log.rate, now))
 			np_warn("SIP from %s over its rate limit: dropped",
 				np_sockaddr_str(src, where, sizeof(where)));

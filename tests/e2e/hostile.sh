@@ -7,8 +7,11 @@
 # relay port, that REGISTERs from spoofed sources leave the last core ports
 # to known subscribers and give theirs back soon, that one source's flood of new INVITEs is capped (calls,
 # transactions, rate) without natproxyd growing, that a flood of junk is
-# dropped before parsing with its log lines rate-limited, and that A's
-# calls complete throughout.
+# dropped before parsing with its log lines rate-limited, that a flooding
+# source is blocked in XDP, and that A's calls complete throughout. Last, a
+# REGISTER flood from 10,000 spoofed sources with a low
+# unknown_signaling_rate: XDP drops it before the socket, while A, a known
+# subscriber, registers again and calls.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/tap.sh
@@ -44,20 +47,26 @@ metrics:
 EOF2
 
 ctl() { in_ns proxy build/natproxyctl --pin-dir "$NP_PIN_DIR" "$@"; }
-# metric NAME LABELS: a sample's value from natproxyd's metrics page.
+# metric NAME LABELS: a sample's value from natproxyd's metrics page (with
+# LABELS ending in ",": the sum of the samples whose labels start so).
 metric() {
 	in_ns proxy /usr/bin/python3 - "$LISTEN" "$1" "${2:-}" <<'PY'
 import sys, urllib.request
 listen, name, labels = sys.argv[1:4]
 body = urllib.request.urlopen("http://%s/metrics" % listen, timeout=5).read().decode()
-for line in body.splitlines():
-    if line.startswith(name + ("{" + labels + "}" if labels else " ")):
-        print(int(float(line.split()[-1])))
-        break
-else:
-    print(0)
+prefix = name + ("{" + labels if labels.endswith(",") else
+                 "{" + labels + "}" if labels else " ")
+print(sum(int(float(line.split()[-1])) for line in body.splitlines()
+          if line.startswith(prefix)))
 PY
 }
+# dropped: signaling datagrams dropped for their source so far, in XDP and
+# in natproxyd.
+dropped() {
+	echo $(($(metric natproxy_signaling_dropped_total 'where="xdp"') +
+		$(metric natproxy_signaling_dropped_total 'where="natproxyd"')))
+}
+verdict() { metric natproxy_xdp_verdicts_total "verdict=\"$1\""; }
 flows() { ctl flows --json | wc -l; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$NPD_PID/status"; }
 # call_a NAME: A calls a far end started for this one call; both complete.
@@ -106,7 +115,10 @@ calls=$(metric natproxy_calls_active 'pair="access/core"')
 check "3: the flooding terminal holds at most max_calls_per_terminal (32) calls ($calls)" \
 	test "$calls" -le 32
 check "3: the rate limit dropped most of the flood unread" \
-	test "$(metric natproxy_sip_limited_total 'limit="rate"')" -gt 1000
+	test "$(dropped)" -gt 1000
+check "3: the flooding mapping was blocked in XDP, which dropped the rest" \
+	test "$(metric natproxy_signaling_guard_blocks_total)" -ge 1 -a \
+	"$(verdict drop-blocked-source)" -gt 1000
 rss1=$(rss_kb)
 diag "3: natproxyd RSS $rss0 kB before, $rss1 kB after"
 check "3: natproxyd grew by less than 16 MB ($rss0 -> $rss1 kB)" \
@@ -124,7 +136,47 @@ lines=$(($(grep -c 'malformed SIP' "$LOG") - lines0))
 check "4: at most 10 malformed-SIP lines per 10 s, not one per datagram ($lines)" \
 	test "$lines" -le 30
 check "4: natproxyd is still running" _sip_running "$NPD_PID"
-check "4: the flood stayed on the rate limit" \
-	test "$(metric natproxy_sip_limited_total 'limit="rate"')" -gt 10000
+check "4: the flood stayed on the rate limit or the block" \
+	test "$(dropped)" -gt 10000
+
+# --- 5: 10,000 spoofed sources: dropped in XDP, a known subscriber rides through
+# Unknown sources may send 100 datagrams/s to the SIP port (a reload);
+# A, registered (its mapping known), is never held back by that.
+sed -i 's/^    sip_port: 5060$/&\n    unknown_signaling_rate: 100\n    unknown_signaling_burst: 100/' "$CFG"
+before=$(grep -c 'reloaded: \|reload refused' "$LOG")
+kill -HUP "$NPD_PID"
+for _ in $(seq 100); do # 10 s at most
+	[ "$(grep -c 'reloaded: \|reload refused' "$LOG")" -gt "$before" ] && break
+	sleep 0.1
+done
+check "5: natproxyd reloads with unknown_signaling_rate 100" grep -q 'reloaded: ' "$LOG"
+check "5: A registers (known to XDP from now on)" \
+	sipp_run lan1 reg-a5 register -i "$SIP_A_IP" -p 5060 -key user a -key expires 300 "$SIP_PROXY_ACC_IP:5060"
+rate0=$(verdict drop-unknown-over-rate)
+known0=$(verdict pass-signaling-known)
+regs0=$(metric natproxy_sip_requests_received_total 'realm="access",method="REGISTER"')
+# From 198.18.0.0/16, routed to C's side of the access network as a real
+# access network routes its customers' prefixes (C drops what comes back).
+in_ns proxy ip route add 198.18.0.0/16 via "$SIP_C_IP" dev acc0
+in_ns lan0 /usr/bin/python3 tests/lib/flood.py spoof-register 203.0.113.1 5060 50000 5000 10000 198.18 >"$NP_RUN_DIR/spoof.out" &
+SPOOF=$!
+sleep 0.5
+check "5: during the flood A registers again" \
+	sipp_run lan1 reg-a5b register -i "$SIP_A_IP" -p 5060 -key user a -key expires 300 "$SIP_PROXY_ACC_IP:5060"
+check "5: during the flood A's call completes" call_a call-5
+flooding=no
+_sip_running "$SPOOF" && flooding=yes
+wait "$SPOOF"
+read -r sent _ <"$NP_RUN_DIR/spoof.out"
+diag "5: spoofed flood: sent, rate: $(cat "$NP_RUN_DIR/spoof.out"); still flooding after A's call: $flooding"
+check_eq "5: the flood lasted until A's call was over" yes "$flooding"
+xdp=$(($(verdict drop-unknown-over-rate) - rate0))
+regs=$(($(metric natproxy_sip_requests_received_total 'realm="access",method="REGISTER"') - regs0))
+check "5: XDP dropped most of the $sent spoofed REGISTERs ($xdp)" \
+	test "$xdp" -gt $((sent * 3 / 4))
+check "5: natproxyd read few of them (REGISTERs received: $regs)" \
+	test "$regs" -lt $((sent / 10))
+check "5: A's datagrams went by the known sources' lane" \
+	test "$(verdict pass-signaling-known)" -gt "$known0"
 [ -n "${HOSTILE_KEEP:-}" ] && cp -r "$NP_RUN_DIR" /tmp/hostile-run
 tap_done

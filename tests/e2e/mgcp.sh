@@ -5,7 +5,8 @@
 # residential gateway (tests/lib/mgcp_peer.py gw) at 192.168.1.10 behind
 # NAT 1 and a scripted call agent (mgcp_peer.py ca) at 198.51.100.2:2727 in
 # the core, natproxyd between them with a pair that carries MGCP only.
-# The gateway's RSIP (sent again until answered: one transaction) teaches
+# The gateway's RSIP (sent again until answered: one transaction; an NCS
+# 1.0 command line, as a cable gateway writes it) teaches
 # natproxyd the gateway, which the call agent sees at its core address;
 # the call agent answers it there, and makes a call: CRCX (the gateway's
 # SDP comes back at a core relay), MDCX with its own SDP (the gateway gets
@@ -72,7 +73,7 @@ CORE_CAP=$SIP_LAST_PID
 # The gateway first: its RSIP goes unanswered until the call agent runs,
 # and is sent again with the same transaction id.
 sip_spawn lan1 python3 "$PEER" gw --ip "$SIP_A_IP" --ca "$SIP_PROXY_ACC_IP:2727" \
-	--log "$GWLOG" --mute-file "$MUTE" --secs 40
+	--log "$GWLOG" --mute-file "$MUTE" --secs 40 --ncs
 GW_PID=$SIP_LAST_PID
 sleep 1.5
 sip_spawn core python3 "$PEER" ca --ip "$SIP_KAM_IP" --media-ip "$SIP_CORE_UA_IP" \
@@ -124,6 +125,9 @@ check_eq "... with the endpoint named at that core address" \
 rsips=$(msgs "$GWLOG" out RSIP | wc -l)
 check "the gateway sent its RSIP more than once ($rsips), the call agent got one" \
 	test "$rsips" -ge 2 -a "$(msgs "$CALOG" in RSIP | wc -l)" -ge 1
+rsip_ca=$(msgs "$CALOG" in RSIP | head -1)
+check "the RSIP's NCS command line reached the call agent, endpoint rewritten ($rsip_ca)" \
+	sh -c "echo '$rsip_ca' | grep -q '^RSIP [0-9]* aaln/1@\[$SIP_PROXY_CORE_IP\]:$port MGCP 1.0 NCS 1.0 | RM: restart'"
 check_eq "the RSIP's 200 reached the gateway as its own transaction 1000" 1 \
 	"$(summary "$GWLOG" rsip_ok)"
 check "the CRCX reached the gateway with its own endpoint name and N: at natproxy" \

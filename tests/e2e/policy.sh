@@ -747,6 +747,13 @@ adopted_call() {
 	CALLS=$(ctl calls --json --state "$STATE" 2>&1)
 	echo "$CALLS" | helper calls "$1" | grep -q "^listed [1-9]"
 }
+# far_played LOCAL: that core relay has seen the far end's 200 RTP packets
+# (relayed, or dropped before A's latch gave them a destination).
+far_played() {
+	local p d
+	p=$(flow_field "$1" packets) d=$(flow_field "$1" drops.no-dest)
+	[[ $p$d =~ ^[0-9]+$ ]] && [ $((p + d)) -ge 200 ]
+}
 section_restart() {
 	local relay cid p0 p1 n_far n_a n_sent far_sent
 	cfg restart "" ""
@@ -781,6 +788,9 @@ section_restart() {
 	diag "restart: calls after the restart: $(echo "$CALLS" | head -c 400)"
 	check "restart: the restarted natproxyd lists the call it adopted" \
 		eval 'echo "$CALLS" | helper calls "$cid" | grep -q "^listed [1-9]"'
+	# The far end's 200 packets (below) must all reach the relay before A
+	# hangs up, or a loaded machine ends the call under them.
+	wait_for 100 far_played "$(ctl flows --json | helper acc-rtp "$SIP_PROXY_CORE_IP")"
 	cue restart-a # A's media stops, A hangs up
 	check "restart: the call's BYE is handled, the call completes" completes restart-a "$UAC"
 	check "restart: the far end's side completes" completes restart-a-far "$FAR"

@@ -28,6 +28,7 @@ struct fuzz_io {
 	int used[FUZZ_MAX_FLOWS];
 	int sockets; /* opened minus closed */
 	uint16_t core_port; /* the last core socket opened */
+	int known; /* mappings told known minus told unknown */
 };
 
 static int find(struct fuzz_io *f, const struct np_flow_key *k)
@@ -128,6 +129,31 @@ static double io_wall(void *ctx)
 	return 1796040000.0;
 }
 
+/* A block names a mapping, an address (port 0) or a prefix (port 0, host
+ * bits zero), never anything else. */
+static void io_source_block(void *ctx, const struct np_sockaddr *src,
+			    uint8_t prefix_len, uint32_t seconds)
+{
+	(void)ctx;
+	if (src->family != AF_INET || !seconds ||
+	    (prefix_len != 32 && prefix_len != 24) ||
+	    (prefix_len == 24 && (src->port || (ntohl(src->addr.v4.s_addr) & 0xff))))
+		abort();
+}
+
+/* Told once each way: a terminal known twice, or forgotten while not
+ * known, would leave the guard's map out of step. */
+static void io_source_known(void *ctx, const struct np_sockaddr *nat,
+			    bool known)
+{
+	struct fuzz_io *f = ctx;
+
+	(void)nat;
+	f->known += known ? 1 : -1;
+	if (f->known < 0)
+		abort();
+}
+
 static const struct np_core_io fuzz_ops = {
 	.signal_open = io_open,
 	.signal_close = io_close,
@@ -138,6 +164,8 @@ static const struct np_core_io fuzz_ops = {
 	.counters_get = io_counters,
 	.charge = io_charge,
 	.wall = io_wall,
+	.source_block = io_source_block,
+	.source_known = io_source_known,
 };
 
 static struct np_sockaddr v4(uint32_t host_order, uint16_t port)
@@ -206,12 +234,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (getenv("NP_FUZZ_STATS"))
 		fprintf(stderr, "calls started %llu ended %llu, forwarded %llu, "
-			"malformed %llu, unmatched %llu\n",
+			"malformed %llu, unmatched %llu, rate-limited %llu, "
+			"blocked %llu\n",
 			(unsigned long long)px.core.stats.calls_started,
 			(unsigned long long)px.core.stats.calls_ended,
 			(unsigned long long)px.core.stats.forwarded,
 			(unsigned long long)px.core.stats.malformed,
-			(unsigned long long)px.core.stats.unmatched);
+			(unsigned long long)px.core.stats.unmatched,
+			(unsigned long long)px.core.stats.rate_limited,
+			(unsigned long long)px.core.stats.sources_blocked);
 	/* Two hours on, every registration has expired, every call has
 	 * ended (media timeout at the latest) and every transaction is gone:
 	 * nothing may still hold a port or a flow. */
@@ -221,8 +252,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (px.core.media_ports[r].in_use ||
 		    (px.core.signal_ports[r].used && px.core.signal_ports[r].in_use))
 			abort(); /* a port outlived its call or terminal */
-	if (px.core.terms)
-		abort();
+	if (px.core.terms || io->known || px.core.known)
+		abort(); /* a terminal, or the guard's note of one, outlived it */
 	np_proxy_fini(&px);
 	for (int i = 0; i < FUZZ_MAX_FLOWS; i++)
 		if (io->used[i])

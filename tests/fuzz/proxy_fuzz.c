@@ -27,6 +27,8 @@ static const char fuzz_config[] =
 	"    max_calls: 3\n"
 	"    max_stream_kbps: 80\n"
 	"    latch: restricted\n"
+	/* The four NATs share a /24: a burst takes the block path. */
+	"    max_requests_per_prefix: 12\n"
 	"  - name: core\n"
 	"    interface: lo\n"
 	"    address: 198.51.100.1\n"

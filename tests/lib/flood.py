@@ -3,12 +3,15 @@
 """Sends a bounded flood of SIP-shaped datagrams from one socket, as an
 attacker on the access network would (tests/e2e/hostile.sh).
 
-  flood.py MODE DST_IP DST_PORT COUNT RATE [STREAMS]
+  flood.py MODE DST_IP DST_PORT COUNT RATE [STREAMS [NET16]]
 
 MODE: sdp-options (OPTIONS, each with an SDP of STREAMS audio streams),
 invite (unique INVITEs with one stream), junk (200 random bytes),
 spoof-register (REGISTERs from STREAMS spoofed sources in 203.0.113.100-
-199, each with a port of its own: a raw socket writes the IP header). COUNT
+199, each with a port of its own: a raw socket writes the IP header; with
+NET16, e.g. 198.18, STREAMS addresses of that /16 instead, which the test
+routes: answers to on-link sources wait for ARP and fill the proxy's
+socket buffer, which real spoofed sources beyond a router do not). COUNT
 datagrams at about RATE a second; never runs longer than COUNT/RATE + 5 s.
 Prints how many were sent and the rate reached."""
 import os
@@ -82,7 +85,8 @@ def main():
     streams = int(sys.argv[6]) if len(sys.argv) > 6 else 1
     dport, count, rate = int(dport), int(count), int(rate)
     if mode == "spoof-register":
-        return spoof(dst, dport, count, rate, streams)
+        net = sys.argv[7] if len(sys.argv) > 7 else None
+        return spoof(dst, dport, count, rate, streams, net)
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.connect((dst, dport))
     ip, port = s.getsockname()
@@ -109,15 +113,19 @@ def main():
     print("%d %.0f" % (sent, sent / took if took else 0))
 
 
-def spoof(dst, dport, count, rate, sources):
+def spoof(dst, dport, count, rate, sources, net):
     s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
     start = time.monotonic()
     deadline = start + count / rate + 5
     sent = 0
     while sent < count and time.monotonic() < deadline:
         k = sent % sources
-        src = "203.0.113.%d" % (100 + k % 100)
-        sport = 20000 + k // 100
+        if net:
+            src = "%s.%d.%d" % (net, k // 254, 1 + k % 254)
+            sport = 5060
+        else:
+            src = "203.0.113.%d" % (100 + k % 100)
+            sport = 20000 + k // 100
         s.sendto(spoofed(src, sport, dst, dport, register(src, sport, sent)),
                  (dst, 0))
         sent += 1

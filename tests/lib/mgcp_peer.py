@@ -3,6 +3,7 @@
 """Scripted MGCP peers (RFC 3435) for natproxy's end-to-end test, stdlib only.
 
   mgcp_peer.py gw --ip IP --ca HOST:PORT --log FILE [--mute-file F] [--secs N]
+                 [--ncs]
       A residential gateway with one endpoint aaln/1@[IP] on IP:2427: sends
       RSIP restart to the call agent (natproxy), then answers: CRCX with a
       connection id and its LocalConnectionDescriptor (RTP at IP:4000),
@@ -11,7 +12,8 @@
       P: counts, AUEP 200; retransmissions get the same answer. It counts
       the RTP it receives on port 4000. While --mute-file exists it answers
       nothing (a gateway that went away). Every message in and out goes
-      to the log as one JSON line; at the end a summary line.
+      to the log as one JSON line; at the end a summary line. --ncs: its
+      RSIP's command line ends "MGCP 1.0 NCS 1.0", as a cable gateway's.
 
   mgcp_peer.py ca --ip IP --media-ip IP --log FILE --calls N [--lost]
       A call agent on IP:2727: waits for an RSIP, answers 200, and for
@@ -101,7 +103,10 @@ def gateway(a):
 
 def gateway_loop(a, log, ca, sig, media, ep, sdp, answered, conns, counts,
                  next_conn, out):
-    rsip = "RSIP 1000 %s MGCP 1.0\r\nRM: restart\r\n" % ep
+    # A cable gateway (PacketCable NCS) writes its protocol on the
+    # command line after MGCP's: "MGCP 1.0 NCS 1.0".
+    rsip = "RSIP 1000 %s MGCP 1.0%s\r\nRM: restart\r\n" % (
+        ep, " NCS 1.0" if a.ncs else "")
     out(rsip, ca)
     last_rsip = time.time()
     end = time.time() + a.secs
@@ -280,6 +285,7 @@ def main():
     ap.add_argument("--secs", type=float, default=60)
     ap.add_argument("--calls", type=int, default=1)
     ap.add_argument("--lost", action="store_true")
+    ap.add_argument("--ncs", action="store_true")
     a = ap.parse_args()
     if a.role == "gw":
         gateway(a)

@@ -5,6 +5,11 @@
 # whatever their outcome, not counted as failures (tests/run.sh counts
 # them apart).
 
+# Debian's own interpreters and tools first: the checks use the standard
+# library only, and a version manager's python3 shim on PATH (pyenv) takes
+# seconds to start, which the hundreds of python3 calls here would pay.
+PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
+
 TAP_N=0
 TAP_FAILED=0
 TAP_TODO=

@@ -102,6 +102,12 @@ static const struct broken broken[] = {
 	{ "bad-latch.yaml", 7, 12,
 	  "bad latch 'always': expected first-packet, restricted, any or off" },
 	{ "bad-deny-action.yaml", 7, 18, "expected 403 or drop" },
+	{ "bad-unknown-rate.yaml", 7, 29,
+	  "bad unknown_signaling_rate '2000000': is out of range 0..1000000" },
+	{ "bad-unknown-burst.yaml", 7, 30,
+	  "bad unknown_signaling_burst '0': is out of range 1..1000000" },
+	{ "bad-block-time.yaml", 7, 17,
+	  "bad block_time '90000': is out of range 0..86400" },
 	{ "bad-keepalive-method.yaml", 18, 11,
 	  "bad method 'ping': expected options or crlf" },
 	{ "interval-zero.yaml", 19, 13, "bad interval '0': is out of range 1..3600" },
@@ -453,6 +459,15 @@ static void test_options(struct tap *t)
 			     a->sip_port_quarantine == 0 &&
 			     a->core_strangers == NP_CORE_STRANGERS_DROP,
 		  "valid-options: ice relay, hold_timeout 0, quarantine 0");
+	tap_check(t, a->max_prefix_rate == 20000 && a->block_time == 120 &&
+			     a->unknown_rate == 800 && a->unknown_burst == 1600,
+		  "valid-options: prefix rate, block_time, unknown signaling "
+		  "rate and burst");
+	tap_check(t, c2->max_prefix_rate == 0 && c2->block_time == 30 &&
+			     c2->unknown_rate == 5000 &&
+			     c2->unknown_burst == 5000,
+		  "valid-options: guard defaults: no prefix limit, 30s blocks, "
+		  "5000/s with a burst of one second");
 	tap_check(t, c->ice == NP_SDP_ICE_REMOVE && c->hold_timeout == 7200 &&
 			     c->core_strangers == NP_CORE_STRANGERS_REJECT &&
 			     c->sip_port_quarantine == 86400,

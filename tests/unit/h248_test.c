@@ -20,6 +20,7 @@
 
 #include "config.h"
 #include "h248/h248msg.h"
+#include "h248/h248sdp.h"
 #include "proxy.h"
 #include "reload.h"
 #include "sip/sipmsg.h"
@@ -703,6 +704,247 @@ static void test_compact(struct tap *t)
 	env_fini(&e);
 }
 
+/* --- captured from the real peers (tests/e2e/megaco.sh) ----------------------- */
+
+/*
+ * What erlang-megaco's pretty text encoder wrote (addresses as in these
+ * tables): LF line ends, SDP lines with CRLF, no o=, s= or t= line
+ * (H.248.1 7.1.8 lets them out), a blank line and the brace's indentation
+ * after the SDP, no line end at the message's end.
+ */
+#define ERL_SDP(addr, port)                                                    \
+	"v=0\r\nc=IN IP4 " addr "\r\nm=audio " port " RTP/AVP 0\r\n"
+#define ERL_SC(mid, id)                                                        \
+	"MEGACO/1 " mid "\nTransaction = " id " {\n\tContext = - {\n"          \
+	"\t\tServiceChange = root {\n\t\t\tServices {\n"                       \
+	"\t\t\t\tMethod = Restart,\n\t\t\t\tReason = \"901\"\n\t\t\t}\n"       \
+	"\t\t}\n\t}\n}"
+#define ERL_SC_REPLY(mid, id)                                                  \
+	"MEGACO/1 " mid "\nReply = " id " {\n\tContext = - {\n"                \
+	"\t\tServiceChange = root\n\t}\n}"
+#define ERL_ADD(mid, id, remote)                                               \
+	"MEGACO/1 " mid "\nTransaction = " id " {\n\tContext = $ {\n"          \
+	"\t\tAdd = $ {\n\t\t\tMedia {\n\t\t\t\tLocal { \n"                     \
+	ERL_SDP("$", "$") "\n\t\t\t\t},\n\t\t\t\tRemote { \n" remote           \
+	"\n\t\t\t\t}\n\t\t\t}\n\t\t}\n\t}\n}"
+#define ERL_ADD_REPLY(mid, id, local)                                          \
+	"MEGACO/1 " mid "\nReply = " id " {\n\tContext = 201 {\n"              \
+	"\t\tAdd = rtp/201 {\n\t\t\tMedia {\n\t\t\t\tLocal { \n" local         \
+	"\n\t\t\t\t}\n\t\t\t}\n\t\t}\n\t}\n}"
+
+static const struct step erlang_steps[] = {
+	{ "erlang-megaco's ServiceChange (pretty, LF, lower-case root)", MG1,
+	  0, ERL_SC("[192.168.1.10]:2944", "1"),
+	  { "mgc:20000|" ERL_SC("[198.51.100.1]:20000", "5001") } },
+	{ "its MGC's reply without a Services descriptor", MGC, 20000,
+	  ERL_SC_REPLY("[198.51.100.2]:2944", "5001"),
+	  { "mg1|" ERL_SC_REPLY("[203.0.113.1]:2944", "1") } },
+	{ "Add with a Remote of c= and m= only: pointed at the access relay, "
+	  "no line added",
+	  MGC, 20000,
+	  ERL_ADD("[198.51.100.2]:2944", "2", ERL_SDP("198.51.100.20", "5000")),
+	  { "mg1|" ERL_ADD("[203.0.113.1]:2944", "5002",
+			   ERL_SDP("203.0.113.1", "30000")) } },
+	{ "the gateway's Local of c= and m= only, a blank line after it: at "
+	  "the core relay",
+	  MG1, 0,
+	  ERL_ADD_REPLY("[192.168.1.10]:2944", "5002",
+			ERL_SDP("192.168.1.10", "4002")),
+	  { "mgc:20000|" ERL_ADD_REPLY("[198.51.100.1]:20000", "2",
+				       ERL_SDP("198.51.100.1", "40000")) } },
+	{ "a replied id again with other text: a new transaction", MGC, 20000,
+	  "MEGACO/1 [198.51.100.2]:2944\nTransaction = 2 {Context = - "
+	  "{AuditValue = ROOT}}",
+	  { "mg1|MEGACO/1 [203.0.113.1]:2944\nTransaction = 5003 {Context = - "
+	    "{AuditValue = ROOT}}" } },
+	{ "the replied ServiceChange 1 again (the gateway rebooted): to the "
+	  "MGC, not the old reply",
+	  MG1, 0, ERL_SC("[192.168.1.10]:2944", "1"),
+	  { "mgc:20000|" ERL_SC("[198.51.100.1]:20000", "5004") } },
+	{ "before its reply, the same text is a retransmission: sent again",
+	  MG1, 0, ERL_SC("[192.168.1.10]:2944", "1"),
+	  { "mgc:20000|" ERL_SC("[198.51.100.1]:20000", "5004") } },
+	{ "the rebooted gateway's compact ServiceChange with a new id", MG1, 0,
+	  "!/1 [192.168.1.10]:2944\nT=2{C=-{SC=root{SV{MT=RS,RE=\"901\"}}}}",
+	  { "mgc:20000|!/1 [198.51.100.1]:20000\nT=5005{C=-{SC=root{SV{MT=RS,"
+	    "RE=\"901\"}}}}" } },
+};
+
+static void test_erlang(struct tap *t)
+{
+	static struct env e;
+
+	if (!env_init(t, &e, CFG))
+		return;
+	run_steps(t, &e, "erlang-megaco", erlang_steps, 3);
+	tap_check(t, n_flows(&e.f) == 4,
+		  "erlang-megaco: SDP without o=, s=, t= is an offer: 4 flows "
+		  "(%zu)",
+		  n_flows(&e.f));
+	run_steps(t, &e, "erlang-megaco", erlang_steps + 3,
+		  sizeof(erlang_steps) / sizeof(erlang_steps[0]) - 3);
+	{
+		const struct np_h248_counters *a = &e.px.h248.ctr[ACC],
+					      *k = &e.px.h248.ctr[CORE];
+
+		tap_check(t,
+			  a->commands_in[NP_H248_SERVICE_CHANGE] == 4 &&
+				  k->commands_out[NP_H248_SERVICE_CHANGE] == 3 &&
+				  k->commands_in[NP_H248_ADD] == 1 &&
+				  a->commands_out[NP_H248_ADD] == 1 &&
+				  k->commands_in[NP_H248_AUDIT_VALUE] == 1 &&
+				  a->commands_out[NP_H248_AUDIT_VALUE] == 1 &&
+				  a->retransmissions == 1,
+			  "erlang-megaco: commands counted per realm and "
+			  "command: 4 ServiceChanges in (one retransmitted), 3 "
+			  "on; an Add and an AuditValue each way");
+	}
+	env_fini(&e);
+}
+
+/* The SDP lines H.248 may leave out, filled in and taken out again. */
+struct fill_case {
+	const char *what, *in, *full;
+};
+
+static const struct fill_case fill_cases[] = {
+	{ "c= and m= only (erlang-megaco)",
+	  "v=0\r\nc=IN IP4 192.0.2.1\r\nm=audio 4000 RTP/AVP 0\r\n",
+	  "v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\ns=-\r\nc=IN IP4 192.0.2.1\r\n"
+	  "t=0 0\r\nm=audio 4000 RTP/AVP 0\r\n" },
+	{ "no v= either, LF line ends, a session attribute",
+	  "c=IN IP4 192.0.2.1\na=sendrecv\nm=audio 4000 RTP/AVP 0\n",
+	  "v=0\no=- 0 0 IN IP4 0.0.0.0\ns=-\nc=IN IP4 192.0.2.1\nt=0 0\n"
+	  "a=sendrecv\nm=audio 4000 RTP/AVP 0\n" },
+	{ "o= but no s=: s= after o=",
+	  "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\nc=IN IP4 192.0.2.1\r\n"
+	  "t=0 0\r\nm=audio 4000 RTP/AVP 0",
+	  "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\n"
+	  "t=0 0\r\nm=audio 4000 RTP/AVP 0" },
+	{ "complete SDP: unchanged", MG_SDP, MG_SDP },
+	{ "no m= line: t= at the end", "v=0\r\nc=IN IP4 192.0.2.1",
+	  "v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\ns=-\r\nc=IN IP4 192.0.2.1\r\n"
+	  "t=0 0\r\n" },
+};
+
+static void test_sdp_fill(struct tap *t)
+{
+	for (size_t i = 0; i < sizeof(fill_cases) / sizeof(fill_cases[0]);
+	     i++) {
+		const struct fill_case *c = &fill_cases[i];
+		struct np_h248_sdp_fill added;
+		char out[1024];
+		size_t n = 0;
+		int err = np_h248_sdp_fill(c->in, strlen(c->in), out,
+					   sizeof(out), &n, &added);
+		bool ok = !err && n == strlen(c->full) &&
+			  !memcmp(out, c->full, n);
+
+		tap_check(t, ok, "SDP fill: %s", c->what);
+		if (!ok)
+			printf("# got '%.*s'\n", (int)n, out);
+		if (strcmp(c->what, "no m= line: t= at the end")) {
+			n = np_h248_sdp_unfill(out, n, &added);
+			tap_check(t, n == strlen(c->in) &&
+					     !memcmp(out, c->in, n),
+				  "SDP unfill: %s: as it came", c->what);
+		}
+	}
+	{
+		struct np_h248_sdp_fill added;
+		char out[16];
+		size_t n;
+
+		tap_check(t, np_h248_sdp_fill(fill_cases[0].in,
+					      strlen(fill_cases[0].in), out,
+					      sizeof(out), &n, &added) == -E2BIG,
+			  "SDP fill: no room: -E2BIG");
+	}
+}
+
+/* Two streams in one termination (H.248.1 7.1.4): a call each. */
+#define SDP_AT(addr, port)                                                     \
+	"v=0\r\nc=IN IP4 " addr "\r\nm=audio " port " RTP/AVP 0\r\n"
+#define TWO_STREAMS(first, second)                                             \
+	"Media {Stream = 1 {Local {\r\n" CHOOSE_SDP "}, Remote {\r\n" first    \
+	"}}, Stream = 2 {Local {\r\n" CHOOSE_SDP "}, Remote {\r\n" second      \
+	"}}}"
+#define TWO_LOCALS(first, second)                                              \
+	"Media {Stream = 1 {Local {\r\n" first "}}, Stream = 2 {Local {\r\n"   \
+	second "}}}"
+
+static const struct step streams_steps[] = {
+	{ "ServiceChange", MG1, 0, SC_IN("1"),
+	  { "mgc:20000|" SC_OUT("20000", "5001") } },
+	{ "Add with two streams: each Remote at an access relay of its own",
+	  MGC, 20000,
+	  "MEGACO/1 [198.51.100.2]:2944\r\nTransaction = 10 {Context = $ {"
+	  "Add = $ {" TWO_STREAMS(SDP_AT("198.51.100.20", "5000"),
+				  SDP_AT("198.51.100.20", "5010")) "}}}\r\n",
+	  { "mg1|MEGACO/1 [203.0.113.1]:2944\r\nTransaction = 5002 {Context = $ {"
+	    "Add = $ {" TWO_STREAMS(SDP_AT("203.0.113.1", "30000"),
+				    SDP_AT("203.0.113.1", "30002")) "}}}\r\n" } },
+	{ "the reply's two Locals: each at the core relay of its stream", MG1,
+	  0,
+	  "MEGACO/1 [192.168.1.10]:2944\r\nReply = 5002 {Context = 7 {"
+	  "Add = rtp/1 {" TWO_LOCALS(SDP_AT("192.168.1.10", "4000"),
+				     SDP_AT("192.168.1.10", "4010")) "}}}\r\n",
+	  { "mgc:20000|MEGACO/1 [198.51.100.1]:20000\r\nReply = 10 {Context = 7 {"
+	    "Add = rtp/1 {" TWO_LOCALS(SDP_AT("198.51.100.1", "40000"),
+				       SDP_AT("198.51.100.1", "40002")) "}}}\r\n" } },
+	{ "Modify of stream 2 alone: its Remote at its own access relay", MGC,
+	  20000,
+	  "MEGACO/1 [198.51.100.2]:2944\r\nTransaction = 11 {Context = 7 {"
+	  "Modify = rtp/1 {Media {Stream = 2 {Remote {\r\n"
+	  SDP_AT("198.51.100.21", "6010") "}}}}}}\r\n",
+	  { "mg1|MEGACO/1 [203.0.113.1]:2944\r\nTransaction = 5003 {Context = 7 {"
+	    "Modify = rtp/1 {Media {Stream = 2 {Remote {\r\n"
+	    SDP_AT("203.0.113.1", "30002") "}}}}}}\r\n" } },
+	{ "its reply", MG1, 0,
+	  "MEGACO/1 [192.168.1.10]:2944\r\nReply = 5003 {Context = 7 "
+	  "{Modify = rtp/1}}\r\n",
+	  { "mgc:20000|MEGACO/1 [198.51.100.1]:20000\r\nReply = 11 {Context = 7 "
+	    "{Modify = rtp/1}}\r\n" } },
+	{ "Subtract of the termination", MGC, 20000,
+	  "MEGACO/1 [198.51.100.2]:2944\r\nTransaction = 12 {Context = 7 "
+	  "{Subtract = rtp/1}}\r\n",
+	  { "mg1|MEGACO/1 [203.0.113.1]:2944\r\nTransaction = 5004 {Context = 7 "
+	    "{Subtract = rtp/1}}\r\n" } },
+	{ "its reply", MG1, 0,
+	  "MEGACO/1 [192.168.1.10]:2944\r\nReply = 5004 {Context = 7 "
+	  "{Subtract = rtp/1}}\r\n",
+	  { "mgc:20000|MEGACO/1 [198.51.100.1]:20000\r\nReply = 12 {Context = 7 "
+	    "{Subtract = rtp/1}}\r\n" } },
+};
+
+static void test_streams(struct tap *t)
+{
+	static struct env e;
+	struct np_term *term;
+	struct np_call *call;
+	char ids[256] = "";
+
+	if (!env_init(t, &e, CFG))
+		return;
+	run_steps(t, &e, "streams", streams_steps, 3);
+	tap_check(t, n_flows(&e.f) == 8,
+		  "streams: two streams, 8 flows (%zu)", n_flows(&e.f));
+	term = e.px.core.terms;
+	for (call = term ? term->calls : NULL; call; call = call->next)
+		if (strlen(ids) + strlen(call->id) + 2 < sizeof(ids)) {
+			strcat(ids, call->id);
+			strcat(ids, " ");
+		}
+	tap_check(t, strstr(ids, "h248:7/rtp/1 ") && strstr(ids, "h248:7/rtp/1#2 "),
+		  "streams: a call per stream, h248:7/rtp/1 and h248:7/rtp/1#2 "
+		  "(%s)", ids);
+	run_steps(t, &e, "streams", streams_steps + 3, 4);
+	tap_check(t, n_flows(&e.f) == 0 && e.f.n_records == 2,
+		  "streams: Subtract ends both, two charging records (%zu)",
+		  e.f.n_records);
+	env_fini(&e);
+}
+
 /* Two gateways behind two NATs, same LAN address, same transaction ids. */
 static const struct step collide_steps[] = {
 	{ "gateway 1's ServiceChange 9998", MG1, 0, SC_IN("9998"),
@@ -916,6 +1158,9 @@ int main(void)
 	test_call(&t);
 	test_compact(&t);
 	test_collide(&t);
+	test_erlang(&t);
+	test_streams(&t);
+	test_sdp_fill(&t);
 	test_lost(&t);
 	test_bad(&t);
 	test_config(&t);

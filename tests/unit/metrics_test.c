@@ -43,7 +43,7 @@ static bool well_formed(struct tap *t, char *page)
 		"(,[a-zA-Z_][a-zA-Z0-9_]*=\"([^\"\\\\]|\\\\.)*\")*\\})? "
 		"[-+]?[0-9]+(\\.[0-9]+)?$",
 		REG_EXTENDED);
-	regcomp(&type_re, "^# TYPE ([a-z_]+) (counter|gauge|summary)$",
+	regcomp(&type_re, "^# TYPE ([a-z_][a-z0-9_]*) (counter|gauge|summary)$",
 		REG_EXTENDED);
 	if (!*page || page[strlen(page) - 1] != '\n') {
 		tap_diag("page does not end with a newline");
@@ -122,6 +122,13 @@ static void test_render(struct tap *t)
 	realms[0].sip.rejected[NP_REJECT_503] = 2;
 	realms[0].latches = 4;
 	realms[1].sip.requests_out[NP_SIP_BYE] = 5;
+	realms[0].mgcp.commands_in[NP_MGCP_RSIP] = 2;
+	realms[1].mgcp.commands_out[NP_MGCP_CRCX] = 6;
+	realms[0].mgcp.responses_out[2] = 8;
+	realms[0].h248.commands_in[NP_H248_SERVICE_CHANGE] = 3;
+	realms[0].h248.commands_out[NP_H248_AUDIT_VALUE] = 12;
+	realms[0].h248.commands_out[NP_H248_ADD] = 4;
+	realms[0].h248.retransmissions = 1;
 	strcpy(pairs[0].name, "access/core");
 	pairs[0].terminals = 2;
 	pairs[0].registrations = 1;
@@ -153,6 +160,15 @@ static void test_render(struct tap *t)
 		"natproxy_calls_ended_total{pair=\"access/core\",reason=\"never answered\"} 2",
 		"natproxy_calls_ended_total{pair=\"access/core\",reason=\"media-timeout\"} 0",
 		"natproxy_sip_requests_received_total{realm=\"access\",method=\"INVITE\"} 1",
+		"# TYPE natproxy_mgcp_commands_received_total counter",
+		"natproxy_mgcp_commands_received_total{realm=\"access\",verb=\"RSIP\"} 2",
+		"natproxy_mgcp_commands_sent_total{realm=\"co\\\"re\\\\x\",verb=\"CRCX\"} 6",
+		"natproxy_mgcp_responses_sent_total{realm=\"access\",status_class=\"2xx\"} 8",
+		"natproxy_h248_commands_received_total{realm=\"access\",command=\"ServiceChange\"} 3",
+		"natproxy_h248_commands_sent_total{realm=\"access\",command=\"AuditValue\"} 12",
+		"natproxy_h248_commands_sent_total{realm=\"access\",command=\"Add\"} 4",
+		"natproxy_h248_commands_sent_total{realm=\"access\",command=\"Move\"} 0",
+		"natproxy_h248_retransmissions_total{realm=\"access\",kind=\"all\"} 1",
 		"natproxy_sip_requests_received_total{realm=\"access\",method=\"other\"} 3",
 		"natproxy_sip_responses_sent_total{realm=\"access\",status_class=\"2xx\"} 7",
 		"natproxy_sip_responses_sent_total{realm=\"access\",status_class=\"6xx\"} 0",

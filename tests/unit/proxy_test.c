@@ -260,7 +260,35 @@ struct fake {
 	char last_record[16384]; /* the last charging record */
 	size_t n_records;
 	uint64_t last_seen_ns; /* what counters_get reports as last activity */
+	/* The signaling guard: blocks asked for, the last one; known
+	 * mappings told, the last one and whether added. */
+	size_t n_blocks, n_known_told;
+	struct np_sockaddr block_src, known_src;
+	uint8_t block_len;
+	uint32_t block_seconds;
+	bool known_added;
 };
+
+static void fake_source_block(void *ctx, const struct np_sockaddr *src,
+			      uint8_t prefix_len, uint32_t seconds)
+{
+	struct fake *f = ctx;
+
+	f->n_blocks++;
+	f->block_src = *src;
+	f->block_len = prefix_len;
+	f->block_seconds = seconds;
+}
+
+static void fake_source_known(void *ctx, const struct np_sockaddr *nat,
+			      bool known)
+{
+	struct fake *f = ctx;
+
+	f->n_known_told++;
+	f->known_src = *nat;
+	f->known_added = known;
+}
 
 static int fake_sip_open(void *ctx, size_t realm, uint16_t port)
 {
@@ -397,6 +425,8 @@ static const struct np_core_io fake_ops = {
 	.counters_get = fake_counters_get,
 	.charge = fake_charge,
 	.wall = fake_wall,
+	.source_block = fake_source_block,
+	.source_known = fake_source_known,
 };
 
 static void sent_clear(struct fake *f)
@@ -4004,12 +4034,22 @@ static void test_limits(struct tap *t)
 	tap_check(t, answered == 3 && e.px.core.stats.rate_limited == 3,
 		  "limits: over 5 a second from one mapping, dropped before parsing (answered %d, rate_limited %llu)",
 		  answered, (unsigned long long)e.px.core.stats.rate_limited);
+	tap_check(t, e.io.n_blocks == 1 &&
+			     np_sockaddr_eq(&e.io.block_src, &mallory.nat) &&
+			     e.io.block_len == 32 && e.io.block_seconds == 30 &&
+			     e.px.core.stats.sources_blocked == 1,
+		  "limits: the mapping over its limit is blocked in XDP once, for block_time's default 30s (%zu blocks)",
+		  e.io.n_blocks);
 	e.now++;
 	sent_clear(&e.io);
 	from_term(&e, &mallory, m);
 	tap_check(t, e.io.n_sent == 1, "limits: the next second it passes again");
 	/* Terminals per address: two phones behind one address, not three. */
 	do_register(&e, &mallory, 1, 3600);
+	tap_check(t, e.io.n_known_told == 1 && e.io.known_added &&
+			     np_sockaddr_eq(&e.io.known_src, &mallory.nat) &&
+			     e.px.core.known == 1,
+		  "limits: a registered terminal's mapping is known to XDP");
 	do_register(&e, &mallory2, 1, 3600);
 	term_req(m, &mallory3, "REGISTER", "sip:example.test", "z9hG4bK-l3",
 		 "l3@x", 1, "<sip:m3@example.test>", "Expires: 3600\r\n", "");
