@@ -12,6 +12,9 @@
 #   redis      redis stopped and restarted empty under HA_CALLS calls
 #              (default 20) with RTP both ways: a keeps acting, b stays a
 #              standby, a writes its whole state again, b follows again
+#   partition  VRRP between the nodes dropped, both still reach redis: both
+#              hold the addresses, a acts, b (no lease) sends no keepalive
+#              and ends no call; healed, b gives the addresses back
 #   links      a's interfaces taken down: keepalived moves the addresses,
 #              b takes the lease and the calls; a, its links back, follows b
 #   takeover   natproxyd b killed (-9): the addresses move back, a takes the
@@ -147,6 +150,7 @@ ka_start() {
 		  vrrp_garp_master_delay 0
 		  vrrp_garp_master_repeat 3
 		  vrrp_version 3
+		  vrrp_garp_master_refresh 1
 		}
 		vrrp_script np_health {
 		  script "$PWD/build/natproxyctl health --state $dir/$n.state"
@@ -292,6 +296,27 @@ flow_packets() { ctl_of "$1" flows --json | $PY -c 'import json,sys
 print(sum(json.loads(l)["packets"] for l in sys.stdin))'; }
 check_eq "replicate: b's copied flows relayed nothing while a was active" 0 "$(flow_packets b)"
 diag "standby b: $(grep VmRSS /proc/$NPD_b/status | tr -s ' \t' ' '), CPU $(awk '{printf "%.2f s", ($14 + $15) / 100}' /proc/$NPD_b/stat) since its start; a: $(grep VmRSS /proc/$NPD_a/status | tr -s ' \t' ' '), CPU $(awk '{printf "%.2f s", ($14 + $15) / 100}' /proc/$NPD_a/stat)"
+
+# --- partition: the nodes cannot hear each other, both reach redis ------------
+# VRRP between them dropped: keepalived on b makes itself master too, and
+# both hold the addresses; the lease keeps b a standby that acts on nothing.
+T_PART=$(mono)
+in_ns proxyb nft -f - <<-EOF
+	table ip ha_partition {
+		chain input { type filter hook input priority filter; policy accept; ip protocol vrrp drop; }
+		chain output { type filter hook output priority filter; policy accept; ip protocol vrrp drop; }
+	}
+EOF
+check "partition: both nodes hold the addresses" wait_for 10 eval 'has_vip b && has_vip a'
+b_ended=$(health b calls_ended) b_ka=$(health b keepalives_sent)
+sleep 3
+check "partition: a still acts, b still stands by (the lease is a's)" \
+	eval 'role_is a active && role_is b standby && [ "$(health b lease)" = other ]'
+check_eq "partition: b sent no keepalive and ended no call" "$b_ended $b_ka" \
+	"$(health b calls_ended) $(health b keepalives_sent)"
+in_ns proxyb nft delete table ip ha_partition
+check "partition: healed, b gives the addresses back" wait_for 10 eval '! has_vip b && has_vip a'
+sleep 2
 T_LINKS=$(mono)
 in_ns proxy ip link set acc0 down
 in_ns proxy ip link set core0 down
@@ -337,10 +362,10 @@ check "takeover: the terminal's UA ends" wait_for 30 eval '! _sip_running $UAC'
 touch "$CTL/stop"
 check "takeover: the far end's UA ends" wait_for 10 eval '! _sip_running $UAS'
 RES=$HA/result.txt
-$PY - "$CTL/uac.json" "$CTL/uas.json" "$HA/a/charging-a.log" "$HA/b/charging-b.log" "$T_LINKS" "$T_KILL" "$T_REDIS" >"$RES" <<-'EOF'
+$PY - "$CTL/uac.json" "$CTL/uas.json" "$HA/a/charging-a.log" "$HA/b/charging-b.log" "$T_LINKS" "$T_KILL" "$T_REDIS" "$T_PART" >"$RES" <<-'EOF'
 	import json, sys
 	uac = json.load(open(sys.argv[1])); uas = json.load(open(sys.argv[2]))
-	t_links, t_kill, t_redis = float(sys.argv[5]), float(sys.argv[6]), float(sys.argv[7])
+	t_links, t_kill, t_redis, t_part = (float(x) for x in sys.argv[5:9])
 	def recs(path):
 	    out = []
 	    try:
@@ -361,7 +386,8 @@ $PY - "$CTL/uac.json" "$CTL/uas.json" "$HA/a/charging-a.log" "$HA/b/charging-b.l
 	    up = sum(s["from_terminal"]["packets"] for s in r.get("streams", []))
 	    down = sum(s["to_terminal"]["packets"] for s in r.get("streams", []))
 	    print("call", cid, "state", u["state"], "bye_ok", int(u["bye_ok"]), "far_bye", int(f.get("bye", False)),
-	          "redis_gap_terminal", gap(u["gaps"], t_redis, t_links), "redis_gap_far", gap(f.get("gaps", []), t_redis, t_links),
+	          "redis_gap_terminal", gap(u["gaps"], t_redis, t_part), "redis_gap_far", gap(f.get("gaps", []), t_redis, t_part),
+	          "part_gap_terminal", gap(u["gaps"], t_part, t_links), "part_gap_far", gap(f.get("gaps", []), t_part, t_links),
 	          "links_gap_terminal", gap(u["gaps"], t_links, t_kill), "links_gap_far", gap(f.get("gaps", []), t_links, t_kill),
 	          "kill_gap_terminal", gap(u["gaps"], t_kill, 1e12), "kill_gap_far", gap(f.get("gaps", []), t_kill, 1e12),
 	          "records_a", len(mine), "records_b", len(theirs),
