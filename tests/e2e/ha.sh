@@ -115,6 +115,8 @@ node_cfg() {
 		  interval: 2
 		charging:
 		  file: $HA/$1/charging-$1.log
+		metrics:
+		  listen: 127.0.0.1:9917
 		cluster:
 		  redis: $REDIS_IP:$REDIS_PORT
 		  node: $1
@@ -247,6 +249,10 @@ fi
 check_eq "replicate: the lease in redis names a" a "$(rcli get np:natproxy:lease)"
 check "replicate: b follows a" wait_for 5 grep -q "following 'a'" "$HA/b/natproxyd-b.log"
 check "replicate: b has no virtual address" eval '! has_vip b'
+# metric N NAME: a sample of node N's Prometheus page ("NAME VALUE").
+metric() { in_ns "$(ns_of "$1")" curl -s --max-time 5 http://127.0.0.1:9917/metrics | awk -v n="$2" '$1 == n {print $2}'; }
+check_eq "replicate: the metrics say a active, b standby, both linked to redis" "1 1 1 1" \
+	"$(metric a 'natproxy_cluster_role{role="active"}') $(metric b 'natproxy_cluster_role{role="standby"}') $(metric a natproxy_cluster_redis_up) $(metric b natproxy_cluster_redis_up)"
 
 sip_spawn core $PY tests/lib/ha_ua.py uas "$SIP_FAR_IP" "$CTL"
 UAS=$SIP_LAST_PID
@@ -385,7 +391,7 @@ $PY - "$CTL/uac.json" "$CTL/uas.json" "$HA/a/charging-a.log" "$HA/b/charging-b.l
 	    r = mine[0] if mine else {}
 	    up = sum(s["from_terminal"]["packets"] for s in r.get("streams", []))
 	    down = sum(s["to_terminal"]["packets"] for s in r.get("streams", []))
-	    print("call", cid, "state", u["state"], "bye_ok", int(u["bye_ok"]), "far_bye", int(f.get("bye", False)),
+	    print("call", cid, "state", u["state"], "bye_ok", int(u["bye_ok"]), "bye_code", u.get("bye_code", 0), "far_bye", int(f.get("bye", False)),
 	          "redis_gap_terminal", gap(u["gaps"], t_redis, t_part), "redis_gap_far", gap(f.get("gaps", []), t_redis, t_part),
 	          "part_gap_terminal", gap(u["gaps"], t_part, t_links), "part_gap_far", gap(f.get("gaps", []), t_part, t_links),
 	          "links_gap_terminal", gap(u["gaps"], t_links, t_kill), "links_gap_far", gap(f.get("gaps", []), t_links, t_kill),
@@ -440,6 +446,8 @@ check "fence: a sends keepalives to B" wait_for 6 eval '[ "$(health a keepalives
 rcli set np:natproxy:lease intruder px 60000 >/dev/null
 check "fence: a, its lease taken, is fenced" wait_for 5 role_is a fenced
 check "fence: natproxyctl health says unhealthy" eval '! ctl_of a health >/dev/null'
+check_eq "fence: ... and the metrics say fenced, once" "1 1" \
+	"$(metric a 'natproxy_cluster_role{role="fenced"}') $(metric a 'natproxy_cluster_transitions_total{to="fenced"}')"
 # keepalived takes the addresses from the unhealthy node; they are put back
 # by hand: a node that holds them without the lease must still not act.
 check "fence: keepalived takes the addresses from a" wait_for 5 eval '! has_vip a'

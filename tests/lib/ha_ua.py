@@ -147,6 +147,7 @@ class Call:
         self.route = []
         self.target = self.uri
         self.bye_ok = False
+        self.bye_code = 0
         self.pending = None
         self.pending_at = 0.0
         self.tries = 0
@@ -233,6 +234,7 @@ class Call:
         elif method == "BYE" and code >= 200:
             self.pending = None
             self.bye_ok = code == 200
+            self.bye_code = code
             self.state = "ended"
 
     def tick(self, now):
@@ -284,7 +286,7 @@ def run_uac(addr, proxy, n, user, ctl):
         with open(os.path.join(ctl, "uac.state.tmp"), "w") as f:
             json.dump({c.call_id: c.state for c in calls}, f)
         os.replace(os.path.join(ctl, "uac.state.tmp"), os.path.join(ctl, "uac.state"))
-    out = {c.call_id: dict(c.media.stats(), state=c.state, bye_ok=c.bye_ok,
+    out = {c.call_id: dict(c.media.stats(), state=c.state, bye_ok=c.bye_ok, bye_code=c.bye_code,
                            relay=("%s:%d" % c.media.dest) if c.media.dest else None)
            for c in calls}
     with open(os.path.join(ctl, "uac.json"), "w") as f:
