@@ -13,6 +13,8 @@ is timed, so the gap a takeover leaves is measured where the audio lands.
       5070.., media 6000..), each answering one digest challenge as USER
       (password USER-pw); RTP to the answer's address until CTLDIR/bye,
       then BYE through the route set (retransmitted, 500 ms, 16 s at most);
+      a CRLF keepalive from each SIP socket every 5 s keeps the terminal's
+      NAT binding (its masquerade entry) open for that BYE;
       writes CTLDIR/uac.json and exits.
 
 Each JSON holds, per Call-ID, the RTP packets sent and received, the
@@ -35,6 +37,7 @@ import time
 SAFETY = 170.0
 PTIME = 0.020
 GAP = 0.1  # a pause in arrivals longer than this is listed
+KEEPALIVE = 5.0  # s between a terminal's CRLF keepalives (its NAT binding)
 PAYLOAD = b"\xff" * 160
 
 
@@ -255,6 +258,7 @@ def run_uac(addr, proxy, n, user, ctl):
         time.sleep(0.05)
     start = time.monotonic()
     next_rtp = start
+    next_ka = start + KEEPALIVE
     bye_sent = False
     while time.monotonic() - start < SAFETY:
         now = time.monotonic()
@@ -264,6 +268,12 @@ def run_uac(addr, proxy, n, user, ctl):
             next_rtp += PTIME
             if next_rtp < now:
                 next_rtp = now + PTIME
+        if now >= next_ka:
+            # As a phone keeps its NAT binding open for its calls' requests
+            # (RFC 5626 4.4.1): a CRLF keepalive from every SIP socket.
+            next_ka = now + KEEPALIVE
+            for c in calls:
+                c.sip.sendto(b"\r\n\r\n", (proxy, 5060))
         if not bye_sent and os.path.exists(os.path.join(ctl, "bye")):
             bye_sent = True
             for c in calls:
