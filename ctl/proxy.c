@@ -86,8 +86,10 @@ int np_proxy_adopt_term(struct np_proxy *px, const struct np_term *saved,
 	return err;
 }
 
-int np_proxy_adopt_call(struct np_proxy *px, struct np_term *term,
-			const struct np_call *saved)
+/* A saved call made one of term's, with a copy of its SIP dialog;
+ * install: its flows put in the maps too (a standby's copy). */
+static int take_call(struct np_proxy *px, struct np_term *term,
+		     const struct np_call *saved, bool install)
 {
 	struct np_sip_dialog *d = np_sip_dialog_new();
 	int err;
@@ -96,7 +98,8 @@ int np_proxy_adopt_call(struct np_proxy *px, struct np_term *term,
 		return -ENOMEM;
 	if (saved->dialog)
 		memcpy(d, saved->dialog, sizeof(*d));
-	err = np_core_adopt_call(&px->core, term, saved, d);
+	err = install ? np_core_mirror_call(&px->core, term, saved, d) :
+			np_core_adopt_call(&px->core, term, saved, d);
 	if (err)
 		free(d);
 	return err;
@@ -146,6 +149,18 @@ int np_proxy_adopt_gw_call(struct np_proxy *px, struct np_term *gw,
 	if (err)
 		free(dialog);
 	return err;
+}
+
+int np_proxy_adopt_call(struct np_proxy *px, struct np_term *term,
+			const struct np_call *saved)
+{
+	return take_call(px, term, saved, false);
+}
+
+int np_proxy_mirror_call(struct np_proxy *px, struct np_term *term,
+			 const struct np_call *saved)
+{
+	return take_call(px, term, saved, true);
 }
 
 int np_proxy_reconfigure(struct np_proxy *px, const struct np_config *next)

@@ -355,10 +355,28 @@ static size_t save_records(FILE *f, const struct np_proxy *px, bool v3)
 	return n;
 }
 
-int np_state_save(const struct np_proxy *px, const char *path,
-		  const struct np_state_owner *owner)
+/* Lines with their checksums, in memory: NULL (-ENOMEM) on failure. */
+static char *checked_text(const char *text, size_t n, size_t *out)
 {
-	char tmp[4096], *text = NULL;
+	char *buf = NULL;
+	FILE *mem = open_memstream(&buf, out);
+
+	if (!mem)
+		return NULL;
+	put_checked(mem, text, n);
+	if (fclose(mem)) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+/* The state file; what it holds handed on to j's replicate too. */
+static int state_save(const struct np_proxy *px, const char *path,
+		      const struct np_state_owner *owner,
+		      const struct np_journal *j)
+{
+	char tmp[4096], *text = NULL, *out;
 	size_t len = 0, n;
 	FILE *f, *mem;
 	int err = 0;
@@ -386,17 +404,20 @@ int np_state_save(const struct np_proxy *px, const char *path,
 		free(text);
 		return -ENOMEM;
 	}
+	if (owner) {
+		out = checked_text(text, len, &len);
+		free(text);
+		if (!out)
+			return -ENOMEM;
+		text = out;
+	}
 	f = fopen(tmp, "we");
 	if (!f) {
 		err = -errno;
 		free(text);
 		return err;
 	}
-	if (owner)
-		put_checked(f, text, len);
-	else
-		fwrite(text, 1, len, f);
-	free(text);
+	fwrite(text, 1, len, f);
 	/* Written out before it replaces the old state. No fsync: the file
 	 * must survive the daemon, not the machine, whose reboot ends the
 	 * flows too. */
@@ -408,7 +429,16 @@ int np_state_save(const struct np_proxy *px, const char *path,
 		err = -errno;
 	if (err)
 		unlink(tmp);
+	else if (j && j->replicate)
+		j->replicate(j->replicate_arg, true, owner->gen, text, len);
+	free(text);
 	return err;
+}
+
+int np_state_save(const struct np_proxy *px, const char *path,
+		  const struct np_state_owner *owner)
+{
+	return state_save(px, path, owner, NULL);
 }
 
 void np_journal_init(struct np_journal *j)
@@ -425,27 +455,25 @@ void np_journal_close(struct np_journal *j)
 }
 
 /* text (n bytes, whole lines) with a checksum per line, written to fd in
- * one write: a save is in the journal whole, or cut short at its end. */
-static int write_checked(int fd, const char *text, size_t n, size_t *out)
+ * one write: a save is in the journal whole, or cut short at its end. What
+ * was written is handed on to j's replicate (j NULL: not). */
+static int write_checked(int fd, const char *text, size_t n, size_t *out,
+			 const struct np_journal *j)
 {
-	char *buf = NULL;
 	size_t len = 0;
 	ssize_t w;
-	FILE *mem = open_memstream(&buf, &len);
+	char *buf = checked_text(text, n, &len);
 	int err = 0;
 
-	if (!mem)
-		return -errno;
-	put_checked(mem, text, n);
-	if (fclose(mem) || !buf) {
-		free(buf);
+	if (!buf)
 		return -ENOMEM;
-	}
 	w = write(fd, buf, len);
 	if (w < 0)
 		err = -errno;
 	else if ((size_t)w != len)
 		err = -EIO;
+	if (!err && j && j->replicate)
+		j->replicate(j->replicate_arg, false, j->gen, buf, len);
 	free(buf);
 	*out = len;
 	return err;
@@ -469,7 +497,7 @@ static int compact(const struct np_proxy *px, const char *path,
 	o.gen = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 	if (o.gen <= j->gen)
 		o.gen = j->gen + 1;
-	err = np_state_save(px, path, &o);
+	err = state_save(px, path, &o, j);
 	if (err)
 		return err;
 	j->gen = o.gen;
@@ -485,7 +513,7 @@ static int compact(const struct np_proxy *px, const char *path,
 		return -errno;
 	n = (size_t)snprintf(head, sizeof(head), "%s %llu\n", JOURNAL_VERSION,
 			     (unsigned long long)o.gen);
-	err = write_checked(fd, head, n, &n);
+	err = write_checked(fd, head, n, &n, NULL);
 	if (err) {
 		close(fd);
 		return err;
@@ -552,7 +580,7 @@ int np_state_save_changes(const struct np_proxy *px, const char *path,
 		free(text);
 		return 0; /* nothing the file keeps changed */
 	}
-	err = write_checked(j->fd, text, len, &wrote);
+	err = write_checked(j->fd, text, len, &wrote, j);
 	free(text);
 	if (err) {
 		/* Whatever reached it ends without its commit line: dropped
@@ -1206,6 +1234,36 @@ static void damage(struct reader *r, struct np_state_report *rep, int lineno)
 	record_drop(r);
 }
 
+/*
+ * A line of a record (fields f, its text copy): "term", "orphan" or "gw"
+ * ends the record being read and starts one; any other continues it. What can
+ * be neither is damage. Only -ENOMEM or a visitor's error is returned.
+ */
+static int record_feed(struct reader *r, struct np_state_report *rep,
+		       char **f, int n, const char *copy, int lineno)
+{
+	int err;
+
+	if (record_start(f[0])) {
+		err = record_end(r, rep);
+		if (!err && record_line(r, f, n, true)) {
+			damage(r, rep, lineno);
+		} else if (!err) {
+			r->state = REC_IN;
+			r->first_line = lineno;
+			err = record_keep(r, copy);
+		}
+		return err;
+	}
+	if (r->state == REC_SKIP)
+		return 0; /* the rest of a damaged record */
+	if (r->state != REC_IN || record_line(r, f, n, false)) {
+		damage(r, rep, lineno);
+		return 0;
+	}
+	return record_keep(r, copy);
+}
+
 static int version_of(char *line)
 {
 	if (!strcmp(line, STATE_VERSION_1))
@@ -1349,15 +1407,6 @@ static int journal_read(const char *path, uint64_t gen, struct journal *j,
 			err = -ENOMEM;
 		} else if (n < 1) {
 			damage(r, rep, lineno);
-		} else if (record_start(f[0])) {
-			err = record_end(r, rep);
-			if (!err && record_line(r, f, n, true)) {
-				damage(r, rep, lineno);
-			} else if (!err) {
-				r->state = REC_IN;
-				r->first_line = lineno;
-				err = record_keep(r, copy);
-			}
 		} else if (!strcmp(f[0], "gone")) {
 			struct field_reader fr = { f + 1, 0 };
 			struct np_term_key k;
@@ -1419,12 +1468,8 @@ static int journal_read(const char *path, uint64_t gen, struct journal *j,
 			bad_then = rep->bad;
 			first_bad_then = rep->first_bad_line;
 			tail = 0;
-		} else if (r->state == REC_SKIP) {
-			continue;
-		} else if (r->state != REC_IN || record_line(r, f, n, false)) {
-			damage(r, rep, lineno);
 		} else {
-			err = record_keep(r, copy);
+			err = record_feed(r, rep, f, n, copy, lineno);
 		}
 	}
 	/* After the last commit: a save cut short, never half-adopted. */
@@ -1724,4 +1769,80 @@ int np_state_default_path(const char *pin_dir, char *buf, size_t len)
 	while (n > 0 && buf[n - 1] == '_')
 		buf[--n] = '\0';
 	return 0;
+}
+
+/* A tombstone line's key; -EINVAL if damaged. */
+static int parse_gone(char **f, int n, struct np_term_key *k)
+{
+	struct field_reader fr = { f + 1, 0 };
+
+	k->pair = next_num(&fr, SIZE_MAX);
+	k->core_port = (uint16_t)next_num(&fr, 65535);
+	return n != 3 || fr.err ? -EINVAL : 0;
+}
+
+int np_state_apply(const char *text, size_t len,
+		   const struct np_state_visit *v, void *arg,
+		   struct np_state_report *rep)
+{
+	char *buf, *line, *rest, *t, *copy = NULL, *f[STREAM_FIELDS + 1];
+	struct np_term_key k;
+	struct reader *r;
+	int n, lineno = 0, err = 0;
+
+	memset(rep, 0, sizeof(*rep));
+	rep->version = 3;
+	buf = strndup(text, len);
+	r = calloc(1, sizeof(*r));
+	if (!buf || !r) {
+		free(buf);
+		free(r);
+		return -ENOMEM;
+	}
+	r->v = v;
+	r->arg = arg;
+	r->version = 3;
+	for (rest = buf; !err && (line = strsep(&rest, "\n"));) {
+		lineno++;
+		if (!*line)
+			continue;
+		t = checked(line);
+		if (!t) {
+			damage(r, rep, lineno);
+			continue;
+		}
+		free(copy);
+		copy = strdup(t);
+		n = copy ? split(t, f, STREAM_FIELDS + 1) : -1;
+		if (!copy) {
+			err = -ENOMEM;
+		} else if (n < 1) {
+			damage(r, rep, lineno);
+		} else if (!strcmp(f[0], "gone")) {
+			err = record_end(r, rep);
+			r->state = REC_NONE;
+			if (!err && parse_gone(f, n, &k))
+				damage(r, rep, lineno);
+			else if (!err && v->gone)
+				err = v->gone(arg, k.pair, k.core_port);
+			r->state = REC_NONE;
+		} else if (!strcmp(f[0], "commit") || !strcmp(f[0], "end") ||
+			   !strcmp(f[0], "owner") ||
+			   !strncmp(f[0], "natproxy-", 9)) {
+			err = record_end(r, rep);
+			r->state = REC_NONE;
+		} else {
+			err = record_feed(r, rep, f, n, copy, lineno);
+		}
+	}
+	if (!err)
+		err = record_end(r, rep);
+	rep->verified = true;
+	rep->complete = !err && !rep->bad;
+	record_drop(r);
+	free(r->lines);
+	free(r);
+	free(copy);
+	free(buf);
+	return err;
 }

@@ -170,25 +170,38 @@ void np_call_answered(struct np_core *core, struct np_term *t,
 	np_term_changed(core, t);
 }
 
-void np_call_end(struct np_core *core, struct np_term *t,
-		 struct np_call *call, enum np_end_reason why, time_t now)
+/* call leaves t: unlinked, its flows removed (their last counts in its
+ * volumes), its ports freed. false if it was not t's. */
+static bool call_release(struct np_core *core, struct np_term *t,
+			 struct np_call *call, bool say)
 {
 	const struct np_pair *pair = np_core_pair(core, t);
 	size_t i;
 
 	if (!call->pprev)
-		return; /* not (or no longer) a call of t */
+		return false; /* not (or no longer) a call of t */
 	call_unlink(core, t, call);
 	for (i = 0; i < call->n_streams; i++)
-		np_stream_release(core, t, call, i);
+		if (say)
+			np_stream_release(core, t, call, i);
+		else
+			np_stream_forget(core, t, call, i);
+	core->live_calls[pair->first]--;
+	core->live_calls[pair->second]--;
+	np_term_changed(core, t);
+	return true;
+}
+
+void np_call_end(struct np_core *core, struct np_term *t,
+		 struct np_call *call, enum np_end_reason why, time_t now)
+{
+	if (!call_release(core, t, call, true))
+		return;
 	np_charge(core, t, call, np_end_reason_names[why]);
 	np_info("call '%s' ended (%s) after %lds", call->id,
 		np_end_reason_names[why], (long)(now - call->started));
-	core->live_calls[pair->first]--;
-	core->live_calls[pair->second]--;
 	core->stats.calls_ended++;
 	core->pair_ctr[t->pair].calls_ended[why]++;
-	np_term_changed(core, t);
 	free(call->dialog);
 	free(call);
 	np_term_known_sync(core, t);
@@ -223,8 +236,10 @@ static bool saved_call_live(const struct np_core *core,
 	return !streams;
 }
 
-int np_core_adopt_call(struct np_core *core, struct np_term *t,
-		       const struct np_call *saved, void *dialog)
+/* saved made one of t's calls, its relay ports taken from the pools. */
+static int adopt(struct np_core *core, struct np_term *t,
+		 const struct np_call *saved, void *dialog,
+		 struct np_call **out)
 {
 	const struct np_pair *pair = np_core_pair(core, t);
 	struct np_portpool *acc = &core->media_ports[pair->first];
@@ -233,8 +248,6 @@ int np_core_adopt_call(struct np_core *core, struct np_term *t,
 	size_t i, j;
 	int err = 0;
 
-	if (!saved_call_live(core, pair, saved))
-		return -ESTALE;
 	call = malloc(sizeof(*call));
 	if (!call)
 		return -ENOMEM;
@@ -269,5 +282,42 @@ int np_core_adopt_call(struct np_core *core, struct np_term *t,
 	core->live_calls[pair->first]++;
 	core->live_calls[pair->second]++;
 	np_term_known_sync(core, t);
+	*out = call;
 	return 0;
+}
+
+int np_core_adopt_call(struct np_core *core, struct np_term *t,
+		       const struct np_call *saved, void *dialog)
+{
+	struct np_call *call;
+
+	if (!saved_call_live(core, np_core_pair(core, t), saved))
+		return -ESTALE;
+	return adopt(core, t, saved, dialog, &call);
+}
+
+int np_core_mirror_call(struct np_core *core, struct np_term *t,
+			const struct np_call *saved, void *dialog)
+{
+	struct np_call *call;
+	int err = adopt(core, t, saved, dialog, &call);
+
+	if (err)
+		return err;
+	err = np_media_install(core, t, call);
+	if (err) {
+		call->dialog = NULL; /* the caller's again */
+		np_call_forget(core, t, call);
+	}
+	return err;
+}
+
+void np_call_forget(struct np_core *core, struct np_term *t,
+		    struct np_call *call)
+{
+	if (!call_release(core, t, call, false))
+		return;
+	free(call->dialog);
+	free(call);
+	np_term_known_sync(core, t);
 }

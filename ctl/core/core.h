@@ -25,8 +25,15 @@
 #include "core/sdp.h"
 #include "natproxy.h"
 
+/* A flow's latch state, which XDP changes. */
+#define NP_F_LATCH_STATE                                                       \
+	(NP_F_LATCH_PENDING | NP_F_LATCH_TAKEOVER | NP_F_LATCH_RESTRICTED)
+
 #define NP_FORKS_MAX 4 /* early dialogs with SDP kept per call */
 #define NP_FORK_TAG_MAX 128
+
+struct np_term;
+struct np_call;
 
 struct np_core_io {
 	/* Opens / closes the UDP socket of a terminal's core address. */
@@ -45,6 +52,11 @@ struct np_core_io {
 			    struct np_counters *now);
 	/* Appends one complete charging record (a JSON line). */
 	void (*charge)(void *ctx, const char *line, size_t len);
+	/* After charge: whose record it was (a cluster node marks the call
+	 * ended in Redis, docs/ha.md). NULL: no one is told. */
+	void (*charged)(void *ctx, const struct np_term *t,
+			const struct np_call *call, const char *line,
+			size_t len);
 	/* Wall-clock time, UNIX seconds, for records people read. */
 	double (*wall)(void *ctx);
 	/* The signaling guard in XDP (bpf/guard.h); either may be NULL. A
@@ -193,6 +205,11 @@ struct np_call {
 	 * media_check_at: the tick reads its counters only then (core.c). */
 	time_t media_check_at;
 	uint32_t media_limit;
+	/* Taken over from another node (docs/ha.md): when (UNIX seconds;
+	 * 0: never) and from which; its volumes there are in gone_up and
+	 * gone_down. */
+	double takeover_at;
+	char takeover_from[64];
 	void *dialog; /* the driver's: one malloc'd block, freed with the call */
 };
 
@@ -403,6 +420,9 @@ size_t np_core_pair_terms(const struct np_core *core, size_t pair);
 int np_core_adopt_term(struct np_core *core, const struct np_term *saved,
 		       const struct np_driver *driver, time_t now,
 		       struct np_term **out);
+/* A terminal the active node changed or removed, dropped from a standby's
+ * copy: its calls forgotten (np_call_forget), its port back at once. */
+void np_term_forget(struct np_core *core, struct np_term *t);
 
 /* --- calls (call.c) --- */
 int np_calls_init(struct np_core *core);
@@ -420,6 +440,15 @@ void np_call_end(struct np_core *core, struct np_term *t,
 		 struct np_call *call, enum np_end_reason why, time_t now);
 int np_core_adopt_call(struct np_core *core, struct np_term *t,
 		       const struct np_call *saved, void *dialog);
+/* A standby's copy of the active node's call (docs/ha.md): adopted as
+ * np_core_adopt_call, and its flows installed in our maps (they are not
+ * there: the call never ran here). */
+int np_core_mirror_call(struct np_core *core, struct np_term *t,
+			const struct np_call *saved, void *dialog);
+/* A call the active node ended or changed, dropped from a standby's
+ * copy: flows removed, ports freed, no record (its node bills it). */
+void np_call_forget(struct np_core *core, struct np_term *t,
+		    struct np_call *call);
 
 /* --- calls rebuilt from the maps (recover.c) --- */
 struct np_recovery {
@@ -469,6 +498,10 @@ int np_media_answer(struct np_core *core, struct np_term *t,
 		    struct np_call *call, enum np_side from, const char *fork,
 		    const char *sdp, size_t len, char *out, size_t out_size,
 		    size_t *out_len, const char **why);
+/* The flows of every live stream of call, as its streams say (a standby
+ * installing a call it copied). */
+int np_media_install(struct np_core *core, struct np_term *t,
+		     struct np_call *call);
 /* The pending offer failed: the streams go back to the last agreed. */
 void np_media_rollback(struct np_core *core, struct np_term *t,
 		       struct np_call *call);
@@ -497,6 +530,9 @@ void np_media_hold_ports(struct np_core *core, const struct np_term *t,
 /* Releases stream i (flows, ports); its volumes join the record. */
 void np_stream_release(struct np_core *core, struct np_term *t,
 		       struct np_call *call, size_t i);
+/* The same, said only at debug level (a standby's copy). */
+void np_stream_forget(struct np_core *core, struct np_term *t,
+		      struct np_call *call, size_t i);
 /* A stream's volumes: read from the maps, or taken with the flows. */
 void np_stream_volumes(struct np_core *core, size_t pair,
 		       const struct np_stream *s, bool remove,

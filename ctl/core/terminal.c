@@ -409,6 +409,23 @@ void np_term_free(struct np_core *core, struct np_term *t,
 	free(t);
 }
 
+void np_term_forget(struct np_core *core, struct np_term *t)
+{
+	size_t corer = core->cfg->pairs[t->pair].second;
+
+	term_unlink(core, t);
+	while (t->calls)
+		np_call_forget(core, t, t->calls);
+	if (t->driver && t->driver->term_free)
+		t->driver->term_free(t->driver->ctx, t);
+	/* The active node still has it, or gave it up with its own
+	 * quarantine: ours is no one's to guard. */
+	port_release(core, corer, t->core_port, 0);
+	term_known(core, t, false);
+	term_gone(core, t);
+	free(t);
+}
+
 void np_term_registered(struct np_core *core, struct np_term *t, time_t until,
 			time_t now)
 {

@@ -432,6 +432,17 @@ file_appears() {
 	return 1
 }
 
+# wait_for SECONDS CMD...: until CMD succeeds, tried every 0.1 s (bounded).
+wait_for() {
+	local tenths=$(($1 * 10)) i
+	shift
+	for ((i = 0; i < tenths; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # natproxyd_restart_cued SIGNAL CUE LOG NATPROXYD ARGS...: a peer's
 # restart cue (tests/lib/restart_cue.py): natproxyd (NPD_PID) stopped with
 # SIGNAL (KILL: killed; TERM: a clean stop), CUE.down, 0.3 s in which XDP
