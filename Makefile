@@ -28,14 +28,15 @@ DEB_PACKAGES := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
 	tcpdump python3 iputils-ping nftables kamailio sip-tester valgrind \
 	libmicrohttpd-dev prometheus debhelper lintian man-db \
 	baresip-core linphone-cli osmo-mgw tshark \
-	erlang-base erlang-megaco erlang-dev erlang-examples
+	erlang-base erlang-megaco erlang-dev erlang-examples \
+	libhiredis-dev redis-server keepalived
 
 # Recursive (=) variables, expanded only in recipes: `make deps test` on a
 # machine without the packages asks pkg-config and the compiler after deps
 # has installed them, not when make starts.
-PKGS := libbpf yaml-0.1 libmicrohttpd
+PKGS := libbpf yaml-0.1 libmicrohttpd hiredis
 LIB_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS))
-LIB_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS)) -losipparser2 -lm
+LIB_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS)) -losipparser2 -lm -lpthread
 
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Iinclude -Ictl -I$(BUILD) \

@@ -18,7 +18,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, NP_MAX_FLOWS);
 	__type(key, struct np_flow_key4);
-	__type(value, struct np_flow);
+	__type(value, struct np_flow_entry); /* as the relay's IPv4 flows */
 } floor_flows SEC(".maps");
 
 static __always_inline struct udphdr *parse_udp4(struct xdp_md *ctx,

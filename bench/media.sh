@@ -23,7 +23,12 @@
 # MB_TRIAL_S (seconds per trial, default 1), MB_RELAYS (default "ceiling
 # natproxy rtpengine"), MB_CPU (the generator's CPU, default 0), MB_NICE
 # (the generator's and rtpengine's nice, default -10), MB_KEEP_LOGS (where the logs go, default
-# OUTDIR/media-logs). Everything else is removed on exit.
+# OUTDIR/media-logs), MB_REAL_SCALES (stream counts of the realistic-load
+# rows, default "1000 10000"), MB_REAL_PPS (packets/s per stream there,
+# default 50: 20 ms G.711), MB_REAL_S (seconds of that load, default 5),
+# MB_ORDER (install, the default, or shuffled: the order natproxy's streams
+# are sent in).
+# Everything else is removed on exit.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,6 +43,9 @@ CALLS=${MB_CALLS:-10}
 RTPE_MAX=${MB_RTPE_MAX:-10000}
 TRIAL_S=${MB_TRIAL_S:-1}
 RELAYS=${MB_RELAYS:-"ceiling natproxy rtpengine"}
+REAL_SCALES=${MB_REAL_SCALES:-"1000 10000"}
+REAL_PPS=${MB_REAL_PPS:-50}
+REAL_S=${MB_REAL_S:-5}
 # The machine is shared: the generator (whose CPU also runs the XDP relays,
 # the kernel's UDP receive and the sink) and rtpengine run at a higher
 # priority than other work, alike.
@@ -57,7 +65,7 @@ fi
 export NP_RUN=npmb$$
 . tests/sip/topology.sh
 WORK=$NP_RUN_DIR
-RTPE_PID=
+RTPE_PIDS=()
 
 BG_PID=
 # bg_run CMD...: CMD in the background, waited for: a signal to this script
@@ -76,7 +84,10 @@ cleanup() {
 		kill "$BG_PID" 2>/dev/null
 		wait "$BG_PID" 2>/dev/null
 	fi
-	[ -n "$RTPE_PID" ] && sip_stop "$RTPE_PID"
+	local pid
+	for pid in "${RTPE_PIDS[@]}"; do
+		sip_stop "$pid"
+	done
 	# Keep logs and traces, not the stream lists (up to 20 MB each).
 	rm -f "$WORK"/s-* "$WORK"/np-* "$WORK"/rt-*
 	SIP_KEEP_LOGS=${MB_KEEP_LOGS:-$OUT/media-logs} sip_topology_down
@@ -217,9 +228,23 @@ echo "{\"calls_wanted\": $CALLS, \"calls_up\": $real}" >"$OUT/media-natproxy-cal
 for n in $SCALES; do
 	bg_run np_streams "$n" "$WORK/np-$n" >"$OUT/media-natproxy-$n-mem.json" ||
 		die "natproxy flows for $n streams"
+	# MB_ORDER=shuffled: the streams in random order, not the order their
+	# flows were installed in, which puts consecutive packets' flows next
+	# to each other in memory, where the prefetcher finds them.
+	[ "${MB_ORDER:-install}" = shuffled ] &&
+		shuf --random-source=<(yes) -o "$WORK/np-$n" "$WORK/np-$n"
 	mb_run "natproxy-$n" "$WORK/np-$n" --pin-dir "$NP_PIN_DIR" --relay-pid "$NPD_PID" \
 		$(new_opts xdp "$n") ||
 		die "natproxy at $n streams"
+done
+# Realistic load: every stream at a call's rate, loss and CPU per stream.
+for n in $REAL_SCALES; do
+	bg_run np_streams "$n" "$WORK/np-r$n" >/dev/null ||
+		die "natproxy flows for $n streams"
+	mb_run "natproxy-real-$n" "$WORK/np-r$n" --pin-dir "$NP_PIN_DIR" \
+		--relay-pid "$NPD_PID" $(new_opts xdp "$n") \
+		--fixed-pps $((n * REAL_PPS)) --fixed-s "$REAL_S" ||
+		die "natproxy at $n streams of $REAL_PPS packets/s"
 done
 in_ns proxy "$CTL" --pin-dir "$NP_PIN_DIR" status --json >"$OUT/media-natproxy-status.json" 2>&1
 log "natproxyd stops"
@@ -238,81 +263,143 @@ log "rtpengine takes the proxy's addresses"
 # kernel stack then takes every packet, as for any socket).
 in_ns proxy ip link set dev acc0 xdpdrv obj build/xdp_pass.bpf.o sec xdp ||
 	die "xdp_pass on acc0"
-cat >"$WORK/rtpengine.conf" <<EOF
+# Four sockets per session (RTP and RTCP on each side): the open-file limit
+# bounds the sessions one rtpengine process can hold. It gets as many as
+# the kernel allows (fs.nr_open); where the hard limit cannot be raised
+# (a process without CAP_SYS_RESOURCE, as in the sandbox these notes come
+# from: 20,000, so 4,936 sessions), the sessions are spread over as many
+# rtpengine instances as it takes, each with its own share of the ports
+# and its own ng port, and their CPU summed: every stream asked is served.
+ulimit -Hn "$(cat /proc/sys/fs/nr_open)" 2>/dev/null ||
+	log "cannot raise the open-file hard limit ($(ulimit -Hn)): rtpengine runs as several instances where one cannot hold the sessions"
+ulimit -Sn "$(ulimit -Hn)"
+per_instance=$((($(ulimit -Hn) - 256) / 4))
+# rtpe_start LABEL N: a fresh rtpengine, as many instances as N sessions
+# need (a fresh one for every stream count: sessions an overload of an
+# earlier run left behind, rtpengine 10.5 stops serving a stream whose
+# socket overflowed 5 times, must not count against the next).
+rtpe_start() {
+	local label=$1 k=$(( ($2 + per_instance - 1) / per_instance )) i lo span
+	span=$((50000 / k))
+	RTPE_PIDS=()
+	for ((i = 0; i < k; i++)); do
+		lo=$((10000 + i * span))
+		cat >"$WORK/rtpengine-$i.conf" <<EOF
 [rtpengine]
 table = -1
 interface = acc/$SIP_PROXY_ACC_IP;core/$SIP_PROXY_CORE_IP
-listen-ng = 127.0.0.1:2223
-port-min = 10000
-port-max = 60000
+listen-ng = 127.0.0.1:$((2223 + i))
+port-min = $lo
+port-max = $((lo + span - 1))
 timeout = 3600
 silent-timeout = 3600
 num-threads = 2
 log-level = 5
 EOF
-# A fresh rtpengine for every stream count: sessions an overload of an
-# earlier run left behind (rtpengine 10.5 stops serving a stream whose
-# socket overflowed 5 times) must not count against the next.
-rtpe_start() {
-	sip_spawn proxy nice -n "$NICE" rtpengine --config-file="$WORK/rtpengine.conf" \
-		--config-section=rtpengine --foreground --log-stderr \
-		--pidfile="$WORK/rtpengine.pid" >"$WORK/rtpengine-$1.log" 2>&1
-	RTPE_PID=$SIP_LAST_PID
-	for _ in $(seq 50); do
-		in_ns proxy ss -Hunl 2>/dev/null | grep -q '127.0.0.1:2223' && return 0
-		sleep 0.1
+		sip_spawn proxy nice -n "$NICE" rtpengine --config-file="$WORK/rtpengine-$i.conf" \
+			--config-section=rtpengine --foreground --log-stderr \
+			--pidfile="$WORK/rtpengine-$i.pid" >"$WORK/rtpengine-$label-$i.log" 2>&1
+		RTPE_PIDS+=("$SIP_LAST_PID")
 	done
-	tail -5 "$WORK/rtpengine-$1.log" >&2
-	return 1
+	for ((i = 0; i < k; i++)); do
+		for _ in $(seq 50); do
+			in_ns proxy ss -Hunl 2>/dev/null | grep -q "127.0.0.1:$((2223 + i))" && break
+			sleep 0.1
+		done
+		in_ns proxy ss -Hunl 2>/dev/null | grep -q "127.0.0.1:$((2223 + i))" || {
+			tail -5 "$WORK/rtpengine-$label-$i.log" >&2
+			return 1
+		}
+	done
+	[ "$k" -gt 1 ] && log "rtpengine: $k instances for $2 sessions (at most $per_instance each)"
+	return 0
 }
 rtpe_stop() {
-	sip_stop "$RTPE_PID"
-	RTPE_PID=
+	local pid
+	for pid in "${RTPE_PIDS[@]}"; do
+		sip_stop "$pid"
+	done
+	RTPE_PIDS=()
 }
-rss() { awk '/^VmRSS/ {print $2 * 1024}' "/proc/$RTPE_PID/status"; }
-# Four sockets per session (RTP and RTCP on each side): the open-file limit
-# bounds the sessions one rtpengine process can hold, so it gets as many as
-# the kernel allows (fs.nr_open) for a fair comparison at 10,000 streams
-# (the default 1024/524288 stopped it at 4,936 sessions).
-ulimit -Hn "$(cat /proc/sys/fs/nr_open)" 2>/dev/null
-ulimit -Sn "$(ulimit -Hn)"
-cap=$((($(ulimit -Hn) - 256) / 4))
-[ "$RTPE_MAX" -lt "$cap" ] && cap=$RTPE_MAX
+rss() {
+	local pid sum=0
+	for pid in "${RTPE_PIDS[@]}"; do
+		sum=$((sum + $(awk '/^VmRSS/ {print $2 * 1024}' "/proc/$pid/status")))
+	done
+	echo "$sum"
+}
+pid_args() { printf -- '--relay-pid %s ' "${RTPE_PIDS[@]}"; }
+cap=$RTPE_MAX
+# rtpe_sessions N LABEL: N sessions on the running instances (shared out),
+# their streams in $WORK/rt-LABEL, the setup's JSON with its memory; sets
+# measured.
+rtpe_sessions() {
+	local n=$1 label=$2 k=${#RTPE_PIDS[@]} i share made rss0 rssn
+	rss0=$(rss)
+	: >"$WORK/rt-$label"
+	for ((i = 0; i < k; i++)); do
+		share=$((n / k + (i < n % k ? 1 : 0)))
+		bg_run in_ns proxy "$MB" rtpengine-streams --ng "127.0.0.1:$((2223 + i))" \
+			--src "$SIP_NAT1_IP" --far "$SIP_FAR_IP:7000" --streams "$share" \
+			--time-limit 120 --call-prefix "s$label-$i" --out "$WORK/rt-$label-$i" \
+			>"$OUT/media-rtpengine-$label-setup-$i.json" || return 1
+		cat "$WORK/rt-$label-$i" >>"$WORK/rt-$label"
+	done
+	made=$(wc -l <"$WORK/rt-$label")
+	rssn=$(rss)
+	python3 - "$OUT/media-rtpengine-$label-setup.json" "$made" "$rss0" "$rssn" "$per_instance" "$k" <<'EOF'
+import glob, json, sys
+path, made, rss0, rssn, cap, k = sys.argv[1], *map(int, sys.argv[2:])
+parts = [json.load(open(path[:-5] + f"-{i}.json")) for i in range(k)]
+d = {"sessions": sum(p.get("sessions", 0) for p in parts),
+     "wanted": sum(p.get("wanted", 0) for p in parts),
+     "setup_s": sum(p.get("setup_s", 0) for p in parts), "instances": k,
+     "sessions_total": made, "rss_before": rss0, "rss_after": rssn,
+     "sessions_per_instance_max": cap}
+json.dump(d, open(path, "w"))
+EOF
+	log "rtpengine holds $made sessions (asked $n) in $k instance(s)"
+	measured=$made
+}
 measured=0
 for n in $SCALES; do
+	# A few streams at hundreds of thousands of packets/s each are no real
+	# streams: that row is natproxy against the ceiling only, and
+	# rtpengine is measured at realistic rates below.
+	if [ "$n" -lt 1000 ]; then
+		log "rtpengine at $n streams: not run (natproxy against the ceiling only)"
+		continue
+	fi
 	target=$n
 	[ "$target" -gt "$cap" ] && target=$cap
 	if [ "$target" -le "$measured" ]; then
 		log "rtpengine at $n streams: not run (at most $cap sessions here, measured already)"
 		continue
 	fi
-	rtpe_start "$n" || die "rtpengine did not start"
-	rss0=$(rss)
-	bg_run in_ns proxy "$MB" rtpengine-streams --src "$SIP_NAT1_IP" \
-		--far "$SIP_FAR_IP:7000" --streams "$target" --time-limit 120 \
-		--call-prefix "s$n" --out "$WORK/rt-$n" \
-		>"$OUT/media-rtpengine-$n-setup.json" || die "rtpengine sessions for $n"
-	made=$(wc -l <"$WORK/rt-$n")
-	rssn=$(rss)
-	python3 - "$OUT/media-rtpengine-$n-setup.json" "$made" "$rss0" "$rssn" "$cap" <<'EOF'
-import json, sys
-path, made, rss0, rssn, cap = sys.argv[1], *map(int, sys.argv[2:])
-d = json.load(open(path))
-d.update(sessions_total=made, rss_before=rss0, rss_after=rssn, session_cap=cap)
-json.dump(d, open(path, "w"))
-EOF
-	measured=$made
-	mb_run "rtpengine-$n" "$WORK/rt-$n" --start-pps 25000 --relay-pid "$RTPE_PID" \
+	rtpe_start "$n" "$target" || die "rtpengine did not start"
+	rtpe_sessions "$target" "$n" || die "rtpengine sessions for $n"
+	mb_run "rtpengine-$n" "$WORK/rt-$n" --start-pps 25000 $(pid_args) \
 		$(new_opts user "$n") || die "rtpengine at $n streams"
+	rtpe_stop
+done
+# Realistic load, as for natproxy: a fresh rtpengine for each count.
+for n in $REAL_SCALES; do
+	target=$n
+	[ "$target" -gt "$cap" ] && target=$cap
+	rtpe_start "real-$n" "$target" || die "rtpengine did not start"
+	rtpe_sessions "$target" "real-$n" || die "rtpengine sessions for $n"
+	mb_run "rtpengine-real-$n" "$WORK/rt-real-$n" $(pid_args) \
+		$(new_opts user "$n") --fixed-pps $((measured * REAL_PPS)) \
+		--fixed-s "$REAL_S" || die "rtpengine at $n streams of $REAL_PPS packets/s"
 	rtpe_stop
 done
 }
 relay rtpengine && rtpengine_phase
 
 # --- one JSON --------------------------------------------------------------------
-python3 - "$OUT" "$SCALES" <<'EOF'
+python3 - "$OUT" "$SCALES" "$REAL_SCALES" <<'EOF'
 import glob, json, os, sys
-out, scales = sys.argv[1], sys.argv[2].split()
+out, scales, real = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
 def load(name):
     p = os.path.join(out, name)
     try:
@@ -329,6 +416,10 @@ for n in scales:
         "rtpengine": load(f"media-rtpengine-{n}.json"),
         "rtpengine_setup": load(f"media-rtpengine-{n}-setup.json"),
     }
+res["realistic"] = {n: {"natproxy": load(f"media-natproxy-real-{n}.json"),
+                        "rtpengine": load(f"media-rtpengine-real-{n}.json"),
+                        "rtpengine_setup": load(f"media-rtpengine-real-{n}-setup.json")}
+                    for n in real}
 json.dump(res, open(os.path.join(out, "media.json"), "w"), indent=1)
 EOF
 log "done: $OUT/media.json"

@@ -94,6 +94,14 @@ xdp_cost() {
 		nud permanent
 	ip -n "$NS" neigh add 203.0.113.30 lladdr 02:00:00:00:00:30 dev "$DEV" \
 		nud permanent
+	# The ring row's flows (xdp_cost.c: fillers on 192.168.1.1 on, each
+	# relaying to another): on-link, with neighbours.
+	ip -n "$NS" route add 192.168.1.0/24 dev "$DEV"
+	local i
+	for i in $(seq 1 21); do
+		ip -n "$NS" neigh add "192.168.1.$i" \
+			lladdr "02:00:00:00:01:$(printf %02x "$i")" dev "$DEV" nud permanent
+	done
 	run_bounded 100 ip netns exec "$NS" "$BIN" -o "$RUN" -H "$PEER" "$@" "$DEV"
 	local rc=$?
 	ip netns del "$NS" 2>/dev/null || true
@@ -108,7 +116,7 @@ if part xdp_cost; then
 fi
 if part media; then
 	echo "=== media: natproxy, rtpengine and the ceiling" >&2
-	run_bounded 400 bench/media.sh "$RUN" ||
+	run_bounded 600 bench/media.sh "$RUN" ||
 		{ echo "bench/run.sh: media failed" >&2; rc=1; }
 fi
 if part signaling && [ -e bench/signaling.sh ]; then

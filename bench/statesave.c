@@ -18,27 +18,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_proxy.h"
 #include "config.h"
 #include "log.h"
 #include "proxy.h"
 #include "state.h"
-
-#define CFG                                                                    \
-	"realms:\n"                                                            \
-	"  - name: access\n"                                                   \
-	"    interface: acc0\n"                                                \
-	"    address: 203.0.113.1\n"                                           \
-	"    sip_port: 5060\n"                                                 \
-	"    media_ports: 30000-59999\n"                                       \
-	"  - name: core\n"                                                     \
-	"    interface: core0\n"                                               \
-	"    address: 198.51.100.1\n"                                          \
-	"    sip_ports: 10000-29999\n"                                         \
-	"    media_ports: 30000-59999\n"                                       \
-	"pairs:\n"                                                             \
-	"  - first: access\n"                                                  \
-	"    second: core\n"                                                   \
-	"    softswitch: 198.51.100.2:5060\n"
 
 static int io_open(void *ctx, size_t realm, uint16_t port)
 {
@@ -54,14 +38,6 @@ static double io_wall(void *ctx)
 
 static const struct np_core_io io = { .signal_open = io_open,
 				      .wall = io_wall };
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static int fill(struct np_proxy *px, size_t calls, struct np_term ***terms)
 {
@@ -122,17 +98,17 @@ static void run(size_t calls)
 		return;
 	close(fd);
 	np_journal_path(path, jpath, sizeof(jpath));
-	if (np_config_parse("bench", CFG, strlen(CFG), &cfg, errbuf,
+	if (np_config_parse("bench", BENCH_PROXY_CFG, strlen(BENCH_PROXY_CFG), &cfg, errbuf,
 			    sizeof(errbuf)) ||
 	    np_proxy_init(&px, &cfg, &io, NULL) || fill(&px, calls, &terms)) {
 		fprintf(stderr, "statesave: setup failed: %s\n", errbuf);
 		exit(1);
 	}
 	/* Before: the whole file per batch. */
-	t0 = now_s();
+	t0 = bench_now();
 	for (b = 0; b < 20; b++)
 		np_state_save(&px, path, &owner);
-	full = (now_s() - t0) / 20;
+	full = (bench_now() - t0) / 20;
 	printf("%6zu calls  full rewrite          %9.1f us/batch\n", calls,
 	       full * 1e6);
 	for (k = 0; k < sizeof(per) / sizeof(per[0]); k++) {
@@ -153,9 +129,9 @@ static void run(size_t calls)
 				np_term_changed(&px.core, tm);
 			}
 			c0 = j.compactions;
-			t = now_s();
+			t = bench_now();
 			np_state_save_changes(&px, path, &owner, &j);
-			t = now_s() - t;
+			t = bench_now() - t;
 			np_core_dirty_clear(&px.core);
 			if (j.compactions != c0) {
 				comp += t;

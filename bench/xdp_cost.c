@@ -10,9 +10,11 @@
  * from the loopback ingress of a plain test run, where the neighbour is
  * missing and the rewritten packet passes to the kernel. Each row is the
  * best of several runs pinned to one CPU; every repeat is checked to have
- * taken the path its row names. Prints a table with ratios, the memory per
- * flow, and writes the table as JSON. bench/run.sh provides the network
- * namespace, the interface and its neighbours.
+ * taken the path its row names. A third relay row walks a ring through
+ * every flow in the map, each packet another flow (the cache misses of a
+ * relay with that many busy streams). Prints a table with ratios, the
+ * memory per flow, and writes the table as JSON. bench/run.sh provides the
+ * network namespace, the interface and its neighbours.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -91,6 +93,7 @@ enum row_kind {
 	ROW_RELAY_TX,
 	ROW_RELAY_TX_VERIFY, /* the same, flows with NP_F_CSUM_VERIFY */
 	ROW_RELAY_PASS,
+	ROW_RELAY_RING, /* every packet another flow of the ring */
 };
 
 struct row {
@@ -139,7 +142,8 @@ struct bench {
 	int ncpu;
 	struct cycle tx, pass;
 	__u32 filled_relay, filled_floor; /* filler entries so far */
-	struct row rows[1 + 4 * NSIZES];
+	struct row rows[1 + 5 * NSIZES];
+	__u8 ring_pkt[FRAME_LEN]; /* the ring row's packet, per call */
 	int nrows;
 	struct map_mem mem[4];
 };
@@ -273,22 +277,90 @@ static void filler_key(__u32 i, struct np_flow_key4 *k)
 	k->addr = htonl(0xc0a80101 + i / 50000); /* 192.168.1.1 on */
 }
 
-static void filler_flow(struct np_flow *f)
+/*
+ * The ring: filler i rewrites the packet to filler next(i)'s key, next(i) =
+ * (i + stride) mod n, so a test run walks from flow to flow through the
+ * whole map in an order unrelated to where the entries lie in memory. The
+ * fillers' addresses (192.168.1.1 on) have neighbours (run.sh), so every
+ * step leaves by XDP_TX. Each filler has a slot of its own, as a flow of
+ * natproxy's has, none of the measured flows'.
+ */
+#define RING_SRC "198.51.100.1"
+#define RING_SPORT 30000
+static __u32 ring_n = 1, ring_stride = 1;
+static __u32 cycle_slots[4];
+
+static __u32 ring_next(__u32 i, __u32 steps)
 {
+	return (__u32)(((__u64)i + (__u64)steps * ring_stride) % ring_n);
+}
+
+static __u32 gcd(__u32 a, __u32 b)
+{
+	while (b) {
+		__u32 t = a % b;
+
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+static void ring_size(__u32 n)
+{
+	ring_n = n;
+	for (ring_stride = 7919; gcd(ring_stride, n) != 1; ring_stride += 2)
+		;
+}
+
+static __u32 ring_slot(__u32 i)
+{
+	__u32 s = i, k;
+
+	for (k = 0; k < 4; k++)
+		if (s == cycle_slots[k]) {
+			s = (s + NP_MAX_FLOWS / 2) % NP_MAX_FLOWS;
+			k = (__u32)-1; /* check the new one against all */
+		}
+	return s;
+}
+
+/* Filler i as the map holds it (struct np_flow_entry). */
+static void filler_flow(__u32 i, void *value)
+{
+	struct np_flow_entry *f = value;
+	struct np_flow_key4 next;
+
+	filler_key(ring_next(i, 1), &next);
 	memset(f, 0, sizeof(*f));
 	f->flags = NP_F_STRICT_SOURCE | NP_F_SET_DSCP;
 	f->dscp = PKT_DSCP;
-	f->expect_saddr.v4 = ip4("198.51.100.10");
-	f->expect_sport = htons(5004);
-	f->new_saddr.v4 = ip4("198.51.100.1");
-	f->new_sport = htons(30000);
-	f->new_daddr.v4 = ip4("198.51.100.20");
-	f->new_dport = htons(5006);
+	f->expect_saddr4 = ip4(RING_SRC);
+	f->expect_sport = htons(RING_SPORT);
+	f->new_saddr4 = ip4(RING_SRC);
+	f->new_sport = htons(RING_SPORT);
+	f->new_daddr4 = next.addr;
+	f->new_dport = next.port;
+	f->slot = ring_slot(i);
 }
 
-/* Adds fillers [from, to) to a hash map keyed by struct np_flow_key4. */
-static int fill_map(int fd, __u32 from, __u32 to, const void *value,
-		    size_t value_size)
+/* The ring row's packet to the flow `steps` along the ring from filler 0. */
+static void ring_packet(struct bench *b, __u64 steps)
+{
+	struct np_flow_key4 k;
+	struct endpoint src = { RING_SRC, RING_SPORT }, dst;
+	char addr[INET_ADDRSTRLEN];
+
+	filler_key(ring_next(0, (__u32)(steps % ring_n)), &k);
+	inet_ntop(AF_INET, &k.addr, addr, sizeof(addr));
+	dst.addr = addr;
+	dst.port = ntohs(k.port);
+	build_packet(b->ring_pkt, &src, &dst);
+}
+
+/* Writes fillers [from, to) to a hash map keyed by struct np_flow_key4. */
+static int fill_map(int fd, __u32 from, __u32 to,
+		    void (*value)(__u32 i, void *v), size_t value_size)
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, opts); /* elem_flags: BPF_F_LOCK only */
 	struct np_flow_key4 *keys;
@@ -302,12 +374,12 @@ static int fill_map(int fd, __u32 from, __u32 to, const void *value,
 		err = -ENOMEM;
 		goto out;
 	}
-	for (j = 0; j < FILL_CHUNK; j++)
-		memcpy(values + (size_t)j * value_size, value, value_size);
 	for (i = from; i < to; i += n) {
 		n = to - i < FILL_CHUNK ? to - i : FILL_CHUNK;
-		for (j = 0; j < n; j++)
+		for (j = 0; j < n; j++) {
 			filler_key(i + j, &keys[j]);
+			value(i + j, values + (size_t)j * value_size);
+		}
 		count = n;
 		if (bpf_map_update_batch(fd, keys, values, &count, &opts)) {
 			err = -errno;
@@ -324,22 +396,22 @@ out:
 }
 
 /*
- * Fills the relay's flows and the floor's map to n entries. The counters
- * are a per-CPU array by slot, there for every slot whatever the fill;
- * fillers, which see no packet, all name slot 0 and claim none.
+ * Fills the relay's flows and the floor's map to n entries. The relay's
+ * fillers are written again from the first, as the ring's length changed;
+ * they claim no slot (the counters array has every slot whatever the
+ * fill).
  */
 static int fill_to(struct bench *b, __u32 n)
 {
-	struct np_flow flow;
 	__u32 relay_to = n - 4, floor_to = n - 1; /* hot entries count too */
 	int err;
 
-	filler_flow(&flow);
-	err = fill_map(b->maps.fd[NP_FLOWS4], b->filled_relay, relay_to, &flow,
-		       sizeof(flow));
+	ring_size(relay_to);
+	err = fill_map(b->maps.fd[NP_FLOWS4], 0, relay_to, filler_flow,
+		       sizeof(struct np_flow_entry));
 	if (!err)
 		err = fill_map(b->floor_map_fd, b->filled_floor, floor_to,
-			       &flow, sizeof(flow));
+			       filler_flow, sizeof(struct np_flow_entry));
 	if (err)
 		return err;
 	b->filled_relay = relay_to;
@@ -413,15 +485,26 @@ static int measure(struct bench *b, struct row *r)
 	struct np_counters cbefore = {}, cafter = {};
 	__u32 retval, duration, rep, left;
 	bool relay = r->expect_verdict >= 0;
+	__u64 steps = 0;
 	double sum;
 	int run, v, err;
 
-	/* Warm-up, not timed, not counted. */
-	err = test_run(r->prog_fd, r->pkt, r->ifindex,
-		       r->per_call < 1000 ? r->per_call : 1000, NULL, &retval,
-		       NULL);
-	if (err)
-		return err;
+	/* Warm-up, not timed, not counted; the ring's a whole lap. */
+	if (r->kind == ROW_RELAY_RING) {
+		for (steps = 0; steps < ring_n; steps += r->per_call) {
+			ring_packet(b, steps);
+			err = test_run(r->prog_fd, r->pkt, r->ifindex,
+				       r->per_call, NULL, &retval, NULL);
+			if (err)
+				return err;
+		}
+	} else {
+		err = test_run(r->prog_fd, r->pkt, r->ifindex,
+			       r->per_call < 1000 ? r->per_call : 1000, NULL,
+			       &retval, NULL);
+		if (err)
+			return err;
+	}
 	if (relay && (np_verdicts_read(&b->maps, before) ||
 		      counters_sum(b, r->cycle, &cbefore)))
 		return -EIO;
@@ -431,6 +514,10 @@ static int measure(struct bench *b, struct row *r)
 		sum = 0;
 		for (left = b->repeat; left; left -= rep) {
 			rep = left < r->per_call ? left : r->per_call;
+			if (r->kind == ROW_RELAY_RING) {
+				ring_packet(b, steps);
+				steps += rep;
+			}
 			err = test_run(r->prog_fd, r->pkt, r->ifindex, rep,
 				       NULL, &retval, &duration);
 			if (err)
@@ -465,7 +552,10 @@ static int measure(struct bench *b, struct row *r)
 		r->ok = false;
 	if (r->verdict == NP_V_PASS_NO_ROUTE)
 		r->name = "relay, no route (loopback) -> PASS";
-	/* Every repeat relayed the packet through one of the two flows. */
+	/* Every repeat relayed the packet through one of the two flows
+	 * (the ring's through none of them). */
+	if (r->kind == ROW_RELAY_RING)
+		total = 0;
 	if (cafter.packets - cbefore.packets != total ||
 	    cafter.to_kernel - cbefore.to_kernel !=
 		    (r->kind == ROW_RELAY_PASS ? total : 0)) {
@@ -560,8 +650,8 @@ static int probe(struct bench *b)
 
 static void read_mem(struct bench *b)
 {
-	struct bpf_map *maps[4] = { b->relay->maps.np_flows4_v3,
-				    b->relay->maps.np_counters_v3,
+	struct bpf_map *maps[4] = { b->relay->maps.np_flows4_v4,
+				    b->relay->maps.np_counters_v4,
 				    b->relay->maps.np_police_v1,
 				    b->floors->maps.floor_flows };
 	int i;
@@ -612,6 +702,15 @@ static struct row *add_row(struct bench *b, const char *name,
 		r->ifindex = b->ifindex;
 		r->expect_verdict = NP_V_TX;
 		/* Each forwarded repeat takes one off the TTL: stop above 1. */
+		if (b->reused && r->per_call > PKT_TTL - 1)
+			r->per_call = PKT_TTL - 1;
+		break;
+	case ROW_RELAY_RING:
+		r->prog_fd = bpf_program__fd(b->relay->progs.np_relay);
+		r->cycle = &b->tx;
+		r->pkt = b->ring_pkt;
+		r->ifindex = b->ifindex;
+		r->expect_verdict = NP_V_TX;
 		if (b->reused && r->per_call > PKT_TTL - 1)
 			r->per_call = PKT_TTL - 1;
 		break;
@@ -924,7 +1023,7 @@ static int setup(struct bench *b)
 {
 	const struct cycle *cy[2] = { &b->tx, &b->pass };
 	struct np_flow_key4 floor_key = {};
-	struct np_flow floor_value;
+	struct np_flow_entry floor_value;
 	int i, k;
 
 	b->relay = relay_bpf__open_and_load();
@@ -934,9 +1033,9 @@ static int setup(struct bench *b)
 			"(root? make build/bench/xdp_cost?)\n");
 		return -1;
 	}
-	b->maps.fd[NP_FLOWS4] = bpf_map__fd(b->relay->maps.np_flows4_v3);
-	b->maps.fd[NP_FLOWS6] = bpf_map__fd(b->relay->maps.np_flows6_v3);
-	b->maps.fd[NP_COUNTERS] = bpf_map__fd(b->relay->maps.np_counters_v3);
+	b->maps.fd[NP_FLOWS4] = bpf_map__fd(b->relay->maps.np_flows4_v4);
+	b->maps.fd[NP_FLOWS6] = bpf_map__fd(b->relay->maps.np_flows6_v4);
+	b->maps.fd[NP_COUNTERS] = bpf_map__fd(b->relay->maps.np_counters_v4);
 	b->maps.fd[NP_POLICERS] = bpf_map__fd(b->relay->maps.np_police_v1);
 	b->maps.fd[NP_VERDICTS] = bpf_map__fd(b->relay->maps.np_verdicts_v3);
 	b->maps.fd[NP_EGRESS] = bpf_map__fd(b->relay->maps.np_egress_v1);
@@ -957,14 +1056,19 @@ static int setup(struct bench *b)
 	}
 
 	for (i = 0; i < 2; i++)
-		for (k = 0; k < 2; k++)
+		for (k = 0; k < 2; k++) {
+			struct np_flow f;
+
 			if (np_flow_install(&b->maps, &cy[i]->key[k],
-					    &cy[i]->flow[k])) {
+					    &cy[i]->flow[k]) ||
+			    np_flow_get(&b->maps, &cy[i]->key[k], &f)) {
 				fprintf(stderr, "xdp_cost: flow install "
 					"failed\n");
 				return -1;
 			}
-	filler_flow(&floor_value);
+			cycle_slots[i * 2 + k] = f.slot;
+		}
+	filler_flow(0, &floor_value);
 	floor_key.addr = b->tx.key[0].addr.v4;
 	floor_key.port = b->tx.key[0].port;
 	if (bpf_map_update_elem(b->floor_map_fd, &floor_key, &floor_value,
@@ -1120,6 +1224,10 @@ int main(int argc, char **argv)
 				    ROW_RELAY_TX_VERIFY, sizes[i]);
 			if (cycle_flags(b, &b->tx, NP_F_CSUM_VERIFY) ||
 			    measure(b, r) || cycle_flags(b, &b->tx, 0))
+				goto out;
+			r = add_row(b, "relay, ring: each packet a new flow",
+				    ROW_RELAY_RING, sizes[i]);
+			if (measure(b, r))
 				goto out;
 		}
 		r = add_row(b, "relay, no neighbour -> PASS", ROW_RELAY_PASS,

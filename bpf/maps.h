@@ -2,8 +2,8 @@
 /*
  * The maps of the XDP relay, as the contract in include/natproxy.h names and
  * types them. ctl/ pins them (by name) in the pin directory and writes flows;
- * the program reads flows and writes counters, next hops, policers and latch
- * events.
+ * the program reads flows and writes their counters, next hops and latch
+ * state, the cold counters, policers and latch events.
  */
 #ifndef NATPROXY_BPF_MAPS_H
 #define NATPROXY_BPF_MAPS_H
@@ -16,8 +16,8 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, NP_MAX_FLOWS);
 	__type(key, struct np_flow_key4);
-	__type(value, struct np_flow);
-} np_flows4_v3 SEC(".maps");
+	__type(value, struct np_flow_entry);
+} np_flows4_v4 SEC(".maps");
 
 /* Allocated per flow: memory for IPv6 only where there are IPv6 flows. */
 struct {
@@ -25,16 +25,20 @@ struct {
 	__uint(max_entries, NP_MAX_FLOWS);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct np_flow_key);
-	__type(value, struct np_flow);
-} np_flows6_v3 SEC(".maps");
+	__type(value, struct np_flow_entry);
+} np_flows6_v4 SEC(".maps");
 
-/* By slot: an array lookup the verifier inlines, no second hash lookup. */
+/*
+ * By slot: an array lookup the verifier inlines, no second hash lookup.
+ * Only for what the flow entry does not count (see struct np_counters):
+ * a packet relayed by its owner CPU never looks here.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, NP_MAX_FLOWS);
 	__type(key, __u32);
-	__type(value, struct np_flow_cpu);
-} np_counters_v3 SEC(".maps");
+	__type(value, struct np_counters);
+} np_counters_v4 SEC(".maps");
 
 /*
  * Slot ownership, for ctl/ only: slot -> the flow key holding it. Claimed

@@ -5,8 +5,10 @@
  * expected source (latching it on the first packet), policed, rewritten to
  * its new source and destination with DSCP and VLAN applied and checksums
  * updated incrementally, and forwarded at the driver: XDP_TX back out of the
- * same interface or a redirect to another, to the next hop the flow's
- * per-CPU cache holds (asked of the FIB again when older than a second).
+ * same interface or a redirect to another, to the next hop cached in the
+ * flow (asked of the FIB again every epoch of about a second). The flow
+ * entry is laid out so that such a packet touches two of its cache lines
+ * (struct np_flow_entry); drops, RTCP and policing touch more.
  * Where a sender in this kernel may have left the UDP checksum for the
  * "hardware" to finish (a veth), the checksum is verified over the whole
  * datagram first: a partial one is completed, a wrong one dropped. Media
@@ -171,6 +173,22 @@ static __always_inline bool addr_eq(const union np_addr *a,
 	       a->v6[2] == b->v6[2] && a->v6[3] == b->v6[3];
 }
 
+/* Whether the flow expects (or latched onto) source address a. */
+static __always_inline bool flow_expects(const struct np_flow_entry *f,
+					 bool v6, const union np_addr *a)
+{
+	return v6 ? addr_eq(a, &f->expect_saddr6) : a->v4 == f->expect_saddr4;
+}
+
+static __always_inline void flow_set_expect(struct np_flow_entry *f, bool v6,
+					    const union np_addr *a)
+{
+	if (v6)
+		f->expect_saddr6 = *a;
+	else
+		f->expect_saddr4 = a->v4;
+}
+
 /* The packet's source or destination as a union np_addr (IPv4: rest zero). */
 static __always_inline void packet_addr(const struct packet *p, bool dest,
 					union np_addr *a)
@@ -197,10 +215,10 @@ static __always_inline void packet_key(const struct packet *p,
  * compiler to merge the two calls into one taking either map, the verifier
  * could no longer inline it, and every packet would pay an indirect call.
  */
-static __always_inline struct np_flow *
+static __always_inline struct np_flow_entry *
 flow4_lookup(const struct np_flow_key4 *key)
 {
-	struct np_flow *flow = bpf_map_lookup_elem(&np_flows4_v3, key);
+	struct np_flow_entry *flow = bpf_map_lookup_elem(&np_flows4_v4, key);
 
 	asm volatile("" : "+r"(flow));
 	return flow;
@@ -210,7 +228,7 @@ flow4_lookup(const struct np_flow_key4 *key)
  * The flow of the relay the packet is addressed to, from its family's map.
  * After a rewrite, that is the flow of the packet's new destination.
  */
-static __always_inline struct np_flow *packet_flow(const struct packet *p)
+static __always_inline struct np_flow_entry *packet_flow(const struct packet *p)
 {
 	struct np_flow_key4 key4;
 	struct np_flow_key key;
@@ -220,15 +238,15 @@ static __always_inline struct np_flow *packet_flow(const struct packet *p)
 		return flow4_lookup(&key4);
 	}
 	packet_key(p, &key);
-	return bpf_map_lookup_elem(&np_flows6_v3, &key);
+	return bpf_map_lookup_elem(&np_flows6_v4, &key);
 }
 
-static __always_inline struct np_flow *flow_of(const struct np_flow_key *key)
+static __always_inline struct np_flow_entry *flow_of(const struct np_flow_key *key)
 {
 	struct np_flow_key4 key4;
 
 	if (key->family != NP_AF_INET)
-		return bpf_map_lookup_elem(&np_flows6_v3, key);
+		return bpf_map_lookup_elem(&np_flows6_v4, key);
 	key4_make(&key4, key->addr.v4, key->port);
 	return flow4_lookup(&key4);
 }
@@ -242,7 +260,7 @@ static __always_inline struct np_flow *flow_of(const struct np_flow_key *key)
  * the winner's source like any later packet. A takeover is elected the
  * same way, by clearing NP_F_LATCH_TAKEOVER: it happens once.
  */
-static __always_inline bool latch_claim(struct np_flow *flow, __u32 flag)
+static __always_inline bool latch_claim(struct np_flow_entry *flow, __u32 flag)
 {
 	return __sync_fetch_and_and(&flow->flags, ~flag) & flag;
 }
@@ -257,10 +275,10 @@ static __always_inline bool latch_claim(struct np_flow *flow, __u32 flag)
  * at the same instant may write its own source over ours: that is the one
  * the RTCP flow would have latched onto without us.
  */
-static __always_inline void rtcp_follow(struct np_flow_key *key,
+static __always_inline void rtcp_follow(struct np_flow_key *key, bool v6,
 					const union np_addr *src)
 {
-	struct np_flow *rtcp, *rev;
+	struct np_flow_entry *rtcp, *rev;
 
 	key->port = bpf_htons(bpf_ntohs(key->port) + 1);
 	rtcp = flow_of(key);
@@ -268,16 +286,16 @@ static __always_inline void rtcp_follow(struct np_flow_key *key,
 		return;
 	if (rtcp->flags & NP_F_LATCH_PENDING) {
 		if ((rtcp->flags & NP_F_LATCH_RESTRICTED) &&
-		    addr_eq(&rtcp->expect_saddr, src))
+		    flow_expects(rtcp, v6, src))
 			return;
-		rtcp->expect_saddr = *src;
+		flow_set_expect(rtcp, v6, src);
 		rtcp->expect_sport = 0;
 		__sync_fetch_and_or(&rtcp->flags, NP_F_LATCH_RESTRICTED);
 		return;
 	}
-	if (addr_eq(&rtcp->expect_saddr, src))
+	if (flow_expects(rtcp, v6, src))
 		return;
-	rtcp->expect_saddr = *src;
+	flow_set_expect(rtcp, v6, src);
 	rtcp->expect_sport = 0;
 	if (rtcp->flags & NP_F_HAS_REVERSE) {
 		rev = flow_of(&rtcp->reverse);
@@ -288,20 +306,25 @@ static __always_inline void rtcp_follow(struct np_flow_key *key,
 			    NP_F_LATCH_PENDING | NP_F_LATCH_RESTRICTED);
 }
 
-static __always_inline void latch(const struct packet *p, struct np_flow *flow,
+static __always_inline void latch(const struct packet *p, struct np_flow_entry *flow,
 				  const union np_addr *src, __be16 sport,
 				  enum np_latch_kind kind)
 {
 	struct np_latch_event ev = {};
-	struct np_flow *rev;
+	struct np_flow_entry *rev;
 
-	flow->expect_saddr = *src;
+	flow_set_expect(flow, p->v6, src);
 	flow->expect_sport = sport;
 	if (flow->flags & NP_F_HAS_REVERSE) {
 		rev = flow_of(&flow->reverse);
 		if (rev) {
-			rev->new_daddr = *src;
+			if (p->v6)
+				rev->new_daddr6 = *src;
+			else
+				rev->new_daddr4 = src->v4;
 			rev->new_dport = sport;
+			/* Its next hop was for the old destination. */
+			rev->nh_ifindex = 0;
 		}
 	}
 
@@ -312,7 +335,7 @@ static __always_inline void latch(const struct packet *p, struct np_flow *flow,
 	ev.time_ns = bpf_ktime_get_ns();
 	bpf_ringbuf_output(&np_events_v1, &ev, sizeof(ev), 0);
 	if (flow->flags & NP_F_RTCP_FOLLOWS)
-		rtcp_follow(&ev.key, src);
+		rtcp_follow(&ev.key, p->v6, src);
 }
 
 /*
@@ -322,7 +345,7 @@ static __always_inline void latch(const struct packet *p, struct np_flow *flow,
  * never moves it, so an attacker who latched first keeps the stream only
  * until the terminal's first packet, and one who comes later never gets it.
  */
-static __always_inline int check_source(struct np_flow *flow,
+static __always_inline int check_source(struct np_flow_entry *flow,
 					const struct packet *p)
 {
 	union np_addr src;
@@ -333,7 +356,7 @@ static __always_inline int check_source(struct np_flow *flow,
 	packet_addr(p, false, &src);
 	if (flags & NP_F_LATCH_PENDING) {
 		if ((flags & NP_F_LATCH_RESTRICTED) &&
-		    !addr_eq(&src, &flow->expect_saddr))
+		    !flow_expects(flow, p->v6, &src))
 			return NP_DROP_LATCH;
 		if (latch_claim(flow, NP_F_LATCH_PENDING)) {
 			kind = NP_LATCH_FIRST;
@@ -342,12 +365,12 @@ static __always_inline int check_source(struct np_flow *flow,
 	}
 	if (!(flags & (NP_F_STRICT_SOURCE | NP_F_LATCH_TAKEOVER)))
 		return -1;
-	if (addr_eq(&src, &flow->expect_saddr) &&
+	if (flow_expects(flow, p->v6, &src) &&
 	    (!flow->expect_sport || flow->expect_sport == sport))
 		return -1;
 	if ((flags & NP_F_LATCH_TAKEOVER) &&
 	    addr_eq(&src, &flow->home_saddr) &&
-	    !addr_eq(&flow->expect_saddr, &flow->home_saddr) &&
+	    !flow_expects(flow, p->v6, &flow->home_saddr) &&
 	    latch_claim(flow, NP_F_LATCH_TAKEOVER)) {
 		kind = NP_LATCH_TAKEOVER;
 		goto latch;
@@ -358,16 +381,17 @@ latch:
 	return -1;
 }
 
-/* Token bucket (bytes); only rate-limited flows take the lock. */
+/* Token bucket (bytes); only rate-limited flows read the rate (a cold line
+ * of the flow) and take the lock. */
 static __always_inline bool police(const struct packet *p,
-				   const struct np_flow *flow, __u32 len)
+				   const struct np_flow_entry *flow, __u32 len)
 {
 	__u64 now, elapsed, tokens, fill_ns, add;
 	struct np_flow_key key;
 	struct np_police *b;
 	bool pass;
 
-	if (!flow->rate_bytes)
+	if (!(flow->flags & NP_F_POLICED) || !flow->rate_bytes)
 		return true;
 	packet_key(p, &key);
 	now = bpf_ktime_get_ns();
@@ -506,7 +530,7 @@ static __always_inline bool ingress_has(struct xdp_md *ctx, __u32 flag)
  * stores into it would stall on store forwarding.
  */
 static __always_inline void rewrite(struct packet *p,
-				    const struct np_flow *flow)
+				    const struct np_flow_entry *flow)
 {
 	__u32 *ports = (__u32 *)&p->udp->source;
 	__u64 addrs = 0, port_delta, hdr = 0;
@@ -519,10 +543,10 @@ static __always_inline void rewrite(struct packet *p,
 	port_delta = csum_delta32(0, old_ports, new_ports);
 
 	if (!p->v6) {
-		addrs = csum_delta32(addrs, p->ip4->saddr, flow->new_saddr.v4);
-		addrs = csum_delta32(addrs, p->ip4->daddr, flow->new_daddr.v4);
-		p->ip4->saddr = flow->new_saddr.v4;
-		p->ip4->daddr = flow->new_daddr.v4;
+		addrs = csum_delta32(addrs, p->ip4->saddr, flow->new_saddr4);
+		addrs = csum_delta32(addrs, p->ip4->daddr, flow->new_daddr4);
+		p->ip4->saddr = flow->new_saddr4;
+		p->ip4->daddr = flow->new_daddr4;
 		if (flow->flags & NP_F_SET_DSCP) {
 			/* Version/IHL and TOS: DSCP is the TOS's top six
 			 * bits, ECN (the low two) stays. */
@@ -541,13 +565,13 @@ static __always_inline void rewrite(struct packet *p,
 		for (i = 0; i < 4; i++) {
 			addrs = csum_delta32(addrs,
 					     p->ip6->saddr.in6_u.u6_addr32[i],
-					     flow->new_saddr.v6[i]);
+					     flow->new_saddr6.v6[i]);
 			addrs = csum_delta32(addrs,
 					     p->ip6->daddr.in6_u.u6_addr32[i],
-					     flow->new_daddr.v6[i]);
+					     flow->new_daddr6.v6[i]);
 		}
-		__builtin_memcpy(&p->ip6->saddr, &flow->new_saddr, 16);
-		__builtin_memcpy(&p->ip6->daddr, &flow->new_daddr, 16);
+		__builtin_memcpy(&p->ip6->saddr, &flow->new_saddr6, 16);
+		__builtin_memcpy(&p->ip6->daddr, &flow->new_daddr6, 16);
 		if (flow->flags & NP_F_SET_DSCP) {
 			__u8 *b = (__u8 *)p->ip6;
 
@@ -617,45 +641,52 @@ static __always_inline int fib_lookup(struct xdp_md *ctx,
 	return bpf_fib_lookup(ctx, fib, sizeof(*fib), 0);
 }
 
-/* The cached next hop still answers for this packet (see np_nexthop):
- * checked against the destination the packet carries, which a latch on
- * another CPU cannot change under us as it can the flow's. */
-static __always_inline bool nexthop_fresh(const struct np_nexthop *nh,
-					  const struct packet *p,
-					  __u32 ingress, __u64 now)
-{
-	union np_addr dst;
-
-	if (!nh->resolved_ns || now - nh->resolved_ns >= NP_NEXTHOP_TTL_NS ||
-	    nh->ifindex_in != ingress)
-		return false;
-	packet_addr(p, true, &dst);
-	return addr_eq(&nh->daddr, &dst);
-}
+/* Where the rewritten packet goes next: the egress and both MACs. */
+struct hop {
+	__u32 ifindex;
+	__u8 dmac[ETH_ALEN];
+	__u8 smac[ETH_ALEN];
+};
 
 /*
- * Ask the FIB for the rewritten packet's next hop and keep the answer in
- * this CPU's cache; a BPF_FIB_LKUP_RET_* code. A failure empties the cache,
- * so that the next packet asks again rather than use a next hop the FIB no
- * longer gives.
+ * The rewritten packet's next hop: the flow's cached one while it is of
+ * this epoch (struct np_flow_entry), else the FIB's answer, which the flow's
+ * owner CPU caches (another CPU relaying the flow asks the FIB until it is
+ * cached, and never writes: no CPU reads a next hop another is writing but
+ * at the instant the owner replaces one). A BPF_FIB_LKUP_RET_* code; a
+ * failure empties the cache, so that the next packet asks again rather than
+ * use a next hop the FIB no longer gives.
  */
-static __always_inline int nexthop_resolve(struct xdp_md *ctx,
-					   const struct packet *p,
-					   struct np_nexthop *nh, __u64 now)
+static __always_inline int next_hop(struct xdp_md *ctx, const struct packet *p,
+				    struct np_flow_entry *flow, bool owned,
+				    __u64 now, struct hop *hop)
 {
+	__u16 epoch = now >> NP_NEXTHOP_EPOCH_SHIFT;
 	struct bpf_fib_lookup fib = {};
-	int rc = fib_lookup(ctx, p, &fib);
+	int rc;
 
+	if (flow->nh_ifindex && flow->nh_epoch == epoch) {
+		hop->ifindex = flow->nh_ifindex;
+		__builtin_memcpy(hop->dmac, flow->nh_dmac, ETH_ALEN);
+		__builtin_memcpy(hop->smac, flow->nh_smac, ETH_ALEN);
+		return BPF_FIB_LKUP_RET_SUCCESS;
+	}
+	rc = fib_lookup(ctx, p, &fib);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
-		nh->resolved_ns = 0;
+		if (owned && flow->nh_ifindex)
+			flow->nh_ifindex = 0;
 		return rc;
 	}
-	packet_addr(p, true, &nh->daddr);
-	nh->ifindex_in = ctx->ingress_ifindex;
-	nh->ifindex = fib.ifindex;
-	__builtin_memcpy(nh->dmac, fib.dmac, ETH_ALEN);
-	__builtin_memcpy(nh->smac, fib.smac, ETH_ALEN);
-	nh->resolved_ns = now;
+	/* Read here, on the slow path, not by every packet. */
+	hop->ifindex = flow->egress_ifindex ? flow->egress_ifindex : fib.ifindex;
+	__builtin_memcpy(hop->dmac, fib.dmac, ETH_ALEN);
+	__builtin_memcpy(hop->smac, fib.smac, ETH_ALEN);
+	if (owned) {
+		__builtin_memcpy(flow->nh_dmac, fib.dmac, ETH_ALEN);
+		__builtin_memcpy(flow->nh_smac, fib.smac, ETH_ALEN);
+		flow->nh_epoch = epoch;
+		flow->nh_ifindex = hop->ifindex;
+	}
 	return rc;
 }
 
@@ -665,20 +696,33 @@ static __always_inline int nexthop_resolve(struct xdp_md *ctx,
  * pointer into it is stale afterwards.
  */
 static __always_inline int emit_l2(struct xdp_md *ctx, const struct packet *p,
-				   const struct np_flow *flow,
-				   const struct np_nexthop *nh)
+				   const struct np_flow_entry *flow,
+				   const struct hop *nh)
 {
-	__be16 l3_proto = p->tagged ? p->vlan->encap_proto : p->eth->h_proto;
-	__be16 tpid = p->tagged ? p->eth->h_proto : bpf_htons(ETH_P_8021Q);
-	__be16 tci = p->tagged ? p->vlan->tci : 0;
+	__be16 l3_proto, tpid = bpf_htons(ETH_P_8021Q), tci = 0;
 	bool tagged = flow->vlan_action == NP_VLAN_SET ||
 		      (flow->vlan_action == NP_VLAN_KEEP && p->tagged);
 	int grow = (tagged ? (int)sizeof(struct vlan_hdr) : 0) -
 		   (p->tagged ? (int)sizeof(struct vlan_hdr) : 0);
-	struct cursor c;
+	struct cursor c = { .pos = (void *)(long)ctx->data,
+			    .end = (void *)(long)ctx->data_end };
 	struct ethhdr *eth;
 	struct vlan_hdr *vlan;
 
+	/* Taken again from the frame, each pointer checked where it is
+	 * used: the verifier may not connect p->tagged with p->vlan. */
+	eth = cursor_take(&c, sizeof(*eth));
+	if (!eth)
+		return -1;
+	l3_proto = eth->h_proto;
+	if (p->tagged) {
+		vlan = cursor_take(&c, sizeof(*vlan));
+		if (!vlan)
+			return -1;
+		tpid = eth->h_proto;
+		tci = vlan->tci;
+		l3_proto = vlan->encap_proto;
+	}
 	if (grow && bpf_xdp_adjust_head(ctx, -grow))
 		return -1;
 	c.pos = (void *)(long)ctx->data;
@@ -720,24 +764,82 @@ static __always_inline __u64 coarse_now(void)
 	return c->coarse_ns;
 }
 
-/* This CPU's counters and next hop for the flow; NULL for a bad slot. */
-static __always_inline struct np_flow_cpu *flow_cpu(const struct np_flow *flow)
+/* The one field read of the kernel's struct bpf_map, found by CO-RE. */
+struct bpf_map {
+	__u32 max_entries;
+} __attribute__((preserve_access_index));
+
+/* Whether the flow's slot is one of NP_MAP_COUNTERS's (ctl/ gives only
+ * those), asked without looking the slot up: that would read a line of the
+ * array's per-CPU pointers. */
+static __always_inline bool slot_valid(const struct np_flow_entry *flow)
+{
+	return flow->slot < ((struct bpf_map *)&np_counters_v4)->max_entries;
+}
+
+/* This CPU's cold counters for the flow (struct np_counters); NULL for a
+ * bad slot. */
+static __always_inline struct np_counters *
+cold_counters(const struct np_flow_entry *flow)
 {
 	__u32 slot = flow->slot;
 
-	return bpf_map_lookup_elem(&np_counters_v3, &slot);
+	return bpf_map_lookup_elem(&np_counters_v4, &slot);
 }
 
-static __always_inline void count_relayed(struct np_counters *ctr, __u32 len,
-					  bool rtcp, bool to_kernel, __u64 now)
+/*
+ * Whether this CPU owns the flow's counters and next hop (struct
+ * np_flow_entry), claiming a flow no CPU owns yet. The claim is a
+ * compare-and-swap of the flags word: a latch changing a flag at the same
+ * time makes it fail, and the packet is counted as another CPU's.
+ */
+static __always_inline bool flow_owned(struct np_flow_entry *flow)
 {
-	ctr->packets++;
-	ctr->bytes += len;
+	__u32 cpu = bpf_get_smp_processor_id(), flags = flow->flags, me;
+
+	if (cpu >= 0xffff)
+		return false; /* no room in the word: always a guest */
+	me = (cpu + 1) << NP_FLOW_OWNER_SHIFT;
+	if ((flags & NP_FLOW_OWNER_MASK) == me)
+		return true;
+	if (flags & NP_FLOW_OWNER_MASK)
+		return false;
+	return __sync_val_compare_and_swap(&flow->flags, flags, flags | me) ==
+	       flags;
+}
+
+/*
+ * A relayed packet: the owner counts it in the flow's hot line, any other
+ * CPU in its cold counters; RTCP, packets handed to the kernel and the
+ * flow's first packet also go to the cold counters (first_seen_ns).
+ */
+static __always_inline void count_relayed(struct np_flow_entry *flow,
+					  bool owned, __u32 len, bool rtcp,
+					  bool to_kernel, __u64 now)
+{
+	struct np_counters *ctr;
+	bool first = false;
+
+	flow->last_seen_ns = now;
+	if (owned) {
+		first = !flow->packets;
+		flow->packets++;
+		flow->bytes += len;
+		if (!first && !rtcp && !to_kernel)
+			return;
+	}
+	ctr = cold_counters(flow);
+	if (!ctr)
+		return;
+	if (!owned) {
+		ctr->packets++;
+		ctr->bytes += len;
+		first = true;
+	}
 	ctr->rtcp_packets += rtcp;
 	ctr->to_kernel += to_kernel;
-	if (!ctr->first_seen_ns)
+	if (first && !ctr->first_seen_ns)
 		ctr->first_seen_ns = now;
-	ctr->last_seen_ns = now;
 }
 
 static __always_inline enum np_verdict drop_verdict(int reason)
@@ -757,7 +859,7 @@ static __always_inline enum np_verdict drop_verdict(int reason)
 }
 
 /* Source check, latch, destination known, rate; a drop reason or -1. */
-static __always_inline int admit(struct np_flow *flow, const struct packet *p)
+static __always_inline int admit(struct np_flow_entry *flow, const struct packet *p)
 {
 	int reason = check_source(flow, p);
 
@@ -768,10 +870,13 @@ static __always_inline int admit(struct np_flow *flow, const struct packet *p)
 	return reason;
 }
 
-static __always_inline int drop(struct np_counters *ctr, int reason,
+/* Drop reasons live in the cold counters: only a drop touches them. */
+static __always_inline int drop(const struct np_flow_entry *flow, int reason,
 				__u32 *verdict)
 {
-	if (reason >= 0 && reason < NP_DROP_MAX)
+	struct np_counters *ctr = cold_counters(flow);
+
+	if (ctr && reason >= 0 && reason < NP_DROP_MAX)
 		ctr->drops[reason]++;
 	*verdict = drop_verdict(reason);
 	return XDP_DROP;
@@ -791,27 +896,27 @@ static __always_inline void remember_sent(__u32 slot, __u32 len, bool rtcp)
 }
 
 /* The rewritten packet goes up the stack, which forwards it. */
-static __always_inline int to_kernel(struct packet *p, struct np_flow_cpu *st,
+static __always_inline int to_kernel(struct packet *p,
+				     struct np_flow_entry *flow, bool owned,
 				     enum arrival_csum csum, __u32 len,
 				     bool rtcp, __u64 now)
 {
 	if (csum == CSUM_PARTIAL)
 		checksum_make_partial(p);
-	count_relayed(&st->ctr, len, rtcp, true, now);
+	count_relayed(flow, owned, len, rtcp, true, now);
 	return XDP_PASS;
 }
 
 static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 {
 	struct packet p = {};
-	struct np_flow_cpu *st, *next_st;
-	struct np_flow *flow, *next;
+	struct np_flow_entry *flow, *next;
 	enum arrival_csum csum = CSUM_COMPLETE;
-	struct np_nexthop *nh;
+	struct hop nh;
 	__u32 out, len;
 	int reason, rc;
+	bool rtcp, owned;
 	__u64 now;
-	bool rtcp;
 
 	rc = parse(ctx, &p);
 	if (rc >= 0) {
@@ -820,8 +925,7 @@ static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 	}
 	flow = packet_flow(&p);
 	/* A slot out of range is a control plane bug: not ours to relay. */
-	st = flow ? flow_cpu(flow) : NULL;
-	if (!st) {
+	if (!flow || !slot_valid(flow)) {
 		*verdict = NP_V_PASS_NO_FLOW;
 		/* Not media: signaling, which the guard may hold back. */
 		return p.v6 ? guard6(p.ip6, p.udp, verdict) :
@@ -837,7 +941,7 @@ static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 	if (flow->flags & NP_F_CSUM_VERIFY) {
 		csum = verify_checksum(ctx, &p);
 		if (csum == CSUM_WRONG)
-			return drop(&st->ctr, NP_DROP_CHECKSUM, verdict);
+			return drop(flow, NP_DROP_CHECKSUM, verdict);
 		if (csum == CSUM_TOO_LONG) {
 			*verdict = NP_V_PASS_UNVERIFIED;
 			return XDP_PASS;
@@ -845,7 +949,8 @@ static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 	}
 	reason = admit(flow, &p);
 	if (reason >= 0)
-		return drop(&st->ctr, reason, verdict);
+		return drop(flow, reason, verdict);
+	owned = flow_owned(flow);
 	now = coarse_now();
 	rtcp = (flow->flags & NP_F_RTCP_MUX) && is_muxed_rtcp(ctx, &p);
 	rewrite(&p, flow);
@@ -859,14 +964,13 @@ static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 	 */
 	if (flow->flags & NP_F_HAIRPIN) {
 		next = packet_flow(&p);
-		next_st = next ? flow_cpu(next) : NULL;
-		if (next_st) {
-			count_relayed(&st->ctr, len, rtcp, false, now);
+		if (next && slot_valid(next)) {
+			count_relayed(flow, owned, len, rtcp, false, now);
 			flow = next;
-			st = next_st;
 			reason = admit(flow, &p);
 			if (reason >= 0)
-				return drop(&st->ctr, reason, verdict);
+				return drop(flow, reason, verdict);
+			owned = flow_owned(flow);
 			rtcp = (flow->flags & NP_F_RTCP_MUX) &&
 			       is_muxed_rtcp(ctx, &p);
 			rewrite(&p, flow);
@@ -880,30 +984,26 @@ static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 	 * and resolves the neighbour; once both are there, packets take the
 	 * fast path.
 	 */
-	nh = &st->nh;
-	if (!nexthop_fresh(nh, &p, ctx->ingress_ifindex, now)) {
-		rc = nexthop_resolve(ctx, &p, nh, now);
-		if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
-			*verdict = rc == BPF_FIB_LKUP_RET_NO_NEIGH ?
-					   NP_V_PASS_NO_NEIGH :
-					   NP_V_PASS_NO_ROUTE;
-			return to_kernel(&p, st, csum, len, rtcp, now);
-		}
+	rc = next_hop(ctx, &p, flow, owned, now, &nh);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
+		*verdict = rc == BPF_FIB_LKUP_RET_NO_NEIGH ? NP_V_PASS_NO_NEIGH :
+							     NP_V_PASS_NO_ROUTE;
+		return to_kernel(&p, flow, owned, csum, len, rtcp, now);
 	}
-	out = flow->egress_ifindex ? flow->egress_ifindex : nh->ifindex;
+	out = nh.ifindex;
 	if (!bpf_map_lookup_elem(&np_egress_v1, &out)) {
 		*verdict = NP_V_PASS_EGRESS;
-		return to_kernel(&p, st, csum, len, rtcp, now);
+		return to_kernel(&p, flow, owned, csum, len, rtcp, now);
 	}
 	if (csum == CSUM_PARTIAL && ingress_has(ctx, NP_LINK_GENERIC))
 		checksum_make_partial(&p);
 
 	decrement_hop_limit(&p);
-	if (emit_l2(ctx, &p, flow, nh)) {
+	if (emit_l2(ctx, &p, flow, &nh)) {
 		*verdict = NP_V_DROP_VLAN;
 		return XDP_DROP;
 	}
-	count_relayed(&st->ctr, len, rtcp, false, now);
+	count_relayed(flow, owned, len, rtcp, false, now);
 	if (out == ctx->ingress_ifindex &&
 	    !ingress_has(ctx, NP_LINK_TX_BY_REDIRECT)) {
 		*verdict = NP_V_TX;
@@ -970,12 +1070,20 @@ static __always_inline void count_xmit_drops(int from, int to, int drops)
 #pragma clang diagnostic push
 #pragma clang diagnostic ignored "-Wunused-parameter"
 
-/* A flush of redirected frames into to_dev (a devmap). */
+/*
+ * A flush of redirected frames into to_dev (a devmap). Only a flush the
+ * driver refused (err: a veth whose peer can take no XDP frames) says the
+ * interface cannot deliver; frames dropped with no error found its queue
+ * full (a veth's ring under a burst), a loss under load as a NIC's full
+ * TX ring is, and taking XDP off the interface for them would only move
+ * the load to the slower kernel path for good.
+ */
 SEC("tp_btf/xdp_devmap_xmit")
 int BPF_PROG(np_tp_devmap_xmit, const struct net_device *from_dev,
 	     const struct net_device *to_dev, int sent, int drops, int err)
 {
-	count_xmit_drops(from_dev->ifindex, to_dev->ifindex, drops);
+	if (err)
+		count_xmit_drops(from_dev->ifindex, to_dev->ifindex, drops);
 	return 0;
 }
 
@@ -987,7 +1095,7 @@ int BPF_PROG(np_tp_redirect_err, const struct net_device *dev,
 	     __u32 map_id, __u32 index)
 {
 	__u32 ifindex = dev->ifindex, zero = 0;
-	struct np_flow_cpu *st;
+	struct np_counters *ctr;
 	struct np_sent *sent;
 
 	if (map_type != BPF_MAP_TYPE_DEVMAP_HASH ||
@@ -998,24 +1106,27 @@ int BPF_PROG(np_tp_redirect_err, const struct net_device *dev,
 	sent = bpf_map_lookup_elem(&np_sent_v1, &zero);
 	if (!sent || !sent->len)
 		return 0;
-	st = bpf_map_lookup_elem(&np_counters_v3, &sent->slot);
-	if (st) {
-		st->ctr.packets--;
-		st->ctr.bytes -= sent->len;
-		st->ctr.rtcp_packets -= sent->rtcp;
-		st->ctr.drops[NP_DROP_XMIT]++;
+	/* Off this CPU's cold counters, whichever counted it: only the sum
+	 * of a flow's counters means anything (struct np_counters). */
+	ctr = bpf_map_lookup_elem(&np_counters_v4, &sent->slot);
+	if (ctr) {
+		ctr->packets--;
+		ctr->bytes -= sent->len;
+		ctr->rtcp_packets -= sent->rtcp;
+		ctr->drops[NP_DROP_XMIT]++;
 		uncount_verdict(NP_V_REDIRECT, NP_V_DROP_XMIT);
 	}
 	sent->len = 0;
 	return 0;
 }
 
-/* A flush of XDP_TX frames on a veth. */
+/* A flush of XDP_TX frames on a veth; refused ones only, as above. */
 SEC("tp_btf/xdp_bulk_tx")
 int BPF_PROG(np_tp_bulk_tx, const struct net_device *dev, int sent,
 	     int drops, int err)
 {
-	count_xmit_drops(dev->ifindex, dev->ifindex, drops);
+	if (err)
+		count_xmit_drops(dev->ifindex, dev->ifindex, drops);
 	return 0;
 }
 

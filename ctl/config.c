@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -1368,7 +1369,85 @@ static int parse_metrics(struct parser *p, const yaml_node_t *k,
 	return 0;
 }
 
-enum { T_REALMS, T_PAIRS, T_KEEPALIVE, T_CHARGING, T_METRICS, T_COUNT };
+/* A name that goes into Redis keys: letters, digits, '-', '_', '.'. */
+static int get_name(struct parser *p, const yaml_node_t *k,
+		    const yaml_node_t *v, char *out, size_t size)
+{
+	int ret = get_string(p, k, v, out, size);
+	const char *c;
+
+	if (ret)
+		return ret;
+	if (!*out)
+		return fail(p, v->start_mark, "bad %s: empty", sval(k));
+	for (c = out; *c; c++)
+		if (!isalnum((unsigned char)*c) && !strchr("-_.", *c))
+			return fail(p, v->start_mark,
+				    "bad %s '%.60s': letters, digits, '-', "
+				    "'_' and '.' only",
+				    sval(k), out);
+	return 0;
+}
+
+enum { C_REDIS, C_NODE, C_PEER, C_SHARE, C_LEASE, C_QUEUE, C_COUNT };
+
+static const char *const cluster_keys[C_COUNT] = {
+	[C_REDIS] = "redis", [C_NODE] = "node",	  [C_PEER] = "peer",
+	[C_SHARE] = "share", [C_LEASE] = "lease_ms", [C_QUEUE] = "queue",
+};
+
+/* High availability: off unless the section is there; redis and node are
+ * required with it. */
+static int parse_cluster(struct parser *p, const yaml_node_t *k,
+			 const yaml_node_t *v)
+{
+	struct np_cluster_config *c = &p->cfg->cluster;
+	yaml_node_t *kn[C_COUNT], *vn[C_COUNT];
+	char why[WHY_MAX];
+	const char *s, *e;
+	int ret, i;
+
+	c->lease_ms = NP_DEFAULT_LEASE_MS;
+	c->queue = NP_DEFAULT_CLUSTER_QUEUE;
+	snprintf(c->share, sizeof(c->share), "natproxy");
+	ret = want_type(p, k, v, YAML_MAPPING_NODE);
+	if (!ret)
+		ret = collect(p, v, cluster_keys, C_COUNT, kn, vn,
+			      "in cluster");
+	for (i = C_REDIS; !ret && i <= C_NODE; i++)
+		if (!kn[i])
+			ret = fail(p, value_mark(k, v),
+				   "missing required key '%s' in cluster",
+				   cluster_keys[i]);
+	if (!ret)
+		ret = want_scalar(p, kn[C_REDIS], vn[C_REDIS], &s);
+	if (ret)
+		return ret;
+	e = scan_hostport(s, &c->redis, why, false);
+	if (e)
+		return fail(p, vn[C_REDIS]->start_mark, "bad redis '%.60s': %s",
+			    s, e);
+	ret = get_name(p, kn[C_NODE], vn[C_NODE], c->node, sizeof(c->node));
+	if (!ret && kn[C_PEER])
+		ret = get_name(p, kn[C_PEER], vn[C_PEER], c->peer,
+			       sizeof(c->peer));
+	if (!ret && kn[C_SHARE])
+		ret = get_name(p, kn[C_SHARE], vn[C_SHARE], c->share,
+			       sizeof(c->share));
+	if (!ret)
+		ret = get_uint(p, kn[C_LEASE], vn[C_LEASE], 300, 60000,
+			       &c->lease_ms);
+	if (!ret)
+		ret = get_uint(p, kn[C_QUEUE], vn[C_QUEUE], 100, 10000000,
+			       &c->queue);
+	if (!ret && !strcmp(c->node, c->peer))
+		ret = fail(p, vn[C_PEER]->start_mark,
+			   "bad peer '%.60s': the node itself", c->peer);
+	return ret;
+}
+
+enum { T_REALMS, T_PAIRS, T_KEEPALIVE, T_CHARGING, T_METRICS, T_CLUSTER,
+       T_COUNT };
 
 static const char *const top_keys[T_COUNT] = {
 	[T_REALMS] = "realms",
@@ -1376,6 +1455,7 @@ static const char *const top_keys[T_COUNT] = {
 	[T_KEEPALIVE] = "keepalive",
 	[T_CHARGING] = "charging",
 	[T_METRICS] = "metrics",
+	[T_CLUSTER] = "cluster",
 };
 
 static int parse_root(struct parser *p, const yaml_node_t *root)
@@ -1445,6 +1525,8 @@ static int parse_root(struct parser *p, const yaml_node_t *root)
 		ret = parse_charging(p, kn[T_CHARGING], vn[T_CHARGING]);
 	if (!ret && kn[T_METRICS])
 		ret = parse_metrics(p, kn[T_METRICS], vn[T_METRICS]);
+	if (!ret && kn[T_CLUSTER])
+		ret = parse_cluster(p, kn[T_CLUSTER], vn[T_CLUSTER]);
 	return ret;
 }
 

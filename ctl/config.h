@@ -179,6 +179,24 @@ enum np_keepalive_method {
 	NP_KEEPALIVE_CRLF, /* RFC 5626 double CRLF ping */
 };
 
+/*
+ * High availability (docs/ha.md): this node's name, the peer it takes
+ * over from, and the Redis that carries the state between them. Off
+ * (redis.family 0) unless the file has a cluster section.
+ */
+#define NP_CLUSTER_NAME_MAX 64
+struct np_cluster_config {
+	struct np_sockaddr redis; /* family 0: a single node, no Redis */
+	char node[NP_CLUSTER_NAME_MAX]; /* this node: its stream's name */
+	char peer[NP_CLUSTER_NAME_MAX]; /* whose stream a standby follows */
+	char share[NP_CLUSTER_NAME_MAX]; /* the lease's name */
+	uint32_t lease_ms; /* the lease's time to live */
+	uint32_t queue; /* records held while Redis is away */
+};
+
+#define NP_DEFAULT_LEASE_MS 1500
+#define NP_DEFAULT_CLUSTER_QUEUE 100000
+
 struct np_config {
 	struct np_realm *realms;
 	size_t n_realms;
@@ -189,6 +207,7 @@ struct np_config {
 	char charging_file[NP_PATH_MAX]; /* "" = no charging records */
 	/* Where the Prometheus endpoint listens; family 0: no endpoint. */
 	struct np_sockaddr metrics_listen;
+	struct np_cluster_config cluster;
 };
 
 /*

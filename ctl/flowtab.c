@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * Writes and reads flow entries through the map descriptors of pins.h, and
- * gives each flow its slot in the per-CPU counters array. Per-CPU values
- * are summed here, so callers only ever see one set of counters per flow.
+ * gives each flow its slot in the per-CPU counters array. Callers see
+ * struct np_flow; the maps hold struct np_flow_entry, laid out for the
+ * relay's cache lines, and the two are converted here. A flow's counters
+ * are its entry's plus every CPU's copy at its slot, summed here, so
+ * callers only ever see one set of counters per flow.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -38,9 +41,78 @@ static int flow_map(const struct np_maps *maps, const struct np_flow_key *key,
 	return maps->fd[NP_FLOWS4];
 }
 
+/* ctl/'s view of a flow -> the map entry; counters and next hop empty. */
+static void entry_of(struct np_flow_entry *e, const struct np_flow *f,
+		     int family)
+{
+	memset(e, 0, sizeof(*e));
+	e->flags = f->flags & ~(NP_F_POLICED | NP_FLOW_OWNER_MASK);
+	if (f->rate_bytes)
+		e->flags |= NP_F_POLICED;
+	e->slot = f->slot;
+	if (family == NP_AF_INET6) {
+		e->new_saddr6 = f->new_saddr;
+		e->new_daddr6 = f->new_daddr;
+		e->expect_saddr6 = f->expect_saddr;
+	} else {
+		e->new_saddr4 = f->new_saddr.v4;
+		e->new_daddr4 = f->new_daddr.v4;
+		e->expect_saddr4 = f->expect_saddr.v4;
+	}
+	e->new_sport = f->new_sport;
+	e->new_dport = f->new_dport;
+	e->expect_sport = f->expect_sport;
+	e->vlan_id = f->vlan_id;
+	e->dscp = f->dscp;
+	e->vlan_action = f->vlan_action;
+	e->rate_bytes = f->rate_bytes;
+	e->burst_bytes = f->burst_bytes;
+	e->egress_ifindex = f->egress_ifindex;
+	e->home_saddr = f->home_saddr;
+	e->reverse = f->reverse;
+}
+
+/* The map entry -> ctl/'s view (the relay's own bits left out). */
+static void flow_of_entry(struct np_flow *f, const struct np_flow_entry *e,
+			  int family)
+{
+	memset(f, 0, sizeof(*f));
+	f->flags = e->flags & ~(NP_F_POLICED | NP_FLOW_OWNER_MASK);
+	f->slot = e->slot;
+	if (family == NP_AF_INET6) {
+		f->new_saddr = e->new_saddr6;
+		f->new_daddr = e->new_daddr6;
+		f->expect_saddr = e->expect_saddr6;
+	} else {
+		f->new_saddr.v4 = e->new_saddr4;
+		f->new_daddr.v4 = e->new_daddr4;
+		f->expect_saddr.v4 = e->expect_saddr4;
+	}
+	f->new_sport = e->new_sport;
+	f->new_dport = e->new_dport;
+	f->expect_sport = e->expect_sport;
+	f->vlan_id = e->vlan_id;
+	f->dscp = e->dscp;
+	f->vlan_action = e->vlan_action;
+	f->rate_bytes = e->rate_bytes;
+	f->burst_bytes = e->burst_bytes;
+	f->egress_ifindex = e->egress_ifindex;
+	f->home_saddr = e->home_saddr;
+	f->reverse = e->reverse;
+}
+
+static int entry_get(const struct np_maps *maps, const struct np_flow_key *key,
+		     struct np_flow_entry *e)
+{
+	union flow_map_key mkey;
+	int fd = flow_map(maps, key, &mkey);
+
+	return bpf_map_lookup_elem(fd, &mkey, e) ? -errno : 0;
+}
+
 /*
  * Slots. Every flow owns one index into the per-CPU array NP_MAP_COUNTERS,
- * where the relay keeps its counters and next hop. Ownership lives in the
+ * where the relay keeps the counters its entry does not (np_counters). Ownership lives in the
  * pinned map NP_MAP_SLOTS (slot -> flow key), claimed with BPF_NOEXIST so
  * that natproxyd and natproxyctl, installing at the same time, never share
  * one; being pinned, it outlives a daemon restart along with the flows.
@@ -86,11 +158,11 @@ static int slot_claim(const struct np_maps *maps,
 	return -ENOSPC;
 }
 
-/* Every CPU's copy zeroed: counters from zero, no next hop. */
+/* Every CPU's copy zeroed: counters from zero. */
 static int slot_clear(const struct np_maps *maps, __u32 slot)
 {
 	int ncpu = libbpf_num_possible_cpus(), err = 0;
-	struct np_flow_cpu *zero;
+	struct np_counters *zero;
 
 	if (ncpu < 0)
 		return ncpu;
@@ -103,25 +175,31 @@ static int slot_clear(const struct np_maps *maps, __u32 slot)
 	return err;
 }
 
-/* Sums the per-CPU copies: counts add up, first/last seen are min/max. */
-static int slot_read(const struct np_maps *maps, __u32 slot,
-		     struct np_counters *sum)
+/*
+ * The entry's counters plus the per-CPU copies at its slot: counts add up
+ * (modulo 2^64: a copy may hold a take-back), first/last seen are min/max.
+ */
+static int counters_sum(const struct np_maps *maps,
+			const struct np_flow_entry *e, struct np_counters *sum)
 {
 	int ncpu = libbpf_num_possible_cpus(), cpu, i, err = 0;
-	struct np_flow_cpu *per_cpu;
+	struct np_counters *per_cpu;
 
 	memset(sum, 0, sizeof(*sum));
+	sum->packets = e->packets;
+	sum->bytes = e->bytes;
+	sum->last_seen_ns = e->last_seen_ns;
 	if (ncpu < 0)
 		return ncpu;
 	per_cpu = calloc(ncpu, sizeof(*per_cpu));
 	if (!per_cpu)
 		return -ENOMEM;
-	if (bpf_map_lookup_elem(maps->fd[NP_COUNTERS], &slot, per_cpu)) {
+	if (bpf_map_lookup_elem(maps->fd[NP_COUNTERS], &e->slot, per_cpu)) {
 		err = -errno;
 		goto out;
 	}
 	for (cpu = 0; cpu < ncpu; cpu++) {
-		const struct np_counters *c = &per_cpu[cpu].ctr;
+		const struct np_counters *c = &per_cpu[cpu];
 
 		sum->packets += c->packets;
 		sum->bytes += c->bytes;
@@ -140,16 +218,24 @@ out:
 	return err;
 }
 
+/*
+ * A replaced flow keeps its slot and its entry's counters, so its counts go
+ * on; packets the relay counts in the old entry between our read and the
+ * update (microseconds) are lost to the count, never added twice. The next
+ * hop is resolved again, and the first CPU to relay owns the new entry.
+ */
 int np_flow_install(const struct np_maps *maps, const struct np_flow_key *key,
 		    const struct np_flow *flow)
 {
-	struct np_flow f = *flow, old;
+	struct np_flow f = *flow;
+	struct np_flow_entry old, e;
 	union flow_map_key mkey;
-	bool claimed = false;
+	bool claimed = false, replaced;
 	int fd, err;
 
-	/* A replaced flow keeps its slot, so its counters go on. */
-	if (!np_flow_get(maps, key, &old) && slot_owned(maps, old.slot, key)) {
+	replaced = !entry_get(maps, key, &old) &&
+		   slot_owned(maps, old.slot, key);
+	if (replaced) {
 		f.slot = old.slot;
 	} else {
 		err = slot_claim(maps, key, &f.slot);
@@ -164,8 +250,14 @@ int np_flow_install(const struct np_maps *maps, const struct np_flow_key *key,
 	}
 	/* A replaced flow restarts its token bucket from a full burst. */
 	bpf_map_delete_elem(maps->fd[NP_POLICERS], key);
+	entry_of(&e, &f, key->family);
+	if (replaced) {
+		e.packets = old.packets;
+		e.bytes = old.bytes;
+		e.last_seen_ns = old.last_seen_ns;
+	}
 	fd = flow_map(maps, key, &mkey);
-	if (bpf_map_update_elem(fd, &mkey, &f, BPF_ANY)) {
+	if (bpf_map_update_elem(fd, &mkey, &e, BPF_ANY)) {
 		err = -errno;
 		goto release;
 	}
@@ -179,43 +271,47 @@ release:
 int np_flow_get(const struct np_maps *maps, const struct np_flow_key *key,
 		struct np_flow *flow)
 {
-	union flow_map_key mkey;
-	int fd = flow_map(maps, key, &mkey);
+	struct np_flow_entry e;
+	int err = entry_get(maps, key, &e);
 
-	return bpf_map_lookup_elem(fd, &mkey, flow) ? -errno : 0;
+	if (!err)
+		flow_of_entry(flow, &e, key->family);
+	return err;
 }
 
 int np_counters_read(const struct np_maps *maps,
 		     const struct np_flow_key *key, struct np_counters *sum)
 {
-	struct np_flow flow;
+	struct np_flow_entry e;
 	int err;
 
-	err = np_flow_get(maps, key, &flow);
+	err = entry_get(maps, key, &e);
 	if (err) {
 		memset(sum, 0, sizeof(*sum));
 		return err;
 	}
-	return slot_read(maps, flow.slot, sum);
+	return counters_sum(maps, &e, sum);
 }
 
 int np_flow_remove(const struct np_maps *maps, const struct np_flow_key *key,
 		   struct np_counters *last)
 {
 	struct np_counters ignored;
+	struct np_flow_entry e;
 	union flow_map_key mkey;
-	struct np_flow flow;
 	int fd, err;
 
-	err = np_flow_get(maps, key, &flow);
+	err = entry_get(maps, key, &e);
 	if (err)
 		return err;
 	fd = flow_map(maps, key, &mkey);
 	if (bpf_map_delete_elem(fd, &mkey))
 		return -errno;
-	slot_read(maps, flow.slot, last ? last : &ignored);
-	if (slot_owned(maps, flow.slot, key))
-		bpf_map_delete_elem(maps->fd[NP_SLOTS], &flow.slot);
+	/* The entry as read before the delete: what the relay counted in it
+	 * after that read is lost to the count (microseconds). */
+	counters_sum(maps, &e, last ? last : &ignored);
+	if (slot_owned(maps, e.slot, key))
+		bpf_map_delete_elem(maps->fd[NP_SLOTS], &e.slot);
 	bpf_map_delete_elem(maps->fd[NP_POLICERS], key);
 	return 0;
 }
@@ -292,6 +388,7 @@ static int foreach_in(const struct np_maps *maps, int family,
 {
 	union flow_map_key mkey, next;
 	struct np_counters counters;
+	struct np_flow_entry e;
 	struct np_flow_key key;
 	struct np_flow flow;
 	void *prev = NULL;
@@ -304,7 +401,7 @@ static int foreach_in(const struct np_maps *maps, int family,
 		mkey = next;
 		prev = &mkey;
 		/* Gone since get_next_key: a concurrent delete, skip it. */
-		if (bpf_map_lookup_elem(fd, &mkey, &flow))
+		if (bpf_map_lookup_elem(fd, &mkey, &e))
 			continue;
 		if (family == NP_AF_INET6) {
 			key = mkey.v6;
@@ -312,7 +409,8 @@ static int foreach_in(const struct np_maps *maps, int family,
 			key.addr.v4 = mkey.v4.addr;
 			key.port = mkey.v4.port;
 		}
-		slot_read(maps, flow.slot, &counters);
+		flow_of_entry(&flow, &e, family);
+		counters_sum(maps, &e, &counters);
 		err = visit(&key, &flow, &counters, arg);
 		if (err)
 			return err;

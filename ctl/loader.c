@@ -41,8 +41,8 @@ static __u32 prog_id_of(int fd)
 static int size_flow_maps(struct relay_bpf *skel, __u32 max_flows)
 {
 	struct bpf_map *const per_flow[] = {
-		skel->maps.np_flows4_v3, skel->maps.np_flows6_v3,
-		skel->maps.np_counters_v3, skel->maps.np_slots_v1,
+		skel->maps.np_flows4_v4, skel->maps.np_flows6_v4,
+		skel->maps.np_counters_v4, skel->maps.np_slots_v1,
 		skel->maps.np_police_v1,
 	};
 	size_t i;

@@ -417,6 +417,85 @@ static void render_media(FILE *f, const struct np_metrics *m)
 	}
 }
 
+/* One series per name, 1 for the one that is, 0 for the others. */
+static void render_one_of(FILE *f, const char *name, const char *key,
+			  const char *const *names, size_t n, const char *is)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		sample(f, name, key, names[i], NULL, NULL,
+		       !strcmp(names[i], is));
+}
+
+static void render_cluster(FILE *f, const struct np_metrics_cluster *c)
+{
+	head(f, "natproxy_cluster_role", "gauge",
+	     "This node's role: active (acts), standby (follows the active "
+	     "node), fenced (lost the lease while active: acts on nothing).");
+	render_one_of(f, "natproxy_cluster_role", "role", c->roles, c->n_roles,
+		      c->role);
+	head(f, "natproxy_cluster_lease", "gauge",
+	     "The lease in Redis as last seen: ours, held by another node, "
+	     "free, or unknown (Redis unreachable).");
+	render_one_of(f, "natproxy_cluster_lease", "state", c->leases,
+		      c->n_leases, c->lease);
+	head(f, "natproxy_cluster_redis_up", "gauge",
+	     "1 while the connection to Redis is up.");
+	sample(f, "natproxy_cluster_redis_up", NULL, NULL, NULL, NULL,
+	       c->redis_up);
+	head(f, "natproxy_cluster_redis_connects_total", "counter",
+	     "Connections made to Redis.");
+	sample(f, "natproxy_cluster_redis_connects_total", NULL, NULL, NULL,
+	       NULL, c->connects);
+	head(f, "natproxy_cluster_queue", "gauge",
+	     "Transactions waiting for Redis (now, and the most there were).");
+	sample(f, "natproxy_cluster_queue", "at", "now", NULL, NULL, c->queued);
+	sample(f, "natproxy_cluster_queue", "at", "high", NULL, NULL,
+	       c->queue_high);
+	head(f, "natproxy_cluster_transactions_total", "counter",
+	     "Transactions to Redis: sent, refused by Redis, or dropped with "
+	     "a full queue (a snapshot then goes instead).");
+	sample(f, "natproxy_cluster_transactions_total", "outcome", "sent",
+	       NULL, NULL, c->sent);
+	sample(f, "natproxy_cluster_transactions_total", "outcome", "refused",
+	       NULL, NULL, c->refused);
+	sample(f, "natproxy_cluster_transactions_total", "outcome", "dropped",
+	       NULL, NULL, c->dropped);
+	head(f, "natproxy_cluster_resyncs_total", "counter",
+	     "Snapshots sent again after records were dropped.");
+	sample(f, "natproxy_cluster_resyncs_total", NULL, NULL, NULL, NULL,
+	       c->resyncs);
+	head(f, "natproxy_cluster_transitions_total", "counter",
+	     "Role changes of this node, by the role it took.");
+	sample(f, "natproxy_cluster_transitions_total", "to", "active", NULL,
+	       NULL, c->promotions);
+	sample(f, "natproxy_cluster_transitions_total", "to", "fenced", NULL,
+	       NULL, c->fencings);
+	sample(f, "natproxy_cluster_transitions_total", "to", "standby", NULL,
+	       NULL, c->demotions);
+	head(f, "natproxy_cluster_entries_applied_total", "counter",
+	     "Entries of the active node's stream applied here (standby), and "
+	     "records in them damaged or not copied.");
+	sample(f, "natproxy_cluster_entries_applied_total", "outcome",
+	       "applied", NULL, NULL, c->entries_applied);
+	sample(f, "natproxy_cluster_entries_applied_total", "outcome", "bad",
+	       NULL, NULL, c->records_bad);
+	head(f, "natproxy_cluster_calls_total", "counter",
+	     "Calls copied from the active node, taken over at a promotion, "
+	     "and dropped then (the old node had ended them).");
+	sample(f, "natproxy_cluster_calls_total", "event", "copied", NULL,
+	       NULL, c->calls_copied);
+	sample(f, "natproxy_cluster_calls_total", "event", "taken_over", NULL,
+	       NULL, c->calls_taken_over);
+	sample(f, "natproxy_cluster_calls_total", "event", "not_taken", NULL,
+	       NULL, c->calls_not_taken);
+	head(f, "natproxy_cluster_input_dropped_total", "counter",
+	     "Datagrams read and not answered because this node does not act.");
+	sample(f, "natproxy_cluster_input_dropped_total", NULL, NULL, NULL,
+	       NULL, c->input_dropped);
+}
+
 char *np_metrics_render(const struct np_metrics *m, size_t *len)
 {
 	char *buf = NULL;
@@ -451,6 +530,8 @@ char *np_metrics_render(const struct np_metrics *m, size_t *len)
 	     "off again (the record is held and retried).");
 	sample(f, "natproxy_charging_write_failures_total", NULL, NULL, NULL,
 	       NULL, m->charging_failures);
+	if (m->have_cluster)
+		render_cluster(f, &m->cluster);
 	if (fclose(f)) {
 		free(buf);
 		return NULL;

@@ -38,6 +38,18 @@ struct np_metrics_pair {
 	struct np_pair_counters ctr;
 };
 
+/* A cluster node's figures (docs/ha.md); filled by natproxyd. */
+struct np_metrics_cluster {
+	const char *role, *lease; /* names, as the health file has them */
+	const char *const *roles, *const *leases; /* every name of each */
+	size_t n_roles, n_leases;
+	bool redis_up;
+	uint64_t queued, queue_high, sent, dropped, refused, connects;
+	uint64_t promotions, fencings, demotions;
+	uint64_t entries_applied, records_bad, calls_copied, calls_taken_over,
+		calls_not_taken, resyncs, input_dropped;
+};
+
 struct np_metrics {
 	struct np_metrics_realm *realms;
 	size_t n_realms;
@@ -53,6 +65,8 @@ struct np_metrics {
 	/* The signaling guard (bpf/guard.h): blocks running in XDP (as of
 	 * the last sweep) and mappings it knows. */
 	uint64_t guard_blocked, guard_known;
+	bool have_cluster;
+	struct np_metrics_cluster cluster;
 };
 
 /* Takes the proxy's figures (media through its io). 0 or -ENOMEM. */

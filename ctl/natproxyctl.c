@@ -9,6 +9,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
+#include <signal.h>
 #include <net/if.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -543,6 +545,24 @@ static int calls_term(void *arg, const struct np_term *t,
 	return 0;
 }
 
+/* A gateway's calls are listed as a terminal's. */
+static int calls_gw(void *arg, const char *driver, const struct np_term *t,
+		    const struct np_sockaddr *access,
+		    const struct np_sockaddr *core, const char *data)
+{
+	(void)driver, (void)data;
+	return calls_term(arg, t, access, core);
+}
+
+static int calls_leg(void *arg, const struct np_call *leg);
+
+static int calls_gw_call(void *arg, const struct np_call *leg,
+			 const char *data)
+{
+	(void)data;
+	return calls_leg(arg, leg);
+}
+
 static int calls_leg(void *arg, const struct np_call *leg)
 {
 	struct calls_ctx *cc = arg;
@@ -614,7 +634,9 @@ static int calls_leg(void *arg, const struct np_call *leg)
 static int cmd_calls(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct np_state_visit visit = { .term = calls_term,
-						     .leg = calls_leg };
+						     .leg = calls_leg,
+						     .gw = calls_gw,
+						     .gw_call = calls_gw_call };
 	struct calls_ctx cc = { .ctl = ctl };
 	int err;
 
@@ -728,6 +750,67 @@ static int cmd_unblock(struct ctl *ctl, int argc, char **argv)
 	return 0;
 }
 
+/* A number after "NAME": in a health file's JSON; 0 if absent. */
+static double health_num(const char *text, const char *name)
+{
+	char key[64];
+	const char *p;
+
+	snprintf(key, sizeof(key), "\"%s\": ", name);
+	p = strstr(text, key);
+	return p ? strtod(p + strlen(key), NULL) : 0;
+}
+
+#define HEALTH_STALE 3 /* s without an update: natproxyd is stuck or gone */
+
+/* "health": a cluster node's health as natproxyd last wrote it beside its
+ * state file (docs/ha.md); keepalived's track_script. 0: natproxyd runs,
+ * wrote it within HEALTH_STALE seconds, and is not fenced. */
+static int cmd_health(struct ctl *ctl, int argc, char **argv)
+{
+	char path[PATH_MAX + 16], text[2048], why[PATH_MAX + 64] = "";
+	struct timespec now;
+	size_t n = 0;
+	double age;
+	FILE *f;
+	int pid;
+
+	(void)argv;
+	if (argc)
+		return usage_error(command_find("health"), "no arguments");
+	snprintf(path, sizeof(path), "%s.health", ctl->state);
+	f = fopen(path, "re");
+	if (f) {
+		n = fread(text, 1, sizeof(text) - 1, f);
+		fclose(f);
+	}
+	text[n] = '\0';
+	clock_gettime(CLOCK_REALTIME, &now);
+	pid = (int)health_num(text, "pid");
+	age = now.tv_sec + now.tv_nsec / 1e9 - health_num(text, "time");
+	if (!f)
+		snprintf(why, sizeof(why), "no health file '%s'", path);
+	else if (pid <= 0 || (kill(pid, 0) && errno == ESRCH))
+		snprintf(why, sizeof(why), "natproxyd (pid %d) is not running",
+			 pid);
+	else if (age > HEALTH_STALE)
+		snprintf(why, sizeof(why), "not updated for %.1fs", age);
+	else if (strstr(text, "\"role\": \"fenced\""))
+		snprintf(why, sizeof(why), "fenced: another node holds the "
+					    "lease");
+	if (ctl->json) {
+		printf("{\"healthy\": %s, \"why\": ", *why ? "false" : "true");
+		json_str(stdout, why);
+		printf(", \"node\": %s}\n", n ? text : "null");
+	} else {
+		printf("%s%s%s", *why ? "unhealthy: " : "healthy: ", why,
+		       *why ? "\n" : "");
+		if (!*why)
+			fputs(text, stdout);
+	}
+	return *why ? 1 : 0;
+}
+
 static const struct command commands[] = {
 	{ "attach",
 	  "attach IFACE [--mode native|generic] [--max-flows N] [--pin-dir DIR] "
@@ -742,6 +825,8 @@ static const struct command commands[] = {
 	  cmd_unblock },
 	{ "calls", "calls [--state FILE] [--pin-dir DIR] [--json]", true,
 	  cmd_calls },
+	{ "health", "health [--state FILE] [--pin-dir DIR] [--json]", false,
+	  cmd_health },
 	{ "flow",
 	  "flow add LOCAL --src ADDR:PORT [--dst ADDR:PORT] [--expect "
 	  "ADDR[:PORT]] [--latch] [--restricted] [--strict] [--reverse "

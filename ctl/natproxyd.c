@@ -29,6 +29,7 @@
 #include <bpf/libbpf.h>
 
 #include "charging_file.h"
+#include "cluster/cluster.h"
 #include "cli.h"
 #include "config.h"
 #include "flowtab.h"
@@ -76,6 +77,9 @@ struct daemon {
 	struct np_log_limit send_failures;
 	/* CLOCK_MONOTONIC ms of the first change not saved yet (0: none). */
 	uint64_t unsaved_since_ms;
+	/* NULL: a single node (no cluster section). */
+	struct np_cluster *cluster;
+	char health_path[PATH_MAX + 16];
 };
 
 /*
@@ -95,6 +99,7 @@ struct daemon {
 #define TAG_SIGNAL (UINT64_MAX - 1)
 #define TAG_EVENTS (UINT64_MAX - 2)
 #define TAG_METRICS (UINT64_MAX - 3)
+#define TAG_CLUSTER (UINT64_MAX - 4)
 
 static time_t monotonic_now(void)
 {
@@ -174,6 +179,14 @@ static int sock_bind(struct daemon *d, const struct np_realm *r, size_t realm,
 	if (fd < 0)
 		return -errno;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* A cluster node's addresses are virtual (keepalived moves them):
+	 * a standby binds them before they are here. */
+	if (d->cfg.cluster.redis.family)
+		setsockopt(fd, r->address.family == AF_INET6 ? IPPROTO_IPV6 :
+							       IPPROTO_IP,
+			   r->address.family == AF_INET6 ? IPV6_FREEBIND :
+							   IP_FREEBIND,
+			   &one, sizeof(one));
 	/* One thread reads every SIP socket: a burst (or a moment without
 	 * the CPU) must wait in the socket, not be dropped by the kernel.
 	 * The default (net.core.rmem_default, 208 KiB) holds about a hundred
@@ -302,6 +315,15 @@ static void charge(void *ctx, const char *line, size_t len)
 	np_charging_append(&d->charging, line, len);
 }
 
+static void charged(void *ctx, const struct np_term *t,
+		    const struct np_call *call, const char *line, size_t len)
+{
+	struct daemon *d = ctx;
+
+	if (d->cluster)
+		np_cluster_charged(d->cluster, t, call, line, len);
+}
+
 static double wall(void *ctx)
 {
 	struct timespec ts;
@@ -354,6 +376,7 @@ static const struct np_core_io daemon_io = {
 	.flow_del = flow_del,
 	.counters_get = counters_get,
 	.charge = charge,
+	.charged = charged,
 	.wall = wall,
 	.source_block = source_block,
 	.source_known = source_known,
@@ -582,6 +605,18 @@ static int adopt_orphan(void *arg, size_t pair,
 	return 0;
 }
 
+/* What became of a terminal's (or gateway's) call, said. */
+static void call_adopted(struct adopt_ctx *a, const char *id, int err)
+{
+	if (err == -ESTALE)
+		np_info("state: call '%s' ended before the state was saved: "
+			"already billed, not adopted", id);
+	else if (err)
+		np_warn("state: call '%s' not adopted: %s", id, strerror(-err));
+	else
+		a->legs++;
+}
+
 static int adopt_leg(void *arg, const struct np_call *leg)
 {
 	struct adopt_ctx *a = arg;
@@ -598,17 +633,42 @@ static int adopt_leg(void *arg, const struct np_call *leg)
 				leg->id, strerror(-err));
 		return 0;
 	}
-	if (!a->term)
+	if (a->term)
+		call_adopted(a, leg->id,
+			     np_proxy_adopt_call(&a->d->px, a->term, leg));
+	return 0;
+}
+
+static int adopt_gw(void *arg, const char *driver, const struct np_term *t,
+		    const struct np_sockaddr *access,
+		    const struct np_sockaddr *core, const char *data)
+{
+	struct adopt_ctx *a = arg;
+	int err;
+
+	(void)access, (void)core;
+	a->in_orphan = false;
+	err = np_proxy_adopt_gw(&a->d->px, driver, t, data, monotonic_now(),
+				&a->term);
+	if (err) {
+		np_warn("state: %s gateway with core port %u not adopted: %s",
+			driver, t->core_port, strerror(-err));
+		a->term = NULL;
 		return 0;
-	err = np_proxy_adopt_call(&a->d->px, a->term, leg);
-	if (err == -ESTALE)
-		np_info("state: call '%s' ended before the state was saved: "
-			"already billed, not adopted", leg->id);
-	else if (err)
-		np_warn("state: call '%s' not adopted: %s", leg->id,
-			strerror(-err));
-	else
-		a->legs++;
+	}
+	a->terms++;
+	return 0;
+}
+
+static int adopt_gw_call(void *arg, const struct np_call *call,
+			 const char *data)
+{
+	struct adopt_ctx *a = arg;
+
+	if (a->term)
+		call_adopted(a, call->id,
+			     np_proxy_adopt_gw_call(&a->d->px, a->term, call,
+						    data));
 	return 0;
 }
 
@@ -683,7 +743,8 @@ static void keep_damaged(struct daemon *d, struct adopt_ctx *a)
 static bool adopt_state(struct daemon *d, struct adopt_ctx *a)
 {
 	static const struct np_state_visit visit = {
-		.term = adopt_term, .leg = adopt_leg, .orphan = adopt_orphan
+		.term = adopt_term, .leg = adopt_leg, .orphan = adopt_orphan,
+		.gw = adopt_gw, .gw_call = adopt_gw_call
 	};
 
 	a->d = d;
@@ -776,6 +837,11 @@ static void drain_socket(struct daemon *d, size_t realm, uint16_t port)
 		if (n <= 0)
 			return;
 		for (i = 0; i < n; i++) {
+			/* A node that does not act answers nothing. */
+			if (!np_cluster_acting(d->cluster)) {
+				np_cluster_dropped_input(d->cluster);
+				continue;
+			}
 			bufs[i][msgs[i].msg_len] = '\0';
 			from_sockaddr(&from[i], &src);
 			np_proxy_input(&d->px, realm, port, &src, bufs[i],
@@ -930,13 +996,22 @@ static int run(struct daemon *d)
 							np_guard_now_ns(),
 							NP_MAX_BLOCKED,
 							&d->guard);
-					np_proxy_tick(&d->px, monotonic_now());
+					/* Keepalives and timeouts are the
+					 * acting node's alone. */
+					if (np_cluster_acting(d->cluster))
+						np_proxy_tick(&d->px,
+							      monotonic_now());
+					if (d->cluster)
+						np_cluster_tick(d->cluster,
+								monotonic_now());
 					np_charging_tick(&d->charging);
 				}
 			} else if (tag == TAG_EVENTS) {
 				ring_buffer__consume(d->events);
 			} else if (tag == TAG_METRICS) {
 				continue; /* served below */
+			} else if (tag == TAG_CLUSTER) {
+				np_cluster_event(d->cluster, monotonic_now());
 			} else if (tag == TAG_SIGNAL) {
 				struct signalfd_siginfo si;
 
@@ -958,6 +1033,38 @@ static int run(struct daemon *d)
 			np_metrics_http_run(d->metrics);
 		save_in = save_state_due(d);
 	}
+}
+
+static void cluster_metrics(const struct np_cluster *cl, struct np_metrics *m)
+{
+	struct np_metrics_cluster *c = &m->cluster;
+	struct np_cluster_stats st;
+
+	np_cluster_stats(cl, &st);
+	m->have_cluster = true;
+	c->roles = np_role_names;
+	c->n_roles = NP_ROLE_MAX;
+	c->role = np_role_names[st.role];
+	c->leases = np_lease_names;
+	c->n_leases = NP_LEASE_MAX;
+	c->lease = np_lease_names[st.lease];
+	c->redis_up = st.redis.connected;
+	c->queued = st.redis.queued;
+	c->queue_high = st.redis.queue_high;
+	c->sent = st.redis.sent;
+	c->refused = st.redis.failed;
+	c->dropped = st.redis.dropped;
+	c->connects = st.redis.reconnects;
+	c->promotions = st.promotions;
+	c->fencings = st.fencings;
+	c->demotions = st.demotions;
+	c->entries_applied = st.applied;
+	c->records_bad = st.apply_bad;
+	c->calls_copied = st.copied_calls;
+	c->calls_taken_over = st.taken_over;
+	c->calls_not_taken = st.not_taken;
+	c->resyncs = st.resyncs;
+	c->input_dropped = st.dropped_input;
 }
 
 /* A metrics page, made in the loop: nothing changes the proxy meanwhile. */
@@ -987,6 +1094,8 @@ static char *metrics_page(void *arg, size_t *len)
 	m.charging_pending = d->charging.pending;
 	m.charging_failures = d->charging.failures;
 	m.guard_blocked = d->guard.blocked;
+	if (d->cluster)
+		cluster_metrics(d->cluster, &m);
 	page = np_metrics_render(&m, len);
 	np_metrics_free(&m);
 	return page;
@@ -1273,6 +1382,25 @@ int main(int argc, char **argv)
 			      adopt.err == -ENOENT    ? "is missing" :
 			      adopt.rep.version < 3   ? "has no checksums (older format)" :
 							"could not be read");
+	if (d.cfg.cluster.redis.family) {
+		struct epoll_event ev = { .events = EPOLLIN,
+					  .data.u64 = TAG_CLUSTER };
+		int efd;
+
+		err = np_cluster_health_path(d.state_path, d.health_path,
+					     sizeof(d.health_path));
+		if (!err)
+			err = np_cluster_start(&d.cluster, &d.cfg, &d.px,
+					       &d.journal, d.health_path, &efd);
+		if (!err && epoll_ctl(d.epfd, EPOLL_CTL_ADD, efd, &ev))
+			err = -errno;
+		if (err) {
+			np_err("cannot start the cluster link: %s",
+			       strerror(-err));
+			np_proxy_forget(&d.px);
+			goto out;
+		}
+	}
 	started = true;
 	np_info("natproxyd running: %zu realms, %zu pairs, pins in '%s'",
 		d.cfg.n_realms, d.cfg.n_pairs, pin_dir);
@@ -1281,6 +1409,9 @@ int main(int argc, char **argv)
 	 * of it again: the journal left empty). */
 	np_core_changed_all(&d.px.core);
 	save_state(&d);
+	np_cluster_stop(d.cluster);
+	if (d.cluster)
+		unlink(d.health_path);
 	np_journal_close(&d.journal);
 	np_proxy_forget(&d.px);
 	status = err ? 1 : 0;

@@ -146,7 +146,10 @@ static void check_realms(const struct np_config *cfg, const char *pin_dir,
 
 		inet_ntop(rl->address.family, &rl->address.addr, addr,
 			  sizeof(addr));
-		if (ifs && !address_is_local(&rl->address, ifs))
+		/* A cluster node's addresses are virtual: keepalived puts
+		 * them on the node that acts (docs/ha.md). */
+		if (ifs && !cfg->cluster.redis.family &&
+		    !address_is_local(&rl->address, ifs))
 			problem(r, "realm '%s': address %s is not an address "
 				   "of this host",
 				rl->name, addr);

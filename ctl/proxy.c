@@ -85,8 +85,10 @@ int np_proxy_adopt_term(struct np_proxy *px, const struct np_term *saved,
 	return err;
 }
 
-int np_proxy_adopt_call(struct np_proxy *px, struct np_term *term,
-			const struct np_call *saved)
+/* A saved call made one of term's, with a copy of its SIP dialog;
+ * install: its flows put in the maps too (a standby's copy). */
+static int take_call(struct np_proxy *px, struct np_term *term,
+		     const struct np_call *saved, bool install)
 {
 	struct np_sip_dialog *d = np_sip_dialog_new();
 	int err;
@@ -95,10 +97,69 @@ int np_proxy_adopt_call(struct np_proxy *px, struct np_term *term,
 		return -ENOMEM;
 	if (saved->dialog)
 		memcpy(d, saved->dialog, sizeof(*d));
-	err = np_core_adopt_call(&px->core, term, saved, d);
+	err = install ? np_core_mirror_call(&px->core, term, saved, d) :
+			np_core_adopt_call(&px->core, term, saved, d);
 	if (err)
 		free(d);
 	return err;
+}
+
+/* The gateway driver of that name, or NULL. */
+static const struct np_driver *gw_driver(const struct np_proxy *px,
+					 const char *name)
+{
+	if (!strcmp(name, px->mgcp.driver.name))
+		return &px->mgcp.driver;
+	if (!strcmp(name, px->h248.driver.name))
+		return &px->h248.driver;
+	return NULL;
+}
+
+int np_proxy_adopt_gw(struct np_proxy *px, const char *driver,
+		      const struct np_term *saved, const char *data, time_t now,
+		      struct np_term **out)
+{
+	const struct np_driver *drv = gw_driver(px, driver);
+	struct np_term copy = *saved;
+	void *gw = NULL;
+	int err;
+
+	if (!drv)
+		return -ENOPROTOOPT;
+	err = drv->state_get(drv->ctx, false, data, &gw);
+	if (err)
+		return err;
+	copy.signaling = gw;
+	err = np_core_adopt_term(&px->core, &copy, drv, now, out);
+	if (err)
+		free(gw);
+	return err;
+}
+
+int np_proxy_adopt_gw_call(struct np_proxy *px, struct np_term *gw,
+			   const struct np_call *saved, const char *data)
+{
+	void *dialog = NULL;
+	int err = gw->driver->state_get(gw->driver->ctx, true, data, &dialog);
+
+	if (err)
+		return err;
+	err = np_core_adopt_call(&px->core, gw, saved, dialog);
+	if (err)
+		free(dialog);
+	return err;
+}
+
+int np_proxy_adopt_call(struct np_proxy *px, struct np_term *term,
+			const struct np_call *saved)
+{
+	return take_call(px, term, saved, false);
+}
+
+int np_proxy_mirror_call(struct np_proxy *px, struct np_term *term,
+			 const struct np_call *saved)
+{
+	return take_call(px, term, saved, true);
 }
 
 int np_proxy_reconfigure(struct np_proxy *px, const struct np_config *next)

@@ -44,6 +44,19 @@ int np_proxy_adopt_term(struct np_proxy *px, const struct np_term *saved,
  * state file was written. */
 int np_proxy_adopt_call(struct np_proxy *px, struct np_term *term,
 			const struct np_call *saved);
+/* A gateway from the state file: its driver (by name) makes its data
+ * again from text; -ENOPROTOOPT: no such driver; -EINVAL: data it did not
+ * write. */
+int np_proxy_adopt_gw(struct np_proxy *px, const char *driver,
+		      const struct np_term *saved, const char *data, time_t now,
+		      struct np_term **out);
+/* One of its calls, -ESTALE as np_proxy_adopt_call. */
+int np_proxy_adopt_gw_call(struct np_proxy *px, struct np_term *gw,
+			   const struct np_call *saved, const char *data);
+/* A standby's copy of the active node's call: adopted, its flows
+ * installed in our maps (docs/ha.md). */
+int np_proxy_mirror_call(struct np_proxy *px, struct np_term *term,
+			 const struct np_call *saved);
 /*
  * A reload: next replaces the configuration. It keeps every realm and pair
  * of the running one at its index, with the same addresses and ports

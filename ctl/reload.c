@@ -405,6 +405,12 @@ int np_reload_merge(const struct np_config *running, struct np_config *next,
 	if (running->keepalive_interval != res.keepalive_interval)
 		note(&m, false, "keepalive interval %u -> %u",
 		     running->keepalive_interval, res.keepalive_interval);
+	/* Who this node is in a cluster, and its Redis, are fixed at start
+	 * (the replication and the lease run on them). */
+	if (memcmp(&running->cluster, &res.cluster, sizeof(res.cluster)))
+		note(&m, true, "the cluster section changes only at a restart: "
+			       "kept as it was");
+	res.cluster = running->cluster;
 	if (strcmp(running->charging_file, res.charging_file))
 		note(&m, false, "charging file '%s' -> '%s'",
 		     running->charging_file, res.charging_file);

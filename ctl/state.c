@@ -15,6 +15,20 @@
  * part); a missing end line, or a count that differs, says records are
  * missing. Versions 1 and 2 (no checksums) are still read.
  *
+ * Gateways (MGCP, H.248: a terminal whose driver has state_put) are "gw"
+ * records of version 3: "gw DRIVER PAIR NAT_IP NAT_PORT ACC_IP 0 CORE_IP
+ * CORE_PORT UNTIL DATA N_CALLS", then per call "gwcall ID FROM TO
+ * OUTGOING ANSWERED STARTED EXPIRES ANSWERED_AT WALL_START WALL_ANSWER
+ * N_STREAMS DATA" and its stream lines; DATA is the driver's own text
+ * (state_put, read back by its state_get), escaped as any text field.
+ * This file stays protocol-neutral for them. They come first (in the
+ * snapshot; in a journal batch, after its tombstones), so a natproxyd
+ * from before them,
+ * to which "gw" is an unknown kind, skips each as one damaged record
+ * (the file is then read as damaged: its other records adopted, the
+ * flows no adopted call claims recovered) and loses no terminal after
+ * it: the version stays 3.
+ *
  * The journal beside it (path ".journal") holds what changed since: a
  * header "natproxy-journal 1 GEN" naming the snapshot's generation (the
  * owner line's fifth field), then per save the changed terminals' records
@@ -134,11 +148,29 @@ static void put_volume(FILE *f, const struct np_volume *v)
 		fprintf(f, " %llu", (unsigned long long)v->drops[i]);
 }
 
+/* A call's stream lines, after its leg (or gwcall) line. */
+static void save_streams(FILE *f, const struct np_call *leg)
+{
+	size_t i;
+
+	for (i = 0; i < leg->n_streams; i++) {
+		const struct np_stream *s = &leg->streams[i];
+
+		fprintf(f, "stream %zu %d %u %u %d %u %u", i, s->active,
+			s->access_port, s->core_port, s->mux,
+			leg->access_ports[i], leg->core_ports[i]);
+		put_end(f, &s->term);
+		put_end(f, &s->far);
+		put_volume(f, &leg->gone_up[i]);
+		put_volume(f, &leg->gone_down[i]);
+		fputc('\n', f);
+	}
+}
+
 static void save_leg(FILE *f, const struct np_call *leg)
 {
 	static const struct np_sip_dialog none;
 	const struct np_sip_dialog *d = leg->dialog ? leg->dialog : &none;
-	size_t i;
 
 	fputs("leg", f);
 	put_text(f, leg->id);
@@ -152,18 +184,7 @@ static void save_leg(FILE *f, const struct np_call *leg)
 		leg->n_streams);
 	put_text(f, d->core_route);
 	fputc('\n', f);
-	for (i = 0; i < leg->n_streams; i++) {
-		const struct np_stream *s = &leg->streams[i];
-
-		fprintf(f, "stream %zu %d %u %u %d %u %u", i, s->active,
-			s->access_port, s->core_port, s->mux,
-			leg->access_ports[i], leg->core_ports[i]);
-		put_end(f, &s->term);
-		put_end(f, &s->far);
-		put_volume(f, &leg->gone_up[i]);
-		put_volume(f, &leg->gone_down[i]);
-		fputc('\n', f);
-	}
+	save_streams(f, leg);
 }
 
 /* Each line of text (n bytes, whole lines) to f with its checksum. */
@@ -210,12 +231,64 @@ static void put_bindings(FILE *f, const struct np_sip_term *st)
 	put_text(f, text);
 }
 
-/* Whether t is kept in the file: SIP terminals only. An MGCP gateway is
- * not kept across a restart (it is learnt again from its next command;
- * the flows of its connections are recovered as orphans). */
+/* Whether t is kept in the file as a SIP terminal ("term"). */
 static bool saved_term(const struct np_proxy *px, const struct np_term *t)
 {
 	return t->driver == &px->sip.driver;
+}
+
+/* Whether t is kept as a gateway ("gw"): its driver saves its own data. */
+static bool saved_gw(const struct np_term *t)
+{
+	return t->driver && t->driver->state_put;
+}
+
+/* A gateway's record: its "gw" line (the driver's name, pair, NAT
+ * mapping, access realm's address (port 0: the driver knows its own
+ * access port), core address, until when it stays known, the driver's data,
+ * how many calls follow) and per call a "gwcall" line (what a leg line
+ * holds but the SIP dialog, and the driver's data) with its streams.
+ * Data the driver cannot write is saved empty: its state_get refuses
+ * it, the call is not adopted. */
+static void save_gw(FILE *f, const struct np_proxy *px,
+		    const struct np_term *t)
+{
+	const struct np_config *cfg = px->core.cfg;
+	const struct np_driver *drv = t->driver;
+	const struct np_pair *pair = &cfg->pairs[t->pair];
+	struct np_sockaddr acc = cfg->realms[pair->first].address;
+	struct np_sockaddr core = cfg->realms[pair->second].address;
+	char data[NP_STATE_DRIVER_DATA];
+	const struct np_call *leg;
+
+	acc.port = 0;
+	core.port = t->core_port;
+	fprintf(f, "gw");
+	put_text(f, drv->name);
+	fprintf(f, " %zu", t->pair);
+	put_addr(f, &t->nat);
+	put_addr(f, &acc);
+	put_addr(f, &core);
+	fprintf(f, " %lld", (long long)t->registered_until);
+	if (drv->state_put(drv->ctx, t, NULL, data, sizeof(data)))
+		data[0] = '\0';
+	put_text(f, data);
+	fprintf(f, " %zu\n", n_legs(t));
+	for (leg = t->calls; leg; leg = leg->next) {
+		fputs("gwcall", f);
+		put_text(f, leg->id);
+		put_text(f, leg->from);
+		put_text(f, leg->to);
+		fprintf(f, " %d %d %lld %lld %lld %.3f %.3f %zu", leg->outgoing,
+			leg->answered, (long long)leg->started,
+			(long long)leg->expires, (long long)leg->answered_at,
+			leg->wall_start, leg->wall_answer, leg->n_streams);
+		if (drv->state_put(drv->ctx, t, leg, data, sizeof(data)))
+			data[0] = '\0';
+		put_text(f, data);
+		fputc('\n', f);
+		save_streams(f, leg);
+	}
 }
 
 /* One terminal's record: its term line and its calls. */
@@ -246,14 +319,23 @@ static void save_term(FILE *f, const struct np_proxy *px,
 		save_leg(f, leg);
 }
 
-/* The records: terminals with their calls, then orphan calls (version 3
- * only, where v3). */
+/* The records: gateways (version 3 only, where v3), terminals with their
+ * calls, then orphan calls (version 3 only). Gateways first: a reader
+ * that does not know them (before gateway records) takes each for a
+ * damaged record and skips it, losing no terminal after it (a line it
+ * does not know inside a record would cost it that record). */
 static size_t save_records(FILE *f, const struct np_proxy *px, bool v3)
 {
 	const struct np_term *t;
 	const struct np_call *leg;
 	size_t n = 0;
 
+	for (t = v3 ? px->core.terms : NULL; t; t = t->next) {
+		if (saved_gw(t) && !saved_term(px, t)) {
+			n++;
+			save_gw(f, px, t);
+		}
+	}
 	for (t = px->core.terms; t; t = t->next) {
 		if (!saved_term(px, t))
 			continue;
@@ -273,10 +355,28 @@ static size_t save_records(FILE *f, const struct np_proxy *px, bool v3)
 	return n;
 }
 
-int np_state_save(const struct np_proxy *px, const char *path,
-		  const struct np_state_owner *owner)
+/* Lines with their checksums, in memory: NULL (-ENOMEM) on failure. */
+static char *checked_text(const char *text, size_t n, size_t *out)
 {
-	char tmp[4096], *text = NULL;
+	char *buf = NULL;
+	FILE *mem = open_memstream(&buf, out);
+
+	if (!mem)
+		return NULL;
+	put_checked(mem, text, n);
+	if (fclose(mem)) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+/* The state file; what it holds handed on to j's replicate too. */
+static int state_save(const struct np_proxy *px, const char *path,
+		      const struct np_state_owner *owner,
+		      const struct np_journal *j)
+{
+	char tmp[4096], *text = NULL, *out;
 	size_t len = 0, n;
 	FILE *f, *mem;
 	int err = 0;
@@ -304,17 +404,20 @@ int np_state_save(const struct np_proxy *px, const char *path,
 		free(text);
 		return -ENOMEM;
 	}
+	if (owner) {
+		out = checked_text(text, len, &len);
+		free(text);
+		if (!out)
+			return -ENOMEM;
+		text = out;
+	}
 	f = fopen(tmp, "we");
 	if (!f) {
 		err = -errno;
 		free(text);
 		return err;
 	}
-	if (owner)
-		put_checked(f, text, len);
-	else
-		fwrite(text, 1, len, f);
-	free(text);
+	fwrite(text, 1, len, f);
 	/* Written out before it replaces the old state. No fsync: the file
 	 * must survive the daemon, not the machine, whose reboot ends the
 	 * flows too. */
@@ -326,7 +429,16 @@ int np_state_save(const struct np_proxy *px, const char *path,
 		err = -errno;
 	if (err)
 		unlink(tmp);
+	else if (j && j->replicate)
+		j->replicate(j->replicate_arg, true, owner->gen, text, len);
+	free(text);
 	return err;
+}
+
+int np_state_save(const struct np_proxy *px, const char *path,
+		  const struct np_state_owner *owner)
+{
+	return state_save(px, path, owner, NULL);
 }
 
 void np_journal_init(struct np_journal *j)
@@ -343,27 +455,25 @@ void np_journal_close(struct np_journal *j)
 }
 
 /* text (n bytes, whole lines) with a checksum per line, written to fd in
- * one write: a save is in the journal whole, or cut short at its end. */
-static int write_checked(int fd, const char *text, size_t n, size_t *out)
+ * one write: a save is in the journal whole, or cut short at its end. What
+ * was written is handed on to j's replicate (j NULL: not). */
+static int write_checked(int fd, const char *text, size_t n, size_t *out,
+			 const struct np_journal *j)
 {
-	char *buf = NULL;
 	size_t len = 0;
 	ssize_t w;
-	FILE *mem = open_memstream(&buf, &len);
+	char *buf = checked_text(text, n, &len);
 	int err = 0;
 
-	if (!mem)
-		return -errno;
-	put_checked(mem, text, n);
-	if (fclose(mem) || !buf) {
-		free(buf);
+	if (!buf)
 		return -ENOMEM;
-	}
 	w = write(fd, buf, len);
 	if (w < 0)
 		err = -errno;
 	else if ((size_t)w != len)
 		err = -EIO;
+	if (!err && j && j->replicate)
+		j->replicate(j->replicate_arg, false, j->gen, buf, len);
 	free(buf);
 	*out = len;
 	return err;
@@ -387,7 +497,7 @@ static int compact(const struct np_proxy *px, const char *path,
 	o.gen = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 	if (o.gen <= j->gen)
 		o.gen = j->gen + 1;
-	err = np_state_save(px, path, &o);
+	err = state_save(px, path, &o, j);
 	if (err)
 		return err;
 	j->gen = o.gen;
@@ -403,7 +513,7 @@ static int compact(const struct np_proxy *px, const char *path,
 		return -errno;
 	n = (size_t)snprintf(head, sizeof(head), "%s %llu\n", JOURNAL_VERSION,
 			     (unsigned long long)o.gen);
-	err = write_checked(fd, head, n, &n);
+	err = write_checked(fd, head, n, &n, NULL);
 	if (err) {
 		close(fd);
 		return err;
@@ -448,6 +558,13 @@ int np_state_save_changes(const struct np_proxy *px, const char *path,
 	for (i = 0; i < core->n_orphan_tombs; i++, n++)
 		fprintf(mem, "orphan-gone %zu %u\n", core->orphan_tombs[i].pair,
 			core->orphan_tombs[i].core_port);
+	/* Gateways before terminals, as in the snapshot. */
+	for (t = core->dirty_terms; t; t = t->dirty_next) {
+		if (saved_gw(t) && !saved_term(px, t)) {
+			save_gw(mem, px, t);
+			n++;
+		}
+	}
 	for (t = core->dirty_terms; t; t = t->dirty_next) {
 		if (!saved_term(px, t))
 			continue;
@@ -461,9 +578,9 @@ int np_state_save_changes(const struct np_proxy *px, const char *path,
 	}
 	if (!n) {
 		free(text);
-		return 0; /* nothing the file keeps changed (MGCP only) */
+		return 0; /* nothing the file keeps changed */
 	}
-	err = write_checked(j->fd, text, len, &wrote);
+	err = write_checked(j->fd, text, len, &wrote, j);
 	free(text);
 	if (err) {
 		/* Whatever reached it ends without its commit line: dropped
@@ -633,6 +750,21 @@ static int parse_stream(char **f, int n, struct np_call *leg)
 	return r.err;
 }
 
+/* A call's times and how many streams it has, as a leg (or gwcall) line
+ * ends them. */
+static void get_leg_times(struct field_reader *r, struct np_call *leg)
+{
+	leg->started = (time_t)next_num(r, LLONG_MAX);
+	leg->expires = (time_t)next_num(r, LLONG_MAX);
+	leg->answered_at = (time_t)next_num(r, LLONG_MAX);
+	leg->wall_start = next_real(r);
+	leg->wall_answer = next_real(r);
+	leg->n_streams = next_num(r, NP_SDP_MAX_MEDIA);
+	/* Room for the stream lines that follow. */
+	if (!r->err && np_call_room(leg, leg->n_streams))
+		r->err = -ENOMEM;
+}
+
 /* A call and its SIP dialog; a file from before route sets has no route
  * field (15 fields). */
 static int parse_leg(char **f, int n, struct np_call *leg,
@@ -654,14 +786,26 @@ static int parse_leg(char **f, int n, struct np_call *leg,
 	leg->answered = next_num(&r, 1);
 	d->term_cseq = (uint32_t)next_num(&r, UINT32_MAX);
 	d->core_cseq = (uint32_t)next_num(&r, UINT32_MAX);
-	leg->started = (time_t)next_num(&r, LLONG_MAX);
-	leg->expires = (time_t)next_num(&r, LLONG_MAX);
-	leg->answered_at = (time_t)next_num(&r, LLONG_MAX);
-	leg->wall_start = next_real(&r);
-	leg->wall_answer = next_real(&r);
-	leg->n_streams = next_num(&r, NP_SDP_MAX_MEDIA);
-	if (!r.err && np_call_room(leg, leg->n_streams))
-		return -ENOMEM;
+	get_leg_times(&r, leg);
+	return r.err;
+}
+
+/* A gateway's call: what a leg line holds but the SIP dialog, and the
+ * driver's data of it (13 fields). */
+static int parse_gwcall(char **f, int n, struct np_call *leg, char *data)
+{
+	struct field_reader r = { f + 4, 0 };
+
+	np_call_streams_free(leg);
+	memset(leg, 0, sizeof(*leg));
+	if (n != 13 || get_text(f[1], leg->id, sizeof(leg->id)) ||
+	    get_text(f[2], leg->from, sizeof(leg->from)) ||
+	    get_text(f[3], leg->to, sizeof(leg->to)) ||
+	    get_text(f[12], data, NP_STATE_DRIVER_DATA))
+		return -EINVAL;
+	leg->outgoing = next_num(&r, 1);
+	leg->answered = next_num(&r, 1);
+	get_leg_times(&r, leg);
 	return r.err;
 }
 
@@ -783,6 +927,10 @@ struct reader {
 	struct np_term term;
 	struct np_sip_term sterm;
 	struct np_sockaddr acc, core;
+	/* A gateway's record: its driver's name and data, its call's data. */
+	bool gw;
+	char driver[32];
+	char gw_data[NP_STATE_DRIVER_DATA], call_data[NP_STATE_DRIVER_DATA];
 	/* Reading the journal: good records are kept here, not handed on. */
 	struct journal *collect;
 	/* Reading the snapshot: terminals the journal names are skipped. */
@@ -886,10 +1034,12 @@ static int flush_leg(struct reader *r)
 	if (r->pending) {
 		if (r->streams != r->leg.n_streams)
 			err = -EINVAL;
+		else if (r->visit && r->gw && r->v->gw_call)
+			err = r->v->gw_call(r->arg, &r->leg, r->call_data);
 		else if (r->visit && r->orphan &&
 			 journal_ended(r->replaced, r->orphan_pair, &r->leg))
 			; /* ended (and billed) after the snapshot */
-		else if (r->visit && (!r->orphan || r->v->orphan))
+		else if (r->visit && !r->gw && (!r->orphan || r->v->orphan))
 			err = r->v->leg(r->arg, &r->leg);
 	}
 	r->pending = false;
@@ -918,6 +1068,40 @@ static int parse_orphan(struct reader *r, char **f, int n)
 					  0;
 }
 
+/* A gateway's first line (12 fields): the driver's name, pair, NAT
+ * mapping, access realm's address, core address, until when it is known,
+ * the driver's data, how many calls follow. */
+static int parse_gw(struct reader *r, char **f, int n)
+{
+	struct field_reader fr = { f + 2, 0 };
+	struct np_term *t = &r->term;
+
+	memset(t, 0, sizeof(*t));
+	if (n != 12 || get_text(f[1], r->driver, sizeof(r->driver)) ||
+	    !r->driver[0] || get_text(f[10], r->gw_data, sizeof(r->gw_data)))
+		return -EINVAL;
+	t->pair = next_num(&fr, SIZE_MAX);
+	get_addr(&fr, &t->nat);
+	get_addr(&fr, &r->acc);
+	get_addr(&fr, &r->core);
+	t->registered_until = (time_t)next_num(&fr, LLONG_MAX);
+	fr.f++; /* the data */
+	r->legs_said = next_num(&fr, SIZE_MAX);
+	if (fr.err)
+		return fr.err;
+	t->core_port = r->core.port;
+	return r->visit && r->v->gw ? r->v->gw(r->arg, r->driver, t, &r->acc,
+					       &r->core, r->gw_data) :
+				      0;
+}
+
+/* Whether a line of kind f0 starts a record. */
+static bool record_start(const char *f0)
+{
+	return !strcmp(f0, "term") || !strcmp(f0, "orphan") ||
+	       !strcmp(f0, "gw");
+}
+
 /* One line of a record, fields f: the first line starts it. */
 static int record_line(struct reader *r, char **f, int n, bool first)
 {
@@ -925,8 +1109,11 @@ static int record_line(struct reader *r, char **f, int n, bool first)
 
 	if (first) {
 		r->orphan = !strcmp(f[0], "orphan");
+		r->gw = !strcmp(f[0], "gw");
 		r->legs = r->streams = r->legs_said = 0;
 		r->pending = false;
+		if (r->gw)
+			return r->version >= 3 ? parse_gw(r, f, n) : -EINVAL;
 		if (r->orphan)
 			return r->version >= 3 ? parse_orphan(r, f, n) : -EINVAL;
 		if (r->version >= 3) {
@@ -942,12 +1129,14 @@ static int record_line(struct reader *r, char **f, int n, bool first)
 			err = r->v->term(r->arg, &r->term, &r->acc, &r->core);
 		return err;
 	}
-	if (!strcmp(f[0], "leg")) {
+	/* A gateway's calls are gwcall lines, a terminal's leg lines. */
+	if (!strcmp(f[0], r->gw ? "gwcall" : "leg")) {
 		err = flush_leg(r);
 		if (!err && r->version >= 3 && ++r->legs > r->legs_said)
 			err = -EINVAL;
 		if (!err)
-			err = parse_leg(f, n, &r->leg, &r->dialog);
+			err = r->gw ? parse_gwcall(f, n, &r->leg, r->call_data) :
+				      parse_leg(f, n, &r->leg, &r->dialog);
 		r->pending = !err;
 		return err;
 	}
@@ -1049,6 +1238,36 @@ static void damage(struct reader *r, struct np_state_report *rep, int lineno)
 		rep->bad++;
 	r->state = REC_SKIP;
 	record_drop(r);
+}
+
+/*
+ * A line of a record (fields f, its text copy): "term", "orphan" or "gw"
+ * ends the record being read and starts one; any other continues it. What can
+ * be neither is damage. Only -ENOMEM or a visitor's error is returned.
+ */
+static int record_feed(struct reader *r, struct np_state_report *rep,
+		       char **f, int n, const char *copy, int lineno)
+{
+	int err;
+
+	if (record_start(f[0])) {
+		err = record_end(r, rep);
+		if (!err && record_line(r, f, n, true)) {
+			damage(r, rep, lineno);
+		} else if (!err) {
+			r->state = REC_IN;
+			r->first_line = lineno;
+			err = record_keep(r, copy);
+		}
+		return err;
+	}
+	if (r->state == REC_SKIP)
+		return 0; /* the rest of a damaged record */
+	if (r->state != REC_IN || record_line(r, f, n, false)) {
+		damage(r, rep, lineno);
+		return 0;
+	}
+	return record_keep(r, copy);
 }
 
 static int version_of(char *line)
@@ -1194,15 +1413,6 @@ static int journal_read(const char *path, uint64_t gen, struct journal *j,
 			err = -ENOMEM;
 		} else if (n < 1) {
 			damage(r, rep, lineno);
-		} else if (!strcmp(f[0], "term") || !strcmp(f[0], "orphan")) {
-			err = record_end(r, rep);
-			if (!err && record_line(r, f, n, true)) {
-				damage(r, rep, lineno);
-			} else if (!err) {
-				r->state = REC_IN;
-				r->first_line = lineno;
-				err = record_keep(r, copy);
-			}
 		} else if (!strcmp(f[0], "gone")) {
 			struct field_reader fr = { f + 1, 0 };
 			struct np_term_key k;
@@ -1264,12 +1474,8 @@ static int journal_read(const char *path, uint64_t gen, struct journal *j,
 			bad_then = rep->bad;
 			first_bad_then = rep->first_bad_line;
 			tail = 0;
-		} else if (r->state == REC_SKIP) {
-			continue;
-		} else if (r->state != REC_IN || record_line(r, f, n, false)) {
-			damage(r, rep, lineno);
 		} else {
-			err = record_keep(r, copy);
+			err = record_feed(r, rep, f, n, copy, lineno);
 		}
 	}
 	/* After the last commit: a save cut short, never half-adopted. */
@@ -1405,7 +1611,7 @@ int np_state_read_report(const char *path, const struct np_state_visit *v,
 			owner_ok = !parse_owner(f, n, &owner);
 			if (!owner_ok && !rep->first_bad_line)
 				rep->first_bad_line = lineno;
-		} else if (!strcmp(f[0], "term") || !strcmp(f[0], "orphan")) {
+		} else if (record_start(f[0])) {
 			err = record_end(r, rep);
 			if (!err && record_line(r, f, n, true)) {
 				damage(r, rep, lineno);
@@ -1573,4 +1779,80 @@ int np_state_default_path(const char *pin_dir, char *buf, size_t len)
 	while (n > 0 && buf[n - 1] == '_')
 		buf[--n] = '\0';
 	return 0;
+}
+
+/* A tombstone line's key; -EINVAL if damaged. */
+static int parse_gone(char **f, int n, struct np_term_key *k)
+{
+	struct field_reader fr = { f + 1, 0 };
+
+	k->pair = next_num(&fr, SIZE_MAX);
+	k->core_port = (uint16_t)next_num(&fr, 65535);
+	return n != 3 || fr.err ? -EINVAL : 0;
+}
+
+int np_state_apply(const char *text, size_t len,
+		   const struct np_state_visit *v, void *arg,
+		   struct np_state_report *rep)
+{
+	char *buf, *line, *rest, *t, *copy = NULL, *f[STREAM_FIELDS + 1];
+	struct np_term_key k;
+	struct reader *r;
+	int n, lineno = 0, err = 0;
+
+	memset(rep, 0, sizeof(*rep));
+	rep->version = 3;
+	buf = strndup(text, len);
+	r = calloc(1, sizeof(*r));
+	if (!buf || !r) {
+		free(buf);
+		free(r);
+		return -ENOMEM;
+	}
+	r->v = v;
+	r->arg = arg;
+	r->version = 3;
+	for (rest = buf; !err && (line = strsep(&rest, "\n"));) {
+		lineno++;
+		if (!*line)
+			continue;
+		t = checked(line);
+		if (!t) {
+			damage(r, rep, lineno);
+			continue;
+		}
+		free(copy);
+		copy = strdup(t);
+		n = copy ? split(t, f, STREAM_FIELDS + 1) : -1;
+		if (!copy) {
+			err = -ENOMEM;
+		} else if (n < 1) {
+			damage(r, rep, lineno);
+		} else if (!strcmp(f[0], "gone")) {
+			err = record_end(r, rep);
+			r->state = REC_NONE;
+			if (!err && parse_gone(f, n, &k))
+				damage(r, rep, lineno);
+			else if (!err && v->gone)
+				err = v->gone(arg, k.pair, k.core_port);
+			r->state = REC_NONE;
+		} else if (!strcmp(f[0], "commit") || !strcmp(f[0], "end") ||
+			   !strcmp(f[0], "owner") ||
+			   !strncmp(f[0], "natproxy-", 9)) {
+			err = record_end(r, rep);
+			r->state = REC_NONE;
+		} else {
+			err = record_feed(r, rep, f, n, copy, lineno);
+		}
+	}
+	if (!err)
+		err = record_end(r, rep);
+	rep->verified = true;
+	rep->complete = !err && !rep->bad;
+	record_drop(r);
+	free(r->lines);
+	free(r);
+	free(copy);
+	free(buf);
+	return err;
 }

@@ -78,6 +78,12 @@ struct np_journal {
 	uint64_t bytes, snap_bytes;
 	size_t max_records; /* 0: NP_JOURNAL_MAX_RECORDS */
 	unsigned long compactions, appends;
+	/* Each snapshot written and each batch appended, as the file has
+	 * them (whole lines, each with its checksum), handed on to the
+	 * cluster layer (ctl/cluster/, docs/ha.md); NULL: to no one. */
+	void (*replicate)(void *arg, bool snapshot, uint64_t gen,
+			  const char *text, size_t len);
+	void *replicate_arg;
 };
 
 void np_journal_init(struct np_journal *j);
@@ -95,6 +101,10 @@ int np_state_save_changes(const struct np_proxy *px, const char *path,
  * records none (version 1), -EINVAL if damaged (version 3: its checksum). */
 int np_state_owner_read(const char *path, struct np_state_owner *owner);
 
+/* The most text a driver's data of a gateway or of one of its calls
+ * (struct np_driver's state_put) takes, unescaped. */
+#define NP_STATE_DRIVER_DATA 4096
+
 struct np_state_visit {
 	/* A terminal, with the addresses of its pair's access and core
 	 * realms (so the file can be read without the configuration). */
@@ -109,6 +119,19 @@ struct np_state_visit {
 	 * the terminal's media address (family 0: unknown); its calls follow.
 	 * NULL: such records are read, their calls not handed on. */
 	int (*orphan)(void *arg, size_t pair, const struct np_sockaddr *media);
+	/* A gateway (MGCP, H.248): a terminal of the driver named `driver`,
+	 * with the addresses of its pair's access realm (port 0) and its core
+	 * address, and the driver's data of it (text its state_get reads);
+	 * its calls follow, each with the driver's data of it (gw_call;
+	 * call->dialog is NULL). Both point at the reader's buffers. NULL:
+	 * such records are read, not handed on. */
+	int (*gw)(void *arg, const char *driver, const struct np_term *t,
+		  const struct np_sockaddr *access,
+		  const struct np_sockaddr *core, const char *data);
+	int (*gw_call)(void *arg, const struct np_call *call, const char *data);
+	/* A journal's tombstone: the terminal of pair and core_port is gone
+	 * (np_state_apply() only; NULL: passed over). */
+	int (*gone)(void *arg, size_t pair, uint16_t core_port);
 };
 
 /* What a read found. A record is a terminal (or orphan) with its calls:
@@ -143,6 +166,16 @@ struct np_state_report {
  */
 int np_state_read_report(const char *path, const struct np_state_visit *visit,
 			 void *arg, struct np_state_report *rep);
+/*
+ * Text as replicate hands it on (a snapshot or a journal batch: checked
+ * lines), applied in order: each good record handed to visit whole, each
+ * tombstone to visit->gone; version, owner, end and commit lines are passed
+ * over. A damaged record is skipped whole and counted in rep (good, bad,
+ * first_bad_line). 0, or a visitor's error.
+ */
+int np_state_apply(const char *text, size_t len,
+		   const struct np_state_visit *visit, void *arg,
+		   struct np_state_report *rep);
 /* The same, -EINVAL (logged) unless the file was read complete. */
 int np_state_read(const char *path, const struct np_state_visit *visit,
 		  void *arg);

@@ -15,9 +15,9 @@
 #define NP_ABI_VERSION 5
 
 /* Pinned names (BPF object names are limited to 15 characters). */
-#define NP_MAP_FLOWS4 "np_flows4_v3" /* IPv4 flows, struct np_flow_key4 */
-#define NP_MAP_FLOWS6 "np_flows6_v3" /* IPv6 flows, struct np_flow_key */
-#define NP_MAP_COUNTERS "np_counters_v3"
+#define NP_MAP_FLOWS4 "np_flows4_v4" /* IPv4 flows, struct np_flow_key4 */
+#define NP_MAP_FLOWS6 "np_flows6_v4" /* IPv6 flows, struct np_flow_key */
+#define NP_MAP_COUNTERS "np_counters_v4" /* by slot, per CPU: np_counters */
 #define NP_MAP_POLICERS "np_police_v1"
 #define NP_MAP_VERDICTS "np_verdicts_v3"
 /* Interfaces XDP can send out of (XDP_TX or redirect) and have it delivered. */
@@ -113,6 +113,9 @@ struct np_flow_key4 {
  * the terminal's RTCP latches it again. */
 #define NP_F_RTCP_FOLLOWS (1u << 9)
 #define NP_F_ALL ((1u << 10) - 1)
+/* Set by ctl/flowtab.c in the map entry when .rate_bytes is not 0, never
+ * by callers: the relay reads the rate (cold) only for flows with it. */
+#define NP_F_POLICED (1u << 10)
 
 enum np_vlan_action {
 	NP_VLAN_KEEP = 0, /* leave any tag as it arrived */
@@ -121,8 +124,10 @@ enum np_vlan_action {
 };
 
 /*
- * What to do with a packet that hits a key. Source and destination are
- * rewritten to new_*; the family never changes (no v4/v6 translation).
+ * What to do with a packet that hits a key, as ctl/ sees it. Source and
+ * destination are rewritten to new_*; the family never changes (no v4/v6
+ * translation). The maps hold it as struct np_flow_entry (below), laid out
+ * for the cache; ctl/flowtab.c converts between the two.
  */
 struct np_flow {
 	union np_addr new_saddr;
@@ -165,7 +170,14 @@ struct np_flow {
 enum np_drop_reason { NP_DROP_REASONS(NP_ENUM_ENTRY) NP_DROP_MAX };
 
 /*
- * Per-flow counters, one copy per CPU, summed by ctl/. Times are
+ * A flow's counters as ctl/ reads them (np_counters_read): the entry's own
+ * (np_flow_entry.packets, .bytes, .last_seen_ns) plus every CPU's copy of
+ * this struct in the per-CPU array NP_MAP_COUNTERS, at the flow's slot, where
+ * the relay counts what the entry does not: drops by reason, RTCP, packets
+ * handed to the kernel, first seen, and packets relayed by a CPU other than
+ * the flow's owner (see np_flow_entry). A redirect the kernel refused is
+ * taken back there too, so a CPU's copy of packets or bytes can be "negative"
+ * (wrapped): only the sum, modulo 2^64, means anything. Times are
  * CLOCK_MONOTONIC nanoseconds (coarse).
  */
 struct np_counters {
@@ -179,36 +191,83 @@ struct np_counters {
 };
 
 /*
- * The next hop last resolved by bpf_fib_lookup for a flow, kept per CPU so
- * that no CPU ever reads another's half-written entry. Valid for packets to
- * daddr arriving on ifindex_in for NP_NEXTHOP_TTL_NS after resolved_ns:
- * after that, or for another destination (a latch moved it) or ingress, the
- * relay asks the FIB again, so a neighbour's new MAC, a route change or a
- * vanished neighbour (then: passed to the kernel, which resolves it) take
- * effect within that bound. The FIB's other inputs (source address, TOS)
- * are fixed per flow.
+ * A flow in NP_MAP_FLOWS4 / NP_MAP_FLOWS6: struct np_flow rearranged so that
+ * a relayed IPv4 packet reads and writes two cache lines of it and nothing
+ * else of the flow's. A preallocated hash element is the kernel's 48-byte
+ * header (hash node, hash), the key rounded to 8 bytes, then this value:
+ * with the 8-byte IPv4 key the value starts 56 bytes in, and at 200 bytes
+ * the element is 256, so elements sit on cache-line boundaries and
+ *
+ *   line 0: header, key, value bytes 0-7: flags (with the owner CPU), slot
+ *   line 1: value bytes 8-71: rewrite, latch state, next hop, counters
+ *   lines 2-3: what only some packets need (policer rate, takeover and
+ *   reverse addresses, egress override, IPv6 addresses)
+ *
+ * The lookup reads line 0 for the key anyway. IPv6 flows keep their
+ * addresses in the cold part (they do not fit beside the rest) and their
+ * map allocates elements as flows come, unaligned: three or four lines.
+ *
+ * Counters: a flow's packets arrive on one CPU (the NIC hashes the 5-tuple
+ * to a queue, the queue's interrupt to a CPU; a veth delivers on the
+ * sender's CPU), so that CPU owns the flow: it claims the flow with a
+ * compare-and-swap on the first packet it relays (owner 0: none) and from
+ * then on adds to packets and bytes here with plain adds, which only it
+ * does. Any other CPU counts in its own per-CPU struct np_counters at the
+ * slot: exact, never an atomic on the hot line, and a line more only for a
+ * flow that really is split across CPUs. Shared counters with atomic adds
+ * would cost two locked instructions per packet (a full barrier each,
+ * waiting for the packet's own stores); per-CPU counters alone were the
+ * third and fourth cache lines per packet this layout removes.
+ * last_seen_ns is a plain store by whichever CPU relays: any recent value
+ * is right.
  */
-struct np_nexthop {
-	union np_addr daddr;
-	__u32 ifindex_in;
-	__u32 ifindex; /* egress the FIB chose */
-	__u8 dmac[6];
-	__u8 smac[6];
+struct np_flow_entry {
+	/* Line 0, after the key. */
+	__u32 flags; /* NP_F_* and NP_F_POLICED; bits 16-31: owner CPU + 1 */
+	__u32 slot; /* as np_flow.slot: this flow's NP_MAP_COUNTERS entry */
+	/* Line 1: what every relayed packet reads and writes. */
+	__be32 new_saddr4; /* IPv4 flows; IPv6 ones use new_saddr6 */
+	__be32 new_daddr4;
+	__be16 new_sport; /* read together with new_dport as one word */
+	__be16 new_dport; /* 0: destination not known yet, drop */
+	__be32 expect_saddr4;
+	__be16 expect_sport; /* 0: any port */
+	__u16 vlan_id;
+	__u8 dscp;
+	__u8 vlan_action;
+	/*
+	 * The next hop the FIB last gave for the flow (after the rewrite):
+	 * valid while nh_ifindex is set and nh_epoch is this epoch of the
+	 * coarse clock (NP_NEXTHOP_EPOCH_SHIFT, about a second), so a
+	 * neighbour's new MAC, a route change or a vanished neighbour take
+	 * effect within that; a latch that moves the destination clears it.
+	 */
+	__u16 nh_epoch;
+	__u32 nh_ifindex; /* where the packet leaves: the egress override, else the FIB's */
+	__u8 nh_dmac[6];
+	__u8 nh_smac[6];
+	__u64 packets; /* relayed by the owner CPU */
+	__u64 bytes;
+	__u64 last_seen_ns; /* any CPU */
+	/* Lines 2-3: only for some packets. */
+	__u64 rate_bytes; /* with NP_F_POLICED */
+	__u64 burst_bytes;
+	__u32 egress_ifindex; /* read when the next hop is resolved */
 	__u32 pad;
-	__u64 resolved_ns; /* coarse clock; 0: never */
+	union np_addr home_saddr; /* NP_F_LATCH_TAKEOVER */
+	struct np_flow_key reverse; /* NP_F_HAS_REVERSE, when latching */
+	__u32 pad2;
+	union np_addr new_saddr6; /* IPv6 flows */
+	union np_addr new_daddr6;
+	union np_addr expect_saddr6;
+	__u8 pad3[16]; /* to 200 bytes: a 256-byte IPv4 element */
 };
 
-#define NP_NEXTHOP_TTL_NS 1000000000ull
-
-/*
- * What one CPU keeps for one flow: its counters and its next hop. The
- * per-CPU array NP_MAP_COUNTERS holds one per slot (struct np_flow.slot),
- * so the relay finds them without a second hash lookup.
- */
-struct np_flow_cpu {
-	struct np_counters ctr;
-	struct np_nexthop nh;
-};
+#define NP_FLOW_OWNER_SHIFT 16
+#define NP_FLOW_OWNER_MASK 0xffff0000u
+/* A next hop is good for the epoch of the coarse clock it was resolved in:
+ * ns >> 30, 1.07 s. */
+#define NP_NEXTHOP_EPOCH_SHIFT 30
 
 /*
  * The relay's per-CPU copy of the coarse clock (bpf_ktime_get_coarse_ns),
@@ -381,16 +440,20 @@ _Static_assert(sizeof(union np_addr) == 16, "np_addr layout");
 _Static_assert(sizeof(struct np_flow_key) == 20, "np_flow_key layout");
 _Static_assert(sizeof(struct np_flow_key4) == 8, "np_flow_key4 layout");
 _Static_assert(sizeof(struct np_flow) == 128, "np_flow layout");
+/* 56 bytes of element header and IPv4 key before it: 256 in all. */
+_Static_assert(sizeof(struct np_flow_entry) == 200, "np_flow_entry layout");
+/* Line 1 of the element: everything a relayed IPv4 packet touches. */
+_Static_assert(__builtin_offsetof(struct np_flow_entry, new_saddr4) == 8 &&
+		       __builtin_offsetof(struct np_flow_entry, rate_bytes) == 72,
+	       "np_flow_entry hot line");
 /* The relay reads both ports as one word. */
-_Static_assert(__builtin_offsetof(struct np_flow, new_dport) ==
-		       __builtin_offsetof(struct np_flow, new_sport) + 2 &&
-	       __builtin_offsetof(struct np_flow, new_sport) % 4 == 0,
-	       "np_flow ports");
+_Static_assert(__builtin_offsetof(struct np_flow_entry, new_dport) ==
+		       __builtin_offsetof(struct np_flow_entry, new_sport) + 2 &&
+	       __builtin_offsetof(struct np_flow_entry, new_sport) % 4 == 0,
+	       "np_flow_entry ports");
 _Static_assert(sizeof(struct np_link) == 8, "np_link layout");
 _Static_assert(sizeof(struct np_counters) == 8 * (6 + NP_DROP_MAX),
 	       "np_counters layout");
-_Static_assert(sizeof(struct np_nexthop) == 48, "np_nexthop layout");
-_Static_assert(sizeof(struct np_flow_cpu) == 144, "np_flow_cpu layout");
 _Static_assert(sizeof(struct np_sent) == 16, "np_sent layout");
 _Static_assert(sizeof(struct np_police) == 24, "np_police layout");
 _Static_assert(sizeof(struct np_clock) == 16, "np_clock layout");

@@ -52,14 +52,18 @@ ctl flows
 # The key of relay 203.0.113.1:30000 in the IPv4 flow map: the address,
 # the port (network order) and two zero bytes (include/natproxy.h).
 KEY="cb 00 71 01 75 30 00 00"
-# Its counters sit in a per-CPU array at the flow's slot.
-SLOT=$(bpftool -j map lookup pinned "$NP_PIN_DIR/np_flows4_v3" key hex $KEY |
-	python3 -c 'import json, sys; print(json.load(sys.stdin)["formatted"]["value"]["slot"])')
+# The entry counts what its owner CPU relays (packets, bytes); the per-CPU
+# array at the flow's slot holds the rest (drops, RTCP, other CPUs).
+step "bpftool map lookup pinned $NP_PIN_DIR/np_flows4_v4 key hex $KEY (the flow entry)"
+ENTRY=$(bpftool -j map lookup pinned "$NP_PIN_DIR/np_flows4_v4" key hex $KEY)
+python3 -c 'import json, sys; v = json.load(sys.stdin)["formatted"]["value"]
+print("owner CPU %d, packets %d, bytes %d, slot %d" % ((v["flags"] >> 16) - 1, v["packets"], v["bytes"], v["slot"]))' <<<"$ENTRY"
+SLOT=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["formatted"]["value"]["slot"])' <<<"$ENTRY")
 SLOT_KEY=$(printf '%02x %02x %02x %02x' $((SLOT & 255)) $((SLOT >> 8 & 255)) \
 	$((SLOT >> 16 & 255)) $((SLOT >> 24)))
-step "bpftool map lookup pinned $NP_PIN_DIR/np_counters_v3 key hex $SLOT_KEY (slot $SLOT, per CPU)"
-bpftool map lookup pinned "$NP_PIN_DIR/np_counters_v3" key hex $SLOT_KEY |
-	grep -E '"cpu"|"packets"|"bytes"'
+step "bpftool map lookup pinned $NP_PIN_DIR/np_counters_v4 key hex $SLOT_KEY (slot $SLOT, per CPU)"
+bpftool map lookup pinned "$NP_PIN_DIR/np_counters_v4" key hex $SLOT_KEY |
+	grep -E '"cpu"|"packets"|"bytes"|"first_seen_ns"'
 
 sip_wait "$CALL" 30 || fail "the call failed (see $NP_RUN_DIR/call-a.err)"
 step "call ended: natproxyd's account of it"

@@ -24,6 +24,7 @@ SUITES=(
 	build/tests/unit/mgcp_test
 	build/tests/unit/h248_test
 	build/tests/unit/gwtxn_test
+	build/tests/unit/cluster_test
 	build/tests/fuzz/proxy_fuzz
 	build/tests/fuzz/mgcp_fuzz
 	build/tests/fuzz/h248_fuzz
@@ -40,6 +41,7 @@ SUITES=(
 	tests/e2e/hostile.sh
 	tests/e2e/charging.sh
 	tests/e2e/statedmg.sh
+	tests/e2e/ha.sh
 	tests/e2e/mgcp.sh
 	tests/e2e/mgcp_osmo.sh
 	tests/e2e/h248.sh

@@ -671,12 +671,12 @@ static void post_latched_restricted(const struct tcase *tc,
 				    const struct pkt_spec *in);
 static void pre_nh_fresh(const struct tcase *tc, const struct pkt_spec *in);
 static void pre_nh_stale(const struct tcase *tc, const struct pkt_spec *in);
-static void pre_nh_other_dest(const struct tcase *tc,
-			      const struct pkt_spec *in);
-static void pre_nh_other_ingress(const struct tcase *tc,
-				 const struct pkt_spec *in);
+static void pre_nh_cleared(const struct tcase *tc, const struct pkt_spec *in);
 static void post_nh_filled(const struct tcase *tc, const struct pkt_spec *in);
 static void post_nh_empty(const struct tcase *tc, const struct pkt_spec *in);
+static void pre_nh_reverse(const struct tcase *tc, const struct pkt_spec *in);
+static void post_latched_nh_cleared(const struct tcase *tc,
+				    const struct pkt_spec *in);
 static void pre_bad_slot(const struct tcase *tc, const struct pkt_spec *in);
 static void pre_a0_generic(const struct tcase *tc, const struct pkt_spec *in);
 static void pre_a0_veth(const struct tcase *tc, const struct pkt_spec *in);
@@ -810,8 +810,9 @@ static const struct tcase cases[] = {
 	{ .name = "latch: reverse flow has no destination yet: dropped",
 	  .flow = F4_LATCH_REV, .ingress = DEV_B,
 	  DROPPED(NP_V_DROP_NO_DEST), .ctr = { .drops[NP_DROP_NO_DEST] = 1 } },
-	{ .name = "latch: first packet latches 203.0.113.20:7078, relayed",
-	  .flow = F4_LATCH, .post = post_latched,
+	{ .name = "latch: first packet latches 203.0.113.20:7078, relayed, the reverse flow's next hop cleared",
+	  .flow = F4_LATCH, .pre = pre_nh_reverse,
+	  .post = post_latched_nh_cleared,
 	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
 	{ .name = "latch: reverse flow now relays to 203.0.113.20:7078",
 	  .flow = F4_LATCH_REV, .ingress = DEV_B, .exp_daddr = TERM4,
@@ -973,7 +974,7 @@ static const struct tcase cases[] = {
 	  TO_KERNEL(NP_V_PASS_NO_ROUTE),
 	  .ctr = { .packets = 1, .bytes = V4_BYTES, .to_kernel = 1 } },
 
-	/* The next hop, cached per CPU in the flow's slot. */
+	/* The next hop, cached in the flow's entry. */
 	{ .name = "next hop: first packet asks the FIB and fills the cache",
 	  .flow = F4_NH, .post = post_nh_filled,
 	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
@@ -983,14 +984,11 @@ static const struct tcase cases[] = {
 	{ .name = "next hop: a fresh entry is used as it is (planted MAC out)",
 	  .flow = F4_NH, .pre = pre_nh_fresh, .exp_dmac = planted_mac,
 	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
-	{ .name = "next hop: an entry older than NP_NEXTHOP_TTL_NS is resolved again",
+	{ .name = "next hop: an entry of an earlier epoch is resolved again",
 	  .flow = F4_NH, .pre = pre_nh_stale, .post = post_nh_filled,
 	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
-	{ .name = "next hop: an entry for another destination (a latch moved it) is resolved again",
-	  .flow = F4_NH, .pre = pre_nh_other_dest, .post = post_nh_filled,
-	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
-	{ .name = "next hop: an entry from another ingress is resolved again",
-	  .flow = F4_NH, .pre = pre_nh_other_ingress, .post = post_nh_filled,
+	{ .name = "next hop: an entry a latch cleared (destination moved) is resolved again",
+	  .flow = F4_NH, .pre = pre_nh_cleared, .post = post_nh_filled,
 	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
 	{ .name = "next hop: a stale entry whose neighbour is gone: rewritten, passed, cache emptied",
 	  .flow = F4_NH_NONEIGH, .pre = pre_nh_stale, .post = post_nh_empty,
@@ -2039,135 +2037,146 @@ static void post_not_latched(const struct tcase *tc,
 
 /* --- Hooks: the next-hop cache and slots ------------------------------- */
 
-/* Every CPU's entry (ncpu of them) at a flow's slot; 0 or -errno. */
-static int slot_entries(enum flow_id id, __u32 *slot,
-			struct np_flow_cpu *per_cpu)
+/* The flow's map entry as the relay has it (struct np_flow_entry). */
+static int entry_read(enum flow_id id, struct np_flow_entry *e)
 {
 	struct np_flow_key key;
-	struct np_flow f;
-	int err;
+	struct np_flow_key4 key4 = {};
 
 	flow_key(id, &key);
-	err = np_flow_get(&maps, &key, &f);
-	if (err)
-		return err;
-	*slot = f.slot;
-	return bpf_map_lookup_elem(maps.fd[NP_COUNTERS], slot, per_cpu) ?
+	if (key.family == NP_AF_INET6)
+		return bpf_map_lookup_elem(maps.fd[NP_FLOWS6], &key, e) ?
+			       -errno :
+			       0;
+	key4.addr = key.addr.v4;
+	key4.port = key.port;
+	return bpf_map_lookup_elem(maps.fd[NP_FLOWS4], &key4, e) ? -errno : 0;
+}
+
+static int entry_write(enum flow_id id, const struct np_flow_entry *e)
+{
+	struct np_flow_key key;
+	struct np_flow_key4 key4 = {};
+
+	flow_key(id, &key);
+	if (key.family == NP_AF_INET6)
+		return bpf_map_update_elem(maps.fd[NP_FLOWS6], &key, e,
+					   BPF_EXIST) ?
+			       -errno :
+			       0;
+	key4.addr = key.addr.v4;
+	key4.port = key.port;
+	return bpf_map_update_elem(maps.fd[NP_FLOWS4], &key4, e, BPF_EXIST) ?
 		       -errno :
 		       0;
 }
 
-/* Plants a next hop (planted_mac via b0) on every CPU, counters kept. */
-static void plant_nexthop(enum flow_id id, const char *daddr,
-			  enum dev_id ingress, __u64 age_ns)
+static __u16 epoch_of(__u64 ns)
 {
-	struct np_flow_cpu *pc = calloc(ncpu, sizeof(*pc));
-	__u32 slot;
-	int i;
+	return ns >> NP_NEXTHOP_EPOCH_SHIFT;
+}
 
-	if (!pc || slot_entries(id, &slot, pc)) {
-		tap_diag("  cannot read the flow's slot");
-		goto out;
-	}
-	for (i = 0; i < ncpu; i++) {
-		struct np_nexthop *nh = &pc[i].nh;
+/* Plants a next hop (planted_mac via b0) in the flow's entry, resolved
+ * epochs_ago epochs of the coarse clock ago; egress 0: as cleared. */
+static void plant_nexthop(enum flow_id id, __u16 epochs_ago, __u32 egress)
+{
+	struct np_flow_entry e;
 
-		parse_addr(daddr, &nh->daddr);
-		nh->ifindex_in = ifindex[ingress];
-		nh->ifindex = ifindex[DEV_B];
-		memcpy(nh->dmac, planted_mac, ETH_ALEN);
-		memcpy(nh->smac, dev_mac[DEV_B], ETH_ALEN);
-		nh->resolved_ns = coarse_now() - age_ns;
+	if (entry_read(id, &e)) {
+		tap_diag("  cannot read the flow's entry");
+		return;
 	}
-	if (bpf_map_update_elem(maps.fd[NP_COUNTERS], &slot, pc, BPF_ANY))
+	e.nh_ifindex = egress;
+	e.nh_epoch = epoch_of(coarse_now()) - epochs_ago;
+	memcpy(e.nh_dmac, planted_mac, ETH_ALEN);
+	memcpy(e.nh_smac, dev_mac[DEV_B], ETH_ALEN);
+	if (entry_write(id, &e))
 		tap_diag("  planting a next hop: %s", strerror(errno));
-out:
-	free(pc);
 }
 
 static void pre_nh_fresh(const struct tcase *tc, const struct pkt_spec *in)
 {
 	(void)in;
-	plant_nexthop(tc->flow, flows[tc->flow].new_daddr, tc->ingress, 0);
+	plant_nexthop(tc->flow, 0, ifindex[DEV_B]);
 }
 
 static void pre_nh_stale(const struct tcase *tc, const struct pkt_spec *in)
 {
 	(void)in;
-	plant_nexthop(tc->flow, flows[tc->flow].new_daddr, tc->ingress,
-		      NP_NEXTHOP_TTL_NS + 10000000);
+	plant_nexthop(tc->flow, 1, ifindex[DEV_B]);
 }
 
-static void pre_nh_other_dest(const struct tcase *tc,
-			      const struct pkt_spec *in)
+/* What a latch leaves in the reverse flow: the destination moved. */
+static void pre_nh_cleared(const struct tcase *tc, const struct pkt_spec *in)
 {
 	(void)in;
-	plant_nexthop(tc->flow, TERM4, tc->ingress, 0);
+	plant_nexthop(tc->flow, 0, 0);
 }
 
-static void pre_nh_other_ingress(const struct tcase *tc,
-				 const struct pkt_spec *in)
-{
-	(void)in;
-	plant_nexthop(tc->flow, flows[tc->flow].new_daddr,
-		      tc->ingress == DEV_A ? DEV_B : DEV_A, 0);
-}
-
-/* This CPU's entry holds what the FIB says for the packet just sent. */
+/* The entry holds what the FIB says for the packet just sent, and this
+ * CPU owns the flow. */
 static void post_nh_filled(const struct tcase *tc, const struct pkt_spec *in)
 {
 	enum flow_id id = tc->hairpin ? tc->via : tc->flow;
 	const struct flow_spec *fs = &flows[id];
-	struct np_flow_cpu *pc = calloc(ncpu, sizeof(*pc));
 	const char *daddr = tc->exp_daddr ? tc->exp_daddr : fs->new_daddr;
 	const struct neigh *n = neigh_of(daddr);
-	const struct np_nexthop *nh;
-	union np_addr want;
+	struct np_flow_entry e;
 	__u64 now = coarse_now();
 	bool ok = true;
-	__u32 slot;
 
 	(void)in;
-	if (!pc || !n || slot_entries(id, &slot, pc)) {
+	if (!n || entry_read(id, &e)) {
 		tap_check(&t, false, "%s: next hop cached", tc->name);
-		free(pc);
 		return;
 	}
-	nh = &pc[test_cpu].nh;
-	parse_addr(daddr, &want);
-	ok &= same_bytes("cached daddr", &nh->daddr, &want, sizeof(want));
-	ok &= same_num("cached ingress", nh->ifindex_in, ifindex[tc->ingress]);
-	ok &= same_num("cached egress", nh->ifindex, ifindex[n->dev]);
-	ok &= same_bytes("cached dmac", nh->dmac, n->mac, ETH_ALEN);
-	ok &= same_bytes("cached smac", nh->smac, dev_mac[n->dev], ETH_ALEN);
+	ok &= same_num("cached egress", e.nh_ifindex, ifindex[n->dev]);
+	ok &= same_bytes("cached dmac", e.nh_dmac, n->mac, ETH_ALEN);
+	ok &= same_bytes("cached smac", e.nh_smac, dev_mac[n->dev], ETH_ALEN);
+	ok &= same_num("owner CPU + 1", e.flags >> NP_FLOW_OWNER_SHIFT,
+		       test_cpu + 1);
 	/* The relay's clock may lag a tick (struct np_clock). */
-	if (nh->resolved_ns + CLOCK_LAG_NS < run_ns || nh->resolved_ns > now) {
-		tap_diag("  resolved_ns %llu not in [%llu, %llu]",
-			 (unsigned long long)nh->resolved_ns,
+	if (e.nh_epoch != epoch_of(now) &&
+	    e.nh_epoch != epoch_of(run_ns - CLOCK_LAG_NS)) {
+		tap_diag("  nh_epoch %u, not of [%llu, %llu]", e.nh_epoch,
 			 (unsigned long long)run_ns, (unsigned long long)now);
 		ok = false;
 	}
-	if (tc->hairpin && !slot_entries(tc->flow, &slot, pc))
+	if (tc->hairpin && !entry_read(tc->flow, &e))
 		ok &= same_num("first flow's next hop (never used)",
-			       pc[test_cpu].nh.resolved_ns, 0);
-	tap_check(&t, ok,
-		  "%s: CPU %d's cache of slot %u holds %s's next hop, resolved now",
-		  tc->name, test_cpu, slot, daddr);
-	free(pc);
+			       e.nh_ifindex, 0);
+	tap_check(&t, ok, "%s: the entry holds %s's next hop, this epoch's",
+		  tc->name, daddr);
+}
+
+/* A fresh next hop in the reverse flow, for the latch to clear. */
+static void pre_nh_reverse(const struct tcase *tc, const struct pkt_spec *in)
+{
+	(void)in;
+	plant_nexthop(flows[tc->flow].reverse, 0, ifindex[DEV_B]);
+}
+
+static void post_latched_nh_cleared(const struct tcase *tc,
+				    const struct pkt_spec *in)
+{
+	struct np_flow_entry e;
+
+	post_latched(tc, in);
+	tap_check(&t,
+		  !entry_read(flows[tc->flow].reverse, &e) &&
+			  same_num("reverse nh_ifindex", e.nh_ifindex, 0),
+		  "%s: the reverse flow's next hop (for its old destination) is cleared",
+		  tc->name);
 }
 
 static void post_nh_empty(const struct tcase *tc, const struct pkt_spec *in)
 {
-	struct np_flow_cpu *pc = calloc(ncpu, sizeof(*pc));
-	__u32 slot = 0;
+	struct np_flow_entry e;
 	bool ok;
 
 	(void)in;
-	ok = pc && !slot_entries(tc->flow, &slot, pc) &&
-	     same_num("resolved_ns", pc[test_cpu].nh.resolved_ns, 0);
-	tap_check(&t, ok, "%s: CPU %d's cache of slot %u emptied", tc->name,
-		  test_cpu, slot);
-	free(pc);
+	ok = !entry_read(tc->flow, &e) && same_num("nh_ifindex", e.nh_ifindex, 0);
+	tap_check(&t, ok, "%s: the entry's next hop emptied", tc->name);
 }
 
 /* a0 as the loader records it when attached in generic mode. */
@@ -2203,20 +2212,15 @@ static void post_a0_native(const struct tcase *tc, const struct pkt_spec *in)
 
 static void pre_bad_slot(const struct tcase *tc, const struct pkt_spec *in)
 {
-	struct np_flow_key4 key4 = {};
-	struct np_flow_key key;
-	struct np_flow f;
+	struct np_flow_entry e;
 
 	(void)in;
-	flow_key(tc->flow, &key);
-	if (np_flow_get(&maps, &key, &f))
+	if (entry_read(tc->flow, &e))
 		return;
 	/* np_flow_install would give it a slot of its own. */
-	f.slot = NP_MAX_FLOWS;
-	key4.addr = key.addr.v4;
-	key4.port = key.port;
-	if (bpf_map_update_elem(maps.fd[NP_FLOWS4], &key4, &f, BPF_EXIST))
-		tap_diag("  setting slot %u: %s", f.slot, strerror(errno));
+	e.slot = NP_MAX_FLOWS;
+	if (entry_write(tc->flow, &e))
+		tap_diag("  setting slot %u: %s", e.slot, strerror(errno));
 }
 
 /* --- The token bucket over time ---------------------------------------- */
@@ -2317,7 +2321,7 @@ static void test_refill(void)
 #define NEIGH_GONE_NAME "next hop: neighbour 198.51.100.11 deleted"
 /* The cache's bound, and what the coarse clock and the 20 ms between
  * packets may add to it. */
-#define NEIGH_BOUND_NS (NP_NEXTHOP_TTL_NS + 200000000ull)
+#define NEIGH_BOUND_NS ((1ull << NP_NEXTHOP_EPOCH_SHIFT) + 200000000ull)
 
 /* One default packet to a flow, as a case without overrides sends it. */
 static int send_one(enum flow_id id, struct frame *out, __u32 *retval)
@@ -2433,7 +2437,7 @@ static void test_slots(void)
 {
 	struct np_flow_key key, ab_key, ghost = { .family = NP_AF_INET };
 	struct np_counters c, last;
-	struct np_flow_cpu *pc = calloc(ncpu, sizeof(*pc));
+	struct np_counters *pc = calloc(ncpu, sizeof(*pc));
 	struct np_flow f, g;
 	struct frame out;
 	__u32 retval, old_slot, next, stray[2];
@@ -2468,15 +2472,13 @@ static void test_slots(void)
 	/*
 	 * Installed again: the allocator probes on from its last claim (the
 	 * last flow setup installed), so dirty that slot first: a claimed
-	 * slot must start from zero, with no next hop.
+	 * slot must start from zero.
 	 */
 	flow_key(FLOW_COUNT - 1, &ab_key);
 	np_flow_get(&maps, &ab_key, &g);
 	next = free_slot(g.slot + 1);
-	for (i = 0; i < ncpu; i++) {
+	for (i = 0; i < ncpu; i++)
 		memset(&pc[i], 0xab, sizeof(pc[i]));
-		pc[i].nh.resolved_ns = coarse_now();
-	}
 	bpf_map_update_elem(maps.fd[NP_COUNTERS], &next, pc, BPF_ANY);
 	flow_value(F4_SLOT, &g);
 	ok = !np_flow_install(&maps, &key, &g) && !np_flow_get(&maps, &key, &f);
@@ -2484,12 +2486,12 @@ static void test_slots(void)
 		tap_diag("  got slot %u, not the dirtied %u", f.slot, next);
 	ok = ok && !bpf_map_lookup_elem(maps.fd[NP_COUNTERS], &f.slot, pc);
 	for (i = 0; ok && i < ncpu; i++) {
-		static const struct np_flow_cpu zero;
+		static const struct np_counters zero;
 
 		ok &= !memcmp(&pc[i], &zero, sizeof(zero));
 	}
 	tap_check(&t, ok && claimed_by(f.slot, &key),
-		  "%s: installed again, it claims slot %u with every CPU's counters and next hop zero",
+		  "%s: installed again, it claims slot %u with every CPU's counters zero",
 		  SLOTS_NAME, f.slot);
 
 	/* Claims without their flow: a ghost key, and a key whose flow
@@ -2544,11 +2546,11 @@ static void test_neighbours(void)
 	const struct timespec gap = { .tv_nsec = 20000000 };
 	struct np_counters cb, ca;
 	struct np_flow_key key;
-	struct np_flow_cpu *pc = calloc(ncpu, sizeof(*pc));
+	struct np_flow_entry e;
 	unsigned int n = 0, lost = 0, passed = 0;
 	__u64 start, took = 0;
 	struct frame out;
-	__u32 retval, slot;
+	__u32 retval;
 	bool seen = false;
 
 	/* A MAC change: old MAC until the entry expires, then the new. */
@@ -2614,13 +2616,92 @@ static void test_neighbours(void)
 			  ca.packets - cb.packets == n &&
 				  ca.to_kernel - cb.to_kernel == 1 &&
 				  out.len > ETH_HLEN + 20 &&
-				  !memcmp(ip + 16, &gone.v4, 4) && pc &&
-				  !slot_entries(F4_NH_GONE, &slot, pc) &&
-				  !pc[test_cpu].nh.resolved_ns,
+				  !memcmp(ip + 16, &gone.v4, 4) &&
+				  !entry_read(F4_NH_GONE, &e) && !e.nh_ifindex,
 			  "%s: all %u counted, 1 to the kernel rewritten for %s, cache emptied",
 			  NEIGH_GONE_NAME, n, GONE4);
 	}
+}
+
+/* --- The owner CPU ------------------------------------------------------- */
+
+#define OWNER_NAME "owner CPU"
+
+/* This CPU's copy of the flow's cold counters (struct np_counters). */
+static int cold_of(enum flow_id id, int cpu, struct np_counters *out)
+{
+	struct np_counters *pc = calloc(ncpu, sizeof(*pc));
+	struct np_flow_entry e;
+	int err = -ENOMEM;
+
+	if (pc && !(err = entry_read(id, &e)))
+		err = bpf_map_lookup_elem(maps.fd[NP_COUNTERS], &e.slot, pc) ?
+			      -errno :
+			      0;
+	if (!err)
+		*out = pc[cpu];
 	free(pc);
+	return err;
+}
+
+static bool run_on(int cpu)
+{
+	cpu_set_t one;
+
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	return !sched_setaffinity(0, sizeof(one), &one);
+}
+
+/*
+ * The layout's promise: a packet its owner CPU relays is counted in the
+ * entry and touches no per-CPU counter; one another CPU relays is counted
+ * in that CPU's copy, the entry's counters untouched; the sum is exact
+ * either way.
+ */
+static void test_owner(void)
+{
+	int other = test_cpu ? 0 : 1;
+	struct np_counters s0, s1, s2, o0, o1, c0, c1;
+	struct np_flow_entry e0, e1, e2;
+	struct np_flow_key key;
+	struct frame out;
+	__u32 retval;
+	bool ok;
+
+	flow_key(F4_AB, &key);
+	ok = !entry_read(F4_AB, &e0) && !cold_of(F4_AB, test_cpu, &c0) &&
+	     !np_counters_read(&maps, &key, &s0) &&
+	     !send_one(F4_AB, &out, &retval) && retval == XDP_REDIRECT &&
+	     !entry_read(F4_AB, &e1) && !cold_of(F4_AB, test_cpu, &c1) &&
+	     !np_counters_read(&maps, &key, &s1);
+	tap_check(&t,
+		  ok && (e0.flags >> NP_FLOW_OWNER_SHIFT) == (__u32)test_cpu + 1 &&
+			  e1.packets == e0.packets + 1 &&
+			  e1.bytes == e0.bytes + V4_BYTES &&
+			  !memcmp(&c0, &c1, sizeof(c0)) &&
+			  s1.packets == s0.packets + 1,
+		  "%s: relayed on CPU %d, its owner: counted in the entry (%llu -> %llu packets), per-CPU counters untouched",
+		  OWNER_NAME, test_cpu, (unsigned long long)e0.packets,
+		  (unsigned long long)e1.packets);
+	if (ncpu < 2 || !run_on(other)) {
+		tap_skip(&t, "one CPU", "%s: relayed on another CPU", OWNER_NAME);
+		return;
+	}
+	ok = !cold_of(F4_AB, other, &o0) && !send_one(F4_AB, &out, &retval) &&
+	     retval == XDP_REDIRECT && !entry_read(F4_AB, &e2) &&
+	     !cold_of(F4_AB, other, &o1) &&
+	     !np_counters_read(&maps, &key, &s2);
+	run_on(test_cpu);
+	tap_check(&t,
+		  ok && e2.packets == e1.packets && e2.bytes == e1.bytes &&
+			  (e2.flags >> NP_FLOW_OWNER_SHIFT) == (__u32)test_cpu + 1 &&
+			  o1.packets == o0.packets + 1 &&
+			  o1.bytes == o0.bytes + V4_BYTES &&
+			  s2.packets == s1.packets + 1 &&
+			  s2.bytes == s1.bytes + V4_BYTES,
+		  "%s: relayed on CPU %d, not the owner: counted in its per-CPU copy, the entry untouched, the sum %llu packets",
+		  OWNER_NAME, other, (unsigned long long)s2.packets);
 }
 
 /* --- Setup ------------------------------------------------------------- */
@@ -2712,9 +2793,9 @@ static const char *setup(char *why, size_t len)
 		return why;
 	}
 	prog_fd = bpf_program__fd(skel->progs.np_relay);
-	maps.fd[NP_FLOWS4] = bpf_map__fd(skel->maps.np_flows4_v3);
-	maps.fd[NP_FLOWS6] = bpf_map__fd(skel->maps.np_flows6_v3);
-	maps.fd[NP_COUNTERS] = bpf_map__fd(skel->maps.np_counters_v3);
+	maps.fd[NP_FLOWS4] = bpf_map__fd(skel->maps.np_flows4_v4);
+	maps.fd[NP_FLOWS6] = bpf_map__fd(skel->maps.np_flows6_v4);
+	maps.fd[NP_COUNTERS] = bpf_map__fd(skel->maps.np_counters_v4);
 	maps.fd[NP_POLICERS] = bpf_map__fd(skel->maps.np_police_v1);
 	maps.fd[NP_VERDICTS] = bpf_map__fd(skel->maps.np_verdicts_v3);
 	maps.fd[NP_EGRESS] = bpf_map__fd(skel->maps.np_egress_v1);
@@ -3094,6 +3175,8 @@ int main(int argc, char **argv)
 		tap_skip(&t, skip, "%s", NEIGH_MAC_NAME);
 		tap_skip(&t, skip, "%s", NEIGH_GONE_NAME);
 		tap_skip(&t, skip, "%s", GUARD_NAME);
+		tap_skip(&t, skip, "%s", OWNER_NAME);
+		tap_skip(&t, skip, "%s", OWNER_NAME);
 		return tap_done(&t);
 	}
 	tap_diag("a0 ifindex %u, b0 ifindex %u", ifindex[DEV_A], ifindex[DEV_B]);
@@ -3104,6 +3187,7 @@ int main(int argc, char **argv)
 	test_policer_clock_behind();
 	test_neighbours();
 	test_guard();
+	test_owner();
 
 	ring_buffer__free(events_rb);
 	relay_bpf__destroy(skel);

@@ -188,13 +188,19 @@ static double proc_cpu_s(int pid)
  * XDP relays and the sink included), the user-space relay if any, and the
  * ksoftirqd threads (softirq work deferred there).
  */
-static double work_cpu_s(int relay_pid)
+#define MAX_RELAY_PIDS 8
+
+static double work_cpu_s(const int *relay_pids)
 {
-	double sum = proc_cpu_s(0) + proc_cpu_s(relay_pid);
+	double sum = proc_cpu_s(0);
 	char path[300], comm[64];
 	struct dirent *d;
 	DIR *dir = opendir("/proc");
 	FILE *f;
+	int i;
+
+	for (i = 0; i < MAX_RELAY_PIDS && relay_pids[i] > 0; i++)
+		sum += proc_cpu_s(relay_pids[i]);
 
 	while (dir && (d = readdir(dir))) {
 		if (d->d_name[0] < '1' || d->d_name[0] > '9')
@@ -685,7 +691,9 @@ struct bench {
 	int ncpus;
 	__u32 trial;
 	const char *pin_dir;
-	int relay_pid; /* a user-space relay whose CPU time counts; -1 none */
+	/* User-space relay processes whose CPU time counts (rtpengine, one
+	 * or more instances), 0-terminated. */
+	int relay_pids[MAX_RELAY_PIDS];
 };
 
 struct trial {
@@ -862,7 +870,7 @@ static int run_trial(struct bench *b, double target, __u64 count, __u32 batch,
 	t->have_verdicts = !verdicts_read(b, v0);
 	u0 = relay_udp_in(b);
 	m0 = cpu_busy_s();
-	c0 = work_cpu_s(b->relay_pid);
+	c0 = work_cpu_s(b->relay_pids);
 	/*
 	 * Bounded: sending stops at 1.5x the intended time plus 0.5 s; a
 	 * generator that fell behind has offered what it sent by then.
@@ -909,7 +917,7 @@ static int run_trial(struct bench *b, double target, __u64 count, __u32 batch,
 		stable = rx == last_rx ? stable + 1 : 0;
 		last_rx = rx;
 	}
-	t->cpu_s = work_cpu_s(b->relay_pid) - c0;
+	t->cpu_s = work_cpu_s(b->relay_pids) - c0;
 	t->cpu_machine_s = cpu_busy_s() - m0;
 	u1 = relay_udp_in(b);
 	t->sent = sent;
@@ -1047,6 +1055,63 @@ static void detach(int ns, unsigned int ifindex)
 	bpf_xdp_detach(ifindex, XDP_FLAGS_DRV_MODE, NULL);
 }
 
+/*
+ * A realistic load instead of the search (--fixed-pps): every stream at the
+ * rate a call sends (the streams' total given), for fixed_s seconds through
+ * the relay and then into the baseline sink, as the CPU trials below. What
+ * counts there is the loss at that load and the CPU it costs per stream,
+ * not a highest rate. Writes OUT's JSON; 0 or 1.
+ */
+static int fixed_load(struct bench *b, double pps, double secs,
+		      const char *label, const char *out,
+		      const struct trial *newt)
+{
+	struct trial load, base;
+	double relay_s;
+	FILE *f;
+
+	/* natproxyd probes its interfaces every second, and the sink was
+	 * just attached: until it has seen it, media leaves by the kernel. */
+	usleep(1500000);
+	if (run_trial(b, pps, (__u64)(pps * secs), 64, false, &load))
+		return 1;
+	if (b->base_ifindex) {
+		b->baseline = true;
+		if (run_trial(b, pps, (__u64)(pps * secs), 64, false, &base)) {
+			b->baseline = false;
+			return 1;
+		}
+		b->baseline = false;
+	} else {
+		memset(&base, 0, sizeof(base));
+	}
+	relay_s = load.cpu_s - base.cpu_s;
+	f = fopen(out, "w");
+	if (!f) {
+		np_err("cannot write '%s': %s", out, strerror(errno));
+		return 1;
+	}
+	fprintf(f,
+		"{\"label\": \"%s\", \"streams\": %zu, \"fixed_pps\": %.0f, "
+		"\"per_stream_pps\": %.1f, \"loss\": %.6f, "
+		"\"silent_streams\": %llu, "
+		"\"cpu_relay_s_per_s\": %.5f, \"cpu_total_s_per_s\": %.5f, "
+		"\"cpu_relay_us_per_stream_s\": %.3f, "
+		"\"cpu_relay_s_per_mpkt\": %.4f, \"new_stream_trial\": ",
+		label, b->nstreams, pps, pps / b->nstreams, load.loss,
+		(unsigned long long)load.silent, relay_s / load.send_s, load.cpu_s / load.send_s,
+		relay_s / load.send_s / b->nstreams * 1e6,
+		load.rx ? relay_s / (load.rx / 1e6) : -1);
+	trial_json(f, newt);
+	fprintf(f, ", \"trial\": ");
+	trial_json(f, &load);
+	fprintf(f, ", \"baseline_trial\": ");
+	trial_json(f, &base);
+	fprintf(f, "}\n");
+	fclose(f);
+	return 0;
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	const char *gen_ns = NULL, *gen_dev = NULL, *sink_ns = NULL;
@@ -1055,11 +1120,11 @@ static int cmd_run(int argc, char **argv)
 	const char *ceil_out = NULL, *idle_dev = NULL, *idle_peer = NULL;
 	struct in_addr sink_addr = { 0 }, ceil_saddr = { 0 };
 	double max_pps = 8e6, trial_s = 1.0, lat_pps = 10000, start_pps = 50000;
-	double new_pps = 20000;
+	double new_pps = 20000, fixed_pps = 0, fixed_s = 5;
 	unsigned int new_rounds = 20, cpu = 1;
 	__u8 relay_mac[6], gen_mac[6], sink_mac[6], m6[6];
-	struct bench b = { .gen_ns = -1, .sink_ns = -1, .relay_ns = -1,
-			   .relay_pid = -1 };
+	struct bench b = { .gen_ns = -1, .sink_ns = -1, .relay_ns = -1 };
+	int npids = 0;
 	struct trial tr[40], newt, lat, cpu_r, cpu_b, *best = NULL;
 	bool have_cpu = false;
 	struct stream *st = NULL;
@@ -1093,6 +1158,8 @@ static int cmd_run(int argc, char **argv)
 		{ "idle-peer", required_argument, NULL, 'J' },
 		{ "ceiling-out", required_argument, NULL, 'C' },
 		{ "ceiling-saddr", required_argument, NULL, 'A' },
+		{ "fixed-pps", required_argument, NULL, 'F' },
+		{ "fixed-s", required_argument, NULL, 'T' },
 		{ 0 } };
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -1114,11 +1181,16 @@ static int cmd_run(int argc, char **argv)
 		case 'n': new_rounds = strtoul(optarg, NULL, 0); break;
 		case 'N': new_pps = atof(optarg); break;
 		case 'c': cpu = strtoul(optarg, NULL, 0); break;
-		case 'P': b.relay_pid = atoi(optarg); break;
+		case 'P':
+			if (npids < MAX_RELAY_PIDS - 1)
+				b.relay_pids[npids++] = atoi(optarg);
+			break;
 		case 'I': idle_dev = optarg; break;
 		case 'J': idle_peer = optarg; break;
 		case 'C': ceil_out = optarg; break;
 		case 'A': inet_pton(AF_INET, optarg, &ceil_saddr); break;
+		case 'F': fixed_pps = atof(optarg); break;
+		case 'T': fixed_s = atof(optarg); break;
 		default: return 2;
 		}
 	}
@@ -1261,6 +1333,10 @@ static int cmd_run(int argc, char **argv)
 	r = b.nstreams * (double)new_rounds;
 	if (run_trial(&b, new_pps, (__u64)r, 1, false, &newt))
 		goto out;
+	if (fixed_pps > 0) {
+		err = fixed_load(&b, fixed_pps, fixed_s, label, out, &newt);
+		goto out;
+	}
 
 	/*
 	 * Zero-loss search: double while it passes, then bisect. The
@@ -1435,7 +1511,7 @@ static void usage(FILE *f)
 		"NS --relay-dev DEV --sink-netns NS --sink-dev DEV --sink-addr "
 		"ADDR --streams FILE --out JSON [--label L] [--pin-dir DIR] "
 		"[--max-pps R] [--start-pps R] [--trial-s S] [--latency-pps R] "
-		"[--new-rounds K] [--new-pps R] [--cpu N] [--relay-pid PID] [--idle-dev DEV [--idle-peer DEV]] [--ceiling-out DEV --ceiling-saddr "
+		"[--new-rounds K] [--new-pps R] [--fixed-pps R [--fixed-s S]] [--cpu N] [--relay-pid PID]... [--idle-dev DEV [--idle-peer DEV]] [--ceiling-out DEV --ceiling-saddr "
 		"ADDR]\n");
 }
 

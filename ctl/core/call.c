@@ -114,6 +114,15 @@ static void block_place(struct np_call *call, char *block, size_t n)
 	call->room = n;
 }
 
+/* call holds no block (what it pointed at is someone else's or freed). */
+static void block_none(struct np_call *call)
+{
+	call->gone_up = call->gone_down = NULL;
+	call->streams = call->agreed = NULL;
+	call->access_ports = call->core_ports = NULL;
+	call->room = 0;
+}
+
 int np_call_room(struct np_call *call, size_t n)
 {
 	struct np_call old = *call;
@@ -147,19 +156,20 @@ void np_call_streams_free(struct np_call *call)
 	size_t i;
 
 	free(call->gone_up); /* the block */
-	call->gone_up = call->gone_down = NULL;
-	call->streams = call->agreed = NULL;
-	call->access_ports = call->core_ports = NULL;
-	call->room = 0;
+	block_none(call);
 	for (i = 0; i < call->n_forks; i++)
 		free(call->forks[i]);
 	memset(call->forks, 0, sizeof(call->forks));
 	call->n_forks = 0;
 }
 
-int np_call_copy_streams(struct np_call *dst, const struct np_call *src)
+int np_call_copy(struct np_call *dst, const struct np_call *src)
 {
-	np_call_streams_free(dst);
+	*dst = *src;
+	/* None of src's blocks: its own streams, no forks. */
+	block_none(dst);
+	memset(dst->forks, 0, sizeof(dst->forks));
+	dst->n_forks = 0;
 	if (np_call_room(dst, src->room))
 		return -ENOMEM;
 	if (src->room)
@@ -245,25 +255,38 @@ void np_call_answered(struct np_core *core, struct np_term *t,
 	np_term_changed(core, t);
 }
 
-void np_call_end(struct np_core *core, struct np_term *t,
-		 struct np_call *call, enum np_end_reason why, time_t now)
+/* call leaves t: unlinked, its flows removed (their last counts in its
+ * volumes), its ports freed. false if it was not t's. */
+static bool call_release(struct np_core *core, struct np_term *t,
+			 struct np_call *call, bool say)
 {
 	const struct np_pair *pair = np_core_pair(core, t);
 	size_t i;
 
 	if (!call->pprev)
-		return; /* not (or no longer) a call of t */
+		return false; /* not (or no longer) a call of t */
 	call_unlink(core, t, call);
 	for (i = 0; i < call->n_streams; i++)
-		np_stream_release(core, t, call, i);
+		if (say)
+			np_stream_release(core, t, call, i);
+		else
+			np_stream_forget(core, t, call, i);
+	core->live_calls[pair->first]--;
+	core->live_calls[pair->second]--;
+	np_term_changed(core, t);
+	return true;
+}
+
+void np_call_end(struct np_core *core, struct np_term *t,
+		 struct np_call *call, enum np_end_reason why, time_t now)
+{
+	if (!call_release(core, t, call, true))
+		return;
 	np_charge(core, t, call, np_end_reason_names[why]);
 	np_info("call '%s' ended (%s) after %lds", call->id,
 		np_end_reason_names[why], (long)(now - call->started));
-	core->live_calls[pair->first]--;
-	core->live_calls[pair->second]--;
 	core->stats.calls_ended++;
 	core->pair_ctr[t->pair].calls_ended[why]++;
-	np_term_changed(core, t);
 	free(call->dialog);
 	np_call_streams_free(call);
 	free(call);
@@ -299,8 +322,10 @@ static bool saved_call_live(const struct np_core *core,
 	return !streams;
 }
 
-int np_core_adopt_call(struct np_core *core, struct np_term *t,
-		       const struct np_call *saved, void *dialog)
+/* saved made one of t's calls, its relay ports taken from the pools. */
+static int adopt(struct np_core *core, struct np_term *t,
+		 const struct np_call *saved, void *dialog,
+		 struct np_call **out)
 {
 	const struct np_pair *pair = np_core_pair(core, t);
 	struct np_portpool *acc = &core->media_ports[pair->first];
@@ -309,17 +334,11 @@ int np_core_adopt_call(struct np_core *core, struct np_term *t,
 	size_t i, j;
 	int err = 0;
 
-	if (!saved_call_live(core, pair, saved))
-		return -ESTALE;
 	call = malloc(sizeof(*call));
 	if (!call)
 		return -ENOMEM;
-	*call = *saved;
-	/* Its own copy of what the reader holds per stream; no forks. */
-	call->room = call->n_forks = 0;
-	memset(call->forks, 0, sizeof(call->forks));
-	call->gone_up = NULL;
-	if (np_call_copy_streams(call, saved)) {
+	/* Its own copy of what the reader holds per stream. */
+	if (np_call_copy(call, saved)) {
 		free(call);
 		return -ENOMEM;
 	}
@@ -355,5 +374,43 @@ int np_core_adopt_call(struct np_core *core, struct np_term *t,
 	core->live_calls[pair->second]++;
 	np_term_known_sync(core, t);
 	np_term_wake(core, t);
+	*out = call;
 	return 0;
+}
+
+int np_core_adopt_call(struct np_core *core, struct np_term *t,
+		       const struct np_call *saved, void *dialog)
+{
+	struct np_call *call;
+
+	if (!saved_call_live(core, np_core_pair(core, t), saved))
+		return -ESTALE;
+	return adopt(core, t, saved, dialog, &call);
+}
+
+int np_core_mirror_call(struct np_core *core, struct np_term *t,
+			const struct np_call *saved, void *dialog)
+{
+	struct np_call *call;
+	int err = adopt(core, t, saved, dialog, &call);
+
+	if (err)
+		return err;
+	err = np_media_install(core, t, call);
+	if (err) {
+		call->dialog = NULL; /* the caller's again */
+		np_call_forget(core, t, call);
+	}
+	return err;
+}
+
+void np_call_forget(struct np_core *core, struct np_term *t,
+		    struct np_call *call)
+{
+	if (!call_release(core, t, call, false))
+		return;
+	free(call->dialog);
+	np_call_streams_free(call);
+	free(call);
+	np_term_known_sync(core, t);
 }

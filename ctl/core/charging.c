@@ -93,6 +93,18 @@ void np_charge(struct np_core *core, const struct np_term *t,
 	fprintf(f, ", \"duration\": %.3f, \"end_reason\": ",
 		call->wall_answer ? end - call->wall_answer : 0.0);
 	json_str(f, reason);
+	/* A call taken over from another node: its volumes there are in
+	 * the streams' counts (docs/ha.md). */
+	fputs(", \"takeover\": ", f);
+	if (call->takeover_at) {
+		fputs("{\"at\": ", f);
+		put_time(f, call->takeover_at);
+		fputs(", \"from\": ", f);
+		json_str(f, call->takeover_from);
+		fputs("}", f);
+	} else {
+		fputs("null", f);
+	}
 	fputs(", \"streams\": [", f);
 	for (i = 0; i < call->n_streams; i++) {
 		fprintf(f,
@@ -113,5 +125,7 @@ void np_charge(struct np_core *core, const struct np_term *t,
 		np_err("call '%s': charging record not built", call->id);
 	else
 		core->io->charge(core->io_ctx, line, len);
+	if (line && core->io->charged)
+		core->io->charged(core->io_ctx, t, call, line, len);
 	free(line);
 }

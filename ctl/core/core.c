@@ -398,3 +398,17 @@ void np_core_forget(struct np_core *core)
 	np_core_orphans_forget(core);
 	free_all(core);
 }
+
+int np_fields_split(char *text, char sep, char **field, size_t n)
+{
+	char seps[2] = { sep, '\0' }, *p = text;
+	size_t i;
+
+	/* strsep, not strtok: an empty field is a field. */
+	for (i = 0; i + 1 < n && p; i++)
+		field[i] = strsep(&p, seps);
+	if (!p || !n)
+		return -EINVAL;
+	field[n - 1] = p;
+	return 0;
+}

@@ -26,8 +26,15 @@
 #include "core/timer.h"
 #include "natproxy.h"
 
+/* A flow's latch state, which XDP changes. */
+#define NP_F_LATCH_STATE                                                       \
+	(NP_F_LATCH_PENDING | NP_F_LATCH_TAKEOVER | NP_F_LATCH_RESTRICTED)
+
 #define NP_FORKS_MAX 4 /* early dialogs with SDP kept per call */
 #define NP_FORK_TAG_MAX 128
+
+struct np_term;
+struct np_call;
 
 struct np_core_io {
 	/* Opens / closes the UDP socket of a terminal's core address. */
@@ -46,6 +53,11 @@ struct np_core_io {
 			    struct np_counters *now);
 	/* Appends one complete charging record (a JSON line). */
 	void (*charge)(void *ctx, const char *line, size_t len);
+	/* After charge: whose record it was (a cluster node marks the call
+	 * ended in Redis, docs/ha.md). NULL: no one is told. */
+	void (*charged)(void *ctx, const struct np_term *t,
+			const struct np_call *call, const char *line,
+			size_t len);
 	/* Wall-clock time, UNIX seconds, for records people read. */
 	double (*wall)(void *ctx);
 	/* The signaling guard in XDP (bpf/guard.h); either may be NULL. A
@@ -201,6 +213,11 @@ struct np_call {
 	 * media_check_at: the tick reads its counters only then (core.c). */
 	time_t media_check_at;
 	uint32_t media_limit;
+	/* Taken over from another node (docs/ha.md): when (UNIX seconds;
+	 * 0: never) and from which; its volumes there are in gone_up and
+	 * gone_down. */
+	double takeover_at;
+	char takeover_from[64];
 	void *dialog; /* the driver's: one malloc'd block, freed with the call */
 };
 
@@ -217,6 +234,16 @@ struct np_driver {
 	void (*call_abort)(void *ctx, struct np_term *t, struct np_call *call,
 			   enum np_end_reason why);
 	void (*term_free)(void *ctx, struct np_term *t);
+	/* The state file (ctl/state.c), for drivers whose terminals it keeps
+	 * as gateway records (NULL: not kept; SIP's are its own records).
+	 * state_put writes the driver's data of t (call NULL: t->signaling)
+	 * or of one of its calls (call->dialog) as text to buf (any bytes but
+	 * NUL; the file escapes them): 0, or -ENOSPC. state_get makes that
+	 * data again from such text, one malloc'd block (*out): 0, -EINVAL
+	 * (not text the driver wrote) or -ENOMEM. */
+	int (*state_put)(void *ctx, const struct np_term *t,
+			 const struct np_call *call, char *buf, size_t len);
+	int (*state_get)(void *ctx, bool call, const char *text, void **out);
 	void *ctx;
 };
 
@@ -411,6 +438,9 @@ size_t np_core_pair_terms(const struct np_core *core, size_t pair);
 int np_core_adopt_term(struct np_core *core, const struct np_term *saved,
 		       const struct np_driver *driver, time_t now,
 		       struct np_term **out);
+/* A terminal the active node changed or removed, dropped from a standby's
+ * copy: its calls forgotten (np_call_forget), its port back at once. */
+void np_term_forget(struct np_core *core, struct np_term *t);
 
 /* --- calls (call.c) --- */
 int np_calls_init(struct np_core *core);
@@ -432,11 +462,21 @@ int np_core_adopt_call(struct np_core *core, struct np_term *t,
  * NP_SDP_MAX_MEDIA), the new ones zeroed: 0, or -ENOMEM with nothing
  * changed. */
 int np_call_room(struct np_call *call, size_t n);
-/* dst gets a copy of src's streams and what is kept per stream (not its
- * forks); dst's own are freed first. 0 or -ENOMEM (dst then has none). */
-int np_call_copy_streams(struct np_call *dst, const struct np_call *src);
+/* dst (holding nothing) becomes a copy of src with streams of its own and
+ * no forks: a call the state reader handed on outlives the reader's next.
+ * 0 or -ENOMEM (dst then has no streams). */
+int np_call_copy(struct np_call *dst, const struct np_call *src);
 /* Frees what call holds per stream and per fork (not its dialog). */
 void np_call_streams_free(struct np_call *call);
+/* A standby's copy of the active node's call (docs/ha.md): adopted as
+ * np_core_adopt_call, and its flows installed in our maps (they are not
+ * there: the call never ran here). */
+int np_core_mirror_call(struct np_core *core, struct np_term *t,
+			const struct np_call *saved, void *dialog);
+/* A call the active node ended or changed, dropped from a standby's
+ * copy: flows removed, ports freed, no record (its node bills it). */
+void np_call_forget(struct np_core *core, struct np_term *t,
+		    struct np_call *call);
 
 /* --- calls rebuilt from the maps (recover.c) --- */
 struct np_recovery {
@@ -486,6 +526,10 @@ int np_media_answer(struct np_core *core, struct np_term *t,
 		    struct np_call *call, enum np_side from, const char *fork,
 		    const char *sdp, size_t len, char *out, size_t out_size,
 		    size_t *out_len, const char **why);
+/* The flows of every live stream of call, as its streams say (a standby
+ * installing a call it copied). */
+int np_media_install(struct np_core *core, struct np_term *t,
+		     struct np_call *call);
 /* The pending offer failed: the streams go back to the last agreed. */
 void np_media_rollback(struct np_core *core, struct np_term *t,
 		       struct np_call *call);
@@ -514,6 +558,9 @@ void np_media_hold_ports(struct np_core *core, const struct np_term *t,
 /* Releases stream i (flows, ports); its volumes join the record. */
 void np_stream_release(struct np_core *core, struct np_term *t,
 		       struct np_call *call, size_t i);
+/* The same, said only at debug level (a standby's copy). */
+void np_stream_forget(struct np_core *core, struct np_term *t,
+		      struct np_call *call, size_t i);
 /* A stream's volumes: read from the maps, or taken with the flows. */
 void np_stream_volumes(struct np_core *core, size_t pair,
 		       const struct np_stream *s, bool remove,
@@ -539,6 +586,10 @@ void np_core_quarantine_expire(struct np_core *core, time_t now);
 /* Grows a per-realm (or per-pair) array from old_n to n entries, the new
  * ones zeroed; 0 or -ENOMEM (the array as it was). */
 int np_array_grow(void **arr, size_t size, size_t old_n, size_t n);
+/* Splits text in place at its first n - 1 seps into n fields, empty ones
+ * kept, the last the rest (a driver's state_get): 0, or -EINVAL for
+ * fewer. */
+int np_fields_split(char *text, char sep, char **field, size_t n);
 /* Seconds a released core port is kept from reuse. */
 static inline uint32_t np_realm_quarantine(const struct np_realm *r)
 {

@@ -82,9 +82,7 @@ static void term_addr(const struct at *a, int family, union np_addr *out)
 		out->v4 = a->t->nat.addr.v4.s_addr;
 }
 
-/* A terminal-side flow's latch state, which XDP changes. */
-#define LATCH_STATE                                                            \
-	(NP_F_LATCH_PENDING | NP_F_LATCH_TAKEOVER | NP_F_LATCH_RESTRICTED)
+#define LATCH_STATE NP_F_LATCH_STATE
 
 /* What the policer allows for a side's SDP bandwidth (np_sdp_police_rate:
  * headers and headroom added, so a G.711 call with b=AS:64 passes). */
@@ -376,8 +374,10 @@ void np_stream_volumes(struct np_core *core, size_t pair_i,
 	}
 }
 
-void np_stream_release(struct np_core *core, struct np_term *t,
-		       struct np_call *call, size_t i)
+/* say: log what the stream carried (not for a standby's copy, which
+ * carried nothing and is dropped whenever the active node changes it). */
+static void stream_release(struct np_core *core, struct np_term *t,
+			   struct np_call *call, size_t i, bool say)
 {
 	const struct np_pair *pair = np_core_pair(core, t);
 	struct np_stream *s = &call->streams[i];
@@ -387,7 +387,7 @@ void np_stream_release(struct np_core *core, struct np_term *t,
 	if (!s->active)
 		return;
 	np_stream_volumes(core, t->pair, s, true, &up, &down);
-	np_info("call '%s': stream %u/%u ended: %llu packets %llu bytes from "
+	np_log(say ? NP_LOG_INFO : NP_LOG_DEBUG,"call '%s': stream %u/%u ended: %llu packets %llu bytes from "
 		"the terminal, %llu packets %llu bytes to it",
 		call->id, s->access_port, s->core_port,
 		(unsigned long long)up.packets, (unsigned long long)up.bytes,
@@ -407,6 +407,18 @@ void np_stream_release(struct np_core *core, struct np_term *t,
 	/* The streams left may have been silent longer: read them again. */
 	call->media_check_at = 0;
 	np_term_changed(core, t);
+}
+
+void np_stream_release(struct np_core *core, struct np_term *t,
+		       struct np_call *call, size_t i)
+{
+	stream_release(core, t, call, i, true);
+}
+
+void np_stream_forget(struct np_core *core, struct np_term *t,
+		      struct np_call *call, size_t i)
+{
+	stream_release(core, t, call, i, false);
 }
 
 static int stream_allocate(const struct at *a, struct np_call *call,
@@ -556,6 +568,15 @@ static int sync_all(const struct at *a, struct np_call *call,
 		}
 	}
 	return 0;
+}
+
+int np_media_install(struct np_core *core, struct np_term *t,
+		     struct np_call *call)
+{
+	struct at a;
+
+	at_init(&a, core, t);
+	return sync_all(&a, call, false, false);
 }
 
 static int rewrite(const char *sdp, size_t len, const struct np_sdp_relay *relay,

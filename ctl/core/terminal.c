@@ -107,6 +107,8 @@ static void term_gone(struct np_core *core, struct np_term *t)
 {
 	struct np_term_key *k;
 
+	/* Its calls are gone (they woke it): the tick must not find it. */
+	np_timer_cancel(&core->term_timers, &t->visit);
 	dirty_unlink(t);
 	core->dirty = true;
 	if (!t->driver)
@@ -431,7 +433,23 @@ void np_term_free(struct np_core *core, struct np_term *t,
 		np_sockaddr_str(&t->nat, buf, sizeof(buf)),
 		np_end_reason_names[why]);
 	term_gone(core, t); /* after its calls, which mark it dirty */
-	np_timer_cancel(&core->term_timers, &t->visit);
+	free(t);
+}
+
+void np_term_forget(struct np_core *core, struct np_term *t)
+{
+	size_t corer = core->cfg->pairs[t->pair].second;
+
+	term_unlink(core, t);
+	while (t->calls)
+		np_call_forget(core, t, t->calls);
+	if (t->driver && t->driver->term_free)
+		t->driver->term_free(t->driver->ctx, t);
+	/* The active node still has it, or gave it up with its own
+	 * quarantine: ours is no one's to guard. */
+	port_release(core, corer, t->core_port, 0);
+	term_known(core, t, false);
+	term_gone(core, t);
 	free(t);
 }
 

@@ -12,6 +12,7 @@
 #define _GNU_SOURCE /* memmem */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -679,6 +680,7 @@ static void keep_lcd(const struct hctx *c, struct np_call *call, int local)
 	if (len < sizeof(k->lcd)) {
 		memcpy(k->lcd, c->m->buf + off, len);
 		k->lcd_len = len;
+		np_term_changed(c->core, c->t); /* kept in the state file */
 	}
 }
 
@@ -702,7 +704,7 @@ static void add_done(struct hctx *c, struct np_h248_op *op, int ctx, int cmd)
 	snprintf(call->from, sizeof(call->from), "%s@", k->term);
 	core_mid(c, call->from + strlen(call->from),
 		 sizeof(call->from) - strlen(call->from));
-	c->core->dirty = true;
+	np_term_changed(c->core, c->t); /* its name: the journal's record */
 	local = reply_stream(c, cmd, op->stream);
 	local = local < 0 ? -1 : find_in(c, local, "Local", "L");
 	if (!has_sdp(c, local))
@@ -1218,6 +1220,9 @@ void np_h248_input(struct np_h248 *h, size_t realm, uint16_t local_port,
 	if (c.from_mg) {
 		np_term_alive(t);
 		np_term_registered(core, t, now + NP_H248_MG_LIFETIME, now);
+		if (strlen(c.gw->mid) != m->mid_len ||
+		    strncmp(c.gw->mid, m->buf + m->mid_off, m->mid_len))
+			np_term_changed(core, t); /* kept in the state file */
 		snprintf(c.gw->mid, sizeof(c.gw->mid), "%.*s", (int)m->mid_len,
 			 m->buf + m->mid_off);
 	}
@@ -1332,6 +1337,71 @@ static void h248_term_free(void *ctx, struct np_term *t)
 	t->signaling = NULL;
 }
 
+/* The state file's text of a gateway (its mId) or of a termination's
+ * call (ContextID, TerminationID, StreamID, the gateway's last Local
+ * SDP), fields split by US, the SDP last: any byte of it is its own.
+ * Open transactions are not kept: the MGC sends its command again. */
+#define STATE_SEP '\x1f'
+
+static int h248_state_put(void *ctx, const struct np_term *t,
+			  const struct np_call *call, char *buf, size_t len)
+{
+	const struct np_h248_gw *gw = t->signaling;
+	const struct np_h248_term *k = call ? call->dialog : NULL;
+	int n;
+
+	(void)ctx;
+	if (call && k)
+		n = snprintf(buf, len, "%s\x1f%s\x1f%u\x1f%.*s", k->ctx,
+			     k->term, k->stream, (int)k->lcd_len, k->lcd);
+	else if (call)
+		n = snprintf(buf, len, "\x1f\x1f" "0\x1f");
+	else
+		n = snprintf(buf, len, "%s", gw ? gw->mid : "");
+	return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
+}
+
+static int h248_state_get(void *ctx, bool call, const char *text, void **out)
+{
+	char copy[64 + 128 + 16 + 2048 + 8], *f[4], *end;
+	struct np_h248_term *k;
+	struct np_h248_gw *gw;
+	unsigned long stream;
+
+	(void)ctx;
+	if (!call) {
+		if (strlen(text) >= sizeof(gw->mid))
+			return -EINVAL;
+		gw = calloc(1, sizeof(*gw));
+		if (!gw)
+			return -ENOMEM;
+		strcpy(gw->mid, text);
+		*out = gw;
+		return 0;
+	}
+	if (strlen(text) >= sizeof(copy))
+		return -EINVAL;
+	strcpy(copy, text);
+	if (np_fields_split(copy, STATE_SEP, f, 4) ||
+	    strlen(f[0]) >= sizeof(k->ctx) || strlen(f[1]) >= sizeof(k->term) ||
+	    strlen(f[3]) > sizeof(k->lcd))
+		return -EINVAL;
+	errno = 0;
+	stream = strtoul(f[2], &end, 10);
+	if (errno || end == f[2] || *end || stream > UINT_MAX)
+		return -EINVAL;
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	strcpy(k->ctx, f[0]);
+	strcpy(k->term, f[1]);
+	k->stream = (unsigned)stream;
+	k->lcd_len = strlen(f[3]);
+	memcpy(k->lcd, f[3], k->lcd_len);
+	*out = k;
+	return 0;
+}
+
 static int counters_grow(struct np_h248 *h, size_t n)
 {
 	int err = np_array_grow((void **)&h->ctr, sizeof(*h->ctr), h->n_ctr,
@@ -1354,6 +1424,8 @@ int np_h248_init(struct np_h248 *h, struct np_core *core)
 		.keepalive = h248_keepalive,
 		.call_abort = h248_call_abort,
 		.term_free = h248_term_free,
+		.state_put = h248_state_put,
+		.state_get = h248_state_get,
 		.ctx = h,
 	};
 	/* A restarted proxy's ids should not look like retransmissions of

@@ -275,12 +275,16 @@ static void learn(struct mctx *c, const char *ep)
 	if (np_mgcp_endpoint_split(ep, local, sizeof(local), domain,
 				   sizeof(domain)))
 		return;
-	if (!c->gw->domain[0] && strlen(domain) < sizeof(c->gw->domain))
+	if (!c->gw->domain[0] && strlen(domain) < sizeof(c->gw->domain)) {
 		scopy(c->gw->domain, sizeof(c->gw->domain), domain);
+		np_term_changed(c->core, c->t); /* kept in the state file */
+	}
 	if (!strcasecmp(domain, c->gw->domain) &&
 	    (!c->gw->endpoint[0] ||
-	     (strpbrk(c->gw->endpoint, "*$") && !strpbrk(local, "*$"))))
+	     (strpbrk(c->gw->endpoint, "*$") && !strpbrk(local, "*$")))) {
 		scopy(c->gw->endpoint, sizeof(c->gw->endpoint), ep);
+		np_term_changed(c->core, c->t);
+	}
 }
 
 /*
@@ -730,6 +734,7 @@ static void mdcx_done(struct mctx *c, struct np_mgcp_txn *x,
 	}
 	if (m->body_len && !placeholder(m)) {
 		keep_lcd(call, m);
+		np_term_changed(c->core, c->t); /* kept in the state file */
 		if (media(c, call, m, NP_SIDE_TERM,
 			  call->pending != NP_SIDE_FAR))
 			m->body_len = 0;
@@ -1169,6 +1174,73 @@ static void mgcp_term_free(void *ctx, struct np_term *t)
 	t->signaling = NULL;
 }
 
+/* The state file's text of a gateway (its domain, the endpoint its
+ * keepalive audits) or of a connection (endpoint, call id, connection id,
+ * the gateway's last LocalConnectionDescriptor), fields split by US. Open
+ * transactions are not kept: the call agent sends its command again.
+ * The description goes last: any byte of it is its own. */
+#define STATE_SEP '\x1f'
+
+static int mgcp_state_put(void *ctx, const struct np_term *t,
+			  const struct np_call *call, char *buf, size_t len)
+{
+	const struct np_mgcp_gw *gw = t->signaling;
+	const struct np_mgcp_conn *k = call ? call->dialog : NULL;
+	int n;
+
+	(void)ctx;
+	if (call && k)
+		n = snprintf(buf, len, "%s\x1f%s\x1f%s\x1f%.*s", k->endpoint,
+			     k->call_id, k->conn_id, (int)k->lcd_len, k->lcd);
+	else if (call)
+		n = snprintf(buf, len, "\x1f\x1f\x1f");
+	else
+		n = snprintf(buf, len, "%s\x1f%s", gw ? gw->domain : "",
+			     gw ? gw->endpoint : "");
+	return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
+}
+
+static int mgcp_state_get(void *ctx, bool call, const char *text, void **out)
+{
+	char copy[NP_MGCP_NAME_MAX + 3 * 64 + 2048 + 8], *f[4];
+	struct np_mgcp_conn *k;
+	struct np_mgcp_gw *gw;
+
+	(void)ctx;
+	if (strlen(text) >= sizeof(copy))
+		return -EINVAL;
+	strcpy(copy, text);
+	if (np_fields_split(copy, STATE_SEP, f, call ? 4 : 2))
+		return -EINVAL;
+	if (!call) {
+		if (strlen(f[0]) >= sizeof(gw->domain) ||
+		    strlen(f[1]) >= sizeof(gw->endpoint))
+			return -EINVAL;
+		gw = calloc(1, sizeof(*gw));
+		if (!gw)
+			return -ENOMEM;
+		strcpy(gw->domain, f[0]);
+		strcpy(gw->endpoint, f[1]);
+		*out = gw;
+		return 0;
+	}
+	if (strlen(f[0]) >= sizeof(k->endpoint) ||
+	    strlen(f[1]) >= sizeof(k->call_id) ||
+	    strlen(f[2]) >= sizeof(k->conn_id) ||
+	    strlen(f[3]) > sizeof(k->lcd))
+		return -EINVAL;
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	strcpy(k->endpoint, f[0]);
+	strcpy(k->call_id, f[1]);
+	strcpy(k->conn_id, f[2]);
+	k->lcd_len = strlen(f[3]);
+	memcpy(k->lcd, f[3], k->lcd_len);
+	*out = k;
+	return 0;
+}
+
 static int counters_grow(struct np_mgcp *mg, size_t n)
 {
 	int err = np_array_grow((void **)&mg->ctr, sizeof(*mg->ctr), mg->n_ctr,
@@ -1191,6 +1263,8 @@ int np_mgcp_init(struct np_mgcp *mg, struct np_core *core)
 		.keepalive = mgcp_keepalive,
 		.call_abort = mgcp_call_abort,
 		.term_free = mgcp_term_free,
+		.state_put = mgcp_state_put,
+		.state_get = mgcp_state_get,
 		.ctx = mg,
 	};
 	/* Ids of a restarted proxy should not look like retransmissions of

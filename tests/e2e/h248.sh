@@ -16,7 +16,14 @@
 # with AuditValue on ROOT every 2 s. A second call is left up and the
 # gateway goes silent: after three unanswered audits natproxyd releases
 # it, bills the termination (terminal-lost) and tells the MGC with a
-# ServiceChange Forced on it. Every H.248 message captured at both ends
+# ServiceChange Forced on it. natproxyd is killed (kill -9) while the
+# first call's RTP flows and started again on the same state file and
+# pins: XDP relays on meanwhile; the restarted natproxyd adopts the gateway
+# (core address, mId, the termination in its context), the MGC's Subtract
+# to that core address reaches the gateway, the call is billed once with
+# every packet. During the second call natproxyd is stopped cleanly and
+# started again: the audits that find the silent gateway are the third
+# run's. Every H.248 message captured at both ends
 # decodes in tshark (when installed) with no malformed field.
 set -u
 cd "$(dirname "$0")/../.."
@@ -73,9 +80,14 @@ sip_spawn lan1 python3 "$PEER" mg --ip "$SIP_A_IP" --mgc "$SIP_PROXY_ACC_IP:2944
 	--log "$MGLOG" --mute-file "$MUTE" --secs 40
 MG_PID=$SIP_LAST_PID
 sleep 1.5
+CUE=$NP_RUN_DIR/restart.cue
 sip_spawn core python3 "$PEER" mgc --ip "$SIP_KAM_IP" --media-ip "$SIP_CORE_UA_IP" \
-	--log "$MGCLOG" --calls 2 --lost --mute-file "$MUTE"
+	--log "$MGCLOG" --calls 2 --lost --mute-file "$MUTE" --restart-file "$CUE"
 MGC_PID=$SIP_LAST_PID
+
+# --- restarts: kill -9 while call 1's RTP flows, a clean stop during call 2's --
+gateway_restarted "$CUE.0" KILL "call 1" h248:
+gateway_restarted "$CUE.1" TERM "call 2" h248:
 check "the MGC's script completes (two calls, the second lost)" sip_wait "$MGC_PID" 60
 sip_stop "$MG_PID"
 stop_capture "$MG_CAP"
@@ -144,6 +156,11 @@ diag "RTP captured: $at_mg at the gateway (calls 1 and 2), $at_core at the far e
 check_eq "call 1: the far end received 50 RTP packets (script count)" 50 "$(summary "$MGCLOG" calls.0.rtp_in)"
 check_eq "call 1: captured at the far end: 50" 50 "$at_core"
 check "both calls: the gateway received 100 RTP packets ($at_mg captured)" test "$at_mg" -eq 100
+k=$(summary "$MGCLOG" calls.0.rtp_at_kill) u=$(summary "$MGCLOG" calls.0.rtp_at_restart)
+check "call 1: RTP reached the MGC while natproxyd was down (${k:-?} packets by the kill, ${u:-?} by the restart)" \
+	test "${u:-0}" -gt "${k:-0}"
+check_eq "call 1: the Subtract after the restart, to the same core address, reached the gateway" 1 \
+	"$(count "$MGLOG" in "C=$(summary "$MGCLOG" calls.0.ctx)\\{S=$(summary "$MGCLOG" calls.0.term)\\}")"
 check_eq "call 1: the Subtract's reply carried the statistics" \
 	"rtp/ps=50, rtp/pr=50" "$(summary "$MGCLOG" calls.0.subtract)"
 check_eq "nothing crossed the proxy's kernel between the two sides" 0 "$(sip_leaks)"
@@ -171,10 +188,24 @@ check_eq "call 1's record names the termination as the MGC knows the gateway" \
 check_eq "call 1's record: the gateway's NAT mapping" "$SIP_NAT1_IP" "$(rec "$c1" terminal | cut -d: -f1)"
 check_eq "call 1's record: 50 packets from the gateway" 50 "$(rec "$c1" streams.0.from_terminal.packets)"
 check_eq "call 1's record: 50 packets to the gateway (the capture's count)" 50 "$(rec "$c1" streams.0.to_terminal.packets)"
+check_eq "call 1: exactly one charging record through the restart" 1 \
+	"$(grep -c "\"call_id\": \"$c1\"" "$CHARGING")"
+check_eq "call 1's record: from the gateway, what the far end's capture holds" \
+	"$at_core" "$(rec "$c1" streams.0.from_terminal.packets)"
 
 # --- keepalive and the lost gateway ----------------------------------------------------
+# Each run's first audit comes up to two intervals after it adopted the
+# gateway: with two restarts, one answered is what the timeline holds.
 audits=$(summary "$MGLOG" audits)
-check "natproxyd audited the gateway with AuditValue on ROOT ($audits answered)" test "$audits" -ge 2
+muted=$(python3 - "$MGLOG" <<-'EOF'
+	import json, sys
+	print(sum(1 for l in map(json.loads, open(sys.argv[1]))
+	          if l.get("dir") == "in-muted" and "AuditValue" in l["msg"]))
+EOF
+)
+check "natproxyd audited the gateway with AuditValue on ROOT ($audits answered)" test "$audits" -ge 1
+check "the restarted natproxyd audited the silent gateway three times ($muted unanswered audits)" \
+	test "$muted" -ge 3
 check_eq "silent gateway: call 2 ($c2) billed terminal-lost" terminal-lost "$(rec "$c2" end_reason)"
 check_eq "call 2's record: 50 packets to the gateway" 50 "$(rec "$c2" streams.0.to_terminal.packets)"
 check_eq "the MGC got natproxy's ServiceChange Forced on call 2's termination" \
@@ -197,5 +228,6 @@ else
 	skip "H.248 captures decode in tshark" "tshark not installed"
 fi
 sip_stop "$NPD_PID"
+grep -i 'error' "$LOG" | head -3 | sed 's/^/# log: /'
 check "natproxyd logged no error" sh -c "! grep -qi 'error' '$LOG'"
 tap_done

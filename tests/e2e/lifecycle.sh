@@ -32,16 +32,6 @@ xdp_ifaces() {
 	links=$(in_ns proxy ip -o link show) || { echo "cannot list the proxy's links"; return 1; }
 	echo "$links" | awk '/ prog\/xdp id / {sub(":", "", $2); sub("@.*", "", $2); print $2}' | sort
 }
-# wait_for SECONDS CMD...: until CMD succeeds (bounded).
-wait_for() {
-	local tenths=$(($1 * 10)) i
-	shift
-	for ((i = 0; i < tenths; i++)); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
-}
 # out_has TEXT: whether $out holds TEXT.
 out_has() { grep -qF -- "$1" <<<"$out"; }
 # log_has FILE PATTERN: whether natproxyd logged a line matching PATTERN.

@@ -16,6 +16,13 @@
 # every 2 s. A second call is left up and the gateway goes silent: after
 # three unanswered AUEPs natproxyd releases it, ends and bills the
 # connection (terminal-lost) and tells the call agent with DLCX (E: 902).
+# natproxyd is killed (kill -9) while the first call's RTP flows and
+# started again on the same state file and pins: XDP relays on meanwhile;
+# the restarted natproxyd adopts the gateway (its core address, endpoint,
+# connection), the call agent's MDCX and DLCX to that core address reach
+# the gateway, the call is billed once with every packet. During the
+# second call it is stopped cleanly and started again: the AUEPs that
+# find the silent gateway are the third run's.
 # Every MGCP message captured at both ends decodes in tshark (when
 # installed) with no malformed field.
 set -u
@@ -76,9 +83,14 @@ sip_spawn lan1 python3 "$PEER" gw --ip "$SIP_A_IP" --ca "$SIP_PROXY_ACC_IP:2727"
 	--log "$GWLOG" --mute-file "$MUTE" --secs 40 --ncs
 GW_PID=$SIP_LAST_PID
 sleep 1.5
+CUE=$NP_RUN_DIR/restart.cue
 sip_spawn core python3 "$PEER" ca --ip "$SIP_KAM_IP" --media-ip "$SIP_CORE_UA_IP" \
-	--log "$CALOG" --calls 2 --lost --mute-file "$MUTE"
+	--log "$CALOG" --calls 2 --lost --mute-file "$MUTE" --restart-file "$CUE"
 CA_PID=$SIP_LAST_PID
+
+# --- restarts: kill -9 while call 1's RTP flows, a clean stop during call 2's --
+gateway_restarted "$CUE.0" KILL "call 1" mgcp:A3C47F2145678000
+gateway_restarted "$CUE.1" TERM "call 2" mgcp:A3C47F2145678001
 check "the call agent's script completes (two calls, the second lost)" sip_wait "$CA_PID" 60
 sip_stop "$GW_PID"
 stop_capture "$GW_CAP"
@@ -160,6 +172,15 @@ check_eq "call 1: the far end received 50 RTP packets (script count)" 50 "$(summ
 check_eq "call 1: captured at the far end: 50" 50 "$at_core"
 check "both calls: the gateway received 100 RTP packets ($at_gw captured)" test "$at_gw" -eq 100
 check_eq "call 1: the DLCX was answered 250" 250 "$(summary "$CALOG" calls.0.dlcx)"
+k=$(summary "$CALOG" calls.0.rtp_at_kill) u=$(summary "$CALOG" calls.0.rtp_at_restart)
+check "call 1: RTP reached the call agent while natproxyd was down (${k:-?} packets by the kill, ${u:-?} by the restart)" \
+	test "${u:-0}" -gt "${k:-0}"
+check_eq "call 1: the MDCX after the restart, to the same core address, was answered 200" \
+	200 "$(summary "$CALOG" calls.0.mdcx_after_restart)"
+check_eq "... it reached the gateway (its second MDCX of call 1)" 2 \
+	"$(msgs "$GWLOG" in MDCX | grep -c 'C: A3C47F2145678000')"
+check_eq "call 2: the MDCX after the clean restart was answered 200" \
+	200 "$(summary "$CALOG" calls.1.mdcx_after_restart)"
 check_eq "nothing crossed the proxy's kernel between the two sides" 0 "$(sip_leaks)"
 
 # --- charging ---------------------------------------------------------------------
@@ -183,10 +204,24 @@ check_eq "call 1's record names the endpoint as the call agent knows it" "$ep" "
 check_eq "call 1's record: the gateway's NAT mapping" "$SIP_NAT1_IP" "$(rec $c1 terminal | cut -d: -f1)"
 check_eq "call 1's record: 50 packets from the gateway" 50 "$(rec $c1 streams.0.from_terminal.packets)"
 check_eq "call 1's record: 50 packets to the gateway (the capture's count)" 50 "$(rec $c1 streams.0.to_terminal.packets)"
+check_eq "call 1: exactly one charging record through the restart" 1 \
+	"$(grep -c "\"call_id\": \"mgcp:$c1" "$CHARGING")"
+check_eq "call 1's record: from the gateway, what the far end's capture holds" \
+	"$at_core" "$(rec $c1 streams.0.from_terminal.packets)"
 
 # --- keepalive and the lost gateway ------------------------------------------------
+# Each run's first AUEP comes up to two intervals after it adopted the
+# gateway: with two restarts, one answered is what the timeline holds.
 aueps=$(summary "$GWLOG" auep)
-check "natproxyd audited the gateway with AUEP ($aueps answered)" test "$aueps" -ge 2
+muted=$(python3 - "$GWLOG" <<-'EOF'
+	import json, sys
+	print(sum(1 for l in map(json.loads, open(sys.argv[1]))
+	          if l.get("dir") == "in-muted" and l["msg"].startswith("AUEP")))
+EOF
+)
+check "natproxyd audited the gateway with AUEP ($aueps answered)" test "$aueps" -ge 1
+check "the restarted natproxyd audited the silent gateway three times ($muted unanswered AUEPs)" \
+	test "$muted" -ge 3
 check "the AUEPs name the gateway's own endpoint" \
 	sh -c "python3 - '$GWLOG' <<'EOF' | grep >/dev/null '^AUEP [0-9]* aaln/1@\[$SIP_A_IP\] MGCP 1.0$'
 import json, sys
@@ -220,5 +255,6 @@ else
 	skip "MGCP captures decode in tshark" "tshark not installed"
 fi
 sip_stop "$NPD_PID"
+grep -i 'error' "$LOG" | head -3 | sed 's/^/# log: /'
 check "natproxyd logged no error" sh -c "! grep -qi 'error' '$LOG'"
 tap_done

@@ -288,16 +288,6 @@ npd_start() {
 	return 1
 }
 npd_stop() { [ -n "$NPD_PID" ] && sip_stop "$NPD_PID"; NPD_PID=; }
-# wait_for SECONDS CMD...: until CMD succeeds (bounded).
-wait_for() {
-	local tenths=$(($1 * 10)) i
-	shift
-	for ((i = 0; i < tenths; i++)); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
-}
 has_acc_flow() { [ -n "$(acc_rtp)" ]; }
 # A's uac_cued call NAME: acked NAME once it has sent its ACK; cue NAME
 # starts its media, the second cue stops it and hangs up.

@@ -18,15 +18,6 @@ require_root "natproxyd start on a damaged state file end to end"
 sip_test_begin
 
 ctl() { in_ns proxy build/natproxyctl --pin-dir "$NP_PIN_DIR" "$@"; }
-wait_for() {
-	local tenths=$(($1 * 10)) i
-	shift
-	for ((i = 0; i < tenths; i++)); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
-}
 n_flows() { count_lines '^\{' ctl flows --json; }
 # flow_keys: the flows' local addresses, sorted, one a line.
 flow_keys() { ctl flows --json | python3 -c '

@@ -21,6 +21,8 @@ test, stdlib only.
       counts what arrives; TransactionResponseAck; Subtract (compact
       form). With --lost the last call is left up and the MGC waits for
       natproxy's ServiceChange Forced on the termination instead.
+      --restart-file F: while each call's media flows, natproxyd is
+      restarted (restart_cue.py); what follows comes after the restart.
 """
 import argparse
 import json
@@ -32,6 +34,8 @@ import socket
 import sys
 import threading
 import time
+
+import restart_cue
 
 RTP_PACKETS = 50
 
@@ -243,16 +247,14 @@ class Controller:
             time.sleep(0.3)
             sender = threading.Thread(target=send_rtp, args=(media, dest, 0xCA11), daemon=True)
             sender.start()
-            got_rtp = 0
-            end = time.time() + RTP_PACKETS * 0.02 + 2
-            while time.time() < end:
-                r, _, _ = select.select([media], [], [], 0.1)
-                if r:
-                    media.recvfrom(2048)
-                    got_rtp += 1
+            cue = "%s.%d" % (a.restart_file, k) if a.restart_file else None
+            got_rtp, marks = restart_cue.receive(media, RTP_PACKETS * 0.02 + 2, cue)
             sender.join()
             call = {"ctx": ctx, "term": term, "local": "%s:%d" % dest,
                     "rtp_in": got_rtp, "rtp_out": RTP_PACKETS}
+            if cue:
+                call["rtp_at_kill"] = marks.get("down")
+                call["rtp_at_restart"] = marks.get("up")
             if a.lost and k == a.calls - 1:
                 open(a.mute_file, "w").close()
                 end = time.time() + 30
@@ -284,6 +286,7 @@ def main():
     ap.add_argument("--secs", type=float, default=60)
     ap.add_argument("--calls", type=int, default=1)
     ap.add_argument("--lost", action="store_true")
+    ap.add_argument("--restart-file")
     a = ap.parse_args()
     if a.role == "mg":
         gateway(a)

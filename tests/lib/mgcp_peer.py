@@ -22,6 +22,9 @@
       sends 50 RTP packets to the gateway's LocalConnectionDescriptor
       and counts what arrives; DLCX. With --lost the last call is left
       up and the CA waits for natproxy's DLCX (E: 902) instead.
+      --restart-file F: while each call's media flows, natproxyd is
+      restarted (restart_cue.py); after it the CA sends MDCX (sendrecv, no
+      SDP) to the gateway before going on.
 """
 import argparse
 import json
@@ -33,6 +36,8 @@ import socket
 import sys
 import threading
 import time
+
+import restart_cue
 
 RTP_PACKETS = 50
 
@@ -243,16 +248,17 @@ class CallAgent:
             time.sleep(0.3)
             sender = threading.Thread(target=send_rtp, args=(media, dest, 0xCA11), daemon=True)
             sender.start()
-            got_rtp = 0
-            end = time.time() + RTP_PACKETS * 0.02 + 2
-            while time.time() < end:
-                r, _, _ = select.select([media], [], [], 0.1)
-                if r:
-                    media.recvfrom(2048)
-                    got_rtp += 1
+            cue = "%s.%d" % (a.restart_file, k) if a.restart_file else None
+            got_rtp, marks = restart_cue.receive(media, RTP_PACKETS * 0.02 + 2, cue)
             sender.join()
             call = {"call_id": call_id, "conn": conn, "lcd": "%s:%d" % dest,
                     "rtp_in": got_rtp, "rtp_out": RTP_PACKETS}
+            if cue:
+                call["rtp_at_kill"] = marks.get("down")
+                call["rtp_at_restart"] = marks.get("up")
+                tok, _, _ = self.command("MDCX", ep, gw, [
+                    ("C", call_id), ("I", conn), ("M", "sendrecv")])
+                call["mdcx_after_restart"] = tok[0]
             if a.lost and k == a.calls - 1:
                 # Left up: natproxy ends it when the gateway goes silent.
                 open(a.mute_file, "w").close()
@@ -286,6 +292,7 @@ def main():
     ap.add_argument("--calls", type=int, default=1)
     ap.add_argument("--lost", action="store_true")
     ap.add_argument("--ncs", action="store_true")
+    ap.add_argument("--restart-file")
     a = ap.parse_args()
     if a.role == "gw":
         gateway(a)

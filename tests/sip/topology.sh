@@ -422,6 +422,66 @@ natproxyd_start() {
 	return 1
 }
 
+# file_appears FILE: it exists within 15 s.
+file_appears() {
+	local i
+	for ((i = 0; i < 150; i++)); do
+		[ -e "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# wait_for SECONDS CMD...: until CMD succeeds, tried every 0.1 s (bounded).
+wait_for() {
+	local tenths=$(($1 * 10)) i
+	shift
+	for ((i = 0; i < tenths; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# natproxyd_restart_cued SIGNAL CUE LOG NATPROXYD ARGS...: a peer's
+# restart cue (tests/lib/restart_cue.py): natproxyd (NPD_PID) stopped with
+# SIGNAL (KILL: killed; TERM: a clean stop), CUE.down, 0.3 s in which XDP
+# relays on alone, natproxyd started again as natproxyd_start does (its
+# status returned), CUE.up.
+natproxyd_restart_cued() {
+	local sig=$1 cue=$2 err
+	shift 2
+	sip_stop "$NPD_PID" "$sig"
+	touch "$cue.down"
+	sleep 0.3
+	natproxyd_start "$@"
+	err=$?
+	touch "$cue.up"
+	return $err
+}
+
+# gateway_restarted CUE SIGNAL LABEL CALL: a gateway test's restart (its
+# natproxyd on $NP_RUN_DIR/natproxy.yaml and state, logging to $LOG): the
+# peer cued it, natproxyd stopped with SIGNAL and started again, it
+# adopted the gateway with its live call, and natproxyctl calls lists a
+# call whose id starts with CALL. Each a check labelled LABEL.
+gateway_restarted() {
+	check "$3: the core peer cues the restart while RTP flows" file_appears "$1"
+	check "$3: natproxyd stopped ($2), started again on the same state and pins" \
+		natproxyd_restart_cued "$2" "$1" "$LOG" build/natproxyd \
+			-c "$NP_RUN_DIR/natproxy.yaml" --state "$NP_RUN_DIR/state"
+	check "$3: ... and adopts the gateway and its live call" \
+		eval 'grep "adopted" "$LOG" | tail -1 | grep -q "adopted 1 terminals and 1 live calls"'
+	check "$3: natproxyctl calls lists the gateway's call" gateway_call_listed "$4"
+}
+
+# gateway_call_listed CALL: natproxyctl calls (from $NP_RUN_DIR/state)
+# lists a call whose id starts with CALL.
+gateway_call_listed() {
+	in_ns proxy build/natproxyctl --pin-dir "$NP_PIN_DIR" calls \
+		--state "$NP_RUN_DIR/state" | grep -q "^$1"
+}
+
 # sip_topology_down: removes everything; callers trap it on EXIT.
 sip_topology_down() {
 	local ns pid i left alive

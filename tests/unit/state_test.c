@@ -424,14 +424,16 @@ struct env {
 	time_t now;
 };
 
-static bool env_init(struct tap *t, struct env *e, const char *name)
+static bool env_init_cfg(struct tap *t, struct env *e, const char *name,
+			 const char *yaml)
 {
 	char err[256];
 	int ret;
 
 	memset(e, 0, sizeof(*e));
 	e->now = T0;
-	ret = np_config_parse(name, CFG, strlen(CFG), &e->cfg, err, sizeof(err));
+	ret = np_config_parse(name, yaml, strlen(yaml), &e->cfg, err,
+			      sizeof(err));
 	if (ret)
 		tap_diag("%s", err);
 	else
@@ -439,6 +441,11 @@ static bool env_init(struct tap *t, struct env *e, const char *name)
 	e->up = !ret;
 	tap_check(t, e->up, "%s: config parsed and proxy initialised", name);
 	return e->up;
+}
+
+static bool env_init(struct tap *t, struct env *e, const char *name)
+{
+	return env_init_cfg(t, e, name, CFG);
 }
 
 static void env_free(struct env *e)
@@ -645,11 +652,8 @@ static int rec_leg(void *arg, const struct np_call *leg)
 	rc = malloc(sizeof(*rc));
 	if (!rc)
 		return -ENOMEM;
-	rc->call = *leg;
 	/* Its own streams: the reader's go with its next leg. */
-	rc->call.gone_up = NULL;
-	rc->call.room = rc->call.n_forks = 0;
-	if (np_call_copy_streams(&rc->call, leg)) {
+	if (np_call_copy(&rc->call, leg)) {
 		free(rc);
 		return -ENOMEM;
 	}
@@ -2195,6 +2199,536 @@ out:
 	unlink(saved);
 }
 
+/* --- gateways (MGCP, H.248) ------------------------------------------------ */
+
+/* The access realm also takes MGCP and H.248; the pair names a call agent
+ * and an MGC. */
+#define GW_CFG                                                                 \
+	"realms:\n"                                                            \
+	"  - name: access\n"                                                   \
+	"    interface: acc0\n"                                                \
+	"    address: 203.0.113.1\n"                                           \
+	"    sip_port: 5060\n"                                                 \
+	"    mgcp_port: 2727\n"                                                \
+	"    h248_port: 2944\n"                                                \
+	"    media_ports: 30000-30099\n"                                       \
+	"  - name: core\n"                                                     \
+	"    interface: core0\n"                                               \
+	"    address: 198.51.100.1\n"                                          \
+	"    sip_ports: 20000-20009\n"                                         \
+	"    media_ports: 40000-40099\n"                                       \
+	"pairs:\n"                                                             \
+	"  - first: access\n"                                                  \
+	"    second: core\n"                                                   \
+	"    softswitch: 198.51.100.2:5060\n"                                  \
+	"    call_agent: 198.51.100.2:2727\n"                                  \
+	"    mgc: 198.51.100.2:2944\n"                                         \
+	"keepalive:\n"                                                         \
+	"  interval: 20\n"
+
+#define GW_SDP(ip, port)                                                       \
+	"v=0\r\no=- 1 1 IN IP4 " ip "\r\ns=-\r\nc=IN IP4 " ip "\r\nt=0 0\r\n"  \
+	"m=audio " port " RTP/AVP 0\r\n"
+
+static struct np_sockaddr mgcp_gw, h248_mg;
+
+static void gw_feed(struct env *e, const struct np_sockaddr *from,
+		    uint16_t to_port, const char *msg)
+{
+	sent_clear(&e->io);
+	np_proxy_input(&e->px, to_port >= 20000 ? CORE : ACC, to_port, from,
+		       msg, strlen(msg), e->now);
+}
+
+/* A command or reply from the core peer at 198.51.100.2:peer_port. */
+static void gw_from_core(struct env *e, uint16_t peer_port, uint16_t port,
+			 const char *fmt, ...)
+{
+	struct np_sockaddr peer = sa("198.51.100.2", peer_port);
+	char msg[MSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	gw_feed(e, &peer, port, msg);
+}
+
+#define gw_from_ca(e, port, ...) gw_from_core(e, 2727, port, __VA_ARGS__)
+#define gw_from_mgc(e, port, ...) gw_from_core(e, 2944, port, __VA_ARGS__)
+
+/* The first datagram sent to `to`, or NULL. */
+static const char *sent_to(const struct env *e, const struct np_sockaddr *to)
+{
+	size_t i;
+
+	for (i = 0; i < e->io.n_sent; i++)
+		if (np_sockaddr_eq(&e->io.sent[i].to, to))
+			return e->io.sent[i].buf;
+	return NULL;
+}
+
+/* A transaction id of ours in what went to `to` ("" if none). */
+static void sent_txid(const struct env *e, const struct np_sockaddr *to,
+		      const char *after, char *out, size_t len)
+{
+	const char *m = sent_to(e, to), *p = m ? strstr(m, after) : NULL;
+
+	snprintf(out, len, "%.*s", p ? (int)strspn(p + strlen(after), "0123456789") : 0,
+		 p ? p + strlen(after) : "");
+}
+
+/* An MGCP gateway with a connection (CRCX, MDCX answered) and an H.248
+ * gateway with a termination in context 7 (Add answered): *pm, *ph their
+ * core ports. */
+static bool gw_calls_up(struct tap *t, struct env *e, uint16_t *pm,
+			uint16_t *ph)
+{
+	struct np_sockaddr ca = sa("198.51.100.2", 2727);
+	char id[16], m[MSG_MAX];
+
+	gw_feed(e, &mgcp_gw, 2727,
+		"RSIP 1000 aaln/1@[192.168.1.10] MGCP 1.0\r\nRM: restart\r\n");
+	*pm = e->io.n_sent ? e->io.sent[0].from_port : 0;
+	sent_txid(e, &ca, "RSIP ", id, sizeof(id));
+	gw_from_ca(e, *pm, "200 %s OK\r\n", id);
+	gw_from_ca(e, *pm,
+		   "CRCX 300 aaln/1@[198.51.100.1]:%u MGCP 1.0\r\n"
+		   "C: A3C47F21456789F0\r\nM: recvonly\r\n",
+		   *pm);
+	sent_txid(e, &mgcp_gw, "CRCX ", id, sizeof(id));
+	snprintf(m, sizeof(m), "200 %s OK\r\nI: FDE234C8\r\n\r\n%s", id,
+		 GW_SDP("192.168.1.10", "4000"));
+	gw_feed(e, &mgcp_gw, 2727, m);
+	gw_from_ca(e, *pm,
+		   "MDCX 301 aaln/1@[198.51.100.1]:%u MGCP 1.0\r\n"
+		   "C: A3C47F21456789F0\r\nI: FDE234C8\r\n"
+		   "M: sendrecv\r\n\r\n%s",
+		   *pm, GW_SDP("198.51.100.20", "5000"));
+	sent_txid(e, &mgcp_gw, "MDCX ", id, sizeof(id));
+	snprintf(m, sizeof(m), "200 %s OK\r\n", id);
+	gw_feed(e, &mgcp_gw, 2727, m);
+
+	gw_feed(e, &h248_mg, 2944,
+		"MEGACO/1 [192.168.1.20]:2944\r\nTransaction = 9998 {\r\n"
+		"\tContext = - {\r\n\t\tServiceChange = ROOT {Services "
+		"{Method = Restart, ServiceChangeAddress = "
+		"[192.168.1.20]:2944, Profile = ResGW/1}}\r\n\t}\r\n}\r\n");
+	*ph = e->io.n_sent ? e->io.sent[0].from_port : 0;
+	gw_from_mgc(e, *ph,
+		    "MEGACO/1 [198.51.100.2]:2944\r\nTransaction = 400 {\r\n"
+		    "\tContext = $ {\r\n\t\tAdd = $ {Media {Stream = 1 "
+		    "{LocalControl {Mode = SendReceive},\r\n\t\t\tLocal "
+		    "{\r\nv=0\r\nc=IN IP4 $\r\nm=audio $ RTP/AVP 0\r\n"
+		    "\t\t\t},\r\n\t\t\tRemote {\r\n%s\t\t\t}}}}\r\n\t}\r\n}\r\n",
+		    GW_SDP("198.51.100.21", "5002"));
+	sent_txid(e, &h248_mg, "Transaction = ", id, sizeof(id));
+	snprintf(m, sizeof(m),
+		 "MEGACO/1 [192.168.1.20]:2944\r\nReply = %s {\r\n"
+		 "\tContext = 7 {\r\n\t\tAdd = rtp/1 {Media {Stream = 1 "
+		 "{Local {\r\n%s\t\t\t}}}}\r\n\t}\r\n}\r\n",
+		 id, GW_SDP("192.168.1.20", "4002"));
+	gw_feed(e, &h248_mg, 2944, m);
+	return tap_check(t, *pm && *ph && *pm != *ph && flow_count(&e->io) == 8,
+			 "gateways: an MGCP connection and an H.248 termination "
+			 "up at core ports %u, %u (%zu flows)",
+			 *pm, *ph, flow_count(&e->io));
+}
+
+/* What a read handed on of gateways, and adoption when px is set. */
+struct gw_seen {
+	struct np_proxy *px;
+	time_t now;
+	struct np_term *term; /* the last gateway adopted */
+	int gws, calls, errors, terms, legs;
+	char driver[4][32], data[4][NP_STATE_DRIVER_DATA];
+	struct np_term gw[4];
+	struct np_sockaddr core[4];
+	struct np_call call[4];
+	char call_data[4][NP_STATE_DRIVER_DATA];
+};
+
+static int seen_gw(void *arg, const char *driver, const struct np_term *t,
+		   const struct np_sockaddr *acc,
+		   const struct np_sockaddr *core, const char *data)
+{
+	struct gw_seen *s = arg;
+
+	(void)acc;
+	if (s->gws == 4)
+		return -ENOSPC;
+	snprintf(s->driver[s->gws], sizeof(s->driver[0]), "%s", driver);
+	snprintf(s->data[s->gws], sizeof(s->data[0]), "%s", data);
+	s->gw[s->gws] = *t;
+	s->core[s->gws++] = *core;
+	if (s->px && np_proxy_adopt_gw(s->px, driver, t, data, s->now,
+				       &s->term)) {
+		s->term = NULL;
+		s->errors++;
+	}
+	return 0;
+}
+
+static int seen_gw_call(void *arg, const struct np_call *call,
+			const char *data)
+{
+	struct gw_seen *s = arg;
+
+	if (s->calls == 4)
+		return -ENOSPC;
+	if (np_call_copy(&s->call[s->calls], call))
+		return -ENOMEM;
+	snprintf(s->call_data[s->calls++], sizeof(s->call_data[0]), "%s", data);
+	if (s->px && (!s->term ||
+		      np_proxy_adopt_gw_call(s->px, s->term, call, data)))
+		s->errors++;
+	return 0;
+}
+
+static int seen_sip_term(void *arg, const struct np_term *t,
+			 const struct np_sockaddr *acc,
+			 const struct np_sockaddr *core)
+{
+	(void)t, (void)acc, (void)core;
+	((struct gw_seen *)arg)->terms++;
+	return 0;
+}
+
+static int seen_sip_leg(void *arg, const struct np_call *leg)
+{
+	(void)leg;
+	((struct gw_seen *)arg)->legs++;
+	return 0;
+}
+
+static const struct np_state_visit gw_visit = { .term = seen_sip_term,
+					       .leg = seen_sip_leg,
+					       .gw = seen_gw,
+					       .gw_call = seen_gw_call };
+
+/* The live call of t, its dialog left out (leg_eq compares SIP's). */
+static struct np_call gw_live_call(const struct np_term *t)
+{
+	struct np_call c = *t->calls;
+
+	c.dialog = NULL;
+	return c;
+}
+
+static int seen_index(const struct gw_seen *s, const char *driver)
+{
+	int i;
+
+	for (i = 0; i < s->gws; i++)
+		if (!strcmp(s->driver[i], driver))
+			return i;
+	return -1;
+}
+
+/*
+ * Both gateways with their calls are saved (in the snapshot and in the
+ * journal), read back field by field, adopted by a new proxy at the same
+ * core ports with the same relays; the call agent's DLCX and the MGC's
+ * Subtract to those core ports reach the gateways at their NAT mappings
+ * and end the calls with one charging record each, with the volumes the
+ * maps hold; keepalives go on.
+ */
+static void test_gateways(struct tap *t, const char *path)
+{
+	static struct env e1, e2;
+	static struct gw_seen s1, s2;
+	struct np_term *tm = NULL, *th = NULL, *x;
+	struct np_state_report rep;
+	struct np_journal j;
+	struct np_call live;
+	const char *why = "", *out;
+	uint16_t pm = 0, ph = 0;
+	char *text, id[16], m[MSG_MAX];
+	int im, ih, err;
+
+	mgcp_gw = sa("203.0.113.50", 2427);
+	h248_mg = sa("203.0.113.60", 2944);
+	if (!env_init_cfg(t, &e1, "gateways", GW_CFG))
+		return;
+	if (!gw_calls_up(t, &e1, &pm, &ph))
+		goto out;
+	for (x = e1.px.core.terms; x; x = x->next) {
+		if (x->core_port == pm)
+			tm = x;
+		if (x->core_port == ph)
+			th = x;
+	}
+	/* Saved through the journal: the first save compacts, the second
+	 * (the MGCP gateway changed) appends its record. */
+	np_journal_init(&j);
+	tap_check(t, !np_state_save_changes(&e1.px, path, &test_owner, &j),
+		  "gateways: the state saved");
+	np_core_dirty_clear(&e1.px.core);
+	np_term_changed(&e1.px.core, tm);
+	tap_check(t, !np_state_save_changes(&e1.px, path, &test_owner, &j) &&
+			     j.appends == 1,
+		  "gateways: the MGCP gateway's record appended to the journal "
+		  "(%lu)", j.appends);
+	np_core_dirty_clear(&e1.px.core);
+	np_journal_close(&j);
+	text = slurp(path);
+	tap_check(t, text && strstr(text, "\ngw mgcp 0 203.0.113.50 2427 "
+					  "203.0.113.1 0 198.51.100.1 ") &&
+			     strstr(text, "\ngw h248 0 203.0.113.60 2944 ") &&
+			     strstr(text, "\ngwcall ") && strstr(text, "\nend 2 #"),
+		  "gateways: two gw records with their gwcall lines, end 2");
+	free(text);
+
+	memset(&s1, 0, sizeof(s1));
+	err = np_state_read_report(path, &gw_visit, &s1, &rep);
+	tap_check(t, !err && rep.complete && rep.good == 1 &&
+			     rep.journal_replayed == 1 && s1.gws == 2 &&
+			     s1.calls == 2 && !s1.terms && !s1.legs,
+		  "gateways: read complete, 2 gateways (one from the journal), "
+		  "2 calls (%d: %d %d, %d, %u, %u, bad %u at %d)",
+		  err, rep.complete, s1.gws, s1.calls, rep.good, rep.journal_replayed, rep.bad,
+		  rep.first_bad_line);
+	im = seen_index(&s1, "mgcp");
+	ih = seen_index(&s1, "h248");
+	if (!tap_check(t, im >= 0 && ih >= 0 && tm && th,
+		       "gateways: one of each driver"))
+		goto out;
+	tap_check(t, np_sockaddr_eq(&s1.gw[im].nat, &mgcp_gw) &&
+			     s1.gw[im].core_port == pm &&
+			     s1.core[im].port == pm &&
+			     s1.gw[im].registered_until == tm->registered_until &&
+			     !strcmp(s1.data[im], "[192.168.1.10]\x1f"
+						  "aaln/1@[192.168.1.10]"),
+		  "gateways: MGCP: NAT mapping, core port, lifetime, endpoint "
+		  "('%s')",
+		  s1.data[im]);
+	tap_check(t, np_sockaddr_eq(&s1.gw[ih].nat, &h248_mg) &&
+			     s1.gw[ih].core_port == ph &&
+			     !strcmp(s1.data[ih], "[192.168.1.20]:2944"),
+		  "gateways: H.248: NAT mapping, core port, mId ('%s')",
+		  s1.data[ih]);
+	live = gw_live_call(tm);
+	s1.call[im].dialog = NULL;
+	tap_check(t, leg_eq(&live, &s1.call[im], &why) &&
+			     !strncmp(s1.call_data[im],
+				      "aaln/1@[192.168.1.10]\x1f"
+				      "A3C47F21456789F0\x1f"
+				      "FDE234C8\x1fv=0\r\n",
+				      40),
+		  "gateways: the MGCP connection as it was (%s)", why);
+	live = gw_live_call(th);
+	tap_check(t, leg_eq(&live, &s1.call[ih], &why) &&
+			     !strncmp(s1.call_data[ih], "7\x1frtp/1\x1f" "1\x1fv=0",
+				      13),
+		  "gateways: the H.248 termination as it was (%s)", why);
+
+	/* The daemon stops, a new one adopts both. */
+	np_proxy_forget(&e1.px);
+	e1.up = false;
+	if (!env_init_cfg(t, &e2, "gateways adopted", GW_CFG))
+		goto out;
+	memcpy(e2.io.flows, e1.io.flows, sizeof(e2.io.flows));
+	e2.now = T0 + 10;
+	memset(&s2, 0, sizeof(s2));
+	s2.px = &e2.px;
+	s2.now = e2.now;
+	tap_check(t, !np_state_read(path, &gw_visit, &s2) && s2.gws == 2 &&
+			     s2.calls == 2 && !s2.errors,
+		  "gateways: adopted, no error (%d)", s2.errors);
+	tap_check(t, e2.px.core.live_calls[ACC] == 2 &&
+			     np_term_by_core_port(&e2.px.core, CORE, pm) &&
+			     np_term_by_core_port(&e2.px.core, CORE, ph) &&
+			     e2.px.core.signal_ports[CORE].in_use == 2 &&
+			     np_core_media_port_used(&e2.px.core, ACC, 30000) &&
+			     np_core_media_port_used(&e2.px.core, CORE, 40002),
+		  "gateways: adopted at core ports %u, %u with their relays",
+		  pm, ph);
+
+	/* Keepalives resume: AUEP on the endpoint, AuditValue on ROOT (the
+	 * first at most two intervals after the adoption, at its phase). */
+	e2.now += 2 * 20 - 1;
+	sent_clear(&e2.io);
+	np_proxy_tick(&e2.px, e2.now);
+	out = sent_to(&e2, &mgcp_gw);
+	tap_check(t, out && !strncmp(out, "AUEP ", 5) &&
+			     strstr(out, " aaln/1@[192.168.1.10] MGCP 1.0"),
+		  "gateways: AUEP to the adopted MGCP gateway");
+	out = sent_to(&e2, &h248_mg);
+	tap_check(t, out && strstr(out, "AuditValue = ROOT"),
+		  "gateways: AuditValue to the adopted H.248 gateway");
+
+	/* The call agent's DLCX to the same core port. */
+	e2.io.n_records = 0;
+	gw_from_ca(&e2, pm,
+		   "DLCX 303 aaln/1@[198.51.100.1]:%u MGCP 1.0\r\n"
+		   "C: A3C47F21456789F0\r\nI: FDE234C8\r\n",
+		   pm);
+	out = sent_to(&e2, &mgcp_gw);
+	tap_check(t, out && strstr(out, "DLCX ") &&
+			     strstr(out, " aaln/1@[192.168.1.10] MGCP 1.0\r\n"
+					 "C: A3C47F21456789F0\r\nI: FDE234C8\r\n"),
+		  "gateways: DLCX after the restart reaches the gateway");
+	sent_txid(&e2, &mgcp_gw, "DLCX ", id, sizeof(id));
+	snprintf(m, sizeof(m), "250 %s OK\r\n", id);
+	gw_feed(&e2, &mgcp_gw, 2727, m);
+	tap_check(t, e2.io.n_records == 1 &&
+			     strstr(e2.io.last_record,
+				    "\"from_terminal\": {\"packets\": 100, "
+				    "\"bytes\": 20000"),
+		  "gateways: one charging record, the volumes the maps hold");
+	if (e2.io.n_records != 1 || !strstr(e2.io.last_record, "\"packets\": 100"))
+		tap_diag("record: %s", e2.io.last_record);
+
+	/* The MGC's Subtract to the same core port. */
+	gw_from_mgc(&e2, ph,
+		    "MEGACO/1 [198.51.100.2]:2944\r\nTransaction = 401 "
+		    "{Context = 7 {Subtract = rtp/1 {Audit{Statistics}}}}\r\n");
+	out = sent_to(&e2, &h248_mg);
+	tap_check(t, out && strstr(out, "{Context = 7 {Subtract = rtp/1"),
+		  "gateways: Subtract after the restart reaches the gateway");
+	sent_txid(&e2, &h248_mg, "Transaction = ", id, sizeof(id));
+	snprintf(m, sizeof(m),
+		 "MEGACO/1 [192.168.1.20]:2944\r\nReply = %s {Context = 7 "
+		 "{Subtract = rtp/1}}\r\n",
+		 id);
+	gw_feed(&e2, &h248_mg, 2944, m);
+	tap_check(t, e2.io.n_records == 2 && flow_count(&e2.io) == 0 &&
+			     e2.px.core.live_calls[ACC] == 0,
+		  "gateways: Subtract answered: the second record, no flow left");
+out:
+	if (e1.up)
+		np_proxy_fini(&e1.px);
+	if (e2.up)
+		np_proxy_fini(&e2.px);
+	env_free(&e1);
+	env_free(&e2);
+}
+
+/*
+ * One gateway record damaged (a byte of its gw line, or of its gwcall
+ * line) is skipped whole, the other handed on; a gateway of a driver this
+ * natproxyd does not have is not adopted; a gw record in a version 2 file
+ * is damage.
+ */
+static void test_gateways_damaged(struct tap *t, const char *path)
+{
+	static struct env e;
+	static struct gw_seen s;
+	static struct flow_slot flows[MAX_FLOWS];
+	struct np_state_report rep;
+	uint16_t pm = 0, ph = 0;
+	char *text = NULL, *p;
+	int err;
+
+	mgcp_gw = sa("203.0.113.50", 2427);
+	h248_mg = sa("203.0.113.60", 2944);
+	if (!env_init_cfg(t, &e, "gateways damaged", GW_CFG))
+		return;
+	if (!gw_calls_up(t, &e, &pm, &ph) ||
+	    np_state_save(&e.px, path, &test_owner))
+		goto out;
+	/* A damaged line is laid to the record it follows: the first
+	 * record's gw line, or a gwcall line inside the other. */
+	text = slurp(path);
+	p = text ? strstr(text, "\ngw h248 ") : NULL;
+	if (!tap_check(t, p && strstr(text, "\ngw mgcp ") > p,
+		       "damaged gateway: the file has both, H.248's first"))
+		goto out;
+	p[4] = 'H'; /* "gw H248": its checksum no longer holds */
+	write_file(path, text);
+	memset(&s, 0, sizeof(s));
+	err = np_state_read_report(path, &gw_visit, &s, &rep);
+	tap_check(t, !err && !rep.complete && rep.bad == 1 && rep.good == 1 &&
+			     s.gws == 1 && !strcmp(s.driver[0], "mgcp") &&
+			     s.calls == 1 && !strncmp(s.call[0].id, "mgcp:", 5),
+		  "damaged gw line: that gateway skipped whole with its call, "
+		  "the other handed on (bad %u, good %u, %d gateways, %d calls)",
+		  rep.bad, rep.good, s.gws, s.calls);
+	p[4] = 'h';
+	p = strstr(text, "\ngwcall mgcp:");
+	if (p) {
+		p[8] ^= 1;
+		write_file(path, text);
+		memset(&s, 0, sizeof(s));
+		err = np_state_read_report(path, &gw_visit, &s, &rep);
+		tap_check(t, !err && rep.bad == 1 && rep.good == 1 &&
+				     s.gws == 1 && s.calls == 1 &&
+				     !strcmp(s.driver[0], "h248") &&
+				     !strncmp(s.call[0].id, "h248:", 5),
+			  "damaged gwcall line: its gateway skipped whole, the "
+			  "other handed on (%d: bad %u at %d, good %u, %d "
+			  "gateways, %d calls)",
+			  err, rep.bad, rep.first_bad_line, rep.good, s.gws,
+			  s.calls);
+		p[8] ^= 1;
+	}
+
+	/* A kind this reader does not know (as "gw" is to one from before
+	 * gateway records), checksum right, first after the owner line: one
+	 * damaged record, nothing after it lost. */
+	p = strstr(text, "\ngw h248 ");
+	if (p) {
+		static const char line[] = "gwx sccp 0 203.0.113.70 2000";
+		char *mod = malloc(strlen(text) + 512);
+
+		if (mod) {
+			sprintf(mod, "%.*s\n%s #%08x%s", (int)(p - text), text,
+				line, test_crc(line, strlen(line)), p);
+			write_file(path, mod);
+		}
+		free(mod);
+		memset(&s, 0, sizeof(s));
+		err = np_state_read_report(path, &gw_visit, &s, &rep);
+		tap_check(t, !err && !rep.complete && rep.bad == 1 &&
+				     rep.good == 2 && s.gws == 2 && s.calls == 2,
+			  "unknown kind first: skipped as one damaged record, "
+			  "both gateways after it handed on (bad %u, good %u)",
+			  rep.bad, rep.good);
+		write_file(path, text);
+	}
+
+	/* Another driver's name, checksum right: read, not adopted; the
+	 * flows stay for the new proxy. */
+	np_proxy_forget(&e.px);
+	e.up = false;
+	memcpy(flows, e.io.flows, sizeof(flows));
+	env_free(&e);
+	if (!env_init_cfg(t, &e, "gateways unknown driver", GW_CFG))
+		goto out;
+	memcpy(e.io.flows, flows, sizeof(flows));
+	p = strstr(text, "\nend ");
+	if (p) {
+		static const char line[] =
+			"gw sccp 0 203.0.113.70 2000 203.0.113.1 0 "
+			"198.51.100.1 20007 0 - 0";
+		char *mod = malloc(strlen(text) + 512);
+
+		*p = '\0';
+		if (mod) {
+			sprintf(mod, "%s\n%s #%08x\nend 3 #%08x\n", text, line,
+				test_crc(line, strlen(line)),
+				test_crc("end 3", 5));
+			write_file(path, mod);
+		}
+		free(mod);
+	}
+	memset(&s, 0, sizeof(s));
+	s.px = &e.px;
+	s.now = e.now;
+	err = np_state_read_report(path, &gw_visit, &s, &rep);
+	tap_check(t, !err && rep.complete && s.gws == 3 && s.errors == 1 &&
+			     e.px.core.live_calls[ACC] == 2 &&
+			     !np_term_by_core_port(&e.px.core, CORE, 20007),
+		  "unknown driver: that gateway not adopted, the others are "
+		  "(%d gateways, %d errors)",
+		  s.gws, s.errors);
+out:
+	free(text);
+	if (e.up)
+		np_proxy_fini(&e.px);
+	env_free(&e);
+}
+
 static void osip_quiet(const char *file, int line, osip_trace_level_t level,
 		       const char *fmt, va_list ap)
 {
@@ -2233,6 +2767,8 @@ int main(void)
 	test_recover(&t, path);
 	test_owner_line(&t, path);
 	test_journal(&t, path);
+	test_gateways(&t, path);
+	test_gateways_damaged(&t, path);
 	unlink(path);
 	unlink(path2);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);

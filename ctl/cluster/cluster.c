@@ -1,0 +1,574 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* natproxyd as a node of an active/standby pair (cluster.h). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cluster/cluster.h"
+#include "cluster/follow.h"
+#include "cluster/live.h"
+#include "log.h"
+
+#define MEDIA_TTL_MS "30000" /* a dead node's live calls are not taken over later */
+#define HSET_FIELDS 500 /* fields per HSET command */
+/* s: a call this young may not be in the peer's media hash yet (written
+ * every second, read every second). */
+#define LIVE_NEW 2
+
+struct np_cluster {
+	struct np_cluster_config cfg;
+	const struct np_config *config;
+	struct np_proxy *px;
+	struct np_redis *redis;
+	char health[4096];
+	enum np_role role;
+	enum np_lease_seen lease;
+	char holder[NP_CLUSTER_NAME_MAX];
+	bool have_addrs, following;
+	/* Entries of the peer applied since we last acted: a promotion
+	 * takes its calls over. */
+	bool copied;
+	/* The peer's media hash as last read, sorted by key. */
+	struct np_redis_field *fields;
+	size_t n_fields;
+	struct np_cluster_stats st;
+	char key[4][128]; /* journal, snapshot, media (ours); media (peer's) */
+};
+
+
+static double mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double wall_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* One command for a transaction, its arguments by length. */
+struct cmd {
+	int argc;
+	const char *argv[HSET_FIELDS * 2 + 4];
+	size_t lens[HSET_FIELDS * 2 + 4];
+};
+
+static void arg(struct cmd *c, const char *s, size_t len)
+{
+	c->argv[c->argc] = s;
+	c->lens[c->argc++] = len;
+}
+
+static void args(struct cmd *c, const char *s)
+{
+	arg(c, s, strlen(s));
+}
+
+/* Queues cmds as one transaction. */
+static void send_txn(struct np_cluster *cl, struct cmd *cmds, size_t n)
+{
+	int argc[8];
+	const char *const *argv[8];
+	const size_t *lens[8];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		argc[i] = cmds[i].argc;
+		argv[i] = cmds[i].argv;
+		lens[i] = cmds[i].lens;
+	}
+	if (np_redis_queue(cl->redis, n, argc, argv, lens))
+		cl->st.published++;
+}
+
+/* The journal's hook: a snapshot or a batch, to our stream. */
+static void replicate(void *arg_, bool snapshot, uint64_t gen,
+		      const char *text, size_t len)
+{
+	struct np_cluster *cl = arg_;
+	static struct cmd cmds[3];
+	char g[32], mono[32], wall[32];
+	size_t n = 0;
+	struct cmd *x;
+
+	if (cl->role != NP_ROLE_ACTIVE)
+		return; /* a standby's file is a copy: nothing to tell */
+	snprintf(g, sizeof(g), "%llu", (unsigned long long)gen);
+	snprintf(mono, sizeof(mono), "%.3f", mono_now());
+	snprintf(wall, sizeof(wall), "%.3f", wall_now());
+	memset(cmds, 0, sizeof(cmds));
+	if (snapshot) {
+		/* The stream always starts with the snapshot it follows: a
+		 * late starter reads it from its beginning. */
+		x = &cmds[n++];
+		args(x, "DEL");
+		args(x, cl->key[0]);
+	}
+	x = &cmds[n++];
+	args(x, "XADD");
+	args(x, cl->key[0]);
+	args(x, "*");
+	args(x, "kind");
+	args(x, snapshot ? "snapshot" : "batch");
+	args(x, "gen");
+	args(x, g);
+	args(x, "mono");
+	args(x, mono);
+	args(x, "wall");
+	args(x, wall);
+	args(x, "data");
+	arg(x, text, len);
+	if (snapshot) {
+		x = &cmds[n++];
+		args(x, "SET");
+		args(x, cl->key[1]);
+		arg(x, text, len);
+	}
+	send_txn(cl, cmds, n);
+}
+
+/* Whether every realm's address is on this host: a socket binds to it
+ * (without IP_FREEBIND) only then. */
+static bool addrs_here(const struct np_config *cfg)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	size_t i;
+	int fd;
+	bool ok = true;
+
+	for (i = 0; ok && i < cfg->n_realms; i++) {
+		const struct np_sockaddr *a = &cfg->realms[i].address;
+
+		memset(&ss, 0, sizeof(ss));
+		if (a->family == AF_INET6) {
+			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+			s6->sin6_family = AF_INET6;
+			s6->sin6_addr = a->addr.v6;
+			len = sizeof(*s6);
+		} else {
+			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+			s4->sin_family = AF_INET;
+			s4->sin_addr = a->addr.v4;
+			len = sizeof(*s4);
+		}
+		fd = socket(a->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		ok = fd >= 0 && !bind(fd, (struct sockaddr *)&ss, len);
+		if (fd >= 0)
+			close(fd);
+	}
+	return ok;
+}
+
+static int field_cmp(const void *a, const void *b)
+{
+	const struct np_redis_field *x = a, *y = b;
+
+	return strcmp(x->key, y->key);
+}
+
+static const char *field_of(const struct np_cluster *cl, const char *key)
+{
+	struct np_redis_field k = { (char *)key, NULL }, *f;
+
+	if (!cl->n_fields)
+		return NULL;
+	f = bsearch(&k, cl->fields, cl->n_fields, sizeof(k), field_cmp);
+	return f ? f->value : NULL;
+}
+
+/* The peer's latches into our copies of its calls. */
+static void latch_all(struct np_cluster *cl)
+{
+	struct np_core *core = &cl->px->core;
+	char key[NP_LIVE_KEY_MAX];
+	struct np_term *t;
+	struct np_call *call;
+	const char *text;
+
+	for (t = core->terms; t; t = t->next)
+		for (call = t->calls; call; call = call->next) {
+			np_live_key(t, call, key, sizeof(key));
+			text = field_of(cl, key);
+			if (text)
+				np_live_latch(core, t, call, text);
+		}
+}
+
+/* The calls we copied become ours: those the peer still had live (its
+ * media hash has them) carry its counts into their records; those too
+ * young to be there yet are taken without counts; the others it ended
+ * and billed: dropped. */
+static void take_over(struct np_cluster *cl, time_t now)
+{
+	struct np_core *core = &cl->px->core;
+	char key[NP_LIVE_KEY_MAX];
+	struct np_call *call, *next;
+	const char *text;
+	struct np_term *t;
+	double wall = wall_now();
+
+	for (t = core->terms; t; t = t->next) {
+		if (t->registered_until)
+			t->ka_due = now; /* the NAT bindings: at once */
+		for (call = t->calls; call; call = next) {
+			next = call->next;
+			np_live_key(t, call, key, sizeof(key));
+			text = cl->copied ? field_of(cl, key) : "";
+			/* Younger than the peer's last write of its live
+			 * calls: not in it yet, but live (its end would have
+			 * come before, in order). No counts of it there. */
+			if (!text && now - call->started <= LIVE_NEW)
+				text = "live1 0";
+			if (!text) {
+				np_info("cluster: call '%s' not taken over: "
+					"%s has no live record of it",
+					call->id, cl->cfg.peer);
+				np_call_forget(core, t, call);
+				cl->st.not_taken++;
+				continue;
+			}
+			if (!cl->copied)
+				continue;
+			np_live_volumes(text, call);
+			call->takeover_at = wall;
+			snprintf(call->takeover_from,
+				 sizeof(call->takeover_from), "%s",
+				 cl->cfg.peer);
+			/* Media timeouts count from here: our flows saw
+			 * nothing before. */
+			if (call->answered)
+				call->answered_at = now;
+			np_term_changed(core, t);
+			cl->st.taken_over++;
+		}
+	}
+}
+
+static void become(struct np_cluster *cl, enum np_role next, time_t now)
+{
+	enum np_role was = cl->role;
+	uint64_t before = cl->st.taken_over;
+
+	if (next == was)
+		return;
+	cl->role = next;
+	cl->st.role = next;
+	switch (next) {
+	case NP_ROLE_ACTIVE:
+		take_over(cl, now);
+		cl->copied = false;
+		cl->st.promotions++;
+		/* The whole state, to our own stream, before anything else. */
+		np_core_changed_all(&cl->px->core);
+		np_info("cluster: node '%s' active: holds the addresses and "
+			"the lease; %llu calls taken over from '%s'",
+			cl->cfg.node,
+			(unsigned long long)(cl->st.taken_over - before),
+			cl->cfg.peer);
+		break;
+	case NP_ROLE_FENCED:
+		cl->st.fencings++;
+		np_warn("cluster: node '%s' fenced: '%s' holds the lease; no "
+			"keepalives, no charging, no answers from here",
+			cl->cfg.node, cl->holder);
+		break;
+	default:
+		cl->st.demotions++;
+		np_warn("cluster: node '%s' standby (was %s): %s",
+			cl->cfg.node, np_role_names[was],
+			cl->have_addrs ? "the lease is not ours" :
+					 "the addresses are not here");
+		break;
+	}
+}
+
+static void decide(struct np_cluster *cl, time_t now)
+{
+	struct np_role_view v = { cl->have_addrs, cl->lease };
+	struct np_role_step s = np_role_next(cl->role, &v);
+	bool follow = s.follow && !strcmp(cl->holder, cl->cfg.peer);
+
+	np_redis_want(cl->redis, s.want);
+	if (follow != cl->following) {
+		cl->following = follow;
+		np_redis_follow(cl->redis, follow);
+		np_info("cluster: %s '%s'", follow ? "following" : "no longer following",
+			cl->cfg.peer);
+	}
+	become(cl, s.next, now);
+}
+
+static void apply_entries(struct np_cluster *cl, struct np_redis_entry *e,
+			  time_t now)
+{
+	double mono = mono_now(), wall = wall_now();
+	struct np_follow_report rep = { 0 };
+	bool any = false;
+	time_t shift;
+
+	for (; e; e = e->next) {
+		if (cl->role != NP_ROLE_STANDBY)
+			break; /* read before we acted: not ours to apply */
+		/* The writer's monotonic clock made ours, through the wall
+		 * clocks (the time the entry waited is taken out). */
+		shift = (time_t)(mono - (wall - e->wall) - e->mono + 0.5);
+		if (np_follow_apply(cl->px, e->snapshot, e->data, e->len,
+				    shift, now, &rep))
+			np_warn("cluster: no memory to apply an entry of '%s'",
+				cl->cfg.peer);
+		cl->st.applied++;
+		any = true;
+	}
+	if (!any)
+		return;
+	cl->copied = true;
+	cl->st.apply_bad += rep.bad + rep.failed;
+	cl->st.copied_calls += rep.calls;
+	if (rep.bad || rep.failed)
+		np_warn("cluster: entries of '%s': %u records damaged, %u not "
+			"copied",
+			cl->cfg.peer, rep.bad, rep.failed);
+	latch_all(cl);
+}
+
+void np_cluster_event(struct np_cluster *cl, time_t now)
+{
+	struct np_redis_news news;
+	bool lease_changed;
+
+	np_redis_poll(cl->redis, &news);
+	cl->st.redis = news.stats;
+	lease_changed = news.lease != cl->lease || strcmp(news.holder, cl->holder);
+	if (lease_changed)
+		np_info("cluster: lease '%s' %s%s%s", cl->cfg.share,
+			np_lease_names[news.lease], news.holder[0] ? ": " : "",
+			news.holder);
+	cl->lease = news.lease;
+	cl->st.lease = news.lease;
+	memcpy(cl->holder, news.holder, sizeof(cl->holder));
+	if (news.have_fields) {
+		np_redis_fields_free(cl->fields, cl->n_fields);
+		cl->fields = news.fields;
+		cl->n_fields = news.n_fields;
+		qsort(cl->fields, cl->n_fields, sizeof(*cl->fields),
+		      field_cmp);
+		if (cl->role == NP_ROLE_STANDBY)
+			latch_all(cl);
+	}
+	apply_entries(cl, news.entries, now);
+	np_redis_entries_free(news.entries);
+	if (news.resync && cl->role == NP_ROLE_ACTIVE) {
+		cl->st.resyncs++;
+		np_warn("cluster: redis was away (%llu transactions dropped): "
+			"the whole state goes again",
+			(unsigned long long)news.stats.dropped);
+		np_core_changed_all(&cl->px->core);
+	}
+	if (lease_changed)
+		decide(cl, now);
+}
+
+/* HSETs n fields of keys and texts to our media hash, with its TTL. */
+static void publish_fields(struct np_cluster *cl, char (*keys)[NP_LIVE_KEY_MAX],
+			   char **texts, size_t n)
+{
+	static struct cmd cmds[2];
+	size_t i;
+
+	memset(cmds, 0, sizeof(cmds));
+	args(&cmds[0], "HSET");
+	args(&cmds[0], cl->key[2]);
+	for (i = 0; i < n; i++) {
+		args(&cmds[0], keys[i]);
+		args(&cmds[0], texts[i]);
+	}
+	args(&cmds[1], "PEXPIRE");
+	args(&cmds[1], cl->key[2]);
+	args(&cmds[1], MEDIA_TTL_MS);
+	send_txn(cl, cmds, 2);
+}
+
+/* Every live call's counters and latches, to our media hash. */
+static void publish_live(struct np_cluster *cl)
+{
+	struct np_core *core = &cl->px->core;
+	static char keys[HSET_FIELDS][NP_LIVE_KEY_MAX];
+	char *texts[HSET_FIELDS];
+	struct np_term *t;
+	struct np_call *call;
+	size_t n = 0;
+
+	for (t = core->terms; t; t = t->next)
+		for (call = t->calls; call; call = call->next) {
+			np_live_key(t, call, keys[n], sizeof(keys[n]));
+			texts[n] = np_live_text(core, t, call);
+			if (!texts[n])
+				continue;
+			if (++n < HSET_FIELDS)
+				continue;
+			publish_fields(cl, keys, texts, n);
+			while (n)
+				free(texts[--n]);
+		}
+	if (n)
+		publish_fields(cl, keys, texts, n);
+	while (n)
+		free(texts[--n]);
+}
+
+static const char *role_json(const struct np_cluster *cl)
+{
+	return np_role_names[cl->role];
+}
+
+static void write_health(struct np_cluster *cl)
+{
+	char tmp[4200];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", cl->health);
+	f = fopen(tmp, "we");
+	if (!f)
+		return;
+	fprintf(f,
+		"{\"node\": \"%s\", \"peer\": \"%s\", \"role\": \"%s\", "
+		"\"pid\": %d, \"time\": %.3f, \"addresses\": %s, "
+		"\"lease\": \"%s\", \"holder\": \"%s\", \"redis\": \"%s\", "
+		"\"queued\": %zu, \"dropped\": %llu, \"promotions\": %llu, "
+		"\"fencings\": %llu, \"copied_calls\": %llu, "
+		"\"taken_over\": %llu, \"dropped_input\": %llu, "
+		"\"keepalives_sent\": %llu, \"calls_ended\": %llu}\n",
+		cl->cfg.node, cl->cfg.peer, role_json(cl), (int)getpid(),
+		wall_now(), cl->have_addrs ? "true" : "false",
+		np_lease_names[cl->lease], cl->holder,
+		cl->st.redis.connected ? "up" : "down", cl->st.redis.queued,
+		(unsigned long long)cl->st.redis.dropped,
+		(unsigned long long)cl->st.promotions,
+		(unsigned long long)cl->st.fencings,
+		(unsigned long long)cl->st.copied_calls,
+		(unsigned long long)cl->st.taken_over,
+		(unsigned long long)cl->st.dropped_input,
+		(unsigned long long)cl->px->core.stats.keepalives_sent,
+		(unsigned long long)cl->px->core.stats.calls_ended);
+	if (fclose(f) || rename(tmp, cl->health))
+		unlink(tmp);
+}
+
+void np_cluster_tick(struct np_cluster *cl, time_t now)
+{
+	bool here = addrs_here(cl->config);
+
+	if (here != cl->have_addrs)
+		np_info("cluster: the virtual addresses are %s",
+			here ? "here" : "not here");
+	cl->have_addrs = here;
+	decide(cl, now);
+	if (cl->role == NP_ROLE_ACTIVE)
+		publish_live(cl);
+	write_health(cl);
+}
+
+void np_cluster_charged(struct np_cluster *cl, const struct np_term *t,
+			const struct np_call *call, const char *line,
+			size_t len)
+{
+	static struct cmd cmds[2];
+	char key[NP_LIVE_KEY_MAX];
+
+	if (cl->role != NP_ROLE_ACTIVE)
+		return;
+	np_live_key(t, call, key, sizeof(key));
+	/* One step: the call is no longer live in Redis as its record is
+	 * written (a takeover never brings an ended call back). */
+	memset(cmds, 0, sizeof(cmds));
+	args(&cmds[0], "HDEL");
+	args(&cmds[0], cl->key[2]);
+	args(&cmds[0], key);
+	args(&cmds[1], "RPUSH");
+	args(&cmds[1], NP_KEY_CHARGING);
+	arg(&cmds[1], line, len && line[len - 1] == '\n' ? len - 1 : len);
+	send_txn(cl, cmds, 2);
+}
+
+bool np_cluster_acting(const struct np_cluster *cl)
+{
+	return !cl || cl->role == NP_ROLE_ACTIVE;
+}
+
+void np_cluster_dropped_input(struct np_cluster *cl)
+{
+	cl->st.dropped_input++;
+}
+
+void np_cluster_stats(const struct np_cluster *cl,
+		      struct np_cluster_stats *out)
+{
+	*out = cl->st;
+}
+
+int np_cluster_health_path(const char *state, char *buf, size_t len)
+{
+	return snprintf(buf, len, "%s.health", state) >= (int)len ?
+		       -ENAMETOOLONG :
+		       0;
+}
+
+int np_cluster_start(struct np_cluster **out, const struct np_config *cfg,
+		     struct np_proxy *px, struct np_journal *j,
+		     const char *health, int *event_fd)
+{
+	struct np_cluster *cl = calloc(1, sizeof(*cl));
+	int err;
+
+	if (!cl)
+		return -ENOMEM;
+	cl->cfg = cfg->cluster;
+	cl->config = cfg;
+	cl->px = px;
+	cl->role = NP_ROLE_STANDBY;
+	snprintf(cl->health, sizeof(cl->health), "%s", health);
+	snprintf(cl->key[0], sizeof(cl->key[0]), NP_KEY_JOURNAL, cl->cfg.node);
+	snprintf(cl->key[1], sizeof(cl->key[1]), NP_KEY_SNAPSHOT,
+		 cl->cfg.node);
+	snprintf(cl->key[2], sizeof(cl->key[2]), NP_KEY_MEDIA, cl->cfg.node);
+	err = np_redis_start(&cl->redis, &cl->cfg, event_fd);
+	if (err) {
+		free(cl);
+		return err;
+	}
+	j->replicate = replicate;
+	j->replicate_arg = cl;
+	cl->have_addrs = addrs_here(cfg);
+	np_info("cluster: node '%s' starts as standby (peer '%s', redis "
+		"lease '%s' %ums); the virtual addresses are %s",
+		cl->cfg.node, cl->cfg.peer, cl->cfg.share, cl->cfg.lease_ms,
+		cl->have_addrs ? "here" : "not here");
+	*out = cl;
+	return 0;
+}
+
+void np_cluster_stop(struct np_cluster *cl)
+{
+	if (!cl)
+		return;
+	if (cl->role == NP_ROLE_ACTIVE) {
+		np_redis_want(cl->redis, NP_LEASE_RELEASE);
+		usleep(200000); /* one step of the link: bounded */
+	}
+	np_redis_stop(cl->redis);
+	np_redis_fields_free(cl->fields, cl->n_fields);
+	free(cl);
+}

@@ -1,0 +1,228 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * A live call's field in the media hash (live.h). The text:
+ *
+ *   live1 N (I ACTIVE ACCESS_PORT CORE_PORT UP_PACKETS UP_BYTES
+ *            DOWN_PACKETS DOWN_BYTES FLOW FLOW FLOW FLOW) * N
+ *
+ * FLOW, for the access RTP, access RTCP, core RTP and core RTCP flows in
+ * that order: "-" (none), or FLAGS,EXPECT,EXPECT_PORT,DEST,DEST_PORT: the
+ * flow's latch flags (hex), the source it latched onto and where it sends
+ * (addresses as 32 hex digits, ports in host order).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster/live.h"
+
+#define FLOWS 4 /* access RTP, access RTCP, core RTP, core RTCP */
+
+void np_live_key(const struct np_term *t, const struct np_call *call,
+		 char *buf, size_t len)
+{
+	snprintf(buf, len, "%zu:%u:%s", t->pair, t->core_port, call->id);
+}
+
+static void flow_keys(struct np_core *core, const struct np_term *t,
+		      const struct np_stream *s, struct np_flow_key k[FLOWS])
+{
+	const struct np_pair *pair = np_core_pair(core, t);
+
+	np_core_key(&k[0], &core->cfg->realms[pair->first], s->access_port);
+	np_core_key(&k[1], &core->cfg->realms[pair->first],
+		    s->access_port + 1);
+	np_core_key(&k[2], &core->cfg->realms[pair->second], s->core_port);
+	np_core_key(&k[3], &core->cfg->realms[pair->second], s->core_port + 1);
+}
+
+static void put_hex(FILE *f, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		fprintf(f, "%02x", b[i]);
+}
+
+static int get_hex(const char *s, void *p, size_t n)
+{
+	unsigned char *b = p;
+	unsigned int v;
+	size_t i;
+
+	if (strlen(s) != 2 * n)
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		if (sscanf(s + 2 * i, "%2x", &v) != 1)
+			return -EINVAL;
+		b[i] = (unsigned char)v;
+	}
+	return 0;
+}
+
+char *np_live_text(struct np_core *core, const struct np_term *t,
+		   const struct np_call *call)
+{
+	struct np_flow_key keys[FLOWS];
+	struct np_volume up, down;
+	struct np_flow flow;
+	char *text = NULL;
+	size_t len = 0, i;
+	FILE *f = open_memstream(&text, &len);
+	int k;
+
+	if (!f)
+		return NULL;
+	fprintf(f, "live1 %zu", call->n_streams);
+	for (i = 0; i < call->n_streams; i++) {
+		const struct np_stream *s = &call->streams[i];
+
+		memset(&up, 0, sizeof(up));
+		memset(&down, 0, sizeof(down));
+		if (s->active)
+			np_stream_volumes(core, t->pair, s, false, &up, &down);
+		fprintf(f, " %zu %d %u %u %llu %llu %llu %llu", i, s->active,
+			s->access_port, s->core_port,
+			(unsigned long long)up.packets,
+			(unsigned long long)up.bytes,
+			(unsigned long long)down.packets,
+			(unsigned long long)down.bytes);
+		flow_keys(core, t, s, keys);
+		for (k = 0; k < FLOWS; k++) {
+			if (!s->active ||
+			    core->io->flow_get(core->io_ctx, &keys[k], &flow)) {
+				fputs(" -", f);
+				continue;
+			}
+			fprintf(f, " %x,", flow.flags & NP_F_LATCH_STATE);
+			put_hex(f, &flow.expect_saddr, sizeof(flow.expect_saddr));
+			fprintf(f, ",%u,", ntohs(flow.expect_sport));
+			put_hex(f, &flow.new_daddr, sizeof(flow.new_daddr));
+			fprintf(f, ",%u", ntohs(flow.new_dport));
+		}
+	}
+	if (fclose(f)) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
+/* One stream of the text, parsed. */
+struct live_stream {
+	unsigned int index, active, access_port, core_port;
+	unsigned long long up_packets, up_bytes, down_packets, down_bytes;
+	char flows[FLOWS][128];
+};
+
+/* The next stream from *p; -EINVAL if damaged. */
+static int next_stream(const char **p, struct live_stream *ls)
+{
+	int used = 0, k;
+
+	if (sscanf(*p, " %u %u %u %u %llu %llu %llu %llu%n", &ls->index,
+		   &ls->active, &ls->access_port, &ls->core_port,
+		   &ls->up_packets, &ls->up_bytes, &ls->down_packets,
+		   &ls->down_bytes, &used) != 8)
+		return -EINVAL;
+	*p += used;
+	for (k = 0; k < FLOWS; k++) {
+		if (sscanf(*p, " %127s%n", ls->flows[k], &used) != 1)
+			return -EINVAL;
+		*p += used;
+	}
+	return ls->index < NP_SDP_MAX_MEDIA ? 0 : -EINVAL;
+}
+
+static int stream_count(const char **p, size_t *n)
+{
+	int used = 0;
+
+	if (sscanf(*p, "live1 %zu%n", n, &used) != 1 || *n > NP_SDP_MAX_MEDIA)
+		return -EINVAL;
+	*p += used;
+	return 0;
+}
+
+/* A flow's latches from its FLOW field into flow; false: "-" or damaged. */
+static bool flow_latch(const char *text, struct np_flow *flow)
+{
+	char expect[40], dest[40];
+	unsigned int flags, eport, dport;
+
+	if (sscanf(text, "%x,%39[0-9a-f],%u,%39[0-9a-f],%u", &flags, expect,
+		   &eport, dest, &dport) != 5 ||
+	    get_hex(expect, &flow->expect_saddr, sizeof(flow->expect_saddr)) ||
+	    eport > 65535 || dport > 65535)
+		return false;
+	flow->flags = (flow->flags & ~NP_F_LATCH_STATE) |
+		      (flags & NP_F_LATCH_STATE);
+	flow->expect_sport = htons((uint16_t)eport);
+	/* Where it sends only once known there: never back to unknown. */
+	if (dport && !get_hex(dest, &flow->new_daddr, sizeof(flow->new_daddr)))
+		flow->new_dport = htons((uint16_t)dport);
+	return true;
+}
+
+int np_live_latch(struct np_core *core, const struct np_term *t,
+		  const struct np_call *call, const char *text)
+{
+	struct np_flow_key keys[FLOWS];
+	struct np_flow flow, old;
+	struct live_stream ls;
+	const char *p = text;
+	size_t n, i;
+	int k, err;
+
+	err = stream_count(&p, &n);
+	for (i = 0; !err && i < n; i++) {
+		const struct np_stream *s;
+
+		err = next_stream(&p, &ls);
+		if (err)
+			break;
+		/* The call holds only the streams its SDPs named. */
+		if (ls.index >= call->n_streams)
+			continue;
+		s = &call->streams[ls.index];
+		if (!ls.active || !s->active)
+			continue;
+		if (s->access_port != ls.access_port ||
+		    s->core_port != ls.core_port)
+			return -EINVAL;
+		flow_keys(core, t, s, keys);
+		for (k = 0; k < FLOWS; k++) {
+			if (core->io->flow_get(core->io_ctx, &keys[k], &old))
+				continue;
+			flow = old;
+			if (!flow_latch(ls.flows[k], &flow) ||
+			    !memcmp(&flow, &old, sizeof(flow)))
+				continue;
+			core->io->flow_put(core->io_ctx, &keys[k], &flow);
+		}
+	}
+	return err;
+}
+
+int np_live_volumes(const char *text, struct np_call *call)
+{
+	struct live_stream ls;
+	const char *p = text;
+	size_t n, i;
+	int err;
+
+	err = stream_count(&p, &n);
+	for (i = 0; !err && i < n; i++) {
+		err = next_stream(&p, &ls);
+		if (err || !ls.active || ls.index >= call->n_streams)
+			continue;
+		call->gone_up[ls.index].packets += ls.up_packets;
+		call->gone_up[ls.index].bytes += ls.up_bytes;
+		call->gone_down[ls.index].packets += ls.down_packets;
+		call->gone_down[ls.index].bytes += ls.down_bytes;
+	}
+	return err;
+}

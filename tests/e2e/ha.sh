@@ -1,0 +1,471 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# High availability end to end (docs/ha.md), on the SIP topology of
+# tests/sip/ with a second natproxy node beside the first: both on the
+# access bridge and on a core bridge, keepalived in each holding the
+# virtual addresses (VRRP, one sync group for the access and core sides),
+# one redis-server in the core, Kamailio, terminal A behind its NAT.
+#   replicate  node a takes the addresses and the lease and acts; node b
+#              follows a's stream: it holds a's calls and their flows,
+#              with a's latched addresses, in its own maps, and they relay
+#              nothing while a acts
+#   redis      redis stopped and restarted empty under HA_CALLS calls
+#              (default 20) with RTP both ways: a keeps acting, b stays a
+#              standby, a writes its whole state again, b follows again
+#   partition  VRRP between the nodes dropped, both still reach redis: both
+#              hold the addresses, a acts, b (no lease) sends no keepalive
+#              and ends no call; healed, b gives the addresses back
+#   links      a's interfaces taken down: keepalived moves the addresses,
+#              b takes the lease and the calls; a, its links back, follows b
+#   takeover   natproxyd b killed (-9): the addresses move back, a takes the
+#              calls again; every call ends with a BYE through a; exactly
+#              one charging record per call, written by a, saying it was
+#              taken over from b, with counts of every node that match what
+#              the far end and the terminal received (within the
+#              replication interval and the address move); the media gap
+#              at both ends is measured per call and event, and reported
+#   fence      the lease taken by another node under a: a stops acting at
+#              once (health "fenced"), and with the addresses put back on
+#              it by hand sends no keepalive to a registered terminal, no
+#              datagram at all from the access address, and no record
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib/tap.sh
+require_root "high availability (two natproxy nodes, keepalived, redis)"
+for tool in redis-server redis-cli keepalived; do
+	if ! command -v "$tool" >/dev/null; then
+		skip "high availability: no $tool (make deps installs it)"
+		tap_done
+		exit 0
+	fi
+done
+. tests/sip/topology.sh
+SIP_NAMESPACES+=(proxyb)
+
+HA_CALLS=${HA_CALLS:-20}
+VIP_ACC=$SIP_PROXY_ACC_IP VIP_CORE=$SIP_PROXY_CORE_IP
+A_ACC=203.0.113.3 A_CORE=198.51.100.3 B_ACC=203.0.113.4 B_CORE=198.51.100.4
+REDIS_IP=198.51.100.50 REDIS_PORT=6379
+HA=$NP_RUN_DIR/ha
+CTL=$HA/ua
+PY=/usr/bin/python3
+
+rcli() { in_ns core redis-cli -h "$REDIS_IP" -p "$REDIS_PORT" "$@"; }
+ctl_of() { local n=$1; shift; in_ns "$(ns_of "$n")" build/natproxyctl --pin-dir "$NP_RUN_DIR/bpf/$n" --state "$HA/$n/$n.state" "$@"; }
+ns_of() { [ "$1" = a ] && echo proxy || echo proxyb; }
+# health N FIELD: a field of node N's health file (its JSON).
+health() { $PY -c 'import json,sys
+try: print(json.load(open(sys.argv[1]))[sys.argv[2]])
+except Exception: print("")' "$HA/$1/$1.state.health" "$2"; }
+role_is() { [ "$(health "$1" role)" = "$2" ]; }
+
+# ha_topology: node b's namespace on both bridges (a core bridge made of
+# the core's link), the nodes' own addresses, the virtual ones left to
+# keepalived, redis' address in the core.
+ha_topology() {
+	local a
+	in_ns proxy ip addr del "$VIP_ACC/24" dev acc0 &&
+		in_ns proxy ip addr del "$VIP_CORE/24" dev core0 &&
+		in_ns proxy ip addr add "$A_ACC/24" dev acc0 &&
+		in_ns proxy ip addr add "$A_CORE/24" dev core0 || return 1
+	sip_veth proxyb acc0 acc p-proxyb && in_ns acc ip link set p-proxyb master br0 || return 1
+	in_ns core ip link add brc type bridge && in_ns core ip link set brc up || return 1
+	in_ns core ip addr flush dev eth0 || return 1
+	for a in "$SIP_KAM_IP" "$SIP_FAR_IP" "$SIP_CORE_UA_IP"; do
+		in_ns core ip addr add "$a/24" dev brc || return 1
+	done
+	in_ns core ip link set eth0 master brc &&
+		sip_veth proxyb core0 core eth1 && in_ns core ip link set eth1 master brc &&
+		in_ns core ip addr add "$REDIS_IP/24" dev brc || return 1
+	in_ns proxyb ip addr add "$B_ACC/24" dev acc0 &&
+		in_ns proxyb ip addr add "$B_CORE/24" dev core0 &&
+		in_ns proxyb sysctl -q -w net.ipv4.ip_forward=1 || return 1
+	in_ns proxyb nft -f - <<-EOF
+		table ip sip_guard {
+			chain forward {
+				type filter hook forward priority filter; policy accept;
+				oifname "core0" ip saddr { 192.168.0.0/16, 203.0.113.0/24 } drop
+				oifname "acc0" ip saddr 198.51.100.0/24 drop
+			}
+		}
+	EOF
+}
+
+# node_cfg N PEER: node N's configuration.
+node_cfg() {
+	mkdir -p "$HA/$1"
+	cat >"$HA/$1.yaml" <<-EOF
+		realms:
+		  - name: access
+		    interface: acc0
+		    address: $VIP_ACC
+		    sip_port: 5060
+		    media_ports: 30000-30999
+		  - name: core
+		    interface: core0
+		    address: $VIP_CORE
+		    sip_ports: 20000-20999
+		    media_ports: 40000-40999
+		pairs:
+		  - first: access
+		    second: core
+		    softswitch: $SIP_KAM_IP:5060
+		keepalive:
+		  method: options
+		  interval: 2
+		charging:
+		  file: $HA/$1/charging-$1.log
+		metrics:
+		  listen: 127.0.0.1:9917
+		cluster:
+		  redis: $REDIS_IP:$REDIS_PORT
+		  node: $1
+		  peer: $2
+		  lease_ms: 1500
+	EOF
+}
+
+# npd_start N: natproxyd of node N, its PID in NPD_<N>.
+npd_start() {
+	local log=$HA/$1/natproxyd-$1.log i
+	sip_spawn "$(ns_of "$1")" build/natproxyd -c "$HA/$1.yaml" --pin-dir "$NP_RUN_DIR/bpf/$1" \
+		--state "$HA/$1/$1.state" >>"$log" 2>&1
+	eval "NPD_$1=$SIP_LAST_PID"
+	for ((i = 0; i < 50; i++)); do
+		grep -q 'natproxyd running' "$log" && return 0
+		_sip_running "$SIP_LAST_PID" || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+# ka_start N PRIORITY OWN_ACC OWN_CORE PEER_ACC PEER_CORE: keepalived of
+# node N: the two virtual addresses in one sync group, unicast to the
+# peer, natproxyctl health as the track script (a failure: FAULT, the
+# addresses go).
+ka_start() {
+	local n=$1 dir=$HA/$1
+	cat >"$dir/keepalived-$n.conf" <<-EOF
+		global_defs {
+		  router_id np_$n
+		  script_user root
+		  vrrp_garp_master_delay 0
+		  vrrp_garp_master_repeat 3
+		  vrrp_version 3
+		  vrrp_garp_master_refresh 1
+		}
+		vrrp_script np_health {
+		  script "$PWD/build/natproxyctl health --state $dir/$n.state"
+		  interval 1
+		  fall 1
+		  rise 1
+		}
+		vrrp_sync_group np {
+		  group {
+		    access
+		    core
+		  }
+		}
+		vrrp_instance access {
+		  state BACKUP
+		  nopreempt
+		  interface acc0
+		  virtual_router_id 51
+		  priority $2
+		  advert_int 0.5
+		  unicast_src_ip $3
+		  unicast_peer {
+		    $5
+		  }
+		  virtual_ipaddress {
+		    $VIP_ACC/24 dev acc0
+		  }
+		  track_script {
+		    np_health
+		  }
+		}
+		vrrp_instance core {
+		  state BACKUP
+		  nopreempt
+		  interface core0
+		  virtual_router_id 52
+		  priority $2
+		  advert_int 0.5
+		  unicast_src_ip $4
+		  unicast_peer {
+		    $6
+		  }
+		  virtual_ipaddress {
+		    $VIP_CORE/24 dev core0
+		  }
+		  track_script {
+		    np_health
+		  }
+		}
+	EOF
+	sip_spawn "$(ns_of "$n")" keepalived -n -l -D -P -f "$dir/keepalived-$n.conf" \
+		-p "$dir/keepalived.pid" -r "$dir/vrrp.pid" >"$dir/keepalived-$n.log" 2>&1
+}
+
+has_vip() { in_ns "$(ns_of "$1")" ip -o addr show dev acc0 | grep -q " $VIP_ACC/"; }
+uac_all() { $PY -c 'import json,sys
+try: s=json.load(open(sys.argv[1]))
+except Exception: sys.exit(1)
+sys.exit(0 if len(s)==int(sys.argv[3]) and all(v==sys.argv[2] for v in s.values()) else 1)' "$CTL/uac.state" "$1" "$HA_CALLS"; }
+# n_flows N: the flows in node N's maps (flows --json: one a line).
+n_flows() { ctl_of "$1" flows --json 2>/dev/null | grep -c '^{"local"'; }
+
+sip_topology_up || { echo "not ok - topology"; exit 1; }
+trap sip_topology_down EXIT
+trap 'exit 1' INT TERM HUP PIPE
+mkdir -p "$CTL"
+ha_topology || { echo "not ok - ha topology"; exit 1; }
+kamailio_start || { echo "not ok - kamailio"; exit 1; }
+# redis_start: an empty redis-server (nothing saved), its PID in REDIS_PID.
+redis_start() {
+	sip_spawn core redis-server --bind "$REDIS_IP" --port "$REDIS_PORT" --save '' --appendonly no \
+		--protected-mode no --dir "$HA" >>"$HA/redis.log" 2>&1
+	REDIS_PID=$SIP_LAST_PID
+	wait_for 5 eval 'rcli ping >/dev/null 2>&1'
+}
+redis_start
+
+# --- replicate -------------------------------------------------------------
+node_cfg a b
+node_cfg b a
+check "replicate: natproxyd a starts (standby: no addresses yet)" npd_start a
+check "replicate: natproxyd b starts" npd_start b
+check "replicate: both report healthy standbys" \
+	wait_for 5 eval 'role_is a standby && role_is b standby && ctl_of a health >/dev/null && ctl_of b health >/dev/null'
+ka_start a 150 "$A_ACC" "$A_CORE" "$B_ACC" "$B_CORE"
+ka_start b 100 "$B_ACC" "$B_CORE" "$A_ACC" "$A_CORE"
+check "replicate: keepalived gives a the virtual addresses" wait_for 15 has_vip a
+check "replicate: a takes the lease and acts" wait_for 10 role_is a active
+if ! role_is a active; then
+	diag "a: $(tail -5 "$HA/a/natproxyd-a.log")"
+	tap_done
+	exit 1
+fi
+check_eq "replicate: the lease in redis names a" a "$(rcli get np:natproxy:lease)"
+check "replicate: b follows a" wait_for 5 grep -q "following 'a'" "$HA/b/natproxyd-b.log"
+check "replicate: b has no virtual address" eval '! has_vip b'
+# metric N NAME: a sample of node N's Prometheus page ("NAME VALUE").
+metric() { in_ns "$(ns_of "$1")" curl -s --max-time 5 http://127.0.0.1:9917/metrics | awk -v n="$2" '$1 == n {print $2}'; }
+check_eq "replicate: the metrics say a active, b standby, both linked to redis" "1 1 1 1" \
+	"$(metric a 'natproxy_cluster_role{role="active"}') $(metric b 'natproxy_cluster_role{role="standby"}') $(metric a natproxy_cluster_redis_up) $(metric b natproxy_cluster_redis_up)"
+
+sip_spawn core $PY tests/lib/ha_ua.py uas "$SIP_FAR_IP" "$CTL"
+UAS=$SIP_LAST_PID
+sip_spawn lan1 $PY tests/lib/ha_ua.py uac "$SIP_A_IP" "$VIP_ACC" "$HA_CALLS" a "$CTL"
+UAC=$SIP_LAST_PID
+check "replicate: $HA_CALLS calls through a are up" wait_for 30 uac_all up
+# Per stream: RTP and RTCP on each side.
+want_flows=$((HA_CALLS * 4))
+check_eq "replicate: a relays $want_flows flows" "$want_flows" "$(n_flows a)"
+check "replicate: b holds the same $want_flows flows in its own maps" \
+	wait_for 5 eval '[ "$(n_flows b)" = "$want_flows" ]'
+check "replicate: b's copy of every call (its health, written every second)" \
+	wait_for 3 eval '[ "$(health b copied_calls)" -ge "$HA_CALLS" ]'
+# The latches: a's core flows send to A's NAT mapping, learnt from A's first
+# packet; b's copies send there too, before b ever saw a packet.
+latched_to_nat() { ctl_of "$1" flows --json 2>/dev/null | grep -o "\"$SIP_NAT1_IP:[0-9]*\"" | sort -u | wc -l; }
+check "replicate: a's flows latched onto A's NAT mapping" test "$(latched_to_nat a)" -ge 1
+check "replicate: b's flows hold a's latched NAT mapping" \
+	wait_for 5 eval '[ "$(latched_to_nat b)" -ge 1 ] && [ "$(latched_to_nat b)" = "$(latched_to_nat a)" ]'
+check "replicate: redis holds a's stream, snapshot and live calls" \
+	test "$(rcli xlen np:a:journal)" -ge 1 -a "$(rcli exists np:a:snapshot)" = 1 -a "$(rcli hlen np:a:media)" = "$HA_CALLS"
+
+mono() { $PY -c 'import time; print(round(time.monotonic(), 3))'; }
+npd_alive() { local v="NPD_$1"; _sip_running "${!v}"; }
+
+# --- links: the active node's interfaces go down ------------------------------
+# keepalived on a sees its links down (FAULT) and drops the addresses; b,
+# hearing no more adverts, takes them; natproxyd a, without them, gives the
+# lease up and follows b, and b acts.
+# --- redis: restarted empty under the calls -----------------------------------
+T_REDIS=$(mono)
+sip_stop "$REDIS_PID"
+check "redis: away, a keeps acting (its journal is local)" \
+	wait_for 5 eval '[ "$(health a redis)" = down ] && role_is a active'
+sleep 2
+check "redis: away, b stays a standby" role_is b standby
+redis_start
+check "redis: back empty, a writes its whole state again" wait_for 10 eval '[ "$(rcli exists np:a:snapshot)" = 1 ]'
+check "redis: ... and holds the lease again" wait_for 5 eval '[ "$(rcli get np:natproxy:lease)" = a ]'
+check "redis: b follows a again, with every flow" \
+	wait_for 10 eval '[ "$(grep -c "following '"'a'"'" "$HA/b/natproxyd-b.log")" -ge 2 ] && [ "$(n_flows b)" = "$want_flows" ]'
+check "redis: a's live calls are in redis again" wait_for 5 eval '[ "$(rcli hlen np:a:media)" = "$HA_CALLS" ]'
+
+sleep 2
+# The standby's copies relay nothing: no frame for the addresses reaches it.
+flow_packets() { ctl_of "$1" flows --json | $PY -c 'import json,sys
+print(sum(json.loads(l)["packets"] for l in sys.stdin))'; }
+check_eq "replicate: b's copied flows relayed nothing while a was active" 0 "$(flow_packets b)"
+diag "standby b: $(grep VmRSS /proc/$NPD_b/status | tr -s ' \t' ' '), CPU $(awk '{printf "%.2f s", ($14 + $15) / 100}' /proc/$NPD_b/stat) since its start; a: $(grep VmRSS /proc/$NPD_a/status | tr -s ' \t' ' '), CPU $(awk '{printf "%.2f s", ($14 + $15) / 100}' /proc/$NPD_a/stat)"
+
+# --- partition: the nodes cannot hear each other, both reach redis ------------
+# VRRP between them dropped: keepalived on b makes itself master too, and
+# both hold the addresses; the lease keeps b a standby that acts on nothing.
+T_PART=$(mono)
+in_ns proxyb nft -f - <<-EOF
+	table ip ha_partition {
+		chain input { type filter hook input priority filter; policy accept; ip protocol vrrp drop; }
+		chain output { type filter hook output priority filter; policy accept; ip protocol vrrp drop; }
+	}
+EOF
+check "partition: both nodes hold the addresses" wait_for 10 eval 'has_vip b && has_vip a'
+b_ended=$(health b calls_ended) b_ka=$(health b keepalives_sent)
+sleep 3
+check "partition: a still acts, b still stands by (the lease is a's)" \
+	eval 'role_is a active && role_is b standby && [ "$(health b lease)" = other ]'
+check_eq "partition: b sent no keepalive and ended no call" "$b_ended $b_ka" \
+	"$(health b calls_ended) $(health b keepalives_sent)"
+in_ns proxyb nft delete table ip ha_partition
+check "partition: healed, b gives the addresses back" wait_for 10 eval '! has_vip b && has_vip a'
+sleep 2
+T_LINKS=$(mono)
+in_ns proxy ip link set acc0 down
+in_ns proxy ip link set core0 down
+t0=$(date +%s.%N)
+check "links: the addresses move to b" wait_for 15 has_vip b
+t1=$(date +%s.%N)
+check "links: b takes the lease and acts" wait_for 10 role_is b active
+t2=$(date +%s.%N)
+diag "links: addresses on b after $(echo "$t1 - $t0" | bc)s, b active after $(echo "$t2 - $t0" | bc)s"
+check "links: b took over every call" test "$(health b taken_over)" -ge "$HA_CALLS"
+check "links: a, without its addresses, stands by (it logged why)" \
+	wait_for 5 eval 'role_is a standby && grep -q "standby (was active): the addresses are not here" "$HA/a/natproxyd-a.log"'
+check "links: natproxyd a still runs" npd_alive a
+in_ns proxy ip link set acc0 up
+in_ns proxy ip link set core0 up
+check "links: a, its links back, follows b (keepalived keeps b master)" \
+	wait_for 10 eval 'grep -q "following '"'b'"'" "$HA/a/natproxyd-a.log" && ! has_vip a'
+check "links: a holds b's $want_flows flows again" \
+	wait_for 10 eval '[ "$(n_flows a)" = "$want_flows" ]'
+
+# --- takeover: natproxyd b is killed --------------------------------------------
+sleep 3
+T_KILL=$(mono)
+kill -9 "$NPD_b"
+t0=$(date +%s.%N)
+check "takeover: the addresses move back to a" wait_for 10 has_vip a
+t1=$(date +%s.%N)
+check "takeover: a takes the lease and acts" wait_for 10 role_is a active
+t2=$(date +%s.%N)
+KILL_MOVE=$(echo "$t1 - $t0" | bc)
+diag "takeover: addresses on a after ${KILL_MOVE}s, a active after $(echo "$t2 - $t0" | bc)s"
+check "takeover: a took over every call" test "$(health a taken_over)" -ge "$HA_CALLS"
+sleep 3
+# What XDP on a handed to the kernel (no neighbour yet) and dropped, for the
+# counts below.
+ctl_of a flows --json | $PY -c 'import json,sys
+k = d = 0
+for l in sys.stdin:
+    f = json.loads(l); k += f["to_kernel"]; d += sum(f["drops"].values())
+print("# a flows: to_kernel", k, "drops", d)'
+touch "$CTL/bye"
+check "takeover: the terminal's UA ends" wait_for 30 eval '! _sip_running $UAC'
+touch "$CTL/stop"
+check "takeover: the far end's UA ends" wait_for 10 eval '! _sip_running $UAS'
+RES=$HA/result.txt
+$PY - "$CTL/uac.json" "$CTL/uas.json" "$HA/a/charging-a.log" "$HA/b/charging-b.log" "$T_LINKS" "$T_KILL" "$T_REDIS" "$T_PART" >"$RES" <<-'EOF'
+	import json, sys
+	uac = json.load(open(sys.argv[1])); uas = json.load(open(sys.argv[2]))
+	t_links, t_kill, t_redis, t_part = (float(x) for x in sys.argv[5:9])
+	def recs(path):
+	    out = []
+	    try:
+	        for l in open(path):
+	            out.append(json.loads(l))
+	    except OSError:
+	        pass
+	    return out
+	def gap(gaps, t, until):
+	    g = [d for at, d in gaps if t - 0.5 <= at <= until]
+	    return max(g) if g else 0.0
+	ra, rb = recs(sys.argv[3]), recs(sys.argv[4])
+	for cid, u in sorted(uac.items()):
+	    f = uas.get(cid, {})
+	    mine = [r for r in ra if r["call_id"] == cid]
+	    theirs = [r for r in rb if r["call_id"] == cid]
+	    r = mine[0] if mine else {}
+	    up = sum(s["from_terminal"]["packets"] for s in r.get("streams", []))
+	    down = sum(s["to_terminal"]["packets"] for s in r.get("streams", []))
+	    print("call", cid, "state", u["state"], "bye_ok", int(u["bye_ok"]), "bye_code", u.get("bye_code", 0), "far_bye", int(f.get("bye", False)),
+	          "redis_gap_terminal", gap(u["gaps"], t_redis, t_part), "redis_gap_far", gap(f.get("gaps", []), t_redis, t_part),
+	          "part_gap_terminal", gap(u["gaps"], t_part, t_links), "part_gap_far", gap(f.get("gaps", []), t_part, t_links),
+	          "links_gap_terminal", gap(u["gaps"], t_links, t_kill), "links_gap_far", gap(f.get("gaps", []), t_links, t_kill),
+	          "kill_gap_terminal", gap(u["gaps"], t_kill, 1e12), "kill_gap_far", gap(f.get("gaps", []), t_kill, 1e12),
+	          "records_a", len(mine), "records_b", len(theirs),
+	          "takeover_from", (r.get("takeover") or {}).get("from", "-"),
+	          "rec_up", up, "far_received", f.get("received", -1),
+	          "rec_down", down, "term_received", u["received"])
+EOF
+sed 's/^/# /' "$RES"
+field() { awk -v k="$1" '{for (i = 1; i < NF; i++) if ($i == k) print $(i + 1)}' "$RES"; }
+all_eq() { local v; for v in $(field "$1"); do [ "$v" = "$2" ] || return 1; done; [ "$(field "$1" | wc -l)" = "$HA_CALLS" ]; }
+check "takeover: every call ended with a BYE through a, answered 200" all_eq bye_ok 1
+check "takeover: ... which reached the far end" all_eq far_bye 1
+check "takeover: exactly one charging record per call, by a (which ended it)" all_eq records_a 1
+check "takeover: ... and none by b" all_eq records_b 0
+check "takeover: ... each saying it was taken over from b" all_eq takeover_from b
+# Counts: what XDP on the killed node relayed after its last replication
+# (at most 1 s) and until keepalived moved the addresses is in no record:
+# the records may miss that much (50 packets a second each way). They may
+# also count a few packets that never arrived: relayed by a node in the
+# moment its links went down or its addresses left it (seen: up to 8, and
+# 33 on a loaded machine); 0.5 s of packets (25) is allowed for that.
+within() {
+	$PY -c 'import sys
+r, g, slack = (float(x) for x in sys.argv[1:4])
+sys.exit(0 if g - slack <= r <= g + 25 else 1)' "$@"
+}
+counts_match() {
+	local slack rec got
+	slack=$($PY -c "print(int(50 * (1 + $KILL_MOVE + 0.5)))")
+	paste <(field "$1") <(field "$2") | while read -r rec got; do
+		within "$rec" "$got" "$slack" || { echo "# $1 $rec vs $2 $got (slack $slack)"; exit 1; }
+	done
+}
+check "takeover: records' packets from the terminal match what the far end received" counts_match rec_up far_received
+check "takeover: records' packets to the terminal match what the terminal received" counts_match rec_down term_received
+# The gaps are printed above per call, against the issue's targets (1 s at
+# a takeover, none while Redis is away); the checks bound them loosely, as
+# a shared CI machine stalls for seconds: media must resume, not be timed.
+check "takeover: media resumes at every terminal and far end after the kill (gap under 3 s)" \
+	$PY -c 'import sys; sys.exit(0 if all(float(x) < 3 for x in sys.argv[1:]) else 1)' \
+	$(field kill_gap_terminal) $(field kill_gap_far)
+check "redis: media never stops while redis is away (no gap over 1 s)" \
+	$PY -c 'import sys; sys.exit(0 if all(float(x) < 1 for x in sys.argv[1:]) else 1)' \
+	$(field redis_gap_terminal) $(field redis_gap_far)
+check_eq "takeover: redis keeps no ended call live (a's media hash)" 0 "$(rcli hlen np:a:media)"
+check_eq "takeover: redis holds one charging record per call" "$HA_CALLS" "$(rcli llen np:charging)"
+
+# --- fence -------------------------------------------------------------------
+check "fence: terminal B registers through a" \
+	sipp_run lan2 reg-b register -i "$SIP_B_IP" -p 5060 -key user b -key expires 120 "$VIP_ACC:5060"
+ka_before=$(health a keepalives_sent)
+check "fence: a sends keepalives to B" wait_for 6 eval '[ "$(health a keepalives_sent)" -gt "$ka_before" ]'
+rcli set np:natproxy:lease intruder px 60000 >/dev/null
+check "fence: a, its lease taken, is fenced" wait_for 5 role_is a fenced
+check "fence: natproxyctl health says unhealthy" eval '! ctl_of a health >/dev/null'
+check_eq "fence: ... and the metrics say fenced, once" "1 1" \
+	"$(metric a 'natproxy_cluster_role{role="fenced"}') $(metric a 'natproxy_cluster_transitions_total{to="fenced"}')"
+# keepalived takes the addresses from the unhealthy node; they are put back
+# by hand: a node that holds them without the lease must still not act.
+check "fence: keepalived takes the addresses from a" wait_for 5 eval '! has_vip a'
+in_ns proxy ip addr add "$VIP_ACC/24" dev acc0
+in_ns proxy ip addr add "$VIP_CORE/24" dev core0
+check "fence: a, the addresses back on it by hand, still does not act" 	wait_for 3 eval 'has_vip a && [ "$(health a addresses)" = True ] && ! role_is a active'
+ka_fenced=$(health a keepalives_sent)
+ended=$(health a calls_ended)
+capture nat2 wan fence.pcap udp and src host "$VIP_ACC"
+sleep 5
+stop_captures
+check_eq "fence: no keepalive from a in 5 s (2 s interval)" "$ka_fenced" "$(health a keepalives_sent)"
+check_eq "fence: ... and no datagram from the access address reached B's NAT" 0 \
+	"$(tcpdump -nr "$NP_RUN_DIR/fence.pcap" 2>/dev/null | wc -l)"
+check_eq "fence: no call ended (no record) while fenced" "$ended" "$(health a calls_ended)"
+check "fence: a says why in its log" grep -q "fenced: 'intruder' holds the lease" "$HA/a/natproxyd-a.log"
+
+tap_done

@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The cluster layer's pure parts (docs/ha.md): the cluster section of the
+ * configuration (defaults, FILE:LINE:COLUMN errors), every role transition
+ * (ctl/cluster/role.c), and a live call's text (ctl/cluster/live.c) read
+ * back into a call's volumes.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cluster/live.h"
+#include "cluster/role.h"
+#include "config.h"
+#include "tap.h"
+
+static const char base[] = "realms:\n"
+			   "  - name: access\n"
+			   "    interface: acc0\n"
+			   "    address: 203.0.113.1\n"
+			   "    sip_port: 5060\n"
+			   "    media_ports: 30000-30999\n"
+			   "  - name: core\n"
+			   "    interface: core0\n"
+			   "    address: 198.51.100.1\n"
+			   "    sip_ports: 20000-20999\n"
+			   "    media_ports: 40000-40999\n"
+			   "pairs:\n"
+			   "  - first: access\n"
+			   "    second: core\n"
+			   "    softswitch: 198.51.100.2:5060\n";
+
+/* base and a cluster section (line 16 on); 0 or the error's text. */
+static int parse(const char *cluster, struct np_config *cfg, char *err,
+		 size_t len)
+{
+	char text[2048];
+
+	snprintf(text, sizeof(text), "%s%s", base, cluster);
+	memset(cfg, 0, sizeof(*cfg));
+	err[0] = '\0';
+	return np_config_parse("c.yaml", text, strlen(text), cfg, err, len);
+}
+
+static void test_config(struct tap *t)
+{
+	static const struct {
+		const char *text, *want;
+	} bad[] = {
+		{ "cluster:\n  node: a\n",
+		  "c.yaml:17:3: missing required key 'redis' in cluster" },
+		{ "cluster:\n  redis: 10.0.0.1:6379\n",
+		  "c.yaml:17:3: missing required key 'node' in cluster" },
+		{ "cluster:\n  redis: 10.0.0.1\n  node: a\n",
+		  "c.yaml:17:10: bad redis '10.0.0.1': missing port" },
+		{ "cluster:\n  redis: 10.0.0.1:6379\n  node: 'a b'\n",
+		  "c.yaml:18:9: bad node 'a b': letters, digits" },
+		{ "cluster:\n  redis: 10.0.0.1:6379\n  node: a\n  peer: a\n",
+		  "c.yaml:19:9: bad peer 'a': the node itself" },
+		{ "cluster:\n  redis: 10.0.0.1:6379\n  node: a\n  lease_ms: 10\n",
+		  "c.yaml:19:13: bad lease_ms '10'" },
+		{ "cluster:\n  redis: 10.0.0.1:6379\n  node: a\n  leader: a\n",
+		  "c.yaml:19:3: unknown key 'leader' in cluster" },
+	};
+	struct np_config cfg;
+	char err[256];
+	size_t i;
+	int ret;
+
+	ret = parse("", &cfg, err, sizeof(err));
+	tap_check(t, !ret && !cfg.cluster.redis.family,
+		  "config: no cluster section: a single node (no Redis)");
+	np_config_free(&cfg);
+	ret = parse("cluster:\n  redis: 198.51.100.50:6379\n  node: a\n"
+		    "  peer: b\n",
+		    &cfg, err, sizeof(err));
+	tap_check(t,
+		  !ret && cfg.cluster.redis.port == 6379 &&
+			  !strcmp(cfg.cluster.node, "a") &&
+			  !strcmp(cfg.cluster.peer, "b") &&
+			  !strcmp(cfg.cluster.share, "natproxy") &&
+			  cfg.cluster.lease_ms == NP_DEFAULT_LEASE_MS &&
+			  cfg.cluster.queue == NP_DEFAULT_CLUSTER_QUEUE,
+		  "config: cluster with defaults (share natproxy, lease %u ms, "
+		  "queue %u)",
+		  NP_DEFAULT_LEASE_MS, NP_DEFAULT_CLUSTER_QUEUE);
+	np_config_free(&cfg);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ret = parse(bad[i].text, &cfg, err, sizeof(err));
+		if (!tap_check(t, ret == -EINVAL &&
+					  !strncmp(err, bad[i].want,
+						   strlen(bad[i].want)),
+			       "config: %s", bad[i].want))
+			tap_diag("got %d: %s", ret, err);
+	}
+}
+
+static void test_roles(struct tap *t)
+{
+	static const struct {
+		enum np_role cur;
+		bool addrs;
+		enum np_lease_seen lease;
+		enum np_role next;
+		enum np_lease_want want;
+		bool follow;
+		const char *why;
+	} cases[] = {
+		{ NP_ROLE_STANDBY, false, NP_LEASE_OTHER, NP_ROLE_STANDBY,
+		  NP_LEASE_WATCH, true, "standby follows the lease holder" },
+		{ NP_ROLE_STANDBY, false, NP_LEASE_FREE, NP_ROLE_STANDBY,
+		  NP_LEASE_WATCH, false,
+		  "standby without the addresses never takes a free lease" },
+		{ NP_ROLE_STANDBY, true, NP_LEASE_FREE, NP_ROLE_STANDBY,
+		  NP_LEASE_TAKE, false,
+		  "standby with the addresses takes a free lease" },
+		{ NP_ROLE_STANDBY, true, NP_LEASE_OURS, NP_ROLE_ACTIVE,
+		  NP_LEASE_HOLD, false, "... and acts once Redis says it is its" },
+		{ NP_ROLE_STANDBY, true, NP_LEASE_OTHER, NP_ROLE_STANDBY,
+		  NP_LEASE_WATCH, true,
+		  "standby with the addresses but not the lease: no promotion" },
+		{ NP_ROLE_STANDBY, true, NP_LEASE_UNKNOWN, NP_ROLE_STANDBY,
+		  NP_LEASE_WATCH, false,
+		  "Redis unreachable: a standby never promotes" },
+		{ NP_ROLE_ACTIVE, true, NP_LEASE_OURS, NP_ROLE_ACTIVE,
+		  NP_LEASE_HOLD, false, "active renews its lease" },
+		{ NP_ROLE_ACTIVE, true, NP_LEASE_UNKNOWN, NP_ROLE_ACTIVE,
+		  NP_LEASE_HOLD, false,
+		  "Redis unreachable: the active node keeps acting" },
+		{ NP_ROLE_ACTIVE, true, NP_LEASE_FREE, NP_ROLE_ACTIVE,
+		  NP_LEASE_HOLD, false, "a lapsed lease is taken again" },
+		{ NP_ROLE_ACTIVE, true, NP_LEASE_OTHER, NP_ROLE_FENCED,
+		  NP_LEASE_WATCH, false,
+		  "another node holds the lease: fenced at once" },
+		{ NP_ROLE_ACTIVE, false, NP_LEASE_OURS, NP_ROLE_STANDBY,
+		  NP_LEASE_RELEASE, false,
+		  "the addresses left: the lease is given up" },
+		{ NP_ROLE_FENCED, true, NP_LEASE_FREE, NP_ROLE_FENCED,
+		  NP_LEASE_WATCH, false,
+		  "fenced stays fenced while it has the addresses" },
+		{ NP_ROLE_FENCED, false, NP_LEASE_OTHER, NP_ROLE_STANDBY,
+		  NP_LEASE_WATCH, false,
+		  "fenced without the addresses: standby again" },
+	};
+	struct np_role_step s;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct np_role_view v = { cases[i].addrs, cases[i].lease };
+
+		s = np_role_next(cases[i].cur, &v);
+		if (!tap_check(t, s.next == cases[i].next &&
+					  s.want == cases[i].want &&
+					  s.follow == cases[i].follow,
+			       "role: %s", cases[i].why))
+			tap_diag("got %s want %d follow %d",
+				 np_role_names[s.next], s.want, s.follow);
+	}
+}
+
+static void test_live(struct tap *t)
+{
+	static struct np_call call;
+	const char *two = "live1 2 0 1 30000 40000 10 2000 20 4000 - - - - "
+			  "1 1 30002 40002 5 500 6 600 - - - -";
+
+	call.n_streams = 2;
+	np_call_room(&call, 2);
+	call.gone_up[0].packets = 1;
+	tap_check(t,
+		  !np_live_volumes(two, &call) &&
+			  call.gone_up[0].packets == 11 &&
+			  call.gone_up[0].bytes == 2000 &&
+			  call.gone_down[0].packets == 20 &&
+			  call.gone_up[1].packets == 5 &&
+			  call.gone_down[1].bytes == 600,
+		  "live: the old node's volumes join the call's");
+	tap_check(t, np_live_volumes("live1 1 99 1 1 1 1 1 1 1 - - - -",
+				     &call) == -EINVAL,
+		  "live: a stream index out of range is refused");
+	tap_check(t, np_live_volumes("live1 1 0 1 30000", &call) == -EINVAL,
+		  "live: a text cut short is refused");
+	tap_check(t, np_live_volumes("nonsense", &call) == -EINVAL,
+		  "live: not a live text: refused");
+	np_call_streams_free(&call);
+}
+
+int main(void)
+{
+	struct tap t = { 0 };
+
+	test_config(&t);
+	test_roles(&t);
+	test_live(&t);
+	return tap_done(&t);
+}
