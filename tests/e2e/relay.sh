@@ -252,6 +252,9 @@ check_eq "hairpin: both flows count them" "20 20" \
 add_stream_flows
 in_term $UDP send 203.0.113.20:4000 203.0.113.1:30000 1
 in_proxy ip neigh flush dev core0
+# The flow keeps the next hop that packet found for the rest of the clock's
+# epoch (NP_NEXTHOP_EPOCH_SHIFT, 1.07 s): past it, the FIB is asked again.
+sleep 1.1
 capture "$NS_CORE" c0 "$NP_RUN_DIR/neigh.pcap"
 in_term $UDP send 203.0.113.20:4000 203.0.113.1:30000 1
 sleep 0.5
