@@ -76,6 +76,11 @@ int np_gwtxn_init(struct np_gwtxn_table *tab, uint32_t first_id,
 	return buckets_alloc(tab, BUCKETS_MIN);
 }
 
+uint32_t np_gwtxn_first_id(double wall)
+{
+	return (uint32_t)((uint64_t)wall % 100000) * 1000;
+}
+
 void np_gwtxn_fini(struct np_gwtxn_table *tab)
 {
 	np_gwtxn_drop(tab, NULL);

@@ -50,6 +50,10 @@ struct np_gwtxn_table {
  * -ENOMEM. */
 int np_gwtxn_init(struct np_gwtxn_table *tab, uint32_t first_id,
 		  uint32_t id_max);
+/* The first id for a table made at wall (UNIX seconds): a restarted
+ * proxy's ids should not look like retransmissions of the last run's to a
+ * peer that remembers them. */
+uint32_t np_gwtxn_first_id(double wall);
 void np_gwtxn_fini(struct np_gwtxn_table *tab);
 /*
  * A new transaction of size bytes (at least sizeof(struct np_gwtxn)),

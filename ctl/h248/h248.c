@@ -1428,12 +1428,8 @@ int np_h248_init(struct np_h248 *h, struct np_core *core)
 		.state_get = h248_state_get,
 		.ctx = h,
 	};
-	/* A restarted proxy's ids should not look like retransmissions of
-	 * the last run's. */
 	if (core->io->wall)
-		first = (uint32_t)((uint64_t)core->io->wall(core->io_ctx) %
-				   100000) *
-			1000;
+		first = np_gwtxn_first_id(core->io->wall(core->io_ctx));
 	err = np_gwtxn_init(&h->txns, first, 0x7fffffffu);
 	return err ? err : counters_grow(h, core->cfg->n_realms);
 }

@@ -1267,12 +1267,8 @@ int np_mgcp_init(struct np_mgcp *mg, struct np_core *core)
 		.state_get = mgcp_state_get,
 		.ctx = mg,
 	};
-	/* Ids of a restarted proxy should not look like retransmissions of
-	 * the last run's to a call agent that remembers them (30 s). */
 	if (core->io->wall)
-		first = (uint32_t)((uint64_t)core->io->wall(core->io_ctx) %
-				   100000) *
-			1000;
+		first = np_gwtxn_first_id(core->io->wall(core->io_ctx));
 	err = np_gwtxn_init(&mg->txns, first, NP_MGCP_TXID_MAX);
 	return err ? err : counters_grow(mg, core->cfg->n_realms);
 }

@@ -158,10 +158,24 @@ static void test_hash(struct tap *t)
 		  "(FNV-1a)");
 }
 
+/* A restart's first id comes from the clock: a new run's ids differ from
+ * the last run's, and fit both protocols' ranges. */
+static void test_first_id(struct tap *t)
+{
+	tap_check(t, np_gwtxn_first_id(1733461234.5) == 61234000u,
+		  "first id at wall 1733461234.5: 61234000 (%u)",
+		  np_gwtxn_first_id(1733461234.5));
+	tap_check(t, np_gwtxn_first_id(1733461299.0) != np_gwtxn_first_id(1733461234.5),
+		  "a restart a minute later starts elsewhere");
+	tap_check(t, np_gwtxn_first_id(99999.9) < 100000000u,
+		  "the first id stays below 10^8 (MGCP's ids go to 999999999)");
+}
+
 int main(void)
 {
 	struct tap t = { 0 };
 
+	test_first_id(&t);
 	test_ids(&t);
 	test_wrap_skips_open(&t);
 	test_expiry(&t);
