@@ -250,14 +250,60 @@ sip_fast_peers() {
 		in_ns core ethtool -K eth0 gro on >/dev/null
 }
 
-# sip_test_begin: what every end-to-end script starts with: the topology
-# and Kamailio up, torn down on any exit; a failure to start is one failed
-# check and the end of the script.
-sip_test_begin() {
+# sip_topology_begin: the topology up, torn down on any exit; a failure to
+# start is one failed check and the end of the script.
+sip_topology_begin() {
 	trap sip_topology_down EXIT
 	trap 'exit 1' INT TERM HUP PIPE
 	sip_topology_up || { echo "not ok - topology"; exit 1; }
+}
+
+# sip_test_begin: what every SIP end-to-end script starts with: the
+# topology and Kamailio up.
+sip_test_begin() {
+	sip_topology_begin
 	kamailio_start || { echo "not ok - kamailio"; exit 1; }
+}
+
+# gateway_test_begin: what a gateway (MGCP, H.248) script starts with: the
+# topology up, its own peers in place of Kamailio, XDP's own path to them.
+gateway_test_begin() {
+	sip_topology_begin
+	sip_fast_peers
+}
+
+# gateway_config mgcp|h248 INTERVAL [LINE...]: $NP_RUN_DIR/natproxy.yaml
+# with one pair that carries that gateway protocol only, its agent at
+# $SIP_KAM_IP (MGCP's call agent on 2727, H.248's MGC on 2944), gateways
+# audited every INTERVAL s, records to $CHARGING; each LINE appended at the
+# top level.
+gateway_config() {
+	local port=mgcp_port agent="call_agent: $SIP_KAM_IP:2727" line
+	[ "$1" = h248 ] && port=h248_port agent="mgc: $SIP_KAM_IP:2944"
+	cat >"$NP_RUN_DIR/natproxy.yaml" <<-EOF
+		realms:
+		  - name: access
+		    interface: acc0
+		    address: $SIP_PROXY_ACC_IP
+		    $port: ${agent##*:}
+		    media_ports: 30000-30999
+		  - name: core
+		    interface: core0
+		    address: $SIP_PROXY_CORE_IP
+		    sip_ports: 20000-20999
+		    media_ports: 40000-40999
+		pairs:
+		  - first: access
+		    second: core
+		    $agent
+		keepalive:
+		  interval: $2
+		charging:
+		  file: $CHARGING
+	EOF
+	for line in "${@:3}"; do
+		echo "$line" >>"$NP_RUN_DIR/natproxy.yaml"
+	done
 }
 
 # sip_csum_errors: UDP datagrams (IPv4 and IPv6) that the NATs, the
