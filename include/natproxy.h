@@ -204,9 +204,10 @@ struct np_counters {
  * the ports out. The entry carries its key (key_addr, key_port, key_live),
  * which the relay compares with the packet's as one 8-byte word; an index
  * that holds another flow, or none, sends the relay to NP_MAP_FLOWS4, the
- * hash of the IPv4 flows whose index was taken, and of IPv6 flows to
- * NP_MAP_FLOWS6 (their key fields there are zero). Array elements are 256
- * bytes from a page-aligned start, so each is four whole cache lines:
+ * hash of the IPv4 flows whose index was taken. IPv6 flows are in the hash
+ * NP_MAP_FLOWS6. Entries in a hash leave the key fields unread. Array
+ * elements are 256 bytes from a page-aligned start, so each is four whole
+ * cache lines:
  *
  *   line 0: key, flags (with the owner CPU), slot, rewrite, latch state,
  *   next hop, packets
