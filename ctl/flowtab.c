@@ -231,7 +231,9 @@ static int slot_claim(const struct np_maps *maps,
 /*
  * A new flow's slot and place: an IPv4 flow claims the slot equal to its
  * array index and goes to the array (*cell); when another flow holds that
- * slot, or for IPv6, any free slot and the hash (*cell NULL).
+ * slot, or for IPv6, any free slot and the hash (*cell NULL). That slot may
+ * be the index of a port not in use yet, whose flow then goes to the hash
+ * as well: slower by a lookup, never wrong.
  */
 static int place_claim(const struct np_maps *maps,
 		       const struct np_flow_key *key, __u32 *slot,
