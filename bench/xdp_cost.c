@@ -142,10 +142,11 @@ struct bench {
 	int ncpu;
 	struct cycle tx, pass;
 	__u32 filled_relay, filled_floor; /* filler entries so far */
+	__u32 hashed; /* of the relay's, those whose index was taken */
 	struct row rows[1 + 5 * NSIZES];
 	__u8 ring_pkt[FRAME_LEN]; /* the ring row's packet, per call */
 	int nrows;
-	struct map_mem mem[4];
+	struct map_mem mem[5];
 };
 
 static __be32 ip4(const char *s)
@@ -358,13 +359,40 @@ static void ring_packet(struct bench *b, __u64 steps)
 	build_packet(b->ring_pkt, &src, &dst);
 }
 
-/* Writes fillers [from, to) to a hash map keyed by struct np_flow_key4. */
-static int fill_map(int fd, __u32 from, __u32 to,
-		    void (*value)(__u32 i, void *v), size_t value_size)
+/*
+ * The relay's array entry for filler key k when it is free or already k's
+ * (written there by an earlier fill), as np_flow_install places a flow;
+ * NULL when another flow holds the index: k goes to the hash.
+ */
+static struct np_flow_entry *filler_cell(const struct np_maps *maps,
+					 const struct np_flow_key4 *k)
+{
+	struct np_flow_entry *c;
+
+	if (!maps || !maps->flowarr4_n)
+		return NULL;
+	c = (struct np_flow_entry *)maps->flowarr4 +
+	    np_flow4_index(ntohl(k->addr), ntohs(k->port), maps->flowarr4_n);
+	if (c->key_live == NP_FLOW_LIVE &&
+	    (c->key_addr != k->addr || c->key_port != k->port))
+		return NULL;
+	return c;
+}
+
+/*
+ * Writes fillers [from, to): those whose index in the relay's flow array
+ * (arr; NULL for the floor) is free there, the others to the hash map fd
+ * keyed by struct np_flow_key4. The number that went to the hash adds to
+ * *hashed.
+ */
+static int fill_map(int fd, const struct np_maps *arr, __u32 from, __u32 to,
+		    void (*value)(__u32 i, void *v), size_t value_size,
+		    __u32 *hashed)
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, opts); /* elem_flags: BPF_F_LOCK only */
 	struct np_flow_key4 *keys;
-	__u32 i, j, n, count;
+	struct np_flow_entry *cell;
+	__u32 i, j, n, m, count;
 	char *values;
 	int err = 0;
 
@@ -376,16 +404,30 @@ static int fill_map(int fd, __u32 from, __u32 to,
 	}
 	for (i = from; i < to; i += n) {
 		n = to - i < FILL_CHUNK ? to - i : FILL_CHUNK;
-		for (j = 0; j < n; j++) {
-			filler_key(i + j, &keys[j]);
-			value(i + j, values + (size_t)j * value_size);
+		for (j = m = 0; j < n; j++) {
+			filler_key(i + j, &keys[m]);
+			value(i + j, values + (size_t)m * value_size);
+			cell = filler_cell(arr, &keys[m]);
+			if (!cell) {
+				m++;
+				continue;
+			}
+			/* As ctl/flowtab.c writes one: the key live last. */
+			memcpy(cell, values + (size_t)m * value_size,
+			       sizeof(*cell));
+			cell->key_addr = keys[m].addr;
+			cell->key_port = keys[m].port;
+			__atomic_store_n(&cell->key_live, NP_FLOW_LIVE,
+					 __ATOMIC_RELEASE);
 		}
-		count = n;
-		if (bpf_map_update_batch(fd, keys, values, &count, &opts)) {
+		count = m;
+		if (hashed)
+			*hashed += m;
+		if (m && bpf_map_update_batch(fd, keys, values, &count, &opts)) {
 			err = -errno;
 			fprintf(stderr,
 				"xdp_cost: batch update at %u (+%u of %u): %s\n",
-				i, count, n, strerror(errno));
+				i, count, m, strerror(errno));
 			goto out;
 		}
 	}
@@ -407,11 +449,13 @@ static int fill_to(struct bench *b, __u32 n)
 	int err;
 
 	ring_size(relay_to);
-	err = fill_map(b->maps.fd[NP_FLOWS4], 0, relay_to, filler_flow,
-		       sizeof(struct np_flow_entry));
+	b->hashed = 0;
+	err = fill_map(b->maps.fd[NP_FLOWS4], &b->maps, 0, relay_to,
+		       filler_flow, sizeof(struct np_flow_entry), &b->hashed);
 	if (!err)
-		err = fill_map(b->floor_map_fd, b->filled_floor, floor_to,
-			       filler_flow, sizeof(struct np_flow_entry));
+		err = fill_map(b->floor_map_fd, NULL, b->filled_floor,
+			       floor_to, filler_flow,
+			       sizeof(struct np_flow_entry), NULL);
 	if (err)
 		return err;
 	b->filled_relay = relay_to;
@@ -650,13 +694,14 @@ static int probe(struct bench *b)
 
 static void read_mem(struct bench *b)
 {
-	struct bpf_map *maps[4] = { b->relay->maps.np_flows4_v4,
+	struct bpf_map *maps[5] = { b->relay->maps.np_flowarr4_v1,
+				    b->relay->maps.np_flows4_v5,
 				    b->relay->maps.np_counters_v4,
 				    b->relay->maps.np_police_v1,
 				    b->floors->maps.floor_flows };
 	int i;
 
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < 5; i++) {
 		struct map_mem *m = &b->mem[i];
 
 		m->name = bpf_map__name(maps[i]);
@@ -822,7 +867,7 @@ static void print_mem(const struct bench *b)
 		printf("  %6s@%-4s", "B/flow",
 		       entries_str(sizes[j], ent, sizeof(ent)));
 	printf("\n");
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < 5; i++) {
 		const struct map_mem *m = &b->mem[i];
 
 		printf("  %-16s %5u %6u %11u %12.1f %11.1f", m->name,
@@ -832,7 +877,7 @@ static void print_mem(const struct bench *b)
 		for (j = 0; j < NSIZES; j++)
 			printf("  %11.0f", (double)m->memlock / sizes[j]);
 		printf("\n");
-		if (i < 3)
+		if (i < 4)
 			per_flow += m->memlock;
 	}
 	printf("  relay total (flows + counters + policers): %.1f MiB, "
@@ -904,7 +949,7 @@ static int write_json(const struct bench *b, const char *kernel,
 		fprintf(f, "] }%s\n", i + 1 < b->nrows ? "," : "");
 	}
 	fprintf(f, "  ],\n  \"memory\": [\n");
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < 5; i++) {
 		const struct map_mem *m = &b->mem[i];
 
 		fprintf(f, "    { \"map\": ");
@@ -914,7 +959,7 @@ static int write_json(const struct bench *b, const char *kernel,
 			"\"bytes_per_entry_full\": %.1f }%s\n", m->key_size,
 			m->value_size, m->max_entries, m->memlock,
 			(double)m->memlock / m->max_entries,
-			i < 3 ? "," : "");
+			i < 4 ? "," : "");
 	}
 	fprintf(f, "  ],\n  \"target\": { \"ns\": %.0f", TARGET_NS);
 	if (t)
@@ -1033,8 +1078,13 @@ static int setup(struct bench *b)
 			"(root? make build/bench/xdp_cost?)\n");
 		return -1;
 	}
-	b->maps.fd[NP_FLOWS4] = bpf_map__fd(b->relay->maps.np_flows4_v4);
-	b->maps.fd[NP_FLOWS6] = bpf_map__fd(b->relay->maps.np_flows6_v4);
+	b->maps.fd[NP_FLOWS4] = bpf_map__fd(b->relay->maps.np_flows4_v5);
+	b->maps.fd[NP_FLOWS6] = bpf_map__fd(b->relay->maps.np_flows6_v5);
+	b->maps.fd[NP_FLOWARR4] = bpf_map__fd(b->relay->maps.np_flowarr4_v1);
+	if (np_maps_map_flows(&b->maps)) {
+		fprintf(stderr, "xdp_cost: cannot map the flow array\n");
+		return -1;
+	}
 	b->maps.fd[NP_COUNTERS] = bpf_map__fd(b->relay->maps.np_counters_v4);
 	b->maps.fd[NP_POLICERS] = bpf_map__fd(b->relay->maps.np_police_v1);
 	b->maps.fd[NP_VERDICTS] = bpf_map__fd(b->relay->maps.np_verdicts_v3);
@@ -1208,6 +1258,9 @@ int main(int argc, char **argv)
 	for (i = 0; i < NSIZES; i++) {
 		if (fill_to(b, sizes[i]))
 			goto out;
+		printf("%u flows: %u fillers in the flow array, %u in the hash "
+		       "(their index taken)\n", sizes[i],
+		       b->filled_relay - b->hashed, b->hashed);
 		r = add_row(b, "floor: parse + lookup + XDP_TX",
 			    ROW_FLOOR_LOOKUP, sizes[i]);
 		if (measure(b, r))

@@ -12,12 +12,28 @@
 #include <bpf/bpf_helpers.h>
 #include "natproxy.h"
 
+/*
+ * IPv4 flows by np_flow4_index(): the relay finds a flow with no hash and
+ * no bucket. Sized by ctl/ to a power of two; mmapable, so ctl/ writes and
+ * reads entries in place, without a system call.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NP_MAX_FLOWS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct np_flow_entry);
+} np_flowarr4_v1 SEC(".maps");
+
+/* IPv4 flows whose index another flow holds: allocated as they come, as
+ * few as the ports in use collide. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, NP_MAX_FLOWS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct np_flow_key4);
 	__type(value, struct np_flow_entry);
-} np_flows4_v4 SEC(".maps");
+} np_flows4_v5 SEC(".maps");
 
 /* Allocated per flow: memory for IPv6 only where there are IPv6 flows. */
 struct {
@@ -26,7 +42,7 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct np_flow_key);
 	__type(value, struct np_flow_entry);
-} np_flows6_v4 SEC(".maps");
+} np_flows6_v5 SEC(".maps");
 
 /*
  * By slot: an array lookup the verifier inlines, no second hash lookup.

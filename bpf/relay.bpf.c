@@ -210,16 +210,43 @@ static __always_inline void packet_key(const struct packet *p,
 	packet_addr(p, true, &key->addr);
 }
 
-/*
- * A lookup in the IPv4 flow map, kept apart from the IPv6 one: were the
- * compiler to merge the two calls into one taking either map, the verifier
- * could no longer inline it, and every packet would pay an indirect call.
- */
-static __always_inline struct np_flow_entry *
-flow4_lookup(const struct np_flow_key4 *key)
-{
-	struct np_flow_entry *flow = bpf_map_lookup_elem(&np_flows4_v4, key);
+/* The one field read of the kernel's struct bpf_map, found by CO-RE. */
+struct bpf_map {
+	__u32 max_entries;
+} __attribute__((preserve_access_index));
 
+/*
+ * The IPv4 flow of relay address addr, port port: at its index in the
+ * array when the entry there has its key (one word compared: address,
+ * port and NP_FLOW_LIVE), else in the hash of flows whose index was taken.
+ * Kept apart from the IPv6 lookup: were the compiler to merge the calls
+ * into one taking either map, the verifier could no longer inline it, and
+ * every packet would pay an indirect call.
+ */
+static __always_inline struct np_flow_entry *flow4_find(__be32 addr,
+							__be16 port)
+{
+	__u32 n = ((struct bpf_map *)&np_flowarr4_v1)->max_entries;
+	__u32 idx = np_flow4_index(bpf_ntohl(addr), bpf_ntohs(port), n);
+	struct np_flow_entry *flow;
+	struct np_flow_key4 key4;
+	__u64 want, have;
+
+	/* The entry's first word as it would hold this key, built in a
+	 * register (see key_head). */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	want = (__u64)addr | (__u64)port << 32 | (__u64)NP_FLOW_LIVE << 48;
+#else
+	want = (__u64)addr << 32 | (__u64)port << 16 | NP_FLOW_LIVE;
+#endif
+	flow = bpf_map_lookup_elem(&np_flowarr4_v1, &idx);
+	if (flow) {
+		__builtin_memcpy(&have, &flow->key_addr, sizeof(have));
+		if (have == want)
+			return flow;
+	}
+	key4_make(&key4, addr, port);
+	flow = bpf_map_lookup_elem(&np_flows4_v5, &key4);
 	asm volatile("" : "+r"(flow));
 	return flow;
 }
@@ -230,25 +257,19 @@ flow4_lookup(const struct np_flow_key4 *key)
  */
 static __always_inline struct np_flow_entry *packet_flow(const struct packet *p)
 {
-	struct np_flow_key4 key4;
 	struct np_flow_key key;
 
-	if (!p->v6) {
-		key4_make(&key4, p->ip4->daddr, p->udp->dest);
-		return flow4_lookup(&key4);
-	}
+	if (!p->v6)
+		return flow4_find(p->ip4->daddr, p->udp->dest);
 	packet_key(p, &key);
-	return bpf_map_lookup_elem(&np_flows6_v4, &key);
+	return bpf_map_lookup_elem(&np_flows6_v5, &key);
 }
 
 static __always_inline struct np_flow_entry *flow_of(const struct np_flow_key *key)
 {
-	struct np_flow_key4 key4;
-
 	if (key->family != NP_AF_INET)
-		return bpf_map_lookup_elem(&np_flows6_v4, key);
-	key4_make(&key4, key->addr.v4, key->port);
-	return flow4_lookup(&key4);
+		return bpf_map_lookup_elem(&np_flows6_v5, key);
+	return flow4_find(key->addr.v4, key->port);
 }
 
 /*
@@ -763,11 +784,6 @@ static __always_inline __u64 coarse_now(void)
 	}
 	return c->coarse_ns;
 }
-
-/* The one field read of the kernel's struct bpf_map, found by CO-RE. */
-struct bpf_map {
-	__u32 max_entries;
-} __attribute__((preserve_access_index));
 
 /* Whether the flow's slot is one of NP_MAP_COUNTERS's (ctl/ gives only
  * those), asked without looking the slot up: that would read a line of the

@@ -3,11 +3,16 @@
  * Writes and reads flow entries through the map descriptors of pins.h, and
  * gives each flow its slot in the per-CPU counters array. Callers see
  * struct np_flow; the maps hold struct np_flow_entry, laid out for the
- * relay's cache lines, and the two are converted here. A flow's counters
+ * relay's cache lines, and the two are converted here. An IPv4 flow goes
+ * to its index in the array NP_MAP_FLOWARR4 (written in place, through the
+ * memory np_maps_open() mapped) when that index's slot is free, else to
+ * the hash NP_MAP_FLOWS4; IPv6 flows to NP_MAP_FLOWS6. A flow's counters
  * are its entry's plus every CPU's copy at its slot, summed here, so
  * callers only ever see one set of counters per flow.
  */
 #include <errno.h>
+#include <arpa/inet.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,13 +106,78 @@ static void flow_of_entry(struct np_flow *f, const struct np_flow_entry *e,
 	f->reverse = e->reverse;
 }
 
+/*
+ * The array entry at an IPv4 key's index (np_flow4_index), whichever flow
+ * it holds, if any; NULL for IPv6 keys, which are never in the array.
+ */
+static struct np_flow_entry *array_cell(const struct np_maps *maps,
+					const struct np_flow_key *key)
+{
+	__u32 i;
+
+	if (key->family == NP_AF_INET6 || !maps->flowarr4_n)
+		return NULL;
+	i = np_flow4_index(ntohl(key->addr.v4), ntohs(key->port),
+			   maps->flowarr4_n);
+	return (struct np_flow_entry *)maps->flowarr4 + i;
+}
+
+static bool cell_holds(const struct np_flow_entry *cell,
+		       const struct np_flow_key *key)
+{
+	return __atomic_load_n(&cell->key_live, __ATOMIC_ACQUIRE) ==
+		       NP_FLOW_LIVE &&
+	       cell->key_addr == key->addr.v4 && cell->key_port == key->port;
+}
+
+/*
+ * Writes a flow into its array entry: every field, then the key made live
+ * (a release store), so that the relay, which compares the key first,
+ * never matches an entry half written. A replaced flow is rewritten in
+ * place: a packet relayed at that instant (nanoseconds) may see part of
+ * the old rewrite and part of the new, as one in a preallocated hash
+ * element that the kernel reuses at once may.
+ */
+static void cell_store(struct np_flow_entry *cell,
+		       const struct np_flow_key *key,
+		       const struct np_flow_entry *e)
+{
+	size_t head = offsetof(struct np_flow_entry, flags);
+
+	memcpy((char *)cell + head, (const char *)e + head, sizeof(*e) - head);
+	cell->key_addr = key->addr.v4;
+	cell->key_port = key->port;
+	__atomic_store_n(&cell->key_live, NP_FLOW_LIVE, __ATOMIC_RELEASE);
+}
+
+/*
+ * A flow's entry, from the array when its index holds it, else from its
+ * family's hash; *cell says which (NULL: the hash).
+ */
+static int entry_find(const struct np_maps *maps,
+		      const struct np_flow_key *key, struct np_flow_entry *e,
+		      struct np_flow_entry **cell)
+{
+	struct np_flow_entry *c = array_cell(maps, key);
+	union flow_map_key mkey;
+	int fd;
+
+	*cell = NULL;
+	if (c && cell_holds(c, key)) {
+		memcpy(e, c, sizeof(*e));
+		*cell = c;
+		return 0;
+	}
+	fd = flow_map(maps, key, &mkey);
+	return bpf_map_lookup_elem(fd, &mkey, e) ? -errno : 0;
+}
+
 static int entry_get(const struct np_maps *maps, const struct np_flow_key *key,
 		     struct np_flow_entry *e)
 {
-	union flow_map_key mkey;
-	int fd = flow_map(maps, key, &mkey);
+	struct np_flow_entry *cell;
 
-	return bpf_map_lookup_elem(fd, &mkey, e) ? -errno : 0;
+	return entry_find(maps, key, e, &cell);
 }
 
 /*
@@ -156,6 +226,34 @@ static int slot_claim(const struct np_maps *maps,
 			return -errno;
 	}
 	return -ENOSPC;
+}
+
+/*
+ * A new flow's slot and place: an IPv4 flow claims the slot equal to its
+ * array index and goes to the array (*cell); when another flow holds that
+ * slot, or for IPv6, any free slot and the hash (*cell NULL). That slot may
+ * be the index of a port not in use yet, whose flow then goes to the hash
+ * as well: slower by a lookup, never wrong.
+ */
+static int place_claim(const struct np_maps *maps,
+		       const struct np_flow_key *key, __u32 *slot,
+		       struct np_flow_entry **cell)
+{
+	struct np_flow_entry *c = array_cell(maps, key);
+	__u32 s;
+
+	*cell = NULL;
+	if (c) {
+		s = (__u32)(c - (struct np_flow_entry *)maps->flowarr4);
+		if (!bpf_map_update_elem(maps->fd[NP_SLOTS], &s, key,
+					 BPF_NOEXIST) ||
+		    slot_owned(maps, s, key)) {
+			*slot = s;
+			*cell = c;
+			return 0;
+		}
+	}
+	return slot_claim(maps, key, slot);
 }
 
 /* Every CPU's copy zeroed: counters from zero. */
@@ -228,17 +326,17 @@ int np_flow_install(const struct np_maps *maps, const struct np_flow_key *key,
 		    const struct np_flow *flow)
 {
 	struct np_flow f = *flow;
-	struct np_flow_entry old, e;
+	struct np_flow_entry old, e, *cell;
 	union flow_map_key mkey;
-	bool claimed = false, replaced;
+	bool claimed = false, replaced, in_hash;
 	int fd, err;
 
-	replaced = !entry_get(maps, key, &old) &&
-		   slot_owned(maps, old.slot, key);
+	in_hash = !entry_find(maps, key, &old, &cell) && !cell;
+	replaced = (in_hash || cell) && slot_owned(maps, old.slot, key);
 	if (replaced) {
 		f.slot = old.slot;
 	} else {
-		err = slot_claim(maps, key, &f.slot);
+		err = place_claim(maps, key, &f.slot, &cell);
 		if (err)
 			return err;
 		claimed = true;
@@ -257,6 +355,14 @@ int np_flow_install(const struct np_maps *maps, const struct np_flow_key *key,
 		e.last_seen_ns = old.last_seen_ns;
 	}
 	fd = flow_map(maps, key, &mkey);
+	if (cell) {
+		cell_store(cell, key, &e);
+		/* An entry left in the hash without its slot: the array's
+		 * hides it from the relay, and it would come back. */
+		if (in_hash && !replaced)
+			bpf_map_delete_elem(fd, &mkey);
+		return 0;
+	}
 	if (bpf_map_update_elem(fd, &mkey, &e, BPF_ANY)) {
 		err = -errno;
 		goto release;
@@ -297,15 +403,19 @@ int np_flow_remove(const struct np_maps *maps, const struct np_flow_key *key,
 		   struct np_counters *last)
 {
 	struct np_counters ignored;
-	struct np_flow_entry e;
+	struct np_flow_entry e, *cell;
 	union flow_map_key mkey;
 	int fd, err;
 
-	err = entry_get(maps, key, &e);
+	err = entry_find(maps, key, &e, &cell);
 	if (err)
 		return err;
 	fd = flow_map(maps, key, &mkey);
-	if (bpf_map_delete_elem(fd, &mkey))
+	if (cell)
+		/* The relay stops matching it; the rest is written over
+		 * by the next flow at the index, before it goes live. */
+		__atomic_store_n(&cell->key_live, 0, __ATOMIC_RELEASE);
+	else if (bpf_map_delete_elem(fd, &mkey))
 		return -errno;
 	/* The entry as read before the delete: what the relay counted in it
 	 * after that read is lost to the count (microseconds). */
@@ -418,10 +528,42 @@ static int foreach_in(const struct np_maps *maps, int family,
 	return errno == ENOENT ? 0 : -errno;
 }
 
+/* Visits every flow in the array. */
+static int foreach_cell(const struct np_maps *maps, np_flow_visit_fn visit,
+			void *arg)
+{
+	const struct np_flow_entry *cells = maps->flowarr4;
+	struct np_counters counters;
+	struct np_flow_entry e;
+	struct np_flow_key key;
+	struct np_flow flow;
+	__u32 i;
+	int err;
+
+	for (i = 0; i < maps->flowarr4_n; i++) {
+		if (__atomic_load_n(&cells[i].key_live, __ATOMIC_ACQUIRE) !=
+		    NP_FLOW_LIVE)
+			continue;
+		memcpy(&e, &cells[i], sizeof(e));
+		memset(&key, 0, sizeof(key));
+		key.family = NP_AF_INET;
+		key.addr.v4 = e.key_addr;
+		key.port = e.key_port;
+		flow_of_entry(&flow, &e, NP_AF_INET);
+		counters_sum(maps, &e, &counters);
+		err = visit(&key, &flow, &counters, arg);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 int np_flow_foreach(const struct np_maps *maps, np_flow_visit_fn visit,
 		    void *arg)
 {
-	int err = foreach_in(maps, NP_AF_INET, visit, arg);
+	int err = foreach_cell(maps, visit, arg);
 
+	if (!err)
+		err = foreach_in(maps, NP_AF_INET, visit, arg);
 	return err ? err : foreach_in(maps, NP_AF_INET6, visit, arg);
 }

@@ -41,16 +41,23 @@ static __u32 prog_id_of(int fd)
 static int size_flow_maps(struct relay_bpf *skel, __u32 max_flows)
 {
 	struct bpf_map *const per_flow[] = {
-		skel->maps.np_flows4_v4, skel->maps.np_flows6_v4,
+		skel->maps.np_flows4_v5, skel->maps.np_flows6_v5,
 		skel->maps.np_counters_v4, skel->maps.np_slots_v1,
 		skel->maps.np_police_v1,
 	};
+	__u32 indexed = 1;
 	size_t i;
 	int err = 0;
 
 	for (i = 0; i < sizeof(per_flow) / sizeof(per_flow[0]) && !err; i++)
 		err = bpf_map__set_max_entries(per_flow[i], max_flows);
-	return err;
+	/* The array is indexed by masking (np_flow4_index): a power of two,
+	 * no more entries than slots, as an array flow's slot is its index. */
+	while (indexed <= max_flows / 2)
+		indexed *= 2;
+	return err ? err :
+		     bpf_map__set_max_entries(skel->maps.np_flowarr4_v1,
+					      indexed);
 }
 
 /*

@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -28,6 +29,7 @@ const char *const np_map_names[NP_MAP_COUNT] = {
 	[NP_SENT] = NP_MAP_SENT,
 	[NP_SIG_PORTS] = NP_MAP_SIG_PORTS, [NP_BLOCKED] = NP_MAP_BLOCKED,
 	[NP_KNOWN] = NP_MAP_KNOWN,	 [NP_BUCKETS] = NP_MAP_BUCKETS,
+	[NP_FLOWARR4] = NP_MAP_FLOWARR4,
 };
 
 int np_pin_path(char *buf, size_t len, const char *dir, const char *name)
@@ -122,6 +124,8 @@ int np_maps_open(const char *dir, struct np_maps *maps)
 	int *fds = maps->fd, i, err = 0;
 	char path[PATH_MAX];
 
+	maps->flowarr4 = NULL;
+	maps->flowarr4_n = 0;
 	for (i = 0; i < NP_MAP_COUNT; i++)
 		fds[i] = -1;
 	for (i = 0; i < NP_MAP_COUNT; i++) {
@@ -141,6 +145,13 @@ int np_maps_open(const char *dir, struct np_maps *maps)
 		if (!bpf_obj_get_info_by_fd(fds[NP_SLOTS], &info, &len))
 			maps->max_flows = info.max_entries;
 	}
+	err = np_maps_map_flows(maps);
+	if (err) {
+		np_err("cannot map '%s' into memory: %s", NP_MAP_FLOWARR4,
+		       strerror(-err));
+		np_maps_close(maps);
+		return err;
+	}
 	return 0;
 fail:
 	if (err == -ENOENT)
@@ -153,9 +164,37 @@ fail:
 	return err;
 }
 
+int np_maps_map_flows(struct np_maps *maps)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	size_t bytes;
+	void *mem;
+
+	if (bpf_obj_get_info_by_fd(maps->fd[NP_FLOWARR4], &info, &len))
+		return -errno;
+	if (info.value_size != sizeof(struct np_flow_entry) ||
+	    !info.max_entries || (info.max_entries & (info.max_entries - 1)))
+		return -EINVAL;
+	bytes = (size_t)info.max_entries * info.value_size;
+	mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
+		   maps->fd[NP_FLOWARR4], 0);
+	if (mem == MAP_FAILED)
+		return -errno;
+	maps->flowarr4 = mem;
+	maps->flowarr4_n = info.max_entries;
+	return 0;
+}
+
 void np_maps_close(struct np_maps *maps)
 {
 	int *fds = maps->fd, i;
+
+	if (maps->flowarr4)
+		munmap(maps->flowarr4, (size_t)maps->flowarr4_n *
+					       sizeof(struct np_flow_entry));
+	maps->flowarr4 = NULL;
+	maps->flowarr4_n = 0;
 
 	for (i = 0; i < NP_MAP_COUNT; i++) {
 		if (fds[i] >= 0)

@@ -28,6 +28,7 @@ enum np_map_id {
 	NP_BLOCKED,
 	NP_KNOWN,
 	NP_BUCKETS,
+	NP_FLOWARR4,
 	NP_MAP_COUNT
 };
 
@@ -36,6 +37,10 @@ struct np_maps {
 	int fd[NP_MAP_COUNT];
 	/* Flows (and slots) the maps hold; 0 means NP_MAX_FLOWS. */
 	unsigned int max_flows;
+	/* NP_MAP_FLOWARR4 mapped into memory (struct np_flow_entry[]), its
+	 * entries; NULL, 0 until np_maps_map_flows(). */
+	void *flowarr4;
+	unsigned int flowarr4_n;
 };
 
 /* A struct np_maps with nothing open, for np_maps_close() to be safe on. */
@@ -65,6 +70,10 @@ unsigned int np_map_id(int fd);
 int np_pin_path(char *buf, size_t len, const char *dir, const char *name);
 /* Opens every pinned map; -ENOENT with a hint when nothing is attached. */
 int np_maps_open(const char *dir, struct np_maps *maps);
+/* Maps NP_MAP_FLOWARR4 (open in fd[NP_FLOWARR4]) into memory; 0 or -errno.
+ * np_maps_open() does it; for maps opened otherwise (tests, benches). */
+int np_maps_map_flows(struct np_maps *maps);
+/* Closes every descriptor and unmaps the flow array. */
 void np_maps_close(struct np_maps *maps);
 /* A map's memory as the kernel charges it (fdinfo "memlock"); 0 if unknown. */
 unsigned long long np_map_memlock(int fd);

@@ -12,11 +12,14 @@
 #include <linux/bpf.h>
 #include <linux/types.h>
 
-#define NP_ABI_VERSION 5
+#define NP_ABI_VERSION 6
 
 /* Pinned names (BPF object names are limited to 15 characters). */
-#define NP_MAP_FLOWS4 "np_flows4_v4" /* IPv4 flows, struct np_flow_key4 */
-#define NP_MAP_FLOWS6 "np_flows6_v4" /* IPv6 flows, struct np_flow_key */
+/* IPv4 flows by index (np_flow4_index): the relay's first look. */
+#define NP_MAP_FLOWARR4 "np_flowarr4_v1"
+/* IPv4 flows whose index another flow holds, struct np_flow_key4 */
+#define NP_MAP_FLOWS4 "np_flows4_v5"
+#define NP_MAP_FLOWS6 "np_flows6_v5" /* IPv6 flows, struct np_flow_key */
 #define NP_MAP_COUNTERS "np_counters_v4" /* by slot, per CPU: np_counters */
 #define NP_MAP_POLICERS "np_police_v1"
 #define NP_MAP_VERDICTS "np_verdicts_v3"
@@ -36,7 +39,7 @@
 #define NP_MAP_BLOCKED "np_blocked_v1" /* struct np_source_key -> np_block */
 #define NP_MAP_KNOWN "np_known_v1" /* struct np_source_key -> np_known */
 #define NP_MAP_BUCKETS "np_buckets_v1" /* index -> struct np_sig_bucket */
-#define NP_PROG_PIN "np_relay_v5"
+#define NP_PROG_PIN "np_relay_v6"
 
 #define NP_MAX_FLOWS (1u << 20)
 #define NP_MAX_IFACES 64
@@ -191,21 +194,29 @@ struct np_counters {
 };
 
 /*
- * A flow in NP_MAP_FLOWS4 / NP_MAP_FLOWS6: struct np_flow rearranged so that
- * a relayed IPv4 packet reads and writes two cache lines of it and nothing
- * else of the flow's. A preallocated hash element is the kernel's 48-byte
- * header (hash node, hash), the key rounded to 8 bytes, then this value:
- * with the 8-byte IPv4 key the value starts 56 bytes in, and at 200 bytes
- * the element is 256, so elements sit on cache-line boundaries and
+ * A flow in NP_MAP_FLOWARR4, NP_MAP_FLOWS4 or NP_MAP_FLOWS6: struct np_flow
+ * rearranged so that a relayed IPv4 packet reads and writes the first 80
+ * bytes of it and nothing else of the flow's.
  *
- *   line 0: header, key, value bytes 0-7: flags (with the owner CPU), slot
- *   line 1: value bytes 8-71: rewrite, latch state, next hop, counters
- *   lines 2-3: what only some packets need (policer rate, takeover and
- *   reverse addresses, egress override, IPv6 addresses)
+ * IPv4 flows sit in an array (NP_MAP_FLOWARR4) at np_flow4_index() of their
+ * relay address and port, found without a hash: no bucket to read, and the
+ * flows of one address's ports side by side in memory as natproxyd hands
+ * the ports out. The entry carries its key (key_addr, key_port, key_live),
+ * which the relay compares with the packet's as one 8-byte word; an index
+ * that holds another flow, or none, sends the relay to NP_MAP_FLOWS4, the
+ * hash of the IPv4 flows whose index was taken. IPv6 flows are in the hash
+ * NP_MAP_FLOWS6. Entries in a hash leave the key fields unread. Array
+ * elements are 256 bytes from a page-aligned start, so each is four whole
+ * cache lines:
  *
- * The lookup reads line 0 for the key anyway. IPv6 flows keep their
- * addresses in the cold part (they do not fit beside the rest) and their
- * map allocates elements as flows come, unaligned: three or four lines.
+ *   line 0: key, flags (with the owner CPU), slot, rewrite, latch state,
+ *   next hop, packets
+ *   line 1: bytes, last_seen_ns (every packet), then the policer's rate,
+ *   egress override, takeover address (some packets)
+ *   lines 2-3: the reverse key (a latch), IPv6 addresses
+ *
+ * Lines 0 and 1 are an aligned 128-byte pair, which the CPU's adjacent-line
+ * prefetcher fetches together.
  *
  * Counters: a flow's packets arrive on one CPU (the NIC hashes the 5-tuple
  * to a queue, the queue's interrupt to a CPU; a veth delivers on the
@@ -219,13 +230,16 @@ struct np_counters {
  * waiting for the packet's own stores); per-CPU counters alone were the
  * third and fourth cache lines per packet this layout removes.
  * last_seen_ns is a plain store by whichever CPU relays: any recent value
- * is right.
+ * is right. An array flow's slot is its index (ctl/flowtab.c claims both
+ * at once).
  */
 struct np_flow_entry {
-	/* Line 0, after the key. */
+	/* Line 0. The key, in the array only: one word to compare. */
+	__be32 key_addr;
+	__be16 key_port;
+	__u16 key_live; /* NP_FLOW_LIVE: the index holds this flow */
 	__u32 flags; /* NP_F_* and NP_F_POLICED; bits 16-31: owner CPU + 1 */
 	__u32 slot; /* as np_flow.slot: this flow's NP_MAP_COUNTERS entry */
-	/* Line 1: what every relayed packet reads and writes. */
 	__be32 new_saddr4; /* IPv4 flows; IPv6 ones use new_saddr6 */
 	__be32 new_daddr4;
 	__be16 new_sport; /* read together with new_dport as one word */
@@ -247,21 +261,40 @@ struct np_flow_entry {
 	__u8 nh_dmac[6];
 	__u8 nh_smac[6];
 	__u64 packets; /* relayed by the owner CPU */
+	/* Line 1. */
 	__u64 bytes;
 	__u64 last_seen_ns; /* any CPU */
-	/* Lines 2-3: only for some packets. */
+	/* Only for some packets from here on. */
 	__u64 rate_bytes; /* with NP_F_POLICED */
 	__u64 burst_bytes;
 	__u32 egress_ifindex; /* read when the next hop is resolved */
 	__u32 pad;
 	union np_addr home_saddr; /* NP_F_LATCH_TAKEOVER */
+	__u64 pad1;
+	/* Lines 2-3. */
 	struct np_flow_key reverse; /* NP_F_HAS_REVERSE, when latching */
 	__u32 pad2;
 	union np_addr new_saddr6; /* IPv6 flows */
 	union np_addr new_daddr6;
 	union np_addr expect_saddr6;
-	__u8 pad3[16]; /* to 200 bytes: a 256-byte IPv4 element */
+	__u8 pad3[56]; /* to 256 bytes: whole lines in the array */
 };
+
+/* np_flow_entry.key_live of an array entry holding a flow. */
+#define NP_FLOW_LIVE 1
+
+/*
+ * Where the IPv4 flow of relay address addr, port port (both host order)
+ * sits in NP_MAP_FLOWARR4 of n entries, a power of two: the address's low
+ * bits above the whole port. The ports of one address lie side by side,
+ * and n / 65536 addresses (16 at 2^20 flows) each have a range of their
+ * own; below 65536 entries, ports equal modulo n share an index, and the
+ * later flow goes to NP_MAP_FLOWS4.
+ */
+static inline __u32 np_flow4_index(__u32 addr, __u16 port, __u32 n)
+{
+	return (addr << 16 | port) & (n - 1);
+}
 
 #define NP_FLOW_OWNER_SHIFT 16
 #define NP_FLOW_OWNER_MASK 0xffff0000u
@@ -440,12 +473,14 @@ _Static_assert(sizeof(union np_addr) == 16, "np_addr layout");
 _Static_assert(sizeof(struct np_flow_key) == 20, "np_flow_key layout");
 _Static_assert(sizeof(struct np_flow_key4) == 8, "np_flow_key4 layout");
 _Static_assert(sizeof(struct np_flow) == 128, "np_flow layout");
-/* 56 bytes of element header and IPv4 key before it: 256 in all. */
-_Static_assert(sizeof(struct np_flow_entry) == 200, "np_flow_entry layout");
-/* Line 1 of the element: everything a relayed IPv4 packet touches. */
-_Static_assert(__builtin_offsetof(struct np_flow_entry, new_saddr4) == 8 &&
-		       __builtin_offsetof(struct np_flow_entry, rate_bytes) == 72,
-	       "np_flow_entry hot line");
+/* Whole lines in the array; what a relayed IPv4 packet touches in the
+ * first 80 bytes; the key one aligned word. */
+_Static_assert(sizeof(struct np_flow_entry) == 256, "np_flow_entry layout");
+_Static_assert(__builtin_offsetof(struct np_flow_entry, flags) == 8 &&
+		       __builtin_offsetof(struct np_flow_entry, packets) == 56 &&
+		       __builtin_offsetof(struct np_flow_entry, rate_bytes) == 80 &&
+		       __builtin_offsetof(struct np_flow_entry, reverse) == 128,
+	       "np_flow_entry hot lines");
 /* The relay reads both ports as one word. */
 _Static_assert(__builtin_offsetof(struct np_flow_entry, new_dport) ==
 		       __builtin_offsetof(struct np_flow_entry, new_sport) + 2 &&

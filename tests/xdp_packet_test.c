@@ -146,6 +146,11 @@ enum flow_id {
 	F4_ANY2_REV,
 	F4_ANY2_RTCP,
 	F4_ANY2_RTCP_REV,
+	/* The flow array (np_flowarr4_v1): IDX at its index; IDX_HASH, same
+	 * port on PROXY_B4 (same low address bits), finds the index taken
+	 * and goes to the hash (np_flows4_v5). Installed in this order. */
+	F4_IDX,
+	F4_IDX_HASH,
 	F6_ANY,
 	F6_ANY_REV,
 	FLOW_COUNT
@@ -317,6 +322,13 @@ static const struct flow_spec flows[FLOW_COUNT] = {
 	[F4_ANY2_REV] = { FAR_RTP(40322, 40320) },
 	[F4_ANY2_RTCP] = { TERM_RTCP(40321, ANY_FLAGS, F4_ANY2_RTCP_REV) },
 	[F4_ANY2_RTCP_REV] = { FAR_RTP(40323, 40321) },
+	[F4_IDX] = { A_TO_B4(40400), .flags = NP_F_STRICT_SOURCE,
+		     .expect_saddr = TERM4, .expect_sport = 7078 },
+	[F4_IDX_HASH] = { .local = PROXY_B4, .port = 40400,
+			  .new_saddr = PROXY_B4, .new_sport = 41402,
+			  .new_daddr = FAR4, .new_dport = 5006,
+			  .flags = NP_F_STRICT_SOURCE, .expect_saddr = TERM4,
+			  .expect_sport = 7078 },
 	[F6_ANY] = { .local = PROXY_A6, .port = 40330, .new_saddr = PROXY_B6,
 		     .new_sport = 40332, .new_daddr = FAR6, .new_dport = 5004,
 		     .home_saddr = TERM6, .flags = ANY_FLAGS,
@@ -678,6 +690,8 @@ static void pre_nh_reverse(const struct tcase *tc, const struct pkt_spec *in);
 static void post_latched_nh_cleared(const struct tcase *tc,
 				    const struct pkt_spec *in);
 static void pre_bad_slot(const struct tcase *tc, const struct pkt_spec *in);
+static void post_idx_reinstalled(const struct tcase *tc,
+				 const struct pkt_spec *in);
 static void pre_a0_generic(const struct tcase *tc, const struct pkt_spec *in);
 static void pre_a0_veth(const struct tcase *tc, const struct pkt_spec *in);
 static void post_a0_native(const struct tcase *tc, const struct pkt_spec *in);
@@ -997,6 +1011,32 @@ static const struct tcase cases[] = {
 	{ .name = "slot beyond the counters array: not relayed, pass-no-flow",
 	  .flow = F4_BADSLOT, .pre = pre_bad_slot,
 	  PASSED(NP_V_PASS_NO_FLOW) },
+
+	/* The flow array and its hash fallback (np_flowarr4_v1, np_flows4_v5). */
+	{ .name = "flow array: 203.0.113.1:40400 at its index, source as expected: relayed",
+	  .flow = F4_IDX,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "flow array: source port 7079, not the expected 7078: dropped",
+	  .flow = F4_IDX, .in = { .sport = 7079 },
+	  DROPPED(NP_V_DROP_SOURCE), .ctr = { .drops[NP_DROP_SOURCE] = 1 } },
+	{ .name = "hash fallback: 198.51.100.1:40400, its index held by 203.0.113.1:40400: relayed",
+	  .flow = F4_IDX_HASH,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "hash fallback: from 203.0.113.21, not the expected source: dropped",
+	  .flow = F4_IDX_HASH, .in = { .saddr = TERM4_OTHER },
+	  DROPPED(NP_V_DROP_SOURCE), .ctr = { .drops[NP_DROP_SOURCE] = 1 } },
+	{ .name = "index holding another key (198.51.100.1:40000 at 203.0.113.1:40000's), none in the hash: pass-no-flow",
+	  .flow = F4_AB, .in = { .daddr = PROXY_B4 },
+	  PASSED(NP_V_PASS_NO_FLOW) },
+	{ .name = "flow array: 203.0.113.1:40400 removed: pass-no-flow",
+	  .flow = F4_IDX, .pre = pre_flow_removed,
+	  PASSED(NP_V_PASS_NO_FLOW) },
+	{ .name = "hash fallback: the flow at the freed index's port still relayed; the removed one installed again takes its index",
+	  .flow = F4_IDX_HASH, .post = post_idx_reinstalled,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "flow array: 203.0.113.1:40400 installed again: relayed",
+	  .flow = F4_IDX,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
 
 	/* RTCP. */
 	{ .name = "RTCP SR on its own flow: relayed, not counted as muxed",
@@ -2037,12 +2077,56 @@ static void post_not_latched(const struct tcase *tc,
 
 /* --- Hooks: the next-hop cache and slots ------------------------------- */
 
-/* The flow's map entry as the relay has it (struct np_flow_entry). */
-static int entry_read(enum flow_id id, struct np_flow_entry *e)
+/* The entry of the flow array at an IPv4 key's index, whoever holds it. */
+static struct np_flow_entry *array_cell(const struct np_flow_key *key)
+{
+	return (struct np_flow_entry *)maps.flowarr4 +
+	       np_flow4_index(ntohl(key->addr.v4), ntohs(key->port),
+			      maps.flowarr4_n);
+}
+
+/* The array entry holding the flow; NULL when it is in a hash map. */
+static struct np_flow_entry *cell_of(enum flow_id id)
+{
+	struct np_flow_entry *c;
+	struct np_flow_key key;
+
+	flow_key(id, &key);
+	if (key.family == NP_AF_INET6)
+		return NULL;
+	c = array_cell(&key);
+	return c->key_live == NP_FLOW_LIVE && c->key_addr == key.addr.v4 &&
+			       c->key_port == key.port ?
+		       c :
+		       NULL;
+}
+
+/* Whether the flow is in its family's hash map. */
+static bool in_hash(enum flow_id id)
 {
 	struct np_flow_key key;
 	struct np_flow_key4 key4 = {};
+	struct np_flow_entry e;
 
+	flow_key(id, &key);
+	if (key.family == NP_AF_INET6)
+		return !bpf_map_lookup_elem(maps.fd[NP_FLOWS6], &key, &e);
+	key4.addr = key.addr.v4;
+	key4.port = key.port;
+	return !bpf_map_lookup_elem(maps.fd[NP_FLOWS4], &key4, &e);
+}
+
+/* The flow's map entry as the relay has it (struct np_flow_entry). */
+static int entry_read(enum flow_id id, struct np_flow_entry *e)
+{
+	struct np_flow_entry *cell = cell_of(id);
+	struct np_flow_key key;
+	struct np_flow_key4 key4 = {};
+
+	if (cell) {
+		memcpy(e, cell, sizeof(*e));
+		return 0;
+	}
 	flow_key(id, &key);
 	if (key.family == NP_AF_INET6)
 		return bpf_map_lookup_elem(maps.fd[NP_FLOWS6], &key, e) ?
@@ -2055,9 +2139,19 @@ static int entry_read(enum flow_id id, struct np_flow_entry *e)
 
 static int entry_write(enum flow_id id, const struct np_flow_entry *e)
 {
+	struct np_flow_entry *cell = cell_of(id);
 	struct np_flow_key key;
 	struct np_flow_key4 key4 = {};
 
+	if (cell) {
+		/* Through the map's system call, as bpftool would. */
+		__u32 i = (__u32)(cell - (struct np_flow_entry *)maps.flowarr4);
+
+		return bpf_map_update_elem(maps.fd[NP_FLOWARR4], &i, e,
+					   BPF_ANY) ?
+			       -errno :
+			       0;
+	}
 	flow_key(id, &key);
 	if (key.family == NP_AF_INET6)
 		return bpf_map_update_elem(maps.fd[NP_FLOWS6], &key, e,
@@ -2208,6 +2302,30 @@ static void post_a0_native(const struct tcase *tc, const struct pkt_spec *in)
 	(void)tc;
 	(void)in;
 	bpf_map_delete_elem(maps.fd[NP_LINKS], &ifindex[DEV_A]);
+}
+
+/* F4_IDX, removed by an earlier case, installed again: back at its index
+ * (its slot), while F4_IDX_HASH stays in the hash. */
+static void post_idx_reinstalled(const struct tcase *tc,
+				 const struct pkt_spec *in)
+{
+	struct np_flow_entry *cell;
+	struct np_flow_key key;
+	struct np_flow f;
+	bool ok;
+
+	(void)tc;
+	(void)in;
+	flow_key(F4_IDX, &key);
+	flow_value(F4_IDX, &f);
+	ok = !np_flow_install(&maps, &key, &f) && !np_flow_get(&maps, &key, &f);
+	cell = cell_of(F4_IDX);
+	tap_check(&t,
+		  ok && cell && !in_hash(F4_IDX) && in_hash(F4_IDX_HASH) &&
+			  f.slot == (__u32)(cell - (struct np_flow_entry *)
+							   maps.flowarr4),
+		  "flow array: 203.0.113.1:40400 installed again is at its index (slot %u), 198.51.100.1:40400 still in the hash",
+		  f.slot);
 }
 
 static void pre_bad_slot(const struct tcase *tc, const struct pkt_spec *in)
@@ -2416,6 +2534,43 @@ static bool slots_consistent(void)
 	return ok;
 }
 
+/* Each flow where ctl/flowtab.c is to put it (see F4_IDX). */
+static bool placement_right(void)
+{
+	struct np_flow_entry *cell, byfd;
+	struct np_flow_key key;
+	struct np_flow f;
+	bool ok = true, want_array;
+	__u32 i, idx;
+
+	for (i = 0; i < FLOW_COUNT; i++) {
+		flow_key(i, &key);
+		want_array = key.family == NP_AF_INET && i != F4_IDX_HASH;
+		cell = cell_of(i);
+		if (want_array != !!cell || want_array == in_hash(i)) {
+			tap_diag("  flow %u: in the array %d, in the hash %d", i,
+				 !!cell, in_hash(i));
+			ok = false;
+			continue;
+		}
+		if (!cell)
+			continue;
+		idx = (__u32)(cell - (struct np_flow_entry *)maps.flowarr4);
+		if (np_flow_get(&maps, &key, &f) || f.slot != idx ||
+		    bpf_map_lookup_elem(maps.fd[NP_FLOWARR4], &idx, &byfd) ||
+		    byfd.key_addr != key.addr.v4 || byfd.key_port != key.port ||
+		    byfd.key_live != NP_FLOW_LIVE) {
+			tap_diag("  flow %u: index %u, slot %u, or the system "
+				 "call's entry differs", i, idx, f.slot);
+			ok = false;
+		}
+	}
+	flow_key(F4_IDX, &key);
+	cell = array_cell(&key);
+	flow_key(F4_IDX_HASH, &key);
+	return ok && cell == array_cell(&key);
+}
+
 /* A free slot at or above from. */
 static __u32 free_slot(__u32 from)
 {
@@ -2447,6 +2602,8 @@ static void test_slots(void)
 	tap_check(&t, slots_consistent(),
 		  "%s: each of the %d flows has its own slot, claimed in np_slots_v1 under its key",
 		  SLOTS_NAME, FLOW_COUNT);
+	tap_check(&t, placement_right(),
+		  "flow array: every IPv4 flow at its index (slot = index, key live, also by system call) and not in np_flows4_v5, but 198.51.100.1:40400 in np_flows4_v5 (its index held by 203.0.113.1:40400); IPv6 flows in np_flows6_v5");
 	if (!pc)
 		return;
 
@@ -2470,13 +2627,11 @@ static void test_slots(void)
 		  SLOTS_NAME, (unsigned long long)last.packets, old_slot);
 
 	/*
-	 * Installed again: the allocator probes on from its last claim (the
-	 * last flow setup installed), so dirty that slot first: a claimed
-	 * slot must start from zero.
+	 * Installed again: an IPv4 flow claims the slot of its index in the
+	 * flow array, so dirty that slot first: a claimed slot must start
+	 * from zero.
 	 */
-	flow_key(FLOW_COUNT - 1, &ab_key);
-	np_flow_get(&maps, &ab_key, &g);
-	next = free_slot(g.slot + 1);
+	next = (__u32)(array_cell(&key) - (struct np_flow_entry *)maps.flowarr4);
 	for (i = 0; i < ncpu; i++)
 		memset(&pc[i], 0xab, sizeof(pc[i]));
 	bpf_map_update_elem(maps.fd[NP_COUNTERS], &next, pc, BPF_ANY);
@@ -2793,8 +2948,14 @@ static const char *setup(char *why, size_t len)
 		return why;
 	}
 	prog_fd = bpf_program__fd(skel->progs.np_relay);
-	maps.fd[NP_FLOWS4] = bpf_map__fd(skel->maps.np_flows4_v4);
-	maps.fd[NP_FLOWS6] = bpf_map__fd(skel->maps.np_flows6_v4);
+	maps.fd[NP_FLOWS4] = bpf_map__fd(skel->maps.np_flows4_v5);
+	maps.fd[NP_FLOWS6] = bpf_map__fd(skel->maps.np_flows6_v5);
+	maps.fd[NP_FLOWARR4] = bpf_map__fd(skel->maps.np_flowarr4_v1);
+	if (np_maps_map_flows(&maps)) {
+		snprintf(why, len, "cannot map the flow array: %s",
+			 strerror(errno));
+		return why;
+	}
 	maps.fd[NP_COUNTERS] = bpf_map__fd(skel->maps.np_counters_v4);
 	maps.fd[NP_POLICERS] = bpf_map__fd(skel->maps.np_police_v1);
 	maps.fd[NP_VERDICTS] = bpf_map__fd(skel->maps.np_verdicts_v3);
