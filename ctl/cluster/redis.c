@@ -306,9 +306,10 @@ static void disconnect(struct np_redis *r, const char *why)
 }
 
 /* Where to connect: the configured Redis, or the master the sentinels
- * name (the answering sentinel in from). */
-static bool locate(struct np_redis *r, struct np_redis_addr *at, char *from,
-		   size_t len)
+ * name, asked from index *next on (*next becomes the one after the
+ * answering sentinel, whose address goes in from). */
+static bool locate(struct np_redis *r, size_t *next, struct np_redis_addr *at,
+		   char *from, size_t len)
 {
 	char why[sizeof(r->complaint) - 128];
 	struct np_redis_addr s;
@@ -317,13 +318,19 @@ static bool locate(struct np_redis *r, struct np_redis_addr *at, char *from,
 	from[0] = '\0';
 	if (!r->cfg.n_sentinels) {
 		np_redis_addr_of(&r->cfg.redis, at);
+		*next = 1;
 		return true;
 	}
-	if (np_sentinels_find(&r->sentinels, at, &i, why, sizeof(why))) {
-		complain(r, "no sentinel names redis master '%s': %s",
-			 r->cfg.master, why);
+	if (np_sentinels_find(&r->sentinels, *next, at, &i, why,
+			      sizeof(why))) {
+		/* Past the first: one named a master we could not use,
+		 * already said. */
+		if (!*next)
+			complain(r, "no sentinel names redis master '%s': %s",
+				 r->cfg.master, why);
 		return false;
 	}
+	*next = i + 1;
 	np_redis_addr_of(&r->cfg.sentinels[i], &s);
 	np_redis_addr_text(&s, from, len);
 	return true;
@@ -360,17 +367,13 @@ static bool is_master(struct np_redis *r, const char *text)
 	return ok;
 }
 
-static bool connect_redis(struct np_redis *r)
+/* A connection to a server that says it is the master, or false. */
+static bool try_master(struct np_redis *r, const struct np_redis_addr *at)
 {
-	char text[NP_REDIS_ADDR_TEXT], from[NP_REDIS_ADDR_TEXT], why[256];
-	char was[NP_REDIS_ADDR_TEXT];
-	struct np_redis_addr at;
-	bool moved;
+	char text[NP_REDIS_ADDR_TEXT], why[256];
 
-	if (!locate(r, &at, from, sizeof(from)))
-		return false;
-	np_redis_addr_text(&at, text, sizeof(text));
-	r->ctx = np_redis_connect(&at, why, sizeof(why));
+	np_redis_addr_text(at, text, sizeof(text));
+	r->ctx = np_redis_connect(at, why, sizeof(why));
 	if (!r->ctx) {
 		complain(r, "cannot connect to redis %s: %s", text, why);
 		return false;
@@ -380,6 +383,32 @@ static bool connect_redis(struct np_redis *r)
 		r->ctx = NULL;
 		return false;
 	}
+	return true;
+}
+
+/* Connects to the master: the configured Redis, or the first master a
+ * sentinel names, in their order, that answers as the master. During a
+ * failover the sentinels that were not its leader name the old master for
+ * up to a second more: the others are asked too. */
+static bool connect_redis(struct np_redis *r)
+{
+	char text[NP_REDIS_ADDR_TEXT], from[NP_REDIS_ADDR_TEXT];
+	char was[NP_REDIS_ADDR_TEXT];
+	struct np_redis_addr at, failed = { "", 0 };
+	size_t next = 0;
+	bool moved;
+
+	for (;;) {
+		if (!locate(r, &next, &at, from, sizeof(from)))
+			return false;
+		if ((strcmp(at.host, failed.host) || at.port != failed.port) &&
+		    try_master(r, &at))
+			break;
+		failed = at;
+		if (next >= r->cfg.n_sentinels)
+			return false;
+	}
+	np_redis_addr_text(&at, text, sizeof(text));
 	r->complaint[0] = '\0';
 	moved = r->have_master &&
 		(strcmp(at.host, r->master.host) || at.port != r->master.port);

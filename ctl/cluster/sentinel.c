@@ -151,8 +151,9 @@ static bool subscribe(struct np_sentinels *s, redisContext *c, size_t i)
 	return true;
 }
 
-int np_sentinels_find(struct np_sentinels *s, struct np_redis_addr *out,
-		      size_t *which, char *why, size_t len)
+int np_sentinels_find(struct np_sentinels *s, size_t from,
+		      struct np_redis_addr *out, size_t *which, char *why,
+		      size_t len)
 {
 	struct np_redis_addr at;
 	char one[160], name[NP_REDIS_ADDR_TEXT];
@@ -162,7 +163,7 @@ int np_sentinels_find(struct np_sentinels *s, struct np_redis_addr *out,
 	bool found;
 
 	why[0] = '\0';
-	for (i = 0; i < s->cfg->n_sentinels; i++) {
+	for (i = from; i < s->cfg->n_sentinels; i++) {
 		np_redis_addr_of(&s->cfg->sentinels[i], &at);
 		c = np_redis_connect(&at, one, sizeof(one));
 		if (c) {

@@ -61,12 +61,14 @@ void np_sentinels_init(struct np_sentinels *s,
 void np_sentinels_close(struct np_sentinels *s);
 
 /*
- * Asks the sentinels in order for the master's address: 0 with *out and
- * the answering sentinel's index in *which (its connection kept,
- * subscribed), or -1 when none named it, each sentinel's reason in why.
+ * Asks the sentinels in order, from the one at index @from, for the
+ * master's address: 0 with *out and the answering sentinel's index in
+ * *which (its connection kept, subscribed, if none is), or -1 when none
+ * named it, each sentinel's reason in why.
  */
-int np_sentinels_find(struct np_sentinels *s, struct np_redis_addr *out,
-		      size_t *which, char *why, size_t len);
+int np_sentinels_find(struct np_sentinels *s, size_t from,
+		      struct np_redis_addr *out, size_t *which, char *why,
+		      size_t len);
 
 /*
  * Without blocking: reads what the subscribed sentinel sent, and
