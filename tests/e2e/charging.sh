@@ -35,27 +35,9 @@ LISTEN=127.0.0.1:9917
 mkdir -p "$CHG" && mount -t tmpfs -o size=64k,mode=0755 np-charging "$CHG" ||
 	{ echo "not ok - tmpfs for the charging file"; exit 1; }
 
-cat >"$NP_RUN_DIR/natproxy.yaml" <<-EOF
-	realms:
-	  - name: access
-	    interface: acc0
-	    address: $SIP_PROXY_ACC_IP
-	    sip_port: 5060
-	    media_ports: 30000-30999
-	  - name: core
-	    interface: core0
-	    address: $SIP_PROXY_CORE_IP
-	    sip_ports: 20000-20999
-	    media_ports: 40000-40999
-	pairs:
-	  - first: access
-	    second: core
-	    softswitch: $SIP_KAM_IP:5060
-	charging:
-	  file: $CHARGING
-	metrics:
-	  listen: $LISTEN
-EOF
+proxy_config "$NP_RUN_DIR/natproxy.yaml" sip "" "" "charging:
+  file: $CHARGING" "metrics:
+  listen: $LISTEN"
 
 # The metric NAME's value on natproxyd's page.
 metric() {

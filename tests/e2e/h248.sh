@@ -31,10 +31,7 @@ cd "$(dirname "$0")/../.."
 require_root "H.248 end to end"
 . tests/sip/topology.sh
 
-trap sip_topology_down EXIT
-trap 'exit 1' INT TERM HUP PIPE
-sip_topology_up || { echo "not ok - topology"; exit 1; }
-sip_fast_peers
+gateway_test_begin
 
 LOG=$NP_RUN_DIR/natproxyd.log
 CHARGING=$NP_RUN_DIR/charging.log
@@ -43,26 +40,7 @@ MGCLOG=$NP_RUN_DIR/mgc.log
 MUTE=$NP_RUN_DIR/mg.mute
 PEER=tests/lib/h248_peer.py
 
-cat >"$NP_RUN_DIR/natproxy.yaml" <<-EOF
-	realms:
-	  - name: access
-	    interface: acc0
-	    address: $SIP_PROXY_ACC_IP
-	    media_ports: 30000-30999
-	  - name: core
-	    interface: core0
-	    address: $SIP_PROXY_CORE_IP
-	    sip_ports: 20000-20999
-	    media_ports: 40000-40999
-	pairs:
-	  - first: access
-	    second: core
-	    mgc: $SIP_KAM_IP:2944
-	keepalive:
-	  interval: 2
-	charging:
-	  file: $CHARGING
-EOF
+gateway_config h248 2
 
 check "natproxyd starts with an H.248-only pair" \
 	natproxyd_start "$LOG" build/natproxyd -c "$NP_RUN_DIR/natproxy.yaml" \

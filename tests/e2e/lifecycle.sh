@@ -70,28 +70,9 @@ rtp_from() {
 # cfg FILE ACCESS_KEYS [EXTRA_TOP]: a one-pair configuration; ACCESS_KEYS
 # are YAML lines indented 4 for the access realm.
 cfg() {
-	cat >"$1" <<-EOF
-		realms:
-		  - name: access
-		    interface: acc0
-		    address: $SIP_PROXY_ACC_IP
-		    sip_port: 5060
-		    media_ports: 30000-30999
-		$2
-		  - name: core
-		    interface: core0
-		    address: $SIP_PROXY_CORE_IP
-		    sip_ports: 20000-20999
-		    media_ports: 40000-40999
-		pairs:
-		  - first: access
-		    second: core
-		    softswitch: $SIP_KAM_IP:5060
-		keepalive:
-		  method: options
-		  interval: 60
-		${3:-}
-	EOF
+	proxy_config "$1" sip "$2" "" "keepalive:
+  method: options
+  interval: 60" "${3:-}"
 }
 
 # --- check: natproxyd --check ----------------------------------------------------

@@ -28,10 +28,7 @@ command -v erlc >/dev/null && [ -d /usr/lib/erlang/lib/megaco-*/include ] || {
 }
 . tests/sip/topology.sh
 
-trap sip_topology_down EXIT
-trap 'exit 1' INT TERM HUP PIPE
-sip_topology_up || { echo "not ok - topology"; exit 1; }
-sip_fast_peers
+gateway_test_begin
 
 LOG=$NP_RUN_DIR/natproxyd.log
 CHARGING=$NP_RUN_DIR/charging.log
@@ -40,28 +37,7 @@ EBIN=$NP_RUN_DIR/ebin
 PACKETS=50
 mkdir -p "$D" "$EBIN"
 
-cat >"$NP_RUN_DIR/natproxy.yaml" <<-EOF
-	realms:
-	  - name: access
-	    interface: acc0
-	    address: $SIP_PROXY_ACC_IP
-	    media_ports: 30000-30999
-	  - name: core
-	    interface: core0
-	    address: $SIP_PROXY_CORE_IP
-	    sip_ports: 20000-20999
-	    media_ports: 40000-40999
-	pairs:
-	  - first: access
-	    second: core
-	    mgc: $SIP_KAM_IP:2944
-	keepalive:
-	  interval: 3
-	charging:
-	  file: $CHARGING
-	metrics:
-	  listen: 127.0.0.1:9917
-EOF
+gateway_config h248 3 'metrics:' '  listen: 127.0.0.1:9917'
 
 check "the Erlang MG and MGC compile" erlc -o "$EBIN" tests/e2e/megaco/*.erl
 check "natproxyd starts with an H.248-only pair" \

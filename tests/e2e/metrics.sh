@@ -29,30 +29,10 @@ HELP=$NP_RUN_DIR/metrics_helper.py
 
 # cfg FILE [EXTRA]: the usual access/core configuration, plus EXTRA lines.
 cfg() {
-	cat >"$1" <<-EOF
-		realms:
-		  - name: access
-		    interface: acc0
-		    address: $SIP_PROXY_ACC_IP
-		    sip_port: 5060
-		    media_ports: 30000-30999
-		    media_timeout: 5
-		  - name: core
-		    interface: core0
-		    address: $SIP_PROXY_CORE_IP
-		    sip_ports: 20000-20999
-		    media_ports: 40000-40999
-		pairs:
-		  - first: access
-		    second: core
-		    softswitch: $SIP_KAM_IP:5060
-		keepalive:
-		  method: options
-		  interval: 60
-		charging:
-		  file: $CHARGING
-		${2:-}
-	EOF
+	proxy_config "$1" sip "    media_timeout: 5" "" "keepalive:
+  method: options
+  interval: 60" "charging:
+  file: $CHARGING" "${2:-}"
 }
 
 cat >"$HELP" <<'EOF'

@@ -31,10 +31,7 @@ cd "$(dirname "$0")/../.."
 require_root "MGCP end to end"
 . tests/sip/topology.sh
 
-trap sip_topology_down EXIT
-trap 'exit 1' INT TERM HUP PIPE
-sip_topology_up || { echo "not ok - topology"; exit 1; }
-sip_fast_peers
+gateway_test_begin
 
 LOG=$NP_RUN_DIR/natproxyd.log
 CHARGING=$NP_RUN_DIR/charging.log
@@ -43,27 +40,7 @@ CALOG=$NP_RUN_DIR/ca.log
 MUTE=$NP_RUN_DIR/gw.mute
 PEER=tests/lib/mgcp_peer.py
 
-cat >"$NP_RUN_DIR/natproxy.yaml" <<-EOF
-	realms:
-	  - name: access
-	    interface: acc0
-	    address: $SIP_PROXY_ACC_IP
-	    mgcp_port: 2727
-	    media_ports: 30000-30999
-	  - name: core
-	    interface: core0
-	    address: $SIP_PROXY_CORE_IP
-	    sip_ports: 20000-20999
-	    media_ports: 40000-40999
-	pairs:
-	  - first: access
-	    second: core
-	    call_agent: $SIP_KAM_IP:2727
-	keepalive:
-	  interval: 2
-	charging:
-	  file: $CHARGING
-EOF
+gateway_config mgcp 2
 
 check "natproxyd starts with an MGCP-only pair" \
 	natproxyd_start "$LOG" build/natproxyd -c "$NP_RUN_DIR/natproxy.yaml" \

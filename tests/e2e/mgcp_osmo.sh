@@ -23,37 +23,14 @@ if ! command -v osmo-mgw >/dev/null; then
 fi
 . tests/sip/topology.sh
 
-trap sip_topology_down EXIT
-trap 'exit 1' INT TERM HUP PIPE
-sip_topology_up || { echo "not ok - topology"; exit 1; }
-sip_fast_peers
+gateway_test_begin
 
 LOG=$NP_RUN_DIR/natproxyd.log
 CHARGING=$NP_RUN_DIR/charging.log
 CALOG=$NP_RUN_DIR/ca.log
 MGWLOG=$NP_RUN_DIR/osmo-mgw.log
 
-cat >"$NP_RUN_DIR/natproxy.yaml" <<-EOF2
-	realms:
-	  - name: access
-	    interface: acc0
-	    address: $SIP_PROXY_ACC_IP
-	    mgcp_port: 2727
-	    media_ports: 30000-30999
-	  - name: core
-	    interface: core0
-	    address: $SIP_PROXY_CORE_IP
-	    sip_ports: 20000-20999
-	    media_ports: 40000-40999
-	pairs:
-	  - first: access
-	    second: core
-	    call_agent: $SIP_KAM_IP:2727
-	keepalive:
-	  interval: 2
-	charging:
-	  file: $CHARGING
-EOF2
+gateway_config mgcp 2
 cat >"$NP_RUN_DIR/osmo-mgw.cfg" <<-EOF2
 	log stderr
 	 logging filter all 1

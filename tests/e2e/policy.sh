@@ -249,30 +249,10 @@ within() { # VALUE TARGET PERCENT
 # cfg NAME ACCESS_KEYS CORE_KEYS: a configuration for one section, its
 # charging file $NP_RUN_DIR/NAME.charging. Keys are YAML lines indented 4.
 cfg() {
-	cat >"$NP_RUN_DIR/$1.yaml" <<-EOF
-		realms:
-		  - name: access
-		    interface: acc0
-		    address: $SIP_PROXY_ACC_IP
-		    sip_port: 5060
-		    media_ports: 30000-30999
-		$2
-		  - name: core
-		    interface: core0
-		    address: $SIP_PROXY_CORE_IP
-		    sip_ports: 20000-20999
-		    media_ports: 40000-40999
-		$3
-		pairs:
-		  - first: access
-		    second: core
-		    softswitch: $SIP_KAM_IP:5060
-		keepalive:
-		  method: options
-		  interval: 60
-		charging:
-		  file: $NP_RUN_DIR/$1.charging
-	EOF
+	proxy_config "$NP_RUN_DIR/$1.yaml" sip "$2" "$3" "keepalive:
+  method: options
+  interval: 60" "charging:
+  file: $NP_RUN_DIR/$1.charging"
 }
 LOG=
 # npd_start NAME [ARGS...]: natproxyd on NAME.yaml, log NAME.log

@@ -24,9 +24,6 @@ test, stdlib only.
       --restart-file F: while each call's media flows, natproxyd is
       restarted (restart_cue.py); what follows comes after the restart.
 """
-import argparse
-import json
-import os
 import re
 import select
 import signal
@@ -36,14 +33,8 @@ import threading
 import time
 
 import restart_cue
-
-RTP_PACKETS = 50
-
-
-def log_line(f, **kw):
-    kw["t"] = round(time.time(), 3)
-    f.write(json.dumps(kw) + "\n")
-    f.flush()
+from gw_peer import (RTP_PACKETS, Agent, gateway_sdp, log_line, main, muted,
+                     sdp_media, send_rtp)
 
 
 def header(text):
@@ -62,35 +53,8 @@ def sdp_in(name, text):
     return g[0].strip() if g else ""
 
 
-def sdp_media(sdp):
-    c = re.search(r"^c=IN IP4 (\S+)", sdp, re.M)
-    m = re.search(r"^m=audio (\d+)", sdp, re.M)
-    return (c.group(1), int(m.group(1))) if c and m else None
 
 
-def rtp(seq, ssrc):
-    return bytes([0x80, 0]) + seq.to_bytes(2, "big") + (seq * 160).to_bytes(4, "big") \
-        + ssrc.to_bytes(4, "big") + b"\xff" * 160
-
-
-def send_rtp(sock, dest, ssrc, delay=0.0):
-    time.sleep(delay)
-    for i in range(RTP_PACKETS):
-        sock.sendto(rtp(i + 1, ssrc), dest)
-        time.sleep(0.02)
-
-
-def muted(a, counts):
-    """Whether the gateway has gone silent: --mute-file exists, and it has
-    answered natproxyd's AuditValue once (or 10 s passed since the file
-    came). A restarted natproxyd audits at its own phase, up to two
-    keepalive intervals after adopting the gateway: without this the
-    test's answered audit would race that phase."""
-    if not (a.mute_file and os.path.exists(a.mute_file)):
-        return False
-    if not getattr(a, "mute_seen", None):
-        a.mute_seen = time.time()
-    return counts["audits"] > 0 or time.time() - a.mute_seen > 10
 
 
 def gateway(a):
@@ -102,8 +66,7 @@ def gateway(a):
     media = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     media.bind((a.ip, 4000))
     mid = "[%s]:2944" % a.ip
-    sdp = ("v=0\r\no=- 25678 753849 IN IP4 %s\r\ns=-\r\nc=IN IP4 %s\r\n"
-           "t=0 0\r\nm=audio 4000 RTP/AVP 0\r\n" % (a.ip, a.ip))
+    sdp = gateway_sdp(a.ip)
     answered = {}
     counts = {"rtp_in": 0, "audits": 0, "sc_ok": 0, "acks": 0}
     ctx = [0]
@@ -132,7 +95,7 @@ def gateway(a):
                 continue
             data, src = sig.recvfrom(65535)
             text = data.decode(errors="replace")
-            if muted(a, counts):
+            if muted(a, counts["audits"]):
                 log_line(log, dir="in-muted", frm="%s:%d" % src, msg=text)
                 continue
             log_line(log, dir="in", frm="%s:%d" % src, msg=text)
@@ -176,27 +139,11 @@ def gateway(a):
         log_line(log, summary=counts)
 
 
-class Controller:
+class Controller(Agent):
     def __init__(self, a):
-        self.a = a
-        self.log = open(a.log, "a")
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((a.ip, 2944))
+        super().__init__(a, 2944)
         self.mid = "[%s]:2944" % a.ip
         self.tid = 500
-
-    def out(self, text, to):
-        self.sock.sendto(text.encode(), to)
-        log_line(self.log, dir="out", to="%s:%d" % to, msg=text)
-
-    def recv(self, timeout):
-        r, _, _ = select.select([self.sock], [], [], timeout)
-        if not r:
-            return None
-        data, src = self.sock.recvfrom(65535)
-        text = data.decode(errors="replace")
-        log_line(self.log, dir="in", frm="%s:%d" % src, msg=text)
-        return text, src
 
     def reply_to(self, text, src):
         tr = first(r"(?:Transaction|T)\s*=\s*(\d+)", text)
@@ -287,25 +234,5 @@ class Controller:
             media.close()
         log_line(self.log, summary=summary)
 
-
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("role", choices=["mg", "mgc"])
-    ap.add_argument("--ip", required=True)
-    ap.add_argument("--mgc")
-    ap.add_argument("--media-ip")
-    ap.add_argument("--log", required=True)
-    ap.add_argument("--mute-file")
-    ap.add_argument("--secs", type=float, default=60)
-    ap.add_argument("--calls", type=int, default=1)
-    ap.add_argument("--lost", action="store_true")
-    ap.add_argument("--restart-file")
-    a = ap.parse_args()
-    if a.role == "mg":
-        gateway(a)
-    else:
-        Controller(a).run()
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(gateway, Controller, ("mg", "mgc")))

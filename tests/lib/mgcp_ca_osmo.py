@@ -10,17 +10,14 @@ LocalConnectionDescriptor and counts the RTP packets that come back
   mgcp_ca_osmo.py --ip IP --media-ip IP --log FILE
 """
 import argparse
-import json
-import re
 import select
 import socket
 import sys
 import time
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from mgcp_peer import parse, rtp, sdp_media, log_line  # noqa: E402
-
-RTP_PACKETS = 50
+from gw_peer import RTP_PACKETS, log_line, rtp, sdp_media  # noqa: E402
+from mgcp_peer import parse  # noqa: E402
 
 
 def main():

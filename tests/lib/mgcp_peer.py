@@ -26,9 +26,6 @@
       restarted (restart_cue.py); after it the CA sends MDCX (sendrecv, no
       SDP) to the gateway before going on.
 """
-import argparse
-import json
-import os
 import re
 import select
 import signal
@@ -38,14 +35,8 @@ import threading
 import time
 
 import restart_cue
-
-RTP_PACKETS = 50
-
-
-def log_line(f, **kw):
-    kw["t"] = round(time.time(), 3)
-    f.write(json.dumps(kw) + "\n")
-    f.flush()
+from gw_peer import (RTP_PACKETS, Agent, gateway_sdp, log_line, main, muted,
+                     sdp_media, send_rtp)
 
 
 def parse(text):
@@ -60,21 +51,7 @@ def parse(text):
     return lines[0].split(), params, body
 
 
-def sdp_media(sdp):
-    c = re.search(r"^c=IN IP4 (\S+)", sdp, re.M)
-    m = re.search(r"^m=audio (\d+)", sdp, re.M)
-    return (c.group(1), int(m.group(1))) if c and m else None
 
-
-def rtp(seq, ssrc):
-    return bytes([0x80, 0]) + seq.to_bytes(2, "big") + (seq * 160).to_bytes(4, "big") \
-        + ssrc.to_bytes(4, "big") + b"\xff" * 160
-
-
-def send_rtp(sock, dest, ssrc):
-    for i in range(RTP_PACKETS):
-        sock.sendto(rtp(i + 1, ssrc), dest)
-        time.sleep(0.02)
 
 
 def gateway(a):
@@ -86,8 +63,7 @@ def gateway(a):
     media = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     media.bind((a.ip, 4000))
     ep = "aaln/1@[%s]" % a.ip
-    sdp = ("v=0\r\no=- 25678 753849 IN IP4 %s\r\ns=-\r\nc=IN IP4 %s\r\n"
-           "t=0 0\r\nm=audio 4000 RTP/AVP 0\r\n" % (a.ip, a.ip))
+    sdp = gateway_sdp(a.ip)
     answered = {}  # txid -> response text (retransmissions)
     conns = {}
     counts = {"rtp_in": 0, "auep": 0, "rsip_ok": 0}
@@ -105,18 +81,6 @@ def gateway(a):
     finally:
         log_line(log, summary=counts)
 
-
-def muted(a, counts):
-    """Whether the gateway has gone silent: --mute-file exists, and it has
-    answered natproxyd's audit once (or 10 s passed since the file came).
-    A restarted natproxyd audits at its own phase, up to two keepalive
-    intervals after adopting the gateway: without this the test's answered
-    audit would race that phase."""
-    if not (a.mute_file and os.path.exists(a.mute_file)):
-        return False
-    if not getattr(a, "mute_seen", None):
-        a.mute_seen = time.time()
-    return counts["auep"] > 0 or time.time() - a.mute_seen > 10
 
 
 def gateway_loop(a, log, ca, sig, media, ep, sdp, answered, conns, counts,
@@ -141,7 +105,7 @@ def gateway_loop(a, log, ca, sig, media, ep, sdp, answered, conns, counts,
             continue
         data, src = sig.recvfrom(65535)
         text = data.decode(errors="replace")
-        if muted(a, counts):
+        if muted(a, counts["auep"]):
             log_line(log, dir="in-muted", frm="%s:%d" % src, msg=text)
             continue
         log_line(log, dir="in", frm="%s:%d" % src, msg=text)
@@ -179,27 +143,11 @@ def gateway_loop(a, log, ca, sig, media, ep, sdp, answered, conns, counts,
             out(resp, src)
 
 
-class CallAgent:
+class CallAgent(Agent):
     def __init__(self, a):
-        self.a = a
-        self.log = open(a.log, "a")
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((a.ip, 2727))
+        super().__init__(a, 2727)
         self.txid = 500
         self.inbox = []
-
-    def out(self, text, to):
-        self.sock.sendto(text.encode(), to)
-        log_line(self.log, dir="out", to="%s:%d" % to, msg=text)
-
-    def recv(self, timeout):
-        r, _, _ = select.select([self.sock], [], [], timeout)
-        if not r:
-            return None
-        data, src = self.sock.recvfrom(65535)
-        text = data.decode(errors="replace")
-        log_line(self.log, dir="in", frm="%s:%d" % src, msg=text)
-        return text, src
 
     def command(self, verb, ep, to, params, body=""):
         """Sends a command (retransmitted after 1 s, up to 4 times) and
@@ -292,26 +240,5 @@ class CallAgent:
             media.close()
         log_line(self.log, summary=summary)
 
-
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("role", choices=["gw", "ca"])
-    ap.add_argument("--ip", required=True)
-    ap.add_argument("--ca")
-    ap.add_argument("--media-ip")
-    ap.add_argument("--log", required=True)
-    ap.add_argument("--mute-file")
-    ap.add_argument("--secs", type=float, default=60)
-    ap.add_argument("--calls", type=int, default=1)
-    ap.add_argument("--lost", action="store_true")
-    ap.add_argument("--ncs", action="store_true")
-    ap.add_argument("--restart-file")
-    a = ap.parse_args()
-    if a.role == "gw":
-        gateway(a)
-    else:
-        CallAgent(a).run()
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(gateway, CallAgent, ("gw", "ca"), "--ncs"))

@@ -250,14 +250,78 @@ sip_fast_peers() {
 		in_ns core ethtool -K eth0 gro on >/dev/null
 }
 
-# sip_test_begin: what every end-to-end script starts with: the topology
-# and Kamailio up, torn down on any exit; a failure to start is one failed
-# check and the end of the script.
-sip_test_begin() {
+# sip_topology_begin: the topology up, torn down on any exit; a failure to
+# start is one failed check and the end of the script.
+sip_topology_begin() {
 	trap sip_topology_down EXIT
 	trap 'exit 1' INT TERM HUP PIPE
 	sip_topology_up || { echo "not ok - topology"; exit 1; }
+}
+
+# sip_test_begin: what every SIP end-to-end script starts with: the
+# topology and Kamailio up.
+sip_test_begin() {
+	sip_topology_begin
 	kamailio_start || { echo "not ok - kamailio"; exit 1; }
+}
+
+# gateway_test_begin: what a gateway (MGCP, H.248) script starts with: the
+# topology up, its own peers in place of Kamailio, XDP's own path to them.
+gateway_test_begin() {
+	sip_topology_begin
+	sip_fast_peers
+}
+
+# proxy_config FILE PEER ACCESS_KEYS CORE_KEYS [SECTION...]: a one-pair
+# natproxy.yaml at FILE on the topology's addresses. PEER is the pair's
+# core peer at $SIP_KAM_IP and the protocol the access realm listens for:
+# sip (the softswitch, 5060), mgcp (the call agent, 2727) or h248 (the
+# MGC, 2944). ACCESS_KEYS and CORE_KEYS are further keys of each realm
+# (YAML lines indented 4, or ""); each SECTION is top-level YAML.
+proxy_config() {
+	local port peer
+	case $2 in
+	sip) port="sip_port: 5060" peer="softswitch: $SIP_KAM_IP:5060" ;;
+	mgcp) port="mgcp_port: 2727" peer="call_agent: $SIP_KAM_IP:2727" ;;
+	h248) port="h248_port: 2944" peer="mgc: $SIP_KAM_IP:2944" ;;
+	*) echo "proxy_config: no peer '$2'" >&2; return 1 ;;
+	esac
+	{
+		cat <<-EOF
+			realms:
+			  - name: access
+			    interface: acc0
+			    address: $SIP_PROXY_ACC_IP
+			    $port
+			    media_ports: 30000-30999
+		EOF
+		[ -z "$3" ] || printf '%s\n' "$3"
+		cat <<-EOF
+			  - name: core
+			    interface: core0
+			    address: $SIP_PROXY_CORE_IP
+			    sip_ports: 20000-20999
+			    media_ports: 40000-40999
+		EOF
+		[ -z "$4" ] || printf '%s\n' "$4"
+		cat <<-EOF
+			pairs:
+			  - first: access
+			    second: core
+			    $peer
+		EOF
+		[ $# -lt 5 ] || printf '%s\n' "${@:5}"
+	} >"$1"
+}
+
+# gateway_config mgcp|h248 INTERVAL [SECTION...]: $NP_RUN_DIR/natproxy.yaml
+# with one pair that carries that gateway protocol only, gateways audited
+# every INTERVAL s, records to $CHARGING.
+gateway_config() {
+	proxy_config "$NP_RUN_DIR/natproxy.yaml" "$1" "" "" \
+		"keepalive:
+  interval: $2" "charging:
+  file: $CHARGING" "${@:3}"
 }
 
 # sip_csum_errors: UDP datagrams (IPv4 and IPv6) that the NATs, the
