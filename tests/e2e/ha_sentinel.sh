@@ -125,40 +125,22 @@ sentinels_ready() {
 }
 
 # node_cfg N PEER [CLUSTER_LINES]: node N's configuration; the cluster
-# section's Redis lines default to the three sentinels and master np.
+# section's Redis lines default to the three sentinels and master np. The
+# lease outlives a failover (about 2.5 s here): an active node cut off from
+# Redis longer than its lease may no longer count on it.
 node_cfg() {
 	local redis=${3:-"  sentinels: [$REDIS_IP:${SENTINELS[0]}, $REDIS_IP:${SENTINELS[1]}, $REDIS_IP:${SENTINELS[2]}]
   master: np"}
 	mkdir -p "$HA/$1"
-	cat >"$HA/$1.yaml" <<-EOF
-		realms:
-		  - name: access
-		    interface: acc0
-		    address: $VIP_ACC
-		    sip_port: 5060
-		    media_ports: 30000-30999
-		  - name: core
-		    interface: core0
-		    address: $SIP_PROXY_CORE_IP
-		    sip_ports: 20000-20999
-		    media_ports: 40000-40999
-		pairs:
-		  - first: access
-		    second: core
-		    softswitch: $SIP_KAM_IP:5060
-		keepalive:
-		  method: options
-		  interval: 2
-		charging:
-		  file: $HA/$1/charging-$1.log
-		metrics:
-		  listen: 127.0.0.1:9917
-		cluster:
-		$redis
-		  node: $1
-		  peer: $2
-		  lease_ms: 1500
-	EOF
+	proxy_config "$HA/$1.yaml" sip "" "" "keepalive:
+  method: options
+  interval: 2" "charging:
+  file: $HA/$1/charging-$1.log" "metrics:
+  listen: 127.0.0.1:9917" "cluster:
+$redis
+  node: $1
+  peer: $2
+  lease_ms: 4000"
 }
 
 sip_topology_up || { echo "not ok - topology"; exit 1; }
