@@ -29,7 +29,7 @@ DEB_PACKAGES := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
 	libmicrohttpd-dev prometheus debhelper lintian man-db \
 	baresip-core linphone-cli osmo-mgw tshark \
 	erlang-base erlang-megaco erlang-dev erlang-examples \
-	libhiredis-dev redis-server keepalived
+	libhiredis-dev redis-server redis-sentinel keepalived
 
 # Recursive (=) variables, expanded only in recipes: `make deps test` on a
 # machine without the packages asks pkg-config and the compiler after deps

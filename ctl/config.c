@@ -1389,23 +1389,111 @@ static int get_name(struct parser *p, const yaml_node_t *k,
 	return 0;
 }
 
-enum { C_REDIS, C_NODE, C_PEER, C_SHARE, C_LEASE, C_QUEUE, C_COUNT };
+enum { C_REDIS, C_SENTINELS, C_MASTER, C_NODE, C_PEER, C_SHARE, C_LEASE,
+       C_QUEUE, C_COUNT };
 
 static const char *const cluster_keys[C_COUNT] = {
-	[C_REDIS] = "redis", [C_NODE] = "node",	  [C_PEER] = "peer",
-	[C_SHARE] = "share", [C_LEASE] = "lease_ms", [C_QUEUE] = "queue",
+	[C_REDIS] = "redis",	     [C_SENTINELS] = "sentinels",
+	[C_MASTER] = "master",	     [C_NODE] = "node",
+	[C_PEER] = "peer",	     [C_SHARE] = "share",
+	[C_LEASE] = "lease_ms",	     [C_QUEUE] = "queue",
 };
 
-/* High availability: off unless the section is there; redis and node are
- * required with it. */
+/* The sentinels: a non-empty list of ADDRESS:PORT, none twice. */
+static int get_sentinels(struct parser *p, const yaml_node_t *k,
+			 const yaml_node_t *v, struct np_cluster_config *c)
+{
+	char why[WHY_MAX];
+	const char *s, *e;
+	yaml_node_t *item;
+	size_t i, j, n;
+	int ret;
+
+	ret = want_type(p, k, v, YAML_SEQUENCE_NODE);
+	if (ret)
+		return ret;
+	n = seq_len(v);
+	if (!n)
+		return fail(p, value_mark(k, v),
+			    "'sentinels' is empty: list at least one "
+			    "ADDRESS:PORT");
+	if (n > NP_CLUSTER_SENTINELS_MAX)
+		return fail(p, v->start_mark,
+			    "%zu sentinels: at most %d", n,
+			    NP_CLUSTER_SENTINELS_MAX);
+	for (i = 0; i < n; i++) {
+		item = seq_item(p, v, i);
+		ret = want_scalar(p, k, item, &s);
+		if (ret)
+			return ret;
+		e = scan_hostport(s, &c->sentinels[i], why, false);
+		if (e)
+			return fail(p, item->start_mark,
+				    "bad sentinel '%.60s': %s", s, e);
+		for (j = 0; j < i; j++)
+			if (!memcmp(&c->sentinels[j], &c->sentinels[i],
+				    sizeof(c->sentinels[i])))
+				return fail(p, item->start_mark,
+					    "sentinel '%.60s' listed twice",
+					    s);
+	}
+	c->n_sentinels = n;
+	return 0;
+}
+
+/* Where the Redis is: one address (redis), or the sentinels that name
+ * its master (sentinels and master); exactly one of the two. */
+static int get_redis(struct parser *p, const yaml_node_t *k,
+		     const yaml_node_t *v, yaml_node_t **kn, yaml_node_t **vn)
+{
+	struct np_cluster_config *c = &p->cfg->cluster;
+	char why[WHY_MAX];
+	const char *s, *e;
+	int ret;
+
+	if (kn[C_REDIS] && kn[C_SENTINELS])
+		return fail(p, kn[C_SENTINELS]->start_mark,
+			    "'redis' and 'sentinels' in cluster: give one "
+			    "Redis, or the sentinels that name its master, "
+			    "not both");
+	if (kn[C_REDIS] && kn[C_MASTER])
+		return fail(p, kn[C_MASTER]->start_mark,
+			    "'master' in cluster goes with 'sentinels', not "
+			    "with 'redis'");
+	if (!kn[C_REDIS] && !kn[C_SENTINELS])
+		return fail(p, value_mark(k, v),
+			    "missing required key 'redis' (or 'sentinels' "
+			    "and 'master') in cluster");
+	if (kn[C_SENTINELS]) {
+		if (!kn[C_MASTER])
+			return fail(p, kn[C_SENTINELS]->start_mark,
+				    "missing required key 'master' in "
+				    "cluster: the name the sentinels "
+				    "monitor the Redis master by");
+		ret = get_sentinels(p, kn[C_SENTINELS], vn[C_SENTINELS], c);
+		if (!ret)
+			ret = get_name(p, kn[C_MASTER], vn[C_MASTER],
+				       c->master, sizeof(c->master));
+		return ret;
+	}
+	ret = want_scalar(p, kn[C_REDIS], vn[C_REDIS], &s);
+	if (ret)
+		return ret;
+	e = scan_hostport(s, &c->redis, why, false);
+	if (e)
+		return fail(p, vn[C_REDIS]->start_mark, "bad redis '%.60s': %s",
+			    s, e);
+	return 0;
+}
+
+/* High availability: off unless the section is there; node, and redis or
+ * sentinels with master, are required with it. */
 static int parse_cluster(struct parser *p, const yaml_node_t *k,
 			 const yaml_node_t *v)
 {
 	struct np_cluster_config *c = &p->cfg->cluster;
 	yaml_node_t *kn[C_COUNT], *vn[C_COUNT];
-	char why[WHY_MAX];
-	const char *s, *e;
-	int ret, i;
+	int ret;
 
 	c->lease_ms = NP_DEFAULT_LEASE_MS;
 	c->queue = NP_DEFAULT_CLUSTER_QUEUE;
@@ -1414,19 +1502,13 @@ static int parse_cluster(struct parser *p, const yaml_node_t *k,
 	if (!ret)
 		ret = collect(p, v, cluster_keys, C_COUNT, kn, vn,
 			      "in cluster");
-	for (i = C_REDIS; !ret && i <= C_NODE; i++)
-		if (!kn[i])
-			ret = fail(p, value_mark(k, v),
-				   "missing required key '%s' in cluster",
-				   cluster_keys[i]);
 	if (!ret)
-		ret = want_scalar(p, kn[C_REDIS], vn[C_REDIS], &s);
+		ret = get_redis(p, k, v, kn, vn);
+	if (!ret && !kn[C_NODE])
+		ret = fail(p, value_mark(k, v),
+			   "missing required key 'node' in cluster");
 	if (ret)
 		return ret;
-	e = scan_hostport(s, &c->redis, why, false);
-	if (e)
-		return fail(p, vn[C_REDIS]->start_mark, "bad redis '%.60s': %s",
-			    s, e);
 	ret = get_name(p, kn[C_NODE], vn[C_NODE], c->node, sizeof(c->node));
 	if (!ret && kn[C_PEER])
 		ret = get_name(p, kn[C_PEER], vn[C_PEER], c->peer,

@@ -181,18 +181,31 @@ enum np_keepalive_method {
 
 /*
  * High availability (docs/ha.md): this node's name, the peer it takes
- * over from, and the Redis that carries the state between them. Off
- * (redis.family 0) unless the file has a cluster section.
+ * over from, and the Redis that carries the state between them: one
+ * Redis (redis), or the Redis Sentinels that name the master of a
+ * replicated Redis (sentinels, master). Off (np_cluster_on() false)
+ * unless the file has a cluster section.
  */
 #define NP_CLUSTER_NAME_MAX 64
+#define NP_CLUSTER_SENTINELS_MAX 8
 struct np_cluster_config {
-	struct np_sockaddr redis; /* family 0: a single node, no Redis */
+	struct np_sockaddr redis; /* family 0: through sentinels, or no Redis */
+	/* Asked in order for master's address (docs/ha.md, "Sentinel"). */
+	struct np_sockaddr sentinels[NP_CLUSTER_SENTINELS_MAX];
+	size_t n_sentinels;
+	char master[NP_CLUSTER_NAME_MAX]; /* the name the sentinels monitor */
 	char node[NP_CLUSTER_NAME_MAX]; /* this node: its stream's name */
 	char peer[NP_CLUSTER_NAME_MAX]; /* whose stream a standby follows */
 	char share[NP_CLUSTER_NAME_MAX]; /* the lease's name */
 	uint32_t lease_ms; /* the lease's time to live */
 	uint32_t queue; /* records held while Redis is away */
 };
+
+/* Whether this node is part of a cluster (a cluster section). */
+static inline bool np_cluster_on(const struct np_cluster_config *c)
+{
+	return c->redis.family || c->n_sentinels;
+}
 
 #define NP_DEFAULT_LEASE_MS 1500
 #define NP_DEFAULT_CLUSTER_QUEUE 100000

@@ -428,6 +428,14 @@ static void render_one_of(FILE *f, const char *name, const char *key,
 		       !strcmp(names[i], is));
 }
 
+/* A metric of one sample without labels. */
+static void single(FILE *f, const char *name, const char *type,
+		   const char *help, uint64_t value)
+{
+	head(f, name, type, help);
+	sample(f, name, NULL, NULL, NULL, NULL, value);
+}
+
 static void render_cluster(FILE *f, const struct np_metrics_cluster *c)
 {
 	head(f, "natproxy_cluster_role", "gauge",
@@ -440,14 +448,26 @@ static void render_cluster(FILE *f, const struct np_metrics_cluster *c)
 	     "free, or unknown (Redis unreachable).");
 	render_one_of(f, "natproxy_cluster_lease", "state", c->leases,
 		      c->n_leases, c->lease);
-	head(f, "natproxy_cluster_redis_up", "gauge",
-	     "1 while the connection to Redis is up.");
-	sample(f, "natproxy_cluster_redis_up", NULL, NULL, NULL, NULL,
-	       c->redis_up);
-	head(f, "natproxy_cluster_redis_connects_total", "counter",
-	     "Connections made to Redis.");
-	sample(f, "natproxy_cluster_redis_connects_total", NULL, NULL, NULL,
-	       NULL, c->connects);
+	single(f, "natproxy_cluster_redis_up", "gauge",
+	       "1 while the connection to Redis is up.", c->redis_up);
+	single(f, "natproxy_cluster_redis_connects_total", "counter",
+	       "Connections made to Redis.", c->connects);
+	head(f, "natproxy_cluster_redis_master", "gauge",
+	     "The Redis master this node writes to, from its configuration "
+	     "or its sentinels: 1 while connected, 0 once the connection "
+	     "is lost.");
+	if (c->redis_master[0])
+		sample(f, "natproxy_cluster_redis_master", "address",
+		       c->redis_master, NULL, NULL, c->redis_up);
+	single(f, "natproxy_cluster_redis_failovers_total", "counter",
+	       "Times this node found the Redis master at another address "
+	       "than before (Sentinel failovers it followed).",
+	       c->failovers);
+	single(f, "natproxy_cluster_redis_not_master_total", "counter",
+	       "Redis servers given up because they took no writes: ROLE not "
+	       "master, or a READONLY answer (a stale sentinel answer, a "
+	       "demoted master).",
+	       c->not_master);
 	head(f, "natproxy_cluster_queue", "gauge",
 	     "Transactions waiting for Redis (now, and the most there were).");
 	sample(f, "natproxy_cluster_queue", "at", "now", NULL, NULL, c->queued);

@@ -44,7 +44,9 @@ struct np_metrics_cluster {
 	const char *const *roles, *const *leases; /* every name of each */
 	size_t n_roles, n_leases;
 	bool redis_up;
+	char redis_master[300]; /* HOST:PORT last connected to; "": none */
 	uint64_t queued, queue_high, sent, dropped, refused, connects;
+	uint64_t failovers, not_master;
 	uint64_t promotions, fencings, demotions;
 	uint64_t entries_applied, records_bad, calls_copied, calls_taken_over,
 		calls_not_taken, resyncs, input_dropped;

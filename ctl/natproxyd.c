@@ -181,7 +181,7 @@ static int sock_bind(struct daemon *d, const struct np_realm *r, size_t realm,
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	/* A cluster node's addresses are virtual (keepalived moves them):
 	 * a standby binds them before they are here. */
-	if (d->cfg.cluster.redis.family)
+	if (np_cluster_on(&d->cfg.cluster))
 		setsockopt(fd, r->address.family == AF_INET6 ? IPPROTO_IPV6 :
 							       IPPROTO_IP,
 			   r->address.family == AF_INET6 ? IPV6_FREEBIND :
@@ -1055,6 +1055,10 @@ static void cluster_metrics(const struct np_cluster *cl, struct np_metrics *m)
 	c->refused = st.redis.failed;
 	c->dropped = st.redis.dropped;
 	c->connects = st.redis.reconnects;
+	snprintf(c->redis_master, sizeof(c->redis_master), "%s",
+		 st.redis.master);
+	c->failovers = st.redis.failovers;
+	c->not_master = st.redis.not_master;
 	c->promotions = st.promotions;
 	c->fencings = st.fencings;
 	c->demotions = st.demotions;
@@ -1382,7 +1386,7 @@ int main(int argc, char **argv)
 			      adopt.err == -ENOENT    ? "is missing" :
 			      adopt.rep.version < 3   ? "has no checksums (older format)" :
 							"could not be read");
-	if (d.cfg.cluster.redis.family) {
+	if (np_cluster_on(&d.cfg.cluster)) {
 		struct epoll_event ev = { .events = EPOLLIN,
 					  .data.u64 = TAG_CLUSTER };
 		int efd;

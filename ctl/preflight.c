@@ -148,7 +148,7 @@ static void check_realms(const struct np_config *cfg, const char *pin_dir,
 			  sizeof(addr));
 		/* A cluster node's addresses are virtual: keepalived puts
 		 * them on the node that acts (docs/ha.md). */
-		if (ifs && !cfg->cluster.redis.family &&
+		if (ifs && !np_cluster_on(&cfg->cluster) &&
 		    !address_is_local(&rl->address, ifs))
 			problem(r, "realm '%s': address %s is not an address "
 				   "of this host",

@@ -42,6 +42,7 @@ SUITES=(
 	tests/e2e/charging.sh
 	tests/e2e/statedmg.sh
 	tests/e2e/ha.sh
+	tests/e2e/ha_sentinel.sh
 	tests/e2e/mgcp.sh
 	tests/e2e/mgcp_osmo.sh
 	tests/e2e/h248.sh

@@ -4,10 +4,9 @@
  * happens here, with a timeout on every command; the loop only takes the
  * lock for as long as a list takes to move.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <hiredis.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +17,6 @@
 #include "cluster/redis.h"
 #include "log.h"
 
-#define IO_TIMEOUT_MS 1000 /* any one command */
-#define CONNECT_TIMEOUT_MS 500
 #define RETRY_MS 300 /* between connection attempts */
 #define BLOCK_MS 100 /* XREAD BLOCK: how long the thread waits for the peer */
 #define BATCH 64 /* transactions sent in one round trip */
@@ -65,15 +62,15 @@ struct np_redis {
 	redisContext *ctx;
 	char last_id[64];
 	double media_at, lease_at;
+	struct np_sentinels sentinels;
+	struct np_redis_addr master; /* the one connected to (or last) */
+	bool have_master;
+	/* When the connection was lost; until when a missing lease key may
+	 * only have been lost with the Redis we lost (np_lease_read). */
+	double lost_at, blind_until;
+	char complaint[768]; /* the last failure to connect, logged once */
 };
 
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 static void notify(struct np_redis *r)
 {
@@ -236,7 +233,49 @@ void np_redis_fields_free(struct np_redis_field *f, size_t n)
 	free(f);
 }
 
+enum np_lease_seen np_lease_read(const char *holder, const char *node,
+				 bool blind)
+{
+	if (holder)
+		return strcmp(holder, node) ? NP_LEASE_OTHER : NP_LEASE_OURS;
+	return blind ? NP_LEASE_UNKNOWN : NP_LEASE_FREE;
+}
+
 /* --- the thread --- */
+
+/* A failure to reach Redis, logged once while it lasts (the thread tries
+ * every RETRY_MS). */
+static void complain(struct np_redis *r, const char *fmt, ...)
+{
+	char msg[sizeof(r->complaint)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (!strcmp(msg, r->complaint))
+		return;
+	snprintf(r->complaint, sizeof(r->complaint), "%s", msg);
+	np_warn("cluster: %s", msg);
+}
+
+/* Errors that say the server takes no writes (any more): a replica (a
+ * demoted master), a master without the replicas it must write to, one
+ * still loading. The connection goes and the master is looked for again;
+ * nothing leaves the queue. */
+static bool not_master_error(const redisReply *reply)
+{
+	static const char *const codes[] = { "READONLY", "NOREPLICAS",
+					      "MASTERDOWN", "LOADING" };
+	size_t i;
+
+	if (reply->type != REDIS_REPLY_ERROR)
+		return false;
+	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+		if (!strncmp(reply->str, codes[i], strlen(codes[i])))
+			return true;
+	return false;
+}
 
 static void set_lease(struct np_redis *r, enum np_lease_seen seen,
 		      const char *holder)
@@ -259,35 +298,151 @@ static void disconnect(struct np_redis *r, const char *why)
 	np_warn("cluster: redis connection lost: %s", why);
 	redisFree(r->ctx);
 	r->ctx = NULL;
+	r->lost_at = np_redis_now_ms();
 	pthread_mutex_lock(&r->lock);
 	r->stats.connected = false;
 	pthread_mutex_unlock(&r->lock);
 	set_lease(r, NP_LEASE_UNKNOWN, "");
 }
 
-static bool connect_redis(struct np_redis *r)
+/* Where to connect: the configured Redis, or the master the sentinels
+ * name, asked from index *next on (*next becomes the one after the
+ * answering sentinel, whose address goes in from). */
+static bool locate(struct np_redis *r, size_t *next, struct np_redis_addr *at,
+		   char *from, size_t len)
 {
-	struct timeval tv = { 0, CONNECT_TIMEOUT_MS * 1000 };
-	struct timeval io = { IO_TIMEOUT_MS / 1000,
-			      (IO_TIMEOUT_MS % 1000) * 1000 };
-	char host[INET6_ADDRSTRLEN];
+	char why[sizeof(r->complaint) - 128];
+	struct np_redis_addr s;
+	size_t i;
 
-	inet_ntop(r->cfg.redis.family, &r->cfg.redis.addr, host, sizeof(host));
-	r->ctx = redisConnectWithTimeout(host, r->cfg.redis.port, tv);
-	if (!r->ctx || r->ctx->err) {
-		if (r->ctx)
-			redisFree(r->ctx);
+	from[0] = '\0';
+	if (!r->cfg.n_sentinels) {
+		np_redis_addr_of(&r->cfg.redis, at);
+		*next = 1;
+		return true;
+	}
+	if (np_sentinels_find(&r->sentinels, *next, at, &i, why,
+			      sizeof(why))) {
+		/* Past the first: one named a master we could not use,
+		 * already said. */
+		if (!*next)
+			complain(r, "no sentinel names redis master '%s': %s",
+				 r->cfg.master, why);
+		return false;
+	}
+	*next = i + 1;
+	np_redis_addr_of(&r->cfg.sentinels[i], &s);
+	np_redis_addr_text(&s, from, len);
+	return true;
+}
+
+/* Whether the server takes writes: ROLE says master. A sentinel's answer
+ * may be stale, and a demoted master answers as well as any. */
+static bool is_master(struct np_redis *r, const char *text)
+{
+	redisReply *reply = redisCommand(r->ctx, "ROLE");
+	const char *role = "?";
+	bool ok;
+
+	if (!reply)
+		role = r->ctx->errstr;
+	else if (reply->type == REDIS_REPLY_ARRAY && reply->elements &&
+		 reply->element[0]->type == REDIS_REPLY_STRING)
+		role = reply->element[0]->str;
+	else if (reply->type == REDIS_REPLY_ERROR)
+		role = reply->str;
+	ok = !strcmp(role, "master");
+	if (!ok) {
+		complain(r, "redis %s is not a master (ROLE: %s): no writes "
+			 "there%s",
+			 text, role,
+			 r->cfg.n_sentinels ? "; asking the sentinels again" :
+					      "");
+		pthread_mutex_lock(&r->lock);
+		r->stats.not_master++;
+		pthread_mutex_unlock(&r->lock);
+	}
+	if (reply)
+		freeReplyObject(reply);
+	return ok;
+}
+
+/* A connection to a server that says it is the master, or false. */
+static bool try_master(struct np_redis *r, const struct np_redis_addr *at)
+{
+	char text[NP_REDIS_ADDR_TEXT], why[256];
+
+	np_redis_addr_text(at, text, sizeof(text));
+	r->ctx = np_redis_connect(at, why, sizeof(why));
+	if (!r->ctx) {
+		complain(r, "cannot connect to redis %s: %s", text, why);
+		return false;
+	}
+	if (!is_master(r, text)) {
+		redisFree(r->ctx);
 		r->ctx = NULL;
 		return false;
 	}
-	redisSetTimeout(r->ctx, io);
-	np_info("cluster: connected to redis %s:%u", host, r->cfg.redis.port);
+	return true;
+}
+
+/* Connects to the master: the configured Redis, or the first master a
+ * sentinel names, in their order, that answers as the master. During a
+ * failover the sentinels that were not its leader name the old master for
+ * up to a second more: the others are asked too. */
+static bool connect_redis(struct np_redis *r)
+{
+	char text[NP_REDIS_ADDR_TEXT], from[NP_REDIS_ADDR_TEXT];
+	char was[NP_REDIS_ADDR_TEXT];
+	struct np_redis_addr at, failed = { "", 0 };
+	size_t next = 0;
+	bool moved;
+
+	for (;;) {
+		if (!locate(r, &next, &at, from, sizeof(from)))
+			return false;
+		if ((strcmp(at.host, failed.host) || at.port != failed.port) &&
+		    try_master(r, &at))
+			break;
+		failed = at;
+		if (next >= r->cfg.n_sentinels)
+			return false;
+	}
+	np_redis_addr_text(&at, text, sizeof(text));
+	r->complaint[0] = '\0';
+	moved = r->have_master &&
+		(strcmp(at.host, r->master.host) || at.port != r->master.port);
+	np_redis_addr_text(&r->master, was, sizeof(was));
+	if (moved)
+		np_warn("cluster: redis master '%s' moved from %s to %s: "
+			"%.2f s without redis",
+			r->cfg.master, was, text,
+			(np_redis_now_ms() - r->lost_at) / 1e3);
+	if (from[0])
+		np_info("cluster: connected to redis %s (master '%s', as "
+			"sentinel %s says)",
+			text, r->cfg.master, from);
+	else
+		np_info("cluster: connected to redis %s", text);
+	r->master = at;
+	r->have_master = true;
 	pthread_mutex_lock(&r->lock);
 	r->stats.connected = true;
-	/* Back after a loss: Redis may have restarted empty (a stream
-	 * without its snapshot): the next save is a whole snapshot. */
-	if (r->stats.reconnects++)
+	r->stats.failovers += moved;
+	snprintf(r->stats.master, sizeof(r->stats.master), "%s", text);
+	/* Back after a loss: Redis may have restarted empty, or be another
+	 * server that a failover promoted before our last writes reached
+	 * it (a stream without its snapshot, or behind): the next save is a
+	 * whole snapshot. The lease key may be gone the same way: for one
+	 * lease time, no key is no proof the lease is free. */
+	if (r->stats.reconnects++) {
 		r->resync = true;
+		r->blind_until = np_redis_now_ms() + r->cfg.lease_ms;
+	}
+	/* A stream read again from its start (its snapshot): our place in
+	 * the old one means nothing in a server that lost its end, nor in
+	 * one whose clock gives entries other ids. */
+	snprintf(r->last_id, sizeof(r->last_id), "0");
 	pthread_mutex_unlock(&r->lock);
 	if (r->resync)
 		notify(r);
@@ -296,14 +451,17 @@ static bool connect_redis(struct np_redis *r)
 	return true;
 }
 
-/* Sends up to BATCH queued transactions in one round trip; they leave the
- * queue only once Redis said EXEC. false: the connection failed. */
+/* Sends up to BATCH queued transactions in one round trip; each leaves the
+ * queue once Redis answered its EXEC (re-sent otherwise: to a new master
+ * after a failover). false: the connection failed, or the server takes no
+ * writes. */
 static bool send_queued(struct np_redis *r)
 {
 	struct txn *batch[BATCH], *t;
 	redisReply *reply;
-	size_t n = 0, i, c;
-	bool ok = true;
+	size_t n = 0, i, c, done = 0;
+	const char *lost = NULL;
+	char why[160];
 
 	pthread_mutex_lock(&r->lock);
 	for (t = r->head; t && n < BATCH; t = t->next)
@@ -320,13 +478,19 @@ static bool send_queued(struct np_redis *r)
 					       t->lens[c]);
 		redisAppendCommand(r->ctx, "EXEC");
 	}
-	for (i = 0; i < n && ok; i++) {
-		for (c = 0; c < batch[i]->n + 2 && ok; c++) {
-			if (redisGetReply(r->ctx, (void **)&reply) != REDIS_OK) {
-				ok = false;
+	for (i = 0; i < n && !lost; i++) {
+		for (c = 0; c < batch[i]->n + 2; c++) {
+			if (redisGetReply(r->ctx, (void **)&reply) !=
+			    REDIS_OK) {
+				lost = r->ctx->errstr;
 				break;
 			}
-			if (reply->type == REDIS_REPLY_ERROR) {
+			if (not_master_error(reply)) {
+				snprintf(why, sizeof(why),
+					 "redis takes no writes: %s",
+					 reply->str);
+				lost = why;
+			} else if (reply->type == REDIS_REPLY_ERROR) {
 				np_warn("cluster: redis refused a command: %s",
 					reply->str);
 				pthread_mutex_lock(&r->lock);
@@ -335,14 +499,12 @@ static bool send_queued(struct np_redis *r)
 			}
 			freeReplyObject(reply);
 		}
-	}
-	if (!ok) {
-		disconnect(r, r->ctx->errstr);
-		return false;
+		if (!lost)
+			done = i + 1;
 	}
 	/* Only the loop's queue() appends behind them: the head is ours. */
 	pthread_mutex_lock(&r->lock);
-	for (i = 0; i < n && r->head == batch[i]; i++) {
+	for (i = 0; i < done && r->head == batch[i]; i++) {
 		r->head = batch[i]->next;
 		if (!r->head)
 			r->tail = &r->head;
@@ -351,6 +513,10 @@ static bool send_queued(struct np_redis *r)
 		txn_free(batch[i]);
 	}
 	pthread_mutex_unlock(&r->lock);
+	if (lost) {
+		disconnect(r, lost);
+		return false;
+	}
 	return true;
 }
 
@@ -367,9 +533,14 @@ static const char RELEASE_SCRIPT[] =
 
 static bool lease_step(struct np_redis *r, enum np_lease_want want)
 {
-	char key[128], ttl[16];
+	bool blind = np_redis_now_ms() < r->blind_until;
+	char key[128], ttl[16], why[160];
 	redisReply *reply;
 
+	/* A lease lost with the old Redis would still run: not ours to take
+	 * (an active node's HOLD takes its own back). */
+	if (want == NP_LEASE_TAKE && blind)
+		want = NP_LEASE_WATCH;
 	snprintf(key, sizeof(key), NP_KEY_LEASE, r->cfg.share);
 	snprintf(ttl, sizeof(ttl), "%u", r->cfg.lease_ms);
 	switch (want) {
@@ -394,6 +565,13 @@ static bool lease_step(struct np_redis *r, enum np_lease_want want)
 			disconnect(r, r->ctx->errstr);
 			return false;
 		}
+		if (not_master_error(reply)) {
+			snprintf(why, sizeof(why), "redis takes no writes: %s",
+				 reply->str);
+			freeReplyObject(reply);
+			disconnect(r, why);
+			return false;
+		}
 		freeReplyObject(reply);
 	}
 	/* Whoever holds it now, as Redis says. */
@@ -403,12 +581,10 @@ static bool lease_step(struct np_redis *r, enum np_lease_want want)
 		return false;
 	}
 	if (reply->type == REDIS_REPLY_STRING)
-		set_lease(r,
-			  strcmp(reply->str, r->cfg.node) ? NP_LEASE_OTHER :
-							    NP_LEASE_OURS,
+		set_lease(r, np_lease_read(reply->str, r->cfg.node, blind),
 			  reply->str);
 	else
-		set_lease(r, NP_LEASE_FREE, "");
+		set_lease(r, np_lease_read(NULL, r->cfg.node, blind), "");
 	freeReplyObject(reply);
 	return true;
 }
@@ -530,6 +706,21 @@ static bool media_step(struct np_redis *r)
 	return true;
 }
 
+/* A +switch-master from the watched sentinel: the connection goes, and
+ * the next one asks the sentinels where the master is now. */
+static bool master_moved(struct np_redis *r)
+{
+	struct np_redis_addr to;
+	char text[NP_REDIS_ADDR_TEXT], why[NP_REDIS_ADDR_TEXT + 64];
+
+	if (!np_sentinels_switched(&r->sentinels, &r->master, &to))
+		return false;
+	np_redis_addr_text(&to, text, sizeof(text));
+	snprintf(why, sizeof(why), "the sentinels made %s the master", text);
+	disconnect(r, why);
+	return true;
+}
+
 static void *run(void *arg)
 {
 	struct np_redis *r = arg;
@@ -547,25 +738,30 @@ static void *run(void *arg)
 		pthread_mutex_unlock(&r->lock);
 		if (stop)
 			break;
+		/* Here, not where it is read: a round that fails before it
+		 * must not lose it. */
+		if (restart)
+			snprintf(r->last_id, sizeof(r->last_id), "0");
 		if (!r->ctx && !connect_redis(r)) {
 			set_lease(r, NP_LEASE_UNKNOWN, "");
 			usleep(RETRY_MS * 1000);
 			continue;
 		}
+		if (r->cfg.n_sentinels && master_moved(r))
+			continue;
 		if (!send_queued(r))
 			continue;
-		if (now_ms() >= r->lease_at) {
+		if (np_redis_now_ms() >= r->lease_at) {
 			if (!lease_step(r, want))
 				continue;
-			r->lease_at = now_ms() + r->cfg.lease_ms / 3.0;
+			r->lease_at = np_redis_now_ms() + r->cfg.lease_ms / 3.0;
 		}
 		if (follow) {
-			if (restart)
-				snprintf(r->last_id, sizeof(r->last_id), "0");
-			if (now_ms() >= r->media_at) {
+			if (np_redis_now_ms() >= r->media_at) {
 				if (!media_step(r))
 					continue;
-				r->media_at = now_ms() + MEDIA_EVERY_MS;
+				r->media_at =
+					np_redis_now_ms() + MEDIA_EVERY_MS;
 			}
 			follow_step(r);
 			continue;
@@ -585,6 +781,7 @@ static void *run(void *arg)
 	if (r->ctx)
 		redisFree(r->ctx);
 	r->ctx = NULL;
+	np_sentinels_close(&r->sentinels);
 	return NULL;
 }
 
@@ -597,6 +794,7 @@ int np_redis_start(struct np_redis **out, const struct np_cluster_config *cfg,
 	if (!r)
 		return -ENOMEM;
 	r->cfg = *cfg;
+	np_sentinels_init(&r->sentinels, &r->cfg);
 	r->tail = &r->head;
 	r->entries_tail = &r->entries;
 	r->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

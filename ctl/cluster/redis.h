@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cluster/sentinel.h"
 #include "config.h"
 
 /* What the loop wants done with the lease. */
@@ -36,6 +37,15 @@ enum np_lease_seen {
 
 extern const char *const np_lease_names[NP_LEASE_MAX];
 
+/*
+ * The lease as a GET of its key says (holder NULL: no key). blind: the
+ * key may have been lost with a Redis that went away (a failover, a
+ * restart) and would not have lapsed yet: no key then is not a free
+ * lease, but an unknown one. Pure.
+ */
+enum np_lease_seen np_lease_read(const char *holder, const char *node,
+				 bool blind);
+
 /* One entry of the peer's journal stream. */
 struct np_redis_entry {
 	struct np_redis_entry *next;
@@ -53,8 +63,12 @@ struct np_redis_field {
 
 struct np_redis_stats {
 	uint64_t sent, failed, dropped, reconnects, entries, queue_high;
+	/* Masters changed under us (Sentinel failovers followed), and
+	 * servers given up because they took no writes (not a master). */
+	uint64_t failovers, not_master;
 	size_t queued;
 	bool connected;
+	char master[NP_REDIS_ADDR_TEXT]; /* the last one connected to */
 };
 
 struct np_redis;

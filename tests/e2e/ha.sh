@@ -40,6 +40,7 @@ for tool in redis-server redis-cli keepalived; do
 	fi
 done
 . tests/sip/topology.sh
+. tests/lib/ha_nodes.sh
 SIP_NAMESPACES+=(proxyb)
 
 HA_CALLS=${HA_CALLS:-20}
@@ -123,20 +124,6 @@ node_cfg() {
 		  peer: $2
 		  lease_ms: 1500
 	EOF
-}
-
-# npd_start N: natproxyd of node N, its PID in NPD_<N>.
-npd_start() {
-	local log=$HA/$1/natproxyd-$1.log i
-	sip_spawn "$(ns_of "$1")" build/natproxyd -c "$HA/$1.yaml" --pin-dir "$NP_RUN_DIR/bpf/$1" \
-		--state "$HA/$1/$1.state" >>"$log" 2>&1
-	eval "NPD_$1=$SIP_LAST_PID"
-	for ((i = 0; i < 50; i++)); do
-		grep -q 'natproxyd running' "$log" && return 0
-		_sip_running "$SIP_LAST_PID" || return 1
-		sleep 0.1
-	done
-	return 1
 }
 
 # ka_start N PRIORITY OWN_ACC OWN_CORE PEER_ACC PEER_CORE: keepalived of

@@ -2,8 +2,9 @@
 /*
  * The cluster layer's pure parts (docs/ha.md): the cluster section of the
  * configuration (defaults, FILE:LINE:COLUMN errors), every role transition
- * (ctl/cluster/role.c), and a live call's text (ctl/cluster/live.c) read
- * back into a call's volumes.
+ * (ctl/cluster/role.c), a live call's text (ctl/cluster/live.c) read
+ * back into a call's volumes, and what the Redis link makes of a lease key
+ * and a sentinel's +switch-master (ctl/cluster/redis.c, sentinel.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 
 #include "cluster/live.h"
 #include "cluster/role.h"
+#include "cluster/sentinel.h"
 #include "config.h"
 #include "tap.h"
 
@@ -48,7 +50,31 @@ static void test_config(struct tap *t)
 		const char *text, *want;
 	} bad[] = {
 		{ "cluster:\n  node: a\n",
-		  "c.yaml:17:3: missing required key 'redis' in cluster" },
+		  "c.yaml:17:3: missing required key 'redis' (or 'sentinels' "
+		  "and 'master') in cluster" },
+		{ "cluster:\n  redis: 10.0.0.1:6379\n  sentinels: "
+		  "[10.0.0.1:26379]\n  master: np\n  node: a\n",
+		  "c.yaml:18:3: 'redis' and 'sentinels' in cluster: give one "
+		  "Redis, or the sentinels that name its master, not both" },
+		{ "cluster:\n  sentinels: [10.0.0.1:26379]\n  node: a\n",
+		  "c.yaml:17:3: missing required key 'master' in cluster: the "
+		  "name the sentinels monitor" },
+		{ "cluster:\n  redis: 10.0.0.1:6379\n  master: np\n  node: a\n",
+		  "c.yaml:18:3: 'master' in cluster goes with 'sentinels', not "
+		  "with 'redis'" },
+		{ "cluster:\n  sentinels: []\n  master: np\n  node: a\n",
+		  "c.yaml:17:14: 'sentinels' is empty" },
+		{ "cluster:\n  sentinels: [10.0.0.1]\n  master: np\n  node: a\n",
+		  "c.yaml:17:15: bad sentinel '10.0.0.1': missing port" },
+		{ "cluster:\n  sentinels: [10.0.0.1:26379, 10.0.0.1:26379]\n"
+		  "  master: np\n  node: a\n",
+		  "c.yaml:17:31: sentinel '10.0.0.1:26379' listed twice" },
+		{ "cluster:\n  sentinels: [10.0.0.1:26379]\n  master: 'a b'\n"
+		  "  node: a\n",
+		  "c.yaml:18:11: bad master 'a b': letters, digits" },
+		{ "cluster:\n  sentinels: 10.0.0.1:26379\n  master: np\n"
+		  "  node: a\n",
+		  "c.yaml:17:14: 'sentinels' must be a sequence, found a scalar" },
 		{ "cluster:\n  redis: 10.0.0.1:6379\n",
 		  "c.yaml:17:3: missing required key 'node' in cluster" },
 		{ "cluster:\n  redis: 10.0.0.1\n  node: a\n",
@@ -84,6 +110,22 @@ static void test_config(struct tap *t)
 		  "config: cluster with defaults (share natproxy, lease %u ms, "
 		  "queue %u)",
 		  NP_DEFAULT_LEASE_MS, NP_DEFAULT_CLUSTER_QUEUE);
+	np_config_free(&cfg);
+	ret = parse("cluster:\n  sentinels:\n    - 198.51.100.60:26379\n"
+		    "    - '[2001:db8::1]:26380'\n  master: np\n  node: a\n",
+		    &cfg, err, sizeof(err));
+	tap_check(t,
+		  !ret && np_cluster_on(&cfg.cluster) &&
+			  !cfg.cluster.redis.family &&
+			  cfg.cluster.n_sentinels == 2 &&
+			  cfg.cluster.sentinels[0].port == 26379 &&
+			  cfg.cluster.sentinels[1].family == AF_INET6 &&
+			  cfg.cluster.sentinels[1].port == 26380 &&
+			  !strcmp(cfg.cluster.master, "np"),
+		  "config: sentinels (in order, IPv4 and IPv6) with the "
+		  "master's name instead of one redis");
+	if (ret)
+		tap_diag("%s", err);
 	np_config_free(&cfg);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		ret = parse(bad[i].text, &cfg, err, sizeof(err));
@@ -185,6 +227,60 @@ static void test_live(struct tap *t)
 	np_call_streams_free(&call);
 }
 
+/* No lease key is a free lease, except just after Redis came back: a key
+ * lost with the old master (a failover, a restart) would not have lapsed
+ * yet, so a standby must not take it then. */
+static void test_lease_read(struct tap *t)
+{
+	tap_check(t, np_lease_read("a", "a", false) == NP_LEASE_OURS &&
+			     np_lease_read("a", "a", true) == NP_LEASE_OURS,
+		  "lease: our name in the key: ours");
+	tap_check(t, np_lease_read("b", "a", true) == NP_LEASE_OTHER,
+		  "lease: another name: another node's");
+	tap_check(t, np_lease_read(NULL, "a", false) == NP_LEASE_FREE,
+		  "lease: no key: free");
+	tap_check(t, np_lease_read(NULL, "a", true) == NP_LEASE_UNKNOWN,
+		  "lease: no key right after a failover: unknown, not free");
+}
+
+static void test_switch_master(struct tap *t)
+{
+	struct np_redis_addr to = { "", 0 };
+	char text[NP_REDIS_ADDR_TEXT];
+
+	tap_check(t,
+		  np_sentinel_switch_parse(
+			  "np 198.51.100.50 6379 198.51.100.51 6380", "np",
+			  &to) &&
+			  !strcmp(to.host, "198.51.100.51") && to.port == 6380,
+		  "sentinel: +switch-master of our master: its new address");
+	tap_check(t,
+		  !np_sentinel_switch_parse("other 10.0.0.1 6379 10.0.0.2 6379",
+					    "np", &to) &&
+			  !np_sentinel_switch_parse("npx 10.0.0.1 6379 10.0.0.2 "
+						    "6379",
+						    "np", &to),
+		  "sentinel: another master's switch is not ours");
+	tap_check(t,
+		  !np_sentinel_switch_parse("np 10.0.0.1 6379 10.0.0.2", "np",
+					    &to) &&
+			  !np_sentinel_switch_parse("np 10.0.0.1 6379 10.0.0.2 "
+						    "70000",
+						    "np", &to) &&
+			  !np_sentinel_switch_parse("np 10.0.0.1 6379 10.0.0.2 "
+						    "6379 extra",
+						    "np", &to) &&
+			  !np_sentinel_switch_parse("", "np", &to),
+		  "sentinel: a message cut short, a bad port, or more: refused");
+	tap_check(t,
+		  np_sentinel_switch_parse("np ::1 6379 2001:db8::2 6380", "np",
+					   &to),
+		  "sentinel: IPv6 addresses");
+	np_redis_addr_text(&to, text, sizeof(text));
+	tap_check(t, !strcmp(text, "[2001:db8::2]:6380"),
+		  "sentinel: an IPv6 master printed in brackets");
+}
+
 int main(void)
 {
 	struct tap t = { 0 };
@@ -192,5 +288,7 @@ int main(void)
 	test_config(&t);
 	test_roles(&t);
 	test_live(&t);
+	test_lease_read(&t);
+	test_switch_master(&t);
 	return tap_done(&t);
 }
