@@ -75,6 +75,11 @@ struct daemon {
 	/* Answers to spoofed sources fail to send in floods: one line per
 	 * datagram would be a flood of its own. */
 	struct np_log_limit send_failures;
+	/* Flow writes of the loop's turn (ctl/flowtab.c): flushed before
+	 * every datagram sent, so an SDP never leaves before its flows are
+	 * in the maps, and at the end of every event handled. */
+	struct np_flowq *flowq;
+	struct np_log_limit flow_failures;
 	/* CLOCK_MONOTONIC ms of the first change not saved yet (0: none). */
 	uint64_t unsaved_since_ms;
 	/* NULL: a single node (no cluster section). */
@@ -252,6 +257,26 @@ static void sock_close(void *ctx, size_t realm, uint16_t port)
 	d->socks[realm][port] = -1;
 }
 
+/* What the turn queued goes into the maps; what could not, said. */
+static void flows_flush(struct daemon *d)
+{
+	struct np_flow_key key;
+	char addr[INET6_ADDRSTRLEN] = "?";
+	int n, err;
+
+	if (!d->flowq || !np_flowq_pending(d->flowq))
+		return;
+	n = np_flowq_flush(d->flowq);
+	if (n <= 0 || !np_log_limit(&d->flow_failures, monotonic_now()))
+		return;
+	err = np_flowq_last_failure(d->flowq, &key);
+	inet_ntop(key.family == NP_AF_INET6 ? AF_INET6 : AF_INET, &key.addr,
+		  addr, sizeof(addr));
+	np_err("cannot install %d flow%s (the last %s port %u): %s: its media "
+	       "is not relayed", n, n > 1 ? "s" : "", addr, ntohs(key.port),
+	       strerror(-err));
+}
+
 static int sock_send(void *ctx, size_t realm, uint16_t from_port,
 		     const struct np_sockaddr *to, const char *buf, size_t len)
 {
@@ -262,6 +287,9 @@ static int sock_send(void *ctx, size_t realm, uint16_t from_port,
 
 	if (fd < 0)
 		return -EBADF;
+	/* The flows an SDP in buf names are in the maps before it leaves:
+	 * media may follow it at once. */
+	flows_flush(d);
 	if (sendto(fd, buf, len, 0, (struct sockaddr *)&ss, sl) < 0) {
 		int err = errno;
 
@@ -279,7 +307,15 @@ static int flow_put(void *ctx, const struct np_flow_key *key,
 {
 	struct daemon *d = ctx;
 
-	return np_flow_install(&d->maps, key, flow);
+	return np_flowq_install(d->flowq, key, flow);
+}
+
+static int flow_put_new(void *ctx, const struct np_flow_key *key,
+			const struct np_flow *flow)
+{
+	struct daemon *d = ctx;
+
+	return np_flowq_install_new(d->flowq, key, flow);
 }
 
 static int flow_get(void *ctx, const struct np_flow_key *key,
@@ -287,7 +323,7 @@ static int flow_get(void *ctx, const struct np_flow_key *key,
 {
 	struct daemon *d = ctx;
 
-	return np_flow_get(&d->maps, key, flow);
+	return np_flowq_get(d->flowq, key, flow);
 }
 
 static int flow_del(void *ctx, const struct np_flow_key *key,
@@ -295,7 +331,7 @@ static int flow_del(void *ctx, const struct np_flow_key *key,
 {
 	struct daemon *d = ctx;
 
-	return np_flow_remove(&d->maps, key, last);
+	return np_flowq_remove(d->flowq, key, last);
 }
 
 static int counters_get(void *ctx, const struct np_flow_key *key,
@@ -303,7 +339,7 @@ static int counters_get(void *ctx, const struct np_flow_key *key,
 {
 	struct daemon *d = ctx;
 
-	return np_counters_read(&d->maps, key, now);
+	return np_flowq_counters(d->flowq, key, now);
 }
 
 /* A record is in the file whole or not at all, and held in order while
@@ -372,6 +408,7 @@ static const struct np_core_io daemon_io = {
 	.signal_close = sock_close,
 	.send = sock_send,
 	.flow_put = flow_put,
+	.flow_put_new = flow_put_new,
 	.flow_get = flow_get,
 	.flow_del = flow_del,
 	.counters_get = counters_get,
@@ -1027,6 +1064,7 @@ static int run(struct daemon *d)
 			} else {
 				drain_socket(d, tag >> 16, tag & 0xffff);
 			}
+			flows_flush(d);
 		}
 		/* Also on its timeouts (idle connections), and after a tick. */
 		if (d->metrics)
@@ -1327,6 +1365,10 @@ int main(int argc, char **argv)
 		err = ensure_attached(&d, &d.cfg, pin_dir, mode);
 	if (!err)
 		err = np_maps_open(pin_dir, &d.maps);
+	if (!err) {
+		d.flowq = np_flowq_new(&d.maps);
+		err = d.flowq ? 0 : -ENOMEM;
+	}
 	if (err)
 		goto out;
 	owner_init(&d, pin_dir);
@@ -1382,6 +1424,7 @@ int main(int argc, char **argv)
 			      adopt.err == -ENOENT    ? "is missing" :
 			      adopt.rep.version < 3   ? "has no checksums (older format)" :
 							"could not be read");
+	flows_flush(&d);
 	if (d.cfg.cluster.redis.family) {
 		struct epoll_event ev = { .events = EPOLLIN,
 					  .data.u64 = TAG_CLUSTER };
@@ -1405,6 +1448,7 @@ int main(int argc, char **argv)
 	np_info("natproxyd running: %zu realms, %zu pairs, pins in '%s'",
 		d.cfg.n_realms, d.cfg.n_pairs, pin_dir);
 	err = run(&d);
+	flows_flush(&d);
 	/* Calls outlive us: their flows stay, the state file has them (all
 	 * of it again: the journal left empty). */
 	np_core_changed_all(&d.px.core);
@@ -1429,6 +1473,7 @@ out:
 	np_metrics_http_stop(d.metrics);
 	ring_buffer__free(d.events);
 	np_charging_stop(&d.charging, 3);
+	np_flowq_free(d.flowq);
 	np_maps_close(&d.maps);
 	if (d.epfd >= 0)
 		close(d.epfd);

@@ -45,6 +45,10 @@ struct np_core_io {
 		    const struct np_sockaddr *to, const char *buf, size_t len);
 	int (*flow_put)(void *ctx, const struct np_flow_key *key,
 			const struct np_flow *flow);
+	/* As flow_put, for a key with no flow (a relay port just taken from
+	 * the pool): nothing in the map to look at first. NULL: flow_put. */
+	int (*flow_put_new)(void *ctx, const struct np_flow_key *key,
+			    const struct np_flow *flow);
 	int (*flow_get)(void *ctx, const struct np_flow_key *key,
 			struct np_flow *flow);
 	int (*flow_del)(void *ctx, const struct np_flow_key *key,
@@ -146,6 +150,10 @@ struct np_stream {
 	bool active;
 	uint16_t access_port, core_port; /* RTP (even); RTCP is +1 */
 	bool mux;
+	/* Its ports were just taken: no flow of it is in the maps yet, so
+	 * there is no latch state to read and keep (not saved: an adopted
+	 * stream is read). */
+	bool flows_new;
 	struct np_media_end term, far;
 };
 
