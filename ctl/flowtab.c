@@ -1027,3 +1027,177 @@ void np_flowq_stats(const struct np_flowq *q, struct np_flowq_stats *st)
 {
 	*st = q->st;
 }
+
+/*
+ * Totals of many flows in a few system calls (metrics scrapes): each flow
+ * map read whole with bpf_map_lookup_batch (TOTALS_BATCH entries a call),
+ * then the per-CPU counters of the slots those flows hold, read the same
+ * way over the range of slots in use. What a scrape costs then follows the
+ * maps' size in batches, not one lookup per flow and slot.
+ */
+#define TOTALS_BATCH 1024u
+#define CLASS_NONE 0xffu
+
+static void totals_add_entry(struct np_counters *o, const struct np_flow_entry *e)
+{
+	o->packets += e->packets;
+	o->bytes += e->bytes;
+	if (e->last_seen_ns > o->last_seen_ns)
+		o->last_seen_ns = e->last_seen_ns;
+}
+
+/* One family's flows: their entries' counts, and their slots' classes. */
+static int totals_flows(const struct np_maps *maps, int family,
+			np_flow_class_fn cls, void *arg,
+			struct np_counters *out, size_t n_out, __u8 *slot_class,
+			__u32 n_slots, __u32 *lo, __u32 *hi)
+{
+	DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	union flow_map_key *keys = NULL, probe_key;
+	struct np_flow_key probe = { .family = (__u8)family }, key;
+	struct np_flow_entry *vals = NULL;
+	__u64 in = 0, out_tok = 0;
+	bool first = true, done = false;
+	int fd = flow_map(maps, &probe, &probe_key), err = 0, c;
+	__u32 count, i;
+
+	keys = calloc(TOTALS_BATCH, sizeof(*keys));
+	vals = calloc(TOTALS_BATCH, sizeof(*vals));
+	if (!keys || !vals) {
+		err = -ENOMEM;
+		goto out;
+	}
+	while (!done) {
+		count = TOTALS_BATCH;
+		/* Keys in the map's own size: packed arrays of it. */
+		if (bpf_map_lookup_batch(fd, first ? NULL : &in, &out_tok, keys,
+					 vals, &count, &opts)) {
+			if (errno != ENOENT) {
+				err = -errno;
+				goto out;
+			}
+			done = true;
+		}
+		first = false;
+		in = out_tok;
+		for (i = 0; i < count; i++) {
+			const struct np_flow_entry *e = &vals[i];
+
+			memset(&key, 0, sizeof(key));
+			key.family = (__u8)family;
+			if (family == NP_AF_INET6) {
+				key = ((struct np_flow_key *)keys)[i];
+			} else {
+				const struct np_flow_key4 *k4 =
+					&((struct np_flow_key4 *)keys)[i];
+
+				key.addr.v4 = k4->addr;
+				key.port = k4->port;
+			}
+			c = cls(&key, arg);
+			if (c < 0 || (size_t)c >= n_out)
+				continue;
+			totals_add_entry(&out[c], e);
+			if (e->slot < n_slots) {
+				slot_class[e->slot] = (__u8)c;
+				if (e->slot < *lo)
+					*lo = e->slot;
+				if (e->slot > *hi)
+					*hi = e->slot;
+			}
+		}
+	}
+out:
+	free(keys);
+	free(vals);
+	return err;
+}
+
+/* The per-CPU counters of slots lo..hi, added to their flows' classes. */
+static int totals_slots(const struct np_maps *maps, struct np_counters *out,
+			const __u8 *slot_class, __u32 lo, __u32 hi)
+{
+	DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	int ncpu = libbpf_num_possible_cpus(), err = 0, cpu, d;
+	__u32 *keys = NULL, count, i, in, out_tok = 0;
+	struct np_counters *vals = NULL;
+	bool first = lo == 0, done = false;
+
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -EINVAL;
+	keys = calloc(TOTALS_BATCH, sizeof(*keys));
+	vals = calloc((size_t)TOTALS_BATCH * ncpu, sizeof(*vals));
+	if (!keys || !vals) {
+		err = -ENOMEM;
+		goto out;
+	}
+	/* An array's batch goes on after the key given. */
+	in = lo ? lo - 1 : 0;
+	while (!done) {
+		count = TOTALS_BATCH;
+		if (bpf_map_lookup_batch(maps->fd[NP_COUNTERS],
+					 first ? NULL : &in, &out_tok, keys,
+					 vals, &count, &opts)) {
+			if (errno != ENOENT) {
+				err = -errno;
+				goto out;
+			}
+			done = true;
+		}
+		first = false;
+		in = out_tok;
+		for (i = 0; i < count; i++) {
+			__u32 s = keys[i];
+
+			if (s > hi) {
+				done = true;
+				break;
+			}
+			if (slot_class[s] == CLASS_NONE)
+				continue;
+			for (cpu = 0; cpu < ncpu; cpu++) {
+				const struct np_counters *c = &vals[(size_t)i * ncpu + cpu];
+				struct np_counters *o = &out[slot_class[s]];
+
+				o->packets += c->packets;
+				o->bytes += c->bytes;
+				o->rtcp_packets += c->rtcp_packets;
+				o->to_kernel += c->to_kernel;
+				for (d = 0; d < NP_DROP_MAX; d++)
+					o->drops[d] += c->drops[d];
+				if (c->last_seen_ns > o->last_seen_ns)
+					o->last_seen_ns = c->last_seen_ns;
+			}
+		}
+	}
+out:
+	free(keys);
+	free(vals);
+	return err;
+}
+
+int np_flow_totals(const struct np_maps *maps, np_flow_class_fn cls,
+		   void *arg, struct np_counters *out, size_t n_out)
+{
+	__u32 n_slots = maps->max_flows ? maps->max_flows : NP_MAX_FLOWS;
+	__u32 lo = UINT32_MAX, hi = 0;
+	__u8 *slot_class;
+	int err;
+
+	memset(out, 0, n_out * sizeof(*out));
+	if (n_out >= CLASS_NONE)
+		return -EINVAL;
+	slot_class = malloc(n_slots);
+	if (!slot_class)
+		return -ENOMEM;
+	memset(slot_class, CLASS_NONE, n_slots);
+	err = totals_flows(maps, NP_AF_INET, cls, arg, out, n_out, slot_class,
+			   n_slots, &lo, &hi);
+	if (!err)
+		err = totals_flows(maps, NP_AF_INET6, cls, arg, out, n_out,
+				   slot_class, n_slots, &lo, &hi);
+	if (!err && lo <= hi)
+		err = totals_slots(maps, out, slot_class, lo, hi);
+	free(slot_class);
+	return err;
+}

@@ -47,6 +47,17 @@ typedef int (*np_flow_visit_fn)(const struct np_flow_key *key,
 int np_flow_foreach(const struct np_maps *maps, np_flow_visit_fn visit,
 		    void *arg);
 
+/* The class (0..n-1) a flow's counters go to in np_flow_totals, or -1:
+ * not counted. */
+typedef int (*np_flow_class_fn)(const struct np_flow_key *key, void *arg);
+/*
+ * Sums the counters of every flow into out[cls(key)] (n_out < 255), as
+ * np_counters_read would for each, with batched reads: the flow maps
+ * whole, then the counter slots in use (metrics scrapes). 0 or -errno.
+ */
+int np_flow_totals(const struct np_maps *maps, np_flow_class_fn cls,
+		   void *arg, struct np_counters *out, size_t n_out);
+
 /*
  * The write queue: a process's flow writes of one turn of its event loop,
  * put into the maps together (np_flowq_flush) with batched system calls

@@ -55,6 +55,11 @@ struct np_core_io {
 			struct np_counters *last);
 	int (*counters_get)(void *ctx, const struct np_flow_key *key,
 			    struct np_counters *now);
+	/* Every flow's counters summed into out[cls(key)], n classes, in a
+	 * few batched reads (metrics); NULL: counters_get per flow. */
+	int (*flows_sum)(void *ctx,
+			 int (*cls)(const struct np_flow_key *key, void *arg),
+			 void *arg, struct np_counters *out, size_t n);
 	/* Appends one complete charging record (a JSON line). */
 	void (*charge)(void *ctx, const char *line, size_t len);
 	/* After charge: whose record it was (a cluster node marks the call
@@ -581,6 +586,10 @@ void np_core_latched(struct np_core *core, const struct np_flow_key *key,
 		     const struct np_sockaddr *source, bool takeover);
 void np_core_media_totals(const struct np_core *core, size_t realm,
 			  struct np_counters *out);
+/* The same for every realm at once, out[n_realms]: with io->flows_sum in
+ * a few batched reads whatever the number of flows. */
+void np_core_media_totals_all(const struct np_core *core,
+			      struct np_counters *out);
 void np_core_key(struct np_flow_key *key, const struct np_realm *realm,
 		 uint16_t port);
 

@@ -916,3 +916,47 @@ void np_core_media_totals(const struct np_core *core, size_t realm,
 		}
 	}
 }
+
+/* The realm of a flow some call's stream holds, or -1. */
+static int live_flow_realm(const struct np_flow_key *key, void *arg)
+{
+	const struct np_core *core = arg;
+	uint16_t port = ntohs(key->port);
+	struct np_flow_key ours;
+	size_t i;
+
+	for (i = 0; i < core->cfg->n_realms; i++) {
+		if (!np_core_media_port_used(core, i, port))
+			continue;
+		np_core_key(&ours, &core->cfg->realms[i], port);
+		if (!memcmp(&ours, key, sizeof(ours)))
+			return (int)i;
+	}
+	return -1;
+}
+
+void np_core_media_totals_all(const struct np_core *core,
+			      struct np_counters *out)
+{
+	size_t n = core->cfg->n_realms, i;
+	int d;
+
+	if (!core->io->flows_sum ||
+	    core->io->flows_sum(core->io_ctx, live_flow_realm, (void *)core,
+				out, n)) {
+		for (i = 0; i < n; i++)
+			np_core_media_totals(core, i, &out[i]);
+		return;
+	}
+	/* Live flows as counted, plus what removed ones left. */
+	for (i = 0; i < n; i++) {
+		const struct np_realm_media *rm = &core->realm_media[i];
+		struct np_counters live = out[i];
+
+		memset(&out[i], 0, sizeof(out[i]));
+		out[i].packets = rm->packets + live.packets;
+		out[i].bytes = rm->bytes + live.bytes;
+		for (d = 0; d < NP_DROP_MAX; d++)
+			out[i].drops[d] = rm->drops[d] + live.drops[d];
+	}
+}

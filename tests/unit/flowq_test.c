@@ -348,13 +348,74 @@ static void test_policer(struct tap *t, struct np_flowq *q)
 		  "a policed flow's token bucket goes with it");
 }
 
+/* Even ports to class 0, odd ones to class 1, port 33000 to none. */
+static int class_by_port(const struct np_flow_key *key, void *arg)
+{
+	uint16_t port = ntohs(key->port);
+
+	(void)arg;
+	return port == 33000 ? -1 : port % 2;
+}
+
+static void test_totals(struct tap *t, struct np_flowq *q)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct np_counters per_cpu[ncpu], out[2], want[2] = {}, c;
+	struct np_flow f = flow_to(7000);
+	struct np_flow_key k;
+	struct np_flow_key4 mk;
+	struct np_flow_entry e;
+	unsigned i;
+	int err;
+
+	maps_clear();
+	counters_dirty();
+	for (i = 0; i < 40; i++) {
+		k = key4(33000 + i);
+		np_flowq_install_new(q, &k, &f);
+	}
+	np_flowq_flush(q);
+	for (i = 0; i < 40; i++) {
+		k = key4(33000 + i);
+		mk = (struct np_flow_key4){ .addr = k.addr.v4, .port = k.port };
+		/* The owner CPU's count in the entry, others' at the slot. */
+		bpf_map_lookup_elem(maps.fd[NP_FLOWS4], &mk, &e);
+		e.packets = i;
+		e.bytes = 100 * i;
+		bpf_map_update_elem(maps.fd[NP_FLOWS4], &mk, &e, BPF_ANY);
+		memset(per_cpu, 0, sizeof(per_cpu));
+		per_cpu[ncpu - 1].packets = 1;
+		per_cpu[ncpu - 1].drops[NP_DROP_RATE] = 2;
+		bpf_map_update_elem(maps.fd[NP_COUNTERS], &e.slot, per_cpu, BPF_ANY);
+		if (!i)
+			continue;
+		np_counters_read(&maps, &k, &c);
+		want[i % 2].packets += c.packets;
+		want[i % 2].bytes += c.bytes;
+		want[i % 2].drops[NP_DROP_RATE] += c.drops[NP_DROP_RATE];
+	}
+	err = np_flow_totals(&maps, class_by_port, NULL, out, 2);
+	tap_check(t, !err && out[0].packets == want[0].packets &&
+			     out[1].packets == want[1].packets &&
+			     out[0].bytes == want[0].bytes &&
+			     out[1].bytes == want[1].bytes &&
+			     out[0].drops[NP_DROP_RATE] == 38 &&
+			     out[1].drops[NP_DROP_RATE] == want[1].drops[NP_DROP_RATE],
+		  "np_flow_totals: each class the sum of its flows' np_counters_read (%llu+%llu packets, %llu+%llu wanted), flows of no class left out",
+		  (unsigned long long)out[0].packets,
+		  (unsigned long long)out[1].packets,
+		  (unsigned long long)want[0].packets,
+		  (unsigned long long)want[1].packets);
+}
+
 int main(void)
 {
 	struct tap t = { 0 };
 	struct np_flowq *q;
 	const char *names[] = { "install waits for the flush", "last write wins",
 				"install then remove", "remove then install",
-				"replace keeps", "call costs", "full", "policer" };
+				"replace keeps", "call costs", "full", "policer",
+				"totals" };
 
 	if (geteuid() != 0 || make_maps()) {
 		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -371,6 +432,7 @@ int main(void)
 	test_call_costs(&t, q);
 	test_full(&t, q);
 	test_policer(&t, q);
+	test_totals(&t, q);
 	np_flowq_free(q);
 	np_maps_close(&maps);
 	return tap_done(&t);
