@@ -446,6 +446,10 @@ struct flowq_rec {
 	struct np_flow_key key;
 	__u8 known; /* enum rec_known */
 	bool pending; /* rec.flow is to be written */
+	/* A new flow's slot, claimed when it was queued: a full table says
+	 * so to the caller then (a call gets 503), not at the flush. */
+	bool claimed;
+	__u32 slot;
 	__u32 next; /* the hash chain: index + 1, 0 ends it */
 	struct np_flow_entry old;
 	struct np_flow flow;
@@ -652,12 +656,22 @@ static int queue_write(struct np_flowq *q, const struct np_flow_key *key,
 		q->st.syscalls += 5;
 		return np_flow_install(q->maps, key, flow);
 	}
+	if (is_new && r->known == REC_UNREAD)
+		r->known = REC_ABSENT;
+	if (r->known == REC_ABSENT && !r->claimed) {
+		int err;
+
+		q->st.syscalls++;
+		err = slot_claim(q->maps, key, &r->slot);
+		if (err)
+			return err;
+		slot_mark(q, r->slot, true);
+		r->claimed = true;
+	}
 	if (!r->pending)
 		q->n_pending++;
 	r->pending = true;
 	r->flow = *flow;
-	if (is_new && r->known == REC_UNREAD)
-		r->known = REC_ABSENT;
 	return 0;
 }
 
@@ -707,6 +721,11 @@ int np_flowq_remove(struct np_flowq *q, const struct np_flow_key *key,
 	if (r && r->pending) {
 		r->pending = false;
 		q->n_pending--;
+	}
+	if (r && r->claimed) {
+		slot_mark(q, r->slot, false);
+		slot_release_later(q, r->slot);
+		r->claimed = false;
 	}
 	/* Known to be absent: the write just dropped was all there was. */
 	if (r && r->known == REC_ABSENT)
@@ -879,6 +898,8 @@ static int entry_prepare(struct np_flowq *q, struct flowq_rec *r,
 	*fresh = !replaced;
 	if (replaced) {
 		f.slot = r->old.slot;
+	} else if (r->claimed) {
+		f.slot = r->slot;
 	} else {
 		q->st.syscalls++;
 		err = slot_claim(q->maps, &r->key, &f.slot);

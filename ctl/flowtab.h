@@ -83,8 +83,9 @@ struct np_flowq_stats {
 
 struct np_flowq *np_flowq_new(const struct np_maps *maps);
 void np_flowq_free(struct np_flowq *q);
-/* Queues an install (as np_flow_install); 0, or -errno if it could not be
- * queued nor written at once. */
+/* Queues an install (as np_flow_install). A flow known to be new claims
+ * its slot now: -ENOSPC when every slot is taken, as np_flow_install
+ * says; other errors come from the flush. */
 int np_flowq_install(struct np_flowq *q, const struct np_flow_key *key,
 		     const struct np_flow *flow);
 /* The same for a key the caller knows has no flow (a relay port it just
