@@ -58,7 +58,7 @@ STEP_S=${SIG_STEP_S:-3}    # seconds of load per step
 RAMP_S=${SIG_RAMP_S:-55}   # no new step once a ramp has run this long
 HOLD_MS=${SIG_HOLD_MS:-100} # between ACK and BYE
 RATES_CALLS=${SIG_RATES_CALLS:-"500 1000 1500 2000 2500 3000 3500 4000 5000 6000"}
-RATES_REGS=${SIG_RATES_REGS:-"1000 2000 4000 6000 8000 10000 12000 14000 16000 20000"}
+RATES_REGS=${SIG_RATES_REGS:-"2000 4000 6000 8000 10000 12000 14000 16000 20000 24000"}
 # SIG_TARGETS: a subset of "natproxy kamailio", to try one (its figures
 # in signaling.json are then 0 for the other)
 # Kamailio NAT proxy's UDP workers: 4 on 2 cores, as operators size it (a
@@ -68,6 +68,10 @@ KP_CHILDREN=${SIG_KAMAILIO_CHILDREN:-4}
 # Terminal sipps per step (bench/README.md: one was the limit at 10,000
 # registrations/s).
 TERMINALS=${SIG_TERMINALS:-3}
+# The sipps' socket buffers (sipp's default is 64 KiB): 4 MiB, so that a
+# peer never drops what a proxy sends it in a burst (natproxyd sends a
+# turn's datagrams together) and ends a ramp for the proxy.
+PEER_BUF=${SIG_PEER_BUF:-4194304}
 NATPROXYD=${SIG_NATPROXYD:-build/natproxyd} # another build, to compare
 read -r -a NATPROXYD_ARGS <<<"${SIG_NATPROXYD_ARGS:-}" # more options, e.g. --state
 RTPENGINE_NG_PORT=22222
@@ -200,6 +204,7 @@ core_start() {
 	sip_spawn core timeout -k 5 "$((RAMP_S + 60))" env -C "$LOGS" sipp \
 		-sf "$sf" -nostdin -i "$SIP_KAM_IP" -p 5060 \
 		-mi "$SIP_KAM_IP" -mp 7000 -recv_timeout 15s -max_reconnect 0 \
+		-buff_size "$PEER_BUF" \
 		-trace_err -error_file "$LOGS/$name.err" "$@" >"$LOGS/$name.out" 2>&1
 	CORE_PID=$SIP_LAST_PID
 	for ((i = 0; i < 50; i++)); do
@@ -284,6 +289,7 @@ step() {
 		args=(-nostdin -r "$r_k" -rp 1000 -m "$n_k" -l "$n_k"
 			-timeout "${limit}s" -timeout_error -recv_timeout 6s
 			-i "$TERM_IP" -p $((5060 + k)) -key domain "$SIP_DOMAIN"
+			-buff_size "$PEER_BUF"
 			-oocsf "$SIP_SCENARIOS/ooc_keepalive.xml"
 			-trace_err -error_file "$LOGS/$name.$k.err"
 			-trace_stat -stf "$LOGS/$name.$k.stat")
