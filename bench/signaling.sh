@@ -57,11 +57,21 @@ done
 STEP_S=${SIG_STEP_S:-3}    # seconds of load per step
 RAMP_S=${SIG_RAMP_S:-55}   # no new step once a ramp has run this long
 HOLD_MS=${SIG_HOLD_MS:-100} # between ACK and BYE
-RATES_CALLS=${SIG_RATES_CALLS:-"250 500 750 1000 1250 1500 2000 2500 3000 4000"}
-RATES_REGS=${SIG_RATES_REGS:-"500 1000 2000 3000 4000 5000 6000 8000 10000 12000"}
+RATES_CALLS=${SIG_RATES_CALLS:-"500 1000 1500 2000 2500 3000 3500 4000 5000 6000"}
+RATES_REGS=${SIG_RATES_REGS:-"2000 4000 6000 8000 10000 12000 14000 16000 20000 24000"}
 # SIG_TARGETS: a subset of "natproxy kamailio", to try one (its figures
 # in signaling.json are then 0 for the other)
-KP_CHILDREN=${SIG_KAMAILIO_CHILDREN:-2} # Kamailio NAT proxy's UDP workers
+# Kamailio NAT proxy's UDP workers: 4 on 2 cores, as operators size it (a
+# worker waits for rtpengine's answer to every offer, answer and delete:
+# more workers than cores keep the cores busy meanwhile).
+KP_CHILDREN=${SIG_KAMAILIO_CHILDREN:-4}
+# Terminal sipps per step (bench/README.md: one was the limit at 10,000
+# registrations/s).
+TERMINALS=${SIG_TERMINALS:-3}
+# The sipps' socket buffers (sipp's default is 64 KiB): 4 MiB, so that a
+# peer never drops what a proxy sends it in a burst (natproxyd sends a
+# turn's datagrams together) and ends a ramp for the proxy.
+PEER_BUF=${SIG_PEER_BUF:-4194304}
 NATPROXYD=${SIG_NATPROXYD:-build/natproxyd} # another build, to compare
 read -r -a NATPROXYD_ARGS <<<"${SIG_NATPROXYD_ARGS:-}" # more options, e.g. --state
 RTPENGINE_NG_PORT=22222
@@ -194,6 +204,7 @@ core_start() {
 	sip_spawn core timeout -k 5 "$((RAMP_S + 60))" env -C "$LOGS" sipp \
 		-sf "$sf" -nostdin -i "$SIP_KAM_IP" -p 5060 \
 		-mi "$SIP_KAM_IP" -mp 7000 -recv_timeout 15s -max_reconnect 0 \
+		-buff_size "$PEER_BUF" \
 		-trace_err -error_file "$LOGS/$name.err" "$@" >"$LOGS/$name.out" 2>&1
 	CORE_PID=$SIP_LAST_PID
 	for ((i = 0; i < 50; i++)); do
@@ -253,16 +264,6 @@ cpu_ticks() {
 }
 HZ=$(getconf CLK_TCK)
 
-# children_ticks: CHILD_TICKS, the CPU time (clock ticks) of this shell's
-# children that ended so far: the terminal's sipp, which has exited when a
-# step is over. Not in a subshell: `times` counts the caller's children.
-children_ticks() {
-	times >"$LOGS/times"
-	CHILD_TICKS=$(awk -v hz="$HZ" 'NR == 2 {
-		split($1, u, /[ms]/); split($2, s, /[ms]/)
-		printf "%d", (u[1] * 60 + u[2] + s[1] * 60 + s[2]) * hz }' "$LOGS/times")
-}
-
 # udp_drops NS: datagrams the kernel dropped in namespace NS so far for a
 # full socket receive buffer (Udp RcvbufErrors): who could not keep up.
 udp_drops() {
@@ -270,59 +271,76 @@ udp_drops() {
 		$1 == "Udp:" && h {print $c + 0; exit}' /proc/net/snmp
 }
 
-# step KIND TARGET RATE: one step of load; STEP_WHY says why it failed.
-# Returns 0 when it passed.
+# step KIND TARGET RATE: one step of load, from TERMINALS sipps at once in
+# the terminal namespace (each its own socket, so its own NAT mapping: its
+# own terminal to the proxy; each RATE/TERMINALS), so that no one sipp
+# thread is what stops a ramp. STEP_WHY says why it failed. Returns 0 when
+# it passed.
 step() {
-	local kind=$1 tgt=$2 rate=$3 n=$(($3 * STEP_S)) name t0 t1 c0 d0 dp dc dt rc ok failed retr
-	local limit=$((STEP_S + 8)) args
+	local kind=$1 tgt=$2 rate=$3 n=$(($3 * STEP_S)) name t0 t1 c0 d0 dp dc dt ok failed retr
+	local limit=$((STEP_S + 8)) args k r_k n_k pids=() rcs=0 o f x
 	name=$tgt-$kind-$rate
-	args=(-nostdin -r "$rate" -rp 1000 -m "$n" -l "$n"
-		-timeout "${limit}s" -timeout_error -recv_timeout 6s
-		-i "$TERM_IP" -p 5060 -key domain "$SIP_DOMAIN"
-		-oocsf "$SIP_SCENARIOS/ooc_keepalive.xml"
-		-trace_err -error_file "$LOGS/$name.err"
-		-trace_stat -stf "$LOGS/$name.stat")
-	if [ "$kind" = calls ]; then
-		args+=(-sf "$BENCH/uac.xml" -s far -key user a
-			-mi "$TERM_IP" -mp 6000 -d "$HOLD_MS")
-	else
-		# A user per REGISTER, new in every step and every ramp.
-		awk -v n="$n" -v p="$tgt$rate" 'BEGIN {
-			print "SEQUENTIAL"; for (i = 0; i < n; i++) printf "%su%d;\n", p, i }' \
-			>"$LOGS/$name.csv"
-		args+=(-sf "$BENCH/register.xml" -inf "$LOGS/$name.csv"
-			-key expires 3600)
-	fi
-	children_ticks
-	c0="$(cpu_ticks proxy) $(cpu_ticks core) $CHILD_TICKS"
+	c0="$(cpu_ticks proxy) $(cpu_ticks core)"
 	d0="$(udp_drops proxy) $(udp_drops core) $(udp_drops lan1)"
 	t0=$(date +%s.%N)
-	in_ns lan1 timeout -k 5 "$((limit + 10))" env -C "$LOGS" sipp "${args[@]}" "$PROXY" \
-		>"$LOGS/$name.out" 2>&1
-	rc=$?
+	for ((k = 0; k < TERMINALS; k++)); do
+		r_k=$((rate / TERMINALS + (k < rate % TERMINALS ? 1 : 0)))
+		n_k=$((r_k * STEP_S))
+		args=(-nostdin -r "$r_k" -rp 1000 -m "$n_k" -l "$n_k"
+			-timeout "${limit}s" -timeout_error -recv_timeout 6s
+			-i "$TERM_IP" -p $((5060 + k)) -key domain "$SIP_DOMAIN"
+			-buff_size "$PEER_BUF"
+			-oocsf "$SIP_SCENARIOS/ooc_keepalive.xml"
+			-trace_err -error_file "$LOGS/$name.$k.err"
+			-trace_stat -stf "$LOGS/$name.$k.stat")
+		if [ "$kind" = calls ]; then
+			args+=(-sf "$BENCH/uac.xml" -s far -key user a
+				-mi "$TERM_IP" -mp $((6000 + 10 * k)) -d "$HOLD_MS")
+		else
+			# A user per REGISTER, new in every step and every ramp.
+			awk -v n="$n_k" -v p="$tgt$rate-$k-" 'BEGIN {
+				print "SEQUENTIAL"; for (i = 0; i < n; i++) printf "%su%d;\n", p, i }' \
+				>"$LOGS/$name.$k.csv"
+			args+=(-sf "$BENCH/register.xml" -inf "$LOGS/$name.$k.csv"
+				-key expires 3600)
+		fi
+		# Its own CPU time (user, system seconds) into .time.
+		in_ns lan1 /usr/bin/time -f '%U %S' -o "$LOGS/$name.$k.time" \
+			timeout -k 5 "$((limit + 10))" env -C "$LOGS" sipp "${args[@]}" "$PROXY" \
+			>"$LOGS/$name.$k.out" 2>&1 &
+		pids+=($!)
+	done
+	for x in "${pids[@]}"; do
+		wait "$x" || rcs=$?
+	done
 	t1=$(date +%s.%N)
 	read -r dp dc dt <<<"$d0"
-	local cp cc ct
-	read -r cp cc ct <<<"$c0"
+	local cp cc
+	read -r cp cc <<<"$c0"
 	STEP_DROPS="rcvbuf drops proxy $(($(udp_drops proxy) - dp)), core $(($(udp_drops core) - dc)), terminal $(($(udp_drops lan1) - dt))"
 	# the proxy's CPU time per call (ms), over the step
 	STEP_CPU=$(awk -v a="$cp" -v b="$(cpu_ticks proxy)" -v hz="$HZ" -v n="$n" \
 		'BEGIN {printf "%.3f", (b - a) * 1000 / hz / n}')
 	# The peers' load while sipp ran: the share of one CPU each used
-	# (sipp is single-threaded: near 100% it would be what stops the ramp).
-	children_ticks
-	STEP_PEERS=$(awk -v c0="$cc" -v c1="$(cpu_ticks core)" -v t0="$ct" \
-		-v t1="$CHILD_TICKS" -v a="$t0" -v b="$t1" -v hz="$HZ" -v load="$STEP_S" \
-		'BEGIN {printf "core peer %.0f%%, terminal %.0f%% of a CPU over %.0f s of load", \
-			(c1 - c0) * 100 / hz / load, (t1 - t0) * 100 / hz / load, load}')
-	read -r ok failed retr < <(stat_fields "$LOGS/$name.stat")
+	# (sipp is single-threaded: near 100% it would be what stops the
+	# ramp), the busiest terminal sipp's.
+	STEP_PEERS=$(cat "$LOGS/$name".*.time 2>/dev/null | awk -v c0="$cc" -v c1="$(cpu_ticks core)" \
+		-v hz="$HZ" -v load="$STEP_S" -v nt="$TERMINALS" '
+		NF == 2 && $1 ~ /^[0-9.]+$/ {t = $1 + $2; sum += t; if (t > max) max = t}
+		END {printf "core peer %.0f%%, terminals %.0f%% of a CPU each at most (%d sipps, %.0f%% together) over %.0f s of load", \
+			(c1 - c0) * 100 / hz / load, max * 100 / load, nt, sum * 100 / load, load}')
+	ok=0 failed=0 retr=0
+	for ((k = 0; k < TERMINALS; k++)); do
+		read -r o f x < <(stat_fields "$LOGS/$name.$k.stat")
+		ok=$((ok + o)) failed=$((failed + f)) retr=$((retr + x))
+	done
 	STEP_SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}')
 	STEP_RETR=$retr
 	STEP_WHY=
 	if [ "$failed" -gt 0 ]; then
 		STEP_WHY="$failed of $n failed"
-	elif [ "$rc" -ne 0 ]; then
-		STEP_WHY="sipp exit $rc, $ok of $n passed"
+	elif [ "$rcs" -ne 0 ]; then
+		STEP_WHY="a sipp exited $rcs, $ok of $n passed"
 	elif [ "$ok" -ne "$n" ]; then
 		STEP_WHY="$ok of $n passed"
 	fi
@@ -391,8 +409,10 @@ ramp() {
 }
 
 # profile_start NAME: with SIG_PERF=1, `perf record -g` of the proxy's
-# processes for the ramp, into LOGS/NAME.perf (perf report -i ...).
-PERF_PID=
+# processes for the ramp, into LOGS/NAME.perf (perf report -i ...), and
+# their system calls counted (`perf stat`: bpf, sendto, recvmmsg and all)
+# into LOGS/NAME.perfstat.
+PERF_PID= PSTAT_PID=
 profile_start() {
 	local pids
 	[ "${SIG_PERF:-0}" = 1 ] || return 0
@@ -400,11 +420,15 @@ profile_start() {
 	[ -n "$pids" ] || return 0
 	sip_spawn - perf record -q -g -p "$pids" -o "$LOGS/$1.perf" >"$LOGS/$1.perf.log" 2>&1
 	PERF_PID=$SIP_LAST_PID
+	sip_spawn - perf stat -e syscalls:sys_enter_bpf,syscalls:sys_enter_sendto,syscalls:sys_enter_sendmmsg,syscalls:sys_enter_recvmmsg,syscalls:sys_enter_epoll_wait,raw_syscalls:sys_enter \
+		-p "$pids" -o "$LOGS/$1.perfstat" >/dev/null 2>&1
+	PSTAT_PID=$SIP_LAST_PID
 }
 
 profile_stop() {
 	[ -n "$PERF_PID" ] && sip_stop "$PERF_PID" INT
-	PERF_PID=
+	[ -n "$PSTAT_PID" ] && sip_stop "$PSTAT_PID" INT
+	PERF_PID= PSTAT_PID=
 }
 
 # --- the run -----------------------------------------------------------------
@@ -445,7 +469,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 RC=$(ratio "${BEST[natproxy-calls]}" "${BEST[kamailio-calls]}")
 RR=$(ratio "${BEST[natproxy-regs]}" "${BEST[kamailio-regs]}")
 
-NOTES="sipp terminal behind NAT 1 -> proxy (203.0.113.1:5060) -> core peer: sipp at the softswitch address 198.51.100.2:5060 (UAS answering INVITEs with SDP; registrar answering REGISTERs with 200), the same for both proxies; \
+NOTES="${TERMINALS} sipp terminals (each its own NAT mapping, RATE/${TERMINALS} each) behind NAT 1 -> proxy (203.0.113.1:5060) -> core peer: sipp at the softswitch address 198.51.100.2:5060 (UAS answering INVITEs with SDP; registrar answering REGISTERs with 200), the same for both proxies; \
 steps of ${STEP_S} s of load at rising rates, a step passes with every call successful (no timeout, unexpected message or retransmission given up; retransmissions as such allowed); highest passing rate reported. \
 Calls: INVITE+SDP, 200+SDP, ACK, ${HOLD_MS} ms, BYE, 200. Registrations: one new user per REGISTER (sipp -inf), Expires 3600. \
 (b) Kamailio ${KP_CHILDREN} UDP workers, nathelper fix_nated_contact + add_path_received, rtpengine module, rtpengine-daemon userspace (table -1). \

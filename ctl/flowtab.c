@@ -172,6 +172,22 @@ static int entry_find(const struct np_maps *maps,
 	return bpf_map_lookup_elem(fd, &mkey, e) ? -errno : 0;
 }
 
+/*
+ * The array entry a flow with this slot lives in or goes to: its index's,
+ * when the flow is there already or its slot is that index (claimed by
+ * place_claim, so no other flow can be there); NULL: the hash.
+ */
+static struct np_flow_entry *cell_of(const struct np_maps *maps,
+				     const struct np_flow_key *key, __u32 slot)
+{
+	struct np_flow_entry *c = array_cell(maps, key);
+
+	if (c && (cell_holds(c, key) ||
+		  slot == (__u32)(c - (struct np_flow_entry *)maps->flowarr4)))
+		return c;
+	return NULL;
+}
+
 static int entry_get(const struct np_maps *maps, const struct np_flow_key *key,
 		     struct np_flow_entry *e)
 {
@@ -566,4 +582,897 @@ int np_flow_foreach(const struct np_maps *maps, np_flow_visit_fn visit,
 	if (!err)
 		err = foreach_in(maps, NP_AF_INET, visit, arg);
 	return err ? err : foreach_in(maps, NP_AF_INET6, visit, arg);
+}
+
+/*
+ * The write queue (see flowtab.h). One record per key touched in the turn,
+ * in the order first touched, found through a small chained hash: what the
+ * map held when read (if read), and the write queued for it (if any). A
+ * flush turns the queued writes into one batched update of each flow map,
+ * one batched zeroing of the new flows' counter slots and one batched
+ * release of removed flows' slots; a new flow's slot claim stays one call
+ * (a batched update cannot ask BPF_NOEXIST, which the claim needs against
+ * natproxyctl installing at the same time).
+ */
+enum rec_known {
+	REC_UNREAD, /* not read this turn: a new flow as far as we know */
+	REC_ABSENT, /* read (or removed) this turn: not in the map */
+	REC_PRESENT, /* read this turn: rec.old is the map's entry */
+};
+
+struct flowq_rec {
+	struct np_flow_key key;
+	__u8 known; /* enum rec_known */
+	bool pending; /* rec.flow is to be written */
+	/* A new flow's slot, claimed when it was queued: a full table says
+	 * so to the caller then (a call gets 503), not at the flush. */
+	bool claimed;
+	__u32 slot;
+	__u32 next; /* the hash chain: index + 1, 0 ends it */
+	struct np_flow_entry old;
+	struct np_flow flow;
+};
+
+#define FLOWQ_BUCKETS 1024u
+
+struct np_flowq {
+	const struct np_maps *maps;
+	struct flowq_rec *recs;
+	size_t n, cap, n_pending;
+	__u32 buckets[FLOWQ_BUCKETS]; /* index + 1 */
+	/* Slots this process claimed and still holds: bit per slot. A flow
+	 * whose entry names one of them is ours without asking NP_SLOTS. */
+	__u64 *owned;
+	size_t owned_words;
+	__u32 *release; /* slots of removed flows, freed at the flush */
+	size_t n_release, cap_release;
+	/* Scratch for a flush, grown as needed. */
+	void *keys, *vals;
+	size_t scratch;
+	struct np_flow_key failed_key;
+	int failed_err;
+	struct np_flowq_stats st;
+};
+
+struct np_flowq *np_flowq_new(const struct np_maps *maps)
+{
+	struct np_flowq *q = calloc(1, sizeof(*q));
+
+	if (q)
+		q->maps = maps;
+	return q;
+}
+
+void np_flowq_free(struct np_flowq *q)
+{
+	if (!q)
+		return;
+	free(q->recs);
+	free(q->owned);
+	free(q->release);
+	free(q->keys);
+	free(q->vals);
+	free(q);
+}
+
+static __u32 key_hash(const struct np_flow_key *k)
+{
+	__u32 h = 2166136261u;
+	const __u8 *p = (const __u8 *)k;
+	size_t i;
+
+	for (i = 0; i < sizeof(*k); i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h % FLOWQ_BUCKETS;
+}
+
+static struct flowq_rec *rec_find(struct np_flowq *q,
+				  const struct np_flow_key *key)
+{
+	__u32 i = q->buckets[key_hash(key)];
+
+	while (i) {
+		struct flowq_rec *r = &q->recs[i - 1];
+
+		if (!memcmp(&r->key, key, sizeof(*key)))
+			return r;
+		i = r->next;
+	}
+	return NULL;
+}
+
+/* NULL without the memory. */
+static struct flowq_rec *rec_add(struct np_flowq *q,
+				 const struct np_flow_key *key)
+{
+	struct flowq_rec *r = rec_find(q, key);
+	__u32 h;
+
+	if (r)
+		return r;
+	if (q->n == q->cap) {
+		size_t cap = q->cap ? 2 * q->cap : 64;
+		void *p = realloc(q->recs, cap * sizeof(*q->recs));
+
+		if (!p)
+			return NULL;
+		q->recs = p;
+		q->cap = cap;
+	}
+	r = &q->recs[q->n++];
+	memset(r, 0, sizeof(*r));
+	r->key = *key;
+	h = key_hash(key);
+	r->next = q->buckets[h];
+	q->buckets[h] = (__u32)q->n;
+	return r;
+}
+
+static bool slot_is_ours(const struct np_flowq *q, __u32 slot)
+{
+	return slot / 64 < q->owned_words &&
+	       (q->owned[slot / 64] >> (slot % 64) & 1);
+}
+
+static void slot_mark(struct np_flowq *q, __u32 slot, bool ours)
+{
+	size_t w = slot / 64;
+
+	if (w >= q->owned_words) {
+		size_t n = q->maps->max_flows ? q->maps->max_flows :
+						NP_MAX_FLOWS;
+		__u64 *o;
+
+		if (!ours)
+			return;
+		n = (n + 63) / 64;
+		if (w >= n)
+			return;
+		o = realloc(q->owned, n * sizeof(*o));
+		if (!o)
+			return; /* asked NP_SLOTS instead */
+		memset(o + q->owned_words, 0,
+		       (n - q->owned_words) * sizeof(*o));
+		q->owned = o;
+		q->owned_words = n;
+	}
+	if (ours)
+		q->owned[w] |= 1ull << (slot % 64);
+	else
+		q->owned[w] &= ~(1ull << (slot % 64));
+}
+
+/* The turn's read of key: from the record, or the map (then remembered). */
+static int rec_read(struct np_flowq *q, const struct np_flow_key *key,
+		    struct flowq_rec **out)
+{
+	struct flowq_rec *r = rec_find(q, key), tmp;
+	int err;
+
+	if (!r || r->known == REC_UNREAD) {
+		if (!r) {
+			r = rec_add(q, key);
+			if (!r) {
+				memset(&tmp, 0, sizeof(tmp));
+				tmp.key = *key;
+				r = &tmp; /* not remembered */
+			}
+		}
+		q->st.syscalls++;
+		err = entry_get(q->maps, key, &r->old);
+		if (err && err != -ENOENT)
+			return err;
+		r->known = err ? REC_ABSENT : REC_PRESENT;
+		if (r == &tmp) {
+			*out = NULL;
+			return err;
+		}
+	}
+	*out = r;
+	return 0;
+}
+
+int np_flowq_get(struct np_flowq *q, const struct np_flow_key *key,
+		 struct np_flow *flow)
+{
+	struct flowq_rec *r = rec_find(q, key);
+	int err;
+
+	if (r && r->pending) {
+		*flow = r->flow;
+		flow->flags &= ~(NP_F_POLICED | NP_FLOW_OWNER_MASK);
+		flow->slot = r->known == REC_PRESENT ? r->old.slot : 0;
+		return 0;
+	}
+	if (!r || r->known == REC_UNREAD) {
+		struct np_flow_entry e;
+
+		if (!rec_read(q, key, &r) && !r) {
+			/* Read, not remembered (no memory). */
+			err = entry_get(q->maps, key, &e);
+			if (!err)
+				flow_of_entry(flow, &e, key->family);
+			return err;
+		}
+		if (!r)
+			return -ENOMEM;
+	}
+	if (r->known != REC_PRESENT)
+		return -ENOENT;
+	flow_of_entry(flow, &r->old, key->family);
+	return 0;
+}
+
+/*
+ * A slot claimed again in the turn that removed its flow (an IPv4 flow's
+ * index is its slot, so a key removed and installed again gets it back):
+ * not released at the flush after all.
+ */
+static void slot_keep(struct np_flowq *q, __u32 slot)
+{
+	size_t i;
+
+	for (i = 0; i < q->n_release; i++)
+		if (q->release[i] == slot) {
+			q->release[i] = q->release[--q->n_release];
+			return;
+		}
+}
+
+static int queue_write(struct np_flowq *q, const struct np_flow_key *key,
+		       const struct np_flow *flow, bool is_new)
+{
+	struct flowq_rec *r = rec_add(q, key);
+
+	if (!r) {
+		/* Written at once, after what was queued before it. */
+		np_flowq_flush(q);
+		q->st.syscalls += 5;
+		return np_flow_install(q->maps, key, flow);
+	}
+	if (is_new && r->known == REC_UNREAD)
+		r->known = REC_ABSENT;
+	if (r->known == REC_ABSENT && !r->claimed) {
+		struct np_flow_entry *cell;
+		int err;
+
+		q->st.syscalls++;
+		err = place_claim(q->maps, key, &r->slot, &cell);
+		if (err)
+			return err;
+		slot_keep(q, r->slot);
+		slot_mark(q, r->slot, true);
+		r->claimed = true;
+	}
+	if (!r->pending)
+		q->n_pending++;
+	r->pending = true;
+	r->flow = *flow;
+	return 0;
+}
+
+int np_flowq_install(struct np_flowq *q, const struct np_flow_key *key,
+		     const struct np_flow *flow)
+{
+	return queue_write(q, key, flow, false);
+}
+
+int np_flowq_install_new(struct np_flowq *q, const struct np_flow_key *key,
+			 const struct np_flow *flow)
+{
+	return queue_write(q, key, flow, true);
+}
+
+/* A removed flow's slot, released at the flush (one batch). */
+static void slot_release_later(struct np_flowq *q, __u32 slot)
+{
+	if (q->n_release == q->cap_release) {
+		size_t cap = q->cap_release ? 2 * q->cap_release : 64;
+		__u32 *p = realloc(q->release, cap * sizeof(*p));
+
+		if (!p) {
+			q->st.syscalls++;
+			bpf_map_delete_elem(q->maps->fd[NP_SLOTS], &slot);
+			return;
+		}
+		q->release = p;
+		q->cap_release = cap;
+	}
+	q->release[q->n_release++] = slot;
+}
+
+int np_flowq_remove(struct np_flowq *q, const struct np_flow_key *key,
+		    struct np_counters *last)
+{
+	struct flowq_rec *r = rec_find(q, key);
+	struct np_counters ignored;
+	union flow_map_key mkey;
+	struct np_flow_entry e, *cell;
+	bool ours;
+	int fd;
+
+	if (!last)
+		last = &ignored;
+	memset(last, 0, sizeof(*last));
+	if (r && r->pending) {
+		r->pending = false;
+		q->n_pending--;
+	}
+	if (r && r->claimed) {
+		slot_mark(q, r->slot, false);
+		slot_release_later(q, r->slot);
+		r->claimed = false;
+	}
+	/* Known to be absent: the write just dropped was all there was. */
+	if (r && r->known == REC_ABSENT)
+		return -ENOENT;
+	cell = array_cell(q->maps, key);
+	if (cell && cell_holds(cell, key)) {
+		/* The relay stops matching it; what it counts after this
+		 * copy (nanoseconds) is lost to the count, as below. */
+		memcpy(&e, cell, sizeof(e));
+		__atomic_store_n(&cell->key_live, 0, __ATOMIC_RELEASE);
+		goto taken;
+	}
+	/* The entry as the delete took it: every packet counted in it. */
+	fd = flow_map(q->maps, key, &mkey);
+	q->st.syscalls++;
+	if (bpf_map_lookup_and_delete_elem(fd, &mkey, &e)) {
+		if (errno != EINVAL && errno != 524 /* ENOTSUPP */ && errno != EOPNOTSUPP)
+			return -errno;
+		/* A kernel without it for hash maps (before 5.14). */
+		q->st.syscalls += 2;
+		if (entry_get(q->maps, key, &e))
+			return -errno;
+		if (bpf_map_delete_elem(fd, &mkey))
+			return -errno;
+	}
+taken:
+	if (r)
+		r->known = REC_ABSENT;
+	q->st.syscalls++;
+	counters_sum(q->maps, &e, last);
+	ours = slot_is_ours(q, e.slot);
+	if (!ours) {
+		q->st.syscalls++;
+		ours = slot_owned(q->maps, e.slot, key);
+	}
+	if (ours) {
+		slot_mark(q, e.slot, false);
+		slot_release_later(q, e.slot);
+	}
+	if (e.flags & NP_F_POLICED) {
+		q->st.syscalls++;
+		bpf_map_delete_elem(q->maps->fd[NP_POLICERS], key);
+	}
+	return 0;
+}
+
+int np_flowq_counters(struct np_flowq *q, const struct np_flow_key *key,
+		      struct np_counters *sum)
+{
+	struct flowq_rec *r = rec_find(q, key);
+
+	if (r && r->pending && r->known != REC_PRESENT) {
+		memset(sum, 0, sizeof(*sum));
+		return -ENOENT;
+	}
+	q->st.syscalls += 2;
+	return np_counters_read(q->maps, key, sum);
+}
+
+bool np_flowq_pending(const struct np_flowq *q)
+{
+	return q->n_pending || q->n_release || q->n;
+}
+
+static int scratch_room(struct np_flowq *q, size_t n)
+{
+	size_t vsz = sizeof(struct np_flow_entry);
+	int ncpu = libbpf_num_possible_cpus();
+	void *k, *v;
+
+	if (ncpu > 0 && (size_t)ncpu * sizeof(struct np_counters) > vsz)
+		vsz = (size_t)ncpu * sizeof(struct np_counters);
+	if (n <= q->scratch)
+		return 0;
+	k = realloc(q->keys, n * sizeof(union flow_map_key));
+	if (!k)
+		return -ENOMEM;
+	q->keys = k;
+	v = realloc(q->vals, n * vsz);
+	if (!v)
+		return -ENOMEM;
+	q->vals = v;
+	q->scratch = n;
+	return 0;
+}
+
+static void flush_failed(struct np_flowq *q, const struct np_flow_key *key,
+			 int err)
+{
+	q->st.failed++;
+	q->failed_key = *key;
+	q->failed_err = err;
+}
+
+/*
+ * Runs a batched update or delete of n elements, going on past an element
+ * the kernel refuses (the batch stops there): calls failed(i, -errno) for
+ * it. keys and vals (vals NULL for a delete) are arrays of ksz / vsz.
+ */
+static void batch_run(struct np_flowq *q, int fd, const void *keys,
+		      size_t ksz, const void *vals, size_t vsz, size_t n,
+		      void (*failed)(struct np_flowq *q, size_t i, int err,
+				     void *arg),
+		      void *arg)
+{
+	DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	size_t done = 0;
+	__u32 count;
+	int err;
+
+	while (done < n) {
+		count = (__u32)(n - done);
+		q->st.syscalls++;
+		err = vals ? bpf_map_update_batch(fd, (const char *)keys + done * ksz,
+						  (const char *)vals + done * vsz,
+						  &count, &opts) :
+			     bpf_map_delete_batch(fd, (const char *)keys + done * ksz,
+						  &count, &opts);
+		if (!err)
+			return;
+		err = -errno;
+		if (count >= n - done)
+			return;
+		done += count;
+		if (failed)
+			failed(q, done, err, arg);
+		done++;
+	}
+}
+
+/* One flow map's pending writes, in queue order: index i of the batch is
+ * the record map[i]. */
+struct flow_batch {
+	size_t *rec; /* batch position -> record index */
+	size_t n;
+};
+
+static void flow_write_failed(struct np_flowq *q, size_t i, int err, void *arg)
+{
+	struct flow_batch *b = arg;
+	struct flowq_rec *r = &q->recs[b->rec[i]];
+	const struct np_flow_entry *e =
+		(const struct np_flow_entry *)q->vals + i;
+
+	flush_failed(q, &r->key, err);
+	/* A slot claimed for it goes back; a replaced flow keeps its own. */
+	if (r->known != REC_PRESENT || r->old.slot != e->slot) {
+		slot_mark(q, e->slot, false);
+		q->st.syscalls++;
+		bpf_map_delete_elem(q->maps->fd[NP_SLOTS], &e->slot);
+	}
+}
+
+/* The entry to write for record r, a slot claimed if it needs one. */
+static int entry_prepare(struct np_flowq *q, struct flowq_rec *r,
+			 struct np_flow_entry *e, bool *fresh)
+{
+	struct np_flow f = r->flow;
+	bool replaced = false;
+	int err;
+
+	/* Not read this turn: what the map holds decides. */
+	if (r->known == REC_UNREAD) {
+		q->st.syscalls++;
+		err = entry_get(q->maps, &r->key, &r->old);
+		if (err && err != -ENOENT)
+			return err;
+		r->known = err ? REC_ABSENT : REC_PRESENT;
+	}
+	if (r->known == REC_PRESENT) {
+		replaced = slot_is_ours(q, r->old.slot);
+		if (!replaced) {
+			q->st.syscalls++;
+			replaced = slot_owned(q->maps, r->old.slot, &r->key);
+			if (replaced)
+				slot_mark(q, r->old.slot, true);
+		}
+	}
+	*fresh = !replaced;
+	if (replaced) {
+		f.slot = r->old.slot;
+	} else if (r->claimed) {
+		f.slot = r->slot;
+	} else {
+		struct np_flow_entry *cell;
+
+		q->st.syscalls++;
+		err = place_claim(q->maps, &r->key, &f.slot, &cell);
+		if (err)
+			return err;
+		slot_keep(q, f.slot);
+		slot_mark(q, f.slot, true);
+	}
+	entry_of(e, &f, r->key.family);
+	if (replaced) {
+		e->packets = r->old.packets;
+		e->bytes = r->old.bytes;
+		e->last_seen_ns = r->old.last_seen_ns;
+	}
+	/* A policed flow starts from a full bucket, as np_flow_install. */
+	if ((e->flags & NP_F_POLICED) ||
+	    (replaced && (r->old.flags & NP_F_POLICED))) {
+		q->st.syscalls++;
+		bpf_map_delete_elem(q->maps->fd[NP_POLICERS], &r->key);
+	}
+	return 0;
+}
+
+/* Zeroes every CPU's counters at the new flows' slots (one batch):
+ * before the flows are visible, as a slot comes back with old counts. */
+static void slots_clear(struct np_flowq *q, const __u32 *slots, size_t n)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	size_t vsz;
+	void *zero;
+
+	if (!n || ncpu <= 0)
+		return;
+	vsz = (size_t)ncpu * sizeof(struct np_counters);
+	zero = calloc(n, vsz);
+	if (!zero) {
+		size_t i;
+
+		for (i = 0; i < n; i++)
+			slot_clear(q->maps, slots[i]);
+		return;
+	}
+	batch_run(q, q->maps->fd[NP_COUNTERS], slots, sizeof(*slots), zero,
+		  vsz, n, NULL, NULL);
+	free(zero);
+}
+
+/* The pending writes to one family's map. */
+static void flush_family(struct np_flowq *q, int family)
+{
+	size_t i, n = 0, ksz;
+	struct flow_batch b = {};
+	__u32 *fresh_slots;
+	size_t n_fresh = 0, n_cells = 0;
+	/* IPv4 flows at their index: written in place, no system call. */
+	struct cell_write {
+		struct np_flow_entry *cell, e;
+		size_t rec;
+		bool drop_hash; /* it was in the hash: that copy goes */
+	} *cells = NULL;
+	union flow_map_key mk;
+	struct np_flow_key probe = { .family = (__u8)family };
+	int fd = flow_map(q->maps, &probe, &mk), err;
+
+	for (i = 0; i < q->n; i++)
+		if (q->recs[i].pending && q->recs[i].key.family == family)
+			n++;
+	if (!n)
+		return;
+	b.rec = malloc(n * sizeof(*b.rec));
+	fresh_slots = malloc(n * sizeof(*fresh_slots));
+	if (family == NP_AF_INET)
+		cells = malloc(n * sizeof(*cells));
+	if (!b.rec || !fresh_slots || (family == NP_AF_INET && !cells) ||
+	    scratch_room(q, n)) {
+		/* One at a time, as before the queue. */
+		for (i = 0; i < q->n; i++) {
+			struct flowq_rec *r = &q->recs[i];
+
+			if (!r->pending || r->key.family != family)
+				continue;
+			q->st.syscalls += 5;
+			err = np_flow_install(q->maps, &r->key, &r->flow);
+			if (err)
+				flush_failed(q, &r->key, err);
+			else
+				q->st.installs++;
+		}
+		goto out;
+	}
+	ksz = family == NP_AF_INET6 ? sizeof(struct np_flow_key) :
+				      sizeof(struct np_flow_key4);
+	for (i = 0; i < q->n; i++) {
+		struct flowq_rec *r = &q->recs[i];
+		struct np_flow_entry *e = (struct np_flow_entry *)q->vals + b.n;
+		struct np_flow_entry *cell;
+		bool fresh;
+
+		if (!r->pending || r->key.family != family)
+			continue;
+		err = entry_prepare(q, r, e, &fresh);
+		if (err) {
+			flush_failed(q, &r->key, err);
+			continue;
+		}
+		if (fresh)
+			fresh_slots[n_fresh++] = e->slot;
+		cell = cell_of(q->maps, &r->key, e->slot);
+		if (cell) {
+			cells[n_cells++] = (struct cell_write){
+				.cell = cell, .e = *e, .rec = i,
+				.drop_hash = r->known == REC_PRESENT &&
+					     !cell_holds(cell, &r->key),
+			};
+			continue;
+		}
+		flow_map(q->maps, &r->key, &mk);
+		memcpy((char *)q->keys + b.n * ksz, &mk, ksz);
+		b.rec[b.n++] = i;
+	}
+	slots_clear(q, fresh_slots, n_fresh);
+	for (i = 0; i < n_cells; i++) {
+		const struct np_flow_key *key = &q->recs[cells[i].rec].key;
+
+		cell_store(cells[i].cell, key, &cells[i].e);
+		if (cells[i].drop_hash) {
+			q->st.syscalls++;
+			flow_map(q->maps, key, &mk);
+			bpf_map_delete_elem(fd, &mk);
+		}
+	}
+	q->st.installs += n_cells;
+	batch_run(q, fd, q->keys, ksz, q->vals, sizeof(struct np_flow_entry),
+		  b.n, flow_write_failed, &b);
+	q->st.installs += b.n;
+out:
+	free(b.rec);
+	free(fresh_slots);
+	free(cells);
+}
+
+static void release_failed(struct np_flowq *q, size_t i, int err, void *arg)
+{
+	(void)q, (void)i, (void)err, (void)arg; /* already gone: fine */
+}
+
+int np_flowq_flush(struct np_flowq *q)
+{
+	unsigned long long failed = q->st.failed;
+
+	if (!np_flowq_pending(q))
+		return 0;
+	if (q->n_pending) {
+		q->st.flushes++;
+		flush_family(q, NP_AF_INET);
+		flush_family(q, NP_AF_INET6);
+	}
+	/* After the writes: a slot released here is not claimed again by
+	 * this flush (its counters stay readable until now). */
+	if (q->n_release)
+		batch_run(q, q->maps->fd[NP_SLOTS], q->release,
+			  sizeof(*q->release), NULL, 0, q->n_release,
+			  release_failed, NULL);
+	q->n_release = 0;
+	q->n = 0;
+	q->n_pending = 0;
+	memset(q->buckets, 0, sizeof(q->buckets));
+	return (int)(q->st.failed - failed);
+}
+
+int np_flowq_last_failure(const struct np_flowq *q, struct np_flow_key *key)
+{
+	*key = q->failed_key;
+	return q->failed_err;
+}
+
+void np_flowq_stats(const struct np_flowq *q, struct np_flowq_stats *st)
+{
+	*st = q->st;
+}
+
+/*
+ * Totals of many flows in a few system calls (metrics scrapes): each flow
+ * map read whole with bpf_map_lookup_batch (TOTALS_BATCH entries a call),
+ * then the per-CPU counters of the slots those flows hold, read the same
+ * way over the range of slots in use. What a scrape costs then follows the
+ * maps' size in batches, not one lookup per flow and slot.
+ */
+#define TOTALS_BATCH 1024u
+#define CLASS_NONE 0xffu
+
+static void totals_add_entry(struct np_counters *o, const struct np_flow_entry *e)
+{
+	o->packets += e->packets;
+	o->bytes += e->bytes;
+	if (e->last_seen_ns > o->last_seen_ns)
+		o->last_seen_ns = e->last_seen_ns;
+}
+
+/* One family's flows: their entries' counts, and their slots' classes. */
+static int totals_flows(const struct np_maps *maps, int family,
+			np_flow_class_fn cls, void *arg,
+			struct np_counters *out, size_t n_out, __u8 *slot_class,
+			__u32 n_slots, __u32 *lo, __u32 *hi)
+{
+	DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	union flow_map_key *keys = NULL, probe_key;
+	struct np_flow_key probe = { .family = (__u8)family }, key;
+	struct np_flow_entry *vals = NULL;
+	__u64 in = 0, out_tok = 0;
+	bool first = true, done = false;
+	int fd = flow_map(maps, &probe, &probe_key), err = 0, c;
+	__u32 count, i;
+
+	keys = calloc(TOTALS_BATCH, sizeof(*keys));
+	vals = calloc(TOTALS_BATCH, sizeof(*vals));
+	if (!keys || !vals) {
+		err = -ENOMEM;
+		goto out;
+	}
+	while (!done) {
+		count = TOTALS_BATCH;
+		/* Keys in the map's own size: packed arrays of it. */
+		if (bpf_map_lookup_batch(fd, first ? NULL : &in, &out_tok, keys,
+					 vals, &count, &opts)) {
+			if (errno != ENOENT) {
+				err = -errno;
+				goto out;
+			}
+			done = true;
+		}
+		first = false;
+		in = out_tok;
+		for (i = 0; i < count; i++) {
+			const struct np_flow_entry *e = &vals[i];
+
+			memset(&key, 0, sizeof(key));
+			key.family = (__u8)family;
+			if (family == NP_AF_INET6) {
+				key = ((struct np_flow_key *)keys)[i];
+			} else {
+				const struct np_flow_key4 *k4 =
+					&((struct np_flow_key4 *)keys)[i];
+
+				key.addr.v4 = k4->addr;
+				key.port = k4->port;
+			}
+			c = cls(&key, arg);
+			if (c < 0 || (size_t)c >= n_out)
+				continue;
+			totals_add_entry(&out[c], e);
+			if (e->slot < n_slots) {
+				slot_class[e->slot] = (__u8)c;
+				if (e->slot < *lo)
+					*lo = e->slot;
+				if (e->slot > *hi)
+					*hi = e->slot;
+			}
+		}
+	}
+out:
+	free(keys);
+	free(vals);
+	return err;
+}
+
+/* The array's flows, as totals_flows does a map's (no system call). */
+static void totals_cells(const struct np_maps *maps, np_flow_class_fn cls,
+			 void *arg, struct np_counters *out, size_t n_out,
+			 __u8 *slot_class, __u32 n_slots, __u32 *lo, __u32 *hi)
+{
+	const struct np_flow_entry *cells = maps->flowarr4;
+	struct np_flow_entry e;
+	struct np_flow_key key;
+	__u32 i;
+	int c;
+
+	for (i = 0; i < maps->flowarr4_n; i++) {
+		if (__atomic_load_n(&cells[i].key_live, __ATOMIC_ACQUIRE) !=
+		    NP_FLOW_LIVE)
+			continue;
+		memcpy(&e, &cells[i], sizeof(e));
+		memset(&key, 0, sizeof(key));
+		key.family = NP_AF_INET;
+		key.addr.v4 = e.key_addr;
+		key.port = e.key_port;
+		c = cls(&key, arg);
+		if (c < 0 || (size_t)c >= n_out)
+			continue;
+		totals_add_entry(&out[c], &e);
+		if (e.slot < n_slots) {
+			slot_class[e.slot] = (__u8)c;
+			if (e.slot < *lo)
+				*lo = e.slot;
+			if (e.slot > *hi)
+				*hi = e.slot;
+		}
+	}
+}
+
+/* The per-CPU counters of slots lo..hi, added to their flows' classes. */
+static int totals_slots(const struct np_maps *maps, struct np_counters *out,
+			const __u8 *slot_class, __u32 lo, __u32 hi)
+{
+	DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	int ncpu = libbpf_num_possible_cpus(), err = 0, cpu, d;
+	__u32 *keys = NULL, count, i, in, out_tok = 0;
+	struct np_counters *vals = NULL;
+	bool first = lo == 0, done = false;
+
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -EINVAL;
+	keys = calloc(TOTALS_BATCH, sizeof(*keys));
+	vals = calloc((size_t)TOTALS_BATCH * ncpu, sizeof(*vals));
+	if (!keys || !vals) {
+		err = -ENOMEM;
+		goto out;
+	}
+	/* An array's batch goes on after the key given. */
+	in = lo ? lo - 1 : 0;
+	while (!done) {
+		count = TOTALS_BATCH;
+		if (bpf_map_lookup_batch(maps->fd[NP_COUNTERS],
+					 first ? NULL : &in, &out_tok, keys,
+					 vals, &count, &opts)) {
+			if (errno != ENOENT) {
+				err = -errno;
+				goto out;
+			}
+			done = true;
+		}
+		first = false;
+		in = out_tok;
+		for (i = 0; i < count; i++) {
+			__u32 s = keys[i];
+
+			if (s > hi) {
+				done = true;
+				break;
+			}
+			if (slot_class[s] == CLASS_NONE)
+				continue;
+			for (cpu = 0; cpu < ncpu; cpu++) {
+				const struct np_counters *c = &vals[(size_t)i * ncpu + cpu];
+				struct np_counters *o = &out[slot_class[s]];
+
+				o->packets += c->packets;
+				o->bytes += c->bytes;
+				o->rtcp_packets += c->rtcp_packets;
+				o->to_kernel += c->to_kernel;
+				for (d = 0; d < NP_DROP_MAX; d++)
+					o->drops[d] += c->drops[d];
+				if (c->last_seen_ns > o->last_seen_ns)
+					o->last_seen_ns = c->last_seen_ns;
+			}
+		}
+	}
+out:
+	free(keys);
+	free(vals);
+	return err;
+}
+
+int np_flow_totals(const struct np_maps *maps, np_flow_class_fn cls,
+		   void *arg, struct np_counters *out, size_t n_out)
+{
+	__u32 n_slots = maps->max_flows ? maps->max_flows : NP_MAX_FLOWS;
+	__u32 lo = UINT32_MAX, hi = 0;
+	__u8 *slot_class;
+	int err;
+
+	memset(out, 0, n_out * sizeof(*out));
+	if (n_out >= CLASS_NONE)
+		return -EINVAL;
+	slot_class = malloc(n_slots);
+	if (!slot_class)
+		return -ENOMEM;
+	memset(slot_class, CLASS_NONE, n_slots);
+	totals_cells(maps, cls, arg, out, n_out, slot_class, n_slots, &lo, &hi);
+	err = totals_flows(maps, NP_AF_INET, cls, arg, out, n_out, slot_class,
+			   n_slots, &lo, &hi);
+	if (!err)
+		err = totals_flows(maps, NP_AF_INET6, cls, arg, out, n_out,
+				   slot_class, n_slots, &lo, &hi);
+	if (!err && lo <= hi)
+		err = totals_slots(maps, out, slot_class, lo, hi);
+	free(slot_class);
+	return err;
 }

@@ -31,6 +31,7 @@ int np_metrics_collect(struct np_metrics *m, const struct np_proxy *px)
 	const struct np_config *cfg = core->cfg;
 	const struct np_term *t;
 	const struct np_call *call;
+	struct np_counters *media;
 	size_t i;
 
 	memset(m, 0, sizeof(*m));
@@ -44,6 +45,12 @@ int np_metrics_collect(struct np_metrics *m, const struct np_proxy *px)
 	m->n_pairs = cfg->n_pairs;
 	m->stats = core->stats;
 	m->guard_known = core->known;
+	media = calloc(cfg->n_realms, sizeof(*media));
+	if (!media) {
+		np_metrics_free(m);
+		return -ENOMEM;
+	}
+	np_core_media_totals_all(core, media);
 	for (i = 0; i < cfg->n_realms; i++) {
 		struct np_metrics_realm *r = &m->realms[i];
 		const struct np_portpool *pool = &core->media_ports[i];
@@ -57,7 +64,7 @@ int np_metrics_collect(struct np_metrics *m, const struct np_proxy *px)
 		if (i < px->h248.n_ctr)
 			r->h248 = px->h248.ctr[i];
 		r->latches = core->realm_media[i].latches;
-		np_core_media_totals(core, i, &r->media);
+		r->media = media[i];
 	}
 	for (i = 0; i < cfg->n_pairs; i++) {
 		struct np_metrics_pair *p = &m->pairs[i];
@@ -67,6 +74,7 @@ int np_metrics_collect(struct np_metrics *m, const struct np_proxy *px)
 			 cfg->realms[cfg->pairs[i].second].name);
 		p->ctr = core->pair_ctr[i];
 	}
+	free(media);
 	for (t = core->terms; t; t = t->next) {
 		struct np_metrics_pair *p = &m->pairs[t->pair];
 

@@ -33,6 +33,7 @@
 #include "cli.h"
 #include "config.h"
 #include "flowtab.h"
+#include "sendq.h"
 #include "guard.h"
 #include "link.h"
 #include "loader.h"
@@ -75,6 +76,14 @@ struct daemon {
 	/* Answers to spoofed sources fail to send in floods: one line per
 	 * datagram would be a flood of its own. */
 	struct np_log_limit send_failures;
+	/* Flow writes of the loop's turn (ctl/flowtab.c): flushed before
+	 * every datagram sent, so an SDP never leaves before its flows are
+	 * in the maps, and at the end of every event handled. */
+	struct np_flowq *flowq;
+	struct np_log_limit flow_failures;
+	/* Datagrams of the turn (ctl/sendq.c), sent together after the
+	 * flows, at the end of every socket batch and event handled. */
+	struct np_sendq *sendq;
 	/* CLOCK_MONOTONIC ms of the first change not saved yet (0: none). */
 	uint64_t unsaved_since_ms;
 	/* NULL: a single node (no cluster section). */
@@ -242,14 +251,55 @@ static int sock_open(void *ctx, size_t realm, uint16_t port)
 	return sock_bind(d, &d->cfg.realms[realm], realm, port);
 }
 
+static void sends_flush(struct daemon *d);
+
 static void sock_close(void *ctx, size_t realm, uint16_t port)
 {
 	struct daemon *d = ctx;
 
 	if (!d->socks[realm] || d->socks[realm][port] < 0)
 		return;
+	sends_flush(d); /* what it has to send first */
 	close(d->socks[realm][port]); /* also leaves the epoll set */
 	d->socks[realm][port] = -1;
+}
+
+/* What the turn queued goes into the maps; what could not, said. */
+static void flows_flush(struct daemon *d)
+{
+	struct np_flow_key key;
+	char addr[INET6_ADDRSTRLEN] = "?";
+	int n, err;
+
+	if (!d->flowq || !np_flowq_pending(d->flowq))
+		return;
+	n = np_flowq_flush(d->flowq);
+	if (n <= 0 || !np_log_limit(&d->flow_failures, monotonic_now()))
+		return;
+	err = np_flowq_last_failure(d->flowq, &key);
+	inet_ntop(key.family == NP_AF_INET6 ? AF_INET6 : AF_INET, &key.addr,
+		  addr, sizeof(addr));
+	np_err("cannot install %d flow%s (the last %s port %u): %s: its media "
+	       "is not relayed", n, n > 1 ? "s" : "", addr, ntohs(key.port),
+	       strerror(-err));
+}
+
+static void send_failed(void *arg, int fd, size_t len, int err)
+{
+	struct daemon *d = arg;
+
+	(void)fd;
+	if (np_log_limit(&d->send_failures, monotonic_now()))
+		np_warn("cannot send %zu bytes: %s", len, strerror(-err));
+}
+
+/* The turn's flows, then its datagrams: an SDP never leaves before the
+ * flows it names are in the maps (media may follow it at once). */
+static void sends_flush(struct daemon *d)
+{
+	flows_flush(d);
+	if (d->sendq && np_sendq_len(d->sendq))
+		np_sendq_flush(d->sendq, send_failed, d);
 }
 
 static int sock_send(void *ctx, size_t realm, uint16_t from_port,
@@ -258,17 +308,23 @@ static int sock_send(void *ctx, size_t realm, uint16_t from_port,
 	struct daemon *d = ctx;
 	struct sockaddr_storage ss;
 	socklen_t sl = to_sockaddr(to, &ss);
-	int fd = d->socks[realm] ? d->socks[realm][from_port] : -1;
+	int fd = d->socks[realm] ? d->socks[realm][from_port] : -1, q;
 
 	if (fd < 0)
 		return -EBADF;
+	q = d->sendq ? np_sendq_add(d->sendq, fd, (struct sockaddr *)&ss, sl,
+				    buf, len) :
+		       -ENOMEM;
+	if (q > 0)
+		sends_flush(d);
+	if (q >= 0)
+		return 0;
+	/* Not queued: at once, after what was. */
+	sends_flush(d);
 	if (sendto(fd, buf, len, 0, (struct sockaddr *)&ss, sl) < 0) {
 		int err = errno;
 
-		if (np_log_limit(&d->send_failures, monotonic_now()))
-			np_warn("cannot send %zu bytes from realm '%s' port %u: %s",
-				len, d->cfg.realms[realm].name, from_port,
-				strerror(err));
+		send_failed(d, fd, len, -err);
 		return -err;
 	}
 	return 0;
@@ -279,7 +335,15 @@ static int flow_put(void *ctx, const struct np_flow_key *key,
 {
 	struct daemon *d = ctx;
 
-	return np_flow_install(&d->maps, key, flow);
+	return np_flowq_install(d->flowq, key, flow);
+}
+
+static int flow_put_new(void *ctx, const struct np_flow_key *key,
+			const struct np_flow *flow)
+{
+	struct daemon *d = ctx;
+
+	return np_flowq_install_new(d->flowq, key, flow);
 }
 
 static int flow_get(void *ctx, const struct np_flow_key *key,
@@ -287,7 +351,7 @@ static int flow_get(void *ctx, const struct np_flow_key *key,
 {
 	struct daemon *d = ctx;
 
-	return np_flow_get(&d->maps, key, flow);
+	return np_flowq_get(d->flowq, key, flow);
 }
 
 static int flow_del(void *ctx, const struct np_flow_key *key,
@@ -295,7 +359,7 @@ static int flow_del(void *ctx, const struct np_flow_key *key,
 {
 	struct daemon *d = ctx;
 
-	return np_flow_remove(&d->maps, key, last);
+	return np_flowq_remove(d->flowq, key, last);
 }
 
 static int counters_get(void *ctx, const struct np_flow_key *key,
@@ -303,7 +367,17 @@ static int counters_get(void *ctx, const struct np_flow_key *key,
 {
 	struct daemon *d = ctx;
 
-	return np_counters_read(&d->maps, key, now);
+	return np_flowq_counters(d->flowq, key, now);
+}
+
+static int flows_sum(void *ctx,
+		     int (*cls)(const struct np_flow_key *key, void *arg),
+		     void *arg, struct np_counters *out, size_t n)
+{
+	struct daemon *d = ctx;
+
+	flows_flush(d); /* what the maps hold is what is summed */
+	return np_flow_totals(&d->maps, cls, arg, out, n);
 }
 
 /* A record is in the file whole or not at all, and held in order while
@@ -372,9 +446,11 @@ static const struct np_core_io daemon_io = {
 	.signal_close = sock_close,
 	.send = sock_send,
 	.flow_put = flow_put,
+	.flow_put_new = flow_put_new,
 	.flow_get = flow_get,
 	.flow_del = flow_del,
 	.counters_get = counters_get,
+	.flows_sum = flows_sum,
 	.charge = charge,
 	.charged = charged,
 	.wall = wall,
@@ -850,6 +926,8 @@ static void drain_socket(struct daemon *d, size_t realm, uint16_t port)
 			if (!d->socks[realm] || d->socks[realm][port] != fd)
 				return;
 		}
+		/* Answers to this batch leave before the next is read. */
+		sends_flush(d);
 		if (n < DRAIN_BATCH)
 			return;
 	}
@@ -1027,6 +1105,7 @@ static int run(struct daemon *d)
 			} else {
 				drain_socket(d, tag >> 16, tag & 0xffff);
 			}
+			sends_flush(d);
 		}
 		/* Also on its timeouts (idle connections), and after a tick. */
 		if (d->metrics)
@@ -1331,6 +1410,11 @@ int main(int argc, char **argv)
 		err = ensure_attached(&d, &d.cfg, pin_dir, mode);
 	if (!err)
 		err = np_maps_open(pin_dir, &d.maps);
+	if (!err) {
+		d.flowq = np_flowq_new(&d.maps);
+		d.sendq = np_sendq_new();
+		err = d.flowq && d.sendq ? 0 : -ENOMEM;
+	}
 	if (err)
 		goto out;
 	owner_init(&d, pin_dir);
@@ -1386,6 +1470,7 @@ int main(int argc, char **argv)
 			      adopt.err == -ENOENT    ? "is missing" :
 			      adopt.rep.version < 3   ? "has no checksums (older format)" :
 							"could not be read");
+	sends_flush(&d);
 	if (np_cluster_on(&d.cfg.cluster)) {
 		struct epoll_event ev = { .events = EPOLLIN,
 					  .data.u64 = TAG_CLUSTER };
@@ -1409,6 +1494,7 @@ int main(int argc, char **argv)
 	np_info("natproxyd running: %zu realms, %zu pairs, pins in '%s'",
 		d.cfg.n_realms, d.cfg.n_pairs, pin_dir);
 	err = run(&d);
+	sends_flush(&d);
 	/* Calls outlive us: their flows stay, the state file has them (all
 	 * of it again: the journal left empty). */
 	np_core_changed_all(&d.px.core);
@@ -1433,6 +1519,8 @@ out:
 	np_metrics_http_stop(d.metrics);
 	ring_buffer__free(d.events);
 	np_charging_stop(&d.charging, 3);
+	np_flowq_free(d.flowq);
+	np_sendq_free(d.sendq);
 	np_maps_close(&d.maps);
 	if (d.epfd >= 0)
 		close(d.epfd);

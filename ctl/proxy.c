@@ -90,13 +90,13 @@ int np_proxy_adopt_term(struct np_proxy *px, const struct np_term *saved,
 static int take_call(struct np_proxy *px, struct np_term *term,
 		     const struct np_call *saved, bool install)
 {
-	struct np_sip_dialog *d = np_sip_dialog_new();
+	struct np_sip_dialog *d = saved->dialog ?
+					  np_sip_dialog_copy(saved->dialog) :
+					  np_sip_dialog_new();
 	int err;
 
 	if (!d)
 		return -ENOMEM;
-	if (saved->dialog)
-		memcpy(d, saved->dialog, sizeof(*d));
 	err = install ? np_core_mirror_call(&px->core, term, saved, d) :
 			np_core_adopt_call(&px->core, term, saved, d);
 	if (err)

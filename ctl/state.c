@@ -169,8 +169,8 @@ static void save_streams(FILE *f, const struct np_call *leg)
 
 static void save_leg(FILE *f, const struct np_call *leg)
 {
-	static const struct np_sip_dialog none;
-	const struct np_sip_dialog *d = leg->dialog ? leg->dialog : &none;
+	static const NP_SIP_DIALOG_BUF(none, 0);
+	const struct np_sip_dialog *d = leg->dialog ? leg->dialog : &none.d;
 
 	fputs("leg", f);
 	put_text(f, leg->id);
@@ -774,13 +774,13 @@ static int parse_leg(char **f, int n, struct np_call *leg,
 
 	np_call_streams_free(leg);
 	memset(leg, 0, sizeof(*leg));
-	memset(d, 0, sizeof(*d));
+	memset(d, 0, sizeof(*d) + 1);
 	leg->dialog = d;
 	if ((n != 15 && n != 16) || get_text(f[1], leg->id, sizeof(leg->id)) ||
 	    get_text(f[2], leg->from, sizeof(leg->from)) ||
 	    get_text(f[3], leg->to, sizeof(leg->to)) ||
 	    get_text(f[4], d->far_target, sizeof(d->far_target)) ||
-	    (n == 16 && get_text(f[15], d->core_route, sizeof(d->core_route))))
+	    (n == 16 && get_text(f[15], d->core_route, NP_ROUTESET_LEN)))
 		return -EINVAL;
 	leg->outgoing = next_num(&r, 1);
 	leg->answered = next_num(&r, 1);
@@ -923,7 +923,7 @@ struct reader {
 	size_t n_lines, cap_lines;
 	/* What one line at a time fills in. */
 	struct np_call leg;
-	struct np_sip_dialog dialog;
+	NP_SIP_DIALOG_BUF(dialog, NP_ROUTESET_LEN);
 	struct np_term term;
 	struct np_sip_term sterm;
 	struct np_sockaddr acc, core;
@@ -1136,7 +1136,7 @@ static int record_line(struct reader *r, char **f, int n, bool first)
 			err = -EINVAL;
 		if (!err)
 			err = r->gw ? parse_gwcall(f, n, &r->leg, r->call_data) :
-				      parse_leg(f, n, &r->leg, &r->dialog);
+				      parse_leg(f, n, &r->leg, &r->dialog.d);
 		r->pending = !err;
 		return err;
 	}

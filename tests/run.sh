@@ -25,6 +25,8 @@ SUITES=(
 	build/tests/unit/h248_test
 	build/tests/unit/gwtxn_test
 	build/tests/unit/cluster_test
+	build/tests/unit/flowq_test
+	build/tests/unit/sendq_test
 	build/tests/fuzz/proxy_fuzz
 	build/tests/fuzz/mgcp_fuzz
 	build/tests/fuzz/h248_fuzz

@@ -45,12 +45,21 @@ struct np_core_io {
 		    const struct np_sockaddr *to, const char *buf, size_t len);
 	int (*flow_put)(void *ctx, const struct np_flow_key *key,
 			const struct np_flow *flow);
+	/* As flow_put, for a key with no flow (a relay port just taken from
+	 * the pool): nothing in the map to look at first. NULL: flow_put. */
+	int (*flow_put_new)(void *ctx, const struct np_flow_key *key,
+			    const struct np_flow *flow);
 	int (*flow_get)(void *ctx, const struct np_flow_key *key,
 			struct np_flow *flow);
 	int (*flow_del)(void *ctx, const struct np_flow_key *key,
 			struct np_counters *last);
 	int (*counters_get)(void *ctx, const struct np_flow_key *key,
 			    struct np_counters *now);
+	/* Every flow's counters summed into out[cls(key)], n classes, in a
+	 * few batched reads (metrics); NULL: counters_get per flow. */
+	int (*flows_sum)(void *ctx,
+			 int (*cls)(const struct np_flow_key *key, void *arg),
+			 void *arg, struct np_counters *out, size_t n);
 	/* Appends one complete charging record (a JSON line). */
 	void (*charge)(void *ctx, const char *line, size_t len);
 	/* After charge: whose record it was (a cluster node marks the call
@@ -146,6 +155,10 @@ struct np_stream {
 	bool active;
 	uint16_t access_port, core_port; /* RTP (even); RTCP is +1 */
 	bool mux;
+	/* Its ports were just taken: no flow of it is in the maps yet, so
+	 * there is no latch state to read and keep (not saved: an adopted
+	 * stream is read). */
+	bool flows_new;
 	struct np_media_end term, far;
 };
 
@@ -573,6 +586,10 @@ void np_core_latched(struct np_core *core, const struct np_flow_key *key,
 		     const struct np_sockaddr *source, bool takeover);
 void np_core_media_totals(const struct np_core *core, size_t realm,
 			  struct np_counters *out);
+/* The same for every realm at once, out[n_realms]: with io->flows_sum in
+ * a few batched reads whatever the number of flows. */
+void np_core_media_totals_all(const struct np_core *core,
+			      struct np_counters *out);
 void np_core_key(struct np_flow_key *key, const struct np_realm *realm,
 		 uint16_t port);
 

@@ -213,6 +213,8 @@ static int stream_part_sync(const struct at *a, const struct np_stream *s,
 	struct np_flow_key acc_key, core_key;
 	struct np_flow acc = {}, core = {}, old;
 	const struct np_media_end *far = &s->far, *term = &s->term;
+	int (*put)(void *ctx, const struct np_flow_key *key,
+		   const struct np_flow *flow);
 	int err;
 
 	np_core_key(&acc_key, a->access, s->access_port + part);
@@ -254,8 +256,10 @@ static int stream_part_sync(const struct at *a, const struct np_stream *s,
 	}
 	/* What XDP learned stays: the latch, a takeover spent, an RTCP flow
 	 * its RTP's latch restricted. */
-	if (!reopen_term &&
-	    !a->core->io->flow_get(a->core->io_ctx, &acc_key, &old)) {
+	if (s->flows_new) {
+		/* Nothing learned yet, nothing to read. */
+	} else if (!reopen_term &&
+		   !a->core->io->flow_get(a->core->io_ctx, &acc_key, &old)) {
 		acc.flags = (acc.flags & ~LATCH_STATE) |
 			    (old.flags & LATCH_STATE);
 		acc.expect_saddr = old.expect_saddr;
@@ -280,7 +284,8 @@ static int stream_part_sync(const struct at *a, const struct np_stream *s,
 		core.flags |= NP_F_SET_DSCP;
 		core.dscp = (uint8_t)a->access->dscp;
 	}
-	if (!a->core->io->flow_get(a->core->io_ctx, &core_key, &old)) {
+	if (!s->flows_new &&
+	    !a->core->io->flow_get(a->core->io_ctx, &core_key, &old)) {
 		if (!reopen_term && old.new_dport) {
 			core.new_daddr = old.new_daddr;
 			core.new_dport = old.new_dport;
@@ -301,19 +306,25 @@ static int stream_part_sync(const struct at *a, const struct np_stream *s,
 	leave_by(a, a->pair->first, &core);
 
 	/* The reverse first: a latch always finds it. */
-	err = a->core->io->flow_put(a->core->io_ctx, &core_key, &core);
+	put = s->flows_new && a->core->io->flow_put_new ?
+		      a->core->io->flow_put_new :
+		      a->core->io->flow_put;
+	err = put(a->core->io_ctx, &core_key, &core);
 	if (!err)
-		err = a->core->io->flow_put(a->core->io_ctx, &acc_key, &acc);
+		err = put(a->core->io_ctx, &acc_key, &acc);
 	return err;
 }
 
-static int stream_sync(const struct at *a, const struct np_stream *s,
+static int stream_sync(const struct at *a, struct np_stream *s,
 		       bool reopen_term, bool reopen_far)
 {
 	int err = stream_part_sync(a, s, 0, reopen_term, reopen_far);
 
 	if (!err && !s->mux)
 		err = stream_part_sync(a, s, 1, reopen_term, reopen_far);
+	/* Written (or refused, the stream then released): from now on the
+	 * maps may hold what XDP learned. */
+	s->flows_new = false;
 	return err;
 }
 
@@ -435,6 +446,7 @@ static int stream_allocate(const struct at *a, struct np_call *call,
 	}
 	np_media_hold_ports(a->core, a->t, call, s);
 	s->active = true;
+	s->flows_new = true;
 	return 0;
 }
 
@@ -902,5 +914,49 @@ void np_core_media_totals(const struct np_core *core, size_t realm,
 				}
 			}
 		}
+	}
+}
+
+/* The realm of a flow some call's stream holds, or -1. */
+static int live_flow_realm(const struct np_flow_key *key, void *arg)
+{
+	const struct np_core *core = arg;
+	uint16_t port = ntohs(key->port);
+	struct np_flow_key ours;
+	size_t i;
+
+	for (i = 0; i < core->cfg->n_realms; i++) {
+		if (!np_core_media_port_used(core, i, port))
+			continue;
+		np_core_key(&ours, &core->cfg->realms[i], port);
+		if (!memcmp(&ours, key, sizeof(ours)))
+			return (int)i;
+	}
+	return -1;
+}
+
+void np_core_media_totals_all(const struct np_core *core,
+			      struct np_counters *out)
+{
+	size_t n = core->cfg->n_realms, i;
+	int d;
+
+	if (!core->io->flows_sum ||
+	    core->io->flows_sum(core->io_ctx, live_flow_realm, (void *)core,
+				out, n)) {
+		for (i = 0; i < n; i++)
+			np_core_media_totals(core, i, &out[i]);
+		return;
+	}
+	/* Live flows as counted, plus what removed ones left. */
+	for (i = 0; i < n; i++) {
+		const struct np_realm_media *rm = &core->realm_media[i];
+		struct np_counters live = out[i];
+
+		memset(&out[i], 0, sizeof(out[i]));
+		out[i].packets = rm->packets + live.packets;
+		out[i].bytes = rm->bytes + live.bytes;
+		for (d = 0; d < NP_DROP_MAX; d++)
+			out[i].drops[d] = rm->drops[d] + live.drops[d];
 	}
 }

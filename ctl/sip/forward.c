@@ -34,6 +34,18 @@ static struct np_sip_dialog *dialog_of(struct np_call *call)
 	return call->dialog;
 }
 
+/* The dialog's route set toward the core: uris joined, the block sized to
+ * them (call->dialog may move); the empty set when they do not fit. */
+static void dialog_route(struct np_call *call, char *const *uris, size_t n)
+{
+	char text[NP_ROUTESET_LEN];
+
+	if (np_routeset_join(uris, n, text, sizeof(text)))
+		text[0] = '\0';
+	if (!np_sip_dialog_set_route(call, text) && call->dialog)
+		((struct np_sip_dialog *)call->dialog)->core_route[0] = '\0';
+}
+
 /*
  * The SDP of c->msg from one side, as an offer or the answer to the
  * pending one, handed to the core and rewritten in the message. A
@@ -415,9 +427,7 @@ static void route_to_terminal(struct sipctx *c)
 	call = call_of(c);
 	d = call ? dialog_of(call) : NULL;
 	if (d && !np_rr_get(m, list, NP_ROUTESET_MAX, &n)) {
-		if (np_routeset_join(list, n, d->core_route,
-				     sizeof(d->core_route)))
-			d->core_route[0] = '\0';
+		dialog_route(call, list, n);
 		np_rr_free(list, n);
 		np_term_changed(c->core, c->t);
 	}
@@ -453,9 +463,7 @@ static void route_response(struct sipctx *c, bool from_terminal)
 		mine = np_rr_index_of_ours(m, names_this_term, c);
 		for (i = 0; i < mine && i < n; i++)
 			rev[i] = list[mine - 1 - i];
-		if (np_routeset_join(rev, i, d->core_route,
-				     sizeof(d->core_route)))
-			d->core_route[0] = '\0';
+		dialog_route(call, rev, i);
 		np_rr_free(list, n);
 		np_term_changed(c->core, c->t);
 	}

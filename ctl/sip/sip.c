@@ -108,7 +108,37 @@ void np_sip_term_free(struct np_sip_term *st)
 
 struct np_sip_dialog *np_sip_dialog_new(void)
 {
-	return calloc(1, sizeof(struct np_sip_dialog));
+	return calloc(1, sizeof(struct np_sip_dialog) + 1);
+}
+
+struct np_sip_dialog *np_sip_dialog_copy(const struct np_sip_dialog *d)
+{
+	size_t len = sizeof(*d) + strlen(d->core_route) + 1;
+	struct np_sip_dialog *c = malloc(len);
+
+	if (c)
+		memcpy(c, d, len);
+	return c;
+}
+
+struct np_sip_dialog *np_sip_dialog_set_route(struct np_call *call,
+					      const char *route)
+{
+	size_t len = route ? strlen(route) : 0;
+	struct np_sip_dialog *d;
+
+	if (len >= NP_ROUTESET_LEN)
+		len = 0;
+	d = realloc(call->dialog, sizeof(*d) + len + 1);
+	if (!d)
+		return NULL;
+	if (!call->dialog)
+		memset(d, 0, sizeof(*d));
+	if (len)
+		memcpy(d->core_route, route, len);
+	d->core_route[len] = '\0';
+	call->dialog = d;
+	return d;
 }
 
 static void term_free(void *ctx, struct np_term *t)

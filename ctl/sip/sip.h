@@ -83,9 +83,19 @@ struct np_sip_term {
 struct np_sip_dialog {
 	char far_target[256]; /* the far end's Contact URI */
 	uint32_t term_cseq, core_cseq; /* highest CSeq from each side */
-	/* Route set toward the core, first hop first, comma-separated. */
-	char core_route[NP_ROUTESET_LEN];
+	/* Route set toward the core, first hop first, comma-separated, in
+	 * the block as long as it is (most are one hop or none; room for
+	 * the longest, NP_ROUTESET_LEN, was most of a call's memory). */
+	char core_route[];
 };
+
+/* Room for a dialog and a route set of up to route_len characters: what a
+ * struct np_sip_dialog on the stack is declared as. */
+#define NP_SIP_DIALOG_BUF(name, route_len)                                     \
+	union {                                                                \
+		struct np_sip_dialog d;                                        \
+		char raw[sizeof(struct np_sip_dialog) + (route_len) + 1];      \
+	} name
 
 /* Log lines about bad input, each kind rate-limited. */
 struct np_sip_log_limits {
@@ -122,6 +132,14 @@ void np_sip_term_reset(struct np_sip_term *st);
  * transactions (not kept across a restart); NULL without the memory. */
 struct np_sip_term *np_sip_term_dup(const struct np_sip_term *src);
 void np_sip_term_free(struct np_sip_term *st);
+/* An empty dialog (route set ""), or NULL. */
 struct np_sip_dialog *np_sip_dialog_new(void);
+/* A copy of d in a block of its size, or NULL. */
+struct np_sip_dialog *np_sip_dialog_copy(const struct np_sip_dialog *d);
+/* The call's dialog with its route set replaced by route ("" when NULL or
+ * too long): the block grown or shrunk to it. NULL without the memory (the
+ * call's dialog then unchanged). */
+struct np_sip_dialog *np_sip_dialog_set_route(struct np_call *call,
+					      const char *route);
 
 #endif

@@ -540,9 +540,9 @@ static bool leg_eq(const struct np_call *a, const struct np_call *b,
 			return false;                                          \
 		}                                                              \
 	} while (0)
-	static const struct np_sip_dialog none;
-	const struct np_sip_dialog *da = a->dialog ? a->dialog : &none;
-	const struct np_sip_dialog *db = b->dialog ? b->dialog : &none;
+	static const NP_SIP_DIALOG_BUF(none, 0);
+	const struct np_sip_dialog *da = a->dialog ? a->dialog : &none.d;
+	const struct np_sip_dialog *db = b->dialog ? b->dialog : &none.d;
 
 	DIFF(strcmp(a->id, b->id), "call_id");
 	DIFF(strcmp(a->from, b->from), "from");
@@ -588,7 +588,7 @@ static bool leg_eq(const struct np_call *a, const struct np_call *b,
 /* A recorded call with its own copy of the dialog. */
 struct rec_call {
 	struct np_call call;
-	struct np_sip_dialog dialog;
+	NP_SIP_DIALOG_BUF(dialog, NP_ROUTESET_LEN);
 };
 
 struct rec_term {
@@ -657,8 +657,10 @@ static int rec_leg(void *arg, const struct np_call *leg)
 		free(rc);
 		return -ENOMEM;
 	}
-	rc->dialog = *(const struct np_sip_dialog *)leg->dialog;
-	rc->call.dialog = &rc->dialog;
+	memcpy(&rc->dialog, leg->dialog,
+	       sizeof(rc->dialog.d) +
+		       strlen(((const struct np_sip_dialog *)leg->dialog)->core_route) + 1);
+	rc->call.dialog = &rc->dialog.d;
 	rt->legs[rt->n_legs++] = &rc->call;
 	r->n_legs++;
 	return 0;
@@ -779,7 +781,8 @@ static void test_round_trip(struct tap *t, const char *path)
 	char m[MSG_MAX], r[MSG_MAX], *inv = NULL, *req;
 	struct np_term odd = {}, *ta, *tb, *todd;
 	struct np_sip_term odd_st = {};
-	static struct np_sip_dialog odd_dialog;
+	static NP_SIP_DIALOG_BUF(odd_buf, 0);
+	struct np_sip_dialog *odd_dialog_p = &odd_buf.d;
 	struct np_call *odd_leg = NULL, *la, *lb, *lo;
 	const struct rec_term *ra, *rb, *ro;
 	struct record rec = {};
@@ -849,16 +852,16 @@ static void test_round_trip(struct tap *t, const char *path)
 	err = np_proxy_adopt_term(&e1.px, &odd, e1.now, &todd);
 	odd_leg = calloc(1, sizeof(*odd_leg));
 	if (!err && odd_leg) {
-		odd_leg->dialog = &odd_dialog;
+		odd_leg->dialog = odd_dialog_p;
 		snprintf(odd_leg->id, sizeof(odd_leg->id), "%s", ODD_CALL_ID);
 		snprintf(odd_leg->from, sizeof(odd_leg->from), "%s", ODD_FROM);
 		odd_leg->to[0] = '\0';
-		snprintf(odd_dialog.far_target, sizeof(odd_dialog.far_target),
+		snprintf(odd_dialog_p->far_target, sizeof(odd_dialog_p->far_target),
 			 "%s", ODD_FAR);
 		odd_leg->outgoing = true;
 		odd_leg->answered = true;
-		odd_dialog.term_cseq = 4000000000u;
-		odd_dialog.core_cseq = 1;
+		odd_dialog_p->term_cseq = 4000000000u;
+		odd_dialog_p->core_cseq = 1;
 		odd_leg->started = 1;
 		odd_leg->answered_at = 2;
 		odd_leg->wall_start = 1700000000.125;

@@ -1,0 +1,519 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The flow write queue (ctl/flowtab.c, np_flowq_*) against real BPF maps
+ * made here with the relay's key and value sizes (no program, no pin): what
+ * a flush writes, in what order per key, what it costs in bpf() calls, and
+ * that slots and counters come out as np_flow_install / np_flow_remove
+ * leave them. Needs root (BPF maps); every case is skipped without it.
+ */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "flowtab.h"
+#include "pins.h"
+#include "tap.h"
+
+#define TEST_FLOWS 64u
+
+static struct np_maps maps = NP_MAPS_NONE;
+
+static int make_maps(void)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, noprealloc,
+		    .map_flags = BPF_F_NO_PREALLOC);
+
+	maps.max_flows = TEST_FLOWS;
+	maps.fd[NP_FLOWS4] = bpf_map_create(BPF_MAP_TYPE_HASH, "t_flows4",
+					    sizeof(struct np_flow_key4),
+					    sizeof(struct np_flow_entry),
+					    TEST_FLOWS, NULL);
+	maps.fd[NP_FLOWS6] = bpf_map_create(BPF_MAP_TYPE_HASH, "t_flows6",
+					    sizeof(struct np_flow_key),
+					    sizeof(struct np_flow_entry),
+					    TEST_FLOWS, &noprealloc);
+	maps.fd[NP_COUNTERS] = bpf_map_create(BPF_MAP_TYPE_PERCPU_ARRAY,
+					      "t_counters", sizeof(__u32),
+					      sizeof(struct np_counters),
+					      TEST_FLOWS, NULL);
+	maps.fd[NP_SLOTS] = bpf_map_create(BPF_MAP_TYPE_HASH, "t_slots",
+					   sizeof(__u32),
+					   sizeof(struct np_flow_key),
+					   TEST_FLOWS, &noprealloc);
+	/* The relay's has a spin lock (BTF); flowtab only deletes here. */
+	maps.fd[NP_POLICERS] = bpf_map_create(BPF_MAP_TYPE_HASH, "t_police",
+					      sizeof(struct np_flow_key),
+					      sizeof(struct np_police),
+					      TEST_FLOWS, NULL);
+	for (int i = 0; i < NP_MAP_COUNT; i++)
+		if (i <= NP_POLICERS || i == NP_SLOTS)
+			if (maps.fd[i] < 0)
+				return -errno;
+	return 0;
+}
+
+/* The IPv4 flow array, as the relay has it (mmapable): the second pass
+ * runs every case with IPv4 flows at their index instead of the hash. */
+static int array_on(void)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, mmapable,
+		    .map_flags = BPF_F_MMAPABLE);
+
+	maps.fd[NP_FLOWARR4] = bpf_map_create(BPF_MAP_TYPE_ARRAY, "t_flowarr4",
+					      sizeof(__u32),
+					      sizeof(struct np_flow_entry),
+					      TEST_FLOWS, &mmapable);
+	if (maps.fd[NP_FLOWARR4] < 0)
+		return -errno;
+	return np_maps_map_flows(&maps);
+}
+
+/* Empties every map: each case starts from nothing. */
+static void maps_clear(void)
+{
+	if (maps.flowarr4)
+		memset(maps.flowarr4, 0,
+		       maps.flowarr4_n * sizeof(struct np_flow_entry));
+	int ids[] = { NP_FLOWS4, NP_FLOWS6, NP_SLOTS, NP_POLICERS };
+	__u8 key[64], next[64];
+
+	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++)
+		while (!bpf_map_get_next_key(maps.fd[ids[i]], NULL, next)) {
+			memcpy(key, next, sizeof(key));
+			bpf_map_delete_elem(maps.fd[ids[i]], key);
+		}
+}
+
+static size_t map_count(int id)
+{
+	__u8 key[64], next[64];
+	void *prev = NULL;
+	size_t n = 0;
+
+	while (!bpf_map_get_next_key(maps.fd[id], prev, next)) {
+		memcpy(key, next, sizeof(key));
+		prev = key;
+		n++;
+	}
+	return n;
+}
+
+/* The array entry holding k, if the flow is in the array. */
+static struct np_flow_entry *cell_holding(const struct np_flow_key *k)
+{
+	struct np_flow_entry *c;
+
+	if (!maps.flowarr4)
+		return NULL;
+	c = (struct np_flow_entry *)maps.flowarr4 +
+	    np_flow4_index(ntohl(k->addr.v4), ntohs(k->port), maps.flowarr4_n);
+	return c->key_live == NP_FLOW_LIVE && c->key_addr == k->addr.v4 &&
+			       c->key_port == k->port ?
+		       c :
+		       NULL;
+}
+
+/* An IPv4 flow's entry as the relay sees it, wherever it is: what the
+ * relay does to it (count, latch) is done through these. */
+static int entry_read(const struct np_flow_key *k, struct np_flow_entry *e)
+{
+	struct np_flow_key4 mk = { .addr = k->addr.v4, .port = k->port };
+	struct np_flow_entry *c = cell_holding(k);
+
+	if (c) {
+		*e = *c;
+		return 0;
+	}
+	return bpf_map_lookup_elem(maps.fd[NP_FLOWS4], &mk, e) ? -errno : 0;
+}
+
+static void entry_write(const struct np_flow_key *k,
+			const struct np_flow_entry *e)
+{
+	struct np_flow_key4 mk = { .addr = k->addr.v4, .port = k->port };
+	struct np_flow_entry *c = cell_holding(k);
+
+	if (c)
+		*c = *e;
+	else
+		bpf_map_update_elem(maps.fd[NP_FLOWS4], &mk, e, BPF_ANY);
+}
+
+/* IPv4 flows live: the hash's and the array's. */
+static size_t flows4_count(void)
+{
+	size_t n = map_count(NP_FLOWS4);
+
+	for (__u32 i = 0; maps.flowarr4 && i < maps.flowarr4_n; i++)
+		n += ((struct np_flow_entry *)maps.flowarr4)[i].key_live ==
+		     NP_FLOW_LIVE;
+	return n;
+}
+
+/* Every CPU's counters at every slot set to junk, as a slot comes back
+ * from an earlier flow. */
+static void counters_dirty(void)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct np_counters junk[ncpu];
+
+	for (int c = 0; c < ncpu; c++) {
+		memset(&junk[c], 0, sizeof(junk[c]));
+		junk[c].packets = 1000 + c;
+		junk[c].bytes = 99999;
+	}
+	for (__u32 s = 0; s < TEST_FLOWS; s++)
+		bpf_map_update_elem(maps.fd[NP_COUNTERS], &s, junk, BPF_ANY);
+}
+
+static struct np_flow_key key4(uint16_t port)
+{
+	struct np_flow_key k = { .family = NP_AF_INET };
+
+	inet_pton(AF_INET, "203.0.113.1", &k.addr.v4);
+	k.port = htons(port);
+	return k;
+}
+
+static struct np_flow flow_to(uint16_t dport)
+{
+	struct np_flow f = {};
+
+	inet_pton(AF_INET, "198.51.100.1", &f.new_saddr.v4);
+	inet_pton(AF_INET, "198.51.100.10", &f.new_daddr.v4);
+	f.new_sport = htons(40000);
+	f.new_dport = htons(dport);
+	f.flags = NP_F_LATCH_PENDING;
+	return f;
+}
+
+/* The flow as the map has it, read past the queue. */
+static int map_get(uint16_t port, struct np_flow *f)
+{
+	struct np_flow_key k = key4(port);
+
+	return np_flow_get(&maps, &k, f);
+}
+
+static unsigned long long syscalls(const struct np_flowq *q)
+{
+	struct np_flowq_stats st;
+
+	np_flowq_stats(q, &st);
+	return st.syscalls;
+}
+
+static void test_install_waits_for_flush(struct tap *t, struct np_flowq *q)
+{
+	struct np_flow_key k = key4(30000);
+	struct np_flow f = flow_to(7000), got;
+	struct np_counters c;
+
+	maps_clear();
+	counters_dirty();
+	np_flowq_install_new(q, &k, &f);
+	tap_check(t, map_get(30000, &got) == -ENOENT,
+		  "a queued install is not in the map before the flush");
+	tap_check(t, !np_flowq_get(q, &k, &got) &&
+			     got.new_dport == htons(7000),
+		  "... but reads through the queue as written");
+	tap_check(t, np_flowq_flush(q) == 0 && !map_get(30000, &got) &&
+			     got.new_dport == htons(7000) &&
+			     (got.flags & NP_F_LATCH_PENDING),
+		  "after the flush the map holds it");
+	tap_check(t, map_count(NP_SLOTS) == 1 && !np_counters_read(&maps, &k, &c) &&
+			     c.packets == 0 && c.bytes == 0,
+		  "with a slot of its own, every CPU's counters zeroed (the slot held 1000+ packets)");
+}
+
+static void test_last_write_wins(struct tap *t, struct np_flowq *q)
+{
+	struct np_flow_key k = key4(30002);
+	struct np_flow a = flow_to(7000), b = flow_to(7002), got;
+
+	maps_clear();
+	np_flowq_install_new(q, &k, &a);
+	np_flowq_install(q, &k, &b);
+	np_flowq_flush(q);
+	tap_check(t, !map_get(30002, &got) && got.new_dport == htons(7002) &&
+			     flows4_count() == 1 && map_count(NP_SLOTS) == 1,
+		  "two writes of one key in a turn: the later one, one slot");
+}
+
+static void test_install_then_remove(struct tap *t, struct np_flowq *q)
+{
+	struct np_flow_key k = key4(30004);
+	struct np_flow f = flow_to(7000), got;
+	struct np_counters last;
+
+	/* A new flow queued and removed in the same turn. */
+	maps_clear();
+	np_flowq_install_new(q, &k, &f);
+	tap_check(t, np_flowq_remove(q, &k, &last) == -ENOENT &&
+			     last.packets == 0,
+		  "install then remove of a new key in one turn: nothing to remove, no counts");
+	np_flowq_flush(q);
+	tap_check(t, map_get(30004, &got) == -ENOENT &&
+			     map_count(NP_SLOTS) == 0,
+		  "... and after the flush no flow and no slot");
+
+	/* A flow already in the map, replaced and removed in one turn. */
+	np_flowq_install_new(q, &k, &f);
+	np_flowq_flush(q);
+	f.new_dport = htons(7010);
+	np_flowq_get(q, &k, &got);
+	np_flowq_install(q, &k, &f);
+	tap_check(t, !np_flowq_remove(q, &k, &last) &&
+			     map_get(30004, &got) == -ENOENT,
+		  "install then remove of an existing flow in one turn: removed at once");
+	np_flowq_flush(q);
+	tap_check(t, map_get(30004, &got) == -ENOENT &&
+			     map_count(NP_SLOTS) == 0,
+		  "... the queued write dropped, its slot released by the flush");
+}
+
+static void test_remove_then_install(struct tap *t, struct np_flowq *q)
+{
+	struct np_flow_key k = key4(30006);
+	struct np_flow f = flow_to(7000), got;
+	struct np_flow_entry e;
+	struct np_counters c;
+
+	maps_clear();
+	counters_dirty();
+	np_flowq_install_new(q, &k, &f);
+	np_flowq_flush(q);
+	/* The relay counted in the entry. */
+	entry_read(&k, &e);
+	e.packets = 5;
+	entry_write(&k, &e);
+	np_flowq_remove(q, &k, &c);
+	tap_check(t, c.packets == 5, "remove returns the entry's final count (%llu)",
+		  (unsigned long long)c.packets);
+	f.new_dport = htons(7020);
+	np_flowq_install(q, &k, &f);
+	np_flowq_flush(q);
+	tap_check(t, !map_get(30006, &got) && got.new_dport == htons(7020) &&
+			     !np_counters_read(&maps, &k, &c) && c.packets == 0 &&
+			     map_count(NP_SLOTS) == 1,
+		  "remove then install of one key in one turn: a new flow, counting from zero, one slot");
+}
+
+static void test_replace_keeps(struct tap *t, struct np_flowq *q)
+{
+	struct np_flow_key k = key4(30008);
+	struct np_flow f = flow_to(7000), got, seen;
+	struct np_flow_entry e;
+	__u32 slot;
+
+	maps_clear();
+	np_flowq_install_new(q, &k, &f);
+	np_flowq_flush(q);
+	entry_read(&k, &e);
+	slot = e.slot;
+	/* XDP latched it and counted. */
+	e.flags &= ~NP_F_LATCH_PENDING;
+	e.expect_saddr4 = htonl(0xc0a8010a);
+	e.packets = 7;
+	e.bytes = 700;
+	entry_write(&k, &e);
+	/* The call core reads, keeps the latch, writes. */
+	np_flowq_get(q, &k, &seen);
+	f.flags = seen.flags;
+	f.expect_saddr = seen.expect_saddr;
+	f.new_dport = htons(7030);
+	np_flowq_install(q, &k, &f);
+	np_flowq_flush(q);
+	entry_read(&k, &e);
+	tap_check(t, !map_get(30008, &got) && got.new_dport == htons(7030) &&
+			     !(got.flags & NP_F_LATCH_PENDING) &&
+			     e.slot == slot && e.packets == 7 && e.bytes == 700 &&
+			     map_count(NP_SLOTS) == 1,
+		  "a replaced flow keeps its slot, its counts and the latch read");
+}
+
+/*
+ * What a call's four flows cost: at the offer (new, not read), at the
+ * answer (read by the core, then replaced), at the end (removed).
+ */
+static void test_call_costs(struct tap *t, struct np_flowq *q)
+{
+	struct np_flow f = flow_to(7000), got;
+	struct np_flow_key k[4];
+	unsigned long long s0, offer, answer, end;
+	int i;
+
+	maps_clear();
+	for (i = 0; i < 4; i++)
+		k[i] = key4(31000 + i);
+	s0 = syscalls(q);
+	for (i = 0; i < 4; i++)
+		np_flowq_install_new(q, &k[i], &f);
+	np_flowq_flush(q);
+	offer = syscalls(q) - s0;
+	s0 = syscalls(q);
+	for (i = 0; i < 4; i++) {
+		np_flowq_get(q, &k[i], &got);
+		f.new_dport = htons(7100);
+		np_flowq_install(q, &k[i], &f);
+	}
+	np_flowq_flush(q);
+	answer = syscalls(q) - s0;
+	s0 = syscalls(q);
+	for (i = 0; i < 4; i++)
+		np_flowq_remove(q, &k[i], NULL);
+	np_flowq_flush(q);
+	end = syscalls(q) - s0;
+	tap_diag("bpf() calls for 4 flows: offer %llu, answer %llu, end %llu",
+		 offer, answer, end);
+	tap_check(t, offer <= 6, "4 new flows: a claim each, one batch of counter zeroing, one batch of writes (%llu calls)",
+		  offer);
+	tap_check(t, answer <= 5, "4 replaced flows: a read each, one batch of writes (%llu calls)",
+		  answer);
+	tap_check(t, end <= 9, "4 removals: a lookup-and-delete and a counter read each, one batch of slot releases (%llu calls)",
+		  end);
+	tap_check(t, flows4_count() == 0 && map_count(NP_SLOTS) == 0,
+		  "after the call: no flow, no slot left");
+}
+
+static void test_full(struct tap *t, struct np_flowq *q)
+{
+	struct np_flow f = flow_to(7000);
+	struct np_flow_key k;
+	unsigned i, refused = 0;
+	int n, err = 0, e;
+
+	maps_clear();
+	for (i = 0; i < TEST_FLOWS + 2; i++) {
+		k = key4(32000 + 2 * i);
+		e = np_flowq_install_new(q, &k, &f);
+		if (e) {
+			refused++;
+			err = e;
+		}
+	}
+	n = np_flowq_flush(q);
+	tap_check(t, refused == 2 && err == -ENOSPC && n == 0 &&
+			     flows4_count() == TEST_FLOWS &&
+			     map_count(NP_SLOTS) == TEST_FLOWS,
+		  "more flows than slots: the 2 past the last slot refused when queued (%s: the call gets 503), the rest written",
+		  strerror(-err));
+}
+
+static void test_policer(struct tap *t, struct np_flowq *q)
+{
+	struct np_flow_key k = key4(30010);
+	struct np_flow f = flow_to(7000);
+	struct np_police p = { .tokens = 1 };
+
+	maps_clear();
+	f.rate_bytes = 8000;
+	f.burst_bytes = 1514;
+	np_flowq_install_new(q, &k, &f);
+	np_flowq_flush(q);
+	bpf_map_update_elem(maps.fd[NP_POLICERS], &k, &p, BPF_ANY);
+	np_flowq_remove(q, &k, NULL);
+	np_flowq_flush(q);
+	tap_check(t, map_count(NP_POLICERS) == 0,
+		  "a policed flow's token bucket goes with it");
+}
+
+/* Even ports to class 0, odd ones to class 1, port 33000 to none. */
+static int class_by_port(const struct np_flow_key *key, void *arg)
+{
+	uint16_t port = ntohs(key->port);
+
+	(void)arg;
+	return port == 33000 ? -1 : port % 2;
+}
+
+static void test_totals(struct tap *t, struct np_flowq *q)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct np_counters per_cpu[ncpu], out[2], want[2] = {}, c;
+	struct np_flow f = flow_to(7000);
+	struct np_flow_key k;
+	struct np_flow_entry e;
+	unsigned i;
+	int err;
+
+	maps_clear();
+	counters_dirty();
+	for (i = 0; i < 40; i++) {
+		k = key4(33000 + i);
+		np_flowq_install_new(q, &k, &f);
+	}
+	np_flowq_flush(q);
+	for (i = 0; i < 40; i++) {
+		k = key4(33000 + i);
+		/* The owner CPU's count in the entry, others' at the slot. */
+		entry_read(&k, &e);
+		e.packets = i;
+		e.bytes = 100 * i;
+		entry_write(&k, &e);
+		memset(per_cpu, 0, sizeof(per_cpu));
+		per_cpu[ncpu - 1].packets = 1;
+		per_cpu[ncpu - 1].drops[NP_DROP_RATE] = 2;
+		bpf_map_update_elem(maps.fd[NP_COUNTERS], &e.slot, per_cpu, BPF_ANY);
+		if (!i)
+			continue;
+		np_counters_read(&maps, &k, &c);
+		want[i % 2].packets += c.packets;
+		want[i % 2].bytes += c.bytes;
+		want[i % 2].drops[NP_DROP_RATE] += c.drops[NP_DROP_RATE];
+	}
+	err = np_flow_totals(&maps, class_by_port, NULL, out, 2);
+	tap_check(t, !err && out[0].packets == want[0].packets &&
+			     out[1].packets == want[1].packets &&
+			     out[0].bytes == want[0].bytes &&
+			     out[1].bytes == want[1].bytes &&
+			     out[0].drops[NP_DROP_RATE] == 38 &&
+			     out[1].drops[NP_DROP_RATE] == want[1].drops[NP_DROP_RATE],
+		  "np_flow_totals: each class the sum of its flows' np_counters_read (%llu+%llu packets, %llu+%llu wanted), flows of no class left out",
+		  (unsigned long long)out[0].packets,
+		  (unsigned long long)out[1].packets,
+		  (unsigned long long)want[0].packets,
+		  (unsigned long long)want[1].packets);
+}
+
+int main(void)
+{
+	struct tap t = { 0 };
+	struct np_flowq *q;
+	const char *names[] = { "install waits for the flush", "last write wins",
+				"install then remove", "remove then install",
+				"replace keeps", "call costs", "full", "policer",
+				"totals" };
+
+	if (geteuid() != 0 || make_maps()) {
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			tap_skip(&t, geteuid() ? "needs root" : "no BPF maps",
+				 "%s", names[i]);
+		return tap_done(&t);
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass && array_on()) {
+			tap_check(&t, false, "the flow array (mmapable) made");
+			break;
+		}
+		tap_diag(pass ? "IPv4 flows in the array, at their index" :
+				    "IPv4 flows in the hash");
+		maps_clear();
+		q = np_flowq_new(&maps);
+		test_install_waits_for_flush(&t, q);
+		test_last_write_wins(&t, q);
+		test_install_then_remove(&t, q);
+		test_remove_then_install(&t, q);
+		test_replace_keeps(&t, q);
+		test_call_costs(&t, q);
+		test_full(&t, q);
+		test_policer(&t, q);
+		test_totals(&t, q);
+		np_flowq_free(q);
+	}
+	np_maps_close(&maps);
+	return tap_done(&t);
+}
