@@ -455,6 +455,14 @@ static void env_free(struct env *e)
 	np_config_free(&e->cfg);
 }
 
+/* Its proxy (if up) and what env_init made, gone. */
+static void env_done(struct env *e)
+{
+	if (e->up)
+		np_proxy_fini(&e->px);
+	env_free(e);
+}
+
 static void from_term(struct env *e, const struct ua *u, const char *msg)
 {
 	sent_clear(&e->io);
@@ -2597,12 +2605,8 @@ static void test_gateways(struct tap *t, const char *path)
 			     e2.px.core.live_calls[ACC] == 0,
 		  "gateways: Subtract answered: the second record, no flow left");
 out:
-	if (e1.up)
-		np_proxy_fini(&e1.px);
-	if (e2.up)
-		np_proxy_fini(&e2.px);
-	env_free(&e1);
-	env_free(&e2);
+	env_done(&e1);
+	env_done(&e2);
 }
 
 /*
@@ -2905,19 +2909,14 @@ static void test_standby_gateways(struct tap *t, const char *path)
 		  "standby gateways: a snapshot without them removes both "
 		  "(%u), no flow left (%zu)",
 		  rep.swept, flow_count(&e2.io));
-	np_proxy_fini(&e3.px);
-	env_free(&e3);
+	env_done(&e3);
 out:
 	np_journal_close(&j);
 	np_follower_free(fl);
 	free(repl.text);
 	repl.text = NULL;
-	if (e1.up)
-		np_proxy_fini(&e1.px);
-	if (e2.up)
-		np_proxy_fini(&e2.px);
-	env_free(&e1);
-	env_free(&e2);
+	env_done(&e1);
+	env_done(&e2);
 }
 
 int main(void)
