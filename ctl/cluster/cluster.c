@@ -182,32 +182,45 @@ static int field_cmp(const void *a, const void *b)
 	return strcmp(x->key, y->key);
 }
 
-static const char *field_of(const struct np_cluster *cl, const char *key)
+static const char *field_in(const struct np_redis_field *fields, size_t n,
+			    const char *key)
 {
 	struct np_redis_field k = { (char *)key, NULL }, *f;
 
-	if (!cl->n_fields)
+	if (!n)
 		return NULL;
-	f = bsearch(&k, cl->fields, cl->n_fields, sizeof(k), field_cmp);
+	f = bsearch(&k, fields, n, sizeof(k), field_cmp);
 	return f ? f->value : NULL;
 }
 
-/* The peer's latches into our copies of its calls. */
-static void latch_all(struct np_cluster *cl)
+static const char *field_of(const struct np_cluster *cl, const char *key)
+{
+	return field_in(cl->fields, cl->n_fields, key);
+}
+
+/* The peer's latches into our copies of its calls: those copied since
+ * the last time, and those whose field differs from prev (the hash as
+ * read before): reading every call's four flows every second would stall
+ * the loop at ten thousand calls. */
+static void latch_all(struct np_cluster *cl, const struct np_redis_field *prev,
+		      size_t n_prev)
 {
 	struct np_core *core = &cl->px->core;
 	char key[NP_LIVE_KEY_MAX];
 	struct np_term *t;
 	struct np_call *call;
-	const char *text;
+	const char *text, *was;
 
-	for (t = core->terms; t; t = t->next)
+	for (t = core->terms; t; t = t->next) {
 		for (call = t->calls; call; call = call->next) {
 			np_live_key(t, call, key, sizeof(key));
 			text = field_of(cl, key);
-			if (text)
+			was = t->latch_due ? NULL : field_in(prev, n_prev, key);
+			if (text && (!was || strcmp(was, text)))
 				np_live_latch(core, t, call, text);
 		}
+		t->latch_due = false;
+	}
 }
 
 /* The calls we copied become ours: those the peer still had live (its
@@ -342,7 +355,7 @@ static void follow_step(struct np_cluster *cl, time_t now, bool drain)
 			"copied",
 			cl->cfg.peer, rep.bad, rep.failed);
 	if (!np_follower_busy(cl->follower))
-		latch_all(cl);
+		latch_all(cl, cl->fields, cl->n_fields);
 }
 
 static void apply_entries(struct np_cluster *cl, struct np_redis_entry *e,
@@ -381,13 +394,16 @@ void np_cluster_event(struct np_cluster *cl, time_t now)
 	cl->st.lease = news.lease;
 	memcpy(cl->holder, news.holder, sizeof(cl->holder));
 	if (news.have_fields) {
-		np_redis_fields_free(cl->fields, cl->n_fields);
+		struct np_redis_field *prev = cl->fields;
+		size_t n_prev = cl->n_fields;
+
 		cl->fields = news.fields;
 		cl->n_fields = news.n_fields;
 		qsort(cl->fields, cl->n_fields, sizeof(*cl->fields),
 		      field_cmp);
 		if (cl->role == NP_ROLE_STANDBY)
-			latch_all(cl);
+			latch_all(cl, prev, n_prev);
+		np_redis_fields_free(prev, n_prev);
 	}
 	apply_entries(cl, news.entries, now);
 	np_redis_entries_free(news.entries);

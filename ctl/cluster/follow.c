@@ -81,6 +81,7 @@ static void copied(struct follow *f, struct np_term *t, uint16_t core_port,
 	}
 	t->copied_from = f->hash;
 	t->copied_seen = f->seen;
+	t->latch_due = true;
 	f->term = t;
 	f->rep->terms++;
 }

@@ -283,6 +283,9 @@ struct np_term {
 	 * that node's snapshots that named it (one that did not: gone). */
 	uint64_t copied_from;
 	uint32_t copied_seen;
+	/* Copied since the peer's latches were last put into its flows
+	 * (ctl/cluster/cluster.c clears it once they are). */
+	bool latch_due;
 };
 
 /* What names a terminal in the state file: its pair and core port. */
