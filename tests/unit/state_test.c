@@ -2910,6 +2910,41 @@ static void test_standby_gateways(struct tap *t, const char *path)
 		  "(%u), no flow left (%zu)",
 		  rep.swept, flow_count(&e2.io));
 	env_done(&e3);
+
+	/* In order: a's snapshot (the H.248 call up) and, queued behind it,
+	 * the batch of the MGC's Subtract: the call ends up gone. */
+	np_core_changed_all(&e1.px.core);
+	np_state_save_changes(&e1.px, path, &test_owner, &j);
+	np_core_dirty_clear(&e1.px.core);
+	np_follower_push(fl, true, repl.text, repl.len, 0);
+	repl.text = NULL;
+	gw_from_mgc(&e1, ph,
+		    "MEGACO/1 [198.51.100.2]:2944\r\nTransaction = 401 "
+		    "{Context = 7 {Subtract = rtp/1 {Audit{Statistics}}}}\r\n");
+	sent_txid(&e1, &h248_mg, "Transaction = ", id, sizeof(id));
+	snprintf(m, sizeof(m),
+		 "MEGACO/1 [192.168.1.20]:2944\r\nReply = %s {Context = 7 "
+		 "{Subtract = rtp/1}}\r\n",
+		 id);
+	gw_feed(&e1, &h248_mg, 2944, m);
+	np_state_save_changes(&e1.px, path, &test_owner, &j);
+	np_core_dirty_clear(&e1.px.core);
+	memset(&rep, 0, sizeof(rep));
+	np_follower_push(fl, repl.snapshot, repl.text, repl.len, 0);
+	repl.text = NULL;
+	np_follower_step(fl, e2.now, 0, &rep);
+	tap_check(t, np_follower_busy(fl) && !e2.px.core.live_calls[ACC],
+		  "standby gateways: a snapshot and a batch queued: one step "
+		  "applied one record, the rest waits");
+	np_follower_drain(fl, e2.now, &rep);
+	tap_check(t, !np_follower_busy(fl) &&
+			     np_term_by_core_port(&e2.px.core, CORE, pm) &&
+			     np_term_by_core_port(&e2.px.core, CORE, ph) &&
+			     !e2.px.core.live_calls[ACC] &&
+			     flow_count(&e2.io) == 0 && flow_count(&e1.io) == 0,
+		  "standby gateways: applied in order: both gateways held, the "
+		  "Subtract's batch after the snapshot: no call, no flow (%zu)",
+		  flow_count(&e2.io));
 out:
 	np_journal_close(&j);
 	np_follower_free(fl);
