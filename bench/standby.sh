@@ -34,19 +34,8 @@
 set -u
 
 cd "$(dirname "$0")/.."
-if [ $# -ne 1 ]; then
-	echo "usage: bench/standby.sh OUTDIR" >&2
-	exit 2
-fi
-if [ "$(id -u)" -ne 0 ]; then
-	echo "bench/standby.sh: must be run as root" >&2
-	exit 1
-fi
-mkdir -p "$1" || exit 1
-OUT=$(cd "$1" && pwd)
-LOGS=$OUT/standby
-rm -rf "$LOGS"
-mkdir -p "$LOGS" || exit 1
+. bench/outdir.sh
+bench_outdir standby "$@"
 NATPROXYD=${SB_NATPROXYD:-build/natproxyd} # another build, to compare
 for bin in "$NATPROXYD" build/natproxyctl; do
 	[ -e "$bin" ] || { echo "bench/standby.sh: $bin missing: run make first" >&2; exit 1; }
