@@ -45,19 +45,8 @@ set -u
 
 cd "$(dirname "$0")/.."
 TOP=$PWD
-if [ $# -ne 1 ]; then
-	echo "usage: bench/flood.sh OUTDIR" >&2
-	exit 2
-fi
-if [ "$(id -u)" -ne 0 ]; then
-	echo "bench/flood.sh: must be run as root" >&2
-	exit 1
-fi
-mkdir -p "$1" || exit 1
-OUT=$(cd "$1" && pwd)
-LOGS=$OUT/flood
-rm -rf "$LOGS"
-mkdir -p "$LOGS" || exit 1
+. bench/outdir.sh
+bench_outdir flood "$@"
 
 NATPROXYD=${FLOOD_NATPROXYD:-build/natproxyd}
 GEN=build/bench/flood/floodgen

@@ -3,11 +3,15 @@
  * What following an active node costs a standby (docs/ha.md), at a given
  * number of live calls: the active node's snapshot applied to an empty
  * standby (every terminal adopted, every call's ports taken and its four
- * flows written), then journal batches of 1 and 10 changed terminals
- * applied as they come (each changed terminal dropped and copied again,
- * flows with it), and the standby's memory for it (RSS growth). Both
- * proxies live in this process; the maps are a counting stub (no kernel
- * map writes: those are measured by bench/media). Prints; asserts nothing.
+ * flows written), then the snapshot of its next compaction (nothing
+ * changed; then a tenth of the calls changed), each applied as natproxyd
+ * does, in steps of NP_FOLLOW_STEP_MS, and as it was before (everything
+ * dropped, then copied again in one go); then journal batches of 1 and 10
+ * changed terminals applied as they come. Per snapshot: the longest step
+ * (the loop's longest stall), the time of all steps, the flow writes, the
+ * standby's RSS growth and peak (VmHWM growth). Both proxies live in this
+ * process; the maps are a counting stub (no kernel map writes: those are
+ * measured by bench/media). Prints; asserts nothing.
  *
  *   standby [CALLS...]      default: 1000 10000
  */
@@ -100,18 +104,96 @@ static void capture(void *arg, bool snapshot, uint64_t gen, const char *text,
 	last.snapshot = snapshot;
 }
 
-static long rss_kib(void)
+/* This thread's CPU time, s: a step's own, without the time other
+ * processes of a shared machine took the CPU from it. */
+static double cpu_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* field: "VmRSS:" or "VmHWM:" (the peak) of this process, KiB. */
+static long status_kib(const char *field)
 {
 	char line[256];
 	long kib = -1;
 	FILE *f = fopen("/proc/self/status", "r");
 
 	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, "VmRSS:", 6))
-			kib = strtol(line + 6, NULL, 10);
+		if (!strncmp(line, field, strlen(field)))
+			kib = strtol(line + strlen(field), NULL, 10);
 	if (f)
 		fclose(f);
 	return kib;
+}
+
+/* The last captured snapshot applied to standby: in steps (as natproxyd),
+ * or, at_once, as before the steps (everything dropped, then copied again
+ * in one go). Prints the longest step, the total, what it did. */
+static void apply_snapshot(struct np_follower *fl, struct np_proxy *standby,
+			   const char *what, size_t calls, bool at_once)
+{
+	struct np_follow_report rep = { 0 };
+	double t0, c0, step, total = 0, longest = 0, cpu = 0;
+	long rss0 = status_kib("VmRSS:"), hwm0 = status_kib("VmHWM:");
+	unsigned long steps = 0;
+	char *text = malloc(last.len);
+	bool more = true;
+
+	memcpy(text, last.text, last.len);
+	flow_writes = 0;
+	t0 = bench_now();
+	if (at_once)
+		np_follow_forget_all(standby);
+	np_follower_push(fl, true, text, last.len, 0);
+	if (at_once) {
+		c0 = cpu_now();
+		np_follower_drain(fl, 1000, &rep);
+		longest = total = bench_now() - t0;
+		cpu = cpu_now() - c0;
+		steps = 1;
+	}
+	while (!at_once && more) {
+		t0 = bench_now();
+		c0 = cpu_now();
+		more = np_follower_step(fl, 1000, NP_FOLLOW_STEP_MS, &rep);
+		step = bench_now() - t0;
+		cpu = cpu_now() - c0 > cpu ? cpu_now() - c0 : cpu;
+		total += step;
+		longest = step > longest ? step : longest;
+		steps++;
+	}
+	printf("%6zu calls  %-28s %s: longest stall %7.2f ms (CPU %6.2f ms), "
+	       "%7.1f ms in "
+	       "%5lu steps; %5u copied, %5u unchanged, %5u removed, %6lu "
+	       "flow writes, %u failed; RSS %+7ld KiB, peak %+7ld KiB\n",
+	       calls, what, at_once ? "at once " : "in steps", longest * 1e3,
+	       cpu * 1e3, total * 1e3, steps, rep.terms, rep.unchanged,
+	       rep.swept + rep.gone, flow_writes, rep.failed,
+	       status_kib("VmRSS:") - rss0, status_kib("VmHWM:") - hwm0);
+}
+
+/* A tenth of the active node's calls changed. */
+static void change_tenth(struct np_proxy *active, struct np_term **terms,
+			 size_t calls)
+{
+	size_t i;
+
+	for (i = 0; i < calls; i += 10) {
+		terms[i]->calls->expires++;
+		np_term_changed(&active->core, terms[i]);
+	}
+}
+
+/* The active node's whole state again, as at a compaction, captured. */
+static void compact(struct np_proxy *active, const char *path,
+		    const struct np_state_owner *owner, struct np_journal *j)
+{
+	np_core_changed_all(&active->core);
+	np_state_save_changes(active, path, owner, j);
+	np_core_dirty_clear(&active->core);
 }
 
 /* The active node: calls terminals, one answered call each, one stream. */
@@ -164,12 +246,12 @@ static void run(size_t calls)
 	char path[] = "/tmp/np-standby-XXXXXX", jpath[64], errbuf[256];
 	struct np_follow_report rep = { 0 };
 	struct np_proxy active, standby;
+	struct np_follower *fl;
 	struct np_term **terms;
 	struct np_config cfg;
 	struct np_journal j;
 	size_t per[] = { 1, 10 }, k, b, i, batches = 1000;
-	double t0, snap;
-	long rss0, rss1;
+	double t0;
 	int fd;
 
 	fd = mkstemp(path);
@@ -186,20 +268,23 @@ static void run(size_t calls)
 	}
 	np_journal_init(&j);
 	j.replicate = capture;
-	np_core_changed_all(&active.core);
-	np_state_save_changes(&active, path, &owner, &j);
-	np_core_dirty_clear(&active.core);
-	rss0 = rss_kib();
+	compact(&active, path, &owner, &j);
 	np_proxy_init(&standby, &cfg, &io, NULL);
-	flow_writes = 0;
-	t0 = bench_now();
-	np_follow_apply(&standby, true, last.text, last.len, 0, 1000, &rep);
-	snap = bench_now() - t0;
-	rss1 = rss_kib();
-	printf("%6zu calls  snapshot %zu KiB applied in %.1f ms (%u terminals, "
-	       "%u calls, %lu flow writes, %u failed); standby +%ld KiB RSS\n",
-	       calls, last.len / 1024, snap * 1e3, rep.terms, rep.calls,
-	       flow_writes, rep.failed, rss1 - rss0);
+	np_follower_new(&fl, &standby);
+	printf("%6zu calls  snapshot of %zu KiB\n", calls, last.len / 1024);
+	apply_snapshot(fl, &standby, "first, to an empty standby", calls,
+		       false);
+	compact(&active, path, &owner, &j);
+	apply_snapshot(fl, &standby, "compaction, none changed", calls, false);
+	apply_snapshot(fl, &standby, "compaction, none changed", calls, true);
+	change_tenth(&active, terms, calls);
+	compact(&active, path, &owner, &j);
+	apply_snapshot(fl, &standby, "compaction, 1/10 changed", calls,
+		       false);
+	change_tenth(&active, terms, calls);
+	compact(&active, path, &owner, &j);
+	apply_snapshot(fl, &standby, "compaction, 1/10 changed", calls,
+		       true);
 	for (k = 0; k < sizeof(per) / sizeof(per[0]); k++) {
 		double apply = 0;
 		unsigned int snaps = 0;
@@ -219,8 +304,10 @@ static void run(size_t calls)
 				continue;
 			snaps += last.snapshot;
 			t0 = bench_now();
-			np_follow_apply(&standby, last.snapshot, last.text,
-					last.len, 0, 1000, &rep);
+			np_follower_push(fl, last.snapshot, last.text, last.len,
+					 0);
+			last.text = NULL; /* the follower's now */
+			np_follower_drain(fl, 1000, &rep);
 			apply += bench_now() - t0;
 		}
 		printf("%6zu calls  batches of %2zu changed terminals: %.1f "
@@ -228,6 +315,7 @@ static void run(size_t calls)
 		       calls, per[k], apply / batches * 1e6, snaps, batches);
 	}
 	np_journal_close(&j);
+	np_follower_free(fl);
 	np_proxy_forget(&standby);
 	np_proxy_forget(&active);
 	unlink(path);

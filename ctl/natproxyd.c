@@ -126,6 +126,41 @@ static uint64_t monotonic_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/*
+ * A turn of the event loop longer than SLOW_TURN_MS is logged with what it
+ * served: every datagram, the tick and a standby's copy of the active
+ * node wait behind it (docs/ha.md; bench/standby.sh counts these lines).
+ */
+#define SLOW_TURN_MS 20.0
+
+enum { SERVED_TIMER = 1, SERVED_EVENTS = 2, SERVED_METRICS = 4,
+       SERVED_CLUSTER = 8, SERVED_SIGNAL = 16, SERVED_SOCKETS = 32 };
+
+static double monotonic_msf(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void slow_turn(double since, unsigned int served)
+{
+	static const char *const names[] = { " timer", " ringbuf",
+					     " metrics", " cluster",
+					     " signal", " sockets" };
+	double ms = monotonic_msf() - since;
+	char what[64] = "";
+	size_t i;
+
+	if (ms < SLOW_TURN_MS)
+		return;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (served & (1u << i))
+			strncat(what, names[i], sizeof(what) - strlen(what) - 1);
+	np_info("event loop: a turn took %.1f ms (served:%s)", ms, what);
+}
+
 static socklen_t to_sockaddr(const struct np_sockaddr *a,
 			     struct sockaddr_storage *ss)
 {
@@ -1053,6 +1088,8 @@ static int run(struct daemon *d)
 {
 	struct epoll_event evs[64];
 	int n, i, save_in = -1, timeout;
+	unsigned int served;
+	double began;
 
 	for (;;) {
 		timeout = d->metrics ? np_metrics_http_timeout(d->metrics) : -1;
@@ -1063,8 +1100,17 @@ static int run(struct daemon *d)
 			continue;
 		if (n < 0)
 			return -errno;
+		began = monotonic_msf();
+		served = 0;
 		for (i = 0; i < n; i++) {
 			uint64_t tag = evs[i].data.u64, ticks;
+
+			served |= tag == TAG_TIMER    ? SERVED_TIMER :
+				  tag == TAG_EVENTS   ? SERVED_EVENTS :
+				  tag == TAG_METRICS  ? SERVED_METRICS :
+				  tag == TAG_CLUSTER  ? SERVED_CLUSTER :
+				  tag == TAG_SIGNAL   ? SERVED_SIGNAL :
+							SERVED_SOCKETS;
 
 			if (tag == TAG_TIMER) {
 				if (read(d->timerfd, &ticks, sizeof(ticks)) >
@@ -1111,6 +1157,7 @@ static int run(struct daemon *d)
 		if (d->metrics)
 			np_metrics_http_run(d->metrics);
 		save_in = save_state_due(d);
+		slow_turn(began, served);
 	}
 }
 

@@ -136,18 +136,34 @@ int np_proxy_adopt_gw(struct np_proxy *px, const char *driver,
 	return err;
 }
 
-int np_proxy_adopt_gw_call(struct np_proxy *px, struct np_term *gw,
-			   const struct np_call *saved, const char *data)
+/* A gateway's saved call made one of gw's, its driver's data of it made
+ * again; install: its flows put in the maps too (a standby's copy). */
+static int take_gw_call(struct np_proxy *px, struct np_term *gw,
+			const struct np_call *saved, const char *data,
+			bool install)
 {
 	void *dialog = NULL;
 	int err = gw->driver->state_get(gw->driver->ctx, true, data, &dialog);
 
 	if (err)
 		return err;
-	err = np_core_adopt_call(&px->core, gw, saved, dialog);
+	err = install ? np_core_mirror_call(&px->core, gw, saved, dialog) :
+			np_core_adopt_call(&px->core, gw, saved, dialog);
 	if (err)
 		free(dialog);
 	return err;
+}
+
+int np_proxy_adopt_gw_call(struct np_proxy *px, struct np_term *gw,
+			   const struct np_call *saved, const char *data)
+{
+	return take_gw_call(px, gw, saved, data, false);
+}
+
+int np_proxy_mirror_gw_call(struct np_proxy *px, struct np_term *gw,
+			    const struct np_call *saved, const char *data)
+{
+	return take_gw_call(px, gw, saved, data, true);
 }
 
 int np_proxy_adopt_call(struct np_proxy *px, struct np_term *term,

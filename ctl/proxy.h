@@ -57,6 +57,10 @@ int np_proxy_adopt_gw_call(struct np_proxy *px, struct np_term *gw,
  * installed in our maps (docs/ha.md). */
 int np_proxy_mirror_call(struct np_proxy *px, struct np_term *term,
 			 const struct np_call *saved);
+/* The same for a gateway's call (its driver's data as for
+ * np_proxy_adopt_gw_call). */
+int np_proxy_mirror_gw_call(struct np_proxy *px, struct np_term *gw,
+			    const struct np_call *saved, const char *data);
 /*
  * A reload: next replaces the configuration. It keeps every realm and pair
  * of the running one at its index, with the same addresses and ports

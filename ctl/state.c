@@ -1856,3 +1856,30 @@ int np_state_apply(const char *text, size_t len,
 	free(buf);
 	return err;
 }
+
+int np_state_record_key(const char *text, size_t len, struct np_term_key *k)
+{
+	char line[256], *f[9], *save = NULL;
+	struct field_reader fr;
+	int n = 0;
+	bool gw;
+
+	/* The key is in the first nine fields: the rest need not be read. */
+	len = len < sizeof(line) - 1 ? len : sizeof(line) - 1;
+	memcpy(line, text, len);
+	line[len] = '\0';
+	for (f[0] = strtok_r(line, " \n", &save); f[n] && n < 8;)
+		f[++n] = strtok_r(NULL, " \n", &save);
+	if (n < 8 || !f[8])
+		return -EINVAL;
+	gw = !strcmp(f[0], "gw");
+	/* term PAIR NAT NAT_PORT ACC ACC_PORT CORE CORE_PORT ...;
+	 * gw DRIVER PAIR NAT NAT_PORT ACC 0 CORE CORE_PORT ... */
+	if (!gw && strcmp(f[0], "term"))
+		return -EINVAL;
+	fr = (struct field_reader){ f + 1 + gw, 0 };
+	k->pair = next_num(&fr, SIZE_MAX);
+	fr.f = f + 7 + gw;
+	k->core_port = (uint16_t)next_num(&fr, 65535);
+	return fr.err;
+}

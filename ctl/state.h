@@ -176,6 +176,13 @@ int np_state_read_report(const char *path, const struct np_state_visit *visit,
 int np_state_apply(const char *text, size_t len,
 		   const struct np_state_visit *visit, void *arg,
 		   struct np_state_report *rep);
+/*
+ * The key of the record whose first line (checked, with its checksum)
+ * starts text: a terminal's or a gateway's pair and core port, read
+ * without parsing the rest (a standby passes over records it holds
+ * already). -EINVAL: not such a line.
+ */
+int np_state_record_key(const char *text, size_t len, struct np_term_key *k);
 /* The same, -EINVAL (logged) unless the file was read complete. */
 int np_state_read(const char *path, const struct np_state_visit *visit,
 		  void *arg);

@@ -24,6 +24,9 @@ struct np_cluster {
 	const struct np_config *config;
 	struct np_proxy *px;
 	struct np_redis *redis;
+	/* The peer's entries, applied a bounded step per loop turn. */
+	struct np_follower *follower;
+	int event_fd; /* the Redis thread's: written to come back soon */
 	char health[4096];
 	enum np_role role;
 	enum np_lease_seen lease;
@@ -189,22 +192,63 @@ static const char *field_of(const struct np_cluster *cl, const char *key)
 	return f ? f->value : NULL;
 }
 
-/* The peer's latches into our copies of its calls. */
-static void latch_all(struct np_cluster *cl)
+/* The call a media field's key (np_live_key) names, and its terminal. */
+static struct np_call *call_of_key(struct np_core *core, const char *key,
+				   struct np_term **t)
+{
+	unsigned long pair, port;
+	struct np_call *call;
+	int used = 0;
+
+	if (sscanf(key, "%lu:%lu:%n", &pair, &port, &used) != 2 || !used ||
+	    pair >= core->cfg->n_pairs || port > 65535)
+		return NULL;
+	*t = np_term_by_core_port(core, core->cfg->pairs[pair].second,
+				  (uint16_t)port);
+	for (call = *t ? (*t)->calls : NULL; call; call = call->next)
+		if (!strcmp(call->id, key + used))
+			return call;
+	return NULL;
+}
+
+/* The peer's latches into our copies of its calls: those whose field is
+ * new or differs from prev (the hash as read before, sorted: one merge
+ * of the two), and every call copied since the last time. Not every
+ * call's four flows every second: at ten thousand calls that stalled the
+ * loop. */
+static void latch_all(struct np_cluster *cl, const struct np_redis_field *prev,
+		      size_t n_prev)
 {
 	struct np_core *core = &cl->px->core;
 	char key[NP_LIVE_KEY_MAX];
-	struct np_term *t;
+	struct np_term *t = NULL;
 	struct np_call *call;
 	const char *text;
+	size_t i, j = 0;
+	int c = 1;
 
-	for (t = core->terms; t; t = t->next)
+	for (i = 0; i < cl->n_fields; i++) {
+		const struct np_redis_field *f = &cl->fields[i];
+
+		while (j < n_prev && (c = strcmp(prev[j].key, f->key)) < 0)
+			j++;
+		if (j < n_prev && !c && !strcmp(prev[j].value, f->value))
+			continue;
+		call = call_of_key(core, f->key, &t);
+		if (call && !t->latch_due)
+			np_live_latch(core, t, call, f->value);
+	}
+	for (t = core->terms; t; t = t->next) {
+		if (!t->latch_due)
+			continue;
 		for (call = t->calls; call; call = call->next) {
 			np_live_key(t, call, key, sizeof(key));
 			text = field_of(cl, key);
 			if (text)
 				np_live_latch(core, t, call, text);
 		}
+		t->latch_due = false;
+	}
 }
 
 /* The calls we copied become ours: those the peer still had live (its
@@ -257,6 +301,8 @@ static void take_over(struct np_cluster *cl, time_t now)
 	}
 }
 
+static void follow_step(struct np_cluster *cl, time_t now, bool drain);
+
 static void become(struct np_cluster *cl, enum np_role next, time_t now)
 {
 	enum np_role was = cl->role;
@@ -268,6 +314,9 @@ static void become(struct np_cluster *cl, enum np_role next, time_t now)
 	cl->st.role = next;
 	switch (next) {
 	case NP_ROLE_ACTIVE:
+		/* What the peer wrote while it acted, all in before its calls
+		 * become ours. */
+		follow_step(cl, now, true);
 		take_over(cl, now);
 		cl->copied = false;
 		cl->st.promotions++;
@@ -311,12 +360,36 @@ static void decide(struct np_cluster *cl, time_t now)
 	become(cl, s.next, now);
 }
 
+/* Queued entries of the peer applied for one step (all: drain); while
+ * some are left, the loop is woken again at once (through the Redis
+ * thread's eventfd) and its other work goes between the steps. */
+static void follow_step(struct np_cluster *cl, time_t now, bool drain)
+{
+	struct np_follow_report rep = { 0 };
+	uint64_t one = 1;
+
+	if (!np_follower_busy(cl->follower))
+		return;
+	if (drain)
+		np_follower_drain(cl->follower, now, &rep);
+	else if (np_follower_step(cl->follower, now, NP_FOLLOW_STEP_MS, &rep) &&
+		 write(cl->event_fd, &one, sizeof(one)) < 0)
+		np_warn("cluster: cannot wake the loop: %s", strerror(errno));
+	cl->copied = true;
+	cl->st.apply_bad += rep.bad + rep.failed;
+	cl->st.copied_calls += rep.calls;
+	if (rep.bad || rep.failed)
+		np_warn("cluster: entries of '%s': %u records damaged, %u not "
+			"copied",
+			cl->cfg.peer, rep.bad, rep.failed);
+	if (!np_follower_busy(cl->follower))
+		latch_all(cl, cl->fields, cl->n_fields);
+}
+
 static void apply_entries(struct np_cluster *cl, struct np_redis_entry *e,
 			  time_t now)
 {
 	double mono = mono_now(), wall = wall_now();
-	struct np_follow_report rep = { 0 };
-	bool any = false;
 	time_t shift;
 
 	for (; e; e = e->next) {
@@ -325,23 +398,12 @@ static void apply_entries(struct np_cluster *cl, struct np_redis_entry *e,
 		/* The writer's monotonic clock made ours, through the wall
 		 * clocks (the time the entry waited is taken out). */
 		shift = (time_t)(mono - (wall - e->wall) - e->mono + 0.5);
-		if (np_follow_apply(cl->px, e->snapshot, e->data, e->len,
-				    shift, now, &rep))
-			np_warn("cluster: no memory to apply an entry of '%s'",
-				cl->cfg.peer);
+		np_follower_push(cl->follower, e->snapshot, e->data, e->len,
+				 shift);
+		e->data = NULL; /* the follower's now */
 		cl->st.applied++;
-		any = true;
 	}
-	if (!any)
-		return;
-	cl->copied = true;
-	cl->st.apply_bad += rep.bad + rep.failed;
-	cl->st.copied_calls += rep.calls;
-	if (rep.bad || rep.failed)
-		np_warn("cluster: entries of '%s': %u records damaged, %u not "
-			"copied",
-			cl->cfg.peer, rep.bad, rep.failed);
-	latch_all(cl);
+	follow_step(cl, now, false);
 }
 
 void np_cluster_event(struct np_cluster *cl, time_t now)
@@ -360,13 +422,16 @@ void np_cluster_event(struct np_cluster *cl, time_t now)
 	cl->st.lease = news.lease;
 	memcpy(cl->holder, news.holder, sizeof(cl->holder));
 	if (news.have_fields) {
-		np_redis_fields_free(cl->fields, cl->n_fields);
+		struct np_redis_field *prev = cl->fields;
+		size_t n_prev = cl->n_fields;
+
 		cl->fields = news.fields;
 		cl->n_fields = news.n_fields;
 		qsort(cl->fields, cl->n_fields, sizeof(*cl->fields),
 		      field_cmp);
 		if (cl->role == NP_ROLE_STANDBY)
-			latch_all(cl);
+			latch_all(cl, prev, n_prev);
+		np_redis_fields_free(prev, n_prev);
 	}
 	apply_entries(cl, news.entries, now);
 	np_redis_entries_free(news.entries);
@@ -544,11 +609,15 @@ int np_cluster_start(struct np_cluster **out, const struct np_config *cfg,
 	snprintf(cl->key[1], sizeof(cl->key[1]), NP_KEY_SNAPSHOT,
 		 cl->cfg.node);
 	snprintf(cl->key[2], sizeof(cl->key[2]), NP_KEY_MEDIA, cl->cfg.node);
-	err = np_redis_start(&cl->redis, &cl->cfg, event_fd);
+	err = np_follower_new(&cl->follower, px);
+	if (!err)
+		err = np_redis_start(&cl->redis, &cl->cfg, event_fd);
 	if (err) {
+		np_follower_free(cl->follower);
 		free(cl);
 		return err;
 	}
+	cl->event_fd = *event_fd;
 	j->replicate = replicate;
 	j->replicate_arg = cl;
 	cl->have_addrs = addrs_here(cfg);
@@ -569,6 +638,7 @@ void np_cluster_stop(struct np_cluster *cl)
 		usleep(200000); /* one step of the link: bounded */
 	}
 	np_redis_stop(cl->redis);
+	np_follower_free(cl->follower);
 	np_redis_fields_free(cl->fields, cl->n_fields);
 	free(cl);
 }

@@ -1,16 +1,38 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* The active node's journal entries applied to a standby (follow.h). */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cluster/follow.h"
 #include "log.h"
 #include "state.h"
 
+/* One entry of the peer's stream, applied from pos on. */
+struct entry {
+	struct entry *next;
+	bool snapshot, started;
+	char *text;
+	size_t len, pos;
+	time_t shift;
+};
+
+struct np_follower {
+	struct np_proxy *px;
+	struct entry *head, *tail;
+	/* The snapshot being applied (or the last one): the terminals it
+	 * names carry it in copied_seen; once it is all applied, those that
+	 * do not are gone. */
+	uint32_t snapshot;
+};
+
+/* One record being applied: what the visitors need. */
 struct follow {
 	struct np_proxy *px;
 	time_t shift, now;
-	struct np_term *term; /* the record's terminal, once adopted */
+	uint64_t hash; /* of the record's text */
+	uint32_t seen;
+	struct np_term *term; /* the record's terminal, once copied */
 	struct np_follow_report *rep;
 };
 
@@ -28,55 +50,122 @@ static struct np_term *term_of(struct np_core *core, size_t pair,
 				    core_port);
 }
 
+/* Whether the terminal of saved is held as this very record made it:
+ * then nothing of it is touched (its flows keep their latches). Else
+ * the terminal we held under its key is dropped, to be copied again. */
+static bool held(struct follow *f, const struct np_term *saved)
+{
+	struct np_core *core = &f->px->core;
+	struct np_term *old = term_of(core, saved->pair, saved->core_port);
+
+	f->term = NULL;
+	if (old && old->copied_from == f->hash) {
+		old->copied_seen = f->seen;
+		f->rep->unchanged++;
+		return true;
+	}
+	if (old)
+		np_term_forget(core, old);
+	return false;
+}
+
+/* The record's terminal copied (err: why not). */
+static void copied(struct follow *f, struct np_term *t, uint16_t core_port,
+		   int err)
+{
+	if (err) {
+		np_warn("cluster: terminal with core port %u not copied: %s",
+			core_port, strerror(-err));
+		f->rep->failed++;
+		return;
+	}
+	t->copied_from = f->hash;
+	t->copied_seen = f->seen;
+	t->latch_due = true;
+	f->term = t;
+	f->rep->terms++;
+}
+
 static int on_term(void *arg, const struct np_term *saved,
 		   const struct np_sockaddr *access,
 		   const struct np_sockaddr *core_addr)
 {
 	struct follow *f = arg;
-	struct np_core *core = &f->px->core;
 	struct np_sip_term *st = saved->signaling;
-	struct np_term copy = *saved, *old;
+	struct np_term copy = *saved, *t = NULL;
 	size_t i;
-	int err;
 
 	(void)access, (void)core_addr;
-	old = term_of(core, saved->pair, saved->core_port);
-	if (old)
-		np_term_forget(core, old);
+	if (held(f, saved))
+		return 0;
 	copy.registered_until = shifted(saved->registered_until, f->shift);
 	for (i = 0; st && i < st->n_bindings; i++)
 		st->binding_until[i] = shifted(st->binding_until[i], f->shift);
-	err = np_proxy_adopt_term(f->px, &copy, f->now, &f->term);
-	if (err) {
-		np_warn("cluster: terminal with core port %u not copied: %s",
-			saved->core_port, strerror(-err));
-		f->term = NULL;
-		f->rep->failed++;
-		return 0;
-	}
-	f->rep->terms++;
+	copied(f, t, saved->core_port,
+	       np_proxy_adopt_term(f->px, &copy, f->now, &t));
 	return 0;
+}
+
+static int on_gw(void *arg, const char *driver, const struct np_term *saved,
+		 const struct np_sockaddr *access,
+		 const struct np_sockaddr *core_addr, const char *data)
+{
+	struct follow *f = arg;
+	struct np_term copy = *saved, *t = NULL;
+
+	(void)access, (void)core_addr;
+	if (held(f, saved))
+		return 0;
+	copy.registered_until = shifted(saved->registered_until, f->shift);
+	copied(f, t, saved->core_port,
+	       np_proxy_adopt_gw(f->px, driver, &copy, data, f->now, &t));
+	return 0;
+}
+
+/* A call as ours: its times made ours. */
+static void call_times(const struct follow *f, const struct np_call *saved,
+		       struct np_call *copy)
+{
+	*copy = *saved;
+	copy->started = shifted(saved->started, f->shift);
+	copy->expires = shifted(saved->expires, f->shift);
+	copy->answered_at = shifted(saved->answered_at, f->shift);
+}
+
+static void call_copied(struct follow *f, const char *id, int err)
+{
+	if (err) {
+		np_warn("cluster: call '%s' not copied: %s", id,
+			strerror(-err));
+		f->rep->failed++;
+		return;
+	}
+	f->rep->calls++;
 }
 
 static int on_leg(void *arg, const struct np_call *saved)
 {
 	struct follow *f = arg;
-	struct np_call copy = *saved;
-	int err;
+	struct np_call copy;
 
 	if (!f->term)
 		return 0;
-	copy.started = shifted(saved->started, f->shift);
-	copy.expires = shifted(saved->expires, f->shift);
-	copy.answered_at = shifted(saved->answered_at, f->shift);
-	err = np_proxy_mirror_call(f->px, f->term, &copy);
-	if (err) {
-		np_warn("cluster: call '%s' not copied: %s", saved->id,
-			strerror(-err));
-		f->rep->failed++;
+	call_times(f, saved, &copy);
+	call_copied(f, saved->id, np_proxy_mirror_call(f->px, f->term, &copy));
+	return 0;
+}
+
+static int on_gw_call(void *arg, const struct np_call *saved,
+		      const char *data)
+{
+	struct follow *f = arg;
+	struct np_call copy;
+
+	if (!f->term)
 		return 0;
-	}
-	f->rep->calls++;
+	call_times(f, saved, &copy);
+	call_copied(f, saved->id,
+		    np_proxy_mirror_gw_call(f->px, f->term, &copy, data));
 	return 0;
 }
 
@@ -97,20 +186,182 @@ void np_follow_forget_all(struct np_proxy *px)
 		np_term_forget(&px->core, px->core.terms);
 }
 
-int np_follow_apply(struct np_proxy *px, bool snapshot, const char *text,
-		    size_t len, time_t shift, time_t now,
-		    struct np_follow_report *rep)
+/* 64-bit FNV-1a: a record's identity (0 stays "not a copy"). */
+static uint64_t text_hash(const char *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	while (n--) {
+		h ^= (unsigned char)*p++;
+		h *= 0x100000001b3ull;
+	}
+	return h ? h : 1;
+}
+
+/* Whether the line at p continues a record (a call or stream of it). */
+static bool continues(const char *p, size_t n)
+{
+	return (n > 4 && !strncmp(p, "leg ", 4)) ||
+	       (n > 7 && !strncmp(p, "stream ", 7)) ||
+	       (n > 7 && !strncmp(p, "gwcall ", 7));
+}
+
+/* The end of the unit that starts at pos: its first line and every line
+ * that continues it (a record), or its one line (a tombstone, commit...). */
+static size_t unit_end(const struct entry *e, size_t pos)
+{
+	const char *nl;
+	bool first = true;
+
+	while (pos < e->len) {
+		nl = memchr(e->text + pos, '\n', e->len - pos);
+		if (!first && !continues(e->text + pos,
+					 (nl ? (size_t)(nl - e->text) : e->len) -
+						 pos))
+			break;
+		first = false;
+		pos = nl ? (size_t)(nl - e->text) + 1 : e->len;
+	}
+	return pos;
+}
+
+/* The next record (or line) of e, applied. */
+static void apply_unit(struct np_follower *fl, struct entry *e, time_t now,
+		       struct np_follow_report *rep)
 {
 	static const struct np_state_visit visit = {
-		.term = on_term, .leg = on_leg, .gone = on_gone
+		.term = on_term, .leg = on_leg, .gone = on_gone,
+		.gw = on_gw, .gw_call = on_gw_call
 	};
-	struct follow f = { px, shift, now, NULL, rep };
+	size_t end = unit_end(e, e->pos);
+	struct follow f = { fl->px, e->shift, now, 0, fl->snapshot, NULL,
+			    rep };
 	struct np_state_report srep;
-	int err;
+	struct np_term_key k;
+	struct np_term *old;
 
-	if (snapshot)
-		np_follow_forget_all(px);
-	err = np_state_apply(text, len, &visit, &f, &srep);
+	f.hash = text_hash(e->text + e->pos, end - e->pos);
+	/* Held as this very record made it: not even parsed. */
+	if (!np_state_record_key(e->text + e->pos, end - e->pos, &k) &&
+	    (old = term_of(&fl->px->core, k.pair, k.core_port)) &&
+	    old->copied_from == f.hash) {
+		old->copied_seen = fl->snapshot;
+		rep->unchanged++;
+		e->pos = end;
+		return;
+	}
+	if (np_state_apply(e->text + e->pos, end - e->pos, &visit, &f, &srep))
+		rep->failed++; /* no memory: the record is not copied */
 	rep->bad += srep.bad;
-	return err;
+	e->pos = end;
+}
+
+static double ms_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* The terminals the snapshot did not name, dropped until `until` (ms);
+ * true once none is left. */
+static bool sweep(struct np_follower *fl, double until,
+		  struct np_follow_report *rep)
+{
+	struct np_term *t, *next;
+
+	for (t = fl->px->core.terms; t; t = next) {
+		next = t->next;
+		if (t->copied_seen == fl->snapshot)
+			continue;
+		np_term_forget(&fl->px->core, t);
+		rep->swept++;
+		if (ms_now() >= until)
+			return false;
+	}
+	return true;
+}
+
+bool np_follower_step(struct np_follower *fl, time_t now, double budget_ms,
+		      struct np_follow_report *rep)
+{
+	double until = ms_now() + budget_ms;
+	struct entry *e;
+
+	while ((e = fl->head)) {
+		if (!e->started && e->snapshot)
+			fl->snapshot++;
+		e->started = true;
+		if (e->pos < e->len) {
+			apply_unit(fl, e, now, rep);
+		} else if (!e->snapshot || sweep(fl, until, rep)) {
+			fl->head = e->next;
+			if (!fl->head)
+				fl->tail = NULL;
+			free(e->text);
+			free(e);
+		}
+		if (ms_now() >= until)
+			break;
+	}
+	return fl->head != NULL;
+}
+
+void np_follower_drain(struct np_follower *fl, time_t now,
+		       struct np_follow_report *rep)
+{
+	while (np_follower_step(fl, now, 1e9, rep))
+		;
+}
+
+bool np_follower_busy(const struct np_follower *fl)
+{
+	return fl->head != NULL;
+}
+
+void np_follower_push(struct np_follower *fl, bool snapshot, char *text,
+		      size_t len, time_t shift)
+{
+	struct entry *e = calloc(1, sizeof(*e));
+
+	if (!e) {
+		np_warn("cluster: no memory to queue an entry of the peer");
+		free(text);
+		return;
+	}
+	e->snapshot = snapshot;
+	e->text = text;
+	e->len = len;
+	e->shift = shift;
+	if (fl->tail)
+		fl->tail->next = e;
+	else
+		fl->head = e;
+	fl->tail = e;
+}
+
+int np_follower_new(struct np_follower **out, struct np_proxy *px)
+{
+	struct np_follower *fl = calloc(1, sizeof(*fl));
+
+	if (!fl)
+		return -ENOMEM;
+	fl->px = px;
+	*out = fl;
+	return 0;
+}
+
+void np_follower_free(struct np_follower *fl)
+{
+	struct entry *e, *next;
+
+	if (!fl)
+		return;
+	for (e = fl->head; e; e = next) {
+		next = e->next;
+		free(e->text);
+		free(e);
+	}
+	free(fl);
 }

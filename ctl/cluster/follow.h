@@ -2,29 +2,64 @@
 /*
  * A standby's copy of the active node's state (docs/ha.md): the entries
  * of the active node's journal stream applied in order to our proxy, so
- * that its terminals, registrations and calls are ours too, and the calls'
- * flows are in our maps. A snapshot replaces everything; a terminal's
- * record replaces that terminal with its calls; a tombstone removes it.
+ * that its terminals, gateways, registrations and calls are ours too, and
+ * the calls' flows are in our maps. A terminal's (or gateway's) record
+ * replaces that terminal with its calls; a tombstone removes it; a
+ * snapshot is every record again, and what it does not name is removed.
  * Nothing is billed here: the active node bills what it ends.
+ *
+ * The event loop must not stall on a snapshot of ten thousand calls (the
+ * active node writes one at each compaction, and again after a Redis
+ * outage): entries are queued and applied a record at a time, for a
+ * bounded time per call of np_follower_step(), later entries waiting
+ * their turn; and a record the same as the one a terminal was last
+ * copied from (its hash, np_term.copied_from) is passed over, its calls
+ * and flows left as they are.
  */
 #ifndef NATPROXY_CLUSTER_FOLLOW_H
 #define NATPROXY_CLUSTER_FOLLOW_H
 
+#include <stdbool.h>
 #include <time.h>
 
 #include "proxy.h"
 
+/* ms: how long one step applies records before it gives the loop back. */
+#define NP_FOLLOW_STEP_MS 2
+
 struct np_follow_report {
-	unsigned int terms, calls, gone, bad, failed;
+	/* Records copied, passed over (the same as held), their calls
+	 * copied; tombstones, and terminals a snapshot no longer named;
+	 * records damaged, records or calls that could not be copied. */
+	unsigned int terms, unchanged, calls, gone, swept, bad, failed;
 };
 
+struct np_follower;
+
+int np_follower_new(struct np_follower **out, struct np_proxy *px);
+void np_follower_free(struct np_follower *fl);
+
 /*
- * Applies one entry (text: checked lines). shift: seconds to add to its
- * times (CLOCK_MONOTONIC of the writer, made ours). 0, or -ENOMEM.
+ * Queues one entry (text: checked lines, taken over: freed by the
+ * follower). shift: seconds to add to its times (CLOCK_MONOTONIC of the
+ * writer, made ours).
  */
-int np_follow_apply(struct np_proxy *px, bool snapshot, const char *text,
-		    size_t len, time_t shift, time_t now,
-		    struct np_follow_report *rep);
+void np_follower_push(struct np_follower *fl, bool snapshot, char *text,
+		      size_t len, time_t shift);
+
+/*
+ * Applies queued entries, at least one record, until budget_ms passed;
+ * what was done added to rep. true while entries are left (call again
+ * soon). -ENOMEM on a record is counted in rep->failed.
+ */
+bool np_follower_step(struct np_follower *fl, time_t now, double budget_ms,
+		      struct np_follow_report *rep);
+
+/* Everything queued applied at once (before a takeover). */
+void np_follower_drain(struct np_follower *fl, time_t now,
+		       struct np_follow_report *rep);
+
+bool np_follower_busy(const struct np_follower *fl);
 
 /* Every terminal of ours dropped, calls and flows with them, no record. */
 void np_follow_forget_all(struct np_proxy *px);

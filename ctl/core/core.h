@@ -291,6 +291,14 @@ struct np_term {
 	 * (the state journal writes only these). */
 	bool dirty;
 	struct np_term *dirty_next, **dirty_pprev;
+	/* A standby's copy (ctl/cluster/follow.c): the hash of the active
+	 * node's record it was copied from (0: not a copy), and the last of
+	 * that node's snapshots that named it (one that did not: gone). */
+	uint64_t copied_from;
+	uint32_t copied_seen;
+	/* Copied since the peer's latches were last put into its flows
+	 * (ctl/cluster/cluster.c clears it once they are). */
+	bool latch_due;
 };
 
 /* What names a terminal in the state file: its pair and core port. */

@@ -20,6 +20,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "cluster/follow.h"
 #include "config.h"
 #include "log.h"
 #include "natproxy.h"
@@ -452,6 +453,14 @@ static void env_free(struct env *e)
 {
 	sent_clear(&e->io);
 	np_config_free(&e->cfg);
+}
+
+/* Its proxy (if up) and what env_init made, gone. */
+static void env_done(struct env *e)
+{
+	if (e->up)
+		np_proxy_fini(&e->px);
+	env_free(e);
 }
 
 static void from_term(struct env *e, const struct ua *u, const char *msg)
@@ -2599,12 +2608,8 @@ static void test_gateways(struct tap *t, const char *path)
 			     e2.px.core.live_calls[ACC] == 0,
 		  "gateways: Subtract answered: the second record, no flow left");
 out:
-	if (e1.up)
-		np_proxy_fini(&e1.px);
-	if (e2.up)
-		np_proxy_fini(&e2.px);
-	env_free(&e1);
-	env_free(&e2);
+	env_done(&e1);
+	env_done(&e2);
 }
 
 /*
@@ -2738,6 +2743,220 @@ static void osip_quiet(const char *file, int line, osip_trace_level_t level,
 	(void)file, (void)line, (void)level, (void)fmt, (void)ap;
 }
 
+/* --- a standby's copy of gateways (ctl/cluster/follow.c) ----------------- */
+
+/* The last text the active node's journal handed on (its replicate hook). */
+static struct {
+	char *text;
+	size_t len;
+	bool snapshot;
+} repl;
+
+static void repl_capture(void *arg, bool snapshot, uint64_t gen,
+			 const char *text, size_t len)
+{
+	(void)arg, (void)gen;
+	free(repl.text);
+	repl.text = malloc(len);
+	if (repl.text)
+		memcpy(repl.text, text, len);
+	repl.len = repl.text ? len : 0;
+	repl.snapshot = snapshot;
+}
+
+/* What the active node's journal handed on, applied by the standby's
+ * follower one record a step (budget 0); the steps it took. */
+static int repl_follow(struct np_follower *fl, struct env *standby,
+		       struct np_follow_report *rep)
+{
+	int steps = 1;
+
+	memset(rep, 0, sizeof(*rep));
+	np_follower_push(fl, repl.snapshot, repl.text, repl.len, 0);
+	repl.text = NULL;
+	while (np_follower_step(fl, standby->now, 0, rep))
+		steps++;
+	return steps;
+}
+
+/* Whether every flow of a is in b, the same. */
+static bool flows_within(const struct fake *a, struct fake *b)
+{
+	const struct flow_slot *s;
+	size_t i;
+
+	for (i = 0; i < MAX_FLOWS; i++) {
+		if (!a->flows[i].used)
+			continue;
+		s = slot_of(b, &a->flows[i].key);
+		if (!s || memcmp(&s->flow, &a->flows[i].flow, sizeof(s->flow)))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * A standby follows an active node's MGCP gateway and H.248 gateway: the
+ * snapshot, applied one record a step, makes both gateways ours with
+ * their calls and the calls' flows in our maps, the same as the active
+ * node's; the next compaction, unchanged, touches none of them (a latch
+ * on our copy stays); the call agent's DLCX on the active node reaches
+ * the standby as a journal batch and takes the connection's flows away;
+ * a snapshot that names neither gateway removes both.
+ */
+static void test_standby_gateways(struct tap *t, const char *path)
+{
+	static struct env e1, e2, e3;
+	struct np_follower *fl = NULL;
+	struct np_follow_report rep;
+	struct np_journal j, j3;
+	struct np_term *sm, *sh;
+	struct flow_slot *latched = NULL;
+	uint16_t pm = 0, ph = 0, sport = 0;
+	size_t i;
+	char id[16], m[MSG_MAX];
+	int steps;
+
+	mgcp_gw = sa("203.0.113.50", 2427);
+	h248_mg = sa("203.0.113.60", 2944);
+	np_journal_init(&j);
+	j.replicate = repl_capture;
+	if (!env_init_cfg(t, &e1, "standby gateways: active", GW_CFG) ||
+	    !env_init_cfg(t, &e2, "standby gateways: standby", GW_CFG) ||
+	    !gw_calls_up(t, &e1, &pm, &ph) || np_follower_new(&fl, &e2.px))
+		goto out;
+	e2.now = T0 + 5;
+	np_core_changed_all(&e1.px.core);
+	np_state_save_changes(&e1.px, path, &test_owner, &j);
+	np_core_dirty_clear(&e1.px.core);
+	steps = repl_follow(fl, &e2, &rep);
+	sm = np_term_by_core_port(&e2.px.core, CORE, pm);
+	sh = np_term_by_core_port(&e2.px.core, CORE, ph);
+	tap_check(t, rep.terms == 2 && rep.calls == 2 && !rep.failed &&
+			     !rep.bad && steps >= 3,
+		  "standby gateways: the snapshot applied in %d steps: %u "
+		  "gateways, %u calls copied (%u failed, %u damaged)",
+		  steps, rep.terms, rep.calls, rep.failed, rep.bad);
+	tap_check(t, sm && sh && sm->driver == &e2.px.mgcp.driver &&
+			     sh->driver == &e2.px.h248.driver &&
+			     np_sockaddr_eq(&sm->nat, &mgcp_gw) &&
+			     np_sockaddr_eq(&sh->nat, &h248_mg) && sm->calls &&
+			     sh->calls && e2.px.core.live_calls[ACC] == 2 &&
+			     np_core_media_port_used(&e2.px.core, ACC, 30000),
+		  "standby gateways: the MGCP and H.248 gateways held at core "
+		  "ports %u, %u with their calls and relay ports",
+		  pm, ph);
+	tap_check(t, flow_count(&e2.io) == 8 && flows_within(&e1.io, &e2.io),
+		  "standby gateways: the calls' 8 flows in the standby's maps, "
+		  "as the active node's (%zu)",
+		  flow_count(&e2.io));
+
+	/* A latch our copy learnt stays through an unchanged compaction. */
+	for (i = 0; i < MAX_FLOWS && !latched; i++)
+		if (e2.io.flows[i].used)
+			latched = &e2.io.flows[i];
+	if (latched) {
+		sport = latched->flow.expect_sport;
+		latched->flow.expect_sport = htons(4321);
+	}
+	np_core_changed_all(&e1.px.core);
+	np_state_save_changes(&e1.px, path, &test_owner, &j);
+	np_core_dirty_clear(&e1.px.core);
+	repl_follow(fl, &e2, &rep);
+	tap_check(t, repl.snapshot && rep.unchanged == 2 && !rep.terms &&
+			     !rep.swept && flow_count(&e2.io) == 8 && latched &&
+			     latched->used &&
+			     latched->flow.expect_sport == htons(4321),
+		  "standby gateways: an unchanged compaction passes both over "
+		  "(%u unchanged, %u copied): flows and latches untouched",
+		  rep.unchanged, rep.terms);
+	if (latched)
+		latched->flow.expect_sport = sport; /* as the active node's */
+
+	/* The call agent ends the MGCP connection on the active node. */
+	gw_from_ca(&e1, pm,
+		   "DLCX 303 aaln/1@[198.51.100.1]:%u MGCP 1.0\r\n"
+		   "C: A3C47F21456789F0\r\nI: FDE234C8\r\n",
+		   pm);
+	sent_txid(&e1, &mgcp_gw, "DLCX ", id, sizeof(id));
+	snprintf(m, sizeof(m), "250 %s OK\r\n", id);
+	gw_feed(&e1, &mgcp_gw, 2727, m);
+	np_state_save_changes(&e1.px, path, &test_owner, &j);
+	np_core_dirty_clear(&e1.px.core);
+	repl_follow(fl, &e2, &rep);
+	sm = np_term_by_core_port(&e2.px.core, CORE, pm);
+	tap_check(t, !repl.snapshot && rep.terms == 1 && sm && !sm->calls &&
+			     flow_count(&e1.io) == 4 &&
+			     flow_count(&e2.io) == 4 &&
+			     flows_within(&e1.io, &e2.io) &&
+			     e2.px.core.live_calls[ACC] == 1 &&
+			     !e2.io.n_records,
+		  "standby gateways: the DLCX's batch: the MGCP gateway held "
+		  "without its connection, 4 flows left as on the active node "
+		  "(%zu), nothing billed here",
+		  flow_count(&e2.io));
+
+	/* A snapshot that names neither (an active node without them). */
+	np_journal_init(&j3);
+	j3.replicate = repl_capture;
+	if (!env_init_cfg(t, &e3, "standby gateways: an empty active node",
+			  GW_CFG))
+		goto out;
+	np_core_changed_all(&e3.px.core);
+	np_state_save_changes(&e3.px, path, &test_owner, &j3);
+	np_journal_close(&j3);
+	repl_follow(fl, &e2, &rep);
+	tap_check(t, rep.swept == 2 && !e2.px.core.terms &&
+			     flow_count(&e2.io) == 0 &&
+			     e2.px.core.live_calls[ACC] == 0,
+		  "standby gateways: a snapshot without them removes both "
+		  "(%u), no flow left (%zu)",
+		  rep.swept, flow_count(&e2.io));
+	env_done(&e3);
+
+	/* In order: a's snapshot (the H.248 call up) and, queued behind it,
+	 * the batch of the MGC's Subtract: the call ends up gone. */
+	np_core_changed_all(&e1.px.core);
+	np_state_save_changes(&e1.px, path, &test_owner, &j);
+	np_core_dirty_clear(&e1.px.core);
+	np_follower_push(fl, true, repl.text, repl.len, 0);
+	repl.text = NULL;
+	gw_from_mgc(&e1, ph,
+		    "MEGACO/1 [198.51.100.2]:2944\r\nTransaction = 401 "
+		    "{Context = 7 {Subtract = rtp/1 {Audit{Statistics}}}}\r\n");
+	sent_txid(&e1, &h248_mg, "Transaction = ", id, sizeof(id));
+	snprintf(m, sizeof(m),
+		 "MEGACO/1 [192.168.1.20]:2944\r\nReply = %s {Context = 7 "
+		 "{Subtract = rtp/1}}\r\n",
+		 id);
+	gw_feed(&e1, &h248_mg, 2944, m);
+	np_state_save_changes(&e1.px, path, &test_owner, &j);
+	np_core_dirty_clear(&e1.px.core);
+	memset(&rep, 0, sizeof(rep));
+	np_follower_push(fl, repl.snapshot, repl.text, repl.len, 0);
+	repl.text = NULL;
+	np_follower_step(fl, e2.now, 0, &rep);
+	tap_check(t, np_follower_busy(fl) && !e2.px.core.live_calls[ACC],
+		  "standby gateways: a snapshot and a batch queued: one step "
+		  "applied one record, the rest waits");
+	np_follower_drain(fl, e2.now, &rep);
+	tap_check(t, !np_follower_busy(fl) &&
+			     np_term_by_core_port(&e2.px.core, CORE, pm) &&
+			     np_term_by_core_port(&e2.px.core, CORE, ph) &&
+			     !e2.px.core.live_calls[ACC] &&
+			     flow_count(&e2.io) == 0 && flow_count(&e1.io) == 0,
+		  "standby gateways: applied in order: both gateways held, the "
+		  "Subtract's batch after the snapshot: no call, no flow (%zu)",
+		  flow_count(&e2.io));
+out:
+	np_journal_close(&j);
+	np_follower_free(fl);
+	free(repl.text);
+	repl.text = NULL;
+	env_done(&e1);
+	env_done(&e2);
+}
+
 int main(void)
 {
 	char path[] = "/tmp/np-state-test-XXXXXX";
@@ -2772,6 +2991,7 @@ int main(void)
 	test_journal(&t, path);
 	test_gateways(&t, path);
 	test_gateways_damaged(&t, path);
+	test_standby_gateways(&t, path);
 	unlink(path);
 	unlink(path2);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
