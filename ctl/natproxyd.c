@@ -587,28 +587,23 @@ static int collect_stale(const struct np_flow_key *key,
 			 const struct np_counters *c, void *arg)
 {
 	struct stale_ctx *s = arg;
-	uint16_t port = ntohs(key->port);
-	size_t i;
+	size_t realm;
 
 	(void)flow, (void)c;
-	for (i = 0; i < s->d->cfg.n_realms; i++) {
-		const struct np_realm *r = &s->d->cfg.realms[i];
+	/* Only our realms' media ports, and only those no call holds. */
+	if (!np_core_key_realm(&s->d->px.core, key, &realm) ||
+	    np_core_media_port_used(&s->d->px.core, realm, ntohs(key->port)))
+		return 0;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 64;
+		void *k = realloc(s->keys, cap * sizeof(*s->keys));
 
-		if (port < r->media_ports.lo || port > r->media_ports.hi ||
-		    np_core_media_port_used(&s->d->px.core, i, port))
-			continue;
-		if (s->n == s->cap) {
-			size_t cap = s->cap ? 2 * s->cap : 64;
-			void *k = realloc(s->keys, cap * sizeof(*s->keys));
-
-			if (!k)
-				return -ENOMEM;
-			s->keys = k;
-			s->cap = cap;
-		}
-		s->keys[s->n++] = *key;
-		break;
+		if (!k)
+			return -ENOMEM;
+		s->keys = k;
+		s->cap = cap;
 	}
+	s->keys[s->n++] = *key;
 	return 0;
 }
 

@@ -600,6 +600,10 @@ void np_core_media_totals_all(const struct np_core *core,
 			      struct np_counters *out);
 void np_core_key(struct np_flow_key *key, const struct np_realm *realm,
 		 uint16_t port);
+/* Which realm a flow key is on: its address and a port of that realm's
+ * media range (realms on other addresses may share port numbers). */
+bool np_core_key_realm(const struct np_core *core,
+		       const struct np_flow_key *key, size_t *realm);
 
 /* --- charging (charging.c) --- */
 void np_charge(struct np_core *core, const struct np_term *t,

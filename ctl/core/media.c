@@ -41,6 +41,27 @@ void np_core_key(struct np_flow_key *key, const struct np_realm *realm,
 			 port);
 }
 
+bool np_core_key_realm(const struct np_core *core,
+		       const struct np_flow_key *key, size_t *realm)
+{
+	uint16_t port = ntohs(key->port);
+	struct np_flow_key rk;
+	size_t i;
+
+	for (i = 0; i < core->cfg->n_realms; i++) {
+		const struct np_realm *r = &core->cfg->realms[i];
+
+		if (port < r->media_ports.lo || port > r->media_ports.hi)
+			continue;
+		np_core_key(&rk, r, port);
+		if (!memcmp(&rk, key, sizeof(rk))) {
+			*realm = i;
+			return true;
+		}
+	}
+	return false;
+}
+
 static bool sdp_addr_usable(const struct np_sdp_addr *a, int family)
 {
 	static const struct in6_addr any6;

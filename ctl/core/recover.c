@@ -18,28 +18,6 @@
 #include "core/core.h"
 #include "log.h"
 
-/* Which realm a flow key is on: its address, a port of its media range. */
-static bool key_realm(const struct np_core *core, const struct np_flow_key *k,
-		      size_t *realm)
-{
-	uint16_t port = ntohs(k->port);
-	struct np_flow_key rk;
-	size_t i;
-
-	for (i = 0; i < core->cfg->n_realms; i++) {
-		const struct np_realm *r = &core->cfg->realms[i];
-
-		if (port < r->media_ports.lo || port > r->media_ports.hi)
-			continue;
-		np_core_key(&rk, r, port);
-		if (!memcmp(&rk, k, sizeof(rk))) {
-			*realm = i;
-			return true;
-		}
-	}
-	return false;
-}
-
 /* The pair with these access and core realms (not draining). */
 static bool pair_of(const struct np_core *core, size_t first, size_t second,
 		    size_t *pair)
@@ -72,13 +50,13 @@ static bool flow_stream(struct np_core *core, const struct np_flow_key *key,
 	struct np_flow_key other;
 	size_t realm, peer;
 
-	if (!key_realm(core, key, &realm) ||
+	if (!np_core_key_realm(core, key, &realm) ||
 	    core->io->flow_get(core->io_ctx, key, &flow))
 		return false;
 	out->mux = flow.flags & NP_F_RTCP_MUX;
 	if (flow.flags & NP_F_HAS_REVERSE) {
 		/* An access flow: its reverse is the core relay. */
-		if (!key_realm(core, &flow.reverse, &peer) ||
+		if (!np_core_key_realm(core, &flow.reverse, &peer) ||
 		    !pair_of(core, realm, peer, &out->pair))
 			return false;
 		out->access_port = ntohs(key->port) & ~1u;
@@ -89,7 +67,7 @@ static bool flow_stream(struct np_core *core, const struct np_flow_key *key,
 	other = *key;
 	memcpy(&other.addr, &flow.new_saddr, sizeof(other.addr));
 	other.port = flow.new_sport;
-	if (!key_realm(core, &other, &peer) ||
+	if (!np_core_key_realm(core, &other, &peer) ||
 	    !pair_of(core, peer, realm, &out->pair))
 		return false;
 	out->access_port = ntohs(flow.new_sport) & ~1u;

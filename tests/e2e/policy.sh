@@ -735,8 +735,11 @@ far_played() {
 	[[ $p$d =~ ^[0-9]+$ ]] && [ $((p + d)) -ge 200 ]
 }
 section_restart() {
-	local relay cid p0 p1 n_far n_a n_sent far_sent
-	cfg restart "" ""
+	local relay cid p0 p1 n_far n_a n_sent far_sent flows
+	# The core's relay ports among the access' numbers (on its own
+	# address, and other numbers than the access' first ones): a restart
+	# tells a realm's flows by address and port.
+	PROXY_CORE_MEDIA=30500-30999 cfg restart "" ""
 	STATE=$NP_RUN_DIR/restart.state
 	check "restart: natproxyd starts with --state" npd_start restart
 	capture lan1 eth0 restart-a.pcap udp
@@ -753,6 +756,7 @@ section_restart() {
 	diag "restart: calls: $(echo "$CALLS" | head -c 400)"
 	check "restart: natproxyctl calls lists the live call with its running volume" \
 		eval 'echo "$CALLS" | helper calls "$cid" | grep -q "^listed [1-9]"'
+	flows=$(ctl flows --json | grep -c '^{')
 	sip_stop "$NPD_PID" KILL 2>/dev/null
 	NPD_PID=
 	p0=$(relay_packets "$relay")
@@ -764,6 +768,8 @@ section_restart() {
 	check "restart: ... and says it adopted the call" \
 		eval 'grep "adopted" "$LOG" | tail -1 | grep -q "and 1 live call"'
 	grep "adopted" "$LOG" | tail -1 | sed 's/^/# log: /'
+	check_eq "restart: ... and keeps every flow of it (none taken for stale)" \
+		"$flows" "$(ctl flows --json | grep -c '^{')"
 	wait_for 10 adopted_call "$cid"
 	diag "restart: calls after the restart: $(echo "$CALLS" | head -c 400)"
 	check "restart: the restarted natproxyd lists the call it adopted" \

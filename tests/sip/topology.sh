@@ -277,7 +277,9 @@ gateway_test_begin() {
 # core peer at $SIP_KAM_IP and the protocol the access realm listens for:
 # sip (the softswitch, 5060), mgcp (the call agent, 2727) or h248 (the
 # MGC, 2944). ACCESS_KEYS and CORE_KEYS are further keys of each realm
-# (YAML lines indented 4, or ""); each SECTION is top-level YAML.
+# (YAML lines indented 4, or ""); each SECTION is top-level YAML. The
+# realms' relay ports: PROXY_ACCESS_MEDIA (30000-30999) and
+# PROXY_CORE_MEDIA (40000-40999).
 proxy_config() {
 	local port peer
 	case $2 in
@@ -293,7 +295,7 @@ proxy_config() {
 			    interface: acc0
 			    address: $SIP_PROXY_ACC_IP
 			    $port
-			    media_ports: 30000-30999
+			    media_ports: ${PROXY_ACCESS_MEDIA:-30000-30999}
 		EOF
 		[ -z "$3" ] || printf '%s\n' "$3"
 		cat <<-EOF
@@ -301,7 +303,7 @@ proxy_config() {
 			    interface: core0
 			    address: $SIP_PROXY_CORE_IP
 			    sip_ports: 20000-20999
-			    media_ports: 40000-40999
+			    media_ports: ${PROXY_CORE_MEDIA:-40000-40999}
 		EOF
 		[ -z "$4" ] || printf '%s\n' "$4"
 		cat <<-EOF
