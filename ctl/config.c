@@ -1389,12 +1389,33 @@ static int get_name(struct parser *p, const yaml_node_t *k,
 	return 0;
 }
 
-enum { C_REDIS, C_NODE, C_PEER, C_SHARE, C_LEASE, C_QUEUE, C_COUNT };
+enum { C_REDIS, C_NODE, C_PEER, C_SHARE, C_LEASE, C_QUEUE, C_HEARTBEAT,
+       C_PEER_HEARTBEAT, C_COUNT };
 
 static const char *const cluster_keys[C_COUNT] = {
 	[C_REDIS] = "redis", [C_NODE] = "node",	  [C_PEER] = "peer",
 	[C_SHARE] = "share", [C_LEASE] = "lease_ms", [C_QUEUE] = "queue",
+	[C_HEARTBEAT] = "heartbeat", [C_PEER_HEARTBEAT] = "peer_heartbeat",
 };
+
+/* One of the heartbeat's addresses (ADDR:PORT), if the key is there. */
+static int get_heartbeat(struct parser *p, const yaml_node_t *k,
+			 const yaml_node_t *v, struct np_sockaddr *a)
+{
+	char why[WHY_MAX];
+	const char *s, *e;
+	int ret;
+
+	if (!k)
+		return 0;
+	ret = want_scalar(p, k, v, &s);
+	if (ret)
+		return ret;
+	e = scan_hostport(s, a, why, false);
+	return e ? fail(p, v->start_mark, "bad %s '%.60s': %s",
+			sval(k), s, e) :
+		   0;
+}
 
 /* High availability: off unless the section is there; redis and node are
  * required with it. */
@@ -1443,6 +1464,19 @@ static int parse_cluster(struct parser *p, const yaml_node_t *k,
 	if (!ret && !strcmp(c->node, c->peer))
 		ret = fail(p, vn[C_PEER]->start_mark,
 			   "bad peer '%.60s': the node itself", c->peer);
+	if (!ret)
+		ret = get_heartbeat(p, kn[C_HEARTBEAT], vn[C_HEARTBEAT],
+				    &c->heartbeat);
+	if (!ret)
+		ret = get_heartbeat(p, kn[C_PEER_HEARTBEAT],
+				    vn[C_PEER_HEARTBEAT], &c->peer_heartbeat);
+	/* One without the other would hear nothing or be heard by none. */
+	if (!ret && !c->heartbeat.family != !c->peer_heartbeat.family)
+		ret = fail(p, value_mark(k, v),
+			   "heartbeat and peer_heartbeat go together in cluster");
+	if (!ret && c->heartbeat.family && !c->peer[0])
+		ret = fail(p, value_mark(k, v),
+			   "a heartbeat needs the peer's name in cluster");
 	return ret;
 }
 

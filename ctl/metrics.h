@@ -45,7 +45,13 @@ struct np_metrics_cluster {
 	size_t n_roles, n_leases;
 	bool redis_up;
 	uint64_t queued, queue_high, sent, dropped, refused, connects;
-	uint64_t promotions, fencings, demotions;
+	uint64_t promotions, fencings, demotions, isolations;
+	/* The heartbeat with the peer (docs/ha.md, "Two of three"). */
+	bool have_peer;
+	const char *peer; /* what the peer says, or "unheard" */
+	const char *const *peers;
+	size_t n_peers;
+	uint64_t beats_sent, beats_heard, beats_bad, records_unconfirmed;
 	uint64_t entries_applied, records_bad, calls_copied, calls_taken_over,
 		calls_not_taken, resyncs, input_dropped;
 };

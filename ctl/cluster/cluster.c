@@ -11,6 +11,7 @@
 #include "cluster/cluster.h"
 #include "cluster/follow.h"
 #include "cluster/live.h"
+#include "cluster/peer.h"
 #include "log.h"
 
 #define MEDIA_TTL_MS "30000" /* a dead node's live calls are not taken over later */
@@ -18,12 +19,34 @@
 /* s: a call this young may not be in the peer's media hash yet (written
  * every second, read every second). */
 #define LIVE_NEW 2
+/* s a call's "billed" mark lives in Redis: a record resent after a lost
+ * answer is not pushed twice. */
+#define BILLED_TTL "86400"
+
+/* A charging record waiting for Redis to answer the transaction that ends
+ * its call there (docs/ha.md, "Ended calls stay ended"). */
+struct pending {
+	struct pending *next;
+	uint64_t txn; /* its transaction's number in the queue */
+	size_t len;
+	char line[];
+};
 
 struct np_cluster {
 	struct np_cluster_config cfg;
 	const struct np_config *config;
 	struct np_proxy *px;
 	struct np_redis *redis;
+	struct np_peer *peer; /* NULL: no heartbeat configured */
+	enum np_peer_state peer_seen; /* as last logged */
+	/* CLOCK_MONOTONIC ms: the lease is ours at Redis until then. */
+	double lease_until;
+	/* Transactions queued so far (their numbers), and the records
+	 * waiting for theirs, in order. */
+	uint64_t txns;
+	struct pending *pending, **pending_tail;
+	void (*record)(void *arg, const char *line, size_t len);
+	void *record_arg;
 	char health[4096];
 	enum np_role role;
 	enum np_lease_seen lease;
@@ -46,6 +69,11 @@ static double mono_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double mono_ms(void)
+{
+	return mono_now() * 1e3;
 }
 
 static double wall_now(void)
@@ -87,8 +115,10 @@ static void send_txn(struct np_cluster *cl, struct cmd *cmds, size_t n)
 		argv[i] = cmds[i].argv;
 		lens[i] = cmds[i].lens;
 	}
-	if (np_redis_queue(cl->redis, n, argc, argv, lens))
+	if (np_redis_queue(cl->redis, n, argc, argv, lens)) {
 		cl->st.published++;
+		cl->txns++;
+	}
 }
 
 /* The journal's hook: a snapshot or a batch, to our stream. */
@@ -281,9 +311,19 @@ static void become(struct np_cluster *cl, enum np_role next, time_t now)
 		break;
 	case NP_ROLE_FENCED:
 		cl->st.fencings++;
-		np_warn("cluster: node '%s' fenced: '%s' holds the lease; no "
-			"keepalives, no charging, no answers from here",
-			cl->cfg.node, cl->holder);
+		np_warn("cluster: node '%s' fenced: %s%s; no keepalives, no "
+			"charging, no answers from here",
+			cl->cfg.node,
+			cl->lease == NP_LEASE_OTHER ? cl->holder : cl->cfg.peer,
+			cl->lease == NP_LEASE_OTHER ? " holds the lease" :
+						      " acts (redis unreachable)");
+		break;
+	case NP_ROLE_ISOLATED:
+		cl->st.isolations++;
+		np_warn("cluster: node '%s' isolated: neither redis nor '%s' "
+			"confirms it may act (its lease may lapse at redis); "
+			"no keepalives, no charging, no answers from here",
+			cl->cfg.node, cl->cfg.peer);
 		break;
 	default:
 		cl->st.demotions++;
@@ -293,13 +333,65 @@ static void become(struct np_cluster *cl, enum np_role next, time_t now)
 					 "the addresses are not here");
 		break;
 	}
+	if (was == NP_ROLE_ISOLATED && next == NP_ROLE_ACTIVE)
+		np_info("cluster: node '%s' acts again: redis says the lease "
+			"is its own", cl->cfg.node);
+}
+
+/* Whether the lease cannot be another node's yet: its time at Redis, or
+ * the peer's promise (peer.h), less the margin. */
+static bool permitted(const struct np_cluster *cl, double now)
+{
+	struct np_peer_stats ps = { 0 };
+	double until = cl->lease_until;
+
+	if (cl->peer) {
+		np_peer_stats(cl->peer, now, &ps);
+		if (ps.echo_until > until)
+			until = ps.echo_until;
+	}
+	return now < until - NP_PEER_MARGIN(cl->cfg.lease_ms);
+}
+
+/* What the heartbeats say of us after step s. */
+static enum np_peer_state peer_state(enum np_role role,
+				     const struct np_role_step *s)
+{
+	switch (role) {
+	case NP_ROLE_ACTIVE:
+		return NP_PEER_ACTIVE;
+	case NP_ROLE_ISOLATED:
+		return NP_PEER_ISOLATED;
+	case NP_ROLE_FENCED:
+		return NP_PEER_FENCED;
+	default:
+		return s->want == NP_LEASE_TAKE || s->want == NP_LEASE_HOLD ?
+			       NP_PEER_TAKING :
+			       NP_PEER_STANDBY;
+	}
 }
 
 static void decide(struct np_cluster *cl, time_t now)
 {
-	struct np_role_view v = { cl->have_addrs, cl->lease };
+	double ms = mono_ms();
+	struct np_role_view v = { cl->have_addrs, cl->lease, permitted(cl, ms),
+				  cl->peer && np_peer_active(cl->peer, ms) };
 	struct np_role_step s = np_role_next(cl->role, &v);
-	bool follow = s.follow && !strcmp(cl->holder, cl->cfg.peer);
+	bool follow;
+
+	/* Taking the lease or starting to act: the peer must still be
+	 * silent, checked again as our echoes stop (peer.h). */
+	if ((s.want == NP_LEASE_TAKE ||
+	     (s.want == NP_LEASE_HOLD && cl->role == NP_ROLE_STANDBY) ||
+	     (s.next == NP_ROLE_ACTIVE && cl->role != NP_ROLE_ACTIVE)) &&
+	    cl->peer && !np_peer_take(cl->peer, ms)) {
+		s.next = cl->role;
+		if (s.want == NP_LEASE_TAKE || cl->role == NP_ROLE_STANDBY)
+			s.want = NP_LEASE_WATCH;
+	}
+	if (cl->peer)
+		np_peer_set(cl->peer, peer_state(s.next, &s), cl->lease_until);
+	follow = s.follow && !strcmp(cl->holder, cl->cfg.peer);
 
 	np_redis_want(cl->redis, s.want);
 	if (follow != cl->following) {
@@ -344,6 +436,25 @@ static void apply_entries(struct np_cluster *cl, struct np_redis_entry *e,
 	latch_all(cl);
 }
 
+/* Records whose transaction Redis answered go to the file; with Redis
+ * unreachable, all of them at once: the transactions stay queued and
+ * reach Redis when it returns (docs/ha.md, "Ended calls stay ended"). */
+static void flush_pending(struct np_cluster *cl)
+{
+	struct pending *p;
+
+	while ((p = cl->pending) &&
+	       (p->txn <= cl->st.redis.done || !cl->st.redis.connected)) {
+		cl->pending = p->next;
+		if (!cl->pending)
+			cl->pending_tail = &cl->pending;
+		if (p->txn > cl->st.redis.done)
+			cl->st.records_unconfirmed++;
+		cl->record(cl->record_arg, p->line, p->len);
+		free(p);
+	}
+}
+
 void np_cluster_event(struct np_cluster *cl, time_t now)
 {
 	struct np_redis_news news;
@@ -358,7 +469,9 @@ void np_cluster_event(struct np_cluster *cl, time_t now)
 			news.holder);
 	cl->lease = news.lease;
 	cl->st.lease = news.lease;
+	cl->lease_until = news.lease_until;
 	memcpy(cl->holder, news.holder, sizeof(cl->holder));
+	flush_pending(cl);
 	if (news.have_fields) {
 		np_redis_fields_free(cl->fields, cl->n_fields);
 		cl->fields = news.fields;
@@ -377,8 +490,8 @@ void np_cluster_event(struct np_cluster *cl, time_t now)
 			(unsigned long long)news.stats.dropped);
 		np_core_changed_all(&cl->px->core);
 	}
-	if (lease_changed)
-		decide(cl, now);
+	/* Also on a renewal: the lease's end moved (the heartbeats say it). */
+	decide(cl, now);
 }
 
 /* HSETs n fields of keys and texts to our media hash, with its TTL. */
@@ -434,6 +547,16 @@ static const char *role_json(const struct np_cluster *cl)
 	return np_role_names[cl->role];
 }
 
+static const char *peer_name(const struct np_cluster *cl)
+{
+	struct np_peer_stats ps;
+
+	if (!cl->peer)
+		return "none";
+	np_peer_stats(cl->peer, mono_ms(), &ps);
+	return np_peer_state_names[ps.peer];
+}
+
 static void write_health(struct np_cluster *cl)
 {
 	char tmp[4200];
@@ -450,7 +573,9 @@ static void write_health(struct np_cluster *cl)
 		"\"queued\": %zu, \"dropped\": %llu, \"promotions\": %llu, "
 		"\"fencings\": %llu, \"copied_calls\": %llu, "
 		"\"taken_over\": %llu, \"dropped_input\": %llu, "
-		"\"keepalives_sent\": %llu, \"calls_ended\": %llu}\n",
+		"\"keepalives_sent\": %llu, \"calls_ended\": %llu, "
+		"\"isolations\": %llu, \"peer\": \"%s\", "
+		"\"records_unconfirmed\": %llu}\n",
 		cl->cfg.node, cl->cfg.peer, role_json(cl), (int)getpid(),
 		wall_now(), cl->have_addrs ? "true" : "false",
 		np_lease_names[cl->lease], cl->holder,
@@ -462,9 +587,27 @@ static void write_health(struct np_cluster *cl)
 		(unsigned long long)cl->st.taken_over,
 		(unsigned long long)cl->st.dropped_input,
 		(unsigned long long)cl->px->core.stats.keepalives_sent,
-		(unsigned long long)cl->px->core.stats.calls_ended);
+		(unsigned long long)cl->px->core.stats.calls_ended,
+		(unsigned long long)cl->st.isolations,
+		peer_name(cl),
+		(unsigned long long)cl->st.records_unconfirmed);
 	if (fclose(f) || rename(tmp, cl->health))
 		unlink(tmp);
+}
+
+/* Once a second: a change in what the peer says is a log line. */
+static void peer_watch(struct np_cluster *cl)
+{
+	struct np_peer_stats ps;
+
+	if (!cl->peer)
+		return;
+	np_peer_stats(cl->peer, mono_ms(), &ps);
+	if (ps.peer != cl->peer_seen)
+		np_info("cluster: peer '%s' %s%s", cl->cfg.peer,
+			ps.peer == NP_PEER_UNHEARD ? "" : "says ",
+			np_peer_state_names[ps.peer]);
+	cl->peer_seen = ps.peer;
 }
 
 void np_cluster_tick(struct np_cluster *cl, time_t now)
@@ -475,6 +618,8 @@ void np_cluster_tick(struct np_cluster *cl, time_t now)
 		np_info("cluster: the virtual addresses are %s",
 			here ? "here" : "not here");
 	cl->have_addrs = here;
+	peer_watch(cl);
+	flush_pending(cl);
 	decide(cl, now);
 	if (cl->role == NP_ROLE_ACTIVE)
 		publish_live(cl);
@@ -485,27 +630,89 @@ void np_cluster_charged(struct np_cluster *cl, const struct np_term *t,
 			const struct np_call *call, const char *line,
 			size_t len)
 {
-	static struct cmd cmds[2];
-	char key[NP_LIVE_KEY_MAX];
+	/* The call's end and its record, in one step: the field goes (a
+	 * takeover never brings the call back), the record is pushed unless
+	 * the call was billed already (a transaction resent after a lost
+	 * answer). */
+	static const char END_SCRIPT[] =
+		"redis.call('hdel', KEYS[1], ARGV[1]) "
+		"if redis.call('set', KEYS[2], ARGV[3], 'NX', 'EX', ARGV[4]) "
+		"then redis.call('rpush', KEYS[3], ARGV[2]) return 1 end "
+		"return 0";
+	static struct cmd cmds[1];
+	char key[NP_LIVE_KEY_MAX], billed[NP_LIVE_KEY_MAX + 16];
+	size_t rlen = len && line[len - 1] == '\n' ? len - 1 : len;
+	struct pending *p;
+	uint64_t before;
 
-	if (cl->role != NP_ROLE_ACTIVE)
-		return;
+	if (cl->role != NP_ROLE_ACTIVE || !cl->st.redis.connected ||
+	    !(p = malloc(sizeof(*p) + len))) {
+		/* Not ours to tell Redis, or Redis away (the transaction
+		 * waits in the queue for it): the file at once. */
+		if (cl->role == NP_ROLE_ACTIVE)
+			cl->st.records_unconfirmed++;
+		cl->record(cl->record_arg, line, len);
+		if (cl->role != NP_ROLE_ACTIVE)
+			return;
+		p = NULL;
+	}
 	np_live_key(t, call, key, sizeof(key));
-	/* One step: the call is no longer live in Redis as its record is
-	 * written (a takeover never brings an ended call back). */
+	snprintf(billed, sizeof(billed), "np:billed:%s", key);
 	memset(cmds, 0, sizeof(cmds));
-	args(&cmds[0], "HDEL");
+	args(&cmds[0], "EVAL");
+	args(&cmds[0], END_SCRIPT);
+	args(&cmds[0], "3");
 	args(&cmds[0], cl->key[2]);
+	args(&cmds[0], billed);
+	args(&cmds[0], NP_KEY_CHARGING);
 	args(&cmds[0], key);
-	args(&cmds[1], "RPUSH");
-	args(&cmds[1], NP_KEY_CHARGING);
-	arg(&cmds[1], line, len && line[len - 1] == '\n' ? len - 1 : len);
-	send_txn(cl, cmds, 2);
+	arg(&cmds[0], line, rlen);
+	args(&cmds[0], cl->cfg.node);
+	args(&cmds[0], BILLED_TTL);
+	before = cl->txns;
+	send_txn(cl, cmds, 1);
+	if (!p)
+		return;
+	if (cl->txns == before) {
+		/* Queue full, dropped: it never reaches Redis. */
+		cl->st.records_unconfirmed++;
+		cl->record(cl->record_arg, line, len);
+		free(p);
+		return;
+	}
+	/* Written once Redis answered (or is found unreachable): a node
+	 * killed before that leaves no record, and the call, still live in
+	 * Redis, is the next node's to end and bill. */
+	p->next = NULL;
+	p->txn = cl->txns;
+	p->len = len;
+	memcpy(p->line, line, len);
+	*cl->pending_tail = p;
+	cl->pending_tail = &p->next;
 }
 
 bool np_cluster_acting(const struct np_cluster *cl)
 {
-	return !cl || cl->role == NP_ROLE_ACTIVE;
+	double now;
+
+	if (!cl)
+		return true;
+	if (cl->role != NP_ROLE_ACTIVE)
+		return false;
+	/* Exact between the ticks that change the role: the moment the
+	 * lease could be another node's, nothing more is done here. */
+	now = mono_ms();
+	if (cl->peer)
+		return np_peer_acting(cl->peer, now);
+	return now < cl->lease_until - NP_PEER_MARGIN(cl->cfg.lease_ms);
+}
+
+void np_cluster_records(struct np_cluster *cl,
+			void (*record)(void *arg, const char *line, size_t len),
+			void *arg)
+{
+	cl->record = record;
+	cl->record_arg = arg;
 }
 
 void np_cluster_dropped_input(struct np_cluster *cl)
@@ -517,6 +724,9 @@ void np_cluster_stats(const struct np_cluster *cl,
 		      struct np_cluster_stats *out)
 {
 	*out = cl->st;
+	out->have_peer = cl->peer;
+	if (cl->peer)
+		np_peer_stats(cl->peer, mono_ms(), &out->peer);
 }
 
 int np_cluster_health_path(const char *state, char *buf, size_t len)
@@ -544,10 +754,21 @@ int np_cluster_start(struct np_cluster **out, const struct np_config *cfg,
 	snprintf(cl->key[1], sizeof(cl->key[1]), NP_KEY_SNAPSHOT,
 		 cl->cfg.node);
 	snprintf(cl->key[2], sizeof(cl->key[2]), NP_KEY_MEDIA, cl->cfg.node);
+	cl->pending_tail = &cl->pending;
 	err = np_redis_start(&cl->redis, &cl->cfg, event_fd);
 	if (err) {
 		free(cl);
 		return err;
+	}
+	if (cl->cfg.heartbeat.family) {
+		err = np_peer_start(&cl->peer, &cl->cfg);
+		if (err) {
+			np_err("cluster: no heartbeat socket: %s",
+			       strerror(-err));
+			np_redis_stop(cl->redis);
+			free(cl);
+			return err;
+		}
 	}
 	j->replicate = replicate;
 	j->replicate_arg = cl;
@@ -562,12 +783,33 @@ int np_cluster_start(struct np_cluster **out, const struct np_config *cfg,
 
 void np_cluster_stop(struct np_cluster *cl)
 {
+	struct np_redis_news news;
+	struct pending *p;
+	int i;
+
 	if (!cl)
 		return;
+	/* The records' transactions get a second to reach Redis (else the
+	 * peer would take their calls over); then every record is written. */
+	for (i = 0; cl->pending && i < 10; i++) {
+		usleep(100000);
+		np_redis_poll(cl->redis, &news);
+		cl->st.redis = news.stats;
+		np_redis_entries_free(news.entries);
+		if (news.have_fields)
+			np_redis_fields_free(news.fields, news.n_fields);
+		flush_pending(cl);
+	}
+	while ((p = cl->pending)) {
+		cl->pending = p->next;
+		cl->record(cl->record_arg, p->line, p->len);
+		free(p);
+	}
 	if (cl->role == NP_ROLE_ACTIVE) {
 		np_redis_want(cl->redis, NP_LEASE_RELEASE);
 		usleep(200000); /* one step of the link: bounded */
 	}
+	np_peer_stop(cl->peer);
 	np_redis_stop(cl->redis);
 	np_redis_fields_free(cl->fields, cl->n_fields);
 	free(cl);
