@@ -1398,8 +1398,8 @@ static const char *const cluster_keys[C_COUNT] = {
 	[C_HEARTBEAT] = "heartbeat", [C_PEER_HEARTBEAT] = "peer_heartbeat",
 };
 
-/* One of the heartbeat's addresses (ADDR:PORT), if the key is there. */
-static int get_heartbeat(struct parser *p, const yaml_node_t *k,
+/* An ADDR:PORT of the cluster section, if the key is there. */
+static int get_hostport(struct parser *p, const yaml_node_t *k,
 			 const yaml_node_t *v, struct np_sockaddr *a)
 {
 	char why[WHY_MAX];
@@ -1424,8 +1424,6 @@ static int parse_cluster(struct parser *p, const yaml_node_t *k,
 {
 	struct np_cluster_config *c = &p->cfg->cluster;
 	yaml_node_t *kn[C_COUNT], *vn[C_COUNT];
-	char why[WHY_MAX];
-	const char *s, *e;
 	int ret, i;
 
 	c->lease_ms = NP_DEFAULT_LEASE_MS;
@@ -1441,13 +1439,9 @@ static int parse_cluster(struct parser *p, const yaml_node_t *k,
 				   "missing required key '%s' in cluster",
 				   cluster_keys[i]);
 	if (!ret)
-		ret = want_scalar(p, kn[C_REDIS], vn[C_REDIS], &s);
+		ret = get_hostport(p, kn[C_REDIS], vn[C_REDIS], &c->redis);
 	if (ret)
 		return ret;
-	e = scan_hostport(s, &c->redis, why, false);
-	if (e)
-		return fail(p, vn[C_REDIS]->start_mark, "bad redis '%.60s': %s",
-			    s, e);
 	ret = get_name(p, kn[C_NODE], vn[C_NODE], c->node, sizeof(c->node));
 	if (!ret && kn[C_PEER])
 		ret = get_name(p, kn[C_PEER], vn[C_PEER], c->peer,
@@ -1465,10 +1459,10 @@ static int parse_cluster(struct parser *p, const yaml_node_t *k,
 		ret = fail(p, vn[C_PEER]->start_mark,
 			   "bad peer '%.60s': the node itself", c->peer);
 	if (!ret)
-		ret = get_heartbeat(p, kn[C_HEARTBEAT], vn[C_HEARTBEAT],
+		ret = get_hostport(p, kn[C_HEARTBEAT], vn[C_HEARTBEAT],
 				    &c->heartbeat);
 	if (!ret)
-		ret = get_heartbeat(p, kn[C_PEER_HEARTBEAT],
+		ret = get_hostport(p, kn[C_PEER_HEARTBEAT],
 				    vn[C_PEER_HEARTBEAT], &c->peer_heartbeat);
 	/* One without the other would hear nothing or be heard by none. */
 	if (!ret && !c->heartbeat.family != !c->peer_heartbeat.family)

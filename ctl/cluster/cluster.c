@@ -12,6 +12,7 @@
 #include "cluster/follow.h"
 #include "cluster/live.h"
 #include "cluster/peer.h"
+#include "cluster/unfiled.h"
 #include "log.h"
 
 #define MEDIA_TTL_MS "30000" /* a dead node's live calls are not taken over later */
@@ -23,14 +24,6 @@
  * answer is not pushed twice. */
 #define BILLED_TTL "86400"
 
-/* A charging record waiting for Redis to answer the transaction that ends
- * its call there (docs/ha.md, "Ended calls stay ended"). */
-struct pending {
-	struct pending *next;
-	uint64_t txn; /* its transaction's number in the queue */
-	size_t len;
-	char line[];
-};
 
 struct np_cluster {
 	struct np_cluster_config cfg;
@@ -44,14 +37,17 @@ struct np_cluster {
 	/* Transactions queued so far (their numbers), and the records
 	 * waiting for theirs, in order. */
 	uint64_t txns;
-	struct pending *pending, **pending_tail;
+	struct np_unfiled *pending, **pending_tail;
 	void (*record)(void *arg, const char *line, size_t len);
 	void *record_arg;
-	char health[4096];
+	char health[4096], unfiled[4096];
 	enum np_role role;
 	enum np_lease_seen lease;
 	char holder[NP_CLUSTER_NAME_MAX];
 	bool have_addrs, following;
+	/* Our media hash may hold calls ended by another node since we last
+	 * acted: replaced at the next write. */
+	bool media_stale;
 	/* Entries of the peer applied since we last acted: a promotion
 	 * takes its calls over. */
 	bool copied;
@@ -298,6 +294,7 @@ static void become(struct np_cluster *cl, enum np_role next, time_t now)
 	cl->st.role = next;
 	switch (next) {
 	case NP_ROLE_ACTIVE:
+		cl->media_stale = true;
 		take_over(cl, now);
 		cl->copied = false;
 		cl->st.promotions++;
@@ -311,7 +308,7 @@ static void become(struct np_cluster *cl, enum np_role next, time_t now)
 		break;
 	case NP_ROLE_FENCED:
 		cl->st.fencings++;
-		np_warn("cluster: node '%s' fenced: %s%s; no keepalives, no "
+		np_warn("cluster: node '%s' fenced: '%s'%s; no keepalives, no "
 			"charging, no answers from here",
 			cl->cfg.node,
 			cl->lease == NP_LEASE_OTHER ? cl->holder : cl->cfg.peer,
@@ -439,9 +436,26 @@ static void apply_entries(struct np_cluster *cl, struct np_redis_entry *e,
 /* Records whose transaction Redis answered go to the file; with Redis
  * unreachable, all of them at once: the transactions stay queued and
  * reach Redis when it returns (docs/ha.md, "Ended calls stay ended"). */
+static void pending_free(struct np_unfiled *p)
+{
+	free(p->key);
+	free(p->line);
+	free(p);
+}
+
+static void pending_save(struct np_cluster *cl)
+{
+	int err = np_unfiled_save(cl->unfiled, cl->pending);
+
+	if (err)
+		np_warn("cluster: cannot write '%s': %s", cl->unfiled,
+			strerror(-err));
+}
+
 static void flush_pending(struct np_cluster *cl)
 {
-	struct pending *p;
+	struct np_unfiled *p;
+	bool any = false;
 
 	while ((p = cl->pending) &&
 	       (p->txn <= cl->st.redis.done || !cl->st.redis.connected)) {
@@ -451,8 +465,11 @@ static void flush_pending(struct np_cluster *cl)
 		if (p->txn > cl->st.redis.done)
 			cl->st.records_unconfirmed++;
 		cl->record(cl->record_arg, p->line, p->len);
-		free(p);
+		pending_free(p);
+		any = true;
 	}
+	if (any)
+		pending_save(cl);
 }
 
 void np_cluster_event(struct np_cluster *cl, time_t now)
@@ -498,20 +515,29 @@ void np_cluster_event(struct np_cluster *cl, time_t now)
 static void publish_fields(struct np_cluster *cl, char (*keys)[NP_LIVE_KEY_MAX],
 			   char **texts, size_t n)
 {
-	static struct cmd cmds[2];
+	static struct cmd cmds[3];
+	struct cmd *c = cmds;
 	size_t i;
 
 	memset(cmds, 0, sizeof(cmds));
-	args(&cmds[0], "HSET");
-	args(&cmds[0], cl->key[2]);
-	for (i = 0; i < n; i++) {
-		args(&cmds[0], keys[i]);
-		args(&cmds[0], texts[i]);
+	if (cl->media_stale) {
+		/* Acting again: fields of calls that ended elsewhere since we
+		 * last did go, in the step that writes ours. */
+		args(c, "DEL");
+		args(c++, cl->key[2]);
+		cl->media_stale = false;
 	}
-	args(&cmds[1], "PEXPIRE");
-	args(&cmds[1], cl->key[2]);
-	args(&cmds[1], MEDIA_TTL_MS);
-	send_txn(cl, cmds, 2);
+	args(c, "HSET");
+	args(c, cl->key[2]);
+	for (i = 0; i < n; i++) {
+		args(c, keys[i]);
+		args(c, texts[i]);
+	}
+	c++;
+	args(c, "PEXPIRE");
+	args(c, cl->key[2]);
+	args(c++, MEDIA_TTL_MS);
+	send_txn(cl, cmds, c - cmds);
 }
 
 /* Every live call's counters and latches, to our media hash. */
@@ -540,6 +566,16 @@ static void publish_live(struct np_cluster *cl)
 		publish_fields(cl, keys, texts, n);
 	while (n)
 		free(texts[--n]);
+	if (cl->media_stale) {
+		/* No live call to write: the stale hash goes alone. */
+		static struct cmd del;
+
+		memset(&del, 0, sizeof(del));
+		args(&del, "DEL");
+		args(&del, cl->key[2]);
+		send_txn(cl, &del, 1);
+		cl->media_stale = false;
+	}
 }
 
 static const char *role_json(const struct np_cluster *cl)
@@ -574,7 +610,7 @@ static void write_health(struct np_cluster *cl)
 		"\"fencings\": %llu, \"copied_calls\": %llu, "
 		"\"taken_over\": %llu, \"dropped_input\": %llu, "
 		"\"keepalives_sent\": %llu, \"calls_ended\": %llu, "
-		"\"isolations\": %llu, \"peer\": \"%s\", "
+		"\"isolations\": %llu, \"peer_says\": \"%s\", "
 		"\"records_unconfirmed\": %llu}\n",
 		cl->cfg.node, cl->cfg.peer, role_json(cl), (int)getpid(),
 		wall_now(), cl->have_addrs ? "true" : "false",
@@ -642,16 +678,23 @@ void np_cluster_charged(struct np_cluster *cl, const struct np_term *t,
 	static struct cmd cmds[1];
 	char key[NP_LIVE_KEY_MAX], billed[NP_LIVE_KEY_MAX + 16];
 	size_t rlen = len && line[len - 1] == '\n' ? len - 1 : len;
-	struct pending *p;
+	struct np_unfiled *p;
 	uint64_t before;
 
-	if (cl->role != NP_ROLE_ACTIVE || !cl->st.redis.connected ||
-	    !(p = malloc(sizeof(*p) + len))) {
+	p = calloc(1, sizeof(*p));
+	if (p && (!(p->line = malloc(len)) ||
+		  !(p->key = malloc(NP_LIVE_KEY_MAX)))) {
+		pending_free(p);
+		p = NULL;
+	}
+	if (cl->role != NP_ROLE_ACTIVE || !cl->st.redis.connected || !p) {
 		/* Not ours to tell Redis, or Redis away (the transaction
 		 * waits in the queue for it): the file at once. */
 		if (cl->role == NP_ROLE_ACTIVE)
 			cl->st.records_unconfirmed++;
 		cl->record(cl->record_arg, line, len);
+		if (p)
+			pending_free(p);
 		if (cl->role != NP_ROLE_ACTIVE)
 			return;
 		p = NULL;
@@ -677,18 +720,19 @@ void np_cluster_charged(struct np_cluster *cl, const struct np_term *t,
 		/* Queue full, dropped: it never reaches Redis. */
 		cl->st.records_unconfirmed++;
 		cl->record(cl->record_arg, line, len);
-		free(p);
+		pending_free(p);
 		return;
 	}
 	/* Written once Redis answered (or is found unreachable): a node
 	 * killed before that leaves no record, and the call, still live in
 	 * Redis, is the next node's to end and bill. */
-	p->next = NULL;
 	p->txn = cl->txns;
 	p->len = len;
 	memcpy(p->line, line, len);
+	memcpy(p->key, key, sizeof(key));
 	*cl->pending_tail = p;
 	cl->pending_tail = &p->next;
+	pending_save(cl);
 }
 
 bool np_cluster_acting(const struct np_cluster *cl)
@@ -711,8 +755,15 @@ void np_cluster_records(struct np_cluster *cl,
 			void (*record)(void *arg, const char *line, size_t len),
 			void *arg)
 {
+	int n;
+
 	cl->record = record;
 	cl->record_arg = arg;
+	n = np_unfiled_reconcile(cl->unfiled, &cl->cfg, record, arg);
+	if (n > 0)
+		np_info("cluster: %d records of calls ended before the restart "
+			"filed",
+			n);
 }
 
 void np_cluster_dropped_input(struct np_cluster *cl)
@@ -750,6 +801,9 @@ int np_cluster_start(struct np_cluster **out, const struct np_config *cfg,
 	cl->px = px;
 	cl->role = NP_ROLE_STANDBY;
 	snprintf(cl->health, sizeof(cl->health), "%s", health);
+	/* STATE.health -> STATE.unfiled */
+	snprintf(cl->unfiled, sizeof(cl->unfiled), "%.*s.unfiled",
+		 (int)(strlen(health) > 7 ? strlen(health) - 7 : 0), health);
 	snprintf(cl->key[0], sizeof(cl->key[0]), NP_KEY_JOURNAL, cl->cfg.node);
 	snprintf(cl->key[1], sizeof(cl->key[1]), NP_KEY_SNAPSHOT,
 		 cl->cfg.node);
@@ -784,7 +838,7 @@ int np_cluster_start(struct np_cluster **out, const struct np_config *cfg,
 void np_cluster_stop(struct np_cluster *cl)
 {
 	struct np_redis_news news;
-	struct pending *p;
+	struct np_unfiled *p;
 	int i;
 
 	if (!cl)
@@ -803,8 +857,9 @@ void np_cluster_stop(struct np_cluster *cl)
 	while ((p = cl->pending)) {
 		cl->pending = p->next;
 		cl->record(cl->record_arg, p->line, p->len);
-		free(p);
+		pending_free(p);
 	}
+	np_unfiled_save(cl->unfiled, NULL);
 	if (cl->role == NP_ROLE_ACTIVE) {
 		np_redis_want(cl->redis, NP_LEASE_RELEASE);
 		usleep(200000); /* one step of the link: bounded */

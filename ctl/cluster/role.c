@@ -46,11 +46,18 @@ struct np_role_step np_role_next(enum np_role cur,
 		}
 		break;
 	case NP_ROLE_ISOLATED:
-		if (v->lease == NP_LEASE_OTHER || v->peer_active) {
-			s.next = NP_ROLE_FENCED;
+		/* Stays so, unhealthy, until Redis answers: as a standby it
+		 * would look healthy, and keepalived, which hears no peer,
+		 * would give it the addresses again. */
+		if (v->lease == NP_LEASE_UNKNOWN) {
+			s.want = NP_LEASE_HOLD;
 		} else if (!v->have_addrs) {
 			s.next = NP_ROLE_STANDBY;
-			s.want = NP_LEASE_RELEASE;
+			s.want = v->lease == NP_LEASE_OURS ? NP_LEASE_RELEASE :
+							     NP_LEASE_WATCH;
+			s.follow = v->lease == NP_LEASE_OTHER;
+		} else if (v->lease == NP_LEASE_OTHER || v->peer_active) {
+			s.next = NP_ROLE_FENCED;
 		} else {
 			if (v->lease == NP_LEASE_OURS && v->permitted)
 				s.next = NP_ROLE_ACTIVE;

@@ -52,8 +52,11 @@ struct np_role_step {
  *   Redis or the peer. Neither: isolated. It gives the lease up when the
  *   addresses leave it, and is fenced the moment another node holds the
  *   lease, or, Redis unreachable, the peer says it acts;
- * - an isolated node acts again once Redis says the lease is its own,
- *   and is fenced if another node holds it or acts;
+ * - an isolated node stays isolated while Redis is unreachable (with or
+ *   without the addresses: it must not look healthy to keepalived); once
+ *   Redis answers it acts again if the lease is its own, is fenced if
+ *   another node holds it or acts, or follows as a standby without the
+ *   addresses;
  * - a fenced node stays fenced until the addresses leave it, then
  *   follows as a standby.
  * A standby follows the peer's stream only while the peer holds the
