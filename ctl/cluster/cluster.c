@@ -583,6 +583,16 @@ static const char *role_json(const struct np_cluster *cl)
 	return np_role_names[cl->role];
 }
 
+static size_t records_waiting(const struct np_cluster *cl)
+{
+	const struct np_unfiled *p;
+	size_t n = 0;
+
+	for (p = cl->pending; p; p = p->next)
+		n++;
+	return n;
+}
+
 static const char *peer_name(const struct np_cluster *cl)
 {
 	struct np_peer_stats ps;
@@ -611,7 +621,7 @@ static void write_health(struct np_cluster *cl)
 		"\"taken_over\": %llu, \"dropped_input\": %llu, "
 		"\"keepalives_sent\": %llu, \"calls_ended\": %llu, "
 		"\"isolations\": %llu, \"peer_says\": \"%s\", "
-		"\"records_unconfirmed\": %llu}\n",
+		"\"records_unconfirmed\": %llu, \"records_waiting\": %zu}\n",
 		cl->cfg.node, cl->cfg.peer, role_json(cl), (int)getpid(),
 		wall_now(), cl->have_addrs ? "true" : "false",
 		np_lease_names[cl->lease], cl->holder,
@@ -626,7 +636,8 @@ static void write_health(struct np_cluster *cl)
 		(unsigned long long)cl->px->core.stats.calls_ended,
 		(unsigned long long)cl->st.isolations,
 		peer_name(cl),
-		(unsigned long long)cl->st.records_unconfirmed);
+		(unsigned long long)cl->st.records_unconfirmed,
+		records_waiting(cl));
 	if (fclose(f) || rename(tmp, cl->health))
 		unlink(tmp);
 }

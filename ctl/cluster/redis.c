@@ -355,6 +355,7 @@ static bool send_queued(struct np_redis *r)
 		txn_free(batch[i]);
 	}
 	pthread_mutex_unlock(&r->lock);
+	notify(r); /* records wait for their transactions (cluster.c) */
 	return true;
 }
 

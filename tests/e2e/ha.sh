@@ -12,9 +12,22 @@
 #   redis      redis stopped and restarted empty under HA_CALLS calls
 #              (default 20) with RTP both ways: a keeps acting, b stays a
 #              standby, a writes its whole state again, b follows again
-#   partition  VRRP between the nodes dropped, both still reach redis: both
-#              hold the addresses, a acts, b (no lease) sends no keepalive
-#              and ends no call; healed, b gives the addresses back
+#   redis-partition  a cut from redis, not from b: a acts on b's word (the
+#              heartbeat), b never promotes; both converge when healed
+#   redis-away redis stopped HA_REDIS_AWAY s (default 30) under the calls:
+#              a registration refreshing, a call ended, one set up; a acts
+#              throughout, the record is written once and reaches redis
+#              after, b then holds exactly a's flows and registrations
+#   partition  everything between the nodes dropped, both still reach
+#              redis: both hold the addresses, a acts, b (no lease) sends
+#              no keepalive and ends no call; healed, b gives them back
+#   isolated   a cut from redis and from b: a stops acting (isolated) before
+#              its lease can lapse, keepalived moves the addresses, b takes
+#              the calls; what each node sends on the SIP ports is captured
+#              on its own links: a's last datagram before b's first
+#   endkill    a call ended and the active node b killed at once: exactly
+#              one record of it across the nodes (b files it when it starts
+#              again if redis has its end, else a bills it)
 #   links      a's interfaces taken down: keepalived moves the addresses,
 #              b takes the lease and the calls; a, its links back, follows b
 #   takeover   natproxyd b killed (-9): the addresses move back, a takes the
@@ -477,6 +490,7 @@ check "endkill: natproxyd b restarts" npd_start b
 # (a second at most) until their addresses left is in no record, as at the
 # last kill below (links down: only that second).
 EARLIER_MOVES=$(echo "1 + $t_a_gone - $t_iso + 1 + $t_a_has - $t_kill + 1" | bc)
+diag "isolated: a's addresses gone $(echo "$t_a_gone - $t_iso" | bc) s after the cut; endkill: a active $(echo "$t_a_has - $t_kill" | bc) s after the kill"
 check "endkill: exactly one record of the ended call across both nodes" \
 	wait_for 20 eval '[ "$(( $(records a "$CALL1") + $(records b "$CALL1") ))" = 1 ]'
 want_flows=$(((HA_CALLS - 1) * 4))
@@ -532,6 +546,8 @@ touch "$CTL/bye"
 check "takeover: the terminal's UA ends" wait_for 30 eval '! _sip_running $UAC'
 touch "$CTL/stop"
 check "takeover: the far end's UA ends" wait_for 10 eval '! _sip_running $UAS'
+# A record is written once redis answered its call's end: none waits.
+check "takeover: no record waits for redis" wait_for 5 eval '[ "$(health a records_waiting)" = 0 ]'
 RES=$HA/result.txt
 # Per call: its media gaps at each event (the largest pause in arrivals from
 # the event to the next), its records and counts; the calls ended before
