@@ -20,8 +20,8 @@
 /* s: a call this young may not be in the peer's media hash yet (written
  * every second, read every second). */
 #define LIVE_NEW 2
-/* s a call's "billed" mark lives in Redis: a record resent after a lost
- * answer is not pushed twice. */
+/* s a call's "billed" mark (np:billed:KEY) lives in Redis: a record resent
+ * after a lost answer is not pushed twice. */
 #define BILLED_TTL "86400"
 
 
@@ -433,9 +433,6 @@ static void apply_entries(struct np_cluster *cl, struct np_redis_entry *e,
 	latch_all(cl);
 }
 
-/* Records whose transaction Redis answered go to the file; with Redis
- * unreachable, all of them at once: the transactions stay queued and
- * reach Redis when it returns (docs/ha.md, "Ended calls stay ended"). */
 static void pending_free(struct np_unfiled *p)
 {
 	free(p->key);
@@ -452,6 +449,9 @@ static void pending_save(struct np_cluster *cl)
 			strerror(-err));
 }
 
+/* Records whose transaction Redis answered go to the file; with Redis
+ * unreachable, all of them at once: the transactions stay queued and
+ * reach Redis when it returns (docs/ha.md, "Ended calls stay ended"). */
 static void flush_pending(struct np_cluster *cl)
 {
 	struct np_unfiled *p;
@@ -673,6 +673,24 @@ void np_cluster_tick(struct np_cluster *cl, time_t now)
 	write_health(cl);
 }
 
+/* A record waiting for its transaction; NULL on no memory. */
+static struct np_unfiled *pending_new(const char *key, const char *line,
+				      size_t len, uint64_t txn)
+{
+	struct np_unfiled *p = calloc(1, sizeof(*p));
+
+	if (p && (!(p->line = malloc(len)) || !(p->key = strdup(key)))) {
+		pending_free(p);
+		return NULL;
+	}
+	if (p) {
+		memcpy(p->line, line, len);
+		p->len = len;
+		p->txn = txn;
+	}
+	return p;
+}
+
 void np_cluster_charged(struct np_cluster *cl, const struct np_term *t,
 			const struct np_call *call, const char *line,
 			size_t len)
@@ -688,27 +706,12 @@ void np_cluster_charged(struct np_cluster *cl, const struct np_term *t,
 		"return 0";
 	static struct cmd cmds[1];
 	char key[NP_LIVE_KEY_MAX], billed[NP_LIVE_KEY_MAX + 16];
-	size_t rlen = len && line[len - 1] == '\n' ? len - 1 : len;
-	struct np_unfiled *p;
-	uint64_t before;
+	struct np_unfiled *p = NULL;
+	uint64_t before = cl->txns;
 
-	p = calloc(1, sizeof(*p));
-	if (p && (!(p->line = malloc(len)) ||
-		  !(p->key = malloc(NP_LIVE_KEY_MAX)))) {
-		pending_free(p);
-		p = NULL;
-	}
-	if (cl->role != NP_ROLE_ACTIVE || !cl->st.redis.connected || !p) {
-		/* Not ours to tell Redis, or Redis away (the transaction
-		 * waits in the queue for it): the file at once. */
-		if (cl->role == NP_ROLE_ACTIVE)
-			cl->st.records_unconfirmed++;
-		cl->record(cl->record_arg, line, len);
-		if (p)
-			pending_free(p);
-		if (cl->role != NP_ROLE_ACTIVE)
-			return;
-		p = NULL;
+	if (cl->role != NP_ROLE_ACTIVE) {
+		cl->record(cl->record_arg, line, len); /* not Redis' business */
+		return;
 	}
 	np_live_key(t, call, key, sizeof(key));
 	snprintf(billed, sizeof(billed), "np:billed:%s", key);
@@ -720,27 +723,22 @@ void np_cluster_charged(struct np_cluster *cl, const struct np_term *t,
 	args(&cmds[0], billed);
 	args(&cmds[0], NP_KEY_CHARGING);
 	args(&cmds[0], key);
-	arg(&cmds[0], line, rlen);
+	arg(&cmds[0], line, len && line[len - 1] == '\n' ? len - 1 : len);
 	args(&cmds[0], cl->cfg.node);
 	args(&cmds[0], BILLED_TTL);
-	before = cl->txns;
 	send_txn(cl, cmds, 1);
-	if (!p)
-		return;
-	if (cl->txns == before) {
-		/* Queue full, dropped: it never reaches Redis. */
+	/* Written once Redis answered: a node killed before leaves no record
+	 * (kept in STATE.unfiled for its restart), and the call, still live
+	 * in Redis, is the next node's to end and bill. Redis away (the
+	 * transaction waits in the queue), the queue full (it never goes),
+	 * or no memory: the file at once. */
+	if (cl->st.redis.connected && cl->txns != before)
+		p = pending_new(key, line, len, cl->txns);
+	if (!p) {
 		cl->st.records_unconfirmed++;
 		cl->record(cl->record_arg, line, len);
-		pending_free(p);
 		return;
 	}
-	/* Written once Redis answered (or is found unreachable): a node
-	 * killed before that leaves no record, and the call, still live in
-	 * Redis, is the next node's to end and bill. */
-	p->txn = cl->txns;
-	p->len = len;
-	memcpy(p->line, line, len);
-	memcpy(p->key, key, sizeof(key));
 	*cl->pending_tail = p;
 	cl->pending_tail = &p->next;
 	pending_save(cl);
