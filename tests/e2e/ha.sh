@@ -433,11 +433,14 @@ check "partition: healed, b gives the addresses back" wait_for 10 eval '! has_vi
 # --- isolated: a cut from redis and from b at once -----------------------------
 # a may no longer act once its lease could have lapsed at redis and b's
 # promise ended: it stops (isolated), keepalived moves the addresses, b
-# takes the lease and the calls. What each node sends on the SIP ports is
-# captured on its own links: a's last datagram comes before b's first.
+# takes the lease and the calls. What each node sends from the virtual
+# addresses on the SIP ports is captured on its own links (not what its
+# kernel forwards once the addresses left it): a's last datagram comes
+# before b's first.
 for n in a b; do
 	for dev in acc0 core0; do
-		capture "$(ns_of $n)" "$dev" "iso-$n-$dev.pcap" -Q out udp and '(port 5060 or portrange 20000-20999)' || true
+		capture "$(ns_of $n)" "$dev" "iso-$n-$dev.pcap" -Q out udp and \
+			"(src host $VIP_ACC or src host $VIP_CORE) and (port 5060 or portrange 20000-20999)" || true
 	done
 done
 sleep 1
