@@ -243,3 +243,41 @@ bool np_sockaddr_eq(const struct np_sockaddr *a, const struct np_sockaddr *b)
 	return a->family == b->family && a->port == b->port &&
 	       !memcmp(&a->addr, &b->addr, n);
 }
+
+socklen_t np_sockaddr_to(const struct np_sockaddr *a,
+			  struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (a->family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_addr = a->addr.v6;
+		s6->sin6_port = htons(a->port);
+		return sizeof(*s6);
+	}
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+
+	s4->sin_family = AF_INET;
+	s4->sin_addr = a->addr.v4;
+	s4->sin_port = htons(a->port);
+	return sizeof(*s4);
+}
+
+void np_sockaddr_from(const struct sockaddr_storage *ss,
+		      struct np_sockaddr *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->family = ss->ss_family;
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)ss;
+
+		a->addr.v6 = s6->sin6_addr;
+		a->port = ntohs(s6->sin6_port);
+	} else {
+		const struct sockaddr_in *s4 = (const void *)ss;
+
+		a->addr.v4 = s4->sin_addr;
+		a->port = ntohs(s4->sin_port);
+	}
+}

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/socket.h>
 #include "natproxy.h"
 
 struct np_endpoint {
@@ -55,5 +56,10 @@ struct np_sockaddr;
 const char *np_sipaddr_host(const struct np_sockaddr *a, char *out,
 			    size_t len);
 bool np_sockaddr_eq(const struct np_sockaddr *a, const struct np_sockaddr *b);
+/* For the socket calls and back; the length of what *ss holds. */
+socklen_t np_sockaddr_to(const struct np_sockaddr *a,
+			    struct sockaddr_storage *ss);
+void np_sockaddr_from(const struct sockaddr_storage *ss,
+		      struct np_sockaddr *a);
 
 #endif

@@ -1390,14 +1390,34 @@ static int get_name(struct parser *p, const yaml_node_t *k,
 }
 
 enum { C_REDIS, C_SENTINELS, C_MASTER, C_NODE, C_PEER, C_SHARE, C_LEASE,
-       C_QUEUE, C_COUNT };
+       C_QUEUE, C_HEARTBEAT, C_PEER_HEARTBEAT, C_COUNT };
 
 static const char *const cluster_keys[C_COUNT] = {
 	[C_REDIS] = "redis",	     [C_SENTINELS] = "sentinels",
 	[C_MASTER] = "master",	     [C_NODE] = "node",
 	[C_PEER] = "peer",	     [C_SHARE] = "share",
 	[C_LEASE] = "lease_ms",	     [C_QUEUE] = "queue",
+	[C_HEARTBEAT] = "heartbeat", [C_PEER_HEARTBEAT] = "peer_heartbeat",
 };
+
+/* An ADDR:PORT of the cluster section, if the key is there. */
+static int get_hostport(struct parser *p, const yaml_node_t *k,
+			const yaml_node_t *v, struct np_sockaddr *a)
+{
+	char why[WHY_MAX];
+	const char *s, *e;
+	int ret;
+
+	if (!k)
+		return 0;
+	ret = want_scalar(p, k, v, &s);
+	if (ret)
+		return ret;
+	e = scan_hostport(s, a, why, false);
+	return e ? fail(p, v->start_mark, "bad %s '%.60s': %s",
+			sval(k), s, e) :
+		   0;
+}
 
 /* The sentinels: a non-empty list of ADDRESS:PORT, none twice. */
 static int get_sentinels(struct parser *p, const yaml_node_t *k,
@@ -1447,8 +1467,6 @@ static int get_redis(struct parser *p, const yaml_node_t *k,
 		     const yaml_node_t *v, yaml_node_t **kn, yaml_node_t **vn)
 {
 	struct np_cluster_config *c = &p->cfg->cluster;
-	char why[WHY_MAX];
-	const char *s, *e;
 	int ret;
 
 	if (kn[C_REDIS] && kn[C_SENTINELS])
@@ -1476,14 +1494,7 @@ static int get_redis(struct parser *p, const yaml_node_t *k,
 				       c->master, sizeof(c->master));
 		return ret;
 	}
-	ret = want_scalar(p, kn[C_REDIS], vn[C_REDIS], &s);
-	if (ret)
-		return ret;
-	e = scan_hostport(s, &c->redis, why, false);
-	if (e)
-		return fail(p, vn[C_REDIS]->start_mark, "bad redis '%.60s': %s",
-			    s, e);
-	return 0;
+	return get_hostport(p, kn[C_REDIS], vn[C_REDIS], &c->redis);
 }
 
 /* High availability: off unless the section is there; node, and redis or
@@ -1525,6 +1536,19 @@ static int parse_cluster(struct parser *p, const yaml_node_t *k,
 	if (!ret && !strcmp(c->node, c->peer))
 		ret = fail(p, vn[C_PEER]->start_mark,
 			   "bad peer '%.60s': the node itself", c->peer);
+	if (!ret)
+		ret = get_hostport(p, kn[C_HEARTBEAT], vn[C_HEARTBEAT],
+				    &c->heartbeat);
+	if (!ret)
+		ret = get_hostport(p, kn[C_PEER_HEARTBEAT],
+				    vn[C_PEER_HEARTBEAT], &c->peer_heartbeat);
+	/* One without the other would hear nothing or be heard by none. */
+	if (!ret && !c->heartbeat.family != !c->peer_heartbeat.family)
+		ret = fail(p, value_mark(k, v),
+			   "heartbeat and peer_heartbeat go together in cluster");
+	if (!ret && c->heartbeat.family && !c->peer[0])
+		ret = fail(p, value_mark(k, v),
+			   "a heartbeat needs the peer's name in cluster");
 	return ret;
 }
 

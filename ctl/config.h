@@ -199,6 +199,11 @@ struct np_cluster_config {
 	char share[NP_CLUSTER_NAME_MAX]; /* the lease's name */
 	uint32_t lease_ms; /* the lease's time to live */
 	uint32_t queue; /* records held while Redis is away */
+	/* The heartbeat between the two nodes (ctl/cluster/peer.c): where
+	 * this node hears its peer (its own core address) and where the
+	 * peer hears it. family 0: none, and an active node that loses
+	 * Redis stops acting when its lease could have lapsed. */
+	struct np_sockaddr heartbeat, peer_heartbeat;
 };
 
 /* Whether this node is part of a cluster (a cluster section). */

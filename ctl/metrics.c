@@ -448,7 +448,9 @@ static void render_cluster(FILE *f, const struct np_metrics_cluster *c)
 {
 	head(f, "natproxy_cluster_role", "gauge",
 	     "This node's role: active (acts), standby (follows the active "
-	     "node), fenced (lost the lease while active: acts on nothing).");
+	     "node), fenced (lost the lease while active: acts on nothing), "
+	     "isolated (was active, reaches neither Redis nor its peer: acts "
+	     "on nothing).");
 	render_one_of(f, "natproxy_cluster_role", "role", c->roles, c->n_roles,
 		      c->role);
 	head(f, "natproxy_cluster_lease", "gauge",
@@ -502,6 +504,29 @@ static void render_cluster(FILE *f, const struct np_metrics_cluster *c)
 	       NULL, c->fencings);
 	sample(f, "natproxy_cluster_transitions_total", "to", "standby", NULL,
 	       NULL, c->demotions);
+	sample(f, "natproxy_cluster_transitions_total", "to", "isolated", NULL,
+	       NULL, c->isolations);
+	head(f, "natproxy_cluster_records_unconfirmed_total", "counter",
+	     "Charging records written before Redis confirmed their call's "
+	     "end (Redis away: the end reaches it when it returns).");
+	sample(f, "natproxy_cluster_records_unconfirmed_total", NULL, NULL,
+	       NULL, NULL, c->records_unconfirmed);
+	if (c->have_peer) {
+		head(f, "natproxy_cluster_peer", "gauge",
+		     "What the peer node last said in its heartbeat (unheard: "
+		     "nothing for two thirds of the lease).");
+		render_one_of(f, "natproxy_cluster_peer", "state", c->peers,
+			      c->n_peers, c->peer);
+		head(f, "natproxy_cluster_heartbeats_total", "counter",
+		     "Heartbeats sent to the peer, heard from it, and refused "
+		     "(not from the peer's address, name or share).");
+		sample(f, "natproxy_cluster_heartbeats_total", "dir", "sent",
+		       NULL, NULL, c->beats_sent);
+		sample(f, "natproxy_cluster_heartbeats_total", "dir", "heard",
+		       NULL, NULL, c->beats_heard);
+		sample(f, "natproxy_cluster_heartbeats_total", "dir", "bad",
+		       NULL, NULL, c->beats_bad);
+	}
 	head(f, "natproxy_cluster_entries_applied_total", "counter",
 	     "Entries of the active node's stream applied here (standby), and "
 	     "records in them damaged or not copied.");

@@ -47,7 +47,13 @@ struct np_metrics_cluster {
 	char redis_master[300]; /* HOST:PORT last connected to; "": none */
 	uint64_t queued, queue_high, sent, dropped, refused, connects;
 	uint64_t failovers, not_master;
-	uint64_t promotions, fencings, demotions;
+	uint64_t promotions, fencings, demotions, isolations;
+	/* The heartbeat with the peer (docs/ha.md, "Two of three"). */
+	bool have_peer;
+	const char *peer; /* what the peer says, or "unheard" */
+	const char *const *peers;
+	size_t n_peers;
+	uint64_t beats_sent, beats_heard, beats_bad, records_unconfirmed;
 	uint64_t entries_applied, records_bad, calls_copied, calls_taken_over,
 		calls_not_taken, resyncs, input_dropped;
 };

@@ -765,7 +765,8 @@ static double health_num(const char *text, const char *name)
 
 /* "health": a cluster node's health as natproxyd last wrote it beside its
  * state file (docs/ha.md); keepalived's track_script. 0: natproxyd runs,
- * wrote it within HEALTH_STALE seconds, and is not fenced. */
+ * wrote it within HEALTH_STALE seconds, and is neither fenced nor
+ * isolated (keepalived then moves the addresses away from it). */
 static int cmd_health(struct ctl *ctl, int argc, char **argv)
 {
 	char path[PATH_MAX + 16], text[2048], why[PATH_MAX + 64] = "";
@@ -798,6 +799,9 @@ static int cmd_health(struct ctl *ctl, int argc, char **argv)
 	else if (strstr(text, "\"role\": \"fenced\""))
 		snprintf(why, sizeof(why), "fenced: another node holds the "
 					    "lease");
+	else if (strstr(text, "\"role\": \"isolated\""))
+		snprintf(why, sizeof(why), "isolated: neither redis nor the "
+					    "peer node reachable");
 	if (ctl->json) {
 		printf("{\"healthy\": %s, \"why\": ", *why ? "false" : "true");
 		json_str(stdout, why);

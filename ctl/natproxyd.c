@@ -161,44 +161,6 @@ static void slow_turn(double since, unsigned int served)
 	np_info("event loop: a turn took %.1f ms (served:%s)", ms, what);
 }
 
-static socklen_t to_sockaddr(const struct np_sockaddr *a,
-			     struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (a->family == AF_INET6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-
-		s6->sin6_family = AF_INET6;
-		s6->sin6_addr = a->addr.v6;
-		s6->sin6_port = htons(a->port);
-		return sizeof(*s6);
-	}
-	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-
-	s4->sin_family = AF_INET;
-	s4->sin_addr = a->addr.v4;
-	s4->sin_port = htons(a->port);
-	return sizeof(*s4);
-}
-
-static void from_sockaddr(const struct sockaddr_storage *ss,
-			  struct np_sockaddr *a)
-{
-	memset(a, 0, sizeof(*a));
-	a->family = ss->ss_family;
-	if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const void *)ss;
-
-		a->addr.v6 = s6->sin6_addr;
-		a->port = ntohs(s6->sin6_port);
-	} else {
-		const struct sockaddr_in *s4 = (const void *)ss;
-
-		a->addr.v4 = s4->sin_addr;
-		a->port = ntohs(s4->sin_port);
-	}
-}
-
 /* Opens realm's socket on port (r: that realm, of the configuration being
  * started); 0 if it is open already. */
 static int sock_bind(struct daemon *d, const struct np_realm *r, size_t realm,
@@ -253,7 +215,7 @@ static int sock_bind(struct daemon *d, const struct np_realm *r, size_t realm,
 			setsockopt(fd, IPPROTO_IP, IP_TOS, &tos, sizeof(tos));
 	}
 	local.port = port;
-	len = to_sockaddr(&local, &ss);
+	len = np_sockaddr_to(&local, &ss);
 	ev.data.u64 = ((uint64_t)realm << 16) | port;
 	if (bind(fd, (struct sockaddr *)&ss, len) ||
 	    epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev)) {
@@ -342,7 +304,7 @@ static int sock_send(void *ctx, size_t realm, uint16_t from_port,
 {
 	struct daemon *d = ctx;
 	struct sockaddr_storage ss;
-	socklen_t sl = to_sockaddr(to, &ss);
+	socklen_t sl = np_sockaddr_to(to, &ss);
 	int fd = d->socks[realm] ? d->socks[realm][from_port] : -1, q;
 
 	if (fd < 0)
@@ -418,6 +380,16 @@ static int flows_sum(void *ctx,
 /* A record is in the file whole or not at all, and held in order while
  * it cannot be written (charging_file.c, claim 9). */
 static void charge(void *ctx, const char *line, size_t len)
+{
+	struct daemon *d = ctx;
+
+	/* A cluster node's record waits for Redis to hold its call's end
+	 * (np_cluster_charged, below). */
+	if (!d->cluster)
+		np_charging_append(&d->charging, line, len);
+}
+
+static void record(void *ctx, const char *line, size_t len)
 {
 	struct daemon *d = ctx;
 
@@ -949,7 +921,7 @@ static void drain_socket(struct daemon *d, size_t realm, uint16_t port)
 				continue;
 			}
 			bufs[i][msgs[i].msg_len] = '\0';
-			from_sockaddr(&from[i], &src);
+			np_sockaddr_from(&from[i], &src);
 			np_proxy_input(&d->px, realm, port, &src, bufs[i],
 				       msgs[i].msg_len, monotonic_now());
 			/* The datagram may have closed this socket. */
@@ -1183,6 +1155,15 @@ static void cluster_metrics(const struct np_cluster *cl, struct np_metrics *m)
 	c->promotions = st.promotions;
 	c->fencings = st.fencings;
 	c->demotions = st.demotions;
+	c->isolations = st.isolations;
+	c->records_unconfirmed = st.records_unconfirmed;
+	c->have_peer = st.have_peer;
+	c->peers = np_peer_state_names;
+	c->n_peers = NP_PEER_MAX;
+	c->peer = np_peer_state_names[st.peer.peer];
+	c->beats_sent = st.peer.sent;
+	c->beats_heard = st.peer.heard;
+	c->beats_bad = st.peer.bad;
 	c->entries_applied = st.applied;
 	c->records_bad = st.apply_bad;
 	c->calls_copied = st.copied_calls;
@@ -1523,6 +1504,8 @@ int main(int argc, char **argv)
 		if (!err)
 			err = np_cluster_start(&d.cluster, &d.cfg, &d.px,
 					       &d.journal, d.health_path, &efd);
+		if (!err)
+			np_cluster_records(d.cluster, record, &d);
 		if (!err && epoll_ctl(d.epfd, EPOLL_CTL_ADD, efd, &ev))
 			err = -errno;
 		if (err) {

@@ -11,6 +11,8 @@
 #include "cluster/cluster.h"
 #include "cluster/follow.h"
 #include "cluster/live.h"
+#include "cluster/peer.h"
+#include "cluster/unfiled.h"
 #include "log.h"
 
 #define MEDIA_TTL_MS "30000" /* a dead node's live calls are not taken over later */
@@ -18,6 +20,10 @@
 /* s: a call this young may not be in the peer's media hash yet (written
  * every second, read every second). */
 #define LIVE_NEW 2
+/* s a call's "billed" mark (np:billed:KEY) lives in Redis: a record resent
+ * after a lost answer is not pushed twice. */
+#define BILLED_TTL "86400"
+
 
 struct np_cluster {
 	struct np_cluster_config cfg;
@@ -27,11 +33,24 @@ struct np_cluster {
 	/* The peer's entries, applied a bounded step per loop turn. */
 	struct np_follower *follower;
 	int event_fd; /* the Redis thread's: written to come back soon */
-	char health[4096];
+	struct np_peer *peer; /* NULL: no heartbeat configured */
+	enum np_peer_state peer_seen; /* as last logged */
+	/* CLOCK_MONOTONIC ms: the lease is ours at Redis until then. */
+	double lease_until;
+	/* Transactions queued so far (their numbers), and the records
+	 * waiting for theirs, in order. */
+	uint64_t txns;
+	struct np_unfiled *pending, **pending_tail;
+	void (*record)(void *arg, const char *line, size_t len);
+	void *record_arg;
+	char health[4096], unfiled[4096];
 	enum np_role role;
 	enum np_lease_seen lease;
 	char holder[NP_CLUSTER_NAME_MAX];
 	bool have_addrs, following;
+	/* Our media hash may hold calls ended by another node since we last
+	 * acted: replaced at the next write. */
+	bool media_stale;
 	/* Entries of the peer applied since we last acted: a promotion
 	 * takes its calls over. */
 	bool copied;
@@ -49,6 +68,11 @@ static double mono_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double mono_ms(void)
+{
+	return mono_now() * 1e3;
 }
 
 static double wall_now(void)
@@ -90,8 +114,10 @@ static void send_txn(struct np_cluster *cl, struct cmd *cmds, size_t n)
 		argv[i] = cmds[i].argv;
 		lens[i] = cmds[i].lens;
 	}
-	if (np_redis_queue(cl->redis, n, argc, argv, lens))
+	if (np_redis_queue(cl->redis, n, argc, argv, lens)) {
 		cl->st.published++;
+		cl->txns++;
+	}
 }
 
 /* The journal's hook: a snapshot or a batch, to our stream. */
@@ -317,6 +343,7 @@ static void become(struct np_cluster *cl, enum np_role next, time_t now)
 		/* What the peer wrote while it acted, all in before its calls
 		 * become ours. */
 		follow_step(cl, now, true);
+		cl->media_stale = true;
 		take_over(cl, now);
 		cl->copied = false;
 		cl->st.promotions++;
@@ -330,9 +357,19 @@ static void become(struct np_cluster *cl, enum np_role next, time_t now)
 		break;
 	case NP_ROLE_FENCED:
 		cl->st.fencings++;
-		np_warn("cluster: node '%s' fenced: '%s' holds the lease; no "
-			"keepalives, no charging, no answers from here",
-			cl->cfg.node, cl->holder);
+		np_warn("cluster: node '%s' fenced: '%s'%s; no keepalives, no "
+			"charging, no answers from here",
+			cl->cfg.node,
+			cl->lease == NP_LEASE_OTHER ? cl->holder : cl->cfg.peer,
+			cl->lease == NP_LEASE_OTHER ? " holds the lease" :
+						      " acts (redis unreachable)");
+		break;
+	case NP_ROLE_ISOLATED:
+		cl->st.isolations++;
+		np_warn("cluster: node '%s' isolated: neither redis nor '%s' "
+			"confirms it may act (its lease may lapse at redis); "
+			"no keepalives, no charging, no answers from here",
+			cl->cfg.node, cl->cfg.peer);
 		break;
 	default:
 		cl->st.demotions++;
@@ -342,13 +379,65 @@ static void become(struct np_cluster *cl, enum np_role next, time_t now)
 					 "the addresses are not here");
 		break;
 	}
+	if (was == NP_ROLE_ISOLATED && next == NP_ROLE_ACTIVE)
+		np_info("cluster: node '%s' acts again: redis says the lease "
+			"is its own", cl->cfg.node);
+}
+
+/* Whether the lease cannot be another node's yet: its time at Redis, or
+ * the peer's promise (peer.h), less the margin. */
+static bool permitted(const struct np_cluster *cl, double now)
+{
+	struct np_peer_stats ps = { 0 };
+	double until = cl->lease_until;
+
+	if (cl->peer) {
+		np_peer_stats(cl->peer, now, &ps);
+		if (ps.echo_until > until)
+			until = ps.echo_until;
+	}
+	return now < until - NP_PEER_MARGIN(cl->cfg.lease_ms);
+}
+
+/* What the heartbeats say of us after step s. */
+static enum np_peer_state peer_state(enum np_role role,
+				     const struct np_role_step *s)
+{
+	switch (role) {
+	case NP_ROLE_ACTIVE:
+		return NP_PEER_ACTIVE;
+	case NP_ROLE_ISOLATED:
+		return NP_PEER_ISOLATED;
+	case NP_ROLE_FENCED:
+		return NP_PEER_FENCED;
+	default:
+		return s->want == NP_LEASE_TAKE || s->want == NP_LEASE_HOLD ?
+			       NP_PEER_TAKING :
+			       NP_PEER_STANDBY;
+	}
 }
 
 static void decide(struct np_cluster *cl, time_t now)
 {
-	struct np_role_view v = { cl->have_addrs, cl->lease };
+	double ms = mono_ms();
+	struct np_role_view v = { cl->have_addrs, cl->lease, permitted(cl, ms),
+				  cl->peer && np_peer_active(cl->peer, ms) };
 	struct np_role_step s = np_role_next(cl->role, &v);
-	bool follow = s.follow && !strcmp(cl->holder, cl->cfg.peer);
+	bool follow;
+
+	/* Taking the lease or starting to act: the peer must still be
+	 * silent, checked again as our echoes stop (peer.h). */
+	if ((s.want == NP_LEASE_TAKE ||
+	     (s.want == NP_LEASE_HOLD && cl->role == NP_ROLE_STANDBY) ||
+	     (s.next == NP_ROLE_ACTIVE && cl->role != NP_ROLE_ACTIVE)) &&
+	    cl->peer && !np_peer_take(cl->peer, ms)) {
+		s.next = cl->role;
+		if (s.want == NP_LEASE_TAKE || cl->role == NP_ROLE_STANDBY)
+			s.want = NP_LEASE_WATCH;
+	}
+	if (cl->peer)
+		np_peer_set(cl->peer, peer_state(s.next, &s), cl->lease_until);
+	follow = s.follow && !strcmp(cl->holder, cl->cfg.peer);
 
 	np_redis_want(cl->redis, s.want);
 	if (follow != cl->following) {
@@ -406,6 +495,45 @@ static void apply_entries(struct np_cluster *cl, struct np_redis_entry *e,
 	follow_step(cl, now, false);
 }
 
+static void pending_free(struct np_unfiled *p)
+{
+	free(p->key);
+	free(p->line);
+	free(p);
+}
+
+static void pending_save(struct np_cluster *cl)
+{
+	int err = np_unfiled_save(cl->unfiled, cl->pending);
+
+	if (err)
+		np_warn("cluster: cannot write '%s': %s", cl->unfiled,
+			strerror(-err));
+}
+
+/* Records whose transaction Redis answered go to the file; with Redis
+ * unreachable, all of them at once: the transactions stay queued and
+ * reach Redis when it returns (docs/ha.md, "Ended calls stay ended"). */
+static void flush_pending(struct np_cluster *cl)
+{
+	struct np_unfiled *p;
+	bool any = false;
+
+	while ((p = cl->pending) &&
+	       (p->txn <= cl->st.redis.done || !cl->st.redis.connected)) {
+		cl->pending = p->next;
+		if (!cl->pending)
+			cl->pending_tail = &cl->pending;
+		if (p->txn > cl->st.redis.done)
+			cl->st.records_unconfirmed++;
+		cl->record(cl->record_arg, p->line, p->len);
+		pending_free(p);
+		any = true;
+	}
+	if (any)
+		pending_save(cl);
+}
+
 void np_cluster_event(struct np_cluster *cl, time_t now)
 {
 	struct np_redis_news news;
@@ -420,7 +548,9 @@ void np_cluster_event(struct np_cluster *cl, time_t now)
 			news.holder);
 	cl->lease = news.lease;
 	cl->st.lease = news.lease;
+	cl->lease_until = news.lease_until;
 	memcpy(cl->holder, news.holder, sizeof(cl->holder));
+	flush_pending(cl);
 	if (news.have_fields) {
 		struct np_redis_field *prev = cl->fields;
 		size_t n_prev = cl->n_fields;
@@ -442,28 +572,37 @@ void np_cluster_event(struct np_cluster *cl, time_t now)
 			(unsigned long long)news.stats.dropped);
 		np_core_changed_all(&cl->px->core);
 	}
-	if (lease_changed)
-		decide(cl, now);
+	/* Also on a renewal: the lease's end moved (the heartbeats say it). */
+	decide(cl, now);
 }
 
 /* HSETs n fields of keys and texts to our media hash, with its TTL. */
 static void publish_fields(struct np_cluster *cl, char (*keys)[NP_LIVE_KEY_MAX],
 			   char **texts, size_t n)
 {
-	static struct cmd cmds[2];
+	static struct cmd cmds[3];
+	struct cmd *c = cmds;
 	size_t i;
 
 	memset(cmds, 0, sizeof(cmds));
-	args(&cmds[0], "HSET");
-	args(&cmds[0], cl->key[2]);
-	for (i = 0; i < n; i++) {
-		args(&cmds[0], keys[i]);
-		args(&cmds[0], texts[i]);
+	if (cl->media_stale) {
+		/* Acting again: fields of calls that ended elsewhere since we
+		 * last did go, in the step that writes ours. */
+		args(c, "DEL");
+		args(c++, cl->key[2]);
+		cl->media_stale = false;
 	}
-	args(&cmds[1], "PEXPIRE");
-	args(&cmds[1], cl->key[2]);
-	args(&cmds[1], MEDIA_TTL_MS);
-	send_txn(cl, cmds, 2);
+	args(c, "HSET");
+	args(c, cl->key[2]);
+	for (i = 0; i < n; i++) {
+		args(c, keys[i]);
+		args(c, texts[i]);
+	}
+	c++;
+	args(c, "PEXPIRE");
+	args(c, cl->key[2]);
+	args(c++, MEDIA_TTL_MS);
+	send_txn(cl, cmds, c - cmds);
 }
 
 /* Every live call's counters and latches, to our media hash. */
@@ -492,11 +631,41 @@ static void publish_live(struct np_cluster *cl)
 		publish_fields(cl, keys, texts, n);
 	while (n)
 		free(texts[--n]);
+	if (cl->media_stale) {
+		/* No live call to write: the stale hash goes alone. */
+		static struct cmd del;
+
+		memset(&del, 0, sizeof(del));
+		args(&del, "DEL");
+		args(&del, cl->key[2]);
+		send_txn(cl, &del, 1);
+		cl->media_stale = false;
+	}
 }
 
 static const char *role_json(const struct np_cluster *cl)
 {
 	return np_role_names[cl->role];
+}
+
+static size_t records_waiting(const struct np_cluster *cl)
+{
+	const struct np_unfiled *p;
+	size_t n = 0;
+
+	for (p = cl->pending; p; p = p->next)
+		n++;
+	return n;
+}
+
+static const char *peer_name(const struct np_cluster *cl)
+{
+	struct np_peer_stats ps;
+
+	if (!cl->peer)
+		return "none";
+	np_peer_stats(cl->peer, mono_ms(), &ps);
+	return np_peer_state_names[ps.peer];
 }
 
 static void write_health(struct np_cluster *cl)
@@ -515,7 +684,9 @@ static void write_health(struct np_cluster *cl)
 		"\"queued\": %zu, \"dropped\": %llu, \"promotions\": %llu, "
 		"\"fencings\": %llu, \"copied_calls\": %llu, "
 		"\"taken_over\": %llu, \"dropped_input\": %llu, "
-		"\"keepalives_sent\": %llu, \"calls_ended\": %llu}\n",
+		"\"keepalives_sent\": %llu, \"calls_ended\": %llu, "
+		"\"isolations\": %llu, \"peer_says\": \"%s\", "
+		"\"records_unconfirmed\": %llu, \"records_waiting\": %zu}\n",
 		cl->cfg.node, cl->cfg.peer, role_json(cl), (int)getpid(),
 		wall_now(), cl->have_addrs ? "true" : "false",
 		np_lease_names[cl->lease], cl->holder,
@@ -527,9 +698,28 @@ static void write_health(struct np_cluster *cl)
 		(unsigned long long)cl->st.taken_over,
 		(unsigned long long)cl->st.dropped_input,
 		(unsigned long long)cl->px->core.stats.keepalives_sent,
-		(unsigned long long)cl->px->core.stats.calls_ended);
+		(unsigned long long)cl->px->core.stats.calls_ended,
+		(unsigned long long)cl->st.isolations,
+		peer_name(cl),
+		(unsigned long long)cl->st.records_unconfirmed,
+		records_waiting(cl));
 	if (fclose(f) || rename(tmp, cl->health))
 		unlink(tmp);
+}
+
+/* Once a second: a change in what the peer says is a log line. */
+static void peer_watch(struct np_cluster *cl)
+{
+	struct np_peer_stats ps;
+
+	if (!cl->peer)
+		return;
+	np_peer_stats(cl->peer, mono_ms(), &ps);
+	if (ps.peer != cl->peer_seen)
+		np_info("cluster: peer '%s' %s%s", cl->cfg.peer,
+			ps.peer == NP_PEER_UNHEARD ? "" : "says ",
+			np_peer_state_names[ps.peer]);
+	cl->peer_seen = ps.peer;
 }
 
 void np_cluster_tick(struct np_cluster *cl, time_t now)
@@ -540,37 +730,114 @@ void np_cluster_tick(struct np_cluster *cl, time_t now)
 		np_info("cluster: the virtual addresses are %s",
 			here ? "here" : "not here");
 	cl->have_addrs = here;
+	peer_watch(cl);
+	flush_pending(cl);
 	decide(cl, now);
 	if (cl->role == NP_ROLE_ACTIVE)
 		publish_live(cl);
 	write_health(cl);
 }
 
+/* A record waiting for its transaction; NULL on no memory. */
+static struct np_unfiled *pending_new(const char *key, const char *line,
+				      size_t len, uint64_t txn)
+{
+	struct np_unfiled *p = calloc(1, sizeof(*p));
+
+	if (p && (!(p->line = malloc(len)) || !(p->key = strdup(key)))) {
+		pending_free(p);
+		return NULL;
+	}
+	if (p) {
+		memcpy(p->line, line, len);
+		p->len = len;
+		p->txn = txn;
+	}
+	return p;
+}
+
 void np_cluster_charged(struct np_cluster *cl, const struct np_term *t,
 			const struct np_call *call, const char *line,
 			size_t len)
 {
-	static struct cmd cmds[2];
-	char key[NP_LIVE_KEY_MAX];
+	/* The call's end and its record, in one step: the field goes (a
+	 * takeover never brings the call back), the record is pushed unless
+	 * the call was billed already (a transaction resent after a lost
+	 * answer). */
+	static const char END_SCRIPT[] =
+		"redis.call('hdel', KEYS[1], ARGV[1]) "
+		"if redis.call('set', KEYS[2], ARGV[3], 'NX', 'EX', ARGV[4]) "
+		"then redis.call('rpush', KEYS[3], ARGV[2]) return 1 end "
+		"return 0";
+	static struct cmd cmds[1];
+	char key[NP_LIVE_KEY_MAX], billed[NP_LIVE_KEY_MAX + 16];
+	struct np_unfiled *p = NULL;
+	uint64_t before = cl->txns;
 
-	if (cl->role != NP_ROLE_ACTIVE)
+	if (cl->role != NP_ROLE_ACTIVE) {
+		cl->record(cl->record_arg, line, len); /* not Redis' business */
 		return;
+	}
 	np_live_key(t, call, key, sizeof(key));
-	/* One step: the call is no longer live in Redis as its record is
-	 * written (a takeover never brings an ended call back). */
+	snprintf(billed, sizeof(billed), "np:billed:%s", key);
 	memset(cmds, 0, sizeof(cmds));
-	args(&cmds[0], "HDEL");
+	args(&cmds[0], "EVAL");
+	args(&cmds[0], END_SCRIPT);
+	args(&cmds[0], "3");
 	args(&cmds[0], cl->key[2]);
+	args(&cmds[0], billed);
+	args(&cmds[0], NP_KEY_CHARGING);
 	args(&cmds[0], key);
-	args(&cmds[1], "RPUSH");
-	args(&cmds[1], NP_KEY_CHARGING);
-	arg(&cmds[1], line, len && line[len - 1] == '\n' ? len - 1 : len);
-	send_txn(cl, cmds, 2);
+	arg(&cmds[0], line, len && line[len - 1] == '\n' ? len - 1 : len);
+	args(&cmds[0], cl->cfg.node);
+	args(&cmds[0], BILLED_TTL);
+	send_txn(cl, cmds, 1);
+	/* Written once Redis answered: a node killed before leaves no record
+	 * (kept in STATE.unfiled for its restart), and the call, still live
+	 * in Redis, is the next node's to end and bill. Redis away (the
+	 * transaction waits in the queue), the queue full (it never goes),
+	 * or no memory: the file at once. */
+	if (cl->st.redis.connected && cl->txns != before)
+		p = pending_new(key, line, len, cl->txns);
+	if (!p) {
+		cl->st.records_unconfirmed++;
+		cl->record(cl->record_arg, line, len);
+		return;
+	}
+	*cl->pending_tail = p;
+	cl->pending_tail = &p->next;
+	pending_save(cl);
 }
 
 bool np_cluster_acting(const struct np_cluster *cl)
 {
-	return !cl || cl->role == NP_ROLE_ACTIVE;
+	double now;
+
+	if (!cl)
+		return true;
+	if (cl->role != NP_ROLE_ACTIVE)
+		return false;
+	/* Exact between the ticks that change the role: the moment the
+	 * lease could be another node's, nothing more is done here. */
+	now = mono_ms();
+	if (cl->peer)
+		return np_peer_acting(cl->peer, now);
+	return now < cl->lease_until - NP_PEER_MARGIN(cl->cfg.lease_ms);
+}
+
+void np_cluster_records(struct np_cluster *cl,
+			void (*record)(void *arg, const char *line, size_t len),
+			void *arg)
+{
+	int n;
+
+	cl->record = record;
+	cl->record_arg = arg;
+	n = np_unfiled_reconcile(cl->unfiled, &cl->cfg, record, arg);
+	if (n > 0)
+		np_info("cluster: %d records of calls ended before the restart "
+			"filed",
+			n);
 }
 
 void np_cluster_dropped_input(struct np_cluster *cl)
@@ -582,6 +849,9 @@ void np_cluster_stats(const struct np_cluster *cl,
 		      struct np_cluster_stats *out)
 {
 	*out = cl->st;
+	out->have_peer = cl->peer;
+	if (cl->peer)
+		np_peer_stats(cl->peer, mono_ms(), &out->peer);
 }
 
 int np_cluster_health_path(const char *state, char *buf, size_t len)
@@ -605,10 +875,14 @@ int np_cluster_start(struct np_cluster **out, const struct np_config *cfg,
 	cl->px = px;
 	cl->role = NP_ROLE_STANDBY;
 	snprintf(cl->health, sizeof(cl->health), "%s", health);
+	/* STATE.health -> STATE.unfiled */
+	snprintf(cl->unfiled, sizeof(cl->unfiled), "%.*s.unfiled",
+		 (int)(strlen(health) > 7 ? strlen(health) - 7 : 0), health);
 	snprintf(cl->key[0], sizeof(cl->key[0]), NP_KEY_JOURNAL, cl->cfg.node);
 	snprintf(cl->key[1], sizeof(cl->key[1]), NP_KEY_SNAPSHOT,
 		 cl->cfg.node);
 	snprintf(cl->key[2], sizeof(cl->key[2]), NP_KEY_MEDIA, cl->cfg.node);
+	cl->pending_tail = &cl->pending;
 	err = np_follower_new(&cl->follower, px);
 	if (!err)
 		err = np_redis_start(&cl->redis, &cl->cfg, event_fd);
@@ -618,6 +892,17 @@ int np_cluster_start(struct np_cluster **out, const struct np_config *cfg,
 		return err;
 	}
 	cl->event_fd = *event_fd;
+	if (cl->cfg.heartbeat.family) {
+		err = np_peer_start(&cl->peer, &cl->cfg);
+		if (err) {
+			np_err("cluster: no heartbeat socket: %s",
+			       strerror(-err));
+			np_redis_stop(cl->redis);
+			np_follower_free(cl->follower);
+			free(cl);
+			return err;
+		}
+	}
 	j->replicate = replicate;
 	j->replicate_arg = cl;
 	cl->have_addrs = addrs_here(cfg);
@@ -631,12 +916,34 @@ int np_cluster_start(struct np_cluster **out, const struct np_config *cfg,
 
 void np_cluster_stop(struct np_cluster *cl)
 {
+	struct np_redis_news news;
+	struct np_unfiled *p;
+	int i;
+
 	if (!cl)
 		return;
+	/* The records' transactions get a second to reach Redis (else the
+	 * peer would take their calls over); then every record is written. */
+	for (i = 0; cl->pending && i < 10; i++) {
+		usleep(100000);
+		np_redis_poll(cl->redis, &news);
+		cl->st.redis = news.stats;
+		np_redis_entries_free(news.entries);
+		if (news.have_fields)
+			np_redis_fields_free(news.fields, news.n_fields);
+		flush_pending(cl);
+	}
+	while ((p = cl->pending)) {
+		cl->pending = p->next;
+		cl->record(cl->record_arg, p->line, p->len);
+		pending_free(p);
+	}
+	np_unfiled_save(cl->unfiled, NULL);
 	if (cl->role == NP_ROLE_ACTIVE) {
 		np_redis_want(cl->redis, NP_LEASE_RELEASE);
 		usleep(200000); /* one step of the link: bounded */
 	}
+	np_peer_stop(cl->peer);
 	np_redis_stop(cl->redis);
 	np_follower_free(cl->follower);
 	np_redis_fields_free(cl->fields, cl->n_fields);

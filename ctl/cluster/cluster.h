@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <time.h>
 
+#include "cluster/peer.h"
 #include "cluster/redis.h"
 #include "cluster/role.h"
 #include "proxy.h"
@@ -32,6 +33,12 @@ struct np_cluster_stats {
 	uint64_t promotions, fencings, demotions;
 	uint64_t applied, apply_bad, copied_calls, taken_over, not_taken;
 	uint64_t published, resyncs, dropped_input;
+	uint64_t isolations;
+	/* Records written before Redis confirmed their call's end (Redis
+	 * away: their transactions reach it when it returns). */
+	uint64_t records_unconfirmed;
+	struct np_peer_stats peer;
+	bool have_peer;
 };
 
 struct np_cluster;
@@ -52,7 +59,13 @@ bool np_cluster_acting(const struct np_cluster *cl);
 void np_cluster_event(struct np_cluster *cl, time_t now);
 /* Once a second: addresses, role, counters to Redis, health. */
 void np_cluster_tick(struct np_cluster *cl, time_t now);
-/* A call ended and was billed here. */
+/* Where the records of calls ended here go (the charging file): a record
+ * is written once Redis has its call's end (np_cluster_charged). */
+void np_cluster_records(struct np_cluster *cl,
+			void (*record)(void *arg, const char *line, size_t len),
+			void *arg);
+/* A call ended here: its record, written through np_cluster_records'
+ * hook once Redis confirmed the end, or at once when Redis is away. */
 void np_cluster_charged(struct np_cluster *cl, const struct np_term *t,
 			const struct np_call *call, const char *line,
 			size_t len);

@@ -53,6 +53,7 @@ struct np_redis {
 	bool resync;
 	enum np_lease_seen lease;
 	char holder[NP_CLUSTER_NAME_MAX];
+	double lease_until;
 	struct np_redis_entry *entries, **entries_tail;
 	bool have_fields;
 	struct np_redis_field *fields;
@@ -144,6 +145,7 @@ bool np_redis_queue(struct np_redis *r, size_t n, const int *argc,
 		/* Redis has been away too long: what is queued is dropped
 		 * and a snapshot, which holds it all, goes instead. */
 		r->stats.dropped += r->queued + 1;
+		r->stats.done += r->queued;
 		queue_drop(r);
 		r->resync = true;
 		pthread_mutex_unlock(&r->lock);
@@ -194,6 +196,7 @@ void np_redis_poll(struct np_redis *r, struct np_redis_news *news)
 	memset(news, 0, sizeof(*news));
 	pthread_mutex_lock(&r->lock);
 	news->lease = r->lease;
+	news->lease_until = r->lease_until;
 	memcpy(news->holder, r->holder, sizeof(news->holder));
 	news->resync = r->resync;
 	r->resync = false;
@@ -510,9 +513,11 @@ static bool send_queued(struct np_redis *r)
 			r->tail = &r->head;
 		r->queued--;
 		r->stats.sent++;
+		r->stats.done++;
 		txn_free(batch[i]);
 	}
 	pthread_mutex_unlock(&r->lock);
+	notify(r); /* records wait for their transactions (cluster.c) */
 	if (lost) {
 		disconnect(r, lost);
 		return false;
@@ -536,6 +541,7 @@ static bool lease_step(struct np_redis *r, enum np_lease_want want)
 	bool blind = np_redis_now_ms() < r->blind_until;
 	char key[128], ttl[16], why[160];
 	redisReply *reply;
+	double sent = np_redis_now_ms();
 
 	/* A lease lost with the old Redis would still run: not ours to take
 	 * (an active node's HOLD takes its own back). */
@@ -571,6 +577,19 @@ static bool lease_step(struct np_redis *r, enum np_lease_want want)
 			freeReplyObject(reply);
 			disconnect(r, why);
 			return false;
+		}
+		/* Taken (OK) or renewed (1): ours for its time to live from
+		 * before we asked (docs/ha.md, "Two of three"). */
+		if (want == NP_LEASE_RELEASE ||
+		    (reply->type == REDIS_REPLY_STATUS &&
+		     !strcmp(reply->str, "OK")) ||
+		    (reply->type == REDIS_REPLY_INTEGER && reply->integer == 1)) {
+			pthread_mutex_lock(&r->lock);
+			r->lease_until = want == NP_LEASE_RELEASE ?
+						 0 :
+						 sent + r->cfg.lease_ms;
+			pthread_mutex_unlock(&r->lock);
+			notify(r);
 		}
 		freeReplyObject(reply);
 	}

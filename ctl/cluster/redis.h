@@ -66,6 +66,10 @@ struct np_redis_stats {
 	/* Masters changed under us (Sentinel failovers followed), and
 	 * servers given up because they took no writes (not a master). */
 	uint64_t failovers, not_master;
+	/* Transactions that left the queue, in order: answered by Redis or
+	 * dropped (the queue is FIFO: the k-th queued is done once done
+	 * reaches k). */
+	uint64_t done;
 	size_t queued;
 	bool connected;
 	char master[NP_REDIS_ADDR_TEXT]; /* the last one connected to */
@@ -94,6 +98,11 @@ void np_redis_follow(struct np_redis *r, bool on);
 struct np_redis_news {
 	enum np_lease_seen lease;
 	char holder[NP_CLUSTER_NAME_MAX];
+	/* CLOCK_MONOTONIC ms before which the lease is ours at Redis for
+	 * sure: when the last command that took or renewed it was sent,
+	 * plus its time to live (Redis counts from a later moment). It
+	 * holds when Redis is gone: nobody can take the lease before. */
+	double lease_until;
 	bool resync; /* the queue was dropped: send a snapshot */
 	struct np_redis_entry *entries; /* in order; np_redis_entries_free */
 	/* The peer's media hash, when read again (n_fields, fields: free

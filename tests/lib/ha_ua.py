@@ -15,7 +15,12 @@ is timed, so the gap a takeover leaves is measured where the audio lands.
       then BYE through the route set (retransmitted, 500 ms, 16 s at most);
       a CRLF keepalive from each SIP socket every 5 s keeps the terminal's
       NAT binding (its masquerade entry) open for that BYE;
-      writes CTLDIR/uac.json and exits.
+      writes CTLDIR/uac.json and exits. On CTLDIR/end-I call I (from 0)
+      ends alone (its BYE, its media stopped; bye_at in the JSON); on
+      CTLDIR/more one more call (index N) is set up. On CTLDIR/register a
+      registrant (SIP port 5070+N+1) registers USER (expires 600, one
+      challenge) and refreshes every REFRESH seconds, answering natproxy's
+      keepalives (OPTIONS) with 200; its state in CTLDIR/reg.state.
 
 Each JSON holds, per Call-ID, the RTP packets sent and received, the
 largest interval between two received packets (the gap, seconds, from the
@@ -34,10 +39,11 @@ import struct
 import sys
 import time
 
-SAFETY = 170.0
+SAFETY = 240.0
 PTIME = 0.020
 GAP = 0.1  # a pause in arrivals longer than this is listed
 KEEPALIVE = 5.0  # s between a terminal's CRLF keepalives (its NAT binding)
+REFRESH = 10.0  # s between the registrant's REGISTERs
 PAYLOAD = b"\xff" * 160
 
 
@@ -154,6 +160,8 @@ class Call:
         self.pending = None
         self.pending_at = 0.0
         self.tries = 0
+        self.invited = False
+        self.bye_at = None
 
     def via(self):
         return "SIP/2.0/UDP %s:%d;branch=z9hG4bK%08x;rport" % (self.addr, self.port, random.getrandbits(32))
@@ -175,10 +183,23 @@ class Call:
             self.pending, self.pending_at, self.tries = msg, time.monotonic(), 0
 
     def invite(self):
+        self.invited = True
         self.invite_via = self.via()
         extra = "Proxy-Authorization: %s\r\n" % self.auth if self.auth else ""
         self.send(self.request("INVITE", self.uri, "<%s>" % self.uri, self.cseq, extra,
                                sdp(self.addr, self.media.sock.getsockname()[1]), self.invite_via))
+
+    def register(self, auth=""):
+        """A REGISTER (a refresh: the same Call-ID, the next CSeq); auth:
+        the answer to its challenge."""
+        self.cseq += 1
+        self.state = "registering"
+        self.auth = auth
+        extra = "Expires: 600\r\n"
+        if auth:
+            extra += "Authorization: %s\r\n" % auth
+        self.send(self.request("REGISTER", "sip:example.test", "<sip:%s@example.test>" % self.user,
+                               self.cseq, extra))
 
     def routes(self):
         return "".join("Route: %s\r\n" % r for r in self.route)
@@ -190,6 +211,7 @@ class Call:
         self.send(self.request("ACK", uri, to, cseq, extra, via=via), retransmit=False)
 
     def bye(self):
+        self.bye_at = round(time.monotonic(), 3)
         self.cseq += 1
         self.state = "bye"
         self.send(self.request("BYE", self.target, self.to, self.cseq, self.routes()))
@@ -210,6 +232,16 @@ class Call:
         # A response to a request sent before (a retransmitted INVITE
         # answered again after its challenge was): already handled.
         if method == "INVITE" and cseq and cseq[0] != str(self.cseq):
+            return
+        if method == "REGISTER":
+            if cseq and cseq[0] != str(self.cseq):
+                return
+            self.pending = None
+            if code in (401, 407) and not self.auth:
+                chal = header(msg, "WWW-Authenticate") or header(msg, "Proxy-Authenticate")
+                self.register(digest(chal, self.user, "REGISTER", "sip:example.test"))
+            elif code >= 200:
+                self.state = "registered" if code == 200 else "failed %d" % code
             return
         if method == "INVITE" and code in (401, 407) and not self.auth:
             self.pending = None
@@ -252,8 +284,11 @@ class Call:
 
 
 def run_uac(addr, proxy, n, user, ctl):
-    calls = [Call(i, addr, proxy, user) for i in range(n)]
-    for c in calls:
+    calls = [Call(i, addr, proxy, user) for i in range(n + 1)]
+    reg = Call(n + 1, addr, proxy, user)
+    reg.state = "idle"
+    next_reg = None
+    for c in calls[:n]:
         c.invite()
         time.sleep(0.05)
     start = time.monotonic()
@@ -274,6 +309,18 @@ def run_uac(addr, proxy, n, user, ctl):
             next_ka = now + KEEPALIVE
             for c in calls:
                 c.sip.sendto(b"\r\n\r\n", (proxy, 5060))
+        if next_reg is None and os.path.exists(os.path.join(ctl, "register")):
+            next_reg = now
+        if next_reg is not None and now >= next_reg:
+            reg.register()
+            next_reg = now + REFRESH
+        reg.tick(now)
+        if not calls[n].invited and os.path.exists(os.path.join(ctl, "more")):
+            calls[n].invite()
+        for c in calls:
+            if c.state == "up" and os.path.exists(os.path.join(ctl, "end-%d" % c.i)):
+                c.media.running = False
+                c.bye()
         if not bye_sent and os.path.exists(os.path.join(ctl, "bye")):
             bye_sent = True
             for c in calls:
@@ -284,21 +331,27 @@ def run_uac(addr, proxy, n, user, ctl):
             c.tick(now)
         if bye_sent and all(c.state != "bye" for c in calls):
             break
-        socks = [c.sip for c in calls] + [c.media.sock for c in calls]
+        socks = [c.sip for c in calls] + [c.media.sock for c in calls] + [reg.sip]
         r, _, _ = select.select(socks, [], [], max(0.0, next_rtp - time.monotonic()))
         now = time.monotonic()
         for s in r:
+            if s is reg.sip:
+                reg.on_message(s.recvfrom(65536)[0].decode("utf-8", "replace"))
             for c in calls:
                 if s is c.sip:
                     c.on_message(s.recvfrom(65536)[0].decode("utf-8", "replace"))
                 elif s is c.media.sock:
                     c.media.recv(now)
         with open(os.path.join(ctl, "uac.state.tmp"), "w") as f:
-            json.dump({c.call_id: c.state for c in calls}, f)
+            json.dump({c.call_id: c.state for c in calls if c.invited}, f)
         os.replace(os.path.join(ctl, "uac.state.tmp"), os.path.join(ctl, "uac.state"))
+        with open(os.path.join(ctl, "reg.state.tmp"), "w") as f:
+            f.write(reg.state)
+        os.replace(os.path.join(ctl, "reg.state.tmp"), os.path.join(ctl, "reg.state"))
     out = {c.call_id: dict(c.media.stats(), state=c.state, bye_ok=c.bye_ok, bye_code=c.bye_code,
+                           bye_at=c.bye_at, index=c.i,
                            relay=("%s:%d" % c.media.dest) if c.media.dest else None)
-           for c in calls}
+           for c in calls if c.invited}
     with open(os.path.join(ctl, "uac.json"), "w") as f:
         json.dump(out, f, indent=1)
 

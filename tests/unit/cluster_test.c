@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cluster/live.h"
+#include "cluster/peer.h"
 #include "cluster/role.h"
 #include "cluster/sentinel.h"
 #include "config.h"
@@ -87,6 +88,15 @@ static void test_config(struct tap *t)
 		  "c.yaml:19:13: bad lease_ms '10'" },
 		{ "cluster:\n  redis: 10.0.0.1:6379\n  node: a\n  leader: a\n",
 		  "c.yaml:19:3: unknown key 'leader' in cluster" },
+		{ "cluster:\n  redis: 10.0.0.1:6379\n  node: a\n  peer: b\n"
+		  "  heartbeat: 10.0.0.2:7400\n",
+		  "c.yaml:17:3: heartbeat and peer_heartbeat go together" },
+		{ "cluster:\n  redis: 10.0.0.1:6379\n  node: a\n  peer: b\n"
+		  "  heartbeat: 10.0.0.2\n  peer_heartbeat: 10.0.0.3:7400\n",
+		  "c.yaml:20:14: bad heartbeat '10.0.0.2': missing port" },
+		{ "cluster:\n  redis: 10.0.0.1:6379\n  node: a\n"
+		  "  heartbeat: 10.0.0.2:7400\n  peer_heartbeat: 10.0.0.3:7400\n",
+		  "c.yaml:17:3: a heartbeat needs the peer's name" },
 	};
 	struct np_config cfg;
 	char err[256];
@@ -139,56 +149,98 @@ static void test_config(struct tap *t)
 
 static void test_roles(struct tap *t)
 {
+	/* addrs, lease, permitted (lease time or the peer's promise left),
+	 * peer said "active" lately */
 	static const struct {
 		enum np_role cur;
 		bool addrs;
 		enum np_lease_seen lease;
+		bool permitted, peer_active;
 		enum np_role next;
 		enum np_lease_want want;
 		bool follow;
 		const char *why;
 	} cases[] = {
-		{ NP_ROLE_STANDBY, false, NP_LEASE_OTHER, NP_ROLE_STANDBY,
-		  NP_LEASE_WATCH, true, "standby follows the lease holder" },
-		{ NP_ROLE_STANDBY, false, NP_LEASE_FREE, NP_ROLE_STANDBY,
-		  NP_LEASE_WATCH, false,
+		{ NP_ROLE_STANDBY, false, NP_LEASE_OTHER, false, false,
+		  NP_ROLE_STANDBY, NP_LEASE_WATCH, true,
+		  "standby follows the lease holder" },
+		{ NP_ROLE_STANDBY, false, NP_LEASE_FREE, false, false,
+		  NP_ROLE_STANDBY, NP_LEASE_WATCH, false,
 		  "standby without the addresses never takes a free lease" },
-		{ NP_ROLE_STANDBY, true, NP_LEASE_FREE, NP_ROLE_STANDBY,
-		  NP_LEASE_TAKE, false,
+		{ NP_ROLE_STANDBY, true, NP_LEASE_FREE, false, false,
+		  NP_ROLE_STANDBY, NP_LEASE_TAKE, false,
 		  "standby with the addresses takes a free lease" },
-		{ NP_ROLE_STANDBY, true, NP_LEASE_OURS, NP_ROLE_ACTIVE,
-		  NP_LEASE_HOLD, false, "... and acts once Redis says it is its" },
-		{ NP_ROLE_STANDBY, true, NP_LEASE_OTHER, NP_ROLE_STANDBY,
-		  NP_LEASE_WATCH, true,
+		{ NP_ROLE_STANDBY, true, NP_LEASE_FREE, false, true,
+		  NP_ROLE_STANDBY, NP_LEASE_WATCH, false,
+		  "... not while the peer says it acts (it may lack redis)" },
+		{ NP_ROLE_STANDBY, true, NP_LEASE_OURS, true, false,
+		  NP_ROLE_ACTIVE, NP_LEASE_HOLD, false,
+		  "... and acts once Redis says it is its" },
+		{ NP_ROLE_STANDBY, true, NP_LEASE_OURS, true, true,
+		  NP_ROLE_STANDBY, NP_LEASE_RELEASE, false,
+		  "lease ours but the peer says it acts: given back, no act" },
+		{ NP_ROLE_STANDBY, true, NP_LEASE_OURS, false, false,
+		  NP_ROLE_STANDBY, NP_LEASE_HOLD, false,
+		  "lease ours, its time not known: renewed before acting" },
+		{ NP_ROLE_STANDBY, true, NP_LEASE_OTHER, false, false,
+		  NP_ROLE_STANDBY, NP_LEASE_WATCH, true,
 		  "standby with the addresses but not the lease: no promotion" },
-		{ NP_ROLE_STANDBY, true, NP_LEASE_UNKNOWN, NP_ROLE_STANDBY,
-		  NP_LEASE_WATCH, false,
+		{ NP_ROLE_STANDBY, true, NP_LEASE_UNKNOWN, true, false,
+		  NP_ROLE_STANDBY, NP_LEASE_WATCH, false,
 		  "Redis unreachable: a standby never promotes" },
-		{ NP_ROLE_ACTIVE, true, NP_LEASE_OURS, NP_ROLE_ACTIVE,
-		  NP_LEASE_HOLD, false, "active renews its lease" },
-		{ NP_ROLE_ACTIVE, true, NP_LEASE_UNKNOWN, NP_ROLE_ACTIVE,
-		  NP_LEASE_HOLD, false,
-		  "Redis unreachable: the active node keeps acting" },
-		{ NP_ROLE_ACTIVE, true, NP_LEASE_FREE, NP_ROLE_ACTIVE,
-		  NP_LEASE_HOLD, false, "a lapsed lease is taken again" },
-		{ NP_ROLE_ACTIVE, true, NP_LEASE_OTHER, NP_ROLE_FENCED,
-		  NP_LEASE_WATCH, false,
+		{ NP_ROLE_ACTIVE, true, NP_LEASE_OURS, true, false,
+		  NP_ROLE_ACTIVE, NP_LEASE_HOLD, false,
+		  "active renews its lease" },
+		{ NP_ROLE_ACTIVE, true, NP_LEASE_UNKNOWN, true, false,
+		  NP_ROLE_ACTIVE, NP_LEASE_HOLD, false,
+		  "Redis unreachable, the peer confirms: the active node acts" },
+		{ NP_ROLE_ACTIVE, true, NP_LEASE_UNKNOWN, false, false,
+		  NP_ROLE_ISOLATED, NP_LEASE_HOLD, false,
+		  "Redis and the peer unreachable: isolated, acts on nothing" },
+		{ NP_ROLE_ACTIVE, true, NP_LEASE_UNKNOWN, true, true,
+		  NP_ROLE_FENCED, NP_LEASE_WATCH, false,
+		  "Redis unreachable and the peer says it acts: fenced" },
+		{ NP_ROLE_ACTIVE, true, NP_LEASE_FREE, true, false,
+		  NP_ROLE_ACTIVE, NP_LEASE_HOLD, false,
+		  "a lapsed lease is taken again" },
+		{ NP_ROLE_ACTIVE, true, NP_LEASE_OTHER, true, false,
+		  NP_ROLE_FENCED, NP_LEASE_WATCH, false,
 		  "another node holds the lease: fenced at once" },
-		{ NP_ROLE_ACTIVE, false, NP_LEASE_OURS, NP_ROLE_STANDBY,
-		  NP_LEASE_RELEASE, false,
+		{ NP_ROLE_ACTIVE, false, NP_LEASE_OURS, true, false,
+		  NP_ROLE_STANDBY, NP_LEASE_RELEASE, false,
 		  "the addresses left: the lease is given up" },
-		{ NP_ROLE_FENCED, true, NP_LEASE_FREE, NP_ROLE_FENCED,
-		  NP_LEASE_WATCH, false,
+		{ NP_ROLE_ISOLATED, true, NP_LEASE_UNKNOWN, false, false,
+		  NP_ROLE_ISOLATED, NP_LEASE_HOLD, false,
+		  "isolated stays isolated while nothing answers" },
+		{ NP_ROLE_ISOLATED, true, NP_LEASE_OURS, true, false,
+		  NP_ROLE_ACTIVE, NP_LEASE_HOLD, false,
+		  "isolated acts again once Redis says the lease is its own" },
+		{ NP_ROLE_ISOLATED, true, NP_LEASE_FREE, false, true,
+		  NP_ROLE_FENCED, NP_LEASE_WATCH, false,
+		  "isolated, Redis back, the peer says it acts: fenced" },
+		{ NP_ROLE_ISOLATED, true, NP_LEASE_OTHER, false, false,
+		  NP_ROLE_FENCED, NP_LEASE_WATCH, false,
+		  "isolated, Redis back, another node holds the lease: fenced" },
+		{ NP_ROLE_ISOLATED, false, NP_LEASE_UNKNOWN, false, true,
+		  NP_ROLE_ISOLATED, NP_LEASE_HOLD, false,
+		  "isolated without the addresses stays so until Redis answers" },
+		{ NP_ROLE_ISOLATED, false, NP_LEASE_OTHER, false, false,
+		  NP_ROLE_STANDBY, NP_LEASE_WATCH, true,
+		  "isolated, Redis back, no addresses: follows the holder" },
+		{ NP_ROLE_FENCED, true, NP_LEASE_FREE, false, false,
+		  NP_ROLE_FENCED, NP_LEASE_WATCH, false,
 		  "fenced stays fenced while it has the addresses" },
-		{ NP_ROLE_FENCED, false, NP_LEASE_OTHER, NP_ROLE_STANDBY,
-		  NP_LEASE_WATCH, false,
+		{ NP_ROLE_FENCED, false, NP_LEASE_OTHER, false, false,
+		  NP_ROLE_STANDBY, NP_LEASE_WATCH, false,
 		  "fenced without the addresses: standby again" },
 	};
 	struct np_role_step s;
 	size_t i;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct np_role_view v = { cases[i].addrs, cases[i].lease };
+		struct np_role_view v = { cases[i].addrs, cases[i].lease,
+					  cases[i].permitted,
+					  cases[i].peer_active };
 
 		s = np_role_next(cases[i].cur, &v);
 		if (!tap_check(t, s.next == cases[i].next &&
@@ -198,6 +250,35 @@ static void test_roles(struct tap *t)
 			tap_diag("got %s want %d follow %d",
 				 np_role_names[s.next], s.want, s.follow);
 	}
+}
+
+static void test_heartbeat(struct tap *t)
+{
+	struct np_peer_msg m;
+	char buf[256];
+	int n;
+
+	n = np_peer_format(buf, sizeof(buf), "a", "natproxy", NP_PEER_ACTIVE,
+			   7, 0);
+	tap_check(t, n > 0 && !np_peer_parse(buf, n, &m) &&
+			     !strcmp(m.node, "a") &&
+			     !strcmp(m.share, "natproxy") &&
+			     m.state == NP_PEER_ACTIVE && m.seq == 7 && !m.echo,
+		  "heartbeat: an active node's beat reads back");
+	n = np_peer_format(buf, sizeof(buf), "b", "s1", NP_PEER_STANDBY, 9,
+			   7);
+	tap_check(t, n > 0 && !np_peer_parse(buf, n, &m) &&
+			     m.state == NP_PEER_STANDBY && m.echo == 7,
+		  "heartbeat: a standby's beat carries its echo");
+	tap_check(t, np_peer_parse("nphb1 a s unheard 1 0", 21, &m) ==
+			     -EINVAL,
+		  "heartbeat: 'unheard' is no state a node says");
+	tap_check(t, np_peer_parse("nphb1 a s active 0 0", 20, &m) == -EINVAL,
+		  "heartbeat: sequence 0 refused");
+	tap_check(t, np_peer_parse("nphb2 a s active 1 0", 20, &m) == -EINVAL,
+		  "heartbeat: another version refused");
+	tap_check(t, np_peer_parse("nphb1 a s", 9, &m) == -EINVAL,
+		  "heartbeat: cut short: refused");
 }
 
 static void test_live(struct tap *t)
@@ -287,6 +368,7 @@ int main(void)
 
 	test_config(&t);
 	test_roles(&t);
+	test_heartbeat(&t);
 	test_live(&t);
 	test_lease_read(&t);
 	test_switch_master(&t);
