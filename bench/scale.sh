@@ -26,14 +26,8 @@
 set -u
 
 cd "$(dirname "$0")/.."
-if [ $# -ne 1 ]; then
-	echo "usage: bench/scale.sh OUTDIR" >&2
-	exit 2
-fi
-[ "$(id -u)" -eq 0 ] || { echo "bench/scale.sh: must be run as root" >&2; exit 1; }
-mkdir -p "$1/scale" || exit 1
-OUT=$(cd "$1" && pwd)
-LOGS=$OUT/scale
+. bench/outdir.sh
+bench_outdir scale "$@"
 for bin in build/natproxyd build/natproxyctl; do
 	[ -e "$bin" ] || { echo "bench/scale.sh: $bin missing: run make first" >&2; exit 1; }
 done

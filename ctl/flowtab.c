@@ -544,11 +544,27 @@ static int foreach_in(const struct np_maps *maps, int family,
 	return errno == ENOENT ? 0 : -errno;
 }
 
+/* Array entry i, copied with its key, if it holds a flow. */
+static bool cell_copy(const struct np_maps *maps, __u32 i,
+		      struct np_flow_entry *e, struct np_flow_key *key)
+{
+	const struct np_flow_entry *cell =
+		(const struct np_flow_entry *)maps->flowarr4 + i;
+
+	if (__atomic_load_n(&cell->key_live, __ATOMIC_ACQUIRE) != NP_FLOW_LIVE)
+		return false;
+	memcpy(e, cell, sizeof(*e));
+	memset(key, 0, sizeof(*key));
+	key->family = NP_AF_INET;
+	key->addr.v4 = e->key_addr;
+	key->port = e->key_port;
+	return true;
+}
+
 /* Visits every flow in the array. */
 static int foreach_cell(const struct np_maps *maps, np_flow_visit_fn visit,
 			void *arg)
 {
-	const struct np_flow_entry *cells = maps->flowarr4;
 	struct np_counters counters;
 	struct np_flow_entry e;
 	struct np_flow_key key;
@@ -557,14 +573,8 @@ static int foreach_cell(const struct np_maps *maps, np_flow_visit_fn visit,
 	int err;
 
 	for (i = 0; i < maps->flowarr4_n; i++) {
-		if (__atomic_load_n(&cells[i].key_live, __ATOMIC_ACQUIRE) !=
-		    NP_FLOW_LIVE)
+		if (!cell_copy(maps, i, &e, &key))
 			continue;
-		memcpy(&e, &cells[i], sizeof(e));
-		memset(&key, 0, sizeof(key));
-		key.family = NP_AF_INET;
-		key.addr.v4 = e.key_addr;
-		key.port = e.key_port;
 		flow_of_entry(&flow, &e, NP_AF_INET);
 		counters_sum(maps, &e, &counters);
 		err = visit(&key, &flow, &counters, arg);
@@ -1358,21 +1368,14 @@ static void totals_cells(const struct np_maps *maps, np_flow_class_fn cls,
 			 void *arg, struct np_counters *out, size_t n_out,
 			 __u8 *slot_class, __u32 n_slots, __u32 *lo, __u32 *hi)
 {
-	const struct np_flow_entry *cells = maps->flowarr4;
 	struct np_flow_entry e;
 	struct np_flow_key key;
 	__u32 i;
 	int c;
 
 	for (i = 0; i < maps->flowarr4_n; i++) {
-		if (__atomic_load_n(&cells[i].key_live, __ATOMIC_ACQUIRE) !=
-		    NP_FLOW_LIVE)
+		if (!cell_copy(maps, i, &e, &key))
 			continue;
-		memcpy(&e, &cells[i], sizeof(e));
-		memset(&key, 0, sizeof(key));
-		key.family = NP_AF_INET;
-		key.addr.v4 = e.key_addr;
-		key.port = e.key_port;
 		c = cls(&key, arg);
 		if (c < 0 || (size_t)c >= n_out)
 			continue;
