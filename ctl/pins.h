@@ -23,7 +23,7 @@ enum np_map_id {
 	NP_CLOCK,
 	NP_LINKS,
 	NP_XMIT_DROPS,
-	NP_SENT,
+	NP_XMIT_LOG,
 	NP_SIG_PORTS,
 	NP_BLOCKED,
 	NP_KNOWN,
