@@ -27,6 +27,7 @@
 #include <linux/ipv6.h>
 #include <linux/udp.h>
 #include <bpf/bpf_endian.h>
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
@@ -900,14 +901,27 @@ static __always_inline void log_sent(__u32 ifindex, __u32 slot, __u32 len,
 }
 
 /* The rewritten packet goes up the stack, which forwards it. */
-static __always_inline int to_kernel(struct packet *p,
+static __always_inline int to_kernel(struct xdp_md *ctx, struct packet *p,
 				     struct np_flow_entry *flow, bool owned,
 				     enum arrival_csum csum, __u32 len,
 				     bool rtcp, __u64 now)
 {
+	struct np_kernel_mark *m;
+	__u32 slot = flow->slot;
+
 	if (csum == CSUM_PARTIAL)
 		checksum_make_partial(p);
 	count_relayed(flow, owned, len, rtcp, true, now);
+	/* Without room for it the packet goes unmarked: counted as now. */
+	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(*m)))
+		return XDP_PASS;
+	m = (void *)(long)ctx->data_meta;
+	if ((void *)(m + 1) > (void *)(long)ctx->data)
+		return XDP_PASS;
+	m->magic = NP_KERNEL_MARK_MAGIC;
+	m->slot = slot;
+	m->len = len;
+	m->rtcp = rtcp;
 	return XDP_PASS;
 }
 
@@ -992,12 +1006,12 @@ static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
 		*verdict = rc == BPF_FIB_LKUP_RET_NO_NEIGH ? NP_V_PASS_NO_NEIGH :
 							     NP_V_PASS_NO_ROUTE;
-		return to_kernel(&p, flow, owned, csum, len, rtcp, now);
+		return to_kernel(ctx, &p, flow, owned, csum, len, rtcp, now);
 	}
 	out = nh.ifindex;
 	if (!bpf_map_lookup_elem(&np_egress_v1, &out)) {
 		*verdict = NP_V_PASS_EGRESS;
-		return to_kernel(&p, flow, owned, csum, len, rtcp, now);
+		return to_kernel(ctx, &p, flow, owned, csum, len, rtcp, now);
 	}
 	if (csum == CSUM_PARTIAL && ingress_has(ctx, NP_LINK_GENERIC))
 		checksum_make_partial(&p);
@@ -1040,9 +1054,36 @@ int np_relay(struct xdp_md *ctx)
  * interface the relay is attached to are looked at.
  */
 /* The one field read of the kernel's struct, found by CO-RE in its BTF. */
+struct net {
+	__u64 net_cookie;
+} __attribute__((preserve_access_index));
+
+typedef struct {
+	struct net *net;
+} possible_net_t;
+
 struct net_device {
 	int ifindex;
+	possible_net_t nd_net;
 } __attribute__((preserve_access_index));
+
+struct sk_buff {
+	struct net_device *dev;
+	unsigned char *head;
+	unsigned int end;
+	__u16 mac_header;
+} __attribute__((preserve_access_index));
+
+struct skb_shared_info {
+	__u8 meta_len;
+	struct {
+		int counter;
+	} dataref;
+} __attribute__((preserve_access_index));
+
+/* The network namespace the relay runs in (SO_NETNS_COOKIE), set by the
+ * loader: only a packet dropped there was not relayed (np_tp_kfree_skb). */
+const volatile __u64 np_netns_cookie = 0;
 
 /* Frames the kernel queues per CPU and target before it hands them to the
  * driver (DEV_MAP_BULK_SIZE in kernel/bpf/devmap.c, VETH_XDP_TX_BULK_SIZE
@@ -1101,8 +1142,11 @@ static __always_inline void take_back(const struct np_xmit_rec *r)
 	ctr->bytes -= r->len;
 	ctr->rtcp_packets -= r->rtcp;
 	ctr->drops[NP_DROP_XMIT]++;
-	uncount_verdict(r->kind == NP_XMIT_TX ? NP_V_TX : NP_V_REDIRECT,
-			NP_V_DROP_XMIT);
+	/* One handed to the kernel keeps its pass verdict: it was one. */
+	if (r->kind != NP_XMIT_SETTLED)
+		uncount_verdict(r->kind == NP_XMIT_TX ? NP_V_TX :
+							NP_V_REDIRECT,
+				NP_V_DROP_XMIT);
 }
 
 /* The frame the relay sent last on this CPU, when it is of this kind and
@@ -1251,6 +1295,44 @@ int BPF_PROG(np_tp_bulk_tx, const struct net_device *dev, int sent,
 	settle_flush(dev->ifindex, NP_XMIT_TX, sent, drops);
 	if (err)
 		count_xmit_drops(dev->ifindex, drops);
+	return 0;
+}
+
+/*
+ * A packet the kernel dropped, with a drop reason (one it forwarded or
+ * delivered is consumed, not dropped). One the relay handed it carries a
+ * np_kernel_mark; dropped in the relay's own namespace (no route once a link
+ * went down, a neighbour that never answered, a full queue, a firewall),
+ * it never left, and comes off its flow. Anywhere else it had left: the
+ * mark goes with the skb into the namespace a veth hands it to. A clone
+ * (a capture's) is not the packet.
+ */
+SEC("tp_btf/kfree_skb")
+int BPF_PROG(np_tp_kfree_skb, struct sk_buff *skb, void *location, int reason)
+{
+	struct skb_shared_info *shinfo;
+	struct net_device *dev = skb->dev;
+	struct np_xmit_rec r = {};
+	struct np_kernel_mark m;
+	__u8 meta_len = 0;
+	int dataref = 0;
+
+	if (!np_netns_cookie || !dev || dev->nd_net.net->net_cookie != np_netns_cookie)
+		return 0;
+	shinfo = (void *)(skb->head + skb->end);
+	if (bpf_core_read(&meta_len, sizeof(meta_len), &shinfo->meta_len) ||
+	    meta_len != sizeof(m) ||
+	    bpf_core_read(&dataref, sizeof(dataref), &shinfo->dataref.counter) ||
+	    dataref != 1 ||
+	    bpf_probe_read_kernel(&m, sizeof(m),
+				  skb->head + skb->mac_header - sizeof(m)) ||
+	    m.magic != NP_KERNEL_MARK_MAGIC)
+		return 0;
+	r.slot = m.slot;
+	r.len = m.len;
+	r.rtcp = m.rtcp;
+	r.kind = NP_XMIT_SETTLED;
+	take_back(&r);
 	return 0;
 }
 

@@ -166,7 +166,7 @@ void np_maps_close(struct np_maps *maps)
 
 const char *const np_tracer_names[NP_TRACER_COUNT] = {
 	"np_tp_devmap_xmit", "np_tp_redirect_err", "np_tp_bulk_tx",
-	"np_tp_exception",
+	"np_tp_exception", "np_tp_kfree_skb",
 };
 
 void np_pins_remove(const char *dir)

@@ -46,7 +46,7 @@ extern const char *const np_map_names[NP_MAP_COUNT];
 
 /* The relay's tracepoint programs (see bpf/relay.bpf.c), each attached
  * by a bpf_link pinned under the program's name. */
-#define NP_TRACER_COUNT 4
+#define NP_TRACER_COUNT 5
 extern const char *const np_tracer_names[NP_TRACER_COUNT];
 
 /*

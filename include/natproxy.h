@@ -163,7 +163,7 @@ struct np_flow {
 	X(NP_DROP_RATE, "rate")       /* over the token bucket */             \
 	X(NP_DROP_NO_DEST, "no-dest") /* destination not known yet */        \
 	X(NP_DROP_CHECKSUM, "checksum") /* UDP checksum wrong on arrival */  \
-	X(NP_DROP_XMIT, "xmit") /* redirected, refused by the kernel */
+	X(NP_DROP_XMIT, "xmit") /* sent on, dropped by the kernel */
 
 #define NP_ENUM_ENTRY(name, text) name,
 #define NP_NAME_ENTRY(name, text) [name] = text,
@@ -305,6 +305,19 @@ struct np_xmit_log {
 	__u32 next;
 	__u32 pad[3];
 	struct np_xmit_rec rec[NP_XMIT_LOG_LEN];
+};
+
+/*
+ * What the relay puts in front of a packet it hands to the kernel, as XDP
+ * metadata (the skb keeps it): should the kernel drop the packet rather
+ * than forward it, the relay's tracer takes it back off the flow.
+ */
+#define NP_KERNEL_MARK_MAGIC 0x6e704b31u /* "npK1" */
+struct np_kernel_mark {
+	__u32 magic;
+	__u32 slot;
+	__u32 len; /* as counted */
+	__u32 rtcp;
 };
 
 /* Token bucket state for a rate-limited flow, shared by all CPUs. */
@@ -468,6 +481,7 @@ _Static_assert(sizeof(struct np_link) == 8, "np_link layout");
 _Static_assert(sizeof(struct np_counters) == 8 * (6 + NP_DROP_MAX),
 	       "np_counters layout");
 _Static_assert(sizeof(struct np_xmit_rec) == 16, "np_xmit_rec layout");
+_Static_assert(sizeof(struct np_kernel_mark) == 16, "np_kernel_mark layout");
 _Static_assert((NP_XMIT_LOG_LEN & (NP_XMIT_LOG_LEN - 1)) == 0, "np_xmit_log ring");
 _Static_assert(sizeof(struct np_police) == 24, "np_police layout");
 _Static_assert(sizeof(struct np_clock) == 16, "np_clock layout");
