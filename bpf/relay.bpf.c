@@ -44,6 +44,10 @@
 #define AF_INET6 10
 #endif
 
+/* The network namespace the relay runs in (SO_NETNS_COOKIE), set by the
+ * loader: the owner of the packets it hands the kernel (np_kernel_mark). */
+const volatile __u64 np_netns_cookie = 0;
+
 #define NSEC_PER_SEC 1000000000ull
 #define IP_FRAG_MASK 0x3fff /* MF flag and fragment offset */
 #define IPV6_NEXTHDR_FRAGMENT 44
@@ -922,6 +926,7 @@ static __always_inline int to_kernel(struct xdp_md *ctx, struct packet *p,
 	m->slot = slot;
 	m->len = len;
 	m->rtcp = rtcp;
+	m->netns = np_netns_cookie;
 	return XDP_PASS;
 }
 
@@ -1081,9 +1086,6 @@ struct skb_shared_info {
 	} dataref;
 } __attribute__((preserve_access_index));
 
-/* The network namespace the relay runs in (SO_NETNS_COOKIE), set by the
- * loader: only a packet dropped there was not relayed (np_tp_kfree_skb). */
-const volatile __u64 np_netns_cookie = 0;
 
 /* Frames the kernel queues per CPU and target before it hands them to the
  * driver (DEV_MAP_BULK_SIZE in kernel/bpf/devmap.c, VETH_XDP_TX_BULK_SIZE
@@ -1304,8 +1306,8 @@ int BPF_PROG(np_tp_bulk_tx, const struct net_device *dev, int sent,
  * np_kernel_mark; dropped in the relay's own namespace (no route once a link
  * went down, a neighbour that never answered, a full queue, a firewall),
  * it never left, and comes off its flow. Anywhere else it had left: the
- * mark goes with the skb into the namespace a veth hands it to. A clone
- * (a capture's) is not the packet.
+ * mark goes with the skb into the namespace a veth hands it to, and there
+ * another natproxy may run. A clone (a capture's) is not the packet.
  */
 SEC("tp_btf/kfree_skb")
 int BPF_PROG(np_tp_kfree_skb, struct sk_buff *skb, void *location, int reason)
@@ -1326,7 +1328,7 @@ int BPF_PROG(np_tp_kfree_skb, struct sk_buff *skb, void *location, int reason)
 	    dataref != 1 ||
 	    bpf_probe_read_kernel(&m, sizeof(m),
 				  skb->head + skb->mac_header - sizeof(m)) ||
-	    m.magic != NP_KERNEL_MARK_MAGIC)
+	    m.magic != NP_KERNEL_MARK_MAGIC || m.netns != np_netns_cookie)
 		return 0;
 	r.slot = m.slot;
 	r.len = m.len;

@@ -310,7 +310,9 @@ struct np_xmit_log {
 /*
  * What the relay puts in front of a packet it hands to the kernel, as XDP
  * metadata (the skb keeps it): should the kernel drop the packet rather
- * than forward it, the relay's tracer takes it back off the flow.
+ * than forward it, the relay's tracer takes it back off the flow. The skb
+ * keeps it into the next namespace too (a veth's peer; another natproxy's
+ * on a bridge): netns says whose it is.
  */
 #define NP_KERNEL_MARK_MAGIC 0x6e704b31u /* "npK1" */
 struct np_kernel_mark {
@@ -318,6 +320,7 @@ struct np_kernel_mark {
 	__u32 slot;
 	__u32 len; /* as counted */
 	__u32 rtcp;
+	__u64 netns; /* the relay's network namespace (SO_NETNS_COOKIE) */
 };
 
 /* Token bucket state for a rate-limited flow, shared by all CPUs. */
@@ -481,7 +484,7 @@ _Static_assert(sizeof(struct np_link) == 8, "np_link layout");
 _Static_assert(sizeof(struct np_counters) == 8 * (6 + NP_DROP_MAX),
 	       "np_counters layout");
 _Static_assert(sizeof(struct np_xmit_rec) == 16, "np_xmit_rec layout");
-_Static_assert(sizeof(struct np_kernel_mark) == 16, "np_kernel_mark layout");
+_Static_assert(sizeof(struct np_kernel_mark) == 24, "np_kernel_mark layout");
 _Static_assert((NP_XMIT_LOG_LEN & (NP_XMIT_LOG_LEN - 1)) == 0, "np_xmit_log ring");
 _Static_assert(sizeof(struct np_police) == 24, "np_police layout");
 _Static_assert(sizeof(struct np_clock) == 16, "np_clock layout");

@@ -1789,8 +1789,10 @@ static void check_mark(const struct tcase *tc, const struct np_flow_key *hkey)
 	tap_check(&t,
 		  last_marked && same_num("mark slot", last_mark.slot, last.slot) &&
 			  same_num("mark len", last_mark.len, tc->ctr.bytes) &&
-			  same_num("mark rtcp", last_mark.rtcp, tc->ctr.rtcp_packets),
-		  "%s: marked for the kernel: slot, length, RTCP as counted",
+			  same_num("mark rtcp", last_mark.rtcp, tc->ctr.rtcp_packets) &&
+			  same_num("mark netns", last_mark.netns, 0),
+		  "%s: marked for the kernel: slot, length, RTCP as counted, "
+		  "the namespace as loaded (none here)",
 		  tc->name);
 }
 
