@@ -916,8 +916,10 @@ static __always_inline int to_kernel(struct xdp_md *ctx, struct packet *p,
 	if (csum == CSUM_PARTIAL)
 		checksum_make_partial(p);
 	count_relayed(flow, owned, len, rtcp, true, now);
-	/* Without room for it the packet goes unmarked: counted as now. */
-	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(*m)))
+	/* Without room for it, or behind metadata already there, the packet
+	 * goes unmarked: counted, whatever the kernel does with it. */
+	if ((void *)(long)ctx->data_meta < (void *)(long)ctx->data ||
+	    bpf_xdp_adjust_meta(ctx, -(int)sizeof(*m)))
 		return XDP_PASS;
 	m = (void *)(long)ctx->data_meta;
 	if ((void *)(m + 1) > (void *)(long)ctx->data)
