@@ -105,8 +105,8 @@ struct {
 /*
  * Frames the kernel dropped after the relay sent them (a driver or veth
  * that could not take them), by the interface they were to leave by,
- * counted from the xdp tracepoints. The relay's own counters were already
- * told "relayed"; this is where the loss shows.
+ * counted from the xdp tracepoints when the driver refused them (err): the
+ * flows get theirs back from np_xmitlog_v1 for every drop.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -122,12 +122,14 @@ struct {
 	__type(value, struct np_clock);
 } np_clock_v1 SEC(".maps");
 
+/* What this CPU's relay sent and the kernel has not flushed yet, for the
+ * tracers that take dropped frames back off their flows (np_xmit_log). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct np_sent);
-} np_sent_v1 SEC(".maps");
+	__type(value, struct np_xmit_log);
+} np_xmitlog_v1 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

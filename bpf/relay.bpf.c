@@ -27,6 +27,7 @@
 #include <linux/ipv6.h>
 #include <linux/udp.h>
 #include <bpf/bpf_endian.h>
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
@@ -42,6 +43,10 @@
 #ifndef AF_INET6
 #define AF_INET6 10
 #endif
+
+/* The network namespace the relay runs in (SO_NETNS_COOKIE), set by the
+ * loader: the owner of the packets it hands the kernel (np_kernel_mark). */
+const volatile __u64 np_netns_cookie = 0;
 
 #define NSEC_PER_SEC 1000000000ull
 #define IP_FRAG_MASK 0x3fff /* MF flag and fragment offset */
@@ -898,28 +903,48 @@ static __always_inline int drop(const struct np_flow_entry *flow, int reason,
 	return XDP_DROP;
 }
 
-/* For np_tp_redirect_err, should the kernel refuse this redirect. */
-static __always_inline void remember_sent(__u32 slot, __u32 len, bool rtcp)
+/*
+ * Notes the frame in this CPU's np_xmit_log, for the tracers that take it
+ * back should the kernel drop it after the verdict. One 16-byte store into
+ * a per-CPU ring and its index.
+ */
+static __always_inline void log_sent(__u32 ifindex, __u32 slot, __u32 len,
+				     bool rtcp, __u8 kind)
 {
 	__u32 zero = 0;
-	struct np_sent *sent = bpf_map_lookup_elem(&np_sent_v1, &zero);
+	struct np_xmit_log *log = bpf_map_lookup_elem(&np_xmitlog_v1, &zero);
+	struct np_xmit_rec rec = { .ifindex = ifindex, .slot = slot,
+				   .len = len, .kind = kind, .rtcp = rtcp };
 
-	if (sent) {
-		sent->slot = slot;
-		sent->len = len;
-		sent->rtcp = rtcp;
-	}
+	if (log)
+		log->rec[log->next++ & (NP_XMIT_LOG_LEN - 1)] = rec;
 }
 
 /* The rewritten packet goes up the stack, which forwards it. */
-static __always_inline int to_kernel(struct packet *p,
+static __always_inline int to_kernel(struct xdp_md *ctx, struct packet *p,
 				     struct np_flow_entry *flow, bool owned,
 				     enum arrival_csum csum, __u32 len,
 				     bool rtcp, __u64 now)
 {
+	struct np_kernel_mark *m;
+	__u32 slot = flow->slot;
+
 	if (csum == CSUM_PARTIAL)
 		checksum_make_partial(p);
 	count_relayed(flow, owned, len, rtcp, true, now);
+	/* Without room for it, or behind metadata already there, the packet
+	 * goes unmarked: counted, whatever the kernel does with it. */
+	if ((void *)(long)ctx->data_meta < (void *)(long)ctx->data ||
+	    bpf_xdp_adjust_meta(ctx, -(int)sizeof(*m)))
+		return XDP_PASS;
+	m = (void *)(long)ctx->data_meta;
+	if ((void *)(m + 1) > (void *)(long)ctx->data)
+		return XDP_PASS;
+	m->magic = NP_KERNEL_MARK_MAGIC;
+	m->slot = slot;
+	m->len = len;
+	m->rtcp = rtcp;
+	m->netns = np_netns_cookie;
 	return XDP_PASS;
 }
 
@@ -1004,12 +1029,12 @@ static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
 		*verdict = rc == BPF_FIB_LKUP_RET_NO_NEIGH ? NP_V_PASS_NO_NEIGH :
 							     NP_V_PASS_NO_ROUTE;
-		return to_kernel(&p, flow, owned, csum, len, rtcp, now);
+		return to_kernel(ctx, &p, flow, owned, csum, len, rtcp, now);
 	}
 	out = nh.ifindex;
 	if (!bpf_map_lookup_elem(&np_egress_v1, &out)) {
 		*verdict = NP_V_PASS_EGRESS;
-		return to_kernel(&p, flow, owned, csum, len, rtcp, now);
+		return to_kernel(ctx, &p, flow, owned, csum, len, rtcp, now);
 	}
 	if (csum == CSUM_PARTIAL && ingress_has(ctx, NP_LINK_GENERIC))
 		checksum_make_partial(&p);
@@ -1022,22 +1047,13 @@ static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 	count_relayed(flow, owned, len, rtcp, false, now);
 	if (out == ctx->ingress_ifindex &&
 	    !ingress_has(ctx, NP_LINK_TX_BY_REDIRECT)) {
+		log_sent(out, flow->slot, len, rtcp, NP_XMIT_TX);
 		*verdict = NP_V_TX;
 		return XDP_TX;
 	}
-	remember_sent(flow->slot, len, rtcp);
+	log_sent(out, flow->slot, len, rtcp, NP_XMIT_REDIRECT);
 	*verdict = NP_V_REDIRECT;
 	return bpf_redirect_map(&np_egress_v1, out, 0);
-}
-
-/* A verdict that turned out otherwise (see np_tp_redirect_err). */
-static __always_inline void uncount_verdict(__u32 was, __u32 is)
-{
-	__u64 *n = bpf_map_lookup_elem(&np_verdicts_v3, &was);
-
-	if (n)
-		*n -= 1;
-	count_verdict(is);
 }
 
 SEC("xdp")
@@ -1052,25 +1068,63 @@ int np_relay(struct xdp_md *ctx)
 
 /*
  * Losses after the verdict. A redirect or XDP_TX is only a request: the
- * frame can still be dropped when the kernel hands it to the driver, and
- * the tracepoints below are where that shows (per interface; the flow is
- * no longer known there). Only frames sent from an interface the relay is
- * attached to are counted; ctl/ reports them and stops sending by XDP
- * through an interface that drops.
+ * kernel queues the frame and hands the queue to the driver later, which
+ * may drop some (struct np_xmit_log); the tracepoints below are where
+ * that shows. Each takes the dropped frames back off their flows'
+ * counters, from this CPU's log, and counts them per interface when the
+ * driver refused them outright (err): ctl/ reports those and stops
+ * sending by XDP through that interface. Only frames sent from an
+ * interface the relay is attached to are looked at.
  */
 /* The one field read of the kernel's struct, found by CO-RE in its BTF. */
-struct net_device {
-	int ifindex;
+struct net {
+	__u64 net_cookie;
 } __attribute__((preserve_access_index));
 
-static __always_inline void count_xmit_drops(int from, int to, int drops)
+typedef struct {
+	struct net *net;
+} possible_net_t;
+
+struct net_device {
+	int ifindex;
+	possible_net_t nd_net;
+} __attribute__((preserve_access_index));
+
+struct sk_buff {
+	struct net_device *dev;
+	unsigned char *head;
+	unsigned int end;
+	__u16 mac_header;
+} __attribute__((preserve_access_index));
+
+struct skb_shared_info {
+	__u8 meta_len;
+	struct {
+		int counter;
+	} dataref;
+} __attribute__((preserve_access_index));
+
+
+/* Frames the kernel queues per CPU and target before it hands them to the
+ * driver (DEV_MAP_BULK_SIZE in kernel/bpf/devmap.c, VETH_XDP_TX_BULK_SIZE
+ * in drivers/net/veth.c): a full queue is flushed as the next frame
+ * arrives, so that frame is logged but not in the flush. */
+#define XMIT_BULK 16
+
+static __always_inline bool attached(int ifindex)
 {
-	__u32 key = from;
+	__u32 key = ifindex;
+
+	return bpf_map_lookup_elem(&np_links_v1, &key);
+}
+
+static __always_inline void count_xmit_drops(int to, int drops)
+{
+	__u32 key = to;
 	__u64 *n, first;
 
-	if (drops <= 0 || !bpf_map_lookup_elem(&np_links_v1, &key))
+	if (drops <= 0)
 		return;
-	key = to;
 	n = bpf_map_lookup_elem(&np_xmitdrop_v1, &key);
 	if (!n) {
 		first = 0;
@@ -1082,24 +1136,158 @@ static __always_inline void count_xmit_drops(int from, int to, int drops)
 	__sync_fetch_and_add(n, drops);
 }
 
+/* A verdict that turned out otherwise. */
+static __always_inline void uncount_verdict(__u32 was, __u32 is)
+{
+	__u64 *n = bpf_map_lookup_elem(&np_verdicts_v3, &was);
+
+	if (n)
+		*n -= 1;
+	count_verdict(is);
+}
+
+/*
+ * A logged frame the kernel dropped: off this CPU's cold counters of its
+ * flow, whichever CPU counted it (only the sum of a flow's counters means
+ * anything, struct np_counters), and onto its xmit drops.
+ */
+static __always_inline void take_back(const struct np_xmit_rec *r)
+{
+	__u32 slot = r->slot;
+	struct np_counters *ctr = bpf_map_lookup_elem(&np_counters_v4, &slot);
+
+	if (!ctr)
+		return;
+	ctr->packets--;
+	ctr->bytes -= r->len;
+	ctr->rtcp_packets -= r->rtcp;
+	ctr->drops[NP_DROP_XMIT]++;
+	/* One handed to the kernel keeps its pass verdict: it was one. */
+	if (r->kind != NP_XMIT_SETTLED)
+		uncount_verdict(r->kind == NP_XMIT_TX ? NP_V_TX :
+							NP_V_REDIRECT,
+				NP_V_DROP_XMIT);
+}
+
+/* The frame the relay sent last on this CPU, when it is of this kind and
+ * target and not settled yet: one the kernel refused at once. */
+static __always_inline void take_back_newest(__u32 ifindex, __u8 kind)
+{
+	__u32 zero = 0;
+	struct np_xmit_log *log = bpf_map_lookup_elem(&np_xmitlog_v1, &zero);
+	struct np_xmit_rec *r;
+
+	if (!log)
+		return;
+	r = &log->rec[(log->next - 1) & (NP_XMIT_LOG_LEN - 1)];
+	if (r->kind != kind || r->ifindex != ifindex)
+		return;
+	take_back(r);
+	r->kind = NP_XMIT_SETTLED;
+}
+
+/* A walk over the unsettled records of one kind and target, newest first:
+ * bpf_loop steps, verified once rather than once per record. */
+struct xmit_walk {
+	struct np_xmit_log *log;
+	__u32 ifindex;
+	__u32 newest;
+	__u32 seen; /* matching records so far */
+	__u32 stop; /* seen at which to stop */
+	__u32 skip; /* the newest ones to pass over */
+	__u32 drops; /* then the ones to take back */
+	bool newest_seen; /* the log's newest record matched */
+	__u8 kind;
+};
+
+static __always_inline struct np_xmit_rec *walk_match(struct xmit_walk *w,
+						      __u32 i)
+{
+	__u32 at = (w->newest - i) & (NP_XMIT_LOG_LEN - 1);
+	struct np_xmit_rec *r = &w->log->rec[at];
+
+	if (r->kind != w->kind || r->ifindex != w->ifindex)
+		return NULL;
+	if (i == 0)
+		w->newest_seen = true;
+	return r;
+}
+
+static long walk_count(__u32 i, void *arg)
+{
+	struct xmit_walk *w = arg;
+
+	if (walk_match(w, i))
+		w->seen++;
+	return w->seen >= w->stop;
+}
+
+static long walk_settle(__u32 i, void *arg)
+{
+	struct xmit_walk *w = arg;
+	struct np_xmit_rec *r = walk_match(w, i);
+	__u32 n;
+
+	if (!r)
+		return 0;
+	n = w->seen++;
+	if (n < w->skip)
+		return 0;
+	if (n - w->skip < w->drops)
+		take_back(r);
+	r->kind = NP_XMIT_SETTLED;
+	return w->seen >= w->stop;
+}
+
+/*
+ * A flush of sent + drops frames of this kind to ifindex, which the driver
+ * took in order until it could not: the last drops were dropped. Those
+ * frames are the newest unsettled ones of the log for that target, but
+ * for the frame that made a full queue flush (logged, not yet queued): it
+ * is the log's newest, and one more than the flush holds is unsettled.
+ */
+static __always_inline void settle_flush(__u32 ifindex, __u8 kind, int sent,
+					 int drops)
+{
+	struct xmit_walk w = { .ifindex = ifindex, .kind = kind };
+	__u32 zero = 0, cnt;
+
+	w.log = bpf_map_lookup_elem(&np_xmitlog_v1, &zero);
+	if (!w.log || sent < 0 || drops < 0 || sent + drops > XMIT_BULK)
+		return;
+	cnt = sent + drops;
+	w.newest = w.log->next - 1;
+	w.stop = cnt + 1;
+	bpf_loop(NP_XMIT_LOG_LEN, walk_count, &w, 0);
+	w.skip = w.seen == cnt + 1 && cnt == XMIT_BULK && w.newest_seen;
+	w.seen = 0;
+	w.stop = w.skip + cnt;
+	w.drops = drops;
+	bpf_loop(NP_XMIT_LOG_LEN, walk_settle, &w, 0);
+}
+
 /* BPF_PROG names every argument of the tracepoint; few are read. */
 #pragma clang diagnostic push
 #pragma clang diagnostic ignored "-Wunused-parameter"
 
 /*
- * A flush of redirected frames into to_dev (a devmap). Only a flush the
- * driver refused (err: a veth whose peer can take no XDP frames) says the
- * interface cannot deliver; frames dropped with no error found its queue
- * full (a veth's ring under a burst), a loss under load as a NIC's full
- * TX ring is, and taking XDP off the interface for them would only move
- * the load to the slower kernel path for good.
+ * A flush of redirected frames into to_dev (a devmap). Every dropped frame
+ * comes off its flow; only a flush the driver refused (err: a veth whose
+ * peer can take no XDP frames) says the interface cannot deliver. Frames
+ * dropped with no error found its queue full (a veth's ring under a
+ * burst), a loss under load as a NIC's full TX ring is, and taking XDP off
+ * the interface for them would only move the load to the slower kernel
+ * path for good.
  */
 SEC("tp_btf/xdp_devmap_xmit")
 int BPF_PROG(np_tp_devmap_xmit, const struct net_device *from_dev,
 	     const struct net_device *to_dev, int sent, int drops, int err)
 {
+	if (!attached(from_dev->ifindex))
+		return 0;
+	settle_flush(to_dev->ifindex, NP_XMIT_REDIRECT, sent, drops);
 	if (err)
-		count_xmit_drops(from_dev->ifindex, to_dev->ifindex, drops);
+		count_xmit_drops(to_dev->ifindex, drops);
 	return 0;
 }
 
@@ -1110,49 +1298,73 @@ int BPF_PROG(np_tp_redirect_err, const struct net_device *dev,
 	     const void *xdp, const void *tgt, int err, int map_type,
 	     __u32 map_id, __u32 index)
 {
-	__u32 ifindex = dev->ifindex, zero = 0;
-	struct np_counters *ctr;
-	struct np_sent *sent;
-
-	if (map_type != BPF_MAP_TYPE_DEVMAP_HASH ||
-	    !bpf_map_lookup_elem(&np_links_v1, &ifindex))
+	if (map_type != BPF_MAP_TYPE_DEVMAP_HASH || !attached(dev->ifindex))
 		return 0;
-	count_xmit_drops(ifindex, index, 1);
-	/* The packet the relay just redirected on this CPU: not sent. */
-	sent = bpf_map_lookup_elem(&np_sent_v1, &zero);
-	if (!sent || !sent->len)
-		return 0;
-	/* Off this CPU's cold counters, whichever counted it: only the sum
-	 * of a flow's counters means anything (struct np_counters). */
-	ctr = bpf_map_lookup_elem(&np_counters_v4, &sent->slot);
-	if (ctr) {
-		ctr->packets--;
-		ctr->bytes -= sent->len;
-		ctr->rtcp_packets -= sent->rtcp;
-		ctr->drops[NP_DROP_XMIT]++;
-		uncount_verdict(NP_V_REDIRECT, NP_V_DROP_XMIT);
-	}
-	sent->len = 0;
+	count_xmit_drops(index, 1);
+	take_back_newest(index, NP_XMIT_REDIRECT);
 	return 0;
 }
 
-/* A flush of XDP_TX frames on a veth; refused ones only, as above. */
+/* A flush of XDP_TX frames on a veth: as a devmap flush. */
 SEC("tp_btf/xdp_bulk_tx")
 int BPF_PROG(np_tp_bulk_tx, const struct net_device *dev, int sent,
 	     int drops, int err)
 {
+	if (!attached(dev->ifindex))
+		return 0;
+	settle_flush(dev->ifindex, NP_XMIT_TX, sent, drops);
 	if (err)
-		count_xmit_drops(dev->ifindex, dev->ifindex, drops);
+		count_xmit_drops(dev->ifindex, drops);
 	return 0;
 }
 
-/* A driver that could not send an XDP_TX frame. */
+/*
+ * A packet the kernel dropped, with a drop reason (one it forwarded or
+ * delivered is consumed, not dropped). One the relay handed it carries a
+ * np_kernel_mark; dropped in the relay's own namespace (no route once a link
+ * went down, a neighbour that never answered, a full queue, a firewall),
+ * it never left, and comes off its flow. Anywhere else it had left: the
+ * mark goes with the skb into the namespace a veth hands it to, and there
+ * another natproxy may run. A clone (a capture's) is not the packet.
+ */
+SEC("tp_btf/kfree_skb")
+int BPF_PROG(np_tp_kfree_skb, struct sk_buff *skb, void *location, int reason)
+{
+	struct skb_shared_info *shinfo;
+	struct net_device *dev = skb->dev;
+	struct np_xmit_rec r = {};
+	struct np_kernel_mark m;
+	__u8 meta_len = 0;
+	int dataref = 0;
+
+	if (!np_netns_cookie || !dev || dev->nd_net.net->net_cookie != np_netns_cookie)
+		return 0;
+	shinfo = (void *)(skb->head + skb->end);
+	if (bpf_core_read(&meta_len, sizeof(meta_len), &shinfo->meta_len) ||
+	    meta_len != sizeof(m) ||
+	    bpf_core_read(&dataref, sizeof(dataref), &shinfo->dataref.counter) ||
+	    dataref != 1 ||
+	    bpf_probe_read_kernel(&m, sizeof(m),
+				  skb->head + skb->mac_header - sizeof(m)) ||
+	    m.magic != NP_KERNEL_MARK_MAGIC || m.netns != np_netns_cookie)
+		return 0;
+	r.slot = m.slot;
+	r.len = m.len;
+	r.rtcp = m.rtcp;
+	r.kind = NP_XMIT_SETTLED;
+	take_back(&r);
+	return 0;
+}
+
+/* A driver that could not send an XDP_TX frame: the one just sent. */
 SEC("tp_btf/xdp_exception")
 int BPF_PROG(np_tp_exception, const struct net_device *dev,
 	     const void *xdp, __u32 act)
 {
-	if (act == XDP_TX)
-		count_xmit_drops(dev->ifindex, dev->ifindex, 1);
+	if (act != XDP_TX || !attached(dev->ifindex))
+		return 0;
+	count_xmit_drops(dev->ifindex, 1);
+	take_back_newest(dev->ifindex, NP_XMIT_TX);
 	return 0;
 }
 

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
 #include <linux/if_link.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -97,6 +98,26 @@ static int attach_tracers(struct bpf_object *obj, const char *pin_dir)
 	return 0;
 }
 
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71 /* Linux 5.14 */
+#endif
+
+/* This network namespace's cookie, for the relay's tracer of the packets
+ * the kernel dropped here (0, which turns it off, if the kernel has none). */
+static __u64 netns_cookie(void)
+{
+	__u64 cookie = 0;
+	socklen_t len = sizeof(cookie);
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return 0;
+	if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len))
+		cookie = 0;
+	close(fd);
+	return cookie;
+}
+
 /* Loads the relay with its maps pinned; returns a program fd to close. */
 static int load_and_pin(const char *pin_dir, __u32 max_flows)
 {
@@ -118,6 +139,9 @@ static int load_and_pin(const char *pin_dir, __u32 max_flows)
 		goto out;
 	}
 	bpf_object__for_each_map(map, skel->obj) {
+		/* .rodata: the program's constants, its own. */
+		if (bpf_map__is_internal(map))
+			continue;
 		err = np_pin_path(path, sizeof(path), pin_dir,
 				  bpf_map__name(map));
 		if (!err)
@@ -125,6 +149,7 @@ static int load_and_pin(const char *pin_dir, __u32 max_flows)
 		if (err)
 			goto out;
 	}
+	skel->rodata->np_netns_cookie = netns_cookie();
 	err = relay_bpf__load(skel);
 	if (err) {
 		np_err("cannot load the relay program: %s", strerror(-err));

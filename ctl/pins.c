@@ -26,7 +26,7 @@ const char *const np_map_names[NP_MAP_COUNT] = {
 	[NP_EGRESS] = NP_MAP_EGRESS,	 [NP_EVENTS] = NP_MAP_EVENTS,
 	[NP_SLOTS] = NP_MAP_SLOTS,	 [NP_CLOCK] = NP_MAP_CLOCK,
 	[NP_LINKS] = NP_MAP_LINKS,	 [NP_XMIT_DROPS] = NP_MAP_XMIT_DROPS,
-	[NP_SENT] = NP_MAP_SENT,
+	[NP_XMIT_LOG] = NP_MAP_XMIT_LOG,
 	[NP_SIG_PORTS] = NP_MAP_SIG_PORTS, [NP_BLOCKED] = NP_MAP_BLOCKED,
 	[NP_KNOWN] = NP_MAP_KNOWN,	 [NP_BUCKETS] = NP_MAP_BUCKETS,
 	[NP_FLOWARR4] = NP_MAP_FLOWARR4,
@@ -205,7 +205,7 @@ void np_maps_close(struct np_maps *maps)
 
 const char *const np_tracer_names[NP_TRACER_COUNT] = {
 	"np_tp_devmap_xmit", "np_tp_redirect_err", "np_tp_bulk_tx",
-	"np_tp_exception",
+	"np_tp_exception", "np_tp_kfree_skb",
 };
 
 void np_pins_remove(const char *dir)

@@ -23,7 +23,7 @@ enum np_map_id {
 	NP_CLOCK,
 	NP_LINKS,
 	NP_XMIT_DROPS,
-	NP_SENT,
+	NP_XMIT_LOG,
 	NP_SIG_PORTS,
 	NP_BLOCKED,
 	NP_KNOWN,
@@ -51,7 +51,7 @@ extern const char *const np_map_names[NP_MAP_COUNT];
 
 /* The relay's tracepoint programs (see bpf/relay.bpf.c), each attached
  * by a bpf_link pinned under the program's name. */
-#define NP_TRACER_COUNT 4
+#define NP_TRACER_COUNT 5
 extern const char *const np_tracer_names[NP_TRACER_COUNT];
 
 /*

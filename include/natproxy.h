@@ -30,7 +30,7 @@
 #define NP_MAP_EVENTS "np_events_v1"
 #define NP_MAP_SLOTS "np_slots_v1"
 #define NP_MAP_CLOCK "np_clock_v1" /* the relay's own, see struct np_clock */
-#define NP_MAP_SENT "np_sent_v1" /* the relay's own, see struct np_sent */
+#define NP_MAP_XMIT_LOG "np_xmitlog_v1" /* the relay's own: np_xmit_log */
 /* Frames the kernel dropped after XDP sent them: ifindex -> __u64. */
 #define NP_MAP_XMIT_DROPS "np_xmitdrop_v1"
 /* The signaling guard (bpf/guard.h): natproxyd's signaling sockets,
@@ -166,7 +166,7 @@ struct np_flow {
 	X(NP_DROP_RATE, "rate")       /* over the token bucket */             \
 	X(NP_DROP_NO_DEST, "no-dest") /* destination not known yet */        \
 	X(NP_DROP_CHECKSUM, "checksum") /* UDP checksum wrong on arrival */  \
-	X(NP_DROP_XMIT, "xmit") /* redirected, refused by the kernel */
+	X(NP_DROP_XMIT, "xmit") /* sent on, dropped by the kernel */
 
 #define NP_ENUM_ENTRY(name, text) name,
 #define NP_NAME_ENTRY(name, text) [name] = text,
@@ -314,17 +314,46 @@ struct np_clock {
 };
 
 /*
- * The last packet this CPU's relay redirected. The kernel may refuse a
- * redirect after the program returned (the target cannot take XDP
- * frames); it says so on the xdp_redirect_err tracepoint, on the same CPU
- * before the next packet, and the relay's tracer there takes the packet
- * back off the flow's counters: what was not sent is never billed.
+ * What this CPU's relay sent since the kernel last flushed it: a ring of
+ * the frames it redirected or sent back by XDP_TX, newest at next - 1. A
+ * redirect or XDP_TX is only a request: the kernel queues the frame (per
+ * CPU and target, up to 16) and hands the queue to the driver when it is
+ * full or the poll ends, and a driver that cannot take them all drops the
+ * last ones. The xdp tracepoints say how many, on this CPU; the relay's
+ * tracers there take exactly those frames back off their flows' counters:
+ * what was not sent is never billed. A record is settled (kind 0) once its
+ * flush was seen.
  */
-struct np_sent {
-	__u32 slot;
-	__u32 len; /* as counted; 0: nothing to take back */
-	__u32 rtcp;
+#define NP_XMIT_LOG_LEN 64 /* a power of two; frames pending at once */
+enum np_xmit_kind { NP_XMIT_SETTLED, NP_XMIT_REDIRECT, NP_XMIT_TX };
+struct np_xmit_rec {
+	__u32 ifindex; /* the interface it is to leave by */
+	__u32 slot; /* its flow's */
+	__u16 len; /* as counted */
+	__u8 kind; /* enum np_xmit_kind */
+	__u8 rtcp;
 	__u32 pad;
+};
+struct np_xmit_log {
+	__u32 next;
+	__u32 pad[3];
+	struct np_xmit_rec rec[NP_XMIT_LOG_LEN];
+};
+
+/*
+ * What the relay puts in front of a packet it hands to the kernel, as XDP
+ * metadata (the skb keeps it): should the kernel drop the packet rather
+ * than forward it, the relay's tracer takes it back off the flow. The skb
+ * keeps it into the next namespace too (a veth's peer; another natproxy's
+ * on a bridge): netns says whose it is.
+ */
+#define NP_KERNEL_MARK_MAGIC 0x6e704b31u /* "npK1" */
+struct np_kernel_mark {
+	__u32 magic;
+	__u32 slot;
+	__u32 len; /* as counted */
+	__u32 rtcp;
+	__u64 netns; /* the relay's network namespace (SO_NETNS_COOKIE) */
 };
 
 /* Token bucket state for a rate-limited flow, shared by all CPUs. */
@@ -489,7 +518,9 @@ _Static_assert(__builtin_offsetof(struct np_flow_entry, new_dport) ==
 _Static_assert(sizeof(struct np_link) == 8, "np_link layout");
 _Static_assert(sizeof(struct np_counters) == 8 * (6 + NP_DROP_MAX),
 	       "np_counters layout");
-_Static_assert(sizeof(struct np_sent) == 16, "np_sent layout");
+_Static_assert(sizeof(struct np_xmit_rec) == 16, "np_xmit_rec layout");
+_Static_assert(sizeof(struct np_kernel_mark) == 24, "np_kernel_mark layout");
+_Static_assert((NP_XMIT_LOG_LEN & (NP_XMIT_LOG_LEN - 1)) == 0, "np_xmit_log ring");
 _Static_assert(sizeof(struct np_police) == 24, "np_police layout");
 _Static_assert(sizeof(struct np_clock) == 16, "np_clock layout");
 _Static_assert(sizeof(struct np_latch_event) == 48, "np_latch_event layout");

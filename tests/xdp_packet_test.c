@@ -1771,8 +1771,28 @@ static void snapshot_flows(const struct tcase *tc)
 	}
 }
 
+/* The np_kernel_mark in front of the last packet the relay passed, which
+ * run_once takes off the frame (bpf_prog_test_run returns the metadata
+ * with the packet). */
+static struct np_kernel_mark last_mark;
+static bool last_marked;
+
+static void take_mark(struct frame *f, __u32 retval)
+{
+	last_marked = false;
+	if (retval != XDP_PASS || f->len < (int)sizeof(last_mark))
+		return;
+	memcpy(&last_mark, f->b, sizeof(last_mark));
+	if (last_mark.magic != NP_KERNEL_MARK_MAGIC)
+		return;
+	last_marked = true;
+	f->len -= (int)sizeof(last_mark);
+	memmove(f->b, f->b + sizeof(last_mark), f->len);
+}
+
 /* Runs the program once on fin as if it arrived on dev: fout gets what
- * comes out, opts the action (retval). 0 or -1 with errno. */
+ * comes out (a kernel mark taken off: last_mark), opts the action
+ * (retval). 0 or -1 with errno. */
 static int run_once(const struct frame *fin, struct frame *fout,
 		    enum dev_id dev, struct bpf_test_run_opts *opts)
 {
@@ -1791,7 +1811,29 @@ static int run_once(const struct frame *fin, struct frame *fout,
 	opts->repeat = 1;
 	err = bpf_prog_test_run_opts(prog_fd, opts);
 	fout->len = opts->data_size_out;
+	if (!err)
+		take_mark(fout, opts->retval);
 	return err;
+}
+
+/* A packet handed to the kernel carries its flow's slot, its length and
+ * RTCP-ness as counted, for the tracer of the kernel's drops. */
+static void check_mark(const struct tcase *tc, const struct np_flow_key *hkey)
+{
+	struct np_flow last = flow_before;
+
+	if (tc->hairpin)
+		np_flow_get(&maps, hkey, &last);
+	if (!last_marked)
+		tap_diag("  no np_kernel_mark in front of the packet");
+	tap_check(&t,
+		  last_marked && same_num("mark slot", last_mark.slot, last.slot) &&
+			  same_num("mark len", last_mark.len, tc->ctr.bytes) &&
+			  same_num("mark rtcp", last_mark.rtcp, tc->ctr.rtcp_packets) &&
+			  same_num("mark netns", last_mark.netns, 0),
+		  "%s: marked for the kernel: slot, length, RTCP as counted, "
+		  "the namespace as loaded (none here)",
+		  tc->name);
 }
 
 static void run_case(const struct tcase *tc)
@@ -1870,12 +1912,14 @@ static void run_case(const struct tcase *tc)
 		break;
 	case OUT_SAME:
 		tap_check(&t,
-			  same_num("frame length", fout.len, fin.len) &&
+			  !last_marked && same_num("frame length", fout.len, fin.len) &&
 				  !memcmp(fout.b, fin.b, fin.len),
 			  "%s: frame passed byte for byte", tc->name);
 		break;
-	case OUT_FWD:
 	case OUT_KERNEL:
+		check_mark(tc, &hkey);
+		/* fall through */
+	case OUT_FWD:
 		check_rewritten(tc, &fout, &fexp, &exp);
 		break;
 	}
@@ -2466,6 +2510,8 @@ static int send_one(enum flow_id id, struct frame *out, __u32 *retval)
 	err = bpf_prog_test_run_opts(prog_fd, &opts);
 	out->len = opts.data_size_out;
 	*retval = opts.retval;
+	if (!err)
+		take_mark(out, opts.retval);
 	return err ? -errno : 0;
 }
 

@@ -281,6 +281,13 @@ check "replicate: b's flows hold a's latched NAT mapping" \
 check "replicate: redis holds a's stream, snapshot and live calls" \
 	test "$(rcli xlen np:a:journal)" -ge 1 -a "$(rcli exists np:a:snapshot)" = 1 -a "$(rcli hlen np:a:media)" = "$HA_CALLS"
 
+# flows_taken_back N: what node N's flows handed the kernel and what they
+# took back as dropped after the verdict (drops.xmit), for the counts below.
+flows_taken_back() { ctl_of "$1" flows --json | $PY -c 'import json,sys
+k = x = 0
+for l in sys.stdin:
+    f = json.loads(l); k += f["to_kernel"]; x += f["drops"]["xmit"]
+print("to_kernel", k, "xmit drops", x)'; }
 mono() { $PY -c 'import time; print(round(time.monotonic(), 3))'; }
 npd_alive() { local v="NPD_$1"; _sip_running "${!v}"; }
 
@@ -504,6 +511,7 @@ check "links: b (restarted) took over every call" test "$(health b taken_over)" 
 check "links: a, without its addresses, stands by (it logged why)" \
 	wait_for 5 eval 'role_is a standby && grep -q "standby (was active): the addresses are not here" "$HA/a/natproxyd-a.log"'
 check "links: natproxyd a still runs" npd_alive a
+diag "a flows after its links went down: $(flows_taken_back a)"
 in_ns proxy ip link set acc0 up
 in_ns proxy ip link set core0 up
 check "links: a, its links back, follows b (keepalived keeps b master)" \
@@ -513,6 +521,7 @@ check "links: a holds b's $want_flows flows again" \
 
 # --- takeover: natproxyd b is killed --------------------------------------------
 sleep 3
+diag "b flows before the kill: $(flows_taken_back b)"
 T_KILL=$(mono)
 kill -9 "$NPD_b"
 t0=$(date +%s.%N)
@@ -526,11 +535,7 @@ check "takeover: a took over every call" test "$(health a taken_over)" -ge "$HA_
 sleep 3
 # What XDP on a handed to the kernel (no neighbour yet) and dropped, for the
 # counts below.
-ctl_of a flows --json | $PY -c 'import json,sys
-k = d = 0
-for l in sys.stdin:
-    f = json.loads(l); k += f["to_kernel"]; d += sum(f["drops"].values())
-print("# a flows: to_kernel", k, "drops", d)'
+diag "a flows: $(flows_taken_back a)"
 T_BYE=$(mono)
 touch "$CTL/bye"
 check "takeover: the terminal's UA ends" wait_for 30 eval '! _sip_running $UAC'
@@ -593,16 +598,21 @@ check "takeover: ... which reached the far end" all_eq far_bye 1
 check "takeover: exactly one charging record per call, by a (which ended it)" all_eq records_a 1
 check "takeover: ... and none by b" all_eq records_b 0
 check "takeover: ... each saying it was taken over from b" all_eq takeover_from b
-# Counts: what XDP on the killed node relayed after its last replication
-# (at most 1 s) and until keepalived moved the addresses is in no record:
-# the records may miss that much (50 packets a second each way). They may
-# also count a few packets that never arrived: relayed by a node in the
-# moment its links went down or its addresses left it (seen: up to 8, and
-# 33 on a loaded machine); 0.5 s of packets (25) is allowed for that.
+# Counts: each takeover loses what the old node counted after its last
+# replication (at most 1 s: a when its links went down, b when killed),
+# and after the kill also what b's XDP relayed until keepalived moved the
+# addresses: the records may miss that much (50 packets a second each
+# way), and half a second more for the replication tick's jitter. They
+# never count a packet that did not arrive (the relay takes back some 70
+# a call each way that were billed before): what a node handed its kernel
+# and the kernel dropped came off the flows before they were replicated,
+# a's after its acc0 went down (no route, while core0 still reached
+# redis) and b's from the frames the bridges flooded to it, addressed to
+# a's MAC, until the addresses moved (not for b's MAC: OTHERHOST).
 within() {
 	$PY -c 'import sys
 r, g, slack = (float(x) for x in sys.argv[1:4])
-sys.exit(0 if g - slack <= r <= g + 25 else 1)' "$@"
+sys.exit(0 if g - slack <= r <= g else 1)' "$@"
 }
 counts_match() {
 	local slack rec got

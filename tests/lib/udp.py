@@ -5,6 +5,9 @@
   udp.py send BIND_ADDR:PORT DEST_ADDR:PORT COUNT [SIZE] [KIND]
       sends COUNT datagrams of SIZE payload bytes (default 172, an RTP
       packet of 20 ms G.711), KIND rtp (default) or rtcp (PT 200), 2 ms apart.
+  udp.py burst COUNT BIND_ADDR:PORT,DEST_ADDR:PORT,SIZE[/SIZE...] ...
+      sends COUNT datagrams from each source, taking turns and cycling
+      through its sizes, with no pause: frames queue up in the kernel.
   udp.py sink BIND_ADDR:PORT SECONDS [READY_FILE [COUNT]]
       counts datagrams received for SECONDS (or until COUNT arrived),
       prints the count; creates READY_FILE once bound, for a test to wait
@@ -41,6 +44,19 @@ def send(bind, dest, count, size=172, kind="rtp"):
         time.sleep(0.002)
 
 
+def burst(count, *specs):
+    senders = []
+    for spec in specs:
+        bind, dest, sizes = spec.split(",")
+        family, local = endpoint(bind)
+        s = socket.socket(family, socket.SOCK_DGRAM)
+        s.bind(local)
+        senders.append((s, endpoint(dest)[1], [int(n) for n in sizes.split("/")]))
+    for seq in range(int(count)):
+        for s, remote, sizes in senders:
+            s.sendto(payload(seq, sizes[seq % len(sizes)], "rtp"), remote)
+
+
 def sink(bind, seconds, ready=None, count=None):
     family, local = endpoint(bind)
     s = socket.socket(family, socket.SOCK_DGRAM)
@@ -59,4 +75,4 @@ def sink(bind, seconds, ready=None, count=None):
 
 
 if __name__ == "__main__":
-    {"send": send, "sink": sink}[sys.argv[1]](*sys.argv[2:])
+    {"send": send, "burst": burst, "sink": sink}[sys.argv[1]](*sys.argv[2:])
