@@ -161,7 +161,9 @@ deb:
 	rm -rf $(BUILD)/deb && mkdir -p $(BUILD)/deb/natproxy
 	git ls-files -z --cached --others --exclude-standard | \
 		xargs -0 cp --parents -t $(BUILD)/deb/natproxy
-	cd $(BUILD)/deb/natproxy && dpkg-buildpackage -b -us -uc
+	cd $(BUILD)/deb/natproxy && \
+		DEB_BUILD_OPTIONS="parallel=$$(nproc) $$DEB_BUILD_OPTIONS" \
+		dpkg-buildpackage -b -us -uc
 	lintian --fail-on error $(BUILD)/deb/natproxy_$(DEB_VERSION)_*.deb
 
 # apt_install PACKAGES: installs what is missing; when every package is
