@@ -10,13 +10,7 @@ set -u
 cd "$(dirname "$0")/.."
 . tests/lib/tap.sh
 
-for tool in systemd-analyze dpkg-buildpackage dh lintian man git; do
-	if ! command -v "$tool" >/dev/null; then
-		skip "install and package" "$tool not installed (make deps)"
-		tap_done
-		exit 0
-	fi
-done
+require_tools "install and package" systemd-analyze dpkg-buildpackage dh lintian man git
 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT

@@ -45,13 +45,7 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/tap.sh
 require_root "high availability (two natproxy nodes, keepalived, redis)"
-for tool in redis-server redis-cli keepalived; do
-	if ! command -v "$tool" >/dev/null; then
-		skip "high availability: no $tool (make deps installs it)"
-		tap_done
-		exit 0
-	fi
-done
+require_tools "high availability" redis-server redis-cli keepalived
 . tests/sip/topology.sh
 . tests/lib/ha_nodes.sh
 SIP_NAMESPACES+=(proxyb)

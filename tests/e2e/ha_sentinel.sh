@@ -26,13 +26,7 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/tap.sh
 require_root "redis sentinel failover (two natproxy nodes, redis, sentinels)"
-for tool in redis-server redis-sentinel redis-cli; do
-	if ! command -v "$tool" >/dev/null; then
-		skip "redis sentinel" "no $tool (make deps installs it)"
-		tap_done
-		exit 0
-	fi
-done
+require_tools "redis sentinel" redis-server redis-sentinel redis-cli
 . tests/sip/topology.sh
 . tests/lib/ha_nodes.sh
 SIP_NAMESPACES+=(proxyb)

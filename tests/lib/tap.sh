@@ -105,6 +105,20 @@ tap_done() {
 
 # Exits with every planned check skipped unless we are root on a kernel that
 # can run the tests: a test that cannot run says so, it never passes.
+# require_tools LABEL TOOL...: every TOOL on PATH, or the suite is one
+# skipped check (make deps installs them) and ends.
+require_tools() {
+	local label=$1 tool
+	shift
+	for tool in "$@"; do
+		if ! command -v "$tool" >/dev/null; then
+			skip "$label" "no $tool (make deps installs it)"
+			tap_done
+			exit 0
+		fi
+	done
+}
+
 require_root() {
 	if [ "$(id -u)" -ne 0 ]; then
 		skip "$1" "needs root"
