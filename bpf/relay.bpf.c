@@ -569,10 +569,16 @@ static __always_inline void rewrite(struct packet *p,
 	port_delta = csum_delta32(0, old_ports, new_ports);
 
 	if (!p->v6) {
-		addrs = csum_delta32(addrs, p->ip4->saddr, flow->new_saddr4);
-		addrs = csum_delta32(addrs, p->ip4->daddr, flow->new_daddr4);
-		p->ip4->saddr = flow->new_saddr4;
-		p->ip4->daddr = flow->new_daddr4;
+		/* Each read once: an array entry can be rewritten in place
+		 * while we relay (flowtab's cell_store), and the checksums
+		 * must cover the addresses written, whichever they are. */
+		__be32 saddr = *(volatile __be32 *)&flow->new_saddr4;
+		__be32 daddr = *(volatile __be32 *)&flow->new_daddr4;
+
+		addrs = csum_delta32(addrs, p->ip4->saddr, saddr);
+		addrs = csum_delta32(addrs, p->ip4->daddr, daddr);
+		p->ip4->saddr = saddr;
+		p->ip4->daddr = daddr;
 		if (flow->flags & NP_F_SET_DSCP) {
 			/* Version/IHL and TOS: DSCP is the TOS's top six
 			 * bits, ECN (the low two) stays. */
