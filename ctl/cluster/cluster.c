@@ -684,6 +684,7 @@ static void write_health(struct np_cluster *cl)
 		"\"queued\": %zu, \"dropped\": %llu, \"promotions\": %llu, "
 		"\"fencings\": %llu, \"copied_calls\": %llu, "
 		"\"taken_over\": %llu, \"dropped_input\": %llu, "
+		"\"dropped_output\": %llu, "
 		"\"keepalives_sent\": %llu, \"calls_ended\": %llu, "
 		"\"isolations\": %llu, \"peer_says\": \"%s\", "
 		"\"records_unconfirmed\": %llu, \"records_waiting\": %zu}\n",
@@ -697,6 +698,7 @@ static void write_health(struct np_cluster *cl)
 		(unsigned long long)cl->st.copied_calls,
 		(unsigned long long)cl->st.taken_over,
 		(unsigned long long)cl->st.dropped_input,
+		(unsigned long long)cl->st.dropped_output,
 		(unsigned long long)cl->px->core.stats.keepalives_sent,
 		(unsigned long long)cl->px->core.stats.calls_ended,
 		(unsigned long long)cl->st.isolations,
@@ -843,6 +845,11 @@ void np_cluster_records(struct np_cluster *cl,
 void np_cluster_dropped_input(struct np_cluster *cl)
 {
 	cl->st.dropped_input++;
+}
+
+void np_cluster_dropped_output(struct np_cluster *cl, size_t n)
+{
+	cl->st.dropped_output += n;
 }
 
 void np_cluster_stats(const struct np_cluster *cl,
