@@ -172,7 +172,7 @@ ka_start() {
 		  interface acc0
 		  virtual_router_id 51
 		  priority $2
-		  advert_int 0.5
+		  advert_int 0.2
 		  unicast_src_ip $3
 		  unicast_peer {
 		    $5
@@ -190,7 +190,7 @@ ka_start() {
 		  interface core0
 		  virtual_router_id 52
 		  priority $2
-		  advert_int 0.5
+		  advert_int 0.2
 		  unicast_src_ip $4
 		  unicast_peer {
 		    $6
