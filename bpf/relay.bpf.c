@@ -1117,10 +1117,18 @@ struct skb_shared_info {
  * arrives, so that frame is logged but not in the flush. */
 #define XMIT_BULK 16
 
-static __always_inline bool attached(int ifindex)
+/*
+ * Whether dev is one of our interfaces. The tracepoints below fire for
+ * every namespace, and an interface index is only unique within one: a
+ * natproxy in another namespace (a container, another test) has its own
+ * acc0 with the same index, whose flushes are not ours to count.
+ */
+static __always_inline bool attached(const struct net_device *dev)
 {
-	__u32 key = ifindex;
+	__u32 key = dev->ifindex;
 
+	if (np_netns_cookie && dev->nd_net.net->net_cookie != np_netns_cookie)
+		return false;
 	return bpf_map_lookup_elem(&np_links_v1, &key);
 }
 
@@ -1289,7 +1297,7 @@ SEC("tp_btf/xdp_devmap_xmit")
 int BPF_PROG(np_tp_devmap_xmit, const struct net_device *from_dev,
 	     const struct net_device *to_dev, int sent, int drops, int err)
 {
-	if (!attached(from_dev->ifindex))
+	if (!attached(from_dev))
 		return 0;
 	settle_flush(to_dev->ifindex, NP_XMIT_REDIRECT, sent, drops);
 	if (err)
@@ -1304,7 +1312,7 @@ int BPF_PROG(np_tp_redirect_err, const struct net_device *dev,
 	     const void *xdp, const void *tgt, int err, int map_type,
 	     __u32 map_id, __u32 index)
 {
-	if (map_type != BPF_MAP_TYPE_DEVMAP_HASH || !attached(dev->ifindex))
+	if (map_type != BPF_MAP_TYPE_DEVMAP_HASH || !attached(dev))
 		return 0;
 	count_xmit_drops(index, 1);
 	take_back_newest(index, NP_XMIT_REDIRECT);
@@ -1316,7 +1324,7 @@ SEC("tp_btf/xdp_bulk_tx")
 int BPF_PROG(np_tp_bulk_tx, const struct net_device *dev, int sent,
 	     int drops, int err)
 {
-	if (!attached(dev->ifindex))
+	if (!attached(dev))
 		return 0;
 	settle_flush(dev->ifindex, NP_XMIT_TX, sent, drops);
 	if (err)
@@ -1367,7 +1375,7 @@ SEC("tp_btf/xdp_exception")
 int BPF_PROG(np_tp_exception, const struct net_device *dev,
 	     const void *xdp, __u32 act)
 {
-	if (act != XDP_TX || !attached(dev->ifindex))
+	if (act != XDP_TX || !attached(dev))
 		return 0;
 	count_xmit_drops(dev->ifindex, 1);
 	take_back_newest(dev->ifindex, NP_XMIT_TX);

@@ -404,6 +404,47 @@ in_proxy ip link set acc0 up
 check_eq "acc0 down: all 10 handed to the kernel, none relayed, all 10 xmit drops" \
 	"10 0 0 10" "$((k1 - k0)) $((r_p2 - r_p)) $((r_b2 - r_b)) $((r_x2 - r_x))"
 
+# --- another natproxy in other namespaces: its drops are its own -------------
+# Interface indexes are per namespace: a second natproxy whose interfaces
+# have acc0's and core0's indexes, its far end taking no XDP frames (GRO
+# off behind its back), drops 10 frames. The tracepoints fire for every
+# namespace: they count for the natproxy whose namespace the flush is in.
+NS_O=("$NP_RUN-oterm" "$NP_RUN-oproxy" "$NP_RUN-ocore")
+trap 'for ns in "${NS_O[@]}"; do ip netns del "$ns" 2>/dev/null; done; np_topology_down' EXIT
+OCTL=(build/natproxyctl --pin-dir "$NP_RUN_DIR/bpf/other")
+for ns in "${NS_O[@]}"; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
+ip -n "${NS_O[1]}" link add oacc index "$(in_proxy cat /sys/class/net/acc0/ifindex)" type veth \
+	peer name ot0 netns "${NS_O[0]}"
+ip -n "${NS_O[1]}" link add ocore index "$(in_proxy cat /sys/class/net/core0/ifindex)" type veth \
+	peer name oc0 netns "${NS_O[2]}"
+ip -n "${NS_O[0]}" addr add 203.0.113.20/24 dev ot0
+ip -n "${NS_O[1]}" addr add 203.0.113.1/24 dev oacc
+ip -n "${NS_O[1]}" addr add 198.51.100.1/24 dev ocore
+ip -n "${NS_O[2]}" addr add 198.51.100.10/24 dev oc0
+ip -n "${NS_O[0]}" link set ot0 up; ip -n "${NS_O[2]}" link set oc0 up
+ip -n "${NS_O[1]}" link set oacc up; ip -n "${NS_O[1]}" link set ocore up
+ip netns exec "${NS_O[2]}" ethtool -K oc0 gro on >/dev/null
+# Known neighbours: every frame takes the XDP path, none the kernel's.
+ip -n "${NS_O[1]}" neigh replace 198.51.100.10 dev ocore \
+	lladdr "$(ip netns exec "${NS_O[2]}" cat /sys/class/net/oc0/address)"
+ip -n "${NS_O[0]}" neigh replace 203.0.113.1 dev ot0 \
+	lladdr "$(ip netns exec "${NS_O[1]}" cat /sys/class/net/oacc/address)"
+octl() { ip netns exec "${NS_O[1]}" "${OCTL[@]}" "$@"; }
+mine0=$(iface_field xmit_drops)
+check "a second natproxy attached in other namespaces, its interfaces with acc0's and core0's indexes" \
+	eval 'octl attach oacc >/dev/null 2>&1 && octl attach ocore >/dev/null 2>&1 &&
+		octl flow add 203.0.113.1:30000 --src 198.51.100.1:40000 --dst 198.51.100.10:6000 >/dev/null 2>&1 &&
+		[ "$(ip netns exec "${NS_O[1]}" cat /sys/class/net/oacc/ifindex)" = "$(in_proxy cat /sys/class/net/acc0/ifindex)" ]'
+ip netns exec "${NS_O[2]}" ethtool -K oc0 gro off >/dev/null
+ip netns exec "${NS_O[0]}" $UDP send 203.0.113.20:4000 203.0.113.1:30000 10
+ostatus=$(octl status --json | python3 -c '
+import json, sys
+print(" ".join(str(i["xmit_drops"]) for i in json.load(sys.stdin)["interfaces"] if i["name"] == "ocore"))')
+check_eq "the other natproxy counts its 10 lost frames on its core interface" 10 "$ostatus"
+check_eq "... and this one counts none of them (its interfaces' xmit drops unchanged)" \
+	"$mine0" "$(iface_field xmit_drops)"
+for ns in "${NS_O[@]}"; do ip netns del "$ns"; done
+
 # --- deleting a flow hands its port back to the kernel ------------------------
 check "flow del" ctl flow del 203.0.113.1:30000
 sink_start "$NS_PROXY" 203.0.113.1:30000 20 "$sinkout.2" 5
