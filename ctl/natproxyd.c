@@ -916,8 +916,8 @@ static void drain_socket(struct daemon *d, size_t realm, uint16_t port)
 			return;
 		for (i = 0; i < n; i++) {
 			/* A node that does not act answers nothing. */
-			if (!np_cluster_acting(d->cluster)) {
-				np_cluster_dropped_input(d->cluster);
+			if (!np_cluster_acting_realm(d->cluster, realm)) {
+				np_cluster_dropped_input(d->cluster, realm);
 				continue;
 			}
 			bufs[i][msgs[i].msg_len] = '\0';
