@@ -1128,10 +1128,12 @@ static int run(struct daemon *d)
 	}
 }
 
-static void cluster_metrics(const struct np_cluster *cl, struct np_metrics *m)
+static void cluster_metrics(const struct np_cluster *cl, bool scale_out,
+			    struct np_metrics *m)
 {
 	struct np_metrics_cluster *c = &m->cluster;
 	struct np_cluster_stats st;
+	size_t i;
 
 	np_cluster_stats(cl, &st);
 	m->have_cluster = true;
@@ -1171,6 +1173,16 @@ static void cluster_metrics(const struct np_cluster *cl, struct np_metrics *m)
 	c->calls_not_taken = st.not_taken;
 	c->resyncs = st.resyncs;
 	c->input_dropped = st.dropped_input;
+	c->n_shares = 0;
+	for (i = 0; scale_out && i < np_cluster_shares(cl); i++) {
+		struct np_metrics_share *s = &c->shares[c->n_shares++];
+
+		s->name = np_cluster_share_stats(cl, i, &st);
+		s->role = np_role_names[st.role];
+		s->lease = np_lease_names[st.lease];
+		s->taken_over = st.taken_over;
+		s->input_dropped = st.dropped_input;
+	}
 }
 
 /* A metrics page, made in the loop: nothing changes the proxy meanwhile. */
@@ -1201,7 +1213,7 @@ static char *metrics_page(void *arg, size_t *len)
 	m.charging_failures = d->charging.failures;
 	m.guard_blocked = d->guard.blocked;
 	if (d->cluster)
-		cluster_metrics(d->cluster, &m);
+		cluster_metrics(d->cluster, d->cfg.cluster.n_shares > 0, &m);
 	page = np_metrics_render(&m, len);
 	np_metrics_free(&m);
 	return page;
