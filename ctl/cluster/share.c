@@ -381,7 +381,7 @@ static void become(struct np_share *cl, enum np_role next, time_t now)
 			"the lease; %llu calls taken over from '%s'",
 			cl->who,
 			(unsigned long long)(cl->st.taken_over - before),
-			cl->from);
+			cl->from[0] ? cl->from : "no one");
 		break;
 	case NP_ROLE_FENCED:
 		cl->st.fencings++;
