@@ -1401,6 +1401,26 @@ static const char *const cluster_keys[C_COUNT] = {
 	[C_SHARES] = "shares",
 };
 
+/* A sequence of 1 to max items (what: their name in messages; empty:
+ * what the message adds when there are none); *n its length. */
+static int want_list(struct parser *p, const yaml_node_t *k,
+		     const yaml_node_t *v, const char *what, const char *empty,
+		     size_t max, size_t *n)
+{
+	int ret = want_type(p, k, v, YAML_SEQUENCE_NODE);
+
+	if (ret)
+		return ret;
+	*n = seq_len(v);
+	if (!*n)
+		return fail(p, value_mark(k, v), "'%s' is empty%s", what,
+			    empty);
+	if (*n > max)
+		return fail(p, v->start_mark, "%zu %s: at most %zu", *n, what,
+			    max);
+	return 0;
+}
+
 enum { S_NAME, S_REALMS, S_COUNT };
 
 static const char *const share_keys[S_COUNT] = {
@@ -1467,15 +1487,9 @@ static int parse_shares(struct parser *p, const yaml_node_t *k,
 	size_t i, j, n;
 	int ret;
 
-	ret = want_type(p, k, v, YAML_SEQUENCE_NODE);
+	ret = want_list(p, k, v, "shares", "", NP_CLUSTER_SHARES_MAX, &n);
 	if (ret)
 		return ret;
-	n = seq_len(v);
-	if (!n)
-		return fail(p, value_mark(k, v), "'shares' is empty");
-	if (n > NP_CLUSTER_SHARES_MAX)
-		return fail(p, v->start_mark, "%zu shares: at most %d", n,
-			    NP_CLUSTER_SHARES_MAX);
 	for (i = 0; i < n; i++) {
 		ret = parse_share(p, seq_item(p, v, i), &c->shares[i], &taken);
 		for (j = 0; !ret && j < i; j++)
@@ -1534,18 +1548,10 @@ static int get_sentinels(struct parser *p, const yaml_node_t *k,
 	size_t i, j, n;
 	int ret;
 
-	ret = want_type(p, k, v, YAML_SEQUENCE_NODE);
+	ret = want_list(p, k, v, "sentinels", ": list at least one ADDRESS:PORT",
+			NP_CLUSTER_SENTINELS_MAX, &n);
 	if (ret)
 		return ret;
-	n = seq_len(v);
-	if (!n)
-		return fail(p, value_mark(k, v),
-			    "'sentinels' is empty: list at least one "
-			    "ADDRESS:PORT");
-	if (n > NP_CLUSTER_SENTINELS_MAX)
-		return fail(p, v->start_mark,
-			    "%zu sentinels: at most %d", n,
-			    NP_CLUSTER_SENTINELS_MAX);
 	for (i = 0; i < n; i++) {
 		item = seq_item(p, v, i);
 		ret = want_scalar(p, k, item, &s);
