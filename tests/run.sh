@@ -46,6 +46,7 @@ SUITES=(
 	tests/e2e/statedmg.sh
 	tests/e2e/ha.sh
 	tests/e2e/ha_sentinel.sh
+	tests/e2e/ha_scaleout.sh
 	tests/e2e/mgcp.sh
 	tests/e2e/mgcp_osmo.sh
 	tests/e2e/h248.sh
