@@ -65,15 +65,7 @@ scaleout_topology() {
 		sip_veth "$(ns_of $n)" acc0 acc "p-proxy$n" && in_ns acc ip link set "p-proxy$n" master br0 &&
 			sip_veth "$(ns_of $n)" core0 core "eth$i" && in_ns core ip link set "eth$i" master brc &&
 			in_ns "$(ns_of $n)" sysctl -q -w net.ipv4.ip_forward=1 || return 1
-		in_ns "$(ns_of $n)" nft -f - <<-EOF || return 1
-			table ip sip_guard {
-				chain forward {
-					type filter hook forward priority filter; policy accept;
-					oifname "core0" ip saddr { 192.168.0.0/16, 203.0.113.0/24 } drop
-					oifname "acc0" ip saddr 198.51.100.0/24 drop
-				}
-			}
-		EOF
+		ha_guard "$(ns_of $n)" || return 1
 		i=$((i + 1))
 	done
 	for n in a b c; do
@@ -117,18 +109,9 @@ node_cfg() {
 # group of its access and core addresses, unicast to the share's other
 # member, natproxyctl health SHARE as the track script.
 ka_start() {
-	local n=$1 dir=$HA/$1 spec s prio peer id acc core
+	local n=$1 dir=$HA/$1 spec s prio peer id acc core side vip own peer_ip dev
 	shift
-	cat >"$dir/keepalived-$n.conf" <<-EOF
-		global_defs {
-		  router_id np_$n
-		  script_user root
-		  vrrp_garp_master_delay 0
-		  vrrp_garp_master_repeat 3
-		  vrrp_version 3
-		  vrrp_garp_master_refresh 1
-		}
-	EOF
+	ka_globals "$n" >"$dir/keepalived-$n.conf"
 	for spec in "$@"; do
 		IFS=: read -r s prio peer <<<"$spec"
 		id=$((60 + 2 * ${s#s}))
@@ -146,43 +129,32 @@ ka_start() {
 			    ${s}_core
 			  }
 			}
-			vrrp_instance ${s}_acc {
-			  state BACKUP
-			  nopreempt
-			  interface acc0
-			  virtual_router_id $id
-			  priority $prio
-			  advert_int 0.5
-			  unicast_src_ip ${OWN_ACC[$n]}
-			  unicast_peer {
-			    ${OWN_ACC[$peer]}
-			  }
-			  virtual_ipaddress {
-			    $acc/24 dev acc0
-			  }
-			  track_script {
-			    np_$s
-			  }
-			}
-			vrrp_instance ${s}_core {
-			  state BACKUP
-			  nopreempt
-			  interface core0
-			  virtual_router_id $((id + 1))
-			  priority $prio
-			  advert_int 0.5
-			  unicast_src_ip ${OWN_CORE[$n]}
-			  unicast_peer {
-			    ${OWN_CORE[$peer]}
-			  }
-			  virtual_ipaddress {
-			    $core/24 dev core0
-			  }
-			  track_script {
-			    np_$s
-			  }
-			}
 		EOF
+		for side in acc core; do
+			[ $side = acc ] && vip=$acc own=${OWN_ACC[$n]} peer_ip=${OWN_ACC[$peer]} dev=acc0 ||
+				vip=$core own=${OWN_CORE[$n]} peer_ip=${OWN_CORE[$peer]} dev=core0
+			cat >>"$dir/keepalived-$n.conf" <<-EOF
+				vrrp_instance ${s}_$side {
+				  state BACKUP
+				  nopreempt
+				  interface $dev
+				  virtual_router_id $id
+				  priority $prio
+				  advert_int 0.5
+				  unicast_src_ip $own
+				  unicast_peer {
+				    $peer_ip
+				  }
+				  virtual_ipaddress {
+				    $vip/24 dev $dev
+				  }
+				  track_script {
+				    np_$s
+				  }
+				}
+			EOF
+			id=$((id + 1))
+		done
 	done
 	sip_spawn "$(ns_of "$n")" keepalived -n -l -D -P -f "$dir/keepalived-$n.conf" \
 		-p "$dir/keepalived.pid" -r "$dir/vrrp.pid" >"$dir/keepalived-$n.log" 2>&1
