@@ -14,6 +14,8 @@
 #            c becomes active for s1 only (still a standby for s2): it
 #            takes s1's calls over, relays their media, sends nothing from
 #            s2's addresses while b acts; s2's calls stay on b
+#   back     natproxyd a started again: it follows s1 as c now writes it,
+#            holds s1's calls and flows again, keepalived leaves s1 on c
 #   kill-b   natproxyd b killed too: c carries both shares
 #   bye      every call ends with a BYE through c, answered; exactly one
 #            charging record per call (by c, saying from whom it took it),
@@ -280,6 +282,16 @@ check_eq "kill-a: while b acts for s2, c sent nothing from s2's addresses and re
 	"$(sent_from_s2 c) $(packets_on c "$S2_ACC")"
 check_eq "kill-a: s2's calls live on b in redis" "$CALLS b" "$(rcli hlen np:s2:media) $(rcli get np:s2:lease)"
 
+# --- back: natproxyd a starts again ------------------------------------------------
+# s1's stream is the share's: a, back, follows it as c writes it (with c's
+# copies of s2 in it, which a passes over); keepalived leaves s1 on c.
+check "back: natproxyd a starts again" npd_start a
+check "back: a follows s1 as c writes it, a standby" \
+	wait_for 10 eval 'grep -q "share '"'s1'"' following share '"'s1'"' as '"'c'"'" "$HA/a/natproxyd-a.log" && [ "$(share_health a s1 role)" = standby ]'
+check "back: a holds s1's flows again, none of s2's" wait_for 10 eval '[ "$(n_flows_of a)" = "$f $f 0 0" ]'
+check "back: a healthy, s1's addresses stay on c (nopreempt)" \
+	eval 'ctl_of a health s1 >/dev/null && has_addr c "$S1_ACC" && ! has_addr a "$S1_ACC"'
+
 # --- kill-b ---------------------------------------------------------------------
 sleep 1
 T_KILL_B=$(mono)
@@ -300,6 +312,8 @@ touch "$HA/ua1/bye" "$HA/ua2/bye"
 check "bye: both terminals' UAs end" wait_for 30 eval '! _sip_running $UAC1 && ! _sip_running $UAC2'
 touch "$HA/ua1/stop"
 check "bye: the far end's UA ends" wait_for 10 eval '! _sip_running $UAS'
+check "bye: a, following s1, dropped its copies with the calls' ends" \
+	wait_for 5 eval '[ "$(n_flows_of a)" = "0 0 0 0" ]'
 check "bye: no record waits for redis" \
 	wait_for 5 eval '[ "$(share_health c s1 records_waiting) $(share_health c s2 records_waiting)" = "0 0" ]'
 RES=$HA/result.txt
