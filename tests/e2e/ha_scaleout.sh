@@ -169,18 +169,22 @@ try: s=json.load(open(sys.argv[1]))
 except Exception: sys.exit(1)
 sys.exit(0 if len(s)==int(sys.argv[2]) and all(v=="up" for v in s.values()) else 1)' "$1/uac.state" "$CALLS"
 }
-# flows_on N ADDR: node N's flows on ADDR (their local address), and the
-# packets they relayed, "FLOWS PACKETS".
-flows_on() {
+# flow_stats N: node N's flows and the packets they relayed on s1's
+# access and core addresses, then s2's: "FLOWS PACKETS" four times.
+flow_stats() {
 	ctl_of "$1" flows --json 2>/dev/null | $PY -c 'import json,sys
-n = p = 0
+addrs = sys.argv[1:]
+n, p = [0] * 4, [0] * 4
 for l in sys.stdin:
     if not l.startswith("{"): continue
     f = json.loads(l)
-    if f["local"].rsplit(":", 1)[0] == sys.argv[1]: n += 1; p += f["packets"]
-print(n, p)' "$2"
+    a = f["local"].rsplit(":", 1)[0]
+    if a in addrs: i = addrs.index(a); n[i] += 1; p[i] += f["packets"]
+print(*(x for i in range(4) for x in (n[i], p[i])))' "$S1_ACC" "$S1_CORE" "$S2_ACC" "$S2_CORE"
 }
-packets_on() { flows_on "$1" "$2" | awk '{print $2}'; }
+# packets_on N SHARE: the packets node N's flows relayed on SHARE's access
+# address.
+packets_on() { flow_stats "$1" | awk -v s="$2" '{print s == "s1" ? $2 : $6}'; }
 mono() { $PY -c 'import time; print(round(time.monotonic(), 3))'; }
 # sent_from_s2 N: datagrams node N's stack sent from s2's addresses (an nft
 # counter in its output hook).
@@ -218,7 +222,7 @@ check "follow: a active for s1, b for s2" \
 check_eq "follow: the leases in redis name them" "a b" "$(rcli get np:s1:lease) $(rcli get np:s2:lease)"
 check "follow: c follows s1 as a writes it and s2 as b writes it" \
 	wait_for 5 eval 'grep -q "share '"'s1'"' following share '"'s1'"' as '"'a'"'" "$HA/c/natproxyd-c.log" && grep -q "share '"'s2'"' following share '"'s2'"' as '"'b'"'" "$HA/c/natproxyd-c.log"'
-sleep 2
+sleep 1
 check "follow: c holds no virtual address, and stands by for both" \
 	eval '! has_addr c "$S1_ACC" && ! has_addr c "$S2_ACC" && [ "$(roles_of c)" = "standby standby" ]'
 
@@ -232,12 +236,7 @@ check "follow: $CALLS calls through s1 (a) and $CALLS through s2 (b) are up" \
 	wait_for 30 eval 'all_up "$HA/ua1" && all_up "$HA/ua2"'
 # n_flows_of N: node N's flows on s1's access and core addresses and on
 # s2's.
-n_flows_of() {
-	local a
-	for a in "$S1_ACC" "$S1_CORE" "$S2_ACC" "$S2_CORE"; do
-		flows_on "$1" "$a" | cut -d' ' -f1
-	done | xargs
-}
+n_flows_of() { flow_stats "$1" | awk '{print $1, $3, $5, $7}'; }
 f=$((CALLS * 2)) # per call and side: RTP and RTCP
 check_eq "follow: a relays s1's flows (access and core), b s2's" "$f $f 0 0 0 0 $f $f" \
 	"$(n_flows_of a) $(n_flows_of b)"
@@ -247,7 +246,7 @@ check "follow: c's copy of every call of both shares" \
 	wait_for 3 eval '[ "$(share_health c s1 copied_calls)" -ge "$CALLS" ] && [ "$(share_health c s2 copied_calls)" -ge "$CALLS" ]'
 check_eq "follow: redis holds each share's stream and live calls" "1 1 $CALLS $CALLS" \
 	"$(rcli exists np:s1:journal) $(rcli exists np:s2:journal) $(rcli hlen np:s1:media) $(rcli hlen np:s2:media)"
-check_eq "follow: c's copies relayed nothing" "0 0" "$(packets_on c "$S1_ACC") $(packets_on c "$S2_ACC")"
+check_eq "follow: c's copies relayed nothing" "0 0" "$(packets_on c s1) $(packets_on c s2)"
 check_eq "follow: c's metrics: standby for s1 and s2" "1 1" \
 	"$(metric c 'natproxy_cluster_share_role{share="s1",role="standby"}') $(metric c 'natproxy_cluster_share_role{share="s2",role="standby"}')"
 
@@ -257,8 +256,8 @@ in_ns proxyc nft -f - <<-EOF
 		chain output { type filter hook output priority filter; policy accept; ip saddr { $S2_ACC, $S2_CORE } counter; }
 	}
 EOF
-sleep 2
-b_pkts=$(packets_on b "$S2_ACC")
+sleep 1
+b_pkts=$(packets_on b s2)
 T_KILL_A=$(mono)
 t0=$(date +%s.%N)
 kill -9 "$NPD_a"
@@ -274,12 +273,12 @@ check "kill-a: c took over s1's $CALLS calls, none of s2's" \
 	eval '[ "$(share_health c s1 taken_over)" = "$CALLS" ] && [ "$(share_health c s2 taken_over)" = 0 ]'
 check_eq "kill-a: the log and the metrics say so per share" "1 1" \
 	"$(grep -c "node 'c' share 's1' active: holds the addresses and the lease; $CALLS calls taken over from 'a'" "$HA/c/natproxyd-c.log") $(metric c 'natproxy_cluster_share_role{share="s2",role="standby"}')"
-c_s1=$(packets_on c "$S1_ACC")
-check "kill-a: c relays s1's media" wait_for 5 eval '[ "$(packets_on c "$S1_ACC")" -gt "$c_s1" ]'
-sleep 2
-check "kill-a: s2's calls still on b: its flows go on relaying" test "$(packets_on b "$S2_ACC")" -gt "$b_pkts"
+c_s1=$(packets_on c s1)
+check "kill-a: c relays s1's media" wait_for 5 eval '[ "$(packets_on c s1)" -gt "$c_s1" ]'
+check "kill-a: s2's calls still on b: its flows go on relaying" \
+	wait_for 5 eval '[ "$(packets_on b s2)" -gt "$b_pkts" ]'
 check_eq "kill-a: while b acts for s2, c sent nothing from s2's addresses and relayed none of its media" "0 0" \
-	"$(sent_from_s2 c) $(packets_on c "$S2_ACC")"
+	"$(sent_from_s2 c) $(packets_on c s2)"
 check_eq "kill-a: s2's calls live on b in redis" "$CALLS b" "$(rcli hlen np:s2:media) $(rcli get np:s2:lease)"
 
 # --- back: natproxyd a starts again ------------------------------------------------
@@ -293,7 +292,6 @@ check "back: a healthy, s1's addresses stay on c (nopreempt)" \
 	eval 'ctl_of a health s1 >/dev/null && has_addr c "$S1_ACC" && ! has_addr a "$S1_ACC"'
 
 # --- kill-b ---------------------------------------------------------------------
-sleep 1
 T_KILL_B=$(mono)
 t0=$(date +%s.%N)
 kill -9 "$NPD_b"
@@ -302,9 +300,9 @@ check "kill-b: s2's addresses move to c" wait_for 10 has_addr c "$S2_ACC"
 check "kill-b: c active for both shares" wait_for 10 eval '[ "$(roles_of c)" = "active active" ]'
 diag "kill-b: c active for s2 after $(echo "$(date +%s.%N) - $t0" | bc) s"
 check_eq "kill-b: c took over s2's $CALLS calls" "$CALLS" "$(share_health c s2 taken_over)"
-c_s2=$(packets_on c "$S2_ACC")
-check "kill-b: c relays s2's media" wait_for 5 eval '[ "$(packets_on c "$S2_ACC")" -gt "$c_s2" ]'
-sleep 2
+c_s2=$(packets_on c s2)
+check "kill-b: c relays s2's media" wait_for 5 eval '[ "$(packets_on c s2)" -gt "$c_s2" ]'
+sleep 1 # media through c, for the gaps
 
 # --- bye --------------------------------------------------------------------------
 T_BYE=$(mono)
