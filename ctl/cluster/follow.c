@@ -209,23 +209,50 @@ static bool continues(const char *p, size_t n)
 	       (n > 7 && !strncmp(p, "gwcall ", 7));
 }
 
-/* The end of the unit that starts at pos: its first line and every line
- * that continues it (a record), or its one line (a tombstone, commit...). */
-static size_t unit_end(const struct entry *e, size_t pos)
+/* The end of the unit of text that starts at pos: its first line and
+ * every line that continues it (a record), or its one line (a tombstone,
+ * commit...). */
+static size_t unit_end(const char *text, size_t len, size_t pos)
 {
 	const char *nl;
 	bool first = true;
 
-	while (pos < e->len) {
-		nl = memchr(e->text + pos, '\n', e->len - pos);
-		if (!first && !continues(e->text + pos,
-					 (nl ? (size_t)(nl - e->text) : e->len) -
-						 pos))
+	while (pos < len) {
+		nl = memchr(text + pos, '\n', len - pos);
+		if (!first &&
+		    !continues(text + pos,
+			       (nl ? (size_t)(nl - text) : len) - pos))
 			break;
 		first = false;
-		pos = nl ? (size_t)(nl - e->text) + 1 : e->len;
+		pos = nl ? (size_t)(nl - text) + 1 : len;
 	}
 	return pos;
+}
+
+/* Whether the unit at p (n bytes) is another share's than realms'. */
+static bool other_share(const struct np_config *cfg, uint64_t realms,
+			const char *p, size_t n)
+{
+	size_t pair;
+
+	return realms && !np_follow_unit_pair(p, n, &pair) &&
+	       !np_follow_pair_in(cfg, realms, pair);
+}
+
+size_t np_follow_filter(const struct np_config *cfg, uint64_t realms,
+			const char *text, size_t len, char *out)
+{
+	size_t pos = 0, end, n = 0;
+
+	while (pos < len) {
+		end = unit_end(text, len, pos);
+		if (!other_share(cfg, realms, text + pos, end - pos)) {
+			memcpy(out + n, text + pos, end - pos);
+			n += end - pos;
+		}
+		pos = end;
+	}
+	return n;
 }
 
 /* The next record (or line) of e, applied. */
@@ -236,7 +263,7 @@ static void apply_unit(struct np_follower *fl, struct entry *e, time_t now,
 		.term = on_term, .leg = on_leg, .gone = on_gone,
 		.gw = on_gw, .gw_call = on_gw_call
 	};
-	size_t end = unit_end(e, e->pos), pair;
+	size_t end = unit_end(e->text, e->len, e->pos);
 	struct follow f = { fl->px, e->shift, now, 0, fl->snapshot, NULL,
 			    rep };
 	struct np_state_report srep;
@@ -245,9 +272,8 @@ static void apply_unit(struct np_follower *fl, struct entry *e, time_t now,
 
 	/* Another share's terminal (the writer's stream holds its whole
 	 * state): not ours to copy or remove. */
-	if (fl->realms &&
-	    !np_follow_unit_pair(e->text + e->pos, end - e->pos, &pair) &&
-	    !np_follow_pair_in(fl->px->core.cfg, fl->realms, pair)) {
+	if (other_share(fl->px->core.cfg, fl->realms, e->text + e->pos,
+			end - e->pos)) {
 		rep->other++;
 		e->pos = end;
 		return;

@@ -76,6 +76,14 @@ bool np_follow_pair_in(const struct np_config *cfg, uint64_t realms,
  * end...), -EINVAL if damaged. Pure. */
 int np_follow_unit_pair(const char *p, size_t n, size_t *pair);
 
+/* The units of text (len bytes) of realms' share (0: all) and those that
+ * name no pair (header, commit), copied to out (len bytes at least): a
+ * share's part of the node's journal, for its stream. Its length. The
+ * "end" and "commit" lines keep the journal's counts (a follower does not
+ * check them). Pure. */
+size_t np_follow_filter(const struct np_config *cfg, uint64_t realms,
+			const char *text, size_t len, char *out);
+
 /* Every terminal of ours dropped, calls and flows with them, no record. */
 void np_follow_forget_all(struct np_proxy *px);
 

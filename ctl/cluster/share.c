@@ -134,12 +134,23 @@ void np_share_replicate(struct np_share *cl, bool snapshot, uint64_t gen,
 			const char *text, size_t len)
 {
 	static struct cmd cmds[3];
-	char g[32], mono[32], wall[32];
+	char g[32], mono[32], wall[32], *part = NULL;
 	size_t n = 0;
 	struct cmd *x;
 
 	if (cl->role != NP_ROLE_ACTIVE)
 		return; /* a standby's file is a copy: nothing to tell */
+	if (cl->realms) {
+		/* Scale-out: the share's part of the node's journal (its copies
+		 * of other shares are theirs to write). Without memory, all of
+		 * it: the followers pass the rest over. */
+		part = malloc(len ? len : 1);
+		if (part) {
+			len = np_follow_filter(cl->config, cl->realms, text, len,
+					       part);
+			text = part;
+		}
+	}
 	snprintf(g, sizeof(g), "%llu", (unsigned long long)gen);
 	snprintf(mono, sizeof(mono), "%.3f", mono_now());
 	snprintf(wall, sizeof(wall), "%.3f", wall_now());
@@ -171,7 +182,8 @@ void np_share_replicate(struct np_share *cl, bool snapshot, uint64_t gen,
 		args(x, cl->key[1]);
 		arg(x, text, len);
 	}
-	send_txn(cl, cmds, n);
+	send_txn(cl, cmds, n); /* copied: part is ours to free */
+	free(part);
 }
 
 bool np_share_has_realm(const struct np_share *cl, size_t realm)

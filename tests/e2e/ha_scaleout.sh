@@ -265,6 +265,7 @@ sleep 1
 b_pkts=$(packets_on b s2)
 T_KILL_A=$(mono)
 t0=$(date +%s.%N)
+kill_a_ms=$(date +%s%3N)
 kill -9 "$NPD_a"
 { wait "$NPD_a"; } 2>/dev/null # reaped here: no "Killed" line
 check "kill-a: s1's addresses move to c" wait_for 10 has_addr c "$S1_ACC"
@@ -278,6 +279,13 @@ check "kill-a: c took over s1's $CALLS calls, none of s2's" \
 	eval '[ "$(share_health c s1 taken_over)" = "$CALLS" ] && [ "$(share_health c s2 taken_over)" = 0 ]'
 check_eq "kill-a: the log and the metrics say so per share" "1 1" \
 	"$(grep -c "node 'c' share 's1' active: holds the addresses and the lease; $CALLS calls taken over from 'a'" "$HA/c/natproxyd-c.log") $(metric c 'natproxy_cluster_share_role{share="s2",role="standby"}')"
+# terms_in KEY PAIR: terminal records of PAIR in the stream KEY.
+terms_in() { rcli xrange "$1" - + | grep -c "^term $2 "; }
+# since_ms KEY: when the stream's first entry was written (its id's time,
+# ms).
+since_ms() { rcli xrange "$1" - + COUNT 1 | head -1 | cut -d- -f1; }
+check "kill-a: c writes s1's stream (it starts with c's snapshot): s1's terminals, none of its copies of s2's" \
+	wait_for 3 eval '[ "$(since_ms np:s1:journal)" -gt "$kill_a_ms" ] && [ "$(terms_in np:s1:journal 0)" -ge "$CALLS" ] && [ "$(terms_in np:s1:journal 1)" = 0 ]'
 c_s1=$(packets_on c s1)
 check "kill-a: c relays s1's media" wait_for 5 eval '[ "$(packets_on c s1)" -gt "$c_s1" ]'
 check "kill-a: s2's calls still on b: its flows go on relaying" \

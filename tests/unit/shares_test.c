@@ -211,6 +211,51 @@ static void test_records(struct tap *t)
 	np_config_free(&cfg);
 }
 
+/* A share's part of the node's journal, as its stream gets it. */
+static void test_filter(struct tap *t)
+{
+	static const char batch[] =
+		"term 0 203.0.113.20 40001 #1\n"
+		"leg a #2\n"
+		"stream 0 1 #3\n"
+		"term 1 203.0.113.21 40002 #4\n"
+		"leg b #5\n"
+		"gone 1 21000 #6\n"
+		"gw mgcp 0 203.0.113.50 2427 #7\n"
+		"gwcall c #8\n"
+		"orphan-gone 1 31000 #9\n"
+		"commit 5 #a\n";
+	static const char s1[] = "term 0 203.0.113.20 40001 #1\n"
+				 "leg a #2\n"
+				 "stream 0 1 #3\n"
+				 "gw mgcp 0 203.0.113.50 2427 #7\n"
+				 "gwcall c #8\n"
+				 "commit 5 #a\n";
+	static const char s2[] = "term 1 203.0.113.21 40002 #4\n"
+				 "leg b #5\n"
+				 "gone 1 21000 #6\n"
+				 "orphan-gone 1 31000 #9\n"
+				 "commit 5 #a\n";
+	struct np_config cfg;
+	char err[256], out[sizeof(batch)];
+	size_t n;
+	int ret;
+
+	ret = parse(two_shares, &cfg, err, sizeof(err));
+	n = ret ? 0 : np_follow_filter(&cfg, 0x3, batch, strlen(batch), out);
+	tap_check(t, n == strlen(s1) && !memcmp(out, s1, n),
+		  "s1's stream: its terminals and gateways with their legs, "
+		  "streams and calls, and the commit; none of s2's");
+	n = ret ? 0 : np_follow_filter(&cfg, 0xc, batch, strlen(batch), out);
+	tap_check(t, n == strlen(s2) && !memcmp(out, s2, n),
+		  "s2's stream: its terminal with its leg, its tombstones, "
+		  "and the commit");
+	n = ret ? 0 : np_follow_filter(&cfg, 0, batch, strlen(batch), out);
+	tap_check(t, n == strlen(batch) && !memcmp(out, batch, n),
+		  "a pair's stream (no share): all of it");
+	np_config_free(&cfg);
+}
+
 /* One node, two shares, each its own view: the role is per share. */
 static void test_roles(struct tap *t)
 {
@@ -272,6 +317,7 @@ int main(void)
 
 	test_config(&t);
 	test_records(&t);
+	test_filter(&t);
 	test_roles(&t);
 	return tap_done(&t);
 }
