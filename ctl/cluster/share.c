@@ -150,6 +150,13 @@ void np_share_replicate(struct np_share *cl, bool snapshot, uint64_t gen,
 					       part);
 			text = part;
 		}
+		/* A batch of other shares' changes (our copies of them): its
+		 * commit line alone tells the share's followers nothing. */
+		if (part && !snapshot && len &&
+		    !memchr(text, '\n', len - 1)) {
+			free(part);
+			return;
+		}
 	}
 	snprintf(g, sizeof(g), "%llu", (unsigned long long)gen);
 	snprintf(mono, sizeof(mono), "%.3f", mono_now());
