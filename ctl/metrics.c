@@ -584,6 +584,11 @@ static void render_cluster(FILE *f, const struct np_metrics_cluster *c)
 	     "Datagrams read and not answered because this node does not act.");
 	sample(f, "natproxy_cluster_input_dropped_total", NULL, NULL, NULL,
 	       NULL, c->input_dropped);
+	head(f, "natproxy_cluster_output_dropped_total", "counter",
+	     "Datagrams decided while acting and held back because this node "
+	     "no longer acted when they were to leave.");
+	sample(f, "natproxy_cluster_output_dropped_total", NULL, NULL, NULL,
+	       NULL, c->output_dropped);
 }
 
 char *np_metrics_render(const struct np_metrics *m, size_t *len)

@@ -80,7 +80,7 @@ struct daemon {
 	 * every datagram sent, so an SDP never leaves before its flows are
 	 * in the maps, and at the end of every event handled. */
 	struct np_flowq *flowq;
-	struct np_log_limit flow_failures;
+	struct np_log_limit flow_failures, held_back;
 	/* Datagrams of the turn (ctl/sendq.c), sent together after the
 	 * flows, at the end of every socket batch and event handled. */
 	struct np_sendq *sendq;
@@ -290,13 +290,35 @@ static void send_failed(void *arg, int fd, size_t len, int err)
 		np_warn("cannot send %zu bytes: %s", len, strerror(-err));
 }
 
+/*
+ * Whether this node may still send. Asked again where datagrams leave, not
+ * only where they were decided: a turn that began while the node acted may
+ * end after its acting deadline (a stalled loop), and then another node
+ * may be acting already. What was decided too late is held back, counted
+ * and said.
+ */
+static bool may_send(struct daemon *d, size_t n)
+{
+	if (!d->cluster || np_cluster_acting(d->cluster))
+		return true;
+	np_cluster_dropped_output(d->cluster, n);
+	if (np_log_limit(&d->held_back, monotonic_now()))
+		np_warn("cluster: %zu datagram%s held back: this node stopped "
+			"acting before they left", n, n > 1 ? "s" : "");
+	return false;
+}
+
 /* The turn's flows, then its datagrams: an SDP never leaves before the
  * flows it names are in the maps (media may follow it at once). */
 static void sends_flush(struct daemon *d)
 {
 	flows_flush(d);
-	if (d->sendq && np_sendq_len(d->sendq))
+	if (!d->sendq || !np_sendq_len(d->sendq))
+		return;
+	if (may_send(d, np_sendq_len(d->sendq)))
 		np_sendq_flush(d->sendq, send_failed, d);
+	else
+		np_sendq_discard(d->sendq);
 }
 
 static int sock_send(void *ctx, size_t realm, uint16_t from_port,
@@ -309,6 +331,12 @@ static int sock_send(void *ctx, size_t realm, uint16_t from_port,
 
 	if (fd < 0)
 		return -EBADF;
+	/* A scale-out node: nothing leaves from a share it does not act for
+	 * (the flush below asks again, for the node as a whole). */
+	if (d->cluster && !np_cluster_acting_realm(d->cluster, realm)) {
+		np_cluster_dropped_output(d->cluster, 1);
+		return 0;
+	}
 	q = d->sendq ? np_sendq_add(d->sendq, fd, (struct sockaddr *)&ss, sl,
 				    buf, len) :
 		       -ENOMEM;
@@ -318,6 +346,8 @@ static int sock_send(void *ctx, size_t realm, uint16_t from_port,
 		return 0;
 	/* Not queued: at once, after what was. */
 	sends_flush(d);
+	if (!may_send(d, 1))
+		return 0;
 	if (sendto(fd, buf, len, 0, (struct sockaddr *)&ss, sl) < 0) {
 		int err = errno;
 
@@ -1173,6 +1203,7 @@ static void cluster_metrics(const struct np_cluster *cl, bool scale_out,
 	c->calls_not_taken = st.not_taken;
 	c->resyncs = st.resyncs;
 	c->input_dropped = st.dropped_input;
+	c->output_dropped = st.dropped_output;
 	c->n_shares = 0;
 	for (i = 0; scale_out && i < np_cluster_shares(cl); i++) {
 		struct np_metrics_share *s = &c->shares[c->n_shares++];

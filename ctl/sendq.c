@@ -138,3 +138,12 @@ void np_sendq_flush(struct np_sendq *q, np_sendq_failed_fn failed, void *arg)
 	q->n = 0;
 	q->used = 0;
 }
+
+size_t np_sendq_discard(struct np_sendq *q)
+{
+	size_t n = q->n;
+
+	q->n = 0;
+	q->used = 0;
+	return n;
+}

@@ -26,5 +26,7 @@ size_t np_sendq_len(const struct np_sendq *q);
 /* Sends what is queued, in the order queued; failed (may be NULL) is told
  * of each datagram not sent. The queue is empty after. */
 void np_sendq_flush(struct np_sendq *q, np_sendq_failed_fn failed, void *arg);
+/* Empties the queue without sending; how many datagrams were in it. */
+size_t np_sendq_discard(struct np_sendq *q);
 
 #endif

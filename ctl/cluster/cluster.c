@@ -227,6 +227,13 @@ void np_cluster_dropped_input(struct np_cluster *cl, size_t realm)
 	np_share_dropped_input(sh ? sh : cl->shares[0]);
 }
 
+void np_cluster_dropped_output(struct np_cluster *cl, size_t n)
+{
+	/* Counted on the first share: the queue's datagrams are the node's
+	 * (a pair's only share). */
+	np_share_dropped_output(cl->shares[0], n);
+}
+
 void np_cluster_stats(const struct np_cluster *cl,
 		      struct np_cluster_stats *out)
 {

@@ -25,7 +25,7 @@ struct np_cluster_stats {
 	struct np_redis_stats redis;
 	uint64_t promotions, fencings, demotions;
 	uint64_t applied, apply_bad, copied_calls, taken_over, not_taken;
-	uint64_t published, resyncs, dropped_input;
+	uint64_t published, resyncs, dropped_input, dropped_output;
 	uint64_t isolations;
 	/* Records written before Redis confirmed their call's end (Redis
 	 * away: their transactions reach it when it returns). */
@@ -72,6 +72,9 @@ void np_cluster_charged(struct np_cluster *cl, const struct np_term *t,
 			size_t len);
 /* A datagram on realm not served: its share does not act. */
 void np_cluster_dropped_input(struct np_cluster *cl, size_t realm);
+/* n datagrams decided while acting, held back: the node no longer acts
+ * (for any share). */
+void np_cluster_dropped_output(struct np_cluster *cl, size_t n);
 /* The first share's (a pair's only one). */
 void np_cluster_stats(const struct np_cluster *cl,
 		      struct np_cluster_stats *out);

@@ -752,6 +752,7 @@ static void write_health(struct np_share *cl)
 		"\"queued\": %zu, \"dropped\": %llu, \"promotions\": %llu, "
 		"\"fencings\": %llu, \"copied_calls\": %llu, "
 		"\"taken_over\": %llu, \"dropped_input\": %llu, "
+		"\"dropped_output\": %llu, "
 		"\"keepalives_sent\": %llu, \"calls_ended\": %llu, "
 		"\"isolations\": %llu, \"peer_says\": \"%s\", "
 		"\"records_unconfirmed\": %llu, \"records_waiting\": %zu}\n",
@@ -766,6 +767,7 @@ static void write_health(struct np_share *cl)
 		(unsigned long long)cl->st.copied_calls,
 		(unsigned long long)cl->st.taken_over,
 		(unsigned long long)cl->st.dropped_input,
+		(unsigned long long)cl->st.dropped_output,
 		(unsigned long long)cl->px->core.stats.keepalives_sent,
 		(unsigned long long)cl->px->core.stats.calls_ended,
 		(unsigned long long)cl->st.isolations,
@@ -915,6 +917,11 @@ void np_share_records(struct np_share *cl,
 void np_share_dropped_input(struct np_share *cl)
 {
 	cl->st.dropped_input++;
+}
+
+void np_share_dropped_output(struct np_share *cl, size_t n)
+{
+	cl->st.dropped_output += n;
 }
 
 void np_share_stats(const struct np_share *cl,

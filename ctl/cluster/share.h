@@ -50,6 +50,7 @@ void np_share_records(struct np_share *sh,
 void np_share_charged(struct np_share *sh, const struct np_term *t,
 		      const struct np_call *call, const char *line, size_t len);
 void np_share_dropped_input(struct np_share *sh);
+void np_share_dropped_output(struct np_share *sh, size_t n);
 void np_share_stats(const struct np_share *sh, struct np_cluster_stats *out);
 
 #endif

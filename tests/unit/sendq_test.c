@@ -2,7 +2,8 @@
 /*
  * The send queue (ctl/sendq.c) over UDP sockets on the loopback: nothing
  * leaves before the flush, everything leaves in the order queued (per
- * socket), a datagram the kernel refuses is reported and the rest still go.
+ * socket), a datagram the kernel refuses is reported and the rest still go,
+ * a discarded queue sends nothing.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -92,6 +93,18 @@ int main(void)
 	received(fs, got, sizeof(got));
 	tap_check(&t, !strcmp(got, "a1 a2 b1 a3") && !np_sendq_len(q),
 		  "the flush sends them all in the order queued (%s)", got);
+
+	/* Held back (the node stopped acting): nothing leaves, ever. */
+	np_sendq_add(q, fa, (struct sockaddr *)&sink, sizeof(sink), "d1", 2);
+	np_sendq_add(q, fb, (struct sockaddr *)&sink, sizeof(sink), "d2", 2);
+	r = (int)np_sendq_discard(q);
+	np_sendq_add(q, fa, (struct sockaddr *)&sink, sizeof(sink), "n1", 2);
+	np_sendq_flush(q, failed, &f);
+	received(fs, got, sizeof(got));
+	tap_check(&t, r == 2 && !strcmp(got, "n1"),
+		  "a discarded queue says how many it held (%d) and sends none "
+		  "of them, then or at the next flush (%s)", r, got);
+	r = 0;
 
 	/* A destination the kernel refuses (port 0) between two good ones. */
 	bad = sink;
