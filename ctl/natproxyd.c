@@ -297,14 +297,19 @@ static void send_failed(void *arg, int fd, size_t len, int err)
  * may be acting already. What was decided too late is held back, counted
  * and said.
  */
-static bool may_send(struct daemon *d, size_t n)
+static void held_back(struct daemon *d, size_t n)
 {
-	if (!d->cluster || np_cluster_acting(d->cluster))
-		return true;
 	np_cluster_dropped_output(d->cluster, n);
 	if (np_log_limit(&d->held_back, monotonic_now()))
 		np_warn("cluster: %zu datagram%s held back: this node stopped "
 			"acting before they left", n, n > 1 ? "s" : "");
+}
+
+static bool may_send(struct daemon *d, size_t n)
+{
+	if (!d->cluster || np_cluster_acting(d->cluster))
+		return true;
+	held_back(d, n);
 	return false;
 }
 
@@ -334,7 +339,7 @@ static int sock_send(void *ctx, size_t realm, uint16_t from_port,
 	/* A scale-out node: nothing leaves from a share it does not act for
 	 * (the flush below asks again, for the node as a whole). */
 	if (d->cluster && !np_cluster_acting_realm(d->cluster, realm)) {
-		np_cluster_dropped_output(d->cluster, 1);
+		held_back(d, 1);
 		return 0;
 	}
 	q = d->sendq ? np_sendq_add(d->sendq, fd, (struct sockaddr *)&ss, sl,
