@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cluster/cluster.h"
+#include "cluster/role.h"
 #include "cluster/share.h"
 #include "log.h"
 
@@ -17,6 +18,11 @@ struct np_cluster {
 	/* The shares' Redis links' eventfds, in one epoll: the loop's one
 	 * fd for them all. */
 	int epfd;
+	/* A scale-out node's own health file (every share's role), for
+	 * `natproxyctl health` without a share; "": a pair's node (its one
+	 * share writes this path). */
+	char health[4096];
+	const char *node;
 };
 
 /* The journal's hook: the node's snapshot or batch, to the stream of
@@ -127,7 +133,9 @@ int np_cluster_start(struct np_cluster **out, const struct np_config *cfg,
 	}
 	j->replicate = replicate;
 	j->replicate_arg = cl;
+	cl->node = cfg->cluster.node;
 	if (cfg->cluster.n_shares) {
+		snprintf(cl->health, sizeof(cl->health), "%s", health);
 		px->core.acting = term_acting;
 		px->core.acting_arg = cl;
 	}
@@ -191,12 +199,49 @@ void np_cluster_event(struct np_cluster *cl, time_t now)
 		np_share_event(cl->shares[i], now);
 }
 
+/* The node's health: every share's role, lease and holder, one line of
+ * JSON (natproxyctl health: unhealthy if any share is fenced or
+ * isolated). */
+static void write_health(const struct np_cluster *cl)
+{
+	struct np_cluster_stats st;
+	struct timespec ts;
+	char tmp[4200];
+	size_t i;
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", cl->health);
+	f = fopen(tmp, "we");
+	if (!f)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	fprintf(f, "{\"node\": \"%s\", \"pid\": %d, \"time\": %.3f, "
+		   "\"shares\": [",
+		cl->node, (int)getpid(), ts.tv_sec + ts.tv_nsec / 1e9);
+	for (i = 0; i < cl->n; i++) {
+		np_share_stats(cl->shares[i], &st);
+		fprintf(f,
+			"%s{\"share\": \"%s\", \"role\": \"%s\", "
+			"\"lease\": \"%s\", \"holder\": \"%s\", "
+			"\"taken_over\": %llu}",
+			i ? ", " : "", np_share_name(cl->shares[i]),
+			np_role_names[st.role], np_lease_names[st.lease],
+			np_share_holder(cl->shares[i]),
+			(unsigned long long)st.taken_over);
+	}
+	fputs("]}\n", f);
+	if (fclose(f) || rename(tmp, cl->health))
+		unlink(tmp);
+}
+
 void np_cluster_tick(struct np_cluster *cl, time_t now)
 {
 	size_t i;
 
 	for (i = 0; i < cl->n; i++)
 		np_share_tick(cl->shares[i], now);
+	if (cl->health[0])
+		write_health(cl);
 }
 
 void np_cluster_records(struct np_cluster *cl,

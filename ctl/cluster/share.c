@@ -208,6 +208,11 @@ const char *np_share_name(const struct np_share *cl)
 	return cl->cfg.share;
 }
 
+const char *np_share_holder(const struct np_share *cl)
+{
+	return cl->holder;
+}
+
 /* Whether every address of the share's realms is on this host: a socket
  * binds to it (without IP_FREEBIND) only then. */
 static bool addrs_here(const struct np_share *cl)

@@ -42,6 +42,8 @@ bool np_share_acting(const struct np_share *sh);
 bool np_share_has(const struct np_share *sh, const struct np_term *t);
 bool np_share_has_realm(const struct np_share *sh, size_t realm);
 const char *np_share_name(const struct np_share *sh);
+/* Who holds its lease, as Redis last said ("": nobody, or unknown). */
+const char *np_share_holder(const struct np_share *sh);
 void np_share_event(struct np_share *sh, time_t now);
 void np_share_tick(struct np_share *sh, time_t now);
 void np_share_records(struct np_share *sh,

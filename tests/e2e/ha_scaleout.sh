@@ -277,6 +277,12 @@ check_eq "kill-a: ... and still a standby for s2, which b holds (lease, addresse
 	"$(share_health c s2 role) $(rcli get np:s2:lease)"
 check "kill-a: c took over s1's $CALLS calls, none of s2's" \
 	eval '[ "$(share_health c s1 taken_over)" = "$CALLS" ] && [ "$(share_health c s2 taken_over)" = 0 ]'
+node_roles() {
+	$PY -c 'import json,sys
+print(" ".join(s["share"] + "=" + s["role"] for s in json.load(open(sys.argv[1]))["shares"]))' "$HA/$1/$1.state.health"
+}
+check_eq "kill-a: natproxyctl health without a share: c healthy, s1 active, s2 standby" "0 s1=active s2=standby" \
+	"$(ctl_of c health >/dev/null; echo $?) $(node_roles c)"
 check_eq "kill-a: the log and the metrics say so per share" "1 1" \
 	"$(grep -c "node 'c' share 's1' active: holds the addresses and the lease; $CALLS calls taken over from 'a'" "$HA/c/natproxyd-c.log") $(metric c 'natproxy_cluster_share_role{share="s2",role="standby"}')"
 # terms_in KEY PAIR: terminal records of PAIR in the stream KEY.
