@@ -157,6 +157,27 @@ static void test_config(struct tap *t)
 	}
 }
 
+/* The example of the spare node (run from the source tree's top). */
+static void test_example(struct tap *t)
+{
+	char err[256];
+	struct np_config cfg = { 0 };
+	int ret = np_config_load("configs/scaleout.yaml", &cfg, err,
+				 sizeof(err));
+
+	if (ret)
+		tap_diag("%s", err);
+	tap_check(t,
+		  !ret && !strcmp(cfg.cluster.node, "c") &&
+			  cfg.cluster.n_shares == 2 &&
+			  np_cluster_share_of_realm(&cfg.cluster, 1) == 0 &&
+			  np_cluster_share_of_realm(&cfg.cluster, 2) == 1,
+		  "configs/scaleout.yaml: node c in shares s1 (acc1, core1) "
+		  "and s2 (acc2, core2)");
+	if (!ret)
+		np_config_free(&cfg);
+}
+
 /* What a follower of one share keeps of a stream that holds the
  * writer's whole state. */
 static void test_records(struct tap *t)
@@ -316,6 +337,7 @@ int main(void)
 	struct tap t = { 0 };
 
 	test_config(&t);
+	test_example(&t);
 	test_records(&t);
 	test_filter(&t);
 	test_roles(&t);
