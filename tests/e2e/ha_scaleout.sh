@@ -9,11 +9,13 @@
 #   s2  node b active, node c its spare; terminal B calls through it
 #   follow   c follows both shares' streams at once: it holds a's and b's
 #            calls and flows in its own maps, relays nothing, and is a
-#            standby for both
+#            standby for both; b, in s1 too (its lowest priority), is
+#            active for s2 and follows s1 (mutual takeover's shape)
 #   kill-a   natproxyd a killed (-9): keepalived moves s1's addresses to c,
 #            c becomes active for s1 only (still a standby for s2): it
 #            takes s1's calls over, relays their media, sends nothing from
-#            s2's addresses while b acts; s2's calls stay on b
+#            s2's addresses while b acts; s2's calls stay on b, which
+#            follows s1 as c now writes it and sends nothing on s1
 #   back     natproxyd a started again: it follows s1 as c now writes it,
 #            holds s1's calls and flows again, keepalived leaves s1 on c
 #   kill-b   natproxyd b killed too: c carries both shares
@@ -107,15 +109,15 @@ node_cfg() {
 	} >"$HA/$n.yaml"
 }
 
-# ka_start N SHARE:PRIORITY:PEER...: keepalived of node N, per share a sync
-# group of its access and core addresses, unicast to the share's other
-# member, natproxyctl health SHARE as the track script.
+# ka_start N SHARE:PRIORITY:PEER[,PEER]...: keepalived of node N, per share
+# a sync group of its access and core addresses, unicast to the share's
+# other members, natproxyctl health SHARE as the track script.
 ka_start() {
-	local n=$1 dir=$HA/$1 spec s prio peer id acc core side vip own peer_ip dev
+	local n=$1 dir=$HA/$1 spec s prio peers id acc core side vip own dev p ips
 	shift
 	ka_globals "$n" >"$dir/keepalived-$n.conf"
 	for spec in "$@"; do
-		IFS=: read -r s prio peer <<<"$spec"
+		IFS=: read -r s prio peers <<<"$spec"
 		id=$((60 + 2 * ${s#s}))
 		[ "$s" = s1 ] && acc=$S1_ACC core=$S1_CORE || acc=$S2_ACC core=$S2_CORE
 		cat >>"$dir/keepalived-$n.conf" <<-EOF
@@ -133,8 +135,12 @@ ka_start() {
 			}
 		EOF
 		for side in acc core; do
-			[ $side = acc ] && vip=$acc own=${OWN_ACC[$n]} peer_ip=${OWN_ACC[$peer]} dev=acc0 ||
-				vip=$core own=${OWN_CORE[$n]} peer_ip=${OWN_CORE[$peer]} dev=core0
+			[ $side = acc ] && vip=$acc own=${OWN_ACC[$n]} dev=acc0 ||
+				vip=$core own=${OWN_CORE[$n]} dev=core0
+			ips= # one a line: keepalived reads one address a line
+			for p in ${peers//,/ }; do
+				[ $side = acc ] && ips+="${OWN_ACC[$p]}"$'\n' || ips+="${OWN_CORE[$p]}"$'\n'
+			done
 			cat >>"$dir/keepalived-$n.conf" <<-EOF
 				vrrp_instance ${s}_$side {
 				  state BACKUP
@@ -145,7 +151,7 @@ ka_start() {
 				  advert_int 0.5
 				  unicast_src_ip $own
 				  unicast_peer {
-				    $peer_ip
+				$ips
 				  }
 				  virtual_ipaddress {
 				    $vip/24 dev $dev
@@ -186,10 +192,19 @@ print(*(x for i in range(4) for x in (n[i], p[i])))' "$S1_ACC" "$S1_CORE" "$S2_A
 # address.
 packets_on() { flow_stats "$1" | awk -v s="$2" '{print s == "s1" ? $2 : $6}'; }
 mono() { $PY -c 'import time; print(round(time.monotonic(), 3))'; }
-# sent_from_s2 N: datagrams node N's stack sent from s2's addresses (an nft
-# counter in its output hook).
-sent_from_s2() {
-	in_ns "$(ns_of "$1")" nft list table ip ha_s2_out 2>/dev/null |
+# count_out N SHARE: an nft counter in node N's output hook of what its
+# stack sends from SHARE's addresses; sent_from N SHARE: that count.
+count_out() {
+	local acc=$S1_ACC core=$S1_CORE
+	[ "$2" = s2 ] && acc=$S2_ACC core=$S2_CORE
+	in_ns "$(ns_of "$1")" nft -f - <<-EOF
+		table ip ha_out_$2 {
+			chain output { type filter hook output priority filter; policy accept; ip saddr { $acc, $core } counter; }
+		}
+	EOF
+}
+sent_from() {
+	in_ns "$(ns_of "$1")" nft list table ip "ha_out_$2" 2>/dev/null |
 		awk '/packets/ {for (i = 1; i < NF; i++) if ($i == "packets") n += $(i + 1)} END {print n + 0}'
 }
 
@@ -205,23 +220,26 @@ wait_for 5 eval 'rcli ping >/dev/null 2>&1'
 
 # --- follow ---------------------------------------------------------------------
 node_cfg a s1
-node_cfg b s2
+node_cfg b s1 s2
 node_cfg c s1 s2
 for n in a b c; do
 	check "follow: natproxyd $n starts" npd_start $n
 done
 check "follow: every share of every node a healthy standby" \
-	wait_for 5 eval '[ "$(roles_of c)" = "standby standby" ] && [ "$(share_health a s1 role)" = standby ] && [ "$(share_health b s2 role)" = standby ] && ctl_of c health s1 >/dev/null && ctl_of c health s2 >/dev/null'
-ka_start a s1:150:c
-ka_start b s2:150:c
+	wait_for 5 eval '[ "$(roles_of c) $(roles_of b) $(share_health a s1 role)" = "standby standby standby standby standby" ] && ctl_of c health s1 >/dev/null && ctl_of c health s2 >/dev/null'
+ka_start a s1:150:b,c
+ka_start b s2:150:c s1:50:a,c
 check "follow: keepalived gives a s1's addresses, b s2's" \
 	wait_for 15 eval 'has_addr a "$S1_ACC" && has_addr b "$S2_ACC"'
-ka_start c s1:100:a s2:100:b
+ka_start c s1:100:a,b s2:100:b
 check "follow: a active for s1, b for s2" \
 	wait_for 10 eval '[ "$(share_health a s1 role) $(share_health b s2 role)" = "active active" ]'
 check_eq "follow: the leases in redis name them" "a b" "$(rcli get np:s1:lease) $(rcli get np:s2:lease)"
-check "follow: c follows s1 as a writes it and s2 as b writes it" \
-	wait_for 5 eval 'grep -q "share '"'s1'"' following share '"'s1'"' as '"'a'"'" "$HA/c/natproxyd-c.log" && grep -q "share '"'s2'"' following share '"'s2'"' as '"'b'"'" "$HA/c/natproxyd-c.log"'
+# follows N SHARE WRITER: node N's log says it follows SHARE as WRITER
+# writes it.
+follows() { grep -q "share '$2' following share '$2' as '$3' writes it" "$HA/$1/natproxyd-$1.log"; }
+check "follow: c follows s1 as a writes it and s2 as b writes it; b, active for s2, follows s1 too" \
+	wait_for 5 eval 'follows c s1 a && follows c s2 b && follows b s1 a && [ "$(roles_of b)" = "standby active" ]'
 sleep 1
 check "follow: c holds no virtual address, and stands by for both" \
 	eval '! has_addr c "$S1_ACC" && ! has_addr c "$S2_ACC" && [ "$(roles_of c)" = "standby standby" ]'
@@ -241,26 +259,23 @@ check "follow: terminal B registers through s2 (b), which keeps it alive" \
 # s2's.
 n_flows_of() { flow_stats "$1" | awk '{print $1, $3, $5, $7}'; }
 f=$((CALLS * 2)) # per call and side: RTP and RTCP
-check_eq "follow: a relays s1's flows (access and core), b s2's" "$f $f 0 0 0 0 $f $f" \
+check_eq "follow: a relays s1's flows (access and core), b s2's (and holds s1's)" "$f $f 0 0 $f $f $f $f" \
 	"$(n_flows_of a) $(n_flows_of b)"
-check "follow: c holds both shares' flows in its own maps" \
-	wait_for 10 eval '[ "$(n_flows_of c)" = "$f $f $f $f" ]'
+check "follow: c holds both shares' flows in its own maps, b its own and s1's" \
+	wait_for 10 eval '[ "$(n_flows_of c) $(n_flows_of b)" = "$f $f $f $f $f $f $f $f" ]'
 check "follow: c's copy of every call of both shares" \
 	wait_for 3 eval '[ "$(share_health c s1 copied_calls)" -ge "$CALLS" ] && [ "$(share_health c s2 copied_calls)" -ge "$CALLS" ]'
 # (the live calls go there once a second: a call just set up may wait
 # for the next write)
 check "follow: redis holds each share's stream and live calls" \
 	wait_for 3 eval '[ "$(rcli exists np:s1:journal) $(rcli exists np:s2:journal) $(rcli hlen np:s1:media) $(rcli hlen np:s2:media)" = "1 1 $CALLS $CALLS" ]'
-check_eq "follow: c's copies relayed nothing" "0 0" "$(packets_on c s1) $(packets_on c s2)"
+check_eq "follow: c's copies relayed nothing, nor b's of s1" "0 0 0" "$(packets_on c s1) $(packets_on c s2) $(packets_on b s1)"
 check_eq "follow: c's metrics: standby for s1 and s2" "1 1" \
 	"$(metric c 'natproxy_cluster_share_role{share="s1",role="standby"}') $(metric c 'natproxy_cluster_share_role{share="s2",role="standby"}')"
 
 # --- kill-a ---------------------------------------------------------------------
-in_ns proxyc nft -f - <<-EOF
-	table ip ha_s2_out {
-		chain output { type filter hook output priority filter; policy accept; ip saddr { $S2_ACC, $S2_CORE } counter; }
-	}
-EOF
+count_out c s2
+count_out b s1
 sleep 1
 b_pkts=$(packets_on b s2)
 T_KILL_A=$(mono)
@@ -298,8 +313,14 @@ check "kill-a: s2's calls still on b: its flows go on relaying" \
 	wait_for 5 eval '[ "$(packets_on b s2)" -gt "$b_pkts" ]'
 # b sends keepalives to B every 2 s; c, a standby for s2, none.
 check_eq "kill-a: while b acts for s2, c sent nothing from s2's addresses (no keepalive to B) and relayed none of its media" "0 0" \
-	"$(sent_from_s2 c) $(packets_on c s2)"
+	"$(sent_from c s2) $(packets_on c s2)"
 check_eq "kill-a: s2's calls live on b in redis" "$CALLS b" "$(rcli hlen np:s2:media) $(rcli get np:s2:lease)"
+# b, in s1 too (priority 50 to c's 100), stays a standby for it: it now
+# follows s1 as c writes it (the stream read again from its start).
+check "kill-a: b, a standby for s1 still, follows s1 as c writes it, with every flow" \
+	wait_for 5 eval 'follows b s1 c && [ "$(roles_of b)" = "standby active" ] && [ "$(n_flows_of b)" = "$f $f $f $f" ]'
+check_eq "kill-a: b sent nothing from s1's addresses and its copies relayed nothing" "0 0" \
+	"$(sent_from b s1) $(packets_on b s1)"
 
 # --- back: natproxyd a starts again ------------------------------------------------
 # s1's stream is the share's: a, back, follows it as c writes it (with c's
@@ -323,7 +344,7 @@ check_eq "kill-b: c took over s2's $CALLS calls" "$CALLS" "$(share_health c s2 t
 c_s2=$(packets_on c s2)
 check "kill-b: c relays s2's media" wait_for 5 eval '[ "$(packets_on c s2)" -gt "$c_s2" ]'
 check "kill-b: c, active for s2, keeps B's registration alive (keepalives from s2's address)" \
-	wait_for 6 eval '[ "$(sent_from_s2 c)" -gt 0 ] && [ "$(cat "$HA/ua2/reg.state")" = registered ]'
+	wait_for 6 eval '[ "$(sent_from c s2)" -gt 0 ] && [ "$(cat "$HA/ua2/reg.state")" = registered ]'
 sleep 1 # media through c, for the gaps
 
 # --- bye --------------------------------------------------------------------------
