@@ -23,6 +23,7 @@ struct np_cluster {
 	 * share writes this path). */
 	char health[4096];
 	const char *node;
+	const struct np_cluster_config *cc; /* the node's cluster section */
 };
 
 /* The journal's hook: the node's snapshot or batch, to the stream of
@@ -53,12 +54,9 @@ int np_cluster_share_of_realm(const struct np_cluster_config *c,
 static struct np_share *share_of_realm(const struct np_cluster *cl,
 				       size_t realm)
 {
-	size_t i;
+	int i = np_cluster_share_of_realm(cl->cc, realm);
 
-	for (i = 0; i < cl->n; i++)
-		if (np_share_has_realm(cl->shares[i], realm))
-			return cl->shares[i];
-	return NULL;
+	return i < 0 ? NULL : cl->shares[i];
 }
 
 static struct np_share *share_of(const struct np_cluster *cl,
@@ -134,6 +132,7 @@ int np_cluster_start(struct np_cluster **out, const struct np_config *cfg,
 	j->replicate = replicate;
 	j->replicate_arg = cl;
 	cl->node = cfg->cluster.node;
+	cl->cc = &cfg->cluster;
 	if (cfg->cluster.n_shares) {
 		snprintf(cl->health, sizeof(cl->health), "%s", health);
 		px->core.acting = term_acting;

@@ -193,7 +193,7 @@ void np_share_replicate(struct np_share *cl, bool snapshot, uint64_t gen,
 	free(part);
 }
 
-bool np_share_has_realm(const struct np_share *cl, size_t realm)
+static bool has_realm(const struct np_share *cl, size_t realm)
 {
 	return !cl->realms || (realm < 64 && (cl->realms & 1ull << realm));
 }
@@ -227,7 +227,7 @@ static bool addrs_here(const struct np_share *cl)
 	for (i = 0; ok && i < cfg->n_realms; i++) {
 		const struct np_sockaddr *a = &cfg->realms[i].address;
 
-		if (!np_share_has_realm(cl, i))
+		if (!has_realm(cl, i))
 			continue;
 		memset(&ss, 0, sizeof(ss));
 		if (a->family == AF_INET6) {

@@ -40,7 +40,6 @@ void np_share_replicate(struct np_share *sh, bool snapshot, uint64_t gen,
 bool np_share_acting(const struct np_share *sh);
 /* Whether t is one of the share's terminals. */
 bool np_share_has(const struct np_share *sh, const struct np_term *t);
-bool np_share_has_realm(const struct np_share *sh, size_t realm);
 const char *np_share_name(const struct np_share *sh);
 /* Who holds its lease, as Redis last said ("": nobody, or unknown). */
 const char *np_share_holder(const struct np_share *sh);
