@@ -270,7 +270,7 @@ static void run(size_t calls)
 	j.replicate = capture;
 	compact(&active, path, &owner, &j);
 	np_proxy_init(&standby, &cfg, &io, NULL);
-	np_follower_new(&fl, &standby);
+	np_follower_new(&fl, &standby, 0);
 	printf("%6zu calls  snapshot of %zu KiB\n", calls, last.len / 1024);
 	apply_snapshot(fl, &standby, "first, to an empty standby", calls,
 		       false);

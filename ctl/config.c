@@ -1390,7 +1390,7 @@ static int get_name(struct parser *p, const yaml_node_t *k,
 }
 
 enum { C_REDIS, C_SENTINELS, C_MASTER, C_NODE, C_PEER, C_SHARE, C_LEASE,
-       C_QUEUE, C_HEARTBEAT, C_PEER_HEARTBEAT, C_COUNT };
+       C_QUEUE, C_HEARTBEAT, C_PEER_HEARTBEAT, C_SHARES, C_COUNT };
 
 static const char *const cluster_keys[C_COUNT] = {
 	[C_REDIS] = "redis",	     [C_SENTINELS] = "sentinels",
@@ -1398,7 +1398,126 @@ static const char *const cluster_keys[C_COUNT] = {
 	[C_PEER] = "peer",	     [C_SHARE] = "share",
 	[C_LEASE] = "lease_ms",	     [C_QUEUE] = "queue",
 	[C_HEARTBEAT] = "heartbeat", [C_PEER_HEARTBEAT] = "peer_heartbeat",
+	[C_SHARES] = "shares",
 };
+
+/* A sequence of 1 to max items (what: their name in messages; empty:
+ * what the message adds when there are none); *n its length. */
+static int want_list(struct parser *p, const yaml_node_t *k,
+		     const yaml_node_t *v, const char *what, const char *empty,
+		     size_t max, size_t *n)
+{
+	int ret = want_type(p, k, v, YAML_SEQUENCE_NODE);
+
+	if (ret)
+		return ret;
+	*n = seq_len(v);
+	if (!*n)
+		return fail(p, value_mark(k, v), "'%s' is empty%s", what,
+			    empty);
+	if (*n > max)
+		return fail(p, v->start_mark, "%zu %s: at most %zu", *n, what,
+			    max);
+	return 0;
+}
+
+enum { S_NAME, S_REALMS, S_COUNT };
+
+static const char *const share_keys[S_COUNT] = {
+	[S_NAME] = "name", [S_REALMS] = "realms",
+};
+
+/* One share: a name and its realms (a non-empty list of realm names),
+ * none already another share's (taken: the realms listed so far). */
+static int parse_share(struct parser *p, const yaml_node_t *item,
+		       struct np_cluster_share *sh, uint64_t *taken)
+{
+	yaml_node_t *kn[S_COUNT], *vn[S_COUNT], *r;
+	size_t i, n, idx;
+	int ret;
+
+	if (item->type != YAML_MAPPING_NODE)
+		return fail(p, item->start_mark,
+			    "a share must be a mapping (name, realms), found "
+			    "%s",
+			    kind(item));
+	ret = collect(p, item, share_keys, S_COUNT, kn, vn, "in a share");
+	if (!ret && (!kn[S_NAME] || !kn[S_REALMS]))
+		ret = fail(p, item->start_mark,
+			   "a share needs 'name' and 'realms'");
+	if (!ret)
+		ret = get_name(p, kn[S_NAME], vn[S_NAME], sh->name,
+			       sizeof(sh->name));
+	if (!ret)
+		ret = want_type(p, kn[S_REALMS], vn[S_REALMS],
+				YAML_SEQUENCE_NODE);
+	if (ret)
+		return ret;
+	n = seq_len(vn[S_REALMS]);
+	if (!n)
+		return fail(p, value_mark(kn[S_REALMS], vn[S_REALMS]),
+			    "share '%s' has no realms", sh->name);
+	for (i = 0; i < n; i++) {
+		r = seq_item(p, vn[S_REALMS], i);
+		ret = get_realm_ref(p, kn[S_REALMS], r, &idx);
+		if (ret)
+			return ret;
+		if (idx >= 64)
+			return fail(p, r->start_mark,
+				    "realm '%s' in a share: only the first 64 "
+				    "realms can be shared",
+				    p->cfg->realms[idx].name);
+		if (*taken & 1ull << idx)
+			return fail(p, r->start_mark,
+				    "realm '%s' is in two shares (or twice in "
+				    "one)",
+				    p->cfg->realms[idx].name);
+		*taken |= 1ull << idx;
+		sh->realms |= 1ull << idx;
+	}
+	return 0;
+}
+
+/* Scale-out (docs/ha.md): the shares this node takes part in. A pair's
+ * realms are in one share (its terminals and calls belong to it). */
+static int parse_shares(struct parser *p, const yaml_node_t *k,
+			const yaml_node_t *v, struct np_cluster_config *c)
+{
+	uint64_t taken = 0, a, b;
+	size_t i, j, n;
+	int ret;
+
+	ret = want_list(p, k, v, "shares", "", NP_CLUSTER_SHARES_MAX, &n);
+	if (ret)
+		return ret;
+	for (i = 0; i < n; i++) {
+		ret = parse_share(p, seq_item(p, v, i), &c->shares[i], &taken);
+		for (j = 0; !ret && j < i; j++)
+			if (!strcmp(c->shares[j].name, c->shares[i].name))
+				ret = fail(p, seq_item(p, v, i)->start_mark,
+					   "share '%s' listed twice",
+					   c->shares[i].name);
+		if (ret)
+			return ret;
+	}
+	c->n_shares = n;
+	for (i = 0; i < p->cfg->n_pairs; i++) {
+		const struct np_pair *pr = &p->cfg->pairs[i];
+
+		a = pr->first < 64 ? 1ull << pr->first : 0;
+		b = pr->second < 64 ? 1ull << pr->second : 0;
+		for (j = 0; j < n; j++)
+			if (!(c->shares[j].realms & a) !=
+			    !(c->shares[j].realms & b))
+				return fail(p, v->start_mark,
+					    "pair %s-%s crosses share '%s': "
+					    "both its realms go in one share",
+					    p->cfg->realms[pr->first].name,
+					    p->cfg->realms[pr->second].name,
+					    c->shares[j].name);
+	}
+	return 0;
+}
 
 /* An ADDR:PORT of the cluster section, if the key is there. */
 static int get_hostport(struct parser *p, const yaml_node_t *k,
@@ -1429,18 +1548,10 @@ static int get_sentinels(struct parser *p, const yaml_node_t *k,
 	size_t i, j, n;
 	int ret;
 
-	ret = want_type(p, k, v, YAML_SEQUENCE_NODE);
+	ret = want_list(p, k, v, "sentinels", ": list at least one ADDRESS:PORT",
+			NP_CLUSTER_SENTINELS_MAX, &n);
 	if (ret)
 		return ret;
-	n = seq_len(v);
-	if (!n)
-		return fail(p, value_mark(k, v),
-			    "'sentinels' is empty: list at least one "
-			    "ADDRESS:PORT");
-	if (n > NP_CLUSTER_SENTINELS_MAX)
-		return fail(p, v->start_mark,
-			    "%zu sentinels: at most %d", n,
-			    NP_CLUSTER_SENTINELS_MAX);
 	for (i = 0; i < n; i++) {
 		item = seq_item(p, v, i);
 		ret = want_scalar(p, k, item, &s);
@@ -1504,6 +1615,7 @@ static int parse_cluster(struct parser *p, const yaml_node_t *k,
 {
 	struct np_cluster_config *c = &p->cfg->cluster;
 	yaml_node_t *kn[C_COUNT], *vn[C_COUNT];
+	size_t i;
 	int ret;
 
 	c->lease_ms = NP_DEFAULT_LEASE_MS;
@@ -1549,6 +1661,17 @@ static int parse_cluster(struct parser *p, const yaml_node_t *k,
 	if (!ret && c->heartbeat.family && !c->peer[0])
 		ret = fail(p, value_mark(k, v),
 			   "a heartbeat needs the peer's name in cluster");
+	/* With shares, a node follows whoever holds each share's lease: no
+	 * one peer, no one lease name, no pair's heartbeat. */
+	for (i = 0; !ret && kn[C_SHARES] && i < C_COUNT; i++)
+		if (kn[i] && (i == C_PEER || i == C_SHARE ||
+			      i == C_HEARTBEAT || i == C_PEER_HEARTBEAT))
+			ret = fail(p, kn[i]->start_mark,
+				   "'%s' goes with a pair, not with 'shares' "
+				   "in cluster",
+				   cluster_keys[i]);
+	if (!ret && kn[C_SHARES])
+		ret = parse_shares(p, kn[C_SHARES], vn[C_SHARES], c);
 	return ret;
 }
 

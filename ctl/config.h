@@ -188,6 +188,15 @@ enum np_keepalive_method {
  */
 #define NP_CLUSTER_NAME_MAX 64
 #define NP_CLUSTER_SENTINELS_MAX 8
+#define NP_CLUSTER_SHARES_MAX 16
+
+/* One share of a scale-out cluster (docs/ha.md, "Scale-out"): its lease's
+ * name and its realms (bit i: realms[i]), the virtual addresses keepalived
+ * moves together. */
+struct np_cluster_share {
+	char name[NP_CLUSTER_NAME_MAX];
+	uint64_t realms;
+};
 struct np_cluster_config {
 	struct np_sockaddr redis; /* family 0: through sentinels, or no Redis */
 	/* Asked in order for master's address (docs/ha.md, "Sentinel"). */
@@ -204,6 +213,10 @@ struct np_cluster_config {
 	 * peer hears it. family 0: none, and an active node that loses
 	 * Redis stops acting when its lease could have lapsed. */
 	struct np_sockaddr heartbeat, peer_heartbeat;
+	/* Scale-out: the shares this node takes part in (n_shares 0: one
+	 * share of every realm, the pair's layout: share, peer). */
+	struct np_cluster_share shares[NP_CLUSTER_SHARES_MAX];
+	size_t n_shares;
 };
 
 /* Whether this node is part of a cluster (a cluster section). */

@@ -444,8 +444,45 @@ static void single(FILE *f, const char *name, const char *type,
 	sample(f, name, NULL, NULL, NULL, NULL, value);
 }
 
+/* A scale-out node's role, lease and takeovers per share. */
+static void render_shares(FILE *f, const struct np_metrics_cluster *c)
+{
+	size_t i, j;
+
+	head(f, "natproxy_cluster_share_role", "gauge",
+	     "This node's role for each share it takes part in (scale-out): "
+	     "it acts for a share only while active for it.");
+	for (i = 0; i < c->n_shares; i++)
+		for (j = 0; j < c->n_roles; j++)
+			sample(f, "natproxy_cluster_share_role", "share",
+			       c->shares[i].name, "role", c->roles[j],
+			       !strcmp(c->roles[j], c->shares[i].role));
+	head(f, "natproxy_cluster_share_lease", "gauge",
+	     "Each share's lease as this node last saw it in Redis.");
+	for (i = 0; i < c->n_shares; i++)
+		for (j = 0; j < c->n_leases; j++)
+			sample(f, "natproxy_cluster_share_lease", "share",
+			       c->shares[i].name, "state", c->leases[j],
+			       !strcmp(c->leases[j], c->shares[i].lease));
+	head(f, "natproxy_cluster_share_calls_taken_over_total", "counter",
+	     "Calls of each share this node took over.");
+	for (i = 0; i < c->n_shares; i++)
+		sample(f, "natproxy_cluster_share_calls_taken_over_total",
+		       "share", c->shares[i].name, NULL, NULL,
+		       c->shares[i].taken_over);
+	head(f, "natproxy_cluster_share_input_dropped_total", "counter",
+	     "Datagrams read on each share's addresses while this node did "
+	     "not act for it, dropped unanswered.");
+	for (i = 0; i < c->n_shares; i++)
+		sample(f, "natproxy_cluster_share_input_dropped_total", "share",
+		       c->shares[i].name, NULL, NULL,
+		       c->shares[i].input_dropped);
+}
+
 static void render_cluster(FILE *f, const struct np_metrics_cluster *c)
 {
+	if (c->n_shares)
+		render_shares(f, c);
 	head(f, "natproxy_cluster_role", "gauge",
 	     "This node's role: active (acts), standby (follows the active "
 	     "node), fenced (lost the lease while active: acts on nothing), "

@@ -56,6 +56,13 @@ struct np_metrics_cluster {
 	uint64_t beats_sent, beats_heard, beats_bad, records_unconfirmed;
 	uint64_t entries_applied, records_bad, calls_copied, calls_taken_over,
 		calls_not_taken, resyncs, input_dropped, output_dropped;
+	/* A scale-out node's shares (docs/ha.md, "Scale-out"), each its
+	 * role and lease; n_shares 0: a pair's node (the figures above). */
+	size_t n_shares;
+	struct np_metrics_share {
+		const char *name, *role, *lease;
+		uint64_t taken_over, input_dropped;
+	} shares[NP_CLUSTER_SHARES_MAX];
 };
 
 struct np_metrics {

@@ -764,7 +764,9 @@ static double health_num(const char *text, const char *name)
 #define HEALTH_STALE 3 /* s without an update: natproxyd is stuck or gone */
 
 /* "health": a cluster node's health as natproxyd last wrote it beside its
- * state file (docs/ha.md); keepalived's track_script. 0: natproxyd runs,
+ * state file (docs/ha.md), or one share's of a scale-out node (health
+ * SHARE: STATE.SHARE.health, one VRRP instance's track_script per share);
+ * keepalived's track_script. 0: natproxyd runs,
  * wrote it within HEALTH_STALE seconds, and is neither fenced nor
  * isolated (keepalived then moves the addresses away from it). */
 static int cmd_health(struct ctl *ctl, int argc, char **argv)
@@ -776,10 +778,14 @@ static int cmd_health(struct ctl *ctl, int argc, char **argv)
 	FILE *f;
 	int pid;
 
-	(void)argv;
+	if (argc > 1)
+		return usage_error(command_find("health"),
+				   "one argument at most: the share");
 	if (argc)
-		return usage_error(command_find("health"), "no arguments");
-	snprintf(path, sizeof(path), "%s.health", ctl->state);
+		snprintf(path, sizeof(path), "%s.%.64s.health", ctl->state,
+			 argv[0]);
+	else
+		snprintf(path, sizeof(path), "%s.health", ctl->state);
 	f = fopen(path, "re");
 	if (f) {
 		n = fread(text, 1, sizeof(text) - 1, f);
@@ -829,7 +835,8 @@ static const struct command commands[] = {
 	  cmd_unblock },
 	{ "calls", "calls [--state FILE] [--pin-dir DIR] [--json]", true,
 	  cmd_calls },
-	{ "health", "health [--state FILE] [--pin-dir DIR] [--json]", false,
+	{ "health", "health [SHARE] [--state FILE] [--pin-dir DIR] [--json]",
+	  false,
 	  cmd_health },
 	{ "flow",
 	  "flow add LOCAL --src ADDR:PORT [--dst ADDR:PORT] [--expect "

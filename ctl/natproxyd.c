@@ -297,14 +297,19 @@ static void send_failed(void *arg, int fd, size_t len, int err)
  * may be acting already. What was decided too late is held back, counted
  * and said.
  */
-static bool may_send(struct daemon *d, size_t n)
+static void held_back(struct daemon *d, size_t n)
 {
-	if (!d->cluster || np_cluster_acting(d->cluster))
-		return true;
 	np_cluster_dropped_output(d->cluster, n);
 	if (np_log_limit(&d->held_back, monotonic_now()))
 		np_warn("cluster: %zu datagram%s held back: this node stopped "
 			"acting before they left", n, n > 1 ? "s" : "");
+}
+
+static bool may_send(struct daemon *d, size_t n)
+{
+	if (!d->cluster || np_cluster_acting(d->cluster))
+		return true;
+	held_back(d, n);
 	return false;
 }
 
@@ -331,6 +336,12 @@ static int sock_send(void *ctx, size_t realm, uint16_t from_port,
 
 	if (fd < 0)
 		return -EBADF;
+	/* A scale-out node: nothing leaves from a share it does not act for
+	 * (the flush below asks again, for the node as a whole). */
+	if (d->cluster && !np_cluster_acting_realm(d->cluster, realm)) {
+		held_back(d, 1);
+		return 0;
+	}
 	q = d->sendq ? np_sendq_add(d->sendq, fd, (struct sockaddr *)&ss, sl,
 				    buf, len) :
 		       -ENOMEM;
@@ -940,8 +951,8 @@ static void drain_socket(struct daemon *d, size_t realm, uint16_t port)
 			return;
 		for (i = 0; i < n; i++) {
 			/* A node that does not act answers nothing. */
-			if (!np_cluster_acting(d->cluster)) {
-				np_cluster_dropped_input(d->cluster);
+			if (!np_cluster_acting_realm(d->cluster, realm)) {
+				np_cluster_dropped_input(d->cluster, realm);
 				continue;
 			}
 			bufs[i][msgs[i].msg_len] = '\0';
@@ -1152,10 +1163,12 @@ static int run(struct daemon *d)
 	}
 }
 
-static void cluster_metrics(const struct np_cluster *cl, struct np_metrics *m)
+static void cluster_metrics(const struct np_cluster *cl, bool scale_out,
+			    struct np_metrics *m)
 {
 	struct np_metrics_cluster *c = &m->cluster;
 	struct np_cluster_stats st;
+	size_t i;
 
 	np_cluster_stats(cl, &st);
 	m->have_cluster = true;
@@ -1196,6 +1209,16 @@ static void cluster_metrics(const struct np_cluster *cl, struct np_metrics *m)
 	c->resyncs = st.resyncs;
 	c->input_dropped = st.dropped_input;
 	c->output_dropped = st.dropped_output;
+	c->n_shares = 0;
+	for (i = 0; scale_out && i < np_cluster_shares(cl); i++) {
+		struct np_metrics_share *s = &c->shares[c->n_shares++];
+
+		s->name = np_cluster_share_stats(cl, i, &st);
+		s->role = np_role_names[st.role];
+		s->lease = np_lease_names[st.lease];
+		s->taken_over = st.taken_over;
+		s->input_dropped = st.dropped_input;
+	}
 }
 
 /* A metrics page, made in the loop: nothing changes the proxy meanwhile. */
@@ -1226,7 +1249,7 @@ static char *metrics_page(void *arg, size_t *len)
 	m.charging_failures = d->charging.failures;
 	m.guard_blocked = d->guard.blocked;
 	if (d->cluster)
-		cluster_metrics(d->cluster, &m);
+		cluster_metrics(d->cluster, d->cfg.cluster.n_shares > 0, &m);
 	page = np_metrics_render(&m, len);
 	np_metrics_free(&m);
 	return page;

@@ -25,6 +25,7 @@ SUITES=(
 	build/tests/unit/h248_test
 	build/tests/unit/gwtxn_test
 	build/tests/unit/cluster_test
+	build/tests/unit/shares_test
 	build/tests/unit/flowq_test
 	build/tests/unit/sendq_test
 	build/tests/fuzz/proxy_fuzz
@@ -45,6 +46,7 @@ SUITES=(
 	tests/e2e/statedmg.sh
 	tests/e2e/ha.sh
 	tests/e2e/ha_sentinel.sh
+	tests/e2e/ha_scaleout.sh
 	tests/e2e/mgcp.sh
 	tests/e2e/mgcp_osmo.sh
 	tests/e2e/h248.sh

@@ -1,871 +1,99 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* natproxyd as a node of an active/standby pair (cluster.h). */
-#include <arpa/inet.h>
+/* A cluster node: its shares joined for the daemon (cluster.h). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "cluster/cluster.h"
-#include "cluster/follow.h"
-#include "cluster/live.h"
-#include "cluster/peer.h"
-#include "cluster/unfiled.h"
+#include "cluster/role.h"
+#include "cluster/share.h"
 #include "log.h"
 
-#define MEDIA_TTL_MS "30000" /* a dead node's live calls are not taken over later */
-#define HSET_FIELDS 500 /* fields per HSET command */
-/* s: a call this young may not be in the peer's media hash yet (written
- * every second, read every second). */
-#define LIVE_NEW 2
-/* s a call's "billed" mark (np:billed:KEY) lives in Redis: a record resent
- * after a lost answer is not pushed twice. */
-#define BILLED_TTL "86400"
-
-
 struct np_cluster {
-	struct np_cluster_config cfg;
-	const struct np_config *config;
-	struct np_proxy *px;
-	struct np_redis *redis;
-	/* The peer's entries, applied a bounded step per loop turn. */
-	struct np_follower *follower;
-	int event_fd; /* the Redis thread's: written to come back soon */
-	struct np_peer *peer; /* NULL: no heartbeat configured */
-	enum np_peer_state peer_seen; /* as last logged */
-	/* CLOCK_MONOTONIC ms: the lease is ours at Redis until then. */
-	double lease_until;
-	/* Transactions queued so far (their numbers), and the records
-	 * waiting for theirs, in order. */
-	uint64_t txns;
-	struct np_unfiled *pending, **pending_tail;
-	void (*record)(void *arg, const char *line, size_t len);
-	void *record_arg;
-	char health[4096], unfiled[4096];
-	enum np_role role;
-	enum np_lease_seen lease;
-	char holder[NP_CLUSTER_NAME_MAX];
-	bool have_addrs, following;
-	/* Our media hash may hold calls ended by another node since we last
-	 * acted: replaced at the next write. */
-	bool media_stale;
-	/* Entries of the peer applied since we last acted: a promotion
-	 * takes its calls over. */
-	bool copied;
-	/* The peer's media hash as last read, sorted by key. */
-	struct np_redis_field *fields;
-	size_t n_fields;
-	struct np_cluster_stats st;
-	char key[4][128]; /* journal, snapshot, media (ours); media (peer's) */
+	struct np_share *shares[NP_CLUSTER_SHARES_MAX];
+	size_t n;
+	/* The shares' Redis links' eventfds, in one epoll: the loop's one
+	 * fd for them all. */
+	int epfd;
+	/* A scale-out node's own health file (every share's role), for
+	 * `natproxyctl health` without a share; "": a pair's node (its one
+	 * share writes this path). */
+	char health[4096];
+	const char *node;
+	const struct np_cluster_config *cc; /* the node's cluster section */
 };
 
-
-static double mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static double mono_ms(void)
-{
-	return mono_now() * 1e3;
-}
-
-static double wall_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* One command for a transaction, its arguments by length. */
-struct cmd {
-	int argc;
-	const char *argv[HSET_FIELDS * 2 + 4];
-	size_t lens[HSET_FIELDS * 2 + 4];
-};
-
-static void arg(struct cmd *c, const char *s, size_t len)
-{
-	c->argv[c->argc] = s;
-	c->lens[c->argc++] = len;
-}
-
-static void args(struct cmd *c, const char *s)
-{
-	arg(c, s, strlen(s));
-}
-
-/* Queues cmds as one transaction. */
-static void send_txn(struct np_cluster *cl, struct cmd *cmds, size_t n)
-{
-	int argc[8];
-	const char *const *argv[8];
-	const size_t *lens[8];
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		argc[i] = cmds[i].argc;
-		argv[i] = cmds[i].argv;
-		lens[i] = cmds[i].lens;
-	}
-	if (np_redis_queue(cl->redis, n, argc, argv, lens)) {
-		cl->st.published++;
-		cl->txns++;
-	}
-}
-
-/* The journal's hook: a snapshot or a batch, to our stream. */
-static void replicate(void *arg_, bool snapshot, uint64_t gen,
+/* The journal's hook: the node's snapshot or batch, to the stream of
+ * every share it acts for. */
+static void replicate(void *arg, bool snapshot, uint64_t gen,
 		      const char *text, size_t len)
 {
-	struct np_cluster *cl = arg_;
-	static struct cmd cmds[3];
-	char g[32], mono[32], wall[32];
-	size_t n = 0;
-	struct cmd *x;
-
-	if (cl->role != NP_ROLE_ACTIVE)
-		return; /* a standby's file is a copy: nothing to tell */
-	snprintf(g, sizeof(g), "%llu", (unsigned long long)gen);
-	snprintf(mono, sizeof(mono), "%.3f", mono_now());
-	snprintf(wall, sizeof(wall), "%.3f", wall_now());
-	memset(cmds, 0, sizeof(cmds));
-	if (snapshot) {
-		/* The stream always starts with the snapshot it follows: a
-		 * late starter reads it from its beginning. */
-		x = &cmds[n++];
-		args(x, "DEL");
-		args(x, cl->key[0]);
-	}
-	x = &cmds[n++];
-	args(x, "XADD");
-	args(x, cl->key[0]);
-	args(x, "*");
-	args(x, "kind");
-	args(x, snapshot ? "snapshot" : "batch");
-	args(x, "gen");
-	args(x, g);
-	args(x, "mono");
-	args(x, mono);
-	args(x, "wall");
-	args(x, wall);
-	args(x, "data");
-	arg(x, text, len);
-	if (snapshot) {
-		x = &cmds[n++];
-		args(x, "SET");
-		args(x, cl->key[1]);
-		arg(x, text, len);
-	}
-	send_txn(cl, cmds, n);
-}
-
-/* Whether every realm's address is on this host: a socket binds to it
- * (without IP_FREEBIND) only then. */
-static bool addrs_here(const struct np_config *cfg)
-{
-	struct sockaddr_storage ss;
-	socklen_t len;
+	struct np_cluster *cl = arg;
 	size_t i;
-	int fd;
-	bool ok = true;
 
-	for (i = 0; ok && i < cfg->n_realms; i++) {
-		const struct np_sockaddr *a = &cfg->realms[i].address;
-
-		memset(&ss, 0, sizeof(ss));
-		if (a->family == AF_INET6) {
-			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-
-			s6->sin6_family = AF_INET6;
-			s6->sin6_addr = a->addr.v6;
-			len = sizeof(*s6);
-		} else {
-			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-
-			s4->sin_family = AF_INET;
-			s4->sin_addr = a->addr.v4;
-			len = sizeof(*s4);
-		}
-		fd = socket(a->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-		ok = fd >= 0 && !bind(fd, (struct sockaddr *)&ss, len);
-		if (fd >= 0)
-			close(fd);
-	}
-	return ok;
+	for (i = 0; i < cl->n; i++)
+		np_share_replicate(cl->shares[i], snapshot, gen, text, len);
 }
 
-static int field_cmp(const void *a, const void *b)
+int np_cluster_share_of_realm(const struct np_cluster_config *c,
+			      size_t realm)
 {
-	const struct np_redis_field *x = a, *y = b;
+	size_t i;
 
-	return strcmp(x->key, y->key);
+	if (!c->n_shares)
+		return 0;
+	for (i = 0; realm < 64 && i < c->n_shares; i++)
+		if (c->shares[i].realms & 1ull << realm)
+			return (int)i;
+	return -1;
 }
 
-static const char *field_of(const struct np_cluster *cl, const char *key)
+static struct np_share *share_of_realm(const struct np_cluster *cl,
+				       size_t realm)
 {
-	struct np_redis_field k = { (char *)key, NULL }, *f;
+	int i = np_cluster_share_of_realm(cl->cc, realm);
 
-	if (!cl->n_fields)
-		return NULL;
-	f = bsearch(&k, cl->fields, cl->n_fields, sizeof(k), field_cmp);
-	return f ? f->value : NULL;
+	return i < 0 ? NULL : cl->shares[i];
 }
 
-/* The call a media field's key (np_live_key) names, and its terminal. */
-static struct np_call *call_of_key(struct np_core *core, const char *key,
-				   struct np_term **t)
+static struct np_share *share_of(const struct np_cluster *cl,
+				 const struct np_term *t)
 {
-	unsigned long pair, port;
-	struct np_call *call;
-	int used = 0;
+	size_t i;
 
-	if (sscanf(key, "%lu:%lu:%n", &pair, &port, &used) != 2 || !used ||
-	    pair >= core->cfg->n_pairs || port > 65535)
-		return NULL;
-	*t = np_term_by_core_port(core, core->cfg->pairs[pair].second,
-				  (uint16_t)port);
-	for (call = *t ? (*t)->calls : NULL; call; call = call->next)
-		if (!strcmp(call->id, key + used))
-			return call;
+	for (i = 0; i < cl->n; i++)
+		if (np_share_has(cl->shares[i], t))
+			return cl->shares[i];
 	return NULL;
 }
 
-/* The peer's latches into our copies of its calls: those whose field is
- * new or differs from prev (the hash as read before, sorted: one merge
- * of the two), and every call copied since the last time. Not every
- * call's four flows every second: at ten thousand calls that stalled the
- * loop. */
-static void latch_all(struct np_cluster *cl, const struct np_redis_field *prev,
-		      size_t n_prev)
+/* The core's question before it visits t (np_core.acting). */
+static bool term_acting(void *arg, const struct np_term *t)
 {
-	struct np_core *core = &cl->px->core;
-	char key[NP_LIVE_KEY_MAX];
-	struct np_term *t = NULL;
-	struct np_call *call;
-	const char *text;
-	size_t i, j = 0;
-	int c = 1;
+	return np_cluster_acting_term(arg, t);
+}
 
-	for (i = 0; i < cl->n_fields; i++) {
-		const struct np_redis_field *f = &cl->fields[i];
+static int share_files(const char *health, const struct np_config *cfg,
+		       size_t i, char *h, char *u, size_t len)
+{
+	/* A pair: STATE.health and STATE.unfiled; a scale-out share:
+	 * STATE.SHARE.health and STATE.SHARE.unfiled. */
+	int base = (int)(strlen(health) > 7 ? strlen(health) - 7 : 0);
+	int n1, n2;
 
-		while (j < n_prev && (c = strcmp(prev[j].key, f->key)) < 0)
-			j++;
-		if (j < n_prev && !c && !strcmp(prev[j].value, f->value))
-			continue;
-		call = call_of_key(core, f->key, &t);
-		if (call && !t->latch_due)
-			np_live_latch(core, t, call, f->value);
+	if (!cfg->cluster.n_shares) {
+		n1 = snprintf(h, len, "%s", health);
+		n2 = snprintf(u, len, "%.*s.unfiled", base, health);
+	} else {
+		n1 = snprintf(h, len, "%.*s.%s.health", base, health,
+			      cfg->cluster.shares[i].name);
+		n2 = snprintf(u, len, "%.*s.%s.unfiled", base, health,
+			      cfg->cluster.shares[i].name);
 	}
-	for (t = core->terms; t; t = t->next) {
-		if (!t->latch_due)
-			continue;
-		for (call = t->calls; call; call = call->next) {
-			np_live_key(t, call, key, sizeof(key));
-			text = field_of(cl, key);
-			if (text)
-				np_live_latch(core, t, call, text);
-		}
-		t->latch_due = false;
-	}
-}
-
-/* The calls we copied become ours: those the peer still had live (its
- * media hash has them) carry its counts into their records; those too
- * young to be there yet are taken without counts; the others it ended
- * and billed: dropped. */
-static void take_over(struct np_cluster *cl, time_t now)
-{
-	struct np_core *core = &cl->px->core;
-	char key[NP_LIVE_KEY_MAX];
-	struct np_call *call, *next;
-	const char *text;
-	struct np_term *t;
-	double wall = wall_now();
-
-	for (t = core->terms; t; t = t->next) {
-		if (t->registered_until)
-			t->ka_due = now; /* the NAT bindings: at once */
-		for (call = t->calls; call; call = next) {
-			next = call->next;
-			np_live_key(t, call, key, sizeof(key));
-			text = cl->copied ? field_of(cl, key) : "";
-			/* Younger than the peer's last write of its live
-			 * calls: not in it yet, but live (its end would have
-			 * come before, in order). No counts of it there. */
-			if (!text && now - call->started <= LIVE_NEW)
-				text = "live1 0";
-			if (!text) {
-				np_info("cluster: call '%s' not taken over: "
-					"%s has no live record of it",
-					call->id, cl->cfg.peer);
-				np_call_forget(core, t, call);
-				cl->st.not_taken++;
-				continue;
-			}
-			if (!cl->copied)
-				continue;
-			np_live_volumes(text, call);
-			call->takeover_at = wall;
-			snprintf(call->takeover_from,
-				 sizeof(call->takeover_from), "%s",
-				 cl->cfg.peer);
-			/* Media timeouts count from here: our flows saw
-			 * nothing before. */
-			if (call->answered)
-				call->answered_at = now;
-			np_term_changed(core, t);
-			cl->st.taken_over++;
-		}
-	}
-}
-
-static void follow_step(struct np_cluster *cl, time_t now, bool drain);
-
-static void become(struct np_cluster *cl, enum np_role next, time_t now)
-{
-	enum np_role was = cl->role;
-	uint64_t before = cl->st.taken_over;
-
-	if (next == was)
-		return;
-	cl->role = next;
-	cl->st.role = next;
-	switch (next) {
-	case NP_ROLE_ACTIVE:
-		/* What the peer wrote while it acted, all in before its calls
-		 * become ours. */
-		follow_step(cl, now, true);
-		cl->media_stale = true;
-		take_over(cl, now);
-		cl->copied = false;
-		cl->st.promotions++;
-		/* The whole state, to our own stream, before anything else. */
-		np_core_changed_all(&cl->px->core);
-		np_info("cluster: node '%s' active: holds the addresses and "
-			"the lease; %llu calls taken over from '%s'",
-			cl->cfg.node,
-			(unsigned long long)(cl->st.taken_over - before),
-			cl->cfg.peer);
-		break;
-	case NP_ROLE_FENCED:
-		cl->st.fencings++;
-		np_warn("cluster: node '%s' fenced: '%s'%s; no keepalives, no "
-			"charging, no answers from here",
-			cl->cfg.node,
-			cl->lease == NP_LEASE_OTHER ? cl->holder : cl->cfg.peer,
-			cl->lease == NP_LEASE_OTHER ? " holds the lease" :
-						      " acts (redis unreachable)");
-		break;
-	case NP_ROLE_ISOLATED:
-		cl->st.isolations++;
-		np_warn("cluster: node '%s' isolated: neither redis nor '%s' "
-			"confirms it may act (its lease may lapse at redis); "
-			"no keepalives, no charging, no answers from here",
-			cl->cfg.node, cl->cfg.peer);
-		break;
-	default:
-		cl->st.demotions++;
-		np_warn("cluster: node '%s' standby (was %s): %s",
-			cl->cfg.node, np_role_names[was],
-			cl->have_addrs ? "the lease is not ours" :
-					 "the addresses are not here");
-		break;
-	}
-	if (was == NP_ROLE_ISOLATED && next == NP_ROLE_ACTIVE)
-		np_info("cluster: node '%s' acts again: redis says the lease "
-			"is its own", cl->cfg.node);
-}
-
-/* Whether the lease cannot be another node's yet: its time at Redis, or
- * the peer's promise (peer.h), less the margin. */
-static bool permitted(const struct np_cluster *cl, double now)
-{
-	struct np_peer_stats ps = { 0 };
-	double until = cl->lease_until;
-
-	if (cl->peer) {
-		np_peer_stats(cl->peer, now, &ps);
-		if (ps.echo_until > until)
-			until = ps.echo_until;
-	}
-	return now < until - NP_PEER_MARGIN(cl->cfg.lease_ms);
-}
-
-/* What the heartbeats say of us after step s. */
-static enum np_peer_state peer_state(enum np_role role,
-				     const struct np_role_step *s)
-{
-	switch (role) {
-	case NP_ROLE_ACTIVE:
-		return NP_PEER_ACTIVE;
-	case NP_ROLE_ISOLATED:
-		return NP_PEER_ISOLATED;
-	case NP_ROLE_FENCED:
-		return NP_PEER_FENCED;
-	default:
-		return s->want == NP_LEASE_TAKE || s->want == NP_LEASE_HOLD ?
-			       NP_PEER_TAKING :
-			       NP_PEER_STANDBY;
-	}
-}
-
-static void decide(struct np_cluster *cl, time_t now)
-{
-	double ms = mono_ms();
-	struct np_role_view v = { cl->have_addrs, cl->lease, permitted(cl, ms),
-				  cl->peer && np_peer_active(cl->peer, ms) };
-	struct np_role_step s = np_role_next(cl->role, &v);
-	bool follow;
-
-	/* Taking the lease or starting to act: the peer must still be
-	 * silent, checked again as our echoes stop (peer.h). */
-	if ((s.want == NP_LEASE_TAKE ||
-	     (s.want == NP_LEASE_HOLD && cl->role == NP_ROLE_STANDBY) ||
-	     (s.next == NP_ROLE_ACTIVE && cl->role != NP_ROLE_ACTIVE)) &&
-	    cl->peer && !np_peer_take(cl->peer, ms)) {
-		s.next = cl->role;
-		if (s.want == NP_LEASE_TAKE || cl->role == NP_ROLE_STANDBY)
-			s.want = NP_LEASE_WATCH;
-	}
-	if (cl->peer)
-		np_peer_set(cl->peer, peer_state(s.next, &s), cl->lease_until);
-	follow = s.follow && !strcmp(cl->holder, cl->cfg.peer);
-
-	np_redis_want(cl->redis, s.want);
-	if (follow != cl->following) {
-		cl->following = follow;
-		np_redis_follow(cl->redis, follow);
-		np_info("cluster: %s '%s'", follow ? "following" : "no longer following",
-			cl->cfg.peer);
-	}
-	become(cl, s.next, now);
-}
-
-/* Queued entries of the peer applied for one step (all: drain); while
- * some are left, the loop is woken again at once (through the Redis
- * thread's eventfd) and its other work goes between the steps. */
-static void follow_step(struct np_cluster *cl, time_t now, bool drain)
-{
-	struct np_follow_report rep = { 0 };
-	uint64_t one = 1;
-
-	if (!np_follower_busy(cl->follower))
-		return;
-	if (drain)
-		np_follower_drain(cl->follower, now, &rep);
-	else if (np_follower_step(cl->follower, now, NP_FOLLOW_STEP_MS, &rep) &&
-		 write(cl->event_fd, &one, sizeof(one)) < 0)
-		np_warn("cluster: cannot wake the loop: %s", strerror(errno));
-	cl->copied = true;
-	cl->st.apply_bad += rep.bad + rep.failed;
-	cl->st.copied_calls += rep.calls;
-	if (rep.bad || rep.failed)
-		np_warn("cluster: entries of '%s': %u records damaged, %u not "
-			"copied",
-			cl->cfg.peer, rep.bad, rep.failed);
-	if (!np_follower_busy(cl->follower))
-		latch_all(cl, cl->fields, cl->n_fields);
-}
-
-static void apply_entries(struct np_cluster *cl, struct np_redis_entry *e,
-			  time_t now)
-{
-	double mono = mono_now(), wall = wall_now();
-	time_t shift;
-
-	for (; e; e = e->next) {
-		if (cl->role != NP_ROLE_STANDBY)
-			break; /* read before we acted: not ours to apply */
-		/* The writer's monotonic clock made ours, through the wall
-		 * clocks (the time the entry waited is taken out). */
-		shift = (time_t)(mono - (wall - e->wall) - e->mono + 0.5);
-		np_follower_push(cl->follower, e->snapshot, e->data, e->len,
-				 shift);
-		e->data = NULL; /* the follower's now */
-		cl->st.applied++;
-	}
-	follow_step(cl, now, false);
-}
-
-static void pending_free(struct np_unfiled *p)
-{
-	free(p->key);
-	free(p->line);
-	free(p);
-}
-
-static void pending_save(struct np_cluster *cl)
-{
-	int err = np_unfiled_save(cl->unfiled, cl->pending);
-
-	if (err)
-		np_warn("cluster: cannot write '%s': %s", cl->unfiled,
-			strerror(-err));
-}
-
-/* Records whose transaction Redis answered go to the file; with Redis
- * unreachable, all of them at once: the transactions stay queued and
- * reach Redis when it returns (docs/ha.md, "Ended calls stay ended"). */
-static void flush_pending(struct np_cluster *cl)
-{
-	struct np_unfiled *p;
-	bool any = false;
-
-	while ((p = cl->pending) &&
-	       (p->txn <= cl->st.redis.done || !cl->st.redis.connected)) {
-		cl->pending = p->next;
-		if (!cl->pending)
-			cl->pending_tail = &cl->pending;
-		if (p->txn > cl->st.redis.done)
-			cl->st.records_unconfirmed++;
-		cl->record(cl->record_arg, p->line, p->len);
-		pending_free(p);
-		any = true;
-	}
-	if (any)
-		pending_save(cl);
-}
-
-void np_cluster_event(struct np_cluster *cl, time_t now)
-{
-	struct np_redis_news news;
-	bool lease_changed;
-
-	np_redis_poll(cl->redis, &news);
-	cl->st.redis = news.stats;
-	lease_changed = news.lease != cl->lease || strcmp(news.holder, cl->holder);
-	if (lease_changed)
-		np_info("cluster: lease '%s' %s%s%s", cl->cfg.share,
-			np_lease_names[news.lease], news.holder[0] ? ": " : "",
-			news.holder);
-	cl->lease = news.lease;
-	cl->st.lease = news.lease;
-	cl->lease_until = news.lease_until;
-	memcpy(cl->holder, news.holder, sizeof(cl->holder));
-	flush_pending(cl);
-	if (news.have_fields) {
-		struct np_redis_field *prev = cl->fields;
-		size_t n_prev = cl->n_fields;
-
-		cl->fields = news.fields;
-		cl->n_fields = news.n_fields;
-		qsort(cl->fields, cl->n_fields, sizeof(*cl->fields),
-		      field_cmp);
-		if (cl->role == NP_ROLE_STANDBY)
-			latch_all(cl, prev, n_prev);
-		np_redis_fields_free(prev, n_prev);
-	}
-	apply_entries(cl, news.entries, now);
-	np_redis_entries_free(news.entries);
-	if (news.resync && cl->role == NP_ROLE_ACTIVE) {
-		cl->st.resyncs++;
-		np_warn("cluster: redis was away (%llu transactions dropped): "
-			"the whole state goes again",
-			(unsigned long long)news.stats.dropped);
-		np_core_changed_all(&cl->px->core);
-	}
-	/* Also on a renewal: the lease's end moved (the heartbeats say it). */
-	decide(cl, now);
-}
-
-/* HSETs n fields of keys and texts to our media hash, with its TTL. */
-static void publish_fields(struct np_cluster *cl, char (*keys)[NP_LIVE_KEY_MAX],
-			   char **texts, size_t n)
-{
-	static struct cmd cmds[3];
-	struct cmd *c = cmds;
-	size_t i;
-
-	memset(cmds, 0, sizeof(cmds));
-	if (cl->media_stale) {
-		/* Acting again: fields of calls that ended elsewhere since we
-		 * last did go, in the step that writes ours. */
-		args(c, "DEL");
-		args(c++, cl->key[2]);
-		cl->media_stale = false;
-	}
-	args(c, "HSET");
-	args(c, cl->key[2]);
-	for (i = 0; i < n; i++) {
-		args(c, keys[i]);
-		args(c, texts[i]);
-	}
-	c++;
-	args(c, "PEXPIRE");
-	args(c, cl->key[2]);
-	args(c++, MEDIA_TTL_MS);
-	send_txn(cl, cmds, c - cmds);
-}
-
-/* Every live call's counters and latches, to our media hash. */
-static void publish_live(struct np_cluster *cl)
-{
-	struct np_core *core = &cl->px->core;
-	static char keys[HSET_FIELDS][NP_LIVE_KEY_MAX];
-	char *texts[HSET_FIELDS];
-	struct np_term *t;
-	struct np_call *call;
-	size_t n = 0;
-
-	for (t = core->terms; t; t = t->next)
-		for (call = t->calls; call; call = call->next) {
-			np_live_key(t, call, keys[n], sizeof(keys[n]));
-			texts[n] = np_live_text(core, t, call);
-			if (!texts[n])
-				continue;
-			if (++n < HSET_FIELDS)
-				continue;
-			publish_fields(cl, keys, texts, n);
-			while (n)
-				free(texts[--n]);
-		}
-	if (n)
-		publish_fields(cl, keys, texts, n);
-	while (n)
-		free(texts[--n]);
-	if (cl->media_stale) {
-		/* No live call to write: the stale hash goes alone. */
-		static struct cmd del;
-
-		memset(&del, 0, sizeof(del));
-		args(&del, "DEL");
-		args(&del, cl->key[2]);
-		send_txn(cl, &del, 1);
-		cl->media_stale = false;
-	}
-}
-
-static const char *role_json(const struct np_cluster *cl)
-{
-	return np_role_names[cl->role];
-}
-
-static size_t records_waiting(const struct np_cluster *cl)
-{
-	const struct np_unfiled *p;
-	size_t n = 0;
-
-	for (p = cl->pending; p; p = p->next)
-		n++;
-	return n;
-}
-
-static const char *peer_name(const struct np_cluster *cl)
-{
-	struct np_peer_stats ps;
-
-	if (!cl->peer)
-		return "none";
-	np_peer_stats(cl->peer, mono_ms(), &ps);
-	return np_peer_state_names[ps.peer];
-}
-
-static void write_health(struct np_cluster *cl)
-{
-	char tmp[4200];
-	FILE *f;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp", cl->health);
-	f = fopen(tmp, "we");
-	if (!f)
-		return;
-	fprintf(f,
-		"{\"node\": \"%s\", \"peer\": \"%s\", \"role\": \"%s\", "
-		"\"pid\": %d, \"time\": %.3f, \"addresses\": %s, "
-		"\"lease\": \"%s\", \"holder\": \"%s\", \"redis\": \"%s\", "
-		"\"queued\": %zu, \"dropped\": %llu, \"promotions\": %llu, "
-		"\"fencings\": %llu, \"copied_calls\": %llu, "
-		"\"taken_over\": %llu, \"dropped_input\": %llu, "
-		"\"dropped_output\": %llu, "
-		"\"keepalives_sent\": %llu, \"calls_ended\": %llu, "
-		"\"isolations\": %llu, \"peer_says\": \"%s\", "
-		"\"records_unconfirmed\": %llu, \"records_waiting\": %zu}\n",
-		cl->cfg.node, cl->cfg.peer, role_json(cl), (int)getpid(),
-		wall_now(), cl->have_addrs ? "true" : "false",
-		np_lease_names[cl->lease], cl->holder,
-		cl->st.redis.connected ? "up" : "down", cl->st.redis.queued,
-		(unsigned long long)cl->st.redis.dropped,
-		(unsigned long long)cl->st.promotions,
-		(unsigned long long)cl->st.fencings,
-		(unsigned long long)cl->st.copied_calls,
-		(unsigned long long)cl->st.taken_over,
-		(unsigned long long)cl->st.dropped_input,
-		(unsigned long long)cl->st.dropped_output,
-		(unsigned long long)cl->px->core.stats.keepalives_sent,
-		(unsigned long long)cl->px->core.stats.calls_ended,
-		(unsigned long long)cl->st.isolations,
-		peer_name(cl),
-		(unsigned long long)cl->st.records_unconfirmed,
-		records_waiting(cl));
-	if (fclose(f) || rename(tmp, cl->health))
-		unlink(tmp);
-}
-
-/* Once a second: a change in what the peer says is a log line. */
-static void peer_watch(struct np_cluster *cl)
-{
-	struct np_peer_stats ps;
-
-	if (!cl->peer)
-		return;
-	np_peer_stats(cl->peer, mono_ms(), &ps);
-	if (ps.peer != cl->peer_seen)
-		np_info("cluster: peer '%s' %s%s", cl->cfg.peer,
-			ps.peer == NP_PEER_UNHEARD ? "" : "says ",
-			np_peer_state_names[ps.peer]);
-	cl->peer_seen = ps.peer;
-}
-
-void np_cluster_tick(struct np_cluster *cl, time_t now)
-{
-	bool here = addrs_here(cl->config);
-
-	if (here != cl->have_addrs)
-		np_info("cluster: the virtual addresses are %s",
-			here ? "here" : "not here");
-	cl->have_addrs = here;
-	peer_watch(cl);
-	flush_pending(cl);
-	decide(cl, now);
-	if (cl->role == NP_ROLE_ACTIVE)
-		publish_live(cl);
-	write_health(cl);
-}
-
-/* A record waiting for its transaction; NULL on no memory. */
-static struct np_unfiled *pending_new(const char *key, const char *line,
-				      size_t len, uint64_t txn)
-{
-	struct np_unfiled *p = calloc(1, sizeof(*p));
-
-	if (p && (!(p->line = malloc(len)) || !(p->key = strdup(key)))) {
-		pending_free(p);
-		return NULL;
-	}
-	if (p) {
-		memcpy(p->line, line, len);
-		p->len = len;
-		p->txn = txn;
-	}
-	return p;
-}
-
-void np_cluster_charged(struct np_cluster *cl, const struct np_term *t,
-			const struct np_call *call, const char *line,
-			size_t len)
-{
-	/* The call's end and its record, in one step: the field goes (a
-	 * takeover never brings the call back), the record is pushed unless
-	 * the call was billed already (a transaction resent after a lost
-	 * answer). */
-	static const char END_SCRIPT[] =
-		"redis.call('hdel', KEYS[1], ARGV[1]) "
-		"if redis.call('set', KEYS[2], ARGV[3], 'NX', 'EX', ARGV[4]) "
-		"then redis.call('rpush', KEYS[3], ARGV[2]) return 1 end "
-		"return 0";
-	static struct cmd cmds[1];
-	char key[NP_LIVE_KEY_MAX], billed[NP_LIVE_KEY_MAX + 16];
-	struct np_unfiled *p = NULL;
-	uint64_t before = cl->txns;
-
-	if (cl->role != NP_ROLE_ACTIVE) {
-		cl->record(cl->record_arg, line, len); /* not Redis' business */
-		return;
-	}
-	np_live_key(t, call, key, sizeof(key));
-	snprintf(billed, sizeof(billed), "np:billed:%s", key);
-	memset(cmds, 0, sizeof(cmds));
-	args(&cmds[0], "EVAL");
-	args(&cmds[0], END_SCRIPT);
-	args(&cmds[0], "3");
-	args(&cmds[0], cl->key[2]);
-	args(&cmds[0], billed);
-	args(&cmds[0], NP_KEY_CHARGING);
-	args(&cmds[0], key);
-	arg(&cmds[0], line, len && line[len - 1] == '\n' ? len - 1 : len);
-	args(&cmds[0], cl->cfg.node);
-	args(&cmds[0], BILLED_TTL);
-	send_txn(cl, cmds, 1);
-	/* Written once Redis answered: a node killed before leaves no record
-	 * (kept in STATE.unfiled for its restart), and the call, still live
-	 * in Redis, is the next node's to end and bill. Redis away (the
-	 * transaction waits in the queue), the queue full (it never goes),
-	 * or no memory: the file at once. */
-	if (cl->st.redis.connected && cl->txns != before)
-		p = pending_new(key, line, len, cl->txns);
-	if (!p) {
-		cl->st.records_unconfirmed++;
-		cl->record(cl->record_arg, line, len);
-		return;
-	}
-	*cl->pending_tail = p;
-	cl->pending_tail = &p->next;
-	pending_save(cl);
-}
-
-bool np_cluster_acting(const struct np_cluster *cl)
-{
-	double now;
-
-	if (!cl)
-		return true;
-	if (cl->role != NP_ROLE_ACTIVE)
-		return false;
-	/* Exact between the ticks that change the role: the moment the
-	 * lease could be another node's, nothing more is done here. */
-	now = mono_ms();
-	if (cl->peer)
-		return np_peer_acting(cl->peer, now);
-	return now < cl->lease_until - NP_PEER_MARGIN(cl->cfg.lease_ms);
-}
-
-void np_cluster_records(struct np_cluster *cl,
-			void (*record)(void *arg, const char *line, size_t len),
-			void *arg)
-{
-	int n;
-
-	cl->record = record;
-	cl->record_arg = arg;
-	n = np_unfiled_reconcile(cl->unfiled, &cl->cfg, record, arg);
-	if (n > 0)
-		np_info("cluster: %d records of calls ended before the restart "
-			"filed",
-			n);
-}
-
-void np_cluster_dropped_input(struct np_cluster *cl)
-{
-	cl->st.dropped_input++;
-}
-
-void np_cluster_dropped_output(struct np_cluster *cl, size_t n)
-{
-	cl->st.dropped_output += n;
-}
-
-void np_cluster_stats(const struct np_cluster *cl,
-		      struct np_cluster_stats *out)
-{
-	*out = cl->st;
-	out->have_peer = cl->peer;
-	if (cl->peer)
-		np_peer_stats(cl->peer, mono_ms(), &out->peer);
-}
-
-int np_cluster_health_path(const char *state, char *buf, size_t len)
-{
-	return snprintf(buf, len, "%s.health", state) >= (int)len ?
-		       -ENAMETOOLONG :
-		       0;
+	return n1 >= (int)len || n2 >= (int)len ? -ENAMETOOLONG : 0;
 }
 
 int np_cluster_start(struct np_cluster **out, const struct np_config *cfg,
@@ -873,86 +101,204 @@ int np_cluster_start(struct np_cluster **out, const struct np_config *cfg,
 		     const char *health, int *event_fd)
 {
 	struct np_cluster *cl = calloc(1, sizeof(*cl));
-	int err;
+	char h[4096], u[4096];
+	struct epoll_event ev = { .events = EPOLLIN };
+	size_t i, n = cfg->cluster.n_shares ? cfg->cluster.n_shares : 1;
+	int err = 0, fd;
 
 	if (!cl)
 		return -ENOMEM;
-	cl->cfg = cfg->cluster;
-	cl->config = cfg;
-	cl->px = px;
-	cl->role = NP_ROLE_STANDBY;
-	snprintf(cl->health, sizeof(cl->health), "%s", health);
-	/* STATE.health -> STATE.unfiled */
-	snprintf(cl->unfiled, sizeof(cl->unfiled), "%.*s.unfiled",
-		 (int)(strlen(health) > 7 ? strlen(health) - 7 : 0), health);
-	snprintf(cl->key[0], sizeof(cl->key[0]), NP_KEY_JOURNAL, cl->cfg.node);
-	snprintf(cl->key[1], sizeof(cl->key[1]), NP_KEY_SNAPSHOT,
-		 cl->cfg.node);
-	snprintf(cl->key[2], sizeof(cl->key[2]), NP_KEY_MEDIA, cl->cfg.node);
-	cl->pending_tail = &cl->pending;
-	err = np_follower_new(&cl->follower, px);
-	if (!err)
-		err = np_redis_start(&cl->redis, &cl->cfg, event_fd);
-	if (err) {
-		np_follower_free(cl->follower);
+	cl->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (cl->epfd < 0) {
 		free(cl);
-		return err;
+		return -errno;
 	}
-	cl->event_fd = *event_fd;
-	if (cl->cfg.heartbeat.family) {
-		err = np_peer_start(&cl->peer, &cl->cfg);
-		if (err) {
-			np_err("cluster: no heartbeat socket: %s",
-			       strerror(-err));
-			np_redis_stop(cl->redis);
-			np_follower_free(cl->follower);
-			free(cl);
-			return err;
-		}
+	for (i = 0; i < n && !err; i++) {
+		err = share_files(health, cfg, i, h, u, sizeof(h));
+		if (!err)
+			err = np_share_start(&cl->shares[i], cfg, i, px, h, u,
+					     &fd);
+		if (err)
+			break;
+		cl->n++;
+		ev.data.u64 = i;
+		if (epoll_ctl(cl->epfd, EPOLL_CTL_ADD, fd, &ev))
+			err = -errno;
+	}
+	if (err) {
+		np_cluster_stop(cl);
+		return err;
 	}
 	j->replicate = replicate;
 	j->replicate_arg = cl;
-	cl->have_addrs = addrs_here(cfg);
-	np_info("cluster: node '%s' starts as standby (peer '%s', redis "
-		"lease '%s' %ums); the virtual addresses are %s",
-		cl->cfg.node, cl->cfg.peer, cl->cfg.share, cl->cfg.lease_ms,
-		cl->have_addrs ? "here" : "not here");
+	cl->node = cfg->cluster.node;
+	cl->cc = &cfg->cluster;
+	if (cfg->cluster.n_shares) {
+		snprintf(cl->health, sizeof(cl->health), "%s", health);
+		px->core.acting = term_acting;
+		px->core.acting_arg = cl;
+	}
+	*event_fd = cl->epfd;
 	*out = cl;
 	return 0;
 }
 
 void np_cluster_stop(struct np_cluster *cl)
 {
-	struct np_redis_news news;
-	struct np_unfiled *p;
-	int i;
+	size_t i;
 
 	if (!cl)
 		return;
-	/* The records' transactions get a second to reach Redis (else the
-	 * peer would take their calls over); then every record is written. */
-	for (i = 0; cl->pending && i < 10; i++) {
-		usleep(100000);
-		np_redis_poll(cl->redis, &news);
-		cl->st.redis = news.stats;
-		np_redis_entries_free(news.entries);
-		if (news.have_fields)
-			np_redis_fields_free(news.fields, news.n_fields);
-		flush_pending(cl);
-	}
-	while ((p = cl->pending)) {
-		cl->pending = p->next;
-		cl->record(cl->record_arg, p->line, p->len);
-		pending_free(p);
-	}
-	np_unfiled_save(cl->unfiled, NULL);
-	if (cl->role == NP_ROLE_ACTIVE) {
-		np_redis_want(cl->redis, NP_LEASE_RELEASE);
-		usleep(200000); /* one step of the link: bounded */
-	}
-	np_peer_stop(cl->peer);
-	np_redis_stop(cl->redis);
-	np_follower_free(cl->follower);
-	np_redis_fields_free(cl->fields, cl->n_fields);
+	for (i = 0; i < cl->n; i++)
+		np_share_stop(cl->shares[i]);
+	close(cl->epfd);
 	free(cl);
+}
+
+bool np_cluster_acting(const struct np_cluster *cl)
+{
+	size_t i;
+
+	if (!cl)
+		return true;
+	for (i = 0; i < cl->n; i++)
+		if (np_share_acting(cl->shares[i]))
+			return true;
+	return false;
+}
+
+bool np_cluster_acting_realm(const struct np_cluster *cl, size_t realm)
+{
+	const struct np_share *sh;
+
+	if (!cl)
+		return true;
+	sh = share_of_realm(cl, realm);
+	return sh && np_share_acting(sh);
+}
+
+bool np_cluster_acting_term(const struct np_cluster *cl,
+			    const struct np_term *t)
+{
+	const struct np_share *sh;
+
+	if (!cl)
+		return true;
+	sh = share_of(cl, t);
+	return sh && np_share_acting(sh);
+}
+
+void np_cluster_event(struct np_cluster *cl, time_t now)
+{
+	size_t i;
+
+	/* Every share looks (each clears its eventfd): a poll with no news
+	 * costs a lock and a read. */
+	for (i = 0; i < cl->n; i++)
+		np_share_event(cl->shares[i], now);
+}
+
+/* The node's health: every share's role, lease and holder, one line of
+ * JSON (natproxyctl health: unhealthy if any share is fenced or
+ * isolated). */
+static void write_health(const struct np_cluster *cl)
+{
+	struct np_cluster_stats st;
+	struct timespec ts;
+	char tmp[4200];
+	size_t i;
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", cl->health);
+	f = fopen(tmp, "we");
+	if (!f)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	fprintf(f, "{\"node\": \"%s\", \"pid\": %d, \"time\": %.3f, "
+		   "\"shares\": [",
+		cl->node, (int)getpid(), ts.tv_sec + ts.tv_nsec / 1e9);
+	for (i = 0; i < cl->n; i++) {
+		np_share_stats(cl->shares[i], &st);
+		fprintf(f,
+			"%s{\"share\": \"%s\", \"role\": \"%s\", "
+			"\"lease\": \"%s\", \"holder\": \"%s\", "
+			"\"taken_over\": %llu}",
+			i ? ", " : "", np_share_name(cl->shares[i]),
+			np_role_names[st.role], np_lease_names[st.lease],
+			np_share_holder(cl->shares[i]),
+			(unsigned long long)st.taken_over);
+	}
+	fputs("]}\n", f);
+	if (fclose(f) || rename(tmp, cl->health))
+		unlink(tmp);
+}
+
+void np_cluster_tick(struct np_cluster *cl, time_t now)
+{
+	size_t i;
+
+	for (i = 0; i < cl->n; i++)
+		np_share_tick(cl->shares[i], now);
+	if (cl->health[0])
+		write_health(cl);
+}
+
+void np_cluster_records(struct np_cluster *cl,
+			void (*record)(void *arg, const char *line, size_t len),
+			void *arg)
+{
+	size_t i;
+
+	for (i = 0; i < cl->n; i++)
+		np_share_records(cl->shares[i], record, arg);
+}
+
+void np_cluster_charged(struct np_cluster *cl, const struct np_term *t,
+			const struct np_call *call, const char *line,
+			size_t len)
+{
+	struct np_share *sh = share_of(cl, t);
+
+	/* A terminal of no share of ours is never served here; its record
+	 * goes through the first share's (to the file at least). */
+	np_share_charged(sh ? sh : cl->shares[0], t, call, line, len);
+}
+
+void np_cluster_dropped_input(struct np_cluster *cl, size_t realm)
+{
+	struct np_share *sh = share_of_realm(cl, realm);
+
+	np_share_dropped_input(sh ? sh : cl->shares[0]);
+}
+
+void np_cluster_dropped_output(struct np_cluster *cl, size_t n)
+{
+	/* Counted on the first share: the queue's datagrams are the node's
+	 * (a pair's only share). */
+	np_share_dropped_output(cl->shares[0], n);
+}
+
+void np_cluster_stats(const struct np_cluster *cl,
+		      struct np_cluster_stats *out)
+{
+	np_share_stats(cl->shares[0], out);
+}
+
+size_t np_cluster_shares(const struct np_cluster *cl)
+{
+	return cl->n;
+}
+
+const char *np_cluster_share_stats(const struct np_cluster *cl, size_t i,
+				   struct np_cluster_stats *out)
+{
+	np_share_stats(cl->shares[i], out);
+	return np_share_name(cl->shares[i]);
+}
+
+int np_cluster_health_path(const char *state, char *buf, size_t len)
+{
+	return snprintf(buf, len, "%s.health", state) >= (int)len ?
+		       -ENAMETOOLONG :
+		       0;
 }

@@ -1,18 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * natproxyd as one node of an active/standby pair (docs/ha.md), between
- * the event loop and the Redis link (redis.h):
- * - active: every snapshot and journal batch the state file gets also goes
- *   to its stream in Redis, in order; once a second each live call's
- *   counters and latches go to its media hash; a call's end removes its
- *   field and appends its charging record in one transaction;
- * - standby: the active node's stream is applied to our proxy as it comes
- *   (follow.h), its latches put into our flows (live.h); nothing of ours
- *   acts: no tick (keepalives, timeouts), no answer to any datagram;
- * - the role (role.h) from the virtual addresses and the lease; on taking
- *   over, the calls' counts on the old node join their records.
- * The node writes its health (role, lease, Redis) beside the state file,
- * for `natproxyctl health` (keepalived's track_script).
+ * natproxyd as a cluster node (docs/ha.md), between the event loop and its
+ * shares (share.h): a pair of nodes has one share of every realm; a
+ * scale-out node (cluster.shares) one per share it takes part in, each
+ * with its own role, lease, Redis link and followed stream. A datagram,
+ * a terminal's tick and a call's charging ask the role of the share of
+ * their realm or terminal.
  */
 #ifndef NATPROXY_CLUSTER_CLUSTER_H
 #define NATPROXY_CLUSTER_CLUSTER_H
@@ -54,8 +47,16 @@ int np_cluster_start(struct np_cluster **out, const struct np_config *cfg,
 /* Gives the lease up if it holds it; stops the link. */
 void np_cluster_stop(struct np_cluster *cl);
 
-/* Whether this node acts (true without a cluster). */
+/* Whether this node acts for any share (true without a cluster). */
 bool np_cluster_acting(const struct np_cluster *cl);
+/* Whether it acts for the share of realm (a datagram that came there). */
+bool np_cluster_acting_realm(const struct np_cluster *cl, size_t realm);
+/* Whether it acts for t's share. */
+bool np_cluster_acting_term(const struct np_cluster *cl,
+			    const struct np_term *t);
+/* Which of c's shares realm is in: 0 for a pair, -1 for none. Pure. */
+int np_cluster_share_of_realm(const struct np_cluster_config *c,
+			      size_t realm);
 void np_cluster_event(struct np_cluster *cl, time_t now);
 /* Once a second: addresses, role, counters to Redis, health. */
 void np_cluster_tick(struct np_cluster *cl, time_t now);
@@ -69,13 +70,21 @@ void np_cluster_records(struct np_cluster *cl,
 void np_cluster_charged(struct np_cluster *cl, const struct np_term *t,
 			const struct np_call *call, const char *line,
 			size_t len);
-void np_cluster_dropped_input(struct np_cluster *cl);
-/* n datagrams decided while acting, held back: the node no longer acts. */
+/* A datagram on realm not served: its share does not act. */
+void np_cluster_dropped_input(struct np_cluster *cl, size_t realm);
+/* n datagrams decided while acting, held back: the node no longer acts
+ * (for any share). */
 void np_cluster_dropped_output(struct np_cluster *cl, size_t n);
+/* The first share's (a pair's only one). */
 void np_cluster_stats(const struct np_cluster *cl,
 		      struct np_cluster_stats *out);
+size_t np_cluster_shares(const struct np_cluster *cl);
+/* Share i's; its name returned. */
+const char *np_cluster_share_stats(const struct np_cluster *cl, size_t i,
+				   struct np_cluster_stats *out);
 
-/* The health file beside the state file: path ".health". */
+/* The health file beside the state file: path ".health" (a scale-out
+ * share's: path ".SHARE.health"). */
 int np_cluster_health_path(const char *state, char *buf, size_t len);
 
 #endif

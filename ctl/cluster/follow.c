@@ -19,6 +19,9 @@ struct entry {
 
 struct np_follower {
 	struct np_proxy *px;
+	/* The share followed: its realms (bit i: realms[i]); 0: every
+	 * realm. Records of other shares' terminals are passed over. */
+	uint64_t realms;
 	struct entry *head, *tail;
 	/* The snapshot being applied (or the last one): the terminals it
 	 * names carry it in copied_seen; once it is all applied, those that
@@ -206,23 +209,50 @@ static bool continues(const char *p, size_t n)
 	       (n > 7 && !strncmp(p, "gwcall ", 7));
 }
 
-/* The end of the unit that starts at pos: its first line and every line
- * that continues it (a record), or its one line (a tombstone, commit...). */
-static size_t unit_end(const struct entry *e, size_t pos)
+/* The end of the unit of text that starts at pos: its first line and
+ * every line that continues it (a record), or its one line (a tombstone,
+ * commit...). */
+static size_t unit_end(const char *text, size_t len, size_t pos)
 {
 	const char *nl;
 	bool first = true;
 
-	while (pos < e->len) {
-		nl = memchr(e->text + pos, '\n', e->len - pos);
-		if (!first && !continues(e->text + pos,
-					 (nl ? (size_t)(nl - e->text) : e->len) -
-						 pos))
+	while (pos < len) {
+		nl = memchr(text + pos, '\n', len - pos);
+		if (!first &&
+		    !continues(text + pos,
+			       (nl ? (size_t)(nl - text) : len) - pos))
 			break;
 		first = false;
-		pos = nl ? (size_t)(nl - e->text) + 1 : e->len;
+		pos = nl ? (size_t)(nl - text) + 1 : len;
 	}
 	return pos;
+}
+
+/* Whether the unit at p (n bytes) is another share's than realms'. */
+static bool other_share(const struct np_config *cfg, uint64_t realms,
+			const char *p, size_t n)
+{
+	size_t pair;
+
+	return realms && !np_follow_unit_pair(p, n, &pair) &&
+	       !np_follow_pair_in(cfg, realms, pair);
+}
+
+size_t np_follow_filter(const struct np_config *cfg, uint64_t realms,
+			const char *text, size_t len, char *out)
+{
+	size_t pos = 0, end, n = 0;
+
+	while (pos < len) {
+		end = unit_end(text, len, pos);
+		if (!other_share(cfg, realms, text + pos, end - pos)) {
+			memcpy(out + n, text + pos, end - pos);
+			n += end - pos;
+		}
+		pos = end;
+	}
+	return n;
 }
 
 /* The next record (or line) of e, applied. */
@@ -233,12 +263,21 @@ static void apply_unit(struct np_follower *fl, struct entry *e, time_t now,
 		.term = on_term, .leg = on_leg, .gone = on_gone,
 		.gw = on_gw, .gw_call = on_gw_call
 	};
-	size_t end = unit_end(e, e->pos);
+	size_t end = unit_end(e->text, e->len, e->pos);
 	struct follow f = { fl->px, e->shift, now, 0, fl->snapshot, NULL,
 			    rep };
 	struct np_state_report srep;
 	struct np_term_key k;
 	struct np_term *old;
+
+	/* Another share's terminal (the writer's stream holds its whole
+	 * state): not ours to copy or remove. */
+	if (other_share(fl->px->core.cfg, fl->realms, e->text + e->pos,
+			end - e->pos)) {
+		rep->other++;
+		e->pos = end;
+		return;
+	}
 
 	f.hash = text_hash(e->text + e->pos, end - e->pos);
 	/* Held as this very record made it: not even parsed. */
@@ -264,6 +303,49 @@ static double ms_now(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+bool np_follow_pair_in(const struct np_config *cfg, uint64_t realms,
+			size_t pair)
+{
+	return !realms ||
+	       (pair < cfg->n_pairs && cfg->pairs[pair].first < 64 &&
+		(realms & 1ull << cfg->pairs[pair].first));
+}
+
+int np_follow_unit_pair(const char *p, size_t n, size_t *pair)
+{
+	static const char *const kinds[] = { "term ", "orphan ", "gone ",
+					     "orphan-gone ", "gw " };
+	unsigned long v;
+	size_t i, k;
+
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		k = strlen(kinds[i]);
+		if (n > k && !strncmp(p, kinds[i], k))
+			break;
+	}
+	if (i == sizeof(kinds) / sizeof(kinds[0]))
+		return -ENOENT;
+	p += k;
+	n -= k;
+	if (i == 4) { /* gw DRIVER PAIR */
+		const char *sp = memchr(p, ' ', n);
+
+		if (!sp)
+			return -EINVAL;
+		n -= (size_t)(sp + 1 - p);
+		p = sp + 1;
+	}
+	for (v = 0, i = 0; i < n && p[i] >= '0' && p[i] <= '9'; i++) {
+		if (v > 1000000)
+			return -EINVAL;
+		v = v * 10 + (unsigned long)(p[i] - '0');
+	}
+	if (!i || (i < n && p[i] != ' ' && p[i] != '\n'))
+		return -EINVAL;
+	*pair = v;
+	return 0;
+}
+
 /* The terminals the snapshot did not name, dropped until `until` (ms);
  * true once none is left. */
 static bool sweep(struct np_follower *fl, double until,
@@ -273,7 +355,8 @@ static bool sweep(struct np_follower *fl, double until,
 
 	for (t = fl->px->core.terms; t; t = next) {
 		next = t->next;
-		if (t->copied_seen == fl->snapshot)
+		if (t->copied_seen == fl->snapshot ||
+		    !np_follow_pair_in(fl->px->core.cfg, fl->realms, t->pair))
 			continue;
 		np_term_forget(&fl->px->core, t);
 		rep->swept++;
@@ -341,13 +424,15 @@ void np_follower_push(struct np_follower *fl, bool snapshot, char *text,
 	fl->tail = e;
 }
 
-int np_follower_new(struct np_follower **out, struct np_proxy *px)
+int np_follower_new(struct np_follower **out, struct np_proxy *px,
+		    uint64_t realms)
 {
 	struct np_follower *fl = calloc(1, sizeof(*fl));
 
 	if (!fl)
 		return -ENOMEM;
 	fl->px = px;
+	fl->realms = realms;
 	*out = fl;
 	return 0;
 }

@@ -32,11 +32,17 @@ struct np_follow_report {
 	 * copied; tombstones, and terminals a snapshot no longer named;
 	 * records damaged, records or calls that could not be copied. */
 	unsigned int terms, unchanged, calls, gone, swept, bad, failed;
+	/* Records of another share's terminals, passed over (scale-out). */
+	unsigned int other;
 };
 
 struct np_follower;
 
-int np_follower_new(struct np_follower **out, struct np_proxy *px);
+/* realms: the share followed (bit i: realms[i]); 0: every realm (a pair
+ * of nodes). Only its terminals are copied, and swept after a snapshot:
+ * a scale-out node follows several shares, each with its follower. */
+int np_follower_new(struct np_follower **out, struct np_proxy *px,
+		    uint64_t realms);
 void np_follower_free(struct np_follower *fl);
 
 /*
@@ -60,6 +66,23 @@ void np_follower_drain(struct np_follower *fl, time_t now,
 		       struct np_follow_report *rep);
 
 bool np_follower_busy(const struct np_follower *fl);
+
+/* Whether pair's terminals belong to the share of realms (0: every
+ * realm): its first (access) realm is one of them. Pure. */
+bool np_follow_pair_in(const struct np_config *cfg, uint64_t realms,
+		       size_t pair);
+/* The pair a unit of the state text names (its first line: term, orphan,
+ * gw, gone, orphan-gone); -ENOENT for lines that name none (commit,
+ * end...), -EINVAL if damaged. Pure. */
+int np_follow_unit_pair(const char *p, size_t n, size_t *pair);
+
+/* The units of text (len bytes) of realms' share (0: all) and those that
+ * name no pair (header, commit), copied to out (len bytes at least): a
+ * share's part of the node's journal, for its stream. Its length. The
+ * "end" and "commit" lines keep the journal's counts (a follower does not
+ * check them). Pure. */
+size_t np_follow_filter(const struct np_config *cfg, uint64_t realms,
+			const char *text, size_t len, char *out);
 
 /* Every terminal of ours dropped, calls and flows with them, no record. */
 void np_follow_forget_all(struct np_proxy *px);

@@ -224,6 +224,10 @@ void np_core_tick(struct np_core *core, time_t now)
 	while ((tm = np_timer_take(&core->term_timers, now))) {
 		t = (struct np_term *)((char *)tm -
 				       offsetof(struct np_term, visit));
+		if (core->acting && !core->acting(core->acting_arg, t)) {
+			np_timer_set(&core->term_timers, &t->visit, now + 1);
+			continue;
+		}
 		if (!visit_term(core, t, now))
 			continue;
 		due = term_next_visit(core, t, now);

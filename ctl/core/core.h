@@ -354,6 +354,11 @@ struct np_core {
 	struct np_timers term_timers, quarantine;
 	size_t n_terms; /* in terms */
 	time_t tick_now; /* the last tick's time: changes are seen at the next */
+	/* Whether this node acts for t (a scale-out node acts for some
+	 * shares only, docs/ha.md); NULL: for every terminal. A terminal it
+	 * does not act for is not visited: no keepalive, no timeout. */
+	bool (*acting)(void *arg, const struct np_term *t);
+	void *acting_arg;
 	struct np_admission admission; /* per-source rates */
 	uint64_t known; /* terminals whose mapping XDP knows (np_term.known) */
 	uint64_t next_id;

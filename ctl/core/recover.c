@@ -304,6 +304,8 @@ void np_core_orphans_tick(struct np_core *core, time_t now)
 
 	for (t = core->orphans; t; t = next) {
 		next = t->next;
+		if (core->acting && !core->acting(core->acting_arg, t))
+			continue;
 		limit = orphan_limit(core, t->pair);
 		for (call = t->calls; call; call = cnext) {
 			cnext = call->next;

@@ -57,3 +57,33 @@ n_flows() { ctl_of "$1" flows --json 2>/dev/null | grep -c '^{"local"'; }
 # latches).
 latched_to_nat() { ctl_of "$1" flows --json 2>/dev/null | grep -o "\"$SIP_NAT1_IP:[0-9]*\"" | sort -u | wc -l; }
 mono() { $PY -c 'import time; print(round(time.monotonic(), 3))'; }
+
+# ha_guard NS: a node namespace's forwarding guard, as the topology's proxy
+# has: nothing from the terminals' side into the core, nor back.
+ha_guard() {
+	in_ns "$1" nft -f - <<-EOG
+		table ip sip_guard {
+			chain forward {
+				type filter hook forward priority filter; policy accept;
+				oifname "core0" ip saddr { 192.168.0.0/16, 203.0.113.0/24 } drop
+				oifname "acc0" ip saddr 198.51.100.0/24 drop
+			}
+		}
+	EOG
+}
+
+# ka_globals N: keepalived's global_defs for node N (VRRPv3, its gratuitous
+# ARPs at once, thrice, and again every second: after a partition heals the
+# neighbours learn the master again).
+ka_globals() {
+	cat <<-EOG
+		global_defs {
+		  router_id np_$1
+		  script_user root
+		  vrrp_garp_master_delay 0
+		  vrrp_garp_master_repeat 3
+		  vrrp_version 3
+		  vrrp_garp_master_refresh 1
+		}
+	EOG
+}

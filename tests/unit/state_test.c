@@ -2823,7 +2823,7 @@ static void test_standby_gateways(struct tap *t, const char *path)
 	j.replicate = repl_capture;
 	if (!env_init_cfg(t, &e1, "standby gateways: active", GW_CFG) ||
 	    !env_init_cfg(t, &e2, "standby gateways: standby", GW_CFG) ||
-	    !gw_calls_up(t, &e1, &pm, &ph) || np_follower_new(&fl, &e2.px))
+	    !gw_calls_up(t, &e1, &pm, &ph) || np_follower_new(&fl, &e2.px, 0))
 		goto out;
 	e2.now = T0 + 5;
 	np_core_changed_all(&e1.px.core);
