@@ -148,6 +148,19 @@ static char *put_u64(char *p, unsigned long long v)
 	return p;
 }
 
+/* A time_t as " %lld" writes it. */
+static char *put_time(char *p, time_t t)
+{
+	char *end;
+
+	if (t >= 0)
+		return put_u64(p, (unsigned long long)t);
+	end = put_u64(p + 1, 0ull - (unsigned long long)t); /* its space at p + 1 */
+	p[0] = ' ';
+	p[1] = '-';
+	return end;
+}
+
 /* A stream line's end of media: " known addr rtp rtcp mux bps". */
 static char *put_end(char *p, const struct np_media_end *e)
 {
@@ -214,15 +227,22 @@ static void save_leg(FILE *f, const struct np_call *leg)
 	static const NP_SIP_DIALOG_BUF(none, 0);
 	const struct np_sip_dialog *d = leg->dialog ? leg->dialog : &none.d;
 
-	fputs("leg", f);
+	char nums[21 * 7 + 64], *p = nums;
+
+	fwrite_unlocked("leg", 1, 3, f);
 	put_text(f, leg->id);
 	put_text(f, leg->from);
 	put_text(f, leg->to);
 	put_text(f, d->far_target);
-	fprintf(f, " %d %d %u %u %lld %lld %lld %.3f %.3f %zu",
-		leg->outgoing, leg->answered, d->term_cseq, d->core_cseq,
-		(long long)leg->started, (long long)leg->expires,
-		(long long)leg->answered_at, leg->wall_start, leg->wall_answer,
+	p = put_u64(p, leg->outgoing);
+	p = put_u64(p, leg->answered);
+	p = put_u64(p, d->term_cseq);
+	p = put_u64(p, d->core_cseq);
+	p = put_time(p, leg->started);
+	p = put_time(p, leg->expires);
+	p = put_time(p, leg->answered_at);
+	fwrite_unlocked(nums, 1, (size_t)(p - nums), f);
+	fprintf(f, " %.3f %.3f %zu", leg->wall_start, leg->wall_answer,
 		leg->n_streams);
 	put_text(f, d->core_route);
 	fputc('\n', f);
