@@ -53,6 +53,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "log.h"
 #include "pins.h"
@@ -64,26 +65,11 @@
 #define JOURNAL_VERSION "natproxy-journal 1"
 #define CRC_TEXT 10 /* " #" and 8 hex digits */
 
-/* CRC-32 (IEEE 802.3, reflected, as zlib's crc32()). */
+/* CRC-32 (IEEE 802.3, reflected): zlib's, many bytes a step (every line
+ * saved and read is checked: a table lookup a byte was a save's tenth). */
 static uint32_t crc32_of(const char *p, size_t n)
 {
-	static uint32_t table[256];
-	uint32_t c = 0xffffffffu;
-	size_t i;
-	int k;
-
-	if (!table[1]) {
-		for (i = 0; i < 256; i++) {
-			c = (uint32_t)i;
-			for (k = 0; k < 8; k++)
-				c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
-			table[i] = c;
-		}
-		c = 0xffffffffu;
-	}
-	for (i = 0; i < n; i++)
-		c = table[(c ^ (unsigned char)p[i]) & 0xff] ^ (c >> 8);
-	return c ^ 0xffffffffu;
+	return (uint32_t)crc32_z(0, (const Bytef *)p, n);
 }
 
 /* Whether c is written as %XX (the last character of a text: '-'). */
