@@ -235,33 +235,6 @@ static void save_leg(FILE *f, const struct np_call *leg)
 	save_streams(f, leg);
 }
 
-/* " #%08x\n" of crc, without fprintf (a line's, every line saved). */
-static void put_crc(FILE *f, uint32_t crc)
-{
-	static const char hex[] = "0123456789abcdef";
-	char text[CRC_TEXT + 1] = " #";
-	int i;
-
-	for (i = 0; i < 8; i++)
-		text[2 + i] = hex[crc >> (28 - 4 * i) & 15];
-	text[CRC_TEXT] = '\n';
-	fwrite_unlocked(text, 1, sizeof(text), f);
-}
-
-/* Each line of text (n bytes, whole lines) to f with its checksum. */
-static void put_checked(FILE *f, const char *text, size_t n)
-{
-	const char *p = text, *end = text + n, *nl;
-
-	for (; p < end; p = nl + 1) {
-		nl = memchr(p, '\n', (size_t)(end - p));
-		if (!nl)
-			nl = end;
-		fwrite_unlocked(p, 1, (size_t)(nl - p), f);
-		put_crc(f, crc32_of(p, (size_t)(nl - p)));
-	}
-}
-
 static size_t n_legs(const struct np_term *t)
 {
 	const struct np_call *leg;
@@ -416,19 +389,45 @@ static size_t save_records(FILE *f, const struct np_proxy *px, bool v3)
 	return n;
 }
 
-/* Lines with their checksums, in memory: NULL (-ENOMEM) on failure. */
+/*
+ * Lines with their checksums (" #%08x" before each newline; a last line
+ * without one gets it), in memory: NULL (-ENOMEM) on failure. Made in one
+ * block of the size it needs: every save passes through here.
+ */
 static char *checked_text(const char *text, size_t n, size_t *out)
 {
-	char *buf = NULL;
-	FILE *mem = open_memstream(&buf, out);
+	static const char hex[] = "0123456789abcdef";
+	const char *p = text, *end = text + n, *nl;
+	size_t lines = 0, len;
+	uint32_t crc;
+	char *buf, *o;
+	int i;
 
-	if (!mem)
+	for (nl = p; nl < end && (nl = memchr(nl, '\n', (size_t)(end - nl)));
+	     nl++)
+		lines++;
+	if (n && text[n - 1] != '\n')
+		lines++;
+	/* A newline for a last line without one, and a NUL. */
+	buf = malloc(n + lines * CRC_TEXT + 2);
+	if (!buf)
 		return NULL;
-	put_checked(mem, text, n);
-	if (fclose(mem)) {
-		free(buf);
-		return NULL;
+	for (o = buf; p < end; p = nl + 1) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (!nl)
+			nl = end;
+		len = (size_t)(nl - p);
+		memcpy(o, p, len);
+		o += len;
+		crc = crc32_of(p, len);
+		*o++ = ' ';
+		*o++ = '#';
+		for (i = 28; i >= 0; i -= 4)
+			*o++ = hex[crc >> i & 15];
+		*o++ = '\n';
 	}
+	*o = '\0';
+	*out = (size_t)(o - buf);
 	return buf;
 }
 
