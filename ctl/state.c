@@ -44,6 +44,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <limits.h>
+#include <math.h>
 #include <stdint.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -147,6 +148,34 @@ static char *put_time(char *p, time_t t)
 	return end;
 }
 
+/*
+ * A wall-clock time (seconds since 1970, or 0 for none) as " %.3f" writes
+ * it. From 2^20 to 2^40 seconds a double has at most 32 bits below the
+ * point, so (x - floor(x)) * 1000 is exact and rint() rounds it as printf
+ * does, halves to even; anything else goes to snprintf.
+ */
+#define WALL_TEXT 320 /* " %.3f" of any double, with its NUL */
+
+static char *put_wall(char *p, double x)
+{
+	double whole, ms;
+
+	if (x != 0.0 && !(x >= 0x1p20 && x < 0x1p40))
+		return p + snprintf(p, WALL_TEXT, " %.3f", x);
+	whole = floor(x);
+	ms = rint((x - whole) * 1000.0);
+	if (ms >= 1000.0) {
+		whole += 1.0;
+		ms -= 1000.0;
+	}
+	p = put_u64(p, (unsigned long long)whole);
+	*p++ = '.';
+	*p++ = (char)('0' + (int)ms / 100);
+	*p++ = (char)('0' + (int)ms / 10 % 10);
+	*p++ = (char)('0' + (int)ms % 10);
+	return p;
+}
+
 /* A stream line's end of media: " known addr rtp rtcp mux bps". */
 static char *put_end(char *p, const struct np_media_end *e)
 {
@@ -213,7 +242,7 @@ static void save_leg(FILE *f, const struct np_call *leg)
 	static const NP_SIP_DIALOG_BUF(none, 0);
 	const struct np_sip_dialog *d = leg->dialog ? leg->dialog : &none.d;
 
-	char nums[21 * 7 + 64], *p = nums;
+	char nums[21 * 8 + 2 * WALL_TEXT], *p = nums;
 
 	fwrite_unlocked("leg", 1, 3, f);
 	put_text(f, leg->id);
@@ -227,9 +256,10 @@ static void save_leg(FILE *f, const struct np_call *leg)
 	p = put_time(p, leg->started);
 	p = put_time(p, leg->expires);
 	p = put_time(p, leg->answered_at);
+	p = put_wall(p, leg->wall_start);
+	p = put_wall(p, leg->wall_answer);
+	p = put_u64(p, leg->n_streams);
 	fwrite_unlocked(nums, 1, (size_t)(p - nums), f);
-	fprintf(f, " %.3f %.3f %zu", leg->wall_start, leg->wall_answer,
-		leg->n_streams);
 	put_text(f, d->core_route);
 	fputc('\n', f);
 	save_streams(f, leg);
