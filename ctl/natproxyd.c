@@ -1059,20 +1059,20 @@ undo:
  * turn takes the datagrams of several: each turn costs an epoll_wait, a
  * recvmmsg per socket, a sendmmsg per run of one socket's answers, a flow
  * flush and its batched bpf() calls, whatever it carries, and at a few
- * thousand calls a second a turn carried one or two datagrams. "Load" is
- * a turn that read COALESCE_MIN datagrams or more; a quiet loop blocks in
- * epoll_wait as before. A datagram waits COALESCE_US at most for it
- * (SIP's timers are 500 ms and up).
+ * thousand calls a second a turn carried one or two datagrams. "Load":
+ * the last wait ended within COALESCE_US with datagrams to read, fewer
+ * than a recvmmsg batch (a larger turn batches well as it is; a flood
+ * is not slowed). A quiet loop blocks in epoll_wait as before. A datagram
+ * waits COALESCE_US at most for it (SIP's timers are 500 ms and up).
  */
 #define COALESCE_US 200
-#define COALESCE_MIN 2
 
 static int run(struct daemon *d)
 {
 	struct epoll_event evs[64];
 	int n, i, save_in = -1, timeout;
 	unsigned int served;
-	double began;
+	double began, waited_from;
 	bool busy = false;
 
 	for (;;) {
@@ -1086,6 +1086,7 @@ static int run(struct daemon *d)
 			nanosleep(&nap, NULL);
 			timeout = 0;
 		}
+		waited_from = monotonic_msf();
 		n = epoll_wait(d->epfd, evs, 64, timeout);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -1150,7 +1151,8 @@ static int run(struct daemon *d)
 			np_metrics_http_run(d->metrics);
 		save_in = save_state_due(d);
 		slow_turn(began, served);
-		busy = d->turn_datagrams >= COALESCE_MIN;
+		busy = d->turn_datagrams && d->turn_datagrams < DRAIN_BATCH &&
+		       (began - waited_from) * 1000 < COALESCE_US;
 	}
 }
 
