@@ -84,8 +84,6 @@ struct daemon {
 	/* Datagrams of the turn (ctl/sendq.c), sent together after the
 	 * flows, at the end of every socket batch and event handled. */
 	struct np_sendq *sendq;
-	/* Datagrams read in the loop's turn (coalescing, run()). */
-	unsigned int turn_datagrams;
 	/* CLOCK_MONOTONIC ms of the first change not saved yet (0: none). */
 	uint64_t unsaved_since_ms;
 	/* NULL: a single node (no cluster section). */
@@ -916,7 +914,6 @@ static void drain_socket(struct daemon *d, size_t realm, uint16_t port)
 		n = recvmmsg(fd, msgs, DRAIN_BATCH, MSG_DONTWAIT, NULL);
 		if (n <= 0)
 			return;
-		d->turn_datagrams += (unsigned int)n;
 		for (i = 0; i < n; i++) {
 			/* A node that does not act answers nothing. */
 			if (!np_cluster_acting(d->cluster)) {
@@ -1054,39 +1051,18 @@ undo:
 	np_config_free(&merged);
 }
 
-/*
- * Under load the loop naps COALESCE_US before it looks again, so that a
- * turn takes the datagrams of several: each turn costs an epoll_wait, a
- * recvmmsg per socket, a sendmmsg per run of one socket's answers, a flow
- * flush and its batched bpf() calls, whatever it carries, and at a few
- * thousand calls a second a turn carried one or two datagrams. "Load":
- * the last wait ended within COALESCE_US with datagrams to read, fewer
- * than a recvmmsg batch (a larger turn batches well as it is; a flood
- * is not slowed). A quiet loop blocks in epoll_wait as before. A datagram
- * waits COALESCE_US at most for it (SIP's timers are 500 ms and up).
- */
-#define COALESCE_US 200
-
 static int run(struct daemon *d)
 {
 	struct epoll_event evs[64];
 	int n, i, save_in = -1, timeout;
 	unsigned int served;
-	double began, waited_from;
-	bool busy = false;
+	double began;
 
 	for (;;) {
 		timeout = d->metrics ? np_metrics_http_timeout(d->metrics) : -1;
 		if (save_in >= 0 && (timeout < 0 || save_in < timeout))
 			timeout = save_in;
 		np_log_flush(); /* the turn's lines, before waiting */
-		if (busy) {
-			struct timespec nap = { 0, COALESCE_US * 1000L };
-
-			nanosleep(&nap, NULL);
-			timeout = 0;
-		}
-		waited_from = monotonic_msf();
 		n = epoll_wait(d->epfd, evs, 64, timeout);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -1094,7 +1070,6 @@ static int run(struct daemon *d)
 			return -errno;
 		began = monotonic_msf();
 		served = 0;
-		d->turn_datagrams = 0;
 		for (i = 0; i < n; i++) {
 			uint64_t tag = evs[i].data.u64, ticks;
 
@@ -1151,8 +1126,6 @@ static int run(struct daemon *d)
 			np_metrics_http_run(d->metrics);
 		save_in = save_state_due(d);
 		slow_turn(began, served);
-		busy = d->turn_datagrams && d->turn_datagrams < DRAIN_BATCH &&
-		       (began - waited_from) * 1000 < COALESCE_US;
 	}
 }
 
