@@ -11,6 +11,7 @@
 #include <string.h>
 #include <paths.h>
 #include <syslog.h>
+#include <limits.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
@@ -23,6 +24,22 @@ static const char *log_ident = "natproxy";
 static enum np_log_sink log_sink = NP_LOG_PLAIN;
 /* The last error, for callers that report it another way (JSON). */
 static char last_error[512];
+
+/*
+ * A daemon's event loop buffers its lines (np_log_buffer) and writes them
+ * at the end of its turn (np_log_flush): a call's lines cost one write()
+ * per turn rather than one each. Only the thread that asked buffers (the
+ * cluster's threads write at once), and the buffer is at most PIPE_BUF of
+ * whole lines, so a write is whole even into a pipe another process
+ * shares. Errors are written at once, with what is buffered before them.
+ */
+static __thread bool log_buffering;
+static char log_buf[PIPE_BUF];
+static size_t log_buf_len;
+
+/* The second a timestamp was made for, and its text up to the seconds. */
+static __thread time_t stamp_second = -1;
+static __thread char stamp_text[32];
 
 static const char *const level_names[] = {
 	[NP_LOG_ERROR] = "error",
@@ -103,11 +120,71 @@ enum np_log_sink np_log_daemon(const char *ident, bool use_syslog)
 	return log_sink;
 }
 
+static void write_all(const char *p, size_t n)
+{
+	ssize_t w;
+
+	while (n) {
+		w = write(STDERR_FILENO, p, n);
+		if (w <= 0)
+			return; /* nowhere to say it */
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+void np_log_flush(void)
+{
+	if (!log_buf_len)
+		return;
+	write_all(log_buf, log_buf_len);
+	log_buf_len = 0;
+}
+
+void np_log_buffer(bool on)
+{
+	np_log_flush();
+	log_buffering = on;
+}
+
+/* One whole line out: into the turn's buffer, or written at once. */
+static void line_out(enum np_log_level level, const char *line, size_t n)
+{
+	if (!log_buffering) {
+		fwrite(line, 1, n, stderr);
+		return;
+	}
+	if (log_buf_len + n > sizeof(log_buf))
+		np_log_flush();
+	memcpy(log_buf + log_buf_len, line, n);
+	log_buf_len += n;
+	if (level == NP_LOG_ERROR)
+		np_log_flush();
+}
+
+/* "YYYY-MM-DDTHH:MM:SS.mmmZ " of now; the date made once a second. */
+static void stamp_now(char *out, size_t len)
+{
+	struct timespec now;
+	struct tm tm;
+
+	out[0] = '\0';
+	if (clock_gettime(CLOCK_REALTIME, &now))
+		return;
+	if (now.tv_sec != stamp_second) {
+		if (!gmtime_r(&now.tv_sec, &tm) ||
+		    !strftime(stamp_text, sizeof(stamp_text),
+			      "%Y-%m-%dT%H:%M:%S", &tm))
+			return;
+		stamp_second = now.tv_sec;
+	}
+	snprintf(out, len, "%.19s.%03dZ ", stamp_text,
+		 (int)(now.tv_nsec / 1000000));
+}
+
 static void np_vlog(enum np_log_level level, const char *fmt, va_list ap)
 {
 	char line[1024], stamp[40] = "";
-	struct timespec now;
-	struct tm tm;
 	va_list copy;
 	size_t n;
 	int head;
@@ -133,14 +210,8 @@ static void np_vlog(enum np_log_level level, const char *fmt, va_list ap)
 		head = snprintf(line, sizeof(line), "<%d>",
 				syslog_priority[level]);
 	} else {
-		if (log_sink == NP_LOG_TIMESTAMPED &&
-		    !clock_gettime(CLOCK_REALTIME, &now) &&
-		    gmtime_r(&now.tv_sec, &tm)) {
-			n = strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S",
-				     &tm);
-			snprintf(stamp + n, sizeof(stamp) - n, ".%03ldZ ",
-				 now.tv_nsec / 1000000);
-		}
+		if (log_sink == NP_LOG_TIMESTAMPED)
+			stamp_now(stamp, sizeof(stamp));
 		head = snprintf(line, sizeof(line), "%s%s: %s: ", stamp,
 				log_ident, level_names[level]);
 	}
@@ -152,7 +223,7 @@ static void np_vlog(enum np_log_level level, const char *fmt, va_list ap)
 		n--; /* truncated: room for the newline */
 	if (!n || line[n - 1] != '\n')
 		line[n++] = '\n';
-	fwrite(line, 1, n, stderr);
+	line_out(level, line, n);
 }
 
 const char *np_log_last_error(void)

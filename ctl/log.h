@@ -28,6 +28,12 @@ __attribute__((format(printf, 2, 3))) void np_log(enum np_log_level level,
 						  const char *fmt, ...);
 /* The text of the last error logged, "" if none (for --json output). */
 const char *np_log_last_error(void);
+/*
+ * The calling thread's lines buffered (on) until np_log_flush, a daemon's
+ * loop turn at a time; errors are written at once. Off flushes.
+ */
+void np_log_buffer(bool on);
+void np_log_flush(void);
 /* Installs np_log as libbpf's printer (warnings and up, debug at DEBUG). */
 void np_log_route_libbpf(void);
 

@@ -1097,6 +1097,7 @@ static int run(struct daemon *d)
 		timeout = d->metrics ? np_metrics_http_timeout(d->metrics) : -1;
 		if (save_in >= 0 && (timeout < 0 || save_in < timeout))
 			timeout = save_in;
+		np_log_flush(); /* the turn's lines, before waiting */
 		n = epoll_wait(d->epfd, evs, 64, timeout);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -1566,7 +1567,9 @@ int main(int argc, char **argv)
 	started = true;
 	np_info("natproxyd running: %zu realms, %zu pairs, pins in '%s'",
 		d.cfg.n_realms, d.cfg.n_pairs, pin_dir);
+	np_log_buffer(true); /* the loop's lines, a turn at a time */
 	err = run(&d);
+	np_log_buffer(false);
 	sends_flush(&d);
 	/* Calls outlive us: their flows stay, the state file has them (all
 	 * of it again: the journal left empty). */

@@ -44,6 +44,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <limits.h>
+#include <math.h>
 #include <stdint.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -53,6 +54,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "log.h"
 #include "pins.h"
@@ -64,26 +66,11 @@
 #define JOURNAL_VERSION "natproxy-journal 1"
 #define CRC_TEXT 10 /* " #" and 8 hex digits */
 
-/* CRC-32 (IEEE 802.3, reflected, as zlib's crc32()). */
+/* CRC-32 (IEEE 802.3, reflected): zlib's, many bytes a step (every line
+ * saved and read is checked: a table lookup a byte was a save's tenth). */
 static uint32_t crc32_of(const char *p, size_t n)
 {
-	static uint32_t table[256];
-	uint32_t c = 0xffffffffu;
-	size_t i;
-	int k;
-
-	if (!table[1]) {
-		for (i = 0; i < 256; i++) {
-			c = (uint32_t)i;
-			for (k = 0; k < 8; k++)
-				c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
-			table[i] = c;
-		}
-		c = 0xffffffffu;
-	}
-	for (i = 0; i < n; i++)
-		c = table[(c ^ (unsigned char)p[i]) & 0xff] ^ (c >> 8);
-	return c ^ 0xffffffffu;
+	return (uint32_t)crc32_z(0, (const Bytef *)p, n);
 }
 
 /* Whether c is written as %XX (the last character of a text: '-'). */
@@ -128,24 +115,95 @@ static void put_addr(FILE *f, const struct np_sockaddr *a)
 	fprintf(f, " %s %u", text, a->port);
 }
 
-static void put_end(FILE *f, const struct np_media_end *e)
+/*
+ * Numbers written by hand into a line's buffer: a save writes every leg of
+ * each terminal that changed (a PBX's hundreds) every SAVE_DELAY_MS under
+ * load, a stream line some twenty numbers, and fprintf for each was most
+ * of the save's cost. The text is the same as " %llu" writes.
+ */
+static char *put_u64(char *p, unsigned long long v)
+{
+	char digits[20];
+	int n = 0;
+
+	do
+		digits[n++] = (char)('0' + v % 10);
+	while (v /= 10);
+	*p++ = ' ';
+	while (n)
+		*p++ = digits[--n];
+	return p;
+}
+
+/* A time_t as " %lld" writes it. */
+static char *put_time(char *p, time_t t)
+{
+	char *end;
+
+	if (t >= 0)
+		return put_u64(p, (unsigned long long)t);
+	end = put_u64(p + 1, 0ull - (unsigned long long)t); /* its space at p + 1 */
+	p[0] = ' ';
+	p[1] = '-';
+	return end;
+}
+
+/*
+ * A wall-clock time (seconds since 1970, or 0 for none) as " %.3f" writes
+ * it. From 2^20 to 2^40 seconds a double has at most 32 bits below the
+ * point, so (x - floor(x)) * 1000 is exact and rint() rounds it as printf
+ * does, halves to even; anything else goes to snprintf.
+ */
+#define WALL_TEXT 320 /* " %.3f" of any double, with its NUL */
+
+static char *put_wall(char *p, double x)
+{
+	double whole, ms;
+
+	if (x != 0.0 && !(x >= 0x1p20 && x < 0x1p40))
+		return p + snprintf(p, WALL_TEXT, " %.3f", x);
+	whole = floor(x);
+	ms = rint((x - whole) * 1000.0);
+	if (ms >= 1000.0) {
+		whole += 1.0;
+		ms -= 1000.0;
+	}
+	p = put_u64(p, (unsigned long long)whole);
+	*p++ = '.';
+	*p++ = (char)('0' + (int)ms / 100);
+	*p++ = (char)('0' + (int)ms / 10 % 10);
+	*p++ = (char)('0' + (int)ms % 10);
+	return p;
+}
+
+/* A stream line's end of media: " known addr rtp rtcp mux bps". */
+static char *put_end(char *p, const struct np_media_end *e)
 {
 	char text[INET6_ADDRSTRLEN] = "-";
+	size_t n;
 
 	if (e->known)
 		inet_ntop(e->addr.family, &e->addr.addr, text, sizeof(text));
-	fprintf(f, " %d %s %u %u %d %u", e->known, text, e->rtp, e->rtcp,
-		e->mux, e->bps);
+	p = put_u64(p, e->known);
+	*p++ = ' ';
+	n = strlen(text);
+	memcpy(p, text, n);
+	p += n;
+	p = put_u64(p, e->rtp);
+	p = put_u64(p, e->rtcp);
+	p = put_u64(p, e->mux);
+	return put_u64(p, e->bps);
 }
 
-static void put_volume(FILE *f, const struct np_volume *v)
+static char *put_volume(char *p, const struct np_volume *v)
 {
 	int i;
 
-	fprintf(f, " %llu %llu", (unsigned long long)v->packets,
-		(unsigned long long)v->bytes);
+	p = put_u64(p, v->packets);
+	p = put_u64(p, v->bytes);
 	for (i = 0; i < NP_DROP_MAX; i++)
-		fprintf(f, " %llu", (unsigned long long)v->drops[i]);
+		p = put_u64(p, v->drops[i]);
+	return p;
 }
 
 /* A call's stream lines, after its leg (or gwcall) line. */
@@ -153,17 +211,29 @@ static void save_streams(FILE *f, const struct np_call *leg)
 {
 	size_t i;
 
+	/* Numbers of at most 20 digits and a space each, two addresses. */
+	char line[64 + 21 * (7 + 8 + 4 * (2 + NP_DROP_MAX)) +
+		  2 * INET6_ADDRSTRLEN], *p;
+
 	for (i = 0; i < leg->n_streams; i++) {
 		const struct np_stream *s = &leg->streams[i];
 
-		fprintf(f, "stream %zu %d %u %u %d %u %u", i, s->active,
-			s->access_port, s->core_port, s->mux,
-			leg->access_ports[i], leg->core_ports[i]);
-		put_end(f, &s->term);
-		put_end(f, &s->far);
-		put_volume(f, &leg->gone_up[i]);
-		put_volume(f, &leg->gone_down[i]);
-		fputc('\n', f);
+		p = line;
+		memcpy(p, "stream", 6);
+		p += 6;
+		p = put_u64(p, i);
+		p = put_u64(p, s->active);
+		p = put_u64(p, s->access_port);
+		p = put_u64(p, s->core_port);
+		p = put_u64(p, s->mux);
+		p = put_u64(p, leg->access_ports[i]);
+		p = put_u64(p, leg->core_ports[i]);
+		p = put_end(p, &s->term);
+		p = put_end(p, &s->far);
+		p = put_volume(p, &leg->gone_up[i]);
+		p = put_volume(p, &leg->gone_down[i]);
+		*p++ = '\n';
+		fwrite_unlocked(line, 1, (size_t)(p - line), f);
 	}
 }
 
@@ -172,33 +242,27 @@ static void save_leg(FILE *f, const struct np_call *leg)
 	static const NP_SIP_DIALOG_BUF(none, 0);
 	const struct np_sip_dialog *d = leg->dialog ? leg->dialog : &none.d;
 
-	fputs("leg", f);
+	char nums[21 * 8 + 2 * WALL_TEXT], *p = nums;
+
+	fwrite_unlocked("leg", 1, 3, f);
 	put_text(f, leg->id);
 	put_text(f, leg->from);
 	put_text(f, leg->to);
 	put_text(f, d->far_target);
-	fprintf(f, " %d %d %u %u %lld %lld %lld %.3f %.3f %zu",
-		leg->outgoing, leg->answered, d->term_cseq, d->core_cseq,
-		(long long)leg->started, (long long)leg->expires,
-		(long long)leg->answered_at, leg->wall_start, leg->wall_answer,
-		leg->n_streams);
+	p = put_u64(p, leg->outgoing);
+	p = put_u64(p, leg->answered);
+	p = put_u64(p, d->term_cseq);
+	p = put_u64(p, d->core_cseq);
+	p = put_time(p, leg->started);
+	p = put_time(p, leg->expires);
+	p = put_time(p, leg->answered_at);
+	p = put_wall(p, leg->wall_start);
+	p = put_wall(p, leg->wall_answer);
+	p = put_u64(p, leg->n_streams);
+	fwrite_unlocked(nums, 1, (size_t)(p - nums), f);
 	put_text(f, d->core_route);
 	fputc('\n', f);
 	save_streams(f, leg);
-}
-
-/* Each line of text (n bytes, whole lines) to f with its checksum. */
-static void put_checked(FILE *f, const char *text, size_t n)
-{
-	const char *p = text, *end = text + n, *nl;
-
-	for (; p < end; p = nl + 1) {
-		nl = memchr(p, '\n', (size_t)(end - p));
-		if (!nl)
-			nl = end;
-		fwrite(p, 1, (size_t)(nl - p), f);
-		fprintf(f, " #%08x\n", crc32_of(p, (size_t)(nl - p)));
-	}
 }
 
 static size_t n_legs(const struct np_term *t)
@@ -355,19 +419,45 @@ static size_t save_records(FILE *f, const struct np_proxy *px, bool v3)
 	return n;
 }
 
-/* Lines with their checksums, in memory: NULL (-ENOMEM) on failure. */
+/*
+ * Lines with their checksums (" #%08x" before each newline; a last line
+ * without one gets it), in memory: NULL (-ENOMEM) on failure. Made in one
+ * block of the size it needs: every save passes through here.
+ */
 static char *checked_text(const char *text, size_t n, size_t *out)
 {
-	char *buf = NULL;
-	FILE *mem = open_memstream(&buf, out);
+	static const char hex[] = "0123456789abcdef";
+	const char *p = text, *end = text + n, *nl;
+	size_t lines = 0, len;
+	uint32_t crc;
+	char *buf, *o;
+	int i;
 
-	if (!mem)
+	for (nl = p; nl < end && (nl = memchr(nl, '\n', (size_t)(end - nl)));
+	     nl++)
+		lines++;
+	if (n && text[n - 1] != '\n')
+		lines++;
+	/* A newline for a last line without one, and a NUL. */
+	buf = malloc(n + lines * CRC_TEXT + 2);
+	if (!buf)
 		return NULL;
-	put_checked(mem, text, n);
-	if (fclose(mem)) {
-		free(buf);
-		return NULL;
+	for (o = buf; p < end; p = nl + 1) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (!nl)
+			nl = end;
+		len = (size_t)(nl - p);
+		memcpy(o, p, len);
+		o += len;
+		crc = crc32_of(p, len);
+		*o++ = ' ';
+		*o++ = '#';
+		for (i = 28; i >= 0; i -= 4)
+			*o++ = hex[crc >> i & 15];
+		*o++ = '\n';
 	}
+	*o = '\0';
+	*out = (size_t)(o - buf);
 	return buf;
 }
 

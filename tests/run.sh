@@ -28,6 +28,7 @@ SUITES=(
 	build/tests/unit/shares_test
 	build/tests/unit/flowq_test
 	build/tests/unit/sendq_test
+	build/tests/unit/log_test
 	build/tests/fuzz/proxy_fuzz
 	build/tests/fuzz/mgcp_fuzz
 	build/tests/fuzz/h248_fuzz

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "sip/osip_arena.h"
 #include "sip/sipmsg.h"
 
 /* libosip2's own complaints about a message: detail for --verbose, as
@@ -35,6 +36,11 @@ static void osip_to_log(const char *file, int line, osip_trace_level_t level,
 
 void np_sipmsg_init(void)
 {
+	static bool arena;
+
+	if (!arena)
+		osip_arena_install();
+	arena = true;
 	parser_init();
 	osip_trace_initialize_func(OSIP_WARNING, osip_to_log);
 }

@@ -28,6 +28,7 @@
 #include "core/portpool.h"
 #include "proxy.h"
 #include "reload.h"
+#include "sip/osip_arena.h"
 #include "sip/sipmsg.h"
 #include "tap.h"
 
@@ -4372,6 +4373,7 @@ out:
 int main(void)
 {
 	struct tap t = { 0 };
+	struct osip_arena_stats arena;
 
 	np_sipmsg_init();
 	/* libosip2 traces parse errors on stdout, in the middle of TAP. */
@@ -4405,5 +4407,11 @@ int main(void)
 	test_latched(&t);
 	test_many_transactions(&t);
 	test_reconfigure(&t);
+	/* Nothing of libosip2's outlives its message: every block the
+	 * arena handed out (osip_arena.c) came back. */
+	osip_arena_stats(&arena);
+	tap_check(&t, arena.live == 0 && arena.blocks > 0,
+		  "no libosip2 block outlives its message (%zu live of %llu)",
+		  arena.live, arena.blocks);
 	return tap_done(&t);
 }

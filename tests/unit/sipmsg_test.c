@@ -9,8 +9,10 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "sip/osip_arena.h"
 #include "sip/sipmsg.h"
 #include "tap.h"
 
@@ -174,6 +176,65 @@ static void test_tags(struct tap *t)
 	}
 }
 
+/*
+ * libosip2's blocks come from the arena (osip_arena.c): parsing, editing
+ * and printing many messages leaves no block behind and reuses the one
+ * chunk; a block handed from glibc (malloc) is freed to glibc; a block
+ * grown keeps its bytes.
+ */
+static void test_arena(struct tap *t)
+{
+	static const char text[] =
+		"INVITE sip:b@example.test SIP/2.0\r\n"
+		"Via: SIP/2.0/UDP 192.168.1.10:5060;branch=z9hG4bK-a1;rport\r\n"
+		"From: <sip:a@example.test>;tag=1\r\n"
+		"To: <sip:b@example.test>\r\n"
+		"Call-ID: arena@example.test\r\n"
+		"CSeq: 1 INVITE\r\n"
+		"Contact: <sip:a@192.168.1.10:5060>\r\n"
+		"Content-Type: application/sdp\r\n"
+		"Content-Length: 4\r\n\r\nv=0\n";
+	struct osip_arena_stats before, after;
+	osip_message_t *m;
+	char *out, *p;
+	size_t len, i;
+	bool ok = true;
+
+	osip_arena_stats(&before);
+	for (i = 0; i < 5000; i++) {
+		m = NULL;
+		if (np_sipmsg_parse(text, strlen(text), &m)) {
+			ok = false;
+			break;
+		}
+		np_sipmsg_push_via(m, "SIP/2.0/UDP 198.51.100.1:20000;branch=z9hG4bK-x");
+		out = NULL;
+		if (np_sipmsg_serialize(m, &out, &len) || !strstr(out, "z9hG4bK-x"))
+			ok = false;
+		osip_free(out);
+		osip_message_free(m);
+	}
+	osip_arena_stats(&after);
+	tap_check(t, ok, "5000 messages parsed, edited and printed");
+	tap_check(t, after.live == 0, "no block left behind (%zu)", after.live);
+	tap_check(t, after.blocks > before.blocks + 5000 * 20,
+		  "their blocks came from the arena (%llu)",
+		  after.blocks - before.blocks);
+	tap_check(t, after.chunks <= 1 && after.elsewhere == before.elsewhere,
+		  "in one chunk, reused (%zu chunks, %llu from glibc)",
+		  after.chunks, after.elsewhere - before.elsewhere);
+	p = malloc(32);
+	strcpy(p, "from glibc");
+	osip_free(p); /* glibc's own free: a double free would abort */
+	p = osip_malloc(8);
+	strcpy(p, "1234567");
+	p = osip_realloc(p, 4000);
+	tap_check(t, p && !strcmp(p, "1234567"), "a grown block keeps its bytes");
+	osip_free(p);
+	osip_arena_stats(&after);
+	tap_check(t, after.live == 0, "and is gone when freed");
+}
+
 int main(void)
 {
 	struct tap t = { 0 };
@@ -216,5 +277,6 @@ int main(void)
 	}
 	test_txn_key(&t);
 	test_tags(&t);
+	test_arena(&t);
 	return tap_done(&t);
 }
