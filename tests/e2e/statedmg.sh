@@ -70,7 +70,7 @@ text = open(sys.argv[1]).read()
 play = ('  <nop>\n    <action>\n      <exec play_pcap_audio="%s"/>\n'
         '    </action>\n  </nop>\n  <pause milliseconds="4000"/>\n' % sys.argv[2])
 start = text.index("  <nop>\n    <action>\n      <exec play_pcap_audio")
-end = text.index('<pause milliseconds="4500"/>') + len('<pause milliseconds="4500"/>\n')
+end = text.index("<pause/>") + len("<pause/>\n")
 print(text[:start] + play * 20 + text[end:], end="")
 EOF
 

@@ -401,9 +401,11 @@ kamailio_contacts() {
 # path. ARGS carry the rest: -i, -p, -mi, -mp, -s, -key user X, the remote
 # host. Given a -key user NAME (first one), and no -au, sipp answers
 # challenges as NAME with password NAME-pw (the users of kamailio.cfg).
+# uac.xml talks for -d milliseconds: 4500 (4 s of RTP, then silence)
+# unless ARGS give their own -d.
 sipp_cmd() {
 	local name=$1 sf=$2 calls arg prev='' prev2='' user='' given_au=0 auth=()
-	local domain=(-key domain "$SIP_DOMAIN") t=${SIP_SIPP_TIMEOUT:-30}
+	local domain=(-key domain "$SIP_DOMAIN") t=${SIP_SIPP_TIMEOUT:-30} talk=(-d 4500)
 	shift 2
 	# sipp keeps the first -key of a name: give ours only if ARGS have none.
 	# The credentials a challenge is answered with are the first -key
@@ -412,6 +414,7 @@ sipp_cmd() {
 		[ "$prev" = -key ] && [ "$arg" = domain ] && domain=()
 		[ "$prev2" = -key ] && [ "$prev" = user ] && [ -z "$user" ] && user=$arg
 		[ "$arg" = -au ] && given_au=1
+		[ "$arg" = -d ] && talk=()
 		prev2=$prev prev=$arg
 	done
 	[ -n "$user" ] && [ "$given_au" = 0 ] && auth=(-au "$user" -ap "$user-pw")
@@ -425,7 +428,7 @@ sipp_cmd() {
 	esac
 	SIPP_CMD=(timeout -k 5 "$((t + 15))" env -C "$NP_RUN_DIR" sipp -sf "$sf" "${calls[@]}"
 		-nostdin -timeout "${t}s" -timeout_error -recv_timeout 20s
-		"${domain[@]}" "${auth[@]}"
+		"${domain[@]}" "${auth[@]}" "${talk[@]}"
 		-trace_err -error_file "$NP_RUN_DIR/$name.err"
 		-trace_stat -stf "$NP_RUN_DIR/$name.stat"
 		-trace_msg -message_file "$NP_RUN_DIR/$name.msg"
