@@ -74,17 +74,7 @@ verdict() { metric natproxy_xdp_verdicts_total "verdict=\"$1\""; }
 flows() { ctl flows --json | wc -l; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$NPD_PID/status"; }
 # reload: natproxyd reads $CFG again (SIGHUP); 0 if it took it (10 s at most).
-reload() {
-	local before _
-	before=$(grep -c 'reloaded: \|reload refused' "$LOG")
-	kill -HUP "$NPD_PID"
-	for _ in $(seq 100); do
-		[ "$(grep -c 'reloaded: \|reload refused' "$LOG")" -gt "$before" ] && break
-		sleep 0.1
-	done
-	[ "$(grep -c 'reloaded: \|reload refused' "$LOG")" -gt "$before" ] &&
-		grep 'reloaded: \|reload refused' "$LOG" | tail -1 | grep -q 'reloaded: '
-}
+reload() { natproxyd_reload "$LOG"; }
 # call_a NAME: A calls a far end started for this one call; both complete.
 # A talks for a second: what matters here is its signaling getting through.
 call_a() {

@@ -68,10 +68,11 @@ sip_spawn() {
 
 # _sip_running PID: whether a child of this shell still runs (a zombie does
 # not; nor does a process that got the PID after bash reaped ours).
+# Builtins only: polling loops call it every 0.1 s, teardown for every PID.
 _sip_running() {
 	local stat
-	stat=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
-	set -- $stat
+	{ read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
+	set -- ${stat##*) }
 	[ "${2:-}" = "$BASHPID" ] && [ "$1" != Z ] && [ "$1" != X ]
 }
 
@@ -489,6 +490,21 @@ natproxyd_start() {
 		sleep 0.1
 	done
 	return 1
+}
+
+# natproxyd_reload LOG: SIGHUP natproxyd (NPD_PID); waits (bounded, 10 s)
+# until LOG has the outcome of that reload; 0 if it was "reloaded", 1 if
+# "reload refused" or none came.
+natproxyd_reload() {
+	local log=$1 before i
+	before=$(grep -c 'reloaded: \|reload refused' "$log")
+	kill -HUP "$NPD_PID"
+	for ((i = 0; i < 100; i++)); do
+		[ "$(grep -c 'reloaded: \|reload refused' "$log")" -gt "$before" ] && break
+		sleep 0.1
+	done
+	[ "$(grep -c 'reloaded: \|reload refused' "$log")" -gt "$before" ] &&
+		grep 'reloaded: \|reload refused' "$log" | tail -1 | grep -q 'reloaded: '
 }
 
 # file_appears FILE: it exists within 15 s.
