@@ -204,7 +204,7 @@ elif cmd == "calls":
 EOF
 
 ctl() { in_ns proxy build/natproxyctl --pin-dir "$NP_PIN_DIR" "$@"; }
-helper() { python3 "$HELP" "$@"; }
+helper() { /usr/bin/python3 -S "$HELP" "$@"; }
 acc_rtp() { ctl flows --json | helper acc-rtp "$SIP_PROXY_ACC_IP"; }
 flow_field() { ctl flows --json | helper field "$1" "$2"; }
 n_flows() { count_lines '^\{' ctl flows --json; }
@@ -877,6 +877,8 @@ section_qos() {
 	media_acc=$(echo "$acc_lines" | awk -v s="$SIP_PROXY_ACC_IP" -v d="$SIP_NAT1_IP" '$1 == s && $2 >= 30000 && $2 <= 30999 && $3 == d')
 	sig_acc=$(echo "$acc_lines" | awk -v s="$SIP_PROXY_ACC_IP" -v d="$SIP_NAT1_IP" '$1 == s && $2 == 5060 && $3 == d')
 	diag "qos: XDP redirected $redirected packets; $via_kernel went up to the kernel for want of an egress"
+	# What natproxyd said of its interfaces' XDP path, should that be why.
+	grep -E "XDP cannot send|media leaves by|were dropped by" "$LOG" | sed 's/^/# qos: log: /'
 	diag "qos: media at the far end (count vlan dscp): $(echo "$media_far" | awk 'NF {print $6, $7}' | sort | uniq -c | tr -s ' \n' ' ;')"
 	diag "qos: media leaving by access (count vlan dscp): $(echo "$media_acc" | awk 'NF {print $6, $7}' | sort | uniq -c | tr -s ' \n' ' ;')"
 	diag "qos: signaling to Kamailio (count vlan dscp): $(echo "$sig_core" | awk 'NF {print $6, $7}' | sort | uniq -c | tr -s ' \n' ' ;')"
