@@ -856,6 +856,9 @@ section_qos() {
     sip_dscp: 24
     vlan: 100"
 	check "qos: natproxyd starts: dscp 34/46, sip_dscp 26/24 (access/core), vlan 100 on core" npd_start qos
+	# For the flaky check below: where natproxyd sends media out of each
+	# interface as the call starts, and the peers' GRO the kernel keeps.
+	diag "qos: media out (acc0 core0): $(ctl status --json | python3 -c 'import json,sys; print(" ".join(i["name"] + "=" + i["media_out"] for i in json.load(sys.stdin)["interfaces"]))'); GRO: acc/p-proxy $(in_ns acc ethtool -k p-proxy | sed -n 's/^generic-receive-offload: //p'), core/eth0 $(in_ns core ethtool -k eth0 | sed -n 's/^generic-receive-offload: //p')"
 	capture core eth0 qos-far.pcap
 	capture acc p-proxy qos-acc.pcap
 	capture lan1 eth0 qos-a.pcap udp
