@@ -30,6 +30,7 @@ cd "$(dirname "$0")/../.."
 . tests/lib/tap.sh
 require_root "H.248 end to end"
 . tests/sip/topology.sh
+. tests/lib/tshark.sh
 
 gateway_test_begin
 
@@ -191,15 +192,9 @@ check_eq "the MGC got natproxy's ServiceChange Forced on call 2's termination" \
 	"$(summary "$MGCLOG" calls.1.term)" "$(summary "$MGCLOG" calls.1.forced)"
 check "natproxyd logged the gateway's release" \
 	grep -q "stopped answering keepalives" "$LOG"
-# tshark_megaco FILE: "N M": H.248 messages in a capture, and frames
-# tshark finds malformed or in error.
-tshark_megaco() {
-	echo "$(tshark -r "$1" -d udp.port==2944,megaco -d udp.port==$port,megaco -Y megaco 2>/dev/null | wc -l)" \
-		"$(tshark -r "$1" -d udp.port==2944,megaco -d udp.port==$port,megaco -Y '_ws.malformed || _ws.expert.severity >= error' 2>/dev/null | wc -l)"
-}
 if command -v tshark >/dev/null; then
 	for cap in mg core; do
-		set -- $(tshark_megaco "$NP_RUN_DIR/$cap.pcap")
+		set -- $(tshark_counts "$NP_RUN_DIR/$cap.pcap" megaco -d udp.port==2944,megaco -d "udp.port==$port,megaco")
 		check "every H.248 message captured at the $cap ($1) decodes in tshark, none malformed ($2)" \
 			test "$1" -ge 8 -a "$2" -eq 0
 	done

@@ -257,7 +257,7 @@ hup() {
 # A uac that holds its call after the RTP until an INFO arrives in it
 # (send_info), so that a test acts mid-call without racing the BYE.
 sed -e "s|play_pcap_audio=\"pcmu.pcap\"|play_pcap_audio=\"$SIP_SCENARIOS/pcmu.pcap\"|" \
-	-e 's|<pause milliseconds="4500"/>|<recv request="INFO"/>|' \
+	-e 's|<pause/>|<recv request="INFO"/>|' \
 	"$SIP_SCENARIOS/uac.xml" >"$NP_RUN_DIR/uac-hold.xml"
 # send_info NS IP CALL_ID: an INFO of that call to the sipp at IP:5060.
 send_info() {

@@ -36,7 +36,7 @@ cfg() {
 }
 
 cat >"$HELP" <<'EOF'
-import json, re, sys, urllib.request, urllib.error
+import json, re, sys
 
 def sample(page, name, labels):
     """The value of NAME{labels...} (a dict) in a page, or None."""
@@ -53,14 +53,7 @@ def sample(page, name, labels):
     return None
 
 cmd = sys.argv[1]
-if cmd == "get":  # get URL: the status code, then the body
-    try:
-        with urllib.request.urlopen(sys.argv[2], timeout=5) as r:
-            print(r.status)
-            sys.stdout.write(r.read().decode())
-    except urllib.error.HTTPError as e:
-        print(e.code)
-elif cmd == "value":  # value PAGE NAME [K=V...]
+if cmd == "value":  # value PAGE NAME [K=V...]
     page = open(sys.argv[2]).read()
     labels = dict(a.split("=", 1) for a in sys.argv[4:])
     v = sample(page, sys.argv[3], labels)
@@ -86,7 +79,7 @@ ctl() { in_ns proxy build/natproxyctl --pin-dir "$NP_PIN_DIR" "$@"; }
 # scrape NAME [PATH]: GET http://$LISTEN/PATH inside the proxy's namespace;
 # the body into NAME.prom, the status code printed.
 scrape() {
-	in_ns proxy python3 "$HELP" get "http://$LISTEN/${2-metrics}" >"$NP_RUN_DIR/$1.raw"
+	in_ns proxy tests/lib/http_get.sh "$LISTEN" "/${2-metrics}" >"$NP_RUN_DIR/$1.raw"
 	head -1 "$NP_RUN_DIR/$1.raw"
 	tail -n +2 "$NP_RUN_DIR/$1.raw" >"$NP_RUN_DIR/$1.prom"
 }

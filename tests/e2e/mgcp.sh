@@ -30,6 +30,7 @@ cd "$(dirname "$0")/../.."
 . tests/lib/tap.sh
 require_root "MGCP end to end"
 . tests/sip/topology.sh
+. tests/lib/tshark.sh
 
 gateway_test_begin
 
@@ -217,15 +218,9 @@ check "the call agent got natproxy's DLCX for call 2 with E: 902 ($dl)" \
 	sh -c "echo \"$dl\" | grep -q \"'E': '902\""
 check "natproxyd logged the gateway's release" \
 	grep -q "stopped answering keepalives" "$LOG"
-# tshark_mgcp FILE: "N M": MGCP messages in a capture, and frames tshark
-# finds malformed or in error.
-tshark_mgcp() {
-	echo "$(tshark -r "$1" -Y mgcp 2>/dev/null | wc -l)" \
-		"$(tshark -r "$1" -Y '_ws.malformed || _ws.expert.severity >= error' 2>/dev/null | wc -l)"
-}
 if command -v tshark >/dev/null; then
 	for cap in gw core; do
-		set -- $(tshark_mgcp "$NP_RUN_DIR/$cap.pcap")
+		set -- $(tshark_counts "$NP_RUN_DIR/$cap.pcap" mgcp)
 		check "every MGCP message captured at the $cap ($1) decodes in tshark, none malformed ($2)" \
 			test "$1" -ge 10 -a "$2" -eq 0
 	done

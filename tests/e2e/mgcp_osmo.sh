@@ -22,6 +22,7 @@ if ! command -v osmo-mgw >/dev/null; then
 	exit 0
 fi
 . tests/sip/topology.sh
+. tests/lib/tshark.sh
 
 gateway_test_begin
 
@@ -69,7 +70,11 @@ sleep 0.5
 check "an RSIP from osmo-mgw's address and port (raw socket)" \
 	in_ns lan2 python3 tests/lib/mgcp_rsip.py "$SIP_B_IP" 2427 "$SIP_PROXY_ACC_IP" 2727 "rtpbridge/*@mgw"
 check "the call agent's script completes" sip_wait "$CA_PID" 40
-sleep 5 # AUEPs at 2 s
+# natproxyd audits the gateway every 2 s (gateway_config): until two AUEPs
+# are in the capture, 10 s at most (tcpdump starts at once, tshark below
+# tells them apart for the check).
+aueps_seen() { [ "$(tcpdump -r "$NP_RUN_DIR/acc.pcap" -A 2>/dev/null | grep -c 'AUEP ')" -ge 2 ]; }
+wait_for 10 aueps_seen
 stop_capture "$CAP"
 
 summary() {
@@ -101,10 +106,8 @@ print(len(r), r[0]["end_reason"], r[0]["streams"][0]["from_terminal"]["packets"]
 diag "charging: $rec"
 check "one charging record, ended by the DLCX, with the packets both ways ($rec)" \
 	sh -c "set -- $rec; [ \$1 = 1 ] && [ \$2 = bye ] && [ \$3 -ge 50 ] && [ \$4 = 50 ] && [ \$5 = $(summary Z) ]"
-aueps=$(tshark -r "$NP_RUN_DIR/acc.pcap" -Y 'mgcp.req.verb == "AUEP"' 2>/dev/null | wc -l)
+read -r nmgcp bad aueps <<<"$(tshark_counts "$NP_RUN_DIR/acc.pcap" mgcp mgcp.req.verb AUEP)"
 check "natproxyd audited osmo-mgw with AUEP ($aueps seen on the access network)" test "$aueps" -ge 2
-nmgcp=$(tshark -r "$NP_RUN_DIR/acc.pcap" -Y mgcp 2>/dev/null | wc -l)
-bad=$(tshark -r "$NP_RUN_DIR/acc.pcap" -Y '_ws.malformed || _ws.expert.severity >= error' 2>/dev/null | wc -l)
 check "every MGCP message on the access network ($nmgcp) decodes in tshark, none malformed" \
 	test "$nmgcp" -ge 8 -a "$bad" -eq 0
 sip_stop "$MGW_PID"

@@ -204,7 +204,7 @@ elif cmd == "calls":
 EOF
 
 ctl() { in_ns proxy build/natproxyctl --pin-dir "$NP_PIN_DIR" "$@"; }
-helper() { python3 "$HELP" "$@"; }
+helper() { /usr/bin/python3 -S "$HELP" "$@"; }
 acc_rtp() { ctl flows --json | helper acc-rtp "$SIP_PROXY_ACC_IP"; }
 flow_field() { ctl flows --json | helper field "$1" "$2"; }
 n_flows() { count_lines '^\{' ctl flows --json; }
@@ -856,6 +856,9 @@ section_qos() {
     sip_dscp: 24
     vlan: 100"
 	check "qos: natproxyd starts: dscp 34/46, sip_dscp 26/24 (access/core), vlan 100 on core" npd_start qos
+	# For the flaky check below: where natproxyd sends media out of each
+	# interface as the call starts, and the peers' GRO the kernel keeps.
+	diag "qos: media out (acc0 core0): $(ctl status --json | python3 -c 'import json,sys; print(" ".join(i["name"] + "=" + i["media_out"] for i in json.load(sys.stdin)["interfaces"]))'); GRO: acc/p-proxy $(in_ns acc ethtool -k p-proxy | sed -n 's/^generic-receive-offload: //p'), core/eth0 $(in_ns core ethtool -k eth0 | sed -n 's/^generic-receive-offload: //p')"
 	capture core eth0 qos-far.pcap
 	capture acc p-proxy qos-acc.pcap
 	capture lan1 eth0 qos-a.pcap udp
@@ -877,6 +880,8 @@ section_qos() {
 	media_acc=$(echo "$acc_lines" | awk -v s="$SIP_PROXY_ACC_IP" -v d="$SIP_NAT1_IP" '$1 == s && $2 >= 30000 && $2 <= 30999 && $3 == d')
 	sig_acc=$(echo "$acc_lines" | awk -v s="$SIP_PROXY_ACC_IP" -v d="$SIP_NAT1_IP" '$1 == s && $2 == 5060 && $3 == d')
 	diag "qos: XDP redirected $redirected packets; $via_kernel went up to the kernel for want of an egress"
+	# What natproxyd said of its interfaces' XDP path, should that be why.
+	grep -E "XDP cannot send|media leaves by|were dropped by" "$LOG" | sed 's/^/# qos: log: /'
 	diag "qos: media at the far end (count vlan dscp): $(echo "$media_far" | awk 'NF {print $6, $7}' | sort | uniq -c | tr -s ' \n' ' ;')"
 	diag "qos: media leaving by access (count vlan dscp): $(echo "$media_acc" | awk 'NF {print $6, $7}' | sort | uniq -c | tr -s ' \n' ' ;')"
 	diag "qos: signaling to Kamailio (count vlan dscp): $(echo "$sig_core" | awk 'NF {print $6, $7}' | sort | uniq -c | tr -s ' \n' ' ;')"

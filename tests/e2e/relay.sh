@@ -158,11 +158,11 @@ stream_checks() {
 	sink=$NP_RUN_DIR/sink-$path
 	capture "$NS_CORE" c0 "$core"
 	capture "$NS_TERM" t0 "$term"
-	local sinks=()
+	local sinks=() relay_sink
 	# The relay port's own socket must get nothing: it listens the
 	# longest, until the other sinks have all they expect.
-	sink_start "$NS_PROXY" 203.0.113.1:30000 6 "$sink.relay"
-	sinks+=("$NP_LAST_PID")
+	sink_start "$NS_PROXY" 203.0.113.1:30000 20 "$sink.relay"
+	relay_sink=$NP_LAST_PID
 	sink_start "$NS_CORE" 198.51.100.10:6000 20 "$sink.far" 50
 	sinks+=("$NP_LAST_PID")
 	sink_start "$NS_CORE" '[2001:db8:2::10]:6002' 20 "$sink.far6" 10
@@ -177,6 +177,9 @@ stream_checks() {
 	in_core $UDP send 198.51.100.10:6100 198.51.100.1:40000 40
 	in_core $UDP send 198.51.100.10:6101 198.51.100.1:40001 5 80 rtcp
 	wait "${sinks[@]}"
+	sleep 0.3 # for what the relay's socket might still get
+	kill -TERM "$relay_sink"
+	wait "$relay_sink"
 	stop_captures
 
 	diag "[$path] core side capture (src sport dst dport dscp ttl vlan ip-csum udp-csum len):"
@@ -260,7 +263,11 @@ in_proxy ip neigh flush dev core0
 sleep 1.1
 capture "$NS_CORE" c0 "$NP_RUN_DIR/neigh.pcap"
 in_term $UDP send 203.0.113.20:4000 203.0.113.1:30000 1
-sleep 0.5
+# The kernel resolves the neighbour for the packet it forwards.
+for _ in $(seq 50); do
+	in_proxy ip neigh show 198.51.100.10 dev core0 | grep -q 'REACHABLE\|STALE\|DELAY' && break
+	sleep 0.1
+done
 in_term $UDP send 203.0.113.20:4000 203.0.113.1:30000 3
 stop_captures
 check_eq "with no neighbour entry the packet still arrives, rewritten, and the next ones too" \
@@ -372,18 +379,27 @@ check_eq "the next 5 packets arrive, forwarded by the kernel" \
 check_eq "and no frame more is lost" 10 "$(iface_field xmit_drops core0)"
 
 # --- the peer of the egress goes down: what XDP sent there was not relayed ----
-# t0 down for 4 s: within the next hop's epoch the relay redirects into
+# t0 down until the 10 are dropped: within the next hop's epoch the relay redirects into
 # acc0, whose peer takes nothing (the flush fails); past it, the neighbour
 # is gone with the carrier and the kernel queues the packets until ARP
 # gives up (3 s), then drops them. Either way the terminal gets none of
 # the 10, and the reverse flow counts none.
+# xmit_drops_past LOCAL N: that flow counts more than N xmit drops.
+xmit_drops_past() { [ "$(flow_field "$1" drops.xmit)" -gt "$2" ]; }
 read -r r_p r_b r_x <<<"$(flow_counts 198.51.100.1:40000)"
-sink_start "$NS_TERM" 203.0.113.20:4000 8 "$NP_RUN_DIR/sink.down" 10
+sink_start "$NS_TERM" 203.0.113.20:4000 20 "$NP_RUN_DIR/sink.down" 10
 dsink=$NP_LAST_PID
 in_term ip link set t0 down
 in_core $UDP send 198.51.100.10:6100 198.51.100.1:40000 10
-sleep 4
+# Until all 10 are dropped (the kernel's at ARP's end), at most 8 s; then
+# 1 s with t0 up, for any the kernel would still deliver.
+for _ in $(seq 80); do
+	xmit_drops_past 198.51.100.1:40000 $((r_x + 9)) && break
+	sleep 0.1
+done
 in_term ip link set t0 up
+sleep 1
+kill -TERM "$dsink"
 wait "$dsink"
 read -r r_p2 r_b2 r_x2 <<<"$(flow_counts 198.51.100.1:40000)"
 diag "t0 down: acc0 counts $(iface_field xmit_drops acc0) refused frames (the XDP path), the flow $(flow_field 198.51.100.1:40000 to_kernel) handed to the kernel so far"

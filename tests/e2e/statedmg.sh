@@ -38,6 +38,8 @@ for l in sys.stdin:
 else:
     print(0)' "$1"; }
 rises() { [ "$(packets "$1")" -gt "$2" ]; }
+# answer_saved: the state file (snapshot and journal) holds an answered call.
+answer_saved() { ctl calls --state "$STATE" --json 2>/dev/null | grep -q '"answered": true'; }
 records() { # CHARGING EXPR over recs
 	python3 - "$@" <<-'EOF'
 		import json, sys
@@ -70,7 +72,7 @@ text = open(sys.argv[1]).read()
 play = ('  <nop>\n    <action>\n      <exec play_pcap_audio="%s"/>\n'
         '    </action>\n  </nop>\n  <pause milliseconds="4000"/>\n' % sys.argv[2])
 start = text.index("  <nop>\n    <action>\n      <exec play_pcap_audio")
-end = text.index('<pause milliseconds="4500"/>') + len('<pause milliseconds="4500"/>\n')
+end = text.index("<pause/>") + len("<pause/>\n")
 print(text[:start] + play * 20 + text[end:], end="")
 EOF
 
@@ -112,7 +114,7 @@ round() {
 	sipp_spawn lan1 "$name-a" "$NP_RUN_DIR/uac-long.xml" -i "$SIP_A_IP" -p 5060 -mi "$SIP_A_IP" -mp 6000 -s far -key user a "$SIP_PROXY_ACC_IP:5060"
 	UAC=$SIP_LAST_PID
 	wait_for 15 eval '[ "$(n_flows)" -ge 4 ]'
-	sleep 2 # the call answered, its state saved
+	wait_for 10 answer_saved # the call answered, its state saved
 	keys=$(flow_keys)
 	relay=$(echo "$keys" | grep "^$SIP_PROXY_ACC_IP:30[0-9]*[02468]\$" | head -1)
 	diag "$name: flows before the kill: $(echo $keys)"

@@ -9,10 +9,12 @@
       sends COUNT datagrams from each source, taking turns and cycling
       through its sizes, with no pause: frames queue up in the kernel.
   udp.py sink BIND_ADDR:PORT SECONDS [READY_FILE [COUNT]]
-      counts datagrams received for SECONDS (or until COUNT arrived),
-      prints the count; creates READY_FILE once bound, for a test to wait
-      on.
+      counts datagrams received for SECONDS (or until COUNT arrived, or
+      SIGTERM: a test that knows when nothing more can come need not wait
+      out SECONDS), prints the count; creates READY_FILE once bound, for a
+      test to wait on.
 """
+import signal
 import socket
 import struct
 import sys
@@ -58,6 +60,8 @@ def burst(count, *specs):
 
 
 def sink(bind, seconds, ready=None, count=None):
+    stopped = []
+    signal.signal(signal.SIGTERM, lambda *_: stopped.append(True))
     family, local = endpoint(bind)
     s = socket.socket(family, socket.SOCK_DGRAM)
     s.bind(local)
@@ -65,7 +69,8 @@ def sink(bind, seconds, ready=None, count=None):
         open(ready, "w").close()
     s.settimeout(0.1)
     n, end = 0, time.monotonic() + float(seconds)
-    while time.monotonic() < end and (count is None or n < int(count)):
+    while (not stopped and time.monotonic() < end and
+           (count is None or n < int(count))):
         try:
             s.recv(65536)
             n += 1

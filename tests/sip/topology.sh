@@ -68,10 +68,11 @@ sip_spawn() {
 
 # _sip_running PID: whether a child of this shell still runs (a zombie does
 # not; nor does a process that got the PID after bash reaped ours).
+# Builtins only: polling loops call it every 0.1 s, teardown for every PID.
 _sip_running() {
 	local stat
-	stat=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
-	set -- $stat
+	{ read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
+	set -- ${stat##*) }
 	[ "${2:-}" = "$BASHPID" ] && [ "$1" != Z ] && [ "$1" != X ]
 }
 
@@ -174,6 +175,10 @@ sip_nat() {
 	EOF
 }
 
+# in_ns_batch NAME: the ip commands on stdin (ip -batch) in namespace NAME,
+# in one process: a topology is a hundred of them.
+in_ns_batch() { ip -n "$NP_RUN-$1" -batch -; }
+
 sip_topology_up() {
 	local ns
 	if [ -e "$NP_RUN_DIR" ]; then
@@ -186,32 +191,55 @@ sip_topology_up() {
 	mount -t bpf bpf "$NP_RUN_DIR/bpf" || return 1
 	for ns in "${SIP_NAMESPACES[@]}"; do
 		ip netns add "$NP_RUN-$ns" || return 1
-		in_ns "$ns" ip link set lo up
+		# Every namespace of SIP_NAMESPACES (a test may add its own).
+		ip -n "$NP_RUN-$ns" link set lo up
 		# IPv4 only: no router solicitations or MLD in the captures.
 		in_ns "$ns" sysctl -q -w net.ipv6.conf.all.disable_ipv6=1 \
 			net.ipv6.conf.default.disable_ipv6=1 2>/dev/null
 	done
 
-	# The access network: a bridge joining the NATs, terminal C, the proxy.
-	in_ns acc ip link add br0 type bridge
-	in_ns acc ip link set br0 up
-	sip_veth lan1 eth0 nat1 lan || return 1
-	sip_veth lan2 eth0 nat2 lan || return 1
-	sip_veth nat1 wan acc p-nat1 || return 1
-	sip_veth nat2 wan acc p-nat2 || return 1
-	sip_veth lan0 eth0 acc p-lan0 || return 1
-	sip_veth proxy acc0 acc p-proxy || return 1
-	sip_veth proxy core0 core eth0 || return 1
-	for dev in p-nat1 p-nat2 p-lan0 p-proxy; do
-		in_ns acc ip link set "$dev" master br0
-	done
+	# Every link, each end straight in its namespace (as sip_veth makes
+	# them: the kernel's defaults, GRO off, no XDP). The access network: a
+	# bridge joining the NATs, terminal C, the proxy.
+	ip -batch - <<-EOF || return 1
+		link add eth0 netns $NP_RUN-lan1 type veth peer name lan netns $NP_RUN-nat1
+		link add eth0 netns $NP_RUN-lan2 type veth peer name lan netns $NP_RUN-nat2
+		link add wan netns $NP_RUN-nat1 type veth peer name p-nat1 netns $NP_RUN-acc
+		link add wan netns $NP_RUN-nat2 type veth peer name p-nat2 netns $NP_RUN-acc
+		link add eth0 netns $NP_RUN-lan0 type veth peer name p-lan0 netns $NP_RUN-acc
+		link add acc0 netns $NP_RUN-proxy type veth peer name p-proxy netns $NP_RUN-acc
+		link add core0 netns $NP_RUN-proxy type veth peer name eth0 netns $NP_RUN-core
+	EOF
+	in_ns_batch acc <<-EOF || return 1
+		link add br0 type bridge
+		link set br0 up
+		link set p-nat1 master br0 up
+		link set p-nat2 master br0 up
+		link set p-lan0 master br0 up
+		link set p-proxy master br0 up
+	EOF
 
 	# Terminals A and B behind the NATs, C with none.
-	in_ns lan1 ip addr add "$SIP_A_IP/24" dev eth0
-	in_ns lan1 ip route add default via "$SIP_A_GW"
-	in_ns lan2 ip addr add "$SIP_B_IP/24" dev eth0
-	in_ns lan2 ip route add default via "$SIP_B_GW"
-	in_ns lan0 ip addr add "$SIP_C_IP/24" dev eth0
+	in_ns_batch lan1 <<-EOF || return 1
+		link set eth0 up
+		addr add $SIP_A_IP/24 dev eth0
+		route add default via $SIP_A_GW
+	EOF
+	in_ns_batch lan2 <<-EOF || return 1
+		link set eth0 up
+		addr add $SIP_B_IP/24 dev eth0
+		route add default via $SIP_B_GW
+	EOF
+	in_ns_batch lan0 <<-EOF || return 1
+		link set eth0 up
+		addr add $SIP_C_IP/24 dev eth0
+	EOF
+	for ns in nat1 nat2; do
+		in_ns_batch "$ns" <<-EOF || return 1
+			link set lan up
+			link set wan up
+		EOF
+	done
 	sip_nat nat1 192.168.1.0/24 "$SIP_A_GW" "$SIP_NAT1_IP" || return 1
 	sip_nat nat2 192.168.2.0/24 "$SIP_B_GW" "$SIP_NAT2_IP" || return 1
 
@@ -219,8 +247,12 @@ sip_topology_up() {
 	# Forwarding is on because bpf_fib_lookup() answers "forwarding
 	# disabled" without it; the guard below drops (and counts) anything
 	# the kernel would forward with an address of the other side.
-	in_ns proxy ip addr add "$SIP_PROXY_ACC_IP/24" dev acc0
-	in_ns proxy ip addr add "$SIP_PROXY_CORE_IP/24" dev core0
+	in_ns_batch proxy <<-EOF || return 1
+		link set acc0 up
+		link set core0 up
+		addr add $SIP_PROXY_ACC_IP/24 dev acc0
+		addr add $SIP_PROXY_CORE_IP/24 dev core0
+	EOF
 	in_ns proxy sysctl -q -w net.ipv4.ip_forward=1
 	in_ns proxy nft -f - <<-EOF || return 1
 		table ip sip_guard {
@@ -235,9 +267,12 @@ sip_topology_up() {
 	EOF
 
 	# The core: Kamailio, the far-end UA and one more UA for self tests.
-	in_ns core ip addr add "$SIP_KAM_IP/24" dev eth0
-	in_ns core ip addr add "$SIP_FAR_IP/24" dev eth0
-	in_ns core ip addr add "$SIP_CORE_UA_IP/24" dev eth0
+	in_ns_batch core <<-EOF || return 1
+		link set eth0 up
+		addr add $SIP_KAM_IP/24 dev eth0
+		addr add $SIP_FAR_IP/24 dev eth0
+		addr add $SIP_CORE_UA_IP/24 dev eth0
+	EOF
 	return 0
 }
 
@@ -401,9 +436,11 @@ kamailio_contacts() {
 # path. ARGS carry the rest: -i, -p, -mi, -mp, -s, -key user X, the remote
 # host. Given a -key user NAME (first one), and no -au, sipp answers
 # challenges as NAME with password NAME-pw (the users of kamailio.cfg).
+# uac.xml talks for -d milliseconds: 4500 (4 s of RTP, then silence)
+# unless ARGS give their own -d.
 sipp_cmd() {
 	local name=$1 sf=$2 calls arg prev='' prev2='' user='' given_au=0 auth=()
-	local domain=(-key domain "$SIP_DOMAIN") t=${SIP_SIPP_TIMEOUT:-30}
+	local domain=(-key domain "$SIP_DOMAIN") t=${SIP_SIPP_TIMEOUT:-30} talk=(-d 4500)
 	shift 2
 	# sipp keeps the first -key of a name: give ours only if ARGS have none.
 	# The credentials a challenge is answered with are the first -key
@@ -412,6 +449,7 @@ sipp_cmd() {
 		[ "$prev" = -key ] && [ "$arg" = domain ] && domain=()
 		[ "$prev2" = -key ] && [ "$prev" = user ] && [ -z "$user" ] && user=$arg
 		[ "$arg" = -au ] && given_au=1
+		[ "$arg" = -d ] && talk=()
 		prev2=$prev prev=$arg
 	done
 	[ -n "$user" ] && [ "$given_au" = 0 ] && auth=(-au "$user" -ap "$user-pw")
@@ -425,7 +463,7 @@ sipp_cmd() {
 	esac
 	SIPP_CMD=(timeout -k 5 "$((t + 15))" env -C "$NP_RUN_DIR" sipp -sf "$sf" "${calls[@]}"
 		-nostdin -timeout "${t}s" -timeout_error -recv_timeout 20s
-		"${domain[@]}" "${auth[@]}"
+		"${domain[@]}" "${auth[@]}" "${talk[@]}"
 		-trace_err -error_file "$NP_RUN_DIR/$name.err"
 		-trace_stat -stf "$NP_RUN_DIR/$name.stat"
 		-trace_msg -message_file "$NP_RUN_DIR/$name.msg"
@@ -486,6 +524,21 @@ natproxyd_start() {
 		sleep 0.1
 	done
 	return 1
+}
+
+# natproxyd_reload LOG: SIGHUP natproxyd (NPD_PID); waits (bounded, 10 s)
+# until LOG has the outcome of that reload; 0 if it was "reloaded", 1 if
+# "reload refused" or none came.
+natproxyd_reload() {
+	local log=$1 before i
+	before=$(grep -c 'reloaded: \|reload refused' "$log")
+	kill -HUP "$NPD_PID"
+	for ((i = 0; i < 100; i++)); do
+		[ "$(grep -c 'reloaded: \|reload refused' "$log")" -gt "$before" ] && break
+		sleep 0.1
+	done
+	[ "$(grep -c 'reloaded: \|reload refused' "$log")" -gt "$before" ] &&
+		grep 'reloaded: \|reload refused' "$log" | tail -1 | grep -q 'reloaded: '
 }
 
 # file_appears FILE: it exists within 15 s.
