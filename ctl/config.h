@@ -188,6 +188,8 @@ enum np_keepalive_method {
  */
 #define NP_CLUSTER_NAME_MAX 64
 #define NP_CLUSTER_SENTINELS_MAX 8
+#define NP_HEARTBEAT_KEY_MIN 32 /* bytes: HMAC-SHA256's own size */
+#define NP_HEARTBEAT_KEY_MAX 256
 struct np_cluster_config {
 	struct np_sockaddr redis; /* family 0: through sentinels, or no Redis */
 	/* Asked in order for master's address (docs/ha.md, "Sentinel"). */
@@ -204,6 +206,10 @@ struct np_cluster_config {
 	 * peer hears it. family 0: none, and an active node that loses
 	 * Redis stops acting when its lease could have lapsed. */
 	struct np_sockaddr heartbeat, peer_heartbeat;
+	/* The heartbeat's MAC key (ctl/cluster/beat.h), read from the file
+	 * heartbeat_key names; length 0: no key, heartbeats unauthenticated. */
+	unsigned char heartbeat_key[NP_HEARTBEAT_KEY_MAX];
+	size_t heartbeat_key_len;
 };
 
 /* Whether this node is part of a cluster (a cluster section). */

@@ -25,6 +25,7 @@ SUITES=(
 	build/tests/unit/h248_test
 	build/tests/unit/gwtxn_test
 	build/tests/unit/cluster_test
+	build/tests/unit/heartbeat_test
 	build/tests/unit/flowq_test
 	build/tests/unit/sendq_test
 	build/tests/fuzz/proxy_fuzz
