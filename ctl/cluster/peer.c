@@ -118,16 +118,12 @@ static void beat(struct np_peer *p, const struct sockaddr_storage *to,
 	}
 }
 
-/* Under lock: our beat seq, if we sent it within NP_PEER_DEAD; else NULL. */
-static const double *sent_lately(const struct np_peer *p, uint64_t boot,
-				 uint64_t seq, double now)
+/* Under lock: whether our beat seq of this run went within NP_PEER_DEAD. */
+static bool sent_lately(const struct np_peer *p, uint64_t boot, uint64_t seq,
+			double now)
 {
-	const double *sent = &p->ring[seq % RING].sent;
-
 	return boot == p->boot && seq && p->ring[seq % RING].seq == seq &&
-			       now - *sent < NP_PEER_DEAD(p->cfg.lease_ms) ?
-		       sent :
-		       NULL;
+	       now - p->ring[seq % RING].sent < NP_PEER_DEAD(p->cfg.lease_ms);
 }
 
 /* Under lock: whether b, from the peer with a right MAC, is taken; why
