@@ -3043,6 +3043,31 @@ static void test_livepub(struct tap *t)
 		    ntohs(e.io.flows[i].key.port) == ta->calls->streams[0].access_port)
 			e.io.flows[i].flow.expect_sport = htons(6001);
 	np_live_key(ta, ta->calls, key, sizeof(key));
+	{
+		char *text = np_live_text(&e.px.core, ta, ta->calls);
+		struct np_flow saved = { 0 };
+		struct flow_slot *fs = NULL;
+		bool back;
+
+		for (i = 0; i < MAX_FLOWS && !fs; i++)
+			if (e.io.flows[i].used &&
+			    e.io.flows[i].flow.expect_sport == htons(6001))
+				fs = &e.io.flows[i];
+		if (fs) {
+			saved = fs->flow;
+			fs->flow.expect_sport = htons(5000);
+			fs->flow.flags &= ~NP_F_LATCH_STATE;
+		}
+		back = text && fs && !np_live_latch(&e.px.core, ta, ta->calls,
+						    text) &&
+		       !memcmp(&fs->flow, &saved, sizeof(saved));
+		tap_check(t, back && !strncmp(text, "live1 1 0 1 ", 12) &&
+				     strstr(text, ",6001,"),
+			  "livepub: the call's text (%s) puts its latch back "
+			  "into a flow that lost it",
+			  text ? text : "none");
+		free(text);
+	}
 	pub_pass(lp, &e.px.core, 1, 1000, &ps);
 	tap_check(t, ps.fields == 1 && !strcmp(ps.key, key),
 		  "livepub: one call's latch changed: that call alone written "
