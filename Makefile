@@ -30,13 +30,13 @@ DEB_PACKAGES := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
 	libmicrohttpd-dev prometheus debhelper lintian man-db \
 	baresip-core linphone-cli osmo-mgw tshark \
 	erlang-base erlang-megaco erlang-dev erlang-examples \
-	libhiredis-dev redis-server redis-sentinel keepalived \
+	libhiredis-dev libssl-dev redis-server redis-sentinel keepalived \
 	bc curl git systemd
 
 # Recursive (=) variables, expanded only in recipes: `make deps test` on a
 # machine without the packages asks pkg-config and the compiler after deps
 # has installed them, not when make starts.
-PKGS := libbpf yaml-0.1 libmicrohttpd hiredis zlib
+PKGS := libbpf yaml-0.1 libmicrohttpd hiredis zlib libcrypto
 LIB_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS))
 LIB_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS)) -losipparser2 -lm -lpthread
 

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
 
@@ -1390,7 +1391,8 @@ static int get_name(struct parser *p, const yaml_node_t *k,
 }
 
 enum { C_REDIS, C_SENTINELS, C_MASTER, C_NODE, C_PEER, C_SHARE, C_LEASE,
-       C_QUEUE, C_HEARTBEAT, C_PEER_HEARTBEAT, C_SHARES, C_COUNT };
+       C_QUEUE, C_HEARTBEAT, C_PEER_HEARTBEAT, C_SHARES, C_HEARTBEAT_KEY,
+       C_COUNT };
 
 static const char *const cluster_keys[C_COUNT] = {
 	[C_REDIS] = "redis",	     [C_SENTINELS] = "sentinels",
@@ -1399,6 +1401,7 @@ static const char *const cluster_keys[C_COUNT] = {
 	[C_LEASE] = "lease_ms",	     [C_QUEUE] = "queue",
 	[C_HEARTBEAT] = "heartbeat", [C_PEER_HEARTBEAT] = "peer_heartbeat",
 	[C_SHARES] = "shares",
+	[C_HEARTBEAT_KEY] = "heartbeat_key",
 };
 
 /* A sequence of 1 to max items (what: their name in messages; empty:
@@ -1608,6 +1611,56 @@ static int get_redis(struct parser *p, const yaml_node_t *k,
 	return get_hostport(p, kn[C_REDIS], vn[C_REDIS], &c->redis);
 }
 
+/*
+ * The heartbeat's key: the bytes of the file heartbeat_key names, less
+ * trailing line ends (`openssl rand -hex 32 > FILE` makes one). A file,
+ * not the key itself in the config, which is often readable by all and
+ * goes into bug reports; and a file only its owner may read or write, as
+ * ssh asks of a private key.
+ */
+static int get_heartbeat_key(struct parser *p, const yaml_node_t *k,
+			     const yaml_node_t *v, struct np_cluster_config *c)
+{
+	unsigned char buf[NP_HEARTBEAT_KEY_MAX + 2];
+	const char *path;
+	struct stat st;
+	ssize_t n;
+	int fd, ret;
+
+	ret = want_scalar(p, k, v, &path);
+	if (ret)
+		return ret;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return fail(p, v->start_mark, "heartbeat_key '%.60s': %s", path,
+			    strerror(errno));
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return fail(p, v->start_mark,
+			    "heartbeat_key '%.60s': not a file", path);
+	}
+	if (st.st_mode & 077) {
+		close(fd);
+		return fail(p, v->start_mark,
+			    "heartbeat_key '%.60s' may be read or written by "
+			    "others (mode %03o): chmod 600 it",
+			    path, (unsigned)(st.st_mode & 0777));
+	}
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	if (n < NP_HEARTBEAT_KEY_MIN || n > NP_HEARTBEAT_KEY_MAX)
+		return fail(p, v->start_mark,
+			    "heartbeat_key '%.60s': %zd bytes, want %d to %d "
+			    "(openssl rand -hex 32 makes one)",
+			    path, n < 0 ? 0 : n, NP_HEARTBEAT_KEY_MIN,
+			    NP_HEARTBEAT_KEY_MAX);
+	memcpy(c->heartbeat_key, buf, n);
+	c->heartbeat_key_len = n;
+	return 0;
+}
+
 /* High availability: off unless the section is there; node, and redis or
  * sentinels with master, are required with it. */
 static int parse_cluster(struct parser *p, const yaml_node_t *k,
@@ -1672,6 +1725,12 @@ static int parse_cluster(struct parser *p, const yaml_node_t *k,
 				   cluster_keys[i]);
 	if (!ret && kn[C_SHARES])
 		ret = parse_shares(p, kn[C_SHARES], vn[C_SHARES], c);
+	if (!ret && kn[C_HEARTBEAT_KEY] && !c->heartbeat.family)
+		ret = fail(p, kn[C_HEARTBEAT_KEY]->start_mark,
+			   "heartbeat_key without a heartbeat in cluster");
+	if (!ret && kn[C_HEARTBEAT_KEY])
+		ret = get_heartbeat_key(p, kn[C_HEARTBEAT_KEY],
+					vn[C_HEARTBEAT_KEY], c);
 	return ret;
 }
 

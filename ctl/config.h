@@ -197,6 +197,8 @@ struct np_cluster_share {
 	char name[NP_CLUSTER_NAME_MAX];
 	uint64_t realms;
 };
+#define NP_HEARTBEAT_KEY_MIN 32 /* bytes: HMAC-SHA256's own size */
+#define NP_HEARTBEAT_KEY_MAX 256
 struct np_cluster_config {
 	struct np_sockaddr redis; /* family 0: through sentinels, or no Redis */
 	/* Asked in order for master's address (docs/ha.md, "Sentinel"). */
@@ -217,6 +219,10 @@ struct np_cluster_config {
 	 * share of every realm, the pair's layout: share, peer). */
 	struct np_cluster_share shares[NP_CLUSTER_SHARES_MAX];
 	size_t n_shares;
+	/* The heartbeat's MAC key (ctl/cluster/beat.h), read from the file
+	 * heartbeat_key names; length 0: no key, heartbeats unauthenticated. */
+	unsigned char heartbeat_key[NP_HEARTBEAT_KEY_MAX];
+	size_t heartbeat_key_len;
 };
 
 /* Whether this node is part of a cluster (a cluster section). */

@@ -481,6 +481,8 @@ static void render_shares(FILE *f, const struct np_metrics_cluster *c)
 
 static void render_cluster(FILE *f, const struct np_metrics_cluster *c)
 {
+	size_t i;
+
 	if (c->n_shares)
 		render_shares(f, c);
 	head(f, "natproxy_cluster_role", "gauge",
@@ -556,13 +558,22 @@ static void render_cluster(FILE *f, const struct np_metrics_cluster *c)
 			      c->n_peers, c->peer);
 		head(f, "natproxy_cluster_heartbeats_total", "counter",
 		     "Heartbeats sent to the peer, heard from it, and refused "
-		     "(not from the peer's address, name or share).");
+		     "(bad: all reasons, below).");
 		sample(f, "natproxy_cluster_heartbeats_total", "dir", "sent",
 		       NULL, NULL, c->beats_sent);
 		sample(f, "natproxy_cluster_heartbeats_total", "dir", "heard",
 		       NULL, NULL, c->beats_heard);
 		sample(f, "natproxy_cluster_heartbeats_total", "dir", "bad",
 		       NULL, NULL, c->beats_bad);
+		head(f, "natproxy_cluster_heartbeats_refused_total", "counter",
+		     "Heartbeats refused, by reason: not from the peer's "
+		     "address, name or share (sender), damaged (format), a "
+		     "wrong MAC (mac), heard already (replay), of a new run "
+		     "of the peer that acks nothing recent of ours (stale).");
+		for (i = 0; i < c->n_refusals; i++)
+			sample(f, "natproxy_cluster_heartbeats_refused_total",
+			       "reason", c->refusals[i], NULL, NULL,
+			       c->beats_refused[i]);
 	}
 	head(f, "natproxy_cluster_entries_applied_total", "counter",
 	     "Entries of the active node's stream applied here (standby), and "

@@ -54,6 +54,10 @@ struct np_metrics_cluster {
 	const char *const *peers;
 	size_t n_peers;
 	uint64_t beats_sent, beats_heard, beats_bad, records_unconfirmed;
+	/* Heartbeats refused, by reason (names: refusals). */
+	const char *const *refusals;
+	size_t n_refusals;
+	uint64_t beats_refused[8];
 	uint64_t entries_applied, records_bad, calls_copied, calls_taken_over,
 		calls_not_taken, resyncs, input_dropped, output_dropped;
 	/* A scale-out node's shares (docs/ha.md, "Scale-out"), each its

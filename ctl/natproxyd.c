@@ -1202,6 +1202,13 @@ static void cluster_metrics(const struct np_cluster *cl, bool scale_out,
 	c->beats_sent = st.peer.sent;
 	c->beats_heard = st.peer.heard;
 	c->beats_bad = st.peer.bad;
+	c->refusals = np_peer_refusal_names;
+	_Static_assert(NP_PEER_REFUSED_MAX <= sizeof(c->beats_refused) /
+					 sizeof(c->beats_refused[0]),
+		       "room for every refusal");
+	c->n_refusals = NP_PEER_REFUSED_MAX;
+	for (size_t i = 0; i < NP_PEER_REFUSED_MAX; i++)
+		c->beats_refused[i] = st.peer.refused[i];
 	c->entries_applied = st.applied;
 	c->records_bad = st.apply_bad;
 	c->calls_copied = st.copied_calls;

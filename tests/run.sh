@@ -26,6 +26,7 @@ SUITES=(
 	build/tests/unit/gwtxn_test
 	build/tests/unit/cluster_test
 	build/tests/unit/shares_test
+	build/tests/unit/heartbeat_test
 	build/tests/unit/flowq_test
 	build/tests/unit/sendq_test
 	build/tests/unit/log_test

@@ -12,6 +12,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,13 +39,67 @@ static void flow_keys(struct np_core *core, const struct np_term *t,
 	np_core_key(&k[3], &core->cfg->realms[pair->second], s->core_port + 1);
 }
 
-static void put_hex(FILE *f, const void *p, size_t n)
+/*
+ * The text is built by hand, not with stdio: at ten thousand calls a
+ * second the active node formats 280,000 numbers and 40,000 flows a
+ * second, and fprintf was a quarter of its CPU (bench/README.md).
+ */
+#define STREAM_TEXT_MAX 512 /* 8 numbers and 4 flows: under 460 bytes */
+
+static char *put_u64(char *o, unsigned long long v)
 {
+	char tmp[24];
+	int n = 0;
+
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10));
+	while (n)
+		*o++ = tmp[--n];
+	return o;
+}
+
+static char *put_num(char *o, unsigned long long v)
+{
+	*o++ = ' ';
+	return put_u64(o, v);
+}
+
+static char *put_hex(char *o, const void *p, size_t n)
+{
+	static const char digits[] = "0123456789abcdef";
 	const unsigned char *b = p;
 	size_t i;
 
-	for (i = 0; i < n; i++)
-		fprintf(f, "%02x", b[i]);
+	for (i = 0; i < n; i++) {
+		*o++ = digits[b[i] >> 4];
+		*o++ = digits[b[i] & 15];
+	}
+	return o;
+}
+
+/* FLAGS,EXPECT,EXPECT_PORT,DEST,DEST_PORT (live.c's head), after a space. */
+static char *put_flow(char *o, const struct np_flow *flow)
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned int flags = flow->flags & NP_F_LATCH_STATE;
+	char tmp[8];
+	int n = 0;
+
+	*o++ = ' ';
+	do
+		tmp[n++] = digits[flags & 15];
+	while ((flags >>= 4));
+	while (n)
+		*o++ = tmp[--n];
+	*o++ = ',';
+	o = put_hex(o, &flow->expect_saddr, sizeof(flow->expect_saddr));
+	*o++ = ',';
+	o = put_u64(o, ntohs(flow->expect_sport));
+	*o++ = ',';
+	o = put_hex(o, &flow->new_daddr, sizeof(flow->new_daddr));
+	*o++ = ',';
+	return put_u64(o, ntohs(flow->new_dport));
 }
 
 static int get_hex(const char *s, void *p, size_t n)
@@ -67,47 +122,50 @@ char *np_live_text(struct np_core *core, const struct np_term *t,
 		   const struct np_call *call)
 {
 	struct np_flow_key keys[FLOWS];
+	struct np_flow flows[FLOWS];
+	bool have[FLOWS];
 	struct np_volume up, down;
-	struct np_flow flow;
-	char *text = NULL;
-	size_t len = 0, i;
-	FILE *f = open_memstream(&text, &len);
+	char *text = malloc(32 + call->n_streams * STREAM_TEXT_MAX), *o;
+	size_t i;
 	int k;
 
-	if (!f)
+	if (!text)
 		return NULL;
-	fprintf(f, "live1 %zu", call->n_streams);
+	o = text + 5;
+	memcpy(text, "live1", 5);
+	o = put_num(o, call->n_streams);
 	for (i = 0; i < call->n_streams; i++) {
 		const struct np_stream *s = &call->streams[i];
 
 		memset(&up, 0, sizeof(up));
 		memset(&down, 0, sizeof(down));
+		/* The flows first: their counters are then read with the
+		 * entries this turn already holds (np_flowq_counters). */
+		flow_keys(core, t, s, keys);
+		for (k = 0; k < FLOWS; k++)
+			have[k] = s->active &&
+				  !core->io->flow_get(core->io_ctx, &keys[k],
+						      &flows[k]);
 		if (s->active)
 			np_stream_volumes(core, t->pair, s, false, &up, &down);
-		fprintf(f, " %zu %d %u %u %llu %llu %llu %llu", i, s->active,
-			s->access_port, s->core_port,
-			(unsigned long long)up.packets,
-			(unsigned long long)up.bytes,
-			(unsigned long long)down.packets,
-			(unsigned long long)down.bytes);
-		flow_keys(core, t, s, keys);
+		o = put_num(o, i);
+		o = put_num(o, s->active);
+		o = put_num(o, s->access_port);
+		o = put_num(o, s->core_port);
+		o = put_num(o, up.packets);
+		o = put_num(o, up.bytes);
+		o = put_num(o, down.packets);
+		o = put_num(o, down.bytes);
 		for (k = 0; k < FLOWS; k++) {
-			if (!s->active ||
-			    core->io->flow_get(core->io_ctx, &keys[k], &flow)) {
-				fputs(" -", f);
+			if (!have[k]) {
+				memcpy(o, " -", 2);
+				o += 2;
 				continue;
 			}
-			fprintf(f, " %x,", flow.flags & NP_F_LATCH_STATE);
-			put_hex(f, &flow.expect_saddr, sizeof(flow.expect_saddr));
-			fprintf(f, ",%u,", ntohs(flow.expect_sport));
-			put_hex(f, &flow.new_daddr, sizeof(flow.new_daddr));
-			fprintf(f, ",%u", ntohs(flow.new_dport));
+			o = put_flow(o, &flows[k]);
 		}
 	}
-	if (fclose(f)) {
-		free(text);
-		return NULL;
-	}
+	*o = '\0';
 	return text;
 }
 

@@ -15,6 +15,10 @@
  *   Redis unreachable the node acts until the later of that and its
  *   lease's end at Redis, less a margin (NP_PEER_MARGIN) for the clocks.
  *
+ * Every datagram carries a MAC (heartbeat_key) and is taken once, and only
+ * if it is fresh (beat.h): a datagram forged, altered, played back or
+ * refused for any reason changes nothing here but a counter.
+ *
  * Nothing here blocks the event loop: the loop tells the thread its role
  * and lease and asks, under one lock, what the thread heard.
  */
@@ -24,6 +28,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cluster/beat.h"
 #include "config.h"
 
 /* ms, from the lease's time to live: how often a heartbeat goes, how long
@@ -33,21 +38,25 @@
 #define NP_PEER_DEAD(lease) ((lease) * 2.0 / 3.0)
 #define NP_PEER_MARGIN(lease) ((lease) / 10.0)
 
-/* What a node says of itself in its heartbeats. */
-enum np_peer_state {
-	NP_PEER_UNHEARD, /* nothing heard for NP_PEER_DEAD */
-	NP_PEER_STANDBY, /* acts on nothing, yields the lease */
-	NP_PEER_ACTIVE, /* acts */
-	NP_PEER_TAKING, /* standby about to take the lease: yields nothing */
-	NP_PEER_FENCED,
-	NP_PEER_ISOLATED, /* was active, lost Redis and its peer: acts on nothing */
-	NP_PEER_MAX
+/* Why a datagram on the heartbeat's socket was refused (peer.c): not from
+ * the peer's address, name or share; damaged; a wrong MAC; a SEQ already
+ * heard (played back, or late); a new BOOT that acks nothing we sent
+ * lately (played back from an earlier run, or the first beats after a
+ * restart, before the two have heard each other). */
+enum np_peer_refusal {
+	NP_PEER_REFUSED_SENDER,
+	NP_PEER_REFUSED_FORMAT,
+	NP_PEER_REFUSED_MAC,
+	NP_PEER_REFUSED_REPLAY,
+	NP_PEER_REFUSED_STALE,
+	NP_PEER_REFUSED_MAX
 };
 
-extern const char *const np_peer_state_names[NP_PEER_MAX];
+extern const char *const np_peer_refusal_names[NP_PEER_REFUSED_MAX];
 
 struct np_peer_stats {
-	uint64_t sent, heard, bad;
+	uint64_t sent, heard, bad; /* bad: refused, all reasons */
+	uint64_t refused[NP_PEER_REFUSED_MAX];
 	enum np_peer_state peer; /* as last heard (UNHEARD when silent) */
 	double echo_until; /* CLOCK_MONOTONIC ms: the peer's promise ends */
 };
@@ -75,15 +84,5 @@ bool np_peer_active(struct np_peer *p, double now);
  * same step, and true. */
 bool np_peer_take(struct np_peer *p, double now);
 void np_peer_stats(struct np_peer *p, double now, struct np_peer_stats *out);
-
-/* Pure, for the tests: a heartbeat's text and its parse. */
-int np_peer_format(char *buf, size_t len, const char *node, const char *share,
-		   enum np_peer_state state, uint64_t seq, uint64_t echo);
-struct np_peer_msg {
-	char node[NP_CLUSTER_NAME_MAX], share[NP_CLUSTER_NAME_MAX];
-	enum np_peer_state state;
-	uint64_t seq, echo;
-};
-int np_peer_parse(const char *buf, size_t len, struct np_peer_msg *m);
 
 #endif

@@ -11,12 +11,13 @@
 #include "cluster/share.h"
 #include "cluster/follow.h"
 #include "cluster/live.h"
+#include "cluster/livepub.h"
 #include "cluster/peer.h"
 #include "cluster/unfiled.h"
 #include "log.h"
 
 #define MEDIA_TTL_MS "30000" /* a dead node's live calls are not taken over later */
-#define HSET_FIELDS 500 /* fields per HSET command */
+#define HSET_FIELDS NP_LIVEPUB_BATCH /* fields per HSET command */
 /* s: a call this young may not be in the peer's media hash yet (written
  * every second, read every second). */
 #define LIVE_NEW 2
@@ -42,6 +43,8 @@ struct np_share {
 	struct np_redis *redis;
 	/* The peer's entries, applied a bounded step per loop turn. */
 	struct np_follower *follower;
+	/* Our live calls to our media hash, a bounded step per turn. */
+	struct np_livepub *livepub;
 	int event_fd; /* the Redis thread's: written to come back soon */
 	struct np_peer *peer; /* NULL: no heartbeat configured */
 	enum np_peer_state peer_seen; /* as last logged */
@@ -380,6 +383,7 @@ static void take_over(struct np_share *cl, time_t now)
 }
 
 static void follow_step(struct np_share *cl, time_t now, bool drain);
+static void publish_live(struct np_share *cl, bool begin);
 
 static void become(struct np_share *cl, enum np_role next, time_t now)
 {
@@ -645,6 +649,7 @@ void np_share_event(struct np_share *cl, time_t now)
 	}
 	/* Also on a renewal: the lease's end moved (the heartbeats say it). */
 	decide(cl, now);
+	publish_live(cl, false);
 }
 
 /* HSETs n fields of keys and texts to our media hash, with its TTL. */
@@ -663,56 +668,64 @@ static void publish_fields(struct np_share *cl, char (*keys)[NP_LIVE_KEY_MAX],
 		args(c++, cl->key[2]);
 		cl->media_stale = false;
 	}
-	args(c, "HSET");
-	args(c, cl->key[2]);
-	for (i = 0; i < n; i++) {
-		args(c, keys[i]);
-		args(c, texts[i]);
+	if (n) {
+		args(c, "HSET");
+		args(c, cl->key[2]);
+		for (i = 0; i < n; i++) {
+			args(c, keys[i]);
+			args(c, texts[i]);
+		}
+		c++;
 	}
-	c++;
 	args(c, "PEXPIRE");
 	args(c, cl->key[2]);
 	args(c++, MEDIA_TTL_MS);
 	send_txn(cl, cmds, c - cmds);
 }
 
-/* Every live call's counters and latches, to our media hash. */
-static void publish_live(struct np_share *cl)
+/* A step's fields (livepub.h) to our media hash, its TTL renewed. */
+static void publish_out(void *arg, char (*keys)[NP_LIVE_KEY_MAX], char **texts,
+			size_t n, bool last)
 {
-	struct np_core *core = &cl->px->core;
-	static char keys[HSET_FIELDS][NP_LIVE_KEY_MAX];
-	char *texts[HSET_FIELDS];
-	struct np_term *t;
-	struct np_call *call;
-	size_t n = 0;
+	struct np_share *cl = arg;
 
-	for (t = core->terms; t; t = t->next)
-		for (call = np_share_has(cl, t) ? t->calls : NULL; call;
-		     call = call->next) {
-			np_live_key(t, call, keys[n], sizeof(keys[n]));
-			texts[n] = np_live_text(core, t, call);
-			if (!texts[n])
-				continue;
-			if (++n < HSET_FIELDS)
-				continue;
-			publish_fields(cl, keys, texts, n);
-			while (n)
-				free(texts[--n]);
-		}
-	if (n)
+	/* Mid-pass with nothing changed: no transaction at all; the pass's
+	 * end renews the TTL (and replaces a stale hash) even so. */
+	if (n || last)
 		publish_fields(cl, keys, texts, n);
 	while (n)
 		free(texts[--n]);
-	if (cl->media_stale) {
-		/* No live call to write: the stale hash goes alone. */
-		static struct cmd del;
+}
 
-		memset(&del, 0, sizeof(del));
-		args(&del, "DEL");
-		args(&del, cl->key[2]);
-		send_txn(cl, &del, 1);
-		cl->media_stale = false;
+static bool share_keeps(const void *arg, const struct np_term *t)
+{
+	return np_share_has(arg, t);
+}
+
+/* Our share's live calls' counters and latches, to our media hash: a pass
+ * begun once a second (begin), one step of it per turn of the loop, the
+ * loop woken again at once while some are left (as follow_step). What
+ * Redis may have lost since the last pass (a reconnection, a dropped
+ * queue) or another node wrote over (we act again) is written again
+ * whole. */
+static void publish_live(struct np_share *cl, bool begin)
+{
+	struct np_core *core = &cl->px->core;
+	uint64_t one = 1;
+
+	if (cl->role != NP_ROLE_ACTIVE) {
+		np_livepub_stop(cl->livepub);
+		return;
 	}
+	if (begin)
+		np_livepub_begin(cl->livepub, core,
+				 cl->st.redis.reconnects + cl->st.redis.dropped +
+					 cl->st.promotions,
+				 share_keeps, cl);
+	if (np_livepub_step(cl->livepub, core, NP_FOLLOW_STEP_MS, publish_out,
+			    cl) &&
+	    write(cl->event_fd, &one, sizeof(one)) < 0)
+		np_warn("cluster: cannot wake the loop: %s", strerror(errno));
 }
 
 static const char *role_json(const struct np_share *cl)
@@ -812,8 +825,7 @@ void np_share_tick(struct np_share *cl, time_t now)
 	peer_watch(cl);
 	flush_pending(cl);
 	decide(cl, now);
-	if (cl->role == NP_ROLE_ACTIVE)
-		publish_live(cl);
+	publish_live(cl, true);
 	write_health(cl);
 }
 
@@ -976,10 +988,14 @@ int np_share_start(struct np_share **out, const struct np_config *cfg,
 	snprintf(cl->key[2], sizeof(cl->key[2]), NP_KEY_MEDIA, keys);
 	cl->pending_tail = &cl->pending;
 	err = np_follower_new(&cl->follower, px, cl->realms);
+	cl->livepub = np_livepub_new();
+	if (!err && !cl->livepub)
+		err = -ENOMEM;
 	if (!err)
 		err = np_redis_start(&cl->redis, &cl->cfg, event_fd);
 	if (err) {
 		np_follower_free(cl->follower);
+		np_livepub_free(cl->livepub);
 		free(cl);
 		return err;
 	}
@@ -991,6 +1007,7 @@ int np_share_start(struct np_share **out, const struct np_config *cfg,
 			       strerror(-err));
 			np_redis_stop(cl->redis);
 			np_follower_free(cl->follower);
+			np_livepub_free(cl->livepub);
 			free(cl);
 			return err;
 		}
@@ -1037,6 +1054,7 @@ void np_share_stop(struct np_share *cl)
 	np_peer_stop(cl->peer);
 	np_redis_stop(cl->redis);
 	np_follower_free(cl->follower);
+	np_livepub_free(cl->livepub);
 	np_redis_fields_free(cl->fields, cl->n_fields);
 	free(cl);
 }

@@ -22,6 +22,11 @@
 #              nodes leave it for the new one
 #   charging   the calls end after the failovers: exactly one charging
 #              record each, in the list on the current master
+#   heartbeat  the nodes' heartbeat, with a key (heartbeat_key): they hear
+#              each other; "active" beats forged from b's address with a
+#              wrong MAC, and one of b's own beats played back, are refused
+#              and counted by a, which stays active and still hears b as
+#              standby
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/tap.sh
@@ -121,7 +126,11 @@ sentinels_ready() {
 # node_cfg N PEER [CLUSTER_LINES]: node N's configuration; the cluster
 # section's Redis lines default to the three sentinels and master np. The
 # lease outlives a failover (about 2.5 s here): an active node cut off from
-# Redis longer than its lease may no longer count on it.
+# Redis longer than its lease may no longer count on it. The heartbeat on
+# each node's own core address (a's is the topology's: a keeps it here),
+# MAC'd with one key.
+hb_ip() { [ "$1" = a ] && echo "$SIP_PROXY_CORE_IP" || echo "$B_CORE"; }
+HB_KEY=$HA/heartbeat.key
 node_cfg() {
 	local redis=${3:-"  sentinels: [$REDIS_IP:${SENTINELS[0]}, $REDIS_IP:${SENTINELS[1]}, $REDIS_IP:${SENTINELS[2]}]
   master: np"}
@@ -134,7 +143,10 @@ node_cfg() {
 $redis
   node: $1
   peer: $2
-  lease_ms: 4000"
+  lease_ms: 4000
+  heartbeat: $(hb_ip "$1"):7400
+  peer_heartbeat: $(hb_ip "$2"):7400
+  heartbeat_key: $HB_KEY"
 }
 
 sip_topology_up || { echo "not ok - topology"; exit 1; }
@@ -151,6 +163,8 @@ check_says() {
 	out=$(in_ns "$(ns_of "$1")" build/natproxyd -c "$HA/$1.yaml" --pin-dir "$NP_RUN_DIR/bpf/$1" --check 2>&1) && return 1
 	echo "$out" | grep -qF "$2" || { echo "# got: $out"; return 1; }
 }
+mkdir -p "$HA"
+(umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$HB_KEY")
 node_cfg a b "  redis: $REDIS_IP:${PORTS[0]}
   sentinels: [$REDIS_IP:${SENTINELS[0]}]
   master: np"
@@ -191,6 +205,57 @@ check "start: b holds a's $want_flows flows in its own maps" \
 	wait_for 5 eval '[ "$(n_flows b)" = "$want_flows" ] && [ "$(n_flows a)" = "$want_flows" ]'
 check "start: b's flows hold a's latched NAT mapping" \
 	wait_for 5 eval '[ "$(latched_to_nat b)" -ge 1 ] && [ "$(latched_to_nat b)" = "$(latched_to_nat a)" ]'
+
+# --- heartbeat: authenticated, once-only ------------------------------------------
+# forge_beats: from the core namespace, 20 "active" beats in b's name from
+# b's heartbeat address with a MAC of another key, then one of b's own
+# beats (read off the core bridge) played back 3 times, all to a's.
+forge_beats() {
+	in_ns core $PY - "$(hb_ip b)" "$(hb_ip a)" <<-'EOF'
+	import os, socket, struct, sys, time
+	sys.path.insert(0, "tests/lib")
+	from flood import spoofed
+	b, a = sys.argv[1], sys.argv[2]
+	raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+	for seq in range(1, 21):
+	    text = "nphb2 b natproxy active %016x %d 0 0000000000000000 0 %s" % (
+	        0x5eed, 10**9 + seq, os.urandom(32).hex())
+	    raw.sendto(spoofed(b, 7400, a, 7400, text.encode()), (a, 0))
+	sniff = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+	sniff.settimeout(0.2)
+	end = time.monotonic() + 3
+	while time.monotonic() < end:
+	    try:
+	        frame = sniff.recv(2048)
+	    except socket.timeout:
+	        continue
+	    if frame[12:14] != b"\x08\x00":
+	        continue
+	    pkt = frame[14:]
+	    hl = (pkt[0] & 15) * 4
+	    if (pkt[9] == 17 and socket.inet_ntoa(pkt[12:16]) == b and
+	            socket.inet_ntoa(pkt[16:20]) == a and
+	            struct.unpack("!H", pkt[hl + 2:hl + 4])[0] == 7400):
+	        time.sleep(0.3)
+	        for _ in range(3):
+	            raw.sendto(spoofed(b, 7400, a, 7400, pkt[hl + 8:]), (a, 0))
+	        sys.exit(0)
+	sys.exit(1)
+	EOF
+}
+refused() { metric a "natproxy_cluster_heartbeats_refused_total{reason=\"$1\"}"; }
+check "heartbeat: a hears b standing by, b hears a active (one key)" \
+	wait_for 5 eval '[ "$(metric a "natproxy_cluster_peer{state=\"standby\"}")" = 1 ] &&
+		[ "$(metric b "natproxy_cluster_peer{state=\"active\"}")" = 1 ]'
+mac0=$(refused mac) replay0=$(refused replay) heard0=$(metric a 'natproxy_cluster_heartbeats_total{dir="heard"}')
+check "heartbeat: 20 forged 'active' beats and 3 of b's played back sent to a" forge_beats
+sleep 0.5
+check_eq "heartbeat: a refused the 20 forged (mac) and the 3 played back (replay)" "20 3" \
+	"$(($(refused mac) - mac0)) $(($(refused replay) - replay0))"
+check "heartbeat: a still active, still hears b as standby, and heard b's beats meanwhile" \
+	eval 'role_is a active && [ "$(metric a "natproxy_cluster_peer{state=\"standby\"}")" = 1 ] &&
+		[ "$(metric a "natproxy_cluster_heartbeats_total{dir=\"heard\"}")" -gt "$heard0" ] &&
+		! grep -q "peer .b. says active" "$HA/a/natproxyd-a.log"'
 
 # --- failover: the master killed -------------------------------------------------
 sleep 1

@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "cluster/live.h"
-#include "cluster/peer.h"
 #include "cluster/role.h"
 #include "cluster/sentinel.h"
 #include "config.h"
@@ -252,35 +251,6 @@ static void test_roles(struct tap *t)
 	}
 }
 
-static void test_heartbeat(struct tap *t)
-{
-	struct np_peer_msg m;
-	char buf[256];
-	int n;
-
-	n = np_peer_format(buf, sizeof(buf), "a", "natproxy", NP_PEER_ACTIVE,
-			   7, 0);
-	tap_check(t, n > 0 && !np_peer_parse(buf, n, &m) &&
-			     !strcmp(m.node, "a") &&
-			     !strcmp(m.share, "natproxy") &&
-			     m.state == NP_PEER_ACTIVE && m.seq == 7 && !m.echo,
-		  "heartbeat: an active node's beat reads back");
-	n = np_peer_format(buf, sizeof(buf), "b", "s1", NP_PEER_STANDBY, 9,
-			   7);
-	tap_check(t, n > 0 && !np_peer_parse(buf, n, &m) &&
-			     m.state == NP_PEER_STANDBY && m.echo == 7,
-		  "heartbeat: a standby's beat carries its echo");
-	tap_check(t, np_peer_parse("nphb1 a s unheard 1 0", 21, &m) ==
-			     -EINVAL,
-		  "heartbeat: 'unheard' is no state a node says");
-	tap_check(t, np_peer_parse("nphb1 a s active 0 0", 20, &m) == -EINVAL,
-		  "heartbeat: sequence 0 refused");
-	tap_check(t, np_peer_parse("nphb2 a s active 1 0", 20, &m) == -EINVAL,
-		  "heartbeat: another version refused");
-	tap_check(t, np_peer_parse("nphb1 a s", 9, &m) == -EINVAL,
-		  "heartbeat: cut short: refused");
-}
-
 static void test_live(struct tap *t)
 {
 	static struct np_call call;
@@ -368,7 +338,6 @@ int main(void)
 
 	test_config(&t);
 	test_roles(&t);
-	test_heartbeat(&t);
 	test_live(&t);
 	test_lease_read(&t);
 	test_switch_master(&t);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "cluster/follow.h"
+#include "cluster/livepub.h"
 #include "config.h"
 #include "log.h"
 #include "natproxy.h"
@@ -2957,6 +2958,141 @@ out:
 	env_done(&e2);
 }
 
+/* --- the active node's live calls, in steps (cluster/livepub.c) ------------ */
+
+struct pub_seen {
+	size_t fields, outs, lasts;
+	char key[NP_LIVE_KEY_MAX];
+};
+
+static void pub_out(void *arg, char (*keys)[NP_LIVE_KEY_MAX], char **texts,
+		    size_t n, bool last)
+{
+	struct pub_seen *ps = arg;
+
+	ps->outs++;
+	ps->lasts += last;
+	if (n)
+		snprintf(ps->key, sizeof(ps->key), "%s", keys[n - 1]);
+	ps->fields += n;
+	while (n)
+		free(texts[--n]);
+}
+
+/* A whole pass (budget per step), what it handed over in ps; its steps. */
+static int pub_pass(struct np_livepub *lp, struct np_core *core,
+		    uint64_t epoch, double budget, struct pub_seen *ps)
+{
+	int steps = 1;
+
+	memset(ps, 0, sizeof(*ps));
+	np_livepub_begin(lp, core, epoch, NULL, NULL);
+	while (np_livepub_step(lp, core, budget, pub_out, ps) && steps < 100)
+		steps++;
+	return steps;
+}
+
+static void test_livepub(struct tap *t)
+{
+	static struct env e;
+	const char *cid = "lp1@192.168.1.10", *cid_b = "lp2@198.51.100.10";
+	char m[MSG_MAX], r[MSG_MAX], key[NP_LIVE_KEY_MAX], *inv;
+	struct np_livepub *lp = np_livepub_new();
+	struct np_term *ta;
+	struct pub_seen ps;
+	size_t i, calls = 0;
+	uint16_t pa, pb;
+	int steps;
+
+	if (!lp || !env_init(t, &e, "livepub"))
+		goto out;
+	pa = do_register(&e, &alice, 3600);
+	pb = do_register(&e, &bob, 600);
+	term_req(m, &alice, "INVITE", "sip:far@example.test", "z9hG4bK-lp1",
+		 cid, 1, "<sip:far@example.test>", CT_SDP,
+		 SDP_A("alice", "192.168.1.10", "6000"));
+	from_term(&e, &alice, m);
+	inv = first_sent(&e);
+	reply(r, inv, "200 OK", "far-tag", FAR_CONTACT CT_SDP,
+	      SDP_A("far", "198.51.100.10", "7000"));
+	free(inv);
+	from_core(&e, pa, r);
+	core_req(m, "INVITE", "sip:bob@198.51.100.1:20001", "z9hG4bK-ks-lp2",
+		 FAR_FROM, "<sip:bob@example.test>", cid_b, 4,
+		 FAR_CONTACT CT_SDP, SDP_A("far", "198.51.100.10", "7010"));
+	from_core(&e, pb, m);
+	for (ta = e.px.core.terms; ta; ta = ta->next)
+		for (struct np_call *c = ta->calls; c; c = c->next)
+			calls++;
+	ta = px_term(&e.px, &alice.nat);
+
+	pub_pass(lp, &e.px.core, 1, 1000, &ps);
+	tap_check(t, calls == 2 && ps.fields == 2 && ps.lasts == 1,
+		  "livepub: the first pass writes every call (%zu of %zu), "
+		  "its end said once",
+		  ps.fields, calls);
+	pub_pass(lp, &e.px.core, 1, 1000, &ps);
+	tap_check(t, !ps.fields && ps.outs == 1 && ps.lasts == 1,
+		  "livepub: nothing changed: no field written; the pass's end "
+		  "still handed over (the hash's TTL) (%zu fields)",
+		  ps.fields);
+
+	/* alice's access flow latches onto another source port. */
+	for (i = 0; i < MAX_FLOWS; i++)
+		if (e.io.flows[i].used &&
+		    ntohs(e.io.flows[i].key.port) == ta->calls->streams[0].access_port)
+			e.io.flows[i].flow.expect_sport = htons(6001);
+	np_live_key(ta, ta->calls, key, sizeof(key));
+	{
+		char *text = np_live_text(&e.px.core, ta, ta->calls);
+		struct np_flow saved = { 0 };
+		struct flow_slot *fs = NULL;
+		bool back;
+
+		for (i = 0; i < MAX_FLOWS && !fs; i++)
+			if (e.io.flows[i].used &&
+			    e.io.flows[i].flow.expect_sport == htons(6001))
+				fs = &e.io.flows[i];
+		if (fs) {
+			saved = fs->flow;
+			fs->flow.expect_sport = htons(5000);
+			fs->flow.flags &= ~NP_F_LATCH_STATE;
+		}
+		back = text && fs && !np_live_latch(&e.px.core, ta, ta->calls,
+						    text) &&
+		       !memcmp(&fs->flow, &saved, sizeof(saved));
+		tap_check(t, back && !strncmp(text, "live1 1 0 1 ", 12) &&
+				     strstr(text, ",6001,"),
+			  "livepub: the call's text (%s) puts its latch back "
+			  "into a flow that lost it",
+			  text ? text : "none");
+		free(text);
+	}
+	pub_pass(lp, &e.px.core, 1, 1000, &ps);
+	tap_check(t, ps.fields == 1 && !strcmp(ps.key, key),
+		  "livepub: one call's latch changed: that call alone written "
+		  "(%zu fields, %s)",
+		  ps.fields, ps.key);
+	pub_pass(lp, &e.px.core, 2, 1000, &ps);
+	tap_check(t, ps.fields == 2,
+		  "livepub: a new epoch (Redis reconnected): every call written "
+		  "again (%zu)",
+		  ps.fields);
+	np_livepub_stop(lp);
+	steps = pub_pass(lp, &e.px.core, 2, 0, &ps);
+	tap_check(t, ps.fields == 2 && steps == 2 && ps.lasts == 1,
+		  "livepub: stopped (no longer active), then a pass with no "
+		  "budget: a terminal per step (%d steps), every call again",
+		  steps);
+	pub_pass(lp, &e.px.core, 2, 1000, &ps);
+	tap_check(t, !ps.fields, "livepub: and then nothing again");
+out:
+	np_livepub_free(lp);
+	if (e.up)
+		np_proxy_fini(&e.px);
+	env_free(&e);
+}
+
 int main(void)
 {
 	char path[] = "/tmp/np-state-test-XXXXXX";
@@ -2992,6 +3128,7 @@ int main(void)
 	test_gateways(&t, path);
 	test_gateways_damaged(&t, path);
 	test_standby_gateways(&t, path);
+	test_livepub(&t);
 	unlink(path);
 	unlink(path2);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
