@@ -237,9 +237,12 @@ check "replicate: natproxyd a starts (standby: no addresses yet)" npd_start a
 check "replicate: natproxyd b starts" npd_start b
 check "replicate: both report healthy standbys" \
 	wait_for 5 eval 'role_is a standby && role_is b standby && ctl_of a health >/dev/null && ctl_of b health >/dev/null'
+# b's keepalived starts once a holds the addresses: both start as BACKUP
+# with nopreempt, so the first whose master-down timer (0.7 s) ends would
+# win, and a loaded machine may start a's late.
 ka_start a 150 "$A_ACC" "$A_CORE" "$B_ACC" "$B_CORE"
-ka_start b 100 "$B_ACC" "$B_CORE" "$A_ACC" "$A_CORE"
 check "replicate: keepalived gives a the virtual addresses" wait_for 15 has_vip a
+ka_start b 100 "$B_ACC" "$B_CORE" "$A_ACC" "$A_CORE"
 check "replicate: a takes the lease and acts" wait_for 10 role_is a active
 if ! role_is a active; then
 	diag "a: $(tail -5 "$HA/a/natproxyd-a.log")"
