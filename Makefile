@@ -23,7 +23,8 @@ msg := @printf '  %-8s %s\n'
 endif
 
 # Debian packages for building, testing and the demo (make deps); the
-# last line: tools the tests call that a minimal Debian 12 lacks.
+# last line: what the tests call (and make deb builds with) that a
+# minimal Debian 12 lacks.
 DEB_PACKAGES := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
 	libosip2-dev libyaml-dev pkg-config gcc make iproute2 ethtool \
 	tcpdump python3 iputils-ping nftables kamailio sip-tester valgrind \
@@ -31,7 +32,7 @@ DEB_PACKAGES := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
 	baresip-core linphone-cli osmo-mgw tshark \
 	erlang-base erlang-megaco erlang-dev erlang-examples \
 	libhiredis-dev libssl-dev redis-server redis-sentinel keepalived \
-	bc curl git systemd
+	bc curl git systemd build-essential
 
 # Recursive (=) variables, expanded only in recipes: `make deps test` on a
 # machine without the packages asks pkg-config and the compiler after deps
