@@ -89,15 +89,7 @@ ha_topology() {
 	in_ns proxyb ip addr add "$B_ACC/24" dev acc0 &&
 		in_ns proxyb ip addr add "$B_CORE/24" dev core0 &&
 		in_ns proxyb sysctl -q -w net.ipv4.ip_forward=1 || return 1
-	in_ns proxyb nft -f - <<-EOF
-		table ip sip_guard {
-			chain forward {
-				type filter hook forward priority filter; policy accept;
-				oifname "core0" ip saddr { 192.168.0.0/16, 203.0.113.0/24 } drop
-				oifname "acc0" ip saddr 198.51.100.0/24 drop
-			}
-		}
-	EOF
+	ha_guard proxyb
 }
 
 # node_cfg N PEER OWN_CORE PEER_CORE: node N's configuration, its
@@ -145,15 +137,8 @@ node_cfg() {
 # addresses go).
 ka_start() {
 	local n=$1 dir=$HA/$1
-	cat >"$dir/keepalived-$n.conf" <<-EOF
-		global_defs {
-		  router_id np_$n
-		  script_user root
-		  vrrp_garp_master_delay 0
-		  vrrp_garp_master_repeat 3
-		  vrrp_version 3
-		  vrrp_garp_master_refresh 1
-		}
+	ka_globals "$n" >"$dir/keepalived-$n.conf"
+	cat >>"$dir/keepalived-$n.conf" <<-EOF
 		vrrp_script np_health {
 		  script "$PWD/build/natproxyctl health --state $dir/$n.state"
 		  interval 1
