@@ -439,6 +439,9 @@ ip -n "${NS_O[1]}" addr add 198.51.100.1/24 dev ocore
 ip -n "${NS_O[2]}" addr add 198.51.100.10/24 dev oc0
 ip -n "${NS_O[0]}" link set ot0 up; ip -n "${NS_O[2]}" link set oc0 up
 ip -n "${NS_O[1]}" link set oacc up; ip -n "${NS_O[1]}" link set ocore up
+# GRO on the far end while natproxy attaches, so that it sends out of
+# ocore by XDP, then off behind its back (as in the GRO section above):
+# only a redirect that fails makes the flushes whose drops are counted.
 ip netns exec "${NS_O[2]}" ethtool -K oc0 gro on >/dev/null
 # Known neighbours: every frame takes the XDP path, none the kernel's.
 ip -n "${NS_O[1]}" neigh replace 198.51.100.10 dev ocore \
