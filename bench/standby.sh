@@ -23,13 +23,17 @@
 # Redis outage or a compaction of a; over the next 15 s, b's CPU and the
 # fewest flows it held (sampled). The event loop's stalls are natproxyd's
 # own "event loop: a turn took" lines (every turn over 20 ms; a build
-# without them shows none), counted per phase in b's log. The calls carry
-# no media (media_timeout is an hour: they stay up). sipp needs a socket
+# without them shows none), counted per phase in b's log. sipp sends no
+# media (media_timeout is an hour: the calls stay up); a second window of
+# SB_WINDOW_S has every flow of a take a frame a second through a's relay
+# program (bench/media_pulse.c), so a writes, and b reads, every call's
+# counts every second: the same figures, and how many of a's media fields
+# in Redis changed over it. sipp needs a socket
 # per call and natproxyd one per terminal: the open-files limit (20,000
 # here) bounds SB_CALLS. Prints a summary and writes OUTDIR/standby.txt.
 # Bounded: the calls' setup SB_CALLS/SB_RATE + 60 s at most, the flows'
-# wait 90 s, the window, the resync 15 s (about 2.5 minutes at the
-# defaults, under 5). Removes everything it made on exit (namespaces,
+# wait 90 s, the two windows, the resync 15 s (about 3 minutes at the
+# defaults, under 6). Removes everything it made on exit (namespaces,
 # pins, processes by PID).
 set -u
 
@@ -207,6 +211,32 @@ redis_mem=$(rcli info memory | tr -d '\r' | awk -F: '$1 == "used_memory" || $1 =
 calls_b=$(metric b natproxy_calls_active)
 read -r slow_window max_window < <(slow_turns b "$l_b")
 
+# The same window with media: every flow of a gets a frame a second
+# through a's relay program (bench/media_pulse.c), so every call's counts
+# change every second: a writes every call's media field, b reads them.
+# media_fields: "FIELD VALUE" lines of a's media hash, sorted.
+media_fields() { rcli --no-raw hgetall np:a:media | paste - - | sort; }
+log "media: one frame a second on each of a's flows"
+(exec ip netns exec "$NP_RUN-proxy" timeout -k 5 $((WINDOW_S + 20)) \
+	build/bench/media_pulse "$NP_RUN_DIR/bpf/a" $((WINDOW_S + 4))) >"$LOGS/media_pulse.out" 2>&1 &
+PULSE_PID=$!
+SIP_PIDS+=("$PULSE_PID")
+sleep 3 # the first second latches the flows
+media_fields >"$LOGS/media.before"
+c_a0=$(ticks "$NPD_a") c_b0=$(ticks "$NPD_b") c_r0=$(ticks "$REDIS_PID") t0=$(date +%s.%N)
+l_a=$(log_lines a) l_b=$(log_lines b)
+sleep "$WINDOW_S"
+c_a1=$(ticks "$NPD_a") c_b1=$(ticks "$NPD_b") c_r1=$(ticks "$REDIS_PID") t1=$(date +%s.%N)
+media_fields >"$LOGS/media.after"
+wait "$PULSE_PID"
+mcpu_a=$(pct "$c_a0" "$c_a1") mcpu_b=$(pct "$c_b0" "$c_b1") mcpu_r=$(pct "$c_r0" "$c_r1")
+read -r mslow_a mmax_a < <(slow_turns a "$l_a")
+read -r mslow_b mmax_b < <(slow_turns b "$l_b")
+mfields=$(wc -l <"$LOGS/media.after")
+mchanged=$(comm -13 "$LOGS/media.before" "$LOGS/media.after" | wc -l)
+mrss_b=$(kib "$NPD_b" VmRSS) mhwm_b=$(kib "$NPD_b" VmHWM)
+log "media: $(tail -1 "$LOGS/media_pulse.out")"
+
 # The resync: b reads a's stream again from its snapshot.
 log "resync: every redis client disconnected"
 l_b=$(log_lines b) c_b0=$(ticks "$NPD_b") t0=$(date +%s.%N)
@@ -232,6 +262,10 @@ rss_b2=$(kib "$NPD_b" VmRSS) hwm_b2=$(kib "$NPD_b" VmHWM)
 	echo "  a (active):  ${cpu_a}% of a CPU, RSS $((rss_a / 1024)) MiB (peak $((hwm_a / 1024)) MiB)"
 	echo "  b (standby): ${cpu_b}% of a CPU, RSS $((rss_b / 1024)) MiB (peak $((hwm_b / 1024)) MiB); loop turns over 20 ms: $slow_window (longest $max_window ms)"
 	echo "  redis:       ${cpu_r}% of a CPU, used_memory/rss (bytes) $redis_mem"
+	echo "over ${WINDOW_S} s with media (every flow a frame a second: $(tail -1 "$LOGS/media_pulse.out" | sed 's/^media_pulse: //')):"
+	echo "  a (active):  ${mcpu_a}% of a CPU; loop turns over 20 ms: $mslow_a (longest $mmax_a ms)"
+	echo "  b (standby): ${mcpu_b}% of a CPU, RSS $((mrss_b / 1024)) MiB (peak $((mhwm_b / 1024)) MiB); loop turns over 20 ms: $mslow_b (longest $mmax_b ms)"
+	echo "  redis:       ${mcpu_r}% of a CPU; media fields changed over the window: $mchanged of $mfields"
 	echo "resync (redis clients killed; b followed again: $refollowed), 15 s: b ${cpu_b_resync}% of a CPU, loop turns over 20 ms: $slow_resync (longest $max_resync ms); fewest flows b held $flows_min, after it $flows_b2; RSS $((rss_b2 / 1024)) MiB (peak $((hwm_b2 / 1024)) MiB)"
 } | tee "$OUT/standby.txt"
 [ "$flows_a" -eq "$flows_b" ] && [ "$calls_a" -ge "$CALLS" ]

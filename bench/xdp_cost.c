@@ -42,11 +42,12 @@
 #include "log.h"
 #include "natproxy.h"
 #include "pins.h"
+#include "rtp_frame.h"
 #include "floors.skel.h"
 #include "relay.skel.h"
 
-#define IP_LEN 200 /* G.711, 20 ms: 160 payload + RTP 12 + UDP 8 + IPv4 20 */
-#define FRAME_LEN (ETH_HLEN + IP_LEN)
+#define IP_LEN RTP_IP_LEN
+#define FRAME_LEN RTP_FRAME_LEN
 #define PKT_TTL 255
 #define PKT_DSCP 46 /* EF */
 #define TARGET_NS 35.0
@@ -168,73 +169,11 @@ static void key4(struct np_flow_key *k, const struct endpoint *e)
 	k->addr.v4 = ip4(e->addr);
 }
 
-static __u16 csum_fold(__u32 sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (__u16)sum;
-}
-
-static __u32 csum_add(__u32 sum, const void *data, size_t len)
-{
-	const __u8 *p = data;
-	size_t i;
-
-	for (i = 0; i + 1 < len; i += 2)
-		sum += (__u32)(p[i] << 8 | p[i + 1]);
-	if (len & 1)
-		sum += (__u32)p[len - 1] << 8;
-	return sum;
-}
-
-/* The UDP checksum over the pseudo-header; 0xffff when it verifies. */
-static __u16 udp4_sum(const struct iphdr *ip, const struct udphdr *udp)
-{
-	__u32 sum = 0;
-
-	sum = csum_add(sum, &ip->saddr, 4);
-	sum = csum_add(sum, &ip->daddr, 4);
-	sum += IPPROTO_UDP + ntohs(udp->len);
-	sum = csum_add(sum, udp, ntohs(udp->len));
-	return csum_fold(sum);
-}
-
 static void build_packet(__u8 *buf, const struct endpoint *src,
 			 const struct endpoint *dst)
 {
-	struct ethhdr *eth = (struct ethhdr *)buf;
-	struct iphdr *ip = (struct iphdr *)(eth + 1);
-	struct udphdr *udp = (struct udphdr *)(ip + 1);
-	__u8 *rtp = (__u8 *)(udp + 1);
-	size_t i, rtp_len = IP_LEN - sizeof(*ip) - sizeof(*udp);
-
-	memset(buf, 0, FRAME_LEN);
-	memcpy(eth->h_dest, "\x02\x00\x00\x00\x00\x01", ETH_ALEN);
-	memcpy(eth->h_source, NEIGH_MAC_A, ETH_ALEN);
-	eth->h_proto = htons(ETH_P_IP);
-	ip->version = 4;
-	ip->ihl = 5;
-	ip->tot_len = htons(IP_LEN);
-	ip->id = htons(0x1234);
-	ip->frag_off = htons(0x4000); /* DF */
-	ip->ttl = PKT_TTL;
-	ip->protocol = IPPROTO_UDP;
-	ip->saddr = ip4(src->addr);
-	ip->daddr = ip4(dst->addr);
-	ip->check = htons(~csum_fold(csum_add(0, ip, sizeof(*ip))) & 0xffff);
-	udp->source = htons(src->port);
-	udp->dest = htons(dst->port);
-	udp->len = htons(IP_LEN - sizeof(*ip));
-	rtp[0] = 0x80; /* V=2 */
-	rtp[1] = 0; /* PT 0, PCMU */
-	rtp[3] = 1; /* sequence */
-	rtp[7] = 160; /* timestamp */
-	memcpy(rtp + 8, "\x12\x34\x56\x78", 4); /* SSRC */
-	for (i = 12; i < rtp_len; i++)
-		rtp[i] = 0xd5; /* G.711 A-law silence */
-	udp->check = htons(~udp4_sum(ip, udp) & 0xffff);
-	if (!udp->check)
-		udp->check = 0xffff;
+	rtp_frame4(buf, (const __u8 *)NEIGH_MAC_A, ip4(src->addr),
+		   htons(src->port), ip4(dst->addr), htons(dst->port), PKT_TTL);
 }
 
 static void build_cycle(struct cycle *c)

@@ -20,6 +20,10 @@
 #include "cluster/live.h"
 
 #define FLOWS 4 /* access RTP, access RTCP, core RTP, core RTCP */
+/* A stream's words in the text: I ACTIVE ACCESS_PORT CORE_PORT, the four
+ * volumes, the four flows. */
+#define STREAM_WORDS (4 + 4 + FLOWS)
+#define FIRST_VOLUME 4
 
 void np_live_key(const struct np_term *t, const struct np_call *call,
 		 char *buf, size_t len)
@@ -263,6 +267,29 @@ int np_live_latch(struct np_core *core, const struct np_term *t,
 		}
 	}
 	return err;
+}
+
+/* Word by word, passing over the volumes' words of each stream (after
+ * "live1 N"): no parsing, as a standby compares every call's field every
+ * second. */
+bool np_live_same_latches(const char *a, const char *b)
+{
+	size_t word, la, lb, at;
+
+	for (word = 0;; word++) {
+		la = strcspn(a, " ");
+		lb = strcspn(b, " ");
+		at = (word - 2) % STREAM_WORDS;
+		if ((word < 2 || at < FIRST_VOLUME || at >= FIRST_VOLUME + 4) &&
+		    (la != lb || memcmp(a, b, la)))
+			return false;
+		a += la;
+		b += lb;
+		if (!*a || !*b)
+			return !*a && !*b;
+		a++;
+		b++;
+	}
 }
 
 int np_live_volumes(const char *text, struct np_call *call)

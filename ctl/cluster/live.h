@@ -9,6 +9,7 @@
 #ifndef NATPROXY_CLUSTER_LIVE_H
 #define NATPROXY_CLUSTER_LIVE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/core.h"
@@ -27,6 +28,11 @@ char *np_live_text(struct np_core *core, const struct np_term *t,
  * -EINVAL: text damaged or not of this call's streams. */
 int np_live_latch(struct np_core *core, const struct np_term *t,
 		  const struct np_call *call, const char *text);
+
+/* Whether texts a and b name the same streams and latches, whatever their
+ * volumes: a standby has nothing to put into the flows of a call whose
+ * field changed only in its counts (every second, while media flows). */
+bool np_live_same_latches(const char *a, const char *b);
 
 /* The volumes of text added to the call's (its record then counts what
  * both nodes relayed). -EINVAL: text damaged. */

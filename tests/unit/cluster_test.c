@@ -275,6 +275,27 @@ static void test_live(struct tap *t)
 		  "live: a text cut short is refused");
 	tap_check(t, np_live_volumes("nonsense", &call) == -EINVAL,
 		  "live: not a live text: refused");
+	tap_check(t, np_live_same_latches(two, "live1 2 0 1 30000 40000 11 2200 "
+					       "21 4200 - - - - 1 1 30002 40002 "
+					       "5 500 7 700 - - - -"),
+		  "live: only the volumes moved: the same latches");
+	tap_check(t, !np_live_same_latches(two, "live1 2 0 1 30000 40000 10 2000 "
+						"20 4000 - - - - 1 1 30002 40002 "
+						"5 500 6 600 - - 1,00,4,00,5 -"),
+		  "live: a flow latched: not the same");
+	tap_check(t, !np_live_same_latches(two, "live1 2 0 1 30000 40000 10 2000 "
+						"20 4000 - - - - 1 0 30002 40002 "
+						"5 500 6 600 - - - -"),
+		  "live: a stream ended: not the same");
+	tap_check(t, !np_live_same_latches(two, "live1 1 0 1 30000 40000 10 2000 "
+						"20 4000 - - - -"),
+		  "live: a stream fewer: not the same");
+	tap_check(t, !np_live_same_latches("live1 1 0 1 30000 40000 1 2 3 4 - - - -",
+					   "live1 1 0 1 30000 40001 1 2 3 4 - - - -"),
+		  "live: another relay port: not the same");
+	tap_check(t, np_live_same_latches("live1 0", "live1 0") &&
+			     !np_live_same_latches("live1 0", "live1 0 "),
+		  "live: no streams: the same; a trailing word more: not");
 	np_call_streams_free(&call);
 }
 
