@@ -246,7 +246,7 @@ static uint64_t judged(struct np_peer *p)
 {
 	struct np_peer_stats st;
 
-	np_peer_stats(p, now_ms(), &st);
+	np_peer_stats(p, 0, now_ms(), &st);
 	return st.heard + st.bad;
 }
 
@@ -334,14 +334,14 @@ static void test_running(struct tap *t)
 	}
 	f.p = p;
 	/* The node says it is active, its lease good for a minute. */
-	np_peer_set(p, NP_PEER_ACTIVE, now_ms() + 60000);
+	np_peer_set(p, 0, NP_PEER_ACTIVE, now_ms() + 60000);
 
 	/* Its first beat, before it heard anything from us: stale. */
 	tap_check(t, !fake_hear(&f, &heard) && heard.state == NP_PEER_ACTIVE &&
 			     !heard.ack_boot,
 		  "running: the node's beat, MAC'd with the key, acks nothing");
 	n_first = fake_send(&f, NP_PEER_STANDBY, NULL, 0, first, key, 32);
-	np_peer_stats(p, now_ms(), &st);
+	np_peer_stats(p, 0, now_ms(), &st);
 	tap_check(t, st.refused[NP_PEER_REFUSED_STALE] == 1 && !st.heard &&
 			     st.peer == NP_PEER_UNHEARD,
 		  "running: a new run of the peer acking nothing: stale, "
@@ -352,7 +352,7 @@ static void test_running(struct tap *t)
 		  "running: the node acks the stale beat (the handshake)");
 	n_echoed = fake_send(&f, NP_PEER_STANDBY, &heard, heard.seq, echoed,
 			     key, 32);
-	np_peer_stats(p, now_ms(), &st);
+	np_peer_stats(p, 0, now_ms(), &st);
 	promise = st.echo_until;
 	tap_check(t, st.heard == 1 && st.peer == NP_PEER_STANDBY &&
 			     promise > 0,
@@ -368,17 +368,17 @@ static void test_running(struct tap *t)
 	fake_send_raw(&f, buf, n);
 	n = np_beat_format(buf, sizeof(buf), &f.b, key, 32);
 	fake_send_raw(&f, buf, n - 1);
-	np_peer_stats(p, now_ms(), &st);
+	np_peer_stats(p, 0, now_ms(), &st);
 	tap_check(t, st.refused[NP_PEER_REFUSED_MAC] == 4 && st.heard == 1 &&
 			     st.peer == NP_PEER_STANDBY &&
-			     !np_peer_active(p, now_ms()),
+			     !np_peer_active(p, 0, now_ms()),
 		  "running: 4 forged or damaged 'active' beats: refused (mac), "
 		  "the peer still standby");
 
 	/* Played back: the handshake's stale beat and the taken one. */
 	fake_send_raw(&f, echoed, n_echoed);
 	fake_send_raw(&f, first, n_first);
-	np_peer_stats(p, now_ms(), &st);
+	np_peer_stats(p, 0, now_ms(), &st);
 	tap_check(t, st.refused[NP_PEER_REFUSED_REPLAY] == 2 && st.heard == 1 &&
 			     st.echo_until == promise,
 		  "running: beats played back: refused (replay), the promise "
@@ -391,9 +391,9 @@ static void test_running(struct tap *t)
 	f.b.seq = 1000;
 	sleep_ms(300);
 	fake_send(&f, NP_PEER_ACTIVE, &heard, 0, buf, key, 32);
-	np_peer_stats(p, now_ms(), &st);
+	np_peer_stats(p, 0, now_ms(), &st);
 	tap_check(t, st.refused[NP_PEER_REFUSED_STALE] == 2 &&
-			     st.heard == 1 && !np_peer_active(p, now_ms()),
+			     st.heard == 1 && !np_peer_active(p, 0, now_ms()),
 		  "running: another run's 'active' acking an old beat: "
 		  "refused (stale), not active");
 	f.b = old;
@@ -407,16 +407,16 @@ static void test_running(struct tap *t)
 		send_judged(&f, other, buf, n);
 		close(other);
 	}
-	np_peer_stats(p, now_ms(), &st);
+	np_peer_stats(p, 0, now_ms(), &st);
 	tap_check(t, st.refused[NP_PEER_REFUSED_SENDER] == 1,
 		  "running: from another address: refused (sender)");
 
 	/* The same run goes on: the next beat is heard, "active" at last. */
 	fake_hear(&f, &heard);
 	fake_send(&f, NP_PEER_ACTIVE, &heard, 0, buf, key, 32);
-	np_peer_stats(p, now_ms(), &st);
+	np_peer_stats(p, 0, now_ms(), &st);
 	tap_check(t, st.heard == 2 && st.peer == NP_PEER_ACTIVE &&
-			     np_peer_active(p, now_ms()) &&
+			     np_peer_active(p, 0, now_ms()) &&
 			     st.bad == 9,
 		  "running: the peer's next beat heard (active); %llu refused "
 		  "in all", (unsigned long long)st.bad);
@@ -445,10 +445,10 @@ static void pair_run(const char *ka, const char *kb, struct np_peer_stats *sa,
 		np_peer_stop(a);
 		return;
 	}
-	np_peer_set(a, NP_PEER_ACTIVE, now_ms() + 60000);
+	np_peer_set(a, 0, NP_PEER_ACTIVE, now_ms() + 60000);
 	sleep_ms(500);
-	np_peer_stats(a, now_ms(), sa);
-	np_peer_stats(b, now_ms(), sb);
+	np_peer_stats(a, 0, now_ms(), sa);
+	np_peer_stats(b, 0, now_ms(), sb);
 	np_peer_stop(a);
 	np_peer_stop(b);
 }
