@@ -1425,6 +1425,27 @@ static int want_list(struct parser *p, const yaml_node_t *k,
 	return 0;
 }
 
+/* A list item that is a mapping of keys[0..n), keys[a] and keys[b]
+ * required (what: "a share"); its keys and values in kn, vn. */
+static int two_keyed(struct parser *p, const yaml_node_t *item,
+		     const char *const *keys, size_t n, size_t a, size_t b,
+		     const char *what, yaml_node_t **kn, yaml_node_t **vn)
+{
+	char where[64];
+	int ret;
+
+	if (item->type != YAML_MAPPING_NODE)
+		return fail(p, item->start_mark,
+			    "%s must be a mapping (%s, %s), found %s", what,
+			    keys[a], keys[b], kind(item));
+	snprintf(where, sizeof(where), "in %s", what);
+	ret = collect(p, item, keys, n, kn, vn, where);
+	if (!ret && (!kn[a] || !kn[b]))
+		ret = fail(p, item->start_mark, "%s needs '%s' and '%s'", what,
+			   keys[a], keys[b]);
+	return ret;
+}
+
 enum { S_NAME, S_REALMS, S_MEMBERS, S_COUNT };
 
 static const char *const share_keys[S_COUNT] = {
@@ -1485,15 +1506,8 @@ static int parse_share(struct parser *p, const yaml_node_t *item,
 	size_t i, n, idx;
 	int ret;
 
-	if (item->type != YAML_MAPPING_NODE)
-		return fail(p, item->start_mark,
-			    "a share must be a mapping (name, realms), found "
-			    "%s",
-			    kind(item));
-	ret = collect(p, item, share_keys, S_COUNT, kn, vn, "in a share");
-	if (!ret && (!kn[S_NAME] || !kn[S_REALMS]))
-		ret = fail(p, item->start_mark,
-			   "a share needs 'name' and 'realms'");
+	ret = two_keyed(p, item, share_keys, S_COUNT, S_NAME, S_REALMS,
+			"a share", kn, vn);
 	if (!ret)
 		ret = get_name(p, kn[S_NAME], vn[S_NAME], sh->name,
 			       sizeof(sh->name));
@@ -1609,16 +1623,8 @@ static int parse_members(struct parser *p, const yaml_node_t *k,
 	for (i = 0; !ret && i < n; i++) {
 		item = seq_item(p, v, i);
 		m = &c->members[i];
-		if (item->type != YAML_MAPPING_NODE)
-			return fail(p, item->start_mark,
-				    "a member must be a mapping (node, "
-				    "heartbeat), found %s",
-				    kind(item));
-		ret = collect(p, item, member_keys, M_COUNT, kn, vn,
-			      "in a member");
-		if (!ret && (!kn[M_NODE] || !kn[M_HEARTBEAT]))
-			ret = fail(p, item->start_mark,
-				   "a member needs 'node' and 'heartbeat'");
+		ret = two_keyed(p, item, member_keys, M_COUNT, M_NODE,
+				M_HEARTBEAT, "a member", kn, vn);
 		if (!ret)
 			ret = get_name(p, kn[M_NODE], vn[M_NODE], m->node,
 				       sizeof(m->node));

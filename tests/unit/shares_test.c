@@ -224,9 +224,13 @@ static void test_example(struct tap *t)
 		  !ret && !strcmp(cfg.cluster.node, "c") &&
 			  cfg.cluster.n_shares == 2 &&
 			  np_cluster_share_of_realm(&cfg.cluster, 1) == 0 &&
-			  np_cluster_share_of_realm(&cfg.cluster, 2) == 1,
+			  np_cluster_share_of_realm(&cfg.cluster, 2) == 1 &&
+			  cfg.cluster.n_members == 2 &&
+			  cfg.cluster.heartbeat.port == 7400 &&
+			  cfg.cluster.shares[0].members == 1 &&
+			  cfg.cluster.shares[1].members == 2,
 		  "configs/scaleout.yaml: node c in shares s1 (acc1, core1) "
-		  "and s2 (acc2, core2)");
+		  "and s2 (acc2, core2), its heartbeat to a (s1) and b (s2)");
 	if (!ret)
 		np_config_free(&cfg);
 }
