@@ -7,6 +7,11 @@
  * cut-short or stale datagram is refused, counted by reason, and changes
  * neither what the peer is said to be nor its promise. Two real threads
  * with the same key hear each other; with different keys neither does.
+ * Scale-out (test_members): a node in two shares with two fake members,
+ * Redis away: it acts for a share only while every member of it has
+ * echoed its beats of that share; a member's word for one share is not
+ * its word for another; a standby may not take a share a member says it
+ * acts for.
  */
 #include <arpa/inet.h>
 #include <errno.h>
