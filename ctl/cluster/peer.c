@@ -447,9 +447,10 @@ int np_peer_start(struct np_peer **out, const struct np_cluster_config *cfg)
 	if (!cfg->heartbeat_key_len)
 		np_warn("cluster: the heartbeat is not authenticated (no "
 			"heartbeat_key): anyone who can send to port %u of this "
-			"node's core address can say it is node '%s', and stop "
-			"a takeover or keep an isolated node acting",
-			cfg->heartbeat.port, p->members[0].node);
+			"node's core address can say it is node '%s'%s, and "
+			"stop a takeover or keep an isolated node acting",
+			cfg->heartbeat.port, p->members[0].node,
+			p->n_members > 1 ? " (or another member)" : "");
 	pthread_mutex_init(&p->lock, NULL);
 	err = -pthread_create(&p->thread, NULL, run, p);
 	if (err) {

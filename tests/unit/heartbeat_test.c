@@ -485,6 +485,10 @@ static void handshake(struct fake *f, const char *share,
  * one share is not its word for another; a member's beat for a share it
  * is not in, played back or forged changes nothing.
  */
+/* ms: longer than LEASE, so that a loaded machine's scheduling does not
+ * outlast a promise between two steps (800 ms of it). */
+#define MEMBERS_LEASE 1200
+
 static void test_members(struct tap *t)
 {
 	struct np_cluster_config c;
@@ -506,7 +510,7 @@ static void test_members(struct tap *t)
 	}
 	memset(&c, 0, sizeof(c));
 	snprintf(c.node, sizeof(c.node), "c");
-	c.lease_ms = LEASE;
+	c.lease_ms = MEMBERS_LEASE;
 	loopback(&c.heartbeat, port);
 	snprintf(c.members[0].node, sizeof(c.members[0].node), "a");
 	loopback(&c.members[0].heartbeat, pa);
@@ -626,7 +630,7 @@ static void test_members(struct tap *t)
 
 	/* Nobody echoes any more: the promises end, c stops acting for s1
 	 * and says so. */
-	end = now_ms() + 2 * LEASE;
+	end = now_ms() + 2 * MEMBERS_LEASE;
 	while (np_peer_acting(p, 0, now_ms()) && now_ms() < end)
 		sleep_ms(5);
 	tap_check(t, !np_peer_acting(p, 0, now_ms()) &&
@@ -636,7 +640,7 @@ static void test_members(struct tap *t)
 		  "the first promise ends; its beats say isolated");
 	/* b silent for s2 for NP_PEER_DEAD: c may take s2 now; its beats to
 	 * b for s2 then say taking, with no echo. */
-	sleep_ms((int)NP_PEER_DEAD(LEASE) + 20);
+	sleep_ms((int)NP_PEER_DEAD(MEMBERS_LEASE) + 20);
 	n = !np_peer_active(p, 1, now_ms()) + 2 * np_peer_take(p, 1, now_ms());
 	n += 4 * !fake_hear_for(&b, "s2", &heard);
 	tap_check(t, n == 7 && heard.state == NP_PEER_TAKING && !heard.echo,
