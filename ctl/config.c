@@ -1392,7 +1392,7 @@ static int get_name(struct parser *p, const yaml_node_t *k,
 
 enum { C_REDIS, C_SENTINELS, C_MASTER, C_NODE, C_PEER, C_SHARE, C_LEASE,
        C_QUEUE, C_HEARTBEAT, C_PEER_HEARTBEAT, C_SHARES, C_HEARTBEAT_KEY,
-       C_COUNT };
+       C_MEMBERS, C_COUNT };
 
 static const char *const cluster_keys[C_COUNT] = {
 	[C_REDIS] = "redis",	     [C_SENTINELS] = "sentinels",
@@ -1402,6 +1402,7 @@ static const char *const cluster_keys[C_COUNT] = {
 	[C_HEARTBEAT] = "heartbeat", [C_PEER_HEARTBEAT] = "peer_heartbeat",
 	[C_SHARES] = "shares",
 	[C_HEARTBEAT_KEY] = "heartbeat_key",
+	[C_MEMBERS] = "members",
 };
 
 /* A sequence of 1 to max items (what: their name in messages; empty:
@@ -1424,30 +1425,89 @@ static int want_list(struct parser *p, const yaml_node_t *k,
 	return 0;
 }
 
-enum { S_NAME, S_REALMS, S_COUNT };
+/* A list item that is a mapping of keys[0..n), keys[a] and keys[b]
+ * required (what: "a share"); its keys and values in kn, vn. */
+static int two_keyed(struct parser *p, const yaml_node_t *item,
+		     const char *const *keys, size_t n, size_t a, size_t b,
+		     const char *what, yaml_node_t **kn, yaml_node_t **vn)
+{
+	char where[64];
+	int ret;
+
+	if (item->type != YAML_MAPPING_NODE)
+		return fail(p, item->start_mark,
+			    "%s must be a mapping (%s, %s), found %s", what,
+			    keys[a], keys[b], kind(item));
+	snprintf(where, sizeof(where), "in %s", what);
+	ret = collect(p, item, keys, n, kn, vn, where);
+	if (!ret && (!kn[a] || !kn[b]))
+		ret = fail(p, item->start_mark, "%s needs '%s' and '%s'", what,
+			   keys[a], keys[b]);
+	return ret;
+}
+
+enum { S_NAME, S_REALMS, S_MEMBERS, S_COUNT };
 
 static const char *const share_keys[S_COUNT] = {
-	[S_NAME] = "name", [S_REALMS] = "realms",
+	[S_NAME] = "name", [S_REALMS] = "realms", [S_MEMBERS] = "members",
 };
 
+/* A share's members: names of c's members (the node itself not among
+ * them). Without the key, every member of c: a node left out by mistake
+ * could take the share while this one acts on the others' word; one
+ * listed by mistake only costs the share its heartbeat's help (it never
+ * promises for a share it is not in). */
+static int parse_share_members(struct parser *p, const yaml_node_t *k,
+			       const yaml_node_t *v,
+			       const struct np_cluster_config *c,
+			       struct np_cluster_share *sh)
+{
+	const yaml_node_t *item;
+	const char *s;
+	size_t i, j, n;
+	int ret;
+
+	if (!k) {
+		sh->members = (uint32_t)((1ull << c->n_members) - 1);
+		return 0;
+	}
+	if (!c->heartbeat.family)
+		return fail(p, k->start_mark,
+			    "share '%s': members without a heartbeat in "
+			    "cluster",
+			    sh->name);
+	ret = want_list(p, k, v, "members", ": leave the key out instead",
+			NP_CLUSTER_MEMBERS_MAX, &n);
+	for (i = 0; !ret && i < n; i++) {
+		item = seq_item(p, v, i);
+		ret = want_scalar(p, k, item, &s);
+		for (j = 0; !ret && j < c->n_members; j++)
+			if (!strcmp(c->members[j].node, s))
+				break;
+		if (!ret && j == c->n_members)
+			ret = fail(p, item->start_mark,
+				   "share '%s': member '%.60s' is not in "
+				   "cluster's members",
+				   sh->name, s);
+		if (!ret)
+			sh->members |= 1u << j;
+	}
+	return ret;
+}
+
 /* One share: a name and its realms (a non-empty list of realm names),
- * none already another share's (taken: the realms listed so far). */
+ * none already another share's (taken: the realms listed so far), and
+ * its members. */
 static int parse_share(struct parser *p, const yaml_node_t *item,
+		       const struct np_cluster_config *c,
 		       struct np_cluster_share *sh, uint64_t *taken)
 {
 	yaml_node_t *kn[S_COUNT], *vn[S_COUNT], *r;
 	size_t i, n, idx;
 	int ret;
 
-	if (item->type != YAML_MAPPING_NODE)
-		return fail(p, item->start_mark,
-			    "a share must be a mapping (name, realms), found "
-			    "%s",
-			    kind(item));
-	ret = collect(p, item, share_keys, S_COUNT, kn, vn, "in a share");
-	if (!ret && (!kn[S_NAME] || !kn[S_REALMS]))
-		ret = fail(p, item->start_mark,
-			   "a share needs 'name' and 'realms'");
+	ret = two_keyed(p, item, share_keys, S_COUNT, S_NAME, S_REALMS,
+			"a share", kn, vn);
 	if (!ret)
 		ret = get_name(p, kn[S_NAME], vn[S_NAME], sh->name,
 			       sizeof(sh->name));
@@ -1478,7 +1538,7 @@ static int parse_share(struct parser *p, const yaml_node_t *item,
 		*taken |= 1ull << idx;
 		sh->realms |= 1ull << idx;
 	}
-	return 0;
+	return parse_share_members(p, kn[S_MEMBERS], vn[S_MEMBERS], c, sh);
 }
 
 /* Scale-out (docs/ha.md): the shares this node takes part in. A pair's
@@ -1494,7 +1554,8 @@ static int parse_shares(struct parser *p, const yaml_node_t *k,
 	if (ret)
 		return ret;
 	for (i = 0; i < n; i++) {
-		ret = parse_share(p, seq_item(p, v, i), &c->shares[i], &taken);
+		ret = parse_share(p, seq_item(p, v, i), c, &c->shares[i],
+				  &taken);
 		for (j = 0; !ret && j < i; j++)
 			if (!strcmp(c->shares[j].name, c->shares[i].name))
 				ret = fail(p, seq_item(p, v, i)->start_mark,
@@ -1539,6 +1600,49 @@ static int get_hostport(struct parser *p, const yaml_node_t *k,
 	return e ? fail(p, v->start_mark, "bad %s '%.60s': %s",
 			sval(k), s, e) :
 		   0;
+}
+
+enum { M_NODE, M_HEARTBEAT, M_COUNT };
+
+static const char *const member_keys[M_COUNT] = {
+	[M_NODE] = "node", [M_HEARTBEAT] = "heartbeat",
+};
+
+/* Scale-out's heartbeat: the other nodes of this node's shares, each a
+ * name (not this node's, none twice) and where it hears heartbeats. */
+static int parse_members(struct parser *p, const yaml_node_t *k,
+			 const yaml_node_t *v, struct np_cluster_config *c)
+{
+	yaml_node_t *kn[M_COUNT], *vn[M_COUNT], *item;
+	struct np_cluster_member *m;
+	size_t i, j, n;
+	int ret;
+
+	ret = want_list(p, k, v, "members", ": list the other nodes",
+			NP_CLUSTER_MEMBERS_MAX, &n);
+	for (i = 0; !ret && i < n; i++) {
+		item = seq_item(p, v, i);
+		m = &c->members[i];
+		ret = two_keyed(p, item, member_keys, M_COUNT, M_NODE,
+				M_HEARTBEAT, "a member", kn, vn);
+		if (!ret)
+			ret = get_name(p, kn[M_NODE], vn[M_NODE], m->node,
+				       sizeof(m->node));
+		if (!ret)
+			ret = get_hostport(p, kn[M_HEARTBEAT], vn[M_HEARTBEAT],
+					   &m->heartbeat);
+		if (!ret && !strcmp(m->node, c->node))
+			ret = fail(p, item->start_mark,
+				   "member '%.60s': the node itself", m->node);
+		for (j = 0; !ret && j < i; j++)
+			if (!strcmp(c->members[j].node, m->node))
+				ret = fail(p, item->start_mark,
+					   "member '%.60s' listed twice",
+					   m->node);
+	}
+	if (!ret)
+		c->n_members = n;
+	return ret;
 }
 
 /* The sentinels: a non-empty list of ADDRESS:PORT, none twice. */
@@ -1708,21 +1812,32 @@ static int parse_cluster(struct parser *p, const yaml_node_t *k,
 		ret = get_hostport(p, kn[C_PEER_HEARTBEAT],
 				    vn[C_PEER_HEARTBEAT], &c->peer_heartbeat);
 	/* One without the other would hear nothing or be heard by none. */
-	if (!ret && !c->heartbeat.family != !c->peer_heartbeat.family)
+	if (!ret && !kn[C_SHARES] &&
+	    !c->heartbeat.family != !c->peer_heartbeat.family)
 		ret = fail(p, value_mark(k, v),
 			   "heartbeat and peer_heartbeat go together in cluster");
-	if (!ret && c->heartbeat.family && !c->peer[0])
+	if (!ret && !kn[C_SHARES] && c->heartbeat.family && !c->peer[0])
 		ret = fail(p, value_mark(k, v),
 			   "a heartbeat needs the peer's name in cluster");
 	/* With shares, a node follows whoever holds each share's lease: no
-	 * one peer, no one lease name, no pair's heartbeat. */
+	 * one peer, no one lease name; its heartbeat goes to members. */
 	for (i = 0; !ret && kn[C_SHARES] && i < C_COUNT; i++)
 		if (kn[i] && (i == C_PEER || i == C_SHARE ||
-			      i == C_HEARTBEAT || i == C_PEER_HEARTBEAT))
+			      i == C_PEER_HEARTBEAT))
 			ret = fail(p, kn[i]->start_mark,
 				   "'%s' goes with a pair, not with 'shares' "
 				   "in cluster",
 				   cluster_keys[i]);
+	if (!ret && kn[C_MEMBERS] && !kn[C_SHARES])
+		ret = fail(p, kn[C_MEMBERS]->start_mark,
+			   "'members' goes with 'shares' (a pair: peer, "
+			   "peer_heartbeat) in cluster");
+	/* One without the other would hear nothing or be heard by none. */
+	if (!ret && kn[C_SHARES] && !kn[C_HEARTBEAT] != !kn[C_MEMBERS])
+		ret = fail(p, value_mark(k, v),
+			   "heartbeat and members go together in cluster");
+	if (!ret && kn[C_MEMBERS])
+		ret = parse_members(p, kn[C_MEMBERS], vn[C_MEMBERS], c);
 	if (!ret && kn[C_SHARES])
 		ret = parse_shares(p, kn[C_SHARES], vn[C_SHARES], c);
 	if (!ret && kn[C_HEARTBEAT_KEY] && !c->heartbeat.family)

@@ -189,13 +189,23 @@ enum np_keepalive_method {
 #define NP_CLUSTER_NAME_MAX 64
 #define NP_CLUSTER_SENTINELS_MAX 8
 #define NP_CLUSTER_SHARES_MAX 16
+#define NP_CLUSTER_MEMBERS_MAX 16
 
 /* One share of a scale-out cluster (docs/ha.md, "Scale-out"): its lease's
  * name and its realms (bit i: realms[i]), the virtual addresses keepalived
- * moves together. */
+ * moves together; the other nodes that take part in it (bit i:
+ * cluster.members[i]), whose heartbeats count for it. */
 struct np_cluster_share {
 	char name[NP_CLUSTER_NAME_MAX];
 	uint64_t realms;
+	uint32_t members;
+};
+
+/* Another node of a scale-out cluster, for the heartbeat: its name and
+ * where it hears heartbeats (its own core address). */
+struct np_cluster_member {
+	char node[NP_CLUSTER_NAME_MAX];
+	struct np_sockaddr heartbeat;
 };
 #define NP_HEARTBEAT_KEY_MIN 32 /* bytes: HMAC-SHA256's own size */
 #define NP_HEARTBEAT_KEY_MAX 256
@@ -210,15 +220,20 @@ struct np_cluster_config {
 	char share[NP_CLUSTER_NAME_MAX]; /* the lease's name */
 	uint32_t lease_ms; /* the lease's time to live */
 	uint32_t queue; /* records held while Redis is away */
-	/* The heartbeat between the two nodes (ctl/cluster/peer.c): where
-	 * this node hears its peer (its own core address) and where the
-	 * peer hears it. family 0: none, and an active node that loses
-	 * Redis stops acting when its lease could have lapsed. */
+	/* The heartbeat between the nodes (ctl/cluster/peer.c): where this
+	 * node hears the others (its own core address) and, for a pair,
+	 * where the peer hears it (scale-out: members). family 0: none, and
+	 * an active node that loses Redis stops acting when its lease could
+	 * have lapsed. */
 	struct np_sockaddr heartbeat, peer_heartbeat;
 	/* Scale-out: the shares this node takes part in (n_shares 0: one
 	 * share of every realm, the pair's layout: share, peer). */
 	struct np_cluster_share shares[NP_CLUSTER_SHARES_MAX];
 	size_t n_shares;
+	/* Scale-out with a heartbeat (heartbeat set): the other nodes of
+	 * this node's shares. */
+	struct np_cluster_member members[NP_CLUSTER_MEMBERS_MAX];
+	size_t n_members;
 	/* The heartbeat's MAC key (ctl/cluster/beat.h), read from the file
 	 * heartbeat_key names; length 0: no key, heartbeats unauthenticated. */
 	unsigned char heartbeat_key[NP_HEARTBEAT_KEY_MAX];

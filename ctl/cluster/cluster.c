@@ -15,6 +15,9 @@
 struct np_cluster {
 	struct np_share *shares[NP_CLUSTER_SHARES_MAX];
 	size_t n;
+	/* The heartbeat among the shares' members, every share's (NULL:
+	 * none configured). */
+	struct np_peer *peer;
 	/* The shares' Redis links' eventfds, in one epoll: the loop's one
 	 * fd for them all. */
 	int epfd;
@@ -113,11 +116,17 @@ int np_cluster_start(struct np_cluster **out, const struct np_config *cfg,
 		free(cl);
 		return -errno;
 	}
+	if (cfg->cluster.heartbeat.family) {
+		err = np_peer_start(&cl->peer, &cfg->cluster);
+		if (err)
+			np_err("cluster: no heartbeat socket: %s",
+			       strerror(-err));
+	}
 	for (i = 0; i < n && !err; i++) {
 		err = share_files(health, cfg, i, h, u, sizeof(h));
 		if (!err)
-			err = np_share_start(&cl->shares[i], cfg, i, px, h, u,
-					     &fd);
+			err = np_share_start(&cl->shares[i], cfg, i, px,
+					     cl->peer, h, u, &fd);
 		if (err)
 			break;
 		cl->n++;
@@ -151,6 +160,7 @@ void np_cluster_stop(struct np_cluster *cl)
 		return;
 	for (i = 0; i < cl->n; i++)
 		np_share_stop(cl->shares[i]);
+	np_peer_stop(cl->peer);
 	close(cl->epfd);
 	free(cl);
 }
@@ -228,7 +238,17 @@ static void write_health(const struct np_cluster *cl)
 			np_share_holder(cl->shares[i]),
 			(unsigned long long)st.taken_over);
 	}
-	fputs("]}\n", f);
+	fputc(']', f);
+	if (cl->peer) {
+		struct np_peer_stats ps;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		np_peer_stats(cl->peer, NP_PEER_NODE,
+			      ts.tv_sec * 1e3 + ts.tv_nsec / 1e6, &ps);
+		fputs(", \"heartbeat\": ", f);
+		np_peer_stats_json(f, &ps, false);
+	}
+	fputs("}\n", f);
 	if (fclose(f) || rename(tmp, cl->health))
 		unlink(tmp);
 }

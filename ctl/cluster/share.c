@@ -46,8 +46,12 @@ struct np_share {
 	/* Our live calls to our media hash, a bounded step per turn. */
 	struct np_livepub *livepub;
 	int event_fd; /* the Redis thread's: written to come back soon */
-	struct np_peer *peer; /* NULL: no heartbeat configured */
-	enum np_peer_state peer_seen; /* as last logged */
+	/* The node's heartbeat (cluster.c's; NULL: none configured), and
+	 * this share's index in it. */
+	struct np_peer *peer;
+	size_t peer_idx;
+	/* What each member said for the share, as last logged. */
+	enum np_peer_state peer_seen[NP_CLUSTER_MEMBERS_MAX];
 	/* CLOCK_MONOTONIC ms: the lease is ours at Redis until then. */
 	double lease_until;
 	/* Transactions queued so far (their numbers), and the records
@@ -427,7 +431,7 @@ static void become(struct np_share *cl, enum np_role next, time_t now)
 		np_warn("cluster: %s isolated: neither redis nor '%s' "
 			"confirms it may act (its lease may lapse at redis); "
 			"no keepalives, no charging, no answers from here",
-			cl->who, cl->realms ? "a peer" : cl->from);
+			cl->who, cl->realms ? "its members" : cl->from);
 		break;
 	default:
 		cl->st.demotions++;
@@ -450,7 +454,7 @@ static bool permitted(const struct np_share *cl, double now)
 	double until = cl->lease_until;
 
 	if (cl->peer) {
-		np_peer_stats(cl->peer, now, &ps);
+		np_peer_stats(cl->peer, cl->peer_idx, now, &ps);
 		if (ps.echo_until > until)
 			until = ps.echo_until;
 	}
@@ -479,7 +483,9 @@ static void decide(struct np_share *cl, time_t now)
 {
 	double ms = mono_ms();
 	struct np_role_view v = { cl->have_addrs, cl->lease, permitted(cl, ms),
-				  cl->peer && np_peer_active(cl->peer, ms) };
+				  cl->peer &&
+					  np_peer_active(cl->peer, cl->peer_idx,
+							 ms) };
 	struct np_role_step s = np_role_next(cl->role, &v);
 	bool follow;
 
@@ -488,13 +494,14 @@ static void decide(struct np_share *cl, time_t now)
 	if ((s.want == NP_LEASE_TAKE ||
 	     (s.want == NP_LEASE_HOLD && cl->role == NP_ROLE_STANDBY) ||
 	     (s.next == NP_ROLE_ACTIVE && cl->role != NP_ROLE_ACTIVE)) &&
-	    cl->peer && !np_peer_take(cl->peer, ms)) {
+	    cl->peer && !np_peer_take(cl->peer, cl->peer_idx, ms)) {
 		s.next = cl->role;
 		if (s.want == NP_LEASE_TAKE || cl->role == NP_ROLE_STANDBY)
 			s.want = NP_LEASE_WATCH;
 	}
 	if (cl->peer)
-		np_peer_set(cl->peer, peer_state(s.next, &s), cl->lease_until);
+		np_peer_set(cl->peer, cl->peer_idx, peer_state(s.next, &s),
+			    cl->lease_until);
 	/* A pair follows its peer; a scale-out share whoever holds its
 	 * lease (the share's stream is the holder's to write). */
 	follow = s.follow && (cl->realms ? cl->holder[0] &&
@@ -751,7 +758,7 @@ static const char *peer_name(const struct np_share *cl)
 
 	if (!cl->peer)
 		return "none";
-	np_peer_stats(cl->peer, mono_ms(), &ps);
+	np_peer_stats(cl->peer, cl->peer_idx, mono_ms(), &ps);
 	return np_peer_state_names[ps.peer];
 }
 
@@ -775,7 +782,7 @@ static void write_health(struct np_share *cl)
 		"\"dropped_output\": %llu, "
 		"\"keepalives_sent\": %llu, \"calls_ended\": %llu, "
 		"\"isolations\": %llu, \"peer_says\": \"%s\", "
-		"\"records_unconfirmed\": %llu, \"records_waiting\": %zu}\n",
+		"\"records_unconfirmed\": %llu, \"records_waiting\": %zu",
 		cl->cfg.node, cl->cfg.share, cl->from, role_json(cl),
 		(int)getpid(),
 		wall_now(), cl->have_addrs ? "true" : "false",
@@ -794,23 +801,43 @@ static void write_health(struct np_share *cl)
 		peer_name(cl),
 		(unsigned long long)cl->st.records_unconfirmed,
 		records_waiting(cl));
+	if (cl->peer) {
+		struct np_peer_stats ps;
+
+		np_peer_stats(cl->peer, cl->peer_idx, mono_ms(), &ps);
+		fputs(", \"heartbeat\": ", f);
+		np_peer_stats_json(f, &ps, true);
+	}
+	fputs("}\n", f);
 	if (fclose(f) || rename(tmp, cl->health))
 		unlink(tmp);
 }
 
-/* Once a second: a change in what the peer says is a log line. */
+/* Once a second: a change in what a member says is a log line. */
 static void peer_watch(struct np_share *cl)
 {
 	struct np_peer_stats ps;
+	const struct np_peer_member_stats *m;
+	size_t i;
 
 	if (!cl->peer)
 		return;
-	np_peer_stats(cl->peer, mono_ms(), &ps);
-	if (ps.peer != cl->peer_seen)
-		np_info("cluster: peer '%s' %s%s", cl->cfg.peer,
-			ps.peer == NP_PEER_UNHEARD ? "" : "says ",
-			np_peer_state_names[ps.peer]);
-	cl->peer_seen = ps.peer;
+	np_peer_stats(cl->peer, cl->peer_idx, mono_ms(), &ps);
+	for (i = 0; i < ps.n_members; i++) {
+		m = &ps.members[i];
+		if (m->says == cl->peer_seen[i])
+			continue;
+		cl->peer_seen[i] = m->says;
+		if (cl->realms)
+			np_info("cluster: %s: member '%s' %s%s", cl->who,
+				m->node,
+				m->says == NP_PEER_UNHEARD ? "" : "says ",
+				np_peer_state_names[m->says]);
+		else
+			np_info("cluster: peer '%s' %s%s", m->node,
+				m->says == NP_PEER_UNHEARD ? "" : "says ",
+				np_peer_state_names[m->says]);
+	}
 }
 
 void np_share_tick(struct np_share *cl, time_t now)
@@ -914,7 +941,7 @@ bool np_share_acting(const struct np_share *cl)
 	 * lease could be another node's, nothing more is done here. */
 	now = mono_ms();
 	if (cl->peer)
-		return np_peer_acting(cl->peer, now);
+		return np_peer_acting(cl->peer, cl->peer_idx, now);
 	return now < cl->lease_until - NP_PEER_MARGIN(cl->cfg.lease_ms);
 }
 
@@ -949,12 +976,12 @@ void np_share_stats(const struct np_share *cl,
 	*out = cl->st;
 	out->have_peer = cl->peer;
 	if (cl->peer)
-		np_peer_stats(cl->peer, mono_ms(), &out->peer);
+		np_peer_stats(cl->peer, cl->peer_idx, mono_ms(), &out->peer);
 }
 
 int np_share_start(struct np_share **out, const struct np_config *cfg,
-		   size_t idx, struct np_proxy *px, const char *health,
-		   const char *unfiled, int *event_fd)
+		   size_t idx, struct np_proxy *px, struct np_peer *peer,
+		   const char *health, const char *unfiled, int *event_fd)
 {
 	struct np_share *cl = calloc(1, sizeof(*cl));
 	const char *keys;
@@ -1002,18 +1029,8 @@ int np_share_start(struct np_share **out, const struct np_config *cfg,
 		return err;
 	}
 	cl->event_fd = *event_fd;
-	if (cl->cfg.heartbeat.family) {
-		err = np_peer_start(&cl->peer, &cl->cfg);
-		if (err) {
-			np_err("cluster: no heartbeat socket: %s",
-			       strerror(-err));
-			np_redis_stop(cl->redis);
-			np_follower_free(cl->follower);
-			np_livepub_free(cl->livepub);
-			free(cl);
-			return err;
-		}
-	}
+	cl->peer = peer;
+	cl->peer_idx = idx;
 	cl->have_addrs = addrs_here(cl);
 	np_info("cluster: %s starts as standby (peer '%s', redis "
 		"lease '%s' %ums); the virtual addresses are %s",
@@ -1053,7 +1070,6 @@ void np_share_stop(struct np_share *cl)
 		np_redis_want(cl->redis, NP_LEASE_RELEASE);
 		usleep(200000); /* one step of the link: bounded */
 	}
-	np_peer_stop(cl->peer);
 	np_redis_stop(cl->redis);
 	np_follower_free(cl->follower);
 	np_livepub_free(cl->livepub);

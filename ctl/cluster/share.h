@@ -25,12 +25,13 @@ struct np_share;
 
 /*
  * Starts share idx of cfg->cluster (a pair of nodes: idx 0, cfg->cluster
- * itself) as a standby. health, unfiled: its files. *event_fd: readable
- * when its Redis link has news (np_share_event).
+ * itself) as a standby. peer: the node's heartbeat (share idx in it), or
+ * NULL. health, unfiled: its files. *event_fd: readable when its Redis
+ * link has news (np_share_event).
  */
 int np_share_start(struct np_share **out, const struct np_config *cfg,
-		   size_t idx, struct np_proxy *px, const char *health,
-		   const char *unfiled, int *event_fd);
+		   size_t idx, struct np_proxy *px, struct np_peer *peer,
+		   const char *health, const char *unfiled, int *event_fd);
 void np_share_stop(struct np_share *sh);
 
 /* The node's journal: a snapshot or a batch, to the share's stream while

@@ -128,6 +128,7 @@ node_cfg() {
 		  lease_ms: 1500
 		  heartbeat: $3:7400
 		  peer_heartbeat: $4:7400
+		  heartbeat_key: $HA/hb.key
 	EOF
 }
 
@@ -216,6 +217,7 @@ redis_start() {
 redis_start
 
 # --- replicate -------------------------------------------------------------
+hb_key "$HA/hb.key"
 node_cfg a b "$A_CORE" "$B_CORE"
 node_cfg b a "$B_CORE" "$A_CORE"
 check "replicate: natproxyd a starts (standby: no addresses yet)" npd_start a

@@ -11,6 +11,14 @@
 #            calls and flows in its own maps, relays nothing, and is a
 #            standby for both; b, in s1 too (its lowest priority), is
 #            active for s2 and follows s1 (mutual takeover's shape)
+#            and every member of each share hears the others' heartbeat
+#   redis-away  every node cut from redis (nftables) for 4 leases: a acts
+#            for s1 on b's and c's promises, b for s2 on c's, nobody
+#            promotes; a call set up and ended through a meanwhile is
+#            billed once, in np:charging once redis answers; the
+#            followers converge on the active nodes' flows
+#   hb-cut   c cut from the heartbeat (not from redis): the leases decide,
+#            a and b act on, c stands by; the health says who is unheard
 #   kill-a   natproxyd a killed (-9): keepalived moves s1's addresses to c,
 #            c becomes active for s1 only (still a standby for s2): it
 #            takes s1's calls over, relays their media, sends nothing from
@@ -50,6 +58,28 @@ try: print(json.load(open(sys.argv[1]))[sys.argv[2]])
 except Exception: print("")' "$HA/$1/$1.state.$2.health" "$3"
 }
 roles_of() { echo "$(share_health "$1" s1 role) $(share_health "$1" s2 role)"; }
+# hb_says N:SHARE...: what node N's health of SHARE says each member says
+# over the heartbeat ("b=standby,c=active"), one word per N:SHARE, read
+# in one go.
+hb_says() {
+	$PY -c 'import json,sys
+def says(n, s):
+    try: return ",".join(m["node"] + "=" + m["says"] for m in json.load(open("%s/%s/%s.state.%s.health" % (sys.argv[1], n, n, s)))["heartbeat"]["members"])
+    except Exception: return "-"
+print(*(says(*a.split(":")) for a in sys.argv[2:]))' "$HA" "$@"
+}
+# hb_promised N SHARE: the members whose promise node N holds for SHARE.
+hb_promised() {
+	$PY -c 'import json,sys
+try: print(" ".join(m["node"] for m in json.load(open(sys.argv[1]))["heartbeat"]["members"] if m["promise_s"] > 0))
+except Exception: print("")' "$HA/$1/$1.state.$2.health"
+}
+# up_call UA I: the Call-ID of the UA's call I if it is up, else "".
+up_call() {
+	$PY -c 'import json,sys
+try: print(next((k for k, v in json.load(open(sys.argv[1])).items() if k.startswith("ha-%s-" % sys.argv[2]) and v == "up"), ""))
+except Exception: print("")' "$HA/$1/uac.state" "$2"
+}
 has_addr() { in_ns "$(ns_of "$1")" ip -o addr show dev acc0 | grep -q " $2/"; }
 
 # scaleout_topology: node a in the topology's proxy namespace (its virtual
@@ -78,11 +108,19 @@ scaleout_topology() {
 	done
 }
 
+# The nodes of each share (keepalived's priorities: ka_start below).
+declare -A SHARE_NODES=([s1]="a b c" [s2]="b c")
 # node_cfg N SHARES: node N's configuration (the same realms and pairs on
-# every node), in the shares named (s1, s2: YAML list items).
+# every node), in the shares named (s1, s2: YAML list items), with the
+# heartbeat on its own core address to the other nodes of its shares.
 node_cfg() {
-	local n=$1 s
+	local n=$1 s m members=
 	shift
+	for s in "$@"; do
+		for m in ${SHARE_NODES[$s]}; do
+			[ "$m" != "$n" ] && [[ " $members " != *" $m "* ]] && members+=" $m"
+		done
+	done
 	mkdir -p "$HA/$n"
 	{
 		cat <<-EOF
@@ -101,10 +139,18 @@ node_cfg() {
 			  redis: $REDIS_IP:$REDIS_PORT
 			  node: $n
 			  lease_ms: 1500
-			  shares:
+			  heartbeat: ${OWN_CORE[$n]}:7400
+			  heartbeat_key: $HA/hb.key
+			  members:
 		EOF
+		for m in $members; do
+			echo "    - {node: $m, heartbeat: ${OWN_CORE[$m]}:7400}"
+		done
+		echo "  shares:"
 		for s in "$@"; do
-			echo "    - {name: $s, realms: [acc${s#s}, core${s#s}]}"
+			echo "    - name: $s"
+			echo "      realms: [acc${s#s}, core${s#s}]"
+			echo "      members: [$(echo ${SHARE_NODES[$s]} | tr ' ' '\n' | grep -vx "$n" | paste -sd, -)]"
 		done
 	} >"$HA/$n.yaml"
 }
@@ -219,6 +265,7 @@ sip_spawn core redis-server --bind "$REDIS_IP" --port "$REDIS_PORT" --save '' --
 wait_for 5 eval 'rcli ping >/dev/null 2>&1'
 
 # --- follow ---------------------------------------------------------------------
+hb_key "$HA/hb.key"
 node_cfg a s1
 node_cfg b s1 s2
 node_cfg c s1 s2
@@ -272,6 +319,128 @@ check "follow: redis holds each share's stream and live calls" \
 check_eq "follow: c's copies relayed nothing, nor b's of s1" "0 0 0" "$(packets_on c s1) $(packets_on c s2) $(packets_on b s1)"
 check_eq "follow: c's metrics: standby for s1 and s2" "1 1" \
 	"$(metric c 'natproxy_cluster_share_role{share="s1",role="standby"}') $(metric c 'natproxy_cluster_share_role{share="s2",role="standby"}')"
+
+check "follow: the heartbeat: every member of every share heard, each saying standby or active as it is" \
+	wait_for 3 eval '[ "$(hb_says a:s1 b:s1 b:s2 c:s1 c:s2)" = "b=standby,c=standby a=active,c=standby c=standby a=active,b=standby b=active" ]'
+
+# --- redis-away: the nodes cut from redis for AWAY s ---------------------------
+# nftables in every node's namespace drop what goes to redis and comes from
+# it, for 5 leases and more (AWAY s sampled, then the checks): a acts for s1 on b's and c's
+# word, b for s2 on c's (the heartbeat: each echoes the active node's
+# beats, and so promises not to take the share); nobody promotes. During
+# it terminal A sets up one more call through s1 and ends it with a BYE:
+# a bills it at once (its end waits in a's queue); B's registration is
+# kept alive by b. When redis answers again a and b hold their leases, the
+# call's end reaches np:charging once, and c (and b for s1) follows again
+# with exactly the active nodes' flows.
+AWAY=${HA_SCALEOUT_AWAY:-6}
+redis_cut() {
+	local n
+	for n in a b c; do
+		in_ns "$(ns_of $n)" nft -f - <<-EOF || return 1
+			table ip ha_noredis {
+				chain input { type filter hook input priority filter; policy accept; ip saddr $REDIS_IP drop; }
+				chain output { type filter hook output priority filter; policy accept; ip daddr $REDIS_IP drop; }
+			}
+		EOF
+	done
+}
+redis_heal() { local n; for n in a b c; do in_ns "$(ns_of $n)" nft delete table ip ha_noredis; done; }
+# roles_all: every share's role on every node, one line (a s1, b s1 s2, c
+# s1 s2), read in one go.
+roles_all() {
+	$PY -c 'import json,sys
+def role(p):
+    try: return json.load(open(p))["role"]
+    except Exception: return "-"
+print(*(role("%s/%s/%s.state.%s.health" % (sys.argv[1], n, n, s)) for n, s in
+        (("a", "s1"), ("b", "s1"), ("b", "s2"), ("c", "s1"), ("c", "s2"))))' "$HA"
+}
+# flows_on N SHARE: node N's flows on SHARE's addresses (their local
+# address and port), sorted.
+flows_on() {
+	local acc=$S1_ACC core=$S1_CORE
+	[ "$2" = s2 ] && acc=$S2_ACC core=$S2_CORE
+	ctl_of "$1" flows --json 2>/dev/null | $PY -c 'import json,sys
+fl = (json.loads(l) for l in sys.stdin if l.startswith("{"))
+print(" ".join(sorted(f["local"] for f in fl if f["local"].rsplit(":", 1)[0] in sys.argv[1:])))' "$acc" "$core"
+}
+ROLES=$HA/roles.txt
+: >"$ROLES"
+a_pkts=$(packets_on a s1) b_pkts=$(packets_on b s2) b_ka=$(share_health b s2 keepalives_sent)
+T_AWAY=$(mono)
+t0=$(date +%s.%N)
+redis_cut
+touch "$HA/ua1/more"
+away_end=$(($(date +%s%N) / 1000000 + AWAY * 1000))
+EARLY=
+while [ "$(($(date +%s%N) / 1000000))" -lt "$away_end" ]; do
+	roles_all >>"$ROLES"
+	if [ -z "$EARLY" ] && [ -n "$(up_call ua1 "$CALLS")" ]; then
+		EARLY=$(up_call ua1 "$CALLS")
+		sleep 1 # media of the call, then its BYE
+		touch "$HA/ua1/end-$CALLS"
+	fi
+	sleep 0.3
+done
+check "redis-away: a, b and c lost redis" \
+	wait_for 3 eval '[ "$(share_health a s1 redis) $(share_health b s2 redis) $(share_health c s1 redis)" = "down down down" ]'
+check "redis-away: a acted for s1, b for s2, and no standby promoted, for the first ${AWAY} s (sampled every 0.3 s)" \
+	eval '[ -s "$ROLES" ] && ! grep -qv "^active standby active standby standby\$" "$ROLES"'
+check_eq "redis-away: none isolated, none fenced (health): each acted on its members' promises" "0 0 0 0" \
+	"$(share_health a s1 isolations) $(share_health b s2 isolations) $(share_health a s1 fencings) $(share_health b s2 fencings)"
+check_eq "redis-away: the lease's time at redis long over, the promises hold: b and c promise a s1, c promises b s2" "b c|c" \
+	"$(hb_promised a s1)|$(hb_promised b s2)"
+check "redis-away: one more call set up through s1 (a) and ended with a BYE, answered" \
+	wait_for 5 eval '[ -n "$EARLY" ] && [ "$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$HA/ua1/uac.state" "$EARLY")" = ended ]'
+check_eq "redis-away: a billed it at once, unconfirmed (redis away), once" "1 1" \
+	"$(grep -c "\"call_id\": \"$EARLY\"" "$HA/a/charging-a.log") $(share_health a s1 records_unconfirmed)"
+check "redis-away: media went on through a (s1) and b (s2)" \
+	eval '[ "$(packets_on a s1)" -gt "$a_pkts" ] && [ "$(packets_on b s2)" -gt "$b_pkts" ]'
+b_ka_away=$(($(share_health b s2 keepalives_sent) - b_ka))
+check "redis-away: b's keepalives to B went on ($b_ka_away sent meanwhile)" test "$b_ka_away" -gt 0
+redis_heal
+T_HEAL=$(mono)
+diag "redis-away: redis unreachable from every node for $(echo "$(date +%s.%N) - $t0" | bc) s, roles sampled $(wc -l <"$ROLES") times"
+check "redis-away: healed, a and b hold their leases again" \
+	wait_for 10 eval '[ "$(rcli get np:s1:lease) $(rcli get np:s2:lease)" = "a b" ]'
+check "redis-away: the call's end reached np:charging once" \
+	wait_for 5 eval '[ "$(rcli lrange np:charging 0 -1 | grep -c "$EARLY")" = 1 ]'
+check "redis-away: c follows s1 and s2 again with exactly a's and b's flows, b s1 with a's" \
+	wait_for 10 eval '[ "$(flows_on c s1)" = "$(flows_on a s1)" ] && [ "$(flows_on c s2)" = "$(flows_on b s2)" ] && [ "$(flows_on b s1)" = "$(flows_on a s1)" ] && [ "$(n_flows_of a)" = "$f $f 0 0" ]'
+diag "redis-away: the followers converged $(echo "$(mono) - $T_HEAL" | bc) s after redis answered"
+check_eq "redis-away: no standby ever promoted (b for s1, c for both)" "0 0 0" \
+	"$(share_health b s1 promotions) $(share_health c s1 promotions) $(share_health c s2 promotions)"
+
+# --- hb-cut: c cut from the heartbeat, every node still reaches redis ----------
+# c hears no member and none hears it (UDP to and from port 7400 dropped in
+# its namespace; VRRP and redis untouched): the leases decide, as they
+# would without a heartbeat. a and b act on, c stands by for both shares
+# (it sees them held), the active nodes' health says c unheard.
+# transitions: every share's promotions, fencings and isolations, summed.
+transitions() {
+	$PY -c 'import json,sys
+t = 0
+for n, s in (("a", "s1"), ("b", "s1"), ("b", "s2"), ("c", "s1"), ("c", "s2")):
+    h = json.load(open("%s/%s/%s.state.%s.health" % (sys.argv[1], n, n, s)))
+    t += h["promotions"] + h["fencings"] + h["isolations"]
+print(t)' "$HA"
+}
+trans=$(transitions)
+in_ns proxyc nft -f - <<-EOF
+	table ip ha_nobeat {
+		chain input { type filter hook input priority filter; policy accept; udp dport 7400 drop; udp sport 7400 drop; }
+		chain output { type filter hook output priority filter; policy accept; udp dport 7400 drop; udp sport 7400 drop; }
+	}
+EOF
+check "hb-cut: a hears c no more (s1), b neither (s1, s2); c hears nobody (health)" \
+	wait_for 4 eval '[ "$(hb_says a:s1 b:s1 b:s2 c:s1 c:s2)" = "b=standby,c=unheard a=active,c=unheard c=unheard a=unheard,b=unheard b=unheard" ]'
+check_eq "hb-cut: ... and a and b act on, c stands by, the leases theirs, no share changed role meanwhile" \
+	"active standby active standby standby a b $trans" \
+	"$(roles_all) $(rcli get np:s1:lease) $(rcli get np:s2:lease) $(transitions)"
+in_ns proxyc nft delete table ip ha_nobeat
+check "hb-cut: healed, every member heard again" \
+	wait_for 3 eval '[ "$(hb_says a:s1 b:s2 c:s1)" = "b=standby,c=standby c=standby a=active,b=standby" ]'
 
 # --- kill-a ---------------------------------------------------------------------
 count_out c s2
@@ -359,7 +528,7 @@ check "bye: no record waits for redis" \
 	wait_for 5 eval '[ "$(share_health c s1 records_waiting) $(share_health c s2 records_waiting)" = "0 0" ]'
 RES=$HA/result.txt
 $PY - "$HA/ua1/uac.json" "$HA/ua2/uac.json" "$HA/ua1/uas.json" "$HA/c/charging-c.log" \
-	"$HA/a/charging-a.log" "$HA/b/charging-b.log" "$T_KILL_A" "$T_KILL_B" "$T_BYE" >"$RES" <<-'EOF'
+	"$HA/a/charging-a.log" "$HA/b/charging-b.log" "$T_KILL_A" "$T_KILL_B" "$T_BYE" "$EARLY" "$T_AWAY" "$T_HEAL" >"$RES" <<-'EOF'
 	import json, sys
 	uas = json.load(open(sys.argv[3]))
 	def recs(path):
@@ -369,33 +538,39 @@ $PY - "$HA/ua1/uac.json" "$HA/ua2/uac.json" "$HA/ua1/uas.json" "$HA/c/charging-c
 	        return []
 	rc, ra, rb = recs(sys.argv[4]), recs(sys.argv[5]), recs(sys.argv[6])
 	t_a, t_b, t_bye = (float(x) for x in sys.argv[7:10])
+	early = sys.argv[10]  # the call set up and ended through a while redis was away
+	t_away, t_heal = float(sys.argv[11]), float(sys.argv[12])
 	def gap(gaps, since, until):
 	    g = [d for at, d in gaps if since - 0.5 <= at <= until]
 	    return max(g) if g else 0.0
-	for share, path, killed in (("s1", sys.argv[1], t_a), ("s2", sys.argv[2], t_b)):
+	for share, path, killed, killer in (("s1", sys.argv[1], t_a, "a"), ("s2", sys.argv[2], t_b, "b")):
 	    for cid, u in sorted(json.load(open(path)).items()):
 	        f = uas.get(cid, {})
-	        mine = [r for r in rc if r["call_id"] == cid]
-	        r = mine[0] if mine else {}
+	        by = {n: [r for r in recs_n if r["call_id"] == cid] for n, recs_n in (("a", ra), ("b", rb), ("c", rc))}
+	        ender = "a" if cid == early else "c"
+	        r = by[ender][0] if by[ender] else {}
+	        took = (r.get("takeover") or {}).get("from", "-")
 	        print("call", cid, "share", share, "bye_ok", int(u["bye_ok"]), "far_bye", int(f.get("bye", False)),
-	              "records_c", len(mine), "records_a", sum(x["call_id"] == cid for x in ra),
-	              "records_b", sum(x["call_id"] == cid for x in rb),
-	              "takeover_from", (r.get("takeover") or {}).get("from", "-"),
+	              "ender", ender, "records_end", len(by[ender]),
+	              "records_else", sum(len(v) for n, v in by.items() if n != ender),
+	              "takeover_ok", int(took == ("-" if cid == early else killer)), "takeover_from", took,
 	              "gap_terminal", gap(u["gaps"], killed, t_bye), "gap_far", gap(f.get("gaps", []), killed, t_bye),
+	              "gap_away", max(gap(u["gaps"], t_away, t_heal), gap(f.get("gaps", []), t_away, t_heal)),
 	              "rec_up", sum(s["from_terminal"]["packets"] for s in r.get("streams", [])),
 	              "far_received", f.get("received", -1), "term_received", u["received"])
 EOF
 sed 's/^/# /' "$RES"
 field() { awk -v k="$1" -v s="${2:-}" '{for (i = 1; i < NF; i++) if ($i == "share") sh = $(i + 1); for (i = 1; i < NF; i++) if ($i == k && (s == "" || sh == s)) print $(i + 1)}' "$RES"; }
 all_eq() { local v; for v in $(field "$1" "${3:-}"); do [ "$v" = "$2" ] || return 1; done; [ "$(field "$1" "${3:-}" | wc -l)" -gt 0 ]; }
-check_eq "bye: a result line per call" "$((2 * CALLS))" "$(grep -c '^call ' "$RES")"
-check "bye: every call ended with a BYE through c, answered 200" all_eq bye_ok 1
+N_CALLS=$((2 * CALLS + 1)) # and the one set up and ended while redis was away
+check_eq "bye: a result line per call" "$N_CALLS" "$(grep -c '^call ' "$RES")"
+check "bye: every call ended with a BYE, answered 200" all_eq bye_ok 1
 check "bye: ... which reached the far end" all_eq far_bye 1
-check "bye: exactly one charging record per call, by c (which ended it)" all_eq records_c 1
-check "bye: ... none by a or b" eval 'all_eq records_a 0 && all_eq records_b 0'
-check "bye: s1's records say taken over from a, s2's from b" \
-	eval 'all_eq takeover_from a s1 && all_eq takeover_from b s2'
-check_eq "bye: redis' np:charging holds each call once" "$((2 * CALLS)) $((2 * CALLS))" \
+check "bye: exactly one charging record per call, by the node that ended it (c; a the one ended while redis was away)" \
+	all_eq records_end 1
+check "bye: ... none by the others" all_eq records_else 0
+check "bye: s1's records say taken over from a, s2's from b (the call a ended: no takeover)" all_eq takeover_ok 1
+check_eq "bye: redis' np:charging holds each call once" "$N_CALLS $N_CALLS" \
 	"$(rcli llen np:charging) $(rcli lrange np:charging 0 -1 | grep -o '"call_id": "[^"]*"' | sort -u | wc -l)"
 # The media at the terminals went on through each takeover: no pause
 # longer than the address move (keepalived: 3 adverts and the skew).
@@ -404,12 +579,13 @@ below() {
 	local lim=$1 k
 	shift
 	for k in "$@"; do
-		[ "$(field "$k" | wc -l)" = "$((2 * CALLS))" ] || return 1
+		[ "$(field "$k" | wc -l)" = "$N_CALLS" ] || return 1
 		field "$k" | awk -v l="$lim" '$1 >= l {f = 1} END {exit f}' || return 1
 	done
 }
 check "bye: no pause of 2.5 s or more at the terminals or the far end after either kill" \
 	below 2.5 gap_terminal gap_far
+check "bye: no pause of 1 s or more in any call's media while redis was away" below 1 gap_away
 # The records count both nodes' packets: never more than arrived, and
 # under by at most what the killed node relayed after its last
 # replication and until the addresses moved (a second each, at 50
@@ -419,4 +595,5 @@ counts_ok() {
 }
 check "bye: each record's packets from the terminal: never more than the far end received, at most 3 s under" counts_ok
 diag "largest media gap after the kill, per call (terminal/far end, s): $(paste -d/ <(field gap_terminal) <(field gap_far) | tr '\n' ' ')"
+diag "largest media gap while redis was away, per call (s): $(field gap_away | tr '\n' ' ')"
 tap_done

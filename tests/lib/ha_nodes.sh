@@ -87,3 +87,7 @@ ka_globals() {
 		}
 	EOG
 }
+
+# hb_key FILE: a heartbeat key (docs/ha.md, heartbeat_key): 32 random
+# bytes as 64 hex digits, the file readable and writable by its owner only.
+hb_key() { (umask 077 && openssl rand -hex 32 >"$1"); }

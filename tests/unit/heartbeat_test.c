@@ -7,6 +7,11 @@
  * cut-short or stale datagram is refused, counted by reason, and changes
  * neither what the peer is said to be nor its promise. Two real threads
  * with the same key hear each other; with different keys neither does.
+ * Scale-out (test_members): a node in two shares with two fake members,
+ * Redis away: it acts for a share only while every member of it has
+ * echoed its beats of that share; a member's word for one share is not
+ * its word for another; a standby may not take a share a member says it
+ * acts for.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -220,9 +225,10 @@ static void loopback(struct np_sockaddr *a, int port)
 	a->port = port;
 }
 
-/* The node's next beat to the fake (sent from now on: those queued
- * are passed over), within 1 s: 0, or -1. */
-static int fake_hear(struct fake *f, struct np_beat *out)
+/* The node's next beat to the fake for share (NULL: any; sent from now
+ * on: those queued are passed over), within 1 s: 0, or -1. */
+static int fake_hear_for(struct fake *f, const char *share,
+			 struct np_beat *out)
 {
 	struct pollfd pfd = { .fd = f->fd, .events = POLLIN };
 	char buf[NP_BEAT_MAX];
@@ -235,10 +241,16 @@ static int fake_hear(struct fake *f, struct np_beat *out)
 		if (poll(&pfd, 1, 100) <= 0)
 			continue;
 		n = recv(f->fd, buf, sizeof(buf), 0);
-		if (n > 0 && !np_beat_parse(buf, n, f->key, f->key_len, out))
+		if (n > 0 && !np_beat_parse(buf, n, f->key, f->key_len, out) &&
+		    (!share || !strcmp(out->share, share)))
 			return 0;
 	}
 	return -1;
+}
+
+static int fake_hear(struct fake *f, struct np_beat *out)
+{
+	return fake_hear_for(f, NULL, out);
 }
 
 /* What the node made of all it heard so far: taken or refused. */
@@ -246,7 +258,7 @@ static uint64_t judged(struct np_peer *p)
 {
 	struct np_peer_stats st;
 
-	np_peer_stats(p, now_ms(), &st);
+	np_peer_stats(p, 0, now_ms(), &st);
 	return st.heard + st.bad;
 }
 
@@ -334,14 +346,14 @@ static void test_running(struct tap *t)
 	}
 	f.p = p;
 	/* The node says it is active, its lease good for a minute. */
-	np_peer_set(p, NP_PEER_ACTIVE, now_ms() + 60000);
+	np_peer_set(p, 0, NP_PEER_ACTIVE, now_ms() + 60000);
 
 	/* Its first beat, before it heard anything from us: stale. */
 	tap_check(t, !fake_hear(&f, &heard) && heard.state == NP_PEER_ACTIVE &&
 			     !heard.ack_boot,
 		  "running: the node's beat, MAC'd with the key, acks nothing");
 	n_first = fake_send(&f, NP_PEER_STANDBY, NULL, 0, first, key, 32);
-	np_peer_stats(p, now_ms(), &st);
+	np_peer_stats(p, 0, now_ms(), &st);
 	tap_check(t, st.refused[NP_PEER_REFUSED_STALE] == 1 && !st.heard &&
 			     st.peer == NP_PEER_UNHEARD,
 		  "running: a new run of the peer acking nothing: stale, "
@@ -352,7 +364,7 @@ static void test_running(struct tap *t)
 		  "running: the node acks the stale beat (the handshake)");
 	n_echoed = fake_send(&f, NP_PEER_STANDBY, &heard, heard.seq, echoed,
 			     key, 32);
-	np_peer_stats(p, now_ms(), &st);
+	np_peer_stats(p, 0, now_ms(), &st);
 	promise = st.echo_until;
 	tap_check(t, st.heard == 1 && st.peer == NP_PEER_STANDBY &&
 			     promise > 0,
@@ -368,17 +380,17 @@ static void test_running(struct tap *t)
 	fake_send_raw(&f, buf, n);
 	n = np_beat_format(buf, sizeof(buf), &f.b, key, 32);
 	fake_send_raw(&f, buf, n - 1);
-	np_peer_stats(p, now_ms(), &st);
+	np_peer_stats(p, 0, now_ms(), &st);
 	tap_check(t, st.refused[NP_PEER_REFUSED_MAC] == 4 && st.heard == 1 &&
 			     st.peer == NP_PEER_STANDBY &&
-			     !np_peer_active(p, now_ms()),
+			     !np_peer_active(p, 0, now_ms()),
 		  "running: 4 forged or damaged 'active' beats: refused (mac), "
 		  "the peer still standby");
 
 	/* Played back: the handshake's stale beat and the taken one. */
 	fake_send_raw(&f, echoed, n_echoed);
 	fake_send_raw(&f, first, n_first);
-	np_peer_stats(p, now_ms(), &st);
+	np_peer_stats(p, 0, now_ms(), &st);
 	tap_check(t, st.refused[NP_PEER_REFUSED_REPLAY] == 2 && st.heard == 1 &&
 			     st.echo_until == promise,
 		  "running: beats played back: refused (replay), the promise "
@@ -391,9 +403,9 @@ static void test_running(struct tap *t)
 	f.b.seq = 1000;
 	sleep_ms(300);
 	fake_send(&f, NP_PEER_ACTIVE, &heard, 0, buf, key, 32);
-	np_peer_stats(p, now_ms(), &st);
+	np_peer_stats(p, 0, now_ms(), &st);
 	tap_check(t, st.refused[NP_PEER_REFUSED_STALE] == 2 &&
-			     st.heard == 1 && !np_peer_active(p, now_ms()),
+			     st.heard == 1 && !np_peer_active(p, 0, now_ms()),
 		  "running: another run's 'active' acking an old beat: "
 		  "refused (stale), not active");
 	f.b = old;
@@ -407,21 +419,237 @@ static void test_running(struct tap *t)
 		send_judged(&f, other, buf, n);
 		close(other);
 	}
-	np_peer_stats(p, now_ms(), &st);
+	np_peer_stats(p, 0, now_ms(), &st);
 	tap_check(t, st.refused[NP_PEER_REFUSED_SENDER] == 1,
 		  "running: from another address: refused (sender)");
 
 	/* The same run goes on: the next beat is heard, "active" at last. */
 	fake_hear(&f, &heard);
 	fake_send(&f, NP_PEER_ACTIVE, &heard, 0, buf, key, 32);
-	np_peer_stats(p, now_ms(), &st);
+	np_peer_stats(p, 0, now_ms(), &st);
 	tap_check(t, st.heard == 2 && st.peer == NP_PEER_ACTIVE &&
-			     np_peer_active(p, now_ms()) &&
+			     np_peer_active(p, 0, now_ms()) &&
 			     st.bad == 9,
 		  "running: the peer's next beat heard (active); %llu refused "
 		  "in all", (unsigned long long)st.bad);
 	np_peer_stop(p);
 	close(f.fd);
+}
+
+
+/* Fake f for share: its beat saying state, acking the node's beat heard
+ * and echoing echo (0: none). */
+static void member_says(struct fake *f, const char *share,
+			enum np_peer_state state, const struct np_beat *heard,
+			uint64_t echo, char *buf, int *n)
+{
+	char tmp[NP_BEAT_MAX];
+
+	snprintf(f->b.share, sizeof(f->b.share), "%s", share);
+	*n = fake_send(f, state, heard, echo, buf ? buf : tmp, key, 32);
+}
+
+/* A fake member named node of boot, on its own port, for node p at
+ * node_port. */
+static int fake_member(struct fake *f, const char *node, uint64_t boot,
+		       int node_port)
+{
+	int port = udp_any(&f->fd);
+
+	f->key = key;
+	f->key_len = 32;
+	f->node.sin_family = AF_INET;
+	f->node.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	f->node.sin_port = htons(node_port);
+	snprintf(f->b.node, sizeof(f->b.node), "%s", node);
+	f->b.boot = boot;
+	return port;
+}
+
+/* Member f's handshake for share: a first beat (stale), then one acking
+ * the node's answer, yielding and echoing it; what it heard in *heard. */
+static void handshake(struct fake *f, const char *share,
+		      struct np_beat *heard)
+{
+	member_says(f, share, NP_PEER_STANDBY, NULL, 0, NULL, &(int){ 0 });
+	fake_hear_for(f, share, heard);
+	member_says(f, share, NP_PEER_STANDBY, heard, heard->seq, NULL,
+		    &(int){ 0 });
+}
+
+/*
+ * Scale-out: node c in shares s1 (members a and b) and s2 (member b), a
+ * and b fakes. Redis is away (c's lease at Redis long over): c acts for
+ * s1 only while both a and b have echoed its beats of s1; a standby for
+ * s2 never takes it while b says "active" for s2; a member's word for
+ * one share is not its word for another; a member's beat for a share it
+ * is not in, played back or forged changes nothing.
+ */
+/* ms: longer than LEASE, so that a loaded machine's scheduling does not
+ * outlast a promise between two steps (800 ms of it). */
+#define MEMBERS_LEASE 1200
+
+static void test_members(struct tap *t)
+{
+	struct np_cluster_config c;
+	struct np_peer_stats st;
+	struct np_peer *p = NULL;
+	struct fake a = { 0 }, b = { 0 };
+	struct np_beat heard, s2beat;
+	char buf[NP_BEAT_MAX], echoed[NP_BEAT_MAX];
+	int port, pa, pb, tmp, n_echoed, n;
+	double end;
+
+	port = udp_any(&tmp);
+	close(tmp);
+	pa = fake_member(&a, "a", 0xa0a0a0a0a0a0a0a1ULL, port);
+	pb = fake_member(&b, "b", 0xb0b0b0b0b0b0b0b1ULL, port);
+	if (port < 0 || pa < 0 || pb < 0) {
+		tap_skip(t, "no loopback UDP", "members");
+		return;
+	}
+	memset(&c, 0, sizeof(c));
+	snprintf(c.node, sizeof(c.node), "c");
+	c.lease_ms = MEMBERS_LEASE;
+	loopback(&c.heartbeat, port);
+	snprintf(c.members[0].node, sizeof(c.members[0].node), "a");
+	loopback(&c.members[0].heartbeat, pa);
+	snprintf(c.members[1].node, sizeof(c.members[1].node), "b");
+	loopback(&c.members[1].heartbeat, pb);
+	c.n_members = 2;
+	snprintf(c.shares[0].name, sizeof(c.shares[0].name), "s1");
+	c.shares[0].members = 3;
+	snprintf(c.shares[1].name, sizeof(c.shares[1].name), "s2");
+	c.shares[1].members = 2;
+	c.n_shares = 2;
+	memcpy(c.heartbeat_key, KEY, 32);
+	c.heartbeat_key_len = 32;
+	if (np_peer_start(&p, &c)) {
+		tap_skip(t, "cannot bind", "members");
+		close(a.fd);
+		close(b.fd);
+		return;
+	}
+	a.p = b.p = p;
+	/* Active for s1 with its lease at Redis over: Redis away. */
+	np_peer_set(p, 0, NP_PEER_ACTIVE, now_ms() - 1);
+	np_peer_set(p, 1, NP_PEER_STANDBY, 0);
+	tap_check(t, !np_peer_acting(p, 0, now_ms()),
+		  "members: redis away, nobody's promise: c does not act "
+		  "for s1");
+	tap_check(t, !fake_hear_for(&a, "s1", &heard) &&
+			     heard.state == NP_PEER_ISOLATED &&
+			     !fake_hear_for(&b, "s2", &s2beat) &&
+			     s2beat.state == NP_PEER_STANDBY,
+		  "members: c's beats: s1 to a isolated, s2 to b standby");
+	tap_check(t, fake_hear_for(&a, "s2", &heard) < 0,
+		  "members: a, not in s2, gets no beat of s2");
+
+	/* a promises for s1 (its echo of a beat saying "active": c's lease
+	 * held for that moment); b says nothing yet. */
+	np_peer_set(p, 0, NP_PEER_ACTIVE, now_ms() + 60000);
+	handshake(&a, "s1", &heard);
+	np_peer_set(p, 0, NP_PEER_ACTIVE, now_ms() - 1);
+	np_peer_stats(p, 0, now_ms(), &st);
+	tap_check(t, st.n_members == 2 && st.members[0].says == NP_PEER_STANDBY &&
+			     st.members[0].promise_ms > 0 &&
+			     st.members[1].says == NP_PEER_UNHEARD &&
+			     !np_peer_acting(p, 0, now_ms()),
+		  "members: a echoed, b silent: c still does not act for s1 "
+		  "(every member must have promised)");
+
+	/* b's handshake, echoing c's beat of s2 in its beat of s1: no
+	 * promise for s1. */
+	member_says(&b, "s2", NP_PEER_STANDBY, NULL, 0, NULL, &n);
+	fake_hear_for(&b, "s2", &s2beat);
+	member_says(&b, "s1", NP_PEER_STANDBY, &s2beat, s2beat.seq, NULL, &n);
+	np_peer_stats(p, 0, now_ms(), &st);
+	tap_check(t, st.members[1].says == NP_PEER_STANDBY &&
+			     st.members[1].promise_ms <= 0 &&
+			     !np_peer_acting(p, 0, now_ms()),
+		  "members: b's echo of c's beat of s2, in its beat of s1: "
+		  "no promise for s1");
+	/* Both a and b echo c's beats of s1 (now, c's beats say active
+	 * again: fresh ones). */
+	np_peer_set(p, 0, NP_PEER_ACTIVE, now_ms() + 60000);
+	fake_hear_for(&a, "s1", &heard);
+	member_says(&a, "s1", NP_PEER_STANDBY, &heard, heard.seq, NULL, &n);
+	fake_hear_for(&b, "s1", &heard);
+	member_says(&b, "s1", NP_PEER_STANDBY, &heard, heard.seq, echoed,
+		    &n_echoed);
+	np_peer_set(p, 0, NP_PEER_ACTIVE, now_ms() - 1);
+	np_peer_stats(p, 0, now_ms(), &st);
+	tap_check(t, np_peer_acting(p, 0, now_ms()) && st.echo_until > now_ms() &&
+			     st.members[0].promise_ms > 0 &&
+			     st.members[1].promise_ms > 0,
+		  "members: a and b both echoed c's beats of s1: c acts for "
+		  "s1 with redis away (for %.0f ms more)",
+		  st.echo_until - now_ms());
+
+	/* b says "active" for s2: c, standby for s2, may not take it; s1
+	 * is not concerned. */
+	member_says(&b, "s2", NP_PEER_ACTIVE, &s2beat, 0, NULL, &n);
+	tap_check(t, np_peer_active(p, 1, now_ms()) &&
+			     !np_peer_take(p, 1, now_ms()) &&
+			     !np_peer_active(p, 0, now_ms()),
+		  "members: b active for s2: c may not take s2; s1 has no "
+		  "active member");
+	/* a is not in s2: its "active" for s2 is refused, and so are b's
+	 * echo played back and a forged "active" of a for s1. */
+	np_peer_stats(p, NP_PEER_NODE, now_ms(), &st);
+	{
+		uint64_t sender = st.refused[NP_PEER_REFUSED_SENDER],
+			 replay = st.refused[NP_PEER_REFUSED_REPLAY],
+			 mac = st.refused[NP_PEER_REFUSED_MAC];
+
+		member_says(&a, "s2", NP_PEER_ACTIVE, &heard, 0, NULL, &n);
+		fake_send_raw(&b, echoed, n_echoed);
+		snprintf(a.b.share, sizeof(a.b.share), "s1");
+		a.b.state = NP_PEER_ACTIVE;
+		a.b.seq++;
+		n = np_beat_format(buf, sizeof(buf), &a.b,
+				   (const unsigned char *)"X" KEY, 32);
+		fake_send_raw(&a, buf, n);
+		np_peer_stats(p, NP_PEER_NODE, now_ms(), &st);
+		tap_check(t, st.refused[NP_PEER_REFUSED_SENDER] == sender + 1 &&
+				     st.refused[NP_PEER_REFUSED_REPLAY] ==
+					     replay + 1 &&
+				     st.refused[NP_PEER_REFUSED_MAC] == mac + 1 &&
+				     !np_peer_active(p, 0, now_ms()) &&
+				     np_peer_acting(p, 0, now_ms()),
+			  "members: a's beat for s2 (not its share), b's "
+			  "played back, a forged 'active' for s1: refused "
+			  "(sender, replay, mac), nothing changed");
+		tap_check(t, st.n_members == 2 && st.members[0].refused >= 1 &&
+				     st.members[1].refused >= 1 &&
+				     st.members[0].heard >= 2 &&
+				     st.members[0].heard_ms >= 0,
+			  "members: the node's counters per member (heard, "
+			  "refused, last heard)");
+	}
+
+	/* Nobody echoes any more: the promises end, c stops acting for s1
+	 * and says so. */
+	end = now_ms() + 2 * MEMBERS_LEASE;
+	while (np_peer_acting(p, 0, now_ms()) && now_ms() < end)
+		sleep_ms(5);
+	tap_check(t, !np_peer_acting(p, 0, now_ms()) &&
+			     !fake_hear_for(&a, "s1", &heard) &&
+			     heard.state == NP_PEER_ISOLATED,
+		  "members: the echoes stop: c stops acting for s1 once "
+		  "the first promise ends; its beats say isolated");
+	/* b silent for s2 for NP_PEER_DEAD: c may take s2 now; its beats to
+	 * b for s2 then say taking, with no echo. */
+	sleep_ms((int)NP_PEER_DEAD(MEMBERS_LEASE) + 20);
+	n = !np_peer_active(p, 1, now_ms()) + 2 * np_peer_take(p, 1, now_ms());
+	n += 4 * !fake_hear_for(&b, "s2", &heard);
+	tap_check(t, n == 7 && heard.state == NP_PEER_TAKING && !heard.echo,
+		  "members: b silent for s2: c may take it, and its beats "
+		  "stop echoing (taking) (%d %s)", n,
+		  np_peer_state_names[heard.state]);
+	np_peer_stop(p);
+	close(a.fd);
+	close(b.fd);
 }
 
 /* Two heartbeat threads: a with key ka, b with kb; what each heard in
@@ -445,10 +673,10 @@ static void pair_run(const char *ka, const char *kb, struct np_peer_stats *sa,
 		np_peer_stop(a);
 		return;
 	}
-	np_peer_set(a, NP_PEER_ACTIVE, now_ms() + 60000);
+	np_peer_set(a, 0, NP_PEER_ACTIVE, now_ms() + 60000);
 	sleep_ms(500);
-	np_peer_stats(a, now_ms(), sa);
-	np_peer_stats(b, now_ms(), sb);
+	np_peer_stats(a, 0, now_ms(), sa);
+	np_peer_stats(b, 0, now_ms(), sb);
 	np_peer_stop(a);
 	np_peer_stop(b);
 }
@@ -498,5 +726,6 @@ int main(void)
 	test_datagram(&t);
 	test_running(&t);
 	test_pair(&t);
+	test_members(&t);
 	return tap_done(&t);
 }

@@ -97,6 +97,37 @@ static void test_config(struct tap *t)
 		  "s.yaml:35:7: share 's1' listed twice" },
 		{ "  shares:\n    - s1\n",
 		  "s.yaml:33:7: a share must be a mapping" },
+		{ "  heartbeat: 10.0.0.3:7400\n" "  shares:\n    - name: s1\n"
+		  "      realms: [acc1, core1]\n",
+		  "s.yaml:30:3: heartbeat and members go together" },
+		{ "  members:\n    - {node: a, heartbeat: 10.0.0.1:7400}\n",
+		  "s.yaml:32:3: 'members' goes with 'shares'" },
+		{ "  heartbeat: 10.0.0.3:7400\n  members:\n"
+		  "    - {node: c, heartbeat: 10.0.0.1:7400}\n" "  shares:\n"
+		  "    - name: s1\n      realms: [acc1, core1]\n",
+		  "s.yaml:34:7: member 'c': the node itself" },
+		{ "  heartbeat: 10.0.0.3:7400\n  members:\n"
+		  "    - {node: a, heartbeat: 10.0.0.1:7400}\n"
+		  "    - {node: a, heartbeat: 10.0.0.2:7400}\n" "  shares:\n"
+		  "    - name: s1\n      realms: [acc1, core1]\n",
+		  "s.yaml:35:7: member 'a' listed twice" },
+		{ "  heartbeat: 10.0.0.3:7400\n  members:\n"
+		  "    - {node: a}\n" "  shares:\n"
+		  "    - name: s1\n      realms: [acc1, core1]\n",
+		  "s.yaml:34:7: a member needs 'node' and 'heartbeat'" },
+		{ "  heartbeat: 10.0.0.3:7400\n  members:\n"
+		  "    - {node: a, heartbeat: 10.0.0.1:7400}\n" "  shares:\n"
+		  "    - name: s1\n      realms: [acc1, core1]\n"
+		  "      members: [b]\n",
+		  "s.yaml:38:17: share 's1': member 'b' is not in cluster's "
+		  "members" },
+		{ "  shares:\n    - name: s1\n      realms: [acc1, core1]\n"
+		  "      members: [b]\n",
+		  "s.yaml:35:7: share 's1': members without a heartbeat" },
+		{ "  heartbeat: 10.0.0.3:7400\n  peer_heartbeat: 10.0.0.1:7400\n"
+		  "  members:\n    - {node: a, heartbeat: 10.0.0.1:7400}\n"
+		  "  shares:\n    - name: s1\n      realms: [acc1, core1]\n",
+		  "s.yaml:33:3: 'peer_heartbeat' goes with a pair" },
 	};
 	struct np_config cfg;
 	char err[256];
@@ -138,6 +169,28 @@ static void test_config(struct tap *t)
 		  "no share of it (never served)");
 	np_config_free(&cfg);
 
+	/* The heartbeat among members: s1's every member by default, s2's
+	 * those it names. */
+	ret = parse("  heartbeat: 10.0.0.3:7400\n  members:\n"
+		    "    - {node: a, heartbeat: 10.0.0.1:7400}\n"
+		    "    - {node: b, heartbeat: 10.0.0.2:7400}\n"
+		    "  shares:\n    - name: s1\n      realms: [acc1, core1]\n"
+		    "    - name: s2\n      realms: [acc2, core2]\n"
+		    "      members: [b]\n",
+		    &cfg, err, sizeof(err));
+	tap_check(t,
+		  !ret && cfg.cluster.n_members == 2 &&
+			  !strcmp(cfg.cluster.members[1].node, "b") &&
+			  cfg.cluster.members[1].heartbeat.port == 7400 &&
+			  cfg.cluster.heartbeat.port == 7400 &&
+			  cfg.cluster.shares[0].members == 3 &&
+			  cfg.cluster.shares[1].members == 2,
+		  "config: members and heartbeat: s1 every member (the "
+		  "default), s2 only b");
+	if (ret)
+		tap_diag("%s", err);
+	np_config_free(&cfg);
+
 	ret = parse("  peer: b\n", &cfg, err, sizeof(err));
 	tap_check(t,
 		  !ret && !cfg.cluster.n_shares &&
@@ -171,9 +224,13 @@ static void test_example(struct tap *t)
 		  !ret && !strcmp(cfg.cluster.node, "c") &&
 			  cfg.cluster.n_shares == 2 &&
 			  np_cluster_share_of_realm(&cfg.cluster, 1) == 0 &&
-			  np_cluster_share_of_realm(&cfg.cluster, 2) == 1,
+			  np_cluster_share_of_realm(&cfg.cluster, 2) == 1 &&
+			  cfg.cluster.n_members == 2 &&
+			  cfg.cluster.heartbeat.port == 7400 &&
+			  cfg.cluster.shares[0].members == 1 &&
+			  cfg.cluster.shares[1].members == 2,
 		  "configs/scaleout.yaml: node c in shares s1 (acc1, core1) "
-		  "and s2 (acc2, core2)");
+		  "and s2 (acc2, core2), its heartbeat to a (s1) and b (s2)");
 	if (!ret)
 		np_config_free(&cfg);
 }
