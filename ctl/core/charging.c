@@ -5,6 +5,7 @@
  * single append, so a record is in the file whole or not at all.
  */
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -95,6 +96,7 @@ void np_charge(struct np_core *core, const struct np_term *t,
 		np_err("call '%s': no memory for its charging record", call->id);
 		return;
 	}
+	__fsetlocking(f, FSETLOCKING_BYCALLER); /* this thread's alone */
 	fputs("{\"call_id\": ", f);
 	json_str(f, call->id);
 	fputs(", \"from\": ", f);
