@@ -289,29 +289,23 @@ static int slot_clear(const struct np_maps *maps, __u32 slot)
 	return err;
 }
 
-/*
- * The entry's counters plus the per-CPU copies at its slot: counts add up
- * (modulo 2^64: a copy may hold a take-back), first/last seen are min/max.
- */
-static int counters_sum(const struct np_maps *maps,
-			const struct np_flow_entry *e, struct np_counters *sum)
+/* The entry's own counters: what its owner CPU relayed. */
+static void sum_from_entry(struct np_counters *sum,
+			   const struct np_flow_entry *e)
 {
-	int ncpu = libbpf_num_possible_cpus(), cpu, i, err = 0;
-	struct np_counters *per_cpu;
-
 	memset(sum, 0, sizeof(*sum));
 	sum->packets = e->packets;
 	sum->bytes = e->bytes;
 	sum->last_seen_ns = e->last_seen_ns;
-	if (ncpu < 0)
-		return ncpu;
-	per_cpu = calloc(ncpu, sizeof(*per_cpu));
-	if (!per_cpu)
-		return -ENOMEM;
-	if (bpf_map_lookup_elem(maps->fd[NP_COUNTERS], &e->slot, per_cpu)) {
-		err = -errno;
-		goto out;
-	}
+}
+
+/* Every CPU's copy added: counts add up (modulo 2^64: a copy may hold a
+ * take-back), first/last seen are min/max. */
+static void sum_add_cpus(struct np_counters *sum,
+			 const struct np_counters *per_cpu, int ncpu)
+{
+	int cpu, i;
+
 	for (cpu = 0; cpu < ncpu; cpu++) {
 		const struct np_counters *c = &per_cpu[cpu];
 
@@ -327,9 +321,106 @@ static int counters_sum(const struct np_maps *maps,
 		if (c->last_seen_ns > sum->last_seen_ns)
 			sum->last_seen_ns = c->last_seen_ns;
 	}
-out:
+}
+
+/* The entry's counters plus the per-CPU copies at its slot. */
+static int counters_sum(const struct np_maps *maps,
+			const struct np_flow_entry *e, struct np_counters *sum)
+{
+	int ncpu = libbpf_num_possible_cpus(), err = 0;
+	struct np_counters *per_cpu;
+
+	sum_from_entry(sum, e);
+	if (ncpu < 0)
+		return ncpu;
+	per_cpu = calloc(ncpu, sizeof(*per_cpu));
+	if (!per_cpu)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(maps->fd[NP_COUNTERS], &e->slot, per_cpu))
+		err = -errno;
+	else
+		sum_add_cpus(sum, per_cpu, ncpu);
 	free(per_cpu);
 	return err;
+}
+
+/* Slots at most this far apart are read in one batch, the ones between
+ * included (a call's RTP and RTCP flows sit at neighbouring indexes). */
+#define SUM_RUN_SPAN 8u
+
+static int by_slot(const void *a, const void *b)
+{
+	__u32 x = (*(const struct np_flow_entry *const *)a)->slot;
+	__u32 y = (*(const struct np_flow_entry *const *)b)->slot;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * counters_sum for n entries into *out[i], the per-CPU copies of slots
+ * close together read with one bpf_map_lookup_batch (the counters are an
+ * array: a batch reads the slots after the one given, in order), the rest
+ * one lookup each. The bpf() calls made.
+ */
+static unsigned counters_sum_n(const struct np_maps *maps,
+			       const struct np_flow_entry *e, size_t n,
+			       struct np_counters **out)
+{
+	DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	int ncpu = libbpf_num_possible_cpus();
+	const struct np_flow_entry **order;
+	struct np_counters *vals = NULL;
+	__u32 keys[SUM_RUN_SPAN], first, count, got, in, token, k;
+	size_t i, j, m;
+	unsigned calls = 0;
+	bool ok;
+
+	for (i = 0; i < n; i++)
+		sum_from_entry(out[i], &e[i]);
+	if (!n || ncpu <= 0)
+		return 0;
+	order = malloc(n * sizeof(*order));
+	vals = calloc((size_t)SUM_RUN_SPAN * ncpu, sizeof(*vals));
+	if (!order || !vals) {
+		for (i = 0; i < n; i++, calls++)
+			counters_sum(maps, &e[i], out[i]);
+		goto done;
+	}
+	for (i = 0; i < n; i++)
+		order[i] = &e[i];
+	qsort(order, n, sizeof(*order), by_slot);
+	for (i = 0; i < n; i = j) {
+		first = order[i]->slot;
+		for (j = i + 1; j < n && order[j]->slot - first < SUM_RUN_SPAN; j++)
+			;
+		count = order[j - 1]->slot - first + 1;
+		got = count;
+		in = first - 1;
+		ok = false;
+		if (count > 1) {
+			calls++;
+			ok = (!bpf_map_lookup_batch(maps->fd[NP_COUNTERS],
+						    first ? &in : NULL, &token,
+						    keys, vals, &got, &opts) ||
+			      errno == ENOENT) &&
+			     got == count && keys[0] == first;
+		}
+		if (!ok) {
+			/* One flow, or no batch here: one lookup each. */
+			for (m = i; m < j; m++, calls++)
+				counters_sum(maps, order[m], out[order[m] - e]);
+			continue;
+		}
+		for (m = i; m < j; m++) {
+			k = order[m]->slot - first;
+			sum_add_cpus(out[order[m] - e], &vals[(size_t)k * ncpu],
+				     ncpu);
+		}
+	}
+done:
+	free(order);
+	free(vals);
+	return calls;
 }
 
 /*
@@ -602,7 +693,8 @@ int np_flow_foreach(const struct np_maps *maps, np_flow_visit_fn visit,
  * one batched zeroing of the new flows' counter slots and one batched
  * release of removed flows' slots; a new flow's slot claim stays one call
  * (a batched update cannot ask BPF_NOEXIST, which the claim needs against
- * natproxyctl installing at the same time).
+ * natproxyctl installing at the same time), unless the flow takes the
+ * lease its key left (see lease_cell): then none.
  */
 enum rec_known {
 	REC_UNREAD, /* not read this turn: a new flow as far as we know */
@@ -634,6 +726,9 @@ struct np_flowq {
 	 * whose entry names one of them is ours without asking NP_SLOTS. */
 	__u64 *owned;
 	size_t owned_words;
+	/* Of those, the slots held as leases (see lease_cell): no flow. */
+	__u64 *leased;
+	size_t leased_words, n_leased;
 	__u32 *release; /* slots of removed flows, freed at the flush */
 	size_t n_release, cap_release;
 	/* Scratch for a flush, grown as needed. */
@@ -653,12 +748,16 @@ struct np_flowq *np_flowq_new(const struct np_maps *maps)
 	return q;
 }
 
+static size_t leases_return(struct np_flowq *q);
+
 void np_flowq_free(struct np_flowq *q)
 {
 	if (!q)
 		return;
+	leases_return(q);
 	free(q->recs);
 	free(q->owned);
+	free(q->leased);
 	free(q->release);
 	free(q->keys);
 	free(q->vals);
@@ -718,38 +817,201 @@ static struct flowq_rec *rec_add(struct np_flowq *q,
 	return r;
 }
 
-static bool slot_is_ours(const struct np_flowq *q, __u32 slot)
+/* Bit i of a bitmap of slots (owned, leased); grown to the slot count
+ * when set. false: no memory, nothing set. */
+static bool bit_get(const __u64 *bits, size_t words, __u32 i)
 {
-	return slot / 64 < q->owned_words &&
-	       (q->owned[slot / 64] >> (slot % 64) & 1);
+	return i / 64 < words && (bits[i / 64] >> (i % 64) & 1);
 }
 
-static void slot_mark(struct np_flowq *q, __u32 slot, bool ours)
+static bool bit_set(const struct np_flowq *q, __u64 **bits, size_t *words,
+		    __u32 i, bool on)
 {
-	size_t w = slot / 64;
+	size_t w = i / 64;
 
-	if (w >= q->owned_words) {
+	if (w >= *words) {
 		size_t n = q->maps->max_flows ? q->maps->max_flows :
 						NP_MAX_FLOWS;
 		__u64 *o;
 
-		if (!ours)
-			return;
+		if (!on)
+			return true;
 		n = (n + 63) / 64;
 		if (w >= n)
-			return;
-		o = realloc(q->owned, n * sizeof(*o));
+			return false;
+		o = realloc(*bits, n * sizeof(*o));
 		if (!o)
-			return; /* asked NP_SLOTS instead */
-		memset(o + q->owned_words, 0,
-		       (n - q->owned_words) * sizeof(*o));
-		q->owned = o;
-		q->owned_words = n;
+			return false;
+		memset(o + *words, 0, (n - *words) * sizeof(*o));
+		*bits = o;
+		*words = n;
 	}
-	if (ours)
-		q->owned[w] |= 1ull << (slot % 64);
+	if (on)
+		(*bits)[w] |= 1ull << (i % 64);
 	else
-		q->owned[w] &= ~(1ull << (slot % 64));
+		(*bits)[w] &= ~(1ull << (i % 64));
+	return true;
+}
+
+static bool slot_is_ours(const struct np_flowq *q, __u32 slot)
+{
+	return bit_get(q->owned, q->owned_words, slot);
+}
+
+/* Without the memory the slot is not marked: NP_SLOTS is asked instead. */
+static void slot_mark(struct np_flowq *q, __u32 slot, bool ours)
+{
+	bit_set(q, &q->owned, &q->owned_words, slot, ours);
+}
+
+/*
+ * Leases. An IPv4 flow at its index in the array owns the slot equal to
+ * that index (place_claim). When the queue's owner removes such a flow,
+ * the slot stays claimed in NP_SLOTS for the same key, and the array entry
+ * keeps naming that key (only key_live is cleared): a lease. The next flow
+ * of that key, which natproxyd installs when it hands the relay port out
+ * again, takes the slot back without a claim, and the removal released
+ * nothing: two system calls a flow fewer (a claim is one call per flow, as
+ * BPF_NOEXIST is not allowed in a batch). The slot's counters are zeroed
+ * at the install, as a new slot's are. Leases are given back when a claim
+ * finds no free slot (leases_return), when the queue is freed, and by
+ * np_slots_reconcile at natproxyd's next start (no flow holds them).
+ */
+
+/* The array entry of key, when the lease of its slot is held: the entry
+ * names key, not live, with the slot of its index. */
+static struct np_flow_entry *lease_cell(const struct np_flowq *q,
+					const struct np_flow_key *key,
+					__u32 *slot)
+{
+	struct np_flow_entry *c = array_cell(q->maps, key);
+	__u32 s;
+
+	if (!c)
+		return NULL;
+	s = (__u32)(c - (struct np_flow_entry *)q->maps->flowarr4);
+	if (!bit_get(q->leased, q->leased_words, s) ||
+	    __atomic_load_n(&c->key_live, __ATOMIC_ACQUIRE) == NP_FLOW_LIVE ||
+	    c->key_addr != key->addr.v4 || c->key_port != key->port ||
+	    c->slot != s)
+		return NULL;
+	*slot = s;
+	return c;
+}
+
+/* key's slot from its lease, if held: the slot stays ours, in use. */
+static bool lease_take(struct np_flowq *q, const struct np_flow_key *key,
+		       __u32 *slot)
+{
+	if (!lease_cell(q, key, slot))
+		return false;
+	bit_set(q, &q->leased, &q->leased_words, *slot, false);
+	q->n_leased--;
+	q->st.lease_takes++;
+	return true;
+}
+
+static void slot_release_later(struct np_flowq *q, __u32 slot);
+static void slot_keep(struct np_flowq *q, __u32 slot);
+static void batch_run(struct np_flowq *q, int fd, const void *keys,
+		      size_t ksz, const void *vals, size_t vsz, size_t n,
+		      void (*failed)(struct np_flowq *q, size_t i, int err,
+				     void *arg),
+		      void *arg);
+
+/*
+ * The slot of key's flow, just gone, that this process holds: kept as a
+ * lease when the array entry at its index names key and that slot (a flow
+ * that was in the array), else released at the flush.
+ */
+static void slot_give_up(struct np_flowq *q, const struct np_flow_key *key,
+			 __u32 slot)
+{
+	struct np_flow_entry *c = array_cell(q->maps, key);
+
+	if (c && slot == (__u32)(c - (struct np_flow_entry *)q->maps->flowarr4) &&
+	    __atomic_load_n(&c->key_live, __ATOMIC_ACQUIRE) != NP_FLOW_LIVE &&
+	    c->key_addr == key->addr.v4 && c->key_port == key->port &&
+	    c->slot == slot &&
+	    bit_set(q, &q->leased, &q->leased_words, slot, true)) {
+		q->n_leased++;
+		return;
+	}
+	slot_mark(q, slot, false);
+	slot_release_later(q, slot);
+}
+
+/*
+ * Gives every lease back (one batched delete from NP_SLOTS): a claim found
+ * no free slot, or the queue goes. A lease whose array entry no longer
+ * names its key not live (another process wrote it, which it can only
+ * have done holding the slot) is forgotten, not deleted. The number given
+ * back.
+ */
+static size_t leases_return(struct np_flowq *q)
+{
+	struct np_flow_entry *arr = q->maps->flowarr4;
+	__u32 *slots;
+	size_t w, n = 0;
+
+	if (!q->n_leased)
+		return 0;
+	slots = malloc(q->n_leased * sizeof(*slots));
+	for (w = 0; w < q->leased_words; w++) {
+		while (q->leased[w]) {
+			__u32 s = (__u32)(w * 64 + (size_t)__builtin_ctzll(q->leased[w]));
+
+			q->leased[w] &= q->leased[w] - 1;
+			slot_mark(q, s, false);
+			if (slots && n < q->n_leased && s < q->maps->flowarr4_n &&
+			    __atomic_load_n(&arr[s].key_live, __ATOMIC_ACQUIRE) !=
+				    NP_FLOW_LIVE &&
+			    arr[s].slot == s)
+				slots[n++] = s;
+		}
+	}
+	q->n_leased = 0;
+	/* Past any the kernel refuses (gone already: fine). */
+	if (n)
+		batch_run(q, q->maps->fd[NP_SLOTS], slots, sizeof(*slots), NULL,
+			  0, n, NULL, NULL);
+	free(slots);
+	return n;
+}
+
+/* place_claim for the queue: a lease first, then a free slot; when none
+ * is left, the leases go back and the claim is tried again. */
+static int queue_claim(struct np_flowq *q, const struct np_flow_key *key,
+		       __u32 *slot)
+{
+	struct np_flow_entry *cell;
+	int err;
+
+	if (lease_take(q, key, slot))
+		return 0;
+	q->st.syscalls++;
+	err = place_claim(q->maps, key, slot, &cell);
+	if (err == -ENOSPC && leases_return(q)) {
+		q->st.syscalls++;
+		err = place_claim(q->maps, key, slot, &cell);
+	}
+	if (err)
+		return err;
+	slot_keep(q, *slot);
+	slot_mark(q, *slot, true);
+	return 0;
+}
+
+/* entry_get, counting the system call it makes (none for the array). */
+static int queue_entry_get(struct np_flowq *q, const struct np_flow_key *key,
+			   struct np_flow_entry *e)
+{
+	struct np_flow_entry *cell;
+	int err = entry_find(q->maps, key, e, &cell);
+
+	if (!cell)
+		q->st.syscalls++;
+	return err;
 }
 
 /* The turn's read of key: from the record, or the map (then remembered). */
@@ -768,8 +1030,7 @@ static int rec_read(struct np_flowq *q, const struct np_flow_key *key,
 				r = &tmp; /* not remembered */
 			}
 		}
-		q->st.syscalls++;
-		err = entry_get(q->maps, key, &r->old);
+		err = queue_entry_get(q, key, &r->old);
 		if (err && err != -ENOENT)
 			return err;
 		r->known = err ? REC_ABSENT : REC_PRESENT;
@@ -843,15 +1104,10 @@ static int queue_write(struct np_flowq *q, const struct np_flow_key *key,
 	if (is_new && r->known == REC_UNREAD)
 		r->known = REC_ABSENT;
 	if (r->known == REC_ABSENT && !r->claimed) {
-		struct np_flow_entry *cell;
-		int err;
+		int err = queue_claim(q, key, &r->slot);
 
-		q->st.syscalls++;
-		err = place_claim(q->maps, key, &r->slot, &cell);
 		if (err)
 			return err;
-		slot_keep(q, r->slot);
-		slot_mark(q, r->slot, true);
 		r->claimed = true;
 	}
 	if (!r->pending)
@@ -891,26 +1147,26 @@ static void slot_release_later(struct np_flowq *q, __u32 slot)
 	q->release[q->n_release++] = slot;
 }
 
-int np_flowq_remove(struct np_flowq *q, const struct np_flow_key *key,
-		    struct np_counters *last)
+/*
+ * Takes key's flow out of the maps: the relay stops matching it, its entry
+ * as last seen in *e, its slot kept as a lease or released at the flush
+ * (its per-CPU counters stay readable until then). 0, -ENOENT or -errno.
+ */
+static int flow_take(struct np_flowq *q, const struct np_flow_key *key,
+		     struct np_flow_entry *e)
 {
 	struct flowq_rec *r = rec_find(q, key);
-	struct np_counters ignored;
 	union flow_map_key mkey;
-	struct np_flow_entry e, *cell;
+	struct np_flow_entry *cell;
 	bool ours;
 	int fd;
 
-	if (!last)
-		last = &ignored;
-	memset(last, 0, sizeof(*last));
 	if (r && r->pending) {
 		r->pending = false;
 		q->n_pending--;
 	}
 	if (r && r->claimed) {
-		slot_mark(q, r->slot, false);
-		slot_release_later(q, r->slot);
+		slot_give_up(q, key, r->slot);
 		r->claimed = false;
 	}
 	/* Known to be absent: the write just dropped was all there was. */
@@ -920,19 +1176,19 @@ int np_flowq_remove(struct np_flowq *q, const struct np_flow_key *key,
 	if (cell && cell_holds(cell, key)) {
 		/* The relay stops matching it; what it counts after this
 		 * copy (nanoseconds) is lost to the count, as below. */
-		memcpy(&e, cell, sizeof(e));
+		memcpy(e, cell, sizeof(*e));
 		__atomic_store_n(&cell->key_live, 0, __ATOMIC_RELEASE);
 		goto taken;
 	}
 	/* The entry as the delete took it: every packet counted in it. */
 	fd = flow_map(q->maps, key, &mkey);
 	q->st.syscalls++;
-	if (bpf_map_lookup_and_delete_elem(fd, &mkey, &e)) {
+	if (bpf_map_lookup_and_delete_elem(fd, &mkey, e)) {
 		if (errno != EINVAL && errno != 524 /* ENOTSUPP */ && errno != EOPNOTSUPP)
 			return -errno;
 		/* A kernel without it for hash maps (before 5.14). */
 		q->st.syscalls += 2;
-		if (entry_get(q->maps, key, &e))
+		if (entry_get(q->maps, key, e))
 			return -errno;
 		if (bpf_map_delete_elem(fd, &mkey))
 			return -errno;
@@ -940,28 +1196,71 @@ int np_flowq_remove(struct np_flowq *q, const struct np_flow_key *key,
 taken:
 	if (r)
 		r->known = REC_ABSENT;
-	q->st.syscalls++;
-	counters_sum(q->maps, &e, last);
-	ours = slot_is_ours(q, e.slot);
+	ours = slot_is_ours(q, e->slot);
 	if (!ours) {
 		q->st.syscalls++;
-		ours = slot_owned(q->maps, e.slot, key);
+		ours = slot_owned(q->maps, e->slot, key);
+		if (ours)
+			slot_mark(q, e->slot, true);
 	}
-	if (ours) {
-		slot_mark(q, e.slot, false);
-		slot_release_later(q, e.slot);
-	}
-	if (e.flags & NP_F_POLICED) {
+	if (ours)
+		slot_give_up(q, key, e->slot);
+	if (e->flags & NP_F_POLICED) {
 		q->st.syscalls++;
 		bpf_map_delete_elem(q->maps->fd[NP_POLICERS], key);
 	}
 	return 0;
 }
 
+int np_flowq_remove(struct np_flowq *q, const struct np_flow_key *key,
+		    struct np_counters *last)
+{
+	struct np_counters ignored;
+	struct np_flow_entry e;
+	int err;
+
+	if (!last)
+		last = &ignored;
+	memset(last, 0, sizeof(*last));
+	err = flow_take(q, key, &e);
+	if (err)
+		return err;
+	q->st.syscalls++;
+	counters_sum(q->maps, &e, last);
+	return 0;
+}
+
+void np_flowq_remove_n(struct np_flowq *q, const struct np_flow_key *keys,
+		       size_t n, struct np_counters *last, int *err)
+{
+	struct np_flow_entry *taken = malloc(n * sizeof(*taken));
+	struct np_counters **out = malloc(n * sizeof(*out));
+	size_t i, k = 0;
+
+	if (!taken || !out) {
+		free(taken);
+		free(out);
+		for (i = 0; i < n; i++)
+			err[i] = np_flowq_remove(q, &keys[i], &last[i]);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		memset(&last[i], 0, sizeof(last[i]));
+		err[i] = flow_take(q, &keys[i], &taken[k]);
+		if (!err[i])
+			out[k++] = &last[i];
+	}
+	q->st.syscalls += counters_sum_n(q->maps, taken, k, out);
+	free(taken);
+	free(out);
+}
+
 int np_flowq_counters(struct np_flowq *q, const struct np_flow_key *key,
 		      struct np_counters *sum)
 {
 	struct flowq_rec *r = rec_find(q, key);
+	struct np_flow_entry e;
+	int err;
 
 	if (r && r->pending && r->known != REC_PRESENT) {
 		memset(sum, 0, sizeof(*sum));
@@ -973,8 +1272,13 @@ int np_flowq_counters(struct np_flowq *q, const struct np_flow_key *key,
 		q->st.syscalls++;
 		return counters_sum(q->maps, &r->old, sum);
 	}
-	q->st.syscalls += 2;
-	return np_counters_read(q->maps, key, sum);
+	err = queue_entry_get(q, key, &e);
+	if (err) {
+		memset(sum, 0, sizeof(*sum));
+		return err;
+	}
+	q->st.syscalls++;
+	return counters_sum(q->maps, &e, sum);
 }
 
 bool np_flowq_pending(const struct np_flowq *q)
@@ -1081,8 +1385,7 @@ static int entry_prepare(struct np_flowq *q, struct flowq_rec *r,
 
 	/* Not read this turn: what the map holds decides. */
 	if (r->known == REC_UNREAD) {
-		q->st.syscalls++;
-		err = entry_get(q->maps, &r->key, &r->old);
+		err = queue_entry_get(q, &r->key, &r->old);
 		if (err && err != -ENOENT)
 			return err;
 		r->known = err ? REC_ABSENT : REC_PRESENT;
@@ -1102,14 +1405,9 @@ static int entry_prepare(struct np_flowq *q, struct flowq_rec *r,
 	} else if (r->claimed) {
 		f.slot = r->slot;
 	} else {
-		struct np_flow_entry *cell;
-
-		q->st.syscalls++;
-		err = place_claim(q->maps, &r->key, &f.slot, &cell);
+		err = queue_claim(q, &r->key, &f.slot);
 		if (err)
 			return err;
-		slot_keep(q, f.slot);
-		slot_mark(q, f.slot, true);
 	}
 	entry_of(e, &f, r->key.family);
 	if (replaced) {

@@ -71,6 +71,9 @@ int np_flow_totals(const struct np_maps *maps, np_flow_class_fn cls,
  * in the maps before that SDP is) and at the end of every turn.
  * Removal is at once, not queued: it returns the final counters, and
  * cancels a write of the same key still queued (order is kept per key).
+ * The slot of a flow removed from the array stays the queue's (a lease,
+ * see flowtab.c) for the next flow of the same key: no claim and no
+ * release per flow; np_flowq_free gives leases back.
  */
 struct np_flowq;
 
@@ -79,6 +82,7 @@ struct np_flowq_stats {
 	unsigned long long failed; /* ... that could not be (no slot, ...) */
 	unsigned long long flushes; /* flushes with something to write */
 	unsigned long long syscalls; /* bpf() calls made through the queue */
+	unsigned long long lease_takes; /* new flows that took a leased slot */
 };
 
 struct np_flowq *np_flowq_new(const struct np_maps *maps);
@@ -99,6 +103,13 @@ int np_flowq_get(struct np_flowq *q, const struct np_flow_key *key,
 /* As np_flow_remove (at once), dropping any queued write of key. */
 int np_flowq_remove(struct np_flowq *q, const struct np_flow_key *key,
 		    struct np_counters *last);
+/*
+ * np_flowq_remove of n keys (a call's flows at its end): err[i] and last[i]
+ * as it gives them, the counters of slots close together (a call's RTP
+ * and RTCP) read in one batch.
+ */
+void np_flowq_remove_n(struct np_flowq *q, const struct np_flow_key *keys,
+		       size_t n, struct np_counters *last, int *err);
 /* As np_counters_read; a flow only queued has none (-ENOENT). */
 int np_flowq_counters(struct np_flowq *q, const struct np_flow_key *key,
 		      struct np_counters *sum);

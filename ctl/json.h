@@ -10,5 +10,8 @@
 
 /* Writes s as a quoted JSON string (RFC 8259 §7). */
 void json_str(FILE *f, const char *s);
+/* Writes v as "%llu" does, without printf's machinery (a charging record
+ * holds some thirty numbers). */
+void json_u64(FILE *f, unsigned long long v);
 
 #endif

@@ -162,32 +162,52 @@ static void line_out(enum np_log_level level, const char *line, size_t n)
 		np_log_flush();
 }
 
-/* "YYYY-MM-DDTHH:MM:SS.mmmZ " of now; the date made once a second. */
-static void stamp_now(char *out, size_t len)
+/* "YYYY-MM-DDTHH:MM:SS.mmmZ " of now into out (26 bytes at least), its
+ * length; the date made once a second, the rest by hand (a line under
+ * load is a call's: printf twice a line was most of the line's cost). */
+static size_t stamp_now(char *out)
 {
 	struct timespec now;
 	struct tm tm;
+	int ms;
 
-	out[0] = '\0';
 	if (clock_gettime(CLOCK_REALTIME, &now))
-		return;
+		return 0;
 	if (now.tv_sec != stamp_second) {
 		if (!gmtime_r(&now.tv_sec, &tm) ||
-		    !strftime(stamp_text, sizeof(stamp_text),
-			      "%Y-%m-%dT%H:%M:%S", &tm))
-			return;
+		    strftime(stamp_text, sizeof(stamp_text),
+			     "%Y-%m-%dT%H:%M:%S", &tm) != 19)
+			return 0;
 		stamp_second = now.tv_sec;
 	}
-	snprintf(out, len, "%.19s.%03dZ ", stamp_text,
-		 (int)(now.tv_nsec / 1000000));
+	ms = (int)(now.tv_nsec / 1000000);
+	memcpy(out, stamp_text, 19);
+	out[19] = '.';
+	out[20] = (char)('0' + ms / 100);
+	out[21] = (char)('0' + ms / 10 % 10);
+	out[22] = (char)('0' + ms % 10);
+	out[23] = 'Z';
+	out[24] = ' ';
+	return 25;
+}
+
+/* s at p, within end; the new end of what was written. */
+static char *put_str(char *p, const char *end, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n > (size_t)(end - p))
+		n = (size_t)(end - p);
+	memcpy(p, s, n);
+	return p + n;
 }
 
 static void np_vlog(enum np_log_level level, const char *fmt, va_list ap)
 {
-	char line[1024], stamp[40] = "";
+	char line[1024], *p;
 	va_list copy;
 	size_t n;
-	int head;
+	int head, body;
 
 	if (level == NP_LOG_ERROR) {
 		va_copy(copy, ap);
@@ -210,17 +230,24 @@ static void np_vlog(enum np_log_level level, const char *fmt, va_list ap)
 		head = snprintf(line, sizeof(line), "<%d>",
 				syslog_priority[level]);
 	} else {
+		/* "[stamp ]ident: level: ", the ident's length bounded. */
+		p = line;
 		if (log_sink == NP_LOG_TIMESTAMPED)
-			stamp_now(stamp, sizeof(stamp));
-		head = snprintf(line, sizeof(line), "%s%s: %s: ", stamp,
-				log_ident, level_names[level]);
+			p += stamp_now(p);
+		p = put_str(p, line + 256, log_ident);
+		p = put_str(p, line + 256, ": ");
+		p = put_str(p, line + 256, level_names[level]);
+		p = put_str(p, line + 256, ": ");
+		head = (int)(p - line);
 	}
 	if (head < 0 || (size_t)head >= sizeof(line))
 		head = 0;
-	vsnprintf(line + head, sizeof(line) - head, fmt, ap);
-	n = strlen(line);
-	if (n == sizeof(line) - 1)
-		n--; /* truncated: room for the newline */
+	body = vsnprintf(line + head, sizeof(line) - head, fmt, ap);
+	if (body < 0)
+		body = 0;
+	n = (size_t)head + (size_t)body;
+	if (n >= sizeof(line) - 1)
+		n = sizeof(line) - 2; /* truncated: room for the newline */
 	if (!n || line[n - 1] != '\n')
 		line[n++] = '\n';
 	line_out(level, line, n);

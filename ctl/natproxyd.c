@@ -394,6 +394,14 @@ static int flow_del(void *ctx, const struct np_flow_key *key,
 	return np_flowq_remove(d->flowq, key, last);
 }
 
+static void flows_del(void *ctx, const struct np_flow_key *keys, size_t n,
+		      struct np_counters *last, int *err)
+{
+	struct daemon *d = ctx;
+
+	np_flowq_remove_n(d->flowq, keys, n, last, err);
+}
+
 static int counters_get(void *ctx, const struct np_flow_key *key,
 			struct np_counters *now)
 {
@@ -491,6 +499,7 @@ static const struct np_core_io daemon_io = {
 	.flow_put_new = flow_put_new,
 	.flow_get = flow_get,
 	.flow_del = flow_del,
+	.flows_del = flows_del,
 	.counters_get = counters_get,
 	.flows_sum = flows_sum,
 	.charge = charge,
@@ -616,11 +625,13 @@ static int collect_stale(const struct np_flow_key *key,
 
 static void reconcile_slots(struct daemon *d)
 {
-	/* No one else installs yet: a slot without its flow is a leak. */
+	/* No one else installs yet: a slot without its flow is a leak, or a
+	 * lease the last run held (flowtab.h) when it was killed. */
 	int n = np_slots_reconcile(&d->maps);
 
 	if (n > 0)
-		np_info("released %d slots of flows never installed", n);
+		np_info("released %d flow slots no flow holds (leases of a "
+			"run that was killed, or flows never installed)", n);
 	else if (n < 0)
 		np_warn("cannot check flow slots: %s", strerror(-n));
 }

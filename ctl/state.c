@@ -49,6 +49,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -111,8 +112,17 @@ static void put_addr(FILE *f, const struct np_sockaddr *a)
 {
 	char text[INET6_ADDRSTRLEN];
 
+	char port[8], *p = port + sizeof(port);
+	unsigned v = a->port;
+
 	inet_ntop(a->family, &a->addr, text, sizeof(text));
-	fprintf(f, " %s %u", text, a->port);
+	putc_unlocked(' ', f);
+	fputs(text, f);
+	do
+		*--p = (char)('0' + v % 10);
+	while (v /= 10);
+	*--p = ' ';
+	fwrite_unlocked(p, 1, (size_t)(port + sizeof(port) - p), f);
 }
 
 /*
@@ -261,7 +271,7 @@ static void save_leg(FILE *f, const struct np_call *leg)
 	p = put_u64(p, leg->n_streams);
 	fwrite_unlocked(nums, 1, (size_t)(p - nums), f);
 	put_text(f, d->core_route);
-	fputc('\n', f);
+	putc_unlocked('\n', f);
 	save_streams(f, leg);
 }
 
@@ -350,7 +360,7 @@ static void save_gw(FILE *f, const struct np_proxy *px,
 		if (drv->state_put(drv->ctx, t, leg, data, sizeof(data)))
 			data[0] = '\0';
 		put_text(f, data);
-		fputc('\n', f);
+		putc_unlocked('\n', f);
 		save_streams(f, leg);
 	}
 }
@@ -378,7 +388,7 @@ static void save_term(FILE *f, const struct np_proxy *px,
 		put_bindings(f, st);
 		fprintf(f, " %zu", n_legs(t));
 	}
-	fputc('\n', f);
+	putc_unlocked('\n', f);
 	for (leg = t->calls; leg; leg = leg->next)
 		save_leg(f, leg);
 }
@@ -477,6 +487,7 @@ static int state_save(const struct np_proxy *px, const char *path,
 	mem = open_memstream(&text, &len);
 	if (!mem)
 		return -errno;
+	__fsetlocking(mem, FSETLOCKING_BYCALLER);
 	if (owner) {
 		fprintf(mem, "%s\nowner", STATE_VERSION);
 		put_text(mem, owner->pin_dir);
@@ -640,6 +651,9 @@ int np_state_save_changes(const struct np_proxy *px, const char *path,
 	mem = open_memstream(&text, &len);
 	if (!mem)
 		return -errno;
+	/* Only this thread writes it: no lock per call (a save is thousands
+	 * of them when a terminal has hundreds of calls). */
+	__fsetlocking(mem, FSETLOCKING_BYCALLER);
 	/* Tombstones first: a key given to a new terminal in the same batch
 	 * is that terminal's again by its record below. */
 	for (i = 0; i < core->n_tombs; i++, n++)

@@ -53,6 +53,11 @@ struct np_core_io {
 			struct np_flow *flow);
 	int (*flow_del)(void *ctx, const struct np_flow_key *key,
 			struct np_counters *last);
+	/* flow_del of n keys at once (a stream's flows at its end), their
+	 * counters read together: err[i] as flow_del returns it. NULL:
+	 * flow_del for each. */
+	void (*flows_del)(void *ctx, const struct np_flow_key *keys, size_t n,
+			  struct np_counters *last, int *err);
 	int (*counters_get)(void *ctx, const struct np_flow_key *key,
 			    struct np_counters *now);
 	/* Every flow's counters summed into out[cls(key)], n classes, in a

@@ -375,24 +375,30 @@ void np_stream_volumes(struct np_core *core, size_t pair_i,
 	const struct np_realm *corer = &core->cfg->realms[pair->second];
 	struct np_realm_media *acc_ctr = &core->realm_media[pair->first];
 	struct np_realm_media *core_ctr = &core->realm_media[pair->second];
-	struct np_counters last;
-	struct np_flow_key key;
-	int part, d;
+	struct np_counters last[4];
+	struct np_flow_key keys[4];
+	int part, d, i, err[4];
 
 	memset(up, 0, sizeof(*up));
 	memset(down, 0, sizeof(*down));
+	/* Even: the access side's (up), odd: the core side's (down). */
 	for (part = 0; part < 2; part++) {
-		np_core_key(&key, access, s->access_port + part);
-		if (!(remove ? core->io->flow_del(core->io_ctx, &key, &last) :
-			       core->io->counters_get(core->io_ctx, &key,
-						      &last)))
-			volume_add(up, &last);
-		np_core_key(&key, corer, s->core_port + part);
-		if (!(remove ? core->io->flow_del(core->io_ctx, &key, &last) :
-			       core->io->counters_get(core->io_ctx, &key,
-						      &last)))
-			volume_add(down, &last);
+		np_core_key(&keys[2 * part], access, s->access_port + part);
+		np_core_key(&keys[2 * part + 1], corer, s->core_port + part);
 	}
+	if (remove && core->io->flows_del) {
+		core->io->flows_del(core->io_ctx, keys, 4, last, err);
+	} else {
+		for (i = 0; i < 4; i++)
+			err[i] = remove ? core->io->flow_del(core->io_ctx,
+							     &keys[i], &last[i]) :
+					  core->io->counters_get(core->io_ctx,
+								 &keys[i],
+								 &last[i]);
+	}
+	for (i = 0; i < 4; i++)
+		if (!err[i])
+			volume_add(i % 2 ? down : up, &last[i]);
 	if (!remove)
 		return;
 	/* Removed flows leave the maps: keep their counts for the totals. */

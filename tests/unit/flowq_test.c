@@ -271,8 +271,10 @@ static void test_install_then_remove(struct tap *t, struct np_flowq *q)
 		  "install then remove of an existing flow in one turn: removed at once");
 	np_flowq_flush(q);
 	tap_check(t, map_get(30004, &got) == -ENOENT &&
-			     map_count(NP_SLOTS) == 0,
-		  "... the queued write dropped, its slot released by the flush");
+			     map_count(NP_SLOTS) == (maps.flowarr4 ? 1 : 0),
+		  maps.flowarr4 ?
+			  "... the queued write dropped, its slot kept as the key's lease" :
+			  "... the queued write dropped, its slot released by the flush");
 }
 
 static void test_remove_then_install(struct tap *t, struct np_flowq *q)
@@ -343,8 +345,9 @@ static void test_call_costs(struct tap *t, struct np_flowq *q)
 {
 	struct np_flow f = flow_to(7000), got;
 	struct np_flow_key k[4];
+	struct np_counters last[4];
 	unsigned long long s0, offer, answer, end;
-	int i;
+	int i, err[4];
 
 	maps_clear();
 	for (i = 0; i < 4; i++)
@@ -363,20 +366,138 @@ static void test_call_costs(struct tap *t, struct np_flowq *q)
 	np_flowq_flush(q);
 	answer = syscalls(q) - s0;
 	s0 = syscalls(q);
-	for (i = 0; i < 4; i++)
-		np_flowq_remove(q, &k[i], NULL);
+	np_flowq_remove_n(q, k, 4, last, err);
 	np_flowq_flush(q);
 	end = syscalls(q) - s0;
 	tap_diag("bpf() calls for 4 flows: offer %llu, answer %llu, end %llu",
 		 offer, answer, end);
-	tap_check(t, offer <= 6, "4 new flows: a claim each, one batch of counter zeroing, one batch of writes (%llu calls)",
+	if (!maps.flowarr4) {
+		tap_check(t, offer <= 6, "4 new flows: a claim each, one batch of counter zeroing, one batch of writes (%llu calls)",
+			  offer);
+		tap_check(t, answer <= 5, "4 replaced flows: a read each, one batch of writes (%llu calls)",
+			  answer);
+		tap_check(t, end <= 6, "4 removals: a lookup-and-delete each, their counters in one batch (neighbouring slots), one batch of slot releases (%llu calls)",
+			  end);
+		tap_check(t, flows4_count() == 0 && map_count(NP_SLOTS) == 0,
+			  "after the call: no flow, no slot left");
+		return;
+	}
+	tap_check(t, offer == 5, "4 new flows in the array: a claim each, one batch of counter zeroing (%llu calls)",
 		  offer);
-	tap_check(t, answer <= 5, "4 replaced flows: a read each, one batch of writes (%llu calls)",
+	tap_check(t, answer == 0, "4 replaced flows: read and written in place (%llu calls)",
 		  answer);
-	tap_check(t, end <= 9, "4 removals: a lookup-and-delete and a counter read each, one batch of slot releases (%llu calls)",
+	tap_check(t, end == 1, "4 removals: their counters in one batch (neighbouring slots), nothing released (%llu calls)",
 		  end);
+	tap_check(t, flows4_count() == 0 && map_count(NP_SLOTS) == 4 &&
+			     !err[0] && !err[1] && !err[2] && !err[3],
+		  "after the call: no flow, the 4 slots held as leases");
+}
+
+static struct np_flow_key key4_at(const char *addr, uint16_t port)
+{
+	struct np_flow_key k = key4(port);
+
+	inet_pton(AF_INET, addr, &k.addr.v4);
+	return k;
+}
+
+/*
+ * The array's slots kept as leases: the next call on the same relay
+ * ports claims nothing and releases nothing, and counts from zero; its
+ * final counters are exact; another key at a leased index goes to the
+ * hash; leases go back when a claim finds no slot, and with the queue.
+ */
+static void test_leases(struct tap *t)
+{
+	int ncpu = libbpf_num_possible_cpus(), err[4];
+	struct np_counters per_cpu[ncpu], last[4], c;
+	struct np_flowq *q = np_flowq_new(&maps);
+	struct np_flow f = flow_to(7000);
+	struct np_flow_key k[4], other, many[TEST_FLOWS];
+	struct np_flowq_stats st0, st;
+	struct np_flow_entry e;
+	unsigned long long s0, offer, end;
+	unsigned i, refused = 0, zero = 0;
+
+	maps_clear();
+	/* Two streams: RTP and RTCP side by side, the pairs apart. */
+	k[0] = key4(34000), k[1] = key4(34001);
+	k[2] = key4(35000), k[3] = key4(35001);
+	for (i = 0; i < 4; i++)
+		np_flowq_install_new(q, &k[i], &f);
+	np_flowq_flush(q);
+	np_flowq_remove_n(q, k, 4, last, err);
+	np_flowq_flush(q);
+	counters_dirty();
+	np_flowq_stats(q, &st0);
+	s0 = syscalls(q);
+	for (i = 0; i < 4; i++)
+		np_flowq_install_new(q, &k[i], &f);
+	np_flowq_flush(q);
+	offer = syscalls(q) - s0;
+	np_flowq_stats(q, &st);
+	for (i = 0; i < 4; i++)
+		zero += !np_counters_read(&maps, &k[i], &c) && !c.packets &&
+			!c.bytes && entry_read(&k[i], &e) == 0 &&
+			e.slot == (unsigned)(cell_holding(&k[i]) -
+					     (struct np_flow_entry *)maps.flowarr4);
+	tap_check(t, offer == 1 && st.lease_takes - st0.lease_takes == 4 &&
+			     zero == 4 && map_count(NP_SLOTS) == 4,
+		  "a call again on leased ports: no claim, one batch of counter zeroing (%llu calls), each flow at its index counting from zero",
+		  offer);
+	/* The relay counted: the owner CPU in the entry, others per CPU. */
+	entry_read(&k[0], &e);
+	e.packets = 3;
+	e.bytes = 300;
+	entry_write(&k[0], &e);
+	memset(per_cpu, 0, sizeof(per_cpu));
+	per_cpu[ncpu - 1].packets = 2;
+	per_cpu[ncpu - 1].bytes = 200;
+	per_cpu[0].drops[NP_DROP_NO_DEST] += 1;
+	bpf_map_update_elem(maps.fd[NP_COUNTERS], &e.slot, per_cpu, BPF_ANY);
+	entry_read(&k[3], &e);
+	memset(per_cpu, 0, sizeof(per_cpu));
+	per_cpu[0].packets = 7;
+	per_cpu[0].bytes = 700;
+	bpf_map_update_elem(maps.fd[NP_COUNTERS], &e.slot, per_cpu, BPF_ANY);
+	s0 = syscalls(q);
+	np_flowq_remove_n(q, k, 4, last, err);
+	np_flowq_flush(q);
+	end = syscalls(q) - s0;
+	tap_check(t, end == 2 && !err[0] && !err[3] && last[0].packets == 5 &&
+			     last[0].bytes == 500 &&
+			     last[0].drops[NP_DROP_NO_DEST] == 1 &&
+			     last[1].packets == 0 && last[2].packets == 0 &&
+			     last[3].packets == 7 && last[3].bytes == 700 &&
+			     flows4_count() == 0 && map_count(NP_SLOTS) == 4,
+		  "its end: exact final counters (%llu, %llu packets), one batched read per stream (%llu calls), the slots leased again",
+		  (unsigned long long)last[0].packets,
+		  (unsigned long long)last[3].packets, end);
+	other = key4_at("203.0.113.2", 34000);
+	np_flowq_install_new(q, &other, &f);
+	np_flowq_flush(q);
+	tap_check(t, map_count(NP_FLOWS4) == 1 && map_count(NP_SLOTS) == 5,
+		  "another address's flow at a leased index: to the hash, with a slot of its own");
+	np_flowq_remove(q, &other, NULL);
+	np_flowq_flush(q);
+	/* Every other slot taken by other keys: the claims find none free
+	 * but the leases, which go back. */
+	for (i = 0; i < TEST_FLOWS; i++) {
+		many[i] = key4_at("203.0.113.3", (uint16_t)(36000 + i));
+		if (np_flowq_install_new(q, &many[i], &f))
+			refused++;
+	}
+	np_flowq_flush(q);
+	tap_check(t, refused == 0 && flows4_count() == TEST_FLOWS &&
+			     map_count(NP_SLOTS) == TEST_FLOWS,
+		  "a table full but for leases: they are given back, all %u flows installed (%u refused)",
+		  TEST_FLOWS, refused);
+	for (i = 0; i < TEST_FLOWS; i++)
+		np_flowq_remove(q, &many[i], NULL);
+	np_flowq_flush(q);
+	np_flowq_free(q);
 	tap_check(t, flows4_count() == 0 && map_count(NP_SLOTS) == 0,
-		  "after the call: no flow, no slot left");
+		  "the queue freed: its leases given back, no slot left");
 }
 
 static void test_full(struct tap *t, struct np_flowq *q)
@@ -486,7 +607,7 @@ int main(void)
 	const char *names[] = { "install waits for the flush", "last write wins",
 				"install then remove", "remove then install",
 				"replace keeps", "call costs", "full", "policer",
-				"totals" };
+				"totals", "leases" };
 
 	if (geteuid() != 0 || make_maps()) {
 		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -513,6 +634,8 @@ int main(void)
 		test_policer(&t, q);
 		test_totals(&t, q);
 		np_flowq_free(q);
+		if (maps.flowarr4)
+			test_leases(&t);
 	}
 	np_maps_close(&maps);
 	return tap_done(&t);
