@@ -26,19 +26,7 @@ ctl() { in_proxy "${CTL[@]}" "$@"; }
 # once the exchange is over. Flattened, one "LOCAL FIELD VALUE" a line
 # (nested fields dotted: drops.xmit); an empty file when natproxyctl fails.
 FLOWS=$NP_RUN_DIR/flows.txt
-snap() {
-	ctl flows --json | /usr/bin/python3 -S -c '
-import json, sys
-def walk(local, path, v):
-    if isinstance(v, dict):
-        for k, x in v.items():
-            walk(local, path + [k], x)
-    else:
-        print(local, ".".join(path), v)
-for line in sys.stdin:
-    f = json.loads(line)
-    walk(f["local"], [], {k: v for k, v in f.items() if k != "local"})' >"$FLOWS"
-}
+snap() { ctl flows --json | /usr/bin/python3 -S tests/lib/flows_flat.py >"$FLOWS"; }
 # status_snap: `status --json` in STATUS, for the checks that follow to
 # read (iface_field); they clear it after.
 STATUS=
