@@ -337,10 +337,13 @@ fi
 # its own flow. A burst of two flows taking turns, one with big frames
 # among its small ones, so that flushes hold both: each flow counts what
 # arrived at c0, frame for frame, and the rest as xmit drops.
-# The burst fits acc0's ring (a veth's XDP ring holds 256 frames): past
-# it, t0 drops what acc0 has no room for (its tx_dropped), frames the
-# relay never sees, which a loaded machine, slow to run acc0's NAPI
-# thread, showed as fewer relayed and dropped than sent.
+# The frames must pile up in acc0's ring before its NAPI thread runs: when
+# the thread kept up with the sender (a CPU to itself), each flush held
+# one frame and only the big ones were dropped. So the thread is pinned to
+# the sender's CPU, where the sender runs first (SCHED_FIFO) until the
+# burst is sent. The burst fits the ring (a veth's XDP ring holds 256
+# frames): past it, t0 drops what acc0 has no room for (its tx_dropped),
+# frames the relay never sees.
 BURST=120 # of each flow, every other one of the second flow's big
 # flow_counts LOCAL: packets, bytes and xmit drops of a flow (snapshot).
 flow_counts() {
@@ -354,14 +357,24 @@ in_core ip link set c0 mtu 1000
 # acc0's NAPI in a thread of its own, so that the burst's frames pile up
 # in its ring and each poll relays (and flushes) many of them at once; in
 # softirq context it would run after every single datagram.
+napi_threads() { ps -eo pid=,comm= | awk '$2 ~ /^napi\/acc0-/ {print $1}' | sort; }
+threads0=$(napi_threads)
 in_proxy sh -c 'echo 1 >/sys/class/net/acc0/threaded'
+# Ours is the thread that came with it (a name is not unique: every
+# namespace may have an acc0).
+napi=$(comm -13 <(echo "$threads0") <(napi_threads))
+if [ "$(echo "$napi" | grep -c .)" = 1 ] && taskset -pc 0 "$napi" >/dev/null; then
+	diag "burst: acc0's NAPI thread $napi pinned to CPU 0, the sender's"
+else
+	diag "burst: no one new NAPI thread of acc0 to pin (found: '$napi')"
+fi
 t0_tx_dropped() { in_term cat /sys/class/net/t0/statistics/tx_dropped; }
 t0_drops=$(t0_tx_dropped)
 snap
 read -r a_p a_b a_x <<<"$(flow_counts 203.0.113.1:30000)"
 read -r b_p b_b b_x <<<"$(flow_counts 203.0.113.1:30001)"
 capture "$NS_CORE" c0 "$NP_RUN_DIR/burst.pcap"
-in_term $UDP burst $BURST 203.0.113.20:4000,203.0.113.1:30000,172 \
+in_term chrt -f 1 taskset -c 0 $UDP burst $BURST 203.0.113.20:4000,203.0.113.1:30000,172 \
 	203.0.113.20:4001,203.0.113.1:30001,100/1200
 stop_captures
 in_core ip link set c0 mtu 1500
