@@ -288,7 +288,7 @@ t_redis=$EPOCHREALTIME
 check "redis: away, a keeps acting (its journal is local)" \
 	wait_for 5 eval '[ "$(health a redis)" = down ] && role_is a active'
 # past a's lease (1.5 s) since redis went
-sleep "$(awk -v t="$t_redis" -v now="$EPOCHREALTIME" 'BEGIN {l = t + 2 - now; print l > 0 ? l : 0}')"
+sleep "$(awk -v t="$t_redis" -v now="$EPOCHREALTIME" 'BEGIN {l = t + 2 - now; print (l > 0 ? l : 0)}')"
 check "redis: away, b stays a standby" role_is b standby
 redis_start
 check "redis: back empty, a writes its whole state again" wait_for 10 eval '[ "$(rcli exists np:a:snapshot)" = 1 ]'
