@@ -869,7 +869,7 @@ section_qos() {
 	# frames, on an interface with core0's index, counted against core0
 	# before the xmit tracepoints looked at the namespace: it sticks, as
 	# the pins outlive each section's natproxyd. why_kernel says so.)
-	diag "qos: media out (acc0 core0): $(ctl status --json | python3 -S -c 'import json,sys; print(" ".join("%s(ifindex %d)=%s, %d xmit drops%s" % (i["name"], i["ifindex"], i["media_out"], i["xmit_drops"], ": " + i["why_kernel"] if i["why_kernel"] else "") for i in json.load(sys.stdin)["interfaces"]))'); GRO: acc/p-proxy $(in_ns acc ethtool -k p-proxy | sed -n 's/^generic-receive-offload: //p'), core/eth0 $(in_ns core ethtool -k eth0 | sed -n 's/^generic-receive-offload: //p')"
+	diag "qos: media out (acc0 core0): $(ctl status --json | python3 -S -c 'import json,sys; print(" / ".join("%s(ifindex %d)=%s, %d xmit drops%s" % (i["name"], i["ifindex"], i["media_out"], i["xmit_drops"], ": " + i["why_kernel"] if i["why_kernel"] else "") for i in json.load(sys.stdin)["interfaces"]))'); GRO: acc/p-proxy $(in_ns acc ethtool -k p-proxy | sed -n 's/^generic-receive-offload: //p'), core/eth0 $(in_ns core ethtool -k eth0 | sed -n 's/^generic-receive-offload: //p')"
 	capture_start core eth0 qos-far.pcap
 	capture_start acc p-proxy qos-acc.pcap
 	capture lan1 eth0 qos-a.pcap udp
