@@ -14,8 +14,9 @@
 #              standby, a writes its whole state again, b follows again
 #   redis-partition  a cut from redis, not from b: a acts on b's word (the
 #              heartbeat), b never promotes; both converge when healed
-#   redis-away redis stopped HA_REDIS_AWAY s (default 30) under the calls:
-#              a registration refreshing, a call ended, one set up; a acts
+#   redis-away redis stopped HA_REDIS_AWAY s (default 15) under the calls:
+#              a registration refreshing (every HA_UA_REFRESH s, default 5:
+#              twice in that time), a call ended, one set up; a acts
 #              throughout, the record is written once and reaches redis
 #              after, b then holds exactly a's flows and registrations
 #   partition  everything between the nodes dropped, both still reach
@@ -51,7 +52,8 @@ require_tools "high availability" redis-server redis-cli keepalived
 SIP_NAMESPACES+=(proxyb)
 
 HA_CALLS=${HA_CALLS:-20}
-HA_REDIS_AWAY=${HA_REDIS_AWAY:-30}
+HA_REDIS_AWAY=${HA_REDIS_AWAY:-15}
+export HA_UA_REFRESH=${HA_UA_REFRESH:-5}
 VIP_ACC=$SIP_PROXY_ACC_IP VIP_CORE=$SIP_PROXY_CORE_IP
 A_ACC=203.0.113.3 A_CORE=198.51.100.3 B_ACC=203.0.113.4 B_CORE=198.51.100.4
 REDIS_IP=198.51.100.50 REDIS_PORT=6379
@@ -220,8 +222,10 @@ redis_start
 hb_key "$HA/hb.key"
 node_cfg a b "$A_CORE" "$B_CORE"
 node_cfg b a "$B_CORE" "$A_CORE"
-check "replicate: natproxyd a starts (standby: no addresses yet)" npd_start a
-check "replicate: natproxyd b starts" npd_start b
+npd_spawn a
+npd_spawn b
+check "replicate: natproxyd a starts (standby: no addresses yet)" npd_running a
+check "replicate: natproxyd b starts" npd_running b
 check "replicate: both report healthy standbys" \
 	wait_for 5 eval 'role_is a standby && role_is b standby && ctl_of a health >/dev/null && ctl_of b health >/dev/null'
 # b's keepalived starts once a holds the addresses: both start as BACKUP
@@ -282,9 +286,11 @@ npd_alive() { local v="NPD_$1"; _sip_running "${!v}"; }
 # --- redis: restarted empty under the calls -----------------------------------
 T_REDIS=$(mono)
 sip_stop "$REDIS_PID"
+t_redis=$EPOCHREALTIME
 check "redis: away, a keeps acting (its journal is local)" \
 	wait_for 5 eval '[ "$(health a redis)" = down ] && role_is a active'
-sleep 2
+# past a's lease (1.5 s) since redis went
+sleep "$(awk -v t="$t_redis" -v now="$EPOCHREALTIME" 'BEGIN {l = t + 2 - now; print (l > 0 ? l : 0)}')"
 check "redis: away, b stays a standby" role_is b standby
 redis_start
 check "redis: back empty, a writes its whole state again" wait_for 10 eval '[ "$(rcli exists np:a:snapshot)" = 1 ]'
@@ -293,12 +299,10 @@ check "redis: b follows a again, with every flow" \
 	wait_for 10 eval '[ "$(grep -c "following '"'a'"'" "$HA/b/natproxyd-b.log")" -ge 2 ] && [ "$(n_flows b)" = "$want_flows" ]'
 check "redis: a's live calls are in redis again" wait_for 5 eval '[ "$(rcli hlen np:a:media)" = "$HA_CALLS" ]'
 
-sleep 2
 # The standby's copies relay nothing: no frame for the addresses reaches it.
+# Checked below, seconds after b installed its copies again.
 flow_packets() { ctl_of "$1" flows --json | $PY -c 'import json,sys
 print(sum(json.loads(l)["packets"] for l in sys.stdin))'; }
-check_eq "replicate: b's copied flows relayed nothing while a was active" 0 "$(flow_packets b)"
-diag "standby b: $(grep VmRSS /proc/$NPD_b/status | tr -s ' \t' ' '), CPU $(awk '{printf "%.2f s", ($14 + $15) / 100}' /proc/$NPD_b/stat) since its start; a: $(grep VmRSS /proc/$NPD_a/status | tr -s ' \t' ' '), CPU $(awk '{printf "%.2f s", ($14 + $15) / 100}' /proc/$NPD_a/stat)"
 
 # --- redis-partition: a cut from redis, not from b ----------------------------
 # a keeps acting on b's word (its heartbeat echoes a's: b neither acts nor
@@ -330,6 +334,8 @@ check "redis-partition: a acts, b stands by throughout (sampled every 0.5 s for 
 check_eq "redis-partition: a acts on b's word (b says standby, a never isolated)" "standby 0" \
 	"$(health a peer_says) $(health a isolations)"
 check_eq "redis-partition: b never promoted" 0 "$(health b promotions)"
+check_eq "replicate: b's copied flows relayed nothing while a was active" 0 "$(flow_packets b)"
+diag "standby b: $(grep VmRSS /proc/$NPD_b/status | tr -s ' \t' ' '), CPU $(awk '{printf "%.2f s", ($14 + $15) / 100}' /proc/$NPD_b/stat) since its start; a: $(grep VmRSS /proc/$NPD_a/status | tr -s ' \t' ' '), CPU $(awk '{printf "%.2f s", ($14 + $15) / 100}' /proc/$NPD_a/stat)"
 in_ns proxy nft delete table ip ha_noredis
 check "redis-partition: healed, a holds the lease again" wait_for 10 eval '[ "$(rcli get np:natproxy:lease)" = a ]'
 check "redis-partition: b follows a again, with every flow" \
@@ -337,7 +343,7 @@ check "redis-partition: b follows a again, with every flow" \
 
 # --- redis-away: redis stopped HA_REDIS_AWAY seconds under load ----------------
 # The calls carry RTP; terminal A's registrant registers and refreshes
-# (every 10 s; it answers keepalives), call 0 ends and one more call is set
+# (every HA_UA_REFRESH s; it answers keepalives), call 0 ends and one more call is set
 # up, all through a while redis is away: a acts on b's
 # word, writes call 0's record at once (local), and its end reaches redis
 # when redis is back (no record lost, none twice); b converges.
@@ -367,8 +373,8 @@ CALLN=$(call_id "$HA_CALLS")
 roles_during $((HA_REDIS_AWAY / 2 - (SECONDS - away_start)))
 roles_during $((HA_REDIS_AWAY - (SECONDS - away_start)))
 check "redis-away: a acted, b stood by for the whole ${HA_REDIS_AWAY}s (sampled every 0.5 s)" only_roles active standby
-check "redis-away: ... refreshed its registration every 10 s, answered by a" \
-	test "$(($(regs) - regs_before))" -ge "$((HA_REDIS_AWAY / 10))" -a "$(cat "$CTL/reg.state")" = registered
+check "redis-away: ... refreshed its registration every $HA_UA_REFRESH s, answered by a" \
+	test "$(($(regs) - regs_before))" -ge "$((HA_REDIS_AWAY / HA_UA_REFRESH))" -a "$(cat "$CTL/reg.state")" = registered
 check "redis-away: a's keepalives to A went on" test "$(health a keepalives_sent)" -gt "$ka_away"
 check_eq "redis-away: call 0's record was written unconfirmed (redis away), once" "1 1" \
 	"$(health a records_unconfirmed) $(records a "$CALL0")"
@@ -419,10 +425,11 @@ check "partition: healed, b gives the addresses back" wait_for 10 eval '! has_vi
 # relays what reaches it until the addresses move (docs/ha.md).
 for n in a b; do
 	for dev in acc0 core0; do
-		capture "$(ns_of $n)" "$dev" "iso-$n-$dev.pcap" -Q out udp and \
-			"((src host $VIP_ACC and src port 5060) or (src host $VIP_CORE and src portrange 20000-20999))" || true
+		capture_start "$(ns_of $n)" "$dev" "iso-$n-$dev.pcap" -Q out udp and \
+			"((src host $VIP_ACC and src port 5060) or (src host $VIP_CORE and src portrange 20000-20999))"
 	done
 done
+captures_listening || true
 sleep 1
 T_ISO=$(mono)
 t_iso=$(date +%s.%N)
@@ -601,10 +608,9 @@ check "takeover: ... each saying it was taken over from b" all_eq takeover_from 
 # a's after its acc0 went down (no route, while core0 still reached
 # redis) and b's from the frames the bridges flooded to it, addressed to
 # a's MAC, until the addresses moved (not for b's MAC: OTHERHOST).
-within() {
-	$PY -c 'import sys
-r, g, slack = (float(x) for x in sys.argv[1:4])
-sys.exit(0 if g - slack <= r <= g else 1)' "$@"
+within() { # RECORDED GOT SLACK: GOT - SLACK <= RECORDED <= GOT, all numbers
+	awk -v r="$1" -v g="$2" -v s="$3" 'BEGIN {n = "^-?[0-9]+(\\.[0-9]*)?$"
+		exit !(r ~ n && g ~ n && s ~ n && g - s <= r && r <= g)}'
 }
 counts_match() {
 	local slack rec got

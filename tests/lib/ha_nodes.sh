@@ -21,15 +21,20 @@ except Exception: print("")' "$HA/$1/$1.state.health" "$2"
 }
 role_is() { [ "$(health "$1" role)" = "$2" ]; }
 
-# npd_start N: natproxyd of node N, its PID in NPD_<N>.
-npd_start() {
-	local log=$HA/$1/natproxyd-$1.log i
+# npd_start N: natproxyd of node N, its PID in NPD_<N>; returns once it
+# runs. npd_spawn N starts it alone, npd_running N waits (bounded, 5 s)
+# until it runs: nodes start side by side.
+npd_start() { npd_spawn "$1" && npd_running "$1"; }
+npd_spawn() {
 	sip_spawn "$(ns_of "$1")" build/natproxyd -c "$HA/$1.yaml" --pin-dir "$NP_RUN_DIR/bpf/$1" \
-		--state "$HA/$1/$1.state" >>"$log" 2>&1
+		--state "$HA/$1/$1.state" >>"$HA/$1/natproxyd-$1.log" 2>&1
 	eval "NPD_$1=$SIP_LAST_PID"
+}
+npd_running() {
+	local pid="NPD_$1" i
 	for ((i = 0; i < 50; i++)); do
-		grep -q 'natproxyd running' "$log" && return 0
-		_sip_running "$SIP_LAST_PID" || return 1
+		grep -q 'natproxyd running' "$HA/$1/natproxyd-$1.log" && return 0
+		_sip_running "${!pid}" || return 1
 		sleep 0.1
 	done
 	return 1

@@ -19,7 +19,8 @@ is timed, so the gap a takeover leaves is measured where the audio lands.
       ends alone (its BYE, its media stopped; bye_at in the JSON); on
       CTLDIR/more one more call (index N) is set up. On CTLDIR/register a
       registrant (SIP port 5070+N+1) registers USER (expires 600, one
-      challenge) and refreshes every REFRESH seconds, answering natproxy's
+      challenge) and refreshes every REFRESH seconds (10, or HA_UA_REFRESH
+      from the environment), answering natproxy's
       keepalives (OPTIONS) with 200; its state in CTLDIR/reg.state.
 
 Each JSON holds, per Call-ID, the RTP packets sent and received, the
@@ -43,7 +44,9 @@ SAFETY = 240.0
 PTIME = 0.020
 GAP = 0.1  # a pause in arrivals longer than this is listed
 KEEPALIVE = 5.0  # s between a terminal's CRLF keepalives (its NAT binding)
-REFRESH = 10.0  # s between the registrant's REGISTERs
+# s between the registrant's REGISTERs: HA_UA_REFRESH, for a test that
+# wants several within a shorter window
+REFRESH = float(os.environ.get("HA_UA_REFRESH", "10"))
 PAYLOAD = b"\xff" * 160
 
 

@@ -107,20 +107,38 @@ sip_stop() {
 # PID in SIP_LAST_PID. Immediate mode: packets are written as they come,
 # not when a capture block fills or times out (1 s), so a capture stopped
 # soon after a short exchange still holds it.
-capture() {
-	local ns=$1 dev=$2 file=$3 i
+capture() { capture_start "$@" && captures_listening; }
+
+# capture_start NS DEV FILE [FILTER...]: the same, without waiting for it
+# to listen: captures started so start side by side (tcpdump takes a few
+# tenths of a second each), captures_listening waits for them all.
+SIP_CAPTURE_STARTING=()
+capture_start() {
+	local ns=$1 dev=$2 file=$3
 	shift 3
 	case $file in */*) ;; *) file=$NP_RUN_DIR/$file ;; esac
 	sip_spawn "$ns" tcpdump -n -U --immediate-mode -s 0 -Z root -i "$dev" -w "$file" "$@" \
 		>/dev/null 2>"$file.log"
 	SIP_CAPTURE_PIDS+=("$SIP_LAST_PID")
-	for ((i = 0; i < 50; i++)); do
-		grep -q "listening on" "$file.log" 2>/dev/null && return 0
-		_sip_running "$SIP_LAST_PID" || break
-		sleep 0.1
+	SIP_CAPTURE_STARTING+=("$SIP_LAST_PID $file $ns/$dev")
+}
+
+# captures_listening: every capture capture_start started listens
+# (bounded, 5 s each); 1 if one does not, saying so.
+captures_listening() {
+	local c pid file where i err=0
+	for c in "${SIP_CAPTURE_STARTING[@]}"; do
+		read -r pid file where <<<"$c"
+		for ((i = 0; i < 50; i++)); do
+			grep -q "listening on" "$file.log" 2>/dev/null && continue 2
+			_sip_running "$pid" || break
+			sleep 0.1
+		done
+		echo "capture: tcpdump on $where did not start: $(cat "$file.log")" >&2
+		err=1
 	done
-	echo "capture: tcpdump on $ns/$dev did not start: $(cat "$file.log")" >&2
-	return 1
+	SIP_CAPTURE_STARTING=()
+	return $err
 }
 
 # stop_capture PID: stops one capture (its PID: SIP_LAST_PID after capture),
@@ -140,10 +158,14 @@ stop_captures() {
 	local pid
 	[ ${#SIP_CAPTURE_PIDS[@]} -eq 0 ] && return 0
 	sleep 0.3
+	# All told at once, then each reaped (a second SIGINT changes nothing).
+	for pid in "${SIP_CAPTURE_PIDS[@]}"; do
+		_sip_running "$pid" && kill -INT "$pid" 2>/dev/null
+	done
 	for pid in "${SIP_CAPTURE_PIDS[@]}"; do
 		sip_stop "$pid" INT
 	done
-	SIP_CAPTURE_PIDS=()
+	SIP_CAPTURE_PIDS=() SIP_CAPTURE_STARTING=()
 }
 
 # sip_veth NS1 DEV1 NS2 DEV2: a veth pair, each end straight in its
