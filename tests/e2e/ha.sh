@@ -14,9 +14,10 @@
 #              standby, a writes its whole state again, b follows again
 #   redis-partition  a cut from redis, not from b: a acts on b's word (the
 #              heartbeat), b never promotes; both converge when healed
-#   redis-away redis stopped HA_REDIS_AWAY s (default 15) under the calls:
-#              a registration refreshing (every HA_UA_REFRESH s, default 5:
-#              twice in that time), a call ended, one set up; a acts
+#   redis-away redis stopped HA_REDIS_AWAY s (default 30, as the issue
+#              asks) under the calls: a registration refreshing (every
+#              HA_UA_REFRESH s, default 10: three times in that time), a
+#              call ended, one set up; a acts
 #              throughout, the record is written once and reaches redis
 #              after, b then holds exactly a's flows and registrations
 #   partition  everything between the nodes dropped, both still reach
@@ -52,8 +53,8 @@ require_tools "high availability" redis-server redis-cli keepalived
 SIP_NAMESPACES+=(proxyb)
 
 HA_CALLS=${HA_CALLS:-20}
-HA_REDIS_AWAY=${HA_REDIS_AWAY:-15}
-export HA_UA_REFRESH=${HA_UA_REFRESH:-5}
+HA_REDIS_AWAY=${HA_REDIS_AWAY:-30}
+export HA_UA_REFRESH=${HA_UA_REFRESH:-10}
 VIP_ACC=$SIP_PROXY_ACC_IP VIP_CORE=$SIP_PROXY_CORE_IP
 A_ACC=203.0.113.3 A_CORE=198.51.100.3 B_ACC=203.0.113.4 B_CORE=198.51.100.4
 REDIS_IP=198.51.100.50 REDIS_PORT=6379
