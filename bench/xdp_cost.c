@@ -93,6 +93,7 @@ enum row_kind {
 	ROW_FLOOR_LOOKUP,
 	ROW_RELAY_TX,
 	ROW_RELAY_TX_VERIFY, /* the same, flows with NP_F_CSUM_VERIFY */
+	ROW_RELAY_REDIRECT, /* the same flows, arriving on the -H interface */
 	ROW_RELAY_PASS,
 	ROW_RELAY_RING, /* every packet another flow of the ring */
 };
@@ -144,7 +145,7 @@ struct bench {
 	struct cycle tx, pass;
 	__u32 filled_relay, filled_floor; /* filler entries so far */
 	__u32 hashed; /* of the relay's, those whose index was taken */
-	struct row rows[1 + 5 * NSIZES];
+	struct row rows[1 + 6 * NSIZES]; /* the floor, then six rows a size */
 	__u8 ring_pkt[FRAME_LEN]; /* the ring row's packet, per call */
 	int nrows;
 	struct map_mem mem[5];
@@ -697,6 +698,16 @@ static struct row *add_row(struct bench *b, const char *name,
 		if (b->reused && r->per_call > PKT_TTL - 1)
 			r->per_call = PKT_TTL - 1;
 		break;
+	case ROW_RELAY_REDIRECT:
+		r->prog_fd = bpf_program__fd(b->relay->progs.np_relay);
+		r->cycle = &b->tx;
+		r->pkt = b->tx.pkt;
+		r->ifindex = b->hold_ifindex;
+		r->expect_retval = XDP_REDIRECT;
+		r->expect_verdict = NP_V_REDIRECT;
+		if (b->reused && r->per_call > PKT_TTL - 1)
+			r->per_call = PKT_TTL - 1;
+		break;
 	case ROW_RELAY_RING:
 		r->prog_fd = bpf_program__fd(b->relay->progs.np_relay);
 		r->cycle = &b->tx;
@@ -1225,6 +1236,17 @@ int main(int argc, char **argv)
 			if (cycle_flags(b, &b->tx, NP_F_CSUM_VERIFY) ||
 			    measure(b, r) || cycle_flags(b, &b->tx, 0))
 				goto out;
+			/* The same packet arriving on the idle interface:
+			 * its next hop (the ingress above) is another
+			 * interface, so it leaves by redirect. test_run only
+			 * returns the action: the redirect's request is
+			 * measured, not the transmission. */
+			if (b->hold_ifindex) {
+				r = add_row(b, "relay, fib hit -> redirect",
+					    ROW_RELAY_REDIRECT, sizes[i]);
+				if (measure(b, r))
+					goto out;
+			}
 			r = add_row(b, "relay, ring: each packet a new flow",
 				    ROW_RELAY_RING, sizes[i]);
 			if (measure(b, r))

@@ -954,6 +954,26 @@ static __always_inline int to_kernel(struct xdp_md *ctx, struct packet *p,
 	return XDP_PASS;
 }
 
+/*
+ * How the rewritten packet is to leave by out: XDP_TX back out of the
+ * ingress (unless the ingress asks for a redirect), XDP_REDIRECT, or
+ * XDP_PASS when out is not an interface XDP can deliver through
+ * (np_egress_v1). A redirect is asked for here, before anything is sent,
+ * and the request is the check too: bpf_redirect_map looks out up and
+ * answers XDP_PASS without it, one call and one lookup instead of a
+ * lookup and then the redirect's own. Should the packet not leave after
+ * all (dropped below), the action returned is another, and the kernel
+ * never reads the redirect's target.
+ */
+static __always_inline int xmit_action(struct xdp_md *ctx, __u32 out)
+{
+	if (out == ctx->ingress_ifindex &&
+	    !ingress_has(ctx, NP_LINK_TX_BY_REDIRECT))
+		return bpf_map_lookup_elem(&np_egress_v1, &out) ? XDP_TX :
+								  XDP_PASS;
+	return bpf_redirect_map(&np_egress_v1, out, XDP_PASS);
+}
+
 static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 {
 	struct packet p = {};
@@ -961,7 +981,7 @@ static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 	enum arrival_csum csum = CSUM_COMPLETE;
 	struct hop nh;
 	__u32 out, len;
-	int reason, rc;
+	int reason, rc, action;
 	bool rtcp, owned;
 	__u64 now;
 
@@ -1038,7 +1058,8 @@ static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 		return to_kernel(ctx, &p, flow, owned, csum, len, rtcp, now);
 	}
 	out = nh.ifindex;
-	if (!bpf_map_lookup_elem(&np_egress_v1, &out)) {
+	action = xmit_action(ctx, out);
+	if (action != XDP_TX && action != XDP_REDIRECT) {
 		*verdict = NP_V_PASS_EGRESS;
 		return to_kernel(ctx, &p, flow, owned, csum, len, rtcp, now);
 	}
@@ -1051,15 +1072,14 @@ static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 		return XDP_DROP;
 	}
 	count_relayed(flow, owned, len, rtcp, false, now);
-	if (out == ctx->ingress_ifindex &&
-	    !ingress_has(ctx, NP_LINK_TX_BY_REDIRECT)) {
+	if (action == XDP_TX) {
 		log_sent(out, flow->slot, len, rtcp, NP_XMIT_TX);
 		*verdict = NP_V_TX;
 		return XDP_TX;
 	}
 	log_sent(out, flow->slot, len, rtcp, NP_XMIT_REDIRECT);
 	*verdict = NP_V_REDIRECT;
-	return bpf_redirect_map(&np_egress_v1, out, 0);
+	return XDP_REDIRECT;
 }
 
 SEC("xdp")

@@ -383,6 +383,9 @@ struct pkt_spec {
 	/* Partial, with the last two payload bytes chosen so that the
 	 * datagram also sums right as it is (tail_set is taken over). */
 	bool udp_csum_ambiguous;
+	/* The datagram's last byte damaged after its checksum was made: the
+	 * sum must have read it. */
+	bool damage_last;
 	/* Corruptions. */
 	__u8 version; /* 0: the right one */
 	__u8 ihl; /* 0: 5; options are added above 5 */
@@ -606,6 +609,8 @@ static void build(const struct pkt_spec *s, struct frame *f)
 			put16(f->b + f->l4 + 6,
 			      udp_csum(f->b + f->l3, s->family, f->b + f->l4,
 				       ulen) ^ (s->udp_csum_wrong ? 0x0400 : 0));
+		if (s->damage_last)
+			f->b[f->l4 + ulen - 1] ^= 0x01;
 	}
 	if (s->pad_to > f->len)
 		f->len = s->pad_to;
@@ -670,6 +675,10 @@ struct tcase {
 	.exp_vlan_set = true, .exp_tpid = (tpid), .exp_tci = (tci)
 #define EXPECT_UNTAGGED .exp_vlan_set = true, .exp_tpid = 0
 
+static void pre_egress_a_absent(const struct tcase *tc,
+				const struct pkt_spec *in);
+static void post_egress_a_back(const struct tcase *tc,
+			       const struct pkt_spec *in);
 static void pre_egress_b_absent(const struct tcase *tc,
 				const struct pkt_spec *in);
 static void post_egress_b_back(const struct tcase *tc,
@@ -1310,6 +1319,89 @@ static const struct tcase cases[] = {
 	  .flow = F6_CV_NONEIGH, .in = { .udp_csum_partial = true },
 	  .exp_csum_partial = true, TO_KERNEL(NP_V_PASS_NO_NEIGH),
 	  .ctr = { .packets = 1, .bytes = V6_BYTES, .to_kernel = 1 } },
+	/* The sum's every step reads its bytes: a datagram whose last byte
+	 * falls into each. */
+	{ .name = "verify: 9-byte datagram, partial: completed over every byte",
+	  .flow = F4_CV, .in = { .payload = 1, .udp_csum_partial = true },
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = 29 } },
+	{ .name = "verify: 9-byte datagram, last byte damaged (the odd byte): dropped",
+	  .flow = F4_CV, .in = { .payload = 1, .damage_last = true },
+	  DROPPED(NP_V_DROP_CHECKSUM),
+	  .ctr = { .drops[NP_DROP_CHECKSUM] = 1 } },
+	{ .name = "verify: 10-byte datagram, partial: completed over every byte",
+	  .flow = F4_CV, .in = { .payload = 2, .udp_csum_partial = true },
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = 30 } },
+	{ .name = "verify: 10-byte datagram, last byte damaged (a 2-byte word): dropped",
+	  .flow = F4_CV, .in = { .payload = 2, .damage_last = true },
+	  DROPPED(NP_V_DROP_CHECKSUM),
+	  .ctr = { .drops[NP_DROP_CHECKSUM] = 1 } },
+	{ .name = "verify: 12-byte datagram, partial: completed over every byte",
+	  .flow = F4_CV, .in = { .payload = 4, .udp_csum_partial = true },
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = 32 } },
+	{ .name = "verify: 12-byte datagram, last byte damaged (a 4-byte word): dropped",
+	  .flow = F4_CV, .in = { .payload = 4, .damage_last = true },
+	  DROPPED(NP_V_DROP_CHECKSUM),
+	  .ctr = { .drops[NP_DROP_CHECKSUM] = 1 } },
+	{ .name = "verify: 24-byte datagram, partial: completed over every byte",
+	  .flow = F4_CV, .in = { .payload = 16, .udp_csum_partial = true },
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = 44 } },
+	{ .name = "verify: 24-byte datagram, last byte damaged (an 8-byte step): dropped",
+	  .flow = F4_CV, .in = { .payload = 16, .damage_last = true },
+	  DROPPED(NP_V_DROP_CHECKSUM),
+	  .ctr = { .drops[NP_DROP_CHECKSUM] = 1 } },
+	{ .name = "verify: 48-byte datagram, partial: completed over every byte",
+	  .flow = F4_CV, .in = { .payload = 40, .udp_csum_partial = true },
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = 68 } },
+	{ .name = "verify: 48-byte datagram, last byte damaged (a 16-byte step): dropped",
+	  .flow = F4_CV, .in = { .payload = 40, .damage_last = true },
+	  DROPPED(NP_V_DROP_CHECKSUM),
+	  .ctr = { .drops[NP_DROP_CHECKSUM] = 1 } },
+	{ .name = "verify: 96-byte datagram, partial: completed over every byte",
+	  .flow = F4_CV, .in = { .payload = 88, .udp_csum_partial = true },
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = 116 } },
+	{ .name = "verify: 96-byte datagram, last byte damaged (a 32-byte step): dropped",
+	  .flow = F4_CV, .in = { .payload = 88, .damage_last = true },
+	  DROPPED(NP_V_DROP_CHECKSUM),
+	  .ctr = { .drops[NP_DROP_CHECKSUM] = 1 } },
+	{ .name = "verify: 128-byte datagram, partial: completed over every byte",
+	  .flow = F4_CV, .in = { .payload = 120, .udp_csum_partial = true },
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = 148 } },
+	{ .name = "verify: 128-byte datagram, last byte damaged (a 64-byte block): dropped",
+	  .flow = F4_CV, .in = { .payload = 120, .damage_last = true },
+	  DROPPED(NP_V_DROP_CHECKSUM),
+	  .ctr = { .drops[NP_DROP_CHECKSUM] = 1 } },
+	{ .name = "verify: 2111-byte datagram, partial: completed over every byte",
+	  .flow = F4_CV, .in = { .payload = 2103, .udp_csum_partial = true },
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = 2131 } },
+	{ .name = "verify: 2111-byte datagram, last byte damaged (the walk's last byte): dropped",
+	  .flow = F4_CV, .in = { .payload = 2103, .damage_last = true },
+	  DROPPED(NP_V_DROP_CHECKSUM),
+	  .ctr = { .drops[NP_DROP_CHECKSUM] = 1 } },
+
+	/* The egress check is the redirect's own lookup: without the
+	 * egress in np_egress_v1, the packet goes to the kernel as without
+	 * a next hop, counted there and marked, and is not sent. */
+	{ .name = "a0 not in np_egress_v1, flow back out of a0: rewritten, to the kernel, not sent back",
+	  .flow = F4_AA, .pre = pre_egress_a_absent,
+	  .post = post_egress_a_back,
+	  TO_KERNEL(NP_V_PASS_EGRESS),
+	  .ctr = { .packets = 1, .bytes = V4_BYTES, .to_kernel = 1 } },
+	{ .name = "a0 back in np_egress_v1: XDP_TX again",
+	  .flow = F4_AA,
+	  FWD_TX, .ctr = { .packets = 1, .bytes = V4_BYTES } },
+	{ .name = "b0 not in np_egress_v1, partial checksum: to the kernel still partial, for the new addresses",
+	  .flow = F4_CV, .in = { .udp_csum_partial = true },
+	  .pre = pre_egress_b_absent, .post = post_egress_b_back,
+	  .exp_csum_partial = true, TO_KERNEL(NP_V_PASS_EGRESS),
+	  .ctr = { .packets = 1, .bytes = V4_BYTES, .to_kernel = 1 } },
+	{ .name = "b0 not in np_egress_v1, IPv6: rewritten, to the kernel",
+	  .flow = F6_AB, .pre = pre_egress_b_absent,
+	  .post = post_egress_b_back,
+	  TO_KERNEL(NP_V_PASS_EGRESS),
+	  .ctr = { .packets = 1, .bytes = V6_BYTES, .to_kernel = 1 } },
+	{ .name = "b0 back in np_egress_v1: redirected again",
+	  .flow = F4_AB,
+	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
 };
 
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
@@ -1836,6 +1928,67 @@ static void check_mark(const struct tcase *tc, const struct np_flow_key *hkey)
 		  tc->name);
 }
 
+/*
+ * This CPU's np_xmit_log, which the tracers read to take back a frame the
+ * kernel dropped after the verdict: a frame sent on by XDP_TX or a
+ * redirect is logged once, with its kind, egress, slot and length as
+ * counted; a packet dropped or handed to the kernel (marked instead) is
+ * not logged at all, or a later failed flush could take it back.
+ */
+static struct np_xmit_log *xlog_cpus; /* ncpu of them */
+
+static bool xlog_read(struct np_xmit_log *log)
+{
+	__u32 zero = 0;
+
+	if (!xlog_cpus)
+		xlog_cpus = calloc(ncpu, sizeof(*xlog_cpus));
+	if (!xlog_cpus ||
+	    bpf_map_lookup_elem(maps.fd[NP_XMIT_LOG], &zero, xlog_cpus)) {
+		tap_diag("  reading np_xmitlog_v1: %s", strerror(errno));
+		return false;
+	}
+	*log = xlog_cpus[test_cpu];
+	return true;
+}
+
+static void check_xmit_log(const struct tcase *tc, const struct frame *fout,
+			   const struct np_xmit_log *before,
+			   const struct np_xmit_log *after,
+			   const struct np_flow_key *hkey)
+{
+	struct np_flow last = flow_before;
+	const struct np_xmit_rec *r;
+	__u32 added = after->next - before->next;
+	int dev = -1, i;
+	bool ok;
+
+	if (tc->out != OUT_FWD) {
+		tap_check(&t, same_num("records added", added, 0),
+			  "%s: nothing in the xmit log (no take-back can find it)",
+			  tc->name);
+		return;
+	}
+	if (tc->hairpin)
+		np_flow_get(&maps, hkey, &last);
+	/* The egress is the device whose MAC the frame leaves from. */
+	for (i = 0; i < DEV_COUNT; i++)
+		if (fout->len >= 12 && !memcmp(fout->b + 6, dev_mac[i], ETH_ALEN))
+			dev = i;
+	r = &after->rec[(after->next - 1) & (NP_XMIT_LOG_LEN - 1)];
+	ok = same_num("records added", added, 1) && dev >= 0 &&
+	     same_num("kind", r->kind,
+		      tc->action == XDP_TX ? NP_XMIT_TX : NP_XMIT_REDIRECT) &&
+	     same_num("ifindex", r->ifindex, ifindex[dev]) &&
+	     same_num("slot", r->slot, last.slot) &&
+	     same_num("len", r->len, tc->ctr.bytes) &&
+	     same_num("rtcp", r->rtcp, tc->ctr.rtcp_packets);
+	tap_check(&t, ok,
+		  "%s: logged once for a take-back: %s to %s, slot, length, RTCP as counted",
+		  tc->name, tc->action == XDP_TX ? "XDP_TX" : "redirect",
+		  dev >= 0 ? dev_name[dev] : "?");
+}
+
 static void run_case(const struct tcase *tc)
 {
 	LIBBPF_OPTS(bpf_test_run_opts, opts);
@@ -1844,6 +1997,8 @@ static void run_case(const struct tcase *tc)
 	struct pkt_spec in, exp;
 	struct frame fin, fexp, fout;
 	struct np_flow_key key, hkey;
+	struct np_xmit_log xlog_b, xlog_a;
+	bool xlog_ok;
 	char what[160];
 	int err;
 
@@ -1872,10 +2027,12 @@ static void run_case(const struct tcase *tc)
 	if (tc->hairpin || tc->via_untouched)
 		np_counters_read(&maps, &hkey, &hb);
 	np_verdicts_read(&maps, vb);
+	xlog_ok = xlog_read(&xlog_b);
 	drain_events();
 
 	run_ns = coarse_now();
 	err = run_once(&fin, &fout, tc->ingress, &opts);
+	xlog_ok = xlog_read(&xlog_a) && xlog_ok;
 
 	drain_events();
 	np_counters_read(&maps, &key, &ca);
@@ -1907,6 +2064,11 @@ static void run_case(const struct tcase *tc)
 			  "%s: the relay it names counted nothing", tc->name);
 	}
 
+	if (xlog_ok)
+		check_xmit_log(tc, &fout, &xlog_b, &xlog_a, &hkey);
+	else
+		tap_check(&t, false, "%s: xmit log read", tc->name);
+
 	switch (tc->out) {
 	case OUT_NONE:
 		break;
@@ -1929,13 +2091,41 @@ static void run_case(const struct tcase *tc)
 
 /* --- Hooks: map setup and the latch's side effects --------------------- */
 
+/* Takes dev out of np_egress_v1, or puts it back. */
+static void egress_set(enum dev_id dev, bool present)
+{
+	int err = present ? bpf_map_update_elem(maps.fd[NP_EGRESS], &ifindex[dev],
+						&ifindex[dev], BPF_ANY) :
+			    bpf_map_delete_elem(maps.fd[NP_EGRESS], &ifindex[dev]);
+
+	if (err)
+		tap_diag("  %s %s np_egress_v1: %s",
+			 present ? "adding" : "removing", dev_name[dev],
+			 strerror(errno));
+}
+
+static void pre_egress_a_absent(const struct tcase *tc,
+				const struct pkt_spec *in)
+{
+	(void)tc;
+	(void)in;
+	egress_set(DEV_A, false);
+}
+
+static void post_egress_a_back(const struct tcase *tc,
+			       const struct pkt_spec *in)
+{
+	(void)tc;
+	(void)in;
+	egress_set(DEV_A, true);
+}
+
 static void pre_egress_b_absent(const struct tcase *tc,
 				const struct pkt_spec *in)
 {
 	(void)tc;
 	(void)in;
-	if (bpf_map_delete_elem(maps.fd[NP_EGRESS], &ifindex[DEV_B]))
-		tap_diag("  removing b0 from np_egress_v1: %s", strerror(errno));
+	egress_set(DEV_B, false);
 }
 
 static void post_egress_b_back(const struct tcase *tc,
@@ -1943,10 +2133,7 @@ static void post_egress_b_back(const struct tcase *tc,
 {
 	(void)tc;
 	(void)in;
-	if (bpf_map_update_elem(maps.fd[NP_EGRESS], &ifindex[DEV_B],
-				&ifindex[DEV_B], BPF_ANY))
-		tap_diag("  adding b0 back to np_egress_v1: %s",
-			 strerror(errno));
+	egress_set(DEV_B, true);
 }
 
 static void pre_flow_removed(const struct tcase *tc, const struct pkt_spec *in)
@@ -2960,6 +3147,9 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt,
 	return vprintf(fmt, ap);
 }
 
+/* Set when setup had all it needs but the program did not load. */
+static bool load_failed;
+
 /* NULL when ready, else why every case must be skipped. */
 static const char *setup(char *why, size_t len)
 {
@@ -2991,6 +3181,8 @@ static const char *setup(char *why, size_t len)
 	if (!skel) {
 		snprintf(why, len, "cannot load the relay program: %s",
 			 strerror(errno));
+		/* As root, that is the verifier refusing it: a failure. */
+		load_failed = true;
 		return why;
 	}
 	prog_fd = bpf_program__fd(skel->progs.np_relay);
@@ -3006,6 +3198,7 @@ static const char *setup(char *why, size_t len)
 	maps.fd[NP_POLICERS] = bpf_map__fd(skel->maps.np_police_v1);
 	maps.fd[NP_VERDICTS] = bpf_map__fd(skel->maps.np_verdicts_v3);
 	maps.fd[NP_EGRESS] = bpf_map__fd(skel->maps.np_egress_v1);
+	maps.fd[NP_XMIT_LOG] = bpf_map__fd(skel->maps.np_xmitlog_v1);
 	maps.fd[NP_LINKS] = bpf_map__fd(skel->maps.np_links_v1);
 	maps.fd[NP_EVENTS] = bpf_map__fd(skel->maps.np_events_v1);
 	maps.fd[NP_SLOTS] = bpf_map__fd(skel->maps.np_slots_v1);
@@ -3375,6 +3568,8 @@ int main(int argc, char **argv)
 	else
 		skip = setup(why, sizeof(why));
 	if (skip) {
+		if (load_failed)
+			tap_check(&t, false, "setup: %s", skip);
 		for (i = 0; i < NCASES; i++)
 			tap_skip(&t, skip, "%s", cases[i].name);
 		tap_skip(&t, skip, "%s", REFILL_NAME);
