@@ -191,10 +191,11 @@ int np_metrics_http_start(struct np_metrics_http **out,
 	inet_ntop(addr->family, &addr->addr, host, sizeof(host));
 	h->mhd = MHD_start_daemon(
 		flags, addr->port, NULL, NULL, on_request, h,
+		/* First, or libmicrohttpd warns on stderr that it is not. */
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)MAX_CONNECTIONS,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONNECTION_TIMEOUT,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_NOTIFY_COMPLETED, completed, h, MHD_OPTION_END);
 	if (!h->mhd) {
 		int err = errno ? -errno : -EINVAL;
