@@ -75,6 +75,7 @@ struct daemon {
 	 * and the last read's (NULL: none yet). */
 	struct np_metrics_read *metrics_read;
 	const struct np_counters *metrics_media;
+	size_t metrics_media_n; /* its realms: a reload may add some */
 	uint64_t state_saves;
 	double state_save_seconds;
 	struct np_guard_census guard; /* as of the last tick */
@@ -1103,6 +1104,7 @@ static void metrics_read_done(struct daemon *d)
 	if (!done)
 		return;
 	d->metrics_media = media;
+	d->metrics_media_n = d->cfg.n_realms;
 	np_metrics_http_ready(d->metrics, done);
 }
 
@@ -1263,7 +1265,10 @@ static char *metrics_page(void *arg, size_t *len)
 	struct np_metrics m;
 	char *page;
 
-	if (np_metrics_collect(&m, &d->px, d->metrics_media))
+	if (np_metrics_collect(&m, &d->px,
+			       d->metrics_media_n == d->cfg.n_realms ?
+				       d->metrics_media :
+				       NULL))
 		return NULL;
 	m.have_verdicts = !np_verdicts_read(&d->maps, m.verdicts);
 	for (size_t i = 0; i < m.n_realms; i++) {
