@@ -23,7 +23,9 @@
 # Redis outage or a compaction of a; over the next 15 s, b's CPU and the
 # fewest flows it held (sampled). The event loop's stalls are natproxyd's
 # own "event loop: a turn took" lines (every turn over 20 ms; a build
-# without them shows none), counted per phase in b's log. sipp sends no
+# without them shows none), counted per phase in each node's log, with
+# what the turns served (their count by the line's "served:" words; "-":
+# none). sipp sends no
 # media (media_timeout is an hour: the calls stay up); a second window of
 # SB_WINDOW_S has every flow of a take a frame a second through a's relay
 # program (bench/media_pulse.c), so a writes, and b reads, every call's
@@ -141,14 +143,21 @@ node_start() {
 	return 1
 }
 
-# slow_turns N FROM: "COUNT MAX_MS" of node N's slow loop turns logged
-# after line FROM of its log.
+# slow_turns N FROM: "COUNT MAX_MS SERVED" of node N's slow loop turns
+# logged after line FROM of its log; SERVED: what they served and how
+# often ("cluster:3,timer:1"; "-": no slow turn).
 slow_turns() {
 	tail -n +"$(($2 + 1))" "$LOGS/natproxyd-$1.log" |
 		awk 'match($0, /a turn took [0-9.]+ ms/) {
-			n++; v = substr($0, RSTART + 12, RLENGTH - 15) + 0; if (v > m) m = v}
-			END {printf "%d %.1f\n", n, m}'
+			n++; v = substr($0, RSTART + 12, RLENGTH - 15) + 0; if (v > m) m = v
+			w = $0; sub(/.*\(served:/, "", w); sub(/\).*/, "", w)
+			gsub(/^ +| +$/, "", w); gsub(/ +/, "+", w); if (w == "") w = "none"
+			if (!(w in c)) o[k++] = w; c[w]++}
+			END {s = ""; for (i = 0; i < k; i++) s = s (i ? "," : "") o[i] ":" c[o[i]]
+			printf "%d %.1f %s\n", n, m, k ? s : "-"}'
 }
+# turns "COUNT MAX SERVED": the words of a summary line.
+turns() { echo "$1 (longest $2 ms; served $3)"; }
 log_lines() { wc -l <"$LOGS/natproxyd-$1.log"; }
 
 sip_topology_up || die "topology"
@@ -167,7 +176,7 @@ sip_spawn core timeout -k 5 600 env -C "$LOGS" sipp -sf "$BENCH/uas.xml" -nostdi
 	-i "$SIP_KAM_IP" -p 5060 -mi "$SIP_KAM_IP" -mp 7000 -recv_timeout 600s \
 	-max_reconnect 0 -trace_err -error_file "$LOGS/uas.err" >"$LOGS/uas.out" 2>&1
 wait_for 5 eval 'in_ns core ss -Hunl | grep -q "$SIP_KAM_IP:5060 "' || die "the core peer did not start"
-c_b0=$(ticks "$NPD_b") t0=$(date +%s.%N) l_b=$(log_lines b)
+c_b0=$(ticks "$NPD_b") t0=$(date +%s.%N) l_b=$(log_lines b) l_a=$(log_lines a)
 (exec ip netns exec "$NP_RUN-lan1" timeout -k 5 600 env -C "$LOGS" \
 	sipp -sf "$BENCH/uac.xml" -nostdin -t un -max_socket 15000 \
 	-r "$RATE" -rp 1000 -m "$CALLS" -l "$CALLS" -d 600000 \
@@ -195,21 +204,23 @@ for ((i = 0; i < 45; i++)); do
 	[ "$flows_b" -eq "$flows_a" ] && break
 	sleep 2
 done
-read -r slow_setup max_setup < <(slow_turns b "$l_b")
+read -r slow_setup max_setup what_setup < <(slow_turns b "$l_b")
+read -r aslow_setup amax_setup awhat_setup < <(slow_turns a "$l_a")
 log "flows: a $flows_a, b $flows_b"
 
 # The window: both nodes and Redis at rest with every call up.
 c_a0=$(ticks "$NPD_a") c_b0=$(ticks "$NPD_b") c_r0=$(ticks "$REDIS_PID") t0=$(date +%s.%N)
-l_b=$(log_lines b)
+l_b=$(log_lines b) l_a=$(log_lines a)
 sleep "$WINDOW_S"
 c_a1=$(ticks "$NPD_a") c_b1=$(ticks "$NPD_b") c_r1=$(ticks "$REDIS_PID") t1=$(date +%s.%N)
+read -r aslow_window amax_window awhat_window < <(slow_turns a "$l_a")
 pct() { awk -v c0="$1" -v c1="$2" -v a="$t0" -v b="$t1" -v hz="$HZ" 'BEGIN {printf "%.1f", (c1 - c0) * 100 / hz / (b - a)}'; }
 cpu_a=$(pct "$c_a0" "$c_a1") cpu_b=$(pct "$c_b0" "$c_b1") cpu_r=$(pct "$c_r0" "$c_r1")
 rss_a=$(kib "$NPD_a" VmRSS) hwm_a=$(kib "$NPD_a" VmHWM)
 rss_b=$(kib "$NPD_b" VmRSS) hwm_b=$(kib "$NPD_b" VmHWM)
 redis_mem=$(rcli info memory | tr -d '\r' | awk -F: '$1 == "used_memory" || $1 == "used_memory_rss" {printf "%s ", $2}')
 calls_b=$(metric b natproxy_calls_active)
-read -r slow_window max_window < <(slow_turns b "$l_b")
+read -r slow_window max_window what_window < <(slow_turns b "$l_b")
 
 # The same window with media: every flow of a gets a frame a second
 # through a's relay program (bench/media_pulse.c), so every call's counts
@@ -230,8 +241,8 @@ c_a1=$(ticks "$NPD_a") c_b1=$(ticks "$NPD_b") c_r1=$(ticks "$REDIS_PID") t1=$(da
 media_fields >"$LOGS/media.after"
 wait "$PULSE_PID"
 mcpu_a=$(pct "$c_a0" "$c_a1") mcpu_b=$(pct "$c_b0" "$c_b1") mcpu_r=$(pct "$c_r0" "$c_r1")
-read -r mslow_a mmax_a < <(slow_turns a "$l_a")
-read -r mslow_b mmax_b < <(slow_turns b "$l_b")
+read -r mslow_a mmax_a mwhat_a < <(slow_turns a "$l_a")
+read -r mslow_b mmax_b mwhat_b < <(slow_turns b "$l_b")
 mfields=$(wc -l <"$LOGS/media.after")
 mchanged=$(comm -13 "$LOGS/media.before" "$LOGS/media.after" | wc -l)
 mrss_b=$(kib "$NPD_b" VmRSS) mhwm_b=$(kib "$NPD_b" VmHWM)
@@ -239,7 +250,7 @@ log "media: $(tail -1 "$LOGS/media_pulse.out")"
 
 # The resync: b reads a's stream again from its snapshot.
 log "resync: every redis client disconnected"
-l_b=$(log_lines b) c_b0=$(ticks "$NPD_b") t0=$(date +%s.%N)
+l_b=$(log_lines b) l_a=$(log_lines a) c_b0=$(ticks "$NPD_b") t0=$(date +%s.%N)
 rcli client kill type normal >/dev/null
 flows_min=$flows_a
 for ((i = 0; i < 15; i++)); do
@@ -249,7 +260,8 @@ for ((i = 0; i < 15; i++)); do
 done
 t1=$(date +%s.%N)
 cpu_b_resync=$(pct "$c_b0" "$(ticks "$NPD_b")")
-read -r slow_resync max_resync < <(slow_turns b "$l_b")
+read -r slow_resync max_resync what_resync < <(slow_turns b "$l_b")
+read -r aslow_resync amax_resync awhat_resync < <(slow_turns a "$l_a")
 refollowed=$(tail -n +"$((l_b + 1))" "$LOGS/natproxyd-b.log" | grep -c "following 'a'")
 flows_b2=$(n_flows b)
 rss_b2=$(kib "$NPD_b" VmRSS) hwm_b2=$(kib "$NPD_b" VmHWM)
@@ -257,15 +269,16 @@ rss_b2=$(kib "$NPD_b" VmRSS) hwm_b2=$(kib "$NPD_b" VmHWM)
 {
 	echo "standby bench: $CALLS calls at $RATE/s through a, b following ($NATPROXYD)"
 	echo "calls:  a $calls_a, b $calls_b; flows: a $flows_a, b $flows_b"
-	echo "b while the calls came up: ${cpu_b_setup}% of a CPU; loop turns over 20 ms: $slow_setup (longest $max_setup ms)"
+	echo "b while the calls came up: ${cpu_b_setup}% of a CPU; loop turns over 20 ms: $(turns "$slow_setup" "$max_setup" "$what_setup")"
+	echo "a while the calls came up: loop turns over 20 ms: $(turns "$aslow_setup" "$amax_setup" "$awhat_setup")"
 	echo "over ${WINDOW_S} s with every call up:"
-	echo "  a (active):  ${cpu_a}% of a CPU, RSS $((rss_a / 1024)) MiB (peak $((hwm_a / 1024)) MiB)"
-	echo "  b (standby): ${cpu_b}% of a CPU, RSS $((rss_b / 1024)) MiB (peak $((hwm_b / 1024)) MiB); loop turns over 20 ms: $slow_window (longest $max_window ms)"
+	echo "  a (active):  ${cpu_a}% of a CPU, RSS $((rss_a / 1024)) MiB (peak $((hwm_a / 1024)) MiB); loop turns over 20 ms: $(turns "$aslow_window" "$amax_window" "$awhat_window")"
+	echo "  b (standby): ${cpu_b}% of a CPU, RSS $((rss_b / 1024)) MiB (peak $((hwm_b / 1024)) MiB); loop turns over 20 ms: $(turns "$slow_window" "$max_window" "$what_window")"
 	echo "  redis:       ${cpu_r}% of a CPU, used_memory/rss (bytes) $redis_mem"
 	echo "over ${WINDOW_S} s with media (every flow a frame a second: $(tail -1 "$LOGS/media_pulse.out" | sed 's/^media_pulse: //')):"
-	echo "  a (active):  ${mcpu_a}% of a CPU; loop turns over 20 ms: $mslow_a (longest $mmax_a ms)"
-	echo "  b (standby): ${mcpu_b}% of a CPU, RSS $((mrss_b / 1024)) MiB (peak $((mhwm_b / 1024)) MiB); loop turns over 20 ms: $mslow_b (longest $mmax_b ms)"
+	echo "  a (active):  ${mcpu_a}% of a CPU; loop turns over 20 ms: $(turns "$mslow_a" "$mmax_a" "$mwhat_a")"
+	echo "  b (standby): ${mcpu_b}% of a CPU, RSS $((mrss_b / 1024)) MiB (peak $((mhwm_b / 1024)) MiB); loop turns over 20 ms: $(turns "$mslow_b" "$mmax_b" "$mwhat_b")"
 	echo "  redis:       ${mcpu_r}% of a CPU; media fields changed over the window: $mchanged of $mfields"
-	echo "resync (redis clients killed; b followed again: $refollowed), 15 s: b ${cpu_b_resync}% of a CPU, loop turns over 20 ms: $slow_resync (longest $max_resync ms); fewest flows b held $flows_min, after it $flows_b2; RSS $((rss_b2 / 1024)) MiB (peak $((hwm_b2 / 1024)) MiB)"
+	echo "resync (redis clients killed; b followed again: $refollowed), 15 s: b ${cpu_b_resync}% of a CPU, loop turns over 20 ms: $(turns "$slow_resync" "$max_resync" "$what_resync"); a's loop turns over 20 ms: $(turns "$aslow_resync" "$amax_resync" "$awhat_resync"); fewest flows b held $flows_min, after it $flows_b2; RSS $((rss_b2 / 1024)) MiB (peak $((hwm_b2 / 1024)) MiB)"
 } | tee "$OUT/standby.txt"
 [ "$flows_a" -eq "$flows_b" ] && [ "$calls_a" -ge "$CALLS" ]

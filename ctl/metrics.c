@@ -25,7 +25,8 @@ static const char *const drop_names[NP_DROP_MAX] = {
 static const char *const status_classes[6] = { "1xx", "2xx", "3xx",
 					       "4xx", "5xx", "6xx" };
 
-int np_metrics_collect(struct np_metrics *m, const struct np_proxy *px)
+int np_metrics_collect(struct np_metrics *m, const struct np_proxy *px,
+		       const struct np_counters *given)
 {
 	const struct np_core *core = &px->core;
 	const struct np_config *cfg = core->cfg;
@@ -50,7 +51,10 @@ int np_metrics_collect(struct np_metrics *m, const struct np_proxy *px)
 		np_metrics_free(m);
 		return -ENOMEM;
 	}
-	np_core_media_totals_all(core, media);
+	if (given)
+		memcpy(media, given, cfg->n_realms * sizeof(*media));
+	else
+		np_core_media_totals_all(core, media);
 	for (i = 0; i < cfg->n_realms; i++) {
 		struct np_metrics_realm *r = &m->realms[i];
 		const struct np_portpool *pool = &core->media_ports[i];

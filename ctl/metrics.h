@@ -88,8 +88,11 @@ struct np_metrics {
 	struct np_metrics_cluster cluster;
 };
 
-/* Takes the proxy's figures (media through its io). 0 or -ENOMEM. */
-int np_metrics_collect(struct np_metrics *m, const struct np_proxy *px);
+/* Takes the proxy's figures: the realms' media totals from media
+ * (n_realms of them, read off the loop: metrics_read.h), or NULL: read now
+ * through the proxy's io. 0 or -ENOMEM. */
+int np_metrics_collect(struct np_metrics *m, const struct np_proxy *px,
+		       const struct np_counters *media);
 void np_metrics_free(struct np_metrics *m);
 
 /*

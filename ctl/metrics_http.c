@@ -22,11 +22,20 @@
 #define MAX_CONNECTIONS 8
 #define CONNECTION_TIMEOUT 10 /* seconds */
 
+/* A request whose page waits for a read (suspended meanwhile). */
+struct waiting {
+	struct MHD_Connection *conn; /* NULL: resumed */
+	uint64_t read;
+};
+
 struct np_metrics_http {
 	struct MHD_Daemon *mhd;
 	np_metrics_page_fn page;
+	np_metrics_begin_fn begin;
 	void *arg;
 	int fd;
+	uint64_t done; /* the reads done */
+	struct waiting *waiting[MAX_CONNECTIONS];
 };
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -77,10 +86,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	static char not_allowed[] = "method not allowed\n";
 	static char failed[] = "cannot render the metrics\n";
 	struct np_metrics_http *h = cls;
-	size_t len = 0;
+	struct waiting *w = *req_cls;
+	size_t len = 0, i;
+	uint64_t read;
 	char *page;
 
-	(void)version, (void)upload, (void)req_cls;
+	(void)version, (void)upload;
 	if (*upload_size) /* a body we do not want */
 		return MHD_NO;
 	if (strcmp(url, "/metrics"))
@@ -90,6 +101,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	    strcmp(method, MHD_HTTP_METHOD_HEAD))
 		return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, not_allowed,
 			     strlen(not_allowed), false, "text/plain");
+	if (!w && h->begin && (read = h->begin(h->arg)) > h->done) {
+		for (i = 0; i < MAX_CONNECTIONS && h->waiting[i]; i++)
+			;
+		w = i < MAX_CONNECTIONS ? calloc(1, sizeof(*w)) : NULL;
+		if (w) {
+			w->conn = conn;
+			w->read = read;
+			h->waiting[i] = w;
+			*req_cls = w;
+			MHD_suspend_connection(conn);
+			return MHD_YES;
+		}
+		/* No room to wait: this page has the last read's totals. */
+	}
 	page = h->page(h->arg, &len);
 	if (!page)
 		return reply(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, failed,
@@ -98,11 +123,46 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		     NP_METRICS_CONTENT_TYPE);
 }
 
+/* A request is done (answered, or its connection gone): it waits no more. */
+static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+		      enum MHD_RequestTerminationCode why)
+{
+	struct np_metrics_http *h = cls;
+	struct waiting *w = *req_cls;
+	size_t i;
+
+	(void)conn, (void)why;
+	if (!w)
+		return;
+	for (i = 0; i < MAX_CONNECTIONS; i++)
+		if (h->waiting[i] == w)
+			h->waiting[i] = NULL;
+	free(w);
+	*req_cls = NULL;
+}
+
+void np_metrics_http_ready(struct np_metrics_http *h, uint64_t done)
+{
+	size_t i;
+
+	h->done = done;
+	for (i = 0; i < MAX_CONNECTIONS; i++) {
+		struct waiting *w = h->waiting[i];
+
+		if (w && w->conn && w->read <= done) {
+			MHD_resume_connection(w->conn);
+			w->conn = NULL;
+		}
+	}
+}
+
 int np_metrics_http_start(struct np_metrics_http **out,
 			  const struct np_sockaddr *addr,
-			  np_metrics_page_fn page, void *arg)
+			  np_metrics_page_fn page, np_metrics_begin_fn begin,
+			  void *arg)
 {
-	unsigned int flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	unsigned int flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+			     MHD_ALLOW_SUSPEND_RESUME;
 	char host[INET6_ADDRSTRLEN];
 	struct sockaddr_storage ss = { 0 };
 	const union MHD_DaemonInfo *info;
@@ -112,6 +172,7 @@ int np_metrics_http_start(struct np_metrics_http **out,
 	if (!h)
 		return -ENOMEM;
 	h->page = page;
+	h->begin = begin;
 	h->arg = arg;
 	if (addr->family == AF_INET6) {
 		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
@@ -130,10 +191,12 @@ int np_metrics_http_start(struct np_metrics_http **out,
 	inet_ntop(addr->family, &addr->addr, host, sizeof(host));
 	h->mhd = MHD_start_daemon(
 		flags, addr->port, NULL, NULL, on_request, h,
+		/* First, or libmicrohttpd warns on stderr that it is not. */
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)MAX_CONNECTIONS,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONNECTION_TIMEOUT,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+		MHD_OPTION_NOTIFY_COMPLETED, completed, h, MHD_OPTION_END);
 	if (!h->mhd) {
 		int err = errno ? -errno : -EINVAL;
 
@@ -182,6 +245,9 @@ void np_metrics_http_stop(struct np_metrics_http *h)
 {
 	if (!h)
 		return;
+	/* A suspended request must be resumed before the daemon stops. */
+	np_metrics_http_ready(h, UINT64_MAX);
+	MHD_run(h->mhd);
 	MHD_stop_daemon(h->mhd);
 	free(h);
 }

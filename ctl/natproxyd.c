@@ -40,6 +40,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "metrics_http.h"
+#include "metrics_read.h"
 #include "pins.h"
 #include "preflight.h"
 #include "proxy.h"
@@ -70,6 +71,11 @@ struct daemon {
 	const char *config_path, *pin_dir;
 	enum np_xdp_mode mode;
 	struct np_metrics_http *metrics; /* NULL: no endpoint */
+	/* The scrapes' media totals, read by a thread (NULL: in the loop),
+	 * and the last read's (NULL: none yet). */
+	struct np_metrics_read *metrics_read;
+	const struct np_counters *metrics_media;
+	size_t metrics_media_n; /* its realms: a reload may add some */
 	uint64_t state_saves;
 	double state_save_seconds;
 	struct np_guard_census guard; /* as of the last tick */
@@ -109,6 +115,7 @@ struct daemon {
 #define TAG_EVENTS (UINT64_MAX - 2)
 #define TAG_METRICS (UINT64_MAX - 3)
 #define TAG_CLUSTER (UINT64_MAX - 4)
+#define TAG_METRICS_READ (UINT64_MAX - 5)
 
 static time_t monotonic_now(void)
 {
@@ -1097,6 +1104,21 @@ undo:
 	np_config_free(&merged);
 }
 
+/* A read of the flows' counters is done: the requests waiting for it are
+ * answered (metrics_page). */
+static void metrics_read_done(struct daemon *d)
+{
+	const struct np_counters *media = NULL;
+	uint64_t done = np_metrics_read_done(d->metrics_read, &d->px.core,
+					     &media);
+
+	if (!done)
+		return;
+	d->metrics_media = media;
+	d->metrics_media_n = d->cfg.n_realms;
+	np_metrics_http_ready(d->metrics, done);
+}
+
 static int run(struct daemon *d)
 {
 	struct epoll_event evs[64];
@@ -1121,7 +1143,9 @@ static int run(struct daemon *d)
 
 			served |= tag == TAG_TIMER    ? SERVED_TIMER :
 				  tag == TAG_EVENTS   ? SERVED_EVENTS :
-				  tag == TAG_METRICS  ? SERVED_METRICS :
+				  tag == TAG_METRICS ||
+						  tag == TAG_METRICS_READ ?
+							SERVED_METRICS :
 				  tag == TAG_CLUSTER  ? SERVED_CLUSTER :
 				  tag == TAG_SIGNAL   ? SERVED_SIGNAL :
 							SERVED_SOCKETS;
@@ -1148,6 +1172,9 @@ static int run(struct daemon *d)
 				ring_buffer__consume(d->events);
 			} else if (tag == TAG_METRICS) {
 				continue; /* served below */
+			} else if (tag == TAG_METRICS_READ) {
+				metrics_read_done(d);
+				continue; /* its pages are made below */
 			} else if (tag == TAG_CLUSTER) {
 				np_cluster_event(d->cluster, monotonic_now());
 			} else if (tag == TAG_SIGNAL) {
@@ -1240,14 +1267,19 @@ static void cluster_metrics(const struct np_cluster *cl, bool scale_out,
 	}
 }
 
-/* A metrics page, made in the loop: nothing changes the proxy meanwhile. */
+/* A metrics page, made in the loop: nothing changes the proxy meanwhile.
+ * Its media totals are the last read's (metrics_read.h), begun after the
+ * request came (metrics_begin). */
 static char *metrics_page(void *arg, size_t *len)
 {
 	struct daemon *d = arg;
 	struct np_metrics m;
 	char *page;
 
-	if (np_metrics_collect(&m, &d->px))
+	if (np_metrics_collect(&m, &d->px,
+			       d->metrics_media_n == d->cfg.n_realms ?
+				       d->metrics_media :
+				       NULL))
 		return NULL;
 	m.have_verdicts = !np_verdicts_read(&d->maps, m.verdicts);
 	for (size_t i = 0; i < m.n_realms; i++) {
@@ -1274,15 +1306,39 @@ static char *metrics_page(void *arg, size_t *len)
 	return page;
 }
 
+/* A request came: a read of the flows' counters that begins after it. */
+static uint64_t metrics_begin(void *arg)
+{
+	struct daemon *d = arg;
+
+	flows_flush(d); /* what the maps hold is what is summed */
+	return np_metrics_read_begin(d->metrics_read, &d->px.core);
+}
+
 static int start_metrics(struct daemon *d)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TAG_METRICS };
-	int err;
+	int err, fd;
 
 	if (!d->cfg.metrics_listen.family)
 		return 0;
+	err = np_metrics_read_start(&d->metrics_read, &d->maps,
+				    d->cfg.n_realms, &fd);
+	if (!err) {
+		struct epoll_event rev = { .events = EPOLLIN,
+					   .data.u64 = TAG_METRICS_READ };
+
+		if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &rev)) {
+			np_metrics_read_stop(d->metrics_read);
+			d->metrics_read = NULL;
+		}
+	}
+	if (!d->metrics_read)
+		np_warn("metrics: the flows' counters are read in the loop: "
+			"no thread for them");
 	err = np_metrics_http_start(&d->metrics, &d->cfg.metrics_listen,
-				    metrics_page, d);
+				    metrics_page,
+				    d->metrics_read ? metrics_begin : NULL, d);
 	if (!err && epoll_ctl(d->epfd, EPOLL_CTL_ADD,
 			      np_metrics_http_fd(d->metrics), &ev))
 		err = -errno;
@@ -1611,6 +1667,7 @@ out:
 	}
 	free(d.socks);
 	np_metrics_http_stop(d.metrics);
+	np_metrics_read_stop(d.metrics_read);
 	ring_buffer__free(d.events);
 	np_charging_stop(&d.charging, 3);
 	np_flowq_free(d.flowq);

@@ -105,8 +105,9 @@ struct np_redis_news {
 	double lease_until;
 	bool resync; /* the queue was dropped: send a snapshot */
 	struct np_redis_entry *entries; /* in order; np_redis_entries_free */
-	/* The peer's media hash, when read again (n_fields, fields: free
-	 * with np_redis_fields_free); have_fields false: not read. */
+	/* The peer's media hash, when read again (n_fields, fields sorted
+	 * by key: free with np_redis_fields_free); have_fields false: not
+	 * read. */
 	bool have_fields;
 	struct np_redis_field *fields;
 	size_t n_fields;

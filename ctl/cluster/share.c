@@ -10,6 +10,7 @@
 
 #include "cluster/share.h"
 #include "cluster/follow.h"
+#include "cluster/latchpass.h"
 #include "cluster/live.h"
 #include "cluster/livepub.h"
 #include "cluster/peer.h"
@@ -71,9 +72,11 @@ struct np_share {
 	/* Entries of the peer applied since we last acted: a promotion
 	 * takes its calls over. */
 	bool copied;
-	/* The peer's media hash as last read, sorted by key. */
-	struct np_redis_field *fields;
-	size_t n_fields;
+	/* The peer's media hash as last read, and the pass putting what
+	 * changed in it into our flows; terminals copied since may be
+	 * latch_due: a sweep is due. */
+	struct np_latchpass latches;
+	bool sweep;
 	struct np_cluster_stats st;
 	char key[4][128]; /* journal, snapshot, media (ours); media (peer's) */
 };
@@ -258,21 +261,9 @@ static bool addrs_here(const struct np_share *cl)
 	return ok;
 }
 
-static int field_cmp(const void *a, const void *b)
-{
-	const struct np_redis_field *x = a, *y = b;
-
-	return strcmp(x->key, y->key);
-}
-
 static const char *field_of(const struct np_share *cl, const char *key)
 {
-	struct np_redis_field k = { (char *)key, NULL }, *f;
-
-	if (!cl->n_fields)
-		return NULL;
-	f = bsearch(&k, cl->fields, cl->n_fields, sizeof(k), field_cmp);
-	return f ? f->value : NULL;
+	return np_latchpass_field(&cl->latches, key);
 }
 
 /* The call a media field's key (np_live_key) names, and its terminal. */
@@ -294,35 +285,31 @@ static struct np_call *call_of_key(struct np_core *core, const char *key,
 	return NULL;
 }
 
-/* The peer's latches into our copies of its calls: those whose field is
- * new or names other latches than in prev (the hash as read before,
- * sorted: one merge of the two; counts alone change every second while
- * media flows), and every call copied since the last time. Not every
- * call's four flows every second: at ten thousand calls that stalled the
- * loop (bench/standby.sh: 385 ms turns with media). */
-static void latch_all(struct np_share *cl, const struct np_redis_field *prev,
-		      size_t n_prev)
+/* A field of the peer's media hash that names other latches than our
+ * flows hold (latchpass.h), into our copy of its call; a terminal copied
+ * since the last sweep is the sweep's. */
+static void latch_field(void *arg, const char *key, const char *text)
+{
+	struct np_share *cl = arg;
+	struct np_term *t = NULL;
+	struct np_call *call = call_of_key(&cl->px->core, key, &t);
+
+	if (call && !t->latch_due)
+		np_live_latch(&cl->px->core, t, call, text);
+}
+
+/* The calls of terminals copied since the last sweep, their latches from
+ * the newest read, until the clock passes until_ms (< 0: all). true while
+ * some are left: the next step walks the terminals from the first again,
+ * those done no longer due. */
+static bool sweep_due(struct np_share *cl, double until_ms)
 {
 	struct np_core *core = &cl->px->core;
 	char key[NP_LIVE_KEY_MAX];
-	struct np_term *t = NULL;
 	struct np_call *call;
 	const char *text;
-	size_t i, j = 0;
-	int c = 1;
+	struct np_term *t;
 
-	for (i = 0; i < cl->n_fields; i++) {
-		const struct np_redis_field *f = &cl->fields[i];
-
-		while (j < n_prev && (c = strcmp(prev[j].key, f->key)) < 0)
-			j++;
-		if (j < n_prev && !c &&
-		    np_live_same_latches(prev[j].value, f->value))
-			continue;
-		call = call_of_key(core, f->key, &t);
-		if (call && !t->latch_due)
-			np_live_latch(core, t, call, f->value);
-	}
 	for (t = core->terms; t; t = t->next) {
 		if (!t->latch_due || !np_share_has(cl, t))
 			continue;
@@ -333,7 +320,31 @@ static void latch_all(struct np_share *cl, const struct np_redis_field *prev,
 				np_live_latch(core, t, call, text);
 		}
 		t->latch_due = false;
+		if (until_ms >= 0 && mono_ms() >= until_ms)
+			return true;
 	}
+	return false;
+}
+
+/* The peer's latches into our copies of its calls: the fields whose
+ * latches changed since the read our flows hold, then the calls copied
+ * since the last time; not every call's four flows every second, and not
+ * all at once: in a second in which ten thousand calls latch, that
+ * stalled the loop (bench/standby.sh: 128-204 ms turns). A step of
+ * NP_FOLLOW_STEP_MS per turn, the loop woken again at once while some
+ * are left (as follow_step); drain: all of it (before a takeover). */
+static void latch_step(struct np_share *cl, bool drain)
+{
+	double start = mono_ms(), until = drain ? -1 : start + NP_FOLLOW_STEP_MS;
+	uint64_t one = 1;
+	bool more;
+
+	more = np_latchpass_step(&cl->latches, drain ? -1 : NP_FOLLOW_STEP_MS,
+				 latch_field, cl);
+	if (!more && cl->sweep)
+		cl->sweep = more = sweep_due(cl, until);
+	if (more && write(cl->event_fd, &one, sizeof(one)) < 0)
+		np_warn("cluster: cannot wake the loop: %s", strerror(errno));
 }
 
 /* The calls we copied become ours: those the peer still had live (its
@@ -405,6 +416,7 @@ static void become(struct np_share *cl, enum np_role next, time_t now)
 		/* What the peer wrote while it acted, all in before its calls
 		 * become ours. */
 		follow_step(cl, now, true);
+		latch_step(cl, true);
 		cl->media_stale = true;
 		take_over(cl, now);
 		cl->copied = false;
@@ -556,7 +568,7 @@ static void follow_step(struct np_share *cl, time_t now, bool drain)
 			"copied",
 			cl->from, rep.bad, rep.failed);
 	if (!np_follower_busy(cl->follower))
-		latch_all(cl, cl->fields, cl->n_fields);
+		cl->sweep = true;
 }
 
 static void apply_entries(struct np_share *cl, struct np_redis_entry *e,
@@ -636,19 +648,14 @@ void np_share_event(struct np_share *cl, time_t now)
 	memcpy(cl->holder, news.holder, sizeof(cl->holder));
 	flush_pending(cl);
 	if (news.have_fields) {
-		struct np_redis_field *prev = cl->fields;
-		size_t n_prev = cl->n_fields;
-
-		cl->fields = news.fields;
-		cl->n_fields = news.n_fields;
-		qsort(cl->fields, cl->n_fields, sizeof(*cl->fields),
-		      field_cmp);
-		if (cl->role == NP_ROLE_STANDBY)
-			latch_all(cl, prev, n_prev);
-		np_redis_fields_free(prev, n_prev);
+		np_latchpass_read(&cl->latches, news.fields, news.n_fields,
+				  cl->role == NP_ROLE_STANDBY);
+		cl->sweep = true;
 	}
 	apply_entries(cl, news.entries, now);
 	np_redis_entries_free(news.entries);
+	if (cl->role == NP_ROLE_STANDBY)
+		latch_step(cl, false);
 	if (news.resync && cl->role == NP_ROLE_ACTIVE) {
 		cl->st.resyncs++;
 		np_warn("cluster: redis was away (%llu transactions dropped): "
@@ -1073,6 +1080,6 @@ void np_share_stop(struct np_share *cl)
 	np_redis_stop(cl->redis);
 	np_follower_free(cl->follower);
 	np_livepub_free(cl->livepub);
-	np_redis_fields_free(cl->fields, cl->n_fields);
+	np_latchpass_free(&cl->latches);
 	free(cl);
 }

@@ -3,13 +3,17 @@
  * The cluster layer's pure parts (docs/ha.md): the cluster section of the
  * configuration (defaults, FILE:LINE:COLUMN errors), every role transition
  * (ctl/cluster/role.c), a live call's text (ctl/cluster/live.c) read
- * back into a call's volumes, and what the Redis link makes of a lease key
- * and a sentinel's +switch-master (ctl/cluster/redis.c, sentinel.c).
+ * back into a call's volumes, a standby's pass over the peer's media hash
+ * in steps (ctl/cluster/latchpass.c), and what the Redis link makes of a
+ * lease key and a sentinel's +switch-master (ctl/cluster/redis.c,
+ * sentinel.c).
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "cluster/latchpass.h"
 #include "cluster/live.h"
 #include "cluster/role.h"
 #include "cluster/sentinel.h"
@@ -299,6 +303,223 @@ static void test_live(struct tap *t)
 	np_call_streams_free(&call);
 }
 
+/*
+ * The latch pass, against a model of the flows: what apply was handed
+ * last for each call (the call's number in its key). A text names the
+ * read it came from in its first volume (which latches ignore) and one
+ * latch (or none, "-") on its first flow.
+ */
+#define LP_CALLS 1000
+#define LP_SLOTS (LP_CALLS + 1)
+
+struct lp_flows {
+	char *held[LP_SLOTS]; /* the text the flows got last, NULL: none */
+	int newest; /* the read handed in last */
+	unsigned int handed, older; /* handed over; of an older read than newest */
+};
+
+static int lp_read_of(const char *text)
+{
+	int gen = -1;
+
+	sscanf(text, "live1 %*d %*d %*d %*d %*d %d", &gen);
+	return gen;
+}
+
+static void lp_apply(void *arg, const char *key, const char *text)
+{
+	struct lp_flows *fl = arg;
+	int i = atoi(key + 1);
+
+	fl->handed++;
+	if (lp_read_of(text) != fl->newest)
+		fl->older++;
+	if (i >= 0 && i < LP_SLOTS) {
+		free(fl->held[i]);
+		fl->held[i] = strdup(text);
+	}
+}
+
+static void lp_flows_free(struct lp_flows *fl)
+{
+	for (size_t i = 0; i < LP_SLOTS; i++)
+		free(fl->held[i]);
+	memset(fl, 0, sizeof(*fl));
+}
+
+/* latch(i): call i's latch in read gen ("-": none); calls from..to-1,
+ * listed backwards (a read comes in any order). */
+static struct np_redis_field *lp_read(int gen, int from, int to,
+				      const char *(*latch)(int i), size_t *n)
+{
+	struct np_redis_field *f = calloc(to - from, sizeof(*f));
+	char key[16], text[160];
+	int i;
+
+	for (i = to - 1; i >= from; i--) {
+		snprintf(key, sizeof(key), "k%04d", i);
+		snprintf(text, sizeof(text),
+			 "live1 1 0 1 %d %d %d 0 0 0 %s - - -", 30000 + 2 * i,
+			 40000 + 2 * i, gen, latch(i));
+		f[to - 1 - i].key = strdup(key);
+		f[to - 1 - i].value = strdup(text);
+	}
+	*n = to - from;
+	return f;
+}
+
+static const char *lp_none(int i)
+{
+	(void)i;
+	return "-";
+}
+
+/* Call i latched onto 192.168.NET.i, port PORT + i, sending the same way. */
+static const char *lp_latched(int i, int net, int port)
+{
+	static char buf[96];
+
+	snprintf(buf, sizeof(buf),
+		 "1,00000000000000000000ffffc0a8%02x%02x,%d,"
+		 "00000000000000000000ffffc0a8%02x%02x,%d",
+		 net, i % 256, port + i, net, i % 256, port + 1000 + i);
+	return buf;
+}
+
+static const char *lp_x(int i)
+{
+	return lp_latched(i, 10, 4000);
+}
+
+static const char *lp_y(int i)
+{
+	return lp_latched(i, 11, 6000);
+}
+
+/* R2 of test_latchpass: calls 0-149 and 300-599 latched elsewhere (Y),
+ * 150-299 as in R1 (X), 600 on as in R0 (none). */
+static const char *lp_mixed(int i)
+{
+	return i < 150 || (i >= 300 && i < 600) ? lp_y(i) :
+	       i < 300			       ? lp_x(i) :
+						 lp_none(i);
+}
+
+/* One read, handed to lp and passed: at once (budget < 0) or in steps of
+ * budget 0 (one field handed a step); the steps taken. */
+static unsigned int lp_pass(struct np_latchpass *lp, struct lp_flows *fl,
+			    int gen, struct np_redis_field *f, size_t n,
+			    double budget)
+{
+	unsigned int steps = 1;
+
+	fl->newest = gen;
+	np_latchpass_read(lp, f, n, true);
+	while (np_latchpass_step(lp, budget, lp_apply, fl) && steps < 10 * LP_SLOTS)
+		steps++;
+	return steps;
+}
+
+static void test_latchpass(struct tap *t)
+{
+	struct np_latchpass once, stepped;
+	struct lp_flows a = { 0 }, b = { 0 };
+	struct np_redis_field *f;
+	unsigned int steps, same = 0, i, before;
+	size_t n;
+	bool ok;
+
+	np_latchpass_init(&once);
+	np_latchpass_init(&stepped);
+	/* R0: every call, nothing latched; R1: every call latches at once
+	 * (a second in which media starts everywhere). */
+	f = lp_read(0, 0, LP_CALLS, lp_none, &n);
+	lp_pass(&once, &a, 0, f, n, -1);
+	f = lp_read(0, 0, LP_CALLS, lp_none, &n);
+	lp_pass(&stepped, &b, 0, f, n, -1);
+	tap_check(t, a.handed == LP_CALLS && b.handed == LP_CALLS,
+		  "latchpass: a first read is every field");
+	a.handed = b.handed = 0;
+	f = lp_read(1, 0, LP_CALLS, lp_x, &n);
+	steps = lp_pass(&once, &a, 1, f, n, -1);
+	tap_check(t, steps == 1 && a.handed == LP_CALLS,
+		  "latchpass: a burst of latches at once: one step, every call");
+	f = lp_read(1, 0, LP_CALLS, lp_x, &n);
+	steps = lp_pass(&stepped, &b, 1, f, n, 0);
+	for (i = 0; i < LP_CALLS; i++)
+		same += a.held[i] && b.held[i] && !strcmp(a.held[i], b.held[i]);
+	tap_check(t, steps >= LP_CALLS && b.handed == LP_CALLS &&
+			     same == LP_CALLS && !np_latchpass_busy(&stepped),
+		  "latchpass: the burst in %u steps ends as the one pass "
+		  "(%u of %u calls alike, each handed once)",
+		  steps, same, LP_CALLS);
+	tap_check(t, np_latchpass_field(&stepped, "k0007") &&
+			     strstr(np_latchpass_field(&stepped, "k0007"),
+				    "c0a80a07") &&
+			     !np_latchpass_field(&stepped, "k9999"),
+		  "latchpass: the newest read's field by key");
+	/* Counts alone moved: nothing to put in. */
+	b.handed = 0;
+	f = lp_read(2, 0, LP_CALLS, lp_x, &n);
+	lp_pass(&stepped, &b, 2, f, n, 0);
+	tap_check(t, b.handed == 0, "latchpass: counts alone: nothing handed");
+	lp_flows_free(&a);
+	lp_flows_free(&b);
+	np_latchpass_free(&once);
+	np_latchpass_free(&stepped);
+
+	/* A newer read while a pass is under way: R1 latches every call
+	 * (X), 300 of them passed when R2 comes (calls 0-998 and a new
+	 * 1000; 999 ended). */
+	np_latchpass_init(&stepped);
+	f = lp_read(0, 0, LP_CALLS, lp_none, &n);
+	lp_pass(&stepped, &b, 0, f, n, -1);
+	b.newest = 1;
+	f = lp_read(1, 0, LP_CALLS, lp_x, &n);
+	np_latchpass_read(&stepped, f, n, true);
+	b.handed = 0;
+	for (i = 0; i < 300; i++)
+		np_latchpass_step(&stepped, 0, lp_apply, &b);
+	tap_check(t, b.handed == 300 && np_latchpass_busy(&stepped),
+		  "latchpass: 300 calls of the burst passed, the rest waits");
+	b.newest = 2;
+	b.handed = 0;
+	f = lp_read(2, 0, LP_CALLS + 1, lp_mixed, &n);
+	free(f[1].key); /* listed from k1000 down: k0999 ended */
+	free(f[1].value);
+	f[1] = f[--n];
+	np_latchpass_read(&stepped, f, n, true);
+	steps = 1;
+	while (np_latchpass_step(&stepped, 0, lp_apply, &b) && steps < 10 * LP_SLOTS)
+		steps++;
+	ok = !np_latchpass_field(&stepped, "k0999");
+	before = 0;
+	for (i = 0; i < LP_CALLS - 1; i++) {
+		char key[8];
+		const char *want;
+
+		snprintf(key, sizeof(key), "k%04d", i);
+		want = np_latchpass_field(&stepped, key);
+		if (!want || !b.held[i] ||
+		    !np_live_same_latches(b.held[i], want))
+			ok = false;
+		if (i >= 600 && b.held[i] && lp_read_of(b.held[i]) == 1)
+			before++; /* R1's X reached a call R2 says is not latched */
+	}
+	tap_check(t, ok && b.older == 0 && before == 0,
+		  "latchpass: a newer read mid-pass wins: every call's flows "
+		  "as it says, nothing of the older read handed after it");
+	/* Handed: 0-149 (X passed, now Y), 300-599 (Y; X never reached
+	 * them) and the new call 1000; not 150-299 (X, held already) nor
+	 * 600-998 (none, as since R0). */
+	tap_check(t, b.handed == 150 + 300 + 1 && b.held[1000] &&
+			     !np_latchpass_busy(&stepped),
+		  "latchpass: after the newer read only what differs from "
+		  "what the flows hold is handed (%u)", b.handed);
+	lp_flows_free(&b);
+	np_latchpass_free(&stepped);
+}
+
 /* No lease key is a free lease, except just after Redis came back: a key
  * lost with the old master (a failover, a restart) would not have lapsed
  * yet, so a standby must not take it then. */
@@ -360,6 +581,7 @@ int main(void)
 	test_config(&t);
 	test_roles(&t);
 	test_live(&t);
+	test_latchpass(&t);
 	test_lease_read(&t);
 	test_switch_master(&t);
 	return tap_done(&t);
