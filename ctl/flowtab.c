@@ -652,27 +652,143 @@ static bool cell_copy(const struct np_maps *maps, __u32 i,
 	return true;
 }
 
+/*
+ * The array indexes that may hold a flow, ascending, without reading the
+ * array: a flow at its index owns the slot equal to that index
+ * (place_claim), claimed in NP_SLOTS before the entry goes live and given
+ * up only after it stops being live (np_flow_remove, flow_take, leases),
+ * so the claimed slots below the array's length name every live entry,
+ * and a crash between the steps leaves a claimed slot over an entry not
+ * live (skipped by the walk, released by np_slots_reconcile), never the
+ * reverse. NP_SLOTS is read in batches, which go on from a bucket, not a
+ * key: a slot given up meanwhile cannot restart the walk or show an index
+ * twice. Reading it costs the slots in use and one pass in the kernel
+ * over its buckets, not the array's 256 bytes an entry. -errno when the
+ * kernel cannot batch a hash (before 5.6): the caller reads every entry.
+ */
+#define CLAIMED_BATCH 4096u
+
+static int cmp_u32(const void *a, const void *b)
+{
+	__u32 x = *(const __u32 *)a, y = *(const __u32 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int cells_claimed(const struct np_maps *maps, __u32 **out, size_t *n)
+{
+	DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	struct np_flow_key *owners = NULL;
+	__u32 *idx = NULL, *keys = NULL, count, in = 0, tok = 0, i;
+	size_t cap = 0;
+	bool first = true, done = false;
+	int err = 0;
+
+	*n = 0;
+	keys = calloc(CLAIMED_BATCH, sizeof(*keys));
+	owners = calloc(CLAIMED_BATCH, sizeof(*owners));
+	if (!keys || !owners) {
+		err = -ENOMEM;
+		goto out;
+	}
+	while (!done) {
+		count = CLAIMED_BATCH;
+		if (bpf_map_lookup_batch(maps->fd[NP_SLOTS], first ? NULL : &in,
+					 &tok, keys, owners, &count, &opts)) {
+			if (errno != ENOENT) {
+				err = -errno;
+				goto out;
+			}
+			done = true;
+		}
+		first = false;
+		in = tok;
+		if (*n + count > cap) {
+			size_t ncap = cap ? 2 * cap : CLAIMED_BATCH;
+			__u32 *grown;
+
+			while (ncap < *n + count)
+				ncap *= 2;
+			grown = realloc(idx, ncap * sizeof(*idx));
+			if (!grown) {
+				err = -ENOMEM;
+				goto out;
+			}
+			idx = grown;
+			cap = ncap;
+		}
+		for (i = 0; i < count; i++)
+			if (keys[i] < maps->flowarr4_n)
+				idx[(*n)++] = keys[i];
+	}
+	/* In index order, as a walk of the whole array gave them. */
+	if (*n)
+		qsort(idx, *n, sizeof(*idx), cmp_u32);
+out:
+	free(keys);
+	free(owners);
+	if (err) {
+		free(idx);
+		idx = NULL;
+		*n = 0;
+	}
+	*out = idx;
+	return err;
+}
+
+/* visit() on each live array entry, copied with its key, in index order. */
+static int cells_foreach(const struct np_maps *maps,
+			 int (*visit)(const struct np_maps *maps,
+				      const struct np_flow_entry *e,
+				      const struct np_flow_key *key, void *arg),
+			 void *arg)
+{
+	struct np_flow_entry e;
+	struct np_flow_key key;
+	__u32 *idx, i;
+	size_t n, k;
+	int err = 0;
+
+	if (!maps->flowarr4_n)
+		return 0;
+	if (cells_claimed(maps, &idx, &n)) {
+		for (i = 0; i < maps->flowarr4_n && !err; i++)
+			if (cell_copy(maps, i, &e, &key))
+				err = visit(maps, &e, &key, arg);
+		return err;
+	}
+	for (k = 0; k < n && !err; k++)
+		if (cell_copy(maps, idx[k], &e, &key))
+			err = visit(maps, &e, &key, arg);
+	free(idx);
+	return err;
+}
+
+struct cell_visit {
+	np_flow_visit_fn visit;
+	void *arg;
+};
+
+static int cell_visit_flow(const struct np_maps *maps,
+			   const struct np_flow_entry *e,
+			   const struct np_flow_key *key, void *arg)
+{
+	struct cell_visit *v = arg;
+	struct np_counters counters;
+	struct np_flow flow;
+
+	flow_of_entry(&flow, e, NP_AF_INET);
+	counters_sum(maps, e, &counters);
+	return v->visit(key, &flow, &counters, v->arg);
+}
+
 /* Visits every flow in the array. */
 static int foreach_cell(const struct np_maps *maps, np_flow_visit_fn visit,
 			void *arg)
 {
-	struct np_counters counters;
-	struct np_flow_entry e;
-	struct np_flow_key key;
-	struct np_flow flow;
-	__u32 i;
-	int err;
+	struct cell_visit v = { .visit = visit, .arg = arg };
 
-	for (i = 0; i < maps->flowarr4_n; i++) {
-		if (!cell_copy(maps, i, &e, &key))
-			continue;
-		flow_of_entry(&flow, &e, NP_AF_INET);
-		counters_sum(maps, &e, &counters);
-		err = visit(&key, &flow, &counters, arg);
-		if (err)
-			return err;
-	}
-	return 0;
+	return cells_foreach(maps, cell_visit_flow, &v);
 }
 
 int np_flow_foreach(const struct np_maps *maps, np_flow_visit_fn visit,
@@ -1600,11 +1716,43 @@ static void totals_add_entry(struct np_counters *o, const struct np_flow_entry *
 		o->last_seen_ns = e->last_seen_ns;
 }
 
+/* What np_flow_totals gathers: the classes' sums, and each slot's class
+ * (CLASS_NONE: no flow of a class), for the per-CPU counters read after. */
+struct totals {
+	np_flow_class_fn cls;
+	void *arg;
+	struct np_counters *out;
+	size_t n_out;
+	__u8 *slot_class;
+	__u32 n_slots, lo, hi, n_used;
+};
+
+/* One flow: its entry's counts to its class, its slot marked with it. */
+static int totals_classify(const struct np_maps *maps,
+			   const struct np_flow_entry *e,
+			   const struct np_flow_key *key, void *arg)
+{
+	struct totals *t = arg;
+	int c = t->cls(key, t->arg);
+
+	(void)maps;
+	if (c < 0 || (size_t)c >= t->n_out)
+		return 0;
+	totals_add_entry(&t->out[c], e);
+	if (e->slot < t->n_slots) {
+		t->slot_class[e->slot] = (__u8)c;
+		t->n_used++;
+		if (e->slot < t->lo)
+			t->lo = e->slot;
+		if (e->slot > t->hi)
+			t->hi = e->slot;
+	}
+	return 0;
+}
+
 /* One family's flows: their entries' counts, and their slots' classes. */
 static int totals_flows(const struct np_maps *maps, int family,
-			np_flow_class_fn cls, void *arg,
-			struct np_counters *out, size_t n_out, __u8 *slot_class,
-			__u32 n_slots, __u32 *lo, __u32 *hi)
+			struct totals *t)
 {
 	DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
 	union flow_map_key *keys = NULL, probe_key;
@@ -1612,7 +1760,7 @@ static int totals_flows(const struct np_maps *maps, int family,
 	struct np_flow_entry *vals = NULL;
 	__u64 in = 0, out_tok = 0;
 	bool first = true, done = false;
-	int fd = flow_map(maps, &probe, &probe_key), err = 0, c;
+	int fd = flow_map(maps, &probe, &probe_key), err = 0;
 	__u32 count, i;
 
 	keys = calloc(TOTALS_BATCH, sizeof(*keys));
@@ -1648,17 +1796,7 @@ static int totals_flows(const struct np_maps *maps, int family,
 				key.addr.v4 = k4->addr;
 				key.port = k4->port;
 			}
-			c = cls(&key, arg);
-			if (c < 0 || (size_t)c >= n_out)
-				continue;
-			totals_add_entry(&out[c], e);
-			if (e->slot < n_slots) {
-				slot_class[e->slot] = (__u8)c;
-				if (e->slot < *lo)
-					*lo = e->slot;
-				if (e->slot > *hi)
-					*hi = e->slot;
-			}
+			totals_classify(maps, e, &key, t);
 		}
 	}
 out:
@@ -1667,42 +1805,57 @@ out:
 	return err;
 }
 
-/* The array's flows, as totals_flows does a map's (no system call). */
-static void totals_cells(const struct np_maps *maps, np_flow_class_fn cls,
-			 void *arg, struct np_counters *out, size_t n_out,
-			 __u8 *slot_class, __u32 n_slots, __u32 *lo, __u32 *hi)
+/* One slot's per-CPU counters (ncpu of them) added to o. */
+static void totals_add_cpus(struct np_counters *o, const struct np_counters *c,
+			    int ncpu)
 {
-	struct np_flow_entry e;
-	struct np_flow_key key;
-	__u32 i;
-	int c;
+	int cpu, d;
 
-	for (i = 0; i < maps->flowarr4_n; i++) {
-		if (!cell_copy(maps, i, &e, &key))
-			continue;
-		c = cls(&key, arg);
-		if (c < 0 || (size_t)c >= n_out)
-			continue;
-		totals_add_entry(&out[c], &e);
-		if (e.slot < n_slots) {
-			slot_class[e.slot] = (__u8)c;
-			if (e.slot < *lo)
-				*lo = e.slot;
-			if (e.slot > *hi)
-				*hi = e.slot;
-		}
+	for (cpu = 0; cpu < ncpu; cpu++, c++) {
+		o->packets += c->packets;
+		o->bytes += c->bytes;
+		o->rtcp_packets += c->rtcp_packets;
+		o->to_kernel += c->to_kernel;
+		for (d = 0; d < NP_DROP_MAX; d++)
+			o->drops[d] += c->drops[d];
+		if (c->last_seen_ns > o->last_seen_ns)
+			o->last_seen_ns = c->last_seen_ns;
 	}
 }
 
+/*
+ * The per-CPU counters of the marked slots, when few are marked across a
+ * wide range (a flow's slot in the array is its index, spread over the
+ * whole array): one lookup each, not the range's every slot for every
+ * CPU in batches.
+ */
+#define TOTALS_SPARSE 32u
+
+static int totals_slots_sparse(const struct np_maps *maps,
+			       const struct totals *t, int ncpu,
+			       struct np_counters *vals)
+{
+	__u32 s;
+
+	for (s = t->lo; s <= t->hi; s++) {
+		if (t->slot_class[s] == CLASS_NONE)
+			continue;
+		/* Released since it was marked: its flow is gone. */
+		if (bpf_map_lookup_elem(maps->fd[NP_COUNTERS], &s, vals))
+			continue;
+		totals_add_cpus(&t->out[t->slot_class[s]], vals, ncpu);
+	}
+	return 0;
+}
+
 /* The per-CPU counters of slots lo..hi, added to their flows' classes. */
-static int totals_slots(const struct np_maps *maps, struct np_counters *out,
-			const __u8 *slot_class, __u32 lo, __u32 hi)
+static int totals_slots(const struct np_maps *maps, const struct totals *t)
 {
 	DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	int ncpu = libbpf_num_possible_cpus(), err = 0, cpu, d;
+	int ncpu = libbpf_num_possible_cpus(), err = 0;
 	__u32 *keys = NULL, count, i, in, out_tok = 0;
 	struct np_counters *vals = NULL;
-	bool first = lo == 0, done = false;
+	bool first = t->lo == 0, done = false;
 
 	if (ncpu <= 0)
 		return ncpu ? ncpu : -EINVAL;
@@ -1712,8 +1865,12 @@ static int totals_slots(const struct np_maps *maps, struct np_counters *out,
 		err = -ENOMEM;
 		goto out;
 	}
+	if ((__u64)t->n_used * TOTALS_SPARSE < (__u64)t->hi - t->lo + 1) {
+		err = totals_slots_sparse(maps, t, ncpu, vals);
+		goto out;
+	}
 	/* An array's batch goes on after the key given. */
-	in = lo ? lo - 1 : 0;
+	in = t->lo ? t->lo - 1 : 0;
 	while (!done) {
 		count = TOTALS_BATCH;
 		if (bpf_map_lookup_batch(maps->fd[NP_COUNTERS],
@@ -1730,25 +1887,13 @@ static int totals_slots(const struct np_maps *maps, struct np_counters *out,
 		for (i = 0; i < count; i++) {
 			__u32 s = keys[i];
 
-			if (s > hi) {
+			if (s > t->hi) {
 				done = true;
 				break;
 			}
-			if (slot_class[s] == CLASS_NONE)
-				continue;
-			for (cpu = 0; cpu < ncpu; cpu++) {
-				const struct np_counters *c = &vals[(size_t)i * ncpu + cpu];
-				struct np_counters *o = &out[slot_class[s]];
-
-				o->packets += c->packets;
-				o->bytes += c->bytes;
-				o->rtcp_packets += c->rtcp_packets;
-				o->to_kernel += c->to_kernel;
-				for (d = 0; d < NP_DROP_MAX; d++)
-					o->drops[d] += c->drops[d];
-				if (c->last_seen_ns > o->last_seen_ns)
-					o->last_seen_ns = c->last_seen_ns;
-			}
+			if (t->slot_class[s] != CLASS_NONE)
+				totals_add_cpus(&t->out[t->slot_class[s]],
+						&vals[(size_t)i * ncpu], ncpu);
 		}
 	}
 out:
@@ -1760,26 +1905,27 @@ out:
 int np_flow_totals(const struct np_maps *maps, np_flow_class_fn cls,
 		   void *arg, struct np_counters *out, size_t n_out)
 {
-	__u32 n_slots = maps->max_flows ? maps->max_flows : NP_MAX_FLOWS;
-	__u32 lo = UINT32_MAX, hi = 0;
-	__u8 *slot_class;
+	struct totals t = {
+		.cls = cls, .arg = arg, .out = out, .n_out = n_out,
+		.n_slots = maps->max_flows ? maps->max_flows : NP_MAX_FLOWS,
+		.lo = UINT32_MAX,
+	};
 	int err;
 
 	memset(out, 0, n_out * sizeof(*out));
 	if (n_out >= CLASS_NONE)
 		return -EINVAL;
-	slot_class = malloc(n_slots);
-	if (!slot_class)
+	t.slot_class = malloc(t.n_slots);
+	if (!t.slot_class)
 		return -ENOMEM;
-	memset(slot_class, CLASS_NONE, n_slots);
-	totals_cells(maps, cls, arg, out, n_out, slot_class, n_slots, &lo, &hi);
-	err = totals_flows(maps, NP_AF_INET, cls, arg, out, n_out, slot_class,
-			   n_slots, &lo, &hi);
+	memset(t.slot_class, CLASS_NONE, t.n_slots);
+	err = cells_foreach(maps, totals_classify, &t);
 	if (!err)
-		err = totals_flows(maps, NP_AF_INET6, cls, arg, out, n_out,
-				   slot_class, n_slots, &lo, &hi);
-	if (!err && lo <= hi)
-		err = totals_slots(maps, out, slot_class, lo, hi);
-	free(slot_class);
+		err = totals_flows(maps, NP_AF_INET, &t);
+	if (!err)
+		err = totals_flows(maps, NP_AF_INET6, &t);
+	if (!err && t.lo <= t.hi)
+		err = totals_slots(maps, &t);
+	free(t.slot_class);
 	return err;
 }

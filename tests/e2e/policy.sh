@@ -187,8 +187,7 @@ EOF
 ctl() { in_ns proxy build/natproxyctl --pin-dir "$NP_PIN_DIR" "$@"; }
 helper() { /usr/bin/python3 -S "$HELP" "$@"; }
 # The flows, as the checks of one moment read them: snap takes a snapshot
-# (one natproxyctl, which reads the whole flow array: tenths of a second,
-# and one python), flow_field, has_flag and expects_any_port read the last
+# (one natproxyctl and one python), flow_field, has_flag and expects_any_port read the last
 # one (awk); acc_rtp and the conditions polled (field_at_least, latched,
 # expects...) take their own. The snapshot: a line "LOCAL FIELD VALUE" per
 # field of each flow (nested ones dotted: drops.latch), none when

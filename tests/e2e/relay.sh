@@ -21,9 +21,8 @@ in_term ip addr add 203.0.113.66/24 dev t0 # the attacker's address
 
 ctl() { in_proxy "${CTL[@]}" "$@"; }
 # snap: the flows as they are now, for flow_field and flow_counts to read:
-# natproxyctl reads the whole flow array (a million entries), some 0.3 s a
-# call, so the checks that follow one exchange read one snapshot, taken
-# once the exchange is over. Flattened, one "LOCAL FIELD VALUE" a line
+# one natproxyctl and one python a read, so the checks that follow one
+# exchange read one snapshot, taken once the exchange is over. Flattened, one "LOCAL FIELD VALUE" a line
 # (nested fields dotted: drops.xmit); an empty file when natproxyctl fails.
 FLOWS=$NP_RUN_DIR/flows.txt
 snap() { ctl flows --json | /usr/bin/python3 -S tests/lib/flows_flat.py >"$FLOWS"; }

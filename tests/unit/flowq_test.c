@@ -600,6 +600,134 @@ static void test_totals(struct tap *t, struct np_flowq *q)
 		  (unsigned long long)want[1].packets);
 }
 
+/*
+ * np_flow_foreach reads the array's live entries from the slots claimed in
+ * NP_SLOTS, not by reading the whole array: what it visits must be exactly
+ * the flows there are (every live array entry, every hash entry), each
+ * once, after installs (natproxyd's queue and natproxyctl's call), removes,
+ * a key back on its lease, and a process killed between the two steps of
+ * an install or a remove.
+ */
+struct walk_seen {
+	struct np_flow_key keys[2 * TEST_FLOWS];
+	size_t n;
+};
+
+static int walk_collect(const struct np_flow_key *key,
+			const struct np_flow *flow,
+			const struct np_counters *counters, void *arg)
+{
+	struct walk_seen *w = arg;
+
+	(void)flow;
+	(void)counters;
+	if (w->n < sizeof(w->keys) / sizeof(w->keys[0]))
+		w->keys[w->n] = *key;
+	w->n++;
+	return 0;
+}
+
+static size_t walk_count(const struct walk_seen *w,
+			 const struct np_flow_key *k)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < w->n && i < sizeof(w->keys) / sizeof(w->keys[0]); i++)
+		n += w->keys[i].family == k->family &&
+		     w->keys[i].addr.v4 == k->addr.v4 &&
+		     w->keys[i].port == k->port;
+	return n;
+}
+
+/* The walk against a read of every array entry and the hash: the same
+ * flows, each once. */
+static void walk_check(struct tap *t, const char *when)
+{
+	struct np_flow_entry *arr = maps.flowarr4;
+	struct walk_seen w = { .n = 0 };
+	struct np_flow_key4 mk, next;
+	struct np_flow_key k = { .family = NP_AF_INET };
+	void *prev = NULL;
+	size_t want = 0, once = 0;
+	int err = np_flow_foreach(&maps, walk_collect, &w);
+
+	for (__u32 i = 0; i < maps.flowarr4_n; i++) {
+		if (arr[i].key_live != NP_FLOW_LIVE)
+			continue;
+		k.addr.v4 = arr[i].key_addr;
+		k.port = arr[i].key_port;
+		want++;
+		once += walk_count(&w, &k) == 1;
+	}
+	while (!bpf_map_get_next_key(maps.fd[NP_FLOWS4], prev, &next)) {
+		mk = next;
+		prev = &mk;
+		k.addr.v4 = mk.addr;
+		k.port = mk.port;
+		want++;
+		once += walk_count(&w, &k) == 1;
+	}
+	tap_check(t, !err && want > 0 && w.n == want && once == want,
+		  "%s: the walk visits the %zu flows there are, each once (%zu visits, %zu found once)",
+		  when, want, w.n, once);
+}
+
+static void test_walk(struct tap *t)
+{
+	struct np_flowq *q = np_flowq_new(&maps);
+	struct np_flow f = flow_to(7000);
+	struct np_flow_key k[24], other, stray;
+	struct np_flow_entry *c;
+	__u32 s;
+	unsigned i;
+
+	maps_clear();
+	for (i = 0; i < 20; i++) {
+		k[i] = key4((uint16_t)(34100 + i));
+		np_flowq_install_new(q, &k[i], &f);
+	}
+	np_flowq_flush(q);
+	for (i = 20; i < 24; i++) {
+		k[i] = key4((uint16_t)(34100 + i));
+		np_flow_install(&maps, &k[i], &f);
+	}
+	/* Another address at a taken index: the hash. */
+	other = key4_at("203.0.113.2", 34100);
+	np_flow_install(&maps, &other, &f);
+	walk_check(t, "after installs (queued and direct, one in the hash)");
+	for (i = 0; i < 8; i++)
+		np_flowq_remove(q, &k[i], NULL);
+	np_flowq_flush(q);
+	np_flow_remove(&maps, &k[20], NULL);
+	np_flow_remove(&maps, &other, NULL);
+	walk_check(t, "after removes (8 leased, 2 released)");
+	for (i = 0; i < 3; i++)
+		np_flowq_install_new(q, &k[i], &f);
+	np_flowq_install_new(q, &k[20], &f);
+	np_flowq_flush(q);
+	walk_check(t, "after reuse (3 keys back on their leases, one claimed again)");
+	/* Killed after claiming a slot, before the entry went live: the
+	 * slot claimed over an entry not live (the lease of k[5] is one
+	 * such; here another key's fresh claim at a free index). */
+	stray = key4(34200);
+	c = (struct np_flow_entry *)maps.flowarr4 +
+	    np_flow4_index(ntohl(stray.addr.v4), ntohs(stray.port),
+			   maps.flowarr4_n);
+	s = (__u32)(c - (struct np_flow_entry *)maps.flowarr4);
+	bpf_map_update_elem(maps.fd[NP_SLOTS], &s, &stray, BPF_NOEXIST);
+	walk_check(t, "killed between the slot claim and the entry going live");
+	/* Killed after the entry stopped being live, before its slot went. */
+	c = cell_holding(&k[10]);
+	if (c)
+		c->key_live = 0;
+	walk_check(t, "killed between the entry going dead and its slot's release");
+	np_flowq_free(q);
+	tap_check(t, np_slots_reconcile(&maps) >= 2 && !cell_holding(&k[10]),
+		  "the next start's reconcile releases the slots the kills left");
+	walk_check(t, "after the reconcile");
+	maps_clear();
+}
+
 int main(void)
 {
 	struct tap t = { 0 };
@@ -607,7 +735,7 @@ int main(void)
 	const char *names[] = { "install waits for the flush", "last write wins",
 				"install then remove", "remove then install",
 				"replace keeps", "call costs", "full", "policer",
-				"totals", "leases" };
+				"totals", "leases", "walk" };
 
 	if (geteuid() != 0 || make_maps()) {
 		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -634,8 +762,10 @@ int main(void)
 		test_policer(&t, q);
 		test_totals(&t, q);
 		np_flowq_free(q);
-		if (maps.flowarr4)
+		if (maps.flowarr4) {
 			test_leases(&t);
+			test_walk(&t);
+		}
 	}
 	np_maps_close(&maps);
 	return tap_done(&t);
