@@ -1805,22 +1805,28 @@ out:
 	return err;
 }
 
+void np_counters_add(struct np_counters *a, const struct np_counters *b)
+{
+	int d;
+
+	a->packets += b->packets;
+	a->bytes += b->bytes;
+	a->rtcp_packets += b->rtcp_packets;
+	a->to_kernel += b->to_kernel;
+	for (d = 0; d < NP_DROP_MAX; d++)
+		a->drops[d] += b->drops[d];
+	if (b->last_seen_ns > a->last_seen_ns)
+		a->last_seen_ns = b->last_seen_ns;
+}
+
 /* One slot's per-CPU counters (ncpu of them) added to o. */
 static void totals_add_cpus(struct np_counters *o, const struct np_counters *c,
 			    int ncpu)
 {
-	int cpu, d;
+	int cpu;
 
-	for (cpu = 0; cpu < ncpu; cpu++, c++) {
-		o->packets += c->packets;
-		o->bytes += c->bytes;
-		o->rtcp_packets += c->rtcp_packets;
-		o->to_kernel += c->to_kernel;
-		for (d = 0; d < NP_DROP_MAX; d++)
-			o->drops[d] += c->drops[d];
-		if (c->last_seen_ns > o->last_seen_ns)
-			o->last_seen_ns = c->last_seen_ns;
-	}
+	for (cpu = 0; cpu < ncpu; cpu++)
+		np_counters_add(o, &c[cpu]);
 }
 
 /*

@@ -27,6 +27,9 @@ int np_flow_remove(const struct np_maps *maps, const struct np_flow_key *key,
 int np_flow_get(const struct np_maps *maps, const struct np_flow_key *key,
 		struct np_flow *flow);
 /* Sums the per-CPU copies: counts add up, first/last seen are min/max. */
+/* Adds b to a (counts, drops; last_seen_ns the later, first_seen_ns
+ * left). Pure. */
+void np_counters_add(struct np_counters *a, const struct np_counters *b);
 int np_counters_read(const struct np_maps *maps,
 		     const struct np_flow_key *key, struct np_counters *sum);
 /* Sums the per-CPU verdict counters into out[NP_V_MAX]. */

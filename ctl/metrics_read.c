@@ -46,18 +46,6 @@ struct np_metrics_read {
 	size_t n_last;
 };
 
-void np_counters_add(struct np_counters *a, const struct np_counters *b)
-{
-	int d;
-
-	a->packets += b->packets;
-	a->bytes += b->bytes;
-	for (d = 0; d < NP_DROP_MAX; d++)
-		a->drops[d] += b->drops[d];
-	if (b->last_seen_ns > a->last_seen_ns)
-		a->last_seen_ns = b->last_seen_ns;
-}
-
 #define FLOOR(x, y) ((x) = (x) < (y) ? (y) : (x))
 
 void np_counters_floor(struct np_counters *a, const struct np_counters *b)

@@ -51,8 +51,6 @@ uint64_t np_metrics_read_done(struct np_metrics_read *r,
 			      const struct np_core *core,
 			      const struct np_counters **totals);
 
-/* Adds b to a (counts and drops; last_seen the later). Pure. */
-void np_counters_add(struct np_counters *a, const struct np_counters *b);
 /* Each count of a at least b's (a counter never goes back). Pure. */
 void np_counters_floor(struct np_counters *a, const struct np_counters *b);
 

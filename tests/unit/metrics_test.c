@@ -8,6 +8,7 @@
  * flows through the io, plus the totals of removed flows, or the totals a
  * read off the loop gave); a read's totals never go below the last ones.
  */
+#include "flowtab.h"
 #include "metrics.h"
 #include "metrics_read.h"
 #include "tap.h"
