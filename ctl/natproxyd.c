@@ -28,6 +28,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "clock.h"
 #include "charging_file.h"
 #include "cluster/cluster.h"
 #include "cli.h"
@@ -143,20 +144,12 @@ static uint64_t monotonic_ms(void)
 enum { SERVED_TIMER = 1, SERVED_EVENTS = 2, SERVED_METRICS = 4,
        SERVED_CLUSTER = 8, SERVED_SIGNAL = 16, SERVED_SOCKETS = 32 };
 
-static double monotonic_msf(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 static void slow_turn(double since, unsigned int served)
 {
 	static const char *const names[] = { " timer", " ringbuf",
 					     " metrics", " cluster",
 					     " signal", " sockets" };
-	double ms = monotonic_msf() - since;
+	double ms = np_now_ms() - since;
 	char what[64] = "";
 	size_t i;
 
@@ -1136,7 +1129,7 @@ static int run(struct daemon *d)
 			continue;
 		if (n < 0)
 			return -errno;
-		began = monotonic_msf();
+		began = np_now_ms();
 		served = 0;
 		for (i = 0; i < n; i++) {
 			uint64_t tag = evs[i].data.u64, ticks;

@@ -7,6 +7,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "cluster/cluster.h"
 #include "cluster/role.h"
 #include "cluster/share.h"
@@ -242,9 +243,7 @@ static void write_health(const struct np_cluster *cl)
 	if (cl->peer) {
 		struct np_peer_stats ps;
 
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		np_peer_stats(cl->peer, NP_PEER_NODE,
-			      ts.tv_sec * 1e3 + ts.tv_nsec / 1e6, &ps);
+		np_peer_stats(cl->peer, NP_PEER_NODE, np_now_ms(), &ps);
 		fputs(", \"heartbeat\": ", f);
 		np_peer_stats_json(f, &ps, false);
 	}

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "cluster/follow.h"
 #include "log.h"
 #include "state.h"
@@ -295,14 +296,6 @@ static void apply_unit(struct np_follower *fl, struct entry *e, time_t now,
 	e->pos = end;
 }
 
-static double ms_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 bool np_follow_pair_in(const struct np_config *cfg, uint64_t realms,
 			size_t pair)
 {
@@ -360,7 +353,7 @@ static bool sweep(struct np_follower *fl, double until,
 			continue;
 		np_term_forget(&fl->px->core, t);
 		rep->swept++;
-		if (ms_now() >= until)
+		if (np_now_ms() >= until)
 			return false;
 	}
 	return true;
@@ -369,7 +362,7 @@ static bool sweep(struct np_follower *fl, double until,
 bool np_follower_step(struct np_follower *fl, time_t now, double budget_ms,
 		      struct np_follow_report *rep)
 {
-	double until = ms_now() + budget_ms;
+	double until = np_now_ms() + budget_ms;
 	struct entry *e;
 
 	while ((e = fl->head)) {
@@ -385,7 +378,7 @@ bool np_follower_step(struct np_follower *fl, time_t now, double budget_ms,
 			free(e->text);
 			free(e);
 		}
-		if (ms_now() >= until)
+		if (np_now_ms() >= until)
 			break;
 	}
 	return fl->head != NULL;

@@ -5,19 +5,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "cluster/latchpass.h"
 #include "cluster/live.h"
 
 /* Fields compared between two looks at the clock when none differs. */
 #define COMPARED_PER_LOOK 256
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 static int field_cmp(const void *a, const void *b)
 {
@@ -125,7 +118,7 @@ const char *np_latchpass_field(const struct np_latchpass *lp, const char *key)
 bool np_latchpass_step(struct np_latchpass *lp, double budget_ms,
 		       np_latchpass_apply_fn apply, void *arg)
 {
-	double until = now_ms() + budget_ms;
+	double until = np_now_ms() + budget_ms;
 	size_t compared = 0;
 	bool handed;
 	int c;
@@ -147,7 +140,7 @@ bool np_latchpass_step(struct np_latchpass *lp, double budget_ms,
 			apply(arg, f->key, f->value);
 		if (budget_ms >= 0 && lp->next < lp->n_fields &&
 		    (handed || compared % COMPARED_PER_LOOK == 0) &&
-		    now_ms() >= until)
+		    np_now_ms() >= until)
 			return true;
 	}
 	np_redis_fields_free(lp->held, lp->n_held);

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "cluster/livepub.h"
 #include "gwtxn/gwtxn.h" /* np_gwtxn_hash: FNV-1a */
 
@@ -44,14 +45,6 @@ struct np_livepub {
 	size_t n;
 	struct np_livepub_stats st;
 };
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 struct np_livepub *np_livepub_new(void)
 {
@@ -213,7 +206,7 @@ static void term_calls(struct np_livepub *lp, struct np_core *core,
 bool np_livepub_step(struct np_livepub *lp, struct np_core *core,
 		     double budget_ms, np_livepub_out out, void *arg)
 {
-	double start = now_ms(), took;
+	double start = np_now_ms(), took;
 	struct term_at *at;
 	struct np_term *t;
 	bool last;
@@ -225,7 +218,7 @@ bool np_livepub_step(struct np_livepub *lp, struct np_core *core,
 		t = np_term_by_core_port(core, at->realm, at->port);
 		if (t)
 			term_calls(lp, core, t, out, arg);
-		if (now_ms() - start >= budget_ms)
+		if (np_now_ms() - start >= budget_ms)
 			break;
 	}
 	last = lp->next >= lp->n_terms;
@@ -241,7 +234,7 @@ bool np_livepub_step(struct np_livepub *lp, struct np_core *core,
 		lp->st.passes++;
 	}
 	lp->st.steps++;
-	took = now_ms() - start;
+	took = np_now_ms() - start;
 	if (took > lp->st.longest_step_ms)
 		lp->st.longest_step_ms = took;
 	return !last;

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "addr.h"
 #include "cluster/peer.h"
 #include "log.h"
@@ -96,14 +97,6 @@ struct np_peer {
 	uint64_t sent, heard, bad, refused[NP_PEER_REFUSED_MAX];
 };
 
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 static bool in_share(const struct share *s, size_t m)
 {
 	return s->members & 1u << m;
@@ -150,7 +143,7 @@ static void beat(struct np_peer *p, size_t sh, size_t mi)
 	struct member *m = &p->members[mi];
 	char buf[NP_BEAT_MAX];
 	struct np_beat b = { 0 };
-	double now = now_ms();
+	double now = np_now_ms();
 	size_t r;
 	int n;
 
@@ -326,7 +319,7 @@ static void hear(struct np_peer *p)
 			     (struct sockaddr *)&from, &flen)) >= 0) {
 		flen = sizeof(from);
 		np_sockaddr_from(&from, &src);
-		now = now_ms();
+		now = np_now_ms();
 		mi = member_at(p, &src);
 		err = mi >= 0 ? np_beat_parse(buf, n, p->key, p->key_len, &b) :
 				-EPERM;
@@ -364,7 +357,7 @@ static void *run(void *arg)
 		pthread_mutex_unlock(&p->lock);
 		if (stop)
 			break;
-		now = now_ms();
+		now = np_now_ms();
 		if (now >= next) {
 			for (sh = 0; sh < p->n_shares; sh++)
 				for (m = 0; m < p->n_members; m++)

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "cluster/redis.h"
 #include "log.h"
 
@@ -301,7 +302,7 @@ static void disconnect(struct np_redis *r, const char *why)
 	np_warn("cluster: redis connection lost: %s", why);
 	redisFree(r->ctx);
 	r->ctx = NULL;
-	r->lost_at = np_redis_now_ms();
+	r->lost_at = np_now_ms();
 	pthread_mutex_lock(&r->lock);
 	r->stats.connected = false;
 	pthread_mutex_unlock(&r->lock);
@@ -420,7 +421,7 @@ static bool connect_redis(struct np_redis *r)
 		np_warn("cluster: redis master '%s' moved from %s to %s: "
 			"%.2f s without redis",
 			r->cfg.master, was, text,
-			(np_redis_now_ms() - r->lost_at) / 1e3);
+			(np_now_ms() - r->lost_at) / 1e3);
 	if (from[0])
 		np_info("cluster: connected to redis %s (master '%s', as "
 			"sentinel %s says)",
@@ -440,7 +441,7 @@ static bool connect_redis(struct np_redis *r)
 	 * lease time, no key is no proof the lease is free. */
 	if (r->stats.reconnects++) {
 		r->resync = true;
-		r->blind_until = np_redis_now_ms() + r->cfg.lease_ms;
+		r->blind_until = np_now_ms() + r->cfg.lease_ms;
 	}
 	/* A stream read again from its start (its snapshot): our place in
 	 * the old one means nothing in a server that lost its end, nor in
@@ -538,10 +539,10 @@ static const char RELEASE_SCRIPT[] =
 
 static bool lease_step(struct np_redis *r, enum np_lease_want want)
 {
-	bool blind = np_redis_now_ms() < r->blind_until;
+	bool blind = np_now_ms() < r->blind_until;
 	char key[128], ttl[16], why[160];
 	redisReply *reply;
-	double sent = np_redis_now_ms();
+	double sent = np_now_ms();
 
 	/* A lease lost with the old Redis would still run: not ours to take
 	 * (an active node's HOLD takes its own back). */
@@ -784,17 +785,17 @@ static void *run(void *arg)
 			continue;
 		if (!send_queued(r))
 			continue;
-		if (np_redis_now_ms() >= r->lease_at) {
+		if (np_now_ms() >= r->lease_at) {
 			if (!lease_step(r, want))
 				continue;
-			r->lease_at = np_redis_now_ms() + r->cfg.lease_ms / 3.0;
+			r->lease_at = np_now_ms() + r->cfg.lease_ms / 3.0;
 		}
 		if (follow) {
-			if (np_redis_now_ms() >= r->media_at) {
+			if (np_now_ms() >= r->media_at) {
 				if (!media_step(r))
 					continue;
 				r->media_at =
-					np_redis_now_ms() + MEDIA_EVERY_MS;
+					np_now_ms() + MEDIA_EVERY_MS;
 			}
 			follow_step(r);
 			continue;

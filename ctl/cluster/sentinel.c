@@ -10,18 +10,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "cluster/sentinel.h"
 #include "log.h"
 
 #define SUBSCRIBE_EVERY_MS 1000 /* a lost subscription tried again */
-
-double np_redis_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 void np_redis_addr_text(const struct np_redis_addr *a, char *buf,
 			size_t len)
@@ -202,9 +195,9 @@ static void resubscribe(struct np_sentinels *s)
 	redisContext *c;
 	size_t i;
 
-	if (np_redis_now_ms() < s->sub_retry_ms)
+	if (np_now_ms() < s->sub_retry_ms)
 		return;
-	s->sub_retry_ms = np_redis_now_ms() + SUBSCRIBE_EVERY_MS;
+	s->sub_retry_ms = np_now_ms() + SUBSCRIBE_EVERY_MS;
 	i = (s->sub_index + 1) % s->cfg->n_sentinels;
 	s->sub_index = i;
 	np_redis_addr_of(&s->cfg->sentinels[i], &at);

@@ -23,9 +23,6 @@
 /* HOST:PORT, or [HOST]:PORT for an IPv6 address. */
 #define NP_REDIS_ADDR_TEXT (NP_REDIS_HOST_MAX + 8)
 
-/* CLOCK_MONOTONIC in milliseconds: the link's timers. */
-double np_redis_now_ms(void);
-
 /* A Redis server's address as Sentinel gives it: an address or a name. */
 struct np_redis_addr {
 	char host[NP_REDIS_HOST_MAX];

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "cluster/beat.h"
 #include "cluster/peer.h"
 #include "config.h"
@@ -39,14 +40,6 @@ static const char cluster[] = "cluster:\n"
 			      "  redis: 10.0.0.1:6379\n"
 			      "  node: a\n"
 			      "  peer: b\n";
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 static void sleep_ms(int ms)
 {
@@ -232,12 +225,12 @@ static int fake_hear_for(struct fake *f, const char *share,
 {
 	struct pollfd pfd = { .fd = f->fd, .events = POLLIN };
 	char buf[NP_BEAT_MAX];
-	double end = now_ms() + 1000;
+	double end = np_now_ms() + 1000;
 	ssize_t n;
 
 	while (recv(f->fd, buf, sizeof(buf), MSG_DONTWAIT) >= 0)
 		;
-	while (now_ms() < end) {
+	while (np_now_ms() < end) {
 		if (poll(&pfd, 1, 100) <= 0)
 			continue;
 		n = recv(f->fd, buf, sizeof(buf), 0);
@@ -258,7 +251,7 @@ static uint64_t judged(struct np_peer *p)
 {
 	struct np_peer_stats st;
 
-	np_peer_stats(p, 0, now_ms(), &st);
+	np_peer_stats(p, 0, np_now_ms(), &st);
 	return st.heard + st.bad;
 }
 
@@ -267,10 +260,10 @@ static uint64_t judged(struct np_peer *p)
 static void send_judged(struct fake *f, int fd, const char *buf, int n)
 {
 	uint64_t before = judged(f->p);
-	double end = now_ms() + 1000;
+	double end = np_now_ms() + 1000;
 
 	sendto(fd, buf, n, 0, (struct sockaddr *)&f->node, sizeof(f->node));
-	while (judged(f->p) == before && now_ms() < end)
+	while (judged(f->p) == before && np_now_ms() < end)
 		sleep_ms(2);
 }
 
@@ -346,14 +339,14 @@ static void test_running(struct tap *t)
 	}
 	f.p = p;
 	/* The node says it is active, its lease good for a minute. */
-	np_peer_set(p, 0, NP_PEER_ACTIVE, now_ms() + 60000);
+	np_peer_set(p, 0, NP_PEER_ACTIVE, np_now_ms() + 60000);
 
 	/* Its first beat, before it heard anything from us: stale. */
 	tap_check(t, !fake_hear(&f, &heard) && heard.state == NP_PEER_ACTIVE &&
 			     !heard.ack_boot,
 		  "running: the node's beat, MAC'd with the key, acks nothing");
 	n_first = fake_send(&f, NP_PEER_STANDBY, NULL, 0, first, key, 32);
-	np_peer_stats(p, 0, now_ms(), &st);
+	np_peer_stats(p, 0, np_now_ms(), &st);
 	tap_check(t, st.refused[NP_PEER_REFUSED_STALE] == 1 && !st.heard &&
 			     st.peer == NP_PEER_UNHEARD,
 		  "running: a new run of the peer acking nothing: stale, "
@@ -364,7 +357,7 @@ static void test_running(struct tap *t)
 		  "running: the node acks the stale beat (the handshake)");
 	n_echoed = fake_send(&f, NP_PEER_STANDBY, &heard, heard.seq, echoed,
 			     key, 32);
-	np_peer_stats(p, 0, now_ms(), &st);
+	np_peer_stats(p, 0, np_now_ms(), &st);
 	promise = st.echo_until;
 	tap_check(t, st.heard == 1 && st.peer == NP_PEER_STANDBY &&
 			     promise > 0,
@@ -380,17 +373,17 @@ static void test_running(struct tap *t)
 	fake_send_raw(&f, buf, n);
 	n = np_beat_format(buf, sizeof(buf), &f.b, key, 32);
 	fake_send_raw(&f, buf, n - 1);
-	np_peer_stats(p, 0, now_ms(), &st);
+	np_peer_stats(p, 0, np_now_ms(), &st);
 	tap_check(t, st.refused[NP_PEER_REFUSED_MAC] == 4 && st.heard == 1 &&
 			     st.peer == NP_PEER_STANDBY &&
-			     !np_peer_active(p, 0, now_ms()),
+			     !np_peer_active(p, 0, np_now_ms()),
 		  "running: 4 forged or damaged 'active' beats: refused (mac), "
 		  "the peer still standby");
 
 	/* Played back: the handshake's stale beat and the taken one. */
 	fake_send_raw(&f, echoed, n_echoed);
 	fake_send_raw(&f, first, n_first);
-	np_peer_stats(p, 0, now_ms(), &st);
+	np_peer_stats(p, 0, np_now_ms(), &st);
 	tap_check(t, st.refused[NP_PEER_REFUSED_REPLAY] == 2 && st.heard == 1 &&
 			     st.echo_until == promise,
 		  "running: beats played back: refused (replay), the promise "
@@ -403,9 +396,9 @@ static void test_running(struct tap *t)
 	f.b.seq = 1000;
 	sleep_ms(300);
 	fake_send(&f, NP_PEER_ACTIVE, &heard, 0, buf, key, 32);
-	np_peer_stats(p, 0, now_ms(), &st);
+	np_peer_stats(p, 0, np_now_ms(), &st);
 	tap_check(t, st.refused[NP_PEER_REFUSED_STALE] == 2 &&
-			     st.heard == 1 && !np_peer_active(p, 0, now_ms()),
+			     st.heard == 1 && !np_peer_active(p, 0, np_now_ms()),
 		  "running: another run's 'active' acking an old beat: "
 		  "refused (stale), not active");
 	f.b = old;
@@ -419,16 +412,16 @@ static void test_running(struct tap *t)
 		send_judged(&f, other, buf, n);
 		close(other);
 	}
-	np_peer_stats(p, 0, now_ms(), &st);
+	np_peer_stats(p, 0, np_now_ms(), &st);
 	tap_check(t, st.refused[NP_PEER_REFUSED_SENDER] == 1,
 		  "running: from another address: refused (sender)");
 
 	/* The same run goes on: the next beat is heard, "active" at last. */
 	fake_hear(&f, &heard);
 	fake_send(&f, NP_PEER_ACTIVE, &heard, 0, buf, key, 32);
-	np_peer_stats(p, 0, now_ms(), &st);
+	np_peer_stats(p, 0, np_now_ms(), &st);
 	tap_check(t, st.heard == 2 && st.peer == NP_PEER_ACTIVE &&
-			     np_peer_active(p, 0, now_ms()) &&
+			     np_peer_active(p, 0, np_now_ms()) &&
 			     st.bad == 9,
 		  "running: the peer's next beat heard (active); %llu refused "
 		  "in all", (unsigned long long)st.bad);
@@ -532,9 +525,9 @@ static void test_members(struct tap *t)
 	}
 	a.p = b.p = p;
 	/* Active for s1 with its lease at Redis over: Redis away. */
-	np_peer_set(p, 0, NP_PEER_ACTIVE, now_ms() - 1);
+	np_peer_set(p, 0, NP_PEER_ACTIVE, np_now_ms() - 1);
 	np_peer_set(p, 1, NP_PEER_STANDBY, 0);
-	tap_check(t, !np_peer_acting(p, 0, now_ms()),
+	tap_check(t, !np_peer_acting(p, 0, np_now_ms()),
 		  "members: redis away, nobody's promise: c does not act "
 		  "for s1");
 	tap_check(t, !fake_hear_for(&a, "s1", &heard) &&
@@ -547,14 +540,14 @@ static void test_members(struct tap *t)
 
 	/* a promises for s1 (its echo of a beat saying "active": c's lease
 	 * held for that moment); b says nothing yet. */
-	np_peer_set(p, 0, NP_PEER_ACTIVE, now_ms() + 60000);
+	np_peer_set(p, 0, NP_PEER_ACTIVE, np_now_ms() + 60000);
 	handshake(&a, "s1", &heard);
-	np_peer_set(p, 0, NP_PEER_ACTIVE, now_ms() - 1);
-	np_peer_stats(p, 0, now_ms(), &st);
+	np_peer_set(p, 0, NP_PEER_ACTIVE, np_now_ms() - 1);
+	np_peer_stats(p, 0, np_now_ms(), &st);
 	tap_check(t, st.n_members == 2 && st.members[0].says == NP_PEER_STANDBY &&
 			     st.members[0].promise_ms > 0 &&
 			     st.members[1].says == NP_PEER_UNHEARD &&
-			     !np_peer_acting(p, 0, now_ms()),
+			     !np_peer_acting(p, 0, np_now_ms()),
 		  "members: a echoed, b silent: c still does not act for s1 "
 		  "(every member must have promised)");
 
@@ -563,40 +556,40 @@ static void test_members(struct tap *t)
 	member_says(&b, "s2", NP_PEER_STANDBY, NULL, 0, NULL, &n);
 	fake_hear_for(&b, "s2", &s2beat);
 	member_says(&b, "s1", NP_PEER_STANDBY, &s2beat, s2beat.seq, NULL, &n);
-	np_peer_stats(p, 0, now_ms(), &st);
+	np_peer_stats(p, 0, np_now_ms(), &st);
 	tap_check(t, st.members[1].says == NP_PEER_STANDBY &&
 			     st.members[1].promise_ms <= 0 &&
-			     !np_peer_acting(p, 0, now_ms()),
+			     !np_peer_acting(p, 0, np_now_ms()),
 		  "members: b's echo of c's beat of s2, in its beat of s1: "
 		  "no promise for s1");
 	/* Both a and b echo c's beats of s1 (now, c's beats say active
 	 * again: fresh ones). */
-	np_peer_set(p, 0, NP_PEER_ACTIVE, now_ms() + 60000);
+	np_peer_set(p, 0, NP_PEER_ACTIVE, np_now_ms() + 60000);
 	fake_hear_for(&a, "s1", &heard);
 	member_says(&a, "s1", NP_PEER_STANDBY, &heard, heard.seq, NULL, &n);
 	fake_hear_for(&b, "s1", &heard);
 	member_says(&b, "s1", NP_PEER_STANDBY, &heard, heard.seq, echoed,
 		    &n_echoed);
-	np_peer_set(p, 0, NP_PEER_ACTIVE, now_ms() - 1);
-	np_peer_stats(p, 0, now_ms(), &st);
-	tap_check(t, np_peer_acting(p, 0, now_ms()) && st.echo_until > now_ms() &&
+	np_peer_set(p, 0, NP_PEER_ACTIVE, np_now_ms() - 1);
+	np_peer_stats(p, 0, np_now_ms(), &st);
+	tap_check(t, np_peer_acting(p, 0, np_now_ms()) && st.echo_until > np_now_ms() &&
 			     st.members[0].promise_ms > 0 &&
 			     st.members[1].promise_ms > 0,
 		  "members: a and b both echoed c's beats of s1: c acts for "
 		  "s1 with redis away (for %.0f ms more)",
-		  st.echo_until - now_ms());
+		  st.echo_until - np_now_ms());
 
 	/* b says "active" for s2: c, standby for s2, may not take it; s1
 	 * is not concerned. */
 	member_says(&b, "s2", NP_PEER_ACTIVE, &s2beat, 0, NULL, &n);
-	tap_check(t, np_peer_active(p, 1, now_ms()) &&
-			     !np_peer_take(p, 1, now_ms()) &&
-			     !np_peer_active(p, 0, now_ms()),
+	tap_check(t, np_peer_active(p, 1, np_now_ms()) &&
+			     !np_peer_take(p, 1, np_now_ms()) &&
+			     !np_peer_active(p, 0, np_now_ms()),
 		  "members: b active for s2: c may not take s2; s1 has no "
 		  "active member");
 	/* a is not in s2: its "active" for s2 is refused, and so are b's
 	 * echo played back and a forged "active" of a for s1. */
-	np_peer_stats(p, NP_PEER_NODE, now_ms(), &st);
+	np_peer_stats(p, NP_PEER_NODE, np_now_ms(), &st);
 	{
 		uint64_t sender = st.refused[NP_PEER_REFUSED_SENDER],
 			 replay = st.refused[NP_PEER_REFUSED_REPLAY],
@@ -610,13 +603,13 @@ static void test_members(struct tap *t)
 		n = np_beat_format(buf, sizeof(buf), &a.b,
 				   (const unsigned char *)"X" KEY, 32);
 		fake_send_raw(&a, buf, n);
-		np_peer_stats(p, NP_PEER_NODE, now_ms(), &st);
+		np_peer_stats(p, NP_PEER_NODE, np_now_ms(), &st);
 		tap_check(t, st.refused[NP_PEER_REFUSED_SENDER] == sender + 1 &&
 				     st.refused[NP_PEER_REFUSED_REPLAY] ==
 					     replay + 1 &&
 				     st.refused[NP_PEER_REFUSED_MAC] == mac + 1 &&
-				     !np_peer_active(p, 0, now_ms()) &&
-				     np_peer_acting(p, 0, now_ms()),
+				     !np_peer_active(p, 0, np_now_ms()) &&
+				     np_peer_acting(p, 0, np_now_ms()),
 			  "members: a's beat for s2 (not its share), b's "
 			  "played back, a forged 'active' for s1: refused "
 			  "(sender, replay, mac), nothing changed");
@@ -630,10 +623,10 @@ static void test_members(struct tap *t)
 
 	/* Nobody echoes any more: the promises end, c stops acting for s1
 	 * and says so. */
-	end = now_ms() + 2 * MEMBERS_LEASE;
-	while (np_peer_acting(p, 0, now_ms()) && now_ms() < end)
+	end = np_now_ms() + 2 * MEMBERS_LEASE;
+	while (np_peer_acting(p, 0, np_now_ms()) && np_now_ms() < end)
 		sleep_ms(5);
-	tap_check(t, !np_peer_acting(p, 0, now_ms()) &&
+	tap_check(t, !np_peer_acting(p, 0, np_now_ms()) &&
 			     !fake_hear_for(&a, "s1", &heard) &&
 			     heard.state == NP_PEER_ISOLATED,
 		  "members: the echoes stop: c stops acting for s1 once "
@@ -641,7 +634,7 @@ static void test_members(struct tap *t)
 	/* b silent for s2 for NP_PEER_DEAD: c may take s2 now; its beats to
 	 * b for s2 then say taking, with no echo. */
 	sleep_ms((int)NP_PEER_DEAD(MEMBERS_LEASE) + 20);
-	n = !np_peer_active(p, 1, now_ms()) + 2 * np_peer_take(p, 1, now_ms());
+	n = !np_peer_active(p, 1, np_now_ms()) + 2 * np_peer_take(p, 1, np_now_ms());
 	n += 4 * !fake_hear_for(&b, "s2", &heard);
 	tap_check(t, n == 7 && heard.state == NP_PEER_TAKING && !heard.echo,
 		  "members: b silent for s2: c may take it, and its beats "
@@ -673,10 +666,10 @@ static void pair_run(const char *ka, const char *kb, struct np_peer_stats *sa,
 		np_peer_stop(a);
 		return;
 	}
-	np_peer_set(a, 0, NP_PEER_ACTIVE, now_ms() + 60000);
+	np_peer_set(a, 0, NP_PEER_ACTIVE, np_now_ms() + 60000);
 	sleep_ms(500);
-	np_peer_stats(a, 0, now_ms(), sa);
-	np_peer_stats(b, 0, now_ms(), sb);
+	np_peer_stats(a, 0, np_now_ms(), sa);
+	np_peer_stats(b, 0, np_now_ms(), sb);
 	np_peer_stop(a);
 	np_peer_stop(b);
 }
