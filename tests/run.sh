@@ -58,13 +58,41 @@ SUITES=(
 	tests/e2e/clients.sh
 )
 
-passed=0 failed=0 skipped=0 todo=0 times=()
-for suite in "${SUITES[@]}"; do
-	echo "== $suite"
-	started=$SECONDS
-	out=$(mktemp)
-	timeout 300 "$suite" 2>&1 | tee "$out"
-	rc=${PIPESTATUS[0]}
+# Suites that mostly wait (leases, outages, keepalived) run in a second
+# lane beside the others: they need little CPU, and the time the whole run
+# takes is what CI pays. Each suite's names are its own (tests/lib), so
+# two run side by side as they do beside a developer's. A second-lane
+# suite's output is printed whole after the first lane's, never
+# interleaved with it. TEST_LANES=1: one lane, every suite in order.
+BESIDE=(
+	tests/e2e/ha.sh
+	tests/e2e/ha_sentinel.sh
+	tests/e2e/ha_scaleout.sh
+)
+
+# run_suite SUITE OUT: runs SUITE, its output into OUT (and to stdout
+# too with LIVE=1), then "passed skipped failed todo seconds" in OUT.tally.
+run_suite() {
+	local suite=$1 out=$2 started=$SECONDS rc p s f t plans plan
+	say() {
+		echo "$1" >>"$out"
+		[ "${LIVE:-0}" = 0 ] || echo "$1"
+	}
+	: >"$out"
+	say "== $suite"
+	if [ "${LIVE:-0}" = 1 ]; then
+		timeout 300 "$suite" 2>&1 | tee -a "$out"
+		rc=${PIPESTATUS[0]}
+	else
+		# In the background and waited for, so that a TERM to the lane
+		# reaches the suite (timeout hands it on) and its clean-up runs.
+		timeout 300 "$suite" >>"$out" 2>&1 &
+		child=$!
+		trap 'kill -TERM "$child" 2>/dev/null; wait "$child"; exit 143' TERM
+		wait "$child"
+		rc=$?
+		trap - TERM
+	fi
 	p=$(grep -E '^ok [0-9]+' "$out" | grep -vc '# SKIP')
 	s=$(grep -E '^ok [0-9]+.*# SKIP' -c "$out")
 	# A failing "# TODO" check is a known bug, named where it is printed
@@ -76,31 +104,85 @@ for suite in "${SUITES[@]}"; do
 	plans=$(grep -Ec '^1\.\.[0-9]+' "$out")
 	plan=$(grep -Eo '^1\.\.[0-9]+' "$out" | head -1 | cut -c4-)
 	if [ "$plans" -eq 0 ]; then
-		echo "not ok - $suite printed no TAP plan (1..N): it stopped after $((p + s + f + t)) results"
+		say "not ok - $suite printed no TAP plan (1..N): it stopped after $((p + s + f + t)) results"
 		f=$((f + 1))
 	elif [ "$plans" -gt 1 ]; then
-		echo "not ok - $suite printed $plans TAP plans (1..N), not one"
+		say "not ok - $suite printed $plans TAP plans (1..N), not one"
 		f=$((f + 1))
 	elif [ "$plan" -ne $((p + s + f + t)) ]; then
-		echo "not ok - $suite planned $plan tests but reported $((p + s + f + t))"
+		say "not ok - $suite planned $plan tests but reported $((p + s + f + t))"
 		f=$((f + 1))
 	fi
 	# A suite that dies without a failing check still fails once.
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && [ "$t" -eq 0 ]; then
-		echo "not ok - $suite exited with status $rc"
+		say "not ok - $suite exited with status $rc"
 		f=1
 	elif [ "$rc" -ne 0 ]; then
-		echo "# $suite exited with status $rc"
+		say "# $suite exited with status $rc"
 	fi
-	rm -f "$out"
-	# Where the minutes go: one line per suite, sorted at the end.
-	times+=("$((SECONDS - started)) s $suite")
+	echo "$p $s $f $t $((SECONDS - started))" >"$out.tally"
+}
+
+work=$(mktemp -d)
+beside_pid=
+stop_beside() {
+	[ -z "$beside_pid" ] || kill -TERM "$beside_pid" 2>/dev/null
+	[ -z "$beside_pid" ] || wait "$beside_pid" 2>/dev/null
+	beside_pid=
+}
+trap 'stop_beside; rm -rf "$work"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+run_started=$SECONDS
+beside=()
+[ "${TEST_LANES:-2}" = 1 ] || beside=("${BESIDE[@]}")
+in_beside() {
+	local b
+	for b in "${beside[@]}"; do [ "$b" = "$1" ] && return 0; done
+	return 1
+}
+if [ ${#beside[@]} -gt 0 ]; then
+	(
+		i=0
+		for suite in "${beside[@]}"; do
+			run_suite "$suite" "$work/beside.$i"
+			i=$((i + 1))
+		done
+	) &
+	beside_pid=$!
+fi
+i=0
+for suite in "${SUITES[@]}"; do
+	in_beside "$suite" && continue
+	LIVE=1 run_suite "$suite" "$work/main.$i"
+	i=$((i + 1))
+done
+if [ -n "$beside_pid" ]; then
+	wait "$beside_pid"
+	beside_pid=
+	for ((i = 0; i < ${#beside[@]}; i++)); do
+		cat "$work/beside.$i" 2>/dev/null
+	done
+fi
+
+passed=0 failed=0 skipped=0 todo=0 times=()
+for out in "$work"/*.tally; do
+	read -r p s f t secs <"$out"
+	suite=$(head -1 "${out%.tally}" | cut -c4-)
+	times+=("$secs s $suite")
 	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
 	todo=$((todo + t))
+done
+# A second-lane suite that left no tally (its lane died) fails.
+for ((i = 0; i < ${#beside[@]}; i++)); do
+	[ -e "$work/beside.$i.tally" ] && continue
+	echo "not ok - ${beside[i]} did not finish"
+	failed=$((failed + 1))
 done
 
 echo "# slowest suites:"
 printf '%s\n' "${times[@]}" | sort -rn | head -8 | sed 's/^/#   /'
+echo "# the whole run: $((SECONDS - run_started)) s (${#beside[@]} suites in a second lane)"
 summary="$passed passed, $failed failed"
 [ "$skipped" -gt 0 ] && summary="$summary, $skipped skipped"
 [ "$todo" -gt 0 ] && summary="$summary, $todo todo (known bugs, each naming its issue)"
