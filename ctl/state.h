@@ -60,10 +60,13 @@ int np_state_save(const struct np_proxy *px, const char *path,
 
 /*
  * The journal beside the state file (np_journal_path(): path ".journal"):
- * each save appends only the records of terminals that changed (whole, as
- * the state file writes them, a checksum per line), a "gone" tombstone
- * per terminal removed, and a "commit" line; its header names the
- * generation of the snapshot it follows (the owner line's last field).
+ * each save appends only what changed: the records of terminals that
+ * changed themselves (whole, as the state file writes them, a checksum per
+ * line), a "call" record per call that changed alone (its leg and
+ * streams: O(1) per call event, however many calls its terminal has), a
+ * "gone" tombstone per terminal removed, a "call-gone" per call ended, and
+ * a "commit" line; its header names the generation of the snapshot it
+ * follows (the owner line's last field). ctl/state.c says the format.
  * When it outgrows the snapshot (or max_records), or something no one
  * terminal holds changed (core->dirty_all), or it is not open (the first
  * save), the save compacts: the whole state again, of a new generation,
@@ -91,7 +94,8 @@ void np_journal_close(struct np_journal *j);
 int np_journal_path(const char *path, char *buf, size_t len);
 
 /* Saves what changed since the last save (px->core's dirty terminals and
- * tombstones; the caller clears them, np_core_dirty_clear(), after):
+ * calls, and tombstones; the caller clears them, np_core_dirty_clear(),
+ * after):
  * appended to the journal, or compacted. Without owner: np_state_save(). */
 int np_state_save_changes(const struct np_proxy *px, const char *path,
 			  const struct np_state_owner *owner,
@@ -132,6 +136,15 @@ struct np_state_visit {
 	/* A journal's tombstone: the terminal of pair and core_port is gone
 	 * (np_state_apply() only; NULL: passed over). */
 	int (*gone)(void *arg, size_t pair, uint16_t core_port);
+	/* A journal's call record (np_state_apply() only): the one leg that
+	 * follows is a call of the terminal of pair and core_port, replacing
+	 * its call of the same id if it has one. NULL: such records are read,
+	 * their legs not handed on. */
+	int (*call)(void *arg, size_t pair, uint16_t core_port);
+	/* A journal's call tombstone (np_state_apply() only): the call id
+	 * of that terminal ended. NULL: passed over. */
+	int (*call_gone)(void *arg, size_t pair, uint16_t core_port,
+			 const char *id);
 };
 
 /* What a read found. A record is a terminal (or orphan) with its calls:
@@ -158,7 +171,9 @@ struct np_state_report {
 
 /*
  * Reads path, then its journal if it names path's generation (its last
- * record of a terminal replaces the snapshot's, a tombstone deletes it),
+ * record of a terminal replaces the snapshot's, a tombstone deletes it;
+ * call records after it replace or add that call, call tombstones delete
+ * it: each terminal is handed on once, with its calls as they end up),
  * handing every good record to visit; damaged ones are skipped
  * whole and counted in rep. 0 (see rep->complete); -ENOENT if absent;
  * -EINVAL if empty; a visitor's error. A file whose version line is not
@@ -168,9 +183,9 @@ int np_state_read_report(const char *path, const struct np_state_visit *visit,
 			 void *arg, struct np_state_report *rep);
 /*
  * Text as replicate hands it on (a snapshot or a journal batch: checked
- * lines), applied in order: each good record handed to visit whole, each
- * tombstone to visit->gone; version, owner, end and commit lines are passed
- * over. A damaged record is skipped whole and counted in rep (good, bad,
+ * lines), applied in order: each good record handed to visit whole (a call
+ * record to visit->call, then its leg), each tombstone to visit->gone or
+ * visit->call_gone; version, owner, end and commit lines are passed over. A damaged record is skipped whole and counted in rep (good, bad,
  * first_bad_line). 0, or a visitor's error.
  */
 int np_state_apply(const char *text, size_t len,

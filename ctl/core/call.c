@@ -238,7 +238,7 @@ struct np_call *np_call_new(struct np_core *core, struct np_term *t,
 	core->live_calls[pair->second]++;
 	core->stats.calls_started++;
 	core->pair_ctr[t->pair].calls_started++;
-	np_term_changed(core, t);
+	np_call_changed(core, t, call);
 	return call;
 }
 
@@ -252,7 +252,7 @@ void np_call_answered(struct np_core *core, struct np_term *t,
 	call->answered_at = now;
 	call->wall_answer = core->io->wall(core->io_ctx);
 	np_term_known_sync(core, t);
-	np_term_changed(core, t);
+	np_call_changed(core, t, call);
 }
 
 /* call leaves t: unlinked, its flows removed (their last counts in its
@@ -273,7 +273,8 @@ static bool call_release(struct np_core *core, struct np_term *t,
 			np_stream_forget(core, t, call, i);
 	core->live_calls[pair->first]--;
 	core->live_calls[pair->second]--;
-	np_term_changed(core, t);
+	/* Last: releasing its streams marked it changed. */
+	np_call_gone(core, t, call);
 	return true;
 }
 

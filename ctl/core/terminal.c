@@ -63,6 +63,73 @@ void np_term_changed(struct np_core *core, struct np_term *t)
 	core->dirty_terms = t;
 }
 
+/* Whether t's calls are journaled each by itself: a SIP terminal's (a
+ * gateway's driver keeps data of the gateway and its calls together, so
+ * its record stays whole; an orphan's calls are in snapshots only). */
+static bool calls_saved_alone(const struct np_term *t)
+{
+	return t->driver && !t->driver->state_put;
+}
+
+void np_call_changed(struct np_core *core, struct np_term *t,
+		     struct np_call *call)
+{
+	if (!calls_saved_alone(t)) {
+		np_term_changed(core, t);
+		return;
+	}
+	core->dirty = true;
+	np_term_wake(core, t);
+	/* A terminal saved whole this batch saves its calls with it. */
+	if (call->dirty || t->dirty)
+		return;
+	call->dirty = true;
+	call->dirty_next = core->dirty_calls;
+	if (call->dirty_next)
+		call->dirty_next->dirty_pprev = &call->dirty_next;
+	call->dirty_pprev = &core->dirty_calls;
+	core->dirty_calls = call;
+}
+
+static void call_dirty_unlink(struct np_call *call)
+{
+	if (!call->dirty)
+		return;
+	*call->dirty_pprev = call->dirty_next;
+	if (call->dirty_next)
+		call->dirty_next->dirty_pprev = call->dirty_pprev;
+	call->dirty = false;
+	call->dirty_next = NULL;
+	call->dirty_pprev = NULL;
+}
+
+void np_call_gone(struct np_core *core, struct np_term *t,
+		  struct np_call *call)
+{
+	struct np_call_tomb *k;
+
+	call_dirty_unlink(call);
+	if (!calls_saved_alone(t) || t->dirty) {
+		np_term_changed(core, t); /* its record, whole, has it no more */
+		return;
+	}
+	core->dirty = true;
+	np_term_wake(core, t);
+	if (core->n_call_tombs == core->cap_call_tombs) {
+		k = realloc(core->call_tombs,
+			    (core->cap_call_tombs * 2 + 16) * sizeof(*k));
+		if (!k) {
+			np_term_changed(core, t);
+			return;
+		}
+		core->call_tombs = k;
+		core->cap_call_tombs = core->cap_call_tombs * 2 + 16;
+	}
+	k = &core->call_tombs[core->n_call_tombs++];
+	k->term = (struct np_term_key){ t->pair, t->core_port };
+	snprintf(k->id, sizeof(k->id), "%s", call->id);
+}
+
 void np_term_wake(struct np_core *core, struct np_term *t)
 {
 	time_t next = core->tick_now + 1;
@@ -96,6 +163,9 @@ void np_core_dirty_clear(struct np_core *core)
 {
 	while (core->dirty_terms)
 		dirty_unlink(core->dirty_terms);
+	while (core->dirty_calls)
+		call_dirty_unlink(core->dirty_calls);
+	core->n_call_tombs = 0;
 	core->n_tombs = 0;
 	core->n_orphan_tombs = 0;
 	core->dirty = core->dirty_all = false;
@@ -159,6 +229,10 @@ void np_terms_fini(struct np_core *core)
 	core->orphan_tombs = NULL;
 	core->n_orphan_tombs = core->cap_orphan_tombs = 0;
 	core->dirty_terms = NULL;
+	free(core->call_tombs);
+	core->call_tombs = NULL;
+	core->n_call_tombs = core->cap_call_tombs = 0;
+	core->dirty_calls = NULL;
 }
 
 /* The count of src's address; made (zero) with make, else NULL if none. */

@@ -429,7 +429,7 @@ static void route_to_terminal(struct sipctx *c)
 	if (d && !np_rr_get(m, list, NP_ROUTESET_MAX, &n)) {
 		dialog_route(call, list, n);
 		np_rr_free(list, n);
-		np_term_changed(c->core, c->t);
+		np_call_changed(c->core, c->t, call);
 	}
 	set_rr(c, true, NULL);
 }
@@ -465,7 +465,7 @@ static void route_response(struct sipctx *c, bool from_terminal)
 			rev[i] = list[mine - 1 - i];
 		dialog_route(call, rev, i);
 		np_rr_free(list, n);
-		np_term_changed(c->core, c->t);
+		np_call_changed(c->core, c->t, call);
 	}
 	set_rr(c, true, NULL);
 }
