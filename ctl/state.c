@@ -30,16 +30,45 @@
  * it: the version stays 3.
  *
  * The journal beside it (path ".journal") holds what changed since: a
- * header "natproxy-journal 1 GEN" naming the snapshot's generation (the
- * owner line's fifth field), then per save the changed terminals' records
- * (as above), a "gone PAIR CORE_PORT" tombstone per terminal removed, an
- * "orphan-gone PAIR ACCESS_PORT" tombstone per orphan call ended (named by
- * its stream's access relay port; orphans themselves are written only in
- * snapshots) and a "commit N" line; every line checksummed. Read after the snapshot: the
- * last record of a key replaces the snapshot's, a tombstone deletes it; a
- * damaged record is skipped whole; lines after the last commit (a save
- * cut short) are dropped whole; a journal of another generation (left by
- * a compaction cut short) is ignored: the snapshot holds it all.
+ * header "natproxy-journal 2 GEN" naming the snapshot's generation (the
+ * owner line's fifth field), then per save (a batch of the event loop):
+ *
+ *   gone PAIR CORE_PORT               a terminal removed
+ *   orphan-gone PAIR ACCESS_PORT      a call rebuilt from the maps ended
+ *                                     (named by its stream's access relay
+ *                                     port; orphans are written only in
+ *                                     snapshots)
+ *   call-gone PAIR CORE_PORT ID       a call of that terminal ended (ID: its
+ *                                     id, escaped as any text field)
+ *   gw ... / term ...                 a gateway or terminal that changed
+ *                                     itself (registration, contact, a
+ *                                     gateway's call: the driver keeps
+ *                                     their data together), whole with
+ *                                     its calls, as in the snapshot
+ *   call PAIR CORE_PORT               a call that changed while its
+ *     leg ... / stream ...            terminal did not: its leg line and
+ *                                     stream lines, as in a terminal's
+ *                                     record; the terminal's key, then the
+ *                                     call's id (the leg's first field)
+ *   commit N                          N records in the batch
+ *
+ * in that order (tombstones first: a key or id given again in the same
+ * batch is the new one's by its record below; whole terminals before
+ * calls: a terminal new in the batch is written whole, its calls with it),
+ * every line checksummed. A call event so costs one call's lines, however
+ * many calls its terminal (a PBX) has: O(1), not O(calls of the terminal).
+ *
+ * Read after the snapshot, per terminal key: its last whole record or
+ * tombstone in the journal replaces the snapshot's record (none: the
+ * snapshot's stands), then each call record or call tombstone after it,
+ * the last of each id, replaces, adds or deletes that call; the terminal
+ * is handed on once, as it ends up (call records of a terminal that is
+ * not there, after its tombstone, say nothing). A damaged record is
+ * skipped whole (a call's earlier record stands); lines after the last
+ * commit (a save cut short) are dropped whole; a journal of another
+ * generation (left by a compaction cut short) is ignored: the snapshot
+ * holds it all. Version 1 ("natproxy-journal 1": whole terminals and
+ * tombstones only, the format before call records) is read the same way.
  */
 #include <arpa/inet.h>
 #include <ctype.h>

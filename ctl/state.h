@@ -158,8 +158,9 @@ struct np_state_report {
 	unsigned int good, bad; /* records handed on, records skipped */
 	int first_bad_line; /* 0: none */
 	/* The journal (np_journal_path()): its records read (to its last
-	 * commit line), those handed on (the last of each terminal that is
-	 * not a tombstone), those skipped (also in bad), the first of their
+	 * commit line), the terminals it handed on (each once, as its last
+	 * whole record or the snapshot's with the call records after it make
+	 * it), records skipped (also in bad), the first of their
 	 * lines; lines of a save cut short after the last commit, dropped;
 	 * stale: a journal of an earlier snapshot, ignored (the snapshot
 	 * holds what it says). */
