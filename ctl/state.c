@@ -40,30 +40,36 @@
  *                                     snapshots)
  *   call-gone PAIR CORE_PORT ID       a call of that terminal ended (ID: its
  *                                     id, escaped as any text field)
- *   gw ... / term ...                 a gateway or terminal that changed
- *                                     itself (registration, contact, a
- *                                     gateway's call: the driver keeps
- *                                     their data together), whole with
- *                                     its calls, as in the snapshot
- *   call PAIR CORE_PORT               a call that changed while its
- *     leg ... / stream ...            terminal did not: its leg line and
- *                                     stream lines, as in a terminal's
- *                                     record; the terminal's key, then the
- *                                     call's id (the leg's first field)
+ *   gw ... (gwcall ...)               a gateway that changed, or one of
+ *                                     its calls (the driver keeps their
+ *                                     data together): whole, as in the
+ *                                     snapshot
+ *   term-fields PAIR NAT NAT_PORT     a SIP terminal that changed itself
+ *     ACC ACC_PORT CORE CORE_PORT     (new, registration, contact): a
+ *     UNTIL CONTACT AOR BINDINGS      term line's fields without the count
+ *                                     of calls; its calls as they were
+ *   call PAIR CORE_PORT               a call that changed: its leg line
+ *     leg ... / stream ...            and stream lines, as in a
+ *                                     terminal's record; the terminal's
+ *                                     key, then the call's id (the leg's
+ *                                     first field)
  *   commit N                          N records in the batch
  *
  * in that order (tombstones first: a key or id given again in the same
- * batch is the new one's by its record below; whole terminals before
- * calls: a terminal new in the batch is written whole, its calls with it),
- * every line checksummed. A call event so costs one call's lines, however
- * many calls its terminal (a PBX) has: O(1), not O(calls of the terminal).
+ * batch is the new one's by its record below; terminals before calls: a
+ * terminal new in the batch is there before its calls), every line
+ * checksummed. An event so costs what it changed: a call's lines, or a
+ * terminal's own line, however many calls the terminal (a PBX) has.
+ * Whole "term" records are a snapshot's (and version 1 journals').
  *
  * Read after the snapshot, per terminal key: its last whole record or
  * tombstone in the journal replaces the snapshot's record (none: the
- * snapshot's stands), then each call record or call tombstone after it,
- * the last of each id, replaces, adds or deletes that call; the terminal
- * is handed on once, as it ends up (call records of a terminal that is
- * not there, after its tombstone, say nothing). A damaged record is
+ * snapshot's stands); after it, its last term-fields record replaces the
+ * terminal's own line (or makes the terminal, with no calls, where none
+ * is), and each call record or call tombstone, the last of each id,
+ * replaces, adds or deletes that call; the terminal is handed on once, as
+ * it ends up (call records of a terminal that is not there, after its
+ * tombstone, say nothing). A damaged record is
  * skipped whole (a call's earlier record stands); lines after the last
  * commit (a save cut short) are dropped whole; a journal of another
  * generation (left by a compaction cut short) is ignored: the snapshot
@@ -395,9 +401,10 @@ static void save_gw(FILE *f, const struct np_proxy *px,
 	}
 }
 
-/* One terminal's record: its term line and its calls. */
+/* One terminal's record: its term line and its calls; !calls (a
+ * journal's): its own fields alone, a "term-fields" line (no count). */
 static void save_term(FILE *f, const struct np_proxy *px,
-		      const struct np_term *t, bool v3)
+		      const struct np_term *t, bool v3, bool calls)
 {
 	const struct np_config *cfg = px->core.cfg;
 	const struct np_pair *pair = &cfg->pairs[t->pair];
@@ -408,18 +415,18 @@ static void save_term(FILE *f, const struct np_proxy *px,
 
 	acc.port = cfg->realms[pair->first].sip_port;
 	core.port = t->core_port;
-	fprintf(f, "term %zu", t->pair);
+	fprintf(f, calls ? "term %zu" : "term-fields %zu", t->pair);
 	put_addr(f, &t->nat);
 	put_addr(f, &acc);
 	put_addr(f, &core);
 	fprintf(f, " %lld", (long long)t->registered_until);
 	put_text(f, st ? st->contact : "");
-	if (v3) {
+	if (v3)
 		put_bindings(f, st);
+	if (v3 && calls)
 		fprintf(f, " %zu", n_legs(t));
-	}
 	putc_unlocked('\n', f);
-	for (leg = t->calls; leg; leg = leg->next)
+	for (leg = calls ? t->calls : NULL; leg; leg = leg->next)
 		save_leg(f, leg);
 }
 
@@ -444,7 +451,7 @@ static size_t save_records(FILE *f, const struct np_proxy *px, bool v3)
 		if (!saved_term(px, t))
 			continue;
 		n++;
-		save_term(f, px, t, v3);
+		save_term(f, px, t, v3, true);
 	}
 	for (t = v3 ? px->core.orphans : NULL; t; t = t->next, n++) {
 		fprintf(f, "orphan %zu", t->pair);
@@ -658,8 +665,10 @@ static bool compaction_due(const struct np_proxy *px,
 			   const struct np_journal *j)
 {
 	size_t max = j->max_records ? j->max_records : NP_JOURNAL_MAX_RECORDS;
+	uint64_t floor = j->min_bytes ? j->min_bytes : NP_JOURNAL_MIN_BYTES;
 
-	return j->fd < 0 || px->core.dirty_all || j->bytes > j->snap_bytes ||
+	return j->fd < 0 || px->core.dirty_all ||
+	       (j->bytes > j->snap_bytes && j->bytes > floor) ||
 	       j->records >= max;
 }
 
@@ -709,18 +718,19 @@ int np_state_save_changes(const struct np_proxy *px, const char *path,
 			n++;
 		}
 	}
+	/* A terminal's own fields, its calls apart (below). */
 	for (t = core->dirty_terms; t; t = t->dirty_next) {
 		if (!saved_term(px, t))
 			continue;
-		save_term(mem, px, t, true);
+		save_term(mem, px, t, true, false);
 		n++;
 	}
-	/* Calls whose terminal did not change, each by itself, after the
-	 * terminals (one new in this batch is written whole above). */
+	/* Calls, each by itself, after the terminals (one new in this batch
+	 * is there above). */
 	for (leg = core->dirty_calls; leg; leg = leg->dirty_next) {
 		t = leg->id_term;
-		if (t->dirty || !saved_term(px, t))
-			continue; /* written whole above, or not kept */
+		if (!saved_term(px, t))
+			continue; /* not kept (a gateway's is saved whole) */
 		fprintf(mem, "call %zu %u\n", t->pair, t->core_port);
 		save_leg(mem, leg);
 		n++;
@@ -1071,6 +1081,7 @@ struct reader {
 	bool orphan; /* the record is an orphan's */
 	bool journal; /* a journal's text: call records are read */
 	bool callrec; /* the record is a call's (a journal's "call") */
+	bool fieldsrec; /* a terminal's own fields ("term-fields") */
 	size_t orphan_pair;
 	size_t legs_said, legs, streams;
 	bool pending; /* a leg whose streams are being read */
@@ -1097,7 +1108,8 @@ struct reader {
 
 /* One record of the journal: a terminal (or gateway) whole, its
  * tombstone, one of its calls, or a call's tombstone. */
-enum jrec_kind { JREC_WHOLE, JREC_GONE, JREC_CALL, JREC_CALL_GONE };
+enum jrec_kind { JREC_WHOLE, JREC_GONE, JREC_FIELDS, JREC_CALL,
+		 JREC_CALL_GONE };
 
 struct jrec {
 	struct np_term_key key;
@@ -1109,12 +1121,13 @@ struct jrec {
 };
 
 /* What the journal makes of one terminal's key: its last whole record
- * or tombstone (NULL: none, the snapshot's record stands), then the last
- * call record or call tombstone of each call id after it (sorted by id),
- * edits to that record; base: the snapshot's record they edit. */
+ * or tombstone (NULL: none, the snapshot's record stands), then after it
+ * the last record of the terminal's own fields, and the last call record
+ * or call tombstone of each call id (sorted by id): edits to that record;
+ * base: the snapshot's record they edit. */
 struct jkey {
 	struct np_term_key key;
-	const struct jrec *whole;
+	const struct jrec *whole, *fields;
 	const struct jrec **edits;
 	size_t n_edits;
 	char **base;
@@ -1290,7 +1303,8 @@ static int parse_gw(struct reader *r, char **f, int n)
 static bool record_start(const char *f0)
 {
 	return !strcmp(f0, "term") || !strcmp(f0, "orphan") ||
-	       !strcmp(f0, "gw") || !strcmp(f0, "call");
+	       !strcmp(f0, "gw") || !strcmp(f0, "call") ||
+	       !strcmp(f0, "term-fields");
 }
 
 /* A journal's call record's first line, "call PAIR CORE_PORT": its one
@@ -1321,10 +1335,22 @@ static int record_line(struct reader *r, char **f, int n, bool first)
 		r->orphan = !strcmp(f[0], "orphan");
 		r->gw = !strcmp(f[0], "gw");
 		r->callrec = !strcmp(f[0], "call");
+		r->fieldsrec = !strcmp(f[0], "term-fields");
 		r->legs = r->streams = r->legs_said = 0;
 		r->pending = false;
 		if (r->callrec)
 			return parse_call(r, f, n);
+		if (r->fieldsrec) {
+			/* A term line's fields without the count of calls. */
+			if (!r->journal || n != 12)
+				return -EINVAL;
+			err = parse_term(f, n, &r->term, &r->sterm, &r->acc,
+					 &r->core);
+			if (!err && r->visit && r->v->term_fields)
+				err = r->v->term_fields(r->arg, &r->term,
+							&r->acc, &r->core);
+			return err;
+		}
 		if (r->gw)
 			return r->version >= 3 ? parse_gw(r, f, n) : -EINVAL;
 		if (r->orphan)
@@ -1425,7 +1451,9 @@ static int record_end(struct reader *r, struct np_state_report *rep)
 			return -ENOMEM;
 		rec->key = (struct np_term_key){ r->term.pair,
 						 r->term.core_port };
-		rec->kind = r->callrec ? JREC_CALL : JREC_WHOLE;
+		rec->kind = r->callrec	 ? JREC_CALL :
+			    r->fieldsrec ? JREC_FIELDS :
+					   JREC_WHOLE;
 		if (r->callrec && !(rec->call_id = leg_id(r->lines[1]))) {
 			r->collect->n--;
 			return -ENOMEM;
@@ -1583,8 +1611,14 @@ static int jkey_make(struct journal *j, const struct key_idx *order,
 	edits = calloc(to - last, sizeof(*edits));
 	if (!edits)
 		return -ENOMEM;
-	for (i = last; i < to; i++)
-		edits[n++] = &j->recs[order[i].idx];
+	for (i = last; i < to; i++) {
+		const struct jrec *rec = &j->recs[order[i].idx];
+
+		if (rec->kind == JREC_FIELDS)
+			jk->fields = rec; /* the last counts */
+		else
+			edits[n++] = rec;
+	}
 	qsort(edits, n, sizeof(*edits), edit_cmp);
 	for (i = 0; i < n; i++)
 		if (i + 1 == n || strcmp(edits[i]->call_id, edits[i + 1]->call_id))
@@ -1623,11 +1657,20 @@ static int journal_finish(struct journal *j)
 	return err;
 }
 
-/* line (a term's or gw's first line) with its last field, the count of
- * calls that follow, made n. */
-static char *with_count(const char *line, size_t n)
+/* Where in the journal the records jk makes of begin. */
+static int jkey_first_line(const struct jkey *jk)
 {
-	const char *sp = strrchr(line, ' ');
+	return jk->whole ? jk->whole->first_line :
+	       jk->fields ? jk->fields->first_line :
+	       jk->n_edits ? jk->edits[0]->first_line :
+			     0;
+}
+
+/* line (a term's or gw's first line) with its last field, the count of
+ * calls that follow, made n (added: a line without one). */
+static char *with_count(const char *line, size_t n, bool add)
+{
+	const char *sp = add ? NULL : strrchr(line, ' ');
 	size_t keep = sp ? (size_t)(sp - line) : strlen(line);
 	char *out = malloc(keep + 24);
 
@@ -1661,8 +1704,9 @@ static int lines_add(char ***lines, size_t *n, size_t *cap, const char *l)
  */
 static int jkey_record(const struct jkey *jk, char ***out, size_t *n_out)
 {
-	char *const *base = jk->whole ? jk->whole->lines : jk->base;
-	size_t n_base = jk->whole ? jk->whole->n_lines : jk->n_base;
+	bool gone = jk->whole && jk->whole->kind == JREC_GONE;
+	char *const *base = gone ? NULL : jk->whole ? jk->whole->lines : jk->base;
+	size_t n_base = gone ? 0 : jk->whole ? jk->whole->n_lines : jk->n_base;
 	char **lines = NULL, *id, *first;
 	size_t n = 0, cap = 0, calls = 0, i, k;
 	bool keep = false;
@@ -1670,9 +1714,17 @@ static int jkey_record(const struct jkey *jk, char ***out, size_t *n_out)
 
 	*out = NULL;
 	*n_out = 0;
-	if ((jk->whole && jk->whole->kind == JREC_GONE) || !n_base)
-		return 0;
-	err = lines_add(&lines, &n, &cap, base[0]);
+	if (!n_base && !jk->fields)
+		return 0; /* gone, or calls of no terminal */
+	/* Its own fields as a term line (its count made right below). */
+	if (jk->fields)
+		err = lines_add(&lines, &n, &cap,
+				jk->fields->lines[0] + strlen("term-fields ") -
+					strlen("term "));
+	else
+		err = lines_add(&lines, &n, &cap, base[0]);
+	if (!err && jk->fields)
+		memcpy(lines[0], "term ", 5);
 	for (i = 1; i < n_base && !err; i++) {
 		if (strncmp(base[i], "stream ", 7)) {
 			id = leg_id(base[i]);
@@ -1695,7 +1747,7 @@ static int jkey_record(const struct jkey *jk, char ***out, size_t *n_out)
 		for (k = 1; k < jk->edits[i]->n_lines && !err; k++)
 			err = lines_add(&lines, &n, &cap, jk->edits[i]->lines[k]);
 	}
-	if (!err && !(first = with_count(lines[0], calls)))
+	if (!err && !(first = with_count(lines[0], calls, jk->fields)))
 		err = -ENOMEM;
 	if (err) {
 		lines_free(lines, n);
@@ -2067,9 +2119,7 @@ int np_state_read_report(const char *path, const struct np_state_visit *v,
 		err = jkey_record(&j.keys[i], &merged.lines, &merged.n_lines);
 		if (err || !merged.lines)
 			continue;
-		merged.first_line = j.keys[i].whole ?
-					    j.keys[i].whole->first_line :
-					    j.keys[i].edits[0]->first_line;
+		merged.first_line = jkey_first_line(&j.keys[i]);
 		err = replay(r, &jrep, &merged);
 		jrec_free(&merged);
 		rep->journal_replayed++;

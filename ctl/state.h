@@ -60,19 +60,22 @@ int np_state_save(const struct np_proxy *px, const char *path,
 
 /*
  * The journal beside the state file (np_journal_path(): path ".journal"):
- * each save appends only what changed: the records of terminals that
- * changed themselves (whole, as the state file writes them, a checksum per
- * line), a "call" record per call that changed alone (its leg and
- * streams: O(1) per call event, however many calls its terminal has), a
- * "gone" tombstone per terminal removed, a "call-gone" per call ended, and
- * a "commit" line; its header names the generation of the snapshot it
+ * each save appends only what changed, a checksum per line: a
+ * "term-fields" record per SIP terminal that changed itself (its own
+ * fields, not its calls), a "call" record per call that changed (its leg
+ * and streams: O(1) per event, however many calls its terminal has), a
+ * gateway's whole record, a "gone" tombstone per terminal removed, a
+ * "call-gone" per call ended, and a "commit" line; its header names the generation of the snapshot it
  * follows (the owner line's last field). ctl/state.c says the format.
- * When it outgrows the snapshot (or max_records), or something no one
- * terminal holds changed (core->dirty_all), or it is not open (the first
- * save), the save compacts: the whole state again, of a new generation,
- * and an empty journal of it.
+ * When it outgrows the snapshot and min_bytes (or max_records), or
+ * something no one terminal holds changed (core->dirty_all), or it is not
+ * open (the first save), the save compacts: the whole state again, of a
+ * new generation, and an empty journal of it. The floor: a small state
+ * (hundreds of short calls) is not written whole every few hundred call
+ * events; a restart reads at most that much journal more.
  */
 #define NP_JOURNAL_MAX_RECORDS 100000
+#define NP_JOURNAL_MIN_BYTES (4u << 20)
 
 struct np_journal {
 	int fd; /* -1: the next save compacts */
@@ -80,6 +83,7 @@ struct np_journal {
 	size_t records; /* appended since the last compaction */
 	uint64_t bytes, snap_bytes;
 	size_t max_records; /* 0: NP_JOURNAL_MAX_RECORDS */
+	uint64_t min_bytes; /* 0: NP_JOURNAL_MIN_BYTES */
 	unsigned long compactions, appends;
 	/* Each snapshot written and each batch appended, as the file has
 	 * them (whole lines, each with its checksum), handed on to the
@@ -136,6 +140,13 @@ struct np_state_visit {
 	/* A journal's tombstone: the terminal of pair and core_port is gone
 	 * (np_state_apply() only; NULL: passed over). */
 	int (*gone)(void *arg, size_t pair, uint16_t core_port);
+	/* A journal's record of a terminal's own fields (np_state_apply()
+	 * only; t as term hands it): the terminal of its key takes them,
+	 * keeping its calls; made, with none, if there is none. NULL:
+	 * passed over. */
+	int (*term_fields)(void *arg, const struct np_term *t,
+			   const struct np_sockaddr *access,
+			   const struct np_sockaddr *core);
 	/* A journal's call record (np_state_apply() only): the one leg that
 	 * follows is a call of the terminal of pair and core_port, replacing
 	 * its call of the same id if it has one. NULL: such records are read,

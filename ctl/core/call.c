@@ -67,6 +67,7 @@ static void call_link(struct np_core *core, struct np_term *t,
 	t->calls = call;
 	call->pprev = &t->calls;
 	t->n_calls++;
+	t->n_answered += call->answered;
 	call->id_term = t;
 	call->id_hash = id_hash(t, call->id);
 	head = &core->calls_by_id[call->id_hash & (NP_CALL_BUCKETS - 1)];
@@ -84,6 +85,7 @@ static void call_unlink(struct np_core *core, struct np_term *t,
 		call->next->pprev = call->pprev;
 	call->pprev = NULL;
 	t->n_calls--;
+	t->n_answered -= call->answered;
 	for (p = &core->calls_by_id[call->id_hash & (NP_CALL_BUCKETS - 1)]; *p;
 	     p = &(*p)->id_next)
 		if (*p == call) {
@@ -248,6 +250,7 @@ void np_call_answered(struct np_core *core, struct np_term *t,
 	if (call->answered)
 		return;
 	call->answered = true;
+	t->n_answered++;
 	call->expires = 0;
 	call->answered_at = now;
 	call->wall_answer = core->io->wall(core->io_ctx);

@@ -836,6 +836,16 @@ bool np_media_silent(struct np_core *core, struct np_term *t,
 
 	if (call->media_limit == limit && now < call->media_check_at)
 		return false;
+	/* Answered at most limit seconds ago: np_media_idle() counts from
+	 * the answer at the most, so it cannot be over limit yet, and the
+	 * earliest it can be is what reading the counters would say of
+	 * media that never moved. No counter read for a call that ends
+	 * sooner (most do). */
+	if (call->answered_at && now - call->answered_at <= (time_t)limit) {
+		call->media_limit = limit;
+		call->media_check_at = call->answered_at + (time_t)limit + 1;
+		return false;
+	}
 	idle = np_media_idle(core, t, call, now);
 	if (idle > (time_t)limit)
 		return true;

@@ -63,9 +63,10 @@ void np_term_changed(struct np_core *core, struct np_term *t)
 	core->dirty_terms = t;
 }
 
-/* Whether t's calls are journaled each by itself: a SIP terminal's (a
- * gateway's driver keeps data of the gateway and its calls together, so
- * its record stays whole; an orphan's calls are in snapshots only). */
+/* Whether t's calls are journaled each by itself, apart from t's own
+ * fields: a SIP terminal's (a gateway's driver keeps data of the gateway
+ * and its calls together, so its record stays whole; an orphan's calls are
+ * in snapshots only). */
 static bool calls_saved_alone(const struct np_term *t)
 {
 	return t->driver && !t->driver->state_put;
@@ -80,8 +81,7 @@ void np_call_changed(struct np_core *core, struct np_term *t,
 	}
 	core->dirty = true;
 	np_term_wake(core, t);
-	/* A terminal saved whole this batch saves its calls with it. */
-	if (call->dirty || t->dirty)
+	if (call->dirty)
 		return;
 	call->dirty = true;
 	call->dirty_next = core->dirty_calls;
@@ -109,7 +109,7 @@ void np_call_gone(struct np_core *core, struct np_term *t,
 	struct np_call_tomb *k;
 
 	call_dirty_unlink(call);
-	if (!calls_saved_alone(t) || t->dirty) {
+	if (!calls_saved_alone(t)) {
 		np_term_changed(core, t); /* its record, whole, has it no more */
 		return;
 	}
@@ -119,7 +119,7 @@ void np_call_gone(struct np_core *core, struct np_term *t,
 		k = realloc(core->call_tombs,
 			    (core->cap_call_tombs * 2 + 16) * sizeof(*k));
 		if (!k) {
-			np_term_changed(core, t);
+			np_core_changed_all(core); /* the whole state again */
 			return;
 		}
 		core->call_tombs = k;
@@ -356,12 +356,8 @@ static void term_known(struct np_core *core, struct np_term *t, bool known)
 
 void np_term_known_sync(struct np_core *core, struct np_term *t)
 {
-	const struct np_call *c;
-	bool known = t->registered_until != 0;
-
-	for (c = t->calls; c && !known; c = c->next)
-		known = c->answered;
-	term_known(core, t, known);
+	/* Counted, not looked for: a PBX has hundreds of calls. */
+	term_known(core, t, t->registered_until != 0 || t->n_answered);
 }
 
 struct np_term *np_term_by_nat(struct np_core *core, size_t pair,
@@ -648,6 +644,26 @@ size_t np_core_pair_terms(const struct np_core *core, size_t pair)
 	for (t = core->terms; t; t = t->next)
 		n += t->pair == pair;
 	return n;
+}
+
+void np_core_refresh_term(struct np_core *core, struct np_term *t,
+			  const struct np_term *saved, time_t now)
+{
+	if (np_sockaddr_eq(&t->nat, &saved->nat)) {
+		set_registered(core, t, saved->registered_until);
+	} else {
+		/* Found by its mapping: indexed again under the new one. */
+		term_known(core, t, false);
+		term_unlink(core, t);
+		t->nat = saved->nat;
+		t->registered_until = saved->registered_until;
+		term_link(core, t);
+	}
+	t->ever_registered |= saved->registered_until != 0;
+	if (t->registered_until && !t->ka_due)
+		t->ka_due = np_term_ka_first(core, t, now);
+	np_term_known_sync(core, t);
+	np_term_wake(core, t);
 }
 
 int np_core_adopt_term(struct np_core *core, const struct np_term *saved,

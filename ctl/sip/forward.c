@@ -104,8 +104,11 @@ static void learn_request(struct sipctx *c, struct np_call *call,
 	if (!d)
 		return;
 	mine = from_terminal ? &d->term_cseq : &d->core_cseq;
-	if (!MSG_IS_ACK(m) && !MSG_IS_CANCEL(m) && cseq > *mine)
+	/* Saved: a restart's BYE must go on from it. */
+	if (!MSG_IS_ACK(m) && !MSG_IS_CANCEL(m) && cseq > *mine) {
 		*mine = cseq;
+		np_call_changed(c->core, c->t, call);
+	}
 	if (!MSG_IS_INVITE(m) || call->from[0])
 		return;
 	np_sipmsg_from(m, call->from, sizeof(call->from));

@@ -2061,7 +2061,7 @@ static void test_journal(struct tap *t, const char *path)
 	err = save_batch(&e, path, &j);
 	text = slurp(jpath);
 	tap_check(t, !err && j.appends == 1 && j.compactions == 1 && text &&
-			     strstr(text, "\nterm ") &&
+			     strstr(text, "\nterm-fields ") &&
 			     strstr(text, "\ncommit 1 #") &&
 			     !strstr(text, "198.51.100.1 0 ") &&
 			     strstr(text, "203.0.113.11 40001"),
@@ -2133,9 +2133,9 @@ static void test_journal(struct tap *t, const char *path)
 	np_term_changed(&e.px.core, ta);
 	err = save_batch(&e, path, &j);
 	text = slurp(jpath);
-	p = text ? strstr(text, "\nterm ") : NULL;
+	p = text ? strstr(text, "\nterm-fields ") : NULL;
 	if (p)
-		p[10] ^= 1; /* a digit of alice's term line */
+		p[17] ^= 1; /* a digit of alice's term-fields line */
 	if (text)
 		write_file(jpath, text);
 	free(text);
@@ -2182,8 +2182,10 @@ static void test_journal(struct tap *t, const char *path)
 		  "is empty (%d)", err);
 	free(text);
 
-	/* Compaction by size: a journal larger than the snapshot. */
+	/* Compaction by size: a journal larger than the snapshot (and than
+	 * the floor, made small here). */
 	j.max_records = 0;
+	j.min_bytes = 1;
 	{
 		unsigned long before = j.compactions;
 		int k;
@@ -3307,10 +3309,30 @@ static void test_journal_calls(struct tap *t, const char *path)
 		  "active node does, its flows the same (%zu, %zu)",
 		  flow_count(&e2.io), flow_count(&e.io));
 
-	/* The terminal whole, then a call alone after it: merged. */
+	/* alice's registration refreshed: her own fields alone, not her
+	 * calls; the standby's alice takes them, keeping her calls. */
+	from = jc_size(jpath);
 	ta->registered_until = T0 + 4321;
 	np_term_changed(&e.px.core, ta);
 	save_batch(&e, path, &j);
+	repl_follow(fl, &e2, &frep);
+	batch = jc_batch(jpath, from);
+	tap_check(t, batch && !strncmp(batch, "term-fields 0 ", 14) &&
+			     !strstr(batch, "leg ") &&
+			     count_of(batch, "\n") == 2,
+		  "journal calls: a registration refresh: one term-fields "
+		  "line and the commit, none of alice's calls");
+	free(batch);
+	batch = NULL;
+	sa2 = np_term_by_core_port(&e2.px.core, CORE, pa);
+	tap_check(t, sa2 && sa2->registered_until == T0 + 4321 &&
+			     sa2->n_calls == 2 && px_leg(sa2, "jc2") &&
+			     flow_count(&e2.io) == flow_count(&e.io) &&
+			     flows_within(&e.io, &e2.io) && !frep.failed &&
+			     np_term_by_nat(&e2.px.core, 0, &alice.nat) == sa2,
+		  "journal calls: the standby's alice takes the refresh in "
+		  "place: registered until %lld, her 2 calls and their flows "
+		  "kept", sa2 ? (long long)sa2->registered_until : -1LL);
 	if (live) {
 		snprintf(live->to, sizeof(live->to), "third");
 		np_call_changed(&e.px.core, ta, live);
@@ -3350,33 +3372,48 @@ static void test_journal_calls(struct tap *t, const char *path)
 	free(text);
 	text = NULL;
 
-	/* A version 1 journal (a node before call records): read. */
+	/* A version 1 journal (a node before call records): alice's whole
+	 * record, as such a node writes it, after the snapshot. */
 	np_journal_close(&j);
 	np_term_changed(&e.px.core, ta);
-	save_batch(&e, path, &j); /* compacts */
-	j.snap_bytes = 1u << 30;
-	ta->registered_until = T0 + 5555;
-	np_term_changed(&e.px.core, ta);
-	save_batch(&e, path, &j); /* alice whole, as version 1 writes */
-	text = slurp(jpath);
-	p = text ? strchr(text, '\n') : NULL;
-	if (p) {
-		char head[64], *sp;
-		FILE *f;
+	save_batch(&e, path, &j); /* compacts: alice with her 2 calls */
+	text = slurp(path);
+	batch = slurp(jpath);
+	p = text ? strstr(text, "\nterm 0 203.0.113.11 40001 ") : NULL;
+	if (p && batch && strstr(batch, " #")) {
+		char line[600], head[64], until[32];
+		char *end, *nl;
+		bool first = true;
 
-		*p = '\0';
-		sp = strstr(text, " #");
-		if (sp)
-			*sp = '\0';
-		snprintf(head, sizeof(head), "%s", text);
+		*strstr(batch, " #") = '\0';
+		snprintf(head, sizeof(head), "%s", batch);
 		head[strlen("natproxy-journal ")] = '1';
-		f = fopen(jpath, "w");
-		if (f) {
-			fprintf(f, "%s #%08x\n%s", head,
-				test_crc(head, strlen(head)), p + 1);
-			fclose(f);
+		unlink(jpath);
+		append_checked(jpath, head);
+		snprintf(until, sizeof(until), "%d", T0 + 5555);
+		for (p++; p && *p; p = nl ? nl + 1 : NULL, first = false) {
+			nl = strchr(p, '\n');
+			if (!first && (!strncmp(p, "term ", 5) ||
+				       !strncmp(p, "end ", 4)))
+				break;
+			snprintf(line, sizeof(line), "%.*s",
+				 (int)(nl ? nl - p : (long)strlen(p)), p);
+			end = strstr(line, " #");
+			if (end)
+				*end = '\0';
+			if (first) {
+				char copy[600];
+
+				field_set(line, 8, until, copy, sizeof(copy));
+				snprintf(line, sizeof(line), "%s", copy);
+			}
+			append_checked(jpath, line);
 		}
+		append_checked(jpath, "commit 1");
+		p = text;
 	}
+	free(batch);
+	batch = NULL;
 	err = read_rec(path, &rec, &rep);
 	tap_check(t, p && !err && rep.complete && rep.journal_replayed == 1 &&
 			     until_of(&rec, &alice) == T0 + 5555 &&
