@@ -3473,5 +3473,10 @@ int main(void)
 	unlink(path2);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	unlink(tmp);
+	/* The journals the saves left beside them. */
+	snprintf(tmp, sizeof(tmp), "%s.journal", path);
+	unlink(tmp);
+	snprintf(tmp, sizeof(tmp), "%s.journal", path2);
+	unlink(tmp);
 	return tap_done(&t);
 }
