@@ -1,20 +1,25 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * What one event-loop batch costs to persist, at a given number of live
- * calls: the whole state file rewritten (np_state_save(), as natproxyd did
- * before the journal) against the journal (np_state_save_changes(): the
- * records of the terminals the batch changed appended, compactions counted
- * in the average). A proxy is filled with terminals, one call each, that no
- * signaling made (no sockets, no flows: the save reads only the structs).
+ * What one call event costs to persist, for a terminal (a PBX) with 1, 100
+ * or 1000 live calls beside a background of terminals with one call each:
+ * each event-loop batch holds one event of the PBX (a call placed, answered
+ * or ended, by the core's own functions, in turn), saved by
+ * np_state_save_changes() (the journal; compactions counted in the
+ * average, and apart) and, for scale, the whole state file rewritten once
+ * (np_state_save()). No sockets, no flows: the save reads only the structs.
+ * The same source builds against an older tree (it uses only the core's
+ * call functions), so a before/after is two builds run side by side.
  * Prints; asserts nothing.
  *
- *   statesave [CALLS...]      default: 1000 10000
+ *   statesave [PBX_CALLS...]      default: 1 100 1000
+ *   STATESAVE_BACKGROUND=N        terminals beside it (default 1000)
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,61 +41,71 @@ static double io_wall(void *ctx)
 	return 1.7e9;
 }
 
-static const struct np_core_io io = { .signal_open = io_open,
-				      .wall = io_wall };
+static void io_charge(void *ctx, const char *line, size_t len)
+{
+	(void)ctx, (void)line, (void)len;
+}
 
-static int fill(struct np_proxy *px, size_t calls, struct np_term ***terms)
+static const struct np_core_io io = { .signal_open = io_open,
+				      .wall = io_wall,
+				      .charge = io_charge };
+
+/* A terminal at 10.x.y.z with `calls` answered calls of one stream, made
+ * as a restart adopts them (no signaling). */
+static struct np_term *term_with(struct np_proxy *px, uint32_t i, size_t calls)
 {
 	struct np_term saved = { 0 }, *t;
-	size_t i;
-	int err;
+	size_t k;
 
-	*terms = calloc(calls, sizeof(**terms));
-	if (!*terms)
-		return -ENOMEM;
-	for (i = 0; i < calls; i++) {
+	saved.pair = 0;
+	saved.nat.family = AF_INET;
+	saved.nat.addr.v4.s_addr = htonl(0x0a000000u + i);
+	saved.nat.port = 5060;
+	saved.core_port = (uint16_t)(10000 + i);
+	saved.registered_until = 5000;
+	if (np_core_adopt_term(&px->core, &saved, &px->sip.driver, 1000, &t))
+		return NULL;
+	for (k = 0; k < calls; k++) {
 		struct np_call *c = calloc(1, sizeof(*c));
 
 		if (!c || np_call_room(c, 1))
-			return -ENOMEM;
-		saved.pair = 0;
-		saved.nat.family = AF_INET;
-		saved.nat.addr.v4.s_addr = htonl(0x0a000000u + (uint32_t)i);
-		saved.nat.port = 5060;
-		saved.core_port = (uint16_t)(10000 + i);
-		saved.registered_until = 5000;
-		err = np_core_adopt_term(&px->core, &saved, &px->sip.driver,
-					 1000, &t);
-		if (err)
-			return err;
-		snprintf(c->id, sizeof(c->id), "call-%zu@bench.example", i);
-		snprintf(c->from, sizeof(c->from), "sip:a%zu@example.test", i);
-		snprintf(c->to, sizeof(c->to), "sip:b%zu@example.test", i);
+			return NULL;
+		snprintf(c->id, sizeof(c->id), "call-%u-%zu@bench.example", i, k);
+		snprintf(c->from, sizeof(c->from), "sip:a%zu@example.test", k);
+		snprintf(c->to, sizeof(c->to), "sip:b%zu@example.test", k);
 		c->answered = true;
 		c->started = c->answered_at = 1000;
 		c->n_streams = 1;
 		c->streams[0].active = true;
-		c->streams[0].access_port = (uint16_t)(30000 + 2 * (i % 15000));
+		c->streams[0].access_port = (uint16_t)(30000 + 2 * (k % 15000));
 		c->streams[0].core_port = c->streams[0].access_port;
 		c->next = t->calls;
 		t->calls = c;
-		(*terms)[i] = t;
 	}
-	return 0;
+	return t;
 }
 
-static void run(size_t calls)
+static size_t file_size(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) ? 0 : (size_t)st.st_size;
+}
+
+static void run(size_t pbx_calls, size_t background)
 {
 	static const struct np_state_owner owner = { .pin_dir = "/sys/fs/bpf/x",
 						     .map_ids = { 1, 2 } };
-	char path[] = "/tmp/np-statesave-XXXXXX", jpath[64];
+	char path[] = "/tmp/np-statesave-XXXXXX", jpath[64], id[64];
 	struct np_config cfg;
 	struct np_proxy px;
 	struct np_journal j;
-	struct np_term **terms;
-	char errbuf[256];
-	size_t i, b, batches = 2000, per[] = { 1, 10 }, k;
-	double t0, full;
+	struct np_term *pbx = NULL;
+	struct np_call *call = NULL;
+	char errbuf[256] = "";
+	size_t i, b, events = 3000, n_app = 0, n_comp = 0, bytes = 0, before;
+	double t0, full, append = 0, comp = 0, t;
+	unsigned long c0;
 	int fd;
 
 	fd = mkstemp(path);
@@ -98,70 +113,90 @@ static void run(size_t calls)
 		return;
 	close(fd);
 	np_journal_path(path, jpath, sizeof(jpath));
-	if (np_config_parse("bench", BENCH_PROXY_CFG, strlen(BENCH_PROXY_CFG), &cfg, errbuf,
-			    sizeof(errbuf)) ||
-	    np_proxy_init(&px, &cfg, &io, NULL) || fill(&px, calls, &terms)) {
+	if (np_config_parse("bench", BENCH_PROXY_CFG, strlen(BENCH_PROXY_CFG),
+			    &cfg, errbuf, sizeof(errbuf)) ||
+	    np_proxy_init(&px, &cfg, &io, NULL)) {
 		fprintf(stderr, "statesave: setup failed: %s\n", errbuf);
 		exit(1);
 	}
-	/* Before: the whole file per batch. */
+	for (i = 0; i < background; i++)
+		if (!term_with(&px, (uint32_t)i + 1, 1)) {
+			fprintf(stderr, "statesave: no memory\n");
+			exit(1);
+		}
+	pbx = term_with(&px, 0, pbx_calls);
+	if (!pbx) {
+		fprintf(stderr, "statesave: no memory\n");
+		exit(1);
+	}
+	/* For scale: the whole file, as natproxyd wrote it per batch before
+	 * the journal. */
 	t0 = bench_now();
 	for (b = 0; b < 20; b++)
 		np_state_save(&px, path, &owner);
 	full = (bench_now() - t0) / 20;
-	printf("%6zu calls  full rewrite          %9.1f us/batch\n", calls,
-	       full * 1e6);
-	for (k = 0; k < sizeof(per) / sizeof(per[0]); k++) {
-		unsigned long c0;
-		double append = 0, comp = 0, t;
-		size_t n_app = 0, n_comp = 0;
 
-		np_journal_init(&j);
-		np_core_changed_all(&px.core);
-		np_state_save_changes(&px, path, &owner, &j);
-		np_core_dirty_clear(&px.core);
-		for (b = 0; b < batches; b++) {
-			for (i = 0; i < per[k]; i++) {
-				struct np_term *tm =
-					terms[(b * per[k] + i * 7919) % calls];
-
-				tm->calls->expires++; /* a change */
-				np_term_changed(&px.core, tm);
-			}
-			c0 = j.compactions;
-			t = bench_now();
-			np_state_save_changes(&px, path, &owner, &j);
-			t = bench_now() - t;
-			np_core_dirty_clear(&px.core);
-			if (j.compactions != c0) {
-				comp += t;
-				n_comp++;
-			} else {
-				append += t;
-				n_app++;
-			}
+	np_journal_init(&j);
+	np_core_changed_all(&px.core);
+	np_state_save_changes(&px, path, &owner, &j);
+	np_core_dirty_clear(&px.core);
+	for (b = 0; b < events; b++) {
+		/* One event a batch, in turn: placed, answered, ended. */
+		switch (b % 3) {
+		case 0:
+			snprintf(id, sizeof(id), "new-%zu@bench.example", b);
+			call = np_call_new(&px.core, pbx, id, true, 1000);
+			break;
+		case 1:
+			if (call)
+				np_call_answered(&px.core, pbx, call, 1001);
+			break;
+		default:
+			if (call)
+				np_call_end(&px.core, pbx, call, NP_END_BYE,
+					    1002);
+			call = NULL;
 		}
-		printf("%6zu calls  journal, %2zu changed  %9.1f us/batch append, "
-		       "%.1f us/batch with compactions (%zu of %zu batches "
-		       "compacted)\n",
-		       calls, per[k], n_app ? append / n_app * 1e6 : 0,
-		       (append + comp) / batches * 1e6, n_comp, batches);
-		np_journal_close(&j);
+		c0 = j.compactions;
+		before = file_size(jpath);
+		t = bench_now();
+		np_state_save_changes(&px, path, &owner, &j);
+		t = bench_now() - t;
+		np_core_dirty_clear(&px.core);
+		if (j.compactions != c0) {
+			comp += t;
+			n_comp++;
+		} else {
+			append += t;
+			bytes += file_size(jpath) - before;
+			n_app++;
+		}
 	}
+	printf("PBX with %4zu calls (+%zu terminals of 1 call): per event "
+	       "%8.1f us appended (%zu bytes), %8.1f us with compactions "
+	       "(%zu of %zu events compacted, %.0f us each); whole file "
+	       "%.0f us\n",
+	       pbx_calls, background, n_app ? append / n_app * 1e6 : 0,
+	       n_app ? bytes / n_app : 0, (append + comp) / events * 1e6,
+	       n_comp, events, n_comp ? comp / n_comp * 1e6 : 0, full * 1e6);
+	np_journal_close(&j);
 	unlink(path);
 	unlink(jpath);
 }
 
 int main(int argc, char **argv)
 {
+	const char *bg = getenv("STATESAVE_BACKGROUND");
+	size_t background = bg ? strtoul(bg, NULL, 10) : 1000;
 	int i;
 
 	np_log_set_level(NP_LOG_ERROR);
 	if (argc < 2) {
-		run(1000);
-		run(10000);
+		run(1, background);
+		run(100, background);
+		run(1000, background);
 	}
 	for (i = 1; i < argc; i++)
-		run(strtoul(argv[i], NULL, 10));
+		run(strtoul(argv[i], NULL, 10), background);
 	return 0;
 }

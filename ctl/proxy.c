@@ -85,6 +85,20 @@ int np_proxy_adopt_term(struct np_proxy *px, const struct np_term *saved,
 	return err;
 }
 
+int np_proxy_refresh_term(struct np_proxy *px, struct np_term *t,
+			  const struct np_term *saved, time_t now)
+{
+	int err = 0;
+
+	if (t->driver != &px->sip.driver)
+		return -EINVAL;
+	if (saved->signaling && t->signaling)
+		err = np_sip_term_assign(t->signaling, saved->signaling);
+	if (!err)
+		np_core_refresh_term(&px->core, t, saved, now);
+	return err;
+}
+
 /* A saved call made one of term's, with a copy of its SIP dialog;
  * install: its flows put in the maps too (a standby's copy). */
 static int take_call(struct np_proxy *px, struct np_term *term,

@@ -40,6 +40,11 @@ void np_proxy_tick(struct np_proxy *px, time_t now);
  */
 int np_proxy_adopt_term(struct np_proxy *px, const struct np_term *saved,
 			time_t now, struct np_term **out);
+/* A standby's copy of a SIP terminal takes the active node's record of its
+ * own fields (mapping, registration, contact, bindings), keeping its
+ * calls. 0 or -ENOMEM (nothing changed). */
+int np_proxy_refresh_term(struct np_proxy *px, struct np_term *t,
+			  const struct np_term *saved, time_t now);
 /* -ESTALE: the call's flows are gone, it ended (and was billed) after the
  * state file was written. */
 int np_proxy_adopt_call(struct np_proxy *px, struct np_term *term,

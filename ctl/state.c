@@ -30,16 +30,51 @@
  * it: the version stays 3.
  *
  * The journal beside it (path ".journal") holds what changed since: a
- * header "natproxy-journal 1 GEN" naming the snapshot's generation (the
- * owner line's fifth field), then per save the changed terminals' records
- * (as above), a "gone PAIR CORE_PORT" tombstone per terminal removed, an
- * "orphan-gone PAIR ACCESS_PORT" tombstone per orphan call ended (named by
- * its stream's access relay port; orphans themselves are written only in
- * snapshots) and a "commit N" line; every line checksummed. Read after the snapshot: the
- * last record of a key replaces the snapshot's, a tombstone deletes it; a
- * damaged record is skipped whole; lines after the last commit (a save
- * cut short) are dropped whole; a journal of another generation (left by
- * a compaction cut short) is ignored: the snapshot holds it all.
+ * header "natproxy-journal 2 GEN" naming the snapshot's generation (the
+ * owner line's fifth field), then per save (a batch of the event loop):
+ *
+ *   gone PAIR CORE_PORT               a terminal removed
+ *   orphan-gone PAIR ACCESS_PORT      a call rebuilt from the maps ended
+ *                                     (named by its stream's access relay
+ *                                     port; orphans are written only in
+ *                                     snapshots)
+ *   call-gone PAIR CORE_PORT ID       a call of that terminal ended (ID: its
+ *                                     id, escaped as any text field)
+ *   gw ... (gwcall ...)               a gateway that changed, or one of
+ *                                     its calls (the driver keeps their
+ *                                     data together): whole, as in the
+ *                                     snapshot
+ *   term-fields PAIR NAT NAT_PORT     a SIP terminal that changed itself
+ *     ACC ACC_PORT CORE CORE_PORT     (new, registration, contact): a
+ *     UNTIL CONTACT AOR BINDINGS      term line's fields without the count
+ *                                     of calls; its calls as they were
+ *   call PAIR CORE_PORT               a call that changed: its leg line
+ *     leg ... / stream ...            and stream lines, as in a
+ *                                     terminal's record; the terminal's
+ *                                     key, then the call's id (the leg's
+ *                                     first field)
+ *   commit N                          N records in the batch
+ *
+ * in that order (tombstones first: a key or id given again in the same
+ * batch is the new one's by its record below; terminals before calls: a
+ * terminal new in the batch is there before its calls), every line
+ * checksummed. An event so costs what it changed: a call's lines, or a
+ * terminal's own line, however many calls the terminal (a PBX) has.
+ * Whole "term" records are a snapshot's (and version 1 journals').
+ *
+ * Read after the snapshot, per terminal key: its last whole record or
+ * tombstone in the journal replaces the snapshot's record (none: the
+ * snapshot's stands); after it, its last term-fields record replaces the
+ * terminal's own line (or makes the terminal, with no calls, where none
+ * is), and each call record or call tombstone, the last of each id,
+ * replaces, adds or deletes that call; the terminal is handed on once, as
+ * it ends up (call records of a terminal that is not there, after its
+ * tombstone, say nothing). A damaged record is
+ * skipped whole (a call's earlier record stands); lines after the last
+ * commit (a save cut short) are dropped whole; a journal of another
+ * generation (left by a compaction cut short) is ignored: the snapshot
+ * holds it all. Version 1 ("natproxy-journal 1": whole terminals and
+ * tombstones only, the format before call records) is read the same way.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -64,7 +99,8 @@
 #define STATE_VERSION "natproxy-state 3"
 #define STATE_VERSION_2 "natproxy-state 2" /* read: no checksums */
 #define STATE_VERSION_1 "natproxy-state 1" /* read: no owner line either */
-#define JOURNAL_VERSION "natproxy-journal 1"
+#define JOURNAL_VERSION "natproxy-journal 2"
+#define JOURNAL_VERSION_1 "natproxy-journal 1" /* read: records whole */
 #define CRC_TEXT 10 /* " #" and 8 hex digits */
 
 /* CRC-32 (IEEE 802.3, reflected): zlib's, many bytes a step (every line
@@ -365,9 +401,10 @@ static void save_gw(FILE *f, const struct np_proxy *px,
 	}
 }
 
-/* One terminal's record: its term line and its calls. */
+/* One terminal's record: its term line and its calls; !calls (a
+ * journal's): its own fields alone, a "term-fields" line (no count). */
 static void save_term(FILE *f, const struct np_proxy *px,
-		      const struct np_term *t, bool v3)
+		      const struct np_term *t, bool v3, bool calls)
 {
 	const struct np_config *cfg = px->core.cfg;
 	const struct np_pair *pair = &cfg->pairs[t->pair];
@@ -378,18 +415,18 @@ static void save_term(FILE *f, const struct np_proxy *px,
 
 	acc.port = cfg->realms[pair->first].sip_port;
 	core.port = t->core_port;
-	fprintf(f, "term %zu", t->pair);
+	fprintf(f, calls ? "term %zu" : "term-fields %zu", t->pair);
 	put_addr(f, &t->nat);
 	put_addr(f, &acc);
 	put_addr(f, &core);
 	fprintf(f, " %lld", (long long)t->registered_until);
 	put_text(f, st ? st->contact : "");
-	if (v3) {
+	if (v3)
 		put_bindings(f, st);
+	if (v3 && calls)
 		fprintf(f, " %zu", n_legs(t));
-	}
 	putc_unlocked('\n', f);
-	for (leg = t->calls; leg; leg = leg->next)
+	for (leg = calls ? t->calls : NULL; leg; leg = leg->next)
 		save_leg(f, leg);
 }
 
@@ -414,7 +451,7 @@ static size_t save_records(FILE *f, const struct np_proxy *px, bool v3)
 		if (!saved_term(px, t))
 			continue;
 		n++;
-		save_term(f, px, t, v3);
+		save_term(f, px, t, v3, true);
 	}
 	for (t = v3 ? px->core.orphans : NULL; t; t = t->next, n++) {
 		fprintf(f, "orphan %zu", t->pair);
@@ -628,8 +665,10 @@ static bool compaction_due(const struct np_proxy *px,
 			   const struct np_journal *j)
 {
 	size_t max = j->max_records ? j->max_records : NP_JOURNAL_MAX_RECORDS;
+	uint64_t floor = j->min_bytes ? j->min_bytes : NP_JOURNAL_MIN_BYTES;
 
-	return j->fd < 0 || px->core.dirty_all || j->bytes > j->snap_bytes ||
+	return j->fd < 0 || px->core.dirty_all ||
+	       (j->bytes > j->snap_bytes && j->bytes > floor) ||
 	       j->records >= max;
 }
 
@@ -639,6 +678,7 @@ int np_state_save_changes(const struct np_proxy *px, const char *path,
 {
 	const struct np_core *core = &px->core;
 	const struct np_term *t;
+	const struct np_call *leg;
 	char *text = NULL;
 	size_t len = 0, n = 0, i, wrote;
 	FILE *mem;
@@ -662,6 +702,15 @@ int np_state_save_changes(const struct np_proxy *px, const char *path,
 	for (i = 0; i < core->n_orphan_tombs; i++, n++)
 		fprintf(mem, "orphan-gone %zu %u\n", core->orphan_tombs[i].pair,
 			core->orphan_tombs[i].core_port);
+	/* Calls ended, after the terminals' tombstones (a call-gone of a
+	 * terminal gone names no one) and before any record: an id given to
+	 * a new call in the same batch is that call's again below. */
+	for (i = 0; i < core->n_call_tombs; i++, n++) {
+		fprintf(mem, "call-gone %zu %u", core->call_tombs[i].term.pair,
+			core->call_tombs[i].term.core_port);
+		put_text(mem, core->call_tombs[i].id);
+		putc_unlocked('\n', mem);
+	}
 	/* Gateways before terminals, as in the snapshot. */
 	for (t = core->dirty_terms; t; t = t->dirty_next) {
 		if (saved_gw(t) && !saved_term(px, t)) {
@@ -669,10 +718,21 @@ int np_state_save_changes(const struct np_proxy *px, const char *path,
 			n++;
 		}
 	}
+	/* A terminal's own fields, its calls apart (below). */
 	for (t = core->dirty_terms; t; t = t->dirty_next) {
 		if (!saved_term(px, t))
 			continue;
-		save_term(mem, px, t, true);
+		save_term(mem, px, t, true, false);
+		n++;
+	}
+	/* Calls, each by itself, after the terminals (one new in this batch
+	 * is there above). */
+	for (leg = core->dirty_calls; leg; leg = leg->dirty_next) {
+		t = leg->id_term;
+		if (!saved_term(px, t))
+			continue; /* not kept (a gateway's is saved whole) */
+		fprintf(mem, "call %zu %u\n", t->pair, t->core_port);
+		save_leg(mem, leg);
 		n++;
 	}
 	fprintf(mem, "commit %zu\n", n);
@@ -1019,6 +1079,9 @@ struct reader {
 	bool visit; /* the second pass: hand on what is parsed */
 	enum { REC_NONE, REC_IN, REC_SKIP } state;
 	bool orphan; /* the record is an orphan's */
+	bool journal; /* a journal's text: call records are read */
+	bool callrec; /* the record is a call's (a journal's "call") */
+	bool fieldsrec; /* a terminal's own fields ("term-fields") */
 	size_t orphan_pair;
 	size_t legs_said, legs, streams;
 	bool pending; /* a leg whose streams are being read */
@@ -1037,26 +1100,47 @@ struct reader {
 	char gw_data[NP_STATE_DRIVER_DATA], call_data[NP_STATE_DRIVER_DATA];
 	/* Reading the journal: good records are kept here, not handed on. */
 	struct journal *collect;
-	/* Reading the snapshot: terminals the journal names are skipped. */
-	const struct journal *replaced;
+	/* Reading the snapshot: terminals the journal names are skipped,
+	 * or kept in it as the base its call records edit. */
+	struct journal *replaced;
 	unsigned int n_replaced;
 };
 
-/* One record of the journal: a terminal's, or its tombstone (gone). */
+/* One record of the journal: a terminal (or gateway) whole, its
+ * tombstone, one of its calls, or a call's tombstone. */
+enum jrec_kind { JREC_WHOLE, JREC_GONE, JREC_FIELDS, JREC_CALL,
+		 JREC_CALL_GONE };
+
 struct jrec {
 	struct np_term_key key;
-	bool gone, final; /* final: the last for its key, not a tombstone */
+	enum jrec_kind kind;
+	char *call_id; /* JREC_CALL, JREC_CALL_GONE: escaped, as written */
 	int first_line;
 	char **lines;
 	size_t n_lines;
 };
 
+/* What the journal makes of one terminal's key: its last whole record
+ * or tombstone (NULL: none, the snapshot's record stands), then after it
+ * the last record of the terminal's own fields, and the last call record
+ * or call tombstone of each call id (sorted by id): edits to that record;
+ * base: the snapshot's record they edit. */
+struct jkey {
+	struct np_term_key key;
+	const struct jrec *whole, *fields;
+	const struct jrec **edits;
+	size_t n_edits;
+	char **base;
+	size_t n_base;
+};
+
 /* The journal's records up to its last commit line; keys: every key any
- * of them names, sorted (the snapshot's records of these are replaced). */
+ * of them names, sorted (the snapshot's records of these are replaced,
+ * or edited). */
 struct journal {
 	struct jrec *recs;
 	size_t n, cap;
-	struct np_term_key *keys;
+	struct jkey *keys;
 	size_t n_keys;
 	/* Orphan calls ended: pair and access relay port (as core_port). */
 	struct np_term_key *orphans_gone;
@@ -1086,12 +1170,15 @@ static bool journal_ended(const struct journal *j, size_t pair,
 	return false;
 }
 
-static bool journal_names(const struct journal *j, size_t pair, uint16_t port)
+/* What the journal says of the terminal of pair and port; NULL: nothing. */
+static struct jkey *journal_names(const struct journal *j, size_t pair,
+				  uint16_t port)
 {
-	struct np_term_key k = { pair, port };
+	struct jkey k = { .key = { pair, port } };
 
-	return j && j->n_keys &&
-	       bsearch(&k, j->keys, j->n_keys, sizeof(k), key_cmp);
+	return j && j->n_keys ?
+		       bsearch(&k, j->keys, j->n_keys, sizeof(k), key_cmp) :
+		       NULL;
 }
 
 static struct jrec *journal_add(struct journal *j)
@@ -1110,12 +1197,20 @@ static struct jrec *journal_add(struct journal *j)
 	return rec;
 }
 
+static void lines_free(char **lines, size_t n)
+{
+	while (n)
+		free(lines[--n]);
+	free(lines);
+}
+
 static void jrec_free(struct jrec *rec)
 {
-	while (rec->n_lines)
-		free(rec->lines[--rec->n_lines]);
-	free(rec->lines);
+	lines_free(rec->lines, rec->n_lines);
 	rec->lines = NULL;
+	rec->n_lines = 0;
+	free(rec->call_id);
+	rec->call_id = NULL;
 }
 
 static void journal_free(struct journal *j)
@@ -1124,6 +1219,10 @@ static void journal_free(struct journal *j)
 
 	for (i = 0; i < j->n; i++)
 		jrec_free(&j->recs[i]);
+	for (i = 0; i < j->n_keys; i++) {
+		free(j->keys[i].edits);
+		lines_free(j->keys[i].base, j->keys[i].n_base);
+	}
 	free(j->recs);
 	free(j->keys);
 	free(j->orphans_gone);
@@ -1143,7 +1242,8 @@ static int flush_leg(struct reader *r)
 		else if (r->visit && r->orphan &&
 			 journal_ended(r->replaced, r->orphan_pair, &r->leg))
 			; /* ended (and billed) after the snapshot */
-		else if (r->visit && !r->gw && (!r->orphan || r->v->orphan))
+		else if (r->visit && !r->gw && (!r->orphan || r->v->orphan) &&
+			 (!r->callrec || r->v->call))
 			err = r->v->leg(r->arg, &r->leg);
 	}
 	r->pending = false;
@@ -1203,7 +1303,27 @@ static int parse_gw(struct reader *r, char **f, int n)
 static bool record_start(const char *f0)
 {
 	return !strcmp(f0, "term") || !strcmp(f0, "orphan") ||
-	       !strcmp(f0, "gw");
+	       !strcmp(f0, "gw") || !strcmp(f0, "call") ||
+	       !strcmp(f0, "term-fields");
+}
+
+/* A journal's call record's first line, "call PAIR CORE_PORT": its one
+ * leg line follows. */
+static int parse_call(struct reader *r, char **f, int n)
+{
+	struct field_reader fr = { f + 1, 0 };
+
+	if (n != 3 || !r->journal)
+		return -EINVAL; /* a snapshot holds terminals whole */
+	memset(&r->term, 0, sizeof(r->term));
+	r->term.pair = next_num(&fr, SIZE_MAX);
+	r->term.core_port = (uint16_t)next_num(&fr, 65535);
+	r->legs_said = 1;
+	if (fr.err)
+		return fr.err;
+	return r->visit && r->v->call ?
+		       r->v->call(r->arg, r->term.pair, r->term.core_port) :
+		       0;
 }
 
 /* One line of a record, fields f: the first line starts it. */
@@ -1214,8 +1334,23 @@ static int record_line(struct reader *r, char **f, int n, bool first)
 	if (first) {
 		r->orphan = !strcmp(f[0], "orphan");
 		r->gw = !strcmp(f[0], "gw");
+		r->callrec = !strcmp(f[0], "call");
+		r->fieldsrec = !strcmp(f[0], "term-fields");
 		r->legs = r->streams = r->legs_said = 0;
 		r->pending = false;
+		if (r->callrec)
+			return parse_call(r, f, n);
+		if (r->fieldsrec) {
+			/* A term line's fields without the count of calls. */
+			if (!r->journal || n != 12)
+				return -EINVAL;
+			err = parse_term(f, n, &r->term, &r->sterm, &r->acc,
+					 &r->core);
+			if (!err && r->visit && r->v->term_fields)
+				err = r->v->term_fields(r->arg, &r->term,
+							&r->acc, &r->core);
+			return err;
+		}
 		if (r->gw)
 			return r->version >= 3 ? parse_gw(r, f, n) : -EINVAL;
 		if (r->orphan)
@@ -1251,6 +1386,17 @@ static int record_line(struct reader *r, char **f, int n, bool first)
 	return -EINVAL;
 }
 
+/* A leg (or gwcall) line's id, as written (escaped): its second field;
+ * NULL if out of memory. */
+static char *leg_id(const char *line)
+{
+	const char *p = strchr(line, ' '), *end;
+
+	p = p ? p + 1 : line + strlen(line);
+	end = strchr(p, ' ');
+	return strndup(p, end ? (size_t)(end - p) : strlen(p));
+}
+
 static void record_drop(struct reader *r)
 {
 	while (r->n_lines)
@@ -1277,6 +1423,7 @@ static int record_keep(struct reader *r, const char *text)
 static int record_end(struct reader *r, struct np_state_report *rep)
 {
 	char *f[STREAM_FIELDS + 1];
+	struct jkey *jk;
 	size_t i;
 	int n, err = 0;
 
@@ -1304,6 +1451,13 @@ static int record_end(struct reader *r, struct np_state_report *rep)
 			return -ENOMEM;
 		rec->key = (struct np_term_key){ r->term.pair,
 						 r->term.core_port };
+		rec->kind = r->callrec	 ? JREC_CALL :
+			    r->fieldsrec ? JREC_FIELDS :
+					   JREC_WHOLE;
+		if (r->callrec && !(rec->call_id = leg_id(r->lines[1]))) {
+			r->collect->n--;
+			return -ENOMEM;
+		}
 		rec->first_line = r->first_line;
 		rec->lines = r->lines;
 		rec->n_lines = r->n_lines;
@@ -1312,10 +1466,18 @@ static int record_end(struct reader *r, struct np_state_report *rep)
 		rep->good++;
 		return 0;
 	}
-	if (!r->orphan &&
-	    journal_names(r->replaced, r->term.pair, r->term.core_port)) {
+	if (!r->orphan && !r->callrec &&
+	    (jk = journal_names(r->replaced, r->term.pair, r->term.core_port))) {
 		r->n_replaced++; /* a later record, or a tombstone */
-		record_drop(r);
+		if (jk->whole || jk->base) {
+			record_drop(r);
+			return 0;
+		}
+		/* Its calls edited: handed on, edited, after the snapshot. */
+		jk->base = r->lines;
+		jk->n_base = r->n_lines;
+		r->lines = NULL;
+		r->n_lines = r->cap_lines = 0;
 		return 0;
 	}
 	r->visit = true;
@@ -1406,12 +1568,71 @@ static int key_idx_cmp(const void *a, const void *b)
 	return c ? c : x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
-/* Which of the journal's records count: the last for each key (a
- * tombstone counts as none); keys sorted, each once. */
+static bool jrec_whole(const struct jrec *rec)
+{
+	return rec->kind == JREC_WHOLE || rec->kind == JREC_GONE;
+}
+
+/* Call edits by id, each id's in the journal's order (recs is one array
+ * in that order). */
+static int edit_cmp(const void *a, const void *b)
+{
+	const struct jrec *x = *(const struct jrec *const *)a;
+	const struct jrec *y = *(const struct jrec *const *)b;
+	int c = strcmp(x->call_id, y->call_id);
+
+	return c ? c : x < y ? -1 : x > y;
+}
+
+static int edit_id_cmp(const void *id, const void *b)
+{
+	return strcmp(id, (*(const struct jrec *const *)b)->call_id);
+}
+
+/* One key's records (order[from, to), in the journal's order) made into
+ * what counts of them: its last whole record or tombstone, and after it
+ * the last edit of each call. */
+static int jkey_make(struct journal *j, const struct key_idx *order,
+		     size_t from, size_t to, struct jkey *jk)
+{
+	size_t i, n = 0, last = from;
+	const struct jrec **edits;
+
+	memset(jk, 0, sizeof(*jk));
+	jk->key = order[from].key;
+	for (i = to; i > from; i--)
+		if (jrec_whole(&j->recs[order[i - 1].idx])) {
+			jk->whole = &j->recs[order[i - 1].idx];
+			last = i;
+			break;
+		}
+	if (last == to)
+		return 0;
+	edits = calloc(to - last, sizeof(*edits));
+	if (!edits)
+		return -ENOMEM;
+	for (i = last; i < to; i++) {
+		const struct jrec *rec = &j->recs[order[i].idx];
+
+		if (rec->kind == JREC_FIELDS)
+			jk->fields = rec; /* the last counts */
+		else
+			edits[n++] = rec;
+	}
+	qsort(edits, n, sizeof(*edits), edit_cmp);
+	for (i = 0; i < n; i++)
+		if (i + 1 == n || strcmp(edits[i]->call_id, edits[i + 1]->call_id))
+			edits[jk->n_edits++] = edits[i];
+	jk->edits = edits;
+	return 0;
+}
+
+/* What the journal's records make of each key they name, keys sorted. */
 static int journal_finish(struct journal *j)
 {
 	struct key_idx *order;
-	size_t i;
+	size_t i, from;
+	int err = 0;
 
 	if (!j->n)
 		return 0;
@@ -1426,18 +1647,130 @@ static int journal_finish(struct journal *j)
 		order[i].idx = i;
 	}
 	qsort(order, j->n, sizeof(*order), key_idx_cmp);
-	for (i = 0; i < j->n; i++) {
-		bool last = i + 1 == j->n ||
-			    key_cmp(&order[i].key, &order[i + 1].key);
-
-		if (last) {
-			j->recs[order[i].idx].final =
-				!j->recs[order[i].idx].gone;
-			j->keys[j->n_keys++] = order[i].key;
-		}
+	for (from = 0, i = 1; i <= j->n && !err; i++) {
+		if (i < j->n && !key_cmp(&order[i].key, &order[from].key))
+			continue;
+		err = jkey_make(j, order, from, i, &j->keys[j->n_keys++]);
+		from = i;
 	}
 	free(order);
+	return err;
+}
+
+/* Where in the journal the records jk makes of begin. */
+static int jkey_first_line(const struct jkey *jk)
+{
+	return jk->whole ? jk->whole->first_line :
+	       jk->fields ? jk->fields->first_line :
+	       jk->n_edits ? jk->edits[0]->first_line :
+			     0;
+}
+
+/* line (a term's or gw's first line) with its last field, the count of
+ * calls that follow, made n (added: a line without one). */
+static char *with_count(const char *line, size_t n, bool add)
+{
+	const char *sp = add ? NULL : strrchr(line, ' ');
+	size_t keep = sp ? (size_t)(sp - line) : strlen(line);
+	char *out = malloc(keep + 24);
+
+	if (out) {
+		memcpy(out, line, keep);
+		snprintf(out + keep, 24, " %zu", n);
+	}
+	return out;
+}
+
+static int lines_add(char ***lines, size_t *n, size_t *cap, const char *l)
+{
+	char **more;
+
+	if (*n == *cap) {
+		more = realloc(*lines, (*cap * 2 + 8) * sizeof(*more));
+		if (!more)
+			return -ENOMEM;
+		*lines = more;
+		*cap = *cap * 2 + 8;
+	}
+	(*lines)[*n] = strdup(l);
+	return (*lines)[*n] ? (++*n, 0) : -ENOMEM;
+}
+
+/*
+ * The record jk makes: base (its last whole record, or the snapshot's)
+ * with each call an edit names taken out and the edits' calls put in,
+ * its count of calls made right. NULL in *out: no record (a tombstone,
+ * or calls of no terminal).
+ */
+static int jkey_record(const struct jkey *jk, char ***out, size_t *n_out)
+{
+	bool gone = jk->whole && jk->whole->kind == JREC_GONE;
+	char *const *base = gone ? NULL : jk->whole ? jk->whole->lines : jk->base;
+	size_t n_base = gone ? 0 : jk->whole ? jk->whole->n_lines : jk->n_base;
+	char **lines = NULL, *id, *first;
+	size_t n = 0, cap = 0, calls = 0, i, k;
+	bool keep = false;
+	int err = 0;
+
+	*out = NULL;
+	*n_out = 0;
+	if (!n_base && !jk->fields)
+		return 0; /* gone, or calls of no terminal */
+	/* Its own fields as a term line (its count made right below). */
+	if (jk->fields)
+		err = lines_add(&lines, &n, &cap,
+				jk->fields->lines[0] + strlen("term-fields ") -
+					strlen("term "));
+	else
+		err = lines_add(&lines, &n, &cap, base[0]);
+	if (!err && jk->fields)
+		memcpy(lines[0], "term ", 5);
+	for (i = 1; i < n_base && !err; i++) {
+		if (strncmp(base[i], "stream ", 7)) {
+			id = leg_id(base[i]);
+			if (!id) {
+				err = -ENOMEM;
+				break;
+			}
+			keep = !bsearch(id, jk->edits, jk->n_edits,
+					sizeof(*jk->edits), edit_id_cmp);
+			free(id);
+			calls += keep;
+		}
+		if (keep)
+			err = lines_add(&lines, &n, &cap, base[i]);
+	}
+	for (i = 0; i < jk->n_edits && !err; i++) {
+		if (jk->edits[i]->kind != JREC_CALL)
+			continue;
+		calls++;
+		for (k = 1; k < jk->edits[i]->n_lines && !err; k++)
+			err = lines_add(&lines, &n, &cap, jk->edits[i]->lines[k]);
+	}
+	if (!err && !(first = with_count(lines[0], calls, jk->fields)))
+		err = -ENOMEM;
+	if (err) {
+		lines_free(lines, n);
+		return err;
+	}
+	free(lines[0]);
+	lines[0] = first;
+	*out = lines;
+	*n_out = n;
 	return 0;
+}
+
+/* A call tombstone's line, "call-gone PAIR CORE_PORT ID": its
+ * terminal's key; -EINVAL if damaged. */
+static int parse_call_gone(char **f, int n, struct np_term_key *k)
+{
+	struct field_reader fr = { f + 1, 0 };
+	char id[sizeof(((struct np_call *)0)->id)];
+
+	k->pair = next_num(&fr, SIZE_MAX);
+	k->core_port = (uint16_t)next_num(&fr, 65535);
+	return n != 4 || fr.err || get_text(f[3], id, sizeof(id)) ? -EINVAL :
+								    0;
 }
 
 /*
@@ -1473,6 +1806,7 @@ static int journal_read(const char *path, uint64_t gen, struct journal *j,
 		return -ENOMEM;
 	}
 	r->version = 3;
+	r->journal = true;
 	r->collect = j;
 	while (!err && (len = getline(&line, &cap, fp)) > 0) {
 		bool whole = line[len - 1] == '\n';
@@ -1491,8 +1825,13 @@ static int journal_read(const char *path, uint64_t gen, struct journal *j,
 				err = -ENODATA; /* made, its header cut short */
 				break;
 			}
-			if (!text || strncmp(text, JOURNAL_VERSION " ",
-					     strlen(JOURNAL_VERSION) + 1)) {
+			/* Version 1 (records whole) reads as 2: its
+			 * records are 2's but calls by themselves. */
+			if (!text ||
+			    (strncmp(text, JOURNAL_VERSION " ",
+				     strlen(JOURNAL_VERSION) + 1) &&
+			     strncmp(text, JOURNAL_VERSION_1 " ",
+				     strlen(JOURNAL_VERSION_1) + 1))) {
 				err = -EINVAL;
 				break;
 			}
@@ -1535,7 +1874,27 @@ static int journal_read(const char *path, uint64_t gen, struct journal *j,
 				err = -ENOMEM;
 			} else {
 				rec->key = k;
-				rec->gone = true;
+				rec->kind = JREC_GONE;
+				rec->first_line = lineno;
+				rep->good++;
+			}
+		} else if (!strcmp(f[0], "call-gone")) {
+			struct np_term_key k;
+			struct jrec *rec;
+
+			err = record_end(r, rep);
+			r->state = REC_NONE;
+			if (err) {
+				break;
+			} else if (parse_call_gone(f, n, &k)) {
+				damage(r, rep, lineno);
+				r->state = REC_NONE;
+			} else if (!(rec = journal_add(j)) ||
+				   !(rec->call_id = strdup(f[3]))) {
+				err = -ENOMEM;
+			} else {
+				rec->key = k;
+				rec->kind = JREC_CALL_GONE;
 				rec->first_line = lineno;
 				rep->good++;
 			}
@@ -1754,10 +2113,15 @@ int np_state_read_report(const char *path, const struct np_state_visit *v,
 			 (end && said == rep->good + r->n_replaced)) &&
 			!jrep.bad;
 	r->replaced = NULL;
-	for (i = 0; !err && i < j.n; i++) {
-		if (!j.recs[i].final)
+	for (i = 0; !err && i < j.n_keys; i++) {
+		struct jrec merged = { .key = j.keys[i].key };
+
+		err = jkey_record(&j.keys[i], &merged.lines, &merged.n_lines);
+		if (err || !merged.lines)
 			continue;
-		err = replay(r, &jrep, &j.recs[i]);
+		merged.first_line = jkey_first_line(&j.keys[i]);
+		err = replay(r, &jrep, &merged);
+		jrec_free(&merged);
 		rep->journal_replayed++;
 	}
 	rep->journal_records = j.n;
@@ -1916,6 +2280,7 @@ int np_state_apply(const char *text, size_t len,
 	r->v = v;
 	r->arg = arg;
 	r->version = 3;
+	r->journal = true;
 	for (rest = buf; !err && (line = strsep(&rest, "\n"));) {
 		lineno++;
 		if (!*line)
@@ -1939,6 +2304,17 @@ int np_state_apply(const char *text, size_t len,
 				damage(r, rep, lineno);
 			else if (!err && v->gone)
 				err = v->gone(arg, k.pair, k.core_port);
+			r->state = REC_NONE;
+		} else if (!strcmp(f[0], "call-gone")) {
+			char id[sizeof(((struct np_call *)0)->id)];
+
+			err = record_end(r, rep);
+			r->state = REC_NONE;
+			if (!err && (parse_call_gone(f, n, &k) ||
+				     get_text(f[3], id, sizeof(id))))
+				damage(r, rep, lineno);
+			else if (!err && v->call_gone)
+				err = v->call_gone(arg, k.pair, k.core_port, id);
 			r->state = REC_NONE;
 		} else if (!strcmp(f[0], "commit") || !strcmp(f[0], "end") ||
 			   !strcmp(f[0], "owner") ||

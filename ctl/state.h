@@ -60,16 +60,22 @@ int np_state_save(const struct np_proxy *px, const char *path,
 
 /*
  * The journal beside the state file (np_journal_path(): path ".journal"):
- * each save appends only the records of terminals that changed (whole, as
- * the state file writes them, a checksum per line), a "gone" tombstone
- * per terminal removed, and a "commit" line; its header names the
- * generation of the snapshot it follows (the owner line's last field).
- * When it outgrows the snapshot (or max_records), or something no one
- * terminal holds changed (core->dirty_all), or it is not open (the first
- * save), the save compacts: the whole state again, of a new generation,
- * and an empty journal of it.
+ * each save appends only what changed, a checksum per line: a
+ * "term-fields" record per SIP terminal that changed itself (its own
+ * fields, not its calls), a "call" record per call that changed (its leg
+ * and streams: O(1) per event, however many calls its terminal has), a
+ * gateway's whole record, a "gone" tombstone per terminal removed, a
+ * "call-gone" per call ended, and a "commit" line; its header names the generation of the snapshot it
+ * follows (the owner line's last field). ctl/state.c says the format.
+ * When it outgrows the snapshot and min_bytes (or max_records), or
+ * something no one terminal holds changed (core->dirty_all), or it is not
+ * open (the first save), the save compacts: the whole state again, of a
+ * new generation, and an empty journal of it. The floor: a small state
+ * (hundreds of short calls) is not written whole every few hundred call
+ * events; a restart reads at most that much journal more.
  */
 #define NP_JOURNAL_MAX_RECORDS 100000
+#define NP_JOURNAL_MIN_BYTES (4u << 20)
 
 struct np_journal {
 	int fd; /* -1: the next save compacts */
@@ -77,6 +83,7 @@ struct np_journal {
 	size_t records; /* appended since the last compaction */
 	uint64_t bytes, snap_bytes;
 	size_t max_records; /* 0: NP_JOURNAL_MAX_RECORDS */
+	uint64_t min_bytes; /* 0: NP_JOURNAL_MIN_BYTES */
 	unsigned long compactions, appends;
 	/* Each snapshot written and each batch appended, as the file has
 	 * them (whole lines, each with its checksum), handed on to the
@@ -91,7 +98,8 @@ void np_journal_close(struct np_journal *j);
 int np_journal_path(const char *path, char *buf, size_t len);
 
 /* Saves what changed since the last save (px->core's dirty terminals and
- * tombstones; the caller clears them, np_core_dirty_clear(), after):
+ * calls, and tombstones; the caller clears them, np_core_dirty_clear(),
+ * after):
  * appended to the journal, or compacted. Without owner: np_state_save(). */
 int np_state_save_changes(const struct np_proxy *px, const char *path,
 			  const struct np_state_owner *owner,
@@ -132,6 +140,22 @@ struct np_state_visit {
 	/* A journal's tombstone: the terminal of pair and core_port is gone
 	 * (np_state_apply() only; NULL: passed over). */
 	int (*gone)(void *arg, size_t pair, uint16_t core_port);
+	/* A journal's record of a terminal's own fields (np_state_apply()
+	 * only; t as term hands it): the terminal of its key takes them,
+	 * keeping its calls; made, with none, if there is none. NULL:
+	 * passed over. */
+	int (*term_fields)(void *arg, const struct np_term *t,
+			   const struct np_sockaddr *access,
+			   const struct np_sockaddr *core);
+	/* A journal's call record (np_state_apply() only): the one leg that
+	 * follows is a call of the terminal of pair and core_port, replacing
+	 * its call of the same id if it has one. NULL: such records are read,
+	 * their legs not handed on. */
+	int (*call)(void *arg, size_t pair, uint16_t core_port);
+	/* A journal's call tombstone (np_state_apply() only): the call id
+	 * of that terminal ended. NULL: passed over. */
+	int (*call_gone)(void *arg, size_t pair, uint16_t core_port,
+			 const char *id);
 };
 
 /* What a read found. A record is a terminal (or orphan) with its calls:
@@ -145,8 +169,9 @@ struct np_state_report {
 	unsigned int good, bad; /* records handed on, records skipped */
 	int first_bad_line; /* 0: none */
 	/* The journal (np_journal_path()): its records read (to its last
-	 * commit line), those handed on (the last of each terminal that is
-	 * not a tombstone), those skipped (also in bad), the first of their
+	 * commit line), the terminals it handed on (each once, as its last
+	 * whole record or the snapshot's with the call records after it make
+	 * it), records skipped (also in bad), the first of their
 	 * lines; lines of a save cut short after the last commit, dropped;
 	 * stale: a journal of an earlier snapshot, ignored (the snapshot
 	 * holds what it says). */
@@ -158,7 +183,9 @@ struct np_state_report {
 
 /*
  * Reads path, then its journal if it names path's generation (its last
- * record of a terminal replaces the snapshot's, a tombstone deletes it),
+ * record of a terminal replaces the snapshot's, a tombstone deletes it;
+ * call records after it replace or add that call, call tombstones delete
+ * it: each terminal is handed on once, with its calls as they end up),
  * handing every good record to visit; damaged ones are skipped
  * whole and counted in rep. 0 (see rep->complete); -ENOENT if absent;
  * -EINVAL if empty; a visitor's error. A file whose version line is not
@@ -168,9 +195,9 @@ int np_state_read_report(const char *path, const struct np_state_visit *visit,
 			 void *arg, struct np_state_report *rep);
 /*
  * Text as replicate hands it on (a snapshot or a journal batch: checked
- * lines), applied in order: each good record handed to visit whole, each
- * tombstone to visit->gone; version, owner, end and commit lines are passed
- * over. A damaged record is skipped whole and counted in rep (good, bad,
+ * lines), applied in order: each good record handed to visit whole (a call
+ * record to visit->call, then its leg), each tombstone to visit->gone or
+ * visit->call_gone; version, owner, end and commit lines are passed over. A damaged record is skipped whole and counted in rep (good, bad,
  * first_bad_line). 0, or a visitor's error.
  */
 int np_state_apply(const char *text, size_t len,

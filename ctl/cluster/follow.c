@@ -38,6 +38,7 @@ struct follow {
 	uint32_t seen;
 	struct np_term *term; /* the record's terminal, once copied */
 	struct np_follow_report *rep;
+	bool replace; /* a call record: its leg replaces the call of its id */
 };
 
 static time_t shifted(time_t t, time_t shift)
@@ -90,23 +91,61 @@ static void copied(struct follow *f, struct np_term *t, uint16_t core_port,
 	f->rep->terms++;
 }
 
+/* saved's times made ours (its bindings' in place: the reader's). */
+static struct np_term shifted_term(const struct follow *f,
+				   const struct np_term *saved)
+{
+	struct np_sip_term *st = saved->signaling;
+	struct np_term copy = *saved;
+	size_t i;
+
+	copy.registered_until = shifted(saved->registered_until, f->shift);
+	for (i = 0; st && i < st->n_bindings; i++)
+		st->binding_until[i] = shifted(st->binding_until[i], f->shift);
+	return copy;
+}
+
 static int on_term(void *arg, const struct np_term *saved,
 		   const struct np_sockaddr *access,
 		   const struct np_sockaddr *core_addr)
 {
 	struct follow *f = arg;
-	struct np_sip_term *st = saved->signaling;
-	struct np_term copy = *saved, *t = NULL;
-	size_t i;
+	struct np_term copy, *t = NULL;
 
 	(void)access, (void)core_addr;
 	if (held(f, saved))
 		return 0;
-	copy.registered_until = shifted(saved->registered_until, f->shift);
-	for (i = 0; st && i < st->n_bindings; i++)
-		st->binding_until[i] = shifted(st->binding_until[i], f->shift);
+	copy = shifted_term(f, saved);
 	copied(f, t, saved->core_port,
 	       np_proxy_adopt_term(f->px, &copy, f->now, &t));
+	return 0;
+}
+
+/* A terminal's own fields: the one we hold takes them, its calls and
+ * their flows untouched (copied again, whole, from the next snapshot);
+ * one we do not hold is made, without calls. */
+static int on_term_fields(void *arg, const struct np_term *saved,
+			  const struct np_sockaddr *access,
+			  const struct np_sockaddr *core_addr)
+{
+	struct follow *f = arg;
+	struct np_term *t = term_of(&f->px->core, saved->pair,
+				    saved->core_port);
+	struct np_term copy;
+	int err;
+
+	if (!t)
+		return on_term(arg, saved, access, core_addr);
+	copy = shifted_term(f, saved);
+	err = np_proxy_refresh_term(f->px, t, &copy, f->now);
+	if (err) {
+		/* Not ours to keep as it was: copied again when named. */
+		np_term_forget(&f->px->core, t);
+		copied(f, NULL, saved->core_port, err);
+		return 0;
+	}
+	t->copied_from = 0;
+	f->rep->terms++;
 	return 0;
 }
 
@@ -150,10 +189,12 @@ static void call_copied(struct follow *f, const char *id, int err)
 static int on_leg(void *arg, const struct np_call *saved)
 {
 	struct follow *f = arg;
-	struct np_call copy;
+	struct np_call copy, *old;
 
 	if (!f->term)
 		return 0;
+	if (f->replace && (old = np_call_find(&f->px->core, f->term, saved->id)))
+		np_call_forget(&f->px->core, f->term, old);
 	call_times(f, saved, &copy);
 	call_copied(f, saved->id, np_proxy_mirror_call(f->px, f->term, &copy));
 	return 0;
@@ -170,6 +211,36 @@ static int on_gw_call(void *arg, const struct np_call *saved,
 	call_times(f, saved, &copy);
 	call_copied(f, saved->id,
 		    np_proxy_mirror_gw_call(f->px, f->term, &copy, data));
+	return 0;
+}
+
+/* A call record's terminal: the leg that follows replaces its call of
+ * the same id. It no longer is as its last whole record made it: the next
+ * snapshot copies it again (a call tombstone lost would else stay). */
+static int on_call(void *arg, size_t pair, uint16_t core_port)
+{
+	struct follow *f = arg;
+
+	f->term = term_of(&f->px->core, pair, core_port);
+	if (f->term) {
+		f->term->copied_from = 0;
+		f->replace = true;
+	}
+	return 0;
+}
+
+static int on_call_gone(void *arg, size_t pair, uint16_t core_port,
+			const char *id)
+{
+	struct follow *f = arg;
+	struct np_term *t = term_of(&f->px->core, pair, core_port);
+	struct np_call *call = t ? np_call_find(&f->px->core, t, id) : NULL;
+
+	if (t)
+		t->copied_from = 0;
+	if (call)
+		np_call_forget(&f->px->core, t, call);
+	f->rep->calls_gone++;
 	return 0;
 }
 
@@ -262,11 +333,12 @@ static void apply_unit(struct np_follower *fl, struct entry *e, time_t now,
 {
 	static const struct np_state_visit visit = {
 		.term = on_term, .leg = on_leg, .gone = on_gone,
-		.gw = on_gw, .gw_call = on_gw_call
+		.gw = on_gw, .gw_call = on_gw_call, .call = on_call,
+		.call_gone = on_call_gone, .term_fields = on_term_fields
 	};
 	size_t end = unit_end(e->text, e->len, e->pos);
 	struct follow f = { fl->px, e->shift, now, 0, fl->snapshot, NULL,
-			    rep };
+			    rep, false };
 	struct np_state_report srep;
 	struct np_term_key k;
 	struct np_term *old;
@@ -307,7 +379,8 @@ bool np_follow_pair_in(const struct np_config *cfg, uint64_t realms,
 int np_follow_unit_pair(const char *p, size_t n, size_t *pair)
 {
 	static const char *const kinds[] = { "term ", "orphan ", "gone ",
-					     "orphan-gone ", "gw " };
+					     "orphan-gone ", "gw ", "call ",
+					     "call-gone ", "term-fields " };
 	unsigned long v;
 	size_t i, k;
 

@@ -4,8 +4,10 @@
  * of the active node's journal stream applied in order to our proxy, so
  * that its terminals, gateways, registrations and calls are ours too, and
  * the calls' flows are in our maps. A terminal's (or gateway's) record
- * replaces that terminal with its calls; a tombstone removes it; a
- * snapshot is every record again, and what it does not name is removed.
+ * replaces that terminal with its calls; a call record replaces (or adds)
+ * that one call of it, a call tombstone removes it; a tombstone removes
+ * the terminal; a snapshot is every record again, and what it does not
+ * name is removed.
  * Nothing is billed here: the active node bills what it ends.
  *
  * The event loop must not stall on a snapshot of ten thousand calls (the
@@ -32,6 +34,8 @@ struct np_follow_report {
 	 * copied; tombstones, and terminals a snapshot no longer named;
 	 * records damaged, records or calls that could not be copied. */
 	unsigned int terms, unchanged, calls, gone, swept, bad, failed;
+	/* Call tombstones applied (a journal's "call-gone"). */
+	unsigned int calls_gone;
 	/* Records of another share's terminals, passed over (scale-out). */
 	unsigned int other;
 };

@@ -393,7 +393,7 @@ static void take_over(struct np_share *cl, time_t now)
 			 * nothing before. */
 			if (call->answered)
 				call->answered_at = now;
-			np_term_changed(core, t);
+			np_call_changed(core, t, call);
 			cl->st.taken_over++;
 		}
 	}

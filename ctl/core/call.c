@@ -67,6 +67,7 @@ static void call_link(struct np_core *core, struct np_term *t,
 	t->calls = call;
 	call->pprev = &t->calls;
 	t->n_calls++;
+	t->n_answered += call->answered;
 	call->id_term = t;
 	call->id_hash = id_hash(t, call->id);
 	head = &core->calls_by_id[call->id_hash & (NP_CALL_BUCKETS - 1)];
@@ -84,6 +85,7 @@ static void call_unlink(struct np_core *core, struct np_term *t,
 		call->next->pprev = call->pprev;
 	call->pprev = NULL;
 	t->n_calls--;
+	t->n_answered -= call->answered;
 	for (p = &core->calls_by_id[call->id_hash & (NP_CALL_BUCKETS - 1)]; *p;
 	     p = &(*p)->id_next)
 		if (*p == call) {
@@ -238,7 +240,7 @@ struct np_call *np_call_new(struct np_core *core, struct np_term *t,
 	core->live_calls[pair->second]++;
 	core->stats.calls_started++;
 	core->pair_ctr[t->pair].calls_started++;
-	np_term_changed(core, t);
+	np_call_changed(core, t, call);
 	return call;
 }
 
@@ -248,11 +250,12 @@ void np_call_answered(struct np_core *core, struct np_term *t,
 	if (call->answered)
 		return;
 	call->answered = true;
+	t->n_answered++;
 	call->expires = 0;
 	call->answered_at = now;
 	call->wall_answer = core->io->wall(core->io_ctx);
 	np_term_known_sync(core, t);
-	np_term_changed(core, t);
+	np_call_changed(core, t, call);
 }
 
 /* call leaves t: unlinked, its flows removed (their last counts in its
@@ -273,7 +276,8 @@ static bool call_release(struct np_core *core, struct np_term *t,
 			np_stream_forget(core, t, call, i);
 	core->live_calls[pair->first]--;
 	core->live_calls[pair->second]--;
-	np_term_changed(core, t);
+	/* Last: releasing its streams marked it changed. */
+	np_call_gone(core, t, call);
 	return true;
 }
 

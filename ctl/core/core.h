@@ -237,6 +237,10 @@ struct np_call {
 	double takeover_at;
 	char takeover_from[64];
 	void *dialog; /* the driver's: one malloc'd block, freed with the call */
+	/* It changed since the last save: on core->dirty_calls (the journal
+	 * writes it alone, np_call_changed). */
+	bool dirty;
+	struct np_call *dirty_next, **dirty_pprev;
 };
 
 struct np_term;
@@ -290,10 +294,12 @@ struct np_term {
 	struct np_timer visit;
 	struct np_call *calls;
 	uint32_t n_calls;
+	uint32_t n_answered; /* of its calls, those answered */
 	const struct np_driver *driver;
 	void *signaling; /* the driver's state of it (SIP: its bindings) */
-	/* It or its calls changed since the last save: on core->dirty_terms
-	 * (the state journal writes only these). */
+	/* It changed since the last save (its own fields; a gateway's
+	 * calls too: it is saved whole): on core->dirty_terms (the state
+	 * journal writes only these). */
 	bool dirty;
 	struct np_term *dirty_next, **dirty_pprev;
 	/* A standby's copy (ctl/cluster/follow.c): the hash of the active
@@ -310,6 +316,13 @@ struct np_term {
 struct np_term_key {
 	size_t pair;
 	uint16_t core_port;
+};
+
+/* A call that ended, as the journal's call tombstone names it: its
+ * terminal's key and its id. */
+struct np_call_tomb {
+	struct np_term_key term;
+	char id[256];
 };
 
 /* A released core port, not given out again before `until`. */
@@ -375,6 +388,12 @@ struct np_core {
 	struct np_term *dirty_terms;
 	struct np_term_key *tombs;
 	size_t n_tombs, cap_tombs;
+	/* Calls changed, or ended: the journal writes each alone, apart from
+	 * its terminal's own fields (O(1) per event, not O(the calls of its
+	 * terminal): a PBX has hundreds). */
+	struct np_call *dirty_calls;
+	struct np_call_tomb *call_tombs;
+	size_t n_call_tombs, cap_call_tombs;
 	/* Orphan calls ended: pair and access relay port (as core_port),
 	 * the journal's orphan tombstones. */
 	struct np_term_key *orphan_tombs;
@@ -402,10 +421,18 @@ bool np_core_admit(struct np_core *core, size_t realm,
 		   const struct np_sockaddr *src, time_t now);
 
 /* --- terminals (terminal.c) --- */
-/* t or one of its calls changed: saved with the batch (a NULL t: the whole
- * state is; an orphan's: nothing, its creation saves the whole state and
- * its end a tombstone). */
+/* t itself changed: its own fields saved with the batch (a gateway's: with
+ * its calls; a NULL t: the whole state is; an orphan's: nothing, its
+ * creation saves the whole state and its end a tombstone). */
 void np_term_changed(struct np_core *core, struct np_term *t);
+/* call of t changed: saved with the batch, by itself (a gateway's: its
+ * terminal whole, np_term_changed; its driver's data is one). */
+void np_call_changed(struct np_core *core, struct np_term *t,
+		     struct np_call *call);
+/* call of t ends (it is no longer one of t's calls): the batch saves its
+ * tombstone (a gateway's: its terminal whole). */
+void np_call_gone(struct np_core *core, struct np_term *t,
+		  struct np_call *call);
 /* The tick visits t at its next run (its state changed outside a tick's
  * sight: a call added or adopted, an expiry moved). */
 void np_term_wake(struct np_core *core, struct np_term *t);
@@ -466,6 +493,10 @@ bool np_core_media_reserved(const struct np_core *core, size_t pair);
 bool np_core_port_quarantined(const struct np_core *core, size_t realm,
 			      uint16_t port);
 size_t np_core_pair_terms(const struct np_core *core, size_t pair);
+/* A standby's copy of t takes saved's NAT mapping and registration (the
+ * driver's state is the caller's): its calls stay. */
+void np_core_refresh_term(struct np_core *core, struct np_term *t,
+			  const struct np_term *saved, time_t now);
 int np_core_adopt_term(struct np_core *core, const struct np_term *saved,
 		       const struct np_driver *driver, time_t now,
 		       struct np_term **out);

@@ -444,7 +444,7 @@ static void stream_release(struct np_core *core, struct np_term *t,
 	memset(s, 0, sizeof(*s));
 	/* The streams left may have been silent longer: read them again. */
 	call->media_check_at = 0;
-	np_term_changed(core, t);
+	np_call_changed(core, t, call);
 }
 
 void np_stream_release(struct np_core *core, struct np_term *t,
@@ -666,7 +666,7 @@ int np_media_offer(struct np_core *core, struct np_term *t,
 		return err;
 	}
 	call->pending = from;
-	np_term_changed(core, t);
+	np_call_changed(core, t, call);
 	return 0;
 }
 
@@ -738,7 +738,7 @@ int np_media_answer(struct np_core *core, struct np_term *t,
 	}
 	call->pending = NP_SIDE_NONE;
 	call->agreed_any = true;
-	np_term_changed(core, t);
+	np_call_changed(core, t, call);
 	return 0;
 }
 
@@ -761,7 +761,7 @@ void np_media_rollback(struct np_core *core, struct np_term *t,
 	}
 	call->pending = NP_SIDE_NONE;
 	core->stats.offers_rolled_back++;
-	np_term_changed(core, t);
+	np_call_changed(core, t, call);
 	np_info("call '%s': offer failed, media as agreed before", call->id);
 }
 
@@ -786,7 +786,7 @@ void np_media_use_fork(struct np_core *core, struct np_term *t,
 	if (sync_all(&a, call, false, true))
 		np_warn("call '%s': flows of the answering fork not installed",
 			call->id);
-	np_term_changed(core, t);
+	np_call_changed(core, t, call);
 }
 
 bool np_media_on_hold(const struct np_call *call)
@@ -836,6 +836,16 @@ bool np_media_silent(struct np_core *core, struct np_term *t,
 
 	if (call->media_limit == limit && now < call->media_check_at)
 		return false;
+	/* Answered at most limit seconds ago: np_media_idle() counts from
+	 * the answer at the most, so it cannot be over limit yet, and the
+	 * earliest it can be is what reading the counters would say of
+	 * media that never moved. No counter read for a call that ends
+	 * sooner (most do). */
+	if (call->answered_at && now - call->answered_at <= (time_t)limit) {
+		call->media_limit = limit;
+		call->media_check_at = call->answered_at + (time_t)limit + 1;
+		return false;
+	}
 	idle = np_media_idle(core, t, call, now);
 	if (idle > (time_t)limit)
 		return true;

@@ -63,6 +63,73 @@ void np_term_changed(struct np_core *core, struct np_term *t)
 	core->dirty_terms = t;
 }
 
+/* Whether t's calls are journaled each by itself, apart from t's own
+ * fields: a SIP terminal's (a gateway's driver keeps data of the gateway
+ * and its calls together, so its record stays whole; an orphan's calls are
+ * in snapshots only). */
+static bool calls_saved_alone(const struct np_term *t)
+{
+	return t->driver && !t->driver->state_put;
+}
+
+void np_call_changed(struct np_core *core, struct np_term *t,
+		     struct np_call *call)
+{
+	if (!calls_saved_alone(t)) {
+		np_term_changed(core, t);
+		return;
+	}
+	core->dirty = true;
+	np_term_wake(core, t);
+	if (call->dirty)
+		return;
+	call->dirty = true;
+	call->dirty_next = core->dirty_calls;
+	if (call->dirty_next)
+		call->dirty_next->dirty_pprev = &call->dirty_next;
+	call->dirty_pprev = &core->dirty_calls;
+	core->dirty_calls = call;
+}
+
+static void call_dirty_unlink(struct np_call *call)
+{
+	if (!call->dirty)
+		return;
+	*call->dirty_pprev = call->dirty_next;
+	if (call->dirty_next)
+		call->dirty_next->dirty_pprev = call->dirty_pprev;
+	call->dirty = false;
+	call->dirty_next = NULL;
+	call->dirty_pprev = NULL;
+}
+
+void np_call_gone(struct np_core *core, struct np_term *t,
+		  struct np_call *call)
+{
+	struct np_call_tomb *k;
+
+	call_dirty_unlink(call);
+	if (!calls_saved_alone(t)) {
+		np_term_changed(core, t); /* its record, whole, has it no more */
+		return;
+	}
+	core->dirty = true;
+	np_term_wake(core, t);
+	if (core->n_call_tombs == core->cap_call_tombs) {
+		k = realloc(core->call_tombs,
+			    (core->cap_call_tombs * 2 + 16) * sizeof(*k));
+		if (!k) {
+			np_core_changed_all(core); /* the whole state again */
+			return;
+		}
+		core->call_tombs = k;
+		core->cap_call_tombs = core->cap_call_tombs * 2 + 16;
+	}
+	k = &core->call_tombs[core->n_call_tombs++];
+	k->term = (struct np_term_key){ t->pair, t->core_port };
+	snprintf(k->id, sizeof(k->id), "%s", call->id);
+}
+
 void np_term_wake(struct np_core *core, struct np_term *t)
 {
 	time_t next = core->tick_now + 1;
@@ -96,6 +163,9 @@ void np_core_dirty_clear(struct np_core *core)
 {
 	while (core->dirty_terms)
 		dirty_unlink(core->dirty_terms);
+	while (core->dirty_calls)
+		call_dirty_unlink(core->dirty_calls);
+	core->n_call_tombs = 0;
 	core->n_tombs = 0;
 	core->n_orphan_tombs = 0;
 	core->dirty = core->dirty_all = false;
@@ -159,6 +229,10 @@ void np_terms_fini(struct np_core *core)
 	core->orphan_tombs = NULL;
 	core->n_orphan_tombs = core->cap_orphan_tombs = 0;
 	core->dirty_terms = NULL;
+	free(core->call_tombs);
+	core->call_tombs = NULL;
+	core->n_call_tombs = core->cap_call_tombs = 0;
+	core->dirty_calls = NULL;
 }
 
 /* The count of src's address; made (zero) with make, else NULL if none. */
@@ -282,12 +356,8 @@ static void term_known(struct np_core *core, struct np_term *t, bool known)
 
 void np_term_known_sync(struct np_core *core, struct np_term *t)
 {
-	const struct np_call *c;
-	bool known = t->registered_until != 0;
-
-	for (c = t->calls; c && !known; c = c->next)
-		known = c->answered;
-	term_known(core, t, known);
+	/* Counted, not looked for: a PBX has hundreds of calls. */
+	term_known(core, t, t->registered_until != 0 || t->n_answered);
 }
 
 struct np_term *np_term_by_nat(struct np_core *core, size_t pair,
@@ -574,6 +644,26 @@ size_t np_core_pair_terms(const struct np_core *core, size_t pair)
 	for (t = core->terms; t; t = t->next)
 		n += t->pair == pair;
 	return n;
+}
+
+void np_core_refresh_term(struct np_core *core, struct np_term *t,
+			  const struct np_term *saved, time_t now)
+{
+	if (np_sockaddr_eq(&t->nat, &saved->nat)) {
+		set_registered(core, t, saved->registered_until);
+	} else {
+		/* Found by its mapping: indexed again under the new one. */
+		term_known(core, t, false);
+		term_unlink(core, t);
+		t->nat = saved->nat;
+		t->registered_until = saved->registered_until;
+		term_link(core, t);
+	}
+	t->ever_registered |= saved->registered_until != 0;
+	if (t->registered_until && !t->ka_due)
+		t->ka_due = np_term_ka_first(core, t, now);
+	np_term_known_sync(core, t);
+	np_term_wake(core, t);
 }
 
 int np_core_adopt_term(struct np_core *core, const struct np_term *saved,

@@ -104,8 +104,11 @@ static void learn_request(struct sipctx *c, struct np_call *call,
 	if (!d)
 		return;
 	mine = from_terminal ? &d->term_cseq : &d->core_cseq;
-	if (!MSG_IS_ACK(m) && !MSG_IS_CANCEL(m) && cseq > *mine)
+	/* Saved: a restart's BYE must go on from it. */
+	if (!MSG_IS_ACK(m) && !MSG_IS_CANCEL(m) && cseq > *mine) {
 		*mine = cseq;
+		np_call_changed(c->core, c->t, call);
+	}
 	if (!MSG_IS_INVITE(m) || call->from[0])
 		return;
 	np_sipmsg_from(m, call->from, sizeof(call->from));
@@ -429,7 +432,7 @@ static void route_to_terminal(struct sipctx *c)
 	if (d && !np_rr_get(m, list, NP_ROUTESET_MAX, &n)) {
 		dialog_route(call, list, n);
 		np_rr_free(list, n);
-		np_term_changed(c->core, c->t);
+		np_call_changed(c->core, c->t, call);
 	}
 	set_rr(c, true, NULL);
 }
@@ -465,7 +468,7 @@ static void route_response(struct sipctx *c, bool from_terminal)
 			rev[i] = list[mine - 1 - i];
 		dialog_route(call, rev, i);
 		np_rr_free(list, n);
-		np_term_changed(c->core, c->t);
+		np_call_changed(c->core, c->t, call);
 	}
 	set_rr(c, true, NULL);
 }

@@ -73,28 +73,29 @@ void np_sip_term_reset(struct np_sip_term *st)
 	memset(st, 0, sizeof(*st));
 }
 
-struct np_sip_term *np_sip_term_dup(const struct np_sip_term *src)
+int np_sip_term_assign(struct np_sip_term *st, const struct np_sip_term *src)
 {
-	struct np_sip_term *st = np_sip_term_new();
-
-	if (!st)
-		return NULL;
-	*st = *src;
-	st->bindings = NULL;
-	st->binding_until = NULL;
-	st->n_bindings = st->room = 0;
-	st->txns = NULL;
-	st->open_txns = 0;
-	if (np_sip_bindings_room(st, src->n_bindings)) {
-		free(st);
-		return NULL;
-	}
+	if (np_sip_bindings_room(st, src->n_bindings))
+		return -ENOMEM;
+	memcpy(st->contact, src->contact, sizeof(st->contact));
+	memcpy(st->aor, src->aor, sizeof(st->aor));
 	st->n_bindings = src->n_bindings;
 	if (st->n_bindings) {
 		memcpy(st->bindings, src->bindings,
 		       st->n_bindings * sizeof(*st->bindings));
 		memcpy(st->binding_until, src->binding_until,
 		       st->n_bindings * sizeof(*st->binding_until));
+	}
+	return 0;
+}
+
+struct np_sip_term *np_sip_term_dup(const struct np_sip_term *src)
+{
+	struct np_sip_term *st = np_sip_term_new();
+
+	if (st && np_sip_term_assign(st, src)) {
+		np_sip_term_free(st);
+		return NULL;
 	}
 	return st;
 }

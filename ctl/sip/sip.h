@@ -131,6 +131,9 @@ void np_sip_term_reset(struct np_sip_term *st);
 /* A terminal's SIP state copied, bindings and all, without its
  * transactions (not kept across a restart); NULL without the memory. */
 struct np_sip_term *np_sip_term_dup(const struct np_sip_term *src);
+/* st takes src's contact, address-of-record and bindings (its
+ * transactions kept): 0, or -ENOMEM with st unchanged. */
+int np_sip_term_assign(struct np_sip_term *st, const struct np_sip_term *src);
 void np_sip_term_free(struct np_sip_term *st);
 /* An empty dialog (route set ""), or NULL. */
 struct np_sip_dialog *np_sip_dialog_new(void);

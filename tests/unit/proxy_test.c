@@ -3588,12 +3588,18 @@ out:
 			 SDP_OFFER("192.168.1.10", "6000"));
 	answer_out(&e, &alice, inv, 20000, SDP_FAR("198.51.100.10", "7000"));
 	/* Its counters are read when it could have timed out, not every
-	 * tick: at +1 (moved at +1: not before +7), then at +7. */
+	 * tick: not before +6 (silence counts from the answer at the most),
+	 * then (moved at +1) not before +7. */
 	e.io.n_counter_reads = 0;
-	for (e.now = T0 + 1; e.now <= T0 + 6; e.now++) {
+	for (e.now = T0 + 1; e.now <= T0 + 5; e.now++) {
 		e.io.last_seen_ns = (uint64_t)(T0 + 1) * 1000000000ull;
 		np_proxy_tick(&e.px, e.now);
 	}
+	tap_check(t, e.io.n_counter_reads == 0,
+		  "media flowing: no counter read before it could have been "
+		  "silent for 5 s since the answer (%zu reads)",
+		  e.io.n_counter_reads);
+	np_proxy_tick(&e.px, e.now);
 	tap_check(t, e.io.n_counter_reads == 4,
 		  "media flowing: counters read once in 6 ticks (4 flows), not every tick (%zu reads)",
 		  e.io.n_counter_reads);

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cluster/follow.h"
@@ -2045,7 +2046,7 @@ static void test_journal(struct tap *t, const char *path)
 	err = save_batch(&e, path, &j);
 	text = slurp(jpath);
 	tap_check(t, !err && j.compactions == 1 && j.appends == 0 && text &&
-			     !strncmp(text, "natproxy-journal 1 ", 19) &&
+			     !strncmp(text, "natproxy-journal 2 ", 19) &&
 			     !strchr(strchr(text, '\n') + 1, '\n'),
 		  "journal: the first save compacts: snapshot, journal of its "
 		  "header only (%d)", err);
@@ -2060,7 +2061,7 @@ static void test_journal(struct tap *t, const char *path)
 	err = save_batch(&e, path, &j);
 	text = slurp(jpath);
 	tap_check(t, !err && j.appends == 1 && j.compactions == 1 && text &&
-			     strstr(text, "\nterm ") &&
+			     strstr(text, "\nterm-fields ") &&
 			     strstr(text, "\ncommit 1 #") &&
 			     !strstr(text, "198.51.100.1 0 ") &&
 			     strstr(text, "203.0.113.11 40001"),
@@ -2132,9 +2133,9 @@ static void test_journal(struct tap *t, const char *path)
 	np_term_changed(&e.px.core, ta);
 	err = save_batch(&e, path, &j);
 	text = slurp(jpath);
-	p = text ? strstr(text, "\nterm ") : NULL;
+	p = text ? strstr(text, "\nterm-fields ") : NULL;
 	if (p)
-		p[10] ^= 1; /* a digit of alice's term line */
+		p[17] ^= 1; /* a digit of alice's term-fields line */
 	if (text)
 		write_file(jpath, text);
 	free(text);
@@ -2181,8 +2182,10 @@ static void test_journal(struct tap *t, const char *path)
 		  "is empty (%d)", err);
 	free(text);
 
-	/* Compaction by size: a journal larger than the snapshot. */
+	/* Compaction by size: a journal larger than the snapshot (and than
+	 * the floor, made small here). */
 	j.max_records = 0;
+	j.min_bytes = 1;
 	{
 		unsigned long before = j.compactions;
 		int k;
@@ -3093,6 +3096,342 @@ out:
 	env_free(&e);
 }
 
+
+/* --- the journal's call records --------------------------------------------- */
+
+/* alice places call cid (media at 192.168.1.10:port), answered (200, ACK)
+ * when answer. */
+static void jc_call(struct env *e, uint16_t pa, const char *cid,
+		    const char *port, bool answer)
+{
+	char m[MSG_MAX], r[MSG_MAX], branch[64], sdp[512], *inv;
+
+	snprintf(branch, sizeof(branch), "z9hG4bK-jc-%s", cid);
+	snprintf(sdp, sizeof(sdp), SDP_A("alice", "192.168.1.10", "%s"), port);
+	term_req(m, &alice, "INVITE", "sip:far@example.test", branch, cid, 1,
+		 "<sip:far@example.test>", CT_SDP, sdp);
+	from_term(e, &alice, m);
+	inv = first_sent(e);
+	if (answer) {
+		reply(r, inv, "200 OK", "far-tag", FAR_CONTACT CT_SDP,
+		      SDP_A("far", "198.51.100.10", "7000"));
+		from_core(e, pa, r);
+		snprintf(branch, sizeof(branch), "z9hG4bK-jca-%s", cid);
+		term_req(m, &alice, "ACK", "sip:far@198.51.100.10:5060", branch,
+			 cid, 1, "<sip:far@example.test>;tag=far-tag", "", "");
+		from_term(e, &alice, m);
+	}
+	free(inv);
+}
+
+/* alice hangs up call cid: BYE, the far end's 200. */
+static void jc_bye(struct env *e, uint16_t pa, const char *cid)
+{
+	char m[MSG_MAX], r[MSG_MAX], branch[64], *bye;
+
+	snprintf(branch, sizeof(branch), "z9hG4bK-jcb-%s", cid);
+	term_req(m, &alice, "BYE", "sip:far@198.51.100.10:5060", branch, cid, 2,
+		 "<sip:far@example.test>;tag=far-tag", "", "");
+	from_term(e, &alice, m);
+	bye = first_sent(e);
+	reply(r, bye, "200 OK", NULL, "", "");
+	free(bye);
+	from_core(e, pa, r);
+}
+
+/* The journal's text from offset from on (the last batch appended). */
+static char *jc_batch(const char *jpath, size_t from)
+{
+	char *text = slurp(jpath), *out;
+
+	if (!text || strlen(text) < from) {
+		free(text);
+		return NULL;
+	}
+	out = strdup(text + from);
+	free(text);
+	return out;
+}
+
+static size_t jc_size(const char *jpath)
+{
+	struct stat st;
+
+	return stat(jpath, &st) ? 0 : (size_t)st.st_size;
+}
+
+static size_t count_of(const char *text, const char *what)
+{
+	size_t n = 0;
+
+	for (; text && (text = strstr(text, what)); text++)
+		n++;
+	return n;
+}
+
+/* The leg of alice's record with that id, NULL if none. */
+static const struct np_call *jc_leg(const struct record *rec, const char *id)
+{
+	return rec_leg_find(rec_find(rec, &alice.nat), id);
+}
+
+/*
+ * Call events journal each call alone: a "call" record (its leg and
+ * streams) per call changed, a "call-gone" per call ended, no terminal
+ * record while the terminal itself did not change; read back after the
+ * snapshot in order (the last record of a call wins, a tombstone deletes,
+ * an id ended and begun again in one batch is the new call), merged with
+ * the terminal's whole records; a damaged call record skipped whole (the
+ * call's earlier record stands); a version 1 journal (records whole)
+ * still read; and a standby following the batches ends with the active
+ * node's calls and flows.
+ */
+static void test_journal_calls(struct tap *t, const char *path)
+{
+	static struct env e, e2;
+	char jpath[4096], *text = NULL, *p, *batch = NULL;
+	struct np_follower *fl = NULL;
+	struct np_follow_report frep;
+	struct np_state_report rep;
+	struct record rec = { 0 };
+	struct np_journal j;
+	const struct np_call *l = NULL;
+	const char *why = "";
+	struct np_call *live;
+	struct np_term *ta, *sa2;
+	size_t from;
+	uint16_t pa;
+	int err;
+
+	np_journal_path(path, jpath, sizeof(jpath));
+	np_journal_init(&j);
+	j.replicate = repl_capture;
+	if (!env_init(t, &e, "journal calls") ||
+	    !env_init(t, &e2, "journal calls: standby") ||
+	    np_follower_new(&fl, &e2.px, 0))
+		goto out;
+	pa = do_register(&e, &alice, 3600);
+	do_register(&e, &bob, 3600);
+	ta = px_term(&e.px, &alice.nat);
+	if (!ta || !pa)
+		goto out;
+	save_batch(&e, path, &j); /* compacts: the snapshot */
+	repl_follow(fl, &e2, &frep);
+	/* As if the snapshot were large (a node's thousands of terminals):
+	 * the journal does not outgrow it here. */
+	j.snap_bytes = 1u << 30;
+
+	/* Three calls up: three call records, no terminal record. */
+	from = jc_size(jpath);
+	jc_call(&e, pa, "jc1", "6000", true);
+	jc_call(&e, pa, "jc2", "6002", true);
+	jc_call(&e, pa, "jc3", "6004", true);
+	tap_check(t, !ta->dirty && e.px.core.dirty_calls,
+		  "journal calls: call events mark the calls, not the "
+		  "terminal");
+	err = save_batch(&e, path, &j);
+	repl_follow(fl, &e2, &frep);
+	batch = jc_batch(jpath, from);
+	tap_check(t, !err && batch && count_of(batch, "\ncall 0 ") + !strncmp(batch, "call 0 ", 7) == 3 &&
+			     count_of(batch, "leg ") == 3 &&
+			     !strstr(batch, "term ") &&
+			     strstr(batch, "commit 3 #"),
+		  "journal calls: 3 calls up: 3 call records (a leg each), no "
+		  "terminal record (%d)", err);
+	free(batch);
+
+	/* One call ends: its tombstone alone, whatever the others. */
+	from = jc_size(jpath);
+	jc_bye(&e, pa, "jc1");
+	err = save_batch(&e, path, &j);
+	repl_follow(fl, &e2, &frep);
+	batch = jc_batch(jpath, from);
+	tap_check(t, !err && batch && !strncmp(batch, "call-gone 0 ", 12) &&
+			     strstr(batch, " jc1 #") && !strstr(batch, "leg ") &&
+			     count_of(batch, "\n") == 2,
+		  "journal calls: a BYE: one call-gone line and the commit, no "
+		  "other call written (%d)", err);
+	free(batch);
+	err = read_rec(path, &rec, &rep);
+	l = jc_leg(&rec, "jc2");
+	tap_check(t, !err && rep.complete && rep.journal_replayed == 1 &&
+			     rec.n_terms == 2 && !jc_leg(&rec, "jc1") &&
+			     l && l->answered &&
+			     l->n_streams == 1 && jc_leg(&rec, "jc3") &&
+			     rec_find(&rec, &alice.nat)->n_legs == 2,
+		  "journal calls: replay: the snapshot's alice with the "
+		  "journal's calls: jc2, jc3 up, jc1 gone (%d, %u replayed)",
+		  err, rep.journal_replayed);
+	live = px_leg(ta, "jc2");
+	l = jc_leg(&rec, "jc2");
+	tap_check(t, live && l && leg_eq(live, l, &why),
+		  "journal calls: jc2 read back as it is live (%s)", why);
+
+	/* The last record of a call wins. */
+	if (live) {
+		snprintf(live->to, sizeof(live->to), "first");
+		np_call_changed(&e.px.core, ta, live);
+		save_batch(&e, path, &j);
+		repl_follow(fl, &e2, &frep);
+		snprintf(live->to, sizeof(live->to), "second");
+		np_call_changed(&e.px.core, ta, live);
+		save_batch(&e, path, &j);
+		repl_follow(fl, &e2, &frep);
+	}
+	err = read_rec(path, &rec, &rep);
+	l = jc_leg(&rec, "jc2");
+	tap_check(t, !err && rep.complete && l && !strcmp(l->to, "second"),
+		  "journal calls: replay order: the later record of a call "
+		  "replaces the earlier (%s)", l ? l->to : "-");
+
+	/* An id ended and begun again in one batch: the new call. */
+	jc_bye(&e, pa, "jc3");
+	jc_call(&e, pa, "jc3", "6006", false);
+	err = save_batch(&e, path, &j);
+	repl_follow(fl, &e2, &frep);
+	err = err ? err : read_rec(path, &rec, &rep);
+	l = jc_leg(&rec, "jc3");
+	tap_check(t, !err && rep.complete && l && !l->answered &&
+			     rec_find(&rec, &alice.nat)->n_legs == 2,
+		  "journal calls: jc3 ended and placed again in one batch: "
+		  "the tombstone first, the new call stands (%d)", err);
+
+	/* The standby followed every batch: the same calls and flows. */
+	sa2 = np_term_by_core_port(&e2.px.core, CORE, pa);
+	tap_check(t, sa2 && sa2->n_calls == 2 && px_leg(sa2, "jc2") &&
+			     !strcmp(px_leg(sa2, "jc2")->to, "second") &&
+			     px_leg(sa2, "jc3") && !px_leg(sa2, "jc1") &&
+			     !px_leg(sa2, "jc3")->answered &&
+			     flow_count(&e2.io) == flow_count(&e.io) &&
+			     flows_within(&e.io, &e2.io) &&
+			     e2.px.core.live_calls[ACC] == 2 && !frep.bad,
+		  "journal calls: the standby holds alice's 2 calls as the "
+		  "active node does, its flows the same (%zu, %zu)",
+		  flow_count(&e2.io), flow_count(&e.io));
+
+	/* alice's registration refreshed: her own fields alone, not her
+	 * calls; the standby's alice takes them, keeping her calls. */
+	from = jc_size(jpath);
+	ta->registered_until = T0 + 4321;
+	np_term_changed(&e.px.core, ta);
+	save_batch(&e, path, &j);
+	repl_follow(fl, &e2, &frep);
+	batch = jc_batch(jpath, from);
+	tap_check(t, batch && !strncmp(batch, "term-fields 0 ", 14) &&
+			     !strstr(batch, "leg ") &&
+			     count_of(batch, "\n") == 2,
+		  "journal calls: a registration refresh: one term-fields "
+		  "line and the commit, none of alice's calls");
+	free(batch);
+	batch = NULL;
+	sa2 = np_term_by_core_port(&e2.px.core, CORE, pa);
+	tap_check(t, sa2 && sa2->registered_until == T0 + 4321 &&
+			     sa2->n_calls == 2 && px_leg(sa2, "jc2") &&
+			     flow_count(&e2.io) == flow_count(&e.io) &&
+			     flows_within(&e.io, &e2.io) && !frep.failed &&
+			     np_term_by_nat(&e2.px.core, 0, &alice.nat) == sa2,
+		  "journal calls: the standby's alice takes the refresh in "
+		  "place: registered until %lld, her 2 calls and their flows "
+		  "kept", sa2 ? (long long)sa2->registered_until : -1LL);
+	if (live) {
+		snprintf(live->to, sizeof(live->to), "third");
+		np_call_changed(&e.px.core, ta, live);
+	}
+	save_batch(&e, path, &j);
+	err = read_rec(path, &rec, &rep);
+	l = jc_leg(&rec, "jc2");
+	tap_check(t, !err && rep.complete && until_of(&rec, &alice) == T0 + 4321 &&
+			     l && !strcmp(l->to, "third") &&
+			     jc_leg(&rec, "jc3") &&
+			     rec_find(&rec, &alice.nat)->n_legs == 2,
+		  "journal calls: a whole record of alice, then jc2's record: "
+		  "both count (%d)", err);
+
+	/* A damaged call record: skipped whole, the call's earlier stands. */
+	if (live) {
+		snprintf(live->to, sizeof(live->to), "fourth");
+		np_call_changed(&e.px.core, ta, live);
+	}
+	from = jc_size(jpath);
+	save_batch(&e, path, &j);
+	text = slurp(jpath);
+	p = text && strlen(text) > from ? strstr(text + from, "\nstream ") : NULL;
+	if (p)
+		p[8] ^= 1; /* the stream's index: its CRC fails */
+	if (text)
+		write_file(jpath, text);
+	err = read_rec(path, &rec, &rep);
+	l = jc_leg(&rec, "jc2");
+	tap_check(t, p && !err && !rep.complete && rep.journal_bad == 1 &&
+			     l && !strcmp(l->to, "third") &&
+			     l->n_streams == 1 && jc_leg(&rec, "jc3") &&
+			     rec_find(&rec, &alice.nat)->n_legs == 2,
+		  "journal calls: a call record failing its CRC is skipped "
+		  "whole: its earlier record stands (%d, %u bad)", err,
+		  rep.journal_bad);
+	free(text);
+	text = NULL;
+
+	/* A version 1 journal (a node before call records): alice's whole
+	 * record, as such a node writes it, after the snapshot. */
+	np_journal_close(&j);
+	np_term_changed(&e.px.core, ta);
+	save_batch(&e, path, &j); /* compacts: alice with her 2 calls */
+	text = slurp(path);
+	batch = slurp(jpath);
+	p = text ? strstr(text, "\nterm 0 203.0.113.11 40001 ") : NULL;
+	if (p && batch && strstr(batch, " #")) {
+		char line[600], head[64], until[32];
+		char *end, *nl;
+		bool first = true;
+
+		*strstr(batch, " #") = '\0';
+		snprintf(head, sizeof(head), "%s", batch);
+		head[strlen("natproxy-journal ")] = '1';
+		unlink(jpath);
+		append_checked(jpath, head);
+		snprintf(until, sizeof(until), "%d", T0 + 5555);
+		for (p++; p && *p; p = nl ? nl + 1 : NULL, first = false) {
+			nl = strchr(p, '\n');
+			if (!first && (!strncmp(p, "term ", 5) ||
+				       !strncmp(p, "end ", 4)))
+				break;
+			snprintf(line, sizeof(line), "%.*s",
+				 (int)(nl ? nl - p : (long)strlen(p)), p);
+			end = strstr(line, " #");
+			if (end)
+				*end = '\0';
+			if (first) {
+				char copy[600];
+
+				field_set(line, 8, until, copy, sizeof(copy));
+				snprintf(line, sizeof(line), "%s", copy);
+			}
+			append_checked(jpath, line);
+		}
+		append_checked(jpath, "commit 1");
+		p = text;
+	}
+	free(batch);
+	batch = NULL;
+	err = read_rec(path, &rec, &rep);
+	tap_check(t, p && !err && rep.complete && rep.journal_replayed == 1 &&
+			     until_of(&rec, &alice) == T0 + 5555 &&
+			     rec_find(&rec, &alice.nat)->n_legs == 2,
+		  "journal calls: a natproxy-journal 1 file (records whole) is "
+		  "read (%d)", err);
+out:
+	free(text);
+	record_free(&rec);
+	np_journal_close(&j);
+	np_follower_free(fl);
+	free(repl.text);
+	repl.text = NULL;
+	env_done(&e);
+	env_done(&e2);
+	unlink(jpath);
+}
+
 int main(void)
 {
 	char path[] = "/tmp/np-state-test-XXXXXX";
@@ -3128,10 +3467,16 @@ int main(void)
 	test_gateways(&t, path);
 	test_gateways_damaged(&t, path);
 	test_standby_gateways(&t, path);
+	test_journal_calls(&t, path);
 	test_livepub(&t);
 	unlink(path);
 	unlink(path2);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	unlink(tmp);
+	/* The journals the saves left beside them. */
+	snprintf(tmp, sizeof(tmp), "%s.journal", path);
+	unlink(tmp);
+	snprintf(tmp, sizeof(tmp), "%s.journal", path2);
 	unlink(tmp);
 	return tap_done(&t);
 }
