@@ -1,0 +1,218 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The terminals' core ports on one socket per realm (ctl/termsock.c), in a
+ * network namespace of the test's own, on the loopback: a datagram to an
+ * open port reaches the realm's socket, which reads the port it was for; a
+ * port never opened or closed since answers as a closed port; what the raw
+ * socket sends arrives from the terminal's port; a flood on one port stops
+ * at its budget; IPv6 alike; the lookup goes with np_termsock_stop().
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "siglookup.h"
+#include "tap.h"
+#include "termsock.h"
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { 0, ms * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static int loopback_up(void)
+{
+	struct ifreq ifr = { 0 };
+	int fd = socket(AF_INET, SOCK_DGRAM, 0), err = 0;
+
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	if (fd < 0 || ioctl(fd, SIOCGIFFLAGS, &ifr))
+		err = -1;
+	ifr.ifr_flags |= IFF_UP;
+	if (!err && ioctl(fd, SIOCSIFFLAGS, &ifr))
+		err = -1;
+	if (fd >= 0)
+		close(fd);
+	return err;
+}
+
+/* A client's socket on the loopback of family, connected to port. */
+static int client(int family, uint16_t port)
+{
+	struct sockaddr_storage ss = { 0 };
+	struct np_sockaddr to = { .family = family, .port = port };
+	int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+	socklen_t len;
+
+	if (family == AF_INET)
+		to.addr.v4.s_addr = htonl(INADDR_LOOPBACK);
+	else
+		to.addr.v6 = in6addr_loopback;
+	len = np_sockaddr_to(&to, &ss);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&ss, len))
+		return -1;
+	return fd;
+}
+
+/* One datagram from the realm's socket: its text, and the port it was
+ * sent to (0 if none came). */
+static uint16_t recv_one(int fd, char *text, size_t size)
+{
+	char cbuf[CMSG_SPACE(sizeof(struct sockaddr_in6))];
+	struct sockaddr_storage from;
+	struct iovec iov = { text, size - 1 };
+	struct msghdr m = { .msg_name = &from, .msg_namelen = sizeof(from),
+			    .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = cbuf,
+			    .msg_controllen = sizeof(cbuf) };
+	ssize_t n;
+
+	sleep_ms(20);
+	text[0] = '\0';
+	n = recvmsg(fd, &m, MSG_DONTWAIT);
+	if (n < 0)
+		return 0;
+	text[n] = '\0';
+	return np_termsock_dst_port(&m);
+}
+
+/* Whether a datagram from c to a closed port is refused (ICMP port
+ * unreachable, reported on c's next call). */
+static bool refused(int c)
+{
+	char buf[8];
+
+	if (send(c, "x", 1, 0) < 0)
+		return errno == ECONNREFUSED;
+	sleep_ms(20);
+	return recv(c, buf, sizeof(buf), MSG_DONTWAIT) < 0 &&
+	       errno == ECONNREFUSED;
+}
+
+/* What realm's raw socket sends from port reaches c from that port. */
+static bool answer_arrives(struct np_termsock *ts, size_t realm, int c,
+			   uint16_t port, const char *text)
+{
+	struct sockaddr_storage self, dst, from;
+	struct np_sockaddr to;
+	socklen_t len = sizeof(self), dlen, flen = sizeof(from);
+	const void *frame;
+	size_t frame_len;
+	char buf[64];
+	ssize_t n;
+	int fd;
+
+	if (getsockname(c, (struct sockaddr *)&self, &len))
+		return false;
+	np_sockaddr_from(&self, &to);
+	if (np_termsock_frame(ts, realm, port, &to, text, strlen(text), &fd,
+			      &frame, &frame_len, &dst, &dlen) ||
+	    sendto(fd, frame, frame_len, 0, (struct sockaddr *)&dst, dlen) < 0)
+		return false;
+	sleep_ms(20);
+	n = recvfrom(c, buf, sizeof(buf) - 1, MSG_DONTWAIT,
+		     (struct sockaddr *)&from, &flen);
+	if (n < 0)
+		return false;
+	buf[n] = '\0';
+	np_sockaddr_from(&from, &to);
+	return !strcmp(buf, text) && to.port == port;
+}
+
+static void family_checks(struct tap *t, struct np_termsock *ts, size_t realm,
+			  int family, const char *name)
+{
+	struct np_realm r = { .sip_dscp = -1 };
+	char text[64];
+	int fd, c, closed;
+
+	snprintf(r.name, sizeof(r.name), "%s", name);
+	r.address.family = family;
+	if (family == AF_INET)
+		r.address.addr.v4.s_addr = htonl(INADDR_LOOPBACK);
+	else
+		r.address.addr.v6 = in6addr_loopback;
+	tap_check(t, !np_termsock_open(ts, realm, &r, 40001, &fd) && fd >= 0 &&
+			     np_termsock_recv_fd(ts, realm) == fd,
+		  "%s: the realm's first port opens its socket", name);
+	c = client(family, 40001);
+	closed = client(family, 40002);
+	send(c, "hello", 5, 0);
+	tap_check(t, recv_one(fd, text, sizeof(text)) == 40001 &&
+			     !strcmp(text, "hello"),
+		  "%s: a datagram to an open port reaches the realm's socket, "
+		  "which reads the port (40001)", name);
+	tap_check(t, refused(closed) && !recv_one(fd, text, sizeof(text)),
+		  "%s: a port never opened is closed (port unreachable), "
+		  "nothing reaches the realm's socket", name);
+	tap_check(t, answer_arrives(ts, realm, c, 40001, "answer"),
+		  "%s: the raw socket's datagram arrives from port 40001, its "
+		  "checksum accepted", name);
+	np_termsock_close(ts, realm, 40001);
+	tap_check(t, refused(c) && !recv_one(fd, text, sizeof(text)) &&
+			     !np_termsock_is_open(ts, realm, 40001),
+		  "%s: a closed port is closed again", name);
+	close(c);
+	close(closed);
+}
+
+int main(void)
+{
+	struct tap t = { 0 };
+	struct np_realm r = { .name = "lo4", .sip_dscp = -1 };
+	struct np_termsock *ts = NULL;
+	char text[64];
+	int fd, c, err, got = 0, sent, i;
+	uint64_t over;
+
+	if (geteuid() != 0 || unshare(CLONE_NEWNET) || loopback_up()) {
+		tap_skip(&t, "needs root (a network namespace of its own)",
+			 "socket lookup on the loopback");
+		return tap_done(&t);
+	}
+	err = np_termsock_start(&ts, false);
+	if (!tap_check(&t, !err, "the lookup loads and attaches to the "
+				 "namespace (%s)", strerror(-err)))
+		return tap_done(&t);
+	family_checks(&t, ts, 0, AF_INET, "IPv4");
+	family_checks(&t, ts, 1, AF_INET6, "IPv6");
+
+	/* A flood on one port: the lookup lets its budget through. */
+	r.address.family = AF_INET;
+	r.address.addr.v4.s_addr = htonl(INADDR_LOOPBACK);
+	np_termsock_open(ts, 0, &r, 40003, &fd);
+	fd = np_termsock_recv_fd(ts, 0);
+	c = client(AF_INET, 40003);
+	setsockopt(c, SOL_SOCKET, SO_SNDBUFFORCE, &(int){ 4 << 20 }, sizeof(int));
+	for (i = 0, sent = 0; i < 400; i++)
+		sent += send(c, "flood", 5, 0) == 5;
+	while (recv_one(fd, text, sizeof(text)) == 40003)
+		got++;
+	over = np_termsock_over_budget(ts);
+	tap_diag("%d sent, %d delivered, %llu over budget", sent, got,
+		 (unsigned long long)over);
+	/* The 400 may straddle two windows: at most two budgets. */
+	tap_check(&t, sent > 2 * NP_SIG_PORT_BURST &&
+			      got >= NP_SIG_PORT_BURST &&
+			      got <= 2 * NP_SIG_PORT_BURST &&
+			      over == (uint64_t)(sent - got),
+		  "a flood of %d on one port: its budget delivered, the rest "
+		  "dropped and counted", sent);
+
+	np_termsock_stop(ts);
+	tap_check(&t, refused(c), "stopped: the lookup is gone, the port closed");
+	close(c);
+	return tap_done(&t);
+}
