@@ -5,17 +5,20 @@
 # sockets; this runs the daemon itself on the topology of
 # tests/sip/topology.sh, the terminals' core ports on one socket per realm
 # (ctl/termsock.h):
-#   1. SCALE_TERMINALS terminals (default 100,000) register from lan1,
+#   1. SCALE_TERMINALS terminals (default 100,000) register from lan1 and lan2,
 #      each from its own UDP socket (sipp -t un), so each is its own NAT
 #      mapping at natproxyd; they hold their sockets and answer keepalives
 #      (sipp -oocsf) until the end; the core peer is a sipp registrar.
 #      A sipp process holds at most SCALE_PER_SIPP of them (default
-#      12,500: its open files are capped too), each from its own lan1
-#      address; the NAT maps at most 64k mappings to one destination, so
-#      the terminals are split over two pairs (two access addresses, two
-#      core addresses: a core address has 64k ports at most);
-#   2. SCALE_CALLS calls (default 10,000) from one more terminal, of a
-#      third pair (its core address holds the calls' relay ports), are set
+#      12,500: its open files are capped too), each from its own address;
+#      a NAT address has 64k ports and a core address too, so the
+#      terminals are split over two pairs, the first's behind NAT 1 (lan1),
+#      the second's behind NAT 2 (lan2). (Two NATs, not one: Linux's
+#      masquerade maps two sockets to the same port toward two
+#      destinations, which natproxyd, which knows a terminal by its
+#      mapping, would take for one terminal.)
+#   2. SCALE_CALLS calls (default 10,000) from one more terminal (lan0,
+#      no NAT), of a third pair (its core address holds the calls' relay ports), are set
 #      up and held; the core peer is now a sipp UAS;
 #   3. natproxyd's memory, file descriptors, state file and idle CPU over
 #      SCALE_IDLE_S seconds, with the keepalives it sent in each second
@@ -90,15 +93,18 @@ core_peer() {
 
 sip_topology_up || die "topology"
 # Three pairs: terminals on the first two, the calls on the third. The
-# proxy's extra addresses on acc0 and core0; lan1's terminals from one
-# address per sipp (a source address has 64k ports).
+# proxy's extra addresses on acc0 and core0; the terminals from one address
+# per sipp (a source address has 64k ports), of lan1 and lan2 in turn.
 ACC=(203.0.113.1 203.0.113.2 203.0.113.3) CORE=(198.51.100.1 198.51.100.3 198.51.100.4)
 for i in 1 2; do
 	in_ns proxy ip addr add "${ACC[i]}/24" dev acc0 || die "address ${ACC[i]}"
 	in_ns proxy ip addr add "${CORE[i]}/24" dev core0 || die "address ${CORE[i]}"
 done
+# sipp group g: from lan(1 + g % 2), address 192.168.(1 + g % 2).(100 + g),
+# to the access address of pair g % 2.
 for ((g = 0; g < SIPPS; g++)); do
-	in_ns lan1 ip addr add "192.168.1.$((100 + g))/24" dev eth0 || die "lan1 address"
+	in_ns lan$((1 + g % 2)) ip addr add "192.168.$((1 + g % 2)).$((100 + g))/24" dev eth0 ||
+		die "lan address"
 done
 limits="    # Thousands of terminals behind one NAT address and one caller with
     # thousands of calls: the per-source limits are for floods.
@@ -107,7 +113,9 @@ limits="    # Thousands of terminals behind one NAT address and one caller with
     max_terminals_per_address: 0
     max_calls_per_terminal: 0
     max_transactions_per_terminal: 0
-    unknown_signaling_rate: 0"
+    unknown_signaling_rate: 0
+    # The calls carry no media: held, not ended at the media timeout.
+    media_timeout: 3600"
 {
 	echo "realms:"
 	for i in 0 1 2; do
@@ -128,6 +136,7 @@ limits="    # Thousands of terminals behind one NAT address and one caller with
 		    interface: core0
 		    address: ${CORE[i]}
 		    $core_ports
+		    media_timeout: 3600
 		EOF
 	done
 	echo "pairs:"
@@ -141,9 +150,7 @@ LOG=$LOGS/natproxyd.log
 natproxyd_start "$LOG" build/natproxyd -c "$NP_RUN_DIR/natproxy.yaml" \
 	--state "$NP_RUN_DIR/state" || die "natproxyd did not start (see $LOG)"
 
-# 1. Terminals, each on its own socket, held (register.xml's pause): sipp
-# group g from lan1 address 192.168.1.(100 + g) to the access address of
-# pair g % 2.
+# 1. Terminals, each on its own socket, held (register.xml's pause).
 rss_kib() { awk '$1 == "VmRSS:" {print $2}' "/proc/$1/status"; }
 sleep 1
 rss_base=$(rss_kib "$NPD_PID")
@@ -156,10 +163,10 @@ for ((g = 0; g < SIPPS; g++)); do
 	left=$((left - n))
 	awk -v n="$n" -v g="$g" 'BEGIN { print "SEQUENTIAL"; for (i = 0; i < n; i++) printf "t%d_%d;\n", g, i }' \
 		>"$LOGS/terminals$g.csv"
-	sip_spawn lan1 timeout -k 5 $((HOLD_S + 60)) env -C "$LOGS" sipp -nostdin \
+	sip_spawn lan$((1 + g % 2)) timeout -k 5 $((HOLD_S + 60)) env -C "$LOGS" sipp -nostdin \
 		-sf "$BENCH/register.xml" -inf "$LOGS/terminals$g.csv" -key expires 3600 \
 		-key domain "$SIP_DOMAIN" -oocsf "$SIP_SCENARIOS/ooc_keepalive.xml" \
-		-t un -max_socket $((n + 100)) -i "192.168.1.$((100 + g))" -p 5060 \
+		-t un -max_socket $((n + 100)) -i "192.168.$((1 + g % 2)).$((100 + g))" -p 5060 \
 		-r 1000 -m "$n" -l "$n" -d $((HOLD_S * 1000)) \
 		-trace_err -error_file "$LOGS/terminals$g.err" \
 		"${ACC[g % 2]}:5060" >"$LOGS/terminals$g.out" 2>&1
@@ -175,15 +182,15 @@ log "terminals: $terms_only in ${t_reg} s, RSS $rss_terms KiB (at start $rss_bas
 # first, from the port it calls from: an unknown caller gets no core port
 # once half are taken.
 printf 'SEQUENTIAL\ncaller;\n' >"$LOGS/caller.csv"
-in_ns lan1 timeout 20 env -C "$LOGS" sipp -nostdin -sf "$BENCH/register.xml" \
+in_ns lan0 timeout 20 env -C "$LOGS" sipp -nostdin -sf "$BENCH/register.xml" \
 	-inf "$LOGS/caller.csv" -key expires 3600 -key domain "$SIP_DOMAIN" \
-	-i "$SIP_A_IP" -p 5070 -m 1 "${ACC[2]}:5060" >"$LOGS/caller.out" 2>&1 ||
+	-i "$SIP_C_IP" -p 5070 -m 1 "${ACC[2]}:5060" >"$LOGS/caller.out" 2>&1 ||
 	die "the caller did not register (see $LOGS/caller.out)"
 core_peer uas.xml
 t0=$(date +%s.%N)
-sip_spawn lan1 timeout -k 5 $((HOLD_S + 60)) env -C "$LOGS" sipp -nostdin \
+sip_spawn lan0 timeout -k 5 $((HOLD_S + 60)) env -C "$LOGS" sipp -nostdin \
 	-sf "$BENCH/uac.xml" -s far -key user caller -key domain "$SIP_DOMAIN" \
-	-i "$SIP_A_IP" -p 5070 -mi "$SIP_A_IP" -mp 16000 \
+	-i "$SIP_C_IP" -p 5070 -mi "$SIP_C_IP" -mp 16000 \
 	-r 500 -m "$CALLS" -l "$CALLS" -d $((HOLD_S * 1000)) \
 	-trace_err -error_file "$LOGS/calls.err" \
 	"${ACC[2]}:5060" >"$LOGS/calls.out" 2>&1
@@ -200,15 +207,25 @@ sleep 2
 while [ $((SECONDS - reg_began)) -lt $((2 * KEEPALIVE_S)) ]; do sleep 1; done
 pid_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 c0=$(pid_ticks "$NPD_PID") t0=$(date +%s.%N)
-ka_prev=$(gauge natproxy_keepalives_sent_total)
-ka_per_s=()
-for ((i = 0; i < IDLE_S; i++)); do
-	sleep 1
-	ka_now=$(gauge natproxy_keepalives_sent_total)
-	ka_per_s+=($((ka_now - ka_prev)))
-	ka_prev=$ka_now
-done
+sleep "$IDLE_S" # nothing asks natproxyd anything meanwhile
 c1=$(pid_ticks "$NPD_PID") t1=$(date +%s.%N)
+# Then the keepalives it sends in each second.
+# One reader, a read every second on the second: each delta is one tick's
+# keepalives (natproxyd sends them from its one-second tick).
+ka_list=$(in_ns proxy python3 -c '
+import sys, time, urllib.request
+def sent():
+    page = urllib.request.urlopen("http://127.0.0.1:9917/metrics", timeout=5).read().decode()
+    return int(sum(float(l.split()[-1]) for l in page.splitlines()
+                   if l.split(" ")[0] == "natproxy_keepalives_sent_total"))
+n, last, at, out = int(sys.argv[1]), sent(), time.monotonic(), []
+for i in range(n):
+    at += 1
+    time.sleep(max(0, at - time.monotonic()))
+    now = sent()
+    out.append(now - last)
+    last = now
+print(" ".join(map(str, out)))' "$IDLE_S")
 terms=$(gauge natproxy_terminals) calls=$(gauge natproxy_calls_active)
 cpu=$(echo "scale=2; 100 * ($c1 - $c0) / $(getconf CLK_TCK) / ($t1 - $t0)" | bc)
 rss=$(rss_kib "$NPD_PID")
@@ -217,7 +234,6 @@ socks=$(find "/proc/$NPD_PID/fd" -lname 'socket:*' | wc -l)
 state_b=$(cat "$NP_RUN_DIR/state" "$NP_RUN_DIR"/state.* 2>/dev/null | wc -c)
 ctl flows --json >"$LOGS/flows-before.json"
 flows_before=$(grep -c "^{" "$LOGS/flows-before.json")
-ka_list=$(IFS=' '; echo "${ka_per_s[*]}")
 log "at rest: $terms terminals, $calls calls, RSS $rss KiB, $fds fds ($socks sockets), state $state_b B, CPU $cpu% over ${IDLE_S} s, $flows_before flows; keepalives sent per second: $ka_list"
 
 # 4. kill -9 and a restart on the same state and pins.
@@ -263,7 +279,7 @@ cat >"$OUT/scale.json" <<-EOF
 	 "rss_per_call_b": $per_call, "rss_after_restart_kib": $rss2,
 	 "fds": $fds, "sockets": $socks, "state_bytes": $state_b,
 	 "idle_cpu_percent": $cpu, "idle_s": $IDLE_S,
-	 "keepalives_per_s": [$(IFS=,; echo "${ka_per_s[*]}")],
+	 "keepalives_per_s": [$(echo "$ka_list" | tr ' ' ',')],
 	 "flows": $flows_before, "flows_after_restart": $flows_after,
 	 "flows_same": "$flows_same", "restart_running_s": $t_up,
 	 "restart_ready_s": $t_ready}

@@ -1011,6 +1011,16 @@ static void drain_socket(struct daemon *d, size_t realm, uint16_t port)
 	}
 }
 
+/* The pairs' peers, exempt from the terminal ports' budget. */
+static void peers_sync(struct daemon *d)
+{
+	int err = d->terms ? np_termsock_peers(d->terms, &d->cfg) : 0;
+
+	if (err)
+		np_warn("cannot exempt the pairs' softswitches from the terminal "
+			"ports' budget: %s", strerror(-err));
+}
+
 static void reload_note(void *arg, bool warn, const char *text)
 {
 	(void)arg;
@@ -1107,6 +1117,7 @@ static void reload(struct daemon *d)
 	d->px.core.cfg = &d->cfg;
 	np_config_free(&old);
 	np_guard_configure(&d->maps, &d->cfg);
+	peers_sync(d);
 	for (i = old_realms; i < d->cfg.n_realms; i++)
 		d->px.core.ifindex[i] = if_nametoindex(d->cfg.realms[i].interface);
 	links_sync(d);
@@ -1590,6 +1601,8 @@ int main(int argc, char **argv)
 		np_warn("socket lookup not available (%s): every terminal's "
 			"core port gets a socket of its own (an open file "
 			"each)", strerror(-err));
+	else
+		peers_sync(&d);
 	err = setup_loop(&d);
 	/* Served from run() only; a port in use fails before XDP attaches. */
 	if (!err)

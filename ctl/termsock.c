@@ -344,6 +344,40 @@ int np_termsock_frame(struct np_termsock *ts, size_t realm, uint16_t port,
 	return 0;
 }
 
+static void peer_key(const struct np_sockaddr *a, struct np_term_peer_key *key)
+{
+	memset(key, 0, sizeof(*key));
+	key->family = a->family == AF_INET6 ? NP_AF_INET6 : NP_AF_INET;
+	memcpy(key->addr, &a->addr, a->family == AF_INET6 ? 16 : 4);
+}
+
+int np_termsock_peers(struct np_termsock *ts, const struct np_config *cfg)
+{
+	int fd = bpf_map__fd(ts->skel->maps.np_term_peers), err = 0;
+	struct np_term_peer_key key, next;
+	__u8 one = 1;
+	size_t i, k;
+
+	/* The old set goes first: a reload may have dropped a peer. */
+	while (!bpf_map_get_next_key(fd, NULL, &next))
+		if (bpf_map_delete_elem(fd, &next))
+			break;
+	for (i = 0; i < cfg->n_pairs; i++) {
+		const struct np_sockaddr *peers[] = { &cfg->pairs[i].softswitch,
+						      &cfg->pairs[i].call_agent,
+						      &cfg->pairs[i].mgc };
+
+		for (k = 0; k < sizeof(peers) / sizeof(peers[0]); k++) {
+			if (!peers[k]->family)
+				continue;
+			peer_key(peers[k], &key);
+			if (bpf_map_update_elem(fd, &key, &one, BPF_ANY))
+				err = -errno;
+		}
+	}
+	return err;
+}
+
 uint64_t np_termsock_over_budget(const struct np_termsock *ts)
 {
 	int ncpu = libbpf_num_possible_cpus();

@@ -58,6 +58,10 @@ int np_termsock_frame(struct np_termsock *ts, size_t realm, uint16_t port,
 		      int *fd, const void **frame, size_t *frame_len,
 		      struct sockaddr_storage *dst, socklen_t *dst_len);
 
+/* The pairs' peers of cfg (softswitch, call agent, MGC), whose datagrams
+ * no port's budget holds back; those of an earlier configuration go. */
+int np_termsock_peers(struct np_termsock *ts, const struct np_config *cfg);
+
 /* Datagrams the lookup dropped as over a port's budget, since the start. */
 uint64_t np_termsock_over_budget(const struct np_termsock *ts);
 

@@ -5,7 +5,7 @@
  * open port reaches the realm's socket, which reads the port it was for; a
  * port never opened or closed since answers as a closed port; what the raw
  * socket sends arrives from the terminal's port; a flood on one port stops
- * at its budget; IPv6 alike; the lookup goes with np_termsock_stop().
+ * at its budget, unless it comes from a pair's softswitch; IPv6 alike; the lookup goes with np_termsock_stop().
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -210,6 +210,20 @@ int main(void)
 			      over == (uint64_t)(sent - got),
 		  "a flood of %d on one port: its budget delivered, the rest "
 		  "dropped and counted", sent);
+
+	/* The same from the pair's softswitch: not held back. */
+	struct np_pair pair = { .softswitch = r.address };
+	struct np_config cfg = { .pairs = &pair, .n_pairs = 1 };
+
+	sleep_ms(300); /* a new window */
+	tap_check(&t, !np_termsock_peers(ts, &cfg), "the softswitch made a peer");
+	for (i = 0, sent = 0, got = 0; i < 400; i++)
+		sent += send(c, "flood", 5, 0) == 5;
+	while (recv_one(fd, text, sizeof(text)) == 40003)
+		got++;
+	tap_check(&t, got == sent && np_termsock_over_budget(ts) == over,
+		  "a flood of %d from the softswitch: every datagram delivered "
+		  "(%d), none over budget", sent, got);
 
 	np_termsock_stop(ts);
 	tap_check(&t, refused(c), "stopped: the lookup is gone, the port closed");
