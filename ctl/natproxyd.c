@@ -1347,6 +1347,7 @@ static char *metrics_page(void *arg, size_t *len)
 	m.charging_pending = d->charging.pending;
 	m.charging_failures = d->charging.failures;
 	m.guard_blocked = d->guard.blocked;
+	m.port_over_budget = np_termsock_over_budget(d->terms);
 	if (d->cluster)
 		cluster_metrics(d->cluster, d->cfg.cluster.n_shares > 0, &m);
 	page = np_metrics_render(&m, len);

@@ -258,6 +258,8 @@ check_eq "7: the flood lasted until A's call was over" yes "$flooding"
 over=$(grep -o '[0-9]* datagrams to terminals. core ports dropped' "$LOG" | awk '{n += $1} END {print n + 0}')
 check "7: the lookup dropped most of the flood over B's port's budget ($over)" \
 	test "$over" -gt 30000
+check_eq "7: the metric counts what the log said" "$over" \
+	"$(metric natproxy_terminal_port_over_budget_total)"
 check "7: natproxyd is still running" kill -0 "$NPD_PID"
 
 [ -n "${HOSTILE_KEEP:-}" ] && cp -r "$NP_RUN_DIR" /tmp/hostile-run
