@@ -49,8 +49,8 @@ CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Iinclude -Ictl -I$(BUILD) \
 BPF_CFLAGS = -O2 -g -target bpf -mcpu=v3 -Wall -Wextra -Werror \
 	-Iinclude -Ibpf -I/usr/include/$(shell $(CC) -dumpmachine) -MMD -MP
 
-BPF_OBJS := $(BUILD)/relay.bpf.o $(BUILD)/floors.bpf.o $(BUILD)/xdp_pass.bpf.o
-SKELS := $(BUILD)/relay.skel.h $(BUILD)/floors.skel.h
+BPF_OBJS := $(BUILD)/relay.bpf.o $(BUILD)/siglookup.bpf.o $(BUILD)/floors.bpf.o $(BUILD)/xdp_pass.bpf.o
+SKELS := $(BUILD)/relay.skel.h $(BUILD)/siglookup.skel.h $(BUILD)/floors.skel.h
 # The media benchmark (bench/media/): generator, sink and ceiling programs.
 MEDIA_BPF_OBJS := $(BUILD)/mb_gen.bpf.o $(BUILD)/mb_sink.bpf.o \
 	$(BUILD)/mb_ceiling.bpf.o

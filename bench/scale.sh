@@ -2,27 +2,36 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # State at scale in a real natproxyd (never CI): build/bench/statescale
 # drives 100,000 terminals through the proxy in one process, with no
-# sockets; this runs the daemon itself, with a core socket per terminal,
-# on the topology of tests/sip/topology.sh:
-#   1. SCALE_TERMINALS terminals (default 15,000) register from lan1, each
-#      from its own UDP socket (sipp -t un), so each is its own NAT
+# sockets; this runs the daemon itself on the topology of
+# tests/sip/topology.sh, the terminals' core ports on one socket per realm
+# (ctl/termsock.h):
+#   1. SCALE_TERMINALS terminals (default 100,000) register from lan1 and lan2,
+#      each from its own UDP socket (sipp -t un), so each is its own NAT
 #      mapping at natproxyd; they hold their sockets and answer keepalives
-#      (sipp -oocsf) until the end; the core peer is a sipp registrar;
-#   2. SCALE_CALLS calls (default 5,000) from one more terminal, registered,
-#      are set up and held; the core peer is now a sipp UAS;
-#   3. natproxyd's memory, file descriptors, state file and idle CPU
-#      (keepalives spread over the interval) over SCALE_IDLE_S seconds;
+#      (sipp -oocsf) until the end; the core peer is a sipp registrar.
+#      A sipp process holds at most SCALE_PER_SIPP of them (default
+#      12,500: its open files are capped too), each from its own address;
+#      a NAT address has 64k ports and a core address too, so the
+#      terminals are split over two pairs, the first's behind NAT 1 (lan1),
+#      the second's behind NAT 2 (lan2). (Two NATs, not one: Linux's
+#      masquerade maps two sockets to the same port toward two
+#      destinations, which natproxyd, which knows a terminal by its
+#      mapping, would take for one terminal.)
+#   2. SCALE_CALLS calls (default 10,000) from one more terminal (lan0,
+#      no NAT), of a third pair (its core address holds the calls' relay ports), are set
+#      up and held; the core peer is now a sipp UAS;
+#   3. natproxyd's memory, file descriptors, state file and idle CPU over
+#      SCALE_IDLE_S seconds, with the keepalives it sent in each second
+#      (spread over the interval, not in bursts);
 #   4. kill -9, and natproxyd started again on the same state and pins:
 #      how long until it has adopted every terminal and call, and whether
 #      the flows in the maps are the same.
-# The process' open-file limit (20,000 hard here, not raisable) caps the
-# terminals of one natproxyd and of one sipp: that is why 15,000.
 #
 #   bench/scale.sh OUTDIR
 #
 # Writes OUTDIR/scale.json and prints a table. Bounded: every sipp under
-# `timeout`, every wait bounded; about 2 minutes. Removes what it made on
-# exit (namespaces, pins, processes by PID).
+# `timeout`, every wait bounded; about 4 minutes at 100,000. Removes what it
+# made on exit (namespaces, pins, processes by PID).
 set -u
 
 cd "$(dirname "$0")/.."
@@ -33,10 +42,14 @@ for bin in build/natproxyd build/natproxyctl; do
 done
 command -v sipp >/dev/null || { echo "bench/scale.sh: sipp missing: run make bench-deps" >&2; exit 1; }
 
-TERMINALS=${SCALE_TERMINALS:-15000}
-CALLS=${SCALE_CALLS:-5000}
+TERMINALS=${SCALE_TERMINALS:-100000}
+CALLS=${SCALE_CALLS:-10000}
+PER_SIPP=${SCALE_PER_SIPP:-12500}
 IDLE_S=${SCALE_IDLE_S:-20}
-HOLD_S=120 # every terminal and call outlives the run
+KEEPALIVE_S=${SCALE_KEEPALIVE_S:-30}
+HOLD_S=${SCALE_HOLD_S:-300} # every terminal and call outlives the run
+SIPPS=$(((TERMINALS + PER_SIPP - 1) / PER_SIPP))
+[ "$SIPPS" -le 8 ] || { echo "bench/scale.sh: at most 8 sipp groups (SCALE_PER_SIPP)" >&2; exit 1; }
 
 export NP_RUN=npscale$$
 . tests/sip/topology.sh
@@ -79,81 +92,149 @@ core_peer() {
 }
 
 sip_topology_up || die "topology"
-# Relay ports for every call (each realm on its own address).
-PROXY_ACCESS_MEDIA=30000-59999 PROXY_CORE_MEDIA=40000-59999 \
-	proxy_config "$NP_RUN_DIR/natproxy.yaml" sip \
-	"    # Thousands of terminals behind one NAT address and one caller with
+# Three pairs: terminals on the first two, the calls on the third. The
+# proxy's extra addresses on acc0 and core0; the terminals from one address
+# per sipp (a source address has 64k ports), of lan1 and lan2 in turn.
+ACC=(203.0.113.1 203.0.113.2 203.0.113.3) CORE=(198.51.100.1 198.51.100.3 198.51.100.4)
+for i in 1 2; do
+	in_ns proxy ip addr add "${ACC[i]}/24" dev acc0 || die "address ${ACC[i]}"
+	in_ns proxy ip addr add "${CORE[i]}/24" dev core0 || die "address ${CORE[i]}"
+done
+# sipp group g: from lan(1 + g % 2), address 192.168.(1 + g % 2).(100 + g),
+# to the access address of pair g % 2.
+for ((g = 0; g < SIPPS; g++)); do
+	in_ns lan$((1 + g % 2)) ip addr add "192.168.$((1 + g % 2)).$((100 + g))/24" dev eth0 ||
+		die "lan address"
+done
+limits="    # Thousands of terminals behind one NAT address and one caller with
     # thousands of calls: the per-source limits are for floods.
     max_requests_per_address: 0
     max_requests_per_mapping: 0
     max_terminals_per_address: 0
     max_calls_per_terminal: 0
     max_transactions_per_terminal: 0
-    unknown_signaling_rate: 0" "" \
-	"keepalive:
-  method: options
-  interval: 60" "metrics:
-  listen: 127.0.0.1:9917"
-# A core port per terminal.
-sed -i 's/sip_ports: 20000-20999/sip_ports: 20000-39999/' "$NP_RUN_DIR/natproxy.yaml"
+    unknown_signaling_rate: 0
+    # The calls carry no media: held, not ended at the media timeout.
+    media_timeout: 3600"
+{
+	echo "realms:"
+	for i in 0 1 2; do
+		# Access: relay ports of the calls (the third pair's); core: a
+		# port per terminal, and the calls' relay ports on the third.
+		core_ports="sip_ports: 1024-64999
+    media_ports: 65000-65099"
+		[ "$i" = 2 ] && core_ports="sip_ports: 1024-1999
+    media_ports: 30000-59999"
+		cat <<-EOF
+		  - name: access$i
+		    interface: acc0
+		    address: ${ACC[i]}
+		    sip_port: 5060
+		    media_ports: 30000-59999
+		$limits
+		  - name: core$i
+		    interface: core0
+		    address: ${CORE[i]}
+		    $core_ports
+		    media_timeout: 3600
+		EOF
+	done
+	echo "pairs:"
+	for i in 0 1 2; do
+		printf '  - first: access%d\n    second: core%d\n    softswitch: %s:5060\n' "$i" "$i" "$SIP_KAM_IP"
+	done
+	printf 'keepalive:\n  method: options\n  interval: %d\nmetrics:\n  listen: 127.0.0.1:9917\n' "$KEEPALIVE_S"
+} >"$NP_RUN_DIR/natproxy.yaml"
 LOG=$LOGS/natproxyd.log
 : >"$LOG"
 natproxyd_start "$LOG" build/natproxyd -c "$NP_RUN_DIR/natproxy.yaml" \
 	--state "$NP_RUN_DIR/state" || die "natproxyd did not start (see $LOG)"
 
 # 1. Terminals, each on its own socket, held (register.xml's pause).
+rss_kib() { awk '$1 == "VmRSS:" {print $2}' "/proc/$1/status"; }
+sleep 1
+rss_base=$(rss_kib "$NPD_PID")
 core_peer registrar.xml
-awk -v n="$TERMINALS" 'BEGIN { print "SEQUENTIAL"; for (i = 0; i < n; i++) printf "t%d;\n", i }' \
-	>"$LOGS/terminals.csv"
 t0=$(date +%s.%N)
-sip_spawn lan1 timeout -k 5 $((HOLD_S + 60)) env -C "$LOGS" sipp -nostdin \
-	-sf "$BENCH/register.xml" -inf "$LOGS/terminals.csv" -key expires 3600 \
-	-key domain "$SIP_DOMAIN" -oocsf "$SIP_SCENARIOS/ooc_keepalive.xml" \
-	-t un -max_socket $((TERMINALS + 100)) -i "$SIP_A_IP" -p 5060 \
-	-r 2000 -m "$TERMINALS" -l "$TERMINALS" -d $((HOLD_S * 1000)) \
-	-trace_err -error_file "$LOGS/terminals.err" \
-	"$SIP_PROXY_ACC_IP:5060" >"$LOGS/terminals.out" 2>&1
-until_true 60 eval '[ "$(gauge natproxy_terminals 2>/dev/null)" -ge "$TERMINALS" ]' ||
+reg_began=$SECONDS
+left=$TERMINALS
+for ((g = 0; g < SIPPS; g++)); do
+	n=$((left < PER_SIPP ? left : PER_SIPP))
+	left=$((left - n))
+	awk -v n="$n" -v g="$g" 'BEGIN { print "SEQUENTIAL"; for (i = 0; i < n; i++) printf "t%d_%d;\n", g, i }' \
+		>"$LOGS/terminals$g.csv"
+	sip_spawn lan$((1 + g % 2)) timeout -k 5 $((HOLD_S + 60)) env -C "$LOGS" sipp -nostdin \
+		-sf "$BENCH/register.xml" -inf "$LOGS/terminals$g.csv" -key expires 3600 \
+		-key domain "$SIP_DOMAIN" -oocsf "$SIP_SCENARIOS/ooc_keepalive.xml" \
+		-t un -max_socket $((n + 100)) -i "192.168.$((1 + g % 2)).$((100 + g))" -p 5060 \
+		-r 1000 -m "$n" -l "$n" -d $((HOLD_S * 1000)) \
+		-trace_err -error_file "$LOGS/terminals$g.err" \
+		"${ACC[g % 2]}:5060" >"$LOGS/terminals$g.out" 2>&1
+done
+until_true 180 eval '[ "$(gauge natproxy_terminals 2>/dev/null)" -ge "$TERMINALS" ]' ||
 	log "only $(gauge natproxy_terminals) of $TERMINALS terminals registered"
 t_reg=$(echo "$(date +%s.%N) - $t0" | bc)
-log "terminals: $(gauge natproxy_terminals) in ${t_reg} s"
+terms_only=$(gauge natproxy_terminals)
+rss_terms=$(rss_kib "$NPD_PID")
+log "terminals: $terms_only in ${t_reg} s, RSS $rss_terms KiB (at start $rss_base)"
 
-# 2. Calls from one more terminal, held. It registers first, from the port
-# it calls from: an unknown caller gets no core port once half are taken.
+# 2. Calls from one more terminal, held, on the third pair. It registers
+# first, from the port it calls from: an unknown caller gets no core port
+# once half are taken.
 printf 'SEQUENTIAL\ncaller;\n' >"$LOGS/caller.csv"
-in_ns lan1 timeout 20 env -C "$LOGS" sipp -nostdin -sf "$BENCH/register.xml" \
+in_ns lan0 timeout 20 env -C "$LOGS" sipp -nostdin -sf "$BENCH/register.xml" \
 	-inf "$LOGS/caller.csv" -key expires 3600 -key domain "$SIP_DOMAIN" \
-	-i "$SIP_A_IP" -p 5070 -m 1 "$SIP_PROXY_ACC_IP:5060" >"$LOGS/caller.out" 2>&1 ||
+	-i "$SIP_C_IP" -p 5070 -m 1 "${ACC[2]}:5060" >"$LOGS/caller.out" 2>&1 ||
 	die "the caller did not register (see $LOGS/caller.out)"
 core_peer uas.xml
 t0=$(date +%s.%N)
-sip_spawn lan1 timeout -k 5 $((HOLD_S + 60)) env -C "$LOGS" sipp -nostdin \
+sip_spawn lan0 timeout -k 5 $((HOLD_S + 60)) env -C "$LOGS" sipp -nostdin \
 	-sf "$BENCH/uac.xml" -s far -key user caller -key domain "$SIP_DOMAIN" \
-	-i "$SIP_A_IP" -p 5070 -mi "$SIP_A_IP" -mp 16000 \
+	-i "$SIP_C_IP" -p 5070 -mi "$SIP_C_IP" -mp 16000 \
 	-r 500 -m "$CALLS" -l "$CALLS" -d $((HOLD_S * 1000)) \
 	-trace_err -error_file "$LOGS/calls.err" \
-	"$SIP_PROXY_ACC_IP:5060" >"$LOGS/calls.out" 2>&1
-until_true 60 eval '[ "$(gauge natproxy_calls_active 2>/dev/null)" -ge "$CALLS" ]' ||
+	"${ACC[2]}:5060" >"$LOGS/calls.out" 2>&1
+until_true 90 eval '[ "$(gauge natproxy_calls_active 2>/dev/null)" -ge "$CALLS" ]' ||
 	log "only $(gauge natproxy_calls_active) of $CALLS calls up"
 t_calls=$(echo "$(date +%s.%N) - $t0" | bc)
-log "calls: $(gauge natproxy_calls_active) in ${t_calls} s"
+rss_calls=$(rss_kib "$NPD_PID")
+log "calls: $(gauge natproxy_calls_active) in ${t_calls} s, RSS $rss_calls KiB"
 
-# 3. At rest: memory, descriptors, state, CPU.
+# 3. At rest: memory, descriptors, state, CPU, keepalives per second,
+# once every terminal is in its keepalive cycle (the first comes an
+# interval after the registration, at the terminal's phase in the next).
 sleep 2
+while [ $((SECONDS - reg_began)) -lt $((2 * KEEPALIVE_S)) ]; do sleep 1; done
 pid_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-rss_kib() { awk '$1 == "VmRSS:" {print $2}' "/proc/$1/status"; }
 c0=$(pid_ticks "$NPD_PID") t0=$(date +%s.%N)
-sleep "$IDLE_S"
+sleep "$IDLE_S" # nothing asks natproxyd anything meanwhile
 c1=$(pid_ticks "$NPD_PID") t1=$(date +%s.%N)
+# Then the keepalives it sends in each second.
+# One reader, a read every second on the second: each delta is one tick's
+# keepalives (natproxyd sends them from its one-second tick).
+ka_list=$(in_ns proxy python3 -c '
+import sys, time, urllib.request
+def sent():
+    page = urllib.request.urlopen("http://127.0.0.1:9917/metrics", timeout=5).read().decode()
+    return int(sum(float(l.split()[-1]) for l in page.splitlines()
+                   if l.split(" ")[0] == "natproxy_keepalives_sent_total"))
+n, last, at, out = int(sys.argv[1]), sent(), time.monotonic(), []
+for i in range(n):
+    at += 1
+    time.sleep(max(0, at - time.monotonic()))
+    now = sent()
+    out.append(now - last)
+    last = now
+print(" ".join(map(str, out)))' "$IDLE_S")
 terms=$(gauge natproxy_terminals) calls=$(gauge natproxy_calls_active)
 cpu=$(echo "scale=2; 100 * ($c1 - $c0) / $(getconf CLK_TCK) / ($t1 - $t0)" | bc)
 rss=$(rss_kib "$NPD_PID")
 fds=$(ls "/proc/$NPD_PID/fd" | wc -l)
+socks=$(find "/proc/$NPD_PID/fd" -lname 'socket:*' | wc -l)
 state_b=$(cat "$NP_RUN_DIR/state" "$NP_RUN_DIR"/state.* 2>/dev/null | wc -c)
 ctl flows --json >"$LOGS/flows-before.json"
 flows_before=$(grep -c "^{" "$LOGS/flows-before.json")
-ka=$(grep -c 'OPTIONS' "$LOGS/terminals.out" 2>/dev/null || true)
-log "at rest: $terms terminals, $calls calls, RSS $rss KiB, $fds fds, state $state_b B, CPU $cpu% over ${IDLE_S} s, $flows_before flows"
+log "at rest: $terms terminals, $calls calls, RSS $rss KiB, $fds fds ($socks sockets), state $state_b B, CPU $cpu% over ${IDLE_S} s, $flows_before flows; keepalives sent per second: $ka_list"
 
 # 4. kill -9 and a restart on the same state and pins.
 kill -9 "$NPD_PID"
@@ -164,19 +245,39 @@ natproxyd_start "$LOG" build/natproxyd -c "$NP_RUN_DIR/natproxy.yaml" \
 	--state "$NP_RUN_DIR/state" || die "natproxyd did not start again (see $LOG)"
 t_up=$(echo "$(date +%s.%N) - $t0" | bc)
 adopted=$(grep 'adopted' "$LOG" | tail -1)
-until_true 10 eval '[ "$(gauge natproxy_terminals 2>/dev/null)" -ge "$terms" ]'
+until_true 30 eval '[ "$(gauge natproxy_terminals 2>/dev/null)" -ge "$terms" ]'
 t_ready=$(echo "$(date +%s.%N) - $t0" | bc)
 ctl flows --json >"$LOGS/flows-after.json"
 flows_after=$(grep -c "^{" "$LOGS/flows-after.json")
+# The same flows: every field but the counters, which media may move.
+flows_same=$(python3 -c '
+import json, sys
+def flows(path):
+    out = set()
+    for line in open(path):
+        if line.startswith("{"):
+            f = json.loads(line)
+            out.add(json.dumps({k: v for k, v in f.items()
+                                if not isinstance(v, (int, float)) or k.endswith("port")},
+                               sort_keys=True))
+    return out
+print("yes" if flows(sys.argv[1]) == flows(sys.argv[2]) else "no")' \
+	"$LOGS/flows-before.json" "$LOGS/flows-after.json")
 rss2=$(rss_kib "$NPD_PID")
-log "restart: running in $t_up s, $(gauge natproxy_terminals) terminals answered by status in $t_ready s; $adopted; flows $flows_before -> $flows_after"
+log "restart: running in $t_up s, $(gauge natproxy_terminals) terminals answered by status in $t_ready s; $adopted; flows $flows_before -> $flows_after (same: $flows_same)"
 
-per_term=$((rss * 1024 / (terms + 1)))
+per_term=$(((rss_terms - rss_base) * 1024 / (terms_only + 1)))
+per_call=$(((rss_calls - rss_terms) * 1024 / (calls + 1)))
 cat >"$OUT/scale.json" <<-EOF
 	{"terminals": $terms, "calls": $calls, "register_s": $t_reg, "calls_s": $t_calls,
-	 "rss_kib": $rss, "rss_after_restart_kib": $rss2, "fds": $fds, "state_bytes": $state_b,
-	 "idle_cpu_percent": $cpu, "idle_s": $IDLE_S, "flows": $flows_before,
-	 "flows_after_restart": $flows_after, "restart_running_s": $t_up,
+	 "rss_kib": $rss, "rss_start_kib": $rss_base, "rss_terminals_kib": $rss_terms,
+	 "rss_calls_kib": $rss_calls, "rss_per_terminal_b": $per_term,
+	 "rss_per_call_b": $per_call, "rss_after_restart_kib": $rss2,
+	 "fds": $fds, "sockets": $socks, "state_bytes": $state_b,
+	 "idle_cpu_percent": $cpu, "idle_s": $IDLE_S,
+	 "keepalives_per_s": [$(echo "$ka_list" | tr ' ' ',')],
+	 "flows": $flows_before, "flows_after_restart": $flows_after,
+	 "flows_same": "$flows_same", "restart_running_s": $t_up,
 	 "restart_ready_s": $t_ready}
 EOF
 cat <<-EOF
@@ -184,10 +285,11 @@ cat <<-EOF
 	|---|---|
 	| terminals registered (own NAT mapping each) | $terms in $t_reg s |
 	| calls held | $calls (set up in $t_calls s), $flows_before flows |
-	| memory (RSS) | $((rss / 1024)) MiB, about $per_term B a terminal all in |
-	| file descriptors | $fds |
+	| memory (RSS) | $((rss / 1024)) MiB: $((rss_base / 1024)) MiB at start, $per_term B a terminal, $per_call B a call |
+	| file descriptors | $fds ($socks sockets) |
 	| state file and journal | $state_b B |
-	| CPU at rest, keepalives every 60 s | $cpu% of a CPU |
+	| CPU at rest, keepalives every $KEEPALIVE_S s | $cpu% of a CPU |
+	| keepalives sent, each second of $IDLE_S | $ka_list |
 	| restart after kill -9: running / all adopted | $t_up s / $t_ready s |
-	| flows in the maps before / after the restart | $flows_before / $flows_after |
+	| flows in the maps before / after the restart (the same) | $flows_before / $flows_after ($flows_same) |
 EOF

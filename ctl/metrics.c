@@ -409,6 +409,11 @@ static void render_media(FILE *f, const struct np_metrics *m)
 	     "sources' rate.");
 	sample(f, "natproxy_signaling_guard_known_sources", NULL, NULL, NULL,
 	       NULL, m->guard_known);
+	head(f, "natproxy_terminal_port_over_budget_total", "counter",
+	     "Datagrams to terminals' core ports dropped at the socket lookup "
+	     "over a port's budget (not from a pair's peer).");
+	sample(f, "natproxy_terminal_port_over_budget_total", NULL, NULL, NULL,
+	       NULL, m->port_over_budget);
 	if (m->have_verdicts) {
 		head(f, "natproxy_signaling_dropped_total", "counter",
 		     "Signaling datagrams dropped for their source: in XDP "

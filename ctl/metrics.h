@@ -84,6 +84,9 @@ struct np_metrics {
 	/* The signaling guard (bpf/guard.h): blocks running in XDP (as of
 	 * the last sweep) and mappings it knows. */
 	uint64_t guard_blocked, guard_known;
+	/* Datagrams the socket lookup dropped over a terminal port's budget
+	 * (bpf/siglookup.bpf.c). */
+	uint64_t port_over_budget;
 	bool have_cluster;
 	struct np_metrics_cluster cluster;
 };

@@ -48,9 +48,9 @@
 #include "reload.h"
 #include "sip/sipmsg.h"
 #include "state.h"
+#include "termsock.h"
 
 #define PORTS 65536
-#define SIP_SOCKBUF (1 << 20) /* bytes: a SIP socket's receive and send buffers (doubled by the kernel) */
 
 struct daemon {
 	struct np_config cfg;
@@ -64,6 +64,10 @@ struct daemon {
 	struct np_state_owner owner; /* ours, recorded in the state file */
 	struct np_journal journal; /* beside it: what each save changed */
 	int **socks; /* [realm][port] -> fd, -1 when closed */
+	/* The terminals' core ports on a socket per realm (termsock.h);
+	 * NULL: a socket each, in socks. */
+	struct np_termsock *terms;
+	uint64_t over_budget; /* np_termsock_over_budget(), as last said */
 	/* Interfaces this process attached XDP to: a start that fails
 	 * detaches them (and only them) again. */
 	char attached[NP_MAX_IFACES][IF_NAMESIZE];
@@ -170,7 +174,7 @@ static int sock_bind(struct daemon *d, const struct np_realm *r, size_t realm,
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct sockaddr_storage ss;
 	socklen_t len;
-	int fd, one = 1, bufsize = SIP_SOCKBUF, err;
+	int fd, one = 1, err;
 
 	if (!d->socks[realm]) {
 		d->socks[realm] = malloc(PORTS * sizeof(int));
@@ -187,33 +191,7 @@ static int sock_bind(struct daemon *d, const struct np_realm *r, size_t realm,
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	/* A cluster node's addresses are virtual (keepalived moves them):
 	 * a standby binds them before they are here. */
-	if (np_cluster_on(&d->cfg.cluster))
-		setsockopt(fd, r->address.family == AF_INET6 ? IPPROTO_IPV6 :
-							       IPPROTO_IP,
-			   r->address.family == AF_INET6 ? IPV6_FREEBIND :
-							   IP_FREEBIND,
-			   &one, sizeof(one));
-	/* One thread reads every SIP socket: a burst (or a moment without
-	 * the CPU) must wait in the socket, not be dropped by the kernel.
-	 * The default (net.core.rmem_default, 208 KiB) holds about a hundred
-	 * datagrams; past net.core.rmem_max only root may go (FORCE). */
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bufsize, sizeof(bufsize)))
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bufsize, sizeof(bufsize));
-	/* Answers to on-link sources that never answer ARP (spoofed ones)
-	 * wait in the neighbour queue, charged to this socket, for seconds:
-	 * with the default buffer a flood of them leaves no room to answer
-	 * a real terminal (EAGAIN). */
-	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bufsize, sizeof(bufsize)))
-		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bufsize, sizeof(bufsize));
-	if (r->sip_dscp >= 0) {
-		int tos = r->sip_dscp << 2;
-
-		if (r->address.family == AF_INET6)
-			setsockopt(fd, IPPROTO_IPV6, IPV6_TCLASS, &tos,
-				   sizeof(tos));
-		else
-			setsockopt(fd, IPPROTO_IP, IP_TOS, &tos, sizeof(tos));
-	}
+	np_sigsock_options(fd, r, np_cluster_on(&d->cfg.cluster));
 	local.port = port;
 	len = np_sockaddr_to(&local, &ss);
 	ev.data.u64 = ((uint64_t)realm << 16) | port;
@@ -241,11 +219,26 @@ static void access_ports(const struct np_pair *p, const struct np_realm *r,
 	ports[2] = p->mgc.family ? r->h248_port : 0;
 }
 
+/* A terminal's core port: on the realm's shared socket, or one of its own
+ * without socket lookup. */
 static int sock_open(void *ctx, size_t realm, uint16_t port)
 {
 	struct daemon *d = ctx;
+	const struct np_realm *r = &d->cfg.realms[realm];
+	struct epoll_event ev = { .events = EPOLLIN,
+				  .data.u64 = (uint64_t)realm << 16 };
+	int err, fd;
 
-	return sock_bind(d, &d->cfg.realms[realm], realm, port);
+	if (!np_termsock_serves(d->terms, realm))
+		return sock_bind(d, r, realm, port);
+	err = np_termsock_open(d->terms, realm, r, port, &fd);
+	if (err)
+		np_err("cannot open SIP port %u on realm '%s': %s", port,
+		       r->name, strerror(-err));
+	else if (fd >= 0 && epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev))
+		np_err("cannot watch realm '%s''s shared SIP socket: %s",
+		       r->name, strerror(errno));
+	return err;
 }
 
 static void sends_flush(struct daemon *d);
@@ -254,6 +247,11 @@ static void sock_close(void *ctx, size_t realm, uint16_t port)
 {
 	struct daemon *d = ctx;
 
+	if (np_termsock_is_open(d->terms, realm, port)) {
+		sends_flush(d); /* what it has to send first */
+		np_termsock_close(d->terms, realm, port);
+		return;
+	}
 	if (!d->socks[realm] || d->socks[realm][port] < 0)
 		return;
 	sends_flush(d); /* what it has to send first */
@@ -331,11 +329,22 @@ static int sock_send(void *ctx, size_t realm, uint16_t from_port,
 {
 	struct daemon *d = ctx;
 	struct sockaddr_storage ss;
-	socklen_t sl = np_sockaddr_to(to, &ss);
+	socklen_t sl;
 	int fd = d->socks[realm] ? d->socks[realm][from_port] : -1, q;
 
-	if (fd < 0)
-		return -EBADF;
+	if (fd >= 0) {
+		sl = np_sockaddr_to(to, &ss);
+	} else {
+		/* The realm's raw socket, the UDP header ours. */
+		const void *frame;
+		int err = np_termsock_frame(d->terms, realm, from_port, to,
+					    buf, len, &fd, &frame, &len, &ss,
+					    &sl);
+
+		if (err)
+			return err;
+		buf = frame;
+	}
 	/* A scale-out node: nothing leaves from a share it does not act for
 	 * (the flush below asks again, for the node as a whole). */
 	if (d->cluster && !np_cluster_acting_realm(d->cluster, realm)) {
@@ -929,23 +938,36 @@ static int save_state_due(struct daemon *d)
  * A socket is read in bounded batches (recvmmsg): at most DRAIN_BATCHES of
  * DRAIN_BATCH datagrams per wake-up, then the loop moves on, so a flooded
  * access socket cannot starve the terminals' core sockets or the tick
- * (epoll is level-triggered: what is left is read at the next turn). With
- * SIP_SOCKBUF, that is 256 datagrams per socket per turn.
+ * (epoll is level-triggered: what is left is read at the next turn). That
+ * is 256 datagrams per socket per turn. Port 0 is the realm's shared
+ * socket (termsock.h): each datagram says which port it was for, and one
+ * for a port closed since it came is dropped, as a socket's queue is when
+ * it closes.
  */
 #define DRAIN_BATCH 32
 #define DRAIN_BATCHES 8
+
+static int socket_fd(const struct daemon *d, size_t realm, uint16_t port)
+{
+	if (!port)
+		return np_termsock_recv_fd(d->terms, realm);
+	return d->socks[realm] ? d->socks[realm][port] : -1;
+}
 
 static void drain_socket(struct daemon *d, size_t realm, uint16_t port)
 {
 	static char bufs[DRAIN_BATCH][65536];
 	static struct sockaddr_storage from[DRAIN_BATCH];
+	/* IP_ORIGDSTADDR or IPV6_ORIGDSTADDR */
+	static char cmsgs[DRAIN_BATCH][CMSG_SPACE(sizeof(struct sockaddr_in6))];
 	struct mmsghdr msgs[DRAIN_BATCH];
 	struct iovec iov[DRAIN_BATCH];
 	struct np_sockaddr src;
+	uint16_t to;
 	int fd, n, i, round;
 
 	for (round = 0; round < DRAIN_BATCHES; round++) {
-		fd = d->socks[realm] ? d->socks[realm][port] : -1;
+		fd = socket_fd(d, realm, port);
 		if (fd < 0)
 			return;
 		memset(msgs, 0, sizeof(msgs));
@@ -956,6 +978,10 @@ static void drain_socket(struct daemon *d, size_t realm, uint16_t port)
 			msgs[i].msg_hdr.msg_iovlen = 1;
 			msgs[i].msg_hdr.msg_name = &from[i];
 			msgs[i].msg_hdr.msg_namelen = sizeof(from[i]);
+			if (!port) {
+				msgs[i].msg_hdr.msg_control = cmsgs[i];
+				msgs[i].msg_hdr.msg_controllen = sizeof(cmsgs[i]);
+			}
 		}
 		n = recvmmsg(fd, msgs, DRAIN_BATCH, MSG_DONTWAIT, NULL);
 		if (n <= 0)
@@ -966,12 +992,16 @@ static void drain_socket(struct daemon *d, size_t realm, uint16_t port)
 				np_cluster_dropped_input(d->cluster, realm);
 				continue;
 			}
+			to = port ? port :
+				    np_termsock_dst_port(&msgs[i].msg_hdr);
+			if (!port && !np_termsock_is_open(d->terms, realm, to))
+				continue;
 			bufs[i][msgs[i].msg_len] = '\0';
 			np_sockaddr_from(&from[i], &src);
-			np_proxy_input(&d->px, realm, port, &src, bufs[i],
+			np_proxy_input(&d->px, realm, to, &src, bufs[i],
 				       msgs[i].msg_len, monotonic_now());
 			/* The datagram may have closed this socket. */
-			if (!d->socks[realm] || d->socks[realm][port] != fd)
+			if (socket_fd(d, realm, port) != fd)
 				return;
 		}
 		/* Answers to this batch leave before the next is read. */
@@ -979,6 +1009,16 @@ static void drain_socket(struct daemon *d, size_t realm, uint16_t port)
 		if (n < DRAIN_BATCH)
 			return;
 	}
+}
+
+/* The pairs' peers, exempt from the terminal ports' budget. */
+static void peers_sync(struct daemon *d)
+{
+	int err = d->terms ? np_termsock_peers(d->terms, &d->cfg) : 0;
+
+	if (err)
+		np_warn("cannot exempt the pairs' softswitches from the terminal "
+			"ports' budget: %s", strerror(-err));
 }
 
 static void reload_note(void *arg, bool warn, const char *text)
@@ -1077,6 +1117,7 @@ static void reload(struct daemon *d)
 	d->px.core.cfg = &d->cfg;
 	np_config_free(&old);
 	np_guard_configure(&d->maps, &d->cfg);
+	peers_sync(d);
 	for (i = old_realms; i < d->cfg.n_realms; i++)
 		d->px.core.ifindex[i] = if_nametoindex(d->cfg.realms[i].interface);
 	links_sync(d);
@@ -1110,6 +1151,19 @@ static void metrics_read_done(struct daemon *d)
 	d->metrics_media = media;
 	d->metrics_media_n = d->cfg.n_realms;
 	np_metrics_http_ready(d->metrics, done);
+}
+
+/* Datagrams the socket lookup dropped as over a port's budget: said once
+ * a tick while it goes on (siglookup.h). */
+static void over_budget_said(struct daemon *d)
+{
+	uint64_t n = np_termsock_over_budget(d->terms);
+
+	if (n > d->over_budget)
+		np_warn("%llu datagrams to terminals' core ports dropped in "
+			"the last second: over a port's budget (a flood)",
+			(unsigned long long)(n - d->over_budget));
+	d->over_budget = n;
 }
 
 static int run(struct daemon *d)
@@ -1160,6 +1214,7 @@ static int run(struct daemon *d)
 						np_cluster_tick(d->cluster,
 								monotonic_now());
 					np_charging_tick(&d->charging);
+					over_budget_said(d);
 				}
 			} else if (tag == TAG_EVENTS) {
 				ring_buffer__consume(d->events);
@@ -1292,6 +1347,7 @@ static char *metrics_page(void *arg, size_t *len)
 	m.charging_pending = d->charging.pending;
 	m.charging_failures = d->charging.failures;
 	m.guard_blocked = d->guard.blocked;
+	m.port_over_budget = np_termsock_over_budget(d->terms);
 	if (d->cluster)
 		cluster_metrics(d->cluster, d->cfg.cluster.n_shares > 0, &m);
 	page = np_metrics_render(&m, len);
@@ -1541,6 +1597,13 @@ int main(int argc, char **argv)
 	d.socks = calloc(d.cfg.n_realms, sizeof(*d.socks));
 	if (!d.socks)
 		goto out;
+	err = np_termsock_start(&d.terms, np_cluster_on(&d.cfg.cluster));
+	if (err)
+		np_warn("socket lookup not available (%s): every terminal's "
+			"core port gets a socket of its own (an open file "
+			"each)", strerror(-err));
+	else
+		peers_sync(&d);
 	err = setup_loop(&d);
 	/* Served from run() only; a port in use fails before XDP attaches. */
 	if (!err)
@@ -1585,7 +1648,8 @@ int main(int argc, char **argv)
 		access_ports(&d.cfg.pairs[i], &d.cfg.realms[first], ports);
 		for (k = 0, err = 0; k < ACCESS_PORTS && !err; k++)
 			if (ports[k])
-				err = sock_open(&d, first, ports[k]);
+				err = sock_bind(&d, &d.cfg.realms[first], first,
+						ports[k]);
 		if (err)
 			goto out;
 	}
@@ -1659,6 +1723,7 @@ out:
 		free(d.socks[i]);
 	}
 	free(d.socks);
+	np_termsock_stop(d.terms);
 	np_metrics_http_stop(d.metrics);
 	np_metrics_read_stop(d.metrics_read);
 	ring_buffer__free(d.events);

@@ -14,7 +14,9 @@
 # subscriber, registers again and calls. Then sources from several addresses
 # of one /24 flood together: the /24 is blocked in XDP (natproxyctl blocks),
 # A in it still registers and calls, and natproxyctl unblock lets a new
-# address of it in again.
+# address of it in again. And from the core network, a stranger floods one
+# terminal's core port: its budget holds the flood back (bpf/siglookup.bpf.c)
+# and A's call, whose signaling shares the core realm's socket, completes.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/tap.sh
@@ -234,5 +236,31 @@ out=$(probe 5)
 diag "6: after the unblock, the probe's answer: $out"
 check "6: the new address's REGISTER is answered ($out)" \
 	eval '[[ $out == "SIP/2.0 "* ]]'
+# --- 7: a flood on one terminal's core port, from the core network ------------
+# B registers; a stranger on the core network (not the softswitch) sends
+# junk to B's core port. Every terminal port of the realm shares one socket
+# (ctl/termsock.h): the lookup lets a port's budget through and drops the
+# rest, so A's call, whose requests and answers reach A's core port, goes
+# on.
+check "7: B registers through NAT 2" \
+	sipp_run lan2 reg-b7 register -i "$SIP_B_IP" -p 5060 -key user b -key expires 300 "$SIP_PROXY_ACC_IP:5060"
+b_port=$(kamailio_contacts b | sed -n 's/^sip:b@[0-9.]*:\([0-9]*\).*/\1/p' | head -1)
+FLOOD_FROM=$SIP_CORE_UA_IP in_ns core /usr/bin/python3 tests/lib/flood.py junk \
+	"$SIP_PROXY_CORE_IP" "${b_port:-1}" 100000 20000 >"$NP_RUN_DIR/core-flood.out" &
+CORE_FLOOD=$!
+check "7: during a flood of B's core port ($b_port) from $SIP_CORE_UA_IP, A's call completes" call_a call-7
+flooding=no
+kill -0 "$CORE_FLOOD" 2>/dev/null && flooding=yes
+wait "$CORE_FLOOD"
+sleep 1.5 # the tick that says the last second's drops
+diag "7: core flood: sent, rate: $(cat "$NP_RUN_DIR/core-flood.out"); still flooding after A's call: $flooding"
+check_eq "7: the flood lasted until A's call was over" yes "$flooding"
+over=$(grep -o '[0-9]* datagrams to terminals. core ports dropped' "$LOG" | awk '{n += $1} END {print n + 0}')
+check "7: the lookup dropped most of the flood over B's port's budget ($over)" \
+	test "$over" -gt 30000
+check_eq "7: the metric counts what the log said" "$over" \
+	"$(metric natproxy_terminal_port_over_budget_total)"
+check "7: natproxyd is still running" kill -0 "$NPD_PID"
+
 [ -n "${HOSTILE_KEEP:-}" ] && cp -r "$NP_RUN_DIR" /tmp/hostile-run
 tap_done

@@ -40,6 +40,14 @@ keepalive:
 EOF
 
 ctl() { in_ns proxy build/natproxyctl --pin-dir "$NP_PIN_DIR" "$@"; }
+# lookup_links: sk_lookup links attached to the proxy's namespace.
+lookup_links() {
+	local ino
+	ino=$(in_ns proxy stat -L -c %i /proc/self/ns/net)
+	bpftool -j link show | /usr/bin/python3 -c 'import json,sys
+print(sum(1 for l in json.load(sys.stdin) if l.get("type") == "netns" and
+          l.get("netns_ino") == int(sys.argv[1]) and l.get("attach_type") == "sk_lookup"))' "$ino"
+}
 # rtp_count FILE SRC DST DPORT: valid packets SRC -> DST:DPORT in a capture.
 rtp_count() {
 	tests/lib/pcap_udp.py "$1" |
@@ -129,6 +137,17 @@ check "A re-registers" \
 	sipp_run lan1 reg-a3 register -i 192.168.1.10 -p 5060 -key user a -key expires 60 203.0.113.1:5060
 check "A and B have distinct core addresses at Kamailio" \
 	test "$(kamailio_contacts a)" != "$(kamailio_contacts b)"
+
+# --- the terminals' core ports: one socket per realm (ctl/termsock.h) ---------
+a_port=$(kamailio_contacts a | sed -n 's/^sip:a@[0-9.]*:\([0-9]*\).*/\1/p' | head -1)
+check "A's core port ($a_port) has no socket of its own: the realm's shared one serves it" \
+	bash -c "[ -n '$a_port' ] && ! ip netns exec $NP_RUN-proxy ss -Huan 'sport = :$a_port' | grep -q ."
+check "natproxyd's socket lookup is attached to its namespace by a link it owns" \
+	test "$(lookup_links)" = 1
+# Larger than the links' MTU (1500): it leaves the core port fragmented,
+# Kamailio's answer (a challenge) comes back to the core port and to C.
+check "a 4000-byte REGISTER leaves a new terminal's core port and is answered through it" \
+	in_ns lan1 /usr/bin/python3 tests/lib/sip_probe.py 192.168.1.10:5070 203.0.113.1:5060 5 4000
 sipp_spawn lan2 uas-b uas -i 192.168.2.10 -p 5060 -mi 192.168.2.10 -mp 6002
 UASB=$SIP_LAST_PID
 check "call A -> B (both behind NATs, the same Call-ID passing twice) completes" \
@@ -188,5 +207,6 @@ check "and logs it" grep -q 'malformed SIP' "$LOG"
 
 sip_stop "$NPD_PID"
 check "natproxyd stops cleanly on SIGTERM" grep -q 'shutting down' "$LOG"
+check_eq "and its socket lookup link went with it" 0 "$(lookup_links)"
 check_eq "no flow is left in the maps" 0 "$(ctl flows --json | wc -l)"
 tap_done

@@ -13,7 +13,8 @@ NET16, e.g. 198.18, STREAMS addresses of that /16 instead, which the test
 routes: answers to on-link sources wait for ARP and fill the proxy's
 socket buffer, which real spoofed sources beyond a router do not). COUNT
 datagrams at about RATE a second; never runs longer than COUNT/RATE + 5 s.
-Prints how many were sent and the rate reached."""
+FLOOD_FROM=ADDR in the environment sends from that address (else the
+route's). Prints how many were sent and the rate reached."""
 import os
 import socket
 import struct
@@ -88,6 +89,8 @@ def main():
         net = sys.argv[7] if len(sys.argv) > 7 else None
         return spoof(dst, dport, count, rate, streams, net)
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    if os.environ.get("FLOOD_FROM"):
+        s.bind((os.environ["FLOOD_FROM"], 0))
     s.connect((dst, dport))
     ip, port = s.getsockname()
     body = sdp(ip, streams)
