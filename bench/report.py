@@ -284,6 +284,8 @@ def main():
         if calls:
             print(f"natproxy's flows for the first {calls.get('calls_up')} streams come from "
                   f"real SIP calls through natproxyd and Kamailio; the rest are bulk flows")
+        if media.get("order"):
+            print(f"natproxy's streams sent in {media['order']} order (bench/media.sh MB_ORDER)")
         for n, sc in media.get("scales", {}).items():
             npx, rte, cei = (sc.get(k) or {} for k in ("natproxy", "rtpengine", "ceiling"))
             a, b, c = (x.get("zero_loss_pps") for x in (npx, rte, cei))
@@ -304,6 +306,11 @@ def main():
                       f"running generator, relay and sink saturated")
             if cei.get("zero_loss_limited_by_generator"):
                 print(f"  ceiling at {int(n):,} streams: likewise")
+            if npx.get("trials_alternate_with") and cei.get("cpu_baseline_s_per_mpkt"):
+                print(f"  natproxy and the ceiling side by side, trials taking turns; "
+                      f"generator and sink alone (a gauge of how busy the machine was): "
+                      f"{npx.get('cpu_baseline_s_per_mpkt', 0):.3f} and "
+                      f"{cei['cpu_baseline_s_per_mpkt']:.3f} CPU s per Mpkt")
     if seconds is not None:
         print(f"bench run time: {seconds:.0f} s")
 
