@@ -1365,16 +1365,17 @@ static int lane_write(const struct lane *l, unsigned int new_rounds,
 	return 0;
 }
 
-/* A trial of lane L (the relay, or the baseline sink with BASELINE). */
+/* A trial of lane L, COUNT frames (the relay, or the baseline sink with
+ * BASELINE). */
 static int lane_trial(struct bench *b, struct lane *l, double rate,
-		      double trial_s, __u32 batch, bool latency, bool baseline,
+		      __u64 count, __u32 batch, bool latency, bool baseline,
 		      struct trial *t)
 {
 	int err;
 
 	b->lane = l;
 	b->baseline = baseline;
-	err = run_trial(b, rate, (__u64)(rate * trial_s), batch, latency, t);
+	err = run_trial(b, rate, count, batch, latency, t);
 	b->baseline = false;
 	return err;
 }
@@ -1615,9 +1616,8 @@ static int cmd_run(int argc, char **argv)
 	 */
 	for (i = 0; i < nlanes; i++) {
 		l = &lanes[i];
-		if (lane_trial(&b, l, new_pps,
-			       l->nstreams * (double)new_rounds / new_pps, 1,
-			       false, false, &l->newt))
+		if (lane_trial(&b, l, new_pps, (__u64)l->nstreams * new_rounds,
+			       1, false, false, &l->newt))
 			goto out;
 	}
 	if (fixed_pps > 0) {
@@ -1639,8 +1639,8 @@ static int cmd_run(int argc, char **argv)
 			if (!r)
 				continue;
 			busy = true;
-			if (lane_trial(&b, &lanes[i], r, trial_s, 64, false,
-				       false, &s->tr[s->ntr++]))
+			if (lane_trial(&b, &lanes[i], r, (__u64)(r * trial_s),
+				       64, false, false, &s->tr[s->ntr++]))
 				goto out;
 			search_took(s);
 		}
@@ -1648,7 +1648,8 @@ static int cmd_run(int argc, char **argv)
 
 	/* Latency at a moderate rate, one frame per batch. */
 	for (i = 0; i < nlanes; i++)
-		if (lane_trial(&b, &lanes[i], lat_pps, trial_s, 1, true, false,
+		if (lane_trial(&b, &lanes[i], lat_pps,
+			       (__u64)(lat_pps * trial_s), 1, true, false,
 			       &lanes[i].lat))
 			goto out;
 
@@ -1667,9 +1668,10 @@ static int cmd_run(int argc, char **argv)
 		if (!l->s.best || !b.base_ifindex)
 			continue;
 		rc = l->s.best->offered_pps * 0.9;
-		if (lane_trial(&b, l, rc, trial_s, 64, false, false,
-			       &l->cpu_r) ||
-		    lane_trial(&b, l, rc, trial_s, 64, false, true, &l->cpu_b))
+		if (lane_trial(&b, l, rc, (__u64)(rc * trial_s), 64, false,
+			       false, &l->cpu_r) ||
+		    lane_trial(&b, l, rc, (__u64)(rc * trial_s), 64, false,
+			       true, &l->cpu_b))
 			goto out;
 		l->have_cpu = true;
 	}
