@@ -193,17 +193,14 @@ static double proc_cpu_s(int pid)
  */
 #define MAX_RELAY_PIDS 8
 
-static double work_cpu_s(const int *relay_pids)
+/* The ksoftirqd threads' CPU time, seconds. */
+static double softirqd_cpu_s(void)
 {
-	double sum = proc_cpu_s(0);
 	char path[300], comm[64];
 	struct dirent *d;
 	DIR *dir = opendir("/proc");
+	double sum = 0;
 	FILE *f;
-	int i;
-
-	for (i = 0; i < MAX_RELAY_PIDS && relay_pids[i] > 0; i++)
-		sum += proc_cpu_s(relay_pids[i]);
 
 	while (dir && (d = readdir(dir))) {
 		if (d->d_name[0] < '1' || d->d_name[0] > '9')
@@ -219,6 +216,17 @@ static double work_cpu_s(const int *relay_pids)
 	}
 	if (dir)
 		closedir(dir);
+	return sum;
+}
+
+/* The relay processes' CPU time, seconds. */
+static double relays_cpu_s(const int *relay_pids)
+{
+	double sum = 0;
+	int i;
+
+	for (i = 0; i < MAX_RELAY_PIDS && relay_pids[i] > 0; i++)
+		sum += proc_cpu_s(relay_pids[i]);
 	return sum;
 }
 
@@ -677,6 +685,10 @@ static int cmd_rtpengine_streams(int argc, char **argv)
 
 struct trial {
 	double target_pps, offered_pps, send_s, cpu_s, cpu_machine_s, loss;
+	/* Of cpu_s: the ksoftirqd threads' (softirq work deferred there:
+	 * the veth's NAPI once the generator's CPU is overloaded) and the
+	 * relay processes' (natproxyd, rtpengine). */
+	double cpu_softirqd_s, cpu_relays_s;
 	__u64 sent, rx, stale, misaddr, user_pkts;
 	__u64 silent; /* streams sent on that the sink never saw */
 	long first_silent;
@@ -873,7 +885,7 @@ static int run_trial(struct bench *b, double target, __u64 count, __u32 batch,
 	__u64 t0, now, due, sent = 0, limit, last_rx = 0, rx, *h = NULL;
 	__u64 v0[NP_V_MAX] = { 0 };
 	long long u0, u1;
-	double c0, m0;
+	double c0, m0, k0, r0;
 	int err, stable = 0, i;
 	struct timespec ts;
 
@@ -904,7 +916,9 @@ static int run_trial(struct bench *b, double target, __u64 count, __u32 batch,
 	t->have_verdicts = !verdicts_read(b, v0);
 	u0 = relay_udp_in(b);
 	m0 = cpu_busy_s();
-	c0 = work_cpu_s(b->lane->relay_pids);
+	c0 = proc_cpu_s(0);
+	k0 = softirqd_cpu_s();
+	r0 = relays_cpu_s(b->lane->relay_pids);
 	/*
 	 * Bounded: sending stops at 1.5x the intended time plus 0.5 s; a
 	 * generator that fell behind has offered what it sent by then.
@@ -951,7 +965,9 @@ static int run_trial(struct bench *b, double target, __u64 count, __u32 batch,
 		stable = rx == last_rx ? stable + 1 : 0;
 		last_rx = rx;
 	}
-	t->cpu_s = work_cpu_s(b->lane->relay_pids) - c0;
+	t->cpu_softirqd_s = softirqd_cpu_s() - k0;
+	t->cpu_relays_s = relays_cpu_s(b->lane->relay_pids) - r0;
+	t->cpu_s = proc_cpu_s(0) - c0 + t->cpu_softirqd_s + t->cpu_relays_s;
 	t->cpu_machine_s = cpu_busy_s() - m0;
 	u1 = relay_udp_in(b);
 	t->sent = sent;
@@ -986,10 +1002,12 @@ static int run_trial(struct bench *b, double target, __u64 count, __u32 batch,
 	}
 	fprintf(stderr,
 		"  trial %3u: target %9.0f pps, offered %9.0f, sent %9llu, "
-		"rx %9llu, loss %.5f%%, cpu %.2f s (machine %.2f)%s",
+		"rx %9llu, loss %.5f%%, cpu %.2f s (ksoftirqd %.2f, relay "
+		"processes %.2f; machine %.2f)%s",
 		b->trial, target, t->offered_pps, (unsigned long long)sent,
 		(unsigned long long)t->rx, t->loss * 100, t->cpu_s,
-		t->cpu_machine_s, t->fell_behind ? " (generator fell behind)" : "");
+		t->cpu_softirqd_s, t->cpu_relays_s, t->cpu_machine_s,
+		t->fell_behind ? " (generator fell behind)" : "");
 	if (t->silent)
 		fprintf(stderr, ", %llu streams silent (first: %ld)",
 			(unsigned long long)t->silent, t->first_silent);
@@ -1002,12 +1020,14 @@ static void trial_json(FILE *f, const struct trial *t)
 	fprintf(f,
 		"{\"target_pps\": %.0f, \"offered_pps\": %.0f, \"sent\": %llu, "
 		"\"received\": %llu, \"loss\": %.6f, \"send_s\": %.3f, "
-		"\"cpu_s\": %.3f, \"cpu_machine_s\": %.3f, \"fell_behind\": %s, \"stale\": %llu, "
+		"\"cpu_s\": %.3f, \"cpu_ksoftirqd_s\": %.3f, "
+		"\"cpu_relay_processes_s\": %.3f, "
+		"\"cpu_machine_s\": %.3f, \"fell_behind\": %s, \"stale\": %llu, "
 		"\"misaddressed\": %llu, \"udp_in_datagrams\": %llu, "
 		"\"silent_streams\": %llu",
 		t->target_pps, t->offered_pps, (unsigned long long)t->sent,
 		(unsigned long long)t->rx, t->loss, t->send_s, t->cpu_s,
-		t->cpu_machine_s, t->fell_behind ? "true" : "false",
+		t->cpu_softirqd_s, t->cpu_relays_s, t->cpu_machine_s, t->fell_behind ? "true" : "false",
 		(unsigned long long)t->stale, (unsigned long long)t->misaddr,
 		(unsigned long long)t->user_pkts,
 		(unsigned long long)t->silent);
