@@ -708,8 +708,10 @@ struct search {
 	struct trial tr[40];
 	int ntr, behind, step;
 	struct trial *best;
+	struct trial *sat; /* the fastest pass where the generator fell behind */
 	double r, lo, hi, max_pps;
 	int retries; /* tries at a rate where the generator's CPU saturated */
+	int max_behind; /* saturated passes in a row that end the doubling */
 	bool retried;
 	enum search_phase phase;
 };
@@ -1170,20 +1172,22 @@ static int fixed_load(struct bench *b, double pps, double secs,
  * The zero-loss search. The machine is shared: a trial that fails is run
  * once more at the same rate, and the doubling goes on past a rate where
  * the generator fell behind (its CPU taken by others, or saturated) until
- * two rates in a row did. Bisection runs between the best rate offered in
+ * two rates in a row did (--saturated-passes). Bisection runs between the best rate offered in
  * a pass and the rate offered in the fail. Where the generator's CPU
- * saturated, what it offered depends on how much of that CPU others left
- * it (others only ever take some away): more tries at that rate
+ * saturated in a pass, what it offered depends on how much of that CPU
+ * others left it (others only ever take some away): more tries at the rate
+ * of the fastest such pass
  * (--saturated-tries, 4 by default). The result is the highest rate
  * offered in a trial that passed.
  */
 static void search_start(struct search *s, double start_pps, double max_pps,
-			 int retries)
+			 int retries, int max_behind)
 {
 	memset(s, 0, sizeof(*s));
 	s->r = start_pps;
 	s->max_pps = max_pps;
 	s->retries = retries;
+	s->max_behind = max_behind;
 }
 
 /* From doubling to bisection, between the best pass and the fail. */
@@ -1213,9 +1217,8 @@ static double search_rate(struct search *s)
 			s->step = 0;
 			break;
 		case SEARCH_RETRY:
-			if (s->best && s->best->fell_behind &&
-			    s->step < s->retries && s->ntr < 40)
-				return s->best->target_pps;
+			if (s->sat && s->step < s->retries && s->ntr < 40)
+				return s->sat->target_pps;
 			s->phase = SEARCH_DONE;
 			break;
 		case SEARCH_DONE:
@@ -1240,9 +1243,12 @@ static void search_took(struct search *s)
 		if (pass) {
 			if (!s->best || t->offered_pps > s->best->offered_pps)
 				s->best = t;
+			if (t->fell_behind &&
+			    (!s->sat || t->offered_pps > s->sat->offered_pps))
+				s->sat = t;
 			s->lo = s->r;
 			s->behind = t->fell_behind ? s->behind + 1 : 0;
-			if (s->behind < 2 && s->r < s->max_pps) {
+			if (s->behind < s->max_behind && s->r < s->max_pps) {
 				s->r = s->r * 2 > s->max_pps ? s->max_pps
 							     : s->r * 2;
 				return;
@@ -1257,6 +1263,9 @@ static void search_took(struct search *s)
 		if (pass) {
 			if (!s->best || t->offered_pps > s->best->offered_pps)
 				s->best = t;
+			if (t->fell_behind &&
+			    (!s->sat || t->offered_pps > s->sat->offered_pps))
+				s->sat = t;
 			s->lo = t->target_pps;
 		} else {
 			s->hi = t->fell_behind ? t->offered_pps : t->target_pps;
@@ -1266,6 +1275,8 @@ static void search_took(struct search *s)
 	case SEARCH_RETRY:
 		if (pass && t->offered_pps > s->best->offered_pps)
 			s->best = t;
+		if (pass && t->offered_pps > s->sat->offered_pps)
+			s->sat = t;
 		s->step++;
 		return;
 	case SEARCH_DONE:
@@ -1411,7 +1422,7 @@ static int cmd_run(int argc, char **argv)
 	double max_pps = 8e6, trial_s = 1.0, lat_pps = 10000, start_pps = 50000;
 	double new_pps = 20000, fixed_pps = 0, fixed_s = 5;
 	unsigned int new_rounds = 20, cpu = 1;
-	int retries = 4;
+	int retries = 4, max_behind = 2;
 	__u8 relay_mac[6], sink_mac[6], m6[6], ceil_mac[6];
 	struct bench b = { .gen_ns = -1, .sink_ns = -1, .relay_ns = -1 };
 	struct lane lanes[2] = { { .label = "relay" }, { .label = "ceiling" } };
@@ -1456,6 +1467,7 @@ static int cmd_run(int argc, char **argv)
 		{ "ceiling-label", required_argument, NULL, 'u' },
 		{ "ceiling-json", required_argument, NULL, 'j' },
 		{ "saturated-tries", required_argument, NULL, 'k' },
+		{ "saturated-passes", required_argument, NULL, 'K' },
 		{ 0 } };
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -1494,6 +1506,7 @@ static int cmd_run(int argc, char **argv)
 		case 'u': lanes[1].label = optarg; break;
 		case 'j': lanes[1].out = optarg; break;
 		case 'k': retries = atoi(optarg); break;
+		case 'K': max_behind = atoi(optarg) > 0 ? atoi(optarg) : 1; break;
 		default: return 2;
 		}
 	}
@@ -1649,7 +1662,8 @@ static int cmd_run(int argc, char **argv)
 
 	/* The searches, their trials taking turns. */
 	for (i = 0; i < nlanes; i++)
-		search_start(&lanes[i].s, start_pps, max_pps, retries);
+		search_start(&lanes[i].s, start_pps, max_pps, retries,
+			     max_behind);
 	do {
 		busy = false;
 		for (i = 0; i < nlanes; i++) {
@@ -1729,7 +1743,7 @@ static void usage(FILE *f)
 		"NS --relay-dev DEV --sink-netns NS --sink-dev DEV --sink-addr "
 		"ADDR --streams FILE --out JSON [--label L] [--pin-dir DIR] "
 		"[--max-pps R] [--start-pps R] [--trial-s S] [--latency-pps R] "
-		"[--new-rounds K] [--new-pps R] [--saturated-tries K] [--fixed-pps R [--fixed-s S]] [--cpu N] [--relay-pid PID]... [--idle-dev DEV [--idle-peer DEV]] [--ceiling-out DEV --ceiling-saddr "
+		"[--new-rounds K] [--new-pps R] [--saturated-tries K] [--saturated-passes K] [--fixed-pps R [--fixed-s S]] [--cpu N] [--relay-pid PID]... [--idle-dev DEV [--idle-peer DEV]] [--ceiling-out DEV --ceiling-saddr "
 		"ADDR [--ceiling-in DEV --ceiling-gen-dev DEV --ceiling-idle-dev "
 		"DEV --ceiling-streams FILE --ceiling-json JSON "
 		"[--ceiling-label L]]]\n");
