@@ -1227,6 +1227,15 @@ static double search_rate(struct search *s)
 	}
 }
 
+/* A pass: the best so far, and the fastest saturated one. */
+static void search_passed(struct search *s, struct trial *t)
+{
+	if (!s->best || t->offered_pps > s->best->offered_pps)
+		s->best = t;
+	if (t->fell_behind && (!s->sat || t->offered_pps > s->sat->offered_pps))
+		s->sat = t;
+}
+
 /* The trial at search_rate's rate is in s->tr[s->ntr - 1]. */
 static void search_took(struct search *s)
 {
@@ -1241,11 +1250,7 @@ static void search_took(struct search *s)
 		}
 		s->retried = false;
 		if (pass) {
-			if (!s->best || t->offered_pps > s->best->offered_pps)
-				s->best = t;
-			if (t->fell_behind &&
-			    (!s->sat || t->offered_pps > s->sat->offered_pps))
-				s->sat = t;
+			search_passed(s, t);
 			s->lo = s->r;
 			s->behind = t->fell_behind ? s->behind + 1 : 0;
 			if (s->behind < s->max_behind && s->r < s->max_pps) {
@@ -1261,11 +1266,7 @@ static void search_took(struct search *s)
 		return;
 	case SEARCH_BISECT:
 		if (pass) {
-			if (!s->best || t->offered_pps > s->best->offered_pps)
-				s->best = t;
-			if (t->fell_behind &&
-			    (!s->sat || t->offered_pps > s->sat->offered_pps))
-				s->sat = t;
+			search_passed(s, t);
 			s->lo = t->target_pps;
 		} else {
 			s->hi = t->fell_behind ? t->offered_pps : t->target_pps;
@@ -1273,10 +1274,8 @@ static void search_took(struct search *s)
 		s->step++;
 		return;
 	case SEARCH_RETRY:
-		if (pass && t->offered_pps > s->best->offered_pps)
-			s->best = t;
-		if (pass && t->offered_pps > s->sat->offered_pps)
-			s->sat = t;
+		if (pass)
+			search_passed(s, t);
 		s->step++;
 		return;
 	case SEARCH_DONE:
