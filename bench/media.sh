@@ -34,7 +34,8 @@
 # MB_ORDER (shuffled, the default, or install: the order natproxy's streams
 # are sent in; see bench/README.md, "A fair measurement"), MB_SAT_TRIES
 # (more tries where the generator's CPU saturated, default 4), MB_SAT_PASSES
-# (saturated passes in a row that end the doubling, default 2).
+# (saturated passes in a row that end the doubling, default 1: see
+# bench/README.md, "A fair measurement").
 # Everything else is removed on exit.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -137,7 +138,7 @@ mb_run() {
 		--relay-netns "$NS_PROXY" --relay-dev acc0 \
 		--sink-netns "$NS_CORE" --sink-dev eth0 --sink-addr "$SIP_FAR_IP" \
 		--streams "$streams" --label "$label" --trial-s "$TRIAL_S" --cpu "$GEN_CPU" --idle-dev mbidle0 --idle-peer mbidle1 \
-		--saturated-tries "${MB_SAT_TRIES:-4}" --saturated-passes "${MB_SAT_PASSES:-2}" --out "$OUT/media-$label.json" "$@"
+		--saturated-tries "${MB_SAT_TRIES:-4}" --saturated-passes "${MB_SAT_PASSES:-1}" --out "$OUT/media-$label.json" "$@"
 }
 
 # Streams with no relay state (generator alone, ceiling): to the proxy's
