@@ -3,11 +3,14 @@
 # The media benchmark (`make bench` through bench/run.sh, never CI): one
 # topology (tests/sip/topology.sh: terminals behind NATs, natproxy's
 # namespace between the access network and the core, Kamailio and the far
-# end in the core), one generator, one sink, three relays measured in turn
-# with the same offered load:
+# end in the core), one generator, one sink, three relays with the same
+# offered load:
 #
-#   ceiling    bench/media/ceiling.bpf.c on the proxy's acc0: rewrite and
-#              redirect to core0, nothing else;
+#   ceiling    bench/media/ceiling.bpf.c: rewrite and redirect to core0,
+#              nothing else; on a veth of its own into the proxy's
+#              namespace (p-ceil -> ceil0), its trials taking turns with
+#              natproxy's (one mediabench run measures both: the machine
+#              is shared, and both must see it as it is at the same time);
 #   natproxy   natproxyd with its XDP relay, flows installed for real SIP
 #              calls (sipp through natproxyd and Kamailio), bulk flows beside
 #              them through the same flow-install API for the larger counts;
@@ -16,7 +19,9 @@
 #
 # The generator (gen.bpf.c, BPF_PROG_RUN live frames) transmits out of
 # acc/p-proxy into the proxy's acc0; the sink (sink.bpf.c) counts at
-# core/eth0. Usage: bench/media.sh OUTDIR; writes OUTDIR/media.json.
+# core/eth0 (the ceiling's frames leave by acc/p-ceil into ceil0 and reach
+# the same core0 and sink). Usage: bench/media.sh OUTDIR; writes
+# OUTDIR/media.json.
 # Environment: MB_SCALES (default "10 10000 500000"), MB_CALLS (real SIP
 # calls, default 10), MB_RTPE_MAX (most rtpengine sessions, default 10000,
 # lowered to what the open-file limit allows),
@@ -26,8 +31,11 @@
 # OUTDIR/media-logs), MB_REAL_SCALES (stream counts of the realistic-load
 # rows, default "1000 10000"), MB_REAL_PPS (packets/s per stream there,
 # default 50: 20 ms G.711), MB_REAL_S (seconds of that load, default 5),
-# MB_ORDER (install, the default, or shuffled: the order natproxy's streams
-# are sent in).
+# MB_ORDER (shuffled, the default, or install: the order natproxy's streams
+# are sent in; see bench/README.md, "A fair measurement"), MB_SAT_TRIES
+# (more tries where the generator's CPU saturated, default 4), MB_SAT_PASSES
+# (saturated passes in a row that end the doubling, default 1: see
+# bench/README.md, "A fair measurement").
 # Everything else is removed on exit.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -110,6 +118,16 @@ NS_CORE=$(sip_ns core)
 in_ns acc ip link add mbidle0 type veth peer name mbidle1 || die "idle veth"
 in_ns acc ip link set mbidle0 up
 in_ns acc ip link set mbidle1 up
+# The ceiling's own way in, for its trials to take turns with natproxy's
+# (natproxy stays attached to acc0): frames out of acc/p-ceil into the
+# proxy's ceil0, which redirects them to core0 as natproxy does from acc0;
+# and an idle veth for its generator, as mbidle0 for the first.
+sip_veth acc p-ceil proxy ceil0 || die "ceiling veth"
+in_ns acc ip link set p-ceil up
+in_ns proxy ip link set ceil0 up
+in_ns acc ip link add mbidle2 type veth peer name mbidle3 || die "idle veth"
+in_ns acc ip link set mbidle2 up
+in_ns acc ip link set mbidle3 up
 
 # The same generator, sink and search for every relay; options follow.
 mb_run() {
@@ -120,7 +138,7 @@ mb_run() {
 		--relay-netns "$NS_PROXY" --relay-dev acc0 \
 		--sink-netns "$NS_CORE" --sink-dev eth0 --sink-addr "$SIP_FAR_IP" \
 		--streams "$streams" --label "$label" --trial-s "$TRIAL_S" --cpu "$GEN_CPU" --idle-dev mbidle0 --idle-peer mbidle1 \
-		--out "$OUT/media-$label.json" "$@"
+		--saturated-tries "${MB_SAT_TRIES:-4}" --saturated-passes "${MB_SAT_PASSES:-1}" --out "$OUT/media-$label.json" "$@"
 }
 
 # Streams with no relay state (generator alone, ceiling): to the proxy's
@@ -155,7 +173,8 @@ bg_run timeout -k 5 300 nice -n "$NICE" "$MB" run --gen-netns "$NS_ACC" --gen-de
 relay() { case " $RELAYS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 # --- the ceiling: a minimal XDP redirect on acc0 -----------------------------------
-relay ceiling && for n in $SCALES; do
+# Alone only when natproxy is not measured; otherwise beside it (below).
+relay ceiling && ! relay natproxy && for n in $SCALES; do
 	synthetic_streams "$n" "$WORK/s-$n"
 	mb_run "ceiling-$n" "$WORK/s-$n" --ceiling-out core0 \
 		--ceiling-saddr "$SIP_PROXY_CORE_IP" $(new_opts xdp "$n") ||
@@ -228,13 +247,28 @@ echo "{\"calls_wanted\": $CALLS, \"calls_up\": $real}" >"$OUT/media-natproxy-cal
 for n in $SCALES; do
 	bg_run np_streams "$n" "$WORK/np-$n" >"$OUT/media-natproxy-$n-mem.json" ||
 		die "natproxy flows for $n streams"
-	# MB_ORDER=shuffled: the streams in random order, not the order their
-	# flows were installed in, which puts consecutive packets' flows next
-	# to each other in memory, where the prefetcher finds them.
-	[ "${MB_ORDER:-install}" = shuffled ] &&
+	# The streams in random order (MB_ORDER=shuffled, the default), as a
+	# deployment's packets come: in no relation to where their flows lie in
+	# memory. MB_ORDER=install sends them in the order their flows were
+	# installed, which puts consecutive packets' flows next to each other,
+	# where the prefetcher finds them (easier than any deployment). The
+	# generator's and the sink's per-stream state is walked in stream order
+	# either way, for natproxy as for the ceiling. The same seed every run.
+	[ "${MB_ORDER:-shuffled}" = shuffled ] &&
 		shuf --random-source=<(yes) -o "$WORK/np-$n" "$WORK/np-$n"
+	# The ceiling's trials take turns with natproxy's, on its own veth
+	# pair into the same core0 and sink, its generator on the same CPU.
+	pair=()
+	if relay ceiling; then
+		synthetic_streams "$n" "$WORK/s-$n"
+		pair=(--ceiling-out core0 --ceiling-saddr "$SIP_PROXY_CORE_IP"
+			--ceiling-in ceil0 --ceiling-gen-dev p-ceil
+			--ceiling-idle-dev mbidle2 --ceiling-streams "$WORK/s-$n"
+			--ceiling-label "ceiling-$n"
+			--ceiling-json "$OUT/media-ceiling-$n.json")
+	fi
 	mb_run "natproxy-$n" "$WORK/np-$n" --pin-dir "$NP_PIN_DIR" --relay-pid "$NPD_PID" \
-		$(new_opts xdp "$n") ||
+		$(new_opts xdp "$n") "${pair[@]}" ||
 		die "natproxy at $n streams"
 done
 # Realistic load: every stream at a call's rate, loss and CPU per stream.
@@ -407,7 +441,8 @@ def load(name):
     except (OSError, ValueError):
         return None
 res = {"generator": load("media-generator.json"),
-       "calls": load("media-natproxy-calls.json"), "scales": {}}
+       "calls": load("media-natproxy-calls.json"), "scales": {},
+       "order": os.environ.get("MB_ORDER") or "shuffled"}
 for n in scales:
     res["scales"][n] = {
         "ceiling": load(f"media-ceiling-{n}.json"),

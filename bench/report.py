@@ -224,11 +224,18 @@ def main():
     if xc:
         floors = {r["entries"]: r for r in xc.get("rows", [])
                   if r["path"].startswith("floor: parse + lookup")}
+        # The same flow every packet (XDP_TX, redirect), and every packet
+        # another flow (the ring: what a relay with that many busy streams
+        # pays in misses); each row named by its path.
+        shown = {"relay, fib hit -> XDP_TX": "same flow, XDP_TX",
+                 "relay, fib hit -> redirect": "same flow, redirect",
+                 "relay, ring: each packet a new flow": "each packet another flow"}
         for r in xc.get("rows", []):
-            if not r["path"].startswith("relay, fib hit"):
+            if r["path"] not in shown:
                 continue
             fl = floors.get(r["entries"], {})
-            rows.append({"metric": f"relay ns/packet (xdp_cost), {r['entries']:,} flows",
+            rows.append({"metric": f"relay ns/packet (xdp_cost, {shown[r['path']]}), "
+                                   f"{r['entries']:,} flows",
                          "unit": "ns", "natproxy": r["ns_per_packet"],
                          "peer": None, "peer_name": "",
                          "ceiling": fl.get("ns_per_packet"),
@@ -284,6 +291,8 @@ def main():
         if calls:
             print(f"natproxy's flows for the first {calls.get('calls_up')} streams come from "
                   f"real SIP calls through natproxyd and Kamailio; the rest are bulk flows")
+        if media.get("order"):
+            print(f"natproxy's streams sent in {media['order']} order (bench/media.sh MB_ORDER)")
         for n, sc in media.get("scales", {}).items():
             npx, rte, cei = (sc.get(k) or {} for k in ("natproxy", "rtpengine", "ceiling"))
             a, b, c = (x.get("zero_loss_pps") for x in (npx, rte, cei))
@@ -304,6 +313,11 @@ def main():
                       f"running generator, relay and sink saturated")
             if cei.get("zero_loss_limited_by_generator"):
                 print(f"  ceiling at {int(n):,} streams: likewise")
+            if npx.get("trials_alternate_with") and cei.get("cpu_baseline_s_per_mpkt"):
+                print(f"  natproxy and the ceiling side by side, trials taking turns; "
+                      f"generator and sink alone (a gauge of how busy the machine was): "
+                      f"{npx.get('cpu_baseline_s_per_mpkt', 0):.3f} and "
+                      f"{cei['cpu_baseline_s_per_mpkt']:.3f} CPU s per Mpkt")
     if seconds is not None:
         print(f"bench run time: {seconds:.0f} s")
 

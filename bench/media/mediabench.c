@@ -17,7 +17,10 @@
  *                     the highest offered rate forwarded with < 0.1% loss,
  *                     CPU seconds per million packets, one-way latency at a
  *                     moderate rate. Optionally attaches the ceiling
- *                     (ceiling.bpf.c) as the relay. Writes one JSON object.
+ *                     (ceiling.bpf.c) as the relay, or as a second relay
+ *                     on an interface of its own whose trials take turns
+ *                     with the first's (--ceiling-in). Writes one JSON
+ *                     object per relay.
  *
  * Namespaces are entered with setns() by name (/run/netns/NAME): the
  * generator's ingress_ifindex, the sink's interface and /proc/net/snmp are
@@ -190,17 +193,14 @@ static double proc_cpu_s(int pid)
  */
 #define MAX_RELAY_PIDS 8
 
-static double work_cpu_s(const int *relay_pids)
+/* The ksoftirqd threads' CPU time, seconds. */
+static double softirqd_cpu_s(void)
 {
-	double sum = proc_cpu_s(0);
 	char path[300], comm[64];
 	struct dirent *d;
 	DIR *dir = opendir("/proc");
+	double sum = 0;
 	FILE *f;
-	int i;
-
-	for (i = 0; i < MAX_RELAY_PIDS && relay_pids[i] > 0; i++)
-		sum += proc_cpu_s(relay_pids[i]);
 
 	while (dir && (d = readdir(dir))) {
 		if (d->d_name[0] < '1' || d->d_name[0] > '9')
@@ -216,6 +216,17 @@ static double work_cpu_s(const int *relay_pids)
 	}
 	if (dir)
 		closedir(dir);
+	return sum;
+}
+
+/* The relay processes' CPU time, seconds. */
+static double relays_cpu_s(const int *relay_pids)
+{
+	double sum = 0;
+	int i;
+
+	for (i = 0; i < MAX_RELAY_PIDS && relay_pids[i] > 0; i++)
+		sum += proc_cpu_s(relay_pids[i]);
 	return sum;
 }
 
@@ -672,32 +683,12 @@ static int cmd_rtpengine_streams(int argc, char **argv)
 
 /* --- run ---------------------------------------------------------------- */
 
-struct bench {
-	int gen_ns, sink_ns, relay_ns;
-	unsigned int gen_ifindex;
-	/*
-	 * The baseline: the generator's frames out of the idle veth into a
-	 * second sink on its peer, no relay: what generating and sinking cost
-	 * alone, at the same rate and in the same calls as a relay's trial.
-	 */
-	unsigned int base_ifindex, base_sink_ifindex;
-	bool baseline;
-	struct mb_gen_bpf *gen;
-	struct mb_sink_bpf *sink;
-	struct mb_ceiling_bpf *ceil;
-	unsigned int sink_ifindex, ceil_ifindex, idle_ifindex;
-	__u64 *per_stream; /* mmapped sink array */
-	size_t nstreams;
-	int ncpus;
-	__u32 trial;
-	const char *pin_dir;
-	/* User-space relay processes whose CPU time counts (rtpengine, one
-	 * or more instances), 0-terminated. */
-	int relay_pids[MAX_RELAY_PIDS];
-};
-
 struct trial {
 	double target_pps, offered_pps, send_s, cpu_s, cpu_machine_s, loss;
+	/* Of cpu_s: the ksoftirqd threads' (softirq work deferred there:
+	 * the veth's NAPI once the generator's CPU is overloaded) and the
+	 * relay processes' (natproxyd, rtpengine). */
+	double cpu_softirqd_s, cpu_relays_s;
 	__u64 sent, rx, stale, misaddr, user_pkts;
 	__u64 silent; /* streams sent on that the sink never saw */
 	long first_silent;
@@ -705,6 +696,63 @@ struct trial {
 	double p50_ns, p99_ns, mean_ns, max_ns;
 	__u64 verdicts[NP_V_MAX];
 	bool have_verdicts;
+};
+
+/*
+ * The zero-loss search of one relay, one trial at a time (search_rate gives
+ * the next trial's rate, search_took takes its result), so that two relays'
+ * searches can take turns (see cmd_run for the method).
+ */
+enum search_phase { SEARCH_DOUBLE, SEARCH_BISECT, SEARCH_RETRY, SEARCH_DONE };
+struct search {
+	struct trial tr[40];
+	int ntr, behind, step;
+	struct trial *best;
+	struct trial *sat; /* the fastest pass where the generator fell behind */
+	double r, lo, hi, max_pps;
+	int retries; /* tries at a rate where the generator's CPU saturated */
+	int max_behind; /* saturated passes in a row that end the doubling */
+	bool retried;
+	enum search_phase phase;
+};
+
+/*
+ * A relay measured in a run: its own generator (stream table, MACs; each
+ * loaded program attached to an idle veth of its own, see cmd_run), the
+ * interface its frames leave by into the relay, its search and results.
+ * A run measures one lane, or two (natproxy and the ceiling) whose trials
+ * take turns, so that both see the machine as it is at the same time.
+ */
+struct lane {
+	const char *label, *out;
+	const char *pin_dir; /* natproxy's pins: its verdict counters */
+	struct mb_gen_bpf *gen;
+	unsigned int gen_ifindex, idle_ifindex;
+	size_t nstreams;
+	/* User-space relay processes whose CPU time counts (rtpengine, one
+	 * or more instances; natproxyd), 0-terminated. */
+	int relay_pids[MAX_RELAY_PIDS];
+	struct search s;
+	struct trial newt, lat, cpu_r, cpu_b;
+	bool have_cpu;
+};
+
+struct bench {
+	int gen_ns, sink_ns, relay_ns;
+	/*
+	 * The baseline: the generator's frames out of the idle veth into a
+	 * second sink on its peer, no relay: what generating and sinking cost
+	 * alone, at the same rate and in the same calls as a relay's trial.
+	 */
+	unsigned int base_ifindex, base_sink_ifindex;
+	bool baseline;
+	struct lane *lane; /* the one the next trial sends for */
+	struct mb_sink_bpf *sink;
+	struct mb_ceiling_bpf *ceil;
+	unsigned int sink_ifindex, ceil_ifindex;
+	__u64 *per_stream; /* mmapped sink array */
+	int ncpus;
+	__u32 trial;
 };
 
 static __u64 sink_counter(struct bench *b, __u32 id)
@@ -795,9 +843,9 @@ static int verdicts_read(struct bench *b, __u64 *v)
 	struct np_maps maps;
 	int err;
 
-	if (!b->pin_dir)
+	if (!b->lane->pin_dir)
 		return -ENOENT;
-	err = np_maps_open(b->pin_dir, &maps);
+	err = np_maps_open(b->lane->pin_dir, &maps);
 	if (err)
 		return err;
 	err = np_verdicts_read(&maps, v);
@@ -829,17 +877,17 @@ static int run_trial(struct bench *b, double target, __u64 count, __u32 batch,
 	struct xdp_md ctx_in = { .data_end = MB_FRAME_LEN,
 				 .ingress_ifindex = b->baseline ?
 							    b->base_ifindex :
-							    b->gen_ifindex };
+							    b->lane->gen_ifindex };
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame,
 		    .data_size_in = sizeof(frame), .ctx_in = &ctx_in,
 		    .ctx_size_in = sizeof(ctx_in),
 		    .flags = BPF_F_TEST_XDP_LIVE_FRAMES,
 		    .batch_size = batch);
-	int prog = bpf_program__fd(b->gen->progs.mb_gen);
+	int prog = bpf_program__fd(b->lane->gen->progs.mb_gen);
 	__u64 t0, now, due, sent = 0, limit, last_rx = 0, rx, *h = NULL;
 	__u64 v0[NP_V_MAX] = { 0 };
 	long long u0, u1;
-	double c0, m0;
+	double c0, m0, k0, r0;
 	int err, stable = 0, i;
 	struct timespec ts;
 
@@ -858,10 +906,10 @@ static int run_trial(struct bench *b, double target, __u64 count, __u32 batch,
 	memset(t, 0, sizeof(*t));
 	t->target_pps = target;
 	b->trial++;
-	b->gen->bss->trial = b->trial;
+	b->lane->gen->bss->trial = b->trial;
 	b->sink->bss->trial = b->trial;
 	sink_reset(b);
-	memset(b->per_stream, 0, b->nstreams * sizeof(__u64));
+	memset(b->per_stream, 0, b->lane->nstreams * sizeof(__u64));
 	if (latency) {
 		h = calloc(MB_HIST_N, sizeof(*h));
 		if (!h || hist_take(b, h))
@@ -870,7 +918,9 @@ static int run_trial(struct bench *b, double target, __u64 count, __u32 batch,
 	t->have_verdicts = !verdicts_read(b, v0);
 	u0 = relay_udp_in(b);
 	m0 = cpu_busy_s();
-	c0 = work_cpu_s(b->relay_pids);
+	c0 = proc_cpu_s(0);
+	k0 = softirqd_cpu_s();
+	r0 = relays_cpu_s(b->lane->relay_pids);
 	/*
 	 * Bounded: sending stops at 1.5x the intended time plus 0.5 s; a
 	 * generator that fell behind has offered what it sent by then.
@@ -917,7 +967,9 @@ static int run_trial(struct bench *b, double target, __u64 count, __u32 batch,
 		stable = rx == last_rx ? stable + 1 : 0;
 		last_rx = rx;
 	}
-	t->cpu_s = work_cpu_s(b->relay_pids) - c0;
+	t->cpu_softirqd_s = softirqd_cpu_s() - k0;
+	t->cpu_relays_s = relays_cpu_s(b->lane->relay_pids) - r0;
+	t->cpu_s = proc_cpu_s(0) - c0 + t->cpu_softirqd_s + t->cpu_relays_s;
 	t->cpu_machine_s = cpu_busy_s() - m0;
 	u1 = relay_udp_in(b);
 	t->sent = sent;
@@ -932,7 +984,7 @@ static int run_trial(struct bench *b, double target, __u64 count, __u32 batch,
 		t->fell_behind = true;
 	t->first_silent = -1;
 	/* Only when every stream was sent on (gseq runs on across trials). */
-	for (size_t k = 0; sent >= b->nstreams && k < b->nstreams; k++) {
+	for (size_t k = 0; sent >= b->lane->nstreams && k < b->lane->nstreams; k++) {
 		if (b->per_stream[k])
 			continue;
 		if (!t->silent++)
@@ -952,10 +1004,12 @@ static int run_trial(struct bench *b, double target, __u64 count, __u32 batch,
 	}
 	fprintf(stderr,
 		"  trial %3u: target %9.0f pps, offered %9.0f, sent %9llu, "
-		"rx %9llu, loss %.5f%%, cpu %.2f s (machine %.2f)%s",
+		"rx %9llu, loss %.5f%%, cpu %.2f s (ksoftirqd %.2f, relay "
+		"processes %.2f; machine %.2f)%s",
 		b->trial, target, t->offered_pps, (unsigned long long)sent,
 		(unsigned long long)t->rx, t->loss * 100, t->cpu_s,
-		t->cpu_machine_s, t->fell_behind ? " (generator fell behind)" : "");
+		t->cpu_softirqd_s, t->cpu_relays_s, t->cpu_machine_s,
+		t->fell_behind ? " (generator fell behind)" : "");
 	if (t->silent)
 		fprintf(stderr, ", %llu streams silent (first: %ld)",
 			(unsigned long long)t->silent, t->first_silent);
@@ -968,12 +1022,14 @@ static void trial_json(FILE *f, const struct trial *t)
 	fprintf(f,
 		"{\"target_pps\": %.0f, \"offered_pps\": %.0f, \"sent\": %llu, "
 		"\"received\": %llu, \"loss\": %.6f, \"send_s\": %.3f, "
-		"\"cpu_s\": %.3f, \"cpu_machine_s\": %.3f, \"fell_behind\": %s, \"stale\": %llu, "
+		"\"cpu_s\": %.3f, \"cpu_ksoftirqd_s\": %.3f, "
+		"\"cpu_relay_processes_s\": %.3f, "
+		"\"cpu_machine_s\": %.3f, \"fell_behind\": %s, \"stale\": %llu, "
 		"\"misaddressed\": %llu, \"udp_in_datagrams\": %llu, "
 		"\"silent_streams\": %llu",
 		t->target_pps, t->offered_pps, (unsigned long long)t->sent,
 		(unsigned long long)t->rx, t->loss, t->send_s, t->cpu_s,
-		t->cpu_machine_s, t->fell_behind ? "true" : "false",
+		t->cpu_softirqd_s, t->cpu_relays_s, t->cpu_machine_s, t->fell_behind ? "true" : "false",
 		(unsigned long long)t->stale, (unsigned long long)t->misaddr,
 		(unsigned long long)t->user_pkts,
 		(unsigned long long)t->silent);
@@ -1098,9 +1154,9 @@ static int fixed_load(struct bench *b, double pps, double secs,
 		"\"cpu_relay_s_per_s\": %.5f, \"cpu_total_s_per_s\": %.5f, "
 		"\"cpu_relay_us_per_stream_s\": %.3f, "
 		"\"cpu_relay_s_per_mpkt\": %.4f, \"new_stream_trial\": ",
-		label, b->nstreams, pps, pps / b->nstreams, load.loss,
+		label, b->lane->nstreams, pps, pps / b->lane->nstreams, load.loss,
 		(unsigned long long)load.silent, relay_s / load.send_s, load.cpu_s / load.send_s,
-		relay_s / load.send_s / b->nstreams * 1e6,
+		relay_s / load.send_s / b->lane->nstreams * 1e6,
 		load.rx ? relay_s / (load.rx / 1e6) : -1);
 	trial_json(f, newt);
 	fprintf(f, ", \"trial\": ");
@@ -1112,27 +1168,269 @@ static int fixed_load(struct bench *b, double pps, double secs,
 	return 0;
 }
 
+/*
+ * The zero-loss search. The machine is shared: a trial that fails is run
+ * once more at the same rate, and the doubling goes on past a rate where
+ * the generator fell behind (its CPU taken by others, or saturated) until
+ * two rates in a row did (--saturated-passes). Bisection runs between the best rate offered in
+ * a pass and the rate offered in the fail. Where the generator's CPU
+ * saturated in a pass, what it offered depends on how much of that CPU
+ * others left it (others only ever take some away): more tries at the rate
+ * of the fastest such pass
+ * (--saturated-tries, 4 by default). The result is the highest rate
+ * offered in a trial that passed.
+ */
+static void search_start(struct search *s, double start_pps, double max_pps,
+			 int retries, int max_behind)
+{
+	memset(s, 0, sizeof(*s));
+	s->r = start_pps;
+	s->max_pps = max_pps;
+	s->retries = retries;
+	s->max_behind = max_behind;
+}
+
+/* From doubling to bisection, between the best pass and the fail. */
+static void search_bisect(struct search *s)
+{
+	s->phase = SEARCH_BISECT;
+	if (s->best && s->hi > 0 && s->hi < s->best->offered_pps * 1.05)
+		s->hi = 0; /* nothing left between pass and fail */
+	if (s->best)
+		s->lo = s->best->offered_pps;
+}
+
+/* The next trial's rate; 0 once the search is done. */
+static double search_rate(struct search *s)
+{
+	for (;;) {
+		switch (s->phase) {
+		case SEARCH_DOUBLE:
+			if (s->ntr < 24)
+				return s->r;
+			search_bisect(s);
+			break;
+		case SEARCH_BISECT:
+			if (s->hi > 0 && s->step < 4 && s->ntr < 40)
+				return s->lo ? sqrt(s->lo * s->hi) : s->hi / 2;
+			s->phase = SEARCH_RETRY;
+			s->step = 0;
+			break;
+		case SEARCH_RETRY:
+			if (s->sat && s->step < s->retries && s->ntr < 40)
+				return s->sat->target_pps;
+			s->phase = SEARCH_DONE;
+			break;
+		case SEARCH_DONE:
+			return 0;
+		}
+	}
+}
+
+/* A pass: the best so far, and the fastest saturated one. */
+static void search_passed(struct search *s, struct trial *t)
+{
+	if (!s->best || t->offered_pps > s->best->offered_pps)
+		s->best = t;
+	if (t->fell_behind && (!s->sat || t->offered_pps > s->sat->offered_pps))
+		s->sat = t;
+}
+
+/* The trial at search_rate's rate is in s->tr[s->ntr - 1]. */
+static void search_took(struct search *s)
+{
+	struct trial *t = &s->tr[s->ntr - 1];
+	bool pass = t->loss < LOSS_LIMIT;
+
+	switch (s->phase) {
+	case SEARCH_DOUBLE:
+		if (!pass && !s->retried) {
+			s->retried = true;
+			return;
+		}
+		s->retried = false;
+		if (pass) {
+			search_passed(s, t);
+			s->lo = s->r;
+			s->behind = t->fell_behind ? s->behind + 1 : 0;
+			if (s->behind < s->max_behind && s->r < s->max_pps) {
+				s->r = s->r * 2 > s->max_pps ? s->max_pps
+							     : s->r * 2;
+				return;
+			}
+		} else {
+			/* What failed is what was offered, not the target. */
+			s->hi = t->fell_behind ? t->offered_pps : s->r;
+		}
+		search_bisect(s);
+		return;
+	case SEARCH_BISECT:
+		if (pass) {
+			search_passed(s, t);
+			s->lo = t->target_pps;
+		} else {
+			s->hi = t->fell_behind ? t->offered_pps : t->target_pps;
+		}
+		s->step++;
+		return;
+	case SEARCH_RETRY:
+		if (pass)
+			search_passed(s, t);
+		s->step++;
+		return;
+	case SEARCH_DONE:
+		return;
+	}
+}
+
+/*
+ * The lane's generator: loaded, attached to IDLE_DEV (a test run of a
+ * program attached nowhere puts it into the XDP dispatcher and takes it out
+ * again, a synchronize_rcu() each time: every BPF_PROG_RUN call would sleep
+ * for two grace periods; attached natively to an interface that never
+ * receives, it stays), its frames to DST_MAC from GEN_DEV, its stream
+ * table filled. In the generator's namespace.
+ */
+static int lane_gen_setup(struct lane *l, const char *gen_dev,
+			  const char *idle_dev, const __u8 *dst_mac,
+			  const struct stream *st)
+{
+	__u8 gen_mac[6], m6[6];
+
+	l->gen = mb_gen_bpf__open_and_load();
+	if (!l->gen) {
+		np_err("%s: cannot load the generator", l->label);
+		return -1;
+	}
+	if (if_info(gen_dev, &l->gen_ifindex, gen_mac))
+		return -1;
+	if (idle_dev) {
+		if (if_info(idle_dev, &l->idle_ifindex, m6) ||
+		    bpf_xdp_attach(l->idle_ifindex,
+				   bpf_program__fd(l->gen->progs.mb_gen),
+				   XDP_FLAGS_DRV_MODE, NULL)) {
+			np_err("cannot attach the generator to '%s'", idle_dev);
+			l->idle_ifindex = 0;
+			return -1;
+		}
+	}
+	memcpy(l->gen->bss->dst_mac, dst_mac, 6);
+	memcpy(l->gen->bss->src_mac, gen_mac, 6);
+	for (size_t k = 0; k < l->nstreams; k++) {
+		struct mb_stream m;
+		__u32 key = k;
+
+		stream_hdr(&st[k], key, &m);
+		if (bpf_map__update_elem(l->gen->maps.mb_streams, &key,
+					 sizeof(key), &m, sizeof(m), 0)) {
+			np_err("stream table: %s", strerror(errno));
+			return -1;
+		}
+	}
+	l->gen->bss->nstreams = l->nstreams;
+	return 0;
+}
+
+/* The lane's JSON (its search, latency and CPU trials); 0 or -1. */
+static int lane_write(const struct lane *l, unsigned int new_rounds,
+		      const char *pair_label)
+{
+	const struct search *s = &l->s;
+	const struct trial *best = s->best;
+	FILE *f = fopen(l->out, "w");
+	int i;
+
+	if (!f) {
+		np_err("cannot write '%s': %s", l->out, strerror(errno));
+		return -1;
+	}
+	fprintf(f, "{\"label\": \"%s\", \"streams\": %zu, ", l->label,
+		l->nstreams);
+	if (pair_label)
+		fprintf(f, "\"trials_alternate_with\": \"%s\", ", pair_label);
+	if (best)
+		fprintf(f,
+			"\"zero_loss_pps\": %.0f, \"zero_loss_limited_by_"
+			"generator\": %s, \"cpu_s_per_mpkt\": %.4f, "
+			"\"cpu_machine_s_per_mpkt\": %.4f, ",
+			best->offered_pps, best->fell_behind ? "true" : "false",
+			best->rx ? best->cpu_s / (best->rx / 1e6) : -1,
+			best->rx ? best->cpu_machine_s / (best->rx / 1e6) : -1);
+	else
+		fprintf(f, "\"zero_loss_pps\": 0, \"cpu_s_per_mpkt\": null, ");
+	fprintf(f,
+		"\"latency_pps\": %.0f, \"latency_p50_ns\": %.0f, "
+		"\"latency_p99_ns\": %.0f, \"latency_mean_ns\": %.0f, "
+		"\"latency_max_ns\": %.0f, \"latency_loss\": %.6f, ",
+		l->lat.target_pps, l->lat.p50_ns, l->lat.p99_ns,
+		l->lat.mean_ns, l->lat.max_ns, l->lat.loss);
+	fprintf(f,
+		"\"new_stream_packets\": %u, \"to_user_per_stream\": %.3f, "
+		"\"new_stream_trial\": ",
+		new_rounds, (double)l->newt.user_pkts / l->nstreams);
+	trial_json(f, &l->newt);
+	fprintf(f, ", \"trials\": [");
+	for (i = 0; i < s->ntr; i++) {
+		fprintf(f, "%s", i ? ", " : "");
+		trial_json(f, &s->tr[i]);
+	}
+	fprintf(f, "], \"latency_trial\": ");
+	trial_json(f, &l->lat);
+	if (l->have_cpu) {
+		const struct trial *r = &l->cpu_r, *b = &l->cpu_b;
+
+		fprintf(f,
+			", \"cpu_pps\": %.0f, \"cpu_total_s_per_mpkt\": %.4f, "
+			"\"cpu_baseline_s_per_mpkt\": %.4f, "
+			"\"cpu_relay_s_per_mpkt\": %.4f, \"cpu_trial\": ",
+			r->target_pps, r->rx ? r->cpu_s / (r->rx / 1e6) : -1,
+			b->rx ? b->cpu_s / (b->rx / 1e6) : -1,
+			r->rx ? (r->cpu_s - b->cpu_s) / (r->rx / 1e6) : -1);
+		trial_json(f, r);
+		fprintf(f, ", \"cpu_baseline_trial\": ");
+		trial_json(f, b);
+	}
+	fprintf(f, "}\n");
+	fclose(f);
+	return 0;
+}
+
+/* A trial of lane L, COUNT frames (the relay, or the baseline sink with
+ * BASELINE). */
+static int lane_trial(struct bench *b, struct lane *l, double rate,
+		      __u64 count, __u32 batch, bool latency, bool baseline,
+		      struct trial *t)
+{
+	int err;
+
+	b->lane = l;
+	b->baseline = baseline;
+	err = run_trial(b, rate, count, batch, latency, t);
+	b->baseline = false;
+	return err;
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	const char *gen_ns = NULL, *gen_dev = NULL, *sink_ns = NULL;
 	const char *sink_dev = NULL, *relay_ns = NULL, *relay_dev = NULL;
-	const char *streams = NULL, *label = "relay", *out = NULL;
-	const char *ceil_out = NULL, *idle_dev = NULL, *idle_peer = NULL;
+	const char *streams = NULL, *ceil_out = NULL, *idle_dev = NULL;
+	const char *idle_peer = NULL, *ceil_in = NULL, *pair_streams = NULL;
+	const char *pair_gen_dev = NULL, *pair_idle_dev = NULL;
 	struct in_addr sink_addr = { 0 }, ceil_saddr = { 0 };
 	double max_pps = 8e6, trial_s = 1.0, lat_pps = 10000, start_pps = 50000;
 	double new_pps = 20000, fixed_pps = 0, fixed_s = 5;
 	unsigned int new_rounds = 20, cpu = 1;
-	__u8 relay_mac[6], gen_mac[6], sink_mac[6], m6[6];
+	int retries = 4, max_behind = 2;
+	__u8 relay_mac[6], sink_mac[6], m6[6], ceil_mac[6];
 	struct bench b = { .gen_ns = -1, .sink_ns = -1, .relay_ns = -1 };
-	int npids = 0;
-	struct trial tr[40], newt, lat, cpu_r, cpu_b, *best = NULL;
-	bool have_cpu = false;
-	struct stream *st = NULL;
-	int c, err = 1, ntr = 0, i, behind = 0;
-	bool retried = false;
-	double lo = 0, hi = 0, r;
+	struct lane lanes[2] = { { .label = "relay" }, { .label = "ceiling" } };
+	struct lane *l;
+	int npids = 0, nlanes = 1, c, err = 1, i;
+	struct stream *st = NULL, *pst = NULL;
+	unsigned int relay_ifindex;
+	bool busy;
 	cpu_set_t set;
-	FILE *f;
 
 	static const struct option opts[] = {
 		{ "gen-netns", required_argument, NULL, 'G' },
@@ -1160,6 +1458,15 @@ static int cmd_run(int argc, char **argv)
 		{ "ceiling-saddr", required_argument, NULL, 'A' },
 		{ "fixed-pps", required_argument, NULL, 'F' },
 		{ "fixed-s", required_argument, NULL, 'T' },
+		/* The ceiling as a second lane beside the relay. */
+		{ "ceiling-in", required_argument, NULL, 'i' },
+		{ "ceiling-gen-dev", required_argument, NULL, 'x' },
+		{ "ceiling-idle-dev", required_argument, NULL, 'y' },
+		{ "ceiling-streams", required_argument, NULL, 'z' },
+		{ "ceiling-label", required_argument, NULL, 'u' },
+		{ "ceiling-json", required_argument, NULL, 'j' },
+		{ "saturated-tries", required_argument, NULL, 'k' },
+		{ "saturated-passes", required_argument, NULL, 'K' },
 		{ 0 } };
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -1171,9 +1478,9 @@ static int cmd_run(int argc, char **argv)
 		case 's': sink_dev = optarg; break;
 		case 'a': inet_pton(AF_INET, optarg, &sink_addr); break;
 		case 'f': streams = optarg; break;
-		case 'l': label = optarg; break;
-		case 'o': out = optarg; break;
-		case 'p': b.pin_dir = optarg; break;
+		case 'l': lanes[0].label = optarg; break;
+		case 'o': lanes[0].out = optarg; break;
+		case 'p': lanes[0].pin_dir = optarg; break;
 		case 'm': max_pps = atof(optarg); break;
 		case 'b': start_pps = atof(optarg); break;
 		case 't': trial_s = atof(optarg); break;
@@ -1183,7 +1490,7 @@ static int cmd_run(int argc, char **argv)
 		case 'c': cpu = strtoul(optarg, NULL, 0); break;
 		case 'P':
 			if (npids < MAX_RELAY_PIDS - 1)
-				b.relay_pids[npids++] = atoi(optarg);
+				lanes[0].relay_pids[npids++] = atoi(optarg);
 			break;
 		case 'I': idle_dev = optarg; break;
 		case 'J': idle_peer = optarg; break;
@@ -1191,15 +1498,34 @@ static int cmd_run(int argc, char **argv)
 		case 'A': inet_pton(AF_INET, optarg, &ceil_saddr); break;
 		case 'F': fixed_pps = atof(optarg); break;
 		case 'T': fixed_s = atof(optarg); break;
+		case 'i': ceil_in = optarg; break;
+		case 'x': pair_gen_dev = optarg; break;
+		case 'y': pair_idle_dev = optarg; break;
+		case 'z': pair_streams = optarg; break;
+		case 'u': lanes[1].label = optarg; break;
+		case 'j': lanes[1].out = optarg; break;
+		case 'k': retries = atoi(optarg); break;
+		case 'K': max_behind = atoi(optarg) > 0 ? atoi(optarg) : 1; break;
 		default: return 2;
 		}
 	}
 	if (!gen_ns || !gen_dev || !sink_ns || !sink_dev || !relay_ns ||
-	    !relay_dev || !streams || !out || !sink_addr.s_addr) {
+	    !relay_dev || !streams || !lanes[0].out || !sink_addr.s_addr) {
 		np_err("run: --gen-netns --gen-dev --relay-netns --relay-dev "
 		       "--sink-netns --sink-dev --sink-addr --streams --out "
 		       "needed");
 		return 2;
+	}
+	if (pair_gen_dev) {
+		if (!ceil_out || !ceil_in || !pair_idle_dev || !pair_streams ||
+		    !lanes[1].out || fixed_pps > 0) {
+			np_err("run: a ceiling lane needs --ceiling-out "
+			       "--ceiling-in --ceiling-idle-dev "
+			       "--ceiling-streams --ceiling-json, and no "
+			       "--fixed-pps");
+			return 2;
+		}
+		nlanes = 2;
 	}
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
@@ -1207,27 +1533,32 @@ static int cmd_run(int argc, char **argv)
 	b.ncpus = libbpf_num_possible_cpus();
 	if (b.ncpus > 256)
 		return 1;
-	st = streams_read(streams, &b.nstreams);
-	if (!st || !b.nstreams) {
+	st = streams_read(streams, &lanes[0].nstreams);
+	if (!st || !lanes[0].nstreams) {
 		np_err("no streams in '%s'", streams);
 		return 1;
+	}
+	if (nlanes == 2) {
+		pst = streams_read(pair_streams, &lanes[1].nstreams);
+		if (!pst || !lanes[1].nstreams) {
+			np_err("no streams in '%s'", pair_streams);
+			goto out;
+		}
 	}
 	b.gen_ns = netns_open(gen_ns);
 	b.sink_ns = netns_open(sink_ns);
 	b.relay_ns = netns_open(relay_ns);
 	if (b.gen_ns < 0 || b.sink_ns < 0 || b.relay_ns < 0)
-		return 1;
+		goto out;
 
 	/* The relay's MAC (and the ceiling, if asked), in its namespace. */
-	unsigned int relay_ifindex;
 	if (netns_enter(b.relay_ns) ||
 	    if_info(relay_dev, &relay_ifindex, relay_mac))
-		return 1;
+		goto out;
 
 	b.sink = mb_sink_bpf__open_and_load();
-	b.gen = mb_gen_bpf__open_and_load();
-	if (!b.sink || !b.gen) {
-		np_err("cannot load the generator or the sink");
+	if (!b.sink) {
+		np_err("cannot load the sink");
 		goto out;
 	}
 	b.per_stream = mmap(NULL, (size_t)MB_MAX_STREAMS * sizeof(__u64),
@@ -1257,47 +1588,45 @@ static int cmd_run(int argc, char **argv)
 	}
 	err = 1;
 
+	/*
+	 * The ceiling: on the relay's own interface (a run of the ceiling
+	 * alone), or on --ceiling-in (a lane of its own beside the relay,
+	 * whose frames enter there from --ceiling-gen-dev).
+	 */
 	if (ceil_out) {
-		unsigned int oi;
+		unsigned int oi, ci = relay_ifindex;
 
 		netns_enter(b.relay_ns);
 		b.ceil = mb_ceiling_bpf__open_and_load();
 		if (!b.ceil || if_info(ceil_out, &oi, m6))
+			goto out;
+		memcpy(ceil_mac, relay_mac, 6);
+		if (ceil_in && if_info(ceil_in, &ci, ceil_mac))
 			goto out;
 		b.ceil->bss->out_ifindex = oi;
 		memcpy(b.ceil->bss->out_src_mac, m6, 6);
 		memcpy(b.ceil->bss->out_dst_mac, sink_mac, 6);
 		b.ceil->bss->new_saddr = ceil_saddr.s_addr;
 		b.ceil->bss->new_daddr = sink_addr.s_addr;
-		if (bpf_xdp_attach(relay_ifindex,
+		if (bpf_xdp_attach(ci,
 				   bpf_program__fd(b.ceil->progs.mb_ceiling),
 				   XDP_FLAGS_DRV_MODE, NULL)) {
-			np_err("cannot attach the ceiling to '%s'", relay_dev);
+			np_err("cannot attach the ceiling to '%s'",
+			       ceil_in ? ceil_in : relay_dev);
 			goto out;
 		}
-		b.ceil_ifindex = relay_ifindex;
+		b.ceil_ifindex = ci;
 	}
 
-	if (netns_enter(b.gen_ns) || if_info(gen_dev, &b.gen_ifindex, gen_mac))
+	if (netns_enter(b.gen_ns) ||
+	    lane_gen_setup(&lanes[0], gen_dev, idle_dev, relay_mac, st) ||
+	    (nlanes == 2 && lane_gen_setup(&lanes[1], pair_gen_dev,
+					   pair_idle_dev, ceil_mac, pst)))
 		goto out;
-	/*
-	 * A test run of a program that is attached nowhere puts it into the
-	 * XDP dispatcher and takes it out again, a synchronize_rcu() each
-	 * time: every BPF_PROG_RUN call would sleep for two grace periods.
-	 * Attached (natively) to an interface that never receives, it stays.
-	 */
-	if (idle_dev) {
-		if (if_info(idle_dev, &b.idle_ifindex, m6) ||
-		    bpf_xdp_attach(b.idle_ifindex,
-				   bpf_program__fd(b.gen->progs.mb_gen),
-				   XDP_FLAGS_DRV_MODE, NULL)) {
-			np_err("cannot attach the generator to '%s'", idle_dev);
-			b.idle_ifindex = 0;
-			goto out;
-		}
-	}
 	if (idle_dev && idle_peer) {
-		b.base_ifindex = b.idle_ifindex;
+		/* Every lane's baseline goes out of the first lane's idle
+		 * veth: the same path for all. */
+		b.base_ifindex = lanes[0].idle_ifindex;
 		if (if_info(idle_peer, &b.base_sink_ifindex, m6) ||
 		    bpf_xdp_attach(b.base_sink_ifindex,
 				   bpf_program__fd(b.sink->progs.mb_sink),
@@ -1308,108 +1637,54 @@ static int cmd_run(int argc, char **argv)
 			goto out;
 		}
 	}
-	memcpy(b.gen->bss->dst_mac, relay_mac, 6);
-	memcpy(b.gen->bss->src_mac, gen_mac, 6);
-	for (size_t k = 0; k < b.nstreams; k++) {
-		struct mb_stream m;
-		__u32 key = k;
-
-		stream_hdr(&st[k], key, &m);
-		if (bpf_map__update_elem(b.gen->maps.mb_streams, &key,
-					 sizeof(key), &m, sizeof(m), 0)) {
-			np_err("stream table: %s", strerror(errno));
-			goto out;
-		}
-	}
-	b.gen->bss->nstreams = b.nstreams;
-	fprintf(stderr, "%s: %zu streams, generator on CPU %u\n", label,
-		b.nstreams, cpu);
+	for (i = 0; i < nlanes; i++)
+		fprintf(stderr, "%s: %zu streams, generator on CPU %u\n",
+			lanes[i].label, lanes[i].nstreams, cpu);
 
 	/*
 	 * New streams: the first packets of every stream (never sent on
 	 * before), at a moderate rate; what reached user space in the
 	 * relay's namespace is UDP InDatagrams there.
 	 */
-	r = b.nstreams * (double)new_rounds;
-	if (run_trial(&b, new_pps, (__u64)r, 1, false, &newt))
-		goto out;
+	for (i = 0; i < nlanes; i++) {
+		l = &lanes[i];
+		if (lane_trial(&b, l, new_pps, (__u64)l->nstreams * new_rounds,
+			       1, false, false, &l->newt))
+			goto out;
+	}
 	if (fixed_pps > 0) {
-		err = fixed_load(&b, fixed_pps, fixed_s, label, out, &newt);
+		b.lane = &lanes[0];
+		err = fixed_load(&b, fixed_pps, fixed_s, lanes[0].label,
+				 lanes[0].out, &lanes[0].newt);
 		goto out;
 	}
 
-	/*
-	 * Zero-loss search: double while it passes, then bisect. The
-	 * machine is shared: a trial that fails is run once more at the
-	 * same rate, and the doubling goes on past a rate where the
-	 * generator fell behind (its CPU taken by others, or saturated)
-	 * until two rates in a row did. Bisection runs between the best
-	 * rate offered in a pass and the rate offered in the fail. The result is the highest rate offered in a trial
-	 * that passed.
-	 */
-	r = start_pps;
-	while (ntr < 24) {
-		struct trial *t = &tr[ntr++];
+	/* The searches, their trials taking turns. */
+	for (i = 0; i < nlanes; i++)
+		search_start(&lanes[i].s, start_pps, max_pps, retries,
+			     max_behind);
+	do {
+		busy = false;
+		for (i = 0; i < nlanes; i++) {
+			struct search *s = &lanes[i].s;
+			double r = search_rate(s);
 
-		if (run_trial(&b, r, (__u64)(r * trial_s), 64, false, t))
-			goto out;
-		if (t->loss >= LOSS_LIMIT && !retried) {
-			retried = true;
-			continue;
+			if (!r)
+				continue;
+			busy = true;
+			if (lane_trial(&b, &lanes[i], r, (__u64)(r * trial_s),
+				       64, false, false, &s->tr[s->ntr++]))
+				goto out;
+			search_took(s);
 		}
-		retried = false;
-		if (t->loss < LOSS_LIMIT) {
-			if (!best || t->offered_pps > best->offered_pps)
-				best = t;
-			lo = r;
-			behind = t->fell_behind ? behind + 1 : 0;
-			if (behind >= 2 || r >= max_pps)
-				break;
-			r *= 2;
-			if (r > max_pps)
-				r = max_pps;
-		} else {
-			/* What failed is what was offered, not the target. */
-			hi = t->fell_behind ? t->offered_pps : r;
-			break;
-		}
-	}
-	if (best && hi > 0 && hi < best->offered_pps * 1.05)
-		hi = 0; /* nothing left between pass and fail */
-	if (best)
-		lo = best->offered_pps;
-	for (i = 0; hi > 0 && i < 4 && ntr < 40; i++) {
-		struct trial *t = &tr[ntr++];
-
-		r = lo ? sqrt(lo * hi) : hi / 2;
-		if (run_trial(&b, r, (__u64)(r * trial_s), 64, false, t))
-			goto out;
-		if (t->loss < LOSS_LIMIT) {
-			if (!best || t->offered_pps > best->offered_pps)
-				best = t;
-			lo = r;
-		} else {
-			hi = t->fell_behind ? t->offered_pps : r;
-		}
-	}
-
-	/*
-	 * Where the generator's CPU saturated, what it offered depends on how
-	 * much of that CPU others left it: two more tries at that rate.
-	 */
-	for (i = 0; best && best->fell_behind && i < 2 && ntr < 40; i++) {
-		struct trial *t = &tr[ntr++];
-
-		r = best->target_pps;
-		if (run_trial(&b, r, (__u64)(r * trial_s), 64, false, t))
-			goto out;
-		if (t->loss < LOSS_LIMIT && t->offered_pps > best->offered_pps)
-			best = t;
-	}
+	} while (busy);
 
 	/* Latency at a moderate rate, one frame per batch. */
-	if (run_trial(&b, lat_pps, (__u64)(lat_pps * trial_s), 1, true, &lat))
-		goto out;
+	for (i = 0; i < nlanes; i++)
+		if (lane_trial(&b, &lanes[i], lat_pps,
+			       (__u64)(lat_pps * trial_s), 1, true, false,
+			       &lanes[i].lat))
+			goto out;
 
 	/*
 	 * CPU: the same rate (90% of the zero-loss rate, so that the
@@ -1419,83 +1694,39 @@ static int cmd_run(int argc, char **argv)
 	 * generator's cost per BPF_PROG_RUN call, which is large for short
 	 * calls (test_run sets up and tears down a page pool each time).
 	 */
-	if (best && b.base_ifindex) {
-		double rc = best->offered_pps * 0.9;
+	for (i = 0; i < nlanes; i++) {
+		double rc;
 
-		if (run_trial(&b, rc, (__u64)(rc * trial_s), 64, false, &cpu_r))
+		l = &lanes[i];
+		if (!l->s.best || !b.base_ifindex)
+			continue;
+		rc = l->s.best->offered_pps * 0.9;
+		if (lane_trial(&b, l, rc, (__u64)(rc * trial_s), 64, false,
+			       false, &l->cpu_r) ||
+		    lane_trial(&b, l, rc, (__u64)(rc * trial_s), 64, false,
+			       true, &l->cpu_b))
 			goto out;
-		b.baseline = true;
-		err = run_trial(&b, rc, (__u64)(rc * trial_s), 64, false, &cpu_b);
-		b.baseline = false;
-		if (err)
+		l->have_cpu = true;
+	}
+	for (i = 0; i < nlanes; i++)
+		if (lane_write(&lanes[i], new_rounds,
+			       nlanes == 2 ? lanes[1 - i].label : NULL))
 			goto out;
-		err = 1;
-		have_cpu = true;
-	}
-
-	f = fopen(out, "w");
-	if (!f) {
-		np_err("cannot write '%s': %s", out, strerror(errno));
-		goto out;
-	}
-	fprintf(f, "{\"label\": \"%s\", \"streams\": %zu, ", label,
-		b.nstreams);
-	if (best)
-		fprintf(f,
-			"\"zero_loss_pps\": %.0f, \"zero_loss_limited_by_"
-			"generator\": %s, \"cpu_s_per_mpkt\": %.4f, "
-			"\"cpu_machine_s_per_mpkt\": %.4f, ",
-			best->offered_pps, best->fell_behind ? "true" : "false",
-			best->rx ? best->cpu_s / (best->rx / 1e6) : -1,
-			best->rx ? best->cpu_machine_s / (best->rx / 1e6) : -1);
-	else
-		fprintf(f, "\"zero_loss_pps\": 0, \"cpu_s_per_mpkt\": null, ");
-	fprintf(f,
-		"\"latency_pps\": %.0f, \"latency_p50_ns\": %.0f, "
-		"\"latency_p99_ns\": %.0f, \"latency_mean_ns\": %.0f, "
-		"\"latency_max_ns\": %.0f, \"latency_loss\": %.6f, ",
-		lat_pps, lat.p50_ns, lat.p99_ns, lat.mean_ns, lat.max_ns,
-		lat.loss);
-	fprintf(f,
-		"\"new_stream_packets\": %u, \"to_user_per_stream\": %.3f, "
-		"\"new_stream_trial\": ",
-		new_rounds, (double)newt.user_pkts / b.nstreams);
-	trial_json(f, &newt);
-	fprintf(f, ", \"trials\": [");
-	for (i = 0; i < ntr; i++) {
-		fprintf(f, "%s", i ? ", " : "");
-		trial_json(f, &tr[i]);
-	}
-	fprintf(f, "], \"latency_trial\": ");
-	trial_json(f, &lat);
-	if (have_cpu) {
-		fprintf(f,
-			", \"cpu_pps\": %.0f, \"cpu_total_s_per_mpkt\": %.4f, "
-			"\"cpu_baseline_s_per_mpkt\": %.4f, "
-			"\"cpu_relay_s_per_mpkt\": %.4f, \"cpu_trial\": ",
-			cpu_r.target_pps,
-			cpu_r.rx ? cpu_r.cpu_s / (cpu_r.rx / 1e6) : -1,
-			cpu_b.rx ? cpu_b.cpu_s / (cpu_b.rx / 1e6) : -1,
-			cpu_r.rx ? (cpu_r.cpu_s - cpu_b.cpu_s) / (cpu_r.rx / 1e6)
-				 : -1);
-		trial_json(f, &cpu_r);
-		fprintf(f, ", \"cpu_baseline_trial\": ");
-		trial_json(f, &cpu_b);
-	}
-	fprintf(f, "}\n");
-	fclose(f);
 	err = 0;
 out:
 	detach(b.gen_ns, b.base_sink_ifindex);
-	detach(b.gen_ns, b.idle_ifindex);
+	for (i = 0; i < 2; i++) {
+		detach(b.gen_ns, lanes[i].idle_ifindex);
+		mb_gen_bpf__destroy(lanes[i].gen);
+	}
 	detach(b.relay_ns, b.ceil_ifindex);
 	detach(b.sink_ns, b.sink_ifindex);
 	if (b.per_stream)
 		munmap(b.per_stream, (size_t)MB_MAX_STREAMS * sizeof(__u64));
 	mb_ceiling_bpf__destroy(b.ceil);
-	mb_gen_bpf__destroy(b.gen);
 	mb_sink_bpf__destroy(b.sink);
 	free(st);
+	free(pst);
 	return err ? 1 : 0;
 }
 
@@ -1511,8 +1742,10 @@ static void usage(FILE *f)
 		"NS --relay-dev DEV --sink-netns NS --sink-dev DEV --sink-addr "
 		"ADDR --streams FILE --out JSON [--label L] [--pin-dir DIR] "
 		"[--max-pps R] [--start-pps R] [--trial-s S] [--latency-pps R] "
-		"[--new-rounds K] [--new-pps R] [--fixed-pps R [--fixed-s S]] [--cpu N] [--relay-pid PID]... [--idle-dev DEV [--idle-peer DEV]] [--ceiling-out DEV --ceiling-saddr "
-		"ADDR]\n");
+		"[--new-rounds K] [--new-pps R] [--saturated-tries K] [--saturated-passes K] [--fixed-pps R [--fixed-s S]] [--cpu N] [--relay-pid PID]... [--idle-dev DEV [--idle-peer DEV]] [--ceiling-out DEV --ceiling-saddr "
+		"ADDR [--ceiling-in DEV --ceiling-gen-dev DEV --ceiling-idle-dev "
+		"DEV --ceiling-streams FILE --ceiling-json JSON "
+		"[--ceiling-label L]]]\n");
 }
 
 int main(int argc, char **argv)
