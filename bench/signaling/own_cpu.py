@@ -15,8 +15,13 @@ processes is the one of the last net:netif_receive_skb event on the same
 CPU in the same task, whose device says the namespace: one of OWN_DEV (the
 proxy namespace's devices: acc0, core0, lo) is the proxy's own (Kamailio's
 NG requests to rtpengine over lo stay counted), any other is a peer's.
-Prints "SAMPLES FOREIGN OWN_SHARE": all samples, those of peers' receive
-processing, and the share left (1.0 when perf saw nothing).
+The tracepoint's own recording (samples under perf_tp_event) is perf's
+cost, not the proxy's: left out of both. Prints "SAMPLES FOREIGN PERF
+TOTAL_SHARE OWN_SHARE": all samples, those of peers' receive processing,
+those of perf's recording; the share of the process's CPU that is not
+perf's, and the share that is its own work (both 1.0 when perf saw
+nothing). The cpu-clock sampling itself (997 Hz, the call chain walked in
+the timer interrupt) is not seen in the samples and stays in both.
 """
 import subprocess
 import sys
@@ -29,15 +34,17 @@ def main():
          "-F", "trace:tid,cpu,event,trace"],
         capture_output=True, text=True).stdout
     last_dev = {}  # (tid, cpu) -> device of the packet being received
-    samples = foreign = 0
+    samples = foreign = perf = 0
     head, chain = None, []
 
     def flush():
-        nonlocal samples, foreign
+        nonlocal samples, foreign, perf
         if head is None:
             return
         samples += 1
-        if "net_rx_action" in chain and last_dev.get(head, "") not in own_devs \
+        if "perf_tp_event" in chain:
+            perf += 1
+        elif "net_rx_action" in chain and last_dev.get(head, "") not in own_devs \
                 and head in last_dev:
             foreign += 1
 
@@ -68,8 +75,11 @@ def main():
         flush()
         head, chain = (tid, cpu), []
     flush()
-    share = 1.0 if samples == 0 else (samples - foreign) / samples
-    print(samples, foreign, f"{share:.4f}")
+    if samples == 0:
+        print(0, 0, 0, "1.0000", "1.0000")
+        return
+    print(samples, foreign, perf, f"{(samples - perf) / samples:.4f}",
+          f"{(samples - perf - foreign) / samples:.4f}")
 
 
 if __name__ == "__main__":
