@@ -271,10 +271,10 @@ HZ=$(getconf CLK_TCK)
 # perf or with SIG_OWN=0); TOTAL_SHARE, the share that is not perf's own
 # recording of the tracepoint (the process total is corrected by it). 997 Hz cpu-clock with call chains and a
 # tracepoint per packet it receives for others: the same for both proxies.
-OWN_PID= OWN_SHARE=1 TOTAL_SHARE=1
+OWN_PID= OWN_SHARE=1 TOTAL_SHARE=1 OWN_SAMPLES=
 own_start() {
 	local pids
-	OWN_PID= OWN_SHARE=1 TOTAL_SHARE=1
+	OWN_PID= OWN_SHARE=1 TOTAL_SHARE=1 OWN_SAMPLES=
 	[ "${SIG_OWN:-1}" = 1 ] && [ "${SIG_PERF:-0}" != 1 ] && command -v perf >/dev/null || return 0
 	pids=$(ip netns pids "$NP_RUN-proxy" | paste -sd,)
 	[ -n "$pids" ] || return 0
@@ -291,6 +291,7 @@ own_stop() {
 	OWN_PID=
 	read -r s f p TOTAL_SHARE OWN_SHARE < <(bench/signaling/own_cpu.py "$OWN_DATA" acc0 core0 lo)
 	[ -n "$OWN_SHARE" ] || OWN_SHARE=1 TOTAL_SHARE=1
+	OWN_SAMPLES="$s samples, $f the peers' receive, $p perf's"
 	rm -f "$OWN_DATA"
 }
 
@@ -358,6 +359,7 @@ step() {
 		'BEGIN {printf "%.3f", (b - a) * 1000 / hz / n * s}')
 	STEP_OWN=$(awk -v a="$cp" -v b="$c1" -v hz="$HZ" -v n="$n" -v s="$OWN_SHARE" \
 		'BEGIN {printf "%.3f", (b - a) * 1000 / hz / n * s}')
+	[ -n "$OWN_SAMPLES" ] || STEP_OWN=n/a
 	# The peers' load while sipp ran: the share of one CPU each used
 	# (sipp is single-threaded: near 100% it would be what stops the
 	# ramp), the busiest terminal sipp's.
@@ -446,12 +448,12 @@ ramp() {
 			break
 		fi
 		if step "$kind" "$tgt" "$r"; then
-			log "  $tgt $kind $r/s: pass (${STEP_SECS} s, $STEP_RETR retransmissions, proxy CPU ${STEP_CPU} ms per call, own ${STEP_OWN}, $STEP_PEERS, $STEP_DROPS)"
+			log "  $tgt $kind $r/s: pass (${STEP_SECS} s, $STEP_RETR retransmissions, proxy CPU ${STEP_CPU} ms per call, own ${STEP_OWN} (${OWN_SAMPLES:-not measured}), $STEP_PEERS, $STEP_DROPS)"
 			best=$r
 			RAMP_CPU=$STEP_CPU RAMP_OWN=$STEP_OWN RAMP_PEERS=$STEP_PEERS
 			printf '%s\t%s\t%s\t%s\t%s\n' "$tgt" "$kind" "$r" "$STEP_CPU" "$STEP_OWN" >>"$LOGS/steps.tsv"
 		else
-			log "  $tgt $kind $r/s: FAIL: $STEP_WHY (${STEP_SECS} s, $STEP_RETR retransmissions, proxy CPU ${STEP_CPU} ms per call, own ${STEP_OWN}, $STEP_PEERS, $STEP_DROPS)"
+			log "  $tgt $kind $r/s: FAIL: $STEP_WHY (${STEP_SECS} s, $STEP_RETR retransmissions, proxy CPU ${STEP_CPU} ms per call, own ${STEP_OWN} (${OWN_SAMPLES:-not measured}), $STEP_PEERS, $STEP_DROPS)"
 			RAMP_END="$r/s failed: $STEP_WHY ($STEP_DROPS)"
 			break
 		fi
@@ -545,7 +547,7 @@ python3 - "$OUT/signaling.json" "${BEST[natproxy-calls]}" "${BEST[kamailio-calls
 	    for line in open(tsv):
 	        t, k, r, c, o = line.split()
 	        steps.append({"target": t, "kind": k, "rate": int(r),
-	                      "cpu_ms": float(c), "own_cpu_ms": float(o)})
+	                      "cpu_ms": num(c), "own_cpu_ms": num(o)})
 	except OSError:
 	    pass
 	with open(out, "w") as f:

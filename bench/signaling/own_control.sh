@@ -61,7 +61,7 @@ for i in range(n):
     s.sendto(b"x" * 500, ("192.168.77.1", 5099)); s.recv(2048)' "$N" || exit 1
 t1=$(awk '{print $14 + $15}' "/proc/$EP/stat")
 kill -INT "$PP"; wait "$PP"; PP=
-read -r samples foreign share < <(bench/signaling/own_cpu.py "$TMP/perf.data" acc0 lo)
+read -r samples foreign _ _ share < <(bench/signaling/own_cpu.py "$TMP/perf.data" acc0 lo)
 awk -v a="$t0" -v b="$t1" -v hz="$(getconf CLK_TCK)" -v n="$N" -v sh="$share" -v s="$samples" -v f="$foreign" 'BEGIN {
 	t = (b - a) * 1e6 / hz / n
 	printf "echo, %d datagrams: process total %.2f us each, own work %.2f us, the client namespace'\''s receive %.2f us (%d samples, %d of them its receive)\n", n, t, t * sh, t * (1 - sh), s, f }'
