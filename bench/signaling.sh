@@ -520,7 +520,7 @@ done
 LEAKS=$(sip_leaks)
 ELAPSED=$(($(date +%s) - START))
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "n/a" && b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'; }
 RC=$(ratio "${BEST[natproxy-calls]}" "${BEST[kamailio-calls]}")
 RR=$(ratio "${BEST[natproxy-regs]}" "${BEST[kamailio-regs]}")
 
