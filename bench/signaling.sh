@@ -14,6 +14,10 @@
 # beyond sipp's, so it is the same for both proxies and never what stops a
 # ramp: every step reports its CPU (and the terminal's) next to the
 # proxy's, to show it.
+# Each step's proxy CPU per call comes twice: the processes' total and
+# their own work, less the peers' receive processing that a veth runs in
+# the proxy's sends (bench/signaling/own_cpu.py; SIG_OWN=0 turns it off).
+# Each ramp begins with an unmeasured warm-up step (SIG_WARMUP_S).
 #
 #   bench/signaling.sh OUTDIR
 #
