@@ -71,7 +71,7 @@ BENCHES := $(filter-out %.bpf,$(BENCHES)) $(BUILD)/bench/media/mediabench \
 
 # What `make bench` needs beyond `make deps` (never CI): the peer relay
 # (rtpengine), and the SIP tools bench/signaling.sh and bench/media.sh use.
-BENCH_DEB_PACKAGES := rtpengine-daemon sip-tester kamailio
+BENCH_DEB_PACKAGES := rtpengine-daemon sip-tester kamailio linux-perf
 
 .PHONY: all clean install deps bench-deps test demo bench fuzz deb FORCE
 .SECONDARY:
