@@ -70,8 +70,9 @@ BENCHES := $(filter-out %.bpf,$(BENCHES)) $(BUILD)/bench/media/mediabench \
 	$(BUILD)/bench/flood/floodgen
 
 # What `make bench` needs beyond `make deps` (never CI): the peer relay
-# (rtpengine), and the SIP tools bench/signaling.sh and bench/media.sh use.
-BENCH_DEB_PACKAGES := rtpengine-daemon sip-tester kamailio
+# (rtpengine), the SIP tools bench/signaling.sh and bench/media.sh use, and
+# perf (bench/signaling.sh's own-work CPU figure).
+BENCH_DEB_PACKAGES := rtpengine-daemon sip-tester kamailio linux-perf
 
 .PHONY: all clean install deps bench-deps test demo bench fuzz deb FORCE
 .SECONDARY:

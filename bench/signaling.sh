@@ -14,6 +14,10 @@
 # beyond sipp's, so it is the same for both proxies and never what stops a
 # ramp: every step reports its CPU (and the terminal's) next to the
 # proxy's, to show it.
+# Each step's proxy CPU per call comes twice: the processes' total and
+# their own work, less the peers' receive processing that a veth runs in
+# the proxy's sends (bench/signaling/own_cpu.py; SIG_OWN=0 turns it off).
+# Each ramp begins with an unmeasured warm-up step (SIG_WARMUP_S).
 #
 #   bench/signaling.sh OUTDIR
 #
@@ -264,6 +268,37 @@ cpu_ticks() {
 }
 HZ=$(getconf CLK_TCK)
 
+# own_start NAME / own_stop: the proxy's own share of its CPU over a step
+# (bench/signaling/own_cpu.py says how: its samples of OTHER namespaces'
+# receive processing, which a veth runs in the sender's syscall, are left
+# out), from `perf record` of its processes, into OWN_SHARE (1 without
+# perf or with SIG_OWN=0); TOTAL_SHARE, the share that is not perf's own
+# recording of the tracepoint (the process total is corrected by it). 997 Hz cpu-clock with call chains and a
+# tracepoint per packet it receives for others: the same for both proxies.
+OWN_PID= OWN_SHARE=1 TOTAL_SHARE=1 OWN_SAMPLES=
+own_start() {
+	local pids
+	OWN_PID= OWN_SHARE=1 TOTAL_SHARE=1 OWN_SAMPLES=
+	[ "${SIG_OWN:-1}" = 1 ] && [ "${SIG_PERF:-0}" != 1 ] && command -v perf >/dev/null || return 0
+	pids=$(ip netns pids "$NP_RUN-proxy" | paste -sd,)
+	[ -n "$pids" ] || return 0
+	sip_spawn - perf record -q --sample-cpu -F 997 -e cpu-clock -g -e net:netif_receive_skb \
+		-p "$pids" -o "$LOGS/$1.own.perf" >"$LOGS/$1.own.log" 2>&1
+	OWN_PID=$SIP_LAST_PID OWN_DATA=$LOGS/$1.own.perf
+	sleep 0.5 # perf attached before the load starts
+}
+
+own_stop() {
+	local s f p
+	[ -n "$OWN_PID" ] || return 0
+	sip_stop "$OWN_PID" INT
+	OWN_PID=
+	read -r s f p TOTAL_SHARE OWN_SHARE < <(bench/signaling/own_cpu.py "$OWN_DATA" acc0 core0 lo)
+	[ -n "$OWN_SHARE" ] || OWN_SHARE=1 TOTAL_SHARE=1
+	OWN_SAMPLES="$s samples, $f the peers' receive, $p perf's"
+	rm -f "$OWN_DATA"
+}
+
 # udp_drops NS: datagrams the kernel dropped in namespace NS so far for a
 # full socket receive buffer (Udp RcvbufErrors): who could not keep up.
 udp_drops() {
@@ -279,7 +314,8 @@ udp_drops() {
 step() {
 	local kind=$1 tgt=$2 rate=$3 n=$(($3 * STEP_S)) name t0 t1 c0 d0 dp dc dt ok failed retr
 	local limit=$((STEP_S + 8)) args k r_k n_k pids=() rcs=0 o f x
-	name=$tgt-$kind-$rate
+	name=$tgt-$kind-$rate${STEP_TAG:-}
+	own_start "$name"
 	c0="$(cpu_ticks proxy) $(cpu_ticks core)"
 	d0="$(udp_drops proxy) $(udp_drops core) $(udp_drops lan1)"
 	t0=$(date +%s.%N)
@@ -298,7 +334,7 @@ step() {
 				-mi "$TERM_IP" -mp $((6000 + 10 * k)) -d "$HOLD_MS")
 		else
 			# A user per REGISTER, new in every step and every ramp.
-			awk -v n="$n_k" -v p="$tgt$rate-$k-" 'BEGIN {
+			awk -v n="$n_k" -v p="$tgt$rate${STEP_TAG:-}-$k-" 'BEGIN {
 				print "SEQUENTIAL"; for (i = 0; i < n; i++) printf "%su%d;\n", p, i }' \
 				>"$LOGS/$name.$k.csv"
 			args+=(-sf "$BENCH/register.xml" -inf "$LOGS/$name.$k.csv"
@@ -315,12 +351,19 @@ step() {
 	done
 	t1=$(date +%s.%N)
 	read -r dp dc dt <<<"$d0"
-	local cp cc
+	local cp cc c1
 	read -r cp cc <<<"$c0"
+	c1=$(cpu_ticks proxy)
+	own_stop
 	STEP_DROPS="rcvbuf drops proxy $(($(udp_drops proxy) - dp)), core $(($(udp_drops core) - dc)), terminal $(($(udp_drops lan1) - dt))"
 	# the proxy's CPU time per call (ms), over the step
-	STEP_CPU=$(awk -v a="$cp" -v b="$(cpu_ticks proxy)" -v hz="$HZ" -v n="$n" \
-		'BEGIN {printf "%.3f", (b - a) * 1000 / hz / n}')
+	# (less perf's recording when SIG_OWN measured), and its own work:
+	# less the peers' receive processing too
+	STEP_CPU=$(awk -v a="$cp" -v b="$c1" -v hz="$HZ" -v n="$n" -v s="$TOTAL_SHARE" \
+		'BEGIN {printf "%.3f", (b - a) * 1000 / hz / n * s}')
+	STEP_OWN=$(awk -v a="$cp" -v b="$c1" -v hz="$HZ" -v n="$n" -v s="$OWN_SHARE" \
+		'BEGIN {printf "%.3f", (b - a) * 1000 / hz / n * s}')
+	[ -n "$OWN_SAMPLES" ] || STEP_OWN=n/a
 	# The peers' load while sipp ran: the share of one CPU each used
 	# (sipp is single-threaded: near 100% it would be what stops the
 	# ramp), the busiest terminal sipp's.
@@ -388,18 +431,33 @@ probe() {
 ramp() {
 	local kind=$1 tgt=$2 rates best=0 r t0=$SECONDS
 	[ "$kind" = calls ] && rates=$RATES_CALLS || rates=$RATES_REGS
-	RAMP_END="all steps passed" RAMP_CPU=n/a RAMP_PEERS=n/a
+	RAMP_END="all steps passed" RAMP_CPU=n/a RAMP_OWN=n/a RAMP_PEERS=n/a
+	# Warm-up, unmeasured, the same for both proxies: a running proxy
+	# has long since touched its ports and buffers (natproxyd claims a
+	# relay port's lease the first time it hands it out); the ramp
+	# measures the steady state, not a fresh process's first calls.
+	# At a rate both pass (Kamailio fails from 2000 calls/s here).
+	if [ "${SIG_WARMUP_S:-3}" -gt 0 ]; then
+		local keep=$STEP_S wr
+		[ "$kind" = calls ] && wr=${SIG_WARMUP_CALLS:-1000} || wr=${SIG_WARMUP_REGS:-2000}
+		STEP_S=${SIG_WARMUP_S:-3}
+		STEP_TAG=-warmup SIG_OWN=0 step "$kind" "$tgt" "$wr" >/dev/null 2>&1 ||
+			log "  $tgt $kind warm-up: $STEP_WHY"
+		STEP_S=$keep
+		sleep 1
+	fi
 	for r in $rates; do
 		if ((SECONDS - t0 >= RAMP_S)); then
 			RAMP_END="time budget (${RAMP_S} s) spent before $r/s"
 			break
 		fi
 		if step "$kind" "$tgt" "$r"; then
-			log "  $tgt $kind $r/s: pass (${STEP_SECS} s, $STEP_RETR retransmissions, proxy CPU ${STEP_CPU} ms per call, $STEP_PEERS, $STEP_DROPS)"
+			log "  $tgt $kind $r/s: pass (${STEP_SECS} s, $STEP_RETR retransmissions, proxy CPU ${STEP_CPU} ms per call, own ${STEP_OWN} (${OWN_SAMPLES:-not measured}), $STEP_PEERS, $STEP_DROPS)"
 			best=$r
-			RAMP_CPU=$STEP_CPU RAMP_PEERS=$STEP_PEERS
+			RAMP_CPU=$STEP_CPU RAMP_OWN=$STEP_OWN RAMP_PEERS=$STEP_PEERS
+			printf '%s\t%s\t%s\t%s\t%s\n' "$tgt" "$kind" "$r" "$STEP_CPU" "$STEP_OWN" >>"$LOGS/steps.tsv"
 		else
-			log "  $tgt $kind $r/s: FAIL: $STEP_WHY (${STEP_SECS} s, $STEP_RETR retransmissions, proxy CPU ${STEP_CPU} ms per call, $STEP_PEERS, $STEP_DROPS)"
+			log "  $tgt $kind $r/s: FAIL: $STEP_WHY (${STEP_SECS} s, $STEP_RETR retransmissions, proxy CPU ${STEP_CPU} ms per call, own ${STEP_OWN} (${OWN_SAMPLES:-not measured}), $STEP_PEERS, $STEP_DROPS)"
 			RAMP_END="$r/s failed: $STEP_WHY ($STEP_DROPS)"
 			break
 		fi
@@ -436,7 +494,7 @@ profile_stop() {
 log "topology up ($NP_RUN)"
 sip_topology_up || die "topology"
 
-declare -A BEST END CPU PROBE PEERS
+declare -A BEST END CPU OWN PROBE PEERS
 run_target() {
 	local tgt=$1 kind
 	for kind in calls regs; do
@@ -450,6 +508,7 @@ run_target() {
 		profile_stop
 		log "$tgt: $kind: sockets that dropped: proxy: $(sock_drops proxy)core: $(sock_drops core)"
 		BEST[$tgt-$kind]=$RAMP_BEST END[$tgt-$kind]=$RAMP_END CPU[$tgt-$kind]=$RAMP_CPU
+		OWN[$tgt-$kind]=$RAMP_OWN
 		PEERS[$tgt-$kind]=$RAMP_PEERS
 		core_stop
 		if [ "$tgt" = natproxy ]; then natproxy_stop; else kamailio_proxy_stop; fi
@@ -459,13 +518,13 @@ for tgt in ${SIG_TARGETS:-natproxy kamailio}; do
 	run_target "$tgt"
 done
 for k in natproxy-calls natproxy-regs kamailio-calls kamailio-regs; do
-	BEST[$k]=${BEST[$k]:-0} CPU[$k]=${CPU[$k]:-n/a} END[$k]=${END[$k]:-not run}
+	BEST[$k]=${BEST[$k]:-0} CPU[$k]=${CPU[$k]:-n/a} OWN[$k]=${OWN[$k]:-n/a} END[$k]=${END[$k]:-not run}
 	PROBE[$k]=${PROBE[$k]:-not run} PEERS[$k]=${PEERS[$k]:-n/a}
 done
 LEAKS=$(sip_leaks)
 ELAPSED=$(($(date +%s) - START))
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "n/a" && b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'; }
 RC=$(ratio "${BEST[natproxy-calls]}" "${BEST[kamailio-calls]}")
 RR=$(ratio "${BEST[natproxy-regs]}" "${BEST[kamailio-regs]}")
 
@@ -474,18 +533,35 @@ steps of ${STEP_S} s of load at rising rates, a step passes with every call succ
 Calls: INVITE+SDP, 200+SDP, ACK, ${HOLD_MS} ms, BYE, 200. Registrations: one new user per REGISTER (sipp -inf), Expires 3600. \
 (b) Kamailio ${KP_CHILDREN} UDP workers, nathelper fix_nated_contact + add_path_received, rtpengine module, rtpengine-daemon userspace (table -1). \
 Ramp ends: natproxy calls: ${END[natproxy-calls]}; natproxy registrations: ${END[natproxy-regs]}; kamailio calls: ${END[kamailio-calls]}; kamailio registrations: ${END[kamailio-regs]}. \
-Proxy CPU ms per call/registration at the last passing step: natproxy ${CPU[natproxy-calls]}/${CPU[natproxy-regs]}, kamailio+rtpengine ${CPU[kamailio-calls]}/${CPU[kamailio-regs]}. \
+Proxy CPU ms per call/registration at the last passing step: natproxy ${CPU[natproxy-calls]}/${CPU[natproxy-regs]}, kamailio+rtpengine ${CPU[kamailio-calls]}/${CPU[kamailio-regs]}; own work (less other namespaces' receive processing run in the proxy's sends, bench/signaling/own_cpu.py): natproxy ${OWN[natproxy-calls]}/${OWN[natproxy-regs]}, kamailio+rtpengine ${OWN[kamailio-calls]}/${OWN[kamailio-regs]}. \
 Peers at the last passing step (not saturated below ~90%): natproxy calls ${PEERS[natproxy-calls]}; natproxy registrations ${PEERS[natproxy-regs]}; kamailio calls ${PEERS[kamailio-calls]}; kamailio registrations ${PEERS[kamailio-regs]}. \
 Probes: natproxy ${PROBE[natproxy-calls]}, ${PROBE[natproxy-regs]}; kamailio ${PROBE[kamailio-calls]}, ${PROBE[kamailio-regs]}. \
 Ratios natproxy/kamailio: calls ${RC} (target >= 2.0), registrations ${RR} (target >= 2.0); CPU per call target <= 0.1 ms. Shared 2-vCPU VM, noisy; ${ELAPSED} s; guard leaks ${LEAKS}."
 
 python3 - "$OUT/signaling.json" "${BEST[natproxy-calls]}" "${BEST[kamailio-calls]}" \
-	"${BEST[natproxy-regs]}" "${BEST[kamailio-regs]}" "$NOTES" <<-'EOF'
+	"${BEST[natproxy-regs]}" "${BEST[kamailio-regs]}" "$NOTES" "$LOGS/steps.tsv" \
+	"${CPU[natproxy-calls]}" "${CPU[kamailio-calls]}" "${OWN[natproxy-calls]}" "${OWN[kamailio-calls]}" \
+	"${CPU[natproxy-regs]}" "${CPU[kamailio-regs]}" "${OWN[natproxy-regs]}" "${OWN[kamailio-regs]}" <<-'EOF'
 	import json, sys
-	out, nc, kc, nr, kr, notes = sys.argv[1:]
+	out, nc, kc, nr, kr, notes, tsv = sys.argv[1:8]
+	num = lambda v: None if v == "n/a" else float(v)
+	cpu = [num(v) for v in sys.argv[8:]]
+	steps = []
+	try:
+	    for line in open(tsv):
+	        t, k, r, c, o = line.split()
+	        steps.append({"target": t, "kind": k, "rate": int(r),
+	                      "cpu_ms": num(c), "own_cpu_ms": num(o)})
+	except OSError:
+	    pass
 	with open(out, "w") as f:
 	    json.dump({"calls_per_s": {"natproxy": int(nc), "kamailio": int(kc)},
 	               "registrations_per_s": {"natproxy": int(nr), "kamailio": int(kr)},
+	               "cpu_ms_per_call": {"natproxy": cpu[0], "kamailio": cpu[1]},
+	               "own_cpu_ms_per_call": {"natproxy": cpu[2], "kamailio": cpu[3]},
+	               "cpu_ms_per_registration": {"natproxy": cpu[4], "kamailio": cpu[5]},
+	               "own_cpu_ms_per_registration": {"natproxy": cpu[6], "kamailio": cpu[7]},
+	               "passing_steps": steps,
 	               "notes": notes}, f, indent=2)
 	    f.write("\n")
 EOF
@@ -494,7 +570,10 @@ printf '\n%-22s %10s %10s %8s %s\n' "signaling" natproxyd kamailio ratio target
 printf '%-22s %10s %10s %8s %s\n' "calls/s" "${BEST[natproxy-calls]}" "${BEST[kamailio-calls]}" "$RC" ">= 2.0"
 printf '%-22s %10s %10s %8s %s\n' "registrations/s" "${BEST[natproxy-regs]}" "${BEST[kamailio-regs]}" "$RR" ">= 2.0"
 printf '%-22s %10s %10s %8s %s\n' "proxy CPU ms/call" "${CPU[natproxy-calls]}" "${CPU[kamailio-calls]}" "" "natproxyd <= 0.1"
+printf '%-22s %10s %10s %8s %s\n' "  own work ms/call" "${OWN[natproxy-calls]}" "${OWN[kamailio-calls]}" \
+	"$(ratio "${OWN[kamailio-calls]}" "${OWN[natproxy-calls]}")" "natproxyd <= 0.1"
 printf '%-22s %10s %10s\n' "proxy CPU ms/reg" "${CPU[natproxy-regs]}" "${CPU[kamailio-regs]}"
+printf '%-22s %10s %10s\n' "  own work ms/reg" "${OWN[natproxy-regs]}" "${OWN[kamailio-regs]}"
 printf 'peers at the last passing step: natproxyd calls: %s; regs: %s\n' "${PEERS[natproxy-calls]}" "${PEERS[natproxy-regs]}"
 printf '                                kamailio calls: %s; regs: %s\n' "${PEERS[kamailio-calls]}" "${PEERS[kamailio-regs]}"
 printf '(%s s; highest rate with no failed call; steps of %s s; %s)\n' "$ELAPSED" "$STEP_S" "$OUT/signaling.json"
