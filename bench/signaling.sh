@@ -30,7 +30,8 @@
 # traces to OUTDIR/signaling/, prints a table. Removes everything it made on
 # exit (namespaces, pins, processes, by PID). Bounded: each step's sipp by
 # `timeout` (21 s at most), no new step once a ramp has run SIG_RAMP_S
-# (55 s): about 4 minutes in all, under 6 in the worst case. Method and
+# (90 s: each step's own-work split adds about 3 s, and a ramp must reach
+# natproxyd's top rate): about 6 minutes in all, under 9 in the worst case. Method and
 # figures: bench/README.md.
 set -u
 
@@ -59,9 +60,9 @@ for cmd in sipp kamailio kamcmd rtpengine; do
 done
 
 STEP_S=${SIG_STEP_S:-3}    # seconds of load per step
-RAMP_S=${SIG_RAMP_S:-55}   # no new step once a ramp has run this long
+RAMP_S=${SIG_RAMP_S:-90}   # no new step once a ramp has run this long
 HOLD_MS=${SIG_HOLD_MS:-100} # between ACK and BYE
-RATES_CALLS=${SIG_RATES_CALLS:-"500 1000 1500 2000 2500 3000 3500 4000 5000 6000"}
+RATES_CALLS=${SIG_RATES_CALLS:-"500 1000 1500 2000 3000 4000 5000 6000 7000"}
 RATES_REGS=${SIG_RATES_REGS:-"2000 4000 6000 8000 10000 12000 14000 16000 20000 24000"}
 # SIG_TARGETS: a subset of "natproxy kamailio", to try one (its figures
 # in signaling.json are then 0 for the other)
