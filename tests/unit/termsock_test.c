@@ -142,7 +142,8 @@ static void family_checks(struct tap *t, struct np_termsock *ts, size_t realm,
 {
 	struct np_realm r = { .sip_dscp = -1 };
 	char text[64];
-	int fd, c, closed;
+	int fd, c, closed, rcvbuf = 0;
+	socklen_t len = sizeof(rcvbuf);
 
 	snprintf(r.name, sizeof(r.name), "%s", name);
 	r.address.family = family;
@@ -153,6 +154,11 @@ static void family_checks(struct tap *t, struct np_termsock *ts, size_t realm,
 	tap_check(t, !np_termsock_open(ts, realm, &r, 40001, &fd) && fd >= 0 &&
 			     np_termsock_recv_fd(ts, realm) == fd,
 		  "%s: the realm's first port opens its socket", name);
+	if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &len))
+		rcvbuf = 0;
+	tap_check(t, rcvbuf >= 16 << 20,
+		  "%s: its receive buffer holds what a socket per terminal "
+		  "held (%d bytes)", name, rcvbuf);
 	c = client(family, 40001);
 	closed = client(family, 40002);
 	send(c, "hello", 5, 0);
