@@ -279,7 +279,7 @@ socks=$(find "/proc/$NPD_PID/fd" -lname 'socket:*' | wc -l)
 state_b=$(cat "$NP_RUN_DIR/state" "$NP_RUN_DIR"/state.* 2>/dev/null | wc -c)
 ctl flows --json >"$LOGS/flows-before.json"
 flows_before=$(grep -c "^{" "$LOGS/flows-before.json")
-log "at rest: $terms terminals ($lost bindings lost to keepalives, $idle never registered), $calls calls, RSS $rss KiB, $fds fds ($socks sockets), state $state_b B, CPU $cpu% over ${IDLE_S} s, $flows_before flows; keepalives sent per second: $ka_list"
+log "at rest: $terms terminals ($lost bindings lost to keepalives; $idle released before they registered, most made again), $calls calls, RSS $rss KiB, $fds fds ($socks sockets), state $state_b B, CPU $cpu% over ${IDLE_S} s, $flows_before flows; keepalives sent per second: $ka_list"
 
 # 4. kill -9 and a restart on the same state and pins.
 kill -9 "$NPD_PID"
@@ -315,7 +315,7 @@ per_term=$(((rss_terms - rss_base) * 1024 / (terms_only + 1)))
 per_call=$(((rss_calls - rss_terms) * 1024 / (calls + 1)))
 cat >"$OUT/scale.json" <<-EOF
 	{"terminals": $terms, "terminals_registered_first": $terms_only,
-	 "bindings_lost": $lost, "never_registered": $idle,
+	 "bindings_lost": $lost, "released_unregistered": $idle,
 	 "calls": $calls, "register_s": $t_reg, "calls_s": $t_calls,
 	 "rss_kib": $rss, "rss_start_kib": $rss_base, "rss_terminals_kib": $rss_terms,
 	 "rss_calls_kib": $rss_calls, "rss_per_terminal_b": $per_term,
