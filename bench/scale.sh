@@ -50,11 +50,11 @@ TERMINALS=${SCALE_TERMINALS:-100000}
 CALLS=${SCALE_CALLS:-10000}
 PER_SIPP=${SCALE_PER_SIPP:-12500}
 IDLE_S=${SCALE_IDLE_S:-20}
-# natproxyd's default; under the NATs' UDP timeout (Linux: 30 s after the
-# last datagram of a flow that has not lasted 2 s, as a REGISTER and its
-# 200): at 30, a keepalive a second late found the mapping gone, and the
-# terminal was lost three intervals later.
-KEEPALIVE_S=${SCALE_KEEPALIVE_S:-20}
+# Above the NATs' UDP timeout for a flow that has not lasted 2 s (Linux:
+# 30 s): terminals whose first keepalive comes later lose their mapping,
+# and their binding three intervals later (bench/README.md, "Lost
+# terminals": open).
+KEEPALIVE_S=${SCALE_KEEPALIVE_S:-30}
 HOLD_S=${SCALE_HOLD_S:-300} # every terminal and call outlives the run
 SIPPS=$(((TERMINALS + PER_SIPP - 1) / PER_SIPP))
 [ "$SIPPS" -le 8 ] || { echo "bench/scale.sh: at most 8 sipp groups (SCALE_PER_SIPP)" >&2; exit 1; }
@@ -242,13 +242,13 @@ rss_calls=$(rss_kib "$NPD_PID")
 log "calls: $(gauge natproxy_calls_active) in ${t_calls} s, RSS $rss_calls KiB"
 
 # 3. At rest: memory, descriptors, state, CPU, keepalives per second,
-# once every terminal is in its keepalive cycle (the first comes within an
-# interval of the registration, then at the terminal's phase), and late
+# once every terminal is in its keepalive cycle (the first comes an
+# interval after the registration, at the terminal's phase in the next), and late
 # enough to count what the keepalives lost: a terminal whose NAT mapping
 # is gone misses its first and the next two, and its binding is dropped
-# four intervals after it registered at the latest.
+# five intervals after it registered at the latest.
 sleep 2
-while [ $((SECONDS - reg_done)) -lt $((4 * KEEPALIVE_S + 2)) ]; do sleep 1; done
+while [ $((SECONDS - reg_done)) -lt $((5 * KEEPALIVE_S + 2)) ]; do sleep 1; done
 pid_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 c0=$(pid_ticks "$NPD_PID") t0=$(date +%s.%N)
 sleep "$IDLE_S" # nothing asks natproxyd anything meanwhile
