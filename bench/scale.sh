@@ -8,7 +8,11 @@
 #   1. SCALE_TERMINALS terminals (default 100,000) register from lan1 and lan2,
 #      each from its own UDP socket (sipp -t un), so each is its own NAT
 #      mapping at natproxyd; they hold their sockets and answer keepalives
-#      (sipp -oocsf) until the end; the core peer is a sipp registrar.
+#      (sipp -oocsf) until the end; the core peer is a sipp registrar
+#      that answers every REGISTER, a retransmission too (-deadcall_wait
+#      0: natproxyd's sockets drop datagrams in the burst, and a 200
+#      dropped once must come again, else its terminal never registers),
+#      with signaling.sh's 4 MiB socket buffer.
 #      A sipp process holds at most SCALE_PER_SIPP of them (default
 #      12,500: its open files are capped too), each from its own address;
 #      a NAT address has 64k ports and a core address too, so the
@@ -46,6 +50,10 @@ TERMINALS=${SCALE_TERMINALS:-100000}
 CALLS=${SCALE_CALLS:-10000}
 PER_SIPP=${SCALE_PER_SIPP:-12500}
 IDLE_S=${SCALE_IDLE_S:-20}
+# Above the NATs' UDP timeout for a flow that has not lasted 2 s (Linux:
+# 30 s): terminals whose first keepalive comes later lose their mapping,
+# and their binding three intervals later (bench/README.md, "Lost
+# terminals": open).
 KEEPALIVE_S=${SCALE_KEEPALIVE_S:-30}
 HOLD_S=${SCALE_HOLD_S:-300} # every terminal and call outlives the run
 SIPPS=$(((TERMINALS + PER_SIPP - 1) / PER_SIPP))
@@ -79,16 +87,20 @@ print(int(sum(float(l.split()[-1]) for l in page.splitlines()
               if l.split("{")[0].split(" ")[0] == sys.argv[1])))' "$1"
 }
 
-# core_peer SCENARIO: the sipp at the softswitch's address, its PID in CORE_PID.
+# core_peer SCENARIO [SIPP ARGS...]: the sipp at the softswitch's address,
+# its PID in CORE_PID.
 CORE_PID=
 core_peer() {
+	local sf=$1
+	shift
 	[ -n "$CORE_PID" ] && sip_stop "$CORE_PID"
 	sip_spawn core timeout -k 5 $((HOLD_S + 60)) env -C "$LOGS" sipp \
-		-sf "$BENCH/$1" -nostdin -i "$SIP_KAM_IP" -p 5060 \
-		-mi "$SIP_KAM_IP" -mp 7000 -max_reconnect 0 >"$LOGS/core-$1.out" 2>&1
+		-sf "$BENCH/$sf" -nostdin -i "$SIP_KAM_IP" -p 5060 "$@" \
+		-mi "$SIP_KAM_IP" -mp 7000 -max_reconnect 0 -buff_size 4194304 \
+		-trace_err -error_file "$LOGS/core-$sf.err" >"$LOGS/core-$sf.out" 2>&1
 	CORE_PID=$SIP_LAST_PID
 	until_true 5 eval 'in_ns core ss -Hunl | grep -q "$SIP_KAM_IP:5060 "' ||
-		die "the core peer ($1) did not start"
+		die "the core peer ($sf) did not start"
 }
 
 sip_topology_up || die "topology"
@@ -154,9 +166,23 @@ natproxyd_start "$LOG" build/natproxyd -c "$NP_RUN_DIR/natproxy.yaml" \
 rss_kib() { awk '$1 == "VmRSS:" {print $2}' "/proc/$1/status"; }
 sleep 1
 rss_base=$(rss_kib "$NPD_PID")
-core_peer registrar.xml
+# registrar.xml's call ends with its 200, and sipp keeps an ended call's
+# Call-ID 33 s (-deadcall_wait) to discard what comes for it: a REGISTER
+# retransmitted because the 200 was lost went unanswered for good (the
+# 19:29 run lost 60 terminals so). Without: a new call, answered, as a
+# registrar's server transaction answers a retransmission again.
+core_peer registrar.xml -deadcall_wait 0
+# SCALE_DIAG=1: where a datagram goes missing: captures of the signaling on
+# both sides of NAT 1 through the registrations, then the NATs' conntrack
+# statistics, every namespace's UDP/ICMP counters and natproxyd's metrics.
+if [ "${SCALE_DIAG:-0}" = 1 ]; then
+	for ns in nat1 nat2; do in_ns $ns conntrack -S >"$LOGS/conntrack-$ns-before.txt" 2>&1; done
+	for ns in nat1 nat2 lan1 lan2 proxy core; do in_ns $ns nstat -n; done
+	capture_start nat1 wan "$LOGS/nat1-wan.pcap" -s 400 udp port 5060
+	capture_start nat1 lan "$LOGS/nat1-lan.pcap" -s 400 udp port 5060
+	captures_listening || die "captures"
+fi
 t0=$(date +%s.%N)
-reg_began=$SECONDS
 left=$TERMINALS
 for ((g = 0; g < SIPPS; g++)); do
 	n=$((left < PER_SIPP ? left : PER_SIPP))
@@ -171,12 +197,27 @@ for ((g = 0; g < SIPPS; g++)); do
 		-trace_err -error_file "$LOGS/terminals$g.err" \
 		"${ACC[g % 2]}:5060" >"$LOGS/terminals$g.out" 2>&1
 done
-until_true 180 eval '[ "$(gauge natproxy_terminals 2>/dev/null)" -ge "$TERMINALS" ]' ||
-	log "only $(gauge natproxy_terminals) of $TERMINALS terminals registered"
+# Registered, not only known: a REGISTER whose 200 never came makes a
+# terminal too, released unregistered 16 s later.
+until_true 180 eval '[ "$(gauge natproxy_registrations 2>/dev/null)" -ge "$TERMINALS" ]' ||
+	log "only $(gauge natproxy_registrations) of $TERMINALS terminals registered"
 t_reg=$(echo "$(date +%s.%N) - $t0" | bc)
-terms_only=$(gauge natproxy_terminals)
+reg_done=$SECONDS
+terms_only=$(gauge natproxy_registrations)
 rss_terms=$(rss_kib "$NPD_PID")
 log "terminals: $terms_only in ${t_reg} s, RSS $rss_terms KiB (at start $rss_base)"
+if [ "${SCALE_DIAG:-0}" = 1 ]; then
+	sleep 35 # past the REGISTERs' last retransmissions (64 x T1)
+	for pid in "${SIP_CAPTURE_PIDS[@]}"; do sip_stop "$pid" INT; done
+	for ns in nat1 nat2; do
+		in_ns $ns conntrack -S >"$LOGS/conntrack-$ns.txt" 2>&1
+		in_ns $ns conntrack -C >>"$LOGS/conntrack-$ns.txt" 2>&1
+	done
+	for ns in nat1 nat2 lan1 lan2 proxy core; do in_ns $ns nstat -az >"$LOGS/nstat-$ns.txt"; done
+	in_ns proxy ss -uamn >"$LOGS/ss-proxy.txt" # per socket: d = dropped
+	in_ns proxy python3 -c 'import urllib.request; print(urllib.request.urlopen("http://127.0.0.1:9917/metrics", timeout=5).read().decode())' >"$LOGS/metrics-registered.txt"
+	log "diag: terminals now $(gauge natproxy_terminals)"
+fi
 
 # 2. Calls from one more terminal, held, on the third pair. It registers
 # first, from the port it calls from: an unknown caller gets no core port
@@ -202,9 +243,12 @@ log "calls: $(gauge natproxy_calls_active) in ${t_calls} s, RSS $rss_calls KiB"
 
 # 3. At rest: memory, descriptors, state, CPU, keepalives per second,
 # once every terminal is in its keepalive cycle (the first comes an
-# interval after the registration, at the terminal's phase in the next).
+# interval after the registration, at the terminal's phase in the next), and late
+# enough to count what the keepalives lost: a terminal whose NAT mapping
+# is gone misses its first and the next two, and its binding is dropped
+# five intervals after it registered at the latest.
 sleep 2
-while [ $((SECONDS - reg_began)) -lt $((2 * KEEPALIVE_S)) ]; do sleep 1; done
+while [ $((SECONDS - reg_done)) -lt $((5 * KEEPALIVE_S + 2)) ]; do sleep 1; done
 pid_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 c0=$(pid_ticks "$NPD_PID") t0=$(date +%s.%N)
 sleep "$IDLE_S" # nothing asks natproxyd anything meanwhile
@@ -227,6 +271,7 @@ for i in range(n):
     last = now
 print(" ".join(map(str, out)))' "$IDLE_S")
 terms=$(gauge natproxy_terminals) calls=$(gauge natproxy_calls_active)
+lost=$(gauge natproxy_keepalive_bindings_lost_total) idle=$(grep -c 'released (idle)' "$LOG")
 cpu=$(echo "scale=2; 100 * ($c1 - $c0) / $(getconf CLK_TCK) / ($t1 - $t0)" | bc)
 rss=$(rss_kib "$NPD_PID")
 fds=$(ls "/proc/$NPD_PID/fd" | wc -l)
@@ -234,7 +279,7 @@ socks=$(find "/proc/$NPD_PID/fd" -lname 'socket:*' | wc -l)
 state_b=$(cat "$NP_RUN_DIR/state" "$NP_RUN_DIR"/state.* 2>/dev/null | wc -c)
 ctl flows --json >"$LOGS/flows-before.json"
 flows_before=$(grep -c "^{" "$LOGS/flows-before.json")
-log "at rest: $terms terminals, $calls calls, RSS $rss KiB, $fds fds ($socks sockets), state $state_b B, CPU $cpu% over ${IDLE_S} s, $flows_before flows; keepalives sent per second: $ka_list"
+log "at rest: $terms terminals ($lost bindings lost to keepalives; $idle released before they registered, most made again), $calls calls, RSS $rss KiB, $fds fds ($socks sockets), state $state_b B, CPU $cpu% over ${IDLE_S} s, $flows_before flows; keepalives sent per second: $ka_list"
 
 # 4. kill -9 and a restart on the same state and pins.
 kill -9 "$NPD_PID"
@@ -269,7 +314,9 @@ log "restart: running in $t_up s, $(gauge natproxy_terminals) terminals answered
 per_term=$(((rss_terms - rss_base) * 1024 / (terms_only + 1)))
 per_call=$(((rss_calls - rss_terms) * 1024 / (calls + 1)))
 cat >"$OUT/scale.json" <<-EOF
-	{"terminals": $terms, "calls": $calls, "register_s": $t_reg, "calls_s": $t_calls,
+	{"terminals": $terms, "terminals_registered_first": $terms_only,
+	 "bindings_lost": $lost, "released_unregistered": $idle,
+	 "calls": $calls, "register_s": $t_reg, "calls_s": $t_calls,
 	 "rss_kib": $rss, "rss_start_kib": $rss_base, "rss_terminals_kib": $rss_terms,
 	 "rss_calls_kib": $rss_calls, "rss_per_terminal_b": $per_term,
 	 "rss_per_call_b": $per_call, "rss_after_restart_kib": $rss2,
@@ -283,7 +330,7 @@ EOF
 cat <<-EOF
 	| one natproxyd | figure |
 	|---|---|
-	| terminals registered (own NAT mapping each) | $terms in $t_reg s |
+	| terminals registered (own NAT mapping each) | $terms_only in $t_reg s; $terms at rest ($lost lost to keepalives) |
 	| calls held | $calls (set up in $t_calls s), $flows_before flows |
 	| memory (RSS) | $((rss / 1024)) MiB: $((rss_base / 1024)) MiB at start, $per_term B a terminal, $per_call B a call |
 	| file descriptors | $fds ($socks sockets) |
