@@ -50,15 +50,11 @@ TERMINALS=${SCALE_TERMINALS:-100000}
 CALLS=${SCALE_CALLS:-10000}
 PER_SIPP=${SCALE_PER_SIPP:-12500}
 IDLE_S=${SCALE_IDLE_S:-20}
-# natproxyd's default interval. The first keepalive comes within one
-# interval of the registration, before the NATs' UDP timeout for a flow
-# that has not lasted 2 s (Linux: 30 s) (bench/README.md, "Lost terminals").
-KEEPALIVE_S=${SCALE_KEEPALIVE_S:-20}
-# Registrations a second from each sipp: 8 x 300 stays under what natproxyd
-# takes of new terminals here (about 4,000/s); offered faster, its sockets
-# drop REGISTERs and keepalive answers alike, and terminals whose answers
-# are lost three intervals running lose their binding.
-REG_RATE=${SCALE_REG_RATE:-300}
+# Above the NATs' UDP timeout for a flow that has not lasted 2 s (Linux:
+# 30 s): terminals whose first keepalive comes later lose their mapping,
+# and their binding three intervals later (bench/README.md, "Lost
+# terminals": open).
+KEEPALIVE_S=${SCALE_KEEPALIVE_S:-30}
 HOLD_S=${SCALE_HOLD_S:-300} # every terminal and call outlives the run
 SIPPS=$(((TERMINALS + PER_SIPP - 1) / PER_SIPP))
 [ "$SIPPS" -le 8 ] || { echo "bench/scale.sh: at most 8 sipp groups (SCALE_PER_SIPP)" >&2; exit 1; }
@@ -197,7 +193,7 @@ for ((g = 0; g < SIPPS; g++)); do
 		-sf "$BENCH/register.xml" -inf "$LOGS/terminals$g.csv" -key expires 3600 \
 		-key domain "$SIP_DOMAIN" -oocsf "$SIP_SCENARIOS/ooc_keepalive.xml" \
 		-t un -max_socket $((n + 100)) -i "192.168.$((1 + g % 2)).$((100 + g))" -p 5060 \
-		-r "$REG_RATE" -m "$n" -l "$n" -d $((HOLD_S * 1000)) \
+		-r 1000 -m "$n" -l "$n" -d $((HOLD_S * 1000)) \
 		-trace_err -error_file "$LOGS/terminals$g.err" \
 		"${ACC[g % 2]}:5060" >"$LOGS/terminals$g.out" 2>&1
 done
@@ -246,8 +242,8 @@ rss_calls=$(rss_kib "$NPD_PID")
 log "calls: $(gauge natproxy_calls_active) in ${t_calls} s, RSS $rss_calls KiB"
 
 # 3. At rest: memory, descriptors, state, CPU, keepalives per second,
-# once every terminal is in its keepalive cycle (the first comes in the
-# second half of the interval after the registration), and late
+# once every terminal is in its keepalive cycle (the first comes an
+# interval after the registration, at the terminal's phase in the next), and late
 # enough to count what the keepalives lost: a terminal whose NAT mapping
 # is gone misses its first and the next two, and its binding is dropped
 # five intervals after it registered at the latest.

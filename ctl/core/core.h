@@ -469,10 +469,9 @@ void np_term_known_sync(struct np_core *core, struct np_term *t);
  * registrations came (all at once after a restart or an outage). */
 time_t np_term_ka_next(const struct np_core *core, const struct np_term *t,
 		       time_t now);
-/* Its first after registering (or being adopted) at now: in the second
- * half of the interval after now, at its phase there (the NAT binding the
- * registration used sees traffic within the interval; a terminal is not
- * pinged the second it registered). */
+/* Its first after registering (or being adopted) at now: at its phase, a
+ * whole interval at least after now (a terminal is not pinged before it
+ * could have answered the interval's worth of traffic itself). */
 time_t np_term_ka_first(const struct np_core *core, const struct np_term *t,
 			time_t now);
 /* Whether a new registration from src stays within the realm's
