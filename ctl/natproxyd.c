@@ -191,7 +191,8 @@ static int sock_bind(struct daemon *d, const struct np_realm *r, size_t realm,
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	/* A cluster node's addresses are virtual (keepalived moves them):
 	 * a standby binds them before they are here. */
-	np_sigsock_options(fd, r, np_cluster_on(&d->cfg.cluster));
+	np_sigsock_options(fd, r, np_cluster_on(&d->cfg.cluster),
+			   NP_SIG_SOCKBUF);
 	local.port = port;
 	len = np_sockaddr_to(&local, &ss);
 	ev.data.u64 = ((uint64_t)realm << 16) | port;

@@ -28,7 +28,6 @@
 #include "siglookup.skel.h"
 #include "termsock.h"
 
-#define SIG_SOCKBUF (1 << 20) /* bytes: receive and send buffers (doubled by the kernel) */
 /* A realm's shared receiving socket holds what a socket per terminal held
  * between two reads, thousands of 1 MiB buffers before: at 24,000
  * registrations/s its 200s overflowed 1 MiB in bursts (bench/README.md). */
@@ -50,10 +49,11 @@ struct np_termsock {
 	unsigned char frame[UDP_HDR + 65536];
 };
 
-void np_sigsock_options(int fd, const struct np_realm *r, bool freebind)
+void np_sigsock_options(int fd, const struct np_realm *r, bool freebind,
+			int rcvbuf)
 {
 	bool v6 = r->address.family == AF_INET6;
-	int one = 1, bufsize = SIG_SOCKBUF;
+	int one = 1, bufsize = NP_SIG_SOCKBUF;
 
 	if (freebind)
 		setsockopt(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP,
@@ -62,8 +62,8 @@ void np_sigsock_options(int fd, const struct np_realm *r, bool freebind)
 	 * the CPU) must wait in the socket, not be dropped by the kernel.
 	 * The default (net.core.rmem_default, 208 KiB) holds about a hundred
 	 * datagrams; past net.core.rmem_max only root may go (FORCE). */
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bufsize, sizeof(bufsize)))
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bufsize, sizeof(bufsize));
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)))
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	/* Answers to on-link sources that never answer ARP (spoofed ones)
 	 * wait in the neighbour queue, charged to this socket, for seconds:
 	 * with the default buffer a flood of them leaves no room to answer
@@ -154,15 +154,14 @@ static int open_raw(const struct np_realm *r, bool freebind)
 {
 	static struct sock_filter keep_nothing[] = { { BPF_RET | BPF_K, 0, 0, 0 } };
 	struct sock_fprog prog = { 1, keep_nothing };
-	int fd, err, small = 1, csum_at = 6;
+	int fd, err, csum_at = 6;
 
 	fd = socket(r->address.family, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC,
 		    IPPROTO_UDP);
 	if (fd < 0)
 		return -errno;
-	np_sigsock_options(fd, r, freebind);
+	np_sigsock_options(fd, r, freebind, 1); /* the kernel's least */
 	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) ||
-	    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)) ||
 	    /* IPv6: the kernel sums the UDP checksum at this offset. */
 	    (r->address.family == AF_INET6 &&
 	     setsockopt(fd, IPPROTO_IPV6, IPV6_CHECKSUM, &csum_at,
@@ -184,7 +183,7 @@ static int open_recv(struct np_termsock *ts, size_t realm,
 		     const struct np_realm *r)
 {
 	bool v6 = r->address.family == AF_INET6;
-	int fd, err, one = 1, shared_rcvbuf = SIG_SHARED_RCVBUF;
+	int fd, err, one = 1;
 	__u32 key = realm;
 	__u64 value;
 
@@ -192,11 +191,7 @@ static int open_recv(struct np_termsock *ts, size_t realm,
 		    0);
 	if (fd < 0)
 		return -errno;
-	np_sigsock_options(fd, r, ts->freebind);
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &shared_rcvbuf,
-		       sizeof(shared_rcvbuf)))
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &shared_rcvbuf,
-			   sizeof(shared_rcvbuf));
+	np_sigsock_options(fd, r, ts->freebind, SIG_SHARED_RCVBUF);
 	if (setsockopt(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP,
 		       v6 ? IPV6_RECVORIGDSTADDR : IP_RECVORIGDSTADDR, &one,
 		       sizeof(one))) {

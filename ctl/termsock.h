@@ -20,10 +20,14 @@ struct np_termsock;
 
 /*
  * A signaling socket's options, for the shared sockets and for those of a
- * port each alike: large buffers, the realm's DSCP, and (freebind) binding
- * an address not here yet, as a cluster node's virtual ones.
+ * port each alike: a send buffer of NP_SIG_SOCKBUF, a receive buffer of
+ * rcvbuf bytes (NP_SIG_SOCKBUF for a socket of its own), the realm's DSCP,
+ * and (freebind) binding an address not here yet, as a cluster node's
+ * virtual ones.
  */
-void np_sigsock_options(int fd, const struct np_realm *r, bool freebind);
+#define NP_SIG_SOCKBUF (1 << 20) /* bytes (doubled by the kernel) */
+void np_sigsock_options(int fd, const struct np_realm *r, bool freebind,
+			int rcvbuf);
 
 /* Loads the program and attaches it to this process's network namespace
  * (the link is the process's: it goes when natproxyd exits). -errno when
