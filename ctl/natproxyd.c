@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sock_diag.h>
 #include <net/if.h>
 #include <getopt.h>
 #include <limits.h>
@@ -1167,6 +1168,53 @@ static void over_budget_said(struct daemon *d)
 	d->over_budget = n;
 }
 
+/* Datagrams a socket has dropped unread (its receive buffer full). */
+static uint64_t socket_drops(int fd)
+{
+	uint32_t mem[SK_MEMINFO_VARS];
+	socklen_t len = sizeof(mem);
+
+	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &len) ||
+	    len <= SK_MEMINFO_DROPS * sizeof(mem[0]))
+		return 0;
+	return mem[SK_MEMINFO_DROPS];
+}
+
+/*
+ * What each realm's signaling sockets dropped, told to the core before
+ * the tick (keepalives unanswered meanwhile are not held against their
+ * terminals) and said once a tick while it goes on. The realm's protocol
+ * sockets and its shared terminal socket: with a socket per terminal port
+ * (the fallback) those are not read, tens of thousands of them.
+ */
+static void input_drops(struct daemon *d, time_t now)
+{
+	struct np_core *core = &d->px.core;
+	size_t realm, i;
+
+	for (realm = 0; realm < d->cfg.n_realms; realm++) {
+		const struct np_realm *r = &d->cfg.realms[realm];
+		const uint16_t ports[] = { r->sip_port, r->mgcp_port,
+					   r->h248_port };
+		uint64_t sum = 0, before = core->realm_input[realm].dropped;
+
+		for (i = 0; i < sizeof(ports) / sizeof(ports[0]); i++)
+			if (ports[i])
+				sum += socket_drops(socket_fd(d, realm,
+							      ports[i]));
+		if (d->terms)
+			sum += socket_drops(np_termsock_recv_fd(d->terms, realm));
+		np_core_input_drops(core, realm, sum, now);
+		if (core->realm_input[realm].dropped > before)
+			np_warn("realm '%s': %llu signaling datagrams dropped "
+				"unread in the last second (natproxyd "
+				"overloaded)", r->name,
+				(unsigned long long)(core->realm_input[realm]
+							     .dropped -
+						     before));
+	}
+}
+
 static int run(struct daemon *d)
 {
 	struct epoll_event evs[64];
@@ -1208,6 +1256,7 @@ static int run(struct daemon *d)
 							&d->guard);
 					/* Keepalives and timeouts are the
 					 * acting node's alone. */
+					input_drops(d, monotonic_now());
 					if (np_cluster_acting(d->cluster))
 						np_proxy_tick(&d->px,
 							      monotonic_now());
