@@ -2236,6 +2236,21 @@ static int tick_dropping(struct env *e, time_t end, size_t realm,
 	return n;
 }
 
+/* Alice registered in a new env: when her first keepalive is due, and
+ * her phase after it. false if the env did not come up. */
+static bool alice_registered(struct tap *t, struct env *e, const char *name,
+			     time_t *first, time_t *next)
+{
+	if (!env_init(t, e, CFG_MAIN, name))
+		return false;
+	do_register(e, &alice, 1, 3600);
+	*first = e->px.core.terms ? e->px.core.terms->ka_due : 0;
+	*next = e->px.core.terms ?
+			np_term_ka_next(&e->px.core, e->px.core.terms, *first) :
+			0;
+	return true;
+}
+
 /*
  * While natproxyd's own access socket drops datagrams, an unanswered
  * keepalive is not the terminal's fault (its answer may be among the
@@ -2249,10 +2264,8 @@ static void test_keepalive_input_drops(struct tap *t)
 	struct env e;
 	int n;
 
-	if (!env_init(t, &e, CFG_MAIN, "keepalive, input drops"))
+	if (!alice_registered(t, &e, "keepalive, input drops", &first, &next))
 		goto out;
-	do_register(&e, &alice, 1, 3600);
-	first = e.px.core.terms ? e.px.core.terms->ka_due : 0;
 	start = e.now;
 	n = tick_dropping(&e, first + 100, ACC, true, &closed);
 	tap_check(t, n == 6 && !closed && e.px.core.terms &&
@@ -2283,14 +2296,9 @@ static void test_keepalive_input_drops(struct tap *t)
 	/* Drops the tick found before a keepalive went out excuse nothing
 	 * (here in the second the first is due): three unanswered from the
 	 * first on drop the binding at its phase +40. */
-	if (!env_init(t, &e, CFG_MAIN, "keepalive, drops before"))
-		goto out;
 	closed = 0;
-	do_register(&e, &alice, 1, 3600);
-	first = e.px.core.terms ? e.px.core.terms->ka_due : 0;
-	next = e.px.core.terms ?
-		       np_term_ka_next(&e.px.core, e.px.core.terms, first) :
-		       0;
+	if (!alice_registered(t, &e, "keepalive, drops before", &first, &next))
+		goto out;
 	tick_dropping(&e, first - 1, ACC, false, NULL);
 	tick_dropping(&e, first, ACC, true, NULL);
 	tick_dropping(&e, first + 100, ACC, false, &closed);
@@ -2303,14 +2311,9 @@ static void test_keepalive_input_drops(struct tap *t)
 	env_fini(t, &e, "keepalive, drops before");
 
 	/* Drops on the core realm's sockets: not where the answers come. */
-	if (!env_init(t, &e, CFG_MAIN, "keepalive, core drops"))
-		goto out;
 	closed = 0;
-	do_register(&e, &alice, 1, 3600);
-	first = e.px.core.terms ? e.px.core.terms->ka_due : 0;
-	next = e.px.core.terms ?
-		       np_term_ka_next(&e.px.core, e.px.core.terms, first) :
-		       0;
+	if (!alice_registered(t, &e, "keepalive, core drops", &first, &next))
+		goto out;
 	tick_dropping(&e, first + 100, CORE, true, &closed);
 	tap_check(t, closed == next + 40 &&
 			     e.px.core.stats.keepalive_misses_excused == 0,
