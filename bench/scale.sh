@@ -225,7 +225,8 @@ fi
 
 # 2. Calls from one more terminal, held, on the third pair. It registers
 # first, from the port it calls from: an unknown caller gets no core port
-# once half are taken.
+# once half are taken. It answers keepalives, or natproxyd drops its
+# binding and its calls with it.
 printf 'SEQUENTIAL\ncaller;\n' >"$LOGS/caller.csv"
 in_ns lan0 timeout 20 env -C "$LOGS" sipp -nostdin -sf "$BENCH/register.xml" \
 	-inf "$LOGS/caller.csv" -key expires 3600 -key domain "$SIP_DOMAIN" \
@@ -235,7 +236,7 @@ core_peer uas.xml
 t0=$(date +%s.%N)
 sip_spawn lan0 timeout -k 5 $((HOLD_S + 60)) env -C "$LOGS" sipp -nostdin \
 	-sf "$BENCH/uac.xml" -s far -key user caller -key domain "$SIP_DOMAIN" \
-	-i "$SIP_C_IP" -p 5070 -mi "$SIP_C_IP" -mp 16000 \
+	-oocsf "$SIP_SCENARIOS/ooc_keepalive.xml" -i "$SIP_C_IP" -p 5070 -mi "$SIP_C_IP" -mp 16000 \
 	-r 500 -m "$CALLS" -l "$CALLS" -d $((HOLD_S * 1000)) \
 	-trace_err -error_file "$LOGS/calls.err" \
 	"${ACC[2]}:5060" >"$LOGS/calls.out" 2>&1

@@ -167,9 +167,9 @@ static void slow_turn(double since, unsigned int served)
 }
 
 /* Opens realm's socket on port (r: that realm, of the configuration being
- * started); 0 if it is open already. */
+ * started) with a receive buffer of rcvbuf bytes; 0 if it is open already. */
 static int sock_bind(struct daemon *d, const struct np_realm *r, size_t realm,
-		     uint16_t port)
+		     uint16_t port, int rcvbuf)
 {
 	struct np_sockaddr local = r->address;
 	struct epoll_event ev = { .events = EPOLLIN };
@@ -192,8 +192,7 @@ static int sock_bind(struct daemon *d, const struct np_realm *r, size_t realm,
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	/* A cluster node's addresses are virtual (keepalived moves them):
 	 * a standby binds them before they are here. */
-	np_sigsock_options(fd, r, np_cluster_on(&d->cfg.cluster),
-			   NP_SIG_SOCKBUF);
+	np_sigsock_options(fd, r, np_cluster_on(&d->cfg.cluster), rcvbuf);
 	local.port = port;
 	len = np_sockaddr_to(&local, &ss);
 	ev.data.u64 = ((uint64_t)realm << 16) | port;
@@ -232,7 +231,7 @@ static int sock_open(void *ctx, size_t realm, uint16_t port)
 	int err, fd;
 
 	if (!np_termsock_serves(d->terms, realm))
-		return sock_bind(d, r, realm, port);
+		return sock_bind(d, r, realm, port, NP_SIG_SOCKBUF);
 	err = np_termsock_open(d->terms, realm, r, port, &fd);
 	if (err)
 		np_err("cannot open SIP port %u on realm '%s': %s", port,
@@ -1102,7 +1101,8 @@ static void reload(struct daemon *d)
 			if (!ports[k] || (d->socks[p->first] &&
 					  d->socks[p->first][ports[k]] >= 0))
 				continue;
-			if (sock_bind(d, r, p->first, ports[k]))
+			if (sock_bind(d, r, p->first, ports[k],
+				      NP_SIG_REALM_RCVBUF))
 				goto refused;
 			if (n_opened < NP_MAX_IFACES)
 				opened[n_opened++] = (typeof(opened[0])){
@@ -1699,7 +1699,7 @@ int main(int argc, char **argv)
 		for (k = 0, err = 0; k < ACCESS_PORTS && !err; k++)
 			if (ports[k])
 				err = sock_bind(&d, &d.cfg.realms[first], first,
-						ports[k]);
+						ports[k], NP_SIG_REALM_RCVBUF);
 		if (err)
 			goto out;
 	}
