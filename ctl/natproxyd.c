@@ -148,21 +148,31 @@ static uint64_t monotonic_ms(void)
 enum { SERVED_TIMER = 1, SERVED_EVENTS = 2, SERVED_METRICS = 4,
        SERVED_CLUSTER = 8, SERVED_SIGNAL = 16, SERVED_SOCKETS = 32 };
 
-static void slow_turn(double since, unsigned int served)
+/* Where a turn's time went, besides what woke it: the tick and the save
+ * (a compaction's whole state) are the loop's own work. */
+struct turn {
+	double began, tick_ms, save_ms;
+	unsigned int served;
+	bool compacted;
+};
+
+static void slow_turn(const struct turn *t)
 {
 	static const char *const names[] = { " timer", " ringbuf",
 					     " metrics", " cluster",
 					     " signal", " sockets" };
-	double ms = np_now_ms() - since;
+	double ms = np_now_ms() - t->began;
 	char what[64] = "";
 	size_t i;
 
 	if (ms < SLOW_TURN_MS)
 		return;
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (served & (1u << i))
+		if (t->served & (1u << i))
 			strncat(what, names[i], sizeof(what) - strlen(what) - 1);
-	np_info("event loop: a turn took %.1f ms (served:%s)", ms, what);
+	np_info("event loop: a turn took %.1f ms (served:%s; tick %.1f ms, "
+		"%s %.1f ms)", ms, what, t->tick_ms,
+		t->compacted ? "compaction" : "save", t->save_ms);
 }
 
 /* Opens realm's socket on port (r: that realm, of the configuration being
@@ -1171,8 +1181,9 @@ static int run(struct daemon *d)
 {
 	struct epoll_event evs[64];
 	int n, i, save_in = -1, timeout;
-	unsigned int served;
-	double began;
+	struct turn turn;
+	unsigned long compactions;
+	double at;
 
 	for (;;) {
 		timeout = d->metrics ? np_metrics_http_timeout(d->metrics) : -1;
@@ -1184,12 +1195,12 @@ static int run(struct daemon *d)
 			continue;
 		if (n < 0)
 			return -errno;
-		began = np_now_ms();
-		served = 0;
+		memset(&turn, 0, sizeof(turn));
+		turn.began = np_now_ms();
 		for (i = 0; i < n; i++) {
 			uint64_t tag = evs[i].data.u64, ticks;
 
-			served |= tag == TAG_TIMER    ? SERVED_TIMER :
+			turn.served |= tag == TAG_TIMER    ? SERVED_TIMER :
 				  tag == TAG_EVENTS   ? SERVED_EVENTS :
 				  tag == TAG_METRICS ||
 						  tag == TAG_METRICS_READ ?
@@ -1201,6 +1212,7 @@ static int run(struct daemon *d)
 			if (tag == TAG_TIMER) {
 				if (read(d->timerfd, &ticks, sizeof(ticks)) >
 				    0) {
+					at = np_now_ms();
 					links_sync(d);
 					np_guard_expire(&d->maps,
 							np_guard_now_ns(),
@@ -1216,6 +1228,7 @@ static int run(struct daemon *d)
 								monotonic_now());
 					np_charging_tick(&d->charging);
 					over_budget_said(d);
+					turn.tick_ms += np_now_ms() - at;
 				}
 			} else if (tag == TAG_EVENTS) {
 				ring_buffer__consume(d->events);
@@ -1246,8 +1259,12 @@ static int run(struct daemon *d)
 		/* Also on its timeouts (idle connections), and after a tick. */
 		if (d->metrics)
 			np_metrics_http_run(d->metrics);
+		at = np_now_ms();
+		compactions = d->journal.compactions;
 		save_in = save_state_due(d);
-		slow_turn(began, served);
+		turn.save_ms = np_now_ms() - at;
+		turn.compacted = d->journal.compactions != compactions;
+		slow_turn(&turn);
 	}
 }
 
