@@ -1227,6 +1227,7 @@ static int run(struct daemon *d)
 						np_cluster_tick(d->cluster,
 								monotonic_now());
 					np_charging_tick(&d->charging);
+					np_journal_poll(&d->journal);
 					over_budget_said(d);
 					turn.tick_ms += np_now_ms() - at;
 				}
@@ -1508,7 +1509,9 @@ int main(int argc, char **argv)
 	};
 	struct daemon d = { .maps = NP_MAPS_NONE,
 			    .epfd = -1, .timerfd = -1, .sigfd = -1,
-			    .journal = { .fd = -1 },
+			    /* Compactions off the loop (ctl/state.c). */
+			    .journal = { .fd = -1, .next_fd = -1,
+					 .background = true },
 			    .charging.fd = -1 };
 	const char *config = NULL, *pin_dir = NP_DEFAULT_PIN_DIR;
 	enum np_xdp_mode mode = NP_XDP_NATIVE;

@@ -75,6 +75,39 @@
  * generation (left by a compaction cut short) is ignored: the snapshot
  * holds it all. Version 1 ("natproxy-journal 1": whole terminals and
  * tombstones only, the format before call records) is read the same way.
+ *
+ * Compaction off the loop (np_journal.background, natproxyd's): at 100,000
+ * terminals the whole state is 25-33 MB, a second or more to write, and
+ * every datagram would wait for it. Once the journal is due, the save
+ * appends its batch as usual, then makes the new generation's journal
+ * (path ".journal.next", its header alone) and forks: the child writes
+ * the snapshot of the new generation from its copy-on-write image of the
+ * state as it is after that batch, to path ".tmp", renames it to path and
+ * exits; it dies with its parent (PR_SET_PDEATHSIG), so a natproxyd
+ * started again never has its files replaced under it. Meanwhile every
+ * save goes to both journals. Once the child is done (np_journal_poll()
+ * on the tick, or the next save), ".journal.next" is renamed over
+ * ".journal". Whenever a crash comes, the reader finds a whole state:
+ *
+ *   before the child's rename   old snapshot + ".journal" (old, whole:
+ *                               every batch went there too); ".next"
+ *                               not read (".journal" is the snapshot's)
+ *   between the two renames     new snapshot + ".journal.next" (the
+ *                               snapshot's generation; ".journal" is
+ *                               the old one's, stale)
+ *   after                       new snapshot + ".journal"
+ *
+ * A child that fails leaves the first case: ".next" is removed, the old
+ * journal goes on, the next save forks again. A save whose write fails
+ * closes the journal: the next save compacts in its turn, as does the
+ * first save (no journal open: memory may hold what no file does) and a
+ * change the journal cannot say (dirty_all: a reload, a promotion, an
+ * HA resync, orphans), after waiting for a child in flight. replicate
+ * sees the batches of both windows as the old generation's (a follower
+ * applies them to its copy of it); once the child is done, the new
+ * snapshot (read back from the file) and then the saves since the fork
+ * again, as the new generation's: a journal record replaces what it
+ * names, so a follower that applied them already is not misled.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -87,7 +120,10 @@
 #include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -583,33 +619,43 @@ void np_journal_init(struct np_journal *j)
 {
 	memset(j, 0, sizeof(*j));
 	j->fd = -1;
+	j->next_fd = -1;
 }
 
-void np_journal_close(struct np_journal *j)
+static int journal_next_path(const char *path, char *buf, size_t len);
+
+/* buf (len bytes) to fd in one write: whole, or cut short at its end. */
+static int write_all(int fd, const char *buf, size_t len)
 {
-	if (j->fd >= 0)
-		close(j->fd);
-	j->fd = -1;
+	ssize_t w = write(fd, buf, len);
+
+	if (w < 0)
+		return -errno;
+	return (size_t)w == len ? 0 : -EIO;
 }
 
 /* text (n bytes, whole lines) with a checksum per line, written to fd in
- * one write: a save is in the journal whole, or cut short at its end. What
- * was written is handed on to j's replicate (j NULL: not). */
+ * one write: a save is in the journal whole, or cut short at its end; with
+ * a compaction in the background, to the new generation's journal too.
+ * What was written is handed on to j's replicate (j NULL: not). */
 static int write_checked(int fd, const char *text, size_t n, size_t *out,
-			 const struct np_journal *j)
+			 struct np_journal *j)
 {
 	size_t len = 0;
-	ssize_t w;
 	char *buf = checked_text(text, n, &len);
-	int err = 0;
+	int err;
 
 	if (!buf)
 		return -ENOMEM;
-	w = write(fd, buf, len);
-	if (w < 0)
-		err = -errno;
-	else if ((size_t)w != len)
-		err = -EIO;
+	err = write_all(fd, buf, len);
+	if (!err && j && j->writer) {
+		err = write_all(j->next_fd, buf, len);
+		if (!err)
+			j->next_bytes += len;
+	}
+	/* The old generation's, as far as replicate's followers know: the
+	 * new one's snapshot reaches them when it is written, then what was
+	 * saved since (journal_adopt()). */
 	if (!err && j && j->replicate)
 		j->replicate(j->replicate_arg, false, j->gen, buf, len);
 	free(buf);
@@ -617,24 +663,169 @@ static int write_checked(int fd, const char *text, size_t n, size_t *out,
 	return err;
 }
 
-/* The whole state again, of a new generation, and an empty journal of it.
- * A journal left by a save cut short between the two names the old
- * generation: the reader ignores it (the snapshot holds it all). */
+/* A generation after j's: the time, unique even within a nanosecond. */
+static uint64_t gen_next(const struct np_journal *j)
+{
+	struct timespec now;
+	uint64_t gen;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	gen = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+	return gen > j->gen && gen > j->next_gen ? gen :
+	       (j->gen > j->next_gen ? j->gen : j->next_gen) + 1;
+}
+
+/* An empty journal of gen at jpath (its header alone); its descriptor,
+ * -errno on failure. */
+static int journal_create(const char *jpath, uint64_t gen, uint64_t *bytes)
+{
+	char head[64];
+	size_t n;
+	int err, fd;
+
+	fd = open(jpath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
+		  0666);
+	if (fd < 0)
+		return -errno;
+	n = (size_t)snprintf(head, sizeof(head), "%s %llu\n", JOURNAL_VERSION,
+			     (unsigned long long)gen);
+	err = write_checked(fd, head, n, &n, NULL);
+	if (err) {
+		close(fd);
+		return err;
+	}
+	*bytes = n;
+	return fd;
+}
+
+/* The file at path whole, in memory (NUL-terminated): NULL on failure. */
+static char *file_text(const char *path, size_t *len)
+{
+	struct stat st;
+	char *text = NULL;
+	ssize_t r = -1;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return NULL;
+	if (!fstat(fd, &st) && (text = malloc((size_t)st.st_size + 1)))
+		r = pread(fd, text, (size_t)st.st_size, 0);
+	close(fd);
+	if (r != st.st_size) {
+		free(text);
+		return NULL;
+	}
+	text[r] = '\0';
+	*len = (size_t)r;
+	return text;
+}
+
+/* The background compaction's writer is done, its snapshot in place: its
+ * journal (of every save since the fork) becomes the journal, and
+ * replicate's followers get the snapshot, then those saves again, of the
+ * new generation (a follower applied them already to the old one: a
+ * journal record replaces what it names, so twice is once). */
+static int journal_adopt(struct np_journal *j)
+{
+	char jpath[4096], npath[4096], *snap, *saved;
+	size_t snap_len = 0, saved_len = 0, head;
+	struct stat st;
+
+	if (np_journal_path(j->writer_path, jpath, sizeof(jpath)) ||
+	    journal_next_path(j->writer_path, npath, sizeof(npath)))
+		return -ENAMETOOLONG;
+	if (rename(npath, jpath))
+		return -errno;
+	close(j->fd);
+	j->fd = j->next_fd;
+	j->next_fd = -1;
+	j->gen = j->next_gen;
+	j->bytes = j->next_bytes;
+	j->records = j->next_records;
+	j->snap_bytes = stat(j->writer_path, &st) ? 0 : (uint64_t)st.st_size;
+	j->compactions++;
+	if (!j->replicate)
+		return 0;
+	snap = file_text(j->writer_path, &snap_len);
+	saved = file_text(jpath, &saved_len);
+	if (snap)
+		j->replicate(j->replicate_arg, true, j->gen, snap, snap_len);
+	/* The saves since, after the journal's header line. */
+	head = saved ? strcspn(saved, "\n") + 1 : 0;
+	if (snap && saved && saved_len > head)
+		j->replicate(j->replicate_arg, false, j->gen, saved + head,
+			     saved_len - head);
+	free(snap);
+	free(saved);
+	return snap && saved ? 0 : -EIO;
+}
+
+/* Waits (wait: until it is done; else only if it is) for the background
+ * compaction's writer: 0 when there is none (any more) and its journal
+ * took the old one's place; -EAGAIN while it writes; another error if it
+ * failed: its journal is gone, the old one stays (a later save compacts
+ * again). */
+static int journal_reap(struct np_journal *j, bool wait)
+{
+	char npath[4096];
+	int status = 0, err = 0;
+	pid_t r;
+
+	if (!j->writer)
+		return 0;
+	do
+		r = waitpid(j->writer, &status, wait ? 0 : WNOHANG);
+	while (r < 0 && errno == EINTR);
+	if (!r)
+		return -EAGAIN;
+	j->writer = 0;
+	if (r < 0)
+		err = -errno;
+	else if (!WIFEXITED(status) || WEXITSTATUS(status))
+		err = -EIO; /* it says nothing more: it did not log */
+	else
+		err = journal_adopt(j);
+	if (err) {
+		j->background_failed++;
+		if (j->next_fd >= 0)
+			close(j->next_fd);
+		j->next_fd = -1;
+		if (!journal_next_path(j->writer_path, npath, sizeof(npath)))
+			unlink(npath);
+		np_warn("state: a compaction in the background failed: %s",
+			strerror(-err));
+	}
+	free(j->writer_path);
+	j->writer_path = NULL;
+	return err;
+}
+
+void np_journal_poll(struct np_journal *j)
+{
+	journal_reap(j, false);
+}
+
+void np_journal_close(struct np_journal *j)
+{
+	journal_reap(j, true);
+	if (j->fd >= 0)
+		close(j->fd);
+	j->fd = -1;
+}
+
+/* The whole state again, of a new generation, and an empty journal of it,
+ * in this turn. A journal left by a save cut short between the two names
+ * the old generation: the reader ignores it (the snapshot holds it all). */
 static int compact(const struct np_proxy *px, const char *path,
 		   const struct np_state_owner *owner, struct np_journal *j)
 {
 	struct np_state_owner o = *owner;
-	char jpath[4096], head[64];
-	struct timespec now;
+	char jpath[4096];
 	struct stat st;
-	size_t n;
 	int err, fd;
 
-	np_journal_close(j);
-	clock_gettime(CLOCK_REALTIME, &now);
-	o.gen = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
-	if (o.gen <= j->gen)
-		o.gen = j->gen + 1;
+	np_journal_close(j); /* a compaction in the background first */
+	o.gen = gen_next(j);
 	err = state_save(px, path, &o, j);
 	if (err)
 		return err;
@@ -645,30 +836,78 @@ static int compact(const struct np_proxy *px, const char *path,
 	err = np_journal_path(path, jpath, sizeof(jpath));
 	if (err)
 		return err;
-	fd = open(jpath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
-		  0666);
+	fd = journal_create(jpath, o.gen, &j->bytes);
 	if (fd < 0)
-		return -errno;
-	n = (size_t)snprintf(head, sizeof(head), "%s %llu\n", JOURNAL_VERSION,
-			     (unsigned long long)o.gen);
-	err = write_checked(fd, head, n, &n, NULL);
-	if (err) {
-		close(fd);
-		return err;
-	}
+		return fd;
 	j->fd = fd;
-	j->bytes = n;
+	/* One a background compaction left (its writer failed to rename it
+	 * away): of another generation, never read, but misleading. */
+	if (!journal_next_path(path, jpath, sizeof(jpath)))
+		unlink(jpath);
 	return 0;
 }
 
-static bool compaction_due(const struct np_proxy *px,
-			   const struct np_journal *j)
+/*
+ * The whole state again, of a new generation, written by a child process
+ * (the parent's memory as it is now, copy-on-write): the journal of the
+ * new generation (path ".journal.next") is made first, and every save
+ * until the child is done goes to both journals; journal_reap() adopts it.
+ * -errno if the child could not be started (nothing changed then).
+ */
+static int compact_background(const struct np_proxy *px, const char *path,
+			      const struct np_state_owner *owner,
+			      struct np_journal *j)
+{
+	struct np_state_owner o = *owner;
+	char npath[4096];
+	pid_t parent = getpid(), pid;
+	int fd, err;
+
+	o.gen = gen_next(j);
+	err = journal_next_path(path, npath, sizeof(npath));
+	if (err)
+		return err;
+	j->writer_path = strdup(path);
+	if (!j->writer_path)
+		return -ENOMEM;
+	fd = journal_create(npath, o.gen, &j->next_bytes);
+	if (fd < 0) {
+		free(j->writer_path);
+		j->writer_path = NULL;
+		return fd;
+	}
+	pid = fork();
+	if (!pid) {
+		/* Never outlives the daemon: a natproxyd started again must
+		 * not find its snapshot replaced under it. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
+			_exit(1);
+		_exit(state_save(px, path, &o, NULL) ? 1 : 0);
+	}
+	if (pid < 0) {
+		err = -errno;
+		close(fd);
+		unlink(npath);
+		free(j->writer_path);
+		j->writer_path = NULL;
+		return err;
+	}
+	j->writer = pid;
+	j->next_fd = fd;
+	j->next_gen = o.gen;
+	j->next_records = 0;
+	return 0;
+}
+
+/* Whether the journal outgrew the snapshot (or max_records). */
+static bool compaction_due(const struct np_journal *j)
 {
 	size_t max = j->max_records ? j->max_records : NP_JOURNAL_MAX_RECORDS;
 	uint64_t floor = j->min_bytes ? j->min_bytes : NP_JOURNAL_MIN_BYTES;
 
-	return j->fd < 0 || px->core.dirty_all ||
-	       (j->bytes > j->snap_bytes && j->bytes > floor) ||
+	if (j->writer)
+		return false; /* one is being written */
+	return (j->bytes > j->snap_bytes && j->bytes > floor) ||
 	       j->records >= max;
 }
 
@@ -686,7 +925,11 @@ int np_state_save_changes(const struct np_proxy *px, const char *path,
 
 	if (!owner)
 		return np_state_save(px, path, NULL);
-	if (compaction_due(px, j))
+	journal_reap(j, false);
+	/* No journal yet, or a change it cannot say: the whole state, now.
+	 * In the background, the due compaction follows the batch below. */
+	if (j->fd < 0 || core->dirty_all ||
+	    (!j->background && compaction_due(j)))
 		return compact(px, path, owner, j);
 	mem = open_memstream(&text, &len);
 	if (!mem)
@@ -754,7 +997,15 @@ int np_state_save_changes(const struct np_proxy *px, const char *path,
 	}
 	j->bytes += wrote;
 	j->records += n;
+	if (j->writer)
+		j->next_records += n;
 	j->appends++;
+	/* After the batch: the journal has everything up to the fork, so
+	 * the old generation is whole until the new snapshot is in place.
+	 * No child (fork() failed): in this turn. */
+	if (j->background && compaction_due(j) &&
+	    compact_background(px, path, owner, j))
+		return compact(px, path, owner, j);
 	return 0;
 }
 
@@ -1555,6 +1806,15 @@ int np_journal_path(const char *path, char *buf, size_t len)
 		       0;
 }
 
+/* Where a compaction in the background puts its journal until its snapshot
+ * is in place. */
+static int journal_next_path(const char *path, char *buf, size_t len)
+{
+	return snprintf(buf, len, "%s.journal.next", path) >= (int)len ?
+		       -ENAMETOOLONG :
+		       0;
+}
+
 struct key_idx {
 	struct np_term_key key;
 	size_t idx;
@@ -1781,22 +2041,19 @@ static int parse_call_gone(char **f, int n, struct np_term_key *k)
  * counted in *torn. -ENOENT: none; -ESTALE: another generation's (from
  * before the snapshot, which holds it all); -EINVAL: its header damaged.
  */
-static int journal_read(const char *path, uint64_t gen, struct journal *j,
+static int journal_read(const char *jpath, uint64_t gen, struct journal *j,
 			struct np_state_report *rep, unsigned int *torn)
 {
-	char jpath[4096], *line = NULL, *text, *copy = NULL;
+	char *line = NULL, *text, *copy = NULL;
 	char *f[STREAM_FIELDS + 1];
 	unsigned int tail = 0, bad_then = 0;
-	int n, lineno = 0, first_bad_then = 0, err;
+	int n, lineno = 0, first_bad_then = 0, err = 0;
 	size_t cap = 0, committed = 0, orphans_committed = 0;
 	struct reader *r;
 	ssize_t len;
 	FILE *fp;
 
 	*torn = 0;
-	err = np_journal_path(path, jpath, sizeof(jpath));
-	if (err)
-		return err;
 	fp = fopen(jpath, "re");
 	if (!fp)
 		return -errno;
@@ -1993,6 +2250,38 @@ static int replay(struct reader *r, struct np_state_report *rep,
 	return record_end(r, rep);
 }
 
+/*
+ * The journal of the snapshot's generation gen: path ".journal", or, if
+ * that is another generation's (or none), path ".journal.next" if it is
+ * gen's: a compaction written in the background renamed its snapshot but
+ * not yet its journal (np_state_save_changes()). journal_read()'s errors
+ * (-ESTALE, -ENOENT: ".journal"'s).
+ */
+static int journal_pick(const char *path, uint64_t gen, struct journal *j,
+			struct np_state_report *rep, unsigned int *torn)
+{
+	char jpath[4096];
+	int err, next;
+
+	err = np_journal_path(path, jpath, sizeof(jpath));
+	if (err)
+		return err;
+	err = journal_read(jpath, gen, j, rep, torn);
+	if (err != -ESTALE && err != -ENOENT && err != -ENODATA)
+		return err;
+	if (journal_next_path(path, jpath, sizeof(jpath)))
+		return err;
+	journal_free(j);
+	memset(rep, 0, sizeof(*rep));
+	next = journal_read(jpath, gen, j, rep, torn);
+	if (!next)
+		return 0;
+	journal_free(j);
+	memset(rep, 0, sizeof(*rep));
+	*torn = 0;
+	return err;
+}
+
 int np_state_read_report(const char *path, const struct np_state_visit *v,
 			 void *arg, struct np_state_report *rep)
 {
@@ -2022,7 +2311,7 @@ int np_state_read_report(const char *path, const struct np_state_visit *v,
 	/* The journal first: the snapshot's records it names are replaced
 	 * (or deleted) by its own, handed on after the snapshot's. */
 	if (!np_state_owner_read(path, &owner) && owner.gen) {
-		jerr = journal_read(path, owner.gen, &j, &jrep,
+		jerr = journal_pick(path, owner.gen, &j, &jrep,
 				    &rep->journal_torn);
 		if (jerr == -ENOMEM) {
 			err = jerr;

@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "proxy.h"
 
@@ -91,10 +92,30 @@ struct np_journal {
 	void (*replicate)(void *arg, bool snapshot, uint64_t gen,
 			  const char *text, size_t len);
 	void *replicate_arg;
+	/* Compactions written by a child process (fork()), the loop going
+	 * on meanwhile (natproxyd); false: in the save's own turn. Either
+	 * way a compaction that something no one terminal holds changed
+	 * (dirty_all), or with no journal open, is written in the turn.
+	 * ctl/state.c says how the files stay readable throughout. */
+	bool background;
+	/* A compaction in the background: its writer (0: none), the new
+	 * generation and its journal (path ".journal.next"), which every
+	 * save appends to as well until the writer is done. */
+	pid_t writer;
+	char *writer_path; /* the state file's */
+	int next_fd;
+	uint64_t next_gen, next_bytes;
+	size_t next_records;
+	unsigned long background_failed; /* writers that failed */
 };
 
 void np_journal_init(struct np_journal *j);
+/* Ends a compaction in the background first (waits for its writer). */
 void np_journal_close(struct np_journal *j);
+/* Whether a compaction in the background is done: its journal then takes
+ * the old one's place (and the snapshot and what was saved since go to
+ * replicate). Called on the loop's tick; the next save checks too. */
+void np_journal_poll(struct np_journal *j);
 int np_journal_path(const char *path, char *buf, size_t len);
 
 /* Saves what changed since the last save (px->core's dirty terminals and

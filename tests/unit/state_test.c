@@ -12,6 +12,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -2215,6 +2216,270 @@ out:
 	unlink(saved);
 }
 
+/* What the journal handed on to replicate (a follower's view). */
+struct replicated {
+	unsigned int snapshots, batches;
+	uint64_t snapshot_gen, batch_gen;
+	size_t snapshot_len;
+	char *batch; /* the last */
+};
+
+static void replicated(void *arg, bool snapshot, uint64_t gen,
+		       const char *text, size_t len)
+{
+	struct replicated *r = arg;
+
+	if (snapshot) {
+		r->snapshots++;
+		r->snapshot_gen = gen;
+		r->snapshot_len = len;
+		return;
+	}
+	r->batches++;
+	r->batch_gen = gen;
+	free(r->batch);
+	r->batch = strndup(text, len);
+}
+
+/* The generation a journal's header names (0: none, or unreadable). */
+static uint64_t journal_gen(const char *jpath)
+{
+	char *text = slurp(jpath);
+	unsigned long long g = 0;
+
+	if (text && sscanf(text, "natproxy-journal 2 %llu", &g) != 1)
+		g = 0;
+	free(text);
+	return g;
+}
+
+/* Until path is a FIFO (the writer renamed its snapshot, the test's FIFO,
+ * into place): bounded, 5 s. */
+static bool until_fifo(const char *path)
+{
+	struct stat st;
+	int i;
+
+	for (i = 0; i < 5000; i++) {
+		if (!stat(path, &st) && S_ISFIFO(st.st_mode))
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+/* Polls until the writer is reaped: bounded, 5 s. */
+static void until_reaped(struct np_journal *j)
+{
+	int i;
+
+	for (i = 0; i < 5000 && j->writer; i++) {
+		np_journal_poll(j);
+		usleep(1000);
+	}
+}
+
+/*
+ * Compaction in the background (natproxyd's): the writer is held at its
+ * snapshot by a FIFO in the place of its temporary file, so every window
+ * a crash could leave is read as it is: the old snapshot with both
+ * journals, the new snapshot with the old journal and the new one not yet
+ * renamed, then the new journal in place.
+ */
+static void test_background(struct tap *t, const char *path)
+{
+	char jpath[4096], npath[4200], tmp[4200], *snap = NULL, *text;
+	struct replicated repl = { 0 };
+	struct np_state_report rep;
+	struct record rec = { 0 };
+	struct np_journal j;
+	struct np_term *ta;
+	struct env e;
+	struct ua carol = { "carol", "192.168.1.30", sa("203.0.113.13", 40003) };
+	uint64_t g0, g1;
+	size_t cap = 0;
+	int err, fd;
+
+	np_journal_path(path, jpath, sizeof(jpath));
+	snprintf(npath, sizeof(npath), "%s.next", jpath);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	np_journal_init(&j);
+	j.background = true;
+	j.replicate = replicated;
+	j.replicate_arg = &repl;
+	if (!env_init(t, &e, "background"))
+		return;
+	do_register(&e, &alice, 600);
+	do_register(&e, &bob, 600);
+	ta = px_term(&e.px, &alice.nat);
+	if (!ta)
+		goto out;
+	err = save_batch(&e, path, &j);
+	g0 = j.gen;
+	tap_check(t, !err && j.compactions == 1 && !j.writer &&
+			     repl.snapshots == 1 && repl.snapshot_gen == g0,
+		  "background: with no journal open, the first save compacts "
+		  "in its turn (%d)", err);
+
+	/* The writer, once forked, waits at its snapshot's file. */
+	unlink(tmp);
+	if (mkfifo(tmp, 0600)) {
+		tap_check(t, false, "background: mkfifo %s", tmp);
+		goto out;
+	}
+	j.max_records = 1;
+	ta->registered_until = T0 + 100;
+	np_term_changed(&e.px.core, ta);
+	err = save_batch(&e, path, &j);
+	tap_check(t, !err && j.writer > 0 && j.compactions == 1 &&
+			     j.appends == 1 && journal_gen(npath) > g0 &&
+			     repl.batches == 1 && repl.batch_gen == g0,
+		  "background: a due compaction appends the batch, then "
+		  "forks its writer; the new generation's journal is made "
+		  "(%d)", err);
+	g1 = journal_gen(npath);
+	ta->registered_until = T0 + 200;
+	np_term_changed(&e.px.core, ta);
+	do_register(&e, &carol, 600);
+	err = save_batch(&e, path, &j);
+	text = slurp(npath);
+	tap_check(t, !err && j.writer > 0 && j.appends == 2 && text &&
+			     strstr(text, "carol") && j.next_records == 2 &&
+			     repl.batches == 2 && repl.batch_gen == g0,
+		  "background: while it writes, a save goes to both journals "
+		  "and to replicate as the old generation's (%d)", err);
+	free(text);
+	text = slurp(jpath);
+	tap_check(t, text && strstr(text, "carol") && journal_gen(jpath) == g0,
+		  "background: ... the old journal has it too");
+	free(text);
+
+	/* Window 1: the writer has not renamed its snapshot. */
+	err = read_rec(path, &rec, &rep);
+	tap_check(t, !err && rep.complete && !rep.journal_stale &&
+			     rec.n_terms == 3 &&
+			     until_of(&rec, &alice) == T0 + 200 &&
+			     until_of(&rec, &carol) > 0,
+		  "background: killed before the new snapshot is in place: "
+		  "the old snapshot and journal have every save (%d)", err);
+
+	/* The writer's snapshot, read from the FIFO; once it renamed it
+	 * into place, the same text as a file there. */
+	fd = open(tmp, O_RDONLY);
+	if (fd >= 0) {
+		FILE *f = fdopen(fd, "r");
+
+		if (f && getdelim(&snap, &cap, '\0', f) < 0) {
+			free(snap);
+			snap = NULL;
+		}
+		if (f)
+			fclose(f);
+		else
+			close(fd);
+	}
+	if (!snap || !until_fifo(path)) {
+		tap_check(t, false, "background: the writer's snapshot");
+		goto out;
+	}
+	unlink(path);
+	write_file(path, snap);
+
+	/* Window 2: the new snapshot, the old journal (stale), the new
+	 * journal not yet renamed. */
+	err = read_rec(path, &rec, &rep);
+	tap_check(t, !err && rep.complete && strstr(snap, "natproxy-state 3") &&
+			     !strstr(snap, "carol") && rec.n_terms == 3 &&
+			     until_of(&rec, &alice) == T0 + 200 &&
+			     until_of(&rec, &carol) > 0 &&
+			     rep.journal_replayed >= 2,
+		  "background: killed after the snapshot's rename, before the "
+		  "journal's: the new snapshot and the new journal have every "
+		  "save (%d)", err);
+
+	/* Window 3: the loop's poll adopts the new journal. */
+	until_reaped(&j);
+	err = read_rec(path, &rec, &rep);
+	tap_check(t, !j.writer && j.compactions == 2 && j.gen == g1 &&
+			     journal_gen(jpath) == g1 && access(npath, F_OK) &&
+			     !err && rep.complete && rec.n_terms == 3 &&
+			     until_of(&rec, &carol) > 0 &&
+			     until_of(&rec, &alice) == T0 + 200,
+		  "background: the writer done, its journal takes the old "
+		  "one's place (%d)", err);
+	tap_check(t, repl.snapshots == 2 && repl.snapshot_gen == g1 &&
+			     repl.snapshot_len == strlen(snap) &&
+			     repl.batches == 3 && repl.batch_gen == g1 &&
+			     repl.batch && strstr(repl.batch, "carol") &&
+			     strstr(repl.batch, "\ncommit ") &&
+			     strncmp(repl.batch, "natproxy-journal", 16),
+		  "background: replicate gets the new snapshot, then the "
+		  "saves since the fork again, of the new generation");
+	j.max_records = 0;
+	ta->registered_until = T0 + 300;
+	np_term_changed(&e.px.core, ta);
+	err = save_batch(&e, path, &j);
+	err = err ? err : read_rec(path, &rec, &rep);
+	tap_check(t, !err && rep.complete && !j.writer &&
+			     until_of(&rec, &alice) == T0 + 300,
+		  "background: then saves append to the new journal (%d)",
+		  err);
+
+	/* A writer that fails (its temporary file cannot be made). */
+	unlink(tmp);
+	mkdir(tmp, 0700);
+	j.max_records = 1;
+	ta->registered_until = T0 + 400;
+	np_term_changed(&e.px.core, ta);
+	err = save_batch(&e, path, &j);
+	until_reaped(&j);
+	err = err ? err : read_rec(path, &rec, &rep);
+	tap_check(t, !err && j.background_failed == 1 && j.compactions == 2 &&
+			     j.gen == g1 && access(npath, F_OK) &&
+			     rep.complete && until_of(&rec, &alice) == T0 + 400,
+		  "background: a writer that failed leaves the old snapshot "
+		  "and journal, which have every save (%d)", err);
+	rmdir(tmp);
+	ta->registered_until = T0 + 500;
+	np_term_changed(&e.px.core, ta);
+	err = save_batch(&e, path, &j);
+	np_journal_close(&j); /* waits for the writer */
+	err = err ? err : read_rec(path, &rec, &rep);
+	tap_check(t, !err && j.compactions == 3 && j.gen > g1 &&
+			     rep.complete && until_of(&rec, &alice) == T0 + 500,
+		  "background: the next save starts another, which succeeds; "
+		  "closing the journal waits for it (%d)", err);
+
+	/* dirty_all: in the turn, after the writer in flight is done. */
+	np_journal_close(&j);
+	np_term_changed(&e.px.core, ta);
+	save_batch(&e, path, &j); /* opens a journal: in the turn */
+	ta->registered_until = T0 + 600;
+	np_term_changed(&e.px.core, ta);
+	err = save_batch(&e, path, &j);
+	np_core_changed_all(&e.px.core);
+	err = err ? err : save_batch(&e, path, &j);
+	err = err ? err : read_rec(path, &rec, &rep);
+	tap_check(t, !err && !j.writer && j.compactions == 6 &&
+			     rep.complete && !rep.journal_records &&
+			     access(npath, F_OK) &&
+			     until_of(&rec, &alice) == T0 + 600,
+		  "background: dirty_all compacts in the turn, a writer in "
+		  "flight adopted first (%d, %lu compactions)", err,
+		  j.compactions);
+out:
+	np_journal_close(&j);
+	record_free(&rec);
+	np_proxy_fini(&e.px);
+	env_free(&e);
+	free(snap);
+	free(repl.batch);
+	unlink(jpath);
+	unlink(npath);
+	unlink(tmp);
+	rmdir(tmp);
+}
+
 /* --- gateways (MGCP, H.248) ------------------------------------------------ */
 
 /* The access realm also takes MGCP and H.248; the pair names a call agent
@@ -3464,6 +3729,7 @@ int main(void)
 	test_recover(&t, path);
 	test_owner_line(&t, path);
 	test_journal(&t, path);
+	test_background(&t, path);
 	test_gateways(&t, path);
 	test_gateways_damaged(&t, path);
 	test_standby_gateways(&t, path);
