@@ -91,8 +91,9 @@ print(int(sum(float(l.split()[-1]) for l in page.splitlines()
 mark() { wc -l <"$LOG"; }
 # slow_turns FROM TO: natproxyd's turns over 20 ms in lines FROM+1..TO of
 # its log ("event loop: a turn took"), as "N, max M ms (CAUSE N max M,
-# ...)": the cause is the compaction, the save or the tick where that part
-# took most of the turn, else what woke it (served: ...).
+# ...)": the cause is the compaction, the save (save+fork: one that started
+# a compaction's writer) or the tick where that part took most of the
+# turn, else what woke it (served: ...).
 slow_turns() {
 	awk -v from="$1" -v to="$2" '
 	NR > from && NR <= to && match($0, /a turn took [0-9.]+ ms \(served:[^;]*;/) {
@@ -103,11 +104,11 @@ slow_turns() {
 		cause = served
 		if (match($0, /tick [0-9.]+ ms/) && substr($0, RSTART + 5) + 0 > ms / 2)
 			cause = "tick"
-		if (match($0, /(save|compaction) [0-9.]+ ms\)/)) {
+		if (match($0, /(save|compaction) [0-9.]+ ms/)) {
 			part = substr($0, RSTART, RLENGTH)
 			split(part, p, " ")
 			if (p[2] + 0 > ms / 2)
-				cause = p[1]
+				cause = /writer forked/ ? "save+fork" : p[1]
 		}
 		n++; if (ms > max) max = ms
 		c[cause]++; if (ms > cm[cause]) cm[cause] = ms

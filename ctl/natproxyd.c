@@ -153,7 +153,8 @@ enum { SERVED_TIMER = 1, SERVED_EVENTS = 2, SERVED_METRICS = 4,
 struct turn {
 	double began, tick_ms, save_ms;
 	unsigned int served;
-	bool compacted;
+	bool compacted, forked; /* in the turn; a writer started */
+	size_t saved; /* records appended */
 };
 
 static void slow_turn(const struct turn *t)
@@ -171,8 +172,9 @@ static void slow_turn(const struct turn *t)
 		if (t->served & (1u << i))
 			strncat(what, names[i], sizeof(what) - strlen(what) - 1);
 	np_info("event loop: a turn took %.1f ms (served:%s; tick %.1f ms, "
-		"%s %.1f ms)", ms, what, t->tick_ms,
-		t->compacted ? "compaction" : "save", t->save_ms);
+		"%s %.1f ms, %zu records%s)", ms, what, t->tick_ms,
+		t->compacted ? "compaction" : "save", t->save_ms, t->saved,
+		t->forked ? ", a compaction's writer forked" : "");
 }
 
 /* Opens realm's socket on port (r: that realm, of the configuration being
@@ -1182,7 +1184,7 @@ static int run(struct daemon *d)
 	struct epoll_event evs[64];
 	int n, i, save_in = -1, timeout;
 	struct turn turn;
-	unsigned long compactions;
+	unsigned long compactions, appends, forks;
 	double at;
 
 	for (;;) {
@@ -1262,9 +1264,14 @@ static int run(struct daemon *d)
 			np_metrics_http_run(d->metrics);
 		at = np_now_ms();
 		compactions = d->journal.compactions;
+		appends = d->journal.appends;
+		forks = d->journal.forks;
 		save_in = save_state_due(d);
 		turn.save_ms = np_now_ms() - at;
 		turn.compacted = d->journal.compactions != compactions;
+		turn.forked = d->journal.forks != forks;
+		if (d->journal.appends != appends)
+			turn.saved = d->journal.last_records;
 		slow_turn(&turn);
 	}
 }

@@ -893,6 +893,7 @@ static int compact_background(const struct np_proxy *px, const char *path,
 		return err;
 	}
 	j->writer = pid;
+	j->forks++;
 	j->next_fd = fd;
 	j->next_gen = o.gen;
 	j->next_records = 0;
@@ -1000,6 +1001,7 @@ int np_state_save_changes(const struct np_proxy *px, const char *path,
 	if (j->writer)
 		j->next_records += n;
 	j->appends++;
+	j->last_records = n;
 	/* After the batch: the journal has everything up to the fork, so
 	 * the old generation is whole until the new snapshot is in place.
 	 * No child (fork() failed): in this turn. */

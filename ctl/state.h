@@ -86,6 +86,8 @@ struct np_journal {
 	size_t max_records; /* 0: NP_JOURNAL_MAX_RECORDS */
 	uint64_t min_bytes; /* 0: NP_JOURNAL_MIN_BYTES */
 	unsigned long compactions, appends;
+	size_t last_records; /* of the last batch appended */
+	unsigned long forks; /* background compactions started */
 	/* Each snapshot written and each batch appended, as the file has
 	 * them (whole lines, each with its checksum), handed on to the
 	 * cluster layer (ctl/cluster/, docs/ha.md); NULL: to no one. */
