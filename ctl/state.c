@@ -721,7 +721,8 @@ static char *file_text(const char *path, size_t *len)
 }
 
 /* The background compaction's writer is done, its snapshot in place: its
- * journal (of every save since the fork) becomes the journal, and
+ * journal (of every save since the fork) becomes the journal (0; -errno,
+ * nothing changed, if its name is too long), and
  * replicate's followers get the snapshot, then those saves again, of the
  * new generation (a follower applied them already to the old one: a
  * journal record replaces what it names, so twice is once). */
@@ -734,8 +735,16 @@ static int journal_adopt(struct np_journal *j)
 	if (np_journal_path(j->writer_path, jpath, sizeof(jpath)) ||
 	    journal_next_path(j->writer_path, npath, sizeof(npath)))
 		return -ENAMETOOLONG;
-	if (rename(npath, jpath))
-		return -errno;
+	if (rename(npath, jpath)) {
+		/* ".next" is the snapshot's journal: kept, both closed; the
+		 * next save compacts in its turn (and removes it). */
+		np_warn("state: cannot rename '%s': %s", npath,
+			strerror(errno));
+		np_journal_close(j);
+		close(j->next_fd);
+		j->next_fd = -1;
+		return 0;
+	}
 	close(j->fd);
 	j->fd = j->next_fd;
 	j->next_fd = -1;
@@ -755,9 +764,12 @@ static int journal_adopt(struct np_journal *j)
 	if (snap && saved && saved_len > head)
 		j->replicate(j->replicate_arg, false, j->gen, saved + head,
 			     saved_len - head);
+	if (!snap || !saved)
+		np_warn("state: the new snapshot not replicated: cannot read "
+			"it back");
 	free(snap);
 	free(saved);
-	return snap && saved ? 0 : -EIO;
+	return 0;
 }
 
 /* Waits (wait: until it is done; else only if it is) for the background
