@@ -91,9 +91,10 @@ print(int(sum(float(l.split()[-1]) for l in page.splitlines()
 mark() { wc -l <"$LOG"; }
 # slow_turns FROM TO: natproxyd's turns over 20 ms in lines FROM+1..TO of
 # its log ("event loop: a turn took"), as "N, max M ms (CAUSE N max M,
-# ...)": the cause is the compaction, the save (save+fork: one that started
-# a compaction's writer) or the tick where that part took most of the
-# turn, else what woke it (served: ...).
+# ...)": the cause is the compaction (its last slice), the save (and a
+# slice of a compaction in progress; save+begin: one that began a
+# compaction) or the tick where that part took most of the turn, else what
+# woke it (served: ...).
 slow_turns() {
 	awk -v from="$1" -v to="$2" '
 	NR > from && NR <= to && match($0, /a turn took [0-9.]+ ms \(served:[^;]*;/) {
@@ -108,7 +109,7 @@ slow_turns() {
 			part = substr($0, RSTART, RLENGTH)
 			split(part, p, " ")
 			if (p[2] + 0 > ms / 2)
-				cause = /writer forked/ ? "save+fork" : p[1]
+				cause = /compaction begun/ ? "save+begin" : p[1]
 		}
 		n++; if (ms > max) max = ms
 		c[cause]++; if (ms > cm[cause]) cm[cause] = ms

@@ -153,7 +153,7 @@ enum { SERVED_TIMER = 1, SERVED_EVENTS = 2, SERVED_METRICS = 4,
 struct turn {
 	double began, tick_ms, save_ms;
 	unsigned int served;
-	bool compacted, forked; /* in the turn; a writer started */
+	bool compacted, forked; /* in the turn; one begun */
 	size_t saved; /* records appended */
 };
 
@@ -174,7 +174,7 @@ static void slow_turn(const struct turn *t)
 	np_info("event loop: a turn took %.1f ms (served:%s; tick %.1f ms, "
 		"%s %.1f ms, %zu records%s)", ms, what, t->tick_ms,
 		t->compacted ? "compaction" : "save", t->save_ms, t->saved,
-		t->forked ? ", a compaction's writer forked" : "");
+		t->forked ? ", a compaction begun" : "");
 }
 
 /* Opens realm's socket on port (r: that realm, of the configuration being
@@ -1229,7 +1229,6 @@ static int run(struct daemon *d)
 						np_cluster_tick(d->cluster,
 								monotonic_now());
 					np_charging_tick(&d->charging);
-					np_journal_poll(&d->journal);
 					over_budget_said(d);
 					turn.tick_ms += np_now_ms() - at;
 				}
@@ -1267,6 +1266,12 @@ static int run(struct daemon *d)
 		appends = d->journal.appends;
 		forks = d->journal.forks;
 		save_in = save_state_due(d);
+		/* A compaction in progress: a slice a turn, the next turn
+		 * at once (ctl/state.c). */
+		if (d->journal.writer) {
+			np_journal_poll(&d->journal);
+			save_in = 0;
+		}
 		turn.save_ms = np_now_ms() - at;
 		turn.compacted = d->journal.compactions != compactions;
 		turn.forked = d->journal.forks != forks;
@@ -1516,7 +1521,7 @@ int main(int argc, char **argv)
 	};
 	struct daemon d = { .maps = NP_MAPS_NONE,
 			    .epfd = -1, .timerfd = -1, .sigfd = -1,
-			    /* Compactions off the loop (ctl/state.c). */
+			    /* Compactions a slice a turn (ctl/state.c). */
 			    .journal = { .fd = -1, .next_fd = -1,
 					 .background = true },
 			    .charging.fd = -1 };

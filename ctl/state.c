@@ -76,38 +76,46 @@
  * holds it all. Version 1 ("natproxy-journal 1": whole terminals and
  * tombstones only, the format before call records) is read the same way.
  *
- * Compaction off the loop (np_journal.background, natproxyd's): at 100,000
- * terminals the whole state is 25-33 MB, a second or more to write, and
- * every datagram would wait for it. Once the journal is due, the save
- * appends its batch as usual, then makes the new generation's journal
- * (path ".journal.next", its header alone) and forks: the child writes
- * the snapshot of the new generation from its copy-on-write image of the
- * state as it is after that batch, to path ".tmp", renames it to path and
- * exits; it dies with its parent (PR_SET_PDEATHSIG), so a natproxyd
- * started again never has its files replaced under it. Meanwhile every
- * save goes to both journals. Once the child is done (np_journal_poll()
- * on the tick, or the next save), ".journal.next" is renamed over
- * ".journal". Whenever a crash comes, the reader finds a whole state:
+ * Compaction off the loop's turns (np_journal.background, natproxyd's):
+ * at 100,000 terminals the whole state is 25-33 MB, a second or more to
+ * write, and every datagram would wait for it. Once the journal is due,
+ * the save appends its batch as usual, then makes the new generation's
+ * journal (path ".journal.next", its header alone) and begins the snapshot
+ * of the new generation in path ".tmp"; each turn of the loop then writes
+ * a slice of it (np_journal_poll(), about NP_SNAPSHOT_STEP_MS: the
+ * terminals of a few chains of core->by_port, whose key a terminal keeps
+ * for life), and every save goes to both journals. After the last slice
+ * the snapshot is renamed to path, then ".journal.next" over ".journal".
+ * The snapshot is no one moment's state: a terminal is as it was when its
+ * slice was written. The new journal makes it whole: it has every change
+ * since the snapshot began, and a journal record is what it names at its
+ * change (a terminal's own fields, a call, a tombstone), so the last one
+ * of each is what it is now, and one the snapshot already has changes
+ * nothing; a terminal made after its chain was written, or gone before,
+ * is in the journal alone. Whenever a crash comes, the reader finds a
+ * whole state:
  *
- *   before the child's rename   old snapshot + ".journal" (old, whole:
- *                               every batch went there too); ".next"
- *                               not read (".journal" is the snapshot's)
- *   between the two renames     new snapshot + ".journal.next" (the
- *                               snapshot's generation; ".journal" is
- *                               the old one's, stale)
- *   after                       new snapshot + ".journal"
+ *   before the snapshot's rename   old snapshot + ".journal" (old, whole:
+ *                                  every batch went there too); ".next"
+ *                                  not read (".journal" is the snapshot's)
+ *   between the two renames        new snapshot + ".journal.next" (the
+ *                                  snapshot's generation; ".journal" is
+ *                                  the old one's, stale)
+ *   after                          new snapshot + ".journal"
  *
- * A child that fails leaves the first case: ".next" is removed, the old
- * journal goes on, the next save forks again. A save whose write fails
- * closes the journal: the next save compacts in its turn, as does the
- * first save (no journal open: memory may hold what no file does) and a
- * change the journal cannot say (dirty_all: a reload, a promotion, an
- * HA resync, orphans), after waiting for a child in flight. replicate
- * sees the batches of both windows as the old generation's (a follower
- * applies them to its copy of it); once the child is done, the new
- * snapshot (read back from the file) and then the saves since the fork
- * again, as the new generation's: a journal record replaces what it
- * names, so a follower that applied them already is not misled.
+ * A writer that fails is dropped with its files (the first case); the
+ * next save begins another. A save whose write fails closes the journal:
+ * the next save compacts in its turn, as does the first save (no journal
+ * open: memory may hold what no file does) and a change the journal
+ * cannot say (dirty_all: a reload, a promotion, an HA resync, orphans),
+ * dropping a writer in progress. (A child process writing a copy-on-write
+ * image was tried first: at 300 MB of heap its fork took 70-220 ms here,
+ * and the loop then paid a page fault for every page it wrote, ~50 us each
+ * on this VM.) replicate sees the batches meanwhile as the old
+ * generation's (a follower applies them to its copy of it); once the
+ * snapshot is in place, the snapshot (read back from the file) and then
+ * the saves since it began again, as the new generation's: as above, a
+ * follower that applied them already is not misled.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -120,14 +128,12 @@
 #include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
+#include "clock.h"
 #include "log.h"
 #include "pins.h"
 #include "state.h"
@@ -720,27 +726,40 @@ static char *file_text(const char *path, size_t *len)
 	return text;
 }
 
-/* The background compaction's writer is done, its snapshot in place: its
- * journal (of every save since the fork) becomes the journal (0; -errno,
- * nothing changed, if its name is too long), and
- * replicate's followers get the snapshot, then those saves again, of the
- * new generation (a follower applied them already to the old one: a
- * journal record replaces what it names, so twice is once). */
+/* A snapshot written a slice at a time (np_journal.background). */
+struct np_snapshot_writer {
+	const struct np_proxy *px;
+	char *path; /* the state file's */
+	int fd; /* path ".tmp" */
+	enum { W_GW, W_TERMS, W_DONE } pass;
+	size_t bucket; /* next of core->by_port to write */
+	size_t records;
+};
+
+/* The writer is done, its snapshot in place: its journal (of every save
+ * since it began) becomes the journal, and replicate's followers get the
+ * snapshot, then those saves again, of the new generation (a follower
+ * applied them already to the old one: a journal record replaces what it
+ * names, so twice is once). 0; -errno, nothing changed, if its name is
+ * too long. */
 static int journal_adopt(struct np_journal *j)
 {
+	const char *path = j->writer->path;
 	char jpath[4096], npath[4096], *snap, *saved;
 	size_t snap_len = 0, saved_len = 0, head;
 	struct stat st;
 
-	if (np_journal_path(j->writer_path, jpath, sizeof(jpath)) ||
-	    journal_next_path(j->writer_path, npath, sizeof(npath)))
+	if (np_journal_path(path, jpath, sizeof(jpath)) ||
+	    journal_next_path(path, npath, sizeof(npath)))
 		return -ENAMETOOLONG;
 	if (rename(npath, jpath)) {
 		/* ".next" is the snapshot's journal: kept, both closed; the
 		 * next save compacts in its turn (and removes it). */
 		np_warn("state: cannot rename '%s': %s", npath,
 			strerror(errno));
-		np_journal_close(j);
+		if (j->fd >= 0)
+			close(j->fd);
+		j->fd = -1;
 		close(j->next_fd);
 		j->next_fd = -1;
 		return 0;
@@ -751,11 +770,11 @@ static int journal_adopt(struct np_journal *j)
 	j->gen = j->next_gen;
 	j->bytes = j->next_bytes;
 	j->records = j->next_records;
-	j->snap_bytes = stat(j->writer_path, &st) ? 0 : (uint64_t)st.st_size;
+	j->snap_bytes = stat(path, &st) ? 0 : (uint64_t)st.st_size;
 	j->compactions++;
 	if (!j->replicate)
 		return 0;
-	snap = file_text(j->writer_path, &snap_len);
+	snap = file_text(path, &snap_len);
 	saved = file_text(jpath, &saved_len);
 	if (snap)
 		j->replicate(j->replicate_arg, true, j->gen, snap, snap_len);
@@ -772,54 +791,161 @@ static int journal_adopt(struct np_journal *j)
 	return 0;
 }
 
-/* Waits (wait: until it is done; else only if it is) for the background
- * compaction's writer: 0 when there is none (any more) and its journal
- * took the old one's place; -EAGAIN while it writes; another error if it
- * failed: its journal is gone, the old one stays (a later save compacts
- * again). */
-static int journal_reap(struct np_journal *j, bool wait)
+/* The writer ended (its files removed unless its snapshot is in place). */
+static void writer_free(struct np_journal *j, bool removed)
 {
-	char npath[4096];
-	int status = 0, err = 0;
-	pid_t r;
+	struct np_snapshot_writer *w = j->writer;
+	char name[4200];
 
-	if (!j->writer)
-		return 0;
-	do
-		r = waitpid(j->writer, &status, wait ? 0 : WNOHANG);
-	while (r < 0 && errno == EINTR);
-	if (!r)
-		return -EAGAIN;
-	j->writer = 0;
-	if (r < 0)
-		err = -errno;
-	else if (!WIFEXITED(status) || WEXITSTATUS(status))
-		err = -EIO; /* it says nothing more: it did not log */
-	else
-		err = journal_adopt(j);
-	if (err) {
-		j->background_failed++;
+	if (!w)
+		return;
+	if (w->fd >= 0)
+		close(w->fd);
+	if (removed) {
+		snprintf(name, sizeof(name), "%s.tmp", w->path);
+		unlink(name);
 		if (j->next_fd >= 0)
 			close(j->next_fd);
 		j->next_fd = -1;
-		if (!journal_next_path(j->writer_path, npath, sizeof(npath)))
-			unlink(npath);
-		np_warn("state: a compaction in the background failed: %s",
+		if (!journal_next_path(w->path, name, sizeof(name)))
+			unlink(name);
+	}
+	free(w->path);
+	free(w);
+	j->writer = NULL;
+}
+
+/* text (n bytes) checksummed, to the writer's file: 0 or -errno. */
+static int writer_put(struct np_snapshot_writer *w, const char *text,
+		      size_t n)
+{
+	size_t len = 0;
+	char *buf = checked_text(text, n, &len);
+	int err;
+
+	if (!buf)
+		return -ENOMEM;
+	err = write_all(w->fd, buf, len);
+	free(buf);
+	return err;
+}
+
+/*
+ * The writer's next slice: terminals of core->by_port, a chain at a time,
+ * until about NP_SNAPSHOT_STEP_MS went by (gateways in a first pass, as
+ * save_records() puts them first); after the last chain, the orphans and
+ * the end line, and the file renamed into place. A chain holds terminals
+ * by the one key they keep for life (pair, core port): one made after the
+ * writer passed its chain, or gone before it came, is in the new journal
+ * (the reader replays it over the snapshot: each record is what it names
+ * at its last change, so one the snapshot already has changes nothing).
+ * 0 (done: W_DONE), -EAGAIN (more to write), or -errno.
+ */
+static int writer_step(struct np_snapshot_writer *w, size_t chains)
+{
+	const struct np_core *core = &w->px->core;
+	const struct np_term *t;
+	const struct np_call *leg;
+	double until = np_now_ms() + NP_SNAPSHOT_STEP_MS;
+	char *text = NULL, tmp[4200];
+	size_t len = 0, n = 0;
+	FILE *mem;
+	int err;
+
+	mem = open_memstream(&text, &len);
+	if (!mem)
+		return -errno;
+	__fsetlocking(mem, FSETLOCKING_BYCALLER);
+	while (w->pass != W_DONE) {
+		for (t = core->by_port[w->bucket]; t; t = t->port_next) {
+			if (w->pass == W_GW && saved_gw(t) &&
+			    !saved_term(w->px, t)) {
+				save_gw(mem, w->px, t);
+				n++;
+			} else if (w->pass == W_TERMS &&
+				   saved_term(w->px, t)) {
+				save_term(mem, w->px, t, true, true);
+				n++;
+			}
+		}
+		if (++w->bucket == NP_TERM_BUCKETS) {
+			w->bucket = 0;
+			w->pass++;
+		}
+		if (chains ? !--chains :
+			     !(w->bucket & 63) && np_now_ms() >= until)
+			break;
+	}
+	if (w->pass == W_DONE) {
+		/* The orphans (calls rebuilt from the maps: few, and one made
+		 * is a change of everything, written in the turn). */
+		for (t = core->orphans; t; t = t->next, n++) {
+			fprintf(mem, "orphan %zu", t->pair);
+			if (t->nat.family)
+				put_addr(mem, &t->nat);
+			else
+				fputs(" - 0", mem);
+			fprintf(mem, " %zu\n", n_legs(t));
+			for (leg = t->calls; leg; leg = leg->next)
+				save_leg(mem, leg);
+		}
+		fprintf(mem, "end %zu\n", w->records + n);
+	}
+	if (fclose(mem) || !text) {
+		free(text);
+		return -ENOMEM;
+	}
+	err = len ? writer_put(w, text, len) : 0;
+	free(text);
+	w->records += n;
+	if (err || w->pass != W_DONE)
+		return err ? err : -EAGAIN;
+	/* Whole before it replaces the old snapshot (no fsync: state_save()
+	 * says why). */
+	err = close(w->fd) ? -errno : 0;
+	w->fd = -1;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", w->path);
+	if (!err && rename(tmp, w->path))
+		err = -errno;
+	return err;
+}
+
+/* A slice of the writer's snapshot; done, its journal takes the old one's
+ * place. A writer that fails is dropped (its files removed): the old
+ * snapshot and journal hold every save, the next save begins another. */
+static void writer_run(struct np_journal *j)
+{
+	int err;
+
+	if (!j->writer)
+		return;
+	err = writer_step(j->writer, j->step_chains);
+	if (err == -EAGAIN)
+		return;
+	if (!err)
+		err = journal_adopt(j);
+	if (err) {
+		j->background_failed++;
+		np_warn("state: writing the state file whole failed: %s",
 			strerror(-err));
 	}
-	free(j->writer_path);
-	j->writer_path = NULL;
-	return err;
+	writer_free(j, err != 0);
 }
 
 void np_journal_poll(struct np_journal *j)
 {
-	journal_reap(j, false);
+	writer_run(j);
+}
+
+/* Drops a writer in progress: the old snapshot and journal stay whole. */
+static void writer_drop(struct np_journal *j)
+{
+	writer_free(j, true);
 }
 
 void np_journal_close(struct np_journal *j)
 {
-	journal_reap(j, true);
+	writer_drop(j);
 	if (j->fd >= 0)
 		close(j->fd);
 	j->fd = -1;
@@ -836,7 +962,7 @@ static int compact(const struct np_proxy *px, const char *path,
 	struct stat st;
 	int err, fd;
 
-	np_journal_close(j); /* a compaction in the background first */
+	np_journal_close(j); /* a writer in progress too */
 	o.gen = gen_next(j);
 	err = state_save(px, path, &o, j);
 	if (err)
@@ -852,63 +978,62 @@ static int compact(const struct np_proxy *px, const char *path,
 	if (fd < 0)
 		return fd;
 	j->fd = fd;
-	/* One a background compaction left (its writer failed to rename it
-	 * away): of another generation, never read, but misleading. */
-	if (!journal_next_path(path, jpath, sizeof(jpath)))
-		unlink(jpath);
 	return 0;
 }
 
 /*
- * The whole state again, of a new generation, written by a child process
- * (the parent's memory as it is now, copy-on-write): the journal of the
- * new generation (path ".journal.next") is made first, and every save
- * until the child is done goes to both journals; journal_reap() adopts it.
- * -errno if the child could not be started (nothing changed then).
+ * Begins the whole state again, of a new generation, written a slice a
+ * turn (writer_step()): the journal of the new generation (path
+ * ".journal.next") is made first, and every save until the snapshot is in
+ * place goes to both journals. -errno if it could not begin (nothing
+ * changed then).
  */
 static int compact_background(const struct np_proxy *px, const char *path,
 			      const struct np_state_owner *owner,
 			      struct np_journal *j)
 {
-	struct np_state_owner o = *owner;
-	char npath[4096];
-	pid_t parent = getpid(), pid;
+	struct np_snapshot_writer *w;
+	char npath[4200], head[4200];
+	char *text = NULL;
+	size_t len = 0;
+	uint64_t gen = gen_next(j);
+	FILE *mem;
 	int fd, err;
 
-	o.gen = gen_next(j);
 	err = journal_next_path(path, npath, sizeof(npath));
 	if (err)
 		return err;
-	j->writer_path = strdup(path);
-	if (!j->writer_path)
+	w = calloc(1, sizeof(*w));
+	if (!w || !(w->path = strdup(path))) {
+		free(w);
 		return -ENOMEM;
-	fd = journal_create(npath, o.gen, &j->next_bytes);
+	}
+	w->px = px;
+	snprintf(head, sizeof(head), "%s.tmp", path);
+	w->fd = open(head, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+	/* The version and owner lines, as state_save() writes them. */
+	mem = w->fd >= 0 ? open_memstream(&text, &len) : NULL;
+	if (mem) {
+		fprintf(mem, "%s\nowner", STATE_VERSION);
+		put_text(mem, owner->pin_dir);
+		fprintf(mem, " %u %u %llu\n", owner->map_ids[0],
+			owner->map_ids[1], (unsigned long long)gen);
+		err = fclose(mem) || !text ? -ENOMEM :
+					     writer_put(w, text, len);
+	} else {
+		err = -errno;
+	}
+	free(text);
+	j->writer = w;
+	fd = err ? err : journal_create(npath, gen, &j->next_bytes);
 	if (fd < 0) {
-		free(j->writer_path);
-		j->writer_path = NULL;
+		writer_free(j, true);
 		return fd;
 	}
-	pid = fork();
-	if (!pid) {
-		/* Never outlives the daemon: a natproxyd started again must
-		 * not find its snapshot replaced under it. */
-		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
-			_exit(1);
-		_exit(state_save(px, path, &o, NULL) ? 1 : 0);
-	}
-	if (pid < 0) {
-		err = -errno;
-		close(fd);
-		unlink(npath);
-		free(j->writer_path);
-		j->writer_path = NULL;
-		return err;
-	}
-	j->writer = pid;
-	j->forks++;
 	j->next_fd = fd;
-	j->next_gen = o.gen;
+	j->next_gen = gen;
 	j->next_records = 0;
+	j->forks++;
 	return 0;
 }
 
@@ -938,7 +1063,6 @@ int np_state_save_changes(const struct np_proxy *px, const char *path,
 
 	if (!owner)
 		return np_state_save(px, path, NULL);
-	journal_reap(j, false);
 	/* No journal yet, or a change it cannot say: the whole state, now.
 	 * In the background, the due compaction follows the batch below. */
 	if (j->fd < 0 || core->dirty_all ||
@@ -1014,9 +1138,9 @@ int np_state_save_changes(const struct np_proxy *px, const char *path,
 		j->next_records += n;
 	j->appends++;
 	j->last_records = n;
-	/* After the batch: the journal has everything up to the fork, so
-	 * the old generation is whole until the new snapshot is in place.
-	 * No child (fork() failed): in this turn. */
+	/* After the batch: the old journal has everything up to now, so the
+	 * old generation is whole until the new snapshot is in place. One
+	 * that cannot begin: in this turn. */
 	if (j->background && compaction_due(j) &&
 	    compact_background(px, path, owner, j))
 		return compact(px, path, owner, j);

@@ -13,7 +13,6 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <sys/types.h>
 
 #include "proxy.h"
 
@@ -76,6 +75,7 @@ int np_state_save(const struct np_proxy *px, const char *path,
  * events; a restart reads at most that much journal more.
  */
 #define NP_JOURNAL_MAX_RECORDS 100000
+#define NP_SNAPSHOT_STEP_MS 2.0 /* a slice of a compaction in the background */
 #define NP_JOURNAL_MIN_BYTES (4u << 20)
 
 struct np_journal {
@@ -87,36 +87,38 @@ struct np_journal {
 	uint64_t min_bytes; /* 0: NP_JOURNAL_MIN_BYTES */
 	unsigned long compactions, appends;
 	size_t last_records; /* of the last batch appended */
-	unsigned long forks; /* background compactions started */
+	unsigned long forks; /* background compactions begun */
 	/* Each snapshot written and each batch appended, as the file has
 	 * them (whole lines, each with its checksum), handed on to the
 	 * cluster layer (ctl/cluster/, docs/ha.md); NULL: to no one. */
 	void (*replicate)(void *arg, bool snapshot, uint64_t gen,
 			  const char *text, size_t len);
 	void *replicate_arg;
-	/* Compactions written by a child process (fork()), the loop going
-	 * on meanwhile (natproxyd); false: in the save's own turn. Either
-	 * way a compaction that something no one terminal holds changed
+	/* Compactions written a slice at a time (np_journal_poll(), about
+	 * NP_SNAPSHOT_STEP_MS each), the loop going on between them
+	 * (natproxyd); false: in the save's own turn. Either way a
+	 * compaction that something no one terminal holds changed
 	 * (dirty_all), or with no journal open, is written in the turn.
 	 * ctl/state.c says how the files stay readable throughout. */
 	bool background;
-	/* A compaction in the background: its writer (0: none), the new
-	 * generation and its journal (path ".journal.next"), which every
-	 * save appends to as well until the writer is done. */
-	pid_t writer;
-	char *writer_path; /* the state file's */
+	/* A compaction in progress (NULL: none), the new generation and its
+	 * journal (path ".journal.next"), which every save appends to as
+	 * well until the snapshot is in place. */
+	struct np_snapshot_writer *writer;
 	int next_fd;
 	uint64_t next_gen, next_bytes;
 	size_t next_records;
 	unsigned long background_failed; /* writers that failed */
+	size_t step_chains; /* chains a slice (tests); 0: by time */
 };
 
 void np_journal_init(struct np_journal *j);
-/* Ends a compaction in the background first (waits for its writer). */
+/* Drops a compaction in progress first (the old files hold every save). */
 void np_journal_close(struct np_journal *j);
-/* Whether a compaction in the background is done: its journal then takes
- * the old one's place (and the snapshot and what was saved since go to
- * replicate). Called on the loop's tick; the next save checks too. */
+/* The next slice of a compaction in progress (about NP_SNAPSHOT_STEP_MS):
+ * once its snapshot is in place, its journal takes the old one's place
+ * (and the snapshot and what was saved since go to replicate). natproxyd
+ * calls it every turn while j->writer is set. */
 void np_journal_poll(struct np_journal *j);
 int np_journal_path(const char *path, char *buf, size_t len);
 
