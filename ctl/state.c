@@ -477,10 +477,30 @@ static void save_term(FILE *f, const struct np_proxy *px,
  * that does not know them (before gateway records) takes each for a
  * damaged record and skips it, losing no terminal after it (a line it
  * does not know inside a record would cost it that record). */
-static size_t save_records(FILE *f, const struct np_proxy *px, bool v3)
+/* The calls rebuilt from the maps (orphans), after everything else; how
+ * many records. */
+static size_t save_orphans(FILE *f, const struct np_proxy *px)
 {
 	const struct np_term *t;
 	const struct np_call *leg;
+	size_t n = 0;
+
+	for (t = px->core.orphans; t; t = t->next, n++) {
+		fprintf(f, "orphan %zu", t->pair);
+		if (t->nat.family)
+			put_addr(f, &t->nat);
+		else
+			fputs(" - 0", f);
+		fprintf(f, " %zu\n", n_legs(t));
+		for (leg = t->calls; leg; leg = leg->next)
+			save_leg(f, leg);
+	}
+	return n;
+}
+
+static size_t save_records(FILE *f, const struct np_proxy *px, bool v3)
+{
+	const struct np_term *t;
 	size_t n = 0;
 
 	for (t = v3 ? px->core.terms : NULL; t; t = t->next) {
@@ -495,17 +515,7 @@ static size_t save_records(FILE *f, const struct np_proxy *px, bool v3)
 		n++;
 		save_term(f, px, t, v3, true);
 	}
-	for (t = v3 ? px->core.orphans : NULL; t; t = t->next, n++) {
-		fprintf(f, "orphan %zu", t->pair);
-		if (t->nat.family)
-			put_addr(f, &t->nat);
-		else
-			fputs(" - 0", f);
-		fprintf(f, " %zu\n", n_legs(t));
-		for (leg = t->calls; leg; leg = leg->next)
-			save_leg(f, leg);
-	}
-	return n;
+	return v3 ? n + save_orphans(f, px) : n;
 }
 
 /*
@@ -845,7 +855,6 @@ static int writer_step(struct np_snapshot_writer *w, size_t chains)
 {
 	const struct np_core *core = &w->px->core;
 	const struct np_term *t;
-	const struct np_call *leg;
 	double until = np_now_ms() + NP_SNAPSHOT_STEP_MS;
 	char *text = NULL, tmp[4200];
 	size_t len = 0, n = 0;
@@ -879,16 +888,7 @@ static int writer_step(struct np_snapshot_writer *w, size_t chains)
 	if (w->pass == W_DONE) {
 		/* The orphans (calls rebuilt from the maps: few, and one made
 		 * is a change of everything, written in the turn). */
-		for (t = core->orphans; t; t = t->next, n++) {
-			fprintf(mem, "orphan %zu", t->pair);
-			if (t->nat.family)
-				put_addr(mem, &t->nat);
-			else
-				fputs(" - 0", mem);
-			fprintf(mem, " %zu\n", n_legs(t));
-			for (leg = t->calls; leg; leg = leg->next)
-				save_leg(mem, leg);
-		}
+		n += save_orphans(mem, w->px);
 		fprintf(mem, "end %zu\n", w->records + n);
 	}
 	if (fclose(mem) || !text) {

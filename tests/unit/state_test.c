@@ -2253,6 +2253,16 @@ static uint64_t journal_gen(const char *jpath)
 	return g;
 }
 
+/* What test_background() left by its saves: alice's registration moved,
+ * bob gone, carol and dave made. */
+static bool background_now(const struct record *rec, const struct ua *carol,
+			   const struct ua *dave)
+{
+	return rec->n_terms == 3 && until_of(rec, &bob) == -1 &&
+	       until_of(rec, &alice) == T0 + 200 && until_of(rec, carol) > 0 &&
+	       until_of(rec, dave) > 0;
+}
+
 /* Slices until the compaction in progress is done: bounded. */
 static int until_written(struct np_journal *j)
 {
@@ -2339,10 +2349,8 @@ static void test_background(struct tap *t, const char *path)
 	/* Window 1: the snapshot not in place yet. */
 	err = read_rec(path, &rec, &rep);
 	tap_check(t, !err && rep.complete && !rep.journal_stale &&
-			     rec.n_terms == 3 && until_of(&rec, &bob) == -1 &&
-			     until_of(&rec, &alice) == T0 + 200 &&
-			     until_of(&rec, &carol) > 0 &&
-			     until_of(&rec, &dave) > 0 && !access(tmp, F_OK),
+			     background_now(&rec, &carol, &dave) &&
+			     !access(tmp, F_OK),
 		  "background: killed before the new snapshot is in place: "
 		  "the old snapshot and journal have every save (%d)", err);
 
@@ -2354,22 +2362,16 @@ static void test_background(struct tap *t, const char *path)
 		  "background: written in slices (%d), its journal then takes "
 		  "the old one's place", slices);
 	err = read_rec(path, &rec, &rep);
-	tap_check(t, !err && rep.complete && rec.n_terms == 3 &&
-			     until_of(&rec, &bob) == -1 &&
-			     until_of(&rec, &alice) == T0 + 200 &&
-			     until_of(&rec, &carol) > 0 &&
-			     until_of(&rec, &dave) > 0,
+	tap_check(t, !err && rep.complete &&
+			     background_now(&rec, &carol, &dave),
 		  "background: the snapshot, of terminals as each was when "
 		  "written, with the new journal is the state now (%d)", err);
 
 	/* Window 2: as if killed between the two renames. */
 	if (old && !rename(jpath, npath) && !write_file(jpath, old)) {
 		err = read_rec(path, &rec, &rep);
-		tap_check(t, !err && rep.complete && rec.n_terms == 3 &&
-				     until_of(&rec, &bob) == -1 &&
-				     until_of(&rec, &alice) == T0 + 200 &&
-				     until_of(&rec, &carol) > 0 &&
-				     until_of(&rec, &dave) > 0,
+		tap_check(t, !err && rep.complete &&
+				     background_now(&rec, &carol, &dave),
 			  "background: killed after the snapshot's rename, "
 			  "before the journal's: the new snapshot and the new "
 			  "journal have every save (%d)", err);
