@@ -2328,12 +2328,15 @@ static void test_background(struct tap *t, const char *path)
 		  "background: a due compaction appends the batch, then "
 		  "begins; the new generation's journal is made (%d)", err);
 	g1 = journal_gen(npath);
-	np_journal_poll(&j);
+	/* The gateways' pass (4 slices) and 3/4 of the terminals' (3): most
+	 * chains written before the changes below, so the snapshot alone
+	 * would have them as they were. */
+	for (slices = 0; slices < 7 && j.writer; slices++)
+		np_journal_poll(&j);
 	ta->registered_until = T0 + 200;
 	np_term_changed(&e.px.core, ta);
 	do_register(&e, &carol, 600);
 	err = save_batch(&e, path, &j);
-	np_journal_poll(&j);
 	np_term_free(&e.px.core, tb, NP_END_IDLE, e.now);
 	do_register(&e, &dave, 600);
 	err = err ? err : save_batch(&e, path, &j);
@@ -2355,7 +2358,7 @@ static void test_background(struct tap *t, const char *path)
 		  "the old snapshot and journal have every save (%d)", err);
 
 	old = slurp(jpath);
-	slices = until_written(&j) + 2;
+	slices += until_written(&j);
 	tap_check(t, !j.writer && j.compactions == 2 && j.gen == g1 &&
 			     slices >= 4 && journal_gen(jpath) == g1 &&
 			     access(npath, F_OK) && access(tmp, F_OK),
