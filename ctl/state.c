@@ -744,6 +744,8 @@ struct np_snapshot_writer {
 	enum { W_GW, W_TERMS, W_DONE } pass;
 	size_t bucket; /* next of core->by_port to write */
 	size_t records;
+	unsigned int slices;
+	double began; /* np_now_ms() */
 };
 
 /* The writer is done, its snapshot in place: its journal (of every save
@@ -920,8 +922,13 @@ static void writer_run(struct np_journal *j)
 	if (!j->writer)
 		return;
 	err = writer_step(j->writer, j->step_chains);
+	j->writer->slices++;
 	if (err == -EAGAIN)
 		return;
+	if (!err)
+		np_info("state file written whole: %zu records in %u slices "
+			"over %.1f s", j->writer->records, j->writer->slices,
+			(np_now_ms() - j->writer->began) / 1e3);
 	if (!err)
 		err = journal_adopt(j);
 	if (err) {
@@ -1009,6 +1016,7 @@ static int compact_background(const struct np_proxy *px, const char *path,
 		return -ENOMEM;
 	}
 	w->px = px;
+	w->began = np_now_ms();
 	snprintf(head, sizeof(head), "%s.tmp", path);
 	w->fd = open(head, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
 	/* The version and owner lines, as state_save() writes them. */
