@@ -985,6 +985,10 @@ static int compact(const struct np_proxy *px, const char *path,
 	if (fd < 0)
 		return fd;
 	j->fd = fd;
+	/* One a background compaction kept when it could not rename it: of
+	 * another generation, never read now, but misleading. */
+	if (!journal_next_path(path, jpath, sizeof(jpath)))
+		unlink(jpath);
 	return 0;
 }
 
