@@ -288,7 +288,7 @@ struct ua {
 	struct np_sockaddr nat;
 };
 
-static struct ua alice, bob;
+static struct ua alice, bob, carol; /* carol: the journal tests' */
 
 /* From a terminal: method, Request-URI, branch, Call-ID, CSeq, To, extra
  * header lines, body. */
@@ -2027,7 +2027,6 @@ static void test_journal(struct tap *t, const char *path)
 	struct np_journal j;
 	struct np_term *ta, *tb;
 	struct env e;
-	struct ua carol = { "carol", "192.168.1.30", sa("203.0.113.13", 40003) };
 	int err;
 
 	np_journal_path(path, jpath, sizeof(jpath));
@@ -2290,7 +2289,6 @@ static void test_background(struct tap *t, const char *path)
 	struct np_journal j;
 	struct np_term *ta, *tb;
 	struct env e;
-	struct ua carol = { "carol", "192.168.1.30", sa("203.0.113.13", 40003) };
 	struct ua dave = { "dave", "192.168.1.40", sa("203.0.113.14", 40004) };
 	uint64_t g0, g1;
 	int err, slices;
@@ -3675,6 +3673,7 @@ int main(void)
 	osip_trace_initialize_func(OSIP_FATAL, osip_quiet);
 	np_log_set_level(NP_LOG_WARN);
 	alice = (struct ua){ "alice", "192.168.1.10", sa("203.0.113.11", 40001) };
+	carol = (struct ua){ "carol", "192.168.1.30", sa("203.0.113.13", 40003) };
 	bob = (struct ua){ "bob", "192.168.1.20", sa("203.0.113.12", 40002) };
 
 	fd = mkstemp(path);
