@@ -1320,10 +1320,13 @@ static int run(struct daemon *d)
 			sends_flush(d);
 		}
 		/* The tick's next slice, after the input that came meanwhile. */
-		if (d->ticking && !(served & SERVED_TIMER))
+		if (d->ticking && !(turn.served & SERVED_TIMER)) {
+			at = np_now_ms();
 			d->ticking = np_cluster_acting(d->cluster) &&
 				     !np_proxy_tick_some(&d->px, d->tick_at,
 							 false, TICK_SLICE);
+			turn.tick_ms += np_now_ms() - at;
+		}
 		sends_flush(d);
 		/* Also on its timeouts (idle connections), and after a tick. */
 		if (d->metrics)
