@@ -92,6 +92,42 @@ print(int(sum(float(l.split()[-1]) for l in page.splitlines()
               if l.split("{")[0].split(" ")[0] == sys.argv[1])))' "$1"
 }
 
+# mark: the number of natproxyd's log lines so far (a phase's start).
+mark() { wc -l <"$LOG"; }
+# slow_turns FROM TO: natproxyd's turns over 20 ms in lines FROM+1..TO of
+# its log ("event loop: a turn took"), as "N, max M ms (CAUSE N max M,
+# ...)": the cause is the compaction (its last slice), the save (and a
+# slice of a compaction in progress; save+begin: one that began a
+# compaction) or the tick where that part took most of the turn, else what
+# woke it (served: ...).
+slow_turns() {
+	awk -v from="$1" -v to="$2" '
+	NR > from && NR <= to && match($0, /a turn took [0-9.]+ ms \(served:[^;]*;/) {
+		split(substr($0, RSTART, RLENGTH), w, /[ (;]+/)
+		ms = w[4] + 0
+		served = substr($0, RSTART, RLENGTH)
+		sub(/.*served: */, "", served); sub(/;$/, "", served)
+		cause = served
+		if (match($0, /tick [0-9.]+ ms/) && substr($0, RSTART + 5) + 0 > ms / 2)
+			cause = "tick"
+		if (match($0, /(save|compaction) [0-9.]+ ms/)) {
+			part = substr($0, RSTART, RLENGTH)
+			split(part, p, " ")
+			if (p[2] + 0 > ms / 2)
+				cause = /compaction begun/ ? "save+begin" : p[1]
+		}
+		n++; if (ms > max) max = ms
+		c[cause]++; if (ms > cm[cause]) cm[cause] = ms
+	}
+	END {
+		printf "%d, max %.1f ms", n, max
+		sep = " ("
+		for (k in c) { printf "%s%s %d max %.1f", sep, k, c[k], cm[k]; sep = ", " }
+		if (n) printf ")"
+		print ""
+	}' "$LOG"
+}
+
 # core_peer SCENARIO [SIPP ARGS...]: the sipp at the softswitch's address,
 # its PID in CORE_PID.
 CORE_PID=
@@ -188,6 +224,7 @@ if [ "${SCALE_DIAG:-0}" = 1 ]; then
 	captures_listening || die "captures"
 fi
 t0=$(date +%s.%N)
+m_reg=$(mark)
 left=$TERMINALS
 for ((g = 0; g < SIPPS; g++)); do
 	n=$((left < PER_SIPP ? left : PER_SIPP))
@@ -210,7 +247,8 @@ t_reg=$(echo "$(date +%s.%N) - $t0" | bc)
 reg_done=$SECONDS
 terms_only=$(gauge natproxy_registrations)
 rss_terms=$(rss_kib "$NPD_PID")
-log "terminals: $terms_only in ${t_reg} s, RSS $rss_terms KiB (at start $rss_base)"
+turns_reg=$(slow_turns "$m_reg" "$(mark)")
+log "terminals: $terms_only in ${t_reg} s, RSS $rss_terms KiB (at start $rss_base); turns over 20 ms: $turns_reg"
 if [ "${SCALE_DIAG:-0}" = 1 ]; then
 	sleep 35 # past the REGISTERs' last retransmissions (64 x T1)
 	for pid in "${SIP_CAPTURE_PIDS[@]}"; do sip_stop "$pid" INT; done
@@ -235,6 +273,7 @@ in_ns lan0 timeout 20 env -C "$LOGS" sipp -nostdin -sf "$BENCH/register.xml" \
 	die "the caller did not register (see $LOGS/caller.out)"
 core_peer uas.xml
 t0=$(date +%s.%N)
+m_calls=$(mark)
 sip_spawn lan0 timeout -k 5 $((HOLD_S + 60)) env -C "$LOGS" sipp -nostdin \
 	-sf "$BENCH/uac.xml" -s far -key user caller -key domain "$SIP_DOMAIN" \
 	-oocsf "$SIP_SCENARIOS/ooc_keepalive.xml" -i "$SIP_C_IP" -p 5070 -mi "$SIP_C_IP" -mp 16000 \
@@ -245,7 +284,9 @@ until_true 90 eval '[ "$(gauge natproxy_calls_active 2>/dev/null)" -ge "$CALLS" 
 	log "only $(gauge natproxy_calls_active) of $CALLS calls up"
 t_calls=$(echo "$(date +%s.%N) - $t0" | bc)
 rss_calls=$(rss_kib "$NPD_PID")
-log "calls: $(gauge natproxy_calls_active) in ${t_calls} s, RSS $rss_calls KiB"
+turns_calls=$(slow_turns "$m_calls" "$(mark)")
+log "calls: $(gauge natproxy_calls_active) in ${t_calls} s, RSS $rss_calls KiB; turns over 20 ms: $turns_calls"
+m_settle=$(mark)
 
 # 3. At rest: memory, descriptors, state, CPU, keepalives per second,
 # once every terminal is in its keepalive cycle (the first comes in the
@@ -256,6 +297,8 @@ log "calls: $(gauge natproxy_calls_active) in ${t_calls} s, RSS $rss_calls KiB"
 sleep 2
 while [ $((SECONDS - reg_done)) -lt $((5 * KEEPALIVE_S + 2)) ]; do sleep 1; done
 pid_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+turns_settle=$(slow_turns "$m_settle" "$(mark)")
+m_rest=$(mark)
 c0=$(pid_ticks "$NPD_PID") t0=$(date +%s.%N)
 sleep "$IDLE_S" # nothing asks natproxyd anything meanwhile
 c1=$(pid_ticks "$NPD_PID") t1=$(date +%s.%N)
@@ -290,6 +333,8 @@ socks=$(find "/proc/$NPD_PID/fd" -lname 'socket:*' | wc -l)
 state_b=$(cat "$NP_RUN_DIR/state" "$NP_RUN_DIR"/state.* 2>/dev/null | wc -c)
 ctl flows --json >"$LOGS/flows-before.json"
 flows_before=$(grep -c "^{" "$LOGS/flows-before.json")
+turns_rest=$(slow_turns "$m_rest" "$(mark)")
+log "turns over 20 ms: after the calls until at rest (keepalives begin): $turns_settle; at rest: $turns_rest"
 log "at rest: $terms terminals ($lost bindings lost to keepalives, $excused misses excused, $dropped datagrams dropped unread; $idle released before they registered, most made again), $calls calls, RSS $rss KiB, $fds fds ($socks sockets), state $state_b B, CPU $cpu% over ${IDLE_S} s, $flows_before flows; keepalives sent per second: $ka_list"
 
 # 4. kill -9 and a restart on the same state and pins.
@@ -337,7 +382,9 @@ cat >"$OUT/scale.json" <<-EOF
 	 "keepalives_per_s": [$(echo "$ka_list" | tr ' ' ',')],
 	 "flows": $flows_before, "flows_after_restart": $flows_after,
 	 "flows_same": "$flows_same", "restart_running_s": $t_up,
-	 "restart_ready_s": $t_ready}
+	 "restart_ready_s": $t_ready,
+	 "slow_turns": {"registration": "$turns_reg", "calls": "$turns_calls",
+	                "settling": "$turns_settle", "rest": "$turns_rest"}}
 EOF
 cat <<-EOF
 	| one natproxyd | figure |
@@ -351,4 +398,8 @@ cat <<-EOF
 	| keepalives sent, each second of $IDLE_S | $ka_list |
 	| restart after kill -9: running / all adopted | $t_up s / $t_ready s |
 	| flows in the maps before / after the restart (the same) | $flows_before / $flows_after ($flows_same) |
+	| event loop turns over 20 ms: registration | $turns_reg |
+	| ... calls set up | $turns_calls |
+	| ... after the calls until at rest | $turns_settle |
+	| ... at rest ($IDLE_S s and the keepalive count) | $turns_rest |
 EOF

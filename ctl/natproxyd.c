@@ -152,21 +152,33 @@ static uint64_t monotonic_ms(void)
 enum { SERVED_TIMER = 1, SERVED_EVENTS = 2, SERVED_METRICS = 4,
        SERVED_CLUSTER = 8, SERVED_SIGNAL = 16, SERVED_SOCKETS = 32 };
 
-static void slow_turn(double since, unsigned int served)
+/* Where a turn's time went, besides what woke it: the tick and the save
+ * (a compaction's whole state) are the loop's own work. */
+struct turn {
+	double began, tick_ms, save_ms;
+	unsigned int served;
+	bool compacted, forked; /* in the turn; one begun */
+	size_t saved; /* records appended */
+};
+
+static void slow_turn(const struct turn *t)
 {
 	static const char *const names[] = { " timer", " ringbuf",
 					     " metrics", " cluster",
 					     " signal", " sockets" };
-	double ms = np_now_ms() - since;
+	double ms = np_now_ms() - t->began;
 	char what[64] = "";
 	size_t i;
 
 	if (ms < SLOW_TURN_MS)
 		return;
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (served & (1u << i))
+		if (t->served & (1u << i))
 			strncat(what, names[i], sizeof(what) - strlen(what) - 1);
-	np_info("event loop: a turn took %.1f ms (served:%s)", ms, what);
+	np_info("event loop: a turn took %.1f ms (served:%s; tick %.1f ms, "
+		"%s %.1f ms, %zu records%s)", ms, what, t->tick_ms,
+		t->compacted ? "compaction" : "save", t->save_ms, t->saved,
+		t->forked ? ", a compaction begun" : "");
 }
 
 /* Opens realm's socket on port (r: that realm, of the configuration being
@@ -1226,8 +1238,9 @@ static int run(struct daemon *d)
 {
 	struct epoll_event evs[64];
 	int n, i, save_in = -1, timeout;
-	unsigned int served;
-	double began;
+	struct turn turn;
+	unsigned long compactions, appends, forks;
+	double at;
 
 	for (;;) {
 		timeout = d->metrics ? np_metrics_http_timeout(d->metrics) : -1;
@@ -1241,12 +1254,12 @@ static int run(struct daemon *d)
 			continue;
 		if (n < 0)
 			return -errno;
-		began = np_now_ms();
-		served = 0;
+		memset(&turn, 0, sizeof(turn));
+		turn.began = np_now_ms();
 		for (i = 0; i < n; i++) {
 			uint64_t tag = evs[i].data.u64, ticks;
 
-			served |= tag == TAG_TIMER    ? SERVED_TIMER :
+			turn.served |= tag == TAG_TIMER    ? SERVED_TIMER :
 				  tag == TAG_EVENTS   ? SERVED_EVENTS :
 				  tag == TAG_METRICS ||
 						  tag == TAG_METRICS_READ ?
@@ -1258,6 +1271,7 @@ static int run(struct daemon *d)
 			if (tag == TAG_TIMER) {
 				if (read(d->timerfd, &ticks, sizeof(ticks)) >
 				    0) {
+					at = np_now_ms();
 					links_sync(d);
 					np_guard_expire(&d->maps,
 							np_guard_now_ns(),
@@ -1277,6 +1291,7 @@ static int run(struct daemon *d)
 								monotonic_now());
 					np_charging_tick(&d->charging);
 					over_budget_said(d);
+					turn.tick_ms += np_now_ms() - at;
 				}
 			} else if (tag == TAG_EVENTS) {
 				ring_buffer__consume(d->events);
@@ -1305,16 +1320,34 @@ static int run(struct daemon *d)
 			sends_flush(d);
 		}
 		/* The tick's next slice, after the input that came meanwhile. */
-		if (d->ticking && !(served & SERVED_TIMER))
+		if (d->ticking && !(turn.served & SERVED_TIMER)) {
+			at = np_now_ms();
 			d->ticking = np_cluster_acting(d->cluster) &&
 				     !np_proxy_tick_some(&d->px, d->tick_at,
 							 false, TICK_SLICE);
+			turn.tick_ms += np_now_ms() - at;
+		}
 		sends_flush(d);
 		/* Also on its timeouts (idle connections), and after a tick. */
 		if (d->metrics)
 			np_metrics_http_run(d->metrics);
+		at = np_now_ms();
+		compactions = d->journal.compactions;
+		appends = d->journal.appends;
+		forks = d->journal.forks;
 		save_in = save_state_due(d);
-		slow_turn(began, served);
+		/* A compaction in progress: a slice a turn, the next turn
+		 * at once (ctl/state.c). */
+		if (d->journal.writer) {
+			np_journal_poll(&d->journal);
+			save_in = 0;
+		}
+		turn.save_ms = np_now_ms() - at;
+		turn.compacted = d->journal.compactions != compactions;
+		turn.forked = d->journal.forks != forks;
+		if (d->journal.appends != appends)
+			turn.saved = d->journal.last_records;
+		slow_turn(&turn);
 	}
 }
 
@@ -1558,7 +1591,9 @@ int main(int argc, char **argv)
 	};
 	struct daemon d = { .maps = NP_MAPS_NONE,
 			    .epfd = -1, .timerfd = -1, .sigfd = -1,
-			    .journal = { .fd = -1 },
+			    /* Compactions a slice a turn (ctl/state.c). */
+			    .journal = { .fd = -1, .next_fd = -1,
+					 .background = true },
 			    .charging.fd = -1 };
 	const char *config = NULL, *pin_dir = NP_DEFAULT_PIN_DIR;
 	enum np_xdp_mode mode = NP_XDP_NATIVE;

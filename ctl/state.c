@@ -75,6 +75,47 @@
  * generation (left by a compaction cut short) is ignored: the snapshot
  * holds it all. Version 1 ("natproxy-journal 1": whole terminals and
  * tombstones only, the format before call records) is read the same way.
+ *
+ * Compaction off the loop's turns (np_journal.background, natproxyd's):
+ * at 100,000 terminals the whole state is 25-33 MB, a second or more to
+ * write, and every datagram would wait for it. Once the journal is due,
+ * the save appends its batch as usual, then makes the new generation's
+ * journal (path ".journal.next", its header alone) and begins the snapshot
+ * of the new generation in path ".tmp"; each turn of the loop then writes
+ * a slice of it (np_journal_poll(), about NP_SNAPSHOT_STEP_MS: the
+ * terminals of a few chains of core->by_port, whose key a terminal keeps
+ * for life), and every save goes to both journals. After the last slice
+ * the snapshot is renamed to path, then ".journal.next" over ".journal".
+ * The snapshot is no one moment's state: a terminal is as it was when its
+ * slice was written. The new journal makes it whole: it has every change
+ * since the snapshot began, and a journal record is what it names at its
+ * change (a terminal's own fields, a call, a tombstone), so the last one
+ * of each is what it is now, and one the snapshot already has changes
+ * nothing; a terminal made after its chain was written, or gone before,
+ * is in the journal alone. Whenever a crash comes, the reader finds a
+ * whole state:
+ *
+ *   before the snapshot's rename   old snapshot + ".journal" (old, whole:
+ *                                  every batch went there too); ".next"
+ *                                  not read (".journal" is the snapshot's)
+ *   between the two renames        new snapshot + ".journal.next" (the
+ *                                  snapshot's generation; ".journal" is
+ *                                  the old one's, stale)
+ *   after                          new snapshot + ".journal"
+ *
+ * A writer that fails is dropped with its files (the first case); the
+ * next save begins another. A save whose write fails closes the journal:
+ * the next save compacts in its turn, as does the first save (no journal
+ * open: memory may hold what no file does) and a change the journal
+ * cannot say (dirty_all: a reload, a promotion, an HA resync, orphans),
+ * dropping a writer in progress. (A child process writing a copy-on-write
+ * image was tried first: at 300 MB of heap its fork took 70-220 ms here,
+ * and the loop then paid a page fault for every page it wrote, ~50 us each
+ * on this VM.) replicate sees the batches meanwhile as the old
+ * generation's (a follower applies them to its copy of it); once the
+ * snapshot is in place, the snapshot (read back from the file) and then
+ * the saves since it began again, as the new generation's: as above, a
+ * follower that applied them already is not misled.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -92,6 +133,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "clock.h"
 #include "log.h"
 #include "pins.h"
 #include "state.h"
@@ -435,10 +477,30 @@ static void save_term(FILE *f, const struct np_proxy *px,
  * that does not know them (before gateway records) takes each for a
  * damaged record and skips it, losing no terminal after it (a line it
  * does not know inside a record would cost it that record). */
-static size_t save_records(FILE *f, const struct np_proxy *px, bool v3)
+/* The calls rebuilt from the maps (orphans), after everything else; how
+ * many records. */
+static size_t save_orphans(FILE *f, const struct np_proxy *px)
 {
 	const struct np_term *t;
 	const struct np_call *leg;
+	size_t n = 0;
+
+	for (t = px->core.orphans; t; t = t->next, n++) {
+		fprintf(f, "orphan %zu", t->pair);
+		if (t->nat.family)
+			put_addr(f, &t->nat);
+		else
+			fputs(" - 0", f);
+		fprintf(f, " %zu\n", n_legs(t));
+		for (leg = t->calls; leg; leg = leg->next)
+			save_leg(f, leg);
+	}
+	return n;
+}
+
+static size_t save_records(FILE *f, const struct np_proxy *px, bool v3)
+{
+	const struct np_term *t;
 	size_t n = 0;
 
 	for (t = v3 ? px->core.terms : NULL; t; t = t->next) {
@@ -453,17 +515,7 @@ static size_t save_records(FILE *f, const struct np_proxy *px, bool v3)
 		n++;
 		save_term(f, px, t, v3, true);
 	}
-	for (t = v3 ? px->core.orphans : NULL; t; t = t->next, n++) {
-		fprintf(f, "orphan %zu", t->pair);
-		if (t->nat.family)
-			put_addr(f, &t->nat);
-		else
-			fputs(" - 0", f);
-		fprintf(f, " %zu\n", n_legs(t));
-		for (leg = t->calls; leg; leg = leg->next)
-			save_leg(f, leg);
-	}
-	return n;
+	return v3 ? n + save_orphans(f, px) : n;
 }
 
 /*
@@ -583,33 +635,43 @@ void np_journal_init(struct np_journal *j)
 {
 	memset(j, 0, sizeof(*j));
 	j->fd = -1;
+	j->next_fd = -1;
 }
 
-void np_journal_close(struct np_journal *j)
+static int journal_next_path(const char *path, char *buf, size_t len);
+
+/* buf (len bytes) to fd in one write: whole, or cut short at its end. */
+static int write_all(int fd, const char *buf, size_t len)
 {
-	if (j->fd >= 0)
-		close(j->fd);
-	j->fd = -1;
+	ssize_t w = write(fd, buf, len);
+
+	if (w < 0)
+		return -errno;
+	return (size_t)w == len ? 0 : -EIO;
 }
 
 /* text (n bytes, whole lines) with a checksum per line, written to fd in
- * one write: a save is in the journal whole, or cut short at its end. What
- * was written is handed on to j's replicate (j NULL: not). */
+ * one write: a save is in the journal whole, or cut short at its end; with
+ * a compaction in the background, to the new generation's journal too.
+ * What was written is handed on to j's replicate (j NULL: not). */
 static int write_checked(int fd, const char *text, size_t n, size_t *out,
-			 const struct np_journal *j)
+			 struct np_journal *j)
 {
 	size_t len = 0;
-	ssize_t w;
 	char *buf = checked_text(text, n, &len);
-	int err = 0;
+	int err;
 
 	if (!buf)
 		return -ENOMEM;
-	w = write(fd, buf, len);
-	if (w < 0)
-		err = -errno;
-	else if ((size_t)w != len)
-		err = -EIO;
+	err = write_all(fd, buf, len);
+	if (!err && j && j->writer) {
+		err = write_all(j->next_fd, buf, len);
+		if (!err)
+			j->next_bytes += len;
+	}
+	/* The old generation's, as far as replicate's followers know: the
+	 * new one's snapshot reaches them when it is written, then what was
+	 * saved since (journal_adopt()). */
 	if (!err && j && j->replicate)
 		j->replicate(j->replicate_arg, false, j->gen, buf, len);
 	free(buf);
@@ -617,24 +679,298 @@ static int write_checked(int fd, const char *text, size_t n, size_t *out,
 	return err;
 }
 
-/* The whole state again, of a new generation, and an empty journal of it.
- * A journal left by a save cut short between the two names the old
- * generation: the reader ignores it (the snapshot holds it all). */
+/* A generation after j's: the time, unique even within a nanosecond. */
+static uint64_t gen_next(const struct np_journal *j)
+{
+	struct timespec now;
+	uint64_t gen;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	gen = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+	return gen > j->gen && gen > j->next_gen ? gen :
+	       (j->gen > j->next_gen ? j->gen : j->next_gen) + 1;
+}
+
+/* An empty journal of gen at jpath (its header alone); its descriptor,
+ * -errno on failure. */
+static int journal_create(const char *jpath, uint64_t gen, uint64_t *bytes)
+{
+	char head[64];
+	size_t n;
+	int err, fd;
+
+	fd = open(jpath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
+		  0666);
+	if (fd < 0)
+		return -errno;
+	n = (size_t)snprintf(head, sizeof(head), "%s %llu\n", JOURNAL_VERSION,
+			     (unsigned long long)gen);
+	err = write_checked(fd, head, n, &n, NULL);
+	if (err) {
+		close(fd);
+		return err;
+	}
+	*bytes = n;
+	return fd;
+}
+
+/* The file at path whole, in memory (NUL-terminated): NULL on failure. */
+static char *file_text(const char *path, size_t *len)
+{
+	struct stat st;
+	char *text = NULL;
+	ssize_t r = -1;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return NULL;
+	if (!fstat(fd, &st) && (text = malloc((size_t)st.st_size + 1)))
+		r = pread(fd, text, (size_t)st.st_size, 0);
+	close(fd);
+	if (r != st.st_size) {
+		free(text);
+		return NULL;
+	}
+	text[r] = '\0';
+	*len = (size_t)r;
+	return text;
+}
+
+/* A snapshot written a slice at a time (np_journal.background). */
+struct np_snapshot_writer {
+	const struct np_proxy *px;
+	char *path; /* the state file's */
+	int fd; /* path ".tmp" */
+	enum { W_GW, W_TERMS, W_DONE } pass;
+	size_t bucket; /* next of core->by_port to write */
+	size_t records;
+	unsigned int slices;
+	double began; /* np_now_ms() */
+};
+
+/* The writer is done, its snapshot in place: its journal (of every save
+ * since it began) becomes the journal, and replicate's followers get the
+ * snapshot, then those saves again, of the new generation (a follower
+ * applied them already to the old one: a journal record replaces what it
+ * names, so twice is once). 0; -errno, nothing changed, if its name is
+ * too long. */
+static int journal_adopt(struct np_journal *j)
+{
+	const char *path = j->writer->path;
+	char jpath[4096], npath[4096], *snap, *saved;
+	size_t snap_len = 0, saved_len = 0, head;
+	struct stat st;
+
+	if (np_journal_path(path, jpath, sizeof(jpath)) ||
+	    journal_next_path(path, npath, sizeof(npath)))
+		return -ENAMETOOLONG;
+	if (rename(npath, jpath)) {
+		/* ".next" is the snapshot's journal: kept, both closed; the
+		 * next save compacts in its turn (and removes it). */
+		np_warn("state: cannot rename '%s': %s", npath,
+			strerror(errno));
+		if (j->fd >= 0)
+			close(j->fd);
+		j->fd = -1;
+		close(j->next_fd);
+		j->next_fd = -1;
+		return 0;
+	}
+	close(j->fd);
+	j->fd = j->next_fd;
+	j->next_fd = -1;
+	j->gen = j->next_gen;
+	j->bytes = j->next_bytes;
+	j->records = j->next_records;
+	j->snap_bytes = stat(path, &st) ? 0 : (uint64_t)st.st_size;
+	j->compactions++;
+	if (!j->replicate)
+		return 0;
+	snap = file_text(path, &snap_len);
+	saved = file_text(jpath, &saved_len);
+	if (snap)
+		j->replicate(j->replicate_arg, true, j->gen, snap, snap_len);
+	/* The saves since, after the journal's header line. */
+	head = saved ? strcspn(saved, "\n") + 1 : 0;
+	if (snap && saved && saved_len > head)
+		j->replicate(j->replicate_arg, false, j->gen, saved + head,
+			     saved_len - head);
+	if (!snap || !saved)
+		np_warn("state: the new snapshot not replicated: cannot read "
+			"it back");
+	free(snap);
+	free(saved);
+	return 0;
+}
+
+/* The writer ended (its files removed unless its snapshot is in place). */
+static void writer_free(struct np_journal *j, bool removed)
+{
+	struct np_snapshot_writer *w = j->writer;
+	char name[4200];
+
+	if (!w)
+		return;
+	if (w->fd >= 0)
+		close(w->fd);
+	if (removed) {
+		snprintf(name, sizeof(name), "%s.tmp", w->path);
+		unlink(name);
+		if (j->next_fd >= 0)
+			close(j->next_fd);
+		j->next_fd = -1;
+		if (!journal_next_path(w->path, name, sizeof(name)))
+			unlink(name);
+	}
+	free(w->path);
+	free(w);
+	j->writer = NULL;
+}
+
+/* text (n bytes) checksummed, to the writer's file: 0 or -errno. */
+static int writer_put(struct np_snapshot_writer *w, const char *text,
+		      size_t n)
+{
+	size_t len = 0;
+	char *buf = checked_text(text, n, &len);
+	int err;
+
+	if (!buf)
+		return -ENOMEM;
+	err = write_all(w->fd, buf, len);
+	free(buf);
+	return err;
+}
+
+/*
+ * The writer's next slice: terminals of core->by_port, a chain at a time,
+ * until about NP_SNAPSHOT_STEP_MS went by (gateways in a first pass, as
+ * save_records() puts them first); after the last chain, the orphans and
+ * the end line, and the file renamed into place. A chain holds terminals
+ * by the one key they keep for life (pair, core port): one made after the
+ * writer passed its chain, or gone before it came, is in the new journal
+ * (the reader replays it over the snapshot: each record is what it names
+ * at its last change, so one the snapshot already has changes nothing).
+ * 0 (done: W_DONE), -EAGAIN (more to write), or -errno.
+ */
+static int writer_step(struct np_snapshot_writer *w, size_t chains)
+{
+	const struct np_core *core = &w->px->core;
+	const struct np_term *t;
+	double until = np_now_ms() + NP_SNAPSHOT_STEP_MS;
+	char *text = NULL, tmp[4200];
+	size_t len = 0, n = 0;
+	FILE *mem;
+	int err;
+
+	mem = open_memstream(&text, &len);
+	if (!mem)
+		return -errno;
+	__fsetlocking(mem, FSETLOCKING_BYCALLER);
+	while (w->pass != W_DONE) {
+		for (t = core->by_port[w->bucket]; t; t = t->port_next) {
+			if (w->pass == W_GW && saved_gw(t) &&
+			    !saved_term(w->px, t)) {
+				save_gw(mem, w->px, t);
+				n++;
+			} else if (w->pass == W_TERMS &&
+				   saved_term(w->px, t)) {
+				save_term(mem, w->px, t, true, true);
+				n++;
+			}
+		}
+		if (++w->bucket == NP_TERM_BUCKETS) {
+			w->bucket = 0;
+			w->pass++;
+		}
+		if (chains ? !--chains :
+			     !(w->bucket & 63) && np_now_ms() >= until)
+			break;
+	}
+	if (w->pass == W_DONE) {
+		/* The orphans (calls rebuilt from the maps: few, and one made
+		 * is a change of everything, written in the turn). */
+		n += save_orphans(mem, w->px);
+		fprintf(mem, "end %zu\n", w->records + n);
+	}
+	if (fclose(mem) || !text) {
+		free(text);
+		return -ENOMEM;
+	}
+	err = len ? writer_put(w, text, len) : 0;
+	free(text);
+	w->records += n;
+	if (err || w->pass != W_DONE)
+		return err ? err : -EAGAIN;
+	/* Whole before it replaces the old snapshot (no fsync: state_save()
+	 * says why). */
+	err = close(w->fd) ? -errno : 0;
+	w->fd = -1;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", w->path);
+	if (!err && rename(tmp, w->path))
+		err = -errno;
+	return err;
+}
+
+/* A slice of the writer's snapshot; done, its journal takes the old one's
+ * place. A writer that fails is dropped (its files removed): the old
+ * snapshot and journal hold every save, the next save begins another. */
+static void writer_run(struct np_journal *j)
+{
+	int err;
+
+	if (!j->writer)
+		return;
+	err = writer_step(j->writer, j->step_chains);
+	j->writer->slices++;
+	if (err == -EAGAIN)
+		return;
+	if (!err)
+		np_info("state file written whole: %zu records in %u slices "
+			"over %.1f s", j->writer->records, j->writer->slices,
+			(np_now_ms() - j->writer->began) / 1e3);
+	if (!err)
+		err = journal_adopt(j);
+	if (err) {
+		j->background_failed++;
+		np_warn("state: writing the state file whole failed: %s",
+			strerror(-err));
+	}
+	writer_free(j, err != 0);
+}
+
+void np_journal_poll(struct np_journal *j)
+{
+	writer_run(j);
+}
+
+/* Drops a writer in progress: the old snapshot and journal stay whole. */
+static void writer_drop(struct np_journal *j)
+{
+	writer_free(j, true);
+}
+
+void np_journal_close(struct np_journal *j)
+{
+	writer_drop(j);
+	if (j->fd >= 0)
+		close(j->fd);
+	j->fd = -1;
+}
+
+/* The whole state again, of a new generation, and an empty journal of it,
+ * in this turn. A journal left by a save cut short between the two names
+ * the old generation: the reader ignores it (the snapshot holds it all). */
 static int compact(const struct np_proxy *px, const char *path,
 		   const struct np_state_owner *owner, struct np_journal *j)
 {
 	struct np_state_owner o = *owner;
-	char jpath[4096], head[64];
-	struct timespec now;
+	char jpath[4096];
 	struct stat st;
-	size_t n;
 	int err, fd;
 
-	np_journal_close(j);
-	clock_gettime(CLOCK_REALTIME, &now);
-	o.gen = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
-	if (o.gen <= j->gen)
-		o.gen = j->gen + 1;
+	np_journal_close(j); /* a writer in progress too */
+	o.gen = gen_next(j);
 	err = state_save(px, path, &o, j);
 	if (err)
 		return err;
@@ -645,30 +981,83 @@ static int compact(const struct np_proxy *px, const char *path,
 	err = np_journal_path(path, jpath, sizeof(jpath));
 	if (err)
 		return err;
-	fd = open(jpath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
-		  0666);
+	fd = journal_create(jpath, o.gen, &j->bytes);
 	if (fd < 0)
-		return -errno;
-	n = (size_t)snprintf(head, sizeof(head), "%s %llu\n", JOURNAL_VERSION,
-			     (unsigned long long)o.gen);
-	err = write_checked(fd, head, n, &n, NULL);
-	if (err) {
-		close(fd);
-		return err;
-	}
+		return fd;
 	j->fd = fd;
-	j->bytes = n;
+	/* One a background compaction kept when it could not rename it: of
+	 * another generation, never read now, but misleading. */
+	if (!journal_next_path(path, jpath, sizeof(jpath)))
+		unlink(jpath);
 	return 0;
 }
 
-static bool compaction_due(const struct np_proxy *px,
-			   const struct np_journal *j)
+/*
+ * Begins the whole state again, of a new generation, written a slice a
+ * turn (writer_step()): the journal of the new generation (path
+ * ".journal.next") is made first, and every save until the snapshot is in
+ * place goes to both journals. -errno if it could not begin (nothing
+ * changed then).
+ */
+static int compact_background(const struct np_proxy *px, const char *path,
+			      const struct np_state_owner *owner,
+			      struct np_journal *j)
+{
+	struct np_snapshot_writer *w;
+	char npath[4200], head[4200];
+	char *text = NULL;
+	size_t len = 0;
+	uint64_t gen = gen_next(j);
+	FILE *mem;
+	int fd, err;
+
+	err = journal_next_path(path, npath, sizeof(npath));
+	if (err)
+		return err;
+	w = calloc(1, sizeof(*w));
+	if (!w || !(w->path = strdup(path))) {
+		free(w);
+		return -ENOMEM;
+	}
+	w->px = px;
+	w->began = np_now_ms();
+	snprintf(head, sizeof(head), "%s.tmp", path);
+	w->fd = open(head, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+	/* The version and owner lines, as state_save() writes them. */
+	mem = w->fd >= 0 ? open_memstream(&text, &len) : NULL;
+	if (mem) {
+		fprintf(mem, "%s\nowner", STATE_VERSION);
+		put_text(mem, owner->pin_dir);
+		fprintf(mem, " %u %u %llu\n", owner->map_ids[0],
+			owner->map_ids[1], (unsigned long long)gen);
+		err = fclose(mem) || !text ? -ENOMEM :
+					     writer_put(w, text, len);
+	} else {
+		err = -errno;
+	}
+	free(text);
+	j->writer = w;
+	fd = err ? err : journal_create(npath, gen, &j->next_bytes);
+	if (fd < 0) {
+		writer_free(j, true);
+		return fd;
+	}
+	j->next_fd = fd;
+	j->next_gen = gen;
+	j->next_records = 0;
+	j->forks++;
+	return 0;
+}
+
+/* Whether the journal outgrew the snapshot (or max_records). */
+static bool compaction_due(const struct np_journal *j)
 {
 	size_t max = j->max_records ? j->max_records : NP_JOURNAL_MAX_RECORDS;
 	uint64_t floor = j->min_bytes ? j->min_bytes : NP_JOURNAL_MIN_BYTES;
 
-	return j->fd < 0 || px->core.dirty_all ||
-	       (j->bytes > j->snap_bytes && j->bytes > floor) ||
+	if (j->writer)
+		return false; /* one is being written */
+	return (j->bytes > j->snap_bytes && j->bytes > floor) ||
 	       j->records >= max;
 }
 
@@ -686,7 +1075,10 @@ int np_state_save_changes(const struct np_proxy *px, const char *path,
 
 	if (!owner)
 		return np_state_save(px, path, NULL);
-	if (compaction_due(px, j))
+	/* No journal yet, or a change it cannot say: the whole state, now.
+	 * In the background, the due compaction follows the batch below. */
+	if (j->fd < 0 || core->dirty_all ||
+	    (!j->background && compaction_due(j)))
 		return compact(px, path, owner, j);
 	mem = open_memstream(&text, &len);
 	if (!mem)
@@ -754,7 +1146,16 @@ int np_state_save_changes(const struct np_proxy *px, const char *path,
 	}
 	j->bytes += wrote;
 	j->records += n;
+	if (j->writer)
+		j->next_records += n;
 	j->appends++;
+	j->last_records = n;
+	/* After the batch: the old journal has everything up to now, so the
+	 * old generation is whole until the new snapshot is in place. One
+	 * that cannot begin: in this turn. */
+	if (j->background && compaction_due(j) &&
+	    compact_background(px, path, owner, j))
+		return compact(px, path, owner, j);
 	return 0;
 }
 
@@ -1555,6 +1956,15 @@ int np_journal_path(const char *path, char *buf, size_t len)
 		       0;
 }
 
+/* Where a compaction in the background puts its journal until its snapshot
+ * is in place. */
+static int journal_next_path(const char *path, char *buf, size_t len)
+{
+	return snprintf(buf, len, "%s.journal.next", path) >= (int)len ?
+		       -ENAMETOOLONG :
+		       0;
+}
+
 struct key_idx {
 	struct np_term_key key;
 	size_t idx;
@@ -1781,22 +2191,19 @@ static int parse_call_gone(char **f, int n, struct np_term_key *k)
  * counted in *torn. -ENOENT: none; -ESTALE: another generation's (from
  * before the snapshot, which holds it all); -EINVAL: its header damaged.
  */
-static int journal_read(const char *path, uint64_t gen, struct journal *j,
+static int journal_read(const char *jpath, uint64_t gen, struct journal *j,
 			struct np_state_report *rep, unsigned int *torn)
 {
-	char jpath[4096], *line = NULL, *text, *copy = NULL;
+	char *line = NULL, *text, *copy = NULL;
 	char *f[STREAM_FIELDS + 1];
 	unsigned int tail = 0, bad_then = 0;
-	int n, lineno = 0, first_bad_then = 0, err;
+	int n, lineno = 0, first_bad_then = 0, err = 0;
 	size_t cap = 0, committed = 0, orphans_committed = 0;
 	struct reader *r;
 	ssize_t len;
 	FILE *fp;
 
 	*torn = 0;
-	err = np_journal_path(path, jpath, sizeof(jpath));
-	if (err)
-		return err;
 	fp = fopen(jpath, "re");
 	if (!fp)
 		return -errno;
@@ -1993,6 +2400,38 @@ static int replay(struct reader *r, struct np_state_report *rep,
 	return record_end(r, rep);
 }
 
+/*
+ * The journal of the snapshot's generation gen: path ".journal", or, if
+ * that is another generation's (or none), path ".journal.next" if it is
+ * gen's: a compaction written in the background renamed its snapshot but
+ * not yet its journal (np_state_save_changes()). journal_read()'s errors
+ * (-ESTALE, -ENOENT: ".journal"'s).
+ */
+static int journal_pick(const char *path, uint64_t gen, struct journal *j,
+			struct np_state_report *rep, unsigned int *torn)
+{
+	char jpath[4096];
+	int err, next;
+
+	err = np_journal_path(path, jpath, sizeof(jpath));
+	if (err)
+		return err;
+	err = journal_read(jpath, gen, j, rep, torn);
+	if (err != -ESTALE && err != -ENOENT && err != -ENODATA)
+		return err;
+	if (journal_next_path(path, jpath, sizeof(jpath)))
+		return err;
+	journal_free(j);
+	memset(rep, 0, sizeof(*rep));
+	next = journal_read(jpath, gen, j, rep, torn);
+	if (!next)
+		return 0;
+	journal_free(j);
+	memset(rep, 0, sizeof(*rep));
+	*torn = 0;
+	return err;
+}
+
 int np_state_read_report(const char *path, const struct np_state_visit *v,
 			 void *arg, struct np_state_report *rep)
 {
@@ -2022,7 +2461,7 @@ int np_state_read_report(const char *path, const struct np_state_visit *v,
 	/* The journal first: the snapshot's records it names are replaced
 	 * (or deleted) by its own, handed on after the snapshot's. */
 	if (!np_state_owner_read(path, &owner) && owner.gen) {
-		jerr = journal_read(path, owner.gen, &j, &jrep,
+		jerr = journal_pick(path, owner.gen, &j, &jrep,
 				    &rep->journal_torn);
 		if (jerr == -ENOMEM) {
 			err = jerr;

@@ -75,6 +75,7 @@ int np_state_save(const struct np_proxy *px, const char *path,
  * events; a restart reads at most that much journal more.
  */
 #define NP_JOURNAL_MAX_RECORDS 100000
+#define NP_SNAPSHOT_STEP_MS 2.0 /* a slice of a compaction in the background */
 #define NP_JOURNAL_MIN_BYTES (4u << 20)
 
 struct np_journal {
@@ -85,16 +86,40 @@ struct np_journal {
 	size_t max_records; /* 0: NP_JOURNAL_MAX_RECORDS */
 	uint64_t min_bytes; /* 0: NP_JOURNAL_MIN_BYTES */
 	unsigned long compactions, appends;
+	size_t last_records; /* of the last batch appended */
+	unsigned long forks; /* background compactions begun */
 	/* Each snapshot written and each batch appended, as the file has
 	 * them (whole lines, each with its checksum), handed on to the
 	 * cluster layer (ctl/cluster/, docs/ha.md); NULL: to no one. */
 	void (*replicate)(void *arg, bool snapshot, uint64_t gen,
 			  const char *text, size_t len);
 	void *replicate_arg;
+	/* Compactions written a slice at a time (np_journal_poll(), about
+	 * NP_SNAPSHOT_STEP_MS each), the loop going on between them
+	 * (natproxyd); false: in the save's own turn. Either way a
+	 * compaction that something no one terminal holds changed
+	 * (dirty_all), or with no journal open, is written in the turn.
+	 * ctl/state.c says how the files stay readable throughout. */
+	bool background;
+	/* A compaction in progress (NULL: none), the new generation and its
+	 * journal (path ".journal.next"), which every save appends to as
+	 * well until the snapshot is in place. */
+	struct np_snapshot_writer *writer;
+	int next_fd;
+	uint64_t next_gen, next_bytes;
+	size_t next_records;
+	unsigned long background_failed; /* writers that failed */
+	size_t step_chains; /* chains a slice (tests); 0: by time */
 };
 
 void np_journal_init(struct np_journal *j);
+/* Drops a compaction in progress first (the old files hold every save). */
 void np_journal_close(struct np_journal *j);
+/* The next slice of a compaction in progress (about NP_SNAPSHOT_STEP_MS):
+ * once its snapshot is in place, its journal takes the old one's place
+ * (and the snapshot and what was saved since go to replicate). natproxyd
+ * calls it every turn while j->writer is set. */
+void np_journal_poll(struct np_journal *j);
 int np_journal_path(const char *path, char *buf, size_t len);
 
 /* Saves what changed since the last save (px->core's dirty terminals and

@@ -29,6 +29,7 @@ SUITES=(
 	build/tests/unit/heartbeat_test
 	build/tests/unit/flowq_test
 	build/tests/unit/sendq_test
+	build/tests/unit/timer_test
 	build/tests/unit/termsock_test
 	build/tests/unit/log_test
 	build/tests/fuzz/proxy_fuzz

@@ -42,30 +42,42 @@ static void abort_call(struct np_core *core, struct np_term *t,
 	np_call_end(core, t, call, why, now);
 }
 
-/* The silence an answered call of t may keep before it is ended (0: no
- * limit). A call on hold may be silent (no RTCP from many phones): the
- * hold timeout, not the media timeout, applies. */
-static uint32_t silence_limit(const struct np_core *core,
-			      const struct np_term *t,
-			      const struct np_call *call, bool *held)
+/* The silences t's answered calls may keep before they are ended (0: no
+ * limit), the same for all of them: the media timeout, or for a call on
+ * hold (no RTCP from many phones) the hold timeout. */
+struct silence_limits {
+	uint32_t media, hold;
+};
+
+static struct silence_limits silence_limits(const struct np_core *core,
+					    const struct np_term *t)
 {
 	const struct np_pair *pair = np_core_pair(core, t);
 	const struct np_realm *acc = &core->cfg->realms[pair->first];
 	const struct np_realm *cor = &core->cfg->realms[pair->second];
-	uint32_t media = acc->media_timeout < cor->media_timeout ?
-				 acc->media_timeout :
-				 cor->media_timeout;
-	uint32_t hold = np_realm_hold_timeout(acc) < np_realm_hold_timeout(cor) ?
-				np_realm_hold_timeout(acc) :
-				np_realm_hold_timeout(cor);
+	struct silence_limits l;
 
-	*held = np_media_on_hold(call);
-	return *held ? hold : media;
+	l.media = acc->media_timeout < cor->media_timeout ? acc->media_timeout :
+							    cor->media_timeout;
+	l.hold = np_realm_hold_timeout(acc) < np_realm_hold_timeout(cor) ?
+			 np_realm_hold_timeout(acc) :
+			 np_realm_hold_timeout(cor);
+	return l;
 }
 
-static void check_calls(struct np_core *core, struct np_term *t, time_t now)
+static time_t earlier(time_t a, time_t b)
 {
+	return b && (!a || b < a) ? b : a;
+}
+
+/* Ends t's calls that expired or went silent; when the next of those still
+ * live is due (0: none), for term_next_visit(). One walk over the calls
+ * (a PBX's thousands are walked at each of its visits). */
+static time_t check_calls(struct np_core *core, struct np_term *t, time_t now)
+{
+	const struct silence_limits lim = silence_limits(core, t);
 	struct np_call *call, *next;
+	time_t due = 0;
 	uint32_t limit;
 	bool held;
 
@@ -75,11 +87,20 @@ static void check_calls(struct np_core *core, struct np_term *t, time_t now)
 			np_call_end(core, t, call, call->expiry_reason, now);
 			continue;
 		}
+		due = earlier(due, call->expires);
 		if (!call->answered)
 			continue;
-		limit = silence_limit(core, t, call, &held);
-		if (!limit || !np_media_silent(core, t, call, limit, now))
+		held = np_media_on_hold(call);
+		limit = held ? lim.hold : lim.media;
+		if (!limit)
 			continue;
+		if (!np_media_silent(core, t, call, limit, now)) {
+			/* It says when it is next worth a look. */
+			due = earlier(due, call->media_limit == limit ?
+						   call->media_check_at :
+						   now + 1);
+			continue;
+		}
 		np_warn("call '%s': no media for %us%s: ending it", call->id,
 			limit, held ? " on hold" : "");
 		core->stats.media_timeouts++;
@@ -87,6 +108,7 @@ static void check_calls(struct np_core *core, struct np_term *t, time_t now)
 			   held ? NP_END_HOLD_TIMEOUT : NP_END_MEDIA_TIMEOUT,
 			   now);
 	}
+	return due;
 }
 
 /* A draining pair's access socket closes with its last terminal. */
@@ -126,35 +148,18 @@ bool np_core_admit(struct np_core *core, size_t realm,
 	return false;
 }
 
-static time_t earlier(time_t a, time_t b)
-{
-	return b && (!a || b < a) ? b : a;
-}
-
 /*
  * When the tick next has something to do for t, visited at now: the
  * earliest of what visit_term() checks by time (0: nothing until t
- * changes). A call whose media was never read, or under another limit,
- * is read at the next tick, as np_media_silent() would.
+ * changes); calls_due: its calls' (check_calls()). A call whose media was
+ * never read, or under another limit, is read at the next tick, as
+ * np_media_silent() would.
  */
-static time_t term_next_visit(const struct np_core *core,
-			      const struct np_term *t, time_t now)
+static time_t term_next_visit(const struct np_term *t, time_t calls_due,
+			      time_t now)
 {
-	const struct np_call *call;
-	time_t due = 0;
-	uint32_t limit;
-	bool held;
+	time_t due = calls_due;
 
-	for (call = t->calls; call; call = call->next) {
-		due = earlier(due, call->expires);
-		if (!call->answered)
-			continue;
-		limit = silence_limit(core, t, call, &held);
-		if (limit)
-			due = earlier(due, call->media_limit == limit ?
-						   call->media_check_at :
-						   now + 1);
-	}
 	if (t->registered_until) {
 		due = earlier(due, t->registered_until);
 		due = earlier(due, t->ka_due);
@@ -166,12 +171,14 @@ static time_t term_next_visit(const struct np_core *core,
 	return due && due <= now ? now + 1 : due;
 }
 
-/* What the tick does for one terminal: false if it was freed. */
-static bool visit_term(struct np_core *core, struct np_term *t, time_t now)
+/* What the tick does for one terminal: false if it was freed; *calls_due:
+ * when its calls are next due (check_calls()). */
+static bool visit_term(struct np_core *core, struct np_term *t, time_t now,
+		       time_t *calls_due)
 {
 	char where[64];
 
-	check_calls(core, t, now);
+	*calls_due = check_calls(core, t, now);
 	if (t->registered_until && t->registered_until <= now) {
 		np_info("registration of %s expired",
 			np_sockaddr_str(&t->nat, where, sizeof(where)));
@@ -234,7 +241,7 @@ bool np_core_tick_some(struct np_core *core, time_t now, size_t max)
 {
 	struct np_timer *tm;
 	struct np_term *t;
-	time_t due;
+	time_t due, calls_due;
 
 	core->tick_now = now;
 	for (; max; max--) {
@@ -247,9 +254,9 @@ bool np_core_tick_some(struct np_core *core, time_t now, size_t max)
 			np_timer_set(&core->term_timers, &t->visit, now + 1);
 			continue;
 		}
-		if (!visit_term(core, t, now))
+		if (!visit_term(core, t, now, &calls_due))
 			continue;
-		due = term_next_visit(core, t, now);
+		due = term_next_visit(t, calls_due, now);
 		if (due)
 			np_timer_set(&core->term_timers, &t->visit, due);
 		else

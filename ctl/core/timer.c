@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * A binary min-heap of timers by due time (timer.h). Each timer holds its
- * slot, updated as it moves, for O(log n) moves and cancels.
+ * Timers (timer.h): a list per second for the next NP_TIMER_WHEEL seconds,
+ * a binary min-heap by due time for the later ones. Each timer holds its
+ * heap slot, updated as it moves, for O(log n) moves and cancels there;
+ * in a list, its link.
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/timer.h"
 
@@ -24,13 +27,46 @@ int np_timers_reserve(struct np_timers *h, size_t n)
 	return 0;
 }
 
-/* What the heap points to may be gone already (freed without a cancel
- * on the way out): it is not touched. */
+/* What the heap and the lists point to may be gone already (freed without
+ * a cancel on the way out): it is not touched. */
 void np_timers_fini(struct np_timers *h)
 {
 	free(h->heap);
 	h->heap = NULL;
 	h->n = h->cap = 0;
+	memset(h->wheel, 0, sizeof(h->wheel));
+	h->n_wheel = 0;
+}
+
+static bool near(const struct np_timers *h, time_t due)
+{
+	return due < h->base + NP_TIMER_WHEEL;
+}
+
+static void wheel_add(struct np_timers *h, struct np_timer *tm)
+{
+	struct np_timer **list =
+		&h->wheel[(tm->due < h->base ? h->base : tm->due) %
+			  NP_TIMER_WHEEL];
+
+	tm->next = *list;
+	if (tm->next)
+		tm->next->pprev = &tm->next;
+	tm->pprev = list;
+	*list = tm;
+	tm->slot = NP_TIMER_IN_WHEEL;
+	h->n_wheel++;
+}
+
+static void wheel_remove(struct np_timers *h, struct np_timer *tm)
+{
+	*tm->pprev = tm->next;
+	if (tm->next)
+		tm->next->pprev = tm->pprev;
+	tm->next = NULL;
+	tm->pprev = NULL;
+	tm->slot = 0;
+	h->n_wheel--;
 }
 
 static void place(struct np_timers *h, size_t i, struct np_timer *tm)
@@ -69,12 +105,20 @@ static void sift_down(struct np_timers *h, size_t i)
 	place(h, i, tm);
 }
 
+static void heap_cancel(struct np_timers *h, struct np_timer *tm);
+
 int np_timer_set(struct np_timers *h, struct np_timer *tm, time_t due)
 {
 	time_t was = tm->due;
 
+	if (tm->slot == NP_TIMER_IN_WHEEL)
+		wheel_remove(h, tm);
+	else if (tm->slot && near(h, due))
+		heap_cancel(h, tm);
 	tm->due = due;
-	if (!tm->slot) {
+	if (near(h, due)) {
+		wheel_add(h, tm);
+	} else if (!tm->slot) {
 		if (np_timers_reserve(h, h->n + 1))
 			return -ENOMEM;
 		place(h, h->n++, tm);
@@ -87,13 +131,11 @@ int np_timer_set(struct np_timers *h, struct np_timer *tm, time_t due)
 	return 0;
 }
 
-void np_timer_cancel(struct np_timers *h, struct np_timer *tm)
+static void heap_cancel(struct np_timers *h, struct np_timer *tm)
 {
 	size_t i = tm->slot - 1;
 	struct np_timer *last;
 
-	if (!tm->slot)
-		return;
 	tm->slot = 0;
 	last = h->heap[--h->n];
 	if (last == tm)
@@ -106,13 +148,33 @@ void np_timer_cancel(struct np_timers *h, struct np_timer *tm)
 		sift_down(h, i);
 }
 
+void np_timer_cancel(struct np_timers *h, struct np_timer *tm)
+{
+	if (tm->slot == NP_TIMER_IN_WHEEL)
+		wheel_remove(h, tm);
+	else if (tm->slot)
+		heap_cancel(h, tm);
+}
+
 struct np_timer *np_timer_take(struct np_timers *h, time_t now)
 {
 	struct np_timer *tm;
 
+	/* The lists' seconds up to now, the earliest first (one with a timer
+	 * is never passed: base stays at most the due of any in a list). */
+	while (h->n_wheel && h->base <= now) {
+		tm = h->wheel[h->base % NP_TIMER_WHEEL];
+		if (tm) {
+			wheel_remove(h, tm);
+			return tm;
+		}
+		h->base++;
+	}
+	if (h->base <= now)
+		h->base = now + 1; /* none in the lists: straight there */
 	if (!h->n || h->heap[0]->due > now)
 		return NULL;
 	tm = h->heap[0];
-	np_timer_cancel(h, tm);
+	heap_cancel(h, tm);
 	return tm;
 }

@@ -12,6 +12,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -287,7 +288,7 @@ struct ua {
 	struct np_sockaddr nat;
 };
 
-static struct ua alice, bob;
+static struct ua alice, bob, carol; /* carol: the journal tests' */
 
 /* From a terminal: method, Request-URI, branch, Call-ID, CSeq, To, extra
  * header lines, body. */
@@ -2026,7 +2027,6 @@ static void test_journal(struct tap *t, const char *path)
 	struct np_journal j;
 	struct np_term *ta, *tb;
 	struct env e;
-	struct ua carol = { "carol", "192.168.1.30", sa("203.0.113.13", 40003) };
 	int err;
 
 	np_journal_path(path, jpath, sizeof(jpath));
@@ -2213,6 +2213,235 @@ out:
 	env_free(&e);
 	unlink(jpath);
 	unlink(saved);
+}
+
+/* What the journal handed on to replicate (a follower's view). */
+struct replicated {
+	unsigned int snapshots, batches;
+	uint64_t snapshot_gen, batch_gen;
+	size_t snapshot_len;
+	char *batch; /* the last */
+};
+
+static void replicated(void *arg, bool snapshot, uint64_t gen,
+		       const char *text, size_t len)
+{
+	struct replicated *r = arg;
+
+	if (snapshot) {
+		r->snapshots++;
+		r->snapshot_gen = gen;
+		r->snapshot_len = len;
+		return;
+	}
+	r->batches++;
+	r->batch_gen = gen;
+	free(r->batch);
+	r->batch = strndup(text, len);
+}
+
+/* The generation a journal's header names (0: none, or unreadable). */
+static uint64_t journal_gen(const char *jpath)
+{
+	char *text = slurp(jpath);
+	unsigned long long g = 0;
+
+	if (text && sscanf(text, "natproxy-journal 2 %llu", &g) != 1)
+		g = 0;
+	free(text);
+	return g;
+}
+
+/* What test_background() left by its saves: alice's registration moved,
+ * bob gone, carol and dave made. */
+static bool background_now(const struct record *rec, const struct ua *carol,
+			   const struct ua *dave)
+{
+	return rec->n_terms == 3 && until_of(rec, &bob) == -1 &&
+	       until_of(rec, &alice) == T0 + 200 && until_of(rec, carol) > 0 &&
+	       until_of(rec, dave) > 0;
+}
+
+/* Slices until the compaction in progress is done: bounded. */
+static int until_written(struct np_journal *j)
+{
+	int i;
+
+	for (i = 0; i < 1000 && j->writer; i++)
+		np_journal_poll(j);
+	return i;
+}
+
+/*
+ * Compaction in the background (natproxyd's): the snapshot written a
+ * slice at a time (a quarter of the chains each here), terminals changed,
+ * made and removed between the slices, and every window a crash could
+ * leave read as it is: the old snapshot with both journals, the new
+ * snapshot with the old journal and the new one not yet renamed, then the
+ * new journal in place.
+ */
+static void test_background(struct tap *t, const char *path)
+{
+	char jpath[4096], npath[4200], tmp[4200], *old = NULL, *text;
+	struct replicated repl = { 0 };
+	struct np_state_report rep;
+	struct record rec = { 0 };
+	struct np_journal j;
+	struct np_term *ta, *tb;
+	struct env e;
+	struct ua dave = { "dave", "192.168.1.40", sa("203.0.113.14", 40004) };
+	uint64_t g0, g1;
+	int err, slices;
+
+	np_journal_path(path, jpath, sizeof(jpath));
+	snprintf(npath, sizeof(npath), "%s.next", jpath);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	np_journal_init(&j);
+	j.background = true;
+	j.step_chains = NP_TERM_BUCKETS / 4;
+	j.replicate = replicated;
+	j.replicate_arg = &repl;
+	if (!env_init(t, &e, "background"))
+		return;
+	do_register(&e, &alice, 600);
+	do_register(&e, &bob, 600);
+	ta = px_term(&e.px, &alice.nat);
+	tb = px_term(&e.px, &bob.nat);
+	if (!ta || !tb)
+		goto out;
+	err = save_batch(&e, path, &j);
+	g0 = j.gen;
+	tap_check(t, !err && j.compactions == 1 && !j.writer &&
+			     repl.snapshots == 1 && repl.snapshot_gen == g0,
+		  "background: with no journal open, the first save compacts "
+		  "in its turn (%d)", err);
+
+	j.max_records = 1;
+	ta->registered_until = T0 + 100;
+	np_term_changed(&e.px.core, ta);
+	err = save_batch(&e, path, &j);
+	tap_check(t, !err && j.writer && j.compactions == 1 &&
+			     j.appends == 1 && journal_gen(npath) > g0 &&
+			     repl.batches == 1 && repl.batch_gen == g0,
+		  "background: a due compaction appends the batch, then "
+		  "begins; the new generation's journal is made (%d)", err);
+	g1 = journal_gen(npath);
+	/* The gateways' pass (4 slices) and 3/4 of the terminals' (3): most
+	 * chains written before the changes below, so the snapshot alone
+	 * would have them as they were. */
+	for (slices = 0; slices < 7 && j.writer; slices++)
+		np_journal_poll(&j);
+	ta->registered_until = T0 + 200;
+	np_term_changed(&e.px.core, ta);
+	do_register(&e, &carol, 600);
+	err = save_batch(&e, path, &j);
+	np_term_free(&e.px.core, tb, NP_END_IDLE, e.now);
+	do_register(&e, &dave, 600);
+	err = err ? err : save_batch(&e, path, &j);
+	text = slurp(npath);
+	tap_check(t, !err && j.writer && j.appends == 3 && text &&
+			     strstr(text, "carol") && strstr(text, "dave") &&
+			     j.next_records >= 3 && repl.batches == 3 &&
+			     repl.batch_gen == g0,
+		  "background: while it writes, a save goes to both journals "
+		  "and to replicate as the old generation's (%d)", err);
+	free(text);
+
+	/* Window 1: the snapshot not in place yet. */
+	err = read_rec(path, &rec, &rep);
+	tap_check(t, !err && rep.complete && !rep.journal_stale &&
+			     background_now(&rec, &carol, &dave) &&
+			     !access(tmp, F_OK),
+		  "background: killed before the new snapshot is in place: "
+		  "the old snapshot and journal have every save (%d)", err);
+
+	old = slurp(jpath);
+	slices += until_written(&j);
+	tap_check(t, !j.writer && j.compactions == 2 && j.gen == g1 &&
+			     slices >= 4 && journal_gen(jpath) == g1 &&
+			     access(npath, F_OK) && access(tmp, F_OK),
+		  "background: written in slices (%d), its journal then takes "
+		  "the old one's place", slices);
+	err = read_rec(path, &rec, &rep);
+	tap_check(t, !err && rep.complete &&
+			     background_now(&rec, &carol, &dave),
+		  "background: the snapshot, of terminals as each was when "
+		  "written, with the new journal is the state now (%d)", err);
+
+	/* Window 2: as if killed between the two renames. */
+	if (old && !rename(jpath, npath) && !write_file(jpath, old)) {
+		err = read_rec(path, &rec, &rep);
+		tap_check(t, !err && rep.complete &&
+				     background_now(&rec, &carol, &dave),
+			  "background: killed after the snapshot's rename, "
+			  "before the journal's: the new snapshot and the new "
+			  "journal have every save (%d)", err);
+		rename(npath, jpath);
+	} else {
+		tap_check(t, false, "background: window 2 set up");
+	}
+	tap_check(t, repl.snapshots == 2 && repl.snapshot_gen == g1 &&
+			     repl.batches == 4 && repl.batch_gen == g1 &&
+			     repl.batch && strstr(repl.batch, "carol") &&
+			     strstr(repl.batch, "dave") &&
+			     strstr(repl.batch, "\ngone ") &&
+			     strncmp(repl.batch, "natproxy-journal", 16),
+		  "background: replicate gets the new snapshot, then the "
+		  "saves since it began again, of the new generation");
+	j.max_records = 0;
+	ta->registered_until = T0 + 300;
+	np_term_changed(&e.px.core, ta);
+	err = save_batch(&e, path, &j);
+	err = err ? err : read_rec(path, &rec, &rep);
+	tap_check(t, !err && rep.complete && !j.writer &&
+			     until_of(&rec, &alice) == T0 + 300,
+		  "background: then saves append to the new journal (%d)",
+		  err);
+
+	/* One that cannot begin (its temporary file cannot be made): the
+	 * save compacts in its turn, which fails too; the old files hold
+	 * every save. */
+	mkdir(tmp, 0700);
+	j.max_records = 1;
+	ta->registered_until = T0 + 400;
+	np_term_changed(&e.px.core, ta);
+	err = save_batch(&e, path, &j);
+	tap_check(t, err && !j.writer && j.fd < 0 && access(npath, F_OK),
+		  "background: one that cannot begin: the save fails, "
+		  "nothing is left of it (%d)", err);
+	err = read_rec(path, &rec, &rep);
+	tap_check(t, !err && rep.complete && until_of(&rec, &alice) == T0 + 400,
+		  "background: ... the old snapshot and journal have every "
+		  "save (%d)", err);
+	rmdir(tmp);
+
+	/* dirty_all: in the turn, a writer in progress dropped. */
+	np_term_changed(&e.px.core, ta);
+	save_batch(&e, path, &j); /* opens a journal: in the turn */
+	ta->registered_until = T0 + 600;
+	np_term_changed(&e.px.core, ta);
+	err = save_batch(&e, path, &j);
+	tap_check(t, !err && j.writer, "background: another begun (%d)", err);
+	np_core_changed_all(&e.px.core);
+	err = err ? err : save_batch(&e, path, &j);
+	err = err ? err : read_rec(path, &rec, &rep);
+	tap_check(t, !err && !j.writer && rep.complete &&
+			     !rep.journal_records && access(npath, F_OK) &&
+			     access(tmp, F_OK) &&
+			     until_of(&rec, &alice) == T0 + 600,
+		  "background: dirty_all compacts in the turn, the writer in "
+		  "progress dropped with its files (%d)", err);
+out:
+	np_journal_close(&j);
+	record_free(&rec);
+	np_proxy_fini(&e.px);
+	env_free(&e);
+	free(old);
+	free(repl.batch);
+	unlink(jpath);
+	unlink(npath);
+	unlink(tmp);
+	rmdir(tmp);
 }
 
 /* --- gateways (MGCP, H.248) ------------------------------------------------ */
@@ -3444,6 +3673,7 @@ int main(void)
 	osip_trace_initialize_func(OSIP_FATAL, osip_quiet);
 	np_log_set_level(NP_LOG_WARN);
 	alice = (struct ua){ "alice", "192.168.1.10", sa("203.0.113.11", 40001) };
+	carol = (struct ua){ "carol", "192.168.1.30", sa("203.0.113.13", 40003) };
 	bob = (struct ua){ "bob", "192.168.1.20", sa("203.0.113.12", 40002) };
 
 	fd = mkstemp(path);
@@ -3464,6 +3694,7 @@ int main(void)
 	test_recover(&t, path);
 	test_owner_line(&t, path);
 	test_journal(&t, path);
+	test_background(&t, path);
 	test_gateways(&t, path);
 	test_gateways_damaged(&t, path);
 	test_standby_gateways(&t, path);
