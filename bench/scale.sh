@@ -50,11 +50,15 @@ TERMINALS=${SCALE_TERMINALS:-100000}
 CALLS=${SCALE_CALLS:-10000}
 PER_SIPP=${SCALE_PER_SIPP:-12500}
 IDLE_S=${SCALE_IDLE_S:-20}
-# Above the NATs' UDP timeout for a flow that has not lasted 2 s (Linux:
-# 30 s): terminals whose first keepalive comes later lose their mapping,
-# and their binding three intervals later (bench/README.md, "Lost
-# terminals": open).
-KEEPALIVE_S=${SCALE_KEEPALIVE_S:-30}
+# natproxyd's default interval. The first keepalive comes within one
+# interval of the registration, before the NATs' UDP timeout for a flow
+# that has not lasted 2 s (Linux: 30 s) (bench/README.md, "Lost terminals").
+KEEPALIVE_S=${SCALE_KEEPALIVE_S:-20}
+# Registrations a second from each sipp: 8 x 1000 is twice what natproxyd
+# takes of new terminals here (about 4,000/s, beside the sipps): its
+# sockets drop REGISTERs and keepalive answers alike, the terminals
+# retransmit, and no binding may be lost for answers natproxyd dropped.
+REG_RATE=${SCALE_REG_RATE:-1000}
 HOLD_S=${SCALE_HOLD_S:-300} # every terminal and call outlives the run
 SIPPS=$(((TERMINALS + PER_SIPP - 1) / PER_SIPP))
 [ "$SIPPS" -le 8 ] || { echo "bench/scale.sh: at most 8 sipp groups (SCALE_PER_SIPP)" >&2; exit 1; }
@@ -193,7 +197,7 @@ for ((g = 0; g < SIPPS; g++)); do
 		-sf "$BENCH/register.xml" -inf "$LOGS/terminals$g.csv" -key expires 3600 \
 		-key domain "$SIP_DOMAIN" -oocsf "$SIP_SCENARIOS/ooc_keepalive.xml" \
 		-t un -max_socket $((n + 100)) -i "192.168.$((1 + g % 2)).$((100 + g))" -p 5060 \
-		-r 1000 -m "$n" -l "$n" -d $((HOLD_S * 1000)) \
+		-r "$REG_RATE" -m "$n" -l "$n" -d $((HOLD_S * 1000)) \
 		-trace_err -error_file "$LOGS/terminals$g.err" \
 		"${ACC[g % 2]}:5060" >"$LOGS/terminals$g.out" 2>&1
 done
@@ -221,7 +225,8 @@ fi
 
 # 2. Calls from one more terminal, held, on the third pair. It registers
 # first, from the port it calls from: an unknown caller gets no core port
-# once half are taken.
+# once half are taken. It answers keepalives, or natproxyd drops its
+# binding and its calls with it.
 printf 'SEQUENTIAL\ncaller;\n' >"$LOGS/caller.csv"
 in_ns lan0 timeout 20 env -C "$LOGS" sipp -nostdin -sf "$BENCH/register.xml" \
 	-inf "$LOGS/caller.csv" -key expires 3600 -key domain "$SIP_DOMAIN" \
@@ -231,7 +236,7 @@ core_peer uas.xml
 t0=$(date +%s.%N)
 sip_spawn lan0 timeout -k 5 $((HOLD_S + 60)) env -C "$LOGS" sipp -nostdin \
 	-sf "$BENCH/uac.xml" -s far -key user caller -key domain "$SIP_DOMAIN" \
-	-i "$SIP_C_IP" -p 5070 -mi "$SIP_C_IP" -mp 16000 \
+	-oocsf "$SIP_SCENARIOS/ooc_keepalive.xml" -i "$SIP_C_IP" -p 5070 -mi "$SIP_C_IP" -mp 16000 \
 	-r 500 -m "$CALLS" -l "$CALLS" -d $((HOLD_S * 1000)) \
 	-trace_err -error_file "$LOGS/calls.err" \
 	"${ACC[2]}:5060" >"$LOGS/calls.out" 2>&1
@@ -242,8 +247,8 @@ rss_calls=$(rss_kib "$NPD_PID")
 log "calls: $(gauge natproxy_calls_active) in ${t_calls} s, RSS $rss_calls KiB"
 
 # 3. At rest: memory, descriptors, state, CPU, keepalives per second,
-# once every terminal is in its keepalive cycle (the first comes an
-# interval after the registration, at the terminal's phase in the next), and late
+# once every terminal is in its keepalive cycle (the first comes in the
+# second half of the interval after the registration), and late
 # enough to count what the keepalives lost: a terminal whose NAT mapping
 # is gone misses its first and the next two, and its binding is dropped
 # five intervals after it registered at the latest.
@@ -272,6 +277,11 @@ for i in range(n):
 print(" ".join(map(str, out)))' "$IDLE_S")
 terms=$(gauge natproxy_terminals) calls=$(gauge natproxy_calls_active)
 lost=$(gauge natproxy_keepalive_bindings_lost_total) idle=$(grep -c 'released (idle)' "$LOG")
+# What natproxyd's own sockets dropped unread (all realms), and the
+# keepalives left unanswered meanwhile that it did not hold against their
+# terminals.
+dropped=$(gauge natproxy_signaling_input_dropped_total)
+excused=$(gauge natproxy_keepalive_misses_excused_total)
 cpu=$(echo "scale=2; 100 * ($c1 - $c0) / $(getconf CLK_TCK) / ($t1 - $t0)" | bc)
 rss=$(rss_kib "$NPD_PID")
 fds=$(ls "/proc/$NPD_PID/fd" | wc -l)
@@ -279,7 +289,7 @@ socks=$(find "/proc/$NPD_PID/fd" -lname 'socket:*' | wc -l)
 state_b=$(cat "$NP_RUN_DIR/state" "$NP_RUN_DIR"/state.* 2>/dev/null | wc -c)
 ctl flows --json >"$LOGS/flows-before.json"
 flows_before=$(grep -c "^{" "$LOGS/flows-before.json")
-log "at rest: $terms terminals ($lost bindings lost to keepalives; $idle released before they registered, most made again), $calls calls, RSS $rss KiB, $fds fds ($socks sockets), state $state_b B, CPU $cpu% over ${IDLE_S} s, $flows_before flows; keepalives sent per second: $ka_list"
+log "at rest: $terms terminals ($lost bindings lost to keepalives, $excused misses excused, $dropped datagrams dropped unread; $idle released before they registered, most made again), $calls calls, RSS $rss KiB, $fds fds ($socks sockets), state $state_b B, CPU $cpu% over ${IDLE_S} s, $flows_before flows; keepalives sent per second: $ka_list"
 
 # 4. kill -9 and a restart on the same state and pins.
 kill -9 "$NPD_PID"
@@ -316,6 +326,7 @@ per_call=$(((rss_calls - rss_terms) * 1024 / (calls + 1)))
 cat >"$OUT/scale.json" <<-EOF
 	{"terminals": $terms, "terminals_registered_first": $terms_only,
 	 "bindings_lost": $lost, "released_unregistered": $idle,
+	 "input_dropped": $dropped, "keepalive_misses_excused": $excused,
 	 "calls": $calls, "register_s": $t_reg, "calls_s": $t_calls,
 	 "rss_kib": $rss, "rss_start_kib": $rss_base, "rss_terminals_kib": $rss_terms,
 	 "rss_calls_kib": $rss_calls, "rss_per_terminal_b": $per_term,
@@ -330,7 +341,7 @@ EOF
 cat <<-EOF
 	| one natproxyd | figure |
 	|---|---|
-	| terminals registered (own NAT mapping each) | $terms_only in $t_reg s; $terms at rest ($lost lost to keepalives) |
+	| terminals registered (own NAT mapping each) | $terms_only in $t_reg s; $terms at rest ($lost lost to keepalives; $dropped datagrams dropped unread, $excused unanswered keepalives excused) |
 	| calls held | $calls (set up in $t_calls s), $flows_before flows |
 	| memory (RSS) | $((rss / 1024)) MiB: $((rss_base / 1024)) MiB at start, $per_term B a terminal, $per_call B a call |
 	| file descriptors | $fds ($socks sockets) |

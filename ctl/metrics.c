@@ -68,6 +68,7 @@ int np_metrics_collect(struct np_metrics *m, const struct np_proxy *px,
 		if (i < px->h248.n_ctr)
 			r->h248 = px->h248.ctr[i];
 		r->latches = core->realm_media[i].latches;
+		r->input_dropped = core->realm_input[i].dropped;
 		r->media = media[i];
 	}
 	for (i = 0; i < cfg->n_pairs; i++) {
@@ -266,6 +267,11 @@ static void render_sip(FILE *f, const struct np_metrics *m)
 	     "Keepalive OPTIONS not answered by the time the next was due.");
 	sample(f, "natproxy_keepalives_unanswered_total", NULL, NULL, NULL,
 	       NULL, m->stats.keepalives_unanswered);
+	head(f, "natproxy_keepalive_misses_excused_total", "counter",
+	     "Unanswered keepalives not held against their terminal: "
+	     "natproxyd's own signaling socket dropped datagrams meanwhile.");
+	sample(f, "natproxy_keepalive_misses_excused_total", NULL, NULL, NULL,
+	       NULL, m->stats.keepalive_misses_excused);
 	head(f, "natproxy_keepalive_bindings_lost_total", "counter",
 	     "Terminals dropped after missing keepalives in a row.");
 	sample(f, "natproxy_keepalive_bindings_lost_total", NULL, NULL, NULL,
@@ -395,6 +401,11 @@ static void render_media(FILE *f, const struct np_metrics *m)
 	head(f, "natproxy_latch_events_total", "counter",
 	     "Relay ports that latched onto a terminal's source (XDP events).");
 	REALM_SERIES(f, m, "natproxy_latch_events_total", latches);
+	head(f, "natproxy_signaling_input_dropped_total", "counter",
+	     "Datagrams the realm's signaling sockets dropped before natproxyd "
+	     "read them (receive buffers full: an overload).");
+	REALM_SERIES(f, m, "natproxy_signaling_input_dropped_total",
+		     input_dropped);
 	head(f, "natproxy_signaling_guard_blocks_total", "counter",
 	     "Sources (mappings, addresses or prefixes) natproxyd blocked in "
 	     "XDP for going over a per-source limit.");

@@ -25,6 +25,8 @@ struct np_metrics_realm {
 	struct np_mgcp_counters mgcp; /* its MGCP messages */
 	struct np_h248_counters h248; /* its H.248 messages */
 	uint64_t latches; /* XDP latch events on its relay ports */
+	/* Datagrams its signaling sockets dropped unread (buffers full). */
+	uint64_t input_dropped;
 	/* The realm's interface (link.h): media leaves it by XDP (else the
 	 * kernel forwards it), checksums verified on arrival, and frames
 	 * XDP sent out of it that the kernel dropped. */

@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sock_diag.h>
 #include <net/if.h>
 #include <getopt.h>
 #include <limits.h>
@@ -166,9 +167,9 @@ static void slow_turn(double since, unsigned int served)
 }
 
 /* Opens realm's socket on port (r: that realm, of the configuration being
- * started); 0 if it is open already. */
+ * started) with a receive buffer of rcvbuf bytes; 0 if it is open already. */
 static int sock_bind(struct daemon *d, const struct np_realm *r, size_t realm,
-		     uint16_t port)
+		     uint16_t port, int rcvbuf)
 {
 	struct np_sockaddr local = r->address;
 	struct epoll_event ev = { .events = EPOLLIN };
@@ -191,8 +192,7 @@ static int sock_bind(struct daemon *d, const struct np_realm *r, size_t realm,
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	/* A cluster node's addresses are virtual (keepalived moves them):
 	 * a standby binds them before they are here. */
-	np_sigsock_options(fd, r, np_cluster_on(&d->cfg.cluster),
-			   NP_SIG_SOCKBUF);
+	np_sigsock_options(fd, r, np_cluster_on(&d->cfg.cluster), rcvbuf);
 	local.port = port;
 	len = np_sockaddr_to(&local, &ss);
 	ev.data.u64 = ((uint64_t)realm << 16) | port;
@@ -231,7 +231,7 @@ static int sock_open(void *ctx, size_t realm, uint16_t port)
 	int err, fd;
 
 	if (!np_termsock_serves(d->terms, realm))
-		return sock_bind(d, r, realm, port);
+		return sock_bind(d, r, realm, port, NP_SIG_SOCKBUF);
 	err = np_termsock_open(d->terms, realm, r, port, &fd);
 	if (err)
 		np_err("cannot open SIP port %u on realm '%s': %s", port,
@@ -1101,7 +1101,8 @@ static void reload(struct daemon *d)
 			if (!ports[k] || (d->socks[p->first] &&
 					  d->socks[p->first][ports[k]] >= 0))
 				continue;
-			if (sock_bind(d, r, p->first, ports[k]))
+			if (sock_bind(d, r, p->first, ports[k],
+				      NP_SIG_REALM_RCVBUF))
 				goto refused;
 			if (n_opened < NP_MAX_IFACES)
 				opened[n_opened++] = (typeof(opened[0])){
@@ -1167,6 +1168,53 @@ static void over_budget_said(struct daemon *d)
 	d->over_budget = n;
 }
 
+/* Datagrams a socket has dropped unread (its receive buffer full). */
+static uint64_t socket_drops(int fd)
+{
+	uint32_t mem[SK_MEMINFO_VARS];
+	socklen_t len = sizeof(mem);
+
+	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &len) ||
+	    len <= SK_MEMINFO_DROPS * sizeof(mem[0]))
+		return 0;
+	return mem[SK_MEMINFO_DROPS];
+}
+
+/*
+ * What each realm's signaling sockets dropped, told to the core before
+ * the tick (keepalives unanswered meanwhile are not held against their
+ * terminals) and said once a tick while it goes on. The realm's protocol
+ * sockets and its shared terminal socket: with a socket per terminal port
+ * (the fallback) those are not read, tens of thousands of them.
+ */
+static void input_drops(struct daemon *d, time_t now)
+{
+	struct np_core *core = &d->px.core;
+	size_t realm, i;
+
+	for (realm = 0; realm < d->cfg.n_realms; realm++) {
+		const struct np_realm *r = &d->cfg.realms[realm];
+		const uint16_t ports[] = { r->sip_port, r->mgcp_port,
+					   r->h248_port };
+		uint64_t sum = 0, before = core->realm_input[realm].dropped;
+
+		for (i = 0; i < sizeof(ports) / sizeof(ports[0]); i++)
+			if (ports[i])
+				sum += socket_drops(socket_fd(d, realm,
+							      ports[i]));
+		if (d->terms)
+			sum += socket_drops(np_termsock_recv_fd(d->terms, realm));
+		np_core_input_drops(core, realm, sum, now);
+		if (core->realm_input[realm].dropped > before)
+			np_warn("realm '%s': %llu signaling datagrams dropped "
+				"unread in the last second (natproxyd "
+				"overloaded)", r->name,
+				(unsigned long long)(core->realm_input[realm]
+							     .dropped -
+						     before));
+	}
+}
+
 static int run(struct daemon *d)
 {
 	struct epoll_event evs[64];
@@ -1208,6 +1256,7 @@ static int run(struct daemon *d)
 							&d->guard);
 					/* Keepalives and timeouts are the
 					 * acting node's alone. */
+					input_drops(d, monotonic_now());
 					if (np_cluster_acting(d->cluster))
 						np_proxy_tick(&d->px,
 							      monotonic_now());
@@ -1650,7 +1699,7 @@ int main(int argc, char **argv)
 		for (k = 0, err = 0; k < ACCESS_PORTS && !err; k++)
 			if (ports[k])
 				err = sock_bind(&d, &d.cfg.realms[first], first,
-						ports[k]);
+						ports[k], NP_SIG_REALM_RCVBUF);
 		if (err)
 			goto out;
 	}

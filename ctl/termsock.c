@@ -28,10 +28,6 @@
 #include "siglookup.skel.h"
 #include "termsock.h"
 
-/* A realm's shared receiving socket holds what a socket per terminal held
- * between two reads, thousands of 1 MiB buffers before: at 24,000
- * registrations/s its 200s overflowed 1 MiB in bursts (bench/README.md). */
-#define SIG_SHARED_RCVBUF (16 << 20)
 #define UDP_HDR 8
 
 struct term_realm {
@@ -191,7 +187,7 @@ static int open_recv(struct np_termsock *ts, size_t realm,
 		    0);
 	if (fd < 0)
 		return -errno;
-	np_sigsock_options(fd, r, ts->freebind, SIG_SHARED_RCVBUF);
+	np_sigsock_options(fd, r, ts->freebind, NP_SIG_REALM_RCVBUF);
 	if (setsockopt(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP,
 		       v6 ? IPV6_RECVORIGDSTADDR : IP_RECVORIGDSTADDR, &one,
 		       sizeof(one))) {

@@ -191,9 +191,17 @@ static bool visit_term(struct np_core *core, struct np_term *t, time_t now)
 	if (now < t->ka_due)
 		return true;
 	t->ka_due = np_term_ka_next(core, t, now);
-	if (t->ka_waiting)
+	if (t->ka_sent)
 		core->stats.keepalives_unanswered++;
-	if (t->ka_waiting && ++t->ka_missed >= KEEPALIVE_MISSES) {
+	/* Not the terminal's fault when natproxyd's own socket dropped
+	 * datagrams since (its answer may be among them): under an overload
+	 * of its own, natproxyd would otherwise drop the bindings of
+	 * terminals that answer. Its registration's expiry still ends a
+	 * binding no one refreshes. */
+	if (t->ka_sent &&
+	    core->realm_input[np_core_pair(core, t)->first].lost_at > t->ka_sent)
+		core->stats.keepalive_misses_excused++;
+	else if (t->ka_sent && ++t->ka_missed >= KEEPALIVE_MISSES) {
 		np_warn("terminal at %s stopped answering keepalives: "
 			"binding dropped",
 			np_sockaddr_str(&t->nat, where, sizeof(where)));
@@ -202,8 +210,10 @@ static bool visit_term(struct np_core *core, struct np_term *t, time_t now)
 		return false;
 	}
 	core->stats.keepalives_sent++;
-	if (t->driver && t->driver->keepalive)
-		t->ka_waiting = t->driver->keepalive(t->driver->ctx, t);
+	t->ka_sent = t->driver && t->driver->keepalive &&
+				     t->driver->keepalive(t->driver->ctx, t) ?
+			     now :
+			     0;
 	return true;
 }
 
@@ -241,6 +251,21 @@ void np_core_tick(struct np_core *core, time_t now)
 	close_drained(core);
 }
 
+void np_core_input_drops(struct np_core *core, size_t realm,
+			 uint64_t sockets_dropped, time_t now)
+{
+	struct np_realm_input *in;
+
+	if (realm >= core->cfg->n_realms)
+		return;
+	in = &core->realm_input[realm];
+	if (sockets_dropped > in->sockets_dropped) {
+		in->dropped += sockets_dropped - in->sockets_dropped;
+		in->lost_at = now;
+	}
+	in->sockets_dropped = sockets_dropped;
+}
+
 static int pools_init(struct np_core *core, const struct np_config *cfg,
 		      size_t from)
 {
@@ -274,10 +299,11 @@ int np_core_init(struct np_core *core, const struct np_config *cfg,
 	core->ifindex = calloc(cfg->n_realms, sizeof(*core->ifindex));
 	core->link_flags = calloc(cfg->n_realms, sizeof(*core->link_flags));
 	core->realm_media = calloc(cfg->n_realms, sizeof(*core->realm_media));
+	core->realm_input = calloc(cfg->n_realms, sizeof(*core->realm_input));
 	core->pair_ctr = calloc(cfg->n_pairs, sizeof(*core->pair_ctr));
 	if (!core->signal_ports || !core->media_ports || !core->live_calls ||
 	    !core->ifindex || !core->link_flags || !core->realm_media ||
-	    !core->pair_ctr)
+	    !core->realm_input || !core->pair_ctr)
 		err = -ENOMEM;
 	else
 		err = pools_init(core, cfg, 0);
@@ -327,6 +353,8 @@ int np_core_reconfigure(struct np_core *core, const struct np_config *next)
 		 n) ||
 	    np_array_grow((void **)&core->realm_media, sizeof(*core->realm_media),
 		 old_n, n) ||
+	    np_array_grow((void **)&core->realm_input, sizeof(*core->realm_input),
+		 old_n, n) ||
 	    np_array_grow((void **)&core->pair_ctr, sizeof(*core->pair_ctr),
 		 core->cfg->n_pairs, next->n_pairs))
 		return -ENOMEM; /* larger arrays are harmless */
@@ -367,10 +395,12 @@ static void free_all(struct np_core *core)
 	free(core->ifindex);
 	free(core->link_flags);
 	free(core->realm_media);
+	free(core->realm_input);
 	free(core->pair_ctr);
 	core->signal_ports = core->media_ports = NULL;
 	core->live_calls = core->ifindex = core->link_flags = NULL;
 	core->realm_media = NULL;
+	core->realm_input = NULL;
 	core->pair_ctr = NULL;
 }
 

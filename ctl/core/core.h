@@ -100,6 +100,7 @@ struct np_core_io {
 	X(denied)                                                              \
 	X(media_timeouts)                                                      \
 	X(keepalives_unanswered)                                               \
+	X(keepalive_misses_excused)                                            \
 	X(latches)                                                             \
 	X(strangers)                                                           \
 	X(offers_rolled_back)                                                  \
@@ -137,6 +138,14 @@ struct np_realm_media {
 	 * relay ports: live flows are read from the maps, ended ones here,
 	 * so the media totals never go back. */
 	uint64_t packets, bytes, drops[NP_DROP_MAX];
+};
+
+/* What a realm's signaling sockets lost: datagrams the kernel dropped,
+ * their receive buffers full, before natproxyd read them. */
+struct np_realm_input {
+	uint64_t dropped;
+	uint64_t sockets_dropped; /* the sockets' own count, as last read */
+	time_t lost_at; /* the last tick that found some lost (0: never) */
 };
 
 struct np_pair_counters {
@@ -283,10 +292,9 @@ struct np_term {
 	 * answered call (np_term_known_sync). */
 	bool known;
 	time_t last_heard, idle_since;
-	/* Keepalive: next due (np_term_ka_next), one outstanding, answers
-	 * missed. */
-	time_t ka_due;
-	bool ka_waiting;
+	/* Keepalive: next due (np_term_ka_next), when the one outstanding
+	 * went out (0: none is), answers missed. */
+	time_t ka_due, ka_sent;
 	int ka_missed;
 	/* When the tick next has something to do for it (core->term_timers:
 	 * a keepalive, its registration's end, its idle lifetime, a call's
@@ -399,6 +407,7 @@ struct np_core {
 	size_t n_orphan_tombs, cap_orphan_tombs;
 	struct np_proxy_stats stats;
 	struct np_realm_media *realm_media; /* per realm */
+	struct np_realm_input *realm_input; /* per realm */
 	struct np_pair_counters *pair_ctr; /* per pair */
 };
 
@@ -413,6 +422,12 @@ void np_core_forget(struct np_core *core);
 int np_core_reconfigure(struct np_core *core, const struct np_config *next);
 /* Timeouts, expiries, keepalives: call about once a second. */
 void np_core_tick(struct np_core *core, time_t now);
+/* The drop count of the realm's signaling sockets, read by the I/O edge
+ * before each tick (their sum; it goes back when a socket is replaced).
+ * Keepalives unanswered since it last grew are not held against their
+ * terminals: their answers may be among the lost. */
+void np_core_input_drops(struct np_core *core, size_t realm,
+			 uint64_t sockets_dropped, time_t now);
 /* Per-source rates of a datagram from src on an access realm: false when
  * it is over a limit (counted; the source blocked in XDP for the realm's
  * block_time when it first goes over). */
@@ -468,9 +483,10 @@ void np_term_known_sync(struct np_core *core, struct np_term *t);
  * registrations came (all at once after a restart or an outage). */
 time_t np_term_ka_next(const struct np_core *core, const struct np_term *t,
 		       time_t now);
-/* Its first after registering (or being adopted) at now: at its phase, a
- * whole interval at least after now (a terminal is not pinged before it
- * could have answered the interval's worth of traffic itself). */
+/* Its first after registering (or being adopted) at now: in the second
+ * half of the interval after now, at its phase there (the NAT binding the
+ * registration used sees traffic within the interval; a terminal is not
+ * pinged the second it registered). */
 time_t np_term_ka_first(const struct np_core *core, const struct np_term *t,
 			time_t now);
 /* Whether a new registration from src stays within the realm's

@@ -542,33 +542,45 @@ void np_term_registered(struct np_core *core, struct np_term *t, time_t until,
 
 void np_term_alive(struct np_term *t)
 {
-	t->ka_waiting = false;
+	t->ka_sent = 0;
 	t->ka_missed = 0;
+}
+
+/* A terminal's phase: its core port (and pair), scattered: ports are handed
+ * out in order, so any window of the interval gets as many. */
+static uint32_t ka_phase(const struct np_term *t)
+{
+	return ((uint32_t)t->core_port * 2654435761u +
+		(uint32_t)t->pair * 40503u) >> 8;
 }
 
 time_t np_term_ka_next(const struct np_core *core, const struct np_term *t,
 		       time_t now)
 {
 	uint32_t interval = core->cfg->keepalive_interval;
-	/* A terminal's phase: its core port (and pair), scattered: ports are
-	 * handed out in order, so any window of the interval gets as many. */
-	uint32_t phase = ((uint32_t)t->core_port * 2654435761u +
-			  (uint32_t)t->pair * 40503u) >> 8;
 	time_t due;
 
 	if (!interval)
 		return now + 1;
-	phase %= interval;
-	due = now - now % interval + phase;
+	due = now - now % interval + ka_phase(t) % interval;
 	return due > now ? due : due + interval;
 }
 
 time_t np_term_ka_first(const struct np_core *core, const struct np_term *t,
 			time_t now)
 {
-	uint32_t interval = core->cfg->keepalive_interval;
+	uint32_t interval = core->cfg->keepalive_interval, half = interval / 2;
 
-	return np_term_ka_next(core, t, now + (interval ? interval - 1 : 0));
+	if (!interval)
+		return now + 1;
+	/* In the second half of the interval after the registration, at the
+	 * terminal's phase there: the NAT binding the registration just used
+	 * sees traffic again within the interval (a Linux NAT forgets a UDP
+	 * mapping 30 s after its last datagram unless the flow lasted 2 s;
+	 * a first keepalive at the phase of the next interval came up to two
+	 * intervals later, after the mapping was gone), never within a
+	 * second of it. */
+	return now + (interval - half) + ka_phase(t) % (half + 1);
 }
 
 /* Terminals registered from src's IP (any port), self aside. */
