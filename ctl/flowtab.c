@@ -22,6 +22,7 @@
 #include <bpf/libbpf.h>
 
 #include "flowtab.h"
+#include "mapwalk.h"
 
 /*
  * The map holding a flow of key's family, and the key as that map has it:
@@ -366,11 +367,11 @@ static unsigned counters_sum_n(const struct np_maps *maps,
 			       const struct np_flow_entry *e, size_t n,
 			       struct np_counters **out)
 {
-	DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
 	int ncpu = libbpf_num_possible_cpus();
 	const struct np_flow_entry **order;
 	struct np_counters *vals = NULL;
-	__u32 keys[SUM_RUN_SPAN], first, count, got, in, token, k;
+	__u32 keys[SUM_RUN_SPAN], first, count, k;
+	struct np_mapwalk w;
 	size_t i, j, m;
 	unsigned calls = 0;
 	bool ok;
@@ -394,16 +395,14 @@ static unsigned counters_sum_n(const struct np_maps *maps,
 		for (j = i + 1; j < n && order[j]->slot - first < SUM_RUN_SPAN; j++)
 			;
 		count = order[j - 1]->slot - first + 1;
-		got = count;
-		in = first - 1;
 		ok = false;
 		if (count > 1) {
 			calls++;
-			ok = (!bpf_map_lookup_batch(maps->fd[NP_COUNTERS],
-						    first ? &in : NULL, &token,
-						    keys, vals, &got, &opts) ||
-			      errno == ENOENT) &&
-			     got == count && keys[0] == first;
+			np_mapwalk_init(&w, maps->fd[NP_COUNTERS], keys, vals,
+					count);
+			np_mapwalk_from(&w, first);
+			ok = np_mapwalk_next(&w) && w.count == count &&
+			     keys[0] == first;
 		}
 		if (!ok) {
 			/* One flow, or no batch here: one lookup each. */
@@ -677,11 +676,10 @@ static int cmp_u32(const void *a, const void *b)
 
 static int cells_claimed(const struct np_maps *maps, __u32 **out, size_t *n)
 {
-	DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
 	struct np_flow_key *owners = NULL;
-	__u32 *idx = NULL, *keys = NULL, count, in = 0, tok = 0, i;
+	__u32 *idx = NULL, *keys = NULL, count, i;
+	struct np_mapwalk w;
 	size_t cap = 0;
-	bool first = true, done = false;
 	int err = 0;
 
 	*n = 0;
@@ -691,18 +689,9 @@ static int cells_claimed(const struct np_maps *maps, __u32 **out, size_t *n)
 		err = -ENOMEM;
 		goto out;
 	}
-	while (!done) {
-		count = CLAIMED_BATCH;
-		if (bpf_map_lookup_batch(maps->fd[NP_SLOTS], first ? NULL : &in,
-					 &tok, keys, owners, &count, &opts)) {
-			if (errno != ENOENT) {
-				err = -errno;
-				goto out;
-			}
-			done = true;
-		}
-		first = false;
-		in = tok;
+	np_mapwalk_init(&w, maps->fd[NP_SLOTS], keys, owners, CLAIMED_BATCH);
+	while (np_mapwalk_next(&w)) {
+		count = w.count;
 		if (*n + count > cap) {
 			size_t ncap = cap ? 2 * cap : CLAIMED_BATCH;
 			__u32 *grown;
@@ -721,6 +710,9 @@ static int cells_claimed(const struct np_maps *maps, __u32 **out, size_t *n)
 			if (keys[i] < maps->flowarr4_n)
 				idx[(*n)++] = keys[i];
 	}
+	err = w.err;
+	if (err)
+		goto out;
 	/* In index order, as a walk of the whole array gave them. */
 	if (*n)
 		qsort(idx, *n, sizeof(*idx), cmp_u32);
@@ -1754,14 +1746,12 @@ static int totals_classify(const struct np_maps *maps,
 static int totals_flows(const struct np_maps *maps, int family,
 			struct totals *t)
 {
-	DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
 	union flow_map_key *keys = NULL, probe_key;
 	struct np_flow_key probe = { .family = (__u8)family }, key;
 	struct np_flow_entry *vals = NULL;
-	__u64 in = 0, out_tok = 0;
-	bool first = true, done = false;
 	int fd = flow_map(maps, &probe, &probe_key), err = 0;
-	__u32 count, i;
+	struct np_mapwalk w;
+	__u32 i;
 
 	keys = calloc(TOTALS_BATCH, sizeof(*keys));
 	vals = calloc(TOTALS_BATCH, sizeof(*vals));
@@ -1769,20 +1759,10 @@ static int totals_flows(const struct np_maps *maps, int family,
 		err = -ENOMEM;
 		goto out;
 	}
-	while (!done) {
-		count = TOTALS_BATCH;
-		/* Keys in the map's own size: packed arrays of it. */
-		if (bpf_map_lookup_batch(fd, first ? NULL : &in, &out_tok, keys,
-					 vals, &count, &opts)) {
-			if (errno != ENOENT) {
-				err = -errno;
-				goto out;
-			}
-			done = true;
-		}
-		first = false;
-		in = out_tok;
-		for (i = 0; i < count; i++) {
+	/* Keys in the map's own size: packed arrays of it. */
+	np_mapwalk_init(&w, fd, keys, vals, TOTALS_BATCH);
+	while (np_mapwalk_next(&w)) {
+		for (i = 0; i < w.count; i++) {
 			const struct np_flow_entry *e = &vals[i];
 
 			memset(&key, 0, sizeof(key));
@@ -1799,6 +1779,7 @@ static int totals_flows(const struct np_maps *maps, int family,
 			totals_classify(maps, e, &key, t);
 		}
 	}
+	err = w.err;
 out:
 	free(keys);
 	free(vals);
@@ -1857,11 +1838,10 @@ static int totals_slots_sparse(const struct np_maps *maps,
 /* The per-CPU counters of slots lo..hi, added to their flows' classes. */
 static int totals_slots(const struct np_maps *maps, const struct totals *t)
 {
-	DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
 	int ncpu = libbpf_num_possible_cpus(), err = 0;
-	__u32 *keys = NULL, count, i, in, out_tok = 0;
 	struct np_counters *vals = NULL;
-	bool first = t->lo == 0, done = false;
+	__u32 *keys = NULL, i;
+	struct np_mapwalk w;
 
 	if (ncpu <= 0)
 		return ncpu ? ncpu : -EINVAL;
@@ -1875,26 +1855,14 @@ static int totals_slots(const struct np_maps *maps, const struct totals *t)
 		err = totals_slots_sparse(maps, t, ncpu, vals);
 		goto out;
 	}
-	/* An array's batch goes on after the key given. */
-	in = t->lo ? t->lo - 1 : 0;
-	while (!done) {
-		count = TOTALS_BATCH;
-		if (bpf_map_lookup_batch(maps->fd[NP_COUNTERS],
-					 first ? NULL : &in, &out_tok, keys,
-					 vals, &count, &opts)) {
-			if (errno != ENOENT) {
-				err = -errno;
-				goto out;
-			}
-			done = true;
-		}
-		first = false;
-		in = out_tok;
-		for (i = 0; i < count; i++) {
+	np_mapwalk_init(&w, maps->fd[NP_COUNTERS], keys, vals, TOTALS_BATCH);
+	np_mapwalk_from(&w, t->lo);
+	while (np_mapwalk_next(&w)) {
+		for (i = 0; i < w.count; i++) {
 			__u32 s = keys[i];
 
 			if (s > t->hi) {
-				done = true;
+				np_mapwalk_stop(&w);
 				break;
 			}
 			if (t->slot_class[s] != CLASS_NONE)
@@ -1902,6 +1870,7 @@ static int totals_slots(const struct np_maps *maps, const struct totals *t)
 						&vals[(size_t)i * ncpu], ncpu);
 		}
 	}
+	err = w.err;
 out:
 	free(keys);
 	free(vals);

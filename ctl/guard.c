@@ -13,6 +13,7 @@
 
 #include "guard.h"
 #include "log.h"
+#include "mapwalk.h"
 
 #define NSEC_PER_SEC 1000000000ull
 #define BATCH 1024
@@ -162,18 +163,12 @@ void np_guard_forget_known(const struct np_maps *maps)
 {
 	static struct np_source_key keys[BATCH];
 	static struct np_known vals[BATCH];
-	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	int fd = maps->fd[NP_KNOWN], err;
-	bool first = true;
-	__u32 batch, count;
+	struct np_mapwalk w;
 
-	do {
-		count = BATCH;
-		err = bpf_map_lookup_and_delete_batch(fd, first ? NULL : &batch,
-						      &batch, keys, vals,
-						      &count, &opts);
-		first = false;
-	} while (!err);
+	np_mapwalk_init(&w, maps->fd[NP_KNOWN], keys, vals, BATCH);
+	w.and_delete = true;
+	while (np_mapwalk_next(&w))
+		;
 }
 
 int np_guard_blocks_foreach(const struct np_maps *maps, size_t limit,
@@ -181,24 +176,20 @@ int np_guard_blocks_foreach(const struct np_maps *maps, size_t limit,
 {
 	static struct np_source_key keys[BATCH];
 	static struct np_block vals[BATCH];
-	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	int fd = maps->fd[NP_BLOCKED], err, ret = 0;
-	__u32 batch, count, i;
-	bool first = true;
+	struct np_mapwalk w;
 	size_t seen = 0;
+	int ret = 0;
+	__u32 i;
 
-	do {
-		count = BATCH;
-		err = bpf_map_lookup_batch(fd, first ? NULL : &batch, &batch,
-					   keys, vals, &count, &opts);
-		if (err && errno != ENOENT)
-			return -errno;
-		first = false;
-		for (i = 0; i < count && !ret; i++)
+	np_mapwalk_init(&w, maps->fd[NP_BLOCKED], keys, vals, BATCH);
+	while (np_mapwalk_next(&w)) {
+		for (i = 0; i < w.count && !ret; i++)
 			ret = visit(&keys[i], &vals[i], arg);
-		seen += count;
-	} while (!err && !ret && seen < limit);
-	return ret;
+		seen += w.count;
+		if (ret || seen >= limit)
+			break;
+	}
+	return w.err ? w.err : ret;
 }
 
 /* Deletes keys; one deleted meanwhile by someone else (natproxyctl

@@ -69,6 +69,9 @@ struct daemon {
 	 * NULL: a socket each, in socks. */
 	struct np_termsock *terms;
 	uint64_t over_budget; /* np_termsock_over_budget(), as last said */
+	/* A tick under way in slices (TICK_SLICE), begun at tick_at. */
+	bool ticking;
+	time_t tick_at;
 	/* Interfaces this process attached XDP to: a start that fails
 	 * detaches them (and only them) again. */
 	char attached[NP_MAX_IFACES][IF_NAMESIZE];
@@ -167,9 +170,9 @@ static void slow_turn(double since, unsigned int served)
 }
 
 /* Opens realm's socket on port (r: that realm, of the configuration being
- * started) with a receive buffer of rcvbuf bytes; 0 if it is open already. */
+ * started); 0 if it is open already. */
 static int sock_bind(struct daemon *d, const struct np_realm *r, size_t realm,
-		     uint16_t port, int rcvbuf)
+		     uint16_t port)
 {
 	struct np_sockaddr local = r->address;
 	struct epoll_event ev = { .events = EPOLLIN };
@@ -192,7 +195,8 @@ static int sock_bind(struct daemon *d, const struct np_realm *r, size_t realm,
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	/* A cluster node's addresses are virtual (keepalived moves them):
 	 * a standby binds them before they are here. */
-	np_sigsock_options(fd, r, np_cluster_on(&d->cfg.cluster), rcvbuf);
+	np_sigsock_options(fd, r, np_cluster_on(&d->cfg.cluster),
+			   NP_SIG_SOCKBUF);
 	local.port = port;
 	len = np_sockaddr_to(&local, &ss);
 	ev.data.u64 = ((uint64_t)realm << 16) | port;
@@ -231,7 +235,7 @@ static int sock_open(void *ctx, size_t realm, uint16_t port)
 	int err, fd;
 
 	if (!np_termsock_serves(d->terms, realm))
-		return sock_bind(d, r, realm, port, NP_SIG_SOCKBUF);
+		return sock_bind(d, r, realm, port);
 	err = np_termsock_open(d->terms, realm, r, port, &fd);
 	if (err)
 		np_err("cannot open SIP port %u on realm '%s': %s", port,
@@ -935,6 +939,10 @@ static int save_state_due(struct daemon *d)
 	return (int)(SAVE_DELAY_MS - (now - d->unsaved_since_ms));
 }
 
+/* Terminals a slice of the tick visits: about 5 ms of keepalives (each
+ * an OPTIONS made and sent), then the sockets are read again. */
+#define TICK_SLICE 256
+
 /*
  * A socket is read in bounded batches (recvmmsg): at most DRAIN_BATCHES of
  * DRAIN_BATCH datagrams per wake-up, then the loop moves on, so a flooded
@@ -1101,8 +1109,7 @@ static void reload(struct daemon *d)
 			if (!ports[k] || (d->socks[p->first] &&
 					  d->socks[p->first][ports[k]] >= 0))
 				continue;
-			if (sock_bind(d, r, p->first, ports[k],
-				      NP_SIG_REALM_RCVBUF))
+			if (sock_bind(d, r, p->first, ports[k]))
 				goto refused;
 			if (n_opened < NP_MAX_IFACES)
 				opened[n_opened++] = (typeof(opened[0])){
@@ -1226,6 +1233,8 @@ static int run(struct daemon *d)
 		timeout = d->metrics ? np_metrics_http_timeout(d->metrics) : -1;
 		if (save_in >= 0 && (timeout < 0 || save_in < timeout))
 			timeout = save_in;
+		if (d->ticking)
+			timeout = 0; /* what is ready, then the next slice */
 		np_log_flush(); /* the turn's lines, before waiting */
 		n = epoll_wait(d->epfd, evs, 64, timeout);
 		if (n < 0 && errno == EINTR)
@@ -1257,9 +1266,12 @@ static int run(struct daemon *d)
 					/* Keepalives and timeouts are the
 					 * acting node's alone. */
 					input_drops(d, monotonic_now());
-					if (np_cluster_acting(d->cluster))
-						np_proxy_tick(&d->px,
-							      monotonic_now());
+					d->tick_at = monotonic_now();
+					d->ticking = np_cluster_acting(
+							     d->cluster) &&
+						     !np_proxy_tick_some(
+							     &d->px, d->tick_at,
+							     true, TICK_SLICE);
 					if (d->cluster)
 						np_cluster_tick(d->cluster,
 								monotonic_now());
@@ -1292,6 +1304,12 @@ static int run(struct daemon *d)
 			}
 			sends_flush(d);
 		}
+		/* The tick's next slice, after the input that came meanwhile. */
+		if (d->ticking && !(served & SERVED_TIMER))
+			d->ticking = np_cluster_acting(d->cluster) &&
+				     !np_proxy_tick_some(&d->px, d->tick_at,
+							 false, TICK_SLICE);
+		sends_flush(d);
 		/* Also on its timeouts (idle connections), and after a tick. */
 		if (d->metrics)
 			np_metrics_http_run(d->metrics);
@@ -1699,7 +1717,7 @@ int main(int argc, char **argv)
 		for (k = 0, err = 0; k < ACCESS_PORTS && !err; k++)
 			if (ports[k])
 				err = sock_bind(&d, &d.cfg.realms[first], first,
-						ports[k], NP_SIG_REALM_RCVBUF);
+						ports[k]);
 		if (err)
 			goto out;
 	}

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* The call core and its SIP, MGCP and H.248 drivers, put together (proxy.h). */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,10 +61,18 @@ void np_proxy_input(struct np_proxy *px, size_t realm, uint16_t local_port,
 
 void np_proxy_tick(struct np_proxy *px, time_t now)
 {
-	np_sip_tick(&px->sip, now);
-	np_mgcp_tick(&px->mgcp, now);
-	np_h248_tick(&px->h248, now);
-	np_core_tick(&px->core, now);
+	np_proxy_tick_some(px, now, true, SIZE_MAX);
+}
+
+bool np_proxy_tick_some(struct np_proxy *px, time_t now, bool begin,
+			size_t max)
+{
+	if (begin) {
+		np_sip_tick(&px->sip, now);
+		np_mgcp_tick(&px->mgcp, now);
+		np_h248_tick(&px->h248, now);
+	}
+	return np_core_tick_some(&px->core, now, max);
 }
 
 int np_proxy_adopt_term(struct np_proxy *px, const struct np_term *saved,

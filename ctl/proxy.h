@@ -33,6 +33,10 @@ void np_proxy_input(struct np_proxy *px, size_t realm, uint16_t local_port,
 		    time_t now);
 /* Keepalives, expiries, media timeouts; call about once a second. */
 void np_proxy_tick(struct np_proxy *px, time_t now);
+/* The same in slices (np_core_tick_some): begin for a second's first,
+ * which also runs the protocols' own ticks; false while more is due. */
+bool np_proxy_tick_some(struct np_proxy *px, time_t now, bool begin,
+			size_t max);
 /*
  * After a restart: takes back a terminal and its calls as the state file
  * had them (ports, sockets; the flows are still in the maps). The saved

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,12 +227,20 @@ static bool visit_term(struct np_core *core, struct np_term *t, time_t now)
  */
 void np_core_tick(struct np_core *core, time_t now)
 {
+	np_core_tick_some(core, now, SIZE_MAX);
+}
+
+bool np_core_tick_some(struct np_core *core, time_t now, size_t max)
+{
 	struct np_timer *tm;
 	struct np_term *t;
 	time_t due;
 
 	core->tick_now = now;
-	while ((tm = np_timer_take(&core->term_timers, now))) {
+	for (; max; max--) {
+		tm = np_timer_take(&core->term_timers, now);
+		if (!tm)
+			break;
 		t = (struct np_term *)((char *)tm -
 				       offsetof(struct np_term, visit));
 		if (core->acting && !core->acting(core->acting_arg, t)) {
@@ -246,9 +255,12 @@ void np_core_tick(struct np_core *core, time_t now)
 		else
 			np_timer_cancel(&core->term_timers, &t->visit);
 	}
+	if (!max)
+		return false;
 	np_core_orphans_tick(core, now);
 	np_core_quarantine_expire(core, now);
 	close_drained(core);
+	return true;
 }
 
 void np_core_input_drops(struct np_core *core, size_t realm,

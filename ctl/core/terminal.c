@@ -41,6 +41,46 @@ static uint32_t port_bucket(size_t realm, uint16_t port)
 	return ((uint32_t)realm * 65537u + port) & (NP_TERM_BUCKETS - 1);
 }
 
+/* --- what changed since the last save: core->dirty_terms, dirty_calls --- */
+
+/*
+ * Intrusive and doubly linked (a member leaves in O(1)); each member links
+ * itself by its own typed fields dirty, dirty_next and dirty_pprev, which
+ * the journal walks (state.c). One list code, made for each type: push (to
+ * the head, unless on already), unlink (if on) and clear.
+ */
+#define DIRTY_LIST(name, type)                                         \
+	static void name##_push(type **head, type *x)                  \
+	{                                                              \
+		if (x->dirty)                                          \
+			return;                                        \
+		x->dirty = true;                                       \
+		x->dirty_next = *head;                                 \
+		if (x->dirty_next)                                     \
+			x->dirty_next->dirty_pprev = &x->dirty_next;   \
+		x->dirty_pprev = head;                                 \
+		*head = x;                                             \
+	}                                                              \
+	static void name##_unlink(type *x)                             \
+	{                                                              \
+		if (!x->dirty)                                         \
+			return;                                        \
+		*x->dirty_pprev = x->dirty_next;                       \
+		if (x->dirty_next)                                     \
+			x->dirty_next->dirty_pprev = x->dirty_pprev;   \
+		x->dirty = false;                                      \
+		x->dirty_next = NULL;                                  \
+		x->dirty_pprev = NULL;                                 \
+	}                                                              \
+	static void name##_clear(type **head)                          \
+	{                                                              \
+		while (*head)                                          \
+			name##_unlink(*head);                          \
+	}
+
+DIRTY_LIST(term_dirty, struct np_term)
+DIRTY_LIST(call_dirty, struct np_call)
+
 void np_term_changed(struct np_core *core, struct np_term *t)
 {
 	core->dirty = true;
@@ -53,14 +93,7 @@ void np_term_changed(struct np_core *core, struct np_term *t)
 	if (!t->driver)
 		return;
 	np_term_wake(core, t);
-	if (t->dirty)
-		return;
-	t->dirty = true;
-	t->dirty_next = core->dirty_terms;
-	if (t->dirty_next)
-		t->dirty_next->dirty_pprev = &t->dirty_next;
-	t->dirty_pprev = &core->dirty_terms;
-	core->dirty_terms = t;
+	term_dirty_push(&core->dirty_terms, t);
 }
 
 /* Whether t's calls are journaled each by itself, apart from t's own
@@ -80,26 +113,7 @@ void np_call_changed(struct np_core *core, struct np_term *t,
 	}
 	core->dirty = true;
 	np_term_wake(core, t);
-	if (call->dirty)
-		return;
-	call->dirty = true;
-	call->dirty_next = core->dirty_calls;
-	if (call->dirty_next)
-		call->dirty_next->dirty_pprev = &call->dirty_next;
-	call->dirty_pprev = &core->dirty_calls;
-	core->dirty_calls = call;
-}
-
-static void call_dirty_unlink(struct np_call *call)
-{
-	if (!call->dirty)
-		return;
-	*call->dirty_pprev = call->dirty_next;
-	if (call->dirty_next)
-		call->dirty_next->dirty_pprev = call->dirty_pprev;
-	call->dirty = false;
-	call->dirty_next = NULL;
-	call->dirty_pprev = NULL;
+	call_dirty_push(&core->dirty_calls, call);
 }
 
 void np_call_gone(struct np_core *core, struct np_term *t,
@@ -146,24 +160,10 @@ void np_core_changed_all(struct np_core *core)
 	core->dirty = core->dirty_all = true;
 }
 
-static void dirty_unlink(struct np_term *t)
-{
-	if (!t->dirty)
-		return;
-	*t->dirty_pprev = t->dirty_next;
-	if (t->dirty_next)
-		t->dirty_next->dirty_pprev = t->dirty_pprev;
-	t->dirty = false;
-	t->dirty_next = NULL;
-	t->dirty_pprev = NULL;
-}
-
 void np_core_dirty_clear(struct np_core *core)
 {
-	while (core->dirty_terms)
-		dirty_unlink(core->dirty_terms);
-	while (core->dirty_calls)
-		call_dirty_unlink(core->dirty_calls);
+	term_dirty_clear(&core->dirty_terms);
+	call_dirty_clear(&core->dirty_calls);
 	core->n_call_tombs = 0;
 	core->n_tombs = 0;
 	core->n_orphan_tombs = 0;
@@ -178,7 +178,7 @@ static void term_gone(struct np_core *core, struct np_term *t)
 
 	/* Its calls are gone (they woke it): the tick must not find it. */
 	np_timer_cancel(&core->term_timers, &t->visit);
-	dirty_unlink(t);
+	term_dirty_unlink(t);
 	core->dirty = true;
 	if (!t->driver)
 		return;

@@ -4397,7 +4397,10 @@ static time_t next_event(const struct np_term *x)
 	return x->idle_since + term_keep(x);
 }
 
-static void test_tick_visits(struct tap *t)
+/* slice: 0 for whole ticks, else np_proxy_tick_some() slices of that
+ * many terminals, called until the tick is done (as natproxyd does, with
+ * input served in between). */
+static void test_tick_visits(struct tap *t, size_t slice)
 {
 	static char names[TICK_TERMS][16], hosts[TICK_TERMS][24];
 	struct ua u[TICK_TERMS];
@@ -4406,13 +4409,15 @@ static void test_tick_visits(struct tap *t)
 		enum tick_act act;
 	} before[TICK_TERMS];
 	unsigned acts[ACT_FREED + 1] = { 0 }, wrong = 0, late = 0, stale = 0;
-	char m[MSG_MAX], r[MSG_MAX], opt[MSG_MAX];
+	unsigned sliced = 0, most = 0, slices;
+	char m[MSG_MAX], r[MSG_MAX], opt[MSG_MAX], name[32];
 	struct env e;
 	size_t i, k, n_opt;
 	int j;
 
-	if (!env_init(t, &e, CFG_V4("30000-30099", "20000-20199"),
-		      "tick visits"))
+	snprintf(name, sizeof(name), slice ? "tick visits, slices" :
+					     "tick visits");
+	if (!env_init(t, &e, CFG_V4("30000-30099", "20000-20199"), name))
 		goto out;
 	for (i = 0; i < TICK_TERMS; i++) {
 		snprintf(names[i], sizeof(names[i]), "tv%zu", i);
@@ -4452,7 +4457,15 @@ static void test_tick_visits(struct tap *t)
 			before[i].ka_due = x ? x->ka_due : -1;
 		}
 		sent_clear(&e.io);
-		np_proxy_tick(&e.px, e.now);
+		if (!slice)
+			np_proxy_tick(&e.px, e.now);
+		for (slices = 1;
+		     slice && !np_proxy_tick_some(&e.px, e.now, slices == 1,
+						  slice);
+		     slices++)
+			;
+		sliced += slice && slices > 1;
+		most = slices > most ? slices : most;
 		n_opt = 0;
 		for (k = 0; k < e.io.n_sent; k++)
 			n_opt += !strncmp(e.io.sent[k].buf, "OPTIONS ", 8);
@@ -4521,8 +4534,12 @@ static void test_tick_visits(struct tap *t)
 			     e.px.core.term_timers.n <= e.px.core.n_terms,
 		  "tick visits: at most one timer per terminal (%zu for %zu)",
 		  e.px.core.term_timers.n, e.px.core.n_terms);
+	if (slice)
+		tap_check(t, sliced > 0 && most >= TICK_TERMS / slice,
+			  "tick visits, slices of %zu: %u ticks took more than one, up to %u",
+			  slice, sliced, most);
 out:
-	env_fini(t, &e, "tick visits");
+	env_fini(t, &e, name);
 }
 
 int main(void)
@@ -4546,7 +4563,8 @@ int main(void)
 	test_malformed(&t);
 	test_exhaustion(&t);
 	test_keepalive(&t);
-	test_tick_visits(&t);
+	test_tick_visits(&t, 0);
+	test_tick_visits(&t, 5);
 	test_access_control(&t);
 	test_max_registrations(&t);
 	test_branch_collision(&t);
