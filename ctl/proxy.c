@@ -159,6 +159,31 @@ int np_proxy_adopt_gw(struct np_proxy *px, const char *driver,
 	return err;
 }
 
+int np_proxy_refresh_gw(struct np_proxy *px, struct np_term *t,
+			const char *driver, const struct np_term *saved,
+			const char *data, time_t now)
+{
+	const struct np_driver *drv = gw_driver(px, driver);
+	char held[4096]; /* -ENOSPC would only make it again */
+	void *gw = NULL;
+	int err;
+
+	if (!drv || t->driver != drv)
+		return -EINVAL;
+	/* The driver's state made again only when its text changed: what it
+	 * keeps beside it (open transactions) stays. */
+	if (drv->state_put(drv->ctx, t, NULL, held, sizeof(held)) ||
+	    strcmp(held, data)) {
+		err = drv->state_get(drv->ctx, false, data, &gw);
+		if (err)
+			return err;
+		drv->term_free(drv->ctx, t);
+		t->signaling = gw;
+	}
+	np_core_refresh_term(&px->core, t, saved, now);
+	return 0;
+}
+
 /* A gateway's saved call made one of gw's, its driver's data of it made
  * again; install: its flows put in the maps too (a standby's copy). */
 static int take_gw_call(struct np_proxy *px, struct np_term *gw,

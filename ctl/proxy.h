@@ -59,6 +59,13 @@ int np_proxy_adopt_call(struct np_proxy *px, struct np_term *term,
 int np_proxy_adopt_gw(struct np_proxy *px, const char *driver,
 		      const struct np_term *saved, const char *data, time_t now,
 		      struct np_term **out);
+/* A standby's copy of a gateway takes the active node's record of its own
+ * fields (mapping, lifetime, the driver's data), keeping its calls. 0;
+ * -EINVAL: not a gateway of that driver, or data it did not write;
+ * -ENOMEM (nothing changed). */
+int np_proxy_refresh_gw(struct np_proxy *px, struct np_term *t,
+			const char *driver, const struct np_term *saved,
+			const char *data, time_t now);
 /* One of its calls, -ESTALE as np_proxy_adopt_call. */
 int np_proxy_adopt_gw_call(struct np_proxy *px, struct np_term *gw,
 			   const struct np_call *saved, const char *data);

@@ -40,10 +40,15 @@
  *                                     snapshots)
  *   call-gone PAIR CORE_PORT ID       a call of that terminal ended (ID: its
  *                                     id, escaped as any text field)
- *   gw ... (gwcall ...)               a gateway that changed, or one of
- *                                     its calls (the driver keeps their
- *                                     data together): whole, as in the
- *                                     snapshot
+ *   gw-fields DRIVER PAIR NAT         a gateway that changed itself (new,
+ *     NAT_PORT ACC 0 CORE CORE_PORT   its lifetime, the driver's data of
+ *     UNTIL DATA                      it): a gw line's fields without the
+ *                                     count of calls; its calls as they
+ *                                     were
+ *   gw-call PAIR CORE_PORT            a gateway's call that changed: its
+ *     gwcall ... / stream ...         gwcall line (the driver's data of
+ *                                     the call is the call's alone) and
+ *                                     stream lines, as in a gw record
  *   term-fields PAIR NAT NAT_PORT     a SIP terminal that changed itself
  *     ACC ACC_PORT CORE CORE_PORT     (new, registration, contact): a
  *     UNTIL CONTACT AOR BINDINGS      term line's fields without the count
@@ -56,20 +61,31 @@
  *   commit N                          N records in the batch
  *
  * in that order (tombstones first: a key or id given again in the same
- * batch is the new one's by its record below; terminals before calls: a
- * terminal new in the batch is there before its calls), every line
- * checksummed. An event so costs what it changed: a call's lines, or a
- * terminal's own line, however many calls the terminal (a PBX) has.
- * Whole "term" records are a snapshot's (and version 1 journals').
+ * batch is the new one's by its record below; a terminal's or gateway's
+ * own fields before its calls: one new in the batch is there before its
+ * calls; gateways' records before terminals': a reader from before them
+ * takes each for damage, and skips it alone only where no record it knows
+ * is being read), every line checksummed. A call-gone names a gateway's
+ * call as a terminal's. An event so costs what it changed: a call's
+ * lines, or a terminal's or gateway's own line, however many calls the
+ * terminal (a PBX) or gateway (a trunk) has. Whole "term" and "gw"
+ * records are a snapshot's (and older journals': version 1's, and version
+ * 2's from before gw-fields and gw-call, which wrote a gateway whole on
+ * each of its events; both still read). The gateway kinds came within
+ * version 2, as gw records within the snapshot's version 3: a natproxyd
+ * from before them skips each as one damaged record, losing the
+ * gateways' changes since the snapshot, not the terminals'.
  *
- * Read after the snapshot, per terminal key: its last whole record or
- * tombstone in the journal replaces the snapshot's record (none: the
- * snapshot's stands); after it, its last term-fields record replaces the
- * terminal's own line (or makes the terminal, with no calls, where none
- * is), and each call record or call tombstone, the last of each id,
- * replaces, adds or deletes that call; the terminal is handed on once, as
- * it ends up (call records of a terminal that is not there, after its
- * tombstone, say nothing). A damaged record is
+ * Read after the snapshot, per terminal (or gateway) key: its last whole
+ * record or tombstone in the journal replaces the snapshot's record
+ * (none: the snapshot's stands); after it, its last term-fields (gw-fields)
+ * record replaces the terminal's own line (or makes the terminal, with no
+ * calls, where none is), and each call (gw-call) record or call tombstone,
+ * the last of each id, replaces, adds or deletes that call; the terminal is
+ * handed on once, as it ends up, a whole record (call records of a
+ * terminal that is not there, after its tombstone, say nothing; those of
+ * the other kind than its own fields, a terminal's under a gateway's or
+ * the reverse, are passed over). A damaged record is
  * skipped whole (a call's earlier record stands); lines after the last
  * commit (a save cut short) are dropped whole; a journal of another
  * generation (left by a compaction cut short) is ignored: the snapshot
@@ -395,15 +411,14 @@ static bool saved_gw(const struct np_term *t)
 	return t->driver && t->driver->state_put;
 }
 
-/* A gateway's record: its "gw" line (the driver's name, pair, NAT
- * mapping, access realm's address (port 0: the driver knows its own
- * access port), core address, until when it stays known, the driver's data,
- * how many calls follow) and per call a "gwcall" line (what a leg line
- * holds but the SIP dialog, and the driver's data) with its streams.
- * Data the driver cannot write is saved empty: its state_get refuses
- * it, the call is not adopted. */
-static void save_gw(FILE *f, const struct np_proxy *px,
-		    const struct np_term *t)
+/* A gateway's "gw" line (the driver's name, pair, NAT mapping, access
+ * realm's address (port 0: the driver knows its own access port), core
+ * address, until when it stays known, the driver's data, how many calls
+ * follow); !calls (a journal's): its own fields alone, a "gw-fields" line
+ * (no count). Data the driver cannot write is saved empty: its state_get
+ * refuses it, the gateway is not adopted. */
+static void save_gw_line(FILE *f, const struct np_proxy *px,
+			 const struct np_term *t, bool calls)
 {
 	const struct np_config *cfg = px->core.cfg;
 	const struct np_driver *drv = t->driver;
@@ -411,11 +426,10 @@ static void save_gw(FILE *f, const struct np_proxy *px,
 	struct np_sockaddr acc = cfg->realms[pair->first].address;
 	struct np_sockaddr core = cfg->realms[pair->second].address;
 	char data[NP_STATE_DRIVER_DATA];
-	const struct np_call *leg;
 
 	acc.port = 0;
 	core.port = t->core_port;
-	fprintf(f, "gw");
+	fputs(calls ? "gw" : "gw-fields", f);
 	put_text(f, drv->name);
 	fprintf(f, " %zu", t->pair);
 	put_addr(f, &t->nat);
@@ -425,22 +439,44 @@ static void save_gw(FILE *f, const struct np_proxy *px,
 	if (drv->state_put(drv->ctx, t, NULL, data, sizeof(data)))
 		data[0] = '\0';
 	put_text(f, data);
-	fprintf(f, " %zu\n", n_legs(t));
-	for (leg = t->calls; leg; leg = leg->next) {
-		fputs("gwcall", f);
-		put_text(f, leg->id);
-		put_text(f, leg->from);
-		put_text(f, leg->to);
-		fprintf(f, " %d %d %lld %lld %lld %.3f %.3f %zu", leg->outgoing,
-			leg->answered, (long long)leg->started,
-			(long long)leg->expires, (long long)leg->answered_at,
-			leg->wall_start, leg->wall_answer, leg->n_streams);
-		if (drv->state_put(drv->ctx, t, leg, data, sizeof(data)))
-			data[0] = '\0';
-		put_text(f, data);
-		putc_unlocked('\n', f);
-		save_streams(f, leg);
-	}
+	if (calls)
+		fprintf(f, " %zu", n_legs(t));
+	putc_unlocked('\n', f);
+}
+
+/* One of gateway t's calls: its "gwcall" line (what a leg line holds but
+ * the SIP dialog, and the driver's data; data it cannot write is saved
+ * empty: the call is not adopted) and its stream lines. */
+static void save_gwcall(FILE *f, const struct np_term *t,
+			const struct np_call *leg)
+{
+	const struct np_driver *drv = t->driver;
+	char data[NP_STATE_DRIVER_DATA];
+
+	fputs("gwcall", f);
+	put_text(f, leg->id);
+	put_text(f, leg->from);
+	put_text(f, leg->to);
+	fprintf(f, " %d %d %lld %lld %lld %.3f %.3f %zu", leg->outgoing,
+		leg->answered, (long long)leg->started, (long long)leg->expires,
+		(long long)leg->answered_at, leg->wall_start, leg->wall_answer,
+		leg->n_streams);
+	if (drv->state_put(drv->ctx, t, leg, data, sizeof(data)))
+		data[0] = '\0';
+	put_text(f, data);
+	putc_unlocked('\n', f);
+	save_streams(f, leg);
+}
+
+/* A gateway's record: its gw line and its calls. */
+static void save_gw(FILE *f, const struct np_proxy *px,
+		    const struct np_term *t)
+{
+	const struct np_call *leg;
+
+	save_gw_line(f, px, t, true);
+	for (leg = t->calls; leg; leg = leg->next)
+		save_gwcall(f, t, leg);
 }
 
 /* One terminal's record: its term line and its calls; !calls (a
@@ -1103,12 +1139,23 @@ int np_state_save_changes(const struct np_proxy *px, const char *path,
 		put_text(mem, core->call_tombs[i].id);
 		putc_unlocked('\n', mem);
 	}
-	/* Gateways before terminals, as in the snapshot. */
+	/* Gateways' records before terminals' (a reader from before them
+	 * takes each for damage, and one inside a record it knows would cost
+	 * it that record): a gateway's own fields, then its calls, each by
+	 * itself, after them (a gateway new in this batch is there above). */
 	for (t = core->dirty_terms; t; t = t->dirty_next) {
 		if (saved_gw(t) && !saved_term(px, t)) {
-			save_gw(mem, px, t);
+			save_gw_line(mem, px, t, false);
 			n++;
 		}
+	}
+	for (leg = core->dirty_calls; leg; leg = leg->dirty_next) {
+		t = leg->id_term;
+		if (!saved_gw(t) || saved_term(px, t))
+			continue;
+		fprintf(mem, "gw-call %zu %u\n", t->pair, t->core_port);
+		save_gwcall(mem, t, leg);
+		n++;
 	}
 	/* A terminal's own fields, its calls apart (below). */
 	for (t = core->dirty_terms; t; t = t->dirty_next) {
@@ -1122,7 +1169,7 @@ int np_state_save_changes(const struct np_proxy *px, const char *path,
 	for (leg = core->dirty_calls; leg; leg = leg->dirty_next) {
 		t = leg->id_term;
 		if (!saved_term(px, t))
-			continue; /* not kept (a gateway's is saved whole) */
+			continue; /* a gateway's: above */
 		fprintf(mem, "call %zu %u\n", t->pair, t->core_port);
 		save_leg(mem, leg);
 		n++;
@@ -1515,6 +1562,7 @@ enum jrec_kind { JREC_WHOLE, JREC_GONE, JREC_FIELDS, JREC_CALL,
 struct jrec {
 	struct np_term_key key;
 	enum jrec_kind kind;
+	bool gw; /* a gateway's (JREC_WHOLE, JREC_FIELDS, JREC_CALL) */
 	char *call_id; /* JREC_CALL, JREC_CALL_GONE: escaped, as written */
 	int first_line;
 	char **lines;
@@ -1638,7 +1686,8 @@ static int flush_leg(struct reader *r)
 	if (r->pending) {
 		if (r->streams != r->leg.n_streams)
 			err = -EINVAL;
-		else if (r->visit && r->gw && r->v->gw_call)
+		else if (r->visit && r->gw && r->v->gw_call &&
+			 (!r->callrec || r->v->call))
 			err = r->v->gw_call(r->arg, &r->leg, r->call_data);
 		else if (r->visit && r->orphan &&
 			 journal_ended(r->replaced, r->orphan_pair, &r->leg))
@@ -1675,15 +1724,18 @@ static int parse_orphan(struct reader *r, char **f, int n)
 
 /* A gateway's first line (12 fields): the driver's name, pair, NAT
  * mapping, access realm's address, core address, until when it is known,
- * the driver's data, how many calls follow. */
+ * the driver's data, how many calls follow; a journal's "gw-fields" line
+ * (r->fieldsrec) is the same without the count (11). */
 static int parse_gw(struct reader *r, char **f, int n)
 {
 	struct field_reader fr = { f + 2, 0 };
 	struct np_term *t = &r->term;
+	const struct np_state_visit *v = r->v;
 
 	memset(t, 0, sizeof(*t));
-	if (n != 12 || get_text(f[1], r->driver, sizeof(r->driver)) ||
-	    !r->driver[0] || get_text(f[10], r->gw_data, sizeof(r->gw_data)))
+	if (n != (r->fieldsrec ? 11 : 12) ||
+	    get_text(f[1], r->driver, sizeof(r->driver)) || !r->driver[0] ||
+	    get_text(f[10], r->gw_data, sizeof(r->gw_data)))
 		return -EINVAL;
 	t->pair = next_num(&fr, SIZE_MAX);
 	get_addr(&fr, &t->nat);
@@ -1691,13 +1743,20 @@ static int parse_gw(struct reader *r, char **f, int n)
 	get_addr(&fr, &r->core);
 	t->registered_until = (time_t)next_num(&fr, LLONG_MAX);
 	fr.f++; /* the data */
-	r->legs_said = next_num(&fr, SIZE_MAX);
+	if (!r->fieldsrec)
+		r->legs_said = next_num(&fr, SIZE_MAX);
 	if (fr.err)
 		return fr.err;
 	t->core_port = r->core.port;
-	return r->visit && r->v->gw ? r->v->gw(r->arg, r->driver, t, &r->acc,
-					       &r->core, r->gw_data) :
+	if (!r->visit)
+		return 0;
+	if (r->fieldsrec)
+		return v->gw_fields ? v->gw_fields(r->arg, r->driver, t, &r->acc,
+						   &r->core, r->gw_data) :
 				      0;
+	return v->gw ? v->gw(r->arg, r->driver, t, &r->acc, &r->core,
+			     r->gw_data) :
+		       0;
 }
 
 /* Whether a line of kind f0 starts a record. */
@@ -1705,11 +1764,13 @@ static bool record_start(const char *f0)
 {
 	return !strcmp(f0, "term") || !strcmp(f0, "orphan") ||
 	       !strcmp(f0, "gw") || !strcmp(f0, "call") ||
-	       !strcmp(f0, "term-fields");
+	       !strcmp(f0, "term-fields") || !strcmp(f0, "gw-call") ||
+	       !strcmp(f0, "gw-fields");
 }
 
-/* A journal's call record's first line, "call PAIR CORE_PORT": its one
- * leg line follows. */
+/* A journal's call record's first line, "call PAIR CORE_PORT" (a
+ * gateway's: "gw-call PAIR CORE_PORT"): its one leg (gwcall) line
+ * follows. */
 static int parse_call(struct reader *r, char **f, int n)
 {
 	struct field_reader fr = { f + 1, 0 };
@@ -1734,14 +1795,17 @@ static int record_line(struct reader *r, char **f, int n, bool first)
 
 	if (first) {
 		r->orphan = !strcmp(f[0], "orphan");
-		r->gw = !strcmp(f[0], "gw");
-		r->callrec = !strcmp(f[0], "call");
-		r->fieldsrec = !strcmp(f[0], "term-fields");
+		r->gw = !strncmp(f[0], "gw", 2);
+		r->callrec = !strcmp(f[0], "call") || !strcmp(f[0], "gw-call");
+		r->fieldsrec = !strcmp(f[0], "term-fields") ||
+			       !strcmp(f[0], "gw-fields");
 		r->legs = r->streams = r->legs_said = 0;
 		r->pending = false;
 		if (r->callrec)
 			return parse_call(r, f, n);
-		if (r->fieldsrec) {
+		if (r->gw && r->fieldsrec && !r->journal)
+			return -EINVAL; /* a snapshot holds gateways whole */
+		if (r->fieldsrec && !r->gw) {
 			/* A term line's fields without the count of calls. */
 			if (!r->journal || n != 12)
 				return -EINVAL;
@@ -1855,6 +1919,7 @@ static int record_end(struct reader *r, struct np_state_report *rep)
 		rec->kind = r->callrec	 ? JREC_CALL :
 			    r->fieldsrec ? JREC_FIELDS :
 					   JREC_WHOLE;
+		rec->gw = r->gw;
 		if (r->callrec && !(rec->call_id = leg_id(r->lines[1]))) {
 			r->collect->n--;
 			return -ENOMEM;
@@ -2106,11 +2171,32 @@ static int lines_add(char ***lines, size_t *n, size_t *cap, const char *l)
 	return (*lines)[*n] ? (++*n, 0) : -ENOMEM;
 }
 
+/* A journal's own-fields line ("term-fields ...", "gw-fields ...") as
+ * its whole record's first line ("term ...", "gw ...") without the count
+ * of calls; NULL if out of memory. */
+static char *fields_as_whole(const char *line)
+{
+	const char *rest = strchr(line, ' ');
+	size_t kind = strcspn(line, "-");
+	char *out;
+
+	rest = rest ? rest : line + strlen(line);
+	out = malloc(kind + strlen(rest) + 1);
+	if (out) {
+		memcpy(out, line, kind);
+		strcpy(out + kind, rest);
+	}
+	return out;
+}
+
 /*
  * The record jk makes: base (its last whole record, or the snapshot's)
  * with each call an edit names taken out and the edits' calls put in,
  * its count of calls made right. NULL in *out: no record (a tombstone,
- * or calls of no terminal).
+ * or calls of no terminal). The record is a terminal's or a gateway's as
+ * its own fields (the last of them, or base's) say: base's calls and
+ * edits of the other kind (a key whose tombstone was lost) are left out,
+ * they would make it damaged.
  */
 static int jkey_record(const struct jkey *jk, char ***out, size_t *n_out)
 {
@@ -2119,22 +2205,25 @@ static int jkey_record(const struct jkey *jk, char ***out, size_t *n_out)
 	size_t n_base = gone ? 0 : jk->whole ? jk->whole->n_lines : jk->n_base;
 	char **lines = NULL, *id, *first;
 	size_t n = 0, cap = 0, calls = 0, i, k;
-	bool keep = false;
+	bool keep = false, gw;
 	int err = 0;
 
 	*out = NULL;
 	*n_out = 0;
 	if (!n_base && !jk->fields)
 		return 0; /* gone, or calls of no terminal */
-	/* Its own fields as a term line (its count made right below). */
-	if (jk->fields)
-		err = lines_add(&lines, &n, &cap,
-				jk->fields->lines[0] + strlen("term-fields ") -
-					strlen("term "));
-	else
+	gw = jk->fields ? jk->fields->gw : !strncmp(base[0], "gw ", 3);
+	if (n_base && gw != !strncmp(base[0], "gw ", 3))
+		n_base = 1; /* its calls are not of this kind */
+	/* Its own fields as a whole record's line (its count made right
+	 * below). */
+	if (jk->fields) {
+		first = fields_as_whole(jk->fields->lines[0]);
+		err = first ? lines_add(&lines, &n, &cap, first) : -ENOMEM;
+		free(first);
+	} else {
 		err = lines_add(&lines, &n, &cap, base[0]);
-	if (!err && jk->fields)
-		memcpy(lines[0], "term ", 5);
+	}
 	for (i = 1; i < n_base && !err; i++) {
 		if (strncmp(base[i], "stream ", 7)) {
 			id = leg_id(base[i]);
@@ -2151,7 +2240,7 @@ static int jkey_record(const struct jkey *jk, char ***out, size_t *n_out)
 			err = lines_add(&lines, &n, &cap, base[i]);
 	}
 	for (i = 0; i < jk->n_edits && !err; i++) {
-		if (jk->edits[i]->kind != JREC_CALL)
+		if (jk->edits[i]->kind != JREC_CALL || jk->edits[i]->gw != gw)
 			continue;
 		calls++;
 		for (k = 1; k < jk->edits[i]->n_lines && !err; k++)

@@ -62,10 +62,12 @@ int np_state_save(const struct np_proxy *px, const char *path,
  * The journal beside the state file (np_journal_path(): path ".journal"):
  * each save appends only what changed, a checksum per line: a
  * "term-fields" record per SIP terminal that changed itself (its own
- * fields, not its calls), a "call" record per call that changed (its leg
- * and streams: O(1) per event, however many calls its terminal has), a
- * gateway's whole record, a "gone" tombstone per terminal removed, a
- * "call-gone" per call ended, and a "commit" line; its header names the generation of the snapshot it
+ * fields, not its calls), a "gw-fields" one per gateway (MGCP, H.248) that
+ * did, a "call" record per call that changed (its leg and streams; a
+ * gateway's: "gw-call", its gwcall line and streams: O(1) per event,
+ * however many calls its terminal or gateway has), a "gone" tombstone per
+ * terminal removed, a "call-gone" per call ended, and a "commit" line;
+ * its header names the generation of the snapshot it
  * follows (the owner line's last field). ctl/state.c says the format.
  * When it outgrows the snapshot and min_bytes (or max_records), or
  * something no one terminal holds changed (core->dirty_all), or it is not
@@ -162,6 +164,13 @@ struct np_state_visit {
 		  const struct np_sockaddr *access,
 		  const struct np_sockaddr *core, const char *data);
 	int (*gw_call)(void *arg, const struct np_call *call, const char *data);
+	/* A journal's record of a gateway's own fields (np_state_apply()
+	 * only; as gw hands them on): the gateway of its key takes them,
+	 * keeping its calls; made, with none, if there is none. NULL: passed
+	 * over. */
+	int (*gw_fields)(void *arg, const char *driver, const struct np_term *t,
+			 const struct np_sockaddr *access,
+			 const struct np_sockaddr *core, const char *data);
 	/* A journal's tombstone: the terminal of pair and core_port is gone
 	 * (np_state_apply() only; NULL: passed over). */
 	int (*gone)(void *arg, size_t pair, uint16_t core_port);
@@ -172,10 +181,10 @@ struct np_state_visit {
 	int (*term_fields)(void *arg, const struct np_term *t,
 			   const struct np_sockaddr *access,
 			   const struct np_sockaddr *core);
-	/* A journal's call record (np_state_apply() only): the one leg that
-	 * follows is a call of the terminal of pair and core_port, replacing
-	 * its call of the same id if it has one. NULL: such records are read,
-	 * their legs not handed on. */
+	/* A journal's call record (np_state_apply() only): the one leg (a
+	 * gateway's: gw_call) that follows is a call of the terminal of pair
+	 * and core_port, replacing its call of the same id if it has one.
+	 * NULL: such records are read, their calls not handed on. */
 	int (*call)(void *arg, size_t pair, uint16_t core_port);
 	/* A journal's call tombstone (np_state_apply() only): the call id
 	 * of that terminal ended. NULL: passed over. */

@@ -165,6 +165,35 @@ static int on_gw(void *arg, const char *driver, const struct np_term *saved,
 	return 0;
 }
 
+/* A gateway's own fields, as a SIP terminal's (on_term_fields): the one
+ * we hold takes them, its calls and their flows untouched; one we do not
+ * hold is made, without calls. */
+static int on_gw_fields(void *arg, const char *driver,
+			const struct np_term *saved,
+			const struct np_sockaddr *access,
+			const struct np_sockaddr *core_addr, const char *data)
+{
+	struct follow *f = arg;
+	struct np_term *t = term_of(&f->px->core, saved->pair,
+				    saved->core_port);
+	struct np_term copy = *saved;
+	int err;
+
+	if (!t)
+		return on_gw(arg, driver, saved, access, core_addr, data);
+	copy.registered_until = shifted(saved->registered_until, f->shift);
+	err = np_proxy_refresh_gw(f->px, t, driver, &copy, data, f->now);
+	if (err) {
+		/* Not ours to keep as it was (another driver's, a terminal
+		 * whose tombstone was lost): made again, without calls. */
+		np_term_forget(&f->px->core, t);
+		return on_gw(arg, driver, saved, access, core_addr, data);
+	}
+	t->copied_from = 0;
+	f->rep->terms++;
+	return 0;
+}
+
 /* A call as ours: its times made ours. */
 static void call_times(const struct follow *f, const struct np_call *saved,
 		       struct np_call *copy)
@@ -186,15 +215,24 @@ static void call_copied(struct follow *f, const char *id, int err)
 	f->rep->calls++;
 }
 
+/* A call record's call (f->replace) takes the place of the one of its id
+ * we hold. */
+static void call_replaced(struct follow *f, const struct np_call *saved)
+{
+	struct np_call *old;
+
+	if (f->replace && (old = np_call_find(&f->px->core, f->term, saved->id)))
+		np_call_forget(&f->px->core, f->term, old);
+}
+
 static int on_leg(void *arg, const struct np_call *saved)
 {
 	struct follow *f = arg;
-	struct np_call copy, *old;
+	struct np_call copy;
 
 	if (!f->term)
 		return 0;
-	if (f->replace && (old = np_call_find(&f->px->core, f->term, saved->id)))
-		np_call_forget(&f->px->core, f->term, old);
+	call_replaced(f, saved);
 	call_times(f, saved, &copy);
 	call_copied(f, saved->id, np_proxy_mirror_call(f->px, f->term, &copy));
 	return 0;
@@ -208,14 +246,15 @@ static int on_gw_call(void *arg, const struct np_call *saved,
 
 	if (!f->term)
 		return 0;
+	call_replaced(f, saved);
 	call_times(f, saved, &copy);
 	call_copied(f, saved->id,
 		    np_proxy_mirror_gw_call(f->px, f->term, &copy, data));
 	return 0;
 }
 
-/* A call record's terminal: the leg that follows replaces its call of
- * the same id. It no longer is as its last whole record made it: the next
+/* A call record's terminal (or gateway): the leg (gwcall) that follows
+ * replaces its call of the same id. It no longer is as its last whole record made it: the next
  * snapshot copies it again (a call tombstone lost would else stay). */
 static int on_call(void *arg, size_t pair, uint16_t core_port)
 {
@@ -334,7 +373,8 @@ static void apply_unit(struct np_follower *fl, struct entry *e, time_t now,
 	static const struct np_state_visit visit = {
 		.term = on_term, .leg = on_leg, .gone = on_gone,
 		.gw = on_gw, .gw_call = on_gw_call, .call = on_call,
-		.call_gone = on_call_gone, .term_fields = on_term_fields
+		.call_gone = on_call_gone, .term_fields = on_term_fields,
+		.gw_fields = on_gw_fields
 	};
 	size_t end = unit_end(e->text, e->len, e->pos);
 	struct follow f = { fl->px, e->shift, now, 0, fl->snapshot, NULL,
@@ -378,9 +418,11 @@ bool np_follow_pair_in(const struct np_config *cfg, uint64_t realms,
 
 int np_follow_unit_pair(const char *p, size_t n, size_t *pair)
 {
-	static const char *const kinds[] = { "term ", "orphan ", "gone ",
-					     "orphan-gone ", "gw ", "call ",
-					     "call-gone ", "term-fields " };
+	/* Gateways' own lines name their driver before the pair. */
+	static const char *const kinds[] = { "gw ", "gw-fields ", "term ",
+					     "orphan ", "gone ", "orphan-gone ",
+					     "call ", "call-gone ", "term-fields ",
+					     "gw-call " };
 	unsigned long v;
 	size_t i, k;
 
@@ -393,7 +435,7 @@ int np_follow_unit_pair(const char *p, size_t n, size_t *pair)
 		return -ENOENT;
 	p += k;
 	n -= k;
-	if (i == 4) { /* gw DRIVER PAIR */
+	if (i <= 1) { /* gw DRIVER PAIR, gw-fields DRIVER PAIR */
 		const char *sp = memchr(p, ' ', n);
 
 		if (!sp)

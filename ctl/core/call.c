@@ -55,19 +55,12 @@ struct np_call *np_call_find(const struct np_core *core,
 	return NULL;
 }
 
-/* call joins t's calls (first) and the index. */
-static void call_link(struct np_core *core, struct np_term *t,
-		      struct np_call *call)
+/* call joins the index under its id. */
+static void id_link(struct np_core *core, const struct np_term *t,
+		    struct np_call *call)
 {
 	struct np_call **head;
 
-	call->next = t->calls;
-	if (call->next)
-		call->next->pprev = &call->next;
-	t->calls = call;
-	call->pprev = &t->calls;
-	t->n_calls++;
-	t->n_answered += call->answered;
 	call->id_term = t;
 	call->id_hash = id_hash(t, call->id);
 	head = &core->calls_by_id[call->id_hash & (NP_CALL_BUCKETS - 1)];
@@ -75,23 +68,55 @@ static void call_link(struct np_core *core, struct np_term *t,
 	*head = call;
 }
 
-static void call_unlink(struct np_core *core, struct np_term *t,
-			struct np_call *call)
+static void id_unlink(struct np_core *core, struct np_call *call)
 {
 	struct np_call **p;
 
-	*call->pprev = call->next;
-	if (call->next)
-		call->next->pprev = call->pprev;
-	call->pprev = NULL;
-	t->n_calls--;
-	t->n_answered -= call->answered;
 	for (p = &core->calls_by_id[call->id_hash & (NP_CALL_BUCKETS - 1)]; *p;
 	     p = &(*p)->id_next)
 		if (*p == call) {
 			*p = call->id_next;
 			break;
 		}
+}
+
+/* call joins t's calls (first) and the index. */
+static void call_link(struct np_core *core, struct np_term *t,
+		      struct np_call *call)
+{
+	call->next = t->calls;
+	if (call->next)
+		call->next->pprev = &call->next;
+	t->calls = call;
+	call->pprev = &t->calls;
+	t->n_calls++;
+	t->n_answered += call->answered;
+	id_link(core, t, call);
+}
+
+static void call_unlink(struct np_core *core, struct np_term *t,
+			struct np_call *call)
+{
+	*call->pprev = call->next;
+	if (call->next)
+		call->next->pprev = call->pprev;
+	call->pprev = NULL;
+	t->n_calls--;
+	t->n_answered -= call->answered;
+	id_unlink(core, call);
+}
+
+void np_call_rename(struct np_core *core, struct np_term *t,
+		    struct np_call *call, const char *id)
+{
+	if (strcmp(call->id, id)) {
+		/* The journal's record of the old id ends with it. */
+		np_call_gone(core, t, call);
+		id_unlink(core, call);
+		snprintf(call->id, sizeof(call->id), "%s", id);
+		id_link(core, t, call);
+	}
+	np_call_changed(core, t, call);
 }
 
 /* --- what a call keeps per stream: one block, sized as SDPs come --- */

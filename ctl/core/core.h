@@ -305,9 +305,8 @@ struct np_term {
 	uint32_t n_answered; /* of its calls, those answered */
 	const struct np_driver *driver;
 	void *signaling; /* the driver's state of it (SIP: its bindings) */
-	/* It changed since the last save (its own fields; a gateway's
-	 * calls too: it is saved whole): on core->dirty_terms (the state
-	 * journal writes only these). */
+	/* Its own fields changed since the last save: on core->dirty_terms
+	 * (the state journal writes only these; its calls by themselves). */
 	bool dirty;
 	struct np_term *dirty_next, **dirty_pprev;
 	/* A standby's copy (ctl/cluster/follow.c): the hash of the active
@@ -441,16 +440,16 @@ bool np_core_admit(struct np_core *core, size_t realm,
 		   const struct np_sockaddr *src, time_t now);
 
 /* --- terminals (terminal.c) --- */
-/* t itself changed: its own fields saved with the batch (a gateway's: with
- * its calls; a NULL t: the whole state is; an orphan's: nothing, its
- * creation saves the whole state and its end a tombstone). */
+/* t itself changed: its own fields saved with the batch, not its calls
+ * (a NULL t: the whole state is; an orphan's: nothing, its creation saves
+ * the whole state and its end a tombstone). */
 void np_term_changed(struct np_core *core, struct np_term *t);
-/* call of t changed: saved with the batch, by itself (a gateway's: its
- * terminal whole, np_term_changed; its driver's data is one). */
+/* call of t changed: saved with the batch, by itself (a gateway's with its
+ * driver's data of it, which is the call's alone). */
 void np_call_changed(struct np_core *core, struct np_term *t,
 		     struct np_call *call);
 /* call of t ends (it is no longer one of t's calls): the batch saves its
- * tombstone (a gateway's: its terminal whole). */
+ * tombstone. */
 void np_call_gone(struct np_core *core, struct np_term *t,
 		  struct np_call *call);
 /* The tick visits t at its next run (its state changed outside a tick's
@@ -534,6 +533,11 @@ struct np_call *np_call_find(const struct np_core *core,
  * (NULL, logged). */
 struct np_call *np_call_new(struct np_core *core, struct np_term *t,
 			    const char *id, bool outgoing, time_t now);
+/* call's id becomes id (a gateway named the connection it had asked
+ * for): found by it from now on; the journal ends the old id's record
+ * and saves the call under the new one. */
+void np_call_rename(struct np_core *core, struct np_term *t,
+		    struct np_call *call, const char *id);
 void np_call_answered(struct np_core *core, struct np_term *t,
 		      struct np_call *call, time_t now);
 /* Removes its flows, frees its ports, writes its charging record. */

@@ -97,12 +97,11 @@ void np_term_changed(struct np_core *core, struct np_term *t)
 }
 
 /* Whether t's calls are journaled each by itself, apart from t's own
- * fields: a SIP terminal's (a gateway's driver keeps data of the gateway
- * and its calls together, so its record stays whole; an orphan's calls are
- * in snapshots only). */
+ * fields: a SIP terminal's and a gateway's (its driver's data of a call
+ * is the call's alone); an orphan's calls are in snapshots only. */
 static bool calls_saved_alone(const struct np_term *t)
 {
-	return t->driver && !t->driver->state_put;
+	return t->driver != NULL;
 }
 
 void np_call_changed(struct np_core *core, struct np_term *t,

@@ -437,16 +437,19 @@ static bool has_sdp(const struct hctx *c, int i)
 	return len && !placeholder(c->m->buf + off, len);
 }
 
-static void call_name(struct np_call *call)
+/* The call named by its context and termination, as the gateway chose
+ * them. */
+static void call_name(const struct hctx *c, struct np_call *call)
 {
 	const struct np_h248_term *k = call->dialog;
+	char id[sizeof(call->id)];
 
 	if (k->stream > 1)
-		snprintf(call->id, sizeof(call->id), "h248:%s/%s#%u", k->ctx,
-			 k->term, k->stream);
+		snprintf(id, sizeof(id), "h248:%s/%s#%u", k->ctx, k->term,
+			 k->stream);
 	else
-		snprintf(call->id, sizeof(call->id), "h248:%s/%s", k->ctx,
-			 k->term);
+		snprintf(id, sizeof(id), "h248:%s/%s", k->ctx, k->term);
+	np_call_rename(c->core, c->t, call, id);
 }
 
 /* The calls of a context and termination (`*` and an empty context: any). */
@@ -680,7 +683,7 @@ static void keep_lcd(const struct hctx *c, struct np_call *call, int local)
 	if (len < sizeof(k->lcd)) {
 		memcpy(k->lcd, c->m->buf + off, len);
 		k->lcd_len = len;
-		np_term_changed(c->core, c->t); /* kept in the state file */
+		np_call_changed(c->core, c->t, call); /* the call's record */
 	}
 }
 
@@ -700,11 +703,10 @@ static void add_done(struct hctx *c, struct np_h248_op *op, int ctx, int cmd)
 	}
 	np_h248_text(c->m, ctx, false, k->ctx, sizeof(k->ctx));
 	np_h248_text(c->m, cmd, false, k->term, sizeof(k->term));
-	call_name(call);
 	snprintf(call->from, sizeof(call->from), "%s@", k->term);
 	core_mid(c, call->from + strlen(call->from),
 		 sizeof(call->from) - strlen(call->from));
-	np_term_changed(c->core, c->t); /* its name: the journal's record */
+	call_name(c, call); /* the journal's record, by its new name */
 	local = reply_stream(c, cmd, op->stream);
 	local = local < 0 ? -1 : find_in(c, local, "Local", "L");
 	if (!has_sdp(c, local))

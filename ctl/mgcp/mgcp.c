@@ -685,6 +685,7 @@ static void crcx_done(struct mctx *c, struct np_mgcp_txn *x,
 	struct np_call *call = np_call_find(c->core, c->t, x->call_key);
 	struct np_mgcp_conn *k = call ? call->dialog : NULL;
 	const char *z = param_value(m, "Z");
+	char name[sizeof(call->id)];
 
 	if (!call) {
 		m->body_len = 0;
@@ -702,8 +703,8 @@ static void crcx_done(struct mctx *c, struct np_mgcp_txn *x,
 		ep_to_ca(c, call->from, sizeof(call->from));
 	}
 	scopy(k->conn_id, sizeof(k->conn_id), param_value(m, "I"));
-	conn_name(call->id, sizeof(call->id), k, x->base.out_id);
-	np_term_changed(c->core, c->t);
+	conn_name(name, sizeof(name), k, x->base.out_id);
+	np_call_rename(c->core, c->t, call, name);
 	if (!m->body_len || placeholder(m))
 		return;
 	keep_lcd(call, m);
@@ -734,7 +735,7 @@ static void mdcx_done(struct mctx *c, struct np_mgcp_txn *x,
 	}
 	if (m->body_len && !placeholder(m)) {
 		keep_lcd(call, m);
-		np_term_changed(c->core, c->t); /* kept in the state file */
+		np_call_changed(c->core, c->t, call); /* the call's record */
 		if (media(c, call, m, NP_SIDE_TERM,
 			  call->pending != NP_SIDE_FAR))
 			m->body_len = 0;

@@ -17,8 +17,9 @@
 # gateway goes silent: after three unanswered audits natproxyd releases
 # it, bills the termination (terminal-lost) and tells the MGC with a
 # ServiceChange Forced on it. natproxyd is killed (kill -9) while the
-# first call's RTP flows and started again on the same state file and
-# pins: XDP relays on meanwhile; the restarted natproxyd adopts the gateway
+# first call's RTP flows (its journal holding the call as a gw-call
+# record, never the gateway whole) and started again on the same state
+# file and pins: XDP relays on meanwhile; the restarted natproxyd adopts the gateway
 # (core address, mId, the termination in its context), the MGC's Subtract
 # to that core address reaches the gateway, the call is billed once with
 # every packet. During the second call natproxyd is stopped cleanly and

@@ -16,8 +16,9 @@
 # every 2 s. A second call is left up and the gateway goes silent: after
 # three unanswered AUEPs natproxyd releases it, ends and bills the
 # connection (terminal-lost) and tells the call agent with DLCX (E: 902).
-# natproxyd is killed (kill -9) while the first call's RTP flows and
-# started again on the same state file and pins: XDP relays on meanwhile;
+# natproxyd is killed (kill -9) while the first call's RTP flows (its
+# journal holding the connection as a gw-call record, never the gateway
+# whole) and started again on the same state file and pins: XDP relays on meanwhile;
 # the restarted natproxyd adopts the gateway (its core address, endpoint,
 # connection), the call agent's MDCX and DLCX to that core address reach
 # the gateway, the call is billed once with every packet. During the

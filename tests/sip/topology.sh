@@ -603,17 +603,28 @@ natproxyd_restart_cued() {
 
 # gateway_restarted CUE SIGNAL LABEL CALL: a gateway test's restart (its
 # natproxyd on $NP_RUN_DIR/natproxy.yaml and state, logging to $LOG): the
-# peer cued it, natproxyd stopped with SIGNAL and started again, it
-# adopted the gateway with its live call, and natproxyctl calls lists a
-# call whose id starts with CALL. Each a check labelled LABEL.
+# peer cued it, the journal held the live call (id starting with CALL) as
+# a record of its own and never the gateway whole, natproxyd stopped with
+# SIGNAL and started again, it adopted the gateway with its live call, and
+# natproxyctl calls lists that call. Each a check labelled LABEL.
 gateway_restarted() {
 	check "$3: the core peer cues the restart while RTP flows" file_appears "$1"
+	check "$3: the journal holds the call as a gw-call record, the gateway never whole" \
+		gateway_call_journaled "$4"
 	check "$3: natproxyd stopped ($2), started again on the same state and pins" \
 		natproxyd_restart_cued "$2" "$1" "$LOG" build/natproxyd \
 			-c "$NP_RUN_DIR/natproxy.yaml" --state "$NP_RUN_DIR/state"
 	check "$3: ... and adopts the gateway and its live call" \
 		eval 'grep "adopted" "$LOG" | tail -1 | grep -q "adopted 1 terminals and 1 live calls"'
 	check "$3: natproxyctl calls lists the gateway's call" gateway_call_listed "$4"
+}
+
+# gateway_call_journaled CALL: $NP_RUN_DIR/state.journal has a gw-call
+# record of a call whose id starts with CALL, and no whole gw record.
+gateway_call_journaled() {
+	local j=$NP_RUN_DIR/state.journal
+
+	grep -A1 '^gw-call ' "$j" | grep -q "^gwcall $1" && ! grep -q '^gw ' "$j"
 }
 
 # gateway_call_listed CALL: natproxyctl calls (from $NP_RUN_DIR/state)

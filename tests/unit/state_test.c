@@ -2580,6 +2580,22 @@ static bool gw_calls_up(struct tap *t, struct env *e, uint16_t *pm,
 			 *pm, *ph, flow_count(&e->io));
 }
 
+/* The call agent's DLCX of connection conn (call cid) on endpoint ep of
+ * the MGCP gateway at core port pm, and the gateway's 250. */
+static void gw_dlcx_answered(struct env *e, uint16_t pm, const char *ep,
+			     const char *cid, const char *conn)
+{
+	char id[16], m[MSG_MAX];
+
+	gw_from_ca(e, pm,
+		   "DLCX 303 %s@[198.51.100.1]:%u MGCP 1.0\r\n"
+		   "C: %s\r\nI: %s\r\n",
+		   ep, pm, cid, conn);
+	sent_txid(e, &mgcp_gw, "DLCX ", id, sizeof(id));
+	snprintf(m, sizeof(m), "250 %s OK\r\n", id);
+	gw_feed(e, &mgcp_gw, 2727, m);
+}
+
 /* What a read handed on of gateways, and adoption when px is set. */
 struct gw_seen {
 	struct np_proxy *px;
@@ -3107,13 +3123,7 @@ static void test_standby_gateways(struct tap *t, const char *path)
 		latched->flow.expect_sport = sport; /* as the active node's */
 
 	/* The call agent ends the MGCP connection on the active node. */
-	gw_from_ca(&e1, pm,
-		   "DLCX 303 aaln/1@[198.51.100.1]:%u MGCP 1.0\r\n"
-		   "C: A3C47F21456789F0\r\nI: FDE234C8\r\n",
-		   pm);
-	sent_txid(&e1, &mgcp_gw, "DLCX ", id, sizeof(id));
-	snprintf(m, sizeof(m), "250 %s OK\r\n", id);
-	gw_feed(&e1, &mgcp_gw, 2727, m);
+	gw_dlcx_answered(&e1, pm, "aaln/1", "A3C47F21456789F0", "FDE234C8");
 	np_state_save_changes(&e1.px, path, &test_owner, &j);
 	np_core_dirty_clear(&e1.px.core);
 	repl_follow(fl, &e2, &rep);
@@ -3398,6 +3408,92 @@ static size_t count_of(const char *text, const char *what)
 	return n;
 }
 
+/*
+ * A journal as an older natproxyd wrote one: its header head, the
+ * snapshot's record whose first line starts at rec (a term or gw line,
+ * with its calls and streams) with field `field` of that line made value,
+ * every checksum made again, and a commit line.
+ */
+static void journal_with_record(const char *jpath, const char *head,
+				const char *rec, int field, const char *value)
+{
+	static char line[MSG_MAX], copy[MSG_MAX];
+	const char *p, *nl;
+	bool first = true;
+	char *end;
+
+	unlink(jpath);
+	append_checked(jpath, head);
+	for (p = rec; p && *p; p = nl ? nl + 1 : NULL, first = false) {
+		nl = strchr(p, '\n');
+		if (!first && strncmp(p, "leg ", 4) && strncmp(p, "gwcall ", 7) &&
+		    strncmp(p, "stream ", 7))
+			break;
+		snprintf(line, sizeof(line), "%.*s",
+			 (int)(nl ? nl - p : (long)strlen(p)), p);
+		end = strstr(line, " #");
+		if (end)
+			*end = '\0';
+		if (first) {
+			field_set(line, field, value, copy, sizeof(copy));
+			snprintf(line, sizeof(line), "%s", copy);
+		}
+		append_checked(jpath, line);
+	}
+	append_checked(jpath, "commit 1");
+}
+
+/* The next batch saved, a byte of its first stream line then changed
+ * (the stream's index: its CRC fails); whether there was one. */
+static bool save_damaged(struct env *e, const char *path,
+			 struct np_journal *j)
+{
+	char jpath[4096], *text, *p;
+	size_t from;
+
+	np_journal_path(path, jpath, sizeof(jpath));
+	from = jc_size(jpath);
+	save_batch(e, path, j);
+	text = slurp(jpath);
+	p = text && strlen(text) > from ? strstr(text + from, "\nstream ") : NULL;
+	if (p) {
+		p[8] ^= 1;
+		write_file(jpath, text);
+	}
+	free(text);
+	return p != NULL;
+}
+
+/* The active node's next batch (e's changes saved), followed by the
+ * standby (fl); its text as the journal has it. */
+static char *gj_batch(struct env *e, const char *path, struct np_journal *j,
+		      struct np_follower *fl, struct env *standby,
+		      struct np_follow_report *rep)
+{
+	char jpath[4096];
+	size_t from;
+
+	np_journal_path(path, jpath, sizeof(jpath));
+	from = jc_size(jpath);
+	save_batch(e, path, j);
+	repl_follow(fl, standby, rep);
+	return jc_batch(jpath, from);
+}
+
+/* call's far end renamed `to` and saved in the next batch, which the
+ * standby follows. */
+static void call_to_saved(struct env *e, const char *path,
+			  struct np_journal *j, struct np_follower *fl,
+			  struct env *standby, struct np_term *t,
+			  struct np_call *call, const char *to)
+{
+	struct np_follow_report rep;
+
+	snprintf(call->to, sizeof(call->to), "%s", to);
+	np_call_changed(&e->px.core, t, call);
+	free(gj_batch(e, path, j, fl, standby, &rep));
+}
+
 /* The leg of alice's record with that id, NULL if none. */
 static const struct np_call *jc_leg(const struct record *rec, const char *id)
 {
@@ -3430,6 +3526,7 @@ static void test_journal_calls(struct tap *t, const char *path)
 	struct np_term *ta, *sa2;
 	size_t from;
 	uint16_t pa;
+	bool damaged;
 	int err;
 
 	np_journal_path(path, jpath, sizeof(jpath));
@@ -3498,14 +3595,8 @@ static void test_journal_calls(struct tap *t, const char *path)
 
 	/* The last record of a call wins. */
 	if (live) {
-		snprintf(live->to, sizeof(live->to), "first");
-		np_call_changed(&e.px.core, ta, live);
-		save_batch(&e, path, &j);
-		repl_follow(fl, &e2, &frep);
-		snprintf(live->to, sizeof(live->to), "second");
-		np_call_changed(&e.px.core, ta, live);
-		save_batch(&e, path, &j);
-		repl_follow(fl, &e2, &frep);
+		call_to_saved(&e, path, &j, fl, &e2, ta, live, "first");
+		call_to_saved(&e, path, &j, fl, &e2, ta, live, "second");
 	}
 	err = read_rec(path, &rec, &rep);
 	l = jc_leg(&rec, "jc2");
@@ -3540,12 +3631,9 @@ static void test_journal_calls(struct tap *t, const char *path)
 
 	/* alice's registration refreshed: her own fields alone, not her
 	 * calls; the standby's alice takes them, keeping her calls. */
-	from = jc_size(jpath);
 	ta->registered_until = T0 + 4321;
 	np_term_changed(&e.px.core, ta);
-	save_batch(&e, path, &j);
-	repl_follow(fl, &e2, &frep);
-	batch = jc_batch(jpath, from);
+	batch = gj_batch(&e, path, &j, fl, &e2, &frep);
 	tap_check(t, batch && !strncmp(batch, "term-fields 0 ", 14) &&
 			     !strstr(batch, "leg ") &&
 			     count_of(batch, "\n") == 2,
@@ -3581,17 +3669,10 @@ static void test_journal_calls(struct tap *t, const char *path)
 		snprintf(live->to, sizeof(live->to), "fourth");
 		np_call_changed(&e.px.core, ta, live);
 	}
-	from = jc_size(jpath);
-	save_batch(&e, path, &j);
-	text = slurp(jpath);
-	p = text && strlen(text) > from ? strstr(text + from, "\nstream ") : NULL;
-	if (p)
-		p[8] ^= 1; /* the stream's index: its CRC fails */
-	if (text)
-		write_file(jpath, text);
+	damaged = save_damaged(&e, path, &j);
 	err = read_rec(path, &rec, &rep);
 	l = jc_leg(&rec, "jc2");
-	tap_check(t, p && !err && !rep.complete && rep.journal_bad == 1 &&
+	tap_check(t, damaged && !err && !rep.complete && rep.journal_bad == 1 &&
 			     l && !strcmp(l->to, "third") &&
 			     l->n_streams == 1 && jc_leg(&rec, "jc3") &&
 			     rec_find(&rec, &alice.nat)->n_legs == 2,
@@ -3610,35 +3691,13 @@ static void test_journal_calls(struct tap *t, const char *path)
 	batch = slurp(jpath);
 	p = text ? strstr(text, "\nterm 0 203.0.113.11 40001 ") : NULL;
 	if (p && batch && strstr(batch, " #")) {
-		char line[600], head[64], until[32];
-		char *end, *nl;
-		bool first = true;
+		char head[64], until[32];
 
 		*strstr(batch, " #") = '\0';
 		snprintf(head, sizeof(head), "%s", batch);
 		head[strlen("natproxy-journal ")] = '1';
-		unlink(jpath);
-		append_checked(jpath, head);
 		snprintf(until, sizeof(until), "%d", T0 + 5555);
-		for (p++; p && *p; p = nl ? nl + 1 : NULL, first = false) {
-			nl = strchr(p, '\n');
-			if (!first && (!strncmp(p, "term ", 5) ||
-				       !strncmp(p, "end ", 4)))
-				break;
-			snprintf(line, sizeof(line), "%.*s",
-				 (int)(nl ? nl - p : (long)strlen(p)), p);
-			end = strstr(line, " #");
-			if (end)
-				*end = '\0';
-			if (first) {
-				char copy[600];
-
-				field_set(line, 8, until, copy, sizeof(copy));
-				snprintf(line, sizeof(line), "%s", copy);
-			}
-			append_checked(jpath, line);
-		}
-		append_checked(jpath, "commit 1");
+		journal_with_record(jpath, head, p + 1, 8, until);
 		p = text;
 	}
 	free(batch);
@@ -3652,6 +3711,307 @@ static void test_journal_calls(struct tap *t, const char *path)
 out:
 	free(text);
 	record_free(&rec);
+	np_journal_close(&j);
+	np_follower_free(fl);
+	free(repl.text);
+	repl.text = NULL;
+	env_done(&e);
+	env_done(&e2);
+	unlink(jpath);
+}
+
+/* --- the journal's gateway call records ------------------------------------ */
+
+/* The index of the call of that id a read handed on, -1 if none. */
+static int gw_seen_call(const struct gw_seen *s, const char *id)
+{
+	int i;
+
+	for (i = 0; i < s->calls; i++)
+		if (!strcmp(s->call[i].id, id))
+			return i;
+	return -1;
+}
+
+static int gw_read(const char *path, struct gw_seen *s,
+		   struct np_state_report *rep)
+{
+	int i;
+
+	for (i = 0; i < s->calls; i++)
+		np_call_streams_free(&s->call[i]);
+	memset(s, 0, sizeof(*s));
+	return np_state_read_report(path, &gw_visit, s, rep);
+}
+
+/* The call agent's CRCX of a second connection on aaln/2 of the MGCP
+ * gateway (core port pm); the gateway's transaction id in id. */
+static void gj_crcx(struct env *e, uint16_t pm, char *id, size_t len)
+{
+	gw_from_ca(e, pm,
+		   "CRCX 310 aaln/2@[198.51.100.1]:%u MGCP 1.0\r\n"
+		   "C: B0000000000000002\r\nM: recvonly\r\n",
+		   pm);
+	sent_txid(e, &mgcp_gw, "CRCX ", id, len);
+}
+
+/*
+ * A gateway's call events journal that call alone: a "gw-call" record (its
+ * gwcall line and streams) per call changed, a "call-gone" per call ended
+ * or renamed (a connection the gateway named), a "gw-fields" line when the
+ * gateway itself changed; never the gateway whole with its other calls.
+ * Read back after the snapshot in order (the last record of a call wins),
+ * a damaged record skipped whole, a journal of whole gw records (before
+ * these kinds) still read; a standby following the batches holds what the
+ * active node does, the gateway refreshed in place.
+ */
+static void test_journal_gateways(struct tap *t, const char *path)
+{
+	static struct env e, e2;
+	static struct gw_seen s;
+	char jpath[4096], id[16], m[MSG_MAX], pending[256] = "", *batch = NULL;
+	char *text = NULL, *p;
+	const char *newid = "mgcp:B0000000000000002/ABCD0002@aaln/2";
+	struct np_follower *fl = NULL;
+	struct np_follow_report frep;
+	struct np_state_report rep;
+	struct np_journal j;
+	struct np_term *tm = NULL, *sm, *x;
+	struct np_call *live = NULL, *c;
+	uint16_t pm = 0, ph = 0;
+	bool damaged;
+	int i, err;
+
+	mgcp_gw = sa("203.0.113.50", 2427);
+	h248_mg = sa("203.0.113.60", 2944);
+	np_journal_path(path, jpath, sizeof(jpath));
+	np_journal_init(&j);
+	j.replicate = repl_capture;
+	if (!env_init_cfg(t, &e, "journal gateways", GW_CFG) ||
+	    !env_init_cfg(t, &e2, "journal gateways: standby", GW_CFG) ||
+	    np_follower_new(&fl, &e2.px, 0) || !gw_calls_up(t, &e, &pm, &ph))
+		goto out;
+	for (x = e.px.core.terms; x; x = x->next)
+		if (x->core_port == pm)
+			tm = x;
+	live = tm ? tm->calls : NULL;
+	if (!tap_check(t, live && !live->next, "journal gateways: the MGCP "
+		       "gateway with its one connection"))
+		goto out;
+	np_core_changed_all(&e.px.core);
+	save_batch(&e, path, &j); /* compacts: the snapshot */
+	repl_follow(fl, &e2, &frep);
+	j.snap_bytes = 1u << 30; /* as if the snapshot were large */
+
+	/* A second connection asked for: its record alone. */
+	gj_crcx(&e, pm, id, sizeof(id));
+	for (c = tm->calls; c; c = c->next)
+		if (c != live)
+			snprintf(pending, sizeof(pending), "%s", c->id);
+	tap_check(t, !tm->dirty && e.px.core.dirty_calls && pending[0],
+		  "journal gateways: a CRCX marks its call, not the gateway "
+		  "('%s')", pending);
+	batch = gj_batch(&e, path, &j, fl, &e2, &frep);
+	tap_check(t, batch && !strncmp(batch, "gw-call 0 ", 10) &&
+			     count_of(batch, "gwcall ") == 1 &&
+			     !strstr(batch, "gw mgcp") &&
+			     !strstr(batch, "FDE234C8") &&
+			     strstr(batch, "commit 1 #"),
+		  "journal gateways: the CRCX's batch: one gw-call record, "
+		  "not the gateway nor its other connection");
+	free(batch);
+
+	/* The gateway names the connection: the pending name's record
+	 * ends, the new one's is written. */
+	snprintf(m, sizeof(m), "200 %s OK\r\nI: ABCD0002\r\n\r\n%s", id,
+		 GW_SDP("192.168.1.10", "4004"));
+	gw_feed(&e, &mgcp_gw, 2727, m);
+	batch = gj_batch(&e, path, &j, fl, &e2, &frep);
+	p = batch ? strstr(batch, "gw-fields mgcp 0 ") : NULL;
+	tap_check(t, batch && !strncmp(batch, "call-gone 0 ", 12) &&
+			     p && p < strstr(batch, "\ngw-call 0 ") &&
+			     count_of(batch, "gwcall ") == 1 &&
+			     strstr(batch, "gwcall mgcp:B0000000000000002/"
+					   "ABCD0002@aaln/2 ") &&
+			     !strstr(batch, "FDE234C8") &&
+			     !strstr(batch, "gw mgcp"),
+		  "journal gateways: the CRCX answered: the pending name's "
+		  "call-gone, the gateway's own fields, the connection's "
+		  "gw-call under its name, nothing else");
+	free(batch);
+	batch = NULL;
+	tap_check(t, np_call_find(&e.px.core, tm, newid) &&
+			     !np_call_find(&e.px.core, tm, pending),
+		  "journal gateways: the renamed connection is found by its "
+		  "new name, not the pending one");
+	err = gw_read(path, &s, &rep);
+	i = gw_seen_call(&s, newid);
+	tap_check(t, !err && rep.complete && s.gws == 2 && s.calls == 3 &&
+			     i >= 0 && gw_seen_call(&s, live->id) >= 0 &&
+			     gw_seen_call(&s, pending) < 0 &&
+			     s.call[i].n_streams == 1 &&
+			     strstr(s.call_data[i], "\x1f" "ABCD0002\x1fv=0"),
+		  "journal gateways: replay: the snapshot's gateways with the "
+		  "journal's connection, under its name alone (%d, %d calls)",
+		  err, s.calls);
+	sm = np_term_by_core_port(&e2.px.core, CORE, pm);
+	tap_check(t, sm && sm->n_calls == 2 &&
+			     np_call_find(&e2.px.core, sm, newid) &&
+			     !np_call_find(&e2.px.core, sm, pending) &&
+			     flow_count(&e2.io) == flow_count(&e.io) &&
+			     flows_within(&e.io, &e2.io) && !frep.failed &&
+			     !frep.bad,
+		  "journal gateways: the standby holds both connections and "
+		  "their flows as the active node does (%zu, %zu)",
+		  flow_count(&e2.io), flow_count(&e.io));
+
+	/* The last record of a call wins. */
+	call_to_saved(&e, path, &j, fl, &e2, tm, live, "first");
+	call_to_saved(&e, path, &j, fl, &e2, tm, live, "second");
+	err = gw_read(path, &s, &rep);
+	i = gw_seen_call(&s, live->id);
+	c = sm ? np_call_find(&e2.px.core, sm, live->id) : NULL;
+	tap_check(t, !err && rep.complete && i >= 0 &&
+			     !strcmp(s.call[i].to, "second") && c &&
+			     !strcmp(c->to, "second"),
+		  "journal gateways: replay order: the later record of a "
+		  "connection replaces the earlier, here and on the standby "
+		  "('%s')", i >= 0 ? s.call[i].to : "-");
+
+	/* The call agent deletes the second connection: its tombstone. */
+	gw_dlcx_answered(&e, pm, "aaln/2", "B0000000000000002", "ABCD0002");
+	batch = gj_batch(&e, path, &j, fl, &e2, &frep);
+	tap_check(t, batch && strstr(batch, "call-gone 0 ") &&
+			     strstr(batch, " mgcp:B0000000000000002/ABCD0002"
+					   "@aaln/2 #") &&
+			     !count_of(batch, "gwcall ") &&
+			     !strstr(batch, "gw mgcp"),
+		  "journal gateways: a DLCX: the connection's call-gone, no "
+		  "gwcall line");
+	free(batch);
+	batch = NULL;
+	err = gw_read(path, &s, &rep);
+	sm = np_term_by_core_port(&e2.px.core, CORE, pm);
+	tap_check(t, !err && rep.complete && s.calls == 2 &&
+			     gw_seen_call(&s, newid) < 0 &&
+			     gw_seen_call(&s, live->id) >= 0 && sm &&
+			     sm->n_calls == 1 &&
+			     !np_call_find(&e2.px.core, sm, newid) &&
+			     flow_count(&e2.io) == flow_count(&e.io) &&
+			     flows_within(&e.io, &e2.io),
+		  "journal gateways: replay: the tombstone deletes the "
+		  "connection, the other stays; the standby's too, with its "
+		  "flows (%d calls)", s.calls);
+
+	/* The gateway itself changes: its own fields alone; the standby's
+	 * copy takes them in place, its connection and flows kept. */
+	tm->registered_until = T0 + 4321;
+	snprintf(((struct np_mgcp_gw *)tm->signaling)->endpoint,
+		 sizeof(((struct np_mgcp_gw *)tm->signaling)->endpoint),
+		 "aaln/9@[192.168.1.10]");
+	np_term_changed(&e.px.core, tm);
+	x = sm;
+	batch = gj_batch(&e, path, &j, fl, &e2, &frep);
+	tap_check(t, batch && !strncmp(batch, "gw-fields mgcp 0 ", 17) &&
+			     !count_of(batch, "gwcall ") &&
+			     count_of(batch, "\n") == 2,
+		  "journal gateways: the gateway changed: one gw-fields line "
+		  "and the commit, none of its calls");
+	free(batch);
+	batch = NULL;
+	err = gw_read(path, &s, &rep);
+	i = seen_index(&s, "mgcp");
+	tap_check(t, !err && rep.complete && i >= 0 &&
+			     s.gw[i].registered_until == T0 + 4321 &&
+			     !strcmp(s.data[i], "[192.168.1.10]\x1f"
+						"aaln/9@[192.168.1.10]") &&
+			     s.calls == 2 && gw_seen_call(&s, live->id) >= 0,
+		  "journal gateways: replay: the gateway's own fields "
+		  "replaced, its connection as it was ('%s')",
+		  i >= 0 ? s.data[i] : "-");
+	sm = np_term_by_core_port(&e2.px.core, CORE, pm);
+	tap_check(t, sm && sm == x && sm->registered_until == T0 + 4321 &&
+			     !strcmp(((struct np_mgcp_gw *)sm->signaling)->endpoint,
+				     "aaln/9@[192.168.1.10]") &&
+			     sm->n_calls == 1 && frep.terms == 1 &&
+			     !frep.failed && flow_count(&e2.io) == flow_count(&e.io) &&
+			     flows_within(&e.io, &e2.io),
+		  "journal gateways: the standby's gateway takes them in "
+		  "place: its connection and flows kept (%u copied, %u failed)",
+		  frep.terms, frep.failed);
+
+	/* A damaged gw-call record: skipped whole, the earlier stands. */
+	snprintf(live->to, sizeof(live->to), "third");
+	np_call_changed(&e.px.core, tm, live);
+	damaged = save_damaged(&e, path, &j);
+	err = gw_read(path, &s, &rep);
+	i = gw_seen_call(&s, live->id);
+	tap_check(t, damaged && !err && !rep.complete && rep.journal_bad == 1 &&
+			     i >= 0 && !strcmp(s.call[i].to, "second") &&
+			     s.call[i].n_streams == 1 && s.gws == 2 &&
+			     s.calls == 2,
+		  "journal gateways: a gw-call record failing its CRC is "
+		  "skipped whole: the connection's earlier record stands "
+		  "(%d, %u bad)", err, rep.journal_bad);
+
+	/* A journal as natproxyd wrote one before gw-call records: the
+	 * gateway whole (its lifetime changed), then a call-gone of its
+	 * connection. */
+	np_journal_close(&j);
+	save_batch(&e, path, &j); /* compacts */
+	text = slurp(path);
+	batch = slurp(jpath);
+	p = text ? strstr(text, "\ngw mgcp 0 ") : NULL;
+	if (p && batch && strstr(batch, " #")) {
+		char until[32];
+
+		*strstr(batch, " #") = '\0';
+		snprintf(until, sizeof(until), "%d", T0 + 7777);
+		journal_with_record(jpath, batch, p + 1, 9, until);
+		p = text;
+	}
+	err = gw_read(path, &s, &rep);
+	i = seen_index(&s, "mgcp");
+	tap_check(t, p && !err && rep.complete && rep.journal_replayed == 1 &&
+			     i >= 0 && s.gw[i].registered_until == T0 + 7777 &&
+			     s.calls == 2 && gw_seen_call(&s, live->id) >= 0,
+		  "journal gateways: a journal of whole gw records (before "
+		  "gw-call) is read (%d)", err);
+	snprintf(m, sizeof(m), "call-gone 0 %u %s", pm, live->id);
+	append_checked(jpath, m);
+	append_checked(jpath, "commit 1");
+	err = gw_read(path, &s, &rep);
+	i = seen_index(&s, "mgcp");
+	tap_check(t, p && !err && rep.complete && i >= 0 &&
+			     s.gw[i].registered_until == T0 + 7777 &&
+			     s.calls == 1 && gw_seen_call(&s, live->id) < 0,
+		  "journal gateways: a call-gone after the whole record "
+		  "deletes that connection (%d calls)", s.calls);
+
+	/* In a batch with a SIP terminal's records, the gateway's come
+	 * first: a natproxyd from before gw-call, to which they are damage,
+	 * skips them alone, not the record it is reading. */
+	np_journal_close(&j);
+	save_batch(&e, path, &j); /* compacts the written-over journal */
+	j.snap_bytes = 1u << 30;
+	do_register(&e, &alice, 600);
+	np_call_changed(&e.px.core, tm, live);
+	free(batch);
+	batch = gj_batch(&e, path, &j, fl, &e2, &frep);
+	p = batch ? strstr(batch, "term-fields ") : NULL;
+	tap_check(t, p && strstr(batch, "gw-call 0 ") &&
+			     strstr(batch, "gw-call 0 ") < p,
+		  "journal gateways: a gateway's call record before a SIP "
+		  "terminal's in the batch");
+	err = gw_read(path, &s, &rep);
+	tap_check(t, !err && rep.complete && s.terms == 1 && s.gws == 2 &&
+			     s.calls == 2,
+		  "journal gateways: both read back (%d)", err);
+out:
+	free(text);
+	free(batch);
+	for (i = 0; i < s.calls; i++)
+		np_call_streams_free(&s.call[i]);
 	np_journal_close(&j);
 	np_follower_free(fl);
 	free(repl.text);
@@ -3699,6 +4059,7 @@ int main(void)
 	test_gateways_damaged(&t, path);
 	test_standby_gateways(&t, path);
 	test_journal_calls(&t, path);
+	test_journal_gateways(&t, path);
 	test_livepub(&t);
 	unlink(path);
 	unlink(path2);
