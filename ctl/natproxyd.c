@@ -157,7 +157,7 @@ enum { SERVED_TIMER = 1, SERVED_EVENTS = 2, SERVED_METRICS = 4,
 struct turn {
 	double began, tick_ms, save_ms;
 	unsigned int served;
-	bool compacted, forked; /* in the turn; one begun */
+	bool compacted, compaction_begun; /* in the turn */
 	size_t saved; /* records appended */
 };
 
@@ -178,7 +178,7 @@ static void slow_turn(const struct turn *t)
 	np_info("event loop: a turn took %.1f ms (served:%s; tick %.1f ms, "
 		"%s %.1f ms, %zu records%s)", ms, what, t->tick_ms,
 		t->compacted ? "compaction" : "save", t->save_ms, t->saved,
-		t->forked ? ", a compaction begun" : "");
+		t->compaction_begun ? ", a compaction begun" : "");
 }
 
 /* Opens realm's socket on port (r: that realm, of the configuration being
@@ -1239,7 +1239,7 @@ static int run(struct daemon *d)
 	struct epoll_event evs[64];
 	int n, i, save_in = -1, timeout;
 	struct turn turn;
-	unsigned long compactions, appends, forks;
+	unsigned long compactions, appends, begun;
 	double at;
 
 	for (;;) {
@@ -1334,7 +1334,7 @@ static int run(struct daemon *d)
 		at = np_now_ms();
 		compactions = d->journal.compactions;
 		appends = d->journal.appends;
-		forks = d->journal.forks;
+		begun = d->journal.compactions_begun;
 		save_in = save_state_due(d);
 		/* A compaction in progress: a slice a turn, the next turn
 		 * at once (ctl/state.c). */
@@ -1344,7 +1344,7 @@ static int run(struct daemon *d)
 		}
 		turn.save_ms = np_now_ms() - at;
 		turn.compacted = d->journal.compactions != compactions;
-		turn.forked = d->journal.forks != forks;
+		turn.compaction_begun = d->journal.compactions_begun != begun;
 		if (d->journal.appends != appends)
 			turn.saved = d->journal.last_records;
 		slow_turn(&turn);

@@ -1081,7 +1081,7 @@ static int compact_background(const struct np_proxy *px, const char *path,
 	j->next_fd = fd;
 	j->next_gen = gen;
 	j->next_records = 0;
-	j->forks++;
+	j->compactions_begun++;
 	return 0;
 }
 

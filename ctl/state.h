@@ -89,7 +89,7 @@ struct np_journal {
 	uint64_t min_bytes; /* 0: NP_JOURNAL_MIN_BYTES */
 	unsigned long compactions, appends;
 	size_t last_records; /* of the last batch appended */
-	unsigned long forks; /* background compactions begun */
+	unsigned long compactions_begun; /* in the background */
 	/* Each snapshot written and each batch appended, as the file has
 	 * them (whole lines, each with its checksum), handed on to the
 	 * cluster layer (ctl/cluster/, docs/ha.md); NULL: to no one. */
