@@ -199,29 +199,30 @@ static bool visit_term(struct np_core *core, struct np_term *t, time_t now,
 	if (now < t->ka_due)
 		return true;
 	t->ka_due = np_term_ka_next(core, t, now);
-	if (t->ka_sent)
+	if (t->ka_sent) {
 		core->stats.keepalives_unanswered++;
-	/* Not the terminal's fault when natproxyd's own socket dropped
-	 * datagrams since (its answer may be among them): under an overload
-	 * of its own, natproxyd would otherwise drop the bindings of
-	 * terminals that answer. Its registration's expiry still ends a
-	 * binding no one refreshes. */
-	if (t->ka_sent &&
-	    core->realm_input[np_core_pair(core, t)->first].lost_at > t->ka_sent)
-		core->stats.keepalive_misses_excused++;
-	else if (t->ka_sent && ++t->ka_missed >= KEEPALIVE_MISSES) {
-		np_warn("terminal at %s stopped answering keepalives: "
-			"binding dropped",
-			np_sockaddr_str(&t->nat, where, sizeof(where)));
-		core->stats.bindings_lost++;
-		np_term_free(core, t, NP_END_KEEPALIVE_LOST, now);
-		return false;
+		/* Not the terminal's fault when natproxyd's own socket
+		 * dropped datagrams since (its answer may be among them):
+		 * under an overload of its own, natproxyd would otherwise drop
+		 * the bindings of terminals that answer. Its registration's
+		 * expiry still ends a binding no one refreshes. */
+		if (core->realm_input[np_core_pair(core, t)->first].lost_at >
+		    t->ka_sent) {
+			core->stats.keepalive_misses_excused++;
+		} else if (++t->ka_missed >= KEEPALIVE_MISSES) {
+			np_warn("terminal at %s stopped answering keepalives: "
+				"binding dropped",
+				np_sockaddr_str(&t->nat, where, sizeof(where)));
+			core->stats.bindings_lost++;
+			np_term_free(core, t, NP_END_KEEPALIVE_LOST, now);
+			return false;
+		}
 	}
 	core->stats.keepalives_sent++;
-	t->ka_sent = t->driver && t->driver->keepalive &&
-				     t->driver->keepalive(t->driver->ctx, t) ?
-			     now :
-			     0;
+	t->ka_sent = 0;
+	if (t->driver && t->driver->keepalive &&
+	    t->driver->keepalive(t->driver->ctx, t))
+		t->ka_sent = now; /* an answer awaited (not to a CRLF) */
 	return true;
 }
 
