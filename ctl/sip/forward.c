@@ -489,7 +489,7 @@ static void refuse(struct sipctx *c, struct np_txn *txn, int code,
 		c->msg->sip_method, code, reason);
 	if (txn) {
 		txn->answered_here = true;
-		np_txn_final(txn);
+		np_txn_final(&c->sip->txns, txn, c->now);
 	}
 	sip_answer(c->sip, c->pair->first, c->access->sip_port, &c->src,
 		   c->msg, code, reason);
@@ -795,6 +795,8 @@ void sip_terminal_response(struct sipctx *c)
 		return;
 	}
 	np_sipmsg_pop_via(m);
+	if (m->status_code >= 200)
+		np_txn_final(&c->sip->txns, txn, c->now);
 	if (np_sipmsg_via_dest(m, &dest))
 		dest = c->pair->softswitch;
 	/* A 3xx's Contacts are where to go instead: not the terminal. */
@@ -843,6 +845,7 @@ void sip_core_request(struct sipctx *c)
 	if (code) {
 		np_sipmsg_pop_via(m);
 		t->answered_here = true;
+		np_txn_final(&c->sip->txns, t, c->now);
 		if (np_sipmsg_via_dest(m, &dest))
 			dest = c->pair->softswitch;
 		sip_answer(c->sip, c->pair->second, c->t->core_port, &dest, m,
@@ -870,7 +873,7 @@ void sip_core_response(struct sipctx *c)
 		return;
 	}
 	if (m->status_code >= 200)
-		np_txn_final(txn);
+		np_txn_final(&c->sip->txns, txn, c->now);
 	if (MSG_IS_RESPONSE_FOR(m, "REGISTER") && MSG_IS_STATUS_2XX(m)) {
 		until = c->st->n_bindings ? bindings_settle(c) : 0;
 		if (!c->st->n_bindings) {

@@ -12,7 +12,9 @@
 
 #include "core/core.h"
 
-#define NP_TXN_BUCKETS 65536 /* a power of two */
+/* Hash chains at first, a power of two; doubled whenever there are more
+ * transactions than chains. */
+#define NP_TXN_BUCKETS 65536
 /* Longest top-Via branch kept, with its NUL; longer is refused (400). */
 #define NP_BRANCH_MAX 128
 
@@ -41,17 +43,21 @@ struct np_txn {
 	uint32_t *open_count;
 };
 
-/* Expiry queues: INVITEs (300 s) and the others (64 s). */
+/* Expiry queues: INVITEs waiting for their final response (300 s) and
+ * the others (64 s). */
 enum { NP_TXN_Q_OTHER, NP_TXN_Q_INVITE, NP_TXN_QUEUES };
 
 struct np_txns {
 	/* Per queue, oldest first: the tick takes the expired ones off the
 	 * front, never walking the live ones. */
 	struct np_txn *head[NP_TXN_QUEUES], *tail[NP_TXN_QUEUES];
-	/* NP_TXN_BUCKETS chains each: transactions live 64 s (300 for an
-	 * INVITE), hundreds of thousands at a few thousand requests a
-	 * second, too many to search a list for every message. */
+	/* n_buckets chains each: transactions live 64 s (up to 300 for an
+	 * INVITE without its final response), hundreds of thousands at a
+	 * few thousand requests a second, too many to search a list for
+	 * every message; the chains stay short as the table grows with
+	 * them. */
 	struct np_txn **by_branch, **by_ours;
+	size_t n_buckets, count;
 	uint64_t next_id;
 };
 
@@ -70,8 +76,10 @@ struct np_txn *np_txn_find_upstream(struct np_txns *txns, const char *branch,
 struct np_txn *np_txn_add(struct np_txns *txns, struct np_term *term,
 			  struct np_txn **term_list, const char *branch,
 			  const char *method, bool from_core, time_t now);
-/* A final response passed: t no longer counts as open. */
-void np_txn_final(struct np_txn *t);
+/* A final response passed (or was given): t no longer counts as open,
+ * and lives on only to match retransmissions and the ACK (64 s from now,
+ * an INVITE's too). */
+void np_txn_final(struct np_txns *txns, struct np_txn *t, time_t now);
 /* Drops the transactions of a terminal's list (its terminal goes). */
 void np_txns_drop_term(struct np_txns *txns, struct np_txn **term_list);
 /* Drops the transactions that expired by now. */
