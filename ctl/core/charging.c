@@ -4,6 +4,7 @@
  * ends, from what XDP counted per stream and direction. Written by a
  * single append, so a record is in the file whole or not at all.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdio_ext.h>
 #include <stdlib.h>
@@ -76,6 +77,35 @@ static void put_volume(FILE *f, const struct np_volume *v)
 	fputs("}}", f);
 }
 
+/* The stream to build a record in, emptied (see np_core.charge_buf);
+ * NULL without memory. */
+static FILE *charge_buf_begin(struct np_charge_buf *b)
+{
+	if (b->f && !ferror(b->f)) {
+		rewind(b->f);
+		return b->f;
+	}
+	if (b->f)
+		fclose(b->f);
+	free(b->text);
+	b->text = NULL;
+	b->f = open_memstream(&b->text, &b->len);
+	if (b->f)
+		__fsetlocking(b->f, FSETLOCKING_BYCALLER); /* this thread's alone */
+	return b->f;
+}
+
+/* Whether the record is whole in b->text, b->len bytes and a '\0' (a
+ * rewound stream leaves the end of a longer record after the new one). */
+static bool charge_buf_end(struct np_charge_buf *b)
+{
+	if (putc_unlocked('\0', b->f) == EOF || fflush(b->f) || !b->text ||
+	    !b->len)
+		return false;
+	b->len--;
+	return true;
+}
+
 /* Who, where, when, why it ended, and per stream and direction what XDP
  * counted (the volumes of streams already released: every stream is by
  * the time a call ends). */
@@ -87,16 +117,13 @@ void np_charge(struct np_core *core, const struct np_term *t,
 	const struct np_realm *corer = &core->cfg->realms[pair->second];
 	double end = core->io->wall(core->io_ctx);
 	char where[64], text[64];
-	size_t i, len = 0;
-	char *line = NULL;
-	FILE *f;
+	FILE *f = charge_buf_begin(&core->charge_buf);
+	size_t i;
 
-	f = open_memstream(&line, &len);
 	if (!f) {
 		np_err("call '%s': no memory for its charging record", call->id);
 		return;
 	}
-	__fsetlocking(f, FSETLOCKING_BYCALLER); /* this thread's alone */
 	fputs("{\"call_id\": ", f);
 	json_str(f, call->id);
 	fputs(", \"from\": ", f);
@@ -157,11 +184,13 @@ void np_charge(struct np_core *core, const struct np_term *t,
 		fputs("}", f);
 	}
 	fputs("]}\n", f);
-	if (fclose(f) || !line)
+	if (!charge_buf_end(&core->charge_buf)) {
 		np_err("call '%s': charging record not built", call->id);
-	else
-		core->io->charge(core->io_ctx, line, len);
-	if (line && core->io->charged)
-		core->io->charged(core->io_ctx, t, call, line, len);
-	free(line);
+		return;
+	}
+	core->io->charge(core->io_ctx, core->charge_buf.text,
+			 core->charge_buf.len);
+	if (core->io->charged)
+		core->io->charged(core->io_ctx, t, call, core->charge_buf.text,
+				  core->charge_buf.len);
 }

@@ -422,6 +422,10 @@ static void free_all(struct np_core *core)
 	core->realm_media = NULL;
 	core->realm_input = NULL;
 	core->pair_ctr = NULL;
+	if (core->charge_buf.f)
+		fclose(core->charge_buf.f);
+	free(core->charge_buf.text);
+	memset(&core->charge_buf, 0, sizeof(core->charge_buf));
 }
 
 void np_core_fini(struct np_core *core)

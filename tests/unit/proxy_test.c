@@ -259,6 +259,8 @@ struct fake {
 	struct flow_slot flows[MAX_FLOWS];
 	size_t n_put, n_del;
 	char last_record[16384]; /* the last charging record */
+	/* Records handed on with a '\0' in them or not ending the line. */
+	size_t bad_records;
 	size_t n_records;
 	uint64_t last_seen_ns; /* what counters_get reports as last activity */
 	/* The signaling guard: blocks asked for, the last one; known
@@ -410,6 +412,7 @@ static void fake_charge(void *ctx, const char *line, size_t len)
 	snprintf(f->last_record, sizeof(f->last_record), "%.*s", (int)len,
 		 line);
 	f->n_records++;
+	f->bad_records += !len || memchr(line, '\0', len) || line[len - 1] != '\n';
 }
 
 static double fake_wall(void *ctx)
@@ -3549,6 +3552,11 @@ static void test_charging(struct tap *t)
 		  "charging: an incoming call: direction incoming, from the far end, to with the terminal's tag");
 	if (!rec_has(&e, "\"direction\": \"incoming\""))
 		tap_diag("record: %s", e.io.last_record);
+	/* Each record built where the one before was (a longer one, the
+	 * first): its length its own, no '\0' and no tail of the last. */
+	tap_check(t, e.io.n_records == 4 && !e.io.bad_records,
+		  "charging: four records, each one whole line (%zu, %zu bad)",
+		  e.io.n_records, e.io.bad_records);
 out:
 	free(inv);
 	env_fini(t, &e, "charging");
