@@ -39,6 +39,7 @@ void np_calls_fini(struct np_core *core)
 {
 	free(core->calls_by_id);
 	core->calls_by_id = NULL;
+	np_timers_fini(&core->call_timers);
 }
 
 struct np_call *np_call_find(const struct np_core *core,
@@ -80,10 +81,32 @@ static void id_unlink(struct np_core *core, struct np_call *call)
 		}
 }
 
-/* call joins t's calls (first) and the index. */
+/* Room for one more call's timer, so that linking it cannot fail. */
+static int call_timer_room(struct np_core *core)
+{
+	struct np_timers *h = &core->call_timers;
+
+	return np_timers_reserve(h, h->n + h->n_wheel + 1);
+}
+
+void np_call_wake(struct np_core *core, struct np_call *call)
+{
+	time_t next = core->tick_now + 1;
+
+	/* An orphan's (no driver) is np_core_orphans_tick()'s. Never later
+	 * than it was: one due at this very tick stays in it. */
+	if (call->term && call->term->driver &&
+	    (!np_timer_set_p(&call->check) || next < call->check.due))
+		np_timer_set(&core->call_timers, &call->check, next);
+}
+
+/* call joins t's calls (first) and the index; the tick looks at it next
+ * (call_timer_room() first). */
 static void call_link(struct np_core *core, struct np_term *t,
 		      struct np_call *call)
 {
+	call->term = t;
+	np_call_wake(core, call);
 	call->next = t->calls;
 	if (call->next)
 		call->next->pprev = &call->next;
@@ -101,6 +124,8 @@ static void call_unlink(struct np_core *core, struct np_term *t,
 	if (call->next)
 		call->next->pprev = call->pprev;
 	call->pprev = NULL;
+	call->term = NULL;
+	np_timer_cancel(&core->call_timers, &call->check);
 	t->n_calls--;
 	t->n_answered -= call->answered;
 	id_unlink(core, call);
@@ -193,6 +218,9 @@ void np_call_streams_free(struct np_call *call)
 int np_call_copy(struct np_call *dst, const struct np_call *src)
 {
 	*dst = *src;
+	/* Nobody's call yet: no timer (call_link). */
+	memset(&dst->check, 0, sizeof(dst->check));
+	dst->term = NULL;
 	/* None of src's blocks: its own streams, no forks. */
 	block_none(dst);
 	memset(dst->forks, 0, sizeof(dst->forks));
@@ -251,7 +279,7 @@ struct np_call *np_call_new(struct np_core *core, struct np_term *t,
 			id);
 		return NULL;
 	}
-	call = calloc(1, sizeof(*call));
+	call = call_timer_room(core) ? NULL : calloc(1, sizeof(*call));
 	if (!call)
 		return NULL;
 	snprintf(call->id, sizeof(call->id), "%s", id);
@@ -363,7 +391,7 @@ static int adopt(struct np_core *core, struct np_term *t,
 	size_t i, j;
 	int err = 0;
 
-	call = malloc(sizeof(*call));
+	call = call_timer_room(core) ? NULL : malloc(sizeof(*call));
 	if (!call)
 		return -ENOMEM;
 	/* Its own copy of what the reader holds per stream. */

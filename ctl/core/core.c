@@ -70,45 +70,41 @@ static time_t earlier(time_t a, time_t b)
 	return b && (!a || b < a) ? b : a;
 }
 
-/* Ends t's calls that expired or went silent; when the next of those still
- * live is due (0: none), for term_next_visit(). One walk over the calls
- * (a PBX's thousands are walked at each of its visits). */
-static time_t check_calls(struct np_core *core, struct np_term *t, time_t now)
+/* Ends call if it expired or went silent: true if it did. Otherwise
+ * *due: when it is next worth a look (0: not until it changes). */
+static bool check_call(struct np_core *core, struct np_term *t,
+		       struct np_call *call, time_t now, time_t *due)
 {
-	const struct silence_limits lim = silence_limits(core, t);
-	struct np_call *call, *next;
-	time_t due = 0;
+	struct silence_limits lim;
 	uint32_t limit;
 	bool held;
 
-	for (call = t->calls; call; call = next) {
-		next = call->next;
-		if (call->expires && call->expires <= now) {
-			np_call_end(core, t, call, call->expiry_reason, now);
-			continue;
-		}
-		due = earlier(due, call->expires);
-		if (!call->answered)
-			continue;
-		held = np_media_on_hold(call);
-		limit = held ? lim.hold : lim.media;
-		if (!limit)
-			continue;
-		if (!np_media_silent(core, t, call, limit, now)) {
-			/* It says when it is next worth a look. */
-			due = earlier(due, call->media_limit == limit ?
-						   call->media_check_at :
-						   now + 1);
-			continue;
-		}
-		np_warn("call '%s': no media for %us%s: ending it", call->id,
-			limit, held ? " on hold" : "");
-		core->stats.media_timeouts++;
-		abort_call(core, t, call,
-			   held ? NP_END_HOLD_TIMEOUT : NP_END_MEDIA_TIMEOUT,
-			   now);
+	*due = 0;
+	if (call->expires && call->expires <= now) {
+		np_call_end(core, t, call, call->expiry_reason, now);
+		return true;
 	}
-	return due;
+	*due = call->expires;
+	if (!call->answered)
+		return false;
+	lim = silence_limits(core, t);
+	held = np_media_on_hold(call);
+	limit = held ? lim.hold : lim.media;
+	if (!limit)
+		return false;
+	if (!np_media_silent(core, t, call, limit, now)) {
+		/* It says when it is next worth a look. */
+		*due = earlier(*due, call->media_limit == limit ?
+					     call->media_check_at :
+					     now + 1);
+		return false;
+	}
+	np_warn("call '%s': no media for %us%s: ending it", call->id, limit,
+		held ? " on hold" : "");
+	core->stats.media_timeouts++;
+	abort_call(core, t, call,
+		   held ? NP_END_HOLD_TIMEOUT : NP_END_MEDIA_TIMEOUT, now);
+	return true;
 }
 
 /* A draining pair's access socket closes with its last terminal. */
@@ -148,17 +144,12 @@ bool np_core_admit(struct np_core *core, size_t realm,
 	return false;
 }
 
-/*
- * When the tick next has something to do for t, visited at now: the
+/* When the tick next has something to do for t, visited at now: the
  * earliest of what visit_term() checks by time (0: nothing until t
- * changes); calls_due: its calls' (check_calls()). A call whose media was
- * never read, or under another limit, is read at the next tick, as
- * np_media_silent() would.
- */
-static time_t term_next_visit(const struct np_term *t, time_t calls_due,
-			      time_t now)
+ * changes); its calls have timers of their own. */
+static time_t term_next_visit(const struct np_term *t, time_t now)
 {
-	time_t due = calls_due;
+	time_t due = 0;
 
 	if (t->registered_until) {
 		due = earlier(due, t->registered_until);
@@ -171,14 +162,11 @@ static time_t term_next_visit(const struct np_term *t, time_t calls_due,
 	return due && due <= now ? now + 1 : due;
 }
 
-/* What the tick does for one terminal: false if it was freed; *calls_due:
- * when its calls are next due (check_calls()). */
-static bool visit_term(struct np_core *core, struct np_term *t, time_t now,
-		       time_t *calls_due)
+/* What the tick does for one terminal: false if it was freed. */
+static bool visit_term(struct np_core *core, struct np_term *t, time_t now)
 {
 	char where[64];
 
-	*calls_due = check_calls(core, t, now);
 	if (t->registered_until && t->registered_until <= now) {
 		np_info("registration of %s expired",
 			np_sockaddr_str(&t->nat, where, sizeof(where)));
@@ -226,12 +214,73 @@ static bool visit_term(struct np_core *core, struct np_term *t, time_t now,
 	return true;
 }
 
+/* Whether this node acts for t; when it does not, t's timer tm is set to
+ * the next tick (a standby takes over at once when it must). */
+static bool acting_for(struct np_core *core, struct np_term *t,
+		       struct np_timers *h, struct np_timer *tm, time_t now)
+{
+	if (!core->acting || core->acting(core->acting_arg, t))
+		return true;
+	np_timer_set(h, tm, now + 1);
+	return false;
+}
+
+/* The terminals due now, up to *max of them; false if more are due. */
+static bool visit_due_terms(struct np_core *core, time_t now, size_t *max)
+{
+	struct np_timer *tm;
+	struct np_term *t;
+	time_t due;
+
+	for (; *max; --*max) {
+		tm = np_timer_take(&core->term_timers, now);
+		if (!tm)
+			return true;
+		t = (struct np_term *)((char *)tm -
+				       offsetof(struct np_term, visit));
+		if (!acting_for(core, t, &core->term_timers, tm, now) ||
+		    !visit_term(core, t, now))
+			continue;
+		due = term_next_visit(t, now);
+		if (due)
+			np_timer_set(&core->term_timers, &t->visit, due);
+		else
+			np_timer_cancel(&core->term_timers, &t->visit);
+	}
+	return false;
+}
+
+/* The calls due now, up to *max of them; false if more are due. */
+static bool check_due_calls(struct np_core *core, time_t now, size_t *max)
+{
+	struct np_timer *tm;
+	struct np_call *call;
+	time_t due;
+
+	for (; *max; --*max) {
+		tm = np_timer_take(&core->call_timers, now);
+		if (!tm)
+			return true;
+		call = (struct np_call *)((char *)tm -
+					  offsetof(struct np_call, check));
+		if (!acting_for(core, call->term, &core->call_timers, tm, now) ||
+		    check_call(core, call->term, call, now, &due) || !due)
+			continue;
+		/* One whose media was never read, or under another limit,
+		 * is read at the next tick, as np_media_silent() would. */
+		np_timer_set(&core->call_timers, &call->check,
+			     due <= now ? now + 1 : due);
+	}
+	return false;
+}
+
 /*
- * Only the terminals due now are visited (core->term_timers), each then
- * set to when it is next due: the tick costs O(terminals due), not
- * O(terminals). A terminal that changes in between is brought to the
- * next tick (np_term_wake), so none is visited later than the walk over
- * all of them would have acted on it.
+ * Only the terminals and calls due now are looked at (core->term_timers,
+ * core->call_timers), each then set to when it is next due: the tick
+ * costs O(what is due), not O(terminals) nor O(a PBX's calls). One that
+ * changes in between is brought to the next tick (np_term_wake,
+ * np_call_wake), so none is looked at later than a walk over all of them
+ * would have acted on it.
  */
 void np_core_tick(struct np_core *core, time_t now)
 {
@@ -240,30 +289,9 @@ void np_core_tick(struct np_core *core, time_t now)
 
 bool np_core_tick_some(struct np_core *core, time_t now, size_t max)
 {
-	struct np_timer *tm;
-	struct np_term *t;
-	time_t due, calls_due;
-
 	core->tick_now = now;
-	for (; max; max--) {
-		tm = np_timer_take(&core->term_timers, now);
-		if (!tm)
-			break;
-		t = (struct np_term *)((char *)tm -
-				       offsetof(struct np_term, visit));
-		if (core->acting && !core->acting(core->acting_arg, t)) {
-			np_timer_set(&core->term_timers, &t->visit, now + 1);
-			continue;
-		}
-		if (!visit_term(core, t, now, &calls_due))
-			continue;
-		due = term_next_visit(t, calls_due, now);
-		if (due)
-			np_timer_set(&core->term_timers, &t->visit, due);
-		else
-			np_timer_cancel(&core->term_timers, &t->visit);
-	}
-	if (!max)
+	if (!visit_due_terms(core, now, &max) ||
+	    !check_due_calls(core, now, &max))
 		return false;
 	np_core_orphans_tick(core, now);
 	np_core_quarantine_expire(core, now);
@@ -358,6 +386,7 @@ int np_core_reconfigure(struct np_core *core, const struct np_config *next)
 {
 	size_t old_n = core->cfg->n_realms, n = next->n_realms, i;
 	struct np_term *t;
+	struct np_call *call;
 	int err;
 
 	if (n < old_n || next->n_pairs < core->cfg->n_pairs)
@@ -388,10 +417,13 @@ int np_core_reconfigure(struct np_core *core, const struct np_config *next)
 	}
 	core->cfg = next;
 	np_core_changed_all(core);
-	/* Timeouts and intervals may have changed: every terminal is seen
-	 * again at the next tick (once per reload). */
-	for (t = core->terms; t; t = t->next)
+	/* Timeouts and intervals may have changed: every terminal and call
+	 * is seen again at the next tick (once per reload). */
+	for (t = core->terms; t; t = t->next) {
 		np_term_wake(core, t);
+		for (call = t->calls; call; call = call->next)
+			np_call_wake(core, call);
+	}
 	return 0;
 }
 

@@ -241,6 +241,11 @@ struct np_call {
 	 * media_check_at: the tick reads its counters only then (core.c). */
 	time_t media_check_at;
 	uint32_t media_limit;
+	/* When the tick next has something to do for it (core->call_timers):
+	 * its expiry or its media check. Set only while it is the call of a
+	 * terminal with a driver (orphans' are np_core_orphans_tick()'s). */
+	struct np_timer check;
+	struct np_term *term; /* whose call it is, while it is one */
 	/* Taken over from another node (docs/ha.md): when (UNIX seconds;
 	 * 0: never) and from which; its volumes there are in gone_up and
 	 * gone_down. */
@@ -378,6 +383,9 @@ struct np_core {
 	/* Terminals by when the tick next has to visit them (np_term.visit),
 	 * room kept for every terminal; quarantined ports by their end. */
 	struct np_timers term_timers, quarantine;
+	/* Calls by when the tick next has to look at them (np_call.check):
+	 * a PBX's thousands each when due, not all at each of its visits. */
+	struct np_timers call_timers;
 	size_t n_terms; /* in terms */
 	time_t tick_now; /* the last tick's time: changes are seen at the next */
 	/* Whether this node acts for t (a scale-out node acts for some
@@ -464,6 +472,8 @@ void np_call_gone(struct np_core *core, struct np_term *t,
 /* The tick visits t at its next run (its state changed outside a tick's
  * sight: a call added or adopted, an expiry moved). */
 void np_term_wake(struct np_core *core, struct np_term *t);
+/* The tick looks at call at its next run: its expiry or media changed. */
+void np_call_wake(struct np_core *core, struct np_call *call);
 /* Something no one terminal holds changed: the whole state is saved. */
 void np_core_changed_all(struct np_core *core);
 /* The batch was saved: nothing dirty any more. */

@@ -113,6 +113,7 @@ void np_call_changed(struct np_core *core, struct np_term *t,
 	}
 	core->dirty = true;
 	np_term_wake(core, t);
+	np_call_wake(core, call);
 	call_dirty_push(&core->dirty_calls, call);
 }
 

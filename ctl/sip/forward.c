@@ -161,7 +161,7 @@ static void final_response(struct sipctx *c, struct np_call *call,
 	    (code == 401 || code == 407)) {
 		call->expires = c->now + CHALLENGE_WAIT;
 		call->expiry_reason = NP_END_REJECTED;
-		np_term_wake(c->core, c->t); /* sooner than it rang until */
+		np_call_wake(c->core, call); /* sooner than it rang until */
 		return;
 	}
 	np_media_rollback(c->core, c->t, call);

@@ -4550,6 +4550,151 @@ out:
 	env_fini(t, &e, name);
 }
 
+/* Alice's calls, as the core holds them. */
+static size_t alice_calls(struct env *e)
+{
+	const struct np_term *x = np_term_by_nat(&e->px.core, 0, &alice.nat);
+
+	return x ? x->n_calls : 0;
+}
+
+#define PBX_CALLS 100
+#define PBX_ANSWERED 60
+#define PBX_SLICE 10
+
+/*
+ * A PBX behind one mapping, its calls each timed by itself: a tick in
+ * slices of PBX_SLICE looks at no more calls per slice than that (one
+ * terminal's hundreds were all walked at each of its visits), ends each
+ * call at its second, never before.
+ */
+static void test_pbx_calls(struct tap *t)
+{
+	char cid[64], branch[64], *inv;
+	unsigned slices, most = 0, early = 0;
+	size_t i, ended;
+	struct env e;
+
+	if (!env_init(t, &e,
+		      "realms:\n"
+		      "  - name: access\n"
+		      "    interface: acc0\n"
+		      "    address: 203.0.113.1\n"
+		      "    sip_port: 5060\n"
+		      "    media_ports: 30000-30999\n"
+		      "    media_timeout: 5\n"
+		      "    max_calls_per_terminal: 200\n"
+		      "  - name: core\n"
+		      "    interface: core0\n"
+		      "    address: 198.51.100.1\n"
+		      "    sip_ports: 20000-20009\n"
+		      "    media_ports: 40000-40999\n"
+		      "pairs:\n"
+		      "  - first: access\n"
+		      "    second: core\n"
+		      "    softswitch: 198.51.100.2:5060\n"
+		      /* Keepalives that want no answer: the terminal stays. */
+		      "keepalive:\n"
+		      "  method: crlf\n",
+		      "pbx calls"))
+		goto out;
+	do_register(&e, &alice, 1, 3600);
+	/* The first PBX_ANSWERED answered (silent: no media ever), the rest
+	 * ringing until their 300 s run out. */
+	for (i = 0; i < PBX_CALLS; i++) {
+		snprintf(cid, sizeof(cid), "pbx%zu@192.168.1.10", i);
+		snprintf(branch, sizeof(branch), "z9hG4bK-pbx%zu", i);
+		inv = invite_out(&e, &alice, cid, branch,
+				 SDP_OFFER("192.168.1.10", "6000"));
+		if (i < PBX_ANSWERED)
+			answer_out(&e, &alice, inv, 20000,
+				   SDP_FAR("198.51.100.10", "7000"));
+		free(inv);
+	}
+	tap_check(t, alice_calls(&e) == PBX_CALLS,
+		  "pbx calls: %d calls up on one terminal (%zu)", PBX_CALLS,
+		  alice_calls(&e));
+	for (e.now = T0 + 1; e.now <= T0 + 301; e.now++) {
+		ended = e.io.n_records;
+		for (slices = 1; !np_proxy_tick_some(&e.px, e.now, slices == 1,
+						       PBX_SLICE);
+		     slices++) {
+			most = e.io.n_records - ended > most ?
+				       (unsigned)(e.io.n_records - ended) :
+				       most;
+			ended = e.io.n_records;
+			sent_clear(&e.io);
+		}
+		most = e.io.n_records - ended > most ?
+			       (unsigned)(e.io.n_records - ended) :
+			       most;
+		sent_clear(&e.io);
+		if (e.now == T0 + 5 || e.now == T0 + 299)
+			early += alice_calls(&e) !=
+				 (e.now == T0 + 5 ? PBX_CALLS :
+						    PBX_CALLS - PBX_ANSWERED);
+		if (e.now == T0 + 6)
+			tap_check(t, alice_calls(&e) == PBX_CALLS - PBX_ANSWERED &&
+					     e.px.core.stats.media_timeouts ==
+						     PBX_ANSWERED,
+				  "pbx calls: the answered ones end at 6 s, by the media timeout (%zu left)",
+				  alice_calls(&e));
+	}
+	tap_check(t, !early, "pbx calls: none ends before its second");
+	tap_check(t, alice_calls(&e) == 0 &&
+			     e.io.n_records == PBX_CALLS &&
+			     !e.px.core.call_timers.n &&
+			     !e.px.core.call_timers.n_wheel,
+		  "pbx calls: the ringing ones end at 300 s; every call billed once, no timer left (%zu records)",
+		  e.io.n_records);
+	tap_check(t, most > 0 && most <= PBX_SLICE,
+		  "pbx calls: a slice of the tick ends at most %d of one terminal's calls (%u)",
+		  PBX_SLICE, most);
+out:
+	env_fini(t, &e, "pbx calls");
+}
+
+/* A reload that shortens the media timeout: each call, waiting to be
+ * looked at under the old one, is looked at at the next tick. */
+static void test_timeout_by_reload(struct tap *t)
+{
+	char cid[64], branch[64], *inv;
+	struct env e;
+	size_t i;
+
+	if (!env_init(t, &e, CFG_POL("    media_timeout: 600\n", "    media_timeout: 600\n"),
+		      "timeout by reload"))
+		goto out;
+	do_register(&e, &alice, 1, 3600);
+	for (i = 0; i < 3; i++) {
+		snprintf(cid, sizeof(cid), "tr%zu@192.168.1.10", i);
+		snprintf(branch, sizeof(branch), "z9hG4bK-tr%zu", i);
+		inv = invite_out(&e, &alice, cid, branch,
+				 SDP_OFFER("192.168.1.10", "6000"));
+		answer_out(&e, &alice, inv, 20000,
+			   SDP_FAR("198.51.100.10", "7000"));
+		free(inv);
+	}
+	for (e.now = T0 + 1; e.now <= T0 + 30; e.now++)
+		np_proxy_tick(&e.px, e.now);
+	tap_check(t, alice_calls(&e) == 3 && e.px.core.call_timers.n == 3 &&
+			     e.px.core.call_timers.heap[0]->due > T0 + 600,
+		  "timeout by reload: a media timeout of 600 s: 3 silent calls stay, looked at again after 600 s (%zu)",
+		  alice_calls(&e));
+	if (!reload_env(t, &e,
+			CFG_POL("    media_timeout: 5\n", ""),
+			"timeout by reload"))
+		goto out;
+	e.now++;
+	np_proxy_tick(&e.px, e.now);
+	tap_check(t, alice_calls(&e) == 0 &&
+			     e.px.core.stats.media_timeouts == 3,
+		  "timeout by reload: down to 5 s: the 3 silent for 30 s end at the next tick (%zu left)",
+		  alice_calls(&e));
+out:
+	env_fini(t, &e, "timeout by reload");
+}
+
 int main(void)
 {
 	struct tap t = { 0 };
@@ -4582,6 +4727,8 @@ int main(void)
 	test_latch_modes(&t);
 	test_charging(&t);
 	test_media_timeout(&t);
+	test_pbx_calls(&t);
+	test_timeout_by_reload(&t);
 	test_quarantine(&t);
 	test_terminal_lost(&t);
 	test_limits(&t);
