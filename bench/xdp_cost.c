@@ -1039,6 +1039,7 @@ static int setup(struct bench *b)
 	b->maps.fd[NP_FLOWS4] = bpf_map__fd(b->relay->maps.np_flows4_v5);
 	b->maps.fd[NP_FLOWS6] = bpf_map__fd(b->relay->maps.np_flows6_v5);
 	b->maps.fd[NP_FLOWARR4] = bpf_map__fd(b->relay->maps.np_flowarr4_v1);
+	b->maps.fd[NP_COLD_SLOTS] = bpf_map__fd(b->relay->maps.np_coldslots_v1);
 	if (np_maps_map_flows(&b->maps)) {
 		fprintf(stderr, "xdp_cost: cannot map the flow array\n");
 		return -1;

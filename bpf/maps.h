@@ -56,6 +56,16 @@ struct {
 	__type(value, struct np_counters);
 } np_counters_v4 SEC(".maps");
 
+/* Slots whose cold counters count something (np_cold_bit()): sized by
+ * ctl/ to a word per 64 slots; mmapable, read by ctl/ in place. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NP_MAX_FLOWS / 64);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, __u64);
+} np_coldslots_v1 SEC(".maps");
+
 /*
  * Slot ownership, for ctl/ only: slot -> the flow key holding it. Claimed
  * with BPF_NOEXIST, so two processes installing flows at once never share a

@@ -804,6 +804,18 @@ static __always_inline bool slot_valid(const struct np_flow_entry *flow)
 	return flow->slot < ((struct bpf_map *)&np_counters_v4)->max_entries;
 }
 
+/* The slot's cold counters are about to count something (struct np_flow
+ * entry's np_cold_bit()): set once, read after. */
+static __always_inline void cold_mark(__u32 slot)
+{
+	__u32 word = np_cold_word(slot);
+	__u64 bit = np_cold_bit(slot), *w;
+
+	w = bpf_map_lookup_elem(&np_coldslots_v1, &word);
+	if (w && !(*w & bit))
+		__sync_fetch_and_or(w, bit);
+}
+
 /* This CPU's cold counters for the flow (struct np_counters); NULL for a
  * bad slot. */
 static __always_inline struct np_counters *
@@ -858,6 +870,9 @@ static __always_inline void count_relayed(struct np_flow_entry *flow,
 	ctr = cold_counters(flow);
 	if (!ctr)
 		return;
+	/* The owner's first packet leaves only its time here. */
+	if (!owned || rtcp || to_kernel)
+		cold_mark(flow->slot);
 	if (!owned) {
 		ctr->packets++;
 		ctr->bytes += len;
@@ -903,8 +918,10 @@ static __always_inline int drop(const struct np_flow_entry *flow, int reason,
 {
 	struct np_counters *ctr = cold_counters(flow);
 
-	if (ctr && reason >= 0 && reason < NP_DROP_MAX)
+	if (ctr && reason >= 0 && reason < NP_DROP_MAX) {
+		cold_mark(flow->slot);
 		ctr->drops[reason]++;
+	}
 	*verdict = drop_verdict(reason);
 	return XDP_DROP;
 }
@@ -1192,6 +1209,7 @@ static __always_inline void take_back(const struct np_xmit_rec *r)
 
 	if (!ctr)
 		return;
+	cold_mark(slot);
 	ctr->packets--;
 	ctr->bytes -= r->len;
 	ctr->rtcp_packets -= r->rtcp;

@@ -273,6 +273,27 @@ static int place_claim(const struct np_maps *maps,
 	return slot_claim(maps, key, slot);
 }
 
+/* Whether the slot's per-CPU counters count anything (NP_MAP_COLD_SLOTS);
+ * true when the bits are not mapped. */
+static bool slot_counts_cold(const struct np_maps *maps, __u32 slot)
+{
+	__u32 w = np_cold_word(slot);
+
+	return !maps->cold_slots || w >= maps->cold_slots_n ||
+	       (__atomic_load_n(&maps->cold_slots[w], __ATOMIC_ACQUIRE) &
+		np_cold_bit(slot));
+}
+
+/* A new flow's slot, its counters zeroed: nothing counted there. */
+static void slot_cold_clear(const struct np_maps *maps, __u32 slot)
+{
+	__u32 w = np_cold_word(slot);
+
+	if (maps->cold_slots && w < maps->cold_slots_n)
+		__atomic_fetch_and(&maps->cold_slots[w], ~np_cold_bit(slot),
+				   __ATOMIC_RELEASE);
+}
+
 /* Every CPU's copy zeroed: counters from zero. */
 static int slot_clear(const struct np_maps *maps, __u32 slot)
 {
@@ -287,6 +308,7 @@ static int slot_clear(const struct np_maps *maps, __u32 slot)
 	if (bpf_map_update_elem(maps->fd[NP_COUNTERS], &slot, zero, BPF_ANY))
 		err = -errno;
 	free(zero);
+	slot_cold_clear(maps, slot);
 	return err;
 }
 
@@ -358,10 +380,12 @@ static int by_slot(const void *a, const void *b)
 }
 
 /*
- * counters_sum for n entries into *out[i], the per-CPU copies of slots
- * close together read with one bpf_map_lookup_batch (the counters are an
- * array: a batch reads the slots after the one given, in order), the rest
- * one lookup each. The bpf() calls made.
+ * The counts of n entries into *out[i] (not first_seen_ns: a flow ends):
+ * the entry's own, and the per-CPU copies of those slots that count
+ * something (slot_counts_cold; an RTP flow relayed by one CPU does not),
+ * those close together read with one bpf_map_lookup_batch (the counters
+ * are an array: a batch reads the slots after the one given, in order),
+ * the rest one lookup each. The bpf() calls made.
  */
 static unsigned counters_sum_n(const struct np_maps *maps,
 			       const struct np_flow_entry *e, size_t n,
@@ -374,11 +398,14 @@ static unsigned counters_sum_n(const struct np_maps *maps,
 	struct np_mapwalk w;
 	size_t i, j, m;
 	unsigned calls = 0;
+	size_t n_cold = 0;
 	bool ok;
 
 	for (i = 0; i < n; i++)
 		sum_from_entry(out[i], &e[i]);
-	if (!n || ncpu <= 0)
+	for (i = 0; i < n; i++)
+		n_cold += slot_counts_cold(maps, e[i].slot);
+	if (!n_cold || ncpu <= 0)
 		return 0;
 	order = malloc(n * sizeof(*order));
 	vals = calloc((size_t)SUM_RUN_SPAN * ncpu, sizeof(*vals));
@@ -387,8 +414,10 @@ static unsigned counters_sum_n(const struct np_maps *maps,
 			counters_sum(maps, &e[i], out[i]);
 		goto done;
 	}
-	for (i = 0; i < n; i++)
-		order[i] = &e[i];
+	for (i = 0, j = 0; i < n; i++)
+		if (slot_counts_cold(maps, e[i].slot))
+			order[j++] = &e[i];
+	n = n_cold;
 	qsort(order, n, sizeof(*order), by_slot);
 	for (i = 0; i < n; i = j) {
 		first = order[i]->slot;
@@ -1537,7 +1566,7 @@ static int entry_prepare(struct np_flowq *q, struct flowq_rec *r,
 static void slots_clear(struct np_flowq *q, const __u32 *slots, size_t n)
 {
 	int ncpu = libbpf_num_possible_cpus();
-	size_t vsz;
+	size_t vsz, i;
 	void *zero;
 
 	if (!n || ncpu <= 0)
@@ -1545,8 +1574,6 @@ static void slots_clear(struct np_flowq *q, const __u32 *slots, size_t n)
 	vsz = (size_t)ncpu * sizeof(struct np_counters);
 	zero = calloc(n, vsz);
 	if (!zero) {
-		size_t i;
-
 		for (i = 0; i < n; i++)
 			slot_clear(q->maps, slots[i]);
 		return;
@@ -1554,6 +1581,8 @@ static void slots_clear(struct np_flowq *q, const __u32 *slots, size_t n)
 	batch_run(q, q->maps->fd[NP_COUNTERS], slots, sizeof(*slots), zero,
 		  vsz, n, NULL, NULL);
 	free(zero);
+	for (i = 0; i < n; i++)
+		slot_cold_clear(q->maps, slots[i]);
 }
 
 /* The pending writes to one family's map. */

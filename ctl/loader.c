@@ -56,6 +56,9 @@ static int size_flow_maps(struct relay_bpf *skel, __u32 max_flows)
 	 * no more entries than slots, as an array flow's slot is its index. */
 	while (indexed <= max_flows / 2)
 		indexed *= 2;
+	if (!err)
+		err = bpf_map__set_max_entries(skel->maps.np_coldslots_v1,
+					       np_cold_word(max_flows - 1) + 1);
 	return err ? err :
 		     bpf_map__set_max_entries(skel->maps.np_flowarr4_v1,
 					      indexed);

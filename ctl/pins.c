@@ -30,6 +30,7 @@ const char *const np_map_names[NP_MAP_COUNT] = {
 	[NP_SIG_PORTS] = NP_MAP_SIG_PORTS, [NP_BLOCKED] = NP_MAP_BLOCKED,
 	[NP_KNOWN] = NP_MAP_KNOWN,	 [NP_BUCKETS] = NP_MAP_BUCKETS,
 	[NP_FLOWARR4] = NP_MAP_FLOWARR4,
+	[NP_COLD_SLOTS] = NP_MAP_COLD_SLOTS,
 };
 
 int np_pin_path(char *buf, size_t len, const char *dir, const char *name)
@@ -126,6 +127,8 @@ int np_maps_open(const char *dir, struct np_maps *maps)
 
 	maps->flowarr4 = NULL;
 	maps->flowarr4_n = 0;
+	maps->cold_slots = NULL;
+	maps->cold_slots_n = 0;
 	for (i = 0; i < NP_MAP_COUNT; i++)
 		fds[i] = -1;
 	for (i = 0; i < NP_MAP_COUNT; i++) {
@@ -147,8 +150,8 @@ int np_maps_open(const char *dir, struct np_maps *maps)
 	}
 	err = np_maps_map_flows(maps);
 	if (err) {
-		np_err("cannot map '%s' into memory: %s", NP_MAP_FLOWARR4,
-		       strerror(-err));
+		np_err("cannot map '%s' and '%s' into memory: %s",
+		       NP_MAP_FLOWARR4, NP_MAP_COLD_SLOTS, strerror(-err));
 		np_maps_close(maps);
 		return err;
 	}
@@ -183,6 +186,19 @@ int np_maps_map_flows(struct np_maps *maps)
 		return -errno;
 	maps->flowarr4 = mem;
 	maps->flowarr4_n = info.max_entries;
+	len = sizeof(info);
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(maps->fd[NP_COLD_SLOTS], &info, &len))
+		return -errno;
+	if (info.value_size != sizeof(__u64) || !info.max_entries)
+		return -EINVAL;
+	mem = mmap(NULL, (size_t)info.max_entries * sizeof(__u64),
+		   PROT_READ | PROT_WRITE, MAP_SHARED, maps->fd[NP_COLD_SLOTS],
+		   0);
+	if (mem == MAP_FAILED)
+		return -errno;
+	maps->cold_slots = mem;
+	maps->cold_slots_n = info.max_entries;
 	return 0;
 }
 
@@ -195,6 +211,11 @@ void np_maps_close(struct np_maps *maps)
 					       sizeof(struct np_flow_entry));
 	maps->flowarr4 = NULL;
 	maps->flowarr4_n = 0;
+	if (maps->cold_slots)
+		munmap(maps->cold_slots,
+		       (size_t)maps->cold_slots_n * sizeof(__u64));
+	maps->cold_slots = NULL;
+	maps->cold_slots_n = 0;
 
 	for (i = 0; i < NP_MAP_COUNT; i++) {
 		if (fds[i] >= 0)

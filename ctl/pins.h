@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 
+#include <linux/types.h>
+
 #define NP_DEFAULT_PIN_DIR "/sys/fs/bpf/natproxy"
 
 enum np_map_id {
@@ -29,6 +31,7 @@ enum np_map_id {
 	NP_KNOWN,
 	NP_BUCKETS,
 	NP_FLOWARR4,
+	NP_COLD_SLOTS,
 	NP_MAP_COUNT
 };
 
@@ -41,6 +44,10 @@ struct np_maps {
 	 * entries; NULL, 0 until np_maps_map_flows(). */
 	void *flowarr4;
 	unsigned int flowarr4_n;
+	/* NP_MAP_COLD_SLOTS mapped into memory (__u64[], np_cold_word());
+	 * NULL, 0 until np_maps_map_flows(). */
+	__u64 *cold_slots;
+	unsigned int cold_slots_n;
 };
 
 /* A struct np_maps with nothing open, for np_maps_close() to be safe on. */
@@ -70,10 +77,11 @@ unsigned int np_map_id(int fd);
 int np_pin_path(char *buf, size_t len, const char *dir, const char *name);
 /* Opens every pinned map; -ENOENT with a hint when nothing is attached. */
 int np_maps_open(const char *dir, struct np_maps *maps);
-/* Maps NP_MAP_FLOWARR4 (open in fd[NP_FLOWARR4]) into memory; 0 or -errno.
- * np_maps_open() does it; for maps opened otherwise (tests, benches). */
+/* Maps NP_MAP_FLOWARR4 and NP_MAP_COLD_SLOTS (open in fd[NP_FLOWARR4],
+ * fd[NP_COLD_SLOTS]) into memory; 0 or -errno. np_maps_open() does it;
+ * for maps opened otherwise (tests, benches). */
 int np_maps_map_flows(struct np_maps *maps);
-/* Closes every descriptor and unmaps the flow array. */
+/* Closes every descriptor and unmaps the flow array and the cold slots. */
 void np_maps_close(struct np_maps *maps);
 /* A map's memory as the kernel charges it (fdinfo "memlock"); 0 if unknown. */
 unsigned long long np_map_memlock(int fd);

@@ -12,7 +12,7 @@
 #include <linux/bpf.h>
 #include <linux/types.h>
 
-#define NP_ABI_VERSION 6
+#define NP_ABI_VERSION 7
 
 /* Pinned names (BPF object names are limited to 15 characters). */
 /* IPv4 flows by index (np_flow4_index): the relay's first look. */
@@ -21,6 +21,9 @@
 #define NP_MAP_FLOWS4 "np_flows4_v5"
 #define NP_MAP_FLOWS6 "np_flows6_v5" /* IPv6 flows, struct np_flow_key */
 #define NP_MAP_COUNTERS "np_counters_v4" /* by slot, per CPU: np_counters */
+/* Slots whose per-CPU counters count something: one bit each, see
+ * np_cold_bit(). */
+#define NP_MAP_COLD_SLOTS "np_coldslots_v1"
 #define NP_MAP_POLICERS "np_police_v1"
 #define NP_MAP_VERDICTS "np_verdicts_v3"
 /* Interfaces XDP can send out of (XDP_TX or redirect) and have it delivered. */
@@ -39,7 +42,7 @@
 #define NP_MAP_BLOCKED "np_blocked_v1" /* struct np_source_key -> np_block */
 #define NP_MAP_KNOWN "np_known_v1" /* struct np_source_key -> np_known */
 #define NP_MAP_BUCKETS "np_buckets_v1" /* index -> struct np_sig_bucket */
-#define NP_PROG_PIN "np_relay_v6"
+#define NP_PROG_PIN "np_relay_v7"
 
 #define NP_MAX_FLOWS (1u << 20)
 #define NP_MAX_IFACES 64
@@ -192,6 +195,27 @@ struct np_counters {
 	__u64 first_seen_ns;
 	__u64 last_seen_ns;
 };
+
+/*
+ * NP_MAP_COLD_SLOTS: a bit per slot, set by the relay (an atomic or, once)
+ * before it first adds to any CPU's np_counters at the slot other than
+ * first_seen_ns: a packet relayed by a CPU that does not own the flow,
+ * RTCP, one handed to the kernel, a drop, a frame taken back. A flow whose
+ * packets all went by its owner (every RTP flow on a NIC that keeps a
+ * flow on one queue) never sets it, and ctl/ sums only the entry's
+ * counts when its flow ends, with no system call for the per-CPU ones.
+ * ctl/ clears the bit when it zeroes the slot's counters for a new flow.
+ * An array of words, mmapable; word slot / 64, bit slot % 64.
+ */
+static inline __u32 np_cold_word(__u32 slot)
+{
+	return slot / 64;
+}
+
+static inline __u64 np_cold_bit(__u32 slot)
+{
+	return 1ull << (slot % 64);
+}
 
 /*
  * A flow in NP_MAP_FLOWARR4, NP_MAP_FLOWS4 or NP_MAP_FLOWS6: struct np_flow

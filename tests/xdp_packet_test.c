@@ -1989,6 +1989,32 @@ static void check_xmit_log(const struct tcase *tc, const struct frame *fout,
 		  dev >= 0 ? dev_name[dev] : "?");
 }
 
+static int entry_read(enum flow_id id, struct np_flow_entry *e);
+
+/* The word of np_coldslots_v1 holding the bit of flow id's slot, *bit
+ * that bit; NULL when there is no such flow. */
+static __u64 *cold_word_of(enum flow_id id, __u64 *bit)
+{
+	struct np_flow_entry e;
+
+	if (!maps.cold_slots || entry_read(id, &e) ||
+	    np_cold_word(e.slot) >= maps.cold_slots_n)
+		return NULL;
+	*bit = np_cold_bit(e.slot);
+	return &maps.cold_slots[np_cold_word(e.slot)];
+}
+
+/* Whether counting c marks the slot: all but the owner's packets. */
+static bool counts_cold(const struct np_counters *c)
+{
+	bool drops = false;
+	int i;
+
+	for (i = 0; i < NP_DROP_MAX; i++)
+		drops |= c->drops[i] != 0;
+	return drops || c->rtcp_packets || c->to_kernel;
+}
+
 static void run_case(const struct tcase *tc)
 {
 	LIBBPF_OPTS(bpf_test_run_opts, opts);
@@ -1998,6 +2024,7 @@ static void run_case(const struct tcase *tc)
 	struct frame fin, fexp, fout;
 	struct np_flow_key key, hkey;
 	struct np_xmit_log xlog_b, xlog_a;
+	__u64 *cold, cold_bit = 0;
 	bool xlog_ok;
 	char what[160];
 	int err;
@@ -2030,6 +2057,9 @@ static void run_case(const struct tcase *tc)
 	xlog_ok = xlog_read(&xlog_b);
 	drain_events();
 
+	cold = cold_word_of(tc->flow, &cold_bit);
+	if (cold)
+		*cold &= ~cold_bit;
 	run_ns = coarse_now();
 	err = run_once(&fin, &fout, tc->ingress, &opts);
 	xlog_ok = xlog_read(&xlog_a) && xlog_ok;
@@ -2054,6 +2084,10 @@ static void run_case(const struct tcase *tc)
 	describe_ctr(&tc->ctr, what, sizeof(what));
 	tap_check(&t, check_counters(&cb, &ca, &tc->ctr), "%s: counters %s",
 		  tc->name, what);
+	if (cold)
+		tap_check(&t, !(*cold & cold_bit) == !counts_cold(&tc->ctr),
+			  "%s: the slot's cold bit %s", tc->name,
+			  counts_cold(&tc->ctr) ? "set" : "left clear");
 	if (tc->hairpin)
 		tap_check(&t, check_counters(&hb, &ha, &tc->ctr),
 			  "%s: second flow's counters %s", tc->name, what);
@@ -3054,11 +3088,15 @@ static void test_owner(void)
 	struct np_flow_entry e0, e1, e2;
 	struct np_flow_key key;
 	struct frame out;
+	__u64 *cold, bit = 0;
 	__u32 retval;
 	bool ok;
 
 	flow_key(F4_AB, &key);
-	ok = !entry_read(F4_AB, &e0) && !cold_of(F4_AB, test_cpu, &c0) &&
+	cold = cold_word_of(F4_AB, &bit);
+	if (cold)
+		*cold &= ~bit;
+	ok = cold && !entry_read(F4_AB, &e0) && !cold_of(F4_AB, test_cpu, &c0) &&
 	     !np_counters_read(&maps, &key, &s0) &&
 	     !send_one(F4_AB, &out, &retval) && retval == XDP_REDIRECT &&
 	     !entry_read(F4_AB, &e1) && !cold_of(F4_AB, test_cpu, &c1) &&
@@ -3067,9 +3105,9 @@ static void test_owner(void)
 		  ok && (e0.flags >> NP_FLOW_OWNER_SHIFT) == (__u32)test_cpu + 1 &&
 			  e1.packets == e0.packets + 1 &&
 			  e1.bytes == e0.bytes + V4_BYTES &&
-			  !memcmp(&c0, &c1, sizeof(c0)) &&
+			  !memcmp(&c0, &c1, sizeof(c0)) && !(*cold & bit) &&
 			  s1.packets == s0.packets + 1,
-		  "%s: relayed on CPU %d, its owner: counted in the entry (%llu -> %llu packets), per-CPU counters untouched",
+		  "%s: relayed on CPU %d, its owner: counted in the entry (%llu -> %llu packets), per-CPU counters untouched, the cold bit clear",
 		  OWNER_NAME, test_cpu, (unsigned long long)e0.packets,
 		  (unsigned long long)e1.packets);
 	if (ncpu < 2 || !run_on(other)) {
@@ -3087,8 +3125,8 @@ static void test_owner(void)
 			  o1.packets == o0.packets + 1 &&
 			  o1.bytes == o0.bytes + V4_BYTES &&
 			  s2.packets == s1.packets + 1 &&
-			  s2.bytes == s1.bytes + V4_BYTES,
-		  "%s: relayed on CPU %d, not the owner: counted in its per-CPU copy, the entry untouched, the sum %llu packets",
+			  s2.bytes == s1.bytes + V4_BYTES && (*cold & bit),
+		  "%s: relayed on CPU %d, not the owner: counted in its per-CPU copy (the cold bit set), the entry untouched, the sum %llu packets",
 		  OWNER_NAME, other, (unsigned long long)s2.packets);
 }
 
@@ -3189,6 +3227,7 @@ static const char *setup(char *why, size_t len)
 	maps.fd[NP_FLOWS4] = bpf_map__fd(skel->maps.np_flows4_v5);
 	maps.fd[NP_FLOWS6] = bpf_map__fd(skel->maps.np_flows6_v5);
 	maps.fd[NP_FLOWARR4] = bpf_map__fd(skel->maps.np_flowarr4_v1);
+	maps.fd[NP_COLD_SLOTS] = bpf_map__fd(skel->maps.np_coldslots_v1);
 	if (np_maps_map_flows(&maps)) {
 		snprintf(why, len, "cannot map the flow array: %s",
 			 strerror(errno));
