@@ -123,6 +123,18 @@ void np_journal_close(struct np_journal *j);
  * calls it every turn while j->writer is set. */
 void np_journal_poll(struct np_journal *j);
 int np_journal_path(const char *path, char *buf, size_t len);
+/*
+ * Takes up path's journal again (natproxyd, after adopting path whole:
+ * memory holds what the files do): saves append to it as before the
+ * restart, instead of the first one writing the whole state again in its
+ * turn (1-2 s at 100,000 terminals, just when they all come back). Its
+ * lines after the last commit (a save cut short) are cut off; a
+ * ".journal.next" the reader took (a compaction cut short between its
+ * renames) is renamed first. 0; -errno, the journal left closed (the
+ * next save writes the whole state): -ESTALE if no journal of path's
+ * generation is there, -ENODATA if path names none.
+ */
+int np_journal_resume(struct np_journal *j, const char *path);
 
 /* Saves what changed since the last save (px->core's dirty terminals and
  * calls, and tombstones; the caller clears them, np_core_dirty_clear(),
