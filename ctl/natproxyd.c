@@ -939,6 +939,8 @@ static void resume_journal(struct daemon *d, const struct adopt_ctx *a)
 			d->state_path, strerror(-err));
 		return;
 	}
+	np_info("state: journal of '%s' taken up again (%zu records): saves "
+		"append to it", d->state_path, d->journal.records);
 	if (a->passed_over || np_cluster_on(&d->cfg.cluster))
 		np_core_rewrite_all(&d->px.core);
 }
