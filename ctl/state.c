@@ -95,9 +95,12 @@
  * Compaction off the loop's turns (np_journal.background, natproxyd's):
  * at 100,000 terminals the whole state is 25-33 MB, a second or more to
  * write, and every datagram would wait for it. Once the journal is due,
- * the save appends its batch as usual, then makes the new generation's
- * journal (path ".journal.next", its header alone) and begins the snapshot
- * of the new generation in path ".tmp"; each turn of the loop then writes
+ * or the whole state is wanted again though the journal holds every
+ * change (core->rewrite_all: a reload, a promotion, an HA resync; after a
+ * restart, records adoption passed over), the save appends its batch as
+ * usual, then makes the new generation's journal (path ".journal.next",
+ * its header alone) and begins the snapshot of the new generation in
+ * path ".tmp"; each turn of the loop then writes
  * a slice of it (np_journal_poll(), about NP_SNAPSHOT_STEP_MS: the
  * terminals of a few chains of core->by_port, whose key a terminal keeps
  * for life), and every save goes to both journals. After the last slice
@@ -119,19 +122,39 @@
  *                                  the old one's, stale)
  *   after                          new snapshot + ".journal"
  *
+ * Each case holds every save because the old generation stays whole
+ * until the new snapshot replaces it: the batch that begins the writer is
+ * appended first, and every later save goes to ".journal" as well as to
+ * ".journal.next". A rewrite is no exception: what it asks for is no
+ * change to any record (a reload keeps every pair's index and addresses;
+ * a promotion's takeover and a resync change calls and terminals through
+ * their own records), so the old files say all of it; a crash before the
+ * rename reads them, as one before the save would have.
+ *
+ * A restart (natproxyd) that adopted the files whole takes their journal
+ * up again (np_journal_resume(): a save cut short by the kill cut off,
+ * ".journal.next" renamed where the reader took it): its files are the
+ * old generation, its first save appends (before, no journal was open
+ * after a start, and that save wrote the whole state in its turn).
+ *
  * A writer that fails is dropped with its files (the first case); the
- * next save begins another. A save whose write fails closes the journal:
- * the next save compacts in its turn, as does the first save (no journal
- * open: memory may hold what no file does) and a change the journal
- * cannot say (dirty_all: a reload, a promotion, an HA resync, orphans),
- * dropping a writer in progress. (A child process writing a copy-on-write
- * image was tried first: at 300 MB of heap its fork took 70-220 ms here,
- * and the loop then paid a page fault for every page it wrote, ~50 us each
- * on this VM.) replicate sees the batches meanwhile as the old
- * generation's (a follower applies them to its copy of it); once the
- * snapshot is in place, the snapshot (read back from the file) and then
- * the saves since it began again, as the new generation's: as above, a
- * follower that applied them already is not misled.
+ * next save begins another. Written whole in the save's own turn,
+ * dropping a writer in progress: a save with no journal open (none taken
+ * up: a state file missing, damaged, of an older format or of other maps,
+ * which no old generation on disk holds, small at a first start; or a
+ * save whose write failed and closed it), and a change the journal
+ * cannot say (dirty_all: orphans made from the maps, a tombstone short of
+ * memory), as natproxyd's save at exit (the process ends: no turn waits).
+ * (A child process writing a copy-on-write image was tried first: at 300
+ * MB of heap its fork took 70-220 ms here, and the loop then paid a page
+ * fault for every page it wrote, ~50 us each on this VM.) replicate sees
+ * the batches meanwhile as the old generation's (a follower applies them
+ * to its copy of it); once the snapshot is in place, the snapshot (read
+ * back from the file) and then the saves since it began again, as the new
+ * generation's: as above, a follower that applied them already is not
+ * misled. A promotion's or a resync's snapshot so reaches the stream
+ * once written (a few seconds at 100,000 terminals), not at its first
+ * save.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
