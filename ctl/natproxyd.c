@@ -724,6 +724,11 @@ static void recover_flows(struct daemon *d, const struct adopt_ctx *a,
 			a->damaged[0] ? "'" : "", s.n, rec.calls, rec.kept);
 	free(s.keys);
 	reconcile_slots(d);
+	/* What was adopted may be in no file now (a damaged one is put
+	 * aside): written whole at the first turn's save (no journal is
+	 * taken up, no old generation holds it). */
+	if (a->terms || a->orphans)
+		np_core_changed_all(&d->px.core);
 }
 
 static int adopt_term(void *arg, const struct np_term *t,
