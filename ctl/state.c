@@ -100,10 +100,10 @@
  * restart, records adoption passed over), the save appends its batch as
  * usual, then makes the new generation's journal (path ".journal.next",
  * its header alone) and begins the snapshot of the new generation in
- * path ".tmp"; each turn of the loop then writes
- * a slice of it (np_journal_poll(), about NP_SNAPSHOT_STEP_MS: the
- * terminals of a few chains of core->by_port, whose key a terminal keeps
- * for life), and every save goes to both journals. After the last slice
+ * path ".tmp"; each turn of the loop then writes a slice of it
+ * (np_journal_poll(), about NP_SNAPSHOT_STEP_MS: the terminals of a few
+ * chains of core->by_port, whose key a terminal keeps for life), and
+ * every save goes to both journals. After the last slice
  * the snapshot is renamed to path, then ".journal.next" over ".journal".
  * The snapshot is no one moment's state: a terminal is as it was when its
  * slice was written. The new journal makes it whole: it has every change
