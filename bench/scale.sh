@@ -29,7 +29,10 @@
 #      (spread over the interval, not in bursts);
 #   4. kill -9, and natproxyd started again on the same state and pins:
 #      how long until it has adopted every terminal and call, and whether
-#      the flows in the maps are the same.
+#      the flows in the maps are the same;
+#   5. two reloads (SIGHUP): the first save after the restart (nothing
+#      else changes meanwhile) and a reload's; the event loop's turns over
+#      20 ms in the seconds after each (SCALE_SAVE_WAIT_S, default 10).
 #
 #   bench/scale.sh OUTDIR
 #
@@ -342,6 +345,7 @@ kill -9 "$NPD_PID"
 wait "$NPD_PID" 2>/dev/null # its "Killed" notice
 
 t0=$(date +%s.%N)
+m_restart=$(mark)
 natproxyd_start "$LOG" build/natproxyd -c "$NP_RUN_DIR/natproxy.yaml" \
 	--state "$NP_RUN_DIR/state" || die "natproxyd did not start again (see $LOG)"
 t_up=$(echo "$(date +%s.%N) - $t0" | bc)
@@ -367,6 +371,25 @@ print("yes" if flows(sys.argv[1]) == flows(sys.argv[2]) else "no")' \
 rss2=$(rss_kib "$NPD_PID")
 log "restart: running in $t_up s, $(gauge natproxy_terminals) terminals answered by status in $t_ready s; $adopted; flows $flows_before -> $flows_after (same: $flows_same)"
 
+# 5. The saves that used to write the whole state in one turn: the first
+# after the restart (a reload's: nothing else changes here meanwhile),
+# then a reload's; the turns over 20 ms from the restart on, and in the
+# SAVE_WAIT_S seconds after each reload (a compaction written a slice a
+# turn takes a few seconds at 100,000 terminals).
+SAVE_WAIT_S=${SCALE_SAVE_WAIT_S:-10}
+sleep 2
+turns_restart=$(slow_turns "$m_restart" "$(mark)")
+m_first=$(mark)
+natproxyd_reload "$LOG" || log "the first reload was refused"
+sleep "$SAVE_WAIT_S"
+turns_first=$(slow_turns "$m_first" "$(mark)")
+m_reload=$(mark)
+natproxyd_reload "$LOG" || log "the second reload was refused"
+sleep "$SAVE_WAIT_S"
+turns_reload=$(slow_turns "$m_reload" "$(mark)")
+written=$(tail -n +"$((m_first + 1))" "$LOG" | grep -o 'state file written whole: .*' | tr '\n' ';')
+log "turns over 20 ms: restart until the first save: $turns_restart; the first save (a reload's): $turns_first; a reload's: $turns_reload; ${written:-no compaction in slices}"
+
 per_term=$(((rss_terms - rss_base) * 1024 / (terms_only + 1)))
 per_call=$(((rss_calls - rss_terms) * 1024 / (calls + 1)))
 cat >"$OUT/scale.json" <<-EOF
@@ -384,7 +407,9 @@ cat >"$OUT/scale.json" <<-EOF
 	 "flows_same": "$flows_same", "restart_running_s": $t_up,
 	 "restart_ready_s": $t_ready,
 	 "slow_turns": {"registration": "$turns_reg", "calls": "$turns_calls",
-	                "settling": "$turns_settle", "rest": "$turns_rest"}}
+	                "settling": "$turns_settle", "rest": "$turns_rest",
+	                "restart": "$turns_restart",
+	                "first_save": "$turns_first", "reload": "$turns_reload"}}
 EOF
 cat <<-EOF
 	| one natproxyd | figure |
@@ -402,4 +427,7 @@ cat <<-EOF
 	| ... calls set up | $turns_calls |
 	| ... after the calls until at rest | $turns_settle |
 	| ... at rest ($IDLE_S s and the keepalive count) | $turns_rest |
+	| ... restart until the first save | $turns_restart |
+	| ... the first save after the restart (a reload's), $SAVE_WAIT_S s | $turns_first |
+	| ... a reload, $SAVE_WAIT_S s | $turns_reload |
 EOF

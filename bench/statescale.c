@@ -494,6 +494,84 @@ static int adopt_leg(void *arg, const struct np_call *leg)
 	return 0;
 }
 
+/* --- the saves that wrote the whole state in one turn ---------------------- */
+
+/* One save of a registration refresh (whole when j asks it): its time. */
+static double refresh_saved(struct np_proxy *px, const char *path,
+			    const struct np_state_owner *owner,
+			    struct np_journal *j, size_t i, unsigned cseq)
+{
+	double t;
+
+	do_register(px, i, cseq);
+	t = now_s();
+	if (np_state_save_changes(px, path, owner, j))
+		fail("save failed");
+	t = now_s() - t;
+	np_core_dirty_clear(&px->core);
+	return t;
+}
+
+/* The slices of j's compaction in progress: their number, the longest. */
+static unsigned int slices_run(struct np_journal *j, double *longest)
+{
+	unsigned int n = 0;
+	double t;
+
+	*longest = 0;
+	while (j->writer && n < 1000000) {
+		t = now_s();
+		np_journal_poll(j);
+		t = now_s() - t;
+		if (t > *longest)
+			*longest = t;
+		n++;
+	}
+	return n;
+}
+
+/*
+ * After the restart (px adopted path whole): the first save as natproxyd
+ * made it before np_journal_resume() (no journal open: the whole state in
+ * its call) and as it makes it now (its batch appended); a reload's save
+ * as it was (dirty_all: whole) and as it is (rewrite_all: the batch, then
+ * the compaction a slice a turn, NP_SNAPSHOT_STEP_MS each).
+ */
+static void first_saves(struct np_proxy *px, const char *path,
+			const struct np_state_owner *owner)
+{
+	struct np_journal j;
+	double resume, resumed, whole, sliced, reload_whole, slice;
+	unsigned int slices;
+	size_t records;
+
+	np_journal_init(&j);
+	j.background = true;
+	resume = now_s();
+	if (np_journal_resume(&j, path))
+		fail("journal not taken up again");
+	resume = now_s() - resume;
+	records = j.records;
+	resumed = refresh_saved(px, path, owner, &j, 1, 5);
+	np_journal_close(&j);
+	np_journal_init(&j);
+	j.background = true;
+	whole = refresh_saved(px, path, owner, &j, 2, 5);
+	printf("restart, 1st save %.1f ms its batch appended (journal of %zu "
+	       "records taken up again in %.1f ms); %.1f ms the whole state "
+	       "(none open, as before)\n",
+	       resumed * 1e3, records, resume * 1e3, whole * 1e3);
+	np_core_changed_all(&px->core);
+	reload_whole = refresh_saved(px, path, owner, &j, 3, 5);
+	np_core_rewrite_all(&px->core);
+	sliced = refresh_saved(px, path, owner, &j, 4, 5);
+	slices = slices_run(&j, &slice);
+	printf("reload save      %.1f ms whole in its call (as before); now "
+	       "%.1f ms in its call, then %u slices of at most %.1f ms\n",
+	       reload_whole * 1e3, sliced * 1e3, slices, slice * 1e3);
+	np_journal_close(&j);
+}
+
 /* --- the run ------------------------------------------------------------- */
 
 static double phase_us(double t0, size_t n)
@@ -800,10 +878,11 @@ int main(int argc, char **argv)
 	if (a.terms != n_terms || a.calls != n_calls)
 		fail("adopted %zu of %zu terminals, %zu of %zu calls", a.terms,
 		     n_terms, a.calls, n_calls);
+	np_journal_close(&j);
+	first_saves(&px2, path, &owner);
 	np_proxy_fini(&px2);
 	if (io_state.n_flows)
 		fail("%zu flows left after np_proxy_fini", io_state.n_flows);
-	np_journal_close(&j);
 	unlink(path);
 	unlink(jpath);
 	np_config_free(&cfg);

@@ -686,6 +686,9 @@ struct adopt_ctx {
 	size_t orphan_pair;
 	struct np_sockaddr orphan_media;
 	size_t terms, legs, orphans;
+	/* Records and calls the file has that were not adopted (a call
+	 * ended before the save, a terminal no longer ours). */
+	size_t passed_over;
 	int err; /* of the read */
 	struct np_state_report rep;
 	char damaged[PATH_MAX + 64]; /* where a damaged file was put */
@@ -721,6 +724,11 @@ static void recover_flows(struct daemon *d, const struct adopt_ctx *a,
 			a->damaged[0] ? "'" : "", s.n, rec.calls, rec.kept);
 	free(s.keys);
 	reconcile_slots(d);
+	/* What was adopted may be in no file now (a damaged one is put
+	 * aside): written whole at the first turn's save (no journal is
+	 * taken up, no old generation holds it). */
+	if (a->terms || a->orphans)
+		np_core_changed_all(&d->px.core);
 }
 
 static int adopt_term(void *arg, const struct np_term *t,
@@ -737,6 +745,7 @@ static int adopt_term(void *arg, const struct np_term *t,
 		np_warn("state: terminal with core port %u not adopted: %s",
 			t->core_port, strerror(-err));
 		a->term = NULL;
+		a->passed_over++;
 		return 0;
 	}
 	a->terms++;
@@ -758,6 +767,8 @@ static int adopt_orphan(void *arg, size_t pair,
 /* What became of a terminal's (or gateway's) call, said. */
 static void call_adopted(struct adopt_ctx *a, const char *id, int err)
 {
+	if (err)
+		a->passed_over++;
 	if (err == -ESTALE)
 		np_info("state: call '%s' ended before the state was saved: "
 			"already billed, not adopted", id);
@@ -778,7 +789,9 @@ static int adopt_leg(void *arg, const struct np_call *leg)
 					   monotonic_now());
 		if (!err)
 			a->orphans++;
-		else if (err != -ESTALE)
+		else
+			a->passed_over++;
+		if (err && err != -ESTALE)
 			np_warn("state: recovered call '%s' not adopted: %s",
 				leg->id, strerror(-err));
 		return 0;
@@ -804,6 +817,7 @@ static int adopt_gw(void *arg, const char *driver, const struct np_term *t,
 		np_warn("state: %s gateway with core port %u not adopted: %s",
 			driver, t->core_port, strerror(-err));
 		a->term = NULL;
+		a->passed_over++;
 		return 0;
 	}
 	a->terms++;
@@ -910,6 +924,30 @@ static bool adopt_state(struct daemon *d, struct adopt_ctx *a)
 		np_warn("state file '%s' not read: %s", d->state_path,
 			strerror(-a->err));
 	return !a->err && a->rep.complete && a->rep.verified;
+}
+
+/*
+ * After a whole adoption the files hold what memory does: their journal
+ * takes the saves again, and the first save after the restart appends its
+ * batch instead of writing the whole state in its turn. The whole state
+ * again, a slice a turn, when the files have what memory has not (records
+ * passed over: none to outlive the next restart), and in a cluster (the
+ * stream may lack what was queued for Redis when we were stopped).
+ */
+static void resume_journal(struct daemon *d, const struct adopt_ctx *a)
+{
+	int err = np_journal_resume(&d->journal, d->state_path);
+
+	if (err) {
+		np_info("state: journal of '%s' not taken up again (%s): the "
+			"first save writes the whole state",
+			d->state_path, strerror(-err));
+		return;
+	}
+	np_info("state: journal of '%s' taken up again (%zu records): saves "
+		"append to it", d->state_path, d->journal.records);
+	if (a->passed_over || np_cluster_on(&d->cfg.cluster))
+		np_core_rewrite_all(&d->px.core);
 }
 
 static void save_state(struct daemon *d)
@@ -1767,9 +1805,10 @@ int main(int argc, char **argv)
 	for (i = 0; i < d.cfg.n_realms; i++)
 		d.px.core.ifindex[i] = if_nametoindex(d.cfg.realms[i].interface);
 	links_sync(&d);
-	if (!stale && adopt_state(&d, &adopt))
+	if (!stale && adopt_state(&d, &adopt)) {
 		remove_stale_flows(&d);
-	else
+		resume_journal(&d, &adopt);
+	} else
 		recover_flows(&d, &adopt,
 			      stale                   ? "was for maps made since" :
 			      adopt.damaged[0]        ? "is damaged" :
@@ -1806,7 +1845,9 @@ int main(int argc, char **argv)
 	np_log_buffer(false);
 	sends_flush(&d);
 	/* Calls outlive us: their flows stay, the state file has them (all
-	 * of it again: the journal left empty). */
+	 * of it again, the journal left empty, in this turn: the process
+	 * ends, no datagram waits for it; a compaction in progress is
+	 * dropped). */
 	np_core_changed_all(&d.px.core);
 	save_state(&d);
 	np_cluster_stop(d.cluster);

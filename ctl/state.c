@@ -95,12 +95,15 @@
  * Compaction off the loop's turns (np_journal.background, natproxyd's):
  * at 100,000 terminals the whole state is 25-33 MB, a second or more to
  * write, and every datagram would wait for it. Once the journal is due,
- * the save appends its batch as usual, then makes the new generation's
- * journal (path ".journal.next", its header alone) and begins the snapshot
- * of the new generation in path ".tmp"; each turn of the loop then writes
- * a slice of it (np_journal_poll(), about NP_SNAPSHOT_STEP_MS: the
- * terminals of a few chains of core->by_port, whose key a terminal keeps
- * for life), and every save goes to both journals. After the last slice
+ * or the whole state is wanted again though the journal holds every
+ * change (core->rewrite_all: a reload, a promotion, an HA resync; after a
+ * restart, records adoption passed over), the save appends its batch as
+ * usual, then makes the new generation's journal (path ".journal.next",
+ * its header alone) and begins the snapshot of the new generation in
+ * path ".tmp"; each turn of the loop then writes a slice of it
+ * (np_journal_poll(), about NP_SNAPSHOT_STEP_MS: the terminals of a few
+ * chains of core->by_port, whose key a terminal keeps for life), and
+ * every save goes to both journals. After the last slice
  * the snapshot is renamed to path, then ".journal.next" over ".journal".
  * The snapshot is no one moment's state: a terminal is as it was when its
  * slice was written. The new journal makes it whole: it has every change
@@ -119,19 +122,39 @@
  *                                  the old one's, stale)
  *   after                          new snapshot + ".journal"
  *
+ * Each case holds every save because the old generation stays whole
+ * until the new snapshot replaces it: the batch that begins the writer is
+ * appended first, and every later save goes to ".journal" as well as to
+ * ".journal.next". A rewrite is no exception: what it asks for is no
+ * change to any record (a reload keeps every pair's index and addresses;
+ * a promotion's takeover and a resync change calls and terminals through
+ * their own records), so the old files say all of it; a crash before the
+ * rename reads them, as one before the save would have.
+ *
+ * A restart (natproxyd) that adopted the files whole takes their journal
+ * up again (np_journal_resume(): a save cut short by the kill cut off,
+ * ".journal.next" renamed where the reader took it): its files are the
+ * old generation, its first save appends (before, no journal was open
+ * after a start, and that save wrote the whole state in its turn).
+ *
  * A writer that fails is dropped with its files (the first case); the
- * next save begins another. A save whose write fails closes the journal:
- * the next save compacts in its turn, as does the first save (no journal
- * open: memory may hold what no file does) and a change the journal
- * cannot say (dirty_all: a reload, a promotion, an HA resync, orphans),
- * dropping a writer in progress. (A child process writing a copy-on-write
- * image was tried first: at 300 MB of heap its fork took 70-220 ms here,
- * and the loop then paid a page fault for every page it wrote, ~50 us each
- * on this VM.) replicate sees the batches meanwhile as the old
- * generation's (a follower applies them to its copy of it); once the
- * snapshot is in place, the snapshot (read back from the file) and then
- * the saves since it began again, as the new generation's: as above, a
- * follower that applied them already is not misled.
+ * next save begins another. Written whole in the save's own turn,
+ * dropping a writer in progress: a save with no journal open (none taken
+ * up: a state file missing, damaged, of an older format or of other maps,
+ * which no old generation on disk holds, small at a first start; or a
+ * save whose write failed and closed it), and a change the journal
+ * cannot say (dirty_all: orphans made from the maps, a tombstone short of
+ * memory), as natproxyd's save at exit (the process ends: no turn waits).
+ * (A child process writing a copy-on-write image was tried first: at 300
+ * MB of heap its fork took 70-220 ms here, and the loop then paid a page
+ * fault for every page it wrote, ~50 us each on this VM.) replicate sees
+ * the batches meanwhile as the old generation's (a follower applies them
+ * to its copy of it); once the snapshot is in place, the snapshot (read
+ * back from the file) and then the saves since it began again, as the new
+ * generation's: as above, a follower that applied them already is not
+ * misled. A promotion's or a resync's snapshot so reaches the stream
+ * once written (a few seconds at 100,000 terminals), not at its first
+ * save.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -1111,10 +1134,14 @@ int np_state_save_changes(const struct np_proxy *px, const char *path,
 
 	if (!owner)
 		return np_state_save(px, path, NULL);
-	/* No journal yet, or a change it cannot say: the whole state, now.
-	 * In the background, the due compaction follows the batch below. */
+	/* No journal open (no old generation holds what memory does: a
+	 * state not adopted whole from disk, np_journal_resume(), or a save
+	 * that failed), or a change it cannot say: the whole state, in this
+	 * turn. natproxyd's save at exit is one (the process ends: no turn
+	 * waits for it). In the background, a due compaction, or a rewrite
+	 * (rewrite_all), follows the batch below, a slice a turn. */
 	if (j->fd < 0 || core->dirty_all ||
-	    (!j->background && compaction_due(j)))
+	    (!j->background && (core->rewrite_all || compaction_due(j))))
 		return compact(px, path, owner, j);
 	mem = open_memstream(&text, &len);
 	if (!mem)
@@ -1179,11 +1206,8 @@ int np_state_save_changes(const struct np_proxy *px, const char *path,
 		free(text);
 		return -ENOMEM;
 	}
-	if (!n) {
-		free(text);
-		return 0; /* nothing the file keeps changed */
-	}
-	err = write_checked(j->fd, text, len, &wrote, j);
+	/* n 0: nothing the file keeps changed. */
+	err = n ? write_checked(j->fd, text, len, &wrote, j) : 0;
 	free(text);
 	if (err) {
 		/* Whatever reached it ends without its commit line: dropped
@@ -1191,16 +1215,21 @@ int np_state_save_changes(const struct np_proxy *px, const char *path,
 		np_journal_close(j);
 		return err;
 	}
-	j->bytes += wrote;
-	j->records += n;
-	if (j->writer)
-		j->next_records += n;
-	j->appends++;
-	j->last_records = n;
+	if (n) {
+		j->bytes += wrote;
+		j->records += n;
+		if (j->writer)
+			j->next_records += n;
+		j->appends++;
+		j->last_records = n;
+	}
 	/* After the batch: the old journal has everything up to now, so the
-	 * old generation is whole until the new snapshot is in place. One
-	 * that cannot begin: in this turn. */
-	if (j->background && compaction_due(j) &&
+	 * old generation is whole until the new snapshot is in place. A
+	 * rewrite with one in progress has it: its snapshot, then every save
+	 * since it began, reach replicate once it is in place. One that
+	 * cannot begin: in this turn. */
+	if (j->background &&
+	    (core->rewrite_all ? !j->writer : compaction_due(j)) &&
 	    compact_background(px, path, owner, j))
 		return compact(px, path, owner, j);
 	return 0;
@@ -2519,6 +2548,107 @@ static int journal_pick(const char *path, uint64_t gen, struct journal *j,
 	memset(rep, 0, sizeof(*rep));
 	*torn = 0;
 	return err;
+}
+
+/*
+ * Where text (a journal file, len bytes; its lines are cut up) stops
+ * holding what the reader takes: after its last commit line, or its
+ * header if none; records: those the commits count. 0: its header is not
+ * this version's, of gen.
+ */
+static size_t journal_good_end(char *text, size_t len, uint64_t gen,
+			       size_t *records)
+{
+	char *p, *nl, *line, *end;
+	unsigned long long n;
+	size_t good = 0;
+
+	*records = 0;
+	for (p = text; p < text + len; p = nl + 1) {
+		nl = memchr(p, '\n', len - (size_t)(p - text));
+		if (!nl)
+			break; /* cut short: the reader drops it */
+		*nl = '\0';
+		/* Only the header and commit lines are checked (a journal
+		 * of a large state is MBs, read at every start). */
+		line = !good || !strncmp(p, "commit ", 7) ? checked(p) : NULL;
+		if (!good) {
+			if (!line || strncmp(line, JOURNAL_VERSION " ",
+					     strlen(JOURNAL_VERSION) + 1))
+				return 0;
+			errno = 0;
+			n = strtoull(line + strlen(JOURNAL_VERSION) + 1, &end,
+				     10);
+			if (errno || *end || n != gen)
+				return 0;
+		} else if (!line || strncmp(line, "commit ", 7)) {
+			continue;
+		} else {
+			n = strtoull(line + 7, &end, 10);
+			if (*end)
+				continue;
+			*records += (size_t)n;
+		}
+		good = (size_t)(nl + 1 - text);
+	}
+	return good;
+}
+
+int np_journal_resume(struct np_journal *j, const char *path)
+{
+	char jpath[4096], npath[4200], *text;
+	struct np_state_owner o;
+	size_t len = 0, good = 0, records = 0;
+	struct stat st;
+	int err, fd;
+
+	if (j->fd >= 0 || j->writer)
+		return -EBUSY;
+	err = np_state_owner_read(path, &o);
+	if (err)
+		return err;
+	if (!o.gen)
+		return -ENODATA; /* a file written with no journal */
+	if (np_journal_path(path, jpath, sizeof(jpath)) ||
+	    journal_next_path(path, npath, sizeof(npath)))
+		return -ENAMETOOLONG;
+	/* The one the reader took (journal_pick()): ".journal", else
+	 * ".journal.next" (a compaction cut short between its two renames:
+	 * the second done now). */
+	text = file_text(jpath, &len);
+	if (text)
+		good = journal_good_end(text, len, o.gen, &records);
+	if (!good) {
+		free(text);
+		text = file_text(npath, &len);
+		if (text)
+			good = journal_good_end(text, len, o.gen, &records);
+		if (!good || rename(npath, jpath)) {
+			err = good ? -errno : -ESTALE;
+			free(text);
+			return err;
+		}
+	}
+	free(text);
+	fd = open(jpath, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	/* A save cut short (lines after the last commit, which the reader
+	 * drops): cut off, or the next batch would be read as its end. */
+	if (good < len && ftruncate(fd, (off_t)good)) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	/* What a compaction cut short before its snapshot's rename left: of
+	 * another generation, never read now. */
+	unlink(npath);
+	j->fd = fd;
+	j->gen = o.gen;
+	j->bytes = good;
+	j->records = records;
+	j->snap_bytes = stat(path, &st) ? 0 : (uint64_t)st.st_size;
+	return 0;
 }
 
 int np_state_read_report(const char *path, const struct np_state_visit *v,

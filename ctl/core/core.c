@@ -416,7 +416,10 @@ int np_core_reconfigure(struct np_core *core, const struct np_config *next)
 		return err;
 	}
 	core->cfg = next;
-	np_core_changed_all(core);
+	/* No record changes (every pair keeps its index and addresses,
+	 * ctl/proxy.h), the file is written whole again all the same: a
+	 * slice a turn, every save meanwhile journaled. */
+	np_core_rewrite_all(core);
 	/* Timeouts and intervals may have changed: every terminal and call
 	 * is seen again at the next tick (once per reload). */
 	for (t = core->terms; t; t = t->next) {

@@ -398,9 +398,12 @@ struct np_core {
 	uint64_t next_id;
 	/* State changed since the last save: the batch's trigger. What
 	 * changed: dirty_terms (changed or new), tombs (removed: their keys),
-	 * or dirty_all (something no one terminal holds: orphans, the
-	 * configuration; the whole state is saved again). */
-	bool dirty, dirty_all;
+	 * or dirty_all (something no one terminal holds: orphans made from
+	 * the maps, a tombstone short of memory; the whole state is saved
+	 * again, in the save's turn), or rewrite_all (the files hold every
+	 * change, but the whole state is wanted again: a reload, a
+	 * promotion, a resync; written a slice a turn, ctl/state.c). */
+	bool dirty, dirty_all, rewrite_all;
 	struct np_term *dirty_terms;
 	struct np_term_key *tombs;
 	size_t n_tombs, cap_tombs;
@@ -474,8 +477,13 @@ void np_call_gone(struct np_core *core, struct np_term *t,
 void np_term_wake(struct np_core *core, struct np_term *t);
 /* The tick looks at call at its next run: its expiry or media changed. */
 void np_call_wake(struct np_core *core, struct np_call *call);
-/* Something no one terminal holds changed: the whole state is saved. */
+/* Something no one terminal holds changed: the whole state is saved, in
+ * the save's turn (the journal cannot say it). */
 void np_core_changed_all(struct np_core *core);
+/* Every change is saved as it comes, yet the whole state is wanted again
+ * (the configuration changed; the cluster's stream needs a snapshot): the
+ * next save begins a compaction, written a slice a turn. */
+void np_core_rewrite_all(struct np_core *core);
 /* The batch was saved: nothing dirty any more. */
 void np_core_dirty_clear(struct np_core *core);
 struct np_term *np_term_by_nat(struct np_core *core, size_t pair,
@@ -602,8 +610,8 @@ struct np_recovery {
 int np_core_recover(struct np_core *core, const struct np_flow_key *keys,
 		    size_t n, time_t now, struct np_recovery *rep);
 /* An orphan call from the state file, on a terminal of its own at media
- * (the terminal's media address, family 0: unknown). -ESTALE as
- * np_core_adopt_call. */
+ * (the terminal's media address, family 0: unknown): the file has it, no
+ * save is due. -ESTALE as np_core_adopt_call. */
 int np_core_adopt_orphan(struct np_core *core, size_t pair,
 			 const struct np_sockaddr *media,
 			 const struct np_call *saved, time_t now);

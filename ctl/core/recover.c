@@ -154,7 +154,6 @@ int np_core_adopt_orphan(struct np_core *core, size_t pair,
 	}
 	t->next = core->orphans;
 	core->orphans = t;
-	np_core_changed_all(core);
 	return 0;
 }
 
@@ -193,6 +192,10 @@ static int recover_stream(struct np_core *core, const struct found *s,
 	term_media(core, corer, s->core_port, &media);
 	err = np_core_adopt_orphan(core, s->pair, &media, &call, now);
 	np_call_streams_free(&call);
+	/* Orphans are in snapshots only: the whole state, in the save's turn
+	 * (the files do not have it: no old generation to wait on). */
+	if (!err)
+		np_core_changed_all(core);
 	return err;
 }
 

@@ -161,6 +161,11 @@ void np_core_changed_all(struct np_core *core)
 	core->dirty = core->dirty_all = true;
 }
 
+void np_core_rewrite_all(struct np_core *core)
+{
+	core->dirty = core->rewrite_all = true;
+}
+
 void np_core_dirty_clear(struct np_core *core)
 {
 	term_dirty_clear(&core->dirty_terms);
@@ -168,7 +173,7 @@ void np_core_dirty_clear(struct np_core *core)
 	core->n_call_tombs = 0;
 	core->n_tombs = 0;
 	core->n_orphan_tombs = 0;
-	core->dirty = core->dirty_all = false;
+	core->dirty = core->dirty_all = core->rewrite_all = false;
 }
 
 /* t goes: its key is kept for the journal's tombstone (or, short of

@@ -432,6 +432,9 @@ for n in a b; do
 done
 captures_listening || true
 sleep 1
+# b's compactions written a slice a turn so far (its promotion's comes next).
+sliced_b() { grep -c "state file written whole: .* slices" "$HA/b/natproxyd-b.log"; }
+sliced_before=$(sliced_b)
 T_ISO=$(mono)
 t_iso=$(date +%s.%N)
 in_ns proxy nft -f - <<-EOF
@@ -449,6 +452,8 @@ t_b=$(date +%s.%N)
 wait_for 10 eval '! has_vip a'
 t_a_gone=$(date +%s.%N)
 check "isolated: b took over every call" test "$(health b taken_over)" -ge "$HA_CALLS"
+check "isolated: b's whole state, to its stream, written a slice a turn (not in one), its snapshot in redis" \
+	wait_for 5 eval '[ "$(sliced_b)" -gt "$sliced_before" ] && [ "$(rcli exists np:b:snapshot)" = 1 ]'
 ka_b=$(health b keepalives_sent)
 check "isolated: b sends keepalives to A (registered)" wait_for 6 eval '[ "$(health b keepalives_sent)" -gt "$ka_b" ]'
 stop_captures

@@ -741,7 +741,7 @@ far_played() {
 	[[ $p$d =~ ^[0-9]+$ ]] && [ $((p + d)) -ge 200 ]
 }
 section_restart() {
-	local relay cid p0 p1 n_far n_a n_sent far_sent flows
+	local relay cid p0 p1 n_far n_a n_sent far_sent flows snap_ino
 	# The core's relay ports among the access' numbers (on its own
 	# address, and other numbers than the access' first ones): a restart
 	# tells a realm's flows by address and port.
@@ -773,6 +773,10 @@ section_restart() {
 	check "restart: natproxyd starts again on the same state and pins" npd_start restart
 	check "restart: ... and says it adopted the call" \
 		eval 'grep "adopted" "$LOG" | tail -1 | grep -q "and 1 live call"'
+	# The snapshot as adopted (a whole write renames a new file in).
+	snap_ino=$(stat -c %i "$STATE")
+	check "restart: ... and takes up its journal again" \
+		grep -q "journal of '$STATE' taken up again" "$LOG"
 	grep "adopted" "$LOG" | tail -1 | sed 's/^/# log: /'
 	check_eq "restart: ... and keeps every flow of it (none taken for stale)" \
 		"$flows" "$(ctl flows --json | grep -c '^{')"
@@ -786,6 +790,8 @@ section_restart() {
 	cue restart-a # A's media stops, A hangs up
 	check "restart: the call's BYE is handled, the call completes" completes restart-a "$UAC"
 	check "restart: the far end's side completes" completes restart-a-far "$FAR"
+	check "restart: the first save after the restart (the BYE) appended to the journal, not the whole state in its turn" \
+		wait_for 5 eval '[ "$(stat -c %i "$STATE")" = "$snap_ino" ] && grep -q "^call-gone " "$STATE.journal"'
 	stop_captures
 	read -r n_far _ <<<"$(media_sum "$NP_RUN_DIR/restart-far.pcap" "$SIP_PROXY_CORE_IP" "$SIP_FAR_IP")"
 	read -r n_a _ <<<"$(media_sum "$NP_RUN_DIR/restart-a.pcap" "$SIP_PROXY_ACC_IP" "$SIP_A_IP")"

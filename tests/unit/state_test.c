@@ -2262,6 +2262,49 @@ static bool background_now(const struct record *rec, const struct ua *carol,
 	       until_of(rec, dave) > 0;
 }
 
+/* The files beside the state file a compaction in the background uses. */
+struct bg_paths {
+	char journal[4096], next[4200], tmp[4200];
+};
+
+/* The background tests' start: the paths, a journal compacting in the
+ * background (chains a slice), telling repl; alice and bob registered. */
+static bool background_start(struct tap *t, struct env *e, const char *name,
+			     const char *path, struct bg_paths *p,
+			     struct np_journal *j, size_t chains,
+			     struct replicated *repl)
+{
+	np_journal_path(path, p->journal, sizeof(p->journal));
+	snprintf(p->next, sizeof(p->next), "%s.next", p->journal);
+	snprintf(p->tmp, sizeof(p->tmp), "%s.tmp", path);
+	np_journal_init(j);
+	j->background = true;
+	j->step_chains = chains;
+	j->replicate = replicated;
+	j->replicate_arg = repl;
+	if (!env_init(t, e, name))
+		return false;
+	do_register(e, &alice, 600);
+	do_register(e, &bob, 600);
+	return true;
+}
+
+/* And their end: everything background_start() made, and the files. */
+static void background_done(struct env *e, struct np_journal *j,
+			    struct record *rec, struct replicated *repl,
+			    const struct bg_paths *p)
+{
+	np_journal_close(j);
+	record_free(rec);
+	np_proxy_fini(&e->px);
+	env_free(e);
+	free(repl->batch);
+	unlink(p->journal);
+	unlink(p->next);
+	unlink(p->tmp);
+	rmdir(p->tmp);
+}
+
 /* Slices until the compaction in progress is done: bounded. */
 static int until_written(struct np_journal *j)
 {
@@ -2282,7 +2325,9 @@ static int until_written(struct np_journal *j)
  */
 static void test_background(struct tap *t, const char *path)
 {
-	char jpath[4096], npath[4200], tmp[4200], *old = NULL, *text;
+	struct bg_paths bp;
+	const char *jpath = bp.journal, *npath = bp.next, *tmp = bp.tmp;
+	char *old = NULL, *text;
 	struct replicated repl = { 0 };
 	struct np_state_report rep;
 	struct record rec = { 0 };
@@ -2293,18 +2338,9 @@ static void test_background(struct tap *t, const char *path)
 	uint64_t g0, g1;
 	int err, slices;
 
-	np_journal_path(path, jpath, sizeof(jpath));
-	snprintf(npath, sizeof(npath), "%s.next", jpath);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	np_journal_init(&j);
-	j.background = true;
-	j.step_chains = NP_TERM_BUCKETS / 4;
-	j.replicate = replicated;
-	j.replicate_arg = &repl;
-	if (!env_init(t, &e, "background"))
+	if (!background_start(t, &e, "background", path, &bp, &j,
+			      NP_TERM_BUCKETS / 4, &repl))
 		return;
-	do_register(&e, &alice, 600);
-	do_register(&e, &bob, 600);
 	ta = px_term(&e.px, &alice.nat);
 	tb = px_term(&e.px, &bob.nat);
 	if (!ta || !tb)
@@ -2432,16 +2468,282 @@ static void test_background(struct tap *t, const char *path)
 		  "background: dirty_all compacts in the turn, the writer in "
 		  "progress dropped with its files (%d)", err);
 out:
+	background_done(&e, &j, &rec, &repl, &bp);
+	free(old);
+}
+
+/* A restart's journal (the last one's, closed as a kill leaves it), taken
+ * up from the files: np_journal_resume()'s answer. */
+static int restarted(struct np_journal *j, const char *path)
+{
+	np_journal_close(j);
+	np_journal_init(j);
+	j->background = true;
+	return np_journal_resume(j, path);
+}
+
+/*
+ * A restart (natproxyd, after adopting the state whole): the journal is
+ * taken up again and the first save appends its batch, the snapshot
+ * untouched, instead of writing the whole state in its turn; a save cut
+ * short by the kill is cut off first (else the next batch would be read
+ * as its end, damaged); a ".journal.next" the reader took (killed
+ * between a compaction's renames) is renamed first; with no journal of
+ * the file's generation the first save is whole, as before.
+ */
+static void test_resume(struct tap *t, const char *path)
+{
+	char jpath[4096], npath[4200], *snap = NULL, *old = NULL, *text;
+	struct np_state_report rep;
+	struct record rec = { 0 };
+	struct np_journal j;
+	struct np_term *ta;
+	struct env e;
+	uint64_t g;
+	int err, fd;
+
+	np_journal_path(path, jpath, sizeof(jpath));
+	snprintf(npath, sizeof(npath), "%s.next", jpath);
+	unlink(npath);
+	np_journal_init(&j);
+	j.background = true;
+	if (!env_init(t, &e, "resume"))
+		return;
+	do_register(&e, &alice, 600);
+	do_register(&e, &bob, 600);
+	ta = px_term(&e.px, &alice.nat);
+	if (!ta)
+		goto out;
+	save_batch(&e, path, &j); /* whole: no journal open */
+	ta->registered_until = T0 + 100;
+	np_term_changed(&e.px.core, ta);
+	save_batch(&e, path, &j);
+	g = j.gen;
+	/* Killed: the files as they are, a new process's journal. */
+	snap = slurp(path);
+	err = restarted(&j, path);
+	tap_check(t, !err && j.fd >= 0 && j.gen == g && j.records == 1 &&
+			     !j.compactions,
+		  "resume: the journal of the file's generation taken up, "
+		  "its records counted (%d)", err);
+	ta->registered_until = T0 + 200;
+	np_term_changed(&e.px.core, ta);
+	do_register(&e, &carol, 600);
+	err = save_batch(&e, path, &j);
+	text = slurp(path);
+	tap_check(t, !err && !j.compactions && !j.writer && j.appends == 1 &&
+			     text && snap && !strcmp(text, snap),
+		  "resume: the restart's first save appends its batch, the "
+		  "snapshot untouched: nothing whole in its turn (%d)", err);
+	free(text);
+	err = read_rec(path, &rec, &rep);
+	tap_check(t, !err && rep.complete && rec.n_terms == 3 &&
+			     until_of(&rec, &alice) == T0 + 200 &&
+			     until_of(&rec, &carol) > 0,
+		  "resume: killed then: the snapshot and the journal have "
+		  "every save, from before the restart and after (%d)", err);
+
+	/* A save cut short by the kill: its lines after the last commit. */
+	np_journal_close(&j);
+	fd = open(jpath, O_WRONLY | O_APPEND);
+	if (fd >= 0) {
+		if (write(fd, "term-fields 0 1 203.0.113.", 26) != 26)
+			tap_diag("cannot append to the journal");
+		close(fd);
+	}
+	err = restarted(&j, path);
+	ta->registered_until = T0 + 300;
+	np_term_changed(&e.px.core, ta);
+	err = err ? err : save_batch(&e, path, &j);
+	err = err ? err : read_rec(path, &rec, &rep);
+	tap_check(t, !err && rep.complete && !rep.journal_torn &&
+			     !rep.journal_bad && !j.compactions &&
+			     until_of(&rec, &alice) == T0 + 300,
+		  "resume: a save cut short is cut off, the batch after it "
+		  "read whole (%d)", err);
+
+	/* Killed between a compaction's renames: the new snapshot, its
+	 * journal still ".journal.next", the old generation's ".journal". */
+	old = slurp(jpath);
+	np_core_changed_all(&e.px.core);
+	save_batch(&e, path, &j); /* a new generation, in the turn */
+	g = j.gen;
+	ta->registered_until = T0 + 400;
+	np_term_changed(&e.px.core, ta);
+	save_batch(&e, path, &j);
+	np_journal_close(&j);
+	if (!old || rename(jpath, npath) || write_file(jpath, old)) {
+		tap_check(t, false, "resume: killed between the renames: set "
+				    "up");
+		goto out;
+	}
+	err = restarted(&j, path);
+	tap_check(t, !err && j.gen == g && journal_gen(jpath) == g &&
+			     access(npath, F_OK),
+		  "resume: a \".journal.next\" the reader took is renamed "
+		  "and taken up (%d)", err);
+	ta->registered_until = T0 + 500;
+	np_term_changed(&e.px.core, ta);
+	err = err ? err : save_batch(&e, path, &j);
+	err = err ? err : read_rec(path, &rec, &rep);
+	tap_check(t, !err && rep.complete && !j.compactions &&
+			     until_of(&rec, &alice) == T0 + 500,
+		  "resume: ... and its saves follow (%d)", err);
+
+	/* No journal of the file's generation: the first save is whole. */
+	np_journal_close(&j);
+	unlink(jpath);
+	err = restarted(&j, path);
+	ta->registered_until = T0 + 600;
+	np_term_changed(&e.px.core, ta);
+	tap_check(t, err == -ESTALE && j.fd < 0 && !save_batch(&e, path, &j) &&
+			     j.compactions == 1 && !j.writer,
+		  "resume: with no journal of the file's generation, none "
+		  "taken up: the first save is whole (%d)", err);
+	err = read_rec(path, &rec, &rep);
+	tap_check(t, !err && rep.complete && until_of(&rec, &alice) == T0 + 600,
+		  "resume: ... and has it all (%d)", err);
+out:
 	np_journal_close(&j);
 	record_free(&rec);
 	np_proxy_fini(&e.px);
 	env_free(&e);
+	free(snap);
 	free(old);
-	free(repl.batch);
 	unlink(jpath);
 	unlink(npath);
-	unlink(tmp);
-	rmdir(tmp);
+}
+
+/* Reads the files as a kill -9 now would leave them: complete, alice's
+ * registration until `until`, n terminals. */
+static bool whole_now(const char *path, struct record *rec, time_t until,
+		      size_t n)
+{
+	struct np_state_report rep;
+	int err = read_rec(path, rec, &rep);
+
+	return !err && rep.complete && rec->n_terms == n &&
+	       until_of(rec, &alice) == until;
+}
+
+/*
+ * What a reload, a promotion and a resync ask (np_core_rewrite_all()):
+ * the whole state again, written a slice a turn; the save's own turn
+ * appends its batch and begins it. The files read after every slice, as
+ * a kill -9 would leave them, have every save, through both renames. A
+ * reload (np_proxy_reconfigure()) asks just that; a rewrite asked with
+ * one in progress is that one's (its snapshot and the saves since go
+ * out once it is in place).
+ */
+static void test_rewrite(struct tap *t, const char *path)
+{
+	struct bg_paths bp;
+	const char *jpath = bp.journal, *npath = bp.next, *tmp = bp.tmp;
+	char *old = NULL, err_text[256];
+	struct replicated repl = { 0 };
+	struct np_snapshot_writer *w;
+	struct record rec = { 0 };
+	struct np_config next;
+	struct np_journal j;
+	struct np_term *ta;
+	struct env e;
+	struct ua dave = { "dave", "192.168.1.40", sa("203.0.113.14", 40004) };
+	unsigned long begun;
+	bool whole = true, next_up = false;
+	time_t until = T0 + 100;
+	int err, slices = 0, windows = 0;
+
+	if (!background_start(t, &e, "rewrite", path, &bp, &j,
+			      NP_TERM_BUCKETS / 8, &repl))
+		return;
+	ta = px_term(&e.px, &alice.nat);
+	if (!ta)
+		goto out;
+	save_batch(&e, path, &j);
+
+	/* A reload: the same configuration again. */
+	err = np_config_parse("rewrite", CFG, strlen(CFG), &next, err_text,
+			      sizeof(err_text));
+	next_up = !err;
+	err = err ? err : np_proxy_reconfigure(&e.px, &next);
+	tap_check(t, !err && e.px.core.rewrite_all && !e.px.core.dirty_all,
+		  "rewrite: a reload asks for the whole state a slice a turn, "
+		  "not in one (%d)", err);
+	ta->registered_until = until;
+	np_term_changed(&e.px.core, ta);
+	err = save_batch(&e, path, &j);
+	tap_check(t, !err && j.writer && j.compactions == 1 &&
+			     j.compactions_begun == 1 && j.appends == 1 &&
+			     !access(tmp, F_OK),
+		  "rewrite: the reload's save appends its batch and begins "
+		  "the compaction: nothing whole in its turn (%d)", err);
+	/* A save between slices, each a change; the files read after each
+	 * slice as a kill would leave them. */
+	while (j.writer && slices < 100) {
+		if (slices == 2)
+			do_register(&e, &carol, 600); /* made meanwhile */
+		ta->registered_until = ++until;
+		np_term_changed(&e.px.core, ta);
+		save_batch(&e, path, &j);
+		if (j.writer)
+			free(old), old = slurp(jpath);
+		np_journal_poll(&j);
+		slices++;
+		windows++;
+		whole &= whole_now(path, &rec, until, slices > 2 ? 3 : 2);
+	}
+	tap_check(t, whole && slices > 8 && !j.writer && j.compactions == 2 &&
+			     access(tmp, F_OK) && access(npath, F_OK),
+		  "rewrite: written in %d slices, the files read as a kill "
+		  "would leave them after each (%d windows) have every save",
+		  slices, windows);
+	/* The last slice's two renames, one done: the new snapshot with
+	 * ".journal.next". */
+	if (old && !rename(jpath, npath) && !write_file(jpath, old)) {
+		tap_check(t, whole_now(path, &rec, until, 3),
+			  "rewrite: killed between the renames: the new "
+			  "snapshot and its journal have every save");
+		rename(npath, jpath);
+	} else {
+		tap_check(t, false, "rewrite: window between the renames set "
+				    "up");
+	}
+	tap_check(t, repl.snapshots == 2 && repl.snapshot_gen == j.gen,
+		  "rewrite: replicate gets the whole state once it is in "
+		  "place");
+
+	/* A promotion's or a resync's, with one in progress: that one's. */
+	j.max_records = 1;
+	ta->registered_until = ++until;
+	np_term_changed(&e.px.core, ta);
+	save_batch(&e, path, &j);
+	w = j.writer;
+	begun = j.compactions_begun;
+	np_core_rewrite_all(&e.px.core);
+	do_register(&e, &dave, 600);
+	err = save_batch(&e, path, &j);
+	tap_check(t, !err && w && j.writer == w &&
+			     j.compactions_begun == begun,
+		  "rewrite: asked with one in progress: that one goes on "
+		  "(%d)", err);
+	until_written(&j);
+	tap_check(t, !j.writer && whole_now(path, &rec, until, 4),
+		  "rewrite: ... and has every save once in place");
+
+	/* Without the background (natproxyctl, tests): in the turn. */
+	j.background = false;
+	j.max_records = 0;
+	begun = j.compactions;
+	np_core_rewrite_all(&e.px.core);
+	err = save_batch(&e, path, &j);
+	tap_check(t, !err && !j.writer && j.compactions == begun + 1,
+		  "rewrite: not in the background: whole in the turn (%d)",
+		  err);
+out:
+	background_done(&e, &j, &rec, &repl, &bp);
+	if (next_up)
+		np_config_free(&next); /* after the proxy that used it */
+	free(old);
 }
 
 /* --- gateways (MGCP, H.248) ------------------------------------------------ */
@@ -4058,6 +4360,8 @@ int main(void)
 	test_owner_line(&t, path);
 	test_journal(&t, path);
 	test_background(&t, path);
+	test_resume(&t, path);
+	test_rewrite(&t, path);
 	test_gateways(&t, path);
 	test_gateways_damaged(&t, path);
 	test_standby_gateways(&t, path);
