@@ -682,7 +682,7 @@ static bool cell_copy(const struct np_maps *maps, __u32 i,
  * reverse. NP_SLOTS is read in batches, which go on from a bucket, not a
  * key: a slot given up meanwhile cannot restart the walk or show an index
  * twice. Reading it costs the slots in use and one pass in the kernel
- * over its buckets, not the array's 256 bytes an entry. -errno when the
+ * over its buckets, not the array's 192 bytes an entry. -errno when the
  * kernel cannot batch a hash (before 5.6): the caller reads every entry.
  */
 #define CLAIMED_BATCH 4096u

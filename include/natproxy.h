@@ -207,16 +207,18 @@ struct np_counters {
  * that holds another flow, or none, sends the relay to NP_MAP_FLOWS4, the
  * hash of the IPv4 flows whose index was taken. IPv6 flows are in the hash
  * NP_MAP_FLOWS6. Entries in a hash leave the key fields unread. Array
- * elements are 256 bytes from a page-aligned start, so each is four whole
- * cache lines:
+ * elements are 192 bytes from a page-aligned start, so each is three whole
+ * cache lines, and line 0 of consecutive entries falls at offsets 0, 192,
+ * 128 and 64 modulo 256 in turn: the hot lines spread over all of a
+ * cache's sets (with a 256-byte stride they shared a quarter of them):
  *
  *   line 0: key, flags (with VLAN action, DSCP and the owner CPU),
  *   rewrite, latch state, next hop, last_seen, packets, bytes: every
  *   relayed packet, and only this
  *   line 1: slot (hash entries; an array entry's slot is its index),
- *   egress override, policer's rate, takeover address, VLAN id (some
- *   packets)
- *   lines 2-3: the reverse key (a latch), IPv6 addresses
+ *   egress override, policer's rate, takeover address, VLAN id, the
+ *   reverse key (some packets: a latch, a new next hop, policing)
+ *   line 2: IPv6 addresses
  *
  * To fit one line: the VLAN action and DSCP live in the flags word
  * (NP_FLOW_VLAN_SHIFT, NP_FLOW_DSCP_SHIFT); last_seen is a 32-bit stamp of
@@ -278,14 +280,12 @@ struct np_flow_entry {
 	union np_addr home_saddr; /* NP_F_LATCH_TAKEOVER */
 	__u16 vlan_id; /* with NP_VLAN_SET */
 	__u16 pad;
-	__u32 pad1[5];
-	/* Lines 2-3. */
 	struct np_flow_key reverse; /* NP_F_HAS_REVERSE, when latching */
-	__u32 pad2;
+	/* Line 2. */
 	union np_addr new_saddr6; /* IPv6 flows */
 	union np_addr new_daddr6;
 	union np_addr expect_saddr6;
-	__u8 pad3[56]; /* to 256 bytes: whole lines in the array */
+	__u8 pad1[16]; /* to 192 bytes: whole lines in the array */
 };
 
 /* np_flow_entry.key_live of an array entry holding a flow. */
@@ -552,13 +552,14 @@ _Static_assert(sizeof(struct np_flow_key4) == 8, "np_flow_key4 layout");
 _Static_assert(sizeof(struct np_flow) == 128, "np_flow layout");
 /* Whole lines in the array; all a relayed IPv4 packet touches in line 0;
  * the key one aligned word. */
-_Static_assert(sizeof(struct np_flow_entry) == 256, "np_flow_entry layout");
+_Static_assert(sizeof(struct np_flow_entry) == 192, "np_flow_entry layout");
 _Static_assert(__builtin_offsetof(struct np_flow_entry, flags) == 8 &&
 		       __builtin_offsetof(struct np_flow_entry, last_seen) == 44 &&
 		       __builtin_offsetof(struct np_flow_entry, packets) == 48 &&
 		       __builtin_offsetof(struct np_flow_entry, bytes) == 56 &&
 		       __builtin_offsetof(struct np_flow_entry, slot) == 64 &&
-		       __builtin_offsetof(struct np_flow_entry, reverse) == 128,
+		       __builtin_offsetof(struct np_flow_entry, reverse) == 108 &&
+		       __builtin_offsetof(struct np_flow_entry, new_saddr6) == 128,
 	       "np_flow_entry hot line");
 /* The flags word's parts do not overlap. */
 _Static_assert((NP_F_ALL & NP_FLOW_ENTRY_BITS) == 0 &&
