@@ -274,8 +274,8 @@ static void filler_flow(__u32 i, void *value)
 
 	filler_key(ring_next(i, 1), &next);
 	memset(f, 0, sizeof(*f));
-	f->flags = NP_F_STRICT_SOURCE | NP_F_SET_DSCP;
-	f->dscp = PKT_DSCP;
+	f->flags = NP_F_STRICT_SOURCE | NP_F_SET_DSCP |
+		   PKT_DSCP << NP_FLOW_DSCP_SHIFT;
 	f->expect_saddr4 = ip4(RING_SRC);
 	f->expect_sport = htons(RING_SPORT);
 	f->new_saddr4 = ip4(RING_SRC);
@@ -642,8 +642,8 @@ static int probe(struct bench *b)
 
 static void read_mem(struct bench *b)
 {
-	struct bpf_map *maps[5] = { b->relay->maps.np_flowarr4_v1,
-				    b->relay->maps.np_flows4_v5,
+	struct bpf_map *maps[5] = { b->relay->maps.np_flowarr4_v2,
+				    b->relay->maps.np_flows4_v6,
 				    b->relay->maps.np_counters_v4,
 				    b->relay->maps.np_police_v1,
 				    b->floors->maps.floor_flows };
@@ -1036,9 +1036,9 @@ static int setup(struct bench *b)
 			"(root? make build/bench/xdp_cost?)\n");
 		return -1;
 	}
-	b->maps.fd[NP_FLOWS4] = bpf_map__fd(b->relay->maps.np_flows4_v5);
-	b->maps.fd[NP_FLOWS6] = bpf_map__fd(b->relay->maps.np_flows6_v5);
-	b->maps.fd[NP_FLOWARR4] = bpf_map__fd(b->relay->maps.np_flowarr4_v1);
+	b->maps.fd[NP_FLOWS4] = bpf_map__fd(b->relay->maps.np_flows4_v6);
+	b->maps.fd[NP_FLOWS6] = bpf_map__fd(b->relay->maps.np_flows6_v6);
+	b->maps.fd[NP_FLOWARR4] = bpf_map__fd(b->relay->maps.np_flowarr4_v2);
 	b->maps.fd[NP_COLD_SLOTS] = bpf_map__fd(b->relay->maps.np_coldslots_v1);
 	if (np_maps_map_flows(&b->maps)) {
 		fprintf(stderr, "xdp_cost: cannot map the flow array\n");

@@ -23,7 +23,7 @@ struct {
 	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, struct np_flow_entry);
-} np_flowarr4_v1 SEC(".maps");
+} np_flowarr4_v2 SEC(".maps");
 
 /* IPv4 flows whose index another flow holds: allocated as they come, as
  * few as the ports in use collide. */
@@ -33,7 +33,7 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct np_flow_key4);
 	__type(value, struct np_flow_entry);
-} np_flows4_v5 SEC(".maps");
+} np_flows4_v6 SEC(".maps");
 
 /* Allocated per flow: memory for IPv6 only where there are IPv6 flows. */
 struct {
@@ -42,7 +42,7 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct np_flow_key);
 	__type(value, struct np_flow_entry);
-} np_flows6_v5 SEC(".maps");
+} np_flows6_v6 SEC(".maps");
 
 /*
  * By slot: an array lookup the verifier inlines, no second hash lookup.

@@ -7,7 +7,7 @@
  * updated incrementally, and forwarded at the driver: XDP_TX back out of the
  * same interface or a redirect to another, to the next hop cached in the
  * flow (asked of the FIB again every epoch of about a second). The flow
- * entry is laid out so that such a packet touches two of its cache lines
+ * entry is laid out so that such a packet touches one of its cache lines
  * (struct np_flow_entry); drops, RTCP and policing touch more.
  * Where a sender in this kernel may have left the UDP checksum for the
  * "hardware" to finish (a veth), the checksum is verified over the whole
@@ -224,14 +224,17 @@ struct bpf_map {
  * The IPv4 flow of relay address addr, port port: at its index in the
  * array when the entry there has its key (one word compared: address,
  * port and NP_FLOW_LIVE), else in the hash of flows whose index was taken.
+ * Its counters' slot in *slot: an array flow's is its index (natproxy.h),
+ * which spares reading it from the entry's second line.
  * Kept apart from the IPv6 lookup: were the compiler to merge the calls
  * into one taking either map, the verifier could no longer inline it, and
  * every packet would pay an indirect call.
  */
 static __always_inline struct np_flow_entry *flow4_find(__be32 addr,
-							__be16 port)
+							__be16 port,
+							__u32 *slot)
 {
-	__u32 n = ((struct bpf_map *)&np_flowarr4_v1)->max_entries;
+	__u32 n = ((struct bpf_map *)&np_flowarr4_v2)->max_entries;
 	__u32 idx = np_flow4_index(bpf_ntohl(addr), bpf_ntohs(port), n);
 	struct np_flow_entry *flow;
 	struct np_flow_key4 key4;
@@ -244,37 +247,49 @@ static __always_inline struct np_flow_entry *flow4_find(__be32 addr,
 #else
 	want = (__u64)addr << 32 | (__u64)port << 16 | NP_FLOW_LIVE;
 #endif
-	flow = bpf_map_lookup_elem(&np_flowarr4_v1, &idx);
+	flow = bpf_map_lookup_elem(&np_flowarr4_v2, &idx);
 	if (flow) {
 		__builtin_memcpy(&have, &flow->key_addr, sizeof(have));
-		if (have == want)
+		if (have == want) {
+			*slot = idx;
 			return flow;
+		}
 	}
 	key4_make(&key4, addr, port);
-	flow = bpf_map_lookup_elem(&np_flows4_v5, &key4);
+	flow = bpf_map_lookup_elem(&np_flows4_v6, &key4);
 	asm volatile("" : "+r"(flow));
+	if (flow)
+		*slot = flow->slot;
 	return flow;
 }
 
 /*
- * The flow of the relay the packet is addressed to, from its family's map.
- * After a rewrite, that is the flow of the packet's new destination.
+ * The flow of the relay the packet is addressed to, from its family's map,
+ * and its slot. After a rewrite, that is the flow of the packet's new
+ * destination.
  */
-static __always_inline struct np_flow_entry *packet_flow(const struct packet *p)
+static __always_inline struct np_flow_entry *packet_flow(const struct packet *p,
+							 __u32 *slot)
 {
+	struct np_flow_entry *flow;
 	struct np_flow_key key;
 
 	if (!p->v6)
-		return flow4_find(p->ip4->daddr, p->udp->dest);
+		return flow4_find(p->ip4->daddr, p->udp->dest, slot);
 	packet_key(p, &key);
-	return bpf_map_lookup_elem(&np_flows6_v5, &key);
+	flow = bpf_map_lookup_elem(&np_flows6_v6, &key);
+	if (flow)
+		*slot = flow->slot;
+	return flow;
 }
 
 static __always_inline struct np_flow_entry *flow_of(const struct np_flow_key *key)
 {
+	__u32 slot;
+
 	if (key->family != NP_AF_INET)
-		return bpf_map_lookup_elem(&np_flows6_v5, key);
-	return flow4_find(key->addr.v4, key->port);
+		return bpf_map_lookup_elem(&np_flows6_v6, key);
+	return flow4_find(key->addr.v4, key->port, &slot);
 }
 
 /*
@@ -549,6 +564,17 @@ static __always_inline bool ingress_has(struct xdp_md *ctx, __u32 flag)
 	return link && (link->flags & flag);
 }
 
+/* The DSCP and VLAN action ctl/ folded into the flags word (natproxy.h). */
+static __always_inline __u8 flow_dscp(const struct np_flow_entry *flow)
+{
+	return (flow->flags & NP_FLOW_DSCP_MASK) >> NP_FLOW_DSCP_SHIFT;
+}
+
+static __always_inline __u8 flow_vlan_action(const struct np_flow_entry *flow)
+{
+	return (flow->flags & NP_FLOW_VLAN_MASK) >> NP_FLOW_VLAN_SHIFT;
+}
+
 /*
  * Rewrite addresses, ports and DSCP; both checksums follow incrementally.
  * Each changed word is built in a register, stored once and its checksum
@@ -585,7 +611,7 @@ static __always_inline void rewrite(struct packet *p,
 			__u16 *word = (__u16 *)p->ip4, old = *word, new;
 
 			new = (old & ~bpf_htons(0x00fc)) |
-			      bpf_htons((__u16)(flow->dscp << 2));
+			      bpf_htons((__u16)(flow_dscp(flow) << 2));
 			*word = new;
 			hdr = csum_delta16(hdr, old, new);
 		}
@@ -605,12 +631,12 @@ static __always_inline void rewrite(struct packet *p,
 		__builtin_memcpy(&p->ip6->saddr, &flow->new_saddr6, 16);
 		__builtin_memcpy(&p->ip6->daddr, &flow->new_daddr6, 16);
 		if (flow->flags & NP_F_SET_DSCP) {
-			__u8 *b = (__u8 *)p->ip6;
+			__u8 *b = (__u8 *)p->ip6, dscp = flow_dscp(flow);
 
 			/* Traffic class straddles bytes 0 and 1 (RFC 8200 §3);
 			 * it is not covered by any checksum. */
-			b[0] = 0x60 | (flow->dscp >> 2);
-			b[1] = ((flow->dscp & 3) << 6) | (b[1] & 0x3f);
+			b[0] = 0x60 | (dscp >> 2);
+			b[1] = ((dscp & 3) << 6) | (b[1] & 0x3f);
 		}
 	}
 	p->udp->check = csum_apply(p->udp->check, addrs + port_delta);
@@ -681,23 +707,26 @@ struct hop {
 };
 
 /*
- * The rewritten packet's next hop: the flow's cached one while it is of
- * this epoch (struct np_flow_entry), else the FIB's answer, which the flow's
- * owner CPU caches (another CPU relaying the flow asks the FIB until it is
- * cached, and never writes: no CPU reads a next hop another is writing but
- * at the instant the owner replaces one). A BPF_FIB_LKUP_RET_* code; a
- * failure empties the cache, so that the next packet asks again rather than
- * use a next hop the FIB no longer gives.
+ * The rewritten packet's next hop: the flow's cached one while the owner's
+ * last packet was of this epoch (struct np_flow_entry), else the FIB's
+ * answer, which the flow's owner CPU caches (another CPU relaying the flow
+ * asks the FIB until it is cached, and never writes: no CPU reads a next
+ * hop another is writing but at the instant the owner replaces one). The
+ * owner's packet stamps the epoch after this (count_relayed), so its first
+ * packet of an epoch asks the FIB. A BPF_FIB_LKUP_RET_* code; a failure
+ * empties the cache, so that the next packet asks again rather than use a
+ * next hop the FIB no longer gives; so does an egress whose index does not
+ * fit the cache, for every packet.
  */
 static __always_inline int next_hop(struct xdp_md *ctx, const struct packet *p,
 				    struct np_flow_entry *flow, bool owned,
 				    __u64 now, struct hop *hop)
 {
-	__u16 epoch = now >> NP_NEXTHOP_EPOCH_SHIFT;
+	__u32 epoch = np_stamp_epoch(np_last_seen_stamp(now));
 	struct bpf_fib_lookup fib = {};
 	int rc;
 
-	if (flow->nh_ifindex && flow->nh_epoch == epoch) {
+	if (flow->nh_ifindex && np_stamp_epoch(flow->last_seen) == epoch) {
 		hop->ifindex = flow->nh_ifindex;
 		__builtin_memcpy(hop->dmac, flow->nh_dmac, ETH_ALEN);
 		__builtin_memcpy(hop->smac, flow->nh_smac, ETH_ALEN);
@@ -716,8 +745,7 @@ static __always_inline int next_hop(struct xdp_md *ctx, const struct packet *p,
 	if (owned) {
 		__builtin_memcpy(flow->nh_dmac, fib.dmac, ETH_ALEN);
 		__builtin_memcpy(flow->nh_smac, fib.smac, ETH_ALEN);
-		flow->nh_epoch = epoch;
-		flow->nh_ifindex = hop->ifindex;
+		flow->nh_ifindex = hop->ifindex <= 0xffff ? hop->ifindex : 0;
 	}
 	return rc;
 }
@@ -732,8 +760,9 @@ static __always_inline int emit_l2(struct xdp_md *ctx, const struct packet *p,
 				   const struct hop *nh)
 {
 	__be16 l3_proto, tpid = bpf_htons(ETH_P_8021Q), tci = 0;
-	bool tagged = flow->vlan_action == NP_VLAN_SET ||
-		      (flow->vlan_action == NP_VLAN_KEEP && p->tagged);
+	__u8 action = flow_vlan_action(flow);
+	bool tagged = action == NP_VLAN_SET ||
+		      (action == NP_VLAN_KEEP && p->tagged);
 	int grow = (tagged ? (int)sizeof(struct vlan_hdr) : 0) -
 		   (p->tagged ? (int)sizeof(struct vlan_hdr) : 0);
 	struct cursor c = { .pos = (void *)(long)ctx->data,
@@ -771,7 +800,7 @@ static __always_inline int emit_l2(struct xdp_md *ctx, const struct packet *p,
 	vlan = cursor_take(&c, sizeof(*vlan));
 	if (!vlan)
 		return -1;
-	if (flow->vlan_action == NP_VLAN_SET)
+	if (action == NP_VLAN_SET)
 		tci = (tci & bpf_htons(0xf000)) | bpf_htons(flow->vlan_id & 0xfff);
 	eth->h_proto = tpid;
 	vlan->tci = tci;
@@ -796,16 +825,16 @@ static __always_inline __u64 coarse_now(void)
 	return c->coarse_ns;
 }
 
-/* Whether the flow's slot is one of NP_MAP_COUNTERS's (ctl/ gives only
+/* Whether a flow's slot is one of NP_MAP_COUNTERS's (ctl/ gives only
  * those), asked without looking the slot up: that would read a line of the
  * array's per-CPU pointers. */
-static __always_inline bool slot_valid(const struct np_flow_entry *flow)
+static __always_inline bool slot_valid(__u32 slot)
 {
-	return flow->slot < ((struct bpf_map *)&np_counters_v4)->max_entries;
+	return slot < ((struct bpf_map *)&np_counters_v4)->max_entries;
 }
 
-/* The slot's cold counters are about to count something (struct np_flow
- * entry's np_cold_bit()): set once, read after. */
+/* The slot's cold counters are about to count something
+ * (np_cold_bit()): set once, read after. */
 static __always_inline void cold_mark(__u32 slot)
 {
 	__u32 word = np_cold_word(slot);
@@ -816,13 +845,10 @@ static __always_inline void cold_mark(__u32 slot)
 		__sync_fetch_and_or(w, bit);
 }
 
-/* This CPU's cold counters for the flow (struct np_counters); NULL for a
- * bad slot. */
-static __always_inline struct np_counters *
-cold_counters(const struct np_flow_entry *flow)
+/* This CPU's cold counters at a flow's slot (struct np_counters); NULL for
+ * a bad slot. */
+static __always_inline struct np_counters *cold_counters(__u32 slot)
 {
-	__u32 slot = flow->slot;
-
 	return bpf_map_lookup_elem(&np_counters_v4, &slot);
 }
 
@@ -836,7 +862,7 @@ static __always_inline bool flow_owned(struct np_flow_entry *flow)
 {
 	__u32 cpu = bpf_get_smp_processor_id(), flags = flow->flags, me;
 
-	if (cpu >= 0xffff)
+	if (cpu >= NP_FLOW_OWNER_MASK >> NP_FLOW_OWNER_SHIFT)
 		return false; /* no room in the word: always a guest */
 	me = (cpu + 1) << NP_FLOW_OWNER_SHIFT;
 	if ((flags & NP_FLOW_OWNER_MASK) == me)
@@ -848,34 +874,35 @@ static __always_inline bool flow_owned(struct np_flow_entry *flow)
 }
 
 /*
- * A relayed packet: the owner counts it in the flow's hot line, any other
- * CPU in its cold counters; RTCP, packets handed to the kernel and the
- * flow's first packet also go to the cold counters (first_seen_ns).
+ * A relayed packet: the owner counts and stamps it in the flow's hot line,
+ * any other CPU in its cold counters; RTCP, packets handed to the kernel
+ * and the flow's first packet also go to the cold counters (first_seen_ns).
  */
 static __always_inline void count_relayed(struct np_flow_entry *flow,
-					  bool owned, __u32 len, bool rtcp,
-					  bool to_kernel, __u64 now)
+					  __u32 slot, bool owned, __u32 len,
+					  bool rtcp, bool to_kernel, __u64 now)
 {
 	struct np_counters *ctr;
 	bool first = false;
 
-	flow->last_seen_ns = now;
 	if (owned) {
 		first = !flow->packets;
+		flow->last_seen = np_last_seen_stamp(now);
 		flow->packets++;
 		flow->bytes += len;
 		if (!first && !rtcp && !to_kernel)
 			return;
 	}
-	ctr = cold_counters(flow);
+	ctr = cold_counters(slot);
 	if (!ctr)
 		return;
 	/* The owner's first packet leaves only its time here. */
 	if (!owned || rtcp || to_kernel)
-		cold_mark(flow->slot);
+		cold_mark(slot);
 	if (!owned) {
 		ctr->packets++;
 		ctr->bytes += len;
+		ctr->last_seen_ns = now;
 		first = true;
 	}
 	ctr->rtcp_packets += rtcp;
@@ -913,13 +940,12 @@ static __always_inline int admit(struct np_flow_entry *flow, const struct packet
 }
 
 /* Drop reasons live in the cold counters: only a drop touches them. */
-static __always_inline int drop(const struct np_flow_entry *flow, int reason,
-				__u32 *verdict)
+static __always_inline int drop(__u32 slot, int reason, __u32 *verdict)
 {
-	struct np_counters *ctr = cold_counters(flow);
+	struct np_counters *ctr = cold_counters(slot);
 
 	if (ctr && reason >= 0 && reason < NP_DROP_MAX) {
-		cold_mark(flow->slot);
+		cold_mark(slot);
 		ctr->drops[reason]++;
 	}
 	*verdict = drop_verdict(reason);
@@ -945,16 +971,15 @@ static __always_inline void log_sent(__u32 ifindex, __u32 slot, __u32 len,
 
 /* The rewritten packet goes up the stack, which forwards it. */
 static __always_inline int to_kernel(struct xdp_md *ctx, struct packet *p,
-				     struct np_flow_entry *flow, bool owned,
-				     enum arrival_csum csum, __u32 len,
-				     bool rtcp, __u64 now)
+				     struct np_flow_entry *flow, __u32 slot,
+				     bool owned, enum arrival_csum csum,
+				     __u32 len, bool rtcp, __u64 now)
 {
 	struct np_kernel_mark *m;
-	__u32 slot = flow->slot;
 
 	if (csum == CSUM_PARTIAL)
 		checksum_make_partial(p);
-	count_relayed(flow, owned, len, rtcp, true, now);
+	count_relayed(flow, slot, owned, len, rtcp, true, now);
 	/* Without room for it, or behind metadata already there, the packet
 	 * goes unmarked: counted, whatever the kernel does with it. */
 	if ((void *)(long)ctx->data_meta < (void *)(long)ctx->data ||
@@ -997,7 +1022,7 @@ static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 	struct np_flow_entry *flow, *next;
 	enum arrival_csum csum = CSUM_COMPLETE;
 	struct hop nh;
-	__u32 out, len;
+	__u32 out, len, slot = 0, next_slot = 0;
 	int reason, rc, action;
 	bool rtcp, owned;
 	__u64 now;
@@ -1007,9 +1032,9 @@ static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 		*verdict = rc;
 		return XDP_PASS;
 	}
-	flow = packet_flow(&p);
+	flow = packet_flow(&p, &slot);
 	/* A slot out of range is a control plane bug: not ours to relay. */
-	if (!flow || !slot_valid(flow)) {
+	if (!flow || !slot_valid(slot)) {
 		*verdict = NP_V_PASS_NO_FLOW;
 		/* Not media: signaling, which the guard may hold back. */
 		return p.v6 ? guard6(p.ip6, p.udp, verdict) :
@@ -1025,7 +1050,7 @@ static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 	if (flow->flags & NP_F_CSUM_VERIFY) {
 		csum = verify_checksum(ctx, &p);
 		if (csum == CSUM_WRONG)
-			return drop(flow, NP_DROP_CHECKSUM, verdict);
+			return drop(slot, NP_DROP_CHECKSUM, verdict);
 		if (csum == CSUM_TOO_LONG) {
 			*verdict = NP_V_PASS_UNVERIFIED;
 			return XDP_PASS;
@@ -1033,7 +1058,7 @@ static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 	}
 	reason = admit(flow, &p);
 	if (reason >= 0)
-		return drop(flow, reason, verdict);
+		return drop(slot, reason, verdict);
 	owned = flow_owned(flow);
 	now = coarse_now();
 	rtcp = (flow->flags & NP_F_RTCP_MUX) && is_muxed_rtcp(ctx, &p);
@@ -1047,13 +1072,14 @@ static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 	 * look.
 	 */
 	if (flow->flags & NP_F_HAIRPIN) {
-		next = packet_flow(&p);
-		if (next && slot_valid(next)) {
-			count_relayed(flow, owned, len, rtcp, false, now);
+		next = packet_flow(&p, &next_slot);
+		if (next && slot_valid(next_slot)) {
+			count_relayed(flow, slot, owned, len, rtcp, false, now);
 			flow = next;
+			slot = next_slot;
 			reason = admit(flow, &p);
 			if (reason >= 0)
-				return drop(flow, reason, verdict);
+				return drop(slot, reason, verdict);
 			owned = flow_owned(flow);
 			rtcp = (flow->flags & NP_F_RTCP_MUX) &&
 			       is_muxed_rtcp(ctx, &p);
@@ -1072,13 +1098,15 @@ static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
 		*verdict = rc == BPF_FIB_LKUP_RET_NO_NEIGH ? NP_V_PASS_NO_NEIGH :
 							     NP_V_PASS_NO_ROUTE;
-		return to_kernel(ctx, &p, flow, owned, csum, len, rtcp, now);
+		return to_kernel(ctx, &p, flow, slot, owned, csum, len, rtcp,
+				 now);
 	}
 	out = nh.ifindex;
 	action = xmit_action(ctx, out);
 	if (action != XDP_TX && action != XDP_REDIRECT) {
 		*verdict = NP_V_PASS_EGRESS;
-		return to_kernel(ctx, &p, flow, owned, csum, len, rtcp, now);
+		return to_kernel(ctx, &p, flow, slot, owned, csum, len, rtcp,
+				 now);
 	}
 	if (csum == CSUM_PARTIAL && ingress_has(ctx, NP_LINK_GENERIC))
 		checksum_make_partial(&p);
@@ -1088,13 +1116,13 @@ static __always_inline int relay(struct xdp_md *ctx, __u32 *verdict)
 		*verdict = NP_V_DROP_VLAN;
 		return XDP_DROP;
 	}
-	count_relayed(flow, owned, len, rtcp, false, now);
+	count_relayed(flow, slot, owned, len, rtcp, false, now);
 	if (action == XDP_TX) {
-		log_sent(out, flow->slot, len, rtcp, NP_XMIT_TX);
+		log_sent(out, slot, len, rtcp, NP_XMIT_TX);
 		*verdict = NP_V_TX;
 		return XDP_TX;
 	}
-	log_sent(out, flow->slot, len, rtcp, NP_XMIT_REDIRECT);
+	log_sent(out, slot, len, rtcp, NP_XMIT_REDIRECT);
 	*verdict = NP_V_REDIRECT;
 	return XDP_REDIRECT;
 }

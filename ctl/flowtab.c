@@ -52,9 +52,12 @@ static void entry_of(struct np_flow_entry *e, const struct np_flow *f,
 		     int family)
 {
 	memset(e, 0, sizeof(*e));
-	e->flags = f->flags & ~(NP_F_POLICED | NP_FLOW_OWNER_MASK);
+	e->flags = f->flags & ~NP_FLOW_ENTRY_BITS;
 	if (f->rate_bytes)
 		e->flags |= NP_F_POLICED;
+	/* In the word the relay reads anyway (natproxy.h). */
+	e->flags |= (__u32)(f->vlan_action & 3) << NP_FLOW_VLAN_SHIFT |
+		    (__u32)(f->dscp & 63) << NP_FLOW_DSCP_SHIFT;
 	e->slot = f->slot;
 	if (family == NP_AF_INET6) {
 		e->new_saddr6 = f->new_saddr;
@@ -69,8 +72,6 @@ static void entry_of(struct np_flow_entry *e, const struct np_flow *f,
 	e->new_dport = f->new_dport;
 	e->expect_sport = f->expect_sport;
 	e->vlan_id = f->vlan_id;
-	e->dscp = f->dscp;
-	e->vlan_action = f->vlan_action;
 	e->rate_bytes = f->rate_bytes;
 	e->burst_bytes = f->burst_bytes;
 	e->egress_ifindex = f->egress_ifindex;
@@ -83,7 +84,7 @@ static void flow_of_entry(struct np_flow *f, const struct np_flow_entry *e,
 			  int family)
 {
 	memset(f, 0, sizeof(*f));
-	f->flags = e->flags & ~(NP_F_POLICED | NP_FLOW_OWNER_MASK);
+	f->flags = e->flags & ~NP_FLOW_ENTRY_BITS;
 	f->slot = e->slot;
 	if (family == NP_AF_INET6) {
 		f->new_saddr = e->new_saddr6;
@@ -98,8 +99,8 @@ static void flow_of_entry(struct np_flow *f, const struct np_flow_entry *e,
 	f->new_dport = e->new_dport;
 	f->expect_sport = e->expect_sport;
 	f->vlan_id = e->vlan_id;
-	f->dscp = e->dscp;
-	f->vlan_action = e->vlan_action;
+	f->dscp = (e->flags & NP_FLOW_DSCP_MASK) >> NP_FLOW_DSCP_SHIFT;
+	f->vlan_action = (e->flags & NP_FLOW_VLAN_MASK) >> NP_FLOW_VLAN_SHIFT;
 	f->rate_bytes = e->rate_bytes;
 	f->burst_bytes = e->burst_bytes;
 	f->egress_ifindex = e->egress_ifindex;
@@ -312,6 +313,21 @@ static int slot_clear(const struct np_maps *maps, __u32 slot)
 	return err;
 }
 
+static __u64 mono_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
+}
+
+/* When the entry's owner last relayed a packet, in the relay's clock
+ * (CLOCK_MONOTONIC ns, coarse) read back from its stamp; 0: never. */
+static __u64 entry_last_seen_ns(const struct np_flow_entry *e, __u64 now_ns)
+{
+	return e->packets ? np_last_seen_ns(e->last_seen, now_ns) : 0;
+}
+
 /* The entry's own counters: what its owner CPU relayed. */
 static void sum_from_entry(struct np_counters *sum,
 			   const struct np_flow_entry *e)
@@ -319,7 +335,7 @@ static void sum_from_entry(struct np_counters *sum,
 	memset(sum, 0, sizeof(*sum));
 	sum->packets = e->packets;
 	sum->bytes = e->bytes;
-	sum->last_seen_ns = e->last_seen_ns;
+	sum->last_seen_ns = entry_last_seen_ns(e, mono_now_ns());
 }
 
 /* Every CPU's copy added: counts add up (modulo 2^64: a copy may hold a
@@ -344,6 +360,10 @@ static void sum_add_cpus(struct np_counters *sum,
 		if (c->last_seen_ns > sum->last_seen_ns)
 			sum->last_seen_ns = c->last_seen_ns;
 	}
+	/* The entry's stamp is floored to its unit: never before the first
+	 * packet, which the copies hold exactly. */
+	if (sum->last_seen_ns && sum->last_seen_ns < sum->first_seen_ns)
+		sum->last_seen_ns = sum->first_seen_ns;
 }
 
 /* The entry's counters plus the per-CPU copies at its slot. */
@@ -487,7 +507,7 @@ int np_flow_install(const struct np_maps *maps, const struct np_flow_key *key,
 	if (replaced) {
 		e.packets = old.packets;
 		e.bytes = old.bytes;
-		e.last_seen_ns = old.last_seen_ns;
+		e.last_seen = old.last_seen;
 	}
 	fd = flow_map(maps, key, &mkey);
 	if (cell) {
@@ -691,7 +711,7 @@ static bool cell_copy(const struct np_maps *maps, __u32 i,
  * reverse. NP_SLOTS is read in batches, which go on from a bucket, not a
  * key: a slot given up meanwhile cannot restart the walk or show an index
  * twice. Reading it costs the slots in use and one pass in the kernel
- * over its buckets, not the array's 256 bytes an entry. -errno when the
+ * over its buckets, not the array's 192 bytes an entry. -errno when the
  * kernel cannot batch a hash (before 5.6): the caller reads every entry.
  */
 #define CLAIMED_BATCH 4096u
@@ -1188,7 +1208,7 @@ int np_flowq_get(struct np_flowq *q, const struct np_flow_key *key,
 
 	if (r && r->pending) {
 		*flow = r->flow;
-		flow->flags &= ~(NP_F_POLICED | NP_FLOW_OWNER_MASK);
+		flow->flags &= ~NP_FLOW_ENTRY_BITS;
 		flow->slot = r->known == REC_PRESENT ? r->old.slot : 0;
 		return 0;
 	}
@@ -1550,7 +1570,7 @@ static int entry_prepare(struct np_flowq *q, struct flowq_rec *r,
 	if (replaced) {
 		e->packets = r->old.packets;
 		e->bytes = r->old.bytes;
-		e->last_seen_ns = r->old.last_seen_ns;
+		e->last_seen = r->old.last_seen;
 	}
 	/* A policed flow starts from a full bucket, as np_flow_install. */
 	if ((e->flags & NP_F_POLICED) ||
@@ -1729,12 +1749,15 @@ void np_flowq_stats(const struct np_flowq *q, struct np_flowq_stats *st)
 #define TOTALS_BATCH 1024u
 #define CLASS_NONE 0xffu
 
-static void totals_add_entry(struct np_counters *o, const struct np_flow_entry *e)
+static void totals_add_entry(struct np_counters *o, const struct np_flow_entry *e,
+			     __u64 now_ns)
 {
+	__u64 last = entry_last_seen_ns(e, now_ns);
+
 	o->packets += e->packets;
 	o->bytes += e->bytes;
-	if (e->last_seen_ns > o->last_seen_ns)
-		o->last_seen_ns = e->last_seen_ns;
+	if (last > o->last_seen_ns)
+		o->last_seen_ns = last;
 }
 
 /* What np_flow_totals gathers: the classes' sums, and each slot's class
@@ -1746,6 +1769,7 @@ struct totals {
 	size_t n_out;
 	__u8 *slot_class;
 	__u32 n_slots, lo, hi, n_used;
+	__u64 now_ns; /* to read the entries' last_seen stamps back */
 };
 
 /* One flow: its entry's counts to its class, its slot marked with it. */
@@ -1759,7 +1783,7 @@ static int totals_classify(const struct np_maps *maps,
 	(void)maps;
 	if (c < 0 || (size_t)c >= t->n_out)
 		return 0;
-	totals_add_entry(&t->out[c], e);
+	totals_add_entry(&t->out[c], e, t->now_ns);
 	if (e->slot < t->n_slots) {
 		t->slot_class[e->slot] = (__u8)c;
 		t->n_used++;
@@ -1912,7 +1936,7 @@ int np_flow_totals(const struct np_maps *maps, np_flow_class_fn cls,
 	struct totals t = {
 		.cls = cls, .arg = arg, .out = out, .n_out = n_out,
 		.n_slots = maps->max_flows ? maps->max_flows : NP_MAX_FLOWS,
-		.lo = UINT32_MAX,
+		.lo = UINT32_MAX, .now_ns = mono_now_ns(),
 	};
 	int err;
 

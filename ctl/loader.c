@@ -42,7 +42,7 @@ static __u32 prog_id_of(int fd)
 static int size_flow_maps(struct relay_bpf *skel, __u32 max_flows)
 {
 	struct bpf_map *const per_flow[] = {
-		skel->maps.np_flows4_v5, skel->maps.np_flows6_v5,
+		skel->maps.np_flows4_v6, skel->maps.np_flows6_v6,
 		skel->maps.np_counters_v4, skel->maps.np_slots_v1,
 		skel->maps.np_police_v1,
 	};
@@ -60,7 +60,7 @@ static int size_flow_maps(struct relay_bpf *skel, __u32 max_flows)
 		err = bpf_map__set_max_entries(skel->maps.np_coldslots_v1,
 					       np_cold_word(max_flows - 1) + 1);
 	return err ? err :
-		     bpf_map__set_max_entries(skel->maps.np_flowarr4_v1,
+		     bpf_map__set_max_entries(skel->maps.np_flowarr4_v2,
 					      indexed);
 }
 

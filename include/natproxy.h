@@ -16,10 +16,10 @@
 
 /* Pinned names (BPF object names are limited to 15 characters). */
 /* IPv4 flows by index (np_flow4_index): the relay's first look. */
-#define NP_MAP_FLOWARR4 "np_flowarr4_v1"
+#define NP_MAP_FLOWARR4 "np_flowarr4_v2"
 /* IPv4 flows whose index another flow holds, struct np_flow_key4 */
-#define NP_MAP_FLOWS4 "np_flows4_v5"
-#define NP_MAP_FLOWS6 "np_flows6_v5" /* IPv6 flows, struct np_flow_key */
+#define NP_MAP_FLOWS4 "np_flows4_v6"
+#define NP_MAP_FLOWS6 "np_flows6_v6" /* IPv6 flows, struct np_flow_key */
 #define NP_MAP_COUNTERS "np_counters_v4" /* by slot, per CPU: np_counters */
 /* Slots whose per-CPU counters count something: one bit each, see
  * np_cold_bit(). */
@@ -177,14 +177,15 @@ enum np_drop_reason { NP_DROP_REASONS(NP_ENUM_ENTRY) NP_DROP_MAX };
 
 /*
  * A flow's counters as ctl/ reads them (np_counters_read): the entry's own
- * (np_flow_entry.packets, .bytes, .last_seen_ns) plus every CPU's copy of
+ * (np_flow_entry.packets, .bytes, .last_seen) plus every CPU's copy of
  * this struct in the per-CPU array NP_MAP_COUNTERS, at the flow's slot, where
  * the relay counts what the entry does not: drops by reason, RTCP, packets
  * handed to the kernel, first seen, and packets relayed by a CPU other than
  * the flow's owner (see np_flow_entry). A redirect the kernel refused is
  * taken back there too, so a CPU's copy of packets or bytes can be "negative"
  * (wrapped): only the sum, modulo 2^64, means anything. Times are
- * CLOCK_MONOTONIC nanoseconds (coarse).
+ * CLOCK_MONOTONIC nanoseconds (coarse); last_seen_ns of a CPU's copy is
+ * when that CPU last relayed the flow without owning it.
  */
 struct np_counters {
 	__u64 packets; /* relayed: sent on by XDP or handed to the kernel */
@@ -219,8 +220,8 @@ static inline __u64 np_cold_bit(__u32 slot)
 
 /*
  * A flow in NP_MAP_FLOWARR4, NP_MAP_FLOWS4 or NP_MAP_FLOWS6: struct np_flow
- * rearranged so that a relayed IPv4 packet reads and writes the first 80
- * bytes of it and nothing else of the flow's.
+ * rearranged so that a relayed IPv4 packet reads and writes its first 64
+ * bytes, one cache line, and nothing else of the flow's.
  *
  * IPv4 flows sit in an array (NP_MAP_FLOWARR4) at np_flow4_index() of their
  * relay address and port, found without a hash: no bucket to read, and the
@@ -230,78 +231,85 @@ static inline __u64 np_cold_bit(__u32 slot)
  * that holds another flow, or none, sends the relay to NP_MAP_FLOWS4, the
  * hash of the IPv4 flows whose index was taken. IPv6 flows are in the hash
  * NP_MAP_FLOWS6. Entries in a hash leave the key fields unread. Array
- * elements are 256 bytes from a page-aligned start, so each is four whole
- * cache lines:
+ * elements are 192 bytes from a page-aligned start, so each is three whole
+ * cache lines, and line 0 of consecutive entries falls at offsets 0, 192,
+ * 128 and 64 modulo 256 in turn: the hot lines spread over all of a
+ * cache's sets (with a 256-byte stride they shared a quarter of them):
  *
- *   line 0: key, flags (with the owner CPU), slot, rewrite, latch state,
- *   next hop, packets
- *   line 1: bytes, last_seen_ns (every packet), then the policer's rate,
- *   egress override, takeover address (some packets)
- *   lines 2-3: the reverse key (a latch), IPv6 addresses
+ *   line 0: key, flags (with VLAN action, DSCP and the owner CPU),
+ *   rewrite, latch state, next hop, last_seen, packets, bytes: every
+ *   relayed packet, and only this
+ *   line 1: slot (hash entries; an array entry's slot is its index),
+ *   egress override, policer's rate, takeover address, VLAN id, the
+ *   reverse key (some packets: a latch, a new next hop, policing)
+ *   line 2: IPv6 addresses
  *
- * Lines 0 and 1 are an aligned 128-byte pair, which the CPU's adjacent-line
- * prefetcher fetches together.
+ * To fit one line: the VLAN action and DSCP live in the flags word
+ * (NP_FLOW_VLAN_SHIFT, NP_FLOW_DSCP_SHIFT); last_seen is a 32-bit stamp of
+ * the coarse clock (NP_LAST_SEEN_SHIFT), which also dates the cached next
+ * hop (np_stamp_epoch), so the hop needs no epoch of its own; the cached
+ * egress is 16 bits wide (a next hop out of an interface whose index is
+ * larger is not cached: the FIB is asked for every packet); the relay
+ * takes an array flow's slot from the index it found it at.
  *
  * Counters: a flow's packets arrive on one CPU (the NIC hashes the 5-tuple
  * to a queue, the queue's interrupt to a CPU; a veth delivers on the
  * sender's CPU), so that CPU owns the flow: it claims the flow with a
  * compare-and-swap on the first packet it relays (owner 0: none) and from
- * then on adds to packets and bytes here with plain adds, which only it
- * does. Any other CPU counts in its own per-CPU struct np_counters at the
- * slot: exact, never an atomic on the hot line, and a line more only for a
- * flow that really is split across CPUs. Shared counters with atomic adds
- * would cost two locked instructions per packet (a full barrier each,
- * waiting for the packet's own stores); per-CPU counters alone were the
- * third and fourth cache lines per packet this layout removes.
- * last_seen_ns is a plain store by whichever CPU relays: any recent value
- * is right. An array flow's slot is its index (ctl/flowtab.c claims both
- * at once).
+ * then on adds to packets and bytes here and stamps last_seen with plain
+ * stores, which only it does. Any other CPU counts, and stamps
+ * last_seen_ns, in its own per-CPU struct np_counters at the slot: exact,
+ * never an atomic on the hot line, and a line more only for a flow that
+ * really is split across CPUs. Shared counters with atomic adds would cost
+ * two locked instructions per packet (a full barrier each, waiting for the
+ * packet's own stores); per-CPU counters alone were the third and fourth
+ * cache lines per packet this layout removes. last_seen means something
+ * once packets is not 0 (only the owner adds to either). An array flow's
+ * slot is its index (ctl/flowtab.c claims both at once), which ctl/ also
+ * stores in slot.
  */
 struct np_flow_entry {
 	/* Line 0. The key, in the array only: one word to compare. */
 	__be32 key_addr;
 	__be16 key_port;
 	__u16 key_live; /* NP_FLOW_LIVE: the index holds this flow */
-	__u32 flags; /* NP_F_* and NP_F_POLICED; bits 16-31: owner CPU + 1 */
-	__u32 slot; /* as np_flow.slot: this flow's NP_MAP_COUNTERS entry */
+	/* NP_F_*, NP_F_POLICED, VLAN action, DSCP, owner CPU + 1 (see
+	 * NP_FLOW_OWNER_SHIFT) */
+	__u32 flags;
 	__be32 new_saddr4; /* IPv4 flows; IPv6 ones use new_saddr6 */
 	__be32 new_daddr4;
 	__be16 new_sport; /* read together with new_dport as one word */
 	__be16 new_dport; /* 0: destination not known yet, drop */
 	__be32 expect_saddr4;
 	__be16 expect_sport; /* 0: any port */
-	__u16 vlan_id;
-	__u8 dscp;
-	__u8 vlan_action;
 	/*
 	 * The next hop the FIB last gave for the flow (after the rewrite):
-	 * valid while nh_ifindex is set and nh_epoch is this epoch of the
-	 * coarse clock (NP_NEXTHOP_EPOCH_SHIFT, about a second), so a
-	 * neighbour's new MAC, a route change or a vanished neighbour take
-	 * effect within that; a latch that moves the destination clears it.
+	 * valid while nh_ifindex is set and last_seen is of this epoch of the
+	 * coarse clock (np_stamp_epoch, about a second): the owner asks the
+	 * FIB again with the first packet of every epoch, so a neighbour's
+	 * new MAC, a route change or a vanished neighbour take effect within
+	 * that; a latch that moves the destination clears it.
 	 */
-	__u16 nh_epoch;
-	__u32 nh_ifindex; /* where the packet leaves: the egress override, else the FIB's */
+	__u16 nh_ifindex; /* where the packet leaves: the egress override, else the FIB's */
 	__u8 nh_dmac[6];
 	__u8 nh_smac[6];
+	__u32 last_seen; /* np_last_seen_stamp() of the owner's last packet */
 	__u64 packets; /* relayed by the owner CPU */
-	/* Line 1. */
 	__u64 bytes;
-	__u64 last_seen_ns; /* any CPU */
-	/* Only for some packets from here on. */
+	/* Line 1: only for some packets from here on. */
+	__u32 slot; /* as np_flow.slot: this flow's NP_MAP_COUNTERS entry */
+	__u32 egress_ifindex; /* read when the next hop is resolved */
 	__u64 rate_bytes; /* with NP_F_POLICED */
 	__u64 burst_bytes;
-	__u32 egress_ifindex; /* read when the next hop is resolved */
-	__u32 pad;
 	union np_addr home_saddr; /* NP_F_LATCH_TAKEOVER */
-	__u64 pad1;
-	/* Lines 2-3. */
+	__u16 vlan_id; /* with NP_VLAN_SET */
+	__u16 pad;
 	struct np_flow_key reverse; /* NP_F_HAS_REVERSE, when latching */
-	__u32 pad2;
+	/* Line 2. */
 	union np_addr new_saddr6; /* IPv6 flows */
 	union np_addr new_daddr6;
 	union np_addr expect_saddr6;
-	__u8 pad3[56]; /* to 256 bytes: whole lines in the array */
+	__u8 pad1[16]; /* to 192 bytes: whole lines in the array */
 };
 
 /* np_flow_entry.key_live of an array entry holding a flow. */
@@ -320,11 +328,51 @@ static inline __u32 np_flow4_index(__u32 addr, __u16 port, __u32 n)
 	return (addr << 16 | port) & (n - 1);
 }
 
-#define NP_FLOW_OWNER_SHIFT 16
-#define NP_FLOW_OWNER_MASK 0xffff0000u
+/*
+ * The flags word of an entry (np_flow_entry.flags): NP_F_* in bits 0-10,
+ * then what ctl/flowtab.c folds into it from struct np_flow, so that the
+ * relay finds it in the word it reads anyway, and the owner CPU + 1, which
+ * the relay claims (0: none). CPUs from 8191 up cannot be named there and
+ * relay as guests (NR_CPUS is at most 8192).
+ */
+#define NP_FLOW_VLAN_SHIFT 11 /* 2 bits: enum np_vlan_action */
+#define NP_FLOW_VLAN_MASK (3u << NP_FLOW_VLAN_SHIFT)
+#define NP_FLOW_DSCP_SHIFT 13 /* 6 bits: np_flow.dscp, with NP_F_SET_DSCP */
+#define NP_FLOW_DSCP_MASK (63u << NP_FLOW_DSCP_SHIFT)
+#define NP_FLOW_OWNER_SHIFT 19 /* 13 bits: owner CPU + 1 */
+#define NP_FLOW_OWNER_MASK 0xfff80000u
+/* What ctl/flowtab.c puts in the word besides np_flow.flags. */
+#define NP_FLOW_ENTRY_BITS                                                     \
+	(NP_F_POLICED | NP_FLOW_VLAN_MASK | NP_FLOW_DSCP_MASK | NP_FLOW_OWNER_MASK)
+
+/*
+ * np_flow_entry.last_seen: the coarse clock in units of 2^20 ns (1.05 ms),
+ * its low 32 bits, which wrap every 52 days. Read back relative to now:
+ * the latest time at or before now with those bits; a stamp up to a
+ * minute ahead (a clock read a tick apart) is taken as now.
+ */
+#define NP_LAST_SEEN_SHIFT 20
+static inline __u32 np_last_seen_stamp(__u64 ns)
+{
+	return (__u32)(ns >> NP_LAST_SEEN_SHIFT);
+}
+
+static inline __u64 np_last_seen_ns(__u32 stamp, __u64 now_ns)
+{
+	__u32 ago = np_last_seen_stamp(now_ns) - stamp;
+
+	if (ago >= 0xffff0000u) /* ahead by at most 2^16 units (69 s) */
+		return now_ns;
+	return ((now_ns >> NP_LAST_SEEN_SHIFT) - ago) << NP_LAST_SEEN_SHIFT;
+}
+
 /* A next hop is good for the epoch of the coarse clock it was resolved in:
- * ns >> 30, 1.07 s. */
+ * ns >> 30, 1.07 s, which the relay reads off last_seen (the stamp >> 10). */
 #define NP_NEXTHOP_EPOCH_SHIFT 30
+static inline __u32 np_stamp_epoch(__u32 stamp)
+{
+	return stamp >> (NP_NEXTHOP_EPOCH_SHIFT - NP_LAST_SEEN_SHIFT);
+}
 
 /*
  * The relay's per-CPU copy of the coarse clock (bpf_ktime_get_coarse_ns),
@@ -526,14 +574,25 @@ _Static_assert(sizeof(union np_addr) == 16, "np_addr layout");
 _Static_assert(sizeof(struct np_flow_key) == 20, "np_flow_key layout");
 _Static_assert(sizeof(struct np_flow_key4) == 8, "np_flow_key4 layout");
 _Static_assert(sizeof(struct np_flow) == 128, "np_flow layout");
-/* Whole lines in the array; what a relayed IPv4 packet touches in the
- * first 80 bytes; the key one aligned word. */
-_Static_assert(sizeof(struct np_flow_entry) == 256, "np_flow_entry layout");
+/* Whole lines in the array; all a relayed IPv4 packet touches in line 0;
+ * the key one aligned word. */
+_Static_assert(sizeof(struct np_flow_entry) == 192, "np_flow_entry layout");
 _Static_assert(__builtin_offsetof(struct np_flow_entry, flags) == 8 &&
-		       __builtin_offsetof(struct np_flow_entry, packets) == 56 &&
-		       __builtin_offsetof(struct np_flow_entry, rate_bytes) == 80 &&
-		       __builtin_offsetof(struct np_flow_entry, reverse) == 128,
-	       "np_flow_entry hot lines");
+		       __builtin_offsetof(struct np_flow_entry, last_seen) == 44 &&
+		       __builtin_offsetof(struct np_flow_entry, packets) == 48 &&
+		       __builtin_offsetof(struct np_flow_entry, bytes) == 56 &&
+		       __builtin_offsetof(struct np_flow_entry, slot) == 64 &&
+		       __builtin_offsetof(struct np_flow_entry, reverse) == 108 &&
+		       __builtin_offsetof(struct np_flow_entry, new_saddr6) == 128,
+	       "np_flow_entry hot line");
+/* The flags word's parts do not overlap. */
+_Static_assert((NP_F_ALL & NP_FLOW_ENTRY_BITS) == 0 &&
+		       NP_F_POLICED < (1u << NP_FLOW_VLAN_SHIFT) &&
+		       (NP_FLOW_VLAN_MASK & NP_FLOW_DSCP_MASK) == 0 &&
+		       ((NP_FLOW_VLAN_MASK | NP_FLOW_DSCP_MASK) &
+			NP_FLOW_OWNER_MASK) == 0 &&
+		       NP_FLOW_OWNER_MASK >> NP_FLOW_OWNER_SHIFT == 0x1fff,
+	       "np_flow_entry flags word");
 /* The relay reads both ports as one word. */
 _Static_assert(__builtin_offsetof(struct np_flow_entry, new_dport) ==
 		       __builtin_offsetof(struct np_flow_entry, new_sport) + 2 &&

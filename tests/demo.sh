@@ -52,17 +52,17 @@ ctl flows
 # Relay 203.0.113.1:30000's entry in the IPv4 flow array: at index
 # (address << 16 | port) masked to the array's size (np_flow4_index in
 # include/natproxy.h), a 32-bit key in host (little-endian) order.
-N=$(bpftool -j map show pinned "$NP_PIN_DIR/np_flowarr4_v1" |
+N=$(bpftool -j map show pinned "$NP_PIN_DIR/np_flowarr4_v2" |
 	python3 -c 'import json, sys; print(json.load(sys.stdin)["max_entries"])')
 IDX=$(( (0xcb007101 << 16 | 30000) & (N - 1) ))
 KEY=$(printf '%02x %02x %02x %02x' $((IDX & 255)) $((IDX >> 8 & 255)) \
 	$((IDX >> 16 & 255)) $((IDX >> 24)))
 # The entry counts what its owner CPU relays (packets, bytes); the per-CPU
 # array at the flow's slot holds the rest (drops, RTCP, other CPUs).
-step "bpftool map lookup pinned $NP_PIN_DIR/np_flowarr4_v1 key hex $KEY (the flow entry, index $IDX)"
-ENTRY=$(bpftool -j map lookup pinned "$NP_PIN_DIR/np_flowarr4_v1" key hex $KEY)
+step "bpftool map lookup pinned $NP_PIN_DIR/np_flowarr4_v2 key hex $KEY (the flow entry, index $IDX)"
+ENTRY=$(bpftool -j map lookup pinned "$NP_PIN_DIR/np_flowarr4_v2" key hex $KEY)
 python3 -c 'import json, sys; v = json.load(sys.stdin)["formatted"]["value"]
-print("owner CPU %d, packets %d, bytes %d, slot %d" % ((v["flags"] >> 16) - 1, v["packets"], v["bytes"], v["slot"]))' <<<"$ENTRY"
+print("owner CPU %d, packets %d, bytes %d, slot %d" % ((v["flags"] >> 19) - 1, v["packets"], v["bytes"], v["slot"]))' <<<"$ENTRY"
 SLOT=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["formatted"]["value"]["slot"])' <<<"$ENTRY")
 SLOT_KEY=$(printf '%02x %02x %02x %02x' $((SLOT & 255)) $((SLOT >> 8 & 255)) \
 	$((SLOT >> 16 & 255)) $((SLOT >> 24)))

@@ -112,7 +112,6 @@ enum flow_id {
 	F4_NH_NONEIGH,
 	F4_NH_GONE, /* to GONE4 */
 	F4_SLOT, /* removed and installed again */
-	F4_BADSLOT, /* slot out of range */
 	F6_AB,
 	F6_AA,
 	F6_DSCP,
@@ -121,6 +120,9 @@ enum flow_id {
 	F6_NOROUTE,
 	F6_LATCH,
 	F6_LATCH_REV,
+	/* Slot out of range: only a hash entry's slot is read (an array
+	 * flow's is its index). */
+	F6_BADSLOT,
 	/* NP_F_CSUM_VERIFY: checksums verified, partial ones completed. */
 	F4_CV,
 	F4_CV_AA, /* a0 -> a0: XDP_TX */
@@ -146,9 +148,9 @@ enum flow_id {
 	F4_ANY2_REV,
 	F4_ANY2_RTCP,
 	F4_ANY2_RTCP_REV,
-	/* The flow array (np_flowarr4_v1): IDX at its index; IDX_HASH, same
+	/* The flow array (np_flowarr4_v2): IDX at its index; IDX_HASH, same
 	 * port on PROXY_B4 (same low address bits), finds the index taken
-	 * and goes to the hash (np_flows4_v5). Installed in this order. */
+	 * and goes to the hash (np_flows4_v6). Installed in this order. */
 	F4_IDX,
 	F4_IDX_HASH,
 	F6_ANY,
@@ -260,7 +262,6 @@ static const struct flow_spec flows[FLOW_COUNT] = {
 			 .new_saddr = PROXY_B4, .new_sport = 41054,
 			 .new_daddr = GONE4, .new_dport = 5004 },
 	[F4_SLOT] = { A_TO_B4(40056) },
-	[F4_BADSLOT] = { A_TO_B4(40058) },
 	[F6_AB] = { A_TO_B6(40100) },
 	[F6_AA] = { .local = PROXY_A6, .port = 40102, .new_saddr = PROXY_A6,
 		    .new_sport = 40103, .new_daddr = TERM6, .new_dport = 6000 },
@@ -280,6 +281,7 @@ static const struct flow_spec flows[FLOW_COUNT] = {
 		       .reverse = F6_LATCH_REV },
 	[F6_LATCH_REV] = { .local = PROXY_B6, .port = 40114,
 			   .new_saddr = PROXY_A6, .new_sport = 40112 },
+	[F6_BADSLOT] = { A_TO_B6(40116) },
 	[F4_CV] = { A_TO_B4(40200), .flags = NP_F_CSUM_VERIFY },
 	[F4_CV_AA] = { .local = PROXY_A4, .port = 40202,
 		       .new_saddr = PROXY_A4, .new_sport = 40203,
@@ -1017,11 +1019,11 @@ static const struct tcase cases[] = {
 	  .flow = F4_NH_NONEIGH, .pre = pre_nh_stale, .post = post_nh_empty,
 	  TO_KERNEL(NP_V_PASS_NO_NEIGH),
 	  .ctr = { .packets = 1, .bytes = V4_BYTES, .to_kernel = 1 } },
-	{ .name = "slot beyond the counters array: not relayed, pass-no-flow",
-	  .flow = F4_BADSLOT, .pre = pre_bad_slot,
+	{ .name = "slot beyond the counters array (a hash flow): not relayed, pass-no-flow",
+	  .flow = F6_BADSLOT, .pre = pre_bad_slot,
 	  PASSED(NP_V_PASS_NO_FLOW) },
 
-	/* The flow array and its hash fallback (np_flowarr4_v1, np_flows4_v5). */
+	/* The flow array and its hash fallback (np_flowarr4_v2, np_flows4_v6). */
 	{ .name = "flow array: 203.0.113.1:40400 at its index, source as expected: relayed",
 	  .flow = F4_IDX,
 	  FWD_REDIRECT, .ctr = { .packets = 1, .bytes = V4_BYTES } },
@@ -1696,8 +1698,14 @@ static bool check_counters(const struct np_counters *b,
 			       b->last_seen_ns);
 		return ok;
 	}
+	/* last_seen_ns, read back from the entry's stamp (1.05 ms units) or
+	 * a CPU's copy, is this packet's: from the coarse clock before it
+	 * (which the relay's may lag a tick), floored to the stamp's unit,
+	 * to now. */
 	if (!a->first_seen_ns || a->last_seen_ns < a->first_seen_ns ||
 	    a->last_seen_ns < b->last_seen_ns ||
+	    a->last_seen_ns + CLOCK_LAG_NS + (1ull << NP_LAST_SEEN_SHIFT) < run_ns ||
+	    a->last_seen_ns > coarse_now() ||
 	    (b->first_seen_ns && a->first_seen_ns != b->first_seen_ns)) {
 		tap_diag("  seen: first %llu -> %llu, last %llu -> %llu",
 			 (unsigned long long)b->first_seen_ns,
@@ -2430,14 +2438,16 @@ static int entry_write(enum flow_id id, const struct np_flow_entry *e)
 		       0;
 }
 
-static __u16 epoch_of(__u64 ns)
+/* The next-hop epoch of a time, as the relay reads it off a stamp. */
+static __u32 epoch_of(__u64 ns)
 {
-	return ns >> NP_NEXTHOP_EPOCH_SHIFT;
+	return np_stamp_epoch(np_last_seen_stamp(ns));
 }
 
-/* Plants a next hop (planted_mac via b0) in the flow's entry, resolved
- * epochs_ago epochs of the coarse clock ago; egress 0: as cleared. */
-static void plant_nexthop(enum flow_id id, __u16 epochs_ago, __u32 egress)
+/* Plants a next hop (planted_mac via b0) in the flow's entry, with the
+ * owner's last packet (which dates it) epochs_ago epochs of the coarse
+ * clock ago; egress 0: as cleared. */
+static void plant_nexthop(enum flow_id id, __u32 epochs_ago, __u32 egress)
 {
 	struct np_flow_entry e;
 
@@ -2446,7 +2456,8 @@ static void plant_nexthop(enum flow_id id, __u16 epochs_ago, __u32 egress)
 		return;
 	}
 	e.nh_ifindex = egress;
-	e.nh_epoch = epoch_of(coarse_now()) - epochs_ago;
+	e.last_seen = np_last_seen_stamp(coarse_now() -
+					 ((__u64)epochs_ago << NP_NEXTHOP_EPOCH_SHIFT));
 	memcpy(e.nh_dmac, planted_mac, ETH_ALEN);
 	memcpy(e.nh_smac, dev_mac[DEV_B], ETH_ALEN);
 	if (entry_write(id, &e))
@@ -2495,9 +2506,10 @@ static void post_nh_filled(const struct tcase *tc, const struct pkt_spec *in)
 	ok &= same_num("owner CPU + 1", e.flags >> NP_FLOW_OWNER_SHIFT,
 		       test_cpu + 1);
 	/* The relay's clock may lag a tick (struct np_clock). */
-	if (e.nh_epoch != epoch_of(now) &&
-	    e.nh_epoch != epoch_of(run_ns - CLOCK_LAG_NS)) {
-		tap_diag("  nh_epoch %u, not of [%llu, %llu]", e.nh_epoch,
+	if (np_stamp_epoch(e.last_seen) != epoch_of(now) &&
+	    np_stamp_epoch(e.last_seen) != epoch_of(run_ns - CLOCK_LAG_NS)) {
+		tap_diag("  last_seen %u (epoch %u), not of [%llu, %llu]",
+			 e.last_seen, np_stamp_epoch(e.last_seen),
 			 (unsigned long long)run_ns, (unsigned long long)now);
 		ok = false;
 	}
@@ -2870,7 +2882,7 @@ static void test_slots(void)
 		  "%s: each of the %d flows has its own slot, claimed in np_slots_v1 under its key",
 		  SLOTS_NAME, FLOW_COUNT);
 	tap_check(&t, placement_right(),
-		  "flow array: every IPv4 flow at its index (slot = index, key live, also by system call) and not in np_flows4_v5, but 198.51.100.1:40400 in np_flows4_v5 (its index held by 203.0.113.1:40400); IPv6 flows in np_flows6_v5");
+		  "flow array: every IPv4 flow at its index (slot = index, key live, also by system call) and not in np_flows4_v6, but 198.51.100.1:40400 in np_flows4_v6 (its index held by 203.0.113.1:40400); IPv6 flows in np_flows6_v6");
 	if (!pc)
 		return;
 
@@ -3224,9 +3236,9 @@ static const char *setup(char *why, size_t len)
 		return why;
 	}
 	prog_fd = bpf_program__fd(skel->progs.np_relay);
-	maps.fd[NP_FLOWS4] = bpf_map__fd(skel->maps.np_flows4_v5);
-	maps.fd[NP_FLOWS6] = bpf_map__fd(skel->maps.np_flows6_v5);
-	maps.fd[NP_FLOWARR4] = bpf_map__fd(skel->maps.np_flowarr4_v1);
+	maps.fd[NP_FLOWS4] = bpf_map__fd(skel->maps.np_flows4_v6);
+	maps.fd[NP_FLOWS6] = bpf_map__fd(skel->maps.np_flows6_v6);
+	maps.fd[NP_FLOWARR4] = bpf_map__fd(skel->maps.np_flowarr4_v2);
 	maps.fd[NP_COLD_SLOTS] = bpf_map__fd(skel->maps.np_coldslots_v1);
 	if (np_maps_map_flows(&maps)) {
 		snprintf(why, len, "cannot map the flow array: %s",

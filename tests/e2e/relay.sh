@@ -70,11 +70,11 @@ count_matching() {
 # --- the loader -------------------------------------------------------------
 out=$(ctl attach acc0 --max-flows 0 2>&1); rc=$?
 check "attach --max-flows 0: refused, nothing attached" \
-	eval '[ "$rc" -ne 0 ] && [ ! -e "$NP_PIN_DIR/np_flows4_v5" ] && [ ! -e "$NP_PIN_DIR/np_flowarr4_v1" ] && echo "$out" | grep -q "max-flows"'
+	eval '[ "$rc" -ne 0 ] && [ ! -e "$NP_PIN_DIR/np_flows4_v6" ] && [ ! -e "$NP_PIN_DIR/np_flowarr4_v2" ] && echo "$out" | grep -q "max-flows"'
 check "attach to acc0" ctl attach acc0
 check "natproxyctl's maps hold the most the relay takes (1048576 flows), the flow array mmapable" \
-	bash -c "bpftool map show pinned '$NP_PIN_DIR/np_flows4_v5' | grep -q 'max_entries 1048576 ' &&
-		bpftool map show pinned '$NP_PIN_DIR/np_flowarr4_v1' | tr '\\n' ' ' | grep -q 'flags 0x400 .*max_entries 1048576 '"
+	bash -c "bpftool map show pinned '$NP_PIN_DIR/np_flows4_v6' | grep -q 'max_entries 1048576 ' &&
+		bpftool map show pinned '$NP_PIN_DIR/np_flowarr4_v2' | tr '\\n' ' ' | grep -q 'flags 0x400 .*max_entries 1048576 '"
 check "attach to core0 reuses the pinned maps" ctl attach core0
 status_snap
 prog_id=$(echo "$STATUS" | python3 -S -c 'import json,sys; print(json.load(sys.stdin)["program_id"])')
@@ -97,7 +97,7 @@ out=$(in_proxy setpriv --reuid=65534 --regid=65534 --clear-groups \
 check "without privileges: a one-line error" \
 	test "$rc" -ne 0 -a "$(echo "$out" | wc -l)" = 1
 check "bpftool dumps the flow map with named fields" \
-	bash -c "bpftool map dump pinned '$NP_PIN_DIR/np_flows4_v5' >/dev/null"
+	bash -c "bpftool map dump pinned '$NP_PIN_DIR/np_flows4_v6' >/dev/null"
 
 # --- static flows: RTP and RTCP of one stream, each direction ----------------
 STREAM_FLOWS=(203.0.113.1:30000 198.51.100.1:40000 203.0.113.1:30001
@@ -552,7 +552,7 @@ STATUS=
 
 # --- detach leaves nothing behind ---------------------------------------------
 check "detach acc0" ctl detach acc0
-check "pins remain while core0 is attached" test -e "$NP_PIN_DIR/np_flowarr4_v1"
+check "pins remain while core0 is attached" test -e "$NP_PIN_DIR/np_flowarr4_v2"
 check "detach core0" ctl detach core0
 check_none "no XDP program left on acc0 or core0" 'prog/xdp' in_proxy ip -d link show
 check "no pin left behind" test ! -e "$NP_PIN_DIR"

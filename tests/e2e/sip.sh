@@ -73,8 +73,8 @@ check "natproxyd starts and attaches XDP to acc0 and core0" \
 # 1000 + 1000 relay ports, twice over: maps for 4096 flows, not the 1M the
 # relay can take (576 MiB preallocated on 2 CPUs).
 check "natproxyd sized the flow maps to its media ports (4096 entries, 64 words of cold bits)" \
-	bash -c "bpftool map show pinned '$NP_PIN_DIR/np_flows4_v5' | grep -q 'max_entries 4096 ' &&
-		bpftool map show pinned '$NP_PIN_DIR/np_flowarr4_v1' | grep -q 'max_entries 4096 ' &&
+	bash -c "bpftool map show pinned '$NP_PIN_DIR/np_flows4_v6' | grep -q 'max_entries 4096 ' &&
+		bpftool map show pinned '$NP_PIN_DIR/np_flowarr4_v2' | grep -q 'max_entries 4096 ' &&
 		bpftool map show pinned '$NP_PIN_DIR/np_counters_v4' | grep -q 'max_entries 4096 ' &&
 		bpftool map show pinned '$NP_PIN_DIR/np_slots_v1' | grep -q 'max_entries 4096 ' &&
 		bpftool map show pinned '$NP_PIN_DIR/np_coldslots_v1' | grep -q 'max_entries 64 '"

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
@@ -761,6 +762,99 @@ static void test_walk(struct tap *t)
 	maps_clear();
 }
 
+static __u64 mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
+}
+
+/*
+ * The entry's own (line 0) state as ctl/ reads it back: last_seen, a
+ * 32-bit stamp of 2^20 ns, converted relative to now; the VLAN action and
+ * DSCP folded into the flags word; and the word's owner bits left out.
+ */
+static void test_seen_and_flags(struct tap *t, struct np_flowq *q)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct np_counters per_cpu[ncpu], c;
+	struct np_flow_key k = key4(30040);
+	struct np_flow f = flow_to(7000), got;
+	struct np_flow_entry e;
+	__u64 unit = 1ull << NP_LAST_SEEN_SHIFT, now, then, wrap;
+
+	/* The conversion alone: a stamp 10 s old across the 32-bit wrap,
+	 * one a tick ahead of the reader's clock, one from now. */
+	wrap = (1ull << (32 + NP_LAST_SEEN_SHIFT)) * 3;
+	then = wrap - 4 * unit;
+	tap_check(t, np_last_seen_ns(np_last_seen_stamp(then), then + 10000000000ull) == then &&
+			     np_last_seen_ns(np_last_seen_stamp(wrap + 5 * unit), wrap) == wrap &&
+			     np_last_seen_ns(np_last_seen_stamp(wrap + 77), wrap + 99) == wrap,
+		  "np_last_seen_ns: a stamp read back across the wrap, one ahead taken as now, one of now floored to its unit");
+
+	maps_clear();
+	counters_dirty();
+	f.flags |= NP_F_SET_DSCP;
+	f.dscp = 46;
+	f.vlan_action = NP_VLAN_SET;
+	f.vlan_id = 300;
+	np_flowq_install_new(q, &k, &f);
+	np_flowq_flush(q);
+	entry_read(&k, &e);
+	tap_check(t, (e.flags & NP_FLOW_DSCP_MASK) >> NP_FLOW_DSCP_SHIFT == 46 &&
+			     (e.flags & NP_FLOW_VLAN_MASK) >> NP_FLOW_VLAN_SHIFT == NP_VLAN_SET &&
+			     e.vlan_id == 300 && !(e.flags & NP_FLOW_OWNER_MASK),
+		  "DSCP 46 and the VLAN action in the entry's flags word (%#x), the VLAN id beside it",
+		  e.flags);
+
+	/* The relay's owner CPU stamped a packet 5 s ago. */
+	now = mono_ns();
+	then = now - 5000000000ull;
+	e.packets = 3;
+	e.bytes = 300;
+	e.last_seen = np_last_seen_stamp(then);
+	e.flags |= 7u << NP_FLOW_OWNER_SHIFT;
+	entry_write(&k, &e);
+	memset(per_cpu, 0, sizeof(per_cpu));
+	per_cpu[0].first_seen_ns = then;
+	bpf_map_update_elem(maps.fd[NP_COUNTERS], &e.slot, per_cpu, BPF_ANY);
+	tap_check(t, !np_counters_read(&maps, &k, &c) && c.packets == 3 &&
+			     c.last_seen_ns == then &&
+			     !np_flowq_get(q, &k, &got) && got.dscp == 46 &&
+			     got.vlan_action == NP_VLAN_SET && got.vlan_id == 300 &&
+			     got.flags == f.flags,
+		  "the stamp of 5 s ago read back (%lld ns off), no earlier than the first packet; the flow as installed, owner bits left out",
+		  (long long)(c.last_seen_ns - then));
+
+	/* Another CPU relayed it 1 s ago: its copy's time is the later. */
+	per_cpu[ncpu - 1].packets = 1;
+	per_cpu[ncpu - 1].last_seen_ns = now - 1000000000ull;
+	bpf_map_update_elem(maps.fd[NP_COUNTERS], &e.slot, per_cpu, BPF_ANY);
+	tap_check(t, !np_counters_read(&maps, &k, &c) && c.packets == 4 &&
+			     c.last_seen_ns == now - 1000000000ull,
+		  "a guest CPU's later last_seen_ns wins over the entry's stamp");
+
+	/* Replaced (re-INVITE): the stamp goes on with the counts. */
+	f.new_dport = htons(7042);
+	np_flowq_install(q, &k, &f);
+	np_flowq_flush(q);
+	entry_read(&k, &e);
+	tap_check(t, e.packets == 3 && e.last_seen == np_last_seen_stamp(then) &&
+			     e.new_dport == htons(7042),
+		  "a replaced flow keeps its stamp with its counts");
+
+	/* Never relayed by an owner: no stamp to read, whatever it holds. */
+	e.packets = 0;
+	entry_write(&k, &e);
+	memset(per_cpu, 0, sizeof(per_cpu));
+	bpf_map_update_elem(maps.fd[NP_COUNTERS], &e.slot, per_cpu, BPF_ANY);
+	tap_check(t, !np_counters_read(&maps, &k, &c) && c.last_seen_ns == 0,
+		  "no packet: last_seen_ns 0 (never)");
+	np_flowq_remove(q, &k, NULL);
+	np_flowq_flush(q);
+}
+
 int main(void)
 {
 	struct tap t = { 0 };
@@ -768,7 +862,7 @@ int main(void)
 	const char *names[] = { "install waits for the flush", "last write wins",
 				"install then remove", "remove then install",
 				"replace keeps", "call costs", "full", "policer",
-				"totals", "leases", "walk" };
+				"totals", "seen and flags", "leases", "walk" };
 
 	if (geteuid() != 0 || make_maps()) {
 		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -794,6 +888,7 @@ int main(void)
 		test_full(&t, q);
 		test_policer(&t, q);
 		test_totals(&t, q);
+		test_seen_and_flags(&t, q);
 		np_flowq_free(q);
 		if (maps.flowarr4) {
 			test_leases(&t);
