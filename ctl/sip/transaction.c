@@ -198,6 +198,14 @@ struct np_txn *np_txn_add(struct np_txns *txns, struct np_term *term,
 	return t;
 }
 
+/* t no longer counts against its terminal's open transactions. */
+static void no_longer_open(struct np_txn *t)
+{
+	if (t->open_count && *t->open_count)
+		(*t->open_count)--;
+	t->open_count = NULL;
+}
+
 /* Takes t out of its hash chains, its queue and its terminal's list, and
  * frees it. */
 static void txn_drop(struct np_txns *txns, struct np_txn *t)
@@ -219,17 +227,14 @@ static void txn_drop(struct np_txns *txns, struct np_txn *t)
 	*t->term_pprev = t->term_next;
 	if (t->term_next)
 		t->term_next->term_pprev = t->term_pprev;
-	if (t->open_count && *t->open_count)
-		(*t->open_count)--;
+	no_longer_open(t);
 	txns->count--;
 	free(t);
 }
 
 void np_txn_final(struct np_txns *txns, struct np_txn *t, time_t now)
 {
-	if (t->open_count && *t->open_count)
-		(*t->open_count)--;
-	t->open_count = NULL;
+	no_longer_open(t);
 	/* Kept 300 s, every INVITE answered would be: 1.8 million of them
 	 * at 6000 calls a second. */
 	if (t->queue == NP_TXN_Q_INVITE) {
