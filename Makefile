@@ -49,8 +49,10 @@ CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Iinclude -Ictl -I$(BUILD) \
 BPF_CFLAGS = -O2 -g -target bpf -mcpu=v3 -Wall -Wextra -Werror \
 	-Iinclude -Ibpf -I/usr/include/$(shell $(CC) -dumpmachine) -MMD -MP
 
-BPF_OBJS := $(BUILD)/relay.bpf.o $(BUILD)/siglookup.bpf.o $(BUILD)/floors.bpf.o $(BUILD)/xdp_pass.bpf.o
-SKELS := $(BUILD)/relay.skel.h $(BUILD)/siglookup.skel.h $(BUILD)/floors.skel.h
+BPF_OBJS := $(BUILD)/relay.bpf.o $(BUILD)/siglookup.bpf.o $(BUILD)/floors.bpf.o \
+	$(BUILD)/xdp_pass.bpf.o $(BUILD)/mark_reader.bpf.o
+SKELS := $(BUILD)/relay.skel.h $(BUILD)/siglookup.skel.h $(BUILD)/floors.skel.h \
+	$(BUILD)/mark_reader.skel.h
 # The media benchmark (bench/media/): generator, sink and ceiling programs.
 MEDIA_BPF_OBJS := $(BUILD)/mb_gen.bpf.o $(BUILD)/mb_sink.bpf.o \
 	$(BUILD)/mb_ceiling.bpf.o
@@ -92,7 +94,8 @@ $(BUILD)/mb_%.bpf.o: bench/media/%.bpf.c bench/media/media.h | $(BUILD)
 
 $(BUILD)/bench/media/mediabench.o: $(MEDIA_SKELS)
 
-$(BUILD)/xdp_pass.bpf.o: tests/xdp_pass.bpf.c | $(BUILD)
+# The tests' own programs.
+$(BUILD)/%.bpf.o: tests/%.bpf.c | $(BUILD)
 	$(msg) BPF $@
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 

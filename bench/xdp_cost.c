@@ -409,27 +409,20 @@ static int test_run(int prog_fd, const void *pkt, __u32 ifindex,
 	struct xdp_md md = { .data_end = FRAME_LEN, .ingress_ifindex = ifindex };
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt,
 		    .data_size_in = FRAME_LEN, .repeat = repeat);
-	/* The frame comes back after its XDP metadata: the mark of a packet
-	 * handed to the kernel (struct np_kernel_mark), 32 bytes at most. */
-	__u8 meta_and_frame[32 + FRAME_LEN];
-
 	if (ifindex) {
 		opts.ctx_in = &md;
 		opts.ctx_size_in = sizeof(md);
 	}
 	if (out) {
-		opts.data_out = meta_and_frame;
-		opts.data_size_out = sizeof(meta_and_frame);
+		opts.data_out = out;
+		opts.data_size_out = FRAME_LEN;
 	}
 	if (bpf_prog_test_run_opts(prog_fd, &opts)) {
 		fprintf(stderr, "xdp_cost: test run: %s\n", strerror(errno));
 		return -errno;
 	}
-	if (out && opts.data_size_out < FRAME_LEN)
+	if (out && opts.data_size_out != FRAME_LEN)
 		return -EMSGSIZE;
-	if (out)
-		memcpy(out, meta_and_frame + opts.data_size_out - FRAME_LEN,
-		       FRAME_LEN);
 	*retval = opts.retval;
 	if (duration)
 		*duration = opts.duration;

@@ -969,30 +969,50 @@ static __always_inline void log_sent(__u32 ifindex, __u32 slot, __u32 len,
 		log->rec[log->next++ & (NP_XMIT_LOG_LEN - 1)] = rec;
 }
 
+/*
+ * The np_kernel_mark goes into the headroom: the data start moves back
+ * over it and returns, leaving it just before the Ethernet header. Not
+ * where metadata is already (another program's), which the move would
+ * carry over the mark; then the packet goes unmarked: counted, whatever
+ * the kernel does with it.
+ */
+static __always_inline void mark_for_kernel(struct xdp_md *ctx,
+					    struct packet *p, __u32 slot,
+					    __u32 len, bool rtcp)
+{
+	void *data = (void *)(long)ctx->data;
+	struct np_kernel_mark mark = {
+		.magic = NP_KERNEL_MARK_MAGIC,
+		.slot = slot,
+		.len = len,
+		.rtcp = rtcp,
+		.udp_off = (void *)p->udp - data,
+		.netns = np_netns_cookie,
+	};
+	struct np_kernel_mark *m;
+
+	if ((void *)(long)ctx->data_meta < data)
+		return;
+	__builtin_memcpy(mark.udp, p->udp, sizeof(mark.udp));
+	if (bpf_xdp_adjust_head(ctx, -(int)sizeof(mark)))
+		return;
+	m = (void *)(long)ctx->data;
+	if ((void *)(m + 1) <= (void *)(long)ctx->data_end)
+		*m = mark;
+	/* Back by as much as it just moved: this cannot fail. */
+	bpf_xdp_adjust_head(ctx, sizeof(mark));
+}
+
 /* The rewritten packet goes up the stack, which forwards it. */
 static __always_inline int to_kernel(struct xdp_md *ctx, struct packet *p,
 				     struct np_flow_entry *flow, __u32 slot,
 				     bool owned, enum arrival_csum csum,
 				     __u32 len, bool rtcp, __u64 now)
 {
-	struct np_kernel_mark *m;
-
 	if (csum == CSUM_PARTIAL)
 		checksum_make_partial(p);
 	count_relayed(flow, slot, owned, len, rtcp, true, now);
-	/* Without room for it, or behind metadata already there, the packet
-	 * goes unmarked: counted, whatever the kernel does with it. */
-	if ((void *)(long)ctx->data_meta < (void *)(long)ctx->data ||
-	    bpf_xdp_adjust_meta(ctx, -(int)sizeof(*m)))
-		return XDP_PASS;
-	m = (void *)(long)ctx->data_meta;
-	if ((void *)(m + 1) > (void *)(long)ctx->data)
-		return XDP_PASS;
-	m->magic = NP_KERNEL_MARK_MAGIC;
-	m->slot = slot;
-	m->len = len;
-	m->rtcp = rtcp;
-	m->netns = np_netns_cookie;
+	mark_for_kernel(ctx, p, slot, len, rtcp);
 	return XDP_PASS;
 }
 
@@ -1414,19 +1434,25 @@ int BPF_PROG(np_tp_kfree_skb, struct sk_buff *skb, void *location, int reason)
 	struct net_device *dev = skb->dev;
 	struct np_xmit_rec r = {};
 	struct np_kernel_mark m;
+	unsigned char *mac;
+	__u64 udp = 0, marked_udp;
 	__u8 meta_len = 0;
 	int dataref = 0;
 
 	if (!np_netns_cookie || !dev || dev->nd_net.net->net_cookie != np_netns_cookie)
 		return 0;
 	shinfo = (void *)(skb->head + skb->end);
+	mac = skb->head + skb->mac_header;
 	if (bpf_core_read(&meta_len, sizeof(meta_len), &shinfo->meta_len) ||
-	    meta_len != sizeof(m) ||
+	    meta_len ||
 	    bpf_core_read(&dataref, sizeof(dataref), &shinfo->dataref.counter) ||
 	    dataref != 1 ||
-	    bpf_probe_read_kernel(&m, sizeof(m),
-				  skb->head + skb->mac_header - sizeof(m)) ||
-	    m.magic != NP_KERNEL_MARK_MAGIC || m.netns != np_netns_cookie)
+	    bpf_probe_read_kernel(&m, sizeof(m), mac - sizeof(m)) ||
+	    m.magic != NP_KERNEL_MARK_MAGIC || m.netns != np_netns_cookie ||
+	    bpf_probe_read_kernel(&udp, sizeof(udp), mac + m.udp_off))
+		return 0;
+	__builtin_memcpy(&marked_udp, m.udp, sizeof(marked_udp));
+	if (udp != marked_udp)
 		return 0;
 	r.slot = m.slot;
 	r.len = m.len;

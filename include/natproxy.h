@@ -413,19 +413,27 @@ struct np_xmit_log {
 };
 
 /*
- * What the relay puts in front of a packet it hands to the kernel, as XDP
- * metadata (the skb keeps it): should the kernel drop the packet rather
- * than forward it, the relay's tracer takes it back off the flow. The skb
- * keeps it into the next namespace too (a veth's peer; another natproxy's
- * on a bridge): netns says whose it is.
+ * What the relay writes into the headroom just in front of a packet it
+ * hands to the kernel (the bytes before its Ethernet header, which the skb
+ * keeps): should the kernel drop the packet rather than forward it, the
+ * relay's tracer takes it back off the flow. Written there, not as XDP
+ * metadata, because some kernels refuse bpf_xdp_adjust_meta to XDP
+ * programs. Headroom is not cleared between packets, so a mark is only
+ * believed with its packet: udp is a copy of the UDP header as the relay
+ * sent it, at udp_off bytes after the Ethernet header. The skb keeps the
+ * mark into the next namespace too (a veth's peer; another natproxy's on
+ * a bridge): netns says whose it is.
  */
-#define NP_KERNEL_MARK_MAGIC 0x6e704b31u /* "npK1" */
+#define NP_KERNEL_MARK_MAGIC 0x6e704b32u /* "npK2" */
 struct np_kernel_mark {
 	__u32 magic;
 	__u32 slot;
 	__u32 len; /* as counted */
-	__u32 rtcp;
+	__u8 rtcp;
+	__u8 pad;
+	__u16 udp_off;
 	__u64 netns; /* the relay's network namespace (SO_NETNS_COOKIE) */
+	__u8 udp[8];
 };
 
 /* Token bucket state for a rate-limited flow, shared by all CPUs. */
@@ -602,7 +610,7 @@ _Static_assert(sizeof(struct np_link) == 8, "np_link layout");
 _Static_assert(sizeof(struct np_counters) == 8 * (6 + NP_DROP_MAX),
 	       "np_counters layout");
 _Static_assert(sizeof(struct np_xmit_rec) == 16, "np_xmit_rec layout");
-_Static_assert(sizeof(struct np_kernel_mark) == 24, "np_kernel_mark layout");
+_Static_assert(sizeof(struct np_kernel_mark) == 32, "np_kernel_mark layout");
 _Static_assert((NP_XMIT_LOG_LEN & (NP_XMIT_LOG_LEN - 1)) == 0, "np_xmit_log ring");
 _Static_assert(sizeof(struct np_police) == 24, "np_police layout");
 _Static_assert(sizeof(struct np_clock) == 16, "np_clock layout");

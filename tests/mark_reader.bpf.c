@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * For xdp_packet_test: the np_kernel_mark the relay left in the headroom
+ * in front of a packet it handed to the kernel. bpf_prog_test_run hands
+ * back the packet alone, so the test sends it again through a veth to
+ * the relay attached there, and the kernel receives it as an skb: this
+ * reads the bytes in front of its Ethernet header, and believes them as
+ * the tracer of the kernel's drops does, with the packet's UDP header.
+ */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "natproxy.h"
+
+/* The fields read of the kernel's structs, found by CO-RE in its BTF. */
+struct net_device {
+	int ifindex;
+} __attribute__((preserve_access_index));
+
+struct sk_buff {
+	struct net_device *dev;
+	unsigned char *head;
+	__u16 mac_header;
+} __attribute__((preserve_access_index));
+
+__u32 ifindex; /* the device the test's frames arrive on */
+__u32 marked; /* frames received there with a mark of their own */
+struct np_kernel_mark mark; /* in front of the last of those */
+
+SEC("tp_btf/netif_receive_skb")
+int BPF_PROG(read_mark, struct sk_buff *skb)
+{
+	struct np_kernel_mark m;
+	unsigned char *mac;
+	__u64 udp, marked_udp;
+
+	(void)ctx;
+	if (!skb->dev || skb->dev->ifindex != (int)ifindex)
+		return 0;
+	mac = skb->head + skb->mac_header;
+	if (bpf_probe_read_kernel(&m, sizeof(m), mac - sizeof(m)) ||
+	    m.magic != NP_KERNEL_MARK_MAGIC ||
+	    bpf_probe_read_kernel(&udp, sizeof(udp), mac + m.udp_off))
+		return 0;
+	__builtin_memcpy(&marked_udp, m.udp, sizeof(marked_udp));
+	if (udp != marked_udp)
+		return 0;
+	mark = m;
+	marked++;
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
