@@ -25,7 +25,8 @@ struct sk_buff {
 } __attribute__((preserve_access_index));
 
 __u32 ifindex; /* the device the test's frames arrive on */
-__u32 marked; /* frames received there with a mark of their own */
+__u32 received; /* frames received there */
+__u32 marked; /* those with a mark of their own */
 struct np_kernel_mark mark; /* in front of the last of those */
 
 SEC("tp_btf/netif_receive_skb")
@@ -38,6 +39,7 @@ int BPF_PROG(read_mark, struct sk_buff *skb)
 	(void)ctx;
 	if (!skb->dev || skb->dev->ifindex != (int)ifindex)
 		return 0;
+	received++;
 	mac = skb->head + skb->mac_header;
 	if (bpf_probe_read_kernel(&m, sizeof(m), mac - sizeof(m)) ||
 	    m.magic != NP_KERNEL_MARK_MAGIC ||

@@ -1894,7 +1894,7 @@ static int run_real(const struct frame *fin, enum dev_id dev)
 	struct sockaddr_ll to = { .sll_family = AF_PACKET,
 				  .sll_ifindex = (int)if_nametoindex(peer_name[dev]),
 				  .sll_halen = ETH_ALEN };
-	__u32 marked = reader->bss->marked;
+	__u32 marked = reader->bss->marked, received = reader->bss->received;
 	int fd, err = 0, i;
 
 	reader->bss->ifindex = ifindex[dev];
@@ -1906,9 +1906,12 @@ static int run_real(const struct frame *fin, enum dev_id dev)
 	if (fd < 0 || sendto(fd, fin->b, (size_t)fin->len, 0,
 			     (struct sockaddr *)&to, sizeof(to)) != fin->len)
 		err = -errno;
-	/* The veth's NAPI runs as the send returns; a while more at most. */
-	for (i = 0; !err && i < 100 && reader->bss->marked == marked; i++)
+	/* The veth's NAPI runs as the send returns, or, on a busy machine,
+	 * in ksoftirqd a while later: 2 s at most. */
+	for (i = 0; !err && i < 2000 && reader->bss->received == received; i++)
 		usleep(1000);
+	if (!err && reader->bss->received == received)
+		err = -ETIMEDOUT;
 	if (fd >= 0)
 		close(fd);
 	bpf_xdp_detach((int)ifindex[dev], XDP_FLAGS_DRV_MODE, NULL);
