@@ -105,9 +105,9 @@ static int attach_tracers(struct bpf_object *obj, const char *pin_dir)
 #define SO_NETNS_COOKIE 71 /* Linux 5.14 */
 #endif
 
-/* This network namespace's cookie, for the relay's tracer of the packets
- * the kernel dropped here (0, which turns it off, if the kernel has none). */
-static __u64 netns_cookie(void)
+/* For the relay's tracer of the packets the kernel dropped here (0 turns
+ * it off). */
+__u64 np_this_netns_cookie(void)
 {
 	__u64 cookie = 0;
 	socklen_t len = sizeof(cookie);
@@ -152,7 +152,7 @@ static int load_and_pin(const char *pin_dir, __u32 max_flows)
 		if (err)
 			goto out;
 	}
-	skel->rodata->np_netns_cookie = netns_cookie();
+	skel->rodata->np_netns_cookie = np_this_netns_cookie();
 	err = relay_bpf__load(skel);
 	if (err) {
 		np_err("cannot load the relay program: %s", strerror(-err));

@@ -39,4 +39,8 @@ struct np_attachment {
 int np_status(const char *pin_dir, __u32 *prog_id,
 	      struct np_attachment *out, int max, int *n);
 
+/* This network namespace's cookie (SO_NETNS_COOKIE), which the kernel's
+ * structs know it by; 0 if the kernel has none. */
+__u64 np_this_netns_cookie(void);
+
 #endif

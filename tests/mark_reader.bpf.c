@@ -14,8 +14,17 @@
 #include "natproxy.h"
 
 /* The fields read of the kernel's structs, found by CO-RE in its BTF. */
+struct net {
+	__u64 net_cookie;
+} __attribute__((preserve_access_index));
+
+typedef struct {
+	struct net *net;
+} possible_net_t;
+
 struct net_device {
 	int ifindex;
+	possible_net_t nd_net;
 } __attribute__((preserve_access_index));
 
 struct sk_buff {
@@ -24,7 +33,10 @@ struct sk_buff {
 	__u16 mac_header;
 } __attribute__((preserve_access_index));
 
-__u32 ifindex; /* the device the test's frames arrive on */
+/* The device the test's frames arrive on: its namespace and index
+ * (other namespaces, other tests', have devices of that index too). */
+__u64 netns;
+__u32 ifindex;
 __u32 received; /* frames received there */
 __u32 marked; /* those with a mark of their own */
 struct np_kernel_mark mark; /* in front of the last of those */
@@ -37,7 +49,8 @@ int BPF_PROG(read_mark, struct sk_buff *skb)
 	__u64 udp, marked_udp;
 
 	(void)ctx;
-	if (!skb->dev || skb->dev->ifindex != (int)ifindex)
+	if (!skb->dev || skb->dev->ifindex != (int)ifindex ||
+	    skb->dev->nd_net.net->net_cookie != netns)
 		return 0;
 	received++;
 	mac = skb->head + skb->mac_header;

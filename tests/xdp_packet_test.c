@@ -40,6 +40,7 @@
 
 #include "flowtab.h"
 #include "guard.h"
+#include "loader.h"
 #include "natproxy.h"
 #include "pins.h"
 #include "mark_reader.skel.h"
@@ -1897,6 +1898,7 @@ static int run_real(const struct frame *fin, enum dev_id dev)
 	__u32 marked = reader->bss->marked, received = reader->bss->received;
 	int fd, err = 0, i;
 
+	reader->bss->netns = np_this_netns_cookie();
 	reader->bss->ifindex = ifindex[dev];
 	last_marked = false;
 	if (bpf_xdp_attach((int)ifindex[dev], prog_fd, XDP_FLAGS_DRV_MODE,
@@ -3276,7 +3278,8 @@ static const char *setup(char *why, size_t len)
 	}
 	prog_fd = bpf_program__fd(skel->progs.np_relay);
 	reader = mark_reader_bpf__open_and_load();
-	if (!reader || mark_reader_bpf__attach(reader)) {
+	if (!reader || mark_reader_bpf__attach(reader) ||
+	    !np_this_netns_cookie()) {
 		snprintf(why, len, "cannot attach mark_reader: %s",
 			 strerror(errno));
 		load_failed = true;
