@@ -33,6 +33,7 @@
 
 #include "natproxy.h"
 #include "csum.h"
+#include "kernel_structs.h"
 #include "maps.h"
 #include "parse.h"
 #include "guard.h"
@@ -1167,35 +1168,6 @@ int np_relay(struct xdp_md *ctx)
  * sending by XDP through that interface. Only frames sent from an
  * interface the relay is attached to are looked at.
  */
-/* The one field read of the kernel's struct, found by CO-RE in its BTF. */
-struct net {
-	__u64 net_cookie;
-} __attribute__((preserve_access_index));
-
-typedef struct {
-	struct net *net;
-} possible_net_t;
-
-struct net_device {
-	int ifindex;
-	possible_net_t nd_net;
-} __attribute__((preserve_access_index));
-
-struct sk_buff {
-	struct net_device *dev;
-	unsigned char *head;
-	unsigned int end;
-	__u16 mac_header;
-} __attribute__((preserve_access_index));
-
-struct skb_shared_info {
-	__u8 meta_len;
-	struct {
-		int counter;
-	} dataref;
-} __attribute__((preserve_access_index));
-
-
 /* Frames the kernel queues per CPU and target before it hands them to the
  * driver (DEV_MAP_BULK_SIZE in kernel/bpf/devmap.c, VETH_XDP_TX_BULK_SIZE
  * in drivers/net/veth.c): a full queue is flushed as the next frame

@@ -11,27 +11,8 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
+#include "kernel_structs.h"
 #include "natproxy.h"
-
-/* The fields read of the kernel's structs, found by CO-RE in its BTF. */
-struct net {
-	__u64 net_cookie;
-} __attribute__((preserve_access_index));
-
-typedef struct {
-	struct net *net;
-} possible_net_t;
-
-struct net_device {
-	int ifindex;
-	possible_net_t nd_net;
-} __attribute__((preserve_access_index));
-
-struct sk_buff {
-	struct net_device *dev;
-	unsigned char *head;
-	__u16 mac_header;
-} __attribute__((preserve_access_index));
 
 /* The device the test's frames arrive on: its namespace and index
  * (other namespaces, other tests', have devices of that index too). */
