@@ -54,7 +54,8 @@ CALLS=${MB_CALLS:-10}
 RTPE_MAX=${MB_RTPE_MAX:-10000}
 TRIAL_S=${MB_TRIAL_S:-1}
 RELAYS=${MB_RELAYS:-"ceiling natproxy rtpengine"}
-REAL_SCALES=${MB_REAL_SCALES:-"1000 10000"}
+# Empty (MB_REAL_SCALES=""): no realistic-load rows.
+REAL_SCALES=${MB_REAL_SCALES-"1000 10000"}
 REAL_PPS=${MB_REAL_PPS:-50}
 REAL_S=${MB_REAL_S:-5}
 # The machine is shared: the generator (whose CPU also runs the XDP relays,

@@ -1636,6 +1636,7 @@ static int cmd_run(int argc, char **argv)
 	int npids = 0, nlanes = 1, c, err = 1, i;
 	struct stream *st = NULL, *pst = NULL;
 	unsigned int relay_ifindex;
+	__u64 sink_t0 = 0;
 	bool busy;
 	cpu_set_t set;
 
@@ -1805,6 +1806,7 @@ static int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	err = 1;
+	sink_t0 = now_ns();
 
 	/*
 	 * The ceiling: on the relay's own interface (a run of the ceiling
@@ -1872,6 +1874,16 @@ static int cmd_run(int argc, char **argv)
 		fprintf(stderr, "%s: %zu streams, generator (%s) on CPU %u\n",
 			lanes[i].label, lanes[i].nstreams, gen_names[b.gen],
 			cpu);
+
+	/*
+	 * natproxyd probes its interfaces every second: until it has seen
+	 * the sink just attached, media leaves by the kernel (verdict "to
+	 * the kernel"), which the new-stream trial would count as the
+	 * relay's. The AF_XDP generator is set up in no time (nothing
+	 * loaded), so the wait is explicit.
+	 */
+	if (lanes[0].pin_dir && now_ns() - sink_t0 < 1500000000ull)
+		usleep((1500000000ull - (now_ns() - sink_t0)) / 1000);
 
 	/*
 	 * New streams: the first packets of every stream (never sent on
