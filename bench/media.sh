@@ -17,8 +17,9 @@
 #   rtpengine  rtpengine-daemon in user space (kernel forwarding off, table
 #              -1), sessions made over its ng protocol.
 #
-# The generator (gen.bpf.c, BPF_PROG_RUN live frames) transmits out of
-# acc/p-proxy into the proxy's acc0; the sink (sink.bpf.c) counts at
+# The generator (gen.bpf.c, BPF_PROG_RUN live frames; where the kernel
+# refuses those, the same frames written by mediabench and sent by an
+# AF_XDP socket) transmits out of acc/p-proxy into the proxy's acc0; the sink (sink.bpf.c) counts at
 # core/eth0 (the ceiling's frames leave by acc/p-ceil into ceil0 and reach
 # the same core0 and sink). Usage: bench/media.sh OUTDIR; writes
 # OUTDIR/media.json.
@@ -35,7 +36,9 @@
 # are sent in; see bench/README.md, "A fair measurement"), MB_SAT_TRIES
 # (more tries where the generator's CPU saturated, default 4), MB_SAT_PASSES
 # (saturated passes in a row that end the doubling, default 1: see
-# bench/README.md, "A fair measurement").
+# bench/README.md, "A fair measurement"), MB_GENERATOR (auto, the default:
+# live frames where the kernel allows them, else AF_XDP; live_frames;
+# af_xdp).
 # Everything else is removed on exit.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -51,7 +54,8 @@ CALLS=${MB_CALLS:-10}
 RTPE_MAX=${MB_RTPE_MAX:-10000}
 TRIAL_S=${MB_TRIAL_S:-1}
 RELAYS=${MB_RELAYS:-"ceiling natproxy rtpengine"}
-REAL_SCALES=${MB_REAL_SCALES:-"1000 10000"}
+# Empty (MB_REAL_SCALES=""): no realistic-load rows.
+REAL_SCALES=${MB_REAL_SCALES-"1000 10000"}
 REAL_PPS=${MB_REAL_PPS:-50}
 REAL_S=${MB_REAL_S:-5}
 # The machine is shared: the generator (whose CPU also runs the XDP relays,
@@ -60,6 +64,8 @@ REAL_S=${MB_REAL_S:-5}
 NICE=${MB_NICE:--10}
 # The generator's CPU: the first, as xdp_cost pins itself to the last.
 GEN_CPU=${MB_CPU:-0}
+# How the generator sends (mediabench run --generator).
+GEN_KIND=${MB_GENERATOR:-auto}
 HOLD_MS=900000 # the calls outlive the benchmark; BYE never comes
 
 for f in "$MB" "$CTL" "$NPD" build/xdp_pass.bpf.o; do
@@ -138,7 +144,8 @@ mb_run() {
 		--relay-netns "$NS_PROXY" --relay-dev acc0 \
 		--sink-netns "$NS_CORE" --sink-dev eth0 --sink-addr "$SIP_FAR_IP" \
 		--streams "$streams" --label "$label" --trial-s "$TRIAL_S" --cpu "$GEN_CPU" --idle-dev mbidle0 --idle-peer mbidle1 \
-		--saturated-tries "${MB_SAT_TRIES:-4}" --saturated-passes "${MB_SAT_PASSES:-1}" --out "$OUT/media-$label.json" "$@"
+		--saturated-tries "${MB_SAT_TRIES:-4}" --saturated-passes "${MB_SAT_PASSES:-1}" \
+		--generator "$GEN_KIND" --out "$OUT/media-$label.json" "$@"
 }
 
 # Streams with no relay state (generator alone, ceiling): to the proxy's
@@ -167,7 +174,7 @@ bg_run timeout -k 5 300 nice -n "$NICE" "$MB" run --gen-netns "$NS_ACC" --gen-de
 	--relay-netns "$NS_PROXY" --relay-dev acc0 \
 	--sink-netns "$NS_PROXY" --sink-dev acc0 --sink-addr 203.0.113.1 \
 	--streams "$WORK/s-10" --label generator --trial-s "$TRIAL_S" --cpu "$GEN_CPU" --idle-dev mbidle0 --idle-peer mbidle1 \
-	--new-rounds 10 --out "$OUT/media-generator.json" ||
+	--new-rounds 10 --generator "$GEN_KIND" --out "$OUT/media-generator.json" ||
 	die "generator alone"
 
 relay() { case " $RELAYS " in *" $1 "*) return 0 ;; esac; return 1; }
@@ -440,7 +447,8 @@ def load(name):
         return json.load(open(p))
     except (OSError, ValueError):
         return None
-res = {"generator": load("media-generator.json"),
+gen = load("media-generator.json")
+res = {"generator": gen, "generator_kind": (gen or {}).get("generator"),
        "calls": load("media-natproxy-calls.json"), "scales": {},
        "order": os.environ.get("MB_ORDER") or "shuffled"}
 for n in scales:

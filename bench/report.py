@@ -294,11 +294,18 @@ def main():
     targets = []
     if media:
         gen = media.get("generator") or {}
+        # Which generator sent: BPF_PROG_RUN live frames, or an AF_XDP
+        # socket where the kernel refuses live frames (bench/README.md).
+        kind = media.get("generator_kind") or gen.get("generator") or "live_frames"
+        how = {"live_frames": "BPF_PROG_RUN live frames",
+               "af_xdp": "AF_XDP copy mode, the kernel refused live frames"}.get(kind, kind)
         if gen.get("zero_loss_pps"):
-            print(f"generator alone (live frames into the proxy's veth, sink there): "
+            print(f"generator alone ({how}; into the proxy's veth, sink there): "
                   f"{gen['zero_loss_pps'] / 1e6:.3f} Mpps offered without loss, "
                   f"{gen.get('cpu_baseline_s_per_mpkt', 0):.3f} CPU s per Mpkt at "
                   f"{gen.get('cpu_pps', 0) / 1e6:.2f} Mpps")
+        elif gen:
+            print(f"generator: {how}")
         calls = media.get("calls") or {}
         if calls:
             print(f"natproxy's flows for the first {calls.get('calls_up')} streams come from "
