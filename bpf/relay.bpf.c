@@ -1329,9 +1329,15 @@ static __always_inline void settle_flush(__u32 ifindex, __u8 kind, int sent,
 		return;
 	cnt = sent + drops;
 	w.newest = w.log->next - 1;
-	w.stop = cnt + 1;
-	bpf_loop(NP_XMIT_LOG_LEN, walk_count, &w, 0);
-	w.skip = w.seen == cnt + 1 && cnt == XMIT_BULK && w.newest_seen;
+	/* Only a full flush can leave the frame that made it behind; any
+	 * other need not be counted first, which walks the whole log when
+	 * fewer frames than cnt + 1 are pending (nearly every flush of a
+	 * light load: one frame each). */
+	if (cnt == XMIT_BULK) {
+		w.stop = cnt + 1;
+		bpf_loop(NP_XMIT_LOG_LEN, walk_count, &w, 0);
+		w.skip = w.seen == cnt + 1 && w.newest_seen;
+	}
 	w.seen = 0;
 	w.stop = w.skip + cnt;
 	w.drops = drops;
