@@ -1780,11 +1780,13 @@ static int totals_classify(const struct np_maps *maps,
 	struct totals *t = arg;
 	int c = t->cls(key, t->arg);
 
-	(void)maps;
 	if (c < 0 || (size_t)c >= t->n_out)
 		return 0;
 	totals_add_entry(&t->out[c], e, t->now_ns);
-	if (e->slot < t->n_slots) {
+	/* Per-CPU counts only where the relay marked the slot (before it
+	 * counted there): an RTP flow relayed by its owner has none, and a
+	 * scrape then reads no per-CPU counter of it. */
+	if (e->slot < t->n_slots && slot_counts_cold(maps, e->slot)) {
 		t->slot_class[e->slot] = (__u8)c;
 		t->n_used++;
 		if (e->slot < t->lo)

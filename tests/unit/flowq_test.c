@@ -366,6 +366,8 @@ static void test_call_costs(struct tap *t, struct np_flowq *q)
 	struct np_flow_key k[4];
 	struct np_counters last[4];
 	unsigned long long s0, offer, answer, end;
+	__u32 slot_lo = 0, slot_hi = 0;
+	unsigned runs;
 	int i, err[4];
 
 	maps_clear();
@@ -384,6 +386,16 @@ static void test_call_costs(struct tap *t, struct np_flowq *q)
 	}
 	np_flowq_flush(q);
 	answer = syscalls(q) - s0;
+	/* The slots are claimed from a random start: four of them wrap
+	 * past the last one at times (62, 63, 0, 1), two runs to read. */
+	for (i = 0; i < 4; i++) {
+		struct np_flow_entry e;
+
+		entry_read(&k[i], &e);
+		slot_lo = i && slot_lo < e.slot ? slot_lo : e.slot;
+		slot_hi = i && slot_hi > e.slot ? slot_hi : e.slot;
+	}
+	runs = slot_hi - slot_lo < 8 ? 1 : 2;
 	s0 = syscalls(q);
 	np_flowq_remove_n(q, k, 4, last, err);
 	np_flowq_flush(q);
@@ -395,8 +407,8 @@ static void test_call_costs(struct tap *t, struct np_flowq *q)
 			  offer);
 		tap_check(t, answer <= 5, "4 replaced flows: a read each, one batch of writes (%llu calls)",
 			  answer);
-		tap_check(t, end <= 6, "4 removals: a lookup-and-delete each, their counters in one batch (neighbouring slots), one batch of slot releases (%llu calls)",
-			  end);
+		tap_check(t, end <= 5 + runs, "4 removals: a lookup-and-delete each, their counters in one batch per run of neighbouring slots (%u), one batch of slot releases (%llu calls)",
+			  runs, end);
 		tap_check(t, flows4_count() == 0 && map_count(NP_SLOTS) == 0,
 			  "after the call: no flow, no slot left");
 		return;
@@ -592,6 +604,7 @@ static void test_totals(struct tap *t, struct np_flowq *q)
 	struct np_flow f = flow_to(7000);
 	struct np_flow_key k;
 	struct np_flow_entry e;
+	bool unmarked;
 	unsigned i;
 	int err;
 
@@ -613,9 +626,21 @@ static void test_totals(struct tap *t, struct np_flowq *q)
 		per_cpu[ncpu - 1].packets = 1;
 		per_cpu[ncpu - 1].drops[NP_DROP_RATE] = 2;
 		bpf_map_update_elem(maps.fd[NP_COUNTERS], &e.slot, per_cpu, BPF_ANY);
+		/* As the relay marks a slot before it counts there (with
+		 * the array's bitmap); flow 7's counts are left unmarked: the
+		 * relay never writes them so, and the totals must not read
+		 * them. Without the bitmap every slot is read. */
+		unmarked = maps.cold_slots && i == 7;
+		if (maps.cold_slots && !unmarked)
+			cold_set(e.slot);
 		if (!i)
 			continue;
 		np_counters_read(&maps, &k, &c);
+		if (unmarked) { /* the entry's counts alone */
+			memset(&c, 0, sizeof(c));
+			c.packets = e.packets;
+			c.bytes = e.bytes;
+		}
 		want[i % 2].packets += c.packets;
 		want[i % 2].bytes += c.bytes;
 		want[i % 2].drops[NP_DROP_RATE] += c.drops[NP_DROP_RATE];
@@ -627,7 +652,7 @@ static void test_totals(struct tap *t, struct np_flowq *q)
 			     out[1].bytes == want[1].bytes &&
 			     out[0].drops[NP_DROP_RATE] == 38 &&
 			     out[1].drops[NP_DROP_RATE] == want[1].drops[NP_DROP_RATE],
-		  "np_flow_totals: each class the sum of its flows' np_counters_read (%llu+%llu packets, %llu+%llu wanted), flows of no class left out",
+		  "np_flow_totals: each class the sum of its flows' np_counters_read (%llu+%llu packets, %llu+%llu wanted), flows of no class left out, per-CPU counts of a slot without its cold bit not read",
 		  (unsigned long long)out[0].packets,
 		  (unsigned long long)out[1].packets,
 		  (unsigned long long)want[0].packets,
