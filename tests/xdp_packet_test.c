@@ -1880,6 +1880,7 @@ static void snapshot_flows(const struct tcase *tc)
 /* The np_kernel_mark in front of a packet the relay passed: in its
  * headroom, which bpf_prog_test_run does not hand back. */
 static struct mark_reader_bpf *reader;
+static __u64 netns_cookie; /* this namespace's, for the reader */
 static struct np_kernel_mark last_mark;
 static bool last_marked;
 
@@ -1898,7 +1899,7 @@ static int run_real(const struct frame *fin, enum dev_id dev)
 	__u32 marked = reader->bss->marked, received = reader->bss->received;
 	int fd, err = 0, i;
 
-	reader->bss->netns = np_this_netns_cookie();
+	reader->bss->netns = netns_cookie;
 	reader->bss->ifindex = ifindex[dev];
 	last_marked = false;
 	if (bpf_xdp_attach((int)ifindex[dev], prog_fd, XDP_FLAGS_DRV_MODE,
@@ -3278,8 +3279,8 @@ static const char *setup(char *why, size_t len)
 	}
 	prog_fd = bpf_program__fd(skel->progs.np_relay);
 	reader = mark_reader_bpf__open_and_load();
-	if (!reader || mark_reader_bpf__attach(reader) ||
-	    !np_this_netns_cookie()) {
+	netns_cookie = np_this_netns_cookie();
+	if (!reader || mark_reader_bpf__attach(reader) || !netns_cookie) {
 		snprintf(why, len, "cannot attach mark_reader: %s",
 			 strerror(errno));
 		load_failed = true;
