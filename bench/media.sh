@@ -18,8 +18,8 @@
 #              -1), sessions made over its ng protocol.
 #
 # The generator (gen.bpf.c, BPF_PROG_RUN live frames; where the kernel
-# refuses those, the same frames written by mediabench and sent by an
-# AF_XDP socket) transmits out of acc/p-proxy into the proxy's acc0; the sink (sink.bpf.c) counts at
+# refuses those, gen.bpf.c's pump on a veth pair of its own, fed tokens by
+# an AF_XDP socket) transmits out of acc/p-proxy into the proxy's acc0; the sink (sink.bpf.c) counts at
 # core/eth0 (the ceiling's frames leave by acc/p-ceil into ceil0 and reach
 # the same core0 and sink). Usage: bench/media.sh OUTDIR; writes
 # OUTDIR/media.json.
@@ -37,8 +37,8 @@
 # (more tries where the generator's CPU saturated, default 4), MB_SAT_PASSES
 # (saturated passes in a row that end the doubling, default 1: see
 # bench/README.md, "A fair measurement"), MB_GENERATOR (auto, the default:
-# live frames where the kernel allows them, else AF_XDP; live_frames;
-# af_xdp).
+# live frames where the kernel allows them, else the pump; live_frames;
+# pump; af_xdp: every frame from user space, a fifth of the pump's rate).
 # Everything else is removed on exit.
 set -uo pipefail
 cd "$(dirname "$0")/.."

@@ -294,10 +294,11 @@ def main():
     targets = []
     if media:
         gen = media.get("generator") or {}
-        # Which generator sent: BPF_PROG_RUN live frames, or an AF_XDP
-        # socket where the kernel refuses live frames (bench/README.md).
+        # Which generator sent: BPF_PROG_RUN live frames, or where the
+        # kernel refuses those the pump or an AF_XDP socket (bench/README.md).
         kind = media.get("generator_kind") or gen.get("generator") or "live_frames"
         how = {"live_frames": "BPF_PROG_RUN live frames",
+               "pump": "the XDP pump, the kernel refused live frames",
                "af_xdp": "AF_XDP copy mode, the kernel refused live frames"}.get(kind, kind)
         if gen.get("zero_loss_pps"):
             print(f"generator alone ({how}; into the proxy's veth, sink there): "

@@ -32,6 +32,25 @@ struct mb_payload {
 } __attribute__((packed));
 
 /*
+ * gen.bpf.c's mb_pump: a token the driver sends into the pump, in the UDP
+ * payload right after struct mb_payload (frames carry it on to the relay,
+ * which leaves it alone as it does the payload). A token first splits in
+ * two SPLIT times, then each of its 2^SPLIT copies makes LEFT frames: the
+ * copies go round the pump together, a NAPI poll making one frame of each
+ * (one token alone would make one frame per poll, at twice the CPU per
+ * frame).
+ */
+#define MB_TOKEN_OFF (MB_ETH_LEN + 28 + MB_RTP_LEN + 32)
+#define MB_TOKEN_MAGIC 0x4e50544b /* "NPTK", in network order */
+/* 64 copies: a NAPI poll's worth (the pump's veth ring holds 256). */
+#define MB_TOKEN_SPLIT_MAX 6
+struct mb_token {
+	__u32 left; /* frames still to make of each copy */
+	__u32 split; /* splits still to make */
+	__be32 magic;
+};
+
+/*
  * One stream as the generator sends it: the IPv4 and UDP headers ready to
  * copy (IP checksum final, UDP checksum zero) and the ones' complement sum
  * of everything the UDP checksum covers with the per-packet fields (RTP

@@ -131,18 +131,31 @@ static int if_info(const char *name, unsigned int *ifindex, __u8 *mac)
 
 /* --- /proc -------------------------------------------------------------- */
 
-/* Busy CPU time of the whole machine, seconds (all but idle and iowait). */
-static double cpu_busy_s(void)
+/*
+ * Busy time of CPU N, or of the whole machine with N < 0, seconds (all but
+ * idle and iowait), as the tick samples it: a coarse gauge.
+ */
+static double cpu_busy_s(int n)
 {
-	unsigned long long v[10] = { 0 }, busy;
+	unsigned long long v[8] = { 0 }, busy;
+	char want[16], name[16], line[512];
 	FILE *f = fopen("/proc/stat", "r");
 
 	if (!f)
 		return 0;
-	if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0],
-		   &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) != 8)
-		v[0] = 0;
+	if (n < 0)
+		snprintf(want, sizeof(want), "cpu");
+	else
+		snprintf(want, sizeof(want), "cpu%d", n);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%15s %llu %llu %llu %llu %llu %llu %llu %llu",
+			   name, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+			   &v[6], &v[7]) == 9 &&
+		    !strcmp(name, want))
+			break;
 	fclose(f);
+	if (strcmp(name, want))
+		return 0;
 	busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
 	return (double)busy / sysconf(_SC_CLK_TCK);
 }
@@ -191,9 +204,12 @@ static double proc_cpu_s(int pid)
 
 /*
  * CPU time spent on the benchmark's packets: this process (the generator;
- * with tick accounting, softirq work done on its way out of the syscall, the
- * XDP relays and the sink included), the user-space relay if any, and the
- * ksoftirqd threads (softirq work deferred there).
+ * softirq work done on its way out of the syscall, the XDP relays and the
+ * sink included: the pump's NAPI polls run there until done, or go on in
+ * ksoftirqd), the user-space relay if any, and the ksoftirqd threads
+ * (softirq work deferred there). Tasks, not the CPU: this kernel samples
+ * a CPU's busy time at the tick (no IRQ_TIME_ACCOUNTING), and a generator
+ * that sleeps to the next millisecond is in step with the tick.
  */
 #define MAX_RELAY_PIDS 8
 
@@ -730,7 +746,11 @@ struct search {
 struct lane {
 	const char *label, *out;
 	const char *pin_dir; /* natproxy's pins: its verdict counters */
-	struct mb_gen_bpf *gen; /* GEN_LIVE */
+	struct mb_gen_bpf *gen; /* GEN_LIVE, GEN_PUMP */
+	/* GEN_PUMP: the pump's veth pair (tokens go in at pump_ifindex, its
+	 * peer runs mb_pump) and the socket the tokens are sent by. */
+	unsigned int pump_ifindex, pump_peer_ifindex;
+	struct xsk_tx pump_xsk;
 	unsigned int gen_ifindex, idle_ifindex;
 	size_t nstreams;
 	/* GEN_AF_XDP: the stream table, MACs and frame count gen.bpf.c
@@ -749,12 +769,15 @@ struct lane {
 
 /*
  * How the frames are made and sent: gen.bpf.c run by BPF_PROG_RUN with
- * live frames, or (where the kernel refuses live frames: EPERM on
- * 6.18.44-fc) the same frames written in user space (frame_write) and sent
- * by a copy-mode AF_XDP socket per interface.
+ * live frames; where the kernel refuses those (EPERM on 6.18.44-fc), by
+ * gen.bpf.c's pump, fed tokens by a copy-mode AF_XDP socket (GEN_PUMP);
+ * or the same frames written in user space (frame_write) and each sent by
+ * a copy-mode AF_XDP socket per interface (GEN_AF_XDP: a fifth of the
+ * pump's rate, an skb built for every frame).
  */
-enum gen_kind { GEN_AUTO, GEN_LIVE, GEN_AF_XDP };
-static const char *const gen_names[] = { "auto", "live_frames", "af_xdp" };
+enum gen_kind { GEN_AUTO, GEN_LIVE, GEN_AF_XDP, GEN_PUMP };
+static const char *const gen_names[] = { "auto", "live_frames", "af_xdp",
+					  "pump" };
 
 struct bench {
 	enum gen_kind gen;
@@ -773,6 +796,7 @@ struct bench {
 	unsigned int sink_ifindex, ceil_ifindex;
 	__u64 *per_stream; /* mmapped sink array */
 	int ncpus;
+	int cpu; /* the generator's: every XDP program of the path runs there */
 	__u32 trial;
 };
 
@@ -968,6 +992,85 @@ static int xdp_send(struct bench *b, __u64 k, __u32 batch)
 }
 
 /*
+ * Waits (3 s at most) for the generator's CPU to be quiet, under 20% busy
+ * over 100 ms: the kernel may still be at work there on an earlier step
+ * (freeing half a million flows), and would take CPU from the trial.
+ */
+static void cpu_settle(const struct bench *b)
+{
+	struct timespec ts = { 0, 100000000 };
+	double c;
+	int i;
+
+	for (i = 0; i < 30; i++) {
+		c = cpu_busy_s(b->cpu);
+		nanosleep(&ts, NULL);
+		if (cpu_busy_s(b->cpu) - c < 0.02)
+			return;
+	}
+}
+
+/*
+ * GEN_PUMP: of K frames of the current lane, what one tree of tokens makes,
+ * in one AF_XDP send. With BATCH > 1, one token whose 2^split copies (a
+ * NAPI poll's worth at most) make K >> split frames each; the rest (fewer
+ * than the copies) waits for the next call or, the LAST call of a trial,
+ * goes as one token per bit set in it. With BATCH 1, a token of one frame
+ * per frame. The frames sent, or -errno.
+ */
+static long pump_send(struct bench *b, __u64 k, __u32 batch, bool last)
+{
+	struct xsk_tx *x = &b->lane->pump_xsk;
+	struct mb_token tok = { .magic = htonl(MB_TOKEN_MAGIC) };
+	__u64 left = k, addr;
+	__u32 idle = 0;
+	__u8 *f;
+	int err;
+
+	while (left) {
+		if (batch == 1) {
+			tok.left = 1;
+			tok.split = 0;
+		} else {
+			/* The largest tree first, then the rest's bits. */
+			for (tok.split = 0; tok.split < MB_TOKEN_SPLIT_MAX &&
+					    2ull << tok.split <= left;)
+				tok.split++;
+			tok.left = left >> tok.split;
+			if (left != k && !last)
+				break;
+		}
+		f = xt_frame(x, &addr);
+		if (!f) {
+			err = xt_flush(x);
+			if (err)
+				return err;
+			if (++idle > 100000)
+				return -ENOBUFS;
+			continue;
+		}
+		memset(f, 0, MB_FRAME_LEN);
+		memcpy(f + MB_TOKEN_OFF, &tok, sizeof(tok));
+		xt_queue(x, addr, MB_FRAME_LEN);
+		left -= (__u64)tok.left << tok.split;
+		idle = 0;
+	}
+	err = xt_flush(x);
+	return err ? err : (long)(k - left);
+}
+
+/* GEN_PUMP: the lane's pump sends towards IFINDEX (the relay, the baseline). */
+static int pump_route(struct lane *l, unsigned int ifindex)
+{
+	__u32 key = 0;
+
+	if (bpf_map__update_elem(l->gen->maps.mb_pump_tx, &key, sizeof(key),
+				 &ifindex, sizeof(ifindex), 0))
+		return -errno;
+	return 0;
+}
+
+/*
  * One trial: COUNT packets offered at TARGET pps in 1 ms ticks (each tick
  * one BPF_PROG_RUN call, or one AF_XDP send, for what is due), then up to
  * 1 s for the sink to see the last of them.
@@ -987,7 +1090,7 @@ static int run_trial(struct bench *b, double target, __u64 count, __u32 batch,
 		    .batch_size = batch);
 	int prog = b->gen == GEN_LIVE ?
 			   bpf_program__fd(b->lane->gen->progs.mb_gen) : -1;
-	__u64 t0, now, due, sent = 0, limit, last_rx = 0, rx, *h = NULL;
+	__u64 t0, now, due, sent = 0, limit, last_rx = 0, rx, *h = NULL, p0 = 0;
 	__u64 v0[NP_V_MAX] = { 0 };
 	long long u0, u1;
 	double c0, m0, k0, r0;
@@ -1011,8 +1114,15 @@ static int run_trial(struct bench *b, double target, __u64 count, __u32 batch,
 	memset(t, 0, sizeof(*t));
 	t->target_pps = target;
 	b->trial++;
-	if (b->gen == GEN_LIVE)
+	if (b->gen == GEN_LIVE || b->gen == GEN_PUMP)
 		b->lane->gen->bss->trial = b->trial;
+	if (b->gen == GEN_PUMP) {
+		err = pump_route(b->lane, b->baseline ? b->base_ifindex :
+							b->lane->gen_ifindex);
+		if (err)
+			return err;
+		p0 = b->lane->gen->bss->pumped;
+	}
 	b->sink->bss->trial = b->trial;
 	sink_reset(b);
 	memset(b->per_stream, 0, b->lane->nstreams * sizeof(__u64));
@@ -1022,8 +1132,10 @@ static int run_trial(struct bench *b, double target, __u64 count, __u32 batch,
 			return -ENOMEM;
 	}
 	t->have_verdicts = !verdicts_read(b, v0);
+	if (batch > 1)
+		cpu_settle(b);
 	u0 = relay_udp_in(b);
-	m0 = cpu_busy_s();
+	m0 = cpu_busy_s(-1);
 	c0 = proc_cpu_s(0);
 	k0 = softirqd_cpu_s();
 	r0 = relays_cpu_s(b->lane->relay_pids);
@@ -1047,15 +1159,19 @@ static int run_trial(struct bench *b, double target, __u64 count, __u32 batch,
 
 			/* At most 16Ki frames a call: the time bound holds. */
 			k = k > 16384 ? 16384 : k;
-			if (b->gen == GEN_AF_XDP) {
-				err = xdp_send(b, k, batch);
-				if (err) {
-					np_err("generator AF_XDP send: %s",
-					       strerror(-err));
+			if (b->gen != GEN_LIVE) {
+				long n = b->gen == GEN_PUMP ?
+						 pump_send(b, k, batch, due == count) :
+						 xdp_send(b, k, batch);
+
+				if (n < 0) {
+					np_err("generator %s send: %s",
+					       gen_names[b->gen],
+					       strerror((int)-n));
 					free(h);
-					return err;
+					return (int)n;
 				}
-				sent += k;
+				sent += b->gen == GEN_PUMP ? (__u64)n : k;
 				continue;
 			}
 			opts.repeat = k;
@@ -1088,8 +1204,20 @@ static int run_trial(struct bench *b, double target, __u64 count, __u32 batch,
 	t->cpu_softirqd_s = softirqd_cpu_s() - k0;
 	t->cpu_relays_s = relays_cpu_s(b->lane->relay_pids) - r0;
 	t->cpu_s = proc_cpu_s(0) - c0 + t->cpu_softirqd_s + t->cpu_relays_s;
-	t->cpu_machine_s = cpu_busy_s() - m0;
+	t->cpu_machine_s = cpu_busy_s(-1) - m0;
 	u1 = relay_udp_in(b);
+	/*
+	 * What the pump made of the tokens: fewer where tokens were dropped
+	 * on the way in (its CPU saturated), which is the generator falling
+	 * behind, not loss.
+	 */
+	if (b->gen == GEN_PUMP) {
+		__u64 made = b->lane->gen->bss->pumped - p0;
+
+		if (made < sent)
+			t->fell_behind = true;
+		sent = made;
+	}
 	t->sent = sent;
 	t->rx = sink_counter(b, MB_RX);
 	t->stale = sink_counter(b, MB_STALE);
@@ -1407,6 +1535,127 @@ static int lane_xdp_setup(struct lane *l, const char *gen_dev,
 			  const char *idle_dev, const __u8 *dst_mac,
 			  const struct stream *st);
 
+/* The name of one end (0: where tokens go in, 1: mb_pump's) of L's pump. */
+static void pump_name(const struct lane *l, int end, char *name)
+{
+	snprintf(name, IFNAMSIZ, "mbpump%u%c", l->gen_ifindex, end ? 'b' : 'a');
+}
+
+/*
+ * Does mb_pump do what pump_send counts on? Plain test runs (no frame
+ * leaves): a token with a split to make splits and writes nothing; one
+ * with frames left becomes the FIRST stream's frame to DST_MAC (addresses
+ * and ports as the stream table has them), with a right UDP
+ * checksum over the token it still carries, one frame less left, and is
+ * counted. The generator's counts are set back after. 0 or -1.
+ */
+static int pump_check(struct lane *l, const __u8 *dst_mac,
+		      const struct mb_stream *first)
+{
+	__u8 in[MB_FRAME_LEN] = { 0 }, out[MB_FRAME_LEN];
+	const struct iphdr *ip = (const struct iphdr *)(out + MB_ETH_LEN);
+	struct mb_token tok = { .left = 2, .split = 1,
+				.magic = htonl(MB_TOKEN_MAGIC) }, got;
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in,
+		    .data_size_in = sizeof(in), .data_out = out,
+		    .data_size_out = sizeof(out));
+	int fd = bpf_program__fd(l->gen->progs.mb_pump), bad = 0;
+	struct mb_payload pl;
+
+	memcpy(in + MB_TOKEN_OFF, &tok, sizeof(tok));
+	if (bpf_prog_test_run_opts(fd, &opts))
+		goto err;
+	memcpy(&got, out + MB_TOKEN_OFF, sizeof(got));
+	bad |= opts.retval != XDP_REDIRECT || got.split != 0 || got.left != 2 ||
+	       l->gen->bss->gseq != 0;
+	memcpy(in + MB_TOKEN_OFF, &got, sizeof(got));
+	opts.data_size_out = sizeof(out);
+	if (bpf_prog_test_run_opts(fd, &opts))
+		goto err;
+	memcpy(&got, out + MB_TOKEN_OFF, sizeof(got));
+	memcpy(&pl, out + MB_ETH_LEN + 28 + MB_RTP_LEN, sizeof(pl));
+	bad |= opts.retval != XDP_REDIRECT || got.left != 1 ||
+	       l->gen->bss->pumped != 1 || pl.magic != htonl(MB_MAGIC) ||
+	       pl.stream != 0 || pl.gseq != 0 ||
+	       memcmp(out, dst_mac, ETH_ALEN) ||
+	       memcmp(out + MB_ETH_LEN + 12, &first->hdr[12], 12) ||
+	       udp4_sum(ip, (const struct udphdr *)(ip + 1)) != 0xffff;
+	l->gen->bss->gseq = 0;
+	l->gen->bss->pumped = 0;
+	if (bad)
+		np_err("%s: the pump's frame or token is wrong", l->label);
+	return bad ? -1 : 0;
+err:
+	np_err("%s: pump test run: %s", l->label, strerror(errno));
+	return -1;
+}
+
+/*
+ * GEN_PUMP: a veth pair of the lane's own in the generator's namespace,
+ * mb_pump on one end sending out of the lane's interface and back into the
+ * other end, and the AF_XDP socket the tokens go in by.
+ */
+static int pump_setup(struct lane *l)
+{
+	char a[IFNAMSIZ], bn[IFNAMSIZ], cmd[200];
+	__u32 key = 1, zero = 0;
+	__u8 m6[6];
+	int err;
+
+	pump_name(l, 0, a);
+	pump_name(l, 1, bn);
+	snprintf(cmd, sizeof(cmd),
+		 "ip link del %s 2>/dev/null; ip link add %s type veth peer "
+		 "name %s && ip link set %s up && ip link set %s up",
+		 a, a, bn, a, bn);
+	if (system(cmd)) {
+		np_err("%s: cannot make the pump's veth pair %s", l->label, a);
+		return -1;
+	}
+	if (if_info(a, &l->pump_ifindex, m6) ||
+	    if_info(bn, &l->pump_peer_ifindex, m6) ||
+	    bpf_xdp_attach(l->pump_peer_ifindex,
+			   bpf_program__fd(l->gen->progs.mb_pump),
+			   XDP_FLAGS_DRV_MODE, NULL)) {
+		np_err("%s: cannot attach the pump to '%s'", l->label, bn);
+		return -1;
+	}
+	if (bpf_map__update_elem(l->gen->maps.mb_pump_tx, &key, sizeof(key),
+				 &l->pump_ifindex, sizeof(l->pump_ifindex), 0) ||
+	    bpf_map__update_elem(l->gen->maps.mb_pump_split, &zero,
+				 sizeof(zero), &l->pump_ifindex,
+				 sizeof(l->pump_ifindex), 0) ||
+	    bpf_map__update_elem(l->gen->maps.mb_pump_split, &key,
+				 sizeof(key), &l->pump_ifindex,
+				 sizeof(l->pump_ifindex), 0) ||
+	    pump_route(l, l->gen_ifindex)) {
+		np_err("%s: the pump's ways out: %s", l->label, strerror(errno));
+		return -1;
+	}
+	err = xt_open(&l->pump_xsk, l->pump_ifindex);
+	if (err) {
+		np_err("%s: AF_XDP socket on '%s': %s", l->label, a,
+		       strerror(-err));
+		return -1;
+	}
+	return 0;
+}
+
+/* The pair goes with its program and socket. */
+static void pump_teardown(struct lane *l)
+{
+	char a[IFNAMSIZ], cmd[80];
+
+	xt_close(&l->pump_xsk);
+	if (!l->pump_ifindex)
+		return;
+	pump_name(l, 0, a);
+	snprintf(cmd, sizeof(cmd), "ip link del %s 2>/dev/null", a);
+	if (system(cmd))
+		np_err("%s: could not remove '%s'", l->label, a);
+	l->pump_ifindex = 0;
+}
+
 /*
  * The lane's generator: loaded, attached to IDLE_DEV (a test run of a
  * program attached nowhere puts it into the XDP dispatcher and takes it out
@@ -1420,6 +1669,7 @@ static int lane_gen_setup(struct lane *l, enum gen_kind kind,
 			  const __u8 *dst_mac, const struct stream *st)
 {
 	__u8 gen_mac[6], m6[6];
+	struct mb_stream first;
 
 	if (kind == GEN_AF_XDP)
 		return lane_xdp_setup(l, gen_dev, idle_dev, dst_mac, st);
@@ -1430,7 +1680,10 @@ static int lane_gen_setup(struct lane *l, enum gen_kind kind,
 	}
 	if (if_info(gen_dev, &l->gen_ifindex, gen_mac))
 		return -1;
-	if (idle_dev) {
+	if (idle_dev && kind == GEN_PUMP) {
+		if (if_info(idle_dev, &l->idle_ifindex, m6))
+			return -1;
+	} else if (idle_dev) {
 		if (if_info(idle_dev, &l->idle_ifindex, m6) ||
 		    bpf_xdp_attach(l->idle_ifindex,
 				   bpf_program__fd(l->gen->progs.mb_gen),
@@ -1454,7 +1707,10 @@ static int lane_gen_setup(struct lane *l, enum gen_kind kind,
 		}
 	}
 	l->gen->bss->nstreams = l->nstreams;
-	return 0;
+	if (kind != GEN_PUMP)
+		return 0;
+	stream_hdr(&st[0], 0, &first);
+	return pump_check(l, dst_mac, &first) || pump_setup(l) ? -1 : 0;
 }
 
 /* Is frame_write's UDP checksum right? Checked on one frame per lane. */
@@ -1505,7 +1761,7 @@ static int lane_xdp_setup(struct lane *l, const char *gen_dev,
 }
 
 /*
- * Live frames or AF_XDP (GEN_AUTO: live frames if the kernel takes them).
+ * Live frames or the pump (GEN_AUTO: live frames if the kernel takes them).
  * The probe runs the generator once with live frames and no stream (it
  * returns XDP_ABORTED: nothing is sent); this kernel (6.18.44-fc) refuses
  * every such run with EPERM, whatever the program.
@@ -1532,8 +1788,8 @@ static enum gen_kind gen_choose(enum gen_kind want, unsigned int ifindex)
 	mb_gen_bpf__destroy(g);
 	if (err)
 		fprintf(stderr, "BPF_PROG_RUN with live frames: %s; the "
-			"generator sends by AF_XDP\n", strerror(err));
-	return err ? GEN_AF_XDP : GEN_LIVE;
+			"generator is the pump\n", strerror(err));
+	return err ? GEN_PUMP : GEN_LIVE;
 }
 
 /* The lane's JSON (its search, latency and CPU trials); 0 or -1. */
@@ -1630,8 +1886,10 @@ static int cmd_run(int argc, char **argv)
 	__u8 relay_mac[6], sink_mac[6], m6[6], ceil_mac[6];
 	struct bench b = { .gen_ns = -1, .sink_ns = -1, .relay_ns = -1,
 			   .base_xsk.fd = -1 };
-	struct lane lanes[2] = { { .label = "relay", .xsk.fd = -1 },
-				 { .label = "ceiling", .xsk.fd = -1 } };
+	struct lane lanes[2] = { { .label = "relay", .xsk.fd = -1,
+				   .pump_xsk.fd = -1 },
+				 { .label = "ceiling", .xsk.fd = -1,
+				   .pump_xsk.fd = -1 } };
 	struct lane *l;
 	int npids = 0, nlanes = 1, c, err = 1, i;
 	struct stream *st = NULL, *pst = NULL;
@@ -1716,12 +1974,12 @@ static int cmd_run(int argc, char **argv)
 		case 'k': retries = atoi(optarg); break;
 		case 'K': max_behind = atoi(optarg) > 0 ? atoi(optarg) : 1; break;
 		case 'e':
-			for (b.gen = GEN_AF_XDP; b.gen > GEN_AUTO; b.gen--)
+			for (b.gen = GEN_PUMP; b.gen > GEN_AUTO; b.gen--)
 				if (!strcmp(optarg, gen_names[b.gen]))
 					break;
 			if (b.gen == GEN_AUTO && strcmp(optarg, "auto")) {
-				np_err("--generator: auto, live_frames or "
-				       "af_xdp");
+				np_err("--generator: auto, live_frames, pump "
+				       "or af_xdp");
 				return 2;
 			}
 			break;
@@ -1750,6 +2008,7 @@ static int cmd_run(int argc, char **argv)
 	CPU_SET(cpu, &set);
 	sched_setaffinity(0, sizeof(set), &set);
 	b.ncpus = libbpf_num_possible_cpus();
+	b.cpu = cpu;
 	if (b.ncpus > 256)
 		return 1;
 	st = streams_read(streams, &lanes[0].nstreams);
@@ -1962,6 +2221,8 @@ out:
 	for (i = 0; i < 2; i++) {
 		if (lanes[i].gen)
 			detach(b.gen_ns, lanes[i].idle_ifindex);
+		if (lanes[i].pump_ifindex && !netns_enter(b.gen_ns))
+			pump_teardown(&lanes[i]);
 		mb_gen_bpf__destroy(lanes[i].gen);
 		xt_close(&lanes[i].xsk);
 		free(lanes[i].table);
@@ -1990,7 +2251,7 @@ static void usage(FILE *f)
 		"NS --relay-dev DEV --sink-netns NS --sink-dev DEV --sink-addr "
 		"ADDR --streams FILE --out JSON [--label L] [--pin-dir DIR] "
 		"[--max-pps R] [--start-pps R] [--trial-s S] [--latency-pps R] "
-		"[--new-rounds K] [--new-pps R] [--generator auto|live_frames|af_xdp] [--saturated-tries K] [--saturated-passes K] [--fixed-pps R [--fixed-s S]] [--cpu N] [--relay-pid PID]... [--idle-dev DEV [--idle-peer DEV]] [--ceiling-out DEV --ceiling-saddr "
+		"[--new-rounds K] [--new-pps R] [--generator auto|live_frames|pump|af_xdp] [--saturated-tries K] [--saturated-passes K] [--fixed-pps R [--fixed-s S]] [--cpu N] [--relay-pid PID]... [--idle-dev DEV [--idle-peer DEV]] [--ceiling-out DEV --ceiling-saddr "
 		"ADDR [--ceiling-in DEV --ceiling-gen-dev DEV --ceiling-idle-dev "
 		"DEV --ceiling-streams FILE --ceiling-json JSON "
 		"[--ceiling-label L]]]\n");
