@@ -1208,13 +1208,15 @@ static int run_trial(struct bench *b, double target, __u64 count, __u32 batch,
 	u1 = relay_udp_in(b);
 	/*
 	 * What the pump made of the tokens: fewer where tokens were dropped
-	 * on the way in (its CPU saturated), which is the generator falling
-	 * behind, not loss.
+	 * on the way in, its ring full, which is never loss. Short by more
+	 * than 2%, its CPU saturated: the generator fell behind. A few
+	 * tokens short is a moment's contention for the CPU (at 800,000
+	 * packets/s, 0.9% once), which must not end a search.
 	 */
 	if (b->gen == GEN_PUMP) {
 		__u64 made = b->lane->gen->bss->pumped - p0;
 
-		if (made < sent)
+		if (made < sent * 0.98)
 			t->fell_behind = true;
 		sent = made;
 	}
