@@ -1546,10 +1546,11 @@ static void pump_name(const struct lane *l, int end, char *name)
 /*
  * Does mb_pump do what pump_send counts on? Plain test runs (no frame
  * leaves): a token with a split to make splits and writes nothing; one
- * with frames left becomes the FIRST stream's frame to DST_MAC (addresses
- * and ports as the stream table has them), with a right UDP
- * checksum over the token it still carries, one frame less left, and is
- * counted. The generator's counts are set back after. 0 or -1.
+ * with frames left becomes the FIRST stream's frame to DST_MAC (its IPv4
+ * header, checksum included, ports and length as the stream table has
+ * them), with a right UDP checksum over the token it still carries, one
+ * frame less left, and is counted. The generator's counts are set back
+ * after. 0 or -1.
  */
 static int pump_check(struct lane *l, const __u8 *dst_mac,
 		      const struct mb_stream *first)
@@ -1580,7 +1581,7 @@ static int pump_check(struct lane *l, const __u8 *dst_mac,
 	       l->gen->bss->pumped != 1 || pl.magic != htonl(MB_MAGIC) ||
 	       pl.stream != 0 || pl.gseq != 0 ||
 	       memcmp(out, dst_mac, ETH_ALEN) ||
-	       memcmp(out + MB_ETH_LEN + 12, &first->hdr[12], 12) ||
+	       memcmp(out + MB_ETH_LEN, first->hdr, 26) ||
 	       udp4_sum(ip, (const struct udphdr *)(ip + 1)) != 0xffff;
 	l->gen->bss->gseq = 0;
 	l->gen->bss->pumped = 0;
