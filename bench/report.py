@@ -333,6 +333,17 @@ def main():
                       f"running generator, relay and sink saturated")
             if cei.get("zero_loss_limited_by_generator"):
                 print(f"  ceiling at {int(n):,} streams: likewise")
+            # The zero-loss ratios count the generator and sink, which share
+            # the XDP relays' CPU; the relay paths alone are another figure.
+            path = {k: x.get("cpu_relay_s_per_mpkt") for k, x in
+                    (("natproxy", npx), ("ceiling", cei), ("rtpengine", rte))}
+            for peer in ("ceiling", "rtpengine"):
+                a_, b_ = path["natproxy"], path[peer]
+                if a_ and b_ and a_ > 0 and b_ > 0:
+                    print(f"  the relay paths alone (trial less baseline): natproxy "
+                          f"{a_:.3f}, {peer} {b_:.3f} CPU s per Mpkt, its cost over "
+                          f"natproxy's {b_ / a_:.2f}x (the zero-loss ratio also counts "
+                          f"the generator and sink on natproxy's CPU)")
             if npx.get("trials_alternate_with") and cei.get("cpu_baseline_s_per_mpkt"):
                 print(f"  natproxy and the ceiling side by side, trials taking turns; "
                       f"generator and sink alone (a gauge of how busy the machine was): "
