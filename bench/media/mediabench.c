@@ -1540,7 +1540,7 @@ static int lane_xdp_setup(struct lane *l, const char *gen_dev,
 /* The name of one end (0: where tokens go in, 1: mb_pump's) of L's pump. */
 static void pump_name(const struct lane *l, int end, char *name)
 {
-	snprintf(name, IFNAMSIZ, "mbpump%u%c", l->gen_ifindex, end ? 'b' : 'a');
+	snprintf(name, IFNAMSIZ, "mbp%u%c", l->gen_ifindex, end ? 'b' : 'a');
 }
 
 /*
