@@ -138,7 +138,7 @@ static int if_info(const char *name, unsigned int *ifindex, __u8 *mac)
 static double cpu_busy_s(int n)
 {
 	unsigned long long v[8] = { 0 }, busy;
-	char want[16], name[16], line[512];
+	char want[16], name[16] = "", line[512];
 	FILE *f = fopen("/proc/stat", "r");
 
 	if (!f)
@@ -747,9 +747,9 @@ struct lane {
 	const char *label, *out;
 	const char *pin_dir; /* natproxy's pins: its verdict counters */
 	struct mb_gen_bpf *gen; /* GEN_LIVE, GEN_PUMP */
-	/* GEN_PUMP: the pump's veth pair (tokens go in at pump_ifindex, its
-	 * peer runs mb_pump) and the socket the tokens are sent by. */
-	unsigned int pump_ifindex, pump_peer_ifindex;
+	/* GEN_PUMP: the end of the pump's veth pair the tokens go in at (its
+	 * peer runs mb_pump) and the socket they are sent by. */
+	unsigned int pump_ifindex;
 	struct xsk_tx pump_xsk;
 	unsigned int gen_ifindex, idle_ifindex;
 	size_t nstreams;
@@ -1072,8 +1072,8 @@ static int pump_route(struct lane *l, unsigned int ifindex)
 
 /*
  * One trial: COUNT packets offered at TARGET pps in 1 ms ticks (each tick
- * one BPF_PROG_RUN call, or one AF_XDP send, for what is due), then up to
- * 1 s for the sink to see the last of them.
+ * one BPF_PROG_RUN call, one AF_XDP send or one pump tree, for what is
+ * due), then up to 1 s for the sink to see the last of them.
  */
 static int run_trial(struct bench *b, double target, __u64 count, __u32 batch,
 		     bool latency, struct trial *t)
@@ -1601,7 +1601,7 @@ err:
 static int pump_setup(struct lane *l)
 {
 	char a[IFNAMSIZ], bn[IFNAMSIZ], cmd[200];
-	__u32 key = 1, zero = 0;
+	__u32 key = 1, zero = 0, peer;
 	__u8 m6[6];
 	int err;
 
@@ -1616,8 +1616,8 @@ static int pump_setup(struct lane *l)
 		return -1;
 	}
 	if (if_info(a, &l->pump_ifindex, m6) ||
-	    if_info(bn, &l->pump_peer_ifindex, m6) ||
-	    bpf_xdp_attach(l->pump_peer_ifindex,
+	    if_info(bn, &peer, m6) ||
+	    bpf_xdp_attach(peer,
 			   bpf_program__fd(l->gen->progs.mb_pump),
 			   XDP_FLAGS_DRV_MODE, NULL)) {
 		np_err("%s: cannot attach the pump to '%s'", l->label, bn);
