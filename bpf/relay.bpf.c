@@ -1004,6 +1004,36 @@ static __always_inline void mark_for_kernel(struct xdp_md *ctx,
 	bpf_xdp_adjust_head(ctx, sizeof(mark));
 }
 
+/*
+ * A packet handed to the kernel unmarked must not carry an earlier one's
+ * mark: the headroom is not cleared between the packets a buffer holds,
+ * and the tracer would believe a stale mark in front of an exact
+ * duplicate of its packet (the same UDP header), taking a packet back off
+ * a flow, maybe another call's by then. Its magic is struck out. Where
+ * metadata is, nothing is written, and the tracer believes no mark.
+ */
+static __always_inline void unmark(struct xdp_md *ctx)
+{
+	__u32 *magic;
+
+	if ((void *)(long)ctx->data_meta < (void *)(long)ctx->data)
+		return;
+	if (bpf_xdp_adjust_head(ctx, -(int)sizeof(struct np_kernel_mark)))
+		return;
+	magic = (void *)(long)ctx->data;
+	if ((void *)(magic + 1) <= (void *)(long)ctx->data_end)
+		*magic = 0;
+	bpf_xdp_adjust_head(ctx, sizeof(struct np_kernel_mark));
+}
+
+/* The verdicts of to_kernel(), whose packets are marked (xdp_packet_test
+ * checks the mark of every case that ends there). */
+static __always_inline bool to_kernel_verdict(__u32 verdict)
+{
+	return verdict == NP_V_PASS_NO_NEIGH || verdict == NP_V_PASS_NO_ROUTE ||
+	       verdict == NP_V_PASS_EGRESS;
+}
+
 /* The rewritten packet goes up the stack, which forwards it. */
 static __always_inline int to_kernel(struct xdp_md *ctx, struct packet *p,
 				     struct np_flow_entry *flow, __u32 slot,
@@ -1154,6 +1184,8 @@ int np_relay(struct xdp_md *ctx)
 	__u32 verdict = NP_V_PASS_MALFORMED;
 	int action = relay(ctx, &verdict);
 
+	if (action == XDP_PASS && !to_kernel_verdict(verdict))
+		unmark(ctx);
 	count_verdict(verdict);
 	return action;
 }

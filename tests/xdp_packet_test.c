@@ -1946,6 +1946,28 @@ static int run_once(const struct frame *fin, struct frame *fout,
 	return err;
 }
 
+/*
+ * Right after a marked packet, an exact duplicate of it as it went to the
+ * kernel (fout: the same UDP header), where no flow takes it: the relay
+ * passes it as it came, and the buffer it lands in, most likely the one
+ * the marked packet just left, must not show the kernel that mark.
+ */
+static void check_stale_mark(const struct tcase *tc, const struct frame *fout)
+{
+	__u64 vb[NP_V_MAX], va[NP_V_MAX];
+	int err;
+
+	np_verdicts_read(&maps, vb);
+	err = run_real(fout, tc->ingress);
+	np_verdicts_read(&maps, va);
+	if (err)
+		tap_diag("  the duplicate sent for real: %s", strerror(-err));
+	tap_check(&t,
+		  !err && check_verdicts(vb, va, NP_V_PASS_NO_FLOW) && !last_marked,
+		  "%s: its duplicate, passed with no flow, carries no mark "
+		  "(none left in the headroom)", tc->name);
+}
+
 /* A packet handed to the kernel carries its flow's slot, its length and
  * RTCP-ness as counted, for the tracer of the kernel's drops, and the UDP
  * header as sent (fout), by which the tracer knows the mark is this
@@ -1978,6 +2000,9 @@ static void check_mark(const struct tcase *tc, const struct np_flow_key *hkey,
 		  "%s: marked for the kernel: slot, length, RTCP as counted, "
 		  "the namespace as loaded (none here), the UDP header as sent",
 		  tc->name);
+	/* Not where the rewritten packet is for a flow of its own. */
+	if (!tc->hairpin && !tc->via_untouched)
+		check_stale_mark(tc, fout);
 }
 
 /*
