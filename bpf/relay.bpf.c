@@ -971,37 +971,44 @@ static __always_inline void log_sent(__u32 ifindex, __u32 slot, __u32 len,
 }
 
 /*
- * The np_kernel_mark goes into the headroom: the data start moves back
- * over it and returns, leaving it just before the Ethernet header. Not
- * where metadata is already (another program's), which the move would
- * carry over the mark; then the packet goes unmarked: counted, whatever
- * the kernel does with it.
+ * Puts mark into the headroom: the data start moves back over it and
+ * returns, leaving it just before the Ethernet header. Not where metadata
+ * is already (another program's), which the move would carry over the
+ * mark; the tracer believes no mark there.
  */
+static __always_inline void put_mark(struct xdp_md *ctx,
+				     const struct np_kernel_mark *mark)
+{
+	struct np_kernel_mark *m;
+
+	if ((void *)(long)ctx->data_meta < (void *)(long)ctx->data)
+		return;
+	if (bpf_xdp_adjust_head(ctx, -(int)sizeof(*mark)))
+		return;
+	m = (void *)(long)ctx->data;
+	if ((void *)(m + 1) <= (void *)(long)ctx->data_end)
+		*m = *mark;
+	/* Back by as much as it just moved: this cannot fail. */
+	bpf_xdp_adjust_head(ctx, sizeof(*mark));
+}
+
+/* A packet for the kernel: its mark. Behind another program's metadata
+ * it goes unmarked: counted, whatever the kernel does with it. */
 static __always_inline void mark_for_kernel(struct xdp_md *ctx,
 					    struct packet *p, __u32 slot,
 					    __u32 len, bool rtcp)
 {
-	void *data = (void *)(long)ctx->data;
 	struct np_kernel_mark mark = {
 		.magic = NP_KERNEL_MARK_MAGIC,
 		.slot = slot,
 		.len = len,
 		.rtcp = rtcp,
-		.udp_off = (void *)p->udp - data,
+		.udp_off = (void *)p->udp - (void *)(long)ctx->data,
 		.netns = np_netns_cookie,
 	};
-	struct np_kernel_mark *m;
 
-	if ((void *)(long)ctx->data_meta < data)
-		return;
 	__builtin_memcpy(mark.udp, p->udp, sizeof(mark.udp));
-	if (bpf_xdp_adjust_head(ctx, -(int)sizeof(mark)))
-		return;
-	m = (void *)(long)ctx->data;
-	if ((void *)(m + 1) <= (void *)(long)ctx->data_end)
-		*m = mark;
-	/* Back by as much as it just moved: this cannot fail. */
-	bpf_xdp_adjust_head(ctx, sizeof(mark));
+	put_mark(ctx, &mark);
 }
 
 /*
@@ -1009,21 +1016,13 @@ static __always_inline void mark_for_kernel(struct xdp_md *ctx,
  * mark: the headroom is not cleared between the packets a buffer holds,
  * and the tracer would believe a stale mark in front of an exact
  * duplicate of its packet (the same UDP header), taking a packet back off
- * a flow, maybe another call's by then. Its magic is struck out. Where
- * metadata is, nothing is written, and the tracer believes no mark.
+ * a flow, maybe another call's by then. An empty mark goes over it.
  */
 static __always_inline void unmark(struct xdp_md *ctx)
 {
-	__u32 *magic;
+	struct np_kernel_mark none = {};
 
-	if ((void *)(long)ctx->data_meta < (void *)(long)ctx->data)
-		return;
-	if (bpf_xdp_adjust_head(ctx, -(int)sizeof(struct np_kernel_mark)))
-		return;
-	magic = (void *)(long)ctx->data;
-	if ((void *)(magic + 1) <= (void *)(long)ctx->data_end)
-		*magic = 0;
-	bpf_xdp_adjust_head(ctx, sizeof(struct np_kernel_mark));
+	put_mark(ctx, &none);
 }
 
 /* The verdicts of to_kernel(), whose packets are marked (xdp_packet_test
