@@ -1888,10 +1888,12 @@ static bool last_marked;
  * Sends fin once more, for real: the relay attached to dev for the time
  * being, the frame sent into dev's veth peer, the relay's XDP_PASS
  * handing it to the kernel as an skb, where mark_reader reads the mark
- * in front of it (last_mark). The flow counts it a second time.
- * 0 or -errno.
+ * in front of it (last_mark). It arrives as fout, the relay's output,
+ * whose UDP header (l4 bytes in) the reader knows it by. The flow counts
+ * it a second time. 0 or -errno.
  */
-static int run_real(const struct frame *fin, enum dev_id dev)
+static int run_real(const struct frame *fin, const struct frame *fout,
+		    int l4, enum dev_id dev)
 {
 	struct sockaddr_ll to = { .sll_family = AF_PACKET,
 				  .sll_ifindex = (int)if_nametoindex(peer_name[dev]),
@@ -1901,6 +1903,9 @@ static int run_real(const struct frame *fin, enum dev_id dev)
 
 	reader->bss->netns = netns_cookie;
 	reader->bss->ifindex = ifindex[dev];
+	reader->bss->want_off = (__u32)l4;
+	memcpy(reader->bss->want_udp, fout->b + l4,
+	       sizeof(reader->bss->want_udp));
 	last_marked = false;
 	if (bpf_xdp_attach((int)ifindex[dev], prog_fd, XDP_FLAGS_DRV_MODE,
 			   NULL))
@@ -1948,22 +1953,27 @@ static int run_once(const struct frame *fin, struct frame *fout,
 
 /*
  * Right after a marked packet, an exact duplicate of it as it went to the
- * kernel (fout: the same UDP header), where no flow takes it: the relay
- * passes it as it came, and the buffer it lands in, most likely the one
- * the marked packet just left, must not show the kernel that mark.
+ * kernel (fout, laid out as fexp: the same UDP header), where no flow
+ * takes it: the relay passes it as it came, and the buffer it lands in,
+ * most likely the one the marked packet just left, must not show the
+ * kernel that mark. (Only its own verdict is looked at: the interface's
+ * neighbour discovery may pass meanwhile.)
  */
-static void check_stale_mark(const struct tcase *tc, const struct frame *fout)
+static void check_stale_mark(const struct tcase *tc, const struct frame *fout,
+			     const struct frame *fexp)
 {
 	__u64 vb[NP_V_MAX], va[NP_V_MAX];
 	int err;
 
 	np_verdicts_read(&maps, vb);
-	err = run_real(fout, tc->ingress);
+	err = run_real(fout, fout, fexp->l4, tc->ingress);
 	np_verdicts_read(&maps, va);
 	if (err)
 		tap_diag("  the duplicate sent for real: %s", strerror(-err));
 	tap_check(&t,
-		  !err && check_verdicts(vb, va, NP_V_PASS_NO_FLOW) && !last_marked,
+		  !err &&
+			  same_num("pass-no-flow", va[NP_V_PASS_NO_FLOW] - vb[NP_V_PASS_NO_FLOW], 1) &&
+			  !last_marked,
 		  "%s: its duplicate, passed with no flow, carries no mark "
 		  "(none left in the headroom)", tc->name);
 }
@@ -1973,7 +1983,8 @@ static void check_stale_mark(const struct tcase *tc, const struct frame *fout)
  * header as sent (fout), by which the tracer knows the mark is this
  * packet's. Checked on the packet sent again for real, last of the case. */
 static void check_mark(const struct tcase *tc, const struct np_flow_key *hkey,
-		       const struct frame *fin, const struct frame *fout)
+		       const struct frame *fin, const struct frame *fout,
+		       const struct frame *fexp)
 {
 	struct np_flow last = flow_before;
 	bool udp_same;
@@ -1981,7 +1992,7 @@ static void check_mark(const struct tcase *tc, const struct np_flow_key *hkey,
 
 	if (tc->hairpin)
 		np_flow_get(&maps, hkey, &last);
-	err = run_real(fin, tc->ingress);
+	err = run_real(fin, fout, fexp->l4, tc->ingress);
 	if (err)
 		tap_diag("  sent for real: %s", strerror(-err));
 	else if (!last_marked)
@@ -2002,7 +2013,7 @@ static void check_mark(const struct tcase *tc, const struct np_flow_key *hkey,
 		  tc->name);
 	/* Not where the rewritten packet is for a flow of its own. */
 	if (!tc->hairpin && !tc->via_untouched)
-		check_stale_mark(tc, fout);
+		check_stale_mark(tc, fout, fexp);
 }
 
 /*
@@ -2190,7 +2201,7 @@ static void run_case(const struct tcase *tc)
 			  "%s: frame passed byte for byte", tc->name);
 		break;
 	case OUT_KERNEL:
-		check_mark(tc, &hkey, &fin, &fout);
+		check_mark(tc, &hkey, &fin, &fout, &fexp);
 		/* fall through */
 	case OUT_FWD:
 		check_rewritten(tc, &fout, &fexp, &exp);
