@@ -420,7 +420,8 @@ struct np_xmit_log {
  * metadata, because some kernels refuse bpf_xdp_adjust_meta to XDP
  * programs. Headroom is not cleared between packets, so a mark is only
  * believed with its packet: udp is a copy of the UDP header as the relay
- * sent it, at udp_off bytes after the Ethernet header. The skb keeps the
+ * sent it, at udp_off bytes after the Ethernet header; and a packet the
+ * relay passes unmarked gets an empty one (magic 0). The skb keeps the
  * mark into the next namespace too (a veth's peer; another natproxy's on
  * a bridge): netns says whose it is.
  */

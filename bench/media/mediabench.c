@@ -1595,8 +1595,9 @@ err:
 
 /*
  * GEN_PUMP: a veth pair of the lane's own in the generator's namespace,
- * mb_pump on one end sending out of the lane's interface and back into the
- * other end, and the AF_XDP socket the tokens go in by.
+ * mb_pump on one end sending back into the other end, and the AF_XDP
+ * socket the tokens go in by. Its way out (the lane's interface, or the
+ * baseline's) each trial sets (pump_route).
  */
 static int pump_setup(struct lane *l)
 {
@@ -1630,8 +1631,7 @@ static int pump_setup(struct lane *l)
 				 sizeof(l->pump_ifindex), 0) ||
 	    bpf_map__update_elem(l->gen->maps.mb_pump_split, &key,
 				 sizeof(key), &l->pump_ifindex,
-				 sizeof(l->pump_ifindex), 0) ||
-	    pump_route(l, l->gen_ifindex)) {
+				 sizeof(l->pump_ifindex), 0)) {
 		np_err("%s: the pump's ways out: %s", l->label, strerror(errno));
 		return -1;
 	}
