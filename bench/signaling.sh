@@ -468,7 +468,8 @@ ramp() {
 }
 
 # profile_start NAME: with SIG_PERF=1, `perf record -g` of the proxy's
-# processes for the ramp, into LOGS/NAME.perf (perf report -i ...), and
+# processes for the ramp (SIG_PERF_CALLGRAPH=dwarf walks what was built
+# without frame pointers), into LOGS/NAME.perf (perf report -i ...), and
 # their system calls counted (`perf stat`: bpf, sendto, recvmmsg and all)
 # into LOGS/NAME.perfstat.
 PERF_PID= PSTAT_PID=
@@ -477,7 +478,7 @@ profile_start() {
 	[ "${SIG_PERF:-0}" = 1 ] || return 0
 	pids=$(ip netns pids "$NP_RUN-proxy" | paste -sd,)
 	[ -n "$pids" ] || return 0
-	sip_spawn - perf record -q -g -p "$pids" -o "$LOGS/$1.perf" >"$LOGS/$1.perf.log" 2>&1
+	sip_spawn - perf record -q --call-graph "${SIG_PERF_CALLGRAPH:-fp}" -p "$pids" -o "$LOGS/$1.perf" >"$LOGS/$1.perf.log" 2>&1
 	PERF_PID=$SIP_LAST_PID
 	sip_spawn - perf stat -e syscalls:sys_enter_bpf,syscalls:sys_enter_sendto,syscalls:sys_enter_sendmmsg,syscalls:sys_enter_recvmmsg,syscalls:sys_enter_epoll_wait,raw_syscalls:sys_enter \
 		-p "$pids" -o "$LOGS/$1.perfstat" >/dev/null 2>&1

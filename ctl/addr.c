@@ -83,6 +83,29 @@ int np_endpoint_parse(const char *text, bool port_optional,
 	return port_parse(port, &ep->port);
 }
 
+size_t np_ntop(int family, const void *addr, char *out)
+{
+	const unsigned char *b = addr;
+	char *p = out;
+	int i;
+
+	if (family == AF_INET6)
+		return inet_ntop(AF_INET6, addr, out, INET6_ADDRSTRLEN) ?
+			       strlen(out) : 0;
+	if (family != AF_INET)
+		return 0;
+	for (i = 0; i < 4; i++) {
+		if (b[i] >= 100)
+			*p++ = (char)('0' + b[i] / 100);
+		if (b[i] >= 10)
+			*p++ = (char)('0' + b[i] / 10 % 10);
+		*p++ = (char)('0' + b[i] % 10);
+		*p++ = '.';
+	}
+	p[-1] = '\0';
+	return (size_t)(p - 1 - out);
+}
+
 const char *np_addr_str(__u8 family, const union np_addr *addr, char *buf,
 			size_t len)
 {
@@ -228,10 +251,21 @@ bool np_addr_is_local(__u8 family, const union np_addr *addr)
 const char *np_sipaddr_host(const struct np_sockaddr *a, char *out,
 			    size_t len)
 {
-	char text[INET6_ADDRSTRLEN];
+	char text[INET6_ADDRSTRLEN + 2];
+	bool v6 = a->family == AF_INET6;
+	size_t n = np_ntop(a->family, &a->addr, text + v6);
 
-	inet_ntop(a->family, &a->addr, text, sizeof(text));
-	snprintf(out, len, a->family == AF_INET6 ? "[%s]" : "%s", text);
+	if (v6) {
+		text[0] = '[';
+		text[n + 1] = ']';
+		n += 2;
+	}
+	text[n] = '\0';
+	if (len) {
+		n = n < len ? n : len - 1;
+		memcpy(out, text, n);
+		out[n] = '\0';
+	}
 	return out;
 }
 

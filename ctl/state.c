@@ -172,6 +172,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "addr.h"
 #include "clock.h"
 #include "log.h"
 #include "pins.h"
@@ -232,7 +233,7 @@ static void put_addr(FILE *f, const struct np_sockaddr *a)
 	char port[8], *p = port + sizeof(port);
 	unsigned v = a->port;
 
-	inet_ntop(a->family, &a->addr, text, sizeof(text));
+	np_ntop(a->family, &a->addr, text);
 	putc_unlocked(' ', f);
 	fputs(text, f);
 	do
@@ -306,16 +307,12 @@ static char *put_wall(char *p, double x)
 /* A stream line's end of media: " known addr rtp rtcp mux bps". */
 static char *put_end(char *p, const struct np_media_end *e)
 {
-	char text[INET6_ADDRSTRLEN] = "-";
-	size_t n;
-
-	if (e->known)
-		inet_ntop(e->addr.family, &e->addr.addr, text, sizeof(text));
 	p = put_u64(p, e->known);
 	*p++ = ' ';
-	n = strlen(text);
-	memcpy(p, text, n);
-	p += n;
+	if (e->known)
+		p += np_ntop(e->addr.family, &e->addr.addr, p);
+	else
+		*p++ = '-';
 	p = put_u64(p, e->rtp);
 	p = put_u64(p, e->rtcp);
 	p = put_u64(p, e->mux);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "addr.h"
+#include "config.h"
 #include "tap.h"
 
 static const struct {
@@ -96,6 +97,49 @@ static void test_sources(struct tap *t)
 	}
 }
 
+/* np_ntop writes what inet_ntop writes, IPv4 by hand; np_sipaddr_host
+ * brackets IPv6 and cuts to its buffer as snprintf would. */
+static void test_ntop(struct tap *t)
+{
+	static const char *const v4[] = { "0.0.0.0", "255.255.255.255",
+					  "10.0.0.1", "192.168.100.9",
+					  "203.0.113.99", "1.20.100.249" };
+	char want[INET6_ADDRSTRLEN], got[INET6_ADDRSTRLEN], host[8];
+	struct np_sockaddr a = { .family = AF_INET6 };
+	unsigned char b[16];
+	size_t i, n;
+
+	for (i = 0; i < sizeof(v4) / sizeof(v4[0]); i++) {
+		inet_pton(AF_INET, v4[i], b);
+		memset(got, 'x', sizeof(got));
+		n = np_ntop(AF_INET, b, got);
+		tap_check(t, !strcmp(got, v4[i]) && n == strlen(v4[i]),
+			  "np_ntop %s", v4[i]);
+	}
+	for (i = 0; i < 256; i++) { /* every octet value, in each place */
+		b[0] = b[3] = (unsigned char)i;
+		b[1] = b[2] = (unsigned char)(255 - i);
+		inet_ntop(AF_INET, b, want, sizeof(want));
+		np_ntop(AF_INET, b, got);
+		if (strcmp(got, want))
+			break;
+	}
+	tap_check(t, i == 256, "np_ntop as inet_ntop for every octet");
+	inet_pton(AF_INET6, "2001:db8::1", b);
+	n = np_ntop(AF_INET6, b, got);
+	tap_check(t, !strcmp(got, "2001:db8::1") && n == 11, "np_ntop IPv6");
+	tap_check(t, np_ntop(AF_UNIX, b, got) == 0, "np_ntop: another family, 0");
+	memcpy(&a.addr, b, 16);
+	tap_check(t, !strcmp(np_sipaddr_host(&a, got, sizeof(got)), "[2001:db8::1]"),
+		  "np_sipaddr_host brackets IPv6");
+	tap_check(t, !strcmp(np_sipaddr_host(&a, host, sizeof(host)), "[2001:d"),
+		  "np_sipaddr_host cuts to its buffer");
+	a.family = AF_INET;
+	inet_pton(AF_INET, "203.0.113.1", &a.addr);
+	tap_check(t, !strcmp(np_sipaddr_host(&a, got, sizeof(got)), "203.0.113.1"),
+		  "np_sipaddr_host IPv4");
+}
+
 int main(void)
 {
 	char buf[NP_ENDPOINT_STRLEN];
@@ -124,5 +168,6 @@ int main(void)
 	tap_check(&t, !ep.addr.v6[1] && !ep.addr.v6[2] && !ep.addr.v6[3],
 		  "IPv4 leaves the rest of the address zero");
 	test_sources(&t);
+	test_ntop(&t);
 	return tap_done(&t);
 }

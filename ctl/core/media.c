@@ -618,10 +618,12 @@ int np_media_install(struct np_core *core, struct np_term *t,
 	return sync_all(&a, call, false, false);
 }
 
-static int rewrite(const char *sdp, size_t len, const struct np_sdp_relay *relay,
-		   char *out, size_t out_size, size_t *out_len, const char **why)
+static int rewrite(const char *sdp, size_t len, const struct np_sdp *parsed,
+		   const struct np_sdp_relay *relay, char *out, size_t out_size,
+		   size_t *out_len, const char **why)
 {
-	return np_sdp_rewrite(sdp, len, relay, out, out_size, out_len, why) ?
+	return np_sdp_rewrite_parsed(sdp, len, parsed, relay, out, out_size, out_len,
+				     why) ?
 		       -EINVAL :
 		       0;
 }
@@ -652,7 +654,7 @@ int np_media_offer(struct np_core *core, struct np_term *t,
 	}
 	err = take_sdp(&a, call, from, sdp, len, &parsed, &relay, fresh, why);
 	if (!err)
-		err = rewrite(sdp, len, &relay, out, out_size, out_len, why);
+		err = rewrite(sdp, len, &parsed, &relay, out, out_size, out_len, why);
 	/* A call's first offer gets its flows at once: the terminal's
 	 * media latches before the answer comes. */
 	if (!err && first)
@@ -716,7 +718,7 @@ int np_media_answer(struct np_core *core, struct np_term *t,
 	at_init(&a, core, t);
 	err = take_sdp(&a, call, from, sdp, len, &parsed, &relay, fresh, why);
 	if (!err)
-		err = rewrite(sdp, len, &relay, out, out_size, out_len, why);
+		err = rewrite(sdp, len, &parsed, &relay, out, out_size, out_len, why);
 	/* The side that sent SDP re-arms its latch; so does the offerer of a
 	 * re-offer, whose flows waited for this answer (a first offer's
 	 * went in with it, and a latch made since stays). */

@@ -14,6 +14,7 @@
  * parser does not use the SIP header tables that parser_init() builds, so
  * no global initialisation is needed.
  */
+#include "addr.h"
 #include "core/sdp.h"
 
 #include <arpa/inet.h>
@@ -618,7 +619,7 @@ static int relay_conn(const struct np_sdp_relay *relay, const struct np_sdp *sdp
 
 	if ((relay->addr.family != AF_INET && relay->addr.family != AF_INET6) ||
 	    is_unspec(&relay->addr) ||
-	    !inet_ntop(relay->addr.family, &relay->addr.addr, addr, sizeof(addr)))
+	    !np_ntop(relay->addr.family, &relay->addr.addr, addr))
 		return fail(why, "bad relay address", -EINVAL);
 	for (i = 0; i < sdp->n_media; i++)
 		if (sdp->media[i].port &&
@@ -729,12 +730,38 @@ static void emit_ice(struct obuf *o, const struct np_sdp_media *m, uint16_t rtp,
 	put_str(o, "a=end-of-candidates\r\n");
 }
 
+/* The arguments both rewrites check before any work. */
+static int rewrite_args(const struct np_sdp_relay *relay, char *out, size_t out_size,
+			const size_t *out_len, const char **why)
+{
+	if (!relay || !out || !out_len)
+		return fail(why, "no output buffer", -EINVAL);
+	if (out_size)
+		out[0] = '\0';
+	if (relay->ice != NP_SDP_ICE_REMOVE && relay->ice != NP_SDP_ICE_RELAY)
+		return fail(why, "bad relay ice mode", -EINVAL);
+	return 0;
+}
+
 int np_sdp_rewrite(const char *body, size_t len, const struct np_sdp_relay *relay,
 		   char *out, size_t out_size, size_t *out_len, const char **why)
 {
+	struct np_sdp sdp;
+	int err;
+
+	err = rewrite_args(relay, out, out_size, out_len, why);
+	if (!err)
+		err = np_sdp_parse(body, len, &sdp, why);
+	return err ? err : np_sdp_rewrite_parsed(body, len, &sdp, relay, out, out_size,
+						 out_len, why);
+}
+
+int np_sdp_rewrite_parsed(const char *body, size_t len, const struct np_sdp *sdp,
+			  const struct np_sdp_relay *relay, char *out, size_t out_size,
+			  size_t *out_len, const char **why)
+{
 	struct obuf o = { .p = out, .size = out_size, .len = 0 };
 	char conn[sizeof("IN IP6 ") + INET6_ADDRSTRLEN];
-	struct np_sdp sdp;
 	struct np_sdp_addr a;
 	struct sdp_line l;
 	size_t pos = 0, keep, mi = 0;
@@ -742,17 +769,10 @@ int np_sdp_rewrite(const char *body, size_t len, const struct np_sdp_relay *rela
 	enum ice_attr ia;
 	int r, err;
 
-	if (!relay || !out || !out_len)
-		return fail(why, "no output buffer", -EINVAL);
-	if (out_size)
-		out[0] = '\0';
-	if (relay->ice != NP_SDP_ICE_REMOVE && relay->ice != NP_SDP_ICE_RELAY)
-		return fail(why, "bad relay ice mode", -EINVAL);
-
-	err = np_sdp_parse(body, len, &sdp, why);
+	err = rewrite_args(relay, out, out_size, out_len, why);
 	if (err)
-		goto out;
-	err = relay_conn(relay, &sdp, conn, sizeof(conn), why);
+		return err;
+	err = relay_conn(relay, sdp, conn, sizeof(conn), why);
 	if (err)
 		goto out;
 
@@ -760,12 +780,12 @@ int np_sdp_rewrite(const char *body, size_t len, const struct np_sdp_relay *rela
 	while ((r = next_line(body, len, &pos, &l, why)) > 0) {
 		/* A media section ends at the next m=, the tolerated final empty line or the end. */
 		if (!ice_done && (l.type == 'm' || !l.type)) {
-			emit_ice(&o, &sdp.media[mi - 1], relay->rtp_port[mi - 1], conn + CONN_ADDR_AT);
+			emit_ice(&o, &sdp->media[mi - 1], relay->rtp_port[mi - 1], conn + CONN_ADDR_AT);
 			ice_done = true;
 		}
 		ia = ice_attr(&l);
 		if (ia == ICE_DROP || (ia == ICE_KEEP && (relay->ice == NP_SDP_ICE_REMOVE ||
-							  (mi && !sdp.media[mi - 1].port))))
+							  (mi && !sdp->media[mi - 1].port))))
 			continue;
 		switch (l.type) {
 		case 'o':
@@ -788,21 +808,21 @@ int np_sdp_rewrite(const char *body, size_t len, const struct np_sdp_relay *rela
 			}
 			break;
 		case 'm':
-			/* The prescan counted these same lines into sdp.n_media. */
-			if (mi >= sdp.n_media) {
+			/* The prescan counted these same lines into sdp->n_media. */
+			if (mi >= sdp->n_media) {
 				err = fail(why, "m= line changed under us", -EINVAL);
 				goto out;
 			}
-			err = emit_media(&o, &l, &sdp.media[mi], relay->rtp_port[mi], why);
+			err = emit_media(&o, &l, &sdp->media[mi], relay->rtp_port[mi], why);
 			if (err)
 				goto out;
-			ice_done = relay->ice != NP_SDP_ICE_RELAY || !sdp.media[mi].port ||
-				   !sdp.media[mi].ice;
+			ice_done = relay->ice != NP_SDP_ICE_RELAY || !sdp->media[mi].port ||
+				   !sdp->media[mi].ice;
 			mi++;
 			break;
 		case 'a':
 			if (mi && is_rtcp_attr(&l)) {
-				emit_rtcp(&o, &l, &sdp.media[mi - 1], relay->rtp_port[mi - 1],
+				emit_rtcp(&o, &l, &sdp->media[mi - 1], relay->rtp_port[mi - 1],
 					  conn);
 				break;
 			}
@@ -819,7 +839,7 @@ int np_sdp_rewrite(const char *body, size_t len, const struct np_sdp_relay *rela
 		goto out;
 	}
 	if (!ice_done)
-		emit_ice(&o, &sdp.media[mi - 1], relay->rtp_port[mi - 1], conn + CONN_ADDR_AT);
+		emit_ice(&o, &sdp->media[mi - 1], relay->rtp_port[mi - 1], conn + CONN_ADDR_AT);
 	if (o.len >= out_size) {
 		err = fail(why, "output buffer too small", -ENOSPC);
 		goto out;

@@ -121,6 +121,11 @@ struct np_sdp_relay {
  */
 int np_sdp_rewrite(const char *body, size_t len, const struct np_sdp_relay *relay,
 		   char *out, size_t out_size, size_t *out_len, const char **why);
+/* The same with sdp, what np_sdp_parse() made of this body: a call's
+ * SDP is parsed once, not again to be rewritten. */
+int np_sdp_rewrite_parsed(const char *body, size_t len, const struct np_sdp *sdp,
+			  const struct np_sdp_relay *relay, char *out, size_t out_size,
+			  size_t *out_len, const char **why);
 
 /*
  * multipart bodies (RFC 2046 section 5.1, RFC 5621): SIP may carry SDP as one

@@ -12,9 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr.h"
 #include "log.h"
 #include "sip/osip_arena.h"
 #include "sip/sipmsg.h"
+#include "sip/sipwrite.h"
 
 /* libosip2's own complaints about a message: detail for --verbose, as
  * natproxyd already logs one line per malformed message it drops. */
@@ -133,6 +135,10 @@ int np_sipmsg_parse(const char *buf, size_t len, osip_message_t **msg)
 
 int np_sipmsg_serialize(osip_message_t *msg, char **out, size_t *len)
 {
+	int err = np_sipwrite(msg, out, len);
+
+	if (err != -ENOTSUP)
+		return err;
 	osip_message_force_update(msg);
 	return osip_message_to_str(msg, out, len) ? -EINVAL : 0;
 }
@@ -288,15 +294,19 @@ int np_sipmsg_contact_uri(const osip_message_t *msg, char *out, size_t len)
 
 static void set_hostport(osip_uri_t *uri, const struct np_sockaddr *addr)
 {
-	char host[INET6_ADDRSTRLEN], port[8];
+	char host[INET6_ADDRSTRLEN], port[8], *p = port + sizeof(port);
+	unsigned int v = addr->port;
 
 	/* Bare: libosip2 brackets an IPv6 host itself when it prints. */
-	inet_ntop(addr->family, &addr->addr, host, sizeof(host));
-	snprintf(port, sizeof(port), "%u", addr->port);
+	np_ntop(addr->family, &addr->addr, host);
+	*--p = '\0';
+	do
+		*--p = (char)('0' + v % 10);
+	while (v /= 10);
 	osip_free(uri->host);
 	osip_free(uri->port);
 	uri->host = osip_strdup(host);
-	uri->port = osip_strdup(port);
+	uri->port = osip_strdup(p);
 }
 
 int np_sipmsg_set_contact_hostport(osip_message_t *msg,
@@ -497,9 +507,23 @@ const char *np_sipmsg_call_id(const osip_message_t *msg, char *out,
 			      size_t len)
 {
 	const osip_call_id_t *id = msg->call_id;
+	const char *part[3] = { id->number, id->host ? "@" : NULL, id->host };
+	size_t n = 0, i, k;
 
-	snprintf(out, len, "%s%s%s", id->number ? id->number : "",
-		 id->host ? "@" : "", id->host ? id->host : "");
+	/* As snprintf("%s%s%s") would, without its cost: this runs for
+	 * every message, several times. */
+	if (!len)
+		return out;
+	for (i = 0; i < 3; i++) {
+		if (!part[i])
+			continue;
+		k = strlen(part[i]);
+		if (k > len - 1 - n)
+			k = len - 1 - n;
+		memcpy(out + n, part[i], k);
+		n += k;
+	}
+	out[n] = '\0';
 	return out;
 }
 

@@ -58,10 +58,17 @@ static void io_close(void *ctx, size_t realm, uint16_t port)
 	((struct fuzz_io *)ctx)->sockets--;
 }
 
+/* FUZZ_EACH_DATAGRAM(buf, len): the including target's check of every
+ * datagram in and out, if it has one. */
+#ifndef FUZZ_EACH_DATAGRAM
+#define FUZZ_EACH_DATAGRAM(buf, len) ((void)(buf), (void)(len))
+#endif
+
 static int io_send(void *ctx, size_t realm, uint16_t from_port,
 		   const struct np_sockaddr *to, const char *buf, size_t len)
 {
-	(void)ctx, (void)realm, (void)from_port, (void)to, (void)buf, (void)len;
+	(void)ctx, (void)realm, (void)from_port, (void)to;
+	FUZZ_EACH_DATAGRAM(buf, len);
 	return 0;
 }
 
@@ -211,6 +218,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint8_t ctl = len ? data[pos] : 0;
 
 		if (len > 1) {
+			FUZZ_EACH_DATAGRAM((const char *)data + pos + 1, len - 1);
 			now += ctl >> 3;
 			np_proxy_tick(&px, now);
 			if (ctl & 1) {

@@ -11,7 +11,8 @@
  * Built with libFuzzer (`make fuzz`), or with a main() that replays files
  * (`build/tests/fuzz/proxy_fuzz [FILE...]`; with no argument, every file of
  * tests/fuzz/corpus/proxy/, as `make test` runs it). A crash, or a leak found by
- * the checks of drive.h (abort), fails the replay.
+ * the checks of drive.h (abort), fails the replay; so does a datagram, in
+ * or out, that ctl/sip/sipwrite.c writes otherwise than libosip2.
  */
 #define FUZZ_MAX_FLOWS 256
 #define FUZZ_PORT 5060
@@ -42,5 +43,13 @@ static const char fuzz_config[] =
 	"keepalive:\n"
 	"  method: options\n"
 	"  interval: 5\n";
+
+/* Every datagram in and out: natproxyd's writer and libosip2's agree. */
+#include "sipwrite_same.h"
+#define FUZZ_EACH_DATAGRAM(buf, len)                  \
+	do {                                           \
+		if (sipwrite_same_text(buf, len) < 0)  \
+			abort();                       \
+	} while (0)
 
 #include "drive.h"

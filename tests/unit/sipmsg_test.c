@@ -169,6 +169,18 @@ static void test_tags(struct tap *t)
 	}
 	m = msg_of(INV, VIA2543, NULL, NULL, "c@h", "1 INVITE");
 	if (tap_check(t, m != NULL, "no tags: parses")) {
+		char id[8], small[3];
+
+		tap_check(t, !strcmp(np_sipmsg_call_id(m, id, sizeof(id)), "c@h"),
+			  "call-id number@host");
+		tap_check(t, !strcmp(np_sipmsg_call_id(m, small, sizeof(small)), "c@"),
+			  "call-id cut to its buffer");
+		osip_message_free(m);
+		m = msg_of(INV, VIA2543, NULL, NULL, "nohost", "1 INVITE");
+		tap_check(t, m && !strcmp(np_sipmsg_call_id(m, id, sizeof(id)), "nohost"),
+			  "call-id without a host");
+		if (!m)
+			return;
 		tap_check(t, !strcmp(np_sipmsg_from_tag(m), "") &&
 				     !strcmp(np_sipmsg_to_tag(m), ""),
 			  "no tags: \"\"");

@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* A SIP message to text as libosip2 writes it, faster (sipwrite.c). */
+#ifndef NATPROXY_SIP_SIPWRITE_H
+#define NATPROXY_SIP_SIPWRITE_H
+
+#include <stddef.h>
+#include <osipparser2/osip_parser.h>
+
+/*
+ * The text osip_message_to_str() would write for m, NUL-terminated, in a
+ * block the caller frees with osip_free; its length without the NUL in
+ * *len. 0, -ENOTSUP for a message this writer leaves to libosip2, or
+ * -ENOMEM.
+ */
+int np_sipwrite(const osip_message_t *m, char **text, size_t *len);
+
+#endif
