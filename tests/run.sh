@@ -17,6 +17,8 @@ SUITES=(
 	build/tests/unit/state_test
 	build/tests/unit/reload_test
 	build/tests/unit/sipmsg_test
+	build/tests/unit/sipwrite_test
+	build/tests/unit/transaction_test
 	build/tests/unit/route_test
 	build/tests/unit/contact_test
 	build/tests/unit/metrics_test
