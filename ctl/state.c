@@ -307,10 +307,13 @@ static char *put_wall(char *p, double x)
 /* A stream line's end of media: " known addr rtp rtcp mux bps". */
 static char *put_end(char *p, const struct np_media_end *e)
 {
+	size_t n;
+
 	p = put_u64(p, e->known);
 	*p++ = ' ';
-	if (e->known)
-		p += np_ntop(e->addr.family, &e->addr.addr, p);
+	n = e->known ? np_ntop(e->addr.family, &e->addr.addr, p) : 0;
+	if (n)
+		p += n;
 	else
 		*p++ = '-';
 	p = put_u64(p, e->rtp);
