@@ -62,8 +62,8 @@ done
 STEP_S=${SIG_STEP_S:-3}    # seconds of load per step
 RAMP_S=${SIG_RAMP_S:-90}   # no new step once a ramp has run this long
 HOLD_MS=${SIG_HOLD_MS:-100} # between ACK and BYE
-RATES_CALLS=${SIG_RATES_CALLS:-"500 1000 1500 2000 3000 4000 5000 6000 7000"}
-RATES_REGS=${SIG_RATES_REGS:-"2000 4000 6000 8000 10000 12000 14000 16000 20000 24000"}
+RATES_CALLS=${SIG_RATES_CALLS:-"500 1000 1500 2000 3000 4000 5000 6000 7000 8000 9000 10000"}
+RATES_REGS=${SIG_RATES_REGS:-"2000 4000 6000 8000 10000 12000 14000 16000 20000 24000 28000 32000"}
 # SIG_TARGETS: a subset of "natproxy kamailio", to try one (its figures
 # in signaling.json are then 0 for the other)
 # Kamailio NAT proxy's UDP workers: 4 on 2 cores, as operators size it (a

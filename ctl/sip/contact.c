@@ -12,6 +12,7 @@
 
 #include "sip/contact.h"
 #include "sip/sipmsg.h"
+#include "sip/sipwrite.h"
 
 static int copy_field(char *dst, size_t size, const char *src)
 {
@@ -49,7 +50,7 @@ static int binding_of(const osip_contact_t *c, struct np_sip_binding *b)
 		}
 		return -EINVAL;
 	}
-	if (osip_uri_to_str(c->url, &text) || !text)
+	if (np_sipwrite_uri(c->url, &text) || !text)
 		return -EINVAL;
 	err = copy_field(b->uri, sizeof(b->uri), text);
 	osip_free(text);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "sip/route.h"
+#include "sip/sipwrite.h"
 
 static int parse_route(const char *text, osip_route_t **r)
 {
@@ -139,7 +140,7 @@ int np_rr_get(const osip_message_t *m, char **out, size_t max, size_t *n)
 		return -ENOSPC;
 	for (i = 0; (rr = osip_list_get(&m->record_routes, i)); i++) {
 		text = NULL;
-		if (osip_record_route_to_str(rr, &text) || !text) {
+		if (np_sipwrite_name_addr(rr, &text) || !text) {
 			np_rr_free(out, *n);
 			*n = 0;
 			return -EINVAL;

@@ -166,7 +166,7 @@ int np_sipmsg_top_via(const osip_message_t *msg, char *out, size_t len)
 	int err = 0;
 
 	if (osip_message_get_via(msg, 0, &via) || !via ||
-	    osip_via_to_str(via, &text))
+	    np_sipwrite_via(via, &text))
 		return -EINVAL;
 	if (strlen(text) >= len)
 		err = -ENOSPC;
@@ -282,7 +282,7 @@ int np_sipmsg_contact_uri(const osip_message_t *msg, char *out, size_t len)
 	if (osip_message_get_contact(msg, 0, &contact) || !contact ||
 	    !contact->url)
 		return 0;
-	if (osip_uri_to_str(contact->url, &text))
+	if (np_sipwrite_uri(contact->url, &text))
 		return -EINVAL;
 	if (strlen(text) >= len)
 		err = -ENOSPC;
@@ -547,7 +547,7 @@ static int name_addr(const osip_from_t *h, char *out, size_t len)
 	char *text = NULL;
 
 	out[0] = '\0';
-	if (!h || osip_from_to_str(h, &text))
+	if (!h || np_sipwrite_name_addr(h, &text))
 		return -EINVAL;
 	return copy_out(text, out, len);
 }
@@ -620,7 +620,7 @@ int np_sipmsg_txn_key(const osip_message_t *msg, char *out, size_t len)
 		    !msg->cseq->number || !msg->call_id ||
 		    osip_message_get_via(msg, 0, &via) ||
 		    !via || !via->host || !msg->req_uri ||
-		    osip_uri_to_str(msg->req_uri, &ruri))
+		    np_sipwrite_uri(msg->req_uri, &ruri))
 			return -EINVAL;
 		method = msg->cseq->method;
 		if (!osip_strcasecmp(method, "ACK") ||

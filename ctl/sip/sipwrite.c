@@ -173,13 +173,12 @@ static void put_params(struct out *o, const osip_list_t *params, const char *sep
 }
 
 /* From, To, Contact, Route, Record-Route: [display-name] <uri>;params. */
-static void put_name_addr(struct out *o, const char *name, const osip_from_t *f)
+static void put_name_addr_value(struct out *o, const osip_from_t *f)
 {
 	if (f->displayname && !strcmp(f->displayname, "*")) {
 		o->fail = true; /* Contact: *, for libosip2 */
 		return;
 	}
-	put_str(o, name);
 	if (f->displayname) {
 		put_str(o, f->displayname);
 		put(o, " ", 1);
@@ -188,6 +187,12 @@ static void put_name_addr(struct out *o, const char *name, const osip_from_t *f)
 	put_uri(o, f->url);
 	put(o, ">", 1);
 	put_params(o, &f->gen_params, ";");
+}
+
+static void put_name_addr(struct out *o, const char *name, const osip_from_t *f)
+{
+	put_str(o, name);
+	put_name_addr_value(o, f);
 	put(o, "\r\n", 2);
 }
 
@@ -200,23 +205,29 @@ static void put_name_addrs(struct out *o, const char *name, const osip_list_t *l
 		put_name_addr(o, name, f);
 }
 
+static void put_via_value(struct out *o, const osip_via_t *v)
+{
+	if (!v->version || !v->protocol || v->comment) {
+		o->fail = true;
+		return;
+	}
+	put_str(o, "SIP/");
+	put_str(o, v->version);
+	put(o, "/", 1);
+	put_str(o, v->protocol);
+	put(o, " ", 1);
+	put_hostport(o, v->host, v->port);
+	put_params(o, &v->via_params, ";");
+}
+
 static void put_vias(struct out *o, const osip_list_t *vias)
 {
 	const osip_via_t *v;
 	int i;
 
 	for (i = 0; (v = osip_list_get(vias, i)); i++) {
-		if (!v->version || !v->protocol || v->comment) {
-			o->fail = true;
-			return;
-		}
-		put_str(o, "Via: SIP/");
-		put_str(o, v->version);
-		put(o, "/", 1);
-		put_str(o, v->protocol);
-		put(o, " ", 1);
-		put_hostport(o, v->host, v->port);
-		put_params(o, &v->via_params, ";");
+		put_str(o, "Via: ");
+		put_via_value(o, v);
 		put(o, "\r\n", 2);
 	}
 }
@@ -340,15 +351,74 @@ static void put_content_length(struct out *o, const osip_body_t *b)
 	put(o, "\r\n\r\n", 4);
 }
 
+/* o's text handed out NUL-terminated, or freed when not ours: 0 or
+ * -ENOTSUP. */
+static int finish(struct out *o, char **text, size_t *len)
+{
+	if (o->fail) {
+		osip_free(o->p);
+		return -ENOTSUP;
+	}
+	o->p[o->len] = '\0';
+	*text = o->p;
+	if (len)
+		*len = o->len;
+	return 0;
+}
+
+static bool start(struct out *o, size_t cap)
+{
+	o->cap = cap;
+	o->len = 0;
+	o->fail = false;
+	o->p = osip_malloc(cap);
+	return o->p != NULL;
+}
+
+int np_sipwrite_uri(const osip_uri_t *u, char **text)
+{
+	struct out o;
+
+	if (!u || !start(&o, 128))
+		return -1;
+	put_uri(&o, u);
+	if (!finish(&o, text, NULL))
+		return 0;
+	return osip_uri_to_str(u, text);
+}
+
+int np_sipwrite_via(const osip_via_t *v, char **text)
+{
+	struct out o;
+
+	if (!v || !start(&o, 128))
+		return -1;
+	put_via_value(&o, v);
+	if (!finish(&o, text, NULL))
+		return 0;
+	return osip_via_to_str(v, text);
+}
+
+int np_sipwrite_name_addr(const osip_from_t *f, char **text)
+{
+	struct out o;
+
+	if (!f || !start(&o, 128))
+		return -1;
+	put_name_addr_value(&o, f);
+	if (!finish(&o, text, NULL))
+		return 0;
+	return osip_from_to_str(f, text);
+}
+
 int np_sipwrite(const osip_message_t *m, char **text, size_t *len)
 {
 	const osip_body_t *b = osip_list_get(&m->bodies, 0);
-	struct out o = { .cap = 1024 };
+	struct out o;
 
 	if (!only_ours(m))
 		return -ENOTSUP;
-	o.p = osip_malloc(o.cap);
-	if (!o.p)
+	if (!start(&o, 1024))
 		return -ENOMEM;
 	put_start(&o, m);
 	put_vias(&o, &m->vias);
@@ -374,12 +444,5 @@ int np_sipwrite(const osip_message_t *m, char **text, size_t *len)
 	put_content_length(&o, b);
 	if (b)
 		put(&o, b->body, b->length);
-	if (o.fail) {
-		osip_free(o.p);
-		return -ENOTSUP;
-	}
-	o.p[o.len] = '\0';
-	*text = o.p;
-	*len = o.len;
-	return 0;
+	return finish(&o, text, len);
 }

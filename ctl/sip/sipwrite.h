@@ -14,4 +14,14 @@
  */
 int np_sipwrite(const osip_message_t *m, char **text, size_t *len);
 
+/*
+ * As osip_uri_to_str(), osip_via_to_str() and osip_from_to_str() (From,
+ * To, Route, Record-Route: one type in libosip2): the same text
+ * in a block freed with osip_free, 0; libosip2 writes what this file has
+ * no form for. Negative if neither can.
+ */
+int np_sipwrite_uri(const osip_uri_t *u, char **text);
+int np_sipwrite_via(const osip_via_t *v, char **text);
+int np_sipwrite_name_addr(const osip_from_t *f, char **text);
+
 #endif
