@@ -89,6 +89,7 @@ size_t np_ntop(int family, const void *addr, char *out)
 	char *p = out;
 	int i;
 
+	out[0] = '\0';
 	if (family == AF_INET6)
 		return inet_ntop(AF_INET6, addr, out, INET6_ADDRSTRLEN) ?
 			       strlen(out) : 0;

@@ -53,8 +53,8 @@ const char *np_source_kind(const struct np_source_key *key);
 /*
  * inet_ntop() for AF_INET and AF_INET6, out at least INET6_ADDRSTRLEN
  * bytes; IPv4 is written by hand (glibc formats it with sprintf, which was
- * a tenth of a call's signaling work). The length written, 0 for another
- * family.
+ * a tenth of a call's signaling work). The length written; 0, and "",
+ * for another family.
  */
 size_t np_ntop(int family, const void *addr, char *out);
 
