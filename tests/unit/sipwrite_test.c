@@ -102,6 +102,18 @@ static const struct {
 	  "From: <sip:alice@example.test>;tag=r1\r\nTo: <sip:alice@example.test>\r\n"
 	  "Call-ID: reg-1@192.168.1.10\r\nCSeq: 3 REGISTER\r\nContact: *\r\n"
 	  "Expires: 0\r\nContent-Length: 0\r\n\r\n" },
+	{ "a phone's INVITE: Allow, Supported, User-Agent", true,
+	  "INVITE sip:bob@example.test SIP/2.0\r\n"
+	  "Via: SIP/2.0/UDP 192.168.1.10:5060;branch=z9hG4bK-ph;rport\r\n"
+	  "Max-Forwards: 70\r\nTo: <sip:bob@example.test>\r\n"
+	  "From: \"Alice\" <sip:alice@example.test>;tag=ph1\r\n"
+	  "Call-ID: ph-1@192.168.1.10\r\nCSeq: 20 INVITE\r\n"
+	  "Contact: <sip:alice-0x1@192.168.1.10:5060;transport=udp>;+sip.instance=\"<urn:uuid:2>\"\r\n"
+	  "User-Agent: baresip v3 (x86_64/linux)\r\n"
+	  "Allow: INVITE,ACK,BYE,CANCEL,OPTIONS,NOTIFY,SUBSCRIBE,INFO,MESSAGE,UPDATE,REFER\r\n"
+	  "Supported: replaces,norefersub,100rel\r\n"
+	  "Content-Type: application/sdp\r\n"
+	  "Content-Length: 115\r\n\r\n" SDP },
 	{ "Allow and Accept (left to libosip2)", false,
 	  "OPTIONS sip:bob@b.test SIP/2.0\r\n"
 	  "Via: SIP/2.0/UDP h;branch=z9hG4bK-o\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:b@h>\r\n"
