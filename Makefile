@@ -216,7 +216,7 @@ bench: bench-deps all
 # each target runs FUZZ_SECONDS, new inputs kept in build/fuzz/.
 FUZZ_SECONDS ?= 300
 FUZZ_CFLAGS = -O1 -g -fsanitize=fuzzer,address,undefined -DNP_LIBFUZZER \
-	-std=gnu11 -Iinclude -Ictl -I$(BUILD) $(LIB_CFLAGS)
+	-std=gnu11 -Iinclude -Ictl -I$(BUILD) -Itests $(LIB_CFLAGS)
 FUZZERS := proxy_fuzz mgcp_fuzz h248_fuzz config_fuzz
 FUZZ_SEEDS_proxy_fuzz := tests/fuzz/corpus/proxy
 FUZZ_SEEDS_mgcp_fuzz := tests/fuzz/corpus/mgcp
