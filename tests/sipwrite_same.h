@@ -72,9 +72,13 @@ static inline int sipwrite_parts_same(const osip_message_t *m)
 	} while (0)
 	for (i = 0; (v = osip_list_get(&m->vias, i)); i++)
 		SAME_PART(np_sipwrite_via(v, &a), osip_via_to_str(v, &b));
+	/* Against the writers natproxyd called for them before: Route and
+	 * Record-Route have their own in libosip2. */
 	for (l = 0; l < 2; l++)
 		for (i = 0; (f = osip_list_get(lists[l], i)); i++)
-			SAME_PART(np_sipwrite_name_addr(f, &a), osip_from_to_str(f, &b));
+			SAME_PART(np_sipwrite_name_addr(f, &a),
+				  l ? osip_record_route_to_str(f, &b) :
+				      osip_route_to_str(f, &b));
 	for (i = 0; (c = osip_list_get(&m->contacts, i)); i++)
 		if (c->url)
 			SAME_PART(np_sipwrite_uri(c->url, &a), osip_uri_to_str(c->url, &b));

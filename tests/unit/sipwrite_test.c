@@ -152,7 +152,8 @@ static void check_edited(struct tap *t, osip_message_t *m, const char *what)
 		  what);
 }
 
-/* Each printable character, in each URI part of a From header. */
+/* Each printable character, in each URI part of a From and a Record-Route
+ * header. */
 static void check_characters(struct tap *t)
 {
 	static const char *const forms[] = {
@@ -170,9 +171,10 @@ static void check_characters(struct tap *t)
 			snprintf(from, sizeof(from), forms[f], c);
 			snprintf(text, sizeof(text),
 				 "BYE sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK-1\r\n"
+				 "Record-Route: %s\r\n"
 				 "From: %s\r\nTo: <sip:b@h>;tag=2\r\nCall-ID: c@h\r\n"
 				 "CSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n",
-				 from);
+				 from, from);
 			r = sipwrite_same_text(text, strlen(text));
 			tried++;
 			if (r < 0) {
