@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -295,11 +296,27 @@ static void set_lease(struct np_redis *r, enum np_lease_seen seen,
 		notify(r);
 }
 
+/*
+ * A connection given up on delivers nothing later. Closed as it is, the
+ * kernel keeps retransmitting what it still holds: after an outage a
+ * journal batch queued in it reached redis seconds after redis answered
+ * again, appended behind the next writer's snapshot, and its followers
+ * copied a call that had ended meanwhile. So the close aborts (RST): what
+ * was not delivered is dropped, and the resync after reconnecting writes
+ * the whole state anyway.
+ */
 static void disconnect(struct np_redis *r, const char *why)
 {
+	struct linger abort_close = { .l_onoff = 1, .l_linger = 0 };
+
 	if (!r->ctx)
 		return;
 	np_warn("cluster: redis connection lost: %s", why);
+	if (r->ctx->fd >= 0 &&
+	    setsockopt(r->ctx->fd, SOL_SOCKET, SO_LINGER, &abort_close,
+		       sizeof(abort_close)))
+		np_warn("cluster: cannot drop what the lost connection holds: %s",
+			strerror(errno));
 	redisFree(r->ctx);
 	r->ctx = NULL;
 	r->lost_at = np_now_ms();
