@@ -9,8 +9,12 @@
  * 4 KiB pages and then by 2 MiB pages (MADV_HUGEPAGE; the share that got
  * them is printed), two ways: each read's address depending on the one
  * before (latency: nothing overlaps) and independent reads (what the core
- * overlaps). A bench tool (`build/bench/page_walk [-e ENTRIES] [-s ENTRY]
- * [-c CPU]`), never CI: ns per read, best of five rounds.
+ * overlaps). A bench tool (`build/bench/page_walk [-e ENTRIES] [-s ENTRY | -f]
+ * [-4] [-j] [-c CPU]`), never CI: ns per read, best of five rounds. -f reads
+ * entries of the relay's own size (struct np_flow_entry), -4 the 4 KiB
+ * pages only (the flow array's), -j prints each region as a JSON line
+ * (bench/run.sh's memory part, which bench/report.py sets against the
+ * targets' budgets).
  */
 #define _GNU_SOURCE
 #include <sched.h>
@@ -21,6 +25,8 @@
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "natproxy.h"
 
 #define HUGE_2M (2ul << 20)
 #define READS 4000000ul
@@ -67,7 +73,7 @@ static double huge_share(void *base, size_t len)
  * One region: N entries of SIZE bytes, every entry's first word the index
  * of the next in a random cycle (for the dependent reads).
  */
-static void measure(size_t n, size_t size, int huge)
+static void measure(size_t n, size_t size, int huge, int json)
 {
 	size_t len = (n * size + HUGE_2M - 1) & ~(HUGE_2M - 1), i, j;
 	uint8_t *raw, *base;
@@ -113,9 +119,15 @@ static void measure(size_t n, size_t size, int huge)
 		if ((now_ns() - t0) / (double)READS < best_ind)
 			best_ind = (now_ns() - t0) / (double)READS;
 	}
-	printf("%9zu x %4zu B = %7.1f MiB  %s pages (%3.0f%% huge)  dependent %6.1f ns  independent %6.1f ns%s\n",
-	       n, size, n * size / 1048576.0, huge ? "2 MiB" : "4 KiB",
-	       share * 100, best_dep, best_ind, sum == 42 ? " " : "");
+	if (json)
+		printf("{\"entries\": %zu, \"entry_bytes\": %zu, \"page_kib\": %d, "
+		       "\"huge_share\": %.2f, \"dependent_ns\": %.1f, "
+		       "\"independent_ns\": %.1f}\n",
+		       n, size, huge ? 2048 : 4, share, best_dep, best_ind);
+	else
+		printf("%9zu x %4zu B = %7.1f MiB  %s pages (%3.0f%% huge)  dependent %6.1f ns  independent %6.1f ns%s\n",
+		       n, size, n * size / 1048576.0, huge ? "2 MiB" : "4 KiB",
+		       share * 100, best_dep, best_ind, sum == 42 ? " " : "");
 	munmap(raw, len + HUGE_2M);
 }
 
@@ -124,16 +136,19 @@ int main(int argc, char **argv)
 	size_t counts[] = { 10000, 100000, 500000, 1048576 }, size = 256;
 	size_t only = 0;
 	cpu_set_t set;
-	int c, cpu = -1;
+	int c, cpu = -1, small_only = 0, json = 0;
 	unsigned k;
 
-	while ((c = getopt(argc, argv, "e:s:c:")) != -1) {
+	while ((c = getopt(argc, argv, "e:s:fc:4j")) != -1) {
 		switch (c) {
 		case 'e': only = strtoul(optarg, NULL, 0); break;
 		case 's': size = strtoul(optarg, NULL, 0); break;
+		case 'f': size = sizeof(struct np_flow_entry); break;
 		case 'c': cpu = atoi(optarg); break;
+		case '4': small_only = 1; break;
+		case 'j': json = 1; break;
 		default:
-			fprintf(stderr, "usage: page_walk [-e ENTRIES] [-s ENTRY_BYTES] [-c CPU]\n");
+			fprintf(stderr, "usage: page_walk [-e ENTRIES] [-s ENTRY_BYTES | -f] [-4] [-j] [-c CPU]\n");
 			return 2;
 		}
 	}
@@ -149,8 +164,9 @@ int main(int argc, char **argv)
 	for (k = 0; k < sizeof(counts) / sizeof(counts[0]); k++) {
 		size_t n = only ? only : counts[k];
 
-		measure(n, size, 0);
-		measure(n, size, 1);
+		measure(n, size, 0, json);
+		if (!small_only)
+			measure(n, size, 1, json);
 		if (only)
 			break;
 	}

@@ -4,7 +4,8 @@
 
 bench/report.py RUNDIR OUTJSON [SECONDS]: reads what bench/run.sh collected
 in RUNDIR (xdp_cost-*.json, media.json from bench/media.sh, signaling.json
-from bench/signaling.sh and flood.json from bench/flood.sh when they ran),
+from bench/signaling.sh, flood.json from bench/flood.sh and memory.jsonl from
+build/bench/page_walk when they ran),
 prints the table (rows: media zero-loss rate, CPU per Mpkt, latency p50/p99,
 packets to user space per new stream, memory per stream, calls/s,
 registrations/s, legitimate success under a flood, the relay's ns/packet;
@@ -23,6 +24,15 @@ def load(path):
             return json.load(f)
     except (OSError, ValueError):
         return None
+
+
+def load_lines(path):
+    """A file of one JSON object a line; [] when missing."""
+    try:
+        with open(path) as f:
+            return [json.loads(line) for line in f if line.strip()]
+    except (OSError, ValueError):
+        return []
 
 
 def num(x):
@@ -62,6 +72,51 @@ def fmt(v, unit):
     return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
 
 
+def target_bounds(streams, gen, rtpe_pps, ceil_pps, memory):
+    """What this machine lets the media targets show at one scale.
+
+    20x rtpengine: every relay here is fed by the generator, so none can
+    show more than the generator's own zero-loss rate. 80% of the ceiling:
+    generator, relay and sink share one CPU, and the ceiling saturates it
+    at ceil_pps, 1/ceil_pps seconds a packet; at 80% of that rate there are
+    1/(0.8 ceil_pps), so natproxy may cost 0.25/ceil_pps more per packet
+    than the ceiling, all its per-flow work included, where one read of a
+    random flow entry (page_walk, this scale, the flow array's 4 KiB pages)
+    is paid before any of it: the ceiling keeps no per-flow state.
+    """
+    b = {}
+    g = num((gen or {}).get("zero_loss_pps"))
+    if g and num(rtpe_pps):
+        b["generator_pps"] = g
+        b["max_ratio_vs_rtpengine"] = g / rtpe_pps
+        b["pps_for_20x"] = 20 * rtpe_pps
+    if num(ceil_pps):
+        b["budget_ns_at_80pct"] = 0.25e9 / ceil_pps
+    read = [m for m in memory if m.get("entries") == streams and m.get("page_kib") == 4]
+    if read:
+        b["entry_read_ns"] = read[-1].get("dependent_ns")
+        b["entry_bytes"] = read[-1].get("entry_bytes")
+    return b
+
+
+def print_bounds(b, rtpe_pps):
+    if "max_ratio_vs_rtpengine" in b:
+        print(f"  bound on the 20x target here: no relay can show more than the generator "
+              f"makes, {b['generator_pps'] / 1e6:.3f} Mpps, {b['max_ratio_vs_rtpengine']:.1f}x "
+              f"rtpengine's {rtpe_pps / 1e6:.3f}; 20x would take "
+              f"{b['pps_for_20x'] / 1e6:.3f} Mpps")
+    if "budget_ns_at_80pct" in b:
+        line = (f"  bound on the 80% target here: natproxy may cost "
+                f"{b['budget_ns_at_80pct']:.0f} ns a packet more than the ceiling "
+                f"(generator, relay and sink on one CPU)")
+        if "entry_read_ns" in b:
+            line += (f"; one read of a random flow entry ({b['entry_bytes']} B, "
+                     f"4 KiB pages, page_walk) takes {b['entry_read_ns']:.0f} ns of it "
+                     f"({b['entry_read_ns'] / b['budget_ns_at_80pct'] * 100:.0f}%), "
+                     f"which the ceiling, keeping no per-flow state, never pays")
+        print(line)
+
+
 def main():
     rundir, outjson = sys.argv[1], sys.argv[2]
     seconds = float(sys.argv[3]) if len(sys.argv) > 3 else None
@@ -85,6 +140,7 @@ def main():
     flood = load(os.path.join(rundir, "flood.json"))
     xc = sorted(glob.glob(os.path.join(rundir, "xdp_cost-*.json")))
     xc = load(xc[-1]) if xc else None
+    memory = load_lines(os.path.join(rundir, "memory.jsonl"))
 
     # --- media
     if media:
@@ -318,10 +374,12 @@ def main():
             a, b, c = (x.get("zero_loss_pps") for x in (npx, rte, cei))
             t1 = ratio(a, b)
             t2 = ratio(a, c)
+            bounds = target_bounds(int(n), gen, b, c, memory)
             targets.append({"streams": int(n), "natproxy_over_rtpengine": t1,
                             "met_20x": t1 is not None and t1 >= 20,
                             "natproxy_over_ceiling": t2,
-                            "met_80pct": t2 is not None and t2 >= 0.8})
+                            "met_80pct": t2 is not None and t2 >= 0.8,
+                            "bounds": bounds})
             v1 = ("n/a" if t1 is None else
                   f"{'met' if t1 >= 20 else 'not met'} ({fmt(t1, 'x')})")
             v2 = ("n/a" if t2 is None else
@@ -333,6 +391,7 @@ def main():
                       f"running generator, relay and sink saturated")
             if cei.get("zero_loss_limited_by_generator"):
                 print(f"  ceiling at {int(n):,} streams: likewise")
+            print_bounds(bounds, b)
             # The zero-loss ratios count the generator and sink, which share
             # the XDP relays' CPU; the relay paths alone are another figure.
             path = {k: x.get("cpu_relay_s_per_mpkt") for k, x in

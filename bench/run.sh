@@ -13,13 +13,16 @@
 #      registrations/s of natproxyd and Kamailio (OUTDIR/signaling.json);
 #   4. bench/flood.sh OUTDIR: legitimate calls and registrations while an
 #      attacker floods the access address, natproxyd and Kamailio with pike
-#      (OUTDIR/flood.json).
+#      (OUTDIR/flood.json);
+#   5. build/bench/page_walk: what one read of a random flow entry costs at
+#      each media scale (OUTDIR/memory.jsonl), the floor under natproxy's
+#      cost per packet that bench/report.py sets against the 80% target.
 #
 # bench/report.py merges them into one table and writes it as JSON to
 # bench/results/bench-<date>-<time>.json; each part's own files stay in
 # bench/results/run-<date>-<time>/. Arguments are passed to xdp_cost (-r
 # REPEAT, -n RUNS, -c CPU). BENCH_PARTS (default "xdp_cost media
-# signaling flood") selects parts. Everything made here is removed on exit; every
+# signaling flood memory") selects parts. Everything made here is removed on exit; every
 # part is bounded in time. Needs root.
 set -euo pipefail
 
@@ -31,7 +34,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 BIN=${XDP_COST:-build/bench/xdp_cost} # XDP_COST: another build, e.g. a variant
-PARTS=${BENCH_PARTS:-"xdp_cost media signaling flood"}
+PARTS=${BENCH_PARTS:-"xdp_cost media signaling flood memory"}
 STAMP=$(date +%Y%m%d-%H%M%S)
 RUN=bench/results/run-$STAMP
 NS=npbench$$
@@ -128,6 +131,13 @@ if part flood; then
 	echo "=== flood: legitimate traffic under attack, natproxyd and Kamailio" >&2
 	run_bounded 600 bash bench/flood.sh "$RUN" ||
 		{ echo "bench/run.sh: flood failed" >&2; rc=1; }
+fi
+if part memory; then
+	echo "=== memory: one read of a random flow entry, at each media scale" >&2
+	for n in ${MB_SCALES:-10 10000 500000}; do
+		run_bounded 60 build/bench/page_walk -f -4 -j -e "$n" -c "${MB_CPU:-0}" ||
+			{ echo "bench/run.sh: page_walk failed" >&2; rc=1; break; }
+	done >"$RUN/memory.jsonl"
 fi
 
 echo >&2

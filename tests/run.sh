@@ -34,6 +34,7 @@ SUITES=(
 	build/tests/unit/timer_test
 	build/tests/unit/termsock_test
 	build/tests/unit/log_test
+	tests/unit/bench_report_test.py
 	build/tests/fuzz/proxy_fuzz
 	build/tests/fuzz/mgcp_fuzz
 	build/tests/fuzz/h248_fuzz
