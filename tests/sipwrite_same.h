@@ -8,6 +8,7 @@
 #define NATPROXY_TESTS_SIPWRITE_SAME_H
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sip/sipmsg.h"
