@@ -13,8 +13,8 @@
  * [-4] [-j] [-c CPU]`), never CI: ns per read, best of five rounds. -f reads
  * entries of the relay's own size (struct np_flow_entry), -4 the 4 KiB
  * pages only (the flow array's), -j prints each region as a JSON line
- * (bench/run.sh's memory part, which bench/report.py sets against the
- * targets' budgets).
+ * (bench/run.sh's memory part, which bench/report.py prints under the
+ * media targets).
  */
 #define _GNU_SOURCE
 #include <sched.h>

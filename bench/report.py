@@ -27,12 +27,21 @@ def load(path):
 
 
 def load_lines(path):
-    """A file of one JSON object a line; [] when missing."""
+    """The JSON objects of a file of one a line; lines that are none are
+    left out, a missing file is []."""
+    out = []
     try:
         with open(path) as f:
-            return [json.loads(line) for line in f if line.strip()]
-    except (OSError, ValueError):
-        return []
+            for line in f:
+                try:
+                    v = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(v, dict):
+                    out.append(v)
+    except OSError:
+        pass
+    return out
 
 
 def num(x):
@@ -72,17 +81,17 @@ def fmt(v, unit):
     return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
 
 
-def target_bounds(streams, gen, rtpe_pps, ceil_pps, memory):
-    """What this machine lets the media targets show at one scale.
+def target_bounds(streams, gen, rtpe_pps, memory):
+    """What this machine lets the media targets show at one scale, and what
+    a random flow entry costs to read there.
 
-    20x rtpengine: every relay here is fed by the generator, so none can
-    show more than the generator's own zero-loss rate. 80% of the ceiling:
-    generator, relay and sink share one CPU, and the ceiling saturates it
-    at ceil_pps, 1/ceil_pps seconds a packet; at 80% of that rate there are
-    1/(0.8 ceil_pps), so natproxy may cost 0.25/ceil_pps more per packet
-    than the ceiling, all its per-flow work included, where one read of a
-    random flow entry (page_walk, this scale, the flow array's 4 KiB pages)
-    is paid before any of it: the ceiling keeps no per-flow state.
+    20x rtpengine: every relay here is fed by the one generator, so none
+    can show a zero-loss rate above the generator's own: that rate over
+    rtpengine's is the most any relay could show. The read of a random flow
+    entry (page_walk at this scale, entries of the flow array's size, its
+    4 KiB pages) is no bound but context: each read waiting for the one
+    before and reads overlapping frame what a relayed packet's miss costs,
+    which the ceiling, keeping no per-flow state, never pays.
     """
     b = {}
     g = num((gen or {}).get("zero_loss_pps"))
@@ -90,12 +99,13 @@ def target_bounds(streams, gen, rtpe_pps, ceil_pps, memory):
         b["generator_pps"] = g
         b["max_ratio_vs_rtpengine"] = g / rtpe_pps
         b["pps_for_20x"] = 20 * rtpe_pps
-    if num(ceil_pps):
-        b["budget_ns_at_80pct"] = 0.25e9 / ceil_pps
-    read = [m for m in memory if m.get("entries") == streams and m.get("page_kib") == 4]
+    read = [m for m in memory if m.get("entries") == streams and m.get("page_kib") == 4
+            and num(m.get("dependent_ns")) is not None
+            and num(m.get("independent_ns")) is not None]
     if read:
-        b["entry_read_ns"] = read[-1].get("dependent_ns")
         b["entry_bytes"] = read[-1].get("entry_bytes")
+        b["entry_read_ns"] = read[-1]["dependent_ns"]
+        b["entry_read_overlapped_ns"] = read[-1]["independent_ns"]
     return b
 
 
@@ -105,16 +115,11 @@ def print_bounds(b, rtpe_pps):
               f"makes, {b['generator_pps'] / 1e6:.3f} Mpps, {b['max_ratio_vs_rtpengine']:.1f}x "
               f"rtpengine's {rtpe_pps / 1e6:.3f}; 20x would take "
               f"{b['pps_for_20x'] / 1e6:.3f} Mpps")
-    if "budget_ns_at_80pct" in b:
-        line = (f"  bound on the 80% target here: natproxy may cost "
-                f"{b['budget_ns_at_80pct']:.0f} ns a packet more than the ceiling "
-                f"(generator, relay and sink on one CPU)")
-        if "entry_read_ns" in b:
-            line += (f"; one read of a random flow entry ({b['entry_bytes']} B, "
-                     f"4 KiB pages, page_walk) takes {b['entry_read_ns']:.0f} ns of it "
-                     f"({b['entry_read_ns'] / b['budget_ns_at_80pct'] * 100:.0f}%), "
-                     f"which the ceiling, keeping no per-flow state, never pays")
-        print(line)
+    if "entry_read_ns" in b:
+        print(f"  one read of a random flow entry here ({b['entry_bytes']} B, 4 KiB pages, "
+              f"page_walk): {b['entry_read_ns']:.0f} ns each waiting for the one before, "
+              f"{b['entry_read_overlapped_ns']:.0f} ns overlapped; the ceiling keeps no "
+              f"per-flow state")
 
 
 def main():
@@ -374,7 +379,7 @@ def main():
             a, b, c = (x.get("zero_loss_pps") for x in (npx, rte, cei))
             t1 = ratio(a, b)
             t2 = ratio(a, c)
-            bounds = target_bounds(int(n), gen, b, c, memory)
+            bounds = target_bounds(int(n), gen, b, memory)
             targets.append({"streams": int(n), "natproxy_over_rtpengine": t1,
                             "met_20x": t1 is not None and t1 >= 20,
                             "natproxy_over_ceiling": t2,

@@ -15,8 +15,9 @@
 #      attacker floods the access address, natproxyd and Kamailio with pike
 #      (OUTDIR/flood.json);
 #   5. build/bench/page_walk: what one read of a random flow entry costs at
-#      each media scale (OUTDIR/memory.jsonl), the floor under natproxy's
-#      cost per packet that bench/report.py sets against the 80% target.
+#      each media scale (OUTDIR/memory.jsonl), which bench/report.py prints
+#      under the media targets: the cost of the miss a relay with per-flow
+#      state pays at 500,000 random streams and the ceiling does not.
 #
 # bench/report.py merges them into one table and writes it as JSON to
 # bench/results/bench-<date>-<time>.json; each part's own files stay in
