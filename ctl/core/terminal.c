@@ -460,7 +460,7 @@ void np_core_quarantine_expire(struct np_core *core, time_t now)
 	struct np_quarantine *q;
 
 	while ((tm = np_timer_take(&core->quarantine,
-				   now ? now : (time_t)INT64_MAX))) {
+				   now ? now : NP_TIMER_ALL))) {
 		q = (struct np_quarantine *)((char *)tm -
 					     offsetof(struct np_quarantine,
 						      timer));

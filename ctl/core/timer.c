@@ -170,8 +170,10 @@ struct np_timer *np_timer_take(struct np_timers *h, time_t now)
 		}
 		h->base++;
 	}
-	if (h->base <= now)
-		h->base = now + 1; /* none in the lists: straight there */
+	/* None in the lists: straight there; a drain (NP_TIMER_ALL) leaves
+	 * base, which has no second after it. */
+	if (h->base <= now && now != NP_TIMER_ALL)
+		h->base = now + 1;
 	if (!h->n || h->heap[0]->due > now)
 		return NULL;
 	tm = h->heap[0];

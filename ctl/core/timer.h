@@ -54,6 +54,9 @@ static inline bool np_timer_set_p(const struct np_timer *tm)
  * before the last take's now is taken at the next take. */
 int np_timer_set(struct np_timers *h, struct np_timer *tm, time_t due);
 void np_timer_cancel(struct np_timers *h, struct np_timer *tm);
+/* A now every timer is due at, for taking them all (a drain at the end). */
+#define NP_TIMER_ALL ((time_t)INT64_MAX)
+
 /* A timer due at now (due <= now), taken off; NULL when none is (every
  * one due is taken before: in no particular order). */
 struct np_timer *np_timer_take(struct np_timers *h, time_t now);

@@ -3,8 +3,8 @@
  * The timers (ctl/core/timer.c): a list per second for the near ones, a
  * heap for the later ones. Checked against a plain array of due times:
  * each tick takes exactly the timers due (none early, none left), through
- * moves between the lists and the heap, cancels, dues already past and a
- * jump of the clock far ahead.
+ * moves between the lists and the heap, cancels, dues already past, a
+ * jump of the clock far ahead and a drain of every timer.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -114,6 +114,25 @@ int main(void)
 			      np_timer_take(&h, now + 1) == &timers[0] &&
 			      !np_timer_take(&h, now + 1000),
 		  "a heap timer moved near: taken once, at its second");
+
+	/* A drain (NP_TIMER_ALL, the quarantine's at the end) takes the lists'
+	 * and the heap's, and leaves the timers as they were: base was once
+	 * set past the largest time_t, a signed overflow (UBSan, make fuzz). */
+	now += 2000; /* past the takes above */
+	np_timer_take(&h, now); /* a tick: the lists' seconds start at now + 1 */
+	np_timer_set(&h, &timers[1], now + 3);
+	np_timer_set(&h, &timers[2], now + 400);
+	taken = 0;
+	while (np_timer_take(&h, NP_TIMER_ALL))
+		taken++;
+	ok = !h.n && !h.n_wheel;
+	np_timer_set(&h, &timers[3], now + 5);
+	tap_check(&t, taken == 2 && ok &&
+			      timers[3].slot == NP_TIMER_IN_WHEEL &&
+			      !np_timer_take(&h, now + 4) &&
+			      np_timer_take(&h, now + 5) == &timers[3],
+		  "a drain takes lists and heap (%zu), and later timers still "
+		  "go to the lists", taken);
 	np_timers_fini(&h);
 	return tap_done(&t);
 }
