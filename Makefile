@@ -76,7 +76,7 @@ BENCHES := $(filter-out %.bpf,$(BENCHES)) $(BUILD)/bench/media/mediabench \
 # perf (bench/signaling.sh's own-work CPU figure).
 BENCH_DEB_PACKAGES := rtpengine-daemon sip-tester kamailio linux-perf
 
-.PHONY: all clean install deps bench-deps test demo bench fuzz deb FORCE
+.PHONY: all clean install deps bench-deps test ubsan demo bench fuzz deb FORCE
 .SECONDARY:
 all: $(TOOLS) $(TESTS) $(BENCHES) $(BPF_OBJS)
 
@@ -199,8 +199,17 @@ endif
 
 # What the benchmarks need beyond deps (bench/signaling.sh: the reference
 # NAT proxy's rtpengine, Kamailio, sipp).
-test: all
+test: all ubsan
 	tests/run.sh
+
+# The unit tests and the fuzz corpora's replays built again with UBSan,
+# every finding fatal, into $(BUILD)/ubsan (tests/ubsan.sh runs them).
+UBSAN_CFLAGS := -O1 -g -fsanitize=undefined -fno-sanitize-recover=all
+UBSAN_TESTS := $(patsubst %.c,$(BUILD)/ubsan/%,$(wildcard tests/addr_test.c \
+	tests/unit/*_test.c tests/fuzz/*_fuzz.c))
+ubsan: all
+	$(Q)CFLAGS='$(UBSAN_CFLAGS)' LDFLAGS='-fsanitize=undefined' \
+		$(MAKE) --no-print-directory BUILD=$(BUILD)/ubsan $(UBSAN_TESTS)
 
 demo: all
 	tests/demo.sh
@@ -215,7 +224,7 @@ bench: bench-deps all
 # SIP and SDP through the proxy logic, and its configuration. Never in CI;
 # each target runs FUZZ_SECONDS, new inputs kept in build/fuzz/.
 FUZZ_SECONDS ?= 300
-FUZZ_CFLAGS = -O1 -g -fsanitize=fuzzer,address,undefined -DNP_LIBFUZZER \
+FUZZ_CFLAGS = -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -DNP_LIBFUZZER \
 	-std=gnu11 -Iinclude -Ictl -I$(BUILD) -Itests $(LIB_CFLAGS)
 FUZZERS := proxy_fuzz mgcp_fuzz h248_fuzz config_fuzz
 FUZZ_SEEDS_proxy_fuzz := tests/fuzz/corpus/proxy

@@ -2260,7 +2260,10 @@ static int jkey_record(const struct jkey *jk, char ***out, size_t *n_out)
 				err = -ENOMEM;
 				break;
 			}
-			keep = !bsearch(id, jk->edits, jk->n_edits,
+			/* bsearch is not to be given a NULL array, even
+			 * an empty one. */
+			keep = !jk->n_edits ||
+			       !bsearch(id, jk->edits, jk->n_edits,
 					sizeof(*jk->edits), edit_id_cmp);
 			free(id);
 			calls += keep;
