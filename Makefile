@@ -76,7 +76,7 @@ BENCHES := $(filter-out %.bpf,$(BENCHES)) $(BUILD)/bench/media/mediabench \
 # perf (bench/signaling.sh's own-work CPU figure).
 BENCH_DEB_PACKAGES := rtpengine-daemon sip-tester kamailio linux-perf
 
-.PHONY: all clean install deps bench-deps test ubsan demo bench fuzz deb FORCE
+.PHONY: all clean install deps bench-deps test sanitized demo bench fuzz deb FORCE
 .SECONDARY:
 all: $(TOOLS) $(TESTS) $(BENCHES) $(BPF_OBJS)
 
@@ -199,17 +199,19 @@ endif
 
 # What the benchmarks need beyond deps (bench/signaling.sh: the reference
 # NAT proxy's rtpengine, Kamailio, sipp).
-test: all ubsan
+test: all sanitized
 	tests/run.sh
 
-# The unit tests and the fuzz corpora's replays built again with UBSan,
-# every finding fatal, into $(BUILD)/ubsan (tests/ubsan.sh runs them).
-UBSAN_CFLAGS := -O1 -g -fsanitize=undefined -fno-sanitize-recover=all
-UBSAN_TESTS := $(patsubst %.c,$(BUILD)/ubsan/%,$(wildcard tests/addr_test.c \
+# The unit tests and the fuzz corpora's replays built again with ASan
+# (leaks included) and UBSan, every finding fatal, into $(BUILD)/sanitized
+# (tests/sanitized.sh runs them).
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all
+SAN_TESTS := $(patsubst %.c,$(BUILD)/sanitized/%,$(wildcard tests/addr_test.c \
 	tests/unit/*_test.c tests/fuzz/*_fuzz.c))
-ubsan: all
-	$(Q)CFLAGS='$(UBSAN_CFLAGS)' LDFLAGS='-fsanitize=undefined' \
-		$(MAKE) --no-print-directory BUILD=$(BUILD)/ubsan $(UBSAN_TESTS)
+sanitized: all
+	$(Q)CFLAGS='-O1 -g -fno-omit-frame-pointer $(SAN_FLAGS)' \
+		LDFLAGS='$(SAN_FLAGS)' \
+		$(MAKE) --no-print-directory BUILD=$(BUILD)/sanitized $(SAN_TESTS)
 
 demo: all
 	tests/demo.sh

@@ -1897,6 +1897,18 @@ static void record_drop(struct reader *r)
 		free(r->lines[--r->n_lines]);
 }
 
+/* A reader done with: its lines, and what its last record left in the leg
+ * and the terminal being filled (np_state_apply freed only the lines: a
+ * standby leaked a call's streams with every batch it applied). */
+static void reader_free(struct reader *r)
+{
+	record_drop(r);
+	free(r->lines);
+	np_sip_term_reset(&r->sterm);
+	np_call_streams_free(&r->leg);
+	free(r);
+}
+
 static int record_keep(struct reader *r, const char *text)
 {
 	char **l;
@@ -2479,11 +2491,7 @@ static int journal_read(const char *jpath, uint64_t gen, struct journal *j,
 	*torn = tail;
 	if (!err)
 		err = journal_finish(j);
-	record_drop(r);
-	free(r->lines);
-	np_sip_term_reset(&r->sterm);
-	np_call_streams_free(&r->leg);
-	free(r);
+	reader_free(r);
 	free(copy);
 	free(line);
 	fclose(fp);
@@ -2792,11 +2800,7 @@ int np_state_read_report(const char *path, const struct np_state_visit *v,
 	if (!err && !lineno)
 		err = -EINVAL; /* empty */
 	journal_free(&j);
-	record_drop(r);
-	free(r->lines);
-	np_sip_term_reset(&r->sterm);
-	np_call_streams_free(&r->leg);
-	free(r);
+	reader_free(r);
 	free(copy);
 	free(line);
 	fclose(fp);
@@ -2990,9 +2994,7 @@ int np_state_apply(const char *text, size_t len,
 		err = record_end(r, rep);
 	rep->verified = true;
 	rep->complete = !err && !rep->bad;
-	record_drop(r);
-	free(r->lines);
-	free(r);
+	reader_free(r);
 	free(copy);
 	free(buf);
 	return err;

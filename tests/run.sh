@@ -35,7 +35,7 @@ SUITES=(
 	build/tests/unit/termsock_test
 	build/tests/unit/log_test
 	tests/unit/bench_report_test.py
-	tests/ubsan.sh
+	tests/sanitized.sh
 	build/tests/fuzz/proxy_fuzz
 	build/tests/fuzz/mgcp_fuzz
 	build/tests/fuzz/h248_fuzz

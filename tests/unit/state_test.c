@@ -1549,7 +1549,7 @@ static void test_owner_line(struct tap *t, const char *path)
 	unlink(path);
 	tap_check(t, np_state_owner_read(path, &got) == -ENOENT,
 		  "owner: missing file: -ENOENT");
-	env_free(&e);
+	env_done(&e);
 
 	/* Each pin directory has a state file of its own by default. */
 	np_state_default_path("/sys/fs/bpf/natproxy", buf, sizeof(buf));
@@ -2911,6 +2911,16 @@ struct gw_seen {
 	char call_data[4][NP_STATE_DRIVER_DATA];
 };
 
+/* Empty again: the calls it copied free their streams. */
+static void gw_seen_reset(struct gw_seen *s)
+{
+	int i;
+
+	for (i = 0; i < s->calls; i++)
+		np_call_streams_free(&s->call[i]);
+	memset(s, 0, sizeof(*s));
+}
+
 static int seen_gw(void *arg, const char *driver, const struct np_term *t,
 		   const struct np_sockaddr *acc,
 		   const struct np_sockaddr *core, const char *data)
@@ -3042,7 +3052,7 @@ static void test_gateways(struct tap *t, const char *path)
 		  "gateways: two gw records with their gwcall lines, end 2");
 	free(text);
 
-	memset(&s1, 0, sizeof(s1));
+	gw_seen_reset(&s1);
 	err = np_state_read_report(path, &gw_visit, &s1, &rep);
 	tap_check(t, !err && rep.complete && rep.good == 1 &&
 			     rep.journal_replayed == 1 && s1.gws == 2 &&
@@ -3092,7 +3102,7 @@ static void test_gateways(struct tap *t, const char *path)
 		goto out;
 	memcpy(e2.io.flows, e1.io.flows, sizeof(e2.io.flows));
 	e2.now = T0 + 10;
-	memset(&s2, 0, sizeof(s2));
+	gw_seen_reset(&s2);
 	s2.px = &e2.px;
 	s2.now = e2.now;
 	tap_check(t, !np_state_read(path, &gw_visit, &s2) && s2.gws == 2 &&
@@ -3195,7 +3205,7 @@ static void test_gateways_damaged(struct tap *t, const char *path)
 		goto out;
 	p[4] = 'H'; /* "gw H248": its checksum no longer holds */
 	write_file(path, text);
-	memset(&s, 0, sizeof(s));
+	gw_seen_reset(&s);
 	err = np_state_read_report(path, &gw_visit, &s, &rep);
 	tap_check(t, !err && !rep.complete && rep.bad == 1 && rep.good == 1 &&
 			     s.gws == 1 && !strcmp(s.driver[0], "mgcp") &&
@@ -3208,7 +3218,7 @@ static void test_gateways_damaged(struct tap *t, const char *path)
 	if (p) {
 		p[8] ^= 1;
 		write_file(path, text);
-		memset(&s, 0, sizeof(s));
+		gw_seen_reset(&s);
 		err = np_state_read_report(path, &gw_visit, &s, &rep);
 		tap_check(t, !err && rep.bad == 1 && rep.good == 1 &&
 				     s.gws == 1 && s.calls == 1 &&
@@ -3236,7 +3246,7 @@ static void test_gateways_damaged(struct tap *t, const char *path)
 			write_file(path, mod);
 		}
 		free(mod);
-		memset(&s, 0, sizeof(s));
+		gw_seen_reset(&s);
 		err = np_state_read_report(path, &gw_visit, &s, &rep);
 		tap_check(t, !err && !rep.complete && rep.bad == 1 &&
 				     rep.good == 2 && s.gws == 2 && s.calls == 2,
@@ -3271,7 +3281,7 @@ static void test_gateways_damaged(struct tap *t, const char *path)
 		}
 		free(mod);
 	}
-	memset(&s, 0, sizeof(s));
+	gw_seen_reset(&s);
 	s.px = &e.px;
 	s.now = e.now;
 	err = np_state_read_report(path, &gw_visit, &s, &rep);
@@ -4048,11 +4058,7 @@ static int gw_seen_call(const struct gw_seen *s, const char *id)
 static int gw_read(const char *path, struct gw_seen *s,
 		   struct np_state_report *rep)
 {
-	int i;
-
-	for (i = 0; i < s->calls; i++)
-		np_call_streams_free(&s->call[i]);
-	memset(s, 0, sizeof(*s));
+	gw_seen_reset(s);
 	return np_state_read_report(path, &gw_visit, s, rep);
 }
 
