@@ -202,16 +202,17 @@ endif
 test: all sanitized
 	tests/run.sh
 
-# The unit tests and the fuzz corpora's replays built again with ASan
-# (leaks included) and UBSan, every finding fatal, into $(BUILD)/sanitized
-# (tests/sanitized.sh runs them).
+# The unit tests, the fuzz corpora's replays and natproxyd built again with
+# ASan (leaks included) and UBSan, every finding fatal, into
+# $(BUILD)/sanitized: tests/sanitized.sh runs the tests, and
+# tests/e2e/sip_sanitized.sh the SIP suite with that natproxyd.
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all
-SAN_TESTS := $(patsubst %.c,$(BUILD)/sanitized/%,$(wildcard tests/addr_test.c \
-	tests/unit/*_test.c tests/fuzz/*_fuzz.c))
+SAN_TARGETS := $(patsubst %.c,$(BUILD)/sanitized/%,$(wildcard tests/addr_test.c \
+	tests/unit/*_test.c tests/fuzz/*_fuzz.c)) $(BUILD)/sanitized/natproxyd
 sanitized: all
 	$(Q)CFLAGS='-O1 -g -fno-omit-frame-pointer $(SAN_FLAGS)' \
 		LDFLAGS='$(SAN_FLAGS)' \
-		$(MAKE) --no-print-directory BUILD=$(BUILD)/sanitized $(SAN_TESTS)
+		$(MAKE) --no-print-directory BUILD=$(BUILD)/sanitized $(SAN_TARGETS)
 
 demo: all
 	tests/demo.sh

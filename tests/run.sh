@@ -44,6 +44,7 @@ SUITES=(
 	tests/cli.sh
 	tests/e2e/relay.sh
 	tests/e2e/sip.sh
+	tests/e2e/sip_sanitized.sh
 	tests/oa/run.sh
 	tests/e2e/realms.sh
 	tests/e2e/policy.sh

@@ -62,12 +62,12 @@ stream_packets() {
 }
 
 printf 'realms:\n  - name: x\n    colour: blue\n' >"$NP_RUN_DIR/bad.yaml"
-out=$(in_ns proxy build/natproxyd -c "$NP_RUN_DIR/bad.yaml" --pin-dir "$NP_PIN_DIR" 2>&1); rc=$?
+out=$(in_ns proxy "$NPD_BIN" -c "$NP_RUN_DIR/bad.yaml" --pin-dir "$NP_PIN_DIR" 2>&1); rc=$?
 check "a broken config: FILE:LINE:COLUMN error, non-zero exit" \
 	test "$rc" -ne 0 -a -n "$(echo "$out" | grep -E "^$NP_RUN_DIR/bad.yaml:[0-9]+:[0-9]+: ")"
 check_none "and nothing attached" 'prog/xdp' in_ns proxy ip -d link show
 
-natproxyd_start "$LOG" build/natproxyd -c "$CFG" --state "$NP_RUN_DIR/state"
+natproxyd_start "$LOG" "$NPD_BIN" -c "$CFG" --state "$NP_RUN_DIR/state"
 check "natproxyd starts and attaches XDP to acc0 and core0" \
 	test "$(ctl status --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["interfaces"]))')" = 2
 # 1000 + 1000 relay ports, twice over: maps for 4096 flows, not the 1M the
