@@ -205,7 +205,7 @@ test: all sanitized
 # The unit tests, the fuzz corpora's replays and natproxyd built again with
 # ASan (leaks included) and UBSan, every finding fatal, into
 # $(BUILD)/sanitized: tests/sanitized.sh runs the tests, and
-# tests/e2e/sip_sanitized.sh the SIP suite with that natproxyd.
+# tests/e2e/sanitized.sh the SIP and HA suites with that natproxyd.
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all
 SAN_TARGETS := $(patsubst %.c,$(BUILD)/sanitized/%,$(wildcard tests/addr_test.c \
 	tests/unit/*_test.c tests/fuzz/*_fuzz.c)) $(BUILD)/sanitized/natproxyd

@@ -56,6 +56,7 @@ SUITES=(
 	tests/e2e/ha.sh
 	tests/e2e/ha_sentinel.sh
 	tests/e2e/ha_scaleout.sh
+	tests/e2e/ha_sanitized.sh
 	tests/e2e/mgcp.sh
 	tests/e2e/mgcp_osmo.sh
 	tests/e2e/h248.sh
@@ -75,6 +76,7 @@ BESIDE=(
 	tests/e2e/ha.sh
 	tests/e2e/ha_sentinel.sh
 	tests/e2e/ha_scaleout.sh
+	tests/e2e/ha_sanitized.sh
 )
 
 # run_suite SUITE OUT: runs SUITE, its output into OUT (and to stdout

@@ -26,7 +26,7 @@ role_is() { [ "$(health "$1" role)" = "$2" ]; }
 # until it runs: nodes start side by side.
 npd_start() { npd_spawn "$1" && npd_running "$1"; }
 npd_spawn() {
-	sip_spawn "$(ns_of "$1")" build/natproxyd -c "$HA/$1.yaml" --pin-dir "$NP_RUN_DIR/bpf/$1" \
+	sip_spawn "$(ns_of "$1")" "$NPD_BIN" -c "$HA/$1.yaml" --pin-dir "$NP_RUN_DIR/bpf/$1" \
 		--state "$HA/$1/$1.state" >>"$HA/$1/natproxyd-$1.log" 2>&1
 	eval "NPD_$1=$SIP_LAST_PID"
 }
