@@ -17,7 +17,7 @@
 
 NP_RUN=${NP_RUN:-nps$$}
 # natproxyd as a suite starts it: the plain build, or the one NATPROXYD
-# names (tests/e2e/sip_sanitized.sh: build/sanitized/natproxyd).
+# names (tests/e2e/sanitized.sh: build/sanitized/natproxyd).
 NPD_BIN=${NATPROXYD:-build/natproxyd}
 NP_RUN_DIR=/run/natproxy-test/$NP_RUN
 NP_PIN_DIR=$NP_RUN_DIR/bpf/natproxy
