@@ -27,7 +27,9 @@ if [ ! -x "$NPD" ]; then
 fi
 NATPROXYD=$NPD ASAN_OPTIONS=detect_leaks=1:log_path=$TMP/report \
 	"$SUITE" >"$TMP/out" 2>&1
-if grep -q '# SKIP' "$TMP/out"; then
+# Skipped only when the suite ran nothing (not root, a tool missing): one
+# skip among checks that ran still leaves its reports to look at.
+if ! grep '^ok ' "$TMP/out" | grep -vq '# SKIP' && grep -q '# SKIP' "$TMP/out"; then
 	skip "$NAME.sh with the sanitized natproxyd" \
 		"$(grep -m1 -o '# SKIP.*' "$TMP/out" | cut -c8-)"
 	tap_done
